@@ -1,0 +1,33 @@
+// Package storage stores images and instance root filesystems behind a small driver interface.
+package storage
+
+import "github.com/berth-dev/berth/lxd/idmap"
+
+// Driver is one storage backend of a pool rooted at a directory
+// ($BERTH_DIR/storage-pools/<pool>).
+type Driver interface {
+	// Name is the driver name as the API reports it ("dir", "overlay").
+	Name() string
+
+	// CreateImage makes image fp available for instance creation. unpack writes the
+	// image's root filesystem, as in the tarball (root-owned), into rootfsDir.
+	// A crash half-way leaves nothing that HasImage reports.
+	CreateImage(fp string, unpack func(rootfsDir string) error) error
+	HasImage(fp string) bool
+	DeleteImage(fp string) error
+
+	// CreateInstanceFromImage creates the instance's storage from image fp, owned so that
+	// it appears root-owned inside a container using ids. It must be cheap (no full copy
+	// where the driver can avoid it).
+	CreateInstanceFromImage(name, fp string, ids idmap.Set) error
+	DeleteInstance(name string) error
+
+	// MountInstance mounts the instance's root filesystem (idmapped where needed) and returns
+	// its host path. Idempotent.
+	MountInstance(name string, ids idmap.Set) (rootfs string, err error)
+	// UnmountInstance undoes MountInstance. Idempotent.
+	UnmountInstance(name string) error
+	// Mountpoints lists what MountInstance mounts, innermost first, so another process
+	// (the monitor) can unmount them.
+	Mountpoints(name string) []string
+}
