@@ -1,0 +1,114 @@
+package sys
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestParseKernelRelease(t *testing.T) {
+	cases := map[string]KernelVersion{
+		"6.18.44-fc-v857":  {Major: 6, Minor: 18, Patch: 44},
+		"5.10.0-28-amd64":  {Major: 5, Minor: 10},
+		"6.1":              {Major: 6, Minor: 1},
+		"4.19.0+":          {Major: 4, Minor: 19},
+		"6.8.0-generic.x1": {Major: 6, Minor: 8},
+	}
+
+	for rel, want := range cases {
+		got, err := parseKernelRelease(rel)
+		if err != nil {
+			t.Fatalf("parseKernelRelease(%q): %v", rel, err)
+		}
+
+		if got.Major != want.Major || got.Minor != want.Minor {
+			t.Errorf("parseKernelRelease(%q) = %d.%d, want %d.%d", rel, got.Major, got.Minor, want.Major, want.Minor)
+		}
+	}
+
+	k, _ := parseKernelRelease("6.18.44-fc")
+	if k.Patch != 44 || !k.AtLeast(6, 18) || k.AtLeast(6, 19) || !k.AtLeast(5, 99) {
+		t.Errorf("unexpected version logic for %+v", k)
+	}
+
+	_, err := parseKernelRelease("garbage")
+	if err == nil {
+		t.Error("parseKernelRelease(garbage) succeeded")
+	}
+}
+
+func TestKernel(t *testing.T) {
+	k, err := Kernel()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if k.Major < 3 {
+		t.Errorf("implausible kernel %+v", k)
+	}
+}
+
+func TestCgroupLayout(t *testing.T) {
+	mode, unified, err := CgroupLayout()
+	if err != nil {
+		t.Skipf("no cgroup hierarchy here: %v", err)
+	}
+
+	t.Logf("cgroup mode %s, unified at %q", mode, unified)
+
+	if mode != CgroupLegacy {
+		var st unix.Statfs_t
+
+		err = unix.Statfs(unified, &st)
+		if err != nil || st.Type != unix.CGROUP2_SUPER_MAGIC {
+			t.Fatalf("unified path %q is not cgroup2 (err %v)", unified, err)
+		}
+	}
+}
+
+func TestSealedSelfExe(t *testing.T) {
+	path, f, err := SealedSelfExe()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	defer func() { _ = f.Close() }()
+
+	seals, err := unix.FcntlInt(f.Fd(), unix.F_GET_SEALS, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	want := unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
+	if seals&want != want {
+		t.Errorf("seals = %#x, want %#x set", seals, want)
+	}
+
+	_, err = f.Write([]byte("x"))
+	if err == nil {
+		t.Error("writing to the sealed copy succeeded")
+	}
+
+	orig, err := os.ReadFile("/proc/self/exe")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	copied, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if !bytes.Equal(orig, copied) {
+		t.Fatal("sealed copy differs from /proc/self/exe")
+	}
+
+	// The copy is executable: run the test binary from it, asking for no tests.
+	out, err := exec.Command(path, "-test.run", "^$").CombinedOutput()
+	if err != nil {
+		t.Fatalf("executing sealed copy: %v: %s", err, out)
+	}
+}
