@@ -1,0 +1,368 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/berth-dev/berth/shared/api"
+)
+
+// Loading instances takes four queries whatever their number: rows, config,
+// devices and profiles, each joined back to instances for the filter.
+
+const instancesSelect = `
+SELECT id, name, type, architecture, description, ephemeral, stateful, creation_date, last_use_date
+FROM instances
+WHERE ? IS NULL OR name = ?
+ORDER BY name`
+
+const instancesConfigSelect = `
+SELECT c.instance_id, c.key, c.value
+FROM instances_config c JOIN instances i ON i.id = c.instance_id
+WHERE ? IS NULL OR i.name = ?`
+
+const instancesDevicesSelect = `
+SELECT d.instance_id, d.name, d.type, c.key, c.value
+FROM instances_devices d
+JOIN instances i ON i.id = d.instance_id
+LEFT JOIN instances_devices_config c ON c.instance_device_id = d.id
+WHERE ? IS NULL OR i.name = ?`
+
+const instancesProfilesSelect = `
+SELECT ip.instance_id, p.name
+FROM instances_profiles ip
+JOIN profiles p ON p.id = ip.profile_id
+JOIN instances i ON i.id = ip.instance_id
+WHERE ? IS NULL OR i.name = ?
+ORDER BY ip.instance_id, ip.apply_order`
+
+// GetInstances returns all instances sorted by name, with config, devices and profiles.
+func (tx *Tx) GetInstances(ctx context.Context) ([]Instance, error) {
+	return tx.getInstances(ctx, InstanceFilter{})
+}
+
+// GetInstance returns one instance, or a 404 StatusError.
+func (tx *Tx) GetInstance(ctx context.Context, name string) (*Instance, error) {
+	insts, err := tx.getInstances(ctx, InstanceFilter{Name: &name})
+	if err != nil {
+		return nil, err
+	}
+
+	if len(insts) == 0 {
+		return nil, notFound("instance", name)
+	}
+
+	return &insts[0], nil
+}
+
+func (tx *Tx) getInstances(ctx context.Context, filter InstanceFilter) ([]Instance, error) {
+	rows, err := tx.tx.QueryContext(ctx, instancesSelect, filter.Name, filter.Name)
+	if err != nil {
+		return nil, fmt.Errorf("querying instances: %w", err)
+	}
+
+	defer func() { _ = rows.Close() }()
+
+	var insts []Instance
+	for rows.Next() {
+		var inst Instance
+		err := rows.Scan(&inst.ID, &inst.Name, &inst.Type, &inst.Architecture, &inst.Description,
+			&inst.Ephemeral, &inst.Stateful, dbTime{&inst.CreatedAt}, dbTime{&inst.LastUsedAt})
+		if err != nil {
+			return nil, fmt.Errorf("scanning instance: %w", err)
+		}
+
+		insts = append(insts, inst)
+	}
+
+	err = rows.Err()
+	if err != nil {
+		return nil, fmt.Errorf("reading instances: %w", err)
+	}
+
+	_ = rows.Close()
+	if len(insts) == 0 {
+		return insts, nil
+	}
+
+	config, err := tx.loadConfig(ctx, instancesConfigSelect, filter.Name, filter.Name)
+	if err != nil {
+		return nil, fmt.Errorf("loading instance config: %w", err)
+	}
+
+	devices, err := tx.loadDevices(ctx, instancesDevicesSelect, filter.Name, filter.Name)
+	if err != nil {
+		return nil, fmt.Errorf("loading instance devices: %w", err)
+	}
+
+	profiles, err := tx.loadInstanceProfiles(ctx, filter)
+	if err != nil {
+		return nil, err
+	}
+
+	for i := range insts {
+		id := insts[i].ID
+		insts[i].Config = orEmpty(config[id])
+		insts[i].Devices = orEmpty(devices[id])
+		insts[i].Profiles = profiles[id]
+		if insts[i].Profiles == nil {
+			insts[i].Profiles = []string{}
+		}
+	}
+
+	return insts, nil
+}
+
+func (tx *Tx) loadInstanceProfiles(ctx context.Context, filter InstanceFilter) (map[int64][]string, error) {
+	rows, err := tx.tx.QueryContext(ctx, instancesProfilesSelect, filter.Name, filter.Name)
+	if err != nil {
+		return nil, fmt.Errorf("querying instance profiles: %w", err)
+	}
+
+	defer func() { _ = rows.Close() }()
+
+	out := map[int64][]string{}
+	for rows.Next() {
+		var id int64
+		var name string
+		err := rows.Scan(&id, &name)
+		if err != nil {
+			return nil, fmt.Errorf("scanning instance profile: %w", err)
+		}
+
+		out[id] = append(out[id], name)
+	}
+
+	err = rows.Err()
+	if err != nil {
+		return nil, fmt.Errorf("reading instance profiles: %w", err)
+	}
+
+	return out, nil
+}
+
+const instanceIDSelect = `SELECT id FROM instances WHERE name = ?`
+
+// instanceID returns the id of the named instance, or a 404 StatusError.
+func (tx *Tx) instanceID(ctx context.Context, name string) (int64, error) {
+	var id int64
+	err := tx.tx.QueryRowContext(ctx, instanceIDSelect, name).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, notFound("instance", name)
+	}
+
+	if err != nil {
+		return 0, fmt.Errorf("looking up instance %q: %w", name, err)
+	}
+
+	return id, nil
+}
+
+// InstanceExists reports whether an instance with that name exists.
+func (tx *Tx) InstanceExists(ctx context.Context, name string) (bool, error) {
+	_, err := tx.instanceID(ctx, name)
+	if api.StatusErrorCheck(err, http.StatusNotFound) {
+		return false, nil
+	}
+
+	if err != nil {
+		return false, err
+	}
+
+	return true, nil
+}
+
+const instanceInsert = `
+INSERT INTO instances (name, type, architecture, description, ephemeral, stateful, creation_date, last_use_date)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+
+const instanceConfigInsert = `INSERT INTO instances_config (instance_id, key, value) VALUES (?, ?, ?)`
+
+var instanceDeviceStmts = deviceStmts{
+	device: `INSERT INTO instances_devices (instance_id, name, type) VALUES (?, ?, ?)`,
+	config: `INSERT INTO instances_devices_config (instance_device_id, key, value) VALUES (?, ?, ?)`,
+}
+
+// CreateInstance inserts the instance with its config, devices and profiles (in
+// order) and returns its id. A missing profile is a 404, a taken name a 409.
+func (tx *Tx) CreateInstance(ctx context.Context, inst Instance) (int64, error) {
+	res, err := tx.tx.ExecContext(ctx, instanceInsert, inst.Name, inst.Type, inst.Architecture, inst.Description,
+		inst.Ephemeral, inst.Stateful, timeToDB(inst.CreatedAt), timeToDB(inst.LastUsedAt))
+	if isUnique(err) {
+		return 0, alreadyExists("instance", inst.Name)
+	}
+
+	if err != nil {
+		return 0, fmt.Errorf("inserting instance %q: %w", inst.Name, err)
+	}
+
+	id, err := res.LastInsertId()
+	if err != nil {
+		return 0, fmt.Errorf("inserting instance %q: %w", inst.Name, err)
+	}
+
+	err = tx.insertInstanceChildren(ctx, id, inst)
+	if err != nil {
+		return 0, fmt.Errorf("inserting instance %q: %w", inst.Name, err)
+	}
+
+	return id, nil
+}
+
+func (tx *Tx) insertInstanceChildren(ctx context.Context, id int64, inst Instance) error {
+	err := tx.insertConfig(ctx, instanceConfigInsert, id, inst.Config)
+	if err != nil {
+		return err
+	}
+
+	err = tx.insertDevices(ctx, instanceDeviceStmts, id, inst.Devices)
+	if err != nil {
+		return err
+	}
+
+	return tx.insertInstanceProfiles(ctx, id, inst.Profiles)
+}
+
+const instanceProfileInsert = `INSERT INTO instances_profiles (instance_id, profile_id, apply_order) VALUES (?, ?, ?)`
+
+func (tx *Tx) insertInstanceProfiles(ctx context.Context, id int64, profiles []string) error {
+	for i, name := range profiles {
+		profileID, err := tx.profileID(ctx, name)
+		if err != nil {
+			return err
+		}
+
+		_, err = tx.tx.ExecContext(ctx, instanceProfileInsert, id, profileID, i)
+		if isUnique(err) {
+			return api.StatusErrorf(http.StatusBadRequest, "profile %q is listed twice", name)
+		}
+
+		if err != nil {
+			return fmt.Errorf("applying profile %q: %w", name, err)
+		}
+	}
+
+	return nil
+}
+
+const instanceUpdate = `
+UPDATE instances SET description = ?, architecture = ?, ephemeral = ?, stateful = ? WHERE id = ?`
+
+// instanceChildrenDelete each take the instance id; device config goes by cascade.
+var instanceChildrenDelete = []string{
+	`DELETE FROM instances_config WHERE instance_id = ?`,
+	`DELETE FROM instances_devices WHERE instance_id = ?`,
+	`DELETE FROM instances_profiles WHERE instance_id = ?`,
+}
+
+// UpdateInstance replaces description, architecture, ephemeral, stateful, config,
+// devices and profiles of the named instance. Name, type and dates are kept.
+func (tx *Tx) UpdateInstance(ctx context.Context, name string, inst Instance) error {
+	id, err := tx.instanceID(ctx, name)
+	if err != nil {
+		return err
+	}
+
+	_, err = tx.tx.ExecContext(ctx, instanceUpdate, inst.Description, inst.Architecture, inst.Ephemeral, inst.Stateful, id)
+	if err != nil {
+		return fmt.Errorf("updating instance %q: %w", name, err)
+	}
+
+	err = tx.execEach(ctx, instanceChildrenDelete, id)
+	if err != nil {
+		return fmt.Errorf("clearing instance %q: %w", name, err)
+	}
+
+	err = tx.insertInstanceChildren(ctx, id, inst)
+	if err != nil {
+		return fmt.Errorf("updating instance %q: %w", name, err)
+	}
+
+	return nil
+}
+
+const instanceConfigUpsert = `
+INSERT INTO instances_config (instance_id, key, value) VALUES (?, ?, ?)
+ON CONFLICT (instance_id, key) DO UPDATE SET value = excluded.value`
+
+const instanceConfigDelete = `DELETE FROM instances_config WHERE instance_id = ? AND key = ?`
+
+// UpdateInstanceConfig removes the unset keys, then sets the set keys (an empty
+// value is stored as is), leaving every other key alone. Meant for volatile.*.
+func (tx *Tx) UpdateInstanceConfig(ctx context.Context, name string, set map[string]string, unset []string) error {
+	id, err := tx.instanceID(ctx, name)
+	if err != nil {
+		return err
+	}
+
+	err = tx.deleteConfigKeys(ctx, instanceConfigDelete, id, unset)
+	if err != nil {
+		return fmt.Errorf("updating config of instance %q: %w", name, err)
+	}
+
+	err = tx.insertConfig(ctx, instanceConfigUpsert, id, set)
+	if err != nil {
+		return fmt.Errorf("updating config of instance %q: %w", name, err)
+	}
+
+	return nil
+}
+
+const instanceLastUsedUpdate = `UPDATE instances SET last_use_date = ? WHERE name = ?`
+
+// UpdateInstanceLastUsed records when the instance was last started.
+func (tx *Tx) UpdateInstanceLastUsed(ctx context.Context, name string, t time.Time) error {
+	return tx.execOne(ctx, "instance", name, instanceLastUsedUpdate, timeToDB(t), name)
+}
+
+const instanceRename = `UPDATE instances SET name = ? WHERE name = ?`
+
+// RenameInstance renames an instance: 404 if old is missing, 409 if new is taken.
+func (tx *Tx) RenameInstance(ctx context.Context, oldName, newName string) error {
+	return tx.rename(ctx, "instance", instanceRename, oldName, newName)
+}
+
+const instanceDelete = `DELETE FROM instances WHERE name = ?`
+
+// DeleteInstance deletes an instance; its config, devices and profile links go with it.
+func (tx *Tx) DeleteInstance(ctx context.Context, name string) error {
+	return tx.execOne(ctx, "instance", name, instanceDelete, name)
+}
+
+const instanceConfigValuesSelect = `
+SELECT i.name, c.value
+FROM instances_config c JOIN instances i ON i.id = c.instance_id
+WHERE c.key = ?`
+
+// GetInstanceConfigValues maps instance name to its value for key, for instances
+// that have it set (e.g. every volatile.idmap.base, to allocate a free range).
+func (tx *Tx) GetInstanceConfigValues(ctx context.Context, key string) (map[string]string, error) {
+	rows, err := tx.tx.QueryContext(ctx, instanceConfigValuesSelect, key)
+	if err != nil {
+		return nil, fmt.Errorf("querying instance config %q: %w", key, err)
+	}
+
+	defer func() { _ = rows.Close() }()
+
+	out := map[string]string{}
+	for rows.Next() {
+		var name, value string
+		err := rows.Scan(&name, &value)
+		if err != nil {
+			return nil, fmt.Errorf("scanning instance config %q: %w", key, err)
+		}
+
+		out[name] = value
+	}
+
+	err = rows.Err()
+	if err != nil {
+		return nil, fmt.Errorf("reading instance config %q: %w", key, err)
+	}
+
+	return out, nil
+}
