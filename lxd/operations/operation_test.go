@@ -150,7 +150,9 @@ func TestLifecycleEventsInOrder(t *testing.T) {
 func TestFailureText(t *testing.T) {
 	reg, ch := setup(t)
 	op, err := reg.Create(api.OperationClassTask, "Failing", nil, nil,
-		func(context.Context, *Operation) error { return fmt.Errorf("creating rootfs: %w", errors.New("disk full")) }, nil, nil)
+		func(context.Context, *Operation) error {
+			return fmt.Errorf("creating rootfs: %w", errors.New("disk full"))
+		}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
