@@ -1,0 +1,108 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// DefaultSocket is where berthd listens when neither $BERTH_SOCKET nor
+// $BERTH_DIR is set.
+const DefaultSocket = "/var/lib/berth/unix.socket"
+
+// Version is the client's version, sent in the User-Agent header.
+const Version = "0.1.0"
+
+// baseURL is the URL prefix of every request; the socket makes the host moot,
+// but LXD servers expect "unix.socket".
+const baseURL = "http://unix.socket"
+
+// DefaultSocketPath returns $BERTH_SOCKET if set, else $BERTH_DIR/unix.socket,
+// else DefaultSocket.
+func DefaultSocketPath() string {
+	p := os.Getenv("BERTH_SOCKET")
+	if p != "" {
+		return p
+	}
+
+	dir := os.Getenv("BERTH_DIR")
+	if dir != "" {
+		return filepath.Join(dir, "unix.socket")
+	}
+
+	return DefaultSocket
+}
+
+// Client is a connection to berthd. It is safe for concurrent use.
+type Client struct {
+	socketPath string
+	http       *http.Client
+	ws         *websocket.Dialer
+	userAgent  string
+}
+
+// Connect returns a client for the daemon listening on socketPath (an empty
+// path means DefaultSocketPath()). It checks that the socket exists but sends
+// no request.
+func Connect(socketPath string) (*Client, error) {
+	if socketPath == "" {
+		socketPath = DefaultSocketPath()
+	}
+
+	fi, err := os.Stat(socketPath)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to berthd (is it running?): %w", err)
+	}
+
+	if fi.Mode()&os.ModeSocket == 0 {
+		return nil, fmt.Errorf("connecting to berthd: %s is not a unix socket", socketPath)
+	}
+
+	dial := func(ctx context.Context, _, _ string) (net.Conn, error) {
+		d := net.Dialer{}
+		conn, err := d.DialContext(ctx, "unix", socketPath)
+		if err != nil {
+			return nil, fmt.Errorf("connecting to berthd at %s: %w", socketPath, err)
+		}
+
+		return conn, nil
+	}
+
+	c := &Client{
+		socketPath: socketPath,
+		http: &http.Client{Transport: &http.Transport{
+			DialContext: dial,
+			// LXD serves one request per connection; so do we.
+			DisableKeepAlives: true,
+		}},
+		ws: &websocket.Dialer{
+			NetDialContext:   dial,
+			HandshakeTimeout: 5 * time.Second,
+		},
+		userAgent: "berth/" + Version,
+	}
+
+	return c, nil
+}
+
+// SocketPath returns the path of the socket the client talks to.
+func (c *Client) SocketPath() string { return c.socketPath }
+
+// unwrapURLError drops net/http's `Get "http://unix.socket/...":` prefix, which
+// only adds noise to a message shown to users.
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+
+	return err
+}

@@ -1,0 +1,101 @@
+package client
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+
+	"github.com/berth-dev/berth/shared/api"
+)
+
+func instancePath(name string) string {
+	return "/1.0/instances/" + url.PathEscape(name)
+}
+
+// GetInstanceNames returns the names of all instances.
+func (c *Client) GetInstanceNames(ctx context.Context) ([]string, error) {
+	urls := []string{}
+	_, err := c.queryStruct(ctx, http.MethodGet, "/1.0/instances", nil, "", &urls)
+	if err != nil {
+		return nil, err
+	}
+
+	return urlsToNames("/1.0/instances/", urls)
+}
+
+// GetInstances returns all instances (recursion=1).
+func (c *Client) GetInstances(ctx context.Context) ([]api.Instance, error) {
+	insts := []api.Instance{}
+	_, err := c.queryStruct(ctx, http.MethodGet, "/1.0/instances?recursion=1", nil, "", &insts)
+	if err != nil {
+		return nil, err
+	}
+
+	return insts, nil
+}
+
+// GetInstancesFull returns all instances with state and snapshots
+// (recursion=2, and the empty filter `lxc list` sends).
+func (c *Client) GetInstancesFull(ctx context.Context) ([]api.InstanceFull, error) {
+	insts := []api.InstanceFull{}
+	_, err := c.queryStruct(ctx, http.MethodGet, "/1.0/instances?filter=&recursion=2", nil, "", &insts)
+	if err != nil {
+		return nil, err
+	}
+
+	return insts, nil
+}
+
+// GetInstance returns one instance and its ETag.
+func (c *Client) GetInstance(ctx context.Context, name string) (*api.Instance, string, error) {
+	inst := api.Instance{}
+	etag, err := c.queryStruct(ctx, http.MethodGet, instancePath(name), nil, "", &inst)
+	if err != nil {
+		return nil, "", err
+	}
+
+	return &inst, etag, nil
+}
+
+// GetInstanceFull returns one instance with state and snapshots (recursion=1).
+func (c *Client) GetInstanceFull(ctx context.Context, name string) (*api.InstanceFull, string, error) {
+	inst := api.InstanceFull{}
+	etag, err := c.queryStruct(ctx, http.MethodGet, instancePath(name)+"?recursion=1", nil, "", &inst)
+	if err != nil {
+		return nil, "", err
+	}
+
+	return &inst, etag, nil
+}
+
+// GetInstanceState returns the runtime state of an instance.
+func (c *Client) GetInstanceState(ctx context.Context, name string) (*api.InstanceState, error) {
+	st := api.InstanceState{}
+	_, err := c.queryStruct(ctx, http.MethodGet, instancePath(name)+"/state", nil, "", &st)
+	if err != nil {
+		return nil, err
+	}
+
+	return &st, nil
+}
+
+// CreateInstance creates an instance. The new name is in op.InstanceName().
+func (c *Client) CreateInstance(ctx context.Context, req api.InstancesPost) (*Operation, error) {
+	return c.queryOperation(ctx, http.MethodPost, "/1.0/instances", req, "")
+}
+
+// UpdateInstanceState starts, stops, restarts, freezes or unfreezes an instance.
+func (c *Client) UpdateInstanceState(ctx context.Context, name string, req api.InstanceStatePut) (*Operation, error) {
+	return c.queryOperation(ctx, http.MethodPut, instancePath(name)+"/state", req, "")
+}
+
+// UpdateInstance replaces the writable fields of an instance; a non-empty
+// etag is sent as If-Match.
+func (c *Client) UpdateInstance(ctx context.Context, name string, req api.InstancePut, etag string) (*Operation, error) {
+	return c.queryOperation(ctx, http.MethodPut, instancePath(name), req, etag)
+}
+
+// DeleteInstance deletes a stopped instance and its snapshots.
+func (c *Client) DeleteInstance(ctx context.Context, name string) (*Operation, error) {
+	return c.queryOperation(ctx, http.MethodDelete, instancePath(name), nil, "")
+}
