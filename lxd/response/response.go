@@ -1,0 +1,164 @@
+// Package response renders handler results in LXD's JSON envelopes
+// (lxd-api.md §2). Handlers return a Response and never write to the
+// http.ResponseWriter themselves.
+package response
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/berth-dev/berth/shared/api"
+)
+
+// Response is what an API handler returns.
+type Response interface {
+	Render(w http.ResponseWriter, r *http.Request) error
+	String() string
+}
+
+// writeJSON encodes body first, so an encoding failure can still become a
+// 500 error envelope, then writes headers, status and body (with a trailing
+// newline, as json.Encoder does).
+func writeJSON(w http.ResponseWriter, status int, body any) error {
+	data, err := json.Marshal(body)
+	if err != nil {
+		err = fmt.Errorf("encoding response: %w", err)
+		if status == http.StatusInternalServerError {
+			return err // the error envelope itself failed: give up
+		}
+
+		_ = writeJSON(w, http.StatusInternalServerError, errorEnvelope(http.StatusInternalServerError, err.Error()))
+		return err
+	}
+
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, err = w.Write(append(data, '\n'))
+	return err
+}
+
+// syncResponse is a "sync" envelope.
+type syncResponse struct {
+	success  bool
+	metadata any
+	etag     any
+	location string
+}
+
+// SyncResponse returns a 200 sync envelope carrying metadata.
+func SyncResponse(success bool, metadata any) Response {
+	return &syncResponse{success: success, metadata: metadata}
+}
+
+// SyncResponseETag is SyncResponse with an ETag header computed from etag
+// (see EtagHash).
+func SyncResponseETag(success bool, metadata any, etag any) Response {
+	return &syncResponse{success: success, metadata: metadata, etag: etag}
+}
+
+// SyncResponseLocation is SyncResponse answered with 201 and a Location header.
+func SyncResponseLocation(success bool, metadata any, location string) Response {
+	return &syncResponse{success: success, metadata: metadata, location: location}
+}
+
+// EmptySyncResponse is a sync envelope with "metadata": {}.
+var EmptySyncResponse Response = &syncResponse{success: true, metadata: map[string]any{}}
+
+func (s *syncResponse) Render(w http.ResponseWriter, _ *http.Request) error {
+	md, err := json.Marshal(s.metadata)
+	if err != nil {
+		return InternalError(fmt.Errorf("encoding response metadata: %w", err)).Render(w, nil)
+	}
+
+	if s.etag != nil {
+		hash, err := EtagHash(s.etag)
+		if err != nil {
+			return InternalError(err).Render(w, nil)
+		}
+
+		w.Header().Set("ETag", `"`+hash+`"`)
+	}
+
+	status := http.StatusOK
+	if s.location != "" {
+		w.Header().Set("Location", s.location)
+		status = http.StatusCreated
+	}
+
+	body := api.Response{
+		Type:       api.SyncResponse,
+		Status:     api.Success.String(),
+		StatusCode: int(api.Success),
+		Metadata:   md,
+	}
+	if !s.success {
+		body.Status = api.Failure.String()
+		body.StatusCode = int(api.Failure)
+	}
+
+	return writeJSON(w, status, body)
+}
+
+func (s *syncResponse) String() string {
+	if s.success {
+		return "success"
+	}
+
+	return "failure"
+}
+
+// errorResponse is an "error" envelope.
+type errorResponse struct {
+	code int
+	msg  string
+}
+
+func errorEnvelope(code int, msg string) api.Response {
+	return api.Response{Type: api.ErrorResponse, ErrorCode: code, Error: msg}
+}
+
+// ErrorResponse returns an error envelope with HTTP status code.
+func ErrorResponse(code int, msg string) Response {
+	return &errorResponse{code: code, msg: msg}
+}
+
+func (e *errorResponse) Render(w http.ResponseWriter, _ *http.Request) error {
+	return writeJSON(w, e.code, errorEnvelope(e.code, e.msg))
+}
+
+func (e *errorResponse) String() string { return e.msg }
+
+// statusError builds an error envelope from err, or the status text when nil.
+func statusError(code int, err error) Response {
+	msg := http.StatusText(code)
+	if err != nil {
+		msg = err.Error()
+	}
+
+	return ErrorResponse(code, msg)
+}
+
+// BadRequest is a 400 error.
+func BadRequest(err error) Response { return statusError(http.StatusBadRequest, err) }
+
+// Forbidden is a 403 error.
+func Forbidden(err error) Response { return statusError(http.StatusForbidden, err) }
+
+// NotFound is a 404 error.
+func NotFound(err error) Response { return statusError(http.StatusNotFound, err) }
+
+// Conflict is a 409 error.
+func Conflict(err error) Response { return statusError(http.StatusConflict, err) }
+
+// PreconditionFailed is a 412 error.
+func PreconditionFailed(err error) Response { return statusError(http.StatusPreconditionFailed, err) }
+
+// InternalError is a 500 error.
+func InternalError(err error) Response { return statusError(http.StatusInternalServerError, err) }
+
+// NotImplemented is a 501 error.
+func NotImplemented(err error) Response { return statusError(http.StatusNotImplemented, err) }
+
+// Unavailable is a 503 error.
+func Unavailable(err error) Response { return statusError(http.StatusServiceUnavailable, err) }
