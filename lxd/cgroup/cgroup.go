@@ -1,0 +1,101 @@
+// Package cgroup creates and manages the host-side cgroups of a container:
+// one Group per container under a "berth" parent in every hierarchy Berth
+// uses, delegated to the container's root so systemd inside can manage its
+// own subtree.
+package cgroup
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/berth-dev/berth/lxd/sys"
+)
+
+// Parent is the directory under each hierarchy's root that holds Berth's
+// container cgroups: /sys/fs/cgroup/<controller>/berth/<name>.
+const Parent = "berth"
+
+// DefaultPidsMax is applied when Limits.PidsMax is 0, so a fork bomb inside
+// one container cannot exhaust the host's pid space. -1 means no limit.
+const DefaultPidsMax = 10000
+
+// ErrBadName is returned for a group name that is not a single path element.
+var ErrBadName = errors.New("invalid cgroup name")
+
+// Limits are the resource limits Berth applies to a container.
+type Limits struct {
+	MemoryBytes int64  `json:"memory_bytes,omitempty"` // 0: unlimited
+	CPUs        string `json:"cpus,omitempty"`         // "2" = quota of two CPUs; "0-1" or "0,2" = cpuset; "": unlimited
+	PidsMax     int64  `json:"pids_max,omitempty"`     // 0: DefaultPidsMax; -1: unlimited
+}
+
+// Stats is a snapshot of a container's resource use.
+type Stats struct {
+	Processes   int   `json:"processes"`
+	CPUNanos    int64 `json:"cpu_ns"`
+	MemoryBytes int64 `json:"memory_bytes"`
+	Pids        int64 `json:"pids"` // tasks (threads) counted by the pids controller
+}
+
+// Group is one container's set of cgroups. Implementations: v1Group (legacy
+// and hybrid hosts, using the unified hierarchy for delegation and freezing
+// where it is mounted) and v2Group (pure cgroup2). A systemd D-Bus backed
+// implementation (transient scope with Delegate=yes) would satisfy the same
+// interface; it is not written yet.
+type Group interface {
+	// Name is the container name the group was made for.
+	Name() string
+	// Create makes the group's directories (and their parents); it is
+	// idempotent.
+	Create() error
+	// AddProc moves pid into the group in every hierarchy.
+	AddProc(pid int) error
+	// Delegate hands the group's unified directory to uid:gid (host ids) so
+	// a container's systemd can create and manage sub-cgroups.
+	Delegate(uid, gid int) error
+	// NamespacePath is the cgroup2 directory that becomes the root of the
+	// container's cgroup namespace, "" on legacy hosts.
+	NamespacePath() string
+	// SetLimits writes the limits; zero values mean "no limit" except
+	// PidsMax, see DefaultPidsMax.
+	SetLimits(Limits) error
+	// Freeze stops every process of the group and returns once they are
+	// frozen; Thaw resumes them.
+	Freeze() error
+	Thaw() error
+	Frozen() (bool, error)
+	// Stats reads the current resource use.
+	Stats() (Stats, error)
+	// Procs lists every process in the group's subtree.
+	Procs() ([]int, error)
+	// Remove kills any process left in the group and removes its
+	// directories depth-first. It is idempotent.
+	Remove() error
+}
+
+// New returns the Group of container name for the given host layout. It
+// touches nothing until Create.
+func New(name string, l Layout) (Group, error) {
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
+		return nil, fmt.Errorf("%w: %q", ErrBadName, name)
+	}
+
+	if l.Mode == sys.CgroupUnified {
+		return &v2Group{name: name, dir: l.Unified + "/" + Parent + "/" + name, parent: l.Unified + "/" + Parent, root: l.Unified}, nil
+	}
+
+	g := &v1Group{name: name, dirs: map[string]string{}}
+	for _, c := range v1Controllers {
+		mnt, ok := l.V1[c]
+		if ok {
+			g.dirs[c] = mnt + "/" + Parent + "/" + name
+		}
+	}
+
+	if l.Unified != "" {
+		g.unified = l.Unified + "/" + Parent + "/" + name
+	}
+
+	return g, nil
+}

@@ -1,0 +1,115 @@
+package cgroup
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/berth-dev/berth/lxd/sys"
+)
+
+// v1Controllers are the v1 hierarchies a container is placed in on legacy
+// and hybrid hosts. devices, hugetlb, net_cls and name=systemd are left out:
+// an unprivileged container cannot use devices anyway, and systemd inside
+// runs in unified mode on the cgroup2 tree we mount for it.
+var v1Controllers = []string{"cpu", "cpuacct", "cpuset", "memory", "pids", "blkio", "freezer"}
+
+// Layout is the host's cgroup layout, detected once at daemon start.
+type Layout struct {
+	Mode    sys.CgroupMode
+	Unified string            // cgroup2 mount point, "" on legacy hosts
+	V1      map[string]string // v1 controller -> its hierarchy's mount point
+}
+
+// Detect reads the host's cgroup layout.
+func Detect() (Layout, error) {
+	mode, unified, err := sys.CgroupLayout()
+	if err != nil {
+		return Layout{}, fmt.Errorf("detecting cgroup layout: %w", err)
+	}
+
+	l := Layout{Mode: mode, Unified: unified, V1: map[string]string{}}
+	if mode == sys.CgroupUnified {
+		return l, nil
+	}
+
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return Layout{}, fmt.Errorf("reading mountinfo: %w", err)
+	}
+
+	defer func() { _ = f.Close() }()
+
+	err = parseV1Mounts(bufio.NewScanner(f), l.V1)
+	if err != nil {
+		return Layout{}, err
+	}
+
+	return l, nil
+}
+
+// parseV1Mounts fills controller -> mount point from mountinfo lines of
+// "cgroup" (v1) filesystems. The first mount of a controller wins.
+func parseV1Mounts(sc *bufio.Scanner, out map[string]string) error {
+	for sc.Scan() {
+		// 36 25 0:31 / /sys/fs/cgroup/cpu rw,... shared:8 - cgroup cgroup rw,cpu
+		line := sc.Text()
+
+		i := strings.Index(line, " - ")
+		if i < 0 {
+			continue
+		}
+
+		pre := strings.Fields(line[:i])
+		post := strings.Fields(line[i+3:])
+
+		if len(pre) < 5 || len(post) < 3 || post[0] != "cgroup" || pre[3] != "/" {
+			continue
+		}
+
+		for _, opt := range strings.Split(post[2], ",") {
+			if opt == "rw" || opt == "ro" {
+				continue
+			}
+
+			_, seen := out[opt]
+			if !seen {
+				out[opt] = unescapeMountinfo(pre[4])
+			}
+		}
+	}
+
+	err := sc.Err()
+	if err != nil {
+		return fmt.Errorf("parsing mountinfo: %w", err)
+	}
+
+	return nil
+}
+
+// unescapeMountinfo undoes the octal escaping of spaces and the like.
+func unescapeMountinfo(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			var c byte
+
+			_, err := fmt.Sscanf(s[i+1:i+4], "%o", &c)
+			if err == nil {
+				b.WriteByte(c)
+				i += 3
+
+				continue
+			}
+		}
+
+		b.WriteByte(s[i])
+	}
+
+	return b.String()
+}
