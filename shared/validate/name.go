@@ -59,3 +59,25 @@ func EntityName(kind, name string) error {
 
 	return nil
 }
+
+// AliasName checks an image alias. Unlike other names it may contain '/' (as in
+// "debian/12"), but not empty segments, "." or ".." segments, or control characters.
+func AliasName(name string) error {
+	if name == "" || len(name) > 255 {
+		return fmt.Errorf("alias name must be 1 to 255 characters")
+	}
+
+	for _, seg := range strings.Split(name, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return fmt.Errorf("alias name %q has an empty, \".\" or \"..\" segment", name)
+		}
+	}
+
+	for _, c := range name {
+		if c < 0x20 || c == 0x7f || c == '\\' {
+			return fmt.Errorf("alias name %q contains a control character or '\\'", name)
+		}
+	}
+
+	return nil
+}

@@ -32,3 +32,17 @@ func TestEntityName(t *testing.T) {
 		}
 	}
 }
+
+func TestAliasName(t *testing.T) {
+	for _, n := range []string{"debian/12", "a", "ubuntu/22.04/amd64"} {
+		if err := AliasName(n); err != nil {
+			t.Errorf("AliasName(%q) = %v", n, err)
+		}
+	}
+
+	for _, n := range []string{"", "/a", "a/", "a//b", "a/../b", "a\nb"} {
+		if err := AliasName(n); err == nil {
+			t.Errorf("AliasName(%q) = nil, want error", n)
+		}
+	}
+}

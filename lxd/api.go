@@ -1,0 +1,171 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/gorilla/mux"
+
+	"github.com/berth-dev/berth/lxd/response"
+	"github.com/berth-dev/berth/shared/api"
+)
+
+// This is the only file that knows gorilla/mux: handlers read path variables through
+// pathVar, so the router can change without touching them.
+
+// handlerFunc is what every endpoint method implements. It never writes to the
+// ResponseWriter itself.
+type handlerFunc func(d *Daemon, r *http.Request) response.Response
+
+// APIEndpoint declares one URL and a handler per method.
+type APIEndpoint struct {
+	Path   string // below /1.0; "" is /1.0 itself
+	Get    handlerFunc
+	Put    handlerFunc
+	Post   handlerFunc
+	Delete handlerFunc
+	Patch  handlerFunc
+}
+
+// maxJSONBody caps request bodies that are decoded as JSON.
+const maxJSONBody = 4 << 20
+
+func (d *Daemon) router() http.Handler {
+	m := mux.NewRouter()
+	m.StrictSlash(false)
+	m.SkipClean(true)
+	m.UseEncodedPath()
+
+	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		d.render(w, r, response.SyncResponse(true, []string{"/1.0"}))
+	})
+
+	for _, ep := range endpoints {
+		ep := ep
+		path := "/1.0"
+		if ep.Path != "" {
+			path += "/" + ep.Path
+		}
+
+		m.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			d.render(w, r, d.dispatch(ep, r))
+		})
+	}
+
+	m.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d.render(w, r, response.NotFound(fmt.Errorf("unknown API path %q", r.URL.Path)))
+	})
+
+	return m
+}
+
+func (d *Daemon) dispatch(ep APIEndpoint, r *http.Request) response.Response {
+	var h handlerFunc
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		h = ep.Get
+	case http.MethodPut:
+		h = ep.Put
+	case http.MethodPost:
+		h = ep.Post
+	case http.MethodDelete:
+		h = ep.Delete
+	case http.MethodPatch:
+		h = ep.Patch
+	}
+
+	if h == nil {
+		return response.ErrorResponse(http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path))
+	}
+
+	return h(d, r)
+}
+
+func (d *Daemon) render(w http.ResponseWriter, r *http.Request, resp response.Response) {
+	err := resp.Render(w, r)
+	if err != nil {
+		d.log.Debug("writing response", "path", r.URL.Path, "err", err)
+	}
+
+	d.log.Debug("request", "method", r.Method, "path", r.URL.Path, "response", resp.String())
+}
+
+// pathVar returns an unescaped path variable.
+func pathVar(r *http.Request, name string) string {
+	v := mux.Vars(r)[name]
+	u, err := url.PathUnescape(v)
+	if err != nil {
+		return v
+	}
+
+	return u
+}
+
+// decodeJSON reads a JSON request body into v: 413 when too large, 400 when malformed.
+func decodeJSON(r *http.Request, v any) error {
+	body := http.MaxBytesReader(nil, r.Body, maxJSONBody)
+	dec := json.NewDecoder(body)
+	err := dec.Decode(v)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return api.StatusErrorf(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", maxJSONBody)
+		}
+
+		if errors.Is(err, io.EOF) {
+			return api.StatusErrorf(http.StatusBadRequest, "request body is empty")
+		}
+
+		return api.StatusErrorf(http.StatusBadRequest, "malformed JSON in request body: %v", err)
+	}
+
+	// Anything after the object is a malformed request too.
+	_, err = dec.Token()
+	if err == nil {
+		return api.StatusErrorf(http.StatusBadRequest, "malformed JSON in request body: trailing data")
+	}
+
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return api.StatusErrorf(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", maxJSONBody)
+	}
+
+	return nil
+}
+
+// recursion reads the recursion query parameter (0 when absent or invalid).
+func recursion(r *http.Request) int {
+	n, _ := strconv.Atoi(r.FormValue("recursion"))
+	return n
+}
+
+// urlsOf turns names into API URLs of a collection.
+func urlsOf(collection string, names []string) []string {
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		out = append(out, "/1.0/"+collection+"/"+url.PathEscape(n))
+	}
+
+	return out
+}
+
+// fieldMatches is used by filter=: anchored regexp when it compiles, else case-insensitive
+// equality.
+func fieldMatches(value, pattern string) bool {
+	if strings.EqualFold(value, pattern) {
+		return true
+	}
+
+	re, err := compileAnchored(pattern)
+	if err != nil {
+		return false
+	}
+
+	return re.MatchString(value)
+}

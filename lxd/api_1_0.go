@@ -1,0 +1,130 @@
+package main
+
+import (
+	"net/http"
+	"os"
+	"runtime"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/lxd/response"
+	"github.com/berth-dev/berth/shared/api"
+)
+
+// endpoints is the whole API: one line per URL, handlers in <resource>.go files.
+var endpoints = []APIEndpoint{
+	{Path: "", Get: serverGet},
+	{Path: "events", Get: eventsGet},
+	{Path: "operations", Get: operationsGet},
+	{Path: "operations/{id}", Get: operationGet, Delete: operationDelete},
+	{Path: "operations/{id}/wait", Get: operationWait},
+	{Path: "operations/{id}/websocket", Get: operationWebsocket},
+	{Path: "instances", Get: instancesGet, Post: instancesPost},
+	{Path: "instances/{name}", Get: instanceGet, Delete: instanceDelete, Put: instancePut},
+	{Path: "instances/{name}/state", Get: instanceStateGet, Put: instanceStatePut},
+	{Path: "instances/{name}/snapshots", Get: instanceSnapshotsGet},
+	{Path: "instances/{name}/logs", Get: instanceLogsGet},
+	{Path: "instances/{name}/logs/{file}", Get: instanceLogGet},
+	{Path: "images", Get: imagesGet, Post: imagesPost},
+	{Path: "images/aliases", Get: aliasesGet, Post: aliasesPost},
+	{Path: "images/aliases/{name:.*}", Get: aliasGet, Put: aliasPut, Post: aliasPost, Delete: aliasDelete},
+	{Path: "images/{fingerprint}", Get: imageGet, Put: imagePut, Delete: imageDelete},
+	{Path: "profiles", Get: profilesGet},
+	{Path: "profiles/{name}", Get: profileGet},
+	{Path: "storage-pools", Get: storagePoolsGet},
+	{Path: "storage-pools/{name}", Get: storagePoolGet},
+	{Path: "networks", Get: networksGet},
+}
+
+// apiExtensions lists exactly what berthd implements: the client uses what is advertised.
+var apiExtensions = []string{
+	"instances",
+	"api_filtering",
+	"container_full",
+	"instance_get_full",
+	"storage",
+	"network",
+	"etag",
+}
+
+func serverGet(d *Daemon, r *http.Request) response.Response {
+	var uts unix.Utsname
+	_ = unix.Uname(&uts)
+	hostname, _ := os.Hostname()
+	osName, osVersion := osRelease()
+
+	srv := api.Server{
+		APIExtensions: apiExtensions,
+		APIStatus:     "stable",
+		APIVersion:    "1.0",
+		Auth:          "trusted",
+		AuthMethods:   []string{"tls"},
+		Config:        map[string]string{},
+		Environment: api.ServerEnvironment{
+			Addresses:              []string{},
+			Architectures:          []string{archName()},
+			Driver:                 "berth",
+			DriverVersion:          Version,
+			Firewall:               "nftables",
+			Kernel:                 unix.ByteSliceToString(uts.Sysname[:]),
+			KernelArchitecture:     unix.ByteSliceToString(uts.Machine[:]),
+			KernelVersion:          unix.ByteSliceToString(uts.Release[:]),
+			KernelFeatures:         map[string]string{"idmapped_mounts": "true", "pidfds": "true"},
+			LXCFeatures:            map[string]string{},
+			OSName:                 osName,
+			OSVersion:              osVersion,
+			Project:                "default",
+			Server:                 "berth",
+			ServerEventMode:        "full-mesh",
+			ServerName:             hostname,
+			ServerPid:              os.Getpid(),
+			ServerVersion:          Version,
+			Storage:                d.pool.Name(),
+			StorageVersion:         "1",
+			StorageSupportedDrivers: []api.ServerStorageDriverInfo{
+				{Name: "dir", Version: "1"}, {Name: "overlay", Version: "1"},
+			},
+			CgroupVersion: d.cgroups.String(),
+		},
+	}
+
+	return response.SyncResponseETag(true, srv, srv.Config)
+}
+
+// archName returns LXD's name for this machine's architecture.
+func archName() string {
+	switch runtime.GOARCH {
+	case "amd64":
+		return "x86_64"
+	case "arm64":
+		return "aarch64"
+	}
+
+	return runtime.GOARCH
+}
+
+func osRelease() (string, string) {
+	data, err := os.ReadFile("/etc/os-release")
+	if err != nil {
+		return "", ""
+	}
+
+	var name, version string
+	for _, line := range strings.Split(string(data), "\n") {
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			continue
+		}
+
+		v = strings.Trim(v, "\"")
+		switch k {
+		case "NAME":
+			name = v
+		case "VERSION_ID":
+			version = v
+		}
+	}
+
+	return name, version
+}

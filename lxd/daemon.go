@@ -1,0 +1,222 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/berth-dev/berth/lxd/cgroup"
+	"github.com/berth-dev/berth/lxd/db"
+	"github.com/berth-dev/berth/lxd/events"
+	"github.com/berth-dev/berth/lxd/idmap"
+	"github.com/berth-dev/berth/lxd/imagestore"
+	"github.com/berth-dev/berth/lxd/instance"
+	"github.com/berth-dev/berth/lxd/operations"
+	"github.com/berth-dev/berth/lxd/storage"
+	"github.com/berth-dev/berth/lxd/sys"
+)
+
+// Daemon holds berthd's subsystems. Handlers reach them through it.
+type Daemon struct {
+	dir       string
+	log       *slog.Logger
+	db        *db.DB
+	events    *events.Server
+	ops       *operations.Registry
+	pool      storage.Driver
+	poolName  string
+	images    *imagestore.Store
+	instances *instance.Manager
+	cgroups   cgroup.Layout
+	startedAt time.Time
+}
+
+// run starts the daemon and serves until SIGTERM or SIGINT. Containers keep running when
+// it returns: their monitors are separate processes.
+func run(dir string, log *slog.Logger) error {
+	d := &Daemon{dir: dir, log: log, startedAt: time.Now()}
+	ctx := context.Background()
+
+	err := d.init(ctx)
+	if err != nil {
+		return err
+	}
+
+	defer d.db.Close()
+
+	socket := filepath.Join(dir, "unix.socket")
+	l, err := listenUnix(socket)
+	if err != nil {
+		return err
+	}
+
+	srv := &http.Server{Handler: d.router(), ReadHeaderTimeout: 10 * time.Second}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		s := <-sigs
+		log.Info("shutting down, containers keep running", "signal", s.String())
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+
+	log.Info("berthd ready", "socket", socket, "pid", os.Getpid(), "storage", d.pool.Name(), "cgroups", d.cgroups.String())
+	err = srv.Serve(l)
+	_ = os.Remove(socket)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+
+	return err
+}
+
+// init prepares the state directory and subsystems, and reconciles what the last run left.
+func (d *Daemon) init(ctx context.Context) error {
+	for _, sub := range []string{"", "instances", "images", "storage-pools"} {
+		err := os.MkdirAll(filepath.Join(d.dir, sub), 0o711)
+		if err != nil {
+			return fmt.Errorf("creating state directory: %w", err)
+		}
+	}
+
+	var err error
+	d.cgroups, err = cgroup.Detect()
+	if err != nil {
+		return fmt.Errorf("detecting cgroups: %w", err)
+	}
+
+	uidStart, uidCount, gidStart, gidCount, err := idmap.EnsureRootRange("/etc/subuid", "/etc/subgid")
+	if err != nil {
+		return fmt.Errorf("reading subordinate ids: %w", err)
+	}
+
+	d.db, err = db.Open(ctx, d.dir)
+	if err != nil {
+		return fmt.Errorf("opening database: %w", err)
+	}
+
+	err = d.initStorage(ctx)
+	if err != nil {
+		return err
+	}
+
+	exe, err := sys.SealedSelfExe()
+	if err != nil {
+		return fmt.Errorf("sealing own binary: %w", err)
+	}
+
+	d.events = events.NewServer(d.log)
+	d.ops = operations.NewRegistry(d.events, d.log)
+	d.images, err = imagestore.New(filepath.Join(d.dir, "images"), d.db, d.pool, d.log)
+	if err != nil {
+		return err
+	}
+
+	err = d.images.Reconcile(ctx)
+	if err != nil {
+		return fmt.Errorf("reconciling images: %w", err)
+	}
+
+	d.instances = instance.NewManager(instance.Config{
+		Dir:      d.dir,
+		DB:       d.db,
+		Pool:     d.pool,
+		PoolName: d.poolName,
+		Exe:      exe,
+		IDs:      instance.IDRange{UIDStart: uidStart, UIDCount: uidCount, GIDStart: gidStart, GIDCount: gidCount},
+		Images:   d.images,
+		Events:   d.events,
+		Log:      d.log,
+	})
+
+	err = d.instances.Reconcile(ctx)
+	if err != nil {
+		return fmt.Errorf("reconciling instances: %w", err)
+	}
+
+	return nil
+}
+
+// initStorage loads the default pool, creating it with the best driver on first start.
+func (d *Daemon) initStorage(ctx context.Context) error {
+	d.poolName = "default"
+	poolDir := filepath.Join(d.dir, "storage-pools", d.poolName)
+	err := os.MkdirAll(poolDir, 0o711)
+	if err != nil {
+		return err
+	}
+
+	var pool *db.StoragePool
+	err = d.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		p, err := tx.GetStoragePool(ctx, d.poolName)
+		if err == nil {
+			pool = p
+			return nil
+		}
+
+		pool = &db.StoragePool{Name: d.poolName, Driver: storage.DefaultDriver(poolDir), Config: map[string]string{"source": poolDir}}
+		_, err = tx.CreateStoragePool(ctx, *pool)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("loading storage pool: %w", err)
+	}
+
+	d.pool, err = storage.Load(pool.Driver, poolDir, d.log)
+	if err != nil {
+		return fmt.Errorf("loading storage driver %q: %w", pool.Driver, err)
+	}
+
+	return nil
+}
+
+// listenUnix binds the API socket. It refuses a symlink or a non-socket file at the path,
+// and a socket another live daemon still answers on.
+func listenUnix(path string) (net.Listener, error) {
+	fi, err := os.Lstat(path)
+	if err == nil {
+		if fi.Mode()&os.ModeSymlink != 0 {
+			return nil, fmt.Errorf("refusing to start: %s is a symlink", path)
+		}
+
+		if fi.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("refusing to start: %s exists and is not a socket", path)
+		}
+
+		c, err := net.DialTimeout("unix", path, time.Second)
+		if err == nil {
+			_ = c.Close()
+			return nil, fmt.Errorf("refusing to start: another berthd is serving %s", path)
+		}
+
+		err = os.Remove(path)
+		if err != nil {
+			return nil, fmt.Errorf("removing stale socket: %w", err)
+		}
+	}
+
+	// Create with a restrictive umask so there is no window with a wider mode.
+	old := syscall.Umask(0o117)
+	l, err := net.Listen("unix", path)
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s: %w", path, err)
+	}
+
+	err = os.Chmod(path, 0o660)
+	if err != nil {
+		_ = l.Close()
+		return nil, err
+	}
+
+	return l, nil
+}

@@ -1,0 +1,266 @@
+// Package imagestore keeps the daemon's images: the uploaded tarballs under
+// $BERTH_DIR/images, their unpacked trees in the storage pool, and their DB rows.
+package imagestore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/berth-dev/berth/lxd/db"
+	"github.com/berth-dev/berth/lxd/images"
+	"github.com/berth-dev/berth/lxd/storage"
+	"github.com/berth-dev/berth/shared/api"
+)
+
+// Store is the daemon's image store.
+type Store struct {
+	dir  string // $BERTH_DIR/images
+	db   *db.DB
+	pool storage.Driver
+	log  *slog.Logger
+
+	mu sync.Mutex // serialises unpacking into the pool
+}
+
+// New returns a Store rooted at dir.
+func New(dir string, d *db.DB, pool storage.Driver, log *slog.Logger) (*Store, error) {
+	err := os.MkdirAll(dir, 0o700)
+	if err != nil {
+		return nil, err
+	}
+
+	return &Store{dir: dir, db: d, pool: pool, log: log}, nil
+}
+
+// TarballPath is where the image file of fp is kept.
+func (s *Store) TarballPath(fp string) string { return filepath.Join(s.dir, fp) }
+
+// MetaDir holds the image's metadata.yaml and templates/.
+func (s *Store) MetaDir(fp string) string { return filepath.Join(s.dir, fp+".meta") }
+
+// ErrExists is returned (wrapped) by Import when the image is already known; the
+// fingerprint is still returned.
+var ErrExists = errors.New("image with same fingerprint already exists")
+
+// ImportOptions are the caller's settings for a new image.
+type ImportOptions struct {
+	Filename   string
+	Public     bool
+	Properties map[string]string
+}
+
+// Upload is an image file received from a client, not yet checked or recorded.
+type Upload struct {
+	Path        string
+	Fingerprint string
+	Size        int64
+}
+
+// Remove deletes the spooled file (a no-op once Import has taken it).
+func (u *Upload) Remove() { _ = os.Remove(u.Path) }
+
+// Spool writes r to a temporary file in the store, hashing it on the way. It is done in
+// the request itself; the slow checks and unpacking run later in an operation.
+func (s *Store) Spool(r io.Reader) (*Upload, error) {
+	tmp, err := os.CreateTemp(s.dir, "upload-")
+	if err != nil {
+		return nil, err
+	}
+
+	h := sha256.New()
+	size, err := io.Copy(io.MultiWriter(tmp, h), r)
+	closeErr := tmp.Close()
+	if err == nil {
+		err = closeErr
+	}
+
+	if err != nil {
+		_ = os.Remove(tmp.Name())
+		return nil, fmt.Errorf("receiving image: %w", err)
+	}
+
+	return &Upload{Path: tmp.Name(), Fingerprint: hex.EncodeToString(h.Sum(nil)), Size: size}, nil
+}
+
+// Import checks a spooled unified image tarball, unpacks it into the pool and records it.
+// It returns the fingerprint and size. Nothing is kept when it fails.
+func (s *Store) Import(ctx context.Context, up *Upload, opts ImportOptions) (string, int64, error) {
+	defer up.Remove()
+	fp, size := up.Fingerprint, up.Size
+	var existing *db.Image
+	_ = s.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		existing, _ = tx.GetImage(ctx, fp)
+		return nil
+	})
+	if existing != nil && existing.Fingerprint == fp {
+		return fp, size, ErrExists
+	}
+
+	meta, hasRootfs, err := images.ReadMetadata(up.Path)
+	if err != nil {
+		return "", 0, api.StatusErrorf(http.StatusBadRequest, "reading image metadata: %v", err)
+	}
+
+	if !hasRootfs {
+		return "", 0, api.StatusErrorf(http.StatusBadRequest, "image has no rootfs/: only container images in the unified format are supported")
+	}
+
+	err = os.Rename(up.Path, s.TarballPath(fp))
+	if err != nil {
+		return "", 0, err
+	}
+
+	err = s.EnsureInPool(ctx, fp)
+	if err != nil {
+		_ = os.Remove(s.TarballPath(fp))
+		return "", 0, err
+	}
+
+	props := map[string]string{}
+	for k, v := range meta.Properties {
+		props[k] = v
+	}
+
+	for k, v := range opts.Properties {
+		props[k] = v
+	}
+
+	now := time.Now().UTC()
+	img := db.Image{
+		Fingerprint:  fp,
+		Filename:     opts.Filename,
+		Size:         size,
+		Architecture: meta.Architecture,
+		Type:         api.InstanceTypeContainer,
+		Public:       opts.Public,
+		CreatedAt:    time.Unix(meta.CreationDate, 0).UTC(),
+		UploadedAt:   now,
+		Properties:   props,
+	}
+
+	if meta.ExpiryDate > 0 {
+		img.ExpiresAt = time.Unix(meta.ExpiryDate, 0).UTC()
+	}
+
+	err = s.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		_, err := tx.CreateImage(ctx, img)
+		return err
+	})
+	if err != nil {
+		s.remove(fp)
+		return "", 0, err
+	}
+
+	return fp, size, nil
+}
+
+// EnsureInPool unpacks image fp into the storage pool unless it is there already.
+func (s *Store) EnsureInPool(ctx context.Context, fp string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+
+	if s.pool.HasImage(fp) {
+		_, err := os.Stat(s.MetaDir(fp))
+		if err == nil {
+			return nil
+		}
+	}
+
+	metaTmp := s.MetaDir(fp) + ".tmp"
+	_ = os.RemoveAll(metaTmp)
+	err := os.MkdirAll(metaTmp, 0o755)
+	if err != nil {
+		return err
+	}
+
+	defer func() { _ = os.RemoveAll(metaTmp) }()
+	if !s.pool.HasImage(fp) {
+		start := time.Now()
+		err = s.pool.CreateImage(fp, func(rootfsDir string) error {
+			return images.Unpack(s.TarballPath(fp), rootfsDir, metaTmp)
+		})
+		if err != nil {
+			return fmt.Errorf("unpacking image %s: %w", fp[:12], err)
+		}
+
+		s.log.Info("unpacked image", "fingerprint", fp[:12], "duration", time.Since(start))
+	} else {
+		err = images.Unpack(s.TarballPath(fp), "", metaTmp)
+		if err != nil {
+			return fmt.Errorf("unpacking metadata of image %s: %w", fp[:12], err)
+		}
+	}
+
+	_ = os.RemoveAll(s.MetaDir(fp))
+	return os.Rename(metaTmp, s.MetaDir(fp))
+}
+
+// Delete removes an image: its row (and aliases), its pool tree and its files.
+func (s *Store) Delete(ctx context.Context, fp string) error {
+	s.mu.Lock()
+	err := s.pool.DeleteImage(fp)
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+
+	err = s.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		return tx.DeleteImage(ctx, fp)
+	})
+	if err != nil {
+		return err
+	}
+
+	s.remove(fp)
+	return nil
+}
+
+func (s *Store) remove(fp string) {
+	_ = os.Remove(s.TarballPath(fp))
+	_ = os.RemoveAll(s.MetaDir(fp))
+}
+
+// Reconcile removes uploads that a crash interrupted and image files without a DB row.
+func (s *Store) Reconcile(ctx context.Context) error {
+	known := map[string]bool{}
+	err := s.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		imgs, err := tx.GetImages(ctx)
+		for _, i := range imgs {
+			known[i.Fingerprint] = true
+		}
+
+		return err
+	})
+	if err != nil {
+		return err
+	}
+
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return err
+	}
+
+	for _, e := range entries {
+		n := e.Name()
+		fp := strings.TrimSuffix(strings.TrimSuffix(n, ".tmp"), ".meta")
+		if known[fp] && !strings.HasSuffix(n, ".tmp") {
+			continue
+		}
+
+		s.log.Info("removing leftover image file", "file", n)
+		_ = os.RemoveAll(filepath.Join(s.dir, n))
+	}
+
+	return nil
+}

@@ -1,0 +1,204 @@
+package instance
+
+import (
+	"fmt"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/berth-dev/berth/shared/api"
+)
+
+// keyValidators lists the instance config keys Berth understands. A key that is neither here
+// nor under an open namespace (user.*, environment.*, image.*, volatile.*) is refused, so a
+// typo never silently does nothing.
+var keyValidators = map[string]func(string) error{
+	"boot.autostart":          isBool,
+	"limits.memory":           isMemory,
+	"limits.cpu":              isCPU,
+	"limits.cpu.allowance":    isAllowance,
+	"limits.processes":        isPositiveInt,
+	"security.idmap.isolated": isBool,
+	"security.nesting":        isBool,
+	"security.privileged":     isFalse,
+	"raw.idmap":               isAny,
+}
+
+var openNamespaces = []string{"user.", "environment.", "image.", "volatile."}
+
+// ValidateConfig checks every key and value of an instance's local config.
+// It returns a 400 StatusError naming the first bad key.
+func ValidateConfig(config map[string]string) error {
+	for k, v := range config {
+		err := validateKey(k, v)
+		if err != nil {
+			return api.StatusErrorf(http.StatusBadRequest, "invalid config %q: %v", k, err)
+		}
+	}
+
+	return nil
+}
+
+func validateKey(k, v string) error {
+	if strings.ContainsAny(v, "\x00") {
+		return fmt.Errorf("value contains a NUL byte")
+	}
+
+	f, ok := keyValidators[k]
+	if ok {
+		return f(v)
+	}
+
+	for _, ns := range openNamespaces {
+		if strings.HasPrefix(k, ns) && len(k) > len(ns) {
+			if ns == "environment." && strings.ContainsAny(v, "\n\r") {
+				return fmt.Errorf("environment value contains a line break")
+			}
+
+			return nil
+		}
+	}
+
+	return fmt.Errorf("unknown key")
+}
+
+func isAny(string) error { return nil }
+
+func isBool(v string) error {
+	switch strings.ToLower(v) {
+	case "", "true", "false", "1", "0", "yes", "no", "on", "off":
+		return nil
+	}
+
+	return fmt.Errorf("%q is not a boolean", v)
+}
+
+// IsTrue interprets a boolean config value.
+func IsTrue(v string) bool {
+	switch strings.ToLower(v) {
+	case "true", "1", "yes", "on":
+		return true
+	}
+
+	return false
+}
+
+func isFalse(v string) error {
+	if IsTrue(v) {
+		return fmt.Errorf("privileged containers are not supported")
+	}
+
+	return isBool(v)
+}
+
+func isPositiveInt(v string) error {
+	if v == "" {
+		return nil
+	}
+
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n <= 0 {
+		return fmt.Errorf("%q is not a positive integer", v)
+	}
+
+	return nil
+}
+
+var cpuSetRe = regexp.MustCompile(`^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$`)
+
+func isCPU(v string) error {
+	if v == "" {
+		return nil
+	}
+
+	n, err := strconv.Atoi(v)
+	if err == nil {
+		if n <= 0 {
+			return fmt.Errorf("cpu count must be positive")
+		}
+
+		return nil
+	}
+
+	if !cpuSetRe.MatchString(v) {
+		return fmt.Errorf("%q is neither a cpu count nor a cpu set like 0-1,3", v)
+	}
+
+	return nil
+}
+
+var allowanceRe = regexp.MustCompile(`^([0-9]+%|[0-9]+ms/[0-9]+ms)$`)
+
+func isAllowance(v string) error {
+	if v == "" || allowanceRe.MatchString(v) {
+		return nil
+	}
+
+	return fmt.Errorf("%q is not a percentage or a time slice like 25ms/100ms", v)
+}
+
+func isMemory(v string) error {
+	if v == "" {
+		return nil
+	}
+
+	if strings.HasSuffix(v, "%") {
+		return isPositiveInt(strings.TrimSuffix(v, "%"))
+	}
+
+	_, err := ParseBytes(v)
+	return err
+}
+
+var byteUnits = map[string]int64{
+	"": 1, "B": 1,
+	"kB": 1000, "MB": 1000 * 1000, "GB": 1000 * 1000 * 1000, "TB": 1000 * 1000 * 1000 * 1000,
+	"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40,
+}
+
+// ParseBytes parses LXD-style sizes: "512MiB", "1GB", "1048576".
+func ParseBytes(v string) (int64, error) {
+	i := strings.IndexFunc(v, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	num, unit := v, ""
+	if i >= 0 {
+		num, unit = v[:i], v[i:]
+	}
+
+	mult, ok := byteUnits[unit]
+	if !ok || num == "" {
+		return 0, fmt.Errorf("%q is not a size like 512MiB", v)
+	}
+
+	n, err := strconv.ParseFloat(num, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%q is not a positive size", v)
+	}
+
+	return int64(n * float64(mult)), nil
+}
+
+// ValidateDevices checks the shape of a device map: every device has a known type.
+func ValidateDevices(devices map[string]map[string]string) error {
+	for name, d := range devices {
+		if name == "" || strings.ContainsAny(name, "/\n\r\x00") {
+			return api.StatusErrorf(http.StatusBadRequest, "invalid device name %q", name)
+		}
+
+		switch d["type"] {
+		case "disk", "nic", "proxy", "unix-char", "unix-block", "none":
+		case "":
+			return api.StatusErrorf(http.StatusBadRequest, "device %q has no type", name)
+		default:
+			return api.StatusErrorf(http.StatusBadRequest, "device %q has unknown type %q", name, d["type"])
+		}
+
+		for k, v := range d {
+			if strings.ContainsAny(k+v, "\n\r\x00") {
+				return api.StatusErrorf(http.StatusBadRequest, "device %q: %q contains a line break or NUL", name, k)
+			}
+		}
+	}
+
+	return nil
+}

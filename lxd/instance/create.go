@@ -1,0 +1,309 @@
+package instance
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/berth-dev/berth/lxd/db"
+	"github.com/berth-dev/berth/lxd/idmap"
+	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/shared/revert"
+	"github.com/berth-dev/berth/shared/validate"
+)
+
+// CreateRequest is a validated instance creation: the daemon resolves the image before
+// calling Create so that an unknown image fails the request synchronously with 404.
+type CreateRequest struct {
+	Post  api.InstancesPost
+	Image *db.Image // nil for source "none"
+}
+
+// PrepareCreate validates a POST /1.0/instances body and resolves its source. Every error is
+// a StatusError and nothing has changed when it returns one.
+func (m *Manager) PrepareCreate(ctx context.Context, req api.InstancesPost) (*CreateRequest, error) {
+	if req.Name == "" {
+		req.Name = generateName()
+	}
+
+	err := validate.InstanceName(req.Name)
+	if err != nil {
+		return nil, api.StatusErrorf(http.StatusBadRequest, "invalid instance name: %v", err)
+	}
+
+	if req.Type != "" && req.Type != api.InstanceTypeContainer {
+		return nil, api.StatusErrorf(http.StatusBadRequest, "instance type %q is not supported", req.Type)
+	}
+
+	if req.Config == nil {
+		req.Config = map[string]string{}
+	}
+
+	if req.Devices == nil {
+		req.Devices = map[string]map[string]string{}
+	}
+
+	if req.Profiles == nil {
+		req.Profiles = []string{"default"}
+	}
+
+	err = ValidateConfig(req.Config)
+	if err != nil {
+		return nil, err
+	}
+
+	err = ValidateDevices(req.Devices)
+	if err != nil {
+		return nil, err
+	}
+
+	cr := &CreateRequest{Post: req}
+	err = m.cfg.DB.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		exists, err := tx.InstanceExists(ctx, req.Name)
+		if err != nil {
+			return err
+		}
+
+		if exists {
+			return api.StatusErrorf(http.StatusConflict, "instance %q already exists", req.Name)
+		}
+
+		for _, p := range req.Profiles {
+			_, err := tx.GetProfile(ctx, p)
+			if err != nil {
+				return err
+			}
+		}
+
+		switch req.Source.Type {
+		case "image":
+			cr.Image, err = resolveImage(ctx, tx, req.Source)
+			return err
+		case "none":
+			return api.StatusErrorf(http.StatusNotImplemented, "source type \"none\" is not supported yet")
+		case "":
+			return api.StatusErrorf(http.StatusBadRequest, "source type is missing")
+		default:
+			return api.StatusErrorf(http.StatusBadRequest, "source type %q is not supported", req.Source.Type)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	return cr, nil
+}
+
+func resolveImage(ctx context.Context, tx *db.Tx, src api.InstanceSource) (*db.Image, error) {
+	if src.Fingerprint != "" {
+		return tx.GetImage(ctx, src.Fingerprint)
+	}
+
+	if src.Alias != "" {
+		a, err := tx.GetImageAlias(ctx, src.Alias)
+		if err != nil {
+			return nil, err
+		}
+
+		return tx.GetImage(ctx, a.Fingerprint)
+	}
+
+	return nil, api.StatusErrorf(http.StatusBadRequest, "image source needs a fingerprint or an alias")
+}
+
+// Create makes the instance's storage and then its DB row. The row is written last, so a
+// crash part-way leaves only storage without a row, which Reconcile removes.
+func (m *Manager) Create(ctx context.Context, cr *CreateRequest) error {
+	name := cr.Post.Name
+
+	m.mu.Lock()
+	if m.creating[name] {
+		m.mu.Unlock()
+		return api.StatusErrorf(http.StatusConflict, "instance %q is being created", name)
+	}
+
+	m.creating[name] = true
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		delete(m.creating, name)
+		m.mu.Unlock()
+	}()
+
+	r := revert.New()
+	defer r.Fail()
+
+	base, release, err := m.allocateIDs(ctx)
+	if err != nil {
+		return err
+	}
+
+	defer release()
+	ids := idmap.Set{HostUID: base, HostGID: m.cfg.IDs.GIDStart + (base - m.cfg.IDs.UIDStart), Size: idmap.DefaultSize}
+
+	img := cr.Image
+	err = m.cfg.Images.EnsureInPool(ctx, img.Fingerprint)
+	if err != nil {
+		return fmt.Errorf("preparing image %s: %w", img.Fingerprint[:12], err)
+	}
+
+	// Keep the image's metadata and templates with the instance, as LXD does, so templates
+	// still render if the image is deleted later.
+	err = copyTree(m.cfg.Images.MetaDir(img.Fingerprint), m.instanceDir(name))
+	if err != nil {
+		return fmt.Errorf("copying image metadata: %w", err)
+	}
+
+	r.Add(func() { _ = os.RemoveAll(m.instanceDir(name)) })
+
+	err = m.cfg.Pool.CreateInstanceFromImage(name, img.Fingerprint, ids)
+	if err != nil {
+		return fmt.Errorf("creating storage of %q: %w", name, err)
+	}
+
+	r.Add(func() { _ = m.cfg.Pool.DeleteInstance(name) })
+
+	row := db.Instance{
+		Name:         name,
+		Type:         api.InstanceTypeContainer,
+		Architecture: img.Architecture,
+		Description:  cr.Post.Description,
+		Ephemeral:    cr.Post.Ephemeral,
+		CreatedAt:    time.Now().UTC(),
+		Config:       copyMap(cr.Post.Config),
+		Devices:      cr.Post.Devices,
+		Profiles:     cr.Post.Profiles,
+	}
+
+	for k, v := range img.Properties {
+		row.Config["image."+k] = v
+	}
+
+	idJSON := idmapJSON(ids)
+	row.Config["volatile.base_image"] = img.Fingerprint
+	row.Config["volatile.uuid"] = uuid.NewString()
+	row.Config["volatile.idmap.base"] = strconv.FormatInt(base, 10)
+	row.Config["volatile.idmap.next"] = idJSON
+	row.Config["volatile.last_state.idmap"] = idJSON
+	row.Config["volatile.apply_template"] = "create"
+	row.Config["volatile.last_state.power"] = "STOPPED"
+
+	err = m.cfg.DB.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		_, err := tx.CreateInstance(ctx, row)
+		if err != nil {
+			return err
+		}
+
+		return tx.UpdateImageLastUsed(ctx, img.Fingerprint, time.Now().UTC())
+	})
+	if err != nil {
+		return err
+	}
+
+	r.Success()
+	m.event("instance-created", name, nil)
+	return nil
+}
+
+// allocateIDs picks the lowest free id range. The returned release drops the in-memory
+// reservation once the DB row holds it.
+func (m *Manager) allocateIDs(ctx context.Context) (int64, func(), error) {
+	var used map[string]string
+	err := m.cfg.DB.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		var err error
+		used, err = tx.GetInstanceConfigValues(ctx, "volatile.idmap.base")
+		return err
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+
+	bases := []int64{}
+	for _, v := range used {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err == nil {
+			bases = append(bases, n)
+		}
+	}
+
+	for b := range m.idBusy {
+		bases = append(bases, b)
+	}
+
+	base, err := idmap.Allocate(bases, m.cfg.IDs.UIDStart, m.cfg.IDs.UIDCount, idmap.DefaultSize)
+	if err != nil {
+		return 0, nil, api.StatusErrorf(http.StatusServiceUnavailable, "allocating ids: %v", err)
+	}
+
+	m.idBusy[base] = true
+	return base, func() {
+		m.mu.Lock()
+		delete(m.idBusy, base)
+		m.mu.Unlock()
+	}, nil
+}
+
+type idmapEntry struct {
+	Isuid    bool  `json:"Isuid"`
+	Isgid    bool  `json:"Isgid"`
+	Hostid   int64 `json:"Hostid"`
+	Nsid     int64 `json:"Nsid"`
+	Maprange int64 `json:"Maprange"`
+}
+
+// idmapJSON renders the map the way LXD stores volatile.idmap.* keys.
+func idmapJSON(s idmap.Set) string {
+	b, _ := json.Marshal([]idmapEntry{
+		{Isuid: true, Hostid: s.HostUID, Maprange: s.Size},
+		{Isgid: true, Hostid: s.HostGID, Maprange: s.Size},
+	})
+	return string(b)
+}
+
+// idsOf reads an instance's id map back from its config.
+func (m *Manager) idsOf(inst *db.Instance) (idmap.Set, error) {
+	base, err := strconv.ParseInt(inst.Config["volatile.idmap.base"], 10, 64)
+	if err != nil {
+		return idmap.Set{}, fmt.Errorf("instance %q has no id map: %w", inst.Name, err)
+	}
+
+	return idmap.Set{HostUID: base, HostGID: m.cfg.IDs.GIDStart + (base - m.cfg.IDs.UIDStart), Size: idmap.DefaultSize}, nil
+}
+
+func copyTree(src, dst string) error {
+	return filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+
+		target := filepath.Join(dst, rel)
+		switch {
+		case fi.IsDir():
+			return os.MkdirAll(target, 0o755)
+		case fi.Mode().IsRegular():
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+
+			return os.WriteFile(target, data, 0o644)
+		}
+
+		return nil
+	})
+}

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/berth-dev/berth/lxd/operations"
+	"github.com/berth-dev/berth/lxd/response"
+	"github.com/berth-dev/berth/shared/api"
+)
+
+// GET /1.0/instances/{name}/state
+func instanceStateGet(d *Daemon, r *http.Request) response.Response {
+	st, err := d.instances.State(r.Context(), pathVar(r, "name"))
+	if err != nil {
+		return response.SmartError(err)
+	}
+
+	return response.SyncResponse(true, st)
+}
+
+// PUT /1.0/instances/{name}/state: start, stop, restart, freeze, unfreeze as an operation.
+func instanceStatePut(d *Daemon, r *http.Request) response.Response {
+	name := pathVar(r, "name")
+	req := api.InstanceStatePut{}
+	err := decodeJSON(r, &req)
+	if err != nil {
+		return response.SmartError(err)
+	}
+
+	_, err = d.instances.Get(r.Context(), name, false)
+	if err != nil {
+		return response.SmartError(err)
+	}
+
+	timeout := time.Duration(req.Timeout) * time.Second
+	var fn func(ctx context.Context, op *operations.Operation) error
+	var desc string
+	switch req.Action {
+	case "start":
+		desc = "Starting instance"
+		fn = func(ctx context.Context, op *operations.Operation) error { return d.instances.Start(ctx, name) }
+	case "stop":
+		desc = "Stopping instance"
+		fn = func(ctx context.Context, op *operations.Operation) error {
+			return d.instances.Stop(ctx, name, timeout, req.Force)
+		}
+	case "restart":
+		desc = "Restarting instance"
+		fn = func(ctx context.Context, op *operations.Operation) error {
+			return d.instances.Restart(ctx, name, timeout, req.Force)
+		}
+	case "freeze":
+		desc = "Freezing instance"
+		fn = func(ctx context.Context, op *operations.Operation) error { return d.instances.Freeze(ctx, name) }
+	case "unfreeze":
+		desc = "Unfreezing instance"
+		fn = func(ctx context.Context, op *operations.Operation) error { return d.instances.Unfreeze(ctx, name) }
+	default:
+		return response.BadRequest(api.StatusErrorf(http.StatusBadRequest, "unknown action %q", req.Action))
+	}
+
+	if req.Stateful {
+		return response.BadRequest(api.StatusErrorf(http.StatusBadRequest, "stateful %s is not supported", req.Action))
+	}
+
+	return d.task(desc, instanceResources(name), fn)
+}

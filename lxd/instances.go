@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/berth-dev/berth/lxd/instance"
+	"github.com/berth-dev/berth/lxd/operations"
+	"github.com/berth-dev/berth/lxd/response"
+	"github.com/berth-dev/berth/shared/api"
+)
+
+// GET /1.0/instances: URLs, objects (recursion=1) or full objects (recursion=2).
+func instancesGet(d *Daemon, r *http.Request) response.Response {
+	clauses, err := parseFilter(r.FormValue("filter"))
+	if err != nil {
+		return response.SmartError(err)
+	}
+
+	rec := recursion(r)
+	list, err := d.instances.List(r.Context(), rec >= 2 || len(clauses) > 0)
+	if err != nil {
+		return response.SmartError(err)
+	}
+
+	names := []string{}
+	objs := []api.Instance{}
+	full := []api.InstanceFull{}
+	for _, inst := range list {
+		if !matchFilter(inst, clauses) {
+			continue
+		}
+
+		names = append(names, inst.Name)
+		objs = append(objs, inst.Instance)
+		full = append(full, inst)
+	}
+
+	switch {
+	case rec >= 2:
+		return response.SyncResponse(true, full)
+	case rec == 1:
+		return response.SyncResponse(true, objs)
+	}
+
+	return response.SyncResponse(true, urlsOf("instances", names))
+}
+
+// POST /1.0/instances: validation and image lookup happen before the operation, so bad
+// names (400), duplicates (409) and unknown images (404) fail the request itself.
+func instancesPost(d *Daemon, r *http.Request) response.Response {
+	req := api.InstancesPost{}
+	err := decodeJSON(r, &req)
+	if err != nil {
+		return response.SmartError(err)
+	}
+
+	cr, err := d.instances.PrepareCreate(r.Context(), req)
+	if err != nil {
+		return response.SmartError(err)
+	}
+
+	name := cr.Post.Name
+	return d.task("Creating instance", instanceResources(name), func(ctx context.Context, op *operations.Operation) error {
+		return d.instances.Create(ctx, cr)
+	})
+}
+
+// GET /1.0/instances/{name}; recursion=1 embeds state and snapshots.
+func instanceGet(d *Daemon, r *http.Request) response.Response {
+	name := pathVar(r, "name")
+	full := recursion(r) >= 1
+	inst, err := d.instances.Get(r.Context(), name, full)
+	if err != nil {
+		return response.SmartError(err)
+	}
+
+	etag := instance.ETag(&inst.Instance)
+	if full {
+		return response.SyncResponseETag(true, inst, etag)
+	}
+
+	return response.SyncResponseETag(true, inst.Instance, etag)
+}
+
+// PUT /1.0/instances/{name}: only snapshot restore is wired through here yet.
+func instancePut(d *Daemon, r *http.Request) response.Response {
+	return response.NotImplemented(nil)
+}
+
+// DELETE /1.0/instances/{name}: refused (400) while running.
+func instanceDelete(d *Daemon, r *http.Request) response.Response {
+	name := pathVar(r, "name")
+	inst, err := d.instances.Get(r.Context(), name, false)
+	if err != nil {
+		return response.SmartError(err)
+	}
+
+	if inst.StatusCode != api.Stopped {
+		return response.BadRequest(api.StatusErrorf(http.StatusBadRequest, "instance %q is running", name))
+	}
+
+	return d.task("Deleting instance", instanceResources(name), func(ctx context.Context, op *operations.Operation) error {
+		return d.instances.Delete(ctx, name)
+	})
+}
+
+// GET /1.0/instances/{name}/snapshots: snapshots come with a later issue; none exist.
+func instanceSnapshotsGet(d *Daemon, r *http.Request) response.Response {
+	name := pathVar(r, "name")
+	_, err := d.instances.Get(r.Context(), name, false)
+	if err != nil {
+		return response.SmartError(err)
+	}
+
+	if recursion(r) >= 1 {
+		return response.SyncResponse(true, []api.InstanceSnapshot{})
+	}
+
+	return response.SyncResponse(true, []string{})
+}
+
+func instanceResources(name string) map[string][]string {
+	url := "/1.0/instances/" + name
+	return map[string][]string{"instances": {url}, "containers": {url}}
+}
+
+// task runs fn as an asynchronous operation and returns the 202 response.
+func (d *Daemon) task(description string, resources map[string][]string, fn func(ctx context.Context, op *operations.Operation) error) response.Response {
+	op, err := d.ops.Create(api.OperationClassTask, description, resources, nil, fn, nil)
+	if err != nil {
+		return response.InternalError(err)
+	}
+
+	err = op.Start()
+	if err != nil {
+		return response.InternalError(err)
+	}
+
+	return response.OperationResponse(op)
+}

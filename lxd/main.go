@@ -1,0 +1,59 @@
+// Command berthd is Berth's daemon: it serves LXD's REST API on $BERTH_DIR/unix.socket and
+// runs unprivileged system containers, each under its own monitor process.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/berth-dev/berth/lxd/container"
+)
+
+// Version is the daemon's version, reported in GET /1.0.
+const Version = "0.1.0"
+
+func main() {
+	// Hidden helper subcommands (the per-container monitor and the container's first
+	// process) run from a sealed copy of this binary; dispatch them before anything else.
+	if container.IsHelper(os.Args) {
+		os.Exit(container.HelperMain(os.Args))
+	}
+
+	fs := flag.NewFlagSet("berthd", flag.ContinueOnError)
+	dir := fs.String("dir", envOr("BERTH_DIR", "/var/lib/berth"), "state directory ($BERTH_DIR)")
+	debug := fs.Bool("debug", false, "log debug messages")
+	version := fs.Bool("version", false, "print the version and exit")
+	err := fs.Parse(os.Args[1:])
+	if err != nil {
+		os.Exit(2)
+	}
+
+	if *version {
+		fmt.Println(Version)
+		return
+	}
+
+	level := slog.LevelInfo
+	if *debug {
+		level = slog.LevelDebug
+	}
+
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	err = run(*dir, log)
+	if err != nil {
+		log.Error("berthd stopped", "err", err)
+		fmt.Fprintf(os.Stderr, "Error: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func envOr(key, def string) string {
+	v := os.Getenv(key)
+	if v == "" {
+		return def
+	}
+
+	return v
+}
