@@ -11,34 +11,44 @@ import (
 	"github.com/berth-dev/berth/shared/api"
 )
 
-// Loading instances takes four queries whatever their number: rows, config,
-// devices and profiles, each joined back to instances for the filter.
+// Loading instances takes four queries whatever their number: rows, then config,
+// devices and profiles, either of every instance or of one id (using the indexes
+// behind the UNIQUE constraints).
+type instanceQueries struct {
+	rows     string
+	config   string
+	devices  string
+	profiles string
+}
 
-const instancesSelect = `
-SELECT id, name, type, architecture, description, ephemeral, stateful, creation_date, last_use_date
-FROM instances
-WHERE ? IS NULL OR name = ?
-ORDER BY name`
+const instanceColumns = `id, name, type, architecture, description, ephemeral, stateful, creation_date, last_use_date`
 
-const instancesConfigSelect = `
-SELECT c.instance_id, c.key, c.value
-FROM instances_config c JOIN instances i ON i.id = c.instance_id
-WHERE ? IS NULL OR i.name = ?`
-
-const instancesDevicesSelect = `
+var instancesAll = instanceQueries{
+	rows:   `SELECT ` + instanceColumns + ` FROM instances ORDER BY name`,
+	config: `SELECT instance_id, key, value FROM instances_config`,
+	devices: `
 SELECT d.instance_id, d.name, d.type, c.key, c.value
-FROM instances_devices d
-JOIN instances i ON i.id = d.instance_id
-LEFT JOIN instances_devices_config c ON c.instance_device_id = d.id
-WHERE ? IS NULL OR i.name = ?`
-
-const instancesProfilesSelect = `
+FROM instances_devices d LEFT JOIN instances_devices_config c ON c.instance_device_id = d.id`,
+	profiles: `
 SELECT ip.instance_id, p.name
-FROM instances_profiles ip
-JOIN profiles p ON p.id = ip.profile_id
-JOIN instances i ON i.id = ip.instance_id
-WHERE ? IS NULL OR i.name = ?
-ORDER BY ip.instance_id, ip.apply_order`
+FROM instances_profiles ip JOIN profiles p ON p.id = ip.profile_id
+ORDER BY ip.instance_id, ip.apply_order`,
+}
+
+// instanceOne takes the name for rows and the instance id for the others.
+var instanceOne = instanceQueries{
+	rows:   `SELECT ` + instanceColumns + ` FROM instances WHERE name = ?`,
+	config: `SELECT instance_id, key, value FROM instances_config WHERE instance_id = ?`,
+	devices: `
+SELECT d.instance_id, d.name, d.type, c.key, c.value
+FROM instances_devices d LEFT JOIN instances_devices_config c ON c.instance_device_id = d.id
+WHERE d.instance_id = ?`,
+	profiles: `
+SELECT ip.instance_id, p.name
+FROM instances_profiles ip JOIN profiles p ON p.id = ip.profile_id
+WHERE ip.instance_id = ?
+ORDER BY ip.apply_order`,
+}
 
 // GetInstances returns all instances sorted by name, with config, devices and profiles.
 func (tx *Tx) GetInstances(ctx context.Context) ([]Instance, error) {
@@ -60,14 +70,21 @@ func (tx *Tx) GetInstance(ctx context.Context, name string) (*Instance, error) {
 }
 
 func (tx *Tx) getInstances(ctx context.Context, filter InstanceFilter) ([]Instance, error) {
-	rows, err := tx.tx.QueryContext(ctx, instancesSelect, filter.Name, filter.Name)
+	q := instancesAll
+	var rowArgs []any
+	if filter.Name != nil {
+		q = instanceOne
+		rowArgs = []any{*filter.Name}
+	}
+
+	rows, err := tx.tx.QueryContext(ctx, q.rows, rowArgs...)
 	if err != nil {
 		return nil, fmt.Errorf("querying instances: %w", err)
 	}
 
 	defer func() { _ = rows.Close() }()
 
-	var insts []Instance
+	insts := []Instance{}
 	for rows.Next() {
 		var inst Instance
 		err := rows.Scan(&inst.ID, &inst.Name, &inst.Type, &inst.Architecture, &inst.Description,
@@ -89,17 +106,22 @@ func (tx *Tx) getInstances(ctx context.Context, filter InstanceFilter) ([]Instan
 		return insts, nil
 	}
 
-	config, err := tx.loadConfig(ctx, instancesConfigSelect, filter.Name, filter.Name)
+	var childArgs []any
+	if filter.Name != nil {
+		childArgs = []any{insts[0].ID}
+	}
+
+	config, err := tx.loadConfig(ctx, q.config, childArgs...)
 	if err != nil {
 		return nil, fmt.Errorf("loading instance config: %w", err)
 	}
 
-	devices, err := tx.loadDevices(ctx, instancesDevicesSelect, filter.Name, filter.Name)
+	devices, err := tx.loadDevices(ctx, q.devices, childArgs...)
 	if err != nil {
 		return nil, fmt.Errorf("loading instance devices: %w", err)
 	}
 
-	profiles, err := tx.loadInstanceProfiles(ctx, filter)
+	profiles, err := tx.loadInstanceProfiles(ctx, q.profiles, childArgs...)
 	if err != nil {
 		return nil, err
 	}
@@ -117,8 +139,8 @@ func (tx *Tx) getInstances(ctx context.Context, filter InstanceFilter) ([]Instan
 	return insts, nil
 }
 
-func (tx *Tx) loadInstanceProfiles(ctx context.Context, filter InstanceFilter) (map[int64][]string, error) {
-	rows, err := tx.tx.QueryContext(ctx, instancesProfilesSelect, filter.Name, filter.Name)
+func (tx *Tx) loadInstanceProfiles(ctx context.Context, query string, args ...any) (map[int64][]string, error) {
+	rows, err := tx.tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("querying instance profiles: %w", err)
 	}
