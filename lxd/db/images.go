@@ -84,7 +84,7 @@ func (tx *Tx) queryImages(ctx context.Context, query string, args ...any) ([]Ima
 
 	defer func() { _ = rows.Close() }()
 
-	var images []Image
+	images := []Image{}
 	for rows.Next() {
 		var img Image
 		err := rows.Scan(&img.ID, &img.Fingerprint, &img.Filename, &img.Size, &img.Architecture, &img.Type,

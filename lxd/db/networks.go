@@ -42,7 +42,7 @@ func (tx *Tx) getNetworks(ctx context.Context, name *string) ([]Network, error) 
 
 	defer func() { _ = rows.Close() }()
 
-	var networks []Network
+	networks := []Network{}
 	for rows.Next() {
 		var n Network
 		err := rows.Scan(&n.ID, &n.Name, &n.Type, &n.Description)

@@ -55,7 +55,7 @@ func (tx *Tx) getProfiles(ctx context.Context, name *string) ([]Profile, error) 
 
 	defer func() { _ = rows.Close() }()
 
-	var profiles []Profile
+	profiles := []Profile{}
 	for rows.Next() {
 		var p Profile
 		err := rows.Scan(&p.ID, &p.Name, &p.Description)

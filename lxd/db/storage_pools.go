@@ -42,7 +42,7 @@ func (tx *Tx) getStoragePools(ctx context.Context, name *string) ([]StoragePool,
 
 	defer func() { _ = rows.Close() }()
 
-	var pools []StoragePool
+	pools := []StoragePool{}
 	for rows.Next() {
 		var p StoragePool
 		err := rows.Scan(&p.ID, &p.Name, &p.Driver, &p.Description)
