@@ -59,7 +59,12 @@ func Connect(socketPath string) (*Client, error) {
 
 	fi, err := os.Stat(socketPath)
 	if err != nil {
-		return nil, fmt.Errorf("connecting to berthd (is it running?): %w", err)
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+
+		return nil, fmt.Errorf("connecting to berthd at %s (is it running?): %w", socketPath, err)
 	}
 
 	if fi.Mode()&os.ModeSocket == 0 {

@@ -1,0 +1,463 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/client/internal/fakeapi"
+	"github.com/berth-dev/berth/shared/api"
+)
+
+// runCLI runs berth with args against socket; it returns stdout, stderr and
+// the exit code.
+func runCLI(t *testing.T, socket string, args ...string) (string, string, int) {
+	t.Helper()
+
+	var out, errOut bytes.Buffer
+	a := newApp(&out, &errOut)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	code := run(ctx, append([]string{"--socket", socket}, args...), a)
+
+	return out.String(), errOut.String(), code
+}
+
+// checkOneError asserts the one-line error contract.
+func checkOneError(t *testing.T, stderr string, code int, want string) {
+	t.Helper()
+
+	if code != 1 {
+		t.Errorf("exit code %d, want 1", code)
+	}
+
+	lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
+	if lines[0] != "Error: "+want {
+		t.Errorf("stderr first line %q, want %q", lines[0], "Error: "+want)
+	}
+
+	if strings.Contains(stderr, "goroutine") || strings.Contains(stderr, "Flags:") {
+		t.Errorf("stack trace or usage dump in stderr:\n%s", stderr)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	noDaemon := filepath.Join(t.TempDir(), "none.socket")
+	cases := [][]string{
+		{"launch"},
+		{"launch", "a", "b", "c"},
+		{"init"},
+		{"start"},
+		{"stop"},
+		{"delete"},
+		{"info"},
+		{"info", "a", "b"},
+		{"image", "import"},
+		{"image", "alias", "create", "x"},
+		{"image", "build"},
+		{"version", "x"},
+		{"bogus"},
+		{"image", "bogus"},
+		{"list", "--bogus"},
+		{"stop", "c1", "--timeout", "abc"},
+	}
+
+	for _, args := range cases {
+		_, stderr, code := runCLI(t, noDaemon, args...)
+		lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
+		if code != 1 || len(lines) != 2 || !strings.HasPrefix(lines[0], "Error: ") {
+			t.Errorf("%v: code %d stderr %q", args, code, stderr)
+		}
+
+		if strings.Contains(stderr, "connecting") {
+			t.Errorf("%v: contacted the daemon for a usage error", args)
+		}
+	}
+}
+
+func TestNoDaemon(t *testing.T) {
+	_, stderr, code := runCLI(t, filepath.Join(t.TempDir(), "none.socket"), "list")
+	if code != 1 || !strings.Contains(stderr, "is it running?") || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("code %d stderr %q", code, stderr)
+	}
+}
+
+func TestLaunch(t *testing.T) {
+	s := fakeapi.New(t)
+	fp := strings.Repeat("ab", 32)
+	s.AddImage(fp, "debian/12")
+
+	stdout, stderr, code := runCLI(t, s.Socket, "launch", "debian/12", "c1", "-c", "user.role=db", "-e")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+
+	if stdout != "Creating c1\nStarting c1\n" {
+		t.Errorf("stdout %q", stdout)
+	}
+
+	inst, ok := s.Instance("c1")
+	if !ok || inst.StatusCode != api.Running || inst.Config["user.role"] != "db" || !inst.Ephemeral {
+		t.Errorf("instance %+v", inst)
+	}
+
+	// The request is what lxc sends: full fingerprint, profiles null, maps {}.
+	for _, r := range s.Requests() {
+		if r.Method == "POST" && r.Path == "/1.0/instances" {
+			body := map[string]any{}
+			_ = json.Unmarshal(r.Body, &body)
+			src, _ := body["source"].(map[string]any)
+			if body["profiles"] != nil || src["fingerprint"] != fp || body["type"] != "container" {
+				t.Errorf("create body %s", r.Body)
+			}
+
+			if _, ok := body["devices"].(map[string]any); !ok {
+				t.Errorf("devices not an object: %s", r.Body)
+			}
+		}
+
+		if r.Method == "PUT" && strings.HasSuffix(r.Path, "/state") && !strings.Contains(string(r.Body), `"timeout":-1`) {
+			t.Errorf("start body %s", r.Body)
+		}
+	}
+
+	// By fingerprint prefix with local:, no name, no profiles.
+	stdout, stderr, code = runCLI(t, s.Socket, "init", "local:abab", "--no-profiles")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+
+	if stdout != "Creating the instance\nInstance name is: happy-fox1\n" {
+		t.Errorf("stdout %q", stdout)
+	}
+
+	inst, _ = s.Instance("happy-fox1")
+	if inst.StatusCode != api.Stopped || len(inst.Profiles) != 0 {
+		t.Errorf("init instance %+v", inst)
+	}
+}
+
+func TestLaunchErrors(t *testing.T) {
+	s := fakeapi.New(t)
+	s.AddImage(strings.Repeat("ab", 32), "debian/12")
+
+	_, stderr, code := runCLI(t, s.Socket, "launch", "nope")
+	checkOneError(t, stderr, code, `Image "nope" not found`)
+
+	_, stderr, code = runCLI(t, s.Socket, "launch", "debian/12", "-p", "x", "--no-profiles")
+	checkOneError(t, stderr, code, "--no-profiles cannot be combined with --profile")
+
+	_, stderr, code = runCLI(t, s.Socket, "launch", "debian/12", "-c", "novalue")
+	checkOneError(t, stderr, code, `Bad key=value pair: "novalue"`)
+
+	_, stderr, code = runCLI(t, s.Socket, "launch", "images:debian/12")
+	checkOneError(t, stderr, code, `Unknown remote "images": berth only talks to the local server`)
+
+	s.FailStart = "Failed to run: no init found"
+	_, stderr, code = runCLI(t, s.Socket, "launch", "debian/12", "c2")
+	checkOneError(t, stderr, code, "Failed to run: no init found")
+
+	_, stderr, code = runCLI(t, s.Socket, "init", "debian/12", "c2")
+	checkOneError(t, stderr, code, `Instance "c2" already exists`)
+}
+
+func TestStateCommands(t *testing.T) {
+	s := fakeapi.New(t)
+	s.AddInstance("c1", "Stopped")
+	s.AddInstance("c2", "Stopped")
+
+	_, stderr, code := runCLI(t, s.Socket, "start", "c1", "c2")
+	if code != 0 {
+		t.Fatalf("start: %s", stderr)
+	}
+
+	_, stderr, code = runCLI(t, s.Socket, "start", "c1")
+	checkOneError(t, stderr, code, "The instance is already running")
+
+	_, stderr, code = runCLI(t, s.Socket, "pause", "c1")
+	if inst, _ := s.Instance("c1"); code != 0 || inst.StatusCode != api.Frozen {
+		t.Fatalf("pause: %d %s %v", code, stderr, inst.Status)
+	}
+
+	// start on a frozen instance unfreezes it, like lxc.
+	_, _, code = runCLI(t, s.Socket, "start", "c1")
+	if inst, _ := s.Instance("c1"); code != 0 || inst.StatusCode != api.Running {
+		t.Fatalf("start frozen: %d %v", code, inst.Status)
+	}
+
+	_, stderr, code = runCLI(t, s.Socket, "stop", "c1", "c2", "missing", "-f", "--timeout", "5")
+	checkOneError(t, stderr, code, "Missing: Instance not found")
+
+	if inst, _ := s.Instance("c2"); inst.StatusCode != api.Stopped {
+		t.Errorf("c2 not stopped after a partial failure: %v", inst.Status)
+	}
+
+	found := false
+	for _, r := range s.Requests() {
+		if r.Path == "/1.0/instances/c2/state" && r.Method == "PUT" {
+			found = strings.Contains(string(r.Body), `"action":"stop","timeout":5,"force":true`)
+		}
+	}
+
+	if !found {
+		t.Error("stop request lacks force/timeout")
+	}
+
+	_, _, code = runCLI(t, s.Socket, "stop", "c2")
+	if code != 1 {
+		t.Error("stopping a stopped instance succeeded")
+	}
+}
+
+func TestDelete(t *testing.T) {
+	s := fakeapi.New(t)
+	s.AddInstance("c1", "Running")
+
+	_, stderr, code := runCLI(t, s.Socket, "delete", "c1")
+	checkOneError(t, stderr, code, "The instance is currently running, stop it first or pass --force")
+
+	if _, ok := s.Instance("c1"); !ok {
+		t.Fatal("running instance deleted without --force")
+	}
+
+	_, stderr, code = runCLI(t, s.Socket, "delete", "-f", "c1")
+	if code != 0 {
+		t.Fatalf("delete -f: %s", stderr)
+	}
+
+	if _, ok := s.Instance("c1"); ok {
+		t.Error("instance still there")
+	}
+
+	_, stderr, code = runCLI(t, s.Socket, "delete", "c1")
+	checkOneError(t, stderr, code, "Instance not found")
+}
+
+func TestList(t *testing.T) {
+	s := fakeapi.New(t)
+	s.AddInstance("web", "Running")
+	s.AddInstance("db", "Stopped")
+
+	stdout, stderr, code := runCLI(t, s.Socket, "list")
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+
+	want := `+------+---------+-----------------+----------------+-----------+-----------+
+| NAME |  STATE  |      IPV4       |      IPV6      |   TYPE    | SNAPSHOTS |
++------+---------+-----------------+----------------+-----------+-----------+
+| db   | STOPPED |                 |                | CONTAINER | 0         |
++------+---------+-----------------+----------------+-----------+-----------+
+| web  | RUNNING | 10.0.3.5 (eth0) | fd42::5 (eth0) | CONTAINER | 0         |
++------+---------+-----------------+----------------+-----------+-----------+
+`
+	if stdout != want {
+		t.Errorf("list:\n%s", stdout)
+	}
+
+	stdout, _, _ = runCLI(t, s.Socket, "list", "status=running", "--format", "csv", "-c", "ns4")
+	if stdout != "web,RUNNING,10.0.3.5 (eth0)\n" {
+		t.Errorf("csv %q", stdout)
+	}
+
+	stdout, _, _ = runCLI(t, s.Socket, "list", "--format", "json")
+	got := []api.InstanceFull{}
+	err := json.Unmarshal([]byte(stdout), &got)
+	if err != nil || len(got) != 2 || got[1].State == nil || got[1].State.Pid != 4242 {
+		t.Errorf("json %v: %s", err, stdout)
+	}
+
+	stdout, _, _ = runCLI(t, s.Socket, "list", "-f", "yaml", "db")
+	if !strings.Contains(stdout, "name: db") || strings.Contains(stdout, "name: web") {
+		t.Errorf("yaml:\n%s", stdout)
+	}
+
+	_, stderr, code = runCLI(t, s.Socket, "list", "--format", "xml")
+	checkOneError(t, stderr, code, `Invalid format "xml" (want one of csv, json, table, yaml, compact)`)
+
+	_, stderr, code = runCLI(t, s.Socket, "list", "-c", "nz")
+	checkOneError(t, stderr, code, `Unknown column shorthand char 'z' in "nz"`)
+}
+
+func TestInfo(t *testing.T) {
+	s := fakeapi.New(t)
+	s.AddInstance("c1", "Running")
+
+	stdout, stderr, code := runCLI(t, s.Socket, "info", "c1")
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+
+	for _, want := range []string{"Name: c1\n", "Status: RUNNING\n", "PID: 4242\n", "Host interface: vethc1\n", "inet:  10.0.3.5/24 (global)"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("info lacks %q:\n%s", want, stdout)
+		}
+	}
+
+	_, stderr, code = runCLI(t, s.Socket, "info", "nope")
+	checkOneError(t, stderr, code, "Instance not found")
+}
+
+func writeTarball(t *testing.T, content string) (string, string) {
+	t.Helper()
+
+	p := filepath.Join(t.TempDir(), "image.tar.gz")
+	err := os.WriteFile(p, []byte(content), 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	sum := sha256.Sum256([]byte(content))
+
+	return p, hex.EncodeToString(sum[:])
+}
+
+func TestImageCommands(t *testing.T) {
+	s := fakeapi.New(t)
+	old := strings.Repeat("0f", 32)
+	s.AddImage(old, "web")
+
+	path, fp := writeTarball(t, strings.Repeat("x", 300000))
+
+	stdout, stderr, code := runCLI(t, s.Socket, "image", "import", path, "--alias", "web", "--alias", "debian/12")
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+
+	if !strings.HasSuffix(stdout, "Image imported with fingerprint: "+fp+"\n") || !strings.Contains(stdout, "Transferring image: ") {
+		t.Errorf("stdout %q", stdout)
+	}
+
+	for _, al := range []string{"web", "debian/12"} {
+		if target, _ := s.Alias(al); target != fp {
+			t.Errorf("alias %s -> %s, want %s", al, target, fp)
+		}
+	}
+
+	stdout, _, _ = runCLI(t, s.Socket, "image", "list", "-f", "csv")
+	if !strings.Contains(stdout, "web (1 more),"+fp[:12]+",no,") {
+		t.Errorf("image list:\n%s", stdout)
+	}
+
+	stdout, _, _ = runCLI(t, s.Socket, "image", "alias", "list")
+	if !strings.Contains(stdout, "| debian/12 | "+fp[:12]+" | CONTAINER |") {
+		t.Errorf("alias list:\n%s", stdout)
+	}
+
+	_, stderr, code = runCLI(t, s.Socket, "image", "alias", "create", "old", old[:6])
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+
+	_, stderr, code = runCLI(t, s.Socket, "image", "alias", "create", "old", old)
+	checkOneError(t, stderr, code, `Alias "old" already exists`)
+
+	_, stderr, code = runCLI(t, s.Socket, "image", "alias", "delete", "old")
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+
+	_, stderr, code = runCLI(t, s.Socket, "image", "delete", "debian/12", old[:8])
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+
+	stdout, _, _ = runCLI(t, s.Socket, "image", "list", "-f", "json")
+	if strings.TrimSpace(stdout) != "[]" {
+		t.Errorf("images left: %s", stdout)
+	}
+
+	_, stderr, code = runCLI(t, s.Socket, "image", "delete", "debian/12")
+	checkOneError(t, stderr, code, `Image "debian/12" not found`)
+}
+
+func TestImageBuild(t *testing.T) {
+	s := fakeapi.New(t)
+	path, fp := writeTarball(t, "built rootfs")
+	other := strings.Repeat("1e", 32)
+	s.AddImage(other, "debian/12")
+
+	builds := 0
+	imageBuilder = func(_ context.Context, name, cacheDir string, progress func(string, int)) (string, error) {
+		builds++
+		if name != "debian/12" || cacheDir != defaultImageCache {
+			t.Errorf("build(%q, %q)", name, cacheDir)
+		}
+
+		progress("debootstrap", 10)
+		progress("debootstrap", 50)
+		progress("packing", -1)
+
+		return path, nil
+	}
+	t.Cleanup(func() { imageBuilder = buildImage })
+
+	stdout, stderr, code := runCLI(t, s.Socket, "image", "build", "debian/12")
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+
+	if !strings.Contains(stdout, "Building debian/12: debootstrap 10%\n") || !strings.Contains(stdout, "Building debian/12: packing\n") ||
+		!strings.HasSuffix(stdout, "Image imported with fingerprint: "+fp+"\n") {
+		t.Errorf("stdout %q", stdout)
+	}
+
+	// The alias pointing elsewhere now points at the new image.
+	if target, _ := s.Alias("debian/12"); target != fp {
+		t.Errorf("alias -> %s", target)
+	}
+
+	// A second build of the same tarball uploads nothing.
+	before := len(s.Requests())
+	_, stderr, code = runCLI(t, s.Socket, "image", "build", "debian/12", "--alias", "d12")
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+
+	for _, r := range s.Requests()[before:] {
+		if r.Method == "POST" && r.Path == "/1.0/images" {
+			t.Error("re-uploaded an image the server already has")
+		}
+	}
+
+	if target, _ := s.Alias("d12"); target != fp || builds != 2 {
+		t.Errorf("d12 -> %s, builds %d", target, builds)
+	}
+}
+
+func TestOtherLists(t *testing.T) {
+	s := fakeapi.New(t)
+
+	stdout, _, code := runCLI(t, s.Socket, "network", "list")
+	if code != 0 || !strings.Contains(stdout, "| berthbr0 | bridge | YES     | 10.0.3.1/24 | none |") || strings.Contains(stdout, "| lo ") {
+		t.Errorf("network list:\n%s", stdout)
+	}
+
+	stdout, _, code = runCLI(t, s.Socket, "storage", "list")
+	if code != 0 || !strings.Contains(stdout, "| default | dir    | /var/lib/berth/storage-pools/default |") {
+		t.Errorf("storage list:\n%s", stdout)
+	}
+
+	stdout, _, code = runCLI(t, s.Socket, "profile", "list")
+	if code != 0 || !strings.Contains(stdout, "| default | Default Berth profile | 0       |") {
+		t.Errorf("profile list:\n%s", stdout)
+	}
+
+	stdout, _, code = runCLI(t, s.Socket, "profile", "show", "default")
+	if code != 0 || !strings.Contains(stdout, "name: default") || !strings.Contains(stdout, "description: Default Berth profile") {
+		t.Errorf("profile show:\n%s", stdout)
+	}
+
+	stdout, _, code = runCLI(t, s.Socket, "version")
+	if code != 0 || stdout != "Client version: 0.1.0\nServer version: 0.1.0-fake\n" {
+		t.Errorf("version %q", stdout)
+	}
+}

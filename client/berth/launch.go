@@ -1,0 +1,235 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/berth-dev/berth/client"
+	"github.com/berth-dev/berth/shared/api"
+)
+
+type launchFlags struct {
+	profiles   []string
+	config     []string
+	ephemeral  bool
+	noProfiles bool
+	storage    string
+	network    string
+}
+
+// newLaunchCmd makes `launch` (start=true) or `init` (create only).
+func newLaunchCmd(a *app, start bool) *cobra.Command {
+	f := &launchFlags{}
+	cmd := &cobra.Command{
+		Use:   "init IMAGE [NAME]",
+		Short: "Create instances from images",
+		Args:  rangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := ""
+			if len(args) > 1 {
+				name = args[1]
+			}
+
+			return a.launch(cmd.Context(), args[0], name, f, start)
+		},
+	}
+
+	if start {
+		cmd.Use = "launch IMAGE [NAME]"
+		cmd.Short = "Create and start instances from images"
+	}
+
+	fl := cmd.Flags()
+	fl.StringArrayVarP(&f.profiles, "profile", "p", nil, "Profile to apply to the new instance (repeatable)")
+	fl.StringArrayVarP(&f.config, "config", "c", nil, "Config key/value to apply to the new instance (repeatable)")
+	fl.BoolVarP(&f.ephemeral, "ephemeral", "e", false, "Ephemeral instance")
+	fl.BoolVar(&f.noProfiles, "no-profiles", false, "Create the instance with no profiles applied")
+	fl.StringVarP(&f.storage, "storage", "s", "", "Storage pool name")
+	fl.StringVarP(&f.network, "network", "n", "", "Network name")
+
+	return cmd
+}
+
+// parseKeyValues turns k=v arguments into a map (never nil).
+func parseKeyValues(pairs []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, p := range pairs {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("bad key=value pair: %q", p)
+		}
+
+		out[k] = v
+	}
+
+	return out, nil
+}
+
+// buildInstancesPost assembles the create request as `lxc init` does.
+func buildInstancesPost(img *api.Image, name string, f *launchFlags) (api.InstancesPost, error) {
+	if f.noProfiles && len(f.profiles) > 0 {
+		return api.InstancesPost{}, fmt.Errorf("--no-profiles cannot be combined with --profile")
+	}
+
+	cfg, err := parseKeyValues(f.config)
+	if err != nil {
+		return api.InstancesPost{}, err
+	}
+
+	req := api.InstancesPost{
+		Name: name,
+		InstancePut: api.InstancePut{
+			Config:    cfg,
+			Devices:   map[string]map[string]string{},
+			Ephemeral: f.ephemeral,
+		},
+		Source: api.InstanceSource{Type: "image", Fingerprint: img.Fingerprint},
+		Type:   img.Type,
+	}
+
+	// nil profiles means "the default profile"; an empty list means none.
+	switch {
+	case f.noProfiles:
+		req.Profiles = []string{}
+	case len(f.profiles) > 0:
+		req.Profiles = f.profiles
+	}
+
+	if f.storage != "" {
+		req.Devices["root"] = map[string]string{"type": "disk", "path": "/", "pool": f.storage}
+	}
+
+	if f.network != "" {
+		req.Devices["eth0"] = map[string]string{"type": "nic", "name": "eth0", "network": f.network}
+	}
+
+	return req, nil
+}
+
+func (a *app) launch(ctx context.Context, image, name string, f *launchFlags, start bool) error {
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+
+	img, err := resolveImage(ctx, c, image)
+	if err != nil {
+		return err
+	}
+
+	req, err := buildInstancesPost(img, name, f)
+	if err != nil {
+		return err
+	}
+
+	if f.storage != "" {
+		_, _, err = c.GetStoragePool(ctx, f.storage)
+		if err != nil {
+			return fmt.Errorf("storage pool %q: %w", f.storage, err)
+		}
+	}
+
+	if f.network != "" {
+		_, _, err = c.GetNetwork(ctx, f.network)
+		if err != nil {
+			return fmt.Errorf("network %q: %w", f.network, err)
+		}
+	}
+
+	if name == "" {
+		a.printf("Creating the instance\n")
+	} else {
+		a.printf("Creating %s\n", name)
+	}
+
+	op, err := c.CreateInstance(ctx, req)
+	if err != nil {
+		return err
+	}
+
+	err = a.waitWithProgress(ctx, op)
+	if err != nil {
+		return err
+	}
+
+	if name == "" {
+		name = op.InstanceName()
+		if name == "" {
+			return fmt.Errorf("the server did not report the new instance's name")
+		}
+
+		a.printf("Instance name is: %s\n", name)
+	}
+
+	if !start {
+		return nil
+	}
+
+	a.printf("Starting %s\n", name)
+
+	op, err = c.UpdateInstanceState(ctx, name, api.InstanceStatePut{Action: "start", Timeout: -1})
+	if err != nil {
+		return err
+	}
+
+	return op.Wait(ctx)
+}
+
+// waitWithProgress waits for op, showing any `*_progress` metadata on one line.
+func (a *app) waitWithProgress(ctx context.Context, op *client.Operation) error {
+	p := newProgressLine(a.out)
+	err := op.WaitProgress(ctx, func(o api.Operation) {
+		keys := []string{}
+		for k := range o.Metadata {
+			if strings.HasSuffix(k, "_progress") {
+				keys = append(keys, k)
+			}
+		}
+
+		sort.Strings(keys)
+		for _, k := range keys {
+			v, _ := o.Metadata[k].(string)
+			p.Update(k+v, "Retrieving image: "+v)
+		}
+	})
+	p.Done("")
+
+	return err
+}
+
+// resolveImage finds the image named by an alias or a fingerprint prefix,
+// like lxc: alias first, then fingerprint. "local:" is accepted and stripped.
+func resolveImage(ctx context.Context, c *client.Client, name string) (*api.Image, error) {
+	if remote, rest, ok := strings.Cut(name, ":"); ok {
+		if remote != "local" {
+			return nil, fmt.Errorf("unknown remote %q: berth only talks to the local server", remote)
+		}
+
+		name = rest
+	}
+
+	if name == "" {
+		return nil, fmt.Errorf("empty image name")
+	}
+
+	fp := name
+	alias, _, err := c.GetImageAlias(ctx, name)
+	if err == nil {
+		fp = alias.Target
+	}
+
+	img, _, err := c.GetImage(ctx, fp)
+	if err != nil {
+		if api.StatusErrorCheck(err, 404) {
+			return nil, fmt.Errorf("image %q not found", name)
+		}
+
+		return nil, err
+	}
+
+	return img, nil
+}

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/berth-dev/berth/shared/api"
+)
+
+func newListCmd(a *app) *cobra.Command {
+	var format, columns string
+	cmd := &cobra.Command{
+		Use:     "list [FILTER...]",
+		Aliases: []string{"ls"},
+		Short:   "List instances",
+		Long: `List instances.
+
+A filter is either part of an instance name (a prefix, or a regular expression
+matching the whole name) or KEY=VALUE, where KEY is name, status, type,
+architecture, description or a config key (e.g. user.role), and VALUE a
+regular expression matched case-insensitively against the whole value.
+
+Columns (-c) use lxc's shorthand letters (default "ns46tS"):
+  n name, s state, 4 IPv4, 6 IPv6, t type, S snapshots, a architecture,
+  c created at, l last used at, d description, f/F base image, p PID,
+  N processes, P profiles, m memory, u CPU, D disk, b storage pool,
+  e project, L location
+or config key columns: [config:]KEY[:NAME[:MAXWIDTH]], comma separated.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.list(cmd.Context(), args, format, columns)
+		},
+	}
+
+	cmd.Flags().StringVarP(&format, "format", "f", formatTable, formatHelp)
+	cmd.Flags().StringVarP(&columns, "columns", "c", defaultColumns, "Columns")
+
+	return cmd
+}
+
+func (a *app) list(ctx context.Context, filters []string, format, columns string) error {
+	err := checkFormat(format)
+	if err != nil {
+		return err
+	}
+
+	cols, err := parseColumns(columns)
+	if err != nil {
+		return err
+	}
+
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+
+	insts, err := c.GetInstancesFull(ctx)
+	if err != nil {
+		return err
+	}
+
+	shown := []api.InstanceFull{}
+	for _, inst := range insts {
+		if matchFilters(inst, filters) {
+			shown = append(shown, inst)
+		}
+	}
+
+	sort.Slice(shown, func(i, j int) bool { return shown[i].Name < shown[j].Name })
+
+	header, rows := instanceRows(shown, cols)
+
+	return renderList(a.out, format, header, rows, shown)
+}
+
+func instanceRows(insts []api.InstanceFull, cols []column) ([]string, [][]string) {
+	header := make([]string, len(cols))
+	for i, c := range cols {
+		header[i] = c.Name
+	}
+
+	rows := make([][]string, 0, len(insts))
+	for _, inst := range insts {
+		row := make([]string, len(cols))
+		for i, c := range cols {
+			row[i] = c.Data(inst)
+		}
+
+		rows = append(rows, row)
+	}
+
+	return header, rows
+}
+
+// matchFilters reports whether inst passes every filter (client side; the
+// server gets an empty filter).
+func matchFilters(inst api.InstanceFull, filters []string) bool {
+	for _, f := range filters {
+		key, value, isKV := strings.Cut(f, "=")
+		if !isKV {
+			if !matchName(inst.Name, f) {
+				return false
+			}
+
+			continue
+		}
+
+		if !matchValue(fieldValue(inst, key), value) {
+			return false
+		}
+	}
+
+	return true
+}
+
+// matchName: a name prefix, or a regular expression matching the whole name.
+func matchName(name, filter string) bool {
+	if strings.HasPrefix(name, filter) {
+		return true
+	}
+
+	re, err := regexp.Compile("^(?:" + filter + ")$")
+
+	return err == nil && re.MatchString(name)
+}
+
+func matchValue(have, want string) bool {
+	re, err := regexp.Compile("(?i)^(?:" + want + ")$")
+	if err != nil {
+		return strings.EqualFold(have, want)
+	}
+
+	return re.MatchString(have)
+}
+
+func fieldValue(inst api.InstanceFull, key string) string {
+	switch strings.ToLower(key) {
+	case "name":
+		return inst.Name
+	case "status", "state":
+		return inst.Status
+	case "type":
+		if inst.Type == "" {
+			return api.InstanceTypeContainer
+		}
+
+		return inst.Type
+	case "architecture":
+		return inst.Architecture
+	case "description":
+		return inst.Description
+	case "location":
+		return inst.Location
+	}
+
+	return inst.ExpandedConfig[strings.TrimPrefix(key, "config.")]
+}
