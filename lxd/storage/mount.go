@@ -66,7 +66,7 @@ func mountsUnder(dir string) ([]string, error) {
 		}
 
 		mp := unescapeMountinfo(fields[4])
-		if mp == dir || strings.HasPrefix(mp, dir+"/") {
+		if mp == dir || strings.HasPrefix(mp, strings.TrimSuffix(dir, "/")+"/") {
 			found = append(found, mp)
 		}
 	}

@@ -105,7 +105,9 @@ func unpackTestImage(root string) error {
 		func() error { return os.WriteFile(filepath.Join(root, "usr/bin/su"), []byte("su"), 0o755) },
 		func() error { return syscall.Chmod(filepath.Join(root, "usr/bin/su"), 0o4755) },
 		func() error { return os.WriteFile(filepath.Join(root, "usr/bin/ping"), []byte("ping"), 0o755) },
-		func() error { return os.Link(filepath.Join(root, "usr/bin/ping"), filepath.Join(root, "usr/bin/ping4")) },
+		func() error {
+			return os.Link(filepath.Join(root, "usr/bin/ping"), filepath.Join(root, "usr/bin/ping4"))
+		},
 		func() error {
 			// cap_net_raw+ep, v2 as tarballs carry it.
 			return unix.Setxattr(filepath.Join(root, "usr/bin/ping"), "security.capability",
