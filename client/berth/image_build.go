@@ -1,9 +1,3 @@
-//go:build berth_imagebuild
-
-// This file is compiled only with -tags berth_imagebuild until
-// shared/imagebuild lands; then delete the build line above and
-// image_build_stub.go.
-
 package main
 
 import (
