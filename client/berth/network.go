@@ -53,7 +53,6 @@ func newNetworkCmd(a *app) *cobra.Command {
 	return newGroup("network", "Manage networks", list)
 }
 
-
 func yesNo(b bool) string {
 	if b {
 		return "YES"

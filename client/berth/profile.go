@@ -66,4 +66,3 @@ func newProfileCmd(a *app) *cobra.Command {
 
 	return newGroup("profile", "Manage profiles", list, show)
 }
-

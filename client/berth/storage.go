@@ -46,4 +46,3 @@ func newStorageCmd(a *app) *cobra.Command {
 
 	return newGroup("storage", "Manage storage pools", list)
 }
-

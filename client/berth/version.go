@@ -29,4 +29,3 @@ func newVersionCmd(a *app) *cobra.Command {
 		},
 	}
 }
-
