@@ -69,7 +69,7 @@ func run(dir string, log *slog.Logger) error {
 		_ = srv.Shutdown(sctx)
 	}()
 
-	log.Info("berthd ready", "socket", socket, "pid", os.Getpid(), "storage", d.pool.Name(), "cgroups", d.cgroups.String())
+	log.Info("berthd ready", "socket", socket, "pid", os.Getpid(), "storage", d.pool.Name(), "cgroups", d.cgroups.Mode.String())
 	err = srv.Serve(l)
 	_ = os.Remove(socket)
 	if errors.Is(err, http.ErrServerClosed) {
@@ -109,7 +109,8 @@ func (d *Daemon) init(ctx context.Context) error {
 		return err
 	}
 
-	exe, err := sys.SealedSelfExe()
+	// The sealed copy stays open for the daemon's lifetime: monitors are started from it.
+	exe, _, err := sys.SealedSelfExe()
 	if err != nil {
 		return fmt.Errorf("sealing own binary: %w", err)
 	}

@@ -153,7 +153,7 @@ func imagesPost(d *Daemon, r *http.Request) response.Response {
 		}
 
 		return err
-	}, nil)
+	}, nil, nil)
 	if err != nil {
 		up.Remove()
 		return response.InternalError(err)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strings"
+	"time"
 
 	"github.com/berth-dev/berth/lxd/response"
 )
@@ -31,14 +33,11 @@ func instanceLogGet(d *Daemon, r *http.Request) response.Response {
 		return response.SmartError(err)
 	}
 
-	f, err := os.Open(d.instances.LogPath(name))
+	path := d.instances.LogPath(name)
+	_, err = os.Stat(path)
 	if os.IsNotExist(err) {
-		return response.SyncResponse(true, "")
+		return response.RawResponse("lxc.log", 0, time.Time{}, nil, strings.NewReader(""))
 	}
 
-	if err != nil {
-		return response.SmartError(err)
-	}
-
-	return response.FileResponse("lxc.log", f)
+	return response.FileResponse(path, "lxc.log", nil)
 }

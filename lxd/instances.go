@@ -127,7 +127,7 @@ func instanceResources(name string) map[string][]string {
 
 // task runs fn as an asynchronous operation and returns the 202 response.
 func (d *Daemon) task(description string, resources map[string][]string, fn func(ctx context.Context, op *operations.Operation) error) response.Response {
-	op, err := d.ops.Create(api.OperationClassTask, description, resources, nil, fn, nil)
+	op, err := d.ops.Create(api.OperationClassTask, description, resources, nil, fn, nil, nil)
 	if err != nil {
 		return response.InternalError(err)
 	}

@@ -47,10 +47,9 @@ func (m *Manager) state(name string, details bool) api.InstanceState {
 	st.Pid = int64(mon.InitPID())
 	stats, err := mon.Stats()
 	if err == nil {
-		st.Processes = stats.Processes
-		st.CPU.Usage = stats.CPUNanoseconds
+		st.Processes = int64(stats.Processes)
+		st.CPU.Usage = stats.CPUNanos
 		st.Memory.Usage = stats.MemoryBytes
-		st.Memory.UsagePeak = stats.MemoryPeakBytes
 	}
 
 	st.Network = netCounters(mon.InitPID())

@@ -1,0 +1,211 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/client"
+	"github.com/berth-dev/berth/shared/api"
+)
+
+// daemon is a berthd running in its own temporary state directory.
+type daemon struct {
+	t   *testing.T
+	dir string
+	cmd *exec.Cmd
+	log *bytes.Buffer
+	c   *client.Client
+}
+
+// startDaemon starts a berthd with a fresh state directory, imports the test image as
+// "debian/12", and registers cleanup: every container force-stopped and deleted, the daemon
+// stopped, the directory removed, and a check that nothing stays mounted under it.
+func startDaemon(t *testing.T) *daemon {
+	t.Helper()
+	requireSetup(t)
+
+	// Short path: monitor sockets live below it and unix socket paths are limited.
+	dir, err := os.MkdirTemp("/tmp", "bt-")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	d := &daemon{t: t, dir: dir}
+	d.start()
+	t.Cleanup(func() { d.destroy() })
+
+	out := d.berth("image", "import", imagePath, "--alias", "debian/12")
+	if !strings.Contains(out, "fingerprint") {
+		t.Fatalf("image import said %q", out)
+	}
+
+	return d
+}
+
+func (d *daemon) start() {
+	d.t.Helper()
+	d.log = &bytes.Buffer{}
+	d.cmd = exec.Command(berthdBin, "--dir", d.dir, "--debug")
+	d.cmd.Stdout = d.log
+	d.cmd.Stderr = d.log
+	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	err := d.cmd.Start()
+	if err != nil {
+		d.t.Fatal(err)
+	}
+
+	socket := filepath.Join(d.dir, "unix.socket")
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		c, err := client.Connect(socket)
+		if err == nil {
+			_, _, err = c.GetServer(context.Background())
+			if err == nil {
+				d.c = c
+				return
+			}
+		}
+
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	d.t.Fatalf("berthd did not come up:\n%s", d.log.String())
+}
+
+// kill stops the daemon with the given signal and waits for it.
+func (d *daemon) kill(sig syscall.Signal) {
+	if d.cmd == nil || d.cmd.Process == nil {
+		return
+	}
+
+	_ = d.cmd.Process.Signal(sig)
+	_ = d.cmd.Wait()
+	d.cmd = nil
+}
+
+func (d *daemon) destroy() {
+	if d.cmd != nil {
+		names, _ := d.c.GetInstanceNames(context.Background())
+		for _, n := range names {
+			_, _ = d.berthErr("delete", "-f", n)
+		}
+
+		d.kill(syscall.SIGTERM)
+	}
+
+	if d.t.Failed() && d.log != nil {
+		d.t.Logf("berthd log:\n%s", tail(d.log.String(), 60))
+	}
+
+	mounts, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, line := range strings.Split(string(mounts), "\n") {
+		if strings.Contains(line, d.dir+"/") {
+			d.t.Errorf("mount left behind: %s", line)
+			f := strings.Fields(line)
+			_ = syscall.Unmount(f[4], syscall.MNT_DETACH)
+		}
+	}
+
+	_ = os.RemoveAll(d.dir)
+}
+
+// berth runs the CLI against this daemon and fails the test on a non-zero exit.
+func (d *daemon) berth(args ...string) string {
+	d.t.Helper()
+	out, err := d.berthErr(args...)
+	if err != nil {
+		d.t.Fatalf("berth %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+
+	return out
+}
+
+func (d *daemon) berthErr(args ...string) (string, error) {
+	cmd := exec.Command(berthBin, args...)
+	cmd.Env = append(os.Environ(), "BERTH_DIR="+d.dir)
+	cmd.Stdin = nil
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// raw sends a request to the API and returns the status and decoded envelope.
+func (d *daemon) raw(method, path string, body io.Reader) (int, api.Response) {
+	d.t.Helper()
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", filepath.Join(d.dir, "unix.socket"))
+	}}}
+
+	req, err := http.NewRequest(method, "http://unix.socket"+path, body)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+
+	resp, err := hc.Do(req)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+
+	defer resp.Body.Close()
+	env := api.Response{}
+	data, _ := io.ReadAll(resp.Body)
+	err = json.Unmarshal(data, &env)
+	if err != nil {
+		d.t.Fatalf("%s %s: body is not an envelope: %q", method, path, data)
+	}
+
+	return resp.StatusCode, env
+}
+
+// initPID returns the host pid of a running instance's systemd.
+func (d *daemon) initPID(name string) int {
+	d.t.Helper()
+	st, err := d.c.GetInstanceState(context.Background(), name)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+
+	if st.Pid == 0 {
+		d.t.Fatalf("instance %s has no init pid (status %s)", name, st.Status)
+	}
+
+	return int(st.Pid)
+}
+
+// inside runs a command in every namespace of the instance (util-linux nsenter; the exec
+// API arrives with its own issue and tests).
+func (d *daemon) inside(name string, args ...string) (string, error) {
+	pid := d.initPID(name)
+	full := append([]string{"-t", fmt.Sprint(pid), "-a", "--"}, args...)
+	cmd := exec.Command("nsenter", full...)
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C.UTF-8"}
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// waitRunning waits for systemd inside to finish booting and returns its verdict.
+func (d *daemon) waitRunning(name string) string {
+	d.t.Helper()
+	out, _ := d.inside(name, "timeout", "60", "systemctl", "is-system-running", "--wait")
+	return strings.TrimSpace(out)
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,91 @@
+// Package integration boots real containers through a real berthd: real namespaces,
+// cgroups, mounts and SQLite. It needs root; with CI or BERTH_TEST_STRICT set, a missing
+// capability fails the run instead of skipping it.
+package integration
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/shared/imagebuild"
+)
+
+// Paths shared by every test of the run, set up once in TestMain.
+var (
+	berthdBin string // freshly built daemon
+	berthBin  string // freshly built CLI
+	imagePath string // cached test image tarball
+	setupErr  error
+)
+
+const imageCache = "/var/cache/berth/images"
+
+func strict() bool { return os.Getenv("CI") != "" || os.Getenv("BERTH_TEST_STRICT") != "" }
+
+// requireSetup skips (or fails, in strict mode) when the run cannot boot containers here.
+func requireSetup(t *testing.T) {
+	t.Helper()
+	if setupErr == nil {
+		return
+	}
+
+	if strict() {
+		t.Fatalf("integration setup: %v", setupErr)
+	}
+
+	t.Skipf("integration setup: %v", setupErr)
+}
+
+func TestMain(m *testing.M) {
+	setupErr = setup()
+	code := m.Run()
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
+
+	os.Exit(code)
+}
+
+var binDir string
+
+func setup() error {
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("needs root to create user namespaces, cgroups and mounts")
+	}
+
+	var err error
+	binDir, err = os.MkdirTemp("", "berth-bin-")
+	if err != nil {
+		return err
+	}
+
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Join(filepath.Dir(file), "..", "..")
+	berthdBin = filepath.Join(binDir, "berthd")
+	berthBin = filepath.Join(binDir, "berth")
+	for bin, pkg := range map[string]string{berthdBin: "./lxd", berthBin: "./client/berth"} {
+		cmd := exec.Command("go", "build", "-o", bin, pkg)
+		cmd.Dir = root
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("building %s: %v\n%s", pkg, err, out)
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	start := time.Now()
+	imagePath, err = imagebuild.CachedBuild(ctx, "debian/12", imageCache, nil)
+	if err != nil {
+		return fmt.Errorf("building test image: %w", err)
+	}
+
+	fmt.Printf("test image %s ready in %s\n", filepath.Base(imagePath), time.Since(start).Round(time.Millisecond))
+	return nil
+}
