@@ -1,0 +1,251 @@
+package container
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// dialTimeout bounds connecting to a monitor; a live one accepts at once.
+const dialTimeout = 2 * time.Second
+
+// Monitor is the daemon's handle on a running container's monitor. It
+// holds one watch connection, which is how Done learns of the stop.
+type Monitor struct {
+	runDir  string
+	initPID int
+	watch   net.Conn
+	done    chan struct{}
+
+	mu     sync.Mutex
+	exit   *Exit
+	closed bool
+}
+
+// Attach connects to the monitor serving runDir, e.g. after a daemon
+// restart. It returns ErrNotRunning if there is none or it has stopped.
+func Attach(runDir string) (*Monitor, error) {
+	c, err := net.DialTimeout("unix", filepath.Join(runDir, socketFile), dialTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNotRunning, err)
+	}
+
+	_ = c.SetDeadline(time.Now().Add(dialTimeout))
+
+	err = json.NewEncoder(c).Encode(request{Op: opWatch})
+	if err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("%w: %w", ErrNotRunning, err)
+	}
+
+	br := bufio.NewReader(c)
+
+	var ack response
+
+	err = readResponse(br, &ack)
+	if err == nil && (!ack.OK || ack.State == nil) {
+		err = errors.New(ack.Error)
+	}
+
+	if err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("%w: %w", ErrNotRunning, err)
+	}
+
+	_ = c.SetDeadline(time.Time{})
+
+	m := &Monitor{runDir: runDir, initPID: ack.State.InitPID, watch: c, done: make(chan struct{})}
+
+	go m.watchExit(br)
+
+	return m, nil
+}
+
+func readResponse(br *bufio.Reader, resp *response) error {
+	line, err := br.ReadBytes('\n')
+	if err != nil {
+		return err
+	}
+
+	return json.Unmarshal(line, resp)
+}
+
+// watchExit waits for the monitor's exit message (or its disappearance).
+func (m *Monitor) watchExit(br *bufio.Reader) {
+	var resp response
+
+	err := readResponse(br, &resp)
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+
+	if m.closed {
+		return
+	}
+
+	switch {
+	case err == nil && resp.Exit != nil:
+		m.exit = resp.Exit
+	default:
+		// The monitor died without telling us; the record may still say
+		// how init ended.
+		m.exit, _ = LastExit(m.runDir)
+	}
+
+	close(m.done)
+}
+
+// InitPID is init's pid on the host.
+func (m *Monitor) InitPID() int { return m.initPID }
+
+// Done is closed when the container has stopped for any reason (Stop,
+// poweroff inside, init crashing, the monitor dying) and the monitor has
+// cleaned up. After Close it is never closed.
+func (m *Monitor) Done() <-chan struct{} { return m.done }
+
+// Exit is how the container ended, once Done is closed (nil before, or if
+// the monitor died without a record).
+func (m *Monitor) Exit() *Exit {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+
+	return m.exit
+}
+
+// Close drops the daemon's connection; the container keeps running.
+func (m *Monitor) Close() error {
+	m.mu.Lock()
+	m.closed = true
+	m.mu.Unlock()
+
+	return m.watch.Close()
+}
+
+// Stop asks init to power off (SIGRTMIN+3), and has the monitor SIGKILL it
+// after timeout; force kills at once. It returns once init is reaped and
+// the monitor has cleaned up (cgroups removed, Spec.Unmounts done). If ctx
+// ends first the stop still proceeds in the monitor.
+func (m *Monitor) Stop(ctx context.Context, timeout time.Duration, force bool) (*Exit, error) {
+	resp, err := m.call(ctx, request{Op: opStop, TimeoutNs: int64(timeout), Force: force})
+	if err != nil {
+		// Stopped already, or stopping under our feet.
+		select {
+		case <-m.done:
+			e := m.Exit()
+			if e != nil {
+				return e, nil
+			}
+		default:
+		}
+
+		return nil, err
+	}
+
+	// The watch connection carries the same news; wait for it so Done is
+	// closed when Stop returns.
+	select {
+	case <-m.done:
+	case <-time.After(time.Second):
+	}
+
+	return resp.Exit, nil
+}
+
+// Freeze freezes every process of the container.
+func (m *Monitor) Freeze() error {
+	_, err := m.call(context.Background(), request{Op: opFreeze})
+	return err
+}
+
+// Thaw resumes a frozen container.
+func (m *Monitor) Thaw() error {
+	_, err := m.call(context.Background(), request{Op: opThaw})
+	return err
+}
+
+// Frozen reports whether the container is frozen (false if it cannot tell).
+func (m *Monitor) Frozen() bool {
+	s, err := m.State()
+	return err == nil && s.Status == "frozen"
+}
+
+// State asks the monitor for the container's state.
+func (m *Monitor) State() (*State, error) {
+	resp, err := m.call(context.Background(), request{Op: opState})
+	if err != nil {
+		return nil, err
+	}
+
+	return resp.State, nil
+}
+
+// Stats reads the container's resource use.
+func (m *Monitor) Stats() (Stats, error) {
+	resp, err := m.call(context.Background(), request{Op: opStats})
+	if err != nil {
+		return Stats{}, err
+	}
+
+	return *resp.Stats, nil
+}
+
+// ConsoleLog returns the console output kept by the monitor (the last
+// 256 KiB). After a stop, RunDir/console.log holds it.
+func (m *Monitor) ConsoleLog() ([]byte, error) {
+	resp, err := m.call(context.Background(), request{Op: opConsoleLog})
+	if err != nil {
+		return nil, err
+	}
+
+	return resp.Console, nil
+}
+
+// call makes one request on a fresh connection.
+func (m *Monitor) call(ctx context.Context, req request) (*response, error) {
+	var d net.Dialer
+
+	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+
+	c, err := d.DialContext(dctx, "unix", filepath.Join(m.runDir, socketFile))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNotRunning, err)
+	}
+
+	defer func() { _ = c.Close() }()
+
+	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Now()) })
+	defer stop()
+
+	err = json.NewEncoder(c).Encode(req)
+	if err != nil {
+		return nil, fmt.Errorf("sending %s to monitor: %w", req.Op, err)
+	}
+
+	var resp response
+
+	err = readResponse(bufio.NewReader(c), &resp)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+
+		return nil, fmt.Errorf("reading %s reply from monitor: %w", req.Op, err)
+	}
+
+	if !resp.OK {
+		if resp.Exit != nil {
+			return &resp, fmt.Errorf("%s: %w", req.Op, ErrNotRunning)
+		}
+
+		return &resp, fmt.Errorf("monitor: %s: %s", req.Op, resp.Error)
+	}
+
+	return &resp, nil
+}

@@ -1,0 +1,364 @@
+package container
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/berth-dev/berth/lxd/cgroup"
+	"golang.org/x/sys/unix"
+)
+
+// sigPowerOff is SIGRTMIN+3 as systemd counts (glibc's SIGRTMIN is 34):
+// a clean power-off request to systemd as PID 1 (CONTAINER_INTERFACE.md).
+const sigPowerOff = unix.Signal(37)
+
+// monitor is the state of the __monitor process.
+type monitor struct {
+	log     *slog.Logger
+	spec    Spec
+	cg      cgroup.Group
+	console *ring
+	ln      net.Listener
+	conns   sync.WaitGroup // open client connections, so finish can let them read the exit
+
+	mu        sync.Mutex
+	init      *initProc // current init; replaced on an in-place reboot
+	startedAt time.Time
+	reboots   int
+	stopping  bool // a stop was requested: no restart on reboot
+	killed    bool // we sent SIGKILL
+	exit      *Exit
+	done      chan struct{} // closed once stopped and cleaned up
+}
+
+// monitorMain is `__monitor <runDir>`. Its stdout and stderr go to
+// RunDir/monitor.log; fd 3 is the startup pipe from Start.
+func monitorMain(runDir string) int {
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("pid", os.Getpid())
+	startup := os.NewFile(3, "startup")
+
+	m, err := newMonitor(runDir, log)
+	if err == nil {
+		err = m.start()
+	}
+
+	if err != nil {
+		log.Error("starting container", "err", err)
+		_ = json.NewEncoder(startup).Encode(startResult{Error: err.Error()})
+
+		return 1
+	}
+
+	log.Info("container started", "init_pid", m.init.pid())
+	_ = json.NewEncoder(startup).Encode(startResult{OK: true, InitPID: m.init.pid()})
+	_ = startup.Close()
+
+	m.run()
+
+	return 0
+}
+
+func newMonitor(runDir string, log *slog.Logger) (*monitor, error) {
+	b, err := os.ReadFile(filepath.Join(runDir, specFile))
+	if err != nil {
+		return nil, fmt.Errorf("reading spec: %w", err)
+	}
+
+	m := &monitor{log: log, console: newRing(consoleRingSize), done: make(chan struct{})}
+
+	err = json.Unmarshal(b, &m.spec)
+	if err != nil {
+		return nil, fmt.Errorf("parsing spec: %w", err)
+	}
+
+	m.log = log.With("instance", m.spec.Name)
+
+	l, err := cgroup.Detect()
+	if err != nil {
+		return nil, err
+	}
+
+	m.cg, err = cgroup.New(m.spec.Name, l)
+	if err != nil {
+		return nil, err
+	}
+
+	return m, nil
+}
+
+// start creates the cgroups, starts init and opens the socket.
+func (m *monitor) start() error {
+	// The daemon's signals are not ours: a terminal hangup or Ctrl-C on a
+	// foreground berthd must not stop containers. (Setsid already keeps us
+	// out of its process group.)
+	signal.Ignore(unix.SIGHUP, unix.SIGINT, unix.SIGPIPE)
+
+	err := writeFileAtomic(filepath.Join(m.spec.RunDir, pidFile), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
+	if err != nil {
+		return err
+	}
+
+	err = m.createCgroups()
+	if err != nil {
+		return err
+	}
+
+	p, err := m.startInit()
+	if err != nil {
+		_ = m.cg.Remove()
+		return err
+	}
+
+	m.init = p
+	m.startedAt = time.Now().UTC()
+
+	go m.drainConsole(p)
+
+	sock := filepath.Join(m.spec.RunDir, socketFile)
+	_ = os.Remove(sock)
+
+	ln, err := net.Listen("unix", sock)
+	if err == nil {
+		err = os.Chmod(sock, 0o600)
+	}
+
+	if err != nil {
+		_ = p.cmd.Process.Kill()
+		_ = p.cmd.Wait()
+		_ = m.cg.Remove()
+
+		return fmt.Errorf("listening on %q: %w", sock, err)
+	}
+
+	m.ln = ln
+
+	return nil
+}
+
+func (m *monitor) createCgroups() error {
+	// Leftovers of a crashed earlier run would hold stale sub-cgroups.
+	err := m.cg.Remove()
+	if err != nil {
+		return err
+	}
+
+	err = m.cg.Create()
+	if err != nil {
+		return err
+	}
+
+	err = m.cg.SetLimits(m.spec.Limits)
+	if err != nil {
+		_ = m.cg.Remove()
+		return err
+	}
+
+	return nil
+}
+
+// drainConsole copies console output into the ring until the master is
+// closed, so init never blocks writing to /dev/console.
+func (m *monitor) drainConsole(p *initProc) {
+	buf := make([]byte, 32<<10)
+
+	for {
+		n, err := p.master.Read(buf)
+		if n > 0 {
+			_, _ = m.console.Write(buf[:n])
+		}
+
+		if err != nil {
+			return
+		}
+	}
+}
+
+// run serves the socket and waits for init, restarting it in place after a
+// reboot inside, until the container stops; then it cleans up.
+func (m *monitor) run() {
+	go m.serve()
+
+	for {
+		m.mu.Lock()
+		p := m.init
+		m.mu.Unlock()
+
+		err := p.cmd.Wait()
+		p.closeConsole()
+
+		ws, _ := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
+
+		m.mu.Lock()
+		e := exitFromStatus(ws, m.killed)
+		restart := e.Reboot && !m.stopping
+		m.mu.Unlock()
+
+		m.log.Info("init exited", "status", fmt.Sprint(err), "reason", e.Reason, "restart", restart)
+
+		if restart && m.reboot() {
+			continue
+		}
+
+		m.finish(e)
+
+		return
+	}
+}
+
+// reboot starts a new init in place of one that asked for a reboot. The
+// kernel killed the whole pid namespace with its init, so only the cgroup
+// tree (systemd's sub-cgroups) needs clearing.
+func (m *monitor) reboot() bool {
+	err := m.createCgroups()
+	if err != nil {
+		m.log.Error("recreating cgroups for reboot", "err", err)
+		return false
+	}
+
+	p, err := m.startInit()
+	if err != nil {
+		m.log.Error("restarting init for reboot", "err", err)
+		return false
+	}
+
+	m.mu.Lock()
+	m.init = p
+	m.reboots++
+	stopping := m.stopping
+	m.mu.Unlock()
+
+	go m.drainConsole(p)
+
+	// A stop that arrived while we were restarting must still apply.
+	if stopping {
+		_ = p.cmd.Process.Signal(sigPowerOff)
+	}
+
+	m.log.Info("container rebooted", "init_pid", p.pid())
+
+	return true
+}
+
+// finish cleans up after the container stopped, records how it ended,
+// tells the watchers and closes the socket.
+func (m *monitor) finish(e Exit) {
+	_ = m.ln.Close()
+	_ = os.Remove(filepath.Join(m.spec.RunDir, socketFile))
+
+	err := os.WriteFile(filepath.Join(m.spec.RunDir, consoleFile), m.console.Bytes(), 0o600)
+	if err != nil {
+		m.log.Warn("saving console log", "err", err)
+	}
+
+	err = m.cg.Remove()
+	if err != nil {
+		m.log.Error("removing cgroups", "err", err)
+	}
+
+	err = unmountAll(m.spec.Unmounts)
+	if err != nil {
+		m.log.Error("unmounting", "err", err)
+	}
+
+	err = writeExit(m.spec.RunDir, e)
+	if err != nil {
+		m.log.Error("recording exit", "err", err)
+	}
+
+	_ = os.Remove(filepath.Join(m.spec.RunDir, pidFile))
+
+	m.mu.Lock()
+	m.exit = &e
+	close(m.done)
+	m.mu.Unlock()
+
+	m.log.Info("container stopped", "reason", e.Reason, "killed", e.Killed)
+
+	// Give connected watchers and stoppers a moment to read the exit.
+	m.waitConns(2 * time.Second)
+}
+
+// stop asks init to power off, escalating to SIGKILL after timeout; force
+// kills at once.
+func (m *monitor) stop(timeout time.Duration, force bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+
+	select {
+	case <-m.done:
+		return
+	default:
+	}
+
+	p := m.init
+	first := !m.stopping
+	m.stopping = true
+
+	// A frozen systemd cannot act on the signal.
+	_ = m.cg.Thaw()
+
+	if force {
+		m.killed = true
+		_ = p.cmd.Process.Signal(unix.SIGKILL)
+
+		return
+	}
+
+	if !first {
+		return
+	}
+
+	_ = p.cmd.Process.Signal(sigPowerOff)
+
+	go func() {
+		select {
+		case <-m.done:
+		case <-time.After(timeout):
+			m.mu.Lock()
+			m.killed = true
+			cur := m.init
+			m.mu.Unlock()
+
+			m.log.Warn("init did not stop in time, killing it", "timeout", timeout)
+			_ = cur.cmd.Process.Signal(unix.SIGKILL)
+		}
+	}()
+}
+
+func (m *monitor) state() *State {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+
+	s := &State{
+		Name:       m.spec.Name,
+		InitPID:    m.init.pid(),
+		MonitorPID: os.Getpid(),
+		Status:     "running",
+		StartedAt:  m.startedAt,
+		Reboots:    m.reboots,
+		Version:    protocolVersion,
+	}
+
+	frozen, _ := m.cg.Frozen()
+
+	switch {
+	case m.stopping:
+		s.Status = "stopping"
+	case frozen:
+		s.Status = "frozen"
+	}
+
+	return s
+}
+
+var errStopped = errors.New("container has stopped")

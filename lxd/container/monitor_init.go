@@ -1,0 +1,228 @@
+package container
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/berth-dev/berth/lxd/setup"
+	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
+)
+
+// setupTimeout bounds the child's work between clone and exec.
+const setupTimeout = 30 * time.Second
+
+// initProc is one running init and its console.
+type initProc struct {
+	cmd    *exec.Cmd
+	master *os.File // console pty master, drained into the ring
+	slave  *os.File // kept open so the master never sees a hangup between opens
+}
+
+func (p *initProc) pid() int { return p.cmd.Process.Pid }
+
+func (p *initProc) closeConsole() {
+	_ = p.slave.Close()
+	_ = p.master.Close()
+}
+
+// initEnv builds PID 1's environment (CONTAINER_INTERFACE.md).
+func initEnv(spec Spec) []string {
+	env := map[string]string{
+		"container":      "berth",
+		"container_uuid": strings.ReplaceAll(spec.UUID, "-", ""),
+		"PATH":           "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		"TERM":           "linux",
+	}
+
+	if spec.UUID == "" {
+		delete(env, "container_uuid")
+	}
+
+	for k, v := range spec.Env {
+		env[k] = v
+	}
+
+	out := make([]string, 0, len(env))
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+
+	return out
+}
+
+// startInit clones the __init child into new namespaces, walks it through
+// the sync protocol (sync.go) and returns once it has exec'd init.
+func (m *monitor) startInit() (*initProc, error) {
+	master, slave, err := pty.Open()
+	if err != nil {
+		return nil, fmt.Errorf("opening console pty: %w", err)
+	}
+
+	ok := false
+
+	defer func() {
+		if !ok {
+			_ = master.Close()
+			_ = slave.Close()
+		}
+	}()
+
+	// The container's root must be able to open its console: DAC override
+	// does not reach a host-root-owned node from inside a user namespace.
+	err = slave.Chown(int(m.spec.IDMap.HostUID), int(m.spec.IDMap.HostGID+5))
+	if err != nil {
+		return nil, fmt.Errorf("handing the console to the container: %w", err)
+	}
+
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("creating sync socket: %w", err)
+	}
+
+	// Our end non-blocking, so the runtime poller gives it deadlines.
+	_ = unix.SetNonblock(fds[0], true)
+	parentSock := os.NewFile(uintptr(fds[0]), "sync-monitor")
+	childSock := os.NewFile(uintptr(fds[1]), "sync-init")
+
+	defer func() { _ = parentSock.Close() }()
+
+	ids := m.spec.IDMap
+	cmd := &exec.Cmd{
+		Path:       "/proc/self/exe", // the sealed copy we run from
+		Args:       []string{"berth-init", helperInit},
+		Env:        []string{},
+		Stdin:      slave,
+		Stdout:     slave,
+		Stderr:     slave,
+		ExtraFiles: []*os.File{childSock},
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID |
+				unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWNET,
+			UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(ids.HostUID), Size: int(ids.Size)}},
+			GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(ids.HostGID), Size: int(ids.Size)}},
+			// Else Go writes "deny" to setgroups, and every service that
+			// changes groups fails.
+			GidMappingsEnableSetgroups: true,
+			// The clone keeps host root's kuid, which is unmapped inside
+			// (it shows as 65534 and holds no capabilities after exec);
+			// become the container's root before exec.
+			Credential: &syscall.Credential{Uid: 0, Gid: 0},
+			Setsid:                     true,
+			Setctty:                    true,
+			Ctty:                       0,
+		},
+	}
+
+	err = cmd.Start()
+	_ = childSock.Close()
+
+	if err != nil {
+		return nil, fmt.Errorf("cloning init: %w", err)
+	}
+
+	p := &initProc{cmd: cmd, master: master, slave: slave}
+
+	err = m.syncInit(p, parentSock)
+	if err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+
+		return nil, err
+	}
+
+	ok = true
+
+	return p, nil
+}
+
+func (m *monitor) syncInit(p *initProc, sock *os.File) error {
+	_ = sock.SetDeadline(time.Now().Add(setupTimeout))
+
+	enc := json.NewEncoder(sock)
+	dec := json.NewDecoder(sock)
+
+	cfg := setup.Config{
+		Rootfs:   m.spec.Rootfs,
+		Hostname: m.spec.Name,
+		Console:  p.slave.Name(),
+		Env:      initEnv(m.spec),
+		Init:     setup.DefaultInit,
+		DropCaps: setup.DefaultDropCaps,
+	}
+
+	err := enc.Encode(syncMsg{Type: syncConfig, Version: syncVersion, Config: &cfg})
+	if err != nil {
+		return fmt.Errorf("sending config to init: %w", err)
+	}
+
+	err = expectFromChild(dec, syncReadyForCgroup)
+	if err != nil {
+		return err
+	}
+
+	err = m.cg.AddProc(p.pid())
+	if err == nil {
+		err = m.cg.Delegate(int(m.spec.IDMap.HostUID), int(m.spec.IDMap.HostGID))
+	}
+
+	if err != nil {
+		_ = enc.Encode(syncMsg{Type: syncError, Error: err.Error()})
+		return fmt.Errorf("placing init in its cgroup: %w", err)
+	}
+
+	err = enc.Encode(syncMsg{Type: syncCgroupReady})
+	if err != nil {
+		return fmt.Errorf("sending %s: %w", syncCgroupReady, err)
+	}
+
+	err = expectFromChild(dec, syncExecing)
+	if err != nil {
+		return err
+	}
+
+	// After execing, only an error message or EOF (exec closed the
+	// socket) can follow.
+	var msg syncMsg
+
+	err = dec.Decode(&msg)
+	if errors.Is(err, io.EOF) {
+		return nil
+	}
+
+	if err != nil {
+		return fmt.Errorf("waiting for init to exec: %w", err)
+	}
+
+	return fmt.Errorf("starting init: %s", msg.Error)
+}
+
+func expectFromChild(dec *json.Decoder, want syncType) error {
+	var msg syncMsg
+
+	err := dec.Decode(&msg)
+	if errors.Is(err, io.EOF) {
+		return fmt.Errorf("init exited before %s", want)
+	}
+
+	if err != nil {
+		return fmt.Errorf("waiting for %s from init: %w", want, err)
+	}
+
+	if msg.Type == syncError {
+		return fmt.Errorf("setting up container: %s", msg.Error)
+	}
+
+	if msg.Type != want {
+		return fmt.Errorf("unexpected %q from init, want %q", msg.Type, want)
+	}
+
+	return nil
+}

@@ -1,0 +1,48 @@
+package container
+
+import (
+	"time"
+
+	"github.com/berth-dev/berth/lxd/cgroup"
+	"github.com/berth-dev/berth/lxd/idmap"
+)
+
+// Spec describes a container to start. It is written to RunDir/spec.json
+// for the monitor.
+type Spec struct {
+	Name     string            `json:"name"`     // instance name = hostname
+	UUID     string            `json:"uuid"`     // container_uuid for PID 1's environment
+	Rootfs   string            `json:"rootfs"`   // host path of the already-mounted root filesystem
+	IDMap    idmap.Set         `json:"idmap"`    // container ids 0..Size map to HostUID/HostGID..
+	RunDir   string            `json:"run_dir"`  // per-instance runtime dir, created by Start
+	Env      map[string]string `json:"env"`      // extra environment for PID 1
+	Unmounts []string          `json:"unmounts"` // host mount points unmounted, in order, after init exits
+	Limits   Limits            `json:"limits"`
+}
+
+// Limits are the container's resource limits (see cgroup.Limits: PidsMax
+// 0 means cgroup.DefaultPidsMax, -1 unlimited).
+type Limits = cgroup.Limits
+
+// Stats is a snapshot of the container's resource use.
+type Stats = cgroup.Stats
+
+// Exit says how init ended.
+type Exit struct {
+	Code   int       `json:"code"`   // exit status, if init exited
+	Signal int       `json:"signal"` // terminating signal, if killed by one
+	Killed bool      `json:"killed"` // the monitor had to SIGKILL init
+	Reboot bool      `json:"reboot"` // init asked for a reboot (SIGHUP from reboot(2) in a pid namespace)
+	Reason string    `json:"reason"` // "poweroff", "reboot", "exit", "killed", "signal", "setup-failed"
+	At     time.Time `json:"at"`
+}
+
+// Files in RunDir.
+const (
+	specFile    = "spec.json"
+	socketFile  = "monitor.sock"
+	pidFile     = "monitor.pid"
+	logFile     = "monitor.log"
+	exitFile    = "exit.json"
+	consoleFile = "console.log"
+)

@@ -1,0 +1,190 @@
+package container
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+)
+
+// Start spawns the container's monitor (exe __monitor RunDir) and returns
+// once systemd has been exec'd as the container's init, or with the error
+// that prevented it. exe is the path to re-execute: the daemon's sealed
+// copy of itself (sys.SealedSelfExe).
+//
+// On error nothing is left running and the cgroups are gone; Spec.Unmounts
+// are not touched (the caller that mounted them undoes them).
+func Start(ctx context.Context, exe string, spec Spec, log *slog.Logger) (*Monitor, error) {
+	err := validateSpec(spec)
+	if err != nil {
+		return nil, err
+	}
+
+	log = log.With("instance", spec.Name)
+
+	m, err := Attach(spec.RunDir)
+	if err == nil {
+		_ = m.Close()
+		return nil, fmt.Errorf("starting %q: %w", spec.Name, ErrRunning)
+	}
+
+	err = os.MkdirAll(spec.RunDir, 0o700)
+	if err != nil {
+		return nil, fmt.Errorf("creating run dir: %w", err)
+	}
+
+	// The exit record describes the previous run; it must not outlive it.
+	_ = os.Remove(filepath.Join(spec.RunDir, exitFile))
+
+	b, err := json.MarshalIndent(spec, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encoding spec: %w", err)
+	}
+
+	err = writeFileAtomic(filepath.Join(spec.RunDir, specFile), b, 0o600)
+	if err != nil {
+		return nil, err
+	}
+
+	logf, err := os.OpenFile(filepath.Join(spec.RunDir, logFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening monitor log: %w", err)
+	}
+
+	defer func() { _ = logf.Close() }()
+
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("creating startup pipe: %w", err)
+	}
+
+	defer func() { _ = r.Close() }()
+
+	cmd := &exec.Cmd{
+		Path:       exe,
+		Args:       []string{exe, helperMonitor, spec.RunDir},
+		Env:        []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
+		Stdout:     logf,
+		Stderr:     logf,
+		ExtraFiles: []*os.File{w},
+		Dir:        "/",
+		// Own session: the daemon's process group and terminal signals do
+		// not reach the monitor.
+		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
+	}
+
+	err = cmd.Start()
+	_ = w.Close()
+
+	if err != nil {
+		return nil, fmt.Errorf("spawning monitor: %w", err)
+	}
+
+	// The monitor is our child until we exit; reap it whenever it ends.
+	waited := make(chan struct{})
+
+	go func() {
+		_ = cmd.Wait()
+		close(waited)
+	}()
+
+	res, err := readStartResult(ctx, r)
+	if err != nil {
+		// Killing the monitor mid-start leaves its init and cgroups;
+		// Cleanup's cgroup removal takes care of those.
+		_ = cmd.Process.Kill()
+		<-waited
+
+		cerr := removeCgroups(spec.Name)
+
+		return nil, errors.Join(fmt.Errorf("starting %q: %w", spec.Name, err), cerr)
+	}
+
+	if !res.OK {
+		<-waited
+		return nil, fmt.Errorf("starting %q: %s", spec.Name, res.Error)
+	}
+
+	log.Info("container started", "init_pid", res.InitPID, "monitor_pid", cmd.Process.Pid)
+
+	return Attach(spec.RunDir)
+}
+
+func readStartResult(ctx context.Context, r *os.File) (startResult, error) {
+	type result struct {
+		res startResult
+		err error
+	}
+
+	ch := make(chan result, 1)
+
+	go func() {
+		var res startResult
+
+		line, err := bufio.NewReader(r).ReadBytes('\n')
+		if err == nil || len(line) > 0 {
+			err = json.Unmarshal(line, &res)
+		}
+
+		if err != nil {
+			err = fmt.Errorf("monitor exited without a startup result (see its log): %w", err)
+		}
+
+		ch <- result{res, err}
+	}()
+
+	select {
+	case got := <-ch:
+		return got.res, got.err
+	case <-ctx.Done():
+		return startResult{}, ctx.Err()
+	}
+}
+
+// minIDs is the smallest id range a systemd image can boot in (its system
+// users and groups sit below 1000; nobody is 65534 and then missing).
+const minIDs = 1000
+
+func validateSpec(s Spec) error {
+	switch {
+	case s.Name == "":
+		return errors.New("spec has no name")
+	case s.Rootfs == "" || !filepath.IsAbs(s.Rootfs):
+		return fmt.Errorf("rootfs %q is not an absolute path", s.Rootfs)
+	case s.RunDir == "" || !filepath.IsAbs(s.RunDir):
+		return fmt.Errorf("run dir %q is not an absolute path", s.RunDir)
+	case s.IDMap.Size <= 0 || s.IDMap.HostUID <= 0 || s.IDMap.HostGID <= 0:
+		return fmt.Errorf("invalid id map %+v: an unprivileged container needs a non-root host range", s.IDMap)
+	case s.IDMap.Size < minIDs:
+		return fmt.Errorf("id map of %d ids is too small for a systemd container", s.IDMap.Size)
+	}
+
+	return checkSearchable(s.Rootfs)
+}
+
+// checkSearchable makes sure every directory above the rootfs can be
+// searched by others: the __init child resolves the path as the
+// container's root, which is an unprivileged user on the host (like LXD's
+// 0711 storage directories).
+func checkSearchable(p string) error {
+	for d := filepath.Dir(p); ; d = filepath.Dir(d) {
+		st, err := os.Stat(d)
+		if err != nil {
+			return fmt.Errorf("checking %q: %w", d, err)
+		}
+
+		if st.Mode().Perm()&0o001 == 0 {
+			return fmt.Errorf("%q is not searchable by others (mode %v): the container cannot reach its rootfs", d, st.Mode().Perm())
+		}
+
+		if d == "/" {
+			return nil
+		}
+	}
+}
