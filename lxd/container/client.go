@@ -101,8 +101,17 @@ func (m *Monitor) watchExit(br *bufio.Reader) {
 	close(m.done)
 }
 
-// InitPID is init's pid on the host.
-func (m *Monitor) InitPID() int { return m.initPID }
+// InitPID is init's pid on the host. It asks the monitor, since a reboot
+// inside replaces init; if the monitor cannot answer it returns the pid
+// seen at Attach.
+func (m *Monitor) InitPID() int {
+	s, err := m.State()
+	if err != nil {
+		return m.initPID
+	}
+
+	return s.InitPID
+}
 
 // Done is closed when the container has stopped for any reason (Stop,
 // poweroff inside, init crashing, the monitor dying) and the monitor has

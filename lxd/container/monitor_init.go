@@ -115,9 +115,9 @@ func (m *monitor) startInit() (*initProc, error) {
 			// (it shows as 65534 and holds no capabilities after exec);
 			// become the container's root before exec.
 			Credential: &syscall.Credential{Uid: 0, Gid: 0},
-			Setsid:                     true,
-			Setctty:                    true,
-			Ctty:                       0,
+			Setsid:     true,
+			Setctty:    true,
+			Ctty:       0,
 		},
 	}
 

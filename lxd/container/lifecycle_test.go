@@ -1,0 +1,278 @@
+package container
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// waitSystemd waits until systemd inside has opened its private socket.
+func waitSystemd(t *testing.T, pid int) {
+	t.Helper()
+
+	sock := fmt.Sprintf("/proc/%d/root/run/systemd/private", pid)
+	deadline := time.Now().Add(60 * time.Second)
+
+	for {
+		_, err := os.Stat(sock)
+		if err == nil {
+			return
+		}
+
+		if time.Now().After(deadline) {
+			t.Fatalf("systemd never opened %s: %v", sock, err)
+		}
+
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func monitorPID(t *testing.T, m *Monitor) int {
+	t.Helper()
+
+	st, err := m.State()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	return st.MonitorPID
+}
+
+func TestForceStop(t *testing.T) {
+	spec, m, _ := testContainer(t, fmt.Sprintf("force-%d", os.Getpid()))
+	pid := m.InitPID()
+	mon := monitorPID(t, m)
+
+	waitSystemd(t, pid)
+
+	e, err := m.Stop(context.Background(), time.Minute, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if !e.Killed || e.Signal != 9 || e.Reason != "killed" {
+		t.Errorf("force stop exit = %+v, want killed by SIGKILL", *e)
+	}
+
+	checkGone(t, spec, pid, mon)
+}
+
+// TestStopTimeout gives systemd no time to halt: the monitor must escalate.
+func TestStopTimeout(t *testing.T) {
+	spec, m, _ := testContainer(t, fmt.Sprintf("timeout-%d", os.Getpid()))
+	pid := m.InitPID()
+	mon := monitorPID(t, m)
+
+	waitRunning(t, pid)
+
+	e, err := m.Stop(context.Background(), time.Millisecond, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if !e.Killed {
+		t.Errorf("exit after 1ms timeout = %+v, want Killed", *e)
+	}
+
+	checkGone(t, spec, pid, mon)
+}
+
+// TestPoweroffInside: the container stops itself; Done must fire and the
+// monitor must clean up without the daemon doing anything.
+func TestPoweroffInside(t *testing.T) {
+	spec, m, _ := testContainer(t, fmt.Sprintf("poweroff-%d", os.Getpid()))
+	pid := m.InitPID()
+	mon := monitorPID(t, m)
+
+	if s := waitRunning(t, pid); s != "running" {
+		t.Fatalf("is-system-running = %q", s)
+	}
+
+	out, err := inside(t, pid, 30*time.Second, "systemctl", "poweroff")
+	if err != nil {
+		t.Logf("systemctl poweroff: %v: %s", err, out)
+	}
+
+	select {
+	case <-m.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("Done not closed 30s after poweroff inside")
+	}
+
+	e := m.Exit()
+	if e == nil || e.Killed || e.Reboot || e.Reason != "poweroff" {
+		t.Errorf("exit after poweroff = %+v", e)
+	}
+
+	checkGone(t, spec, pid, mon)
+}
+
+// TestRebootInside: reboot(2) inside kills init with SIGHUP; the monitor
+// restarts the container in place.
+func TestRebootInside(t *testing.T) {
+	spec, m, _ := testContainer(t, fmt.Sprintf("reboot-%d", os.Getpid()))
+	pid := m.InitPID()
+	mon := monitorPID(t, m)
+
+	if s := waitRunning(t, pid); s != "running" {
+		t.Fatalf("is-system-running = %q", s)
+	}
+
+	out, err := inside(t, pid, 30*time.Second, "systemctl", "reboot")
+	if err != nil {
+		t.Logf("systemctl reboot: %v: %s", err, out)
+	}
+
+	var st *State
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, err = m.State()
+		if err == nil && st.Reboots == 1 {
+			break
+		}
+
+		if time.Now().After(deadline) {
+			t.Fatalf("no in-place restart after reboot: state %+v, %v", st, err)
+		}
+
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	if st.InitPID == pid || m.InitPID() != st.InitPID {
+		t.Errorf("init pid after reboot = %d (handle says %d), was %d", st.InitPID, m.InitPID(), pid)
+	}
+
+	select {
+	case <-m.Done():
+		t.Fatal("Done closed by a reboot")
+	default:
+	}
+
+	if s := waitRunning(t, st.InitPID); s != "running" {
+		t.Fatalf("after reboot: is-system-running = %q", s)
+	}
+
+	e, err := m.Stop(context.Background(), 30*time.Second, false)
+	if err != nil || e.Killed {
+		t.Fatalf("Stop after reboot = %+v, %v", e, err)
+	}
+
+	checkGone(t, spec, st.InitPID, mon)
+}
+
+// TestSurvivesDaemon starts the container from a separate "daemon" process
+// that then exits, and takes the container over with Attach.
+func TestSurvivesDaemon(t *testing.T) {
+	needRoot(t)
+
+	name := fmt.Sprintf("survive-%d", os.Getpid())
+	spec, m, _ := testContainer(t, name)
+
+	// testContainer started it from this process; for the real check,
+	// stop it and start again from a throwaway daemon.
+	_, err := m.Stop(context.Background(), 30*time.Second, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	rootfs := overlayRootfs(t, name)
+	spec.Rootfs = rootfs
+	spec.Unmounts = []string{rootfs}
+
+	b, err := json.Marshal(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	daemon := exec.Command("/proc/self/exe", "-test.run", "^$")
+	daemon.Env = append(os.Environ(), fakeDaemonEnv+"="+string(b))
+
+	out, err := daemon.CombinedOutput()
+	if err != nil {
+		t.Fatalf("fake daemon: %v: %s", err, out)
+	}
+
+	// The daemon has exited; the container must still run.
+	m2, err := Attach(spec.RunDir)
+	if err != nil {
+		l, _ := os.ReadFile(filepath.Join(spec.RunDir, logFile))
+		t.Fatalf("Attach after daemon exit: %v\n%s", err, l)
+	}
+
+	pid := m2.InitPID()
+	mon := monitorPID(t, m2)
+
+	if s := waitRunning(t, pid); s != "running" {
+		t.Fatalf("is-system-running = %q", s)
+	}
+
+	ppid, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", mon))
+	t.Logf("monitor %d after daemon exit: %s", mon, strings.Fields(string(ppid))[3])
+
+	e, err := m2.Stop(context.Background(), 30*time.Second, false)
+	if err != nil || e.Killed {
+		t.Fatalf("Stop = %+v, %v", e, err)
+	}
+
+	checkGone(t, spec, pid, mon)
+}
+
+// TestCleanupAfterMonitorDeath kills the monitor: init lives on (no
+// parent-death signal), Attach says ErrNotRunning, and Cleanup removes
+// the orphaned container.
+func TestCleanupAfterMonitorDeath(t *testing.T) {
+	spec, m, _ := testContainer(t, fmt.Sprintf("orphan-%d", os.Getpid()))
+	pid := m.InitPID()
+	mon := monitorPID(t, m)
+
+	waitSystemd(t, pid)
+
+	p, err := os.FindProcess(mon)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	err = p.Kill()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	select {
+	case <-m.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("Done not closed after the monitor died")
+	}
+
+	if !alive(pid) {
+		t.Fatal("init died with its monitor")
+	}
+
+	_, err = Attach(spec.RunDir)
+	if err == nil {
+		t.Fatal("Attach succeeded with the monitor dead")
+	}
+
+	err = Cleanup(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	deadline := time.Now().Add(5 * time.Second)
+	for alive(pid) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	checkGone(t, spec, pid, mon)
+
+	err = Cleanup(spec)
+	if err != nil {
+		t.Errorf("second Cleanup: %v", err)
+	}
+}
