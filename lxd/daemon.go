@@ -37,6 +37,7 @@ type Daemon struct {
 	instances *instance.Manager
 	cgroups   cgroup.Layout
 	startedAt time.Time
+	exeFile   *os.File // the sealed copy monitors are started from
 }
 
 // run starts the daemon and serves until SIGTERM or SIGINT. Containers keep running when
@@ -88,7 +89,13 @@ func (d *Daemon) init(ctx context.Context) error {
 		}
 	}
 
-	var err error
+	// Container roots map to unprivileged host uids that must traverse the state directory
+	// to reach their rootfs (LXD does the same).
+	err := os.Chmod(d.dir, 0o711)
+	if err != nil {
+		return fmt.Errorf("setting mode of state directory: %w", err)
+	}
+
 	d.cgroups, err = cgroup.Detect()
 	if err != nil {
 		return fmt.Errorf("detecting cgroups: %w", err)
@@ -110,10 +117,12 @@ func (d *Daemon) init(ctx context.Context) error {
 	}
 
 	// The sealed copy stays open for the daemon's lifetime: monitors are started from it.
-	exe, _, err := sys.SealedSelfExe()
+	exe, exeFile, err := sys.SealedSelfExe()
 	if err != nil {
 		return fmt.Errorf("sealing own binary: %w", err)
 	}
+
+	d.exeFile = exeFile // keep it referenced: a collected *os.File closes its fd
 
 	d.events = events.NewServer(d.log)
 	d.ops = operations.NewRegistry(d.events, d.log)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -86,8 +87,13 @@ func TestBadInputChangesNothing(t *testing.T) {
 	}
 
 	// The CLI prints one readable line and exits non-zero.
-	out, err := d.berthErr("launch", "debian/12", "bad_name")
-	if err == nil || strings.Count(strings.TrimSpace(out), "\n") != 0 || !strings.HasPrefix(out, "Error: ") {
-		t.Errorf("berth launch with a bad name: err=%v output=%q", err, out)
+	cmd := exec.Command(berthBin, "launch", "debian/12", "bad_name")
+	cmd.Env = append(os.Environ(), "BERTH_DIR="+d.dir)
+	stderr := &strings.Builder{}
+	cmd.Stderr = stderr
+	err = cmd.Run()
+	msg := stderr.String()
+	if err == nil || strings.Count(strings.TrimSpace(msg), "\n") != 0 || !strings.HasPrefix(msg, "Error: ") || !strings.Contains(msg, "bad_name") {
+		t.Errorf("berth launch with a bad name: err=%v stderr=%q", err, msg)
 	}
 }

@@ -194,11 +194,20 @@ func (d *daemon) inside(name string, args ...string) (string, error) {
 	return string(out), err
 }
 
-// waitRunning waits for systemd inside to finish booting and returns its verdict.
+// waitRunning waits for systemd inside to finish booting and returns its verdict. Until
+// systemd has opened its bus, systemctl cannot connect: retry that for a while.
 func (d *daemon) waitRunning(name string) string {
 	d.t.Helper()
-	out, _ := d.inside(name, "timeout", "60", "systemctl", "is-system-running", "--wait")
-	return strings.TrimSpace(out)
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		out, _ := d.inside(name, "timeout", "60", "systemctl", "is-system-running", "--wait")
+		out = strings.TrimSpace(out)
+		if !strings.Contains(out, "Failed to connect to bus") || time.Now().After(deadline) {
+			return out
+		}
+
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func tail(s string, n int) string {
