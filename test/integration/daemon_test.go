@@ -195,14 +195,16 @@ func (d *daemon) inside(name string, args ...string) (string, error) {
 }
 
 // waitRunning waits for systemd inside to finish booting and returns its verdict. Until
-// systemd has opened its bus, systemctl cannot connect: retry that for a while.
+// systemd has created /run/systemd/system and its bus, systemctl says "offline" or cannot
+// connect: retry that for a while.
 func (d *daemon) waitRunning(name string) string {
 	d.t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		out, _ := d.inside(name, "timeout", "60", "systemctl", "is-system-running", "--wait")
 		out = strings.TrimSpace(out)
-		if !strings.Contains(out, "Failed to connect to bus") || time.Now().After(deadline) {
+		booting := strings.Contains(out, "Failed to connect to bus") || out == "offline"
+		if !booting || time.Now().After(deadline) {
 			return out
 		}
 

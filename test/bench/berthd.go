@@ -1,0 +1,105 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// berthd is the daemon under measurement, in its own state directory.
+type berthd struct {
+	dir string
+	bin string
+	cmd *exec.Cmd
+}
+
+func startBerthd(binDir string) (*berthd, error) {
+	dir, err := os.MkdirTemp("/tmp", "bb-")
+	if err != nil {
+		return nil, err
+	}
+
+	b := &berthd{dir: dir, bin: binDir}
+	log, err := os.Create(filepath.Join(dir, "berthd.log"))
+	if err != nil {
+		return nil, err
+	}
+
+	b.cmd = exec.Command(absBin(binDir, "berthd"), "--dir", dir)
+	b.cmd.Stdout, b.cmd.Stderr = log, log
+	b.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	err = b.cmd.Start()
+	if err != nil {
+		return nil, err
+	}
+
+	for i := 0; i < 200; i++ {
+		if _, err := os.Stat(filepath.Join(dir, "unix.socket")); err == nil {
+			return b, nil
+		}
+
+		time.Sleep(25 * time.Millisecond)
+	}
+
+	b.close()
+	return nil, fmt.Errorf("berthd did not start, see %s", log.Name())
+}
+
+// close deletes every instance, stops the daemon and removes its directory.
+func (b *berthd) close() {
+	out, _ := b.berth("list", "--format", "csv", "-c", "n")
+	for _, n := range strings.Fields(out) {
+		_, _ = b.berth("delete", "-f", n)
+	}
+
+	_ = b.cmd.Process.Signal(syscall.SIGTERM)
+	_ = b.cmd.Wait()
+	_ = os.RemoveAll(b.dir)
+}
+
+func (b *berthd) berth(args ...string) (string, error) {
+	cmd := exec.Command(absBin(b.bin, "berth"), args...)
+	cmd.Env = append(os.Environ(), "BERTH_DIR="+b.dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("berth %s: %w: %s", strings.Join(args, " "), err, trim(string(out)))
+	}
+
+	return string(out), nil
+}
+
+// initPID reads the host pid of an instance's init from `berth list`.
+func (b *berthd) initPID(name string) (int, error) {
+	out, err := b.berth("list", name, "--format", "csv", "-c", "p")
+	if err != nil {
+		return 0, err
+	}
+
+	return strconv.Atoi(trim(out))
+}
+
+// waitRunning returns once systemd in the namespaces of pid reports "running".
+func waitRunning(pid int) error {
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		cmd := exec.Command("nsenter", "-t", strconv.Itoa(pid), "-a", "--", "systemctl", "is-system-running", "--wait")
+		out, _ := cmd.CombinedOutput()
+		s := trim(string(out))
+		switch {
+		case s == "running":
+			return nil
+		case strings.Contains(s, "Failed to connect to bus"), s == "offline":
+			// systemd has not yet created /run/systemd/system or its bus.
+			time.Sleep(5 * time.Millisecond)
+		default:
+			return fmt.Errorf("systemd says %q", s)
+		}
+	}
+
+	return fmt.Errorf("timed out waiting for systemd")
+}

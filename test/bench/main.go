@@ -1,0 +1,146 @@
+// Command bench measures Berth's speed figures against a real berthd and prints medians:
+// launch to systemd "running", start to running, stop, list with 10 and 100 instances,
+// memory (PSS) of berthd and of each monitor, and the util-linux boot floor.
+//
+// Run it with `make bench` (as root, after `make build`).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/berth-dev/berth/shared/imagebuild"
+)
+
+var (
+	runs   = flag.Int("runs", 5, "samples per figure")
+	binDir = flag.String("bin", "bin", "directory with berthd and berth")
+)
+
+func main() {
+	flag.Parse()
+	err := run()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "Error: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("bench needs root")
+	}
+
+	image, err := imagebuild.CachedBuild(context.Background(), "debian/12", "/var/cache/berth/images", nil)
+	if err != nil {
+		return err
+	}
+
+	b, err := startBerthd(*binDir)
+	if err != nil {
+		return err
+	}
+
+	defer b.close()
+	_, err = b.berth("image", "import", image, "--alias", "debian/12")
+	if err != nil {
+		return err
+	}
+
+	r := &report{}
+	err = benchLifecycle(b, r)
+	if err != nil {
+		return err
+	}
+
+	err = benchFloor(b, r)
+	if err != nil {
+		r.note("boot floor: %v", err)
+	}
+
+	err = benchList(b, r)
+	if err != nil {
+		return err
+	}
+
+	r.print()
+	return nil
+}
+
+// report collects named samples and prints their medians.
+type report struct {
+	names   []string
+	samples map[string][]time.Duration
+	notes   []string
+}
+
+func (r *report) add(name string, d time.Duration) {
+	if r.samples == nil {
+		r.samples = map[string][]time.Duration{}
+	}
+
+	if _, ok := r.samples[name]; !ok {
+		r.names = append(r.names, name)
+	}
+
+	r.samples[name] = append(r.samples[name], d)
+}
+
+func (r *report) note(format string, a ...any) {
+	r.notes = append(r.notes, fmt.Sprintf(format, a...))
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
+
+func (r *report) print() {
+	fmt.Println()
+	fmt.Printf("%-44s %12s %12s %12s %5s\n", "figure", "median", "min", "max", "n")
+	for _, n := range r.names {
+		s := r.samples[n]
+		sorted := append([]time.Duration(nil), s...)
+		sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
+		fmt.Printf("%-44s %12s %12s %12s %5d\n", n, round(median(s)), round(sorted[0]), round(sorted[len(sorted)-1]), len(s))
+	}
+
+	for _, n := range r.notes {
+		fmt.Println(n)
+	}
+}
+
+func round(d time.Duration) string {
+	switch {
+	case d > 10*time.Second:
+		return d.Round(100 * time.Millisecond).String()
+	case d > time.Millisecond:
+		return d.Round(10 * time.Microsecond).String()
+	}
+
+	return d.Round(time.Microsecond).String()
+}
+
+// must is for setup steps whose failure ends the bench.
+func must(out string, err error) string {
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "Error: %v\n%s\n", err, out)
+		os.Exit(1)
+	}
+
+	return out
+}
+
+func absBin(dir, name string) string {
+	p, _ := filepath.Abs(filepath.Join(dir, name))
+	return p
+}
+
+func trim(s string) string { return strings.TrimSpace(s) }
