@@ -4,14 +4,12 @@ import (
 	"archive/tar"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"log/slog"
 	"os"
 	"strings"
 	"sync"
-	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // ErrUnsafePath is wrapped by Unpack's error for an entry name or hard link target that is
@@ -28,6 +26,10 @@ type UnpackStats struct {
 // Unpacker extracts unified image tarballs.
 type Unpacker struct {
 	Log *slog.Logger
+
+	// Workers creating rootfs entries in parallel; 0 means 4. File creation dominates an
+	// unpack and partly waits on the filesystem, so more workers than CPUs still help.
+	Workers int
 }
 
 // Unpack extracts tarball with the process's default logger; see Unpacker.Unpack.
@@ -40,9 +42,11 @@ func Unpack(tarball, rootfsDir, metaDir string) error {
 // templates/… into metaDir (both must exist). Entries are hostile: an absolute name, a ".."
 // component or a hard link to outside rootfs/ fails the whole unpack with ErrUnsafePath;
 // parent directories are resolved inside the destination root (symlinks planted by earlier
-// entries resolve as they would in the container, never on the host); every entry is
-// created with *at calls that do not follow its final component. Modes (with setuid bits),
-// numeric owners, mtimes and SCHILY.xattr.* records are applied; device nodes are skipped.
+// entries resolve as they would in the container, never on the host; a parent that does
+// not resolve to a directory fails the unpack, as with GNU tar); every entry is created
+// with *at calls that do not follow its final component. Modes (with setuid bits), numeric
+// owners, mtimes and SCHILY.xattr.* records are applied; device nodes are skipped and
+// counted. On error the destination is left partly filled for the caller to remove.
 func (u *Unpacker) Unpack(tarball, rootfsDir, metaDir string) (UnpackStats, error) {
 	var stats UnpackStats
 
@@ -60,24 +64,42 @@ func (u *Unpacker) Unpack(tarball, rootfsDir, metaDir string) (UnpackStats, erro
 
 	defer closer.Close()
 
-	rootfs, err := openTree(rootfsDir, false, &stats)
+	rootfs, err := openTree(rootfsDir)
 	if err != nil {
 		return stats, err
 	}
 
 	defer rootfs.close()
 
-	meta, err := openTree(metaDir, true, &stats)
+	meta, err := openTree(metaDir)
 	if err != nil {
 		return stats, err
 	}
 
 	defer meta.close()
 
+	workers := u.Workers
+	if workers <= 0 {
+		workers = 4
+	}
+
+	d := newDispatcher(rootfs, workers)
+	defer d.stop()
+
+	metaWalker := newWalker(meta)
+	defer metaWalker.close()
+
 	bufp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bufp)
 
+	var rootfsDirs, metaDirs []dirTime
+
 	for {
+		err := d.failed()
+		if err != nil {
+			return stats, err
+		}
+
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
 			break
@@ -92,21 +114,40 @@ func (u *Unpacker) Unpack(tarball, rootfsDir, metaDir string) (UnpackStats, erro
 			return stats, err
 		}
 
-		t, rel := route(comps, rootfs, meta)
-		if t == nil {
+		switch {
+		case len(comps) == 0:
 			stats.SkippedOther++
-			continue
+		case comps[0] == "rootfs":
+			err = d.entry(hdr, comps[1:], tr, *bufp, &stats, &rootfsDirs)
+		case comps[0] == "templates" || (len(comps) == 1 && comps[0] == "metadata.yaml"):
+			if hdr.Typeflag != tar.TypeDir && hdr.Typeflag != tar.TypeReg {
+				stats.SkippedOther++ // metadata holds only directories and files
+				continue
+			}
+
+			if hdr.Typeflag == tar.TypeDir {
+				metaDirs = append(metaDirs, dirTime{rel: strings.Join(comps, "/"), times: timespecs(hdr)})
+			}
+
+			stats.Entries++
+			err = metaWalker.extract(hdr, comps, nil, tr, *bufp)
+		default:
+			stats.SkippedOther++
 		}
 
-		err = t.extract(hdr, rel, tr, *bufp)
 		if err != nil {
 			return stats, fmt.Errorf("unpacking %q: %w", hdr.Name, err)
 		}
 	}
 
-	err = rootfs.finish()
+	err = d.flush()
+	if err != nil {
+		return stats, err
+	}
+
+	err = rootfs.setDirTimes(rootfsDirs)
 	if err == nil {
-		err = meta.finish()
+		err = meta.setDirTimes(metaDirs)
 	}
 
 	if err != nil {
@@ -119,11 +160,6 @@ func (u *Unpacker) Unpack(tarball, rootfsDir, metaDir string) (UnpackStats, erro
 
 	return stats, nil
 }
-
-var bufPool = sync.Pool{New: func() any {
-	b := make([]byte, 256<<10)
-	return &b
-}}
 
 // splitEntryName returns the components of an entry name without "" and "." ones, refusing
 // absolute names and "..".
@@ -148,430 +184,207 @@ func splitEntryName(name string) ([]string, error) {
 	return comps, nil
 }
 
-// route picks the destination tree of an entry and its path inside it.
-func route(comps []string, rootfs, meta *tree) (*tree, []string) {
-	switch {
-	case len(comps) == 0:
-		return nil, nil
-	case comps[0] == "rootfs":
-		return rootfs, comps[1:]
-	case comps[0] == "templates":
-		return meta, comps
-	case len(comps) == 1 && comps[0] == "metadata.yaml":
-		return meta, comps
+const (
+	// maxBuffered is the largest file handed to a worker; bigger ones are streamed.
+	maxBuffered = 1 << 20
+	// maxInFlight bounds the file data queued for workers.
+	maxInFlight = 64 << 20
+)
+
+var bufPool = sync.Pool{New: func() any {
+	b := make([]byte, maxBuffered)
+	return &b
+}}
+
+// dispatcher spreads rootfs entries over workers, by hash of their path so that entries
+// for the same path stay in order. Entries that depend on earlier ones elsewhere (hard
+// links, anything below a path that was not created as a directory, big files streamed
+// from the tar reader) wait for the workers to drain and run on the calling goroutine.
+// Safety does not depend on this ordering: every worker resolves paths with openat2.
+type dispatcher struct {
+	t       *tree
+	main    *walker
+	queues  []chan job
+	pending sync.WaitGroup
+	workers sync.WaitGroup
+
+	// Paths created as something other than a directory: an entry below one must wait for
+	// it, since it may be a symlink its parent resolves through.
+	nonDirs map[string]bool
+
+	mu       sync.Mutex
+	err      error
+	inFlight int64
+	freed    *sync.Cond
+}
+
+type job struct {
+	hdr   *tar.Header
+	comps []string
+	data  []byte
+	bufp  *[]byte
+}
+
+func newDispatcher(t *tree, workers int) *dispatcher {
+	d := &dispatcher{t: t, main: newWalker(t), nonDirs: map[string]bool{}}
+	d.freed = sync.NewCond(&d.mu)
+
+	for range workers {
+		q := make(chan job, 64)
+		d.queues = append(d.queues, q)
+		d.workers.Add(1)
+
+		go d.run(q)
 	}
 
-	return nil, nil
+	return d
 }
 
-// tree is one extraction destination, held by a directory fd.
-type tree struct {
-	rootFd   int
-	path     string
-	metadata bool // only directories and regular files are allowed
-	uid, gid int  // our own ids: newly created files already carry them
-	stats    *UnpackStats
+func (d *dispatcher) run(q chan job) {
+	defer d.workers.Done()
 
-	// The parent of the previous entry: tarballs list a directory's entries together.
-	cacheRel string
-	cacheFd  int
+	w := newWalker(d.t)
+	defer w.close()
 
-	dirs []dirTime // applied last, since creating children changes a directory's mtime
+	for j := range q {
+		if d.failed() == nil {
+			err := w.extract(j.hdr, j.comps, j.data, nil, nil)
+			if err != nil {
+				d.fail(fmt.Errorf("unpacking %q: %w", j.hdr.Name, err))
+			}
+		}
+
+		d.release(j)
+		d.pending.Done()
+	}
 }
 
-type dirTime struct {
-	rel   string
-	times []unix.Timespec
+func (d *dispatcher) fail(err error) {
+	d.mu.Lock()
+	if d.err == nil {
+		d.err = err
+	}
+	d.mu.Unlock()
 }
 
-func openTree(dir string, metadata bool, stats *UnpackStats) (*tree, error) {
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("opening %q: %w", dir, err)
+func (d *dispatcher) failed() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+
+	return d.err
+}
+
+// flush waits for every queued entry and returns the first error.
+func (d *dispatcher) flush() error {
+	d.pending.Wait()
+	return d.failed()
+}
+
+func (d *dispatcher) stop() {
+	for _, q := range d.queues {
+		close(q)
 	}
 
-	return &tree{rootFd: fd, path: dir, metadata: metadata, uid: os.Geteuid(), gid: os.Getegid(), stats: stats, cacheFd: -1}, nil
+	d.workers.Wait()
+	d.main.close()
 }
 
-func (t *tree) close() {
-	t.dropCache()
-	_ = unix.Close(t.rootFd)
-}
-
-func (t *tree) dropCache() {
-	if t.cacheFd >= 0 {
-		_ = unix.Close(t.cacheFd)
+func (d *dispatcher) acquire(n int64) {
+	d.mu.Lock()
+	for d.inFlight > 0 && d.inFlight+n > maxInFlight {
+		d.freed.Wait()
 	}
 
-	t.cacheFd = -1
-	t.cacheRel = ""
+	d.inFlight += n
+	d.mu.Unlock()
 }
 
-// parent returns an fd of the directory rel (not to be closed by the caller), creating it
-// inside the root if missing.
-func (t *tree) parent(rel string) (int, error) {
-	if rel == "" {
-		return t.rootFd, nil
+func (d *dispatcher) release(j job) {
+	if j.bufp == nil {
+		return
 	}
 
-	if t.cacheFd >= 0 && rel == t.cacheRel {
-		return t.cacheFd, nil
-	}
+	bufPool.Put(j.bufp)
 
-	fd, err := mkdirAllInRoot(t.rootFd, rel, 0o755, 0, 0)
-	if err != nil {
-		return -1, fmt.Errorf("resolving parent directory %q: %w", rel, err)
-	}
-
-	t.setCache(rel, fd)
-
-	return fd, nil
+	d.mu.Lock()
+	d.inFlight -= maxBuffered
+	d.freed.Broadcast()
+	d.mu.Unlock()
 }
 
-func (t *tree) setCache(rel string, fd int) {
-	t.dropCache()
-	t.cacheRel = rel
-	t.cacheFd = fd
-}
+// entry handles one rootfs entry at comps (empty for rootfs/ itself).
+func (d *dispatcher) entry(hdr *tar.Header, comps []string, r io.Reader, buf []byte, stats *UnpackStats, dirs *[]dirTime) error {
+	rel := strings.Join(comps, "/")
 
-func (t *tree) extract(hdr *tar.Header, comps []string, r io.Reader, buf []byte) error {
-	if t.metadata && hdr.Typeflag != tar.TypeDir && hdr.Typeflag != tar.TypeReg {
-		t.stats.SkippedOther++
+	switch hdr.Typeflag {
+	case tar.TypeChar, tar.TypeBlock:
+		stats.SkippedDevices++
+		return nil
+	case tar.TypeDir, tar.TypeReg, tar.TypeGNUSparse, tar.TypeSymlink, tar.TypeLink, tar.TypeFifo:
+	default:
+		stats.SkippedOther++
 		return nil
 	}
+
+	stats.Entries++
 
 	if len(comps) == 0 {
 		if hdr.Typeflag != tar.TypeDir {
-			return fmt.Errorf("%w: the root must be a directory", ErrUnsafePath)
+			return fmt.Errorf("%w: rootfs/ must be a directory", ErrUnsafePath)
 		}
 
-		t.dirs = append(t.dirs, dirTime{rel: "", times: timespecs(hdr)})
-		t.stats.Entries++
+		*dirs = append(*dirs, dirTime{rel: "", times: timespecs(hdr)})
 
-		return t.applyMeta(t.rootFd, hdr)
+		return d.t.applyMeta(d.t.rootFd, hdr)
 	}
 
-	rel := strings.Join(comps, "/")
-	if rel == t.cacheRel {
-		t.dropCache() // the entry replaces the cached directory
+	if hdr.Typeflag == tar.TypeDir {
+		*dirs = append(*dirs, dirTime{rel: rel, times: timespecs(hdr)})
+	} else {
+		d.nonDirs[rel] = true
 	}
 
-	pfd, err := t.parent(strings.Join(comps[:len(comps)-1], "/"))
-	if err != nil {
-		return err
-	}
-
-	base := comps[len(comps)-1]
-
-	switch hdr.Typeflag {
-	case tar.TypeDir:
-		err = t.extractDir(pfd, base, rel, hdr)
-	case tar.TypeReg, tar.TypeGNUSparse:
-		err = t.extractFile(pfd, base, hdr, r, buf)
-	case tar.TypeSymlink:
-		err = t.extractSymlink(pfd, base, hdr)
-	case tar.TypeLink:
-		err = t.extractHardlink(pfd, base, rel, hdr)
-	case tar.TypeFifo:
-		err = t.extractFifo(pfd, base, hdr)
-	case tar.TypeChar, tar.TypeBlock:
-		t.stats.SkippedDevices++
-		return nil
-	default:
-		t.stats.SkippedOther++
-		return nil
-	}
-
-	if err != nil {
-		return err
-	}
-
-	t.stats.Entries++
-
-	return nil
-}
-
-func (t *tree) extractDir(pfd int, base, rel string, hdr *tar.Header) error {
-	err := unix.Mkdirat(pfd, base, 0o700)
-	if errors.Is(err, unix.EEXIST) {
-		var st unix.Stat_t
-
-		err = unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW)
-		if err == nil && st.Mode&unix.S_IFMT != unix.S_IFDIR {
-			err = unix.Unlinkat(pfd, base, 0)
-			if err == nil {
-				err = unix.Mkdirat(pfd, base, 0o700)
-			}
-		}
-	}
-
-	if err != nil {
-		return fmt.Errorf("creating directory: %w", err)
-	}
-
-	fd, err := unix.Openat(pfd, base, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("opening directory: %w", err)
-	}
-
-	err = t.applyMeta(fd, hdr)
-	if err != nil {
-		_ = unix.Close(fd)
-		return err
-	}
-
-	// Its entries usually come next: keep it as the cached parent.
-	t.setCache(rel, fd)
-	t.dirs = append(t.dirs, dirTime{rel: rel, times: timespecs(hdr)})
-
-	return nil
-}
-
-func (t *tree) extractFile(pfd int, base string, hdr *tar.Header, r io.Reader, buf []byte) error {
-	const flags = unix.O_WRONLY | unix.O_CREAT | unix.O_EXCL | unix.O_NOFOLLOW | unix.O_CLOEXEC
-
-	fd, err := unix.Openat(pfd, base, flags, 0o600)
-	if errors.Is(err, unix.EEXIST) {
-		err = removeAt(pfd, base)
-		if err == nil {
-			fd, err = unix.Openat(pfd, base, flags, 0o600)
-		}
-	}
-
-	if err != nil {
-		return fmt.Errorf("creating file: %w", err)
-	}
-
-	defer unix.Close(fd)
-
-	err = copyToFd(fd, r, buf)
-	if err != nil {
-		return err
-	}
-
-	err = t.applyMeta(fd, hdr)
-	if err != nil {
-		return err
-	}
-
-	err = unix.UtimesNanoAt(fd, "", timespecs(hdr), unix.AT_EMPTY_PATH)
-	if err != nil {
-		return fmt.Errorf("setting times: %w", err)
-	}
-
-	return nil
-}
-
-func (t *tree) extractSymlink(pfd int, base string, hdr *tar.Header) error {
-	err := unix.Symlinkat(hdr.Linkname, pfd, base)
-	if errors.Is(err, unix.EEXIST) {
-		err = removeAt(pfd, base)
-		if err == nil {
-			err = unix.Symlinkat(hdr.Linkname, pfd, base)
-		}
-	}
-
-	if err != nil {
-		return fmt.Errorf("creating symlink: %w", err)
-	}
-
-	return t.applyMetaAt(pfd, base, hdr)
-}
-
-func (t *tree) extractHardlink(pfd int, base, rel string, hdr *tar.Header) error {
-	comps, err := splitEntryName(hdr.Linkname)
-	if err != nil {
-		return err
-	}
-
-	if len(comps) < 2 || comps[0] != "rootfs" {
-		return fmt.Errorf("%w: hard link target %q is outside rootfs/", ErrUnsafePath, hdr.Linkname)
-	}
-
-	comps = comps[1:]
-	if strings.Join(comps, "/") == rel {
-		return nil
-	}
-
-	srcFd, err := openInRoot(t.rootFd, strings.Join(comps[:len(comps)-1], "/"), unix.O_PATH|unix.O_DIRECTORY, 0)
-	if err != nil {
-		return fmt.Errorf("resolving hard link target %q: %w", hdr.Linkname, err)
-	}
-
-	defer unix.Close(srcFd)
-
-	srcBase := comps[len(comps)-1]
-
-	// Flags 0: link the target entry itself, never what a symlink there points to.
-	err = unix.Linkat(srcFd, srcBase, pfd, base, 0)
-	if errors.Is(err, unix.EEXIST) {
-		err = removeAt(pfd, base)
-		if err == nil {
-			err = unix.Linkat(srcFd, srcBase, pfd, base, 0)
-		}
-	}
-
-	if err != nil {
-		return fmt.Errorf("creating hard link to %q: %w", hdr.Linkname, err)
-	}
-
-	return nil
-}
-
-func (t *tree) extractFifo(pfd int, base string, hdr *tar.Header) error {
-	err := unix.Mknodat(pfd, base, unix.S_IFIFO|0o600, 0)
-	if errors.Is(err, unix.EEXIST) {
-		err = removeAt(pfd, base)
-		if err == nil {
-			err = unix.Mknodat(pfd, base, unix.S_IFIFO|0o600, 0)
-		}
-	}
-
-	if err != nil {
-		return fmt.Errorf("creating fifo: %w", err)
-	}
-
-	err = unix.Fchownat(pfd, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW)
-	if err == nil {
-		// We just created base as a fifo in pfd, and fchmodat cannot follow a symlink here
-		// unless something raced us inside a tree nobody else is using yet.
-		err = unix.Fchmodat(pfd, base, uint32(hdr.Mode&0o7777), 0)
-	}
-
-	if err == nil {
-		err = unix.UtimesNanoAt(pfd, base, timespecs(hdr), unix.AT_SYMLINK_NOFOLLOW)
-	}
-
-	if err != nil {
-		return fmt.Errorf("applying fifo attributes: %w", err)
-	}
-
-	return nil
-}
-
-// applyMeta sets owner, xattrs and mode on an open entry, in that order: chown clears
-// setuid bits and security.capability, so both must come after it.
-func (t *tree) applyMeta(fd int, hdr *tar.Header) error {
-	if hdr.Uid != t.uid || hdr.Gid != t.gid {
-		err := unix.Fchown(fd, hdr.Uid, hdr.Gid)
+	sync := hdr.Typeflag == tar.TypeLink || hdr.Size > maxBuffered
+	if hdr.Typeflag == tar.TypeLink {
+		// Check before waiting, so a hostile link fails fast.
+		_, err := hardlinkSource(hdr)
 		if err != nil {
-			return fmt.Errorf("changing owner: %w", err)
+			return err
 		}
 	}
 
-	for key, val := range hdr.PAXRecords {
-		name, ok := strings.CutPrefix(key, "SCHILY.xattr.")
-		if !ok || name == "security.selinux" {
-			continue
-		}
+	for i := 1; i < len(comps) && !sync; i++ {
+		sync = d.nonDirs[strings.Join(comps[:i], "/")]
+	}
 
-		err := unix.Fsetxattr(fd, name, []byte(val), 0)
+	if sync {
+		err := d.flush()
 		if err != nil {
-			return fmt.Errorf("setting xattr %q: %w", name, err)
+			return err
 		}
+
+		return d.main.extract(hdr, comps, nil, r, buf)
 	}
 
-	err := unix.Fchmod(fd, uint32(hdr.Mode&0o7777))
-	if err != nil {
-		return fmt.Errorf("changing mode: %w", err)
-	}
+	j := job{hdr: hdr, comps: comps}
+	if hdr.Typeflag == tar.TypeReg || hdr.Typeflag == tar.TypeGNUSparse {
+		d.acquire(maxBuffered)
+		j.bufp = bufPool.Get().(*[]byte)
 
-	return nil
-}
+		j.data = (*j.bufp)[:hdr.Size]
 
-// applyMetaAt sets owner and times of a symlink without following it.
-func (t *tree) applyMetaAt(pfd int, base string, hdr *tar.Header) error {
-	if hdr.Uid != t.uid || hdr.Gid != t.gid {
-		err := unix.Fchownat(pfd, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW)
+		_, err := io.ReadFull(r, j.data)
 		if err != nil {
-			return fmt.Errorf("changing owner: %w", err)
-		}
-	}
-
-	err := unix.UtimesNanoAt(pfd, base, timespecs(hdr), unix.AT_SYMLINK_NOFOLLOW)
-	if err != nil {
-		return fmt.Errorf("setting times: %w", err)
-	}
-
-	return nil
-}
-
-// finish applies directory mtimes, deepest last-created first.
-func (t *tree) finish() error {
-	t.dropCache()
-
-	for i := len(t.dirs) - 1; i >= 0; i-- {
-		d := t.dirs[i]
-
-		fd := t.rootFd
-		if d.rel != "" {
-			var err error
-
-			fd, err = openInRoot(t.rootFd, d.rel, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
-			if err != nil {
-				return fmt.Errorf("setting times of %q: %w", d.rel, err)
-			}
-		}
-
-		err := unix.UtimesNanoAt(fd, "", d.times, unix.AT_EMPTY_PATH)
-		if fd != t.rootFd {
-			_ = unix.Close(fd)
-		}
-
-		if err != nil {
-			return fmt.Errorf("setting times of %q: %w", d.rel, err)
-		}
-	}
-
-	return nil
-}
-
-func timespecs(hdr *tar.Header) []unix.Timespec {
-	atime := hdr.AccessTime
-	if atime.IsZero() {
-		atime = hdr.ModTime
-	}
-
-	return []unix.Timespec{toTimespec(atime), toTimespec(hdr.ModTime)}
-}
-
-func toTimespec(t time.Time) unix.Timespec {
-	return unix.NsecToTimespec(t.UnixNano())
-}
-
-// removeAt removes whatever non-directory or empty directory sits at base in pfd.
-func removeAt(pfd int, base string) error {
-	err := unix.Unlinkat(pfd, base, 0)
-	if errors.Is(err, unix.EISDIR) {
-		err = unix.Unlinkat(pfd, base, unix.AT_REMOVEDIR)
-	}
-
-	return err
-}
-
-// copyToFd writes all of r to fd through buf.
-func copyToFd(fd int, r io.Reader, buf []byte) error {
-	for {
-		n, err := r.Read(buf)
-		for off := 0; off < n; {
-			w, werr := unix.Write(fd, buf[off:n])
-			if werr != nil {
-				if errors.Is(werr, unix.EINTR) {
-					continue
-				}
-
-				return fmt.Errorf("writing file: %w", werr)
-			}
-
-			off += w
-		}
-
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-
-		if err != nil {
+			d.release(j)
 			return fmt.Errorf("reading image entry: %w", err)
 		}
 	}
+
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(rel))
+
+	d.pending.Add(1)
+	d.queues[h.Sum32()%uint32(len(d.queues))] <- j
+
+	return nil
 }
