@@ -58,6 +58,7 @@ func TestPackUnpackRoundTrip(t *testing.T) {
 	must(os.Lchown(filepath.Join(srcRootfs, "bin"), 5, 6))
 	must(unix.Mkfifo(filepath.Join(srcRootfs, "fifo"), 0o600))
 	must(unix.Mknod(filepath.Join(srcRootfs, "null"), unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))))
+	must(os.WriteFile(filepath.Join(srcRootfs, "usr/big"), bytes.Repeat([]byte("0123456789abcdef"), 3<<16), 0o644)) // streamed, not buffered
 	must(os.Chtimes(ping, mtime, mtime))
 	must(os.Chtimes(filepath.Join(srcRootfs, "usr/bin"), mtime, mtime))
 
@@ -114,6 +115,10 @@ func TestPackUnpackRoundTrip(t *testing.T) {
 
 	if st := stat("usr/bin/sudo"); st.Mode&0o7777 != 0o4755 || st.Nlink != 2 || st.Ino != stat("usr/bin/sudoedit").Ino {
 		t.Errorf("sudo: mode %o nlink %d", st.Mode&0o7777, st.Nlink)
+	}
+
+	if st := stat("usr/big"); st.Size != 3<<20 {
+		t.Errorf("big file size = %d", st.Size)
 	}
 
 	if st := stat("usr/owned"); st.Uid != 1000 || st.Gid != 1001 || st.Mode&0o7777 != 0o640 {

@@ -1,6 +1,7 @@
 package imagebuild
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -167,6 +168,32 @@ func TestWriteMetadata(t *testing.T) {
 			t.Errorf("%s = %q, %v", name, body, err)
 		}
 	}
+}
+
+func TestLockFileExcludes(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "x.lock")
+
+	unlock, err := lockFile(context.Background(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+
+	_, err = lockFile(ctx, p)
+	if err == nil {
+		t.Fatal("second lock was granted while the first is held")
+	}
+
+	unlock()
+
+	unlock, err = lockFile(context.Background(), p)
+	if err != nil {
+		t.Fatalf("lock after unlock: %v", err)
+	}
+
+	unlock()
 }
 
 func TestRemoveTreeDetachesMounts(t *testing.T) {
