@@ -64,6 +64,11 @@ func (u *Unpacker) Unpack(tarball, rootfsDir, metaDir string) (UnpackStats, erro
 
 	defer closer.Close()
 
+	// An empty rootfsDir extracts only the metadata (the pool already holds the tree).
+	if rootfsDir == "" {
+		return stats, u.unpackMetadata(tr, metaDir, &stats)
+	}
+
 	rootfs, err := openTree(rootfsDir)
 	if err != nil {
 		return stats, err
@@ -159,6 +164,48 @@ func (u *Unpacker) Unpack(tarball, rootfsDir, metaDir string) (UnpackStats, erro
 	}
 
 	return stats, nil
+}
+
+// unpackMetadata extracts metadata.yaml and templates/ only.
+func (u *Unpacker) unpackMetadata(tr *tar.Reader, metaDir string, stats *UnpackStats) error {
+	meta, err := openTree(metaDir)
+	if err != nil {
+		return err
+	}
+
+	defer meta.close()
+	w := newWalker(meta)
+	defer w.close()
+	bufp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bufp)
+
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+
+		if err != nil {
+			return fmt.Errorf("reading image: %w", err)
+		}
+
+		comps, err := splitEntryName(hdr.Name)
+		if err != nil {
+			return err
+		}
+
+		isMeta := len(comps) > 0 && (comps[0] == "templates" || (len(comps) == 1 && comps[0] == "metadata.yaml"))
+		if !isMeta || (hdr.Typeflag != tar.TypeDir && hdr.Typeflag != tar.TypeReg) {
+			stats.SkippedOther++
+			continue
+		}
+
+		stats.Entries++
+		err = w.extract(hdr, comps, nil, tr, *bufp)
+		if err != nil {
+			return fmt.Errorf("unpacking %q: %w", hdr.Name, err)
+		}
+	}
 }
 
 // splitEntryName returns the components of an entry name without "" and "." ones, refusing

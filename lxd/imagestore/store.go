@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -188,15 +189,18 @@ func (s *Store) EnsureInPool(ctx context.Context, fp string) error {
 	if !s.pool.HasImage(fp) {
 		start := time.Now()
 		err = s.pool.CreateImage(fp, func(rootfsDir string) error {
-			return images.Unpack(s.TarballPath(fp), rootfsDir, metaTmp)
+			_, err := (&images.Unpacker{Log: s.log}).Unpack(s.TarballPath(fp), rootfsDir, metaTmp)
+			return err
 		})
 		if err != nil {
 			return fmt.Errorf("unpacking image %s: %w", fp[:12], err)
 		}
 
 		s.log.Info("unpacked image", "fingerprint", fp[:12], "duration", time.Since(start))
+		// Unpacking buffers tens of MiB; give them back rather than carry them as RSS.
+		debug.FreeOSMemory()
 	} else {
-		err = images.Unpack(s.TarballPath(fp), "", metaTmp)
+		_, err = (&images.Unpacker{Log: s.log}).Unpack(s.TarballPath(fp), "", metaTmp)
 		if err != nil {
 			return fmt.Errorf("unpacking metadata of image %s: %w", fp[:12], err)
 		}
