@@ -63,6 +63,7 @@ func TestMirrorReadFramesAndBarrier(t *testing.T) {
 	done := MirrorRead(server, bytes.NewReader(payload))
 
 	var got []byte
+	_ = client.SetReadDeadline(time.Now().Add(5 * time.Second))
 	for {
 		mt, data, err := client.ReadMessage()
 		if err != nil {
@@ -140,6 +141,7 @@ func TestMirrorWriteStopsAtBarrier(t *testing.T) {
 		t.Fatalf("writing: %v", err)
 	}
 
+	_ = server.SetReadDeadline(time.Now().Add(5 * time.Second))
 	mt, data, err := server.ReadMessage()
 	if err != nil || mt != websocket.BinaryMessage || string(data) != "late" {
 		t.Fatalf("after barrier got %d %q %v", mt, data, err)
@@ -206,6 +208,7 @@ func TestMirrorBothWays(t *testing.T) {
 
 	// Process → client.
 	go func() { _, _ = outW.Write([]byte("file\n")) }()
+	_ = client.SetReadDeadline(time.Now().Add(5 * time.Second))
 	mt, data, err := client.ReadMessage()
 	if err != nil || mt != websocket.BinaryMessage || string(data) != "file\n" {
 		t.Fatalf("client got %d %q %v", mt, data, err)
@@ -220,6 +223,7 @@ func TestMirrorBothWays(t *testing.T) {
 	wait(t, writeDone, "write side")
 	wait(t, rwc.closed, "rwc close")
 	wait(t, readDone, "read side")
+	_ = client.SetReadDeadline(time.Now().Add(5 * time.Second))
 	mt, data, err = client.ReadMessage()
 	if err != nil || mt != websocket.TextMessage || len(data) != 0 {
 		t.Fatalf("want barrier, got %d %q %v", mt, data, err)
