@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -42,8 +43,13 @@ func (r *root) close() { _ = unix.Close(r.fd) }
 func (r *root) open(rel string, flags int) (int, error) {
 	how := unix.OpenHow{Flags: uint64(flags | unix.O_CLOEXEC), Resolve: resolveFlags}
 
+	name := strings.TrimPrefix(rel, "/")
+	if name == "" {
+		name = "."
+	}
+
 	for {
-		fd, err := unix.Openat2(r.fd, strings.TrimPrefix(rel, "/"), &how)
+		fd, err := unix.Openat2(r.fd, name, &how)
 		if errors.Is(err, unix.EINTR) || errors.Is(err, unix.EAGAIN) {
 			continue
 		}
@@ -67,8 +73,21 @@ const (
 // mkpath makes sure rel exists inside the root, creating missing parent
 // directories and the last element as k, and returns an O_PATH fd of it.
 // Each element is created with *at() calls relative to a parent that was
-// itself resolved inside the root, so symlinks cannot lead out of it.
+// itself resolved inside the root, so symlinks cannot lead out of it; a
+// dangling symlink is followed the way RESOLVE_IN_ROOT reads it (absolute
+// targets start at the container's root, ".." stops there).
 func (r *root) mkpath(rel string, k kind, mode uint32) (int, error) {
+	return r.mkpathDepth(rel, k, mode, 0)
+}
+
+// maxSymlinks matches the kernel's limit on nested symlinks.
+const maxSymlinks = 40
+
+func (r *root) mkpathDepth(rel string, k kind, mode uint32, depth int) (int, error) {
+	if depth > maxSymlinks {
+		return -1, fmt.Errorf("creating %q in %q: %w", rel, r.path, unix.ELOOP)
+	}
+
 	fd, err := r.open(rel, unix.O_PATH)
 	if err == nil {
 		return fd, nil
@@ -78,15 +97,16 @@ func (r *root) mkpath(rel string, k kind, mode uint32) (int, error) {
 		return -1, err
 	}
 
-	parts := strings.Split(strings.Trim(rel, "/"), "/")
-	cur := ""
+	parts := strings.Split(strings.Trim(path.Clean("/"+rel), "/"), "/")
+	cur := "/"
 
 	for i, p := range parts {
-		next := cur + "/" + p
+		next := path.Join(cur, p)
+		last := i == len(parts)-1
 
 		fd, err = r.open(next, unix.O_PATH)
 		if err == nil {
-			if i == len(parts)-1 {
+			if last {
 				return fd, nil
 			}
 
@@ -105,7 +125,20 @@ func (r *root) mkpath(rel string, k kind, mode uint32) (int, error) {
 			return -1, err
 		}
 
-		if i == len(parts)-1 && k == kindFile {
+		target, lerr := readlinkat(parent, p)
+		if lerr == nil {
+			_ = unix.Close(parent)
+
+			// A dangling symlink: create what it points to instead.
+			dest := target
+			if !path.IsAbs(dest) {
+				dest = path.Join(cur, dest)
+			}
+
+			return r.mkpathDepth(path.Join(append([]string{dest}, parts[i+1:]...)...), k, mode, depth+1)
+		}
+
+		if last && k == kindFile {
 			var f int
 
 			f, err = unix.Openat(parent, p, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, mode)
@@ -126,6 +159,17 @@ func (r *root) mkpath(rel string, k kind, mode uint32) (int, error) {
 	}
 
 	return r.open(rel, unix.O_PATH)
+}
+
+func readlinkat(dirFD int, name string) (string, error) {
+	buf := make([]byte, unix.PathMax)
+
+	n, err := unix.Readlinkat(dirFD, name, buf)
+	if err != nil {
+		return "", err
+	}
+
+	return string(buf[:n]), nil
 }
 
 // fdPath names an open fd for mount(2).
