@@ -87,8 +87,10 @@ func operationWebsocket(d *Daemon, r *http.Request) response.Response {
 
 // GET /1.0/events: websocket of operation, lifecycle and logging events.
 func eventsGet(d *Daemon, r *http.Request) response.Response {
-	return response.ManualResponse(func(w http.ResponseWriter) error {
-		d.events.Handler(w, r)
-		return nil
-	})
+	wl, err := d.events.NewWebsocketListener(r)
+	if err != nil {
+		return response.SmartError(err)
+	}
+
+	return response.ManualResponse(func(w http.ResponseWriter) error { return wl.Serve(w, r) })
 }
