@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -275,4 +276,36 @@ func TestCleanupAfterMonitorDeath(t *testing.T) {
 	if err != nil {
 		t.Errorf("second Cleanup: %v", err)
 	}
+}
+
+// TestMonitorSIGTERM: SIGTERM to the monitor stops the container cleanly.
+func TestMonitorSIGTERM(t *testing.T) {
+	spec, m, _ := testContainer(t, fmt.Sprintf("term-%d", os.Getpid()))
+	pid := m.InitPID()
+	mon := monitorPID(t, m)
+
+	waitRunning(t, pid)
+
+	p, err := os.FindProcess(mon)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	err = p.Signal(syscall.SIGTERM)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	select {
+	case <-m.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("Done not closed after SIGTERM to the monitor")
+	}
+
+	e := m.Exit()
+	if e == nil || e.Killed || e.Reason != "poweroff" {
+		t.Errorf("exit after SIGTERM = %+v", e)
+	}
+
+	checkGone(t, spec, pid, mon)
 }

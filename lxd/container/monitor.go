@@ -22,6 +22,9 @@ import (
 // a clean power-off request to systemd as PID 1 (CONTAINER_INTERFACE.md).
 const sigPowerOff = unix.Signal(37)
 
+// termStopTimeout is how long a SIGTERM'd monitor lets init halt.
+const termStopTimeout = 30 * time.Second
+
 // monitor is the state of the __monitor process.
 type monitor struct {
 	log     *slog.Logger
@@ -46,6 +49,10 @@ type monitor struct {
 func monitorMain(runDir string) int {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("pid", os.Getpid())
 	startup := os.NewFile(3, "startup")
+
+	// Whatever else the daemon leaked to us (its sealed-exe memfd) must not
+	// reach init's child.
+	_ = unix.CloseRange(4, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 
 	m, err := newMonitor(runDir, log)
 	if err == nil {
@@ -102,6 +109,17 @@ func (m *monitor) start() error {
 	// foreground berthd must not stop containers. (Setsid already keeps us
 	// out of its process group.)
 	signal.Ignore(unix.SIGHUP, unix.SIGINT, unix.SIGPIPE)
+
+	// SIGTERM (host shutdown, an operator) means: stop the container
+	// cleanly, then exit as usual.
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, unix.SIGTERM)
+
+	go func() {
+		<-term
+		m.log.Info("SIGTERM: stopping the container")
+		m.stop(termStopTimeout, false)
+	}()
 
 	err := writeFileAtomic(filepath.Join(m.spec.RunDir, pidFile), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
 	if err != nil {
