@@ -99,3 +99,8 @@ func (c *Client) UpdateInstance(ctx context.Context, name string, req api.Instan
 func (c *Client) DeleteInstance(ctx context.Context, name string) (*Operation, error) {
 	return c.queryOperation(ctx, http.MethodDelete, instancePath(name), nil, "")
 }
+
+// RenameInstance renames a stopped instance (POST /1.0/instances/{name}).
+func (c *Client) RenameInstance(ctx context.Context, name, newName string) (*Operation, error) {
+	return c.queryOperation(ctx, "POST", instancePath(name), map[string]any{"name": newName, "migration": false}, "")
+}

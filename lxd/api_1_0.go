@@ -21,7 +21,7 @@ var endpoints = []APIEndpoint{
 	{Path: "operations/{id}/wait", Get: operationWait},
 	{Path: "operations/{id}/websocket", Get: operationWebsocket},
 	{Path: "instances", Get: instancesGet, Post: instancesPost},
-	{Path: "instances/{name}", Get: instanceGet, Delete: instanceDelete, Put: instancePut},
+	{Path: "instances/{name}", Get: instanceGet, Delete: instanceDelete, Put: instancePut, Post: instanceRename},
 	{Path: "instances/{name}/state", Get: instanceStateGet, Put: instanceStatePut},
 	{Path: "instances/{name}/snapshots", Get: instanceSnapshotsGet},
 	{Path: "instances/{name}/logs", Get: instanceLogsGet},

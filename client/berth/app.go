@@ -110,6 +110,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newPauseCmd(a),
 		newResumeCmd(a),
 		newDeleteCmd(a),
+		newMoveCmd(a),
 		newListCmd(a),
 		newInfoCmd(a),
 		newImageCmd(a),

@@ -21,6 +21,8 @@ type Driver interface {
 	// where the driver can avoid it).
 	CreateInstanceFromImage(name, fp string, ids idmap.Set) error
 	DeleteInstance(name string) error
+	// RenameInstance moves a stopped, unmounted instance to a new name.
+	RenameInstance(oldName, newName string) error
 
 	// MountInstance mounts the instance's root filesystem (idmapped where needed) and returns
 	// its host path. Idempotent.

@@ -208,7 +208,7 @@ func TestStopCleanAndDeleteLeavesNothing(t *testing.T) {
 		t.Fatalf("init had to be killed: %s", data)
 	}
 
-	if syscall.Kill(pid, 0) == nil || syscall.Kill(monPID, 0) == nil {
+	if alive(pid, 5*time.Second) || alive(monPID, 5*time.Second) {
 		t.Fatalf("init %d or monitor %d still alive after stop", pid, monPID)
 	}
 

@@ -11,12 +11,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/berth-dev/berth/client"
+	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/shared/api"
 )
 
@@ -96,6 +98,15 @@ func (d *daemon) kill(sig syscall.Signal) {
 }
 
 func (d *daemon) destroy() {
+	if d.cmd == nil {
+		// The test stopped the daemon (and may have failed before restarting it): start it
+		// again so that it cleans up the containers it still knows.
+		func() {
+			defer func() { _ = recover() }()
+			d.start()
+		}()
+	}
+
 	if d.cmd != nil {
 		names, _ := d.c.GetInstanceNames(context.Background())
 		for _, n := range names {
@@ -219,4 +230,69 @@ func tail(s string, n int) string {
 	}
 
 	return strings.Join(lines, "\n")
+}
+
+// initPIDFromFile reads an instance's init pid without the API (the daemon may be down):
+// the first child of its monitor.
+func (d *daemon) initPIDFromFile(name string) int {
+	d.t.Helper()
+	mon := readPID(d.t, filepath.Join(d.dir, "instances", name, "run", "monitor.pid"))
+	// Any thread of the (Go) monitor may have forked init: read every task's children.
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", mon))
+	var f []string
+	for _, p := range tasks {
+		data, _ := os.ReadFile(p)
+		f = append(f, strings.Fields(string(data))...)
+	}
+
+	if len(f) == 0 {
+		d.t.Fatalf("monitor %d of %s has no child", mon, name)
+	}
+
+	pid, _ := strconv.Atoi(f[0])
+	return pid
+}
+
+// removeRow deletes an instance's DB row behind the daemon's back (it must be stopped),
+// as if the create had crashed before writing it.
+func removeRow(t *testing.T, dir, name string) {
+	t.Helper()
+	ctx := context.Background()
+	store, err := db.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	defer store.Close()
+	err = store.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		return tx.DeleteInstance(ctx, name)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// alive reports whether pid still runs after waiting up to wait for it to end. A zombie
+// (ended, not yet reaped by whoever inherited it) counts as ended.
+func alive(pid int, wait time.Duration) bool {
+	deadline := time.Now().Add(wait)
+	for {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return false
+		}
+
+		// The state follows the parenthesised command name.
+		s := string(data)
+		i := strings.LastIndex(s, ")")
+		if i >= 0 && i+2 < len(s) && s[i+2] == 'Z' {
+			return false
+		}
+
+		if time.Now().After(deadline) {
+			return true
+		}
+
+		time.Sleep(20 * time.Millisecond)
+	}
 }
