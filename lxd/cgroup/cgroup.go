@@ -23,11 +23,16 @@ const DefaultPidsMax = 10000
 // ErrBadName is returned for a group name that is not a single path element.
 var ErrBadName = errors.New("invalid cgroup name")
 
-// Limits are the resource limits Berth applies to a container.
+// Limits are the resource limits Berth applies to a container. SetLimits
+// writes every field, zero ones as "no limit", so it also lifts limits that
+// a running container had before.
 type Limits struct {
-	MemoryBytes int64  `json:"memory_bytes,omitempty"` // 0: unlimited
-	CPUs        string `json:"cpus,omitempty"`         // "2" = quota of two CPUs; "0-1" or "0,2" = cpuset; "": unlimited
-	PidsMax     int64  `json:"pids_max,omitempty"`     // 0: DefaultPidsMax; -1: unlimited
+	MemoryBytes int64  `json:"memory_bytes,omitempty"`  // 0: unlimited
+	CPUs        string `json:"cpus,omitempty"`          // "2" = quota of two CPUs; "0-1" or "0,2" = cpuset; "": unlimited
+	CPUSet      string `json:"cpuset,omitempty"`        // explicit cpuset ("3" is CPU 3, not a count); wins over a set in CPUs
+	CPUQuotaUs  int64  `json:"cpu_quota_us,omitempty"`  // CFS quota per CPUPeriodUs; wins over a count in CPUs
+	CPUPeriodUs int64  `json:"cpu_period_us,omitempty"` // CFS period; 0: 100ms
+	PidsMax     int64  `json:"pids_max,omitempty"`      // 0: DefaultPidsMax; -1: unlimited
 }
 
 // Stats is a snapshot of a container's resource use.
@@ -57,8 +62,9 @@ type Group interface {
 	// NamespacePath is the cgroup2 directory that becomes the root of the
 	// container's cgroup namespace, "" on legacy hosts.
 	NamespacePath() string
-	// SetLimits writes the limits; zero values mean "no limit" except
-	// PidsMax, see DefaultPidsMax.
+	// SetLimits writes the limits; zero values mean "no limit" (and lift
+	// an earlier limit) except PidsMax, see DefaultPidsMax. It is used at
+	// start and on a running container alike.
 	SetLimits(Limits) error
 	// Freeze stops every process of the group and returns once they are
 	// frozen; Thaw resumes them.

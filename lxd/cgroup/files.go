@@ -293,6 +293,38 @@ func parseCPUs(s string) (count int64, cpuset string, err error) {
 // cfsPeriod is the CFS period for CPU quotas, in microseconds.
 const cfsPeriod = 100000
 
+// cpuPlan is what Limits asks of the cpu and cpuset controllers: quota < 0
+// means no quota, cpuset "" means all of the parent's CPUs.
+type cpuPlan struct {
+	quota, period int64
+	cpuset        string
+}
+
+func planCPU(l Limits) (cpuPlan, error) {
+	count, cpuset, err := parseCPUs(l.CPUs)
+	if err != nil {
+		return cpuPlan{}, err
+	}
+
+	p := cpuPlan{quota: -1, period: cfsPeriod, cpuset: cpuset}
+	if count > 0 {
+		p.quota = count * cfsPeriod
+	}
+
+	if l.CPUSet != "" {
+		p.cpuset = l.CPUSet
+	}
+
+	if l.CPUQuotaUs > 0 {
+		p.quota = l.CPUQuotaUs
+		if l.CPUPeriodUs > 0 {
+			p.period = l.CPUPeriodUs
+		}
+	}
+
+	return p, nil
+}
+
 func pidsMax(n int64) string {
 	switch {
 	case n == 0:

@@ -109,23 +109,29 @@ func (g *v1Group) Delegate(uid, gid int) error {
 
 func (g *v1Group) SetLimits(l Limits) error {
 	d, ok := g.dirs["memory"]
-	if ok && l.MemoryBytes > 0 {
-		err := writeFile(filepath.Join(d, "memory.limit_in_bytes"), strconv.FormatInt(l.MemoryBytes, 10))
+	if ok {
+		mem := "-1"
+		if l.MemoryBytes > 0 {
+			mem = strconv.FormatInt(l.MemoryBytes, 10)
+		}
+
+		err := writeFile(filepath.Join(d, "memory.limit_in_bytes"), mem)
 		if err != nil {
 			return fmt.Errorf("setting memory limit: %w", err)
 		}
 	}
 
-	count, cpuset, err := parseCPUs(l.CPUs)
+	cpu, err := planCPU(l)
 	if err != nil {
 		return err
 	}
 
 	d, ok = g.dirs["cpu"]
-	if ok && count > 0 {
-		err = writeFile(filepath.Join(d, "cpu.cfs_period_us"), strconv.Itoa(cfsPeriod))
+	if ok {
+		// The period first: the kernel checks the quota against it.
+		err = writeFile(filepath.Join(d, "cpu.cfs_period_us"), strconv.FormatInt(cpu.period, 10))
 		if err == nil {
-			err = writeFile(filepath.Join(d, "cpu.cfs_quota_us"), strconv.FormatInt(count*cfsPeriod, 10))
+			err = writeFile(filepath.Join(d, "cpu.cfs_quota_us"), strconv.FormatInt(cpu.quota, 10))
 		}
 
 		if err != nil {
@@ -134,8 +140,16 @@ func (g *v1Group) SetLimits(l Limits) error {
 	}
 
 	d, ok = g.dirs["cpuset"]
-	if ok && cpuset != "" {
-		err = writeFile(filepath.Join(d, "cpuset.cpus"), cpuset)
+	if ok {
+		set := cpu.cpuset
+		if set == "" {
+			set, err = readString(filepath.Join(filepath.Dir(d), "cpuset.cpus"))
+			if err != nil {
+				return err
+			}
+		}
+
+		err = writeFile(filepath.Join(d, "cpuset.cpus"), set)
 		if err != nil {
 			return fmt.Errorf("setting cpuset: %w", err)
 		}

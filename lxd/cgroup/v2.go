@@ -81,30 +81,36 @@ func (g *v2Group) Delegate(uid, gid int) error {
 }
 
 func (g *v2Group) SetLimits(l Limits) error {
+	mem := "max"
 	if l.MemoryBytes > 0 {
-		err := writeFile(filepath.Join(g.dir, "memory.max"), strconv.FormatInt(l.MemoryBytes, 10))
-		if err != nil {
-			return fmt.Errorf("setting memory limit: %w", err)
-		}
+		mem = strconv.FormatInt(l.MemoryBytes, 10)
 	}
 
-	count, cpuset, err := parseCPUs(l.CPUs)
+	err := writeFile(filepath.Join(g.dir, "memory.max"), mem)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("setting memory limit: %w", err)
+	}
+
+	cpu, err := planCPU(l)
 	if err != nil {
 		return err
 	}
 
-	if count > 0 {
-		err = writeFile(filepath.Join(g.dir, "cpu.max"), fmt.Sprintf("%d %d", count*cfsPeriod, cfsPeriod))
-		if err != nil {
-			return fmt.Errorf("setting cpu quota: %w", err)
-		}
+	quota := "max"
+	if cpu.quota > 0 {
+		quota = strconv.FormatInt(cpu.quota, 10)
 	}
 
-	if cpuset != "" {
-		err = writeFile(filepath.Join(g.dir, "cpuset.cpus"), cpuset)
-		if err != nil {
-			return fmt.Errorf("setting cpuset: %w", err)
-		}
+	err = writeFile(filepath.Join(g.dir, "cpu.max"), fmt.Sprintf("%s %d", quota, cpu.period))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("setting cpu quota: %w", err)
+	}
+
+	// An empty cpuset.cpus means the parent's CPUs; a bare write of
+	// nothing would not reach the kernel, a newline does.
+	err = writeFile(filepath.Join(g.dir, "cpuset.cpus"), cpu.cpuset+"\n")
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("setting cpuset: %w", err)
 	}
 
 	err = writeFile(filepath.Join(g.dir, "pids.max"), pidsMax(l.PidsMax))
