@@ -1,0 +1,127 @@
+package instance
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/berth-dev/berth/lxd/db"
+	"github.com/berth-dev/berth/shared/api"
+)
+
+func TestValidateConfig(t *testing.T) {
+	good := map[string]string{
+		"limits.memory":        "512MiB",
+		"limits.cpu":           "0-1,3",
+		"limits.cpu.allowance": "25ms/100ms",
+		"limits.processes":     "500",
+		"boot.autostart":       "true",
+		"environment.FOO":      "bar baz",
+		"user.note":            "anything\ngoes",
+		"image.os":             "debian",
+		"volatile.base_image":  "abc",
+	}
+
+	err := ValidateConfig(good)
+	if err != nil {
+		t.Fatalf("valid config refused: %v", err)
+	}
+
+	bad := []map[string]string{
+		{"limits.bogus": "1"},
+		{"limits.memory": "lots"},
+		{"limits.memory": "-1MiB"},
+		{"limits.cpu": "0"},
+		{"limits.cpu": "a-b"},
+		{"limits.cpu.allowance": "fast"},
+		{"limits.processes": "0"},
+		{"boot.autostart": "maybe"},
+		{"security.privileged": "true"},
+		{"environment.FOO": "a\nb"},
+		{"user.": "x"},
+		{"user.x": "a\x00b"},
+	}
+
+	for _, c := range bad {
+		err := ValidateConfig(c)
+		if err == nil {
+			t.Errorf("ValidateConfig(%v) = nil, want error", c)
+			continue
+		}
+
+		if !api.StatusErrorCheck(err, http.StatusBadRequest) {
+			t.Errorf("ValidateConfig(%v) = %v, want a 400", c, err)
+		}
+
+		for k := range c {
+			if !strings.Contains(err.Error(), k) {
+				t.Errorf("error %q does not name the key %q", err, k)
+			}
+		}
+	}
+}
+
+func TestParseBytes(t *testing.T) {
+	cases := map[string]int64{"1024": 1024, "1KiB": 1024, "512MiB": 512 << 20, "1GB": 1000000000, "1.5GiB": 3 << 29}
+	for in, want := range cases {
+		got, err := ParseBytes(in)
+		if err != nil || got != want {
+			t.Errorf("ParseBytes(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+
+	for _, in := range []string{"", "MiB", "12XB", "-5", "0"} {
+		_, err := ParseBytes(in)
+		if err == nil {
+			t.Errorf("ParseBytes(%q) = nil error", in)
+		}
+	}
+}
+
+func TestValidateDevices(t *testing.T) {
+	err := ValidateDevices(map[string]map[string]string{"root": {"type": "disk", "path": "/", "pool": "default"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	bad := []map[string]map[string]string{
+		{"x": {"path": "/"}},
+		{"x": {"type": "gpu"}},
+		{"a/b": {"type": "disk"}},
+		{"x": {"type": "disk", "path": "/a\nb"}},
+	}
+
+	for _, d := range bad {
+		if ValidateDevices(d) == nil {
+			t.Errorf("ValidateDevices(%v) = nil", d)
+		}
+	}
+}
+
+func TestExpandOrder(t *testing.T) {
+	inst := &db.Instance{
+		Profiles: []string{"base", "extra"},
+		Config:   map[string]string{"limits.memory": "1GiB"},
+		Devices:  map[string]map[string]string{"root": {"type": "disk", "path": "/", "pool": "fast"}},
+	}
+
+	profiles := map[string]*db.Profile{
+		"base":  {Config: map[string]string{"limits.memory": "256MiB", "limits.cpu": "1"}, Devices: map[string]map[string]string{"root": {"type": "disk", "path": "/", "pool": "default"}, "eth0": {"type": "nic"}}},
+		"extra": {Config: map[string]string{"limits.cpu": "2"}},
+	}
+
+	config, devices := Expand(inst, profiles)
+	if config["limits.memory"] != "1GiB" || config["limits.cpu"] != "2" {
+		t.Errorf("expanded config %v: instance keys must win, later profiles over earlier", config)
+	}
+
+	if devices["root"]["pool"] != "fast" || devices["eth0"]["type"] != "nic" {
+		t.Errorf("expanded devices %v", devices)
+	}
+
+	// Expanding must not alias the profile's maps.
+	devices["eth0"]["type"] = "changed"
+	if profiles["base"].Devices["eth0"]["type"] != "nic" {
+		t.Error("Expand returned a device map shared with the profile")
+	}
+}
