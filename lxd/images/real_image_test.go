@@ -1,12 +1,15 @@
 package images
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/berth-dev/berth/shared/imagebuild"
 )
 
 // TestUnpackRealImage unpacks the debian-12 image that shared/imagebuild's integration test
@@ -16,12 +19,12 @@ func TestUnpackRealImage(t *testing.T) {
 
 	image := os.Getenv("BERTH_TEST_IMAGE")
 	if image == "" {
-		matches, _ := filepath.Glob("/var/cache/berth/images/debian-12-*.tar.gz")
-		if len(matches) == 0 {
-			t.Skip("no cached debian-12 image: run shared/imagebuild's TestCachedBuildDebian12 first")
+		// The same cache the integration tests use; built once per machine (flock-guarded).
+		var err error
+		image, err = imagebuild.CachedBuild(context.Background(), "debian/12", "/var/cache/berth/images", nil)
+		if err != nil {
+			t.Fatalf("building the debian-12 test image: %v", err)
 		}
-
-		image = newest(matches)
 	}
 
 	dir := t.TempDir()
