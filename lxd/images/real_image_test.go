@@ -62,16 +62,3 @@ func TestUnpackRealImage(t *testing.T) {
 		t.Error(err)
 	}
 }
-
-func newest(paths []string) string {
-	best, bestTime := "", time.Time{}
-
-	for _, p := range paths {
-		fi, err := os.Stat(p)
-		if err == nil && fi.ModTime().After(bestTime) {
-			best, bestTime = p, fi.ModTime()
-		}
-	}
-
-	return best
-}
