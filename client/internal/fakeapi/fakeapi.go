@@ -43,6 +43,8 @@ type Server struct {
 	NoEvents bool
 	// FailStart, when set, makes every start action fail with this message.
 	FailStart string
+	// ExecFunc runs exec'd commands; nil means BuiltinExec.
+	ExecFunc ExecFunc
 
 	srv *httptest.Server
 
@@ -54,6 +56,12 @@ type Server struct {
 	ops       map[string]*api.Operation
 	listeners map[*websocket.Conn]*sync.Mutex
 	nameSeq   int
+
+	// Exec and console state (exec.go, console.go).
+	wsOps       map[string]*wsOp
+	controls    []api.InstanceExecControl
+	consoleLog  []byte
+	consoleBusy map[string]bool
 }
 
 // New starts a fake server on a socket in a temporary directory, stopped by
@@ -234,6 +242,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /1.0/events", s.getEvents)
 	mux.HandleFunc("GET /1.0/operations/{id}", s.getOperation)
 	mux.HandleFunc("GET /1.0/operations/{id}/wait", s.waitOperation)
+	s.streamRoutes(mux)
 
 	mux.HandleFunc("GET /1.0/instances", s.getInstances)
 	mux.HandleFunc("POST /1.0/instances", s.postInstances)
