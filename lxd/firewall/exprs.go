@@ -1,0 +1,59 @@
+package firewall
+
+import (
+	"encoding/binary"
+	"net"
+
+	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
+)
+
+// The helpers below build nftables expressions as nft(8) would for the matching syntax.
+
+func ifname(name string) []byte {
+	b := make([]byte, unix.IFNAMSIZ)
+	copy(b, name)
+	return b
+}
+
+// metaIs: meta KEY == data.
+func metaIs(key expr.MetaKey, data []byte) []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: key, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: data},
+	}
+}
+
+// payloadCmp: payload BASE OFFSET LEN OP data.
+func payloadCmp(base expr.PayloadBase, offset, length uint32, op expr.CmpOp, data []byte) []expr.Any {
+	return []expr.Any{
+		&expr.Payload{DestRegister: 1, Base: base, Offset: offset, Len: length},
+		&expr.Cmp{Op: op, Register: 1, Data: data},
+	}
+}
+
+// inSubnet: payload (an IPv4 address) & mask OP subnet.
+func inSubnet(offset uint32, op expr.CmpOp, subnet *net.IPNet) []expr.Any {
+	return []expr.Any{
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: offset, Len: 4},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: []byte(subnet.Mask), Xor: []byte{0, 0, 0, 0}},
+		&expr.Cmp{Op: op, Register: 1, Data: subnet.IP.To4()},
+	}
+}
+
+func etherType(t uint16) []expr.Any {
+	b := make([]byte, 2)
+	binary.BigEndian.PutUint16(b, t)
+	return payloadCmp(expr.PayloadBaseLLHeader, 12, 2, expr.CmpOpEq, b)
+}
+
+func verdict(k expr.VerdictKind) expr.Any { return &expr.Verdict{Kind: k} }
+
+func rule(parts ...[]expr.Any) []expr.Any {
+	out := []expr.Any{}
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+
+	return out
+}

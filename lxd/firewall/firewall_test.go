@@ -1,0 +1,115 @@
+package firewall
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"slices"
+	"testing"
+)
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+
+	if os.Getenv("CI") != "" || os.Getenv("BERTH_TEST_STRICT") != "" {
+		t.Fatal("needs root for nftables")
+	}
+
+	t.Skip("needs root for nftables")
+}
+
+// The tables name a bridge that does not exist: nftables does not care, and nothing of the
+// host's traffic can match.
+func TestTablesLifecycle(t *testing.T) {
+	requireRoot(t)
+	bridge := fmt.Sprintf("bt%d", os.Getpid()%100000)
+	t.Cleanup(func() { _ = Remove(bridge) })
+
+	_, subnet, _ := net.ParseCIDR("10.251.3.0/24")
+	err := ApplyNAT(bridge, subnet, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Re-applying replaces, it does not fail or duplicate.
+	err = ApplyNAT(bridge, subnet, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	mac, _ := net.ParseMAC("00:16:3e:01:02:03")
+	for _, port := range []string{"vethaaaa", "vethbbbb", "vethaaaa"} {
+		err = PortAdd(bridge, port, mac, net.ParseIP("10.251.3.7"))
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	ports, err := Ports(bridge)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	slices.Sort(ports)
+	if !slices.Equal(ports, []string{"vethaaaa", "vethbbbb"}) {
+		t.Fatalf("ports %v", ports)
+	}
+
+	err = PortDel(bridge, "vethaaaa")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	err = PortDel(bridge, "vethaaaa") // twice is fine
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ports, _ = Ports(bridge)
+	if !slices.Equal(ports, []string{"vethbbbb"}) {
+		t.Fatalf("ports after delete %v", ports)
+	}
+
+	for _, fam := range []string{"inet", "bridge"} {
+		names, err := Tables(fam)
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		if !slices.Contains(names, TableName(bridge)) {
+			t.Fatalf("%s tables %v lack ours", fam, names)
+		}
+	}
+
+	err = Remove(bridge)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, fam := range []string{"inet", "bridge"} {
+		names, _ := Tables(fam)
+		if slices.Contains(names, TableName(bridge)) {
+			t.Fatalf("%s table left after Remove: %v", fam, names)
+		}
+	}
+
+	err = Remove(bridge)
+	if err != nil {
+		t.Fatalf("second Remove: %v", err)
+	}
+
+	err = PortDel(bridge, "vethbbbb")
+	if err != nil {
+		t.Fatalf("PortDel without table: %v", err)
+	}
+}
+
+func TestPortAddNeedsAddresses(t *testing.T) {
+	err := PortAdd("x", "y", nil, net.ParseIP("10.0.0.1"))
+	if err == nil {
+		t.Fatal("PortAdd accepted a port without MAC")
+	}
+}

@@ -1,0 +1,166 @@
+package firewall
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
+)
+
+const (
+	portChainPrefix = "port-"
+	etherTypeIPv4   = 0x0800
+	etherTypeARP    = 0x0806
+	etherTypeVLAN   = 0x8100
+)
+
+func bridgeTable(bridge string) *nftables.Table {
+	return &nftables.Table{Name: TableName(bridge), Family: nftables.TableFamilyBridge}
+}
+
+func baseChain(t *nftables.Table) *nftables.Chain {
+	return &nftables.Chain{
+		Name: "prerouting", Table: t, Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityRef(-200),
+	}
+}
+
+// PortAdd makes frames that enter the bridge from port (a container's host veth) pass only
+// with the container's MAC and IPv4 address; DHCP requests from 0.0.0.0 and ARP probes are
+// let through. It replaces the port's previous rules, if any.
+func PortAdd(bridge, port string, mac net.HardwareAddr, ip net.IP) error {
+	if ip.To4() == nil || len(mac) != 6 {
+		return fmt.Errorf("filtering port %q: need an IPv4 address and a MAC, got %v and %v", port, ip, mac)
+	}
+
+	err := PortDel(bridge, port)
+	if err != nil {
+		return err
+	}
+
+	c, err := nftables.New()
+	if err != nil {
+		return fmt.Errorf("opening nftables: %w", err)
+	}
+
+	t := c.AddTable(bridgeTable(bridge))
+	base := c.AddChain(baseChain(t))
+	ch := c.AddChain(&nftables.Chain{Name: portChainPrefix + port, Table: t})
+	ip4 := []byte(ip.To4())
+	zero := []byte{0, 0, 0, 0}
+	drop := []expr.Any{verdict(expr.VerdictDrop)}
+	accept := []expr.Any{verdict(expr.VerdictAccept)}
+	ll, nh, th := expr.PayloadBaseLLHeader, expr.PayloadBaseNetworkHeader, expr.PayloadBaseTransportHeader
+
+	rules := [][]expr.Any{
+		// Any frame: its source MAC. No VLAN tags (their payload would escape the checks).
+		rule(payloadCmp(ll, 6, 6, expr.CmpOpNeq, mac), drop),
+		rule(etherType(etherTypeVLAN), drop),
+		// ARP: sender MAC, then sender address (0.0.0.0 is a probe, RFC 5227).
+		rule(etherType(etherTypeARP), payloadCmp(nh, 8, 6, expr.CmpOpNeq, mac), drop),
+		rule(etherType(etherTypeARP), payloadCmp(nh, 14, 4, expr.CmpOpEq, zero), accept),
+		rule(etherType(etherTypeARP), payloadCmp(nh, 14, 4, expr.CmpOpNeq, ip4), drop),
+		// IPv4: DHCP from 0.0.0.0 to the server port, else the reserved address only.
+		rule(etherType(etherTypeIPv4), payloadCmp(nh, 12, 4, expr.CmpOpEq, zero),
+			payloadCmp(nh, 9, 1, expr.CmpOpEq, []byte{unix.IPPROTO_UDP}),
+			payloadCmp(th, 2, 2, expr.CmpOpEq, []byte{0, 67}), accept),
+		rule(etherType(etherTypeIPv4), payloadCmp(nh, 12, 4, expr.CmpOpNeq, ip4), drop),
+	}
+
+	for _, r := range rules {
+		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: r})
+	}
+
+	c.AddRule(&nftables.Rule{
+		Table: t, Chain: base, UserData: []byte(port),
+		Exprs: rule(metaIs(expr.MetaKeyIIFNAME, ifname(port)),
+			[]expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: ch.Name}}),
+	})
+
+	err = c.Flush()
+	if err != nil {
+		return fmt.Errorf("adding filter of port %q: %w", port, err)
+	}
+
+	return nil
+}
+
+// PortDel removes a port's rules; a port without rules is fine.
+func PortDel(bridge, port string) error {
+	c, err := nftables.New()
+	if err != nil {
+		return fmt.Errorf("opening nftables: %w", err)
+	}
+
+	t := bridgeTable(bridge)
+	rules, err := c.GetRules(t, baseChain(t))
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+
+	if err != nil {
+		return fmt.Errorf("listing port rules of %s: %w", bridge, err)
+	}
+
+	found := false
+	for _, r := range rules {
+		if string(r.UserData) == port {
+			err = c.DelRule(r)
+			if err != nil {
+				return fmt.Errorf("deleting jump to port %q: %w", port, err)
+			}
+
+			found = true
+		}
+	}
+
+	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyBridge)
+	if err != nil {
+		return fmt.Errorf("listing chains: %w", err)
+	}
+
+	for _, ch := range chains {
+		if ch.Table.Name == t.Name && ch.Name == portChainPrefix+port {
+			c.FlushChain(ch)
+			c.DelChain(ch)
+			found = true
+		}
+	}
+
+	if !found {
+		return nil
+	}
+
+	err = c.Flush()
+	if err != nil {
+		return fmt.Errorf("deleting filter of port %q: %w", port, err)
+	}
+
+	return nil
+}
+
+// Ports lists the ports that have rules on a bridge network.
+func Ports(bridge string) ([]string, error) {
+	c, err := nftables.New()
+	if err != nil {
+		return nil, fmt.Errorf("opening nftables: %w", err)
+	}
+
+	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyBridge)
+	if err != nil {
+		return nil, fmt.Errorf("listing chains: %w", err)
+	}
+
+	out := []string{}
+	for _, ch := range chains {
+		if ch.Table.Name == TableName(bridge) && strings.HasPrefix(ch.Name, portChainPrefix) {
+			out = append(out, strings.TrimPrefix(ch.Name, portChainPrefix))
+		}
+	}
+
+	return out, nil
+}

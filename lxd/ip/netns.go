@@ -1,0 +1,119 @@
+package ip
+
+import (
+	"net"
+	"sort"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Addr is one address of an interface.
+type Addr struct {
+	Family string // "inet" or "inet6"
+	IP     string
+	Prefix int
+	Scope  string // "global", "link" or "local"
+}
+
+// Counters are an interface's traffic counters.
+type Counters struct {
+	RxBytes, TxBytes, RxPackets, TxPackets uint64
+	RxErrors, TxErrors, RxDropped, TxDropped uint64
+}
+
+// Iface is an interface inside a container, as the instance state reports it.
+type Iface struct {
+	Name     string
+	Loopback bool
+	Up       bool
+	HWAddr   string
+	MTU      int
+	HostName string // host end of a veth, "" for other links
+	Addrs    []Addr
+	Counters Counters
+}
+
+// Interfaces lists the interfaces of the network namespace of pid with their addresses
+// and counters, in two netlink dumps.
+func Interfaces(pid int) ([]Iface, error) {
+	var links []netlink.Link
+	var addrs []netlink.Addr
+	err := inNetns(pid, func(h *netlink.Handle) error {
+		var err error
+		links, err = h.LinkList()
+		if err != nil {
+			return err
+		}
+
+		addrs, err = h.AddrList(nil, netlink.FAMILY_ALL)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	byIndex := map[int]*Iface{}
+	out := make([]Iface, 0, len(links))
+	for _, l := range links {
+		a := l.Attrs()
+		it := Iface{
+			Name:     a.Name,
+			Loopback: a.Flags&net.FlagLoopback != 0,
+			Up:       a.Flags&net.FlagUp != 0,
+			HWAddr:   a.HardwareAddr.String(),
+			MTU:      a.MTU,
+			Addrs:    []Addr{},
+		}
+
+		if s := a.Statistics; s != nil {
+			it.Counters = Counters{
+				RxBytes: s.RxBytes, TxBytes: s.TxBytes, RxPackets: s.RxPackets, TxPackets: s.TxPackets,
+				RxErrors: s.RxErrors, TxErrors: s.TxErrors, RxDropped: s.RxDropped, TxDropped: s.TxDropped,
+			}
+		}
+
+		// A veth's IFLA_LINK is its peer's index in the peer's namespace: the host.
+		if _, ok := l.(*netlink.Veth); ok && a.ParentIndex > 0 {
+			host, err := netlink.LinkByIndex(a.ParentIndex)
+			if err == nil {
+				it.HostName = host.Attrs().Name
+			}
+		}
+
+		out = append(out, it)
+	}
+
+	for i := range out {
+		byIndex[links[i].Attrs().Index] = &out[i]
+	}
+
+	for _, a := range addrs {
+		it := byIndex[a.LinkIndex]
+		if it == nil {
+			continue
+		}
+
+		family := "inet"
+		if a.IP.To4() == nil {
+			family = "inet6"
+		}
+
+		ones, _ := a.Mask.Size()
+		it.Addrs = append(it.Addrs, Addr{Family: family, IP: a.IP.String(), Prefix: ones, Scope: scopeName(a.Scope)})
+	}
+
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+func scopeName(s int) string {
+	switch s {
+	case unix.RT_SCOPE_LINK:
+		return "link"
+	case unix.RT_SCOPE_HOST:
+		return "local"
+	}
+
+	return "global"
+}
