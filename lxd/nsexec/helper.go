@@ -1,0 +1,253 @@
+package nsexec
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// IsHelper reports whether args ask for the exec helper.
+func IsHelper(args []string) bool { return len(args) > 1 && args[1] == HelperArg }
+
+// HelperMain is B, the Go side of an exec: the C constructor has already
+// put this process in the container's namespaces (and the daemon in its
+// cgroups). It returns only on failure, with the exit code to use.
+func HelperMain() int {
+	fd, err := strconv.Atoi(os.Getenv(envFD))
+	if err != nil || fd < 3 {
+		fmt.Fprintln(os.Stderr, "berth exec helper: not started by the daemon")
+		return 2
+	}
+
+	code, err := child(fd)
+	if err != nil {
+		b, _ := json.Marshal(status{Error: err.Error(), Code: code})
+		_ = unix.Sendmsg(fd, b, nil, nil, unix.MSG_NOSIGNAL)
+	}
+
+	return code
+}
+
+// child prepares and execs the command; on failure it returns the exit
+// code and error to report.
+func child(sock int) (int, error) {
+	buf := make([]byte, maxConfig)
+
+	n, err := unix.Read(sock, buf)
+	if err != nil {
+		return 1, fmt.Errorf("reading config: %w", err)
+	}
+
+	var cfg config
+
+	err = json.Unmarshal(buf[:n], &cfg)
+	if err != nil || len(cfg.Command) == 0 {
+		return 1, fmt.Errorf("decoding config: %v", err)
+	}
+
+	// Host root's uid is unmapped here: become the container's root first
+	// (setns gave us every capability in its user namespace), so what we
+	// open below belongs to a mapped owner.
+	err = setCreds(0, 0, []int{})
+	if err != nil {
+		return 1, err
+	}
+
+	var tty *os.File
+
+	if cfg.PTY {
+		tty, err = openPTY(sock, cfg)
+		if err != nil {
+			return 1, err
+		}
+	}
+
+	// A session of our own: the daemon's controlling terminal (berthd in
+	// a shell) must never be reachable as /dev/tty from inside.
+	_, err = unix.Setsid()
+	if err != nil {
+		return 1, fmt.Errorf("creating session: %w", err)
+	}
+
+	if tty != nil {
+		err = attachTTY(tty)
+		if err != nil {
+			return 1, err
+		}
+	}
+
+	// Users and groups come from the container's own files, parsed here:
+	// os/user would have glibc load NSS modules from the container.
+	u := lookupUser(cfg.UID)
+	groups := supplementaryGroups(u.name, cfg.GID)
+
+	env := withUserEnv(cfg.Env, u)
+
+	err = setCreds(int(cfg.UID), int(cfg.GID), groups)
+	if err != nil {
+		return 1, err
+	}
+
+	cwd := cfg.Cwd
+	if cwd == "" {
+		cwd = u.home
+	}
+
+	// setns put us at the container's root; every path is resolved inside.
+	err = unix.Chdir(cwd)
+	if err != nil {
+		return 1, fmt.Errorf("changing directory to %q: %w", cwd, err)
+	}
+
+	path, err := lookPath(cfg.Command[0], envValue(env, "PATH"))
+	if err != nil {
+		return execCode(err), err
+	}
+
+	// Nothing of the host survives exec: the sealed binary's memfd, the
+	// socket and any fd the runtime opened are close-on-exec from here.
+	err = unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+	if err != nil {
+		return 1, fmt.Errorf("marking fds close-on-exec: %w", err)
+	}
+
+	err = unix.Exec(path, cfg.Command, env)
+
+	return execCode(err), fmt.Errorf("executing %q: %w", cfg.Command[0], err)
+}
+
+// maxConfig bounds the config message (command and environment).
+const maxConfig = 1 << 20
+
+// execCode maps an exec failure to LXD's exit codes.
+func execCode(err error) int {
+	switch {
+	case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ENOTDIR):
+		return 127
+	case errors.Is(err, unix.EACCES), errors.Is(err, unix.ENOEXEC), errors.Is(err, unix.EISDIR), errors.Is(err, unix.EPERM):
+		return 126
+	}
+
+	return 1
+}
+
+func setCreds(uid, gid int, groups []int) error {
+	// syscall's setters change every thread (glibc's setxid broadcast).
+	err := syscall.Setgroups(groups)
+	if err != nil {
+		return fmt.Errorf("setting groups %v: %w", groups, err)
+	}
+
+	err = syscall.Setresgid(gid, gid, gid)
+	if err != nil {
+		return fmt.Errorf("setting gid %d: %w", gid, err)
+	}
+
+	err = syscall.Setresuid(uid, uid, uid)
+	if err != nil {
+		return fmt.Errorf("setting uid %d: %w", uid, err)
+	}
+
+	return nil
+}
+
+// openPTY allocates a pty on the container's devpts (so `tty` names it
+// inside), hands the master to the daemon and returns the slave.
+func openPTY(sock int, cfg config) (*os.File, error) {
+	m, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("opening /dev/ptmx: %w", err)
+	}
+
+	defer func() { _ = unix.Close(m) }()
+
+	err = unix.IoctlSetPointerInt(m, unix.TIOCSPTLCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("unlocking pty: %w", err)
+	}
+
+	// TIOCGPTPEER opens the peer of this very master, no path lookup.
+	s, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(m), unix.TIOCGPTPEER, uintptr(unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC))
+	if errno != 0 {
+		return nil, fmt.Errorf("opening pty slave: %w", errno)
+	}
+
+	tty := os.NewFile(s, "pty")
+
+	err = unix.Fchown(int(s), int(cfg.UID), -1)
+	if err == nil {
+		err = unix.Fchmod(int(s), 0o620)
+	}
+
+	if err == nil && cfg.Width > 0 && cfg.Height > 0 {
+		err = unix.IoctlSetWinsize(m, unix.TIOCSWINSZ, &unix.Winsize{Col: cfg.Width, Row: cfg.Height})
+	}
+
+	if err != nil {
+		_ = tty.Close()
+		return nil, fmt.Errorf("preparing pty: %w", err)
+	}
+
+	b, _ := json.Marshal(status{PTY: true})
+
+	err = unix.Sendmsg(sock, b, unix.UnixRights(m), nil, unix.MSG_NOSIGNAL)
+	if err != nil {
+		_ = tty.Close()
+		return nil, fmt.Errorf("sending pty master: %w", err)
+	}
+
+	return tty, nil
+}
+
+// attachTTY makes tty the controlling terminal and stdio.
+func attachTTY(tty *os.File) error {
+	fd := int(tty.Fd())
+
+	err := unix.IoctlSetInt(fd, unix.TIOCSCTTY, 0)
+	if err != nil {
+		return fmt.Errorf("setting controlling terminal: %w", err)
+	}
+
+	for i := 0; i < 3; i++ {
+		err = unix.Dup3(fd, i, 0)
+		if err != nil {
+			return fmt.Errorf("duplicating tty to fd %d: %w", i, err)
+		}
+	}
+
+	if fd > 2 {
+		_ = tty.Close()
+	}
+
+	return nil
+}
+
+func envValue(env []string, key string) string {
+	for i := len(env) - 1; i >= 0; i-- {
+		k, v, ok := strings.Cut(env[i], "=")
+		if ok && k == key {
+			return v
+		}
+	}
+
+	return ""
+}
+
+// withUserEnv adds HOME and USER from the passwd entry unless given.
+func withUserEnv(env []string, u user) []string {
+	if u.name != "" && envValue(env, "USER") == "" {
+		env = append(env, "USER="+u.name)
+	}
+
+	if envValue(env, "HOME") == "" {
+		env = append(env, "HOME="+u.home)
+	}
+
+	return env
+}

@@ -1,0 +1,145 @@
+package nsexec
+
+import (
+	"bufio"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// user is the container's /etc/passwd entry for a uid.
+type user struct {
+	name string
+	home string
+}
+
+// lookupUser reads the container's /etc/passwd. Without an entry the uid
+// gets no name, and "/" as home (root: /root, as LXD).
+func lookupUser(uid uint32) user {
+	u := user{home: "/"}
+	if uid == 0 {
+		u = user{name: "root", home: "/root"}
+	}
+
+	eachLine("/etc/passwd", func(f []string) bool {
+		if len(f) < 6 || f[2] != strconv.FormatUint(uint64(uid), 10) {
+			return true
+		}
+
+		u.name = f[0]
+		if f[5] != "" {
+			u.home = f[5]
+		}
+
+		return false
+	})
+
+	return u
+}
+
+// supplementaryGroups is what initgroups(3) gives: gid plus every group of
+// the container's /etc/group that lists name as a member.
+func supplementaryGroups(name string, gid uint32) []int {
+	groups := []int{int(gid)}
+	if name == "" {
+		return groups
+	}
+
+	eachLine("/etc/group", func(f []string) bool {
+		if len(f) < 4 || !slices.Contains(strings.Split(f[3], ","), name) {
+			return true
+		}
+
+		g, err := strconv.Atoi(f[2])
+		if err == nil && !slices.Contains(groups, g) {
+			groups = append(groups, g)
+		}
+
+		return true
+	})
+
+	return groups
+}
+
+// eachLine calls fn with the colon-separated fields of each line of a small
+// file until fn returns false. A missing file has no lines.
+func eachLine(path string, fn func([]string) bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return
+	}
+
+	defer func() { _ = f.Close() }()
+
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		line := s.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+
+		if !fn(strings.Split(line, ":")) {
+			return
+		}
+	}
+}
+
+// lookPath finds file in path (inside the container), as execvp would.
+func lookPath(file, path string) (string, error) {
+	if strings.Contains(file, "/") {
+		return file, executable(file)
+	}
+
+	if path == "" {
+		path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	}
+
+	var denied error
+
+	for _, dir := range filepath.SplitList(path) {
+		if dir == "" {
+			dir = "."
+		}
+
+		p := filepath.Join(dir, file)
+
+		err := executable(p)
+		if err == nil {
+			return p, nil
+		}
+
+		if errors.Is(err, unix.EACCES) && denied == nil {
+			denied = err
+		}
+	}
+
+	if denied != nil {
+		return "", denied
+	}
+
+	return "", &fs.PathError{Op: "exec", Path: file, Err: unix.ENOENT}
+}
+
+func executable(p string) error {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return err
+	}
+
+	if fi.IsDir() {
+		return &fs.PathError{Op: "exec", Path: p, Err: unix.EACCES}
+	}
+
+	err = unix.Access(p, unix.X_OK)
+	if err != nil {
+		return &fs.PathError{Op: "exec", Path: p, Err: err}
+	}
+
+	return nil
+}
