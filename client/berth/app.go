@@ -65,6 +65,16 @@ func run(ctx context.Context, args []string, a *app) int {
 		return 0
 	}
 
+	code := 1
+	var ee *exitError
+	if errors.As(err, &ee) {
+		// A command run by exec/shell: its exit code is ours.
+		code = ee.code
+		if ee.err == nil {
+			return code
+		}
+	}
+
 	msg := strings.TrimSpace(err.Error())
 	if msg != "" {
 		msg = strings.ToUpper(msg[:1]) + msg[1:]
@@ -79,7 +89,7 @@ func run(ctx context.Context, args []string, a *app) int {
 		_, _ = fmt.Fprintln(a.errOut, "Run 'berth --help' for the list of commands.")
 	}
 
-	return 1
+	return code
 }
 
 func newRootCmd(a *app) *cobra.Command {
@@ -118,6 +128,9 @@ func newRootCmd(a *app) *cobra.Command {
 		newNetworkCmd(a),
 		newStorageCmd(a),
 		newVersionCmd(a),
+		newExecCmd(a),
+		newShellCmd(a),
+		newConsoleCmd(a),
 	)
 
 	return root
