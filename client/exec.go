@@ -165,14 +165,10 @@ func (s *stream) Resize(width, height int) error {
 // then every connection and the event listener are closed. Safe to call more
 // than once.
 func (s *stream) Close() {
-	s.closeWith("")
-}
-
-func (s *stream) closeWith(reason string) {
 	s.closeOnce.Do(func() {
 		if s.control != nil {
 			s.ctlMu.Lock()
-			_ = s.control.WriteControl(closeMessage, formatClose(reason), deadline())
+			_ = s.control.WriteControl(closeMessage, formatClose(""), deadline())
 			s.ctlMu.Unlock()
 		}
 

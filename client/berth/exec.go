@@ -212,6 +212,10 @@ func (a *app) exec(ctx context.Context, in io.Reader, name string, command []str
 		return err
 	}
 
+	if code < 0 {
+		return errors.New("the server reported no exit code")
+	}
+
 	if code != 0 {
 		return &exitError{code: code}
 	}
