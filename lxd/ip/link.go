@@ -102,3 +102,18 @@ func Links() ([]LinkInfo, error) {
 
 	return out, nil
 }
+
+// LinkSetAlias sets the alias (IFLA_IFALIAS) of a host link.
+func LinkSetAlias(name, alias string) error {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		return fmt.Errorf("looking up %q: %w", name, err)
+	}
+
+	err = netlink.LinkSetAlias(l, alias)
+	if err != nil {
+		return fmt.Errorf("setting alias of %q: %w", name, err)
+	}
+
+	return nil
+}

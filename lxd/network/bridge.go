@@ -1,0 +1,415 @@
+package network
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/berth-dev/berth/lxd/firewall"
+	"github.com/berth-dev/berth/lxd/ip"
+	"github.com/berth-dev/berth/shared/api"
+)
+
+// aliasPrefix tags Berth's bridges (IFLA_IFALIAS "berth:<dnsmasq pid>:<state dir>") so
+// that a bridge whose daemon state is gone can be recognised and removed with its dnsmasq.
+const aliasPrefix = "berth:"
+
+func makeAlias(pid int, dir string) string { return aliasPrefix + strconv.Itoa(pid) + ":" + dir }
+
+// parseAlias returns the dnsmasq pid and the state directory named by a bridge's alias.
+func parseAlias(alias string) (int, string, bool) {
+	rest, ok := strings.CutPrefix(alias, aliasPrefix)
+	if !ok {
+		return 0, "", false
+	}
+
+	p, dir, ok := strings.Cut(rest, ":")
+	pid, err := strconv.Atoi(p)
+	if !ok || err != nil || !filepath.IsAbs(dir) {
+		return 0, "", false
+	}
+
+	return pid, dir, true
+}
+
+// ours reports whether the host link named like this network is this network's bridge.
+func (b *bridge) ours() bool {
+	_, dir, ok := parseAlias(ip.LinkAlias(b.name))
+	return ok && dir == b.dir
+}
+
+// bridge is the "bridge" driver: a Linux bridge with an IPv4 subnet, dnsmasq for DHCP and
+// DNS, masquerading, and per-port anti-spoofing.
+type bridge struct {
+	name string
+	dir  string // $BERTH_DIR/networks/<name>
+	log  *slog.Logger
+	dns  *dnsmasq
+
+	mu     sync.Mutex
+	config map[string]string
+	gw     net.IP
+	subnet *net.IPNet
+	status string
+	res    map[string]reservation // owner → reservation
+}
+
+func newBridge(dir, name string, config map[string]string, log *slog.Logger) (*bridge, error) {
+	gw, subnet, err := ParseGateway(config["ipv4.address"])
+	if err != nil {
+		return nil, fmt.Errorf("network %q: %w", name, err)
+	}
+
+	b := &bridge{name: name, dir: dir, log: log.With("network", name), config: config, gw: gw, subnet: subnet, status: "Created"}
+	b.dns = newDnsmasq(dir, b.log)
+	b.dns.onSpawn = func(pid int) { _ = ip.LinkSetAlias(name, makeAlias(pid, dir)) }
+	return b, nil
+}
+
+func (b *bridge) Name() string { return b.name }
+func (b *bridge) Type() string { return "bridge" }
+
+func (b *bridge) Config() map[string]string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make(map[string]string, len(b.config))
+	for k, v := range b.config {
+		out[k] = v
+	}
+
+	return out
+}
+
+func (b *bridge) Status() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.status
+}
+
+func (b *bridge) Gateway() net.IP { return b.gw }
+
+func (b *bridge) Domain() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.domain()
+}
+
+func (b *bridge) domain() string {
+	if d := b.config["dns.domain"]; d != "" {
+		return d
+	}
+
+	return DefaultDomain
+}
+
+func (b *bridge) mtu() int {
+	n, _ := strconv.Atoi(b.config["bridge.mtu"])
+	return n
+}
+
+// Start creates what is missing and adopts what is there.
+func (b *bridge) Start() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	err := b.start()
+	b.status = "Created"
+	if err != nil {
+		b.status = "Errored"
+	}
+
+	return err
+}
+
+// Preconditions: b.mu held.
+func (b *bridge) start() error {
+	err := os.MkdirAll(b.dir, 0o711)
+	if err != nil {
+		return fmt.Errorf("creating %s: %w", b.dir, err)
+	}
+
+	b.res, err = loadReservations(filepath.Join(b.dir, "reservations.json"))
+	if err != nil {
+		return err
+	}
+
+	if ip.LinkExists(b.name) {
+		if !b.ours() {
+			return api.StatusErrorf(http.StatusConflict, "a host interface named %q already exists and is not this network's", b.name)
+		}
+	} else {
+		err = ip.BridgeAdd(b.name, makeAlias(0, b.dir), b.mtu())
+		if errors.Is(err, ip.ErrExists) {
+			return api.StatusErrorf(http.StatusConflict, "a host interface named %q already exists", b.name)
+		}
+
+		if err != nil {
+			return err
+		}
+	}
+
+	err = ip.AddrReplace(b.name, &net.IPNet{IP: b.gw, Mask: b.subnet.Mask})
+	if err != nil {
+		return err
+	}
+
+	err = ip.LinkUp(b.name)
+	if err != nil {
+		return err
+	}
+
+	nat := b.config["ipv4.nat"] == "" || isTrue(b.config["ipv4.nat"])
+	if nat {
+		err = ip.SetForwarding()
+		if err != nil {
+			return err
+		}
+	}
+
+	err = firewall.ApplyNAT(b.name, b.subnet, nat)
+	if err != nil {
+		return err
+	}
+
+	err = writeReservationFiles(b.dir, b.domain(), b.res)
+	if err != nil {
+		return err
+	}
+
+	err = b.dns.ensure(b.dnsmasqConf())
+	if err != nil {
+		return err
+	}
+
+	b.prunePorts()
+	return nil
+}
+
+// prunePorts drops the filters of ports whose veth is gone (containers that stopped while
+// the daemon was away, or a reboot).
+func (b *bridge) prunePorts() {
+	ports, err := firewall.Ports(b.name)
+	if err != nil {
+		b.log.Warn("listing port filters", "err", err)
+		return
+	}
+
+	for _, p := range ports {
+		if !ip.LinkExists(p) {
+			_ = firewall.PortDel(b.name, p)
+		}
+	}
+}
+
+// Update applies a validated config. A new address is refused while NICs hold
+// reservations in the old subnet.
+func (b *bridge) Update(config map[string]string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	gw, subnet, err := ParseGateway(config["ipv4.address"])
+	if err != nil {
+		return api.StatusErrorf(http.StatusBadRequest, "invalid ipv4.address: %v", err)
+	}
+
+	if !subnet.IP.Equal(b.subnet.IP) || subnet.Mask.String() != b.subnet.Mask.String() || !gw.Equal(b.gw) {
+		for owner, r := range b.res {
+			if !subnet.Contains(net.ParseIP(r.IP)) || gw.Equal(net.ParseIP(r.IP)) {
+				return api.StatusErrorf(http.StatusBadRequest, "ipv4.address %s does not fit the address %s reserved by %s", config["ipv4.address"], r.IP, owner)
+			}
+		}
+	}
+
+	old := b.config
+	b.config, b.gw, b.subnet = config, gw, subnet
+	err = b.start()
+	if err != nil {
+		b.status = "Errored"
+		b.log.Warn("applying new config failed, going back", "err", err)
+		b.config, b.gw, b.subnet = old, nil, nil
+		b.gw, b.subnet, _ = ParseGateway(old["ipv4.address"])
+		_ = b.start()
+		return err
+	}
+
+	b.status = "Created"
+	return nil
+}
+
+// Delete removes dnsmasq, the firewall tables, the bridge and the files.
+func (b *bridge) Delete() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.dns.stop()
+	// A host interface of that name that is not ours (a failed create) stays, and so do
+	// the tables named after it.
+	if ip.LinkExists(b.name) && !b.ours() {
+		return os.RemoveAll(b.dir)
+	}
+
+	err := errors.Join(firewall.Remove(b.name), ip.LinkDel(b.name))
+	if err != nil {
+		return err
+	}
+
+	return os.RemoveAll(b.dir)
+}
+
+func (b *bridge) Close() { b.dns.close() }
+
+// Reserve implements Network.
+func (b *bridge) Reserve(owner, hostname string, mac net.HardwareAddr, want net.IP) (net.IP, error) {
+	if !safeHost(hostname) {
+		return nil, api.StatusErrorf(http.StatusBadRequest, "host name %q is not a DNS label", hostname)
+	}
+
+	if len(mac) != 6 {
+		return nil, api.StatusErrorf(http.StatusBadRequest, "MAC address %q is not an Ethernet address", mac)
+	}
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if want != nil {
+		want = want.To4()
+		if want == nil || !b.subnet.Contains(want) || want.Equal(b.gw) || want.Equal(b.subnet.IP) || want.Equal(broadcast(b.subnet)) {
+			return nil, api.StatusErrorf(http.StatusBadRequest, "ipv4.address %s is not a free host address of %s", want, b.subnet)
+		}
+	}
+
+	taken := map[string]string{} // ip → owner
+	for o, r := range b.res {
+		if o != owner {
+			taken[r.IP] = o
+		}
+	}
+
+	cur, had := b.res[owner]
+	var addr net.IP
+	switch {
+	case want != nil:
+		if o, ok := taken[want.String()]; ok {
+			return nil, api.StatusErrorf(http.StatusBadRequest, "ipv4.address %s is already reserved by %s", want, o)
+		}
+
+		addr = want
+	case had && b.subnet.Contains(net.ParseIP(cur.IP)):
+		addr = net.ParseIP(cur.IP).To4()
+	default:
+		var err error
+		addr, err = b.freeAddress(taken, mac)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	r := reservation{MAC: mac.String(), IP: addr.String(), Host: hostname}
+	if had && cur == r {
+		return addr, nil
+	}
+
+	b.res[owner] = r
+	err := writeReservationFiles(b.dir, b.domain(), b.res)
+	if err == nil {
+		err = b.dns.reload()
+	}
+
+	if err != nil {
+		if had {
+			b.res[owner] = cur
+		} else {
+			delete(b.res, owner)
+		}
+
+		return nil, err
+	}
+
+	return addr, nil
+}
+
+// freeAddress picks the lowest host address that no reservation and no live lease of
+// another MAC holds. When leases of deleted instances fill the subnet, they are dropped
+// (dnsmasq keeps leases in memory: it is restarted around the edit).
+// Preconditions: b.mu held.
+func (b *bridge) freeAddress(taken map[string]string, mac net.HardwareAddr) (net.IP, error) {
+	leasesPath := filepath.Join(b.dir, "dnsmasq.leases")
+	for attempt := 0; attempt < 2; attempt++ {
+		leases := leasedIPs(leasesPath)
+		base := b.subnet.IP.To4()
+		ones, bits := b.subnet.Mask.Size()
+		size := 1 << (bits - ones)
+		for i := 1; i < size-1; i++ {
+			n := uint32(base[0])<<24 | uint32(base[1])<<16 | uint32(base[2])<<8 | uint32(base[3])
+			n += uint32(i)
+			cand := net.IPv4(byte(n>>24), byte(n>>16), byte(n>>8), byte(n)).To4()
+			if cand.Equal(b.gw) {
+				continue
+			}
+
+			if _, ok := taken[cand.String()]; ok {
+				continue
+			}
+
+			if m, ok := leases[cand.String()]; ok && m != strings.ToLower(mac.String()) {
+				continue
+			}
+
+			return cand, nil
+		}
+
+		keep := map[string]bool{}
+		for _, r := range b.res {
+			keep[strings.ToLower(r.MAC)] = true
+		}
+
+		b.log.Info("subnet full of stale leases: dropping them")
+		b.dns.stop()
+		err := dropLeases(leasesPath, keep)
+		if err != nil {
+			return nil, err
+		}
+
+		err = b.dns.ensure(b.dnsmasqConf())
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	return nil, api.StatusErrorf(http.StatusServiceUnavailable, "network %s has no free address", b.name)
+}
+
+// Release implements Network.
+func (b *bridge) Release(prefix string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	changed := false
+	for o := range b.res {
+		if strings.HasPrefix(o, prefix) {
+			delete(b.res, o)
+			changed = true
+		}
+	}
+
+	if !changed {
+		return nil
+	}
+
+	err := writeReservationFiles(b.dir, b.domain(), b.res)
+	if err != nil {
+		return err
+	}
+
+	return b.dns.reload()
+}
+
+func (b *bridge) PortAdd(port string, mac net.HardwareAddr, addr net.IP) error {
+	return firewall.PortAdd(b.name, port, mac, addr)
+}
+
+func (b *bridge) PortDel(port string) error {
+	return firewall.PortDel(b.name, port)
+}

@@ -1,0 +1,247 @@
+package network
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+
+	"github.com/berth-dev/berth/lxd/firewall"
+	"github.com/berth-dev/berth/lxd/ip"
+	"github.com/berth-dev/berth/shared/api"
+	"golang.org/x/sys/unix"
+)
+
+// Manager is the registry of this daemon's networks.
+type Manager struct {
+	dir string // $BERTH_DIR/networks
+	log *slog.Logger
+
+	mu   sync.Mutex
+	nets map[string]Network
+}
+
+// NewManager returns an empty registry keeping its files under dir.
+func NewManager(dir string, log *slog.Logger) *Manager {
+	return &Manager{dir: dir, log: log, nets: map[string]Network{}}
+}
+
+func (m *Manager) newNetwork(name, typ string, config map[string]string) (Network, error) {
+	switch typ {
+	case "bridge", "":
+		return newBridge(filepath.Join(m.dir, name), name, config, m.log)
+	}
+
+	return nil, api.StatusErrorf(http.StatusBadRequest, "network type %q is not supported (only bridge)", typ)
+}
+
+// Load registers a network from the database and starts it (adopting what runs). A network
+// that fails to start stays registered with status Errored.
+func (m *Manager) Load(name, typ string, config map[string]string) error {
+	n, err := m.newNetwork(name, typ, config)
+	if err != nil {
+		return err
+	}
+
+	m.mu.Lock()
+	m.nets[name] = n
+	m.mu.Unlock()
+	return n.Start()
+}
+
+// Create makes and starts a new network; on failure nothing is left of it. config must be
+// validated and complete (see FillDefaults).
+func (m *Manager) Create(name, typ string, config map[string]string) (Network, error) {
+	m.mu.Lock()
+	_, ok := m.nets[name]
+	m.mu.Unlock()
+	if ok {
+		return nil, api.StatusErrorf(http.StatusConflict, "network %q already exists", name)
+	}
+
+	if ip.LinkExists(name) {
+		return nil, api.StatusErrorf(http.StatusConflict, "a host interface named %q already exists", name)
+	}
+
+	n, err := m.newNetwork(name, typ, config)
+	if err != nil {
+		return nil, err
+	}
+
+	err = n.Start()
+	if err != nil {
+		derr := n.Delete()
+		if derr != nil {
+			m.log.Warn("cleaning up failed network", "network", name, "err", derr)
+		}
+
+		return nil, err
+	}
+
+	m.mu.Lock()
+	m.nets[name] = n
+	m.mu.Unlock()
+	return n, nil
+}
+
+// Get returns a registered network.
+func (m *Manager) Get(name string) (Network, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n, ok := m.nets[name]
+	if !ok {
+		return nil, api.StatusErrorf(http.StatusNotFound, "network %q not found", name)
+	}
+
+	return n, nil
+}
+
+// Names lists the registered networks, sorted.
+func (m *Manager) Names() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]string, 0, len(m.nets))
+	for n := range m.nets {
+		out = append(out, n)
+	}
+
+	sort.Strings(out)
+	return out
+}
+
+// Delete tears a network down and forgets it.
+func (m *Manager) Delete(name string) error {
+	n, err := m.Get(name)
+	if err != nil {
+		return err
+	}
+
+	err = n.Delete()
+	if err != nil {
+		return err
+	}
+
+	m.mu.Lock()
+	delete(m.nets, name)
+	m.mu.Unlock()
+	return nil
+}
+
+// Close stops supervising every network; they keep running.
+func (m *Manager) Close() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, n := range m.nets {
+		n.Close()
+	}
+}
+
+// Subnets returns the subnets of the registered networks except skip.
+func (m *Manager) Subnets(skip string) []*net.IPNet {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := []*net.IPNet{}
+	for name, n := range m.nets {
+		if name == skip {
+			continue
+		}
+
+		_, subnet, err := ParseGateway(n.Config()["ipv4.address"])
+		if err == nil {
+			out = append(out, subnet)
+		}
+	}
+
+	return out
+}
+
+// FillDefaults validates a new network's config and completes it: a free subnet for
+// ipv4.address "auto" or unset, NAT on, no IPv6. An explicit subnet must not overlap the
+// host's or another network's: 400.
+func (m *Manager) FillDefaults(name string, config map[string]string) (map[string]string, error) {
+	out := map[string]string{}
+	for k, v := range config {
+		out[k] = v
+	}
+
+	err := ValidateConfig(out)
+	if err != nil {
+		return nil, err
+	}
+
+	taken := m.Subnets(name)
+	switch out["ipv4.address"] {
+	case "", "auto":
+		out["ipv4.address"], err = PickSubnet(taken)
+		if err != nil {
+			return nil, err
+		}
+	default:
+		err = CheckSubnet(out["ipv4.address"], name, taken)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	if out["ipv4.nat"] == "" {
+		out["ipv4.nat"] = "true"
+	}
+
+	if out["ipv6.address"] == "" {
+		out["ipv6.address"] = "none"
+	}
+
+	return out, nil
+}
+
+// FreeBridgeName returns the first prefixN (N from 0) that is neither a host interface nor
+// a registered network.
+func (m *Manager) FreeBridgeName(prefix string) string {
+	for i := 0; ; i++ {
+		name := fmt.Sprintf("%s%d", prefix, i)
+		_, err := m.Get(name)
+		if err != nil && !ip.LinkExists(name) {
+			return name
+		}
+	}
+}
+
+// RemoveOrphans deletes Berth bridges whose state directory is gone (a daemon whose
+// directory was removed without deleting its networks, as test harnesses do): the dnsmasq
+// named in the bridge's alias, if it is still that network's, then the tables and bridge.
+func RemoveOrphans(log *slog.Logger) {
+	links, err := ip.Links()
+	if err != nil {
+		return
+	}
+
+	for _, l := range links {
+		pid, dir, ok := parseAlias(l.Alias)
+		if !ok || l.Type != "bridge" {
+			continue
+		}
+
+		_, err := os.Stat(dir)
+		if !errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+
+		log.Info("removing network left by a deleted state directory", "bridge", l.Name, "dir", dir)
+		d := newDnsmasq(dir, log)
+		if pid > 0 && isOurProcess(pid, d.args()) {
+			fd, err := unix.PidfdOpen(pid, 0)
+			if err == nil {
+				_ = unix.PidfdSendSignal(fd, unix.SIGTERM, nil, 0)
+				_ = unix.Close(fd)
+			}
+		}
+
+		_ = firewall.Remove(l.Name)
+		_ = ip.LinkDel(l.Name)
+	}
+}
