@@ -18,7 +18,7 @@ type Addr struct {
 
 // Counters are an interface's traffic counters.
 type Counters struct {
-	RxBytes, TxBytes, RxPackets, TxPackets uint64
+	RxBytes, TxBytes, RxPackets, TxPackets   uint64
 	RxErrors, TxErrors, RxDropped, TxDropped uint64
 }
 
