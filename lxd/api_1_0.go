@@ -24,6 +24,7 @@ var endpoints = []APIEndpoint{
 	{Path: "instances/{name}", Get: instanceGet, Delete: instanceDelete, Put: instancePut, Post: instanceRename},
 	{Path: "instances/{name}/state", Get: instanceStateGet, Put: instanceStatePut},
 	{Path: "instances/{name}/snapshots", Get: instanceSnapshotsGet},
+	{Path: "instances/{name}/files", Get: instanceFileGet, Post: instanceFilePost, Delete: instanceFileDelete},
 	{Path: "instances/{name}/logs", Get: instanceLogsGet},
 	{Path: "instances/{name}/logs/{file}", Get: instanceLogGet},
 	{Path: "images", Get: imagesGet, Post: imagesPost},
@@ -46,6 +47,10 @@ var apiExtensions = []string{
 	"storage",
 	"network",
 	"etag",
+	"directory_manipulation",
+	"file_symlinks",
+	"file_append",
+	"file_delete",
 }
 
 func serverGet(d *Daemon, r *http.Request) response.Response {

@@ -123,6 +123,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newMoveCmd(a),
 		newListCmd(a),
 		newInfoCmd(a),
+		newFileCmd(a),
 		newImageCmd(a),
 		newProfileCmd(a),
 		newNetworkCmd(a),
