@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/berth-dev/berth/lxd/container"
+	"github.com/berth-dev/berth/lxd/nsexec"
 )
 
 // Version is the daemon's version, reported in GET /1.0.
@@ -19,6 +20,10 @@ func main() {
 	// process) run from a sealed copy of this binary; dispatch them before anything else.
 	if container.IsHelper(os.Args) {
 		os.Exit(container.HelperMain(os.Args))
+	}
+
+	if nsexec.IsHelper(os.Args) {
+		os.Exit(nsexec.HelperMain())
 	}
 
 	fs := flag.NewFlagSet("berthd", flag.ContinueOnError)

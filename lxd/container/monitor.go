@@ -31,6 +31,7 @@ type monitor struct {
 	spec    Spec
 	cg      cgroup.Group
 	console *ring
+	mux     consoleMux // the attached console client, if any
 	ln      net.Listener
 	conns   sync.WaitGroup // open client connections, so finish can let them read the exit
 
@@ -193,6 +194,7 @@ func (m *monitor) drainConsole(p *initProc) {
 		n, err := p.master.Read(buf)
 		if n > 0 {
 			_, _ = m.console.Write(buf[:n])
+			m.mux.write(buf[:n])
 		}
 
 		if err != nil {

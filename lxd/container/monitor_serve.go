@@ -90,6 +90,19 @@ func (m *monitor) handle(c net.Conn) {
 		_ = enc.Encode(response{OK: true, Console: m.console.Bytes()})
 	case opWatch:
 		m.watch(c, enc)
+	case opConsoleAttach:
+		m.consoleAttach(c, enc)
+	case opConsoleResize:
+		err = m.consoleResize(req.Width, req.Height)
+		if err != nil {
+			_ = enc.Encode(response{Error: err.Error()})
+			return
+		}
+
+		_ = enc.Encode(response{OK: true})
+	case opConsoleClear:
+		m.console.Reset()
+		_ = enc.Encode(response{OK: true})
 	default:
 		_ = enc.Encode(response{Error: "unknown op " + string(req.Op)})
 	}

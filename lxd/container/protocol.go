@@ -22,10 +22,9 @@ import "time"
 //	                           ◀───  {"ok":true,"state":{...}}  at once
 //	                           ◀───  {"ok":true,"exit":{...}}   when the container has stopped
 //
-// Errors come back as {"ok":false,"error":"..."}. Room for console attach:
-// a future "console-attach" op would answer with the pty master passed by
-// SCM_RIGHTS on the same connection (the monitor keeps the master open and
-// keeps draining it into the ring while nobody is attached).
+// Errors come back as {"ok":false,"error":"..."}. Console attach, resize
+// and clear are described in console.go: the monitor proxies the console
+// stream on the attach connection and keeps draining it into the ring.
 
 // protocolVersion is reported in State; bump it on incompatible changes so
 // a daemon can recognise a monitor started by an older binary.
@@ -41,12 +40,18 @@ const (
 	opStats      op = "stats"
 	opConsoleLog op = "console-log"
 	opWatch      op = "watch"
+
+	opConsoleAttach op = "console-attach"
+	opConsoleResize op = "console-resize"
+	opConsoleClear  op = "console-clear"
 )
 
 type request struct {
 	Op        op    `json:"op"`
 	TimeoutNs int64 `json:"timeout_ns,omitempty"`
 	Force     bool  `json:"force,omitempty"`
+	Width     int   `json:"width,omitempty"`  // console-resize
+	Height    int   `json:"height,omitempty"` // console-resize
 }
 
 type response struct {

@@ -53,3 +53,11 @@ func (r *ring) Bytes() []byte {
 
 	return append(out, r.buf[:r.next]...)
 }
+
+// Reset forgets everything kept so far.
+func (r *ring) Reset() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+
+	r.next, r.full = 0, false
+}

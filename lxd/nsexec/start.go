@@ -209,6 +209,9 @@ func (p *Process) finishStart(sock *os.File) error {
 
 			return &ExecError{Code: st.Code, Msg: st.Error}
 		case st.PTY && len(fds) == 1 && p.pty == nil:
+			// Non-blocking, so the runtime poller serves it and Close
+			// interrupts a pending Read.
+			_ = unix.SetNonblock(fds[0], true)
 			p.pty = os.NewFile(uintptr(fds[0]), "pty-master")
 		default:
 			closeAll(fds)
