@@ -14,14 +14,14 @@ import (
 
 // endpoints is the whole API: one line per URL, handlers in <resource>.go files.
 var endpoints = []APIEndpoint{
-	{Path: "", Get: serverGet},
+	{Path: "", Get: serverGet, Put: serverPut, Patch: serverPut},
 	{Path: "events", Get: eventsGet},
 	{Path: "operations", Get: operationsGet},
 	{Path: "operations/{id}", Get: operationGet, Delete: operationDelete},
 	{Path: "operations/{id}/wait", Get: operationWait},
 	{Path: "operations/{id}/websocket", Get: operationWebsocket},
 	{Path: "instances", Get: instancesGet, Post: instancesPost},
-	{Path: "instances/{name}", Get: instanceGet, Delete: instanceDelete, Put: instancePut, Post: instanceRename},
+	{Path: "instances/{name}", Get: instanceGet, Delete: instanceDelete, Put: instancePut, Patch: instancePatch, Post: instanceRename},
 	{Path: "instances/{name}/state", Get: instanceStateGet, Put: instanceStatePut},
 	{Path: "instances/{name}/snapshots", Get: instanceSnapshotsGet},
 	{Path: "instances/{name}/files", Get: instanceFileGet, Post: instanceFilePost, Delete: instanceFileDelete},
@@ -34,8 +34,8 @@ var endpoints = []APIEndpoint{
 	{Path: "images/aliases", Get: aliasesGet, Post: aliasesPost},
 	{Path: "images/aliases/{name:.*}", Get: aliasGet, Put: aliasPut, Post: aliasPost, Delete: aliasDelete},
 	{Path: "images/{fingerprint}", Get: imageGet, Put: imagePut, Delete: imageDelete},
-	{Path: "profiles", Get: profilesGet},
-	{Path: "profiles/{name}", Get: profileGet},
+	{Path: "profiles", Get: profilesGet, Post: profilesPost},
+	{Path: "profiles/{name}", Get: profileGet, Put: profilePut, Patch: profilePatch, Post: profilePost, Delete: profileDelete},
 	{Path: "storage-pools", Get: storagePoolsGet},
 	{Path: "storage-pools/{name}", Get: storagePoolGet},
 	{Path: "networks", Get: networksGet},

@@ -19,6 +19,7 @@ import (
 	"github.com/berth-dev/berth/lxd/idmap"
 	"github.com/berth-dev/berth/lxd/imagestore"
 	"github.com/berth-dev/berth/lxd/instance"
+	"github.com/berth-dev/berth/lxd/lxcfs"
 	"github.com/berth-dev/berth/lxd/operations"
 	"github.com/berth-dev/berth/lxd/storage"
 	"github.com/berth-dev/berth/lxd/sys"
@@ -153,7 +154,33 @@ func (d *Daemon) init(ctx context.Context) error {
 		return fmt.Errorf("reconciling instances: %w", err)
 	}
 
+	d.startLXCFS()
+	go func() {
+		err := d.instances.Autostart(context.Background())
+		if err != nil {
+			d.log.Warn("autostarting instances", "err", err)
+		}
+	}()
+
 	return nil
+}
+
+// startLXCFS supervises lxcfs when it is installed and waits a little for it to mount, so
+// that containers started from now on (autostart first) get its view of /proc.
+func (d *Daemon) startLXCFS() {
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- lxcfs.Supervise(context.Background(), lxcfs.Dir(), d.log, func() { close(ready) })
+	}()
+
+	select {
+	case <-ready:
+	case err := <-done:
+		d.log.Info("containers get the host's /proc view", "lxcfs", err)
+	case <-time.After(5 * time.Second):
+		d.log.Warn("lxcfs is not up yet; containers started before it is get the host's /proc view")
+	}
 }
 
 // initStorage loads the default pool, creating it with the best driver on first start.

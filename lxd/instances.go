@@ -83,11 +83,6 @@ func instanceGet(d *Daemon, r *http.Request) response.Response {
 	return response.SyncResponseETag(true, inst.Instance, etag)
 }
 
-// PUT /1.0/instances/{name}: only snapshot restore is wired through here yet.
-func instancePut(d *Daemon, r *http.Request) response.Response {
-	return response.NotImplemented(nil)
-}
-
 // DELETE /1.0/instances/{name}: refused (400) while running.
 func instanceDelete(d *Daemon, r *http.Request) response.Response {
 	name := pathVar(r, "name")

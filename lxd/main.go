@@ -10,6 +10,7 @@ import (
 
 	"github.com/berth-dev/berth/lxd/container"
 	"github.com/berth-dev/berth/lxd/nsexec"
+	"github.com/berth-dev/berth/lxd/proxy"
 )
 
 // Version is the daemon's version, reported in GET /1.0.
@@ -24,6 +25,10 @@ func main() {
 
 	if nsexec.IsHelper(os.Args) {
 		os.Exit(nsexec.HelperMain())
+	}
+
+	if proxy.IsHelper(os.Args) {
+		os.Exit(proxy.Main(os.Args))
 	}
 
 	fs := flag.NewFlagSet("berthd", flag.ContinueOnError)

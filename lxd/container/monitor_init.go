@@ -156,6 +156,7 @@ func (m *monitor) syncInit(p *initProc, sock *os.File) error {
 		Env:      initEnv(m.spec),
 		Init:     setup.DefaultInit,
 		DropCaps: setup.DefaultDropCaps,
+		Mounts:   m.spec.Mounts,
 	}
 
 	err := enc.Encode(syncMsg{Type: syncConfig, Version: syncVersion, Config: &cfg})

@@ -5,6 +5,7 @@ import (
 
 	"github.com/berth-dev/berth/lxd/cgroup"
 	"github.com/berth-dev/berth/lxd/idmap"
+	"github.com/berth-dev/berth/lxd/setup"
 )
 
 // Spec describes a container to start. It is written to RunDir/spec.json
@@ -18,7 +19,11 @@ type Spec struct {
 	Env      map[string]string `json:"env"`      // extra environment for PID 1
 	Unmounts []string          `json:"unmounts"` // host mount points unmounted, in order, after init exits
 	Limits   Limits            `json:"limits"`
+	Mounts   []Mount           `json:"mounts"` // extra binds into the container, made after /proc and /sys
 }
+
+// Mount is an extra bind mount (setup.Mount): a host Source on a Target inside the root.
+type Mount = setup.Mount
 
 // Limits are the container's resource limits (see cgroup.Limits: PidsMax
 // 0 means cgroup.DefaultPidsMax, -1 unlimited).

@@ -22,7 +22,7 @@ var keyValidators = map[string]func(string) error{
 	"security.idmap.isolated": isBool,
 	"security.nesting":        isBool,
 	"security.privileged":     isFalse,
-	"raw.idmap":               isAny,
+	"raw.idmap":               isRawIdmap,
 }
 
 var openNamespaces = []string{"user.", "environment.", "image.", "volatile."}
@@ -63,7 +63,26 @@ func validateKey(k, v string) error {
 	return fmt.Errorf("unknown key")
 }
 
-func isAny(string) error { return nil }
+var rawIdmapRe = regexp.MustCompile(`^(uid|gid|both) [0-9]+(-[0-9]+)? [0-9]+(-[0-9]+)?$`)
+
+// isRawIdmap checks LXD's syntax ("uid 1000 1000", "both 1000-1999 1000-1999", one entry a
+// line) and then refuses: each container has one contiguous id range here, and mapping
+// extra host ids into it would need the user namespace, the idmapped root and the disk
+// devices to carry a split map. Refusing beats accepting a key that does nothing.
+func isRawIdmap(v string) error {
+	for _, line := range strings.Split(strings.TrimSpace(v), "\n") {
+		line = strings.TrimSpace(line)
+		if line != "" && !rawIdmapRe.MatchString(line) {
+			return fmt.Errorf("%q is not an id map entry like \"both 1000 1000\"", line)
+		}
+	}
+
+	if strings.TrimSpace(v) != "" {
+		return fmt.Errorf("raw.idmap is not supported: each container gets one contiguous id range (security.idmap.isolated is always on)")
+	}
+
+	return nil
+}
 
 func isBool(v string) error {
 	switch strings.ToLower(v) {
@@ -187,6 +206,10 @@ func ValidateDevices(devices map[string]map[string]string) error {
 
 		switch d["type"] {
 		case "disk", "nic", "proxy", "unix-char", "unix-block", "none":
+			err := validateDevice(name, d)
+			if err != nil {
+				return api.StatusErrorf(http.StatusBadRequest, "device %q: %v", name, err)
+			}
 		case "":
 			return api.StatusErrorf(http.StatusBadRequest, "device %q has no type", name)
 		default:

@@ -12,6 +12,7 @@ import (
 	"github.com/berth-dev/berth/lxd/container"
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/images"
+	"github.com/berth-dev/berth/lxd/lxcfs"
 	"github.com/berth-dev/berth/shared/api"
 	"github.com/berth-dev/berth/shared/revert"
 )
@@ -58,6 +59,18 @@ func (m *Manager) start(ctx context.Context, name string) error {
 		return err
 	}
 
+	limits, err := m.limitsOf(name, config)
+	if err != nil {
+		return err
+	}
+
+	mounts, unstage, err := m.prepareDevices(name, ids, devices)
+	if err != nil {
+		return err
+	}
+
+	defer unstage() // the container holds its own copies of staged mounts
+
 	spec := container.Spec{
 		Name:     name,
 		UUID:     inst.Config["volatile.uuid"],
@@ -66,7 +79,8 @@ func (m *Manager) start(ctx context.Context, name string) error {
 		RunDir:   m.runDir(name),
 		Env:      envFromConfig(config),
 		Unmounts: m.cfg.Pool.Mountpoints(name),
-		Limits:   limitsFromConfig(config),
+		Limits:   limits,
+		Mounts:   append(lxcfs.Binds(lxcfs.Dir()), mounts...),
 	}
 
 	mon, err := container.Start(ctx, m.cfg.Exe, spec, m.log.With("instance", name))
@@ -75,6 +89,7 @@ func (m *Manager) start(ctx context.Context, name string) error {
 	}
 
 	r.Success()
+	m.startedDevices(name, ids, mon.InitPID(), devices)
 
 	m.mu.Lock()
 	m.monitors[name] = mon
@@ -152,19 +167,6 @@ func envFromConfig(config map[string]string) map[string]string {
 	}
 
 	return env
-}
-
-func limitsFromConfig(config map[string]string) container.Limits {
-	l := container.Limits{CPUs: config["limits.cpu"]}
-	if v := config["limits.memory"]; v != "" && !strings.HasSuffix(v, "%") {
-		l.MemoryBytes, _ = ParseBytes(v)
-	}
-
-	if v := config["limits.processes"]; v != "" {
-		fmt.Sscan(v, &l.PidsMax)
-	}
-
-	return l
 }
 
 // load reads an instance and the profiles it uses in one read transaction.

@@ -18,6 +18,7 @@ type Config struct {
 	Env      []string `json:"env"`       // the complete environment of init
 	Init     []string `json:"init"`      // candidate init paths inside the rootfs, tried in order
 	DropCaps []int    `json:"drop_caps"` // capabilities removed from the bounding set
+	Mounts   []Mount  `json:"mounts"`    // extra binds, made after /proc and /sys
 }
 
 // DefaultInit lists where images keep systemd, in nspawn's order reversed to

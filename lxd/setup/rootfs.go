@@ -50,6 +50,11 @@ func Prepare(cfg Config) error {
 		}
 	}
 
+	err = mountExtra(r, cfg.Mounts)
+	if err != nil {
+		return err
+	}
+
 	err = pivot(r)
 	if err != nil {
 		return err

@@ -1,0 +1,340 @@
+package instance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/berth-dev/berth/lxd/db"
+	"github.com/berth-dev/berth/lxd/response"
+	"github.com/berth-dev/berth/shared/api"
+)
+
+// UpdateRequest is a validated replacement of an instance's writable fields (PUT; PATCH
+// is merged into a full request by the caller).
+type UpdateRequest struct {
+	Name string
+	row  db.Instance // the new row
+	etag string      // ETag of the instance it was validated against
+}
+
+// PrepareUpdate validates a new writable state for an instance against its current one.
+// Every key and device is checked and the expanded result too (limits, hotplug of a
+// running container); an error is a StatusError (400 naming the key, 404) and nothing has
+// changed. Volatile keys the request leaves out are kept; ones it sends must equal the
+// current value (LXD refuses changing them too), except a NIC's hwaddr.
+func (m *Manager) PrepareUpdate(ctx context.Context, name string, put api.InstancePut) (*UpdateRequest, error) {
+	cur, profiles, err := m.loadWith(ctx, name, put.Profiles)
+	if err != nil {
+		return nil, err
+	}
+
+	if put.Architecture != "" && put.Architecture != cur.Architecture {
+		return nil, api.StatusErrorf(http.StatusBadRequest, "the architecture cannot be changed (%q to %q)", cur.Architecture, put.Architecture)
+	}
+
+	config := map[string]string{}
+	for k, v := range cur.Config {
+		if strings.HasPrefix(k, "volatile.") {
+			config[k] = v
+		}
+	}
+
+	local := map[string]string{}
+	for k, v := range put.Config {
+		if !strings.HasPrefix(k, "volatile.") {
+			local[k] = v
+			config[k] = v
+			continue
+		}
+
+		if cur.Config[k] != v && !strings.HasSuffix(k, ".hwaddr") {
+			return nil, api.StatusErrorf(http.StatusBadRequest, "invalid config %q: volatile keys cannot be changed", k)
+		}
+
+		config[k] = v
+	}
+
+	err = ValidateConfig(local)
+	if err != nil {
+		return nil, err
+	}
+
+	devices := put.Devices
+	if devices == nil {
+		devices = map[string]map[string]string{}
+	}
+
+	err = ValidateDevices(devices)
+	if err != nil {
+		return nil, err
+	}
+
+	row := *cur
+	row.Config = config
+	row.Devices = devices
+	row.Profiles = put.Profiles
+	row.Ephemeral = put.Ephemeral
+	row.Description = put.Description
+	if row.Profiles == nil {
+		row.Profiles = []string{}
+	}
+
+	err = m.checkExpanded(cur, &row, profiles, profiles)
+	if err != nil {
+		return nil, err
+	}
+
+	out := m.render(cur, profiles, false)
+	etag, err := response.EtagHash(ETag(&out.Instance))
+	if err != nil {
+		return nil, err
+	}
+
+	return &UpdateRequest{Name: name, row: row, etag: etag}, nil
+}
+
+// checkExpanded validates what the instance would expand to and, for a running
+// container, that every device change can be made live.
+func (m *Manager) checkExpanded(old, new *db.Instance, oldProfiles, newProfiles map[string]*db.Profile) error {
+	config, devices := Expand(new, newProfiles)
+	_, err := m.limitsOf(new.Name, config)
+	if err != nil {
+		return err
+	}
+
+	err = ValidateDevices(devices)
+	if err != nil {
+		return err
+	}
+
+	if m.monitor(new.Name) == nil {
+		return nil
+	}
+
+	_, oldDevices := Expand(old, oldProfiles)
+	return checkHotplug(oldDevices, devices)
+}
+
+// Update writes a prepared update and applies it to the running container: limits through
+// its cgroups, device changes by hotplug. If the live part fails the old state is put
+// back. An instance changed since PrepareUpdate gets 412.
+func (m *Manager) Update(ctx context.Context, req *UpdateRequest) error {
+	unlock := m.lock(req.Name)
+	defer unlock()
+
+	cur, profiles, err := m.loadWith(ctx, req.Name, req.row.Profiles)
+	if err != nil {
+		return err
+	}
+
+	out := m.render(cur, profiles, false)
+	etag, err := response.EtagHash(ETag(&out.Instance))
+	if err != nil {
+		return err
+	}
+
+	if etag != req.etag {
+		return api.StatusErrorf(http.StatusPreconditionFailed, "instance %q changed during the update; retry", req.Name)
+	}
+
+	err = m.cfg.DB.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		return tx.UpdateInstance(ctx, req.Name, req.row)
+	})
+	if err != nil {
+		return err
+	}
+
+	err = m.applyLive(cur, &req.row, profiles, profiles)
+	if err != nil {
+		rerr := m.cfg.DB.Transaction(context.Background(), func(ctx context.Context, tx *db.Tx) error {
+			return tx.UpdateInstance(ctx, req.Name, *cur)
+		})
+
+		_ = m.applyLive(&req.row, cur, profiles, profiles)
+		return errors.Join(err, rerr)
+	}
+
+	m.event("instance-updated", req.Name, nil)
+	return nil
+}
+
+// applyLive brings a running container from old to new (no-op when stopped).
+func (m *Manager) applyLive(old, new *db.Instance, oldProfiles, newProfiles map[string]*db.Profile) error {
+	mon := m.monitor(new.Name)
+	if mon == nil {
+		return nil
+	}
+
+	config, devices := Expand(new, newProfiles)
+	limits, err := m.limitsOf(new.Name, config)
+	if err != nil {
+		return err
+	}
+
+	err = m.applyLimits(new.Name, limits)
+	if err != nil {
+		return err
+	}
+
+	ids, err := m.idsOf(new)
+	if err != nil {
+		return err
+	}
+
+	_, oldDevices := Expand(old, oldProfiles)
+	return m.hotplugDevices(new.Name, ids, mon.InitPID(), oldDevices, devices)
+}
+
+// loadWith reads an instance and the given profiles (those it would use after an
+// update; a missing one is a 400 naming it).
+func (m *Manager) loadWith(ctx context.Context, name string, names []string) (*db.Instance, map[string]*db.Profile, error) {
+	var inst *db.Instance
+	profiles := map[string]*db.Profile{}
+	err := m.cfg.DB.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		var err error
+		inst, err = tx.GetInstance(ctx, name)
+		if err != nil {
+			return err
+		}
+
+		seen := map[string]bool{}
+		for _, p := range append(append([]string{}, inst.Profiles...), names...) {
+			if seen[p] {
+				continue
+			}
+
+			seen[p] = true
+			profiles[p], err = tx.GetProfile(ctx, p)
+			if api.StatusErrorCheck(err, http.StatusNotFound) {
+				return api.StatusErrorf(http.StatusBadRequest, "profile %q does not exist", p)
+			}
+
+			if err != nil {
+				return err
+			}
+		}
+
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+
+	dup := map[string]bool{}
+	for _, p := range names {
+		if dup[p] {
+			return nil, nil, api.StatusErrorf(http.StatusBadRequest, "profile %q is listed twice", p)
+		}
+
+		dup[p] = true
+	}
+
+	return inst, profiles, nil
+}
+
+// CheckProfile validates a profile's new config and devices against every instance using
+// it: the key rules, the expanded result, and for running ones that the change can be
+// made live. Nothing is written.
+func (m *Manager) CheckProfile(ctx context.Context, name string, p *db.Profile) error {
+	err := ValidateConfig(p.Config)
+	if err != nil {
+		return err
+	}
+
+	err = ValidateDevices(p.Devices)
+	if err != nil {
+		return err
+	}
+
+	insts, oldProfiles, err := m.profileUsers(ctx, name)
+	if err != nil {
+		return err
+	}
+
+	newProfiles := withProfile(oldProfiles, p)
+	for i := range insts {
+		err = m.checkExpanded(&insts[i], &insts[i], oldProfiles, newProfiles)
+		if err != nil {
+			return fmt.Errorf("instance %q: %w", insts[i].Name, err)
+		}
+	}
+
+	return nil
+}
+
+// ProfileChanged applies a profile's change (old is its previous content) to every
+// running instance using it; failures are joined and the rest still applied.
+func (m *Manager) ProfileChanged(ctx context.Context, name string, old *db.Profile) error {
+	insts, newProfiles, err := m.profileUsers(ctx, name)
+	if err != nil {
+		return err
+	}
+
+	oldProfiles := withProfile(newProfiles, old)
+	var errs []error
+	for i := range insts {
+		inst := &insts[i]
+		if m.monitor(inst.Name) == nil {
+			continue
+		}
+
+		unlock := m.lock(inst.Name)
+		err := m.applyLive(inst, inst, oldProfiles, newProfiles)
+		unlock()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("applying profile %q to %q: %w", name, inst.Name, err))
+			continue
+		}
+
+		m.event("instance-updated", inst.Name, nil)
+	}
+
+	return errors.Join(errs...)
+}
+
+// profileUsers returns the instances using a profile and every profile they use.
+func (m *Manager) profileUsers(ctx context.Context, name string) ([]db.Instance, map[string]*db.Profile, error) {
+	var insts []db.Instance
+	profiles := map[string]*db.Profile{}
+	err := m.cfg.DB.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		users, err := tx.GetProfileUsedBy(ctx, name)
+		if err != nil {
+			return err
+		}
+
+		all, err := tx.GetProfiles(ctx)
+		if err != nil {
+			return err
+		}
+
+		for i := range all {
+			profiles[all[i].Name] = &all[i]
+		}
+
+		for _, u := range users {
+			inst, err := tx.GetInstance(ctx, u)
+			if err != nil {
+				return err
+			}
+
+			insts = append(insts, *inst)
+		}
+
+		return nil
+	})
+
+	return insts, profiles, err
+}
+
+func withProfile(profiles map[string]*db.Profile, p *db.Profile) map[string]*db.Profile {
+	out := make(map[string]*db.Profile, len(profiles))
+	for k, v := range profiles {
+		out[k] = v
+	}
+
+	out[p.Name] = p
+	return out
+}
