@@ -45,9 +45,8 @@ type Stats struct {
 
 // Group is one container's set of cgroups. Implementations: v1Group (legacy
 // and hybrid hosts, using the unified hierarchy for delegation and freezing
-// where it is mounted) and v2Group (pure cgroup2). A systemd D-Bus backed
-// implementation (transient scope with Delegate=yes) would satisfy the same
-// interface; it is not written yet.
+// where it is mounted), systemdGroup (pure cgroup2 under systemd: a
+// transient scope with Delegate=yes) and v2Group (pure cgroup2 otherwise).
 type Group interface {
 	// Name is the container name the group was made for.
 	Name() string
@@ -85,6 +84,15 @@ type Group interface {
 func New(name string, l Layout) (Group, error) {
 	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
 		return nil, fmt.Errorf("%w: %q", ErrBadName, name)
+	}
+
+	if l.Mode == sys.CgroupUnified && l.SystemdBus != "" {
+		g, err := newSystemdGroup(name, l)
+		if err != nil {
+			return nil, err
+		}
+
+		return g, nil
 	}
 
 	if l.Mode == sys.CgroupUnified {

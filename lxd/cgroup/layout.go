@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/berth-dev/berth/lxd/sys"
@@ -20,21 +21,34 @@ type Layout struct {
 	Mode    sys.CgroupMode
 	Unified string            // cgroup2 mount point, "" on legacy hosts
 	V1      map[string]string // v1 controller -> its hierarchy's mount point
+	// SystemdBus is the D-Bus address of the systemd that manages a pure
+	// cgroup2 host's tree: groups are then transient scopes in Slice.
+	// "" means Berth writes the tree itself.
+	SystemdBus string
+	// Warning, if set, says why a systemd host's tree is written directly
+	// (its bus did not answer), for the caller to log.
+	Warning string
 }
 
-// Detect reads the host's cgroup layout.
+// Detect reads the host's cgroup layout, and on a pure cgroup2 host
+// whether systemd manages it (see detectSystemd).
 func Detect() (Layout, error) {
-	mode, unified, err := sys.CgroupLayout()
+	return detect(realHost())
+}
+
+func detect(env hostEnv) (Layout, error) {
+	mode, unified, err := env.layout()
 	if err != nil {
 		return Layout{}, fmt.Errorf("detecting cgroup layout: %w", err)
 	}
 
 	l := Layout{Mode: mode, Unified: unified, V1: map[string]string{}}
 	if mode == sys.CgroupUnified {
+		detectSystemd(env, &l)
 		return l, nil
 	}
 
-	f, err := os.Open("/proc/self/mountinfo")
+	f, err := os.Open(filepath.Join(env.root, "proc/self/mountinfo"))
 	if err != nil {
 		return Layout{}, fmt.Errorf("reading mountinfo: %w", err)
 	}
