@@ -36,6 +36,8 @@ func (m *Manager) delete(ctx context.Context, name string) error {
 		return fmt.Errorf("deleting storage of %q: %w", name, err)
 	}
 
+	m.nicsDelete(name)
+
 	err = os.RemoveAll(m.instanceDir(name))
 	if err != nil {
 		return fmt.Errorf("deleting files of %q: %w", name, err)

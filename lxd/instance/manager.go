@@ -11,6 +11,7 @@ import (
 
 	"github.com/berth-dev/berth/lxd/container"
 	"github.com/berth-dev/berth/lxd/db"
+	"github.com/berth-dev/berth/lxd/network"
 	"github.com/berth-dev/berth/lxd/storage"
 )
 
@@ -36,6 +37,7 @@ type Config struct {
 	Images   ImageSource
 	Events   Lifecycle
 	Log      *slog.Logger
+	Networks *network.Manager // nil: instances cannot have NICs
 }
 
 // ImageSource gives the daemon's image store to the manager.

@@ -59,6 +59,11 @@ func (m *Manager) start(ctx context.Context, name string) error {
 		return err
 	}
 
+	nics, err := m.nicsPrepare(ctx, inst, devices, rootfs, ids)
+	if err != nil {
+		return err
+	}
+
 	limits, err := m.limitsOf(name, config)
 	if err != nil {
 		return err
@@ -86,6 +91,13 @@ func (m *Manager) start(ctx context.Context, name string) error {
 	mon, err := container.Start(ctx, m.cfg.Exe, spec, m.log.With("instance", name))
 	if err != nil {
 		return fmt.Errorf("starting %q: %w", name, err)
+	}
+
+	err = m.nicsAttach(ctx, name, mon, nics)
+	if err != nil {
+		_, _ = mon.Stop(ctx, 0, true)
+		_ = mon.Close()
+		return err
 	}
 
 	r.Success()

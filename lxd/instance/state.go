@@ -52,7 +52,7 @@ func (m *Manager) state(name string, details bool) api.InstanceState {
 		st.Memory.Usage = stats.MemoryBytes
 	}
 
-	st.Network = netCounters(mon.InitPID())
+	st.Network = netState(mon.InitPID())
 	return st
 }
 

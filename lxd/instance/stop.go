@@ -141,6 +141,7 @@ func (m *Manager) stopped(name string, mon *container.Monitor, exit *container.E
 
 	m.mu.Unlock()
 	_ = mon.Close()
+	m.nicsStopped(name)
 
 	ctx := context.Background()
 	var ephemeral bool

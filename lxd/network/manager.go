@@ -24,6 +24,8 @@ type Manager struct {
 
 	mu   sync.Mutex
 	nets map[string]Network
+
+	opMu sync.Mutex // held across a whole create/update/delete (Lock)
 }
 
 // NewManager returns an empty registry keeping its files under dir.
@@ -244,4 +246,10 @@ func RemoveOrphans(log *slog.Logger) {
 		_ = firewall.Remove(l.Name)
 		_ = ip.LinkDel(l.Name)
 	}
+}
+
+// Lock serialises changes to networks (API calls): returns the unlock.
+func (m *Manager) Lock() func() {
+	m.opMu.Lock()
+	return m.opMu.Unlock
 }

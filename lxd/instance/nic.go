@@ -1,0 +1,362 @@
+package instance
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/berth-dev/berth/lxd/container"
+	"github.com/berth-dev/berth/lxd/db"
+	"github.com/berth-dev/berth/lxd/firewall"
+	"github.com/berth-dev/berth/lxd/idmap"
+	"github.com/berth-dev/berth/lxd/ip"
+	"github.com/berth-dev/berth/lxd/network"
+	"github.com/berth-dev/berth/shared/api"
+)
+
+// nic is a NIC device resolved for one start.
+type nic struct {
+	dev    string           // device name (key of the devices map)
+	name   string           // interface name inside the container
+	bridge string           // host bridge the host end joins
+	net    network.Network  // nil for an unmanaged parent bridge
+	mac    net.HardwareAddr // stable: device hwaddr, else volatile.<dev>.hwaddr
+	addr   net.IP           // reserved IPv4 address (managed networks)
+	host   string           // host end, chosen at attach
+}
+
+// nicsPrepare runs before the container starts: it resolves the NIC devices, gives each a
+// stable MAC (volatile.<dev>.hwaddr, generated once), reserves their addresses, and points
+// the container's resolver at the first managed network's DNS.
+func (m *Manager) nicsPrepare(ctx context.Context, inst *db.Instance, devices map[string]map[string]string, rootfs string, ids idmap.Set) ([]*nic, error) {
+	names := make([]string, 0, len(devices))
+	for dev, d := range devices {
+		if d["type"] == "nic" {
+			names = append(names, dev)
+		}
+	}
+
+	if len(names) == 0 {
+		return nil, nil
+	}
+
+	if m.cfg.Networks == nil {
+		return nil, api.StatusErrorf(http.StatusBadRequest, "this daemon has no networking")
+	}
+
+	sort.Strings(names)
+	volatile := map[string]string{}
+	nics := []*nic{}
+	for _, dev := range names {
+		n, err := m.resolveNIC(inst, dev, devices[dev], volatile)
+		if err != nil {
+			return nil, err
+		}
+
+		nics = append(nics, n)
+	}
+
+	if len(volatile) > 0 {
+		err := m.cfg.DB.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+			return tx.UpdateInstanceConfig(ctx, inst.Name, volatile, nil)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("recording MAC addresses: %w", err)
+		}
+	}
+
+	for _, n := range nics {
+		if n.net == nil {
+			continue
+		}
+
+		var want net.IP
+		if v := devices[n.dev]["ipv4.address"]; v != "" {
+			want = net.ParseIP(v)
+		}
+
+		var err error
+		n.addr, err = n.net.Reserve(inst.Name+"."+n.dev, inst.Name, n.mac, want)
+		if err != nil {
+			return nil, fmt.Errorf("reserving an address for %s: %w", n.dev, err)
+		}
+	}
+
+	for _, n := range nics {
+		if n.net != nil {
+			err := writeResolvConf(rootfs, n.net, ids)
+			if err != nil {
+				m.log.Warn("writing resolv.conf", "instance", inst.Name, "err", err)
+			}
+
+			break
+		}
+	}
+
+	return nics, nil
+}
+
+func (m *Manager) resolveNIC(inst *db.Instance, dev string, d map[string]string, volatile map[string]string) (*nic, error) {
+	n := &nic{dev: dev, name: d["name"]}
+	if n.name == "" {
+		n.name = dev
+	}
+
+	if !validIfName(n.name) {
+		return nil, api.StatusErrorf(http.StatusBadRequest, "device %s: invalid interface name %q", dev, n.name)
+	}
+
+	netName := d["network"]
+	switch {
+	case netName != "":
+		if d["nictype"] != "" && d["nictype"] != "bridged" {
+			return nil, api.StatusErrorf(http.StatusBadRequest, "device %s: nictype %q cannot be used with network", dev, d["nictype"])
+		}
+	case d["nictype"] == "bridged" && d["parent"] != "":
+		netName = d["parent"]
+	default:
+		return nil, api.StatusErrorf(http.StatusBadRequest, "device %s: only bridged NICs (network=NAME or nictype=bridged parent=BRIDGE) are supported", dev)
+	}
+
+	nw, err := m.cfg.Networks.Get(netName)
+	switch {
+	case err == nil:
+		n.net, n.bridge = nw, nw.Name()
+	case d["network"] == "" && ip.LinkExists(netName):
+		n.bridge = netName // an unmanaged host bridge: no DHCP or filtering from us
+	default:
+		return nil, api.StatusErrorf(http.StatusBadRequest, "device %s: network %q not found", dev, netName)
+	}
+
+	mac := d["hwaddr"]
+	if mac == "" {
+		mac = inst.Config["volatile."+dev+".hwaddr"]
+	}
+
+	if mac == "" {
+		mac = generateMAC()
+		volatile["volatile."+dev+".hwaddr"] = mac
+	}
+
+	n.mac, err = net.ParseMAC(mac)
+	if err != nil || len(n.mac) != 6 {
+		return nil, api.StatusErrorf(http.StatusBadRequest, "device %s: invalid hwaddr %q", dev, mac)
+	}
+
+	if v := d["ipv4.address"]; v != "" && (net.ParseIP(v) == nil || net.ParseIP(v).To4() == nil) {
+		return nil, api.StatusErrorf(http.StatusBadRequest, "device %s: invalid ipv4.address %q", dev, v)
+	}
+
+	return n, nil
+}
+
+// nicsAttach runs once init's network namespace exists: per NIC, the port filter (first,
+// so no frame passes unfiltered), then a veth pair with the peer created inside the
+// container under its final name. It records volatile.<dev>.host_name.
+func (m *Manager) nicsAttach(ctx context.Context, name string, mon *container.Monitor, nics []*nic) error {
+	if len(nics) == 0 {
+		return nil
+	}
+
+	volatile := map[string]string{}
+	for _, n := range nics {
+		var err error
+		for range 5 {
+			n.host = "veth" + randomHex(4)
+			if n.net != nil {
+				err = n.net.PortAdd(n.host, n.mac, n.addr)
+				if err != nil {
+					break
+				}
+			}
+
+			err = ip.VethAdd(ip.Veth{HostName: n.host, Bridge: n.bridge, PID: mon.InitPID(), Name: n.name, HWAddr: n.mac})
+			if !errors.Is(err, ip.ErrExists) {
+				break
+			}
+
+			if n.net != nil {
+				_ = n.net.PortDel(n.host)
+			}
+		}
+
+		if err != nil {
+			m.nicsDetach(nics)
+			return fmt.Errorf("attaching %s: %w", n.dev, err)
+		}
+
+		volatile["volatile."+n.dev+".host_name"] = n.host
+	}
+
+	err := m.cfg.DB.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		return tx.UpdateInstanceConfig(ctx, name, volatile, nil)
+	})
+	if err != nil {
+		m.log.Warn("recording host interface names", "instance", name, "err", err)
+	}
+
+	return nil
+}
+
+// nicsDetach undoes nicsAttach for a start that fails.
+func (m *Manager) nicsDetach(nics []*nic) {
+	for _, n := range nics {
+		if n.host == "" {
+			continue
+		}
+
+		if n.net != nil {
+			_ = n.net.PortDel(n.host)
+		}
+
+		_ = ip.LinkDel(n.host)
+	}
+}
+
+// nicsStopped cleans up after a container has ended: the veth pair died with its network
+// namespace; its filters, and a host end that lingers, are removed here.
+func (m *Manager) nicsStopped(name string) {
+	if m.cfg.Networks == nil {
+		return
+	}
+
+	ctx := context.Background()
+	var inst *db.Instance
+	err := m.cfg.DB.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		var err error
+		inst, err = tx.GetInstance(ctx, name)
+		return err
+	})
+	if err != nil {
+		return
+	}
+
+	unset := []string{}
+	for k, host := range inst.Config {
+		if !strings.HasPrefix(k, "volatile.") || !strings.HasSuffix(k, ".host_name") {
+			continue
+		}
+
+		for _, nw := range m.cfg.Networks.Names() {
+			_ = firewall.PortDel(nw, host)
+		}
+
+		err := ip.LinkDel(host)
+		if err != nil {
+			m.log.Warn("removing host end of a NIC", "instance", name, "interface", host, "err", err)
+		}
+
+		unset = append(unset, k)
+	}
+
+	if len(unset) == 0 {
+		return
+	}
+
+	err = m.cfg.DB.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		return tx.UpdateInstanceConfig(ctx, name, nil, unset)
+	})
+	if err != nil {
+		m.log.Warn("clearing host interface names", "instance", name, "err", err)
+	}
+}
+
+// nicsDelete releases the instance's DHCP reservations and DNS records on every network.
+func (m *Manager) nicsDelete(name string) {
+	if m.cfg.Networks == nil {
+		return
+	}
+
+	for _, nw := range m.cfg.Networks.Names() {
+		n, err := m.cfg.Networks.Get(nw)
+		if err != nil {
+			continue
+		}
+
+		err = n.Release(name + ".")
+		if err != nil {
+			m.log.Warn("releasing addresses", "instance", name, "network", nw, "err", err)
+		}
+	}
+}
+
+// resolvMarker starts the resolv.conf Berth writes. A file without it is the user's.
+const resolvMarker = "# Written by Berth"
+
+// writeResolvConf points the container at its network's dnsmasq, when the file is the
+// image's empty placeholder or one Berth wrote. Through os.Root: the rootfs is the
+// container's and its symlinks must not lead outside.
+func writeResolvConf(rootfs string, nw network.Network, ids idmap.Set) error {
+	root, err := os.OpenRoot(rootfs)
+	if err != nil {
+		return err
+	}
+
+	defer root.Close()
+	fi, err := root.Lstat("etc/resolv.conf")
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return err
+	case !fi.Mode().IsRegular():
+		return nil // a symlink: systemd-resolved or the user manages it
+	default:
+		cur, err := root.ReadFile("etc/resolv.conf")
+		if err != nil {
+			return err
+		}
+
+		if strings.TrimSpace(string(cur)) != "" && !strings.HasPrefix(string(cur), resolvMarker) {
+			return nil
+		}
+	}
+
+	content := fmt.Sprintf("%s from network %s; remove this line to manage the file yourself.\nnameserver %s\nsearch %s\n",
+		resolvMarker, nw.Name(), nw.Gateway(), nw.Domain())
+	f, err := root.OpenFile("etc/resolv.conf", os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o644)
+	if err != nil {
+		return err
+	}
+
+	_, err = f.WriteString(content)
+	if err == nil {
+		err = f.Chown(int(ids.HostUID), int(ids.HostGID))
+	}
+
+	cerr := f.Close()
+	return errors.Join(err, cerr)
+}
+
+// generateMAC returns a random address in LXD's 00:16:3e prefix.
+func generateMAC() string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("00:16:3e:%02x:%02x:%02x", b[0], b[1], b[2])
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%x", b)
+}
+
+func validIfName(s string) bool {
+	if s == "" || len(s) > 15 || s == "." || s == ".." {
+		return false
+	}
+
+	for _, c := range s {
+		if c <= ' ' || c == '/' || c == ':' || c > '~' {
+			return false
+		}
+	}
+
+	return true
+}
