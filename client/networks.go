@@ -29,3 +29,22 @@ func (c *Client) GetNetwork(ctx context.Context, name string) (*api.Network, str
 
 	return &n, etag, nil
 }
+
+// CreateNetwork creates a managed network (sync).
+func (c *Client) CreateNetwork(ctx context.Context, req api.NetworksPost) error {
+	_, _, err := c.query(ctx, http.MethodPost, "/1.0/networks", req, "")
+	return err
+}
+
+// UpdateNetwork replaces a network's config and description; etag ("" for none) guards
+// against a concurrent change.
+func (c *Client) UpdateNetwork(ctx context.Context, name string, put api.NetworkPut, etag string) error {
+	_, _, err := c.query(ctx, http.MethodPut, "/1.0/networks/"+url.PathEscape(name), put, etag)
+	return err
+}
+
+// DeleteNetwork deletes a managed network; the server refuses while NICs use it.
+func (c *Client) DeleteNetwork(ctx context.Context, name string) error {
+	_, _, err := c.query(ctx, http.MethodDelete, "/1.0/networks/"+url.PathEscape(name), nil, "")
+	return err
+}

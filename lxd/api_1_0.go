@@ -38,7 +38,8 @@ var endpoints = []APIEndpoint{
 	{Path: "profiles/{name}", Get: profileGet, Put: profilePut, Patch: profilePatch, Post: profilePost, Delete: profileDelete},
 	{Path: "storage-pools", Get: storagePoolsGet},
 	{Path: "storage-pools/{name}", Get: storagePoolGet},
-	{Path: "networks", Get: networksGet},
+	{Path: "networks", Get: networksGet, Post: networksPost},
+	{Path: "networks/{name}", Get: networkGet, Put: networkPut, Patch: networkPatch, Delete: networkDelete},
 }
 
 // apiExtensions lists exactly what berthd implements: the client uses what is advertised.

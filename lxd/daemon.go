@@ -19,6 +19,7 @@ import (
 	"github.com/berth-dev/berth/lxd/idmap"
 	"github.com/berth-dev/berth/lxd/imagestore"
 	"github.com/berth-dev/berth/lxd/instance"
+	"github.com/berth-dev/berth/lxd/network"
 	"github.com/berth-dev/berth/lxd/lxcfs"
 	"github.com/berth-dev/berth/lxd/operations"
 	"github.com/berth-dev/berth/lxd/storage"
@@ -36,6 +37,7 @@ type Daemon struct {
 	poolName  string
 	images    *imagestore.Store
 	instances *instance.Manager
+	networks  *network.Manager
 	cgroups   cgroup.Layout
 	startedAt time.Time
 	exeFile   *os.File // the sealed copy monitors are started from
@@ -137,6 +139,11 @@ func (d *Daemon) init(ctx context.Context) error {
 		return fmt.Errorf("reconciling images: %w", err)
 	}
 
+	err = d.initNetworks(ctx)
+	if err != nil {
+		return err
+	}
+
 	d.instances = instance.NewManager(instance.Config{
 		Dir:      d.dir,
 		DB:       d.db,
@@ -147,6 +154,7 @@ func (d *Daemon) init(ctx context.Context) error {
 		Images:   d.images,
 		Events:   d.events,
 		Log:      d.log,
+		Networks: d.networks,
 	})
 
 	err = d.instances.Reconcile(ctx)

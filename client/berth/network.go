@@ -1,11 +1,14 @@
 package main
 
 import (
+	"fmt"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/berth-dev/berth/shared/api"
 )
 
 func newNetworkCmd(a *app) *cobra.Command {
@@ -50,7 +53,8 @@ func newNetworkCmd(a *app) *cobra.Command {
 
 	list.Flags().StringVarP(&format, "format", "f", formatTable, formatHelp)
 
-	return newGroup("network", "Manage networks", list)
+	return newGroup("network", "Manage networks", list, newNetworkShowCmd(a), newNetworkCreateCmd(a),
+		newNetworkSetCmd(a), newNetworkUnsetCmd(a), newNetworkGetCmd(a), newNetworkDeleteCmd(a))
 }
 
 func yesNo(b bool) string {
@@ -59,4 +63,175 @@ func yesNo(b bool) string {
 	}
 
 	return "NO"
+}
+
+func newNetworkShowCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "show NAME",
+		Short: "Show a network",
+		Args:  rangeArgs(1, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+
+			n, _, err := c.GetNetwork(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+
+			sort.Strings(n.UsedBy)
+			return writeYAML(a.out, n)
+		},
+	}
+}
+
+func newNetworkCreateCmd(a *app) *cobra.Command {
+	var typ, description string
+	cmd := &cobra.Command{
+		Use:   "create NAME [key=value...]",
+		Short: "Create a managed network",
+		Args:  rangeArgs(1, -1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			config, err := parseKeyValues(args[1:])
+			if err != nil {
+				return err
+			}
+
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+
+			req := api.NetworksPost{Name: args[0], Type: typ, NetworkPut: api.NetworkPut{Config: config, Description: description}}
+			err = c.CreateNetwork(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+
+			fmt.Fprintf(a.out, "Network %s created\n", args[0])
+			return nil
+		},
+	}
+
+	cmd.Flags().StringVarP(&typ, "type", "t", "", "Network type (bridge)")
+	cmd.Flags().StringVar(&description, "description", "", "Network description")
+	return cmd
+}
+
+// updateNetworkConfig reads a network, changes its config and writes it back guarded by
+// its ETag, like lxc.
+func updateNetworkConfig(cmd *cobra.Command, a *app, name string, change func(config map[string]string) error) error {
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+
+	n, etag, err := c.GetNetwork(cmd.Context(), name)
+	if err != nil {
+		return err
+	}
+
+	if n.Config == nil {
+		n.Config = map[string]string{}
+	}
+
+	err = change(n.Config)
+	if err != nil {
+		return err
+	}
+
+	return c.UpdateNetwork(cmd.Context(), name, n.NetworkPut, etag)
+}
+
+func newNetworkSetCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "set NAME key=value... | set NAME KEY VALUE",
+		Short: "Set network configuration keys",
+		Args:  rangeArgs(2, -1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var set map[string]string
+			var err error
+			if len(args) == 3 && !strings.Contains(args[1], "=") {
+				set = map[string]string{args[1]: args[2]}
+			} else {
+				set, err = parseKeyValues(args[1:])
+				if err != nil {
+					return err
+				}
+			}
+
+			return updateNetworkConfig(cmd, a, args[0], func(config map[string]string) error {
+				for k, v := range set {
+					config[k] = v
+				}
+
+				return nil
+			})
+		},
+	}
+}
+
+func newNetworkUnsetCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "unset NAME KEY",
+		Short: "Unset a network configuration key",
+		Args:  rangeArgs(2, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return updateNetworkConfig(cmd, a, args[0], func(config map[string]string) error {
+				if _, ok := config[args[1]]; !ok {
+					return fmt.Errorf("key %q is not set", args[1])
+				}
+
+				delete(config, args[1])
+				return nil
+			})
+		},
+	}
+}
+
+func newNetworkGetCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "get NAME KEY",
+		Short: "Get a network configuration key",
+		Args:  rangeArgs(2, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+
+			n, _, err := c.GetNetwork(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+
+			fmt.Fprintln(a.out, n.Config[args[1]])
+			return nil
+		},
+	}
+}
+
+func newNetworkDeleteCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:     "delete NAME",
+		Aliases: []string{"rm"},
+		Short:   "Delete a managed network",
+		Args:    rangeArgs(1, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+
+			err = c.DeleteNetwork(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+
+			fmt.Fprintf(a.out, "Network %s deleted\n", args[0])
+			return nil
+		},
+	}
 }
