@@ -87,7 +87,7 @@ func (c *consoleSession) run(ctx context.Context, _ *operations.Operation) error
 		return err
 	}
 
-	data := c.ws.conn("0")
+	data, control := c.ws.conn("0"), c.ws.conn("control")
 
 	// Console → client until the monitor closes (the container stopped)
 	// or the client detaches; then LXD's "\n\r" and a barrier.
@@ -100,7 +100,7 @@ func (c *consoleSession) run(ctx context.Context, _ *operations.Operation) error
 
 	go func() {
 		defer close(detached)
-		c.serveControl(c.ws.conn("control"))
+		c.serveControl(control)
 	}()
 
 	select {

@@ -190,7 +190,8 @@ func (x *execSession) runPipes(p *nsexec.Process, st *stdio) int {
 		return code
 	}
 
-	control := x.ws.conn("control")
+	// Taken now: closing the session forgets them.
+	control, stdin, stdout, stderr := x.ws.conn("control"), x.ws.conn("0"), x.ws.conn("1"), x.ws.conn("2")
 	kill := func() {
 		select {
 		case <-exited:
@@ -204,22 +205,22 @@ func (x *execSession) runPipes(p *nsexec.Process, st *stdio) int {
 
 	go func() {
 		defer wg.Done()
-		<-ws.MirrorWrite(x.ws.conn("0"), st.stdinW)
+		<-ws.MirrorWrite(stdin, st.stdinW)
 		_ = st.stdinW.Close()
 	}()
 
-	outDone := []chan struct{}{ws.MirrorRead(x.ws.conn("1"), st.stdoutR), ws.MirrorRead(x.ws.conn("2"), st.stderrR)}
+	outDone := []chan struct{}{ws.MirrorRead(stdout, st.stdoutR), ws.MirrorRead(stderr, st.stderrR)}
 
 	// Nothing comes on 1 and 2, but someone must read them for pongs and
 	// close frames; without a control socket a failure there is how a
 	// vanished client shows (as LXD).
-	for _, fd := range []string{"1", "2"} {
+	for _, conn := range []*ws.Conn{stdout, stderr} {
 		wg.Add(1)
 
 		go func() {
 			defer wg.Done()
 
-			err := drain(x.ws.conn(fd))
+			err := drain(conn)
 			if err != nil && control == nil {
 				kill()
 			}
@@ -271,7 +272,7 @@ func (x *execSession) runPTY(p *nsexec.Process) int {
 	var wg sync.WaitGroup
 
 	master := p.PTY()
-	conn := x.ws.conn("0")
+	conn, control := x.ws.conn("0"), x.ws.conn("control")
 
 	// Client → terminal until its barrier; LXD then stops writing. The
 	// master stays open until the command has exited.
@@ -288,7 +289,7 @@ func (x *execSession) runPTY(p *nsexec.Process) int {
 
 	go func() {
 		defer wg.Done()
-		x.serveControl(x.ws.conn("control"), p, kill)
+		x.serveControl(control, p, kill)
 	}()
 
 	code, _ := p.Wait()
