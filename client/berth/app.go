@@ -126,6 +126,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newFileCmd(a),
 		newImageCmd(a),
 		newProfileCmd(a),
+		newConfigCmd(a),
 		newNetworkCmd(a),
 		newStorageCmd(a),
 		newVersionCmd(a),

@@ -64,5 +64,8 @@ func newProfileCmd(a *app) *cobra.Command {
 		},
 	}
 
-	return newGroup("profile", "Manage profiles", list, show)
+	return newGroup("profile", "Manage profiles", list, show, newProfileCreateCmd(a), newProfileEditCmd(a),
+		newProfileSetCmd(a, false), newProfileSetCmd(a, true), newProfileGetCmd(a),
+		newProfileAssignCmd(a, "assign"), newProfileAssignCmd(a, "add"), newProfileAssignCmd(a, "remove"),
+		newProfileCopyCmd(a), newProfileRenameCmd(a), newProfileDeleteCmd(a), newConfigDeviceCmd(a, true))
 }
