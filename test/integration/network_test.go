@@ -1,0 +1,410 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/lxd/firewall"
+	"github.com/berth-dev/berth/lxd/ip"
+	"github.com/berth-dev/berth/lxd/network"
+	"github.com/berth-dev/berth/shared/api"
+)
+
+// startNetDaemon is startDaemon plus removal of the daemon's bridges once its directory is
+// gone: the harness deletes containers and the directory, not networks (they outlive
+// berthd on purpose).
+func startNetDaemon(t *testing.T) *daemon {
+	t.Helper()
+	t.Cleanup(func() { network.RemoveOrphans(slog.New(slog.NewTextHandler(io.Discard, nil))) })
+	return startDaemon(t)
+}
+
+// defaultNetwork is the network of the default profile's eth0 (berthbr0, or berthbrN when
+// other daemons run on this host).
+func (d *daemon) defaultNetwork() *api.Network {
+	d.t.Helper()
+	p, _, err := d.c.GetProfile(context.Background(), "default")
+	if err != nil {
+		d.t.Fatal(err)
+	}
+
+	name := p.Devices["eth0"]["network"]
+	if name == "" || p.Devices["eth0"]["type"] != "nic" {
+		d.t.Fatalf("default profile has no eth0 NIC: %v", p.Devices)
+	}
+
+	n, _, err := d.c.GetNetwork(context.Background(), name)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+
+	return n
+}
+
+// ipv4Of returns the global IPv4 address of eth0 reported by the instance state, "" if none.
+func (d *daemon) ipv4Of(name string) string {
+	st, err := d.c.GetInstanceState(context.Background(), name)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+
+	for _, a := range st.Network["eth0"].Addresses {
+		if a.Family == "inet" && a.Scope == "global" {
+			return a.Address
+		}
+	}
+
+	return ""
+}
+
+func (d *daemon) waitIPv4(name string, timeout time.Duration) string {
+	d.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		addr := d.ipv4Of(name)
+		if addr != "" {
+			return addr
+		}
+
+		if time.Now().After(deadline) {
+			out, _ := d.inside(name, "networkctl", "status", "eth0")
+			d.t.Fatalf("%s has no IPv4 address after %s:\n%s", name, timeout, out)
+		}
+
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (d *daemon) mustInside(name string, args ...string) string {
+	d.t.Helper()
+	out, err := d.inside(name, args...)
+	if err != nil {
+		d.t.Fatalf("in %s: %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+
+	return out
+}
+
+func dnsmasqPID(t *testing.T, d *daemon, nw string) int {
+	t.Helper()
+	return readPID(t, filepath.Join(d.dir, "networks", nw, "dnsmasq.pid"))
+}
+
+func resolveAt(server, name string) ([]string, error) {
+	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{Timeout: time.Second}).DialContext(ctx, "udp", net.JoinHostPort(server, "53"))
+	}}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return r.LookupHost(ctx, name)
+}
+
+// TestNetworkBridge: two containers on the default bridge get distinct addresses by the
+// time systemd is up, reach each other by address and name, are listed with their
+// addresses, cannot spoof, keep everything across a daemon restart; then the network API.
+func TestNetworkBridge(t *testing.T) {
+	d := startNetDaemon(t)
+	nw := d.defaultNetwork()
+	gw, subnet, err := net.ParseCIDR(nw.Config["ipv4.address"])
+	if err != nil || !nw.Managed || nw.Type != "bridge" {
+		t.Fatalf("default network %+v", nw)
+	}
+
+	if !ip.LinkExists(nw.Name) {
+		t.Fatalf("bridge %s missing", nw.Name)
+	}
+
+	d.berth("launch", "debian/12", "n1")
+	d.berth("launch", "debian/12", "n2")
+	addrs := map[string]string{}
+	for _, c := range []string{"n1", "n2"} {
+		if st := d.waitRunning(c); st != "running" {
+			t.Fatalf("%s: systemd says %q", c, st)
+		}
+
+		// The address is held by the time systemd reports running (a short grace for the
+		// state read racing the lease).
+		addrs[c] = d.waitIPv4(c, 3*time.Second)
+		if !subnet.Contains(net.ParseIP(addrs[c])) {
+			t.Fatalf("%s got %s outside %s", c, addrs[c], subnet)
+		}
+	}
+
+	if addrs["n1"] == addrs["n2"] {
+		t.Fatalf("both containers got %s", addrs["n1"])
+	}
+
+	st, _ := d.c.GetInstanceState(context.Background(), "n1")
+	eth0 := st.Network["eth0"]
+	inst, _, _ := d.c.GetInstance(context.Background(), "n1")
+	if eth0.HostName == "" || eth0.HostName != inst.Config["volatile.eth0.host_name"] ||
+		eth0.Hwaddr != inst.Config["volatile.eth0.hwaddr"] || !strings.HasPrefix(eth0.Hwaddr, "00:16:3e:") || eth0.Mtu == 0 {
+		t.Fatalf("eth0 state %+v vs config %v", eth0, inst.Config)
+	}
+
+	// By address, by NAME.berth and by the short name (search domain).
+	for _, target := range []string{addrs["n2"], "n2.berth", "n2"} {
+		d.mustInside("n1", "ping", "-c1", "-W2", target)
+	}
+
+	d.mustInside("n2", "ping", "-c1", "-W2", "n1.berth")
+
+	// The host resolves through the bridge's DNS.
+	got, err := resolveAt(gw.String(), "n2.berth")
+	if err != nil || !slices.Contains(got, addrs["n2"]) {
+		t.Fatalf("host resolving n2.berth at %s: %v %v", gw, got, err)
+	}
+
+	out := d.berth("list")
+	for c, a := range addrs {
+		if !strings.Contains(out, a+" (eth0)") {
+			t.Fatalf("berth list lacks %s of %s:\n%s", a, c, out)
+		}
+	}
+
+	testLXCListShowsAddresses(t, d, addrs)
+	testAntiSpoofing(t, d, addrs)
+
+	// Restart: same bridge, same dnsmasq (leases in memory kept), same veths, still talking.
+	dns := dnsmasqPID(t, d, nw.Name)
+	leases, _ := os.ReadFile(filepath.Join(d.dir, "networks", nw.Name, "dnsmasq.leases"))
+	d.kill(syscall.SIGTERM)
+	d.start()
+	if p := dnsmasqPID(t, d, nw.Name); p != dns || !alive(dns, 0) {
+		t.Fatalf("dnsmasq %d replaced by %d across the restart", dns, p)
+	}
+
+	st2, _ := d.c.GetInstanceState(context.Background(), "n1")
+	if st2.Network["eth0"].HostName != eth0.HostName || d.ipv4Of("n1") != addrs["n1"] {
+		t.Fatalf("n1's NIC changed across the restart: %+v", st2.Network["eth0"])
+	}
+
+	leases2, _ := os.ReadFile(filepath.Join(d.dir, "networks", nw.Name, "dnsmasq.leases"))
+	for _, a := range addrs {
+		if !bytes.Contains(leases, []byte(a)) || !bytes.Contains(leases2, []byte(a)) {
+			t.Fatalf("lease of %s missing:\nbefore:\n%s\nafter:\n%s", a, leases, leases2)
+		}
+	}
+
+	d.mustInside("n1", "ping", "-c1", "-W2", "n2.berth")
+
+	// The network in use cannot go.
+	_, err = d.berthErr("network", "delete", nw.Name)
+	if err == nil {
+		t.Fatal("deleting the default network in use succeeded")
+	}
+
+	// Deleting the last containers leaves no veth on the bridge, and frees the names.
+	hosts := []string{eth0.HostName, st2.Network["eth0"].HostName}
+	n2st, _ := d.c.GetInstanceState(context.Background(), "n2")
+	hosts = append(hosts, n2st.Network["eth0"].HostName)
+	d.berth("delete", "-f", "n1")
+	d.berth("delete", "-f", "n2")
+	for _, h := range hosts {
+		if ip.LinkExists(h) {
+			t.Fatalf("veth %s left after delete", h)
+		}
+	}
+
+	links, _ := ip.Links()
+	for _, l := range links {
+		if l.Master == nw.Name {
+			t.Fatalf("%s still has port %s", nw.Name, l.Name)
+		}
+	}
+
+	ports, _ := firewall.Ports(nw.Name)
+	if len(ports) != 0 {
+		t.Fatalf("port filters left: %v", ports)
+	}
+
+	hostsFile, _ := os.ReadFile(filepath.Join(d.dir, "networks", nw.Name, "dnsmasq.hosts"))
+	if len(bytes.TrimSpace(hostsFile)) != 0 {
+		t.Fatalf("reservations left:\n%s", hostsFile)
+	}
+
+	testNetworkAPI(t, d, nw)
+}
+
+func testLXCListShowsAddresses(t *testing.T, d *daemon, addrs map[string]string) {
+	lxcBin := "/usr/bin/lxc"
+	_, err := os.Stat(lxcBin)
+	if err != nil {
+		if strict() {
+			t.Fatal("lxc (lxd-client) is not installed")
+		}
+
+		t.Log("lxc not installed: skipping lxc list")
+		return
+	}
+
+	conf := t.TempDir()
+	lxc := func(args ...string) string {
+		cmd := exec.Command(lxcBin, args...)
+		cmd.Env = append(os.Environ(), "LXD_DIR="+d.dir, "LXD_CONF="+conf)
+		out, _ := cmd.CombinedOutput()
+		return string(out)
+	}
+
+	_ = lxc("list") // first run prints a welcome hint
+	out := lxc("list")
+	for _, a := range addrs {
+		if !strings.Contains(out, a+" (eth0)") {
+			t.Fatalf("lxc list lacks %s:\n%s", a, out)
+		}
+	}
+
+	out = lxc("network", "list")
+	if !strings.Contains(out, d.defaultNetwork().Name) || !strings.Contains(out, "YES") {
+		t.Fatalf("lxc network list:\n%s", out)
+	}
+}
+
+// testAntiSpoofing: n1 sending from another address, or with another MAC, does not reach
+// n2; with its own it does.
+func testAntiSpoofing(t *testing.T, d *daemon, addrs map[string]string) {
+	ownIP := net.ParseIP(addrs["n1"]).To4()
+	spoof := net.IPv4(ownIP[0], ownIP[1], ownIP[2], ownIP[3]^0x80).String()
+	d.mustInside("n1", "ip", "addr", "add", spoof+"/24", "dev", "eth0")
+	_, err := d.inside("n1", "ping", "-c2", "-W1", "-I", spoof, addrs["n2"])
+	if err == nil {
+		t.Fatalf("n1 reached n2 from spoofed address %s", spoof)
+	}
+
+	d.mustInside("n1", "ip", "addr", "del", spoof+"/24", "dev", "eth0")
+	d.mustInside("n1", "ping", "-c1", "-W2", addrs["n2"])
+
+	// MAC: stop networkd so that the address stays while the MAC changes.
+	inst, _, _ := d.c.GetInstance(context.Background(), "n1")
+	mac := inst.Config["volatile.eth0.hwaddr"]
+	d.mustInside("n1", "systemctl", "stop", "systemd-networkd.socket", "systemd-networkd.service")
+	d.mustInside("n1", "ip", "link", "set", "eth0", "address", "00:16:3e:12:34:56")
+	d.mustInside("n1", "ip", "neigh", "flush", "all")
+	_, err = d.inside("n1", "ping", "-c2", "-W1", addrs["n2"])
+	if err == nil {
+		t.Fatal("n1 reached n2 with a spoofed MAC")
+	}
+
+	d.mustInside("n1", "ip", "link", "set", "eth0", "address", mac)
+	d.mustInside("n1", "ip", "neigh", "flush", "all")
+	d.mustInside("n1", "systemctl", "start", "systemd-networkd.service")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err = d.inside("n1", "ping", "-c1", "-W1", addrs["n2"])
+		if err == nil {
+			break
+		}
+
+		if time.Now().After(deadline) {
+			t.Fatal("n1 did not get back to n2 with its own MAC")
+		}
+	}
+}
+
+// testNetworkAPI: create, set, delete through the CLI; bad input 400 and no trace.
+func testNetworkAPI(t *testing.T, d *daemon, def *api.Network) {
+	name := fmt.Sprintf("bt%dx", os.Getpid()%100000)
+	d.berth("network", "create", name)
+	n, _, err := d.c.GetNetwork(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	dnsPID := dnsmasqPID(t, d, name)
+	tables, _ := firewall.Tables("inet")
+	if !ip.LinkExists(name) || !alive(dnsPID, 0) || !slices.Contains(tables, firewall.TableName(name)) {
+		t.Fatalf("network %s: bridge %v, dnsmasq %v, tables %v", name, ip.LinkExists(name), alive(dnsPID, 0), tables)
+	}
+
+	if n.Config["ipv4.address"] == def.Config["ipv4.address"] || n.Config["ipv4.nat"] != "true" {
+		t.Fatalf("new network config %v", n.Config)
+	}
+
+	d.berth("network", "set", name, "user.note", "hello")
+	n2, _, _ := d.c.GetNetwork(context.Background(), name)
+	if n2.Config["user.note"] != "hello" || n2.Config["ipv4.address"] != n.Config["ipv4.address"] {
+		t.Fatalf("after set: %v", n2.Config)
+	}
+
+	// Bad input: 400, and nothing created or changed.
+	_, defNet, _ := net.ParseCIDR(def.Config["ipv4.address"])
+	overlap := defNet.IP.To4()
+	overlapCIDR := fmt.Sprintf("%d.%d.%d.%d/24", overlap[0], overlap[1], overlap[2], 200)
+	before := d.berth("network", "list", "--format", "json")
+	linksBefore, _ := ip.Links()
+	bad := []string{
+		`{"name":"bt-overlap","config":{"ipv4.address":"` + overlapCIDR + `"}}`,
+		`{"name":"bt-cidr","config":{"ipv4.address":"10.1.300.1/24"}}`,
+		`{"name":"bt-cidr2","config":{"ipv4.address":"10.1.3.0/24"}}`,
+		`{"name":"bt\nnl","config":{}}`,
+		`{"name":"bt-nlval","config":{"dns.domain":"berth\nserver=10.0.0.1"}}`,
+		`{"name":"bt-key","config":{"no.such":"1"}}`,
+		`{"name":"` + def.Name + `","config":{}}`,
+	}
+	for _, body := range bad {
+		code, resp := d.raw("POST", "/1.0/networks", strings.NewReader(body))
+		want := http.StatusBadRequest
+		if strings.Contains(body, def.Name) {
+			want = http.StatusConflict
+		}
+
+		if code != want {
+			t.Errorf("POST %s: %d %s, want %d", body, code, resp.Error, want)
+		}
+	}
+
+	code, resp := d.raw("PUT", "/1.0/networks/"+name, strings.NewReader(`{"config":{"ipv4.address":"`+overlapCIDR+`"}}`))
+	if code != http.StatusBadRequest {
+		t.Errorf("PUT overlapping address: %d %s", code, resp.Error)
+	}
+
+	code, resp = d.raw("PATCH", "/1.0/networks/"+name, strings.NewReader(`{"config":{"user.x":"a\nb"}}`))
+	if code != http.StatusBadRequest {
+		t.Errorf("PATCH newline value: %d %s", code, resp.Error)
+	}
+
+	after := d.berth("network", "list", "--format", "json")
+	linksAfter, _ := ip.Links()
+	if before != after || len(linksBefore) != len(linksAfter) {
+		t.Fatalf("bad input changed something:\n%s\n%s", before, after)
+	}
+
+	n3, _, _ := d.c.GetNetwork(context.Background(), name)
+	if fmt.Sprint(n3.Config) != fmt.Sprint(n2.Config) {
+		t.Fatalf("rejected updates changed the config: %v", n3.Config)
+	}
+
+	var list []api.Network
+	_ = json.Unmarshal([]byte(after), &list)
+	if len(list) != 2 {
+		t.Fatalf("networks after bad input: %s", after)
+	}
+
+	// Delete removes bridge, dnsmasq and both tables.
+	d.berth("network", "delete", name)
+	tables, _ = firewall.Tables("inet")
+	btables, _ := firewall.Tables("bridge")
+	if ip.LinkExists(name) || alive(dnsPID, 2*time.Second) || slices.Contains(tables, firewall.TableName(name)) ||
+		slices.Contains(btables, firewall.TableName(name)) {
+		t.Fatalf("left after delete: bridge %v dnsmasq %v tables %v %v", ip.LinkExists(name), alive(dnsPID, 0), tables, btables)
+	}
+
+	if _, err := os.Stat(filepath.Join(d.dir, "networks", name)); err == nil {
+		t.Fatal("network directory left")
+	}
+}
