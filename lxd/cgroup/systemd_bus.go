@@ -22,10 +22,12 @@ const (
 )
 
 // callTimeout bounds one method call; jobTimeout a start or stop job (runc
-// uses 30 s too: a busy systemd can take that long).
+// uses 30 s too: a busy systemd can take that long); reconnectTimeout how
+// long a lost bus may take to come back.
 var (
-	callTimeout = 10 * time.Second
-	jobTimeout  = 30 * time.Second
+	callTimeout      = 10 * time.Second
+	jobTimeout       = 30 * time.Second
+	reconnectTimeout = 5 * time.Second
 )
 
 // systemBusAddress is where the host's system bus listens.
@@ -50,16 +52,26 @@ var buses = &busPool{conns: map[string]*dbus.Conn{}}
 
 func (p *busPool) get(addr string) (*dbus.Conn, error) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-
 	c := p.conns[addr]
+	p.mu.Unlock()
+
 	if c != nil && c.Connected() {
 		return c, nil
 	}
 
+	// Dial unlocked: a wedged bus must not hold up the others.
 	c, err := dialSystemd(addr)
 	if err != nil {
 		return nil, err
+	}
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+
+	cur := p.conns[addr]
+	if cur != nil && cur.Connected() {
+		_ = c.Close()
+		return cur, nil
 	}
 
 	p.conns[addr] = c
@@ -81,8 +93,22 @@ func (p *busPool) drop(addr string, c *dbus.Conn) {
 // dialSystemd connects and asks for JobRemoved: the match rule routes the
 // signal to us, and Subscribe makes systemd emit it at all.
 func dialSystemd(addr string) (*dbus.Conn, error) {
-	c, err := dbus.Connect(addr)
+	// godbus closes a connection when its context ends, which also breaks
+	// a hung authentication; the timer is stopped once connected.
+	connCtx, cancelConn := context.WithCancel(context.Background())
+	timer := time.AfterFunc(callTimeout, cancelConn)
+
+	c, err := dbus.Connect(addr, dbus.WithContext(connCtx))
+	if !timer.Stop() {
+		if err == nil {
+			_ = c.Close()
+		}
+
+		return nil, fmt.Errorf("connecting to %s: no answer within %s", addr, callTimeout)
+	}
+
 	if err != nil {
+		cancelConn()
 		return nil, fmt.Errorf("connecting to %s: %w", addr, err)
 	}
 
@@ -99,7 +125,7 @@ func dialSystemd(addr string) (*dbus.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 	defer cancel()
 
-	err = c.Object(systemdDest, managerPath).CallWithContext(ctx, managerIface+".Subscribe", 0).Err
+	err = c.Object(systemdDest, managerPath).CallWithContext(ctx, managerIface+".Subscribe", dbus.FlagNoAutoStart).Err
 	if err != nil && !isDBusError(err, "org.freedesktop.systemd1.AlreadySubscribed") {
 		_ = c.Close()
 		return nil, fmt.Errorf("subscribing to systemd on %s: %w", addr, err)
@@ -110,21 +136,38 @@ func dialSystemd(addr string) (*dbus.Conn, error) {
 
 // withBus runs op on the pooled connection, once more on a fresh one if
 // the first was lost (dbus-daemon or systemd restarted): runc's pattern.
+// A restarting bus takes a moment to listen and systemd to take its name
+// again, so the new connection is awaited for up to reconnectTimeout.
 // op must be safe to repeat.
 func withBus(addr string, op func(*dbus.Conn) error) error {
-	for attempt := 0; ; attempt++ {
-		c, err := buses.get(addr)
-		if err != nil {
-			return err
-		}
-
-		err = op(c)
-		if err == nil || attempt > 0 || !disconnected(err, c) {
-			return err
-		}
-
-		buses.drop(addr, c)
+	c, err := buses.get(addr)
+	if err != nil {
+		return err
 	}
+
+	err = op(c)
+	if err == nil || !disconnected(err, c) {
+		return err
+	}
+
+	buses.drop(addr, c)
+
+	deadline := time.Now().Add(reconnectTimeout)
+
+	for {
+		c, err = buses.get(addr)
+		if err == nil {
+			break
+		}
+
+		if time.Now().After(deadline) {
+			return fmt.Errorf("reconnecting after a lost connection: %w", err)
+		}
+
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	return op(c)
 }
 
 // disconnected says whether err came from a connection that is gone: a
@@ -147,12 +190,13 @@ func isDBusError(err error, name string) bool {
 	return errors.As(err, &pe) && pe.Name == name
 }
 
-// call invokes a Manager method and stores its results.
+// call invokes a Manager method and stores its results. Never with
+// auto-start: systemd's bus activation file runs /bin/false.
 func call(c *dbus.Conn, method string, out []any, args ...any) error {
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 	defer cancel()
 
-	err := c.Object(systemdDest, managerPath).CallWithContext(ctx, managerIface+"."+method, 0, args...).Store(out...)
+	err := c.Object(systemdDest, managerPath).CallWithContext(ctx, managerIface+"."+method, dbus.FlagNoAutoStart, args...).Store(out...)
 	if err != nil {
 		return fmt.Errorf("calling %s: %w", method, err)
 	}
