@@ -67,7 +67,7 @@ func probeBus(addr string, timeout time.Duration) error {
 
 	go func() {
 		done <- withBus(addr, func(c *dbus.Conn) error {
-			return c.Object(systemdDest, managerPath).CallWithContext(ctx, "org.freedesktop.DBus.Peer.Ping", 0).Err
+			return c.Object(systemdDest, managerPath).CallWithContext(ctx, "org.freedesktop.DBus.Peer.Ping", dbus.FlagNoAutoStart).Err
 		})
 	}()
 
