@@ -353,4 +353,3 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 
 	return n, nil
 }
-
