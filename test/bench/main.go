@@ -59,6 +59,8 @@ func run() error {
 		return err
 	}
 
+	benchNetwork(b, r)
+
 	err = benchFloor(b, r)
 	if err != nil {
 		r.note("boot floor: %v", err)
