@@ -71,6 +71,7 @@ func run() error {
 		return err
 	}
 
+	benchExec(b, r)
 	r.print()
 	return nil
 }
