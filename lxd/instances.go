@@ -55,6 +55,10 @@ func instancesPost(d *Daemon, r *http.Request) response.Response {
 		return response.SmartError(err)
 	}
 
+	if req.Source.Type == "copy" {
+		return instancesPostCopy(d, r, req)
+	}
+
 	cr, err := d.instances.PrepareCreate(r.Context(), req)
 	if err != nil {
 		return response.SmartError(err)
@@ -98,21 +102,6 @@ func instanceDelete(d *Daemon, r *http.Request) response.Response {
 	return d.task("Deleting instance", instanceResources(name), func(ctx context.Context, op *operations.Operation) error {
 		return d.instances.Delete(ctx, name)
 	})
-}
-
-// GET /1.0/instances/{name}/snapshots: snapshots come with a later issue; none exist.
-func instanceSnapshotsGet(d *Daemon, r *http.Request) response.Response {
-	name := pathVar(r, "name")
-	_, err := d.instances.Get(r.Context(), name, false)
-	if err != nil {
-		return response.SmartError(err)
-	}
-
-	if recursion(r) >= 1 {
-		return response.SyncResponse(true, []api.InstanceSnapshot{})
-	}
-
-	return response.SyncResponse(true, []string{})
 }
 
 func instanceResources(name string) map[string][]string {

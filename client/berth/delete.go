@@ -33,6 +33,14 @@ func newDeleteCmd(a *app) *cobra.Command {
 }
 
 func (a *app) deleteInstance(ctx context.Context, name string, force bool) error {
+	if base, snap, isSnap, err := splitSnapshot(name); err != nil || isSnap {
+		if err != nil {
+			return err
+		}
+
+		return a.deleteSnapshot(ctx, base, snap)
+	}
+
 	c, err := a.client()
 	if err != nil {
 		return err

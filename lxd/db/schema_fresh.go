@@ -83,6 +83,22 @@ CREATE TABLE instances_profiles (
     FOREIGN KEY (profile_id) REFERENCES profiles (id) ON DELETE RESTRICT,
     UNIQUE (instance_id, profile_id)
 );
+CREATE TABLE instances_snapshots (
+    id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+    instance_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    architecture TEXT NOT NULL DEFAULT '',
+    ephemeral INTEGER NOT NULL DEFAULT 0,
+    stateful INTEGER NOT NULL DEFAULT 0,
+    creation_date TEXT,
+    expiry_date TEXT,
+    config TEXT NOT NULL DEFAULT '{}',
+    devices TEXT NOT NULL DEFAULT '{}',
+    profiles TEXT NOT NULL DEFAULT '[]',
+    FOREIGN KEY (instance_id) REFERENCES instances (id) ON DELETE CASCADE,
+    UNIQUE (instance_id, name)
+);
 CREATE TABLE networks (
     id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
     name TEXT NOT NULL,

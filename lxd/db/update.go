@@ -23,6 +23,7 @@ import (
 var updates = []schema.Update{
 	updateFromV0,
 	updateFromV1,
+	updateFromV2,
 }
 
 // updateFromV0 creates the initial tables. Tables shared across a future cluster
@@ -214,6 +215,38 @@ func updateFromV1(ctx context.Context, tx *sql.Tx) error {
 	_, err = tx.ExecContext(ctx, `INSERT INTO profiles_devices_config (profile_device_id, key, value) VALUES (?, 'path', '/'), (?, 'pool', 'default')`, deviceID, deviceID)
 	if err != nil {
 		return fmt.Errorf("configuring default root device: %w", err)
+	}
+
+	return nil
+}
+
+// updateFromV2 adds instance snapshots. A snapshot keeps the instance's local config,
+// devices and profiles as they were (JSON: they are only ever read and written whole).
+func updateFromV2(ctx context.Context, tx *sql.Tx) error {
+	stmts := []string{`
+CREATE TABLE instances_snapshots (
+    id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+    instance_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    architecture TEXT NOT NULL DEFAULT '',
+    ephemeral INTEGER NOT NULL DEFAULT 0,
+    stateful INTEGER NOT NULL DEFAULT 0,
+    creation_date TEXT,
+    expiry_date TEXT,
+    config TEXT NOT NULL DEFAULT '{}',
+    devices TEXT NOT NULL DEFAULT '{}',
+    profiles TEXT NOT NULL DEFAULT '[]',
+    FOREIGN KEY (instance_id) REFERENCES instances (id) ON DELETE CASCADE,
+    UNIQUE (instance_id, name)
+)`,
+	}
+
+	for _, stmt := range stmts {
+		_, err := tx.ExecContext(ctx, stmt)
+		if err != nil {
+			return fmt.Errorf("creating snapshot table: %w", err)
+		}
 	}
 
 	return nil

@@ -22,7 +22,12 @@ import (
 //
 // Preconditions: runs as host root; nothing else writes under dst while it runs.
 func (s Set) CopyShifted(src, dst string) error {
-	c := copier{set: s, links: map[fileKey]string{}}
+	return copyTree(src, dst, s)
+}
+
+// copyTree copies src to dst moving owners (and ids inside xattrs) through m.
+func copyTree(src, dst string, m mapper) error {
+	c := copier{set: m, links: map[fileKey]string{}}
 
 	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -59,7 +64,7 @@ type dirTimes struct {
 }
 
 type copier struct {
-	set   Set
+	set   mapper
 	links map[fileKey]string // first copy of each multiply-linked file
 	dirs  []dirTimes
 }
@@ -78,7 +83,7 @@ func (c *copier) copyEntry(src, dst string, d fs.DirEntry) error {
 	uid := c.set.UIDToHost(int64(st.Uid))
 	gid := c.set.GIDToHost(int64(st.Gid))
 	if uid < 0 || gid < 0 {
-		return fmt.Errorf("shifting %q: owner %d:%d outside the map of %d ids", src, st.Uid, st.Gid, c.set.Size)
+		return fmt.Errorf("shifting %q: owner %d:%d outside the map", src, st.Uid, st.Gid)
 	}
 
 	perm := st.Mode & 0o7777

@@ -59,6 +59,10 @@ func (s Set) shiftCapability(v []byte) ([]byte, error) {
 
 // shiftACL shifts the ids of named user and group entries of a POSIX ACL xattr.
 func (s Set) shiftACL(v []byte) ([]byte, error) {
+	return shiftACLWith(s, v)
+}
+
+func shiftACLWith(s mapper, v []byte) ([]byte, error) {
 	if len(v) < aclHeaderSize || (len(v)-aclHeaderSize)%aclEntrySize != 0 {
 		return nil, fmt.Errorf("ACL of %d bytes", len(v))
 	}

@@ -72,7 +72,7 @@ func openPool(dir string, log *slog.Logger) (*pool, error) {
 
 // removeLeftovers deletes the temporary trees of operations a crash interrupted.
 func (p *pool) removeLeftovers() {
-	for _, sub := range []string{imagesDir, containersDir} {
+	for _, sub := range []string{imagesDir, containersDir, snapshotsDir + "/*"} {
 		matches, _ := filepath.Glob(filepath.Join(p.dir, sub, tmpPrefix+"*"))
 		for _, m := range matches {
 			mounts, err := mountsUnder(m)
@@ -220,7 +220,7 @@ func (p *pool) imageUsers(fp string) ([]string, error) {
 		}
 	}
 
-	return users, nil
+	return append(users, p.snapshotImageUsers(fp)...), nil
 }
 
 // instanceImage reads the fingerprint an instance was made from.
@@ -339,6 +339,11 @@ func (p *pool) deleteInstance(name string, unmount func(string) error) error {
 	err = p.removeTree(dir, filepath.Join(p.dir, containersDir))
 	if err != nil {
 		return fmt.Errorf("deleting instance %q: %w", name, err)
+	}
+
+	err = p.removeSnapshots(name)
+	if err != nil {
+		return fmt.Errorf("deleting snapshots of %q: %w", name, err)
 	}
 
 	p.log.Info("deleted instance storage", "instance", name)

@@ -46,5 +46,10 @@ func (p *pool) RenameInstance(oldName, newName string) error {
 		return fmt.Errorf("renaming instance %q to %q: %w", oldName, newName, err)
 	}
 
+	err = p.renameSnapshots(oldName, newName)
+	if err != nil {
+		return err
+	}
+
 	return nil
 }

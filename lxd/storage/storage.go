@@ -29,6 +29,21 @@ type Driver interface {
 	MountInstance(name string, ids idmap.Set) (rootfs string, err error)
 	// UnmountInstance undoes MountInstance. Idempotent.
 	UnmountInstance(name string) error
+	// CreateSnapshot copies the instance's current data as snapshot snap; it is complete on
+	// disk before it appears under its name. The caller keeps the data still meanwhile (the
+	// container frozen or stopped).
+	CreateSnapshot(name, snap string) error
+	// DeleteSnapshot removes a snapshot; a missing one is not an error.
+	DeleteSnapshot(name, snap string) error
+	RenameSnapshot(name, oldSnap, newSnap string) error
+	// RestoreSnapshot replaces the data of a stopped, unmounted instance by the snapshot's.
+	RestoreSnapshot(name, snap string) error
+	// CopyInstance creates dst from src (or its snapshot srcSnap when not empty), moving
+	// ownership from src's id range (from) to dst's (to).
+	CopyInstance(src, srcSnap, dst string, from, to idmap.Set) error
+	// CopySnapshot copies snapshot srcSnap of src as snapshot dstSnap of dst, remapped.
+	CopySnapshot(src, srcSnap, dst, dstSnap string, from, to idmap.Set) error
+
 	// Mountpoints lists what MountInstance mounts, innermost first, so another process
 	// (the monitor) can unmount them.
 	Mountpoints(name string) []string

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/berth-dev/berth/shared/api"
+)
+
+func newCopyCmd(a *app) *cobra.Command {
+	var instanceOnly, noProfiles, ephemeral bool
+	var config, profiles []string
+	cmd := &cobra.Command{
+		Use:     "copy SOURCE[/SNAPSHOT] [DESTINATION]",
+		Aliases: []string{"cp"},
+		Short:   "Copy instances within the server",
+		Args:    rangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+
+			ctx := cmd.Context()
+			src, snap, isSnap, err := splitSnapshot(args[0])
+			if err != nil {
+				return err
+			}
+
+			inst, _, err := c.GetInstance(ctx, src)
+			if err != nil {
+				return err
+			}
+
+			put := inst.InstancePut
+			if isSnap {
+				s, err := c.GetInstanceSnapshot(ctx, src, snap)
+				if err != nil {
+					return err
+				}
+
+				put = api.InstancePut{Architecture: s.Architecture, Config: s.Config, Devices: s.Devices, Ephemeral: s.Ephemeral, Profiles: s.Profiles}
+			}
+
+			// As lxc: the source's writable fields without volatile keys (but the base image).
+			cfg := map[string]string{}
+			for k, v := range put.Config {
+				if !strings.HasPrefix(k, "volatile.") || k == "volatile.base_image" {
+					cfg[k] = v
+				}
+			}
+
+			for _, kv := range config {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok {
+					return fmt.Errorf("bad key=value pair: %q", kv)
+				}
+
+				cfg[k] = v
+			}
+
+			put.Config = cfg
+			if len(profiles) > 0 {
+				put.Profiles = profiles
+			}
+
+			if noProfiles {
+				put.Profiles = []string{}
+			}
+
+			if ephemeral {
+				put.Ephemeral = true
+			}
+
+			req := api.InstancesPost{
+				InstancePut: put,
+				Type:        inst.Type,
+				Source:      api.InstanceSource{Type: "copy", Source: args[0], BaseImage: cfg["volatile.base_image"], InstanceOnly: instanceOnly, ContainerOnly: instanceOnly},
+			}
+
+			if len(args) == 2 {
+				req.Name = args[1]
+			}
+
+			op, err := c.CreateInstance(ctx, req)
+			if err != nil {
+				return err
+			}
+
+			err = op.Wait(ctx)
+			if err != nil {
+				return err
+			}
+
+			if len(args) == 1 {
+				a.printf("Instance name is: %s\n", op.InstanceName())
+			}
+
+			return nil
+		},
+	}
+
+	cmd.Flags().BoolVar(&instanceOnly, "instance-only", false, "Copy the instance without its snapshots")
+	cmd.Flags().BoolVar(&noProfiles, "no-profiles", false, "Create the instance with no profiles applied")
+	cmd.Flags().BoolVarP(&ephemeral, "ephemeral", "e", false, "Ephemeral instance")
+	cmd.Flags().StringArrayVarP(&config, "config", "c", nil, "Config key/value to apply to the new instance")
+	cmd.Flags().StringArrayVarP(&profiles, "profile", "p", nil, "Profile to apply to the new instance")
+
+	return cmd
+}

@@ -1,0 +1,24 @@
+package main
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/berth-dev/berth/lxd/operations"
+	"github.com/berth-dev/berth/lxd/response"
+	"github.com/berth-dev/berth/shared/api"
+)
+
+// instancesPostCopy answers POST /1.0/instances with source type "copy" (lxc copy on the
+// same server). Only the new instance is listed in the operation's resources: the client
+// reads element 0 for the name it prints.
+func instancesPostCopy(d *Daemon, r *http.Request, req api.InstancesPost) response.Response {
+	cr, err := d.instances.PrepareCopy(r.Context(), req)
+	if err != nil {
+		return response.SmartError(err)
+	}
+
+	return d.task("Copying instance", instanceResources(cr.Post.Name), func(ctx context.Context, op *operations.Operation) error {
+		return d.instances.Copy(ctx, cr)
+	})
+}

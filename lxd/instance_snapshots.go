@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/berth-dev/berth/lxd/operations"
+	"github.com/berth-dev/berth/lxd/response"
+	"github.com/berth-dev/berth/shared/api"
+)
+
+func snapshotURL(name, snap string) string {
+	return "/1.0/instances/" + url.PathEscape(name) + "/snapshots/" + url.PathEscape(snap)
+}
+
+func snapshotResources(name, snap string) map[string][]string {
+	inst := "/1.0/instances/" + name
+	return map[string][]string{"instances": {inst}, "containers": {inst}, "instances_snapshots": {snapshotURL(name, snap)}}
+}
+
+// GET /1.0/instances/{name}/snapshots: URLs, or objects with recursion=1.
+func instanceSnapshotsGet(d *Daemon, r *http.Request) response.Response {
+	name := pathVar(r, "name")
+	snaps, err := d.instances.Snapshots(r.Context(), name)
+	if err != nil {
+		return response.SmartError(err)
+	}
+
+	if recursion(r) >= 1 {
+		return response.SyncResponse(true, snaps)
+	}
+
+	urls := make([]string, 0, len(snaps))
+	for _, s := range snaps {
+		urls = append(urls, snapshotURL(name, s.Name))
+	}
+
+	return response.SyncResponse(true, urls)
+}
+
+// POST /1.0/instances/{name}/snapshots: an operation; an empty name picks snap<N>.
+func instanceSnapshotsPost(d *Daemon, r *http.Request) response.Response {
+	name := pathVar(r, "name")
+	req := api.InstanceSnapshotsPost{}
+	err := decodeJSON(r, &req)
+	if err != nil {
+		return response.SmartError(err)
+	}
+
+	if req.Stateful {
+		return response.BadRequest(fmt.Errorf("stateful snapshots are not supported"))
+	}
+
+	if req.Name == "" {
+		req.Name, err = d.instances.NextSnapshotName(r.Context(), name)
+		if err != nil {
+			return response.SmartError(err)
+		}
+	} else if _, err := d.instances.Get(r.Context(), name, false); err != nil {
+		return response.SmartError(err)
+	}
+
+	var expiry time.Time
+	if req.ExpiresAt != nil {
+		expiry = *req.ExpiresAt
+	}
+
+	snap := req.Name
+	return d.task("Snapshotting instance", snapshotResources(name, snap), func(ctx context.Context, op *operations.Operation) error {
+		return d.instances.CreateSnapshot(ctx, name, snap, expiry)
+	})
+}
+
+// GET /1.0/instances/{name}/snapshots/{snap}
+func instanceSnapshotGet(d *Daemon, r *http.Request) response.Response {
+	s, err := d.instances.Snapshot(r.Context(), pathVar(r, "name"), pathVar(r, "snap"))
+	if err != nil {
+		return response.SmartError(err)
+	}
+
+	return response.SyncResponseETag(true, s, []any{s.ExpiresAt})
+}
+
+// POST /1.0/instances/{name}/snapshots/{snap}: rename.
+func instanceSnapshotPost(d *Daemon, r *http.Request) response.Response {
+	name, snap := pathVar(r, "name"), pathVar(r, "snap")
+	req := api.InstanceSnapshotPost{}
+	err := decodeJSON(r, &req)
+	if err != nil {
+		return response.SmartError(err)
+	}
+
+	if req.Migration {
+		return response.NotImplemented(fmt.Errorf("snapshot migration is not supported"))
+	}
+
+	_, err = d.instances.Snapshot(r.Context(), name, snap)
+	if err != nil {
+		return response.SmartError(err)
+	}
+
+	newName := req.Name
+	return d.task("Renaming snapshot", snapshotResources(name, snap), func(ctx context.Context, op *operations.Operation) error {
+		return d.instances.RenameSnapshot(ctx, name, snap, newName)
+	})
+}
+
+// DELETE /1.0/instances/{name}/snapshots/{snap}
+func instanceSnapshotDelete(d *Daemon, r *http.Request) response.Response {
+	name, snap := pathVar(r, "name"), pathVar(r, "snap")
+	_, err := d.instances.Snapshot(r.Context(), name, snap)
+	if err != nil {
+		return response.SmartError(err)
+	}
+
+	return d.task("Deleting snapshot", snapshotResources(name, snap), func(ctx context.Context, op *operations.Operation) error {
+		return d.instances.DeleteSnapshot(ctx, name, snap)
+	})
+}
+
+// instanceRestore answers PUT /1.0/instances/{name} with a non-empty "restore": either
+// "SNAP" or "NAME/SNAP" (NAME must be this instance). All other fields are ignored.
+func instanceRestore(d *Daemon, r *http.Request, name string, req api.InstancePut) response.Response {
+	snap := req.Restore
+	if inst, s, ok := strings.Cut(req.Restore, "/"); ok {
+		if inst != name {
+			return response.BadRequest(fmt.Errorf("snapshot %q does not belong to instance %q", req.Restore, name))
+		}
+
+		snap = s
+	}
+
+	_, err := d.instances.Snapshot(r.Context(), name, snap)
+	if err != nil {
+		return response.SmartError(err)
+	}
+
+	return d.task("Restoring snapshot", instanceResources(name), func(ctx context.Context, op *operations.Operation) error {
+		return d.instances.Restore(ctx, name, snap)
+	})
+}

@@ -1,0 +1,147 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/lxd/idmap"
+	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/shared/revert"
+)
+
+// copyInstance creates instance dst from src's data directory (sub), or from that of its
+// snapshot srcSnap, with owners moved from src's id range to dst's. extra adds the
+// driver's other directories to the new tree. dst sits on the same image as its source.
+func (p *pool) copyInstance(src, srcSnap, dst, sub string, from, to idmap.Set, extra func(tmp string) error) error {
+	srcDir, err := p.copySource(src, srcSnap)
+	if err != nil {
+		return err
+	}
+
+	err = checkName("instance", dst)
+	if err != nil {
+		return err
+	}
+
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+
+	_, err = os.Lstat(p.instanceDir(dst))
+	if err == nil {
+		return api.StatusErrorf(http.StatusConflict, "creating instance %q: %w", dst, ErrInstanceExists)
+	}
+
+	tmp, err := os.MkdirTemp(filepath.Join(p.dir, containersDir), tmpPrefix+dst+"-")
+	if err != nil {
+		return fmt.Errorf("creating instance %q: %w", dst, err)
+	}
+
+	r := revert.New()
+	defer r.Fail()
+	r.Add(func() { _ = os.RemoveAll(tmp) })
+
+	err = p.fillCopy(srcDir, tmp, sub, from, to, extra)
+	if err != nil {
+		return fmt.Errorf("copying %q to %q: %w", src, dst, err)
+	}
+
+	err = os.Chmod(tmp, 0o711)
+	if err != nil {
+		return err
+	}
+
+	err = unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, p.instanceDir(dst), unix.RENAME_NOREPLACE)
+	if errors.Is(err, unix.EEXIST) {
+		return api.StatusErrorf(http.StatusConflict, "creating instance %q: %w", dst, ErrInstanceExists)
+	}
+
+	if err != nil {
+		return fmt.Errorf("publishing instance %q: %w", dst, err)
+	}
+
+	r.Success()
+	p.log.Info("copied instance storage", "source", src, "snapshot", srcSnap, "instance", dst)
+	return nil
+}
+
+// copySnapshot copies snapshot srcSnap of src as snapshot dstSnap of dst (which exists),
+// with owners moved from one range to the other.
+func (p *pool) copySnapshot(src, srcSnap, dst, dstSnap, sub string, from, to idmap.Set) error {
+	srcDir, err := p.copySource(src, srcSnap)
+	if err != nil {
+		return err
+	}
+
+	err = p.checkSnapshot(dst, dstSnap)
+	if err != nil {
+		return err
+	}
+
+	parent := p.snapshotsOf(dst)
+	err = os.MkdirAll(parent, 0o700)
+	if err != nil {
+		return err
+	}
+
+	tmp, err := os.MkdirTemp(parent, tmpPrefix+dstSnap+"-")
+	if err != nil {
+		return err
+	}
+
+	r := revert.New()
+	defer r.Fail()
+	r.Add(func() { _ = os.RemoveAll(tmp) })
+
+	err = p.fillCopy(srcDir, tmp, sub, from, to, nil)
+	if err != nil {
+		return fmt.Errorf("copying snapshot %q of %q: %w", srcSnap, src, err)
+	}
+
+	err = unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, p.snapshotDir(dst, dstSnap), unix.RENAME_NOREPLACE)
+	if errors.Is(err, unix.EEXIST) {
+		return api.StatusErrorf(http.StatusConflict, "snapshot %q of %q: %w", dstSnap, dst, ErrSnapshotExists)
+	}
+
+	if err != nil {
+		return err
+	}
+
+	r.Success()
+	return nil
+}
+
+// copySource is the directory holding the data and image record of src or of its
+// snapshot srcSnap.
+func (p *pool) copySource(src, srcSnap string) (string, error) {
+	if srcSnap == "" {
+		return p.instanceDir(src), p.instanceExists(src)
+	}
+
+	return p.snapshotDir(src, srcSnap), p.snapshotExists(src, srcSnap)
+}
+
+func (p *pool) fillCopy(srcDir, tmp, sub string, from, to idmap.Set, extra func(tmp string) error) error {
+	err := idmap.CopyRemapped(filepath.Join(srcDir, sub), filepath.Join(tmp, sub), from, to)
+	if err != nil {
+		return err
+	}
+
+	if extra != nil {
+		err = extra(tmp)
+		if err != nil {
+			return err
+		}
+	}
+
+	err = copyImageFile(filepath.Join(srcDir, imageFile), filepath.Join(tmp, imageFile))
+	if err != nil {
+		return err
+	}
+
+	return syncFS(tmp)
+}

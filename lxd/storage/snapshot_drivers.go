@@ -1,0 +1,74 @@
+package storage
+
+import (
+	"os"
+	"path/filepath"
+
+	"github.com/berth-dev/berth/lxd/idmap"
+)
+
+// The overlay driver snapshots and copies an instance's upper layer: the image below it
+// is shared and never changes.
+
+// CreateSnapshot implements Driver.
+func (d *overlay) CreateSnapshot(name, snap string) error {
+	return d.createSnapshot(name, snap, "upper")
+}
+
+// RestoreSnapshot implements Driver. The work directory is emptied: overlayfs requires
+// it empty of anything belonging to the previous upper layer.
+func (d *overlay) RestoreSnapshot(name, snap string) error {
+	err := d.restoreSnapshot(name, snap, "upper")
+	if err != nil {
+		return err
+	}
+
+	work := filepath.Join(d.instanceDir(name), "work")
+	err = os.RemoveAll(work)
+	if err != nil {
+		return err
+	}
+
+	return os.Mkdir(work, 0o700)
+}
+
+// CopyInstance implements Driver.
+func (d *overlay) CopyInstance(src, srcSnap, dst string, from, to idmap.Set) error {
+	return d.copyInstance(src, srcSnap, dst, "upper", from, to, func(tmp string) error {
+		for _, sub := range []string{"work", "lower", "rootfs"} {
+			err := os.Mkdir(filepath.Join(tmp, sub), 0o700)
+			if err != nil {
+				return err
+			}
+		}
+
+		return nil
+	})
+}
+
+// CopySnapshot implements Driver.
+func (d *overlay) CopySnapshot(src, srcSnap, dst, dstSnap string, from, to idmap.Set) error {
+	return d.copySnapshot(src, srcSnap, dst, dstSnap, "upper", from, to)
+}
+
+// The dir driver snapshots and copies the whole root filesystem.
+
+// CreateSnapshot implements Driver.
+func (d *dirDriver) CreateSnapshot(name, snap string) error {
+	return d.createSnapshot(name, snap, "rootfs")
+}
+
+// RestoreSnapshot implements Driver.
+func (d *dirDriver) RestoreSnapshot(name, snap string) error {
+	return d.restoreSnapshot(name, snap, "rootfs")
+}
+
+// CopyInstance implements Driver.
+func (d *dirDriver) CopyInstance(src, srcSnap, dst string, from, to idmap.Set) error {
+	return d.copyInstance(src, srcSnap, dst, "rootfs", from, to, nil)
+}
+
+// CopySnapshot implements Driver.
+func (d *dirDriver) CopySnapshot(src, srcSnap, dst, dstSnap string, from, to idmap.Set) error {
+	return d.copySnapshot(src, srcSnap, dst, dstSnap, "rootfs", from, to)
+}

@@ -1,0 +1,229 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestSnapshotsAndCopy snapshots a running container, changes it, restores it, copies it
+// (running) and boots the copy with its own uid range and identity.
+func TestSnapshotsAndCopy(t *testing.T) {
+	d := startDaemon(t)
+	ctx := context.Background()
+	d.berth("launch", "debian/12", "s1")
+	waitUp(t, d, "s1")
+
+	write := func(name, content string) {
+		t.Helper()
+		_, err := d.inside(name, "sh", "-c", "echo "+content+" > /root/state && sync")
+		must(t, err)
+	}
+
+	read := func(name string) string {
+		t.Helper()
+		out, err := d.inside(name, "cat", "/root/state")
+		if err != nil {
+			t.Fatalf("reading /root/state in %s: %v %s", name, err, out)
+		}
+
+		return strings.TrimSpace(out)
+	}
+
+	t.Run("snapshot-restore-running", func(t *testing.T) {
+		write("s1", "v1")
+		d.berth("snapshot", "s1")
+		snaps, err := d.c.GetInstanceSnapshots(ctx, "s1")
+		if err != nil || len(snaps) != 1 || snaps[0].Name != "snap0" {
+			t.Fatalf("snapshots after berth snapshot: %+v %v", snaps, err)
+		}
+
+		if out := d.berth("info", "s1"); !strings.Contains(out, "snap0") {
+			t.Fatalf("berth info lacks snap0:\n%s", out)
+		}
+
+		if st, _ := d.c.GetInstanceState(ctx, "s1"); st.Status != "Running" {
+			t.Fatalf("after the snapshot s1 is %s, want Running (thawed)", st.Status)
+		}
+
+		write("s1", "v2")
+		_, err = d.inside("s1", "rm", "-f", "/etc/motd")
+		must(t, err)
+		d.berth("restore", "s1", "snap0")
+		waitUp(t, d, "s1")
+		if got := read("s1"); got != "v1" {
+			t.Fatalf("after restore /root/state = %q, want v1", got)
+		}
+
+		if _, err := d.inside("s1", "test", "-e", "/etc/motd"); err != nil {
+			t.Fatal("/etc/motd deleted after the snapshot is still missing after restore")
+		}
+	})
+
+	t.Run("names-rename-delete", func(t *testing.T) {
+		d.berth("snapshot", "s1", "before-upgrade")
+		out, err := d.berthErr("snapshot", "s1", "before-upgrade")
+		if err == nil {
+			t.Fatalf("duplicate snapshot name accepted: %s", out)
+		}
+
+		d.berth("snapshot", "s1", "before-upgrade", "--reuse")
+		op, err := d.c.RenameInstanceSnapshot(ctx, "s1", "before-upgrade", "pre")
+		must(t, err)
+		must(t, op.Wait(ctx))
+		d.berth("snapshot", "s1") // snap0 is taken: snap1
+		d.berth("delete", "s1/pre")
+
+		snaps, err := d.c.GetInstanceSnapshots(ctx, "s1")
+		must(t, err)
+		var names []string
+		for _, s := range snaps {
+			names = append(names, s.Name)
+		}
+
+		if strings.Join(names, ",") != "snap0,snap1" {
+			t.Fatalf("snapshots = %v, want snap0,snap1", names)
+		}
+
+		if code, _ := d.raw("GET", "/1.0/instances/s1/snapshots/pre", nil); code != 404 {
+			t.Fatalf("deleted snapshot: GET answers %d", code)
+		}
+	})
+
+	t.Run("copy-running", func(t *testing.T) {
+		write("s1", "copied")
+		d.berth("copy", "s1", "s2")
+		d.berth("start", "s2")
+		waitUp(t, d, "s2")
+
+		if got := read("s2"); got != "copied" {
+			t.Fatalf("copy has /root/state = %q", got)
+		}
+
+		host, _ := d.inside("s2", "hostname")
+		if strings.TrimSpace(host) != "s2" {
+			t.Errorf("copy's hostname is %q: copy templates not rendered", host)
+		}
+
+		b1, b2 := uidBase(t, d, "s1"), uidBase(t, d, "s2")
+		if b1 == b2 {
+			t.Fatalf("copy shares the uid range %s", b1)
+		}
+
+		// Files in the copy belong to its own range, so its root can write them.
+		out, err := d.inside("s2", "sh", "-c", "stat -c %u /etc/passwd && echo ok >> /etc/passwd-test && apt-get --version >/dev/null && echo fine")
+		if err != nil || !strings.Contains(out, "fine") || !strings.HasPrefix(out, "0\n") {
+			t.Fatalf("inside the copy: %q %v", out, err)
+		}
+
+		i1, _, _ := d.c.GetInstance(ctx, "s1")
+		i2, _, _ := d.c.GetInstance(ctx, "s2")
+		if i1.Config["volatile.uuid"] == i2.Config["volatile.uuid"] {
+			t.Error("copy kept volatile.uuid")
+		}
+
+		for k, v := range i2.Config {
+			if strings.HasSuffix(k, ".hwaddr") && v == i1.Config[k] {
+				t.Errorf("copy kept %s=%s", k, v)
+			}
+		}
+
+		if a1, a2 := ipv4(t, d, "s1"), ipv4(t, d, "s2"); a1 != "" && a1 == a2 {
+			t.Errorf("copy got the same address %s", a1)
+		}
+
+		snaps, _ := d.c.GetInstanceSnapshots(ctx, "s2")
+		if len(snaps) != 2 {
+			t.Errorf("copy has %d snapshots, want 2", len(snaps))
+		}
+
+		// Restoring the copied snapshot works in the copy's range.
+		d.berth("restore", "s2", "snap0")
+		waitUp(t, d, "s2")
+		if got := read("s2"); got != "v1" {
+			t.Errorf("copy restored to snap0 has %q", got)
+		}
+
+		if got := read("s1"); got != "copied" {
+			t.Errorf("restoring the copy changed the source: %q", got)
+		}
+	})
+
+	t.Run("copy-snapshot", func(t *testing.T) {
+		d.berth("copy", "s1/snap0", "s3", "--instance-only")
+		d.berth("start", "s3")
+		waitUp(t, d, "s3")
+		if got := read("s3"); got != "v1" {
+			t.Fatalf("copy of snap0 has %q", got)
+		}
+
+		snaps, _ := d.c.GetInstanceSnapshots(ctx, "s3")
+		if len(snaps) != 0 {
+			t.Errorf("copy of a snapshot has %d snapshots", len(snaps))
+		}
+	})
+
+	t.Run("stock-lxc", func(t *testing.T) {
+		lxc := stockLXC(t, d)
+		write("s1", "lxc-before")
+		lxc("snapshot", "s1", "lxcsnap")
+		write("s1", "lxc-after")
+		lxc("restore", "s1", "lxcsnap")
+		waitUp(t, d, "s1")
+		if got := read("s1"); got != "lxc-before" {
+			t.Fatalf("after lxc restore: %q", got)
+		}
+
+		out := lxc("info", "s1")
+		if !strings.Contains(out, "lxcsnap") {
+			t.Errorf("lxc info lacks the snapshot:\n%s", out)
+		}
+
+		lxc("delete", "s1/lxcsnap")
+		lxc("copy", "s1", "s4")
+		out = lxc("list", "s4", "--format", "csv", "-c", "ns")
+		if !strings.Contains(out, "s4,STOPPED") {
+			t.Errorf("lxc copy: %q", out)
+		}
+	})
+
+	// Deleting an instance removes its snapshots on disk.
+	d.berth("delete", "-f", "s2")
+	leftovers, _ := os.ReadDir(d.dir + "/storage-pools/default/containers-snapshots/s2")
+	if len(leftovers) > 0 {
+		t.Errorf("snapshots of s2 left on disk: %d", len(leftovers))
+	}
+}
+
+func waitUp(t *testing.T, d *daemon, name string) {
+	t.Helper()
+	st := d.waitRunning(name)
+	if st != "running" && st != "degraded" {
+		t.Fatalf("%s: systemd is %q", name, st)
+	}
+}
+
+func uidBase(t *testing.T, d *daemon, name string) string {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/uid_map", d.initPID(name)))
+	must(t, err)
+	f := strings.Fields(string(data))
+	if len(f) < 2 {
+		t.Fatalf("uid_map of %s: %q", name, data)
+	}
+
+	return f[1]
+}
+
+// ipv4 returns the first global IPv4 address of eth0 inside, or "" without one.
+func ipv4(t *testing.T, d *daemon, name string) string {
+	t.Helper()
+	out, err := d.inside(name, "sh", "-c", "ip -4 -o addr show dev eth0 scope global 2>/dev/null | awk '{print $4}' | head -1")
+	if err != nil {
+		return ""
+	}
+
+	return strings.TrimSpace(out)
+}
