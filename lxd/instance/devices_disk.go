@@ -131,5 +131,5 @@ func (diskDevice) detach(r *deviceRun) error {
 		return errRequiresRestart
 	}
 
-	return hotUnmount(r.initPID, r.conf["path"])
+	return hotUnmount(r.initPID, r.ids, r.conf["path"], false)
 }

@@ -203,14 +203,25 @@ func hotMount(pid int, ids idmap.Set, src, target string, idmapped, readOnly boo
 	})
 }
 
-// hotUnmount detaches whatever is mounted at target inside the running container. The
-// last component is not followed; a path the container changed under us can only make
-// this unmount something of the container's own.
-func hotUnmount(pid int, target string) error {
+// hotUnmount detaches whatever is mounted at target inside the running container, and
+// with removeNode also deletes the empty file left as its mount point (a device node's
+// place in /dev). The last component is not followed; a path the container changed under
+// us can only make this unmount or remove something of the container's own.
+func hotUnmount(pid int, ids idmap.Set, target string, removeNode bool) error {
 	return inMountNS(pid, func() error {
-		err := unix.Unmount(filepath.Clean("/"+target), unix.MNT_DETACH|unix.UMOUNT_NOFOLLOW)
+		_ = unix.Setfsuid(int(ids.HostUID))
+		_ = unix.Setfsgid(int(ids.HostGID))
+
+		p := filepath.Clean("/" + target)
+		err := unix.Unmount(p, unix.MNT_DETACH|unix.UMOUNT_NOFOLLOW)
 		if err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
 			return fmt.Errorf("unmounting %q in the container: %w", target, err)
+		}
+
+		var st unix.Stat_t
+		err = unix.Lstat(p, &st)
+		if removeNode && err == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Size == 0 {
+			_ = unix.Unlink(p)
 		}
 
 		return nil

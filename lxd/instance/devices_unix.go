@@ -179,7 +179,7 @@ func (u unixDevice) detach(r *deviceRun) error {
 		return errRequiresRestart
 	}
 
-	return hotUnmount(r.initPID, u.target(r.conf))
+	return hotUnmount(r.initPID, r.ids, u.target(r.conf), true)
 }
 
 func orDefault(v, def string) string {
