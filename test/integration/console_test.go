@@ -18,9 +18,9 @@ import (
 // Debian's lxc, and reads and clears the console log.
 func TestConsole(t *testing.T) {
 	d := startDaemon(t)
-	d.berth("launch", "debian/12", "c")
+	d.berth("launch", "debian/12", "constest")
 
-	if st := d.waitRunning("c"); st != "running" && st != "degraded" {
+	if st := d.waitRunning("constest"); st != "running" && st != "degraded" {
 		t.Fatalf("systemd is %q", st)
 	}
 
@@ -29,7 +29,7 @@ func TestConsole(t *testing.T) {
 	t.Run("LogHasBoot", func(t *testing.T) {
 		c.t = t
 
-		code, log := c.rawGet("/1.0/instances/c/console")
+		code, log := c.rawGet("/1.0/instances/constest/console")
 		if code != http.StatusOK {
 			t.Fatalf("GET console: %d", code)
 		}
@@ -44,7 +44,7 @@ func TestConsole(t *testing.T) {
 	t.Run("AttachLoginResizeDetach", func(t *testing.T) {
 		c.t = t
 
-		op := c.startOp("/1.0/instances/c/console", api.InstanceConsolePost{Width: 100, Height: 30, Type: "console"})
+		op := c.startOp("/1.0/instances/constest/console", api.InstanceConsolePost{Width: 100, Height: 30, Type: "console"})
 
 		fds := opFds(t, op)
 		if len(fds) != 2 || fds["0"] == "" || fds["control"] == "" {
@@ -55,7 +55,7 @@ func TestConsole(t *testing.T) {
 		term := newTermReader(conns["0"])
 
 		// One attached client at a time.
-		code, env := c.do("POST", "/1.0/instances/c/console", api.InstanceConsolePost{Type: "console"})
+		code, env := c.do("POST", "/1.0/instances/constest/console", api.InstanceConsolePost{Type: "console"})
 		if code != http.StatusConflict {
 			t.Errorf("second attach: %d %q", code, env.Error)
 		}
@@ -104,7 +104,7 @@ func TestConsole(t *testing.T) {
 		}
 
 		// Released: attaching again works.
-		op = c.startOp("/1.0/instances/c/console", api.InstanceConsolePost{Type: "console"})
+		op = c.startOp("/1.0/instances/constest/console", api.InstanceConsolePost{Type: "console"})
 		conns = c.streams(op)
 
 		_ = conns["control"].Close()
@@ -117,14 +117,14 @@ func TestConsole(t *testing.T) {
 	t.Run("NeverConnectedReleases", func(t *testing.T) {
 		c.t = t
 
-		op := c.startOp("/1.0/instances/c/console", api.InstanceConsolePost{Type: "console"})
+		op := c.startOp("/1.0/instances/constest/console", api.InstanceConsolePost{Type: "console"})
 		done := c.wait(op.ID)
 
 		if done.Status != "Failure" || done.Err != "Timed out waiting for websockets to connect" {
 			t.Errorf("got %s %q", done.Status, done.Err)
 		}
 
-		op = c.startOp("/1.0/instances/c/console", api.InstanceConsolePost{Type: "console"})
+		op = c.startOp("/1.0/instances/constest/console", api.InstanceConsolePost{Type: "console"})
 		conns := c.streams(op)
 		_ = conns["control"].Close()
 		_ = c.wait(op.ID)
@@ -138,12 +138,12 @@ func TestConsole(t *testing.T) {
 	t.Run("Clear", func(t *testing.T) {
 		c.t = t
 
-		code, env := c.do("DELETE", "/1.0/instances/c/console", nil)
+		code, env := c.do("DELETE", "/1.0/instances/constest/console", nil)
 		if code != http.StatusOK {
 			t.Fatalf("DELETE console: %d %s", code, env.Error)
 		}
 
-		_, log := c.rawGet("/1.0/instances/c/console")
+		_, log := c.rawGet("/1.0/instances/constest/console")
 		if bytes.Contains(log, []byte("Welcome to")) {
 			t.Errorf("log after clearing:\n%s", log)
 		}
@@ -152,22 +152,22 @@ func TestConsole(t *testing.T) {
 	t.Run("StoppedKeepsLog", func(t *testing.T) {
 		c.t = t
 
-		d.berth("restart", "c")
-		d.waitRunning("c")
-		d.berth("stop", "c")
+		d.berth("restart", "constest")
+		d.waitRunning("constest")
+		d.berth("stop", "constest")
 
-		code, log := c.rawGet("/1.0/instances/c/console")
+		code, log := c.rawGet("/1.0/instances/constest/console")
 		if code != http.StatusOK || !bytes.Contains(log, []byte("Welcome to")) {
 			t.Errorf("stopped instance's console log (%d):\n%s", code, log)
 		}
 
-		code, _ = c.do("POST", "/1.0/instances/c/console", api.InstanceConsolePost{Type: "console"})
+		code, _ = c.do("POST", "/1.0/instances/constest/console", api.InstanceConsolePost{Type: "console"})
 		if code != http.StatusBadRequest {
 			t.Errorf("attach to a stopped instance: %d", code)
 		}
 
-		code, _ = c.do("DELETE", "/1.0/instances/c/console", nil)
-		_, log = c.rawGet("/1.0/instances/c/console")
+		code, _ = c.do("DELETE", "/1.0/instances/constest/console", nil)
+		_, log = c.rawGet("/1.0/instances/constest/console")
 
 		if code != http.StatusOK || len(log) != 0 {
 			t.Errorf("clearing a stopped instance's log: %d, %d bytes left", code, len(log))
@@ -179,7 +179,7 @@ func TestConsole(t *testing.T) {
 func consoleSize(t *testing.T, c *apiClient) string {
 	t.Helper()
 
-	return strings.TrimSpace(c.sh("c", "stty size < /dev/console"))
+	return strings.TrimSpace(c.sh("constest", "stty size < /dev/console"))
 }
 
 // testStockLXCConsole runs lxc console --show-log, and lxc console on a pty
@@ -201,7 +201,7 @@ func testStockLXCConsole(t *testing.T, d *daemon) {
 	list.Env = env
 	_ = list.Run()
 
-	show := exec.Command(bin, "console", "c", "--show-log")
+	show := exec.Command(bin, "console", "constest", "--show-log")
 	show.Env = env
 
 	out, err := show.CombinedOutput()
@@ -220,7 +220,7 @@ func testStockLXCConsole(t *testing.T, d *daemon) {
 		t.Fatal(err)
 	}
 
-	cmd := exec.Command("script", "-qec", bin+" console c", "/dev/null")
+	cmd := exec.Command("script", "-qec", bin+" console constest", "/dev/null")
 	cmd.Env = env
 	cmd.Stdin = pr
 

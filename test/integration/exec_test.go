@@ -21,9 +21,9 @@ import (
 // with Debian's lxc, against one running container.
 func TestExec(t *testing.T) {
 	d := startDaemon(t)
-	d.berth("launch", "debian/12", "c")
+	d.berth("launch", "debian/12", "exectest")
 
-	if st := d.waitRunning("c"); st != "running" && st != "degraded" {
+	if st := d.waitRunning("exectest"); st != "running" && st != "degraded" {
 		t.Fatalf("systemd is %q", st)
 	}
 
@@ -32,24 +32,24 @@ func TestExec(t *testing.T) {
 	t.Run("StreamsAndExitCodes", func(t *testing.T) {
 		c.t = t
 
-		r := c.exec("c", api.InstanceExecPost{Command: []string{"sh", "-c", "echo out; echo err >&2"}}, nil)
+		r := c.exec("exectest", api.InstanceExecPost{Command: []string{"sh", "-c", "echo out; echo err >&2"}}, nil)
 		if r.stdout != "out\n" || r.stderr != "err\n" || r.ret != 0 || r.op.Status != "Success" {
 			t.Errorf("got stdout %q stderr %q return %d status %s", r.stdout, r.stderr, r.ret, r.op.Status)
 		}
 
 		for script, want := range map[string]int{"exit 0": 0, "exit 3": 3, "kill -INT $$": 130, "kill -TERM $$": 143} {
-			r := c.exec("c", api.InstanceExecPost{Command: []string{"sh", "-c", script}}, nil)
+			r := c.exec("exectest", api.InstanceExecPost{Command: []string{"sh", "-c", script}}, nil)
 			if r.ret != want || r.op.Status != "Success" {
 				t.Errorf("%q: return %d (%s), want %d", script, r.ret, r.op.Status, want)
 			}
 		}
 
-		r = c.exec("c", api.InstanceExecPost{Command: []string{"no-such-command"}}, nil)
+		r = c.exec("exectest", api.InstanceExecPost{Command: []string{"no-such-command"}}, nil)
 		if r.ret != 127 || r.op.Status != "Failure" || r.op.Err != "Command not found" {
 			t.Errorf("missing command: return %d, %s %q", r.ret, r.op.Status, r.op.Err)
 		}
 
-		r = c.exec("c", api.InstanceExecPost{Command: []string{"/etc/hostname"}}, nil)
+		r = c.exec("exectest", api.InstanceExecPost{Command: []string{"/etc/hostname"}}, nil)
 		if r.ret != 126 || r.op.Err != "Command not executable" {
 			t.Errorf("non-executable: return %d, %s %q", r.ret, r.op.Status, r.op.Err)
 		}
@@ -63,7 +63,7 @@ func TestExec(t *testing.T) {
 			in[i] = byte(rand.IntN(256))
 		}
 
-		r := c.exec("c", api.InstanceExecPost{Command: []string{"cat"}}, in)
+		r := c.exec("exectest", api.InstanceExecPost{Command: []string{"cat"}}, in)
 		if r.ret != 0 || !bytes.Equal([]byte(r.stdout), in) {
 			t.Fatalf("cat returned %d and %d bytes, want the same %d bytes", r.ret, len(r.stdout), len(in))
 		}
@@ -71,9 +71,9 @@ func TestExec(t *testing.T) {
 
 	t.Run("UserCwdEnv", func(t *testing.T) {
 		c.t = t
-		c.sh("c", "id u1 >/dev/null 2>&1 || useradd -m -u 1000 -G users u1")
+		c.sh("exectest", "id u1 >/dev/null 2>&1 || useradd -m -u 1000 -G users u1")
 
-		r := c.exec("c", api.InstanceExecPost{
+		r := c.exec("exectest", api.InstanceExecPost{
 			Command: []string{"sh", "-c", "id -u; id -g; id -G; pwd; echo $HOME $USER"},
 			User:    1000, Group: 1000, Cwd: "/tmp",
 		}, nil)
@@ -85,7 +85,7 @@ func TestExec(t *testing.T) {
 
 		// Root's defaults, as LXD: cwd /root, HOME, USER, PATH, LANG; TERM
 		// and the rest from the request.
-		r = c.exec("c", api.InstanceExecPost{
+		r = c.exec("exectest", api.InstanceExecPost{
 			Command:     []string{"sh", "-c", "pwd; readlink /proc/self/cwd; echo $HOME $USER $PATH $LANG $TERM $FOO"},
 			Environment: map[string]string{"TERM": "xterm-256color", "FOO": "bar"},
 		}, nil)
@@ -100,7 +100,7 @@ func TestExec(t *testing.T) {
 		c.t = t
 
 		// ls is the exec'd process itself; fd 3 is the directory it lists.
-		out := c.sh("c", "exec ls -l /proc/self/fd")
+		out := c.sh("exectest", "exec ls -l /proc/self/fd")
 
 		var fds []string
 
@@ -128,10 +128,10 @@ func TestExec(t *testing.T) {
 
 	t.Run("SameNamespacesAndCgroupsAsInit", func(t *testing.T) {
 		c.t = t
-		init := d.initPID("c")
+		init := d.initPID("exectest")
 
 		nsList := []string{"cgroup", "ipc", "mnt", "net", "pid", "user", "uts", "time"}
-		out := c.sh("c", "for n in "+strings.Join(nsList, " ")+"; do readlink /proc/self/ns/$n; done; cat /proc/self/cgroup")
+		out := c.sh("exectest", "for n in "+strings.Join(nsList, " ")+"; do readlink /proc/self/ns/$n; done; cat /proc/self/cgroup")
 		lines := strings.Split(out, "\n")
 
 		for i, n := range nsList {
@@ -143,7 +143,7 @@ func TestExec(t *testing.T) {
 
 		// Inside, the cgroup file of init (read through the container's
 		// own /proc) must be the same text.
-		initCg := c.sh("c", "cat /proc/1/cgroup")
+		initCg := c.sh("exectest", "cat /proc/1/cgroup")
 		if got := strings.Join(lines[len(nsList):], "\n"); got != initCg {
 			t.Errorf("/proc/self/cgroup:\n%s\ninit's:\n%s", got, initCg)
 		}
@@ -152,8 +152,8 @@ func TestExec(t *testing.T) {
 
 	t.Run("HostCgroupsFromOutside", func(t *testing.T) {
 		c.t = t
-		init := d.initPID("c")
-		op := c.startOp("/1.0/instances/c/exec", api.InstanceExecPost{Command: []string{"sleep", "1002"}, WaitForWS: true})
+		init := d.initPID("exectest")
+		op := c.startOp("/1.0/instances/exectest/exec", api.InstanceExecPost{Command: []string{"sleep", "1002"}, WaitForWS: true})
 		conns := c.streams(op)
 
 		pid := waitForHostProcess(t, "sleep\x001002", 5*time.Second)
@@ -187,7 +187,7 @@ func TestExec(t *testing.T) {
 	t.Run("ClientVanishes", func(t *testing.T) {
 		c.t = t
 
-		op := c.startOp("/1.0/instances/c/exec", api.InstanceExecPost{Command: []string{"sleep", "1001"}, WaitForWS: true})
+		op := c.startOp("/1.0/instances/exectest/exec", api.InstanceExecPost{Command: []string{"sleep", "1001"}, WaitForWS: true})
 		conns := c.streams(op)
 		pid := waitForHostProcess(t, "sleep\x001001", 5*time.Second)
 
@@ -210,7 +210,7 @@ func TestExec(t *testing.T) {
 		c.t = t
 
 		start := time.Now()
-		op := c.startOp("/1.0/instances/c/exec", api.InstanceExecPost{Command: []string{"sleep", "1003"}, WaitForWS: true})
+		op := c.startOp("/1.0/instances/exectest/exec", api.InstanceExecPost{Command: []string{"sleep", "1003"}, WaitForWS: true})
 		done := c.wait(op.ID)
 
 		if done.Status != "Failure" || done.Err != "Timed out waiting for websockets to connect" {
@@ -225,7 +225,7 @@ func TestExec(t *testing.T) {
 	t.Run("BadSecretsAndDoubleConnect", func(t *testing.T) {
 		c.t = t
 
-		op := c.startOp("/1.0/instances/c/exec", api.InstanceExecPost{Command: []string{"true"}, WaitForWS: true})
+		op := c.startOp("/1.0/instances/exectest/exec", api.InstanceExecPost{Command: []string{"true"}, WaitForWS: true})
 		fds := opFds(t, op)
 
 		if len(fds["0"]) != 64 {
@@ -268,10 +268,10 @@ func TestExec(t *testing.T) {
 			t.Errorf("missing instance: %d", code)
 		}
 
-		d.berth("pause", "c")
+		d.berth("pause", "exectest")
 
-		code, env = c.do("POST", "/1.0/instances/c/exec", api.InstanceExecPost{Command: []string{"true"}, WaitForWS: true})
-		d.berth("resume", "c")
+		code, env = c.do("POST", "/1.0/instances/exectest/exec", api.InstanceExecPost{Command: []string{"true"}, WaitForWS: true})
+		d.berth("resume", "exectest")
 
 		if code != http.StatusBadRequest {
 			t.Errorf("frozen instance: %d %s", code, env.Error)
@@ -281,7 +281,7 @@ func TestExec(t *testing.T) {
 	t.Run("RecordOutput", func(t *testing.T) {
 		c.t = t
 
-		op := c.startOp("/1.0/instances/c/exec", api.InstanceExecPost{
+		op := c.startOp("/1.0/instances/exectest/exec", api.InstanceExecPost{
 			Command: []string{"sh", "-c", "echo recorded; echo oops >&2; exit 4"}, RecordOutput: true})
 		done := c.wait(op.ID)
 
@@ -290,11 +290,11 @@ func TestExec(t *testing.T) {
 		}
 
 		out, ok := done.Metadata["output"].(map[string]any)
-		if !ok || out["1"] != "/1.0/instances/c/logs/exec_"+op.ID+".stdout" {
+		if !ok || out["1"] != "/1.0/instances/exectest/logs/exec_"+op.ID+".stdout" {
 			t.Fatalf("output %v", done.Metadata["output"])
 		}
 
-		got, err := os.ReadFile(filepath.Join(d.dir, "instances", "c", "logs", "exec_"+op.ID+".stdout"))
+		got, err := os.ReadFile(filepath.Join(d.dir, "instances", "exectest", "logs", "exec_"+op.ID+".stdout"))
 		if err != nil || string(got) != "recorded\n" {
 			t.Errorf("recorded stdout %q, %v", got, err)
 		}
@@ -313,7 +313,7 @@ func TestExec(t *testing.T) {
 
 // testInteractive drives a shell on a pty: tty, resize, Ctrl-C, exit code.
 func testInteractive(t *testing.T, c *apiClient) {
-	op := c.startOp("/1.0/instances/c/exec", api.InstanceExecPost{
+	op := c.startOp("/1.0/instances/exectest/exec", api.InstanceExecPost{
 		Command: []string{"bash", "--norc", "-i"}, WaitForWS: true, Interactive: true,
 		Width: 80, Height: 24, Environment: map[string]string{"TERM": "xterm", "PS1": "PROMPT$ "},
 	})
@@ -379,7 +379,7 @@ func testNoLeaks(t *testing.T, d *daemon, c *apiClient) {
 
 	// Warm up: pools, the cgroup layout cache, the operation registry.
 	for i := 0; i < 3; i++ {
-		c.exec("c", api.InstanceExecPost{Command: []string{"true"}}, nil)
+		c.exec("exectest", api.InstanceExecPost{Command: []string{"true"}}, nil)
 	}
 
 	settle := func() (int, int) {
@@ -391,7 +391,7 @@ func testNoLeaks(t *testing.T, d *daemon, c *apiClient) {
 
 	start := time.Now()
 	for i := 0; i < 200; i++ {
-		r := c.exec("c", api.InstanceExecPost{Command: []string{"true"}}, []byte("x"))
+		r := c.exec("exectest", api.InstanceExecPost{Command: []string{"true"}}, []byte("x"))
 		if r.ret != 0 {
 			t.Fatalf("exec %d returned %d", i, r.ret)
 		}
@@ -440,26 +440,26 @@ func testStockLXCExec(t *testing.T, d *daemon) {
 
 	_, _, _ = lxc(nil, "list")
 
-	_, stderr, code := lxc(nil, "exec", "c", "--", "sh", "-c", "exit 3")
+	_, stderr, code := lxc(nil, "exec", "exectest", "--", "sh", "-c", "exit 3")
 	if code != 3 {
 		t.Errorf("lxc exec exit 3: exit code %d, stderr %q", code, stderr)
 	}
 
 	in := bytes.Repeat([]byte("piped through lxc\n"), 10000)
 
-	out, stderr, code := lxc(in, "exec", "c", "--", "cat")
+	out, stderr, code := lxc(in, "exec", "exectest", "--", "cat")
 	if code != 0 || out != string(in) {
 		t.Errorf("lxc exec cat: code %d, %d bytes out of %d, stderr %q", code, len(out), len(in), stderr)
 	}
 
-	out, _, code = lxc(nil, "exec", "c", "--user", "1000", "--cwd", "/tmp", "--", "sh", "-c", "id -u; pwd")
+	out, _, code = lxc(nil, "exec", "exectest", "--user", "1000", "--cwd", "/tmp", "--", "sh", "-c", "id -u; pwd")
 	if code != 0 || out != "1000\n/tmp\n" {
 		t.Errorf("lxc exec --user --cwd: %d %q", code, out)
 	}
 
 	// Interactive through a real terminal: script gives lxc a pty.
 	if _, err := exec.LookPath("script"); err == nil {
-		cmd := exec.Command("script", "-qec", bin+" exec c -- sh -c 'tty; exit 5'", "/dev/null")
+		cmd := exec.Command("script", "-qec", bin+" exec exectest -- sh -c 'tty; exit 5'", "/dev/null")
 		cmd.Env = append(os.Environ(), "LXD_DIR="+d.dir, "LXD_CONF="+conf)
 		cmd.Stdin = strings.NewReader("")
 
