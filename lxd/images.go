@@ -114,7 +114,7 @@ func imagesPost(d *Daemon, r *http.Request) response.Response {
 	ct := r.Header.Get("Content-Type")
 	switch {
 	case strings.HasPrefix(ct, "application/json"):
-		return response.NotImplemented(fmt.Errorf("creating images from instances or URLs is not supported yet"))
+		return imagesPostPublish(d, r)
 	case strings.HasPrefix(ct, "multipart/form-data"):
 		return response.NotImplemented(fmt.Errorf("split images (metadata + rootfs) are not supported yet: use a unified tarball"))
 	}

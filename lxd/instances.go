@@ -49,6 +49,10 @@ func instancesGet(d *Daemon, r *http.Request) response.Response {
 // POST /1.0/instances: validation and image lookup happen before the operation, so bad
 // names (400), duplicates (409) and unknown images (404) fail the request itself.
 func instancesPost(d *Daemon, r *http.Request) response.Response {
+	if r.Header.Get("Content-Type") == "application/octet-stream" {
+		return instancesPostBackup(d, r)
+	}
+
 	req := api.InstancesPost{}
 	err := decodeJSON(r, &req)
 	if err != nil {

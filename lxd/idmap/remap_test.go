@@ -81,3 +81,30 @@ func TestCopyRemapped(t *testing.T) {
 		t.Errorf("CopyExact changed an owner to %d:%d", st.Uid, st.Gid)
 	}
 }
+
+func TestUnshift(t *testing.T) {
+	s := Set{HostUID: 1000000, HostGID: 2000000, Size: 65536}
+	if u, g := s.ContainerOwner(1001000, 2000005); u != 1000 || g != 5 {
+		t.Errorf("ContainerOwner = %d:%d", u, g)
+	}
+
+	if u, g := s.ContainerOwner(0, 3000000); u != OverflowID || g != OverflowID {
+		t.Errorf("ContainerOwner of foreign ids = %d:%d", u, g)
+	}
+
+	v2 := []byte{1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+	v3, err := s.shiftCapability(v2)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	back := s.UnshiftXattr("security.capability", v3)
+	if string(back) != string(v2) {
+		t.Errorf("capability round trip: % x, want % x", back, v2)
+	}
+
+	other, _ := Set{HostUID: 5000000, HostGID: 5000000, Size: 65536}.shiftCapability(v2)
+	if s.UnshiftXattr("security.capability", other) != nil {
+		t.Error("a capability of another container's root was kept")
+	}
+}

@@ -36,6 +36,9 @@ func (m *Manager) delete(ctx context.Context, name string) error {
 		return fmt.Errorf("deleting storage of %q: %w", name, err)
 	}
 
+	m.cfg.Pool.PruneBackupImages()
+	m.deleteBackups(name)
+
 	m.nicsDelete(name)
 
 	err = os.RemoveAll(m.instanceDir(name))

@@ -275,6 +275,8 @@ func (m *Manager) DeleteSnapshot(ctx context.Context, name, snap string) error {
 		return fmt.Errorf("deleting snapshot files of %s/%s: %w", name, snap, err)
 	}
 
+	m.cfg.Pool.PruneBackupImages()
+
 	m.event("instance-snapshot-deleted", name+"/snapshots/"+snap, nil)
 	return nil
 }
@@ -333,6 +335,8 @@ func (m *Manager) Restore(ctx context.Context, name, snap string) error {
 	if err != nil {
 		return fmt.Errorf("restoring %s/%s: %w", name, snap, err)
 	}
+
+	m.cfg.Pool.PruneBackupImages()
 
 	config := map[string]string{}
 	for k, v := range s.Config {

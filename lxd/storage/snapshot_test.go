@@ -117,3 +117,44 @@ func testCopy(t *testing.T, driver string) {
 		t.Fatalf("copy onto an existing instance: %v, want 409", err)
 	}
 }
+
+func TestMountSnapshot(t *testing.T) {
+	for _, driver := range Drivers() {
+		t.Run(driver, func(t *testing.T) {
+			requireRoot(t)
+			requireDriver(t, driver, newPoolDir(t))
+			d, poolDir := loadWithImage(t, driver)
+			ids := testIDs[0]
+			if err := d.CreateInstanceFromImage("c1", "img", ids); err != nil {
+				t.Fatal(err)
+			}
+
+			rootfs := mountInstance(t, d, "c1", ids)
+			asContainerRoot(t, ids, "echo snap > "+rootfs+"/etc/state && rm "+rootfs+"/etc/shadow")
+			if err := d.CreateSnapshot("c1", "s"); err != nil {
+				t.Fatal(err)
+			}
+
+			view, release, err := d.MountSnapshot("c1", "s", ids)
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			if got := readString(t, filepath.Join(view, "etc/state")); got != "snap" {
+				t.Errorf("snapshot view etc/state = %q", got)
+			}
+
+			notExist(t, filepath.Join(view, "etc/shadow"))
+			wantOwner(t, filepath.Join(view, "etc/passwd"), ids.HostUID, ids.HostGID)
+			if err := os.WriteFile(filepath.Join(view, "etc/x"), nil, 0o644); err == nil {
+				t.Error("snapshot view is writable")
+			}
+
+			release()
+			mounts, _ := mountsUnder(filepath.Join(poolDir, snapshotsDir))
+			if len(mounts) > 0 {
+				t.Errorf("left mounted: %v", mounts)
+			}
+		})
+	}
+}

@@ -43,6 +43,16 @@ type Driver interface {
 	CopyInstance(src, srcSnap, dst string, from, to idmap.Set) error
 	// CopySnapshot copies snapshot srcSnap of src as snapshot dstSnap of dst, remapped.
 	CopySnapshot(src, srcSnap, dst, dstSnap string, from, to idmap.Set) error
+	// CreateSnapshotFromImage makes snapshot snap of instance name from image fp, owned as
+	// the instance (imports: each snapshot of a backup is unpacked as an image first).
+	CreateSnapshotFromImage(name, snap, fp string, ids idmap.Set) error
+	// InstanceImage returns the image an instance's storage sits on.
+	InstanceImage(name string) (string, error)
+	// PruneBackupImages removes the images of imports (BackupImagePrefix) nothing uses.
+	PruneBackupImages()
+	// MountSnapshot gives a read-only view of a snapshot's root filesystem owned as the
+	// instance's (ids) until release is called.
+	MountSnapshot(name, snap string, ids idmap.Set) (rootfs string, release func(), err error)
 
 	// Mountpoints lists what MountInstance mounts, innermost first, so another process
 	// (the monitor) can unmount them.

@@ -1,6 +1,8 @@
 package integration
 
 import (
+	"archive/tar"
+	"compress/gzip"
 	"context"
 	"fmt"
 	"os"
@@ -226,4 +228,169 @@ func ipv4(t *testing.T, d *daemon, name string) string {
 	}
 
 	return strings.TrimSpace(out)
+}
+
+// TestPublishExportImport publishes a container (and a snapshot) as images and launches
+// them, exports a running container with snapshots, deletes, imports and boots it, and
+// feeds the importer hostile backups.
+func TestPublishExportImport(t *testing.T) {
+	d := startDaemon(t)
+	ctx := context.Background()
+	local := t.TempDir()
+	d.berth("launch", "debian/12", "p1")
+	waitUp(t, d, "p1")
+	_, err := d.inside("p1", "sh", "-c", "echo pub > /root/state && install -o 1000 -g 1001 -m 0640 /dev/null /root/owned && sync")
+	must(t, err)
+
+	t.Run("publish", func(t *testing.T) {
+		if out, err := d.berthErr("publish", "p1", "--alias", "mine"); err == nil {
+			t.Fatalf("publishing a running instance without --force: %s", out)
+		}
+
+		out := d.berth("publish", "p1", "--alias", "mine", "--force", "description=from p1")
+		if !strings.Contains(out, "fingerprint") {
+			t.Fatalf("publish said %q", out)
+		}
+
+		if st, _ := d.c.GetInstanceState(ctx, "p1"); st.Status != "Running" {
+			t.Errorf("p1 is %s after publish --force, want it restarted", st.Status)
+		}
+
+		d.berth("launch", "mine", "p2")
+		waitUp(t, d, "p2")
+		out, err := d.inside("p2", "sh", "-c", "cat /root/state; stat -c '%u %g %a' /root/owned /etc/shadow; hostname")
+		if err != nil || out != "pub\n1000 1001 640\n0 42 640\np2\n" {
+			t.Fatalf("inside the instance from the published image: %q %v", out, err)
+		}
+
+		d.berth("snapshot", "p1", "snap0")
+		d.berth("publish", "p1/snap0", "--alias", "fromsnap")
+		img, _, err := d.c.GetImageAlias(ctx, "fromsnap")
+		if err != nil || img.Target == "" {
+			t.Fatalf("alias of the snapshot image: %+v %v", img, err)
+		}
+	})
+
+	t.Run("export-import", func(t *testing.T) {
+		d.berth("snapshot", "p1", "keep")
+		_, err := d.inside("p1", "sh", "-c", "echo after-keep > /root/state && sync")
+		must(t, err)
+		file := local + "/p1.tar.gz"
+		d.berth("export", "p1", file)
+		oldBase := uidBase(t, d, "p1")
+		d.berth("delete", "-f", "p1")
+		d.berth("import", file)
+
+		snaps, err := d.c.GetInstanceSnapshots(ctx, "p1")
+		if err != nil || len(snaps) != 2 {
+			t.Fatalf("imported snapshots: %+v %v", snaps, err)
+		}
+
+		d.berth("start", "p1")
+		waitUp(t, d, "p1")
+		out, err := d.inside("p1", "sh", "-c", "cat /root/state; stat -c '%u %g' /root/owned")
+		if err != nil || out != "after-keep\n1000 1001\n" {
+			t.Fatalf("inside the imported instance: %q %v", out, err)
+		}
+
+		t.Logf("uid base before export %s, after import %s", oldBase, uidBase(t, d, "p1"))
+		d.berth("restore", "p1", "keep")
+		waitUp(t, d, "p1")
+		if out, _ := d.inside("p1", "cat", "/root/state"); out != "pub\n" {
+			t.Fatalf("imported snapshot restored: %q", out)
+		}
+
+		// Same backup under another name, with the stock client.
+		lxc := stockLXC(t, d)
+		lxc("import", file, "p5")
+		lxc("start", "p5")
+		waitUp(t, d, "p5")
+		lxcFile := local + "/p5-lxc.tar.gz"
+		lxc("export", "p5", lxcFile, "--instance-only")
+		if fi, err := os.Stat(lxcFile); err != nil || fi.Size() < 1<<20 {
+			t.Fatalf("lxc export wrote %v %v", fi, err)
+		}
+	})
+
+	t.Run("hostile-backups", func(t *testing.T) {
+		cases := map[string][]tarMember{
+			"dotdot":     {{name: "backup/container/rootfs/../../../../tmp/berth-evil", body: "x"}},
+			"absolute":   {{name: "/backup/container/rootfs/etc/evil", body: "x"}},
+			"hardlink":   {{name: "backup/container/rootfs/etc/x", link: "backup/snapshots/s/rootfs/etc/shadow", hard: true}},
+			"hardlink-2": {{name: "backup/container/rootfs/etc/x", link: "/etc/shadow", hard: true}},
+		}
+
+		for name, members := range cases {
+			path := writeBackup(t, local, name, members)
+			out, err := d.berthErr("import", path, "evil-"+name)
+			if err == nil {
+				t.Errorf("%s: hostile backup imported: %s", name, out)
+			}
+		}
+
+		// Device nodes are skipped and a symlink to / only leads inside the new root.
+		path := writeBackup(t, local, "tricks", []tarMember{
+			{name: "backup/container/rootfs/etc/", dir: true},
+			{name: "backup/container/rootfs/dev-null", dev: true},
+			{name: "backup/container/rootfs/escape", link: "/"},
+			{name: "backup/container/rootfs/escape/tmp/berth-import-escape", body: "x"},
+		})
+		out, err := d.berthErr("import", path, "tricks")
+		if _, serr := os.Stat("/tmp/berth-import-escape"); serr == nil {
+			_ = os.Remove("/tmp/berth-import-escape")
+			t.Fatal("a backup member was written through a symlink onto the host")
+		}
+
+		if err == nil {
+			if _, _, ferr := d.c.GetInstanceFile(ctx, "tricks", "/dev-null"); ferr == nil {
+				t.Error("device node from the backup was created")
+			}
+		} else {
+			t.Logf("tricky backup refused: %s", out)
+		}
+	})
+}
+
+type tarMember struct {
+	name, body, link string
+	dir, hard, dev   bool
+}
+
+// writeBackup writes a gzip backup tarball: a valid index, then members.
+func writeBackup(t *testing.T, dir, name string, members []tarMember) string {
+	t.Helper()
+	path := dir + "/" + name + ".tar.gz"
+	f, err := os.Create(path)
+	must(t, err)
+	defer f.Close()
+	gz := gzip.NewWriter(f)
+	tw := tar.NewWriter(gz)
+	index := "name: " + name + "\nsnapshots: [s]\nconfig:\n  container:\n    architecture: x86_64\n    profiles: [default]\n  snapshots:\n    - name: s\n"
+	must(t, tw.WriteHeader(&tar.Header{Name: "backup/index.yaml", Mode: 0o644, Size: int64(len(index)), Typeflag: tar.TypeReg}))
+	_, err = tw.Write([]byte(index))
+	must(t, err)
+	must(t, tw.WriteHeader(&tar.Header{Name: "backup/container/rootfs/", Mode: 0o755, Typeflag: tar.TypeDir}))
+	for _, m := range members {
+		h := &tar.Header{Name: m.name, Mode: 0o644, Typeflag: tar.TypeReg, Size: int64(len(m.body))}
+		switch {
+		case m.dir:
+			h.Typeflag, h.Mode = tar.TypeDir, 0o755
+		case m.dev:
+			h.Typeflag, h.Devmajor, h.Devminor = tar.TypeChar, 1, 3
+		case m.hard:
+			h.Typeflag, h.Linkname = tar.TypeLink, m.link
+		case m.link != "":
+			h.Typeflag, h.Linkname = tar.TypeSymlink, m.link
+		}
+
+		must(t, tw.WriteHeader(h))
+		if h.Typeflag == tar.TypeReg {
+			_, err := tw.Write([]byte(m.body))
+			must(t, err)
+		}
+	}
+
+	must(t, tw.Close())
+	must(t, gz.Close())
+	return path
 }

@@ -22,6 +22,23 @@ import (
 // and checked against the walked inode, so a swapped path cannot pull a host file in. The
 // container must be stopped while it is packed.
 func Pack(w io.Writer, rootfsDir, metaDir, compression string) error {
+	return PackWith(w, rootfsDir, metaDir, Options{Compression: compression})
+}
+
+// Options tune PackWith for trees that are not laid out as in an image.
+type Options struct {
+	Compression string
+	// Owner, when set, gives the ids written in each header from the ids on disk: a
+	// container's tree is packed with the ids the container sees.
+	Owner func(uid, gid int) (int, int)
+	// Xattr, when set, rewrites an xattr value before it is archived (nil drops it): ids
+	// inside capabilities and ACLs follow Owner.
+	Xattr func(name string, value []byte) []byte
+}
+
+// PackWith is Pack with owner and xattr mapping.
+func PackWith(w io.Writer, rootfsDir, metaDir string, opts Options) error {
+	compression := opts.Compression
 	cw, err := NewCompressor(w, compression)
 	if err != nil {
 		return err
@@ -33,7 +50,7 @@ func Pack(w io.Writer, rootfsDir, metaDir, compression string) error {
 	}
 
 	tw := tar.NewWriter(cw)
-	p := &packer{tw: tw, links: map[fileID]string{}}
+	p := &packer{tw: tw, links: map[fileID]string{}, owner: opts.Owner, xattr: opts.Xattr}
 
 	err = p.addTree(metaDir, "", func(rel string) bool {
 		return rel == "." || rel == "metadata.yaml"
@@ -75,6 +92,8 @@ type fileID struct {
 type packer struct {
 	tw    *tar.Writer
 	links map[fileID]string // first archive name of each multiply-linked inode
+	owner func(uid, gid int) (int, int)
+	xattr func(name string, value []byte) []byte
 }
 
 // addTree archives dir under prefix ("" for the archive's top level). keep, when set,
@@ -134,6 +153,10 @@ func (p *packer) addEntry(rootFd int, path, rel, name string) error {
 		ModTime: time.Unix(st.Mtim.Sec, 0),
 	}
 
+	if p.owner != nil {
+		hdr.Uid, hdr.Gid = p.owner(hdr.Uid, hdr.Gid)
+	}
+
 	id := fileID{dev: st.Dev, ino: st.Ino}
 
 	switch st.Mode & unix.S_IFMT {
@@ -180,6 +203,8 @@ func (p *packer) addEntry(rootFd int, path, rel, name string) error {
 	if err != nil {
 		return err
 	}
+
+	p.mapXattrs(hdr)
 
 	if hdr.Typeflag != tar.TypeReg {
 		return p.write(hdr, path)

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/berth-dev/berth/lxd/db"
+	"github.com/berth-dev/berth/lxd/imagestore"
+	"github.com/berth-dev/berth/lxd/operations"
+	"github.com/berth-dev/berth/lxd/response"
+	"github.com/berth-dev/berth/shared/api"
+)
+
+// imagesPostPublish answers POST /1.0/images with a JSON body whose source is an instance
+// or a snapshot (lxc publish). The instance is packed straight into the image store's
+// spool (hashed on the way: the fingerprint is the SHA-256 of the tarball), then imported
+// like an upload. Op metadata: fingerprint and size.
+func imagesPostPublish(d *Daemon, r *http.Request) response.Response {
+	req := api.ImagesPost{}
+	err := decodeJSON(r, &req)
+	if err != nil {
+		return response.SmartError(err)
+	}
+
+	if req.Source == nil {
+		return response.BadRequest(fmt.Errorf("image source is missing"))
+	}
+
+	var name, snap string
+	switch req.Source.Type {
+	case "instance", "container", "virtual-machine":
+		name = req.Source.Name
+		if strings.Contains(name, "/") {
+			name, snap, _ = strings.Cut(name, "/")
+		}
+	case "snapshot":
+		var ok bool
+		name, snap, ok = strings.Cut(req.Source.Name, "/")
+		if !ok {
+			return response.BadRequest(fmt.Errorf("snapshot source %q is not NAME/SNAPSHOT", req.Source.Name))
+		}
+	default:
+		return response.NotImplemented(fmt.Errorf("image source type %q is not supported", req.Source.Type))
+	}
+
+	err = d.instances.CheckPublishable(r.Context(), name, snap)
+	if err != nil {
+		return response.SmartError(err)
+	}
+
+	opts := imagestore.ImportOptions{Filename: req.Filename, Public: req.Public, Properties: req.Properties}
+	op, err := d.ops.Create(api.OperationClassTask, "Publishing instance", map[string][]string{"instances": {"/1.0/instances/" + name}}, nil, func(ctx context.Context, op *operations.Operation) error {
+		pr, pw := io.Pipe()
+		go func() {
+			pw.CloseWithError(d.instances.Publish(ctx, name, snap, req.Properties, req.CompressionAlgorithm, pw))
+		}()
+
+		up, err := d.images.Spool(pr)
+		_ = pr.CloseWithError(io.ErrClosedPipe) // stops the packer if spooling failed
+		if err != nil {
+			return err
+		}
+
+		fp, size, err := d.images.Import(ctx, up, opts)
+		if fp != "" {
+			_ = op.UpdateMetadata(map[string]any{"fingerprint": fp, "size": strconv.FormatInt(size, 10)})
+		}
+
+		if errors.Is(err, imagestore.ErrExists) {
+			return fmt.Errorf("Image with same fingerprint already exists")
+		}
+
+		if err != nil {
+			return err
+		}
+
+		err = d.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+			for _, a := range req.Aliases {
+				err := tx.CreateImageAlias(ctx, a.Name, fp, a.Description, "container")
+				if err != nil {
+					return err
+				}
+			}
+
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+
+		d.events.SendLifecycle("default", "image-created", "/1.0/images/"+fp, nil)
+		return nil
+	}, nil, nil)
+	if err != nil {
+		return response.InternalError(err)
+	}
+
+	err = op.Start()
+	if err != nil {
+		return response.InternalError(err)
+	}
+
+	return response.OperationResponse(op)
+}

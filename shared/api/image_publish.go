@@ -1,0 +1,23 @@
+package api
+
+// ImagesPost is the JSON body of POST /1.0/images (publishing an instance or snapshot).
+type ImagesPost struct {
+	ImagePut             `yaml:",inline"`
+	Filename             string            `json:"filename" yaml:"filename"`
+	Source               *ImagesPostSource `json:"source" yaml:"source"`
+	CompressionAlgorithm string            `json:"compression_algorithm" yaml:"compression_algorithm"`
+	Aliases              []ImageAlias      `json:"aliases" yaml:"aliases"`
+}
+
+// ImagesPostSource names what to make an image from: type "instance" (or "container")
+// with name NAME, or "snapshot" with name NAME/SNAP.
+type ImagesPostSource struct {
+	Type        string `json:"type" yaml:"type"`
+	Name        string `json:"name" yaml:"name"`
+	Fingerprint string `json:"fingerprint" yaml:"fingerprint"`
+	Alias       string `json:"alias" yaml:"alias"`
+	Server      string `json:"server" yaml:"server"`
+	Protocol    string `json:"protocol" yaml:"protocol"`
+	Mode        string `json:"mode" yaml:"mode"`
+	URL         string `json:"url" yaml:"url"`
+}
