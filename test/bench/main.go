@@ -72,6 +72,7 @@ func run() error {
 	}
 
 	benchExec(b, r)
+	benchSnapshots(b, r)
 	r.print()
 	return nil
 }
