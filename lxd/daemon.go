@@ -19,8 +19,8 @@ import (
 	"github.com/berth-dev/berth/lxd/idmap"
 	"github.com/berth-dev/berth/lxd/imagestore"
 	"github.com/berth-dev/berth/lxd/instance"
-	"github.com/berth-dev/berth/lxd/network"
 	"github.com/berth-dev/berth/lxd/lxcfs"
+	"github.com/berth-dev/berth/lxd/network"
 	"github.com/berth-dev/berth/lxd/operations"
 	"github.com/berth-dev/berth/lxd/storage"
 	"github.com/berth-dev/berth/lxd/sys"
@@ -160,6 +160,11 @@ func (d *Daemon) init(ctx context.Context) error {
 	err = d.instances.Reconcile(ctx)
 	if err != nil {
 		return fmt.Errorf("reconciling instances: %w", err)
+	}
+
+	names, _ := d.instances.Names(ctx)
+	for _, n := range names {
+		d.instances.FollowNICs(n) // re-attach NICs after reboots inside
 	}
 
 	d.startLXCFS()

@@ -58,6 +58,9 @@ type Manager struct {
 	locks    map[string]*sync.Mutex        // per-instance operation locks
 	creating map[string]bool               // names reserved by an unfinished create
 	idBusy   map[int64]bool                // id bases reserved by unfinished creates
+
+	nicMu     sync.Mutex
+	following map[*container.Monitor]bool // monitors whose reboots nicsFollow watches
 }
 
 // NewManager returns a Manager; call Reconcile before serving requests.

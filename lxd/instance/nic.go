@@ -90,7 +90,7 @@ func (m *Manager) nicsPrepare(ctx context.Context, inst *db.Instance, devices ma
 	}
 
 	for _, n := range nics {
-		if n.net != nil {
+		if n.net != nil && rootfs != "" {
 			err := writeResolvConf(rootfs, n.net, ids)
 			if err != nil {
 				m.log.Warn("writing resolv.conf", "instance", inst.Name, "err", err)
@@ -202,7 +202,39 @@ func (m *Manager) nicsAttach(ctx context.Context, name string, mon *container.Mo
 		m.log.Warn("recording host interface names", "instance", name, "err", err)
 	}
 
+	m.followOnce(name, mon)
 	return nil
+}
+
+// followOnce starts nicsFollow for a monitor unless it runs already (re-attach after a
+// reboot calls nicsAttach again).
+func (m *Manager) followOnce(name string, mon *container.Monitor) {
+	m.nicMu.Lock()
+	defer m.nicMu.Unlock()
+	if m.following == nil {
+		m.following = map[*container.Monitor]bool{}
+	}
+
+	if m.following[mon] {
+		return
+	}
+
+	m.following[mon] = true
+	go func() {
+		m.nicsFollow(name, mon)
+		m.nicMu.Lock()
+		delete(m.following, mon)
+		m.nicMu.Unlock()
+	}()
+}
+
+// FollowNICs keeps re-attaching the NICs of an instance found running at daemon start
+// (Reconcile) across reboots inside it.
+func (m *Manager) FollowNICs(name string) {
+	mon := m.monitor(name)
+	if mon != nil && m.cfg.Networks != nil {
+		m.followOnce(name, mon)
+	}
 }
 
 // nicsDetach undoes nicsAttach for a start that fails.

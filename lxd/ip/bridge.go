@@ -1,6 +1,7 @@
 package ip
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
@@ -11,9 +12,20 @@ import (
 
 // BridgeAdd creates a bridge tagged with alias (so Berth can recognise its own bridges). It
 // returns ErrExists if the name is taken: creation is the atomic claim on a name.
+//
+// The bridge gets a fixed random MAC (00:16:3e prefix): without one it takes the lowest MAC
+// of its ports and changes it as containers come and go, and every container's ARP entry
+// for the gateway goes stale for seconds.
 func BridgeAdd(name, alias string, mtu int) error {
-	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name, MTU: mtu}}
-	err := netlink.LinkAdd(br)
+	mac := make(net.HardwareAddr, 6)
+	_, err := rand.Read(mac[3:])
+	if err != nil {
+		return fmt.Errorf("generating a MAC for %q: %w", name, err)
+	}
+
+	copy(mac, []byte{0x00, 0x16, 0x3e})
+	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name, MTU: mtu, HardwareAddr: mac}}
+	err = netlink.LinkAdd(br)
 	if errors.Is(err, unix.EEXIST) {
 		return ErrExists
 	}

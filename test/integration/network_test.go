@@ -203,6 +203,36 @@ func TestNetworkBridge(t *testing.T) {
 
 	d.mustInside("n1", "ping", "-c1", "-W2", "n2.berth")
 
+	// A reboot inside gives n2 a new init and network namespace: the NIC follows (the
+	// follower was started by the restarted daemon), same MAC, same address.
+	oldInit := d.initPID("n2")
+	_, _ = d.inside("n2", "systemctl", "reboot")
+	deadline := time.Now().Add(30 * time.Second)
+	for d.initPID("n2") == oldInit {
+		if time.Now().After(deadline) {
+			t.Fatal("n2 did not reboot")
+		}
+
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	if st := d.waitRunning("n2"); st != "running" {
+		t.Fatalf("n2 after reboot: %q", st)
+	}
+
+	if a := d.waitIPv4("n2", 5*time.Second); a != addrs["n2"] {
+		t.Fatalf("n2 came back with %s, had %s", a, addrs["n2"])
+	}
+
+	if out, err := d.inside("n1", "ping", "-c1", "-W2", "n2.berth"); err != nil {
+		dbg, _ := exec.Command("sh", "-c", "tail -20 "+d.dir+"/networks/*/dnsmasq.log; nft list table bridge berth-"+nw.Name+"; ip -br link; cat "+d.dir+"/networks/*/dnsmasq.hosts").CombinedOutput()
+		in1, _ := d.inside("n1", "sh", "-c", "getent hosts n1.berth; echo rc=$?; getent hosts n2.berth; echo rc=$?; ping -c1 -W1 "+gw.String()+"; ss -uanp | head")
+		hostRes, herr := resolveAt(gw.String(), "n2.berth")
+		ps, _ := exec.Command("sh", "-c", "ps -o pid,stat,wchan:20,args -p $(cat "+d.dir+"/networks/*/dnsmasq.pid); ss -uanp | grep dnsmasq | grep "+gw.String()).CombinedOutput()
+		in1 += fmt.Sprintf("\nhost resolve: %v %v\n%s", hostRes, herr, ps)
+		t.Fatalf("after reboot: %s %v\n%s\n%s", out, err, dbg, in1)
+	}
+
 	// The network in use cannot go.
 	_, err = d.berthErr("network", "delete", nw.Name)
 	if err == nil {

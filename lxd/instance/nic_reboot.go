@@ -1,0 +1,104 @@
+package instance
+
+import (
+	"context"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/lxd/container"
+	"github.com/berth-dev/berth/lxd/firewall"
+	"github.com/berth-dev/berth/lxd/ip"
+)
+
+// nicsFollow re-attaches an instance's NICs after a reboot inside: the monitor starts a new
+// init in a new network namespace, and the old veth pairs died with the old one. It runs
+// until the container stops.
+func (m *Manager) nicsFollow(name string, mon *container.Monitor) {
+	pid := mon.InitPID()
+	for {
+		// A pid already gone fails to open: that init has ended too.
+		fd, err := unix.PidfdOpen(pid, 0)
+		if err == nil {
+			fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+			for {
+				_, err := unix.Poll(fds, -1)
+				if err != unix.EINTR {
+					break
+				}
+			}
+
+			_ = unix.Close(fd)
+		}
+
+		next := m.waitNewInit(mon, pid)
+		if next == 0 {
+			return // stopped
+		}
+
+		pid = next
+		err = m.nicsReattach(name, mon)
+		if err != nil {
+			m.log.Warn("re-attaching NICs after a reboot", "instance", name, "err", err)
+		}
+	}
+}
+
+// waitNewInit returns the pid of the init that replaces old, or 0 once the container stops.
+func (m *Manager) waitNewInit(mon *container.Monitor, old int) int {
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		select {
+		case <-mon.Done():
+			return 0
+		case <-time.After(10 * time.Millisecond):
+		}
+
+		// InitPID falls back to a stale pid when the monitor cannot answer: only a live
+		// process counts.
+		if p := mon.InitPID(); p != old && p > 0 && unix.Kill(p, 0) == nil {
+			return p
+		}
+	}
+
+	return 0
+}
+
+// nicsReattach drops the filters of the dead ports and attaches the NICs again, with the
+// same MACs and reservations. Under the instance lock, like a start.
+func (m *Manager) nicsReattach(name string, mon *container.Monitor) error {
+	unlock := m.lock(name)
+	defer unlock()
+	if m.monitor(name) != mon {
+		return nil // stopped meanwhile
+	}
+
+	ctx := context.Background()
+	inst, profiles, err := m.load(ctx, name)
+	if err != nil {
+		return err
+	}
+
+	for k, host := range inst.Config {
+		if len(k) > len("volatile..host_name") && k[len(k)-len(".host_name"):] == ".host_name" {
+			for _, nw := range m.cfg.Networks.Names() {
+				_ = firewall.PortDel(nw, host)
+			}
+
+			_ = ip.LinkDel(host)
+		}
+	}
+
+	ids, err := m.idsOf(inst)
+	if err != nil {
+		return err
+	}
+
+	_, devices := Expand(inst, profiles)
+	nics, err := m.nicsPrepare(ctx, inst, devices, "", ids)
+	if err != nil {
+		return err
+	}
+
+	return m.nicsAttach(ctx, name, mon, nics)
+}
