@@ -31,11 +31,24 @@ func joinCgroups(initPID, pid int) error {
 		return fmt.Errorf("reading cgroups of init: %w", err)
 	}
 
+	// Each move takes the kernel's cgroup threadgroup lock for writing
+	// (an RCU grace period on v1): skip the hierarchies where pid already
+	// is where init is (the host root of name=systemd and devices).
+	cur, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		return fmt.Errorf("reading cgroups of %d: %w", pid, err)
+	}
+
+	already := map[string]bool{}
+	for _, line := range strings.Split(string(cur), "\n") {
+		already[line] = true
+	}
+
 	s := bufio.NewScanner(bytes.NewReader(data))
 	for s.Scan() {
 		// "4:memory:/berth/c1", "0::/berth/c1/init.scope"
 		parts := strings.SplitN(s.Text(), ":", 3)
-		if len(parts) != 3 || strings.Contains(parts[2], "..") {
+		if len(parts) != 3 || strings.Contains(parts[2], "..") || already[s.Text()] {
 			continue
 		}
 

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"runtime"
 	"strings"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -37,6 +37,11 @@ func HelperMain() int {
 // child prepares and execs the command; on failure it returns the exit
 // code and error to report.
 func child(sock int) (int, error) {
+	// Credentials are per thread in the kernel and execve takes the
+	// calling thread's: change them on this thread only and exec from it,
+	// rather than have glibc broadcast each change to every runtime thread.
+	runtime.LockOSThread()
+
 	buf := make([]byte, maxConfig)
 
 	n, err := unix.Read(sock, buf)
@@ -137,21 +142,23 @@ func execCode(err error) int {
 	return 1
 }
 
+// setCreds changes the calling thread's credentials (the caller is locked
+// to its thread). unix.Setgroups is per thread; unix.Setresuid is not, so
+// the raw system calls.
 func setCreds(uid, gid int, groups []int) error {
-	// syscall's setters change every thread (glibc's setxid broadcast).
-	err := syscall.Setgroups(groups)
+	err := unix.Setgroups(groups)
 	if err != nil {
 		return fmt.Errorf("setting groups %v: %w", groups, err)
 	}
 
-	err = syscall.Setresgid(gid, gid, gid)
-	if err != nil {
-		return fmt.Errorf("setting gid %d: %w", gid, err)
+	_, _, errno := unix.RawSyscall(unix.SYS_SETRESGID, uintptr(gid), uintptr(gid), uintptr(gid))
+	if errno != 0 {
+		return fmt.Errorf("setting gid %d: %w", gid, errno)
 	}
 
-	err = syscall.Setresuid(uid, uid, uid)
-	if err != nil {
-		return fmt.Errorf("setting uid %d: %w", uid, err)
+	_, _, errno = unix.RawSyscall(unix.SYS_SETRESUID, uintptr(uid), uintptr(uid), uintptr(uid))
+	if errno != 0 {
+		return fmt.Errorf("setting uid %d: %w", uid, errno)
 	}
 
 	return nil
