@@ -29,11 +29,6 @@ var endpoints = []APIEndpoint{
 	{Path: "instances/{name}/exec", Post: instanceExecPost},
 	{Path: "instances/{name}/console", Get: instanceConsoleGet, Post: instanceConsolePost, Delete: instanceConsoleDelete},
 	{Path: "internal/debug/goroutines", Get: debugGoroutinesGet},
-	{Path: "instances/{name}/files", Get: instanceFileGet, Post: instanceFilePost, Delete: instanceFileDelete},
-	{Path: "instances/{name}/backups", Get: instanceBackupsGet, Post: instanceBackupsPost},
-	{Path: "instances/{name}/backups/{backup}", Get: instanceBackupGet, Delete: instanceBackupDelete},
-	{Path: "instances/{name}/backups/{backup}/export", Get: instanceBackupExport},
-	{Path: "instances/{name}/files", Get: instanceFileGet, Post: instanceFilePost, Delete: instanceFileDelete},
 	{Path: "instances/{name}/backups", Get: instanceBackupsGet, Post: instanceBackupsPost},
 	{Path: "instances/{name}/backups/{backup}", Get: instanceBackupGet, Delete: instanceBackupDelete},
 	{Path: "instances/{name}/backups/{backup}/export", Get: instanceBackupExport},
@@ -71,10 +66,6 @@ var apiExtensions = []string{
 	"backup_override_name",
 	"console",
 	"container_exec_user_group_cwd",
-	"directory_manipulation",
-	"file_symlinks",
-	"file_append",
-	"file_delete",
 }
 
 func serverGet(d *Daemon, r *http.Request) response.Response {
