@@ -281,9 +281,16 @@ func (b *bridge) Reserve(owner, hostname string, mac net.HardwareAddr, want net.
 		}
 	}
 
+	// A MAC belongs to one NIC: a reservation of it under another owner is a renamed
+	// instance's old one, dropped once this one is made.
+	stale := map[string]reservation{}
 	taken := map[string]string{} // ip → owner
 	for o, r := range b.res {
-		if o != owner {
+		switch {
+		case o == owner:
+		case strings.EqualFold(r.MAC, mac.String()):
+			stale[o] = r
+		default:
 			taken[r.IP] = o
 		}
 	}
@@ -308,11 +315,15 @@ func (b *bridge) Reserve(owner, hostname string, mac net.HardwareAddr, want net.
 	}
 
 	r := reservation{MAC: mac.String(), IP: addr.String(), Host: hostname}
-	if had && cur == r {
+	if had && cur == r && len(stale) == 0 {
 		return addr, nil
 	}
 
 	b.res[owner] = r
+	for o := range stale {
+		delete(b.res, o)
+	}
+
 	err := writeReservationFiles(b.dir, b.domain(), b.res)
 	if err == nil {
 		err = b.dns.reload()
@@ -323,6 +334,10 @@ func (b *bridge) Reserve(owner, hostname string, mac net.HardwareAddr, want net.
 			b.res[owner] = cur
 		} else {
 			delete(b.res, owner)
+		}
+
+		for o, sr := range stale {
+			b.res[o] = sr
 		}
 
 		return nil, err

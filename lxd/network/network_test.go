@@ -166,7 +166,17 @@ func TestBridgeLifecycle(t *testing.T) {
 		t.Fatal("host name with a newline accepted")
 	}
 
+	// The same MAC under a new owner (a renamed instance) replaces the old reservation.
+	mac4, _ := net.ParseMAC("00:16:3e:00:00:04")
+	_, _ = n.Reserve("old.eth0", "old", mac4, nil)
+	_, _ = n.Reserve("new.eth0", "new", mac4, nil)
 	hosts, _ := os.ReadFile(filepath.Join(dir, name, "dnsmasq.hosts"))
+	if strings.Contains(string(hosts), ",old\n") || !strings.Contains(string(hosts), ",new\n") {
+		t.Fatalf("renamed owner:\n%s", hosts)
+	}
+
+	_ = n.Release("new.")
+	hosts, _ = os.ReadFile(filepath.Join(dir, name, "dnsmasq.hosts"))
 	if !strings.Contains(string(hosts), "00:16:3e:00:00:01,"+a1.String()+",c1\n") {
 		t.Fatalf("dnsmasq.hosts:\n%s", hosts)
 	}
