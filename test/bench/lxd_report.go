@@ -1,0 +1,75 @@
+package main
+
+import "strings"
+
+// lxdPairs says, for each LXD row, which words a Berth row must contain to be its
+// counterpart (case-insensitive), best choice first. Rows of figures Berth does not
+// measure go last.
+var lxdPairs = map[string][][]string{
+	"LXD: lxc launch (command returns)":        {{"launch", "command returns"}},
+	"LXD: launch -> is-system-running=running": {{"launch ->", "running"}},
+	"LXD: lxc stop (clean)":                    {{"stop"}},
+	"LXD: start -> is-system-running=running":  {{"start ->", "running"}},
+	"LXD: lxc list, 10 instances (10 running)": {{"list", ", 10 instances"}},
+	// Same client against both daemons first.
+	"LXD: lxc exec NAME -- true":            {{"lxc exec"}, {"exec"}},
+	"LXD: snapshot, running instance (dir)": {{"snapshot"}},
+	"LXD: restore, running instance (dir)":  {{"restore"}},
+	"LXD: copy, running instance (dir)":     {{"copy"}},
+}
+
+// placeLXDRows moves each LXD row just after the Berth row that pairs with it.
+func placeLXDRows(r *report) {
+	lxd := []string{}
+	berth := []string{}
+	for _, n := range r.names {
+		if strings.HasPrefix(n, "LXD: ") {
+			lxd = append(lxd, n)
+		} else {
+			berth = append(berth, n)
+		}
+	}
+
+	after := map[string][]string{} // Berth row → LXD rows to print after it
+	rest := []string{}
+	for _, l := range lxd {
+		b := counterpart(l, berth)
+		if b == "" {
+			rest = append(rest, l)
+			continue
+		}
+
+		after[b] = append(after[b], l)
+	}
+
+	out := []string{}
+	for _, b := range berth {
+		out = append(out, b)
+		out = append(out, after[b]...)
+	}
+
+	r.names = append(out, rest...)
+}
+
+// counterpart returns the first Berth row matching the best alternative for lxdRow.
+func counterpart(lxdRow string, berth []string) string {
+	for _, words := range lxdPairs[lxdRow] {
+		for _, b := range berth {
+			if containsAll(strings.ToLower(b), words) {
+				return b
+			}
+		}
+	}
+
+	return ""
+}
+
+func containsAll(s string, words []string) bool {
+	for _, w := range words {
+		if !strings.Contains(s, strings.ToLower(w)) {
+			return false
+		}
+	}
+
+	return true
+}

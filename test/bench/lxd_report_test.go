@@ -1,0 +1,64 @@
+package main
+
+import (
+	"reflect"
+	"testing"
+	"time"
+)
+
+func TestPlaceLXDRows(t *testing.T) {
+	r := &report{}
+	for _, n := range []string{
+		"berth launch (command returns)",
+		"launch -> is-system-running=running",
+		"berth stop (clean, SIGRTMIN+3)",
+		"berth list, 10 instances (10 running)",
+		"berth list, 100 instances (10 running)",
+		"berth exec NAME -- true",
+		"lxc exec NAME -- true (stock lxc vs berthd)",
+		"LXD: lxc launch (command returns)",
+		"LXD: launch -> is-system-running=running",
+		"LXD: lxc stop (clean)",
+		"LXD: lxc list, 10 instances (10 running)",
+		"LXD: lxc exec NAME -- true",
+		"LXD: copy, running instance (dir)",
+	} {
+		r.add(n, time.Millisecond)
+	}
+
+	placeLXDRows(r)
+	want := []string{
+		"berth launch (command returns)",
+		"LXD: lxc launch (command returns)",
+		"launch -> is-system-running=running",
+		"LXD: launch -> is-system-running=running",
+		"berth stop (clean, SIGRTMIN+3)",
+		"LXD: lxc stop (clean)",
+		"berth list, 10 instances (10 running)",
+		"LXD: lxc list, 10 instances (10 running)",
+		"berth list, 100 instances (10 running)",
+		"berth exec NAME -- true",
+		"lxc exec NAME -- true (stock lxc vs berthd)",
+		"LXD: lxc exec NAME -- true",
+		// No Berth copy figure: last.
+		"LXD: copy, running instance (dir)",
+	}
+
+	if !reflect.DeepEqual(r.names, want) {
+		t.Fatalf("rows:\n%q\nwant:\n%q", r.names, want)
+	}
+}
+
+func TestUnescapeOctal(t *testing.T) {
+	for in, want := range map[string]string{
+		`/tmp/a`:           "/tmp/a",
+		`/tmp/a\040b`:      "/tmp/a b",
+		`/tmp/a\134b\011c`: "/tmp/a\\b\tc",
+		`/tmp/x\04`:        `/tmp/x\04`,
+	} {
+		got := unescapeOctal(in)
+		if got != want {
+			t.Errorf("unescapeOctal(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
