@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -28,6 +30,11 @@ func benchLXD(b *berthd, image string, r *report) {
 	quietBerth(b)
 	ctx, cancel := context.WithTimeout(context.Background(), lxdBudget)
 	defer cancel()
+
+	// Ctrl-C or SIGTERM cut the measurements short but still clean up: the daemon, in its
+	// own session, outlives the interrupted lxc commands.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
 
 	fmt.Fprintln(os.Stderr, "LXD: starting a private daemon (dir pool, no network)")
 	l, err := startLXD(ctx, image)

@@ -192,6 +192,10 @@ func (l *lxdDaemon) removeCgroups() []string {
 				problems = append(problems, "removed leftover cgroup "+top)
 			}
 		}
+
+		// liblxc's shared, normally empty, parking cgroup on hybrid hosts; rmdir fails
+		// harmlessly if anything still uses it.
+		_ = os.Remove(filepath.Join(root, "lxc.pivot"))
 	}
 
 	return problems

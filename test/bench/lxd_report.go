@@ -12,10 +12,10 @@ var lxdPairs = map[string][][]string{
 	"LXD: start -> is-system-running=running":  {{"start ->", "running"}},
 	"LXD: lxc list, 10 instances (10 running)": {{"list", ", 10 instances"}},
 	// Same client against both daemons first.
-	"LXD: lxc exec NAME -- true":            {{"lxc exec"}, {"exec"}},
-	"LXD: snapshot, running instance (dir)": {{"snapshot"}},
-	"LXD: restore, running instance (dir)":  {{"restore"}},
-	"LXD: copy, running instance (dir)":     {{"copy"}},
+	"LXD: lxc exec NAME -- true":                   {{"lxc exec"}, {"exec"}},
+	"LXD: snapshot, running, 300 MB written (dir)": {{"snapshot"}},
+	"LXD: restore, running (dir)":                  {{"restore"}},
+	"LXD: copy, running, 300 MB written (dir)":     {{"copy"}},
 }
 
 // placeLXDRows moves each LXD row just after the Berth row that pairs with it.

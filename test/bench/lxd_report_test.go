@@ -16,12 +16,16 @@ func TestPlaceLXDRows(t *testing.T) {
 		"berth list, 100 instances (10 running)",
 		"berth exec NAME -- true",
 		"lxc exec NAME -- true (stock lxc vs berthd)",
+		"snapshot, running, 300 MB written",
+		"restore, running (kill, swap, start)",
 		"LXD: lxc launch (command returns)",
 		"LXD: launch -> is-system-running=running",
 		"LXD: lxc stop (clean)",
 		"LXD: lxc list, 10 instances (10 running)",
 		"LXD: lxc exec NAME -- true",
-		"LXD: copy, running instance (dir)",
+		"LXD: snapshot, running, 300 MB written (dir)",
+		"LXD: restore, running (dir)",
+		"LXD: copy, running, 300 MB written (dir)",
 	} {
 		r.add(n, time.Millisecond)
 	}
@@ -40,8 +44,12 @@ func TestPlaceLXDRows(t *testing.T) {
 		"berth exec NAME -- true",
 		"lxc exec NAME -- true (stock lxc vs berthd)",
 		"LXD: lxc exec NAME -- true",
+		"snapshot, running, 300 MB written",
+		"LXD: snapshot, running, 300 MB written (dir)",
+		"restore, running (kill, swap, start)",
+		"LXD: restore, running (dir)",
 		// No Berth copy figure: last.
-		"LXD: copy, running instance (dir)",
+		"LXD: copy, running, 300 MB written (dir)",
 	}
 
 	if !reflect.DeepEqual(r.names, want) {
