@@ -73,6 +73,7 @@ func run() error {
 
 	benchExec(b, r)
 	benchSnapshots(b, r)
+	benchLXD(b, image, r)
 	r.print()
 	return nil
 }
