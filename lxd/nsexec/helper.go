@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"runtime"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
