@@ -1,6 +1,7 @@
 package main
 
 import (
+	"log/slog"
 	"fmt"
 	"os"
 	"os/exec"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/berth-dev/berth/lxd/network"
 )
 
 // berthd is the daemon under measurement, in its own state directory.
@@ -60,6 +63,7 @@ func (b *berthd) close() {
 	_ = b.cmd.Process.Signal(syscall.SIGTERM)
 	_ = b.cmd.Wait()
 	_ = os.RemoveAll(b.dir)
+	network.RemoveOrphans(slog.New(slog.DiscardHandler))
 }
 
 func (b *berthd) berth(args ...string) (string, error) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/berth-dev/berth/client"
 	"github.com/berth-dev/berth/lxd/db"
+	"github.com/berth-dev/berth/lxd/network"
 	"github.com/berth-dev/berth/shared/api"
 )
 
@@ -130,6 +132,8 @@ func (d *daemon) destroy() {
 	}
 
 	_ = os.RemoveAll(d.dir)
+	// Networks outlive berthd on purpose; once the state directory is gone they are orphans.
+	network.RemoveOrphans(slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
 
 // berth runs the CLI against this daemon and fails the test on a non-zero exit.
