@@ -104,6 +104,10 @@ func (d *Daemon) init(ctx context.Context) error {
 		return fmt.Errorf("detecting cgroups: %w", err)
 	}
 
+	if d.cgroups.Warning != "" {
+		d.log.Warn("cgroups", "warning", d.cgroups.Warning)
+	}
+
 	uidStart, uidCount, gidStart, gidCount, err := idmap.EnsureRootRange("/etc/subuid", "/etc/subgid")
 	if err != nil {
 		return fmt.Errorf("reading subordinate ids: %w", err)

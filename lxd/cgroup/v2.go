@@ -17,7 +17,7 @@ var v2Controllers = []string{"cpu", "cpuset", "io", "memory", "pids"}
 // v2Group is a container cgroup on a pure cgroup2 host, managed by writing
 // the tree directly. On a host whose PID 1 is systemd this writes behind
 // systemd's back; the proper way there is a transient scope with
-// Delegate=yes over D-Bus, which is not implemented yet.
+// Delegate=yes over D-Bus: that is systemdGroup (systemd.go).
 type v2Group struct {
 	name   string
 	dir    string // <root>/berth/<name>
