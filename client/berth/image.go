@@ -266,30 +266,14 @@ func newImageAliasCmd(a *app) *cobra.Command {
 		},
 	}
 
-	var format string
-	list := &cobra.Command{
-		Use:     "list",
-		Aliases: []string{"ls"},
-		Short:   "List aliases",
-		Args:    rangeArgs(0, 0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			err := checkFormat(format)
+	list := newListSubcmd(a, "List aliases", []string{"ALIAS", "FINGERPRINT", "TYPE", "DESCRIPTION"},
+		func(ctx context.Context, c *client.Client) (any, [][]string, error) {
+			aliases, err := c.GetImageAliases(ctx)
 			if err != nil {
-				return err
-			}
-
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-
-			aliases, err := c.GetImageAliases(cmd.Context())
-			if err != nil {
-				return err
+				return nil, nil, err
 			}
 
 			sort.Slice(aliases, func(i, j int) bool { return aliases[i].Name < aliases[j].Name })
-
 			rows := [][]string{}
 			for _, al := range aliases {
 				typ := al.Type
@@ -300,11 +284,8 @@ func newImageAliasCmd(a *app) *cobra.Command {
 				rows = append(rows, []string{al.Name, shortFingerprint(al.Target), strings.ToUpper(typ), al.Description})
 			}
 
-			return renderList(a.out, format, []string{"ALIAS", "FINGERPRINT", "TYPE", "DESCRIPTION"}, rows, aliases)
-		},
-	}
-
-	list.Flags().StringVarP(&format, "format", "f", formatTable, formatHelp)
+			return aliases, rows, nil
+		})
 
 	return newGroup("alias", "Manage image aliases", create, del, list)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strconv"
@@ -8,34 +9,20 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/berth-dev/berth/client"
+
 	"github.com/berth-dev/berth/shared/api"
 )
 
 func newNetworkCmd(a *app) *cobra.Command {
-	var format string
-	list := &cobra.Command{
-		Use:     "list",
-		Aliases: []string{"ls"},
-		Short:   "List networks",
-		Args:    rangeArgs(0, 0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			err := checkFormat(format)
+	list := newListSubcmd(a, "List networks", []string{"NAME", "TYPE", "MANAGED", "IPV4", "IPV6", "DESCRIPTION", "USED BY", "STATE"},
+		func(ctx context.Context, c *client.Client) (any, [][]string, error) {
+			nets, err := c.GetNetworks(ctx)
 			if err != nil {
-				return err
-			}
-
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-
-			nets, err := c.GetNetworks(cmd.Context())
-			if err != nil {
-				return err
+				return nil, nil, err
 			}
 
 			sort.Slice(nets, func(i, j int) bool { return nets[i].Name < nets[j].Name })
-
 			rows := [][]string{}
 			for _, n := range nets {
 				// Like lxc: loopback and unknown interfaces are not shown.
@@ -47,11 +34,8 @@ func newNetworkCmd(a *app) *cobra.Command {
 					n.Description, strconv.Itoa(len(n.UsedBy)), strings.ToUpper(n.Status)})
 			}
 
-			return renderList(a.out, format, []string{"NAME", "TYPE", "MANAGED", "IPV4", "IPV6", "DESCRIPTION", "USED BY", "STATE"}, rows, nets)
-		},
-	}
-
-	list.Flags().StringVarP(&format, "format", "f", formatTable, formatHelp)
+			return nets, rows, nil
+		})
 
 	return newGroup("network", "Manage networks", list, newNetworkShowCmd(a), newNetworkCreateCmd(a),
 		newNetworkSetCmd(a), newNetworkUnsetCmd(a), newNetworkGetCmd(a), newNetworkDeleteCmd(a))

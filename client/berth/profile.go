@@ -1,47 +1,31 @@
 package main
 
 import (
+	"context"
 	"sort"
 	"strconv"
 
 	"github.com/spf13/cobra"
+
+	"github.com/berth-dev/berth/client"
 )
 
 func newProfileCmd(a *app) *cobra.Command {
-	var format string
-	list := &cobra.Command{
-		Use:     "list",
-		Aliases: []string{"ls"},
-		Short:   "List profiles",
-		Args:    rangeArgs(0, 0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			err := checkFormat(format)
+	list := newListSubcmd(a, "List profiles", []string{"NAME", "DESCRIPTION", "USED BY"},
+		func(ctx context.Context, c *client.Client) (any, [][]string, error) {
+			profiles, err := c.GetProfiles(ctx)
 			if err != nil {
-				return err
-			}
-
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-
-			profiles, err := c.GetProfiles(cmd.Context())
-			if err != nil {
-				return err
+				return nil, nil, err
 			}
 
 			sort.Slice(profiles, func(i, j int) bool { return profiles[i].Name < profiles[j].Name })
-
 			rows := [][]string{}
 			for _, p := range profiles {
 				rows = append(rows, []string{p.Name, p.Description, strconv.Itoa(len(p.UsedBy))})
 			}
 
-			return renderList(a.out, format, []string{"NAME", "DESCRIPTION", "USED BY"}, rows, profiles)
-		},
-	}
-
-	list.Flags().StringVarP(&format, "format", "f", formatTable, formatHelp)
+			return profiles, rows, nil
+		})
 
 	show := &cobra.Command{
 		Use:   "show NAME",
