@@ -70,19 +70,12 @@ func (m *Manager) Import(ctx context.Context, file, name string) (string, error)
 		return "", api.StatusErrorf(http.StatusBadRequest, "backup has no %s/rootfs", backupContainer)
 	}
 
-	m.mu.Lock()
-	if m.creating[name] {
-		m.mu.Unlock()
-		return "", api.StatusErrorf(http.StatusConflict, "instance %q is being created", name)
+	releaseName, err := m.reserveName(name)
+	if err != nil {
+		return "", err
 	}
 
-	m.creating[name] = true
-	m.mu.Unlock()
-	defer func() {
-		m.mu.Lock()
-		delete(m.creating, name)
-		m.mu.Unlock()
-	}()
+	defer releaseName()
 
 	_, err = m.exists(ctx, name)
 	if err == nil {

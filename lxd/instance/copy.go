@@ -123,19 +123,12 @@ func (m *Manager) PrepareCopy(ctx context.Context, req api.InstancesPost) (*Copy
 func (m *Manager) Copy(ctx context.Context, cr *CopyRequest) error {
 	name, src := cr.Post.Name, cr.Source
 
-	m.mu.Lock()
-	if m.creating[name] {
-		m.mu.Unlock()
-		return api.StatusErrorf(http.StatusConflict, "instance %q is being created", name)
+	releaseName, err := m.reserveName(name)
+	if err != nil {
+		return err
 	}
 
-	m.creating[name] = true
-	m.mu.Unlock()
-	defer func() {
-		m.mu.Lock()
-		delete(m.creating, name)
-		m.mu.Unlock()
-	}()
+	defer releaseName()
 
 	unlock := m.lock(src)
 	defer unlock()

@@ -123,19 +123,12 @@ func resolveImage(ctx context.Context, tx *db.Tx, src api.InstanceSource) (*db.I
 func (m *Manager) Create(ctx context.Context, cr *CreateRequest) error {
 	name := cr.Post.Name
 
-	m.mu.Lock()
-	if m.creating[name] {
-		m.mu.Unlock()
-		return api.StatusErrorf(http.StatusConflict, "instance %q is being created", name)
+	releaseName, err := m.reserveName(name)
+	if err != nil {
+		return err
 	}
 
-	m.creating[name] = true
-	m.mu.Unlock()
-	defer func() {
-		m.mu.Lock()
-		delete(m.creating, name)
-		m.mu.Unlock()
-	}()
+	defer releaseName()
 
 	r := revert.New()
 	defer r.Fail()

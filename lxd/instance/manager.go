@@ -6,6 +6,7 @@ package instance
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"path/filepath"
 	"sync"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/network"
 	"github.com/berth-dev/berth/lxd/storage"
+	"github.com/berth-dev/berth/shared/api"
 )
 
 // Lifecycle receives lifecycle events (instance-started, ...).
@@ -114,4 +116,21 @@ func (m *Manager) event(action, name string, ctx map[string]any) {
 // LogPath is the monitor's log of an instance.
 func (m *Manager) LogPath(name string) string {
 	return filepath.Join(m.runDir(name), "monitor.log")
+}
+
+// reserveName holds a name for an unfinished create, copy or import (409 while another
+// holds it); release drops it once the DB row exists or the attempt failed.
+func (m *Manager) reserveName(name string) (func(), error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.creating[name] {
+		return nil, api.StatusErrorf(http.StatusConflict, "instance %q is being created", name)
+	}
+
+	m.creating[name] = true
+	return func() {
+		m.mu.Lock()
+		delete(m.creating, name)
+		m.mu.Unlock()
+	}, nil
 }
