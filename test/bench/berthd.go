@@ -107,3 +107,19 @@ func waitRunning(pid int) error {
 
 	return fmt.Errorf("timed out waiting for systemd")
 }
+
+// waitInstance waits until systemd in a running instance reports "running" and returns
+// the host pid of its init.
+func (b *berthd) waitInstance(name string) (int, error) {
+	pid, err := b.initPID(name)
+	if err != nil {
+		return 0, err
+	}
+
+	err = waitRunning(pid)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", name, err)
+	}
+
+	return pid, nil
+}

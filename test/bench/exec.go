@@ -35,12 +35,7 @@ func runExecBench(b *berthd, r *report) error {
 
 	defer func() { _, _ = b.berth("delete", "-f", name) }()
 
-	pid, err := b.initPID(name)
-	if err != nil {
-		return err
-	}
-
-	err = waitRunning(pid)
+	_, err = b.waitInstance(name)
 	if err != nil {
 		return err
 	}

@@ -22,14 +22,9 @@ func benchLifecycle(b *berthd, r *report) error {
 		}
 
 		r.add("berth launch (command returns)", time.Since(t0))
-		pid, err := b.initPID(name)
+		_, err = b.waitInstance(name)
 		if err != nil {
 			return err
-		}
-
-		err = waitRunning(pid)
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
 		}
 
 		r.add("launch -> is-system-running=running", time.Since(t0))
@@ -55,12 +50,7 @@ func benchLifecycle(b *berthd, r *report) error {
 			return err
 		}
 
-		pid, err := b.initPID(name)
-		if err != nil {
-			return err
-		}
-
-		err = waitRunning(pid)
+		_, err = b.waitInstance(name)
 		if err != nil {
 			return err
 		}

@@ -66,14 +66,9 @@ func runNetworkBench(b *berthd, r *report) error {
 		}
 
 		r.add("net: berth launch without NIC (returns)", time.Since(t0))
-		pid, err := b.initPID(name)
+		_, err = b.waitInstance(name)
 		if err != nil {
 			return err
-		}
-
-		err = waitRunning(pid)
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
 		}
 
 		r.add("net: launch -> running (no NIC)", time.Since(t0))

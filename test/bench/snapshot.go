@@ -26,12 +26,7 @@ func benchSnapshotsRun(b *berthd, r *report) error {
 	}
 
 	defer func() { _, _ = b.berth("delete", "-f", name) }()
-	pid, err := b.initPID(name)
-	if err != nil {
-		return err
-	}
-
-	err = waitRunning(pid)
+	pid, err := b.waitInstance(name)
 	if err != nil {
 		return err
 	}
