@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/berth-dev/berth/lxd/sys"
+
+	"github.com/berth-dev/berth/shared/mountinfo"
 )
 
 // v1Controllers are the v1 hierarchies a container is placed in on legacy
@@ -89,7 +91,7 @@ func parseV1Mounts(sc *bufio.Scanner, out map[string]string) error {
 
 			_, seen := out[opt]
 			if !seen {
-				out[opt] = unescapeMountinfo(pre[4])
+				out[opt] = mountinfo.Unescape(pre[4])
 			}
 		}
 	}
@@ -100,30 +102,4 @@ func parseV1Mounts(sc *bufio.Scanner, out map[string]string) error {
 	}
 
 	return nil
-}
-
-// unescapeMountinfo undoes the octal escaping of spaces and the like.
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			var c byte
-
-			_, err := fmt.Sscanf(s[i+1:i+4], "%o", &c)
-			if err == nil {
-				b.WriteByte(c)
-				i += 3
-
-				continue
-			}
-		}
-
-		b.WriteByte(s[i])
-	}
-
-	return b.String()
 }

@@ -6,12 +6,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/lxd/idmap"
+
+	"github.com/berth-dev/berth/shared/mountinfo"
 )
 
 // isMountRoot reports whether path is the root of a mount, via statx (Linux 5.8+), falling
@@ -65,7 +66,7 @@ func mountsUnder(dir string) ([]string, error) {
 			continue
 		}
 
-		mp := unescapeMountinfo(fields[4])
+		mp := mountinfo.Unescape(fields[4])
 		if mp == dir || strings.HasPrefix(mp, strings.TrimSuffix(dir, "/")+"/") {
 			found = append(found, mp)
 		}
@@ -77,30 +78,6 @@ func mountsUnder(dir string) ([]string, error) {
 	}
 
 	return found, nil
-}
-
-// unescapeMountinfo decodes the \ooo octal escapes mountinfo uses for space, tab, newline
-// and backslash.
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			n, err := strconv.ParseUint(s[i+1:i+4], 8, 8)
-			if err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-
-		b.WriteByte(s[i])
-	}
-
-	return b.String()
 }
 
 // unmountAll unmounts everything stacked on path, detaching lazily when busy. A path that

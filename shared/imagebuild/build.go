@@ -19,6 +19,8 @@ import (
 	"github.com/berth-dev/berth/images"
 	"github.com/berth-dev/berth/shared/imagebuild/tarball"
 	"github.com/berth-dev/berth/templates"
+
+	"github.com/berth-dev/berth/shared/mountinfo"
 )
 
 // Build builds image name (e.g. "debian/12") into a gzip unified tarball at out, replacing
@@ -260,40 +262,13 @@ func mountsUnder(dir string) ([]string, error) {
 			continue
 		}
 
-		mp := unescapeMountinfo(fields[4])
+		mp := mountinfo.Unescape(fields[4])
 		if mp == dir || strings.HasPrefix(mp, dir+"/") {
 			found = append(found, mp)
 		}
 	}
 
 	return found, nil
-}
-
-// unescapeMountinfo decodes the octal escapes (\040 for space) of mountinfo paths.
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-
-	var b strings.Builder
-
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			var c byte
-
-			_, err := fmt.Sscanf(s[i+1:i+4], "%3o", &c)
-			if err == nil {
-				b.WriteByte(c)
-				i += 3
-
-				continue
-			}
-		}
-
-		b.WriteByte(s[i])
-	}
-
-	return b.String()
 }
 
 // CachedBuild returns cacheDir/<name-with-dash>-<hash[:16]>.tar.gz, building it first if it

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/shared/mountinfo"
 )
 
 // close deletes LXD's instances, stops the daemon, and removes whatever it left: processes
@@ -109,36 +111,13 @@ func mountsUnder(dir string) []string {
 			continue
 		}
 
-		mp := unescapeOctal(f[4])
+		mp := mountinfo.Unescape(f[4])
 		if mp == dir || strings.HasPrefix(mp, dir+"/") {
 			out = append(out, mp)
 		}
 	}
 
 	return out
-}
-
-// unescapeOctal undoes mountinfo's \NNN escapes (spaces, tabs, newlines, backslashes).
-func unescapeOctal(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			n, err := strconv.ParseUint(s[i+1:i+4], 8, 8)
-			if err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-
-		b.WriteByte(s[i])
-	}
-
-	return b.String()
 }
 
 // leftoverPIDs finds processes started by our daemon that outlived it: liblxc monitors

@@ -56,17 +56,3 @@ func TestPlaceLXDRows(t *testing.T) {
 		t.Fatalf("rows:\n%q\nwant:\n%q", r.names, want)
 	}
 }
-
-func TestUnescapeOctal(t *testing.T) {
-	for in, want := range map[string]string{
-		`/tmp/a`:           "/tmp/a",
-		`/tmp/a\040b`:      "/tmp/a b",
-		`/tmp/a\134b\011c`: "/tmp/a\\b\tc",
-		`/tmp/x\04`:        `/tmp/x\04`,
-	} {
-		got := unescapeOctal(in)
-		if got != want {
-			t.Errorf("unescapeOctal(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
