@@ -3,12 +3,9 @@ package integration
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -158,29 +155,8 @@ func (d *daemon) berthErr(args ...string) (string, error) {
 // raw sends a request to the API and returns the status and decoded envelope.
 func (d *daemon) raw(method, path string, body io.Reader) (int, api.Response) {
 	d.t.Helper()
-	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", filepath.Join(d.dir, "unix.socket"))
-	}}}
-
-	req, err := http.NewRequest(method, "http://unix.socket"+path, body)
-	if err != nil {
-		d.t.Fatal(err)
-	}
-
-	resp, err := hc.Do(req)
-	if err != nil {
-		d.t.Fatal(err)
-	}
-
-	defer resp.Body.Close()
-	env := api.Response{}
-	data, _ := io.ReadAll(resp.Body)
-	err = json.Unmarshal(data, &env)
-	if err != nil {
-		d.t.Fatalf("%s %s: body is not an envelope: %q", method, path, data)
-	}
-
-	return resp.StatusCode, env
+	code, env, _ := d.rawH(method, path, body, nil)
+	return code, env
 }
 
 // initPID returns the host pid of a running instance's systemd.
