@@ -2,8 +2,6 @@ package db
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -123,17 +121,7 @@ const imageIDSelect = `SELECT id FROM images WHERE fingerprint = ?`
 
 // imageID returns the id of the image with exactly that fingerprint, or a 404.
 func (tx *Tx) imageID(ctx context.Context, fingerprint string) (int64, error) {
-	var id int64
-	err := tx.tx.QueryRowContext(ctx, imageIDSelect, fingerprint).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, notFound("image", fingerprint)
-	}
-
-	if err != nil {
-		return 0, fmt.Errorf("looking up image %q: %w", fingerprint, err)
-	}
-
-	return id, nil
+	return tx.lookupID(ctx, imageIDSelect, "image", fingerprint)
 }
 
 const imageInsert = `

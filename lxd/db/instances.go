@@ -2,8 +2,6 @@ package db
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -171,17 +169,7 @@ const instanceIDSelect = `SELECT id FROM instances WHERE name = ?`
 
 // instanceID returns the id of the named instance, or a 404 StatusError.
 func (tx *Tx) instanceID(ctx context.Context, name string) (int64, error) {
-	var id int64
-	err := tx.tx.QueryRowContext(ctx, instanceIDSelect, name).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, notFound("instance", name)
-	}
-
-	if err != nil {
-		return 0, fmt.Errorf("looking up instance %q: %w", name, err)
-	}
-
-	return id, nil
+	return tx.lookupID(ctx, instanceIDSelect, "instance", name)
 }
 
 // InstanceExists reports whether an instance with that name exists.

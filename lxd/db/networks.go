@@ -2,8 +2,6 @@ package db
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 )
 
@@ -75,17 +73,7 @@ func (tx *Tx) getNetworks(ctx context.Context, name *string) ([]Network, error) 
 const networkIDSelect = `SELECT id FROM networks WHERE name = ?`
 
 func (tx *Tx) networkID(ctx context.Context, name string) (int64, error) {
-	var id int64
-	err := tx.tx.QueryRowContext(ctx, networkIDSelect, name).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, notFound("network", name)
-	}
-
-	if err != nil {
-		return 0, fmt.Errorf("looking up network %q: %w", name, err)
-	}
-
-	return id, nil
+	return tx.lookupID(ctx, networkIDSelect, "network", name)
 }
 
 const networkInsert = `INSERT INTO networks (name, type, description) VALUES (?, ?, ?)`

@@ -2,8 +2,6 @@ package db
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"net/http"
 
@@ -95,17 +93,7 @@ const profileIDSelect = `SELECT id FROM profiles WHERE name = ?`
 
 // profileID returns the id of the named profile, or a 404 StatusError.
 func (tx *Tx) profileID(ctx context.Context, name string) (int64, error) {
-	var id int64
-	err := tx.tx.QueryRowContext(ctx, profileIDSelect, name).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, notFound("profile", name)
-	}
-
-	if err != nil {
-		return 0, fmt.Errorf("looking up profile %q: %w", name, err)
-	}
-
-	return id, nil
+	return tx.lookupID(ctx, profileIDSelect, "profile", name)
 }
 
 const profileInsert = `INSERT INTO profiles (name, description) VALUES (?, ?)`

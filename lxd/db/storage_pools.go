@@ -2,8 +2,6 @@ package db
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 )
 
@@ -75,17 +73,7 @@ func (tx *Tx) getStoragePools(ctx context.Context, name *string) ([]StoragePool,
 const storagePoolIDSelect = `SELECT id FROM storage_pools WHERE name = ?`
 
 func (tx *Tx) storagePoolID(ctx context.Context, name string) (int64, error) {
-	var id int64
-	err := tx.tx.QueryRowContext(ctx, storagePoolIDSelect, name).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, notFound("storage pool", name)
-	}
-
-	if err != nil {
-		return 0, fmt.Errorf("looking up storage pool %q: %w", name, err)
-	}
-
-	return id, nil
+	return tx.lookupID(ctx, storagePoolIDSelect, "storage pool", name)
 }
 
 const storagePoolInsert = `INSERT INTO storage_pools (name, driver, description) VALUES (?, ?, ?)`
