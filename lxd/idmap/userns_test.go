@@ -68,6 +68,10 @@ func mapsOf(t *testing.T, f *os.File) (string, string) {
 
 	nsenter, err := exec.LookPath("nsenter")
 	if err != nil {
+		if os.Getenv("CI") != "" || os.Getenv("BERTH_TEST_STRICT") != "" {
+			t.Fatal("nsenter(1) (util-linux) is not installed")
+		}
+
 		t.Skip("nsenter(1) not installed")
 	}
 

@@ -54,7 +54,21 @@ func TestKernel(t *testing.T) {
 func TestCgroupLayout(t *testing.T) {
 	mode, unified, err := CgroupLayout()
 	if err != nil {
+		if os.Getenv("CI") != "" || os.Getenv("BERTH_TEST_STRICT") != "" {
+			t.Fatalf("detecting the cgroup layout: %v", err)
+		}
+
 		t.Skipf("no cgroup hierarchy here: %v", err)
+	}
+
+	switch mode {
+	case CgroupLegacy, CgroupHybrid, CgroupUnified:
+	default:
+		t.Fatalf("CgroupLayout returned mode %v", mode)
+	}
+
+	if mode != CgroupLegacy && unified == "" {
+		t.Fatalf("mode %s without a unified mount point", mode)
 	}
 
 	t.Logf("cgroup mode %s, unified at %q", mode, unified)
