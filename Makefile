@@ -2,7 +2,8 @@ SHELL := /bin/bash
 # Berth: `make run` installs what is needed, builds, starts berthd and boots a container;
 # `make test` runs the whole suite. Both run as root on Debian 12.
 
-GO        ?= go
+# Go from PATH, else where the Debian machines of this project keep it.
+GO        ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 BERTH_DIR ?= /var/lib/berth
 BIN       := bin
 IMAGE     ?= debian/12
