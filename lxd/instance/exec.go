@@ -101,14 +101,11 @@ func (m *Manager) execTarget(name string) (int, error) {
 }
 
 // Exec runs a command in a running instance: in all its namespaces and in
-// its init's cgroups (lxd/nsexec). It returns once the command was exec'd;
-// a command that cannot be started inside fails with *nsexec.ExecError.
+// its init's cgroups (lxd/nsexec), through the instance's exec server where
+// the host allows it, else with a helper of its own. It returns once the
+// command was exec'd; a command that cannot be started inside fails with
+// *nsexec.ExecError.
 func (m *Manager) Exec(ctx context.Context, name string, a ExecArgs) (*nsexec.Process, error) {
-	pid, err := m.execTarget(name)
-	if err != nil {
-		return nil, err
-	}
-
 	env := make([]string, 0, len(a.Env))
 	for k, v := range a.Env {
 		env = append(env, k+"="+v)
@@ -116,10 +113,7 @@ func (m *Manager) Exec(ctx context.Context, name string, a ExecArgs) (*nsexec.Pr
 
 	sort.Strings(env)
 
-	p, err := nsexec.Start(nsexec.Options{
-		Exe:     m.cfg.Exe,
-		InitPID: pid,
-		Prepare: func(helper int) error { return joinCgroups(pid, helper) },
+	o := nsexec.Options{
 		Command: a.Command,
 		Env:     env,
 		UID:     a.UID,
@@ -131,12 +125,21 @@ func (m *Manager) Exec(ctx context.Context, name string, a ExecArgs) (*nsexec.Pr
 		Stdin:   a.Stdin,
 		Stdout:  a.Stdout,
 		Stderr:  a.Stderr,
-	})
+	}
+
+	if execServerWorks() {
+		return m.execServed(name, o)
+	}
+
+	pid, err := m.execTarget(name)
 	if err != nil {
 		return nil, err
 	}
 
-	return p, nil
+	o.Exe, o.InitPID = m.cfg.Exe, pid
+	o.Prepare = func(helper int) error { return joinCgroups(pid, helper, true) }
+
+	return nsexec.Start(o)
 }
 
 // Console returns the monitor of a running instance for console access.

@@ -61,6 +61,8 @@ type Manager struct {
 	creating map[string]bool               // names reserved by an unfinished create
 	idBusy   map[int64]bool                // id bases reserved by unfinished creates
 
+	execServers execServers
+
 	nicMu     sync.Mutex
 	following map[*container.Monitor]bool // monitors whose reboots nicsFollow watches
 }

@@ -12,13 +12,19 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// IsHelper reports whether args ask for the exec helper.
-func IsHelper(args []string) bool { return len(args) > 1 && args[1] == HelperArg }
+// IsHelper reports whether args ask for the exec helper or the exec server.
+func IsHelper(args []string) bool {
+	return len(args) > 1 && (args[1] == HelperArg || args[1] == ServerArg)
+}
 
-// HelperMain is B, the Go side of an exec: the C constructor has already
+// HelperMain runs the exec server if asked (server_main.go). Otherwise it is B, the Go side of an exec: the C constructor has already
 // put this process in the container's namespaces (and the daemon in its
 // cgroups). It returns only on failure, with the exit code to use.
 func HelperMain() int {
+	if IsServer(os.Args) {
+		return ServerMain()
+	}
+
 	fd, err := strconv.Atoi(os.Getenv(envFD))
 	if err != nil || fd < 3 {
 		fmt.Fprintln(os.Stderr, "berth exec helper: not started by the daemon")
@@ -110,7 +116,7 @@ func child(sock int) (int, error) {
 		return 1, fmt.Errorf("changing directory to %q: %w", cwd, err)
 	}
 
-	path, err := lookPath(cfg.Command[0], envValue(env, "PATH"))
+	path, err := lookPath(cfg.Command[0], envValue(env, "PATH"), "")
 	if err != nil {
 		return execCode(err), err
 	}
@@ -164,28 +170,53 @@ func setCreds(uid, gid int, groups []int) error {
 	return nil
 }
 
-// openPTY allocates a pty on the container's devpts (so `tty` names it
-// inside), hands the master to the daemon and returns the slave.
+// openPTY allocates a pty, hands the master to the daemon and returns the
+// slave.
 func openPTY(sock int, cfg config) (*os.File, error) {
-	m, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	master, tty, err := allocPTY(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("opening /dev/ptmx: %w", err)
+		return nil, err
 	}
 
-	defer func() { _ = unix.Close(m) }()
+	defer func() { _ = master.Close() }()
+
+	b, _ := json.Marshal(status{PTY: true})
+
+	err = unix.Sendmsg(sock, b, unix.UnixRights(int(master.Fd())), nil, unix.MSG_NOSIGNAL)
+	if err != nil {
+		_ = tty.Close()
+		return nil, fmt.Errorf("sending pty master: %w", err)
+	}
+
+	return tty, nil
+}
+
+// allocPTY allocates a pty on the container's devpts (so `tty` names it
+// inside), owned by cfg.UID and sized as asked. The calling thread must be
+// the container's root: the new slave belongs to whoever opens it, and an
+// owner unmapped in the container could not be changed.
+func allocPTY(cfg config) (master, slave *os.File, err error) {
+	m, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("opening /dev/ptmx: %w", err)
+	}
+
+	master = os.NewFile(uintptr(m), "pty-master")
 
 	err = unix.IoctlSetPointerInt(m, unix.TIOCSPTLCK, 0)
 	if err != nil {
-		return nil, fmt.Errorf("unlocking pty: %w", err)
+		_ = master.Close()
+		return nil, nil, fmt.Errorf("unlocking pty: %w", err)
 	}
 
 	// TIOCGPTPEER opens the peer of this very master, no path lookup.
 	s, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(m), unix.TIOCGPTPEER, uintptr(unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC))
 	if errno != 0 {
-		return nil, fmt.Errorf("opening pty slave: %w", errno)
+		_ = master.Close()
+		return nil, nil, fmt.Errorf("opening pty slave: %w", errno)
 	}
 
-	tty := os.NewFile(s, "pty")
+	slave = os.NewFile(s, "pty")
 
 	err = unix.Fchown(int(s), int(cfg.UID), -1)
 	if err == nil {
@@ -197,19 +228,13 @@ func openPTY(sock int, cfg config) (*os.File, error) {
 	}
 
 	if err != nil {
-		_ = tty.Close()
-		return nil, fmt.Errorf("preparing pty: %w", err)
+		_ = master.Close()
+		_ = slave.Close()
+
+		return nil, nil, fmt.Errorf("preparing pty: %w", err)
 	}
 
-	b, _ := json.Marshal(status{PTY: true})
-
-	err = unix.Sendmsg(sock, b, unix.UnixRights(m), nil, unix.MSG_NOSIGNAL)
-	if err != nil {
-		_ = tty.Close()
-		return nil, fmt.Errorf("sending pty master: %w", err)
-	}
-
-	return tty, nil
+	return master, slave, nil
 }
 
 // attachTTY makes tty the controlling terminal and stdio.

@@ -15,10 +15,13 @@
 //     namespace first, so the others are checked against the capabilities
 //     we gain in the container's user namespace; joining the mount
 //     namespace also moves root and cwd to the container's root;
-//  5. fork with CLONE_PARENT so the pid namespace applies and the child is
-//     the daemon's child (the daemon waits for it through a pidfd); report
-//     the child's pid and exit. The child returns here and the Go runtime
-//     starts inside the container: lxd/nsexec's Go side does the rest.
+//  5. one-shot mode: fork with CLONE_PARENT so the pid namespace applies and
+//     the child is the daemon's child (the daemon waits for it through a
+//     pidfd); report the child's pid and exit. The child returns here and
+//     the Go runtime starts inside the container: helper.go does the rest.
+//     Server mode (the pid namespace is not in the flags): return at once;
+//     this process becomes the exec server (server_main.go), which joins the
+//     pid namespace on one thread of its own, as a Go runtime must.
 //
 // Errors are reported on the socket as a reply with a negative pid.
 
@@ -36,7 +39,8 @@
 
 #define NSEXEC_ENV "_BERTH_NSEXEC_FD"
 #define NSEXEC_MAGIC 0x42525448u /* "BRTH" */
-#define NSEXEC_VERSION 1u
+#define NSEXEC_VERSION 2u
+#define NSEXEC_MODE_SERVE 1u
 
 // Must match header and reply in nsexec.go.
 struct nsexec_header {
@@ -44,6 +48,7 @@ struct nsexec_header {
 	uint32_t version;
 	int32_t pidfd;
 	uint32_t nsflags;
+	uint32_t mode;
 };
 
 struct nsexec_reply {
@@ -102,6 +107,11 @@ __attribute__((constructor)) static void nsexec(void)
 
 	if (setns(h.pidfd, (int)h.nsflags) < 0)
 		fail((int)fd, "setns");
+
+	// The server keeps the pidfd: it joins the pid namespace and watches
+	// init through it.
+	if (h.mode == NSEXEC_MODE_SERVE)
+		return;
 
 	close(h.pidfd);
 

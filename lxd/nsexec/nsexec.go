@@ -34,7 +34,10 @@ import (
 const (
 	envFD   = "_BERTH_NSEXEC_FD"
 	magic   = 0x42525448 // "BRTH", as in nsexec.c
-	version = 1
+	version = 2
+
+	// modeServe, in the header, starts an exec server instead of one command.
+	modeServe = 1
 
 	// HelperArg is the hidden subcommand the daemon's main dispatches to
 	// HelperMain.
@@ -51,6 +54,7 @@ type header struct {
 	Version uint32
 	PidFD   int32
 	NSFlags uint32
+	Mode    uint32
 }
 
 type reply struct {
@@ -65,6 +69,7 @@ func (h header) bytes() []byte {
 	binary.NativeEndian.PutUint32(b[4:], h.Version)
 	binary.NativeEndian.PutUint32(b[8:], uint32(h.PidFD))
 	binary.NativeEndian.PutUint32(b[12:], h.NSFlags)
+	binary.NativeEndian.PutUint32(b[16:], h.Mode)
 
 	return b
 }
@@ -97,6 +102,33 @@ type config struct {
 	Width   uint16   `json:"width"`
 	Height  uint16   `json:"height"`
 }
+
+// request asks the exec server for one command; with a pty it carries no
+// fds, otherwise stdin, stdout and stderr.
+type request struct {
+	ID uint64 `json:"id"`
+	config
+}
+
+// event is what the exec server sends: ready once it serves, then for each
+// request started (with its pidfd and any pty master as fds) or failed,
+// and exited once a started command has been reaped.
+type event struct {
+	Kind   string `json:"kind"`
+	ID     uint64 `json:"id,omitempty"`
+	PID    int    `json:"pid,omitempty"`
+	PTY    bool   `json:"pty,omitempty"`
+	Error  string `json:"error,omitempty"`
+	Code   int    `json:"code,omitempty"`   // exit code for failed: 127, 126 or 1
+	Status int    `json:"status,omitempty"` // raw wait status for exited
+}
+
+const (
+	eventReady   = "ready"
+	eventStarted = "started"
+	eventFailed  = "failed"
+	eventExited  = "exited"
+)
 
 // status is what B sends back: a pty master (with the fd attached), or a
 // failure before exec.

@@ -64,16 +64,58 @@ func target(t *testing.T) int {
 	return cmd.Process.Pid
 }
 
-// run execs command in pid's namespaces and returns stdout, stderr and the code.
-func run(t *testing.T, pid int, o Options) (string, string, int, error) {
-	t.Helper()
+// starter starts a command in the namespaces of init pid: one shot, or
+// through an exec server.
+type starter func(t *testing.T, pid int, o Options) (*Process, error)
 
+func startOneShot(t *testing.T, pid int, o Options) (*Process, error) {
+	o.Exe, o.InitPID = testExe(t), pid
+	return Start(o)
+}
+
+// servers are the exec servers of the test, one per target.
+var servers = map[int]*Server{}
+
+func startServed(t *testing.T, pid int, o Options) (*Process, error) {
+	s := servers[pid]
+	if s == nil {
+		var err error
+
+		s, err = StartServer(ServerOptions{Exe: testExe(t), InitPID: pid})
+		if err != nil {
+			return nil, err
+		}
+
+		servers[pid] = s
+
+		t.Cleanup(func() {
+			delete(servers, pid)
+			s.Close()
+			<-s.Done()
+		})
+	}
+
+	return s.Start(o)
+}
+
+// eachMode runs f once per way of starting commands.
+func eachMode(t *testing.T, f func(t *testing.T, start starter)) {
+	t.Run("oneshot", func(t *testing.T) { f(t, startOneShot) })
+	t.Run("server", func(t *testing.T) { f(t, startServed) })
+}
+
+func testExe(t *testing.T) string {
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	o.Exe, o.InitPID = exe, pid
+	return exe
+}
+
+// run execs command in pid's namespaces and returns stdout, stderr and the code.
+func run(t *testing.T, start starter, pid int, o Options) (string, string, int, error) {
+	t.Helper()
 	if o.Env == nil {
 		o.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
 	}
@@ -89,7 +131,7 @@ func run(t *testing.T, pid int, o Options) (string, string, int, error) {
 
 	defer func() { _ = outR.Close(); _ = errR.Close() }()
 
-	p, err := Start(o)
+	p, err := start(t, pid, o)
 	_ = outW.Close()
 	_ = errW.Close()
 
@@ -112,9 +154,13 @@ func run(t *testing.T, pid int, o Options) (string, string, int, error) {
 }
 
 func TestJoinsEveryNamespace(t *testing.T) {
+	eachMode(t, func(t *testing.T, start starter) { testJoinsEveryNamespace(t, start) })
+}
+
+func testJoinsEveryNamespace(t *testing.T, start starter) {
 	pid := target(t)
 
-	out, stderr, code, err := run(t, pid, Options{Command: []string{"sh", "-c",
+	out, stderr, code, err := run(t, start, pid, Options{Command: []string{"sh", "-c",
 		"for n in cgroup ipc mnt net pid user uts; do readlink /proc/self/ns/$n; done; id -u; pwd; echo $$"}})
 	if err != nil || code != 0 {
 		t.Fatalf("exec: code %d, %v, stderr %q", code, err, stderr)
@@ -147,40 +193,48 @@ func TestJoinsEveryNamespace(t *testing.T) {
 }
 
 func TestExitCodesAndErrors(t *testing.T) {
+	eachMode(t, func(t *testing.T, start starter) { testExitCodesAndErrors(t, start) })
+}
+
+func testExitCodesAndErrors(t *testing.T, start starter) {
 	pid := target(t)
 
-	_, _, code, err := run(t, pid, Options{Command: []string{"sh", "-c", "exit 3"}})
+	_, _, code, err := run(t, start, pid, Options{Command: []string{"sh", "-c", "exit 3"}})
 	if err != nil || code != 3 {
 		t.Errorf("exit 3: got %d, %v", code, err)
 	}
 
-	_, _, code, err = run(t, pid, Options{Command: []string{"sh", "-c", "kill -INT $$"}})
+	_, _, code, err = run(t, start, pid, Options{Command: []string{"sh", "-c", "kill -INT $$"}})
 	if err != nil || code != 130 {
 		t.Errorf("SIGINT: got %d, %v", code, err)
 	}
 
-	_, _, _, err = run(t, pid, Options{Command: []string{"no-such-command"}})
+	_, _, _, err = run(t, start, pid, Options{Command: []string{"no-such-command"}})
 
 	var ee *ExecError
 	if !errors.As(err, &ee) || ee.Code != 127 {
 		t.Errorf("missing command: %v", err)
 	}
 
-	_, _, _, err = run(t, pid, Options{Command: []string{"/etc"}})
+	_, _, _, err = run(t, start, pid, Options{Command: []string{"/etc"}})
 	if !errors.As(err, &ee) || ee.Code != 126 {
 		t.Errorf("directory as command: %v", err)
 	}
 
-	_, _, _, err = run(t, pid, Options{Command: []string{"true"}, Cwd: "/no/such/dir"})
+	_, _, _, err = run(t, start, pid, Options{Command: []string{"true"}, Cwd: "/no/such/dir"})
 	if err == nil || !strings.Contains(err.Error(), "/no/such/dir") {
 		t.Errorf("bad cwd: %v", err)
 	}
 }
 
 func TestCredentialsEnvAndFds(t *testing.T) {
+	eachMode(t, func(t *testing.T, start starter) { testCredentialsEnvAndFds(t, start) })
+}
+
+func testCredentialsEnvAndFds(t *testing.T, start starter) {
 	pid := target(t)
 
-	out, stderr, code, err := run(t, pid, Options{
+	out, stderr, code, err := run(t, start, pid, Options{
 		Command: []string{"sh", "-c", "id -u; id -g; echo $FOO; pwd; ls /proc/self/fd"},
 		Env:     []string{"PATH=/usr/bin:/bin", "FOO=bar"},
 		UID:     1000, GID: 1000, Cwd: "/tmp",
@@ -226,11 +280,13 @@ func TestHelperIsInertWithoutEnv(t *testing.T) {
 }
 
 func TestPTY(t *testing.T) {
+	eachMode(t, func(t *testing.T, start starter) { testPTY(t, start) })
+}
+
+func testPTY(t *testing.T, start starter) {
 	pid := target(t)
 
-	exe, _ := os.Executable()
-
-	p, err := Start(Options{Exe: exe, InitPID: pid, PTY: true, Width: 100, Height: 40, Cwd: "/",
+	p, err := start(t, pid, Options{PTY: true, Width: 100, Height: 40, Cwd: "/",
 		Command: []string{"sh", "-c", "stty size; test -t 0 && echo tty"},
 		Env:     []string{"PATH=/usr/bin:/bin"}})
 	if err != nil {

@@ -90,10 +90,12 @@ func eachLine(path string, fn func([]string) bool) {
 	}
 }
 
-// lookPath finds file in path (inside the container), as execvp would.
-func lookPath(file, path string) (string, error) {
+// lookPath finds file in path (inside the container), as execvp would,
+// from directory cwd ("" for the current one). It returns what to exec from
+// cwd.
+func lookPath(file, path, cwd string) (string, error) {
 	if strings.Contains(file, "/") {
-		return file, executable(file)
+		return file, executable(inDir(cwd, file))
 	}
 
 	if path == "" {
@@ -109,7 +111,7 @@ func lookPath(file, path string) (string, error) {
 
 		p := filepath.Join(dir, file)
 
-		err := executable(p)
+		err := executable(inDir(cwd, p))
 		if err == nil {
 			return p, nil
 		}
@@ -142,4 +144,13 @@ func executable(p string) error {
 	}
 
 	return nil
+}
+
+// inDir is p as seen from directory cwd.
+func inDir(cwd, p string) string {
+	if cwd == "" || filepath.IsAbs(p) {
+		return p
+	}
+
+	return filepath.Join(cwd, p)
 }

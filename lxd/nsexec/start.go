@@ -168,7 +168,7 @@ func handshake(cmd *exec.Cmd, sock *os.File, o Options, cfg []byte) (*Process, e
 		return nil, fmt.Errorf("finding exec'd process: %w", err)
 	}
 
-	p := &Process{proc: proc}
+	p := &Process{pid: proc.Pid, proc: proc}
 
 	err = p.finishStart(sock)
 	if err != nil {

@@ -1,0 +1,145 @@
+package instance
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/berth-dev/berth/lxd/nsexec"
+)
+
+// execServerIdle is how long a container's exec server outlives its last
+// command: long enough for scripts that exec in a loop, short enough that
+// an idle container carries no helper.
+const execServerIdle = 5 * time.Minute
+
+// execServers are the running containers' exec servers (lxd/nsexec), one
+// per instance, started by its first exec.
+type execServers struct {
+	mu     sync.Mutex
+	byName map[string]*nsexec.Server
+}
+
+// live returns the instance's server if it still serves, else nil.
+func (e *execServers) live(name string) *nsexec.Server {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+
+	s := e.byName[name]
+	if s == nil || isDone(s.Done()) {
+		return nil
+	}
+
+	return s
+}
+
+// get returns the live server of instance name whose init is pid, starting
+// one with start if there is none.
+func (e *execServers) get(name string, pid int, start func() (*nsexec.Server, error)) (*nsexec.Server, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+
+	s := e.byName[name]
+	if s != nil && s.InitPID() == pid && !isDone(s.Done()) {
+		return s, nil
+	}
+
+	if s != nil {
+		s.Close()
+	}
+
+	s, err := start()
+	if err != nil {
+		return nil, err
+	}
+
+	if e.byName == nil {
+		e.byName = map[string]*nsexec.Server{}
+	}
+
+	e.byName[name] = s
+
+	go func() {
+		<-s.Done()
+
+		e.mu.Lock()
+		if e.byName[name] == s {
+			delete(e.byName, name)
+		}
+		e.mu.Unlock()
+	}()
+
+	return s, nil
+}
+
+func isDone(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// startExecServer starts the exec server of the instance whose init is pid:
+// in init's cgroup v1 groups, making commands in init's cgroup2 group.
+func (m *Manager) startExecServer(pid int) (*nsexec.Server, error) {
+	dir, err := initCgroup2Dir(pid)
+	if err != nil {
+		return nil, err
+	}
+
+	o := nsexec.ServerOptions{
+		Exe:         m.cfg.Exe,
+		InitPID:     pid,
+		Prepare:     func(server int) error { return joinCgroups(pid, server, false) },
+		IdleTimeout: execServerIdle,
+	}
+
+	if dir != "" {
+		f, err := os.Open(dir)
+		if err != nil {
+			return nil, fmt.Errorf("opening cgroup of init: %w", err)
+		}
+
+		defer func() { _ = f.Close() }()
+
+		o.Cgroup = f
+	}
+
+	return nsexec.StartServer(o)
+}
+
+// execServed runs o through the instance's exec server. A live server
+// needs no look at the instance: it ends with the init it serves. One that
+// went away meanwhile (idle, or its container restarted) is replaced once.
+func (m *Manager) execServed(name string, o nsexec.Options) (*nsexec.Process, error) {
+	s := m.execServers.live(name)
+	if s != nil {
+		p, err := s.Start(o)
+		if !errors.Is(err, nsexec.ErrServerGone) {
+			return p, err
+		}
+	}
+
+	for range 2 {
+		pid, err := m.execTarget(name)
+		if err != nil {
+			return nil, err
+		}
+
+		s, err := m.execServers.get(name, pid, func() (*nsexec.Server, error) { return m.startExecServer(pid) })
+		if err != nil {
+			return nil, err
+		}
+
+		p, err := s.Start(o)
+		if !errors.Is(err, nsexec.ErrServerGone) {
+			return p, err
+		}
+	}
+
+	return nil, fmt.Errorf("running command: %w", nsexec.ErrServerGone)
+}
