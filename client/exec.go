@@ -1,6 +1,7 @@
 package client
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -52,11 +53,13 @@ type ExecSession struct {
 
 // ExecInstance starts req.Command in a running instance. With
 // req.WaitForWS (what a caller wanting streams sets) it connects the
-// websockets in LXD's order (control, 0, then 1 and 2 in non-interactive
-// mode) and starts copying args; without it the command runs detached and
+// websockets (control, then 0, and 1 and 2 in non-interactive mode, at
+// once) and starts copying args; without it the command runs detached and
 // only Wait is meaningful. ctx bounds the setup only.
 func (c *Client) ExecInstance(ctx context.Context, name string, req api.InstanceExecPost, args ExecArgs) (*ExecSession, error) {
-	op, err := c.queryOperation(ctx, http.MethodPost, instancePath(name)+"/exec", req, "")
+	// The command's end ends the operation: wait for it from the start,
+	// without an event listener.
+	op, err := c.queryOperationBackground(ctx, http.MethodPost, instancePath(name)+"/exec", req)
 	if err != nil {
 		return nil, err
 	}
@@ -224,11 +227,15 @@ func (s *stream) sendControl(msg api.InstanceExecControl) error {
 	return nil
 }
 
-// connect dials the websockets named in order and keeps the control
-// connection's incoming frames flowing (close and ping handling need a reader).
-func (s *stream) connect(ctx context.Context, c *Client, fds map[string]string, order []string) (map[string]*websocket.Conn, error) {
+// connect dials the websockets named: control first, as lxc does (the
+// server may start the command as soon as the streams are there, and a
+// control socket connected later would miss it), then the streams all at
+// once. It keeps the control connection's incoming frames flowing (close
+// and ping handling need a reader).
+func (s *stream) connect(ctx context.Context, c *Client, fds map[string]string, names []string) (map[string]*websocket.Conn, error) {
 	conns := map[string]*websocket.Conn{}
-	for _, fd := range order {
+
+	dial := func(fd string) (*websocket.Conn, error) {
 		secret, ok := fds[fd]
 		if !ok {
 			return nil, fmt.Errorf("operation %s offers no %q websocket", s.op.ID, fd)
@@ -239,12 +246,62 @@ func (s *stream) connect(ctx context.Context, c *Client, fds map[string]string, 
 			return nil, fmt.Errorf("connecting the %q websocket: %w", fd, err)
 		}
 
+		return conn, nil
+	}
+
+	streams := []string{}
+
+	for _, fd := range names {
+		if fd != "control" {
+			streams = append(streams, fd)
+			continue
+		}
+
+		conn, err := dial(fd)
+		if err != nil {
+			return nil, err
+		}
+
 		conns[fd] = conn
 		s.conns = append(s.conns, conn)
 	}
 
+	type dialed struct {
+		fd   string
+		conn *websocket.Conn
+		err  error
+	}
+
+	results := make(chan dialed, len(streams))
+
+	for _, fd := range streams {
+		go func() {
+			conn, err := dial(fd)
+			results <- dialed{fd: fd, conn: conn, err: err}
+		}()
+	}
+
+	var firstErr error
+
+	for range streams {
+		r := <-results
+		if r.err != nil {
+			firstErr = cmp.Or(firstErr, r.err)
+			continue
+		}
+
+		conns[r.fd] = r.conn
+		s.conns = append(s.conns, r.conn)
+	}
+
+	if firstErr != nil {
+		return nil, firstErr
+	}
+
 	s.control = conns["control"]
-	go drain(s.control)
+	if s.control != nil {
+		go drain(s.control)
+	}
 
 	return conns, nil
 }

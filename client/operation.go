@@ -20,6 +20,16 @@ type Operation struct {
 
 	c        *Client
 	listener *EventListener // opened before the request; nil if events are unavailable
+
+	// bg delivers the outcome of a wait started by waitInBackground, and
+	// cancelBG abandons it.
+	bg       chan bgResult
+	cancelBG context.CancelFunc
+}
+
+type bgResult struct {
+	op  *api.Operation // the final state; nil if the wait failed
+	err error
 }
 
 // errEventsLost says the event stream ended before the operation did.
@@ -39,6 +49,10 @@ func (op *Operation) WaitProgress(ctx context.Context, fn func(api.Operation)) e
 
 	if op.StatusCode.IsFinal() {
 		return op.result()
+	}
+
+	if op.bg != nil {
+		return op.waitBackground(ctx, fn)
 	}
 
 	if op.listener != nil {
@@ -135,6 +149,57 @@ func (op *Operation) waitPoll(ctx context.Context, fn func(api.Operation)) error
 	}
 }
 
+// waitInBackground starts waiting for the end of the operation at once,
+// with GET /1.0/operations/{id}/wait in a goroutine, instead of an event
+// listener: one request instead of a websocket and a refresh, and the
+// answer is there when the operation ends. For operations whose end the
+// caller brings about anyway (an exec's command exiting).
+func (op *Operation) waitInBackground() {
+	ctx, cancel := context.WithCancel(context.Background())
+	op.cancelBG = cancel
+	op.bg = make(chan bgResult, 1)
+
+	path := op.path() + "/wait?timeout=30"
+
+	go func() {
+		for {
+			o := api.Operation{}
+
+			_, err := op.c.queryStruct(ctx, http.MethodGet, path, nil, "", &o)
+			if err != nil {
+				op.bg <- bgResult{err: fmt.Errorf("waiting for operation %s: %w", op.ID, err)}
+				return
+			}
+
+			if o.StatusCode.IsFinal() {
+				op.bg <- bgResult{op: &o}
+				return
+			}
+		}
+	}()
+}
+
+// waitBackground waits for the outcome of waitInBackground.
+func (op *Operation) waitBackground(ctx context.Context, fn func(api.Operation)) error {
+	select {
+	case r := <-op.bg:
+		op.bg = nil
+		if r.err != nil {
+			return r.err
+		}
+
+		op.Operation = *r.op
+		if fn != nil {
+			fn(op.Operation)
+		}
+
+		return op.result()
+
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for operation %s: %w", op.ID, ctx.Err())
+	}
+}
+
 // Refresh replaces the operation's state with the server's.
 func (op *Operation) Refresh(ctx context.Context) error {
 	o := api.Operation{}
@@ -154,8 +219,15 @@ func (op *Operation) Cancel(ctx context.Context) error {
 	return err
 }
 
-// Close releases the event listener of an operation that will not be waited for.
-func (op *Operation) Close() { op.closeListener() }
+// Close releases the event listener (or background wait) of an operation
+// that will not be waited for.
+func (op *Operation) Close() {
+	op.closeListener()
+
+	if op.cancelBG != nil {
+		op.cancelBG()
+	}
+}
 
 // InstanceName returns the instance the operation works on, taken from the
 // last element of resources.instances[0] (or containers), like `lxc launch`.

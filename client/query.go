@@ -135,6 +135,24 @@ func (c *Client) queryOperation(ctx context.Context, method, path string, body a
 	return c.newOperation(resp, method, path, listener)
 }
 
+// queryOperationBackground sends a request the server answers with an
+// operation, and starts waiting for its end at once (waitInBackground).
+func (c *Client) queryOperationBackground(ctx context.Context, method, path string, body any) (*Operation, error) {
+	resp, _, err := c.query(ctx, method, path, body, "")
+	if err != nil {
+		return nil, err
+	}
+
+	op, err := c.newOperation(resp, method, path, nil)
+	if err != nil {
+		return nil, err
+	}
+
+	op.waitInBackground()
+
+	return op, nil
+}
+
 // newOperation turns an async response into an Operation that owns listener.
 func (c *Client) newOperation(resp *api.Response, method, path string, listener *EventListener) (*Operation, error) {
 	if resp.Type != api.AsyncResponse {
