@@ -46,8 +46,9 @@ test-integration:
 	$(GO) test -count=1 -timeout 30m -v ./test/integration/ 2>&1 | tee /tmp/berth-integration.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go'; \
 	exit $${PIPESTATUS[0]}
 
+# BENCH_ONLY=exec,lxd runs some sections only (see go run ./test/bench -h).
 bench: deps build
-	$(GO) run ./test/bench
+	$(GO) run ./test/bench -only "$(BENCH_ONLY)"
 
 update-schema:
 	$(GO) test ./lxd/db -run TestUpdateSchema -update

@@ -40,6 +40,18 @@ func runExecBench(b *berthd, r *report) error {
 		return err
 	}
 
+	// The first exec of a container also starts its exec server.
+	berth := exec.Command(absBin(b.bin, "berth"), "exec", name, "--", "true")
+	berth.Env = append(os.Environ(), "BERTH_DIR="+b.dir)
+	t0 := time.Now()
+
+	out, err := berth.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("first exec: %w: %s", err, trim(string(out)))
+	}
+
+	r.add("berth exec NAME -- true, first (server start)", time.Since(t0))
+
 	err = timeCommand(r, "berth exec NAME -- true", exec.Command(absBin(b.bin, "berth"), "exec", name, "--", "true"),
 		"BERTH_DIR="+b.dir)
 	if err != nil {

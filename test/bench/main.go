@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -21,7 +22,13 @@ import (
 var (
 	runs   = flag.Int("runs", 5, "samples per figure")
 	binDir = flag.String("bin", "bin", "directory with berthd and berth")
+	only   = flag.String("only", "", "comma-separated sections to run: lifecycle, network, floor, list, exec, snapshots, lxd (default all)")
 )
+
+// section reports whether -only selects name.
+func section(name string) bool {
+	return *only == "" || slices.Contains(strings.Split(*only, ","), name)
+}
 
 func main() {
 	flag.Parse()
@@ -54,26 +61,44 @@ func run() error {
 	}
 
 	r := &report{}
-	err = benchLifecycle(b, r)
-	if err != nil {
-		return err
+
+	if section("lifecycle") {
+		err = benchLifecycle(b, r)
+		if err != nil {
+			return err
+		}
 	}
 
-	benchNetwork(b, r)
-
-	err = benchFloor(b, r)
-	if err != nil {
-		r.note("boot floor: %v", err)
+	if section("network") {
+		benchNetwork(b, r)
 	}
 
-	err = benchList(b, r)
-	if err != nil {
-		return err
+	if section("floor") {
+		err = benchFloor(b, r)
+		if err != nil {
+			r.note("boot floor: %v", err)
+		}
 	}
 
-	benchExec(b, r)
-	benchSnapshots(b, r)
-	benchLXD(b, image, r)
+	if section("list") {
+		err = benchList(b, r)
+		if err != nil {
+			return err
+		}
+	}
+
+	if section("exec") {
+		benchExec(b, r)
+	}
+
+	if section("snapshots") {
+		benchSnapshots(b, r)
+	}
+
+	if section("lxd") {
+		benchLXD(b, image, r)
+	}
+
 	r.print()
 	return nil
 }
