@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -156,7 +157,10 @@ func (s *server) serve() int {
 		}
 
 		if err != nil || fds[1].Revents != 0 {
-			return 0 // init is gone: so is every command of ours
+			// Init is gone, and with it the pid namespace: its commands
+			// are being killed. Report how they ended, then go.
+			s.awaitChildren(time.Second)
+			return 0
 		}
 
 		n, oobn, flags, _, err := unix.Recvmsg(s.sock, buf, oob, unix.MSG_CMSG_CLOEXEC|unix.MSG_DONTWAIT)
@@ -285,6 +289,23 @@ func (s *server) start(r request, stdio []int) {
 
 	s.send(event{Kind: eventStarted, ID: r.ID, PID: pid, PTY: master != nil}, rights)
 	_ = unix.Close(pidfd)
+}
+
+// awaitChildren waits, at most timeout, until every command was reaped.
+func (s *server) awaitChildren(timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+
+	for time.Now().Before(deadline) {
+		s.mu.Lock()
+		n := len(s.children)
+		s.mu.Unlock()
+
+		if n == 0 {
+			return
+		}
+
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // reap collects exited commands and reports them.

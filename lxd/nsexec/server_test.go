@@ -146,9 +146,20 @@ func TestServerEndsWithInit(t *testing.T) {
 	pid := target(t)
 	s := newServer(t, ServerOptions{InitPID: pid})
 
-	err := syscall.Kill(pid, syscall.SIGKILL)
+	p, err := s.Start(Options{Command: []string{"sleep", "100"}, Cwd: "/", Env: []string{"PATH=/usr/bin:/bin"}})
 	if err != nil {
 		t.Fatal(err)
+	}
+
+	err = syscall.Kill(pid, syscall.SIGKILL)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The pid namespace died with init, and the server says how.
+	code, err := p.Wait()
+	if err != nil || code != 128+int(syscall.SIGKILL) {
+		t.Errorf("command of a dead container: code %d, %v", code, err)
 	}
 
 	select {
