@@ -179,6 +179,11 @@ func TestExec(t *testing.T) {
 		}
 	})
 
+	t.Run("ExecServerOutOfSight", func(t *testing.T) {
+		c.t = t
+		testExecServerOutOfSight(t, d, c)
+	})
+
 	t.Run("Interactive", func(t *testing.T) {
 		c.t = t
 		testInteractive(t, c)
@@ -502,4 +507,80 @@ func waitForHostProcess(t *testing.T, cmdline string, timeout time.Duration) int
 	t.Fatalf("no process %q", strings.ReplaceAll(cmdline, "\x00", " "))
 
 	return 0
+}
+
+// testExecServerOutOfSight: the container's exec server is in its
+// namespaces but the pid one, and outside the cgroup2 tree systemd manages
+// inside, where it would show as pid 0 and break `systemctl status`.
+func testExecServerOutOfSight(t *testing.T, d *daemon, c *apiClient) {
+	init := d.initPID("exectest")
+	c.sh("exectest", "true") // the first exec starts the server
+	server := childProcess(t, d.cmd.Process.Pid, "berth-exec-server\x00__exec-server")
+
+	ns := func(pid int, n string) string {
+		l, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", pid, n))
+		return l
+	}
+
+	if ns(server, "pid") == ns(init, "pid") {
+		t.Error("the exec server is in the container's pid namespace")
+	}
+
+	for _, n := range []string{"user", "mnt", "net", "uts", "ipc", "cgroup"} {
+		if ns(server, n) != ns(init, n) {
+			t.Errorf("exec server's %s namespace %s, init's %s", n, ns(server, n), ns(init, n))
+		}
+	}
+
+	cg, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", server))
+	initCg, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", init))
+
+	if cgroup2Line(cg) == cgroup2Line(initCg) || strings.HasPrefix(cgroup2Line(cg), strings.TrimSuffix(cgroup2Line(initCg), "/init.scope")) {
+		t.Errorf("exec server in cgroup2 group %s, inside the container's (init: %s)", cgroup2Line(cg), cgroup2Line(initCg))
+	}
+
+	out := c.sh("exectest", "systemctl status --no-pager 2>&1; for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline; echo; done")
+	if strings.Contains(out, "Failed to dump process list") || strings.Contains(out, "__exec-server") {
+		t.Errorf("the exec server shows inside:\n%s", out)
+	}
+}
+
+// childProcess finds the child of parent with the given cmdline.
+func childProcess(t *testing.T, parent int, cmdline string) int {
+	t.Helper()
+
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		var pid int
+
+		_, err := fmt.Sscan(e.Name(), &pid)
+		if err != nil {
+			continue
+		}
+
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+
+		// stat: pid (comm) state ppid ...
+		f := strings.Fields(string(st[bytes.LastIndexByte(st, ')')+1:]))
+		if string(bytes.TrimRight(b, "\x00")) == cmdline && len(f) > 1 && f[1] == fmt.Sprint(parent) {
+			return pid
+		}
+	}
+
+	t.Fatalf("no child of %d running %q", parent, strings.ReplaceAll(cmdline, "\x00", " "))
+
+	return 0
+}
+
+// cgroup2Line is the path of the "0::" line of a /proc/PID/cgroup file.
+func cgroup2Line(data []byte) string {
+	for _, l := range strings.Split(string(data), "\n") {
+		p, ok := strings.CutPrefix(l, "0::")
+		if ok {
+			return p
+		}
+	}
+
+	return ""
 }
