@@ -142,9 +142,15 @@ func superOptions(mountPoint string) (string, error) {
 		return "", err
 	}
 
+	return mountSuperOptions(string(data), mountPoint)
+}
+
+// mountSuperOptions finds the super block options of mountPoint in a
+// mountinfo text.
+func mountSuperOptions(data, mountPoint string) (string, error) {
 	found := ""
 
-	for _, line := range strings.Split(string(data), "\n") {
+	for _, line := range strings.Split(data, "\n") {
 		// id parent dev root mountpoint options [optional...] - fstype source superopts
 		pre, post, ok := strings.Cut(line, " - ")
 		f, g := strings.Fields(pre), strings.Fields(post)
