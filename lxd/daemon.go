@@ -159,6 +159,8 @@ func (d *Daemon) init(ctx context.Context) error {
 		Events:   d.events,
 		Log:      d.log,
 		Networks: d.networks,
+
+		CgroupParent: cgroup.ParentFor(d.dir),
 	})
 
 	err = d.instances.Reconcile(ctx)

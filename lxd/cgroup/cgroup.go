@@ -1,20 +1,42 @@
 // Package cgroup creates and manages the host-side cgroups of a container:
-// one Group per container under a "berth" parent in every hierarchy Berth
-// uses, delegated to the container's root so systemd inside can manage its
-// own subtree.
+// one Group per container under its daemon's parent ("berth" for the
+// default state directory, see ParentFor) in every hierarchy Berth uses,
+// delegated to the container's root so systemd inside can manage its own
+// subtree.
 package cgroup
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/berth-dev/berth/lxd/sys"
 )
 
-// Parent is the directory under each hierarchy's root that holds Berth's
-// container cgroups: /sys/fs/cgroup/<controller>/berth/<name>.
-const Parent = "berth"
+// DefaultParent is the directory under each hierarchy's root that holds
+// the container cgroups of the daemon using the default state directory:
+// /sys/fs/cgroup/<controller>/berth/<name>. Layout.Parent overrides it.
+const DefaultParent = "berth"
+
+// defaultDir is the default state directory of berthd.
+const defaultDir = "/var/lib/berth"
+
+// ParentFor is the cgroup parent of the daemon whose state directory is dir:
+// DefaultParent for the default one, "berth-<hash of dir>" for others, so
+// that two daemons on one host (a test daemon beside `make run`'s) never
+// share, and never remove, each other's container cgroups.
+func ParentFor(dir string) string {
+	if filepath.Clean(dir) == defaultDir {
+		return DefaultParent
+	}
+
+	sum := sha256.Sum256([]byte(filepath.Clean(dir)))
+
+	return DefaultParent + "-" + hex.EncodeToString(sum[:4])
+}
 
 // DefaultPidsMax is applied when Limits.PidsMax is 0, so a fork bomb inside
 // one container cannot exhaust the host's pid space. -1 means no limit.
@@ -96,19 +118,19 @@ func New(name string, l Layout) (Group, error) {
 	}
 
 	if l.Mode == sys.CgroupUnified {
-		return &v2Group{name: name, dir: l.Unified + "/" + Parent + "/" + name, parent: l.Unified + "/" + Parent, root: l.Unified}, nil
+		return &v2Group{name: name, dir: l.Unified + "/" + l.parent() + "/" + name, parent: l.Unified + "/" + l.parent(), root: l.Unified}, nil
 	}
 
 	g := &v1Group{name: name, dirs: map[string]string{}}
 	for _, c := range v1Controllers {
 		mnt, ok := l.V1[c]
 		if ok {
-			g.dirs[c] = mnt + "/" + Parent + "/" + name
+			g.dirs[c] = mnt + "/" + l.parent() + "/" + name
 		}
 	}
 
 	if l.Unified != "" {
-		g.unified = l.Unified + "/" + Parent + "/" + name
+		g.unified = l.Unified + "/" + l.parent() + "/" + name
 	}
 
 	return g, nil

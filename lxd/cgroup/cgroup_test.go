@@ -173,7 +173,7 @@ func testLifecycle(t *testing.T, l Layout, limits bool) {
 		}
 
 		selfCg, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", cmd.Process.Pid))
-		if !strings.Contains(string(selfCg), "0::/"+Parent+"/"+name+"\n") {
+		if !strings.Contains(string(selfCg), "0::/"+DefaultParent+"/"+name+"\n") {
 			t.Errorf("process not in unified group: %s", selfCg)
 		}
 	}

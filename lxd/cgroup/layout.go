@@ -30,6 +30,17 @@ type Layout struct {
 	// Warning, if set, says why a systemd host's tree is written directly
 	// (its bus did not answer), for the caller to log.
 	Warning string
+	// Parent is the directory (or, under systemd, the unit name prefix) of
+	// the daemon's container groups; "" means DefaultParent. See ParentFor.
+	Parent string
+}
+
+func (l Layout) parent() string {
+	if l.Parent == "" {
+		return DefaultParent
+	}
+
+	return l.Parent
 }
 
 // Detect reads the host's cgroup layout, and on a pure cgroup2 host

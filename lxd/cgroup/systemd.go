@@ -45,7 +45,7 @@ type systemdGroup struct {
 }
 
 func newSystemdGroup(name string, l Layout) (*systemdGroup, error) {
-	unit := UnitName(name)
+	unit := UnitName(l.Parent, name)
 	if len(unit) > unitNameMax {
 		return nil, fmt.Errorf("%w: %q makes a unit name longer than %d", ErrBadName, name, unitNameMax)
 	}

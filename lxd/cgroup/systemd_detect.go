@@ -49,7 +49,7 @@ func detectSystemd(env hostEnv, l *Layout) {
 
 	err := probeBus(env.bus, env.probe)
 	if err != nil {
-		l.Warning = fmt.Sprintf("systemd is init but unreachable over D-Bus (%v): managing %s/%s directly", err, l.Unified, Parent)
+		l.Warning = fmt.Sprintf("systemd is init but unreachable over D-Bus (%v): managing %s directly", err, l.Unified)
 		return
 	}
 

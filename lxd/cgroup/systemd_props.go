@@ -36,9 +36,14 @@ func prop(name string, v any) property {
 	return property{Name: name, Value: dbus.MakeVariant(v)}
 }
 
-// UnitName is the transient scope of container name: "berth-<escaped>.scope".
-func UnitName(name string) string {
-	return "berth-" + escapeUnitName(name) + ".scope"
+// UnitName is the transient scope of container name: "<parent>-<escaped>.scope"
+// (parent: Layout.Parent, "" for DefaultParent).
+func UnitName(parent, name string) string {
+	if parent == "" {
+		parent = DefaultParent
+	}
+
+	return parent + "-" + escapeUnitName(name) + ".scope"
 }
 
 // escapeUnitName does what systemd's unit_name_escape does: "/" becomes

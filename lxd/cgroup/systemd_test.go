@@ -292,7 +292,7 @@ func TestSystemdUnitExists(t *testing.T) {
 	t.Cleanup(func() { _ = g.Remove() })
 
 	fake.mu.Lock()
-	fake.units[UnitName(name)] = "failed"
+	fake.units[UnitName("", name)] = "failed"
 	fake.mu.Unlock()
 
 	cmd := startSleep(t)
@@ -552,9 +552,9 @@ func TestUnitName(t *testing.T) {
 		"é":       `berth-\xc3\xa9.scope`,
 		"Ab9":     "berth-Ab9.scope",
 	} {
-		got := UnitName(in)
+		got := UnitName("", in)
 		if got != want {
-			t.Errorf("UnitName(%q) = %q, want %q", in, got, want)
+			t.Errorf("UnitName(\"\", %q) = %q, want %q", in, got, want)
 		}
 	}
 

@@ -371,11 +371,11 @@ func checkGone(t *testing.T, spec Spec, initPID, monitorPID int) {
 
 	dirs := []string{}
 	if l.Unified != "" {
-		dirs = append(dirs, filepath.Join(l.Unified, cgroup.Parent, spec.Name))
+		dirs = append(dirs, filepath.Join(l.Unified, cgroup.DefaultParent, spec.Name))
 	}
 
 	for _, mnt := range l.V1 {
-		dirs = append(dirs, filepath.Join(mnt, cgroup.Parent, spec.Name))
+		dirs = append(dirs, filepath.Join(mnt, cgroup.DefaultParent, spec.Name))
 	}
 
 	for _, d := range dirs {

@@ -30,7 +30,7 @@ func Cleanup(spec Spec) error {
 
 	var errs []error
 
-	err = removeCgroups(spec.Name)
+	err = removeCgroups(spec.Name, spec.CgroupParent)
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -50,11 +50,13 @@ func Cleanup(spec Spec) error {
 	return errors.Join(errs...)
 }
 
-func removeCgroups(name string) error {
+func removeCgroups(name, parent string) error {
 	l, err := cgroup.Detect()
 	if err != nil {
 		return err
 	}
+
+	l.Parent = parent
 
 	g, err := cgroup.New(name, l)
 	if err != nil {

@@ -96,6 +96,7 @@ func newMonitor(runDir string, log *slog.Logger) (*monitor, error) {
 		return nil, err
 	}
 
+	l.Parent = m.spec.CgroupParent
 	m.cg, err = cgroup.New(m.spec.Name, l)
 	if err != nil {
 		return nil, err

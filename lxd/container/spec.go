@@ -20,6 +20,10 @@ type Spec struct {
 	Unmounts []string          `json:"unmounts"` // host mount points unmounted, in order, after init exits
 	Limits   Limits            `json:"limits"`
 	Mounts   []Mount           `json:"mounts"` // extra binds into the container, made after /proc and /sys
+
+	// CgroupParent holds the daemon's container cgroups (cgroup.ParentFor);
+	// "" is cgroup.DefaultParent, as for containers started before it existed.
+	CgroupParent string `json:"cgroup_parent,omitempty"`
 }
 
 // Mount is an extra bind mount (setup.Mount): a host Source on a Target inside the root.

@@ -101,7 +101,7 @@ func Start(ctx context.Context, exe string, spec Spec, log *slog.Logger) (*Monit
 		_ = cmd.Process.Kill()
 		<-waited
 
-		cerr := removeCgroups(spec.Name)
+		cerr := removeCgroups(spec.Name, spec.CgroupParent)
 
 		return nil, errors.Join(fmt.Errorf("starting %q: %w", spec.Name, err), cerr)
 	}

@@ -48,7 +48,7 @@ func (m *Manager) limitsOf(name string, config map[string]string) (container.Lim
 		n, err := strconv.Atoi(cpu)
 		if err == nil {
 			if n < len(online) {
-				l.CPUSet = formatCPUs(pickCPUs(name, online, n))
+				l.CPUSet = formatCPUs(pickCPUs(name, online, n, m.cgroupParent()))
 				ncpu = n
 			}
 		} else {
@@ -97,6 +97,8 @@ func (m *Manager) applyLimits(name string, l container.Limits) error {
 	if err != nil {
 		return err
 	}
+
+	layout.Parent = m.cfg.CgroupParent
 
 	g, err := cgroup.New(name, layout)
 	if err != nil {
@@ -242,10 +244,10 @@ func contains(list []int, v int) bool {
 // pickCPUs chooses the n online CPUs that the fewest other pinned containers use (lowest
 // number first on a tie), like LXD's balancing of limits.cpu counts. A container already
 // pinned to n CPUs keeps them, so re-applying a config does not move it around.
-func pickCPUs(name string, online []int, n int) []int {
+func pickCPUs(name string, online []int, n int, parent string) []int {
 	use := map[int]int{}
 	var own []int
-	for other, cpus := range pinnedCPUs() {
+	for other, cpus := range pinnedCPUs(parent) {
 		if other == name {
 			own = cpus
 			continue
@@ -269,15 +271,24 @@ func pickCPUs(name string, online []int, n int) []int {
 	return out
 }
 
-// pinnedCPUs reads the cpuset of every container cgroup on this host.
-func pinnedCPUs() map[string][]int {
+// cgroupParent is the directory of this daemon's container cgroups.
+func (m *Manager) cgroupParent() string {
+	if m.cfg.CgroupParent == "" {
+		return cgroup.DefaultParent
+	}
+
+	return m.cfg.CgroupParent
+}
+
+// pinnedCPUs reads the cpuset of every container cgroup under parent.
+func pinnedCPUs(parent string) map[string][]int {
 	out := map[string][]int{}
 	layout, err := cgroup.Detect()
 	if err != nil {
 		return out
 	}
 
-	base := filepath.Join(layout.Unified, cgroup.Parent)
+	base := filepath.Join(layout.Unified, parent)
 	file := "cpuset.cpus"
 	if layout.Mode != sys.CgroupUnified {
 		mnt, ok := layout.V1["cpuset"]
@@ -285,7 +296,7 @@ func pinnedCPUs() map[string][]int {
 			return out
 		}
 
-		base = filepath.Join(mnt, cgroup.Parent)
+		base = filepath.Join(mnt, parent)
 	}
 
 	entries, _ := os.ReadDir(base)

@@ -40,6 +40,9 @@ type Config struct {
 	Events   Lifecycle
 	Log      *slog.Logger
 	Networks *network.Manager // nil: instances cannot have NICs
+	// CgroupParent holds this daemon's container cgroups (cgroup.ParentFor
+	// of Dir); "" is cgroup.DefaultParent.
+	CgroupParent string
 }
 
 // ImageSource gives the daemon's image store to the manager.

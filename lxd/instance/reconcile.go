@@ -57,7 +57,8 @@ func (m *Manager) cleanupStopped(inst *db.Instance) {
 		m.log.Warn("reading id map", "instance", inst.Name, "err", err)
 	}
 
-	spec := container.Spec{Name: inst.Name, RunDir: m.runDir(inst.Name), IDMap: ids, Unmounts: m.cfg.Pool.Mountpoints(inst.Name)}
+	spec := container.Spec{Name: inst.Name, RunDir: m.runDir(inst.Name), IDMap: ids, Unmounts: m.cfg.Pool.Mountpoints(inst.Name),
+		CgroupParent: m.cfg.CgroupParent}
 	err = container.Cleanup(spec)
 	if err != nil {
 		m.log.Warn("cleaning up stopped instance", "instance", inst.Name, "err", err)

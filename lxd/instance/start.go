@@ -86,6 +86,8 @@ func (m *Manager) start(ctx context.Context, name string) error {
 		Unmounts: m.cfg.Pool.Mountpoints(name),
 		Limits:   limits,
 		Mounts:   append(lxcfs.Binds(lxcfs.Dir()), mounts...),
+
+		CgroupParent: m.cfg.CgroupParent,
 	}
 
 	mon, err := container.Start(ctx, m.cfg.Exe, spec, m.log.With("instance", name))

@@ -18,8 +18,8 @@ import (
 	"github.com/berth-dev/berth/shared/api"
 )
 
-// uniqueName returns an instance name no other test on this host uses: container
-// cgroups are keyed by name host-wide (/sys/fs/cgroup/<ctrl>/berth/<name>).
+// uniqueName returns an instance name no other test on this host uses, for
+// checks that look at the host as a whole.
 func uniqueName(prefix string) string {
 	return fmt.Sprintf("%s%d", prefix, os.Getpid()%1000000)
 }
@@ -73,7 +73,7 @@ func (d *daemon) rawH(method, path string, body any, headers map[string]string) 
 // (plain nsenter leaves the process in the host's cgroups).
 func (d *daemon) insideCg(name, script string) (string, error) {
 	d.t.Helper()
-	join, err := cgroupJoin(name)
+	join, err := d.cgroupJoin(name)
 	if err != nil {
 		d.t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func (d *daemon) insideCg(name, script string) (string, error) {
 }
 
 // cgroupJoin is shell that moves the shell itself into the container's cgroups.
-func cgroupJoin(name string) (string, error) {
+func (d *daemon) cgroupJoin(name string) (string, error) {
 	l, err := cgroup.Detect()
 	if err != nil {
 		return "", err
@@ -97,19 +97,19 @@ func cgroupJoin(name string) (string, error) {
 	for _, c := range []string{"memory", "pids", "cpu", "cpuacct", "cpuset", "blkio"} {
 		mnt, ok := l.V1[c]
 		if ok {
-			fmt.Fprintf(&b, "echo $$ > %s/%s/%s/cgroup.procs || exit 99\n", mnt, cgroup.Parent, name)
+			fmt.Fprintf(&b, "echo $$ > %s/%s/%s/cgroup.procs || exit 99\n", mnt, cgroup.ParentFor(d.dir), name)
 		}
 	}
 
 	if len(l.V1) == 0 {
-		fmt.Fprintf(&b, "echo $$ > %s/%s/%s/cgroup.procs || exit 99\n", l.Unified, cgroup.Parent, name)
+		fmt.Fprintf(&b, "echo $$ > %s/%s/%s/cgroup.procs || exit 99\n", l.Unified, cgroup.ParentFor(d.dir), name)
 	}
 
 	return b.String(), nil
 }
 
 // v1File reads a v1 control file of the instance's group, "" on cgroup2-only hosts.
-func v1File(t *testing.T, name, ctrl, file string) string {
+func (d *daemon) v1File(t *testing.T, name, ctrl, file string) string {
 	t.Helper()
 	l, err := cgroup.Detect()
 	if err != nil {
@@ -121,7 +121,7 @@ func v1File(t *testing.T, name, ctrl, file string) string {
 		return ""
 	}
 
-	b, err := os.ReadFile(filepath.Join(mnt, cgroup.Parent, name, file))
+	b, err := os.ReadFile(filepath.Join(mnt, cgroup.ParentFor(d.dir), name, file))
 	if err != nil {
 		t.Fatal(err)
 	}

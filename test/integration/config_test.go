@@ -144,7 +144,7 @@ func TestConfigAndLimits(t *testing.T) {
 
 	t.Run("memory-oom-inside", func(t *testing.T) {
 		d.berth("config", "set", name, "limits.memory=128MiB")
-		if got := v1File(t, name, "memory", "memory.limit_in_bytes"); got != "" && got != strconv.Itoa(128<<20) {
+		if got := d.v1File(t, name, "memory", "memory.limit_in_bytes"); got != "" && got != strconv.Itoa(128<<20) {
 			t.Fatalf("memory.limit_in_bytes = %s", got)
 		}
 
@@ -163,7 +163,7 @@ func TestConfigAndLimits(t *testing.T) {
 			t.Fatalf("the hog was not OOM-killed: %v %q", err, out)
 		}
 
-		if v1 := v1File(t, name, "memory", "memory.failcnt"); v1 == "0" {
+		if v1 := d.v1File(t, name, "memory", "memory.failcnt"); v1 == "0" {
 			t.Errorf("memory.failcnt is 0 after the hog")
 		}
 
@@ -178,7 +178,7 @@ func TestConfigAndLimits(t *testing.T) {
 
 	t.Run("cpu-and-lxcfs", func(t *testing.T) {
 		d.berth("config", "set", name, "limits.cpu=1", "limits.cpu.allowance=50%")
-		if got := v1File(t, name, "cpu", "cpu.cfs_quota_us"); got != "" && got != "50000" {
+		if got := d.v1File(t, name, "cpu", "cpu.cfs_quota_us"); got != "" && got != "50000" {
 			t.Errorf("cpu.cfs_quota_us = %s, want 50000", got)
 		}
 
@@ -205,18 +205,18 @@ func TestConfigAndLimits(t *testing.T) {
 		}
 
 		d.berth("config", "unset", name, "limits.cpu.allowance")
-		if got := v1File(t, name, "cpu", "cpu.cfs_quota_us"); got != "" && got != "-1" {
+		if got := d.v1File(t, name, "cpu", "cpu.cfs_quota_us"); got != "" && got != "-1" {
 			t.Errorf("after unset, cpu.cfs_quota_us = %s, want -1", got)
 		}
 	})
 
 	t.Run("fork-bomb", func(t *testing.T) {
 		d.berth("config", "set", name, "limits.processes=300")
-		if got := v1File(t, name, "pids", "pids.max"); got != "" && got != "300" {
+		if got := d.v1File(t, name, "pids", "pids.max"); got != "" && got != "300" {
 			t.Fatalf("pids.max = %s", got)
 		}
 
-		join, err := cgroupJoin(name)
+		join, err := d.cgroupJoin(name)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -230,21 +230,21 @@ func TestConfigAndLimits(t *testing.T) {
 
 		t.Cleanup(func() { _ = syscall.Kill(-bomb.Process.Pid, syscall.SIGKILL); _ = bomb.Wait() })
 
-		if v1File(t, name, "pids", "pids.current") != "" {
+		if d.v1File(t, name, "pids", "pids.current") != "" {
 			peak := 0
 			cfgWait(t, func() bool {
-				n, _ := strconv.Atoi(v1File(t, name, "pids", "pids.current"))
+				n, _ := strconv.Atoi(d.v1File(t, name, "pids", "pids.current"))
 				peak = max(peak, n)
 				return n >= 250
 			})
 
 			for range 20 {
-				n, _ := strconv.Atoi(v1File(t, name, "pids", "pids.current"))
+				n, _ := strconv.Atoi(d.v1File(t, name, "pids", "pids.current"))
 				peak = max(peak, n)
 				time.Sleep(50 * time.Millisecond)
 			}
 
-			failcnt := v1File(t, name, "pids", "pids.events")
+			failcnt := d.v1File(t, name, "pids", "pids.events")
 			t.Logf("fork bomb peaked at %d pids (limit 300); pids.events: %s", peak, failcnt)
 			if peak > 300 {
 				t.Fatalf("pids.current %d above the limit", peak)

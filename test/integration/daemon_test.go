@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/client"
+	"github.com/berth-dev/berth/lxd/cgroup"
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/network"
 	"github.com/berth-dev/berth/shared/api"
@@ -128,9 +130,42 @@ func (d *daemon) destroy() {
 		}
 	}
 
+	d.removeCgroupParent()
+
 	_ = os.RemoveAll(d.dir)
 	// Networks outlive berthd on purpose; once the state directory is gone they are orphans.
 	network.RemoveOrphans(slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+// removeCgroupParent removes the daemon's own cgroup parent directories
+// (cgroup.ParentFor): every container is deleted by now, so one that is not
+// empty is a leak.
+func (d *daemon) removeCgroupParent() {
+	l, err := cgroup.Detect()
+	if err != nil {
+		return
+	}
+
+	parent := cgroup.ParentFor(d.dir)
+	mounts := []string{l.Unified}
+
+	for _, m := range l.V1 {
+		mounts = append(mounts, m)
+	}
+
+	for _, m := range mounts {
+		if m == "" {
+			continue
+		}
+
+		dir := filepath.Join(m, parent)
+
+		err := syscall.Rmdir(dir)
+		if err != nil && !errors.Is(err, syscall.ENOENT) {
+			subs, _ := os.ReadDir(dir)
+			d.t.Errorf("cgroup %s left behind (%v): %d groups inside", dir, err, len(subs))
+		}
+	}
 }
 
 // berth runs the CLI against this daemon and fails the test on a non-zero exit.

@@ -100,7 +100,7 @@ func TestProfiles(t *testing.T) {
 			t.Fatalf("expanded config = %v", ec)
 		}
 
-		if got := v1File(t, name, "memory", "memory.limit_in_bytes"); got != "" && got != "209715200" {
+		if got := d.v1File(t, name, "memory", "memory.limit_in_bytes"); got != "" && got != "209715200" {
 			t.Errorf("memory.limit_in_bytes = %s after assigning the small profile", got)
 		}
 
@@ -112,14 +112,14 @@ func TestProfiles(t *testing.T) {
 		d.berth("profile", "remove", name, "second")
 		d.berth("profile", "remove", name, "small")
 		d.berth("profile", "delete", "second")
-		if got := v1File(t, name, "memory", "memory.limit_in_bytes"); got != "" && got == "209715200" {
+		if got := d.v1File(t, name, "memory", "memory.limit_in_bytes"); got != "" && got == "209715200" {
 			t.Errorf("memory limit stayed after removing the profile")
 		}
 	})
 
 	t.Run("default-profile-reaches-running", func(t *testing.T) {
 		d.berth("profile", "set", "default", "limits.memory=300MiB")
-		if got := v1File(t, name, "memory", "memory.limit_in_bytes"); got != "" && got != "314572800" {
+		if got := d.v1File(t, name, "memory", "memory.limit_in_bytes"); got != "" && got != "314572800" {
 			t.Fatalf("after changing the default profile, memory.limit_in_bytes = %s", got)
 		}
 
@@ -131,7 +131,7 @@ func TestProfiles(t *testing.T) {
 		}
 
 		d.berth("profile", "unset", "default", "limits.memory")
-		if got := v1File(t, name, "memory", "memory.limit_in_bytes"); got != "" && got == "314572800" {
+		if got := d.v1File(t, name, "memory", "memory.limit_in_bytes"); got != "" && got == "314572800" {
 			t.Fatalf("unsetting the default profile's limit left it in place")
 		}
 	})
@@ -170,7 +170,7 @@ func TestProfiles(t *testing.T) {
 			t.Fatalf("lxc config get = %q", got)
 		}
 
-		if got := v1File(t, name, "memory", "memory.limit_in_bytes"); got != "" && got != "268435456" {
+		if got := d.v1File(t, name, "memory", "memory.limit_in_bytes"); got != "" && got != "268435456" {
 			t.Errorf("after lxc config set, memory.limit_in_bytes = %s", got)
 		}
 
