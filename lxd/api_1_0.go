@@ -33,7 +33,7 @@ var endpoints = []APIEndpoint{
 	{Path: "instances/{name}/backups/{backup}", Get: instanceBackupGet, Delete: instanceBackupDelete},
 	{Path: "instances/{name}/backups/{backup}/export", Get: instanceBackupExport},
 	{Path: "instances/{name}/logs", Get: instanceLogsGet},
-	{Path: "instances/{name}/logs/{file}", Get: instanceLogGet},
+	{Path: "instances/{name}/logs/{file}", Get: instanceLogGet, Delete: instanceLogDelete},
 	{Path: "images", Get: imagesGet, Post: imagesPost},
 	{Path: "images/aliases", Get: aliasesGet, Post: aliasesPost},
 	{Path: "images/aliases/{name:.*}", Get: aliasGet, Put: aliasPut, Post: aliasPost, Delete: aliasDelete},
@@ -66,6 +66,7 @@ var apiExtensions = []string{
 	"backup_override_name",
 	"console",
 	"container_exec_user_group_cwd",
+	"container_exec_recording",
 }
 
 func serverGet(d *Daemon, r *http.Request) response.Response {

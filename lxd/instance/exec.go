@@ -2,10 +2,12 @@ package instance
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -156,6 +158,35 @@ func (m *Manager) Console(name string) (*container.Monitor, error) {
 // (file is exec_<op>.stdout or .stderr).
 func (m *Manager) ExecOutputPath(name, file string) string {
 	return filepath.Join(m.instanceDir(name), "logs", file)
+}
+
+// execOutputName matches the files record-output writes: exec_<op uuid>.stdout|stderr.
+var execOutputName = regexp.MustCompile(`^exec_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.(stdout|stderr)$`)
+
+// IsExecOutput says whether file names a record-output file (and nothing
+// else: it is safe to join to the logs directory).
+func IsExecOutput(file string) bool { return execOutputName.MatchString(file) }
+
+// ExecOutputs lists the record-output files of an instance.
+func (m *Manager) ExecOutputs(name string) ([]string, error) {
+	ents, err := os.ReadDir(filepath.Join(m.instanceDir(name), "logs"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+
+	if err != nil {
+		return nil, err
+	}
+
+	var files []string
+
+	for _, e := range ents {
+		if e.Type().IsRegular() && IsExecOutput(e.Name()) {
+			files = append(files, e.Name())
+		}
+	}
+
+	return files, nil
 }
 
 // ConsoleLogPath is where a stopped instance's console log is kept.

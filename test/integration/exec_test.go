@@ -303,6 +303,38 @@ func TestExec(t *testing.T) {
 		if err != nil || string(got) != "recorded\n" {
 			t.Errorf("recorded stdout %q, %v", got, err)
 		}
+
+		// The URLs are served, listed, and deleted on request.
+		for fd, want := range map[string]string{"1": "recorded\n", "2": "oops\n"} {
+			code, body := c.rawGet(out[fd].(string))
+			if code != 200 || string(body) != want {
+				t.Errorf("GET %s: %d %q, want %q", out[fd], code, body, want)
+			}
+		}
+
+		_, list := c.do("GET", "/1.0/instances/exectest/logs", nil)
+		if !strings.Contains(string(list.Metadata), out["2"].(string)) {
+			t.Errorf("logs list %s lacks %s", list.Metadata, out["2"])
+		}
+
+		code, _ := c.do("DELETE", out["1"].(string), nil)
+		if code != 200 {
+			t.Errorf("DELETE %s: %d", out["1"], code)
+		}
+
+		for path, want := range map[string]int{
+			out["1"].(string): 404, // deleted
+			"/1.0/instances/exectest/logs/exec_..%2F..%2Fspec.json": 404,
+			"/1.0/instances/exectest/logs/backup.yaml":              404,
+		} {
+			if code, _ := c.rawGet(path); code != want {
+				t.Errorf("GET %s: %d, want %d", path, code, want)
+			}
+		}
+
+		if code, _ := c.do("DELETE", "/1.0/instances/exectest/logs/lxc.log", nil); code != 400 {
+			t.Errorf("DELETE lxc.log: %d, want 400", code)
+		}
 	})
 
 	t.Run("NoLeaks", func(t *testing.T) {
