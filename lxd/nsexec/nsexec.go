@@ -2,7 +2,13 @@
 // the container's namespaces and its cgroups, then sets credentials, cwd,
 // environment and stdio, and execs. It is Berth's only cgo package.
 //
-// Processes, for one exec (the daemon is the parent of both):
+// Two ways, sharing the C constructor and the protocol's socket. A Server
+// (server.go, server_main.go) is one long-lived process per container that
+// forks each command: an exec costs a fork. Start, below, spends a process
+// per command; it is for hosts where a server cannot place its commands in
+// init's cgroup2 group (nsdelegate).
+//
+// Processes, for one exec with Start (the daemon is the parent of both):
 //
 //	berthd ──fork/exec sealed binary──▶ A "__exec" (host namespaces)
 //	   │ Prepare(A): A into init's cgroups     C constructor (nsexec.c):
