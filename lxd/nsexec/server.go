@@ -61,43 +61,18 @@ type startResult struct {
 // StartServer starts the exec server of a container and returns once it
 // serves.
 func StartServer(o ServerOptions) (*Server, error) {
-	pidfd, err := unix.PidfdOpen(o.InitPID, 0)
-	if err != nil {
-		return nil, fmt.Errorf("opening pidfd of init %d: %w", o.InitPID, err)
-	}
-
-	pidfdFile := os.NewFile(uintptr(pidfd), "pidfd")
-	defer func() { _ = pidfdFile.Close() }()
-
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("creating exec server socket: %w", err)
-	}
-
-	_ = unix.SetNonblock(fds[0], true)
-	sock := os.NewFile(uintptr(fds[0]), "exec-server")
-	childSock := os.NewFile(uintptr(fds[1]), "exec-server-child")
-
-	// fd 3 is the socket, fd 4 the pidfd, fd 5 the cgroup (ExtraFiles order).
-	cmd := &exec.Cmd{
-		Path:       o.Exe,
-		Args:       []string{"berth-exec-server", ServerArg},
-		Env:        []string{envFD + "=3"},
-		ExtraFiles: []*os.File{childSock, pidfdFile},
-		Dir:        "/",
-	}
-
+	var extra []*os.File
 	if o.Cgroup != nil {
-		cmd.Env = append(cmd.Env, envCgroupFD+"=5")
-		cmd.ExtraFiles = append(cmd.ExtraFiles, o.Cgroup)
+		extra = append(extra, o.Cgroup) // fd 5
 	}
 
-	err = cmd.Start()
-	_ = childSock.Close()
-
+	cmd, sock, err := spawnHelper(o.Exe, o.InitPID, []string{"berth-exec-server", ServerArg}, extra, func(cmd *exec.Cmd) {
+		if o.Cgroup != nil {
+			cmd.Env = append(cmd.Env, envCgroupFD+"=5")
+		}
+	})
 	if err != nil {
-		_ = sock.Close()
-		return nil, fmt.Errorf("starting exec server: %w", err)
+		return nil, err
 	}
 
 	err = serverHandshake(cmd, sock, o)

@@ -69,49 +69,30 @@ func Start(o Options) (*Process, error) {
 		return nil, fmt.Errorf("command and environment exceed %d bytes", maxConfig)
 	}
 
-	pidfd, err := unix.PidfdOpen(o.InitPID, 0)
+	cmd, sock, err := spawnHelper(o.Exe, o.InitPID, []string{"berth-exec", HelperArg}, nil, func(cmd *exec.Cmd) {
+		// With a pty B replaces all three. A nil *os.File must stay a nil
+		// interface: os/exec would start a copying goroutine for it.
+		if o.PTY {
+			return
+		}
+
+		if o.Stdin != nil {
+			cmd.Stdin = o.Stdin
+		}
+
+		if o.Stdout != nil {
+			cmd.Stdout = o.Stdout
+		}
+
+		if o.Stderr != nil {
+			cmd.Stderr = o.Stderr
+		}
+	})
 	if err != nil {
-		return nil, fmt.Errorf("opening pidfd of init %d: %w", o.InitPID, err)
+		return nil, err
 	}
-
-	pidfdFile := os.NewFile(uintptr(pidfd), "pidfd")
-	defer func() { _ = pidfdFile.Close() }()
-
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("creating exec socket: %w", err)
-	}
-
-	_ = unix.SetNonblock(fds[0], true)
-	sock := os.NewFile(uintptr(fds[0]), "exec-daemon")
-	childSock := os.NewFile(uintptr(fds[1]), "exec-helper")
 
 	defer func() { _ = sock.Close() }()
-
-	cmd := &exec.Cmd{
-		Path: o.Exe,
-		Args: []string{"berth-exec", HelperArg},
-		// fd 3 is the socket, fd 4 the pidfd (ExtraFiles order).
-		Env:        []string{envFD + "=3"},
-		Stdin:      o.Stdin,
-		Stdout:     o.Stdout,
-		Stderr:     o.Stderr,
-		ExtraFiles: []*os.File{childSock, pidfdFile},
-		Dir:        "/",
-	}
-
-	// Nil stdio would make os/exec start copying goroutines for nothing;
-	// with a pty B replaces all three anyway.
-	if o.PTY {
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, nil, nil
-	}
-
-	err = cmd.Start()
-	_ = childSock.Close()
-
-	if err != nil {
-		return nil, fmt.Errorf("starting exec helper: %w", err)
-	}
 
 	p, err := handshake(cmd, sock, o, cfg)
 	if err != nil {
