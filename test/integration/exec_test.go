@@ -518,19 +518,9 @@ func waitForHostProcess(t *testing.T, cmdline string, timeout time.Duration) int
 
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
-		ents, _ := os.ReadDir("/proc")
-		for _, e := range ents {
-			var pid int
-
-			_, err := fmt.Sscan(e.Name(), &pid)
-			if err != nil {
-				continue
-			}
-
-			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-			if string(bytes.TrimRight(b, "\x00")) == cmdline {
-				return pid
-			}
+		pid := findHostProcess(func(_ int, cl string) bool { return cl == cmdline })
+		if pid > 0 {
+			return pid
 		}
 
 		time.Sleep(20 * time.Millisecond)
@@ -581,6 +571,27 @@ func testExecServerOutOfSight(t *testing.T, d *daemon, c *apiClient) {
 func childProcess(t *testing.T, parent int, cmdline string) int {
 	t.Helper()
 
+	pid := findHostProcess(func(pid int, cl string) bool {
+		if cl != cmdline {
+			return false
+		}
+
+		// stat: pid (comm) state ppid ...
+		st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		f := strings.Fields(string(st[bytes.LastIndexByte(st, ')')+1:]))
+
+		return len(f) > 1 && f[1] == fmt.Sprint(parent)
+	})
+	if pid == 0 {
+		t.Fatalf("no child of %d running %q", parent, strings.ReplaceAll(cmdline, "\x00", " "))
+	}
+
+	return pid
+}
+
+// findHostProcess returns the first process whose NUL-separated command
+// line match accepts, 0 if none.
+func findHostProcess(match func(pid int, cmdline string) bool) int {
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		var pid int
@@ -591,16 +602,10 @@ func childProcess(t *testing.T, parent int, cmdline string) int {
 		}
 
 		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-
-		// stat: pid (comm) state ppid ...
-		f := strings.Fields(string(st[bytes.LastIndexByte(st, ')')+1:]))
-		if string(bytes.TrimRight(b, "\x00")) == cmdline && len(f) > 1 && f[1] == fmt.Sprint(parent) {
+		if match(pid, string(bytes.TrimRight(b, "\x00"))) {
 			return pid
 		}
 	}
-
-	t.Fatalf("no child of %d running %q", parent, strings.ReplaceAll(cmdline, "\x00", " "))
 
 	return 0
 }
