@@ -43,14 +43,24 @@ type ExecArgs struct {
 // request's, then defaults for PATH, LANG and, for root, HOME and USER.
 // (For other users HOME and USER come from the container's /etc/passwd.)
 func (m *Manager) ExecEnv(ctx context.Context, name string, req map[string]string, uid uint32) (map[string]string, error) {
+	// The monitor's answer and the database's come from two processes:
+	// ask both at once.
+	target := make(chan error, 1)
+
+	go func() {
+		_, err := m.execTarget(name)
+		target <- err
+	}()
+
 	inst, profiles, err := m.load(ctx, name)
+	terr := <-target
+
 	if err != nil {
 		return nil, err
 	}
 
-	_, err = m.execTarget(name)
-	if err != nil {
-		return nil, err
+	if terr != nil {
+		return nil, terr
 	}
 
 	config, _ := Expand(inst, profiles)
