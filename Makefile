@@ -48,6 +48,7 @@ test-integration:
 
 # BENCH_ONLY=exec,lxd runs some sections only (see go run ./test/bench -h).
 bench: deps build
+	$(GO) test -run '^$$' -bench . -benchtime 300x ./lxd/nsexec
 	$(GO) run ./test/bench -only "$(BENCH_ONLY)"
 
 update-schema:

@@ -27,7 +27,7 @@ func strict() bool { return os.Getenv("CI") != "" || os.Getenv("BERTH_TEST_STRIC
 
 // target starts a process in new namespaces of every kind, like a
 // container's init, and returns its pid.
-func target(t *testing.T) int {
+func target(t testing.TB) int {
 	t.Helper()
 
 	if os.Geteuid() != 0 {
@@ -104,7 +104,7 @@ func eachMode(t *testing.T, f func(t *testing.T, start starter)) {
 	t.Run("server", func(t *testing.T) { f(t, startServed) })
 }
 
-func testExe(t *testing.T) string {
+func testExe(t testing.TB) string {
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)

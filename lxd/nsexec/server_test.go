@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -273,4 +274,42 @@ func ownCgroup2(t *testing.T) string {
 	t.Fatal("no cgroup2 line in /proc/self/cgroup")
 
 	return ""
+}
+
+// BenchmarkServerTrue is the server side of an exec: start `true` through a
+// warm exec server and wait for it.
+func BenchmarkServerTrue(b *testing.B) {
+	pid := target(b)
+
+	s, err := StartServer(ServerOptions{Exe: testExe(b), InitPID: pid})
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	defer func() { s.Close(); <-s.Done() }()
+
+	o := Options{Command: []string{"/bin/true"}, Cwd: "/", Env: []string{"PATH=/usr/bin:/bin"}}
+
+	for b.Loop() {
+		p, err := s.Start(o)
+		if err != nil {
+			b.Fatal(err)
+		}
+
+		code, err := p.Wait()
+		if err != nil || code != 0 {
+			b.Fatal(code, err)
+		}
+	}
+}
+
+// BenchmarkHostTrue is the floor BenchmarkServerTrue compares with: `true`
+// started and reaped by os/exec on the host.
+func BenchmarkHostTrue(b *testing.B) {
+	for b.Loop() {
+		err := exec.Command("/bin/true").Run()
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
 }
