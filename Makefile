@@ -15,9 +15,11 @@ export CGO_ENABLED := 1
 
 all: build
 
+# berthd needs cgo (lxd/nsexec); the CLI does not, and static it starts without the
+# dynamic loader (~0.5 ms of every command).
 build:
 	$(GO) build -o $(BIN)/berthd ./lxd
-	$(GO) build -o $(BIN)/berth ./client/berth
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/berth ./client/berth
 
 # deps installs the Debian packages and Go modules Berth needs (apt only when one is missing).
 deps:
