@@ -91,7 +91,7 @@ func (b *berthd) initPID(name string) (int, error) {
 func waitRunning(pid int) error {
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
-		cmd := exec.Command("nsenter", "-t", strconv.Itoa(pid), "-a", "--", "systemctl", "is-system-running", "--wait")
+		cmd := exec.Command("nsenter", "-t", strconv.Itoa(pid), "-a", "-r", "-w", "--", "systemctl", "is-system-running", "--wait")
 		out, _ := cmd.CombinedOutput()
 		s := trim(string(out))
 		switch {

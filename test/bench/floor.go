@@ -26,7 +26,7 @@ const floorScript = `
 set -e
 root=$1 cg=$2 base=$3
 echo $$ > "$cg/cgroup.procs"
-exec unshare --map-users=$base,0,65536 --map-groups=$base,0,65536 --setgroups allow \
+exec unshare --map-users=$base,0,65536 --map-groups=$base,0,65536 --setgroups allow --setuid 0 --setgid 0 \
 	--pid --fork --mount --uts --ipc --net --cgroup --propagation slave \
 	--mount-proc="$root/proc" -- /bin/sh -e -c '
 root=$1
