@@ -204,6 +204,14 @@ func (m *Monitor) Stats() (Stats, error) {
 	return *resp.Stats, nil
 }
 
+// SetMounts gives the monitor the extra mounts of the container's next
+// in-place reboot (devices changed while it runs must survive one) and the
+// host mounts to remove once it stops for good.
+func (m *Monitor) SetMounts(mounts []Mount, unmounts []string) error {
+	_, err := m.call(context.Background(), request{Op: opSetMounts, Mounts: mounts, Unmounts: unmounts})
+	return err
+}
+
 // ConsoleLog returns the console output kept by the monitor (the last
 // 256 KiB). After a stop, RunDir/console.log holds it.
 func (m *Monitor) ConsoleLog() ([]byte, error) {

@@ -286,7 +286,9 @@ func (m *monitor) finish(e Exit) {
 		m.log.Error("removing cgroups", "err", err)
 	}
 
-	err = unmountAll(m.spec.Unmounts)
+	_, unmounts := m.mounts()
+
+	err = unmountAll(unmounts)
 	if err != nil {
 		m.log.Error("unmounting", "err", err)
 	}

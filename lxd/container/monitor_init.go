@@ -148,6 +148,7 @@ func (m *monitor) syncInit(p *initProc, sock *os.File) error {
 
 	enc := json.NewEncoder(sock)
 	dec := json.NewDecoder(sock)
+	mounts, _ := m.mounts()
 
 	cfg := setup.Config{
 		Rootfs:   m.spec.Rootfs,
@@ -156,7 +157,7 @@ func (m *monitor) syncInit(p *initProc, sock *os.File) error {
 		Env:      initEnv(m.spec),
 		Init:     setup.DefaultInit,
 		DropCaps: setup.DefaultDropCaps,
-		Mounts:   m.spec.Mounts,
+		Mounts:   mounts,
 	}
 
 	err := enc.Encode(syncMsg{Type: syncConfig, Version: syncVersion, Config: &cfg})

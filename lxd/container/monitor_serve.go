@@ -103,6 +103,14 @@ func (m *monitor) handle(c net.Conn) {
 	case opConsoleClear:
 		m.console.Reset()
 		_ = enc.Encode(response{OK: true})
+	case opSetMounts:
+		err = m.setMounts(req.Mounts, req.Unmounts)
+		if err != nil {
+			_ = enc.Encode(response{Error: err.Error()})
+			return
+		}
+
+		_ = enc.Encode(response{OK: true})
 	default:
 		_ = enc.Encode(response{Error: "unknown op " + string(req.Op)})
 	}

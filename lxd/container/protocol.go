@@ -44,6 +44,10 @@ const (
 	opConsoleAttach op = "console-attach"
 	opConsoleResize op = "console-resize"
 	opConsoleClear  op = "console-clear"
+
+	// opSetMounts replaces Spec.Mounts and Spec.Unmounts: what the next
+	// in-place reboot binds, and what the final stop unmounts.
+	opSetMounts op = "set-mounts"
 )
 
 type request struct {
@@ -52,6 +56,9 @@ type request struct {
 	Force     bool  `json:"force,omitempty"`
 	Width     int   `json:"width,omitempty"`  // console-resize
 	Height    int   `json:"height,omitempty"` // console-resize
+
+	Mounts   []Mount  `json:"mounts,omitempty"`   // set-mounts
+	Unmounts []string `json:"unmounts,omitempty"` // set-mounts
 }
 
 type response struct {

@@ -4,12 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/berth-dev/berth/lxd/container"
 	"github.com/berth-dev/berth/lxd/idmap"
+	"github.com/berth-dev/berth/lxd/lxcfs"
 	"github.com/berth-dev/berth/shared/api"
 )
 
@@ -234,7 +236,70 @@ func (m *Manager) hotplugDevices(name string, ids idmap.Set, pid int, old, new m
 		}
 	}
 
+	err := m.restageDevices(name, ids, removed, old, new)
+	if err != nil {
+		errs = append(errs, err)
+	}
+
 	return errors.Join(errs...)
+}
+
+// restageDevices stages the devices of a running instance again after a live change and
+// gives its monitor the mounts of the next in-place reboot, which starts from the
+// monitor's spec and not from the database.
+func (m *Manager) restageDevices(name string, ids idmap.Set, removed []string, old, new map[string]map[string]string) error {
+	for _, dev := range removed {
+		r := &deviceRun{m: m, inst: name, name: dev, conf: old[dev], ids: ids}
+		if old[dev]["type"] != "proxy" {
+			unstage(r.stagePath())
+		}
+	}
+
+	mounts, _, err := m.prepareDevices(name, ids, new)
+	if err != nil {
+		return fmt.Errorf("staging devices for reboots: %w", err)
+	}
+
+	mon := m.monitor(name)
+	if mon == nil {
+		return nil
+	}
+
+	err = mon.SetMounts(append(lxcfs.Binds(lxcfs.Dir()), mounts...), m.unmountsFor(name, mounts))
+	if err != nil {
+		return fmt.Errorf("giving the monitor the devices for reboots: %w", err)
+	}
+
+	return nil
+}
+
+// unmountsFor is Spec.Unmounts for an instance with these device mounts: the staged
+// ones (a device node is not a mount; unmounting it is a harmless no-op), then the
+// storage pool's.
+func (m *Manager) unmountsFor(name string, mounts []container.Mount) []string {
+	var out []string
+
+	stage := (&deviceRun{m: m, inst: name}).stageDir() + "/"
+	for _, mnt := range mounts {
+		if strings.HasPrefix(mnt.Source, stage) {
+			out = append(out, mnt.Source)
+		}
+	}
+
+	return append(out, m.cfg.Pool.Mountpoints(name)...)
+}
+
+// unstageDevices removes what the devices of a stopped instance left staged: mount
+// points (unmounted by the monitor) and device nodes. Proxies' pid and log files stay.
+func (m *Manager) unstageDevices(name string) {
+	dir := (&deviceRun{m: m, inst: name}).stageDir()
+
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if !e.Type().IsRegular() {
+			unstage(filepath.Join(dir, e.Name()))
+		}
+	}
 }
 
 func sortedDevices(devices map[string]map[string]string) []string {

@@ -202,12 +202,10 @@ func (m *Manager) nicsAttach(ctx context.Context, name string, mon *container.Mo
 		m.log.Warn("recording host interface names", "instance", name, "err", err)
 	}
 
-	m.followOnce(name, mon)
 	return nil
 }
 
-// followOnce starts nicsFollow for a monitor unless it runs already (re-attach after a
-// reboot calls nicsAttach again).
+// followOnce starts followReboots for a monitor unless it runs already.
 func (m *Manager) followOnce(name string, mon *container.Monitor) {
 	m.nicMu.Lock()
 	defer m.nicMu.Unlock()
@@ -221,18 +219,18 @@ func (m *Manager) followOnce(name string, mon *container.Monitor) {
 
 	m.following[mon] = true
 	go func() {
-		m.nicsFollow(name, mon)
+		m.followReboots(name, mon)
 		m.nicMu.Lock()
 		delete(m.following, mon)
 		m.nicMu.Unlock()
 	}()
 }
 
-// FollowNICs keeps re-attaching the NICs of an instance found running at daemon start
-// (Reconcile) across reboots inside it.
-func (m *Manager) FollowNICs(name string) {
+// FollowReboots keeps re-attaching the NICs and devices of an instance found running at
+// daemon start (Reconcile) across reboots inside it.
+func (m *Manager) FollowReboots(name string) {
 	mon := m.monitor(name)
-	if mon != nil && m.cfg.Networks != nil {
+	if mon != nil {
 		m.followOnce(name, mon)
 	}
 }

@@ -74,7 +74,9 @@ func (m *Manager) start(ctx context.Context, name string) error {
 		return err
 	}
 
-	defer unstage() // the container holds its own copies of staged mounts
+	// Staged devices stay while the container runs: an in-place reboot binds them
+	// again. The monitor unmounts them when it stops for good.
+	r.Add(unstage)
 
 	spec := container.Spec{
 		Name:     name,
@@ -83,7 +85,7 @@ func (m *Manager) start(ctx context.Context, name string) error {
 		IDMap:    ids,
 		RunDir:   m.runDir(name),
 		Env:      envFromConfig(config),
-		Unmounts: m.cfg.Pool.Mountpoints(name),
+		Unmounts: m.unmountsFor(name, mounts),
 		Limits:   limits,
 		Mounts:   append(lxcfs.Binds(lxcfs.Dir()), mounts...),
 
@@ -104,6 +106,7 @@ func (m *Manager) start(ctx context.Context, name string) error {
 
 	r.Success()
 	m.startedDevices(name, ids, mon.InitPID(), devices)
+	m.followOnce(name, mon)
 
 	m.mu.Lock()
 	m.monitors[name] = mon

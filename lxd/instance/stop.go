@@ -142,6 +142,7 @@ func (m *Manager) stopped(name string, mon *container.Monitor, exit *container.E
 	m.mu.Unlock()
 	_ = mon.Close()
 	m.nicsStopped(name)
+	m.unstageDevices(name)
 
 	ctx := context.Background()
 	var ephemeral bool

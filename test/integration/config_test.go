@@ -348,6 +348,54 @@ func TestDevices(t *testing.T) {
 		check(t, "start")
 	})
 
+	t.Run("reboot-inside", func(t *testing.T) {
+		// A reboot inside makes a new init in new namespaces: the devices must follow.
+		port := cfgFreePort(t, "tcp")
+		d.berth("config", "device", "add", name, "web2", "proxy", fmt.Sprintf("listen=tcp:127.0.0.1:%d", port), "connect=tcp:127.0.0.1:7779")
+		// Added live: the monitor learns it for the reboot.
+		d.berth("config", "device", "add", name, "late", "disk", "source="+share, "path=/mnt/late")
+
+		old := d.initPID(name)
+		out, err := d.inside(name, "systemctl", "reboot")
+		if err != nil {
+			t.Fatalf("systemctl reboot: %v\n%s", err, out)
+		}
+
+		cfgWait(t, func() bool {
+			st, err := d.c.GetInstanceState(context.Background(), name)
+			return err == nil && st.Pid > 0 && int(st.Pid) != old
+		})
+
+		if st := d.waitRunning(name); st != "running" {
+			t.Fatalf("after reboot: %q", st)
+		}
+
+		check(t, "reboot")
+
+		if out, err := d.inside(name, "cat", "/mnt/late/hello"); err != nil || out != "from the host\n" {
+			t.Errorf("a disk added live is gone after a reboot: %v %q", err, out)
+		}
+
+		_, err = d.insideCg(name, `perl -MIO::Socket::INET -e '$s=IO::Socket::INET->new(LocalAddr=>"127.0.0.1:7779",Listen=>5,ReuseAddr=>1) or die; while($c=$s->accept){print $c "after reboot\n"; close $c}' </dev/null >/dev/null 2>&1 &`)
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		cfgWait(t, func() bool {
+			c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+			if err != nil {
+				return false
+			}
+
+			defer c.Close()
+			line, _ := bufio.NewReader(c).ReadString('\n')
+
+			return line == "after reboot\n"
+		})
+
+		d.berth("config", "device", "remove", name, "web2", "late")
+	})
+
 	t.Run("hot-remove", func(t *testing.T) {
 		d.berth("config", "device", "remove", name, "rw", "fuse")
 		out, _ := d.inside(name, "sh", "-c", "ls /mnt/rw; test -e /dev/fuse && echo fuse-still-there; findmnt -n /mnt/rw || echo unmounted")

@@ -11,10 +11,11 @@ import (
 	"github.com/berth-dev/berth/lxd/ip"
 )
 
-// nicsFollow re-attaches an instance's NICs after a reboot inside: the monitor starts a new
-// init in a new network namespace, and the old veth pairs died with the old one. It runs
-// until the container stops.
-func (m *Manager) nicsFollow(name string, mon *container.Monitor) {
+// followReboots re-attaches an instance's NICs and devices after a reboot inside: the
+// monitor starts a new init in new namespaces; the old veth pairs died with the old
+// network namespace, and proxies (which end with the init they serve) and device nodes
+// with the rest. It runs until the container stops.
+func (m *Manager) followReboots(name string, mon *container.Monitor) {
 	pid := mon.InitPID()
 	for {
 		// A pid already gone fails to open: that init has ended too.
@@ -37,9 +38,9 @@ func (m *Manager) nicsFollow(name string, mon *container.Monitor) {
 		}
 
 		pid = next
-		err = m.nicsReattach(name, mon)
+		err = m.reattach(name, mon, pid)
 		if err != nil {
-			m.log.Warn("re-attaching NICs after a reboot", "instance", name, "err", err)
+			m.log.Warn("re-attaching NICs and devices after a reboot", "instance", name, "err", err)
 		}
 	}
 }
@@ -64,9 +65,10 @@ func (m *Manager) waitNewInit(mon *container.Monitor, old int) int {
 	return 0
 }
 
-// nicsReattach drops the filters of the dead ports and attaches the NICs again, with the
-// same MACs and reservations. Under the instance lock, like a start.
-func (m *Manager) nicsReattach(name string, mon *container.Monitor) error {
+// reattach drops the filters of the dead ports and attaches the NICs again, with the
+// same MACs and reservations, then runs the devices' started steps for the new init.
+// Under the instance lock, like a start.
+func (m *Manager) reattach(name string, mon *container.Monitor, pid int) error {
 	unlock := m.lock(name)
 	defer unlock()
 	if m.monitor(name) != mon {
@@ -79,26 +81,36 @@ func (m *Manager) nicsReattach(name string, mon *container.Monitor) error {
 		return err
 	}
 
-	for k, host := range inst.Config {
-		if len(k) > len("volatile..host_name") && k[len(k)-len(".host_name"):] == ".host_name" {
-			for _, nw := range m.cfg.Networks.Names() {
-				_ = firewall.PortDel(nw, host)
-			}
-
-			_ = ip.LinkDel(host)
-		}
-	}
-
 	ids, err := m.idsOf(inst)
 	if err != nil {
 		return err
 	}
 
 	_, devices := Expand(inst, profiles)
-	nics, err := m.nicsPrepare(ctx, inst, devices, "", ids)
-	if err != nil {
-		return err
+
+	if m.cfg.Networks != nil {
+		for k, host := range inst.Config {
+			if len(k) > len("volatile..host_name") && k[len(k)-len(".host_name"):] == ".host_name" {
+				for _, nw := range m.cfg.Networks.Names() {
+					_ = firewall.PortDel(nw, host)
+				}
+
+				_ = ip.LinkDel(host)
+			}
+		}
+
+		nics, err := m.nicsPrepare(ctx, inst, devices, "", ids)
+		if err != nil {
+			return err
+		}
+
+		err = m.nicsAttach(ctx, name, mon, nics)
+		if err != nil {
+			return err
+		}
 	}
 
-	return m.nicsAttach(ctx, name, mon, nics)
+	m.startedDevices(name, ids, pid, devices)
+
+	return nil
 }
