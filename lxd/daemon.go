@@ -174,6 +174,7 @@ func (d *Daemon) init(ctx context.Context) error {
 	}
 
 	d.startLXCFS()
+	go d.instances.RunSnapshotPruner(context.Background())
 	go func() {
 		err := d.instances.Autostart(context.Background())
 		if err != nil {

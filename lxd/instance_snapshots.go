@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/berth-dev/berth/lxd/operations"
 	"github.com/berth-dev/berth/lxd/response"
@@ -64,14 +63,9 @@ func instanceSnapshotsPost(d *Daemon, r *http.Request) response.Response {
 		return response.SmartError(err)
 	}
 
-	var expiry time.Time
-	if req.ExpiresAt != nil {
-		expiry = *req.ExpiresAt
-	}
-
 	snap := req.Name
 	return d.task("Snapshotting instance", snapshotResources(name, snap), func(ctx context.Context, op *operations.Operation) error {
-		return d.instances.CreateSnapshot(ctx, name, snap, expiry)
+		return d.instances.CreateSnapshot(ctx, name, snap, req.ExpiresAt)
 	})
 }
 

@@ -45,6 +45,14 @@ func (tx *Tx) GetInstanceSnapshots(ctx context.Context, instance string) ([]Snap
 	return tx.querySnapshots(ctx, snapshotsSelect, instance)
 }
 
+// GetExpiringSnapshots lists the snapshots of every instance that have an expiry date.
+// (The dates are compared by the caller: stored as text, they do not sort as times.)
+func (tx *Tx) GetExpiringSnapshots(ctx context.Context) ([]Snapshot, error) {
+	return tx.querySnapshots(ctx, `SELECT `+snapshotColumns+`
+FROM instances_snapshots s JOIN instances i ON i.id = s.instance_id
+WHERE s.expiry_date IS NOT NULL AND s.expiry_date != '' ORDER BY s.id`)
+}
+
 // GetInstanceSnapshot returns one snapshot, or a 404 StatusError.
 func (tx *Tx) GetInstanceSnapshot(ctx context.Context, instance, name string) (*Snapshot, error) {
 	snaps, err := tx.querySnapshots(ctx, snapshotSelect, instance, name)

@@ -23,6 +23,7 @@ var keyValidators = map[string]func(string) error{
 	"security.nesting":        isBool,
 	"security.privileged":     isFalse,
 	"raw.idmap":               isRawIdmap,
+	"snapshots.expiry":        isExpiry,
 }
 
 var openNamespaces = []string{"user.", "environment.", "image.", "volatile."}

@@ -65,6 +65,7 @@ type Manager struct {
 	idBusy   map[int64]bool                // id bases reserved by unfinished creates
 
 	execServers execServers
+	pruneKick   chan struct{} // wakes RunSnapshotPruner early
 
 	nicMu     sync.Mutex
 	following map[*container.Monitor]bool // monitors whose reboots nicsFollow watches
@@ -79,6 +80,8 @@ func NewManager(cfg Config) *Manager {
 		locks:    map[string]*sync.Mutex{},
 		creating: map[string]bool{},
 		idBusy:   map[int64]bool{},
+
+		pruneKick: make(chan struct{}, 1),
 	}
 }
 

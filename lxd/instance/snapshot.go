@@ -140,8 +140,9 @@ func renderSnapshot(s *db.Snapshot, profiles map[string]*db.Profile) api.Instanc
 // CreateSnapshot takes a stateless snapshot. A running container is frozen for the copy
 // of its data and thawed after (one already frozen stays frozen), so the snapshot is
 // consistent as of one instant. The DB row is written once the snapshot is complete on
-// disk: until then the API does not show it.
-func (m *Manager) CreateSnapshot(ctx context.Context, name, snap string, expiresAt time.Time) error {
+// disk: until then the API does not show it. A nil expiresAt means the instance's
+// snapshots.expiry (if any).
+func (m *Manager) CreateSnapshot(ctx context.Context, name, snap string, expiresAt *time.Time) error {
 	err := validSnapshotName(snap)
 	if err != nil {
 		return err
@@ -150,9 +151,14 @@ func (m *Manager) CreateSnapshot(ctx context.Context, name, snap string, expires
 	unlock := m.lock(name)
 	defer unlock()
 
-	inst, _, err := m.load(ctx, name)
+	inst, profiles, err := m.load(ctx, name)
 	if err != nil {
 		return err
+	}
+
+	expiry := m.defaultSnapshotExpiry(inst, profiles)
+	if expiresAt != nil {
+		expiry = expiresAt.UTC()
 	}
 
 	err = m.cfg.DB.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
@@ -186,7 +192,7 @@ func (m *Manager) CreateSnapshot(ctx context.Context, name, snap string, expires
 		Description:  inst.Description,
 		Ephemeral:    inst.Ephemeral,
 		CreatedAt:    time.Now().UTC(),
-		ExpiresAt:    expiresAt,
+		ExpiresAt:    expiry,
 		Config:       inst.Config,
 		Devices:      inst.Devices,
 		Profiles:     inst.Profiles,
@@ -202,6 +208,7 @@ func (m *Manager) CreateSnapshot(ctx context.Context, name, snap string, expires
 	}
 
 	m.event("instance-snapshot-created", name+"/snapshots/"+snap, nil)
+	m.pruneAt(expiry)
 	return nil
 }
 

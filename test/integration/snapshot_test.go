@@ -8,6 +8,9 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/shared/api"
 )
 
 // TestSnapshotsAndCopy snapshots a running container, changes it, restores it, copies it
@@ -92,6 +95,50 @@ func TestSnapshotsAndCopy(t *testing.T) {
 		if code, _ := d.raw("GET", "/1.0/instances/s1/snapshots/pre", nil); code != 404 {
 			t.Fatalf("deleted snapshot: GET answers %d", code)
 		}
+	})
+
+	t.Run("expiry", func(t *testing.T) {
+		// expires_at on creation, and snapshots.expiry for those taken without one.
+		soon := time.Now().Add(1500 * time.Millisecond)
+		op, err := d.c.CreateInstanceSnapshot(ctx, "s1", api.InstanceSnapshotsPost{Name: "brief", ExpiresAt: &soon})
+		must(t, err)
+		must(t, op.Wait(ctx))
+
+		out, err := d.berthErr("config", "set", "s1", "snapshots.expiry=3x")
+		if err == nil || !strings.Contains(out, "snapshots.expiry") {
+			t.Errorf("a bad snapshots.expiry: %v %s", err, out)
+		}
+
+		d.berth("config", "set", "s1", "snapshots.expiry=2d 3H")
+		d.berth("snapshot", "s1", "kept")
+		d.berth("config", "unset", "s1", "snapshots.expiry")
+
+		kept, err := d.c.GetInstanceSnapshot(ctx, "s1", "kept")
+		must(t, err)
+		want := time.Now().Add(51 * time.Hour)
+		if kept.ExpiresAt.Before(want.Add(-time.Minute)) || kept.ExpiresAt.After(want.Add(time.Minute)) {
+			t.Errorf("kept expires at %v, want about %v", kept.ExpiresAt, want)
+		}
+
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			_, err := d.c.GetInstanceSnapshot(ctx, "s1", "brief")
+			if api.StatusErrorCheck(err, 404) {
+				break
+			}
+
+			if time.Now().After(deadline) {
+				t.Fatalf("the expired snapshot is still there (%v)", err)
+			}
+
+			time.Sleep(100 * time.Millisecond)
+		}
+
+		if time.Now().Before(soon) {
+			t.Error("the snapshot went before its expiry")
+		}
+
+		d.berth("delete", "s1/kept")
 	})
 
 	t.Run("copy-running", func(t *testing.T) {

@@ -1,0 +1,148 @@
+package instance
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/berth-dev/berth/lxd/db"
+)
+
+// expiryPart is one term of an LXD expiry: a count and a unit (M minutes, H hours,
+// d days, w weeks, m months, y years).
+var expiryPart = regexp.MustCompile(`^(\d+)(M|H|d|w|m|y)$`)
+
+// expiryAfter is the time an LXD expiry such as "2w" or "1d 12H" ends, counted from now;
+// "" means never (the zero time).
+func expiryAfter(now time.Time, expiry string) (time.Time, error) {
+	expiry = strings.TrimSpace(expiry)
+	if expiry == "" {
+		return time.Time{}, nil
+	}
+
+	t := now
+
+	for _, f := range strings.Fields(expiry) {
+		m := expiryPart.FindStringSubmatch(f)
+		if m == nil {
+			return time.Time{}, fmt.Errorf("%q is not an expiry such as 30M, 12H, 7d, 2w, 6m or 1y", f)
+		}
+
+		n, err := strconv.Atoi(m[1])
+		if err != nil || n > 100_000 {
+			return time.Time{}, fmt.Errorf("%q is out of range", f)
+		}
+
+		switch m[2] {
+		case "M":
+			t = t.Add(time.Duration(n) * time.Minute)
+		case "H":
+			t = t.Add(time.Duration(n) * time.Hour)
+		case "d":
+			t = t.AddDate(0, 0, n)
+		case "w":
+			t = t.AddDate(0, 0, 7*n)
+		case "m":
+			t = t.AddDate(0, n, 0)
+		case "y":
+			t = t.AddDate(n, 0, 0)
+		}
+	}
+
+	return t, nil
+}
+
+func isExpiry(v string) error {
+	_, err := expiryAfter(time.Now(), v)
+	return err
+}
+
+// defaultSnapshotExpiry is when a snapshot taken now expires under the instance's
+// snapshots.expiry (the zero time without one).
+func (m *Manager) defaultSnapshotExpiry(inst *db.Instance, profiles map[string]*db.Profile) time.Time {
+	config, _ := Expand(inst, profiles)
+
+	t, err := expiryAfter(time.Now().UTC(), config["snapshots.expiry"])
+	if err != nil {
+		return time.Time{} // refused when it was set
+	}
+
+	return t
+}
+
+// PruneExpiredSnapshots deletes every snapshot whose expiry has passed by now, as LXD's
+// daemon does each minute, and returns how many went.
+func (m *Manager) PruneExpiredSnapshots(ctx context.Context, now time.Time) (int, error) {
+	var snaps []db.Snapshot
+
+	err := m.cfg.DB.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		var err error
+		snaps, err = tx.GetExpiringSnapshots(ctx)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+
+	n := 0
+
+	for _, s := range snaps {
+		if s.ExpiresAt.IsZero() || s.ExpiresAt.After(now) {
+			continue
+		}
+
+		err := m.DeleteSnapshot(ctx, s.Instance, s.Name)
+		if err != nil {
+			m.log.Warn("deleting an expired snapshot", "instance", s.Instance, "snapshot", s.Name, "err", err)
+			continue
+		}
+
+		m.log.Info("deleted an expired snapshot", "instance", s.Instance, "snapshot", s.Name, "expired", s.ExpiresAt)
+		n++
+	}
+
+	return n, nil
+}
+
+// pruneInterval is how often expired snapshots are looked for, as LXD; one expiring
+// sooner than that is pruned on time (RunSnapshotPruner).
+const pruneInterval = time.Minute
+
+// RunSnapshotPruner deletes expired snapshots every pruneInterval, and at the expiry of
+// a snapshot taken with one nearer than that, until ctx ends.
+func (m *Manager) RunSnapshotPruner(ctx context.Context) {
+	t := time.NewTicker(pruneInterval)
+	defer t.Stop()
+
+	for {
+		_, err := m.PruneExpiredSnapshots(ctx, time.Now())
+		if err != nil {
+			m.log.Warn("pruning expired snapshots", "err", err)
+		}
+
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-m.pruneKick:
+		}
+	}
+}
+
+// pruneAt makes the pruner run at t when that is sooner than its next round.
+func (m *Manager) pruneAt(t time.Time) {
+	d := time.Until(t)
+	if t.IsZero() || d > pruneInterval {
+		return
+	}
+
+	time.AfterFunc(max(d, 0)+10*time.Millisecond, func() {
+		select {
+		case m.pruneKick <- struct{}{}:
+		default:
+		}
+	})
+}
