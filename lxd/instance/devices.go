@@ -207,6 +207,10 @@ func checkHotplug(old, new map[string]map[string]string) error {
 			}
 
 			_, ok := deviceTypes[conf["type"]]
+			if conf["type"] == "nic" {
+				continue // hotplugNICs
+			}
+
 			if !ok || conf["type"] == "unix-block" || (conf["type"] == "disk" && conf["path"] == "/") {
 				return api.StatusErrorf(http.StatusBadRequest, "device %q (%s): changing it %s", name, conf["type"], errRequiresRestart)
 			}
@@ -218,6 +222,7 @@ func checkHotplug(old, new map[string]map[string]string) error {
 
 // hotplugDevices detaches removed or changed devices and attaches new or changed ones.
 func (m *Manager) hotplugDevices(name string, ids idmap.Set, pid int, old, new map[string]map[string]string) error {
+	old, new = withoutNICs(old), withoutNICs(new) // hotplugNICs
 	removed, added := deviceChanges(old, new)
 	var errs []error
 	for _, dev := range removed {

@@ -185,6 +185,12 @@ func (m *Manager) applyLive(old, new *db.Instance, oldProfiles, newProfiles map[
 	}
 
 	_, oldDevices := Expand(old, oldProfiles)
+
+	err = m.hotplugNICs(context.Background(), new, mon, ids, oldDevices, devices)
+	if err != nil {
+		return err
+	}
+
 	return m.hotplugDevices(new.Name, ids, mon.InitPID(), oldDevices, devices)
 }
 

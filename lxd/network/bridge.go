@@ -398,12 +398,12 @@ func (b *bridge) freeAddress(taken map[string]string, mac net.HardwareAddr) (net
 }
 
 // Release implements Network.
-func (b *bridge) Release(prefix string) error {
+func (b *bridge) Release(owner string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	changed := false
 	for o := range b.res {
-		if strings.HasPrefix(o, prefix) {
+		if o == owner || (strings.HasSuffix(owner, ".") && strings.HasPrefix(o, owner)) {
 			delete(b.res, o)
 			changed = true
 		}

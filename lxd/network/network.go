@@ -35,8 +35,9 @@ type Network interface {
 	// Reserve gives owner (an "<instance>.<device>" key) a static DHCP lease for mac,
 	// registered in DNS as hostname: want if set, else its previous address, else a free one.
 	Reserve(owner, hostname string, mac net.HardwareAddr, want net.IP) (net.IP, error)
-	// Release forgets the reservations of every owner whose key starts with prefix.
-	Release(prefix string) error
+	// Release forgets the reservations of owner, or of every owner whose key starts with
+	// it when it ends with "." ("c1." is all of instance c1's NICs, "c1.eth1" just one).
+	Release(owner string) error
 	// PortAdd attaches filtering to a host veth: it may only send as mac and ip.
 	PortAdd(port string, mac net.HardwareAddr, ip net.IP) error
 	// PortDel removes a port's filtering.

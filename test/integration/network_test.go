@@ -22,6 +22,7 @@ import (
 	"github.com/berth-dev/berth/lxd/ip"
 	"github.com/berth-dev/berth/lxd/network"
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/vishvananda/netlink"
 )
 
 // startNetDaemon is startDaemon plus removal of the daemon's bridges once its directory is
@@ -437,4 +438,68 @@ func testNetworkAPI(t *testing.T, d *daemon, def *api.Network) {
 	if _, err := os.Stat(filepath.Join(d.dir, "networks", name)); err == nil {
 		t.Fatal("network directory left")
 	}
+}
+
+// TestNICHotplug adds a second NIC to a running container and removes it, as LXD does:
+// the interface appears inside with its own MAC and a host end on the bridge, and both
+// go on removal.
+func TestNICHotplug(t *testing.T) {
+	d := startNetDaemon(t)
+	nw := d.defaultNetwork()
+	d.berth("launch", "debian/12", "hp1")
+	d.waitRunning("hp1")
+
+	d.berth("config", "device", "add", "hp1", "extra", "nic", "network="+nw.Name, "name=eth1")
+
+	inst, _, err := d.c.GetInstance(context.Background(), "hp1")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	mac, host := inst.Config["volatile.extra.hwaddr"], inst.Config["volatile.extra.host_name"]
+	if mac == "" || host == "" {
+		t.Fatalf("volatile keys of the new NIC: %v", inst.Config)
+	}
+
+	out, err := d.inside("hp1", "cat", "/sys/class/net/eth1/address")
+	if err != nil || strings.TrimSpace(out) != mac {
+		t.Fatalf("eth1 inside: %q %v, want MAC %s", out, err, mac)
+	}
+
+	l, err := netlink.LinkByName(host)
+	if err != nil {
+		t.Fatalf("host end %s: %v", host, err)
+	}
+
+	if br, err := netlink.LinkByIndex(l.Attrs().MasterIndex); err != nil || br.Attrs().Name != nw.Name {
+		t.Errorf("host end %s is not on %s: %v", host, nw.Name, err)
+	}
+
+	// eth0 was there from the start and stays untouched.
+	if a := d.waitIPv4("hp1", 10*time.Second); a == "" {
+		t.Error("eth0 lost its address")
+	}
+
+	d.berth("config", "device", "remove", "hp1", "extra")
+
+	if out, err := d.inside("hp1", "test", "-e", "/sys/class/net/eth1"); err == nil {
+		t.Errorf("eth1 still inside after removal: %s", out)
+	}
+
+	if ip.LinkExists(host) {
+		t.Errorf("host end %s left after removal", host)
+	}
+
+	inst, _, err = d.c.GetInstance(context.Background(), "hp1")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, k := range []string{"volatile.extra.hwaddr", "volatile.extra.host_name"} {
+		if inst.Config[k] != "" {
+			t.Errorf("%s left: %s", k, inst.Config[k])
+		}
+	}
+
+	d.berth("delete", "-f", "hp1")
 }
