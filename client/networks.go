@@ -30,6 +30,18 @@ func (c *Client) GetNetwork(ctx context.Context, name string) (*api.Network, str
 	return &n, etag, nil
 }
 
+// GetNetworkState returns the state of the host interface behind a network.
+func (c *Client) GetNetworkState(ctx context.Context, name string) (*api.NetworkState, error) {
+	st := api.NetworkState{}
+
+	_, err := c.queryStruct(ctx, http.MethodGet, "/1.0/networks/"+url.PathEscape(name)+"/state", nil, "", &st)
+	if err != nil {
+		return nil, err
+	}
+
+	return &st, nil
+}
+
 // CreateNetwork creates a managed network (sync).
 func (c *Client) CreateNetwork(ctx context.Context, req api.NetworksPost) error {
 	_, _, err := c.query(ctx, http.MethodPost, "/1.0/networks", req, "")

@@ -44,6 +44,7 @@ var endpoints = []APIEndpoint{
 	{Path: "storage-pools/{name}", Get: storagePoolGet},
 	{Path: "networks", Get: networksGet, Post: networksPost},
 	{Path: "networks/{name}", Get: networkGet, Put: networkPut, Patch: networkPatch, Delete: networkDelete},
+	{Path: "networks/{name}/state", Get: networkStateGet},
 }
 
 // apiExtensions lists exactly what berthd implements: the client uses what is advertised.
@@ -67,6 +68,7 @@ var apiExtensions = []string{
 	"console",
 	"container_exec_user_group_cwd",
 	"container_exec_recording",
+	"network_state",
 }
 
 func serverGet(d *Daemon, r *http.Request) response.Response {

@@ -37,7 +37,7 @@ func newNetworkCmd(a *app) *cobra.Command {
 			return nets, rows, nil
 		})
 
-	return newGroup("network", "Manage networks", list, newNetworkShowCmd(a), newNetworkCreateCmd(a),
+	return newGroup("network", "Manage networks", list, newNetworkShowCmd(a), newNetworkInfoCmd(a), newNetworkCreateCmd(a),
 		newNetworkSetCmd(a), newNetworkUnsetCmd(a), newNetworkGetCmd(a), newNetworkDeleteCmd(a))
 }
 
@@ -68,6 +68,51 @@ func newNetworkShowCmd(a *app) *cobra.Command {
 			sort.Strings(n.UsedBy)
 			return writeYAML(a.out, n)
 		},
+	}
+}
+
+func newNetworkInfoCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "info NAME",
+		Short: "Show the state of a network's interface",
+		Args:  rangeArgs(1, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+
+			st, err := c.GetNetworkState(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+
+			a.printNetworkState(args[0], st)
+
+			return nil
+		},
+	}
+}
+
+// printNetworkState prints a network's state in lxc network info's layout.
+func (a *app) printNetworkState(name string, st *api.NetworkState) {
+	a.printf("Name: %s\nMAC address: %s\nMTU: %d\nState: %s\nType: %s\n", name, st.Hwaddr, st.Mtu, st.State, st.Type)
+
+	if len(st.Addresses) > 0 {
+		a.printf("\nIP addresses:\n")
+
+		for _, ad := range st.Addresses {
+			a.printf("  %s\t%s/%s (%s)\n", ad.Family, ad.Address, ad.Netmask, ad.Scope)
+		}
+	}
+
+	a.printf("\nNetwork usage:\n  Bytes received: %d\n  Bytes sent: %d\n  Packets received: %d\n  Packets sent: %d\n",
+		st.Counters.BytesReceived, st.Counters.BytesSent, st.Counters.PacketsReceived, st.Counters.PacketsSent)
+
+	if st.Bridge != nil {
+		a.printf("\nBridge:\n  ID: %s\n  STP: %t\n  Forward delay: %d\n  Default VLAN ID: %d\n  VLAN filtering: %t\n  Upper devices: %s\n",
+			st.Bridge.ID, st.Bridge.STP, st.Bridge.ForwardDelay, st.Bridge.VLANDefault, st.Bridge.VLANFiltering,
+			strings.Join(st.Bridge.UpperDevices, ", "))
 	}
 }
 

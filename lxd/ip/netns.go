@@ -1,7 +1,6 @@
 package ip
 
 import (
-	"net"
 	"sort"
 
 	"github.com/vishvananda/netlink"
@@ -57,21 +56,7 @@ func Interfaces(pid int) ([]Iface, error) {
 	out := make([]Iface, 0, len(links))
 	for _, l := range links {
 		a := l.Attrs()
-		it := Iface{
-			Name:     a.Name,
-			Loopback: a.Flags&net.FlagLoopback != 0,
-			Up:       a.Flags&net.FlagUp != 0,
-			HWAddr:   a.HardwareAddr.String(),
-			MTU:      a.MTU,
-			Addrs:    []Addr{},
-		}
-
-		if s := a.Statistics; s != nil {
-			it.Counters = Counters{
-				RxBytes: s.RxBytes, TxBytes: s.TxBytes, RxPackets: s.RxPackets, TxPackets: s.TxPackets,
-				RxErrors: s.RxErrors, TxErrors: s.TxErrors, RxDropped: s.RxDropped, TxDropped: s.TxDropped,
-			}
-		}
+		it := ifaceOf(l)
 
 		// A veth's IFLA_LINK is its peer's index in the peer's namespace: the host.
 		if _, ok := l.(*netlink.Veth); ok && a.ParentIndex > 0 {
@@ -94,13 +79,7 @@ func Interfaces(pid int) ([]Iface, error) {
 			continue
 		}
 
-		family := "inet"
-		if a.IP.To4() == nil {
-			family = "inet6"
-		}
-
-		ones, _ := a.Mask.Size()
-		it.Addrs = append(it.Addrs, Addr{Family: family, IP: a.IP.String(), Prefix: ones, Scope: scopeName(a.Scope)})
+		it.Addrs = append(it.Addrs, addrOf(a))
 	}
 
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })

@@ -475,6 +475,30 @@ func TestNICHotplug(t *testing.T) {
 		t.Errorf("host end %s is not on %s: %v", host, nw.Name, err)
 	}
 
+	// network info (ours and the stock client's) shows the bridge with the new port.
+	gw := strings.Split(nw.Config["ipv4.address"], "/")[0]
+	info := d.berth("network", "info", nw.Name)
+	for _, want := range []string{"State: up", gw, "Bridge:", host} {
+		if !strings.Contains(info, want) {
+			t.Errorf("berth network info lacks %q:\n%s", want, info)
+		}
+	}
+
+	if lxcBin, err := exec.LookPath("lxc"); err == nil {
+		cmd := exec.Command(lxcBin, "network", "info", nw.Name)
+		cmd.Env = append(os.Environ(), "LXD_DIR="+d.dir, "LXD_CONF="+t.TempDir())
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), gw) || !strings.Contains(string(out), host) {
+			t.Errorf("lxc network info: %v\n%s", err, out)
+		}
+	} else if strict() {
+		t.Error("lxc (Debian package lxd-client) is not installed")
+	}
+
+	if code, _ := d.raw("GET", "/1.0/networks/nosuchnet0/state", nil); code != 404 {
+		t.Errorf("state of a missing network: %d", code)
+	}
+
 	// eth0 was there from the start and stays untouched.
 	if a := d.waitIPv4("hp1", 10*time.Second); a == "" {
 		t.Error("eth0 lost its address")
