@@ -250,6 +250,18 @@ func (m *Manager) nicsDetach(nics []*nic) {
 	}
 }
 
+// dropHostEnd removes a NIC's host end and its port filters on every network; deleting
+// the host end of a veth pair also deletes the end inside. A missing one is fine.
+func (m *Manager) dropHostEnd(host string) error {
+	if m.cfg.Networks != nil {
+		for _, nw := range m.cfg.Networks.Names() {
+			_ = firewall.PortDel(nw, host)
+		}
+	}
+
+	return ip.LinkDel(host)
+}
+
 // nicsStopped cleans up after a container has ended: the veth pair died with its network
 // namespace; its filters, and a host end that lingers, are removed here.
 func (m *Manager) nicsStopped(name string) {
@@ -274,11 +286,7 @@ func (m *Manager) nicsStopped(name string) {
 			continue
 		}
 
-		for _, nw := range m.cfg.Networks.Names() {
-			_ = firewall.PortDel(nw, host)
-		}
-
-		err := ip.LinkDel(host)
+		err := m.dropHostEnd(host)
 		if err != nil {
 			m.log.Warn("removing host end of a NIC", "instance", name, "interface", host, "err", err)
 		}

@@ -6,9 +6,7 @@ import (
 
 	"github.com/berth-dev/berth/lxd/container"
 	"github.com/berth-dev/berth/lxd/db"
-	"github.com/berth-dev/berth/lxd/firewall"
 	"github.com/berth-dev/berth/lxd/idmap"
-	"github.com/berth-dev/berth/lxd/ip"
 )
 
 // hotplugNICs brings a running container's NICs from old to new devices: a removed or
@@ -35,13 +33,7 @@ func (m *Manager) hotplugNICs(ctx context.Context, inst *db.Instance, mon *conta
 
 		host := cur.Config[key]
 		if host != "" {
-			if m.cfg.Networks != nil {
-				for _, nw := range m.cfg.Networks.Names() {
-					_ = firewall.PortDel(nw, host)
-				}
-			}
-
-			err := ip.LinkDel(host)
+			err := m.dropHostEnd(host)
 			if err != nil {
 				return fmt.Errorf("removing NIC %s: %w", dev, err)
 			}

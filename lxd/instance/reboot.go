@@ -2,13 +2,12 @@ package instance
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/lxd/container"
-	"github.com/berth-dev/berth/lxd/firewall"
-	"github.com/berth-dev/berth/lxd/ip"
 )
 
 // followReboots re-attaches an instance's NICs and devices after a reboot inside: the
@@ -90,12 +89,8 @@ func (m *Manager) reattach(name string, mon *container.Monitor, pid int) error {
 
 	if m.cfg.Networks != nil {
 		for k, host := range inst.Config {
-			if len(k) > len("volatile..host_name") && k[len(k)-len(".host_name"):] == ".host_name" {
-				for _, nw := range m.cfg.Networks.Names() {
-					_ = firewall.PortDel(nw, host)
-				}
-
-				_ = ip.LinkDel(host)
+			if strings.HasPrefix(k, "volatile.") && strings.HasSuffix(k, ".host_name") {
+				_ = m.dropHostEnd(host)
 			}
 		}
 
