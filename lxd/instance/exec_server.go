@@ -18,8 +18,9 @@ const execServerIdle = 5 * time.Minute
 // execServers are the running containers' exec servers (lxd/nsexec), one
 // per instance, started by its first exec.
 type execServers struct {
-	mu     sync.Mutex
-	byName map[string]*nsexec.Server
+	mu       sync.Mutex
+	byName   map[string]*nsexec.Server
+	starting map[string]chan struct{} // closed when that instance's start ends
 }
 
 // live returns the instance's server if it still serves, else nil.
@@ -36,42 +37,73 @@ func (e *execServers) live(name string) *nsexec.Server {
 }
 
 // get returns the live server of instance name whose init is pid, starting
-// one with start if there is none.
+// one with start if there is none. Starts for one instance are serialised,
+// and never hold up execs into other instances.
 func (e *execServers) get(name string, pid int, start func() (*nsexec.Server, error)) (*nsexec.Server, error) {
+	for {
+		e.mu.Lock()
+
+		s := e.byName[name]
+		if s != nil && s.InitPID() == pid && !isDone(s.Done()) {
+			e.mu.Unlock()
+			return s, nil
+		}
+
+		wait := e.starting[name]
+		if wait != nil {
+			e.mu.Unlock()
+			<-wait
+
+			continue
+		}
+
+		done := make(chan struct{})
+		if e.starting == nil {
+			e.starting = map[string]chan struct{}{}
+		}
+
+		if e.byName == nil {
+			e.byName = map[string]*nsexec.Server{}
+		}
+
+		e.starting[name] = done
+		e.mu.Unlock()
+
+		if s != nil {
+			s.Close() // an old container's, or gone
+		}
+
+		s, err := start()
+
+		e.mu.Lock()
+		delete(e.starting, name)
+		close(done)
+
+		if err == nil {
+			e.byName[name] = s
+		}
+		e.mu.Unlock()
+
+		if err != nil {
+			return nil, err
+		}
+
+		go e.forget(name, s)
+
+		return s, nil
+	}
+}
+
+// forget drops a server from the table once it is gone.
+func (e *execServers) forget(name string, s *nsexec.Server) {
+	<-s.Done()
+
 	e.mu.Lock()
 	defer e.mu.Unlock()
 
-	s := e.byName[name]
-	if s != nil && s.InitPID() == pid && !isDone(s.Done()) {
-		return s, nil
+	if e.byName[name] == s {
+		delete(e.byName, name)
 	}
-
-	if s != nil {
-		s.Close()
-	}
-
-	s, err := start()
-	if err != nil {
-		return nil, err
-	}
-
-	if e.byName == nil {
-		e.byName = map[string]*nsexec.Server{}
-	}
-
-	e.byName[name] = s
-
-	go func() {
-		<-s.Done()
-
-		e.mu.Lock()
-		if e.byName[name] == s {
-			delete(e.byName, name)
-		}
-		e.mu.Unlock()
-	}()
-
-	return s, nil
 }
 
 func isDone(ch <-chan struct{}) bool {
