@@ -89,6 +89,7 @@ func (s *wsSession) connect(_ *operations.Operation, r *http.Request, w http.Res
 	if err != nil {
 		s.mu.Lock()
 		s.taken[fd] = false
+		s.checkReady()
 		s.mu.Unlock()
 
 		return err
@@ -104,10 +105,25 @@ func (s *wsSession) connect(_ *operations.Operation, r *http.Request, w http.Res
 
 	s.conns[fd] = c
 	s.stops = append(s.stops, ws.KeepAlive(c, wsPingInterval))
+	s.checkReady()
 
+	return nil
+}
+
+// checkReady closes ready once every required fd is connected and no other
+// connection is half-way: a client that dialled control first must find it
+// in place when the command starts (its handler may still be finishing the
+// upgrade when the last stream arrives). Called with mu held.
+func (s *wsSession) checkReady() {
 	for _, req := range s.required {
 		if s.conns[req] == nil {
-			return nil
+			return
+		}
+	}
+
+	for fd, taken := range s.taken {
+		if taken && s.conns[fd] == nil {
+			return
 		}
 	}
 
@@ -116,8 +132,6 @@ func (s *wsSession) connect(_ *operations.Operation, r *http.Request, w http.Res
 	default:
 		close(s.ready)
 	}
-
-	return nil
 }
 
 // wait blocks until every required fd is connected, ctx ends (the

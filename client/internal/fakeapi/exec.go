@@ -199,6 +199,9 @@ func (s *Server) getOperationWebsocket(w http.ResponseWriter, r *http.Request) {
 
 	wo.mu.Lock()
 	_, dup := wo.conns[fd]
+	if !dup {
+		wo.conns[fd] = nil // in progress: readiness waits for it, as berthd's
+	}
 	wo.mu.Unlock()
 
 	if dup {
@@ -207,16 +210,24 @@ func (s *Server) getOperationWebsocket(w http.ResponseWriter, r *http.Request) {
 	}
 
 	conn, err := ws.Upgrade(w, r)
-	if err != nil {
-		return
-	}
 
 	wo.mu.Lock()
 	defer wo.mu.Unlock()
 
+	if err != nil {
+		delete(wo.conns, fd)
+		return
+	}
+
 	wo.conns[fd] = conn
 	for _, req := range wo.required {
 		if wo.conns[req] == nil {
+			return
+		}
+	}
+
+	for _, c := range wo.conns {
+		if c == nil {
 			return
 		}
 	}
@@ -244,7 +255,9 @@ func (s *Server) waitReady(op *api.Operation, wo *wsOp) bool {
 
 	wo.mu.Lock()
 	for _, c := range wo.conns {
-		_ = c.Close()
+		if c != nil {
+			_ = c.Close()
+		}
 	}
 	wo.mu.Unlock()
 
@@ -385,7 +398,9 @@ func (s *Server) runExec(op *api.Operation, wo *wsOp, req api.InstanceExecPost) 
 
 	wo.mu.Lock()
 	for _, c := range wo.conns {
-		_ = ws.Close(c, "")
+		if c != nil {
+			_ = ws.Close(c, "")
+		}
 	}
 	wo.mu.Unlock()
 }
