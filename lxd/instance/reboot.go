@@ -2,6 +2,7 @@ package instance
 
 import (
 	"context"
+	"os"
 	"strings"
 	"time"
 
@@ -17,19 +18,7 @@ import (
 func (m *Manager) followReboots(name string, mon *container.Monitor) {
 	pid := mon.InitPID()
 	for {
-		// A pid already gone fails to open: that init has ended too.
-		fd, err := unix.PidfdOpen(pid, 0)
-		if err == nil {
-			fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-			for {
-				_, err := unix.Poll(fds, -1)
-				if err != unix.EINTR {
-					break
-				}
-			}
-
-			_ = unix.Close(fd)
-		}
+		waitExit(pid)
 
 		next := m.waitNewInit(mon, pid)
 		if next == 0 {
@@ -37,7 +26,7 @@ func (m *Manager) followReboots(name string, mon *container.Monitor) {
 		}
 
 		pid = next
-		err = m.reattach(name, mon, pid)
+		err := m.reattach(name, mon, pid)
 		if err != nil {
 			m.log.Warn("re-attaching NICs and devices after a reboot", "instance", name, "err", err)
 		}
@@ -108,4 +97,31 @@ func (m *Manager) reattach(name string, mon *container.Monitor, pid int) error {
 	m.startedDevices(name, ids, pid, devices)
 
 	return nil
+}
+
+// waitExit returns once process pid has exited, waiting on a pidfd through the runtime's
+// poller: one per running container, so no OS thread may be parked on it. A pid already
+// gone fails to open, which means the same.
+func waitExit(pid int) {
+	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
+	if err != nil {
+		return
+	}
+
+	f := os.NewFile(uintptr(fd), "pidfd")
+	defer func() { _ = f.Close() }()
+
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return
+	}
+
+	// A pidfd turns readable when the process exits; Read waits for that in the poller
+	// each time the callback says "not yet".
+	_ = rc.Read(func(fd uintptr) bool {
+		p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(p, 0)
+
+		return err != nil || n > 0
+	})
 }
