@@ -241,9 +241,12 @@ func (m *Manager) hotplugDevices(name string, ids idmap.Set, pid int, old, new m
 		}
 	}
 
-	err := m.restageDevices(name, ids, removed, old, new)
-	if err != nil {
-		errs = append(errs, err)
+	// Config-only updates (limits, ...) come through here too: nothing to restage.
+	if len(removed) > 0 || len(added) > 0 {
+		err := m.restageDevices(name, ids, removed, old, new)
+		if err != nil {
+			errs = append(errs, err)
+		}
 	}
 
 	return errors.Join(errs...)

@@ -167,7 +167,11 @@ func (m *Manager) Console(name string) (*container.Monitor, error) {
 // ExecOutputPath is where record-output keeps an exec's stdout or stderr
 // (file is exec_<op>.stdout or .stderr).
 func (m *Manager) ExecOutputPath(name, file string) string {
-	return filepath.Join(m.instanceDir(name), "logs", file)
+	return filepath.Join(m.execOutputDir(name), file)
+}
+
+func (m *Manager) execOutputDir(name string) string {
+	return filepath.Join(m.instanceDir(name), "logs")
 }
 
 // execOutputName matches the files record-output writes: exec_<op uuid>.stdout|stderr.
@@ -179,7 +183,7 @@ func IsExecOutput(file string) bool { return execOutputName.MatchString(file) }
 
 // ExecOutputs lists the record-output files of an instance.
 func (m *Manager) ExecOutputs(name string) ([]string, error) {
-	ents, err := os.ReadDir(filepath.Join(m.instanceDir(name), "logs"))
+	ents, err := os.ReadDir(m.execOutputDir(name))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
