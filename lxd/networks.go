@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"sort"
 
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/instance"
+	"github.com/berth-dev/berth/lxd/ip"
 	"github.com/berth-dev/berth/lxd/network"
 	"github.com/berth-dev/berth/lxd/response"
 	"github.com/berth-dev/berth/shared/api"
@@ -93,22 +95,26 @@ func nicNetworks(devices map[string]map[string]string) []string {
 	return out
 }
 
-// GET /1.0/networks
+// GET /1.0/networks: the managed networks, then the host's other interfaces (unmanaged).
 func networksGet(d *Daemon, r *http.Request) response.Response {
 	var list []api.Network
+	var users map[string][]string
+
+	managed := map[string]bool{}
 	err := d.db.ReadTransaction(r.Context(), func(ctx context.Context, tx *db.Tx) error {
 		rows, err := tx.GetNetworks(ctx)
 		if err != nil {
 			return err
 		}
 
-		users, err := networkUsers(ctx, tx)
+		users, err = networkUsers(ctx, tx)
 		if err != nil {
 			return err
 		}
 
 		for i := range rows {
 			list = append(list, *d.networkToAPI(&rows[i], users[rows[i].Name]))
+			managed[rows[i].Name] = true
 		}
 
 		return nil
@@ -116,6 +122,13 @@ func networksGet(d *Daemon, r *http.Request) response.Response {
 	if err != nil {
 		return response.SmartError(err)
 	}
+
+	host, err := hostNetworks(managed, users)
+	if err != nil {
+		return response.InternalError(err)
+	}
+
+	list = append(list, host...)
 
 	if recursion(r) >= 1 {
 		if list == nil {
@@ -133,16 +146,34 @@ func networksGet(d *Daemon, r *http.Request) response.Response {
 	return response.SyncResponse(true, urlsOf("networks", names))
 }
 
-// loadNetwork reads one network with its users.
+// loadNetwork reads one managed network with its users.
 func (d *Daemon) loadNetwork(ctx context.Context, name string) (*api.Network, error) {
+	n, _, err := d.loadAnyNetwork(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+
+	if !n.Managed {
+		return nil, errUnmanaged(name)
+	}
+
+	return n, nil
+}
+
+// loadAnyNetwork reads one network, managed or a host interface, with its users.
+func (d *Daemon) loadAnyNetwork(ctx context.Context, name string) (*api.Network, map[string][]string, error) {
 	var out *api.Network
+	var users map[string][]string
+
 	err := d.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
-		row, err := tx.GetNetwork(ctx, name)
+		var err error
+
+		users, err = networkUsers(ctx, tx)
 		if err != nil {
 			return err
 		}
 
-		users, err := networkUsers(ctx, tx)
+		row, err := tx.GetNetwork(ctx, name)
 		if err != nil {
 			return err
 		}
@@ -150,13 +181,19 @@ func (d *Daemon) loadNetwork(ctx context.Context, name string) (*api.Network, er
 		out = d.networkToAPI(row, users[name])
 		return nil
 	})
+	if api.StatusErrorCheck(err, http.StatusNotFound) && users != nil {
+		host, ok := hostNetwork(name, users)
+		if ok {
+			return host, users, nil
+		}
+	}
 
-	return out, err
+	return out, users, err
 }
 
 // GET /1.0/networks/{name}
 func networkGet(d *Daemon, r *http.Request) response.Response {
-	n, err := d.loadNetwork(r.Context(), pathVar(r, "name"))
+	n, _, err := d.loadAnyNetwork(r.Context(), pathVar(r, "name"))
 	if err != nil {
 		return response.SmartError(err)
 	}
@@ -207,6 +244,10 @@ func networksPost(d *Daemon, r *http.Request) response.Response {
 	})
 	if err != nil {
 		return response.SmartError(err)
+	}
+
+	if ip.LinkExists(req.Name) {
+		return response.Conflict(fmt.Errorf("a host interface named %q exists", req.Name))
 	}
 
 	config, err := d.networks.FillDefaults(req.Name, req.Config)

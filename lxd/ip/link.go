@@ -72,6 +72,8 @@ type LinkInfo struct {
 	HWAddr net.HardwareAddr
 	MTU    int
 	Up     bool
+	// Loopback is lo (netlink calls it a "device", like a NIC).
+	Loopback bool
 }
 
 // Links lists the host's links.
@@ -97,6 +99,8 @@ func Links() ([]LinkInfo, error) {
 			HWAddr: a.HardwareAddr,
 			MTU:    a.MTU,
 			Up:     a.Flags&net.FlagUp != 0,
+
+			Loopback: a.Flags&net.FlagLoopback != 0,
 		})
 	}
 

@@ -422,8 +422,32 @@ func testNetworkAPI(t *testing.T, d *daemon, def *api.Network) {
 
 	var list []api.Network
 	_ = json.Unmarshal([]byte(after), &list)
-	if len(list) != 2 {
-		t.Fatalf("networks after bad input: %s", after)
+	managed, lo := 0, false
+	for _, n := range list {
+		if n.Managed {
+			managed++
+		}
+
+		lo = lo || (n.Name == "lo" && n.Type == "loopback" && !n.Managed)
+	}
+
+	if managed != 2 || !lo {
+		t.Fatalf("networks after bad input (want 2 managed, and lo as an unmanaged loopback): %s", after)
+	}
+
+	// Host interfaces are there as LXD shows them, but not Berth's to change.
+	if code, env := d.raw("GET", "/1.0/networks/lo", nil); code != 200 || !strings.Contains(string(env.Metadata), `"managed":false`) {
+		t.Errorf("GET lo: %d %s", code, env.Metadata)
+	}
+
+	for _, m := range []string{"PUT", "DELETE"} {
+		if code, _ := d.raw(m, "/1.0/networks/lo", strings.NewReader(`{"config":{}}`)); code != http.StatusBadRequest {
+			t.Errorf("%s lo: %d, want 400", m, code)
+		}
+	}
+
+	if code, _ := d.raw("POST", "/1.0/networks", strings.NewReader(`{"name":"lo","config":{}}`)); code != http.StatusConflict {
+		t.Errorf("creating a network named lo: %d, want 409", code)
 	}
 
 	// Delete removes bridge, dnsmasq and both tables.
