@@ -93,21 +93,11 @@ func child(sock int) (int, error) {
 		}
 	}
 
-	// Users and groups come from the container's own files, parsed here:
-	// os/user would have glibc load NSS modules from the container.
-	u := lookupUser(cfg.UID)
-	groups := supplementaryGroups(u.name, cfg.GID)
-
-	env := withUserEnv(cfg.Env, u)
+	env, groups, cwd := cfg.userContext()
 
 	err = setCreds(int(cfg.UID), int(cfg.GID), groups)
 	if err != nil {
 		return 1, err
-	}
-
-	cwd := cfg.Cwd
-	if cwd == "" {
-		cwd = u.home
 	}
 
 	// setns put us at the container's root; every path is resolved inside.
@@ -269,6 +259,21 @@ func envValue(env []string, key string) string {
 	}
 
 	return ""
+}
+
+// userContext is what the command's user brings: the environment with HOME and USER,
+// the supplementary groups, and the directory to start in (the home unless asked).
+// Users and groups come from the container's own files, parsed here: os/user would
+// have glibc load NSS modules from the container.
+func (cfg config) userContext() (env []string, groups []int, cwd string) {
+	u := lookupUser(cfg.UID)
+
+	cwd = cfg.Cwd
+	if cwd == "" {
+		cwd = u.home
+	}
+
+	return withUserEnv(cfg.Env, u), supplementaryGroups(u.name, cfg.GID), cwd
 }
 
 // withUserEnv adds HOME and USER from the passwd entry unless given.

@@ -245,8 +245,14 @@ func (s *Server) send(id uint64, o Options) error {
 		err = serr
 	}
 
-	if err != nil {
+	// Only a dead socket means the server is gone (a fresh one may take the
+	// request); anything else, such as a message too large, is this request's.
+	if errors.Is(err, unix.EPIPE) || errors.Is(err, unix.ECONNRESET) || errors.Is(err, os.ErrClosed) {
 		return fmt.Errorf("%w: %v", ErrServerGone, err)
+	}
+
+	if err != nil {
+		return fmt.Errorf("sending exec request: %w", err)
 	}
 
 	return nil

@@ -200,16 +200,7 @@ func (s *server) start(r request, stdio []int) {
 		return
 	}
 
-	// Users and groups come from the container's own files, parsed here:
-	// os/user would have glibc load NSS modules from the container.
-	u := lookupUser(r.UID)
-	groups := supplementaryGroups(u.name, r.GID)
-	env := withUserEnv(r.Env, u)
-
-	cwd := r.Cwd
-	if cwd == "" {
-		cwd = u.home
-	}
+	env, groups, cwd := r.userContext()
 
 	fi, err := os.Stat(cwd)
 	if err == nil && !fi.IsDir() {
