@@ -310,21 +310,10 @@ func editYAML(ctx context.Context, v any, save func([]byte) error) error {
 		return err
 	}
 
-	editor := os.Getenv("VISUAL")
-	if editor == "" {
-		editor = os.Getenv("EDITOR")
-	}
-
-	if editor == "" {
-		editor = "vi"
-	}
-
 	for {
-		ed := exec.CommandContext(ctx, "sh", "-c", editor+` "$1"`, "editor", tmp.Name())
-		ed.Stdin, ed.Stdout, ed.Stderr = os.Stdin, os.Stdout, os.Stderr
-		err = ed.Run()
+		err = runEditor(ctx, tmp.Name())
 		if err != nil {
-			return fmt.Errorf("running editor: %w", err)
+			return err
 		}
 
 		edited, err := os.ReadFile(tmp.Name())
@@ -519,4 +508,27 @@ func nonNilDevices(m map[string]map[string]string) map[string]map[string]string 
 	}
 
 	return m
+}
+
+// runEditor opens path in $VISUAL, else $EDITOR, else vi (a command line, as lxc
+// takes it) on the terminal, and waits for it.
+func runEditor(ctx context.Context, path string) error {
+	editor := os.Getenv("VISUAL")
+	if editor == "" {
+		editor = os.Getenv("EDITOR")
+	}
+
+	if editor == "" {
+		editor = "vi"
+	}
+
+	ed := exec.CommandContext(ctx, "sh", "-c", editor+` "$1"`, "editor", path)
+	ed.Stdin, ed.Stdout, ed.Stderr = os.Stdin, os.Stdout, os.Stderr
+
+	err := ed.Run()
+	if err != nil {
+		return fmt.Errorf("running editor: %w", err)
+	}
+
+	return nil
 }

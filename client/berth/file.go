@@ -8,7 +8,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"strconv"
@@ -437,20 +436,9 @@ func (a *app) fileEdit(ctx context.Context, arg string) error {
 		return err
 	}
 
-	editor := os.Getenv("VISUAL")
-	if editor == "" {
-		editor = os.Getenv("EDITOR")
-	}
-
-	if editor == "" {
-		editor = "vi"
-	}
-
-	ed := exec.CommandContext(ctx, "sh", "-c", editor+` "$1"`, "editor", tmp.Name())
-	ed.Stdin, ed.Stdout, ed.Stderr = os.Stdin, os.Stdout, os.Stderr
-	err = ed.Run()
+	err = runEditor(ctx, tmp.Name())
 	if err != nil {
-		return fmt.Errorf("running editor: %w", err)
+		return err
 	}
 
 	data, err := os.ReadFile(tmp.Name())
