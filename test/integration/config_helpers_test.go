@@ -29,15 +29,24 @@ func uniqueName(prefix string) string {
 // else is encoded as JSON.
 func (d *daemon) rawH(method, path string, body any, headers map[string]string) (int, api.Response, string) {
 	d.t.Helper()
-	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true, DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", filepath.Join(d.dir, "unix.socket"))
 	}}}
+
+	return requestEnvelope(d.t, hc, method, path, body, headers)
+}
+
+// requestEnvelope sends one request through hc and decodes the LXD envelope whatever the
+// status; it returns the status, the envelope and the ETag. A body that is an io.Reader is
+// sent as it is (malformed input tests); anything else is encoded as JSON.
+func requestEnvelope(t testing.TB, hc *http.Client, method, path string, body any, headers map[string]string) (int, api.Response, string) {
+	t.Helper()
 
 	rdr, isReader := body.(io.Reader)
 	if body != nil && !isReader {
 		b, err := json.Marshal(body)
 		if err != nil {
-			d.t.Fatal(err)
+			t.Fatal(err)
 		}
 
 		rdr = bytes.NewReader(b)
@@ -45,7 +54,7 @@ func (d *daemon) rawH(method, path string, body any, headers map[string]string) 
 
 	req, err := http.NewRequest(method, "http://unix.socket"+path, rdr)
 	if err != nil {
-		d.t.Fatal(err)
+		t.Fatal(err)
 	}
 
 	for k, v := range headers {
@@ -54,7 +63,7 @@ func (d *daemon) rawH(method, path string, body any, headers map[string]string) 
 
 	resp, err := hc.Do(req)
 	if err != nil {
-		d.t.Fatal(err)
+		t.Fatal(err)
 	}
 
 	defer resp.Body.Close()
@@ -62,7 +71,7 @@ func (d *daemon) rawH(method, path string, body any, headers map[string]string) 
 	data, _ := io.ReadAll(resp.Body)
 	err = json.Unmarshal(data, &env)
 	if err != nil {
-		d.t.Fatalf("%s %s: body is not an envelope: %q", method, path, data)
+		t.Fatalf("%s %s: body is not an envelope: %q", method, path, data)
 	}
 
 	return resp.StatusCode, env, resp.Header.Get("ETag")

@@ -48,37 +48,9 @@ func (d *daemon) api() *apiClient {
 func (c *apiClient) do(method, path string, body any) (int, api.Response) {
 	c.t.Helper()
 
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			c.t.Fatal(err)
-		}
+	code, env, _ := requestEnvelope(c.t, c.http, method, path, body, nil)
 
-		rd = bytes.NewReader(b)
-	}
-
-	req, err := http.NewRequest(method, "http://unix.socket"+path, rd)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-
-	resp, err := c.http.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-
-	defer resp.Body.Close()
-
-	env := api.Response{}
-	data, _ := io.ReadAll(resp.Body)
-
-	err = json.Unmarshal(data, &env)
-	if err != nil {
-		c.t.Fatalf("%s %s: not an envelope: %q", method, path, data)
-	}
-
-	return resp.StatusCode, env
+	return code, env
 }
 
 // rawGet returns a raw (non-JSON) body.
