@@ -47,17 +47,7 @@ func (m *Manager) PrepareCopy(ctx context.Context, req api.InstancesPost) (*Copy
 		return nil, api.StatusErrorf(http.StatusBadRequest, "copy source is missing")
 	}
 
-	if req.Config == nil {
-		req.Config = map[string]string{}
-	}
-
-	if req.Devices == nil {
-		req.Devices = map[string]map[string]string{}
-	}
-
-	if req.Profiles == nil {
-		req.Profiles = []string{"default"}
-	}
+	withPostDefaults(&req)
 
 	// The client sends the source's config without volatile keys but a server must not
 	// trust that: identity keys are regenerated, MACs dropped so they are made anew.

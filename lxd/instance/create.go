@@ -42,17 +42,7 @@ func (m *Manager) PrepareCreate(ctx context.Context, req api.InstancesPost) (*Cr
 		return nil, api.StatusErrorf(http.StatusBadRequest, "instance type %q is not supported", req.Type)
 	}
 
-	if req.Config == nil {
-		req.Config = map[string]string{}
-	}
-
-	if req.Devices == nil {
-		req.Devices = map[string]map[string]string{}
-	}
-
-	if req.Profiles == nil {
-		req.Profiles = []string{"default"}
-	}
+	withPostDefaults(&req)
 
 	err = ValidateConfig(req.Config)
 	if err != nil {
@@ -299,4 +289,20 @@ func copyTree(src, dst string) error {
 
 		return nil
 	})
+}
+
+// withPostDefaults fills what an InstancesPost may leave out, as LXD: empty config and
+// devices, and the default profile.
+func withPostDefaults(req *api.InstancesPost) {
+	if req.Config == nil {
+		req.Config = map[string]string{}
+	}
+
+	if req.Devices == nil {
+		req.Devices = map[string]map[string]string{}
+	}
+
+	if req.Profiles == nil {
+		req.Profiles = []string{"default"}
+	}
 }
