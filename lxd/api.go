@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gorilla/mux"
 
@@ -54,15 +55,39 @@ func (d *Daemon) router() http.Handler {
 		}
 
 		m.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
-			d.render(w, r, d.dispatch(ep, r))
+			resp := d.dispatch(ep, r)
+			discardBody(w, r)
+			d.render(w, r, resp)
 		})
 	}
 
 	m.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		discardBody(w, r)
 		d.render(w, r, response.NotFound(fmt.Errorf("unknown API path %q", r.URL.Path)))
 	})
 
 	return m
+}
+
+// Bounds on reading what a handler left of a request body.
+const (
+	maxDiscardBody = 256 << 20
+	discardTimeout = 5 * time.Second
+)
+
+// discardBody reads what the handler left unread of the request body (a refused or too
+// large one) before the response goes out. net/http closes a connection with more than
+// 256 KiB unread, and a client still writing its body then gets EPIPE instead of our
+// error: the 413 for an oversized request would reach it only now and then.
+func discardBody(w http.ResponseWriter, r *http.Request) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return
+	}
+
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(discardTimeout))
+	_, _ = io.CopyN(io.Discard, r.Body, maxDiscardBody)
+	_ = rc.SetReadDeadline(time.Time{})
 }
 
 func (d *Daemon) dispatch(ep APIEndpoint, r *http.Request) response.Response {
