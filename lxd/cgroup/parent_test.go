@@ -1,6 +1,8 @@
 package cgroup
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -31,5 +33,50 @@ func TestParentFor(t *testing.T) {
 
 	if UnitName(a, "c1") != a+"-c1.scope" || UnitName("", "c1") != "berth-c1.scope" {
 		t.Errorf("unit names %s, %s", UnitName(a, "c1"), UnitName("", "c1"))
+	}
+}
+
+func TestRemoveParent(t *testing.T) {
+	needRoot(t)
+
+	l, err := Detect()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	l.Parent = ParentFor(t.TempDir())
+
+	g, err := New("c1", l)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	err = g.Create()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Cleanup(func() { _ = g.Remove(); _ = l.RemoveParent() })
+
+	err = l.RemoveParent()
+	if err == nil || !strings.Contains(err.Error(), l.Parent) {
+		t.Fatalf("removing a parent that holds a container: %v, want an error naming it", err)
+	}
+
+	err = g.Remove()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	err = l.RemoveParent()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, m := range append([]string{l.Unified}, l.V1["memory"], l.V1["pids"]) {
+		_, err := os.Stat(filepath.Join(m, l.Parent))
+		if m != "" && !os.IsNotExist(err) {
+			t.Errorf("%s/%s still there (%v)", m, l.Parent, err)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/berth-dev/berth/lxd/cgroup"
 	"github.com/berth-dev/berth/lxd/network"
 )
 
@@ -53,7 +54,8 @@ func startBerthd(binDir string) (*berthd, error) {
 	return nil, fmt.Errorf("berthd did not start, see %s", log.Name())
 }
 
-// close deletes every instance, stops the daemon and removes its directory.
+// close deletes every instance, stops the daemon and removes its directory and
+// cgroup parent.
 func (b *berthd) close() {
 	out, _ := b.berth("list", "--format", "csv", "-c", "n")
 	for _, n := range strings.Fields(out) {
@@ -62,6 +64,17 @@ func (b *berthd) close() {
 
 	_ = b.cmd.Process.Signal(syscall.SIGTERM)
 	_ = b.cmd.Wait()
+
+	l, err := cgroup.Detect()
+	if err == nil {
+		l.Parent = cgroup.ParentFor(b.dir)
+		err = l.RemoveParent()
+	}
+
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+	}
+
 	_ = os.RemoveAll(b.dir)
 	network.RemoveOrphans(slog.New(slog.DiscardHandler))
 }

@@ -3,7 +3,6 @@ package integration
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -146,25 +145,11 @@ func (d *daemon) removeCgroupParent() {
 		return
 	}
 
-	parent := cgroup.ParentFor(d.dir)
-	mounts := []string{l.Unified}
+	l.Parent = cgroup.ParentFor(d.dir)
 
-	for _, m := range l.V1 {
-		mounts = append(mounts, m)
-	}
-
-	for _, m := range mounts {
-		if m == "" {
-			continue
-		}
-
-		dir := filepath.Join(m, parent)
-
-		err := syscall.Rmdir(dir)
-		if err != nil && !errors.Is(err, syscall.ENOENT) {
-			subs, _ := os.ReadDir(dir)
-			d.t.Errorf("cgroup %s left behind (%v): %d groups inside", dir, err, len(subs))
-		}
+	err = l.RemoveParent()
+	if err != nil {
+		d.t.Errorf("cgroup left behind: %v", err)
 	}
 }
 
