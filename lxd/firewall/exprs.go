@@ -32,14 +32,24 @@ func payloadCmp(base expr.PayloadBase, offset, length uint32, op expr.CmpOp, dat
 	}
 }
 
-// inSubnet: payload (an IPv4 address) & mask OP subnet.
-func inSubnet(offset uint32, op expr.CmpOp, subnet *net.IPNet) []expr.Any {
+// inSubnet: payload (an IPv4 or IPv6 address, as subnet is) & mask OP subnet.
+func inSubnet(base expr.PayloadBase, offset uint32, op expr.CmpOp, subnet *net.IPNet) []expr.Any {
+	ip := []byte(subnet.IP.To4())
+	if ip == nil || len(subnet.Mask) == net.IPv6len {
+		ip = subnet.IP.To16()
+	}
+
+	n := uint32(len(ip))
+
 	return []expr.Any{
-		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: offset, Len: 4},
-		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: []byte(subnet.Mask), Xor: []byte{0, 0, 0, 0}},
-		&expr.Cmp{Op: op, Register: 1, Data: subnet.IP.To4()},
+		&expr.Payload{DestRegister: 1, Base: base, Offset: offset, Len: n},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: n, Mask: []byte(subnet.Mask), Xor: make([]byte, n)},
+		&expr.Cmp{Op: op, Register: 1, Data: ip},
 	}
 }
+
+// l4proto: meta l4proto == p (the transport protocol, past IPv6 extension headers).
+func l4proto(p byte) []expr.Any { return metaIs(expr.MetaKeyL4PROTO, []byte{p}) }
 
 func etherType(t uint16) []expr.Any {
 	b := make([]byte, 2)

@@ -32,8 +32,8 @@ func ApplyNAT(bridge string, subnet *net.IPNet, nat bool) error {
 
 		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: rule(
 			metaIs(expr.MetaKeyNFPROTO, []byte{unix.NFPROTO_IPV4}),
-			inSubnet(12, expr.CmpOpEq, subnet),
-			inSubnet(16, expr.CmpOpNeq, subnet),
+			inSubnet(expr.PayloadBaseNetworkHeader, 12, expr.CmpOpEq, subnet),
+			inSubnet(expr.PayloadBaseNetworkHeader, 16, expr.CmpOpNeq, subnet),
 			[]expr.Any{&expr.Masq{}},
 		)})
 	}

@@ -16,6 +16,10 @@ const (
 	etherTypeIPv4   = 0x0800
 	etherTypeARP    = 0x0806
 	etherTypeVLAN   = 0x8100
+	etherTypeIPv6   = 0x86dd
+
+	icmpv6RouterAdvert = 134
+	icmpv6Redirect     = 137
 )
 
 func bridgeTable(bridge string) *nftables.Table {
@@ -31,7 +35,11 @@ func baseChain(t *nftables.Table) *nftables.Chain {
 
 // PortAdd makes frames that enter the bridge from port (a container's host veth) pass only
 // with the container's MAC and IPv4 address; DHCP requests from 0.0.0.0 and ARP probes are
-// let through. It replaces the port's previous rules, if any.
+// let through. A container may not serve its neighbours' configuration: DHCP replies,
+// IPv6 router advertisements, redirects and DHCPv6 replies from it are dropped (they would
+// make it their gateway or DNS). Managed bridges have no IPv6 prefix, so IPv6 may only come
+// from a link-local address (or :: for duplicate address detection). It replaces the port's
+// previous rules, if any.
 func PortAdd(bridge, port string, mac net.HardwareAddr, ip net.IP) error {
 	if ip.To4() == nil || len(mac) != 6 {
 		return fmt.Errorf("filtering port %q: need an IPv4 address and a MAC, got %v and %v", port, ip, mac)
@@ -52,6 +60,8 @@ func PortAdd(bridge, port string, mac net.HardwareAddr, ip net.IP) error {
 	ch := c.AddChain(&nftables.Chain{Name: portChainPrefix + port, Table: t})
 	ip4 := []byte(ip.To4())
 	zero := []byte{0, 0, 0, 0}
+	zero6 := make([]byte, 16)
+	linkLocal := net.IPNet{IP: net.ParseIP("fe80::"), Mask: net.CIDRMask(10, 128)}
 	drop := []expr.Any{verdict(expr.VerdictDrop)}
 	accept := []expr.Any{verdict(expr.VerdictAccept)}
 	ll, nh, th := expr.PayloadBaseLLHeader, expr.PayloadBaseNetworkHeader, expr.PayloadBaseTransportHeader
@@ -69,6 +79,13 @@ func PortAdd(bridge, port string, mac net.HardwareAddr, ip net.IP) error {
 			payloadCmp(nh, 9, 1, expr.CmpOpEq, []byte{unix.IPPROTO_UDP}),
 			payloadCmp(th, 2, 2, expr.CmpOpEq, []byte{0, 67}), accept),
 		rule(etherType(etherTypeIPv4), payloadCmp(nh, 12, 4, expr.CmpOpNeq, ip4), drop),
+		rule(etherType(etherTypeIPv4), l4proto(unix.IPPROTO_UDP), payloadCmp(th, 0, 2, expr.CmpOpEq, []byte{0, 67}), drop),
+		// IPv6 (l4proto looks past extension headers): no router, redirect or DHCPv6 server.
+		rule(etherType(etherTypeIPv6), l4proto(unix.IPPROTO_ICMPV6), payloadCmp(th, 0, 1, expr.CmpOpEq, []byte{icmpv6RouterAdvert}), drop),
+		rule(etherType(etherTypeIPv6), l4proto(unix.IPPROTO_ICMPV6), payloadCmp(th, 0, 1, expr.CmpOpEq, []byte{icmpv6Redirect}), drop),
+		rule(etherType(etherTypeIPv6), l4proto(unix.IPPROTO_UDP), payloadCmp(th, 0, 2, expr.CmpOpEq, []byte{2, 35}), drop), // 547
+		rule(etherType(etherTypeIPv6), payloadCmp(nh, 8, 16, expr.CmpOpEq, zero6), accept),
+		rule(etherType(etherTypeIPv6), inSubnet(nh, 8, expr.CmpOpNeq, &linkLocal), drop),
 	}
 
 	for _, r := range rules {

@@ -180,6 +180,7 @@ func TestNetworkBridge(t *testing.T) {
 
 	testLXCListShowsAddresses(t, d, addrs)
 	testAntiSpoofing(t, d, addrs)
+	testNoRogueServices(t, d, nw.Name, gw, addrs)
 
 	// Restart: same bridge, same dnsmasq (leases in memory kept), same veths, still talking.
 	dns := dnsmasqPID(t, d, nw.Name)
@@ -344,6 +345,84 @@ func testAntiSpoofing(t *testing.T, d *daemon, addrs map[string]string) {
 		if time.Now().After(deadline) {
 			t.Fatal("n1 did not get back to n2 with its own MAC")
 		}
+	}
+}
+
+// testNoRogueServices: n1 cannot be its neighbours' DHCP server or IPv6 router, nor send
+// IPv6 from other than link-local; the same packets from the host do get through, so the
+// drops are the filter's.
+func testNoRogueServices(t *testing.T, d *daemon, bridge string, gw net.IP, addrs map[string]string) {
+	pid := d.initPID("n1")
+	n1 := net.ParseIP(addrs["n1"])
+
+	// DHCP server port 67 as source: dropped; another source port: delivered.
+	l, err := net.ListenUDP("udp4", &net.UDPAddr{IP: gw})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	defer func() { _ = l.Close() }()
+
+	to := l.LocalAddr().(*net.UDPAddr)
+	for _, port := range []int{67, 40067} {
+		err = udpFrom(pid, n1, port, to, fmt.Sprint("from-", port))
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	buf := make([]byte, 64)
+	_ = l.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, from, err := l.ReadFromUDP(buf)
+	if err != nil || string(buf[:n]) != "from-40067" {
+		t.Fatalf("from n1 the host got %q from %v (%v), want only from-40067", buf[:n], from, err)
+	}
+
+	// IPv6 from a global address: dropped; link-local: delivered.
+	d.mustInside("n1", "ip", "-6", "addr", "add", "2001:db8:2::1/64", "dev", "eth0", "nodad")
+	d.mustInside("n2", "ip", "-6", "addr", "add", "2001:db8:2::2/64", "dev", "eth0", "nodad")
+	_, err = d.inside("n1", "ping", "-6", "-c2", "-W1", "2001:db8:2::2")
+	if err == nil {
+		t.Fatal("n1 reached n2 from global IPv6 address 2001:db8:2::1")
+	}
+
+	d.mustInside("n1", "ip", "-6", "addr", "del", "2001:db8:2::1/64", "dev", "eth0")
+	d.mustInside("n2", "ip", "-6", "addr", "del", "2001:db8:2::2/64", "dev", "eth0")
+	ll := strings.Fields(d.mustInside("n2", "ip", "-6", "-o", "addr", "show", "dev", "eth0", "scope", "link"))
+	if len(ll) < 4 {
+		t.Fatalf("n2 has no link-local address: %v", ll)
+	}
+
+	d.mustInside("n1", "ping", "-6", "-c1", "-W2", "-I", "eth0", strings.Split(ll[3], "/")[0])
+
+	// A router advertisement from n1, then one from the host: once n2 has taken the
+	// host's prefix it has seen n1's too, had it got through.
+	err = sendRouterAdvert(pid, "eth0", net.ParseIP("2001:db8:6::"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	err = sendRouterAdvert(0, bridge, net.ParseIP("2001:db8:5::"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out := d.mustInside("n2", "ip", "-6", "-o", "addr", "show", "dev", "eth0")
+		if strings.Contains(out, "2001:db8:6:") {
+			t.Fatalf("n2 took the prefix advertised by n1:\n%s", out)
+		}
+
+		if strings.Contains(out, "2001:db8:5:") {
+			break
+		}
+
+		if time.Now().After(deadline) {
+			t.Fatalf("n2 did not take the host's advertised prefix:\n%s", out)
+		}
+
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 

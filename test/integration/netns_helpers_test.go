@@ -1,0 +1,97 @@
+package integration
+
+import (
+	"fmt"
+	"net"
+	"runtime"
+
+	"golang.org/x/sys/unix"
+)
+
+// inNetns runs f on a thread that joined the network namespace of process pid (0: stay in
+// the host's): sockets f opens live there, and may be used from any goroutine afterwards.
+// The thread is never unlocked, so the runtime ends it with the goroutine.
+func inNetns(pid int, f func() error) error {
+	errc := make(chan error, 1)
+
+	go func() {
+		runtime.LockOSThread()
+
+		if pid != 0 {
+			fd, err := unix.Open(fmt.Sprintf("/proc/%d/ns/net", pid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				errc <- err
+				return
+			}
+
+			err = unix.Setns(fd, unix.CLONE_NEWNET)
+			_ = unix.Close(fd)
+
+			if err != nil {
+				errc <- fmt.Errorf("joining the network namespace of %d: %w", pid, err)
+				return
+			}
+		}
+
+		errc <- f()
+	}()
+
+	return <-errc
+}
+
+// sendRouterAdvert sends, from the namespace of pid out of iface, an IPv6 router
+// advertisement to all nodes that offers prefix/64 for SLAAC (router lifetime 0: no default
+// route).
+func sendRouterAdvert(pid int, iface string, prefix net.IP) error {
+	ra := []byte{
+		134, 0, 0, 0, // type, code, checksum (the kernel fills it)
+		64, 0, 0, 0, // hop limit, flags, router lifetime 0
+		0, 0, 0, 0, 0, 0, 0, 0, // reachable, retransmit timers
+		3, 4, 64, 0xc0, // prefix information: on-link, autonomous
+		0, 1, 0x51, 0x80, 0, 0, 0x38, 0x40, // valid 86400 s, preferred 14400 s
+		0, 0, 0, 0,
+	}
+	ra = append(ra, prefix.To16()...)
+
+	return inNetns(pid, func() error {
+		c, err := net.ListenPacket("ip6:ipv6-icmp", "::")
+		if err != nil {
+			return err
+		}
+
+		defer func() { _ = c.Close() }()
+
+		// Hosts ignore an advertisement that did not come with hop limit 255.
+		rc, err := c.(*net.IPConn).SyscallConn()
+		if err != nil {
+			return err
+		}
+
+		var serr error
+
+		err = rc.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_HOPS, 255)
+		})
+		if err != nil || serr != nil {
+			return fmt.Errorf("setting hop limit: %v %v", err, serr)
+		}
+
+		_, err = c.WriteTo(ra, &net.IPAddr{IP: net.ParseIP("ff02::1"), Zone: iface})
+		return err
+	})
+}
+
+// udpFrom sends payload from the namespace of pid, from src:srcPort, to dst.
+func udpFrom(pid int, src net.IP, srcPort int, dst *net.UDPAddr, payload string) error {
+	return inNetns(pid, func() error {
+		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: src, Port: srcPort})
+		if err != nil {
+			return err
+		}
+
+		defer func() { _ = c.Close() }()
+
+		_, err = c.WriteToUDP([]byte(payload), dst)
+		return err
+	})
+}
