@@ -170,7 +170,7 @@ func (d *Daemon) init(ctx context.Context) error {
 
 	names, _ := d.instances.Names(ctx)
 	for _, n := range names {
-		d.instances.FollowReboots(n) // re-attach NICs and devices after reboots inside
+		d.instances.Resume(n) // port filters of this version; NICs and devices after reboots inside
 	}
 
 	d.startLXCFS()

@@ -6,6 +6,8 @@ import (
 	"os"
 	"slices"
 	"testing"
+
+	"github.com/google/nftables"
 )
 
 func requireRoot(t *testing.T) {
@@ -46,6 +48,24 @@ func TestTablesLifecycle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+	}
+
+	// Adding a port again replaced its rules: one jump, one chain's worth of rules.
+	c, err := nftables.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	tbl := bridgeTable(bridge)
+	jumps, err := portJumps(c, tbl, "vethaaaa")
+	if err != nil || len(jumps) != 1 {
+		t.Fatalf("jumps to vethaaaa after adding it twice: %d (%v)", len(jumps), err)
+	}
+
+	a, errA := c.GetRules(tbl, &nftables.Chain{Name: portChainPrefix + "vethaaaa", Table: tbl})
+	b, errB := c.GetRules(tbl, &nftables.Chain{Name: portChainPrefix + "vethbbbb", Table: tbl})
+	if errA != nil || errB != nil || len(a) == 0 || len(a) != len(b) {
+		t.Fatalf("rules of vethaaaa (added twice) %d, of vethbbbb (once) %d: %v %v", len(a), len(b), errA, errB)
 	}
 
 	ports, err := Ports(bridge)

@@ -39,15 +39,11 @@ func baseChain(t *nftables.Table) *nftables.Chain {
 // IPv6 router advertisements, redirects and DHCPv6 replies from it are dropped (they would
 // make it their gateway or DNS). Managed bridges have no IPv6 prefix, so IPv6 may only come
 // from a link-local address (or :: for duplicate address detection). It replaces the port's
-// previous rules, if any.
+// previous rules, if any, in one atomic batch: a running container's port (refreshed when a
+// new berthd starts) is never left unfiltered.
 func PortAdd(bridge, port string, mac net.HardwareAddr, ip net.IP) error {
 	if ip.To4() == nil || len(mac) != 6 {
 		return fmt.Errorf("filtering port %q: need an IPv4 address and a MAC, got %v and %v", port, ip, mac)
-	}
-
-	err := PortDel(bridge, port)
-	if err != nil {
-		return err
 	}
 
 	c, err := nftables.New()
@@ -55,9 +51,15 @@ func PortAdd(bridge, port string, mac net.HardwareAddr, ip net.IP) error {
 		return fmt.Errorf("opening nftables: %w", err)
 	}
 
+	jumps, err := portJumps(c, bridgeTable(bridge), port)
+	if err != nil {
+		return err
+	}
+
 	t := c.AddTable(bridgeTable(bridge))
 	base := c.AddChain(baseChain(t))
 	ch := c.AddChain(&nftables.Chain{Name: portChainPrefix + port, Table: t})
+	c.FlushChain(ch)
 	ip4 := []byte(ip.To4())
 	zero := []byte{0, 0, 0, 0}
 	zero6 := make([]byte, 16)
@@ -92,11 +94,13 @@ func PortAdd(bridge, port string, mac net.HardwareAddr, ip net.IP) error {
 		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: r})
 	}
 
-	c.AddRule(&nftables.Rule{
-		Table: t, Chain: base, UserData: []byte(port),
-		Exprs: rule(metaIs(expr.MetaKeyIIFNAME, ifname(port)),
-			[]expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: ch.Name}}),
-	})
+	if len(jumps) == 0 {
+		c.AddRule(&nftables.Rule{
+			Table: t, Chain: base, UserData: []byte(port),
+			Exprs: rule(metaIs(expr.MetaKeyIIFNAME, ifname(port)),
+				[]expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: ch.Name}}),
+		})
+	}
 
 	err = c.Flush()
 	if err != nil {
@@ -114,25 +118,19 @@ func PortDel(bridge, port string) error {
 	}
 
 	t := bridgeTable(bridge)
-	rules, err := c.GetRules(t, baseChain(t))
-	if errors.Is(err, unix.ENOENT) {
-		return nil
-	}
-
+	jumps, err := portJumps(c, t, port)
 	if err != nil {
-		return fmt.Errorf("listing port rules of %s: %w", bridge, err)
+		return err
 	}
 
 	found := false
-	for _, r := range rules {
-		if string(r.UserData) == port {
-			err = c.DelRule(r)
-			if err != nil {
-				return fmt.Errorf("deleting jump to port %q: %w", port, err)
-			}
-
-			found = true
+	for _, r := range jumps {
+		err = c.DelRule(r)
+		if err != nil {
+			return fmt.Errorf("deleting jump to port %q: %w", port, err)
 		}
+
+		found = true
 	}
 
 	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyBridge)
@@ -158,6 +156,27 @@ func PortDel(bridge, port string) error {
 	}
 
 	return nil
+}
+
+// portJumps returns the base chain's jumps to port's chain (none without the table).
+func portJumps(c *nftables.Conn, t *nftables.Table, port string) ([]*nftables.Rule, error) {
+	rules, err := c.GetRules(t, baseChain(t))
+	if errors.Is(err, unix.ENOENT) {
+		return nil, nil
+	}
+
+	if err != nil {
+		return nil, fmt.Errorf("listing port rules of %s: %w", t.Name, err)
+	}
+
+	var out []*nftables.Rule
+	for _, r := range rules {
+		if string(r.UserData) == port {
+			out = append(out, r)
+		}
+	}
+
+	return out, nil
 }
 
 // Ports lists the ports that have rules on a bridge network.

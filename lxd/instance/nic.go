@@ -226,13 +226,66 @@ func (m *Manager) followOnce(name string, mon *container.Monitor) {
 	}()
 }
 
-// FollowReboots keeps re-attaching the NICs and devices of an instance found running at
-// daemon start (Reconcile) across reboots inside it.
-func (m *Manager) FollowReboots(name string) {
+// Resume takes up an instance found running at daemon start (Reconcile): its NICs' port
+// filters are written again, so that the rules of this berthd reach containers that an
+// older one started, and its NICs and devices are re-attached across reboots inside it.
+func (m *Manager) Resume(name string) {
 	mon := m.monitor(name)
-	if mon != nil {
-		m.followOnce(name, mon)
+	if mon == nil {
+		return
 	}
+
+	// In the background: a few netlink and database round trips per instance need not
+	// hold up the daemon's start; until then the older rules stay in force.
+	go func() {
+		err := m.refreshPortFilters(name, mon)
+		if err != nil {
+			m.log.Warn("refreshing port filters", "instance", name, "err", err)
+		}
+	}()
+
+	m.followOnce(name, mon)
+}
+
+// refreshPortFilters replaces the filters of a running instance's ports (atomically: see
+// firewall.PortAdd), with the MACs and addresses its NICs hold.
+func (m *Manager) refreshPortFilters(name string, mon *container.Monitor) error {
+	unlock := m.lock(name)
+	defer unlock()
+	if m.monitor(name) != mon || m.cfg.Networks == nil {
+		return nil
+	}
+
+	ctx := context.Background()
+	inst, profiles, err := m.load(ctx, name)
+	if err != nil {
+		return err
+	}
+
+	ids, err := m.idsOf(inst)
+	if err != nil {
+		return err
+	}
+
+	_, devices := Expand(inst, profiles)
+	nics, err := m.nicsPrepare(ctx, inst, devices, "", ids)
+	if err != nil {
+		return err
+	}
+
+	for _, n := range nics {
+		host := inst.Config["volatile."+n.dev+".host_name"]
+		if n.net == nil || host == "" || !ip.LinkExists(host) {
+			continue
+		}
+
+		err = n.net.PortAdd(host, n.mac, n.addr)
+		if err != nil {
+			return err
+		}
+	}
+
+	return nil
 }
 
 // nicsDetach undoes nicsAttach for a start that fails.

@@ -22,6 +22,7 @@ import (
 	"github.com/berth-dev/berth/lxd/ip"
 	"github.com/berth-dev/berth/lxd/network"
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
 )
 
@@ -183,10 +184,22 @@ func TestNetworkBridge(t *testing.T) {
 	testNoRogueServices(t, d, nw.Name, gw, addrs)
 
 	// Restart: same bridge, same dnsmasq (leases in memory kept), same veths, still talking.
+	// n1's port loses its rules (as if an older berthd had written fewer): the new daemon
+	// writes them again.
+	portRules(t, nw.Name, eth0.HostName, true)
+
 	dns := dnsmasqPID(t, d, nw.Name)
 	leases, _ := os.ReadFile(filepath.Join(d.dir, "networks", nw.Name, "dnsmasq.leases"))
 	d.kill(syscall.SIGTERM)
 	d.start()
+	deadline := time.Now().Add(10 * time.Second)
+	for portRules(t, nw.Name, eth0.HostName, false) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("n1's port %s has no rules after the restart", eth0.HostName)
+		}
+
+		time.Sleep(50 * time.Millisecond)
+	}
 	if p := dnsmasqPID(t, d, nw.Name); p != dns || !alive(dns, 0) {
 		t.Fatalf("dnsmasq %d replaced by %d across the restart", dns, p)
 	}
@@ -209,7 +222,7 @@ func TestNetworkBridge(t *testing.T) {
 	// follower was started by the restarted daemon), same MAC, same address.
 	oldInit := d.initPID("n2")
 	_, _ = d.inside("n2", "systemctl", "reboot")
-	deadline := time.Now().Add(30 * time.Second)
+	deadline = time.Now().Add(30 * time.Second)
 	for d.initPID("n2") == oldInit {
 		if time.Now().After(deadline) {
 			t.Fatal("n2 did not reboot")
@@ -346,6 +359,31 @@ func testAntiSpoofing(t *testing.T, d *daemon, addrs map[string]string) {
 			t.Fatal("n1 did not get back to n2 with its own MAC")
 		}
 	}
+}
+
+// portRules counts the rules of a port's filter chain, after flushing them if asked.
+func portRules(t *testing.T, bridge, port string, flush bool) int {
+	c, err := nftables.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	tbl := &nftables.Table{Name: firewall.TableName(bridge), Family: nftables.TableFamilyBridge}
+	ch := &nftables.Chain{Name: "port-" + port, Table: tbl}
+	if flush {
+		c.FlushChain(ch)
+		err = c.Flush()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	rules, err := c.GetRules(tbl, ch)
+	if err != nil {
+		t.Fatalf("rules of port %s: %v", port, err)
+	}
+
+	return len(rules)
 }
 
 // testNoRogueServices: n1 cannot be its neighbours' DHCP server or IPv6 router, nor send
