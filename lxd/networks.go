@@ -329,21 +329,9 @@ func (d *Daemon) networkUpdate(r *http.Request, patch bool) response.Response {
 		config[k] = v
 	}
 
-	// Unset or "auto" keeps the current subnet: a PUT without it must not renumber.
-	if config["ipv4.address"] == "" || config["ipv4.address"] == "auto" {
-		config["ipv4.address"] = cur.Config["ipv4.address"]
-	}
-
-	err = network.ValidateConfig(config)
+	err = d.networks.FillUpdate(name, cur.Config, config)
 	if err != nil {
 		return response.SmartError(err)
-	}
-
-	if config["ipv4.address"] != cur.Config["ipv4.address"] {
-		err = network.CheckSubnet(config["ipv4.address"], name, d.networks.Subnets(name))
-		if err != nil {
-			return response.SmartError(err)
-		}
 	}
 
 	if req.Description == "" && patch {

@@ -31,31 +31,43 @@ func TestTablesLifecycle(t *testing.T) {
 	t.Cleanup(func() { _ = Remove(bridge) })
 
 	_, subnet, _ := net.ParseCIDR("10.251.3.0/24")
-	err := ApplyNAT(bridge, subnet, true)
+	_, prefix6, _ := net.ParseCIDR("fd42:1:2:3::/64")
+	err := ApplyNAT(bridge, NAT{Subnet: subnet, NAT: true, Prefix6: prefix6, NAT6: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	// Re-applying replaces, it does not fail or duplicate.
-	err = ApplyNAT(bridge, subnet, false)
+	c, err := nftables.New()
 	if err != nil {
 		t.Fatal(err)
+	}
+
+	inet := &nftables.Table{Name: TableName(bridge), Family: nftables.TableFamilyINet}
+	masq, err := c.GetRules(inet, &nftables.Chain{Name: "postrouting", Table: inet})
+	if err != nil || len(masq) != 2 {
+		t.Fatalf("masquerade rules for IPv4 and IPv6: %d (%v)", len(masq), err)
+	}
+
+	// Re-applying replaces, it does not fail or duplicate.
+	err = ApplyNAT(bridge, NAT{Subnet: subnet, NAT: false, Prefix6: prefix6, NAT6: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	masq, err = c.GetRules(inet, &nftables.Chain{Name: "postrouting", Table: inet})
+	if err != nil || len(masq) != 1 {
+		t.Fatalf("masquerade rules for IPv6 only: %d (%v)", len(masq), err)
 	}
 
 	mac, _ := net.ParseMAC("00:16:3e:01:02:03")
 	for _, port := range []string{"vethaaaa", "vethbbbb", "vethaaaa"} {
-		err = PortAdd(bridge, port, mac, net.ParseIP("10.251.3.7"))
+		err = PortAdd(bridge, port, Port{MAC: mac, IP: net.ParseIP("10.251.3.7"), IP6: net.ParseIP("fd42:1:2:3:216:3eff:fe01:203")})
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
 
 	// Adding a port again replaced its rules: one jump, one chain's worth of rules.
-	c, err := nftables.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-
 	tbl := bridgeTable(bridge)
 	jumps, err := portJumps(c, tbl, "vethaaaa")
 	if err != nil || len(jumps) != 1 {
@@ -128,8 +140,14 @@ func TestTablesLifecycle(t *testing.T) {
 }
 
 func TestPortAddNeedsAddresses(t *testing.T) {
-	err := PortAdd("x", "y", nil, net.ParseIP("10.0.0.1"))
+	err := PortAdd("x", "y", Port{IP: net.ParseIP("10.0.0.1")})
 	if err == nil {
 		t.Fatal("PortAdd accepted a port without MAC")
+	}
+
+	mac, _ := net.ParseMAC("00:16:3e:01:02:03")
+	err = PortAdd("x", "y", Port{MAC: mac, IP: net.ParseIP("10.0.0.1"), IP6: net.ParseIP("10.0.0.2")})
+	if err == nil {
+		t.Fatal("PortAdd accepted an IPv4 address as IP6")
 	}
 }

@@ -9,10 +9,18 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ApplyNAT replaces the inet table of a bridge network in one atomic batch: with nat, a
-// postrouting chain masquerading what the subnet sends outside itself; without, an empty
-// table (kept so that Remove has one thing to delete).
-func ApplyNAT(bridge string, subnet *net.IPNet, nat bool) error {
+// NAT is the outbound translation of a bridge network.
+type NAT struct {
+	Subnet  *net.IPNet // IPv4
+	NAT     bool       // masquerade what Subnet sends outside itself
+	Prefix6 *net.IPNet // IPv6, nil without
+	NAT6    bool       // masquerade what Prefix6 sends outside itself
+}
+
+// ApplyNAT replaces the inet table of a bridge network in one atomic batch: a postrouting
+// chain masquerading what each family's subnet sends outside itself, where asked; without
+// NAT an empty table (kept so that Remove has one thing to delete).
+func ApplyNAT(bridge string, n NAT) error {
 	c, err := nftables.New()
 	if err != nil {
 		return fmt.Errorf("opening nftables: %w", err)
@@ -24,18 +32,36 @@ func ApplyNAT(bridge string, subnet *net.IPNet, nat bool) error {
 	c.DelTable(t)
 	c.AddTable(t)
 
-	if nat {
+	masq := map[byte]*net.IPNet{}
+	if n.NAT {
+		masq[unix.NFPROTO_IPV4] = n.Subnet
+	}
+
+	if n.NAT6 && n.Prefix6 != nil {
+		masq[unix.NFPROTO_IPV6] = n.Prefix6
+	}
+
+	if len(masq) > 0 {
 		ch := c.AddChain(&nftables.Chain{
 			Name: "postrouting", Table: t, Type: nftables.ChainTypeNAT,
 			Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource,
 		})
 
-		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: rule(
-			metaIs(expr.MetaKeyNFPROTO, []byte{unix.NFPROTO_IPV4}),
-			inSubnet(expr.PayloadBaseNetworkHeader, 12, expr.CmpOpEq, subnet),
-			inSubnet(expr.PayloadBaseNetworkHeader, 16, expr.CmpOpNeq, subnet),
-			[]expr.Any{&expr.Masq{}},
-		)})
+		// Source and destination offsets in the network header of each family.
+		offsets := map[byte][2]uint32{unix.NFPROTO_IPV4: {12, 16}, unix.NFPROTO_IPV6: {8, 24}}
+		for _, proto := range []byte{unix.NFPROTO_IPV4, unix.NFPROTO_IPV6} {
+			subnet, ok := masq[proto]
+			if !ok {
+				continue
+			}
+
+			c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: rule(
+				metaIs(expr.MetaKeyNFPROTO, []byte{proto}),
+				inSubnet(expr.PayloadBaseNetworkHeader, offsets[proto][0], expr.CmpOpEq, subnet),
+				inSubnet(expr.PayloadBaseNetworkHeader, offsets[proto][1], expr.CmpOpNeq, subnet),
+				[]expr.Any{&expr.Masq{}},
+			)})
+		}
 	}
 
 	err = c.Flush()

@@ -18,8 +18,9 @@ const (
 	etherTypeVLAN   = 0x8100
 	etherTypeIPv6   = 0x86dd
 
-	icmpv6RouterAdvert = 134
-	icmpv6Redirect     = 137
+	icmpv6RouterAdvert   = 134
+	icmpv6NeighborAdvert = 136
+	icmpv6Redirect       = 137
 )
 
 func bridgeTable(bridge string) *nftables.Table {
@@ -33,16 +34,24 @@ func baseChain(t *nftables.Table) *nftables.Chain {
 	}
 }
 
+// Port is what the container behind a port may send as.
+type Port struct {
+	MAC net.HardwareAddr
+	IP  net.IP // IPv4
+	IP6 net.IP // its address in the network's IPv6 prefix, nil without one
+}
+
 // PortAdd makes frames that enter the bridge from port (a container's host veth) pass only
 // with the container's MAC and IPv4 address; DHCP requests from 0.0.0.0 and ARP probes are
-// let through. A container may not serve its neighbours' configuration: DHCP replies,
-// IPv6 router advertisements, redirects and DHCPv6 replies from it are dropped (they would
-// make it their gateway or DNS). Managed bridges have no IPv6 prefix, so IPv6 may only come
-// from a link-local address (or :: for duplicate address detection). It replaces the port's
-// previous rules, if any, in one atomic batch: a running container's port (refreshed when a
-// new berthd starts) is never left unfiltered.
-func PortAdd(bridge, port string, mac net.HardwareAddr, ip net.IP) error {
-	if ip.To4() == nil || len(mac) != 6 {
+// let through. IPv6 may come from its IP6, a link-local address or :: (duplicate address
+// detection), and its neighbour advertisements may only claim those. A container may not
+// serve its neighbours' configuration: DHCP replies, IPv6 router advertisements, redirects
+// and DHCPv6 replies from it are dropped (they would make it their gateway or DNS). It
+// replaces the port's previous rules, if any, in one atomic batch: a running container's
+// port (refreshed when a new berthd starts) is never left unfiltered.
+func PortAdd(bridge, port string, p Port) error {
+	mac, ip := p.MAC, p.IP
+	if ip.To4() == nil || len(mac) != 6 || (p.IP6 != nil && p.IP6.To4() != nil) {
 		return fmt.Errorf("filtering port %q: need an IPv4 address and a MAC, got %v and %v", port, ip, mac)
 	}
 
@@ -86,9 +95,25 @@ func PortAdd(bridge, port string, mac net.HardwareAddr, ip net.IP) error {
 		rule(etherType(etherTypeIPv6), l4proto(unix.IPPROTO_ICMPV6), payloadCmp(th, 0, 1, expr.CmpOpEq, []byte{icmpv6RouterAdvert}), drop),
 		rule(etherType(etherTypeIPv6), l4proto(unix.IPPROTO_ICMPV6), payloadCmp(th, 0, 1, expr.CmpOpEq, []byte{icmpv6Redirect}), drop),
 		rule(etherType(etherTypeIPv6), l4proto(unix.IPPROTO_UDP), payloadCmp(th, 0, 2, expr.CmpOpEq, []byte{2, 35}), drop), // 547
-		rule(etherType(etherTypeIPv6), payloadCmp(nh, 8, 16, expr.CmpOpEq, zero6), accept),
-		rule(etherType(etherTypeIPv6), inSubnet(nh, 8, expr.CmpOpNeq, &linkLocal), drop),
 	}
+
+	// Neighbour advertisements claim only link-local addresses or its own (target at 8).
+	na := []expr.Any{}
+	na = append(na, etherType(etherTypeIPv6)...)
+	na = append(na, l4proto(unix.IPPROTO_ICMPV6)...)
+	na = append(na, payloadCmp(th, 0, 1, expr.CmpOpEq, []byte{icmpv6NeighborAdvert})...)
+	na = append(na, inSubnet(th, 8, expr.CmpOpNeq, &linkLocal)...)
+	if p.IP6 != nil {
+		na = append(na, payloadCmp(th, 8, 16, expr.CmpOpNeq, p.IP6.To16())...)
+	}
+
+	rules = append(rules, rule(na, drop),
+		rule(etherType(etherTypeIPv6), payloadCmp(nh, 8, 16, expr.CmpOpEq, zero6), accept))
+	if p.IP6 != nil {
+		rules = append(rules, rule(etherType(etherTypeIPv6), payloadCmp(nh, 8, 16, expr.CmpOpEq, p.IP6.To16()), accept))
+	}
+
+	rules = append(rules, rule(etherType(etherTypeIPv6), inSubnet(nh, 8, expr.CmpOpNeq, &linkLocal), drop))
 
 	for _, r := range rules {
 		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: r})

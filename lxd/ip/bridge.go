@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -45,29 +48,23 @@ func BridgeAdd(name, alias string, mtu int) error {
 	return nil
 }
 
-// AddrReplace makes cidr (e.g. 10.1.2.1/24) an address of link, idempotently, and removes
-// any other IPv4 address it has (a changed ipv4.address).
+// AddrReplace makes cidr (e.g. 10.1.2.1/24 or fd42:1:2:3::1/64) an address of link,
+// idempotently, and removes any other global address of its family (a changed
+// ipv4.address or ipv6.address); link-local IPv6 addresses stay. An IPv6 address skips
+// duplicate address detection: dnsmasq binds it at once, and the bridge owns its prefix.
 func AddrReplace(link string, cidr *net.IPNet) error {
-	l, err := netlink.LinkByName(link)
+	family := netlink.FAMILY_V4
+	addr := &netlink.Addr{IPNet: cidr}
+	if cidr.IP.To4() == nil {
+		family, addr.Flags = netlink.FAMILY_V6, unix.IFA_F_NODAD
+	}
+
+	l, err := removeGlobalAddrs(link, family, cidr)
 	if err != nil {
-		return fmt.Errorf("looking up %q: %w", link, err)
+		return err
 	}
 
-	addrs, err := netlink.AddrList(l, netlink.FAMILY_V4)
-	if err != nil {
-		return fmt.Errorf("listing addresses of %q: %w", link, err)
-	}
-
-	for _, a := range addrs {
-		if a.IPNet.String() != cidr.String() {
-			err := netlink.AddrDel(l, &a)
-			if err != nil {
-				return fmt.Errorf("removing %s from %q: %w", a.IPNet, link, err)
-			}
-		}
-	}
-
-	err = netlink.AddrReplace(l, &netlink.Addr{IPNet: cidr})
+	err = netlink.AddrReplace(l, addr)
 	if err != nil {
 		return fmt.Errorf("adding %s to %q: %w", cidr, link, err)
 	}
@@ -75,10 +72,47 @@ func AddrReplace(link string, cidr *net.IPNet) error {
 	return nil
 }
 
+// AddrDelGlobal6 removes link's global IPv6 addresses (ipv6.address turned to none).
+func AddrDelGlobal6(link string) error {
+	_, err := removeGlobalAddrs(link, netlink.FAMILY_V6, nil)
+	return err
+}
+
+// removeGlobalAddrs removes link's global addresses of family other than keep.
+func removeGlobalAddrs(link string, family int, keep *net.IPNet) (netlink.Link, error) {
+	l, err := netlink.LinkByName(link)
+	if err != nil {
+		return nil, fmt.Errorf("looking up %q: %w", link, err)
+	}
+
+	addrs, err := netlink.AddrList(l, family)
+	if err != nil {
+		return nil, fmt.Errorf("listing addresses of %q: %w", link, err)
+	}
+
+	for _, a := range addrs {
+		if a.Scope != unix.RT_SCOPE_UNIVERSE || (keep != nil && a.IPNet.String() == keep.String()) {
+			continue
+		}
+
+		err := netlink.AddrDel(l, &a)
+		if err != nil {
+			return nil, fmt.Errorf("removing %s from %q: %w", a.IPNet, link, err)
+		}
+	}
+
+	return l, nil
+}
+
 // HostNets returns every IPv4 network the host already uses: its addresses' subnets and
 // its routes' destinations, except those on the links named in skip (a bridge of ours that
 // is being reconfigured) and the default route.
-func HostNets(skip ...string) ([]*net.IPNet, error) {
+func HostNets(skip ...string) ([]*net.IPNet, error) { return hostNets(netlink.FAMILY_V4, skip) }
+
+// HostNets6 is HostNets for IPv6; link-local and multicast networks do not count.
+func HostNets6(skip ...string) ([]*net.IPNet, error) { return hostNets(netlink.FAMILY_V6, skip) }
+
+func hostNets(family int, skip []string) ([]*net.IPNet, error) {
 	links, err := netlink.LinkList()
 	if err != nil {
 		return nil, fmt.Errorf("listing links: %w", err)
@@ -93,36 +127,35 @@ func HostNets(skip ...string) ([]*net.IPNet, error) {
 		}
 	}
 
+	// Every IPv6 link has those: they are never what a network of ours is given.
+	local := func(n *net.IPNet) bool { return n.IP.IsLinkLocalUnicast() || n.IP.IsMulticast() }
+
 	out := []*net.IPNet{}
-	addrs, err := netlink.AddrList(nil, netlink.FAMILY_V4)
+	addrs, err := netlink.AddrList(nil, family)
 	if err != nil {
 		return nil, fmt.Errorf("listing addresses: %w", err)
 	}
 
 	for _, a := range addrs {
-		if skipIdx[a.LinkIndex] {
-			continue
+		n := &net.IPNet{IP: a.IP.Mask(a.Mask), Mask: a.Mask}
+		if !skipIdx[a.LinkIndex] && !local(n) {
+			out = append(out, n)
 		}
-
-		out = append(out, &net.IPNet{IP: a.IP.Mask(a.Mask), Mask: a.Mask})
 	}
 
-	routes, err := netlink.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
+	routes, err := netlink.RouteListFiltered(family, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
 	if err != nil {
 		return nil, fmt.Errorf("listing routes: %w", err)
 	}
 
 	for _, r := range routes {
-		if r.Dst == nil || skipIdx[r.LinkIndex] {
+		if r.Dst == nil || skipIdx[r.LinkIndex] || local(r.Dst) || r.Dst.IP.IsLoopback() {
 			continue
 		}
 
-		ones, _ := r.Dst.Mask.Size()
-		if ones == 0 || r.Dst.IP.IsLoopback() {
-			continue
+		if ones, _ := r.Dst.Mask.Size(); ones > 0 {
+			out = append(out, r.Dst)
 		}
-
-		out = append(out, r.Dst)
 	}
 
 	return out, nil
@@ -131,4 +164,54 @@ func HostNets(skip ...string) ([]*net.IPNet, error) {
 // SetForwarding turns on IPv4 forwarding, needed for NAT.
 func SetForwarding() error {
 	return writeSysctl("/proc/sys/net/ipv4/ip_forward", "1")
+}
+
+// SetForwarding6 turns on IPv6 forwarding, as a bridge with an IPv6 prefix routes. A
+// forwarding host ignores router advertisements where accept_ra is 1, so an interface
+// configured by them (a host's uplink) is first moved to 2, "even when forwarding", as
+// LXD does: the host keeps its own IPv6 configuration.
+func SetForwarding6() error {
+	const conf = "/proc/sys/net/ipv6/conf"
+	cur, err := os.ReadFile(conf + "/all/forwarding")
+	if err == nil && strings.TrimSpace(string(cur)) == "1" {
+		return nil
+	}
+
+	entries, err := os.ReadDir(conf)
+	if err != nil {
+		return fmt.Errorf("listing IPv6 interfaces: %w", err)
+	}
+
+	for _, e := range entries {
+		p := filepath.Join(conf, e.Name(), "accept_ra")
+		v, err := os.ReadFile(p)
+		if err == nil && strings.TrimSpace(string(v)) == "1" {
+			err = writeSysctl(p, "2")
+			if err != nil {
+				return err
+			}
+		}
+	}
+
+	return writeSysctl(conf+"/all/forwarding", "1")
+}
+
+// IPv6Available reports whether the host runs IPv6 (not disabled on its command line or
+// by sysctl).
+func IPv6Available() bool {
+	v, err := os.ReadFile("/proc/sys/net/ipv6/conf/all/disable_ipv6")
+	return err == nil && strings.TrimSpace(string(v)) == "0"
+}
+
+// RouterOnly makes link an IPv6 router port: it never configures itself from router
+// advertisements (it sends them) and keeps IPv6 on.
+func RouterOnly(link string) error {
+	for key, v := range map[string]string{"accept_ra": "0", "autoconf": "0", "disable_ipv6": "0"} {
+		err := writeSysctl(filepath.Join("/proc/sys/net/ipv6/conf", link, key), v)
+		if err != nil {
+			return err
+		}
+	}
+
+	return nil
 }

@@ -45,32 +45,63 @@ func (b *bridge) ours() bool {
 	return ok && dir == b.dir
 }
 
-// bridge is the "bridge" driver: a Linux bridge with an IPv4 subnet, dnsmasq for DHCP and
-// DNS, masquerading, and per-port anti-spoofing.
+// bridge is the "bridge" driver: a Linux bridge with an IPv4 subnet and optionally an IPv6
+// /64, dnsmasq for DHCP, router advertisements and DNS, masquerading, and per-port
+// anti-spoofing.
 type bridge struct {
 	name string
 	dir  string // $BERTH_DIR/networks/<name>
 	log  *slog.Logger
 	dns  *dnsmasq
 
-	mu     sync.Mutex
-	config map[string]string
-	gw     net.IP
-	subnet *net.IPNet
-	status string
-	res    map[string]reservation // owner → reservation
+	mu      sync.Mutex
+	config  map[string]string
+	gw      net.IP
+	subnet  *net.IPNet
+	gw6     net.IP     // nil without IPv6
+	prefix6 *net.IPNet // nil without IPv6
+	status  string
+	res     map[string]reservation // owner → reservation
+	ports   map[string]port        // filtered host veths, to refilter when the prefix changes
+}
+
+// port is what a filtered host veth's container may send as.
+type port struct {
+	mac net.HardwareAddr
+	ip  net.IP
 }
 
 func newBridge(dir, name string, config map[string]string, log *slog.Logger) (*bridge, error) {
-	gw, subnet, err := ParseGateway(config["ipv4.address"])
+	b := &bridge{name: name, dir: dir, log: log.With("network", name), status: "Created", ports: map[string]port{}}
+	err := b.setConfig(config)
 	if err != nil {
 		return nil, fmt.Errorf("network %q: %w", name, err)
 	}
 
-	b := &bridge{name: name, dir: dir, log: log.With("network", name), config: config, gw: gw, subnet: subnet, status: "Created"}
 	b.dns = newDnsmasq(dir, b.log)
 	b.dns.onSpawn = func(pid int) { _ = ip.LinkSetAlias(name, makeAlias(pid, dir)) }
 	return b, nil
+}
+
+// setConfig takes a validated config and the addresses it gives.
+// Preconditions: b.mu held, or b not shared yet.
+func (b *bridge) setConfig(config map[string]string) error {
+	gw, subnet, err := ParseGateway(config["ipv4.address"])
+	if err != nil {
+		return api.StatusErrorf(http.StatusBadRequest, "invalid ipv4.address: %v", err)
+	}
+
+	var gw6 net.IP
+	var prefix6 *net.IPNet
+	if v := config["ipv6.address"]; v != "" && v != "none" {
+		gw6, prefix6, err = ParseGateway6(v)
+		if err != nil {
+			return api.StatusErrorf(http.StatusBadRequest, "invalid ipv6.address: %v", err)
+		}
+	}
+
+	b.config, b.gw, b.subnet, b.gw6, b.prefix6 = config, gw, subnet, gw6, prefix6
+	return nil
 }
 
 func (b *bridge) Name() string { return b.name }
@@ -159,6 +190,11 @@ func (b *bridge) start() error {
 		return err
 	}
 
+	err = b.startIPv6()
+	if err != nil {
+		return err
+	}
+
 	err = ip.LinkUp(b.name)
 	if err != nil {
 		return err
@@ -172,12 +208,13 @@ func (b *bridge) start() error {
 		}
 	}
 
-	err = firewall.ApplyNAT(b.name, b.subnet, nat)
+	nat6 := b.prefix6 != nil && (b.config["ipv6.nat"] == "" || isTrue(b.config["ipv6.nat"]))
+	err = firewall.ApplyNAT(b.name, firewall.NAT{Subnet: b.subnet, NAT: nat, Prefix6: b.prefix6, NAT6: nat6})
 	if err != nil {
 		return err
 	}
 
-	err = writeReservationFiles(b.dir, b.domain(), b.res)
+	err = b.writeReservations()
 	if err != nil {
 		return err
 	}
@@ -189,6 +226,27 @@ func (b *bridge) start() error {
 
 	b.prunePorts()
 	return nil
+}
+
+// startIPv6 gives the bridge its IPv6 address and makes the host route, or takes the
+// address away for ipv6.address none.
+// Preconditions: b.mu held.
+func (b *bridge) startIPv6() error {
+	if b.prefix6 == nil {
+		return ip.AddrDelGlobal6(b.name)
+	}
+
+	err := ip.RouterOnly(b.name)
+	if err != nil {
+		return err
+	}
+
+	err = ip.AddrReplace(b.name, &net.IPNet{IP: b.gw6, Mask: b.prefix6.Mask})
+	if err != nil {
+		return err
+	}
+
+	return ip.SetForwarding6()
 }
 
 // prunePorts drops the filters of ports whose veth is gone (containers that stopped while
@@ -208,7 +266,8 @@ func (b *bridge) prunePorts() {
 }
 
 // Update applies a validated config. A new address is refused while NICs hold
-// reservations in the old subnet.
+// reservations in the old subnet; a new IPv6 prefix refilters the ports (their addresses
+// in it change).
 func (b *bridge) Update(config map[string]string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -226,15 +285,24 @@ func (b *bridge) Update(config map[string]string) error {
 	}
 
 	old := b.config
-	b.config, b.gw, b.subnet = config, gw, subnet
-	err = b.start()
+	oldPrefix := b.prefix6.String()
+	err = b.setConfig(config)
+	if err == nil {
+		err = b.start()
+	}
+
 	if err != nil {
 		b.status = "Errored"
 		b.log.Warn("applying new config failed, going back", "err", err)
-		b.config, b.gw, b.subnet = old, nil, nil
-		b.gw, b.subnet, _ = ParseGateway(old["ipv4.address"])
+		_ = b.setConfig(old)
 		_ = b.start()
+		b.refilterPorts()
+
 		return err
+	}
+
+	if b.prefix6.String() != oldPrefix {
+		b.refilterPorts()
 	}
 
 	b.status = "Created"
@@ -324,7 +392,7 @@ func (b *bridge) Reserve(owner, hostname string, mac net.HardwareAddr, want net.
 		delete(b.res, o)
 	}
 
-	err := writeReservationFiles(b.dir, b.domain(), b.res)
+	err := b.writeReservations()
 	if err == nil {
 		err = b.dns.reload()
 	}
@@ -413,7 +481,7 @@ func (b *bridge) Release(owner string) error {
 		return nil
 	}
 
-	err := writeReservationFiles(b.dir, b.domain(), b.res)
+	err := b.writeReservations()
 	if err != nil {
 		return err
 	}
@@ -421,10 +489,51 @@ func (b *bridge) Release(owner string) error {
 	return b.dns.reload()
 }
 
-func (b *bridge) PortAdd(port string, mac net.HardwareAddr, addr net.IP) error {
-	return firewall.PortAdd(b.name, port, mac, addr)
+// PortAdd implements Network. The port may also send from its SLAAC address in the
+// network's IPv6 prefix.
+func (b *bridge) PortAdd(name string, mac net.HardwareAddr, addr net.IP) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	err := b.portAdd(name, port{mac: mac, ip: addr})
+	if err != nil {
+		return err
+	}
+
+	b.ports[name] = port{mac: mac, ip: addr}
+	return nil
 }
 
-func (b *bridge) PortDel(port string) error {
-	return firewall.PortDel(b.name, port)
+// Preconditions: b.mu held.
+func (b *bridge) portAdd(name string, p port) error {
+	var ip6 net.IP
+	if b.prefix6 != nil && len(p.mac) == 6 {
+		ip6 = eui64(b.prefix6, p.mac)
+	}
+
+	return firewall.PortAdd(b.name, name, firewall.Port{MAC: p.mac, IP: p.ip, IP6: ip6})
+}
+
+// refilterPorts writes the filters of the known ports again (a new IPv6 prefix).
+// Preconditions: b.mu held.
+func (b *bridge) refilterPorts() {
+	for name, p := range b.ports {
+		if !ip.LinkExists(name) {
+			delete(b.ports, name)
+			continue
+		}
+
+		err := b.portAdd(name, p)
+		if err != nil {
+			b.log.Warn("refiltering port", "port", name, "err", err)
+		}
+	}
+}
+
+// PortDel implements Network.
+func (b *bridge) PortDel(name string) error {
+	b.mu.Lock()
+	delete(b.ports, name)
+	b.mu.Unlock()
+
+	return firewall.PortDel(b.name, name)
 }

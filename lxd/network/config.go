@@ -18,7 +18,8 @@ const DefaultDomain = "berth"
 var keyValidators = map[string]func(string) error{
 	"ipv4.address": isIPv4Gateway,
 	"ipv4.nat":     isBool,
-	"ipv6.address": isIPv6None,
+	"ipv6.address": isIPv6Gateway,
+	"ipv6.nat":     isBool,
 	"dns.domain":   isDomain,
 	"bridge.mtu":   isMTU,
 }
@@ -103,12 +104,46 @@ func ParseGateway(v string) (net.IP, *net.IPNet, error) {
 	return ip.To4(), subnet, nil
 }
 
-func isIPv6None(v string) error {
-	if v == "none" {
+// isIPv6Gateway accepts "none", "auto" or the bridge's address in a /64 (the prefix
+// containers configure themselves from), e.g. fd42:1:2:3::1/64.
+func isIPv6Gateway(v string) error {
+	if v == "none" || v == "auto" {
 		return nil
 	}
 
-	return fmt.Errorf("only \"none\" is supported: Berth's bridges are IPv4 only for now")
+	_, _, err := ParseGateway6(v)
+	return err
+}
+
+// ParseGateway6 reads an ipv6.address value other than "none": the gateway and its /64.
+func ParseGateway6(v string) (net.IP, *net.IPNet, error) {
+	ip, prefix, err := net.ParseCIDR(v)
+	if err != nil || ip.To4() != nil {
+		return nil, nil, fmt.Errorf("%q is not an IPv6 address in CIDR form (like fd42:1:2:3::1/64)", v)
+	}
+
+	ones, _ := prefix.Mask.Size()
+	if ones != 64 {
+		return nil, nil, fmt.Errorf("prefix /%d of %q is not /64, the one containers configure themselves in (SLAAC)", ones, v)
+	}
+
+	if !ip.IsGlobalUnicast() || ip.Equal(prefix.IP) {
+		return nil, nil, fmt.Errorf("%q is not a unicast host address of its prefix", v)
+	}
+
+	return ip, prefix, nil
+}
+
+// eui64 is the address a NIC with mac configures in prefix (SLAAC, RFC 4291 appendix A):
+// systemd-networkd's default, and what the port filter lets the NIC send from.
+func eui64(prefix *net.IPNet, mac net.HardwareAddr) net.IP {
+	out := make(net.IP, net.IPv6len)
+	copy(out, prefix.IP.To16()[:8])
+	out[8], out[9], out[10] = mac[0]^0x02, mac[1], mac[2]
+	out[11], out[12] = 0xff, 0xfe
+	out[13], out[14], out[15] = mac[3], mac[4], mac[5]
+
+	return out
 }
 
 func isBool(v string) error {

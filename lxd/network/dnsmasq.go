@@ -67,7 +67,6 @@ func dnsmasqUser() (string, string) {
 // ours: nothing user-supplied is written raw.
 func (b *bridge) dnsmasqConf() []byte {
 	u, g := dnsmasqUser()
-	ones, _ := b.subnet.Mask.Size()
 	mask := fmt.Sprintf("%d.%d.%d.%d", b.subnet.Mask[0], b.subnet.Mask[1], b.subnet.Mask[2], b.subnet.Mask[3])
 	lines := []string{
 		"# Written by berthd for network " + b.name + "; rewritten on every change.",
@@ -94,7 +93,18 @@ func (b *bridge) dnsmasqConf() []byte {
 		"local=/" + b.domain() + "/",
 		"dhcp-option=option:domain-search," + b.domain(),
 	}
-	_ = ones
+
+	if b.prefix6 != nil {
+		// Router advertisements of the /64 for SLAAC, with the O flag: DNS server and
+		// search domain by stateless DHCPv6 (and RDNSS in the advertisements).
+		lines = append(lines,
+			"listen-address="+b.gw6.String(),
+			"enable-ra",
+			fmt.Sprintf("dhcp-range=%s,ra-stateless,64,1h", b.prefix6.IP),
+			"dhcp-option=option6:dns-server,["+b.gw6.String()+"]",
+			"dhcp-option=option6:domain-search,"+b.domain(),
+		)
+	}
 
 	return []byte(strings.Join(lines, "\n") + "\n")
 }

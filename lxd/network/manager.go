@@ -162,9 +162,29 @@ func (m *Manager) Subnets(skip string) []*net.IPNet {
 	return out
 }
 
+// Prefixes6 returns the IPv6 prefixes of the registered networks except skip.
+func (m *Manager) Prefixes6(skip string) []*net.IPNet {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := []*net.IPNet{}
+	for name, n := range m.nets {
+		if name == skip {
+			continue
+		}
+
+		_, prefix, err := ParseGateway6(n.Config()["ipv6.address"])
+		if err == nil {
+			out = append(out, prefix)
+		}
+	}
+
+	return out
+}
+
 // FillDefaults validates a new network's config and completes it: a free subnet for
-// ipv4.address "auto" or unset, NAT on, no IPv6. An explicit subnet must not overlap the
-// host's or another network's: 400.
+// ipv4.address "auto" or unset, a random unique local /64 for ipv6.address "auto" or
+// unset (none on a host without IPv6), NAT on for both. An explicit subnet or prefix must
+// not overlap the host's or another network's: 400.
 func (m *Manager) FillDefaults(name string, config map[string]string) (map[string]string, error) {
 	out := map[string]string{}
 	for k, v := range config {
@@ -194,11 +214,79 @@ func (m *Manager) FillDefaults(name string, config map[string]string) (map[strin
 		out["ipv4.nat"] = "true"
 	}
 
-	if out["ipv6.address"] == "" {
-		out["ipv6.address"] = "none"
+	err = m.fillIPv6(name, out, "")
+	if err != nil {
+		return nil, err
 	}
 
 	return out, nil
+}
+
+// FillUpdate validates and completes the config that replaces a network's cur: an unset or
+// "auto" ipv4.address keeps the current subnet, so that a PUT without it does not
+// renumber; an unset ipv6.address keeps the current one, "auto" too unless there is none.
+// A changed subnet or prefix must not overlap others: 400.
+func (m *Manager) FillUpdate(name string, cur, config map[string]string) error {
+	if config["ipv4.address"] == "" || config["ipv4.address"] == "auto" {
+		config["ipv4.address"] = cur["ipv4.address"]
+	}
+
+	if config["ipv6.address"] == "" {
+		config["ipv6.address"] = cur["ipv6.address"]
+	}
+
+	err := ValidateConfig(config)
+	if err != nil {
+		return err
+	}
+
+	if config["ipv4.address"] != cur["ipv4.address"] {
+		err = CheckSubnet(config["ipv4.address"], name, m.Subnets(name))
+		if err != nil {
+			return err
+		}
+	}
+
+	return m.fillIPv6(name, config, cur["ipv6.address"])
+}
+
+// fillIPv6 completes ipv6.address ("auto" or unset: cur if that is a prefix, else a new
+// one; on a host without IPv6, none) and ipv6.nat, and checks a new prefix.
+func (m *Manager) fillIPv6(name string, config map[string]string, cur string) error {
+	v := config["ipv6.address"]
+	switch {
+	case v == "" || v == "auto":
+		if _, _, err := ParseGateway6(cur); err == nil {
+			config["ipv6.address"] = cur
+			break
+		}
+
+		if !ip.IPv6Available() {
+			if v == "auto" && cur != "" {
+				return api.StatusErrorf(http.StatusBadRequest, "invalid ipv6.address: IPv6 is disabled on this host")
+			}
+
+			config["ipv6.address"] = "none"
+			break
+		}
+
+		var err error
+		config["ipv6.address"], err = PickPrefix6(m.Prefixes6(name))
+		if err != nil {
+			return err
+		}
+	case v != "none" && v != cur:
+		err := CheckPrefix6(v, name, m.Prefixes6(name))
+		if err != nil {
+			return err
+		}
+	}
+
+	if config["ipv6.nat"] == "" && config["ipv6.address"] != "none" {
+		config["ipv6.nat"] = "true"
+	}
+
+	return nil
 }
 
 // FreeBridgeName returns the first prefixN (N from 0) that is neither a host interface nor

@@ -41,6 +41,8 @@ func TestValidateConfig(t *testing.T) {
 		{"ipv4.address": "10.9.8.1/24", "ipv4.nat": "true", "ipv6.address": "none", "dns.domain": "berth"},
 		{"ipv4.address": "auto", "user.note": "anything goes"},
 		{"bridge.mtu": "1400"},
+		{"ipv6.address": "auto", "ipv6.nat": "false"},
+		{"ipv6.address": "fd42:1:2:3::1/64"},
 	}
 	for _, c := range good {
 		err := ValidateConfig(c)
@@ -58,7 +60,12 @@ func TestValidateConfig(t *testing.T) {
 		{"user.x": "a\rb"},
 		{"dns.domain": "berth\nserver=1.1.1.1"},
 		{"dns.domain": "-bad"},
-		{"ipv6.address": "auto"},
+		{"ipv6.address": "fd42:1:2::1/48"},  // not a /64
+		{"ipv6.address": "fd42:1:2:3::/64"}, // the prefix itself
+		{"ipv6.address": "fe80::1/64"},      // link-local
+		{"ipv6.address": "10.9.8.1/24"},
+		{"ipv6.address": "yes"},
+		{"ipv6.nat": "maybe"},
 		{"ipv4.nat": "maybe"},
 		{"bogus.key": "1"},
 		{"bridge.mtu": "70000"},
@@ -102,8 +109,29 @@ func TestOverlap(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if !strings.HasPrefix(cfg["ipv4.address"], "10.") || cfg["ipv4.nat"] != "true" || cfg["ipv6.address"] != "none" {
-		t.Fatalf("defaults %v", cfg)
+	_, prefix6, err := ParseGateway6(cfg["ipv6.address"])
+	if !strings.HasPrefix(cfg["ipv4.address"], "10.") || cfg["ipv4.nat"] != "true" ||
+		err != nil || prefix6.IP[0] != 0xfd || cfg["ipv6.nat"] != "true" {
+		t.Fatalf("defaults %v (%v)", cfg, err)
+	}
+
+	_, taken6, _ := net.ParseCIDR("fd42:1:2::/48")
+	err = CheckPrefix6("fd42:1:2:3::1/64", "x", []*net.IPNet{taken6})
+	if !api.StatusErrorCheck(err, http.StatusBadRequest) {
+		t.Fatalf("IPv6 overlap with another network: %v", err)
+	}
+
+	if CheckPrefix6("fd42:1:3:3::1/64", "x", []*net.IPNet{taken6}) != nil {
+		t.Fatal("a free IPv6 prefix refused")
+	}
+}
+
+func TestEUI64(t *testing.T) {
+	_, prefix, _ := net.ParseCIDR("fd42:1:2:3::/64")
+	mac, _ := net.ParseMAC("00:16:3e:06:68:29")
+	// What systemd-networkd configured for this MAC in a container.
+	if got := eui64(prefix, mac).String(); got != "fd42:1:2:3:216:3eff:fe06:6829" {
+		t.Fatalf("eui64 = %s", got)
 	}
 }
 
@@ -181,8 +209,18 @@ func TestBridgeLifecycle(t *testing.T) {
 		t.Fatalf("dnsmasq.hosts:\n%s", hosts)
 	}
 
-	// The DNS record answers on the gateway.
+	// The DNS records answer on the gateway: IPv4, and the SLAAC address in the prefix.
 	waitDNS(t, n.Gateway(), "c2.berth", a2, filepath.Join(dir, name))
+	gw6, prefix6, err := ParseGateway6(cfg["ipv6.address"])
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	waitDNS(t, n.Gateway(), "c2.berth", eui64(prefix6, mac2), filepath.Join(dir, name))
+	nets6, _ := ip.HostNets6()
+	if !slices.ContainsFunc(nets6, func(p *net.IPNet) bool { return p.String() == prefix6.String() }) {
+		t.Fatalf("bridge has no address in %s (gateway %s): host IPv6 networks %v", prefix6, gw6, nets6)
+	}
 
 	// A second daemon adopts the running dnsmasq.
 	m.Close()

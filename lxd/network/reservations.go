@@ -39,10 +39,17 @@ func loadReservations(path string) (map[string]reservation, error) {
 	return out, nil
 }
 
+// writeReservations writes the bridge's reservation files.
+// Preconditions: b.mu held.
+func (b *bridge) writeReservations() error {
+	return writeReservationFiles(b.dir, b.domain(), b.res, b.prefix6)
+}
+
 // writeReservationFiles writes reservations.json and dnsmasq's dhcp-hostsfile and
-// addn-hosts from it. Every field was parsed back into a MAC, an IP or a checked host name
-// before it got here: no value can break a line.
-func writeReservationFiles(dir, domain string, res map[string]reservation) error {
+// addn-hosts from it; with an IPv6 prefix, names resolve to each NIC's SLAAC address too.
+// Every field was parsed back into a MAC, an IP or a checked host name before it got
+// here: no value can break a line.
+func writeReservationFiles(dir, domain string, res map[string]reservation, prefix6 *net.IPNet) error {
 	owners := make([]string, 0, len(res))
 	for o := range res {
 		owners = append(owners, o)
@@ -58,6 +65,10 @@ func writeReservationFiles(dir, domain string, res map[string]reservation) error
 
 		fmt.Fprintf(&hosts, "%s,%s,%s\n", r.MAC, r.IP, r.Host)
 		fmt.Fprintf(&dns, "%s %s.%s %s\n", r.IP, r.Host, domain, r.Host)
+		mac, err := net.ParseMAC(r.MAC)
+		if prefix6 != nil && err == nil && len(mac) == 6 {
+			fmt.Fprintf(&dns, "%s %s.%s %s\n", eui64(prefix6, mac), r.Host, domain, r.Host)
+		}
 	}
 
 	data, err := json.MarshalIndent(res, "", "  ")

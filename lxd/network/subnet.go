@@ -60,3 +60,54 @@ func collides(n *net.IPNet, used []*net.IPNet) bool {
 
 	return false
 }
+
+// PickPrefix6 chooses a random unique local /64 (fdXX:XXXX:XXXX:XXXX::/64, RFC 4193, as
+// LXD's "auto") that overlaps none of the host's IPv6 networks and none of taken, and
+// returns the gateway in it: "<prefix>::1/64".
+func PickPrefix6(taken []*net.IPNet) (string, error) {
+	used, err := ip.HostNets6()
+	if err != nil {
+		return "", err
+	}
+
+	used = append(used, taken...)
+	for range 100 {
+		cand := &net.IPNet{IP: make(net.IP, net.IPv6len), Mask: net.CIDRMask(64, 128)}
+		cand.IP[0] = 0xfd
+		for i := 1; i < 8; i++ {
+			cand.IP[i] = byte(rand.IntN(256))
+		}
+
+		if !collides(cand, used) {
+			gw := make(net.IP, net.IPv6len)
+			copy(gw, cand.IP)
+			gw[15] = 1
+
+			return (&net.IPNet{IP: gw, Mask: cand.Mask}).String(), nil
+		}
+	}
+
+	return "", fmt.Errorf("no free unique local IPv6 /64 on this host")
+}
+
+// CheckPrefix6 refuses an ipv6.address whose prefix overlaps the host's other IPv6
+// networks or taken: 400. bridge is the network's own bridge, whose addresses do not count.
+func CheckPrefix6(address, bridge string, taken []*net.IPNet) error {
+	_, prefix, err := ParseGateway6(address)
+	if err != nil {
+		return api.StatusErrorf(http.StatusBadRequest, "invalid ipv6.address: %v", err)
+	}
+
+	used, err := ip.HostNets6(bridge)
+	if err != nil {
+		return err
+	}
+
+	for _, n := range append(used, taken...) {
+		if overlaps(prefix, n) {
+			return api.StatusErrorf(http.StatusBadRequest, "ipv6.address %s overlaps %s already in use on this host", address, n)
+		}
+	}
+
+	return nil
+}

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"runtime"
@@ -51,8 +52,24 @@ func sendRouterAdvert(pid int, iface string, prefix net.IP) error {
 		0, 1, 0x51, 0x80, 0, 0, 0x38, 0x40, // valid 86400 s, preferred 14400 s
 		0, 0, 0, 0,
 	}
-	ra = append(ra, prefix.To16()...)
 
+	return sendICMPv6(pid, iface, append(ra, prefix.To16()...))
+}
+
+// sendNeighborAdvert sends, from the namespace of pid out of iface, an unsolicited
+// neighbour advertisement to all nodes saying that target is at mac (override flag set).
+func sendNeighborAdvert(pid int, iface string, target net.IP, mac net.HardwareAddr) error {
+	na := []byte{136, 0, 0, 0, 0x20, 0, 0, 0}
+	na = append(na, target.To16()...)
+	na = append(na, 2, 1) // target link-layer address option
+	na = append(na, mac...)
+
+	return sendICMPv6(pid, iface, na)
+}
+
+// sendICMPv6 sends msg to all other nodes on iface, from the namespace of pid, with hop
+// limit 255 (neighbour discovery ignores anything else).
+func sendICMPv6(pid int, iface string, msg []byte) error {
 	return inNetns(pid, func() error {
 		c, err := net.ListenPacket("ip6:ipv6-icmp", "::")
 		if err != nil {
@@ -61,7 +78,6 @@ func sendRouterAdvert(pid int, iface string, prefix net.IP) error {
 
 		defer func() { _ = c.Close() }()
 
-		// Hosts ignore an advertisement that did not come with hop limit 255.
 		rc, err := c.(*net.IPConn).SyscallConn()
 		if err != nil {
 			return err
@@ -69,14 +85,16 @@ func sendRouterAdvert(pid int, iface string, prefix net.IP) error {
 
 		var serr error
 
+		// Not looped back: the sender would take its own advertisement.
 		err = rc.Control(func(fd uintptr) {
-			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_HOPS, 255)
+			serr = errors.Join(unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_HOPS, 255),
+				unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_LOOP, 0))
 		})
 		if err != nil || serr != nil {
-			return fmt.Errorf("setting hop limit: %v %v", err, serr)
+			return fmt.Errorf("setting hop limit and no loop: %v %v", err, serr)
 		}
 
-		_, err = c.WriteTo(ra, &net.IPAddr{IP: net.ParseIP("ff02::1"), Zone: iface})
+		_, err = c.WriteTo(msg, &net.IPAddr{IP: net.ParseIP("ff02::1"), Zone: iface})
 		return err
 	})
 }

@@ -58,14 +58,17 @@ func (d *daemon) defaultNetwork() *api.Network {
 }
 
 // ipv4Of returns the global IPv4 address of eth0 reported by the instance state, "" if none.
-func (d *daemon) ipv4Of(name string) string {
+func (d *daemon) ipv4Of(name string) string { return d.addrOf(name, "inet") }
+
+// addrOf returns eth0's global address of family ("inet" or "inet6") in the instance state.
+func (d *daemon) addrOf(name, family string) string {
 	st, err := d.c.GetInstanceState(context.Background(), name)
 	if err != nil {
 		d.t.Fatal(err)
 	}
 
 	for _, a := range st.Network["eth0"].Addresses {
-		if a.Family == "inet" && a.Scope == "global" {
+		if a.Family == family && a.Scope == "global" {
 			return a.Address
 		}
 	}
@@ -75,16 +78,38 @@ func (d *daemon) ipv4Of(name string) string {
 
 func (d *daemon) waitIPv4(name string, timeout time.Duration) string {
 	d.t.Helper()
+	return d.waitAddr(name, "inet", timeout)
+}
+
+// waitIPv6 waits for eth0's global IPv6 address (SLAAC, after a router advertisement)
+// and for its duplicate address detection (about a second): then it answers.
+func (d *daemon) waitIPv6(name string) string {
+	d.t.Helper()
+	addr := d.waitAddr(name, "inet6", 10*time.Second)
+	deadline := time.Now().Add(5 * time.Second)
+	for d.mustInside(name, "ip", "-6", "-o", "addr", "show", "dev", "eth0", "tentative") != "" {
+		if time.Now().After(deadline) {
+			d.t.Fatalf("%s's IPv6 address stays tentative", name)
+		}
+
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	return addr
+}
+
+func (d *daemon) waitAddr(name, family string, timeout time.Duration) string {
+	d.t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		addr := d.ipv4Of(name)
+		addr := d.addrOf(name, family)
 		if addr != "" {
 			return addr
 		}
 
 		if time.Now().After(deadline) {
 			out, _ := d.inside(name, "networkctl", "status", "eth0")
-			d.t.Fatalf("%s has no IPv4 address after %s:\n%s", name, timeout, out)
+			d.t.Fatalf("%s has no %s address after %s:\n%s", name, family, timeout, out)
 		}
 
 		time.Sleep(20 * time.Millisecond)
@@ -151,6 +176,27 @@ func TestNetworkBridge(t *testing.T) {
 		t.Fatalf("both containers got %s", addrs["n1"])
 	}
 
+	// IPv6: each configures its SLAAC address in the network's /64 (router advertisements
+	// from dnsmasq); names resolve to it, and it is the only global one the port passes.
+	gw6, prefix6, err := net.ParseCIDR(nw.Config["ipv6.address"])
+	if err != nil {
+		t.Fatalf("default network without IPv6: %v", nw.Config)
+	}
+
+	addrs6 := map[string]string{}
+	for _, c := range []string{"n1", "n2"} {
+		addrs6[c] = d.waitIPv6(c)
+		if !prefix6.Contains(net.ParseIP(addrs6[c])) {
+			t.Fatalf("%s got IPv6 %s outside %s", c, addrs6[c], prefix6)
+		}
+	}
+
+	d.mustInside("n1", "ping", "-6", "-c1", "-W2", "n2.berth")
+	d.mustInside("n2", "ping", "-6", "-c1", "-W2", gw6.String())
+	inPrefix := net.ParseIP(addrs6["n1"])
+	inPrefix[15] ^= 0xff
+	testIPv6Spoofing(t, d, nw.Name, gw6.String(), inPrefix.String(), addrs6["n2"])
+
 	st, _ := d.c.GetInstanceState(context.Background(), "n1")
 	eth0 := st.Network["eth0"]
 	inst, _, _ := d.c.GetInstance(context.Background(), "n1")
@@ -174,8 +220,8 @@ func TestNetworkBridge(t *testing.T) {
 
 	out := d.berth("list")
 	for c, a := range addrs {
-		if !strings.Contains(out, a+" (eth0)") {
-			t.Fatalf("berth list lacks %s of %s:\n%s", a, c, out)
+		if !strings.Contains(out, a+" (eth0)") || !strings.Contains(out, addrs6[c]+" (eth0)") {
+			t.Fatalf("berth list lacks %s or %s of %s:\n%s", a, addrs6[c], c, out)
 		}
 	}
 
@@ -235,8 +281,8 @@ func TestNetworkBridge(t *testing.T) {
 		t.Fatalf("n2 after reboot: %q", st)
 	}
 
-	if a := d.waitIPv4("n2", 5*time.Second); a != addrs["n2"] {
-		t.Fatalf("n2 came back with %s, had %s", a, addrs["n2"])
+	if a, a6 := d.waitIPv4("n2", 5*time.Second), d.waitIPv6("n2"); a != addrs["n2"] || a6 != addrs6["n2"] {
+		t.Fatalf("n2 came back with %s and %s, had %s and %s", a, a6, addrs["n2"], addrs6["n2"])
 	}
 
 	if out, err := d.inside("n1", "ping", "-c1", "-W2", "n2.berth"); err != nil {
@@ -361,6 +407,22 @@ func testAntiSpoofing(t *testing.T, d *daemon, addrs map[string]string) {
 	}
 }
 
+// bridgeHas6 reports whether the bridge holds the ipv6.address value cidr.
+func bridgeHas6(t *testing.T, bridge, cidr string) bool {
+	gw, _, err := net.ParseCIDR(cidr)
+	if err != nil {
+		return false
+	}
+
+	l, err := netlink.LinkByName(bridge)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	addrs, _ := netlink.AddrList(l, netlink.FAMILY_V6)
+	return slices.ContainsFunc(addrs, func(a netlink.Addr) bool { return a.IP.Equal(gw) })
+}
+
 // portRules counts the rules of a port's filter chain, after flushing them if asked.
 func portRules(t *testing.T, bridge, port string, flush bool) int {
 	c, err := nftables.New()
@@ -384,6 +446,42 @@ func portRules(t *testing.T, bridge, port string, flush bool) int {
 	}
 
 	return len(rules)
+}
+
+// testIPv6Spoofing: n1 sending from another address of the prefix does not reach n2, nor
+// does its neighbour advertisement claiming n2's address move the host's neighbour entry
+// of n2 to n1's MAC.
+func testIPv6Spoofing(t *testing.T, d *daemon, bridge, gw6, spoof, n2 string) {
+	d.mustInside("n1", "ip", "-6", "addr", "add", spoof+"/64", "dev", "eth0", "nodad")
+	_, err := d.inside("n1", "ping", "-6", "-c2", "-W1", "-I", spoof, n2)
+	if err == nil {
+		t.Fatalf("n1 reached n2 from spoofed address %s", spoof)
+	}
+
+	d.mustInside("n1", "ip", "-6", "addr", "del", spoof+"/64", "dev", "eth0")
+
+	inst1, _, _ := d.c.GetInstance(context.Background(), "n1")
+	inst2, _, _ := d.c.GetInstance(context.Background(), "n2")
+	mac1, _ := net.ParseMAC(inst1.Config["volatile.eth0.hwaddr"])
+	mac2 := inst2.Config["volatile.eth0.hwaddr"]
+	d.mustInside("n2", "ping", "-6", "-c1", "-W2", gw6) // the host learns n2
+
+	err = sendNeighborAdvert(d.initPID("n1"), "eth0", net.ParseIP(n2), mac1)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	time.Sleep(200 * time.Millisecond)
+	l, err := netlink.LinkByName(bridge)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	neigh, _ := netlink.NeighList(l.Attrs().Index, netlink.FAMILY_V6)
+	i := slices.IndexFunc(neigh, func(n netlink.Neigh) bool { return n.IP.Equal(net.ParseIP(n2)) })
+	if i < 0 || neigh[i].HardwareAddr.String() != mac2 {
+		t.Fatalf("host's neighbour entry of n2 %s after n1's advertisement: %v, want %s", n2, neigh, mac2)
+	}
 }
 
 // testNoRogueServices: n1 cannot be its neighbours' DHCP server or IPv6 router, nor send
@@ -483,9 +581,26 @@ func testNetworkAPI(t *testing.T, d *daemon, def *api.Network) {
 		t.Fatalf("new network config %v", n.Config)
 	}
 
+	// IPv6: its own /64 on the bridge; none takes it away, auto gives a new one.
+	if n.Config["ipv6.address"] == def.Config["ipv6.address"] || !bridgeHas6(t, name, n.Config["ipv6.address"]) {
+		t.Fatalf("new network's IPv6 %q (default's %q) not on its bridge", n.Config["ipv6.address"], def.Config["ipv6.address"])
+	}
+
+	d.berth("network", "set", name, "ipv6.address", "none")
+	if bridgeHas6(t, name, n.Config["ipv6.address"]) {
+		t.Fatal("ipv6.address none left the bridge its IPv6 address")
+	}
+
+	d.berth("network", "set", name, "ipv6.address", "auto")
+	n, _, _ = d.c.GetNetwork(context.Background(), name)
+	if !bridgeHas6(t, name, n.Config["ipv6.address"]) {
+		t.Fatalf("ipv6.address auto gave %q, not on the bridge", n.Config["ipv6.address"])
+	}
+
 	d.berth("network", "set", name, "user.note", "hello")
 	n2, _, _ := d.c.GetNetwork(context.Background(), name)
-	if n2.Config["user.note"] != "hello" || n2.Config["ipv4.address"] != n.Config["ipv4.address"] {
+	if n2.Config["user.note"] != "hello" || n2.Config["ipv4.address"] != n.Config["ipv4.address"] ||
+		n2.Config["ipv6.address"] != n.Config["ipv6.address"] {
 		t.Fatalf("after set: %v", n2.Config)
 	}
 
@@ -502,6 +617,8 @@ func testNetworkAPI(t *testing.T, d *daemon, def *api.Network) {
 		`{"name":"bt\nnl","config":{}}`,
 		`{"name":"bt-nlval","config":{"dns.domain":"berth\nserver=10.0.0.1"}}`,
 		`{"name":"bt-key","config":{"no.such":"1"}}`,
+		`{"name":"bt-v6len","config":{"ipv6.address":"fd42:1:2::1/48"}}`,
+		`{"name":"bt-v6dup","config":{"ipv6.address":"` + def.Config["ipv6.address"] + `"}}`,
 		`{"name":"` + def.Name + `","config":{}}`,
 	}
 	for _, body := range bad {
