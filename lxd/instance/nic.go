@@ -177,7 +177,7 @@ func (m *Manager) nicsAttach(ctx context.Context, name string, mon *container.Mo
 				}
 			}
 
-			err = ip.VethAdd(ip.Veth{HostName: n.host, Bridge: n.bridge, PID: mon.InitPID(), Name: n.name, HWAddr: n.mac})
+			err = ip.VethAdd(ip.Veth{HostName: n.host, Bridge: n.bridge, PID: mon.InitPID(), Name: n.name, HWAddr: n.mac, NoDAD: n.net != nil})
 			if !errors.Is(err, ip.ErrExists) {
 				break
 			}

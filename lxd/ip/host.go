@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // ErrNoLink is a host interface that does not exist.
@@ -124,5 +125,6 @@ func addrOf(a netlink.Addr) Addr {
 
 	ones, _ := a.Mask.Size()
 
-	return Addr{Family: family, IP: a.IP.String(), Prefix: ones, Scope: scopeName(a.Scope)}
+	return Addr{Family: family, IP: a.IP.String(), Prefix: ones, Scope: scopeName(a.Scope),
+		Tentative: a.Flags&unix.IFA_F_TENTATIVE != 0}
 }

@@ -13,6 +13,8 @@ type Addr struct {
 	IP     string
 	Prefix int
 	Scope  string // "global", "link" or "local"
+	// Tentative is an IPv6 address still in duplicate address detection: not usable yet.
+	Tentative bool
 }
 
 // Counters are an interface's traffic counters.

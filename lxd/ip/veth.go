@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"runtime"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -19,6 +21,10 @@ type Veth struct {
 	Name     string           // peer name inside (eth0)
 	HWAddr   net.HardwareAddr // peer MAC
 	MTU      int              // 0 for the bridge's
+	// NoDAD turns off IPv6 duplicate address detection on the peer, for a bridge whose
+	// port filter already keeps every address to its owner: without it a container's
+	// SLAAC address is usable ~3 s later (link-local DAD, then the address's own).
+	NoDAD bool
 }
 
 // VethAdd creates the pair, sets both ends up, and returns ErrExists if the host name is
@@ -51,6 +57,18 @@ func VethAdd(v Veth) error {
 		return fmt.Errorf("creating veth %q: %w", v.HostName, err)
 	}
 
+	if v.NoDAD {
+		err = sysctlIn(v.PID, "/proc/sys/net/ipv6/conf/"+v.Name+"/accept_dad", "0")
+		if errors.Is(err, os.ErrNotExist) {
+			err = nil // no IPv6 here
+		}
+
+		if err != nil {
+			_ = netlink.LinkDel(link)
+			return fmt.Errorf("turning off DAD on %q: %w", v.Name, err)
+		}
+	}
+
 	err = netlink.LinkSetUp(link)
 	if err == nil {
 		err = inNetns(v.PID, func(h *netlink.Handle) error {
@@ -69,6 +87,32 @@ func VethAdd(v Veth) error {
 	}
 
 	return nil
+}
+
+// sysctlIn writes a sysctl under /proc/sys/net of the network namespace of pid: those files
+// are the opener's namespace's, so it is done from a thread that joins it. The thread is
+// never unlocked, so the runtime ends it with its goroutine.
+func sysctlIn(pid int, path, value string) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		ns, err := netns.GetFromPid(pid)
+		if err != nil {
+			errc <- fmt.Errorf("opening network namespace of %d: %w", pid, err)
+			return
+		}
+
+		defer ns.Close()
+		err = netns.Set(ns)
+		if err != nil {
+			errc <- fmt.Errorf("entering network namespace of %d: %w", pid, err)
+			return
+		}
+
+		errc <- writeSysctl(path, value)
+	}()
+
+	return <-errc
 }
 
 // inNetns runs f with a netlink handle in the network namespace of pid.

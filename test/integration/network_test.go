@@ -81,8 +81,9 @@ func (d *daemon) waitIPv4(name string, timeout time.Duration) string {
 	return d.waitAddr(name, "inet", timeout)
 }
 
-// waitIPv6 waits for eth0's global IPv6 address (SLAAC, after a router advertisement)
-// and for its duplicate address detection (about a second): then it answers.
+// waitIPv6 waits for eth0's global IPv6 address (SLAAC, after a router advertisement),
+// and until it is no longer tentative (Berth turns duplicate address detection off; a
+// container may turn it on).
 func (d *daemon) waitIPv6(name string) string {
 	d.t.Helper()
 	addr := d.waitAddr(name, "inet6", 10*time.Second)
@@ -189,6 +190,12 @@ func TestNetworkBridge(t *testing.T) {
 		if !prefix6.Contains(net.ParseIP(addrs6[c])) {
 			t.Fatalf("%s got IPv6 %s outside %s", c, addrs6[c], prefix6)
 		}
+	}
+
+	// The port filter keeps addresses to their owners: no duplicate address detection,
+	// which would hold each address back by seconds.
+	if dad := strings.TrimSpace(d.mustInside("n1", "cat", "/proc/sys/net/ipv6/conf/eth0/accept_dad")); dad != "0" {
+		t.Fatalf("n1's eth0 has accept_dad %s, want 0", dad)
 	}
 
 	d.mustInside("n1", "ping", "-6", "-c1", "-W2", "n2.berth")
