@@ -257,24 +257,18 @@ func (m *Manager) refreshPortFilters(name string, mon *container.Monitor) error 
 	}
 
 	ctx := context.Background()
-	inst, profiles, err := m.load(ctx, name)
+	l, err := m.loadExpanded(ctx, name)
 	if err != nil {
 		return err
 	}
 
-	ids, err := m.idsOf(inst)
-	if err != nil {
-		return err
-	}
-
-	_, devices := Expand(inst, profiles)
-	nics, err := m.nicsPrepare(ctx, inst, devices, "", ids)
+	nics, err := m.nicsPrepare(ctx, l.inst, l.devices, "", l.ids)
 	if err != nil {
 		return err
 	}
 
 	for _, n := range nics {
-		host := inst.Config["volatile."+n.dev+".host_name"]
+		host := l.inst.Config["volatile."+n.dev+".host_name"]
 		if n.net == nil || host == "" || !ip.LinkExists(host) {
 			continue
 		}

@@ -64,17 +64,12 @@ func (m *Manager) reattach(name string, mon *container.Monitor, pid int) error {
 	}
 
 	ctx := context.Background()
-	inst, profiles, err := m.load(ctx, name)
+	l, err := m.loadExpanded(ctx, name)
 	if err != nil {
 		return err
 	}
 
-	ids, err := m.idsOf(inst)
-	if err != nil {
-		return err
-	}
-
-	_, devices := Expand(inst, profiles)
+	inst, ids, devices := l.inst, l.ids, l.devices
 
 	if m.cfg.Networks != nil {
 		for k, host := range inst.Config {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/berth-dev/berth/lxd/container"
 	"github.com/berth-dev/berth/lxd/db"
+	"github.com/berth-dev/berth/lxd/idmap"
 	"github.com/berth-dev/berth/lxd/images"
 	"github.com/berth-dev/berth/lxd/lxcfs"
 	"github.com/berth-dev/berth/shared/api"
@@ -31,17 +32,12 @@ func (m *Manager) start(ctx context.Context, name string) error {
 		return api.StatusErrorf(http.StatusBadRequest, "the instance is already running")
 	}
 
-	inst, profiles, err := m.load(ctx, name)
+	l, err := m.loadExpanded(ctx, name)
 	if err != nil {
 		return err
 	}
 
-	ids, err := m.idsOf(inst)
-	if err != nil {
-		return err
-	}
-
-	config, devices := Expand(inst, profiles)
+	inst, ids, config, devices := l.inst, l.ids, l.config, l.devices
 
 	r := revert.New()
 	defer r.Fail()
@@ -184,6 +180,31 @@ func envFromConfig(config map[string]string) map[string]string {
 	}
 
 	return env
+}
+
+// expanded is an instance read for work on it: its row, its id map, and its config and
+// devices expanded from its profiles.
+type expanded struct {
+	inst    *db.Instance
+	ids     idmap.Set
+	config  map[string]string
+	devices map[string]map[string]string
+}
+
+func (m *Manager) loadExpanded(ctx context.Context, name string) (*expanded, error) {
+	inst, profiles, err := m.load(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+
+	ids, err := m.idsOf(inst)
+	if err != nil {
+		return nil, err
+	}
+
+	config, devices := Expand(inst, profiles)
+
+	return &expanded{inst: inst, ids: ids, config: config, devices: devices}, nil
 }
 
 // load reads an instance and the profiles it uses in one read transaction.

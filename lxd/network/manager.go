@@ -143,27 +143,18 @@ func (m *Manager) Close() {
 	}
 }
 
-// Subnets returns the subnets of the registered networks except skip.
+// Subnets returns the IPv4 subnets of the registered networks except skip.
 func (m *Manager) Subnets(skip string) []*net.IPNet {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	out := []*net.IPNet{}
-	for name, n := range m.nets {
-		if name == skip {
-			continue
-		}
-
-		_, subnet, err := ParseGateway(n.Config()["ipv4.address"])
-		if err == nil {
-			out = append(out, subnet)
-		}
-	}
-
-	return out
+	return m.networksOf(skip, "ipv4.address", ParseGateway)
 }
 
 // Prefixes6 returns the IPv6 prefixes of the registered networks except skip.
 func (m *Manager) Prefixes6(skip string) []*net.IPNet {
+	return m.networksOf(skip, "ipv6.address", ParseGateway6)
+}
+
+// networksOf returns what parse reads from key of each registered network except skip.
+func (m *Manager) networksOf(skip, key string, parse func(string) (net.IP, *net.IPNet, error)) []*net.IPNet {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := []*net.IPNet{}
@@ -172,9 +163,9 @@ func (m *Manager) Prefixes6(skip string) []*net.IPNet {
 			continue
 		}
 
-		_, prefix, err := ParseGateway6(n.Config()["ipv6.address"])
+		_, subnet, err := parse(n.Config()[key])
 		if err == nil {
-			out = append(out, prefix)
+			out = append(out, subnet)
 		}
 	}
 

@@ -42,9 +42,14 @@ func CheckSubnet(address, bridge string, taken []*net.IPNet) error {
 		return err
 	}
 
-	for _, n := range append(used, taken...) {
-		if overlaps(subnet, n) {
-			return api.StatusErrorf(http.StatusBadRequest, "ipv4.address %s overlaps %s already in use on this host", address, n)
+	return checkFree("ipv4.address", address, subnet, append(used, taken...))
+}
+
+// checkFree refuses (400) the network n of config key=address if it overlaps used.
+func checkFree(key, address string, n *net.IPNet, used []*net.IPNet) error {
+	for _, u := range used {
+		if overlaps(n, u) {
+			return api.StatusErrorf(http.StatusBadRequest, "%s %s overlaps %s already in use on this host", key, address, u)
 		}
 	}
 
@@ -103,11 +108,5 @@ func CheckPrefix6(address, bridge string, taken []*net.IPNet) error {
 		return err
 	}
 
-	for _, n := range append(used, taken...) {
-		if overlaps(prefix, n) {
-			return api.StatusErrorf(http.StatusBadRequest, "ipv6.address %s overlaps %s already in use on this host", address, n)
-		}
-	}
-
-	return nil
+	return checkFree("ipv6.address", address, prefix, append(used, taken...))
 }
