@@ -24,43 +24,21 @@ func newImageCmd(a *app) *cobra.Command {
 }
 
 func newImageListCmd(a *app) *cobra.Command {
-	var format string
-	cmd := &cobra.Command{
-		Use:     "list",
-		Aliases: []string{"ls"},
-		Short:   "List images",
-		Args:    rangeArgs(0, 0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			err := checkFormat(format)
-			if err != nil {
-				return err
-			}
+	return newListSubcmd(a, "List images", imageHeader, func(ctx context.Context, c *client.Client) (any, [][]string, error) {
+		images, err := c.GetImages(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
 
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-
-			images, err := c.GetImages(cmd.Context())
-			if err != nil {
-				return err
-			}
-
-			header, rows := imageRows(images)
-
-			return renderList(a.out, format, header, rows, images)
-		},
-	}
-
-	cmd.Flags().StringVarP(&format, "format", "f", formatTable, formatHelp)
-
-	return cmd
+		return images, imageRows(images), nil
+	})
 }
 
-// imageRows renders lxc's default image columns (lfpdatsu).
-func imageRows(images []api.Image) ([]string, [][]string) {
-	header := []string{"ALIAS", "FINGERPRINT", "PUBLIC", "DESCRIPTION", "ARCHITECTURE", "TYPE", "SIZE", "UPLOAD DATE"}
+// imageHeader is lxc's default image columns (lfpdatsu).
+var imageHeader = []string{"ALIAS", "FINGERPRINT", "PUBLIC", "DESCRIPTION", "ARCHITECTURE", "TYPE", "SIZE", "UPLOAD DATE"}
 
+// imageRows renders the rows of imageHeader.
+func imageRows(images []api.Image) [][]string {
 	rows := [][]string{}
 	for _, img := range images {
 		public := "no"
@@ -93,7 +71,7 @@ func imageRows(images []api.Image) ([]string, [][]string) {
 		return rows[i][1] < rows[j][1]
 	})
 
-	return header, rows
+	return rows
 }
 
 // shortestAlias is lxc's ALIAS column: the shortest alias, plus a count.
