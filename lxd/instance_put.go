@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"net/http"
 
+	"github.com/berth-dev/berth/lxd/etag"
+
 	"github.com/berth-dev/berth/lxd/instance"
 	"github.com/berth-dev/berth/lxd/operations"
 	"github.com/berth-dev/berth/lxd/response"
@@ -89,7 +91,7 @@ func instanceUpdate(d *Daemon, r *http.Request, name string, req api.InstancePut
 		return response.SmartError(err)
 	}
 
-	err = response.EtagCheck(r, instance.ETag(&cur.Instance))
+	err = etag.Check(r, instance.ETag(&cur.Instance))
 	if err != nil {
 		return response.SmartError(err)
 	}

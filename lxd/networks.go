@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"sort"
 
+	"github.com/berth-dev/berth/lxd/etag"
+
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/instance"
 	"github.com/berth-dev/berth/lxd/ip"
@@ -307,7 +309,7 @@ func (d *Daemon) networkUpdate(r *http.Request, patch bool) response.Response {
 		return response.SmartError(err)
 	}
 
-	err = response.EtagCheck(r, networkETag(cur))
+	err = etag.Check(r, networkETag(cur))
 	if err != nil {
 		return response.SmartError(err)
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/berth-dev/berth/lxd/etag"
+
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/instance"
 	"github.com/berth-dev/berth/lxd/response"
@@ -186,7 +188,7 @@ func profileUpdate(d *Daemon, r *http.Request, name string, change func(cur *db.
 		return response.SmartError(err)
 	}
 
-	err = response.EtagCheck(r, profileETag(cur))
+	err = etag.Check(r, profileETag(cur))
 	if err != nil {
 		return response.SmartError(err)
 	}

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"sort"
 
+	"github.com/berth-dev/berth/lxd/etag"
+
 	"github.com/berth-dev/berth/lxd/response"
 	"github.com/berth-dev/berth/shared/api"
 )
@@ -21,7 +23,7 @@ func serverPut(d *Daemon, r *http.Request) response.Response {
 		return response.SmartError(err)
 	}
 
-	err = response.EtagCheck(r, map[string]string{})
+	err = etag.Check(r, map[string]string{})
 	if err != nil {
 		return response.SmartError(err)
 	}

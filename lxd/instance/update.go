@@ -7,8 +7,9 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/berth-dev/berth/lxd/etag"
+
 	"github.com/berth-dev/berth/lxd/db"
-	"github.com/berth-dev/berth/lxd/response"
 	"github.com/berth-dev/berth/shared/api"
 )
 
@@ -88,7 +89,7 @@ func (m *Manager) PrepareUpdate(ctx context.Context, name string, put api.Instan
 	}
 
 	out := m.render(cur, profiles, false)
-	etag, err := response.EtagHash(ETag(&out.Instance))
+	etag, err := etag.Hash(ETag(&out.Instance))
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +132,7 @@ func (m *Manager) Update(ctx context.Context, req *UpdateRequest) error {
 	}
 
 	out := m.render(cur, profiles, false)
-	etag, err := response.EtagHash(ETag(&out.Instance))
+	etag, err := etag.Hash(ETag(&out.Instance))
 	if err != nil {
 		return err
 	}

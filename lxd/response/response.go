@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/berth-dev/berth/lxd/etag"
+
 	"github.com/berth-dev/berth/shared/api"
 )
 
@@ -52,7 +54,7 @@ func SyncResponse(success bool, metadata any) Response {
 }
 
 // SyncResponseETag is SyncResponse with an ETag header computed from etag
-// (see EtagHash).
+// (see etag.Hash).
 func SyncResponseETag(success bool, metadata any, etag any) Response {
 	return &syncResponse{success: success, metadata: metadata, etag: etag}
 }
@@ -72,7 +74,7 @@ func (s *syncResponse) Render(w http.ResponseWriter, _ *http.Request) error {
 	}
 
 	if s.etag != nil {
-		hash, err := EtagHash(s.etag)
+		hash, err := etag.Hash(s.etag)
 		if err != nil {
 			return InternalError(err).Render(w, nil)
 		}

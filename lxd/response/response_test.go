@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-dev/berth/lxd/etag"
+
 	"github.com/gorilla/websocket"
 
 	"github.com/berth-dev/berth/lxd/events"
@@ -114,7 +116,7 @@ func TestSyncResponseETagAndCheck(t *testing.T) {
 	v := writable{Config: map[string]string{"a": "b"}}
 	w, _ := render(t, SyncResponseETag(true, v, v))
 	tag := w.Header().Get("ETag")
-	hash, err := EtagHash(v)
+	hash, err := etag.Hash(v)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,13 +135,13 @@ func TestSyncResponseETagAndCheck(t *testing.T) {
 	}
 
 	for _, ok := range []string{"", tag, hash, "*"} {
-		err := EtagCheck(req(ok), v)
+		err := etag.Check(req(ok), v)
 		if err != nil {
 			t.Fatalf("If-Match %q: %v", ok, err)
 		}
 	}
 
-	err = EtagCheck(req(`"etag1"`), v)
+	err = etag.Check(req(`"etag1"`), v)
 	if !api.StatusErrorCheck(err, http.StatusPreconditionFailed) {
 		t.Fatalf("mismatch: %v", err)
 	}
@@ -152,7 +154,7 @@ func TestSyncResponseETagAndCheck(t *testing.T) {
 	expect(t, env, map[string]any{"type": "error", "error_code": float64(412)})
 
 	// A different object gets a different tag.
-	other, _ := EtagHash(writable{Config: map[string]string{"a": "c"}})
+	other, _ := etag.Hash(writable{Config: map[string]string{"a": "c"}})
 	if other == hash {
 		t.Fatal("etag does not depend on content")
 	}

@@ -1,4 +1,6 @@
-package response
+// Package etag computes and checks the entity tags of API objects: the domain
+// (lxd/instance) and the HTTP layer (lxd/response, handlers) share it.
+package etag
 
 import (
 	"crypto/sha256"
@@ -11,9 +13,9 @@ import (
 	"github.com/berth-dev/berth/shared/api"
 )
 
-// EtagHash returns the hex SHA-256 of v's JSON encoding (unquoted). Pass the
+// Hash returns the hex SHA-256 of v's JSON encoding (unquoted). Pass the
 // writable fields of an object so that any change to them changes the tag.
-func EtagHash(v any) (string, error) {
+func Hash(v any) (string, error) {
 	data, err := json.Marshal(v)
 	if err != nil {
 		return "", fmt.Errorf("encoding etag source: %w", err)
@@ -23,16 +25,16 @@ func EtagHash(v any) (string, error) {
 	return hex.EncodeToString(sum[:]), nil
 }
 
-// EtagCheck compares the request's If-Match header with v's hash. A missing
+// Check compares the request's If-Match header with v's hash. A missing
 // header (or "*") passes; a mismatch is a 412 StatusError.
-func EtagCheck(r *http.Request, v any) error {
+func Check(r *http.Request, v any) error {
 	match := strings.TrimSpace(r.Header.Get("If-Match"))
 	if match == "" || match == "*" {
 		return nil
 	}
 
 	match = strings.Trim(strings.TrimPrefix(match, "W/"), `"`)
-	hash, err := EtagHash(v)
+	hash, err := Hash(v)
 	if err != nil {
 		return err
 	}
