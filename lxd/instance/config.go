@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/berth-dev/berth/lxd/sys"
 	"github.com/berth-dev/berth/shared/api"
 )
 
@@ -125,8 +126,6 @@ func isPositiveInt(v string) error {
 	return nil
 }
 
-var cpuSetRe = regexp.MustCompile(`^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$`)
-
 func isCPU(v string) error {
 	if v == "" {
 		return nil
@@ -141,7 +140,7 @@ func isCPU(v string) error {
 		return nil
 	}
 
-	if !cpuSetRe.MatchString(v) {
+	if !sys.CPUListRe.MatchString(v) {
 		return fmt.Errorf("%q is neither a cpu count nor a cpu set like 0-1,3", v)
 	}
 

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/berth-dev/berth/lxd/cgroup"
 	"github.com/berth-dev/berth/lxd/container"
 	"github.com/berth-dev/berth/lxd/nsexec"
 	"github.com/berth-dev/berth/shared/api"
@@ -139,7 +140,7 @@ func (m *Manager) Exec(ctx context.Context, name string, a ExecArgs) (*nsexec.Pr
 		Stderr:  a.Stderr,
 	}
 
-	if execServerWorks() {
+	if cgroup.CanPlaceInForeignGroups() {
 		return m.execServed(name, o)
 	}
 
@@ -149,7 +150,7 @@ func (m *Manager) Exec(ctx context.Context, name string, a ExecArgs) (*nsexec.Pr
 	}
 
 	o.Exe, o.InitPID = m.cfg.Exe, pid
-	o.Prepare = func(helper int) error { return joinCgroups(pid, helper, true) }
+	o.Prepare = func(helper int) error { return cgroup.JoinLike(pid, helper, true) }
 
 	return nsexec.Start(o)
 }

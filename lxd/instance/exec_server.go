@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berth-dev/berth/lxd/cgroup"
 	"github.com/berth-dev/berth/lxd/nsexec"
 )
 
@@ -118,7 +119,7 @@ func isDone(ch <-chan struct{}) bool {
 // startExecServer starts the exec server of the instance whose init is pid:
 // in init's cgroup v1 groups, making commands in init's cgroup2 group.
 func (m *Manager) startExecServer(pid int) (*nsexec.Server, error) {
-	dir, err := initCgroup2Dir(pid)
+	dir, err := cgroup.Cgroup2Dir(pid)
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +127,7 @@ func (m *Manager) startExecServer(pid int) (*nsexec.Server, error) {
 	o := nsexec.ServerOptions{
 		Exe:         m.cfg.Exe,
 		InitPID:     pid,
-		Prepare:     func(server int) error { return joinCgroups(pid, server, false) },
+		Prepare:     func(server int) error { return cgroup.JoinLike(pid, server, false) },
 		IdleTimeout: execServerIdle,
 	}
 

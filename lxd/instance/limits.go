@@ -1,12 +1,10 @@
 package instance
 
 import (
-	"bufio"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -37,7 +35,7 @@ func (m *Manager) limitsOf(name string, config map[string]string) (container.Lim
 		}
 	}
 
-	online, err := onlineCPUs()
+	online, err := sys.OnlineCPUs()
 	if err != nil {
 		return l, err
 	}
@@ -52,13 +50,13 @@ func (m *Manager) limitsOf(name string, config map[string]string) (container.Lim
 				ncpu = n
 			}
 		} else {
-			set, err := parseCPUList(cpu)
+			set, err := sys.ParseCPUList(cpu)
 			if err != nil {
 				return l, badLimit("limits.cpu", err)
 			}
 
 			for _, c := range set {
-				if !contains(online, c) {
+				if !slices.Contains(online, c) {
 					return l, badLimit("limits.cpu", fmt.Errorf("cpu %d is not online on this host", c))
 				}
 			}
@@ -124,32 +122,12 @@ func memoryBytes(v string) (int64, error) {
 		return 0, fmt.Errorf("%q is not a percentage between 1%% and 100%%", v)
 	}
 
-	total, err := hostMemory()
+	total, err := sys.MemTotal()
 	if err != nil {
 		return 0, err
 	}
 
 	return total * p / 100, nil
-}
-
-func hostMemory() (int64, error) {
-	f, err := os.Open("/proc/meminfo")
-	if err != nil {
-		return 0, fmt.Errorf("reading host memory: %w", err)
-	}
-
-	defer func() { _ = f.Close() }()
-
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var kb int64
-		_, err := fmt.Sscanf(sc.Text(), "MemTotal: %d kB", &kb)
-		if err == nil {
-			return kb * 1024, nil
-		}
-	}
-
-	return 0, fmt.Errorf("no MemTotal in /proc/meminfo")
 }
 
 var sliceRe = regexp.MustCompile(`^([0-9]+)ms/([0-9]+)ms$`)
@@ -182,46 +160,6 @@ func parseAllowance(v string, ncpu int) (int64, int64, error) {
 	return quota * 1000, period * 1000, nil
 }
 
-// onlineCPUs lists the host's online CPUs.
-func onlineCPUs() ([]int, error) {
-	b, err := os.ReadFile("/sys/devices/system/cpu/online")
-	if err != nil {
-		return nil, fmt.Errorf("reading online cpus: %w", err)
-	}
-
-	return parseCPUList(strings.TrimSpace(string(b)))
-}
-
-// parseCPUList reads the kernel's list format: "0-3,5".
-func parseCPUList(s string) ([]int, error) {
-	if !cpuSetRe.MatchString(s) {
-		return nil, fmt.Errorf("%q is not a cpu list like 0-1,3", s)
-	}
-
-	var out []int
-	for _, part := range strings.Split(s, ",") {
-		lo, hi, isRange := strings.Cut(part, "-")
-		a, _ := strconv.Atoi(lo)
-		b := a
-		if isRange {
-			b, _ = strconv.Atoi(hi)
-		}
-
-		if b < a || b-a > 4096 {
-			return nil, fmt.Errorf("bad cpu range %q", part)
-		}
-
-		for c := a; c <= b; c++ {
-			if !contains(out, c) {
-				out = append(out, c)
-			}
-		}
-	}
-
-	sort.Ints(out)
-	return out, nil
-}
-
 func formatCPUs(cpus []int) string {
 	parts := make([]string, len(cpus))
 	for i, c := range cpus {
@@ -231,23 +169,13 @@ func formatCPUs(cpus []int) string {
 	return strings.Join(parts, ",")
 }
 
-func contains(list []int, v int) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-
-	return false
-}
-
 // pickCPUs chooses the n online CPUs that the fewest other pinned containers use (lowest
 // number first on a tie), like LXD's balancing of limits.cpu counts. A container already
 // pinned to n CPUs keeps them, so re-applying a config does not move it around.
 func pickCPUs(name string, online []int, n int, parent string) []int {
 	use := map[int]int{}
 	var own []int
-	for other, cpus := range pinnedCPUs(parent) {
+	for other, cpus := range cgroup.PinnedCPUs(parent) {
 		if other == name {
 			own = cpus
 			continue
@@ -278,43 +206,4 @@ func (m *Manager) cgroupParent() string {
 	}
 
 	return m.cfg.CgroupParent
-}
-
-// pinnedCPUs reads the cpuset of every container cgroup under parent.
-func pinnedCPUs(parent string) map[string][]int {
-	out := map[string][]int{}
-	layout, err := cgroup.Detect()
-	if err != nil {
-		return out
-	}
-
-	base := filepath.Join(layout.Unified, parent)
-	file := "cpuset.cpus"
-	if layout.Mode != sys.CgroupUnified {
-		mnt, ok := layout.V1["cpuset"]
-		if !ok {
-			return out
-		}
-
-		base = filepath.Join(mnt, parent)
-	}
-
-	entries, _ := os.ReadDir(base)
-	for _, e := range entries {
-		if !e.IsDir() {
-			continue
-		}
-
-		b, err := os.ReadFile(filepath.Join(base, e.Name(), file))
-		if err != nil || strings.TrimSpace(string(b)) == "" {
-			continue
-		}
-
-		cpus, err := parseCPUList(strings.TrimSpace(string(b)))
-		if err == nil {
-			out[e.Name()] = cpus
-		}
-	}
-
-	return out
 }
