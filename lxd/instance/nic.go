@@ -14,7 +14,6 @@ import (
 
 	"github.com/berth-dev/berth/lxd/container"
 	"github.com/berth-dev/berth/lxd/db"
-	"github.com/berth-dev/berth/lxd/firewall"
 	"github.com/berth-dev/berth/lxd/idmap"
 	"github.com/berth-dev/berth/lxd/ip"
 	"github.com/berth-dev/berth/lxd/network"
@@ -301,9 +300,7 @@ func (m *Manager) nicsDetach(nics []*nic) {
 // the host end of a veth pair also deletes the end inside. A missing one is fine.
 func (m *Manager) dropHostEnd(host string) error {
 	if m.cfg.Networks != nil {
-		for _, nw := range m.cfg.Networks.Names() {
-			_ = firewall.PortDel(nw, host)
-		}
+		m.cfg.Networks.PortDel(host)
 	}
 
 	return ip.LinkDel(host)

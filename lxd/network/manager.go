@@ -116,6 +116,21 @@ func (m *Manager) Names() []string {
 	return out
 }
 
+// PortDel removes a host port's filtering from every network: a NIC being torn down
+// may have been attached to any of them (its device may have changed network since).
+func (m *Manager) PortDel(port string) {
+	m.mu.Lock()
+	nets := make([]Network, 0, len(m.nets))
+	for _, n := range m.nets {
+		nets = append(nets, n)
+	}
+
+	m.mu.Unlock()
+	for _, n := range nets {
+		_ = n.PortDel(port)
+	}
+}
+
 // Delete tears a network down and forgets it.
 func (m *Manager) Delete(name string) error {
 	n, err := m.Get(name)
