@@ -97,10 +97,7 @@ func imagePut(d *Daemon, r *http.Request) response.Response {
 		}
 
 		row.Public, row.AutoUpdate, row.ExpiresAt = req.Public, req.AutoUpdate, req.ExpiresAt
-		row.Properties = req.Properties
-		if row.Properties == nil {
-			row.Properties = map[string]string{}
-		}
+		row.Properties = api.NonNil(req.Properties)
 
 		return tx.UpdateImage(ctx, row.Fingerprint, *row)
 	})
@@ -218,9 +215,7 @@ func imageToAPI(ctx context.Context, tx *db.Tx, row *db.Image) (*api.Image, erro
 		UploadedAt:   row.UploadedAt,
 	}
 
-	if img.Properties == nil {
-		img.Properties = map[string]string{}
-	}
+	img.Properties = api.NonNil(img.Properties)
 
 	for _, a := range aliases {
 		img.Aliases = append(img.Aliases, api.ImageAlias{Name: a.Name, Description: a.Description})

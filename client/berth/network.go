@@ -162,9 +162,7 @@ func updateNetworkConfig(cmd *cobra.Command, a *app, name string, change func(co
 		return err
 	}
 
-	if n.Config == nil {
-		n.Config = map[string]string{}
-	}
+	n.Config = api.NonNil(n.Config)
 
 	err = change(n.Config)
 	if err != nil {

@@ -209,20 +209,11 @@ func templateVars(target, trigger string, tpl *api.ImageMetadataTemplate, tctx T
 		"privileged":   strconv.FormatBool(tctx.Privileged),
 	}
 
-	config := tctx.Config
-	if config == nil {
-		config = map[string]string{}
-	}
+	config := api.NonNil(tctx.Config)
 
-	devices := tctx.Devices
-	if devices == nil {
-		devices = map[string]map[string]string{}
-	}
+	devices := api.NonNil(tctx.Devices)
 
-	props := tpl.Properties
-	if props == nil {
-		props = map[string]string{}
-	}
+	props := api.NonNil(tpl.Properties)
 
 	configGet := func(key, def *pongo2.Value) *pongo2.Value {
 		val, ok := config[key.String()]

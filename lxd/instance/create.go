@@ -294,13 +294,8 @@ func copyTree(src, dst string) error {
 // withPostDefaults fills what an InstancesPost may leave out, as LXD: empty config and
 // devices, and the default profile.
 func withPostDefaults(req *api.InstancesPost) {
-	if req.Config == nil {
-		req.Config = map[string]string{}
-	}
-
-	if req.Devices == nil {
-		req.Devices = map[string]map[string]string{}
-	}
+	req.Config = api.NonNil(req.Config)
+	req.Devices = api.NonNil(req.Devices)
 
 	if req.Profiles == nil {
 		req.Profiles = []string{"default"}

@@ -63,10 +63,7 @@ func (m *Manager) PrepareUpdate(ctx context.Context, name string, put api.Instan
 		return nil, err
 	}
 
-	devices := put.Devices
-	if devices == nil {
-		devices = map[string]map[string]string{}
-	}
+	devices := api.NonNil(put.Devices)
 
 	err = ValidateDevices(devices)
 	if err != nil {
