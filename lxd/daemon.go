@@ -22,6 +22,7 @@ import (
 	"github.com/berth-dev/berth/lxd/lxcfs"
 	"github.com/berth-dev/berth/lxd/network"
 	"github.com/berth-dev/berth/lxd/operations"
+	"github.com/berth-dev/berth/lxd/profiles"
 	"github.com/berth-dev/berth/lxd/storage"
 	"github.com/berth-dev/berth/lxd/sys"
 )
@@ -38,6 +39,7 @@ type Daemon struct {
 	images    *imagestore.Store
 	instances *instance.Manager
 	networks  *network.Manager
+	profiles  *profiles.Service
 	cgroups   cgroup.Layout
 	startedAt time.Time
 	exeFile   *os.File // the sealed copy monitors are started from
@@ -161,6 +163,10 @@ func (d *Daemon) init(ctx context.Context) error {
 		Networks: d.networks,
 
 		CgroupParent: cgroup.ParentFor(d.dir),
+	})
+
+	d.profiles = profiles.New(d.db, d.instances, func(action, url string, meta map[string]any) {
+		d.events.SendLifecycle("default", action, url, meta)
 	})
 
 	err = d.instances.Reconcile(ctx)

@@ -28,7 +28,12 @@ func Hash(v any) (string, error) {
 // Check compares the request's If-Match header with v's hash. A missing
 // header (or "*") passes; a mismatch is a 412 StatusError.
 func Check(r *http.Request, v any) error {
-	match := strings.TrimSpace(r.Header.Get("If-Match"))
+	return Match(r.Header.Get("If-Match"), v)
+}
+
+// Match compares an If-Match header value with v's hash, as Check does.
+func Match(ifMatch string, v any) error {
+	match := strings.TrimSpace(ifMatch)
 	if match == "" || match == "*" {
 		return nil
 	}
