@@ -20,7 +20,7 @@ import (
 	"github.com/berth-dev/berth/lxd/imagestore"
 	"github.com/berth-dev/berth/lxd/instance"
 	"github.com/berth-dev/berth/lxd/lxcfs"
-	"github.com/berth-dev/berth/lxd/network"
+	"github.com/berth-dev/berth/lxd/networks"
 	"github.com/berth-dev/berth/lxd/operations"
 	"github.com/berth-dev/berth/lxd/profiles"
 	"github.com/berth-dev/berth/lxd/storage"
@@ -38,7 +38,7 @@ type Daemon struct {
 	poolName  string
 	images    *imagestore.Store
 	instances *instance.Manager
-	networks  *network.Manager
+	networks  *networks.Service
 	profiles  *profiles.Service
 	cgroups   cgroup.Layout
 	startedAt time.Time
@@ -145,7 +145,11 @@ func (d *Daemon) init(ctx context.Context) error {
 		return fmt.Errorf("reconciling images: %w", err)
 	}
 
-	err = d.initNetworks(ctx)
+	emit := func(action, url string, meta map[string]any) {
+		d.events.SendLifecycle("default", action, url, meta)
+	}
+
+	d.networks, err = networks.Start(ctx, d.dir, d.db, d.log, emit)
 	if err != nil {
 		return err
 	}
@@ -160,14 +164,12 @@ func (d *Daemon) init(ctx context.Context) error {
 		Images:   d.images,
 		Events:   d.events,
 		Log:      d.log,
-		Networks: d.networks,
+		Networks: d.networks.Manager(),
 
 		CgroupParent: cgroup.ParentFor(d.dir),
 	})
 
-	d.profiles = profiles.New(d.db, d.instances, func(action, url string, meta map[string]any) {
-		d.events.SendLifecycle("default", action, url, meta)
-	})
+	d.profiles = profiles.New(d.db, d.instances, emit)
 
 	err = d.instances.Reconcile(ctx)
 	if err != nil {

@@ -1,31 +1,27 @@
-package main
+package networks
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 
 	"github.com/berth-dev/berth/lxd/ip"
-	"github.com/berth-dev/berth/lxd/response"
 	"github.com/berth-dev/berth/shared/api"
 )
 
-// GET /1.0/networks/{name}/state: the host interface of a network (managed or not),
-// as `lxc network info` shows it.
-func networkStateGet(d *Daemon, r *http.Request) response.Response {
-	name := pathVar(r, "name")
-
+// State is the host interface of a network (managed or not), as `lxc network info` shows
+// it.
+func (s *Service) State(name string) (*api.NetworkState, error) {
 	it, br, err := ip.HostInterface(name)
 	if errors.Is(err, ip.ErrNoLink) {
-		return response.NotFound(fmt.Errorf("network %q not found", name))
+		return nil, api.StatusErrorf(http.StatusNotFound, "network %q not found", name)
 	}
 
 	if err != nil {
-		return response.InternalError(err)
+		return nil, err
 	}
 
-	st := api.NetworkState{
+	st := &api.NetworkState{
 		Addresses: []api.NetworkStateAddress{},
 		Hwaddr:    it.HWAddr,
 		Mtu:       it.MTU,
@@ -58,5 +54,5 @@ func networkStateGet(d *Daemon, r *http.Request) response.Response {
 		}
 	}
 
-	return response.SyncResponse(true, st)
+	return st, nil
 }

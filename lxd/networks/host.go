@@ -1,7 +1,6 @@
-package main
+package networks
 
 import (
-	"net/http"
 	"sort"
 
 	"github.com/berth-dev/berth/lxd/ip"
@@ -72,9 +71,4 @@ func hostNetwork(name string, users map[string][]string) (*api.Network, bool) {
 	}
 
 	return nil, false
-}
-
-// errUnmanaged refuses changes to a host interface.
-func errUnmanaged(name string) error {
-	return api.StatusErrorf(http.StatusBadRequest, "only managed networks can be changed; %q is a host interface", name)
 }
