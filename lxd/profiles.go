@@ -6,7 +6,6 @@ import (
 	"net/http"
 
 	"github.com/berth-dev/berth/lxd/db"
-	"github.com/berth-dev/berth/lxd/instance"
 	"github.com/berth-dev/berth/lxd/response"
 	"github.com/berth-dev/berth/shared/api"
 	"github.com/berth-dev/berth/shared/validate"
@@ -101,11 +100,7 @@ func profilesPost(d *Daemon, r *http.Request) response.Response {
 	}
 
 	p := db.Profile{Name: req.Name, Description: req.Description, Config: nonNilMap(req.Config), Devices: nonNilDevices(req.Devices)}
-	err = instance.ValidateConfig(p.Config)
-	if err == nil {
-		err = instance.ValidateDevices(p.Devices)
-	}
-
+	err = d.instances.CheckNewProfile(&p)
 	if err != nil {
 		return response.SmartError(err)
 	}
