@@ -99,7 +99,7 @@ func (p *pool) SetRootQuota(name string, limit int64) error {
 		return err
 	}
 
-	p.log.Info("set root disk limit", "instance", name, "bytes", limit)
+	p.log.Debug("set root disk limit", "instance", name, "bytes", limit)
 
 	return nil
 }
