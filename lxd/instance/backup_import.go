@@ -70,6 +70,16 @@ func (m *Manager) Import(ctx context.Context, file, name string) (string, error)
 		return "", api.StatusErrorf(http.StatusBadRequest, "backup has no %s/rootfs", backupContainer)
 	}
 
+	devices, err := m.importDevices(ctx, index.Config.Container)
+	if err != nil {
+		return "", err
+	}
+
+	err = m.checkRootSize("", nil, devices)
+	if err != nil {
+		return "", err
+	}
+
 	releaseName, err := m.reserveName(name)
 	if err != nil {
 		return "", err
@@ -135,6 +145,11 @@ func (m *Manager) Import(ctx context.Context, file, name string) (string, error)
 
 	r.Add(func() { _ = m.cfg.Pool.DeleteInstance(name) })
 
+	err = m.applyRootSize(name, devices)
+	if err != nil {
+		return "", err
+	}
+
 	var snaps []db.Snapshot
 	for _, s := range index.Config.Snapshots {
 		fp, ok := fps[s.Name]
@@ -164,6 +179,31 @@ func (m *Manager) Import(ctx context.Context, file, name string) (string, error)
 	r.Success()
 	m.event("instance-created", name, map[string]any{"source": "backup"})
 	return name, nil
+}
+
+// importDevices expands an imported instance's devices with the profiles it will get
+// (insertImported: those of its profiles that exist here, else default).
+func (m *Manager) importDevices(ctx context.Context, src *api.Instance) (map[string]map[string]string, error) {
+	var devices map[string]map[string]string
+	err := m.cfg.DB.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		var names []string
+		for _, p := range src.Profiles {
+			_, err := tx.GetProfile(ctx, p)
+			if err == nil {
+				names = append(names, p)
+			}
+		}
+
+		if len(names) == 0 {
+			names = []string{"default"}
+		}
+
+		var err error
+		devices, err = expandNew(ctx, tx, names, src.Devices)
+		return err
+	})
+
+	return devices, err
 }
 
 func (m *Manager) insertImported(ctx context.Context, name string, src *api.Instance, ids idmap.Set, snaps []db.Snapshot) error {

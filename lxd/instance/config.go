@@ -207,6 +207,10 @@ func ValidateDevices(devices map[string]map[string]string) error {
 		switch d["type"] {
 		case "disk", "nic", "proxy", "unix-char", "unix-block", "none":
 			err := validateDevice(name, d)
+			if err == nil && d["type"] == "disk" && isRoot(d) {
+				err = validateRootSize(d)
+			}
+
 			if err != nil {
 				return api.StatusErrorf(http.StatusBadRequest, "device %q: %v", name, err)
 			}

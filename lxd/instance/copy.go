@@ -24,6 +24,8 @@ type CopyRequest struct {
 	Post       api.InstancesPost
 	Source     string // instance name
 	SourceSnap string // snapshot name, or "" for the instance itself
+
+	devices map[string]map[string]string // expanded with the profiles at validation
 }
 
 // PrepareCopy validates a copy request: the source (SRC or SRC/SNAP) exists, the new name
@@ -67,6 +69,7 @@ func (m *Manager) PrepareCopy(ctx context.Context, req api.InstancesPost) (*Copy
 		return nil, err
 	}
 
+	var devices map[string]map[string]string
 	err = m.cfg.DB.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
 		exists, err := tx.InstanceExists(ctx, req.Name)
 		if err != nil {
@@ -89,20 +92,19 @@ func (m *Manager) PrepareCopy(ctx context.Context, req api.InstancesPost) (*Copy
 			}
 		}
 
-		for _, p := range req.Profiles {
-			_, err := tx.GetProfile(ctx, p)
-			if err != nil {
-				return err
-			}
-		}
-
-		return nil
+		devices, err = expandNew(ctx, tx, req.Profiles, req.Devices)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 
-	return &CopyRequest{Post: req, Source: src, SourceSnap: snap}, nil
+	err = m.checkRootSize("", nil, devices)
+	if err != nil {
+		return nil, err
+	}
+
+	return &CopyRequest{Post: req, Source: src, SourceSnap: snap, devices: devices}, nil
 }
 
 // Copy makes a new instance from another (or from one of its snapshots): its data copied
@@ -178,6 +180,11 @@ func (m *Manager) Copy(ctx context.Context, cr *CopyRequest) error {
 	}
 
 	r.Add(func() { _ = m.cfg.Pool.DeleteInstance(name) })
+	err = m.applyRootSize(name, cr.devices)
+	if err != nil {
+		return err
+	}
+
 	for _, s := range snaps {
 		err := m.cfg.Pool.CopySnapshot(src, s.Name, name, s.Name, from, to)
 		if err != nil {

@@ -24,6 +24,8 @@ import (
 type CreateRequest struct {
 	Post  api.InstancesPost
 	Image *db.Image // nil for source "none"
+
+	devices map[string]map[string]string // expanded with the profiles at validation
 }
 
 // PrepareCreate validates a POST /1.0/instances body and resolves its source. Every error is
@@ -65,11 +67,9 @@ func (m *Manager) PrepareCreate(ctx context.Context, req api.InstancesPost) (*Cr
 			return api.StatusErrorf(http.StatusConflict, "instance %q already exists", req.Name)
 		}
 
-		for _, p := range req.Profiles {
-			_, err := tx.GetProfile(ctx, p)
-			if err != nil {
-				return err
-			}
+		cr.devices, err = expandNew(ctx, tx, req.Profiles, req.Devices)
+		if err != nil {
+			return err
 		}
 
 		switch req.Source.Type {
@@ -88,7 +88,28 @@ func (m *Manager) PrepareCreate(ctx context.Context, req api.InstancesPost) (*Cr
 		return nil, err
 	}
 
+	err = m.checkRootSize("", nil, cr.devices)
+	if err != nil {
+		return nil, err
+	}
+
 	return cr, nil
+}
+
+// expandNew expands the devices of an instance that is not created yet with its
+// profiles, which must exist.
+func expandNew(ctx context.Context, tx *db.Tx, profileNames []string, devices map[string]map[string]string) (map[string]map[string]string, error) {
+	profiles := map[string]*db.Profile{}
+	for _, p := range profileNames {
+		var err error
+		profiles[p], err = tx.GetProfile(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	_, expanded := Expand(&db.Instance{Profiles: profileNames, Devices: devices}, profiles)
+	return expanded, nil
 }
 
 func resolveImage(ctx context.Context, tx *db.Tx, src api.InstanceSource) (*db.Image, error) {
@@ -152,6 +173,11 @@ func (m *Manager) Create(ctx context.Context, cr *CreateRequest) error {
 	}
 
 	r.Add(func() { _ = m.cfg.Pool.DeleteInstance(name) })
+
+	err = m.applyRootSize(name, cr.devices)
+	if err != nil {
+		return err
+	}
 
 	row := db.Instance{
 		Name:         name,

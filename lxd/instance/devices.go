@@ -198,6 +198,8 @@ func deviceChanges(old, new map[string]map[string]string) (removed, added []stri
 // checkHotplug refuses a change to a running container's devices that a device type
 // cannot make live, before anything is touched.
 func checkHotplug(old, new map[string]map[string]string) error {
+	// The root disk's size changes through the pool (applyRootChange).
+	old, new = withoutRootSize(old), withoutRootSize(new)
 	removed, added := deviceChanges(old, new)
 	for _, list := range [][]string{removed, added} {
 		for _, name := range list {
@@ -223,6 +225,8 @@ func checkHotplug(old, new map[string]map[string]string) error {
 // hotplugDevices detaches removed or changed devices and attaches new or changed ones.
 func (m *Manager) hotplugDevices(name string, ids idmap.Set, pid int, old, new map[string]map[string]string) error {
 	old, new = withoutNICs(old), withoutNICs(new) // hotplugNICs
+	// The root disk's size changes through the pool (applyRootChange).
+	old, new = withoutRootSize(old), withoutRootSize(new)
 	removed, added := deviceChanges(old, new)
 	var errs []error
 	for _, dev := range removed {

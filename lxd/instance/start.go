@@ -39,6 +39,13 @@ func (m *Manager) start(ctx context.Context, name string) error {
 
 	inst, ids, config, devices := l.inst, l.ids, l.config, l.devices
 
+	// The limit lives in the pool; setting it again at each start follows changes made
+	// while it could not be applied (a restored snapshot's devices).
+	err = m.applyRootSize(name, devices)
+	if err != nil {
+		return err
+	}
+
 	r := revert.New()
 	defer r.Fail()
 

@@ -53,6 +53,7 @@ func (m *Manager) state(name string, details bool) api.InstanceState {
 	}
 
 	st.Network = netState(mon.InitPID())
+	m.rootUsage(name, st.Disk)
 	return st
 }
 

@@ -108,12 +108,29 @@ func (m *Manager) checkExpanded(old, new *db.Instance, oldProfiles, newProfiles 
 		return err
 	}
 
+	_, oldDevices := Expand(old, oldProfiles)
+	err = m.checkRootSize(new.Name, oldDevices, devices)
+	if err != nil {
+		return err
+	}
+
 	if m.monitor(new.Name) == nil {
 		return nil
 	}
 
-	_, oldDevices := Expand(old, oldProfiles)
 	return checkHotplug(oldDevices, devices)
+}
+
+// applyRootChange gives the pool a root disk size that changed from old to new, running
+// or not (the limit lives in the pool).
+func (m *Manager) applyRootChange(old, new *db.Instance, oldProfiles, newProfiles map[string]*db.Profile) error {
+	_, oldDevices := Expand(old, oldProfiles)
+	_, devices := Expand(new, newProfiles)
+	if rootDiskSize(oldDevices) == rootDiskSize(devices) {
+		return nil
+	}
+
+	return m.applyRootSize(new.Name, devices)
 }
 
 // Update writes a prepared update and applies it to the running container: limits through
@@ -145,13 +162,18 @@ func (m *Manager) Update(ctx context.Context, req *UpdateRequest) error {
 		return err
 	}
 
-	err = m.applyLive(cur, &req.row, profiles, profiles)
+	err = m.applyRootChange(cur, &req.row, profiles, profiles)
+	if err == nil {
+		err = m.applyLive(cur, &req.row, profiles, profiles)
+	}
+
 	if err != nil {
 		rerr := m.cfg.DB.Transaction(context.Background(), func(ctx context.Context, tx *db.Tx) error {
 			return tx.UpdateInstance(ctx, req.Name, *cur)
 		})
 
 		_ = m.applyLive(&req.row, cur, profiles, profiles)
+		_ = m.applyRootChange(&req.row, cur, profiles, profiles)
 		return errors.Join(err, rerr)
 	}
 
@@ -239,6 +261,22 @@ func (m *Manager) loadWith(ctx context.Context, name string, names []string) (*d
 	return inst, profiles, nil
 }
 
+// CheckNewProfile validates a profile about to be created: the key rules, and no root
+// disk size the pool cannot enforce.
+func (m *Manager) CheckNewProfile(p *db.Profile) error {
+	err := ValidateConfig(p.Config)
+	if err != nil {
+		return err
+	}
+
+	err = ValidateDevices(p.Devices)
+	if err != nil {
+		return err
+	}
+
+	return m.checkRootSize("", nil, p.Devices)
+}
+
 // CheckProfile validates a profile's new config and devices against every instance using
 // it: the key rules, the expanded result, and for running ones that the change can be
 // made live. Nothing is written.
@@ -256,6 +294,14 @@ func (m *Manager) CheckProfile(ctx context.Context, name string, p *db.Profile) 
 	insts, oldProfiles, err := m.profileUsers(ctx, name)
 	if err != nil {
 		return err
+	}
+
+	// Refused even without users: every instance is on the one pool.
+	if cur := oldProfiles[name]; cur != nil {
+		err = m.checkRootSize("", cur.Devices, p.Devices)
+		if err != nil {
+			return err
+		}
 	}
 
 	newProfiles := withProfile(oldProfiles, p)
@@ -281,19 +327,22 @@ func (m *Manager) ProfileChanged(ctx context.Context, name string, old *db.Profi
 	var errs []error
 	for i := range insts {
 		inst := &insts[i]
-		if m.monitor(inst.Name) == nil {
-			continue
+		unlock := m.lock(inst.Name)
+		running := m.monitor(inst.Name) != nil
+		err := m.applyRootChange(inst, inst, oldProfiles, newProfiles)
+		if err == nil && running {
+			err = m.applyLive(inst, inst, oldProfiles, newProfiles)
 		}
 
-		unlock := m.lock(inst.Name)
-		err := m.applyLive(inst, inst, oldProfiles, newProfiles)
 		unlock()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("applying profile %q to %q: %w", name, inst.Name, err))
 			continue
 		}
 
-		m.event("instance-updated", inst.Name, nil)
+		if running {
+			m.event("instance-updated", inst.Name, nil)
+		}
 	}
 
 	return errors.Join(errs...)

@@ -12,13 +12,15 @@ import (
 
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/etag"
-	"github.com/berth-dev/berth/lxd/instance"
 	"github.com/berth-dev/berth/shared/api"
 	"github.com/berth-dev/berth/shared/validate"
 )
 
 // Instances is what profiles need of the instance manager.
 type Instances interface {
+	// CheckNewProfile validates a new profile's keys and devices (and that this host
+	// can honour them, such as a root disk size).
+	CheckNewProfile(p *db.Profile) error
 	// CheckProfile validates what every instance using profile name would expand to
 	// with p, and that running ones can take the change live.
 	CheckProfile(ctx context.Context, name string, p *db.Profile) error
@@ -122,7 +124,7 @@ func (s *Service) Create(ctx context.Context, req api.ProfilesPost) error {
 	}
 
 	p := db.Profile{Name: req.Name, Description: req.Description, Config: api.NonNil(req.Config), Devices: api.NonNil(req.Devices)}
-	err = s.validate(&p)
+	err = s.instances.CheckNewProfile(&p)
 	if err != nil {
 		return err
 	}
@@ -137,15 +139,6 @@ func (s *Service) Create(ctx context.Context, req api.ProfilesPost) error {
 
 	s.emit("profile-created", url(p.Name), nil)
 	return nil
-}
-
-func (s *Service) validate(p *db.Profile) error {
-	err := instance.ValidateConfig(p.Config)
-	if err != nil {
-		return err
-	}
-
-	return instance.ValidateDevices(p.Devices)
 }
 
 // Replace is PUT: config, description and devices replaced. ifMatch is the request's

@@ -8,6 +8,7 @@ import (
 
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/etag"
+	"github.com/berth-dev/berth/lxd/instance"
 	"github.com/berth-dev/berth/shared/api"
 )
 
@@ -15,6 +16,15 @@ import (
 type fakeInstances struct {
 	changed []string
 	fail    error
+}
+
+func (f *fakeInstances) CheckNewProfile(p *db.Profile) error {
+	err := instance.ValidateConfig(p.Config)
+	if err != nil {
+		return err
+	}
+
+	return instance.ValidateDevices(p.Devices)
 }
 
 func (f *fakeInstances) CheckProfile(_ context.Context, _ string, p *db.Profile) error {

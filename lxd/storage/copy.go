@@ -36,7 +36,7 @@ func (p *pool) copyInstance(src, srcSnap, dst, sub string, from, to idmap.Set, e
 		return api.StatusErrorf(http.StatusConflict, "creating instance %q: %w", dst, ErrInstanceExists)
 	}
 
-	tmp, err := os.MkdirTemp(filepath.Join(p.dir, containersDir), tmpPrefix+dst+"-")
+	tmp, err := p.makeInstanceTemp(dst)
 	if err != nil {
 		return fmt.Errorf("creating instance %q: %w", dst, err)
 	}

@@ -53,11 +53,17 @@ func Load(driverName, poolDir string, log *slog.Logger) (Driver, error) {
 		return nil, err
 	}
 
+	p.driver = driverName
 	d := newDriver(p)
 
 	err = d.load()
 	if err != nil {
 		return nil, fmt.Errorf("loading %s pool %q: %w", driverName, poolDir, err)
+	}
+
+	err = d.RootQuota("")
+	if err != nil {
+		p.log.Info("root disk sizes will be refused", "reason", err)
 	}
 
 	return d, nil

@@ -32,8 +32,9 @@ const (
 
 // pool holds what every driver shares: the layout and the image store.
 type pool struct {
-	dir string
-	log *slog.Logger
+	dir    string
+	driver string // the driver's name, for messages
+	log    *slog.Logger
 
 	// mu serialises image deletion (write) against instance creation (read), so an image
 	// cannot vanish while an instance is being made from it.
@@ -258,7 +259,7 @@ func (p *pool) createInstance(name, fp string, fill func(tmp string) error) erro
 		return api.StatusErrorf(http.StatusConflict, "creating instance %q: %w", name, ErrInstanceExists)
 	}
 
-	tmp, err := os.MkdirTemp(filepath.Join(p.dir, containersDir), tmpPrefix+name+"-")
+	tmp, err := p.makeInstanceTemp(name)
 	if err != nil {
 		return fmt.Errorf("creating instance %q: %w", name, err)
 	}

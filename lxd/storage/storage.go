@@ -54,6 +54,16 @@ type Driver interface {
 	// instance's (ids) until release is called.
 	MountSnapshot(name, snap string, ids idmap.Set) (rootfs string, release func(), err error)
 
+	// RootQuota returns nil when the pool can limit the root disk of instance name (""
+	// asks about the pool alone), else a *QuotaError saying why, or another error.
+	RootQuota(name string) error
+	// SetRootQuota limits instance name's root disk to limit bytes; 0 removes the limit.
+	// It works on running and stopped instances alike.
+	SetRootQuota(name string, limit int64) error
+	// RootUsage returns the bytes instance name's root disk uses; ErrNoUsage where the
+	// pool does not account it.
+	RootUsage(name string) (int64, error)
+
 	// Mountpoints lists what MountInstance mounts, innermost first, so another process
 	// (the monitor) can unmount them.
 	Mountpoints(name string) []string

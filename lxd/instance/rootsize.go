@@ -1,0 +1,123 @@
+package instance
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/berth-dev/berth/lxd/storage"
+	"github.com/berth-dev/berth/shared/api"
+)
+
+// A root disk "size" is either enforced by the storage pool (storage.Driver.RootQuota) or
+// refused: setting or changing it where the pool cannot enforce it is a 400 naming the
+// pool and the reason, at create, copy, import, instance update and profile update, and
+// nothing changes. An instance that already had a size from before starts as it did, with
+// a warning in the log; edits that leave its size as it was are not refused.
+
+// rootDiskSize returns the size key of the root disk (the disk device at path "/") in an
+// expanded device map, "" when there is none.
+func rootDiskSize(devices map[string]map[string]string) string {
+	for _, d := range devices {
+		if d["type"] == "disk" && isRoot(d) {
+			return d["size"]
+		}
+	}
+
+	return ""
+}
+
+// withoutRootSize returns devices without the root disk's size, which changes live
+// through the pool (applyRootChange) rather than by hotplug.
+func withoutRootSize(devices map[string]map[string]string) map[string]map[string]string {
+	out := make(map[string]map[string]string, len(devices))
+	for name, d := range devices {
+		if d["type"] == "disk" && isRoot(d) && d["size"] != "" {
+			d = copyMap(d)
+			delete(d, "size")
+		}
+
+		out[name] = d
+	}
+
+	return out
+}
+
+// validateRootSize checks the size key of a root disk device.
+func validateRootSize(conf map[string]string) error {
+	if conf["size"] == "" {
+		return nil
+	}
+
+	_, err := ParseBytes(conf["size"])
+	if err != nil {
+		return fmt.Errorf("\"size\": %w", err)
+	}
+
+	return nil
+}
+
+// checkRootSize refuses a root disk size that devices set or change from oldDevices (nil
+// for a new instance) where the pool cannot enforce it. name is the instance, "" when it
+// has no storage yet.
+func (m *Manager) checkRootSize(name string, oldDevices, devices map[string]map[string]string) error {
+	size := rootDiskSize(devices)
+	if size == "" || (oldDevices != nil && size == rootDiskSize(oldDevices)) {
+		return nil
+	}
+
+	return m.quotaRefusal(m.cfg.Pool.RootQuota(name))
+}
+
+// quotaRefusal turns the pool's reason into the API's 400.
+func (m *Manager) quotaRefusal(err error) error {
+	var qe *storage.QuotaError
+	if errors.As(err, &qe) {
+		return api.StatusErrorf(http.StatusBadRequest, "pool %s (%s on %s at %s) cannot enforce a root disk size: %s", m.cfg.PoolName, qe.Driver, qe.FS, qe.Dir, qe.Reason)
+	}
+
+	return err
+}
+
+// applyRootSize gives the pool the root disk size of devices (none: no limit). Where the
+// pool cannot enforce sizes, a size (set before this check existed) is logged and
+// otherwise ignored, so that such an instance still starts.
+func (m *Manager) applyRootSize(name string, devices map[string]map[string]string) error {
+	size := rootDiskSize(devices)
+	err := m.cfg.Pool.RootQuota(name)
+	var qe *storage.QuotaError
+	if errors.As(err, &qe) {
+		if size != "" {
+			m.log.Warn("root disk size is not enforced", "instance", name, "size", size, "err", m.quotaRefusal(err))
+		}
+
+		return nil
+	}
+
+	if err != nil {
+		return err
+	}
+
+	var limit int64
+	if size != "" {
+		limit, err = ParseBytes(size)
+		if err != nil {
+			return api.StatusErrorf(http.StatusBadRequest, "root disk size: %v", err)
+		}
+	}
+
+	err = m.cfg.Pool.SetRootQuota(name, limit)
+	if err != nil {
+		return fmt.Errorf("setting root disk size of %q: %w", name, err)
+	}
+
+	return nil
+}
+
+// rootUsage adds the root disk's usage to a state where the pool accounts it.
+func (m *Manager) rootUsage(name string, disks map[string]api.InstanceStateDisk) {
+	n, err := m.cfg.Pool.RootUsage(name)
+	if err == nil {
+		disks["root"] = api.InstanceStateDisk{Usage: n}
+	}
+}
