@@ -134,7 +134,11 @@ func portRules(p Port) [][]expr.Any {
 		// Neighbour discovery (RS 133, NS 135, NA 136): never behind an extension header
 		// (so that the IPv6 payload length is the message's), and either no option or one
 		// option, which for a link-layer address must be its MAC. Receivers take the first
-		// of duplicate options, others the last: one option leaves no choice.
+		// of duplicate options, others the last: one option leaves no choice. A fragment
+		// header is an extension header too; fragments whose ICMPv6 type cannot be read
+		// here (a first fragment cut before it, later fragments) are not neighbour
+		// discovery to a receiver: Linux drops first fragments without the whole header
+		// chain (RFC 8200 4.5) and reassembled neighbour discovery (RFC 6980).
 		rule(ipv6, l4proto(unix.IPPROTO_ICMPV6),
 			payloadRange(th, 0, []byte{icmpv6RouterSolicit}, []byte{icmpv6NeighborAdvert}),
 			payloadCmp(nh, 6, 1, expr.CmpOpNeq, []byte{unix.IPPROTO_ICMPV6}), drop),
