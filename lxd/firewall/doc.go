@@ -1,11 +1,14 @@
 // Package firewall programs Berth's nftables rules through netlink (google/nftables): per
 // bridge network, an inet table "berth-<bridge>" with the outbound masquerade of both
 // families, and a bridge table "berth-<bridge>" holding one chain per container port that
-// drops frames sent with another MAC, IPv4 or IPv6 address than the port's own (IPv6
-// link-local aside), and a container's attempts to configure or mislead its neighbours
-// (DHCP, DHCPv6 and router advertisements, neighbour advertisements for others'
-// addresses). Tables are Berth's alone: created, replaced and deleted whole, never shared
-// with other software's rules.
+// lets through only ARP, IPv4 and IPv6 sent with the port's own MAC and addresses (its
+// IPv4 address, its SLAAC and EUI-64 link-local IPv6 addresses; 0.0.0.0 and :: only for
+// what needs them: DHCP for its own MAC, ARP probes, duplicate address detection, router
+// solicitations, MLD), and drops a container's attempts to configure or mislead its
+// neighbours (DHCP, DHCPv6 and router advertisements, neighbour discovery for others'
+// addresses or with another link-layer address, DHCP messages for another MAC). Tables
+// are Berth's alone: created, replaced and deleted whole, never shared with other
+// software's rules.
 package firewall
 
 // TablePrefix starts the name of every table Berth owns.

@@ -32,6 +32,29 @@ func payloadCmp(base expr.PayloadBase, offset, length uint32, op expr.CmpOp, dat
 	}
 }
 
+// alsoCmp: and the value just loaded OP data (after payloadCmp or payloadMasked).
+func alsoCmp(op expr.CmpOp, data []byte) []expr.Any {
+	return []expr.Any{&expr.Cmp{Op: op, Register: 1, Data: data}}
+}
+
+// payloadMasked: payload BASE OFFSET len(mask) & mask OP data.
+func payloadMasked(base expr.PayloadBase, offset uint32, mask []byte, op expr.CmpOp, data []byte) []expr.Any {
+	n := uint32(len(mask))
+	return []expr.Any{
+		&expr.Payload{DestRegister: 1, Base: base, Offset: offset, Len: n},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: n, Mask: mask, Xor: make([]byte, n)},
+		&expr.Cmp{Op: op, Register: 1, Data: data},
+	}
+}
+
+// payloadRange: payload BASE OFFSET len(from) within [from, to] (big endian).
+func payloadRange(base expr.PayloadBase, offset uint32, from, to []byte) []expr.Any {
+	return []expr.Any{
+		&expr.Payload{DestRegister: 1, Base: base, Offset: offset, Len: uint32(len(from))},
+		&expr.Range{Op: expr.CmpOpEq, Register: 1, FromData: from, ToData: to},
+	}
+}
+
 // inSubnet: payload (an IPv4 or IPv6 address, as subnet is) & mask OP subnet.
 func inSubnet(base expr.PayloadBase, offset uint32, op expr.CmpOp, subnet *net.IPNet) []expr.Any {
 	ip := []byte(subnet.IP.To4())

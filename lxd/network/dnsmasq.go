@@ -82,6 +82,10 @@ func (b *bridge) dnsmasqConf() []byte {
 		"dhcp-rapid-commit",
 		"dhcp-no-override",
 		"dhcp-authoritative",
+		// Leases are found by the client's MAC only, which the port filter checks in every
+		// DHCP message (chaddr): a client identifier is the client's word, and another's
+		// (broadcast in its DISCOVER) would let a container decline or release that lease.
+		"dhcp-ignore-clid",
 		"quiet-dhcp",
 		"log-facility=-", // stderr: dnsmasq.log
 		// Only reserved hosts get an address: the anti-spoofing rules know every one.
