@@ -216,7 +216,36 @@ func (d *dnsmasq) spawnLocked() error {
 	case <-time.After(50 * time.Millisecond):
 	}
 
+	// A SIGHUP (reload, sent after every reservation) that arrives before dnsmasq has set
+	// its handler kills it: wait until it catches SIGHUP, as /proc says.
+	deadline := time.Now().Add(5 * time.Second)
+	for !catchesSIGHUP(pid) && time.Now().Before(deadline) {
+		select {
+		case <-d.exited:
+			return fmt.Errorf("dnsmasq exited at start (see %s)", filepath.Join(d.dir, "dnsmasq.log"))
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+
 	return nil
+}
+
+// catchesSIGHUP reads SigCgt of /proc/<pid>/status: a hex mask, bit 0 for signal 1.
+func catchesSIGHUP(pid int) bool {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return false
+	}
+
+	for _, line := range strings.Split(string(data), "\n") {
+		mask, ok := strings.CutPrefix(line, "SigCgt:")
+		if ok {
+			v, err := strconv.ParseUint(strings.TrimSpace(mask), 16, 64)
+			return err == nil && v&(1<<(unix.SIGHUP-1)) != 0
+		}
+	}
+
+	return false
 }
 
 // watch opens a pidfd on pid and restarts dnsmasq if it dies while not stopping. d.pidfd

@@ -232,7 +232,8 @@ func TestBridgeLifecycle(t *testing.T) {
 
 	n, _ = m2.Get(name)
 	if p := readPID(t, filepath.Join(dir, name)); p != pid {
-		t.Fatalf("dnsmasq restarted on adoption: %d then %d", pid, p)
+		log, _ := os.ReadFile(filepath.Join(dir, name, "dnsmasq.log"))
+		t.Fatalf("dnsmasq restarted on adoption: %d then %d; its log:\n%s", pid, p, log)
 	}
 
 	// Supervision: a killed dnsmasq comes back.
