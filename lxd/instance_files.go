@@ -182,6 +182,13 @@ type closingReader struct {
 	close func()
 }
 
+// WriteTo sends the content in large chunks: the response writer would read 32 KiB at a
+// time from the file server's socket.
+func (c *closingReader) WriteTo(w io.Writer) (int64, error) {
+	buf := make([]byte, 256<<10)
+	return io.CopyBuffer(struct{ io.Writer }{w}, struct{ io.Reader }{c.Reader}, buf)
+}
+
 func (c *closingReader) Close() error {
 	if c.close != nil {
 		c.close()

@@ -103,7 +103,7 @@ func (c *Client) do(req request, body io.Reader, keep bool) (reply, *os.File, er
 		// The content takes as long as its sender needs.
 		_ = conn.SetDeadline(time.Time{})
 		br := &bodyReader{r: body}
-		_, err = io.Copy(conn, br)
+		_, err = copyContent(conn, br)
 		if br.err != nil {
 			_ = conn.Close()
 			return reply{}, nil, fmt.Errorf("reading content: %w", br.err)

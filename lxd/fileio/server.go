@@ -2,7 +2,6 @@ package fileio
 
 import (
 	"errors"
-	"io"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -70,7 +69,7 @@ func (r *Root) serveConn(conn *os.File) {
 		if e.File != nil {
 			if err == nil {
 				// The content of a sparse file is streamed as it is read, never held.
-				_, _ = io.Copy(conn, e.File)
+				_, _ = copyContent(conn, e.File)
 			}
 
 			_ = e.File.Close()

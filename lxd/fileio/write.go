@@ -43,8 +43,7 @@ func (r *Root) WriteFile(p string, body io.Reader, appendMode bool, mode uint32,
 		return false, err
 	}
 
-	// *os.File.ReadFrom splices from the request's socket where it can.
-	_, err = io.Copy(f, body)
+	_, err = copyContent(f, body)
 	closeErr := f.Close()
 	if err == nil {
 		err = closeErr

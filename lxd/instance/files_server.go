@@ -13,7 +13,7 @@ import (
 
 // fileServerIdle is how long a container's file server outlives its last operation: a
 // `file push -r` or a script pushing in a loop reuses it, an idle container carries none.
-const fileServerIdle = time.Minute
+const fileServerIdle = execServerIdle
 
 // fileServers are the running containers' file servers (lxd/nsexec), one per instance,
 // started by its first file operation.
