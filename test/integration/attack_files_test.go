@@ -257,6 +257,15 @@ func attackPasswdFIFO(t *testing.T, d *daemon) {
 	_, err := d.inside("a2", "sh", "-c", "mv /etc/passwd /etc/passwd.real && mkfifo -m 0644 /etc/passwd && mv /etc/group /etc/group.real && mkfifo -m 0644 /etc/group")
 	must(t, err)
 
+	// A FIFO or a device is never opened by a pull (it would wait, or read forever).
+	for _, p := range []string{"/etc/passwd", "/dev/zero"} {
+		start := time.Now()
+		_, _, err := d.c.GetInstanceFile(context.Background(), "a2", p)
+		if !api.StatusErrorCheck(err, http.StatusBadRequest) || time.Since(start) > 2*time.Second {
+			t.Fatalf("pull of %s: %v after %s, want a prompt 400", p, err, time.Since(start))
+		}
+	}
+
 	for _, uid := range []string{"1000", "0"} {
 		start := time.Now()
 		out, err := d.berthErr("exec", "a2", "--user", uid, "--", "sh", "-c", "echo home=$HOME")
@@ -403,5 +412,3 @@ func vmRSS(t *testing.T, pid int) int {
 	t.Fatalf("no VmRSS for %d", pid)
 	return 0
 }
-
-
