@@ -33,10 +33,9 @@ func instanceFileGet(d *Daemon, r *http.Request) response.Response {
 		return response.SmartError(err)
 	}
 
-	uid, gid := files.ContainerIDs(e.UID, e.GID)
 	headers := map[string]string{
-		"X-LXD-uid":      strconv.FormatInt(uid, 10),
-		"X-LXD-gid":      strconv.FormatInt(gid, 10),
+		"X-LXD-uid":      strconv.FormatInt(e.UID, 10),
+		"X-LXD-gid":      strconv.FormatInt(e.GID, 10),
 		"X-LXD-mode":     fmt.Sprintf("%04o", e.Mode),
 		"X-LXD-type":     e.Type,
 		"X-LXD-modified": e.ModTime.UTC().Format(http.TimeFormat),
@@ -44,7 +43,7 @@ func instanceFileGet(d *Daemon, r *http.Request) response.Response {
 
 	switch e.Type {
 	case fileio.TypeFile:
-		// The body closes the file and then the root (unmounting a stopped instance).
+		// The body closes the file and then the tree (unmounting a stopped instance).
 		body := &closingReader{Reader: e.File, close: func() { _ = e.File.Close(); files.Close() }}
 		return response.RawResponse(path.Base(p), e.Size, e.ModTime, headers, body)
 	case fileio.TypeSymlink:
@@ -84,11 +83,6 @@ func instanceFilePost(d *Daemon, r *http.Request) response.Response {
 }
 
 func writeEntry(files *instance.Files, p string, h fileHeaders, body io.Reader) error {
-	owner, err := files.Owner(h.uid, h.gid)
-	if err != nil {
-		return err
-	}
-
 	switch h.typ {
 	case fileio.TypeDirectory:
 		mode := h.mode
@@ -96,14 +90,14 @@ func writeEntry(files *instance.Files, p string, h fileHeaders, body io.Reader) 
 			mode = 0o750
 		}
 
-		return files.Mkdir(p, uint32(mode), owner)
+		return files.Mkdir(p, uint32(mode), h.uid, h.gid)
 	case fileio.TypeSymlink:
 		target, err := io.ReadAll(io.LimitReader(body, 4096))
 		if err != nil {
 			return err
 		}
 
-		return files.Symlink(string(target), p, owner)
+		return files.Symlink(string(target), p, h.uid, h.gid)
 	}
 
 	mode := h.mode
@@ -111,8 +105,7 @@ func writeEntry(files *instance.Files, p string, h fileHeaders, body io.Reader) 
 		mode = 0o644
 	}
 
-	_, err = files.WriteFile(p, body, h.write == "append", uint32(mode), owner)
-	return err
+	return files.WriteFile(p, body, h.write == "append", uint32(mode), h.uid, h.gid)
 }
 
 // DELETE /1.0/instances/{name}/files?path=
@@ -187,6 +180,13 @@ func parseFileHeaders(h http.Header) (fileHeaders, error) {
 type closingReader struct {
 	io.Reader
 	close func()
+}
+
+// WriteTo sends the content in large chunks: the response writer would read 32 KiB at a
+// time from the file server's socket.
+func (c *closingReader) WriteTo(w io.Writer) (int64, error) {
+	buf := make([]byte, 256<<10)
+	return io.CopyBuffer(struct{ io.Writer }{w}, struct{ io.Reader }{c.Reader}, buf)
 }
 
 func (c *closingReader) Close() error {

@@ -5,11 +5,19 @@
 // relative to a directory fd that stands for the container's "/": absolute symlinks and
 // ".." stop at that root, whatever the container plants or swaps while we work. The final
 // component of a path is never followed when creating or removing; a regular file is opened
-// through an O_PATH fd that was checked first, so a FIFO or device node is never opened.
+// through an O_PATH fd that was checked first, so a FIFO or device node is never opened;
+// nothing is written on a kernel interface filesystem (proc, sysfs, cgroup, ...: fsmagic.go).
 //
-// For a running container the root fd is /proc/<init>/root: walking from it crosses the
-// mounts of the container's own mount namespace (its tmpfs /tmp, /run, /dev/shm), which the
-// host's view of the root filesystem does not show.
+// Who does the work depends on the container's state (lxd/instance/files.go):
+//
+//   - a running container's tree is only ever touched by its file server (server.go), a
+//     helper that joined the container's user and mount namespaces and is the container's
+//     root: the kernel checks every open as container root, so a host file the container
+//     bind-mounted into its tree (say /proc/sys/kernel/core_pattern from a procfs it
+//     mounted) is refused by the kernel, not by us. The daemon talks to it with Client;
+//   - a stopped container's rootfs, mounted on the host, is opened here by the daemon with
+//     OpenRoot: no container mount exists then, and RESOLVE_NO_XDEV makes sure no mount is
+//     crossed anyway.
 package fileio
 
 import (
@@ -35,18 +43,34 @@ const (
 
 // Root is an open container root directory.
 type Root struct {
-	fd int
+	fd      int
+	resolve uint64 // RESOLVE_* flags beyond RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS
+	proc    int    // a procfs that shows this process, to reopen O_PATH fds; -1: /proc
 }
 
-// OpenRoot opens dir (following symlinks and magic links such as /proc/<pid>/root) as the
-// root of later operations.
+// OpenRoot opens dir, a tree the daemon reaches on the host (a stopped container's mounted
+// rootfs), as the root of later operations. No path below it may cross a mount point
+// (RESOLVE_NO_XDEV): whatever is mounted there is not the container's tree.
 func OpenRoot(dir string) (*Root, error) {
 	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("opening root %q: %w", dir, err)
 	}
 
-	return &Root{fd: fd}, nil
+	return &Root{fd: fd, resolve: unix.RESOLVE_NO_XDEV, proc: -1}, nil
+}
+
+// openMountedRoot opens this process's "/" as the root, crossing the mounts below it: the
+// file server's, whose "/" is the container's (and whose mounts are the container's own).
+// proc is an fd of a procfs in which this process is visible (the container's shows only
+// its own pid namespace).
+func openMountedRoot(proc int) (*Root, error) {
+	fd, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("opening root: %w", err)
+	}
+
+	return &Root{fd: fd, proc: proc}, nil
 }
 
 // Close releases the root fd.
@@ -127,7 +151,7 @@ func (r *Root) openat2(p string, flags uint64, mode uint64) (int, error) {
 	how := &unix.OpenHow{
 		Flags:   flags | unix.O_CLOEXEC,
 		Mode:    mode,
-		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
+		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS | r.resolve,
 	}
 
 	for tries := 0; ; tries++ {
@@ -178,12 +202,20 @@ func pathError(p string, err error) error {
 }
 
 // reopen opens the inode behind an O_PATH fd with flags. The magic link is our own fd, so
-// no path is resolved again.
-func reopen(fd int, flags int) (*os.File, error) {
-	f, err := os.OpenFile(fmt.Sprintf("/proc/self/fd/%d", fd), flags|unix.O_CLOEXEC, 0)
+// no path is resolved again; the open is checked against our credentials as any other.
+func (r *Root) reopen(fd int, flags int) (*os.File, error) {
+	link := fmt.Sprintf("self/fd/%d", fd)
+	var nfd int
+	var err error
+	if r.proc >= 0 {
+		nfd, err = unix.Openat(r.proc, link, flags|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
+	} else {
+		nfd, err = unix.Open("/proc/"+link, flags|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
+	}
+
 	if err != nil {
 		return nil, fmt.Errorf("reopening: %w", err)
 	}
 
-	return f, nil
+	return os.NewFile(uintptr(nfd), link), nil
 }

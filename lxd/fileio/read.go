@@ -2,8 +2,8 @@ package fileio
 
 import (
 	"fmt"
+	"io"
 	"net/http"
-	"os"
 	"path"
 	"slices"
 
@@ -16,9 +16,9 @@ import (
 // Names for a directory (sorted entry names, without "." and ".."); Target for a symlink.
 type Entry struct {
 	Info
-	File   *os.File
-	Names  []string
-	Target string
+	File   io.ReadCloser `json:"-"`
+	Names  []string      `json:"names,omitempty"`
+	Target string        `json:"target,omitempty"`
 }
 
 // Open looks at p without following its last component: a regular file is opened for
@@ -41,21 +41,21 @@ func (r *Root) Open(p string) (*Entry, error) {
 	e := &Entry{Info: infoOf(&st)}
 	switch e.Type {
 	case TypeFile:
-		e.File, err = reopen(fd, os.O_RDONLY)
+		e.File, err = r.reopen(fd, unix.O_RDONLY|unix.O_NONBLOCK)
 		if err != nil {
-			return nil, fmt.Errorf("opening %q: %w", p, err)
+			return nil, pathError(p, err)
 		}
 
 	case TypeDirectory:
-		dir, err := reopen(fd, os.O_RDONLY|unix.O_DIRECTORY)
+		dir, err := r.reopen(fd, unix.O_RDONLY|unix.O_DIRECTORY)
 		if err != nil {
-			return nil, fmt.Errorf("opening %q: %w", p, err)
+			return nil, pathError(p, err)
 		}
 
-		e.Names, err = dir.Readdirnames(-1)
+		e.Names, err = readNames(dir, maxNames)
 		_ = dir.Close()
 		if err != nil {
-			return nil, fmt.Errorf("listing %q: %w", p, err)
+			return nil, pathError(p, fmt.Errorf("listing: %w", err))
 		}
 
 		slices.Sort(e.Names)
@@ -98,4 +98,59 @@ func readlinkFd(fd int) (string, error) {
 
 		buf = make([]byte, len(buf)*4)
 	}
+}
+
+// maxNames bounds a directory listing: a container can make a directory of any size, and
+// the whole list travels in one message.
+const maxNames = 1 << 20
+
+// readNames lists at most max entries of dir.
+func readNames(dir interface{ Readdirnames(int) ([]string, error) }, max int) ([]string, error) {
+	var names []string
+	for {
+		batch, err := dir.Readdirnames(4096)
+		names = append(names, batch...)
+		if len(names) > max {
+			return nil, api.StatusErrorf(http.StatusRequestEntityTooLarge, "more than %d entries", max)
+		}
+
+		if err == io.EOF {
+			return names, nil
+		}
+
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// ReadFile reads the regular file p whole, refusing (413) a file larger than max bytes:
+// for small configuration files (resolv.conf, passwd) the daemon looks at. A FIFO or a
+// device is never opened; a sparse file is never read past max.
+func (r *Root) ReadFile(p string, max int64) ([]byte, error) {
+	e, err := r.Open(p)
+	if err != nil {
+		return nil, err
+	}
+
+	if e.File == nil {
+		return nil, api.StatusErrorf(http.StatusBadRequest, "%q is a %s, not a regular file", p, e.Type)
+	}
+
+	defer e.File.Close()
+
+	if e.Size > max {
+		return nil, api.StatusErrorf(http.StatusRequestEntityTooLarge, "%q is larger than %d bytes", p, max)
+	}
+
+	data, err := io.ReadAll(io.LimitReader(e.File, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %q: %w", p, err)
+	}
+
+	if int64(len(data)) > max {
+		return nil, api.StatusErrorf(http.StatusRequestEntityTooLarge, "%q is larger than %d bytes", p, max)
+	}
+
+	return data, nil
 }

@@ -12,9 +12,12 @@ import (
 	"github.com/berth-dev/berth/shared/api"
 )
 
-// Owner is a host uid and gid to give new entries.
+// Owner is the uid and gid to give new entries, as the process doing the work sees them:
+// host ids in the daemon (a stopped container's rootfs), the container's own ids in the
+// file server.
 type Owner struct {
-	UID, GID int
+	UID int `json:"uid"`
+	GID int `json:"gid"`
 }
 
 // WriteFile writes body to the regular file p, creating it (with mode and owner) if it is
@@ -30,13 +33,17 @@ func (r *Root) WriteFile(p string, body io.Reader, appendMode bool, mode uint32,
 
 	defer unix.Close(pfd)
 
-	f, created, err := openForWrite(pfd, base, p, appendMode, mode, owner)
+	err = checkWritable(pfd, p)
 	if err != nil {
 		return false, err
 	}
 
-	// *os.File.ReadFrom splices from the request's socket where it can.
-	_, err = io.Copy(f, body)
+	f, created, err := r.openForWrite(pfd, base, p, appendMode, mode, owner)
+	if err != nil {
+		return false, err
+	}
+
+	_, err = copyContent(f, body)
 	closeErr := f.Close()
 	if err == nil {
 		err = closeErr
@@ -49,7 +56,7 @@ func (r *Root) WriteFile(p string, body io.Reader, appendMode bool, mode uint32,
 	return created, nil
 }
 
-func openForWrite(pfd int, base, p string, appendMode bool, mode uint32, owner Owner) (*os.File, bool, error) {
+func (r *Root) openForWrite(pfd int, base, p string, appendMode bool, mode uint32, owner Owner) (*os.File, bool, error) {
 	for range 8 {
 		fd, err := unix.Openat(pfd, base, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		if errors.Is(err, unix.ENOENT) {
@@ -65,7 +72,7 @@ func openForWrite(pfd int, base, p string, appendMode bool, mode uint32, owner O
 			return nil, false, pathError(p, fmt.Errorf("looking up: %w", err))
 		}
 
-		f, err := openExisting(fd, p, appendMode)
+		f, err := r.openExisting(fd, p, appendMode)
 		_ = unix.Close(fd)
 		return f, false, err
 	}
@@ -105,7 +112,7 @@ func create(pfd int, base, p string, mode uint32, owner Owner) (*os.File, error)
 	return f, nil
 }
 
-func openExisting(fd int, p string, appendMode bool) (*os.File, error) {
+func (r *Root) openExisting(fd int, p string, appendMode bool) (*os.File, error) {
 	var st unix.Stat_t
 	err := unix.Fstat(fd, &st)
 	if err != nil {
@@ -122,12 +129,23 @@ func openExisting(fd int, p string, appendMode bool) (*os.File, error) {
 		return nil, api.StatusErrorf(http.StatusBadRequest, "%q is not a regular file", p)
 	}
 
-	flags := os.O_WRONLY | os.O_TRUNC
-	if appendMode {
-		flags = os.O_WRONLY | os.O_APPEND
+	// Before the open for writing, which truncates: the O_PATH fd is the very inode.
+	err = checkWritable(fd, p)
+	if err != nil {
+		return nil, err
 	}
 
-	return reopen(fd, flags)
+	flags := unix.O_WRONLY | unix.O_TRUNC | unix.O_NONBLOCK
+	if appendMode {
+		flags = unix.O_WRONLY | unix.O_APPEND | unix.O_NONBLOCK
+	}
+
+	f, err := r.reopen(fd, flags)
+	if err != nil {
+		return nil, pathError(p, err)
+	}
+
+	return f, nil
 }
 
 // Mkdir creates directory p with mode and owner. An existing directory is left as it is;
@@ -143,6 +161,11 @@ func (r *Root) Mkdir(p string, mode uint32, owner Owner) error {
 	}
 
 	defer unix.Close(pfd)
+
+	err = checkWritable(pfd, p)
+	if err != nil {
+		return err
+	}
 
 	err = asOwner(owner, func() error { return unix.Mkdirat(pfd, base, 0o700) })
 	if errors.Is(err, unix.EEXIST) {
@@ -192,6 +215,11 @@ func (r *Root) Symlink(target, p string, owner Owner) error {
 	}
 
 	defer unix.Close(pfd)
+
+	err = checkWritable(pfd, p)
+	if err != nil {
+		return err
+	}
 
 	var st unix.Stat_t
 	err = unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW)
@@ -245,6 +273,11 @@ func (r *Root) Remove(p string) error {
 
 	defer unix.Close(pfd)
 
+	err = checkWritable(pfd, p)
+	if err != nil {
+		return err
+	}
+
 	var st unix.Stat_t
 	err = unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW)
 	if err != nil {
@@ -272,6 +305,13 @@ func removeAt(dirfd int, name string) error {
 
 	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
+		return err
+	}
+
+	// A mount below (the container's procfs, say) is not emptied either.
+	err = checkWritable(fd, name)
+	if err != nil {
+		_ = unix.Close(fd)
 		return err
 	}
 

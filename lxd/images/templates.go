@@ -16,6 +16,7 @@ import (
 	"github.com/flosch/pongo2/v6"
 	"golang.org/x/sys/unix"
 
+	"github.com/berth-dev/berth/lxd/fileio"
 	"github.com/berth-dev/berth/shared/api"
 )
 
@@ -131,6 +132,13 @@ func renderOne(set *pongo2.TemplateSet, tplRoot *os.Root, rootFd int, target str
 
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return errors.New("target is not a regular file")
+	}
+
+	// Templates render before the container runs, on its rootfs mounted on the host, where
+	// none of its mounts exist; should one ever be crossed, no kernel file is written.
+	err = fileio.CheckWritable(fd, target)
+	if err != nil {
+		return err
 	}
 
 	src, err := tplRoot.ReadFile(tpl.Template)

@@ -2,7 +2,9 @@ package instance
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 
 	"github.com/berth-dev/berth/lxd/fileio"
@@ -10,26 +12,39 @@ import (
 	"github.com/berth-dev/berth/shared/api"
 )
 
-// Files is an instance's root filesystem opened for the files API. Close it when done.
+// Files is an instance's root filesystem opened for the files API; every id it takes or
+// returns is the container's. Close it when done.
+//
+// A running instance's tree is reached only through its file server (files_server.go): a
+// helper in the container's user and mount namespaces that is the container's root, so
+// the kernel refuses it whatever the container's root could not do itself, such as writing
+// a host sysctl it bind-mounted over the target. A stopped instance's rootfs is mounted on
+// the host and opened by the daemon, with no mount crossed (fileio.OpenRoot).
 type Files struct {
-	*fileio.Root
-	IDs     idmap.Set
+	tree    fileio.Tree
+	root    *fileio.Root // the stopped instance's, closed with Files
+	ids     idmap.Set
+	inside  bool // tree speaks the container's ids (the file server)
 	release func()
 }
 
-// Close releases the root (and, for a stopped instance, unmounts it and lets other state
-// changes of the instance proceed).
+// Close releases the tree (for a stopped instance, unmounts it and lets other state changes
+// of the instance proceed).
 func (f *Files) Close() {
-	_ = f.Root.Close()
+	if f.root != nil {
+		_ = f.root.Close()
+		f.root = nil
+	}
+
 	if f.release != nil {
 		f.release()
 		f.release = nil
 	}
 }
 
-// Owner maps container ids to host ids for new entries; -1 means root. Ids outside the
+// owner maps container ids to the ids the tree takes; -1 means root. Ids outside the
 // instance's map are a 400.
-func (f *Files) Owner(uid, gid int64) (fileio.Owner, error) {
+func (f *Files) owner(uid, gid int64) (fileio.Owner, error) {
 	if uid < 0 {
 		uid = 0
 	}
@@ -38,34 +53,97 @@ func (f *Files) Owner(uid, gid int64) (fileio.Owner, error) {
 		gid = 0
 	}
 
-	hu, hg := f.IDs.UIDToHost(uid), f.IDs.GIDToHost(gid)
-	if hu < 0 || hg < 0 {
-		return fileio.Owner{}, api.StatusErrorf(http.StatusBadRequest, "owner %d:%d is outside the instance's id map (0-%d)", uid, gid, f.IDs.Size-1)
+	if uid >= f.ids.Size || gid >= f.ids.Size {
+		return fileio.Owner{}, api.StatusErrorf(http.StatusBadRequest, "owner %d:%d is outside the instance's id map (0-%d)", uid, gid, f.ids.Size-1)
 	}
 
-	return fileio.Owner{UID: int(hu), GID: int(hg)}, nil
+	if f.inside {
+		return fileio.Owner{UID: int(uid), GID: int(gid)}, nil
+	}
+
+	return fileio.Owner{UID: int(f.ids.UIDToHost(uid)), GID: int(f.ids.GIDToHost(gid))}, nil
 }
 
-// ContainerIDs maps host ids back to what the container sees; ids outside the map show as
-// the overflow id 65534, as they do inside.
-func (f *Files) ContainerIDs(uid, gid int64) (int64, int64) {
-	cu, cg := uid-f.IDs.HostUID, gid-f.IDs.HostGID
-	if cu < 0 || cu >= f.IDs.Size {
-		cu = 65534
+// containerIDs maps the tree's ids back to what the container sees; ids outside the map
+// show as the overflow id 65534, as they do inside.
+func (f *Files) containerIDs(e *fileio.Entry) {
+	if f.inside {
+		return // the kernel mapped them already
 	}
 
-	if cg < 0 || cg >= f.IDs.Size {
-		cg = 65534
+	e.UID, e.GID = e.UID-f.ids.HostUID, e.GID-f.ids.HostGID
+	if e.UID < 0 || e.UID >= f.ids.Size {
+		e.UID = 65534
 	}
 
-	return cu, cg
+	if e.GID < 0 || e.GID >= f.ids.Size {
+		e.GID = 65534
+	}
 }
 
-// OpenFiles opens the root an instance sees as "/". A running instance is entered through
-// /proc/<init>/root, so paths cross the container's own mounts (its tmpfs /tmp and /run)
-// exactly as inside. A stopped instance is mounted for the duration and its lock is held
-// until Close, so it cannot start (and mount a second overlay on the same upper layer)
-// meanwhile.
+// gone turns a file server that went away under an operation (its container stopped)
+// into a 409.
+func gone(err error) error {
+	if errors.Is(err, fileio.ErrServerGone) {
+		return api.StatusErrorf(http.StatusConflict, "the instance changed state, try again")
+	}
+
+	return err
+}
+
+// Open looks at p (fileio.Root.Open), with the container's ids.
+func (f *Files) Open(p string) (*fileio.Entry, error) {
+	e, err := f.tree.Open(p)
+	if err != nil {
+		return nil, gone(err)
+	}
+
+	f.containerIDs(e)
+	return e, nil
+}
+
+// WriteFile writes body to the regular file p (fileio.Root.WriteFile); a new file gets
+// mode and the container ids uid:gid (-1: root).
+func (f *Files) WriteFile(p string, body io.Reader, appendMode bool, mode uint32, uid, gid int64) error {
+	owner, err := f.owner(uid, gid)
+	if err != nil {
+		return err
+	}
+
+	_, err = f.tree.WriteFile(p, body, appendMode, mode, owner)
+	return gone(err)
+}
+
+// Mkdir creates directory p (fileio.Root.Mkdir).
+func (f *Files) Mkdir(p string, mode uint32, uid, gid int64) error {
+	owner, err := f.owner(uid, gid)
+	if err != nil {
+		return err
+	}
+
+	return gone(f.tree.Mkdir(p, mode, owner))
+}
+
+// Symlink makes p a symlink to target (fileio.Root.Symlink).
+func (f *Files) Symlink(target, p string, uid, gid int64) error {
+	owner, err := f.owner(uid, gid)
+	if err != nil {
+		return err
+	}
+
+	return gone(f.tree.Symlink(target, p, owner))
+}
+
+// Remove deletes p and what is below it (fileio.Root.Remove).
+func (f *Files) Remove(p string) error {
+	return gone(f.tree.Remove(p))
+}
+
+// OpenFiles opens the tree an instance sees as "/". A running instance is served by its
+// file server, inside its namespaces, so paths cross the container's own mounts (its tmpfs
+// /tmp and /run) exactly as inside, with the container's permissions. A stopped instance
+// is mounted for the duration and its lock is held until Close, so it cannot start (and
+// mount a second overlay on the same upper layer) meanwhile.
 func (m *Manager) OpenFiles(ctx context.Context, name string) (*Files, error) {
 	inst, _, err := m.load(ctx, name)
 	if err != nil {
@@ -81,19 +159,12 @@ func (m *Manager) OpenFiles(ctx context.Context, name string) (*Files, error) {
 	mon := m.monitor(name)
 	if mon != nil {
 		unlock()
-		pid := mon.InitPID()
-		root, err := fileio.OpenRoot(fmt.Sprintf("/proc/%d/root", pid))
+		srv, release, err := m.fileServer(name, mon)
 		if err != nil {
-			return nil, fmt.Errorf("opening root of %q: %w", name, err)
+			return nil, err
 		}
 
-		// The pid was read before the open: make sure it was still this container's init.
-		if m.monitor(name) != mon || mon.InitPID() != pid {
-			_ = root.Close()
-			return nil, api.StatusErrorf(http.StatusConflict, "instance %q changed state, try again", name)
-		}
-
-		return &Files{Root: root, IDs: ids}, nil
+		return &Files{tree: srv, ids: ids, inside: true, release: release}, nil
 	}
 
 	rootfs, err := m.cfg.Pool.MountInstance(name, ids)
@@ -117,5 +188,5 @@ func (m *Manager) OpenFiles(ctx context.Context, name string) (*Files, error) {
 		return nil, fmt.Errorf("opening root of %q: %w", name, err)
 	}
 
-	return &Files{Root: root, IDs: ids, release: release}, nil
+	return &Files{tree: root, root: root, ids: ids, release: release}, nil
 }

@@ -65,6 +65,7 @@ type Manager struct {
 	idBusy   map[int64]bool                // id bases reserved by unfinished creates
 
 	execServers execServers
+	fileServers fileServers
 	pruneKick   chan struct{} // wakes RunSnapshotPruner early
 
 	nicMu     sync.Mutex

@@ -7,13 +7,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"sort"
 	"strings"
-	"syscall"
 
 	"github.com/berth-dev/berth/lxd/container"
 	"github.com/berth-dev/berth/lxd/db"
+	"github.com/berth-dev/berth/lxd/fileio"
 	"github.com/berth-dev/berth/lxd/idmap"
 	"github.com/berth-dev/berth/lxd/ip"
 	"github.com/berth-dev/berth/lxd/network"
@@ -372,48 +371,39 @@ func (m *Manager) nicsDelete(name string) {
 // resolvMarker starts the resolv.conf Berth writes. A file without it is the user's.
 const resolvMarker = "# Written by Berth"
 
+// maxResolvConf bounds what is read of a container's resolv.conf: Berth's own is a few
+// lines, anything bigger is the user's (or an attempt to make the daemon read 64 GiB).
+const maxResolvConf = 1 << 20
+
 // writeResolvConf points the container at its network's dnsmasq, when the file is the
-// image's empty placeholder or one Berth wrote. Through os.Root: the rootfs is the
-// container's and its symlinks must not lead outside.
+// image's empty placeholder or one Berth wrote. It runs before the container starts, on
+// its rootfs mounted on the host, through fileio: resolved inside the rootfs, never a
+// symlink followed at the last component, a FIFO or device never opened, a sparse file
+// never read past maxResolvConf, nothing written on a kernel filesystem.
 func writeResolvConf(rootfs string, nw network.Network, ids idmap.Set) error {
-	root, err := os.OpenRoot(rootfs)
+	root, err := fileio.OpenRoot(rootfs)
 	if err != nil {
 		return err
 	}
 
 	defer root.Close()
-	fi, err := root.Lstat("etc/resolv.conf")
+
+	const p = "/etc/resolv.conf"
+	cur, err := root.ReadFile(p, maxResolvConf)
 	switch {
-	case errors.Is(err, os.ErrNotExist):
+	case api.StatusErrorCheck(err, http.StatusNotFound):
+	case api.StatusErrorCheck(err, http.StatusBadRequest, http.StatusRequestEntityTooLarge):
+		return nil // a symlink (systemd-resolved or the user manages it), or not ours
 	case err != nil:
 		return err
-	case !fi.Mode().IsRegular():
-		return nil // a symlink: systemd-resolved or the user manages it
-	default:
-		cur, err := root.ReadFile("etc/resolv.conf")
-		if err != nil {
-			return err
-		}
-
-		if strings.TrimSpace(string(cur)) != "" && !strings.HasPrefix(string(cur), resolvMarker) {
-			return nil
-		}
+	case strings.TrimSpace(string(cur)) != "" && !strings.HasPrefix(string(cur), resolvMarker):
+		return nil
 	}
 
 	content := fmt.Sprintf("%s from network %s; remove this line to manage the file yourself.\nnameserver %s\nsearch %s\n",
 		resolvMarker, nw.Name(), nw.Gateway(), nw.Domain())
-	f, err := root.OpenFile("etc/resolv.conf", os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o644)
-	if err != nil {
-		return err
-	}
-
-	_, err = f.WriteString(content)
-	if err == nil {
-		err = f.Chown(int(ids.HostUID), int(ids.HostGID))
-	}
-
-	cerr := f.Close()
-	return errors.Join(err, cerr)
+	_, err = root.WriteFile(p, strings.NewReader(content), false, 0o644, fileio.Owner{UID: int(ids.HostUID), GID: int(ids.HostGID)})
+	return err
 }
 
 // generateMAC returns a random address in LXD's 00:16:3e prefix.

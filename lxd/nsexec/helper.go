@@ -14,7 +14,7 @@ import (
 
 // IsHelper reports whether args ask for the exec helper or the exec server.
 func IsHelper(args []string) bool {
-	return len(args) > 1 && (args[1] == HelperArg || args[1] == ServerArg)
+	return len(args) > 1 && (args[1] == HelperArg || args[1] == ServerArg || args[1] == FilesArg)
 }
 
 // HelperMain runs the exec server if asked (server_main.go). Otherwise it is B, the Go side of an exec: the C constructor has already
@@ -23,6 +23,10 @@ func IsHelper(args []string) bool {
 func HelperMain() int {
 	if IsServer(os.Args) {
 		return ServerMain()
+	}
+
+	if isFiles(os.Args) {
+		return filesMain()
 	}
 
 	fd, err := strconv.Atoi(os.Getenv(envFD))

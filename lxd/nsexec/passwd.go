@@ -1,7 +1,6 @@
 package nsexec
 
 import (
-	"bufio"
 	"errors"
 	"io/fs"
 	"os"
@@ -68,18 +67,16 @@ func supplementaryGroups(name string, gid uint32) []int {
 }
 
 // eachLine calls fn with the colon-separated fields of each line of a small
-// file until fn returns false. A missing file has no lines.
+// file until fn returns false. A missing file has no lines, and so has one
+// the container made hostile (safeconfig.go): a FIFO, a device, a huge or
+// sparse file, anything on procfs or sysfs.
 func eachLine(path string, fn func([]string) bool) {
-	f, err := os.Open(path)
+	data, err := readConfig(path, maxConfigFile, configDeadline)
 	if err != nil {
 		return
 	}
 
-	defer func() { _ = f.Close() }()
-
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		line := s.Text()
+	for _, line := range strings.Split(string(data), "\n") {
 		if line == "" || line[0] == '#' {
 			continue
 		}

@@ -200,7 +200,12 @@ func (s *server) start(r request, stdio []int) {
 		return
 	}
 
-	env, groups, cwd := r.userContext()
+	// The user's files are the container's: read them as its root, not as host root.
+	var env []string
+	var groups []int
+	var cwd string
+
+	on(s.rootThread, func() { env, groups, cwd = r.userContext() })
 
 	fi, err := os.Stat(cwd)
 	if err == nil && !fi.IsDir() {
