@@ -65,6 +65,11 @@ func (m *Manager) Import(ctx context.Context, file, name string) (string, error)
 		return "", api.StatusErrorf(http.StatusBadRequest, "backup has no instance config")
 	}
 
+	err = validateImported(index)
+	if err != nil {
+		return "", err
+	}
+
 	_, ok := trees[""]
 	if !ok {
 		return "", api.StatusErrorf(http.StatusBadRequest, "backup has no %s/rootfs", backupContainer)
@@ -260,6 +265,69 @@ func (m *Manager) insertImported(ctx context.Context, name string, src *api.Inst
 
 		return nil
 	})
+}
+
+// validateImported checks the config and devices a backup brings, the instance's and each
+// snapshot's (a restore makes them the instance's), with the validators of a create
+// request and their errors, before anything is created. Devices that reach the host are
+// refused outright: a backup is hostile input, and a host path, device node, host socket
+// or host interface it names is not the admin's choice. The admin adds them again after
+// the import if they are wanted.
+func validateImported(index *BackupIndex) error {
+	c := index.Config.Container
+	err := validateImportedOne("", c.Config, c.Devices)
+	if err != nil {
+		return err
+	}
+
+	for _, s := range index.Config.Snapshots {
+		err := validateImportedOne(" snapshot "+strconv.Quote(s.Name), s.Config, s.Devices)
+		if err != nil {
+			return err
+		}
+	}
+
+	return nil
+}
+
+func validateImportedOne(what string, config map[string]string, devices map[string]map[string]string) error {
+	for _, name := range sortedDevices(devices) {
+		why := hostReaching(devices[name])
+		if why != "" {
+			return api.StatusErrorf(http.StatusBadRequest, "backup%s: device %q (%s) %s: refused in an imported backup; add it again after the import", what, name, devices[name]["type"], why)
+		}
+	}
+
+	err := ValidateDevices(devices)
+	if err == nil {
+		err = ValidateConfig(importedConfig(config))
+	}
+
+	if err != nil {
+		return api.StatusErrorf(http.StatusBadRequest, "backup%s: %v", what, err)
+	}
+
+	return nil
+}
+
+// hostReaching says why a device gives the container something of the host's, or "".
+func hostReaching(d map[string]string) string {
+	switch d["type"] {
+	case "disk":
+		if d["source"] != "" || d["path"] != "/" {
+			return "shares a host path"
+		}
+	case "unix-char", "unix-block":
+		return "gives a host device node"
+	case "proxy":
+		return "opens a host socket"
+	case "nic":
+		if d["parent"] != "" || d["nictype"] != "" && d["nictype"] != "bridged" {
+			return "attaches to a host interface"
+		}
+	}
+
+	return ""
 }
 
 // importedConfig keeps a backup's settings but none of its identity: volatile keys go,

@@ -47,6 +47,10 @@ func validateKey(k, v string) error {
 		return fmt.Errorf("value contains a NUL byte")
 	}
 
+	if strings.ContainsFunc(k, func(r rune) bool { return r <= ' ' || r == '=' || r == 0x7f }) {
+		return fmt.Errorf("the key contains a space, a control character or \"=\"")
+	}
+
 	f, ok := keyValidators[k]
 	if ok {
 		return f(v)
@@ -200,7 +204,7 @@ func ParseBytes(v string) (int64, error) {
 // ValidateDevices checks the shape of a device map: every device has a known type.
 func ValidateDevices(devices map[string]map[string]string) error {
 	for name, d := range devices {
-		if name == "" || strings.ContainsAny(name, "/\n\r\x00") {
+		if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\n\r\x00") {
 			return api.StatusErrorf(http.StatusBadRequest, "invalid device name %q", name)
 		}
 
@@ -224,6 +228,19 @@ func ValidateDevices(devices map[string]map[string]string) error {
 			if strings.ContainsAny(k+v, "\n\r\x00") {
 				return api.StatusErrorf(http.StatusBadRequest, "device %q: %q contains a line break or NUL", name, k)
 			}
+		}
+	}
+
+	return nil
+}
+
+// ValidateRequestVolatile refuses volatile keys in a create request: they are the daemon's
+// record of the instance (its id map, its host interfaces, which the daemon deletes by
+// name at stop), except a NIC's MAC address, which LXD clients may set.
+func ValidateRequestVolatile(config map[string]string) error {
+	for k := range config {
+		if strings.HasPrefix(k, "volatile.") && !strings.HasSuffix(k, ".hwaddr") {
+			return api.StatusErrorf(http.StatusBadRequest, "invalid config %q: volatile keys are set by berthd", k)
 		}
 	}
 

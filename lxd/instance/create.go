@@ -47,6 +47,10 @@ func (m *Manager) PrepareCreate(ctx context.Context, req api.InstancesPost) (*Cr
 	withPostDefaults(&req)
 
 	err = ValidateConfig(req.Config)
+	if err == nil {
+		err = ValidateRequestVolatile(req.Config)
+	}
+
 	if err != nil {
 		return nil, err
 	}
@@ -191,7 +195,13 @@ func (m *Manager) Create(ctx context.Context, cr *CreateRequest) error {
 		Profiles:     cr.Post.Profiles,
 	}
 
+	// The image's properties are the image author's, not the admin's: checked like config.
 	for k, v := range img.Properties {
+		err := validateKey("image."+k, v)
+		if err != nil {
+			return api.StatusErrorf(http.StatusBadRequest, "image property %q: %v", k, err)
+		}
+
 		row.Config["image."+k] = v
 	}
 

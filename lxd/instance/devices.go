@@ -277,7 +277,7 @@ func (m *Manager) restageDevices(name string, ids idmap.Set, removed []string, o
 		return nil
 	}
 
-	err = mon.SetMounts(append(lxcfs.Binds(lxcfs.Dir()), mounts...), m.unmountsFor(name, mounts))
+	err = mon.SetMounts(m.specMounts(name, mounts), m.unmountsFor(name, mounts))
 	if err != nil {
 		return fmt.Errorf("giving the monitor the devices for reboots: %w", err)
 	}
@@ -285,11 +285,18 @@ func (m *Manager) restageDevices(name string, ids idmap.Set, removed []string, o
 	return nil
 }
 
+// specMounts is Spec.Mounts for an instance with these device mounts: lxcfs's files, the
+// hotplug directory, then the devices.
+func (m *Manager) specMounts(name string, mounts []container.Mount) []container.Mount {
+	out := append(lxcfs.Binds(lxcfs.Dir()), m.hotplugMount(name))
+	return append(out, mounts...)
+}
+
 // unmountsFor is Spec.Unmounts for an instance with these device mounts: the staged
-// ones (a device node is not a mount; unmounting it is a harmless no-op), then the
-// storage pool's.
+// ones (a device node is not a mount; unmounting it is a harmless no-op), the hotplug
+// directory, then the storage pool's.
 func (m *Manager) unmountsFor(name string, mounts []container.Mount) []string {
-	var out []string
+	out := []string{m.hotplugDir(name)}
 
 	stage := (&deviceRun{m: m, inst: name}).stageDir() + "/"
 	for _, mnt := range mounts {
@@ -304,6 +311,8 @@ func (m *Manager) unmountsFor(name string, mounts []container.Mount) []string {
 // unstageDevices removes what the devices of a stopped instance left staged: mount
 // points (unmounted by the monitor) and device nodes. Proxies' pid and log files stay.
 func (m *Manager) unstageDevices(name string) {
+	removeHotplugDir(m.hotplugDir(name))
+
 	dir := (&deviceRun{m: m, inst: name}).stageDir()
 
 	ents, _ := os.ReadDir(dir)

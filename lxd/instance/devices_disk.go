@@ -10,9 +10,20 @@ import (
 	"github.com/berth-dev/berth/lxd/container"
 )
 
-// diskDevice binds a host path into the container (source, path, readonly), idmapped so
-// that what host root owns, the container's root owns. The root disk (path "/") belongs
-// to the storage pool and is left alone.
+// diskDevice binds a host path into the container (source, path, readonly, shift), as LXD
+// does for containers:
+//   - not idmapped unless shift=true: the container sees the source's ids unmapped (host
+//     root's files as nobody) and its root writes there as its own host uid, so nothing
+//     it leaves in the share is host root's; shift=true idmaps the share through the
+//     container's map (its root is host root on the source: for trusted containers only);
+//   - always nosuid and nodev, on every mount of the tree;
+//   - the source resolved once, without following any symlink (disk_source.go), and the
+//     mount cloned from that fd, so nobody can swap a symlink in to redirect it;
+//   - locked: the container's copy arrives by copy or propagation across the user
+//     namespace boundary (devices_mount.go), so readonly, nosuid and nodev cannot be
+//     cleared from inside, at start and on hotplug alike.
+//
+// The root disk (path "/") belongs to the storage pool and is left alone.
 type diskDevice struct{}
 
 func (diskDevice) validate(conf map[string]string) error {
@@ -24,7 +35,7 @@ func (diskDevice) validate(conf map[string]string) error {
 		return onlyKeys(conf, "path", "pool", "size")
 	}
 
-	err := onlyKeys(conf, "path", "source", "readonly", "required", "pool")
+	err := onlyKeys(conf, "path", "source", "readonly", "required", "pool", "shift")
 	if err != nil {
 		return err
 	}
@@ -38,16 +49,20 @@ func (diskDevice) validate(conf map[string]string) error {
 		return err
 	}
 
-	src := conf["source"]
-	if src == "" || src[0] != '/' {
-		return fmt.Errorf("\"source\" must be an absolute host path, not %q", src)
-	}
-
-	for _, k := range []string{"readonly", "required"} {
+	for _, k := range []string{"readonly", "required", "shift"} {
 		err = isBool(conf[k])
 		if err != nil {
 			return fmt.Errorf("%q: %w", k, err)
 		}
+	}
+
+	fd, err := openDiskSource(conf)
+	if err != nil {
+		return err
+	}
+
+	if fd >= 0 {
+		_ = unix.Close(fd)
 	}
 
 	return nil
@@ -55,18 +70,43 @@ func (diskDevice) validate(conf map[string]string) error {
 
 func isRoot(conf map[string]string) bool { return conf["path"] == "/" }
 
-// present checks the source; a missing optional source (required=false) is skipped.
-func (diskDevice) present(conf map[string]string) (bool, error) {
-	_, err := os.Stat(conf["source"])
-	if err == nil {
-		return true, nil
+// optional says whether a missing source is skipped (required=false) rather than an error.
+func optional(conf map[string]string) bool {
+	return conf["required"] != "" && !IsTrue(conf["required"])
+}
+
+// tree resolves the source once and clones it as the container gets it. It returns -1
+// and no error for a missing optional source. userns is the user namespace to idmap
+// through with shift=true.
+func (diskDevice) tree(conf map[string]string, userns func() (*os.File, func(), error)) (int, error) {
+	src, err := openDiskSource(conf)
+	if src < 0 || err != nil {
+		return -1, err
 	}
 
-	if errors.Is(err, os.ErrNotExist) && conf["required"] != "" && !IsTrue(conf["required"]) {
-		return false, nil
+	defer func() { _ = unix.Close(src) }()
+
+	attrs := treeAttrs{readOnly: IsTrue(conf["readonly"]), noSuid: true, noDev: true}
+	if IsTrue(conf["shift"]) {
+		ns, cleanup, err := userns()
+		if err != nil {
+			return -1, err
+		}
+
+		defer cleanup()
+		attrs.userns = ns
 	}
 
-	return false, fmt.Errorf("source %q: %w", conf["source"], err)
+	tree, err := cloneTree(src, "", attrs)
+	if errors.Is(err, unix.EINVAL) && attrs.userns != nil {
+		return -1, fmt.Errorf("source %q: shift=true, but its filesystem cannot be idmapped: %w", conf["source"], err)
+	}
+
+	if err != nil {
+		return -1, fmt.Errorf("source %q: %w", conf["source"], err)
+	}
+
+	return tree, nil
 }
 
 func (d diskDevice) prepare(r *deviceRun) ([]container.Mount, error) {
@@ -74,41 +114,21 @@ func (d diskDevice) prepare(r *deviceRun) ([]container.Mount, error) {
 		return nil, nil
 	}
 
-	ok, err := d.present(r.conf)
-	if !ok || err != nil {
+	tree, err := d.tree(r.conf, r.ids.Userns)
+	if tree < 0 || err != nil {
 		return nil, err
 	}
 
+	defer func() { _ = unix.Close(tree) }()
+
 	stage := r.stagePath()
 	unstage(stage) // a leftover of a crashed start
-	err = stageIdmapped(r.conf["source"], stage, r.ids, IsTrue(r.conf["readonly"]))
-	if errors.Is(err, unix.EINVAL) {
-		// The source's filesystem cannot be idmapped: bind it as is, ids show unmapped.
-		r.m.log.Warn("disk source cannot be idmapped, binding it unmapped", "instance", r.inst, "device", r.name, "err", err)
-		err = stagePlain(r.conf["source"], stage, IsTrue(r.conf["readonly"]))
-	}
-
+	err = stageTree(tree, stage)
 	if err != nil {
 		return nil, err
 	}
 
 	return []container.Mount{{Source: stage, Target: r.conf["path"]}}, nil
-}
-
-func stagePlain(src, dst string, readOnly bool) error {
-	tree, err := detachedTree(src, nil, readOnly)
-	if err != nil {
-		return err
-	}
-
-	defer func() { _ = unix.Close(tree) }()
-
-	err = makeMountPoint(dst, tree)
-	if err != nil {
-		return err
-	}
-
-	return unix.MoveMount(tree, "", unix.AT_FDCWD, dst, unix.MOVE_MOUNT_F_EMPTY_PATH)
 }
 
 func (diskDevice) started(*deviceRun) error { return nil }
@@ -118,12 +138,24 @@ func (d diskDevice) attach(r *deviceRun) error {
 		return errRequiresRestart
 	}
 
-	ok, err := d.present(r.conf)
-	if !ok || err != nil {
+	// shift=true idmaps through the running container's own user namespace.
+	userns := func() (*os.File, func(), error) {
+		f, err := os.Open(fmt.Sprintf("/proc/%d/ns/user", r.initPID))
+		if err != nil {
+			return nil, nil, fmt.Errorf("opening user namespace of %d: %w", r.initPID, err)
+		}
+
+		return f, func() { _ = f.Close() }, nil
+	}
+
+	tree, err := d.tree(r.conf, userns)
+	if tree < 0 || err != nil {
 		return err
 	}
 
-	return hotMount(r.initPID, r.ids, r.conf["source"], r.conf["path"], true, IsTrue(r.conf["readonly"]))
+	defer func() { _ = unix.Close(tree) }()
+
+	return r.hotAttach(tree, r.conf["path"])
 }
 
 func (diskDevice) detach(r *deviceRun) error {

@@ -9,18 +9,99 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/berth-dev/berth/lxd/container"
 	"github.com/berth-dev/berth/lxd/idmap"
 	"github.com/berth-dev/berth/lxd/setup"
 )
 
-// Mounts into a running container are made from the daemon itself: a dedicated goroutine
-// locks its OS thread, unshares that thread's fs_struct (setns into a mount namespace
-// refuses a thread that shares it, and Go's threads all do) and joins the container's
-// mount namespace. The thread is never handed back: the goroutine ends while locked, so
-// the runtime destroys it. Threads the runtime creates meanwhile come from its template
-// thread, not from this one. Only the mount namespace is joined; host root keeps its
-// capabilities over it (it owns the container's user namespace), and a user namespace
-// could not be joined by a multithreaded process anyway.
+// Mounts into a running container (hotplug) are made like LXD's: the kernel locks the
+// flags of a mount (read-only, nosuid, nodev, ...) only when it reaches a mount namespace
+// owned by a less privileged user namespace by copy or propagation, never when host root
+// attaches it there directly. So each container gets, at start, a slave of a host
+// directory that is a shared mount (hotplugDir on the host, hotplugTarget inside). A hot
+// mount is attached under the host side, propagates into the container with its flags
+// locked, and is then moved onto its target from inside the container's mount namespace
+// (a move keeps the locks). The host side is unmounted afterwards; the container's copy
+// is no longer at the spot the unmount propagates to, so it stays.
+//
+// The daemon enters the container's mount namespace on a dedicated goroutine that locks
+// its OS thread, unshares that thread's fs_struct (setns into a mount namespace refuses a
+// thread that shares it, and Go's threads all do) and joins it. The thread is never
+// handed back: the goroutine ends while locked, so the runtime destroys it. Only the
+// mount namespace is joined; host root keeps its capabilities over it (it owns the
+// container's user namespace), and a user namespace could not be joined by a
+// multithreaded process anyway.
+
+// hotplugTarget is where the container sees its hotplug directory.
+const hotplugTarget = "/dev/.berth-mounts"
+
+// hotplugDir is the host side of an instance's hotplug directory. It lies outside the
+// instance directory, which is removed recursively on delete.
+func (m *Manager) hotplugDir(name string) string {
+	return filepath.Join(m.cfg.Dir, "shmounts", name)
+}
+
+// hotplugMount is the start-time mount that gives the container its slave of hotplugDir.
+func (m *Manager) hotplugMount(name string) container.Mount {
+	return container.Mount{Source: m.hotplugDir(name), Target: hotplugTarget, Propagation: setup.PropagationSlave}
+}
+
+// setupHotplugDir makes hotplugDir a fresh shared bind mount of itself, before a start.
+// Both directories are searchable by others (0711, like the staging directories): the
+// container's setup opens the path as the container's root.
+func (m *Manager) setupHotplugDir(name string) error {
+	dir := m.hotplugDir(name)
+	removeHotplugDir(dir)
+
+	err := os.MkdirAll(filepath.Dir(dir), 0o711)
+	if err == nil {
+		err = os.Chmod(filepath.Dir(dir), 0o711)
+	}
+
+	if err == nil {
+		err = os.Mkdir(dir, 0o711)
+	}
+
+	if err != nil {
+		return fmt.Errorf("creating hotplug directory: %w", err)
+	}
+
+	err = unix.Mount(dir, dir, "", unix.MS_BIND, "")
+	if err == nil {
+		err = unix.Mount("", dir, "", unix.MS_SHARED, "")
+	}
+
+	if err != nil {
+		removeHotplugDir(dir)
+		return fmt.Errorf("making %q a shared mount: %w", dir, err)
+	}
+
+	return nil
+}
+
+// removeHotplugDir unmounts the hotplug directory with whatever a failed hotplug left
+// under it, then removes the (now empty) mount points. Nothing is removed recursively:
+// an entry still mounted is left alone rather than having its content deleted.
+func removeHotplugDir(dir string) {
+	unmountAll(dir)
+
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		unstage(filepath.Join(dir, e.Name()))
+	}
+
+	_ = unix.Rmdir(dir)
+}
+
+// unmountAll lazily unmounts everything stacked on p; missing is fine.
+func unmountAll(p string) {
+	for range 8 {
+		err := unix.Unmount(p, unix.MNT_DETACH|unix.UMOUNT_NOFOLLOW)
+		if err != nil {
+			return
+		}
+	}
+}
 
 // inMountNS runs fn in the mount namespace of pid, with "/" being that namespace's root.
 func inMountNS(pid int, fn func() error) error {
@@ -54,68 +135,84 @@ func inMountNS(pid int, fn func() error) error {
 	return <-done
 }
 
-// detachedTree clones the mount tree at src (recursively) into a detached mount, idmapped
-// through the user namespace userns (nil: not idmapped) and read-only if asked. The
-// caller closes the returned fd.
-func detachedTree(src string, userns *os.File, readOnly bool) (int, error) {
-	tree, err := unix.OpenTree(unix.AT_FDCWD, src, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+// treeAttrs are the attributes of a cloned mount tree.
+type treeAttrs struct {
+	userns   *os.File // idmap the tree's top through this user namespace; nil: not idmapped
+	readOnly bool
+	noSuid   bool
+	noDev    bool
+}
+
+// cloneTree clones the mount tree at dirfd/path (recursively, so submounts come along and
+// nothing under them is uncovered) into a detached mount with attrs set. With path ""
+// the tree is the one at dirfd (an O_PATH fd of a source resolved once). The caller closes
+// the returned fd.
+func cloneTree(dirfd int, path string, attrs treeAttrs) (int, error) {
+	flags := unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC | unix.AT_RECURSIVE
+	if path == "" {
+		flags |= unix.AT_EMPTY_PATH
+	}
+
+	tree, err := unix.OpenTree(dirfd, path, uint(flags))
 	if err != nil {
-		return -1, fmt.Errorf("cloning mount of %q: %w", src, err)
+		return -1, fmt.Errorf("cloning mount: %w", err)
 	}
 
-	attr := unix.MountAttr{}
-	if userns != nil {
-		attr.Attr_set |= unix.MOUNT_ATTR_IDMAP
-		attr.Userns_fd = uint64(userns.Fd())
-	}
-
-	if readOnly {
-		attr.Attr_set |= unix.MOUNT_ATTR_RDONLY
-	}
-
-	if attr.Attr_set != 0 {
-		// The idmap must be set on the tree's top alone (a recursive idmap of submounts
-		// from other filesystems may be refused); read-only goes everywhere.
-		err = unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH, &attr)
-		if err == nil && readOnly {
-			err = unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY})
-		}
-
-		if err != nil {
-			_ = unix.Close(tree)
-			return -1, fmt.Errorf("setting attributes of mount of %q: %w", src, err)
-		}
+	err = setTreeAttrs(tree, attrs)
+	if err != nil {
+		_ = unix.Close(tree)
+		return -1, err
 	}
 
 	return tree, nil
 }
 
-// stageIdmapped mounts an idmapped (container root = host root) copy of src at dst, a
-// host path the container's setup then binds from. The container's copy of a mount made
-// before it started is locked: its root cannot remount it read-write or uncover it.
-func stageIdmapped(src, dst string, ids idmap.Set, readOnly bool) error {
-	userns, cleanup, err := ids.Userns()
-	if err != nil {
-		return err
+func setTreeAttrs(tree int, attrs treeAttrs) error {
+	var set uint64
+	if attrs.readOnly {
+		set |= unix.MOUNT_ATTR_RDONLY
 	}
 
-	defer cleanup()
-
-	tree, err := detachedTree(src, userns, readOnly)
-	if err != nil {
-		return err
+	if attrs.noSuid {
+		set |= unix.MOUNT_ATTR_NOSUID
 	}
 
-	defer func() { _ = unix.Close(tree) }()
+	if attrs.noDev {
+		set |= unix.MOUNT_ATTR_NODEV
+	}
 
-	err = makeMountPoint(dst, tree)
+	if set != 0 {
+		// Everywhere in the tree: a submount must not be the way around them.
+		err := unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &unix.MountAttr{Attr_set: set})
+		if err != nil {
+			return fmt.Errorf("setting mount attributes: %w", err)
+		}
+	}
+
+	if attrs.userns != nil {
+		// The idmap is set on the tree's top alone (a recursive idmap of submounts from
+		// other filesystems may be refused).
+		err := unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP, Userns_fd: uint64(attrs.userns.Fd())})
+		if err != nil {
+			return fmt.Errorf("idmapping mount: %w", err)
+		}
+	}
+
+	return nil
+}
+
+// stageTree attaches a detached tree at dst, a host path the container's setup then binds
+// from. The container's copy of a mount made before it started is locked: its root cannot
+// remount it read-write, clear nosuid or nodev, or uncover it.
+func stageTree(tree int, dst string) error {
+	err := makeMountPoint(dst, tree)
 	if err != nil {
 		return err
 	}
 
 	err = unix.MoveMount(tree, "", unix.AT_FDCWD, dst, unix.MOVE_MOUNT_F_EMPTY_PATH)
 	if err != nil {
-		return fmt.Errorf("staging %q on %q: %w", src, dst, err)
+		return fmt.Errorf("staging mount on %q: %w", dst, err)
 	}
 
 	return nil
@@ -152,45 +249,64 @@ func makeMountPoint(dst string, tree int) error {
 	return nil
 }
 
-// unstage lazily unmounts and removes a staging mount point; missing is fine.
+// unstage lazily unmounts and removes a staging mount point; missing is fine. Only an
+// empty directory or a file is removed, never a tree.
 func unstage(dst string) {
-	for range 4 {
-		err := unix.Unmount(dst, unix.MNT_DETACH|unix.UMOUNT_NOFOLLOW)
-		if err != nil {
-			break
-		}
-	}
-
+	unmountAll(dst)
 	_ = os.Remove(dst)
 }
 
-// hotMount attaches src at target inside the running container whose init is pid,
-// idmapped through the container's own user namespace when idmapped is set. Missing
-// mount points are created as the container's root (fsuid/fsgid of this throwaway
-// thread): host root is not mapped in the container's own filesystems (its /dev tmpfs
-// refuses it with EOVERFLOW) and would show as nobody elsewhere.
-func hotMount(pid int, ids idmap.Set, src, target string, idmapped, readOnly bool) error {
-	var userns *os.File
-	if idmapped {
-		var err error
-		userns, err = os.Open(fmt.Sprintf("/proc/%d/ns/user", pid))
-		if err != nil {
-			return fmt.Errorf("opening user namespace of %d: %w", pid, err)
-		}
+// hotAttach puts a detached tree on target inside the running container of r, through
+// the container's hotplug directory so that its flags arrive locked. Missing mount points
+// are created as the container's root (fsuid/fsgid of the throwaway thread): host root is
+// not mapped in the container's own filesystems (its /dev tmpfs refuses it with
+// EOVERFLOW) and would show as nobody elsewhere.
+func (r *deviceRun) hotAttach(tree int, target string) error {
+	var want unix.Stat_t
 
-		defer func() { _ = userns.Close() }()
-	}
-
-	tree, err := detachedTree(src, userns, readOnly)
+	err := unix.Fstat(tree, &want)
 	if err != nil {
 		return err
 	}
 
-	defer func() { _ = unix.Close(tree) }()
+	spotName := "." + randomHex(8)
+	spot := filepath.Join(r.m.hotplugDir(r.inst), spotName)
+	err = makeMountPoint(spot, tree)
+	if err != nil {
+		return err
+	}
 
-	return inMountNS(pid, func() error {
-		_ = unix.Setfsuid(int(ids.HostUID))
-		_ = unix.Setfsgid(int(ids.HostGID))
+	defer unstage(spot)
+
+	err = unix.MoveMount(tree, "", unix.AT_FDCWD, spot, unix.MOVE_MOUNT_F_EMPTY_PATH)
+	if err != nil {
+		return fmt.Errorf("attaching mount in the hotplug directory: %w", err)
+	}
+
+	return inMountNS(r.initPID, func() error {
+		// The propagated copy, found as host root before fsuid changes. Root inside may
+		// have covered the directory with something of its own: the copy must be a mount
+		// root of the very object attached above, or nothing is moved.
+		how := unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC | unix.O_NOFOLLOW, Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS}
+		fd, err := unix.Openat2(unix.AT_FDCWD, hotplugTarget+"/"+spotName, &how)
+		if err != nil {
+			return fmt.Errorf("finding the mount in the container's %s (was the container started before hotplug existed? restart it): %w", hotplugTarget, err)
+		}
+
+		defer func() { _ = unix.Close(fd) }()
+
+		var got unix.Statx_t
+		err = unix.Statx(fd, "", unix.AT_EMPTY_PATH|unix.AT_STATX_DONT_SYNC, unix.STATX_INO, &got)
+		if err != nil {
+			return err
+		}
+
+		if got.Ino != want.Ino || unix.Mkdev(got.Dev_major, got.Dev_minor) != want.Dev || got.Attributes&unix.STATX_ATTR_MOUNT_ROOT == 0 {
+			return fmt.Errorf("the mount did not arrive in the container's %s", hotplugTarget)
+		}
+
+		_ = unix.Setfsuid(int(r.ids.HostUID))
+		_ = unix.Setfsgid(int(r.ids.HostGID))
 
 		rootFD, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
@@ -199,8 +315,21 @@ func hotMount(pid int, ids idmap.Set, src, target string, idmapped, readOnly boo
 
 		defer func() { _ = unix.Close(rootFD) }()
 
-		return setup.AttachTree(rootFD, "/", tree, target)
+		return setup.AttachTree(rootFD, "/", fd, target)
 	})
+}
+
+// hotMount attaches the host path src (a device node the daemon made) at target inside
+// the running container, nosuid.
+func (r *deviceRun) hotMount(src, target string) error {
+	tree, err := cloneTree(unix.AT_FDCWD, src, treeAttrs{noSuid: true})
+	if err != nil {
+		return fmt.Errorf("%q: %w", src, err)
+	}
+
+	defer func() { _ = unix.Close(tree) }()
+
+	return r.hotAttach(tree, target)
 }
 
 // hotUnmount detaches whatever is mounted at target inside the running container, and

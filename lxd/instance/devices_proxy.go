@@ -20,7 +20,10 @@ import (
 // proxyDevice forwards a host address to one inside the container (listen, connect; TCP
 // or UDP) through a `berthd __proxy` process per device that lives as long as the
 // container's init: it survives daemon restarts and ends by itself when the container
-// stops. Its pid is kept in the instance's device directory for hot removal.
+// stops. Its pid is kept in the instance's device directory for hot removal. The process
+// runs inside the container's network namespace as the container root's host uid, with
+// no capabilities and no_new_privs, and bounds its connections and UDP flows (package
+// proxy).
 type proxyDevice struct{}
 
 func (proxyDevice) validate(conf map[string]string) error {
@@ -55,12 +58,41 @@ func (proxyDevice) prepare(*deviceRun) ([]container.Mount, error) { return nil, 
 func (p proxyDevice) started(r *deviceRun) error { return p.attach(r) }
 
 func (proxyDevice) attach(r *deviceRun) error {
-	err := os.MkdirAll(r.stageDir(), 0o711)
+	listen, err := proxy.ParseAddr(r.conf["listen"])
+	if err != nil {
+		return err
+	}
+
+	err = os.MkdirAll(r.stageDir(), 0o711)
 	if err != nil {
 		return err
 	}
 
 	killProxy(r.stagePath() + ".pid")
+
+	// What needs privilege is done here: the host socket bound, the init's pidfd and
+	// network namespace opened. The proxy itself gets none (proxy.Spawn).
+	sock, err := proxy.Listen(listen)
+	if err != nil {
+		return fmt.Errorf("proxy %s: %w", r.conf["listen"], err)
+	}
+
+	defer func() { _ = sock.Close() }()
+
+	pidfd, err := unix.PidfdOpen(r.initPID, 0)
+	if err != nil {
+		return fmt.Errorf("opening pidfd of %d: %w", r.initPID, err)
+	}
+
+	pidFile := os.NewFile(uintptr(pidfd), "init-pidfd")
+	defer func() { _ = pidFile.Close() }()
+
+	netns, err := os.Open(fmt.Sprintf("/proc/%d/ns/net", r.initPID))
+	if err != nil {
+		return fmt.Errorf("opening network namespace of %d: %w", r.initPID, err)
+	}
+
+	defer func() { _ = netns.Close() }()
 
 	logf, err := os.OpenFile(r.stagePath()+".log", os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
@@ -78,16 +110,18 @@ func (proxyDevice) attach(r *deviceRun) error {
 
 	cmd := &exec.Cmd{
 		Path:        r.m.cfg.Exe,
-		Args:        []string{"berth-proxy", proxy.Helper, strconv.Itoa(r.initPID), r.conf["listen"], r.conf["connect"]},
+		Args:        []string{"berth-proxy", proxy.Helper, r.conf["listen"], r.conf["connect"]},
 		Env:         []string{},
 		Stdout:      logf,
 		Stderr:      logf,
-		ExtraFiles:  []*os.File{w},
+		ExtraFiles:  []*os.File{w, sock, pidFile},
 		Dir:         "/",
 		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
 	}
 
-	err = cmd.Start()
+	// As the container root's host uid: a uid nothing on the host but this container
+	// has, and the container cannot name processes outside its pid namespace.
+	err = proxy.Spawn(cmd, netns, uint32(r.ids.HostUID), uint32(r.ids.HostGID))
 	_ = w.Close()
 	if err != nil {
 		return fmt.Errorf("starting proxy: %w", err)
@@ -114,7 +148,7 @@ func (proxyDevice) attach(r *deviceRun) error {
 		}
 	case <-time.After(10 * time.Second):
 		_ = cmd.Process.Kill()
-		return fmt.Errorf("proxy %s did not start listening", r.conf["listen"])
+		return fmt.Errorf("proxy %s did not start", r.conf["listen"])
 	}
 
 	return os.WriteFile(r.stagePath()+".pid", []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o600)

@@ -171,7 +171,7 @@ func (u unixDevice) attach(r *deviceRun) error {
 
 	defer func() { _ = os.Remove(node) }()
 
-	return hotMount(r.initPID, r.ids, node, filepath.Clean(u.target(r.conf)), false, false)
+	return r.hotMount(node, filepath.Clean(u.target(r.conf)))
 }
 
 func (u unixDevice) detach(r *deviceRun) error {

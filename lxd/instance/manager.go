@@ -74,6 +74,9 @@ type Manager struct {
 
 // NewManager returns a Manager; call Reconcile before serving requests.
 func NewManager(cfg Config) *Manager {
+	dir := cfg.Dir
+	daemonDir.Store(&dir)
+
 	return &Manager{
 		cfg:      cfg,
 		log:      cfg.Log,

@@ -13,7 +13,6 @@ import (
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/idmap"
 	"github.com/berth-dev/berth/lxd/images"
-	"github.com/berth-dev/berth/lxd/lxcfs"
 	"github.com/berth-dev/berth/shared/api"
 	"github.com/berth-dev/berth/shared/revert"
 )
@@ -72,6 +71,13 @@ func (m *Manager) start(ctx context.Context, name string) error {
 		return err
 	}
 
+	err = m.setupHotplugDir(name)
+	if err != nil {
+		return err
+	}
+
+	r.Add(func() { removeHotplugDir(m.hotplugDir(name)) })
+
 	mounts, unstage, err := m.prepareDevices(name, ids, devices)
 	if err != nil {
 		return err
@@ -90,7 +96,7 @@ func (m *Manager) start(ctx context.Context, name string) error {
 		Env:      envFromConfig(config),
 		Unmounts: m.unmountsFor(name, mounts),
 		Limits:   limits,
-		Mounts:   append(lxcfs.Binds(lxcfs.Dir()), mounts...),
+		Mounts:   m.specMounts(name, mounts),
 
 		CgroupParent: m.cfg.CgroupParent,
 	}

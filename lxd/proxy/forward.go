@@ -1,53 +1,64 @@
 package proxy
 
 import (
+	"container/list"
 	"fmt"
 	"io"
 	"net"
 	"os"
-	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
-// dialIn connects to addr from inside the network namespace netns. A socket belongs to
-// the namespace of the thread that creates it, so the dial runs on a fresh locked thread
-// that joins the namespace (allowed for network namespaces, unlike user and mount ones)
-// and is discarded afterwards: the goroutine ends locked.
-func dialIn(netns *os.File, addr Addr) (net.Conn, error) {
-	type result struct {
-		c   net.Conn
-		err error
-	}
-
-	ch := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-
-		err := unix.Setns(int(netns.Fd()), unix.CLONE_NEWNET)
-		if err != nil {
-			ch <- result{nil, fmt.Errorf("joining the container's network namespace: %w", err)}
-			return
-		}
-
-		c, err := net.DialTimeout(addr.Net, addr.String(), 10*time.Second)
-		ch <- result{c, err}
-	}()
-
-	r := <-ch
-	return r.c, r.err
+// Limits bound what one proxy holds, whoever sends to it.
+type Limits struct {
+	TCPConns int           // concurrent TCP connections; more are accepted and closed at once
+	UDPFlows int           // UDP flows (one socket in the container each); the least recently used goes first
+	UDPIdle  time.Duration // a UDP flow unused for this long ends
 }
 
-func serveTCP(l net.Listener, dial func() (net.Conn, error)) error {
+// DefaultLimits are the limits of every proxy device.
+var DefaultLimits = Limits{TCPConns: 1024, UDPFlows: 1024, UDPIdle: 2 * time.Minute}
+
+// dialTimeout bounds a connection attempt to the container.
+const dialTimeout = 10 * time.Second
+
+// logEvery rate-limits the messages about refused connections and evicted flows.
+const logEvery = time.Minute
+
+type rateLog struct{ last atomic.Int64 }
+
+func (r *rateLog) printf(format string, args ...any) {
+	now := time.Now().UnixNano()
+	last := r.last.Load()
+	if now-last < int64(logEvery) || !r.last.CompareAndSwap(last, now) {
+		return
+	}
+
+	fmt.Fprintf(os.Stderr, "berth proxy: "+format+"\n", args...)
+}
+
+func serveTCP(l net.Listener, dial func() (net.Conn, error), lim Limits) error {
+	slots := make(chan struct{}, lim.TCPConns)
+	var full rateLog
 	for {
 		c, err := l.Accept()
 		if err != nil {
 			return err
 		}
 
+		select {
+		case slots <- struct{}{}:
+		default:
+			// At the limit: close at once rather than leave clients queued in the backlog.
+			full.printf("%d connections open; refusing more", lim.TCPConns)
+			_ = c.Close()
+			continue
+		}
+
 		go func() {
+			defer func() { <-slots }()
 			defer func() { _ = c.Close() }()
 
 			up, err := dial()
@@ -81,14 +92,48 @@ func pipe(a, b net.Conn) {
 	wg.Wait()
 }
 
-// udpIdle ends a UDP flow nobody has used for this long.
-const udpIdle = 2 * time.Minute
+// udpFlow is one client's connected socket inside the container.
+type udpFlow struct {
+	key  string
+	from net.Addr
+	up   net.Conn
+	elem *list.Element
+}
+
+// udpTable holds the flows, most recently used first.
+type udpTable struct {
+	mu    sync.Mutex
+	flows map[string]*udpFlow
+	lru   *list.List
+}
+
+// touch marks f used; false if it was evicted meanwhile.
+func (t *udpTable) touch(f *udpFlow) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.flows[f.key] != f {
+		return false
+	}
+
+	t.lru.MoveToFront(f.elem)
+	return true
+}
+
+func (t *udpTable) remove(f *udpFlow) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.flows[f.key] == f {
+		delete(t.flows, f.key)
+		t.lru.Remove(f.elem)
+	}
+}
 
 // serveUDP keeps one connected socket inside the container per client address, so that
-// replies find their way back.
-func serveUDP(pc net.PacketConn, dial func() (net.Conn, error)) error {
-	var mu sync.Mutex
-	flows := map[string]net.Conn{}
+// replies find their way back. At most lim.UDPFlows exist: a new client evicts the least
+// recently used flow.
+func serveUDP(pc net.PacketConn, dial func() (net.Conn, error), lim Limits) error {
+	t := &udpTable{flows: map[string]*udpFlow{}, lru: list.New()}
+	var evicting rateLog
 
 	buf := make([]byte, 64<<10)
 	for {
@@ -98,42 +143,69 @@ func serveUDP(pc net.PacketConn, dial func() (net.Conn, error)) error {
 		}
 
 		key := from.String()
-		mu.Lock()
-		up := flows[key]
-		mu.Unlock()
+		t.mu.Lock()
+		f := t.flows[key]
+		if f != nil {
+			t.lru.MoveToFront(f.elem)
+		}
+		t.mu.Unlock()
 
-		if up == nil {
-			up, err = dial()
+		if f == nil {
+			// Make room first, so that no more than the limit of sockets ever exist.
+			var old *udpFlow
+			t.mu.Lock()
+			if len(t.flows) >= lim.UDPFlows {
+				old = t.lru.Remove(t.lru.Back()).(*udpFlow)
+				delete(t.flows, old.key)
+			}
+			t.mu.Unlock()
+
+			if old != nil {
+				evicting.printf("%d UDP flows open; evicting the least recently used", lim.UDPFlows)
+				_ = old.up.Close() // its reader ends
+			}
+
+			up, err := dial()
 			if err != nil {
 				fmt.Fprintln(os.Stderr, "berth proxy: connecting:", err)
 				continue
 			}
 
-			mu.Lock()
-			flows[key] = up
-			mu.Unlock()
+			f = &udpFlow{key: key, from: from, up: up}
+			t.mu.Lock()
+			f.elem = t.lru.PushFront(f)
+			t.flows[key] = f
+			t.mu.Unlock()
 
-			go func(up net.Conn, from net.Addr) {
-				defer func() {
-					mu.Lock()
-					delete(flows, from.String())
-					mu.Unlock()
-					_ = up.Close()
-				}()
-
-				reply := make([]byte, 64<<10)
-				for {
-					_ = up.SetReadDeadline(time.Now().Add(udpIdle))
-					n, err := up.Read(reply)
-					if err != nil {
-						return // idle (deadline) or closed
-					}
-
-					_, _ = pc.WriteTo(reply[:n], from)
-				}
-			}(up, from)
+			go replies(pc, t, f, lim.UDPIdle)
 		}
 
-		_, _ = up.Write(buf[:n])
+		_ = f.up.SetReadDeadline(time.Now().Add(lim.UDPIdle))
+		_, _ = f.up.Write(buf[:n])
+	}
+}
+
+// replies sends what the container answers on a flow back to its client, until the flow
+// is idle for idle (the read deadline, pushed forward by each datagram either way), is
+// evicted (its socket closed) or fails.
+func replies(pc net.PacketConn, t *udpTable, f *udpFlow, idle time.Duration) {
+	defer func() {
+		t.remove(f)
+		_ = f.up.Close()
+	}()
+
+	reply := make([]byte, 64<<10)
+	for {
+		n, err := f.up.Read(reply)
+		if err != nil {
+			return
+		}
+
+		if !t.touch(f) {
+			return
+		}
+
+		_ = f.up.SetReadDeadline(time.Now().Add(idle))
+		_, _ = pc.WriteTo(reply[:n], f.from)
 	}
 }

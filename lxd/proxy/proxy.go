@@ -1,7 +1,13 @@
-// Package proxy is `berthd __proxy`: the forwarder behind a proxy device. It listens on a
-// host address and forwards each TCP connection or UDP flow to an address inside a
-// container's network namespace, for as long as the container's init lives. It runs as
-// its own small process (LXD's forkproxy) so that it outlives daemon restarts.
+// Package proxy is `berthd __proxy`: the forwarder behind a proxy device. It forwards each
+// TCP connection or UDP flow accepted on a host socket to an address inside a container's
+// network namespace, for as long as the container's init lives. It runs as its own small
+// process (LXD's forkproxy) so that it outlives daemon restarts.
+//
+// It holds no privilege (Spawn): the daemon binds the host socket, opens a pidfd of the
+// container's init and starts the proxy already inside the container's network namespace,
+// as the container root's host uid, with no capabilities (none effective, permitted,
+// inheritable, ambient or in the bounding set) and no_new_privs. Connections and flows are
+// bounded (Limits).
 package proxy
 
 import (
@@ -15,8 +21,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Helper is the hidden subcommand: berthd __proxy <init pid> <listen> <connect>.
+// Helper is the hidden subcommand: berthd __proxy <listen> <connect>, with the status
+// pipe, the listening socket and the pidfd of the container's init as fds 3, 4 and 5.
 const Helper = "__proxy"
+
+// fds the proxy is given.
+const (
+	statusFD = 3
+	listenFD = 4
+	pidFD    = 5
+)
 
 // IsHelper reports whether args ask for the proxy.
 func IsHelper(args []string) bool { return len(args) > 1 && args[1] == Helper }
@@ -55,9 +69,9 @@ func ParseAddr(s string) (Addr, error) {
 }
 
 // Main runs the proxy. fd 3, if open, is a pipe on which "ok\n" or an error line is
-// written once listening (or failing to).
+// written once serving (or failing to).
 func Main(args []string) int {
-	status := os.NewFile(3, "status")
+	status := os.NewFile(statusFD, "status")
 	report := func(msg string) {
 		if status != nil {
 			_, _ = status.WriteString(msg + "\n")
@@ -77,21 +91,28 @@ func Main(args []string) int {
 }
 
 func run(args []string, ready func()) error {
-	if len(args) != 5 {
-		return fmt.Errorf("usage: %s %s <init pid> <listen> <connect>", args[0], Helper)
+	if len(args) != 4 {
+		return fmt.Errorf("usage: %s %s <listen> <connect> (fds 3-5 from berthd)", args[0], Helper)
 	}
 
-	pid, err := strconv.Atoi(args[2])
-	if err != nil || pid <= 0 {
-		return fmt.Errorf("bad pid %q", args[2])
+	// Nobody may inspect or trace us: the memory holds the flows of the container's
+	// clients. Per process, so one call covers every thread.
+	err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
+	if err != nil {
+		return fmt.Errorf("making the proxy non-dumpable: %w", err)
 	}
 
-	listen, err := ParseAddr(args[3])
+	// The daemon drops everything before exec; refuse to forward as root if it did not.
+	if os.Geteuid() == 0 || os.Getegid() == 0 {
+		return fmt.Errorf("refusing to run as root")
+	}
+
+	listen, err := ParseAddr(args[2])
 	if err != nil {
 		return err
 	}
 
-	connect, err := ParseAddr(args[4])
+	connect, err := ParseAddr(args[3])
 	if err != nil {
 		return err
 	}
@@ -100,42 +121,36 @@ func run(args []string, ready func()) error {
 		return fmt.Errorf("listen and connect must use the same protocol")
 	}
 
-	// The pidfd tells when the container's init is gone; the namespace fd pins its network
-	// namespace for our dials.
-	pidfd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
-		return fmt.Errorf("opening pidfd of %d: %w", pid, err)
-	}
+	// We were started inside the container's network namespace: a plain dial reaches
+	// its addresses.
+	dial := func() (net.Conn, error) { return net.DialTimeout(connect.Net, connect.String(), dialTimeout) }
 
-	netns, err := os.Open(fmt.Sprintf("/proc/%d/ns/net", pid))
-	if err != nil {
-		return fmt.Errorf("opening network namespace of %d: %w", pid, err)
-	}
-
-	dial := func() (net.Conn, error) { return dialIn(netns, connect) }
-
+	lf := os.NewFile(listenFD, "listen")
 	done := make(chan error, 1)
 	switch listen.Net {
 	case "tcp":
-		l, err := net.Listen("tcp", listen.String())
+		l, err := net.FileListener(lf)
 		if err != nil {
-			return err
+			return fmt.Errorf("listening socket: %w", err)
 		}
 
-		go func() { done <- serveTCP(l, dial) }()
+		go func() { done <- serveTCP(l, dial, DefaultLimits) }()
 	case "udp":
-		pc, err := net.ListenPacket("udp", listen.String())
+		pc, err := net.FilePacketConn(lf)
 		if err != nil {
-			return err
+			return fmt.Errorf("listening socket: %w", err)
 		}
 
-		go func() { done <- serveUDP(pc, dial) }()
+		go func() { done <- serveUDP(pc, dial, DefaultLimits) }()
 	}
+
+	_ = lf.Close() // the listener holds its own duplicate
 
 	ready()
 
+	// The pidfd tells when the container's init is gone.
 	go func() {
-		fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+		fds := []unix.PollFd{{Fd: pidFD, Events: unix.POLLIN}}
 		for {
 			_, err := unix.Poll(fds, -1)
 			if err == nil || err != unix.EINTR {

@@ -13,7 +13,15 @@ type Mount struct {
 	Source   string `json:"source"`
 	Target   string `json:"target"`
 	ReadOnly bool   `json:"readonly,omitempty"`
+	// Propagation "slave" makes the container's copy a slave of Source's peer group, so
+	// that what the host mounts under Source later (hotplug) shows up in the container,
+	// copied across the user namespace boundary and therefore with its flags locked.
+	// "" keeps what the clone of Source has.
+	Propagation string `json:"propagation,omitempty"`
 }
+
+// PropagationSlave is the only Mount.Propagation there is.
+const PropagationSlave = "slave"
 
 // mountExtra binds each cfg.Mounts entry, after /proc and /sys exist so lxcfs's files can
 // cover theirs. The source tree is cloned with open_tree (recursively, so submounts
@@ -38,6 +46,20 @@ func bindExtra(r *root, m Mount) error {
 	}
 
 	defer func() { _ = unix.Close(tree) }()
+
+	switch m.Propagation {
+	case "":
+	case PropagationSlave:
+		// Set on the detached clone: a shared clone (if Source's copy here is shared) is
+		// turned into a slave before anything is attached to it, so nothing made inside
+		// the container ever propagates back to the host.
+		err = unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Propagation: unix.MS_SLAVE})
+		if err != nil {
+			return fmt.Errorf("making mount of %q a slave: %w", m.Source, err)
+		}
+	default:
+		return fmt.Errorf("mount of %q: unknown propagation %q", m.Source, m.Propagation)
+	}
 
 	if m.ReadOnly {
 		err = unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY})

@@ -16,9 +16,14 @@ import (
 // (CVE-2019-5736, runc's fix), and an upgrade of the package on disk cannot
 // make a monitor run a different version than the daemon that started it.
 //
-// The fd is left without FD_CLOEXEC so the path stays valid in the child
-// between fork and exec; the caller keeps the file open as long as it may
-// exec the path, and closes it when done.
+// The fd is close-on-exec: no child inherits it (dnsmasq, lxcfs, monitors,
+// anything the daemon starts). Exec of /proc/self/fd/<n> still works in a
+// child, because execve opens the file before it closes close-on-exec fds;
+// a monitor re-executes itself through /proc/self/exe, which is this copy.
+// The fd sits at minExeFD or above so that a child's ExtraFiles, dup2'd onto
+// fds 3, 4, ... between fork and exec, can never replace it. The caller
+// keeps the file open as long as it may exec the path, and closes it when
+// done.
 func SealedSelfExe() (string, *os.File, error) {
 	src, err := os.Open("/proc/self/exe")
 	if err != nil {
@@ -46,13 +51,16 @@ func SealedSelfExe() (string, *os.File, error) {
 		return "", nil, fmt.Errorf("sealing memfd: %w", err)
 	}
 
-	// Clear FD_CLOEXEC: the child process execs /proc/self/fd/<n>, which
-	// must still exist in the child after fork.
-	_, err = unix.FcntlInt(f.Fd(), unix.F_SETFD, 0)
+	high, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, minExeFD)
+	_ = f.Close()
 	if err != nil {
-		_ = f.Close()
-		return "", nil, fmt.Errorf("clearing close-on-exec on memfd: %w", err)
+		return "", nil, fmt.Errorf("moving memfd above fd %d: %w", minExeFD, err)
 	}
 
-	return fmt.Sprintf("/proc/self/fd/%d", f.Fd()), f, nil
+	f = os.NewFile(uintptr(high), "berthd-sealed")
+
+	return fmt.Sprintf("/proc/self/fd/%d", high), f, nil
 }
+
+// minExeFD is the lowest fd the sealed copy may have: above any ExtraFiles a child gets.
+const minExeFD = 64

@@ -126,3 +126,38 @@ func TestSealedSelfExe(t *testing.T) {
 		t.Fatalf("executing sealed copy: %v: %s", err, out)
 	}
 }
+
+// TestSealedSelfExeNotInherited: a child started from the sealed copy does not hold it.
+func TestSealedSelfExeNotInherited(t *testing.T) {
+	path, f, err := SealedSelfExe()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	defer func() { _ = f.Close() }()
+
+	flags, err := unix.FcntlInt(f.Fd(), unix.F_GETFD, 0)
+	if err != nil || flags&unix.FD_CLOEXEC == 0 {
+		t.Fatalf("sealed copy's fd is not close-on-exec (flags %#x, %v)", flags, err)
+	}
+
+	if f.Fd() < minExeFD {
+		t.Errorf("sealed copy at fd %d, below %d", f.Fd(), minExeFD)
+	}
+
+	// ls runs as a child of a shell started from /bin/sh: it lists what it inherited.
+	out, err := exec.Command("/bin/sh", "-c", "ls -l /proc/self/fd/").CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+
+	if bytes.Contains(out, []byte("memfd:berthd")) {
+		t.Errorf("a child inherited the sealed copy:\n%s", out)
+	}
+
+	// The path still executes with the fd close-on-exec.
+	out, err = exec.Command(path, "-test.run", "^$").CombinedOutput()
+	if err != nil {
+		t.Fatalf("executing sealed copy: %v: %s", err, out)
+	}
+}

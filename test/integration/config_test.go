@@ -287,7 +287,9 @@ func TestConfigAndLimits(t *testing.T) {
 }
 
 // TestDevices adds and removes disk, unix-char and proxy devices on a running container
-// (hotplug) and checks them again after a restart (set up at start).
+// (hotplug) and checks them again after a restart (set up at start). The disks are
+// shift=true (idmapped: the container's root is host root on the share); the default,
+// unmapped disks are attacked in attack_disk_test.go.
 func TestDevices(t *testing.T) {
 	d := startDaemon(t)
 	name := uniqueName("dev")
@@ -322,8 +324,8 @@ func TestDevices(t *testing.T) {
 	}
 
 	t.Run("hotplug", func(t *testing.T) {
-		d.berth("config", "device", "add", name, "rw", "disk", "source="+share, "path=/mnt/rw")
-		d.berth("config", "device", "add", name, "ro", "disk", "source="+share, "path=/mnt/ro", "readonly=true")
+		d.berth("config", "device", "add", name, "rw", "disk", "source="+share, "path=/mnt/rw", "shift=true")
+		d.berth("config", "device", "add", name, "ro", "disk", "source="+share, "path=/mnt/ro", "readonly=true", "shift=true")
 		d.berth("config", "device", "add", name, "fuse", "unix-char", "source=/dev/fuse")
 		check(t, "hotplug")
 
@@ -359,7 +361,7 @@ func TestDevices(t *testing.T) {
 		port := cfgFreePort(t, "tcp")
 		d.berth("config", "device", "add", name, "web2", "proxy", fmt.Sprintf("listen=tcp:127.0.0.1:%d", port), "connect=tcp:127.0.0.1:7779")
 		// Added live: the monitor learns it for the reboot.
-		d.berth("config", "device", "add", name, "late", "disk", "source="+share, "path=/mnt/late")
+		d.berth("config", "device", "add", name, "late", "disk", "source="+share, "path=/mnt/late", "shift=true")
 
 		old := d.initPID(name)
 		out, err := d.inside(name, "systemctl", "reboot")

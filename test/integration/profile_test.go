@@ -175,7 +175,7 @@ func TestProfiles(t *testing.T) {
 		}
 
 		share := t.TempDir()
-		lxc("", "config", "device", "add", name, "data", "disk", "source="+share, "path=/srv/data")
+		lxc("", "config", "device", "add", name, "data", "disk", "source="+share, "path=/srv/data", "shift=true")
 		if !strings.Contains(lxc("", "config", "show", name), "/srv/data") {
 			t.Errorf("lxc config show lacks the new device")
 		}

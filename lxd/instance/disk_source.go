@@ -1,0 +1,111 @@
+package instance
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+)
+
+// daemonDir is the daemon's state directory (BERTH_DIR), which no disk may share: it holds
+// the API socket, the database and every container's storage. Set by NewManager.
+var daemonDir atomic.Pointer[string]
+
+// refusedSourceFS are filesystems a disk may not share: the host kernel's control files.
+var refusedSourceFS = map[int64]string{
+	unix.PROC_SUPER_MAGIC:    "proc",
+	unix.SYSFS_MAGIC:         "sysfs",
+	unix.CGROUP_SUPER_MAGIC:  "cgroup",
+	unix.CGROUP2_SUPER_MAGIC: "cgroup2",
+	unix.DEBUGFS_MAGIC:       "debugfs",
+	unix.TRACEFS_MAGIC:       "tracefs",
+	unix.SECURITYFS_MAGIC:    "securityfs",
+	unix.BPF_FS_MAGIC:        "bpf",
+	unix.EFIVARFS_MAGIC:      "efivarfs",
+	unix.PSTOREFS_MAGIC:      "pstore",
+}
+
+// openDiskSource resolves a disk's source once, as an O_PATH fd that later mounts are
+// cloned from: no symlink is followed in any component (RESOLVE_NO_SYMLINKS), so a
+// symlink swapped in by anyone (the container, through a share of the parent directory)
+// cannot redirect the mount. It returns -1 and no error for a missing optional source
+// (required=false). The errors name the key for a 400.
+func openDiskSource(conf map[string]string) (int, error) {
+	src := conf["source"]
+	if src == "" || !filepath.IsAbs(src) {
+		return -1, fmt.Errorf("\"source\" must be an absolute host path, not %q", src)
+	}
+
+	clean := filepath.Clean(src)
+
+	err := checkNotDaemonDir(clean)
+	if err != nil {
+		return -1, err
+	}
+
+	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS}
+
+	var fd int
+	for range 16 {
+		fd, err = unix.Openat2(unix.AT_FDCWD, clean, &how)
+		if !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+
+	switch {
+	case errors.Is(err, unix.ENOENT) && optional(conf):
+		return -1, nil
+	case errors.Is(err, unix.ELOOP):
+		hint := ""
+		real, rerr := filepath.EvalSymlinks(clean)
+		if rerr == nil && real != clean {
+			hint = fmt.Sprintf(" (%q)", real)
+		}
+
+		return -1, fmt.Errorf("\"source\" %q has a symbolic link in its path: name the real path%s", src, hint)
+	case err != nil:
+		return -1, fmt.Errorf("\"source\" %q: %w", src, err)
+	}
+
+	var st unix.Statfs_t
+	err = unix.Fstatfs(fd, &st)
+	if err != nil {
+		_ = unix.Close(fd)
+		return -1, fmt.Errorf("\"source\" %q: %w", src, err)
+	}
+
+	if fs, ok := refusedSourceFS[int64(st.Type)]; ok {
+		_ = unix.Close(fd)
+		return -1, fmt.Errorf("\"source\" %q is on %s: the host kernel's files cannot be shared", src, fs)
+	}
+
+	return fd, nil
+}
+
+// checkNotDaemonDir refuses the daemon's state directory, anything in it and anything
+// that contains it ("/" included).
+func checkNotDaemonDir(clean string) error {
+	if clean == "/" {
+		return fmt.Errorf("\"source\" cannot be / (it holds berthd's state directory)")
+	}
+
+	p := daemonDir.Load()
+	if p == nil || *p == "" {
+		return nil
+	}
+
+	dir := filepath.Clean(*p)
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real
+	}
+
+	if clean == dir || strings.HasPrefix(clean, dir+"/") || strings.HasPrefix(dir, clean+"/") {
+		return fmt.Errorf("\"source\" %q overlaps berthd's state directory %q", clean, dir)
+	}
+
+	return nil
+}
