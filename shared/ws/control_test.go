@@ -37,14 +37,14 @@ func TestParseControl(t *testing.T) {
 	}
 
 	bad := map[string]string{
-		`{"command":"window-resize","args":{"width":"x","height":"2"}}`:     "not a number",
-		`{"command":"window-resize","args":{"width":"1"}}`:                  "height",
-		`{"command":"window-resize","args":{"width":"-1","height":"2"}}`:    "between",
-		`{"command":"window-resize","args":{"width":"70000","height":"2"}}`: "between",
-		`{"command":"signal","signal":0}`:                                   "between 1 and 64",
-		`{"command":"signal","signal":65}`:                                  "between 1 and 64",
-		`{"command":"reboot"}`:                                              "unknown control command",
-		`{"command":`:                                                       "malformed",
+		`{"command":"window-resize","args":{"width":"x","height":"2"}}`:                          "not a number",
+		`{"command":"window-resize","args":{"width":"1"}}`:                                       "height",
+		`{"command":"window-resize","args":{"width":"-1","height":"2"}}`:                         "between",
+		`{"command":"window-resize","args":{"width":"70000","height":"2"}}`:                      "between",
+		`{"command":"signal","signal":0}`:                                                        "between 1 and 64",
+		`{"command":"signal","signal":65}`:                                                       "between 1 and 64",
+		`{"command":"reboot"}`:                                                                   "unknown control command",
+		`{"command":`:                                                                            "malformed",
 		`{"command":"signal","signal":9,"pad":"` + strings.Repeat("x", MaxControlMessage) + `"}`: "over",
 	}
 
@@ -111,4 +111,3 @@ func TestServeControl(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
-
