@@ -132,3 +132,14 @@ func TestConnectStreamsMissingSecret(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+func TestSecrets(t *testing.T) {
+	secret := NewSecret()
+	if len(secret) != 64 || secret == NewSecret() {
+		t.Fatalf("secret %q", secret)
+	}
+
+	if SecretMatches("", "") || SecretMatches(secret, secret+"x") || !SecretMatches(secret, secret) {
+		t.Fatal("SecretMatches")
+	}
+}
