@@ -99,7 +99,7 @@ func (s *Server) runConsole(op *api.Operation, wo *wsOp, name string, req api.In
 	_, _ = out.Write([]byte(fmt.Sprintf(consolePrompt, name, name)))
 
 	// Echo input like a tty would.
-	ws.MirrorWrite(data, out)
+	ws.Receive(data, out)
 
 	// The session lasts until the control socket closes.
 	control := make(chan api.InstanceExecControl, 64)

@@ -334,14 +334,14 @@ func (s *Server) runExec(op *api.Operation, wo *wsOp, req api.InstanceExecPost) 
 	p := &ExecProcess{Req: req, Control: control, Killed: killed, Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: io.Discard}
 
 	// flushed are closed once an output stream has sent its barrier.
-	var flushed []chan struct{}
+	var flushed []<-chan struct{}
 	var closers []io.Closer
 
 	if req.WaitForWS {
 		stdinR, stdinW := io.Pipe()
 		c0 := wo.conn("0")
 		go func() {
-			<-ws.MirrorWrite(c0, stdinW)
+			<-ws.Receive(c0, stdinW)
 			_ = stdinW.Close()
 		}()
 
@@ -350,7 +350,7 @@ func (s *Server) runExec(op *api.Operation, wo *wsOp, req api.InstanceExecPost) 
 		if req.Interactive {
 			outR, outW := io.Pipe()
 			p.Stdout, p.Stderr = outW, outW
-			flushed = append(flushed, ws.MirrorRead(c0, outR))
+			flushed = append(flushed, ws.Send(c0, outR))
 			closers = append(closers, outW)
 		} else {
 			for i, fd := range []string{"1", "2"} {
@@ -361,7 +361,7 @@ func (s *Server) runExec(op *api.Operation, wo *wsOp, req api.InstanceExecPost) 
 					p.Stderr = outW
 				}
 
-				flushed = append(flushed, ws.MirrorRead(wo.conn(fd), outR))
+				flushed = append(flushed, ws.Send(wo.conn(fd), outR))
 				closers = append(closers, outW)
 			}
 		}
