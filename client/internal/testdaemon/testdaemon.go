@@ -165,14 +165,9 @@ func build(t testing.TB) string {
 		}
 
 		buildPath = filepath.Join(dir, "berthd.test")
-		// The go command that runs the tests, else the one on PATH.
-		gobin := filepath.Join(os.Getenv("GOROOT"), "bin", "go")
-		if _, err := os.Stat(gobin); os.Getenv("GOROOT") == "" || err != nil {
-			gobin = "go"
-		}
-
-		// cgo is not optional for berthd (sqlite, nsexec).
-		cmd := exec.Command(gobin, "test", "-c", "-o", buildPath, "github.com/berth-dev/berth/lxd")
+		// go test puts its own go first on the tests' PATH. cgo is not
+		// optional for berthd (sqlite, nsexec).
+		cmd := exec.Command("go", "test", "-c", "-o", buildPath, "github.com/berth-dev/berth/lxd")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
 
 		out, err := cmd.CombinedOutput()
