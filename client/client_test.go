@@ -12,11 +12,37 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/client"
-	"github.com/berth-dev/berth/client/internal/fakeapi"
+	"github.com/berth-dev/berth/client/internal/testdaemon"
 	"github.com/berth-dev/berth/shared/api"
 )
 
-func connect(t *testing.T, s *fakeapi.Server) *client.Client {
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testdaemon.Cleanup()
+	os.Exit(code)
+}
+
+// start runs berthd's real API over fake instances (see testdaemon).
+func start(t *testing.T, cfg testdaemon.Config) *testdaemon.Daemon {
+	t.Helper()
+
+	if cfg.OpDelay == 0 {
+		cfg.OpDelay = testdaemon.DefaultOpDelay
+	}
+
+	return testdaemon.Start(t, cfg)
+}
+
+func running(names ...string) []testdaemon.Instance {
+	var out []testdaemon.Instance
+	for _, n := range names {
+		out = append(out, testdaemon.Instance{Name: n, Status: "Running"})
+	}
+
+	return out
+}
+
+func connect(t *testing.T, s *testdaemon.Daemon) *client.Client {
 	t.Helper()
 
 	c, err := client.Connect(s.Socket)
@@ -25,6 +51,23 @@ func connect(t *testing.T, s *fakeapi.Server) *client.Client {
 	}
 
 	return c
+}
+
+// instanceStatus is the status of an instance as the daemon reports it
+// (0 when it does not exist).
+func instanceStatus(t *testing.T, c *client.Client, name string) api.StatusCode {
+	t.Helper()
+
+	inst, _, err := c.GetInstance(testCtx(t), name)
+	if api.StatusErrorCheck(err, http.StatusNotFound) {
+		return 0
+	}
+
+	if err != nil {
+		t.Fatalf("GetInstance(%s): %v", name, err)
+	}
+
+	return inst.StatusCode
 }
 
 func testCtx(t *testing.T) context.Context {
@@ -71,7 +114,7 @@ func TestConnectMissingSocket(t *testing.T) {
 }
 
 func TestErrorEnvelope(t *testing.T) {
-	s := fakeapi.New(t)
+	s := start(t, testdaemon.Config{})
 	c := connect(t, s)
 
 	_, _, err := c.GetInstance(testCtx(t), "missing")
@@ -79,7 +122,7 @@ func TestErrorEnvelope(t *testing.T) {
 		t.Fatal("no error for a missing instance")
 	}
 
-	if err.Error() != "Instance not found" {
+	if err.Error() != `instance "missing" not found` {
 		t.Errorf("message = %q", err.Error())
 	}
 
@@ -93,10 +136,10 @@ func TestErrorEnvelope(t *testing.T) {
 }
 
 func TestNonJSONError(t *testing.T) {
-	s := fakeapi.New(t)
+	s := start(t, testdaemon.Config{})
 	c := connect(t, s)
 
-	_, err := c.GetForTest(testCtx(t), "/1.0/broken")
+	_, err := c.GetForTest(testCtx(t), testdaemon.BrokenPath)
 	if err == nil {
 		t.Fatal("no error")
 	}
@@ -107,8 +150,7 @@ func TestNonJSONError(t *testing.T) {
 }
 
 func TestSyncDecodeAndETag(t *testing.T) {
-	s := fakeapi.New(t)
-	s.AddInstance("c1", "Running")
+	s := start(t, testdaemon.Config{Instances: running("c1")})
 	c := connect(t, s)
 	ctx := testCtx(t)
 
@@ -117,8 +159,13 @@ func TestSyncDecodeAndETag(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if inst.Name != "c1" || inst.StatusCode != api.Running || etag != `"etag-c1"` {
+	if inst.Name != "c1" || inst.StatusCode != api.Running || len(etag) < 3 || etag[0] != '"' {
 		t.Errorf("got %s %v etag %q", inst.Name, inst.StatusCode, etag)
+	}
+
+	_, again, _ := c.GetInstance(ctx, "c1")
+	if again != etag {
+		t.Errorf("etag changed without a change: %q, then %q", etag, again)
 	}
 
 	names, err := c.GetInstanceNames(ctx)
@@ -133,15 +180,14 @@ func TestSyncDecodeAndETag(t *testing.T) {
 
 	reqs := s.Requests()
 	last := reqs[len(reqs)-1]
-	if last.Path != "/1.0/instances?filter=&recursion=2" || last.Header.Get("Host") != "" {
+	if last.Path != "/1.0/instances?filter=&recursion=2" {
 		t.Errorf("last request %s", last.Path)
 	}
 }
 
 func TestOperationWaitEvents(t *testing.T) {
-	s := fakeapi.New(t)
-	s.AddImage(strings.Repeat("ab", 32), "debian/12")
-	s.OpDelay = 100 * time.Millisecond
+	s := start(t, testdaemon.Config{OpDelay: 100 * time.Millisecond,
+		Images: []testdaemon.Image{{Fingerprint: strings.Repeat("ab", 32), Aliases: []string{"debian/12"}}}})
 	c := connect(t, s)
 	ctx := testCtx(t)
 
@@ -168,7 +214,7 @@ func TestOperationWaitEvents(t *testing.T) {
 		t.Errorf("InstanceName = %q", op.InstanceName())
 	}
 
-	if _, ok := s.Instance("c1"); !ok {
+	if instanceStatus(t, c, "c1") != api.Stopped {
 		t.Error("instance not created")
 	}
 
@@ -190,9 +236,8 @@ func TestOperationWaitEvents(t *testing.T) {
 }
 
 func TestOperationFailure(t *testing.T) {
-	s := fakeapi.New(t)
-	s.AddInstance("c1", "Stopped")
-	s.FailStart = "Failed to start: no init"
+	s := start(t, testdaemon.Config{FailStart: "Failed to start: no init",
+		Instances: []testdaemon.Instance{{Name: "c1", Status: "Stopped"}}})
 	c := connect(t, s)
 	ctx := testCtx(t)
 
@@ -212,9 +257,7 @@ func TestOperationFailure(t *testing.T) {
 }
 
 func TestOperationFinishedBeforeWait(t *testing.T) {
-	s := fakeapi.New(t)
-	s.AddInstance("c1", "Stopped")
-	s.OpDelay = 0
+	s := testdaemon.Start(t, testdaemon.Config{Instances: []testdaemon.Instance{{Name: "c1", Status: "Stopped"}}})
 	c := connect(t, s)
 	ctx := testCtx(t)
 
@@ -230,16 +273,14 @@ func TestOperationFinishedBeforeWait(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	inst, _ := s.Instance("c1")
-	if inst.StatusCode != api.Running {
-		t.Errorf("status %v", inst.StatusCode)
+	if st := instanceStatus(t, c, "c1"); st != api.Running {
+		t.Errorf("status %v", st)
 	}
 }
 
 func TestOperationWaitFallsBackWithoutEvents(t *testing.T) {
-	s := fakeapi.New(t)
-	s.NoEvents = true
-	s.AddInstance("c1", "Running")
+	s := start(t, testdaemon.Config{Instances: running("c1")})
+	s.SetNoEvents(true)
 	c := connect(t, s)
 	ctx := testCtx(t)
 
@@ -266,9 +307,7 @@ func TestOperationWaitFallsBackWithoutEvents(t *testing.T) {
 }
 
 func TestOperationWaitEventsLost(t *testing.T) {
-	s := fakeapi.New(t)
-	s.AddInstance("c1", "Running")
-	s.OpDelay = 300 * time.Millisecond
+	s := start(t, testdaemon.Config{OpDelay: 300 * time.Millisecond, Instances: running("c1")})
 	c := connect(t, s)
 	ctx := testCtx(t)
 
@@ -293,9 +332,7 @@ func TestOperationWaitEventsLost(t *testing.T) {
 }
 
 func TestWaitContextCancel(t *testing.T) {
-	s := fakeapi.New(t)
-	s.AddInstance("c1", "Running")
-	s.OpDelay = 5 * time.Second
+	s := start(t, testdaemon.Config{OpDelay: 5 * time.Second, Instances: running("c1")})
 	c := connect(t, s)
 
 	op, err := c.UpdateInstanceState(testCtx(t), "c1", api.InstanceStatePut{Action: "freeze"})
@@ -314,11 +351,17 @@ func TestWaitContextCancel(t *testing.T) {
 }
 
 func TestCreateImageUpload(t *testing.T) {
-	s := fakeapi.New(t)
+	s := start(t, testdaemon.Config{})
 	c := connect(t, s)
 	ctx := testCtx(t)
 
-	data := bytes.Repeat([]byte("rootfs"), 100000)
+	path, wantFP := testdaemon.ImageTarball(t, bytes.Repeat([]byte("rootfs"), 100000))
+
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	var lastSent, lastTotal int64
 	op, err := c.CreateImage(ctx, bytes.NewReader(data), "/tmp/x/debian-12.tar.gz", func(sent, total int64) {
 		lastSent, lastTotal = sent, total
@@ -333,15 +376,15 @@ func TestCreateImageUpload(t *testing.T) {
 	}
 
 	fp, _ := op.Metadata["fingerprint"].(string)
-	if len(fp) != 64 {
-		t.Fatalf("fingerprint %q", fp)
+	if fp != wantFP {
+		t.Fatalf("fingerprint %q, want %q", fp, wantFP)
 	}
 
 	if lastSent != int64(len(data)) || lastTotal != int64(len(data)) {
 		t.Errorf("progress %d/%d, want %d", lastSent, lastTotal, len(data))
 	}
 
-	var upload *fakeapi.Request
+	var upload *testdaemon.Request
 	for _, r := range s.Requests() {
 		if r.Method == http.MethodPost && r.Path == "/1.0/images" {
 			upload = &r
@@ -374,9 +417,8 @@ func TestCreateImageUpload(t *testing.T) {
 }
 
 func TestAliasWithSlash(t *testing.T) {
-	s := fakeapi.New(t)
 	fp := strings.Repeat("cd", 32)
-	s.AddImage(fp)
+	s := start(t, testdaemon.Config{Images: []testdaemon.Image{{Fingerprint: fp}}})
 	c := connect(t, s)
 	ctx := testCtx(t)
 
@@ -413,8 +455,7 @@ func TestAliasWithSlash(t *testing.T) {
 }
 
 func TestGetEvents(t *testing.T) {
-	s := fakeapi.New(t)
-	s.AddInstance("c1", "Running")
+	s := start(t, testdaemon.Config{Instances: running("c1")})
 	c := connect(t, s)
 	ctx := testCtx(t)
 

@@ -2,17 +2,17 @@ package client
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/shared/ws"
 )
 
 // DetachReason is the close reason the client sends on the control socket when
 // the user detaches from a console, as lxc does.
-const DetachReason = "Detaching from console"
+const DetachReason = ws.DetachReason
 
 // ConsoleArgs are the local ends of a console session.
 type ConsoleArgs struct {
@@ -42,29 +42,19 @@ func (c *Client) ConsoleInstance(ctx context.Context, name string, req api.Insta
 
 	s := &ConsoleSession{stream: stream{op: op, outDone: make(chan struct{})}}
 
-	fds, err := opSecrets(op)
-	if err != nil {
-		s.Close()
-		return nil, err
-	}
-
 	// lxc refuses a console without a control socket: detaching needs it.
-	if fds["control"] == "" {
-		s.Close()
-		return nil, errors.New("console operation offers no control websocket")
-	}
-
-	conns, err := s.connect(ctx, c, fds, []string{"control", "0"})
+	// ConnectStreams refuses a layout stream the operation does not offer.
+	conns, err := s.connect(ctx, c, ws.ConsoleLayout())
 	if err != nil {
 		s.Close()
 		return nil, err
 	}
 
 	if args.Terminal != nil {
-		go sendStream(conns["0"], args.Terminal)
+		ws.Send(conns[ws.FDStdin], args.Terminal)
 	}
 
-	s.follow(receiveStream(conns["0"], orDiscard(args.Output)))
+	s.follow(receiveStream(conns[ws.FDStdin], args.Output))
 
 	return s, nil
 }
@@ -73,14 +63,11 @@ func (c *Client) ConsoleInstance(ctx context.Context, name string, req api.Insta
 // socket, after which the server ends the session and the operation succeeds.
 // Wait still has to be called to collect the result.
 func (s *ConsoleSession) Detach() {
-	s.ctlMu.Lock()
-	defer s.ctlMu.Unlock()
-
 	if s.control == nil {
 		return
 	}
 
-	_ = s.control.WriteControl(closeMessage, formatClose(DetachReason), deadline())
+	s.control.SendClose(DetachReason)
 }
 
 // Wait waits until the server has ended the session (after Detach, or when

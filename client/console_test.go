@@ -7,11 +7,12 @@ import (
 	"testing"
 
 	"github.com/berth-dev/berth/client"
+	"github.com/berth-dev/berth/client/internal/testdaemon"
 	"github.com/berth-dev/berth/shared/api"
 )
 
 func TestConsoleAttachDetach(t *testing.T) {
-	s, c := execServer(t)
+	_, c := execServer(t)
 
 	out := &lockedBuffer{}
 	termR, termW := io.Pipe()
@@ -22,7 +23,8 @@ func TestConsoleAttachDetach(t *testing.T) {
 		t.Fatalf("ConsoleInstance: %v", err)
 	}
 
-	waitFor(t, "login prompt", func() bool { return strings.HasSuffix(out.String(), "c1 login: ") })
+	// The fake console shows its size changes: first the requested one.
+	waitFor(t, "login prompt", func() bool { return strings.HasSuffix(out.String(), "c1 login: [size 100x30]") })
 
 	// One console at a time.
 	_, err = c.ConsoleInstance(testCtx(t), "c1", api.InstanceConsolePost{}, client.ConsoleArgs{})
@@ -32,22 +34,14 @@ func TestConsoleAttachDetach(t *testing.T) {
 	}
 
 	_, _ = termW.Write([]byte("root"))
-	waitFor(t, "echo", func() bool { return strings.HasSuffix(out.String(), "login: root") })
+	waitFor(t, "echo", func() bool { return strings.HasSuffix(out.String(), "[size 100x30]root") })
 
 	err = sess.Resize(132, 50)
 	if err != nil {
 		t.Fatalf("Resize: %v", err)
 	}
 
-	waitFor(t, "resize", func() bool {
-		for _, m := range s.ControlMessages() {
-			if m.Command == "window-resize" && m.Args["width"] == "132" && m.Args["height"] == "50" {
-				return true
-			}
-		}
-
-		return false
-	})
+	waitFor(t, "resize", func() bool { return strings.HasSuffix(out.String(), "root[size 132x50]") })
 
 	sess.Detach()
 
@@ -79,8 +73,8 @@ func TestConsoleAttachDetach(t *testing.T) {
 }
 
 func TestConsoleLog(t *testing.T) {
-	s, c := execServer(t)
-	s.SetConsoleLog("systemd[1]: Started getty@tty1.service\n")
+	s := start(t, testdaemon.Config{Instances: running("c1"), ConsoleLog: "systemd[1]: Started getty@tty1.service\n"})
+	c := connect(t, s)
 
 	rc, err := c.GetInstanceConsoleLog(testCtx(t), "c1")
 	if err != nil {
@@ -98,8 +92,15 @@ func TestConsoleLog(t *testing.T) {
 		t.Fatalf("DeleteInstanceConsoleLog: %v", err)
 	}
 
-	if s.ConsoleLog() != "" {
-		t.Errorf("log not cleared: %q", s.ConsoleLog())
+	rc, err = c.GetInstanceConsoleLog(testCtx(t), "c1")
+	if err != nil {
+		t.Fatalf("GetInstanceConsoleLog: %v", err)
+	}
+
+	data, _ = io.ReadAll(rc)
+	_ = rc.Close()
+	if len(data) != 0 {
+		t.Errorf("log not cleared: %q", data)
 	}
 
 	_, err = c.GetInstanceConsoleLog(testCtx(t), "missing")

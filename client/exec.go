@@ -1,30 +1,20 @@
 package client
 
 import (
-	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
 
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/shared/ws"
 )
-
-// Framing of the exec and console streams, shared with LXD: payload bytes are
-// binary messages, an empty text message (a "barrier") ends a stream, and
-// JSON text messages on the "control" socket steer the session.
-
-// streamBufferSize is the largest binary message we send; LXD's server reads
-// at most this much per message.
-const streamBufferSize = 128 * 1024
 
 // outputGrace bounds how long Wait keeps waiting for output streams after the
 // operation has ended: the server flushes them before finishing the
@@ -70,18 +60,7 @@ func (c *Client) ExecInstance(ctx context.Context, name string, req api.Instance
 		return s, nil
 	}
 
-	fds, err := opSecrets(op)
-	if err != nil {
-		s.Close()
-		return nil, err
-	}
-
-	want := []string{"control", "0"}
-	if !req.Interactive {
-		want = append(want, "1", "2")
-	}
-
-	conns, err := s.connect(ctx, c, fds, want)
+	conns, err := s.connect(ctx, c, ws.ExecLayout(req.Interactive))
 	if err != nil {
 		s.Close()
 		return nil, err
@@ -92,18 +71,18 @@ func (c *Client) ExecInstance(ctx context.Context, name string, req api.Instance
 		stdin = eofReader{}
 	}
 
+	ws.Send(conns[ws.FDStdin], stdin)
+
 	if req.Interactive {
-		go sendStream(conns["0"], stdin)
-		s.follow(receiveStream(conns["0"], orDiscard(args.Stdout)))
+		s.follow(receiveStream(conns[ws.FDStdin], args.Stdout))
 
 		return s, nil
 	}
 
-	go sendStream(conns["0"], stdin)
-	go drain(conns["0"])
+	go func() { _ = ws.Drain(conns[ws.FDStdin]) }()
 	s.follow(
-		receiveStream(conns["1"], orDiscard(args.Stdout)),
-		receiveStream(conns["2"], orDiscard(args.Stderr)),
+		receiveStream(conns[ws.FDStdout], args.Stdout),
+		receiveStream(conns[ws.FDStderr], args.Stderr),
 	)
 
 	return s, nil
@@ -111,7 +90,7 @@ func (c *Client) ExecInstance(ctx context.Context, name string, req api.Instance
 
 // Signal forwards a signal number to the command.
 func (s *ExecSession) Signal(sig int) error {
-	return s.sendControl(api.InstanceExecControl{Command: api.ExecControlSignal, Signal: sig})
+	return s.sendControl(ws.SignalMessage(sig))
 }
 
 // Wait waits for the command to end and its output to be delivered, and
@@ -124,10 +103,9 @@ func (s *ExecSession) Wait(ctx context.Context) (code int, err error) {
 		return -1, opErr
 	}
 
-	code = -1
-	v, ok := s.op.Metadata["return"].(float64)
-	if ok {
-		code = int(v)
+	code, ok := ws.ExitCodeOf(s.op.Metadata)
+	if !ok {
+		code = -1
 	}
 
 	return code, opErr
@@ -138,11 +116,8 @@ func (s *ExecSession) Wait(ctx context.Context) (code int, err error) {
 type stream struct {
 	op *Operation
 
-	conns []*websocket.Conn
-
-	// ctlMu serialises writes on control, which gorilla allows one at a time.
-	ctlMu   sync.Mutex
-	control *websocket.Conn
+	conns   []*ws.Conn
+	control *ws.ControlConn // nil until connected
 
 	outDone   chan struct{} // closed once every output stream has ended
 	closeOnce sync.Once
@@ -157,10 +132,7 @@ func (s *stream) OutputDone() <-chan struct{} { return s.outDone }
 
 // Resize sends the terminal size (interactive exec and console).
 func (s *stream) Resize(width, height int) error {
-	return s.sendControl(api.InstanceExecControl{
-		Command: api.ExecControlWindowResize,
-		Args:    map[string]string{"width": strconv.Itoa(width), "height": strconv.Itoa(height)},
-	})
+	return s.sendControl(ws.ResizeMessage(width, height))
 }
 
 // Close ends the session from the client side: a close frame on the control
@@ -170,9 +142,7 @@ func (s *stream) Resize(width, height int) error {
 func (s *stream) Close() {
 	s.closeOnce.Do(func() {
 		if s.control != nil {
-			s.ctlMu.Lock()
-			_ = s.control.WriteControl(closeMessage, formatClose(""), deadline())
-			s.ctlMu.Unlock()
+			s.control.SendClose("")
 		}
 
 		for _, c := range s.conns {
@@ -210,97 +180,33 @@ func (s *stream) sendControl(msg api.InstanceExecControl) error {
 		return errors.New("sending control message: no control connection")
 	}
 
-	data, err := json.Marshal(msg)
-	if err != nil {
-		return fmt.Errorf("encoding control message: %w", err)
-	}
-
-	s.ctlMu.Lock()
-	defer s.ctlMu.Unlock()
-
-	_ = s.control.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	err = s.control.WriteMessage(websocket.TextMessage, data)
-	if err != nil {
-		return fmt.Errorf("sending %s control message: %w", msg.Command, err)
-	}
-
-	return nil
+	return s.control.Send(msg)
 }
 
-// connect dials the websockets named: control first, as lxc does (the
-// server may start the command as soon as the streams are there, and a
-// control socket connected later would miss it), then the streams all at
-// once. It keeps the control connection's incoming frames flowing (close
-// and ping handling need a reader).
-func (s *stream) connect(ctx context.Context, c *Client, fds map[string]string, names []string) (map[string]*websocket.Conn, error) {
-	conns := map[string]*websocket.Conn{}
-
-	dial := func(fd string) (*websocket.Conn, error) {
-		secret, ok := fds[fd]
-		if !ok {
-			return nil, fmt.Errorf("operation %s offers no %q websocket", s.op.ID, fd)
-		}
-
-		conn, err := c.dialOperationWebsocket(ctx, s.op.ID, secret)
-		if err != nil {
-			return nil, fmt.Errorf("connecting the %q websocket: %w", fd, err)
-		}
-
-		return conn, nil
+// connect dials the streams of l in the protocol's order and keeps the
+// control connection's incoming frames flowing (close and ping handling need
+// a reader).
+func (s *stream) connect(ctx context.Context, c *Client, l ws.Layout) (map[string]*ws.Conn, error) {
+	secrets, ok := ws.SecretsOf(s.op.Metadata)
+	if !ok {
+		return nil, fmt.Errorf("operation %s has no websocket secrets", s.op.ID)
 	}
 
-	streams := []string{}
+	dial := func(ctx context.Context, secret string) (*ws.Conn, error) {
+		return c.dialOperationWebsocket(ctx, s.op.ID, secret)
+	}
 
-	for _, fd := range names {
-		if fd != "control" {
-			streams = append(streams, fd)
-			continue
-		}
+	conns, err := ws.ConnectStreams(ctx, secrets, l.Streams, dial)
+	if err != nil {
+		return nil, fmt.Errorf("operation %s: %w", s.op.ID, err)
+	}
 
-		conn, err := dial(fd)
-		if err != nil {
-			return nil, err
-		}
-
-		conns[fd] = conn
+	for _, conn := range conns {
 		s.conns = append(s.conns, conn)
 	}
 
-	type dialed struct {
-		fd   string
-		conn *websocket.Conn
-		err  error
-	}
-
-	results := make(chan dialed, len(streams))
-
-	for _, fd := range streams {
-		go func() {
-			conn, err := dial(fd)
-			results <- dialed{fd: fd, conn: conn, err: err}
-		}()
-	}
-
-	var firstErr error
-
-	for range streams {
-		r := <-results
-		if r.err != nil {
-			firstErr = cmp.Or(firstErr, r.err)
-			continue
-		}
-
-		conns[r.fd] = r.conn
-		s.conns = append(s.conns, r.conn)
-	}
-
-	if firstErr != nil {
-		return nil, firstErr
-	}
-
-	s.control = conns["control"]
-	if s.control != nil {
-		go drain(s.control)
+	if conns[ws.FDControl] != nil {
+		s.control = ws.NewControlConn(conns[ws.FDControl])
 	}
 
 	return conns, nil
@@ -336,118 +242,40 @@ func (c *Client) dialOperationWebsocket(ctx context.Context, opID, secret string
 	return conn, nil
 }
 
-// opSecrets returns the fds → secret map of a websocket operation.
-func opSecrets(op *Operation) (map[string]string, error) {
-	raw, ok := op.Metadata["fds"].(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("operation %s has no websocket secrets", op.ID)
+// receiveStream copies conn's data to w (nil discards) until a barrier, a
+// close or an error; the returned channel closes then. A broken local writer
+// must not stall the server: the stream is still consumed. After the barrier
+// it keeps reading, so that pings and close frames are answered until the
+// server closes the connection.
+func receiveStream(conn *ws.Conn, w io.Writer) <-chan struct{} {
+	if w == nil {
+		w = io.Discard
 	}
 
-	fds := map[string]string{}
-	for k, v := range raw {
-		s, ok := v.(string)
-		if ok {
-			fds[k] = s
-		}
-	}
+	done := ws.Receive(conn, &forgivingWriter{w: w})
 
-	return fds, nil
-}
-
-// sendStream copies r to conn as binary messages, then sends a barrier. It
-// is the only data writer on conn.
-func sendStream(conn *websocket.Conn, r io.Reader) {
-	buf := make([]byte, streamBufferSize)
-	for {
-		n, err := r.Read(buf)
-		if n > 0 {
-			werr := conn.WriteMessage(websocket.BinaryMessage, buf[:n])
-			if werr != nil {
-				return
-			}
-		}
-
-		if err != nil {
-			break
-		}
-	}
-
-	_ = conn.WriteMessage(websocket.TextMessage, nil)
-}
-
-// receiveStream copies conn's binary messages to w until a barrier, a close
-// or an error; the returned channel closes then. After a barrier it keeps
-// reading (and discarding) so that close frames and pings are answered until
-// the server closes the connection.
-func receiveStream(conn *websocket.Conn, w io.Writer) <-chan struct{} {
-	done := make(chan struct{})
 	go func() {
-		defer func() {
-			select {
-			case <-done:
-			default:
-				close(done)
-			}
-		}()
-
-		wErr := false
-		for {
-			mt, r, err := conn.NextReader()
-			if err != nil {
-				return
-			}
-
-			if wErr {
-				continue
-			}
-
-			n, err := io.Copy(w, r)
-			if err != nil {
-				// A broken local writer must not stall the server: keep
-				// consuming the stream, writing nothing.
-				wErr = true
-				continue
-			}
-
-			if mt == websocket.TextMessage && n == 0 {
-				close(done)
-				drain(conn)
-
-				return
-			}
-		}
+		<-done
+		_ = ws.Drain(conn)
 	}()
 
 	return done
 }
 
-// drain reads and discards messages until the connection fails or closes.
-func drain(conn *websocket.Conn) {
-	for {
-		_, _, err := conn.NextReader()
-		if err != nil {
-			return
-		}
-	}
+// forgivingWriter discards everything after its writer's first error.
+type forgivingWriter struct {
+	w      io.Writer
+	failed bool
 }
 
-func orDiscard(w io.Writer) io.Writer {
-	if w == nil {
-		return io.Discard
+func (f *forgivingWriter) Write(p []byte) (int, error) {
+	if !f.failed {
+		_, err := f.w.Write(p)
+		f.failed = err != nil
 	}
 
-	return w
+	return len(p), nil
 }
-
-const closeMessage = websocket.CloseMessage
-
-// formatClose is a normal-closure close frame payload with reason.
-func formatClose(reason string) []byte {
-	return websocket.FormatCloseMessage(websocket.CloseNormalClosure, reason)
-}
-
-// deadline bounds control frames so that a dead server cannot block us.
-func deadline() time.Time { return time.Now().Add(time.Second) }
 
 type eofReader struct{}
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/url"
 	"slices"
@@ -14,7 +13,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/client"
-	"github.com/berth-dev/berth/client/internal/fakeapi"
+	"github.com/berth-dev/berth/client/internal/testdaemon"
 	"github.com/berth-dev/berth/shared/api"
 )
 
@@ -52,11 +51,12 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func execServer(t *testing.T) (*fakeapi.Server, *client.Client) {
+// execServer is a daemon with instance c1 running, and a client of it. The
+// commands the fake instance knows are in lxd/fake_exec_test.go.
+func execServer(t *testing.T) (*testdaemon.Daemon, *client.Client) {
 	t.Helper()
 
-	s := fakeapi.New(t)
-	s.AddInstance("c1", "Running")
+	s := start(t, testdaemon.Config{Instances: append(running("c1"), testdaemon.Instance{Name: "off", Status: "Stopped"})})
 
 	return s, connect(t, s)
 }
@@ -117,16 +117,10 @@ func TestExecNilStdinIsEOF(t *testing.T) {
 }
 
 func TestExecSeparateStreamsAndExitCode(t *testing.T) {
-	s, c := execServer(t)
-	s.ExecFunc = func(p *fakeapi.ExecProcess) int {
-		_, _ = io.WriteString(p.Stdout, "out\n")
-		_, _ = io.WriteString(p.Stderr, "err\n")
-
-		return 3
-	}
+	_, c := execServer(t)
 
 	var out, errOut bytes.Buffer
-	req := api.InstanceExecPost{Command: []string{"sh", "-c", "x"}, WaitForWS: true}
+	req := api.InstanceExecPost{Command: []string{"out-err", "3"}, WaitForWS: true}
 	sess, err := c.ExecInstance(testCtx(t), "c1", req, client.ExecArgs{Stdout: &out, Stderr: &errOut})
 	if err != nil {
 		t.Fatalf("ExecInstance: %v", err)
@@ -158,8 +152,7 @@ func TestExecCommandNotFound(t *testing.T) {
 }
 
 func TestExecNotRunning(t *testing.T) {
-	s, c := execServer(t)
-	s.AddInstance("off", "Stopped")
+	_, c := execServer(t)
 
 	_, err := c.ExecInstance(testCtx(t), "off", api.InstanceExecPost{Command: []string{"true"}, WaitForWS: true}, client.ExecArgs{})
 	if err == nil || !strings.Contains(err.Error(), "not running") {
@@ -197,21 +190,21 @@ func TestExecWebsocketOrder(t *testing.T) {
 }
 
 func TestExecSignal(t *testing.T) {
-	s, c := execServer(t)
+	_, c := execServer(t)
 
-	started := make(chan struct{})
-	s.ExecFunc = func(p *fakeapi.ExecProcess) int {
-		close(started)
-		return fakeapi.BuiltinExec(p)
-	}
-
+	var out bytes.Buffer
 	req := api.InstanceExecPost{Command: []string{"wait-signal"}, WaitForWS: true}
-	sess, err := c.ExecInstance(testCtx(t), "c1", req, client.ExecArgs{})
+	sess, err := c.ExecInstance(testCtx(t), "c1", req, client.ExecArgs{Stdout: &out})
 	if err != nil {
 		t.Fatalf("ExecInstance: %v", err)
 	}
 
-	<-started
+	// Not a signal: the server skips it.
+	err = sess.Signal(99)
+	if err != nil {
+		t.Fatalf("Signal: %v", err)
+	}
+
 	err = sess.Signal(15)
 	if err != nil {
 		t.Fatalf("Signal: %v", err)
@@ -222,32 +215,20 @@ func TestExecSignal(t *testing.T) {
 		t.Fatalf("Wait = %d, %v; want 143", code, err)
 	}
 
-	msgs := s.ControlMessages()
-	if len(msgs) != 1 || msgs[0].Command != "signal" || msgs[0].Signal != 15 {
-		t.Errorf("control messages %+v", msgs)
+	if out.String() != "signal 15\n" {
+		t.Errorf("the command saw %q, want signal 15 only", out.String())
 	}
 }
 
 func TestExecInteractiveResize(t *testing.T) {
-	s, c := execServer(t)
-	s.ExecFunc = func(p *fakeapi.ExecProcess) int {
-		// A terminal: stderr is the same stream as stdout.
-		_, _ = io.WriteString(p.Stderr, "ready\r\n")
-		m := <-p.Control
-		_, _ = fmt.Fprintf(p.Stdout, "%s %sx%s\r\n", m.Command, m.Args["width"], m.Args["height"])
+	_, c := execServer(t)
 
-		buf := make([]byte, 3)
-		_, _ = io.ReadFull(p.Stdin, buf)
-		_, _ = fmt.Fprintf(p.Stdout, "got %q\r\n", buf)
-
-		return int(buf[2])
-	}
-
+	// resize-echo writes "ready" on stderr, which a terminal merges.
 	out := &lockedBuffer{}
 	stdinR, stdinW := io.Pipe()
 	defer func() { _ = stdinW.Close() }()
 
-	req := api.InstanceExecPost{Command: []string{"sh"}, WaitForWS: true, Interactive: true, Width: 80, Height: 24}
+	req := api.InstanceExecPost{Command: []string{"resize-echo"}, WaitForWS: true, Interactive: true, Width: 80, Height: 24}
 	sess, err := c.ExecInstance(testCtx(t), "c1", req, client.ExecArgs{Stdin: stdinR, Stdout: out})
 	if err != nil {
 		t.Fatalf("ExecInstance: %v", err)
@@ -280,30 +261,25 @@ func TestExecInteractiveResize(t *testing.T) {
 }
 
 func TestExecCloseKillsCommand(t *testing.T) {
-	s, c := execServer(t)
-
-	started := make(chan struct{})
-	killed := make(chan struct{})
-	s.ExecFunc = func(p *fakeapi.ExecProcess) int {
-		close(started)
-		<-p.Killed
-		close(killed)
-
-		return 137
-	}
+	_, c := execServer(t)
 
 	sess, err := c.ExecInstance(testCtx(t), "c1", api.InstanceExecPost{Command: []string{"sleep"}, WaitForWS: true}, client.ExecArgs{})
 	if err != nil {
 		t.Fatalf("ExecInstance: %v", err)
 	}
 
-	<-started
+	id := sess.Operation().ID
 	sess.Close()
 
-	select {
-	case <-killed:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the server did not see the client go away")
+	// The server kills the command (SIGKILL: 137) and ends the operation.
+	var op api.Operation
+	waitFor(t, "the operation to end", func() bool {
+		op, err = c.GetOperationForTest(testCtx(t), id)
+		return err == nil && op.StatusCode.IsFinal()
+	})
+
+	if op.StatusCode != api.Success || op.Metadata["return"] != float64(137) {
+		t.Errorf("operation %v, return %v; want Success, 137", op.StatusCode, op.Metadata["return"])
 	}
 }
 
@@ -318,5 +294,30 @@ func TestExecDetached(t *testing.T) {
 	code, err := sess.Wait(testCtx(t))
 	if err != nil || code != 5 {
 		t.Fatalf("Wait = %d, %v; want 5", code, err)
+	}
+}
+
+// A client that never connects its streams fails the exec after the
+// protocol's 5 s, and the command never runs.
+func TestExecConnectTimeout(t *testing.T) {
+	_, c := execServer(t)
+
+	start := time.Now()
+	op, err := c.StartExecForTest(testCtx(t), "c1", api.InstanceExecPost{Command: []string{"true"}, WaitForWS: true})
+	if err != nil {
+		t.Fatalf("exec: %v", err)
+	}
+
+	err = op.Wait(testCtx(t))
+	if err == nil || err.Error() != "Timed out waiting for websockets to connect" {
+		t.Fatalf("Wait = %v", err)
+	}
+
+	if d := time.Since(start); d < 4900*time.Millisecond {
+		t.Errorf("failed after %v, before the 5 s timeout", d)
+	}
+
+	if _, ok := op.Metadata["return"]; ok {
+		t.Errorf("the command ran: metadata %v", op.Metadata)
 	}
 }

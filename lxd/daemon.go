@@ -37,8 +37,8 @@ type Daemon struct {
 	pool      storage.Driver
 	poolName  string
 	images    *imagestore.Store
-	instances *instance.Manager
-	networks  *networks.Service
+	instances instanceService
+	networks  networkService
 	profiles  *profiles.Service
 	cgroups   cgroup.Layout
 	startedAt time.Time
@@ -149,12 +149,13 @@ func (d *Daemon) init(ctx context.Context) error {
 		d.events.SendLifecycle("default", action, url, meta)
 	}
 
-	d.networks, err = networks.Start(ctx, d.dir, d.db, d.log, emit)
+	nets, err := networks.Start(ctx, d.dir, d.db, d.log, emit)
 	if err != nil {
 		return err
 	}
 
-	d.instances = instance.NewManager(instance.Config{
+	d.networks = nets
+	mgr := instance.NewManager(instance.Config{
 		Dir:      d.dir,
 		DB:       d.db,
 		Pool:     d.pool,
@@ -164,27 +165,28 @@ func (d *Daemon) init(ctx context.Context) error {
 		Images:   d.images,
 		Events:   d.events,
 		Log:      d.log,
-		Networks: d.networks.Manager(),
+		Networks: nets.Manager(),
 
 		CgroupParent: cgroup.ParentFor(d.dir),
 	})
 
-	d.profiles = profiles.New(d.db, d.instances, emit)
+	d.instances = managerService{mgr}
+	d.profiles = profiles.New(d.db, mgr, emit)
 
-	err = d.instances.Reconcile(ctx)
+	err = mgr.Reconcile(ctx)
 	if err != nil {
 		return fmt.Errorf("reconciling instances: %w", err)
 	}
 
-	names, _ := d.instances.Names(ctx)
+	names, _ := mgr.Names(ctx)
 	for _, n := range names {
-		d.instances.Resume(n) // port filters of this version; NICs and devices after reboots inside
+		mgr.Resume(n) // port filters of this version; NICs and devices after reboots inside
 	}
 
 	d.startLXCFS()
-	go d.instances.RunSnapshotPruner(context.Background())
+	go mgr.RunSnapshotPruner(context.Background())
 	go func() {
-		err := d.instances.Autostart(context.Background())
+		err := mgr.Autostart(context.Background())
 		if err != nil {
 			d.log.Warn("autostarting instances", "err", err)
 		}

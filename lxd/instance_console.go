@@ -3,14 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -59,10 +57,11 @@ func instanceConsolePost(d *Daemon, r *http.Request) response.Response {
 		_ = mon.ConsoleResize(req.Width, req.Height)
 	}
 
-	c := &consoleSession{mon: mon, conn: conn, ws: newWSSession([]string{"0", "control"}, []string{"0", "control"})}
+	c := &consoleSession{mon: mon, conn: conn, ws: ws.NewSession(ws.ConsoleLayout())}
+	connect := func(_ *operations.Operation, r *http.Request, w http.ResponseWriter) error { return c.ws.Connect(r, w) }
 
 	op, err := d.ops.Create(api.OperationClassWebsocket, "Showing console", instanceResources(name),
-		map[string]any{"fds": c.ws.fds()}, c.run, c.ws.connect, nil)
+		map[string]any{ws.MetaFDs: c.ws.Secrets()}, c.run, connect, nil)
 	if err != nil {
 		_ = conn.Close()
 		return response.InternalError(err)
@@ -73,34 +72,37 @@ func instanceConsolePost(d *Daemon, r *http.Request) response.Response {
 
 // consoleSession is one console attach.
 type consoleSession struct {
-	mon  *container.Monitor
+	mon  consoleMonitor
 	conn net.Conn // the monitor's console stream
-	ws   *wsSession
+	ws   *ws.Session
 }
 
 func (c *consoleSession) run(ctx context.Context, _ *operations.Operation) error {
 	defer func() { _ = c.conn.Close() }() // releases the console
-	defer c.ws.close("")
+	defer c.ws.Close("")
 
-	err := c.ws.wait(ctx)
+	err := c.ws.Wait(ctx)
 	if err != nil {
 		return err
 	}
 
-	data, control := c.ws.conn("0"), c.ws.conn("control")
+	data, control := c.ws.Conn(ws.FDStdin), c.ws.Conn(ws.FDControl)
 
 	// Console → client until the monitor closes (the container stopped)
-	// or the client detaches; then LXD's "\n\r" and a barrier.
-	outDone := ws.MirrorRead(data, io.MultiReader(eofOnError{c.conn}, strings.NewReader("\n\r")))
+	// or the client detaches; then LXD's goodbye and a barrier.
+	outDone := ws.Send(data, io.MultiReader(eofOnError{c.conn}, strings.NewReader(ws.ConsoleGoodbye)))
 
 	// Client → console until its barrier or close.
-	inDone := ws.MirrorWrite(data, c.conn)
+	inDone := ws.Receive(data, c.conn)
 
 	detached := make(chan struct{})
 
+	// Resizes until the control socket closes, which is how the client
+	// detaches.
 	go func() {
 		defer close(detached)
-		c.serveControl(control)
+
+		_ = ws.ServeControl(control, ws.Controls{Resize: func(w, h int) { _ = c.mon.ConsoleResize(w, h) }})
 	}()
 
 	select {
@@ -111,7 +113,7 @@ func (c *consoleSession) run(ctx context.Context, _ *operations.Operation) error
 	}
 
 	_ = c.conn.Close()
-	c.ws.close("")
+	c.ws.Close("")
 	<-outDone
 	<-inDone
 	<-detached
@@ -130,31 +132,6 @@ func (e eofOnError) Read(p []byte) (int, error) {
 	}
 
 	return n, err
-}
-
-// serveControl applies window-resize messages until the control socket
-// closes, which is how the client detaches.
-func (c *consoleSession) serveControl(conn *ws.Conn) {
-	for {
-		_, data, err := conn.ReadMessage()
-		if err != nil {
-			return
-		}
-
-		var msg api.InstanceExecControl
-
-		err = json.Unmarshal(data, &msg)
-		if err != nil || msg.Command != api.ExecControlWindowResize {
-			continue
-		}
-
-		w, werr := strconv.Atoi(msg.Args["width"])
-		h, herr := strconv.Atoi(msg.Args["height"])
-
-		if werr == nil && herr == nil {
-			_ = c.mon.ConsoleResize(w, h)
-		}
-	}
 }
 
 // GET /1.0/instances/{name}/console: the console log, raw. A running

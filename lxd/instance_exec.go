@@ -2,14 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
-	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -21,10 +16,6 @@ import (
 	"github.com/berth-dev/berth/shared/api"
 	"github.com/berth-dev/berth/shared/ws"
 )
-
-// outputGrace is how long output may still flow after the command exited:
-// a background child holding stdout open must not hold the session.
-const outputGrace = 2 * time.Second
 
 // POST /1.0/instances/{name}/exec
 func instanceExecPost(d *Daemon, r *http.Request) response.Response {
@@ -50,23 +41,15 @@ func instanceExecPost(d *Daemon, r *http.Request) response.Response {
 	metadata := map[string]any{"command": req.Command, "environment": env, "interactive": req.Interactive}
 
 	fds := map[string]string{}
-	if req.WaitForWS {
-		if req.Interactive {
-			x.ws = newWSSession([]string{"0", "control"}, []string{"0", "control"})
-		} else {
-			// LXD does not wait for control: old clients never open it.
-			x.ws = newWSSession([]string{"0", "1", "2", "control"}, []string{"0", "1", "2"})
-		}
-
-		fds = x.ws.fds()
-	}
-
-	metadata["fds"] = fds
 
 	var onConnect operations.ConnectFunc
-	if x.ws != nil {
-		onConnect = x.ws.connect
+	if req.WaitForWS {
+		x.ws = ws.NewSession(ws.ExecLayout(req.Interactive))
+		fds = x.ws.Secrets()
+		onConnect = func(_ *operations.Operation, r *http.Request, w http.ResponseWriter) error { return x.ws.Connect(r, w) }
 	}
+
+	metadata[ws.MetaFDs] = fds
 
 	op, err := d.ops.Create(api.OperationClassWebsocket, "Executing command", instanceResources(name), metadata,
 		x.run, onConnect, nil)
@@ -95,15 +78,15 @@ type execSession struct {
 	name    string
 	req     api.InstanceExecPost
 	env     map[string]string
-	ws      *wsSession        // nil without wait-for-websocket
+	ws      *ws.Session       // nil without wait-for-websocket
 	outputs map[string]string // record-output files by fd
 }
 
 func (x *execSession) run(ctx context.Context, op *operations.Operation) error {
 	if x.ws != nil {
-		defer x.ws.close("")
+		defer x.ws.Close("")
 
-		err := x.ws.wait(ctx)
+		err := x.ws.Wait(ctx)
 		if err != nil {
 			return err
 		}
@@ -112,7 +95,7 @@ func (x *execSession) run(ctx context.Context, op *operations.Operation) error {
 	code, err := x.exec(ctx)
 
 	if code != nil {
-		_ = op.UpdateMetadata(map[string]any{"return": *code})
+		_ = op.UpdateMetadata(map[string]any{ws.MetaReturn: *code})
 	}
 
 	return err
@@ -180,7 +163,7 @@ func execFailure(code int, cause error) error {
 
 // runPipes mirrors stdin, stdout and stderr, forwards control messages,
 // and returns the exit code once the output has been flushed.
-func (x *execSession) runPipes(p *nsexec.Process, st *stdio) int {
+func (x *execSession) runPipes(p execProcess, st *stdio) int {
 	var wg sync.WaitGroup
 
 	exited := make(chan struct{})
@@ -191,7 +174,7 @@ func (x *execSession) runPipes(p *nsexec.Process, st *stdio) int {
 	}
 
 	// Taken now: closing the session forgets them.
-	control, stdin, stdout, stderr := x.ws.conn("control"), x.ws.conn("0"), x.ws.conn("1"), x.ws.conn("2")
+	control, stdin, stdout, stderr := x.ws.Conn(ws.FDControl), x.ws.Conn(ws.FDStdin), x.ws.Conn(ws.FDStdout), x.ws.Conn(ws.FDStderr)
 	kill := func() {
 		select {
 		case <-exited:
@@ -205,11 +188,11 @@ func (x *execSession) runPipes(p *nsexec.Process, st *stdio) int {
 
 	go func() {
 		defer wg.Done()
-		<-ws.MirrorWrite(stdin, st.stdinW)
+		<-ws.Receive(stdin, st.stdinW)
 		_ = st.stdinW.Close()
 	}()
 
-	outDone := []chan struct{}{ws.MirrorRead(stdout, st.stdoutR), ws.MirrorRead(stderr, st.stderrR)}
+	outDone := []<-chan struct{}{ws.Send(stdout, st.stdoutR), ws.Send(stderr, st.stderrR)}
 
 	// Nothing comes on 1 and 2, but someone must read them for pongs and
 	// close frames; without a control socket a failure there is how a
@@ -220,7 +203,7 @@ func (x *execSession) runPipes(p *nsexec.Process, st *stdio) int {
 		go func() {
 			defer wg.Done()
 
-			err := drain(conn)
+			err := ws.Drain(conn)
 			if err != nil && control == nil {
 				kill()
 			}
@@ -232,7 +215,7 @@ func (x *execSession) runPipes(p *nsexec.Process, st *stdio) int {
 
 		go func() {
 			defer wg.Done()
-			x.serveControl(control, p, kill)
+			serveExecControl(control, p, kill)
 		}()
 	}
 
@@ -241,7 +224,7 @@ func (x *execSession) runPipes(p *nsexec.Process, st *stdio) int {
 
 	// Output still buffered in the pipes goes out; a background child
 	// holding them open is cut off after a grace period.
-	waitAll(outDone, outputGrace, func() {
+	waitAll(outDone, ws.OutputGrace, func() {
 		_ = st.stdoutR.Close()
 		_ = st.stderrR.Close()
 	})
@@ -250,14 +233,14 @@ func (x *execSession) runPipes(p *nsexec.Process, st *stdio) int {
 	_ = st.stdinW.Close()
 
 	// Closing the sockets ends the readers above.
-	x.ws.close("")
+	x.ws.Close("")
 	wg.Wait()
 
 	return code
 }
 
 // runPTY mirrors the terminal on socket 0 and returns the exit code.
-func (x *execSession) runPTY(p *nsexec.Process) int {
+func (x *execSession) runPTY(p execProcess) int {
 	defer p.ClosePTY()
 
 	exited := make(chan struct{})
@@ -272,7 +255,7 @@ func (x *execSession) runPTY(p *nsexec.Process) int {
 	var wg sync.WaitGroup
 
 	master := p.PTY()
-	conn, control := x.ws.conn("0"), x.ws.conn("control")
+	conn, control := x.ws.Conn(ws.FDStdin), x.ws.Conn(ws.FDControl)
 
 	// Client → terminal until its barrier; LXD then stops writing. The
 	// master stays open until the command has exited.
@@ -280,81 +263,45 @@ func (x *execSession) runPTY(p *nsexec.Process) int {
 
 	go func() {
 		defer wg.Done()
-		<-ws.MirrorWrite(conn, master)
+		<-ws.Receive(conn, master)
 	}()
 
-	outDone := ws.MirrorRead(conn, master)
+	outDone := ws.Send(conn, master)
 
 	wg.Add(1)
 
 	go func() {
 		defer wg.Done()
-		x.serveControl(control, p, kill)
+		serveExecControl(control, p, kill)
 	}()
 
 	code, _ := p.Wait()
 	close(exited)
 
-	waitAll([]chan struct{}{outDone}, outputGrace, p.ClosePTY)
+	waitAll([]<-chan struct{}{outDone}, ws.OutputGrace, p.ClosePTY)
 	p.ClosePTY()
 
-	x.ws.close("")
+	x.ws.Close("")
 	wg.Wait()
 
 	return code
 }
 
-// serveControl handles control messages until the socket closes; a close
-// before the command exited means the client is gone: kill.
-func (x *execSession) serveControl(c *ws.Conn, p *nsexec.Process, kill func()) {
-	for {
-		_, data, err := c.ReadMessage()
-		if err != nil {
-			kill()
-			return
-		}
+// serveExecControl applies resize and signal messages until the control
+// socket closes; a close before the command exited means the client is
+// gone: kill.
+func serveExecControl(c *ws.Conn, p execProcess, kill func()) {
+	_ = ws.ServeControl(c, ws.Controls{
+		Resize: func(w, h int) { _ = p.Resize(w, h) },
+		Signal: func(sig int) { _ = p.Signal(syscall.Signal(sig)) },
+	})
 
-		var msg api.InstanceExecControl
-
-		err = json.Unmarshal(data, &msg)
-		if err != nil {
-			continue
-		}
-
-		switch msg.Command {
-		case api.ExecControlWindowResize:
-			w, werr := strconv.Atoi(msg.Args["width"])
-			h, herr := strconv.Atoi(msg.Args["height"])
-
-			if werr == nil && herr == nil {
-				_ = p.Resize(w, h)
-			}
-		case api.ExecControlSignal:
-			if msg.Signal > 0 && msg.Signal < 65 {
-				_ = p.Signal(syscall.Signal(msg.Signal))
-			}
-		}
-	}
-}
-
-// drain reads and discards messages until the socket fails or closes.
-func drain(c *ws.Conn) error {
-	for {
-		_, r, err := c.NextReader()
-		if err != nil {
-			return err
-		}
-
-		_, err = io.Copy(io.Discard, r)
-		if err != nil {
-			return err
-		}
-	}
+	kill()
 }
 
 // waitAll waits for every channel; after grace it calls cut once and keeps
 // waiting.
-func waitAll(chans []chan struct{}, grace time.Duration, cut func()) {
+func waitAll(chans []<-chan struct{}, grace time.Duration, cut func()) {
 	t := time.NewTimer(grace)
 	defer t.Stop()
 
@@ -365,110 +312,5 @@ func waitAll(chans []chan struct{}, grace time.Duration, cut func()) {
 			cut()
 			<-ch
 		}
-	}
-}
-
-// stdio is the pipes of a non-interactive exec: the daemon's ends and the
-// command's.
-type stdio struct {
-	files   []*os.File // every end, for closeAll
-	child   []*os.File // the command's ends
-	stdinW  *os.File
-	stdoutR *os.File
-	stderrR *os.File
-}
-
-// openStdio sets a's stdio: pipes with websockets, /dev/null or the
-// record-output files without.
-func (x *execSession) openStdio(a *instance.ExecArgs) (*stdio, error) {
-	st := &stdio{}
-	if a.PTY {
-		return st, nil
-	}
-
-	if x.ws == nil {
-		return st, x.openDetached(a, st)
-	}
-
-	for i := 0; i < 3; i++ {
-		r, w, err := os.Pipe()
-		if err != nil {
-			st.closeAll()
-			return nil, fmt.Errorf("creating pipe: %w", err)
-		}
-
-		st.files = append(st.files, r, w)
-
-		switch i {
-		case 0:
-			a.Stdin, st.stdinW = r, w
-			st.child = append(st.child, r)
-		case 1:
-			a.Stdout, st.stdoutR = w, r
-			st.child = append(st.child, w)
-		case 2:
-			a.Stderr, st.stderrR = w, r
-			st.child = append(st.child, w)
-		}
-	}
-
-	return st, nil
-}
-
-// openDetached gives a command run without websockets /dev/null as stdin
-// and its record-output files (or /dev/null) as stdout and stderr.
-func (x *execSession) openDetached(a *instance.ExecArgs, st *stdio) error {
-	open := func(path string, flag int) (*os.File, error) {
-		f, err := os.OpenFile(path, flag, 0o600)
-		if err != nil {
-			return nil, err
-		}
-
-		st.files = append(st.files, f)
-		st.child = append(st.child, f)
-
-		return f, nil
-	}
-
-	var err error
-
-	a.Stdin, err = open(os.DevNull, os.O_RDONLY)
-	if err != nil {
-		return err
-	}
-
-	for fd, dst := range map[string]**os.File{"1": &a.Stdout, "2": &a.Stderr} {
-		path := os.DevNull
-		flag := os.O_WRONLY
-
-		if x.outputs != nil {
-			path, flag = x.outputs[fd], os.O_WRONLY|os.O_CREATE|os.O_TRUNC
-
-			err = os.MkdirAll(filepath.Dir(path), 0o700)
-			if err != nil {
-				return err
-			}
-		}
-
-		*dst, err = open(path, flag)
-		if err != nil {
-			return err
-		}
-	}
-
-	return nil
-}
-
-// closeChildEnds drops the daemon's copies of the command's ends, so EOF
-// arrives when the command closes them.
-func (s *stdio) closeChildEnds() {
-	for _, f := range s.child {
-		_ = f.Close()
-	}
-}
-
-func (s *stdio) closeAll() {
-	for _, f := range s.files {
-		_ = f.Close()
 	}
 }

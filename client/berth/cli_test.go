@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -12,9 +10,74 @@ import (
 	"testing"
 	"time"
 
-	"github.com/berth-dev/berth/client/internal/fakeapi"
+	"github.com/berth-dev/berth/client"
+	"github.com/berth-dev/berth/client/internal/testdaemon"
 	"github.com/berth-dev/berth/shared/api"
 )
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testdaemon.Cleanup()
+	os.Exit(code)
+}
+
+// fakeDaemon runs berthd's real API over fake instances (see testdaemon).
+func fakeDaemon(t *testing.T, cfg testdaemon.Config) *testdaemon.Daemon {
+	t.Helper()
+
+	if cfg.OpDelay == 0 {
+		cfg.OpDelay = testdaemon.DefaultOpDelay
+	}
+
+	return testdaemon.Start(t, cfg)
+}
+
+func withStatus(status string, names ...string) []testdaemon.Instance {
+	var out []testdaemon.Instance
+	for _, n := range names {
+		out = append(out, testdaemon.Instance{Name: n, Status: status})
+	}
+
+	return out
+}
+
+// instanceOf reads an instance through the API; false when it does not exist.
+func instanceOf(t *testing.T, s *testdaemon.Daemon, name string) (api.InstanceFull, bool) {
+	t.Helper()
+
+	c, err := client.Connect(s.Socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	inst, _, err := c.GetInstanceFull(context.Background(), name)
+	if api.StatusErrorCheck(err, 404) {
+		return api.InstanceFull{}, false
+	}
+
+	if err != nil {
+		t.Fatalf("GetInstance(%s): %v", name, err)
+	}
+
+	return *inst, true
+}
+
+// aliasTarget reads an image alias through the API.
+func aliasTarget(t *testing.T, s *testdaemon.Daemon, name string) string {
+	t.Helper()
+
+	c, err := client.Connect(s.Socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	a, _, err := c.GetImageAlias(context.Background(), name)
+	if err != nil {
+		return ""
+	}
+
+	return a.Target
+}
 
 // runCLI runs berth with args against socket; it returns stdout, stderr and
 // the exit code.
@@ -91,9 +154,8 @@ func TestNoDaemon(t *testing.T) {
 }
 
 func TestLaunch(t *testing.T) {
-	s := fakeapi.New(t)
 	fp := strings.Repeat("ab", 32)
-	s.AddImage(fp, "debian/12")
+	s := fakeDaemon(t, testdaemon.Config{Images: []testdaemon.Image{{Fingerprint: fp, Aliases: []string{"debian/12"}}}})
 
 	stdout, stderr, code := runCLI(t, s.Socket, "launch", "debian/12", "c1", "-c", "user.role=db", "-e")
 	if code != 0 {
@@ -104,7 +166,7 @@ func TestLaunch(t *testing.T) {
 		t.Errorf("stdout %q", stdout)
 	}
 
-	inst, ok := s.Instance("c1")
+	inst, ok := instanceOf(t, s, "c1")
 	if !ok || inst.StatusCode != api.Running || inst.Config["user.role"] != "db" || !inst.Ephemeral {
 		t.Errorf("instance %+v", inst)
 	}
@@ -139,15 +201,15 @@ func TestLaunch(t *testing.T) {
 		t.Errorf("stdout %q", stdout)
 	}
 
-	inst, _ = s.Instance("happy-fox1")
+	inst, _ = instanceOf(t, s, "happy-fox1")
 	if inst.StatusCode != api.Stopped || len(inst.Profiles) != 0 {
 		t.Errorf("init instance %+v", inst)
 	}
 }
 
 func TestLaunchErrors(t *testing.T) {
-	s := fakeapi.New(t)
-	s.AddImage(strings.Repeat("ab", 32), "debian/12")
+	s := fakeDaemon(t, testdaemon.Config{FailStart: "Failed to run: no init found",
+		Images: []testdaemon.Image{{Fingerprint: strings.Repeat("ab", 32), Aliases: []string{"debian/12"}}}})
 
 	_, stderr, code := runCLI(t, s.Socket, "launch", "nope")
 	checkOneError(t, stderr, code, `Image "nope" not found`)
@@ -161,7 +223,6 @@ func TestLaunchErrors(t *testing.T) {
 	_, stderr, code = runCLI(t, s.Socket, "launch", "images:debian/12")
 	checkOneError(t, stderr, code, `Unknown remote "images": berth only talks to the local server`)
 
-	s.FailStart = "Failed to run: no init found"
 	_, stderr, code = runCLI(t, s.Socket, "launch", "debian/12", "c2")
 	checkOneError(t, stderr, code, "Failed to run: no init found")
 
@@ -170,9 +231,7 @@ func TestLaunchErrors(t *testing.T) {
 }
 
 func TestStateCommands(t *testing.T) {
-	s := fakeapi.New(t)
-	s.AddInstance("c1", "Stopped")
-	s.AddInstance("c2", "Stopped")
+	s := fakeDaemon(t, testdaemon.Config{Instances: withStatus("Stopped", "c1", "c2")})
 
 	_, stderr, code := runCLI(t, s.Socket, "start", "c1", "c2")
 	if code != 0 {
@@ -183,20 +242,20 @@ func TestStateCommands(t *testing.T) {
 	checkOneError(t, stderr, code, "The instance is already running")
 
 	_, stderr, code = runCLI(t, s.Socket, "pause", "c1")
-	if inst, _ := s.Instance("c1"); code != 0 || inst.StatusCode != api.Frozen {
+	if inst, _ := instanceOf(t, s, "c1"); code != 0 || inst.StatusCode != api.Frozen {
 		t.Fatalf("pause: %d %s %v", code, stderr, inst.Status)
 	}
 
 	// start on a frozen instance unfreezes it, like lxc.
 	_, _, code = runCLI(t, s.Socket, "start", "c1")
-	if inst, _ := s.Instance("c1"); code != 0 || inst.StatusCode != api.Running {
+	if inst, _ := instanceOf(t, s, "c1"); code != 0 || inst.StatusCode != api.Running {
 		t.Fatalf("start frozen: %d %v", code, inst.Status)
 	}
 
 	_, stderr, code = runCLI(t, s.Socket, "stop", "c1", "c2", "missing", "-f", "--timeout", "5")
-	checkOneError(t, stderr, code, "Missing: Instance not found")
+	checkOneError(t, stderr, code, `Missing: instance "missing" not found`)
 
-	if inst, _ := s.Instance("c2"); inst.StatusCode != api.Stopped {
+	if inst, _ := instanceOf(t, s, "c2"); inst.StatusCode != api.Stopped {
 		t.Errorf("c2 not stopped after a partial failure: %v", inst.Status)
 	}
 
@@ -218,13 +277,12 @@ func TestStateCommands(t *testing.T) {
 }
 
 func TestDelete(t *testing.T) {
-	s := fakeapi.New(t)
-	s.AddInstance("c1", "Running")
+	s := fakeDaemon(t, testdaemon.Config{Instances: withStatus("Running", "c1")})
 
 	_, stderr, code := runCLI(t, s.Socket, "delete", "c1")
 	checkOneError(t, stderr, code, "The instance is currently running, stop it first or pass --force")
 
-	if _, ok := s.Instance("c1"); !ok {
+	if _, ok := instanceOf(t, s, "c1"); !ok {
 		t.Fatal("running instance deleted without --force")
 	}
 
@@ -233,18 +291,16 @@ func TestDelete(t *testing.T) {
 		t.Fatalf("delete -f: %s", stderr)
 	}
 
-	if _, ok := s.Instance("c1"); ok {
+	if _, ok := instanceOf(t, s, "c1"); ok {
 		t.Error("instance still there")
 	}
 
 	_, stderr, code = runCLI(t, s.Socket, "delete", "c1")
-	checkOneError(t, stderr, code, "Instance not found")
+	checkOneError(t, stderr, code, `Instance "c1" not found`)
 }
 
 func TestList(t *testing.T) {
-	s := fakeapi.New(t)
-	s.AddInstance("web", "Running")
-	s.AddInstance("db", "Stopped")
+	s := fakeDaemon(t, testdaemon.Config{Instances: append(withStatus("Running", "web"), withStatus("Stopped", "db")...)})
 
 	stdout, stderr, code := runCLI(t, s.Socket, "list")
 	if code != 0 {
@@ -288,8 +344,7 @@ func TestList(t *testing.T) {
 }
 
 func TestInfo(t *testing.T) {
-	s := fakeapi.New(t)
-	s.AddInstance("c1", "Running")
+	s := fakeDaemon(t, testdaemon.Config{Instances: withStatus("Running", "c1")})
 
 	stdout, stderr, code := runCLI(t, s.Socket, "info", "c1")
 	if code != 0 {
@@ -303,27 +358,19 @@ func TestInfo(t *testing.T) {
 	}
 
 	_, stderr, code = runCLI(t, s.Socket, "info", "nope")
-	checkOneError(t, stderr, code, "Instance not found")
+	checkOneError(t, stderr, code, `Instance "nope" not found`)
 }
 
+// writeTarball writes an image tarball holding content.
 func writeTarball(t *testing.T, content string) (string, string) {
 	t.Helper()
 
-	p := filepath.Join(t.TempDir(), "image.tar.gz")
-	err := os.WriteFile(p, []byte(content), 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	sum := sha256.Sum256([]byte(content))
-
-	return p, hex.EncodeToString(sum[:])
+	return testdaemon.ImageTarball(t, []byte(content))
 }
 
 func TestImageCommands(t *testing.T) {
-	s := fakeapi.New(t)
 	old := strings.Repeat("0f", 32)
-	s.AddImage(old, "web")
+	s := fakeDaemon(t, testdaemon.Config{Images: []testdaemon.Image{{Fingerprint: old, Aliases: []string{"web"}}}})
 
 	path, fp := writeTarball(t, strings.Repeat("x", 300000))
 
@@ -337,7 +384,7 @@ func TestImageCommands(t *testing.T) {
 	}
 
 	for _, al := range []string{"web", "debian/12"} {
-		if target, _ := s.Alias(al); target != fp {
+		if target := aliasTarget(t, s, al); target != fp {
 			t.Errorf("alias %s -> %s, want %s", al, target, fp)
 		}
 	}
@@ -358,7 +405,7 @@ func TestImageCommands(t *testing.T) {
 	}
 
 	_, stderr, code = runCLI(t, s.Socket, "image", "alias", "create", "old", old)
-	checkOneError(t, stderr, code, `Alias "old" already exists`)
+	checkOneError(t, stderr, code, `Image alias "old" already exists`)
 
 	_, stderr, code = runCLI(t, s.Socket, "image", "alias", "delete", "old")
 	if code != 0 {
@@ -380,10 +427,9 @@ func TestImageCommands(t *testing.T) {
 }
 
 func TestImageBuild(t *testing.T) {
-	s := fakeapi.New(t)
 	path, fp := writeTarball(t, "built rootfs")
 	other := strings.Repeat("1e", 32)
-	s.AddImage(other, "debian/12")
+	s := fakeDaemon(t, testdaemon.Config{Images: []testdaemon.Image{{Fingerprint: other, Aliases: []string{"debian/12"}}}})
 
 	builds := 0
 	imageBuilder = func(_ context.Context, name, cacheDir string, progress func(string, int)) (string, error) {
@@ -411,7 +457,7 @@ func TestImageBuild(t *testing.T) {
 	}
 
 	// The alias pointing elsewhere now points at the new image.
-	if target, _ := s.Alias("debian/12"); target != fp {
+	if target := aliasTarget(t, s, "debian/12"); target != fp {
 		t.Errorf("alias -> %s", target)
 	}
 
@@ -428,13 +474,13 @@ func TestImageBuild(t *testing.T) {
 		}
 	}
 
-	if target, _ := s.Alias("d12"); target != fp || builds != 2 {
+	if target := aliasTarget(t, s, "d12"); target != fp || builds != 2 {
 		t.Errorf("d12 -> %s, builds %d", target, builds)
 	}
 }
 
 func TestOtherLists(t *testing.T) {
-	s := fakeapi.New(t)
+	s := fakeDaemon(t, testdaemon.Config{})
 
 	stdout, _, code := runCLI(t, s.Socket, "network", "list")
 	if code != 0 || !strings.Contains(stdout, "| berthbr0 | bridge | YES     | 10.0.3.1/24 | none |") || strings.Contains(stdout, "| lo ") {
@@ -442,7 +488,7 @@ func TestOtherLists(t *testing.T) {
 	}
 
 	stdout, _, code = runCLI(t, s.Socket, "storage", "list")
-	if code != 0 || !strings.Contains(stdout, "| default | dir    | /var/lib/berth/storage-pools/default |") {
+	if code != 0 || !strings.Contains(stdout, "| default | dir    | /") || !strings.Contains(stdout, "/storage-pools/default |") {
 		t.Errorf("storage list:\n%s", stdout)
 	}
 
@@ -457,7 +503,7 @@ func TestOtherLists(t *testing.T) {
 	}
 
 	stdout, _, code = runCLI(t, s.Socket, "version")
-	if code != 0 || stdout != "Client version: 0.1.0\nServer version: 0.1.0-fake\n" {
+	if code != 0 || stdout != "Client version: 0.1.0\nServer version: 0.1.0\n" {
 		t.Errorf("version %q", stdout)
 	}
 }

@@ -6,20 +6,19 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
-
-	"github.com/berth-dev/berth/client/internal/fakeapi"
-	"github.com/berth-dev/berth/shared/api"
 )
 
 // onPty makes os.Stdin and the app's stdout the slave of a new 24x80 pty, as
-// when berth runs in a terminal; it returns the master and the slave.
-func onPty(t *testing.T) (ptmx, tty *os.File) {
+// when berth runs in a terminal; it returns the master, the slave and what
+// the terminal shows.
+func onPty(t *testing.T) (ptmx, tty *os.File, screen *lockedBuffer) {
 	t.Helper()
 
 	ptmx, tty, err := pty.Open()
@@ -42,9 +41,44 @@ func onPty(t *testing.T) (ptmx, tty *os.File) {
 	})
 
 	// Drain the master so writes to the slave never block.
-	go func() { _, _ = io.Copy(io.Discard, ptmx) }()
+	screen = &lockedBuffer{}
+	go func() { _, _ = io.Copy(screen, ptmx) }()
 
-	return ptmx, tty
+	return ptmx, tty, screen
+}
+
+// lockedBuffer is a bytes.Buffer safe for a writer goroutine and a reader.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+
+	return b.buf.String()
+}
+
+// waitScreen waits up to 10 s for the terminal to show want.
+func waitScreen(t *testing.T, screen *lockedBuffer, want string) {
+	t.Helper()
+
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(screen.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the terminal never showed %q; it shows %q", want, screen.String())
+		}
+
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 func termiosOf(t *testing.T, f *os.File) unix.Termios {
@@ -73,7 +107,7 @@ func runOnTTY(t *testing.T, socket string, tty *os.File, args ...string) (string
 
 func TestExecOnTerminal(t *testing.T) {
 	s := execFake(t)
-	_, tty := onPty(t)
+	_, tty, screen := onPty(t)
 	t.Setenv("TERM", "xterm-256color")
 
 	before := termiosOf(t, tty)
@@ -81,30 +115,35 @@ func TestExecOnTerminal(t *testing.T) {
 		t.Fatal("fresh pty has no echo")
 	}
 
-	var during unix.Termios
-	s.ExecFunc = func(p *fakeapi.ExecProcess) int {
-		during = termiosOf(t, tty)
+	type result struct {
+		errOut string
+		code   int
+	}
 
-		// Resize the local terminal and tell berth, as the kernel would.
-		_ = pty.Setsize(tty, &pty.Winsize{Rows: 50, Cols: 132})
-		_ = syscall.Kill(os.Getpid(), syscall.SIGWINCH)
+	done := make(chan result, 1)
+	go func() {
+		// wait-resize says "ready", then exits 9 at the first resize.
+		errOut, code := runOnTTY(t, s.Socket, tty, "exec", "c1", "--", "wait-resize")
+		done <- result{errOut, code}
+	}()
 
-		for {
-			select {
-			case m := <-p.Control:
-				if m.Command == api.ExecControlWindowResize {
-					return 9
-				}
-			case <-time.After(5 * time.Second):
-				return 1
-			}
+	waitScreen(t, screen, "ready\r\n")
+	during := termiosOf(t, tty)
+
+	// Resize the local terminal and tell berth, as the kernel would.
+	_ = pty.Setsize(tty, &pty.Winsize{Rows: 50, Cols: 132})
+	_ = syscall.Kill(os.Getpid(), syscall.SIGWINCH)
+
+	select {
+	case r := <-done:
+		if r.code != 9 {
+			t.Fatalf("exit code %d (stderr %q), want 9", r.code, r.errOut)
 		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the resize did not reach the command")
 	}
 
-	errOut, code := runOnTTY(t, s.Socket, tty, "exec", "c1", "--", "sh")
-	if code != 9 {
-		t.Fatalf("exit code %d (stderr %q), want 9", code, errOut)
-	}
+	waitScreen(t, screen, "resized 132x50\r\n")
 
 	if during.Lflag&(unix.ECHO|unix.ICANON|unix.ISIG) != 0 {
 		t.Errorf("terminal not raw while the command ran: lflag %#x", during.Lflag)
@@ -118,16 +157,11 @@ func TestExecOnTerminal(t *testing.T) {
 	if len(r) != 1 || !r[0].Interactive || r[0].Width != 80 || r[0].Height != 24 || r[0].Environment["TERM"] != "xterm-256color" {
 		t.Fatalf("request %+v", r)
 	}
-
-	msgs := s.ControlMessages()
-	if len(msgs) != 1 || msgs[0].Args["width"] != "132" || msgs[0].Args["height"] != "50" {
-		t.Errorf("control messages %+v, want one window-resize 132x50", msgs)
-	}
 }
 
 func TestExecRestoresTerminalOnError(t *testing.T) {
 	s := execFake(t)
-	_, tty := onPty(t)
+	_, tty, _ := onPty(t)
 	before := termiosOf(t, tty)
 
 	errOut, code := runOnTTY(t, s.Socket, tty, "exec", "c1", "--", "missing-command")
@@ -140,7 +174,7 @@ func TestExecRestoresTerminalOnError(t *testing.T) {
 	}
 
 	errOut, code = runOnTTY(t, s.Socket, tty, "exec", "nope", "--", "sh")
-	if code != 1 || !strings.HasPrefix(errOut, "Error: Instance not found") {
+	if code != 1 || !strings.HasPrefix(errOut, `Error: Instance "nope" not found`) {
 		t.Errorf("code %d, stderr %q", code, errOut)
 	}
 
@@ -151,7 +185,7 @@ func TestExecRestoresTerminalOnError(t *testing.T) {
 
 func TestConsoleOnTerminal(t *testing.T) {
 	s := execFake(t)
-	ptmx, tty := onPty(t)
+	ptmx, tty, screen := onPty(t)
 	before := termiosOf(t, tty)
 
 	type result struct {
@@ -165,8 +199,9 @@ func TestConsoleOnTerminal(t *testing.T) {
 		done <- result{errOut, code}
 	}()
 
-	// The fake echoes what it gets; the user types, then detaches.
-	time.Sleep(200 * time.Millisecond)
+	// The fake console shows its size and echoes what it gets; the user
+	// types, then detaches (before the echo comes back, maybe).
+	waitScreen(t, screen, "c1 login: [size 80x24]")
 	_, _ = ptmx.Write([]byte("root\x01q"))
 
 	select {

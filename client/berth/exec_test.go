@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -10,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/berth-dev/berth/client/internal/fakeapi"
+	"github.com/berth-dev/berth/client/internal/testdaemon"
 	"github.com/berth-dev/berth/shared/api"
 )
 
@@ -37,17 +38,16 @@ func withStdin(t *testing.T, data []byte) {
 	})
 }
 
-func execFake(t *testing.T) *fakeapi.Server {
+// execFake is a daemon with c1 running. The commands the fake instance knows
+// are in lxd/fake_exec_test.go.
+func execFake(t *testing.T) *testdaemon.Daemon {
 	t.Helper()
 
-	s := fakeapi.New(t)
-	s.AddInstance("c1", "Running")
-
-	return s
+	return fakeDaemon(t, testdaemon.Config{Instances: withStatus("Running", "c1"), ConsoleLog: "[  OK  ] Reached target multi-user.target\n"})
 }
 
 // execRequests returns the bodies of the exec requests s received.
-func execRequests(t *testing.T, s *fakeapi.Server) []api.InstanceExecPost {
+func execRequests(t *testing.T, s *testdaemon.Daemon) []api.InstanceExecPost {
 	t.Helper()
 
 	var out []api.InstanceExecPost
@@ -164,19 +164,9 @@ func TestExecPipesStdinAndFlags(t *testing.T) {
 
 func TestExecExitCodes(t *testing.T) {
 	s := execFake(t)
-	s.ExecFunc = func(p *fakeapi.ExecProcess) int {
-		if p.Req.Command[0] == "missing" {
-			return 127
-		}
-
-		_, _ = io.WriteString(p.Stdout, "out\n")
-		_, _ = io.WriteString(p.Stderr, "err\n")
-
-		return 3
-	}
 
 	withStdin(t, nil)
-	out, errOut, code := runCLI(t, s.Socket, "exec", "c1", "--", "sh", "-c", "echo out; echo err >&2; exit 3")
+	out, errOut, code := runCLI(t, s.Socket, "exec", "c1", "--", "out-err", "3")
 	if code != 3 || out != "out\n" || errOut != "err\n" {
 		t.Errorf("exit 3: code %d, stdout %q, stderr %q", code, out, errOut)
 	}
@@ -189,7 +179,7 @@ func TestExecExitCodes(t *testing.T) {
 
 	// Usage and server errors are one line and exit 1.
 	_, errOut, code = runCLI(t, s.Socket, "exec", "nope", "--", "true")
-	checkOneError(t, errOut, code, "Instance not found")
+	checkOneError(t, errOut, code, `Instance "nope" not found`)
 
 	_, errOut, code = runCLI(t, s.Socket, "exec", "c1", "-t", "-T", "--", "true")
 	checkOneError(t, errOut, code, "You can't pass -t and -T at the same time")
@@ -205,14 +195,10 @@ func TestExecExitCodes(t *testing.T) {
 
 func TestExecForcedInteractive(t *testing.T) {
 	s := execFake(t)
-	s.ExecFunc = func(p *fakeapi.ExecProcess) int {
-		// The terminal merges stderr into the single stream.
-		_, _ = io.WriteString(p.Stderr, "on the tty\r\n")
-		return 0
-	}
 
+	// tty-hello writes on stderr, which the terminal merges into its stream.
 	withStdin(t, nil)
-	out, errOut, code := runCLI(t, s.Socket, "exec", "-t", "c1", "--", "sh")
+	out, errOut, code := runCLI(t, s.Socket, "exec", "-t", "c1", "--", "tty-hello")
 	if code != 0 || out != "on the tty\r\n" || errOut != "" {
 		t.Errorf("code %d, stdout %q, stderr %q", code, out, errOut)
 	}
@@ -234,38 +220,29 @@ func TestExecDisableStdin(t *testing.T) {
 
 func TestExecForwardsSignals(t *testing.T) {
 	s := execFake(t)
-	started := make(chan struct{})
-	s.ExecFunc = func(p *fakeapi.ExecProcess) int {
-		close(started)
-		return fakeapi.BuiltinExec(p)
-	}
 
 	go func() {
-		select {
-		case <-started:
-		case <-time.After(5 * time.Second):
-			return
-		}
+		// Once the session is up (its control socket connected), as a
+		// user's Ctrl+C would come.
+		waitForRequests(t, s, 4)
 
 		// Caught by berth exec and relayed, not fatal to the test binary.
 		_ = syscall.Kill(os.Getpid(), syscall.SIGUSR1)
 	}()
 
 	withStdin(t, nil)
-	_, errOut, code := runCLI(t, s.Socket, "exec", "c1", "--", "wait-signal")
+	out, errOut, code := runCLI(t, s.Socket, "exec", "c1", "--", "wait-signal")
 	if code != 128+int(syscall.SIGUSR1) {
 		t.Errorf("code %d (stderr %q), want %d", code, errOut, 128+int(syscall.SIGUSR1))
 	}
 
-	msgs := s.ControlMessages()
-	if len(msgs) != 1 || msgs[0].Command != "signal" || msgs[0].Signal != int(syscall.SIGUSR1) {
-		t.Errorf("control messages %+v", msgs)
+	if want := fmt.Sprintf("signal %d\n", syscall.SIGUSR1); out != want {
+		t.Errorf("the command saw %q, want %q", out, want)
 	}
 }
 
 func TestShellCommand(t *testing.T) {
-	s := execFake(t)
-	s.ExecFunc = func(*fakeapi.ExecProcess) int { return 0 }
+	s := execFake(t) // su and sh exit 0
 
 	withStdin(t, nil)
 	_, errOut, code := runCLI(t, s.Socket, "shell", "c1")
@@ -300,7 +277,6 @@ func TestConsoleNeedsTerminal(t *testing.T) {
 
 func TestConsoleShowLog(t *testing.T) {
 	s := execFake(t)
-	s.SetConsoleLog("[  OK  ] Reached target multi-user.target\n")
 
 	out, errOut, code := runCLI(t, s.Socket, "console", "c1", "--show-log")
 	if code != 0 || errOut != "" {
@@ -338,6 +314,27 @@ func TestDetachReader(t *testing.T) {
 			t.Errorf("case %d: got %q detach=%v, want %q detach=%v", i, got, detached, c.want, c.detach)
 		}
 	}
+}
+
+// waitForRequests waits until s has received n websocket connections.
+func waitForRequests(t *testing.T, s *testdaemon.Daemon, n int) {
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		count := 0
+		for _, r := range s.Requests() {
+			if strings.Contains(r.Path, "/websocket?") {
+				count++
+			}
+		}
+
+		if count >= n {
+			return
+		}
+
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	t.Errorf("fewer than %d websockets connected", n)
 }
 
 // chunkReader returns one chunk per Read.

@@ -335,14 +335,11 @@ func TestDefaultRetentionAtLeastAMinute(t *testing.T) {
 
 func TestConnectWebsocket(t *testing.T) {
 	reg, _ := setup(t)
-	secret := NewSecret()
-	if len(secret) != 64 {
-		t.Fatalf("secret %q", secret)
-	}
+	secret := "s3cret"
 
 	connected := make(chan struct{}, 1)
 	onConnect := func(op *Operation, r *http.Request, w http.ResponseWriter) error {
-		if !SecretMatches(r.URL.Query().Get("secret"), secret) {
+		if r.URL.Query().Get("secret") != secret {
 			return api.StatusErrorf(http.StatusForbidden, "wrong secret")
 		}
 
@@ -393,10 +390,6 @@ func TestConnectWebsocket(t *testing.T) {
 	err = reg.ConnectWebsocket(task.ID(), req(secret), w)
 	if !api.StatusErrorCheck(err, http.StatusBadRequest) {
 		t.Fatalf("task op: %v", err)
-	}
-
-	if SecretMatches("", "") || SecretMatches(secret, secret+"x") || !SecretMatches(secret, secret) {
-		t.Fatal("SecretMatches")
 	}
 }
 

@@ -102,7 +102,7 @@ func (reg *Registry) List() []*Operation {
 // ConnectWebsocket serves GET /1.0/operations/{id}/websocket: it checks that
 // the operation exists (404), is a running websocket operation and that a
 // secret was given (400), then hands the request to the operation's
-// onConnect, which checks the secret (see SecretMatches) and upgrades.
+// onConnect, which checks the secret (see ws.Session) and upgrades.
 // Errors returned before onConnect wrote anything are StatusErrors.
 func (reg *Registry) ConnectWebsocket(id string, r *http.Request, w http.ResponseWriter) error {
 	op, err := reg.Get(id)

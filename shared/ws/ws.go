@@ -1,6 +1,8 @@
-// Package ws holds the websocket helpers used by the daemon's exec and console
-// streams. It is the only gorilla/websocket importer outside client/ (besides
-// lxd/events), so callers use the Conn alias instead of importing gorilla.
+// Package ws is the exec and console stream protocol (protocol.go) and the
+// websocket plumbing both ends of it use: berthd's exec and console handlers
+// and the Go client. It is the only gorilla/websocket importer besides
+// lxd/events and client/ (which dials), so callers use the Conn alias
+// instead of importing gorilla.
 package ws
 
 import (
@@ -33,9 +35,13 @@ func Upgrade(w http.ResponseWriter, r *http.Request) (*Conn, error) {
 	return upgrader.Upgrade(w, r, nil)
 }
 
-// controlTimeout bounds control frames (ping, close) so a dead peer cannot
-// block the caller.
+// controlTimeout bounds control frames (ping, close) and control messages
+// so a dead peer cannot block the caller.
 const controlTimeout = 5 * time.Second
+
+// closeTimeout bounds a client's close frame: a client ending a session
+// must not hang on a dead server.
+const closeTimeout = time.Second
 
 // KeepAlive sends a ping every interval until the returned stop function is
 // called or a ping fails. Pongs are handled by whoever reads from conn.
@@ -66,10 +72,16 @@ func KeepAlive(conn *Conn, interval time.Duration) (stop func()) {
 	}
 }
 
+// SendClose writes a normal close frame with reason, waiting at most
+// timeout, and leaves the connection open.
+func SendClose(conn *Conn, reason string, timeout time.Duration) error {
+	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, reason)
+	return conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(timeout))
+}
+
 // Close sends a normal close frame with reason and closes the connection.
 func Close(conn *Conn, reason string) error {
-	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, reason)
-	_ = conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(controlTimeout))
+	_ = SendClose(conn, reason, controlTimeout)
 	return conn.Close()
 }
 
@@ -78,10 +90,3 @@ func Close(conn *Conn, reason string) error {
 func SendBarrier(conn *Conn) error {
 	return conn.WriteMessage(websocket.TextMessage, nil)
 }
-
-// IsText and IsBinary classify message types returned by ReadMessage
-// without requiring callers to import gorilla.
-func IsText(messageType int) bool { return messageType == websocket.TextMessage }
-
-// IsBinary reports whether messageType is a binary data message.
-func IsBinary(messageType int) bool { return messageType == websocket.BinaryMessage }

@@ -1,4 +1,4 @@
-package operations
+package ws
 
 import (
 	"crypto/rand"
@@ -6,7 +6,7 @@ import (
 	"encoding/hex"
 )
 
-// NewSecret returns a random websocket secret: 64 hex characters, as LXD uses.
+// NewSecret returns a random stream secret: 64 hex characters, as LXD uses.
 func NewSecret() string {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b) // never fails since Go 1.24

@@ -2,7 +2,6 @@ package ws
 
 import (
 	"bytes"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -46,7 +45,7 @@ func pair(t *testing.T) (server, client *Conn) {
 	return nil, nil
 }
 
-func wait(t *testing.T, ch chan struct{}, what string) {
+func wait(t *testing.T, ch <-chan struct{}, what string) {
 	t.Helper()
 	select {
 	case <-ch:
@@ -55,12 +54,12 @@ func wait(t *testing.T, ch chan struct{}, what string) {
 	}
 }
 
-func TestMirrorReadFramesAndBarrier(t *testing.T) {
+func TestSendFramesAndBarrier(t *testing.T) {
 	server, client := pair(t)
 
 	// 300 KiB must arrive in binary messages no larger than BufferSize.
 	payload := bytes.Repeat([]byte("abcdefgh"), 300*1024/8)
-	done := MirrorRead(server, bytes.NewReader(payload))
+	done := Send(server, bytes.NewReader(payload))
 
 	var got []byte
 	_ = client.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -89,7 +88,7 @@ func TestMirrorReadFramesAndBarrier(t *testing.T) {
 		got = append(got, data...)
 	}
 
-	wait(t, done, "MirrorRead")
+	wait(t, done, "Send")
 	if !bytes.Equal(got, payload) {
 		t.Fatalf("got %d bytes, want %d identical bytes", len(got), len(payload))
 	}
@@ -113,10 +112,10 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-func TestMirrorWriteStopsAtBarrier(t *testing.T) {
+func TestReceiveStopsAtBarrier(t *testing.T) {
 	server, client := pair(t)
 	var out syncBuffer
-	done := MirrorWrite(server, &out)
+	done := Receive(server, &out)
 
 	for _, s := range []string{"in-", "data\n"} {
 		err := client.WriteMessage(websocket.BinaryMessage, []byte(s))
@@ -130,7 +129,7 @@ func TestMirrorWriteStopsAtBarrier(t *testing.T) {
 		t.Fatalf("writing barrier: %v", err)
 	}
 
-	wait(t, done, "MirrorWrite")
+	wait(t, done, "Receive")
 	if out.String() != "in-data\n" {
 		t.Fatalf("got %q", out.String())
 	}
@@ -148,10 +147,10 @@ func TestMirrorWriteStopsAtBarrier(t *testing.T) {
 	}
 }
 
-func TestMirrorWriteStopsOnClose(t *testing.T) {
+func TestReceiveStopsOnClose(t *testing.T) {
 	server, client := pair(t)
 	var out syncBuffer
-	done := MirrorWrite(server, &out)
+	done := Receive(server, &out)
 
 	err := client.WriteMessage(websocket.BinaryMessage, []byte("x"))
 	if err != nil {
@@ -163,70 +162,9 @@ func TestMirrorWriteStopsOnClose(t *testing.T) {
 		t.Fatalf("closing: %v", err)
 	}
 
-	wait(t, done, "MirrorWrite after close")
+	wait(t, done, "Receive after close")
 	if out.String() != "x" {
 		t.Fatalf("got %q", out.String())
-	}
-}
-
-// pipeRWC is a ReadWriteCloser whose reads come from one pipe and writes go
-// to another, like a PTY master.
-type pipeRWC struct {
-	r      *io.PipeReader
-	w      *io.PipeWriter
-	closed chan struct{}
-	once   sync.Once
-}
-
-func (p *pipeRWC) Read(b []byte) (int, error)  { return p.r.Read(b) }
-func (p *pipeRWC) Write(b []byte) (int, error) { return p.w.Write(b) }
-func (p *pipeRWC) Close() error {
-	p.once.Do(func() { close(p.closed) })
-	_ = p.r.Close()
-	return p.w.Close()
-}
-
-func TestMirrorBothWays(t *testing.T) {
-	server, client := pair(t)
-
-	outR, outW := io.Pipe() // "process output" → rwc reads
-	inR, inW := io.Pipe()   // rwc writes → "process input"
-	rwc := &pipeRWC{r: outR, w: inW, closed: make(chan struct{})}
-	readDone, writeDone := Mirror(server, rwc)
-
-	// Client → process.
-	err := client.WriteMessage(websocket.BinaryMessage, []byte("ls\n"))
-	if err != nil {
-		t.Fatalf("writing: %v", err)
-	}
-
-	buf := make([]byte, 16)
-	n, err := inR.Read(buf)
-	if err != nil || string(buf[:n]) != "ls\n" {
-		t.Fatalf("process got %q, %v", buf[:n], err)
-	}
-
-	// Process → client.
-	go func() { _, _ = outW.Write([]byte("file\n")) }()
-	_ = client.SetReadDeadline(time.Now().Add(5 * time.Second))
-	mt, data, err := client.ReadMessage()
-	if err != nil || mt != websocket.BinaryMessage || string(data) != "file\n" {
-		t.Fatalf("client got %d %q %v", mt, data, err)
-	}
-
-	// A client barrier ends input and closes rwc, which ends output with a barrier.
-	err = client.WriteMessage(websocket.TextMessage, nil)
-	if err != nil {
-		t.Fatalf("writing barrier: %v", err)
-	}
-
-	wait(t, writeDone, "write side")
-	wait(t, rwc.closed, "rwc close")
-	wait(t, readDone, "read side")
-	_ = client.SetReadDeadline(time.Now().Add(5 * time.Second))
-	mt, data, err = client.ReadMessage()
-	if err != nil || mt != websocket.TextMessage || len(data) != 0 {
-		t.Fatalf("want barrier, got %d %q %v", mt, data, err)
 	}
 }
 

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/berth-dev/berth/lxd/instance"
+	"github.com/berth-dev/berth/shared/api"
+)
+
+// The handlers reach the subsystems that run containers and host networks
+// through these interfaces, so that the client and CLI tests can run the real
+// router (handlers, response, operations, events, the stream protocol) over
+// fakes (fake_backends_test.go). The database, image store and profiles are
+// real in those tests too.
+
+// instanceService is what the handlers use of lxd/instance: *instance.Manager
+// through managerService.
+type instanceService interface {
+	// Reading.
+	List(ctx context.Context, full bool) ([]api.InstanceFull, error)
+	Get(ctx context.Context, name string, full bool) (*api.InstanceFull, error)
+	Names(ctx context.Context) ([]string, error)
+	State(ctx context.Context, name string) (*api.InstanceState, error)
+
+	// Life cycle.
+	PrepareCreate(ctx context.Context, req api.InstancesPost) (*instance.CreateRequest, error)
+	Create(ctx context.Context, cr *instance.CreateRequest) error
+	PrepareCopy(ctx context.Context, req api.InstancesPost) (*instance.CopyRequest, error)
+	Copy(ctx context.Context, cr *instance.CopyRequest) error
+	PrepareUpdate(ctx context.Context, name string, put api.InstancePut) (*instance.UpdateRequest, error)
+	Update(ctx context.Context, req *instance.UpdateRequest) error
+	Rename(ctx context.Context, oldName, newName string) error
+	Delete(ctx context.Context, name string) error
+	Start(ctx context.Context, name string) error
+	Stop(ctx context.Context, name string, timeout time.Duration, force bool) error
+	Restart(ctx context.Context, name string, timeout time.Duration, force bool) error
+	Freeze(ctx context.Context, name string) error
+	Unfreeze(ctx context.Context, name string) error
+
+	// Snapshots.
+	Snapshots(ctx context.Context, name string) ([]api.InstanceSnapshot, error)
+	Snapshot(ctx context.Context, name, snap string) (*api.InstanceSnapshot, error)
+	NextSnapshotName(ctx context.Context, name string) (string, error)
+	CreateSnapshot(ctx context.Context, name, snap string, expiresAt *time.Time) error
+	RenameSnapshot(ctx context.Context, name, snap, newName string) error
+	DeleteSnapshot(ctx context.Context, name, snap string) error
+	Restore(ctx context.Context, name, snap string) error
+
+	// Backups and publishing.
+	BackupsDir() string
+	Export(ctx context.Context, name string, instanceOnly bool, w io.Writer) error
+	Import(ctx context.Context, file, name string) (string, error)
+	CheckPublishable(ctx context.Context, name, snap string) error
+	Publish(ctx context.Context, name, snap string, props map[string]string, compression string, w io.Writer) error
+
+	// Files, exec, console and logs.
+	OpenFiles(ctx context.Context, name string) (*instance.Files, error)
+	ExecEnv(ctx context.Context, name string, req map[string]string, uid uint32) (map[string]string, error)
+	Exec(ctx context.Context, name string, a instance.ExecArgs) (execProcess, error)
+	ExecOutputPath(name, file string) string
+	ExecOutputs(name string) ([]string, error)
+	Console(name string) (consoleMonitor, error)
+	ConsoleLogPath(name string) string
+	LogPath(name string) string
+}
+
+// execProcess is a command started in an instance (*nsexec.Process).
+type execProcess interface {
+	// PTY is the terminal's master of an interactive command, else nil.
+	PTY() *os.File
+	ClosePTY()
+	Resize(width, height int) error
+	Signal(sig syscall.Signal) error
+	Kill() error
+	// Wait returns the exit code (128+N when killed by signal N).
+	Wait() (int, error)
+}
+
+// consoleMonitor is a running instance's console (*container.Monitor).
+type consoleMonitor interface {
+	// ConsoleAttach takes the console: container.ErrConsoleBusy while
+	// another client has it.
+	ConsoleAttach() (net.Conn, error)
+	ConsoleResize(width, height int) error
+	ConsoleLog() ([]byte, error)
+	ClearConsoleLog() error
+}
+
+// managerService adapts *instance.Manager to instanceService: its Exec and
+// Console return concrete types.
+type managerService struct{ *instance.Manager }
+
+func (m managerService) Exec(ctx context.Context, name string, a instance.ExecArgs) (execProcess, error) {
+	p, err := m.Manager.Exec(ctx, name, a)
+	if err != nil {
+		return nil, err
+	}
+
+	return p, nil
+}
+
+func (m managerService) Console(name string) (consoleMonitor, error) {
+	mon, err := m.Manager.Console(name)
+	if err != nil {
+		return nil, err
+	}
+
+	return mon, nil
+}
+
+// networkService is what the handlers use of lxd/networks (*networks.Service).
+type networkService interface {
+	List(ctx context.Context) ([]api.Network, error)
+	Get(ctx context.Context, name string) (*api.Network, error)
+	State(name string) (*api.NetworkState, error)
+	Create(ctx context.Context, req api.NetworksPost) error
+	Update(ctx context.Context, name, ifMatch string, req api.NetworkPut, patch bool) error
+	Delete(ctx context.Context, name string) error
+}

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"sync"
+
+	"github.com/berth-dev/berth/lxd/storage"
+	"github.com/berth-dev/berth/shared/api"
+)
+
+// fakePool is a storage pool that keeps nothing: the fake daemon's image
+// store checks and records images, and the pool pretends to hold them.
+// Methods no fake-daemon test reaches are left to the nil interface.
+type fakePool struct{ storage.Driver }
+
+var fakePoolImages sync.Map // fingerprint → true
+
+func (fakePool) Name() string { return "dir" }
+
+func (fakePool) CreateImage(fp string, _ func(rootfsDir string) error) error {
+	fakePoolImages.Store(fp, true)
+	return nil
+}
+
+func (fakePool) HasImage(fp string) bool {
+	_, ok := fakePoolImages.Load(fp)
+	return ok
+}
+
+func (fakePool) DeleteImage(fp string) error {
+	fakePoolImages.Delete(fp)
+	return nil
+}
+
+// fakeNetworks is the managed bridge of a fresh berthd and the host's
+// loopback, read-only.
+type fakeNetworks struct{}
+
+func (fakeNetworks) List(context.Context) ([]api.Network, error) {
+	return []api.Network{
+		{Name: "berthbr0", Type: "bridge", Managed: true, Status: "Created", UsedBy: []string{"/1.0/profiles/default"},
+			NetworkPut: api.NetworkPut{Config: map[string]string{"ipv4.address": "10.0.3.1/24", "ipv6.address": "none"}}},
+		{Name: "lo", Type: "loopback", Status: "Unknown", UsedBy: []string{}, NetworkPut: api.NetworkPut{Config: map[string]string{}}},
+	}, nil
+}
+
+func (f fakeNetworks) Get(ctx context.Context, name string) (*api.Network, error) {
+	list, _ := f.List(ctx)
+	for i := range list {
+		if list[i].Name == name {
+			return &list[i], nil
+		}
+	}
+
+	return nil, api.StatusErrorf(http.StatusNotFound, "network %q not found", name)
+}
+
+func (fakeNetworks) State(string) (*api.NetworkState, error) {
+	return nil, api.StatusErrorf(http.StatusNotImplemented, "no network state in the fake daemon")
+}
+
+func (fakeNetworks) Create(context.Context, api.NetworksPost) error {
+	return api.StatusErrorf(http.StatusNotImplemented, "no network changes in the fake daemon")
+}
+
+func (fakeNetworks) Update(context.Context, string, string, api.NetworkPut, bool) error {
+	return api.StatusErrorf(http.StatusNotImplemented, "no network changes in the fake daemon")
+}
+
+func (fakeNetworks) Delete(context.Context, string) error {
+	return api.StatusErrorf(http.StatusNotImplemented, "no network changes in the fake daemon")
+}
