@@ -39,6 +39,11 @@ func (m *Manager) start(ctx context.Context, name string) error {
 
 	inst, ids, config, devices := l.inst, l.ids, l.config, l.devices
 
+	seccomp, err := seccompOf(config)
+	if err != nil {
+		return err
+	}
+
 	r := revert.New()
 	defer r.Fail()
 
@@ -84,6 +89,7 @@ func (m *Manager) start(ctx context.Context, name string) error {
 		Unmounts: m.unmountsFor(name, mounts),
 		Limits:   limits,
 		Mounts:   append(lxcfs.Binds(lxcfs.Dir()), mounts...),
+		Seccomp:  seccomp,
 
 		CgroupParent: m.cfg.CgroupParent,
 	}
