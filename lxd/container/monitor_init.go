@@ -160,6 +160,10 @@ func (m *monitor) syncInit(p *initProc, sock *os.File) error {
 		Mounts:   mounts,
 	}
 
+	if m.spec.Seccomp != nil {
+		cfg.Seccomp = m.spec.Seccomp.Program
+	}
+
 	err := enc.Encode(syncMsg{Type: syncConfig, Version: syncVersion, Config: &cfg})
 	if err != nil {
 		return fmt.Errorf("sending config to init: %w", err)

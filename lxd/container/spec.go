@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/lxd/cgroup"
+	"github.com/berth-dev/berth/lxd/confine"
 	"github.com/berth-dev/berth/lxd/idmap"
 	"github.com/berth-dev/berth/lxd/setup"
 )
@@ -20,6 +21,9 @@ type Spec struct {
 	Unmounts []string          `json:"unmounts"` // host mount points unmounted, in order, after init exits
 	Limits   Limits            `json:"limits"`
 	Mounts   []Mount           `json:"mounts"` // extra binds into the container, made after /proc and /sys
+
+	// Seccomp is the filter init and every exec get (confine.Compile); nil: none.
+	Seccomp *confine.Filter `json:"seccomp,omitempty"`
 
 	// CgroupParent holds the daemon's container cgroups (cgroup.ParentFor);
 	// "" is cgroup.DefaultParent, as for containers started before it existed.

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/berth-dev/berth/lxd/confine"
 	"github.com/berth-dev/berth/lxd/sys"
 	"github.com/berth-dev/berth/shared/api"
 )
@@ -23,6 +24,10 @@ var keyValidators = map[string]func(string) error{
 	"security.idmap.isolated": isBool,
 	"security.nesting":        isBool,
 	"security.privileged":     isFalse,
+	confine.KeyDenyDefault:    isBool,
+	confine.KeyDenyCompat:     isBool,
+	confine.KeyDeny:           confine.ValidateNames,
+	confine.KeyAllow:          confine.ValidateNames,
 	"raw.idmap":               isRawIdmap,
 	"snapshots.expiry":        isExpiry,
 }

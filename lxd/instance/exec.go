@@ -144,12 +144,22 @@ func (m *Manager) Exec(ctx context.Context, name string, a ExecArgs) (*nsexec.Pr
 		return m.execServed(name, o)
 	}
 
+	return m.execOneShot(name, o)
+}
+
+// execOneShot runs o with a helper of its own.
+func (m *Manager) execOneShot(name string, o nsexec.Options) (*nsexec.Process, error) {
 	pid, err := m.execTarget(name)
 	if err != nil {
 		return nil, err
 	}
 
-	o.Exe, o.InitPID = m.cfg.Exe, pid
+	filter, err := m.startedSeccomp(name)
+	if err != nil {
+		return nil, err
+	}
+
+	o.Exe, o.InitPID, o.Seccomp = m.cfg.Exe, pid, program(filter)
 	o.Prepare = func(helper int) error { return cgroup.JoinLike(pid, helper, true) }
 
 	return nsexec.Start(o)

@@ -118,7 +118,7 @@ func isDone(ch <-chan struct{}) bool {
 
 // startExecServer starts the exec server of the instance whose init is pid:
 // in init's cgroup v1 groups, making commands in init's cgroup2 group.
-func (m *Manager) startExecServer(pid int) (*nsexec.Server, error) {
+func (m *Manager) startExecServer(pid int, seccomp []byte) (*nsexec.Server, error) {
 	dir, err := cgroup.Cgroup2Dir(pid)
 	if err != nil {
 		return nil, err
@@ -129,6 +129,7 @@ func (m *Manager) startExecServer(pid int) (*nsexec.Server, error) {
 		InitPID:     pid,
 		Prepare:     func(server int) error { return cgroup.JoinLike(pid, server, false) },
 		IdleTimeout: execServerIdle,
+		Seccomp:     seccomp,
 	}
 
 	if dir != "" {
@@ -148,6 +149,7 @@ func (m *Manager) startExecServer(pid int) (*nsexec.Server, error) {
 // execServed runs o through the instance's exec server. A live server
 // needs no look at the instance: it ends with the init it serves. One that
 // went away meanwhile (idle, or its container restarted) is replaced once.
+// A container with an allowlist filter never gets one (execOneShot).
 func (m *Manager) execServed(name string, o nsexec.Options) (*nsexec.Process, error) {
 	s := m.execServers.live(name)
 	if s != nil {
@@ -163,7 +165,19 @@ func (m *Manager) execServed(name string, o nsexec.Options) (*nsexec.Process, er
 			return nil, err
 		}
 
-		s, err := m.execServers.get(name, pid, func() (*nsexec.Server, error) { return m.startExecServer(pid) })
+		// Only a container without a live server costs this read.
+		filter, err := m.startedSeccomp(name)
+		if err != nil {
+			return nil, err
+		}
+
+		// An allowlist cannot confine the server's fork thread, which runs
+		// Go: such a container's commands each get a helper.
+		if filter != nil && filter.Allowlist {
+			return m.execOneShot(name, o)
+		}
+
+		s, err := m.execServers.get(name, pid, func() (*nsexec.Server, error) { return m.startExecServer(pid, program(filter)) })
 		if err != nil {
 			return nil, err
 		}

@@ -45,6 +45,11 @@ func (m *Manager) start(ctx context.Context, name string) error {
 		return err
 	}
 
+	seccomp, err := seccompOf(config)
+	if err != nil {
+		return err
+	}
+
 	r := revert.New()
 	defer r.Fail()
 
@@ -97,6 +102,7 @@ func (m *Manager) start(ctx context.Context, name string) error {
 		Unmounts: m.unmountsFor(name, mounts),
 		Limits:   limits,
 		Mounts:   m.specMounts(name, mounts),
+		Seccomp:  seccomp,
 
 		CgroupParent: m.cfg.CgroupParent,
 	}

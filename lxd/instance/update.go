@@ -103,6 +103,11 @@ func (m *Manager) checkExpanded(old, new *db.Instance, oldProfiles, newProfiles 
 		return err
 	}
 
+	_, err = seccompOf(config)
+	if err != nil {
+		return err
+	}
+
 	err = ValidateDevices(devices)
 	if err != nil {
 		return err

@@ -51,7 +51,7 @@ func StartFileServer(exe string, initPID int) (*FileServer, error) {
 
 	defer func() { _ = proc.Close() }()
 
-	cmd, sock, err := spawnHelper(exe, initPID, []string{"berth-files", FilesArg}, []*os.File{proc}, nil)
+	cmd, sock, err := spawnHelper(exe, initPID, nil, []string{"berth-files", FilesArg}, []*os.File{proc}, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/berth-dev/berth/lxd/confine"
 	"golang.org/x/sys/unix"
 )
 
@@ -74,6 +75,15 @@ func child(sock int) (int, error) {
 		return 1, err
 	}
 
+	conf, err := readConfinement()
+	if err == nil {
+		err = conf.bound()
+	}
+
+	if err != nil {
+		return 1, err
+	}
+
 	var tty *os.File
 
 	if cfg.PTY {
@@ -99,7 +109,20 @@ func child(sock int) (int, error) {
 
 	env, groups, cwd := cfg.userContext()
 
+	// The filter while we are still the container's root: loading it
+	// without no_new_privs needs CAP_SYS_ADMIN there.
+	err = confine.Load(conf.seccomp)
+	if err != nil {
+		return 1, err
+	}
+
 	err = setCreds(int(cfg.UID), int(cfg.GID), groups)
+	if err != nil {
+		return 1, err
+	}
+
+	// Owned by the command's user, as a login session's would be.
+	err = confine.JoinSessionKeyring()
 	if err != nil {
 		return 1, err
 	}

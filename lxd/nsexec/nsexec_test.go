@@ -20,6 +20,10 @@ func TestMain(m *testing.M) {
 		os.Exit(HelperMain())
 	}
 
+	if os.Getenv(envProbe) != "" {
+		os.Exit(probe())
+	}
+
 	os.Exit(m.Run())
 }
 
@@ -30,6 +34,13 @@ func strict() bool { return os.Getenv("CI") != "" || os.Getenv("BERTH_TEST_STRIC
 func target(t testing.TB) int {
 	t.Helper()
 
+	return targetCmd(t, "sleep", "600")
+}
+
+// targetCmd is target running args.
+func targetCmd(t testing.TB, args ...string) int {
+	t.Helper()
+
 	if os.Geteuid() != 0 {
 		if strict() {
 			t.Fatal("needs root")
@@ -38,7 +49,7 @@ func target(t testing.TB) int {
 		t.Skip("needs root to create and join namespaces")
 	}
 
-	cmd := exec.Command("sleep", "600")
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags:                 Namespaces,
 		UidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: 3_100_000, Size: 65536}},
@@ -81,7 +92,7 @@ func startServed(t *testing.T, pid int, o Options) (*Process, error) {
 	if s == nil {
 		var err error
 
-		s, err = StartServer(ServerOptions{Exe: testExe(t), InitPID: pid})
+		s, err = StartServer(ServerOptions{Exe: testExe(t), InitPID: pid, Seccomp: o.Seccomp})
 		if err != nil {
 			return nil, err
 		}

@@ -135,7 +135,10 @@ func executable(p string) error {
 		return &fs.PathError{Op: "exec", Path: p, Err: unix.EACCES}
 	}
 
-	err = unix.Access(p, unix.X_OK)
+	// With our effective ids and capabilities: access(2) would use the
+	// real uid, which in the exec server is host root, unmapped here, and
+	// with it no capability, so /root (0700) would hide /root/script.
+	err = unix.Faccessat2(unix.AT_FDCWD, p, unix.X_OK, unix.AT_EACCESS)
 	if err != nil {
 		return &fs.PathError{Op: "exec", Path: p, Err: err}
 	}

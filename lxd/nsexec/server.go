@@ -31,6 +31,12 @@ type ServerOptions struct {
 	// systemd manages inside. nil leaves them in the server's own group.
 	Cgroup *os.File
 
+	// Seccomp is the container's seccomp program, loaded once on the
+	// server's fork thread, which every command inherits; a deny-list
+	// filter only (confine.Filter.Allowlist false): the Go runtime runs
+	// on that thread. nil: none.
+	Seccomp []byte
+
 	// IdleTimeout closes the server once nothing ran for that long (0:
 	// never), so that idle containers carry no helper.
 	IdleTimeout time.Duration
@@ -66,7 +72,7 @@ func StartServer(o ServerOptions) (*Server, error) {
 		extra = append(extra, o.Cgroup) // fd 5
 	}
 
-	cmd, sock, err := spawnHelper(o.Exe, o.InitPID, []string{"berth-exec-server", ServerArg}, extra, func(cmd *exec.Cmd) {
+	cmd, sock, err := spawnHelper(o.Exe, o.InitPID, o.Seccomp, []string{"berth-exec-server", ServerArg}, extra, func(cmd *exec.Cmd) {
 		if o.Cgroup != nil {
 			cmd.Env = append(cmd.Env, envCgroupFD+"=5")
 		}

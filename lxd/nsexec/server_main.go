@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/berth-dev/berth/lxd/confine"
 	"golang.org/x/sys/unix"
 )
 
@@ -85,11 +86,21 @@ func ServerMain() int {
 
 	go s.reap(exits)
 
+	conf, err := readConfinement()
+	if err != nil {
+		return s.fatal(err)
+	}
+
 	s.forkThread, err = lockedThread(func() error {
-		return unix.Setns(s.initFD, unix.CLONE_NEWPID)
+		err := unix.Setns(s.initFD, unix.CLONE_NEWPID)
+		if err != nil {
+			return err
+		}
+
+		return confineForkThread(conf)
 	})
 	if err != nil {
-		return s.fatal(fmt.Errorf("joining the pid namespace: %w", err))
+		return s.fatal(fmt.Errorf("preparing the fork thread: %w", err))
 	}
 
 	s.rootThread, err = lockedThread(func() error { return setCreds(0, 0, []int{}) })
@@ -269,7 +280,13 @@ func (s *server) start(r request, stdio []int) {
 
 	var pid int
 
-	on(s.forkThread, func() { pid, err = syscall.ForkExec(path, r.Command, attr) })
+	on(s.forkThread, func() {
+		// A keyring per command: each joins the one made for it.
+		err = confine.JoinSessionKeyring()
+		if err == nil {
+			pid, err = syscall.ForkExec(path, r.Command, attr)
+		}
+	})
 
 	if err != nil {
 		fail(execCode(err), fmt.Errorf("executing %q: %w", r.Command[0], err))

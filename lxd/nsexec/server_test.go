@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/lxd/cgroup"
+	"github.com/berth-dev/berth/lxd/confine"
 )
 
 func newServer(t *testing.T, o ServerOptions) *Server {
@@ -278,10 +279,23 @@ func ownCgroup2(t *testing.T) string {
 
 // BenchmarkServerTrue is the server side of an exec: start `true` through a
 // warm exec server and wait for it.
-func BenchmarkServerTrue(b *testing.B) {
+func BenchmarkServerTrue(b *testing.B) { benchmarkServerTrue(b, nil) }
+
+// BenchmarkServerTrueSeccomp is BenchmarkServerTrue with the default
+// seccomp filter, as every container has: its cost per exec.
+func BenchmarkServerTrueSeccomp(b *testing.B) {
+	f, err := confine.Compile(confine.DefaultPolicy())
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	benchmarkServerTrue(b, f.Program)
+}
+
+func benchmarkServerTrue(b *testing.B, seccomp []byte) {
 	pid := target(b)
 
-	s, err := StartServer(ServerOptions{Exe: testExe(b), InitPID: pid})
+	s, err := StartServer(ServerOptions{Exe: testExe(b), InitPID: pid, Seccomp: seccomp})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -11,11 +11,12 @@ import (
 // spawnHelper starts the sealed binary exe as a helper (one-shot or server)
 // for the container whose init is initPID. In the helper, fd 3 is its end of
 // a SOCK_SEQPACKET socket (named by $_BERTH_NSEXEC_FD), fd 4 a pidfd of
-// init, and extra follow from fd 5; configure may set the rest of the
-// command (stdio, environment). It returns the started command and the
+// init, and extra follow from fd 5; its environment carries init's bounding
+// set and the seccomp program (confine.go); configure may set the rest of
+// the command (stdio, environment). It returns the started command and the
 // daemon's end of the socket, non-blocking; the C constructor is then
 // waiting for its header.
-func spawnHelper(exe string, initPID int, args []string, extra []*os.File, configure func(*exec.Cmd)) (*exec.Cmd, *os.File, error) {
+func spawnHelper(exe string, initPID int, seccomp []byte, args []string, extra []*os.File, configure func(*exec.Cmd)) (*exec.Cmd, *os.File, error) {
 	pidfd, err := unix.PidfdOpen(initPID, 0)
 	if err != nil {
 		return nil, nil, fmt.Errorf("opening pidfd of init %d: %w", initPID, err)
@@ -23,6 +24,11 @@ func spawnHelper(exe string, initPID int, args []string, extra []*os.File, confi
 
 	pidfdFile := os.NewFile(uintptr(pidfd), "pidfd")
 	defer func() { _ = pidfdFile.Close() }()
+
+	confineEnv, err := confineEnv(pidfd, initPID, seccomp)
+	if err != nil {
+		return nil, nil, err
+	}
 
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -36,7 +42,7 @@ func spawnHelper(exe string, initPID int, args []string, extra []*os.File, confi
 	cmd := &exec.Cmd{
 		Path:       exe,
 		Args:       args,
-		Env:        []string{envFD + "=3"},
+		Env:        append([]string{envFD + "=3"}, confineEnv...),
 		ExtraFiles: append([]*os.File{childSock, pidfdFile}, extra...),
 		Dir:        "/",
 	}

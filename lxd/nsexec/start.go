@@ -32,6 +32,10 @@ type Options struct {
 	GID     uint32
 	Cwd     string // "" means the user's home
 
+	// Seccomp is the container's seccomp program (confine.Filter), loaded
+	// right before the command's credentials are set; nil: none.
+	Seccomp []byte
+
 	// PTY asks for a terminal allocated inside the container; Process.PTY
 	// is its master. Otherwise Stdin, Stdout and Stderr are the command's
 	// stdio (nil: /dev/null).
@@ -69,7 +73,7 @@ func Start(o Options) (*Process, error) {
 		return nil, fmt.Errorf("command and environment exceed %d bytes", maxConfig)
 	}
 
-	cmd, sock, err := spawnHelper(o.Exe, o.InitPID, []string{"berth-exec", HelperArg}, nil, func(cmd *exec.Cmd) {
+	cmd, sock, err := spawnHelper(o.Exe, o.InitPID, o.Seccomp, []string{"berth-exec", HelperArg}, nil, func(cmd *exec.Cmd) {
 		// With a pty B replaces all three. A nil *os.File must stay a nil
 		// interface: os/exec would start a copying goroutine for it.
 		if o.PTY {

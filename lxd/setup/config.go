@@ -3,9 +3,10 @@
 // systemd expects (CONTAINER_INTERFACE.md), pivots into the root
 // filesystem, names the host, and execs init with a trimmed bounding set.
 //
-// It runs in half-built namespaces, so it imports only the standard library
-// and x/sys/unix, keeps no globals and does no logging: every failure is
-// returned to the caller, which reports it to the monitor.
+// It runs in half-built namespaces, so it imports only the standard library,
+// x/sys/unix and lxd/confine (the same: no state, nothing at init), keeps no
+// globals and does no logging: every failure is returned to the caller,
+// which reports it to the monitor.
 package setup
 
 import "golang.org/x/sys/unix"
@@ -19,6 +20,7 @@ type Config struct {
 	Init     []string `json:"init"`      // candidate init paths inside the rootfs, tried in order
 	DropCaps []int    `json:"drop_caps"` // capabilities removed from the bounding set
 	Mounts   []Mount  `json:"mounts"`    // extra binds, made after /proc and /sys
+	Seccomp  []byte   `json:"seccomp"`   // compiled seccomp program (confine.Filter), loaded last; empty: none
 }
 
 // DefaultInit lists where images keep systemd, in nspawn's order reversed to

@@ -8,9 +8,9 @@ import (
 )
 
 // Exec drops capabilities from the bounding set, marks every fd above 2
-// close-on-exec, calls beforeExec (the last chance to talk to the monitor)
-// and execs the first init candidate that exists. It returns only on
-// failure.
+// close-on-exec, joins a fresh session keyring, calls beforeExec (the last
+// chance to talk to the monitor), loads the seccomp filter and execs the
+// first init candidate that exists. It returns only on failure.
 //
 // Preconditions: after Prepare, on the same locked OS thread: capability
 // sets are per thread, and exec must come from the thread that holds them.
@@ -28,7 +28,7 @@ func Exec(cfg Config, beforeExec func() error) error {
 		return fmt.Errorf("marking fds close-on-exec: %w", err)
 	}
 
-	err = beforeExec()
+	err = confineInit(cfg, beforeExec)
 	if err != nil {
 		return err
 	}
