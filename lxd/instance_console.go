@@ -3,14 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -135,24 +133,17 @@ func (e eofOnError) Read(p []byte) (int, error) {
 // serveControl applies window-resize messages until the control socket
 // closes, which is how the client detaches.
 func (c *consoleSession) serveControl(conn *ws.Conn) {
+	conn.SetReadLimit(ws.MaxControlMessage)
+
 	for {
 		_, data, err := conn.ReadMessage()
 		if err != nil {
 			return
 		}
 
-		var msg api.InstanceExecControl
-
-		err = json.Unmarshal(data, &msg)
-		if err != nil || msg.Command != api.ExecControlWindowResize {
-			continue
-		}
-
-		w, werr := strconv.Atoi(msg.Args["width"])
-		h, herr := strconv.Atoi(msg.Args["height"])
-
-		if werr == nil && herr == nil {
-			_ = c.mon.ConsoleResize(w, h)
+		msg, err := ws.ParseControl(data)
+		if err == nil && msg.Command == api.ExecControlWindowResize {
+			_ = c.mon.ConsoleResize(msg.Width, msg.Height)
 		}
 	}
 }

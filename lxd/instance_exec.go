@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -307,6 +305,8 @@ func (x *execSession) runPTY(p *nsexec.Process) int {
 // serveControl handles control messages until the socket closes; a close
 // before the command exited means the client is gone: kill.
 func (x *execSession) serveControl(c *ws.Conn, p *nsexec.Process, kill func()) {
+	c.SetReadLimit(ws.MaxControlMessage)
+
 	for {
 		_, data, err := c.ReadMessage()
 		if err != nil {
@@ -314,25 +314,16 @@ func (x *execSession) serveControl(c *ws.Conn, p *nsexec.Process, kill func()) {
 			return
 		}
 
-		var msg api.InstanceExecControl
-
-		err = json.Unmarshal(data, &msg)
+		msg, err := ws.ParseControl(data)
 		if err != nil {
-			continue
+			continue // LXD ignores what it does not understand
 		}
 
 		switch msg.Command {
 		case api.ExecControlWindowResize:
-			w, werr := strconv.Atoi(msg.Args["width"])
-			h, herr := strconv.Atoi(msg.Args["height"])
-
-			if werr == nil && herr == nil {
-				_ = p.Resize(w, h)
-			}
+			_ = p.Resize(msg.Width, msg.Height)
 		case api.ExecControlSignal:
-			if msg.Signal > 0 && msg.Signal < 65 {
-				_ = p.Signal(syscall.Signal(msg.Signal))
-			}
+			_ = p.Signal(syscall.Signal(msg.Signal))
 		}
 	}
 }
