@@ -218,8 +218,8 @@ func (x *execSession) runPipes(p *nsexec.Process, st *stdio) int {
 		go func() {
 			defer wg.Done()
 
-			err := drain(conn)
-			if err != nil && control == nil {
+			_ = drain(conn) // returns once the socket closes or fails
+			if control == nil {
 				kill()
 			}
 		}()

@@ -10,10 +10,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"go/build"
 	"io"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -216,8 +216,12 @@ func check(pkgs []pkg, exceptions map[string]string) []string {
 func listPackages(t *testing.T) []pkg {
 	t.Helper()
 
-	// The go that runs this test, also when it is not on PATH.
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	// The go on PATH, else the one of the toolchain that built this test.
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		gobin = filepath.Join(build.Default.GOROOT, "bin", "go")
+	}
+
 	cmd := exec.Command(gobin, "list", "-e", "-json=ImportPath,Imports,Standard", "./...")
 	cmd.Dir = "../.."
 
