@@ -1,7 +1,6 @@
 package cgroup
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/berth-dev/berth/lxd/sys"
+	"github.com/berth-dev/berth/shared/mountinfo"
 )
 
 func needRoot(t *testing.T) {
@@ -38,10 +38,12 @@ func TestParseV1Mounts(t *testing.T) {
 `
 	got := map[string]string{}
 
-	err := parseV1Mounts(bufio.NewScanner(strings.NewReader(in)), got)
+	mounts, err := mountinfo.Parse(strings.NewReader(in))
 	if err != nil {
 		t.Fatal(err)
 	}
+
+	parseV1Mounts(mounts, got)
 
 	want := map[string]string{
 		"cpu":     "/sys/fs/cgroup/cpu,cpuacct",
