@@ -17,6 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/test/testutil"
 )
 
 // Bounds of the fuzz targets below: inputs larger than this are passed over (real
@@ -37,7 +38,7 @@ const (
 // hard link), no device node is created, what is written is bounded by what the archive
 // declares, and Unpack returns within fuzzMaxTime.
 func FuzzUnpack(f *testing.F) {
-	requireRootFuzz(f)
+	testutil.RequireRoot(f, "set owners and security xattrs")
 
 	for _, entries := range [][]tarEntry{
 		{file("metadata.yaml", goodMetadata), dir("rootfs/"), file("rootfs/etc/hostname", "c1")},
@@ -178,20 +179,6 @@ func tarBytes(entries ...tarEntry) []byte {
 	}
 
 	return buf.Bytes()
-}
-
-func requireRootFuzz(f *testing.F) {
-	f.Helper()
-
-	if os.Geteuid() == 0 {
-		return
-	}
-
-	if os.Getenv("CI") != "" || os.Getenv("BERTH_TEST_STRICT") != "" {
-		f.Fatal("test needs root (CI/BERTH_TEST_STRICT set)")
-	}
-
-	f.Skip("test needs root to set owners and security xattrs")
 }
 
 // FuzzParseMetadata checks metadata.yaml decoding: no panic; what it accepts is
