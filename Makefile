@@ -64,6 +64,7 @@ FUZZTIME ?= 5s
 FUZZ_TARGETS := \
 	./shared/tarsafe:FuzzSplit \
 	./shared/ws:FuzzParseControl \
+	./shared/mountinfo:FuzzParse \
 	./lxd/images:FuzzUnpack \
 	./lxd/images:FuzzParseMetadata \
 	./lxd/images:FuzzReadMetadata \
