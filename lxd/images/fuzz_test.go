@@ -49,7 +49,7 @@ func FuzzUnpack(f *testing.F) {
 	}
 
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if len(data) > fuzzMaxInput || !isPlainTar(data) || declaredSize(data) > fuzzMaxDeclared {
+		if len(data) > fuzzMaxInput || !isPlainTar(data) || testutil.TarDeclared(data) > fuzzMaxDeclared {
 			return
 		}
 
@@ -125,7 +125,7 @@ func FuzzUnpack(f *testing.F) {
 			}
 		}
 
-		if declared := declaredSize(data); written > declared {
+		if declared := testutil.TarDeclared(data); written > declared {
 			t.Fatalf("Unpack wrote %d bytes of files, the archive declares %d", written, declared)
 		}
 	})
@@ -136,21 +136,6 @@ func FuzzUnpack(f *testing.F) {
 // can inflate to gigabytes, which would make the fuzzer measure them instead of us.
 func isPlainTar(data []byte) bool {
 	return len(data) >= 262 && string(data[257:262]) == "ustar"
-}
-
-// declaredSize sums the sizes the members of a tarball declare (as far as it reads).
-func declaredSize(data []byte) int64 {
-	var n int64
-
-	tr := tar.NewReader(bytes.NewReader(data))
-	for {
-		hdr, err := tr.Next()
-		if err != nil {
-			return n
-		}
-
-		n += max(hdr.Size, 0)
-	}
 }
 
 // tarBytes is makeTar for seeds (no *testing.T, no compression).

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/shared/tarsafe"
+	"github.com/berth-dev/berth/test/testutil"
 )
 
 // Bounds of the backup fuzz targets: a run must stay small and quick.
@@ -122,7 +123,7 @@ func FuzzSplitBackup(f *testing.F) {
 			out += checkTree(t, tree, p)
 		}
 
-		if in := declared(data); out > in {
+		if in := testutil.TarDeclared(data); out > in {
 			t.Fatalf("split wrote %d bytes of members, the backup declares %d", out, in)
 		}
 	})
@@ -170,21 +171,6 @@ func checkTree(t *testing.T, tree, p string) int64 {
 				t.Fatalf("tree %q: hard link %q -> %q is unsafe (%v)", tree, hdr.Name, hdr.Linkname, err)
 			}
 		}
-	}
-}
-
-// declared sums the data sizes a tarball's members declare (as far as it reads).
-func declared(data []byte) int64 {
-	var n int64
-
-	tr := tar.NewReader(bytes.NewReader(data))
-	for {
-		hdr, err := tr.Next()
-		if err != nil {
-			return n
-		}
-
-		n += max(hdr.Size, 0)
 	}
 }
 

@@ -1,4 +1,4 @@
-// Package testutil holds what Berth's tests share about their environment: a test that
+// Package testutil holds what Berth's tests share. About their environment: a test that
 // needs root or a kernel feature skips without it on a developer's machine, and fails in
 // CI (CI or BERTH_TEST_STRICT set), where a skipped test would hide a broken run.
 // For tests only: nothing outside _test.go files and test/ imports it.
