@@ -47,7 +47,29 @@ func instancePatch(d *Daemon, r *http.Request) response.Response {
 		return response.SmartError(err)
 	}
 
-	req := cur.InstancePut
+	req, err := applyInstancePatch(cur.InstancePut, patch)
+	if err != nil {
+		return response.BadRequest(err)
+	}
+
+	return instanceUpdate(d, r, name, req)
+}
+
+// applyInstancePatch returns cur with a PATCH body's fields applied: config and devices
+// merged (a device given in full replaces that device), the other fields replaced, an
+// unknown field refused (400). cur's maps are copied, never changed.
+func applyInstancePatch(cur api.InstancePut, patch map[string]json.RawMessage) (api.InstancePut, error) {
+	req := cur
+	req.Config = make(map[string]string, len(cur.Config))
+	for k, v := range cur.Config {
+		req.Config[k] = v
+	}
+
+	req.Devices = make(map[string]map[string]string, len(cur.Devices))
+	for k, v := range cur.Devices {
+		req.Devices[k] = v
+	}
+
 	for key, raw := range patch {
 		var err error
 		switch key {
@@ -74,15 +96,15 @@ func instancePatch(d *Daemon, r *http.Request) response.Response {
 		case "stateful":
 			err = json.Unmarshal(raw, &req.Stateful)
 		default:
-			return response.BadRequest(api.StatusErrorf(http.StatusBadRequest, "field %q cannot be patched", key))
+			return api.InstancePut{}, api.StatusErrorf(http.StatusBadRequest, "field %q cannot be patched", key)
 		}
 
 		if err != nil {
-			return response.BadRequest(api.StatusErrorf(http.StatusBadRequest, "field %q: %v", key, err))
+			return api.InstancePut{}, api.StatusErrorf(http.StatusBadRequest, "field %q: %v", key, err)
 		}
 	}
 
-	return instanceUpdate(d, r, name, req)
+	return req, nil
 }
 
 func instanceUpdate(d *Daemon, r *http.Request, name string, req api.InstancePut) response.Response {

@@ -1,7 +1,6 @@
 package cgroup
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,21 +10,9 @@ import (
 	"testing"
 
 	"github.com/berth-dev/berth/lxd/sys"
+	"github.com/berth-dev/berth/shared/mountinfo"
+	"github.com/berth-dev/berth/test/testutil"
 )
-
-func needRoot(t *testing.T) {
-	t.Helper()
-
-	if os.Geteuid() == 0 {
-		return
-	}
-
-	if os.Getenv("CI") != "" || os.Getenv("BERTH_TEST_STRICT") != "" {
-		t.Fatal("needs root to manage cgroups")
-	}
-
-	t.Skip("needs root to manage cgroups")
-}
 
 func TestParseV1Mounts(t *testing.T) {
 	in := `25 30 0:23 / /sys rw,nosuid - sysfs sysfs rw
@@ -38,10 +25,12 @@ func TestParseV1Mounts(t *testing.T) {
 `
 	got := map[string]string{}
 
-	err := parseV1Mounts(bufio.NewScanner(strings.NewReader(in)), got)
+	mounts, err := mountinfo.Parse(strings.NewReader(in))
 	if err != nil {
 		t.Fatal(err)
 	}
+
+	parseV1Mounts(mounts, got)
 
 	want := map[string]string{
 		"cpu":     "/sys/fs/cgroup/cpu,cpuacct",
@@ -96,7 +85,7 @@ func TestNewRejectsBadNames(t *testing.T) {
 // On a hybrid host it also runs the pure-v2 implementation against the
 // unified hierarchy (which has no controllers there, so no limits).
 func TestGroupLifecycle(t *testing.T) {
-	needRoot(t)
+	testutil.RequireRoot(t, "manage cgroups")
 
 	l, err := Detect()
 	if err != nil {

@@ -1,9 +1,7 @@
 package cgroup
 
 import (
-	"bufio"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -61,56 +59,33 @@ func detect(env hostEnv) (Layout, error) {
 		return l, nil
 	}
 
-	f, err := os.Open(filepath.Join(env.root, "proc/self/mountinfo"))
-	if err != nil {
-		return Layout{}, fmt.Errorf("reading mountinfo: %w", err)
-	}
-
-	defer func() { _ = f.Close() }()
-
-	err = parseV1Mounts(bufio.NewScanner(f), l.V1)
+	mounts, err := mountinfo.ParseFile(filepath.Join(env.root, "proc/self/mountinfo"))
 	if err != nil {
 		return Layout{}, err
 	}
 
+	parseV1Mounts(mounts, l.V1)
+
 	return l, nil
 }
 
-// parseV1Mounts fills controller -> mount point from mountinfo lines of
-// "cgroup" (v1) filesystems. The first mount of a controller wins.
-func parseV1Mounts(sc *bufio.Scanner, out map[string]string) error {
-	for sc.Scan() {
-		// 36 25 0:31 / /sys/fs/cgroup/cpu rw,... shared:8 - cgroup cgroup rw,cpu
-		line := sc.Text()
-
-		i := strings.Index(line, " - ")
-		if i < 0 {
+// parseV1Mounts fills controller -> mount point from the "cgroup" (v1) filesystems
+// mounted at their root. The first mount of a controller wins.
+func parseV1Mounts(mounts []mountinfo.Mount, out map[string]string) {
+	for _, m := range mounts {
+		if m.FSType != "cgroup" || m.Root != "/" {
 			continue
 		}
 
-		pre := strings.Fields(line[:i])
-		post := strings.Fields(line[i+3:])
-
-		if len(pre) < 5 || len(post) < 3 || post[0] != "cgroup" || pre[3] != "/" {
-			continue
-		}
-
-		for _, opt := range strings.Split(post[2], ",") {
+		for _, opt := range strings.Split(m.SuperOptions, ",") {
 			if opt == "rw" || opt == "ro" {
 				continue
 			}
 
 			_, seen := out[opt]
 			if !seen {
-				out[opt] = mountinfo.Unescape(pre[4])
+				out[opt] = m.MountPoint
 			}
 		}
 	}
-
-	err := sc.Err()
-	if err != nil {
-		return fmt.Errorf("parsing mountinfo: %w", err)
-	}
-
-	return nil
 }

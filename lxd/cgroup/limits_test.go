@@ -7,12 +7,13 @@ import (
 	"testing"
 
 	"github.com/berth-dev/berth/lxd/sys"
+	"github.com/berth-dev/berth/test/testutil"
 )
 
 // TestSetLimitsLive sets every limit, changes them, and lifts them again, reading the
 // control files back: the same calls serve container start and live updates.
 func TestSetLimitsLive(t *testing.T) {
-	needRoot(t)
+	testutil.RequireRoot(t, "manage cgroups")
 
 	l, err := Detect()
 	if err != nil {

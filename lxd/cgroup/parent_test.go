@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/berth-dev/berth/test/testutil"
 )
 
 func TestParentFor(t *testing.T) {
@@ -37,7 +39,7 @@ func TestParentFor(t *testing.T) {
 }
 
 func TestRemoveParent(t *testing.T) {
-	needRoot(t)
+	testutil.RequireRoot(t, "manage cgroups")
 
 	l, err := Detect()
 	if err != nil {

@@ -8,10 +8,12 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/test/testutil"
 )
 
 func TestCopyRemapped(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t, "create user namespaces and chown")
 
 	from := Set{HostUID: 1000000, HostGID: 1000000, Size: 65536}
 	to := Set{HostUID: 1065536, HostGID: 1065536, Size: 65536}

@@ -9,10 +9,12 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/test/testutil"
 )
 
 func TestCopyShifted(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t, "create user namespaces and chown")
 
 	src := filepath.Join(t.TempDir(), "src")
 	dst := filepath.Join(t.TempDir(), "dst")
@@ -129,7 +131,7 @@ func TestCopyShifted(t *testing.T) {
 }
 
 func TestCopyShiftedOutOfRange(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t, "create user namespaces and chown")
 
 	src := t.TempDir()
 	err := os.WriteFile(filepath.Join(src, "f"), nil, 0o644)

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/test/testutil"
 )
 
 func TestMappings(t *testing.T) {
@@ -24,7 +26,7 @@ func TestMappings(t *testing.T) {
 }
 
 func TestUserns(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t, "create user namespaces and chown")
 
 	s := Set{HostUID: 1000000, HostGID: 1065536, Size: 65536}
 	f, cleanup, err := s.Userns()
@@ -68,11 +70,7 @@ func mapsOf(t *testing.T, f *os.File) (string, string) {
 
 	nsenter, err := exec.LookPath("nsenter")
 	if err != nil {
-		if os.Getenv("CI") != "" || os.Getenv("BERTH_TEST_STRICT") != "" {
-			t.Fatal("nsenter(1) (util-linux) is not installed")
-		}
-
-		t.Skip("nsenter(1) not installed")
+		testutil.SkipOrFail(t, "nsenter(1) (util-linux) is not installed")
 	}
 
 	read := func(file string) string {
@@ -90,7 +88,7 @@ func mapsOf(t *testing.T, f *os.File) (string, string) {
 }
 
 func BenchmarkUserns(b *testing.B) {
-	requireRoot(b)
+	testutil.RequireRoot(b, "create user namespaces and chown")
 
 	s := Set{HostUID: 1000000, HostGID: 1000000, Size: 65536}
 	for b.Loop() {

@@ -11,21 +11,6 @@ import (
 	"github.com/berth-dev/berth/shared/imagebuild/tarball"
 )
 
-// requireRoot skips without root, unless CI or BERTH_TEST_STRICT asks for every test to run.
-func requireRoot(t *testing.T) {
-	t.Helper()
-
-	if os.Geteuid() == 0 {
-		return
-	}
-
-	if os.Getenv("CI") != "" || os.Getenv("BERTH_TEST_STRICT") != "" {
-		t.Fatal("test needs root (CI/BERTH_TEST_STRICT set)")
-	}
-
-	t.Skip("test needs root to set owners and security xattrs")
-}
-
 type tarEntry struct {
 	hdr  tar.Header
 	body string

@@ -126,6 +126,11 @@ func ReadMetadata(tarball string) (*api.ImageMetadata, bool, error) {
 
 	defer closer.Close()
 
+	return readMetadata(tr, tarball)
+}
+
+// readMetadata is ReadMetadata on an opened tarball; tarball names it in errors.
+func readMetadata(tr *tar.Reader, tarball string) (*api.ImageMetadata, bool, error) {
 	var (
 		meta      *api.ImageMetadata
 		hasRootfs bool

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/test/testutil"
 )
 
 // capNetRaw is a VFS_CAP_REVISION_2 security.capability value granting cap_net_raw (+ep).
@@ -20,7 +22,7 @@ func capNetRaw() []byte {
 }
 
 func TestPackUnpackRoundTrip(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t, "set owners and security xattrs")
 
 	src := t.TempDir()
 	srcRootfs := filepath.Join(src, "rootfs")

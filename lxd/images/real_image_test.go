@@ -10,12 +10,13 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/shared/imagebuild"
+	"github.com/berth-dev/berth/test/testutil"
 )
 
 // TestUnpackRealImage unpacks the debian-12 image that shared/imagebuild's integration test
 // caches, and times it. BERTH_TEST_IMAGE names another tarball.
 func TestUnpackRealImage(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t, "set owners and security xattrs")
 
 	image := os.Getenv("BERTH_TEST_IMAGE")
 	if image == "" {

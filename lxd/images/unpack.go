@@ -10,11 +10,13 @@ import (
 	"os"
 	"strings"
 	"sync"
+
+	"github.com/berth-dev/berth/shared/tarsafe"
 )
 
 // ErrUnsafePath is wrapped by Unpack's error for an entry name or hard link target that is
-// absolute or contains "..".
-var ErrUnsafePath = errors.New("unsafe path in image")
+// absolute or contains "..". It is tarsafe's error, so errors.Is holds for either name.
+var ErrUnsafePath = tarsafe.ErrUnsafe
 
 // UnpackStats counts what Unpack did.
 type UnpackStats struct {
@@ -209,26 +211,9 @@ func (u *Unpacker) unpackMetadata(tr *tar.Reader, metaDir string, stats *UnpackS
 }
 
 // splitEntryName returns the components of an entry name without "" and "." ones, refusing
-// absolute names and "..".
+// absolute names, ".." and NUL (the check is shared with backups: see tarsafe).
 func splitEntryName(name string) ([]string, error) {
-	if strings.HasPrefix(name, "/") {
-		return nil, fmt.Errorf("%w: %q is absolute", ErrUnsafePath, name)
-	}
-
-	var comps []string
-
-	for _, c := range strings.Split(name, "/") {
-		switch c {
-		case "", ".":
-			continue
-		case "..":
-			return nil, fmt.Errorf("%w: %q contains \"..\"", ErrUnsafePath, name)
-		}
-
-		comps = append(comps, c)
-	}
-
-	return comps, nil
+	return tarsafe.Split(name)
 }
 
 const (

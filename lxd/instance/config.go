@@ -203,7 +203,14 @@ func ParseBytes(v string) (int64, error) {
 		return 0, fmt.Errorf("%q is not a positive size", v)
 	}
 
-	return int64(n * float64(mult)), nil
+	// A float beyond int64 converts to a negative number on amd64, and a fraction of a
+	// byte to 0: both would be accepted as limits that mean something else.
+	bytes := n * float64(mult)
+	if bytes >= 1<<63 || bytes < 1 {
+		return 0, fmt.Errorf("%q is not a size from 1 byte to 8 EiB", v)
+	}
+
+	return int64(bytes), nil
 }
 
 // ValidateDevices checks the shape of a device map: every device has a known type.

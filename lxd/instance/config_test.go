@@ -70,7 +70,7 @@ func TestParseBytes(t *testing.T) {
 		}
 	}
 
-	for _, in := range []string{"", "MiB", "12XB", "-5", "0"} {
+	for _, in := range []string{"", "MiB", "12XB", "-5", "0", "99999999999999999999TiB", "8EiB", "0.5"} {
 		_, err := ParseBytes(in)
 		if err == nil {
 			t.Errorf("ParseBytes(%q) = nil error", in)

@@ -382,9 +382,3 @@ func (d *dnsmasq) close() {
 	defer d.mu.Unlock()
 	d.stopping = true
 }
-
-func (d *dnsmasq) currentPID() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.pid
-}

@@ -18,6 +18,7 @@ import (
 	"github.com/berth-dev/berth/lxd/firewall"
 	"github.com/berth-dev/berth/lxd/ip"
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/test/testutil"
 )
 
 func requireRoot(t *testing.T) {
@@ -27,11 +28,7 @@ func requireRoot(t *testing.T) {
 		return
 	}
 
-	if os.Getenv("CI") != "" || os.Getenv("BERTH_TEST_STRICT") != "" {
-		t.Fatal("needs root and dnsmasq")
-	}
-
-	t.Skip("needs root and dnsmasq")
+	testutil.SkipOrFail(t, "needs root and dnsmasq")
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

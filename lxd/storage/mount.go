@@ -1,12 +1,9 @@
 package storage
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
-	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -48,36 +45,12 @@ func isMountRoot(path string) (bool, error) {
 
 // mountsUnder lists the mount points at or below dir in our mount namespace.
 func mountsUnder(dir string) ([]string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
+	mounts, err := mountinfo.Self()
 	if err != nil {
 		return nil, fmt.Errorf("reading mount table: %w", err)
 	}
 
-	defer func() { _ = f.Close() }()
-
-	dir = filepath.Clean(dir)
-
-	var found []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 5 {
-			continue
-		}
-
-		mp := mountinfo.Unescape(fields[4])
-		if mp == dir || strings.HasPrefix(mp, strings.TrimSuffix(dir, "/")+"/") {
-			found = append(found, mp)
-		}
-	}
-
-	err = sc.Err()
-	if err != nil {
-		return nil, fmt.Errorf("reading mount table: %w", err)
-	}
-
-	return found, nil
+	return mountinfo.Under(mounts, dir), nil
 }
 
 // unmountAll unmounts everything stacked on path, detaching lazily when busy. A path that

@@ -249,26 +249,12 @@ func removeTree(dir string) error {
 
 // mountsUnder lists mount points at or below dir, in mount order.
 func mountsUnder(dir string) ([]string, error) {
-	data, err := os.ReadFile("/proc/self/mountinfo")
+	mounts, err := mountinfo.Self()
 	if err != nil {
-		return nil, fmt.Errorf("reading mountinfo: %w", err)
+		return nil, err
 	}
 
-	var found []string
-
-	for _, line := range strings.Split(string(data), "\n") {
-		fields := strings.Fields(line)
-		if len(fields) < 5 {
-			continue
-		}
-
-		mp := mountinfo.Unescape(fields[4])
-		if mp == dir || strings.HasPrefix(mp, dir+"/") {
-			found = append(found, mp)
-		}
-	}
-
-	return found, nil
+	return mountinfo.Under(mounts, dir), nil
 }
 
 // CachedBuild returns cacheDir/<name-with-dash>-<hash[:16]>.tar.gz, building it first if it

@@ -13,28 +13,14 @@ import (
 
 	"github.com/berth-dev/berth/lxd/images"
 	"github.com/berth-dev/berth/shared/imagebuild"
+	"github.com/berth-dev/berth/test/testutil"
 )
-
-// strict reports whether skipping is forbidden (CI or BERTH_TEST_STRICT set).
-func strict() bool {
-	return os.Getenv("CI") != "" || os.Getenv("BERTH_TEST_STRICT") != ""
-}
-
-func skipf(t *testing.T, format string, args ...any) {
-	t.Helper()
-
-	if strict() {
-		t.Fatalf(format+" (CI/BERTH_TEST_STRICT set)", args...)
-	}
-
-	t.Skipf(format, args...)
-}
 
 // TestCachedBuildDebian12 builds the real debian-12 image (or reuses the cached one) into
 // /var/cache/berth/images, where other tests find it.
 func TestCachedBuildDebian12(t *testing.T) {
 	if os.Geteuid() != 0 {
-		skipf(t, "building an image needs root")
+		testutil.SkipOrFail(t, "building an image needs root")
 	}
 
 	_, err := exec.LookPath("debootstrap")
@@ -43,7 +29,7 @@ func TestCachedBuildDebian12(t *testing.T) {
 	}
 
 	if err != nil {
-		skipf(t, "debootstrap is not installed")
+		testutil.SkipOrFail(t, "debootstrap is not installed")
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)

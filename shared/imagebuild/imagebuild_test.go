@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/berth-dev/berth/test/testutil"
 )
 
 func TestLoadRecipe(t *testing.T) {
@@ -197,13 +199,7 @@ func TestLockFileExcludes(t *testing.T) {
 }
 
 func TestRemoveTreeDetachesMounts(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" || os.Getenv("BERTH_TEST_STRICT") != "" {
-			t.Fatal("test needs root (CI/BERTH_TEST_STRICT set)")
-		}
-
-		t.Skip("mounting needs root")
-	}
+	testutil.RequireRoot(t, "mount")
 
 	dir := t.TempDir()
 	mnt := filepath.Join(dir, "rootfs/proc")

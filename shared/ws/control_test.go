@@ -111,3 +111,57 @@ func TestServeControl(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// FuzzParseControl: whatever a client sends on the control socket, an accepted message
+// is in range and survives being encoded and parsed again; a refused one yields nothing.
+func FuzzParseControl(f *testing.F) {
+	for _, s := range []string{
+		`{"command":"window-resize","args":{"width":"80","height":"24"}}`,
+		`{"command":"signal","signal":9}`,
+		`{"command":"window-resize","args":{"width":"+80","height":"024"}}`,
+		`{"command":"signal","signal":1e1}`,
+		`{"command":"window-resize","args":null}`,
+		`{"command":"signal","signal":9,"command":"window-resize"}`,
+	} {
+		f.Add([]byte(s))
+	}
+
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := ParseControl(data)
+		if err != nil {
+			if c != (Control{}) {
+				t.Fatalf("refused %q but returned %+v", data, c)
+			}
+
+			return
+		}
+
+		var msg api.InstanceExecControl
+		switch c.Command {
+		case api.ExecControlWindowResize:
+			if c.Width < 0 || c.Width > maxTermSize || c.Height < 0 || c.Height > maxTermSize || c.Signal != 0 {
+				t.Fatalf("accepted %q as %+v", data, c)
+			}
+
+			msg = ResizeMessage(c.Width, c.Height)
+		case api.ExecControlSignal:
+			if c.Signal < 1 || c.Signal > maxSignal || c.Width != 0 || c.Height != 0 {
+				t.Fatalf("accepted %q as %+v", data, c)
+			}
+
+			msg = SignalMessage(c.Signal)
+		default:
+			t.Fatalf("accepted %q with command %q", data, c.Command)
+		}
+
+		out, err := json.Marshal(msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		again, err := ParseControl(out)
+		if err != nil || again != c {
+			t.Fatalf("round trip of %+v: %s parses to %+v, %v", c, out, again, err)
+		}
+	})
+}

@@ -99,25 +99,12 @@ func (l *lxdDaemon) delete(ctx context.Context, name string) error {
 
 // mountsUnder lists the mount points at or under dir, in mountinfo order.
 func mountsUnder(dir string) []string {
-	data, err := os.ReadFile("/proc/self/mountinfo")
+	mounts, err := mountinfo.Self()
 	if err != nil {
 		return nil
 	}
 
-	out := []string{}
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 5 {
-			continue
-		}
-
-		mp := mountinfo.Unescape(f[4])
-		if mp == dir || strings.HasPrefix(mp, dir+"/") {
-			out = append(out, mp)
-		}
-	}
-
-	return out
+	return mountinfo.Under(mounts, dir)
 }
 
 // leftoverPIDs finds processes started by our daemon that outlived it: liblxc monitors

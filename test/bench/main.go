@@ -158,16 +158,6 @@ func round(d time.Duration) string {
 	return d.Round(time.Microsecond).String()
 }
 
-// must is for setup steps whose failure ends the bench.
-func must(out string, err error) string {
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "Error: %v\n%s\n", err, out)
-		os.Exit(1)
-	}
-
-	return out
-}
-
 func absBin(dir, name string) string {
 	p, _ := filepath.Abs(filepath.Join(dir, name))
 	return p

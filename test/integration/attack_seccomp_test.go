@@ -113,7 +113,7 @@ func TestAttackSeccomp(t *testing.T) {
 	}
 
 	t.Run("status", func(t *testing.T) {
-		init := procStatus(t, fmt.Sprintf("/proc/%d/status", d.initPID("sc1")))
+		init := procStatus(t, d.initPID("sc1"))
 		self := results(strings.ReplaceAll(inExec(t, "grep", "-E", "^(Seccomp|CapBnd):", "/proc/self/status"), ":\t", "="))
 
 		if init["Seccomp"] != "2" || self["Seccomp"] != "2" {
@@ -297,27 +297,6 @@ func results(out string) map[string]string {
 		k, v, ok := strings.Cut(strings.TrimSpace(line), "=")
 		if ok {
 			m[k] = v
-		}
-	}
-
-	return m
-}
-
-// procStatus reads the fields of a host /proc status file.
-func procStatus(t *testing.T, path string) map[string]string {
-	t.Helper()
-
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	m := map[string]string{}
-
-	for _, line := range strings.Split(string(b), "\n") {
-		k, v, ok := strings.Cut(line, ":")
-		if ok {
-			m[k] = strings.TrimSpace(v)
 		}
 	}
 

@@ -284,7 +284,7 @@ func TestCLIExec(t *testing.T) {
 		time.Sleep(300 * time.Millisecond)
 		s.send("\x03")
 		s.send("echo after-$((40+2))\n")
-		at = s.expect(at, "after-42", 5*time.Second)
+		s.expect(at, "after-42", 5*time.Second)
 
 		s.send("exit 7\n")
 		if code := s.wait(10 * time.Second); code != 7 {

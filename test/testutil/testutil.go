@@ -1,0 +1,39 @@
+// Package testutil holds what Berth's tests share. About their environment: a test that
+// needs root or a kernel feature skips without it on a developer's machine, and fails in
+// CI (CI or BERTH_TEST_STRICT set), where a skipped test would hide a broken run.
+// For tests only: nothing outside _test.go files and test/ imports it.
+package testutil
+
+import (
+	"fmt"
+	"os"
+	"testing"
+)
+
+// Strict reports whether skipping is forbidden: CI or BERTH_TEST_STRICT is set.
+func Strict() bool {
+	return os.Getenv("CI") != "" || os.Getenv("BERTH_TEST_STRICT") != ""
+}
+
+// SkipOrFail skips t with the reason, or fails it in strict mode: for a test that cannot
+// run here (no root, no dnsmasq, no cgroup2, no pty).
+func SkipOrFail(t testing.TB, format string, args ...any) {
+	t.Helper()
+
+	reason := fmt.Sprintf(format, args...)
+	if Strict() {
+		t.Fatalf("%s (CI/BERTH_TEST_STRICT set: not skipping)", reason)
+	}
+
+	t.Skip(reason)
+}
+
+// RequireRoot skips t (or fails it, in strict mode) unless the test runs as root; why
+// says what root is needed for.
+func RequireRoot(t testing.TB, why string) {
+	t.Helper()
+
+	if os.Geteuid() != 0 {
+		SkipOrFail(t, "needs root to %s", why)
+	}
+}

@@ -1,0 +1,43 @@
+package testutil
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestSkipOrFail runs SkipOrFail in a child test process, with and without strict mode,
+// and checks that it skips in one and fails in the other.
+func TestSkipOrFail(t *testing.T) {
+	if os.Getenv("TESTUTIL_CHILD") != "" {
+		SkipOrFail(t, "needs %s", "a unicorn")
+		t.Fatal("SkipOrFail returned")
+	}
+
+	for _, tc := range []struct {
+		env  []string
+		fail bool
+		want string
+	}{
+		{env: []string{"CI=", "BERTH_TEST_STRICT="}, want: "--- SKIP: TestSkipOrFail"},
+		{env: []string{"CI=true", "BERTH_TEST_STRICT="}, fail: true, want: "needs a unicorn (CI/BERTH_TEST_STRICT set"},
+		{env: []string{"CI=", "BERTH_TEST_STRICT=1"}, fail: true, want: "--- FAIL: TestSkipOrFail"},
+	} {
+		cmd := exec.Command(os.Args[0], "-test.run", "^TestSkipOrFail$", "-test.v")
+		cmd.Env = append(os.Environ(), append(tc.env, "TESTUTIL_CHILD=1")...)
+		out, err := cmd.CombinedOutput()
+
+		if (err != nil) != tc.fail || !strings.Contains(string(out), tc.want) {
+			t.Errorf("with %v: err %v, output:\n%s\nwant fail=%v and %q", tc.env, err, out, tc.fail, tc.want)
+		}
+	}
+}
+
+func TestRequireRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the root case only: TestSkipOrFail covers the rest")
+	}
+
+	RequireRoot(t, "test") // as root: returns, and the test goes on
+}
