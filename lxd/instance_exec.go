@@ -203,8 +203,10 @@ func (x *execSession) runPipes(p execProcess, st *stdio) int {
 		go func() {
 			defer wg.Done()
 
-			err := ws.Drain(conn)
-			if err != nil && control == nil {
+			// Drain returns once the stream is gone: without a control socket, that is
+			// the client going away.
+			_ = ws.Drain(conn)
+			if control == nil {
 				kill()
 			}
 		}()

@@ -109,9 +109,10 @@ func (c *Client) do(req request, body io.Reader, keep bool) (reply, *os.File, er
 			return reply{}, nil, fmt.Errorf("reading content: %w", br.err)
 		}
 
-		// A write error means the server stopped reading: its reply says why.
+		// A write error means the server stopped reading: its reply says why, as it does
+		// for a failed half-close.
 		if err == nil {
-			err = closeWrite(conn)
+			_ = closeWrite(conn)
 		}
 
 		_ = conn.SetDeadline(time.Now().Add(opTimeout))
