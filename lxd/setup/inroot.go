@@ -225,8 +225,8 @@ func (r *root) bindInRoot(src, dst string, flags uintptr, readOnly bool) error {
 
 	// A bind mount takes its flags from the source; read-only needs a
 	// remount of the new mount, which still sits at the same fd path. The
-	// flags of the mount underneath must be repeated or the kernel refuses
-	// (they are locked in a user namespace).
+	// remount sets all flags at once: proc's nosuid, nodev and noexec are
+	// repeated so they stay (and get locked with read-only).
 	remount := uintptr(unix.MS_REMOUNT | unix.MS_BIND | unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)
 
 	dfd2, err := r.open(dst, unix.O_PATH)
