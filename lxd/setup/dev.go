@@ -39,7 +39,7 @@ func mountDev(r *root, cfg Config) error {
 	defer func() { _ = unix.Close(dev) }()
 
 	for _, n := range devNodes {
-		err = r.mountAt("/dev/"+n, "/dev/"+n, kindFile, "", unix.MS_BIND, "")
+		err = r.bindDevice("/dev/"+n, "/dev/"+n)
 		if err != nil {
 			return err
 		}
@@ -54,12 +54,23 @@ func mountDev(r *root, cfg Config) error {
 
 	// Bound by path from the host's devpts, which this mount namespace
 	// still shows before the pivot.
-	err = r.mountAt(cfg.Console, "/dev/console", kindFile, "", unix.MS_BIND, "")
+	err = r.bindDevice(cfg.Console, "/dev/console")
 	if err != nil {
 		return fmt.Errorf("binding the console: %w", err)
 	}
 
 	return nil
+}
+
+// bindDevice binds the host's device node src on rel, nosuid and noexec
+// whatever the host's /dev or devpts mount says.
+func (r *root) bindDevice(src, rel string) error {
+	err := r.mountAt(src, rel, kindFile, "", unix.MS_BIND, "")
+	if err != nil {
+		return err
+	}
+
+	return r.remountBind(rel, unix.MS_NOSUID|unix.MS_NOEXEC)
 }
 
 // mountDevpts gives the container its own devpts instance, mounted as the
