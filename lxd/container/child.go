@@ -1,45 +1,28 @@
 package container
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
 
-	"github.com/berth-dev/berth/lxd/nsexec"
 	"github.com/berth-dev/berth/lxd/setup"
 	"golang.org/x/sys/unix"
 )
 
-// Fds of the __init and __init-host children (monitor_init.go,
-// monitor_host.go).
-const (
-	initSyncFD   = 3 // the sync socket (sync.go)
-	initUsernsFD = 4 // __init-host: the container's user namespace
-)
+// initSyncFD is the sync socket of the __init child (sync.go).
+const initSyncFD = 3
 
 // initMain is `__init`: the container's PID 1 until it execs systemd. It
 // runs on the main OS thread, locked in init() (helper.go).
 //
-// Owns: user (root inside), pid (PID 1), uts, ipc, net; later cgroup.
-// Until mount-ns it sits in the monitor's mount namespace, powerless there.
+// Owns: user (root inside), pid (PID 1), mount (a throwaway copy of the
+// host's until mount-ns), uts, ipc, net; later cgroup.
 func initMain() int {
-	return reportChild(runInit)
-}
-
-// initHostMain is `__init-host`: host root, PID 2 of the container, in its
-// network namespace and in a new mount namespace of its own, owned by the
-// host's user namespace (namespaces.go). Runs on the locked main thread.
-func initHostMain() int {
-	return reportChild(runInitHost)
-}
-
-func reportChild(run func(f *os.File, enc *json.Encoder, dec *json.Decoder) error) int {
 	f := os.NewFile(initSyncFD, "sync")
 	enc := json.NewEncoder(f)
 	dec := json.NewDecoder(f)
 
-	err := run(f, enc, dec)
+	err := runInit(f, enc, dec)
 	if err != nil {
 		_ = enc.Encode(syncMsg{Type: syncError, Error: err.Error()})
 		fmt.Fprintln(os.Stderr, "berth init:", err)
@@ -51,12 +34,27 @@ func reportChild(run func(f *os.File, enc *json.Encoder, dec *json.Decoder) erro
 }
 
 func runInit(f *os.File, enc *json.Encoder, dec *json.Decoder) error {
-	cfg, err := readConfig(dec)
+	msg, err := expect(dec, syncConfig)
 	if err != nil {
 		return err
 	}
 
-	err = tell(enc, syncReadyForCgroup)
+	if msg.Config == nil || msg.Version != syncVersion {
+		return fmt.Errorf("unexpected config message (version %d, want %d)", msg.Version, syncVersion)
+	}
+
+	cfg := *msg.Config
+
+	// The host side mounts the container's procfs, but only a process of
+	// the container's pid namespace can make it.
+	proc, err := unix.Fsopen("proc", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("opening a procfs context: %w", err)
+	}
+
+	err = sendFD(f, syncMsg{Type: syncReadyForCgroup}, proc)
+	_ = unix.Close(proc)
+
 	if err != nil {
 		return err
 	}
@@ -74,14 +72,12 @@ func runInit(f *os.File, enc *json.Encoder, dec *json.Decoder) error {
 		return fmt.Errorf("unsharing cgroup namespace: %w", err)
 	}
 
-	// Nothing is in flight now: the next message, with its fd, is read
-	// with recvmsg rather than by the decoder.
 	err = tell(enc, syncReadyForMountNS)
 	if err != nil {
 		return err
 	}
 
-	mntns, err := recvFile(f, syncMountNS)
+	mntns, err := recvFD(f, syncMountNS)
 	if err != nil {
 		return err
 	}
@@ -119,32 +115,6 @@ func joinMountNS(fd int) error {
 	return nil
 }
 
-func runInitHost(_ *os.File, _ *json.Encoder, dec *json.Decoder) error {
-	cfg, err := readConfig(dec)
-	if err != nil {
-		return err
-	}
-
-	err = setup.PrepareHost(cfg)
-	if err != nil {
-		return err
-	}
-
-	// Only the sync socket and the user namespace may cross the exec.
-	err = unix.CloseRange(initUsernsFD+1, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
-	if err != nil {
-		return fmt.Errorf("marking fds close-on-exec: %w", err)
-	}
-
-	// /proc is now the container's, mounted by us a moment ago, and only
-	// init, which has not run anything, shares the pid namespace: its
-	// self/exe is our sealed binary. initns.c takes over before Go starts.
-	err = unix.Exec("/proc/self/exe", []string{"berth-init-host", helperInitHostCopy},
-		[]string{fmt.Sprintf("%s=%d", nsexec.EnvInitUserns, initUsernsFD)})
-
-	return fmt.Errorf("re-executing into the container's user namespace: %w", err)
-}
-
 func tell(enc *json.Encoder, t syncType) error {
 	err := enc.Encode(syncMsg{Type: t})
 	if err != nil {
@@ -152,66 +122,6 @@ func tell(enc *json.Encoder, t syncType) error {
 	}
 
 	return nil
-}
-
-func readConfig(dec *json.Decoder) (setup.Config, error) {
-	msg, err := expect(dec, syncConfig)
-	if err != nil {
-		return setup.Config{}, err
-	}
-
-	if msg.Config == nil || msg.Version != syncVersion {
-		return setup.Config{}, fmt.Errorf("unexpected config message (version %d, want %d)", msg.Version, syncVersion)
-	}
-
-	return *msg.Config, nil
-}
-
-// maxFileMsg bounds a message that carries an fd (sendFile).
-const maxFileMsg = 4096
-
-// recvFile reads one message of type want and the fd sent with it
-// (close-on-exec).
-func recvFile(f *os.File, want syncType) (int, error) {
-	buf := make([]byte, maxFileMsg)
-	oob := make([]byte, unix.CmsgSpace(4))
-
-	n, oobn, _, _, err := unix.Recvmsg(int(f.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC)
-	if err != nil {
-		return -1, fmt.Errorf("waiting for %s: %w", want, err)
-	}
-
-	var fds []int
-
-	cmsgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-	if err == nil && len(cmsgs) == 1 {
-		fds, err = unix.ParseUnixRights(&cmsgs[0])
-	}
-
-	var msg syncMsg
-
-	jerr := json.Unmarshal(bytes.TrimSpace(buf[:n]), &msg)
-
-	switch {
-	case jerr != nil:
-		err = fmt.Errorf("reading %s: %w", want, jerr)
-	case msg.Type == syncError:
-		err = fmt.Errorf("monitor: %s", msg.Error)
-	case msg.Type != want:
-		err = fmt.Errorf("got %q, want %q", msg.Type, want)
-	case err != nil || len(fds) != 1:
-		err = fmt.Errorf("%s came without its fd (%v)", want, err)
-	}
-
-	if err != nil {
-		for _, fd := range fds {
-			_ = unix.Close(fd)
-		}
-
-		return -1, err
-	}
-
-	return fds[0], nil
 }
 
 func expect(dec *json.Decoder, want syncType) (syncMsg, error) {

@@ -11,20 +11,17 @@ import (
 const (
 	helperMonitor = "__monitor" // berthd __monitor <RunDir>
 	helperInit    = "__init"    // berthd __init, config over fd 3
-	// berthd __init-host, config over fd 3, the container's user namespace as fd 4
-	helperInitHost = "__init-host"
-	// what __init-host re-executes itself as; initns.c takes over before Go
-	// starts, so reaching HelperMain with it is an error
-	helperInitHostCopy = "__init-host-copy"
+	// berthd __mount-copier: lxd/nsexec/initns.c takes over before Go
+	// starts (namespaces.go), so reaching HelperMain with it is an error
+	helperMountCopier = "__mount-copier"
 )
 
 func init() {
-	// The __init child joins a mount namespace, drops capabilities and
-	// execs init; __init-host sets its fsuid: all per-thread state, so
-	// every step must happen on one OS thread.
-	// Locking in init() pins the main goroutine to the main thread before
-	// main runs.
-	if len(os.Args) > 1 && (os.Args[1] == helperInit || os.Args[1] == helperInitHost) {
+	// The __init child joins a mount namespace, unshares its cgroup
+	// namespace, drops capabilities and execs init: all per-thread state,
+	// so every step must happen on one OS thread. Locking in init() pins the
+	// main goroutine to the main thread before main runs.
+	if len(os.Args) > 1 && os.Args[1] == helperInit {
 		runtime.LockOSThread()
 	}
 }
@@ -37,7 +34,7 @@ func IsHelper(args []string) bool {
 	}
 
 	switch args[1] {
-	case helperMonitor, helperInit, helperInitHost, helperInitHostCopy:
+	case helperMonitor, helperInit, helperMountCopier:
 		return true
 	}
 
@@ -56,10 +53,8 @@ func HelperMain(args []string) int {
 		return monitorMain(args[2])
 	case helperInit:
 		return initMain()
-	case helperInitHost:
-		return initHostMain()
-	case helperInitHostCopy:
-		fmt.Fprintf(os.Stderr, "%s: the initns constructor did not run\n", helperInitHostCopy)
+	case helperMountCopier:
+		fmt.Fprintf(os.Stderr, "%s: the initns constructor did not run\n", helperMountCopier)
 		return 1
 	}
 

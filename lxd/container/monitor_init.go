@@ -59,9 +59,9 @@ func initEnv(spec Spec) []string {
 	return out
 }
 
-// startInit starts the container's init and the host side of its setup
-// (namespaces.go), walks both through the sync protocol (sync.go) and
-// returns once init has exec'd systemd.
+// startInit clones the container's init, walks it through the sync protocol
+// (sync.go), building its mount tree meanwhile (namespaces.go), and returns
+// once it has exec'd systemd.
 func (m *monitor) startInit() (*initProc, error) {
 	t0 := time.Now()
 
@@ -103,8 +103,11 @@ func (m *monitor) startInit() (*initProc, error) {
 		Stderr:     slave,
 		ExtraFiles: []*os.File{childSock},
 		SysProcAttr: &syscall.SysProcAttr{
-			// No CLONE_NEWNS: the mount namespace comes from the host side.
-			Cloneflags:  unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWNET,
+			// The new mount namespace is a throwaway, owned by the new user
+			// namespace (so init may open a procfs context); the real one
+			// comes from buildMountNS.
+			Cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID |
+				unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWNET,
 			UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(ids.HostUID), Size: int(ids.Size)}},
 			GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(ids.HostGID), Size: int(ids.Size)}},
 			// Else Go writes "deny" to setgroups, and every service that
@@ -177,23 +180,54 @@ func (m *monitor) syncInit(p *initProc, sock *os.File) error {
 		MemoryLimit: m.spec.Limits.MemoryBytes,
 	}
 
-	// The host side works while init starts up.
-	host, err := startHost(p, cfg, deadline)
+	// The host side builds the mount tree while init starts up; it needs
+	// init's procfs context half-way.
+	procc := make(chan int, 1)
+	hostc := make(chan hostResult, 1)
+
+	go func() {
+		mntns, err := buildMountNS(cfg, p.pid(), func() (int, error) {
+			fd, ok := <-procc
+			if !ok {
+				return -1, errors.New("init gave no procfs context")
+			}
+
+			return fd, nil
+		}, deadline)
+		hostc <- hostResult{mntns, err}
+	}()
+
+	procCtx := -1
+
+	// Whatever happens, the host side has ended and its copier is reaped
+	// when we return; then init's procfs context can go.
+	defer func() {
+		if procCtx < 0 {
+			close(procc)
+		}
+
+		res := <-hostc
+		if res.mntns != nil {
+			_ = res.mntns.Close()
+		}
+
+		if procCtx >= 0 {
+			_ = unix.Close(procCtx)
+		}
+	}()
+
+	err := send(enc, syncMsg{Type: syncConfig, Version: syncVersion, Config: &cfg})
 	if err != nil {
 		return err
 	}
 
-	defer host.stop()
-
-	err = send(enc, syncMsg{Type: syncConfig, Version: syncVersion, Config: &cfg})
+	fd, err := recvFD(sock, syncReadyForCgroup)
 	if err != nil {
-		return err
+		return fmt.Errorf("init: %w", err)
 	}
 
-	_, err = expectFromChild(dec, syncReadyForCgroup)
-	if err != nil {
-		return err
-	}
+	procCtx = fd
+	procc <- fd
 
 	err = m.cg.AddProc(p.pid())
 	if err == nil {
@@ -215,15 +249,15 @@ func (m *monitor) syncInit(p *initProc, sock *os.File) error {
 		return err
 	}
 
-	mntns, err := host.mountNS()
-	if err != nil {
-		_ = enc.Encode(syncMsg{Type: syncError, Error: err.Error()})
-		return err
+	res := <-hostc
+	hostc <- res // the deferred drain closes it
+
+	if res.err != nil {
+		_ = enc.Encode(syncMsg{Type: syncError, Error: res.err.Error()})
+		return res.err
 	}
 
-	err = sendFile(sock, syncMsg{Type: syncMountNS}, mntns)
-	_ = mntns.Close()
-
+	err = sendFD(sock, syncMsg{Type: syncMountNS}, int(res.mntns.Fd()))
 	if err != nil {
 		return err
 	}
@@ -249,38 +283,14 @@ func (m *monitor) syncInit(p *initProc, sock *os.File) error {
 	return fmt.Errorf("starting init: %s", last.Error)
 }
 
-func send(enc *json.Encoder, msg syncMsg) error {
-	err := enc.Encode(msg)
-	if err != nil {
-		return fmt.Errorf("sending %s to init: %w", msg.Type, err)
-	}
-
-	return nil
+// hostResult is what buildMountNS gives back.
+type hostResult struct {
+	mntns *os.File
+	err   error
 }
 
-// sendFile sends msg with f attached (SCM_RIGHTS) in one sendmsg; the child
-// reads it with one recvmsg (recvFile).
-func sendFile(sock *os.File, msg syncMsg, f *os.File) error {
-	b, err := json.Marshal(msg)
-	if err != nil {
-		return err
-	}
-
-	rc, err := sock.SyscallConn()
-	if err != nil {
-		return err
-	}
-
-	var serr error
-
-	err = rc.Write(func(fd uintptr) bool {
-		serr = unix.Sendmsg(int(fd), append(b, '\n'), unix.UnixRights(int(f.Fd())), nil, 0)
-		return !errors.Is(serr, unix.EAGAIN)
-	})
-	if err == nil {
-		err = serr
-	}
-
+func send(enc *json.Encoder, msg syncMsg) error {
+	err := enc.Encode(msg)
 	if err != nil {
 		return fmt.Errorf("sending %s to init: %w", msg.Type, err)
 	}

@@ -2,43 +2,46 @@ package container
 
 import "github.com/berth-dev/berth/lxd/setup"
 
-// The sync protocols of one start (namespaces.go says why there are two
-// processes): JSON messages on socketpairs the children inherit as fd 3.
+// The sync protocols of one start (namespaces.go says why two children):
+// JSON lines on socketpairs the children inherit as fd 3. Two messages carry
+// an fd (sync_fd.go).
 //
-// The monitor and __init (the container's PID 1, cloned into new user, pid,
-// uts, ipc and net namespaces). Its end of the socket is close-on-exec, so
-// the monitor sees EOF right after a successful exec of systemd.
+// The monitor and __init (cloned into new user, mount, pid, uts, ipc and net
+// namespaces; the container's root). Its end of the socket is close-on-exec,
+// so the monitor sees EOF right after a successful exec of systemd.
 //
-//	monitor                                __init (container root)
+//	monitor                                 __init
 //	  ── config {version, setup.Config} ──▶
-//	  ◀── ready-for-cgroup ───────────────
+//	                                        fsopen("proc"): a procfs context of
+//	                                        the container's pid namespace
+//	  ◀── ready-for-cgroup + procfs fd ────
 //	  cgroup AddProc(init), Delegate(root)
 //	  ── cgroup-ready ───────────────────▶
-//	                                       unshare(CLONE_NEWCGROUP): the ns root is
-//	                                       now the container's cgroup
+//	                                        unshare(CLONE_NEWCGROUP): the ns root
+//	  buildMountNS (below)                  is now the container's cgroup
 //	  ◀── ready-for-mount-ns ─────────────
-//	  (the host side's mount-ns-ready, below)
-//	  ── mount-ns + fd (SCM_RIGHTS) ─────▶
-//	                                       setns(fd): the locked tree, root = the rootfs;
-//	                                       setup.PrepareContainer (devpts, cgroup2,
-//	                                       hostname, lo)
+//	  ── mount-ns + fd ──────────────────▶
+//	                                        setns(fd): the locked tree, root = rootfs;
+//	                                        setup.PrepareContainer (devpts, cgroup2,
+//	                                        hostname, lo)
 //	  ◀── execing ────────────────────────  (fds close-on-exec, caps dropped)
-//	                                       execve(systemd) ─ socket closes
+//	                                        execve(systemd) ─ socket closes
 //	  EOF: init runs
 //
-// The monitor and __init-host (host root; PID 2 of the container's pid ns,
-// its net ns, a new mount ns owned by the host; started as soon as init
-// exists, it works while init starts up):
+// The monitor and __mount-copier (host root; started from the monitor's
+// thread that builds the tree, in its mount namespace; lxd/nsexec/initns.c,
+// no Go):
 //
-//	monitor                                __init-host
-//	  ── config {version, setup.Config} ──▶
-//	                                       setup.PrepareHost: /dev, /proc and its
-//	                                       masks, /sys, /run, /tmp, extra binds, pivot_root;
-//	                                       execve(self) with the container's user ns as
-//	                                       fd 4: lxd/nsexec/initns.c joins it and
-//	                                       unshares CLONE_NEWNS (the locked copy)
-//	  ◀── mount-ns-ready ─────────────────  (from C)
-//	  open /proc/<pid>/ns/mnt, close ─────▶ exits
+//	monitor thread (host root, own mount ns)  __mount-copier
+//	  start the copier ───────────────────▶   waits
+//	  setup.PrepareHost: /dev, /proc and its
+//	  masks, /sys, /run, /tmp, extra binds,
+//	  pivot_root
+//	  ── copy-mount-ns ───────────────────▶
+//	                                          setns(user ns), unshare(CLONE_NEWNS):
+//	                                          the locked copy
+//	  ◀── mount-ns-ready ──────────────────
+//	  open /proc/<pid>/ns/mnt, close ─────▶   exits
 //
 // At any point a child may send {"type":"error"} and exit non-zero (the C
 // constructor too); EOF before the expected message means it died.
@@ -51,6 +54,7 @@ const (
 	syncCgroupReady     syncType = "cgroup-ready"
 	syncReadyForMountNS syncType = "ready-for-mount-ns"
 	syncMountNS         syncType = "mount-ns"
+	syncCopyMountNS     syncType = "copy-mount-ns"  // spelt out in initns.c
 	syncMountNSReady    syncType = "mount-ns-ready" // spelt out in initns.c
 	syncExecing         syncType = "execing"
 	syncError           syncType = "error"
@@ -58,7 +62,7 @@ const (
 
 // syncVersion guards against a monitor and child from different builds;
 // both come from the same sealed binary, so a mismatch is a bug.
-// 2: the host side and the mount namespace handed to init.
+// 2: the mount tree built by the monitor and handed to init.
 const syncVersion = 2
 
 type syncMsg struct {

@@ -3,11 +3,12 @@
 // systemd expects (CONTAINER_INTERFACE.md), pivots into the root
 // filesystem, names the host, and execs init with a trimmed bounding set.
 //
-// It runs in two processes. PrepareHost, as host root in a mount namespace
-// owned by the initial user namespace, builds everything the container must
-// not undo (masks, read-only binds, device nodes, the console, /run, /tmp,
-// the extra binds) and pivots; that mount namespace is then copied from
-// inside the container's user namespace, which locks all of those mounts
+// It runs in two places. PrepareHost, as host root on a thread of the
+// container's monitor, in a mount namespace of that thread owned by the
+// initial user namespace, builds everything the container must not undo
+// (masks, read-only binds, device nodes, the console, /run, /tmp, the extra
+// binds) and pivots; that mount namespace is then copied from inside the
+// container's user namespace, which locks all of those mounts
 // (lxd/container/namespaces.go, lxd/nsexec/initns.c). The container's init
 // joins the copy and, as the container's root, PrepareContainer adds what
 // the container owns (its cgroup2 tree and devpts instance), the hostname

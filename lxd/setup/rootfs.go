@@ -10,12 +10,17 @@ import (
 // tree in cfg.Rootfs and pivots into it. Every mount it makes reaches the
 // container locked (see the package comment), so the masks stay on.
 //
+// procCtx returns a procfs fs_context (fsopen, unconfigured) made by a
+// process in the container's pid namespace, which PrepareHost creates and
+// mounts; it is called once, after /dev, /sys, /run and /tmp are up, and may
+// block until that process has made it.
+//
 // Preconditions: the caller is host root (initial user namespace) on a
-// locked OS thread, in a new mount namespace owned by the initial user
-// namespace, and in the container's pid and net namespaces (so /proc and
-// /sys show the container's); the host's /proc and cfg.Console (a pty
-// slave) are reachable by path.
-func PrepareHost(cfg Config) error {
+// locked OS thread with its own filesystem state, in a mount namespace of
+// its own owned by the initial user namespace, and in the container's
+// network namespace (so /sys shows the container's); the host's /dev and
+// cfg.Console (a pty slave) are reachable by path.
+func PrepareHost(cfg Config, procCtx func() (int, error)) error {
 	unix.Umask(0o022)
 
 	restore, err := ownNewFiles(cfg.RootUID, cfg.RootGID)
@@ -46,22 +51,28 @@ func PrepareHost(cfg Config) error {
 
 	defer r.close()
 
-	// /dev first: the /proc masks bind its null device.
+	// /dev first: the /proc masks bind its null device. /run and /tmp
+	// before the extra binds, which may go below them.
 	err = mountDev(r, cfg)
-	if err != nil {
-		return err
-	}
-
-	err = mountProc(r)
 	if err == nil {
 		err = mountSys(r)
 	}
 
 	if err == nil {
-		// Before the extra binds, which may go below them.
 		err = mountRunTmp(r, cfg.MemoryLimit)
 	}
 
+	if err != nil {
+		return err
+	}
+
+	proc, err := procCtx()
+	if err != nil {
+		return err
+	}
+
+	// After /proc: lxcfs's files cover some of it.
+	err = mountProc(r, proc)
 	if err == nil {
 		err = mountExtra(r, cfg.Mounts)
 	}
