@@ -15,8 +15,8 @@ const initSyncFD = 3
 // initMain is `__init`: the container's PID 1 until it execs systemd. It
 // runs on the main OS thread, locked in init() (helper.go).
 //
-// Owns: user (root inside), pid (PID 1), mount (a throwaway copy of the
-// host's until mount-ns), uts, ipc, net; later cgroup.
+// Owns: user (root inside), pid (PID 1), mount (a copy of the host's until
+// mount-ns), uts, ipc, net; later cgroup.
 func initMain() int {
 	f := os.NewFile(initSyncFD, "sync")
 	enc := json.NewEncoder(f)
@@ -44,6 +44,15 @@ func runInit(f *os.File, enc *json.Encoder, dec *json.Decoder) error {
 	}
 
 	cfg := *msg.Config
+
+	// From this copy of the host's mount namespace, where the daemon's
+	// staged devices are locked mounts (setup.CloneMounts).
+	trees, err := setup.CloneMounts(cfg.Mounts)
+	if err != nil {
+		return err
+	}
+
+	defer setup.CloseMounts(trees)
 
 	// The host side mounts the container's procfs, but only a process of
 	// the container's pid namespace can make it.
@@ -87,7 +96,7 @@ func runInit(f *os.File, enc *json.Encoder, dec *json.Decoder) error {
 		return err
 	}
 
-	err = setup.PrepareContainer(cfg)
+	err = setup.PrepareContainer(cfg, trees)
 	if err != nil {
 		return err
 	}

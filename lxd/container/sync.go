@@ -12,6 +12,8 @@ import "github.com/berth-dev/berth/lxd/setup"
 //
 //	monitor                                 __init
 //	  ── config {version, setup.Config} ──▶
+//	                                        setup.CloneMounts (extra binds, from its
+//	                                        copy of the host's mount namespace);
 //	                                        fsopen("proc"): a procfs context of
 //	                                        the container's pid namespace
 //	  ◀── ready-for-cgroup + procfs fd ────
@@ -23,7 +25,7 @@ import "github.com/berth-dev/berth/lxd/setup"
 //	  ── mount-ns + fd ──────────────────▶
 //	                                        setns(fd): the locked tree, root = rootfs;
 //	                                        setup.PrepareContainer (devpts, cgroup2,
-//	                                        hostname, lo)
+//	                                        extra binds, hostname, lo)
 //	  ◀── execing ────────────────────────  (fds close-on-exec, caps dropped)
 //	                                        execve(systemd) ─ socket closes
 //	  EOF: init runs
@@ -34,9 +36,8 @@ import "github.com/berth-dev/berth/lxd/setup"
 //
 //	monitor thread (host root, own mount ns)  __mount-copier
 //	  start the copier ───────────────────▶   waits
-//	  setup.PrepareHost: /dev, /proc and its
-//	  masks, /sys, /run, /tmp, extra binds,
-//	  pivot_root
+//	  setup.PrepareHost: /dev, /sys, /run,
+//	  /tmp, /proc and its masks, pivot_root
 //	  ── copy-mount-ns ───────────────────▶
 //	                                          setns(user ns), unshare(CLONE_NEWNS):
 //	                                          the locked copy

@@ -8,45 +8,81 @@ import (
 
 // Mount is an extra bind mount of a host path into the container (lxcfs files, disk and
 // unix-char devices). The source is trusted (chosen by the daemon or its admin); the
-// target is resolved inside the container's root like every other mount target.
+// target is resolved inside the container's root like every other mount target. They
+// are made last, on top of /proc, /sys, /run and /tmp.
 type Mount struct {
 	Source   string `json:"source"`
 	Target   string `json:"target"`
 	ReadOnly bool   `json:"readonly,omitempty"`
 }
 
-// mountExtra binds each cfg.Mounts entry, after /proc and /sys exist so lxcfs's files can
-// cover theirs. The source tree is cloned with open_tree (recursively, so submounts
-// come along and nothing hidden below them is uncovered), made read-only if asked and moved
-// onto the target: the new mount API needs no /proc/self/fd paths and sets read-only on
-// the clone itself, before anyone inside can see it.
-func mountExtra(r *root, mounts []Mount) error {
+// CloneMounts clones the source tree of each of mounts (recursively, so submounts come
+// along and nothing hidden below them is uncovered) into a detached mount, made read-only
+// if asked, for PrepareContainer to attach at its target. The new mount API needs no
+// /proc/self/fd paths and sets read-only on the clone itself, before anyone inside can
+// see it.
+//
+// Init calls it before it joins the container's mount namespace, while it sits in a copy
+// of the host's made for the container's user namespace: there the host's mounts (the
+// devices the daemon staged, lxcfs) are locked, and clones keep those locks, so the
+// container cannot make a staged read-only device writable or uncover what its
+// submounts cover, while the daemon can still unmount it for a hot-remove (a mount in the
+// locked tree PrepareHost builds could not be). On error nothing stays open.
+func CloneMounts(mounts []Mount) ([]int, error) {
+	trees := make([]int, 0, len(mounts))
+
 	for _, m := range mounts {
-		err := bindExtra(r, m)
+		tree, err := cloneExtra(m)
+		if err != nil {
+			CloseMounts(trees)
+			return nil, err
+		}
+
+		trees = append(trees, tree)
+	}
+
+	return trees, nil
+}
+
+// CloseMounts closes what CloneMounts returned.
+func CloseMounts(trees []int) {
+	for _, t := range trees {
+		_ = unix.Close(t)
+	}
+}
+
+func cloneExtra(m Mount) (int, error) {
+	tree, err := unix.OpenTree(unix.AT_FDCWD, m.Source, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+	if err != nil {
+		return -1, fmt.Errorf("cloning mount of %q: %w", m.Source, err)
+	}
+
+	if m.ReadOnly {
+		err = unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY})
+		if err != nil {
+			_ = unix.Close(tree)
+			return -1, fmt.Errorf("making mount of %q read-only: %w", m.Source, err)
+		}
+	}
+
+	return tree, nil
+}
+
+// attachMounts attaches each clone of CloneMounts at its mount's target, in order
+// (shallow paths first, as the daemon sorts them).
+func attachMounts(r *root, trees []int, mounts []Mount) error {
+	if len(trees) != len(mounts) {
+		return fmt.Errorf("%d cloned mounts for %d mounts", len(trees), len(mounts))
+	}
+
+	for i, m := range mounts {
+		err := AttachTree(r.fd, r.path, trees[i], m.Target)
 		if err != nil {
 			return err
 		}
 	}
 
 	return nil
-}
-
-func bindExtra(r *root, m Mount) error {
-	tree, err := unix.OpenTree(unix.AT_FDCWD, m.Source, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
-	if err != nil {
-		return fmt.Errorf("cloning mount of %q: %w", m.Source, err)
-	}
-
-	defer func() { _ = unix.Close(tree) }()
-
-	if m.ReadOnly {
-		err = unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY})
-		if err != nil {
-			return fmt.Errorf("making mount of %q read-only: %w", m.Source, err)
-		}
-	}
-
-	return AttachTree(r.fd, r.path, tree, m.Target)
 }
 
 // AttachTree moves a detached mount tree (from open_tree) onto target, resolved inside the

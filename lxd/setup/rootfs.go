@@ -51,8 +51,7 @@ func PrepareHost(cfg Config, procCtx func() (int, error)) error {
 
 	defer r.close()
 
-	// /dev first: the /proc masks bind its null device. /run and /tmp
-	// before the extra binds, which may go below them.
+	// /dev first: the /proc masks bind its null device.
 	err = mountDev(r, cfg)
 	if err == nil {
 		err = mountSys(r)
@@ -71,12 +70,7 @@ func PrepareHost(cfg Config, procCtx func() (int, error)) error {
 		return err
 	}
 
-	// After /proc: lxcfs's files cover some of it.
 	err = mountProc(r, proc)
-	if err == nil {
-		err = mountExtra(r, cfg.Mounts)
-	}
-
 	if err != nil {
 		return err
 	}
@@ -85,13 +79,14 @@ func PrepareHost(cfg Config, procCtx func() (int, error)) error {
 }
 
 // PrepareContainer is the container's side of the setup: its devpts
-// instance and cgroup2 tree, the hostname and loopback.
+// instance and cgroup2 tree, the extra mounts (trees, from CloneMounts of
+// cfg.Mounts), the hostname and loopback.
 //
 // Preconditions: the caller is the container's init, root in its user
 // namespace, on a locked OS thread that has joined the locked copy of the
 // tree PrepareHost built (so "/" is the rootfs) and unshared its cgroup
 // namespace while in the container's cgroup.
-func PrepareContainer(cfg Config) error {
+func PrepareContainer(cfg Config, trees []int) error {
 	unix.Umask(0o022)
 
 	r, err := openRoot("/")
@@ -109,6 +104,11 @@ func PrepareContainer(cfg Config) error {
 	// The container's own, writable: the delegated subtree, and the cgroup
 	// namespace makes its root the container's cgroup.
 	err = r.mountAt("cgroup2", "/sys/fs/cgroup", kindDir, "cgroup2", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
+	if err != nil {
+		return err
+	}
+
+	err = attachMounts(r, trees, cfg.Mounts)
 	if err != nil {
 		return err
 	}

@@ -8,9 +8,8 @@ import (
 )
 
 // mountRunTmp gives the container fresh /dev/shm, /run and /tmp, owned by its
-// root. Made on the host side, before the extra binds, so a disk device
-// below /run or /tmp lands on top of them; like every host-side mount they
-// are locked: the container can mount over them, not remove or resize them.
+// root. Like every host-side mount they are locked: the container can mount
+// over them, not remove or resize them.
 func mountRunTmp(r *root, memLimit int64) error {
 	for _, t := range []struct {
 		path  string
