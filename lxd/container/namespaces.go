@@ -24,8 +24,8 @@ import (
 // namespace, and reach init as such a copy:
 //
 //  1. init (`__init`) is cloned as before into new user, mount, pid, net,
-//     uts and ipc namespaces. There it clones the extra mounts (lxcfs, the
-//     devices the daemon staged: setup.CloneMounts says why from there),
+//     uts and ipc namespaces. There it clones the devices the daemon
+//     staged (setup.CloneMounts says why from there),
 //     opens a procfs fs_context (only a process of the container's pid
 //     namespace can make one that shows it) and hands that to the monitor
 //     with ready-for-cgroup.

@@ -12,7 +12,7 @@ import "github.com/berth-dev/berth/lxd/setup"
 //
 //	monitor                                 __init
 //	  ── config {version, setup.Config} ──▶
-//	                                        setup.CloneMounts (extra binds, from its
+//	                                        setup.CloneMounts (devices, from its
 //	                                        copy of the host's mount namespace);
 //	                                        fsopen("proc"): a procfs context of
 //	                                        the container's pid namespace
@@ -25,7 +25,7 @@ import "github.com/berth-dev/berth/lxd/setup"
 //	  ── mount-ns + fd ──────────────────▶
 //	                                        setns(fd): the locked tree, root = rootfs;
 //	                                        setup.PrepareContainer (devpts, cgroup2,
-//	                                        extra binds, hostname, lo)
+//	                                        devices, hostname, lo)
 //	  ◀── execing ────────────────────────  (fds close-on-exec, caps dropped)
 //	                                        execve(systemd) ─ socket closes
 //	  EOF: init runs
@@ -37,7 +37,8 @@ import "github.com/berth-dev/berth/lxd/setup"
 //	monitor thread (host root, own mount ns)  __mount-copier
 //	  start the copier ───────────────────▶   waits
 //	  setup.PrepareHost: /dev, /sys, /run,
-//	  /tmp, /proc and its masks, pivot_root
+//	  /tmp, /proc and its masks, lxcfs,
+//	  pivot_root
 //	  ── copy-mount-ns ───────────────────▶
 //	                                          setns(user ns), unshare(CLONE_NEWNS):
 //	                                          the locked copy

@@ -6,13 +6,13 @@
 // It runs in two places. PrepareHost, as host root on a thread of the
 // container's monitor, in a mount namespace of that thread owned by the
 // initial user namespace, builds everything the container must not undo
-// (masks, read-only binds, device nodes, the console, /run, /tmp) and
-// pivots; that mount namespace is then copied from inside the
+// (masks, read-only binds, device nodes, the console, /run, /tmp, lxcfs's
+// views) and pivots; that mount namespace is then copied from inside the
 // container's user namespace, which locks all of those mounts
 // (lxd/container/namespaces.go, lxd/nsexec/initns.c). The container's init
 // joins the copy and, as the container's root, PrepareContainer adds what
-// the container owns (its cgroup2 tree and devpts instance) and the extra
-// binds (CloneMounts), the hostname and loopback, and Exec starts systemd.
+// the container owns (its cgroup2 tree and devpts instance) and the devices
+// (CloneMounts), the hostname and loopback, and Exec starts systemd.
 //
 // It runs in half-built namespaces, so it imports only the standard library
 // and x/sys/unix, keeps no globals and does no logging: every failure is

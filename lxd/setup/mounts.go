@@ -2,6 +2,8 @@ package setup
 
 import (
 	"fmt"
+	"path"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -9,29 +11,33 @@ import (
 // Mount is an extra bind mount of a host path into the container (lxcfs files, disk and
 // unix-char devices). The source is trusted (chosen by the daemon or its admin); the
 // target is resolved inside the container's root like every other mount target. They
-// are made last, on top of /proc, /sys, /run and /tmp.
+// are made on top of /proc, /sys, /run and /tmp.
 type Mount struct {
 	Source   string `json:"source"`
 	Target   string `json:"target"`
 	ReadOnly bool   `json:"readonly,omitempty"`
 }
 
-// CloneMounts clones the source tree of each of mounts (recursively, so submounts come
-// along and nothing hidden below them is uncovered) into a detached mount, made read-only
-// if asked, for PrepareContainer to attach at its target. The new mount API needs no
-// /proc/self/fd paths and sets read-only on the clone itself, before anyone inside can
-// see it.
+// CloneMounts clones the source tree of each of mounts that the container may lose
+// (see kernelView; recursively, so submounts come along and nothing hidden below them is
+// uncovered) into a detached mount, made read-only if asked, for PrepareContainer to
+// attach at its target. The new mount API needs no /proc/self/fd paths and sets read-only
+// on the clone itself, before anyone inside can see it.
 //
 // Init calls it before it joins the container's mount namespace, while it sits in a copy
 // of the host's made for the container's user namespace: there the host's mounts (the
-// devices the daemon staged, lxcfs) are locked, and clones keep those locks, so the
-// container cannot make a staged read-only device writable or uncover what its
-// submounts cover, while the daemon can still unmount it for a hot-remove (a mount in the
-// locked tree PrepareHost builds could not be). On error nothing stays open.
+// devices the daemon staged) are locked, and clones keep those locks, so the container
+// cannot make a staged read-only device writable or uncover what its submounts cover,
+// while the daemon can still unmount it for a hot-remove (a mount in the locked tree
+// PrepareHost builds could not be). On error nothing stays open.
 func CloneMounts(mounts []Mount) ([]int, error) {
-	trees := make([]int, 0, len(mounts))
+	trees := []int{}
 
 	for _, m := range mounts {
+		if kernelView(m) {
+			continue
+		}
+
 		tree, err := cloneExtra(m)
 		if err != nil {
 			CloseMounts(trees)
@@ -42,6 +48,40 @@ func CloneMounts(mounts []Mount) ([]int, error) {
 	}
 
 	return trees, nil
+}
+
+// kernelView reports whether m goes below /proc or /sys (lxcfs's files): those are made
+// on the host side, locked like the masks. systemd needs that: a unit that wants a
+// procfs of its own (logind's, with ProtectSystem and friends) unmounts what it can
+// below /proc, then cannot mount a fresh one (the masks make it too revealing) and
+// falls back to the existing /proc only if it could unmount nothing.
+func kernelView(m Mount) bool {
+	t := path.Clean("/" + m.Target)
+
+	return t == "/proc" || t == "/sys" || strings.HasPrefix(t, "/proc/") || strings.HasPrefix(t, "/sys/")
+}
+
+// mountKernelViews binds the mounts that go below /proc or /sys, from the host side.
+func mountKernelViews(r *root, mounts []Mount) error {
+	for _, m := range mounts {
+		if !kernelView(m) {
+			continue
+		}
+
+		tree, err := cloneExtra(m)
+		if err != nil {
+			return err
+		}
+
+		err = AttachTree(r.fd, r.path, tree, m.Target)
+		_ = unix.Close(tree)
+
+		if err != nil {
+			return err
+		}
+	}
+
+	return nil
 }
 
 // CloseMounts closes what CloneMounts returned.
@@ -68,18 +108,26 @@ func cloneExtra(m Mount) (int, error) {
 	return tree, nil
 }
 
-// attachMounts attaches each clone of CloneMounts at its mount's target, in order
-// (shallow paths first, as the daemon sorts them).
+// attachMounts attaches each clone of CloneMounts(mounts) at its mount's target, in
+// order (shallow paths first, as the daemon sorts them).
 func attachMounts(r *root, trees []int, mounts []Mount) error {
-	if len(trees) != len(mounts) {
-		return fmt.Errorf("%d cloned mounts for %d mounts", len(trees), len(mounts))
-	}
+	i := 0
 
-	for i, m := range mounts {
+	for _, m := range mounts {
+		if kernelView(m) {
+			continue
+		}
+
+		if i >= len(trees) {
+			return fmt.Errorf("%d cloned mounts for more mounts", len(trees))
+		}
+
 		err := AttachTree(r.fd, r.path, trees[i], m.Target)
 		if err != nil {
 			return err
 		}
+
+		i++
 	}
 
 	return nil

@@ -27,7 +27,11 @@ var procMasked = []string{
 func mountProc(r *root, procCtx int) error {
 	const procFlags = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
 
-	err := unix.FsconfigCreate(procCtx)
+	err := unix.FsconfigSetString(procCtx, "source", "proc")
+	if err == nil {
+		err = unix.FsconfigCreate(procCtx)
+	}
+
 	if err != nil {
 		return fmt.Errorf("creating the container's procfs: %w", err)
 	}

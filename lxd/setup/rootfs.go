@@ -71,6 +71,10 @@ func PrepareHost(cfg Config, procCtx func() (int, error)) error {
 	}
 
 	err = mountProc(r, proc)
+	if err == nil {
+		err = mountKernelViews(r, cfg.Mounts)
+	}
+
 	if err != nil {
 		return err
 	}
