@@ -9,17 +9,20 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// initMain is `__init`: the child cloned into the container's namespaces.
-// It runs on the main OS thread, locked in init() (helper.go).
+// initSyncFD is the sync socket of the __init child (sync.go).
+const initSyncFD = 3
+
+// initMain is `__init`: the container's PID 1 until it execs systemd. It
+// runs on the main OS thread, locked in init() (helper.go).
 //
-// Owns: user (root inside), mount, pid (we are PID 1), uts, ipc, net.
-// Still the monitor's: cgroup namespace, until cgroup-ready.
+// Owns: user (root inside), pid (PID 1), mount (a copy of the host's until
+// mount-ns), uts, ipc, net; later cgroup.
 func initMain() int {
-	f := os.NewFile(3, "sync")
+	f := os.NewFile(initSyncFD, "sync")
 	enc := json.NewEncoder(f)
 	dec := json.NewDecoder(f)
 
-	err := runInit(enc, dec)
+	err := runInit(f, enc, dec)
 	if err != nil {
 		_ = enc.Encode(syncMsg{Type: syncError, Error: err.Error()})
 		fmt.Fprintln(os.Stderr, "berth init:", err)
@@ -30,63 +33,121 @@ func initMain() int {
 	return 0
 }
 
-func runInit(enc *json.Encoder, dec *json.Decoder) error {
-	var msg syncMsg
-
-	err := dec.Decode(&msg)
+func runInit(f *os.File, enc *json.Encoder, dec *json.Decoder) error {
+	msg, err := expect(dec, syncConfig)
 	if err != nil {
-		return fmt.Errorf("reading config: %w", err)
+		return err
 	}
 
-	if msg.Type != syncConfig || msg.Config == nil || msg.Version != syncVersion {
-		return fmt.Errorf("unexpected first message %q (version %d)", msg.Type, msg.Version)
+	if msg.Config == nil || msg.Version != syncVersion {
+		return fmt.Errorf("unexpected config message (version %d, want %d)", msg.Version, syncVersion)
 	}
 
 	cfg := *msg.Config
 
-	err = enc.Encode(syncMsg{Type: syncReadyForCgroup})
+	// From this copy of the host's mount namespace, where the daemon's
+	// staged devices are locked mounts (setup.CloneMounts).
+	trees, err := setup.CloneMounts(cfg.Mounts)
 	if err != nil {
-		return fmt.Errorf("sending %s: %w", syncReadyForCgroup, err)
+		return err
 	}
 
-	err = expect(dec, syncCgroupReady)
+	defer setup.CloseMounts(trees)
+
+	// The host side mounts the container's procfs, but only a process of
+	// the container's pid namespace can make it.
+	proc, err := unix.Fsopen("proc", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("opening a procfs context: %w", err)
+	}
+
+	err = sendFD(f, syncMsg{Type: syncReadyForCgroup}, proc)
+	_ = unix.Close(proc)
+
+	if err != nil {
+		return err
+	}
+
+	_, err = expect(dec, syncCgroupReady)
 	if err != nil {
 		return err
 	}
 
 	// We now sit in the container's cgroup: a new cgroup namespace rooted
-	// there is what makes the cgroup2 mount in setup show only the
-	// container's subtree.
+	// there is what makes the cgroup2 mount show only the container's
+	// subtree.
 	err = unix.Unshare(unix.CLONE_NEWCGROUP)
 	if err != nil {
 		return fmt.Errorf("unsharing cgroup namespace: %w", err)
 	}
 
-	err = setup.Prepare(cfg)
+	err = tell(enc, syncReadyForMountNS)
 	if err != nil {
 		return err
 	}
 
-	return setup.Exec(cfg, func() error {
-		return enc.Encode(syncMsg{Type: syncExecing})
-	})
+	mntns, err := recvFD(f, syncMountNS)
+	if err != nil {
+		return err
+	}
+
+	err = joinMountNS(mntns)
+	if err != nil {
+		return err
+	}
+
+	err = setup.PrepareContainer(cfg, trees)
+	if err != nil {
+		return err
+	}
+
+	return setup.Exec(cfg, func() error { return tell(enc, syncExecing) })
 }
 
-func expect(dec *json.Decoder, want syncType) error {
+// joinMountNS enters the container's locked mount namespace on this thread,
+// which exec then makes the process's: setns refuses a thread that shares
+// its filesystem state, as Go's threads do, so this one stops sharing it.
+// The kernel moves root and cwd to the namespace's root, the rootfs.
+func joinMountNS(fd int) error {
+	defer func() { _ = unix.Close(fd) }()
+
+	err := unix.Unshare(unix.CLONE_FS)
+	if err != nil {
+		return fmt.Errorf("unsharing fs state: %w", err)
+	}
+
+	err = unix.Setns(fd, unix.CLONE_NEWNS)
+	if err != nil {
+		return fmt.Errorf("joining the container's mount namespace: %w", err)
+	}
+
+	return nil
+}
+
+func tell(enc *json.Encoder, t syncType) error {
+	err := enc.Encode(syncMsg{Type: t})
+	if err != nil {
+		return fmt.Errorf("sending %s: %w", t, err)
+	}
+
+	return nil
+}
+
+func expect(dec *json.Decoder, want syncType) (syncMsg, error) {
 	var msg syncMsg
 
 	err := dec.Decode(&msg)
 	if err != nil {
-		return fmt.Errorf("waiting for %s: %w", want, err)
+		return msg, fmt.Errorf("waiting for %s: %w", want, err)
 	}
 
 	if msg.Type == syncError {
-		return fmt.Errorf("monitor: %s", msg.Error)
+		return msg, fmt.Errorf("monitor: %s", msg.Error)
 	}
 
 	if msg.Type != want {
-		return fmt.Errorf("got %q, want %q", msg.Type, want)
+		return msg, fmt.Errorf("got %q, want %q", msg.Type, want)
 	}
 
-	return nil
+	return msg, nil
 }

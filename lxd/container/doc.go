@@ -5,15 +5,20 @@
 // Processes, for a container "c1":
 //
 //	berthd ──exec──▶ berthd __monitor <RunDir>     (setsid; survives berthd)
-//	                   └─clone(NEW*)──▶ berthd __init ──exec──▶ /sbin/init (PID 1)
+//	                   ├─clone(NEW*)──▶ berthd __init ──exec──▶ /sbin/init (PID 1)
+//	                   └─from a thread with its own mount ns──▶ berthd __mount-copier
+//	                                                            (C only; exits)
 //
 // The daemon side is Start/Attach and the Monitor handle; it talks to the
 // monitor over RunDir/monitor.sock (protocol.go). The monitor is init's
 // parent: it reaps it, holds the console pty master and drains it into a
 // ring buffer, and on init's exit records the Exit, removes the cgroups,
-// unmounts Spec.Unmounts and exits. The __init child talks to the monitor
-// over a socketpair (sync.go), then runs lxd/setup and execs init; no Go of
-// ours stays in the container.
+// unmounts Spec.Unmounts and exits. It builds init's mount tree as host root
+// on one of its threads (lxd/setup) and has the copier copy it into the
+// container's user namespace, which locks it (namespaces.go); __init joins
+// that mount namespace, finishes the setup as the container's root and
+// execs systemd, talking to the monitor over a socketpair (sync.go). No Go
+// of ours stays in the container.
 //
 // If the monitor itself dies (it should not: it ignores the daemon's
 // signals and sessions), init is not killed: no parent-death signal is set,

@@ -11,13 +11,16 @@ import (
 const (
 	helperMonitor = "__monitor" // berthd __monitor <RunDir>
 	helperInit    = "__init"    // berthd __init, config over fd 3
+	// berthd __mount-copier: lxd/nsexec/initns.c takes over before Go
+	// starts (namespaces.go), so reaching HelperMain with it is an error
+	helperMountCopier = "__mount-copier"
 )
 
 func init() {
-	// The __init child unshares its cgroup namespace, drops capabilities
-	// and execs init: all per-thread state, so every step must happen on
-	// one OS thread. Locking in init() pins the main goroutine to the main
-	// thread before main runs.
+	// The __init child joins a mount namespace, unshares its cgroup
+	// namespace, drops capabilities and execs init: all per-thread state,
+	// so every step must happen on one OS thread. Locking in init() pins the
+	// main goroutine to the main thread before main runs.
 	if len(os.Args) > 1 && os.Args[1] == helperInit {
 		runtime.LockOSThread()
 	}
@@ -26,7 +29,16 @@ func init() {
 // IsHelper reports whether args ask for one of the hidden subcommands. The
 // daemon's main calls it before anything else.
 func IsHelper(args []string) bool {
-	return len(args) > 1 && (args[1] == helperMonitor || args[1] == helperInit)
+	if len(args) < 2 {
+		return false
+	}
+
+	switch args[1] {
+	case helperMonitor, helperInit, helperMountCopier:
+		return true
+	}
+
+	return false
 }
 
 // HelperMain runs the hidden subcommand and returns the exit code.
@@ -41,6 +53,9 @@ func HelperMain(args []string) int {
 		return monitorMain(args[2])
 	case helperInit:
 		return initMain()
+	case helperMountCopier:
+		fmt.Fprintf(os.Stderr, "%s: the initns constructor did not run\n", helperMountCopier)
+		return 1
 	}
 
 	fmt.Fprintf(os.Stderr, "unknown helper %q\n", args[1])

@@ -67,7 +67,7 @@ func monitorMain(runDir string) int {
 		return 1
 	}
 
-	log.Info("container started", "init_pid", m.init.pid())
+	log.Info("container started", "init_pid", m.init.pid(), "setup_ms", float64(m.init.setup.Microseconds())/1000)
 	_ = json.NewEncoder(startup).Encode(startResult{OK: true, InitPID: m.init.pid()})
 	_ = startup.Close()
 
@@ -265,7 +265,7 @@ func (m *monitor) reboot() bool {
 		_ = p.cmd.Process.Signal(sigPowerOff)
 	}
 
-	m.log.Info("container rebooted", "init_pid", p.pid())
+	m.log.Info("container rebooted", "init_pid", p.pid(), "setup_ms", float64(p.setup.Microseconds())/1000)
 
 	return true
 }

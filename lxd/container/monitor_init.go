@@ -22,8 +22,9 @@ const setupTimeout = 30 * time.Second
 // initProc is one running init and its console.
 type initProc struct {
 	cmd    *exec.Cmd
-	master *os.File // console pty master, drained into the ring
-	slave  *os.File // kept open so the master never sees a hangup between opens
+	master *os.File      // console pty master, drained into the ring
+	slave  *os.File      // kept open so the master never sees a hangup between opens
+	setup  time.Duration // from startInit to init's exec
 }
 
 func (p *initProc) pid() int { return p.cmd.Process.Pid }
@@ -58,9 +59,12 @@ func initEnv(spec Spec) []string {
 	return out
 }
 
-// startInit clones the __init child into new namespaces, walks it through
-// the sync protocol (sync.go) and returns once it has exec'd init.
+// startInit clones the container's init, walks it through the sync protocol
+// (sync.go), building its mount tree meanwhile (namespaces.go), and returns
+// once it has exec'd systemd.
 func (m *monitor) startInit() (*initProc, error) {
+	t0 := time.Now()
+
 	master, slave, err := pty.Open()
 	if err != nil {
 		return nil, fmt.Errorf("opening console pty: %w", err)
@@ -82,15 +86,10 @@ func (m *monitor) startInit() (*initProc, error) {
 		return nil, fmt.Errorf("handing the console to the container: %w", err)
 	}
 
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	parentSock, childSock, err := syncPair("init")
 	if err != nil {
-		return nil, fmt.Errorf("creating sync socket: %w", err)
+		return nil, err
 	}
-
-	// Our end non-blocking, so the runtime poller gives it deadlines.
-	_ = unix.SetNonblock(fds[0], true)
-	parentSock := os.NewFile(uintptr(fds[0]), "sync-monitor")
-	childSock := os.NewFile(uintptr(fds[1]), "sync-init")
 
 	defer func() { _ = parentSock.Close() }()
 
@@ -104,6 +103,9 @@ func (m *monitor) startInit() (*initProc, error) {
 		Stderr:     slave,
 		ExtraFiles: []*os.File{childSock},
 		SysProcAttr: &syscall.SysProcAttr{
+			// The new mount namespace is a throwaway, owned by the new user
+			// namespace (so init may open a procfs context); the real one
+			// comes from buildMountNS.
 			Cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID |
 				unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWNET,
 			UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(ids.HostUID), Size: int(ids.Size)}},
@@ -138,41 +140,98 @@ func (m *monitor) startInit() (*initProc, error) {
 		return nil, err
 	}
 
+	p.setup = time.Since(t0)
 	ok = true
 
 	return p, nil
 }
 
+// syncPair makes a sync socketpair: our end non-blocking (the runtime
+// poller then gives it deadlines), the child's to pass as an ExtraFile.
+func syncPair(name string) (parent, child *os.File, err error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("creating sync socket: %w", err)
+	}
+
+	_ = unix.SetNonblock(fds[0], true)
+
+	return os.NewFile(uintptr(fds[0]), "sync-monitor-"+name), os.NewFile(uintptr(fds[1]), "sync-"+name), nil
+}
+
 func (m *monitor) syncInit(p *initProc, sock *os.File) error {
-	_ = sock.SetDeadline(time.Now().Add(setupTimeout))
+	deadline := time.Now().Add(setupTimeout)
+	_ = sock.SetDeadline(deadline)
 
 	enc := json.NewEncoder(sock)
 	dec := json.NewDecoder(sock)
 	mounts, _ := m.mounts()
 
 	cfg := setup.Config{
-		Rootfs:   m.spec.Rootfs,
-		Hostname: m.spec.Name,
-		Console:  p.slave.Name(),
-		Env:      initEnv(m.spec),
-		Init:     setup.DefaultInit,
-		DropCaps: setup.DefaultDropCaps,
-		Mounts:   mounts,
+		Rootfs:      m.spec.Rootfs,
+		Hostname:    m.spec.Name,
+		Console:     p.slave.Name(),
+		Env:         initEnv(m.spec),
+		Init:        setup.DefaultInit,
+		DropCaps:    setup.DefaultDropCaps,
+		Mounts:      mounts,
+		RootUID:     uint32(m.spec.IDMap.HostUID),
+		RootGID:     uint32(m.spec.IDMap.HostGID),
+		MemoryLimit: m.spec.Limits.MemoryBytes,
 	}
 
 	if m.spec.Seccomp != nil {
 		cfg.Seccomp = m.spec.Seccomp.Program
 	}
 
-	err := enc.Encode(syncMsg{Type: syncConfig, Version: syncVersion, Config: &cfg})
-	if err != nil {
-		return fmt.Errorf("sending config to init: %w", err)
-	}
+	// The host side builds the mount tree while init starts up; it needs
+	// init's procfs context half-way.
+	procc := make(chan int, 1)
+	hostc := make(chan hostResult, 1)
 
-	err = expectFromChild(dec, syncReadyForCgroup)
+	go func() {
+		mntns, err := buildMountNS(cfg, p.pid(), func() (int, error) {
+			fd, ok := <-procc
+			if !ok {
+				return -1, errors.New("init gave no procfs context")
+			}
+
+			return fd, nil
+		}, deadline)
+		hostc <- hostResult{mntns, err}
+	}()
+
+	procCtx := -1
+
+	// Whatever happens, the host side has ended and its copier is reaped
+	// when we return; then init's procfs context can go.
+	defer func() {
+		if procCtx < 0 {
+			close(procc)
+		}
+
+		res := <-hostc
+		if res.mntns != nil {
+			_ = res.mntns.Close()
+		}
+
+		if procCtx >= 0 {
+			_ = unix.Close(procCtx)
+		}
+	}()
+
+	err := send(enc, syncMsg{Type: syncConfig, Version: syncVersion, Config: &cfg})
 	if err != nil {
 		return err
 	}
+
+	fd, err := recvFD(sock, syncReadyForCgroup)
+	if err != nil {
+		return fmt.Errorf("init: %w", err)
+	}
+
+	procCtx = fd
+	procc <- fd
 
 	err = m.cg.AddProc(p.pid())
 	if err == nil {
@@ -184,21 +243,39 @@ func (m *monitor) syncInit(p *initProc, sock *os.File) error {
 		return fmt.Errorf("placing init in its cgroup: %w", err)
 	}
 
-	err = enc.Encode(syncMsg{Type: syncCgroupReady})
+	err = send(enc, syncMsg{Type: syncCgroupReady})
 	if err != nil {
-		return fmt.Errorf("sending %s: %w", syncCgroupReady, err)
+		return err
 	}
 
-	err = expectFromChild(dec, syncExecing)
+	_, err = expectFromChild(dec, syncReadyForMountNS)
+	if err != nil {
+		return err
+	}
+
+	res := <-hostc
+	hostc <- res // the deferred drain closes it
+
+	if res.err != nil {
+		_ = enc.Encode(syncMsg{Type: syncError, Error: res.err.Error()})
+		return res.err
+	}
+
+	err = sendFD(sock, syncMsg{Type: syncMountNS}, int(res.mntns.Fd()))
+	if err != nil {
+		return err
+	}
+
+	_, err = expectFromChild(dec, syncExecing)
 	if err != nil {
 		return err
 	}
 
 	// After execing, only an error message or EOF (exec closed the
 	// socket) can follow.
-	var msg syncMsg
+	var last syncMsg
 
-	err = dec.Decode(&msg)
+	err = dec.Decode(&last)
 	if errors.Is(err, io.EOF) {
 		return nil
 	}
@@ -207,28 +284,43 @@ func (m *monitor) syncInit(p *initProc, sock *os.File) error {
 		return fmt.Errorf("waiting for init to exec: %w", err)
 	}
 
-	return fmt.Errorf("starting init: %s", msg.Error)
+	return fmt.Errorf("starting init: %s", last.Error)
 }
 
-func expectFromChild(dec *json.Decoder, want syncType) error {
+// hostResult is what buildMountNS gives back.
+type hostResult struct {
+	mntns *os.File
+	err   error
+}
+
+func send(enc *json.Encoder, msg syncMsg) error {
+	err := enc.Encode(msg)
+	if err != nil {
+		return fmt.Errorf("sending %s to init: %w", msg.Type, err)
+	}
+
+	return nil
+}
+
+func expectFromChild(dec *json.Decoder, want syncType) (syncMsg, error) {
 	var msg syncMsg
 
 	err := dec.Decode(&msg)
 	if errors.Is(err, io.EOF) {
-		return fmt.Errorf("init exited before %s", want)
+		return msg, fmt.Errorf("init exited before %s", want)
 	}
 
 	if err != nil {
-		return fmt.Errorf("waiting for %s from init: %w", want, err)
+		return msg, fmt.Errorf("waiting for %s from init: %w", want, err)
 	}
 
 	if msg.Type == syncError {
-		return fmt.Errorf("setting up container: %s", msg.Error)
+		return msg, fmt.Errorf("setting up container: %s", msg.Error)
 	}
 
 	if msg.Type != want {
-		return fmt.Errorf("unexpected %q from init, want %q", msg.Type, want)
+		return msg, fmt.Errorf("unexpected %q from init, want %q", msg.Type, want)
 	}
 
-	return nil
+	return msg, nil
 }

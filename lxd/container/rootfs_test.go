@@ -159,15 +159,6 @@ func overlayRootfs(t *testing.T, hostname string) string {
 	lower := shiftedRootfs(t)
 	dir := t.TempDir()
 
-	// t.TempDir and its parent are 0700: make the path searchable by the
-	// container's root (see checkSearchable).
-	for _, d := range []string{filepath.Dir(dir), dir} {
-		err := os.Chmod(d, 0o755)
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-
 	var err error
 
 	upper, work, merged := filepath.Join(dir, "upper"), filepath.Join(dir, "work"), filepath.Join(dir, "rootfs")

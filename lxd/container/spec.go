@@ -20,7 +20,7 @@ type Spec struct {
 	Env      map[string]string `json:"env"`      // extra environment for PID 1
 	Unmounts []string          `json:"unmounts"` // host mount points unmounted, in order, after init exits
 	Limits   Limits            `json:"limits"`
-	Mounts   []Mount           `json:"mounts"` // extra binds into the container, made after /proc and /sys
+	Mounts   []Mount           `json:"mounts"` // extra binds into the container, made last (setup.CloneMounts)
 
 	// Seccomp is the filter init and every exec get (confine.Compile); nil: none.
 	Seccomp *confine.Filter `json:"seccomp,omitempty"`

@@ -2,42 +2,70 @@ package container
 
 import "github.com/berth-dev/berth/lxd/setup"
 
-// The monitor ↔ __init sync protocol: JSON messages on a socketpair the
-// child inherits as fd 3. The child's end is close-on-exec, so the monitor
-// sees EOF right after a successful exec of init.
+// The sync protocols of one start (namespaces.go says why two children):
+// JSON lines on socketpairs the children inherit as fd 3. Two messages carry
+// an fd (sync_fd.go).
 //
-//	monitor                                 __init (new user/mnt/pid/uts/ipc/net ns)
+// The monitor and __init (cloned into new user, mount, pid, uts, ipc and net
+// namespaces; the container's root). Its end of the socket is close-on-exec,
+// so the monitor sees EOF right after a successful exec of systemd.
+//
+//	monitor                                 __init
 //	  ── config {version, setup.Config} ──▶
-//	  ◀── ready-for-cgroup ───────────────
-//	  cgroup AddProc(child), Delegate(root)
+//	                                        setup.CloneMounts (devices, from its
+//	                                        copy of the host's mount namespace);
+//	                                        fsopen("proc"): a procfs context of
+//	                                        the container's pid namespace
+//	  ◀── ready-for-cgroup + procfs fd ────
+//	  cgroup AddProc(init), Delegate(root)
 //	  ── cgroup-ready ───────────────────▶
-//	                                        unshare(CLONE_NEWCGROUP): the ns root is now
-//	                                        the container's cgroup; setup.Prepare
-//	                                        (mounts, pivot_root, hostname, lo)
+//	                                        unshare(CLONE_NEWCGROUP): the ns root
+//	  buildMountNS (below)                  is now the container's cgroup
+//	  ◀── ready-for-mount-ns ─────────────
+//	  ── mount-ns + fd ──────────────────▶
+//	                                        setns(fd): the locked tree, root = rootfs;
+//	                                        setup.PrepareContainer (devpts, cgroup2,
+//	                                        devices, hostname, lo)
 //	  ◀── execing ────────────────────────  (fds close-on-exec, caps dropped)
-//	                                        execve(init) ─ socket closes
+//	                                        execve(systemd) ─ socket closes
 //	  EOF: init runs
 //
-// At any point the child may send {"type":"error"} and exit non-zero; EOF
-// without execing means it died.
+// The monitor and __mount-copier (host root; started from the monitor's
+// thread that builds the tree, in its mount namespace; lxd/nsexec/initns.c,
+// no Go):
 //
-// The network step (ready-for-network: the monitor moves the veth peer in
-// and names it host0) goes between cgroup-ready and execing when Berth
-// gets networking.
+//	monitor thread (host root, own mount ns)  __mount-copier
+//	  start the copier ───────────────────▶   waits
+//	  setup.PrepareHost: /dev, /sys, /run,
+//	  /tmp, /proc and its masks, lxcfs,
+//	  pivot_root
+//	  ── copy-mount-ns ───────────────────▶
+//	                                          setns(user ns), unshare(CLONE_NEWNS):
+//	                                          the locked copy
+//	  ◀── mount-ns-ready ──────────────────
+//	  open /proc/<pid>/ns/mnt, close ─────▶   exits
+//
+// At any point a child may send {"type":"error"} and exit non-zero (the C
+// constructor too); EOF before the expected message means it died.
 
 type syncType string
 
 const (
-	syncConfig         syncType = "config"
-	syncReadyForCgroup syncType = "ready-for-cgroup"
-	syncCgroupReady    syncType = "cgroup-ready"
-	syncExecing        syncType = "execing"
-	syncError          syncType = "error"
+	syncConfig          syncType = "config"
+	syncReadyForCgroup  syncType = "ready-for-cgroup"
+	syncCgroupReady     syncType = "cgroup-ready"
+	syncReadyForMountNS syncType = "ready-for-mount-ns"
+	syncMountNS         syncType = "mount-ns"
+	syncCopyMountNS     syncType = "copy-mount-ns"  // spelt out in initns.c
+	syncMountNSReady    syncType = "mount-ns-ready" // spelt out in initns.c
+	syncExecing         syncType = "execing"
+	syncError           syncType = "error"
 )
 
 // syncVersion guards against a monitor and child from different builds;
 // both come from the same sealed binary, so a mismatch is a bug.
-const syncVersion = 1
+// 2: the mount tree built by the monitor and handed to init.
+const syncVersion = 2
 
 type syncMsg struct {
 	Type    syncType      `json:"type"`

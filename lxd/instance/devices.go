@@ -126,6 +126,11 @@ func containerPath(key, p string) error {
 // mounts and a cleanup for what was staged on the host (run it once the container has
 // its own copy, or on failure).
 func (m *Manager) prepareDevices(name string, ids idmap.Set, devices map[string]map[string]string) ([]container.Mount, func(), error) {
+	err := m.makeStageDir(name, ids)
+	if err != nil {
+		return nil, nil, err
+	}
+
 	var mounts []container.Mount
 	var staged []string
 	cleanup := func() {
@@ -234,6 +239,13 @@ func (m *Manager) hotplugDevices(name string, ids idmap.Set, pid int, old, new m
 		err := deviceTypes[old[dev]["type"]].detach(r)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("removing device %q: %w", dev, err))
+		}
+	}
+
+	if len(added) > 0 {
+		err := m.makeStageDir(name, ids)
+		if err != nil {
+			errs = append(errs, err)
 		}
 	}
 

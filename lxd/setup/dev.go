@@ -18,11 +18,14 @@ var devLinks = [][2]string{
 	{"ptmx", "pts/ptmx"},
 }
 
-// mountDev builds a private /dev: a small tmpfs with the basic nodes, a new
-// devpts instance, /dev/shm, and the console pty slave (our fd 0) bound on
-// /dev/console, as CONTAINER_INTERFACE.md asks.
-func mountDev(r *root, console string) error {
-	err := r.mountAt("tmpfs", "/dev", kindDir, "tmpfs", unix.MS_NOSUID|unix.MS_STRICTATIME, "mode=755,size=4m")
+// mountDev builds a private /dev (host side): a small tmpfs owned by the
+// container's root with the basic nodes and the console pty slave bound on
+// /dev/console, as CONTAINER_INTERFACE.md asks. The devpts instance is the
+// container's own (mountDevpts); /dev/shm comes with /run and /tmp.
+func mountDev(r *root, cfg Config) error {
+	opts := fmt.Sprintf("mode=755,size=4m,uid=%d,gid=%d", cfg.RootUID, cfg.RootGID)
+
+	err := r.mountAt("tmpfs", "/dev", kindDir, "tmpfs", unix.MS_NOSUID|unix.MS_STRICTATIME, opts)
 	if err != nil {
 		return err
 	}
@@ -36,7 +39,7 @@ func mountDev(r *root, console string) error {
 	defer func() { _ = unix.Close(dev) }()
 
 	for _, n := range devNodes {
-		err = r.mountAt("/dev/"+n, "/dev/"+n, kindFile, "", unix.MS_BIND, "")
+		err = r.bindDevice("/dev/"+n, "/dev/"+n)
 		if err != nil {
 			return err
 		}
@@ -49,23 +52,36 @@ func mountDev(r *root, console string) error {
 		}
 	}
 
-	err = r.mountAt("devpts", "/dev/pts", kindDir, "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5")
-	if err != nil {
-		return err
-	}
-
-	err = r.mountAt("tmpfs", "/dev/shm", kindDir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777")
-	if err != nil {
-		return err
-	}
-
-	// Bound by path: our fd 0 is the same pty, but its mount lives in the
-	// monitor's mount namespace, and bind mounts only take sources from
-	// our own (the copy made by clone).
-	err = r.mountAt(console, "/dev/console", kindFile, "", unix.MS_BIND, "")
+	// Bound by path from the host's devpts, which this mount namespace
+	// still shows before the pivot.
+	err = r.bindDevice(cfg.Console, "/dev/console")
 	if err != nil {
 		return fmt.Errorf("binding the console: %w", err)
 	}
 
 	return nil
+}
+
+// bindDevice binds the host's device node src on rel, nosuid and noexec
+// whatever the host's /dev or devpts mount says.
+func (r *root) bindDevice(src, rel string) error {
+	err := r.mountAt(src, rel, kindFile, "", unix.MS_BIND, "")
+	if err != nil {
+		return err
+	}
+
+	return r.remountBind(rel, unix.MS_NOSUID|unix.MS_NOEXEC)
+}
+
+// mountDevpts gives the container its own devpts instance, mounted as the
+// container's root (so gid=5 is its tty group and the instance is its
+// own), with at most max ptys.
+func mountDevpts(r *root, max int) error {
+	if max <= 0 {
+		max = DefaultPtyMax
+	}
+
+	opts := fmt.Sprintf("newinstance,ptmxmode=0666,mode=0620,gid=5,max=%d", max)
+
+	return r.mountAt("devpts", "/dev/pts", kindDir, "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, opts)
 }

@@ -224,21 +224,25 @@ func (r *root) bindInRoot(src, dst string, flags uintptr, readOnly bool) error {
 	}
 
 	// A bind mount takes its flags from the source; read-only needs a
-	// remount of the new mount, which still sits at the same fd path. The
-	// flags of the mount underneath must be repeated or the kernel refuses
-	// (they are locked in a user namespace).
-	remount := uintptr(unix.MS_REMOUNT | unix.MS_BIND | unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)
+	// remount of the new mount. The remount sets all flags at once: proc's
+	// nosuid, nodev and noexec are repeated so they stay (and get locked
+	// with read-only).
+	return r.remountBind(dst, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC)
+}
 
-	dfd2, err := r.open(dst, unix.O_PATH)
+// remountBind sets the per-mount flags of the topmost mount on rel (a bind
+// made a moment ago), replacing those it took from its source.
+func (r *root) remountBind(rel string, flags uintptr) error {
+	fd, err := r.open(rel, unix.O_PATH)
 	if err != nil {
 		return err
 	}
 
-	defer func() { _ = unix.Close(dfd2) }()
+	defer func() { _ = unix.Close(fd) }()
 
-	err = unix.Mount("", fdPath(dfd2), "", remount, "")
+	err = unix.Mount("", fdPath(fd), "", unix.MS_REMOUNT|unix.MS_BIND|flags, "")
 	if err != nil {
-		return fmt.Errorf("remounting %q read-only: %w", dst, err)
+		return fmt.Errorf("remounting %q: %w", rel, err)
 	}
 
 	return nil

@@ -2,13 +2,16 @@ package setup
 
 import (
 	"fmt"
+	"path"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
 
 // Mount is an extra bind mount of a host path into the container (lxcfs files, disk and
 // unix-char devices). The source is trusted (chosen by the daemon or its admin); the
-// target is resolved inside the container's root like every other mount target.
+// target is resolved inside the container's root like every other mount target. They
+// are made on top of /proc, /sys, /run and /tmp.
 type Mount struct {
 	Source   string `json:"source"`
 	Target   string `json:"target"`
@@ -23,14 +26,64 @@ type Mount struct {
 // PropagationSlave is the only Mount.Propagation there is.
 const PropagationSlave = "slave"
 
-// mountExtra binds each cfg.Mounts entry, after /proc and /sys exist so lxcfs's files can
-// cover theirs. The source tree is cloned with open_tree (recursively, so submounts
-// come along and nothing hidden below them is uncovered), made read-only if asked and moved
-// onto the target: the new mount API needs no /proc/self/fd paths and sets read-only on
-// the clone itself, before anyone inside can see it.
-func mountExtra(r *root, mounts []Mount) error {
+// CloneMounts clones the source tree of each of mounts that the container may lose
+// (see kernelView; recursively, so submounts come along and nothing hidden below them is
+// uncovered) into a detached mount, made read-only if asked, for PrepareContainer to
+// attach at its target. The new mount API needs no /proc/self/fd paths and sets read-only
+// on the clone itself, before anyone inside can see it.
+//
+// Init calls it before it joins the container's mount namespace, while it sits in a copy
+// of the host's made for the container's user namespace: there the host's mounts (the
+// devices the daemon staged) are locked, and clones keep those locks, so the container
+// cannot make a staged read-only device writable or uncover what its submounts cover,
+// while the daemon can still unmount it for a hot-remove (a mount in the locked tree
+// PrepareHost builds could not be). On error nothing stays open.
+func CloneMounts(mounts []Mount) ([]int, error) {
+	trees := []int{}
+
 	for _, m := range mounts {
-		err := bindExtra(r, m)
+		if kernelView(m) {
+			continue
+		}
+
+		tree, err := cloneExtra(m)
+		if err != nil {
+			CloseMounts(trees)
+			return nil, err
+		}
+
+		trees = append(trees, tree)
+	}
+
+	return trees, nil
+}
+
+// kernelView reports whether m goes below /proc or /sys (lxcfs's files): those are made
+// on the host side, locked like the masks. systemd needs that: a unit that wants a
+// procfs of its own (logind's, with ProtectSystem and friends) unmounts what it can
+// below /proc, then cannot mount a fresh one (the masks make it too revealing) and
+// falls back to the existing /proc only if it could unmount nothing.
+func kernelView(m Mount) bool {
+	t := path.Clean("/" + m.Target)
+
+	return t == "/proc" || t == "/sys" || strings.HasPrefix(t, "/proc/") || strings.HasPrefix(t, "/sys/")
+}
+
+// mountKernelViews binds the mounts that go below /proc or /sys, from the host side.
+func mountKernelViews(r *root, mounts []Mount) error {
+	for _, m := range mounts {
+		if !kernelView(m) {
+			continue
+		}
+
+		tree, err := cloneExtra(m)
+		if err != nil {
+			return err
+		}
+
+		err = AttachTree(r.fd, r.path, tree, m.Target)
+		_ = unix.Close(tree)
+
 		if err != nil {
 			return err
 		}
@@ -39,13 +92,18 @@ func mountExtra(r *root, mounts []Mount) error {
 	return nil
 }
 
-func bindExtra(r *root, m Mount) error {
+// CloseMounts closes what CloneMounts returned.
+func CloseMounts(trees []int) {
+	for _, t := range trees {
+		_ = unix.Close(t)
+	}
+}
+
+func cloneExtra(m Mount) (int, error) {
 	tree, err := unix.OpenTree(unix.AT_FDCWD, m.Source, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
 	if err != nil {
-		return fmt.Errorf("cloning mount of %q: %w", m.Source, err)
+		return -1, fmt.Errorf("cloning mount of %q: %w", m.Source, err)
 	}
-
-	defer func() { _ = unix.Close(tree) }()
 
 	switch m.Propagation {
 	case "":
@@ -55,20 +113,48 @@ func bindExtra(r *root, m Mount) error {
 		// the container ever propagates back to the host.
 		err = unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Propagation: unix.MS_SLAVE})
 		if err != nil {
-			return fmt.Errorf("making mount of %q a slave: %w", m.Source, err)
+			_ = unix.Close(tree)
+			return -1, fmt.Errorf("making mount of %q a slave: %w", m.Source, err)
 		}
 	default:
-		return fmt.Errorf("mount of %q: unknown propagation %q", m.Source, m.Propagation)
+		_ = unix.Close(tree)
+		return -1, fmt.Errorf("mount of %q: unknown propagation %q", m.Source, m.Propagation)
 	}
 
 	if m.ReadOnly {
 		err = unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY})
 		if err != nil {
-			return fmt.Errorf("making mount of %q read-only: %w", m.Source, err)
+			_ = unix.Close(tree)
+			return -1, fmt.Errorf("making mount of %q read-only: %w", m.Source, err)
 		}
 	}
 
-	return AttachTree(r.fd, r.path, tree, m.Target)
+	return tree, nil
+}
+
+// attachMounts attaches each clone of CloneMounts(mounts) at its mount's target, in
+// order (shallow paths first, as the daemon sorts them).
+func attachMounts(r *root, trees []int, mounts []Mount) error {
+	i := 0
+
+	for _, m := range mounts {
+		if kernelView(m) {
+			continue
+		}
+
+		if i >= len(trees) {
+			return fmt.Errorf("%d cloned mounts for more mounts", len(trees))
+		}
+
+		err := AttachTree(r.fd, r.path, trees[i], m.Target)
+		if err != nil {
+			return err
+		}
+
+		i++
+	}
+
+	return nil
 }
 
 // AttachTree moves a detached mount tree (from open_tree) onto target, resolved inside the

@@ -1,6 +1,8 @@
 package setup
 
 import (
+	"fmt"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -19,10 +21,29 @@ var procMasked = []string{
 // systemd-sysctl, systemd-binfmt and friends skip themselves) except
 // /proc/sys/net, which belongs to the container's own network namespace, as
 // nspawn does with a private network.
-func mountProc(r *root) error {
+//
+// procCtx is a procfs fs_context (fsopen) made by a process of the
+// container's pid namespace, which a procfs shows: we are not in it.
+func mountProc(r *root, procCtx int) error {
 	const procFlags = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
 
-	err := r.mountAt("proc", "/proc", kindDir, "proc", procFlags, "")
+	err := unix.FsconfigSetString(procCtx, "source", "proc")
+	if err == nil {
+		err = unix.FsconfigCreate(procCtx)
+	}
+
+	if err != nil {
+		return fmt.Errorf("creating the container's procfs: %w", err)
+	}
+
+	mnt, err := unix.Fsmount(procCtx, unix.FSMOUNT_CLOEXEC, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC)
+	if err != nil {
+		return fmt.Errorf("mounting the container's procfs: %w", err)
+	}
+
+	defer func() { _ = unix.Close(mnt) }()
+
+	err = AttachTree(r.fd, r.path, mnt, "/proc")
 	if err != nil {
 		return err
 	}

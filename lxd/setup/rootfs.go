@@ -6,20 +6,34 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Prepare builds the container's mount tree in cfg.Rootfs and pivots into
-// it, then sets the hostname and brings up loopback.
+// PrepareHost is the host side of the setup: it builds the container's mount
+// tree in cfg.Rootfs and pivots into it. Every mount it makes reaches the
+// container locked (see the package comment), so the masks stay on.
 //
-// Preconditions: the caller was cloned into new user, mount, pid, uts, ipc
-// and net namespaces and has unshared its cgroup namespace on this OS
-// thread (locked); it is root in the user namespace; cfg.Console is the
-// pty slave it has as fd 0; the host's /proc is still mounted at /proc.
-func Prepare(cfg Config) error {
+// procCtx returns a procfs fs_context (fsopen, unconfigured) made by a
+// process in the container's pid namespace, which PrepareHost creates and
+// mounts; it is called once, after /dev, /sys, /run and /tmp are up, and may
+// block until that process has made it.
+//
+// Preconditions: the caller is host root (initial user namespace) on a
+// locked OS thread with its own filesystem state, in a mount namespace of
+// its own owned by the initial user namespace, and in the container's
+// network namespace (so /sys shows the container's); the host's /dev and
+// cfg.Console (a pty slave) are reachable by path.
+func PrepareHost(cfg Config, procCtx func() (int, error)) error {
 	unix.Umask(0o022)
 
-	// Owns: user, mount, pid, uts, ipc, net, cgroup. Mounts were copied
-	// from the host: make them slaves so nothing we do propagates back,
-	// while host unmounts still reach us.
-	err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SLAVE, "")
+	restore, err := ownNewFiles(cfg.RootUID, cfg.RootGID)
+	if err != nil {
+		return err
+	}
+
+	defer restore()
+
+	// The mounts were copied from the host in our own user namespace, so
+	// they are still the host's peers: make them slaves so nothing we do
+	// propagates back, while host unmounts still reach us.
+	err = unix.Mount("", "/", "", unix.MS_REC|unix.MS_SLAVE, "")
 	if err != nil {
 		return fmt.Errorf("making mounts slaves: %w", err)
 	}
@@ -38,24 +52,67 @@ func Prepare(cfg Config) error {
 	defer r.close()
 
 	// /dev first: the /proc masks bind its null device.
-	err = mountDev(r, cfg.Console)
+	err = mountDev(r, cfg)
+	if err == nil {
+		err = mountSys(r)
+	}
+
+	if err == nil {
+		err = mountRunTmp(r, cfg.MemoryLimit)
+	}
+
 	if err != nil {
 		return err
 	}
 
-	for _, step := range []func(*root) error{mountProc, mountSys, mountRunTmp} {
-		err = step(r)
-		if err != nil {
-			return err
-		}
-	}
-
-	err = mountExtra(r, cfg.Mounts)
+	proc, err := procCtx()
 	if err != nil {
 		return err
 	}
 
-	err = pivot(r)
+	err = mountProc(r, proc)
+	if err == nil {
+		err = mountKernelViews(r, cfg.Mounts)
+	}
+
+	if err != nil {
+		return err
+	}
+
+	return pivot(r)
+}
+
+// PrepareContainer is the container's side of the setup: its devpts
+// instance and cgroup2 tree, the extra mounts (trees, from CloneMounts of
+// cfg.Mounts), the hostname and loopback.
+//
+// Preconditions: the caller is the container's init, root in its user
+// namespace, on a locked OS thread that has joined the locked copy of the
+// tree PrepareHost built (so "/" is the rootfs) and unshared its cgroup
+// namespace while in the container's cgroup.
+func PrepareContainer(cfg Config, trees []int) error {
+	unix.Umask(0o022)
+
+	r, err := openRoot("/")
+	if err != nil {
+		return err
+	}
+
+	defer r.close()
+
+	err = mountDevpts(r, cfg.PtyMax)
+	if err != nil {
+		return err
+	}
+
+	// The container's own, writable: the delegated subtree, and the cgroup
+	// namespace makes its root the container's cgroup.
+	err = r.mountAt("cgroup2", "/sys/fs/cgroup", kindDir, "cgroup2", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
+	if err != nil {
+		return err
+	}
+
+	err = attachMounts(r, trees, cfg.Mounts)
 	if err != nil {
 		return err
 	}
@@ -96,17 +153,11 @@ func pivot(r *root) error {
 	return nil
 }
 
-// mountSys mounts a read-only sysfs (which also tells udev not to run) and
-// the container's own cgroup2 tree on it, writable: it is the delegated
-// subtree, and the cgroup namespace makes its root the container's cgroup.
-// A new sysfs is allowed because we own a network namespace.
+// mountSys mounts a read-only sysfs (which also tells udev not to run) of
+// the container's network namespace, and masks /sys/firmware. The cgroup2
+// tree on it is the container's (PrepareContainer).
 func mountSys(r *root) error {
 	err := r.mountAt("sysfs", "/sys", kindDir, "sysfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
-	if err != nil {
-		return err
-	}
-
-	err = r.mountAt("cgroup2", "/sys/fs/cgroup", kindDir, "cgroup2", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
 	if err != nil {
 		return err
 	}
@@ -117,14 +168,4 @@ func mountSys(r *root) error {
 	}
 
 	return nil
-}
-
-// mountRunTmp gives the container fresh /run and /tmp.
-func mountRunTmp(r *root) error {
-	err := r.mountAt("tmpfs", "/run", kindDir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_STRICTATIME, "mode=755,size=20%")
-	if err != nil {
-		return err
-	}
-
-	return r.mountAt("tmpfs", "/tmp", kindDir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777,size=50%")
 }

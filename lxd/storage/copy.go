@@ -50,7 +50,7 @@ func (p *pool) copyInstance(src, srcSnap, dst, sub string, from, to idmap.Set, e
 		return fmt.Errorf("copying %q to %q: %w", src, dst, err)
 	}
 
-	err = os.Chmod(tmp, 0o711)
+	err = restrictInstanceDir(tmp, to)
 	if err != nil {
 		return err
 	}

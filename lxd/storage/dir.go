@@ -29,7 +29,7 @@ func (d *dirDriver) DeleteImage(fp string) error {
 
 // CreateInstanceFromImage implements Driver by a shifted copy of the image tree.
 func (d *dirDriver) CreateInstanceFromImage(name, fp string, ids idmap.Set) error {
-	return d.createInstance(name, fp, func(tmp string) error {
+	return d.createInstance(name, fp, ids, func(tmp string) error {
 		return ids.CopyShifted(d.imageRootfs(fp), filepath.Join(tmp, "rootfs"))
 	})
 }
@@ -40,10 +40,15 @@ func (d *dirDriver) DeleteInstance(name string) error {
 }
 
 // MountInstance implements Driver with a bind mount of rootfs on itself: this makes rootfs a
-// mount point (pivot_root needs one) and adds nodev, as the overlay driver does. ids is
-// unused: ownership was shifted at creation.
-func (d *dirDriver) MountInstance(name string, _ idmap.Set) (string, error) {
+// mount point (pivot_root needs one) and adds nodev, as the overlay driver does. Ownership
+// inside was shifted at creation; ids owns the instance directory.
+func (d *dirDriver) MountInstance(name string, ids idmap.Set) (string, error) {
 	err := d.instanceExists(name)
+	if err != nil {
+		return "", err
+	}
+
+	err = restrictInstanceDir(d.instanceDir(name), ids)
 	if err != nil {
 		return "", err
 	}

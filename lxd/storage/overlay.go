@@ -56,7 +56,7 @@ func (d *overlay) DeleteImage(fp string) error {
 
 // CreateInstanceFromImage implements Driver in a few directory creations.
 func (d *overlay) CreateInstanceFromImage(name, fp string, ids idmap.Set) error {
-	return d.createInstance(name, fp, func(tmp string) error {
+	return d.createInstance(name, fp, ids, func(tmp string) error {
 		var root syscall.Stat_t
 		err := syscall.Stat(d.imageRootfs(fp), &root)
 		if err != nil {
@@ -98,6 +98,11 @@ func (d *overlay) MountInstance(name string, ids idmap.Set) (string, error) {
 	dir := d.instanceDir(name)
 	rootfs := filepath.Join(dir, "rootfs")
 	lower := filepath.Join(dir, "lower")
+
+	err = restrictInstanceDir(dir, ids)
+	if err != nil {
+		return "", err
+	}
 
 	mounted, err := isMountRoot(rootfs)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/berth-dev/berth/lxd/idmap"
 	"github.com/berth-dev/berth/shared/api"
 	"github.com/berth-dev/berth/shared/revert"
 )
@@ -48,9 +49,9 @@ func openPool(dir string, log *slog.Logger) (*pool, error) {
 
 	p := &pool{dir: filepath.Clean(dir), log: log}
 
-	// containers/ must be traversable by each container's root (a host uid without
-	// rights on root-owned inodes) for its rootfs to be reachable by path.
-	// Parents first: MkdirAll gives missing parents the child's mode.
+	// containers/ lists the instances to host users (as LXD's does); each instance's own
+	// directory keeps them out (restrictInstanceDir). Parents first: MkdirAll gives
+	// missing parents the child's mode.
 	for _, d := range []struct {
 		sub  string
 		mode os.FileMode
@@ -91,6 +92,26 @@ func (p *pool) removeLeftovers() {
 			p.log.Info("removed leftover of an interrupted operation", "path", m)
 		}
 	}
+}
+
+// instanceDirMode, with the instance's root as owner, is LXD's: no host user but root
+// may list or search an instance's tree (its rootfs, upper layer, mount points), while
+// a helper that acts as the container's root can still reach it by path.
+const instanceDirMode = 0o100
+
+// restrictInstanceDir gives an instance directory its owner and mode. Creation sets them
+// and every mount sets them again: instances made by an older berthd had 0711.
+func restrictInstanceDir(dir string, ids idmap.Set) error {
+	err := os.Lchown(dir, int(ids.HostUID), int(ids.HostGID))
+	if err == nil {
+		err = os.Chmod(dir, instanceDirMode)
+	}
+
+	if err != nil {
+		return fmt.Errorf("restricting %q: %w", dir, err)
+	}
+
+	return nil
 }
 
 func (p *pool) imageDir(fp string) string    { return filepath.Join(p.dir, imagesDir, fp) }
@@ -234,9 +255,9 @@ func (p *pool) instanceImage(name string) (string, error) {
 	return strings.TrimSpace(string(data)), nil
 }
 
-// createInstance makes containers/<name> from image fp: fill populates a temporary
-// directory, which is renamed into place only when complete.
-func (p *pool) createInstance(name, fp string, fill func(tmp string) error) error {
+// createInstance makes containers/<name> from image fp for a container with ids: fill
+// populates a temporary directory, which is renamed into place only when complete.
+func (p *pool) createInstance(name, fp string, ids idmap.Set, fill func(tmp string) error) error {
 	err := checkName("instance", name)
 	if err != nil {
 		return err
@@ -278,7 +299,7 @@ func (p *pool) createInstance(name, fp string, fill func(tmp string) error) erro
 		return fmt.Errorf("recording image of instance %q: %w", name, err)
 	}
 
-	err = os.Chmod(tmp, 0o711)
+	err = restrictInstanceDir(tmp, ids)
 	if err != nil {
 		return fmt.Errorf("creating instance %q: %w", name, err)
 	}

@@ -23,6 +23,7 @@ func TestDriverSuite(t *testing.T) {
 		{"ImageLifecycle", testImageLifecycle},
 		{"ImageUnpackFailure", testImageUnpackFailure},
 		{"InstanceOwnership", testInstanceOwnership},
+		{"InstanceDirPrivate", testInstanceDirPrivate},
 		{"ContainerRootWrites", testContainerRootWrites},
 		{"InstancesIndependent", testInstancesIndependent},
 		{"MountIdempotent", testMountIdempotent},
@@ -130,6 +131,45 @@ func testImageUnpackFailure(t *testing.T, driver string) {
 	if got := dirEntries(t, filepath.Join(poolDir, "images")); len(got) != 0 {
 		t.Errorf("leftover not cleaned by Load: %v", got)
 	}
+}
+
+// testInstanceDirPrivate: an instance's directory is 0100 and owned by its root at
+// creation, after a copy, and again at the next mount when something (an older berthd)
+// left it searchable by others.
+func testInstanceDirPrivate(t *testing.T, driver string) {
+	d, poolDir := loadWithImage(t, driver)
+	from, to := testIDs[0], testIDs[1]
+
+	check := func(name string, ids idmap.Set) {
+		t.Helper()
+
+		st := lstat(t, filepath.Join(poolDir, "containers", name))
+		if st.Mode&0o7777 != 0o100 || st.Uid != uint32(ids.HostUID) || st.Gid != uint32(ids.HostGID) {
+			t.Errorf("containers/%s: mode %o owner %d:%d, want 100 %d:%d", name, st.Mode&0o7777, st.Uid, st.Gid, ids.HostUID, ids.HostGID)
+		}
+	}
+
+	err := d.CreateInstanceFromImage("c1", "img", from)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	check("c1", from)
+
+	err = d.CopyInstance("c1", "", "c2", from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	check("c2", to)
+
+	err = os.Chmod(filepath.Join(poolDir, "containers", "c1"), 0o711)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	mountInstance(t, d, "c1", from)
+	check("c1", from)
 }
 
 func testInstanceOwnership(t *testing.T, driver string) {

@@ -1,0 +1,172 @@
+package container
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"time"
+
+	"github.com/berth-dev/berth/lxd/nsexec"
+	"github.com/berth-dev/berth/lxd/setup"
+	"golang.org/x/sys/unix"
+)
+
+// How init gets a mount tree its root cannot undo.
+//
+// The kernel locks a mount (MNT_LOCKED: no unmount; MNT_LOCK_READONLY and
+// friends: no remount that clears read-only, nosuid, nodev or noexec) when a
+// mount namespace owned by one user namespace is copied into one owned by a
+// less privileged one. Every mount the container's root makes in its own
+// mount namespace stays removable, so the masks over /proc and /sys must be
+// made by host root in a mount namespace owned by the initial user
+// namespace, and reach init as such a copy:
+//
+//  1. init (`__init`) is cloned as before into new user, mount, pid, net,
+//     uts and ipc namespaces. There it clones the devices the daemon
+//     staged (setup.CloneMounts says why from there),
+//     opens a procfs fs_context (only a process of the container's pid
+//     namespace can make one that shows it) and hands that to the monitor
+//     with ready-for-cgroup.
+//  2. buildMountNS, from the moment init exists, while its Go runtime
+//     starts: a goroutine of the monitor locks its OS thread and gives it a
+//     mount namespace of its own (a copy of the host's, owned by the initial
+//     user namespace) and the container's network namespace (for its
+//     sysfs). There, as host root, setup.PrepareHost builds the tree,
+//     mounting the procfs from the fs_context once it arrives, and pivots
+//     into the rootfs. The thread is never unlocked, so the runtime destroys
+//     it afterwards.
+//  3. The copy needs a single-threaded process in that mount namespace that
+//     joins the container's user namespace: `__mount-copier`, started from
+//     the thread before the pivot and waiting in lxd/nsexec/initns.c (no Go
+//     runtime starts in it). Told to go, it joins and unshares CLONE_NEWNS;
+//     the monitor opens that mount namespace and passes it to init, which
+//     joins it (its user namespace owns it) and finishes as the container's
+//     root. The copier exits.
+
+// copierGrace bounds how long a copier that has done its work may take to
+// exit once told to.
+const copierGrace = 5 * time.Second
+
+// buildMountNS builds the container's mount tree for init (pid initPID) and
+// returns the locked copy's mount namespace. procCtx waits for init's
+// procfs fs_context. It runs while init starts up.
+func buildMountNS(cfg setup.Config, initPID int, procCtx func() (int, error), deadline time.Time) (*os.File, error) {
+	var userns, netns *os.File
+
+	for _, n := range []struct {
+		name string
+		f    **os.File
+	}{{"user", &userns}, {"net", &netns}} {
+		f, err := os.Open(fmt.Sprintf("/proc/%d/ns/%s", initPID, n.name))
+		if err != nil {
+			return nil, fmt.Errorf("opening the container's %s namespace: %w", n.name, err)
+		}
+
+		defer func() { _ = f.Close() }()
+
+		*n.f = f
+	}
+
+	sock, child, err := syncPair("copier")
+	if err != nil {
+		return nil, err
+	}
+
+	defer func() { _ = sock.Close() }()
+
+	copier := &exec.Cmd{
+		Path:       "/proc/self/exe", // the sealed copy we run from
+		Args:       []string{"berth-mount-copier", helperMountCopier},
+		Env:        []string{fmt.Sprintf("%s=%d", nsexec.EnvInitUserns, 4)},
+		Dir:        "/",
+		ExtraFiles: []*os.File{child, userns}, // fds 3 and 4
+	}
+
+	err = onHostThread(netns, func() error {
+		err := copier.Start()
+		_ = child.Close()
+
+		if err != nil {
+			return fmt.Errorf("starting the mount namespace copier: %w", err)
+		}
+
+		return setup.PrepareHost(cfg, procCtx)
+	})
+	if copier.Process == nil {
+		return nil, err
+	}
+
+	// Closing the socket lets a copier that has reported exit.
+	defer func() {
+		_ = sock.Close()
+
+		done := make(chan struct{})
+		go func() {
+			_ = copier.Wait()
+			close(done)
+		}()
+
+		select {
+		case <-done:
+		case <-time.After(copierGrace):
+			_ = copier.Process.Kill()
+			<-done
+		}
+	}()
+
+	if err != nil {
+		_ = copier.Process.Kill()
+		return nil, err
+	}
+
+	_ = sock.SetDeadline(deadline)
+
+	err = json.NewEncoder(sock).Encode(syncMsg{Type: syncCopyMountNS})
+	if err != nil {
+		return nil, fmt.Errorf("sending %s: %w", syncCopyMountNS, err)
+	}
+
+	_, err = expectFromChild(json.NewDecoder(sock), syncMountNSReady)
+	if err != nil {
+		_ = copier.Process.Kill()
+		return nil, fmt.Errorf("copying the mount namespace: %w", err)
+	}
+
+	f, err := os.Open(fmt.Sprintf("/proc/%d/ns/mnt", copier.Process.Pid))
+	if err != nil {
+		return nil, fmt.Errorf("opening the container's mount namespace: %w", err)
+	}
+
+	return f, nil
+}
+
+// onHostThread runs fn on a locked OS thread that has a mount namespace of
+// its own (a copy of ours) and has joined netns. The thread is never
+// unlocked: it dies with the goroutine.
+func onHostThread(netns *os.File, fn func() error) error {
+	errc := make(chan error, 1)
+
+	go func() {
+		runtime.LockOSThread()
+
+		// CLONE_NEWNS also unshares the thread's filesystem state (root,
+		// cwd, umask) from the other threads'.
+		err := unix.Unshare(unix.CLONE_NEWNS)
+		if err != nil {
+			errc <- fmt.Errorf("unsharing a mount namespace: %w", err)
+			return
+		}
+
+		err = unix.Setns(int(netns.Fd()), unix.CLONE_NEWNET)
+		if err != nil {
+			errc <- fmt.Errorf("joining the container's network namespace: %w", err)
+			return
+		}
+
+		errc <- fn()
+	}()
+
+	return <-errc
+}

@@ -1,0 +1,112 @@
+package container
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// Two sync messages carry an fd (SCM_RIGHTS): ready-for-cgroup (init's
+// procfs fs_context) and mount-ns (the container's mount namespace). Each is
+// one JSON line sent with one sendmsg and read with one recvmsg, never
+// through a json.Decoder (which reads ahead and would drop the fd). The
+// protocol is lockstep, so no other bytes are in flight at those points.
+
+// maxFDMsg bounds a message that carries an fd.
+const maxFDMsg = 4096
+
+// sendFD sends msg with fd attached on sock.
+func sendFD(sock *os.File, msg syncMsg, fd int) error {
+	b, err := json.Marshal(msg)
+	if err != nil {
+		return err
+	}
+
+	rc, err := sock.SyscallConn()
+	if err != nil {
+		return err
+	}
+
+	var serr error
+
+	err = rc.Write(func(s uintptr) bool {
+		serr = unix.Sendmsg(int(s), append(b, '\n'), unix.UnixRights(fd), nil, 0)
+		return !errors.Is(serr, unix.EAGAIN)
+	})
+	if err == nil {
+		err = serr
+	}
+
+	if err != nil {
+		return fmt.Errorf("sending %s: %w", msg.Type, err)
+	}
+
+	return nil
+}
+
+// recvFD reads one message of type want from sock and the fd that came
+// with it (close-on-exec). An error message from the peer is returned as
+// an error.
+func recvFD(sock *os.File, want syncType) (int, error) {
+	rc, err := sock.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+
+	buf := make([]byte, maxFDMsg)
+	oob := make([]byte, unix.CmsgSpace(4))
+
+	var n, oobn int
+
+	var rerr error
+
+	err = rc.Read(func(s uintptr) bool {
+		n, oobn, _, _, rerr = unix.Recvmsg(int(s), buf, oob, unix.MSG_CMSG_CLOEXEC)
+		return !errors.Is(rerr, unix.EAGAIN)
+	})
+	if err == nil {
+		err = rerr
+	}
+
+	if err != nil {
+		return -1, fmt.Errorf("waiting for %s: %w", want, err)
+	}
+
+	var fds []int
+
+	cmsgs, cerr := unix.ParseSocketControlMessage(oob[:oobn])
+	if cerr == nil && len(cmsgs) == 1 {
+		fds, cerr = unix.ParseUnixRights(&cmsgs[0])
+	}
+
+	var msg syncMsg
+
+	jerr := json.Unmarshal(bytes.TrimSpace(buf[:n]), &msg)
+
+	switch {
+	case n == 0:
+		err = fmt.Errorf("peer exited before %s", want)
+	case jerr != nil:
+		err = fmt.Errorf("reading %s: %w", want, jerr)
+	case msg.Type == syncError:
+		err = fmt.Errorf("setting up container: %s", msg.Error)
+	case msg.Type != want:
+		err = fmt.Errorf("got %q, want %q", msg.Type, want)
+	case cerr != nil || len(fds) != 1:
+		err = fmt.Errorf("%s came without its fd (%v)", want, cerr)
+	}
+
+	if err != nil {
+		for _, fd := range fds {
+			_ = unix.Close(fd)
+		}
+
+		return -1, err
+	}
+
+	return fds[0], nil
+}
