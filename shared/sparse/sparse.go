@@ -183,7 +183,6 @@ func copyRange(dst, src int, off, n int64) (int64, error) {
 	}
 }
 
-
 // isNoCFR reports a copy_file_range the kernel or the filesystem pair refuses.
 func isNoCFR(err error) bool {
 	return errors.Is(err, unix.EXDEV) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EOPNOTSUPP) ||
