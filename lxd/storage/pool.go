@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -75,6 +76,12 @@ func (p *pool) removeLeftovers() {
 	for _, sub := range []string{imagesDir, containersDir, snapshotsDir + "/*"} {
 		matches, _ := filepath.Glob(filepath.Join(p.dir, sub, tmpPrefix+"*"))
 		for _, m := range matches {
+			// A publish or export interrupted by a crash leaves its snapshot view
+			// (.tmp-mnt-*) mounted: only the daemon mounts there, so it is undone.
+			if strings.HasPrefix(filepath.Base(m), tmpPrefix+"mnt-") {
+				p.unmountLeftover(m)
+			}
+
 			mounts, err := mountsUnder(m)
 			if err != nil || len(mounts) > 0 {
 				p.log.Warn("keeping leftover with mounts", "path", m, "mounts", mounts, "err", err)
@@ -88,6 +95,22 @@ func (p *pool) removeLeftovers() {
 			}
 
 			p.log.Info("removed leftover of an interrupted operation", "path", m)
+		}
+	}
+}
+
+// unmountLeftover unmounts everything below dir, innermost first.
+func (p *pool) unmountLeftover(dir string) {
+	mounts, err := mountsUnder(dir)
+	if err != nil {
+		return
+	}
+
+	slices.SortFunc(mounts, func(a, b string) int { return len(b) - len(a) })
+	for _, mp := range mounts {
+		err := unmountAll(mp)
+		if err != nil {
+			p.log.Warn("unmounting leftover", "path", mp, "err", err)
 		}
 	}
 }
