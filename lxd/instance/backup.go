@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/berth-dev/berth/lxd/db"
+	"github.com/berth-dev/berth/lxd/storage"
 	"github.com/berth-dev/berth/shared/api"
 	"github.com/berth-dev/berth/shared/imagebuild/tarball"
 )
@@ -34,6 +35,17 @@ const (
 // BackupsDir holds backup files ($BERTH_DIR/backups/<instance>/<backup>) and imports in
 // progress.
 func (m *Manager) BackupsDir() string { return filepath.Join(m.cfg.Dir, "backups") }
+
+// removeBackupLeftovers deletes the partial backup files of exports a crash interrupted.
+func (m *Manager) removeBackupLeftovers() {
+	matches, _ := filepath.Glob(filepath.Join(m.BackupsDir(), "*", ".tmp-*"))
+	for _, f := range matches {
+		err := os.Remove(f)
+		if err == nil {
+			m.log.Info("removed partial backup of an interrupted export", "path", f)
+		}
+	}
+}
 
 // deleteBackups removes an instance's backup files with the instance.
 func (m *Manager) deleteBackups(name string) {
@@ -168,7 +180,7 @@ func (m *Manager) exportView(ctx context.Context, name string) (string, func(), 
 
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
-	tmp := "berth-export-" + hex.EncodeToString(b)
+	tmp := storage.TempSnapshotPrefix + hex.EncodeToString(b)
 	err = m.frozen(name, func() error { return m.cfg.Pool.CreateSnapshot(ctx, name, tmp) })
 	if err != nil {
 		return "", nil, err

@@ -28,6 +28,10 @@ const (
 	imagesDir     = "images"
 	containersDir = "containers"
 	tmpPrefix     = ".tmp-"
+
+	// TempSnapshotPrefix names the snapshots an export of a running instance takes and
+	// deletes when done; one left by a crash has no DB row and is removed at start.
+	TempSnapshotPrefix = "berth-export-"
 	imageFile     = "image"
 )
 
@@ -75,6 +79,11 @@ func openPool(dir string, log *slog.Logger) (*pool, error) {
 func (p *pool) removeLeftovers() {
 	for _, sub := range []string{imagesDir, containersDir, snapshotsDir + "/*"} {
 		matches, _ := filepath.Glob(filepath.Join(p.dir, sub, tmpPrefix+"*"))
+		if sub != imagesDir && sub != containersDir {
+			temp, _ := filepath.Glob(filepath.Join(p.dir, sub, TempSnapshotPrefix+"*"))
+			matches = append(matches, temp...)
+		}
+
 		for _, m := range matches {
 			// A publish or export interrupted by a crash leaves its snapshot view
 			// (.tmp-mnt-*) mounted: only the daemon mounts there, so it is undone.
