@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/lxd/db"
+	"github.com/berth-dev/berth/lxd/storage"
 	"github.com/berth-dev/berth/shared/api"
 )
 
@@ -16,6 +17,10 @@ func validSnapshotName(s string) error {
 	if s == "" || s == "." || s == ".." || len(s) > 255 || strings.HasPrefix(s, ".") ||
 		strings.ContainsAny(s, "/\x00,:") || strings.TrimSpace(s) != s {
 		return api.StatusErrorf(http.StatusBadRequest, "invalid snapshot name %q", s)
+	}
+
+	if strings.HasPrefix(s, storage.TempSnapshotPrefix) {
+		return api.StatusErrorf(http.StatusBadRequest, "invalid snapshot name %q: the prefix %q is reserved for exports", s, storage.TempSnapshotPrefix)
 	}
 
 	return nil
