@@ -57,7 +57,7 @@ func (u *Unpacker) Unpack(tarball, rootfsDir, metaDir string) (UnpackStats, erro
 
 	defer f.Close()
 
-	tr, closer, err := OpenTar(f)
+	tr, closer, err := OpenSparseTar(f)
 	if err != nil {
 		return stats, err
 	}
@@ -66,7 +66,7 @@ func (u *Unpacker) Unpack(tarball, rootfsDir, metaDir string) (UnpackStats, erro
 
 	// An empty rootfsDir extracts only the metadata (the pool already holds the tree).
 	if rootfsDir == "" {
-		return stats, u.unpackMetadata(tr, metaDir, &stats)
+		return stats, u.unpackMetadata(tr.Reader, metaDir, &stats)
 	}
 
 	rootfs, err := openTree(rootfsDir)

@@ -32,7 +32,7 @@ const (
 	// TempSnapshotPrefix names the snapshots an export of a running instance takes and
 	// deletes when done; one left by a crash has no DB row and is removed at start.
 	TempSnapshotPrefix = "berth-export-"
-	imageFile     = "image"
+	imageFile          = "image"
 )
 
 // pool holds what every driver shares: the layout and the image store.
