@@ -102,6 +102,7 @@ type packer struct {
 	prog  *fstree.Progress
 	owner func(uid, gid int) (int, int)
 	xattr func(name string, value []byte) []byte
+	buf   []byte // copy buffer, reused for every file
 }
 
 func newPacker(ctx context.Context, tw *tar.Writer, raw io.Writer, opts Options) *packer {
@@ -287,7 +288,11 @@ func (p *packer) writeFile(e *fstree.Entry, hdr *tar.Header) error {
 
 // copyData copies size bytes of fd into the current entry, checking ctx as it goes.
 func (p *packer) copyData(fd int, size int64) error {
-	buf := make([]byte, 1<<20)
+	if p.buf == nil {
+		p.buf = make([]byte, 256<<10)
+	}
+
+	buf := p.buf
 	for done := int64(0); done < size; {
 		err := p.ctx.Err()
 		if err != nil {
