@@ -100,6 +100,11 @@ const resolveBeneath = unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RE
 // directories before their content, names in byte order. It stops at the first error, at
 // a limit (LimitError), or with ctx's error when ctx is cancelled.
 func Walk(ctx context.Context, root string, lim Limits, v Visitor) error {
+	err := ctx.Err()
+	if err != nil {
+		return err
+	}
+
 	rootFd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("opening %q: %w", root, err)
