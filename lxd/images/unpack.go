@@ -391,7 +391,9 @@ func (d *dispatcher) entry(hdr *tar.Header, comps []string, r io.Reader, buf []b
 		d.nonDirs[rel] = true
 	}
 
-	sync := hdr.Typeflag == tar.TypeLink || hdr.Size > maxBuffered
+	// Deep entries stay on the main walker, whose cached parent follows a chain of nested
+	// directories: a worker would resolve each one from the root (quadratic in depth).
+	sync := hdr.Typeflag == tar.TypeLink || hdr.Size > maxBuffered || len(rel) > 512
 	if hdr.Typeflag == tar.TypeLink {
 		// Check before waiting, so a hostile link fails fast.
 		_, err := hardlinkSource(hdr)
