@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/berth-dev/berth/shared/api"
 )
@@ -40,6 +41,20 @@ var errEventsLost = errors.New("event stream lost")
 // does not cancel the operation (see Cancel).
 func (op *Operation) Wait(ctx context.Context) error {
 	return op.WaitProgress(ctx, nil)
+}
+
+// WaitOrCancel is Wait for a user who may give up: when ctx ends first (Ctrl+C in the
+// CLI), the operation is cancelled on the server (DELETE /1.0/operations/{id}) rather than
+// left running, and ctx's error is returned.
+func (op *Operation) WaitOrCancel(ctx context.Context) error {
+	err := op.Wait(ctx)
+	if err != nil && ctx.Err() != nil && !op.StatusCode.IsFinal() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		_ = op.Cancel(cctx)
+	}
+
+	return err
 }
 
 // WaitProgress is Wait, calling fn (if non-nil) with every update of the

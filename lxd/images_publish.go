@@ -54,15 +54,24 @@ func imagesPostPublish(d *Daemon, r *http.Request) response.Response {
 	}
 
 	opts := imagestore.ImportOptions{Filename: req.Filename, Public: req.Public, Properties: req.Properties}
-	op, err := d.ops.Create(api.OperationClassTask, "Publishing instance", map[string][]string{"instances": {"/1.0/instances/" + name}}, nil, func(ctx context.Context, op *operations.Operation) error {
+	op, err := d.treeOp("Publishing instance", "create_image_from_container_pack", map[string][]string{"instances": {"/1.0/instances/" + name}}, func(ctx context.Context, op *operations.Operation) error {
 		pr, pw := io.Pipe()
+		packed := make(chan error, 1)
 		go func() {
-			pw.CloseWithError(d.instances.Publish(ctx, name, snap, req.Properties, req.CompressionAlgorithm, pw))
+			err := d.instances.Publish(ctx, name, snap, req.Properties, req.CompressionAlgorithm, pw)
+			pw.CloseWithError(err)
+			packed <- err
 		}()
 
 		up, err := d.images.Spool(pr)
 		_ = pr.CloseWithError(io.ErrClosedPipe) // stops the packer if spooling failed
+		// The operation ends only once the packer has released its mounts.
+		packErr := <-packed
 		if err != nil {
+			if packErr != nil && !errors.Is(packErr, io.ErrClosedPipe) {
+				return packErr
+			}
+
 			return err
 		}
 
@@ -95,12 +104,7 @@ func imagesPostPublish(d *Daemon, r *http.Request) response.Response {
 
 		d.events.SendLifecycle("default", "image-created", "/1.0/images/"+fp, nil)
 		return nil
-	}, nil, nil)
-	if err != nil {
-		return response.InternalError(err)
-	}
-
-	err = op.Start()
+	})
 	if err != nil {
 		return response.InternalError(err)
 	}

@@ -121,7 +121,7 @@ func instanceBackupsPost(d *Daemon, r *http.Request) response.Response {
 
 	// lxc 5.0 takes the backup's name by trimming "/1.0/backups/" off this resource.
 	resources := map[string][]string{"instances": {"/1.0/instances/" + name}, "backups": {"/1.0/backups/" + req.Name}}
-	return d.task("Backing up instance", resources, func(ctx context.Context, op *operations.Operation) error {
+	return d.treeTask("Backing up instance", "create_backup", resources, func(ctx context.Context, op *operations.Operation) error {
 		return d.writeBackup(ctx, name, backup)
 	})
 }

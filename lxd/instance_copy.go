@@ -18,7 +18,7 @@ func instancesPostCopy(d *Daemon, r *http.Request, req api.InstancesPost) respon
 		return response.SmartError(err)
 	}
 
-	return d.task("Copying instance", instanceResources(cr.Post.Name), func(ctx context.Context, op *operations.Operation) error {
+	return d.treeTask("Copying instance", "create_instance_from_instance", instanceResources(cr.Post.Name), func(ctx context.Context, op *operations.Operation) error {
 		return d.instances.Copy(ctx, cr)
 	})
 }

@@ -64,7 +64,7 @@ func instanceSnapshotsPost(d *Daemon, r *http.Request) response.Response {
 	}
 
 	snap := req.Name
-	return d.task("Snapshotting instance", snapshotResources(name, snap), func(ctx context.Context, op *operations.Operation) error {
+	return d.treeTask("Snapshotting instance", "create_snapshot", snapshotResources(name, snap), func(ctx context.Context, op *operations.Operation) error {
 		return d.instances.CreateSnapshot(ctx, name, snap, req.ExpiresAt)
 	})
 }

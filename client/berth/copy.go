@@ -89,7 +89,7 @@ func newCopyCmd(a *app) *cobra.Command {
 				return err
 			}
 
-			err = op.Wait(ctx)
+			err = op.WaitOrCancel(ctx)
 			if err != nil {
 				return err
 			}

@@ -33,7 +33,7 @@ func newExportCmd(a *app) *cobra.Command {
 				return err
 			}
 
-			err = op.Wait(ctx)
+			err = op.WaitOrCancel(ctx)
 			if err != nil {
 				return err
 			}

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/berth-dev/berth/client"
+	"github.com/berth-dev/berth/shared/sparse"
 )
 
 func newFileCmd(a *app) *cobra.Command {
@@ -303,7 +304,18 @@ func (a *app) pullToStdout(ctx context.Context, c *client.Client, name, p string
 	return err
 }
 
+// maxPullDepth bounds a recursive pull: the tree comes from inside the container.
+const maxPullDepth = 4096
+
 func pullOne(ctx context.Context, c *client.Client, name, p, dst string, recursive bool) error {
+	return pullTree(ctx, c, name, p, dst, recursive, 0)
+}
+
+func pullTree(ctx context.Context, c *client.Client, name, p, dst string, recursive bool, depth int) error {
+	if depth > maxPullDepth {
+		return fmt.Errorf("pulling %q: deeper than the limit of %d levels", p, maxPullDepth)
+	}
+
 	body, f, err := c.GetInstanceFile(ctx, name, p)
 	if err != nil {
 		return err
@@ -321,7 +333,12 @@ func pullOne(ctx context.Context, c *client.Client, name, p, dst string, recursi
 		}
 
 		for _, e := range f.Entries {
-			err := pullOne(ctx, c, name, path.Join(p, e), filepath.Join(dst, e), recursive)
+			// Names come from the container's directory: one plain element each.
+			if e == "" || e == "." || e == ".." || strings.ContainsAny(e, "/\x00") {
+				return fmt.Errorf("pulling %q: refusing entry name %q", p, e)
+			}
+
+			err := pullTree(ctx, c, name, path.Join(p, e), filepath.Join(dst, e), recursive, depth+1)
 			if err != nil {
 				return err
 			}
@@ -339,12 +356,20 @@ func pullOne(ctx context.Context, c *client.Client, name, p, dst string, recursi
 		mode = os.FileMode(f.Mode & 0o777)
 	}
 
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	// A symlink pulled earlier must not redirect this write.
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, mode)
 	if err != nil {
 		return err
 	}
 
-	_, err = io.Copy(out, body)
+	// Holes arrive as zeros (LXD's wire format has no holes): write them as holes again, so
+	// a sparse file stays sparse here.
+	hw := sparse.NewHoleWriter(out)
+	_, err = io.Copy(hw, body)
+	if err == nil {
+		err = hw.Close()
+	}
+
 	closeErr := out.Close()
 	if err != nil {
 		return err

@@ -87,7 +87,7 @@ func (a *app) publish(ctx context.Context, src string, props map[string]string, 
 
 	op, err := c.PublishImage(ctx, req)
 	if err == nil {
-		err = op.Wait(ctx)
+		err = op.WaitOrCancel(ctx)
 	}
 
 	if restart {

@@ -47,7 +47,7 @@ func newSnapshotCmd(a *app) *cobra.Command {
 				return err
 			}
 
-			return op.Wait(ctx)
+			return op.WaitOrCancel(ctx)
 		},
 	}
 

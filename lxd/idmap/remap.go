@@ -1,6 +1,7 @@
 package idmap
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 )
@@ -18,14 +19,14 @@ type mapper interface {
 // to.HostUID+u. Ids outside from's range (the host-root whiteouts overlayfs makes in an
 // upper layer, overflow ids) are kept as they are, so the copy is as faithful as the
 // source. Everything else is as for CopyShifted.
-func CopyRemapped(src, dst string, from, to Set) error {
-	return copyTree(src, dst, remap{from: from, to: to})
+func CopyRemapped(ctx context.Context, src, dst string, from, to Set) error {
+	return copyTree(ctx, src, dst, remap{from: from, to: to})
 }
 
 // CopyExact copies the tree at src to dst keeping every owner, mode, xattr and hard link.
-func CopyExact(src, dst string) error {
+func CopyExact(ctx context.Context, src, dst string) error {
 	all := Set{Size: 1 << 32}
-	return copyTree(src, dst, remap{from: all, to: all})
+	return copyTree(ctx, src, dst, remap{from: all, to: all})
 }
 
 type remap struct{ from, to Set }

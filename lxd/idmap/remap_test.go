@@ -1,6 +1,7 @@
 package idmap
 
 import (
+	"context"
 	"encoding/binary"
 	"os"
 	"path/filepath"
@@ -44,7 +45,7 @@ func TestCopyRemapped(t *testing.T) {
 	must(os.Chown(filepath.Join(src, "ping"), 1000000, 1000000))
 	must(unix.Setxattr(filepath.Join(src, "ping"), "security.capability", capv3, 0))
 
-	must(CopyRemapped(src, dst, from, to))
+	must(CopyRemapped(context.Background(), src, dst, from, to))
 
 	owner := func(rel string) (uint32, uint32, uint32) {
 		var st unix.Stat_t
@@ -76,7 +77,7 @@ func TestCopyRemapped(t *testing.T) {
 	}
 
 	exact := filepath.Join(t.TempDir(), "exact")
-	must(CopyExact(src, exact))
+	must(CopyExact(context.Background(), src, exact))
 	var st unix.Stat_t
 	must(unix.Lstat(filepath.Join(exact, "home/user"), &st))
 	if st.Uid != 1001000 || st.Gid != 1001001 {

@@ -1,6 +1,7 @@
 package idmap
 
 import (
+	"context"
 	"encoding/binary"
 	"os"
 	"path/filepath"
@@ -52,7 +53,7 @@ func TestCopyShifted(t *testing.T) {
 	must(os.Chtimes(filepath.Join(src, "etc"), old, old))
 
 	s := Set{HostUID: 1000000, HostGID: 2000000, Size: 65536}
-	must(s.CopyShifted(src, dst))
+	must(s.CopyShifted(context.Background(), src, dst))
 
 	owner := func(rel string, uid, gid uint32) *syscall.Stat_t {
 		t.Helper()
@@ -144,7 +145,7 @@ func TestCopyShiftedOutOfRange(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	err = Set{HostUID: 1000000, HostGID: 1000000, Size: 65536}.CopyShifted(src, filepath.Join(t.TempDir(), "dst"))
+	err = Set{HostUID: 1000000, HostGID: 1000000, Size: 65536}.CopyShifted(context.Background(), src, filepath.Join(t.TempDir(), "dst"))
 	if err == nil {
 		t.Fatal("owner outside the map accepted")
 	}

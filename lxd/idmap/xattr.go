@@ -96,35 +96,6 @@ func shiftACLWith(s mapper, v []byte) ([]byte, error) {
 	return out, nil
 }
 
-// listXattrs lists the xattr names of path without following a symlink.
-func listXattrs(path string) ([]string, error) {
-	buf := make([]byte, 256)
-	for {
-		n, err := unix.Llistxattr(path, buf)
-		if errors.Is(err, unix.ERANGE) {
-			buf = make([]byte, len(buf)*4)
-			continue
-		}
-
-		if errors.Is(err, unix.EOPNOTSUPP) {
-			return nil, nil
-		}
-
-		if err != nil {
-			return nil, fmt.Errorf("listing xattrs of %q: %w", path, err)
-		}
-
-		var names []string
-		for _, name := range bytes.Split(buf[:n], []byte{0}) {
-			if len(name) > 0 {
-				names = append(names, string(name))
-			}
-		}
-
-		return names, nil
-	}
-}
-
 // getXattr reads one xattr of path without following a symlink.
 func getXattr(path, name string) ([]byte, error) {
 	buf := make([]byte, 256)

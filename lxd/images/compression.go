@@ -12,6 +12,8 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
+
+	"github.com/berth-dev/berth/shared/sparse"
 )
 
 // ErrUnknownFormat is returned by OpenTar for data that is neither a tarball nor a
@@ -30,6 +32,27 @@ var (
 // OpenTar detects r's compression from its magic bytes and returns a tar reader over the
 // decompressed stream. The closer releases the decompressor (not r).
 func OpenTar(r io.Reader) (*tar.Reader, io.Closer, error) {
+	dr, closer, err := openStream(r)
+	if err != nil {
+		return nil, nil, err
+	}
+
+	return tar.NewReader(dr), closer, nil
+}
+
+// OpenSparseTar is OpenTar with a reader that can extract PAX 1.0 sparse entries without
+// reading their holes (sparse.TarReader.WriteSparse).
+func OpenSparseTar(r io.Reader) (*sparse.TarReader, io.Closer, error) {
+	dr, closer, err := openStream(r)
+	if err != nil {
+		return nil, nil, err
+	}
+
+	return sparse.NewTarReader(dr), closer, nil
+}
+
+// openStream returns r decompressed.
+func openStream(r io.Reader) (io.Reader, io.Closer, error) {
 	br := bufio.NewReaderSize(r, 1<<20)
 
 	head, err := br.Peek(512)
@@ -73,7 +96,7 @@ func OpenTar(r io.Reader) (*tar.Reader, io.Closer, error) {
 		return nil, nil, ErrUnknownFormat
 	}
 
-	return tar.NewReader(dr), closer, nil
+	return dr, closer, nil
 }
 
 type nopCloser struct{}

@@ -142,6 +142,11 @@ func (w *walker) extractDir(pfd int, base, rel string, hdr *tar.Header) error {
 	return nil
 }
 
+// sparseWriter is sparse.TarReader's WriteSparse.
+type sparseWriter interface {
+	WriteSparse(fd int) (bool, error)
+}
+
 func (w *walker) extractFile(pfd int, base string, hdr *tar.Header, data []byte, r io.Reader, buf []byte) error {
 	const flags = unix.O_WRONLY | unix.O_CREAT | unix.O_EXCL | unix.O_NOFOLLOW | unix.O_CLOEXEC
 
@@ -159,9 +164,17 @@ func (w *walker) extractFile(pfd int, base string, hdr *tar.Header, data []byte,
 
 	defer unix.Close(fd)
 
-	if data != nil {
+	// A sparse entry is written run by run: its holes are never read or written.
+	sparseDone := false
+	if sr, ok := r.(sparseWriter); ok && data == nil {
+		sparseDone, err = sr.WriteSparse(fd)
+	}
+
+	switch {
+	case sparseDone:
+	case data != nil:
 		err = writeAll(fd, data)
-	} else {
+	default:
 		err = copyToFd(fd, r, buf)
 	}
 

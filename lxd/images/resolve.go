@@ -11,7 +11,49 @@ import (
 // openInRoot opens p beneath rootFd as if rootFd were "/": absolute symlinks and ".." stop
 // at rootFd, and magic links (/proc/*/fd) are refused. The kernel does the resolving, so a
 // symlink planted by hostile content can never reach the host.
+//
+// A path longer than openat2 takes (PATH_MAX) is opened in pieces, each beneath the
+// directory the previous one reached: a tree built inside a container can be deeper than
+// any single path.
 func openInRoot(rootFd int, p string, flags uint64, mode uint64) (int, error) {
+	if len(p) <= maxPiece {
+		return openPiece(rootFd, p, flags, mode)
+	}
+
+	comps := strings.Split(p, "/")
+	fd := rootFd
+	for len(comps) > 0 {
+		n, size := 0, 0
+		for n < len(comps) && size+len(comps[n])+1 <= maxPiece {
+			size += len(comps[n]) + 1
+			n++
+		}
+
+		n = max(n, 1)
+		f, m := uint64(unix.O_PATH|unix.O_DIRECTORY), uint64(0)
+		if n == len(comps) {
+			f, m = flags, mode
+		}
+
+		next, err := openPiece(fd, strings.Join(comps[:n], "/"), f, m)
+		if fd != rootFd {
+			_ = unix.Close(fd)
+		}
+
+		if err != nil {
+			return -1, err
+		}
+
+		fd, comps = next, comps[n:]
+	}
+
+	return fd, nil
+}
+
+// maxPiece keeps each openat2 path well below PATH_MAX.
+const maxPiece = 2048
+
+func openPiece(rootFd int, p string, flags uint64, mode uint64) (int, error) {
 	if p == "" {
 		p = "."
 	}

@@ -59,7 +59,7 @@ func (u *Unpacker) Unpack(tarball, rootfsDir, metaDir string) (UnpackStats, erro
 
 	defer f.Close()
 
-	tr, closer, err := OpenTar(f)
+	tr, closer, err := OpenSparseTar(f)
 	if err != nil {
 		return stats, err
 	}
@@ -68,7 +68,7 @@ func (u *Unpacker) Unpack(tarball, rootfsDir, metaDir string) (UnpackStats, erro
 
 	// An empty rootfsDir extracts only the metadata (the pool already holds the tree).
 	if rootfsDir == "" {
-		return stats, u.unpackMetadata(tr, metaDir, &stats)
+		return stats, u.unpackMetadata(tr.Reader, metaDir, &stats)
 	}
 
 	rootfs, err := openTree(rootfsDir)
@@ -376,7 +376,9 @@ func (d *dispatcher) entry(hdr *tar.Header, comps []string, r io.Reader, buf []b
 		d.nonDirs[rel] = true
 	}
 
-	sync := hdr.Typeflag == tar.TypeLink || hdr.Size > maxBuffered
+	// Deep entries stay on the main walker, whose cached parent follows a chain of nested
+	// directories: a worker would resolve each one from the root (quadratic in depth).
+	sync := hdr.Typeflag == tar.TypeLink || hdr.Size > maxBuffered || len(rel) > 512
 	if hdr.Typeflag == tar.TypeLink {
 		// Check before waiting, so a hostile link fails fast.
 		_, err := hardlinkSource(hdr)

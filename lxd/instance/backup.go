@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/berth-dev/berth/lxd/db"
+	"github.com/berth-dev/berth/lxd/storage"
 	"github.com/berth-dev/berth/shared/api"
 	"github.com/berth-dev/berth/shared/imagebuild/tarball"
 )
@@ -35,6 +36,17 @@ const (
 // progress.
 func (m *Manager) BackupsDir() string { return filepath.Join(m.cfg.Dir, "backups") }
 
+// removeBackupLeftovers deletes the partial backup files of exports a crash interrupted.
+func (m *Manager) removeBackupLeftovers() {
+	matches, _ := filepath.Glob(filepath.Join(m.BackupsDir(), "*", ".tmp-*"))
+	for _, f := range matches {
+		err := os.Remove(f)
+		if err == nil {
+			m.log.Info("removed partial backup of an interrupted export", "path", f)
+		}
+	}
+}
+
 // deleteBackups removes an instance's backup files with the instance.
 func (m *Manager) deleteBackups(name string) {
 	_ = os.RemoveAll(filepath.Join(m.BackupsDir(), name))
@@ -55,7 +67,14 @@ type BackupIndex struct {
 // Export writes a backup of an instance (with its snapshots unless instanceOnly) to w. A
 // running instance is exported from a temporary snapshot taken while it is frozen, so the
 // backup is consistent and the container only pauses for the copy of its own data.
+//
+// The trees are walked as Pack walks them (fd-relative, bounded, sparse files as PAX sparse
+// entries); cancelling ctx, or deleting the instance, stops the export and removes its
+// temporary snapshot and mounts.
 func (m *Manager) Export(ctx context.Context, name string, instanceOnly bool, w io.Writer) error {
+	ctx, done := m.track(ctx, name)
+	defer done()
+
 	unlock := m.lock(name)
 	defer unlock()
 
@@ -90,7 +109,12 @@ func (m *Manager) Export(ctx context.Context, name string, instanceOnly bool, w 
 		index.Config.Snapshots = append(index.Config.Snapshots, renderSnapshot(&snaps[i], profiles))
 	}
 
-	rootfs, release, err := m.exportView(name)
+	err = ctx.Err()
+	if err != nil {
+		return err
+	}
+
+	rootfs, release, err := m.exportView(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -102,31 +126,30 @@ func (m *Manager) Export(ctx context.Context, name string, instanceOnly bool, w 
 		return err
 	}
 
-	tw := tar.NewWriter(cw)
-	err = writeIndex(tw, &index)
+	mapped := tarball.NewTreeWriter(cw, tarball.Options{Owner: ids.ContainerOwner, Xattr: ids.UnshiftXattr})
+	err = writeIndex(mapped.Tar(), &index)
 	if err != nil {
 		return err
 	}
 
-	err = addMetadata(tw, m.instanceDir(name))
+	err = addMetadata(ctx, cw, mapped.Tar(), m.instanceDir(name))
 	if err != nil {
 		return err
 	}
 
-	mapped := tarball.NewTreeWriter(tw, tarball.Options{Owner: ids.ContainerOwner, Xattr: ids.UnshiftXattr})
-	err = mapped.AddTree(rootfs, backupContainer+"/rootfs")
+	err = mapped.AddTree(ctx, rootfs, backupContainer+"/rootfs")
 	if err != nil {
 		return fmt.Errorf("archiving %q: %w", name, err)
 	}
 
 	for _, s := range snaps {
-		err := m.exportSnapshot(mapped, name, s.Name)
+		err := m.exportSnapshot(ctx, mapped, name, s.Name)
 		if err != nil {
 			return err
 		}
 	}
 
-	err = tw.Close()
+	err = mapped.Close()
 	if err != nil {
 		return err
 	}
@@ -135,7 +158,7 @@ func (m *Manager) Export(ctx context.Context, name string, instanceOnly bool, w 
 }
 
 // exportView gives the root filesystem to archive. Preconditions: the instance lock is held.
-func (m *Manager) exportView(name string) (string, func(), error) {
+func (m *Manager) exportView(ctx context.Context, name string) (string, func(), error) {
 	inst, _, err := m.load(context.Background(), name)
 	if err != nil {
 		return "", nil, err
@@ -157,8 +180,8 @@ func (m *Manager) exportView(name string) (string, func(), error) {
 
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
-	tmp := "berth-export-" + hex.EncodeToString(b)
-	err = m.frozen(name, func() error { return m.cfg.Pool.CreateSnapshot(name, tmp) })
+	tmp := storage.TempSnapshotPrefix + hex.EncodeToString(b)
+	err = m.frozen(name, func() error { return m.cfg.Pool.CreateSnapshot(ctx, name, tmp) })
 	if err != nil {
 		return "", nil, err
 	}
@@ -175,7 +198,7 @@ func (m *Manager) exportView(name string) (string, func(), error) {
 	}, nil
 }
 
-func (m *Manager) exportSnapshot(tw *tarball.TreeWriter, name, snap string) error {
+func (m *Manager) exportSnapshot(ctx context.Context, tw *tarball.TreeWriter, name, snap string) error {
 	inst, _, err := m.load(context.Background(), name)
 	if err != nil {
 		return err
@@ -192,7 +215,7 @@ func (m *Manager) exportSnapshot(tw *tarball.TreeWriter, name, snap string) erro
 	}
 
 	defer release()
-	err = tw.AddTree(view, backupSnapshots+"/"+snap+"/rootfs")
+	err = tw.AddTree(ctx, view, backupSnapshots+"/"+snap+"/rootfs")
 	if err != nil {
 		return fmt.Errorf("archiving snapshot %q: %w", snap, err)
 	}
@@ -223,7 +246,7 @@ func writeIndex(tw *tar.Writer, index *BackupIndex) error {
 }
 
 // addMetadata archives the instance's metadata.yaml and templates/ (host files, root-owned).
-func addMetadata(tw *tar.Writer, instDir string) error {
+func addMetadata(ctx context.Context, raw io.Writer, tw *tar.Writer, instDir string) error {
 	data, err := os.ReadFile(filepath.Join(instDir, "metadata.yaml"))
 	if os.IsNotExist(err) {
 		return nil
@@ -248,5 +271,5 @@ func addMetadata(tw *tar.Writer, instDir string) error {
 		return nil
 	}
 
-	return tarball.NewTreeWriter(tw, tarball.Options{}).AddTree(filepath.Join(instDir, "templates"), backupContainer+"/templates")
+	return tarball.TreeWriterOn(tw, raw, tarball.Options{}).AddTree(ctx, filepath.Join(instDir, "templates"), backupContainer+"/templates")
 }

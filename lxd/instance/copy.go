@@ -122,8 +122,16 @@ func (m *Manager) Copy(ctx context.Context, cr *CopyRequest) error {
 
 	defer releaseName()
 
+	ctx, done := m.track(ctx, src)
+	defer done()
+
 	unlock := m.lock(src)
 	defer unlock()
+
+	err = ctx.Err()
+	if err != nil {
+		return err
+	}
 
 	srcInst, _, err := m.load(ctx, src)
 	if err != nil {
@@ -168,7 +176,7 @@ func (m *Manager) Copy(ctx context.Context, cr *CopyRequest) error {
 	r.Add(func() { _ = os.RemoveAll(m.instanceDir(name)) })
 
 	start := time.Now()
-	copyData := func() error { return m.cfg.Pool.CopyInstance(src, cr.SourceSnap, name, from, to) }
+	copyData := func() error { return m.cfg.Pool.CopyInstance(ctx, src, cr.SourceSnap, name, from, to) }
 	if cr.SourceSnap == "" {
 		err = m.frozen(src, copyData)
 	} else {
@@ -186,7 +194,7 @@ func (m *Manager) Copy(ctx context.Context, cr *CopyRequest) error {
 	}
 
 	for _, s := range snaps {
-		err := m.cfg.Pool.CopySnapshot(src, s.Name, name, s.Name, from, to)
+		err := m.cfg.Pool.CopySnapshot(ctx, src, s.Name, name, s.Name, from, to)
 		if err != nil {
 			return fmt.Errorf("copying snapshot %q of %q: %w", s.Name, src, err)
 		}
@@ -228,7 +236,12 @@ func (m *Manager) Copy(ctx context.Context, cr *CopyRequest) error {
 		row.Config[k] = v
 	}
 
-	err = m.cfg.DB.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+	err = ctx.Err()
+	if err != nil {
+		return err
+	}
+
+	err = m.cfg.DB.Transaction(context.WithoutCancel(ctx), func(ctx context.Context, tx *db.Tx) error {
 		_, err := tx.CreateInstance(ctx, row)
 		if err != nil {
 			return err

@@ -10,8 +10,14 @@ import (
 	"github.com/berth-dev/berth/shared/api"
 )
 
-// Delete removes a stopped instance: storage, its own files, then its DB row.
+// Delete removes a stopped instance: storage, its own files, then its DB row. Snapshots,
+// copies, publishes and exports of it that are running are cancelled first (they clean up
+// what they made and release its mounts), rather than waited for.
 func (m *Manager) Delete(ctx context.Context, name string) error {
+	if n := m.cancelWork(name); n > 0 {
+		m.log.Info("cancelled operations on deleted instance", "instance", name, "count", n)
+	}
+
 	unlock := m.lock(name)
 	defer unlock()
 

@@ -68,6 +68,8 @@ type Manager struct {
 	fileServers fileServers
 	pruneKick   chan struct{} // wakes RunSnapshotPruner early
 
+	work workSet // tree operations per instance, cancelled by Delete
+
 	nicMu     sync.Mutex
 	following map[*container.Monitor]bool // monitors whose reboots nicsFollow watches
 }

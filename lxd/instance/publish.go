@@ -41,6 +41,9 @@ func (m *Manager) CheckPublishable(ctx context.Context, name, snap string) error
 // sees them (host uid − the instance's base; capabilities back to plain v2), and its
 // metadata.yaml (new creation date, properties overridden by props) and templates/.
 func (m *Manager) Publish(ctx context.Context, name, snap string, props map[string]string, compression string, w io.Writer) error {
+	ctx, done := m.track(ctx, name)
+	defer done()
+
 	unlock := m.lock(name)
 	defer unlock()
 
@@ -88,7 +91,7 @@ func (m *Manager) Publish(ctx context.Context, name, snap string, props map[stri
 		return err
 	}
 
-	return tarball.PackWith(w, rootfs, meta, tarball.Options{
+	return tarball.PackWith(ctx, w, rootfs, meta, tarball.Options{
 		Compression: compression,
 		Owner:       ids.ContainerOwner,
 		Xattr:       ids.UnshiftXattr,

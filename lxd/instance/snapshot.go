@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/lxd/db"
+	"github.com/berth-dev/berth/lxd/storage"
 	"github.com/berth-dev/berth/shared/api"
 )
 
@@ -16,6 +17,10 @@ func validSnapshotName(s string) error {
 	if s == "" || s == "." || s == ".." || len(s) > 255 || strings.HasPrefix(s, ".") ||
 		strings.ContainsAny(s, "/\x00,:") || strings.TrimSpace(s) != s {
 		return api.StatusErrorf(http.StatusBadRequest, "invalid snapshot name %q", s)
+	}
+
+	if strings.HasPrefix(s, storage.TempSnapshotPrefix) {
+		return api.StatusErrorf(http.StatusBadRequest, "invalid snapshot name %q: the prefix %q is reserved for exports", s, storage.TempSnapshotPrefix)
 	}
 
 	return nil
@@ -148,8 +153,16 @@ func (m *Manager) CreateSnapshot(ctx context.Context, name, snap string, expires
 		return err
 	}
 
+	ctx, done := m.track(ctx, name)
+	defer done()
+
 	unlock := m.lock(name)
 	defer unlock()
+
+	err = ctx.Err()
+	if err != nil {
+		return err
+	}
 
 	inst, profiles, err := m.load(ctx, name)
 	if err != nil {
@@ -178,7 +191,7 @@ func (m *Manager) CreateSnapshot(ctx context.Context, name, snap string, expires
 	}
 
 	start := time.Now()
-	err = m.frozen(name, func() error { return m.cfg.Pool.CreateSnapshot(name, snap) })
+	err = m.frozen(name, func() error { return m.cfg.Pool.CreateSnapshot(ctx, name, snap) })
 	if err != nil {
 		return fmt.Errorf("snapshotting %q: %w", name, err)
 	}
@@ -198,7 +211,8 @@ func (m *Manager) CreateSnapshot(ctx context.Context, name, snap string, expires
 		Profiles:     inst.Profiles,
 	}
 
-	err = m.cfg.DB.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+	// The copy is complete: the row is written even if the operation is cancelled now.
+	err = m.cfg.DB.Transaction(context.WithoutCancel(ctx), func(ctx context.Context, tx *db.Tx) error {
 		_, err := tx.CreateInstanceSnapshot(ctx, row)
 		return err
 	})
@@ -338,7 +352,7 @@ func (m *Manager) Restore(ctx context.Context, name, snap string) error {
 		return err
 	}
 
-	err = m.cfg.Pool.RestoreSnapshot(name, snap)
+	err = m.cfg.Pool.RestoreSnapshot(ctx, name, snap)
 	if err != nil {
 		return fmt.Errorf("restoring %s/%s: %w", name, snap, err)
 	}

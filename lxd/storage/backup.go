@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -95,7 +96,7 @@ func (d *overlay) CreateSnapshotFromImage(name, snap, fp string, ids idmap.Set) 
 // CreateSnapshotFromImage implements Driver by a shifted copy of the image.
 func (d *dirDriver) CreateSnapshotFromImage(name, snap, fp string, ids idmap.Set) error {
 	return d.createSnapshotFrom(name, snap, fp, func(tmp string) error {
-		return ids.CopyShifted(d.imageRootfs(fp), filepath.Join(tmp, "rootfs"))
+		return ids.CopyShifted(context.Background(), d.imageRootfs(fp), filepath.Join(tmp, "rootfs"))
 	})
 }
 

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -22,7 +23,7 @@ func unpackBenchImage(root string) error {
 			return err
 		}
 
-		return idmap.Set{Size: 1 << 31}.CopyShifted(src, root)
+		return idmap.Set{Size: 1 << 31}.CopyShifted(context.Background(), src, root)
 	}
 
 	rng := rand.New(rand.NewPCG(1, 2))

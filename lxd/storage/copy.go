@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -17,7 +18,7 @@ import (
 // copyInstance creates instance dst from src's data directory (sub), or from that of its
 // snapshot srcSnap, with owners moved from src's id range to dst's. extra adds the
 // driver's other directories to the new tree. dst sits on the same image as its source.
-func (p *pool) copyInstance(src, srcSnap, dst, sub string, from, to idmap.Set, extra func(tmp string) error) error {
+func (p *pool) copyInstance(ctx context.Context, src, srcSnap, dst, sub string, from, to idmap.Set, extra func(tmp string) error) error {
 	srcDir, err := p.copySource(src, srcSnap)
 	if err != nil {
 		return err
@@ -45,7 +46,7 @@ func (p *pool) copyInstance(src, srcSnap, dst, sub string, from, to idmap.Set, e
 	defer r.Fail()
 	r.Add(func() { _ = os.RemoveAll(tmp) })
 
-	err = p.fillCopy(srcDir, tmp, sub, from, to, extra)
+	err = p.fillCopy(ctx, srcDir, tmp, sub, from, to, extra)
 	if err != nil {
 		return fmt.Errorf("copying %q to %q: %w", src, dst, err)
 	}
@@ -71,7 +72,7 @@ func (p *pool) copyInstance(src, srcSnap, dst, sub string, from, to idmap.Set, e
 
 // copySnapshot copies snapshot srcSnap of src as snapshot dstSnap of dst (which exists),
 // with owners moved from one range to the other.
-func (p *pool) copySnapshot(src, srcSnap, dst, dstSnap, sub string, from, to idmap.Set) error {
+func (p *pool) copySnapshot(ctx context.Context, src, srcSnap, dst, dstSnap, sub string, from, to idmap.Set) error {
 	srcDir, err := p.copySource(src, srcSnap)
 	if err != nil {
 		return err
@@ -97,7 +98,7 @@ func (p *pool) copySnapshot(src, srcSnap, dst, dstSnap, sub string, from, to idm
 	defer r.Fail()
 	r.Add(func() { _ = os.RemoveAll(tmp) })
 
-	err = p.fillCopy(srcDir, tmp, sub, from, to, nil)
+	err = p.fillCopy(ctx, srcDir, tmp, sub, from, to, nil)
 	if err != nil {
 		return fmt.Errorf("copying snapshot %q of %q: %w", srcSnap, src, err)
 	}
@@ -125,8 +126,8 @@ func (p *pool) copySource(src, srcSnap string) (string, error) {
 	return p.snapshotDir(src, srcSnap), p.snapshotExists(src, srcSnap)
 }
 
-func (p *pool) fillCopy(srcDir, tmp, sub string, from, to idmap.Set, extra func(tmp string) error) error {
-	err := idmap.CopyRemapped(filepath.Join(srcDir, sub), filepath.Join(tmp, sub), from, to)
+func (p *pool) fillCopy(ctx context.Context, srcDir, tmp, sub string, from, to idmap.Set, extra func(tmp string) error) error {
+	err := idmap.CopyRemapped(ctx, filepath.Join(srcDir, sub), filepath.Join(tmp, sub), from, to)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 
@@ -30,7 +31,7 @@ func (d *dirDriver) DeleteImage(fp string) error {
 // CreateInstanceFromImage implements Driver by a shifted copy of the image tree.
 func (d *dirDriver) CreateInstanceFromImage(name, fp string, ids idmap.Set) error {
 	return d.createInstance(name, fp, ids, func(tmp string) error {
-		return ids.CopyShifted(d.imageRootfs(fp), filepath.Join(tmp, "rootfs"))
+		return ids.CopyShifted(context.Background(), d.imageRootfs(fp), filepath.Join(tmp, "rootfs"))
 	})
 }
 

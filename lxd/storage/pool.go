@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -28,7 +29,11 @@ const (
 	imagesDir     = "images"
 	containersDir = "containers"
 	tmpPrefix     = ".tmp-"
-	imageFile     = "image"
+
+	// TempSnapshotPrefix names the snapshots an export of a running instance takes and
+	// deletes when done; one left by a crash has no DB row and is removed at start.
+	TempSnapshotPrefix = "berth-export-"
+	imageFile          = "image"
 )
 
 // pool holds what every driver shares: the layout and the image store.
@@ -76,7 +81,18 @@ func openPool(dir string, log *slog.Logger) (*pool, error) {
 func (p *pool) removeLeftovers() {
 	for _, sub := range []string{imagesDir, containersDir, snapshotsDir + "/*"} {
 		matches, _ := filepath.Glob(filepath.Join(p.dir, sub, tmpPrefix+"*"))
+		if sub != imagesDir && sub != containersDir {
+			temp, _ := filepath.Glob(filepath.Join(p.dir, sub, TempSnapshotPrefix+"*"))
+			matches = append(matches, temp...)
+		}
+
 		for _, m := range matches {
+			// A publish or export interrupted by a crash leaves its snapshot view
+			// (.tmp-mnt-*) mounted: only the daemon mounts there, so it is undone.
+			if strings.HasPrefix(filepath.Base(m), tmpPrefix+"mnt-") {
+				p.unmountLeftover(m)
+			}
+
 			mounts, err := mountsUnder(m)
 			if err != nil || len(mounts) > 0 {
 				p.log.Warn("keeping leftover with mounts", "path", m, "mounts", mounts, "err", err)
@@ -112,6 +128,22 @@ func restrictInstanceDir(dir string, ids idmap.Set) error {
 	}
 
 	return nil
+}
+
+// unmountLeftover unmounts everything below dir, innermost first.
+func (p *pool) unmountLeftover(dir string) {
+	mounts, err := mountsUnder(dir)
+	if err != nil {
+		return
+	}
+
+	slices.SortFunc(mounts, func(a, b string) int { return len(b) - len(a) })
+	for _, mp := range mounts {
+		err := unmountAll(mp)
+		if err != nil {
+			p.log.Warn("unmounting leftover", "path", mp, "err", err)
+		}
+	}
 }
 
 func (p *pool) imageDir(fp string) string    { return filepath.Join(p.dir, imagesDir, fp) }

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -209,12 +210,12 @@ func testRootQuotaBtrfs(t *testing.T, driver string) {
 		t.Fatal(err)
 	}
 
-	err = d.CreateSnapshot("c1", "s0")
+	err = d.CreateSnapshot(context.Background(), "c1", "s0")
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	err = d.RestoreSnapshot("c1", "s0")
+	err = d.RestoreSnapshot(context.Background(), "c1", "s0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +225,7 @@ func testRootQuotaBtrfs(t *testing.T, driver string) {
 		t.Fatal(err)
 	}
 
-	err = d.CopyInstance("c2", "", "c3", ids, testIDs[1])
+	err = d.CopyInstance(context.Background(), "c2", "", "c3", ids, testIDs[1])
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -60,7 +61,7 @@ func (p *pool) snapshotExists(name, snap string) error {
 
 // createSnapshot copies the instance's data directory (sub) as snapshot snap, keeping
 // every owner. The caller makes the data still (a frozen or stopped container).
-func (p *pool) createSnapshot(name, snap, sub string) error {
+func (p *pool) createSnapshot(ctx context.Context, name, snap, sub string) error {
 	err := p.checkSnapshot(name, snap)
 	if err != nil {
 		return err
@@ -86,7 +87,7 @@ func (p *pool) createSnapshot(name, snap, sub string) error {
 	defer r.Fail()
 	r.Add(func() { _ = os.RemoveAll(tmp) })
 
-	err = idmap.CopyExact(filepath.Join(p.instanceDir(name), sub), filepath.Join(tmp, sub))
+	err = idmap.CopyExact(ctx, filepath.Join(p.instanceDir(name), sub), filepath.Join(tmp, sub))
 	if err != nil {
 		return fmt.Errorf("copying %q for snapshot %q: %w", name, snap, err)
 	}
@@ -158,7 +159,7 @@ func (p *pool) RenameSnapshot(name, oldSnap, newSnap string) error {
 // restoreSnapshot replaces the instance's data directory (sub) by a copy of the snapshot's,
 // swapped in with one renameat2(RENAME_EXCHANGE), and points the instance at the
 // snapshot's image. The instance must be unmounted.
-func (p *pool) restoreSnapshot(name, snap, sub string) error {
+func (p *pool) restoreSnapshot(ctx context.Context, name, snap, sub string) error {
 	err := p.snapshotExists(name, snap)
 	if err != nil {
 		return err
@@ -181,7 +182,7 @@ func (p *pool) restoreSnapshot(name, snap, sub string) error {
 
 	defer func() { _ = os.RemoveAll(tmp) }()
 
-	err = idmap.CopyExact(filepath.Join(p.snapshotDir(name, snap), sub), filepath.Join(tmp, sub))
+	err = idmap.CopyExact(ctx, filepath.Join(p.snapshotDir(name, snap), sub), filepath.Join(tmp, sub))
 	if err != nil {
 		return fmt.Errorf("copying snapshot %q of %q: %w", snap, name, err)
 	}

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 
@@ -11,14 +12,14 @@ import (
 // is shared and never changes.
 
 // CreateSnapshot implements Driver.
-func (d *overlay) CreateSnapshot(name, snap string) error {
-	return d.createSnapshot(name, snap, "upper")
+func (d *overlay) CreateSnapshot(ctx context.Context, name, snap string) error {
+	return d.createSnapshot(ctx, name, snap, "upper")
 }
 
 // RestoreSnapshot implements Driver. The work directory is emptied: overlayfs requires
 // it empty of anything belonging to the previous upper layer.
-func (d *overlay) RestoreSnapshot(name, snap string) error {
-	err := d.restoreSnapshot(name, snap, "upper")
+func (d *overlay) RestoreSnapshot(ctx context.Context, name, snap string) error {
+	err := d.restoreSnapshot(ctx, name, snap, "upper")
 	if err != nil {
 		return err
 	}
@@ -33,8 +34,8 @@ func (d *overlay) RestoreSnapshot(name, snap string) error {
 }
 
 // CopyInstance implements Driver.
-func (d *overlay) CopyInstance(src, srcSnap, dst string, from, to idmap.Set) error {
-	return d.copyInstance(src, srcSnap, dst, "upper", from, to, func(tmp string) error {
+func (d *overlay) CopyInstance(ctx context.Context, src, srcSnap, dst string, from, to idmap.Set) error {
+	return d.copyInstance(ctx, src, srcSnap, dst, "upper", from, to, func(tmp string) error {
 		for _, sub := range []string{"work", "lower", "rootfs"} {
 			err := os.Mkdir(filepath.Join(tmp, sub), 0o700)
 			if err != nil {
@@ -47,28 +48,28 @@ func (d *overlay) CopyInstance(src, srcSnap, dst string, from, to idmap.Set) err
 }
 
 // CopySnapshot implements Driver.
-func (d *overlay) CopySnapshot(src, srcSnap, dst, dstSnap string, from, to idmap.Set) error {
-	return d.copySnapshot(src, srcSnap, dst, dstSnap, "upper", from, to)
+func (d *overlay) CopySnapshot(ctx context.Context, src, srcSnap, dst, dstSnap string, from, to idmap.Set) error {
+	return d.copySnapshot(ctx, src, srcSnap, dst, dstSnap, "upper", from, to)
 }
 
 // The dir driver snapshots and copies the whole root filesystem.
 
 // CreateSnapshot implements Driver.
-func (d *dirDriver) CreateSnapshot(name, snap string) error {
-	return d.createSnapshot(name, snap, "rootfs")
+func (d *dirDriver) CreateSnapshot(ctx context.Context, name, snap string) error {
+	return d.createSnapshot(ctx, name, snap, "rootfs")
 }
 
 // RestoreSnapshot implements Driver.
-func (d *dirDriver) RestoreSnapshot(name, snap string) error {
-	return d.restoreSnapshot(name, snap, "rootfs")
+func (d *dirDriver) RestoreSnapshot(ctx context.Context, name, snap string) error {
+	return d.restoreSnapshot(ctx, name, snap, "rootfs")
 }
 
 // CopyInstance implements Driver.
-func (d *dirDriver) CopyInstance(src, srcSnap, dst string, from, to idmap.Set) error {
-	return d.copyInstance(src, srcSnap, dst, "rootfs", from, to, nil)
+func (d *dirDriver) CopyInstance(ctx context.Context, src, srcSnap, dst string, from, to idmap.Set) error {
+	return d.copyInstance(ctx, src, srcSnap, dst, "rootfs", from, to, nil)
 }
 
 // CopySnapshot implements Driver.
-func (d *dirDriver) CopySnapshot(src, srcSnap, dst, dstSnap string, from, to idmap.Set) error {
-	return d.copySnapshot(src, srcSnap, dst, dstSnap, "rootfs", from, to)
+func (d *dirDriver) CopySnapshot(ctx context.Context, src, srcSnap, dst, dstSnap string, from, to idmap.Set) error {
+	return d.copySnapshot(ctx, src, srcSnap, dst, dstSnap, "rootfs", from, to)
 }

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -36,21 +37,21 @@ func testSnapshotRestore(t *testing.T, driver string) {
 	asContainerRoot(t, ids, "echo before > "+rootfs+"/etc/state && rm "+rootfs+"/etc/shadow")
 
 	// Snapshotting a mounted (frozen, in real life) instance works.
-	must(d.CreateSnapshot("c1", "snap0"))
-	err := d.CreateSnapshot("c1", "snap0")
+	must(d.CreateSnapshot(context.Background(), "c1", "snap0"))
+	err := d.CreateSnapshot(context.Background(), "c1", "snap0")
 	if !api.StatusErrorCheck(err, http.StatusConflict) {
 		t.Fatalf("second snap0: %v, want 409", err)
 	}
 
 	asContainerRoot(t, ids, "echo after > "+rootfs+"/etc/state && echo back > "+rootfs+"/etc/shadow && mkdir "+rootfs+"/new")
 
-	err = d.RestoreSnapshot("c1", "snap0")
+	err = d.RestoreSnapshot(context.Background(), "c1", "snap0")
 	if !api.StatusErrorCheck(err, http.StatusConflict) {
 		t.Fatalf("restore while mounted: %v, want 409", err)
 	}
 
 	must(d.UnmountInstance("c1"))
-	must(d.RestoreSnapshot("c1", "snap0"))
+	must(d.RestoreSnapshot(context.Background(), "c1", "snap0"))
 	rootfs = mountInstance(t, d, "c1", ids)
 	if got := readString(t, filepath.Join(rootfs, "etc/state")); got != "before" {
 		t.Errorf("after restore etc/state = %q", got)
@@ -65,7 +66,7 @@ func testSnapshotRestore(t *testing.T, driver string) {
 	must(d.DeleteSnapshot("c1", "first"))
 	notExist(t, filepath.Join(poolDir, snapshotsDir, "c1/first"))
 
-	must(d.CreateSnapshot("c1", "snap1"))
+	must(d.CreateSnapshot(context.Background(), "c1", "snap1"))
 	must(d.UnmountInstance("c1"))
 	must(d.DeleteInstance("c1"))
 	notExist(t, filepath.Join(poolDir, snapshotsDir, "c1"))
@@ -84,12 +85,12 @@ func testCopy(t *testing.T, driver string) {
 	must(d.CreateInstanceFromImage("c1", "img", from))
 	rootfs := mountInstance(t, d, "c1", from)
 	asContainerRoot(t, from, "echo one > "+rootfs+"/etc/state && mkdir -p "+rootfs+"/home/u && chown 1000:1000 "+rootfs+"/home/u")
-	must(d.CreateSnapshot("c1", "snap0"))
+	must(d.CreateSnapshot(context.Background(), "c1", "snap0"))
 	asContainerRoot(t, from, "echo two > "+rootfs+"/etc/state")
 
-	must(d.CopyInstance("c1", "", "c2", from, to))
-	must(d.CopySnapshot("c1", "snap0", "c2", "snap0", from, to))
-	must(d.CopyInstance("c1", "snap0", "c3", from, to))
+	must(d.CopyInstance(context.Background(), "c1", "", "c2", from, to))
+	must(d.CopySnapshot(context.Background(), "c1", "snap0", "c2", "snap0", from, to))
+	must(d.CopyInstance(context.Background(), "c1", "snap0", "c3", from, to))
 
 	r2 := mountInstance(t, d, "c2", to)
 	if got := readString(t, filepath.Join(r2, "etc/state")); got != "two" {
@@ -112,7 +113,7 @@ func testCopy(t *testing.T, driver string) {
 	_, err := os.Stat(filepath.Join(poolDir, snapshotsDir, "c2/snap0", imageFile))
 	must(err)
 
-	err = d.CopyInstance("c1", "", "c2", from, to)
+	err = d.CopyInstance(context.Background(), "c1", "", "c2", from, to)
 	if !api.StatusErrorCheck(err, http.StatusConflict) {
 		t.Fatalf("copy onto an existing instance: %v, want 409", err)
 	}
@@ -131,7 +132,7 @@ func TestMountSnapshot(t *testing.T) {
 
 			rootfs := mountInstance(t, d, "c1", ids)
 			asContainerRoot(t, ids, "echo snap > "+rootfs+"/etc/state && rm "+rootfs+"/etc/shadow")
-			if err := d.CreateSnapshot("c1", "s"); err != nil {
+			if err := d.CreateSnapshot(context.Background(), "c1", "s"); err != nil {
 				t.Fatal(err)
 			}
 

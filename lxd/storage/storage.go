@@ -1,7 +1,11 @@
 // Package storage stores images and instance root filesystems behind a small driver interface.
 package storage
 
-import "github.com/berth-dev/berth/lxd/idmap"
+import (
+	"context"
+
+	"github.com/berth-dev/berth/lxd/idmap"
+)
 
 // Driver is one storage backend of a pool rooted at a directory
 // ($BERTH_DIR/storage-pools/<pool>).
@@ -31,18 +35,20 @@ type Driver interface {
 	UnmountInstance(name string) error
 	// CreateSnapshot copies the instance's current data as snapshot snap; it is complete on
 	// disk before it appears under its name. The caller keeps the data still meanwhile (the
-	// container frozen or stopped).
-	CreateSnapshot(name, snap string) error
+	// container frozen or stopped). The copy keeps holes, never opens anything but
+	// directories and regular files, and stops (leaving nothing) when ctx is cancelled;
+	// it counts into ctx's fstree.Progress. The same holds for the other copies below.
+	CreateSnapshot(ctx context.Context, name, snap string) error
 	// DeleteSnapshot removes a snapshot; a missing one is not an error.
 	DeleteSnapshot(name, snap string) error
 	RenameSnapshot(name, oldSnap, newSnap string) error
 	// RestoreSnapshot replaces the data of a stopped, unmounted instance by the snapshot's.
-	RestoreSnapshot(name, snap string) error
+	RestoreSnapshot(ctx context.Context, name, snap string) error
 	// CopyInstance creates dst from src (or its snapshot srcSnap when not empty), moving
 	// ownership from src's id range (from) to dst's (to).
-	CopyInstance(src, srcSnap, dst string, from, to idmap.Set) error
+	CopyInstance(ctx context.Context, src, srcSnap, dst string, from, to idmap.Set) error
 	// CopySnapshot copies snapshot srcSnap of src as snapshot dstSnap of dst, remapped.
-	CopySnapshot(src, srcSnap, dst, dstSnap string, from, to idmap.Set) error
+	CopySnapshot(ctx context.Context, src, srcSnap, dst, dstSnap string, from, to idmap.Set) error
 	// CreateSnapshotFromImage makes snapshot snap of instance name from image fp, owned as
 	// the instance (imports: each snapshot of a backup is unpacked as an image first).
 	CreateSnapshotFromImage(name, snap, fp string, ids idmap.Set) error

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"os"
@@ -156,7 +157,7 @@ func testInstanceDirPrivate(t *testing.T, driver string) {
 
 	check("c1", from)
 
-	err = d.CopyInstance("c1", "", "c2", from, to)
+	err = d.CopyInstance(context.Background(), "c1", "", "c2", from, to)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,27 +2,36 @@ package tarball
 
 import (
 	"archive/tar"
+	"context"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/shared/fstree"
+	"github.com/berth-dev/berth/shared/sparse"
 )
+
+// MaxNameLen bounds an archived path: Go's reader refuses PAX headers over 1 MiB, and no
+// extractor can create a path anywhere near this long in one go anyway.
+const MaxNameLen = 64 << 10
 
 // Pack writes a unified image tarball to w: metadata.yaml first (so readers can stop early),
 // then templates/ if metaDir has one, then rootfs/. Owners are numeric, hard links are kept,
 // and xattrs go into PAX SCHILY.xattr.* records (security.selinux is dropped).
 //
-// rootfsDir may be a container's tree: regular files are opened without following symlinks
-// and checked against the walked inode, so a swapped path cannot pull a host file in. The
-// container must be stopped while it is packed.
+// rootfsDir may be a container's tree: it is walked with fstree (fd-relative, no symlink
+// followed, depth and hard links bounded), only regular files are opened (O_NOFOLLOW,
+// O_NONBLOCK, checked against the walked inode), FIFOs and devices are recorded as such,
+// sockets are left out (as GNU tar does), and sparse files become PAX 1.0 sparse entries
+// holding only their data. The container must be stopped while it is packed.
 func Pack(w io.Writer, rootfsDir, metaDir, compression string) error {
-	return PackWith(w, rootfsDir, metaDir, Options{Compression: compression})
+	return PackWith(context.Background(), w, rootfsDir, metaDir, Options{Compression: compression})
 }
 
 // Options tune PackWith for trees that are not laid out as in an image.
@@ -36,8 +45,9 @@ type Options struct {
 	Xattr func(name string, value []byte) []byte
 }
 
-// PackWith is Pack with owner and xattr mapping.
-func PackWith(w io.Writer, rootfsDir, metaDir string, opts Options) error {
+// PackWith is Pack with owner and xattr mapping. It stops with ctx's error when ctx is
+// cancelled and counts into ctx's fstree.Progress.
+func PackWith(ctx context.Context, w io.Writer, rootfsDir, metaDir string, opts Options) error {
 	compression := opts.Compression
 	cw, err := NewCompressor(w, compression)
 	if err != nil {
@@ -50,8 +60,7 @@ func PackWith(w io.Writer, rootfsDir, metaDir string, opts Options) error {
 	}
 
 	tw := tar.NewWriter(cw)
-	p := &packer{tw: tw, links: map[fileID]string{}, owner: opts.Owner, xattr: opts.Xattr}
-
+	p := newPacker(ctx, tw, cw, opts)
 	err = p.addTree(metaDir, "", func(rel string) bool {
 		return rel == "." || rel == "metadata.yaml"
 	})
@@ -61,13 +70,13 @@ func PackWith(w io.Writer, rootfsDir, metaDir string, opts Options) error {
 
 	_, err = os.Lstat(filepath.Join(metaDir, "templates"))
 	if err == nil {
-		err = p.addTree(filepath.Join(metaDir, "templates"), "templates", nil)
+		err = newPacker(ctx, tw, cw, opts).addTree(filepath.Join(metaDir, "templates"), "templates", nil)
 		if err != nil {
 			return err
 		}
 	}
 
-	err = p.addTree(rootfsDir, "rootfs", nil)
+	err = newPacker(ctx, tw, cw, opts).addTree(rootfsDir, "rootfs", nil)
 	if err != nil {
 		return err
 	}
@@ -85,43 +94,31 @@ func PackWith(w io.Writer, rootfsDir, metaDir string, opts Options) error {
 	return nil
 }
 
-type fileID struct {
-	dev, ino uint64
-}
-
 type packer struct {
+	ctx   context.Context
 	tw    *tar.Writer
-	links map[fileID]string // first archive name of each multiply-linked inode
+	raw   io.Writer // the stream under tw, for sparse entries
+	links *fstree.Links
+	prog  *fstree.Progress
 	owner func(uid, gid int) (int, int)
 	xattr func(name string, value []byte) []byte
+	buf   []byte // copy buffer, reused for every file
+}
+
+func newPacker(ctx context.Context, tw *tar.Writer, raw io.Writer, opts Options) *packer {
+	return &packer{
+		ctx: ctx, tw: tw, raw: raw, links: fstree.NewLinks(fstree.DefaultLimits), prog: fstree.ProgressFrom(ctx),
+		owner: opts.Owner, xattr: opts.Xattr,
+	}
 }
 
 // addTree archives dir under prefix ("" for the archive's top level). keep, when set,
 // selects which relative paths are written.
 func (p *packer) addTree(dir, prefix string, keep func(rel string) bool) error {
-	rootFd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("opening %q: %w", dir, err)
-	}
-
-	defer unix.Close(rootFd)
-
-	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return fmt.Errorf("walking %q: %w", path, err)
-		}
-
-		rel, err := filepath.Rel(dir, path)
-		if err != nil {
-			return err
-		}
-
+	entry := func(e *fstree.Entry, fd int) error {
+		rel := e.Path()
 		if keep != nil && !keep(rel) {
-			if d.IsDir() {
-				return filepath.SkipDir
-			}
-
-			return nil
+			return fstree.SkipDir
 		}
 
 		if prefix == "" && rel == "." {
@@ -133,18 +130,34 @@ func (p *packer) addTree(dir, prefix string, keep func(rel string) bool) error {
 			name = strings.TrimPrefix(prefix+"/"+rel, "/")
 		}
 
-		return p.addEntry(rootFd, path, rel, name)
-	})
-}
+		if len(name) > MaxNameLen {
+			return &fstree.LimitError{What: "archived path length", Limit: MaxNameLen, Path: rel}
+		}
 
-func (p *packer) addEntry(rootFd int, path, rel, name string) error {
-	var st unix.Stat_t
-
-	err := unix.Lstat(path, &st)
-	if err != nil {
-		return fmt.Errorf("stating %q: %w", path, err)
+		return p.addEntry(e, fd, name)
 	}
 
+	err := fstree.Walk(p.ctx, dir, fstree.DefaultLimits, fstree.Visitor{
+		Dir: entry,
+		File: func(e *fstree.Entry) error {
+			err := entry(e, -1)
+			if errors.Is(err, fstree.SkipDir) {
+				return nil
+			}
+
+			return err
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("archiving %q: %w", dir, err)
+	}
+
+	return nil
+}
+
+// addEntry archives one entry; fd is open on it when it is a directory.
+func (p *packer) addEntry(e *fstree.Entry, fd int, name string) error {
+	st := &e.Stat
 	hdr := &tar.Header{
 		Name:    name,
 		Mode:    int64(st.Mode & 0o7777),
@@ -157,37 +170,37 @@ func (p *packer) addEntry(rootFd int, path, rel, name string) error {
 		hdr.Uid, hdr.Gid = p.owner(hdr.Uid, hdr.Gid)
 	}
 
-	id := fileID{dev: st.Dev, ino: st.Ino}
-
-	switch st.Mode & unix.S_IFMT {
+	p.prog.AddFile()
+	switch e.Type() {
 	case unix.S_IFDIR:
 		hdr.Typeflag = tar.TypeDir
 		hdr.Name += "/"
 	case unix.S_IFREG:
-		first, seen := p.links[id]
-		if seen {
-			hdr.Typeflag = tar.TypeLink
-			hdr.Linkname = first
-			return p.write(hdr, path)
+		first, err := p.links.First(e)
+		if err != nil {
+			return err
 		}
 
-		if st.Nlink > 1 {
-			p.links[id] = name
+		if first != "" {
+			hdr.Typeflag = tar.TypeLink
+			hdr.Linkname = linkName(name, e.Path(), first)
+			return p.write(hdr)
 		}
 
 		hdr.Typeflag = tar.TypeReg
-		hdr.Size = st.Size
+		return p.writeFile(e, hdr)
 	case unix.S_IFLNK:
-		target, err := os.Readlink(path)
+		buf := make([]byte, unix.PathMax)
+		n, err := unix.Readlinkat(e.Dir, e.Name, buf)
 		if err != nil {
-			return fmt.Errorf("reading link %q: %w", path, err)
+			return fmt.Errorf("reading link %s: %w", e.Path(), err)
 		}
 
 		hdr.Typeflag = tar.TypeSymlink
-		hdr.Linkname = target
+		hdr.Linkname = string(buf[:n])
 	case unix.S_IFCHR, unix.S_IFBLK:
 		hdr.Typeflag = tar.TypeChar
-		if st.Mode&unix.S_IFMT == unix.S_IFBLK {
+		if e.Type() == unix.S_IFBLK {
 			hdr.Typeflag = tar.TypeBlock
 		}
 
@@ -199,126 +212,145 @@ func (p *packer) addEntry(rootFd int, path, rel, name string) error {
 		return nil // sockets cannot be archived
 	}
 
-	err = addXattrs(hdr, path)
+	err := p.addXattrs(hdr, e, fd)
 	if err != nil {
 		return err
 	}
 
-	p.mapXattrs(hdr)
-
-	if hdr.Typeflag != tar.TypeReg {
-		return p.write(hdr, path)
-	}
-
-	return p.writeFile(rootFd, hdr, rel, id)
+	return p.write(hdr)
 }
 
-func (p *packer) write(hdr *tar.Header, path string) error {
+// linkName turns the first path of an inode (relative to the walked root) into its name in
+// the archive, which shares name's prefix.
+func linkName(name, rel, first string) string {
+	return strings.TrimSuffix(name, rel) + first
+}
+
+func (p *packer) write(hdr *tar.Header) error {
 	err := p.tw.WriteHeader(hdr)
 	if err != nil {
-		return fmt.Errorf("writing tar header for %q: %w", path, err)
+		return fmt.Errorf("writing tar header for %q: %w", hdr.Name, err)
 	}
 
 	return nil
 }
 
-// writeFile copies a regular file opened beneath rootFd without following any symlink,
-// refusing it if it is no longer the inode that was walked.
-func (p *packer) writeFile(rootFd int, hdr *tar.Header, rel string, id fileID) error {
-	fd, err := unix.Openat2(rootFd, rel, &unix.OpenHow{
-		Flags:   unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
-	})
+// writeFile archives a regular file, opened beneath its directory without following any
+// link and checked to be the walked inode. A file with holes becomes a sparse entry.
+func (p *packer) writeFile(e *fstree.Entry, hdr *tar.Header) error {
+	fd, err := e.Open()
 	if err != nil {
-		return fmt.Errorf("opening %q: %w", rel, err)
+		return err
 	}
 
-	f := os.NewFile(uintptr(fd), rel)
-	defer f.Close()
+	defer unix.Close(fd)
 
 	var st unix.Stat_t
-
 	err = unix.Fstat(fd, &st)
 	if err != nil {
-		return fmt.Errorf("stating %q: %w", rel, err)
+		return fmt.Errorf("stating %s: %w", e.Path(), err)
 	}
 
-	if st.Dev != id.dev || st.Ino != id.ino || st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return fmt.Errorf("packing %q: file changed while packing", rel)
-	}
-
-	err = p.tw.WriteHeader(hdr)
+	hdr.Size = st.Size
+	err = p.addXattrs(hdr, e, fd)
 	if err != nil {
-		return fmt.Errorf("writing tar header for %q: %w", rel, err)
+		return err
 	}
 
-	_, err = io.CopyN(p.tw, f, hdr.Size)
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return fmt.Errorf("packing %q: file shrank while packing", rel)
+	if st.Blocks*512 < st.Size {
+		exts, err := sparse.Extents(fd, st.Size, sparse.MaxTarExtents)
+		if err != nil {
+			return fmt.Errorf("mapping %s: %w", e.Path(), err)
 		}
 
-		return fmt.Errorf("packing %q: %w", rel, err)
+		if sparse.DataSize(exts) < st.Size {
+			err = sparse.WriteTar(p.ctx, p.tw, p.raw, hdr, fd, exts, p.prog.AddBytes)
+			if err != nil {
+				return fmt.Errorf("packing %s: %w", e.Path(), err)
+			}
+
+			return nil
+		}
+	}
+
+	err = p.write(hdr)
+	if err != nil {
+		return err
+	}
+
+	err = p.copyData(fd, st.Size)
+	if err != nil {
+		return fmt.Errorf("packing %s: %w", e.Path(), err)
 	}
 
 	return nil
 }
 
-// addXattrs copies path's extended attributes (not following symlinks) into PAX records.
-func addXattrs(hdr *tar.Header, path string) error {
-	size, err := unix.Llistxattr(path, nil)
-	if err != nil {
-		if errors.Is(err, unix.ENOTSUP) {
-			return nil
+// copyData copies size bytes of fd into the current entry, checking ctx as it goes.
+func (p *packer) copyData(fd int, size int64) error {
+	if p.buf == nil {
+		p.buf = make([]byte, 256<<10)
+	}
+
+	buf := p.buf
+	for done := int64(0); done < size; {
+		err := p.ctx.Err()
+		if err != nil {
+			return err
 		}
 
-		return fmt.Errorf("listing xattrs of %q: %w", path, err)
-	}
-
-	if size == 0 {
-		return nil
-	}
-
-	buf := make([]byte, size)
-
-	size, err = unix.Llistxattr(path, buf)
-	if err != nil {
-		return fmt.Errorf("listing xattrs of %q: %w", path, err)
-	}
-
-	for _, key := range strings.Split(strings.TrimRight(string(buf[:size]), "\x00"), "\x00") {
-		if key == "" || key == "security.selinux" {
+		n, err := unix.Read(fd, buf[:min(int64(len(buf)), size-done)])
+		if errors.Is(err, unix.EINTR) {
 			continue
 		}
 
-		val, err := lgetxattr(path, key)
 		if err != nil {
 			return err
+		}
+
+		if n == 0 {
+			return fmt.Errorf("file shrank while packing: %w", io.ErrUnexpectedEOF)
+		}
+
+		_, err = p.tw.Write(buf[:n])
+		if err != nil {
+			return err
+		}
+
+		done += int64(n)
+		p.prog.AddBytes(int64(n))
+	}
+
+	return nil
+}
+
+// addXattrs copies the entry's extended attributes into PAX records, through the hook.
+func (p *packer) addXattrs(hdr *tar.Header, e *fstree.Entry, fd int) error {
+	xattrs, err := fstree.Xattrs(e, fd)
+	if err != nil {
+		return err
+	}
+
+	for _, x := range xattrs {
+		if x.Name == "security.selinux" {
+			continue
+		}
+
+		val := x.Value
+		if p.xattr != nil {
+			val = p.xattr(x.Name, val)
+			if val == nil {
+				continue
+			}
 		}
 
 		if hdr.PAXRecords == nil {
 			hdr.PAXRecords = map[string]string{}
 		}
 
-		hdr.PAXRecords["SCHILY.xattr."+key] = string(val)
+		hdr.PAXRecords["SCHILY.xattr."+x.Name] = string(val)
 		hdr.Format = tar.FormatPAX
 	}
 
 	return nil
-}
-
-func lgetxattr(path, key string) ([]byte, error) {
-	size, err := unix.Lgetxattr(path, key, nil)
-	if err != nil {
-		return nil, fmt.Errorf("reading xattr %q of %q: %w", key, path, err)
-	}
-
-	buf := make([]byte, size)
-
-	size, err = unix.Lgetxattr(path, key, buf)
-	if err != nil {
-		return nil, fmt.Errorf("reading xattr %q of %q: %w", key, path, err)
-	}
-
-	return buf[:size], nil
 }

@@ -1,0 +1,60 @@
+package operations
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/berth-dev/berth/shared/fstree"
+)
+
+// progressInterval spaces progress updates: each one is an event to every listener.
+const progressInterval = 500 * time.Millisecond
+
+// ReportProgress publishes p in op's metadata until op ends: "progress" holds the stage and
+// the files and bytes done (strings, as LXD's ioprogress has them), and "<stage>_progress"
+// a line the stock lxc client prints while it waits.
+func ReportProgress(op *Operation, stage string, p *fstree.Progress) {
+	go func() {
+		t := time.NewTicker(progressInterval)
+		defer t.Stop()
+		var last [2]int64
+		for {
+			select {
+			case <-op.Done():
+				return
+			case <-t.C:
+			}
+
+			files, bytes := p.Counts()
+			if [2]int64{files, bytes} == last {
+				continue
+			}
+
+			last = [2]int64{files, bytes}
+			_ = op.UpdateMetadata(map[string]any{
+				"progress": map[string]string{
+					"stage": stage,
+					"files": strconv.FormatInt(files, 10),
+					"bytes": strconv.FormatInt(bytes, 10),
+				},
+				stage + "_progress": fmt.Sprintf("%d files, %s", files, humanBytes(bytes)),
+			})
+		}
+	}()
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%dB", n)
+	}
+
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+
+	return fmt.Sprintf("%.1f%ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
