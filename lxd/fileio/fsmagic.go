@@ -37,8 +37,9 @@ var kernelFS = map[uint32]string{
 	unix.USBDEVICE_SUPER_MAGIC: "usbdevfs",
 }
 
-// kernelFSName returns the name of the kernel interface filesystem fd is on, or "".
-func kernelFSName(fd int) (string, error) {
+// KernelFSName returns the name of the kernel interface filesystem fd is on, or "": the
+// files API refuses to write there, and a disk device refuses to share it.
+func KernelFSName(fd int) (string, error) {
 	var st unix.Statfs_t
 	for {
 		err := unix.Fstatfs(fd, &st)
@@ -57,7 +58,7 @@ func kernelFSName(fd int) (string, error) {
 // checkWritable refuses (403) to write, create or remove through fd (the final file, or the
 // directory an entry is made or removed in) when it is on a kernel interface filesystem.
 func checkWritable(fd int, p string) error {
-	name, err := kernelFSName(fd)
+	name, err := KernelFSName(fd)
 	if err != nil {
 		return fmt.Errorf("%q: %w", p, err)
 	}

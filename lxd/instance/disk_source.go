@@ -7,26 +7,13 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/berth-dev/berth/lxd/fileio"
 	"golang.org/x/sys/unix"
 )
 
 // daemonDir is the daemon's state directory (BERTH_DIR), which no disk may share: it holds
 // the API socket, the database and every container's storage. Set by NewManager.
 var daemonDir atomic.Pointer[string]
-
-// refusedSourceFS are filesystems a disk may not share: the host kernel's control files.
-var refusedSourceFS = map[int64]string{
-	unix.PROC_SUPER_MAGIC:    "proc",
-	unix.SYSFS_MAGIC:         "sysfs",
-	unix.CGROUP_SUPER_MAGIC:  "cgroup",
-	unix.CGROUP2_SUPER_MAGIC: "cgroup2",
-	unix.DEBUGFS_MAGIC:       "debugfs",
-	unix.TRACEFS_MAGIC:       "tracefs",
-	unix.SECURITYFS_MAGIC:    "securityfs",
-	unix.BPF_FS_MAGIC:        "bpf",
-	unix.EFIVARFS_MAGIC:      "efivarfs",
-	unix.PSTOREFS_MAGIC:      "pstore",
-}
 
 // openDiskSource resolves a disk's source once, as an O_PATH fd that later mounts are
 // cloned from: no symlink is followed in any component (RESOLVE_NO_SYMLINKS), so a
@@ -71,14 +58,13 @@ func openDiskSource(conf map[string]string) (int, error) {
 		return -1, fmt.Errorf("\"source\" %q: %w", src, err)
 	}
 
-	var st unix.Statfs_t
-	err = unix.Fstatfs(fd, &st)
+	fs, err := fileio.KernelFSName(fd)
 	if err != nil {
 		_ = unix.Close(fd)
 		return -1, fmt.Errorf("\"source\" %q: %w", src, err)
 	}
 
-	if fs, ok := refusedSourceFS[int64(st.Type)]; ok {
+	if fs != "" {
 		_ = unix.Close(fd)
 		return -1, fmt.Errorf("\"source\" %q is on %s: the host kernel's files cannot be shared", src, fs)
 	}
