@@ -40,6 +40,7 @@ func (e *LimitError) Error() string {
 }
 
 // SkipDir, returned by Visitor.Dir, leaves the directory's content out.
+//
 //lint:ignore ST1012 named like fs.SkipDir, whose role it plays
 var SkipDir = errors.New("skip this directory")
 
