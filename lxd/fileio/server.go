@@ -32,7 +32,7 @@ func Serve(ctrl int, proc int) error {
 			return nil // the daemon closed the socket
 		}
 
-		fds := rights(oob[:oobn])
+		fds := Rights(oob[:oobn])
 		if len(fds) != 1 {
 			closeFds(fds)
 			continue
@@ -95,8 +95,9 @@ func (r *Root) serveConn(conn *os.File) {
 	}
 }
 
-// rights returns the fds passed in a control message.
-func rights(oob []byte) []int {
+// Rights returns the fds passed in a control message (SCM_RIGHTS); the exec and file
+// servers both read the fds of their requests with it.
+func Rights(oob []byte) []int {
 	msgs, err := unix.ParseSocketControlMessage(oob)
 	if err != nil {
 		return nil

@@ -80,42 +80,7 @@ func filesHandshake(sock *os.File) error {
 	_ = sock.SetDeadline(time.Now().Add(startTimeout))
 	defer func() { _ = sock.SetDeadline(time.Time{}) }()
 
-	h := header{Magic: magic, Version: version, PidFD: 4, NSFlags: filesNamespaces, Mode: modeServe}
-
-	_, err := sock.Write(h.bytes())
-	if err != nil {
-		return fmt.Errorf("sending file server header: %w", err)
-	}
-
-	b, fds, err := recv(sock)
-	closeAll(fds)
-
-	if err != nil {
-		return fmt.Errorf("waiting for the file server: %w", err)
-	}
-
-	// The constructor's binary reply is a failure; the Go side speaks JSON.
-	if len(b) > 0 && b[0] != '{' {
-		r, err := parseReply(b)
-		if err != nil {
-			return err
-		}
-
-		return r.err()
-	}
-
-	var ev event
-
-	err = json.Unmarshal(b, &ev)
-	if err != nil {
-		return fmt.Errorf("decoding file server message: %w", err)
-	}
-
-	if ev.Kind != eventReady {
-		return fmt.Errorf("starting file server: %s", ev.Error)
-	}
-
-	return nil
+	return serveHandshake(sock, filesNamespaces, "file server")
 }
 
 // Pid is the server's host pid.

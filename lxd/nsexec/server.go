@@ -119,18 +119,24 @@ func serverHandshake(cmd *exec.Cmd, sock *os.File, o ServerOptions) error {
 		}
 	}
 
-	h := header{Magic: magic, Version: version, PidFD: 4, NSFlags: Namespaces &^ unix.CLONE_NEWPID, Mode: modeServe}
+	return serveHandshake(sock, Namespaces&^unix.CLONE_NEWPID, "exec server")
+}
+
+// serveHandshake sends a server's header (the namespaces its constructor joins) and waits
+// for the Go side's ready message: the exec and file servers start the same way.
+func serveHandshake(sock *os.File, nsflags uint32, what string) error {
+	h := header{Magic: magic, Version: version, PidFD: 4, NSFlags: nsflags, Mode: modeServe}
 
 	_, err := sock.Write(h.bytes())
 	if err != nil {
-		return fmt.Errorf("sending exec server header: %w", err)
+		return fmt.Errorf("sending %s header: %w", what, err)
 	}
 
 	b, fds, err := recv(sock)
 	closeAll(fds)
 
 	if err != nil {
-		return fmt.Errorf("waiting for the exec server: %w", err)
+		return fmt.Errorf("waiting for the %s: %w", what, err)
 	}
 
 	// The constructor's binary reply is a failure; the Go side speaks JSON.
@@ -147,11 +153,11 @@ func serverHandshake(cmd *exec.Cmd, sock *os.File, o ServerOptions) error {
 
 	err = json.Unmarshal(b, &ev)
 	if err != nil {
-		return fmt.Errorf("decoding exec server message: %w", err)
+		return fmt.Errorf("decoding %s message: %w", what, err)
 	}
 
 	if ev.Kind != eventReady {
-		return fmt.Errorf("starting exec server: %s", ev.Error)
+		return fmt.Errorf("starting %s: %s", what, ev.Error)
 	}
 
 	return nil

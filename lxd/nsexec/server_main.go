@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/lxd/confine"
+	"github.com/berth-dev/berth/lxd/fileio"
 	"golang.org/x/sys/unix"
 )
 
@@ -183,7 +184,7 @@ func (s *server) serve() int {
 			return 0 // the daemon closed the socket
 		}
 
-		stdio := parseRights(oob[:oobn])
+		stdio := fileio.Rights(oob[:oobn])
 
 		var r request
 
@@ -360,25 +361,6 @@ func (s *server) send(ev event, fds []int) {
 	}
 
 	_ = unix.Sendmsg(s.sock, b, oob, nil, unix.MSG_NOSIGNAL)
-}
-
-// parseRights returns the fds passed in a control message.
-func parseRights(oob []byte) []int {
-	msgs, err := unix.ParseSocketControlMessage(oob)
-	if err != nil {
-		return nil
-	}
-
-	var fds []int
-
-	for i := range msgs {
-		f, err := unix.ParseUnixRights(&msgs[i])
-		if err == nil {
-			fds = append(fds, f...)
-		}
-	}
-
-	return fds
 }
 
 // unwrapPathError drops the path of an *os.PathError (the caller names it).
