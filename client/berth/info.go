@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/shared/units"
 )
 
 func newInfoCmd(a *app) *cobra.Command {
@@ -122,7 +123,7 @@ func renderResources(b *strings.Builder, st *api.InstanceState) {
 	disks := []string{}
 	for name, d := range st.Disk {
 		if d.Usage > 0 {
-			disks = append(disks, fmt.Sprintf("    %s: %s\n", name, byteSizeIEC(d.Usage)))
+			disks = append(disks, fmt.Sprintf("    %s: %s\n", name, units.BytesIEC(d.Usage)))
 		}
 	}
 
@@ -147,7 +148,7 @@ func renderResources(b *strings.Builder, st *api.InstanceState) {
 		{"Swap (peak)", st.Memory.SwapUsagePeak},
 	} {
 		if m.v > 0 {
-			mem = append(mem, [2]string{m.label, byteSizeIEC(m.v)})
+			mem = append(mem, [2]string{m.label, units.BytesIEC(m.v)})
 		}
 	}
 
@@ -186,8 +187,8 @@ func renderResources(b *strings.Builder, st *api.InstanceState) {
 			fmt.Fprintf(b, "      MTU: %d\n", nic.Mtu)
 		}
 
-		fmt.Fprintf(b, "      Bytes received: %s\n", byteSize(nic.Counters.BytesReceived))
-		fmt.Fprintf(b, "      Bytes sent: %s\n", byteSize(nic.Counters.BytesSent))
+		fmt.Fprintf(b, "      Bytes received: %s\n", units.Bytes(nic.Counters.BytesReceived))
+		fmt.Fprintf(b, "      Bytes sent: %s\n", units.Bytes(nic.Counters.BytesSent))
 		fmt.Fprintf(b, "      Packets received: %d\n", nic.Counters.PacketsReceived)
 		fmt.Fprintf(b, "      Packets sent: %d\n", nic.Counters.PacketsSent)
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/shared/units"
 )
 
 // column is one column of `berth list`.
@@ -182,7 +183,7 @@ func memoryColumn(i api.InstanceFull) string {
 		return ""
 	}
 
-	return byteSizeIEC(i.State.Memory.Usage)
+	return units.BytesIEC(i.State.Memory.Usage)
 }
 
 func cpuColumn(i api.InstanceFull) string {
@@ -222,7 +223,7 @@ func diskColumn(i api.InstanceFull) string {
 		return ""
 	}
 
-	return byteSizeIEC(d.Usage)
+	return units.BytesIEC(d.Usage)
 }
 
 func poolColumn(i api.InstanceFull) string {

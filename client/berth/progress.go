@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/berth-dev/berth/shared/units"
 )
 
 // progressLine shows progress as one line rewritten in place (\r) on a
@@ -74,43 +76,11 @@ func transferProgress(p *progressLine, what string) func(sent, total int64) {
 	return func(sent, total int64) {
 		speed := float64(sent) / max(time.Since(start).Seconds(), 0.001)
 		if total <= 0 {
-			p.Update(fmt.Sprintf("%s %d", what, sent>>24), fmt.Sprintf("%s: %s (%s/s)", what, byteSize(sent), byteSize(int64(speed))))
+			p.Update(fmt.Sprintf("%s %d", what, sent>>24), fmt.Sprintf("%s: %s (%s/s)", what, units.Bytes(sent), units.Bytes(int64(speed))))
 			return
 		}
 
 		pct := sent * 100 / total
-		p.Update(fmt.Sprintf("%s %d", what, pct/10), fmt.Sprintf("%s: %d%% (%s/s)", what, pct, byteSize(int64(speed))))
+		p.Update(fmt.Sprintf("%s %d", what, pct/10), fmt.Sprintf("%s: %d%% (%s/s)", what, pct, units.Bytes(int64(speed))))
 	}
-}
-
-// byteSize formats a size in decimal units like lxc's GetByteSizeString.
-func byteSize(n int64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%dB", n)
-	}
-
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-
-	return fmt.Sprintf("%.2f%cB", float64(n)/float64(div), "kMGTPE"[exp])
-}
-
-// byteSizeIEC formats a size in binary units like lxc's GetByteSizeStringIEC.
-func byteSizeIEC(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%dB", n)
-	}
-
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-
-	return fmt.Sprintf("%.2f%ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

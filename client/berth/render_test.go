@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/shared/units"
 )
 
 func TestRenderTable(t *testing.T) {
@@ -206,7 +207,7 @@ func TestRenderInfo(t *testing.T) {
 }
 
 func TestByteSizes(t *testing.T) {
-	cases := map[string]string{byteSize(999): "999B", byteSize(1500): "1.50kB", byteSizeIEC(3 << 20): "3.00MiB", byteSizeIEC(512): "512B"}
+	cases := map[string]string{units.Bytes(999): "999B", units.Bytes(1500): "1.50kB", units.BytesIEC(3 << 20): "3.00MiB", units.BytesIEC(512): "512B"}
 	for got, want := range cases {
 		if got != want {
 			t.Errorf("got %q want %q", got, want)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/shared/fstree"
+	"github.com/berth-dev/berth/shared/units"
 )
 
 // progressInterval spaces progress updates: each one is an event to every listener.
@@ -38,23 +39,8 @@ func ReportProgress(op *Operation, stage string, p *fstree.Progress) {
 					"files": strconv.FormatInt(files, 10),
 					"bytes": strconv.FormatInt(bytes, 10),
 				},
-				stage + "_progress": fmt.Sprintf("%d files, %s", files, humanBytes(bytes)),
+				stage + "_progress": fmt.Sprintf("%d files, %s", files, units.BytesIEC(bytes)),
 			})
 		}
 	}()
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%dB", n)
-	}
-
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-
-	return fmt.Sprintf("%.1f%ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
