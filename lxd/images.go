@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/imagestore"
 	"github.com/berth-dev/berth/lxd/operations"
 	"github.com/berth-dev/berth/lxd/response"
@@ -23,26 +22,7 @@ func imagesGet(d *Daemon, r *http.Request) response.Response {
 		return response.SmartError(err)
 	}
 
-	var list []api.Image
-	err = d.db.ReadTransaction(r.Context(), func(ctx context.Context, tx *db.Tx) error {
-		rows, err := tx.GetImages(ctx)
-		if err != nil {
-			return err
-		}
-
-		for i := range rows {
-			img, err := imageToAPI(ctx, tx, &rows[i])
-			if err != nil {
-				return err
-			}
-
-			if matchFilter(img, clauses) {
-				list = append(list, *img)
-			}
-		}
-
-		return nil
-	})
+	list, err := d.images.List(r.Context(), func(img *api.Image) bool { return matchFilter(img, clauses) })
 	if err != nil {
 		return response.SmartError(err)
 	}
@@ -65,16 +45,7 @@ func imagesGet(d *Daemon, r *http.Request) response.Response {
 
 // GET /1.0/images/{fingerprint}: exact or unique prefix.
 func imageGet(d *Daemon, r *http.Request) response.Response {
-	var img *api.Image
-	err := d.db.ReadTransaction(r.Context(), func(ctx context.Context, tx *db.Tx) error {
-		row, err := tx.GetImage(ctx, pathVar(r, "fingerprint"))
-		if err != nil {
-			return err
-		}
-
-		img, err = imageToAPI(ctx, tx, row)
-		return err
-	})
+	img, err := d.images.Get(r.Context(), pathVar(r, "fingerprint"))
 	if err != nil {
 		return response.SmartError(err)
 	}
@@ -90,18 +61,7 @@ func imagePut(d *Daemon, r *http.Request) response.Response {
 		return response.SmartError(err)
 	}
 
-	err = d.db.Transaction(r.Context(), func(ctx context.Context, tx *db.Tx) error {
-		row, err := tx.GetImage(ctx, pathVar(r, "fingerprint"))
-		if err != nil {
-			return err
-		}
-
-		row.Public, row.AutoUpdate, row.ExpiresAt = req.Public, req.AutoUpdate, req.ExpiresAt
-		row.Properties = api.NonNil(req.Properties)
-
-		return tx.UpdateImage(ctx, row.Fingerprint, *row)
-	})
-
+	err = d.images.Update(r.Context(), pathVar(r, "fingerprint"), req)
 	return response.SmartError(err)
 }
 
@@ -166,19 +126,12 @@ func imagesPost(d *Daemon, r *http.Request) response.Response {
 
 // DELETE /1.0/images/{fingerprint}
 func imageDelete(d *Daemon, r *http.Request) response.Response {
-	var fp string
-	err := d.db.ReadTransaction(r.Context(), func(ctx context.Context, tx *db.Tx) error {
-		row, err := tx.GetImage(ctx, pathVar(r, "fingerprint"))
-		if err == nil {
-			fp = row.Fingerprint
-		}
-
-		return err
-	})
+	img, err := d.images.Get(r.Context(), pathVar(r, "fingerprint"))
 	if err != nil {
 		return response.SmartError(err)
 	}
 
+	fp := img.Fingerprint
 	return d.task("Deleting image", map[string][]string{"images": {"/1.0/images/" + fp}}, func(ctx context.Context, op *operations.Operation) error {
 		err := d.images.Delete(ctx, fp)
 		if err == nil {
@@ -187,39 +140,4 @@ func imageDelete(d *Daemon, r *http.Request) response.Response {
 
 		return err
 	})
-}
-
-func imageToAPI(ctx context.Context, tx *db.Tx, row *db.Image) (*api.Image, error) {
-	aliases, err := tx.GetImageAliasesFor(ctx, row.Fingerprint)
-	if err != nil {
-		return nil, err
-	}
-
-	img := &api.Image{
-		ImagePut: api.ImagePut{
-			AutoUpdate: row.AutoUpdate,
-			Properties: row.Properties,
-			Public:     row.Public,
-			ExpiresAt:  row.ExpiresAt,
-			Profiles:   []string{"default"},
-		},
-		Aliases:      []api.ImageAlias{},
-		Architecture: row.Architecture,
-		Cached:       row.Cached,
-		Filename:     row.Filename,
-		Fingerprint:  row.Fingerprint,
-		Size:         row.Size,
-		Type:         row.Type,
-		CreatedAt:    row.CreatedAt,
-		LastUsedAt:   row.LastUsedAt,
-		UploadedAt:   row.UploadedAt,
-	}
-
-	img.Properties = api.NonNil(img.Properties)
-
-	for _, a := range aliases {
-		img.Aliases = append(img.Aliases, api.ImageAlias{Name: a.Name, Description: a.Description})
-	}
-
-	return img, nil
 }

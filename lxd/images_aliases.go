@@ -1,47 +1,22 @@
 package main
 
 import (
-	"context"
 	"net/http"
 
-	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/response"
 	"github.com/berth-dev/berth/shared/api"
 	"github.com/berth-dev/berth/shared/validate"
 )
 
-func aliasToAPI(a db.ImageAlias) api.ImageAliasesEntry {
-	typ := a.Type
-	if typ == "" {
-		typ = api.InstanceTypeContainer
-	}
-
-	return api.ImageAliasesEntry{
-		ImageAliasesEntryPut: api.ImageAliasesEntryPut{Description: a.Description, Target: a.Fingerprint},
-		Name:                 a.Name,
-		Type:                 typ,
-	}
-}
-
 // GET /1.0/images/aliases
 func aliasesGet(d *Daemon, r *http.Request) response.Response {
-	var list []db.ImageAlias
-	err := d.db.ReadTransaction(r.Context(), func(ctx context.Context, tx *db.Tx) error {
-		var err error
-		list, err = tx.GetImageAliases(ctx)
-		return err
-	})
+	list, err := d.images.Aliases(r.Context())
 	if err != nil {
 		return response.SmartError(err)
 	}
 
 	if recursion(r) >= 1 {
-		out := []api.ImageAliasesEntry{}
-		for _, a := range list {
-			out = append(out, aliasToAPI(a))
-		}
-
-		return response.SyncResponse(true, out)
+		return response.SyncResponse(true, list)
 	}
 
 	names := []string{}
@@ -65,14 +40,7 @@ func aliasesPost(d *Daemon, r *http.Request) response.Response {
 		return response.BadRequest(err)
 	}
 
-	err = d.db.Transaction(r.Context(), func(ctx context.Context, tx *db.Tx) error {
-		img, err := tx.GetImage(ctx, req.Target)
-		if err != nil {
-			return err
-		}
-
-		return tx.CreateImageAlias(ctx, req.Name, img.Fingerprint, req.Description, req.Type)
-	})
+	err = d.images.AddAliases(r.Context(), req.Target, req.Type, api.ImageAlias{Name: req.Name, Description: req.Description})
 	if err != nil {
 		return response.SmartError(err)
 	}
@@ -83,17 +51,11 @@ func aliasesPost(d *Daemon, r *http.Request) response.Response {
 
 // GET /1.0/images/aliases/{name}
 func aliasGet(d *Daemon, r *http.Request) response.Response {
-	var a *db.ImageAlias
-	err := d.db.ReadTransaction(r.Context(), func(ctx context.Context, tx *db.Tx) error {
-		var err error
-		a, err = tx.GetImageAlias(ctx, pathVar(r, "name"))
-		return err
-	})
+	out, err := d.images.Alias(r.Context(), pathVar(r, "name"))
 	if err != nil {
 		return response.SmartError(err)
 	}
 
-	out := aliasToAPI(*a)
 	return response.SyncResponseETag(true, out, []any{out.Description, out.Target})
 }
 
@@ -105,14 +67,7 @@ func aliasPut(d *Daemon, r *http.Request) response.Response {
 		return response.SmartError(err)
 	}
 
-	err = d.db.Transaction(r.Context(), func(ctx context.Context, tx *db.Tx) error {
-		img, err := tx.GetImage(ctx, req.Target)
-		if err != nil {
-			return err
-		}
-
-		return tx.UpdateImageAlias(ctx, pathVar(r, "name"), img.Fingerprint, req.Description)
-	})
+	err = d.images.UpdateAlias(r.Context(), pathVar(r, "name"), req)
 
 	return response.SmartError(err)
 }
@@ -130,9 +85,7 @@ func aliasPost(d *Daemon, r *http.Request) response.Response {
 		return response.BadRequest(err)
 	}
 
-	err = d.db.Transaction(r.Context(), func(ctx context.Context, tx *db.Tx) error {
-		return tx.RenameImageAlias(ctx, pathVar(r, "name"), req.Name)
-	})
+	err = d.images.RenameAlias(r.Context(), pathVar(r, "name"), req.Name)
 
 	return response.SmartError(err)
 }
@@ -140,9 +93,7 @@ func aliasPost(d *Daemon, r *http.Request) response.Response {
 // DELETE /1.0/images/aliases/{name}
 func aliasDelete(d *Daemon, r *http.Request) response.Response {
 	name := pathVar(r, "name")
-	err := d.db.Transaction(r.Context(), func(ctx context.Context, tx *db.Tx) error {
-		return tx.DeleteImageAlias(ctx, name)
-	})
+	err := d.images.DeleteAlias(r.Context(), name)
 	if err != nil {
 		return response.SmartError(err)
 	}

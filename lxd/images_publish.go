@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/imagestore"
 	"github.com/berth-dev/berth/lxd/operations"
 	"github.com/berth-dev/berth/lxd/response"
@@ -88,16 +87,7 @@ func imagesPostPublish(d *Daemon, r *http.Request) response.Response {
 			return err
 		}
 
-		err = d.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
-			for _, a := range req.Aliases {
-				err := tx.CreateImageAlias(ctx, a.Name, fp, a.Description, "container")
-				if err != nil {
-					return err
-				}
-			}
-
-			return nil
-		})
+		err = d.images.AddAliases(ctx, fp, api.InstanceTypeContainer, req.Aliases...)
 		if err != nil {
 			return err
 		}
