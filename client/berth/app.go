@@ -139,6 +139,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newExecCmd(a),
 		newShellCmd(a),
 		newConsoleCmd(a),
+		newRemoteCmd(a),
 	)
 
 	return root

@@ -132,7 +132,7 @@ func newConfigCmd(a *app) *cobra.Command {
 		},
 	}
 
-	return newGroup("config", "Manage instance and server configuration", show, get, set, unset, edit, newConfigDeviceCmd(a, false))
+	return newGroup("config", "Manage instance and server configuration", show, get, set, unset, edit, newConfigDeviceCmd(a, false), newConfigTrustCmd(a))
 }
 
 // splitSetArgs reads lxc's `config set` forms: [NAME] k=v..., [NAME] KEY VALUE. A first

@@ -7,6 +7,7 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -133,10 +134,19 @@ func Load(dir string) (*Config, error) {
 // Save writes config.yml (mode 0600, replaced atomically), creating the
 // directory (0700) if needed.
 func (c *Config) Save() error {
-	data, err := yaml.Marshal(c)
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2) // lxc's layout
+	err := enc.Encode(c)
+	if err == nil {
+		err = enc.Close()
+	}
+
 	if err != nil {
 		return fmt.Errorf("encoding the client configuration: %w", err)
 	}
+
+	data := buf.Bytes()
 
 	err = os.MkdirAll(c.Dir, 0o700)
 	if err != nil {
