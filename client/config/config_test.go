@@ -157,7 +157,7 @@ func TestParseRemote(t *testing.T) {
 		{"R:", "R", "", ""},
 		{"local:c1", "local", "c1", ""},
 		{"R:c1/etc/hosts", "R", "c1/etc/hosts", ""},
-		{"c1/snap:1", "local", "c1/snap:1", ""},  // a colon after a slash is not a remote
+		{"c1/snap:1", "local", "c1/snap:1", ""},   // a colon after a slash is not a remote
 		{"c1/etc/a:b", "local", "c1/etc/a:b", ""}, // nor in a path
 		{"R:c1:x", "R", "c1:x", ""},
 		{"", "local", "", ""},
