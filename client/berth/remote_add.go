@@ -50,6 +50,8 @@ at the prompt).`,
 			name, addr := args[0], args[0]
 			if len(args) == 2 {
 				addr = args[1]
+			} else if _, err := client.DecodeToken(addr); err == nil {
+				return &usageError{cmd: cmd, err: fmt.Errorf("a token needs a remote name: berth remote add NAME TOKEN")}
 			}
 
 			return a.remoteAdd(cmd.Context(), name, addr, f)
