@@ -49,7 +49,7 @@ func (c *Client) DeleteInstanceBackup(ctx context.Context, name, backup string) 
 // CreateInstanceFromBackup uploads a backup tarball to create an instance (lxc import);
 // a non-empty name overrides the one in the backup.
 func (c *Client) CreateInstanceFromBackup(ctx context.Context, r io.Reader, name string) (*Operation, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, baseURL+"/1.0/instances", r)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.baseURL+"/1.0/instances", r)
 	if err != nil {
 		return nil, err
 	}

@@ -9,9 +9,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"time"
 
-	"github.com/gorilla/websocket"
+	"github.com/berth-dev/berth/shared/ws"
 )
 
 // DefaultSocket is where berthd listens when neither $BERTH_SOCKET nor
@@ -21,9 +20,9 @@ const DefaultSocket = "/var/lib/berth/unix.socket"
 // Version is the client's version, sent in the User-Agent header.
 const Version = "0.1.0"
 
-// baseURL is the URL prefix of every request; the socket makes the host moot,
-// but LXD servers expect "unix.socket".
-const baseURL = "http://unix.socket"
+// unixURL is the URL prefix of every request over the unix socket; the socket
+// makes the host moot, but LXD servers expect "unix.socket".
+const unixURL = "http://unix.socket"
 
 // DefaultSocketPath returns $BERTH_SOCKET if set, else $BERTH_DIR/unix.socket,
 // else DefaultSocket.
@@ -41,11 +40,14 @@ func DefaultSocketPath() string {
 	return DefaultSocket
 }
 
-// Client is a connection to berthd. It is safe for concurrent use.
+// Client is a connection to berthd (or to any LXD API 1.0 server). It is safe
+// for concurrent use.
 type Client struct {
-	socketPath string
+	socketPath string // empty over HTTPS
+	baseURL    string // http://unix.socket or https://host:port, no trailing slash
+	wsURL      string // the same for websockets: ws://unix.socket or wss://host:port
 	http       *http.Client
-	ws         *websocket.Dialer
+	ws         *ws.Dialer
 	userAgent  string
 }
 
@@ -83,23 +85,33 @@ func Connect(socketPath string) (*Client, error) {
 
 	c := &Client{
 		socketPath: socketPath,
+		baseURL:    unixURL,
+		wsURL:      "ws://unix.socket",
 		http: &http.Client{Transport: &http.Transport{
 			DialContext: dial,
 			// LXD serves one request per connection; so do we.
 			DisableKeepAlives: true,
 		}},
-		ws: &websocket.Dialer{
-			NetDialContext:   dial,
-			HandshakeTimeout: 5 * time.Second,
-		},
+		ws:        ws.NewDialer(ws.DialConfig{Dial: dial}),
 		userAgent: "berth/" + Version,
 	}
 
 	return c, nil
 }
 
-// SocketPath returns the path of the socket the client talks to.
+// SocketPath returns the path of the socket the client talks to (empty over
+// HTTPS).
 func (c *Client) SocketPath() string { return c.socketPath }
+
+// URL returns the server's address: https://host:port, or unix:// and the
+// socket's path.
+func (c *Client) URL() string {
+	if c.socketPath != "" {
+		return "unix://" + c.socketPath
+	}
+
+	return c.baseURL
+}
 
 // unwrapURLError drops net/http's `Get "http://unix.socket/...":` prefix, which
 // only adds noise to a message shown to users.

@@ -10,15 +10,14 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/shared/ws"
 )
 
 // EventListener is a connection to the /1.0/events websocket. Events are
 // handed to the handlers registered with AddHandler, from one goroutine.
 type EventListener struct {
-	conn *websocket.Conn
+	conn *ws.Conn
 	done chan struct{}
 
 	mu       sync.Mutex
@@ -41,16 +40,12 @@ func (c *Client) GetEvents(ctx context.Context) (*EventListener, error) {
 }
 
 func (c *Client) getEvents(ctx context.Context, types ...string) (*EventListener, error) {
-	u := "ws://unix.socket/1.0/events"
+	u := c.wsURL + "/1.0/events"
 	if len(types) > 0 {
 		u += "?type=" + url.QueryEscape(strings.Join(types, ","))
 	}
 
-	conn, resp, err := c.ws.DialContext(ctx, u, nil)
-	if resp != nil && resp.Body != nil {
-		_ = resp.Body.Close()
-	}
-
+	conn, err := c.ws.Dial(ctx, u, nil)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the event stream: %w", err)
 	}
@@ -117,7 +112,7 @@ func (l *EventListener) readLoop() {
 			l.mu.Lock()
 			if !l.closing {
 				l.err = fmt.Errorf("reading the event stream: %w", err)
-				if errors.Is(err, websocket.ErrCloseSent) {
+				if errors.Is(err, ws.ErrCloseSent) {
 					l.err = nil
 				}
 			}

@@ -10,8 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/berth-dev/berth/shared/api"
 	"github.com/berth-dev/berth/shared/ws"
 )
@@ -224,22 +222,9 @@ func (s *stream) follow(done ...<-chan struct{}) {
 }
 
 // dialOperationWebsocket connects one stream of a websocket-class operation.
-func (c *Client) dialOperationWebsocket(ctx context.Context, opID, secret string) (*websocket.Conn, error) {
-	u := "ws://unix.socket/1.0/operations/" + url.PathEscape(opID) + "/websocket?secret=" + url.QueryEscape(secret)
-	conn, resp, err := c.ws.DialContext(ctx, u, http.Header{"User-Agent": {c.userAgent}})
-	if resp != nil && resp.Body != nil {
-		_ = resp.Body.Close()
-	}
-
-	if err != nil {
-		if resp != nil && errors.Is(err, websocket.ErrBadHandshake) {
-			return nil, fmt.Errorf("%w (HTTP %s)", err, resp.Status)
-		}
-
-		return nil, err
-	}
-
-	return conn, nil
+func (c *Client) dialOperationWebsocket(ctx context.Context, opID, secret string) (*ws.Conn, error) {
+	u := c.wsURL + "/1.0/operations/" + url.PathEscape(opID) + "/websocket?secret=" + url.QueryEscape(secret)
+	return c.ws.Dial(ctx, u, http.Header{"User-Agent": {c.userAgent}})
 }
 
 // receiveStream copies conn's data to w (nil discards) until a barrier, a

@@ -95,7 +95,7 @@ func (c *Client) CreateImage(ctx context.Context, r io.Reader, filename string, 
 		body = &progressReader{r: r, total: total, fn: progress}
 	}
 
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, baseURL+"/1.0/images", body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.baseURL+"/1.0/images", body)
 	if err != nil {
 		return nil, fmt.Errorf("building image upload request: %w", err)
 	}

@@ -15,7 +15,7 @@ import (
 // rawRequest sends one HTTP request to the daemon. path starts with /1.0 and
 // may carry a query string. The caller closes the response body.
 func (c *Client) rawRequest(ctx context.Context, method, path string, body io.Reader, header http.Header) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, baseURL+path, body)
+	req, err := http.NewRequestWithContext(ctx, method, c.baseURL+path, body)
 	if err != nil {
 		return nil, fmt.Errorf("building request %s %s: %w", method, path, err)
 	}

@@ -12,35 +12,35 @@ import (
 	"golang.org/x/term"
 
 	"github.com/berth-dev/berth/client"
+	"github.com/berth-dev/berth/client/config"
 )
 
-// app holds what every command needs: output streams and a lazily made client.
+// app holds what every command needs: input and output streams, the client
+// configuration and the clients of the remotes used, made on first use.
 type app struct {
-	out    io.Writer
-	errOut io.Writer
-	socket string // --socket; empty means client.DefaultSocketPath()
+	in      io.Reader
+	out     io.Writer
+	errOut  io.Writer
+	socket  string // --socket; empty means client.DefaultSocketPath()
+	confDir string // empty means config.DefaultDir()
 
-	c *client.Client
+	conf    *config.Config
+	clients map[string]*client.Client
 }
 
 func newApp(out, errOut io.Writer) *app {
-	return &app{out: out, errOut: errOut}
+	return &app{in: os.Stdin, out: out, errOut: errOut}
 }
 
-// client connects on first use, so that usage errors never need a daemon.
+// client connects to the default remote on first use, so that usage errors
+// never need a daemon.
 func (a *app) client() (*client.Client, error) {
-	if a.c != nil {
-		return a.c, nil
-	}
-
-	c, err := client.Connect(a.socket)
+	conf, err := a.config()
 	if err != nil {
 		return nil, err
 	}
 
-	a.c = c
-
-	return c, nil
+	return a.remoteClient(conf.DefaultRemote)
 }
 
 // isTerminal reports whether w is a terminal, to pick the progress style.
@@ -139,6 +139,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newExecCmd(a),
 		newShellCmd(a),
 		newConsoleCmd(a),
+		newRemoteCmd(a),
 	)
 
 	return root

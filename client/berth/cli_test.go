@@ -89,6 +89,8 @@ func runCLI(t *testing.T, socket string, args ...string) (string, string, int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 
+	// A fresh client configuration: the developer's own must not matter.
+	a.confDir = t.TempDir()
 	code := run(ctx, append([]string{"--socket", socket}, args...), a)
 
 	return out.String(), errOut.String(), code
@@ -221,7 +223,7 @@ func TestLaunchErrors(t *testing.T) {
 	checkOneError(t, stderr, code, `Bad key=value pair: "novalue"`)
 
 	_, stderr, code = runCLI(t, s.Socket, "launch", "images:debian/12")
-	checkOneError(t, stderr, code, `Unknown remote "images": berth only talks to the local server`)
+	checkOneError(t, stderr, code, `The remote "images" doesn't exist`)
 
 	_, stderr, code = runCLI(t, s.Socket, "launch", "debian/12", "c2")
 	checkOneError(t, stderr, code, "Failed to run: no init found")

@@ -22,16 +22,16 @@ import (
 func newConfigCmd(a *app) *cobra.Command {
 	var expanded bool
 	show := &cobra.Command{
-		Use:   "show [NAME]",
+		Use:   "show [REMOTE:][NAME]",
 		Short: "Show the configuration of an instance (or of the server)",
 		Args:  rangeArgs(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
+			c, name, err := a.target(strings.Join(args, ""))
 			if err != nil {
 				return err
 			}
 
-			if len(args) == 0 {
+			if name == "" {
 				srv, _, err := c.GetServer(cmd.Context())
 				if err != nil {
 					return err
@@ -40,7 +40,7 @@ func newConfigCmd(a *app) *cobra.Command {
 				return writeYAML(a.out, map[string]any{"config": nonNil(srv.Config)})
 			}
 
-			inst, _, err := c.GetInstance(cmd.Context(), args[0])
+			inst, _, err := c.GetInstance(cmd.Context(), name)
 			if err != nil {
 				return err
 			}
@@ -58,26 +58,27 @@ func newConfigCmd(a *app) *cobra.Command {
 
 	var getExpanded bool
 	get := &cobra.Command{
-		Use:   "get [NAME] KEY",
+		Use:   "get [REMOTE:][NAME] KEY",
 		Short: "Get a configuration key of an instance (or of the server)",
 		Args:  rangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
+			c, name, err := a.target(strings.Join(args[:len(args)-1], ""))
 			if err != nil {
 				return err
 			}
 
-			if len(args) == 1 {
+			key := args[len(args)-1]
+			if name == "" {
 				srv, _, err := c.GetServer(cmd.Context())
 				if err != nil {
 					return err
 				}
 
-				a.printf("%s\n", srv.Config[args[0]])
+				a.printf("%s\n", srv.Config[key])
 				return nil
 			}
 
-			inst, _, err := c.GetInstance(cmd.Context(), args[0])
+			inst, _, err := c.GetInstance(cmd.Context(), name)
 			if err != nil {
 				return err
 			}
@@ -87,7 +88,7 @@ func newConfigCmd(a *app) *cobra.Command {
 				config = inst.ExpandedConfig
 			}
 
-			a.printf("%s\n", config[args[1]])
+			a.printf("%s\n", config[key])
 			return nil
 		},
 	}
@@ -95,7 +96,7 @@ func newConfigCmd(a *app) *cobra.Command {
 	get.Flags().BoolVarP(&getExpanded, "expanded", "e", false, "Read the key with profiles applied")
 
 	set := &cobra.Command{
-		Use:   "set [NAME] KEY=VALUE... | set [NAME] KEY VALUE",
+		Use:   "set [REMOTE:][NAME] KEY=VALUE... | set [REMOTE:][NAME] KEY VALUE",
 		Short: "Set configuration keys of an instance (or of the server)",
 		Args:  rangeArgs(1, -1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -109,7 +110,7 @@ func newConfigCmd(a *app) *cobra.Command {
 	}
 
 	unset := &cobra.Command{
-		Use:   "unset [NAME] KEY",
+		Use:   "unset [REMOTE:][NAME] KEY",
 		Short: "Unset a configuration key of an instance (or of the server)",
 		Args:  rangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -123,7 +124,7 @@ func newConfigCmd(a *app) *cobra.Command {
 	}
 
 	edit := &cobra.Command{
-		Use:   "edit NAME",
+		Use:   "edit [REMOTE:]NAME",
 		Short: "Edit an instance's configuration as YAML (standard input when not a terminal)",
 		Args:  rangeArgs(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -131,7 +132,7 @@ func newConfigCmd(a *app) *cobra.Command {
 		},
 	}
 
-	return newGroup("config", "Manage instance and server configuration", show, get, set, unset, edit, newConfigDeviceCmd(a, false))
+	return newGroup("config", "Manage instance and server configuration", show, get, set, unset, edit, newConfigDeviceCmd(a, false), newConfigTrustCmd(a))
 }
 
 // splitSetArgs reads lxc's `config set` forms: [NAME] k=v..., [NAME] KEY VALUE. A first
@@ -176,8 +177,8 @@ func parseKV(rest []string) (map[string]string, error) {
 
 // setConfig sets and unsets keys of an instance (name != "") or of the server, with the
 // GET's ETag sent back as If-Match so a concurrent change is not overwritten.
-func (a *app) setConfig(ctx context.Context, name string, set map[string]string, unset []string) error {
-	c, err := a.client()
+func (a *app) setConfig(ctx context.Context, arg string, set map[string]string, unset []string) error {
+	c, name, err := a.target(arg)
 	if err != nil {
 		return err
 	}
@@ -243,7 +244,7 @@ func (a *app) updateInstance(ctx context.Context, c *client.Client, name string,
 }
 
 func (a *app) editInstance(ctx context.Context, name string) error {
-	c, err := a.client()
+	c, name, err := a.instanceTarget(name)
 	if err != nil {
 		return err
 	}
@@ -344,7 +345,7 @@ func newConfigDeviceCmd(a *app, profile bool) *cobra.Command {
 
 	// devices runs change on the devices of the named instance or profile and saves.
 	devices := func(ctx context.Context, name string, change func(map[string]map[string]string) error) error {
-		c, err := a.client()
+		c, name, err := a.instanceTarget(name)
 		if err != nil {
 			return err
 		}
@@ -371,7 +372,7 @@ func newConfigDeviceCmd(a *app, profile bool) *cobra.Command {
 	}
 
 	read := func(ctx context.Context, name string) (map[string]map[string]string, error) {
-		c, err := a.client()
+		c, name, err := a.instanceTarget(name)
 		if err != nil {
 			return nil, err
 		}
@@ -394,7 +395,7 @@ func newConfigDeviceCmd(a *app, profile bool) *cobra.Command {
 	}
 
 	add := &cobra.Command{
-		Use:   "add NAME DEVICE TYPE [KEY=VALUE...]",
+		Use:   "add [REMOTE:]NAME DEVICE TYPE [KEY=VALUE...]",
 		Short: "Add a device to an " + what,
 		Args:  rangeArgs(3, -1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -427,7 +428,7 @@ func newConfigDeviceCmd(a *app, profile bool) *cobra.Command {
 	}
 
 	remove := &cobra.Command{
-		Use:     "remove NAME DEVICE...",
+		Use:     "remove [REMOTE:]NAME DEVICE...",
 		Aliases: []string{"rm"},
 		Short:   "Remove devices from an " + what,
 		Args:    rangeArgs(2, -1),
@@ -454,7 +455,7 @@ func newConfigDeviceCmd(a *app, profile bool) *cobra.Command {
 	}
 
 	list := &cobra.Command{
-		Use:   "list NAME",
+		Use:   "list [REMOTE:]NAME",
 		Short: "List the devices of an " + what,
 		Args:  rangeArgs(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -478,7 +479,7 @@ func newConfigDeviceCmd(a *app, profile bool) *cobra.Command {
 	}
 
 	show := &cobra.Command{
-		Use:   "show NAME",
+		Use:   "show [REMOTE:]NAME",
 		Short: "Show the devices of an " + what + " as YAML",
 		Args:  rangeArgs(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {

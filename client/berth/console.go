@@ -20,7 +20,7 @@ import (
 func newConsoleCmd(a *app) *cobra.Command {
 	var showLog bool
 	cmd := &cobra.Command{
-		Use:   "console NAME",
+		Use:   "console [REMOTE:]NAME",
 		Short: "Attach to an instance's console",
 		Long: `Attach to an instance's console (detach with Ctrl+a q), or print its log
 with --show-log.`,
@@ -40,7 +40,7 @@ with --show-log.`,
 }
 
 func (a *app) consoleLog(ctx context.Context, name string) error {
-	c, err := a.client()
+	c, name, err := a.instanceTarget(name)
 	if err != nil {
 		return err
 	}
@@ -69,7 +69,7 @@ func (a *app) console(ctx context.Context, in io.Reader, name string) error {
 		return errors.New("the console needs a terminal on standard input (use --show-log to print the log)")
 	}
 
-	c, err := a.client()
+	c, name, err := a.instanceTarget(name)
 	if err != nil {
 		return err
 	}

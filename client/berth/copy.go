@@ -13,18 +13,24 @@ func newCopyCmd(a *app) *cobra.Command {
 	var instanceOnly, noProfiles, ephemeral bool
 	var config, profiles []string
 	cmd := &cobra.Command{
-		Use:     "copy SOURCE[/SNAPSHOT] [DESTINATION]",
+		Use:     "copy [REMOTE:]SOURCE[/SNAPSHOT] [[REMOTE:]DESTINATION]",
 		Aliases: []string{"cp"},
 		Short:   "Copy instances within the server",
 		Args:    rangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
+			// Without a destination only the source's remote matters.
+			dstArg := args[0]
+			if len(args) == 2 {
+				dstArg = args[1]
+			}
+
+			c, source, dst, err := a.sameRemote(args[0], dstArg)
 			if err != nil {
 				return err
 			}
 
 			ctx := cmd.Context()
-			src, snap, isSnap, err := splitSnapshot(args[0])
+			src, snap, isSnap, err := splitSnapshot(source)
 			if err != nil {
 				return err
 			}
@@ -77,11 +83,11 @@ func newCopyCmd(a *app) *cobra.Command {
 			req := api.InstancesPost{
 				InstancePut: put,
 				Type:        inst.Type,
-				Source:      api.InstanceSource{Type: "copy", Source: args[0], BaseImage: cfg["volatile.base_image"], InstanceOnly: instanceOnly, ContainerOnly: instanceOnly},
+				Source:      api.InstanceSource{Type: "copy", Source: source, BaseImage: cfg["volatile.base_image"], InstanceOnly: instanceOnly, ContainerOnly: instanceOnly},
 			}
 
 			if len(args) == 2 {
-				req.Name = args[1]
+				req.Name = dst
 			}
 
 			op, err := c.CreateInstance(ctx, req)
@@ -94,7 +100,7 @@ func newCopyCmd(a *app) *cobra.Command {
 				return err
 			}
 
-			if len(args) == 1 {
+			if req.Name == "" {
 				a.printf("Instance name is: %s\n", op.InstanceName())
 			}
 

@@ -16,7 +16,7 @@ var errInstanceRunning = errors.New("the instance is currently running, stop it 
 func newDeleteCmd(a *app) *cobra.Command {
 	var force bool
 	cmd := &cobra.Command{
-		Use:     "delete NAME...",
+		Use:     "delete [REMOTE:]NAME...",
 		Aliases: []string{"rm"},
 		Short:   "Delete instances",
 		Args:    rangeArgs(1, -1),
@@ -32,8 +32,8 @@ func newDeleteCmd(a *app) *cobra.Command {
 	return cmd
 }
 
-func (a *app) deleteInstance(ctx context.Context, name string, force bool) error {
-	if base, snap, isSnap, err := splitSnapshot(name); err != nil || isSnap {
+func (a *app) deleteInstance(ctx context.Context, arg string, force bool) error {
+	if base, snap, isSnap, err := splitSnapshot(arg); err != nil || isSnap {
 		if err != nil {
 			return err
 		}
@@ -41,7 +41,7 @@ func (a *app) deleteInstance(ctx context.Context, name string, force bool) error
 		return a.deleteSnapshot(ctx, base, snap)
 	}
 
-	c, err := a.client()
+	c, name, err := a.instanceTarget(arg)
 	if err != nil {
 		return err
 	}
@@ -57,7 +57,7 @@ func (a *app) deleteInstance(ctx context.Context, name string, force bool) error
 			return errInstanceRunning
 		}
 
-		err = a.changeState(ctx, name, api.InstanceStatePut{Action: "stop", Timeout: -1, Force: true})
+		err = a.changeState(ctx, arg, api.InstanceStatePut{Action: "stop", Timeout: -1, Force: true})
 		if err != nil {
 			return err
 		}

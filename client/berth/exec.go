@@ -49,7 +49,7 @@ type execOptions struct {
 func newExecCmd(a *app) *cobra.Command {
 	o := execOptions{}
 	cmd := &cobra.Command{
-		Use:   "exec NAME [--] COMMAND [ARGS...]",
+		Use:   "exec [REMOTE:]NAME [--] COMMAND [ARGS...]",
 		Short: "Run a command in an instance",
 		Long: `Run a command in an instance.
 
@@ -157,7 +157,7 @@ func (a *app) exec(ctx context.Context, in io.Reader, name string, command []str
 		return err
 	}
 
-	c, err := a.client()
+	c, name, err := a.instanceTarget(name)
 	if err != nil {
 		return err
 	}

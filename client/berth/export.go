@@ -13,16 +13,16 @@ import (
 func newExportCmd(a *app) *cobra.Command {
 	var instanceOnly bool
 	cmd := &cobra.Command{
-		Use:   "export NAME [FILE]",
+		Use:   "export [REMOTE:]NAME [FILE]",
 		Short: "Export an instance (and its snapshots) as a backup tarball",
 		Args:  rangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
+			c, name, err := a.instanceTarget(args[0])
 			if err != nil {
 				return err
 			}
 
-			ctx, name := cmd.Context(), args[0]
+			ctx := cmd.Context()
 			file := name + ".tar.gz"
 			if len(args) == 2 {
 				file = args[1]
@@ -77,11 +77,16 @@ func newExportCmd(a *app) *cobra.Command {
 
 func newImportCmd(a *app) *cobra.Command {
 	return &cobra.Command{
-		Use:   "import FILE [NAME]",
+		Use:   "import FILE [[REMOTE:]NAME]",
 		Short: "Import an instance from a backup tarball",
 		Args:  rangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
+			target := ""
+			if len(args) == 2 {
+				target = args[1]
+			}
+
+			c, name, err := a.target(target)
 			if err != nil {
 				return err
 			}
@@ -92,10 +97,6 @@ func newImportCmd(a *app) *cobra.Command {
 			}
 
 			defer f.Close()
-			name := ""
-			if len(args) == 2 {
-				name = args[1]
-			}
 
 			op, err := c.CreateInstanceFromBackup(cmd.Context(), f, name)
 			if err != nil {

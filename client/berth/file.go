@@ -30,10 +30,32 @@ func newFileCmd(a *app) *cobra.Command {
 func splitInstancePath(arg string) (string, string, error) {
 	name, p, ok := strings.Cut(arg, "/")
 	if !ok || name == "" {
-		return "", "", fmt.Errorf("invalid target %q: want NAME/PATH", arg)
+		return "", "", fmt.Errorf("invalid target %q: want [REMOTE:]NAME/PATH", arg)
 	}
 
 	return name, "/" + p, nil
+}
+
+// instancePath resolves lxc's [REMOTE:]NAME/PATH argument: the remote's
+// client, the instance and the absolute path in it. A malformed argument is
+// refused before anything is connected.
+func (a *app) instancePath(arg string) (*client.Client, string, string, error) {
+	remote, rest, err := a.parseRemote(arg)
+	if err != nil {
+		return nil, "", "", err
+	}
+
+	name, p, err := splitInstancePath(rest)
+	if err != nil {
+		return nil, "", "", fmt.Errorf("invalid target %q: want [REMOTE:]NAME/PATH", arg)
+	}
+
+	c, err := a.remoteClient(remote)
+	if err != nil {
+		return nil, "", "", err
+	}
+
+	return c, name, p, nil
 }
 
 type pushFlags struct {
@@ -45,7 +67,7 @@ type pushFlags struct {
 func newFilePushCmd(a *app) *cobra.Command {
 	f := pushFlags{}
 	cmd := &cobra.Command{
-		Use:   "push SOURCE... NAME/PATH",
+		Use:   "push SOURCE... [REMOTE:]NAME/PATH",
 		Short: "Push files into instances",
 		Args:  rangeArgs(2, -1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -63,12 +85,7 @@ func newFilePushCmd(a *app) *cobra.Command {
 }
 
 func (a *app) filePush(ctx context.Context, sources []string, target string, f pushFlags) error {
-	c, err := a.client()
-	if err != nil {
-		return err
-	}
-
-	name, dst, err := splitInstancePath(target)
+	c, name, dst, err := a.instancePath(target)
 	if err != nil {
 		return err
 	}
@@ -220,7 +237,7 @@ func mkdirParents(ctx context.Context, c *client.Client, name, dir string) error
 func newFilePullCmd(a *app) *cobra.Command {
 	var recursive, parents bool
 	cmd := &cobra.Command{
-		Use:   "pull NAME/PATH... TARGET",
+		Use:   "pull [REMOTE:]NAME/PATH... TARGET",
 		Short: "Pull files from instances (TARGET - writes to standard output)",
 		Args:  rangeArgs(2, -1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -235,18 +252,13 @@ func newFilePullCmd(a *app) *cobra.Command {
 }
 
 func (a *app) filePull(ctx context.Context, sources []string, target string, recursive, parents bool) error {
-	c, err := a.client()
-	if err != nil {
-		return err
-	}
-
 	intoDir := len(sources) > 1 || strings.HasSuffix(target, "/")
 	if fi, err := os.Stat(target); err == nil && fi.IsDir() {
 		intoDir = true
 	}
 
 	for _, src := range sources {
-		name, p, err := splitInstancePath(src)
+		c, name, p, err := a.instancePath(src)
 		if err != nil {
 			return err
 		}
@@ -384,18 +396,13 @@ func pullTree(ctx context.Context, c *client.Client, name, p, dst string, recurs
 
 func newFileDeleteCmd(a *app) *cobra.Command {
 	return &cobra.Command{
-		Use:     "delete NAME/PATH...",
+		Use:     "delete [REMOTE:]NAME/PATH...",
 		Aliases: []string{"rm"},
 		Short:   "Delete files in instances",
 		Args:    rangeArgs(1, -1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-
 			for _, arg := range args {
-				name, p, err := splitInstancePath(arg)
+				c, name, p, err := a.instancePath(arg)
 				if err != nil {
 					return err
 				}
@@ -413,7 +420,7 @@ func newFileDeleteCmd(a *app) *cobra.Command {
 
 func newFileEditCmd(a *app) *cobra.Command {
 	return &cobra.Command{
-		Use:   "edit NAME/PATH",
+		Use:   "edit [REMOTE:]NAME/PATH",
 		Short: "Edit a file in an instance (standard input replaces it when not a terminal)",
 		Args:  rangeArgs(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -423,12 +430,7 @@ func newFileEditCmd(a *app) *cobra.Command {
 }
 
 func (a *app) fileEdit(ctx context.Context, arg string) error {
-	c, err := a.client()
-	if err != nil {
-		return err
-	}
-
-	name, p, err := splitInstancePath(arg)
+	c, name, p, err := a.instancePath(arg)
 	if err != nil {
 		return err
 	}

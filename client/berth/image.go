@@ -97,11 +97,11 @@ func shortestAlias(aliases []api.ImageAlias) string {
 func newImageImportCmd(a *app) *cobra.Command {
 	var aliases []string
 	cmd := &cobra.Command{
-		Use:   "import FILE",
+		Use:   "import FILE [REMOTE:]",
 		Short: "Import a unified image tarball",
-		Args:  rangeArgs(1, 1),
+		Args:  rangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
+			c, err := a.remoteOnly(cmd, args[1:])
 			if err != nil {
 				return err
 			}
@@ -187,17 +187,17 @@ func setAliases(ctx context.Context, c *client.Client, fp string, aliases []stri
 
 func newImageDeleteCmd(a *app) *cobra.Command {
 	return &cobra.Command{
-		Use:     "delete IMAGE...",
+		Use:     "delete [REMOTE:]IMAGE...",
 		Aliases: []string{"rm"},
 		Short:   "Delete images (by alias or fingerprint prefix)",
 		Args:    rangeArgs(1, -1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
+			return a.forEach(args, func(arg string) error {
+				c, name, err := a.target(arg)
+				if err != nil {
+					return err
+				}
 
-			return a.forEach(args, func(name string) error {
 				img, err := resolveImage(cmd.Context(), c, name)
 				if err != nil {
 					return err
@@ -216,31 +216,31 @@ func newImageDeleteCmd(a *app) *cobra.Command {
 
 func newImageAliasCmd(a *app) *cobra.Command {
 	create := &cobra.Command{
-		Use:   "create ALIAS FINGERPRINT",
+		Use:   "create [REMOTE:]ALIAS FINGERPRINT",
 		Short: "Create an alias for an image",
 		Args:  rangeArgs(2, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
+			c, name, err := a.instanceTarget(args[0])
 			if err != nil {
 				return err
 			}
 
-			return c.CreateImageAlias(cmd.Context(), api.ImageAliasesPost{Name: args[0], ImageAliasesEntryPut: api.ImageAliasesEntryPut{Target: args[1]}})
+			return c.CreateImageAlias(cmd.Context(), api.ImageAliasesPost{Name: name, ImageAliasesEntryPut: api.ImageAliasesEntryPut{Target: args[1]}})
 		},
 	}
 
 	del := &cobra.Command{
-		Use:     "delete ALIAS",
+		Use:     "delete [REMOTE:]ALIAS",
 		Aliases: []string{"rm"},
 		Short:   "Delete an alias (not the image)",
 		Args:    rangeArgs(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
+			c, name, err := a.instanceTarget(args[0])
 			if err != nil {
 				return err
 			}
 
-			return c.DeleteImageAlias(cmd.Context(), args[0])
+			return c.DeleteImageAlias(cmd.Context(), name)
 		},
 	}
 

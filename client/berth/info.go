@@ -15,16 +15,16 @@ import (
 
 func newInfoCmd(a *app) *cobra.Command {
 	return &cobra.Command{
-		Use:   "info NAME",
+		Use:   "info [REMOTE:]NAME",
 		Short: "Show instance information",
 		Args:  rangeArgs(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
+			c, name, err := a.instanceTarget(args[0])
 			if err != nil {
 				return err
 			}
 
-			inst, _, err := c.GetInstanceFull(cmd.Context(), args[0])
+			inst, _, err := c.GetInstanceFull(cmd.Context(), name)
 			if err != nil {
 				return err
 			}

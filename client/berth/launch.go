@@ -25,7 +25,7 @@ type launchFlags struct {
 func newLaunchCmd(a *app, start bool) *cobra.Command {
 	f := &launchFlags{}
 	cmd := &cobra.Command{
-		Use:   "init IMAGE [NAME]",
+		Use:   "init [REMOTE:]IMAGE [[REMOTE:]NAME]",
 		Short: "Create instances from images",
 		Args:  rangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -39,7 +39,7 @@ func newLaunchCmd(a *app, start bool) *cobra.Command {
 	}
 
 	if start {
-		cmd.Use = "launch IMAGE [NAME]"
+		cmd.Use = "launch [REMOTE:]IMAGE [[REMOTE:]NAME]"
 		cmd.Short = "Create and start instances from images"
 	}
 
@@ -111,7 +111,7 @@ func buildInstancesPost(img *api.Image, name string, f *launchFlags) (api.Instan
 }
 
 func (a *app) launch(ctx context.Context, image, name string, f *launchFlags, start bool) error {
-	c, err := a.client()
+	c, image, name, err := a.launchTarget(image, name)
 	if err != nil {
 		return err
 	}
@@ -201,17 +201,40 @@ func (a *app) waitWithProgress(ctx context.Context, op *client.Operation) error 
 	return err
 }
 
-// resolveImage finds the image named by an alias or a fingerprint prefix,
-// like lxc: alias first, then fingerprint. "local:" is accepted and stripped.
-func resolveImage(ctx context.Context, c *client.Client, name string) (*api.Image, error) {
-	if remote, rest, ok := strings.Cut(name, ":"); ok {
-		if remote != "local" {
-			return nil, fmt.Errorf("unknown remote %q: berth only talks to the local server", remote)
-		}
-
-		name = rest
+// launchTarget resolves launch's [REMOTE:]IMAGE and [REMOTE:]NAME to the
+// remote the instance is made on, the image and the instance name there.
+// An image without a remote is looked up on the instance's remote, and an
+// image on another remote is refused: lxc would copy it across first, which
+// berth does not do yet.
+func (a *app) launchTarget(image, name string) (*client.Client, string, string, error) {
+	instRemote, name, err := a.parseRemote(name)
+	if err != nil {
+		return nil, "", "", err
 	}
 
+	imgRemote := instRemote
+	if strings.Contains(image, ":") {
+		imgRemote, image, err = a.parseRemote(image)
+		if err != nil {
+			return nil, "", "", err
+		}
+	}
+
+	if imgRemote != instRemote {
+		return nil, "", "", fmt.Errorf("the image is on remote %s and the instance would be on %s: berth can't copy images between remotes yet", imgRemote, instRemote)
+	}
+
+	c, err := a.remoteClient(instRemote)
+	if err != nil {
+		return nil, "", "", err
+	}
+
+	return c, image, name, nil
+}
+
+// resolveImage finds the image named by an alias or a fingerprint prefix,
+// like lxc: alias first, then fingerprint.
+func resolveImage(ctx context.Context, c *client.Client, name string) (*api.Image, error) {
 	if name == "" {
 		return nil, fmt.Errorf("empty image name")
 	}

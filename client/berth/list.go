@@ -14,7 +14,7 @@ import (
 func newListCmd(a *app) *cobra.Command {
 	var format, columns string
 	cmd := &cobra.Command{
-		Use:     "list [FILTER...]",
+		Use:     "list [REMOTE:][FILTER...]",
 		Aliases: []string{"ls"},
 		Short:   "List instances",
 		Long: `List instances.
@@ -52,9 +52,21 @@ func (a *app) list(ctx context.Context, filters []string, format, columns string
 		return err
 	}
 
-	c, err := a.client()
+	// Like lxc: a first argument with a colon names the remote, and what
+	// follows the colon is a filter.
+	remoteArg := ""
+	if len(filters) > 0 && strings.Contains(filters[0], ":") {
+		remoteArg = filters[0]
+		filters = filters[1:]
+	}
+
+	c, first, err := a.target(remoteArg)
 	if err != nil {
 		return err
+	}
+
+	if first != "" {
+		filters = append([]string{first}, filters...)
 	}
 
 	insts, err := c.GetInstancesFull(ctx)

@@ -17,17 +17,17 @@ type listFetch func(ctx context.Context, c *client.Client) (objects any, rows []
 func newListSubcmd(a *app, short string, header []string, fetch listFetch) *cobra.Command {
 	var format string
 	cmd := &cobra.Command{
-		Use:     "list",
+		Use:     "list [REMOTE:]",
 		Aliases: []string{"ls"},
 		Short:   short,
-		Args:    rangeArgs(0, 0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Args:    rangeArgs(0, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
 			err := checkFormat(format)
 			if err != nil {
 				return err
 			}
 
-			c, err := a.client()
+			c, err := a.remoteOnly(cmd, args)
 			if err != nil {
 				return err
 			}

@@ -7,17 +7,17 @@ import (
 // newMoveCmd is lxc's `move OLD NEW`, which renames an instance on the same server.
 func newMoveCmd(a *app) *cobra.Command {
 	return &cobra.Command{
-		Use:     "move OLD NEW",
+		Use:     "move [REMOTE:]OLD [REMOTE:]NEW",
 		Aliases: []string{"mv", "rename"},
 		Short:   "Rename a stopped instance",
 		Args:    rangeArgs(2, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
+			c, from, to, err := a.sameRemote(args[0], args[1])
 			if err != nil {
 				return err
 			}
 
-			op, err := c.RenameInstance(cmd.Context(), args[0], args[1])
+			op, err := c.RenameInstance(cmd.Context(), from, to)
 			if err != nil {
 				return err
 			}

@@ -51,16 +51,16 @@ func yesNo(b bool) string {
 
 func newNetworkShowCmd(a *app) *cobra.Command {
 	return &cobra.Command{
-		Use:   "show NAME",
+		Use:   "show [REMOTE:]NAME",
 		Short: "Show a network",
 		Args:  rangeArgs(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
+			c, name, err := a.instanceTarget(args[0])
 			if err != nil {
 				return err
 			}
 
-			n, _, err := c.GetNetwork(cmd.Context(), args[0])
+			n, _, err := c.GetNetwork(cmd.Context(), name)
 			if err != nil {
 				return err
 			}
@@ -73,16 +73,16 @@ func newNetworkShowCmd(a *app) *cobra.Command {
 
 func newNetworkInfoCmd(a *app) *cobra.Command {
 	return &cobra.Command{
-		Use:   "info NAME",
+		Use:   "info [REMOTE:]NAME",
 		Short: "Show the state of a network's interface",
 		Args:  rangeArgs(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
+			c, name, err := a.instanceTarget(args[0])
 			if err != nil {
 				return err
 			}
 
-			st, err := c.GetNetworkState(cmd.Context(), args[0])
+			st, err := c.GetNetworkState(cmd.Context(), name)
 			if err != nil {
 				return err
 			}
@@ -119,7 +119,7 @@ func (a *app) printNetworkState(name string, st *api.NetworkState) {
 func newNetworkCreateCmd(a *app) *cobra.Command {
 	var typ, description string
 	cmd := &cobra.Command{
-		Use:   "create NAME [key=value...]",
+		Use:   "create [REMOTE:]NAME [key=value...]",
 		Short: "Create a managed network",
 		Args:  rangeArgs(1, -1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -128,12 +128,12 @@ func newNetworkCreateCmd(a *app) *cobra.Command {
 				return err
 			}
 
-			c, err := a.client()
+			c, name, err := a.instanceTarget(args[0])
 			if err != nil {
 				return err
 			}
 
-			req := api.NetworksPost{Name: args[0], Type: typ, NetworkPut: api.NetworkPut{Config: config, Description: description}}
+			req := api.NetworksPost{Name: name, Type: typ, NetworkPut: api.NetworkPut{Config: config, Description: description}}
 			err = c.CreateNetwork(cmd.Context(), req)
 			if err != nil {
 				return err
@@ -152,7 +152,7 @@ func newNetworkCreateCmd(a *app) *cobra.Command {
 // updateNetworkConfig reads a network, changes its config and writes it back guarded by
 // its ETag, like lxc.
 func updateNetworkConfig(cmd *cobra.Command, a *app, name string, change func(config map[string]string) error) error {
-	c, err := a.client()
+	c, name, err := a.instanceTarget(name)
 	if err != nil {
 		return err
 	}
@@ -174,7 +174,7 @@ func updateNetworkConfig(cmd *cobra.Command, a *app, name string, change func(co
 
 func newNetworkSetCmd(a *app) *cobra.Command {
 	return &cobra.Command{
-		Use:   "set NAME key=value... | set NAME KEY VALUE",
+		Use:   "set [REMOTE:]NAME key=value... | set [REMOTE:]NAME KEY VALUE",
 		Short: "Set network configuration keys",
 		Args:  rangeArgs(2, -1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -202,7 +202,7 @@ func newNetworkSetCmd(a *app) *cobra.Command {
 
 func newNetworkUnsetCmd(a *app) *cobra.Command {
 	return &cobra.Command{
-		Use:   "unset NAME KEY",
+		Use:   "unset [REMOTE:]NAME KEY",
 		Short: "Unset a network configuration key",
 		Args:  rangeArgs(2, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -220,16 +220,16 @@ func newNetworkUnsetCmd(a *app) *cobra.Command {
 
 func newNetworkGetCmd(a *app) *cobra.Command {
 	return &cobra.Command{
-		Use:   "get NAME KEY",
+		Use:   "get [REMOTE:]NAME KEY",
 		Short: "Get a network configuration key",
 		Args:  rangeArgs(2, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
+			c, name, err := a.instanceTarget(args[0])
 			if err != nil {
 				return err
 			}
 
-			n, _, err := c.GetNetwork(cmd.Context(), args[0])
+			n, _, err := c.GetNetwork(cmd.Context(), name)
 			if err != nil {
 				return err
 			}
@@ -242,17 +242,17 @@ func newNetworkGetCmd(a *app) *cobra.Command {
 
 func newNetworkDeleteCmd(a *app) *cobra.Command {
 	return &cobra.Command{
-		Use:     "delete NAME",
+		Use:     "delete [REMOTE:]NAME",
 		Aliases: []string{"rm"},
 		Short:   "Delete a managed network",
 		Args:    rangeArgs(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
+			c, name, err := a.instanceTarget(args[0])
 			if err != nil {
 				return err
 			}
 
-			err = c.DeleteNetwork(cmd.Context(), args[0])
+			err = c.DeleteNetwork(cmd.Context(), name)
 			if err != nil {
 				return err
 			}

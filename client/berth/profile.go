@@ -28,16 +28,16 @@ func newProfileCmd(a *app) *cobra.Command {
 		})
 
 	show := &cobra.Command{
-		Use:   "show NAME",
+		Use:   "show [REMOTE:]NAME",
 		Short: "Show a profile",
 		Args:  rangeArgs(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
+			c, name, err := a.instanceTarget(args[0])
 			if err != nil {
 				return err
 			}
 
-			p, _, err := c.GetProfile(cmd.Context(), args[0])
+			p, _, err := c.GetProfile(cmd.Context(), name)
 			if err != nil {
 				return err
 			}

@@ -17,16 +17,16 @@ import (
 
 func newProfileCreateCmd(a *app) *cobra.Command {
 	return &cobra.Command{
-		Use:   "create NAME",
+		Use:   "create [REMOTE:]NAME",
 		Short: "Create an empty profile",
 		Args:  rangeArgs(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
+			c, name, err := a.instanceTarget(args[0])
 			if err != nil {
 				return err
 			}
 
-			err = c.CreateProfile(cmd.Context(), api.ProfilesPost{Name: args[0]})
+			err = c.CreateProfile(cmd.Context(), api.ProfilesPost{Name: name})
 			if err != nil {
 				return err
 			}
@@ -39,11 +39,11 @@ func newProfileCreateCmd(a *app) *cobra.Command {
 
 func newProfileEditCmd(a *app) *cobra.Command {
 	return &cobra.Command{
-		Use:   "edit NAME",
+		Use:   "edit [REMOTE:]NAME",
 		Short: "Edit a profile as YAML (standard input when not a terminal)",
 		Args:  rangeArgs(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
+			c, name, err := a.instanceTarget(args[0])
 			if err != nil {
 				return err
 			}
@@ -70,10 +70,10 @@ func newProfileEditCmd(a *app) *cobra.Command {
 					return err
 				}
 
-				return c.UpdateProfile(cmd.Context(), args[0], put, "")
+				return c.UpdateProfile(cmd.Context(), name, put, "")
 			}
 
-			p, etag, err := c.GetProfile(cmd.Context(), args[0])
+			p, etag, err := c.GetProfile(cmd.Context(), name)
 			if err != nil {
 				return err
 			}
@@ -84,7 +84,7 @@ func newProfileEditCmd(a *app) *cobra.Command {
 					return err
 				}
 
-				return c.UpdateProfile(cmd.Context(), args[0], put, etag)
+				return c.UpdateProfile(cmd.Context(), name, put, etag)
 			})
 		},
 	}
@@ -102,12 +102,12 @@ func newProfileSetCmd(a *app, unset bool) *cobra.Command {
 		Short: short,
 		Args:  args,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
+			c, name, err := a.instanceTarget(args[0])
 			if err != nil {
 				return err
 			}
 
-			p, etag, err := c.GetProfile(cmd.Context(), args[0])
+			p, etag, err := c.GetProfile(cmd.Context(), name)
 			if err != nil {
 				return err
 			}
@@ -131,23 +131,23 @@ func newProfileSetCmd(a *app, unset bool) *cobra.Command {
 				}
 			}
 
-			return c.UpdateProfile(cmd.Context(), args[0], p.ProfilePut, etag)
+			return c.UpdateProfile(cmd.Context(), name, p.ProfilePut, etag)
 		},
 	}
 }
 
 func newProfileGetCmd(a *app) *cobra.Command {
 	return &cobra.Command{
-		Use:   "get NAME KEY",
+		Use:   "get [REMOTE:]NAME KEY",
 		Short: "Get a configuration key of a profile",
 		Args:  rangeArgs(2, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
+			c, name, err := a.instanceTarget(args[0])
 			if err != nil {
 				return err
 			}
 
-			p, _, err := c.GetProfile(cmd.Context(), args[0])
+			p, _, err := c.GetProfile(cmd.Context(), name)
 			if err != nil {
 				return err
 			}
@@ -174,12 +174,12 @@ func newProfileAssignCmd(a *app, verb string) *cobra.Command {
 		Short: short,
 		Args:  rangeArgs(2, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
+			c, name, err := a.instanceTarget(args[0])
 			if err != nil {
 				return err
 			}
 
-			name, arg := args[0], args[1]
+			arg := args[1]
 			err = a.updateInstance(cmd.Context(), c, name, func(put *api.InstancePut) error {
 				switch verb {
 				case "assign":
@@ -224,7 +224,7 @@ func newProfileAssignCmd(a *app, verb string) *cobra.Command {
 
 func newProfileCopyCmd(a *app) *cobra.Command {
 	return &cobra.Command{
-		Use:     "copy SOURCE TARGET",
+		Use:     "copy [REMOTE:]SOURCE [REMOTE:]TARGET",
 		Aliases: []string{"cp"},
 		Short:   "Copy a profile",
 		Args:    rangeArgs(2, 2),
@@ -235,7 +235,7 @@ func newProfileCopyCmd(a *app) *cobra.Command {
 }
 
 func (a *app) copyProfile(ctx context.Context, src, dst string) error {
-	c, err := a.client()
+	c, src, dst, err := a.sameRemote(src, dst)
 	if err != nil {
 		return err
 	}
@@ -250,17 +250,17 @@ func (a *app) copyProfile(ctx context.Context, src, dst string) error {
 
 func newProfileRenameCmd(a *app) *cobra.Command {
 	return &cobra.Command{
-		Use:     "rename OLD NEW",
+		Use:     "rename [REMOTE:]OLD [REMOTE:]NEW",
 		Aliases: []string{"mv"},
 		Short:   "Rename a profile",
 		Args:    rangeArgs(2, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
+			c, from, to, err := a.sameRemote(args[0], args[1])
 			if err != nil {
 				return err
 			}
 
-			err = c.RenameProfile(cmd.Context(), args[0], args[1])
+			err = c.RenameProfile(cmd.Context(), from, to)
 			if err != nil {
 				return err
 			}
@@ -273,17 +273,17 @@ func newProfileRenameCmd(a *app) *cobra.Command {
 
 func newProfileDeleteCmd(a *app) *cobra.Command {
 	return &cobra.Command{
-		Use:     "delete NAME",
+		Use:     "delete [REMOTE:]NAME",
 		Aliases: []string{"rm"},
 		Short:   "Delete a profile (refused while instances use it)",
 		Args:    rangeArgs(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
+			c, name, err := a.instanceTarget(args[0])
 			if err != nil {
 				return err
 			}
 
-			err = c.DeleteProfile(cmd.Context(), args[0])
+			err = c.DeleteProfile(cmd.Context(), name)
 			if err != nil {
 				return err
 			}

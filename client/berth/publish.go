@@ -15,12 +15,32 @@ func newPublishCmd(a *app) *cobra.Command {
 	var force bool
 	var compression string
 	cmd := &cobra.Command{
-		Use:   "publish NAME[/SNAPSHOT] [key=value...]",
+		Use:   "publish [REMOTE:]NAME[/SNAPSHOT] [REMOTE:] [key=value...]",
 		Short: "Publish instances as images",
 		Args:  rangeArgs(1, -1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			rest := args[1:]
+			if len(rest) > 0 && strings.HasSuffix(rest[0], ":") && !strings.Contains(rest[0], "=") {
+				// lxc's target remote: berth publishes on the instance's own.
+				src, _, err := a.parseRemote(args[0])
+				if err != nil {
+					return err
+				}
+
+				dst, _, err := a.parseRemote(rest[0])
+				if err != nil {
+					return err
+				}
+
+				if src != dst {
+					return fmt.Errorf("publishing to another remote (%s to %s) is not supported", src, dst)
+				}
+
+				rest = rest[1:]
+			}
+
 			props := map[string]string{}
-			for _, kv := range args[1:] {
+			for _, kv := range rest {
 				k, v, ok := strings.Cut(kv, "=")
 				if !ok {
 					return fmt.Errorf("bad key=value pair: %q", kv)
@@ -40,8 +60,8 @@ func newPublishCmd(a *app) *cobra.Command {
 	return cmd
 }
 
-func (a *app) publish(ctx context.Context, src string, props map[string]string, aliases []string, force bool, compression string) error {
-	c, err := a.client()
+func (a *app) publish(ctx context.Context, arg string, props map[string]string, aliases []string, force bool, compression string) error {
+	c, src, err := a.instanceTarget(arg)
 	if err != nil {
 		return err
 	}
@@ -63,7 +83,7 @@ func (a *app) publish(ctx context.Context, src string, props map[string]string, 
 				return fmt.Errorf("the instance is currently running. Use --force to have it stopped and restarted")
 			}
 
-			err = a.changeState(ctx, name, api.InstanceStatePut{Action: "stop", Timeout: -1, Force: true})
+			err = setState(ctx, c, name, api.InstanceStatePut{Action: "stop", Timeout: -1, Force: true})
 			if err != nil {
 				return err
 			}
@@ -91,7 +111,7 @@ func (a *app) publish(ctx context.Context, src string, props map[string]string, 
 	}
 
 	if restart {
-		startErr := a.changeState(ctx, name, api.InstanceStatePut{Action: "start"})
+		startErr := setState(ctx, c, name, api.InstanceStatePut{Action: "start"})
 		if err == nil {
 			err = startErr
 		}

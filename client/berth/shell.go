@@ -12,7 +12,7 @@ const loginAs = `n=$(getent passwd "$1" | cut -d: -f1) && [ -n "$n" ] && exec su
 func newShellCmd(a *app) *cobra.Command {
 	var user string
 	cmd := &cobra.Command{
-		Use:   "shell NAME",
+		Use:   "shell [REMOTE:]NAME",
 		Short: "Open a login shell in an instance",
 		Long: `Open a login shell in an instance: root's by default (like lxc's "shell"
 alias, "exec NAME -- su -l"), or the given user's with --user.`,

@@ -14,11 +14,11 @@ import (
 func newSnapshotCmd(a *app) *cobra.Command {
 	var reuse, noExpiry bool
 	cmd := &cobra.Command{
-		Use:   "snapshot NAME [SNAPSHOT]",
+		Use:   "snapshot [REMOTE:]NAME [SNAPSHOT]",
 		Short: "Create instance snapshots (snap0, snap1, … when no name is given)",
 		Args:  rangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
+			c, name, err := a.instanceTarget(args[0])
 			if err != nil {
 				return err
 			}
@@ -34,7 +34,7 @@ func newSnapshotCmd(a *app) *cobra.Command {
 			}
 
 			if reuse && req.Name != "" {
-				if _, err := c.GetInstanceSnapshot(ctx, args[0], req.Name); err == nil {
+				if _, err := c.GetInstanceSnapshot(ctx, name, req.Name); err == nil {
 					err := a.deleteSnapshot(ctx, args[0], req.Name)
 					if err != nil {
 						return err
@@ -42,7 +42,7 @@ func newSnapshotCmd(a *app) *cobra.Command {
 				}
 			}
 
-			op, err := c.CreateInstanceSnapshot(ctx, args[0], req)
+			op, err := c.CreateInstanceSnapshot(ctx, name, req)
 			if err != nil {
 				return err
 			}
@@ -59,16 +59,16 @@ func newSnapshotCmd(a *app) *cobra.Command {
 
 func newRestoreCmd(a *app) *cobra.Command {
 	return &cobra.Command{
-		Use:   "restore NAME SNAPSHOT",
+		Use:   "restore [REMOTE:]NAME SNAPSHOT",
 		Short: "Restore instances from snapshots",
 		Args:  rangeArgs(2, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
+			c, name, err := a.instanceTarget(args[0])
 			if err != nil {
 				return err
 			}
 
-			op, err := c.RestoreInstanceSnapshot(cmd.Context(), args[0], args[1])
+			op, err := c.RestoreInstanceSnapshot(cmd.Context(), name, args[1])
 			if err != nil {
 				return err
 			}
@@ -80,7 +80,7 @@ func newRestoreCmd(a *app) *cobra.Command {
 
 // deleteSnapshot serves `berth delete NAME/SNAP`.
 func (a *app) deleteSnapshot(ctx context.Context, name, snap string) error {
-	c, err := a.client()
+	c, name, err := a.instanceTarget(name)
 	if err != nil {
 		return err
 	}

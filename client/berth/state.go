@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/berth-dev/berth/client"
 	"github.com/berth-dev/berth/shared/api"
 )
 
@@ -17,7 +18,7 @@ const defaultStopTimeout = -1
 
 func newStartCmd(a *app) *cobra.Command {
 	return &cobra.Command{
-		Use:   "start NAME...",
+		Use:   "start [REMOTE:]NAME...",
 		Short: "Start instances",
 		Args:  rangeArgs(1, -1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -32,7 +33,7 @@ func newStopCmd(a *app) *cobra.Command {
 	var force bool
 	var timeout int
 	cmd := &cobra.Command{
-		Use:   "stop NAME...",
+		Use:   "stop [REMOTE:]NAME...",
 		Short: "Stop instances",
 		Args:  rangeArgs(1, -1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -53,7 +54,7 @@ func newRestartCmd(a *app) *cobra.Command {
 	var force bool
 	var timeout int
 	cmd := &cobra.Command{
-		Use:   "restart NAME...",
+		Use:   "restart [REMOTE:]NAME...",
 		Short: "Restart instances",
 		Args:  rangeArgs(1, -1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -72,7 +73,7 @@ func newRestartCmd(a *app) *cobra.Command {
 
 func newPauseCmd(a *app) *cobra.Command {
 	return &cobra.Command{
-		Use:     "pause NAME...",
+		Use:     "pause [REMOTE:]NAME...",
 		Aliases: []string{"freeze"},
 		Short:   "Pause (freeze) instances",
 		Args:    rangeArgs(1, -1),
@@ -86,7 +87,7 @@ func newPauseCmd(a *app) *cobra.Command {
 
 func newResumeCmd(a *app) *cobra.Command {
 	return &cobra.Command{
-		Use:     "resume NAME...",
+		Use:     "resume [REMOTE:]NAME...",
 		Aliases: []string{"unfreeze"},
 		Short:   "Resume (unfreeze) paused instances",
 		Args:    rangeArgs(1, -1),
@@ -99,8 +100,8 @@ func newResumeCmd(a *app) *cobra.Command {
 }
 
 // start mirrors lxc: a frozen instance is unfrozen, a stateful one restored.
-func (a *app) start(ctx context.Context, name string) error {
-	c, err := a.client()
+func (a *app) start(ctx context.Context, arg string) error {
+	c, name, err := a.instanceTarget(arg)
 	if err != nil {
 		return err
 	}
@@ -115,15 +116,20 @@ func (a *app) start(ctx context.Context, name string) error {
 		req = api.InstanceStatePut{Action: "unfreeze", Timeout: -1}
 	}
 
-	return a.changeState(ctx, name, req)
+	return a.changeState(ctx, arg, req)
 }
 
-func (a *app) changeState(ctx context.Context, name string, req api.InstanceStatePut) error {
-	c, err := a.client()
+func (a *app) changeState(ctx context.Context, arg string, req api.InstanceStatePut) error {
+	c, name, err := a.instanceTarget(arg)
 	if err != nil {
 		return err
 	}
 
+	return setState(ctx, c, name, req)
+}
+
+// setState changes the state of instance name on c and waits.
+func setState(ctx context.Context, c *client.Client, name string, req api.InstanceStatePut) error {
 	op, err := c.UpdateInstanceState(ctx, name, req)
 	if err != nil {
 		return err

@@ -1,8 +1,8 @@
 // Package ws is the exec and console stream protocol (protocol.go) and the
 // websocket plumbing both ends of it use: berthd's exec and console handlers
-// and the Go client. It is the only gorilla/websocket importer besides
-// lxd/events and client/ (which dials), so callers use the Conn alias
-// instead of importing gorilla.
+// and the Go client, which dials through Dialer (dial.go). It is the only
+// gorilla/websocket importer besides lxd/events, so callers use the Conn
+// alias instead of importing gorilla.
 package ws
 
 import (
