@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/lxd/container"
+	"github.com/berth-dev/berth/shared/validate"
 )
 
 // diskDevice binds a host path into the container (source, path, readonly, shift), as LXD
@@ -50,7 +51,7 @@ func (diskDevice) validate(conf map[string]string) error {
 	}
 
 	for _, k := range []string{"readonly", "required", "shift"} {
-		err = isBool(conf[k])
+		err = validate.Bool(conf[k])
 		if err != nil {
 			return fmt.Errorf("%q: %w", k, err)
 		}
@@ -72,7 +73,7 @@ func isRoot(conf map[string]string) bool { return conf["path"] == "/" }
 
 // optional says whether a missing source is skipped (required=false) rather than an error.
 func optional(conf map[string]string) bool {
-	return conf["required"] != "" && !IsTrue(conf["required"])
+	return conf["required"] != "" && !validate.IsTrue(conf["required"])
 }
 
 // tree resolves the source once and clones it as the container gets it. It returns -1
@@ -86,8 +87,8 @@ func (diskDevice) tree(conf map[string]string, userns func() (*os.File, func(), 
 
 	defer func() { _ = unix.Close(src) }()
 
-	attrs := treeAttrs{readOnly: IsTrue(conf["readonly"]), noSuid: true, noDev: true}
-	if IsTrue(conf["shift"]) {
+	attrs := treeAttrs{readOnly: validate.IsTrue(conf["readonly"]), noSuid: true, noDev: true}
+	if validate.IsTrue(conf["shift"]) {
 		ns, cleanup, err := userns()
 		if err != nil {
 			return -1, err

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/lxd/container"
+	"github.com/berth-dev/berth/shared/validate"
 )
 
 // unixDevice gives the container a device node (unix-char: /dev/fuse, /dev/net/tun, ...).
@@ -147,7 +148,7 @@ func (u unixDevice) makeNode(r *deviceRun) (string, error) {
 func (u unixDevice) prepare(r *deviceRun) ([]container.Mount, error) {
 	node, err := u.makeNode(r)
 	if err != nil {
-		if r.conf["required"] != "" && !IsTrue(r.conf["required"]) {
+		if r.conf["required"] != "" && !validate.IsTrue(r.conf["required"]) {
 			return nil, nil
 		}
 
