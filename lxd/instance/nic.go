@@ -287,22 +287,19 @@ func (m *Manager) nicsDetach(nics []*nic) {
 			continue
 		}
 
-		if n.net != nil {
-			_ = n.net.PortDel(n.host)
-		}
-
-		_ = ip.LinkDel(n.host)
+		_ = m.dropHostEnd(n.host)
 	}
 }
 
-// dropHostEnd removes a NIC's host end and its port filters on every network; deleting
-// the host end of a veth pair also deletes the end inside. A missing one is fine.
+// dropHostEnd removes a NIC's host end and its port filters on every network (the
+// network package's DropPort); deleting the host end of a veth pair also deletes the end
+// inside. A missing one is fine.
 func (m *Manager) dropHostEnd(host string) error {
-	if m.cfg.Networks != nil {
-		m.cfg.Networks.PortDel(host)
+	if m.cfg.Networks == nil {
+		return ip.LinkDel(host) // no filters without networks
 	}
 
-	return ip.LinkDel(host)
+	return m.cfg.Networks.DropPort(host)
 }
 
 // nicsStopped cleans up after a container has ended: the veth pair died with its network
