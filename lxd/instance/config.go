@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/berth-dev/berth/lxd/confine"
+	"github.com/berth-dev/berth/lxd/device"
 	"github.com/berth-dev/berth/lxd/sys"
 	"github.com/berth-dev/berth/shared/api"
 	"github.com/berth-dev/berth/shared/validate"
@@ -204,8 +205,8 @@ func ValidateDevices(devices map[string]map[string]string) error {
 
 		switch d["type"] {
 		case "disk", "nic", "proxy", "unix-char", "unix-block", "none":
-			err := validateDevice(name, d)
-			if err == nil && d["type"] == "disk" && isRoot(d) {
+			err := device.Validate(d)
+			if err == nil && d["type"] == "disk" && device.IsRoot(d) {
 				err = validateRootSize(d)
 			}
 

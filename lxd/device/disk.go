@@ -1,4 +1,4 @@
-package instance
+package device
 
 import (
 	"errors"
@@ -7,7 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/berth-dev/berth/lxd/container"
+	"github.com/berth-dev/berth/lxd/setup"
 	"github.com/berth-dev/berth/shared/validate"
 )
 
@@ -21,7 +21,7 @@ import (
 //   - the source resolved once, without following any symlink (disk_source.go), and the
 //     mount cloned from that fd, so nobody can swap a symlink in to redirect it;
 //   - locked: the container's copy arrives by copy or propagation across the user
-//     namespace boundary (devices_mount.go), so readonly, nosuid and nodev cannot be
+//     namespace boundary (mount.go), so readonly, nosuid and nodev cannot be
 //     cleared from inside, at start and on hotplug alike.
 //
 // The root disk (path "/") belongs to the storage pool and is left alone.
@@ -69,9 +69,12 @@ func (diskDevice) validate(conf map[string]string) error {
 	return nil
 }
 
-func isRoot(conf map[string]string) bool { return conf["path"] == "/" }
+// IsRoot says whether a disk device is the instance's root disk (path "/"), which belongs
+// to the storage pool.
+func IsRoot(conf map[string]string) bool { return conf["path"] == "/" }
 
-// optional says whether a missing source is skipped (required=false) rather than an error.
+// optional says whether a missing source or host device is skipped (required=false)
+// rather than an error.
 func optional(conf map[string]string) bool {
 	return conf["required"] != "" && !validate.IsTrue(conf["required"])
 }
@@ -110,8 +113,8 @@ func (diskDevice) tree(conf map[string]string, userns func() (*os.File, func(), 
 	return tree, nil
 }
 
-func (d diskDevice) prepare(r *deviceRun) ([]container.Mount, error) {
-	if isRoot(r.conf) {
+func (d diskDevice) prepare(r *run) ([]setup.Mount, error) {
+	if IsRoot(r.conf) {
 		return nil, nil
 	}
 
@@ -129,13 +132,13 @@ func (d diskDevice) prepare(r *deviceRun) ([]container.Mount, error) {
 		return nil, err
 	}
 
-	return []container.Mount{{Source: stage, Target: r.conf["path"]}}, nil
+	return []setup.Mount{{Source: stage, Target: r.conf["path"]}}, nil
 }
 
-func (diskDevice) started(*deviceRun) error { return nil }
+func (diskDevice) started(*run) error { return nil }
 
-func (d diskDevice) attach(r *deviceRun) error {
-	if isRoot(r.conf) {
+func (d diskDevice) attach(r *run) error {
+	if IsRoot(r.conf) {
 		return errRequiresRestart
 	}
 
@@ -159,8 +162,8 @@ func (d diskDevice) attach(r *deviceRun) error {
 	return r.hotAttach(tree, r.conf["path"])
 }
 
-func (diskDevice) detach(r *deviceRun) error {
-	if isRoot(r.conf) {
+func (diskDevice) detach(r *run) error {
+	if IsRoot(r.conf) {
 		return errRequiresRestart
 	}
 
