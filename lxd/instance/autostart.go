@@ -3,6 +3,8 @@ package instance
 import (
 	"context"
 	"errors"
+
+	"github.com/berth-dev/berth/shared/validate"
 )
 
 // Autostart starts every stopped instance whose expanded config has boot.autostart set,
@@ -16,7 +18,7 @@ func (m *Manager) Autostart(ctx context.Context) error {
 
 	var errs []error
 	for _, inst := range list {
-		if !IsTrue(inst.ExpandedConfig["boot.autostart"]) || m.monitor(inst.Name) != nil {
+		if !validate.IsTrue(inst.ExpandedConfig["boot.autostart"]) || m.monitor(inst.Name) != nil {
 			continue
 		}
 

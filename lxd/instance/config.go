@@ -8,24 +8,26 @@ import (
 	"strings"
 
 	"github.com/berth-dev/berth/lxd/confine"
+	"github.com/berth-dev/berth/lxd/device"
 	"github.com/berth-dev/berth/lxd/sys"
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/shared/validate"
 )
 
 // keyValidators lists the instance config keys Berth understands. A key that is neither here
 // nor under an open namespace (user.*, environment.*, image.*, volatile.*) is refused, so a
 // typo never silently does nothing.
 var keyValidators = map[string]func(string) error{
-	"boot.autostart":          isBool,
+	"boot.autostart":          validate.Bool,
 	"limits.memory":           isMemory,
 	"limits.cpu":              isCPU,
 	"limits.cpu.allowance":    isAllowance,
 	"limits.processes":        isPositiveInt,
-	"security.idmap.isolated": isBool,
-	"security.nesting":        isBool,
+	"security.idmap.isolated": validate.Bool,
+	"security.nesting":        validate.Bool,
 	"security.privileged":     isFalse,
-	confine.KeyDenyDefault:    isBool,
-	confine.KeyDenyCompat:     isBool,
+	confine.KeyDenyDefault:    validate.Bool,
+	confine.KeyDenyCompat:     validate.Bool,
 	confine.KeyDeny:           confine.ValidateNames,
 	confine.KeyAllow:          confine.ValidateNames,
 	"raw.idmap":               isRawIdmap,
@@ -95,31 +97,12 @@ func isRawIdmap(v string) error {
 	return nil
 }
 
-func isBool(v string) error {
-	switch strings.ToLower(v) {
-	case "", "true", "false", "1", "0", "yes", "no", "on", "off":
-		return nil
-	}
-
-	return fmt.Errorf("%q is not a boolean", v)
-}
-
-// IsTrue interprets a boolean config value.
-func IsTrue(v string) bool {
-	switch strings.ToLower(v) {
-	case "true", "1", "yes", "on":
-		return true
-	}
-
-	return false
-}
-
 func isFalse(v string) error {
-	if IsTrue(v) {
+	if validate.IsTrue(v) {
 		return fmt.Errorf("privileged containers are not supported")
 	}
 
-	return isBool(v)
+	return validate.Bool(v)
 }
 
 func isPositiveInt(v string) error {
@@ -222,8 +205,8 @@ func ValidateDevices(devices map[string]map[string]string) error {
 
 		switch d["type"] {
 		case "disk", "nic", "proxy", "unix-char", "unix-block", "none":
-			err := validateDevice(name, d)
-			if err == nil && d["type"] == "disk" && isRoot(d) {
+			err := device.Validate(d)
+			if err == nil && d["type"] == "disk" && device.IsRoot(d) {
 				err = validateRootSize(d)
 			}
 

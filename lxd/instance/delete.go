@@ -45,7 +45,7 @@ func (m *Manager) delete(ctx context.Context, name string) error {
 	m.cfg.Pool.PruneBackupImages()
 	m.deleteBackups(name)
 
-	m.nicsDelete(name)
+	m.devices.Deleted(name)
 
 	err = os.RemoveAll(m.instanceDir(name))
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/berth-dev/berth/lxd/container"
 	"github.com/berth-dev/berth/lxd/db"
+	"github.com/berth-dev/berth/lxd/device"
 	"github.com/berth-dev/berth/lxd/network"
 	"github.com/berth-dev/berth/lxd/storage"
 	"github.com/berth-dev/berth/shared/api"
@@ -70,15 +71,14 @@ type Manager struct {
 
 	work workSet // tree operations per instance, cancelled by Delete
 
+	devices *device.Host // the devices of every instance (lxd/device)
+
 	nicMu     sync.Mutex
-	following map[*container.Monitor]bool // monitors whose reboots nicsFollow watches
+	following map[*container.Monitor]bool // monitors whose reboots followReboots watches
 }
 
 // NewManager returns a Manager; call Reconcile before serving requests.
 func NewManager(cfg Config) *Manager {
-	dir := cfg.Dir
-	daemonDir.Store(&dir)
-
 	return &Manager{
 		cfg:      cfg,
 		log:      cfg.Log,
@@ -88,6 +88,8 @@ func NewManager(cfg Config) *Manager {
 		idBusy:   map[int64]bool{},
 
 		pruneKick: make(chan struct{}, 1),
+
+		devices: device.NewHost(device.Host{Dir: cfg.Dir, Exe: cfg.Exe, Networks: cfg.Networks, Records: records{cfg.DB}, Log: cfg.Log}),
 	}
 }
 

@@ -3,7 +3,6 @@ package instance
 import (
 	"context"
 	"os"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -69,29 +68,7 @@ func (m *Manager) reattach(name string, mon *container.Monitor, pid int) error {
 		return err
 	}
 
-	inst, ids, devices := l.inst, l.ids, l.devices
-
-	if m.cfg.Networks != nil {
-		for k, host := range inst.Config {
-			if strings.HasPrefix(k, "volatile.") && strings.HasSuffix(k, ".host_name") {
-				_ = m.dropHostEnd(host)
-			}
-		}
-
-		nics, err := m.nicsPrepare(ctx, inst, devices, "", ids)
-		if err != nil {
-			return err
-		}
-
-		err = m.nicsAttach(ctx, name, mon, nics)
-		if err != nil {
-			return err
-		}
-	}
-
-	m.startedDevices(name, ids, pid, devices)
-
-	return nil
+	return m.devices.Reattach(ctx, m.deviceInstance(l.inst, l.ids, ""), pid, l.devices)
 }
 
 // waitExit returns once process pid has exited, waiting on a pidfd through the runtime's
@@ -119,4 +96,64 @@ func waitExit(pid int) {
 
 		return err != nil || n > 0
 	})
+}
+
+// followOnce starts followReboots for a monitor unless it runs already.
+func (m *Manager) followOnce(name string, mon *container.Monitor) {
+	m.nicMu.Lock()
+	defer m.nicMu.Unlock()
+	if m.following == nil {
+		m.following = map[*container.Monitor]bool{}
+	}
+
+	if m.following[mon] {
+		return
+	}
+
+	m.following[mon] = true
+	go func() {
+		m.followReboots(name, mon)
+		m.nicMu.Lock()
+		delete(m.following, mon)
+		m.nicMu.Unlock()
+	}()
+}
+
+// Resume takes up an instance found running at daemon start (Reconcile): its NICs' port
+// filters are written again, so that the rules of this berthd reach containers that an
+// older one started, and its NICs and devices are re-attached across reboots inside it.
+func (m *Manager) Resume(name string) {
+	mon := m.monitor(name)
+	if mon == nil {
+		return
+	}
+
+	// In the background: a few netlink and database round trips per instance need not
+	// hold up the daemon's start; until then the older rules stay in force.
+	go func() {
+		err := m.refreshPortFilters(name, mon)
+		if err != nil {
+			m.log.Warn("refreshing port filters", "instance", name, "err", err)
+		}
+	}()
+
+	m.followOnce(name, mon)
+}
+
+// refreshPortFilters replaces the filters of a running instance's ports with the MACs and
+// addresses its NICs hold (device.Host.RefreshPorts), under the instance lock.
+func (m *Manager) refreshPortFilters(name string, mon *container.Monitor) error {
+	unlock := m.lock(name)
+	defer unlock()
+	if m.monitor(name) != mon || m.cfg.Networks == nil {
+		return nil
+	}
+
+	ctx := context.Background()
+	l, err := m.loadExpanded(ctx, name)
+	if err != nil {
+		return err
+	}
+
+	return m.devices.RefreshPorts(ctx, m.deviceInstance(l.inst, l.ids, ""), l.devices)
 }

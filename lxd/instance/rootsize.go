@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/berth-dev/berth/lxd/device"
 	"github.com/berth-dev/berth/lxd/storage"
 	"github.com/berth-dev/berth/shared/api"
 )
@@ -19,7 +20,7 @@ import (
 // expanded device map, "" when there is none.
 func rootDiskSize(devices map[string]map[string]string) string {
 	for _, d := range devices {
-		if d["type"] == "disk" && isRoot(d) {
+		if d["type"] == "disk" && device.IsRoot(d) {
 			return d["size"]
 		}
 	}
@@ -32,7 +33,7 @@ func rootDiskSize(devices map[string]map[string]string) string {
 func withoutRootSize(devices map[string]map[string]string) map[string]map[string]string {
 	out := make(map[string]map[string]string, len(devices))
 	for name, d := range devices {
-		if d["type"] == "disk" && isRoot(d) && d["size"] != "" {
+		if d["type"] == "disk" && device.IsRoot(d) && d["size"] != "" {
 			d = copyMap(d)
 			delete(d, "size")
 		}

@@ -66,31 +66,19 @@ func (m *Manager) start(ctx context.Context, name string) error {
 		return err
 	}
 
-	nics, err := m.nicsPrepare(ctx, inst, devices, rootfs, ids)
-	if err != nil {
-		return err
-	}
-
 	limits, err := m.limitsOf(name, config)
 	if err != nil {
 		return err
 	}
 
-	err = m.setupHotplugDir(name)
-	if err != nil {
-		return err
-	}
-
-	r.Add(func() { removeHotplugDir(m.hotplugDir(name)) })
-
-	mounts, unstage, err := m.prepareDevices(name, ids, devices)
+	devs, err := m.devices.Prepare(ctx, m.deviceInstance(inst, ids, rootfs), devices)
 	if err != nil {
 		return err
 	}
 
 	// Staged devices stay while the container runs: an in-place reboot binds them
 	// again. The monitor unmounts them when it stops for good.
-	r.Add(unstage)
+	r.Add(devs.Undo)
 
 	spec := container.Spec{
 		Name:     name,
@@ -99,9 +87,9 @@ func (m *Manager) start(ctx context.Context, name string) error {
 		IDMap:    ids,
 		RunDir:   m.runDir(name),
 		Env:      envFromConfig(config),
-		Unmounts: m.unmountsFor(name, mounts),
+		Unmounts: m.unmountsFor(name, devs.Unmounts()),
 		Limits:   limits,
-		Mounts:   m.specMounts(name, mounts),
+		Mounts:   specMounts(devs.Mounts()),
 		Seccomp:  seccomp,
 
 		CgroupParent: m.cfg.CgroupParent,
@@ -112,7 +100,7 @@ func (m *Manager) start(ctx context.Context, name string) error {
 		return fmt.Errorf("starting %q: %w", name, err)
 	}
 
-	err = m.nicsAttach(ctx, name, mon, nics)
+	err = devs.Started(ctx, mon.InitPID())
 	if err != nil {
 		_, _ = mon.Stop(ctx, 0, true)
 		_ = mon.Close()
@@ -120,7 +108,6 @@ func (m *Manager) start(ctx context.Context, name string) error {
 	}
 
 	r.Success()
-	m.startedDevices(name, ids, mon.InitPID(), devices)
 	m.followOnce(name, mon)
 
 	m.mu.Lock()

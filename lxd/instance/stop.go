@@ -141,8 +141,7 @@ func (m *Manager) stopped(name string, mon *container.Monitor, exit *container.E
 
 	m.mu.Unlock()
 	_ = mon.Close()
-	m.nicsStopped(name)
-	m.unstageDevices(name)
+	m.devices.Stopped(name, m.instanceDir(name))
 
 	ctx := context.Background()
 	var ephemeral bool

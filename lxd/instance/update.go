@@ -211,12 +211,9 @@ func (m *Manager) applyLive(old, new *db.Instance, oldProfiles, newProfiles map[
 
 	_, oldDevices := Expand(old, oldProfiles)
 
-	err = m.hotplugNICs(context.Background(), new, mon, ids, oldDevices, devices)
-	if err != nil {
-		return err
-	}
-
-	return m.hotplugDevices(new.Name, ids, mon.InitPID(), oldDevices, devices)
+	// The root disk's size changes through the pool (applyRootChange).
+	return m.devices.Hotplug(context.Background(), m.deviceInstance(new, ids, ""), mon.InitPID(),
+		withoutRootSize(oldDevices), withoutRootSize(devices), m.rebootMounts(new.Name))
 }
 
 // loadWith reads an instance and the given profiles (those it would use after an

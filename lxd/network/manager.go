@@ -116,9 +116,11 @@ func (m *Manager) Names() []string {
 	return out
 }
 
-// PortDel removes a host port's filtering from every network: a NIC being torn down
-// may have been attached to any of them (its device may have changed network since).
-func (m *Manager) PortDel(port string) {
+// DropPort tears down a NIC's host end: its filtering on every network (the NIC may have
+// been attached to any of them: its device may have changed network since), then the
+// link itself; deleting the host end of a veth pair deletes the end inside too. A missing
+// link is fine.
+func (m *Manager) DropPort(port string) error {
 	m.mu.Lock()
 	nets := make([]Network, 0, len(m.nets))
 	for _, n := range m.nets {
@@ -129,6 +131,8 @@ func (m *Manager) PortDel(port string) {
 	for _, n := range nets {
 		_ = n.PortDel(port)
 	}
+
+	return ip.LinkDel(port)
 }
 
 // Delete tears a network down and forgets it.

@@ -1,4 +1,4 @@
-package instance
+package device
 
 import (
 	"fmt"
@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/berth-dev/berth/lxd/container"
+	"github.com/berth-dev/berth/lxd/setup"
 )
 
 // unixDevice gives the container a device node (unix-char: /dev/fuse, /dev/net/tun, ...).
@@ -71,7 +71,7 @@ func (unixDevice) target(conf map[string]string) string {
 }
 
 // makeNode creates the node on the host in the device directory and returns its path.
-func (u unixDevice) makeNode(r *deviceRun) (string, error) {
+func (u unixDevice) makeNode(r *run) (string, error) {
 	var rdev uint64
 	if r.conf["major"] != "" {
 		maj, _ := strconv.ParseUint(r.conf["major"], 10, 32)
@@ -114,7 +114,7 @@ func (u unixDevice) makeNode(r *deviceRun) (string, error) {
 		return "", fmt.Errorf("uid %d or gid %d is outside the container's id map", uid, gid)
 	}
 
-	err := os.MkdirAll(r.stageDir(), 0o711)
+	err := os.MkdirAll(r.stage, 0o711)
 	if err != nil {
 		return "", err
 	}
@@ -144,22 +144,22 @@ func (u unixDevice) makeNode(r *deviceRun) (string, error) {
 	return node, nil
 }
 
-func (u unixDevice) prepare(r *deviceRun) ([]container.Mount, error) {
+func (u unixDevice) prepare(r *run) ([]setup.Mount, error) {
 	node, err := u.makeNode(r)
 	if err != nil {
-		if r.conf["required"] != "" && !IsTrue(r.conf["required"]) {
+		if optional(r.conf) {
 			return nil, nil
 		}
 
 		return nil, err
 	}
 
-	return []container.Mount{{Source: node, Target: filepath.Clean(u.target(r.conf))}}, nil
+	return []setup.Mount{{Source: node, Target: filepath.Clean(u.target(r.conf))}}, nil
 }
 
-func (unixDevice) started(*deviceRun) error { return nil }
+func (unixDevice) started(*run) error { return nil }
 
-func (u unixDevice) attach(r *deviceRun) error {
+func (u unixDevice) attach(r *run) error {
 	if !u.char {
 		return errRequiresRestart
 	}
@@ -174,7 +174,7 @@ func (u unixDevice) attach(r *deviceRun) error {
 	return r.hotMount(node, filepath.Clean(u.target(r.conf)))
 }
 
-func (u unixDevice) detach(r *deviceRun) error {
+func (u unixDevice) detach(r *run) error {
 	if !u.char {
 		return errRequiresRestart
 	}

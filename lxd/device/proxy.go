@@ -1,4 +1,4 @@
-package instance
+package device
 
 import (
 	"bufio"
@@ -13,8 +13,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/berth-dev/berth/lxd/container"
 	"github.com/berth-dev/berth/lxd/proxy"
+	"github.com/berth-dev/berth/lxd/setup"
 )
 
 // proxyDevice forwards a host address to one inside the container (listen, connect; TCP
@@ -53,17 +53,17 @@ func (proxyDevice) validate(conf map[string]string) error {
 	return nil
 }
 
-func (proxyDevice) prepare(*deviceRun) ([]container.Mount, error) { return nil, nil }
+func (proxyDevice) prepare(*run) ([]setup.Mount, error) { return nil, nil }
 
-func (p proxyDevice) started(r *deviceRun) error { return p.attach(r) }
+func (p proxyDevice) started(r *run) error { return p.attach(r) }
 
-func (proxyDevice) attach(r *deviceRun) error {
+func (proxyDevice) attach(r *run) error {
 	listen, err := proxy.ParseAddr(r.conf["listen"])
 	if err != nil {
 		return err
 	}
 
-	err = os.MkdirAll(r.stageDir(), 0o711)
+	err = os.MkdirAll(r.stage, 0o711)
 	if err != nil {
 		return err
 	}
@@ -109,7 +109,7 @@ func (proxyDevice) attach(r *deviceRun) error {
 	defer func() { _ = rd.Close() }()
 
 	cmd := &exec.Cmd{
-		Path:        r.m.cfg.Exe,
+		Path:        r.exe,
 		Args:        []string{"berth-proxy", proxy.Helper, r.conf["listen"], r.conf["connect"]},
 		Env:         []string{},
 		Stdout:      logf,
@@ -154,7 +154,7 @@ func (proxyDevice) attach(r *deviceRun) error {
 	return os.WriteFile(r.stagePath()+".pid", []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o600)
 }
 
-func (proxyDevice) detach(r *deviceRun) error {
+func (proxyDevice) detach(r *run) error {
 	killProxy(r.stagePath() + ".pid")
 	return nil
 }

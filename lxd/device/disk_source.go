@@ -1,4 +1,4 @@
-package instance
+package device
 
 import (
 	"errors"
@@ -12,7 +12,7 @@ import (
 )
 
 // daemonDir is the daemon's state directory (BERTH_DIR), which no disk may share: it holds
-// the API socket, the database and every container's storage. Set by NewManager.
+// the API socket, the database and every container's storage. Set by NewHost.
 var daemonDir atomic.Pointer[string]
 
 // openDiskSource resolves a disk's source once, as an O_PATH fd that later mounts are

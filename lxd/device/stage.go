@@ -1,10 +1,8 @@
-package instance
+package device
 
 import (
 	"fmt"
 	"os"
-
-	"github.com/berth-dev/berth/lxd/idmap"
 )
 
 // stageDirMode, with the instance's root as owner, keeps every host user but root out of
@@ -14,12 +12,12 @@ const stageDirMode = 0o100
 
 // makeStageDir creates the instance's staging directory, or restricts one an older
 // berthd made 0711, before devices are staged in it.
-func (m *Manager) makeStageDir(name string, ids idmap.Set) error {
-	dir := (&deviceRun{m: m, inst: name}).stageDir()
+func makeStageDir(in *Instance) error {
+	dir := in.stageDir()
 
 	err := os.MkdirAll(dir, 0o700)
 	if err == nil {
-		err = os.Lchown(dir, int(ids.HostUID), int(ids.HostGID))
+		err = os.Lchown(dir, int(in.IDs.HostUID), int(in.IDs.HostGID))
 	}
 
 	if err == nil {

@@ -1,4 +1,4 @@
-package instance
+package device
 
 import (
 	"errors"
@@ -9,7 +9,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/berth-dev/berth/lxd/container"
 	"github.com/berth-dev/berth/lxd/idmap"
 	"github.com/berth-dev/berth/lxd/setup"
 )
@@ -35,22 +34,22 @@ import (
 // hotplugTarget is where the container sees its hotplug directory.
 const hotplugTarget = "/dev/.berth-mounts"
 
-// hotplugDir is the host side of an instance's hotplug directory. It lies outside the
-// instance directory, which is removed recursively on delete.
-func (m *Manager) hotplugDir(name string) string {
-	return filepath.Join(m.cfg.Dir, "shmounts", name)
+// hotplugDir is the host side of an instance's hotplug directory ($BERTH_DIR/shmounts/<name>).
+// It lies outside the instance directory, which is removed recursively on delete.
+func (h *Host) hotplugDir(name string) string {
+	return filepath.Join(h.Dir, "shmounts", name)
 }
 
 // hotplugMount is the start-time mount that gives the container its slave of hotplugDir.
-func (m *Manager) hotplugMount(name string) container.Mount {
-	return container.Mount{Source: m.hotplugDir(name), Target: hotplugTarget, Propagation: setup.PropagationSlave}
+func (h *Host) hotplugMount(name string) setup.Mount {
+	return setup.Mount{Source: h.hotplugDir(name), Target: hotplugTarget, Propagation: setup.PropagationSlave}
 }
 
 // setupHotplugDir makes hotplugDir a fresh shared bind mount of itself, before a start.
 // Both directories are searchable by others (0711, like the staging directories): the
 // container's setup opens the path as the container's root.
-func (m *Manager) setupHotplugDir(name string) error {
-	dir := m.hotplugDir(name)
+func (h *Host) setupHotplugDir(name string) error {
+	dir := h.hotplugDir(name)
 	removeHotplugDir(dir)
 
 	err := os.MkdirAll(filepath.Dir(dir), 0o711)
@@ -261,7 +260,7 @@ func unstage(dst string) {
 // are created as the container's root (fsuid/fsgid of the throwaway thread): host root is
 // not mapped in the container's own filesystems (its /dev tmpfs refuses it with
 // EOVERFLOW) and would show as nobody elsewhere.
-func (r *deviceRun) hotAttach(tree int, target string) error {
+func (r *run) hotAttach(tree int, target string) error {
 	var want unix.Stat_t
 
 	err := unix.Fstat(tree, &want)
@@ -270,7 +269,7 @@ func (r *deviceRun) hotAttach(tree int, target string) error {
 	}
 
 	spotName := "." + randomHex(8)
-	spot := filepath.Join(r.m.hotplugDir(r.inst), spotName)
+	spot := filepath.Join(r.hotplug, spotName)
 	err = makeMountPoint(spot, tree)
 	if err != nil {
 		return err
@@ -321,7 +320,7 @@ func (r *deviceRun) hotAttach(tree int, target string) error {
 
 // hotMount attaches the host path src (a device node the daemon made) at target inside
 // the running container, nosuid.
-func (r *deviceRun) hotMount(src, target string) error {
+func (r *run) hotMount(src, target string) error {
 	tree, err := cloneTree(unix.AT_FDCWD, src, treeAttrs{noSuid: true})
 	if err != nil {
 		return fmt.Errorf("%q: %w", src, err)

@@ -1,4 +1,4 @@
-package instance
+package device
 
 import (
 	"errors"
@@ -7,7 +7,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/berth-dev/berth/lxd/container"
+	"github.com/berth-dev/berth/lxd/setup"
+	"github.com/berth-dev/berth/shared/validate"
 )
 
 // diskDevice binds a host path into the container (source, path, readonly, shift), as LXD
@@ -20,7 +21,7 @@ import (
 //   - the source resolved once, without following any symlink (disk_source.go), and the
 //     mount cloned from that fd, so nobody can swap a symlink in to redirect it;
 //   - locked: the container's copy arrives by copy or propagation across the user
-//     namespace boundary (devices_mount.go), so readonly, nosuid and nodev cannot be
+//     namespace boundary (mount.go), so readonly, nosuid and nodev cannot be
 //     cleared from inside, at start and on hotplug alike.
 //
 // The root disk (path "/") belongs to the storage pool and is left alone.
@@ -50,7 +51,7 @@ func (diskDevice) validate(conf map[string]string) error {
 	}
 
 	for _, k := range []string{"readonly", "required", "shift"} {
-		err = isBool(conf[k])
+		err = validate.Bool(conf[k])
 		if err != nil {
 			return fmt.Errorf("%q: %w", k, err)
 		}
@@ -68,11 +69,14 @@ func (diskDevice) validate(conf map[string]string) error {
 	return nil
 }
 
-func isRoot(conf map[string]string) bool { return conf["path"] == "/" }
+// IsRoot says whether a disk device is the instance's root disk (path "/"), which belongs
+// to the storage pool.
+func IsRoot(conf map[string]string) bool { return conf["path"] == "/" }
 
-// optional says whether a missing source is skipped (required=false) rather than an error.
+// optional says whether a missing source or host device is skipped (required=false)
+// rather than an error.
 func optional(conf map[string]string) bool {
-	return conf["required"] != "" && !IsTrue(conf["required"])
+	return conf["required"] != "" && !validate.IsTrue(conf["required"])
 }
 
 // tree resolves the source once and clones it as the container gets it. It returns -1
@@ -86,8 +90,8 @@ func (diskDevice) tree(conf map[string]string, userns func() (*os.File, func(), 
 
 	defer func() { _ = unix.Close(src) }()
 
-	attrs := treeAttrs{readOnly: IsTrue(conf["readonly"]), noSuid: true, noDev: true}
-	if IsTrue(conf["shift"]) {
+	attrs := treeAttrs{readOnly: validate.IsTrue(conf["readonly"]), noSuid: true, noDev: true}
+	if validate.IsTrue(conf["shift"]) {
 		ns, cleanup, err := userns()
 		if err != nil {
 			return -1, err
@@ -109,8 +113,8 @@ func (diskDevice) tree(conf map[string]string, userns func() (*os.File, func(), 
 	return tree, nil
 }
 
-func (d diskDevice) prepare(r *deviceRun) ([]container.Mount, error) {
-	if isRoot(r.conf) {
+func (d diskDevice) prepare(r *run) ([]setup.Mount, error) {
+	if IsRoot(r.conf) {
 		return nil, nil
 	}
 
@@ -128,13 +132,13 @@ func (d diskDevice) prepare(r *deviceRun) ([]container.Mount, error) {
 		return nil, err
 	}
 
-	return []container.Mount{{Source: stage, Target: r.conf["path"]}}, nil
+	return []setup.Mount{{Source: stage, Target: r.conf["path"]}}, nil
 }
 
-func (diskDevice) started(*deviceRun) error { return nil }
+func (diskDevice) started(*run) error { return nil }
 
-func (d diskDevice) attach(r *deviceRun) error {
-	if isRoot(r.conf) {
+func (d diskDevice) attach(r *run) error {
+	if IsRoot(r.conf) {
 		return errRequiresRestart
 	}
 
@@ -158,8 +162,8 @@ func (d diskDevice) attach(r *deviceRun) error {
 	return r.hotAttach(tree, r.conf["path"])
 }
 
-func (diskDevice) detach(r *deviceRun) error {
-	if isRoot(r.conf) {
+func (diskDevice) detach(r *run) error {
+	if IsRoot(r.conf) {
 		return errRequiresRestart
 	}
 
