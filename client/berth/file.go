@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -18,7 +17,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/berth-dev/berth/client"
-	"github.com/berth-dev/berth/shared/sparse"
 )
 
 func newFileCmd(a *app) *cobra.Command {
@@ -314,84 +312,6 @@ func (a *app) pullToStdout(ctx context.Context, c *client.Client, name, p string
 	defer body.Close()
 	_, err = io.Copy(a.out, body)
 	return err
-}
-
-// maxPullDepth bounds a recursive pull: the tree comes from inside the container.
-const maxPullDepth = 4096
-
-func pullOne(ctx context.Context, c *client.Client, name, p, dst string, recursive bool) error {
-	return pullTree(ctx, c, name, p, dst, recursive, 0)
-}
-
-func pullTree(ctx context.Context, c *client.Client, name, p, dst string, recursive bool, depth int) error {
-	if depth > maxPullDepth {
-		return fmt.Errorf("pulling %q: deeper than the limit of %d levels", p, maxPullDepth)
-	}
-
-	body, f, err := c.GetInstanceFile(ctx, name, p)
-	if err != nil {
-		return err
-	}
-
-	switch f.Type {
-	case "directory":
-		if !recursive {
-			return fmt.Errorf("can't pull a directory without --recursive")
-		}
-
-		err := os.Mkdir(dst, os.FileMode(f.Mode&0o777)|0o700)
-		if err != nil && !errors.Is(err, fs.ErrExist) {
-			return err
-		}
-
-		for _, e := range f.Entries {
-			// Names come from the container's directory: one plain element each.
-			if e == "" || e == "." || e == ".." || strings.ContainsAny(e, "/\x00") {
-				return fmt.Errorf("pulling %q: refusing entry name %q", p, e)
-			}
-
-			err := pullTree(ctx, c, name, path.Join(p, e), filepath.Join(dst, e), recursive, depth+1)
-			if err != nil {
-				return err
-			}
-		}
-
-		return nil
-	case "symlink":
-		_ = os.Remove(dst)
-		return os.Symlink(f.Target, dst)
-	}
-
-	defer body.Close()
-	mode := os.FileMode(0o644)
-	if f.Mode >= 0 {
-		mode = os.FileMode(f.Mode & 0o777)
-	}
-
-	// A symlink pulled earlier must not redirect this write.
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, mode)
-	if err != nil {
-		return err
-	}
-
-	// Holes arrive as zeros (LXD's wire format has no holes): write them as holes again, so
-	// a sparse file stays sparse here.
-	hw := sparse.NewHoleWriter(out)
-	_, err = io.Copy(hw, body)
-	if err == nil {
-		err = hw.Close()
-	}
-
-	closeErr := out.Close()
-	if err != nil {
-		return err
-	}
-
-	if closeErr != nil {
-		return closeErr
-	}
-
-	return os.Chmod(dst, mode)
 }
 
 func newFileDeleteCmd(a *app) *cobra.Command {
