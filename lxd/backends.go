@@ -51,10 +51,7 @@ type instanceService interface {
 	DeleteSnapshot(ctx context.Context, name, snap string) error
 	Restore(ctx context.Context, name, snap string) error
 
-	// Backups and publishing.
-	BackupsDir() string
-	Export(ctx context.Context, name string, instanceOnly bool, w io.Writer) error
-	Import(ctx context.Context, file, name string) (string, error)
+	// Publishing.
 	CheckPublishable(ctx context.Context, name, snap string) error
 	Publish(ctx context.Context, name, snap string, props map[string]string, compression string, w io.Writer) error
 
@@ -67,6 +64,13 @@ type instanceService interface {
 	Console(name string) (consoleMonitor, error)
 	ConsoleLogPath(name string) string
 	LogPath(name string) string
+}
+
+// backupService is what the handlers use of lxd/backup (*backup.Service).
+type backupService interface {
+	Dir() string
+	Export(ctx context.Context, name string, instanceOnly bool, w io.Writer) error
+	Import(ctx context.Context, file, name string) (string, error)
 }
 
 // execProcess is a command started in an instance (*nsexec.Process).

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/berth-dev/berth/lxd/backup"
 	"github.com/berth-dev/berth/lxd/cgroup"
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/events"
@@ -38,6 +39,7 @@ type Daemon struct {
 	poolName  string
 	images    *imagestore.Store
 	instances instanceService
+	backups   backupService
 	networks  networkService
 	profiles  *profiles.Service
 	cgroups   cgroup.Layout
@@ -155,6 +157,7 @@ func (d *Daemon) init(ctx context.Context) error {
 	}
 
 	d.networks = nets
+	var backups *backup.Service
 	mgr := instance.NewManager(instance.Config{
 		Dir:      d.dir,
 		DB:       d.db,
@@ -168,9 +171,13 @@ func (d *Daemon) init(ctx context.Context) error {
 		Networks: nets.Manager(),
 
 		CgroupParent: cgroup.ParentFor(d.dir),
+		OnDelete:     func(name string) { backups.Forget(name) },
 	})
 
+	backups = backup.New(backup.Config{Dir: d.dir, Instances: mgr, Backend: d.pool.Name(), Pool: d.poolName, Log: d.log})
+	backups.RemoveLeftovers()
 	d.instances = managerService{mgr}
+	d.backups = backups
 	d.profiles = profiles.New(d.db, mgr, emit)
 
 	err = mgr.Reconcile(ctx)

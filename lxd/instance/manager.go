@@ -43,6 +43,8 @@ type Config struct {
 	// CgroupParent holds this daemon's container cgroups (cgroup.ParentFor
 	// of Dir); "" is cgroup.DefaultParent.
 	CgroupParent string
+	// OnDelete removes what other services keep of a deleted instance (its backups).
+	OnDelete func(name string)
 }
 
 // ImageSource gives the daemon's image store to the manager.

@@ -12,8 +12,8 @@ import (
 	"github.com/berth-dev/berth/shared/api"
 )
 
-// validSnapshotName refuses names the URL scheme or the pool layout cannot carry.
-func validSnapshotName(s string) error {
+// ValidateSnapshotName refuses names the URL scheme or the pool layout cannot carry.
+func ValidateSnapshotName(s string) error {
 	if s == "" || s == "." || s == ".." || len(s) > 255 || strings.HasPrefix(s, ".") ||
 		strings.ContainsAny(s, "/\x00,:") || strings.TrimSpace(s) != s {
 		return api.StatusErrorf(http.StatusBadRequest, "invalid snapshot name %q", s)
@@ -148,7 +148,7 @@ func renderSnapshot(s *db.Snapshot, profiles map[string]*db.Profile) api.Instanc
 // disk: until then the API does not show it. A nil expiresAt means the instance's
 // snapshots.expiry (if any).
 func (m *Manager) CreateSnapshot(ctx context.Context, name, snap string, expiresAt *time.Time) error {
-	err := validSnapshotName(snap)
+	err := ValidateSnapshotName(snap)
 	if err != nil {
 		return err
 	}
@@ -253,7 +253,7 @@ func (m *Manager) frozen(name string, fn func() error) error {
 
 // RenameSnapshot renames a snapshot on disk and in the DB.
 func (m *Manager) RenameSnapshot(ctx context.Context, name, snap, newName string) error {
-	err := validSnapshotName(newName)
+	err := ValidateSnapshotName(newName)
 	if err != nil {
 		return err
 	}
