@@ -42,15 +42,6 @@ type instanceService interface {
 	Freeze(ctx context.Context, name string) error
 	Unfreeze(ctx context.Context, name string) error
 
-	// Snapshots.
-	Snapshots(ctx context.Context, name string) ([]api.InstanceSnapshot, error)
-	Snapshot(ctx context.Context, name, snap string) (*api.InstanceSnapshot, error)
-	NextSnapshotName(ctx context.Context, name string) (string, error)
-	CreateSnapshot(ctx context.Context, name, snap string, expiresAt *time.Time) error
-	RenameSnapshot(ctx context.Context, name, snap, newName string) error
-	DeleteSnapshot(ctx context.Context, name, snap string) error
-	Restore(ctx context.Context, name, snap string) error
-
 	// Publishing.
 	CheckPublishable(ctx context.Context, name, snap string) error
 	Publish(ctx context.Context, name, snap string, props map[string]string, compression string, w io.Writer) error
@@ -64,6 +55,17 @@ type instanceService interface {
 	Console(name string) (consoleMonitor, error)
 	ConsoleLogPath(name string) string
 	LogPath(name string) string
+}
+
+// snapshotService is what the handlers use of instance snapshots (*instance.Snapshots).
+type snapshotService interface {
+	List(ctx context.Context, name string) ([]api.InstanceSnapshot, error)
+	Get(ctx context.Context, name, snap string) (*api.InstanceSnapshot, error)
+	NextName(ctx context.Context, name string) (string, error)
+	Create(ctx context.Context, name, snap string, expiresAt *time.Time) error
+	Rename(ctx context.Context, name, snap, newName string) error
+	Delete(ctx context.Context, name, snap string) error
+	Restore(ctx context.Context, name, snap string) error
 }
 
 // backupService is what the handlers use of lxd/backup (*backup.Service).

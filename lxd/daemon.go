@@ -39,6 +39,7 @@ type Daemon struct {
 	poolName  string
 	images    *imagestore.Store
 	instances instanceService
+	snapshots snapshotService
 	backups   backupService
 	networks  networkService
 	profiles  *profiles.Service
@@ -177,6 +178,7 @@ func (d *Daemon) init(ctx context.Context) error {
 	backups = backup.New(backup.Config{Dir: d.dir, Instances: mgr, Backend: d.pool.Name(), Pool: d.poolName, Log: d.log})
 	backups.RemoveLeftovers()
 	d.instances = managerService{mgr}
+	d.snapshots = mgr.Snapshots()
 	d.backups = backups
 	d.profiles = profiles.New(d.db, mgr, emit)
 
@@ -191,7 +193,7 @@ func (d *Daemon) init(ctx context.Context) error {
 	}
 
 	d.startLXCFS()
-	go mgr.RunSnapshotPruner(context.Background())
+	go mgr.Snapshots().RunPruner(context.Background())
 	go func() {
 		err := mgr.Autostart(context.Background())
 		if err != nil {

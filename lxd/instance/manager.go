@@ -68,7 +68,7 @@ type Manager struct {
 
 	execServers execServers
 	fileServers fileServers
-	pruneKick   chan struct{} // wakes RunSnapshotPruner early
+	snaps       *Snapshots
 
 	work workSet // tree operations per instance, cancelled by Delete
 
@@ -81,17 +81,21 @@ func NewManager(cfg Config) *Manager {
 	dir := cfg.Dir
 	daemonDir.Store(&dir)
 
-	return &Manager{
+	m := &Manager{
 		cfg:      cfg,
 		log:      cfg.Log,
 		monitors: map[string]*container.Monitor{},
 		locks:    map[string]*sync.Mutex{},
 		creating: map[string]bool{},
 		idBusy:   map[int64]bool{},
-
-		pruneKick: make(chan struct{}, 1),
 	}
+
+	m.snaps = newSnapshots(m)
+	return m
 }
+
+// Snapshots runs the instances' snapshots.
+func (m *Manager) Snapshots() *Snapshots { return m.snaps }
 
 // lock serialises state changes of one instance.
 func (m *Manager) lock(name string) func() {

@@ -20,7 +20,7 @@ import (
 // published now: missing, or running (its files would change under the packer).
 func (m *Manager) CheckPublishable(ctx context.Context, name, snap string) error {
 	if snap != "" {
-		_, err := m.Snapshot(ctx, name, snap)
+		_, err := m.snaps.Get(ctx, name, snap)
 		return err
 	}
 

@@ -106,7 +106,7 @@ func (m *Manager) render(inst *db.Instance, profiles map[string]*db.Profile, ful
 	out.StatusCode = st.StatusCode
 	if full {
 		out.State = &st
-		out.Snapshots = m.renderSnapshots(inst.Name)
+		out.Snapshots = m.snaps.render(inst.Name)
 		out.Backups = []any{}
 	}
 
