@@ -12,11 +12,13 @@ import (
 	"github.com/berth-dev/berth/lxd/storage"
 	"github.com/berth-dev/berth/shared/api"
 	"github.com/berth-dev/berth/shared/revert"
+	"github.com/berth-dev/berth/shared/validate"
 )
 
 // Incoming is an instance whose files arrive as trees: from a backup, or (later) from
-// another server. Its config and devices come from outside: the caller validates them
-// before CreateFromTrees, with its own policy for what it refuses.
+// another server. Its name, config and devices come from outside: CreateFromTrees checks
+// them as a create request's are, and the caller refuses more with its own policy (a
+// backup may not bring devices that reach the host).
 type Incoming struct {
 	// Instance is the row to make: Name, Architecture, Description, Ephemeral, Config,
 	// Devices and Profiles. Profiles this server lacks are dropped (default if none is
@@ -44,6 +46,20 @@ type Incoming struct {
 // then made from, in a fresh id range. It is the creation pipeline's entry point for
 // whatever brings an instance as files: backup import, and a migration sink.
 func (m *Manager) CreateFromTrees(ctx context.Context, in Incoming) error {
+	err := validate.InstanceName(in.Instance.Name)
+	if err != nil {
+		return api.StatusErrorf(http.StatusBadRequest, "invalid instance name: %v", err)
+	}
+
+	err = ValidateDevices(in.Instance.Devices)
+	if err == nil {
+		err = ValidateConfig(in.Instance.Config)
+	}
+
+	if err != nil {
+		return api.StatusErrorf(http.StatusBadRequest, "%s: %v", in.Source, err)
+	}
+
 	for _, s := range in.Snapshots {
 		err := ValidateSnapshotName(s.Name)
 		if err != nil {
