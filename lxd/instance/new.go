@@ -127,7 +127,7 @@ func (m *Manager) newInstance(ctx context.Context, spec *newSpec) error {
 
 	// The storage is complete: the row is written even if the operation is cancelled now.
 	err = m.cfg.DB.Transaction(context.WithoutCancel(ctx), func(ctx context.Context, tx *db.Tx) error {
-		return m.insertNew(ctx, tx, spec, ids)
+		return insertNew(ctx, tx, spec, ids)
 	})
 	if err != nil {
 		return err
@@ -139,7 +139,7 @@ func (m *Manager) newInstance(ctx context.Context, spec *newSpec) error {
 }
 
 // insertNew writes the row of a new instance with its identity keys, and its snapshots.
-func (m *Manager) insertNew(ctx context.Context, tx *db.Tx, spec *newSpec, ids idmap.Set) error {
+func insertNew(ctx context.Context, tx *db.Tx, spec *newSpec, ids idmap.Set) error {
 	row := spec.row
 	row.Type = api.InstanceTypeContainer
 	row.CreatedAt = time.Now().UTC()
