@@ -29,8 +29,9 @@ const (
 // newSpec is one instance to make. Every way an instance comes to exist (Create, Copy,
 // CreateFromTrees for imports and migrations) goes through newInstance with one.
 type newSpec struct {
-	// row is the instance's DB row without identity: newInstance sets the name-independent
-	// keys volatile.uuid, volatile.idmap.*, volatile.last_state.* (and apply_template).
+	// row is the instance's DB row without identity: newInstance sets its type, creation
+	// time, volatile.uuid, volatile.idmap.*, volatile.last_state.* and apply_template.
+	// volatile.base_image is the caller's (the image, or the source's).
 	row     db.Instance
 	devices map[string]map[string]string // row's devices expanded with its profiles: the root disk size
 
