@@ -68,8 +68,8 @@ FUZZ_TARGETS := \
 	./lxd/images:FuzzUnpack \
 	./lxd/images:FuzzParseMetadata \
 	./lxd/images:FuzzReadMetadata \
-	./lxd/instance:FuzzBackupMember \
-	./lxd/instance:FuzzSplitBackup \
+	./lxd/backup:FuzzBackupMember \
+	./lxd/backup:FuzzSplitBackup \
 	./lxd:FuzzAPIBody
 fuzz:
 	@set -eo pipefail; for t in $(FUZZ_TARGETS); do \

@@ -42,19 +42,7 @@ type instanceService interface {
 	Freeze(ctx context.Context, name string) error
 	Unfreeze(ctx context.Context, name string) error
 
-	// Snapshots.
-	Snapshots(ctx context.Context, name string) ([]api.InstanceSnapshot, error)
-	Snapshot(ctx context.Context, name, snap string) (*api.InstanceSnapshot, error)
-	NextSnapshotName(ctx context.Context, name string) (string, error)
-	CreateSnapshot(ctx context.Context, name, snap string, expiresAt *time.Time) error
-	RenameSnapshot(ctx context.Context, name, snap, newName string) error
-	DeleteSnapshot(ctx context.Context, name, snap string) error
-	Restore(ctx context.Context, name, snap string) error
-
-	// Backups and publishing.
-	BackupsDir() string
-	Export(ctx context.Context, name string, instanceOnly bool, w io.Writer) error
-	Import(ctx context.Context, file, name string) (string, error)
+	// Publishing.
 	CheckPublishable(ctx context.Context, name, snap string) error
 	Publish(ctx context.Context, name, snap string, props map[string]string, compression string, w io.Writer) error
 
@@ -67,6 +55,24 @@ type instanceService interface {
 	Console(name string) (consoleMonitor, error)
 	ConsoleLogPath(name string) string
 	LogPath(name string) string
+}
+
+// snapshotService is what the handlers use of instance snapshots (*instance.Snapshots).
+type snapshotService interface {
+	List(ctx context.Context, name string) ([]api.InstanceSnapshot, error)
+	Get(ctx context.Context, name, snap string) (*api.InstanceSnapshot, error)
+	NextName(ctx context.Context, name string) (string, error)
+	Create(ctx context.Context, name, snap string, expiresAt *time.Time) error
+	Rename(ctx context.Context, name, snap, newName string) error
+	Delete(ctx context.Context, name, snap string) error
+	Restore(ctx context.Context, name, snap string) error
+}
+
+// backupService is what the handlers use of lxd/backup (*backup.Service).
+type backupService interface {
+	Dir() string
+	Export(ctx context.Context, name string, instanceOnly bool, w io.Writer) error
+	Import(ctx context.Context, file, name string) (string, error)
 }
 
 // execProcess is a command started in an instance (*nsexec.Process).

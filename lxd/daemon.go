@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/berth-dev/berth/lxd/backup"
 	"github.com/berth-dev/berth/lxd/cgroup"
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/events"
@@ -38,6 +39,8 @@ type Daemon struct {
 	poolName  string
 	images    *imagestore.Store
 	instances instanceService
+	snapshots snapshotService
+	backups   backupService
 	networks  networkService
 	profiles  *profiles.Service
 	cgroups   cgroup.Layout
@@ -155,6 +158,7 @@ func (d *Daemon) init(ctx context.Context) error {
 	}
 
 	d.networks = nets
+	var backups *backup.Service
 	mgr := instance.NewManager(instance.Config{
 		Dir:      d.dir,
 		DB:       d.db,
@@ -168,9 +172,14 @@ func (d *Daemon) init(ctx context.Context) error {
 		Networks: nets.Manager(),
 
 		CgroupParent: cgroup.ParentFor(d.dir),
+		OnDelete:     func(name string) { backups.Forget(name) },
 	})
 
+	backups = backup.New(backup.Config{Dir: d.dir, Instances: mgr, Backend: d.pool.Name(), Pool: d.poolName, Log: d.log})
+	backups.RemoveLeftovers()
 	d.instances = managerService{mgr}
+	d.snapshots = mgr.Snapshots()
+	d.backups = backups
 	d.profiles = profiles.New(d.db, mgr, emit)
 
 	err = mgr.Reconcile(ctx)
@@ -184,7 +193,7 @@ func (d *Daemon) init(ctx context.Context) error {
 	}
 
 	d.startLXCFS()
-	go mgr.RunSnapshotPruner(context.Background())
+	go mgr.Snapshots().RunPruner(context.Background())
 	go func() {
 		err := mgr.Autostart(context.Background())
 		if err != nil {

@@ -23,7 +23,7 @@ import (
 // creates one, downloads it from .../export and deletes it.
 
 func (d *Daemon) backupFile(name, backup string) string {
-	return filepath.Join(d.instances.BackupsDir(), name, backup+".tar.gz")
+	return filepath.Join(d.backups.Dir(), name, backup+".tar.gz")
 }
 
 func backupURL(name, backup string) string {
@@ -39,7 +39,7 @@ func validBackupName(s string) error {
 }
 
 func (d *Daemon) listBackups(name string) ([]api.InstanceBackup, error) {
-	matches, _ := filepath.Glob(filepath.Join(d.instances.BackupsDir(), name, "*.json"))
+	matches, _ := filepath.Glob(filepath.Join(d.backups.Dir(), name, "*.json"))
 	out := []api.InstanceBackup{}
 	for _, m := range matches {
 		data, err := os.ReadFile(m)
@@ -127,7 +127,7 @@ func instanceBackupsPost(d *Daemon, r *http.Request) response.Response {
 }
 
 func (d *Daemon) writeBackup(ctx context.Context, name string, backup api.InstanceBackup) error {
-	dir := filepath.Join(d.instances.BackupsDir(), name)
+	dir := filepath.Join(d.backups.Dir(), name)
 	err := os.MkdirAll(dir, 0o700)
 	if err != nil {
 		return err
@@ -139,7 +139,7 @@ func (d *Daemon) writeBackup(ctx context.Context, name string, backup api.Instan
 	}
 
 	defer os.Remove(tmp.Name())
-	err = d.instances.Export(ctx, name, backup.InstanceOnly, tmp)
+	err = d.backups.Export(ctx, name, backup.InstanceOnly, tmp)
 	closeErr := tmp.Close()
 	if err == nil {
 		err = closeErr
@@ -184,7 +184,7 @@ func instanceBackupDelete(d *Daemon, r *http.Request) response.Response {
 	}
 
 	return d.task("Deleting backup", map[string][]string{"backups": {backupURL(name, backup)}}, func(ctx context.Context, op *operations.Operation) error {
-		_ = os.Remove(filepath.Join(d.instances.BackupsDir(), name, backup+".json"))
+		_ = os.Remove(filepath.Join(d.backups.Dir(), name, backup+".json"))
 		return os.Remove(d.backupFile(name, backup))
 	})
 }
@@ -203,12 +203,12 @@ func instanceBackupExport(d *Daemon, r *http.Request) response.Response {
 // (lxc import). The body is spooled to disk in the request; checking and unpacking run in
 // the operation. X-LXD-name overrides the name in the backup.
 func instancesPostBackup(d *Daemon, r *http.Request) response.Response {
-	err := os.MkdirAll(d.instances.BackupsDir(), 0o700)
+	err := os.MkdirAll(d.backups.Dir(), 0o700)
 	if err != nil {
 		return response.SmartError(err)
 	}
 
-	f, err := os.CreateTemp(d.instances.BackupsDir(), ".upload-")
+	f, err := os.CreateTemp(d.backups.Dir(), ".upload-")
 	if err != nil {
 		return response.SmartError(err)
 	}
@@ -232,7 +232,7 @@ func instancesPostBackup(d *Daemon, r *http.Request) response.Response {
 
 	return d.task("Restoring backup", resources, func(ctx context.Context, op *operations.Operation) error {
 		defer os.Remove(f.Name())
-		got, err := d.instances.Import(ctx, f.Name(), name)
+		got, err := d.backups.Import(ctx, f.Name(), name)
 		if err == nil {
 			_ = op.UpdateMetadata(map[string]any{"name": got})
 		}

@@ -24,7 +24,7 @@ func snapshotResources(name, snap string) map[string][]string {
 // GET /1.0/instances/{name}/snapshots: URLs, or objects with recursion=1.
 func instanceSnapshotsGet(d *Daemon, r *http.Request) response.Response {
 	name := pathVar(r, "name")
-	snaps, err := d.instances.Snapshots(r.Context(), name)
+	snaps, err := d.snapshots.List(r.Context(), name)
 	if err != nil {
 		return response.SmartError(err)
 	}
@@ -55,7 +55,7 @@ func instanceSnapshotsPost(d *Daemon, r *http.Request) response.Response {
 	}
 
 	if req.Name == "" {
-		req.Name, err = d.instances.NextSnapshotName(r.Context(), name)
+		req.Name, err = d.snapshots.NextName(r.Context(), name)
 		if err != nil {
 			return response.SmartError(err)
 		}
@@ -65,13 +65,13 @@ func instanceSnapshotsPost(d *Daemon, r *http.Request) response.Response {
 
 	snap := req.Name
 	return d.treeTask("Snapshotting instance", "create_snapshot", snapshotResources(name, snap), func(ctx context.Context, op *operations.Operation) error {
-		return d.instances.CreateSnapshot(ctx, name, snap, req.ExpiresAt)
+		return d.snapshots.Create(ctx, name, snap, req.ExpiresAt)
 	})
 }
 
 // GET /1.0/instances/{name}/snapshots/{snap}
 func instanceSnapshotGet(d *Daemon, r *http.Request) response.Response {
-	s, err := d.instances.Snapshot(r.Context(), pathVar(r, "name"), pathVar(r, "snap"))
+	s, err := d.snapshots.Get(r.Context(), pathVar(r, "name"), pathVar(r, "snap"))
 	if err != nil {
 		return response.SmartError(err)
 	}
@@ -92,27 +92,27 @@ func instanceSnapshotPost(d *Daemon, r *http.Request) response.Response {
 		return response.NotImplemented(fmt.Errorf("snapshot migration is not supported"))
 	}
 
-	_, err = d.instances.Snapshot(r.Context(), name, snap)
+	_, err = d.snapshots.Get(r.Context(), name, snap)
 	if err != nil {
 		return response.SmartError(err)
 	}
 
 	newName := req.Name
 	return d.task("Renaming snapshot", snapshotResources(name, snap), func(ctx context.Context, op *operations.Operation) error {
-		return d.instances.RenameSnapshot(ctx, name, snap, newName)
+		return d.snapshots.Rename(ctx, name, snap, newName)
 	})
 }
 
 // DELETE /1.0/instances/{name}/snapshots/{snap}
 func instanceSnapshotDelete(d *Daemon, r *http.Request) response.Response {
 	name, snap := pathVar(r, "name"), pathVar(r, "snap")
-	_, err := d.instances.Snapshot(r.Context(), name, snap)
+	_, err := d.snapshots.Get(r.Context(), name, snap)
 	if err != nil {
 		return response.SmartError(err)
 	}
 
 	return d.task("Deleting snapshot", snapshotResources(name, snap), func(ctx context.Context, op *operations.Operation) error {
-		return d.instances.DeleteSnapshot(ctx, name, snap)
+		return d.snapshots.Delete(ctx, name, snap)
 	})
 }
 
@@ -128,12 +128,12 @@ func instanceRestore(d *Daemon, r *http.Request, name string, req api.InstancePu
 		snap = s
 	}
 
-	_, err := d.instances.Snapshot(r.Context(), name, snap)
+	_, err := d.snapshots.Get(r.Context(), name, snap)
 	if err != nil {
 		return response.SmartError(err)
 	}
 
 	return d.task("Restoring snapshot", instanceResources(name), func(ctx context.Context, op *operations.Operation) error {
-		return d.instances.Restore(ctx, name, snap)
+		return d.snapshots.Restore(ctx, name, snap)
 	})
 }

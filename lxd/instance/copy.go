@@ -6,11 +6,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/idmap"
@@ -115,20 +112,13 @@ func (m *Manager) PrepareCopy(ctx context.Context, req api.InstancesPost) (*Copy
 func (m *Manager) Copy(ctx context.Context, cr *CopyRequest) error {
 	name, src := cr.Post.Name, cr.Source
 
-	releaseName, err := m.reserveName(name)
-	if err != nil {
-		return err
-	}
-
-	defer releaseName()
-
 	ctx, done := m.track(ctx, src)
 	defer done()
 
 	unlock := m.lock(src)
 	defer unlock()
 
-	err = ctx.Err()
+	err := ctx.Err()
 	if err != nil {
 		return err
 	}
@@ -157,58 +147,21 @@ func (m *Manager) Copy(ctx context.Context, cr *CopyRequest) error {
 		snaps = nil
 	}
 
-	base, release, err := m.allocateIDs(ctx)
-	if err != nil {
-		return err
-	}
-
-	defer release()
-	to := idmap.Set{HostUID: base, HostGID: m.cfg.IDs.GIDStart + (base - m.cfg.IDs.UIDStart), Size: idmap.DefaultSize}
-
-	r := revert.New()
-	defer r.Fail()
-
-	err = copyMetadata(m.instanceDir(src), m.instanceDir(name))
-	if err != nil {
-		return fmt.Errorf("copying metadata of %q: %w", src, err)
-	}
-
-	r.Add(func() { _ = os.RemoveAll(m.instanceDir(name)) })
-
-	start := time.Now()
-	copyData := func() error { return m.cfg.Pool.CopyInstance(ctx, src, cr.SourceSnap, name, from, to) }
-	if cr.SourceSnap == "" {
-		err = m.frozen(src, copyData)
-	} else {
-		err = copyData() // a snapshot never changes
-	}
-
-	if err != nil {
-		return fmt.Errorf("copying storage of %q: %w", src, err)
-	}
-
-	r.Add(func() { _ = m.cfg.Pool.DeleteInstance(name) })
-	err = m.applyRootSize(name, cr.devices)
-	if err != nil {
-		return err
-	}
-
-	for _, s := range snaps {
-		err := m.cfg.Pool.CopySnapshot(ctx, src, s.Name, name, s.Name, from, to)
-		if err != nil {
-			return fmt.Errorf("copying snapshot %q of %q: %w", s.Name, src, err)
+	// A snapshot's MAC addresses go too; its identity keys become the copy's.
+	for i := range snaps {
+		snaps[i].Config = copyMap(snaps[i].Config)
+		for k := range snaps[i].Config {
+			if strings.HasSuffix(k, ".hwaddr") && strings.HasPrefix(k, "volatile.") {
+				delete(snaps[i].Config, k)
+			}
 		}
 	}
 
-	m.log.Info("copied instance", "source", src, "snapshot", cr.SourceSnap, "instance", name, "snapshots", len(snaps), "duration", time.Since(start))
-
 	row := db.Instance{
 		Name:         name,
-		Type:         api.InstanceTypeContainer,
 		Architecture: srcInst.Architecture,
 		Description:  cr.Post.Description,
 		Ephemeral:    cr.Post.Ephemeral,
-		CreatedAt:    time.Now().UTC(),
 		Config:       copyMap(cr.Post.Config),
 		Devices:      cr.Post.Devices,
 		Profiles:     cr.Post.Profiles,
@@ -218,65 +171,55 @@ func (m *Manager) Copy(ctx context.Context, cr *CopyRequest) error {
 		row.Architecture = cr.Post.Architecture
 	}
 
-	idJSON := idmapJSON(to)
-	identity := map[string]string{
-		"volatile.uuid":             uuid.NewString(),
-		"volatile.idmap.base":       strconv.FormatInt(base, 10),
-		"volatile.idmap.next":       idJSON,
-		"volatile.last_state.idmap": idJSON,
-		"volatile.apply_template":   "copy",
-		"volatile.last_state.power": "STOPPED",
-	}
-
 	if fp := srcInst.Config["volatile.base_image"]; fp != "" {
-		identity["volatile.base_image"] = fp
+		row.Config["volatile.base_image"] = fp
 	}
 
-	for k, v := range identity {
-		row.Config[k] = v
-	}
-
-	err = ctx.Err()
-	if err != nil {
-		return err
-	}
-
-	err = m.cfg.DB.Transaction(context.WithoutCancel(ctx), func(ctx context.Context, tx *db.Tx) error {
-		_, err := tx.CreateInstance(ctx, row)
-		if err != nil {
-			return err
-		}
-
-		for _, s := range snaps {
-			s.Instance = name
-			s.Config = copyMap(s.Config)
-			for k := range s.Config {
-				if strings.HasSuffix(k, ".hwaddr") && strings.HasPrefix(k, "volatile.") {
-					delete(s.Config, k)
-				}
-			}
-
-			for k, v := range identity {
-				if k != "volatile.apply_template" && k != "volatile.last_state.power" {
-					s.Config[k] = v
-				}
-			}
-
-			_, err := tx.CreateInstanceSnapshot(ctx, s)
+	var start time.Time
+	return m.newInstance(ctx, &newSpec{
+		row:              row,
+		devices:          cr.devices,
+		applyTemplate:    "copy",
+		snapshots:        snaps,
+		snapshotIdentity: true,
+		event:            map[string]any{"source": src},
+		makeDir: func(dir string) error {
+			err := copyMetadata(m.instanceDir(src), dir)
 			if err != nil {
-				return err
+				return fmt.Errorf("copying metadata of %q: %w", src, err)
 			}
-		}
 
-		return nil
+			return nil
+		},
+		makeRoot: func(ctx context.Context, to idmap.Set, _ *revert.Reverter) error {
+			start = time.Now()
+			copyData := func() error { return m.cfg.Pool.CopyInstance(ctx, src, cr.SourceSnap, name, from, to) }
+
+			var err error
+			if cr.SourceSnap == "" {
+				err = m.frozen(src, copyData)
+			} else {
+				err = copyData() // a snapshot never changes
+			}
+
+			if err != nil {
+				return fmt.Errorf("copying storage of %q: %w", src, err)
+			}
+
+			return nil
+		},
+		makeSnapshots: func(ctx context.Context, to idmap.Set) error {
+			for _, s := range snaps {
+				err := m.cfg.Pool.CopySnapshot(ctx, src, s.Name, name, s.Name, from, to)
+				if err != nil {
+					return fmt.Errorf("copying snapshot %q of %q: %w", s.Name, src, err)
+				}
+			}
+
+			m.log.Info("copied instance", "source", src, "snapshot", cr.SourceSnap, "instance", name, "snapshots", len(snaps), "duration", time.Since(start))
+			return nil
+		},
 	})
-	if err != nil {
-		return err
-	}
-
-	r.Success()
-	m.event("instance-created", name, map[string]any{"source": src})
-	return nil
 }
 
 // copyMetadata copies an instance's image metadata (metadata.yaml, templates/) to a new

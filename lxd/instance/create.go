@@ -8,9 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/idmap"
@@ -133,63 +130,16 @@ func resolveImage(ctx context.Context, tx *db.Tx, src api.InstanceSource) (*db.I
 	return nil, api.StatusErrorf(http.StatusBadRequest, "image source needs a fingerprint or an alias")
 }
 
-// Create makes the instance's storage and then its DB row. The row is written last, so a
-// crash part-way leaves only storage without a row, which Reconcile removes.
+// Create makes the instance from its image: the image's metadata and templates copied
+// with it (so templates still render if the image is deleted later), its storage on the
+// image, and volatile.apply_template=create so the create templates render at first start.
 func (m *Manager) Create(ctx context.Context, cr *CreateRequest) error {
-	name := cr.Post.Name
-
-	releaseName, err := m.reserveName(name)
-	if err != nil {
-		return err
-	}
-
-	defer releaseName()
-
-	r := revert.New()
-	defer r.Fail()
-
-	base, release, err := m.allocateIDs(ctx)
-	if err != nil {
-		return err
-	}
-
-	defer release()
-	ids := idmap.Set{HostUID: base, HostGID: m.cfg.IDs.GIDStart + (base - m.cfg.IDs.UIDStart), Size: idmap.DefaultSize}
-
-	img := cr.Image
-	err = m.cfg.Images.EnsureInPool(ctx, img.Fingerprint)
-	if err != nil {
-		return fmt.Errorf("preparing image %s: %w", img.Fingerprint[:12], err)
-	}
-
-	// Keep the image's metadata and templates with the instance, as LXD does, so templates
-	// still render if the image is deleted later.
-	err = copyTree(m.cfg.Images.MetaDir(img.Fingerprint), m.instanceDir(name))
-	if err != nil {
-		return fmt.Errorf("copying image metadata: %w", err)
-	}
-
-	r.Add(func() { _ = os.RemoveAll(m.instanceDir(name)) })
-
-	err = m.cfg.Pool.CreateInstanceFromImage(name, img.Fingerprint, ids)
-	if err != nil {
-		return fmt.Errorf("creating storage of %q: %w", name, err)
-	}
-
-	r.Add(func() { _ = m.cfg.Pool.DeleteInstance(name) })
-
-	err = m.applyRootSize(name, cr.devices)
-	if err != nil {
-		return err
-	}
-
+	name, img := cr.Post.Name, cr.Image
 	row := db.Instance{
 		Name:         name,
-		Type:         api.InstanceTypeContainer,
 		Architecture: img.Architecture,
 		Description:  cr.Post.Description,
 		Ephemeral:    cr.Post.Ephemeral,
-		CreatedAt:    time.Now().UTC(),
 		Config:       copyMap(cr.Post.Config),
 		Devices:      cr.Post.Devices,
 		Profiles:     cr.Post.Profiles,
@@ -205,30 +155,35 @@ func (m *Manager) Create(ctx context.Context, cr *CreateRequest) error {
 		row.Config["image."+k] = v
 	}
 
-	idJSON := idmapJSON(ids)
 	row.Config["volatile.base_image"] = img.Fingerprint
-	row.Config["volatile.uuid"] = uuid.NewString()
-	row.Config["volatile.idmap.base"] = strconv.FormatInt(base, 10)
-	row.Config["volatile.idmap.next"] = idJSON
-	row.Config["volatile.last_state.idmap"] = idJSON
-	row.Config["volatile.apply_template"] = "create"
-	row.Config["volatile.last_state.power"] = "STOPPED"
 
-	err = m.cfg.DB.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
-		_, err := tx.CreateInstance(ctx, row)
-		if err != nil {
-			return err
-		}
+	return m.newInstance(ctx, &newSpec{
+		row:           row,
+		devices:       cr.devices,
+		applyTemplate: "create",
+		image:         img.Fingerprint,
+		makeDir: func(dir string) error {
+			err := m.cfg.Images.EnsureInPool(ctx, img.Fingerprint)
+			if err != nil {
+				return fmt.Errorf("preparing image %s: %w", img.Fingerprint[:12], err)
+			}
 
-		return tx.UpdateImageLastUsed(ctx, img.Fingerprint, time.Now().UTC())
+			err = copyTree(m.cfg.Images.MetaDir(img.Fingerprint), dir)
+			if err != nil {
+				return fmt.Errorf("copying image metadata: %w", err)
+			}
+
+			return nil
+		},
+		makeRoot: func(ctx context.Context, ids idmap.Set, _ *revert.Reverter) error {
+			err := m.cfg.Pool.CreateInstanceFromImage(name, img.Fingerprint, ids)
+			if err != nil {
+				return fmt.Errorf("creating storage of %q: %w", name, err)
+			}
+
+			return nil
+		},
 	})
-	if err != nil {
-		return err
-	}
-
-	r.Success()
-	m.event("instance-created", name, nil)
-	return nil
 }
 
 // allocateIDs picks the lowest free id range. The returned release drops the in-memory
@@ -296,7 +251,7 @@ func (m *Manager) idsOf(inst *db.Instance) (idmap.Set, error) {
 		return idmap.Set{}, fmt.Errorf("instance %q has no id map: %w", inst.Name, err)
 	}
 
-	return idmap.Set{HostUID: base, HostGID: m.cfg.IDs.GIDStart + (base - m.cfg.IDs.UIDStart), Size: idmap.DefaultSize}, nil
+	return m.idsAt(base), nil
 }
 
 func copyTree(src, dst string) error {

@@ -43,7 +43,9 @@ func (m *Manager) delete(ctx context.Context, name string) error {
 	}
 
 	m.cfg.Pool.PruneBackupImages()
-	m.deleteBackups(name)
+	if m.cfg.OnDelete != nil {
+		m.cfg.OnDelete(name) // its backups
+	}
 
 	m.devices.Deleted(name)
 

@@ -62,7 +62,7 @@ func isExpiry(v string) error {
 
 // defaultSnapshotExpiry is when a snapshot taken now expires under the instance's
 // snapshots.expiry (the zero time without one).
-func (m *Manager) defaultSnapshotExpiry(inst *db.Instance, profiles map[string]*db.Profile) time.Time {
+func defaultSnapshotExpiry(inst *db.Instance, profiles map[string]*db.Profile) time.Time {
 	config, _ := Expand(inst, profiles)
 
 	t, err := expiryAfter(time.Now().UTC(), config["snapshots.expiry"])
@@ -73,12 +73,12 @@ func (m *Manager) defaultSnapshotExpiry(inst *db.Instance, profiles map[string]*
 	return t
 }
 
-// PruneExpiredSnapshots deletes every snapshot whose expiry has passed by now, as LXD's
+// PruneExpired deletes every snapshot whose expiry has passed by now, as LXD's
 // daemon does each minute, and returns how many went.
-func (m *Manager) PruneExpiredSnapshots(ctx context.Context, now time.Time) (int, error) {
+func (sn *Snapshots) PruneExpired(ctx context.Context, now time.Time) (int, error) {
 	var snaps []db.Snapshot
 
-	err := m.cfg.DB.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+	err := sn.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
 		var err error
 		snaps, err = tx.GetExpiringSnapshots(ctx)
 		return err
@@ -94,13 +94,13 @@ func (m *Manager) PruneExpiredSnapshots(ctx context.Context, now time.Time) (int
 			continue
 		}
 
-		err := m.DeleteSnapshot(ctx, s.Instance, s.Name)
+		err := sn.Delete(ctx, s.Instance, s.Name)
 		if err != nil {
-			m.log.Warn("deleting an expired snapshot", "instance", s.Instance, "snapshot", s.Name, "err", err)
+			sn.log.Warn("deleting an expired snapshot", "instance", s.Instance, "snapshot", s.Name, "err", err)
 			continue
 		}
 
-		m.log.Info("deleted an expired snapshot", "instance", s.Instance, "snapshot", s.Name, "expired", s.ExpiresAt)
+		sn.log.Info("deleted an expired snapshot", "instance", s.Instance, "snapshot", s.Name, "expired", s.ExpiresAt)
 		n++
 	}
 
@@ -108,32 +108,32 @@ func (m *Manager) PruneExpiredSnapshots(ctx context.Context, now time.Time) (int
 }
 
 // pruneInterval is how often expired snapshots are looked for, as LXD; one expiring
-// sooner than that is pruned on time (RunSnapshotPruner).
+// sooner than that is pruned on time (RunPruner).
 const pruneInterval = time.Minute
 
-// RunSnapshotPruner deletes expired snapshots every pruneInterval, and at the expiry of
+// RunPruner deletes expired snapshots every pruneInterval, and at the expiry of
 // a snapshot taken with one nearer than that, until ctx ends.
-func (m *Manager) RunSnapshotPruner(ctx context.Context) {
+func (sn *Snapshots) RunPruner(ctx context.Context) {
 	t := time.NewTicker(pruneInterval)
 	defer t.Stop()
 
 	for {
-		_, err := m.PruneExpiredSnapshots(ctx, time.Now())
+		_, err := sn.PruneExpired(ctx, time.Now())
 		if err != nil {
-			m.log.Warn("pruning expired snapshots", "err", err)
+			sn.log.Warn("pruning expired snapshots", "err", err)
 		}
 
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		case <-m.pruneKick:
+		case <-sn.pruneKick:
 		}
 	}
 }
 
 // pruneAt makes the pruner run at t when that is sooner than its next round.
-func (m *Manager) pruneAt(t time.Time) {
+func (sn *Snapshots) pruneAt(t time.Time) {
 	d := time.Until(t)
 	if t.IsZero() || d > pruneInterval {
 		return
@@ -141,7 +141,7 @@ func (m *Manager) pruneAt(t time.Time) {
 
 	time.AfterFunc(max(d, 0)+10*time.Millisecond, func() {
 		select {
-		case m.pruneKick <- struct{}{}:
+		case sn.pruneKick <- struct{}{}:
 		default:
 		}
 	})

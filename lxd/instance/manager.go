@@ -44,6 +44,8 @@ type Config struct {
 	// CgroupParent holds this daemon's container cgroups (cgroup.ParentFor
 	// of Dir); "" is cgroup.DefaultParent.
 	CgroupParent string
+	// OnDelete removes what other services keep of a deleted instance (its backups).
+	OnDelete func(name string)
 }
 
 // ImageSource gives the daemon's image store to the manager.
@@ -67,7 +69,7 @@ type Manager struct {
 
 	execServers execServers
 	fileServers fileServers
-	pruneKick   chan struct{} // wakes RunSnapshotPruner early
+	snaps       *Snapshots
 
 	work workSet // tree operations per instance, cancelled by Delete
 
@@ -79,7 +81,7 @@ type Manager struct {
 
 // NewManager returns a Manager; call Reconcile before serving requests.
 func NewManager(cfg Config) *Manager {
-	return &Manager{
+	m := &Manager{
 		cfg:      cfg,
 		log:      cfg.Log,
 		monitors: map[string]*container.Monitor{},
@@ -87,11 +89,15 @@ func NewManager(cfg Config) *Manager {
 		creating: map[string]bool{},
 		idBusy:   map[int64]bool{},
 
-		pruneKick: make(chan struct{}, 1),
-
 		devices: device.NewHost(device.Host{Dir: cfg.Dir, Exe: cfg.Exe, Networks: cfg.Networks, Records: records{cfg.DB}, Log: cfg.Log}),
 	}
+
+	m.snaps = newSnapshots(m)
+	return m
 }
+
+// Snapshots runs the instances' snapshots.
+func (m *Manager) Snapshots() *Snapshots { return m.snaps }
 
 // lock serialises state changes of one instance.
 func (m *Manager) lock(name string) func() {

@@ -20,7 +20,7 @@ import (
 // published now: missing, or running (its files would change under the packer).
 func (m *Manager) CheckPublishable(ctx context.Context, name, snap string) error {
 	if snap != "" {
-		_, err := m.Snapshot(ctx, name, snap)
+		_, err := m.snaps.Get(ctx, name, snap)
 		return err
 	}
 
@@ -41,60 +41,42 @@ func (m *Manager) CheckPublishable(ctx context.Context, name, snap string) error
 // sees them (host uid − the instance's base; capabilities back to plain v2), and its
 // metadata.yaml (new creation date, properties overridden by props) and templates/.
 func (m *Manager) Publish(ctx context.Context, name, snap string, props map[string]string, compression string, w io.Writer) error {
-	ctx, done := m.track(ctx, name)
-	defer done()
+	return m.ReadTrees(ctx, name, false, func(ctx context.Context, t *Trees) error {
+		err := m.CheckPublishable(ctx, name, snap)
+		if err != nil {
+			return err
+		}
 
-	unlock := m.lock(name)
-	defer unlock()
-
-	err := m.CheckPublishable(ctx, name, snap)
-	if err != nil {
-		return err
-	}
-
-	inst, _, err := m.load(ctx, name)
-	if err != nil {
-		return err
-	}
-
-	ids, err := m.idsOf(inst)
-	if err != nil {
-		return err
-	}
-
-	var rootfs string
-	if snap != "" {
+		var rootfs string
 		var release func()
-		rootfs, release, err = m.cfg.Pool.MountSnapshot(name, snap, ids)
+		if snap != "" {
+			rootfs, release, err = t.Snapshot(snap)
+		} else {
+			rootfs, release, err = t.Root(ctx) // stopped: the instance itself
+		}
+
 		if err != nil {
 			return err
 		}
 
 		defer release()
-	} else {
-		rootfs, err = m.cfg.Pool.MountInstance(name, ids)
+
+		meta, err := os.MkdirTemp("", "berth-publish-")
 		if err != nil {
 			return err
 		}
 
-		defer func() { _ = m.cfg.Pool.UnmountInstance(name) }()
-	}
+		defer os.RemoveAll(meta)
+		err = writePublishMetadata(t.MetaDir, meta, t.Instance.Architecture, props)
+		if err != nil {
+			return err
+		}
 
-	meta, err := os.MkdirTemp("", "berth-publish-")
-	if err != nil {
-		return err
-	}
-
-	defer os.RemoveAll(meta)
-	err = writePublishMetadata(m.instanceDir(name), meta, inst.Architecture, props)
-	if err != nil {
-		return err
-	}
-
-	return tarball.PackWith(ctx, w, rootfs, meta, tarball.Options{
-		Compression: compression,
-		Owner:       ids.ContainerOwner,
-		Xattr:       ids.UnshiftXattr,
+		return tarball.PackWith(ctx, w, rootfs, meta, tarball.Options{
+			Compression: compression,
+			Owner:       t.IDs.ContainerOwner,
+			Xattr:       t.IDs.UnshiftXattr,
+		})
 	})
 }
 
@@ -112,9 +94,7 @@ func writePublishMetadata(instDir, dst, arch string, props map[string]string) er
 
 	meta.CreationDate = time.Now().Unix()
 	meta.ExpiryDate = 0
-	if meta.Properties == nil {
-		meta.Properties = map[string]string{}
-	}
+	meta.Properties = api.NonNil(meta.Properties)
 
 	for k, v := range props {
 		meta.Properties[k] = v

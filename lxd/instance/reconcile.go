@@ -14,8 +14,6 @@ import (
 // cleans up after instances whose monitor is gone (mounts, cgroups), and removes what a
 // crash left half-made: storage and files of instances that never got a DB row.
 func (m *Manager) Reconcile(ctx context.Context) error {
-	m.removeBackupLeftovers()
-
 	var rows []db.Instance
 	err := m.cfg.DB.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
 		var err error

@@ -79,8 +79,8 @@ func (m *Manager) render(inst *db.Instance, profiles map[string]*db.Profile, ful
 		Instance: api.Instance{
 			InstancePut: api.InstancePut{
 				Architecture: inst.Architecture,
-				Config:       nonNil(inst.Config),
-				Devices:      nonNilDevices(inst.Devices),
+				Config:       api.NonNil(inst.Config),
+				Devices:      api.NonNil(inst.Devices),
 				Ephemeral:    inst.Ephemeral,
 				Profiles:     inst.Profiles,
 				Stateful:     inst.Stateful,
@@ -106,25 +106,9 @@ func (m *Manager) render(inst *db.Instance, profiles map[string]*db.Profile, ful
 	out.StatusCode = st.StatusCode
 	if full {
 		out.State = &st
-		out.Snapshots = m.renderSnapshots(inst.Name)
+		out.Snapshots = m.snaps.render(inst.Name)
 		out.Backups = []any{}
 	}
 
 	return out
-}
-
-func nonNil(m map[string]string) map[string]string {
-	if m == nil {
-		return map[string]string{}
-	}
-
-	return m
-}
-
-func nonNilDevices(m map[string]map[string]string) map[string]map[string]string {
-	if m == nil {
-		return map[string]map[string]string{}
-	}
-
-	return m
 }

@@ -3,17 +3,19 @@ package instance
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/berth-dev/berth/lxd/container"
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/storage"
 	"github.com/berth-dev/berth/shared/api"
 )
 
-// validSnapshotName refuses names the URL scheme or the pool layout cannot carry.
-func validSnapshotName(s string) error {
+// ValidateSnapshotName refuses names the URL scheme or the pool layout cannot carry.
+func ValidateSnapshotName(s string) error {
 	if s == "" || s == "." || s == ".." || len(s) > 255 || strings.HasPrefix(s, ".") ||
 		strings.ContainsAny(s, "/\x00,:") || strings.TrimSpace(s) != s {
 		return api.StatusErrorf(http.StatusBadRequest, "invalid snapshot name %q", s)
@@ -26,10 +28,39 @@ func validSnapshotName(s string) error {
 	return nil
 }
 
-// NextSnapshotName returns the first free name snap0, snap1, … of an instance.
-func (m *Manager) NextSnapshotName(ctx context.Context, name string) (string, error) {
+// snapshotHost is what snapshots use of the instance manager: its locks, its record of
+// tree work (cancelled by Delete), running instances, and the instance life cycle that a
+// restore stops and starts.
+type snapshotHost interface {
+	lock(name string) func()
+	track(ctx context.Context, name string) (context.Context, func())
+	load(ctx context.Context, name string) (*db.Instance, map[string]*db.Profile, error)
+	monitor(name string) *container.Monitor
+	frozen(name string, fn func() error) error
+	stop(ctx context.Context, name string, timeout time.Duration, force bool) error
+	start(ctx context.Context, name string) error
+	event(action, name string, ctx map[string]any)
+}
+
+// Snapshots takes, lists, renames, deletes, restores and expires the snapshots of the
+// manager's instances (Manager.Snapshots).
+type Snapshots struct {
+	host snapshotHost
+	db   *db.DB
+	pool storage.Driver
+	log  *slog.Logger
+
+	pruneKick chan struct{} // wakes RunPruner early
+}
+
+func newSnapshots(m *Manager) *Snapshots {
+	return &Snapshots{host: m, db: m.cfg.DB, pool: m.cfg.Pool, log: m.cfg.Log, pruneKick: make(chan struct{}, 1)}
+}
+
+// NextName returns the first free name snap0, snap1, … of an instance.
+func (sn *Snapshots) NextName(ctx context.Context, name string) (string, error) {
 	var snaps []db.Snapshot
-	err := m.cfg.DB.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+	err := sn.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
 		var err error
 		snaps, err = tx.GetInstanceSnapshots(ctx, name)
 		return err
@@ -51,11 +82,11 @@ func (m *Manager) NextSnapshotName(ctx context.Context, name string) (string, er
 	}
 }
 
-// Snapshots lists an instance's snapshots, oldest first.
-func (m *Manager) Snapshots(ctx context.Context, name string) ([]api.InstanceSnapshot, error) {
+// List lists an instance's snapshots, oldest first.
+func (sn *Snapshots) List(ctx context.Context, name string) ([]api.InstanceSnapshot, error) {
 	var snaps []db.Snapshot
 	var profiles map[string]*db.Profile
-	err := m.cfg.DB.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+	err := sn.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
 		var err error
 		snaps, err = tx.GetInstanceSnapshots(ctx, name)
 		if err != nil {
@@ -77,11 +108,11 @@ func (m *Manager) Snapshots(ctx context.Context, name string) ([]api.InstanceSna
 	return out, nil
 }
 
-// Snapshot returns one snapshot.
-func (m *Manager) Snapshot(ctx context.Context, name, snap string) (*api.InstanceSnapshot, error) {
+// Get returns one snapshot.
+func (sn *Snapshots) Get(ctx context.Context, name, snap string) (*api.InstanceSnapshot, error) {
 	var s *db.Snapshot
 	var profiles map[string]*db.Profile
-	err := m.cfg.DB.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+	err := sn.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
 		var err error
 		s, err = tx.GetInstanceSnapshot(ctx, name, snap)
 		if err != nil {
@@ -99,9 +130,9 @@ func (m *Manager) Snapshot(ctx context.Context, name, snap string) (*api.Instanc
 	return &out, nil
 }
 
-// renderSnapshots fills the snapshots of a full instance object (empty on error).
-func (m *Manager) renderSnapshots(name string) []api.InstanceSnapshot {
-	snaps, err := m.Snapshots(context.Background(), name)
+// render fills the snapshots of a full instance object (empty on error).
+func (sn *Snapshots) render(name string) []api.InstanceSnapshot {
+	snaps, err := sn.List(context.Background(), name)
 	if err != nil {
 		return []api.InstanceSnapshot{}
 	}
@@ -142,21 +173,21 @@ func renderSnapshot(s *db.Snapshot, profiles map[string]*db.Profile) api.Instanc
 	}
 }
 
-// CreateSnapshot takes a stateless snapshot. A running container is frozen for the copy
+// Create takes a stateless snapshot. A running container is frozen for the copy
 // of its data and thawed after (one already frozen stays frozen), so the snapshot is
 // consistent as of one instant. The DB row is written once the snapshot is complete on
 // disk: until then the API does not show it. A nil expiresAt means the instance's
 // snapshots.expiry (if any).
-func (m *Manager) CreateSnapshot(ctx context.Context, name, snap string, expiresAt *time.Time) error {
-	err := validSnapshotName(snap)
+func (sn *Snapshots) Create(ctx context.Context, name, snap string, expiresAt *time.Time) error {
+	err := ValidateSnapshotName(snap)
 	if err != nil {
 		return err
 	}
 
-	ctx, done := m.track(ctx, name)
+	ctx, done := sn.host.track(ctx, name)
 	defer done()
 
-	unlock := m.lock(name)
+	unlock := sn.host.lock(name)
 	defer unlock()
 
 	err = ctx.Err()
@@ -164,17 +195,17 @@ func (m *Manager) CreateSnapshot(ctx context.Context, name, snap string, expires
 		return err
 	}
 
-	inst, profiles, err := m.load(ctx, name)
+	inst, profiles, err := sn.host.load(ctx, name)
 	if err != nil {
 		return err
 	}
 
-	expiry := m.defaultSnapshotExpiry(inst, profiles)
+	expiry := defaultSnapshotExpiry(inst, profiles)
 	if expiresAt != nil {
 		expiry = expiresAt.UTC()
 	}
 
-	err = m.cfg.DB.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+	err = sn.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
 		_, err := tx.GetInstanceSnapshot(ctx, name, snap)
 		if err == nil {
 			return api.StatusErrorf(http.StatusConflict, "snapshot %q of %q already exists", snap, name)
@@ -191,12 +222,12 @@ func (m *Manager) CreateSnapshot(ctx context.Context, name, snap string, expires
 	}
 
 	start := time.Now()
-	err = m.frozen(name, func() error { return m.cfg.Pool.CreateSnapshot(ctx, name, snap) })
+	err = sn.host.frozen(name, func() error { return sn.pool.CreateSnapshot(ctx, name, snap) })
 	if err != nil {
 		return fmt.Errorf("snapshotting %q: %w", name, err)
 	}
 
-	m.log.Debug("snapshot copied", "instance", name, "snapshot", snap, "duration", time.Since(start))
+	sn.log.Debug("snapshot copied", "instance", name, "snapshot", snap, "duration", time.Since(start))
 
 	row := db.Snapshot{
 		Instance:     name,
@@ -212,180 +243,67 @@ func (m *Manager) CreateSnapshot(ctx context.Context, name, snap string, expires
 	}
 
 	// The copy is complete: the row is written even if the operation is cancelled now.
-	err = m.cfg.DB.Transaction(context.WithoutCancel(ctx), func(ctx context.Context, tx *db.Tx) error {
+	err = sn.db.Transaction(context.WithoutCancel(ctx), func(ctx context.Context, tx *db.Tx) error {
 		_, err := tx.CreateInstanceSnapshot(ctx, row)
 		return err
 	})
 	if err != nil {
-		_ = m.cfg.Pool.DeleteSnapshot(name, snap)
+		_ = sn.pool.DeleteSnapshot(name, snap)
 		return err
 	}
 
-	m.event("instance-snapshot-created", name+"/snapshots/"+snap, nil)
-	m.pruneAt(expiry)
+	sn.host.event("instance-snapshot-created", name+"/snapshots/"+snap, nil)
+	sn.pruneAt(expiry)
 	return nil
 }
 
-// frozen runs fn with the instance's processes frozen if it is running, so its files do
-// not change under a copy. Preconditions: the instance lock is held.
-func (m *Manager) frozen(name string, fn func() error) error {
-	mon := m.monitor(name)
-	if mon == nil || mon.Frozen() {
-		return fn()
-	}
-
-	err := mon.Freeze()
-	if err != nil {
-		return fmt.Errorf("freezing %q: %w", name, err)
-	}
-
-	fnErr := fn()
-	err = mon.Thaw()
-	if err != nil {
-		m.log.Error("thawing after copy", "instance", name, "err", err)
-		if fnErr == nil {
-			fnErr = fmt.Errorf("thawing %q: %w", name, err)
-		}
-	}
-
-	return fnErr
-}
-
-// RenameSnapshot renames a snapshot on disk and in the DB.
-func (m *Manager) RenameSnapshot(ctx context.Context, name, snap, newName string) error {
-	err := validSnapshotName(newName)
+// Rename renames a snapshot on disk and in the DB.
+func (sn *Snapshots) Rename(ctx context.Context, name, snap, newName string) error {
+	err := ValidateSnapshotName(newName)
 	if err != nil {
 		return err
 	}
 
-	unlock := m.lock(name)
+	unlock := sn.host.lock(name)
 	defer unlock()
 
-	err = m.cfg.DB.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+	err = sn.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
 		err := tx.RenameInstanceSnapshot(ctx, name, snap, newName)
 		if err != nil {
 			return err
 		}
 
 		// Inside the transaction: if the rename on disk fails, the row rename rolls back.
-		return m.cfg.Pool.RenameSnapshot(name, snap, newName)
+		return sn.pool.RenameSnapshot(name, snap, newName)
 	})
 	if err != nil {
 		return err
 	}
 
-	m.event("instance-snapshot-renamed", name+"/snapshots/"+newName, map[string]any{"old_name": snap})
+	sn.host.event("instance-snapshot-renamed", name+"/snapshots/"+newName, map[string]any{"old_name": snap})
 	return nil
 }
 
-// DeleteSnapshot removes a snapshot: the row first (it disappears from the API at once),
+// Delete removes a snapshot: the row first (it disappears from the API at once),
 // then its files.
-func (m *Manager) DeleteSnapshot(ctx context.Context, name, snap string) error {
-	unlock := m.lock(name)
+func (sn *Snapshots) Delete(ctx context.Context, name, snap string) error {
+	unlock := sn.host.lock(name)
 	defer unlock()
 
-	err := m.cfg.DB.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+	err := sn.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
 		return tx.DeleteInstanceSnapshot(ctx, name, snap)
 	})
 	if err != nil {
 		return err
 	}
 
-	err = m.cfg.Pool.DeleteSnapshot(name, snap)
+	err = sn.pool.DeleteSnapshot(name, snap)
 	if err != nil {
 		return fmt.Errorf("deleting snapshot files of %s/%s: %w", name, snap, err)
 	}
 
-	m.cfg.Pool.PruneBackupImages()
+	sn.pool.PruneBackupImages()
 
-	m.event("instance-snapshot-deleted", name+"/snapshots/"+snap, nil)
-	return nil
-}
-
-// Restore rolls an instance back to a snapshot: its files and its settings (config,
-// devices, profiles; the instance's own volatile keys are kept). A running instance is
-// stopped (killed, as LXD does), restored and started again.
-func (m *Manager) Restore(ctx context.Context, name, snap string) error {
-	unlock := m.lock(name)
-	defer unlock()
-
-	inst, _, err := m.load(ctx, name)
-	if err != nil {
-		return err
-	}
-
-	var s *db.Snapshot
-	err = m.cfg.DB.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
-		var err error
-		s, err = tx.GetInstanceSnapshot(ctx, name, snap)
-		if err != nil {
-			return err
-		}
-
-		for _, p := range s.Profiles {
-			_, err := tx.GetProfile(ctx, p)
-			if err != nil {
-				return fmt.Errorf("snapshot %q uses profile %q: %w", snap, p, err)
-			}
-		}
-
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-
-	wasRunning := m.monitor(name) != nil
-	if wasRunning && inst.Ephemeral {
-		return api.StatusErrorf(http.StatusBadRequest, "instance %q is ephemeral and running: stopping it for the restore would delete it", name)
-	}
-
-	if wasRunning {
-		err := m.stop(ctx, name, 0, true)
-		if err != nil {
-			return err
-		}
-	}
-
-	err = m.cfg.Pool.UnmountInstance(name)
-	if err != nil {
-		return err
-	}
-
-	err = m.cfg.Pool.RestoreSnapshot(ctx, name, snap)
-	if err != nil {
-		return fmt.Errorf("restoring %s/%s: %w", name, snap, err)
-	}
-
-	m.cfg.Pool.PruneBackupImages()
-
-	config := map[string]string{}
-	for k, v := range s.Config {
-		if !strings.HasPrefix(k, "volatile.") {
-			config[k] = v
-		}
-	}
-
-	for k, v := range inst.Config {
-		if strings.HasPrefix(k, "volatile.") {
-			config[k] = v
-		}
-	}
-
-	restored := *inst
-	restored.Architecture, restored.Ephemeral, restored.Description = s.Architecture, s.Ephemeral, s.Description
-	restored.Config, restored.Devices, restored.Profiles = config, s.Devices, s.Profiles
-	err = m.cfg.DB.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
-		return tx.UpdateInstance(ctx, name, restored)
-	})
-	if err != nil {
-		return err
-	}
-
-	m.event("instance-restored", name, map[string]any{"snapshot": snap})
-	if wasRunning {
-		return m.start(ctx, name)
-	}
-
+	sn.host.event("instance-snapshot-deleted", name+"/snapshots/"+snap, nil)
 	return nil
 }

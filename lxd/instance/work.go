@@ -2,6 +2,7 @@ package instance
 
 import (
 	"context"
+	"fmt"
 	"sync"
 )
 
@@ -53,4 +54,29 @@ func (m *Manager) cancelWork(name string) int {
 	}
 
 	return len(w.ops[name])
+}
+
+// frozen runs fn with the instance's processes frozen if it is running, so its files do
+// not change under a copy. Preconditions: the instance lock is held.
+func (m *Manager) frozen(name string, fn func() error) error {
+	mon := m.monitor(name)
+	if mon == nil || mon.Frozen() {
+		return fn()
+	}
+
+	err := mon.Freeze()
+	if err != nil {
+		return fmt.Errorf("freezing %q: %w", name, err)
+	}
+
+	fnErr := fn()
+	err = mon.Thaw()
+	if err != nil {
+		m.log.Error("thawing after copy", "instance", name, "err", err)
+		if fnErr == nil {
+			fnErr = fmt.Errorf("thawing %q: %w", name, err)
+		}
+	}
+
+	return fnErr
 }

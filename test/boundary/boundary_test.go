@@ -62,8 +62,8 @@ var ranks = map[string]int{
 	// API plumbing.
 	"lxd/container": 3, "lxd/lxcfs": 3, "lxd/device": 3, "lxd/response": 3, "lxd/imagestore": 3,
 	"lxd/instance": 4,
-	// Services over instances: profiles re-applied, networks and their users.
-	"lxd/profiles": 5, "lxd/networks": 5,
+	// Services over instances: profiles re-applied, networks and their users, backups.
+	"lxd/profiles": 5, "lxd/networks": 5, "lxd/backup": 5,
 	"lxd": 6,
 }
 

@@ -13,7 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/berth-dev/berth/lxd/instance"
+	"github.com/berth-dev/berth/lxd/backup"
 	"github.com/berth-dev/berth/shared/api"
 )
 
@@ -21,7 +21,7 @@ import (
 // file) whose instance has config and devices, plus snapshot snap0 with snapDevices.
 func backupTarball(t *testing.T, dir, name string, config map[string]string, devices, snapDevices map[string]map[string]string) string {
 	t.Helper()
-	index := instance.BackupIndex{Name: name, Backend: "dir", Pool: "default"}
+	index := backup.Index{Name: name, Backend: "dir", Pool: "default"}
 	index.Config.Container = &api.Instance{Name: name, InstancePut: api.InstancePut{Architecture: "x86_64", Config: config, Devices: devices, Profiles: []string{"default"}}}
 	if snapDevices != nil {
 		index.Snapshots = []string{"snap0"}

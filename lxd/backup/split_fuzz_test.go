@@ -1,4 +1,4 @@
-package instance
+package backup
 
 import (
 	"archive/tar"
@@ -25,7 +25,7 @@ const (
 // safe relative name inside its tree's image layout, and only the instance or a snapshot
 // the index lists gets a tree.
 func FuzzBackupMember(f *testing.F) {
-	for _, s := range []string{"backup/container/rootfs/etc/passwd", "backup/snapshots/s1/rootfs/x", "backup/snapshots/s2/rootfs/x", "backup/container/../../x", "/backup/container/rootfs", "./backup//container/./metadata.yaml", "backup/index.yaml"} {
+	for _, s := range []string{"backup/container/rootfs/etc/passwd", "backup/snapshots/s1/rootfs/x", "backup/snapshots/s2/rootfs/x", "backup/container/../../x", "/backup/container/rootfs", "./backup//container/./metadata.yaml", "backup/index.yaml", "backup/container/rootfs/a\x00b"} {
 		f.Add(s)
 	}
 
@@ -37,6 +37,10 @@ func FuzzBackupMember(f *testing.F) {
 		}
 
 		tree, rel, err := backupMember(name, snaps)
+		if _, unsafe := tarsafe.Split(name); unsafe != nil && !errors.Is(err, tarsafe.ErrUnsafe) {
+			t.Fatalf("backupMember(%q) = %v: tarsafe refuses the name (%v)", name, err, unsafe)
+		}
+
 		if err != nil || rel == "" {
 			if tree != "" || rel != "" {
 				t.Fatalf("backupMember(%q) = %q, %q, %v: refused or skipped, but named a tree", name, tree, rel, err)
@@ -49,12 +53,8 @@ func FuzzBackupMember(f *testing.F) {
 			t.Fatalf("backupMember(%q): tree %q is not a listed snapshot", name, tree)
 		}
 
-		// archive/tar never returns a name with a NUL (ustar stops at it, PAX refuses
-		// it), so backupMember does not check for one; tarsafe.Split does.
-		// TODO(issue 10): backupMember should call tarsafe.Split and this goes.
-		clean := strings.ReplaceAll(rel, "\x00", "_")
-		comps, err := tarsafe.Split(clean)
-		if err != nil || len(comps) == 0 || strings.Join(comps, "/") != clean {
+		comps, err := tarsafe.Split(rel)
+		if err != nil || len(comps) == 0 || strings.Join(comps, "/") != rel {
 			t.Fatalf("backupMember(%q) = %q, unsafe or not clean (%v)", name, rel, err)
 		}
 

@@ -1,0 +1,99 @@
+package instance
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/berth-dev/berth/lxd/db"
+	"github.com/berth-dev/berth/shared/api"
+)
+
+// Restore rolls an instance back to a snapshot: its files and its settings (config,
+// devices, profiles; the instance's own volatile keys are kept). A running instance is
+// stopped (killed, as LXD does), restored and started again.
+func (sn *Snapshots) Restore(ctx context.Context, name, snap string) error {
+	unlock := sn.host.lock(name)
+	defer unlock()
+
+	inst, _, err := sn.host.load(ctx, name)
+	if err != nil {
+		return err
+	}
+
+	var s *db.Snapshot
+	err = sn.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		var err error
+		s, err = tx.GetInstanceSnapshot(ctx, name, snap)
+		if err != nil {
+			return err
+		}
+
+		for _, p := range s.Profiles {
+			_, err := tx.GetProfile(ctx, p)
+			if err != nil {
+				return fmt.Errorf("snapshot %q uses profile %q: %w", snap, p, err)
+			}
+		}
+
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+
+	wasRunning := sn.host.monitor(name) != nil
+	if wasRunning && inst.Ephemeral {
+		return api.StatusErrorf(http.StatusBadRequest, "instance %q is ephemeral and running: stopping it for the restore would delete it", name)
+	}
+
+	if wasRunning {
+		err := sn.host.stop(ctx, name, 0, true)
+		if err != nil {
+			return err
+		}
+	}
+
+	err = sn.pool.UnmountInstance(name)
+	if err != nil {
+		return err
+	}
+
+	err = sn.pool.RestoreSnapshot(ctx, name, snap)
+	if err != nil {
+		return fmt.Errorf("restoring %s/%s: %w", name, snap, err)
+	}
+
+	sn.pool.PruneBackupImages()
+
+	config := map[string]string{}
+	for k, v := range s.Config {
+		if !strings.HasPrefix(k, "volatile.") {
+			config[k] = v
+		}
+	}
+
+	for k, v := range inst.Config {
+		if strings.HasPrefix(k, "volatile.") {
+			config[k] = v
+		}
+	}
+
+	restored := *inst
+	restored.Architecture, restored.Ephemeral, restored.Description = s.Architecture, s.Ephemeral, s.Description
+	restored.Config, restored.Devices, restored.Profiles = config, s.Devices, s.Profiles
+	err = sn.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		return tx.UpdateInstance(ctx, name, restored)
+	})
+	if err != nil {
+		return err
+	}
+
+	sn.host.event("instance-restored", name, map[string]any{"snapshot": snap})
+	if wasRunning {
+		return sn.host.start(ctx, name)
+	}
+
+	return nil
+}

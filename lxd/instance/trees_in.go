@@ -1,0 +1,166 @@
+package instance
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"os"
+
+	"github.com/berth-dev/berth/lxd/db"
+	"github.com/berth-dev/berth/lxd/idmap"
+	"github.com/berth-dev/berth/lxd/storage"
+	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/shared/revert"
+	"github.com/berth-dev/berth/shared/validate"
+)
+
+// Incoming is an instance whose files arrive as trees: from a backup, or (later) from
+// another server. Its name, config and devices come from outside: CreateFromTrees checks
+// them as a create request's are, and the caller refuses more with its own policy (a
+// backup may not bring devices that reach the host).
+type Incoming struct {
+	// Instance is the row to make: Name, Architecture, Description, Ephemeral, Config,
+	// Devices and Profiles. Profiles this server lacks are dropped (default if none is
+	// left). Identity keys are set by CreateFromTrees.
+	Instance db.Instance
+	// Snapshots are made with it, in this order, each from its own tree; one without
+	// profiles gets the instance's.
+	Snapshots []db.Snapshot
+	Identity  Identity
+	// Source says where the instance comes from ("backup"): the instance-created event's
+	// source, and a tree Fill fails to write is a 400 "unpacking <Source>: ...".
+	Source string
+	// Fill writes one tree into empty directories: for snap "" the instance's root
+	// filesystem into rootfsDir and its image metadata (metadata.yaml, templates/) into
+	// metaDir; for a snapshot its root filesystem (metaDir is scratch then). Owners are
+	// written as the container sees them (0 is its root): the pool maps them into the
+	// instance's id range. Fill writes as host root into a directory nothing else can
+	// reach yet, so it must confine what it writes to rootfsDir and metaDir itself (the
+	// image unpacker does).
+	Fill func(ctx context.Context, snap, rootfsDir, metaDir string) error
+}
+
+// CreateFromTrees makes an instance whose trees Fill writes, each first as a pool image
+// (with no DB row, see storage.BackupImagePrefix) that the instance and its snapshots are
+// then made from, in a fresh id range. It is the creation pipeline's entry point for
+// whatever brings an instance as files: backup import, and a migration sink.
+func (m *Manager) CreateFromTrees(ctx context.Context, in Incoming) error {
+	err := validate.InstanceName(in.Instance.Name)
+	if err != nil {
+		return api.StatusErrorf(http.StatusBadRequest, "invalid instance name: %v", err)
+	}
+
+	err = ValidateDevices(in.Instance.Devices)
+	if err == nil {
+		err = ValidateConfig(in.Instance.Config)
+	}
+
+	if err != nil {
+		return api.StatusErrorf(http.StatusBadRequest, "%s: %v", in.Source, err)
+	}
+
+	for _, s := range in.Snapshots {
+		err := ValidateSnapshotName(s.Name)
+		if err != nil {
+			return err
+		}
+	}
+
+	devices, err := m.foreignDevices(ctx, &in.Instance)
+	if err != nil {
+		return err
+	}
+
+	err = m.checkRootSize("", nil, devices)
+	if err != nil {
+		return err
+	}
+
+	name := in.Instance.Name
+	fps := map[string]string{}
+	err = m.newInstance(ctx, &newSpec{
+		row:             in.Instance,
+		devices:         devices,
+		identity:        in.Identity,
+		snapshots:       in.Snapshots,
+		foreignProfiles: true,
+		event:           map[string]any{"source": in.Source},
+		makeDir:         func(dir string) error { return os.MkdirAll(dir, 0o755) },
+		makeRoot: func(ctx context.Context, ids idmap.Set, r *revert.Reverter) error {
+			r.Add(m.cfg.Pool.PruneBackupImages)
+
+			trees := []string{""}
+			for _, s := range in.Snapshots {
+				trees = append(trees, s.Name)
+			}
+
+			for _, tree := range trees {
+				fp, err := m.fillImage(ctx, in, tree)
+				if err != nil {
+					return err
+				}
+
+				fps[tree] = fp
+			}
+
+			return m.cfg.Pool.CreateInstanceFromImage(name, fps[""], ids)
+		},
+		makeSnapshots: func(ctx context.Context, ids idmap.Set) error {
+			for _, s := range in.Snapshots {
+				err := m.cfg.Pool.CreateSnapshotFromImage(name, s.Name, fps[s.Name], ids)
+				if err != nil {
+					return err
+				}
+			}
+
+			return nil
+		},
+	})
+	if err != nil {
+		return err
+	}
+
+	// Dir instances hold copies: their images can go now.
+	m.cfg.Pool.PruneBackupImages()
+	return nil
+}
+
+// fillImage has in.Fill write tree into a new pool image and returns its name.
+func (m *Manager) fillImage(ctx context.Context, in Incoming, tree string) (string, error) {
+	metaDir := m.instanceDir(in.Instance.Name)
+	if tree != "" {
+		scratch, err := os.MkdirTemp("", "berth-tree-meta-")
+		if err != nil {
+			return "", err
+		}
+
+		defer os.RemoveAll(scratch)
+		metaDir = scratch
+	}
+
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	fp := storage.BackupImagePrefix + hex.EncodeToString(b)
+	err := m.cfg.Pool.CreateImage(fp, func(rootfsDir string) error {
+		return in.Fill(ctx, tree, rootfsDir, metaDir)
+	})
+	if err != nil {
+		return "", api.StatusErrorf(http.StatusBadRequest, "unpacking %s: %v", in.Source, err)
+	}
+
+	return fp, nil
+}
+
+// foreignDevices expands the devices of an instance from elsewhere with the profiles it
+// will get (insertNew: those of its profiles that exist here, else default).
+func (m *Manager) foreignDevices(ctx context.Context, inst *db.Instance) (map[string]map[string]string, error) {
+	var devices map[string]map[string]string
+	err := m.cfg.DB.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		var err error
+		devices, err = expandNew(ctx, tx, existingProfiles(ctx, tx, inst.Profiles), inst.Devices)
+		return err
+	})
+
+	return devices, err
+}
