@@ -50,6 +50,8 @@ func (c *Client) getEvents(ctx context.Context, types ...string) (*EventListener
 		return nil, fmt.Errorf("connecting to the event stream: %w", err)
 	}
 
+	// One event is a small JSON object; a server sending more is not trusted with our memory.
+	conn.SetReadLimit(maxEvent)
 	l := &EventListener{conn: conn, done: make(chan struct{})}
 	go l.readLoop()
 
@@ -139,3 +141,6 @@ func (l *EventListener) readLoop() {
 		}
 	}
 }
+
+// maxEvent bounds one event message.
+const maxEvent = 4 << 20

@@ -71,7 +71,10 @@ func ConnectHTTPS(addr string, args HTTPSArgs) (*Client, error) {
 		DialContext:         dialer.DialContext,
 		TLSClientConfig:     conf,
 		TLSHandshakeTimeout: handshakeTimeout,
-		IdleConnTimeout:     30 * time.Second,
+		// A server that completed the handshake and then went silent must not hang
+		// the command; long operations wait on /wait or the events websocket instead.
+		ResponseHeaderTimeout: responseHeaderTimeout,
+		IdleConnTimeout:       30 * time.Second,
 		// A TLS handshake costs more than a unix connect: reuse connections.
 		MaxIdleConnsPerHost: 4,
 	}
@@ -81,7 +84,7 @@ func ConnectHTTPS(addr string, args HTTPSArgs) (*Client, error) {
 	return &Client{
 		baseURL:   base,
 		wsURL:     "wss://" + u.Host,
-		http:      &http.Client{Transport: transport},
+		http:      &http.Client{Transport: transport, CheckRedirect: refuseRedirect},
 		ws:        ws.NewDialer(ws.DialConfig{Dial: dialer.DialContext, TLS: conf, Proxy: http.ProxyFromEnvironment}),
 		userAgent: "berth/" + Version,
 	}, nil
@@ -219,4 +222,14 @@ func ParseCertificate(data []byte) (*x509.Certificate, error) {
 // EncodeCertificate is cert as PEM.
 func EncodeCertificate(cert *x509.Certificate) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})
+}
+
+// responseHeaderTimeout bounds the wait for a response's headers over HTTPS.
+const responseHeaderTimeout = 2 * time.Minute
+
+// refuseRedirect: the LXD API never redirects. Following one would resend the request
+// body (a join token, a config) to wherever the server says, possibly over plain HTTP,
+// outside the pinned certificate.
+func refuseRedirect(req *http.Request, via []*http.Request) error {
+	return fmt.Errorf("the server redirected to %s: refusing to follow", req.URL.Redacted())
 }

@@ -68,9 +68,13 @@ func (c *Client) query(ctx context.Context, method, path string, body any, etag 
 // parseResponse decodes the envelope of resp. Bodies that are not JSON are an
 // error unless the status is 200.
 func parseResponse(resp *http.Response, path string) (*api.Response, string, error) {
-	data, err := io.ReadAll(resp.Body)
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
 	if err != nil {
 		return nil, "", fmt.Errorf("reading response to %s: %w", path, err)
+	}
+
+	if len(data) > maxResponse {
+		return nil, "", fmt.Errorf("response to %s is larger than %d bytes", path, maxResponse)
 	}
 
 	r := api.Response{}
@@ -185,3 +189,7 @@ func urlsToNames(prefix string, urls []string) ([]string, error) {
 
 	return names, nil
 }
+
+// maxResponse bounds a JSON response envelope: a remote server is not trusted with the
+// client's memory. recursion=2 of a thousand instances is a few MiB.
+const maxResponse = 64 << 20

@@ -143,7 +143,13 @@ func newRemoteRenameCmd(a *app) *cobra.Command {
 				return fmt.Errorf("remote %s already exists", to)
 			}
 
-			err = renameIfExists(conf.ServerCertPath(from), conf.ServerCertPath(to))
+			// A pin left under the new name by an older remote must not stay: the
+			// renamed remote has its own pin, or none.
+			err = removeIfExists(conf.ServerCertPath(to))
+			if err == nil {
+				err = renameIfExists(conf.ServerCertPath(from), conf.ServerCertPath(to))
+			}
+
 			if err != nil {
 				return err
 			}

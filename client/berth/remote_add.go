@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/berth-dev/berth/client"
 	"github.com/berth-dev/berth/client/config"
@@ -147,7 +148,14 @@ func (a *app) addHTTPSRemote(ctx context.Context, conf *config.Config, name, add
 		return false, err
 	}
 
-	if pinned != nil {
+	if pinned == nil {
+		// The system roots vouch for the server: a pin left from an older remote of
+		// this name must not override them.
+		err = removeIfExists(conf.ServerCertPath(name))
+		if err != nil {
+			return false, err
+		}
+	} else {
 		err = conf.SaveServerCert(name, pinned)
 		if err != nil {
 			return false, err
@@ -178,6 +186,13 @@ func (a *app) addHTTPSRemote(ctx context.Context, conf *config.Config, name, add
 
 		if tokenText == "" {
 			tokenText, err = a.askToken(name)
+			if err != nil {
+				return false, err
+			}
+
+			// A token is a bearer credential for the server that made it: send it only to
+			// that server. One typed at the prompt has not been checked yet.
+			err = checkTokenServer(ctx, url, pinned, tokenText)
 			if err != nil {
 				return false, err
 			}
@@ -280,12 +295,48 @@ func (a *app) askToken(name string) (string, error) {
 
 	a.printf("Token for %s: ", name)
 
-	line, err := a.readLine()
+	// Not echoed: the token is a secret.
+	data, err := term.ReadPassword(int(f.Fd()))
+	a.printf("\n")
+	line := strings.TrimSpace(string(data))
 	if err != nil || line == "" {
 		return "", fmt.Errorf("%w: no token given", errNotTrusted)
 	}
 
+	if len(line) > maxAnswerLen {
+		return "", fmt.Errorf("%w: the token is longer than %d bytes", errNotTrusted, maxAnswerLen)
+	}
+
 	return line, nil
+}
+
+// checkTokenServer refuses to send a join token to a server other than the one whose
+// certificate fingerprint it carries. pinned is the certificate pinned for this remote
+// (nil when the system roots vouched for it; then the one presented now is read).
+// Text that is not a token (an older server's password) has nothing to check.
+func checkTokenServer(ctx context.Context, url string, pinned []byte, text string) error {
+	token, err := client.DecodeToken(text)
+	if err != nil {
+		return nil
+	}
+
+	var cert *x509.Certificate
+	if pinned != nil {
+		cert, err = client.ParseCertificate(pinned)
+	} else {
+		cert, err = client.GetServerCertificate(ctx, url)
+	}
+
+	if err != nil {
+		return err
+	}
+
+	fp := client.Fingerprint(cert)
+	if fp != token.Fingerprint {
+		return fmt.Errorf("the token was made by the server with certificate %s, not by this one (%s): not sending it", token.Fingerprint, fp)
+	}
+
+	return nil
 }
 
 // readLine reads one line from standard input, bounded.

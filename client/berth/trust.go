@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/base64"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -69,7 +70,10 @@ which adds its own certificate. A token is single use.`,
 				return err
 			}
 
-			if fi, err := os.Stat(arg); arg != "" && err == nil && fi.Mode().IsRegular() {
+			// Only an argument that looks like a path is a certificate file: a file that
+			// happens to bear the client's name in the current directory must not be
+			// trusted in its place.
+			if looksLikePath(arg) {
 				return a.trustCertFile(cmd, c, arg, name, typ)
 			}
 
@@ -120,8 +124,19 @@ which adds its own certificate. A token is single use.`,
 // maxCertFile bounds a certificate file read for `trust add`.
 const maxCertFile = 64 << 10
 
+// looksLikePath: a certificate file is given as a path (with a / or a .crt/.pem name).
+func looksLikePath(arg string) bool {
+	return strings.Contains(arg, "/") || strings.HasSuffix(arg, ".crt") || strings.HasSuffix(arg, ".pem")
+}
+
 func (a *app) trustCertFile(cmd *cobra.Command, c *client.Client, path, name, typ string) error {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxCertFile+1))
 	if err != nil {
 		return err
 	}

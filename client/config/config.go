@@ -188,7 +188,9 @@ func ValidateName(name string) error {
 	case name == "":
 		return errors.New("a remote name can't be empty")
 	case len(name) > maxNameLen:
-		return fmt.Errorf("remote name %q is longer than %d bytes", name, maxNameLen)
+		// Not quoted: an over-long "name" is most often a join token given in the
+		// wrong place, and a token is a secret.
+		return fmt.Errorf("a remote name is at most %d bytes (was a token given as the name? berth remote add NAME TOKEN)", maxNameLen)
 	case name == "." || name == "..", strings.HasPrefix(name, "-"):
 		return fmt.Errorf("invalid remote name %q", name)
 	case strings.ContainsAny(name, ":/\\"):
