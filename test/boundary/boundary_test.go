@@ -59,7 +59,7 @@ var ranks = map[string]int{
 	"lxd/db": 2, "lxd/cgroup": 2, "lxd/operations": 2, "lxd/images": 2,
 	"lxd/storage": 2, "lxd/network": 2,
 	// The runtime and the API plumbing.
-	"lxd/container": 3, "lxd/lxcfs": 3, "lxd/response": 3, "lxd/imagestore": 3,
+	"lxd/container": 3, "lxd/lxcfs": 3, "lxd/response": 3, "lxd/imagestore": 3, "lxd/metrics": 3,
 	"lxd/instance": 4,
 	// Services over instances: profiles re-applied, networks and their users.
 	"lxd/profiles": 5, "lxd/networks": 5,
