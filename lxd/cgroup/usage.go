@@ -101,7 +101,11 @@ func (g *v1Group) usage() (Usage, error) {
 
 		u.Memory = memoryFromStat(stat, true)
 		u.MemoryUsage = optInt(filepath.Join(mem, "memory.usage_in_bytes"))
-		u.MemoryLimit = v1Limit(optInt(filepath.Join(mem, "memory.limit_in_bytes")))
+		// The limit in force, the lowest on the way up: no need to read limit_in_bytes.
+		limit, ok := stat["hierarchical_memory_limit"]
+		if ok && limit < 1<<62 {
+			u.MemoryLimit = int64(limit)
+		}
 		memsw := optInt(filepath.Join(mem, "memory.memsw.usage_in_bytes"))
 		if memsw >= 0 && u.MemoryUsage >= 0 && memsw >= u.MemoryUsage {
 			u.Swap = memsw - u.MemoryUsage
@@ -123,7 +127,10 @@ func (g *v1Group) usage() (Usage, error) {
 
 	d, ok = g.dirs["cpu"]
 	if ok {
-		u.CPUs = quotaCPUs(u.CPUs, optInt(filepath.Join(d, "cpu.cfs_quota_us")), optInt(filepath.Join(d, "cpu.cfs_period_us")))
+		quota := optInt(filepath.Join(d, "cpu.cfs_quota_us"))
+		if quota > 0 {
+			u.CPUs = quotaCPUs(u.CPUs, quota, optInt(filepath.Join(d, "cpu.cfs_period_us")))
+		}
 	}
 
 	d, ok = g.dirs["blkio"]
@@ -261,15 +268,6 @@ func optInt(path string) int64 {
 	s := strings.TrimSpace(string(b))
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil {
-		return -1
-	}
-
-	return n
-}
-
-// v1Limit turns v1's "no limit" (a huge page-rounded number) into -1.
-func v1Limit(n int64) int64 {
-	if n >= 1<<62 {
 		return -1
 	}
 

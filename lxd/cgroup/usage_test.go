@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/berth-dev/berth/lxd/sys"
@@ -34,9 +35,9 @@ func TestReadUsageV1(t *testing.T) {
 	writeTree(t, root, map[string]string{
 		"memory/p/c/memory.stat": "cache 100\nrss 200\ntotal_cache 4096\ntotal_rss 8192\ntotal_shmem 512\n" +
 			"total_mapped_file 1024\ntotal_dirty 12\ntotal_writeback 0\ntotal_active_anon 3000\n" +
-			"total_inactive_anon 5000\ntotal_active_file 1000\ntotal_inactive_file 3096\ntotal_unevictable 7\n",
+			"total_inactive_anon 5000\ntotal_active_file 1000\ntotal_inactive_file 3096\ntotal_unevictable 7\n" +
+			"hierarchical_memory_limit 9223372036854771712\n",
 		"memory/p/c/memory.usage_in_bytes":       "20000\n",
-		"memory/p/c/memory.limit_in_bytes":       "9223372036854771712\n",
 		"memory/p/c/memory.memsw.usage_in_bytes": "20480\n",
 		"memory/p/c/memory.oom_control":          "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n",
 		"cpuacct/p/c/cpuacct.usage_all":          "cpu user system\n0 1500000000 250000000\n1 500000000 0\n",
@@ -90,7 +91,10 @@ func TestReadUsageV1(t *testing.T) {
 	writeTree(t, root, map[string]string{
 		"cpu/p/c/cpu.cfs_quota_us":         "150000\n",
 		"cpuset/p/c/cpuset.effective_cpus": "0-3\n",
-		"memory/p/c/memory.limit_in_bytes": "536870912\n",
+	})
+	stat, _ := os.ReadFile(filepath.Join(root, "memory/p/c/memory.stat"))
+	writeTree(t, root, map[string]string{
+		"memory/p/c/memory.stat": strings.Replace(string(stat), "9223372036854771712", "536870912", 1),
 	})
 
 	u, err = l.ReadUsage("c")

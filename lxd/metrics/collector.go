@@ -177,10 +177,13 @@ func (c *Collector) run(f *flight) {
 
 // collect reads every active instance once and renders their metrics.
 func (c *Collector) collect(ctx context.Context) ([]byte, error) {
+	start := c.now()
 	insts, err := c.list(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("listing instances: %w", err)
 	}
+
+	listed := c.now()
 
 	slices.SortFunc(insts, func(a, b Instance) int { return cmp.Compare(a.Name, b.Name) })
 
@@ -218,6 +221,7 @@ func (c *Collector) collect(ctx context.Context) ([]byte, error) {
 
 	var buf bytes.Buffer
 	set.WriteTo(&buf)
+	c.log.Debug("metrics collected", "instances", len(insts), "active", len(active), "list", listed.Sub(start), "total", c.now().Sub(start))
 	return buf.Bytes(), ctx.Err()
 }
 
