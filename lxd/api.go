@@ -66,7 +66,7 @@ func (d *Daemon) router() http.Handler {
 		d.render(w, r, response.NotFound(fmt.Errorf("unknown API path %q", r.URL.Path)))
 	})
 
-	return m
+	return apiRequests.Wrap(m)
 }
 
 // Bounds on reading what a handler left of a request body.

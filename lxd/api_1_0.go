@@ -16,6 +16,7 @@ import (
 var endpoints = []APIEndpoint{
 	{Path: "", Get: serverGet, Put: serverPut, Patch: serverPut},
 	{Path: "events", Get: eventsGet},
+	{Path: "metrics", Get: metricsGet},
 	{Path: "operations", Get: operationsGet},
 	{Path: "operations/{id}", Get: operationGet, Delete: operationDelete},
 	{Path: "operations/{id}/wait", Get: operationWait},
@@ -56,6 +57,7 @@ var apiExtensions = []string{
 	"storage",
 	"network",
 	"etag",
+	"metrics",
 	"directory_manipulation",
 	"file_symlinks",
 	"file_append",

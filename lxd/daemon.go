@@ -46,6 +46,7 @@ type Daemon struct {
 	cgroups   cgroup.Layout
 	startedAt time.Time
 	exeFile   *os.File // the sealed copy monitors are started from
+	metrics   metricsState
 }
 
 // run starts the daemon and serves until SIGTERM or SIGINT. Containers keep running when

@@ -1,6 +1,7 @@
 // Command bench measures Berth's speed figures against a real berthd and prints medians:
 // launch to systemd "running", start to running, stop, list with 10 and 100 instances,
-// memory (PSS) of berthd and of each monitor, and the util-linux boot floor.
+// memory (PSS) of berthd and of each monitor, the util-linux boot floor, and
+// GET /1.0/metrics with 10 and 100 running containers.
 //
 // Run it with `make bench` (as root, after `make build`).
 package main
@@ -22,7 +23,7 @@ import (
 var (
 	runs   = flag.Int("runs", 5, "samples per figure")
 	binDir = flag.String("bin", "bin", "directory with berthd and berth")
-	only   = flag.String("only", "", "comma-separated sections to run: lifecycle, network, floor, list, exec, snapshots, lxd (default all)")
+	only   = flag.String("only", "", "comma-separated sections to run: lifecycle, network, floor, list, exec, snapshots, lxd, metrics (default all)")
 )
 
 // section reports whether -only selects name.
@@ -97,6 +98,11 @@ func run() error {
 
 	if section("lxd") {
 		benchLXD(b, image, r)
+	}
+
+	// Last: it leaves 100 containers running.
+	if section("metrics") {
+		benchMetrics(b, r)
 	}
 
 	r.print()

@@ -60,7 +60,7 @@ var ranks = map[string]int{
 	"lxd/storage": 2, "lxd/network": 2,
 	// The runtime, the devices (below the instance life cycle that calls them) and the
 	// API plumbing.
-	"lxd/container": 3, "lxd/lxcfs": 3, "lxd/device": 3, "lxd/response": 3, "lxd/imagestore": 3,
+	"lxd/container": 3, "lxd/lxcfs": 3, "lxd/device": 3, "lxd/response": 3, "lxd/imagestore": 3, "lxd/metrics": 3,
 	"lxd/instance": 4,
 	// Services over instances: profiles re-applied, networks and their users, backups.
 	"lxd/profiles": 5, "lxd/networks": 5, "lxd/backup": 5,
