@@ -60,11 +60,17 @@ func Interfaces(pid int) ([]Iface, error) {
 		a := l.Attrs()
 		it := ifaceOf(l)
 
-		// A veth's IFLA_LINK is its peer's index in the peer's namespace: the host.
-		if _, ok := l.(*netlink.Veth); ok && a.ParentIndex > 0 {
+		// A veth's IFLA_LINK is its peer's index in the peer's namespace. Only a peer in
+		// another namespace (IFLA_LINK_NETNSID set) can be on the host, and only a host
+		// veth pointing back at this index is that peer: a pair made inside the
+		// container, or moved to a namespace of its own, must not name a host link.
+		if _, ok := l.(*netlink.Veth); ok && a.ParentIndex > 0 && a.NetNsID >= 0 {
 			host, err := netlink.LinkByIndex(a.ParentIndex)
 			if err == nil {
-				it.HostName = host.Attrs().Name
+				_, isVeth := host.(*netlink.Veth)
+				if isVeth && host.Attrs().ParentIndex == a.Index && host.Attrs().NetNsID >= 0 {
+					it.HostName = host.Attrs().Name
+				}
 			}
 		}
 
