@@ -16,12 +16,14 @@ import (
 	"github.com/berth-dev/berth/shared/api"
 )
 
-// GET /1.0/images
+// GET /1.0/images: untrusted callers see public images only.
 func imagesGet(d *Daemon, r *http.Request) response.Response {
 	clauses, err := parseFilter(r.FormValue("filter"))
 	if err != nil {
 		return response.SmartError(err)
 	}
+
+	trusted := callerOf(r).Client(projectOf(r))
 
 	var list []api.Image
 	err = d.db.ReadTransaction(r.Context(), func(ctx context.Context, tx *db.Tx) error {
@@ -31,6 +33,10 @@ func imagesGet(d *Daemon, r *http.Request) response.Response {
 		}
 
 		for i := range rows {
+			if !trusted && !rows[i].Public {
+				continue
+			}
+
 			img, err := imageToAPI(ctx, tx, &rows[i])
 			if err != nil {
 				return err
@@ -67,7 +73,7 @@ func imagesGet(d *Daemon, r *http.Request) response.Response {
 func imageGet(d *Daemon, r *http.Request) response.Response {
 	var img *api.Image
 	err := d.db.ReadTransaction(r.Context(), func(ctx context.Context, tx *db.Tx) error {
-		row, err := tx.GetImage(ctx, pathVar(r, "fingerprint"))
+		row, err := visibleImage(ctx, tx, r)
 		if err != nil {
 			return err
 		}
@@ -80,6 +86,39 @@ func imageGet(d *Daemon, r *http.Request) response.Response {
 	}
 
 	return response.SyncResponseETag(true, img, []any{img.Public, img.AutoUpdate, img.Properties})
+}
+
+// visibleImage is the image a request names, if its caller may see it: untrusted
+// callers see public images only, and a private one is "not found" to them, as one
+// that does not exist.
+func visibleImage(ctx context.Context, tx *db.Tx, r *http.Request) (*db.Image, error) {
+	fp := pathVar(r, "fingerprint")
+	row, err := tx.GetImage(ctx, fp)
+	if err == nil && !row.Public && !callerOf(r).Client(projectOf(r)) {
+		return nil, api.StatusErrorf(http.StatusNotFound, "image %q not found", fp)
+	}
+
+	return row, err
+}
+
+// GET /1.0/images/{fingerprint}/export: the image's unified tarball.
+func imageExport(d *Daemon, r *http.Request) response.Response {
+	var row *db.Image
+	err := d.db.ReadTransaction(r.Context(), func(ctx context.Context, tx *db.Tx) error {
+		var err error
+		row, err = visibleImage(ctx, tx, r)
+		return err
+	})
+	if err != nil {
+		return response.SmartError(err)
+	}
+
+	name := row.Filename
+	if name == "" {
+		name = row.Fingerprint + ".tar.gz"
+	}
+
+	return response.FileResponse(d.images.TarballPath(row.Fingerprint), name, nil)
 }
 
 // PUT /1.0/images/{fingerprint}: public, auto_update, properties.

@@ -81,13 +81,23 @@ func aliasesPost(d *Daemon, r *http.Request) response.Response {
 	return response.SyncResponseLocation(true, nil, "/1.0/images/aliases/"+req.Name)
 }
 
-// GET /1.0/images/aliases/{name}
+// GET /1.0/images/aliases/{name}: untrusted callers see aliases of public images only.
 func aliasGet(d *Daemon, r *http.Request) response.Response {
 	var a *db.ImageAlias
+	trusted := callerOf(r).Client(projectOf(r))
 	err := d.db.ReadTransaction(r.Context(), func(ctx context.Context, tx *db.Tx) error {
 		var err error
 		a, err = tx.GetImageAlias(ctx, pathVar(r, "name"))
-		return err
+		if err != nil || trusted {
+			return err
+		}
+
+		img, err := tx.GetImage(ctx, a.Fingerprint)
+		if err != nil || !img.Public {
+			return api.StatusErrorf(http.StatusNotFound, "image alias %q not found", pathVar(r, "name"))
+		}
+
+		return nil
 	})
 	if err != nil {
 		return response.SmartError(err)

@@ -1,4 +1,4 @@
-package endpoints
+package listener
 
 import (
 	"context"
@@ -284,11 +284,39 @@ type Conn struct {
 	l    *limitedListener
 	ip   string
 	once sync.Once
+
+	mu     sync.Mutex
+	closed bool
+	hooks  []func()
 }
 
-// Close closes the connection and frees its slots.
+// Close closes the connection, frees its slots and runs the OnClose hooks once.
 func (c *Conn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(func() { c.l.release(c) })
+	c.once.Do(func() {
+		c.l.release(c)
+		c.mu.Lock()
+		c.closed = true
+		hooks := c.hooks
+		c.hooks = nil
+		c.mu.Unlock()
+		for _, f := range hooks {
+			f()
+		}
+	})
+
 	return err
+}
+
+// OnClose runs f once the connection is closed (at once if it already is).
+func (c *Conn) OnClose(f func()) {
+	c.mu.Lock()
+	if !c.closed {
+		c.hooks = append(c.hooks, f)
+		c.mu.Unlock()
+		return
+	}
+
+	c.mu.Unlock()
+	f()
 }
