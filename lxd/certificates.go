@@ -8,8 +8,8 @@ import (
 	"net"
 	"net/http"
 
-	"github.com/berth-dev/berth/lxd/listener"
 	"github.com/berth-dev/berth/lxd/etag"
+	"github.com/berth-dev/berth/lxd/listener"
 	"github.com/berth-dev/berth/lxd/response"
 	"github.com/berth-dev/berth/lxd/trust"
 	"github.com/berth-dev/berth/shared/api"

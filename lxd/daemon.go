@@ -16,11 +16,11 @@ import (
 
 	"github.com/berth-dev/berth/lxd/cgroup"
 	"github.com/berth-dev/berth/lxd/db"
-	"github.com/berth-dev/berth/lxd/listener"
 	"github.com/berth-dev/berth/lxd/events"
 	"github.com/berth-dev/berth/lxd/idmap"
 	"github.com/berth-dev/berth/lxd/imagestore"
 	"github.com/berth-dev/berth/lxd/instance"
+	"github.com/berth-dev/berth/lxd/listener"
 	"github.com/berth-dev/berth/lxd/lxcfs"
 	"github.com/berth-dev/berth/lxd/networks"
 	"github.com/berth-dev/berth/lxd/operations"

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/lxd/db"
-	"github.com/berth-dev/berth/lxd/listener"
 	"github.com/berth-dev/berth/lxd/etag"
+	"github.com/berth-dev/berth/lxd/listener"
 	"github.com/berth-dev/berth/lxd/response"
 	"github.com/berth-dev/berth/lxd/trust"
 	"github.com/berth-dev/berth/shared/api"
