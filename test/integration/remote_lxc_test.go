@@ -109,7 +109,54 @@ func TestRemoteStockLXC(t *testing.T) {
 		t.Fatalf("no certificate named ci in:\n%s", server.must("config", "trust", "list"))
 	}
 
+	// A command running through the client when its certificate goes: its exec
+	// websockets are closed, so lxc returns and the command is killed.
+	long := exec.Command(client.bin, "exec", "R:c", "--", "sleep", "600")
+	long.Env = client.env
+	err = long.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	exited := make(chan error, 1)
+	go func() { exited <- long.Wait() }()
+	t.Cleanup(func() { _ = long.Process.Kill() })
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, _ := d.inside("c", "pgrep", "-x", "sleep")
+		if strings.TrimSpace(out) != "" {
+			break
+		}
+
+		if time.Now().After(deadline) {
+			t.Fatal("the long command did not start")
+		}
+
+		time.Sleep(100 * time.Millisecond)
+	}
+
 	server.must("config", "trust", "remove", fp)
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		t.Error("lxc exec still running 10 s after its certificate was removed")
+	}
+
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		out, _ := d.inside("c", "pgrep", "-x", "sleep")
+		if strings.TrimSpace(out) == "" {
+			break
+		}
+
+		if time.Now().After(deadline) {
+			t.Error("the removed client's command still runs in the container")
+			break
+		}
+
+		time.Sleep(100 * time.Millisecond)
+	}
+
 	out, err = client.run("list", "R:")
 	if err == nil {
 		t.Errorf("lxc list R: after its certificate was removed: %s", out)
