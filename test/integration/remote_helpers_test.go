@@ -90,11 +90,10 @@ func (d *daemon) serverCert() *x509.Certificate {
 // daemon for "local" (the server side), or at an empty directory for a pure remote
 // client, so that nothing reaches another LXD on the machine.
 type lxcTool struct {
-	t      *testing.T
-	bin    string
-	env    []string
-	conf   string
-	stdout bytes.Buffer
+	t    *testing.T
+	bin  string
+	env  []string
+	conf string
 }
 
 func newLXC(t *testing.T, localDir string) *lxcTool {

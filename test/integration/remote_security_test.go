@@ -132,12 +132,11 @@ func TestRemoteUntrustedRefused(t *testing.T) {
 		}
 
 		// The untrusted set.
-		code, data := who.c.do("GET", "/", nil)
-		if code != http.StatusOK {
+		if code, _ := who.c.do("GET", "/", nil); code != http.StatusOK {
 			t.Errorf("%s: GET /: %d", who.name, code)
 		}
 
-		code, data = who.c.do("GET", "/1.0", nil)
+		code, data := who.c.do("GET", "/1.0", nil)
 		var doc map[string]json.RawMessage
 		_ = json.Unmarshal(envelope(t, data).Metadata, &doc)
 		keys := make([]string, 0, len(doc))
