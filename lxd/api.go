@@ -77,7 +77,7 @@ func (d *Daemon) router() http.Handler {
 
 	m.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		d.serve(w, r, func(c trust.Caller, r *http.Request) response.Response {
-			if !c.Client(projectOf(r)) {
+			if !projectUser(c, r) {
 				d.audit.Refused(c, r, "not trusted for this request")
 				return response.Forbidden(nil)
 			}

@@ -80,7 +80,7 @@ var apiExtensions = []string{
 
 func serverGet(d *Daemon, r *http.Request) response.Response {
 	c := callerOf(r)
-	if !c.Client(projectOf(r)) {
+	if !trustedFor(r) {
 		return response.SyncResponse(true, api.ServerUntrusted{
 			APIExtensions: apiExtensions,
 			APIStatus:     "stable",

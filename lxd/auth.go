@@ -54,8 +54,24 @@ func (d *Daemon) allowed(ep APIEndpoint, c trust.Caller, r *http.Request) bool {
 		return true
 	}
 
-	return c.Client(projectOf(r)) && !adminOnly(ep.Path, r.Method)
+	return projectUser(c, r) && !adminOnly(ep.Path, r.Method)
 }
+
+// projectUser reports whether c may use the project API as r asks: an admin, or a
+// restricted certificate listing the project. berthd has one project, "default", and
+// serves it whatever project= says, so any other project is refused here.
+func projectUser(c trust.Caller, r *http.Request) bool {
+	if c.Admin() {
+		return true
+	}
+
+	p := projectOf(r)
+	return p == "default" && c.Client(p)
+}
+
+// trustedFor reports whether the caller of a routed request may see the project's
+// private objects.
+func trustedFor(r *http.Request) bool { return projectUser(callerOf(r), r) }
 
 // adminOnly is what a restricted certificate may not do: change the server's
 // configuration, networks or storage, or touch the trust store.

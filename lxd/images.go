@@ -23,7 +23,7 @@ func imagesGet(d *Daemon, r *http.Request) response.Response {
 		return response.SmartError(err)
 	}
 
-	trusted := callerOf(r).Client(projectOf(r))
+	trusted := trustedFor(r)
 
 	var list []api.Image
 	err = d.db.ReadTransaction(r.Context(), func(ctx context.Context, tx *db.Tx) error {
@@ -94,7 +94,7 @@ func imageGet(d *Daemon, r *http.Request) response.Response {
 func visibleImage(ctx context.Context, tx *db.Tx, r *http.Request) (*db.Image, error) {
 	fp := pathVar(r, "fingerprint")
 	row, err := tx.GetImage(ctx, fp)
-	if err == nil && !row.Public && !callerOf(r).Client(projectOf(r)) {
+	if err == nil && !row.Public && !trustedFor(r) {
 		return nil, api.StatusErrorf(http.StatusNotFound, "image %q not found", fp)
 	}
 

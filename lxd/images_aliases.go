@@ -84,7 +84,7 @@ func aliasesPost(d *Daemon, r *http.Request) response.Response {
 // GET /1.0/images/aliases/{name}: untrusted callers see aliases of public images only.
 func aliasGet(d *Daemon, r *http.Request) response.Response {
 	var a *db.ImageAlias
-	trusted := callerOf(r).Client(projectOf(r))
+	trusted := trustedFor(r)
 	err := d.db.ReadTransaction(r.Context(), func(ctx context.Context, tx *db.Tx) error {
 		var err error
 		a, err = tx.GetImageAlias(ctx, pathVar(r, "name"))

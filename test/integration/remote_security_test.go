@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
@@ -555,4 +556,103 @@ func later(a, b time.Time) time.Time {
 	}
 
 	return b
+}
+
+// The listeners follow the configuration live, and the metrics listener serves
+// /1.0/metrics alone, to trusted or metrics certificates unless
+// core.metrics_authentication is off.
+func TestRemoteListenersLive(t *testing.T) {
+	d := startDaemon(t)
+	addr := d.listenHTTPS()
+	server := d.serverCert()
+	admin, _ := d.trustedClient(addr, "admin")
+
+	// A metrics certificate: /1.0/metrics and nothing else.
+	metricsCert := newClientCert(t)
+	block := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: metricsCert.Certificate[0]})
+	body, _ := json.Marshal(map[string]any{"name": "prom", "type": "metrics", "certificate": string(block)})
+	if code, env := d.raw("POST", "/1.0/certificates", bytes.NewReader(body)); code != http.StatusCreated {
+		t.Fatalf("adding a metrics certificate: %d %s", code, env.Error)
+	}
+
+	metricsAddr := freeLoopbackAddr(t)
+	if code, env := d.raw("PATCH", "/1.0", strings.NewReader(`{"config":{"core.metrics_address":"`+metricsAddr+`"}}`)); code != http.StatusOK {
+		t.Fatalf("setting core.metrics_address: %d %s", code, env.Error)
+	}
+
+	prom := newHTTPSClient(t, metricsAddr, tlsConfigFor(server, metricsCert))
+	anon := newHTTPSClient(t, metricsAddr, tlsConfigFor(server))
+	served := func(code int) bool { return code == http.StatusOK || code == http.StatusNotImplemented }
+	if code, _ := prom.do("GET", "/1.0/metrics", nil); !served(code) {
+		t.Errorf("metrics certificate on the metrics listener: %d", code)
+	}
+
+	if code, _ := prom.do("GET", "/1.0", nil); code != http.StatusNotFound {
+		t.Errorf("GET /1.0 on the metrics listener: %d, want 404", code)
+	}
+
+	if code, _ := anon.do("GET", "/1.0/metrics", nil); code != http.StatusForbidden {
+		t.Errorf("untrusted scrape with authentication on: %d, want 403", code)
+	}
+
+	promAPI := newHTTPSClient(t, addr, tlsConfigFor(server, metricsCert))
+	if code, _ := promAPI.do("GET", "/1.0/instances", nil); code != http.StatusForbidden {
+		t.Errorf("metrics certificate on the API: %d, want 403", code)
+	}
+
+	if code, _ := admin.do("GET", "/1.0/metrics", nil); !served(code) {
+		t.Errorf("client certificate scraping the API listener: %d", code)
+	}
+
+	d.raw("PATCH", "/1.0", strings.NewReader(`{"config":{"core.metrics_authentication":"false"}}`))
+	if code, _ := anon.do("GET", "/1.0/metrics", nil); !served(code) {
+		t.Errorf("untrusted scrape with authentication off: %d", code)
+	}
+
+	// Moving the API listener: the old address stops answering, the new one serves.
+	moved := freeLoopbackAddr(t)
+	if code, env := d.raw("PATCH", "/1.0", strings.NewReader(`{"config":{"core.https_address":"`+moved+`"}}`)); code != http.StatusOK {
+		t.Fatalf("moving core.https_address: %d %s", code, env.Error)
+	}
+
+	if auth := newHTTPSClient(t, moved, admin.cfg).authOf(); auth != "trusted" {
+		t.Errorf("on the new address: %q", auth)
+	}
+
+	waitClosed(t, addr)
+
+	// A bad or taken address is refused and changes nothing.
+	for _, bad := range []string{"example.com:1", metricsAddr, "192.0.2.1:8443"} {
+		code, _ := d.raw("PATCH", "/1.0", strings.NewReader(`{"config":{"core.https_address":"`+bad+`"}}`))
+		if code != http.StatusBadRequest {
+			t.Errorf("core.https_address=%s: %d, want 400", bad, code)
+		}
+	}
+
+	if auth := newHTTPSClient(t, moved, admin.cfg).authOf(); auth != "trusted" {
+		t.Errorf("after refused moves: %q", auth)
+	}
+
+	// Unset: no network listener left.
+	d.raw("PUT", "/1.0", strings.NewReader(`{"config":{}}`))
+	waitClosed(t, moved)
+	waitClosed(t, metricsAddr)
+}
+
+func waitClosed(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return
+		}
+
+		_ = c.Close()
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still accepts connections", addr)
+		}
+
+		time.Sleep(100 * time.Millisecond)
+	}
 }
