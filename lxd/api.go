@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/berth-dev/berth/lxd/response"
+	"github.com/berth-dev/berth/lxd/trust"
 	"github.com/berth-dev/berth/shared/api"
 )
 
@@ -32,6 +34,10 @@ type APIEndpoint struct {
 	Post   handlerFunc
 	Delete handlerFunc
 	Patch  handlerFunc
+
+	// Untrusted lists the methods an untrusted HTTPS caller may use (auth.go); the
+	// handler then decides what such a caller sees.
+	Untrusted []string
 }
 
 // maxJSONBody caps request bodies that are decoded as JSON.
@@ -43,8 +49,11 @@ func (d *Daemon) router() http.Handler {
 	m.SkipClean(true)
 	m.UseEncodedPath()
 
+	// Anyone may ask: the client fetches the server certificate this way.
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		d.render(w, r, response.SyncResponse(true, []string{"/1.0"}))
+		d.serve(w, r, func(trust.Caller, *http.Request) response.Response {
+			return response.SyncResponse(true, []string{"/1.0"})
+		})
 	})
 
 	for _, ep := range endpoints {
@@ -55,15 +64,26 @@ func (d *Daemon) router() http.Handler {
 		}
 
 		m.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
-			resp := d.dispatch(ep, r)
-			discardBody(w, r)
-			d.render(w, r, resp)
+			d.serve(w, r, func(c trust.Caller, r *http.Request) response.Response {
+				if !d.allowed(ep, c, r) {
+					d.audit.Refused(c, r, "not trusted for this request")
+					return response.Forbidden(nil)
+				}
+
+				return d.dispatch(ep, r)
+			})
 		})
 	}
 
 	m.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		discardBody(w, r)
-		d.render(w, r, response.NotFound(fmt.Errorf("unknown API path %q", r.URL.Path)))
+		d.serve(w, r, func(c trust.Caller, r *http.Request) response.Response {
+			if !projectUser(c, r) {
+				d.audit.Refused(c, r, "not trusted for this request")
+				return response.Forbidden(nil)
+			}
+
+			return response.NotFound(fmt.Errorf("unknown API path %q", r.URL.Path))
+		})
 	})
 
 	return apiRequests.Wrap(m)
@@ -88,6 +108,20 @@ func discardBody(w http.ResponseWriter, r *http.Request) {
 	_ = rc.SetReadDeadline(time.Now().Add(discardTimeout))
 	_, _ = io.CopyN(io.Discard, r.Body, maxDiscardBody)
 	_ = rc.SetReadDeadline(time.Time{})
+}
+
+// serve authenticates r, has h answer, renders the answer and records a mutating
+// request in the audit log.
+func (d *Daemon) serve(w http.ResponseWriter, r *http.Request, h func(trust.Caller, *http.Request) response.Response) {
+	c := d.trust.Authenticate(r)
+	r = r.WithContext(context.WithValue(r.Context(), callerKey{}, c))
+	resp := h(c, r)
+	discardBody(w, r)
+	sw := &statusWriter{ResponseWriter: w}
+	d.render(sw, r, resp)
+	if trust.Mutating(r.Method) {
+		d.audit.Request(c, r, sw.Status())
+	}
 }
 
 func (d *Daemon) dispatch(ep APIEndpoint, r *http.Request) response.Response {

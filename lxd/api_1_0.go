@@ -14,13 +14,15 @@ import (
 
 // endpoints is the whole API: one line per URL, handlers in <resource>.go files.
 var endpoints = []APIEndpoint{
-	{Path: "", Get: serverGet, Put: serverPut, Patch: serverPut},
-	{Path: "events", Get: eventsGet},
+	{Path: "", Get: serverGet, Put: serverPut, Patch: serverPut, Untrusted: []string{http.MethodGet}},
+	{Path: "certificates", Get: certificatesGet, Post: certificatesPost, Untrusted: []string{http.MethodPost}},
+	{Path: "certificates/{fingerprint}", Get: certificateGet, Put: certificatePut, Patch: certificatePatch, Delete: certificateDelete},
 	{Path: "metrics", Get: metricsGet},
+	{Path: "events", Get: eventsGet},
 	{Path: "operations", Get: operationsGet},
 	{Path: "operations/{id}", Get: operationGet, Delete: operationDelete},
 	{Path: "operations/{id}/wait", Get: operationWait},
-	{Path: "operations/{id}/websocket", Get: operationWebsocket},
+	{Path: "operations/{id}/websocket", Get: operationWebsocket, Untrusted: []string{http.MethodGet}},
 	{Path: "instances", Get: instancesGet, Post: instancesPost},
 	{Path: "instances/{name}", Get: instanceGet, Delete: instanceDelete, Put: instancePut, Patch: instancePatch, Post: instanceRename},
 	{Path: "instances/{name}/state", Get: instanceStateGet, Put: instanceStatePut},
@@ -35,10 +37,11 @@ var endpoints = []APIEndpoint{
 	{Path: "instances/{name}/backups/{backup}/export", Get: instanceBackupExport},
 	{Path: "instances/{name}/logs", Get: instanceLogsGet},
 	{Path: "instances/{name}/logs/{file}", Get: instanceLogGet, Delete: instanceLogDelete},
-	{Path: "images", Get: imagesGet, Post: imagesPost},
+	{Path: "images", Get: imagesGet, Post: imagesPost, Untrusted: []string{http.MethodGet}},
 	{Path: "images/aliases", Get: aliasesGet, Post: aliasesPost},
-	{Path: "images/aliases/{name:.*}", Get: aliasGet, Put: aliasPut, Post: aliasPost, Delete: aliasDelete},
-	{Path: "images/{fingerprint}", Get: imageGet, Put: imagePut, Delete: imageDelete},
+	{Path: "images/aliases/{name:.*}", Get: aliasGet, Put: aliasPut, Post: aliasPost, Delete: aliasDelete, Untrusted: []string{http.MethodGet}},
+	{Path: "images/{fingerprint}", Get: imageGet, Put: imagePut, Delete: imageDelete, Untrusted: []string{http.MethodGet}},
+	{Path: "images/{fingerprint}/export", Get: imageExport, Untrusted: []string{http.MethodGet}},
 	{Path: "profiles", Get: profilesGet, Post: profilesPost},
 	{Path: "profiles/{name}", Get: profileGet, Put: profilePut, Patch: profilePatch, Post: profilePost, Delete: profileDelete},
 	{Path: "storage-pools", Get: storagePoolsGet},
@@ -71,9 +74,28 @@ var apiExtensions = []string{
 	"container_exec_user_group_cwd",
 	"container_exec_recording",
 	"network_state",
+	"certificate_update",
+	"certificate_project",
+	"certificate_token",
 }
 
 func serverGet(d *Daemon, r *http.Request) response.Response {
+	c := callerOf(r)
+	if !trustedFor(r) {
+		return response.SyncResponse(true, api.ServerUntrusted{
+			APIExtensions: apiExtensions,
+			APIStatus:     "stable",
+			APIVersion:    "1.0",
+			Auth:          "untrusted",
+			AuthMethods:   []string{"tls"},
+		})
+	}
+
+	config := d.serverConfig()
+	if !c.Admin() {
+		config = map[string]string{}
+	}
+
 	var uts unix.Utsname
 	_ = unix.Uname(&uts)
 	hostname, _ := os.Hostname()
@@ -85,9 +107,9 @@ func serverGet(d *Daemon, r *http.Request) response.Response {
 		APIVersion:    "1.0",
 		Auth:          "trusted",
 		AuthMethods:   []string{"tls"},
-		Config:        map[string]string{},
+		Config:        config,
 		Environment: api.ServerEnvironment{
-			Addresses:          []string{},
+			Addresses:          d.httpsAddresses(),
 			Architectures:      []string{archName()},
 			Driver:             "berth",
 			DriverVersion:      Version,
@@ -112,6 +134,11 @@ func serverGet(d *Daemon, r *http.Request) response.Response {
 			},
 			CgroupVersion: d.cgroups.Mode.String(),
 		},
+	}
+
+	if d.cert != nil {
+		srv.Environment.Certificate = d.cert.PEM
+		srv.Environment.CertificateFingerprint = d.cert.Fingerprint
 	}
 
 	return response.SyncResponseETag(true, srv, srv.Config)

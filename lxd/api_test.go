@@ -25,7 +25,7 @@ func TestRefusedBodyGetsItsError(t *testing.T) {
 	}
 
 	d := &Daemon{log: slog.New(slog.DiscardHandler)}
-	srv := &http.Server{Handler: d.router()}
+	srv := d.unixServer()
 	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(func() { _ = srv.Close() })
 

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -20,12 +21,14 @@ import (
 	"github.com/berth-dev/berth/lxd/idmap"
 	"github.com/berth-dev/berth/lxd/imagestore"
 	"github.com/berth-dev/berth/lxd/instance"
+	"github.com/berth-dev/berth/lxd/listener"
 	"github.com/berth-dev/berth/lxd/lxcfs"
 	"github.com/berth-dev/berth/lxd/networks"
 	"github.com/berth-dev/berth/lxd/operations"
 	"github.com/berth-dev/berth/lxd/profiles"
 	"github.com/berth-dev/berth/lxd/storage"
 	"github.com/berth-dev/berth/lxd/sys"
+	"github.com/berth-dev/berth/lxd/trust"
 )
 
 // Daemon holds berthd's subsystems. Handlers reach them through it.
@@ -47,6 +50,20 @@ type Daemon struct {
 	startedAt time.Time
 	exeFile   *os.File // the sealed copy monitors are started from
 	metrics   metricsState
+
+	// The HTTPS API (daemon_remote.go).
+	cert            *listener.Cert
+	trust           *trust.Store
+	tokens          *trust.Tokens
+	audit           *trust.Audit
+	https           *listener.Endpoint
+	metricsListener *listener.Endpoint
+
+	// The server configuration (server_config.go): configWriteMu serialises changes,
+	// configMu guards config.
+	configWriteMu sync.Mutex
+	configMu      sync.RWMutex
+	config        map[string]string
 }
 
 // run starts the daemon and serves until SIGTERM or SIGINT. Containers keep running when
@@ -68,7 +85,9 @@ func run(dir string, log *slog.Logger) error {
 		return err
 	}
 
-	srv := &http.Server{Handler: d.router(), ReadHeaderTimeout: 10 * time.Second}
+	srv := d.unixServer()
+	d.startListeners()
+	defer d.stopListeners()
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	go func() {
@@ -139,6 +158,11 @@ func (d *Daemon) init(ctx context.Context) error {
 
 	d.events = events.NewServer(d.log)
 	d.ops = operations.NewRegistry(d.events, d.log)
+	err = d.initRemote(ctx)
+	if err != nil {
+		return err
+	}
+
 	d.images, err = imagestore.New(filepath.Join(d.dir, "images"), d.db, d.pool, d.log)
 	if err != nil {
 		return err

@@ -93,7 +93,7 @@ func runFakeDaemon(configPath string) error {
 		return err
 	}
 
-	srv := &http.Server{Handler: d.router(), ReadHeaderTimeout: 10 * time.Second}
+	srv := d.unixServer()
 
 	go func() {
 		sigs := make(chan os.Signal, 1)
@@ -152,6 +152,10 @@ func newFakeDaemon(ctx context.Context, cfg fakeConfig) (*Daemon, error) {
 
 	d.events = events.NewServer(d.log)
 	d.ops = operations.NewRegistry(d.events, d.log)
+	err = d.initRemote(ctx)
+	if err != nil {
+		return nil, err
+	}
 
 	d.images, err = imagestore.New(filepath.Join(cfg.Dir, "images"), d.db, d.pool, d.log)
 	if err != nil {

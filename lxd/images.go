@@ -15,14 +15,18 @@ import (
 	"github.com/berth-dev/berth/shared/api"
 )
 
-// GET /1.0/images
+// GET /1.0/images: untrusted callers see public images only.
 func imagesGet(d *Daemon, r *http.Request) response.Response {
 	clauses, err := parseFilter(r.FormValue("filter"))
 	if err != nil {
 		return response.SmartError(err)
 	}
 
-	list, err := d.images.List(r.Context(), func(img *api.Image) bool { return matchFilter(img, clauses) })
+	// Untrusted callers see public images only.
+	trusted := trustedFor(r)
+	list, err := d.images.List(r.Context(), func(img *api.Image) bool {
+		return (trusted || img.Public) && matchFilter(img, clauses)
+	})
 	if err != nil {
 		return response.SmartError(err)
 	}
@@ -45,12 +49,39 @@ func imagesGet(d *Daemon, r *http.Request) response.Response {
 
 // GET /1.0/images/{fingerprint}: exact or unique prefix.
 func imageGet(d *Daemon, r *http.Request) response.Response {
-	img, err := d.images.Get(r.Context(), pathVar(r, "fingerprint"))
+	img, err := visibleImage(d, r)
 	if err != nil {
 		return response.SmartError(err)
 	}
 
 	return response.SyncResponseETag(true, img, []any{img.Public, img.AutoUpdate, img.Properties})
+}
+
+// visibleImage is the image a request names, if its caller may see it: untrusted
+// callers see public images only, and a private one is "not found" to them.
+func visibleImage(d *Daemon, r *http.Request) (*api.Image, error) {
+	fp := pathVar(r, "fingerprint")
+	img, err := d.images.Get(r.Context(), fp)
+	if err == nil && !img.Public && !trustedFor(r) {
+		return nil, api.StatusErrorf(http.StatusNotFound, "image %q not found", fp)
+	}
+
+	return img, err
+}
+
+// GET /1.0/images/{fingerprint}/export: the image's unified tarball.
+func imageExport(d *Daemon, r *http.Request) response.Response {
+	row, err := visibleImage(d, r)
+	if err != nil {
+		return response.SmartError(err)
+	}
+
+	name := row.Filename
+	if name == "" {
+		name = row.Fingerprint + ".tar.gz"
+	}
+
+	return response.FileResponse(d.images.TarballPath(row.Fingerprint), name, nil)
 }
 
 // PUT /1.0/images/{fingerprint}: public, auto_update, properties.

@@ -49,9 +49,16 @@ func aliasesPost(d *Daemon, r *http.Request) response.Response {
 	return response.SyncResponseLocation(true, nil, "/1.0/images/aliases/"+req.Name)
 }
 
-// GET /1.0/images/aliases/{name}
+// GET /1.0/images/aliases/{name}: untrusted callers see aliases of public images only.
 func aliasGet(d *Daemon, r *http.Request) response.Response {
 	out, err := d.images.Alias(r.Context(), pathVar(r, "name"))
+	if err == nil && !trustedFor(r) {
+		img, imgErr := d.images.Get(r.Context(), out.Target)
+		if imgErr != nil || !img.Public {
+			err = api.StatusErrorf(http.StatusNotFound, "image alias %q not found", pathVar(r, "name"))
+		}
+	}
+
 	if err != nil {
 		return response.SmartError(err)
 	}

@@ -5,6 +5,16 @@ package db
 // freshSchema is the schema after every update, as dumped from sqlite_master.
 // TestUpdateSchema fails when it drifts from the updates; run make update-schema.
 const freshSchema = `
+CREATE TABLE certificates (
+    id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    type TEXT NOT NULL,
+    name TEXT NOT NULL,
+    certificate TEXT NOT NULL,
+    restricted INTEGER NOT NULL DEFAULT 0,
+    projects TEXT NOT NULL DEFAULT '[]',
+    UNIQUE (fingerprint)
+);
 CREATE TABLE images (
     id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
     fingerprint TEXT NOT NULL,

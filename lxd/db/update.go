@@ -24,6 +24,7 @@ var updates = []schema.Update{
 	updateFromV0,
 	updateFromV1,
 	updateFromV2,
+	updateFromV3,
 }
 
 // updateFromV0 creates the initial tables. Tables shared across a future cluster
@@ -247,6 +248,28 @@ CREATE TABLE instances_snapshots (
 		if err != nil {
 			return fmt.Errorf("creating snapshot table: %w", err)
 		}
+	}
+
+	return nil
+}
+
+// updateFromV3 adds the trusted certificates of HTTPS clients. projects is JSON (a
+// restricted certificate's projects, read and written whole), as berthd has no projects
+// table to reference.
+func updateFromV3(ctx context.Context, tx *sql.Tx) error {
+	_, err := tx.ExecContext(ctx, `
+CREATE TABLE certificates (
+    id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    type TEXT NOT NULL,
+    name TEXT NOT NULL,
+    certificate TEXT NOT NULL,
+    restricted INTEGER NOT NULL DEFAULT 0,
+    projects TEXT NOT NULL DEFAULT '[]',
+    UNIQUE (fingerprint)
+)`)
+	if err != nil {
+		return fmt.Errorf("creating certificates table: %w", err)
 	}
 
 	return nil

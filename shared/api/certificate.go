@@ -45,3 +45,14 @@ type CertificateAddToken struct {
 	Secret      string    `json:"secret"`
 	ExpiresAt   time.Time `json:"expires_at,omitempty"`
 }
+
+// ServerUntrusted is GET /1.0 for a caller the server does not trust: no
+// configuration and no environment.
+type ServerUntrusted struct {
+	APIExtensions []string `json:"api_extensions" yaml:"api_extensions"`
+	APIStatus     string   `json:"api_status" yaml:"api_status"`
+	APIVersion    string   `json:"api_version" yaml:"api_version"`
+	Auth          string   `json:"auth" yaml:"auth"`
+	Public        bool     `json:"public" yaml:"public"`
+	AuthMethods   []string `json:"auth_methods" yaml:"auth_methods"`
+}

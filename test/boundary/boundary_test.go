@@ -54,13 +54,15 @@ var ranks = map[string]int{
 	// Leaves: host facts and single mechanisms.
 	"lxd/sys": 1, "lxd/idmap": 1, "lxd/ip": 1, "lxd/firewall": 1, "lxd/proxy": 1,
 	"lxd/fileio": 1, "lxd/confine": 1, "lxd/db/schema": 1, "lxd/events": 1, "lxd/etag": 1,
+	"lxd/listener": 1,
 	// Subsystems built on leaves, and the code that runs in a container's namespaces.
 	"lxd/setup": 2, "lxd/nsexec": 2,
 	"lxd/db": 2, "lxd/cgroup": 2, "lxd/operations": 2, "lxd/images": 2,
 	"lxd/storage": 2, "lxd/network": 2,
 	// The runtime, the devices (below the instance life cycle that calls them) and the
 	// API plumbing.
-	"lxd/container": 3, "lxd/lxcfs": 3, "lxd/device": 3, "lxd/response": 3, "lxd/imagestore": 3, "lxd/metrics": 3,
+	"lxd/container": 3, "lxd/lxcfs": 3, "lxd/device": 3, "lxd/response": 3, "lxd/imagestore": 3,
+	"lxd/metrics": 3, "lxd/trust": 3,
 	"lxd/instance": 4,
 	// Services over instances: profiles re-applied, networks and their users, backups.
 	"lxd/profiles": 5, "lxd/networks": 5, "lxd/backup": 5,

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/berth-dev/berth/lxd/trust"
+)
+
+// Who may use what (the callers themselves are lxd/trust's):
+//   - the unix socket: everything;
+//   - a trusted client certificate: everything but the internal endpoints;
+//   - a restricted client certificate: the project API of its projects (berthd has
+//     only "default"), not the server's configuration, certificates or networks;
+//   - a metrics certificate: /1.0/metrics;
+//   - anyone: GET / and GET /1.0 (reduced), public images, operation websockets with
+//     their secret, POST /1.0/certificates with a token, and /1.0/metrics when
+//     core.metrics_authentication is off. Everything else is 403.
+
+type callerKey struct{}
+
+// callerOf is the caller of a request the router has authenticated.
+func callerOf(r *http.Request) trust.Caller {
+	c, _ := r.Context().Value(callerKey{}).(trust.Caller)
+	return c
+}
+
+// projectOf is the project a request names (LXD's ?project=), "default" when none.
+func projectOf(r *http.Request) string {
+	p := r.URL.Query().Get("project")
+	if p == "" {
+		return "default"
+	}
+
+	return p
+}
+
+func (d *Daemon) allowed(ep APIEndpoint, c trust.Caller, r *http.Request) bool {
+	if c.Via == trust.ViaUnix {
+		return true
+	}
+
+	switch {
+	case strings.HasPrefix(ep.Path, "internal/"):
+		return false
+	case ep.Path == "metrics":
+		return c.Metrics() || !d.metricsAuthentication()
+	case c.Admin():
+		return true
+	case slices.Contains(ep.Untrusted, r.Method) || (r.Method == http.MethodHead && slices.Contains(ep.Untrusted, http.MethodGet)):
+		return true
+	}
+
+	return projectUser(c, r) && !adminOnly(ep.Path, r.Method)
+}
+
+// projectUser reports whether c may use the project API as r asks: an admin, or a
+// restricted certificate listing the project. berthd has one project, "default", and
+// serves it whatever project= says, so any other project is refused here.
+func projectUser(c trust.Caller, r *http.Request) bool {
+	if c.Admin() {
+		return true
+	}
+
+	p := projectOf(r)
+	return p == "default" && c.Client(p)
+}
+
+// trustedFor reports whether the caller of a routed request may see the project's
+// private objects.
+func trustedFor(r *http.Request) bool { return projectUser(callerOf(r), r) }
+
+// adminOnly is what a restricted certificate may not do: change the server's
+// configuration, networks or storage, or touch the trust store.
+func adminOnly(path, method string) bool {
+	if strings.HasPrefix(path, "certificates") {
+		return true
+	}
+
+	global := path == "" || strings.HasPrefix(path, "networks") || strings.HasPrefix(path, "storage-pools")
+	return global && trust.Mutating(method)
+}
+
+// statusWriter records the status of a response for the audit log, keeping what
+// websocket upgrades and streaming need.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if s.status == 0 {
+		s.status = http.StatusSwitchingProtocols
+	}
+
+	return http.NewResponseController(s.ResponseWriter).Hijack()
+}
+
+func (s *statusWriter) Flush() {
+	_ = http.NewResponseController(s.ResponseWriter).Flush()
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// Status is the response's status (200 when nothing was written).
+func (s *statusWriter) Status() int {
+	if s.status == 0 {
+		return http.StatusOK
+	}
+
+	return s.status
+}

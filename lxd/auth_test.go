@@ -1,0 +1,83 @@
+package main
+
+import (
+	"net/http/httptest"
+	"testing"
+
+	"github.com/berth-dev/berth/lxd/trust"
+	"github.com/berth-dev/berth/shared/api"
+)
+
+func TestAccessPolicy(t *testing.T) {
+	d := &Daemon{config: map[string]string{}}
+	ep := map[string]APIEndpoint{}
+	for _, e := range endpoints {
+		ep[e.Path] = e
+	}
+
+	unix := trust.Caller{Via: trust.ViaUnix}
+	admin := trust.Caller{Via: trust.ViaTLS, Trusted: true, Cert: trust.Entry{Type: api.CertificateTypeClient}}
+	restricted := trust.Caller{Via: trust.ViaTLS, Trusted: true, Cert: trust.Entry{Type: api.CertificateTypeClient, Restricted: true, Projects: []string{"default"}}}
+	elsewhere := trust.Caller{Via: trust.ViaTLS, Trusted: true, Cert: trust.Entry{Type: api.CertificateTypeClient, Restricted: true, Projects: []string{"other"}}}
+	metrics := trust.Caller{Via: trust.ViaTLS, Trusted: true, Cert: trust.Entry{Type: api.CertificateTypeMetrics}}
+	anon := trust.Caller{Via: trust.ViaTLS}
+	unknown := trust.Caller{}
+
+	cases := []struct {
+		who    string
+		c      trust.Caller
+		method string
+		path   string
+		target string
+		want   bool
+	}{
+		{"unix", unix, "GET", "internal/debug/goroutines", "/", true},
+		{"unix", unix, "PUT", "", "/", true},
+		{"admin", admin, "PUT", "", "/", true},
+		{"admin", admin, "DELETE", "certificates/{fingerprint}", "/", true},
+		{"admin", admin, "GET", "internal/debug/goroutines", "/", false},
+		{"restricted", restricted, "POST", "instances", "/", true},
+		{"restricted", restricted, "GET", "networks", "/", true},
+		{"restricted", restricted, "POST", "networks", "/", false},
+		{"restricted", restricted, "PUT", "", "/", false},
+		{"restricted", restricted, "GET", "certificates", "/", false},
+		{"restricted", restricted, "POST", "instances", "/?project=other", false},
+		{"restricted elsewhere", elsewhere, "GET", "instances", "/", false},
+		// berthd serves "default" whatever project= says: another project is refused.
+		{"restricted elsewhere", elsewhere, "GET", "instances", "/?project=other", false},
+		{"metrics", metrics, "GET", "metrics", "/", true},
+		{"metrics", metrics, "GET", "instances", "/", false},
+		{"metrics", metrics, "GET", "", "/", true}, // the untrusted set
+		{"anon", anon, "GET", "", "/", true},
+		{"anon", anon, "HEAD", "", "/", true},
+		{"anon", anon, "PATCH", "", "/", false},
+		{"anon", anon, "POST", "certificates", "/", true},
+		{"anon", anon, "GET", "certificates", "/", false},
+		{"anon", anon, "GET", "images", "/", true},
+		{"anon", anon, "GET", "images/{fingerprint}/export", "/", true},
+		{"anon", anon, "DELETE", "images/{fingerprint}", "/", false},
+		{"anon", anon, "GET", "operations/{id}/websocket", "/", true},
+		{"anon", anon, "GET", "operations/{id}", "/", false},
+		{"anon", anon, "GET", "events", "/", false},
+		{"anon", anon, "GET", "metrics", "/", false},
+		{"no connection information", unknown, "GET", "instances", "/", false},
+	}
+
+	for _, tc := range cases {
+		e, ok := ep[tc.path]
+		if !ok {
+			t.Fatalf("no endpoint %q", tc.path)
+		}
+
+		r := httptest.NewRequest(tc.method, tc.target, nil)
+		if got := d.allowed(e, tc.c, r); got != tc.want {
+			t.Errorf("%s %s /1.0/%s%s: allowed %v, want %v", tc.who, tc.method, tc.path, tc.target, got, tc.want)
+		}
+	}
+
+	// Scraping without authentication, when configured so.
+	d.config["core.metrics_authentication"] = "false"
+	if !d.allowed(ep["metrics"], anon, httptest.NewRequest("GET", "/", nil)) {
+		t.Error("core.metrics_authentication=false still refuses untrusted scrapers")
+	}
+}

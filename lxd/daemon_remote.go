@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/berth-dev/berth/lxd/db"
+	"github.com/berth-dev/berth/lxd/listener"
+	"github.com/berth-dev/berth/lxd/response"
+	"github.com/berth-dev/berth/lxd/trust"
+)
+
+// initRemote loads what the HTTPS API needs: the server certificate (generated on
+// first start, shown in GET /1.0 even while no listener runs), the trust store, the
+// join tokens and the audit log. The listeners start in startListeners.
+func (d *Daemon) initRemote(ctx context.Context) error {
+	var err error
+	d.cert, err = listener.LoadOrCreateCert(d.dir)
+	if err != nil {
+		return fmt.Errorf("loading server certificate: %w", err)
+	}
+
+	d.trust, err = trust.NewStore(ctx, d.db, d.log)
+	if err != nil {
+		return err
+	}
+
+	d.tokens = trust.NewTokens(d.ops)
+	d.audit = trust.NewAudit(d.log)
+
+	tlsConfig := listener.ServerTLSConfig(d.cert)
+	d.https = listener.New(listener.Config{
+		Name: "https", Handler: d.router(), TLS: tlsConfig, Log: d.log, ConnContext: trust.TLSConnContext,
+	})
+	d.metricsListener = listener.New(listener.Config{
+		Name: "metrics", Handler: d.metricsRouter(), TLS: tlsConfig, Log: d.log, ConnContext: trust.TLSConnContext,
+	})
+
+	return d.loadServerConfig(ctx)
+}
+
+// startListeners starts the listeners the configuration asks for. A listener that
+// cannot start (its address is gone or taken) is logged: the unix socket still serves,
+// and setting the address again retries.
+func (d *Daemon) startListeners() {
+	cfg := d.serverConfig()
+	for key, ep := range map[string]*listener.Endpoint{keyHTTPSAddress: d.https, keyMetricsAddress: d.metricsListener} {
+		if cfg[key] == "" {
+			continue
+		}
+
+		err := ep.Set(cfg[key])
+		if err != nil {
+			d.log.Error("network listener not started", "key", key, "err", err)
+		}
+	}
+}
+
+func (d *Daemon) stopListeners() {
+	if d.https != nil {
+		d.https.Close()
+		d.metricsListener.Close()
+	}
+}
+
+// unixServer is the unix socket's HTTP server: the socket's peer is the administrator,
+// recorded with its credentials for the audit log.
+func (d *Daemon) unixServer() *http.Server {
+	return &http.Server{Handler: d.router(), ReadHeaderTimeout: 10 * time.Second, ConnContext: trust.UnixConnContext}
+}
+
+// metricsRouter serves /1.0/metrics alone: the metrics listener is for scrapers.
+func (d *Daemon) metricsRouter() http.Handler {
+	api := d.router()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/1.0/metrics" {
+			discardBody(w, r)
+			d.render(w, r, response.NotFound(fmt.Errorf("the metrics listener serves /1.0/metrics only")))
+			return
+		}
+
+		api.ServeHTTP(w, r)
+	})
+}
+
+// httpsAddresses is where clients reach the HTTPS API (GET /1.0, join tokens).
+func (d *Daemon) httpsAddresses() []string {
+	if d.https == nil {
+		return []string{}
+	}
+
+	addr := d.https.Addr()
+	if addr == nil {
+		return []string{}
+	}
+
+	return listener.Addresses(addr)
+}
+
+// tokenExpiry is when a token issued now expires under core.remote_token_expiry.
+func (d *Daemon) tokenExpiry() (time.Time, error) {
+	return trust.ParseExpiry(time.Now(), d.serverConfig()[keyTokenExpiry])
+}
+
+// loadServerConfig reads the server configuration into memory.
+func (d *Daemon) loadServerConfig(ctx context.Context) error {
+	var cfg map[string]string
+	err := d.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		var err error
+		cfg, err = tx.GetNodeConfig(ctx)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("loading server config: %w", err)
+	}
+
+	d.configMu.Lock()
+	d.config = cfg
+	d.configMu.Unlock()
+	return nil
+}
+
+// serverConfig is a copy of the server configuration.
+func (d *Daemon) serverConfig() map[string]string {
+	d.configMu.RLock()
+	defer d.configMu.RUnlock()
+	out := make(map[string]string, len(d.config))
+	for k, v := range d.config {
+		out[k] = v
+	}
+
+	return out
+}
+
+// metricsAuthentication is core.metrics_authentication: on unless set false.
+func (d *Daemon) metricsAuthentication() bool {
+	v := strings.ToLower(d.serverConfig()[keyMetricsAuth])
+	return v != "false" && v != "0" && v != "no" && v != "off"
+}
