@@ -51,8 +51,6 @@ func (cf *Configurator) rebootMounts(name string) device.Reboot {
 	}
 }
 
-func sortedDevices(devices map[string]map[string]string) []string { return device.Sorted(devices) }
-
 // records keeps the NICs' volatile keys in the instance's row (device.Records).
 type records struct{ db *db.DB }
 
