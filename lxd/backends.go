@@ -19,7 +19,7 @@ import (
 // real in those tests too.
 
 // instanceService is what the handlers use of lxd/instance: *instance.Manager
-// through managerService.
+// and its services through managerService.
 type instanceService interface {
 	// Reading.
 	List(ctx context.Context, full bool) ([]api.InstanceFull, error)
@@ -97,9 +97,16 @@ type consoleMonitor interface {
 	ClearConsoleLog() error
 }
 
-// managerService adapts *instance.Manager to instanceService: its Exec and
-// Console return concrete types.
-type managerService struct{ *instance.Manager }
+// managerService adapts *instance.Manager and its services (Manager.View, .Runner,
+// .Configurator, .Creator) to instanceService: its Exec and Console return concrete
+// types.
+type managerService struct {
+	*instance.Manager
+	*instance.View
+	*instance.Runner
+	*instance.Configurator
+	*instance.Creator
+}
 
 func (m managerService) Exec(ctx context.Context, name string, a instance.ExecArgs) (execProcess, error) {
 	p, err := m.Manager.Exec(ctx, name, a)

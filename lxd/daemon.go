@@ -200,27 +200,27 @@ func (d *Daemon) init(ctx context.Context) error {
 		OnDelete:     func(name string) { backups.Forget(name) },
 	})
 
-	backups = backup.New(backup.Config{Dir: d.dir, Instances: mgr, Backend: d.pool.Name(), Pool: d.poolName, Log: d.log})
+	backups = backup.New(backup.Config{Dir: d.dir, Instances: mgr.Creator(), Backend: d.pool.Name(), Pool: d.poolName, Log: d.log})
 	backups.RemoveLeftovers()
-	d.instances = managerService{mgr}
+	d.instances = managerService{Manager: mgr, View: mgr.View(), Runner: mgr.Runner(), Configurator: mgr.Configurator(), Creator: mgr.Creator()}
 	d.snapshots = mgr.Snapshots()
 	d.backups = backups
-	d.profiles = profiles.New(d.db, mgr, emit)
+	d.profiles = profiles.New(d.db, mgr.Configurator(), emit)
 
-	err = mgr.Reconcile(ctx)
+	err = mgr.Runner().Reconcile(ctx)
 	if err != nil {
 		return fmt.Errorf("reconciling instances: %w", err)
 	}
 
-	names, _ := mgr.Names(ctx)
+	names, _ := mgr.View().Names(ctx)
 	for _, n := range names {
-		mgr.Resume(n) // port filters of this version; NICs and devices after reboots inside
+		mgr.Runner().Resume(n) // port filters of this version; NICs and devices after reboots inside
 	}
 
 	d.startLXCFS()
 	go mgr.Snapshots().RunPruner(context.Background())
 	go func() {
-		err := mgr.Autostart(context.Background())
+		err := mgr.Runner().Autostart(context.Background())
 		if err != nil {
 			d.log.Warn("autostarting instances", "err", err)
 		}

@@ -40,7 +40,7 @@ type Index struct {
 	} `yaml:"config"`
 }
 
-// Instances is what backups use of the instance manager (*instance.Manager).
+// Instances is what backups use of the instance manager (*instance.Creator).
 type Instances interface {
 	// ReadTrees runs fn with read access to an instance's trees under its lock.
 	ReadTrees(ctx context.Context, name string, snapshots bool, fn func(ctx context.Context, t *instance.Trees) error) error

@@ -27,7 +27,7 @@ type CopyRequest struct {
 
 // PrepareCopy validates a copy request: the source (SRC or SRC/SNAP) exists, the new name
 // is free. Every error is a StatusError and nothing has changed when it returns one.
-func (m *Manager) PrepareCopy(ctx context.Context, req api.InstancesPost) (*CopyRequest, error) {
+func (ct *Creator) PrepareCopy(ctx context.Context, req api.InstancesPost) (*CopyRequest, error) {
 	if req.Name == "" {
 		req.Name = generateName()
 	}
@@ -67,7 +67,7 @@ func (m *Manager) PrepareCopy(ctx context.Context, req api.InstancesPost) (*Copy
 	}
 
 	var devices map[string]map[string]string
-	err = m.cfg.DB.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+	err = ct.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
 		exists, err := tx.InstanceExists(ctx, req.Name)
 		if err != nil {
 			return err
@@ -96,7 +96,7 @@ func (m *Manager) PrepareCopy(ctx context.Context, req api.InstancesPost) (*Copy
 		return nil, err
 	}
 
-	err = m.checkRootSize("", nil, devices)
+	err = ct.sizes.checkRootSize("", nil, devices)
 	if err != nil {
 		return nil, err
 	}
@@ -109,13 +109,13 @@ func (m *Manager) PrepareCopy(ctx context.Context, req api.InstancesPost) (*Copy
 // volatile.apply_template=copy so the image's copy templates (hostname, hosts) render at
 // first start. The snapshots come along unless instance_only or the source is a snapshot.
 // A running source is frozen while its data is copied.
-func (m *Manager) Copy(ctx context.Context, cr *CopyRequest) error {
+func (ct *Creator) Copy(ctx context.Context, cr *CopyRequest) error {
 	name, src := cr.Post.Name, cr.Source
 
-	ctx, done := m.track(ctx, src)
+	ctx, done := ct.host.track(ctx, src)
 	defer done()
 
-	unlock := m.lock(src)
+	unlock := ct.host.lock(src)
 	defer unlock()
 
 	err := ctx.Err()
@@ -123,18 +123,18 @@ func (m *Manager) Copy(ctx context.Context, cr *CopyRequest) error {
 		return err
 	}
 
-	srcInst, _, err := m.load(ctx, src)
+	srcInst, _, err := ct.host.load(ctx, src)
 	if err != nil {
 		return err
 	}
 
-	from, err := m.idsOf(srcInst)
+	from, err := ct.host.idsOf(srcInst)
 	if err != nil {
 		return err
 	}
 
 	var snaps []db.Snapshot
-	err = m.cfg.DB.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+	err = ct.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
 		var err error
 		snaps, err = tx.GetInstanceSnapshots(ctx, src)
 		return err
@@ -176,7 +176,7 @@ func (m *Manager) Copy(ctx context.Context, cr *CopyRequest) error {
 	}
 
 	var start time.Time
-	return m.newInstance(ctx, &newSpec{
+	return ct.newInstance(ctx, &newSpec{
 		row:              row,
 		devices:          cr.devices,
 		applyTemplate:    "copy",
@@ -184,7 +184,7 @@ func (m *Manager) Copy(ctx context.Context, cr *CopyRequest) error {
 		snapshotIdentity: true,
 		event:            map[string]any{"source": src},
 		makeDir: func(dir string) error {
-			err := copyMetadata(m.instanceDir(src), dir)
+			err := copyMetadata(ct.host.instanceDir(src), dir)
 			if err != nil {
 				return fmt.Errorf("copying metadata of %q: %w", src, err)
 			}
@@ -193,11 +193,11 @@ func (m *Manager) Copy(ctx context.Context, cr *CopyRequest) error {
 		},
 		makeRoot: func(ctx context.Context, to idmap.Set, _ *revert.Reverter) error {
 			start = time.Now()
-			copyData := func() error { return m.cfg.Pool.CopyInstance(ctx, src, cr.SourceSnap, name, from, to) }
+			copyData := func() error { return ct.pool.CopyInstance(ctx, src, cr.SourceSnap, name, from, to) }
 
 			var err error
 			if cr.SourceSnap == "" {
-				err = m.frozen(src, copyData)
+				err = ct.host.frozen(src, copyData)
 			} else {
 				err = copyData() // a snapshot never changes
 			}
@@ -210,13 +210,13 @@ func (m *Manager) Copy(ctx context.Context, cr *CopyRequest) error {
 		},
 		makeSnapshots: func(ctx context.Context, to idmap.Set) error {
 			for _, s := range snaps {
-				err := m.cfg.Pool.CopySnapshot(ctx, src, s.Name, name, s.Name, from, to)
+				err := ct.pool.CopySnapshot(ctx, src, s.Name, name, s.Name, from, to)
 				if err != nil {
 					return fmt.Errorf("copying snapshot %q of %q: %w", s.Name, src, err)
 				}
 			}
 
-			m.log.Info("copied instance", "source", src, "snapshot", cr.SourceSnap, "instance", name, "snapshots", len(snaps), "duration", time.Since(start))
+			ct.log.Info("copied instance", "source", src, "snapshot", cr.SourceSnap, "instance", name, "snapshots", len(snaps), "duration", time.Since(start))
 			return nil
 		},
 	})

@@ -27,7 +27,7 @@ type CreateRequest struct {
 
 // PrepareCreate validates a POST /1.0/instances body and resolves its source. Every error is
 // a StatusError and nothing has changed when it returns one.
-func (m *Manager) PrepareCreate(ctx context.Context, req api.InstancesPost) (*CreateRequest, error) {
+func (ct *Creator) PrepareCreate(ctx context.Context, req api.InstancesPost) (*CreateRequest, error) {
 	if req.Name == "" {
 		req.Name = generateName()
 	}
@@ -58,7 +58,7 @@ func (m *Manager) PrepareCreate(ctx context.Context, req api.InstancesPost) (*Cr
 	}
 
 	cr := &CreateRequest{Post: req}
-	err = m.cfg.DB.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+	err = ct.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
 		exists, err := tx.InstanceExists(ctx, req.Name)
 		if err != nil {
 			return err
@@ -89,7 +89,7 @@ func (m *Manager) PrepareCreate(ctx context.Context, req api.InstancesPost) (*Cr
 		return nil, err
 	}
 
-	err = m.checkRootSize("", nil, cr.devices)
+	err = ct.sizes.checkRootSize("", nil, cr.devices)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +133,7 @@ func resolveImage(ctx context.Context, tx *db.Tx, src api.InstanceSource) (*db.I
 // Create makes the instance from its image: the image's metadata and templates copied
 // with it (so templates still render if the image is deleted later), its storage on the
 // image, and volatile.apply_template=create so the create templates render at first start.
-func (m *Manager) Create(ctx context.Context, cr *CreateRequest) error {
+func (ct *Creator) Create(ctx context.Context, cr *CreateRequest) error {
 	name, img := cr.Post.Name, cr.Image
 	row := db.Instance{
 		Name:         name,
@@ -157,18 +157,18 @@ func (m *Manager) Create(ctx context.Context, cr *CreateRequest) error {
 
 	row.Config["volatile.base_image"] = img.Fingerprint
 
-	return m.newInstance(ctx, &newSpec{
+	return ct.newInstance(ctx, &newSpec{
 		row:           row,
 		devices:       cr.devices,
 		applyTemplate: "create",
 		image:         img.Fingerprint,
 		makeDir: func(dir string) error {
-			err := m.cfg.Images.EnsureInPool(ctx, img.Fingerprint)
+			err := ct.images.EnsureInPool(ctx, img.Fingerprint)
 			if err != nil {
 				return fmt.Errorf("preparing image %s: %w", img.Fingerprint[:12], err)
 			}
 
-			err = copyTree(m.cfg.Images.MetaDir(img.Fingerprint), dir)
+			err = copyTree(ct.images.MetaDir(img.Fingerprint), dir)
 			if err != nil {
 				return fmt.Errorf("copying image metadata: %w", err)
 			}
@@ -176,7 +176,7 @@ func (m *Manager) Create(ctx context.Context, cr *CreateRequest) error {
 			return nil
 		},
 		makeRoot: func(ctx context.Context, ids idmap.Set, _ *revert.Reverter) error {
-			err := m.cfg.Pool.CreateInstanceFromImage(name, img.Fingerprint, ids)
+			err := ct.pool.CreateInstanceFromImage(name, img.Fingerprint, ids)
 			if err != nil {
 				return fmt.Errorf("creating storage of %q: %w", name, err)
 			}
@@ -188,9 +188,9 @@ func (m *Manager) Create(ctx context.Context, cr *CreateRequest) error {
 
 // allocateIDs picks the lowest free id range. The returned release drops the in-memory
 // reservation once the DB row holds it.
-func (m *Manager) allocateIDs(ctx context.Context) (int64, func(), error) {
+func (ct *Creator) allocateIDs(ctx context.Context) (int64, func(), error) {
 	var used map[string]string
-	err := m.cfg.DB.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+	err := ct.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
 		var err error
 		used, err = tx.GetInstanceConfigValues(ctx, "volatile.idmap.base")
 		return err
@@ -199,8 +199,8 @@ func (m *Manager) allocateIDs(ctx context.Context) (int64, func(), error) {
 		return 0, nil, err
 	}
 
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	ct.mu.Lock()
+	defer ct.mu.Unlock()
 
 	bases := []int64{}
 	for _, v := range used {
@@ -210,20 +210,20 @@ func (m *Manager) allocateIDs(ctx context.Context) (int64, func(), error) {
 		}
 	}
 
-	for b := range m.idBusy {
+	for b := range ct.idBusy {
 		bases = append(bases, b)
 	}
 
-	base, err := idmap.Allocate(bases, m.cfg.IDs.UIDStart, m.cfg.IDs.UIDCount, idmap.DefaultSize)
+	base, err := idmap.Allocate(bases, ct.ids.UIDStart, ct.ids.UIDCount, idmap.DefaultSize)
 	if err != nil {
 		return 0, nil, api.StatusErrorf(http.StatusServiceUnavailable, "allocating ids: %v", err)
 	}
 
-	m.idBusy[base] = true
+	ct.idBusy[base] = true
 	return base, func() {
-		m.mu.Lock()
-		delete(m.idBusy, base)
-		m.mu.Unlock()
+		ct.mu.Lock()
+		delete(ct.idBusy, base)
+		ct.mu.Unlock()
 	}, nil
 }
 
@@ -242,16 +242,6 @@ func idmapJSON(s idmap.Set) string {
 		{Isgid: true, Hostid: s.HostGID, Maprange: s.Size},
 	})
 	return string(b)
-}
-
-// idsOf reads an instance's id map back from its config.
-func (m *Manager) idsOf(inst *db.Instance) (idmap.Set, error) {
-	base, err := strconv.ParseInt(inst.Config["volatile.idmap.base"], 10, 64)
-	if err != nil {
-		return idmap.Set{}, fmt.Errorf("instance %q has no id map: %w", inst.Name, err)
-	}
-
-	return m.idsAt(base), nil
 }
 
 func copyTree(src, dst string) error {

@@ -40,18 +40,16 @@ func (m *Manager) unmountsFor(name string, devices []string) []string {
 
 // rebootMounts gives the monitor of a running instance the device mounts of its next
 // in-place reboot, which starts from the monitor's spec and not from the database.
-func (m *Manager) rebootMounts(name string) device.Reboot {
+func (cf *Configurator) rebootMounts(name string) device.Reboot {
 	return func(mounts []container.Mount, unmounts []string) error {
-		mon := m.monitor(name)
+		mon := cf.host.monitor(name)
 		if mon == nil {
 			return nil
 		}
 
-		return mon.SetMounts(specMounts(mounts), m.unmountsFor(name, unmounts))
+		return mon.SetMounts(specMounts(mounts), cf.host.unmountsFor(name, unmounts))
 	}
 }
-
-func sortedDevices(devices map[string]map[string]string) []string { return device.Sorted(devices) }
 
 // records keeps the NICs' volatile keys in the instance's row (device.Records).
 type records struct{ db *db.DB }

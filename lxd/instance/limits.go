@@ -23,7 +23,7 @@ import (
 //   - limits.cpu.allowance: "25ms/100ms" is a CFS quota per period, "50%" a quota of that
 //     share of the CPUs the container may use;
 //   - limits.processes: pids.max, cgroup.DefaultPidsMax when unset, so a fork bomb stays in.
-func (m *Manager) limitsOf(name string, config map[string]string) (container.Limits, error) {
+func (cf *Configurator) limitsOf(name string, config map[string]string) (container.Limits, error) {
 	var l container.Limits
 
 	mem := config["limits.memory"]
@@ -46,7 +46,7 @@ func (m *Manager) limitsOf(name string, config map[string]string) (container.Lim
 		n, err := strconv.Atoi(cpu)
 		if err == nil {
 			if n < len(online) {
-				l.CPUSet = formatCPUs(pickCPUs(name, online, n, m.cgroupParent()))
+				l.CPUSet = formatCPUs(pickCPUs(name, online, n, cf.cgroupParent()))
 				ncpu = n
 			}
 		} else {
@@ -90,13 +90,13 @@ func badLimit(key string, err error) error {
 }
 
 // applyLimits writes limits to a running container's cgroups.
-func (m *Manager) applyLimits(name string, l container.Limits) error {
+func (cf *Configurator) applyLimits(name string, l container.Limits) error {
 	layout, err := cgroup.Detect()
 	if err != nil {
 		return err
 	}
 
-	layout.Parent = m.cfg.CgroupParent
+	layout.Parent = cf.parent
 
 	g, err := cgroup.New(name, layout)
 	if err != nil {
@@ -200,10 +200,10 @@ func pickCPUs(name string, online []int, n int, parent string) []int {
 }
 
 // cgroupParent is the directory of this daemon's container cgroups.
-func (m *Manager) cgroupParent() string {
-	if m.cfg.CgroupParent == "" {
+func (cf *Configurator) cgroupParent() string {
+	if cf.parent == "" {
 		return cgroup.DefaultParent
 	}
 
-	return m.cfg.CgroupParent
+	return cf.parent
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/berth-dev/berth/lxd/container"
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/device"
+	"github.com/berth-dev/berth/lxd/idmap"
 	"github.com/berth-dev/berth/lxd/network"
 	"github.com/berth-dev/berth/lxd/storage"
 	"github.com/berth-dev/berth/shared/api"
@@ -27,6 +28,11 @@ type Lifecycle interface {
 type IDRange struct {
 	UIDStart, UIDCount int64
 	GIDStart, GIDCount int64
+}
+
+// at is the id map of an instance whose range starts at host uid base.
+func (r IDRange) at(base int64) idmap.Set {
+	return idmap.Set{HostUID: base, HostGID: r.GIDStart + (base - r.UIDStart), Size: idmap.DefaultSize}
 }
 
 // Config wires a Manager to the daemon's subsystems.
@@ -56,7 +62,11 @@ type ImageSource interface {
 	MetaDir(fp string) string
 }
 
-// Manager runs the instances of this daemon.
+// Manager is the registry of this daemon's instances and the entry point to the services
+// that run them. It keeps what they share: the running instances' monitors, the
+// per-instance locks, the names reserved by unfinished creates, the tree work that Delete
+// cancels, and the reads of one instance. Each service reaches it through a narrow
+// interface of its own (runHost, configHost, createHost, viewHost, snapshotHost).
 type Manager struct {
 	cfg Config
 	log *slog.Logger
@@ -65,21 +75,22 @@ type Manager struct {
 	monitors map[string]*container.Monitor // running instances
 	locks    map[string]*sync.Mutex        // per-instance operation locks
 	creating map[string]bool               // names reserved by an unfinished create
-	idBusy   map[int64]bool                // id bases reserved by unfinished creates
 
 	execServers execServers
 	fileServers fileServers
-	snaps       *Snapshots
 
 	work workSet // tree operations per instance, cancelled by Delete
 
 	devices *device.Host // the devices of every instance (lxd/device)
 
-	nicMu     sync.Mutex
-	following map[*container.Monitor]bool // monitors whose reboots followReboots watches
+	view   *View
+	run    *Runner
+	conf   *Configurator
+	create *Creator
+	snaps  *Snapshots
 }
 
-// NewManager returns a Manager; call Reconcile before serving requests.
+// NewManager returns a Manager; call Runner().Reconcile before serving requests.
 func NewManager(cfg Config) *Manager {
 	m := &Manager{
 		cfg:      cfg,
@@ -87,17 +98,33 @@ func NewManager(cfg Config) *Manager {
 		monitors: map[string]*container.Monitor{},
 		locks:    map[string]*sync.Mutex{},
 		creating: map[string]bool{},
-		idBusy:   map[int64]bool{},
 
 		devices: device.NewHost(device.Host{Dir: cfg.Dir, Exe: cfg.Exe, Networks: cfg.Networks, Records: records{cfg.DB}, Log: cfg.Log}),
 	}
 
 	m.snaps = newSnapshots(m)
+	m.view = newView(m, m.snaps)
+	m.conf = newConfigurator(m, m.view)
+	m.run = newRunner(m, m.conf, m.view)
+	m.snaps.run = m.run // a restore stops and starts
+	m.create = newCreator(m, m.conf, m.view, m.snaps)
 	return m
 }
 
 // Snapshots runs the instances' snapshots.
 func (m *Manager) Snapshots() *Snapshots { return m.snaps }
+
+// View renders the instances and their state for the API.
+func (m *Manager) View() *View { return m.view }
+
+// Runner starts, stops, freezes and follows the instances.
+func (m *Manager) Runner() *Runner { return m.run }
+
+// Configurator changes the instances' settings and applies profile changes.
+func (m *Manager) Configurator() *Configurator { return m.conf }
+
+// Creator makes instances (create, copy, import) and reads their trees for exports.
+func (m *Manager) Creator() *Creator { return m.create }
 
 // lock serialises state changes of one instance.
 func (m *Manager) lock(name string) func() {
@@ -117,6 +144,23 @@ func (m *Manager) monitor(name string) *container.Monitor {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.monitors[name]
+}
+
+// setMonitor records the monitor of an instance that runs.
+func (m *Manager) setMonitor(name string, mon *container.Monitor) {
+	m.mu.Lock()
+	m.monitors[name] = mon
+	m.mu.Unlock()
+}
+
+// dropMonitor forgets an instance's monitor unless another has replaced it.
+func (m *Manager) dropMonitor(name string, mon *container.Monitor) {
+	m.mu.Lock()
+	if m.monitors[name] == mon {
+		delete(m.monitors, name)
+	}
+
+	m.mu.Unlock()
 }
 
 // instanceDir holds an instance's own files: its image metadata and templates, and the

@@ -65,17 +65,17 @@ type newSpec struct {
 // then write its row with its identity keys and its snapshots in one transaction. The row
 // is written last, so a crash part-way leaves only files without a row, which Reconcile
 // removes; a failure removes what was made.
-func (m *Manager) newInstance(ctx context.Context, spec *newSpec) error {
+func (ct *Creator) newInstance(ctx context.Context, spec *newSpec) error {
 	name := spec.row.Name
 
-	releaseName, err := m.reserveName(name)
+	releaseName, err := ct.host.reserveName(name)
 	if err != nil {
 		return err
 	}
 
 	defer releaseName()
 
-	exists, err := m.exists(ctx, name)
+	exists, err := ct.host.exists(ctx, name)
 	if exists {
 		return api.StatusErrorf(http.StatusConflict, "instance %q already exists", name)
 	}
@@ -84,32 +84,32 @@ func (m *Manager) newInstance(ctx context.Context, spec *newSpec) error {
 		return err
 	}
 
-	base, release, err := m.allocateIDs(ctx)
+	base, release, err := ct.allocateIDs(ctx)
 	if err != nil {
 		return err
 	}
 
 	defer release()
-	ids := m.idsAt(base)
+	ids := ct.ids.at(base)
 
 	r := revert.New()
 	defer r.Fail()
 
-	err = spec.makeDir(m.instanceDir(name))
+	err = spec.makeDir(ct.host.instanceDir(name))
 	if err != nil {
 		return err
 	}
 
-	r.Add(func() { _ = os.RemoveAll(m.instanceDir(name)) })
+	r.Add(func() { _ = os.RemoveAll(ct.host.instanceDir(name)) })
 
 	err = spec.makeRoot(ctx, ids, r)
 	if err != nil {
 		return err
 	}
 
-	r.Add(func() { _ = m.cfg.Pool.DeleteInstance(name) })
+	r.Add(func() { _ = ct.pool.DeleteInstance(name) })
 
-	err = m.applyRootSize(name, spec.devices)
+	err = ct.sizes.applyRootSize(name, spec.devices)
 	if err != nil {
 		return err
 	}
@@ -127,7 +127,7 @@ func (m *Manager) newInstance(ctx context.Context, spec *newSpec) error {
 	}
 
 	// The storage is complete: the row is written even if the operation is cancelled now.
-	err = m.cfg.DB.Transaction(context.WithoutCancel(ctx), func(ctx context.Context, tx *db.Tx) error {
+	err = ct.db.Transaction(context.WithoutCancel(ctx), func(ctx context.Context, tx *db.Tx) error {
 		return insertNew(ctx, tx, spec, ids)
 	})
 	if err != nil {
@@ -135,7 +135,7 @@ func (m *Manager) newInstance(ctx context.Context, spec *newSpec) error {
 	}
 
 	r.Success()
-	m.event("instance-created", name, spec.event)
+	ct.host.event("instance-created", name, spec.event)
 	return nil
 }
 
@@ -232,9 +232,4 @@ func existingProfiles(ctx context.Context, tx *db.Tx, names []string) []string {
 	}
 
 	return out
-}
-
-// idsAt is the id map of an instance whose range starts at host uid base.
-func (m *Manager) idsAt(base int64) idmap.Set {
-	return idmap.Set{HostUID: base, HostGID: m.cfg.IDs.GIDStart + (base - m.cfg.IDs.UIDStart), Size: idmap.DefaultSize}
 }

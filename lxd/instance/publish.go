@@ -18,18 +18,18 @@ import (
 
 // CheckPublishable fails with a StatusError when an instance (snap == "") cannot be
 // published now: missing, or running (its files would change under the packer).
-func (m *Manager) CheckPublishable(ctx context.Context, name, snap string) error {
+func (ct *Creator) CheckPublishable(ctx context.Context, name, snap string) error {
 	if snap != "" {
-		_, err := m.snaps.Get(ctx, name, snap)
+		_, err := ct.snaps.Get(ctx, name, snap)
 		return err
 	}
 
-	_, err := m.exists(ctx, name)
+	_, err := ct.host.exists(ctx, name)
 	if err != nil {
 		return err
 	}
 
-	if m.monitor(name) != nil {
+	if ct.host.monitor(name) != nil {
 		return api.StatusErrorf(http.StatusBadRequest, "the instance is running: stop it (or publish a snapshot) first")
 	}
 
@@ -40,9 +40,9 @@ func (m *Manager) CheckPublishable(ctx context.Context, name, snap string) error
 // snapshots, to w: its merged root filesystem under rootfs/ with owners as the container
 // sees them (host uid − the instance's base; capabilities back to plain v2), and its
 // metadata.yaml (new creation date, properties overridden by props) and templates/.
-func (m *Manager) Publish(ctx context.Context, name, snap string, props map[string]string, compression string, w io.Writer) error {
-	return m.ReadTrees(ctx, name, false, func(ctx context.Context, t *Trees) error {
-		err := m.CheckPublishable(ctx, name, snap)
+func (ct *Creator) Publish(ctx context.Context, name, snap string, props map[string]string, compression string, w io.Writer) error {
+	return ct.ReadTrees(ctx, name, false, func(ctx context.Context, t *Trees) error {
+		err := ct.CheckPublishable(ctx, name, snap)
 		if err != nil {
 			return err
 		}

@@ -14,26 +14,26 @@ import (
 // monitor starts a new init in new namespaces; the old veth pairs died with the old
 // network namespace, and proxies (which end with the init they serve) and device nodes
 // with the rest. It runs until the container stops.
-func (m *Manager) followReboots(name string, mon *container.Monitor) {
+func (ru *Runner) followReboots(name string, mon *container.Monitor) {
 	pid := mon.InitPID()
 	for {
 		waitExit(pid)
 
-		next := m.waitNewInit(mon, pid)
+		next := ru.waitNewInit(mon, pid)
 		if next == 0 {
 			return // stopped
 		}
 
 		pid = next
-		err := m.reattach(name, mon, pid)
+		err := ru.reattach(name, mon, pid)
 		if err != nil {
-			m.log.Warn("re-attaching NICs and devices after a reboot", "instance", name, "err", err)
+			ru.log.Warn("re-attaching NICs and devices after a reboot", "instance", name, "err", err)
 		}
 	}
 }
 
 // waitNewInit returns the pid of the init that replaces old, or 0 once the container stops.
-func (m *Manager) waitNewInit(mon *container.Monitor, old int) int {
+func (ru *Runner) waitNewInit(mon *container.Monitor, old int) int {
 	deadline := time.Now().Add(time.Minute)
 	for time.Now().Before(deadline) {
 		select {
@@ -55,20 +55,20 @@ func (m *Manager) waitNewInit(mon *container.Monitor, old int) int {
 // reattach drops the filters of the dead ports and attaches the NICs again, with the
 // same MACs and reservations, then runs the devices' started steps for the new init.
 // Under the instance lock, like a start.
-func (m *Manager) reattach(name string, mon *container.Monitor, pid int) error {
-	unlock := m.lock(name)
+func (ru *Runner) reattach(name string, mon *container.Monitor, pid int) error {
+	unlock := ru.host.lock(name)
 	defer unlock()
-	if m.monitor(name) != mon {
+	if ru.host.monitor(name) != mon {
 		return nil // stopped meanwhile
 	}
 
 	ctx := context.Background()
-	l, err := m.loadExpanded(ctx, name)
+	l, err := ru.host.loadExpanded(ctx, name)
 	if err != nil {
 		return err
 	}
 
-	return m.devices.Reattach(ctx, m.deviceInstance(l.inst, l.ids, ""), pid, l.devices)
+	return ru.devices.Reattach(ctx, ru.host.deviceInstance(l.inst, l.ids, ""), pid, l.devices)
 }
 
 // waitExit returns once process pid has exited, waiting on a pidfd through the runtime's
@@ -99,31 +99,31 @@ func waitExit(pid int) {
 }
 
 // followOnce starts followReboots for a monitor unless it runs already.
-func (m *Manager) followOnce(name string, mon *container.Monitor) {
-	m.nicMu.Lock()
-	defer m.nicMu.Unlock()
-	if m.following == nil {
-		m.following = map[*container.Monitor]bool{}
+func (ru *Runner) followOnce(name string, mon *container.Monitor) {
+	ru.nicMu.Lock()
+	defer ru.nicMu.Unlock()
+	if ru.following == nil {
+		ru.following = map[*container.Monitor]bool{}
 	}
 
-	if m.following[mon] {
+	if ru.following[mon] {
 		return
 	}
 
-	m.following[mon] = true
+	ru.following[mon] = true
 	go func() {
-		m.followReboots(name, mon)
-		m.nicMu.Lock()
-		delete(m.following, mon)
-		m.nicMu.Unlock()
+		ru.followReboots(name, mon)
+		ru.nicMu.Lock()
+		delete(ru.following, mon)
+		ru.nicMu.Unlock()
 	}()
 }
 
 // Resume takes up an instance found running at daemon start (Reconcile): its NICs' port
 // filters are written again, so that the rules of this berthd reach containers that an
 // older one started, and its NICs and devices are re-attached across reboots inside it.
-func (m *Manager) Resume(name string) {
-	mon := m.monitor(name)
+func (ru *Runner) Resume(name string) {
+	mon := ru.host.monitor(name)
 	if mon == nil {
 		return
 	}
@@ -131,29 +131,29 @@ func (m *Manager) Resume(name string) {
 	// In the background: a few netlink and database round trips per instance need not
 	// hold up the daemon's start; until then the older rules stay in force.
 	go func() {
-		err := m.refreshPortFilters(name, mon)
+		err := ru.refreshPortFilters(name, mon)
 		if err != nil {
-			m.log.Warn("refreshing port filters", "instance", name, "err", err)
+			ru.log.Warn("refreshing port filters", "instance", name, "err", err)
 		}
 	}()
 
-	m.followOnce(name, mon)
+	ru.followOnce(name, mon)
 }
 
 // refreshPortFilters replaces the filters of a running instance's ports with the MACs and
 // addresses its NICs hold (device.Host.RefreshPorts), under the instance lock.
-func (m *Manager) refreshPortFilters(name string, mon *container.Monitor) error {
-	unlock := m.lock(name)
+func (ru *Runner) refreshPortFilters(name string, mon *container.Monitor) error {
+	unlock := ru.host.lock(name)
 	defer unlock()
-	if m.monitor(name) != mon || m.cfg.Networks == nil {
+	if ru.host.monitor(name) != mon || ru.networks == nil {
 		return nil
 	}
 
 	ctx := context.Background()
-	l, err := m.loadExpanded(ctx, name)
+	l, err := ru.host.loadExpanded(ctx, name)
 	if err != nil {
 		return err
 	}
 
-	return m.devices.RefreshPorts(ctx, m.deviceInstance(l.inst, l.ids, ""), l.devices)
+	return ru.devices.RefreshPorts(ctx, ru.host.deviceInstance(l.inst, l.ids, ""), l.devices)
 }

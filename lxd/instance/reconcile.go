@@ -13,9 +13,9 @@ import (
 // Reconcile runs once at daemon start. It finds the monitors of running instances again,
 // cleans up after instances whose monitor is gone (mounts, cgroups), and removes what a
 // crash left half-made: storage and files of instances that never got a DB row.
-func (m *Manager) Reconcile(ctx context.Context) error {
+func (ru *Runner) Reconcile(ctx context.Context) error {
 	var rows []db.Instance
-	err := m.cfg.DB.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+	err := ru.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
 		var err error
 		rows, err = tx.GetInstances(ctx)
 		return err
@@ -29,49 +29,47 @@ func (m *Manager) Reconcile(ctx context.Context) error {
 		inst := &rows[i]
 		known[inst.Name] = true
 
-		mon, err := container.Attach(m.runDir(inst.Name))
+		mon, err := container.Attach(ru.host.runDir(inst.Name))
 		if err == nil {
-			m.mu.Lock()
-			m.monitors[inst.Name] = mon
-			m.mu.Unlock()
-			go m.watch(inst.Name, mon)
-			m.log.Info("found running instance", "instance", inst.Name, "pid", mon.InitPID())
+			ru.host.setMonitor(inst.Name, mon)
+			go ru.watch(inst.Name, mon)
+			ru.log.Info("found running instance", "instance", inst.Name, "pid", mon.InitPID())
 			continue
 		}
 
 		if !errors.Is(err, container.ErrNotRunning) {
-			m.log.Warn("attaching to monitor", "instance", inst.Name, "err", err)
+			ru.log.Warn("attaching to monitor", "instance", inst.Name, "err", err)
 		}
 
-		m.cleanupStopped(inst)
+		ru.cleanupStopped(inst)
 	}
 
-	m.removeOrphans(known)
+	ru.removeOrphans(known)
 	return nil
 }
 
 // cleanupStopped removes what a monitor that died without cleaning up left behind.
-func (m *Manager) cleanupStopped(inst *db.Instance) {
-	ids, err := m.idsOf(inst)
+func (ru *Runner) cleanupStopped(inst *db.Instance) {
+	ids, err := ru.host.idsOf(inst)
 	if err != nil {
-		m.log.Warn("reading id map", "instance", inst.Name, "err", err)
+		ru.log.Warn("reading id map", "instance", inst.Name, "err", err)
 	}
 
-	spec := container.Spec{Name: inst.Name, RunDir: m.runDir(inst.Name), IDMap: ids, Unmounts: m.cfg.Pool.Mountpoints(inst.Name),
-		CgroupParent: m.cfg.CgroupParent}
+	spec := container.Spec{Name: inst.Name, RunDir: ru.host.runDir(inst.Name), IDMap: ids, Unmounts: ru.pool.Mountpoints(inst.Name),
+		CgroupParent: ru.cgroupParent}
 	err = container.Cleanup(spec)
 	if err != nil {
-		m.log.Warn("cleaning up stopped instance", "instance", inst.Name, "err", err)
+		ru.log.Warn("cleaning up stopped instance", "instance", inst.Name, "err", err)
 	}
 
-	err = m.cfg.Pool.UnmountInstance(inst.Name)
+	err = ru.pool.UnmountInstance(inst.Name)
 	if err != nil {
-		m.log.Warn("unmounting stopped instance", "instance", inst.Name, "err", err)
+		ru.log.Warn("unmounting stopped instance", "instance", inst.Name, "err", err)
 	}
 
 	if inst.Config["volatile.last_state.power"] == "RUNNING" {
-		m.log.Info("instance stopped while the daemon was away", "instance", inst.Name)
-		_ = m.cfg.DB.Transaction(context.Background(), func(ctx context.Context, tx *db.Tx) error {
+		ru.log.Info("instance stopped while the daemon was away", "instance", inst.Name)
+		_ = ru.db.Transaction(context.Background(), func(ctx context.Context, tx *db.Tx) error {
 			return tx.UpdateInstanceConfig(ctx, inst.Name, map[string]string{"volatile.last_state.power": "STOPPED"}, nil)
 		})
 	}
@@ -79,15 +77,15 @@ func (m *Manager) cleanupStopped(inst *db.Instance) {
 
 // removeOrphans deletes instance directories and storage that no DB row names: the
 // remains of a create that crashed before writing its row.
-func (m *Manager) removeOrphans(known map[string]bool) {
-	entries, _ := os.ReadDir(filepath.Join(m.cfg.Dir, "instances"))
+func (ru *Runner) removeOrphans(known map[string]bool) {
+	entries, _ := os.ReadDir(filepath.Join(ru.dir, "instances"))
 	for _, e := range entries {
 		if known[e.Name()] {
 			continue
 		}
 
-		m.log.Info("removing half-created instance", "instance", e.Name())
-		_ = m.cfg.Pool.DeleteInstance(e.Name())
-		_ = os.RemoveAll(filepath.Join(m.cfg.Dir, "instances", e.Name()))
+		ru.log.Info("removing half-created instance", "instance", e.Name())
+		_ = ru.pool.DeleteInstance(e.Name())
+		_ = os.RemoveAll(filepath.Join(ru.dir, "instances", e.Name()))
 	}
 }

@@ -14,21 +14,21 @@ func ETag(i *api.Instance) any {
 }
 
 // Get returns one instance; with full it carries its state and snapshots.
-func (m *Manager) Get(ctx context.Context, name string, full bool) (*api.InstanceFull, error) {
-	inst, profiles, err := m.load(ctx, name)
+func (vw *View) Get(ctx context.Context, name string, full bool) (*api.InstanceFull, error) {
+	inst, profiles, err := vw.host.load(ctx, name)
 	if err != nil {
 		return nil, err
 	}
 
-	out := m.render(inst, profiles, full)
+	out := vw.render(inst, profiles, full)
 	return &out, nil
 }
 
 // List returns every instance, sorted by name, in a fixed number of queries.
-func (m *Manager) List(ctx context.Context, full bool) ([]api.InstanceFull, error) {
+func (vw *View) List(ctx context.Context, full bool) ([]api.InstanceFull, error) {
 	var rows []db.Instance
 	profiles := map[string]*db.Profile{}
-	err := m.cfg.DB.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+	err := vw.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
 		var err error
 		rows, err = tx.GetInstances(ctx)
 		if err != nil {
@@ -52,15 +52,15 @@ func (m *Manager) List(ctx context.Context, full bool) ([]api.InstanceFull, erro
 
 	out := make([]api.InstanceFull, 0, len(rows))
 	for i := range rows {
-		out = append(out, m.render(&rows[i], profiles, full))
+		out = append(out, vw.render(&rows[i], profiles, full))
 	}
 
 	return out, nil
 }
 
 // Names lists instance names.
-func (m *Manager) Names(ctx context.Context) ([]string, error) {
-	list, err := m.List(ctx, false)
+func (vw *View) Names(ctx context.Context) ([]string, error) {
+	list, err := vw.List(ctx, false)
 	if err != nil {
 		return nil, err
 	}
@@ -73,7 +73,7 @@ func (m *Manager) Names(ctx context.Context) ([]string, error) {
 	return names, nil
 }
 
-func (m *Manager) render(inst *db.Instance, profiles map[string]*db.Profile, full bool) api.InstanceFull {
+func (vw *View) render(inst *db.Instance, profiles map[string]*db.Profile, full bool) api.InstanceFull {
 	config, devices := Expand(inst, profiles)
 	out := api.InstanceFull{
 		Instance: api.Instance{
@@ -101,12 +101,12 @@ func (m *Manager) render(inst *db.Instance, profiles map[string]*db.Profile, ful
 		out.Profiles = []string{}
 	}
 
-	st := m.state(inst.Name, full)
+	st := vw.state(inst.Name, full)
 	out.Status = st.Status
 	out.StatusCode = st.StatusCode
 	if full {
 		out.State = &st
-		out.Snapshots = m.snaps.render(inst.Name)
+		out.Snapshots = vw.snaps.render(inst.Name)
 		out.Backups = []any{}
 	}
 

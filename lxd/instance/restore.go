@@ -49,7 +49,7 @@ func (sn *Snapshots) Restore(ctx context.Context, name, snap string) error {
 	}
 
 	if wasRunning {
-		err := sn.host.stop(ctx, name, 0, true)
+		err := sn.run.stop(ctx, name, 0, true)
 		if err != nil {
 			return err
 		}
@@ -92,7 +92,7 @@ func (sn *Snapshots) Restore(ctx context.Context, name, snap string) error {
 
 	sn.host.event("instance-restored", name, map[string]any{"snapshot": snap})
 	if wasRunning {
-		return sn.host.start(ctx, name)
+		return sn.run.start(ctx, name)
 	}
 
 	return nil

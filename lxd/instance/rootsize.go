@@ -61,20 +61,20 @@ func validateRootSize(conf map[string]string) error {
 // checkRootSize refuses a root disk size that devices set or change from oldDevices (nil
 // for a new instance) where the pool cannot enforce it. name is the instance, "" when it
 // has no storage yet.
-func (m *Manager) checkRootSize(name string, oldDevices, devices map[string]map[string]string) error {
+func (cf *Configurator) checkRootSize(name string, oldDevices, devices map[string]map[string]string) error {
 	size := rootDiskSize(devices)
 	if size == "" || (oldDevices != nil && size == rootDiskSize(oldDevices)) {
 		return nil
 	}
 
-	return m.quotaRefusal(m.cfg.Pool.RootQuota(name))
+	return cf.quotaRefusal(cf.pool.RootQuota(name))
 }
 
 // quotaRefusal turns the pool's reason into the API's 400.
-func (m *Manager) quotaRefusal(err error) error {
+func (cf *Configurator) quotaRefusal(err error) error {
 	var qe *storage.QuotaError
 	if errors.As(err, &qe) {
-		return api.StatusErrorf(http.StatusBadRequest, "pool %s (%s on %s at %s) cannot enforce a root disk size: %s", m.cfg.PoolName, qe.Driver, qe.FS, qe.Dir, qe.Reason)
+		return api.StatusErrorf(http.StatusBadRequest, "pool %s (%s on %s at %s) cannot enforce a root disk size: %s", cf.poolName, qe.Driver, qe.FS, qe.Dir, qe.Reason)
 	}
 
 	return err
@@ -83,13 +83,13 @@ func (m *Manager) quotaRefusal(err error) error {
 // applyRootSize gives the pool the root disk size of devices (none: no limit). Where the
 // pool cannot enforce sizes, a size (set before this check existed) is logged and
 // otherwise ignored, so that such an instance still starts.
-func (m *Manager) applyRootSize(name string, devices map[string]map[string]string) error {
+func (cf *Configurator) applyRootSize(name string, devices map[string]map[string]string) error {
 	size := rootDiskSize(devices)
-	err := m.cfg.Pool.RootQuota(name)
+	err := cf.pool.RootQuota(name)
 	var qe *storage.QuotaError
 	if errors.As(err, &qe) {
 		if size != "" {
-			m.log.Warn("root disk size is not enforced", "instance", name, "size", size, "err", m.quotaRefusal(err))
+			cf.log.Warn("root disk size is not enforced", "instance", name, "size", size, "err", cf.quotaRefusal(err))
 		}
 
 		return nil
@@ -107,18 +107,10 @@ func (m *Manager) applyRootSize(name string, devices map[string]map[string]strin
 		}
 	}
 
-	err = m.cfg.Pool.SetRootQuota(name, limit)
+	err = cf.pool.SetRootQuota(name, limit)
 	if err != nil {
 		return fmt.Errorf("setting root disk size of %q: %w", name, err)
 	}
 
 	return nil
-}
-
-// rootUsage adds the root disk's usage to a state where the pool accounts it.
-func (m *Manager) rootUsage(name string, disks map[string]api.InstanceStateDisk) {
-	n, err := m.cfg.Pool.RootUsage(name)
-	if err == nil {
-		disks["root"] = api.InstanceStateDisk{Usage: n}
-	}
 }

@@ -53,7 +53,7 @@ func TestCheckRootSize(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			pool := &quotaPool{err: c.pool}
 			m := NewManager(Config{Pool: pool, PoolName: "default", Log: slog.New(slog.DiscardHandler)})
-			err := m.checkRootSize("c1", c.old, c.new)
+			err := m.conf.checkRootSize("c1", c.old, c.new)
 			if (len(pool.asked) > 0) != c.wantAsk {
 				t.Errorf("pool asked %v, want asked %v", pool.asked, c.wantAsk)
 			}

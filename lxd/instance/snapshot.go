@@ -29,23 +29,28 @@ func ValidateSnapshotName(s string) error {
 }
 
 // snapshotHost is what snapshots use of the instance manager: its locks, its record of
-// tree work (cancelled by Delete), running instances, and the instance life cycle that a
-// restore stops and starts.
+// tree work (cancelled by Delete), and running instances.
 type snapshotHost interface {
 	lock(name string) func()
 	track(ctx context.Context, name string) (context.Context, func())
 	load(ctx context.Context, name string) (*db.Instance, map[string]*db.Profile, error)
 	monitor(name string) *container.Monitor
 	frozen(name string, fn func() error) error
+	event(action, name string, ctx map[string]any)
+}
+
+// snapshotRunner is the instance life cycle that a restore stops and starts (*Runner).
+// Preconditions of both: the instance lock is held.
+type snapshotRunner interface {
 	stop(ctx context.Context, name string, timeout time.Duration, force bool) error
 	start(ctx context.Context, name string) error
-	event(action, name string, ctx map[string]any)
 }
 
 // Snapshots takes, lists, renames, deletes, restores and expires the snapshots of the
 // manager's instances (Manager.Snapshots).
 type Snapshots struct {
 	host snapshotHost
+	run  snapshotRunner // set by NewManager
 	db   *db.DB
 	pool storage.Driver
 	log  *slog.Logger

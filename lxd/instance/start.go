@@ -11,27 +11,26 @@ import (
 
 	"github.com/berth-dev/berth/lxd/container"
 	"github.com/berth-dev/berth/lxd/db"
-	"github.com/berth-dev/berth/lxd/idmap"
 	"github.com/berth-dev/berth/lxd/images"
 	"github.com/berth-dev/berth/shared/api"
 	"github.com/berth-dev/berth/shared/revert"
 )
 
 // Start boots an instance: mount its root, render pending templates, hand it to a monitor.
-func (m *Manager) Start(ctx context.Context, name string) error {
-	unlock := m.lock(name)
+func (ru *Runner) Start(ctx context.Context, name string) error {
+	unlock := ru.host.lock(name)
 	defer unlock()
 
-	return m.start(ctx, name)
+	return ru.start(ctx, name)
 }
 
 // Preconditions: the instance lock is held.
-func (m *Manager) start(ctx context.Context, name string) error {
-	if m.monitor(name) != nil {
+func (ru *Runner) start(ctx context.Context, name string) error {
+	if ru.host.monitor(name) != nil {
 		return api.StatusErrorf(http.StatusBadRequest, "the instance is already running")
 	}
 
-	l, err := m.loadExpanded(ctx, name)
+	l, err := ru.host.loadExpanded(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -40,7 +39,7 @@ func (m *Manager) start(ctx context.Context, name string) error {
 
 	// The limit lives in the pool; setting it again at each start follows changes made
 	// while it could not be applied (a restored snapshot's devices).
-	err = m.applyRootSize(name, devices)
+	err = ru.conf.applyRootSize(name, devices)
 	if err != nil {
 		return err
 	}
@@ -53,25 +52,25 @@ func (m *Manager) start(ctx context.Context, name string) error {
 	r := revert.New()
 	defer r.Fail()
 
-	rootfs, err := m.cfg.Pool.MountInstance(name, ids)
+	rootfs, err := ru.pool.MountInstance(name, ids)
 	if err != nil {
 		return fmt.Errorf("mounting root of %q: %w", name, err)
 	}
 
-	r.Add(func() { _ = m.cfg.Pool.UnmountInstance(name) })
+	r.Add(func() { _ = ru.pool.UnmountInstance(name) })
 
 	trigger := inst.Config["volatile.apply_template"]
-	err = m.renderTemplates(inst, rootfs, trigger, config, devices)
+	err = ru.renderTemplates(inst, rootfs, trigger, config, devices)
 	if err != nil {
 		return err
 	}
 
-	limits, err := m.limitsOf(name, config)
+	limits, err := ru.conf.limitsOf(name, config)
 	if err != nil {
 		return err
 	}
 
-	devs, err := m.devices.Prepare(ctx, m.deviceInstance(inst, ids, rootfs), devices)
+	devs, err := ru.devices.Prepare(ctx, ru.host.deviceInstance(inst, ids, rootfs), devices)
 	if err != nil {
 		return err
 	}
@@ -85,17 +84,17 @@ func (m *Manager) start(ctx context.Context, name string) error {
 		UUID:     inst.Config["volatile.uuid"],
 		Rootfs:   rootfs,
 		IDMap:    ids,
-		RunDir:   m.runDir(name),
+		RunDir:   ru.host.runDir(name),
 		Env:      envFromConfig(config),
-		Unmounts: m.unmountsFor(name, devs.Unmounts()),
+		Unmounts: ru.host.unmountsFor(name, devs.Unmounts()),
 		Limits:   limits,
 		Mounts:   specMounts(devs.Mounts()),
 		Seccomp:  seccomp,
 
-		CgroupParent: m.cfg.CgroupParent,
+		CgroupParent: ru.cgroupParent,
 	}
 
-	mon, err := container.Start(ctx, m.cfg.Exe, spec, m.log.With("instance", name))
+	mon, err := container.Start(ctx, ru.exe, spec, ru.log.With("instance", name))
 	if err != nil {
 		return fmt.Errorf("starting %q: %w", name, err)
 	}
@@ -108,15 +107,13 @@ func (m *Manager) start(ctx context.Context, name string) error {
 	}
 
 	r.Success()
-	m.followOnce(name, mon)
+	ru.followOnce(name, mon)
 
-	m.mu.Lock()
-	m.monitors[name] = mon
-	m.mu.Unlock()
-	go m.watch(name, mon)
+	ru.host.setMonitor(name, mon)
+	go ru.watch(name, mon)
 
 	now := time.Now().UTC()
-	err = m.cfg.DB.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+	err = ru.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
 		err := tx.UpdateInstanceConfig(ctx, name, map[string]string{"volatile.last_state.power": "RUNNING"}, []string{"volatile.apply_template"})
 		if err != nil {
 			return err
@@ -125,16 +122,16 @@ func (m *Manager) start(ctx context.Context, name string) error {
 		return tx.UpdateInstanceLastUsed(ctx, name, now)
 	})
 	if err != nil {
-		m.log.Warn("recording start", "instance", name, "err", err)
+		ru.log.Warn("recording start", "instance", name, "err", err)
 	}
 
-	m.event("instance-started", name, nil)
+	ru.host.event("instance-started", name, nil)
 	return nil
 }
 
 // renderTemplates renders a pending create/copy/rename trigger, then the start trigger.
-func (m *Manager) renderTemplates(inst *db.Instance, rootfs, pending string, config map[string]string, devices map[string]map[string]string) error {
-	metaDir := m.instanceDir(inst.Name)
+func (ru *Runner) renderTemplates(inst *db.Instance, rootfs, pending string, config map[string]string, devices map[string]map[string]string) error {
+	metaDir := ru.host.instanceDir(inst.Name)
 	data, err := os.ReadFile(filepath.Join(metaDir, "metadata.yaml"))
 	if os.IsNotExist(err) {
 		return nil
@@ -149,7 +146,7 @@ func (m *Manager) renderTemplates(inst *db.Instance, rootfs, pending string, con
 		return fmt.Errorf("reading metadata of %q: %w", inst.Name, err)
 	}
 
-	ids, err := m.idsOf(inst)
+	ids, err := ru.host.idsOf(inst)
 	if err != nil {
 		return err
 	}
@@ -186,53 +183,4 @@ func envFromConfig(config map[string]string) map[string]string {
 	}
 
 	return env
-}
-
-// expanded is an instance read for work on it: its row, its id map, and its config and
-// devices expanded from its profiles.
-type expanded struct {
-	inst    *db.Instance
-	ids     idmap.Set
-	config  map[string]string
-	devices map[string]map[string]string
-}
-
-func (m *Manager) loadExpanded(ctx context.Context, name string) (*expanded, error) {
-	inst, profiles, err := m.load(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-
-	ids, err := m.idsOf(inst)
-	if err != nil {
-		return nil, err
-	}
-
-	config, devices := Expand(inst, profiles)
-
-	return &expanded{inst: inst, ids: ids, config: config, devices: devices}, nil
-}
-
-// load reads an instance and the profiles it uses in one read transaction.
-func (m *Manager) load(ctx context.Context, name string) (*db.Instance, map[string]*db.Profile, error) {
-	var inst *db.Instance
-	profiles := map[string]*db.Profile{}
-	err := m.cfg.DB.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
-		var err error
-		inst, err = tx.GetInstance(ctx, name)
-		if err != nil {
-			return err
-		}
-
-		for _, p := range inst.Profiles {
-			profiles[p], err = tx.GetProfile(ctx, p)
-			if err != nil {
-				return err
-			}
-		}
-
-		return nil
-	})
-
-	return inst, profiles, err
 }

@@ -8,18 +8,18 @@ import (
 )
 
 // State returns the runtime state of an instance.
-func (m *Manager) State(ctx context.Context, name string) (*api.InstanceState, error) {
-	_, err := m.exists(ctx, name)
+func (vw *View) State(ctx context.Context, name string) (*api.InstanceState, error) {
+	_, err := vw.host.exists(ctx, name)
 	if err != nil {
 		return nil, err
 	}
 
-	st := m.state(name, true)
+	st := vw.state(name, true)
 	return &st, nil
 }
 
 // state reads what the monitor and the cgroups know. Without details only the status.
-func (m *Manager) state(name string, details bool) api.InstanceState {
+func (vw *View) state(name string, details bool) api.InstanceState {
 	st := api.InstanceState{
 		Status:     api.Stopped.String(),
 		StatusCode: api.Stopped,
@@ -27,7 +27,7 @@ func (m *Manager) state(name string, details bool) api.InstanceState {
 		Network:    map[string]api.InstanceStateNetwork{},
 	}
 
-	mon := m.monitor(name)
+	mon := vw.host.monitor(name)
 	if mon == nil {
 		return st
 	}
@@ -50,6 +50,14 @@ func (m *Manager) state(name string, details bool) api.InstanceState {
 	}
 
 	st.Network = device.NetworkState(mon.InitPID())
-	m.rootUsage(name, st.Disk)
+	vw.rootUsage(name, st.Disk)
 	return st
+}
+
+// rootUsage adds the root disk's usage to a state where the pool accounts it.
+func (vw *View) rootUsage(name string, disks map[string]api.InstanceStateDisk) {
+	n, err := vw.pool.RootUsage(name)
+	if err == nil {
+		disks["root"] = api.InstanceStateDisk{Usage: n}
+	}
 }

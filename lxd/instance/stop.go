@@ -15,18 +15,18 @@ const DefaultStopTimeout = 30 * time.Second
 
 // Stop shuts an instance down: SIGRTMIN+3 to its systemd, then SIGKILL after timeout.
 // timeout < 0 means the default; force or timeout == 0 kills at once (LXD semantics).
-func (m *Manager) Stop(ctx context.Context, name string, timeout time.Duration, force bool) error {
-	unlock := m.lock(name)
+func (ru *Runner) Stop(ctx context.Context, name string, timeout time.Duration, force bool) error {
+	unlock := ru.host.lock(name)
 	defer unlock()
 
-	return m.stop(ctx, name, timeout, force)
+	return ru.stop(ctx, name, timeout, force)
 }
 
 // Preconditions: the instance lock is held.
-func (m *Manager) stop(ctx context.Context, name string, timeout time.Duration, force bool) error {
-	mon := m.monitor(name)
+func (ru *Runner) stop(ctx context.Context, name string, timeout time.Duration, force bool) error {
+	mon := ru.host.monitor(name)
 	if mon == nil {
-		_, err := m.exists(ctx, name)
+		_, err := ru.host.exists(ctx, name)
 		if err != nil {
 			return err
 		}
@@ -51,35 +51,35 @@ func (m *Manager) stop(ctx context.Context, name string, timeout time.Duration, 
 		return err
 	}
 
-	m.stopped(name, mon, exit)
+	ru.stopped(name, mon, exit)
 	return nil
 }
 
 // Restart stops (cleanly unless force) and starts again.
-func (m *Manager) Restart(ctx context.Context, name string, timeout time.Duration, force bool) error {
-	unlock := m.lock(name)
+func (ru *Runner) Restart(ctx context.Context, name string, timeout time.Duration, force bool) error {
+	unlock := ru.host.lock(name)
 	defer unlock()
 
-	err := m.stop(ctx, name, timeout, force)
+	err := ru.stop(ctx, name, timeout, force)
 	if err != nil {
 		return err
 	}
 
-	err = m.start(ctx, name)
+	err = ru.start(ctx, name)
 	if err != nil {
 		return err
 	}
 
-	m.event("instance-restarted", name, nil)
+	ru.host.event("instance-restarted", name, nil)
 	return nil
 }
 
 // Freeze pauses every process of a running instance.
-func (m *Manager) Freeze(ctx context.Context, name string) error {
-	unlock := m.lock(name)
+func (ru *Runner) Freeze(ctx context.Context, name string) error {
+	unlock := ru.host.lock(name)
 	defer unlock()
 
-	mon := m.monitor(name)
+	mon := ru.host.monitor(name)
 	if mon == nil {
 		return api.StatusErrorf(http.StatusBadRequest, "the instance is not running")
 	}
@@ -93,16 +93,16 @@ func (m *Manager) Freeze(ctx context.Context, name string) error {
 		return err
 	}
 
-	m.event("instance-paused", name, nil)
+	ru.host.event("instance-paused", name, nil)
 	return nil
 }
 
 // Unfreeze resumes a frozen instance.
-func (m *Manager) Unfreeze(ctx context.Context, name string) error {
-	unlock := m.lock(name)
+func (ru *Runner) Unfreeze(ctx context.Context, name string) error {
+	unlock := ru.host.lock(name)
 	defer unlock()
 
-	mon := m.monitor(name)
+	mon := ru.host.monitor(name)
 	if mon == nil || !mon.Frozen() {
 		return api.StatusErrorf(http.StatusBadRequest, "the instance is not frozen")
 	}
@@ -112,40 +112,35 @@ func (m *Manager) Unfreeze(ctx context.Context, name string) error {
 		return err
 	}
 
-	m.event("instance-resumed", name, nil)
+	ru.host.event("instance-resumed", name, nil)
 	return nil
 }
 
 // watch records a stop that the daemon did not ask for (poweroff inside, a crash of init).
-func (m *Manager) watch(name string, mon *container.Monitor) {
+func (ru *Runner) watch(name string, mon *container.Monitor) {
 	<-mon.Done()
 
-	unlock := m.lock(name)
+	unlock := ru.host.lock(name)
 	defer unlock()
 
-	if m.monitor(name) != mon {
+	if ru.host.monitor(name) != mon {
 		return // stop() already recorded it
 	}
 
-	exit, _ := container.LastExit(m.runDir(name))
-	m.stopped(name, mon, exit)
+	exit, _ := container.LastExit(ru.host.runDir(name))
+	ru.stopped(name, mon, exit)
 }
 
 // stopped forgets a monitor whose container has ended, records it, and deletes ephemeral
 // instances. Preconditions: the instance lock is held.
-func (m *Manager) stopped(name string, mon *container.Monitor, exit *container.Exit) {
-	m.mu.Lock()
-	if m.monitors[name] == mon {
-		delete(m.monitors, name)
-	}
-
-	m.mu.Unlock()
+func (ru *Runner) stopped(name string, mon *container.Monitor, exit *container.Exit) {
+	ru.host.dropMonitor(name, mon)
 	_ = mon.Close()
-	m.devices.Stopped(name, m.instanceDir(name))
+	ru.devices.Stopped(name, ru.host.instanceDir(name))
 
 	ctx := context.Background()
 	var ephemeral bool
-	err := m.cfg.DB.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+	err := ru.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
 		inst, err := tx.GetInstance(ctx, name)
 		if err != nil {
 			return err
@@ -155,7 +150,7 @@ func (m *Manager) stopped(name string, mon *container.Monitor, exit *container.E
 		return tx.UpdateInstanceConfig(ctx, name, map[string]string{"volatile.last_state.power": "STOPPED"}, nil)
 	})
 	if err != nil {
-		m.log.Warn("recording stop", "instance", name, "err", err)
+		ru.log.Warn("recording stop", "instance", name, "err", err)
 	}
 
 	details := map[string]any{}
@@ -165,25 +160,11 @@ func (m *Manager) stopped(name string, mon *container.Monitor, exit *container.E
 		details["killed"] = exit.Killed
 	}
 
-	m.event("instance-stopped", name, details)
+	ru.host.event("instance-stopped", name, details)
 	if ephemeral {
-		err := m.delete(ctx, name)
+		err := ru.host.delete(ctx, name)
 		if err != nil {
-			m.log.Warn("deleting ephemeral instance", "instance", name, "err", err)
+			ru.log.Warn("deleting ephemeral instance", "instance", name, "err", err)
 		}
 	}
-}
-
-func (m *Manager) exists(ctx context.Context, name string) (bool, error) {
-	var ok bool
-	err := m.cfg.DB.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
-		var err error
-		ok, err = tx.InstanceExists(ctx, name)
-		return err
-	})
-	if err == nil && !ok {
-		return false, api.StatusErrorf(http.StatusNotFound, "instance %q not found", name)
-	}
-
-	return ok, err
 }

@@ -45,7 +45,7 @@ type Incoming struct {
 // (with no DB row, see storage.BackupImagePrefix) that the instance and its snapshots are
 // then made from, in a fresh id range. It is the creation pipeline's entry point for
 // whatever brings an instance as files: backup import, and a migration sink.
-func (m *Manager) CreateFromTrees(ctx context.Context, in Incoming) error {
+func (ct *Creator) CreateFromTrees(ctx context.Context, in Incoming) error {
 	err := validate.InstanceName(in.Instance.Name)
 	if err != nil {
 		return api.StatusErrorf(http.StatusBadRequest, "invalid instance name: %v", err)
@@ -67,19 +67,19 @@ func (m *Manager) CreateFromTrees(ctx context.Context, in Incoming) error {
 		}
 	}
 
-	devices, err := m.foreignDevices(ctx, &in.Instance)
+	devices, err := ct.foreignDevices(ctx, &in.Instance)
 	if err != nil {
 		return err
 	}
 
-	err = m.checkRootSize("", nil, devices)
+	err = ct.sizes.checkRootSize("", nil, devices)
 	if err != nil {
 		return err
 	}
 
 	name := in.Instance.Name
 	fps := map[string]string{}
-	err = m.newInstance(ctx, &newSpec{
+	err = ct.newInstance(ctx, &newSpec{
 		row:             in.Instance,
 		devices:         devices,
 		identity:        in.Identity,
@@ -88,7 +88,7 @@ func (m *Manager) CreateFromTrees(ctx context.Context, in Incoming) error {
 		event:           map[string]any{"source": in.Source},
 		makeDir:         func(dir string) error { return os.MkdirAll(dir, 0o755) },
 		makeRoot: func(ctx context.Context, ids idmap.Set, r *revert.Reverter) error {
-			r.Add(m.cfg.Pool.PruneBackupImages)
+			r.Add(ct.pool.PruneBackupImages)
 
 			trees := []string{""}
 			for _, s := range in.Snapshots {
@@ -96,7 +96,7 @@ func (m *Manager) CreateFromTrees(ctx context.Context, in Incoming) error {
 			}
 
 			for _, tree := range trees {
-				fp, err := m.fillImage(ctx, in, tree)
+				fp, err := ct.fillImage(ctx, in, tree)
 				if err != nil {
 					return err
 				}
@@ -104,11 +104,11 @@ func (m *Manager) CreateFromTrees(ctx context.Context, in Incoming) error {
 				fps[tree] = fp
 			}
 
-			return m.cfg.Pool.CreateInstanceFromImage(name, fps[""], ids)
+			return ct.pool.CreateInstanceFromImage(name, fps[""], ids)
 		},
 		makeSnapshots: func(ctx context.Context, ids idmap.Set) error {
 			for _, s := range in.Snapshots {
-				err := m.cfg.Pool.CreateSnapshotFromImage(name, s.Name, fps[s.Name], ids)
+				err := ct.pool.CreateSnapshotFromImage(name, s.Name, fps[s.Name], ids)
 				if err != nil {
 					return err
 				}
@@ -122,13 +122,13 @@ func (m *Manager) CreateFromTrees(ctx context.Context, in Incoming) error {
 	}
 
 	// Dir instances hold copies: their images can go now.
-	m.cfg.Pool.PruneBackupImages()
+	ct.pool.PruneBackupImages()
 	return nil
 }
 
 // fillImage has in.Fill write tree into a new pool image and returns its name.
-func (m *Manager) fillImage(ctx context.Context, in Incoming, tree string) (string, error) {
-	metaDir := m.instanceDir(in.Instance.Name)
+func (ct *Creator) fillImage(ctx context.Context, in Incoming, tree string) (string, error) {
+	metaDir := ct.host.instanceDir(in.Instance.Name)
 	if tree != "" {
 		scratch, err := os.MkdirTemp("", "berth-tree-meta-")
 		if err != nil {
@@ -142,7 +142,7 @@ func (m *Manager) fillImage(ctx context.Context, in Incoming, tree string) (stri
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	fp := storage.BackupImagePrefix + hex.EncodeToString(b)
-	err := m.cfg.Pool.CreateImage(fp, func(rootfsDir string) error {
+	err := ct.pool.CreateImage(fp, func(rootfsDir string) error {
 		return in.Fill(ctx, tree, rootfsDir, metaDir)
 	})
 	if err != nil {
@@ -154,9 +154,9 @@ func (m *Manager) fillImage(ctx context.Context, in Incoming, tree string) (stri
 
 // foreignDevices expands the devices of an instance from elsewhere with the profiles it
 // will get (insertNew: those of its profiles that exist here, else default).
-func (m *Manager) foreignDevices(ctx context.Context, inst *db.Instance) (map[string]map[string]string, error) {
+func (ct *Creator) foreignDevices(ctx context.Context, inst *db.Instance) (map[string]map[string]string, error) {
 	var devices map[string]map[string]string
-	err := m.cfg.DB.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+	err := ct.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
 		var err error
 		devices, err = expandNew(ctx, tx, existingProfiles(ctx, tx, inst.Profiles), inst.Devices)
 		return err

@@ -19,7 +19,7 @@ type Trees struct {
 	IDs       idmap.Set              // the instance's id range, to map host owners back to the container's
 	MetaDir   string                 // holds the instance's image metadata.yaml and templates/
 
-	m    *Manager
+	ct   *Creator
 	name string
 }
 
@@ -27,26 +27,26 @@ type Trees struct {
 // so that nothing else changes them (a running container's own writes aside: Root takes
 // care of those). Deleting the instance cancels the context fn gets, rather than waiting
 // for it.
-func (m *Manager) ReadTrees(ctx context.Context, name string, snapshots bool, fn func(ctx context.Context, t *Trees) error) error {
-	ctx, done := m.track(ctx, name)
+func (ct *Creator) ReadTrees(ctx context.Context, name string, snapshots bool, fn func(ctx context.Context, t *Trees) error) error {
+	ctx, done := ct.host.track(ctx, name)
 	defer done()
 
-	unlock := m.lock(name)
+	unlock := ct.host.lock(name)
 	defer unlock()
 
-	inst, profiles, err := m.load(ctx, name)
+	inst, profiles, err := ct.host.load(ctx, name)
 	if err != nil {
 		return err
 	}
 
-	ids, err := m.idsOf(inst)
+	ids, err := ct.host.idsOf(inst)
 	if err != nil {
 		return err
 	}
 
 	var snaps []db.Snapshot
 	if snapshots {
-		err = m.cfg.DB.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		err = ct.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
 			var err error
 			snaps, err = tx.GetInstanceSnapshots(ctx, name)
 			return err
@@ -56,8 +56,8 @@ func (m *Manager) ReadTrees(ctx context.Context, name string, snapshots bool, fn
 		}
 	}
 
-	t := &Trees{Instance: m.render(inst, profiles, false).Instance, Snapshots: []api.InstanceSnapshot{}, IDs: ids,
-		MetaDir: m.instanceDir(name), m: m, name: name}
+	t := &Trees{Instance: ct.view.render(inst, profiles, false).Instance, Snapshots: []api.InstanceSnapshot{}, IDs: ids,
+		MetaDir: ct.host.instanceDir(name), ct: ct, name: name}
 	for i := range snaps {
 		t.Snapshots = append(t.Snapshots, renderSnapshot(&snaps[i], profiles))
 	}
@@ -69,37 +69,37 @@ func (m *Manager) ReadTrees(ctx context.Context, name string, snapshots bool, fn
 // read from a temporary snapshot taken while it is frozen, so what is read is consistent
 // as of one instant and the container only pauses for the copy of its own data.
 func (t *Trees) Root(ctx context.Context) (string, func(), error) {
-	m, name := t.m, t.name
-	if m.monitor(name) == nil {
-		rootfs, err := m.cfg.Pool.MountInstance(name, t.IDs)
+	ct, name := t.ct, t.name
+	if ct.host.monitor(name) == nil {
+		rootfs, err := ct.pool.MountInstance(name, t.IDs)
 		if err != nil {
 			return "", nil, err
 		}
 
-		return rootfs, func() { _ = m.cfg.Pool.UnmountInstance(name) }, nil
+		return rootfs, func() { _ = ct.pool.UnmountInstance(name) }, nil
 	}
 
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	tmp := storage.TempSnapshotPrefix + hex.EncodeToString(b)
-	err := m.frozen(name, func() error { return m.cfg.Pool.CreateSnapshot(ctx, name, tmp) })
+	err := ct.host.frozen(name, func() error { return ct.pool.CreateSnapshot(ctx, name, tmp) })
 	if err != nil {
 		return "", nil, err
 	}
 
-	rootfs, release, err := m.cfg.Pool.MountSnapshot(name, tmp, t.IDs)
+	rootfs, release, err := ct.pool.MountSnapshot(name, tmp, t.IDs)
 	if err != nil {
-		_ = m.cfg.Pool.DeleteSnapshot(name, tmp)
+		_ = ct.pool.DeleteSnapshot(name, tmp)
 		return "", nil, err
 	}
 
 	return rootfs, func() {
 		release()
-		_ = m.cfg.Pool.DeleteSnapshot(name, tmp)
+		_ = ct.pool.DeleteSnapshot(name, tmp)
 	}, nil
 }
 
 // Snapshot gives snapshot snap's root filesystem to read until release.
 func (t *Trees) Snapshot(snap string) (string, func(), error) {
-	return t.m.cfg.Pool.MountSnapshot(t.name, snap, t.IDs)
+	return t.ct.pool.MountSnapshot(t.name, snap, t.IDs)
 }

@@ -26,8 +26,8 @@ type UpdateRequest struct {
 // running container); an error is a StatusError (400 naming the key, 404) and nothing has
 // changed. Volatile keys the request leaves out are kept; ones it sends must equal the
 // current value (LXD refuses changing them too), except a NIC's hwaddr.
-func (m *Manager) PrepareUpdate(ctx context.Context, name string, put api.InstancePut) (*UpdateRequest, error) {
-	cur, profiles, err := m.loadWith(ctx, name, put.Profiles)
+func (cf *Configurator) PrepareUpdate(ctx context.Context, name string, put api.InstancePut) (*UpdateRequest, error) {
+	cur, profiles, err := cf.loadWith(ctx, name, put.Profiles)
 	if err != nil {
 		return nil, err
 	}
@@ -80,12 +80,12 @@ func (m *Manager) PrepareUpdate(ctx context.Context, name string, put api.Instan
 		row.Profiles = []string{}
 	}
 
-	err = m.checkExpanded(cur, &row, profiles, profiles)
+	err = cf.checkExpanded(cur, &row, profiles, profiles)
 	if err != nil {
 		return nil, err
 	}
 
-	out := m.render(cur, profiles, false)
+	out := cf.view.render(cur, profiles, false)
 	etag, err := etag.Hash(ETag(&out.Instance))
 	if err != nil {
 		return nil, err
@@ -96,9 +96,9 @@ func (m *Manager) PrepareUpdate(ctx context.Context, name string, put api.Instan
 
 // checkExpanded validates what the instance would expand to and, for a running
 // container, that every device change can be made live.
-func (m *Manager) checkExpanded(old, new *db.Instance, oldProfiles, newProfiles map[string]*db.Profile) error {
+func (cf *Configurator) checkExpanded(old, new *db.Instance, oldProfiles, newProfiles map[string]*db.Profile) error {
 	config, devices := Expand(new, newProfiles)
-	_, err := m.limitsOf(new.Name, config)
+	_, err := cf.limitsOf(new.Name, config)
 	if err != nil {
 		return err
 	}
@@ -114,12 +114,12 @@ func (m *Manager) checkExpanded(old, new *db.Instance, oldProfiles, newProfiles 
 	}
 
 	_, oldDevices := Expand(old, oldProfiles)
-	err = m.checkRootSize(new.Name, oldDevices, devices)
+	err = cf.checkRootSize(new.Name, oldDevices, devices)
 	if err != nil {
 		return err
 	}
 
-	if m.monitor(new.Name) == nil {
+	if cf.host.monitor(new.Name) == nil {
 		return nil
 	}
 
@@ -128,29 +128,29 @@ func (m *Manager) checkExpanded(old, new *db.Instance, oldProfiles, newProfiles 
 
 // applyRootChange gives the pool a root disk size that changed from old to new, running
 // or not (the limit lives in the pool).
-func (m *Manager) applyRootChange(old, new *db.Instance, oldProfiles, newProfiles map[string]*db.Profile) error {
+func (cf *Configurator) applyRootChange(old, new *db.Instance, oldProfiles, newProfiles map[string]*db.Profile) error {
 	_, oldDevices := Expand(old, oldProfiles)
 	_, devices := Expand(new, newProfiles)
 	if rootDiskSize(oldDevices) == rootDiskSize(devices) {
 		return nil
 	}
 
-	return m.applyRootSize(new.Name, devices)
+	return cf.applyRootSize(new.Name, devices)
 }
 
 // Update writes a prepared update and applies it to the running container: limits through
 // its cgroups, device changes by hotplug. If the live part fails the old state is put
 // back. An instance changed since PrepareUpdate gets 412.
-func (m *Manager) Update(ctx context.Context, req *UpdateRequest) error {
-	unlock := m.lock(req.Name)
+func (cf *Configurator) Update(ctx context.Context, req *UpdateRequest) error {
+	unlock := cf.host.lock(req.Name)
 	defer unlock()
 
-	cur, profiles, err := m.loadWith(ctx, req.Name, req.row.Profiles)
+	cur, profiles, err := cf.loadWith(ctx, req.Name, req.row.Profiles)
 	if err != nil {
 		return err
 	}
 
-	out := m.render(cur, profiles, false)
+	out := cf.view.render(cur, profiles, false)
 	etag, err := etag.Hash(ETag(&out.Instance))
 	if err != nil {
 		return err
@@ -160,51 +160,51 @@ func (m *Manager) Update(ctx context.Context, req *UpdateRequest) error {
 		return api.StatusErrorf(http.StatusPreconditionFailed, "instance %q changed during the update; retry", req.Name)
 	}
 
-	err = m.cfg.DB.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+	err = cf.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
 		return tx.UpdateInstance(ctx, req.Name, req.row)
 	})
 	if err != nil {
 		return err
 	}
 
-	err = m.applyRootChange(cur, &req.row, profiles, profiles)
+	err = cf.applyRootChange(cur, &req.row, profiles, profiles)
 	if err == nil {
-		err = m.applyLive(cur, &req.row, profiles, profiles)
+		err = cf.applyLive(cur, &req.row, profiles, profiles)
 	}
 
 	if err != nil {
-		rerr := m.cfg.DB.Transaction(context.Background(), func(ctx context.Context, tx *db.Tx) error {
+		rerr := cf.db.Transaction(context.Background(), func(ctx context.Context, tx *db.Tx) error {
 			return tx.UpdateInstance(ctx, req.Name, *cur)
 		})
 
-		_ = m.applyLive(&req.row, cur, profiles, profiles)
-		_ = m.applyRootChange(&req.row, cur, profiles, profiles)
+		_ = cf.applyLive(&req.row, cur, profiles, profiles)
+		_ = cf.applyRootChange(&req.row, cur, profiles, profiles)
 		return errors.Join(err, rerr)
 	}
 
-	m.event("instance-updated", req.Name, nil)
+	cf.host.event("instance-updated", req.Name, nil)
 	return nil
 }
 
 // applyLive brings a running container from old to new (no-op when stopped).
-func (m *Manager) applyLive(old, new *db.Instance, oldProfiles, newProfiles map[string]*db.Profile) error {
-	mon := m.monitor(new.Name)
+func (cf *Configurator) applyLive(old, new *db.Instance, oldProfiles, newProfiles map[string]*db.Profile) error {
+	mon := cf.host.monitor(new.Name)
 	if mon == nil {
 		return nil
 	}
 
 	config, devices := Expand(new, newProfiles)
-	limits, err := m.limitsOf(new.Name, config)
+	limits, err := cf.limitsOf(new.Name, config)
 	if err != nil {
 		return err
 	}
 
-	err = m.applyLimits(new.Name, limits)
+	err = cf.applyLimits(new.Name, limits)
 	if err != nil {
 		return err
 	}
 
-	ids, err := m.idsOf(new)
+	ids, err := cf.host.idsOf(new)
 	if err != nil {
 		return err
 	}
@@ -212,16 +212,16 @@ func (m *Manager) applyLive(old, new *db.Instance, oldProfiles, newProfiles map[
 	_, oldDevices := Expand(old, oldProfiles)
 
 	// The root disk's size changes through the pool (applyRootChange).
-	return m.devices.Hotplug(context.Background(), m.deviceInstance(new, ids, ""), mon.InitPID(),
-		withoutRootSize(oldDevices), withoutRootSize(devices), m.rebootMounts(new.Name))
+	return cf.devices.Hotplug(context.Background(), cf.host.deviceInstance(new, ids, ""), mon.InitPID(),
+		withoutRootSize(oldDevices), withoutRootSize(devices), cf.rebootMounts(new.Name))
 }
 
 // loadWith reads an instance and the given profiles (those it would use after an
 // update; a missing one is a 400 naming it).
-func (m *Manager) loadWith(ctx context.Context, name string, names []string) (*db.Instance, map[string]*db.Profile, error) {
+func (cf *Configurator) loadWith(ctx context.Context, name string, names []string) (*db.Instance, map[string]*db.Profile, error) {
 	var inst *db.Instance
 	profiles := map[string]*db.Profile{}
-	err := m.cfg.DB.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+	err := cf.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
 		var err error
 		inst, err = tx.GetInstance(ctx, name)
 		if err != nil {
@@ -265,7 +265,7 @@ func (m *Manager) loadWith(ctx context.Context, name string, names []string) (*d
 
 // CheckNewProfile validates a profile about to be created: the key rules, and no root
 // disk size the pool cannot enforce.
-func (m *Manager) CheckNewProfile(p *db.Profile) error {
+func (cf *Configurator) CheckNewProfile(p *db.Profile) error {
 	err := ValidateConfig(p.Config)
 	if err != nil {
 		return err
@@ -276,13 +276,13 @@ func (m *Manager) CheckNewProfile(p *db.Profile) error {
 		return err
 	}
 
-	return m.checkRootSize("", nil, p.Devices)
+	return cf.checkRootSize("", nil, p.Devices)
 }
 
 // CheckProfile validates a profile's new config and devices against every instance using
 // it: the key rules, the expanded result, and for running ones that the change can be
 // made live. Nothing is written.
-func (m *Manager) CheckProfile(ctx context.Context, name string, p *db.Profile) error {
+func (cf *Configurator) CheckProfile(ctx context.Context, name string, p *db.Profile) error {
 	err := ValidateConfig(p.Config)
 	if err != nil {
 		return err
@@ -293,14 +293,14 @@ func (m *Manager) CheckProfile(ctx context.Context, name string, p *db.Profile) 
 		return err
 	}
 
-	insts, oldProfiles, err := m.profileUsers(ctx, name)
+	insts, oldProfiles, err := cf.profileUsers(ctx, name)
 	if err != nil {
 		return err
 	}
 
 	// Refused even without users: every instance is on the one pool.
 	if cur := oldProfiles[name]; cur != nil {
-		err = m.checkRootSize("", cur.Devices, p.Devices)
+		err = cf.checkRootSize("", cur.Devices, p.Devices)
 		if err != nil {
 			return err
 		}
@@ -308,7 +308,7 @@ func (m *Manager) CheckProfile(ctx context.Context, name string, p *db.Profile) 
 
 	newProfiles := withProfile(oldProfiles, p)
 	for i := range insts {
-		err = m.checkExpanded(&insts[i], &insts[i], oldProfiles, newProfiles)
+		err = cf.checkExpanded(&insts[i], &insts[i], oldProfiles, newProfiles)
 		if err != nil {
 			return fmt.Errorf("instance %q: %w", insts[i].Name, err)
 		}
@@ -319,8 +319,8 @@ func (m *Manager) CheckProfile(ctx context.Context, name string, p *db.Profile) 
 
 // ProfileChanged applies a profile's change (old is its previous content) to every
 // running instance using it; failures are joined and the rest still applied.
-func (m *Manager) ProfileChanged(ctx context.Context, name string, old *db.Profile) error {
-	insts, newProfiles, err := m.profileUsers(ctx, name)
+func (cf *Configurator) ProfileChanged(ctx context.Context, name string, old *db.Profile) error {
+	insts, newProfiles, err := cf.profileUsers(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -329,11 +329,11 @@ func (m *Manager) ProfileChanged(ctx context.Context, name string, old *db.Profi
 	var errs []error
 	for i := range insts {
 		inst := &insts[i]
-		unlock := m.lock(inst.Name)
-		running := m.monitor(inst.Name) != nil
-		err := m.applyRootChange(inst, inst, oldProfiles, newProfiles)
+		unlock := cf.host.lock(inst.Name)
+		running := cf.host.monitor(inst.Name) != nil
+		err := cf.applyRootChange(inst, inst, oldProfiles, newProfiles)
 		if err == nil && running {
-			err = m.applyLive(inst, inst, oldProfiles, newProfiles)
+			err = cf.applyLive(inst, inst, oldProfiles, newProfiles)
 		}
 
 		unlock()
@@ -343,7 +343,7 @@ func (m *Manager) ProfileChanged(ctx context.Context, name string, old *db.Profi
 		}
 
 		if running {
-			m.event("instance-updated", inst.Name, nil)
+			cf.host.event("instance-updated", inst.Name, nil)
 		}
 	}
 
@@ -351,10 +351,10 @@ func (m *Manager) ProfileChanged(ctx context.Context, name string, old *db.Profi
 }
 
 // profileUsers returns the instances using a profile and every profile they use.
-func (m *Manager) profileUsers(ctx context.Context, name string) ([]db.Instance, map[string]*db.Profile, error) {
+func (cf *Configurator) profileUsers(ctx context.Context, name string) ([]db.Instance, map[string]*db.Profile, error) {
 	var insts []db.Instance
 	profiles := map[string]*db.Profile{}
-	err := m.cfg.DB.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+	err := cf.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
 		users, err := tx.GetProfileUsedBy(ctx, name)
 		if err != nil {
 			return err

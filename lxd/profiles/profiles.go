@@ -16,7 +16,7 @@ import (
 	"github.com/berth-dev/berth/shared/validate"
 )
 
-// Instances is what profiles need of the instance manager.
+// Instances is what profiles need of the instance manager (*instance.Configurator).
 type Instances interface {
 	// CheckNewProfile validates a new profile's keys and devices (and that this host
 	// can honour them, such as a root disk size).
