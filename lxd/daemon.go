@@ -23,6 +23,7 @@ import (
 	"github.com/berth-dev/berth/lxd/networks"
 	"github.com/berth-dev/berth/lxd/operations"
 	"github.com/berth-dev/berth/lxd/profiles"
+	"github.com/berth-dev/berth/lxd/session"
 	"github.com/berth-dev/berth/lxd/storage"
 	"github.com/berth-dev/berth/lxd/sys"
 )
@@ -170,7 +171,7 @@ func (d *Daemon) init(ctx context.Context) error {
 		CgroupParent: cgroup.ParentFor(d.dir),
 	})
 
-	d.instances = managerService{mgr}
+	d.instances = managerService{Manager: mgr, sessions: session.New(exe, mgr)}
 	d.profiles = profiles.New(d.db, mgr, emit)
 
 	err = mgr.Reconcile(ctx)

@@ -64,9 +64,7 @@ type Manager struct {
 	creating map[string]bool               // names reserved by an unfinished create
 	idBusy   map[int64]bool                // id bases reserved by unfinished creates
 
-	execServers execServers
-	fileServers fileServers
-	pruneKick   chan struct{} // wakes RunSnapshotPruner early
+	pruneKick chan struct{} // wakes RunSnapshotPruner early
 
 	work workSet // tree operations per instance, cancelled by Delete
 

@@ -61,8 +61,9 @@ var ranks = map[string]int{
 	// The runtime and the API plumbing.
 	"lxd/container": 3, "lxd/lxcfs": 3, "lxd/response": 3, "lxd/imagestore": 3,
 	"lxd/instance": 4,
-	// Services over instances: profiles re-applied, networks and their users.
-	"lxd/profiles": 5, "lxd/networks": 5,
+	// Services over instances: profiles re-applied, networks and their users, exec and
+	// file sessions in running containers.
+	"lxd/profiles": 5, "lxd/networks": 5, "lxd/session": 5,
 	"lxd": 6,
 }
 
