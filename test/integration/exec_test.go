@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/test/testutil"
 )
 
 // TestExec drives POST /1.0/instances/{name}/exec with raw websockets and
@@ -452,14 +453,7 @@ func testNoLeaks(t *testing.T, d *daemon, c *apiClient) {
 
 // testStockLXCExec runs Debian's lxc exec against the daemon.
 func testStockLXCExec(t *testing.T, d *daemon) {
-	bin, err := exec.LookPath("lxc")
-	if err != nil {
-		if strict() {
-			t.Fatal("lxc (Debian package lxd-client) is not installed")
-		}
-
-		t.Skip("lxc is not installed")
-	}
+	bin := testutil.LookPath(t, "lxc", "Debian package lxd-client")
 
 	conf := t.TempDir()
 	lxc := func(stdin []byte, args ...string) (string, string, int) {
