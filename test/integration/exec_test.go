@@ -565,22 +565,12 @@ func testExecServerOutOfSight(t *testing.T, d *daemon, c *apiClient) {
 func childProcess(t *testing.T, parent int, cmdline string) int {
 	t.Helper()
 
-	pid := findHostProcess(func(pid int, cl string) bool {
-		if cl != cmdline {
-			return false
-		}
-
-		// stat: pid (comm) state ppid ...
-		st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		f := strings.Fields(string(st[bytes.LastIndexByte(st, ')')+1:]))
-
-		return len(f) > 1 && f[1] == fmt.Sprint(parent)
-	})
-	if pid == 0 {
+	pids := children(parent, cmdline)
+	if len(pids) == 0 {
 		t.Fatalf("no child of %d running %q", parent, strings.ReplaceAll(cmdline, "\x00", " "))
 	}
 
-	return pid
+	return pids[0]
 }
 
 // findHostProcess returns the first process whose NUL-separated command
