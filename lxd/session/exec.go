@@ -119,20 +119,37 @@ func (s *Service) Exec(ctx context.Context, name string, a ExecArgs) (*nsexec.Pr
 
 // execOneShot runs o with a helper of its own.
 func (s *Service) execOneShot(name string, o nsexec.Options) (*nsexec.Process, error) {
-	pid, err := s.instances.ExecTarget(name)
+	pid, filter, err := s.target(name)
 	if err != nil {
 		return nil, err
 	}
 
-	filter, err := s.instances.StartedSeccomp(name)
-	if err != nil {
-		return nil, err
-	}
+	return s.startOneShot(pid, filter, o)
+}
 
+// startOneShot starts a helper that joins init pid's namespaces and cgroups, loads
+// filter and runs o.
+func (s *Service) startOneShot(pid int, filter *confine.Filter, o nsexec.Options) (*nsexec.Process, error) {
 	o.Exe, o.InitPID, o.Seccomp = s.exe, pid, program(filter)
 	o.Prepare = func(helper int) error { return cgroup.JoinLike(pid, helper, true) }
 
 	return nsexec.Start(o)
+}
+
+// target is the init pid of a running, unfrozen instance and the seccomp filter that init
+// got, which its commands get too.
+func (s *Service) target(name string) (int, *confine.Filter, error) {
+	pid, err := s.instances.ExecTarget(name)
+	if err != nil {
+		return 0, nil, err
+	}
+
+	filter, err := s.instances.StartedSeccomp(name)
+	if err != nil {
+		return 0, nil, err
+	}
+
+	return pid, filter, nil
 }
 
 // execServed runs o through the instance's exec server. A live server
@@ -151,13 +168,8 @@ func (s *Service) execServed(name string, o nsexec.Options) (*nsexec.Process, er
 	}
 
 	for range 2 {
-		pid, err := s.instances.ExecTarget(name)
-		if err != nil {
-			return nil, err
-		}
-
-		// Only a container without a live server costs this read.
-		filter, err := s.instances.StartedSeccomp(name)
+		// Only a container without a live server costs this look.
+		pid, filter, err := s.target(name)
 		if err != nil {
 			return nil, err
 		}
@@ -165,7 +177,7 @@ func (s *Service) execServed(name string, o nsexec.Options) (*nsexec.Process, er
 		// An allowlist cannot confine the server's fork thread, which runs
 		// Go: such a container's commands each get a helper.
 		if filter != nil && filter.Allowlist {
-			return s.execOneShot(name, o)
+			return s.startOneShot(pid, filter, o)
 		}
 
 		srv, release, err := s.execServers.get(name, func() int { return pid }, func(pid int) (*nsexec.Server, error) {
