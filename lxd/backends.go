@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/lxd/instance"
+	"github.com/berth-dev/berth/lxd/session"
 	"github.com/berth-dev/berth/shared/api"
 )
 
@@ -18,8 +19,8 @@ import (
 // fakes (fake_backends_test.go). The database, image store and profiles are
 // real in those tests too.
 
-// instanceService is what the handlers use of lxd/instance: *instance.Manager
-// and its services through managerService.
+// instanceService is what the handlers use of lxd/instance and lxd/session:
+// *instance.Manager, its services and *session.Service through managerService.
 type instanceService interface {
 	// Reading.
 	List(ctx context.Context, full bool) ([]api.InstanceFull, error)
@@ -47,9 +48,9 @@ type instanceService interface {
 	Publish(ctx context.Context, name, snap string, props map[string]string, compression string, w io.Writer) error
 
 	// Files, exec, console and logs.
-	OpenFiles(ctx context.Context, name string) (*instance.Files, error)
+	OpenFiles(ctx context.Context, name string) (*session.Files, error)
 	ExecEnv(ctx context.Context, name string, req map[string]string, uid uint32) (map[string]string, error)
-	Exec(ctx context.Context, name string, a instance.ExecArgs) (execProcess, error)
+	Exec(ctx context.Context, name string, a session.ExecArgs) (execProcess, error)
 	ExecOutputPath(name, file string) string
 	ExecOutputs(name string) ([]string, error)
 	Console(name string) (consoleMonitor, error)
@@ -98,18 +99,27 @@ type consoleMonitor interface {
 }
 
 // managerService adapts *instance.Manager and its services (Manager.View, .Runner,
-// .Configurator, .Creator) to instanceService: its Exec and Console return concrete
-// types.
+// .Configurator, .Creator) to instanceService: exec and files go to the sessions, and
+// Exec and Console return concrete types.
 type managerService struct {
 	*instance.Manager
 	*instance.View
 	*instance.Runner
 	*instance.Configurator
 	*instance.Creator
+	sessions *session.Service
 }
 
-func (m managerService) Exec(ctx context.Context, name string, a instance.ExecArgs) (execProcess, error) {
-	p, err := m.Manager.Exec(ctx, name, a)
+func (m managerService) OpenFiles(ctx context.Context, name string) (*session.Files, error) {
+	return m.sessions.OpenFiles(ctx, name)
+}
+
+func (m managerService) ExecEnv(ctx context.Context, name string, req map[string]string, uid uint32) (map[string]string, error) {
+	return m.sessions.ExecEnv(ctx, name, req, uid)
+}
+
+func (m managerService) Exec(ctx context.Context, name string, a session.ExecArgs) (execProcess, error) {
+	p, err := m.sessions.Exec(ctx, name, a)
 	if err != nil {
 		return nil, err
 	}

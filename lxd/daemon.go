@@ -26,6 +26,7 @@ import (
 	"github.com/berth-dev/berth/lxd/networks"
 	"github.com/berth-dev/berth/lxd/operations"
 	"github.com/berth-dev/berth/lxd/profiles"
+	"github.com/berth-dev/berth/lxd/session"
 	"github.com/berth-dev/berth/lxd/storage"
 	"github.com/berth-dev/berth/lxd/sys"
 	"github.com/berth-dev/berth/lxd/trust"
@@ -202,7 +203,10 @@ func (d *Daemon) init(ctx context.Context) error {
 
 	backups = backup.New(backup.Config{Dir: d.dir, Instances: mgr.Creator(), Backend: d.pool.Name(), Pool: d.poolName, Log: d.log})
 	backups.RemoveLeftovers()
-	d.instances = managerService{Manager: mgr, View: mgr.View(), Runner: mgr.Runner(), Configurator: mgr.Configurator(), Creator: mgr.Creator()}
+	d.instances = managerService{
+		Manager: mgr, View: mgr.View(), Runner: mgr.Runner(), Configurator: mgr.Configurator(), Creator: mgr.Creator(),
+		sessions: session.New(exe, mgr),
+	}
 	d.snapshots = mgr.Snapshots()
 	d.backups = backups
 	d.profiles = profiles.New(d.db, mgr.Configurator(), emit)

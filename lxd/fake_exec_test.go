@@ -13,15 +13,15 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/berth-dev/berth/lxd/instance"
 	"github.com/berth-dev/berth/lxd/nsexec"
+	"github.com/berth-dev/berth/lxd/session"
 )
 
 // Exec runs a fake command (fakeCommands) in a goroutine with the stdio
 // the handler gives, as nsexec runs a real one: it owns copies of the
 // handler's ends, a terminal is a socket pair, and an unknown command fails
 // to start with exit code 127.
-func (f *fakeInstances) Exec(ctx context.Context, name string, a instance.ExecArgs) (execProcess, error) {
+func (f *fakeInstances) Exec(ctx context.Context, name string, a session.ExecArgs) (execProcess, error) {
 	_, err := f.ExecEnv(ctx, name, nil, a.UID)
 	if err != nil {
 		return nil, err

@@ -9,10 +9,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/berth-dev/berth/lxd/instance"
 	"github.com/berth-dev/berth/lxd/nsexec"
 	"github.com/berth-dev/berth/lxd/operations"
 	"github.com/berth-dev/berth/lxd/response"
+	"github.com/berth-dev/berth/lxd/session"
 	"github.com/berth-dev/berth/shared/api"
 	"github.com/berth-dev/berth/shared/ws"
 )
@@ -104,7 +104,7 @@ func (x *execSession) run(ctx context.Context, op *operations.Operation) error {
 // exec runs the command with the session's streams and returns its exit
 // code (nil if it never started) once all output has been sent.
 func (x *execSession) exec(ctx context.Context) (*int, error) {
-	a := instance.ExecArgs{
+	a := session.ExecArgs{
 		Command: x.req.Command,
 		Env:     x.env,
 		UID:     x.req.User,

@@ -5,7 +5,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/berth-dev/berth/lxd/instance"
+	"github.com/berth-dev/berth/lxd/session"
 )
 
 // stdio is the pipes of a non-interactive exec: the daemon's ends and the
@@ -20,7 +20,7 @@ type stdio struct {
 
 // openStdio sets a's stdio: pipes with websockets, /dev/null or the
 // record-output files without.
-func (x *execSession) openStdio(a *instance.ExecArgs) (*stdio, error) {
+func (x *execSession) openStdio(a *session.ExecArgs) (*stdio, error) {
 	st := &stdio{}
 	if a.PTY {
 		return st, nil
@@ -57,7 +57,7 @@ func (x *execSession) openStdio(a *instance.ExecArgs) (*stdio, error) {
 
 // openDetached gives a command run without websockets /dev/null as stdin
 // and its record-output files (or /dev/null) as stdout and stderr.
-func (x *execSession) openDetached(a *instance.ExecArgs, st *stdio) error {
+func (x *execSession) openDetached(a *session.ExecArgs, st *stdio) error {
 	open := func(path string, flag int) (*os.File, error) {
 		f, err := os.OpenFile(path, flag, 0o600)
 		if err != nil {

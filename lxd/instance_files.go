@@ -9,8 +9,8 @@ import (
 	"strings"
 
 	"github.com/berth-dev/berth/lxd/fileio"
-	"github.com/berth-dev/berth/lxd/instance"
 	"github.com/berth-dev/berth/lxd/response"
+	"github.com/berth-dev/berth/lxd/session"
 	"github.com/berth-dev/berth/shared/api"
 )
 
@@ -82,7 +82,7 @@ func instanceFilePost(d *Daemon, r *http.Request) response.Response {
 	return response.SyncResponse(true, map[string]any{})
 }
 
-func writeEntry(files *instance.Files, p string, h fileHeaders, body io.Reader) error {
+func writeEntry(files *session.Files, p string, h fileHeaders, body io.Reader) error {
 	switch h.typ {
 	case fileio.TypeDirectory:
 		mode := h.mode

@@ -4,9 +4,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/berth-dev/berth/shared/mountinfo"
 )
 
 // TestHostileRootfsSymlinks: an image whose /tmp is an absolute symlink to
@@ -50,22 +51,21 @@ func TestHostileRootfsSymlinks(t *testing.T) {
 
 	// From the host, /proc/<pid>/mountinfo shows mount points relative to
 	// the container's root: the tmpfs must sit at hostDir inside it.
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", pid))
+	mounts, err := mountinfo.ParseFile(fmt.Sprintf("/proc/%d/mountinfo", pid))
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	found := false
 
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) > 4 && f[4] == hostDir && strings.Contains(line, " - tmpfs ") {
+	for _, m := range mounts {
+		if m.MountPoint == hostDir && m.FSType == "tmpfs" {
 			found = true
 		}
 	}
 
 	if !found {
-		t.Errorf("no tmpfs at %s inside the container:\n%s", hostDir, b)
+		t.Errorf("no tmpfs at %s inside the container: %v", hostDir, mounts)
 	}
 
 	// mkpath created the target inside the root, not on the host.

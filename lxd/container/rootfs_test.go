@@ -7,11 +7,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/shared/mountinfo"
+	"github.com/berth-dev/berth/test/testutil"
 )
 
 // The test image: a debootstrapped bookworm, built once and cached, then a
@@ -23,29 +25,12 @@ const (
 	testIDRange = 65536
 )
 
-func strict() bool { return os.Getenv("CI") != "" || os.Getenv("BERTH_TEST_STRICT") != "" }
-
-func skipOrFail(t *testing.T, format string, args ...any) {
-	t.Helper()
-
-	if strict() {
-		t.Fatalf(format, args...)
-	}
-
-	t.Skipf(format, args...)
-}
-
+// needRoot skips (fails, in strict mode) without what booting a test container needs.
 func needRoot(t *testing.T) {
 	t.Helper()
 
-	if os.Geteuid() != 0 {
-		skipOrFail(t, "needs root to create user namespaces, cgroups and mounts")
-	}
-
-	_, err := exec.LookPath("nsenter")
-	if err != nil {
-		skipOrFail(t, "needs nsenter (util-linux) to run commands inside: %v", err)
-	}
+	testutil.RequireRoot(t, "create user namespaces, cgroups and mounts")
+	testutil.LookPath(t, "nsenter", "util-linux: runs commands inside")
 }
 
 // baseRootfs returns the cached debootstrap, building it if missing.
@@ -59,7 +44,7 @@ func baseRootfs(t *testing.T) string {
 
 	_, err = exec.LookPath("debootstrap")
 	if err != nil {
-		skipOrFail(t, "no test rootfs at %s and no debootstrap to build it", testRootfs)
+		testutil.SkipOrFail(t, "no test rootfs at %s and no debootstrap to build it", testRootfs)
 	}
 
 	t.Logf("building %s with debootstrap (once)", testRootfs)
@@ -70,7 +55,7 @@ func baseRootfs(t *testing.T) string {
 	out, err := exec.Command("debootstrap", "--variant=minbase",
 		"--include=systemd,systemd-sysv,dbus,sudo,iproute2,procps", "bookworm", tmp).CombinedOutput()
 	if err != nil {
-		skipOrFail(t, "debootstrap failed: %v\n%s", err, out)
+		testutil.SkipOrFail(t, "debootstrap failed: %v\n%s", err, out)
 	}
 
 	err = os.Rename(tmp, testRootfs)
@@ -177,7 +162,7 @@ func overlayRootfs(t *testing.T, hostname string) string {
 
 	err = unix.Mount("overlay", merged, "overlay", 0, fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work))
 	if err != nil {
-		skipOrFail(t, "mounting overlay: %v", err)
+		testutil.SkipOrFail(t, "mounting overlay: %v", err)
 	}
 
 	hn := filepath.Join(merged, "etc/hostname")
@@ -206,17 +191,10 @@ func overlayRootfs(t *testing.T, hostname string) string {
 func isMounted(t *testing.T, path string) bool {
 	t.Helper()
 
-	b, err := os.ReadFile("/proc/self/mountinfo")
+	mounts, err := mountinfo.Self()
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) > 4 && (f[4] == path || strings.HasPrefix(f[4], path+"/")) {
-			return true
-		}
-	}
-
-	return false
+	return len(mountinfo.Under(mounts, path)) > 0
 }

@@ -8,7 +8,7 @@
 // through an O_PATH fd that was checked first, so a FIFO or device node is never opened;
 // nothing is written on a kernel interface filesystem (proc, sysfs, cgroup, ...: fsmagic.go).
 //
-// Who does the work depends on the container's state (lxd/instance/files.go):
+// Who does the work depends on the container's state (lxd/session/files.go):
 //
 //   - a running container's tree is only ever touched by its file server (server.go), a
 //     helper that joined the container's user and mount namespaces and is the container's

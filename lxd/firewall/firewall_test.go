@@ -8,25 +8,14 @@ import (
 	"testing"
 
 	"github.com/google/nftables"
+
+	"github.com/berth-dev/berth/test/testutil"
 )
-
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-
-	if os.Getenv("CI") != "" || os.Getenv("BERTH_TEST_STRICT") != "" {
-		t.Fatal("needs root for nftables")
-	}
-
-	t.Skip("needs root for nftables")
-}
 
 // The tables name a bridge that does not exist: nftables does not care, and nothing of the
 // host's traffic can match.
 func TestTablesLifecycle(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t, "use nftables")
 	bridge := fmt.Sprintf("bt%d", os.Getpid()%100000)
 	t.Cleanup(func() { _ = Remove(bridge) })
 

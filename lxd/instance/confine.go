@@ -21,23 +21,14 @@ func seccompOf(config map[string]string) (*confine.Filter, error) {
 	return f, nil
 }
 
-// startedSeccomp is the filter the running instance's init got: execs get
+// StartedSeccomp is the filter the running instance's init got: execs get
 // the same, whatever its config says since (security.syscalls.* apply at
 // the next start, as in LXD).
-func (m *Manager) startedSeccomp(name string) (*confine.Filter, error) {
+func (m *Manager) StartedSeccomp(name string) (*confine.Filter, error) {
 	spec, err := container.ReadSpec(m.runDir(name))
 	if err != nil {
 		return nil, err
 	}
 
 	return spec.Seccomp, nil
-}
-
-// program is the filter's program, nil without a filter.
-func program(f *confine.Filter) []byte {
-	if f == nil {
-		return nil
-	}
-
-	return f.Program
 }

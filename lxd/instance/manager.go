@@ -76,8 +76,6 @@ type Manager struct {
 	locks    map[string]*sync.Mutex        // per-instance operation locks
 	creating map[string]bool               // names reserved by an unfinished create
 
-	execServers execServers
-	fileServers fileServers
 
 	work workSet // tree operations per instance, cancelled by Delete
 

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/berth-dev/berth/test/testutil"
 )
 
 // The test binary is its own exec helper (runc's init_test.go trick): the
@@ -27,8 +29,6 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func strict() bool { return os.Getenv("CI") != "" || os.Getenv("BERTH_TEST_STRICT") != "" }
-
 // target starts a process in new namespaces of every kind, like a
 // container's init, and returns its pid.
 func target(t testing.TB) int {
@@ -41,13 +41,7 @@ func target(t testing.TB) int {
 func targetCmd(t testing.TB, args ...string) int {
 	t.Helper()
 
-	if os.Geteuid() != 0 {
-		if strict() {
-			t.Fatal("needs root")
-		}
-
-		t.Skip("needs root to create and join namespaces")
-	}
+	testutil.RequireRoot(t, "create and join namespaces")
 
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{
@@ -60,11 +54,7 @@ func targetCmd(t testing.TB, args ...string) int {
 
 	err := cmd.Start()
 	if err != nil {
-		if strict() {
-			t.Fatalf("creating namespaces: %v", err)
-		}
-
-		t.Skipf("creating namespaces: %v", err)
+		testutil.SkipOrFail(t, "creating namespaces: %v", err)
 	}
 
 	t.Cleanup(func() {

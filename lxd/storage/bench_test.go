@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/lxd/idmap"
+	"github.com/berth-dev/berth/test/testutil"
 )
 
 // unpackBenchImage fills root with the tree named by BERTH_BENCH_ROOTFS (a real unpacked
@@ -61,7 +62,7 @@ func unpackBenchImage(root string) error {
 
 func benchPool(b *testing.B, driver string) Driver {
 	b.Helper()
-	requireRoot(b)
+	testutil.RequireRoot(b, "mount and chown")
 
 	poolDir := newPoolDir(b)
 	requireDriver(b, driver, poolDir)

@@ -8,10 +8,12 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/test/testutil"
 )
 
 func TestOverlayLayers(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t, "mount and chown")
 	requireDriver(t, "overlay", newPoolDir(t))
 
 	d, poolDir := loadWithImage(t, "overlay")
@@ -71,7 +73,7 @@ func TestOverlayLayers(t *testing.T) {
 }
 
 func TestDeleteRefusesStrayMount(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t, "mount and chown")
 
 	for _, driver := range Drivers() {
 		t.Run(driver, func(t *testing.T) {
@@ -133,7 +135,7 @@ func TestLoadUnknownDriver(t *testing.T) {
 }
 
 func TestDefaultDriver(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t, "mount and chown")
 
 	poolDir := newPoolDir(t)
 	got := DefaultDriver(poolDir)

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/test/testutil"
 )
 
 // On a filesystem without per-instance quotas (the temporary directory: ext4 or tmpfs
@@ -70,17 +72,10 @@ func TestIoctlNumbers(t *testing.T) {
 // everything goes on cleanup, also after a failure.
 func newBtrfs(t *testing.T) string {
 	t.Helper()
-	requireRoot(t)
+	testutil.RequireRoot(t, "mount and chown")
 
 	for _, tool := range []string{"mkfs.btrfs", "btrfs"} {
-		_, err := exec.LookPath(tool)
-		if err != nil {
-			if strict() {
-				t.Fatalf("%s is missing (btrfs-progs; make deps installs it)", tool)
-			}
-
-			t.Skipf("%s is missing (btrfs-progs)", tool)
-		}
+		testutil.LookPath(t, tool, "btrfs-progs; make deps installs it")
 	}
 
 	// 0711 all the way, as a pool's parents must be for container roots.

@@ -8,13 +8,14 @@ import (
 	"testing"
 
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/test/testutil"
 )
 
 // TestSnapshotSuite checks snapshots, restore and copies on every driver.
 func TestSnapshotSuite(t *testing.T) {
 	for _, driver := range Drivers() {
 		t.Run(driver, func(t *testing.T) {
-			requireRoot(t)
+			testutil.RequireRoot(t, "mount and chown")
 			requireDriver(t, driver, newPoolDir(t))
 			t.Run("SnapshotRestore", func(t *testing.T) { testSnapshotRestore(t, driver) })
 			t.Run("Copy", func(t *testing.T) { testCopy(t, driver) })
@@ -122,7 +123,7 @@ func testCopy(t *testing.T, driver string) {
 func TestMountSnapshot(t *testing.T) {
 	for _, driver := range Drivers() {
 		t.Run(driver, func(t *testing.T) {
-			requireRoot(t)
+			testutil.RequireRoot(t, "mount and chown")
 			requireDriver(t, driver, newPoolDir(t))
 			d, poolDir := loadWithImage(t, driver)
 			ids := testIDs[0]

@@ -12,6 +12,7 @@ import (
 
 	"github.com/berth-dev/berth/lxd/idmap"
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/test/testutil"
 )
 
 // TestDriverSuite runs the conformance suite against every registered driver
@@ -37,7 +38,7 @@ func TestDriverSuite(t *testing.T) {
 
 	for _, driver := range Drivers() {
 		t.Run(driver, func(t *testing.T) {
-			requireRoot(t)
+			testutil.RequireRoot(t, "mount and chown")
 			requireDriver(t, driver, newPoolDir(t))
 
 			for _, c := range checks {

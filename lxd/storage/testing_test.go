@@ -14,24 +14,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/lxd/idmap"
+	"github.com/berth-dev/berth/test/testutil"
 )
-
-func strict() bool { return os.Getenv("CI") != "" || os.Getenv("BERTH_TEST_STRICT") != "" }
-
-// requireRoot skips without root unless CI or BERTH_TEST_STRICT demands the test runs.
-func requireRoot(t testing.TB) {
-	t.Helper()
-
-	if os.Geteuid() == 0 {
-		return
-	}
-
-	if strict() {
-		t.Fatal("needs root (CI/BERTH_TEST_STRICT set)")
-	}
-
-	t.Skip("needs root to mount and chown")
-}
 
 // requireDriver skips drivers this host cannot run, with the probe's reason.
 func requireDriver(t testing.TB, name, poolDir string) {
@@ -46,11 +30,7 @@ func requireDriver(t testing.TB, name, poolDir string) {
 		return
 	}
 
-	if strict() {
-		t.Fatalf("overlay unsupported: %v", err)
-	}
-
-	t.Skipf("overlay unsupported here: %v", err)
+	testutil.SkipOrFail(t, "overlay unsupported here: %v", err)
 }
 
 // newPoolDir makes a pool directory that container roots can traverse (0711 all the way,

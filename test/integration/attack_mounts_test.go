@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/berth-dev/berth/shared/mountinfo"
 )
 
 // Attacks on the container's mount tree, from its root: the masks over /proc and /sys,
@@ -151,12 +153,14 @@ func mountOptions(t *testing.T, d *daemon, name string) map[string]string {
 		t.Fatalf("reading mountinfo: %v\n%s", err, out)
 	}
 
+	mounts, err := mountinfo.Parse(strings.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	opts := map[string]string{}
-	for _, line := range strings.Split(out, "\n") {
-		f := strings.Fields(line)
-		if len(f) > 5 {
-			opts[f[4]] = f[5]
-		}
+	for _, m := range mounts {
+		opts[m.MountPoint] = m.Options
 	}
 
 	return opts

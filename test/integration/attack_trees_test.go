@@ -436,15 +436,14 @@ func checkNoLeftovers(t *testing.T, d *daemon, name string, deleted bool) {
 		}
 	}
 
-	mounts, err := os.ReadFile("/proc/self/mountinfo")
-	must(t, err)
-	for _, line := range strings.Split(string(mounts), "\n") {
-		if strings.Contains(line, "/containers-snapshots/"+name+"/") ||
-			(deleted && strings.Contains(line, "/containers/"+name+"/")) {
-			if strings.Contains(line, d.dir) {
-				t.Errorf("mount left behind: %s", line)
-			}
-		}
+	mounts := mountsNaming(hostMounts(t), d.dir)
+	left := mountsNaming(mounts, "/containers-snapshots/"+name+"/")
+	if deleted {
+		left = append(left, mountsNaming(mounts, "/containers/"+name+"/")...)
+	}
+
+	for _, m := range left {
+		t.Errorf("mount left behind: %s (%s from %s, %s)", m.MountPoint, m.FSType, m.Source, m.SuperOptions)
 	}
 
 	if deleted {

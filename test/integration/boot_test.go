@@ -225,9 +225,8 @@ func TestStopCleanAndDeleteLeavesNothing(t *testing.T) {
 		t.Errorf("cgroups left: %v %v", cgs, cgs2)
 	}
 
-	mounts, _ := os.ReadFile("/proc/self/mountinfo")
-	if strings.Contains(string(mounts), d.dir) {
-		t.Errorf("mounts left under %s", d.dir)
+	if left := mountsNaming(hostMounts(t), d.dir); len(left) > 0 {
+		t.Errorf("mounts left under %s: %v", d.dir, left)
 	}
 
 	code, _ := d.raw("GET", "/1.0/instances/s1", nil)

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+
+	"github.com/berth-dev/berth/test/testutil"
 )
 
 // The CLI side of exec, shell and console, driven like a user would: through a
@@ -50,11 +52,7 @@ func (d *daemon) startOnPty(args ...string) *cliSession {
 	cmd.Env = append(os.Environ(), "BERTH_DIR="+d.dir, "TERM=xterm")
 	ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 24, Cols: 80})
 	if err != nil {
-		if strict() {
-			d.t.Fatalf("starting berth on a pty: %v", err)
-		}
-
-		d.t.Skipf("no pty: %v", err)
+		testutil.SkipOrFail(d.t, "starting berth on a pty: %v", err)
 	}
 
 	s := &cliSession{t: d.t, cmd: cmd, ptmx: ptmx, out: &ptyBuffer{}, done: make(chan struct{})}

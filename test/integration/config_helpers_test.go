@@ -16,6 +16,7 @@ import (
 
 	"github.com/berth-dev/berth/lxd/cgroup"
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/test/testutil"
 )
 
 // uniqueName returns an instance name no other test on this host uses, for
@@ -142,7 +143,7 @@ func (d *daemon) v1File(t *testing.T, name, ctrl, file string) string {
 func haveLXCFS(t *testing.T) bool {
 	_, err := exec.LookPath("lxcfs")
 	if err != nil {
-		if strict() {
+		if testutil.Strict() {
 			t.Fatal("lxcfs (Debian package lxcfs) is not installed")
 		}
 

@@ -12,6 +12,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/test/testutil"
 )
 
 // TestConsole attaches to /dev/console over the websocket protocol and with
@@ -185,14 +186,7 @@ func consoleSize(t *testing.T, c *apiClient) string {
 // testStockLXCConsole runs lxc console --show-log, and lxc console on a pty
 // with Ctrl-a q.
 func testStockLXCConsole(t *testing.T, d *daemon) {
-	bin, err := exec.LookPath("lxc")
-	if err != nil {
-		if strict() {
-			t.Fatal("lxc (Debian package lxd-client) is not installed")
-		}
-
-		t.Skip("lxc is not installed")
-	}
+	bin := testutil.LookPath(t, "lxc", "Debian package lxd-client")
 
 	conf := t.TempDir()
 	env := append(os.Environ(), "LXD_DIR="+d.dir, "LXD_CONF="+conf)

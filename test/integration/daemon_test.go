@@ -120,13 +120,9 @@ func (d *daemon) destroy() {
 		d.t.Logf("berthd log:\n%s", tail(d.log.String(), 60))
 	}
 
-	mounts, _ := os.ReadFile("/proc/self/mountinfo")
-	for _, line := range strings.Split(string(mounts), "\n") {
-		if strings.Contains(line, d.dir+"/") {
-			d.t.Errorf("mount left behind: %s", line)
-			f := strings.Fields(line)
-			_ = syscall.Unmount(f[4], syscall.MNT_DETACH)
-		}
+	for _, m := range mountsNaming(hostMounts(d.t), d.dir+"/") {
+		d.t.Errorf("mount left behind: %s (%s from %s, %s)", m.MountPoint, m.FSType, m.Source, m.SuperOptions)
+		_ = syscall.Unmount(m.MountPoint, syscall.MNT_DETACH)
 	}
 
 	d.removeCgroupParent()

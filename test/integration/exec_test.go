@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/test/testutil"
 )
 
 // TestExec drives POST /1.0/instances/{name}/exec with raw websockets and
@@ -452,14 +453,7 @@ func testNoLeaks(t *testing.T, d *daemon, c *apiClient) {
 
 // testStockLXCExec runs Debian's lxc exec against the daemon.
 func testStockLXCExec(t *testing.T, d *daemon) {
-	bin, err := exec.LookPath("lxc")
-	if err != nil {
-		if strict() {
-			t.Fatal("lxc (Debian package lxd-client) is not installed")
-		}
-
-		t.Skip("lxc is not installed")
-	}
+	bin := testutil.LookPath(t, "lxc", "Debian package lxd-client")
 
 	conf := t.TempDir()
 	lxc := func(stdin []byte, args ...string) (string, string, int) {
@@ -571,22 +565,12 @@ func testExecServerOutOfSight(t *testing.T, d *daemon, c *apiClient) {
 func childProcess(t *testing.T, parent int, cmdline string) int {
 	t.Helper()
 
-	pid := findHostProcess(func(pid int, cl string) bool {
-		if cl != cmdline {
-			return false
-		}
-
-		// stat: pid (comm) state ppid ...
-		st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		f := strings.Fields(string(st[bytes.LastIndexByte(st, ')')+1:]))
-
-		return len(f) > 1 && f[1] == fmt.Sprint(parent)
-	})
-	if pid == 0 {
+	pids := children(parent, cmdline)
+	if len(pids) == 0 {
 		t.Fatalf("no child of %d running %q", parent, strings.ReplaceAll(cmdline, "\x00", " "))
 	}
 
-	return pid
+	return pids[0]
 }
 
 // findHostProcess returns the first process whose NUL-separated command

@@ -18,6 +18,7 @@ import (
 
 	"github.com/berth-dev/berth/client"
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/test/testutil"
 )
 
 // TestFiles pushes and pulls through the files API on a running and a stopped container,
@@ -273,14 +274,7 @@ loop:
 // stockLXC returns a runner for Debian's lxc against d, skipping when it is not installed.
 func stockLXC(t *testing.T, d *daemon) func(args ...string) string {
 	t.Helper()
-	bin, err := exec.LookPath("lxc")
-	if err != nil {
-		if strict() {
-			t.Fatal("lxc (Debian package lxd-client) is not installed")
-		}
-
-		t.Skip("lxc (Debian package lxd-client) is not installed")
-	}
+	bin := testutil.LookPath(t, "lxc", "Debian package lxd-client")
 
 	conf := t.TempDir()
 	run := func(args ...string) (string, error) {

@@ -5,19 +5,14 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/berth-dev/berth/test/testutil"
 )
 
 // TestStockLXCClient drives Debian's lxc (lxd-client 5.0) against berthd.
 func TestStockLXCClient(t *testing.T) {
 	requireSetup(t)
-	lxcBin, err := exec.LookPath("lxc")
-	if err != nil {
-		if strict() {
-			t.Fatal("lxc (Debian package lxd-client) is not installed")
-		}
-
-		t.Skip("lxc (Debian package lxd-client) is not installed")
-	}
+	lxcBin := testutil.LookPath(t, "lxc", "Debian package lxd-client")
 
 	d := startDaemon(t)
 	conf := t.TempDir()

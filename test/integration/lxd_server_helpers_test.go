@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/shared/mountinfo"
+	"github.com/berth-dev/berth/test/testutil"
 )
 
 // privateLXD is Debian's real LXD 5.0.2 (package lxd) in its own LXD_DIR, listening on
@@ -51,7 +52,7 @@ func startPrivateLXD(t *testing.T) *privateLXD {
 	t.Helper()
 
 	if os.Geteuid() != 0 {
-		if strict() {
+		if testutil.Strict() {
 			t.Fatal("LXD needs root")
 		}
 
@@ -60,7 +61,7 @@ func startPrivateLXD(t *testing.T) *privateLXD {
 
 	for _, bin := range []string{"lxd", "lxc"} {
 		if _, err := exec.LookPath(bin); err != nil {
-			if strict() {
+			if testutil.Strict() {
 				t.Fatalf("%s is not installed (Debian packages lxd, lxd-client; make deps)", bin)
 			}
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/shared/imagebuild"
+	"github.com/berth-dev/berth/test/testutil"
 )
 
 // Paths shared by every test of the run, set up once in TestMain.
@@ -26,20 +27,12 @@ var (
 
 const imageCache = "/var/cache/berth/images"
 
-func strict() bool { return os.Getenv("CI") != "" || os.Getenv("BERTH_TEST_STRICT") != "" }
-
 // requireSetup skips (or fails, in strict mode) when the run cannot boot containers here.
 func requireSetup(t *testing.T) {
 	t.Helper()
-	if setupErr == nil {
-		return
+	if setupErr != nil {
+		testutil.SkipOrFail(t, "integration setup: %v", setupErr)
 	}
-
-	if strict() {
-		t.Fatalf("integration setup: %v", setupErr)
-	}
-
-	t.Skipf("integration setup: %v", setupErr)
 }
 
 func TestMain(m *testing.M) {

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/berth-dev/berth/test/testutil"
 )
 
 // helloMain is the service the test package ships: a static binary answering one line on
@@ -118,13 +120,7 @@ func buildHelloDeb(t *testing.T, repo string) {
 // on the container's address.
 func TestNetworkServer(t *testing.T) {
 	requireSetup(t)
-	if _, err := exec.LookPath("dpkg-deb"); err != nil {
-		if strict() {
-			t.Fatal("dpkg-deb is missing")
-		}
-
-		t.Skip("dpkg-deb is missing")
-	}
+	testutil.LookPath(t, "dpkg-deb", "Debian package dpkg")
 
 	d := startNetDaemon(t)
 	repo := t.TempDir()

@@ -22,6 +22,7 @@ import (
 	"github.com/berth-dev/berth/lxd/ip"
 	"github.com/berth-dev/berth/lxd/network"
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/test/testutil"
 	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
 )
@@ -343,7 +344,7 @@ func testLXCListShowsAddresses(t *testing.T, d *daemon, addrs map[string]string)
 	lxcBin := "/usr/bin/lxc"
 	_, err := os.Stat(lxcBin)
 	if err != nil {
-		if strict() {
+		if testutil.Strict() {
 			t.Fatal("lxc (lxd-client) is not installed")
 		}
 
@@ -756,7 +757,7 @@ func TestNICHotplug(t *testing.T) {
 		if err != nil || !strings.Contains(string(out), gw) || !strings.Contains(string(out), host) {
 			t.Errorf("lxc network info: %v\n%s", err, out)
 		}
-	} else if strict() {
+	} else if testutil.Strict() {
 		t.Error("lxc (Debian package lxd-client) is not installed")
 	}
 

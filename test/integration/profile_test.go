@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/test/testutil"
 )
 
 // TestProfiles covers profile CRUD with the CLI and the API, the layering of profiles and
@@ -137,14 +138,7 @@ func TestProfiles(t *testing.T) {
 	})
 
 	t.Run("stock-lxc", func(t *testing.T) {
-		lxcBin, err := exec.LookPath("lxc")
-		if err != nil {
-			if strict() {
-				t.Fatal("lxc (Debian package lxd-client) is not installed")
-			}
-
-			t.Skip("lxc is not installed")
-		}
+		lxcBin := testutil.LookPath(t, "lxc", "Debian package lxd-client")
 
 		conf := t.TempDir()
 		lxc := func(stdin string, args ...string) string {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/test/testutil"
 )
 
 const rootSizeRefused = "cannot enforce a root disk size"
@@ -223,14 +224,7 @@ func setDevicesBehindDaemon(t *testing.T, dir, name string, devices map[string]m
 func loopBtrfs(t *testing.T) string {
 	t.Helper()
 	for _, tool := range []string{"mkfs.btrfs", "btrfs"} {
-		_, err := exec.LookPath(tool)
-		if err != nil {
-			if strict() {
-				t.Fatalf("%s is missing (Debian package btrfs-progs, in DEB_PKGS)", tool)
-			}
-
-			t.Skipf("%s is missing (btrfs-progs)", tool)
-		}
+		testutil.LookPath(t, tool, "Debian package btrfs-progs, in DEB_PKGS")
 	}
 
 	dir, err := os.MkdirTemp("/tmp", "bq-")

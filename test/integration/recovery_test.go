@@ -52,9 +52,8 @@ func TestRecoveryAfterCrashes(t *testing.T) {
 		t.Errorf("the orphaned container's init %d still runs", initPID)
 	}
 
-	mounts, _ := os.ReadFile("/proc/self/mountinfo")
-	if strings.Contains(string(mounts), filepath.Join(d.dir, "storage-pools/default/containers/m1")) {
-		t.Errorf("m1's mounts survived")
+	if left := mountsNaming(hostMounts(t), filepath.Join(d.dir, "storage-pools/default/containers/m1")); len(left) > 0 {
+		t.Errorf("m1's mounts survived: %v", left)
 	}
 
 	// And it starts again.

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/test/testutil"
 )
 
 // Helpers of the remote API tests: a berthd listening on a loopback port, the stock
@@ -87,7 +88,7 @@ func newLXC(t *testing.T, localDir string) *lxcTool {
 	t.Helper()
 	bin, err := exec.LookPath("lxc")
 	if err != nil {
-		if strict() {
+		if testutil.Strict() {
 			t.Fatal("lxc (Debian package lxd-client) is not installed")
 		}
 

@@ -7,6 +7,7 @@ package testutil
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"testing"
 )
 
@@ -36,4 +37,17 @@ func RequireRoot(t testing.TB, why string) {
 	if os.Geteuid() != 0 {
 		SkipOrFail(t, "needs root to %s", why)
 	}
+}
+
+// LookPath returns the path of the command name, or skips t (fails it, in strict mode)
+// when it is not installed; from names what provides it ("Debian package lxd-client").
+func LookPath(t testing.TB, name, from string) string {
+	t.Helper()
+
+	path, err := exec.LookPath(name)
+	if err != nil {
+		SkipOrFail(t, "%s is not installed (%s)", name, from)
+	}
+
+	return path
 }
