@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/berth-dev/berth/lxd/db"
 )
@@ -37,8 +38,13 @@ func ValidConfig(v string) error {
 func AtStart(ctx context.Context, d *db.DB, log *slog.Logger) {
 	off := offBy(ctx, d, log)
 	if off != "" {
+		var below []string
 		for _, l := range Check(ProcSys, Settings) {
-			log.Info("host limit below production, left alone", "sysctl", l.Key, "value", l.Old, "production", l.Want, "because", off)
+			below = append(below, fmt.Sprintf("%s=%d<%d", l.Key, l.Old, l.Want))
+		}
+
+		if len(below) > 0 {
+			log.Info("host tuning off; limits below production left alone", "because", off, "below", strings.Join(below, " "))
 		}
 
 		return
