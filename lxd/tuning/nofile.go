@@ -26,7 +26,9 @@ func (processLimits) set(r syscall.Rlimit) error {
 }
 
 // raiseNofile raises the soft and hard RLIMIT_NOFILE to target, no higher than nrOpen
-// (the kernel's ceiling, fs.nr_open) and never lower than they are.
+// (the kernel's ceiling, fs.nr_open) and never lower than they are. Without
+// CAP_SYS_RESOURCE the hard limit stays: the soft one still goes up to it, and err says
+// why the hard one did not.
 func raiseNofile(l rlimits, target, nrOpen uint64) (old, now syscall.Rlimit, err error) {
 	old, err = l.get()
 	if err != nil {
@@ -37,17 +39,22 @@ func raiseNofile(l rlimits, target, nrOpen uint64) (old, now syscall.Rlimit, err
 		target = nrOpen
 	}
 
-	now = old
-	now.Max = max(old.Max, target)
-	now.Cur = max(old.Cur, min(target, now.Max))
-	if now == old {
+	want := syscall.Rlimit{Max: max(old.Max, target)}
+	want.Cur = max(old.Cur, min(target, want.Max))
+	if want == old {
 		return old, old, nil
 	}
 
-	err = l.set(now)
-	if err != nil {
-		return old, old, fmt.Errorf("raising RLIMIT_NOFILE to %d: %w", target, err)
+	err = l.set(want)
+	if err == nil {
+		return old, want, nil
 	}
 
-	return old, now, nil
+	err = fmt.Errorf("raising the hard RLIMIT_NOFILE to %d: %w", target, err)
+	soft := syscall.Rlimit{Cur: max(old.Cur, min(target, old.Max)), Max: old.Max}
+	if soft == old || l.set(soft) != nil {
+		return old, old, err
+	}
+
+	return old, soft, err
 }

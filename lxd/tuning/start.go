@@ -61,11 +61,12 @@ func AtStart(ctx context.Context, d *db.DB, log *slog.Logger) {
 
 	nrOpen, _ := readInt(sysctlPath(ProcSys, "fs.nr_open"))
 	old, now, err := raiseNofile(processLimits{}, NofileTarget, uint64(max(nrOpen, 0)))
-	switch {
-	case err != nil:
-		log.Warn("berthd's open file limit stays", "soft", old.Cur, "hard", old.Max, "err", err)
-	case now != old:
+	if now != old {
 		log.Info("raised berthd's open file limit", "from", fmt.Sprintf("%d/%d", old.Cur, old.Max), "to", fmt.Sprintf("%d/%d", now.Cur, now.Max))
+	}
+
+	if err != nil {
+		log.Warn("berthd's open file limit stays below production", "soft", now.Cur, "hard", now.Max, "production", NofileTarget, "err", err)
 	}
 }
 

@@ -178,11 +178,35 @@ func TestRaiseNofile(t *testing.T) {
 		})
 	}
 
-	f := &fakeLimits{cur: syscall.Rlimit{Cur: 1024, Max: 4096}, setErr: syscall.EPERM}
+	// Without CAP_SYS_RESOURCE: the hard limit stays, the soft one goes up to it.
+	f := &hardCapped{fakeLimits: fakeLimits{cur: syscall.Rlimit{Cur: 1024, Max: 4096}}}
 	_, now, err := raiseNofile(f, NofileTarget, 1048576)
-	if !errors.Is(err, syscall.EPERM) || now != f.cur {
+	if !errors.Is(err, syscall.EPERM) || now != (syscall.Rlimit{Cur: 4096, Max: 4096}) || f.cur != now {
+		t.Errorf("raise without CAP_SYS_RESOURCE = %+v, %v (limit %+v)", now, err, f.cur)
+	}
+
+	f = &hardCapped{fakeLimits: fakeLimits{cur: syscall.Rlimit{Cur: 4096, Max: 4096}}}
+	_, now, err = raiseNofile(f, NofileTarget, 1048576)
+	if !errors.Is(err, syscall.EPERM) || now != f.cur || f.cur.Cur != 4096 {
+		t.Errorf("nothing to raise without CAP_SYS_RESOURCE = %+v, %v", now, err)
+	}
+
+	g := &fakeLimits{cur: syscall.Rlimit{Cur: 1024, Max: 4096}, setErr: syscall.EINVAL}
+	_, now, err = raiseNofile(g, NofileTarget, 1048576)
+	if !errors.Is(err, syscall.EINVAL) || now != g.cur || g.cur.Cur != 1024 {
 		t.Errorf("refused raise = %+v, %v", now, err)
 	}
+}
+
+// hardCapped refuses to raise the hard limit, as the kernel does without CAP_SYS_RESOURCE.
+type hardCapped struct{ fakeLimits }
+
+func (h *hardCapped) set(r syscall.Rlimit) error {
+	if r.Max > h.cur.Max {
+		return syscall.EPERM
+	}
+
+	return h.fakeLimits.set(r)
 }
 
 func TestValidConfig(t *testing.T) {
