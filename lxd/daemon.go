@@ -30,6 +30,7 @@ import (
 	"github.com/berth-dev/berth/lxd/storage"
 	"github.com/berth-dev/berth/lxd/sys"
 	"github.com/berth-dev/berth/lxd/trust"
+	"github.com/berth-dev/berth/lxd/tuning"
 )
 
 // Daemon holds berthd's subsystems. Handlers reach them through it.
@@ -143,6 +144,8 @@ func (d *Daemon) init(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("opening database: %w", err)
 	}
+
+	tuning.AtStart(ctx, d.db, d.log) // before any container: their limits are shared
 
 	err = d.initStorage(ctx)
 	if err != nil {

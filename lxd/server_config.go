@@ -13,6 +13,7 @@ import (
 	"github.com/berth-dev/berth/lxd/listener"
 	"github.com/berth-dev/berth/lxd/response"
 	"github.com/berth-dev/berth/lxd/trust"
+	"github.com/berth-dev/berth/lxd/tuning"
 	"github.com/berth-dev/berth/shared/api"
 )
 
@@ -26,6 +27,7 @@ const (
 )
 
 var serverKeys = map[string]func(string) error{
+	tuning.ConfigKey:  tuning.ValidConfig, // read at start only
 	keyHTTPSAddress:   validAddress,
 	keyMetricsAddress: validAddress,
 	keyMetricsAuth: func(v string) error {

@@ -76,7 +76,6 @@ type Manager struct {
 	locks    map[string]*sync.Mutex        // per-instance operation locks
 	creating map[string]bool               // names reserved by an unfinished create
 
-
 	work workSet // tree operations per instance, cancelled by Delete
 
 	devices *device.Host // the devices of every instance (lxd/device)

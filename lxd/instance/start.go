@@ -100,9 +100,15 @@ func (ru *Runner) start(ctx context.Context, name string) error {
 	}
 
 	err = devs.Started(ctx, mon.InitPID())
+	if err == nil {
+		err = mon.WaitBoot(ctx) // an init that dies of the host fails the start, with why
+	}
+
 	if err != nil {
+		err = mon.BootFailure(err)
 		_, _ = mon.Stop(ctx, 0, true)
 		_ = mon.Close()
+		ru.devices.Stopped(name, ru.host.instanceDir(name)) // filters of NICs attached before init died
 		return err
 	}
 

@@ -462,7 +462,7 @@ func (b *bridge) freeAddress(taken map[string]string, mac net.HardwareAddr) (net
 		}
 	}
 
-	return nil, api.StatusErrorf(http.StatusServiceUnavailable, "network %s has no free address", b.name)
+	return nil, fullError(b.name, b.gw, b.subnet)
 }
 
 // Release implements Network.
@@ -536,4 +536,18 @@ func (b *bridge) PortDel(name string) error {
 	b.mu.Unlock()
 
 	return firewall.PortDel(b.name, name)
+}
+
+// fullError says that network name is full and how to widen it in place: the same
+// gateway with a prefix two bits shorter keeps every reservation (Update accepts it when
+// the wider subnet is free on the host; a gateway that is not its subnet's first or last
+// address is not the wider one's either).
+func fullError(name string, gw net.IP, subnet *net.IPNet) error {
+	ones, _ := subnet.Mask.Size()
+	fix := "widen ipv4.address"
+	if ones > 8 {
+		fix = fmt.Sprintf("widen ipv4.address (e.g. berth network set %s ipv4.address=%s/%d)", name, gw, max(ones-2, 8))
+	}
+
+	return api.StatusErrorf(http.StatusServiceUnavailable, "network %s has no free IPv4 address: %s or use another network", name, fix)
 }

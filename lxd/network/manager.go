@@ -209,7 +209,7 @@ func (m *Manager) FillDefaults(name string, config map[string]string) (map[strin
 	taken := m.Subnets(name)
 	switch out["ipv4.address"] {
 	case "", "auto":
-		out["ipv4.address"], err = PickSubnet(taken)
+		out["ipv4.address"], err = PickSubnet(taken, AutoPrefix)
 		if err != nil {
 			return nil, err
 		}

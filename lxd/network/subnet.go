@@ -10,23 +10,78 @@ import (
 	"github.com/berth-dev/berth/shared/api"
 )
 
-// PickSubnet chooses a random 10.x.y.1/24 that overlaps none of the host's addresses and
-// routes and none of taken (the other managed networks, up or not), like LXD.
-func PickSubnet(taken []*net.IPNet) (string, error) {
+// DefaultPrefix is the size of the default network berthd creates on first start: a /22
+// holds 1021 containers, twice the 500 a dense host runs, where LXD's /24 stops at 253.
+// Wider would claim more of the host's private space than density needs (and collide
+// more often with routes a VPN adds later); the full network's error says how to widen it.
+const DefaultPrefix = 22
+
+// AutoPrefix is the size of a network created with ipv4.address "auto", as LXD's.
+const AutoPrefix = 24
+
+// privateRanges are where subnets are picked (RFC 1918), in order of preference.
+var privateRanges = []*net.IPNet{
+	{IP: net.IPv4(10, 0, 0, 0).To4(), Mask: net.CIDRMask(8, 32)},
+	{IP: net.IPv4(172, 16, 0, 0).To4(), Mask: net.CIDRMask(12, 32)},
+	{IP: net.IPv4(192, 168, 0, 0).To4(), Mask: net.CIDRMask(16, 32)},
+}
+
+// PickSubnet chooses a /ones subnet that overlaps none of the host's addresses and routes
+// and none of taken (the other managed networks, up or not), and returns its first
+// address as the gateway ("10.x.y.1/22").
+func PickSubnet(taken []*net.IPNet, ones int) (string, error) {
 	used, err := ip.HostNets()
 	if err != nil {
 		return "", err
 	}
 
-	used = append(used, taken...)
+	n, err := pickSubnet(append(used, taken...), ones, rand.IntN)
+	if err != nil {
+		return "", err
+	}
+
+	gw := n.IP.To4()
+	return fmt.Sprintf("%d.%d.%d.%d/%d", gw[0], gw[1], gw[2], gw[3]+1, ones), nil
+}
+
+// pickSubnet tries random /ones subnets of 10.0.0.0/8 first, as LXD does (two hosts that
+// later share a route rarely chose the same), then every candidate of each private range
+// in order, so that "no free subnet" means none.
+func pickSubnet(used []*net.IPNet, ones int, randN func(int) int) (*net.IPNet, error) {
+	if ones < 8 || ones > 30 {
+		return nil, fmt.Errorf("prefix /%d is not between /8 and /30", ones)
+	}
+
 	for range 1000 {
-		cand := &net.IPNet{IP: net.IPv4(10, byte(rand.IntN(256)), byte(rand.IntN(256)), 0).To4(), Mask: net.CIDRMask(24, 32)}
+		cand := nthSubnet(privateRanges[0], ones, randN(1<<(ones-8)))
 		if !collides(cand, used) {
-			return fmt.Sprintf("%d.%d.%d.1/24", cand.IP[0], cand.IP[1], cand.IP[2]), nil
+			return cand, nil
 		}
 	}
 
-	return "", fmt.Errorf("no free 10.x.y.0/24 subnet on this host")
+	for _, r := range privateRanges {
+		rangeOnes, _ := r.Mask.Size()
+		if ones < rangeOnes {
+			continue
+		}
+
+		for i := range 1 << (ones - rangeOnes) {
+			cand := nthSubnet(r, ones, i)
+			if !collides(cand, used) {
+				return cand, nil
+			}
+		}
+	}
+
+	return nil, fmt.Errorf("no free /%d subnet in 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16 on this host: set ipv4.address", ones)
+}
+
+// nthSubnet is the i-th /ones subnet of r.
+func nthSubnet(r *net.IPNet, ones, i int) *net.IPNet {
+	b := r.IP.To4()
+	base := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+	n := base + uint32(i)<<(32-ones)
+	return &net.IPNet{IP: net.IPv4(byte(n>>24), byte(n>>16), byte(n>>8), byte(n)).To4(), Mask: net.CIDRMask(ones, 32)}
 }
 
 // CheckSubnet refuses a gateway whose subnet overlaps the host's other networks or taken:

@@ -88,7 +88,12 @@ func urlOf(name string) string { return "/1.0/networks/" + url.PathEscape(name) 
 func (s *Service) createDefault(ctx context.Context) error {
 	for range 5 {
 		name := s.mgr.FreeBridgeName(defaultBridgePrefix)
-		config, err := s.mgr.FillDefaults(name, nil)
+		addr, err := network.PickSubnet(s.mgr.Subnets(name), network.DefaultPrefix)
+		if err != nil {
+			return err
+		}
+
+		config, err := s.mgr.FillDefaults(name, map[string]string{"ipv4.address": addr})
 		if err != nil {
 			return err
 		}

@@ -29,6 +29,7 @@ type daemon struct {
 	cmd *exec.Cmd
 	log *bytes.Buffer
 	c   *client.Client
+	env []string // berthd's environment beyond ours; host tuning is off unless a test turns it on
 }
 
 // startDaemon starts a berthd with a fresh state directory, imports the test image as
@@ -60,6 +61,7 @@ func (d *daemon) start() {
 	d.t.Helper()
 	d.log = &bytes.Buffer{}
 	d.cmd = exec.Command(berthdBin, "--dir", d.dir, "--debug")
+	d.cmd.Env = append(append(os.Environ(), "BERTH_HOST_TUNING=0"), d.env...)
 	d.cmd.Stdout = d.log
 	d.cmd.Stderr = d.log
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
