@@ -203,7 +203,7 @@ func (m *monitor) syncInit(p *initProc, sock *os.File) error {
 
 	procCtx := -1
 
-	// Whatever happens, the host side has ended and its copier is reaped
+	// Whatever happens, the host side has ended and its copier is done
 	// when we return; then init's procfs context can go.
 	defer func() {
 		if procCtx < 0 {

@@ -98,22 +98,18 @@ func buildMountNS(cfg setup.Config, initPID int, procCtx func() (int, error), de
 		return nil, err
 	}
 
-	// Closing the socket lets a copier that has reported exit.
+	// Closing the socket lets a copier that has reported exit. Once init
+	// can have the namespace (we hold it open), nothing waits for that: the
+	// copier is reaped in the background, off the start's critical path.
+	handedOver := false
+
 	defer func() {
-		_ = sock.Close()
-
-		done := make(chan struct{})
-		go func() {
-			_ = copier.Wait()
-			close(done)
-		}()
-
-		select {
-		case <-done:
-		case <-time.After(copierGrace):
-			_ = copier.Process.Kill()
-			<-done
+		if handedOver {
+			go reapCopier(copier, sock)
+			return
 		}
+
+		reapCopier(copier, sock)
 	}()
 
 	if err != nil {
@@ -139,7 +135,28 @@ func buildMountNS(cfg setup.Config, initPID int, procCtx func() (int, error), de
 		return nil, fmt.Errorf("opening the container's mount namespace: %w", err)
 	}
 
+	handedOver = true
+
 	return f, nil
+}
+
+// reapCopier closes the copier's socket, which tells it to exit, and waits
+// for it, killing it if it takes longer than copierGrace.
+func reapCopier(copier *exec.Cmd, sock *os.File) {
+	_ = sock.Close()
+
+	done := make(chan struct{})
+	go func() {
+		_ = copier.Wait()
+		close(done)
+	}()
+
+	select {
+	case <-done:
+	case <-time.After(copierGrace):
+		_ = copier.Process.Kill()
+		<-done
+	}
 }
 
 // onHostThread runs fn on a locked OS thread that has a mount namespace of
