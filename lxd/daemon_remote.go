@@ -11,6 +11,7 @@ import (
 	"github.com/berth-dev/berth/lxd/listener"
 	"github.com/berth-dev/berth/lxd/response"
 	"github.com/berth-dev/berth/lxd/trust"
+	"github.com/berth-dev/berth/shared/expiry"
 )
 
 // initRemote loads what the HTTPS API needs: the server certificate (generated on
@@ -102,7 +103,7 @@ func (d *Daemon) httpsAddresses() []string {
 
 // tokenExpiry is when a token issued now expires under core.remote_token_expiry.
 func (d *Daemon) tokenExpiry() (time.Time, error) {
-	return trust.ParseExpiry(time.Now(), d.serverConfig()[keyTokenExpiry])
+	return expiry.After(time.Now(), d.serverConfig()[keyTokenExpiry])
 }
 
 // loadServerConfig reads the server configuration into memory.

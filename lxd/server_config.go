@@ -12,9 +12,9 @@ import (
 	"github.com/berth-dev/berth/lxd/etag"
 	"github.com/berth-dev/berth/lxd/listener"
 	"github.com/berth-dev/berth/lxd/response"
-	"github.com/berth-dev/berth/lxd/trust"
 	"github.com/berth-dev/berth/lxd/tuning"
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/shared/expiry"
 )
 
 // Server configuration keys berthd knows (stored in node_config: they are this
@@ -39,7 +39,7 @@ var serverKeys = map[string]func(string) error{
 		return nil
 	},
 	keyTokenExpiry: func(v string) error {
-		_, err := trust.ParseExpiry(time.Now(), v)
+		_, err := expiry.After(time.Now(), v)
 		return err
 	},
 }

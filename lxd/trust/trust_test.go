@@ -433,32 +433,6 @@ func TestTokenRace(t *testing.T) {
 	}
 }
 
-func TestParseExpiry(t *testing.T) {
-	now := time.Date(2026, 1, 31, 12, 0, 0, 0, time.UTC)
-	for in, want := range map[string]time.Time{
-		"":         {},
-		"30S":      now.Add(30 * time.Second),
-		"10M 2H":   now.Add(2*time.Hour + 10*time.Minute),
-		"1d":       now.AddDate(0, 0, 1),
-		"2w":       now.AddDate(0, 0, 14),
-		"1m":       now.AddDate(0, 1, 0),
-		"1y":       now.AddDate(1, 0, 0),
-		" 1H  1M ": now.Add(time.Hour + time.Minute),
-	} {
-		got, err := ParseExpiry(now, in)
-		if err != nil || !got.Equal(want) {
-			t.Errorf("ParseExpiry(%q) = %v, %v; want %v", in, got, err, want)
-		}
-	}
-
-	for _, bad := range []string{"1", "H", "1h", "-1H", "1H x", "9999999999S", strings.Repeat("1H ", 8)} {
-		_, err := ParseExpiry(now, bad)
-		if err == nil {
-			t.Errorf("ParseExpiry(%q) accepted", bad)
-		}
-	}
-}
-
 func TestCallerString(t *testing.T) {
 	for c, want := range map[*Caller]string{
 		{Via: ViaUnix, UID: 1000}: "unix uid 1000",
