@@ -58,7 +58,7 @@ type instanceService interface {
 	LogPath(name string) string
 }
 
-// snapshotService is what the handlers use of instance snapshots (*instance.Snapshots).
+// snapshotService is what the handlers use of instance snapshots (*snapshot.Snapshots).
 type snapshotService interface {
 	List(ctx context.Context, name string) ([]api.InstanceSnapshot, error)
 	Get(ctx context.Context, name, snap string) (*api.InstanceSnapshot, error)

@@ -11,7 +11,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/berth-dev/berth/lxd/images"
-	"github.com/berth-dev/berth/lxd/instance"
+	"github.com/berth-dev/berth/lxd/snapshot"
 	"github.com/berth-dev/berth/shared/tarsafe"
 )
 
@@ -41,7 +41,7 @@ func splitBackup(file, dir string) (*Index, map[string]string, error) {
 
 	snaps := map[string]bool{}
 	for _, s := range index.Snapshots {
-		err := instance.ValidateSnapshotName(s)
+		err := snapshot.ValidateName(s)
 		if err != nil || snaps[s] {
 			return nil, nil, fmt.Errorf("bad or repeated snapshot name %q in index", s)
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/berth-dev/berth/lxd/confine"
 	"github.com/berth-dev/berth/lxd/device"
+	"github.com/berth-dev/berth/lxd/snapshot"
 	"github.com/berth-dev/berth/lxd/sys"
 	"github.com/berth-dev/berth/shared/api"
 	"github.com/berth-dev/berth/shared/validate"
@@ -31,7 +32,7 @@ var keyValidators = map[string]func(string) error{
 	confine.KeyDeny:           confine.ValidateNames,
 	confine.KeyAllow:          confine.ValidateNames,
 	"raw.idmap":               isRawIdmap,
-	"snapshots.expiry":        isExpiry,
+	"snapshots.expiry":        snapshot.CheckExpiry,
 }
 
 var openNamespaces = []string{"user.", "environment.", "image.", "volatile."}

@@ -35,9 +35,10 @@ type rootSizes interface {
 	applyRootSize(name string, devices map[string]map[string]string) error
 }
 
-// snapshotReader reads one snapshot (*Snapshots).
+// snapshotReader reads one snapshot and renders rows (*snapshot.Snapshots).
 type snapshotReader interface {
 	Get(ctx context.Context, name, snap string) (*api.InstanceSnapshot, error)
+	Render(s *db.Snapshot, profiles map[string]*db.Profile) api.InstanceSnapshot
 }
 
 // Creator is the creation pipeline and its reverse: it makes instances (Create, Copy,

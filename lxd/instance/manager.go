@@ -15,6 +15,7 @@ import (
 	"github.com/berth-dev/berth/lxd/device"
 	"github.com/berth-dev/berth/lxd/idmap"
 	"github.com/berth-dev/berth/lxd/network"
+	"github.com/berth-dev/berth/lxd/snapshot"
 	"github.com/berth-dev/berth/lxd/storage"
 	"github.com/berth-dev/berth/shared/api"
 )
@@ -66,7 +67,8 @@ type ImageSource interface {
 // that run them. It keeps what they share: the running instances' monitors, the
 // per-instance locks, the names reserved by unfinished creates, the tree work that Delete
 // cancels, and the reads of one instance. Each service reaches it through a narrow
-// interface of its own (runHost, configHost, createHost, viewHost, snapshotHost).
+// interface of its own (runHost, configHost, createHost, viewHost; snapshotHost adapts it
+// to lxd/snapshot's Host).
 type Manager struct {
 	cfg Config
 	log *slog.Logger
@@ -84,7 +86,7 @@ type Manager struct {
 	run    *Runner
 	conf   *Configurator
 	create *Creator
-	snaps  *Snapshots
+	snaps  *snapshot.Snapshots
 }
 
 // NewManager returns a Manager; call Runner().Reconcile before serving requests.
@@ -99,17 +101,16 @@ func NewManager(cfg Config) *Manager {
 		devices: device.NewHost(device.Host{Dir: cfg.Dir, Exe: cfg.Exe, Networks: cfg.Networks, Records: records{cfg.DB}, Log: cfg.Log}),
 	}
 
-	m.snaps = newSnapshots(m)
+	m.snaps = snapshot.New(snapshotHost{m}, cfg.DB, cfg.Pool, cfg.Log) // a restore stops and starts through m.run
 	m.view = newView(m, m.snaps)
 	m.conf = newConfigurator(m, m.view)
 	m.run = newRunner(m, m.conf, m.view)
-	m.snaps.run = m.run // a restore stops and starts
 	m.create = newCreator(m, m.conf, m.view, m.snaps)
 	return m
 }
 
 // Snapshots runs the instances' snapshots.
-func (m *Manager) Snapshots() *Snapshots { return m.snaps }
+func (m *Manager) Snapshots() *snapshot.Snapshots { return m.snaps }
 
 // View renders the instances and their state for the API.
 func (m *Manager) View() *View { return m.view }

@@ -106,9 +106,19 @@ func (vw *View) render(inst *db.Instance, profiles map[string]*db.Profile, full 
 	out.StatusCode = st.StatusCode
 	if full {
 		out.State = &st
-		out.Snapshots = vw.snaps.render(inst.Name)
+		out.Snapshots = vw.renderSnapshots(inst.Name)
 		out.Backups = []any{}
 	}
 
 	return out
+}
+
+// renderSnapshots fills the snapshots of a full instance object (empty on error).
+func (vw *View) renderSnapshots(name string) []api.InstanceSnapshot {
+	snaps, err := vw.snaps.List(context.Background(), name)
+	if err != nil {
+		return []api.InstanceSnapshot{}
+	}
+
+	return snaps
 }

@@ -72,5 +72,3 @@ func newRunner(m *Manager, conf runSettings, view instanceLister) *Runner {
 	return &Runner{host: m, conf: conf, view: view, db: m.cfg.DB, pool: m.cfg.Pool, devices: m.devices,
 		networks: m.cfg.Networks, exe: m.cfg.Exe, cgroupParent: m.cfg.CgroupParent, dir: m.cfg.Dir, log: m.log}
 }
-
-var _ snapshotRunner = (*Runner)(nil)

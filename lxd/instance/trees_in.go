@@ -9,6 +9,7 @@ import (
 
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/idmap"
+	"github.com/berth-dev/berth/lxd/snapshot"
 	"github.com/berth-dev/berth/lxd/storage"
 	"github.com/berth-dev/berth/shared/api"
 	"github.com/berth-dev/berth/shared/revert"
@@ -61,7 +62,7 @@ func (ct *Creator) CreateFromTrees(ctx context.Context, in Incoming) error {
 	}
 
 	for _, s := range in.Snapshots {
-		err := ValidateSnapshotName(s.Name)
+		err := snapshot.ValidateName(s.Name)
 		if err != nil {
 			return err
 		}

@@ -59,7 +59,7 @@ func (ct *Creator) ReadTrees(ctx context.Context, name string, snapshots bool, f
 	t := &Trees{Instance: ct.view.render(inst, profiles, false).Instance, Snapshots: []api.InstanceSnapshot{}, IDs: ids,
 		MetaDir: ct.host.instanceDir(name), ct: ct, name: name}
 	for i := range snaps {
-		t.Snapshots = append(t.Snapshots, renderSnapshot(&snaps[i], profiles))
+		t.Snapshots = append(t.Snapshots, ct.snaps.Render(&snaps[i], profiles))
 	}
 
 	return fn(ctx, t)

@@ -6,6 +6,7 @@ import (
 	"github.com/berth-dev/berth/lxd/container"
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/storage"
+	"github.com/berth-dev/berth/shared/api"
 )
 
 // viewHost is what the view uses of the instance manager: an instance's row and
@@ -22,9 +23,14 @@ type View struct {
 	host  viewHost
 	db    *db.DB
 	pool  storage.Driver // the root disk's usage
-	snaps *Snapshots     // a full instance's snapshots
+	snaps snapshotLister // a full instance's snapshots
 }
 
-func newView(m *Manager, snaps *Snapshots) *View {
+// snapshotLister lists an instance's snapshots (*snapshot.Snapshots).
+type snapshotLister interface {
+	List(ctx context.Context, name string) ([]api.InstanceSnapshot, error)
+}
+
+func newView(m *Manager, snaps snapshotLister) *View {
 	return &View{host: m, db: m.cfg.DB, pool: m.cfg.Pool, snaps: snaps}
 }

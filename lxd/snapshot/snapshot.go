@@ -1,4 +1,8 @@
-package instance
+// Package snapshot takes, lists, renames, deletes, restores and expires the snapshots of
+// Berth's instances. It sits below lxd/instance, which constructs it and reaches it
+// through Host: the instance manager's locks, its record of tree work, running instances
+// and the life cycle that a restore stops and starts.
+package snapshot
 
 import (
 	"context"
@@ -8,14 +12,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/berth-dev/berth/lxd/container"
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/storage"
 	"github.com/berth-dev/berth/shared/api"
 )
 
-// ValidateSnapshotName refuses names the URL scheme or the pool layout cannot carry.
-func ValidateSnapshotName(s string) error {
+// ValidateName refuses names the URL scheme or the pool layout cannot carry.
+func ValidateName(s string) error {
 	if s == "" || s == "." || s == ".." || len(s) > 255 || strings.HasPrefix(s, ".") ||
 		strings.ContainsAny(s, "/\x00,:") || strings.TrimSpace(s) != s {
 		return api.StatusErrorf(http.StatusBadRequest, "invalid snapshot name %q", s)
@@ -28,29 +31,35 @@ func ValidateSnapshotName(s string) error {
 	return nil
 }
 
-// snapshotHost is what snapshots use of the instance manager: its locks, its record of
-// tree work (cancelled by Delete), and running instances.
-type snapshotHost interface {
-	lock(name string) func()
-	track(ctx context.Context, name string) (context.Context, func())
-	load(ctx context.Context, name string) (*db.Instance, map[string]*db.Profile, error)
-	monitor(name string) *container.Monitor
-	frozen(name string, fn func() error) error
-	event(action, name string, ctx map[string]any)
-}
-
-// snapshotRunner is the instance life cycle that a restore stops and starts (*Runner).
-// Preconditions of both: the instance lock is held.
-type snapshotRunner interface {
-	stop(ctx context.Context, name string, timeout time.Duration, force bool) error
-	start(ctx context.Context, name string) error
+// Host is what snapshots use of the instance manager (lxd/instance implements it): its
+// locks, its record of tree work (cancelled by Delete), running instances, its profile
+// expansion, and the life cycle that a restore stops and starts.
+type Host interface {
+	// Lock serialises state changes of one instance; the result unlocks.
+	Lock(name string) func()
+	// Track derives a context for tree work that deleting the instance cancels; done
+	// must be called when the work ends.
+	Track(ctx context.Context, name string) (ctx2 context.Context, done func())
+	// Load reads an instance's row and every profile.
+	Load(ctx context.Context, name string) (*db.Instance, map[string]*db.Profile, error)
+	// Expand merges profiles and the instance's own keys (instance.Expand).
+	Expand(inst *db.Instance, profiles map[string]*db.Profile) (map[string]string, map[string]map[string]string)
+	// Running says whether the instance runs.
+	Running(name string) bool
+	// Frozen runs fn with the instance frozen if it runs. The instance lock is held.
+	Frozen(name string, fn func() error) error
+	// Kill stops a running instance at once, as a restore does. The instance lock is held.
+	Kill(ctx context.Context, name string) error
+	// Start starts a stopped instance. The instance lock is held.
+	Start(ctx context.Context, name string) error
+	// Event sends a lifecycle event about an instance (or name/snapshots/snap).
+	Event(action, name string, ctx map[string]any)
 }
 
 // Snapshots takes, lists, renames, deletes, restores and expires the snapshots of the
 // manager's instances (Manager.Snapshots).
 type Snapshots struct {
-	host snapshotHost
-	run  snapshotRunner // set by NewManager
+	host Host
 	db   *db.DB
 	pool storage.Driver
 	log  *slog.Logger
@@ -58,8 +67,9 @@ type Snapshots struct {
 	pruneKick chan struct{} // wakes RunPruner early
 }
 
-func newSnapshots(m *Manager) *Snapshots {
-	return &Snapshots{host: m, db: m.cfg.DB, pool: m.cfg.Pool, log: m.cfg.Log, pruneKick: make(chan struct{}, 1)}
+// New returns the snapshots of host's instances, kept in pool and recorded in d.
+func New(host Host, d *db.DB, pool storage.Driver, log *slog.Logger) *Snapshots {
+	return &Snapshots{host: host, db: d, pool: pool, log: log, pruneKick: make(chan struct{}, 1)}
 }
 
 // NextName returns the first free name snap0, snap1, … of an instance.
@@ -107,7 +117,7 @@ func (sn *Snapshots) List(ctx context.Context, name string) ([]api.InstanceSnaps
 
 	out := make([]api.InstanceSnapshot, 0, len(snaps))
 	for i := range snaps {
-		out = append(out, renderSnapshot(&snaps[i], profiles))
+		out = append(out, sn.Render(&snaps[i], profiles))
 	}
 
 	return out, nil
@@ -131,18 +141,8 @@ func (sn *Snapshots) Get(ctx context.Context, name, snap string) (*api.InstanceS
 		return nil, err
 	}
 
-	out := renderSnapshot(s, profiles)
+	out := sn.Render(s, profiles)
 	return &out, nil
-}
-
-// render fills the snapshots of a full instance object (empty on error).
-func (sn *Snapshots) render(name string) []api.InstanceSnapshot {
-	snaps, err := sn.List(context.Background(), name)
-	if err != nil {
-		return []api.InstanceSnapshot{}
-	}
-
-	return snaps
 }
 
 func allProfiles(ctx context.Context, tx *db.Tx) (map[string]*db.Profile, error) {
@@ -159,8 +159,9 @@ func allProfiles(ctx context.Context, tx *db.Tx) (map[string]*db.Profile, error)
 	return out, nil
 }
 
-func renderSnapshot(s *db.Snapshot, profiles map[string]*db.Profile) api.InstanceSnapshot {
-	config, devices := Expand(&db.Instance{Config: s.Config, Devices: s.Devices, Profiles: s.Profiles}, profiles)
+// Render is the API object of a snapshot row, expanded with profiles.
+func (sn *Snapshots) Render(s *db.Snapshot, profiles map[string]*db.Profile) api.InstanceSnapshot {
+	config, devices := sn.host.Expand(&db.Instance{Config: s.Config, Devices: s.Devices, Profiles: s.Profiles}, profiles)
 	return api.InstanceSnapshot{
 		Architecture:    s.Architecture,
 		Config:          s.Config,
@@ -184,15 +185,15 @@ func renderSnapshot(s *db.Snapshot, profiles map[string]*db.Profile) api.Instanc
 // disk: until then the API does not show it. A nil expiresAt means the instance's
 // snapshots.expiry (if any).
 func (sn *Snapshots) Create(ctx context.Context, name, snap string, expiresAt *time.Time) error {
-	err := ValidateSnapshotName(snap)
+	err := ValidateName(snap)
 	if err != nil {
 		return err
 	}
 
-	ctx, done := sn.host.track(ctx, name)
+	ctx, done := sn.host.Track(ctx, name)
 	defer done()
 
-	unlock := sn.host.lock(name)
+	unlock := sn.host.Lock(name)
 	defer unlock()
 
 	err = ctx.Err()
@@ -200,12 +201,12 @@ func (sn *Snapshots) Create(ctx context.Context, name, snap string, expiresAt *t
 		return err
 	}
 
-	inst, profiles, err := sn.host.load(ctx, name)
+	inst, profiles, err := sn.host.Load(ctx, name)
 	if err != nil {
 		return err
 	}
 
-	expiry := defaultSnapshotExpiry(inst, profiles)
+	expiry := sn.defaultExpiry(inst, profiles)
 	if expiresAt != nil {
 		expiry = expiresAt.UTC()
 	}
@@ -227,7 +228,7 @@ func (sn *Snapshots) Create(ctx context.Context, name, snap string, expiresAt *t
 	}
 
 	start := time.Now()
-	err = sn.host.frozen(name, func() error { return sn.pool.CreateSnapshot(ctx, name, snap) })
+	err = sn.host.Frozen(name, func() error { return sn.pool.CreateSnapshot(ctx, name, snap) })
 	if err != nil {
 		return fmt.Errorf("snapshotting %q: %w", name, err)
 	}
@@ -257,19 +258,19 @@ func (sn *Snapshots) Create(ctx context.Context, name, snap string, expiresAt *t
 		return err
 	}
 
-	sn.host.event("instance-snapshot-created", name+"/snapshots/"+snap, nil)
+	sn.host.Event("instance-snapshot-created", name+"/snapshots/"+snap, nil)
 	sn.pruneAt(expiry)
 	return nil
 }
 
 // Rename renames a snapshot on disk and in the DB.
 func (sn *Snapshots) Rename(ctx context.Context, name, snap, newName string) error {
-	err := ValidateSnapshotName(newName)
+	err := ValidateName(newName)
 	if err != nil {
 		return err
 	}
 
-	unlock := sn.host.lock(name)
+	unlock := sn.host.Lock(name)
 	defer unlock()
 
 	err = sn.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
@@ -285,14 +286,14 @@ func (sn *Snapshots) Rename(ctx context.Context, name, snap, newName string) err
 		return err
 	}
 
-	sn.host.event("instance-snapshot-renamed", name+"/snapshots/"+newName, map[string]any{"old_name": snap})
+	sn.host.Event("instance-snapshot-renamed", name+"/snapshots/"+newName, map[string]any{"old_name": snap})
 	return nil
 }
 
 // Delete removes a snapshot: the row first (it disappears from the API at once),
 // then its files.
 func (sn *Snapshots) Delete(ctx context.Context, name, snap string) error {
-	unlock := sn.host.lock(name)
+	unlock := sn.host.Lock(name)
 	defer unlock()
 
 	err := sn.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
@@ -309,6 +310,6 @@ func (sn *Snapshots) Delete(ctx context.Context, name, snap string) error {
 
 	sn.pool.PruneBackupImages()
 
-	sn.host.event("instance-snapshot-deleted", name+"/snapshots/"+snap, nil)
+	sn.host.Event("instance-snapshot-deleted", name+"/snapshots/"+snap, nil)
 	return nil
 }

@@ -1,4 +1,4 @@
-package instance
+package snapshot
 
 import (
 	"context"
@@ -55,15 +55,16 @@ func expiryAfter(now time.Time, expiry string) (time.Time, error) {
 	return t, nil
 }
 
-func isExpiry(v string) error {
+// CheckExpiry refuses a value of snapshots.expiry that is not an LXD expiry.
+func CheckExpiry(v string) error {
 	_, err := expiryAfter(time.Now(), v)
 	return err
 }
 
-// defaultSnapshotExpiry is when a snapshot taken now expires under the instance's
+// defaultExpiry is when a snapshot taken now expires under the instance's
 // snapshots.expiry (the zero time without one).
-func defaultSnapshotExpiry(inst *db.Instance, profiles map[string]*db.Profile) time.Time {
-	config, _ := Expand(inst, profiles)
+func (sn *Snapshots) defaultExpiry(inst *db.Instance, profiles map[string]*db.Profile) time.Time {
+	config, _ := sn.host.Expand(inst, profiles)
 
 	t, err := expiryAfter(time.Now().UTC(), config["snapshots.expiry"])
 	if err != nil {

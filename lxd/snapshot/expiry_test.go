@@ -1,4 +1,4 @@
-package instance
+package snapshot
 
 import (
 	"testing"
@@ -33,8 +33,8 @@ func TestExpiryAfter(t *testing.T) {
 			t.Errorf("%q accepted", bad)
 		}
 
-		if isExpiry(bad) == nil {
-			t.Errorf("isExpiry(%q) accepted", bad)
+		if CheckExpiry(bad) == nil {
+			t.Errorf("CheckExpiry(%q) accepted", bad)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package instance
+package snapshot
 
 import (
 	"context"
@@ -14,10 +14,10 @@ import (
 // devices, profiles; the instance's own volatile keys are kept). A running instance is
 // stopped (killed, as LXD does), restored and started again.
 func (sn *Snapshots) Restore(ctx context.Context, name, snap string) error {
-	unlock := sn.host.lock(name)
+	unlock := sn.host.Lock(name)
 	defer unlock()
 
-	inst, _, err := sn.host.load(ctx, name)
+	inst, _, err := sn.host.Load(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -43,13 +43,13 @@ func (sn *Snapshots) Restore(ctx context.Context, name, snap string) error {
 		return err
 	}
 
-	wasRunning := sn.host.monitor(name) != nil
+	wasRunning := sn.host.Running(name)
 	if wasRunning && inst.Ephemeral {
 		return api.StatusErrorf(http.StatusBadRequest, "instance %q is ephemeral and running: stopping it for the restore would delete it", name)
 	}
 
 	if wasRunning {
-		err := sn.run.stop(ctx, name, 0, true)
+		err := sn.host.Kill(ctx, name)
 		if err != nil {
 			return err
 		}
@@ -90,9 +90,9 @@ func (sn *Snapshots) Restore(ctx context.Context, name, snap string) error {
 		return err
 	}
 
-	sn.host.event("instance-restored", name, map[string]any{"snapshot": snap})
+	sn.host.Event("instance-restored", name, map[string]any{"snapshot": snap})
 	if wasRunning {
-		return sn.run.start(ctx, name)
+		return sn.host.Start(ctx, name)
 	}
 
 	return nil
