@@ -2,71 +2,21 @@ package snapshot
 
 import (
 	"context"
-	"fmt"
-	"regexp"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/berth-dev/berth/lxd/db"
+	"github.com/berth-dev/berth/shared/expiry"
 )
 
-// expiryPart is one term of an LXD expiry: a count and a unit (M minutes, H hours,
-// d days, w weeks, m months, y years).
-var expiryPart = regexp.MustCompile(`^(\d+)(M|H|d|w|m|y)$`)
-
-// expiryAfter is the time an LXD expiry such as "2w" or "1d 12H" ends, counted from now;
-// "" means never (the zero time).
-func expiryAfter(now time.Time, expiry string) (time.Time, error) {
-	expiry = strings.TrimSpace(expiry)
-	if expiry == "" {
-		return time.Time{}, nil
-	}
-
-	t := now
-
-	for _, f := range strings.Fields(expiry) {
-		m := expiryPart.FindStringSubmatch(f)
-		if m == nil {
-			return time.Time{}, fmt.Errorf("%q is not an expiry such as 30M, 12H, 7d, 2w, 6m or 1y", f)
-		}
-
-		n, err := strconv.Atoi(m[1])
-		if err != nil || n > 100_000 {
-			return time.Time{}, fmt.Errorf("%q is out of range", f)
-		}
-
-		switch m[2] {
-		case "M":
-			t = t.Add(time.Duration(n) * time.Minute)
-		case "H":
-			t = t.Add(time.Duration(n) * time.Hour)
-		case "d":
-			t = t.AddDate(0, 0, n)
-		case "w":
-			t = t.AddDate(0, 0, 7*n)
-		case "m":
-			t = t.AddDate(0, n, 0)
-		case "y":
-			t = t.AddDate(n, 0, 0)
-		}
-	}
-
-	return t, nil
-}
-
 // CheckExpiry refuses a value of snapshots.expiry that is not an LXD expiry.
-func CheckExpiry(v string) error {
-	_, err := expiryAfter(time.Now(), v)
-	return err
-}
+func CheckExpiry(v string) error { return expiry.Check(v) }
 
 // defaultExpiry is when a snapshot taken now expires under the instance's
 // snapshots.expiry (the zero time without one).
 func (sn *Snapshots) defaultExpiry(inst *db.Instance, profiles map[string]*db.Profile) time.Time {
 	config, _ := sn.host.Expand(inst, profiles)
 
-	t, err := expiryAfter(time.Now().UTC(), config["snapshots.expiry"])
+	t, err := expiry.After(time.Now().UTC(), config["snapshots.expiry"])
 	if err != nil {
 		return time.Time{} // refused when it was set
 	}

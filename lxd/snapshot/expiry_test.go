@@ -3,9 +3,11 @@ package snapshot
 import (
 	"testing"
 	"time"
+
+	"github.com/berth-dev/berth/shared/expiry"
 )
 
-func TestExpiryAfter(t *testing.T) {
+func TestCheckExpiry(t *testing.T) {
 	now := time.Date(2026, 1, 31, 12, 0, 0, 0, time.UTC)
 
 	cases := map[string]time.Time{
@@ -21,18 +23,13 @@ func TestExpiryAfter(t *testing.T) {
 	}
 
 	for in, want := range cases {
-		got, err := expiryAfter(now, in)
-		if err != nil || !got.Equal(want) {
+		got, err := expiry.After(now, in)
+		if err != nil || !got.Equal(want) || CheckExpiry(in) != nil {
 			t.Errorf("%q: %v, %v; want %v", in, got, err, want)
 		}
 	}
 
 	for _, bad := range []string{"1", "d", "1x", "-1d", "1.5d", "1D", "99999999999d", "1d,2H"} {
-		_, err := expiryAfter(now, bad)
-		if err == nil {
-			t.Errorf("%q accepted", bad)
-		}
-
 		if CheckExpiry(bad) == nil {
 			t.Errorf("CheckExpiry(%q) accepted", bad)
 		}
