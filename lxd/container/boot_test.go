@@ -267,6 +267,22 @@ func TestBootSystemd(t *testing.T) {
 		t.Error("not frozen after Freeze")
 	}
 
+	// Frozen answers from the handle's cache: the monitor and a fresh handle must agree.
+	if st, err := m.State(); err != nil || st.Status != "frozen" {
+		t.Errorf("the monitor says %+v, %v after Freeze", st, err)
+	}
+
+	again, err := Attach(spec.RunDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if !again.Frozen() {
+		t.Error("a new handle does not see the container frozen")
+	}
+
+	_ = again.Close()
+
 	err = m.Thaw()
 	if err != nil {
 		t.Fatal(err)
@@ -274,6 +290,10 @@ func TestBootSystemd(t *testing.T) {
 
 	if m.Frozen() {
 		t.Error("still frozen after Thaw")
+	}
+
+	if st, err := m.State(); err != nil || st.Status == "frozen" {
+		t.Errorf("the monitor says %+v, %v after Thaw", st, err)
 	}
 
 	// A daemon restart: drop the handle, attach again.
