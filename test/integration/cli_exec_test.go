@@ -45,19 +45,25 @@ type cliSession struct {
 // session leader with the pty as controlling terminal (so it gets SIGWINCH).
 func (d *daemon) startOnPty(args ...string) *cliSession {
 	d.t.Helper()
+	return startOnPtyEnv(d.t, []string{"BERTH_DIR=" + d.dir}, args...)
+}
+
+// startOnPtyEnv is startOnPty with the CLI's environment (beside the test's own) given.
+func startOnPtyEnv(t *testing.T, env []string, args ...string) *cliSession {
+	t.Helper()
 
 	cmd := exec.Command(berthBin, args...)
-	cmd.Env = append(os.Environ(), "BERTH_DIR="+d.dir, "TERM=xterm")
+	cmd.Env = append(append(os.Environ(), env...), "TERM=xterm")
 	ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 24, Cols: 80})
 	if err != nil {
 		if strict() {
-			d.t.Fatalf("starting berth on a pty: %v", err)
+			t.Fatalf("starting berth on a pty: %v", err)
 		}
 
-		d.t.Skipf("no pty: %v", err)
+		t.Skipf("no pty: %v", err)
 	}
 
-	s := &cliSession{t: d.t, cmd: cmd, ptmx: ptmx, out: &ptyBuffer{}, done: make(chan struct{})}
+	s := &cliSession{t: t, cmd: cmd, ptmx: ptmx, out: &ptyBuffer{}, done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
 		buf := make([]byte, 4096)
@@ -73,7 +79,7 @@ func (d *daemon) startOnPty(args ...string) *cliSession {
 		}
 	}()
 
-	d.t.Cleanup(func() {
+	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			_ = cmd.Process.Kill()
 			_ = cmd.Wait()
