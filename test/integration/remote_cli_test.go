@@ -13,7 +13,8 @@ import (
 
 // remoteServer is what the remote CLI test needs from a server: its HTTPS address, a
 // way to make join tokens, and a way to make an instance with the server's own trusted
-// client. Real LXD 5.0.2 provides it today; berthd's HTTPS listener will too.
+// client: Debian's real LXD 5.0.2 (TestRemoteCLIAgainstLXD) and berthd
+// (TestRemoteCLIAgainstBerthd).
 type remoteServer struct {
 	url         string
 	token       func(t *testing.T, clientName string) string
