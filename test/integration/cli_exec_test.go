@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,25 +18,12 @@ import (
 // The CLI side of exec, shell and console, driven like a user would: through a
 // real pseudo-terminal for the interactive paths, pipes for the others.
 
-// ptyBuffer collects everything a pty's master reads.
-type ptyBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *ptyBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-
-	return b.buf.String()
-}
-
 // cliSession is the berth CLI running on a pty.
 type cliSession struct {
 	t    *testing.T
 	cmd  *exec.Cmd
 	ptmx *os.File
-	out  *ptyBuffer
+	out  *syncBuffer
 	done chan struct{} // closed when the reader hit EOF/EIO (the CLI is gone)
 }
 
@@ -63,15 +49,13 @@ func startOnPtyEnv(t *testing.T, env []string, args ...string) *cliSession {
 		t.Skipf("no pty: %v", err)
 	}
 
-	s := &cliSession{t: t, cmd: cmd, ptmx: ptmx, out: &ptyBuffer{}, done: make(chan struct{})}
+	s := &cliSession{t: t, cmd: cmd, ptmx: ptmx, out: &syncBuffer{}, done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
 		buf := make([]byte, 4096)
 		for {
 			n, err := ptmx.Read(buf)
-			s.out.mu.Lock()
-			s.out.buf.Write(buf[:n])
-			s.out.mu.Unlock()
+			_, _ = s.out.Write(buf[:n])
 
 			if err != nil {
 				return
