@@ -67,7 +67,7 @@ func (d *Daemon) router() http.Handler {
 			d.serve(w, r, func(c trust.Caller, r *http.Request) response.Response {
 				if !d.allowed(ep, c, r) {
 					d.audit.Refused(c, r, "not trusted for this request")
-					return response.Forbidden(nil)
+					return response.Forbidden(refusal(c))
 				}
 
 				return d.dispatch(ep, r)
@@ -79,7 +79,7 @@ func (d *Daemon) router() http.Handler {
 		d.serve(w, r, func(c trust.Caller, r *http.Request) response.Response {
 			if !projectUser(c, r) {
 				d.audit.Refused(c, r, "not trusted for this request")
-				return response.Forbidden(nil)
+				return response.Forbidden(refusal(c))
 			}
 
 			return response.NotFound(fmt.Errorf("unknown API path %q", r.URL.Path))

@@ -2,12 +2,14 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"net"
 	"net/http"
 	"slices"
 	"strings"
 
 	"github.com/berth-dev/berth/lxd/trust"
+	"github.com/berth-dev/berth/shared/api"
 )
 
 // Who may use what (the callers themselves are lxd/trust's):
@@ -55,6 +57,24 @@ func (d *Daemon) allowed(ep APIEndpoint, c trust.Caller, r *http.Request) bool {
 	}
 
 	return projectUser(c, r) && !adminOnly(ep.Path, r.Method)
+}
+
+// refusal is the error a refused caller reads: one line that says why, starting with
+// LXD's "not authorized" for scripts that look for it. Telling an untrusted client that
+// it is untrusted gives nothing away: its GET /1.0 says "auth: untrusted" anyway.
+func refusal(c trust.Caller) error {
+	switch {
+	case c.Via == trust.ViaTLS && c.Fingerprint == "":
+		return errors.New("not authorized: this client sent no certificate")
+	case c.Via == trust.ViaTLS && !c.Trusted:
+		return errors.New("not authorized: the server doesn't trust this client's certificate")
+	case c.Via == trust.ViaTLS && c.Cert.Type == api.CertificateTypeMetrics:
+		return errors.New("not authorized: a metrics certificate may only read /1.0/metrics")
+	case c.Via == trust.ViaTLS && c.Cert.Restricted:
+		return errors.New("not authorized: this client's certificate is restricted")
+	}
+
+	return errors.New("not authorized")
 }
 
 // projectUser reports whether c may use the project API as r asks: an admin, or a

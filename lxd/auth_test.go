@@ -81,3 +81,21 @@ func TestAccessPolicy(t *testing.T) {
 		t.Error("core.metrics_authentication=false still refuses untrusted scrapers")
 	}
 }
+
+// A refused caller is told why in one line, LXD's "not authorized" first.
+func TestRefusal(t *testing.T) {
+	for _, tc := range []struct {
+		c    trust.Caller
+		want string
+	}{
+		{trust.Caller{Via: trust.ViaTLS}, "not authorized: this client sent no certificate"},
+		{trust.Caller{Via: trust.ViaTLS, Fingerprint: "ab"}, "not authorized: the server doesn't trust this client's certificate"},
+		{trust.Caller{Via: trust.ViaTLS, Fingerprint: "ab", Trusted: true, Cert: trust.Entry{Type: api.CertificateTypeMetrics}}, "not authorized: a metrics certificate may only read /1.0/metrics"},
+		{trust.Caller{Via: trust.ViaTLS, Fingerprint: "ab", Trusted: true, Cert: trust.Entry{Type: api.CertificateTypeClient, Restricted: true}}, "not authorized: this client's certificate is restricted"},
+		{trust.Caller{}, "not authorized"},
+	} {
+		if got := refusal(tc.c).Error(); got != tc.want {
+			t.Errorf("refusal(%v) = %q, want %q", tc.c, got, tc.want)
+		}
+	}
+}

@@ -130,6 +130,23 @@ func TLSConnContext(ctx context.Context, c net.Conn) context.Context {
 	return context.WithValue(ctx, connKey{}, &connInfo{via: ViaTLS, conn: c, uid: -1, pid: -1})
 }
 
+// ownConn is the HTTPS connection of the request whose context is ctx, nil for any
+// other context.
+func ownConn(ctx context.Context) *listener.Conn {
+	info, _ := ctx.Value(connKey{}).(*connInfo)
+	if info == nil {
+		return nil
+	}
+
+	tc, ok := info.conn.(*tls.Conn)
+	if !ok {
+		return nil
+	}
+
+	c, _ := tc.NetConn().(*listener.Conn)
+	return c
+}
+
 // Authenticate returns the caller of r. Over HTTPS only the leaf certificate counts:
 // the client proved it holds that one's key, while the rest of the chain it sent is
 // unverified (the listener requests a certificate without checking it against a CA).
@@ -159,12 +176,8 @@ func (s *Store) Authenticate(r *http.Request) Caller {
 
 	// Keep the connection to cut it should the certificate go; if it went meanwhile,
 	// this request is refused too.
-	if tc, ok := info.conn.(*tls.Conn); ok {
-		if ec, ok := tc.NetConn().(*listener.Conn); ok {
-			if !s.conns.bind(c.Fingerprint, ec, s) {
-				return Caller{Via: ViaTLS, UID: -1, PID: -1, Fingerprint: c.Fingerprint}
-			}
-		}
+	if ec := ownConn(r.Context()); ec != nil && !s.conns.bind(c.Fingerprint, ec, s) {
+		return Caller{Via: ViaTLS, UID: -1, PID: -1, Fingerprint: c.Fingerprint}
 	}
 
 	return c

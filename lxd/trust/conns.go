@@ -64,12 +64,17 @@ func (t *conns) forget(c *listener.Conn) {
 	}
 }
 
-// cut closes every connection of fp and returns how many there were.
-func (t *conns) cut(fp string) int {
+// cut closes every connection of fp but spare and returns how many it closed. spare is
+// the connection of the request that removes or changes the certificate, when the
+// client does that to itself: closing it would lose the response. It is not a
+// websocket, and its next request is authenticated afresh, so it gains nothing.
+func (t *conns) cut(fp string, spare *listener.Conn) int {
 	t.mu.Lock()
 	list := make([]*listener.Conn, 0, len(t.byFP[fp]))
 	for c := range t.byFP[fp] {
-		list = append(list, c)
+		if c != spare {
+			list = append(list, c)
+		}
 	}
 	t.mu.Unlock()
 

@@ -177,7 +177,8 @@ func (s *Store) Add(ctx context.Context, cert *x509.Certificate, put api.Certifi
 // Update changes the certificate of a fingerprint or unique prefix: name, type,
 // restriction, projects and, when put.Certificate is set, the certificate itself. A
 // change that narrows what the client may do, or replaces its certificate, closes its
-// open connections. It returns the (possibly new) fingerprint.
+// open connections (but that of its own request, ctx). It returns the (possibly new)
+// fingerprint.
 func (s *Store) Update(ctx context.Context, fingerprint string, put api.CertificatePut) (string, error) {
 	put, err := Normalise(put)
 	if err != nil {
@@ -221,7 +222,7 @@ func (s *Store) Update(ctx context.Context, fingerprint string, put api.Certific
 
 	err = s.reload(ctx)
 	if narrows(old, row) {
-		n := s.conns.cut(old.Fingerprint)
+		n := s.conns.cut(old.Fingerprint, ownConn(ctx))
 		s.log.Info("certificate changed: its connections closed", "name", row.Name, "fingerprint", old.Fingerprint, "connections", n)
 	}
 
@@ -249,7 +250,8 @@ func narrows(old, cur db.Certificate) bool {
 
 // Delete removes the certificate of a fingerprint or unique prefix and closes its
 // client's connections: it is refused from the next request on, and its open
-// websockets end now.
+// websockets end now. When the client removes itself, the connection of its request
+// (ctx) stays open for the response.
 func (s *Store) Delete(ctx context.Context, fingerprint string) (api.Certificate, error) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
@@ -275,7 +277,7 @@ func (s *Store) Delete(ctx context.Context, fingerprint string) (api.Certificate
 		s.mu.Unlock()
 	}
 
-	n := s.conns.cut(gone.Fingerprint)
+	n := s.conns.cut(gone.Fingerprint, ownConn(ctx))
 	s.log.Info("certificate removed: its connections closed", "name", gone.Name, "fingerprint", gone.Fingerprint, "connections", n)
 	return toAPI(gone), nil
 }

@@ -156,6 +156,15 @@ func tlsServer(t *testing.T, s *Store, hijack chan<- struct{}) (string, *listene
 			return
 		}
 
+		if r.URL.Path == "/remove-self" && c.Trusted {
+			_, err := s.Delete(r.Context(), c.Fingerprint)
+			if err == nil {
+				_, _ = io.WriteString(w, "removed")
+			}
+
+			return
+		}
+
 		if c.Trusted {
 			_, _ = io.WriteString(w, "trusted "+c.Cert.Name)
 			return
@@ -266,6 +275,68 @@ func TestDeleteCutsConnections(t *testing.T) {
 
 	if n := s.conns.count(fp); n != 0 {
 		t.Errorf("%d connections still tracked", n)
+	}
+}
+
+// A client that removes its own certificate gets the answer: the request's own
+// connection is spared, its other connections are cut, and it is untrusted afterwards.
+func TestDeleteSelfAnswers(t *testing.T) {
+	s, _ := newStore(t)
+	held := make(chan struct{}, 1)
+	addr, server := tlsServer(t, s, held)
+	pair, cert := clientCert(t, "a")
+	fp, err := s.Add(context.Background(), cert, api.CertificatePut{Name: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	conn, err := tls.Dial("tcp", addr, clientConfig(server, pair))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	defer func() { _ = conn.Close() }()
+	_, _ = io.WriteString(conn, "GET /hold HTTP/1.1\r\nHost: x\r\n\r\n")
+	rd := bufio.NewReader(conn)
+	line, err := rd.ReadString('\n')
+	if err != nil || line != "held\n" {
+		t.Fatalf("holding a connection: %q, %v", line, err)
+	}
+
+	<-held
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: clientConfig(server, pair)}}
+	resp, err := hc.Get("https://" + addr + "/remove-self")
+	if err != nil {
+		t.Fatalf("removing its own certificate: %v", err)
+	}
+
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if string(body) != "removed" {
+		t.Errorf("removing its own certificate: %q", body)
+	}
+
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = rd.ReadByte()
+	var ne interface{ Timeout() bool }
+	if err == nil || (errors.As(err, &ne) && ne.Timeout()) {
+		t.Fatalf("the removed client's other connection is still open: %v", err)
+	}
+
+	// The spared connection (kept alive by hc) is refused from its next request on.
+	resp, err = hc.Get("https://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	body, _ = io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if string(body) != "untrusted" {
+		t.Errorf("after removing itself: %q, want untrusted", body)
+	}
+
+	if _, ok := s.Lookup(fp); ok {
+		t.Error("the certificate is still trusted")
 	}
 }
 

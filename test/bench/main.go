@@ -1,6 +1,7 @@
 // Command bench measures Berth's speed figures against a real berthd and prints medians:
 // launch to systemd "running", start to running, stop, list with 10 and 100 instances,
-// memory (PSS) of berthd and of each monitor, the util-linux boot floor, and
+// memory (PSS) of berthd and of each monitor, the util-linux boot floor, list and exec
+// over HTTPS against the unix socket (and against LXD's own HTTPS listener), and
 // GET /1.0/metrics with 10 and 100 running containers.
 //
 // Run it with `make bench` (as root, after `make build`).
@@ -23,7 +24,7 @@ import (
 var (
 	runs   = flag.Int("runs", 5, "samples per figure")
 	binDir = flag.String("bin", "bin", "directory with berthd and berth")
-	only   = flag.String("only", "", "comma-separated sections to run: lifecycle, network, floor, list, exec, snapshots, lxd, metrics (default all)")
+	only   = flag.String("only", "", "comma-separated sections to run: lifecycle, network, floor, list, exec, snapshots, remote, lxd, metrics (default all)")
 )
 
 // section reports whether -only selects name.
@@ -96,6 +97,10 @@ func run() error {
 		benchSnapshots(b, r)
 	}
 
+	if section("remote") {
+		benchRemote(b, image, r)
+	}
+
 	if section("lxd") {
 		benchLXD(b, image, r)
 	}
@@ -140,12 +145,12 @@ func median(ds []time.Duration) time.Duration {
 
 func (r *report) print() {
 	fmt.Println()
-	fmt.Printf("%-44s %12s %12s %12s %5s\n", "figure", "median", "min", "max", "n")
+	fmt.Printf("%-50s %12s %12s %12s %5s\n", "figure", "median", "min", "max", "n")
 	for _, n := range r.names {
 		s := r.samples[n]
 		sorted := append([]time.Duration(nil), s...)
 		sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
-		fmt.Printf("%-44s %12s %12s %12s %5d\n", n, round(median(s)), round(sorted[0]), round(sorted[len(sorted)-1]), len(s))
+		fmt.Printf("%-50s %12s %12s %12s %5d\n", n, round(median(s)), round(sorted[0]), round(sorted[len(sorted)-1]), len(s))
 	}
 
 	for _, n := range r.notes {

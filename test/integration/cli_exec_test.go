@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,25 +20,12 @@ import (
 // The CLI side of exec, shell and console, driven like a user would: through a
 // real pseudo-terminal for the interactive paths, pipes for the others.
 
-// ptyBuffer collects everything a pty's master reads.
-type ptyBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *ptyBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-
-	return b.buf.String()
-}
-
 // cliSession is the berth CLI running on a pty.
 type cliSession struct {
 	t    *testing.T
 	cmd  *exec.Cmd
 	ptmx *os.File
-	out  *ptyBuffer
+	out  *syncBuffer
 	done chan struct{} // closed when the reader hit EOF/EIO (the CLI is gone)
 }
 
@@ -47,23 +33,27 @@ type cliSession struct {
 // session leader with the pty as controlling terminal (so it gets SIGWINCH).
 func (d *daemon) startOnPty(args ...string) *cliSession {
 	d.t.Helper()
+	return startOnPtyEnv(d.t, []string{"BERTH_DIR=" + d.dir}, args...)
+}
+
+// startOnPtyEnv is startOnPty with the CLI's environment (beside the test's own) given.
+func startOnPtyEnv(t *testing.T, env []string, args ...string) *cliSession {
+	t.Helper()
 
 	cmd := exec.Command(berthBin, args...)
-	cmd.Env = append(os.Environ(), "BERTH_DIR="+d.dir, "TERM=xterm")
+	cmd.Env = append(append(os.Environ(), env...), "TERM=xterm")
 	ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 24, Cols: 80})
 	if err != nil {
-		testutil.SkipOrFail(d.t, "starting berth on a pty: %v", err)
+		testutil.SkipOrFail(t, "starting berth on a pty: %v", err)
 	}
 
-	s := &cliSession{t: d.t, cmd: cmd, ptmx: ptmx, out: &ptyBuffer{}, done: make(chan struct{})}
+	s := &cliSession{t: t, cmd: cmd, ptmx: ptmx, out: &syncBuffer{}, done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
 		buf := make([]byte, 4096)
 		for {
 			n, err := ptmx.Read(buf)
-			s.out.mu.Lock()
-			s.out.buf.Write(buf[:n])
-			s.out.mu.Unlock()
+			_, _ = s.out.Write(buf[:n])
 
 			if err != nil {
 				return
@@ -71,7 +61,7 @@ func (d *daemon) startOnPty(args ...string) *cliSession {
 		}
 	}()
 
-	d.t.Cleanup(func() {
+	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			_ = cmd.Process.Kill()
 			_ = cmd.Wait()

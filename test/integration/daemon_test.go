@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,7 +28,7 @@ type daemon struct {
 	t   *testing.T
 	dir string
 	cmd *exec.Cmd
-	log *bytes.Buffer
+	log *syncBuffer
 	c   *client.Client
 	env []string // berthd's environment beyond ours; host tuning is off unless a test turns it on
 }
@@ -59,7 +60,7 @@ func startDaemon(t *testing.T) *daemon {
 
 func (d *daemon) start() {
 	d.t.Helper()
-	d.log = &bytes.Buffer{}
+	d.log = &syncBuffer{}
 	d.cmd = exec.Command(berthdBin, "--dir", d.dir, "--debug")
 	d.cmd.Env = append(append(os.Environ(), "BERTH_HOST_TUNING=0"), d.env...)
 	d.cmd.Stdout = d.log
@@ -219,6 +220,40 @@ func (d *daemon) waitRunning(name string) string {
 
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// syncBuffer is a buffer written by one goroutine (a process's output copier, a pty
+// reader) while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// waitLog waits up to 10 s for the daemon's log to contain want: a request's audit
+// line is written once its response has gone out.
+func (d *daemon) waitLog(want string) bool {
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(d.log.String(), want) {
+		if time.Now().After(deadline) {
+			return false
+		}
+
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	return true
 }
 
 func tail(s string, n int) string {

@@ -19,8 +19,8 @@ import (
 )
 
 // privateLXD is Debian's real LXD 5.0.2 (package lxd) in its own LXD_DIR, listening on
-// HTTPS on a free loopback port: the reference server for the CLI's remote code until
-// berthd has its own listener. No managed network (nothing to firewall, nothing leaves
+// HTTPS on a free loopback port: the reference server the CLI's remote code is checked
+// against besides berthd. No managed network (nothing to firewall, nothing leaves
 // the machine) and a dir pool in its own directory.
 type privateLXD struct {
 	dir  string // d: LXD_DIR, p: the pool, c: the server-side lxc's LXD_CONF

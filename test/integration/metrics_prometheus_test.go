@@ -2,11 +2,9 @@ package integration
 
 import (
 	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -14,51 +12,153 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
-	"log"
 	"math/big"
-	"net"
 	"net/http"
-	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/berth-dev/berth/lxd/metrics"
 	"github.com/berth-dev/berth/test/testutil"
 )
 
 // TestMetricsPrometheus has a real Prometheus (Debian's prometheus package) scrape a real
-// berthd over HTTPS with a TLS client certificate, and finds a running container's
-// lxd_memory_RSS_bytes through Prometheus's query API. That proves Prometheus's own
-// OpenMetrics parser takes the exposition (a rejected scrape stores nothing).
+// berthd on its own HTTPS listeners with a metrics-type certificate added through
+// POST /1.0/certificates: the API listener (core.https_address) and the metrics listener
+// (core.metrics_address). Prometheus's query API then returns a running container's
+// lxd_memory_RSS_bytes, which proves Prometheus's own OpenMetrics parser takes the
+// exposition (a rejected scrape stores nothing); promtool checks it too. The metrics
+// certificate gets nothing else: 403 on the rest of the API, 404 off /1.0/metrics on the
+// metrics listener.
 //
-// Until berthd serves HTTPS itself (issue 11 items 1 and 2), the endpoint is served here by
-// a small TLS reverse proxy to the unix socket that demands the client certificate; the
-// trust tests call checkPrometheusScrapes with berthd's own address and a metrics-type
-// certificate once they land.
+// This replaces a variant that scraped through a TLS proxy in the test, written before
+// berthd served HTTPS itself.
 func TestMetricsPrometheus(t *testing.T) {
 	d := startDaemon(t)
 	d.berth("launch", "debian/12", "c")
 	d.waitRunning("c")
+	apiAddr := d.listenHTTPS()
+	metricsAddr := d.listenMetrics()
 
 	dir := t.TempDir()
-	client := writeCert(t, dir, "metrics", nil)
-	server := writeCert(t, dir, "server", []net.IP{net.IPv4(127, 0, 0, 1)})
+	prom := writeCert(t, dir, "prometheus")
+	d.addCertificate(prom, "prometheus", "metrics")
 
-	addr := tlsProxyToSocket(t, filepath.Join(d.dir, "unix.socket"), server, client.fingerprint)
-	checkPrometheusScrapes(t, "https://"+addr+"/1.0/metrics", client.certFile, client.keyFile, server.certFile, "c")
+	// Prometheus pins berthd's own certificate and names the server by its DNS name.
+	server := d.serverCert()
+	caFile := filepath.Join(dir, "berthd.crt")
+	err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: server.Raw}), 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	cfg := tlsConfigFor(server, prom.tls)
+	for _, addr := range []string{apiAddr, metricsAddr} {
+		code, body := newHTTPSClient(t, addr, cfg).do("GET", "/1.0/metrics", nil)
+		if code != http.StatusOK || !bytes.Contains(body, []byte(`lxd_memory_RSS_bytes{name="c",project="default",type="container"}`)) {
+			t.Fatalf("GET https://%s/1.0/metrics with the metrics certificate: %d %s", addr, code, tail(string(body), 5))
+		}
+
+		testutil.Promtool(t, body, metrics.PromtoolExceptions)
+	}
+
+	checkMetricsCertConfined(t, newHTTPSClient(t, apiAddr, cfg), newHTTPSClient(t, metricsAddr, cfg))
+
+	t.Run("api-listener", func(t *testing.T) {
+		checkPrometheusScrapes(t, "https://"+apiAddr+"/1.0/metrics", prom.certFile, prom.keyFile, caFile, server.DNSNames[0], "c")
+	})
+
+	t.Run("metrics-listener", func(t *testing.T) {
+		checkPrometheusScrapes(t, "https://"+metricsAddr+"/1.0/metrics", prom.certFile, prom.keyFile, caFile, server.DNSNames[0], "c")
+	})
+}
+
+// checkMetricsCertConfined: with a metrics certificate, everything of the API but
+// /1.0/metrics and the untrusted set is refused (403, one line saying why), GET /1.0 is
+// the untrusted view, and the metrics listener has nothing but /1.0/metrics (404).
+func checkMetricsCertConfined(t *testing.T, onAPI, onMetrics *httpsClient) {
+	t.Helper()
+	const why = "not authorized: a metrics certificate may only read /1.0/metrics"
+	for _, req := range []struct {
+		method, path string
+		body         any
+	}{
+		{"GET", "/1.0/instances", nil},
+		{"GET", "/1.0/instances/c", nil},
+		{"GET", "/1.0/instances/c/state", nil},
+		{"GET", "/1.0/instances/c/files?path=/etc/hostname", nil},
+		{"POST", "/1.0/instances/c/exec", map[string]any{"command": []string{"true"}}},
+		{"PUT", "/1.0/instances/c/state", map[string]any{"action": "stop", "force": true}},
+		{"GET", "/1.0/certificates", nil},
+		{"GET", "/1.0/events", nil},
+		{"GET", "/1.0/operations", nil},
+		{"PATCH", "/1.0", map[string]any{"config": map[string]string{"core.metrics_authentication": "false"}}},
+		{"GET", "/1.0/no-such-thing", nil},
+	} {
+		code, body := onAPI.do(req.method, req.path, req.body)
+		if env := envelope(t, body); code != http.StatusForbidden || env.Error != why {
+			t.Errorf("metrics certificate: %s %s: %d %q, want 403 %q", req.method, req.path, code, env.Error, why)
+		}
+	}
+
+	// POST /1.0/certificates is open to anyone with a token, so its handler refuses.
+	code, body := onAPI.do("POST", "/1.0/certificates", map[string]any{"name": "more", "type": "client", "token": true})
+	if env := envelope(t, body); code != http.StatusForbidden || !strings.HasPrefix(env.Error, "not authorized") {
+		t.Errorf("metrics certificate asking for a token: %d %q, want 403", code, env.Error)
+	}
+
+	if auth := onAPI.authOf(); auth != "untrusted" {
+		t.Errorf("metrics certificate: GET /1.0 says auth %q, want untrusted", auth)
+	}
+
+	for _, path := range []string{"/", "/1.0", "/1.0/instances", "/1.0/metrics/"} {
+		if code, _ := onMetrics.do("GET", path, nil); code != http.StatusNotFound {
+			t.Errorf("metrics listener: GET %s: %d, want 404", path, code)
+		}
+	}
+}
+
+// listenMetrics points core.metrics_address at a free loopback port and returns it.
+func (d *daemon) listenMetrics() string {
+	d.t.Helper()
+	for try := 0; try < 5; try++ {
+		addr := freeLoopbackAddr(d.t)
+		code, env := d.raw("PATCH", "/1.0", strings.NewReader(`{"config":{"core.metrics_address":"`+addr+`"}}`))
+		if code == http.StatusOK {
+			return addr
+		}
+
+		if !strings.Contains(env.Error, "in use") {
+			d.t.Fatalf("setting core.metrics_address: %d %s", code, env.Error)
+		}
+	}
+
+	d.t.Fatal("no free port for core.metrics_address")
+	return ""
+}
+
+// addCertificate trusts c's certificate as typ (client or metrics) through
+// POST /1.0/certificates over the unix socket.
+func (d *daemon) addCertificate(c testCert, name, typ string) {
+	d.t.Helper()
+	block := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.tls.Certificate[0]})
+	body, _ := json.Marshal(map[string]any{"name": name, "type": typ, "certificate": string(block)})
+	if code, env := d.raw("POST", "/1.0/certificates", bytes.NewReader(body)); code != http.StatusCreated && code != http.StatusOK {
+		d.t.Fatalf("adding a %s certificate: %d %s", typ, code, env.Error)
+	}
 }
 
 // checkPrometheusScrapes starts a Prometheus (own data directory, a free loopback port)
 // that scrapes metricsURL over HTTPS with the client certificate certFile/keyFile, trusting
-// the server certificate in caFile ("" skips verification), and waits until its query API
-// returns lxd_memory_RSS_bytes{name=instance} above zero and up == 1.
-func checkPrometheusScrapes(t *testing.T, metricsURL, certFile, keyFile, caFile, instance string) {
+// the server certificate in caFile under the name serverName, and waits until its query
+// API returns lxd_memory_RSS_bytes{name=instance} above zero and up == 1.
+func checkPrometheusScrapes(t *testing.T, metricsURL, certFile, keyFile, caFile, serverName, instance string) {
 	t.Helper()
 	bin, err := exec.LookPath("prometheus")
 	if err != nil {
@@ -71,10 +171,7 @@ func checkPrometheusScrapes(t *testing.T, metricsURL, certFile, keyFile, caFile,
 	}
 
 	dir := t.TempDir()
-	tlsConf := fmt.Sprintf("{cert_file: %q, key_file: %q, insecure_skip_verify: true}", certFile, keyFile)
-	if caFile != "" {
-		tlsConf = fmt.Sprintf("{cert_file: %q, key_file: %q, ca_file: %q}", certFile, keyFile, caFile)
-	}
+	tlsConf := fmt.Sprintf("{cert_file: %q, key_file: %q, ca_file: %q, server_name: %q}", certFile, keyFile, caFile, serverName)
 
 	config := fmt.Sprintf(`global:
   scrape_interval: 2s
@@ -181,16 +278,14 @@ func httpGet(u string) ([]byte, error) {
 	return b.Bytes(), err
 }
 
-// testCert is a self-signed certificate written to files.
+// testCert is a self-signed client certificate written to files.
 type testCert struct {
 	certFile, keyFile string
 	tls               tls.Certificate
-	fingerprint       [32]byte
 }
 
-// writeCert makes a self-signed ECDSA P-384 certificate (LXD's kind) for ips, or a client
-// certificate when ips is nil.
-func writeCert(t *testing.T, dir, name string, ips []net.IP) testCert {
+// writeCert makes a self-signed ECDSA P-384 client certificate (LXD's kind) in dir.
+func writeCert(t *testing.T, dir, name string) testCert {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	if err != nil {
@@ -202,16 +297,8 @@ func writeCert(t *testing.T, dir, name string, ips []net.IP) testCert {
 		Subject:      pkix.Name{CommonName: name},
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-		IPAddresses:  ips,
-		IsCA:         ips != nil, // the server certificate is its own CA for Prometheus's ca_file
-
-		BasicConstraintsValid: true,
-	}
-
-	if ips != nil {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 	}
 
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
@@ -224,7 +311,7 @@ func writeCert(t *testing.T, dir, name string, ips []net.IP) testCert {
 		t.Fatal(err)
 	}
 
-	c := testCert{certFile: filepath.Join(dir, name+".crt"), keyFile: filepath.Join(dir, name+".key"), fingerprint: sha256.Sum256(der)}
+	c := testCert{certFile: filepath.Join(dir, name+".crt"), keyFile: filepath.Join(dir, name+".key")}
 	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
 	err = errors.Join(os.WriteFile(c.certFile, certPEM, 0o600), os.WriteFile(c.keyFile, keyPEM, 0o600))
@@ -238,52 +325,4 @@ func writeCert(t *testing.T, dir, name string, ips []net.IP) testCert {
 	}
 
 	return c
-}
-
-// tlsProxyToSocket serves HTTPS on a loopback port, refuses any client whose certificate
-// is not the one with fingerprint want, and forwards the rest to berthd's unix socket.
-func tlsProxyToSocket(t *testing.T, socket string, server testCert, want [32]byte) string {
-	t.Helper()
-	proxy := &httputil.ReverseProxy{
-		Rewrite: func(r *httputil.ProxyRequest) { r.Out.URL.Scheme, r.Out.URL.Host = "http", "unix.socket" },
-		Transport: &http.Transport{DisableCompression: true, DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", socket)
-		}},
-	}
-
-	srv := &http.Server{
-		Handler:           proxy,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          log.New(io.Discard, "", 0), // the refused probe below would log
-		TLSConfig: &tls.Config{
-			MinVersion:   tls.VersionTLS13,
-			Certificates: []tls.Certificate{server.tls},
-			ClientAuth:   tls.RequireAnyClientCert,
-			VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
-				if len(raw) == 0 || sha256.Sum256(raw[0]) != want {
-					return errors.New("untrusted client certificate")
-				}
-
-				return nil
-			},
-		},
-	}
-
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	go func() { _ = srv.ServeTLS(l, "", "") }()
-	t.Cleanup(func() { _ = srv.Close() })
-
-	// The proxy refuses a client without the certificate: the scrape below is authenticated.
-	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
-	resp, err := hc.Get("https://" + l.Addr().String() + "/1.0/metrics")
-	if err == nil {
-		_ = resp.Body.Close()
-		t.Fatalf("the proxy served a client without a certificate: %s", resp.Status)
-	}
-
-	return l.Addr().String()
 }

@@ -13,7 +13,8 @@ import (
 
 // remoteServer is what the remote CLI test needs from a server: its HTTPS address, a
 // way to make join tokens, and a way to make an instance with the server's own trusted
-// client. Real LXD 5.0.2 provides it today; berthd's HTTPS listener will too.
+// client: Debian's real LXD 5.0.2 (TestRemoteCLIAgainstLXD) and berthd
+// (TestRemoteCLIAgainstBerthd).
 type remoteServer struct {
 	url         string
 	token       func(t *testing.T, clientName string) string
@@ -31,10 +32,25 @@ func TestRemoteCLIAgainstLXD(t *testing.T) {
 // daemon: everything it does goes to the remote.
 type berthConf struct {
 	dir string
+	env []string // more environment: BERTH_DIR of a local daemon
 }
 
 func newBerthConf(t *testing.T) berthConf {
 	return berthConf{dir: filepath.Join(t.TempDir(), "conf")}
+}
+
+// ownEnv is what the CLI's environment adds to the test's: this configuration
+// directory, and BERTH_DIR pointing at no daemon unless env says otherwise.
+func (b berthConf) ownEnv() []string {
+	return append([]string{"BERTH_CONF=" + b.dir, "BERTH_DIR=" + filepath.Join(b.dir, "no-daemon")}, b.env...)
+}
+
+func (b berthConf) environ() []string { return append(os.Environ(), b.ownEnv()...) }
+
+// startOnPty runs the CLI on a new 24x80 pty.
+func (b berthConf) startOnPty(t *testing.T, args ...string) *cliSession {
+	t.Helper()
+	return startOnPtyEnv(t, b.ownEnv(), args...)
 }
 
 // run returns stdout, stderr and the exit code.
@@ -42,7 +58,7 @@ func (b berthConf) run(t *testing.T, stdin string, args ...string) (string, stri
 	t.Helper()
 
 	cmd := exec.Command(berthBin, args...)
-	cmd.Env = append(os.Environ(), "BERTH_CONF="+b.dir, "BERTH_DIR="+filepath.Join(b.dir, "no-daemon"))
+	cmd.Env = b.environ()
 	cmd.Stdin = strings.NewReader(stdin)
 
 	var out, errOut bytes.Buffer
@@ -221,9 +237,10 @@ func testRemoteCLI(t *testing.T, srv remoteServer) {
 	b.fails(t, "", "can't remove the default remote", "remote", "remove", "S")
 	b.fails(t, "", "static", "remote", "remove", "local")
 
-	// Removing our own certificate cuts us off.
+	// Removing our own certificate cuts us off, after the answer (the request's own
+	// connection outlives the cut).
 	b.ok(t, "config", "trust", "remove", "S:"+fp)
-	b.fails(t, "", "", "list", "S:")
+	b.fails(t, "", "not authorized", "list", "S:")
 
 	b.ok(t, "remote", "switch", "local")
 	b.ok(t, "remote", "remove", "S")
