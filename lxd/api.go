@@ -151,7 +151,7 @@ func (d *Daemon) render(w http.ResponseWriter, r *http.Request, resp response.Re
 		d.log.Debug("writing response", "path", r.URL.Path, "err", err)
 	}
 
-	d.log.Debug("request", "method", r.Method, "path", r.URL.Path, "response", resp.String())
+	d.log.Debug("request", "method", r.Method, trust.PathAttr(r), "response", resp.String())
 }
 
 // pathVar returns an unescaped path variable.

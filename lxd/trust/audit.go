@@ -40,7 +40,7 @@ func (a *Audit) Request(c Caller, r *http.Request, status int) {
 		return
 	}
 
-	a.log.Info("api request", callerAttrs(c, r, slog.String("method", r.Method), pathAttr(r), slog.Int("status", status))...)
+	a.log.Info("api request", callerAttrs(c, r, slog.String("method", r.Method), PathAttr(r), slog.Int("status", status))...)
 }
 
 // Refused records a caller refused for lack of trust, or a failed token.
@@ -54,7 +54,7 @@ func (a *Audit) Refused(c Caller, r *http.Request, why string) {
 		return
 	}
 
-	attrs := callerAttrs(c, r, slog.String("method", r.Method), pathAttr(r), slog.String("reason", why))
+	attrs := callerAttrs(c, r, slog.String("method", r.Method), PathAttr(r), slog.String("reason", why))
 	if n > 0 {
 		attrs = append(attrs, slog.Int("suppressed", n))
 	}
@@ -81,8 +81,8 @@ func callerAttrs(c Caller, r *http.Request, extra ...any) []any {
 	return append(attrs, extra...)
 }
 
-// pathAttr is the request's path, cut to maxLoggedPath bytes with its length when longer.
-func pathAttr(r *http.Request) slog.Attr {
+// PathAttr is the request's path, cut to maxLoggedPath bytes with its length when longer.
+func PathAttr(r *http.Request) slog.Attr {
 	p := r.URL.Path
 	if len(p) <= maxLoggedPath {
 		return slog.String("path", p)
