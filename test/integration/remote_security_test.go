@@ -325,7 +325,6 @@ func TestRemoteTokens(t *testing.T) {
 		t.Fatalf("trusted POST /1.0/profiles: %d", code)
 	}
 
-	log := d.log.String()
 	for _, want := range []string{
 		`msg="authentication failed"`,
 		`reason="bad certificate add token"`,
@@ -333,7 +332,7 @@ func TestRemoteTokens(t *testing.T) {
 		`method=POST path=/1.0/profiles status=201`,
 		`msg="api request" audit=true caller="unix uid 0" uid=0`,
 	} {
-		if !strings.Contains(log, want) {
+		if !logHas(d, want) {
 			t.Errorf("daemon log lacks %s", want)
 		}
 	}
