@@ -187,7 +187,7 @@ func TestRemoteAuditFlood(t *testing.T) {
 		t.Errorf("the flood wrote %d KiB of log", len(logs)>>10)
 	}
 
-	if !logHas(d, "path=/1.0/instances/other-source") {
+	if !logHas(d, "path=/1.0/instances/other-source reason=") {
 		t.Errorf("a flood from one source suppressed another's refusal line (other: %v)", other.RemoteAddr())
 	}
 }
