@@ -51,8 +51,8 @@ func (d *Daemon) router() http.Handler {
 
 	// Anyone may ask: the client fetches the server certificate this way.
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		d.serve(w, r, func(trust.Caller, *http.Request) response.Response {
-			return response.SyncResponse(true, []string{"/1.0"})
+		d.serve(w, r, func(trust.Caller, *http.Request) (response.Response, bool) {
+			return response.SyncResponse(true, []string{"/1.0"}), true
 		})
 	})
 
@@ -64,25 +64,25 @@ func (d *Daemon) router() http.Handler {
 		}
 
 		m.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
-			d.serve(w, r, func(c trust.Caller, r *http.Request) response.Response {
+			d.serve(w, r, func(c trust.Caller, r *http.Request) (response.Response, bool) {
 				if !d.allowed(ep, c, r) {
 					d.audit.Refused(c, r, "not trusted for this request")
-					return response.Forbidden(refusal(c))
+					return response.Forbidden(refusal(c)), false
 				}
 
-				return d.dispatch(ep, r)
+				return d.dispatch(ep, r), true
 			})
 		})
 	}
 
 	m.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		d.serve(w, r, func(c trust.Caller, r *http.Request) response.Response {
+		d.serve(w, r, func(c trust.Caller, r *http.Request) (response.Response, bool) {
 			if !projectUser(c, r) {
 				d.audit.Refused(c, r, "not trusted for this request")
-				return response.Forbidden(refusal(c))
+				return response.Forbidden(refusal(c)), false
 			}
 
-			return response.NotFound(fmt.Errorf("unknown API path %q", r.URL.Path))
+			return response.NotFound(fmt.Errorf("unknown API path %q", r.URL.Path)), true
 		})
 	})
 
@@ -99,29 +99,28 @@ const (
 // large one) before the response goes out. net/http closes a connection with more than
 // 256 KiB unread, and a client still writing its body then gets EPIPE instead of our
 // error: the 413 for an oversized request would reach it only now and then.
-func discardBody(w http.ResponseWriter, r *http.Request) {
-	if r.Body == nil || r.Body == http.NoBody {
-		return
+func discardBody(r *http.Request) {
+	if b, ok := r.Body.(*limitedBody); ok {
+		b.discard(maxDiscardBody, discardTimeout)
 	}
-
-	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(time.Now().Add(discardTimeout))
-	_, _ = io.CopyN(io.Discard, r.Body, maxDiscardBody)
-	_ = rc.SetReadDeadline(time.Time{})
 }
 
-// serve authenticates r, has h answer, renders the answer and records a mutating
-// request in the audit log.
-func (d *Daemon) serve(w http.ResponseWriter, r *http.Request, h func(trust.Caller, *http.Request) response.Response) {
+// serve authenticates r, has h answer (h reports whether the caller was authorised),
+// and renders the answer. An authorised mutating request is recorded in the audit log
+// once its status is known and before the answer goes out; refusals are logged,
+// rate-limited, where they are decided.
+func (d *Daemon) serve(w http.ResponseWriter, r *http.Request, h func(trust.Caller, *http.Request) (response.Response, bool)) {
 	c := d.trust.Authenticate(r)
 	r = r.WithContext(context.WithValue(r.Context(), callerKey{}, c))
-	resp := h(c, r)
-	discardBody(w, r)
-	sw := &statusWriter{ResponseWriter: w}
-	d.render(sw, r, resp)
-	if trust.Mutating(r.Method) {
-		d.audit.Request(c, r, sw.Status())
+	aw, r := limitRequest(w, r, c)
+	resp, authorised := h(c, r)
+	discardBody(r)
+	if authorised && trust.Mutating(r.Method) {
+		aw.onStatus = func(status int) { d.audit.Request(c, r, status) }
 	}
+
+	d.render(&statusWriter{ResponseWriter: aw}, r, resp)
+	aw.finish()
 }
 
 func (d *Daemon) dispatch(ep APIEndpoint, r *http.Request) response.Response {
@@ -152,7 +151,7 @@ func (d *Daemon) render(w http.ResponseWriter, r *http.Request, resp response.Re
 		d.log.Debug("writing response", "path", r.URL.Path, "err", err)
 	}
 
-	d.log.Debug("request", "method", r.Method, "path", r.URL.Path, "response", resp.String())
+	d.log.Debug("request", "method", r.Method, trust.PathAttr(r), "response", resp.String())
 }
 
 // pathVar returns an unescaped path variable.
@@ -174,7 +173,7 @@ func decodeJSON(r *http.Request, v any) error {
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return api.StatusErrorf(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", maxJSONBody)
+			return api.StatusErrorf(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", tooBig.Limit)
 		}
 
 		if errors.Is(err, io.EOF) {
@@ -192,7 +191,7 @@ func decodeJSON(r *http.Request, v any) error {
 
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
-		return api.StatusErrorf(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", maxJSONBody)
+		return api.StatusErrorf(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", tooBig.Limit)
 	}
 
 	return nil

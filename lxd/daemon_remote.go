@@ -78,8 +78,10 @@ func (d *Daemon) metricsRouter() http.Handler {
 	api := d.router()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/1.0/metrics" {
-			discardBody(w, r)
-			d.render(w, r, response.NotFound(fmt.Errorf("the metrics listener serves /1.0/metrics only")))
+			// Whoever it is, the caller is refused: it gets an untrusted caller's limits.
+			aw, r := limitRequest(w, r, trust.Caller{Via: trust.ViaTLS})
+			discardBody(r)
+			d.render(aw, r, response.NotFound(fmt.Errorf("the metrics listener serves /1.0/metrics only")))
 			return
 		}
 

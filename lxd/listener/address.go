@@ -63,3 +63,34 @@ func Addresses(addr net.Addr) []string {
 
 	return out
 }
+
+// Source is the source a remote address counts as for per-source limits: an IPv4
+// address, or an IPv6 address's /64 (one host usually holds a whole /64).
+func Source(addr net.Addr) string {
+	var ip net.IP
+	switch a := addr.(type) {
+	case *net.TCPAddr:
+		ip = a.IP
+	default:
+		host, _, err := net.SplitHostPort(addr.String())
+		if err != nil {
+			return addr.String()
+		}
+
+		ip = net.ParseIP(host)
+		if ip == nil {
+			return host
+		}
+	}
+
+	return SourceOfIP(ip)
+}
+
+// SourceOfIP is Source for an IP address.
+func SourceOfIP(ip net.IP) string {
+	if ip4 := ip.To4(); ip4 != nil {
+		return ip4.String()
+	}
+
+	return (&net.IPNet{IP: ip.Mask(net.CIDRMask(64, 128)), Mask: net.CIDRMask(64, 128)}).String()
+}

@@ -25,8 +25,9 @@ type Limits struct {
 	// MaxConns caps the listener's open connections; further clients wait in the
 	// kernel's backlog until one closes.
 	MaxConns int
-	// MaxConnsPerIP caps one source address's connections; more are closed at once,
-	// so that one client cannot take every slot of MaxConns.
+	// MaxConnsPerIP caps one source's connections (an IPv4 address or an IPv6 /64,
+	// see Source); more are closed at once, so that one client cannot take every slot
+	// of MaxConns.
 	MaxConnsPerIP int
 	// MaxHeaderBytes caps a request's headers.
 	MaxHeaderBytes int
@@ -225,7 +226,7 @@ func (l *limitedListener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 
-		ip := remoteIP(c)
+		ip := Source(c.RemoteAddr())
 		l.mu.Lock()
 		if l.byIP[ip] >= l.perIP {
 			l.mu.Unlock()
@@ -266,14 +267,6 @@ func (l *limitedListener) closeAll() {
 	for _, c := range conns {
 		_ = c.Close()
 	}
-}
-
-func remoteIP(c net.Conn) string {
-	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-		return a.IP.String()
-	}
-
-	return c.RemoteAddr().String()
 }
 
 // Conn is an accepted TCP connection (what a *tls.Conn's NetConn returns). Closing it

@@ -2,22 +2,31 @@ package trust
 
 import (
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
 	"github.com/berth-dev/berth/lxd/listener"
 )
 
-// Audit logs each mutating request once, with its caller and outcome, and refused
-// callers (rate-limited: a scanner must not flood the log).
+// Audit logs each authorised mutating request once, with its caller and outcome, and
+// refused callers, rate-limited per source: a scanner must not flood the log, nor
+// silence the lines about other sources.
 type Audit struct {
 	log     *slog.Logger
-	refused *listener.LogLimiter
+	refused *listener.SourceLogLimiter
 }
+
+// Bounds of the audit log.
+const (
+	refusedPerMinute = 20   // refusal lines per source and minute
+	refusedSources   = 1024 // sources tracked apart; the rest share one limit
+	maxLoggedPath    = 256  // bytes of a request's path in a line
+)
 
 // NewAudit returns an audit log writing to log.
 func NewAudit(log *slog.Logger) *Audit {
-	return &Audit{log: log.With("audit", true), refused: listener.NewLogLimiter(time.Minute, 20)}
+	return &Audit{log: log.With("audit", true), refused: listener.NewSourceLogLimiter(time.Minute, refusedPerMinute, refusedSources)}
 }
 
 // Mutating reports whether a request changes something (everything but GET and HEAD).
@@ -31,7 +40,7 @@ func (a *Audit) Request(c Caller, r *http.Request, status int) {
 		return
 	}
 
-	a.log.Info("api request", callerAttrs(c, r, slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", status))...)
+	a.log.Info("api request", callerAttrs(c, r, slog.String("method", r.Method), PathAttr(r), slog.Int("status", status))...)
 }
 
 // Refused records a caller refused for lack of trust, or a failed token.
@@ -40,12 +49,12 @@ func (a *Audit) Refused(c Caller, r *http.Request, why string) {
 		return
 	}
 
-	n, ok := a.refused.Allow()
+	n, ok := a.refused.Allow(source(c, r))
 	if !ok {
 		return
 	}
 
-	attrs := callerAttrs(c, r, slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("reason", why))
+	attrs := callerAttrs(c, r, slog.String("method", r.Method), PathAttr(r), slog.String("reason", why))
 	if n > 0 {
 		attrs = append(attrs, slog.Int("suppressed", n))
 	}
@@ -70,4 +79,34 @@ func callerAttrs(c Caller, r *http.Request, extra ...any) []any {
 	}
 
 	return append(attrs, extra...)
+}
+
+// PathAttr is the request's path, cut to maxLoggedPath bytes with its length when longer.
+func PathAttr(r *http.Request) slog.Attr {
+	p := r.URL.Path
+	if len(p) <= maxLoggedPath {
+		return slog.String("path", p)
+	}
+
+	return slog.Group("", slog.String("path", p[:maxLoggedPath]+"…"), slog.Int("path_length", len(p)))
+}
+
+// source is what the refusal limit counts a caller as: its address (IPv6 by /64), or
+// its uid on the unix socket.
+func source(c Caller, r *http.Request) string {
+	if c.Via == ViaUnix {
+		return "uid " + itoa(c.UID)
+	}
+
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+
+	ip := net.ParseIP(host)
+	if ip == nil {
+		return host
+	}
+
+	return listener.SourceOfIP(ip)
 }

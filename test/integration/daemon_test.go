@@ -241,8 +241,8 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// waitLog waits up to 10 s for the daemon's log to contain want: a request's audit
-// line is written once its response has gone out.
+// waitLog waits up to 10 s for the daemon's log to contain want: the daemon writes a
+// request's audit line before it answers, but the line reaches d.log through a pipe.
 func (d *daemon) waitLog(want string) bool {
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(d.log.String(), want) {
