@@ -17,10 +17,9 @@ func TestAccessPolicy(t *testing.T) {
 
 	unix := trust.Caller{Via: trust.ViaUnix}
 	admin := trust.Caller{Via: trust.ViaTLS, Trusted: true, Cert: trust.Entry{Type: api.CertificateTypeClient}}
-	restricted := trust.Caller{Via: trust.ViaTLS, Trusted: true, Cert: trust.Entry{Type: api.CertificateTypeClient, Restricted: true, Projects: []string{"default"}}}
-	elsewhere := trust.Caller{Via: trust.ViaTLS, Trusted: true, Cert: trust.Entry{Type: api.CertificateTypeClient, Restricted: true, Projects: []string{"other"}}}
 	metrics := trust.Caller{Via: trust.ViaTLS, Trusted: true, Cert: trust.Entry{Type: api.CertificateTypeMetrics}}
 	anon := trust.Caller{Via: trust.ViaTLS}
+	untrustedCert := trust.Caller{Via: trust.ViaTLS, Fingerprint: "abcd"}
 	unknown := trust.Caller{}
 
 	cases := []struct {
@@ -36,17 +35,16 @@ func TestAccessPolicy(t *testing.T) {
 		{"admin", admin, "PUT", "", "/", true},
 		{"admin", admin, "DELETE", "certificates/{fingerprint}", "/", true},
 		{"admin", admin, "GET", "internal/debug/goroutines", "/", false},
-		{"restricted", restricted, "POST", "instances", "/", true},
-		{"restricted", restricted, "GET", "networks", "/", true},
-		{"restricted", restricted, "POST", "networks", "/", false},
-		{"restricted", restricted, "PUT", "", "/", false},
-		{"restricted", restricted, "GET", "certificates", "/", false},
-		{"restricted", restricted, "POST", "instances", "/?project=other", false},
-		{"restricted elsewhere", elsewhere, "GET", "instances", "/", false},
-		// berthd serves "default" whatever project= says: another project is refused.
-		{"restricted elsewhere", elsewhere, "GET", "instances", "/?project=other", false},
+		{"admin", admin, "GET", "metrics", "/", true},
 		{"metrics", metrics, "GET", "metrics", "/", true},
 		{"metrics", metrics, "GET", "instances", "/", false},
+		// Operations and events carry secrets (tokens, websockets): admins only.
+		{"metrics", metrics, "GET", "operations", "/?recursion=1", false},
+		{"metrics", metrics, "GET", "operations/{id}", "/", false},
+		{"metrics", metrics, "GET", "events", "/", false},
+		{"metrics", metrics, "POST", "instances/{name}/exec", "/", false},
+		{"untrusted cert", untrustedCert, "GET", "metrics", "/", false},
+		{"untrusted cert", untrustedCert, "GET", "operations", "/", false},
 		{"metrics", metrics, "GET", "", "/", true}, // the untrusted set
 		{"anon", anon, "GET", "", "/", true},
 		{"anon", anon, "HEAD", "", "/", true},

@@ -23,8 +23,6 @@ type Entry struct {
 	Fingerprint string
 	Name        string
 	Type        string
-	Restricted  bool
-	Projects    []string
 }
 
 // Store is the trust store: the certificates table and an in-memory copy consulted
@@ -45,8 +43,6 @@ type Store struct {
 const (
 	maxCertificate = 16 << 10
 	maxName        = 255
-	maxProjects    = 64
-	maxProjectName = 63
 )
 
 // NewStore loads the trust store.
@@ -86,7 +82,15 @@ func (s *Store) reload(ctx context.Context) error {
 
 	certs := make(map[string]Entry, len(rows))
 	for _, r := range rows {
-		certs[r.Fingerprint] = Entry{Fingerprint: r.Fingerprint, Name: r.Name, Type: r.Type, Restricted: r.Restricted, Projects: r.Projects}
+		// A restricted row (written by an older berthd, or by hand) trusts nothing:
+		// restricted certificates are not supported yet, and treating one as a full
+		// client would make it an administrator.
+		if r.Restricted || len(r.Projects) > 0 {
+			s.log.Warn("ignoring restricted certificate: restricted certificates are not supported yet", "name", r.Name, "fingerprint", r.Fingerprint)
+			continue
+		}
+
+		certs[r.Fingerprint] = Entry{Fingerprint: r.Fingerprint, Name: r.Name, Type: r.Type}
 	}
 
 	s.mu.Lock()
@@ -228,23 +232,10 @@ func (s *Store) Update(ctx context.Context, fingerprint string, put api.Certific
 	return row.Fingerprint, err
 }
 
-// narrows reports whether a change may take away something the client could do.
+// narrows reports whether a change may take away something the client could do: a
+// new certificate or another type (Normalise refuses restricted ones).
 func narrows(old, cur db.Certificate) bool {
-	if old.Fingerprint != cur.Fingerprint || old.Type != cur.Type || (cur.Restricted && !old.Restricted) {
-		return true
-	}
-
-	if !cur.Restricted {
-		return false
-	}
-
-	for _, p := range old.Projects {
-		if !slices.Contains(cur.Projects, p) {
-			return true
-		}
-	}
-
-	return false
+	return old.Fingerprint != cur.Fingerprint || old.Type != cur.Type
 }
 
 // Delete removes the certificate of a fingerprint or unique prefix and closes its
@@ -310,10 +301,19 @@ func ParseCertificate(s string) (*x509.Certificate, error) {
 	return cert, nil
 }
 
+// ErrRestricted refuses a restricted certificate (or one limited to projects): berthd
+// has no projects yet (issue 14), so it could not confine one, and a restricted
+// certificate trusted as a full client would be an administrator.
+var ErrRestricted = api.StatusErrorf(http.StatusBadRequest, "restricted certificates are not supported yet: berthd has no projects to restrict a certificate to; leave restricted false and projects empty")
+
 // Normalise checks a certificate record's fields and fills in the default type.
 func Normalise(put api.CertificatePut) (api.CertificatePut, error) {
 	bad := func(format string, a ...any) (api.CertificatePut, error) {
 		return put, api.StatusErrorf(http.StatusBadRequest, format, a...)
+	}
+
+	if put.Restricted || len(put.Projects) > 0 {
+		return put, ErrRestricted
 	}
 
 	if put.Type == "" {
@@ -332,21 +332,6 @@ func Normalise(put api.CertificatePut) (api.CertificatePut, error) {
 		return bad("certificate name %q has unprintable characters", put.Name)
 	}
 
-	if len(put.Projects) > maxProjects {
-		return bad("more than %d projects", maxProjects)
-	}
-
-	projects := []string{}
-	for _, p := range put.Projects {
-		if p == "" || len(p) > maxProjectName || strings.ContainsAny(p, "/\\ \t\n") || strings.IndexFunc(p, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
-			return bad("invalid project name %q", p)
-		}
-
-		if !slices.Contains(projects, p) {
-			projects = append(projects, p)
-		}
-	}
-
-	put.Projects = projects
+	put.Projects = []string{}
 	return put, nil
 }
