@@ -37,6 +37,25 @@ type Store struct {
 
 	mu    sync.RWMutex // guards certs
 	certs map[string]Entry
+
+	// onRevoke, when set, ends what a removed or narrowed certificate's client left
+	// running beyond its own connections (operations whose websockets it may have
+	// handed to connections without a certificate).
+	onRevoke func(fingerprint string)
+}
+
+// OnRevoke sets what to do, besides closing its connections, when a certificate is
+// removed or narrowed. Set it before serving.
+func (s *Store) OnRevoke(f func(fingerprint string)) { s.onRevoke = f }
+
+// revoke cuts fp's connections and has onRevoke end the rest.
+func (s *Store) revoke(fp string) int {
+	n := s.conns.cut(fp)
+	if s.onRevoke != nil {
+		s.onRevoke(fp)
+	}
+
+	return n
 }
 
 // Limits on what a certificate record may hold.
@@ -225,7 +244,7 @@ func (s *Store) Update(ctx context.Context, fingerprint string, put api.Certific
 
 	err = s.reload(ctx)
 	if narrows(old, row) {
-		n := s.conns.cut(old.Fingerprint)
+		n := s.revoke(old.Fingerprint)
 		s.log.Info("certificate changed: its connections closed", "name", row.Name, "fingerprint", old.Fingerprint, "connections", n)
 	}
 
@@ -266,7 +285,7 @@ func (s *Store) Delete(ctx context.Context, fingerprint string) (api.Certificate
 		s.mu.Unlock()
 	}
 
-	n := s.conns.cut(gone.Fingerprint)
+	n := s.revoke(gone.Fingerprint)
 	s.log.Info("certificate removed: its connections closed", "name", gone.Name, "fingerprint", gone.Fingerprint, "connections", n)
 	return toAPI(gone), nil
 }

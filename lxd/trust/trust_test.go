@@ -509,3 +509,39 @@ func TestCallerString(t *testing.T) {
 	}
 
 }
+
+// Removing a certificate, or replacing it, tells onRevoke, which ends what the client
+// left running beyond its connections.
+func TestStoreRevokeHook(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	var revoked []string
+	s.OnRevoke(func(fp string) { revoked = append(revoked, fp) })
+	_, a := clientCert(t, "a")
+	_, b := clientCert(t, "b")
+	fpA := listener.Fingerprint(a.Raw)
+	_, err := s.Add(ctx, a, api.CertificatePut{Name: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	_, err = s.Update(ctx, fpA, api.CertificatePut{Name: "renamed"})
+	if err != nil || len(revoked) != 0 {
+		t.Fatalf("a rename revoked %v (%v)", revoked, err)
+	}
+
+	pemB := string(pemOf(b))
+	fpB, err := s.Update(ctx, fpA, api.CertificatePut{Name: "b", Certificate: pemB})
+	if err != nil || len(revoked) != 1 || revoked[0] != fpA {
+		t.Fatalf("replacing the certificate revoked %v (%v)", revoked, err)
+	}
+
+	_, err = s.Delete(ctx, fpB)
+	if err != nil || len(revoked) != 2 || revoked[1] != fpB {
+		t.Fatalf("Delete revoked %v (%v)", revoked, err)
+	}
+}
+
+func pemOf(c *x509.Certificate) []byte {
+	return []byte("-----BEGIN CERTIFICATE-----\n" + base64.StdEncoding.EncodeToString(c.Raw) + "\n-----END CERTIFICATE-----\n")
+}
