@@ -167,8 +167,8 @@ func toAPI(r db.Certificate) api.Certificate {
 }
 
 // Add trusts a certificate (DER or PEM) under name with the given type (client when
-// empty), restriction and projects. It returns the fingerprint: 409 when the
-// certificate is already trusted, 400 for bad input.
+// empty; restricted ones are refused by Normalise). It returns the fingerprint: 409
+// when the certificate is already trusted, 400 for bad input.
 func (s *Store) Add(ctx context.Context, cert *x509.Certificate, put api.CertificatePut) (string, error) {
 	put, err := Normalise(put)
 	if err != nil {
@@ -197,10 +197,10 @@ func (s *Store) Add(ctx context.Context, cert *x509.Certificate, put api.Certifi
 	return row.Fingerprint, s.reload(ctx)
 }
 
-// Update changes the certificate of a fingerprint or unique prefix: name, type,
-// restriction, projects and, when put.Certificate is set, the certificate itself. A
-// change that narrows what the client may do, or replaces its certificate, closes its
-// open connections. It returns the (possibly new) fingerprint.
+// Update changes the certificate of a fingerprint or unique prefix: name, type and,
+// when put.Certificate is set, the certificate itself. A change that narrows what the
+// client may do, or replaces its certificate, closes its open connections and ends its
+// operations (onRevoke). It returns the (possibly new) fingerprint.
 func (s *Store) Update(ctx context.Context, fingerprint string, put api.CertificatePut) (string, error) {
 	put, err := Normalise(put)
 	if err != nil {
