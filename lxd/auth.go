@@ -15,12 +15,15 @@ import (
 // Who may use what (the callers themselves are lxd/trust's):
 //   - the unix socket: everything;
 //   - a trusted client certificate: everything but the internal endpoints;
-//   - a restricted client certificate: the project API of its projects (berthd has
-//     only "default"), not the server's configuration, certificates or networks;
-//   - a metrics certificate: /1.0/metrics;
+//   - a metrics certificate: /1.0/metrics, and what anyone may use;
 //   - anyone: GET / and GET /1.0 (reduced), public images, operation websockets with
 //     their secret, POST /1.0/certificates with a token, and /1.0/metrics when
 //     core.metrics_authentication is off. Everything else is 403.
+//
+// There are no restricted certificates (they come with projects, issue 14): the trust
+// store refuses to add them and ignores stored ones, so every caller that is not an
+// administrator sees only what anyone may see. In particular nobody but an
+// administrator lists operations (token secrets, websocket secrets) or events.
 
 type callerKey struct{}
 
@@ -28,16 +31,6 @@ type callerKey struct{}
 func callerOf(r *http.Request) trust.Caller {
 	c, _ := r.Context().Value(callerKey{}).(trust.Caller)
 	return c
-}
-
-// projectOf is the project a request names (LXD's ?project=), "default" when none.
-func projectOf(r *http.Request) string {
-	p := r.URL.Query().Get("project")
-	if p == "" {
-		return "default"
-	}
-
-	return p
 }
 
 func (d *Daemon) allowed(ep APIEndpoint, c trust.Caller, r *http.Request) bool {
@@ -52,11 +45,9 @@ func (d *Daemon) allowed(ep APIEndpoint, c trust.Caller, r *http.Request) bool {
 		return c.Metrics() || !d.metricsAuthentication()
 	case c.Admin():
 		return true
-	case slices.Contains(ep.Untrusted, r.Method) || (r.Method == http.MethodHead && slices.Contains(ep.Untrusted, http.MethodGet)):
-		return true
 	}
 
-	return projectUser(c, r) && !adminOnly(ep.Path, r.Method)
+	return slices.Contains(ep.Untrusted, r.Method) || (r.Method == http.MethodHead && slices.Contains(ep.Untrusted, http.MethodGet))
 }
 
 // refusal is the error a refused caller reads: one line that says why, starting with
@@ -70,39 +61,18 @@ func refusal(c trust.Caller) error {
 		return errors.New("not authorized: the server doesn't trust this client's certificate")
 	case c.Via == trust.ViaTLS && c.Cert.Type == api.CertificateTypeMetrics:
 		return errors.New("not authorized: a metrics certificate may only read /1.0/metrics")
-	case c.Via == trust.ViaTLS && c.Cert.Restricted:
-		return errors.New("not authorized: this client's certificate is restricted")
 	}
 
 	return errors.New("not authorized")
 }
 
-// projectUser reports whether c may use the project API as r asks: an admin, or a
-// restricted certificate listing the project. berthd has one project, "default", and
-// serves it whatever project= says, so any other project is refused here.
-func projectUser(c trust.Caller, r *http.Request) bool {
-	if c.Admin() {
-		return true
-	}
+// projectUser reports whether c may use the project API: only an administrator, as
+// berthd has no restricted certificates yet.
+func projectUser(c trust.Caller, _ *http.Request) bool { return c.Admin() }
 
-	p := projectOf(r)
-	return p == "default" && c.Client(p)
-}
-
-// trustedFor reports whether the caller of a routed request may see the project's
-// private objects.
-func trustedFor(r *http.Request) bool { return projectUser(callerOf(r), r) }
-
-// adminOnly is what a restricted certificate may not do: change the server's
-// configuration, networks or storage, or touch the trust store.
-func adminOnly(path, method string) bool {
-	if strings.HasPrefix(path, "certificates") {
-		return true
-	}
-
-	global := path == "" || strings.HasPrefix(path, "networks") || strings.HasPrefix(path, "storage-pools")
-	return global && trust.Mutating(method)
-}
+// trustedFor reports whether the caller of a routed request may see private objects
+// (private images, the full GET /1.0).
+func trustedFor(r *http.Request) bool { return callerOf(r).Admin() }
 
 // statusWriter records the status of a response for the audit log, keeping what
 // websocket upgrades and streaming need.

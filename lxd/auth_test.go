@@ -17,10 +17,9 @@ func TestAccessPolicy(t *testing.T) {
 
 	unix := trust.Caller{Via: trust.ViaUnix}
 	admin := trust.Caller{Via: trust.ViaTLS, Trusted: true, Cert: trust.Entry{Type: api.CertificateTypeClient}}
-	restricted := trust.Caller{Via: trust.ViaTLS, Trusted: true, Cert: trust.Entry{Type: api.CertificateTypeClient, Restricted: true, Projects: []string{"default"}}}
-	elsewhere := trust.Caller{Via: trust.ViaTLS, Trusted: true, Cert: trust.Entry{Type: api.CertificateTypeClient, Restricted: true, Projects: []string{"other"}}}
 	metrics := trust.Caller{Via: trust.ViaTLS, Trusted: true, Cert: trust.Entry{Type: api.CertificateTypeMetrics}}
 	anon := trust.Caller{Via: trust.ViaTLS}
+	untrustedCert := trust.Caller{Via: trust.ViaTLS, Fingerprint: "abcd"}
 	unknown := trust.Caller{}
 
 	cases := []struct {
@@ -36,17 +35,16 @@ func TestAccessPolicy(t *testing.T) {
 		{"admin", admin, "PUT", "", "/", true},
 		{"admin", admin, "DELETE", "certificates/{fingerprint}", "/", true},
 		{"admin", admin, "GET", "internal/debug/goroutines", "/", false},
-		{"restricted", restricted, "POST", "instances", "/", true},
-		{"restricted", restricted, "GET", "networks", "/", true},
-		{"restricted", restricted, "POST", "networks", "/", false},
-		{"restricted", restricted, "PUT", "", "/", false},
-		{"restricted", restricted, "GET", "certificates", "/", false},
-		{"restricted", restricted, "POST", "instances", "/?project=other", false},
-		{"restricted elsewhere", elsewhere, "GET", "instances", "/", false},
-		// berthd serves "default" whatever project= says: another project is refused.
-		{"restricted elsewhere", elsewhere, "GET", "instances", "/?project=other", false},
+		{"admin", admin, "GET", "metrics", "/", true},
 		{"metrics", metrics, "GET", "metrics", "/", true},
 		{"metrics", metrics, "GET", "instances", "/", false},
+		// Operations and events carry secrets (tokens, websockets): admins only.
+		{"metrics", metrics, "GET", "operations", "/?recursion=1", false},
+		{"metrics", metrics, "GET", "operations/{id}", "/", false},
+		{"metrics", metrics, "GET", "events", "/", false},
+		{"metrics", metrics, "POST", "instances/{name}/exec", "/", false},
+		{"untrusted cert", untrustedCert, "GET", "metrics", "/", false},
+		{"untrusted cert", untrustedCert, "GET", "operations", "/", false},
 		{"metrics", metrics, "GET", "", "/", true}, // the untrusted set
 		{"anon", anon, "GET", "", "/", true},
 		{"anon", anon, "HEAD", "", "/", true},
@@ -91,7 +89,6 @@ func TestRefusal(t *testing.T) {
 		{trust.Caller{Via: trust.ViaTLS}, "not authorized: this client sent no certificate"},
 		{trust.Caller{Via: trust.ViaTLS, Fingerprint: "ab"}, "not authorized: the server doesn't trust this client's certificate"},
 		{trust.Caller{Via: trust.ViaTLS, Fingerprint: "ab", Trusted: true, Cert: trust.Entry{Type: api.CertificateTypeMetrics}}, "not authorized: a metrics certificate may only read /1.0/metrics"},
-		{trust.Caller{Via: trust.ViaTLS, Fingerprint: "ab", Trusted: true, Cert: trust.Entry{Type: api.CertificateTypeClient, Restricted: true}}, "not authorized: this client's certificate is restricted"},
 		{trust.Caller{}, "not authorized"},
 	} {
 		if got := refusal(tc.c).Error(); got != tc.want {

@@ -29,6 +29,15 @@ func (d *Daemon) initRemote(ctx context.Context) error {
 		return err
 	}
 
+	// A removed certificate's exec and console sessions end with it, also those whose
+	// websockets were connected without a certificate (with their secrets only).
+	d.trust.OnRevoke(func(fp string) {
+		n := d.ops.AbortOwnedBy(fp)
+		if n > 0 {
+			d.log.Info("certificate removed: its operations aborted", "fingerprint", fp, "operations", n)
+		}
+	})
+
 	d.tokens = trust.NewTokens(d.ops)
 	d.audit = trust.NewAudit(d.log)
 

@@ -58,15 +58,15 @@ func imageGet(d *Daemon, r *http.Request) response.Response {
 }
 
 // visibleImage is the image a request names, if its caller may see it: untrusted
-// callers see public images only, and a private one is "not found" to them.
+// callers name public images only (a fingerprint prefix is resolved among them), so a
+// private image is "not found" to them and never makes a prefix ambiguous.
 func visibleImage(d *Daemon, r *http.Request) (*api.Image, error) {
 	fp := pathVar(r, "fingerprint")
-	img, err := d.images.Get(r.Context(), fp)
-	if err == nil && !img.Public && !trustedFor(r) {
-		return nil, api.StatusErrorf(http.StatusNotFound, "image %q not found", fp)
+	if !trustedFor(r) {
+		return d.images.GetPublic(r.Context(), fp)
 	}
 
-	return img, err
+	return d.images.Get(r.Context(), fp)
 }
 
 // GET /1.0/images/{fingerprint}/export: the image's unified tarball.

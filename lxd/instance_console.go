@@ -67,6 +67,7 @@ func instanceConsolePost(d *Daemon, r *http.Request) response.Response {
 		return response.InternalError(err)
 	}
 
+	ownOperation(d, r, op)
 	return response.OperationResponse(op)
 }
 
@@ -87,6 +88,10 @@ func (c *consoleSession) run(ctx context.Context, _ *operations.Operation) error
 	}
 
 	data, control := c.ws.Conn(ws.FDStdin), c.ws.Conn(ws.FDControl)
+
+	// An aborted operation (its client's certificate was removed) detaches.
+	stop := context.AfterFunc(ctx, func() { c.ws.Close("") })
+	defer stop()
 
 	// Console → client until the monitor closes (the container stopped)
 	// or the client detaches; then LXD's goodbye and a barrier.

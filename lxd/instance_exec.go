@@ -57,6 +57,8 @@ func instanceExecPost(d *Daemon, r *http.Request) response.Response {
 		return response.InternalError(err)
 	}
 
+	ownOperation(d, r, op)
+
 	if !req.WaitForWS && req.RecordOutput {
 		x.outputs = map[string]string{
 			"1": d.instances.ExecOutputPath(name, "exec_"+op.ID()+".stdout"),
@@ -136,6 +138,16 @@ func (x *execSession) exec(ctx context.Context) (*int, error) {
 
 		return &minus, err
 	}
+
+	// An aborted operation (its client's certificate was removed) kills the command
+	// and closes its streams, as losing the client's connections does.
+	stop := context.AfterFunc(ctx, func() {
+		_ = p.Kill()
+		if x.ws != nil {
+			x.ws.Close("")
+		}
+	})
+	defer stop()
 
 	var code int
 

@@ -21,6 +21,13 @@ const imageSelectExact = `SELECT ` + imageColumns + ` FROM images WHERE fingerpr
 const imageSelectPrefix = `SELECT ` + imageColumns + `
 FROM images WHERE substr(fingerprint, 1, length(?1)) = ?1 ORDER BY fingerprint LIMIT 2`
 
+// The same among public images only: what an untrusted caller may name.
+const (
+	publicImageSelectExact  = `SELECT ` + imageColumns + ` FROM images WHERE fingerprint = ? AND public = 1`
+	publicImageSelectPrefix = `SELECT ` + imageColumns + `
+FROM images WHERE substr(fingerprint, 1, length(?1)) = ?1 AND public = 1 ORDER BY fingerprint LIMIT 2`
+)
+
 const imagesPropertiesSelect = `
 SELECT image_id, key, value FROM images_properties WHERE ?1 = 0 OR image_id = ?1`
 
@@ -42,17 +49,27 @@ func (tx *Tx) GetImages(ctx context.Context) ([]Image, error) {
 // GetImage returns the image whose fingerprint is fingerprintOrPrefix or, failing
 // that, the one image it is a prefix of: 404 for none, 400 if ambiguous.
 func (tx *Tx) GetImage(ctx context.Context, fingerprintOrPrefix string) (*Image, error) {
+	return tx.getImage(ctx, fingerprintOrPrefix, imageSelectExact, imageSelectPrefix)
+}
+
+// GetPublicImage is GetImage among public images only: private images neither match
+// nor make a prefix ambiguous, so their existence does not show.
+func (tx *Tx) GetPublicImage(ctx context.Context, fingerprintOrPrefix string) (*Image, error) {
+	return tx.getImage(ctx, fingerprintOrPrefix, publicImageSelectExact, publicImageSelectPrefix)
+}
+
+func (tx *Tx) getImage(ctx context.Context, fingerprintOrPrefix, exact, prefix string) (*Image, error) {
 	if fingerprintOrPrefix == "" {
 		return nil, notFound("image", fingerprintOrPrefix)
 	}
 
-	images, err := tx.queryImages(ctx, imageSelectExact, fingerprintOrPrefix)
+	images, err := tx.queryImages(ctx, exact, fingerprintOrPrefix)
 	if err != nil {
 		return nil, err
 	}
 
 	if len(images) == 0 {
-		images, err = tx.queryImages(ctx, imageSelectPrefix, fingerprintOrPrefix)
+		images, err = tx.queryImages(ctx, prefix, fingerprintOrPrefix)
 		if err != nil {
 			return nil, err
 		}

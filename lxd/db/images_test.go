@@ -299,3 +299,40 @@ func TestImageAliases(t *testing.T) {
 		wantStatus(t, db.Transaction(ctx, f), http.StatusNotFound)
 	}
 }
+
+// Among public images only, a private image neither matches nor makes a prefix
+// ambiguous: an untrusted caller learns nothing of it.
+func TestGetPublicImage(t *testing.T) {
+	db := newTestDB(t)
+
+	write(t, db, func(ctx context.Context, tx *Tx) error {
+		for _, p := range []string{"abc1", "abc2", "abd"} {
+			img := sampleImage(fingerprint(p))
+			img.Public = p == "abc1"
+			_, err := tx.CreateImage(ctx, img)
+			if err != nil {
+				return err
+			}
+		}
+
+		return nil
+	})
+
+	read(t, db, func(ctx context.Context, tx *Tx) error {
+		for _, prefix := range []string{"abc", "ab", fingerprint("abc1")} {
+			got, err := tx.GetPublicImage(ctx, prefix)
+			if err != nil || got.Fingerprint != fingerprint("abc1") || got.Properties["os"] != "debian" {
+				t.Errorf("GetPublicImage(%s) = %+v, %v", prefix, got, err)
+			}
+		}
+
+		for _, private := range []string{"abc2", "abd", fingerprint("abd")} {
+			_, err := tx.GetPublicImage(ctx, private)
+			wantStatus(t, err, http.StatusNotFound)
+		}
+
+		_, err := tx.GetImage(ctx, "abc")
+		wantStatus(t, err, http.StatusBadRequest)
+		return nil
+	})
+}

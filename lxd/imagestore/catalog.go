@@ -38,9 +38,19 @@ func (s *Store) List(ctx context.Context, keep func(*api.Image) bool) ([]api.Ima
 
 // Get returns the image whose fingerprint is fp or starts with it (a unique prefix).
 func (s *Store) Get(ctx context.Context, fp string) (*api.Image, error) {
+	return s.get(ctx, fp, (*db.Tx).GetImage)
+}
+
+// GetPublic is Get among public images only, for untrusted callers: a private image
+// is not found, and a prefix shared with private images is not ambiguous.
+func (s *Store) GetPublic(ctx context.Context, fp string) (*api.Image, error) {
+	return s.get(ctx, fp, (*db.Tx).GetPublicImage)
+}
+
+func (s *Store) get(ctx context.Context, fp string, lookup func(*db.Tx, context.Context, string) (*db.Image, error)) (*api.Image, error) {
 	var img *api.Image
 	err := s.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
-		row, err := tx.GetImage(ctx, fp)
+		row, err := lookup(tx, ctx, fp)
 		if err != nil {
 			return err
 		}

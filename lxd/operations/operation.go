@@ -49,6 +49,10 @@ type Operation struct {
 	endedAt         time.Time
 	metadata        map[string]any
 	err             error
+
+	// owner is the fingerprint of the certificate whose client created the
+	// operation ("" for the unix socket); AbortOwnedBy ends its operations.
+	owner string
 }
 
 func newOperation(reg *Registry, class, description string, resources map[string][]string, metadata map[string]any,
@@ -147,6 +151,12 @@ func (op *Operation) renderLocked() api.Operation {
 	}
 }
 
+// eventRedacted lists the metadata keys each class never sends in events: a token's
+// secret is worth a trusted client certificate to whoever holds it. The client that
+// asked for the token has it from the POST's answer, and listing tokens
+// (GET /1.0/operations) is an administrator's.
+var eventRedacted = map[string][]string{api.OperationClassToken: {"secret"}}
+
 // sendLocked emits the current state as an operation event. Sending under
 // op.mu keeps each operation's events in order; Send never blocks.
 func (op *Operation) sendLocked() {
@@ -154,7 +164,12 @@ func (op *Operation) sendLocked() {
 		return
 	}
 
-	err := op.reg.events.Send("", api.EventTypeOperation, op.renderLocked())
+	o := op.renderLocked()
+	for _, k := range eventRedacted[op.class] {
+		delete(o.Metadata, k)
+	}
+
+	err := op.reg.events.Send("", api.EventTypeOperation, o)
 	if err != nil {
 		op.reg.log.Error("sending operation event", "id", op.id, "err", err)
 	}
@@ -253,6 +268,47 @@ func (op *Operation) Cancel() error {
 	}
 
 	return nil
+}
+
+// SetOwner records the certificate (fingerprint) whose client created the operation.
+func (op *Operation) SetOwner(fingerprint string) {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	op.owner = fingerprint
+}
+
+// Owner is the fingerprint SetOwner recorded.
+func (op *Operation) Owner() string {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	return op.owner
+}
+
+// Abort ends the operation whatever may_cancel says: its client lost the right to
+// it (its certificate was removed). Run's context is cancelled, and run must stop
+// what it started (kill an exec'd command, close its websockets); an operation that
+// does not run becomes Cancelled at once. Finished operations are left as they are.
+func (op *Operation) Abort() {
+	op.mu.Lock()
+	if op.status.IsFinal() {
+		op.mu.Unlock()
+		return
+	}
+
+	if !op.cancelRequested {
+		op.cancelRequested = true
+		op.status = api.Cancelling
+		op.updatedAt = time.Now().UTC()
+		op.sendLocked()
+	}
+
+	runsOn := op.started && op.run != nil
+	op.mu.Unlock()
+
+	op.stop()
+	if !runsOn {
+		op.finish(nil)
+	}
 }
 
 // finish records the final state once and emits the final event.

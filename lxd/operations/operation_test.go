@@ -447,3 +447,69 @@ func TestConcurrency(t *testing.T) {
 
 	wg.Wait()
 }
+
+// A token's secret never goes out in an event; the operation itself keeps it.
+func TestTokenSecretNotInEvents(t *testing.T) {
+	reg, ch := setup(t)
+	op, err := reg.Create(api.OperationClassToken, "Certificate add token", nil,
+		map[string]any{"secret": "s3cr3t", "fingerprint": "fp"}, nil, nil, func(*Operation) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	_ = op.Start()
+	_ = op.Cancel()
+	for i := 0; i < 4; i++ { // created, running, cancelling, cancelled
+		ev := nextOp(t, ch)
+		if _, ok := ev.Metadata["secret"]; ok || ev.Metadata["fingerprint"] != "fp" {
+			t.Fatalf("event %d metadata %v: the secret went out, or the rest did not", i, ev.Metadata)
+		}
+	}
+
+	if op.Render().Metadata["secret"] != "s3cr3t" {
+		t.Fatal("the operation lost its secret")
+	}
+}
+
+// AbortOwnedBy ends an owner's operations, cancellable or not, started or not, and
+// leaves everyone else's alone.
+func TestAbortOwnedBy(t *testing.T) {
+	reg, _ := setup(t)
+	run := func(ctx context.Context, _ *Operation) error {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+
+	mine, _ := reg.Create(api.OperationClassWebsocket, "exec", nil, nil, run, nil, nil)
+	mine.SetOwner("aa")
+	_ = mine.Start()
+	pending, _ := reg.Create(api.OperationClassWebsocket, "console", nil, nil, run, nil, nil)
+	pending.SetOwner("aa")
+	other, _ := reg.Create(api.OperationClassWebsocket, "exec", nil, nil, run, nil, nil)
+	other.SetOwner("bb")
+	_ = other.Start()
+	t.Cleanup(other.Abort)
+
+	if n := reg.AbortOwnedBy("aa"); n != 2 {
+		t.Fatalf("aborted %d, want 2", n)
+	}
+
+	for _, op := range []*Operation{mine, pending} {
+		if err := waitDone(t, op); !errors.Is(err, ErrCancelled) && !errors.Is(err, context.Canceled) {
+			t.Errorf("%s: %v, want cancelled", op.description, err)
+		}
+
+		if op.Status() != api.Cancelled {
+			t.Errorf("%s: %s", op.description, op.Status())
+		}
+	}
+
+	_ = pending.Start() // too late: it stays cancelled, run never starts
+	if pending.Status() != api.Cancelled || other.Status() != api.Running {
+		t.Fatalf("pending %s, other %s", pending.Status(), other.Status())
+	}
+
+	if n := reg.AbortOwnedBy(""); n != 0 {
+		t.Fatalf("the unix socket's operations have no owner: aborted %d", n)
+	}
+}

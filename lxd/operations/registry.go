@@ -99,6 +99,24 @@ func (reg *Registry) List() []*Operation {
 	return ops
 }
 
+// AbortOwnedBy aborts every unfinished operation whose owner is fingerprint (its
+// certificate was removed) and returns how many there were.
+func (reg *Registry) AbortOwnedBy(fingerprint string) int {
+	if fingerprint == "" {
+		return 0
+	}
+
+	n := 0
+	for _, op := range reg.List() {
+		if op.Owner() == fingerprint && !op.Status().IsFinal() {
+			op.Abort()
+			n++
+		}
+	}
+
+	return n
+}
+
 // ConnectWebsocket serves GET /1.0/operations/{id}/websocket: it checks that
 // the operation exists (404), is a running websocket operation and that a
 // secret was given (400), then hands the request to the operation's

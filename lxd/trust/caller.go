@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"net"
 	"net/http"
-	"slices"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -38,33 +37,23 @@ type Caller struct {
 	Cert        Entry
 }
 
-// Admin reports whether the caller may do everything: the unix socket, or a trusted,
-// unrestricted client certificate.
+// Admin reports whether the caller may do everything: the unix socket, or a trusted
+// client certificate (the store holds no restricted ones: they are not supported yet).
 func (c Caller) Admin() bool {
 	switch c.Via {
 	case ViaUnix:
 		return true
 	case ViaTLS:
-		return c.Trusted && c.Cert.Type == api.CertificateTypeClient && !c.Cert.Restricted
+		return c.Trusted && c.Cert.Type == api.CertificateTypeClient
 	}
 
 	return false
 }
 
-// Client reports whether the caller may use the project API of project: an admin, or
-// a trusted restricted client certificate that lists it.
-func (c Caller) Client(project string) bool {
-	if c.Admin() {
-		return true
-	}
-
-	return c.Via == ViaTLS && c.Trusted && c.Cert.Type == api.CertificateTypeClient &&
-		c.Cert.Restricted && slices.Contains(c.Cert.Projects, project)
-}
-
-// Metrics reports whether the caller may scrape /1.0/metrics with authentication on.
+// Metrics reports whether the caller may scrape /1.0/metrics with authentication on:
+// an administrator or a trusted metrics certificate.
 func (c Caller) Metrics() bool {
-	return c.Admin() || (c.Via == ViaTLS && c.Trusted)
+	return c.Admin() || (c.Via == ViaTLS && c.Trusted && c.Cert.Type == api.CertificateTypeMetrics)
 }
 
 // String names the caller in logs: "uid 0", "cert laptop (3b2c…)", "untrusted 10.0.0.2".

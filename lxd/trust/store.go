@@ -23,8 +23,6 @@ type Entry struct {
 	Fingerprint string
 	Name        string
 	Type        string
-	Restricted  bool
-	Projects    []string
 }
 
 // Store is the trust store: the certificates table and an in-memory copy consulted
@@ -39,14 +37,31 @@ type Store struct {
 
 	mu    sync.RWMutex // guards certs
 	certs map[string]Entry
+
+	// onRevoke, when set, ends what a removed or narrowed certificate's client left
+	// running beyond its own connections (operations whose websockets it may have
+	// handed to connections without a certificate).
+	onRevoke func(fingerprint string)
+}
+
+// OnRevoke sets what to do, besides closing its connections, when a certificate is
+// removed or narrowed. Set it before serving.
+func (s *Store) OnRevoke(f func(fingerprint string)) { s.onRevoke = f }
+
+// revoke cuts fp's connections and has onRevoke end the rest.
+func (s *Store) revoke(ctx context.Context, fp string) int {
+	n := s.conns.cut(fp, ownConn(ctx))
+	if s.onRevoke != nil {
+		s.onRevoke(fp)
+	}
+
+	return n
 }
 
 // Limits on what a certificate record may hold.
 const (
 	maxCertificate = 16 << 10
 	maxName        = 255
-	maxProjects    = 64
-	maxProjectName = 63
 )
 
 // NewStore loads the trust store.
@@ -86,7 +101,15 @@ func (s *Store) reload(ctx context.Context) error {
 
 	certs := make(map[string]Entry, len(rows))
 	for _, r := range rows {
-		certs[r.Fingerprint] = Entry{Fingerprint: r.Fingerprint, Name: r.Name, Type: r.Type, Restricted: r.Restricted, Projects: r.Projects}
+		// A restricted row (written by an older berthd, or by hand) trusts nothing:
+		// restricted certificates are not supported yet, and treating one as a full
+		// client would make it an administrator.
+		if r.Restricted || len(r.Projects) > 0 {
+			s.log.Warn("ignoring restricted certificate: restricted certificates are not supported yet", "name", r.Name, "fingerprint", r.Fingerprint)
+			continue
+		}
+
+		certs[r.Fingerprint] = Entry{Fingerprint: r.Fingerprint, Name: r.Name, Type: r.Type}
 	}
 
 	s.mu.Lock()
@@ -144,8 +167,8 @@ func toAPI(r db.Certificate) api.Certificate {
 }
 
 // Add trusts a certificate (DER or PEM) under name with the given type (client when
-// empty), restriction and projects. It returns the fingerprint: 409 when the
-// certificate is already trusted, 400 for bad input.
+// empty; restricted ones are refused by Normalise). It returns the fingerprint: 409
+// when the certificate is already trusted, 400 for bad input.
 func (s *Store) Add(ctx context.Context, cert *x509.Certificate, put api.CertificatePut) (string, error) {
 	put, err := Normalise(put)
 	if err != nil {
@@ -174,11 +197,11 @@ func (s *Store) Add(ctx context.Context, cert *x509.Certificate, put api.Certifi
 	return row.Fingerprint, s.reload(ctx)
 }
 
-// Update changes the certificate of a fingerprint or unique prefix: name, type,
-// restriction, projects and, when put.Certificate is set, the certificate itself. A
-// change that narrows what the client may do, or replaces its certificate, closes its
-// open connections (but that of its own request, ctx). It returns the (possibly new)
-// fingerprint.
+// Update changes the certificate of a fingerprint or unique prefix: name, type and,
+// when put.Certificate is set, the certificate itself. A change that narrows what the
+// client may do, or replaces its certificate, closes its open connections (but that of
+// its own request, ctx) and ends its operations (onRevoke). It returns the (possibly
+// new) fingerprint.
 func (s *Store) Update(ctx context.Context, fingerprint string, put api.CertificatePut) (string, error) {
 	put, err := Normalise(put)
 	if err != nil {
@@ -222,30 +245,17 @@ func (s *Store) Update(ctx context.Context, fingerprint string, put api.Certific
 
 	err = s.reload(ctx)
 	if narrows(old, row) {
-		n := s.conns.cut(old.Fingerprint, ownConn(ctx))
+		n := s.revoke(ctx, old.Fingerprint)
 		s.log.Info("certificate changed: its connections closed", "name", row.Name, "fingerprint", old.Fingerprint, "connections", n)
 	}
 
 	return row.Fingerprint, err
 }
 
-// narrows reports whether a change may take away something the client could do.
+// narrows reports whether a change may take away something the client could do: a
+// new certificate or another type (Normalise refuses restricted ones).
 func narrows(old, cur db.Certificate) bool {
-	if old.Fingerprint != cur.Fingerprint || old.Type != cur.Type || (cur.Restricted && !old.Restricted) {
-		return true
-	}
-
-	if !cur.Restricted {
-		return false
-	}
-
-	for _, p := range old.Projects {
-		if !slices.Contains(cur.Projects, p) {
-			return true
-		}
-	}
-
-	return false
+	return old.Fingerprint != cur.Fingerprint || old.Type != cur.Type
 }
 
 // Delete removes the certificate of a fingerprint or unique prefix and closes its
@@ -277,7 +287,7 @@ func (s *Store) Delete(ctx context.Context, fingerprint string) (api.Certificate
 		s.mu.Unlock()
 	}
 
-	n := s.conns.cut(gone.Fingerprint, ownConn(ctx))
+	n := s.revoke(ctx, gone.Fingerprint)
 	s.log.Info("certificate removed: its connections closed", "name", gone.Name, "fingerprint", gone.Fingerprint, "connections", n)
 	return toAPI(gone), nil
 }
@@ -312,10 +322,19 @@ func ParseCertificate(s string) (*x509.Certificate, error) {
 	return cert, nil
 }
 
+// ErrRestricted refuses a restricted certificate (or one limited to projects): berthd
+// has no projects yet (issue 14), so it could not confine one, and a restricted
+// certificate trusted as a full client would be an administrator.
+var ErrRestricted = api.StatusErrorf(http.StatusBadRequest, "restricted certificates are not supported yet: berthd has no projects to restrict a certificate to; leave restricted false and projects empty")
+
 // Normalise checks a certificate record's fields and fills in the default type.
 func Normalise(put api.CertificatePut) (api.CertificatePut, error) {
 	bad := func(format string, a ...any) (api.CertificatePut, error) {
 		return put, api.StatusErrorf(http.StatusBadRequest, format, a...)
+	}
+
+	if put.Restricted || len(put.Projects) > 0 {
+		return put, ErrRestricted
 	}
 
 	if put.Type == "" {
@@ -334,21 +353,6 @@ func Normalise(put api.CertificatePut) (api.CertificatePut, error) {
 		return bad("certificate name %q has unprintable characters", put.Name)
 	}
 
-	if len(put.Projects) > maxProjects {
-		return bad("more than %d projects", maxProjects)
-	}
-
-	projects := []string{}
-	for _, p := range put.Projects {
-		if p == "" || len(p) > maxProjectName || strings.ContainsAny(p, "/\\ \t\n") || strings.IndexFunc(p, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
-			return bad("invalid project name %q", p)
-		}
-
-		if !slices.Contains(projects, p) {
-			projects = append(projects, p)
-		}
-	}
-
-	put.Projects = projects
+	put.Projects = []string{}
 	return put, nil
 }

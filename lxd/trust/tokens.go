@@ -50,9 +50,9 @@ func NewTokens(ops *operations.Registry) *Tokens {
 	return &Tokens{ops: ops}
 }
 
-// Issue creates a token for req (its name, type, restriction and projects are what the
-// redeemed certificate gets). serverFP and addresses tell the client where to go and
-// what to expect; expiresAt zero never expires.
+// Issue creates a token for req (its name and type are what the redeemed certificate
+// gets). serverFP and addresses tell the client where to go and what to expect;
+// expiresAt zero never expires.
 func (t *Tokens) Issue(req api.CertificatesPost, serverFP string, addresses []string, expiresAt time.Time) (*operations.Operation, error) {
 	if len(addresses) == 0 {
 		return nil, api.StatusErrorf(http.StatusBadRequest, "cannot issue a token: the server listens on no network address (set core.https_address)")

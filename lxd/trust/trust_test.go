@@ -116,9 +116,8 @@ func TestNormalise(t *testing.T) {
 		{Type: "server"},
 		{Name: strings.Repeat("n", maxName+1)},
 		{Name: "bell\a"},
-		{Projects: []string{""}},
-		{Projects: []string{"a/b"}},
-		{Projects: make([]string, maxProjects+1)},
+		{Restricted: true},
+		{Projects: []string{"default"}},
 	} {
 		_, err := Normalise(bad)
 		if !api.StatusErrorCheck(err, http.StatusBadRequest) {
@@ -126,9 +125,47 @@ func TestNormalise(t *testing.T) {
 		}
 	}
 
-	put, err := Normalise(api.CertificatePut{Name: "ok", Projects: []string{"default", "default"}})
-	if err != nil || put.Type != api.CertificateTypeClient || len(put.Projects) != 1 {
+	_, err := Normalise(api.CertificatePut{Restricted: true})
+	if err == nil || !strings.Contains(err.Error(), "restricted certificates are not supported yet") {
+		t.Errorf("Normalise(restricted): %v, want the reason named", err)
+	}
+
+	put, err := Normalise(api.CertificatePut{Name: "ok"})
+	if err != nil || put.Type != api.CertificateTypeClient || put.Projects == nil {
 		t.Errorf("Normalise defaults: %+v, %v", put, err)
+	}
+}
+
+// A restricted row already in the database (an older berthd, a hand edit) trusts
+// nothing: restricted certificates are not supported, and one loaded as a full client
+// would be an administrator.
+func TestStoreIgnoresStoredRestricted(t *testing.T) {
+	s, d := newStore(t)
+	ctx := context.Background()
+	_, a := clientCert(t, "a")
+	_, b := clientCert(t, "b")
+	for _, row := range []db.Certificate{
+		{Fingerprint: listener.Fingerprint(a.Raw), Type: api.CertificateTypeClient, Name: "r", Restricted: true, Projects: []string{"default"}},
+		{Fingerprint: listener.Fingerprint(b.Raw), Type: api.CertificateTypeClient, Name: "p", Projects: []string{"default"}},
+	} {
+		err := d.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+			_, err := tx.CreateCertificate(ctx, row)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	err := s.reload(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, c := range []*x509.Certificate{a, b} {
+		if e, ok := s.Lookup(listener.Fingerprint(c.Raw)); ok {
+			t.Errorf("stored restricted certificate %q is trusted: %+v", e.Name, e)
+		}
 	}
 }
 
@@ -516,4 +553,40 @@ func TestCallerString(t *testing.T) {
 		}
 	}
 
+}
+
+// Removing a certificate, or replacing it, tells onRevoke, which ends what the client
+// left running beyond its connections.
+func TestStoreRevokeHook(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	var revoked []string
+	s.OnRevoke(func(fp string) { revoked = append(revoked, fp) })
+	_, a := clientCert(t, "a")
+	_, b := clientCert(t, "b")
+	fpA := listener.Fingerprint(a.Raw)
+	_, err := s.Add(ctx, a, api.CertificatePut{Name: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	_, err = s.Update(ctx, fpA, api.CertificatePut{Name: "renamed"})
+	if err != nil || len(revoked) != 0 {
+		t.Fatalf("a rename revoked %v (%v)", revoked, err)
+	}
+
+	pemB := string(pemOf(b))
+	fpB, err := s.Update(ctx, fpA, api.CertificatePut{Name: "b", Certificate: pemB})
+	if err != nil || len(revoked) != 1 || revoked[0] != fpA {
+		t.Fatalf("replacing the certificate revoked %v (%v)", revoked, err)
+	}
+
+	_, err = s.Delete(ctx, fpB)
+	if err != nil || len(revoked) != 2 || revoked[1] != fpB {
+		t.Fatalf("Delete revoked %v (%v)", revoked, err)
+	}
+}
+
+func pemOf(c *x509.Certificate) []byte {
+	return []byte("-----BEGIN CERTIFICATE-----\n" + base64.StdEncoding.EncodeToString(c.Raw) + "\n-----END CERTIFICATE-----\n")
 }
