@@ -37,7 +37,9 @@ func requireSetup(t *testing.T) {
 
 func TestMain(m *testing.M) {
 	setupErr = setup()
+	lxcfsBefore := lxcfsPid()
 	code := m.Run()
+	stopLxcfsStartedSince(lxcfsBefore)
 	if binDir != "" {
 		_ = os.RemoveAll(binDir)
 	}
