@@ -13,7 +13,6 @@ import (
 	"github.com/berth-dev/berth/lxd/idmap"
 	"github.com/berth-dev/berth/shared/api"
 	"github.com/berth-dev/berth/shared/revert"
-	"github.com/berth-dev/berth/shared/validate"
 )
 
 // CopyRequest is a validated POST /1.0/instances with source type "copy".
@@ -28,13 +27,9 @@ type CopyRequest struct {
 // PrepareCopy validates a copy request: the source (SRC or SRC/SNAP) exists, the new name
 // is free. Every error is a StatusError and nothing has changed when it returns one.
 func (ct *Creator) PrepareCopy(ctx context.Context, req api.InstancesPost) (*CopyRequest, error) {
-	if req.Name == "" {
-		req.Name = generateName()
-	}
-
-	err := validate.InstanceName(req.Name)
+	err := nameRequest(&req)
 	if err != nil {
-		return nil, api.StatusErrorf(http.StatusBadRequest, "invalid instance name: %v", err)
+		return nil, err
 	}
 
 	if req.Source.Server != "" {

@@ -13,7 +13,6 @@ import (
 	"github.com/berth-dev/berth/lxd/idmap"
 	"github.com/berth-dev/berth/shared/api"
 	"github.com/berth-dev/berth/shared/revert"
-	"github.com/berth-dev/berth/shared/validate"
 )
 
 // CreateRequest is a validated instance creation: the daemon resolves the image before
@@ -28,13 +27,9 @@ type CreateRequest struct {
 // PrepareCreate validates a POST /1.0/instances body and resolves its source. Every error is
 // a StatusError and nothing has changed when it returns one.
 func (ct *Creator) PrepareCreate(ctx context.Context, req api.InstancesPost) (*CreateRequest, error) {
-	if req.Name == "" {
-		req.Name = generateName()
-	}
-
-	err := validate.InstanceName(req.Name)
+	err := nameRequest(&req)
 	if err != nil {
-		return nil, api.StatusErrorf(http.StatusBadRequest, "invalid instance name: %v", err)
+		return nil, err
 	}
 
 	if req.Type != "" && req.Type != api.InstanceTypeContainer {
