@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/shared/imagebuild"
+	"github.com/berth-dev/berth/test/testutil"
 )
 
 var (
@@ -34,7 +35,9 @@ func section(name string) bool {
 
 func main() {
 	flag.Parse()
+	lxcfsBefore := testutil.LxcfsPid()
 	err := run()
+	testutil.StopLxcfsStartedSince(lxcfsBefore) // the bench's daemons started it
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "Error: %v\n", err)
 		os.Exit(1)

@@ -37,9 +37,9 @@ func requireSetup(t *testing.T) {
 
 func TestMain(m *testing.M) {
 	setupErr = setup()
-	lxcfsBefore := lxcfsPid()
+	lxcfsBefore := testutil.LxcfsPid()
 	code := m.Run()
-	stopLxcfsStartedSince(lxcfsBefore)
+	testutil.StopLxcfsStartedSince(lxcfsBefore)
 	if binDir != "" {
 		_ = os.RemoveAll(binDir)
 	}

@@ -1,4 +1,4 @@
-package integration
+package testutil
 
 import (
 	"os"
@@ -12,14 +12,14 @@ import (
 	"github.com/berth-dev/berth/lxd/lxcfs"
 )
 
-// The daemons under test start one lxcfs for the host (it outlives berthd by design,
-// containers keep using it). The run stops the one it started, by the pid in its pid
-// file, and leaves alone one that was running before.
+// The daemons of a test or bench run start one lxcfs for the host (it outlives berthd by
+// design: containers keep using it). The run stops the one it started, by the pid in its
+// pid file, and leaves alone one that was running before.
 
 const lxcfsPidFile = lxcfs.DefaultDir + ".pid"
 
-// lxcfsPid is the live lxcfs of the pid file, 0 when none runs.
-func lxcfsPid() int {
+// LxcfsPid is the live lxcfs of the pid file, 0 when none runs.
+func LxcfsPid() int {
 	data, err := os.ReadFile(lxcfsPidFile)
 	if err != nil {
 		return 0
@@ -38,16 +38,16 @@ func lxcfsPid() int {
 	return pid
 }
 
-// stopLxcfsStartedSince stops the lxcfs running now if it is not before (the one that
+// StopLxcfsStartedSince stops the lxcfs running now if it is not before (the one that
 // was running when the run began).
-func stopLxcfsStartedSince(before int) {
-	pid := lxcfsPid()
+func StopLxcfsStartedSince(before int) {
+	pid := LxcfsPid()
 	if pid == 0 || pid == before {
 		return
 	}
 
 	_ = syscall.Kill(pid, syscall.SIGTERM)
-	for i := 0; i < 50 && lxcfsPid() == pid; i++ {
+	for i := 0; i < 50 && LxcfsPid() == pid; i++ {
 		time.Sleep(100 * time.Millisecond)
 	}
 
