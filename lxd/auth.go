@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"errors"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -66,57 +64,6 @@ func refusal(c trust.Caller) error {
 	return errors.New("not authorized")
 }
 
-// projectUser reports whether c may use the project API: only an administrator, as
-// berthd has no restricted certificates yet.
-func projectUser(c trust.Caller, _ *http.Request) bool { return c.Admin() }
-
 // trustedFor reports whether the caller of a routed request may see private objects
 // (private images, the full GET /1.0).
 func trustedFor(r *http.Request) bool { return callerOf(r).Admin() }
-
-// statusWriter records the status of a response for the audit log, keeping what
-// websocket upgrades and streaming need.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusWriter) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusWriter) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-
-	return s.ResponseWriter.Write(b)
-}
-
-func (s *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	if s.status == 0 {
-		s.status = http.StatusSwitchingProtocols
-	}
-
-	return http.NewResponseController(s.ResponseWriter).Hijack()
-}
-
-func (s *statusWriter) Flush() {
-	_ = http.NewResponseController(s.ResponseWriter).Flush()
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
-
-// Status is the response's status (200 when nothing was written).
-func (s *statusWriter) Status() int {
-	if s.status == 0 {
-		return http.StatusOK
-	}
-
-	return s.status
-}
