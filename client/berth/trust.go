@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -162,48 +163,28 @@ func (a *app) trustCertFile(cmd *cobra.Command, c *client.Client, path, name, ty
 }
 
 func newTrustListCmd(a *app) *cobra.Command {
-	var format string
-	cmd := &cobra.Command{
-		Use:     "list [REMOTE:]",
-		Aliases: []string{"ls"},
-		Short:   "List trusted clients",
-		Args:    rangeArgs(0, 1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			err := checkFormat(format)
-			if err != nil {
-				return err
+	header := []string{"TYPE", "NAME", "COMMON NAME", "FINGERPRINT", "ISSUE DATE", "EXPIRY DATE"}
+	return newListSubcmd(a, "List trusted clients", header, func(ctx context.Context, c *client.Client) (any, [][]string, error) {
+		certs, err := c.GetCertificates(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+
+		rows := [][]string{}
+		for _, ce := range certs {
+			cn, issued, expires := "", "", ""
+			if x, err := client.ParseCertificate([]byte(ce.Certificate)); err == nil {
+				cn = x.Subject.CommonName
+				issued, expires = trustTime(x.NotBefore), trustTime(x.NotAfter)
 			}
 
-			c, err := a.remoteOnly(cmd, args)
-			if err != nil {
-				return err
-			}
+			rows = append(rows, []string{ce.Type, ce.Name, cn, shortFingerprint(ce.Fingerprint), issued, expires})
+		}
 
-			certs, err := c.GetCertificates(cmd.Context())
-			if err != nil {
-				return err
-			}
+		sort.Slice(rows, func(i, j int) bool { return rows[i][1]+rows[i][3] < rows[j][1]+rows[j][3] })
 
-			rows := [][]string{}
-			for _, ce := range certs {
-				cn, issued, expires := "", "", ""
-				if x, err := client.ParseCertificate([]byte(ce.Certificate)); err == nil {
-					cn = x.Subject.CommonName
-					issued, expires = trustTime(x.NotBefore), trustTime(x.NotAfter)
-				}
-
-				rows = append(rows, []string{ce.Type, ce.Name, cn, shortFingerprint(ce.Fingerprint), issued, expires})
-			}
-
-			sort.Slice(rows, func(i, j int) bool { return rows[i][1]+rows[i][3] < rows[j][1]+rows[j][3] })
-
-			return renderList(a.out, format, []string{"TYPE", "NAME", "COMMON NAME", "FINGERPRINT", "ISSUE DATE", "EXPIRY DATE"}, rows, certs)
-		},
-	}
-
-	cmd.Flags().StringVarP(&format, "format", "f", formatTable, formatHelp)
-
-	return cmd
+		return certs, rows, nil
+	})
 }
 
 // trustTime is lxc's date format in the trust list.
@@ -240,8 +221,8 @@ type tokenOp struct {
 }
 
 // pendingTokens lists the running token operations of c.
-func pendingTokens(cmd *cobra.Command, c *client.Client) ([]tokenOp, error) {
-	ops, err := c.GetOperations(cmd.Context())
+func pendingTokens(ctx context.Context, c *client.Client) ([]tokenOp, error) {
+	ops, err := c.GetOperations(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -266,50 +247,33 @@ func pendingTokens(cmd *cobra.Command, c *client.Client) ([]tokenOp, error) {
 }
 
 func newTrustListTokensCmd(a *app) *cobra.Command {
-	var format string
-	cmd := &cobra.Command{
-		Use:   "list-tokens [REMOTE:]",
-		Short: "List the pending join tokens",
-		Args:  rangeArgs(0, 1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			err := checkFormat(format)
+	cmd := newListSubcmd(a, "List the pending join tokens", []string{"NAME", "TOKEN", "EXPIRES AT"}, func(ctx context.Context, c *client.Client) (any, [][]string, error) {
+		tokens, err := pendingTokens(ctx, c)
+		if err != nil {
+			return nil, nil, err
+		}
+
+		rows := [][]string{}
+		objects := []api.CertificateAddToken{}
+		for _, t := range tokens {
+			text, err := client.EncodeToken(t.token)
 			if err != nil {
-				return err
+				return nil, nil, err
 			}
 
-			c, err := a.remoteOnly(cmd, args)
-			if err != nil {
-				return err
+			expires := ""
+			if !t.token.ExpiresAt.IsZero() {
+				expires = t.token.ExpiresAt.Local().Format(time.DateTime)
 			}
 
-			tokens, err := pendingTokens(cmd, c)
-			if err != nil {
-				return err
-			}
+			rows = append(rows, []string{t.name, text, expires})
+			objects = append(objects, t.token)
+		}
 
-			rows := [][]string{}
-			objects := []api.CertificateAddToken{}
-			for _, t := range tokens {
-				text, err := client.EncodeToken(t.token)
-				if err != nil {
-					return err
-				}
+		return objects, rows, nil
+	})
 
-				expires := ""
-				if !t.token.ExpiresAt.IsZero() {
-					expires = t.token.ExpiresAt.Local().Format(time.DateTime)
-				}
-
-				rows = append(rows, []string{t.name, text, expires})
-				objects = append(objects, t.token)
-			}
-
-			return renderList(a.out, format, []string{"NAME", "TOKEN", "EXPIRES AT"}, rows, objects)
-		},
-	}
-
-	cmd.Flags().StringVarP(&format, "format", "f", formatTable, formatHelp)
-
+	cmd.Use, cmd.Aliases = "list-tokens [REMOTE:]", nil
 	return cmd
 }
 
@@ -328,7 +292,7 @@ func newTrustRevokeTokenCmd(a *app) *cobra.Command {
 				return &usageError{cmd: cmd, err: fmt.Errorf("no client name given")}
 			}
 
-			tokens, err := pendingTokens(cmd, c)
+			tokens, err := pendingTokens(cmd.Context(), c)
 			if err != nil {
 				return err
 			}
