@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/berth-dev/berth/test/testutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -77,9 +78,7 @@ func TestDiskSourceValidation(t *testing.T) {
 // TestDiskTreeAttrs: the clone a disk gets is nosuid and nodev everywhere, read-only when
 // asked, and is the object the source named (not a symlink's target).
 func TestDiskTreeAttrs(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("open_tree needs root")
-	}
+	testutil.RequireRoot(t, "open_tree")
 
 	share := t.TempDir()
 	tree, err := diskDevice{}.tree(map[string]string{"source": share, "readonly": "true"}, nil)

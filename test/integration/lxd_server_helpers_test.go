@@ -51,23 +51,9 @@ profiles:
 func startPrivateLXD(t *testing.T) *privateLXD {
 	t.Helper()
 
-	if os.Geteuid() != 0 {
-		if testutil.Strict() {
-			t.Fatal("LXD needs root")
-		}
-
-		t.Skip("LXD needs root")
-	}
-
-	for _, bin := range []string{"lxd", "lxc"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			if testutil.Strict() {
-				t.Fatalf("%s is not installed (Debian packages lxd, lxd-client; make deps)", bin)
-			}
-
-			t.Skipf("%s is not installed", bin)
-		}
-	}
+	testutil.RequireRoot(t, "run LXD")
+	testutil.LookPath(t, "lxd", "Debian package lxd; make deps")
+	testutil.LookPath(t, "lxc", "Debian package lxd-client; make deps")
 
 	// Short: LXD puts unix sockets under it.
 	dir, err := os.MkdirTemp("/tmp", "lxr-")

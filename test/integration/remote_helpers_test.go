@@ -86,14 +86,7 @@ type lxcTool struct {
 
 func newLXC(t *testing.T, localDir string) *lxcTool {
 	t.Helper()
-	bin, err := exec.LookPath("lxc")
-	if err != nil {
-		if testutil.Strict() {
-			t.Fatal("lxc (Debian package lxd-client) is not installed")
-		}
-
-		t.Skip("lxc (Debian package lxd-client) is not installed")
-	}
+	bin := testutil.LookPath(t, "lxc", "Debian package lxd-client")
 
 	home := t.TempDir()
 	if localDir == "" {
