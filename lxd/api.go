@@ -56,14 +56,10 @@ func (d *Daemon) router() http.Handler {
 		})
 	})
 
-	for _, ep := range endpoints {
-		ep := ep
-		path := "/1.0"
-		if ep.Path != "" {
-			path += "/" + ep.Path
-		}
-
-		m.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+	for _, rt := range routes(endpoints) {
+		ep := rt.ep
+		m.HandleFunc(rt.path, func(w http.ResponseWriter, r *http.Request) {
+			r = rt.withCollection(r)
 			d.serve(w, r, func(c trust.Caller, r *http.Request) (response.Response, bool) {
 				if !d.allowed(ep, c, r) {
 					d.audit.Refused(c, r, "not trusted for this request")
@@ -139,7 +135,7 @@ func (d *Daemon) dispatch(ep APIEndpoint, r *http.Request) response.Response {
 	}
 
 	if h == nil {
-		return response.ErrorResponse(http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path))
+		return unserved(ep, r)
 	}
 
 	return h(d, r)

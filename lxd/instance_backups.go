@@ -76,7 +76,7 @@ func instanceBackupsGet(d *Daemon, r *http.Request) response.Response {
 
 	urls := []string{}
 	for _, b := range list {
-		urls = append(urls, backupURL(name, b.Name))
+		urls = append(urls, instanceURL(r, name)+"/backups/"+url.PathEscape(b.Name))
 	}
 
 	return response.SyncResponse(true, urls)

@@ -66,8 +66,8 @@ func instanceExecPost(d *Daemon, r *http.Request) response.Response {
 		}
 
 		_ = op.UpdateMetadata(map[string]any{"output": map[string]string{
-			"1": "/1.0/instances/" + name + "/logs/" + filepath.Base(x.outputs["1"]),
-			"2": "/1.0/instances/" + name + "/logs/" + filepath.Base(x.outputs["2"]),
+			"1": instanceURL(r, name) + "/logs/" + filepath.Base(x.outputs["1"]),
+			"2": instanceURL(r, name) + "/logs/" + filepath.Base(x.outputs["2"]),
 		}})
 	}
 

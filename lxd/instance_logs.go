@@ -31,9 +31,9 @@ func instanceLogsGet(d *Daemon, r *http.Request) response.Response {
 		return response.InternalError(err)
 	}
 
-	urls := []string{"/1.0/instances/" + name + "/logs/" + monitorLog}
+	urls := []string{instanceURL(r, name) + "/logs/" + monitorLog}
 	for _, f := range files {
-		urls = append(urls, "/1.0/instances/"+name+"/logs/"+f)
+		urls = append(urls, instanceURL(r, name)+"/logs/"+f)
 	}
 
 	return response.SyncResponse(true, urls)

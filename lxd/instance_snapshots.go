@@ -35,7 +35,7 @@ func instanceSnapshotsGet(d *Daemon, r *http.Request) response.Response {
 
 	urls := make([]string, 0, len(snaps))
 	for _, s := range snaps {
-		urls = append(urls, snapshotURL(name, s.Name))
+		urls = append(urls, instanceURL(r, name)+"/snapshots/"+url.PathEscape(s.Name))
 	}
 
 	return response.SyncResponse(true, urls)

@@ -43,7 +43,7 @@ func instancesGet(d *Daemon, r *http.Request) response.Response {
 		return response.SyncResponse(true, objs)
 	}
 
-	return response.SyncResponse(true, urlsOf("instances", names))
+	return response.SyncResponse(true, urlsOf(instanceCollection(r), names))
 }
 
 // POST /1.0/instances: validation and image lookup happen before the operation, so bad
