@@ -12,7 +12,7 @@ NAME      ?= first
 DEB_PKGS  := debootstrap lxd-client lxd dnsmasq-base util-linux iproute2 procps gcc libc6-dev ca-certificates lxcfs btrfs-progs prometheus
 export CGO_ENABLED := 1
 
-.PHONY: all build deps run stop test test-unit test-integration bench update-schema check check-fast fuzz clean
+.PHONY: all build deps run stop test test-unit test-integration bench update-schema update-compat check check-fast fuzz clean
 
 all: build
 
@@ -88,6 +88,11 @@ bench: deps build
 
 update-schema:
 	$(GO) test ./lxd/db -run TestUpdateSchema -update
+
+# update-compat rewrites doc/lxd-compat.md (and raises the parity floor) from a run of
+# TestLXDParity against a real berthd (root).
+update-compat:
+	$(GO) test -count=1 -run '^TestLXDParity$$' ./test/integration -update
 
 clean:
 	rm -rf $(BIN)
