@@ -155,7 +155,9 @@ func imagesPost(d *Daemon, r *http.Request) response.Response {
 	return response.OperationResponse(op)
 }
 
-// DELETE /1.0/images/{fingerprint}
+// DELETE /1.0/images/{fingerprint}: the image is gone from the list and from its aliases
+// when the request is answered; the operation removes its files. Instances made from it
+// keep working (the pool keeps what they sit on).
 func imageDelete(d *Daemon, r *http.Request) response.Response {
 	img, err := d.images.Get(r.Context(), pathVar(r, "fingerprint"))
 	if err != nil {
@@ -163,12 +165,25 @@ func imageDelete(d *Daemon, r *http.Request) response.Response {
 	}
 
 	fp := img.Fingerprint
-	return d.task("Deleting image", map[string][]string{"images": {"/1.0/images/" + fp}}, func(ctx context.Context, op *operations.Operation) error {
-		err := d.images.Delete(ctx, fp)
-		if err == nil {
-			d.events.SendLifecycle("default", "image-deleted", "/1.0/images/"+fp, nil)
-		}
+	finish, err := d.images.Delete(r.Context(), fp)
+	if err != nil {
+		return response.SmartError(err)
+	}
 
-		return err
-	})
+	d.events.SendLifecycle("default", "image-deleted", "/1.0/images/"+fp, nil)
+
+	op, err := d.ops.Create(api.OperationClassTask, "Deleting image", map[string][]string{"images": {"/1.0/images/" + fp}}, nil, func(context.Context, *operations.Operation) error {
+		finish()
+		return nil
+	}, nil, nil)
+	if err == nil {
+		err = op.Start()
+	}
+
+	if err != nil {
+		go finish() // the image is deleted already: its files must go all the same
+		return response.InternalError(err)
+	}
+
+	return response.OperationResponse(op)
 }
