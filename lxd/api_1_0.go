@@ -81,6 +81,8 @@ var apiExtensions = []string{
 	"certificate_update",
 	"certificate_project",
 	"certificate_token",
+	"container_edit_metadata",
+	"image_force_refresh",
 }
 
 func serverGet(d *Daemon, r *http.Request) response.Response {
