@@ -343,7 +343,9 @@ func TestImageEndpoints(t *testing.T) {
 
 	t.Run("DeleteRacesReimport", func(t *testing.T) {
 		lxc := lxc.in(t)
-		d.berth("image", "import", imagePath, "--alias", "debian/12")
+		if code, _ := d.imageOf(t, fp); code == http.StatusNotFound {
+			d.berth("image", "import", imagePath, "--alias", "debian/12")
+		}
 
 		code, del := d.raw("DELETE", "/1.0/images/"+fp, nil)
 		if code != http.StatusAccepted {
