@@ -71,3 +71,15 @@ func (fakeNetworks) Update(context.Context, string, string, api.NetworkPut, bool
 func (fakeNetworks) Delete(context.Context, string) error {
 	return api.StatusErrorf(http.StatusNotImplemented, "no network changes in the fake daemon")
 }
+
+func (fakePool) ListImages() ([]string, error) {
+	var fps []string
+	fakePoolImages.Range(func(k, _ any) bool {
+		fps = append(fps, k.(string))
+		return true
+	})
+
+	return fps, nil
+}
+
+func (fakePool) PruneBackupImages() {}

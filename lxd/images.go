@@ -49,7 +49,7 @@ func imagesGet(d *Daemon, r *http.Request) response.Response {
 
 // GET /1.0/images/{fingerprint}: exact or unique prefix.
 func imageGet(d *Daemon, r *http.Request) response.Response {
-	img, err := visibleImage(d, r)
+	img, err := visibleImage(d, r, false)
 	if err != nil {
 		return response.SmartError(err)
 	}
@@ -59,19 +59,30 @@ func imageGet(d *Daemon, r *http.Request) response.Response {
 
 // visibleImage is the image a request names, if its caller may see it: untrusted
 // callers name public images only (a fingerprint prefix is resolved among them), so a
-// private image is "not found" to them and never makes a prefix ambiguous.
-func visibleImage(d *Daemon, r *http.Request) (*api.Image, error) {
+// private image is "not found" to them and never makes a prefix ambiguous, unless they
+// give the image's secret (?secret=, see images_secret.go) with its full fingerprint.
+func visibleImage(d *Daemon, r *http.Request, export bool) (*api.Image, error) {
 	fp := pathVar(r, "fingerprint")
-	if !trustedFor(r) {
-		return d.images.GetPublic(r.Context(), fp)
+	if trustedFor(r) {
+		return d.images.Get(r.Context(), fp)
 	}
 
-	return d.images.Get(r.Context(), fp)
+	img, err := d.images.GetPublic(r.Context(), fp)
+	if err == nil || api.StatusCodeOf(err) != http.StatusNotFound || !d.imageSecretGrants(fp, r.FormValue("secret"), export) {
+		return img, err
+	}
+
+	img, err = d.images.Get(r.Context(), fp)
+	if err == nil && img.Fingerprint != fp {
+		return nil, api.StatusErrorf(http.StatusNotFound, "image %q not found", fp)
+	}
+
+	return img, err
 }
 
 // GET /1.0/images/{fingerprint}/export: the image's unified tarball.
 func imageExport(d *Daemon, r *http.Request) response.Response {
-	row, err := visibleImage(d, r)
+	row, err := visibleImage(d, r, true)
 	if err != nil {
 		return response.SmartError(err)
 	}
@@ -94,6 +105,39 @@ func imagePut(d *Daemon, r *http.Request) response.Response {
 
 	err = d.images.Update(r.Context(), pathVar(r, "fingerprint"), req)
 	return response.SmartError(err)
+}
+
+// PATCH /1.0/images/{fingerprint}: as PUT, for the fields the body has; properties are
+// merged key by key (LXD's semantics: decoding over the current values does both).
+func imagePatch(d *Daemon, r *http.Request) response.Response {
+	img, err := d.images.Get(r.Context(), pathVar(r, "fingerprint"))
+	if err != nil {
+		return response.SmartError(err)
+	}
+
+	req := img.ImagePut
+	err = decodeJSON(r, &req)
+	if err != nil {
+		return response.SmartError(err)
+	}
+
+	err = d.images.Update(r.Context(), img.Fingerprint, req)
+	return response.SmartError(err)
+}
+
+// POST /1.0/images/{fingerprint}/refresh: LXD refreshes an image from the server it
+// came from. Berth has no image servers yet (a later issue), so no image has a source:
+// the answer is LXD's for an image without one, an operation that fails saying so.
+func imageRefresh(d *Daemon, r *http.Request) response.Response {
+	img, err := d.images.Get(r.Context(), pathVar(r, "fingerprint"))
+	if err != nil {
+		return response.SmartError(err)
+	}
+
+	fp := img.Fingerprint
+	return d.task("Refreshing image", map[string][]string{"images": {"/1.0/images/" + fp}}, func(context.Context, *operations.Operation) error {
+		return fmt.Errorf("Failed to update image %q: Image source not found", fp)
+	})
 }
 
 // POST /1.0/images: a unified tarball as the raw body. The upload is spooled in the
@@ -155,7 +199,9 @@ func imagesPost(d *Daemon, r *http.Request) response.Response {
 	return response.OperationResponse(op)
 }
 
-// DELETE /1.0/images/{fingerprint}
+// DELETE /1.0/images/{fingerprint}: the image is gone from the list and from its aliases
+// when the request is answered; the operation removes its files. Instances made from it
+// keep working (the pool keeps what they sit on).
 func imageDelete(d *Daemon, r *http.Request) response.Response {
 	img, err := d.images.Get(r.Context(), pathVar(r, "fingerprint"))
 	if err != nil {
@@ -163,12 +209,25 @@ func imageDelete(d *Daemon, r *http.Request) response.Response {
 	}
 
 	fp := img.Fingerprint
-	return d.task("Deleting image", map[string][]string{"images": {"/1.0/images/" + fp}}, func(ctx context.Context, op *operations.Operation) error {
-		err := d.images.Delete(ctx, fp)
-		if err == nil {
-			d.events.SendLifecycle("default", "image-deleted", "/1.0/images/"+fp, nil)
-		}
+	finish, err := d.images.Delete(r.Context(), fp)
+	if err != nil {
+		return response.SmartError(err)
+	}
 
-		return err
-	})
+	d.events.SendLifecycle("default", "image-deleted", "/1.0/images/"+fp, nil)
+
+	op, err := d.ops.Create(api.OperationClassTask, "Deleting image", map[string][]string{"images": {"/1.0/images/" + fp}}, nil, func(context.Context, *operations.Operation) error {
+		finish()
+		return nil
+	}, nil, nil)
+	if err == nil {
+		err = op.Start()
+	}
+
+	if err != nil {
+		go finish() // the image is deleted already: its files must go all the same
+		return response.InternalError(err)
+	}
+
+	return response.OperationResponse(op)
 }

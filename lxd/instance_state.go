@@ -34,6 +34,16 @@ func instanceStatePut(d *Daemon, r *http.Request) response.Response {
 		return response.SmartError(err)
 	}
 
+	desc, fn, err := stateAction(d, name, req)
+	if err != nil {
+		return response.SmartError(err)
+	}
+
+	return d.task(desc, instanceResources(name), fn)
+}
+
+// stateAction is what a state change of instance name does, and its description.
+func stateAction(d *Daemon, name string, req api.InstanceStatePut) (string, func(ctx context.Context, op *operations.Operation) error, error) {
 	timeout := time.Duration(req.Timeout) * time.Second
 	var fn func(ctx context.Context, op *operations.Operation) error
 	var desc string
@@ -58,12 +68,12 @@ func instanceStatePut(d *Daemon, r *http.Request) response.Response {
 		desc = "Unfreezing instance"
 		fn = func(ctx context.Context, op *operations.Operation) error { return d.instances.Unfreeze(ctx, name) }
 	default:
-		return response.BadRequest(api.StatusErrorf(http.StatusBadRequest, "unknown action %q", req.Action))
+		return "", nil, api.StatusErrorf(http.StatusBadRequest, "unknown action %q", req.Action)
 	}
 
 	if req.Stateful {
-		return response.BadRequest(api.StatusErrorf(http.StatusBadRequest, "stateful %s is not supported", req.Action))
+		return "", nil, api.StatusErrorf(http.StatusBadRequest, "stateful %s is not supported", req.Action)
 	}
 
-	return d.task(desc, instanceResources(name), fn)
+	return desc, fn, nil
 }

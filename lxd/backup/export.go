@@ -101,7 +101,13 @@ func writeIndex(tw *tar.Writer, index *Index) error {
 		return err
 	}
 
-	for _, dir := range []string{"backup/", containerDir + "/", snapshotsDir + "/"} {
+	// backup/snapshots/ only when there are snapshots, as in LXD's backups.
+	dirs := []string{"backup/", containerDir + "/"}
+	if len(index.Snapshots) > 0 {
+		dirs = append(dirs, snapshotsDir+"/")
+	}
+
+	for _, dir := range dirs {
 		err := tw.WriteHeader(&tar.Header{Name: dir, Typeflag: tar.TypeDir, Mode: 0o755, ModTime: time.Now()})
 		if err != nil {
 			return err

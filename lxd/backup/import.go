@@ -19,7 +19,7 @@ import (
 // Import creates an instance from a backup tarball (see Export) and returns its name:
 // name if set, else the one in the backup. The backup is hostile. It is split, member by
 // member, into one image-layout tarball per tree (the instance and each snapshot): names
-// are checked (tarsafe: no absolute path, no "..", no NUL), only members under the
+// are checked (tarsafe: a leading "/" dropped, no "..", no NUL), only members under the
 // expected prefixes are kept, and a hard link must stay inside its own tree. Each tree is
 // then unpacked by the image unpacker (parents resolved inside the tree with openat2, no
 // device nodes), as a pool image the instance sits on, with a fresh id range.

@@ -96,7 +96,8 @@ func readIndex(tr *tar.Reader) (*Index, error) {
 			continue
 		}
 
-		if strings.TrimPrefix(hdr.Name, "./") != indexName || hdr.Typeflag != tar.TypeReg || hdr.Size > maxIndexSize {
+		comps, _ := tarsafe.Split(hdr.Name)
+		if strings.Join(comps, "/") != indexName || hdr.Typeflag != tar.TypeReg || hdr.Size > maxIndexSize {
 			return nil, fmt.Errorf("the first file of a backup must be %s", indexName)
 		}
 
@@ -116,7 +117,7 @@ func readIndex(tr *tar.Reader) (*Index, error) {
 }
 
 // backupMember maps a member name to its tree and its name inside that tree's image
-// layout ("" to skip the member). Names tarsafe refuses (absolute, "..", NUL) are refused
+// layout ("" to skip the member). Names tarsafe refuses ("..", NUL) are refused
 // outright, with the same check the image unpacker makes.
 func backupMember(name string, snaps map[string]bool) (string, string, error) {
 	comps, err := tarsafe.Split(name)

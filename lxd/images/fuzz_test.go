@@ -44,6 +44,8 @@ func FuzzUnpack(f *testing.F) {
 		{file("metadata.yaml", goodMetadata), dir("rootfs/"), file("rootfs/etc/hostname", "c1")},
 		{dir("rootfs/"), symlink("rootfs/up", "../outside"), file("rootfs/up/planted", "x")},
 		{dir("rootfs/"), hardlink("rootfs/h", "rootfs/../outside/canary")},
+		{file("/metadata.yaml", goodMetadata), dir("/rootfs/"), file("/rootfs/etc/inittab", "x"), hardlink("/rootfs/h", "/rootfs/etc/inittab")},
+		{dir("/rootfs/"), file("/rootfs/../outside/canary", "x"), hardlink("/rootfs/h", "/outside/canary")},
 	} {
 		f.Add(tarBytes(entries...))
 	}

@@ -14,8 +14,9 @@ import (
 	"github.com/berth-dev/berth/shared/tarsafe"
 )
 
-// ErrUnsafePath is wrapped by Unpack's error for an entry name or hard link target that is
-// absolute or contains "..". It is tarsafe's error, so errors.Is holds for either name.
+// ErrUnsafePath is wrapped by Unpack's error for an entry name or hard link target that
+// contains ".." (absolute names lose their leading "/", as with GNU tar). It is tarsafe's
+// error, so errors.Is holds for either name.
 var ErrUnsafePath = tarsafe.ErrUnsafe
 
 // UnpackStats counts what Unpack did.
@@ -41,8 +42,8 @@ func Unpack(tarball, rootfsDir, metaDir string) error {
 }
 
 // Unpack extracts a unified image tarball: rootfs/… into rootfsDir and metadata.yaml plus
-// templates/… into metaDir (both must exist). Entries are hostile: an absolute name, a ".."
-// component or a hard link to outside rootfs/ fails the whole unpack with ErrUnsafePath;
+// templates/… into metaDir (both must exist). Entries are hostile: a leading "/" is
+// dropped (as GNU tar and LXD do), and a ".." component or a hard link to outside rootfs/ fails the whole unpack with ErrUnsafePath;
 // parent directories are resolved inside the destination root (symlinks planted by earlier
 // entries resolve as they would in the container, never on the host; a parent that does
 // not resolve to a directory fails the unpack, as with GNU tar); every entry is created
@@ -210,8 +211,8 @@ func (u *Unpacker) unpackMetadata(tr *tar.Reader, metaDir string, stats *UnpackS
 	}
 }
 
-// splitEntryName returns the components of an entry name without "" and "." ones, refusing
-// absolute names, ".." and NUL (the check is shared with backups: see tarsafe).
+// splitEntryName returns the components of an entry name without "" and "." ones, a
+// leading "/" dropped, refusing ".." and NUL (the check is shared with backups: see tarsafe).
 func splitEntryName(name string) ([]string, error) {
 	return tarsafe.Split(name)
 }

@@ -172,7 +172,7 @@ func TestUnpackRejectsUnsafePaths(t *testing.T) {
 
 	for name, entries := range map[string][]tarEntry{
 		"dotdot":                {dir("rootfs/"), file("rootfs/../../../../../../.."+outside+"/dotdot", "x")},
-		"absolute":              {file(outside+"/absolute", "x")},
+		"absolute dotdot":       {dir("/rootfs/"), file("/rootfs/../../../../../../.."+outside+"/absolute", "x")},
 		"hardlink outside":      {dir("rootfs/"), hardlink("rootfs/h", victim)},
 		"hardlink dotdot":       {dir("rootfs/"), hardlink("rootfs/h", "rootfs/../../../../../../../"+rel)},
 		"hardlink to metadata":  {file("metadata.yaml", goodMetadata), dir("rootfs/"), hardlink("rootfs/h", "metadata.yaml")},
@@ -206,6 +206,48 @@ func TestUnpackRejectsUnsafePaths(t *testing.T) {
 				t.Fatalf("hard link was created: %v", err)
 			}
 		})
+	}
+}
+
+// TestUnpackAbsoluteNames: absolute member names are common (LXD's own test images have
+// them); as GNU tar and LXD do, the leading "/" is dropped, for hard link targets too, and
+// what stays inside the destination unpacks. An absolute name outside rootfs/ lands in no
+// destination: TestUnpackRejectsUnsafePaths checks "/.." escapes are still refused.
+func TestUnpackAbsoluteNames(t *testing.T) {
+	outside := t.TempDir()
+
+	rootfs, meta, _, err := unpackInto(t, makeTar(t, "gzip",
+		file("/metadata.yaml", goodMetadata),
+		dir("/rootfs/"),
+		dir("//rootfs/etc/"),
+		file("/rootfs/etc/inittab", "id:2:initdefault:"),
+		hardlink("/rootfs/etc/inittab.link", "/rootfs/etc/inittab"),
+		file(outside+"/planted", "x"),
+	))
+	if err != nil {
+		t.Fatalf("Unpack: %v", err)
+	}
+
+	got, err := os.ReadFile(filepath.Join(rootfs, "etc/inittab"))
+	if err != nil || string(got) != "id:2:initdefault:" {
+		t.Errorf("etc/inittab = %q, %v", got, err)
+	}
+
+	var st unix.Stat_t
+
+	err = unix.Stat(filepath.Join(rootfs, "etc/inittab.link"), &st)
+	if err != nil || st.Nlink != 2 {
+		t.Errorf("hard link: nlink %d, %v", st.Nlink, err)
+	}
+
+	_, err = os.Stat(filepath.Join(meta, "metadata.yaml"))
+	if err != nil {
+		t.Errorf("metadata.yaml: %v", err)
+	}
+
+	entries, _ := os.ReadDir(outside)
+	if len(entries) != 0 {
+		t.Errorf("an absolute name outside rootfs/ was written on the host: %v", entries)
 	}
 }
 

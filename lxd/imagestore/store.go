@@ -31,7 +31,11 @@ type Store struct {
 	pool storage.Driver
 	log  *slog.Logger
 
-	mu sync.Mutex // serialises unpacking into the pool
+	// mu serialises what changes an image's name space: its record, its files under dir
+	// and its tree in the pool (import, the accepted part of a delete, its release of the
+	// pool tree, unpacking). A delete's slow removals run outside it, on trash names no
+	// later import can reach.
+	mu sync.Mutex
 }
 
 // New returns a Store rooted at dir.
@@ -99,12 +103,7 @@ func (s *Store) Spool(r io.Reader) (*Upload, error) {
 func (s *Store) Import(ctx context.Context, up *Upload, opts ImportOptions) (string, int64, error) {
 	defer up.Remove()
 	fp, size := up.Fingerprint, up.Size
-	var existing *db.Image
-	_ = s.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
-		existing, _ = tx.GetImage(ctx, fp)
-		return nil
-	})
-	if existing != nil && existing.Fingerprint == fp {
+	if s.exists(ctx, fp) {
 		return fp, size, ErrExists
 	}
 
@@ -117,12 +116,21 @@ func (s *Store) Import(ctx context.Context, up *Upload, opts ImportOptions) (str
 		return "", 0, api.StatusErrorf(http.StatusBadRequest, "image has no rootfs/: only container images in the unified format are supported")
 	}
 
+	// From the check to the record, under the lock: a concurrent import of the same image
+	// or a pending delete cannot remove the files this one records.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+
+	if s.exists(ctx, fp) {
+		return fp, size, ErrExists
+	}
+
 	err = os.Rename(up.Path, s.TarballPath(fp))
 	if err != nil {
 		return "", 0, err
 	}
 
-	err = s.EnsureInPool(ctx, fp)
+	err = s.ensureInPool(fp)
 	if err != nil {
 		_ = os.Remove(s.TarballPath(fp))
 		return "", 0, err
@@ -166,11 +174,27 @@ func (s *Store) Import(ctx context.Context, up *Upload, opts ImportOptions) (str
 	return fp, size, nil
 }
 
+// exists reports whether image fp has a record (exactly that fingerprint).
+func (s *Store) exists(ctx context.Context, fp string) bool {
+	var existing *db.Image
+	_ = s.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		existing, _ = tx.GetImage(ctx, fp)
+		return nil
+	})
+
+	return existing != nil && existing.Fingerprint == fp
+}
+
 // EnsureInPool unpacks image fp into the storage pool unless it is there already.
-func (s *Store) EnsureInPool(ctx context.Context, fp string) error {
+func (s *Store) EnsureInPool(_ context.Context, fp string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 
+	return s.ensureInPool(fp)
+}
+
+// ensureInPool is EnsureInPool with s.mu held.
+func (s *Store) ensureInPool(fp string) error {
 	if s.pool.HasImage(fp) {
 		_, err := os.Stat(s.MetaDir(fp))
 		if err == nil {
@@ -210,24 +234,62 @@ func (s *Store) EnsureInPool(ctx context.Context, fp string) error {
 	return os.Rename(metaTmp, s.MetaDir(fp))
 }
 
-// Delete removes an image: its row (and aliases), its pool tree and its files.
-func (s *Store) Delete(ctx context.Context, fp string) error {
+// Delete deletes image fp as the client sees it before it returns: its record and
+// aliases go, and its files are renamed to a trash directory, under the lock an import
+// takes, so the same image imported right after is a new image that nothing of this
+// delete touches. The returned finish does the slow part (the pool tree, the trash) and
+// must be called; a crash before it leaves nothing Reconcile does not remove at start.
+func (s *Store) Delete(ctx context.Context, fp string) (finish func(), err error) {
 	s.mu.Lock()
-	err := s.pool.DeleteImage(fp)
-	s.mu.Unlock()
-	if err != nil {
-		return err
-	}
+	defer s.mu.Unlock()
 
 	err = s.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
 		return tx.DeleteImage(ctx, fp)
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 
-	s.remove(fp)
-	return nil
+	trash, err := os.MkdirTemp(s.dir, trashPrefix)
+	if err != nil {
+		s.log.Warn("deleting image files in place", "fingerprint", fp, "err", err)
+		s.remove(fp)
+		trash = ""
+	} else {
+		for _, p := range []string{s.TarballPath(fp), s.MetaDir(fp)} {
+			err := os.Rename(p, filepath.Join(trash, filepath.Base(p)))
+			if err != nil && !errors.Is(err, os.ErrNotExist) {
+				s.log.Warn("moving image file to trash", "file", p, "err", err)
+			}
+		}
+	}
+
+	return func() {
+		s.releaseFromPool(fp)
+		if trash != "" {
+			_ = os.RemoveAll(trash)
+		}
+	}, nil
+}
+
+// trashPrefix names the directories a delete moves image files into; Reconcile removes
+// any left by a crash.
+const trashPrefix = ".trash-"
+
+// releaseFromPool deletes the pool tree of an image that has no record (the pool keeps
+// it for instances still on it), unless the image was imported again meanwhile.
+func (s *Store) releaseFromPool(fp string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+
+	if s.exists(context.Background(), fp) {
+		return
+	}
+
+	err := s.pool.DeleteImage(fp)
+	if err != nil {
+		s.log.Warn("deleting image from the pool; removed at next start", "fingerprint", fp, "err", err)
+	}
 }
 
 func (s *Store) remove(fp string) {
@@ -235,7 +297,9 @@ func (s *Store) remove(fp string) {
 	_ = os.RemoveAll(s.MetaDir(fp))
 }
 
-// Reconcile removes uploads that a crash interrupted and image files without a DB row.
+// Reconcile removes what a crash left: uploads it interrupted, image files without a
+// record, the trash of deletes, and pool images without a record (kept, released, while
+// instances sit on them; removed once none does).
 func (s *Store) Reconcile(ctx context.Context) error {
 	known := map[string]bool{}
 	err := s.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
@@ -265,6 +329,25 @@ func (s *Store) Reconcile(ctx context.Context) error {
 		s.log.Info("removing leftover image file", "file", n)
 		_ = os.RemoveAll(filepath.Join(s.dir, n))
 	}
+
+	pooled, err := s.pool.ListImages()
+	if err != nil {
+		return err
+	}
+
+	for _, fp := range pooled {
+		if known[fp] {
+			continue
+		}
+
+		s.log.Info("deleting pool image without a record", "fingerprint", fp)
+		err := s.pool.DeleteImage(fp)
+		if err != nil {
+			return err
+		}
+	}
+
+	s.pool.PruneBackupImages()
 
 	return nil
 }

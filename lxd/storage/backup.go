@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -100,16 +101,48 @@ func (d *dirDriver) CreateSnapshotFromImage(name, snap, fp string, ids idmap.Set
 	})
 }
 
-// pruneBackupImages removes the images imports made (BackupImagePrefix) that inUse says
-// nothing sits on (nil: nothing ever does). Errors only leave an image behind.
+// pruneBackupImages removes the images no record keeps (imports', BackupImagePrefix, and
+// released ones) that inUse says nothing sits on (nil: nothing ever does). Errors only
+// leave an image behind, for the next prune.
 func (p *pool) pruneBackupImages(inUse func(fp string) ([]string, error)) {
 	matches, _ := filepath.Glob(filepath.Join(p.dir, imagesDir, BackupImagePrefix+"*"))
+	released, _ := filepath.Glob(filepath.Join(p.dir, imagesDir, "*", releasedFile))
+	for _, m := range released {
+		matches = append(matches, filepath.Dir(m))
+	}
+
 	for _, m := range matches {
-		err := p.deleteImage(filepath.Base(m), inUse)
+		err := p.pruneImage(filepath.Base(m), inUse)
 		if err != nil {
-			p.log.Debug("keeping backup image", "image", filepath.Base(m), "err", err)
+			p.log.Warn("keeping unused image", "image", filepath.Base(m), "err", err)
 		}
 	}
+}
+
+// pruneImage removes image fp if, under the pool lock, no record keeps it (an import's
+// or a released one, not adopted again meanwhile) and inUse lists no user.
+func (p *pool) pruneImage(fp string, inUse func(fp string) ([]string, error)) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+
+	_, err := os.Lstat(p.imageDir(fp))
+	if errors.Is(err, os.ErrNotExist) || (!strings.HasPrefix(fp, BackupImagePrefix) && !p.isReleased(fp)) {
+		return nil
+	}
+
+	if inUse != nil {
+		users, err := inUse(fp)
+		if err != nil || len(users) > 0 {
+			return err
+		}
+	}
+
+	err = p.removeTree(p.imageDir(fp), filepath.Join(p.dir, imagesDir))
+	if err == nil {
+		p.log.Info("removed image its last user left", "fingerprint", fp)
+	}
+
+	return err
 }
 
 // PruneBackupImages implements Driver: an overlay instance or snapshot needs its image as

@@ -7,7 +7,6 @@ import "errors"
 var (
 	ErrUnknownDriver    = errors.New("unknown storage driver")
 	ErrImageNotFound    = errors.New("image not found in pool")
-	ErrImageInUse       = errors.New("image is used by instances")
 	ErrInstanceNotFound = errors.New("instance storage not found")
 	ErrInstanceExists   = errors.New("instance storage already exists")
 	ErrStillMounted     = errors.New("instance storage is still mounted")

@@ -48,8 +48,8 @@ func (d *overlay) load() error {
 	return nil
 }
 
-// DeleteImage implements Driver: refused with 409 while an instance's lower layer is this
-// image (checked from containers/*/image).
+// DeleteImage implements Driver: while instances or snapshots have this image as their
+// lower layer (containers/*/image), it is released rather than removed.
 func (d *overlay) DeleteImage(fp string) error {
 	return d.deleteImage(fp, d.imageUsers)
 }

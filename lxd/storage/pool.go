@@ -21,6 +21,7 @@ import (
 // Pool layout:
 //
 //	<pool>/images/<fp>/rootfs        unpacked image, root-owned as in the tarball
+//	<pool>/images/<fp>/released      DeleteImage released it while instances sat on it
 //	<pool>/containers/<name>/image   fingerprint of the image the instance came from
 //	<pool>/containers/<name>/…       driver-specific (rootfs, upper, work, lower)
 //	<pool>/{images,containers}/.tmp-* work in progress; renamed into place when complete,
@@ -34,6 +35,7 @@ const (
 	// deletes when done; one left by a crash has no DB row and is removed at start.
 	TempSnapshotPrefix = "berth-export-"
 	imageFile          = "image"
+	releasedFile       = "released"
 )
 
 // pool holds what every driver shares: the layout and the image store.
@@ -168,8 +170,18 @@ func (p *pool) CreateImage(fp string, unpack func(rootfsDir string) error) error
 		return err
 	}
 
-	if p.HasImage(fp) {
-		return nil
+	// A present image is adopted again if DeleteImage had released it: under the lock, so
+	// a prune deciding to remove it either runs first (and it is unpacked anew) or sees it
+	// adopted.
+	p.mu.Lock()
+	present := p.HasImage(fp)
+	if present {
+		err = p.adoptImage(fp)
+	}
+	p.mu.Unlock()
+
+	if present {
+		return err
 	}
 
 	tmp, err := os.MkdirTemp(filepath.Join(p.dir, imagesDir), tmpPrefix+fp+"-")
@@ -226,7 +238,8 @@ func (p *pool) HasImage(fp string) bool {
 }
 
 // deleteImage removes image fp. A missing image is not an error. inUse, if set, is
-// consulted under the pool lock and refuses deletion when it lists instances.
+// consulted under the pool lock: while it lists users the image is released instead
+// (marked, and removed by pruneImages when the last user goes).
 func (p *pool) deleteImage(fp string, inUse func(fp string) ([]string, error)) error {
 	err := checkName("image", fp)
 	if err != nil {
@@ -248,11 +261,72 @@ func (p *pool) deleteImage(fp string, inUse func(fp string) ([]string, error)) e
 		}
 
 		if len(users) > 0 {
-			return api.StatusErrorf(http.StatusConflict, "deleting image %q: %w: %s", fp, ErrImageInUse, strings.Join(users, ", "))
+			return p.releaseImage(fp, users)
 		}
 	}
 
 	return p.removeTree(p.imageDir(fp), filepath.Join(p.dir, imagesDir))
+}
+
+// releaseImage marks image fp as kept only for its users. The marker is one file created
+// in the image's directory: a crash leaves the image either adopted or released, and the
+// store deletes an adopted image without a record again at start.
+func (p *pool) releaseImage(fp string, users []string) error {
+	f, err := os.OpenFile(filepath.Join(p.imageDir(fp), releasedFile), os.O_CREATE|os.O_WRONLY, 0o600)
+	if err == nil {
+		err = f.Close()
+	}
+
+	if err != nil {
+		return fmt.Errorf("releasing image %q: %w", fp, err)
+	}
+
+	syncDir(p.imageDir(fp))
+	p.log.Info("released image; kept until its last user goes", "fingerprint", fp, "users", len(users))
+
+	return nil
+}
+
+// adoptImage undoes releaseImage. Called with p.mu held.
+func (p *pool) adoptImage(fp string) error {
+	err := os.Remove(filepath.Join(p.imageDir(fp), releasedFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+
+	if err != nil {
+		return fmt.Errorf("adopting released image %q: %w", fp, err)
+	}
+
+	syncDir(p.imageDir(fp))
+	p.log.Info("adopted released image", "fingerprint", fp)
+
+	return nil
+}
+
+func (p *pool) isReleased(fp string) bool {
+	_, err := os.Lstat(filepath.Join(p.imageDir(fp), releasedFile))
+	return err == nil
+}
+
+// ListImages implements Driver.
+func (p *pool) ListImages() ([]string, error) {
+	entries, err := os.ReadDir(filepath.Join(p.dir, imagesDir))
+	if err != nil {
+		return nil, fmt.Errorf("listing images: %w", err)
+	}
+
+	var fps []string
+	for _, e := range entries {
+		fp := e.Name()
+		if strings.HasPrefix(fp, ".") || strings.HasPrefix(fp, BackupImagePrefix) || !p.HasImage(fp) || p.isReleased(fp) {
+			continue
+		}
+
+		fps = append(fps, fp)
+	}
+
+	return fps, nil
 }
 
 // imageUsers lists the instances recorded as made from image fp.

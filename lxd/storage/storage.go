@@ -18,7 +18,14 @@ type Driver interface {
 	// A crash half-way leaves nothing that HasImage reports.
 	CreateImage(fp string, unpack func(rootfsDir string) error) error
 	HasImage(fp string) bool
+	// DeleteImage removes image fp. Where instances or snapshots still sit on it (the
+	// overlay's shared lower layer) it is released instead: it stays for them, is no
+	// longer listed, and PruneBackupImages removes it once the last of them is gone;
+	// CreateImage of the same fp adopts it again. A missing image is not an error.
 	DeleteImage(fp string) error
+	// ListImages lists the images CreateImage made and DeleteImage has not released
+	// (not the imports' BackupImagePrefix ones), sorted.
+	ListImages() ([]string, error)
 
 	// CreateInstanceFromImage creates the instance's storage from image fp, owned so that
 	// it appears root-owned inside a container using ids. It must be cheap (no full copy
@@ -54,7 +61,8 @@ type Driver interface {
 	CreateSnapshotFromImage(name, snap, fp string, ids idmap.Set) error
 	// InstanceImage returns the image an instance's storage sits on.
 	InstanceImage(name string) (string, error)
-	// PruneBackupImages removes the images of imports (BackupImagePrefix) nothing uses.
+	// PruneBackupImages removes the images no image record keeps (those of imports,
+	// BackupImagePrefix, and released ones) once nothing uses them.
 	PruneBackupImages()
 	// MountSnapshot gives a read-only view of a snapshot's root filesystem owned as the
 	// instance's (ids) until release is called.

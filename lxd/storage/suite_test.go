@@ -447,34 +447,101 @@ func testCreateErrors(t *testing.T, driver string) {
 	}
 }
 
+// testDeleteImageInUse: deleting an image instances sit on succeeds, as in LXD. The
+// overlay keeps the shared lower layer (released, no longer adopted by any image row)
+// until its last user goes; re-creating the image adopts the layer again.
 func testDeleteImageInUse(t *testing.T, driver string) {
-	d, _ := loadWithImage(t, driver)
+	d, poolDir := loadWithImage(t, driver)
 
-	err := d.CreateInstanceFromImage("c1", "img", testIDs[0])
-	if err != nil {
-		t.Fatal(err)
+	for _, name := range []string{"c1", "c2"} {
+		err := d.CreateInstanceFromImage(name, "img", testIDs[0])
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 
-	err = d.DeleteImage("img")
+	err := d.DeleteImage("img")
+	if err != nil {
+		t.Fatalf("deleting an image instances were made from: %v", err)
+	}
+
 	if driver == "overlay" {
-		if api.StatusCodeOf(err) != http.StatusConflict || !errors.Is(err, ErrImageInUse) {
-			t.Fatalf("deleting the lower layer of an instance: %v", err)
+		if !d.HasImage("img") {
+			t.Fatal("the lower layer of running instances was removed")
 		}
 
-		err = d.DeleteInstance("c1")
+		if got := readString(t, filepath.Join(mountInstance(t, d, "c1", testIDs[0]), "etc/passwd")); got == "" {
+			t.Error("instance on a released layer does not mount")
+		}
+
+		err = d.UnmountInstance("c1")
 		if err != nil {
 			t.Fatal(err)
 		}
 
+		if got, _ := d.ListImages(); len(got) != 0 {
+			t.Errorf("ListImages lists a released layer: %v", got)
+		}
+	}
+
+	// One user left: the layer stays.
+	err = d.DeleteInstance("c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	d.PruneBackupImages()
+	if driver == "overlay" && !d.HasImage("img") {
+		t.Fatal("the layer went with its first user while another sits on it")
+	}
+
+	// Re-importing the image adopts the layer: the last user going no longer removes it.
+	err = d.CreateImage("img", func(root string) error {
+		if driver == "overlay" {
+			t.Error("unpacked a present image")
+		}
+
+		return unpackTestImage(root)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	err = d.DeleteInstance("c2")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	d.PruneBackupImages()
+	if !d.HasImage("img") {
+		t.Fatal("an adopted image was pruned")
+	}
+
+	if got, _ := d.ListImages(); !slices.Equal(got, []string{"img"}) {
+		t.Errorf("ListImages = %v, want [img]", got)
+	}
+
+	// Released with no user left: the last prune removes it, and nothing stays behind.
+	err = d.CreateInstanceFromImage("c3", "img", testIDs[0])
+	if err == nil {
 		err = d.DeleteImage("img")
+	}
+
+	if err == nil {
+		err = d.DeleteInstance("c3")
 	}
 
 	if err != nil {
 		t.Fatal(err)
 	}
 
+	d.PruneBackupImages()
 	if d.HasImage("img") {
-		t.Error("image still present")
+		t.Error("released image still present after its last user went")
+	}
+
+	if got := dirEntries(t, filepath.Join(poolDir, "images")); len(got) != 0 {
+		t.Errorf("images/ not empty: %v", got)
 	}
 }
 

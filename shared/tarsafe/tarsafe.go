@@ -14,14 +14,12 @@ import (
 var ErrUnsafe = errors.New("unsafe member name")
 
 // Split returns the components of a member name without the empty and "." ones, so that
-// "./a//b/" is [a b] and "." or "./" is empty (the archive's root). It refuses, wrapping
-// ErrUnsafe, absolute names, any ".." component and NUL bytes: joined below a root
-// directory, the result always names that root or something inside it.
+// "./a//b/" is [a b] and "." or "./" is empty (the archive's root). An absolute name is
+// taken as relative to the archive's root, as GNU tar and LXD take it ("/rootfs/etc" is
+// [rootfs etc]): archives made with absolute names are common. It refuses, wrapping
+// ErrUnsafe, any ".." component and NUL bytes: joined below a root directory, the result
+// always names that root or something inside it.
 func Split(name string) ([]string, error) {
-	if strings.HasPrefix(name, "/") {
-		return nil, fmt.Errorf("%w: %q is absolute", ErrUnsafe, name)
-	}
-
 	if strings.IndexByte(name, 0) >= 0 {
 		return nil, fmt.Errorf("%w: %q contains a NUL byte", ErrUnsafe, name)
 	}

@@ -362,7 +362,6 @@ func TestPublishExportImport(t *testing.T) {
 	t.Run("hostile-backups", func(t *testing.T) {
 		cases := map[string][]tarMember{
 			"dotdot":     {{name: "backup/container/rootfs/../../../../tmp/berth-evil", body: "x"}},
-			"absolute":   {{name: "/backup/container/rootfs/etc/evil", body: "x"}},
 			"hardlink":   {{name: "backup/container/rootfs/etc/x", link: "backup/snapshots/s/rootfs/etc/shadow", hard: true}},
 			"hardlink-2": {{name: "backup/container/rootfs/etc/x", link: "/etc/shadow", hard: true}},
 		}
@@ -375,8 +374,25 @@ func TestPublishExportImport(t *testing.T) {
 			}
 		}
 
+		// An absolute name is taken below the backup's root, as GNU tar and LXD take it: it
+		// lands inside the new instance, never at that path on the host.
+		path := writeBackup(t, local, "absolute", []tarMember{{name: "/backup/container/rootfs/etc/abs", body: "x"}})
+		if out, err := d.berthErr("import", path, "abs"); err != nil {
+			t.Errorf("backup with absolute names: %v\n%s", err, out)
+		} else {
+			if _, _, ferr := d.c.GetInstanceFile(ctx, "abs", "/etc/abs"); ferr != nil {
+				t.Errorf("absolute member not inside the instance: %v", ferr)
+			}
+
+			d.berth("delete", "abs")
+		}
+
+		if _, err := os.Stat("/backup/container/rootfs/etc/abs"); err == nil {
+			t.Fatal("an absolute backup member was written on the host")
+		}
+
 		// Device nodes are skipped and a symlink to / only leads inside the new root.
-		path := writeBackup(t, local, "tricks", []tarMember{
+		path = writeBackup(t, local, "tricks", []tarMember{
 			{name: "backup/container/rootfs/etc/", dir: true},
 			{name: "backup/container/rootfs/dev-null", dev: true},
 			{name: "backup/container/rootfs/escape", link: "/"},
