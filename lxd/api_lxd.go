@@ -45,7 +45,8 @@ var lxdAPI = []lxdPath{
 	{"instances/{name}/logs", "GET", ""},
 	{"instances/{name}/logs/{filename}", "GET DELETE", ""},
 	{"instances/{name}/metadata", "GET PUT PATCH", noteInstances},
-	{"instances/{name}/metadata/templates", "GET POST DELETE", noteInstances},
+	// PUT is not in LXD's description, but LXD serves it and `lxc config template edit` sends it.
+	{"instances/{name}/metadata/templates", "GET POST PUT DELETE", noteInstances},
 	{"instances/{name}/sftp", "GET", "SFTP over the API is not planned; use lxc file"},
 	{"instances/{name}/snapshots", "GET POST", ""},
 	{"instances/{name}/snapshots/{snapshot}", "GET PUT PATCH POST DELETE", noteInstances},
