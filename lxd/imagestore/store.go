@@ -193,37 +193,40 @@ func (s *Store) EnsureInPool(_ context.Context, fp string) error {
 	return s.ensureInPool(fp)
 }
 
-// ensureInPool is EnsureInPool with s.mu held.
+// ensureInPool is EnsureInPool with s.mu held. CreateImage runs even when the pool has
+// the image: it adopts a tree a delete released while instances sat on it, which the
+// image, recorded again, now owns (else the next prune removes it under the record).
 func (s *Store) ensureInPool(fp string) error {
-	if s.pool.HasImage(fp) {
-		_, err := os.Stat(s.MetaDir(fp))
-		if err == nil {
-			return nil
-		}
-	}
+	_, err := os.Stat(s.MetaDir(fp))
+	haveMeta := err == nil
 
 	metaTmp := s.MetaDir(fp) + ".tmp"
 	_ = os.RemoveAll(metaTmp)
-	err := os.MkdirAll(metaTmp, 0o755)
+	err = os.MkdirAll(metaTmp, 0o755)
 	if err != nil {
 		return err
 	}
 
 	defer func() { _ = os.RemoveAll(metaTmp) }()
-	if !s.pool.HasImage(fp) {
-		start := time.Now()
-		err = s.pool.CreateImage(fp, func(rootfsDir string) error {
-			_, err := (&images.Unpacker{Log: s.log}).Unpack(s.TarballPath(fp), rootfsDir, metaTmp)
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("unpacking image %s: %w", fp[:12], err)
-		}
+	unpacked := false
+	start := time.Now()
+	err = s.pool.CreateImage(fp, func(rootfsDir string) error {
+		unpacked = true
+		_, err := (&images.Unpacker{Log: s.log}).Unpack(s.TarballPath(fp), rootfsDir, metaTmp)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("unpacking image %s: %w", fp[:12], err)
+	}
 
+	switch {
+	case unpacked:
 		s.log.Info("unpacked image", "fingerprint", fp[:12], "duration", time.Since(start))
 		// Unpacking buffers tens of MiB; give them back rather than carry them as RSS.
 		debug.FreeOSMemory()
-	} else {
+	case haveMeta:
+		return nil
+	default:
 		_, err = (&images.Unpacker{Log: s.log}).Unpack(s.TarballPath(fp), "", metaTmp)
 		if err != nil {
 			return fmt.Errorf("unpacking metadata of image %s: %w", fp[:12], err)

@@ -297,3 +297,46 @@ func TestDeleteInUse(t *testing.T) {
 		t.Error("image tree stayed after its last instance went")
 	}
 }
+
+// TestReimportAdoptsReleased: an image deleted while an instance sat on it (its pool tree
+// released) and imported again is a recorded image: its tree must be adopted again, not
+// pruned when that instance goes (which made a launch racing the prune fail with "image
+// not found in pool" and left a recorded image the pool does not list).
+func TestReimportAdoptsReleased(t *testing.T) {
+	ts := newTestStore(t)
+	ctx := context.Background()
+	data := imageTarball(t, "adopt")
+	fp := ts.mustImport(t, data)
+
+	err := ts.pool.CreateInstanceFromImage("c1", fp, testIDs)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	finish, err := ts.Delete(ctx, fp)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	finish() // released, for c1
+
+	again, err := ts.importImage(t, data)
+	if err != nil || again != fp {
+		t.Fatalf("re-import: %q, %v", again, err)
+	}
+
+	if got, _ := ts.pool.ListImages(); len(got) != 1 || got[0] != fp {
+		t.Errorf("pool does not list the re-imported image: %v", got)
+	}
+
+	err = ts.pool.DeleteInstance("c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ts.pool.PruneBackupImages() // as the instance manager does after a delete
+
+	if !ts.pool.HasImage(fp) {
+		t.Error("the pool tree of a recorded (re-imported) image was pruned")
+	}
+}
