@@ -25,6 +25,14 @@ const (
 // imageSecretReads records the tokens whose one read of the image record is used.
 var imageSecretReads sync.Map // operation id → struct{}
 
+// imageSecretMu makes finding a token and using it up one step: Cancel answers nil to a
+// second caller while a first one's cancel is under way, so two exports racing past the
+// status check would both be granted.
+var imageSecretMu sync.Mutex
+
+// imageSecretMatched, if set (tests only), runs between finding a token and using it.
+var imageSecretMatched func()
+
 // POST /1.0/images/{fingerprint}/secret
 func imageSecretPost(d *Daemon, r *http.Request) response.Response {
 	img, err := d.images.Get(r.Context(), pathVar(r, "fingerprint"))
@@ -86,6 +94,9 @@ func (d *Daemon) imageSecretGrants(fp, secret string, export bool) bool {
 		return false
 	}
 
+	imageSecretMu.Lock()
+	defer imageSecretMu.Unlock()
+
 	// Every live token is compared, in constant time, whatever matched before.
 	var found *operations.Operation
 	for _, op := range d.ops.List() {
@@ -101,6 +112,10 @@ func (d *Daemon) imageSecretGrants(fp, secret string, export bool) bool {
 
 	if found == nil {
 		return false
+	}
+
+	if imageSecretMatched != nil {
+		imageSecretMatched()
 	}
 
 	if export {
