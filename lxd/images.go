@@ -214,6 +214,7 @@ func imageDelete(d *Daemon, r *http.Request) response.Response {
 		return response.SmartError(err)
 	}
 
+	d.revokeImageSecrets(fp)
 	d.events.SendLifecycle("default", "image-deleted", "/1.0/images/"+fp, nil)
 
 	op, err := d.ops.Create(api.OperationClassTask, "Deleting image", map[string][]string{"images": {"/1.0/images/" + fp}}, nil, func(context.Context, *operations.Operation) error {

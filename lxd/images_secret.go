@@ -126,3 +126,13 @@ func (d *Daemon) imageSecretGrants(fp, secret string, export bool) bool {
 
 	return !used && found.Status() == api.Running
 }
+
+// revokeImageSecrets ends the secrets of image fp, which was deleted: the same file
+// imported again has the same fingerprint, and a secret must not open it.
+func (d *Daemon) revokeImageSecrets(fp string) {
+	for _, op := range d.ops.List() {
+		if op.Status() == api.Running && imageOfSecret(op) == fp {
+			_ = op.Cancel()
+		}
+	}
+}

@@ -1,12 +1,17 @@
 package main
 
 import (
+	"context"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gorilla/mux"
 
 	"github.com/berth-dev/berth/lxd/events"
 	"github.com/berth-dev/berth/lxd/operations"
@@ -138,5 +143,37 @@ func TestImageSecretScope(t *testing.T) {
 
 	if !d.imageSecretGrants(fp, secret, true) || d.imageSecretGrants(fp, secret, true) {
 		t.Error("the secret did not grant exactly one export")
+	}
+}
+
+// TestImageDeleteRevokesSecrets: deleting an image ends its secrets; else one stayed
+// valid for up to imageSecretLifetime and opened the image again if the same file was
+// imported meanwhile (its fingerprint is the same), though an administrator had removed it.
+func TestImageDeleteRevokesSecrets(t *testing.T) {
+	fp := strings.Repeat("ab", 32)
+	cfg := fakeConfig{Dir: t.TempDir()}
+	cfg.Images = append(cfg.Images, struct {
+		Fingerprint string   `json:"fingerprint"`
+		Aliases     []string `json:"aliases"`
+	}{Fingerprint: fp})
+
+	d, err := newFakeDaemon(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Cleanup(func() { _ = d.db.Close() })
+
+	op, _ := newSecretToken(t, d, fp)
+	r := httptest.NewRequest(http.MethodDelete, "/1.0/images/"+fp, nil)
+	r = mux.SetURLVars(r, map[string]string{"fingerprint": fp})
+	w := httptest.NewRecorder()
+	d.render(w, r, imageDelete(d, r))
+	if w.Code != http.StatusAccepted {
+		t.Fatalf("DELETE: %d %s", w.Code, w.Body)
+	}
+
+	if op.Status() == api.Running {
+		t.Error("the image's secret is still live after the image was deleted")
 	}
 }
