@@ -36,6 +36,8 @@ const (
 	maxTemplates = 1024
 	// maxMetadataSize bounds metadata.yaml, as an image's.
 	maxMetadataSize = 1 << 20
+	// tmpPrefix starts the name of writeReplace's temporary files.
+	tmpPrefix = ".tmp-"
 )
 
 // metadataMu serialises the edits of instances' metadata and templates: they are quick,
@@ -269,9 +271,10 @@ func (m *Manager) countTemplates(root *os.Root) (int, error) {
 }
 
 // validTemplateName accepts what metadata.yaml may name as a template file: one plain
-// path component, not hidden (writeReplace's temporary files are), at most 255 bytes.
+// path component, not hidden (writeReplace's temporary files are), short enough that
+// its temporary name (tmpPrefix + file) fits NAME_MAX.
 func validTemplateName(file string) error {
-	if file == "" || len(file) > 255 || strings.HasPrefix(file, ".") || strings.ContainsAny(file, "/\x00") {
+	if file == "" || len(tmpPrefix+file) > 255 || strings.HasPrefix(file, ".") || strings.ContainsAny(file, "/\x00") {
 		return api.StatusErrorf(http.StatusBadRequest, "invalid template file name %q: want one plain file name", file)
 	}
 
@@ -367,7 +370,7 @@ func readRegular(root *os.Root, file string, limit int64) ([]byte, error) {
 // temporary file in root and renames it over file, so a reader never sees half a file;
 // a symlink at file is replaced, never followed.
 func writeReplace(root *os.Root, file string, r io.Reader, limit int64) error {
-	tmp := ".tmp-" + file
+	tmp := tmpPrefix + file
 	_ = root.Remove(tmp)
 
 	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o644)

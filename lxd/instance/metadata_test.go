@@ -85,3 +85,24 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestLongTemplateNameWritable: a name validTemplateName accepts can be written (the
+// temporary file writeReplace makes is longer than the name; at 255 bytes it failed
+// with ENAMETOOLONG, a 500, instead of a 400 naming the problem).
+func TestLongTemplateNameWritable(t *testing.T) {
+	root, err := os.OpenRoot(t.TempDir())
+	must(t, err)
+	defer root.Close()
+
+	for n := 240; n <= 256; n++ {
+		name := strings.Repeat("x", n)
+		if validTemplateName(name) != nil {
+			continue
+		}
+
+		err := writeReplace(root, name, strings.NewReader("t"), MaxTemplateSize)
+		if err != nil {
+			t.Errorf("%d-byte name accepted but not writable: %v", n, err)
+		}
+	}
+}
