@@ -102,7 +102,7 @@ func instanceTemplatesGet(d *Daemon, r *http.Request) response.Response {
 		return response.SmartError(err)
 	}
 
-	name, file := pathVar(r, "name"), r.FormValue("path")
+	name, file := pathVar(r, "name"), r.URL.Query().Get("path")
 	if file == "" {
 		names, err := m.Templates(r.Context(), name)
 		if err != nil {
@@ -128,7 +128,7 @@ func instanceTemplatesPost(d *Daemon, r *http.Request) response.Response {
 		return response.SmartError(err)
 	}
 
-	file := r.FormValue("path")
+	file := r.URL.Query().Get("path")
 	if file == "" {
 		return response.BadRequest(fmt.Errorf("missing path argument"))
 	}
@@ -150,7 +150,7 @@ func instanceTemplatesDelete(d *Daemon, r *http.Request) response.Response {
 		return response.SmartError(err)
 	}
 
-	file := r.FormValue("path")
+	file := r.URL.Query().Get("path")
 	if file == "" {
 		return response.BadRequest(fmt.Errorf("missing path argument"))
 	}
