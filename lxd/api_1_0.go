@@ -47,8 +47,9 @@ var endpoints = []APIEndpoint{
 	{Path: "storage-pools", Get: storagePoolsGet},
 	{Path: "storage-pools/{name}", Get: storagePoolGet},
 	{Path: "networks", Get: networksGet, Post: networksPost},
-	{Path: "networks/{name}", Get: networkGet, Put: networkPut, Patch: networkPatch, Delete: networkDelete},
+	{Path: "networks/{name}", Get: networkGet, Put: networkPut, Patch: networkPatch, Delete: networkDelete, Post: networkPost},
 	{Path: "networks/{name}/state", Get: networkStateGet},
+	{Path: "networks/{name}/leases", Get: networkLeasesGet},
 }
 
 // apiExtensions lists exactly what berthd implements: the client uses what is advertised.
@@ -74,6 +75,7 @@ var apiExtensions = []string{
 	"container_exec_user_group_cwd",
 	"container_exec_recording",
 	"network_state",
+	"network_leases",
 	"certificate_update",
 	"certificate_project",
 	"certificate_token",

@@ -144,4 +144,6 @@ type networkService interface {
 	Create(ctx context.Context, req api.NetworksPost) error
 	Update(ctx context.Context, name, ifMatch string, req api.NetworkPut, patch bool) error
 	Delete(ctx context.Context, name string) error
+	Rename(ctx context.Context, name, newName string) error
+	Leases(ctx context.Context, name string) ([]api.NetworkLease, error)
 }

@@ -71,3 +71,11 @@ func (fakeNetworks) Update(context.Context, string, string, api.NetworkPut, bool
 func (fakeNetworks) Delete(context.Context, string) error {
 	return api.StatusErrorf(http.StatusNotImplemented, "no network changes in the fake daemon")
 }
+
+func (fakeNetworks) Rename(context.Context, string, string) error {
+	return api.StatusErrorf(http.StatusNotImplemented, "no network changes in the fake daemon")
+}
+
+func (fakeNetworks) Leases(context.Context, string) ([]api.NetworkLease, error) {
+	return []api.NetworkLease{}, nil
+}
