@@ -50,6 +50,8 @@ var endpoints = []APIEndpoint{
 	{Path: "networks/{name}", Get: networkGet, Put: networkPut, Patch: networkPatch, Delete: networkDelete, Post: networkPost},
 	{Path: "networks/{name}/state", Get: networkStateGet},
 	{Path: "networks/{name}/leases", Get: networkLeasesGet},
+	{Path: "warnings", Get: warningsGet},
+	{Path: "warnings/{uuid}", Get: warningGet, Put: warningPut, Patch: warningPut, Delete: warningDelete},
 }
 
 // apiExtensions lists exactly what berthd implements: the client uses what is advertised.
@@ -76,6 +78,7 @@ var apiExtensions = []string{
 	"container_exec_recording",
 	"network_state",
 	"network_leases",
+	"warnings",
 	"certificate_update",
 	"certificate_project",
 	"certificate_token",

@@ -181,6 +181,20 @@ CREATE TABLE storage_pools_config (
     FOREIGN KEY (storage_pool_id) REFERENCES storage_pools (id) ON DELETE CASCADE,
     UNIQUE (storage_pool_id, key)
 );
+CREATE TABLE warnings (
+    id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+    uuid TEXT NOT NULL,
+    type TEXT NOT NULL,
+    entity TEXT NOT NULL DEFAULT '',
+    severity TEXT NOT NULL,
+    status TEXT NOT NULL,
+    count INTEGER NOT NULL DEFAULT 1,
+    first_seen_date TEXT NOT NULL,
+    last_seen_date TEXT NOT NULL,
+    last_message TEXT NOT NULL DEFAULT '',
+    UNIQUE (uuid),
+    UNIQUE (type, entity)
+);
 CREATE INDEX images_aliases_image_id_idx ON images_aliases (image_id);
 CREATE INDEX instances_profiles_profile_id_idx ON instances_profiles (profile_id);
 `

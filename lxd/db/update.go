@@ -25,6 +25,7 @@ var updates = []schema.Update{
 	updateFromV1,
 	updateFromV2,
 	updateFromV3,
+	updateFromV4,
 }
 
 // updateFromV0 creates the initial tables. Tables shared across a future cluster
@@ -270,6 +271,31 @@ CREATE TABLE certificates (
 )`)
 	if err != nil {
 		return fmt.Errorf("creating certificates table: %w", err)
+	}
+
+	return nil
+}
+
+// updateFromV4 adds the warnings of host problems the daemon noticed (LXD's warnings): one
+// row per type and entity, counted, with when it was first and last seen.
+func updateFromV4(ctx context.Context, tx *sql.Tx) error {
+	_, err := tx.ExecContext(ctx, `
+CREATE TABLE warnings (
+    id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+    uuid TEXT NOT NULL,
+    type TEXT NOT NULL,
+    entity TEXT NOT NULL DEFAULT '',
+    severity TEXT NOT NULL,
+    status TEXT NOT NULL,
+    count INTEGER NOT NULL DEFAULT 1,
+    first_seen_date TEXT NOT NULL,
+    last_seen_date TEXT NOT NULL,
+    last_message TEXT NOT NULL DEFAULT '',
+    UNIQUE (uuid),
+    UNIQUE (type, entity)
+)`)
+	if err != nil {
+		return fmt.Errorf("creating warnings table: %w", err)
 	}
 
 	return nil

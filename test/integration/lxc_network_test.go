@@ -26,7 +26,7 @@ type lxcRunner struct {
 	conf string
 }
 
-func newStockLXC(t *testing.T, d *daemon) *lxcRunner {
+func newLXCRunner(t *testing.T, d *daemon) *lxcRunner {
 	t.Helper()
 	l := &lxcRunner{t: t, d: d, bin: testutil.LookPath(t, "lxc", "Debian package lxd-client"), conf: t.TempDir()}
 	_, _ = l.run("list") // the first run of a fresh LXD_CONF only prints a welcome hint
@@ -117,7 +117,7 @@ func requireNetworkAt(t *testing.T, d *daemon, name, old string) {
 // reservation.
 func TestLXCNetworkRenameLeases(t *testing.T) {
 	d := startNetDaemon(t)
-	lxc := newStockLXC(t, d)
+	lxc := newLXCRunner(t, d)
 	n1, n2, n3 := testNetName("ra"), testNetName("rb"), testNetName("rc")
 	t.Cleanup(func() {
 		_, _ = lxc.run("delete", "-f", "c1")
