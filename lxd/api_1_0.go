@@ -51,6 +51,7 @@ var endpoints = []APIEndpoint{
 	{Path: "networks/{name}/state", Get: networkStateGet},
 	{Path: "networks/{name}/leases", Get: networkLeasesGet},
 	{Path: "warnings", Get: warningsGet},
+	{Path: "resources", Get: resourcesGet},
 	{Path: "warnings/{uuid}", Get: warningGet, Put: warningPut, Patch: warningPut, Delete: warningDelete},
 }
 
@@ -79,6 +80,10 @@ var apiExtensions = []string{
 	"network_state",
 	"network_leases",
 	"warnings",
+	"resources",
+	"resources_v2",
+	"resources_cpu_socket",
+	"resources_system",
 	"certificate_update",
 	"certificate_project",
 	"certificate_token",

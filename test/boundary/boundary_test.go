@@ -58,7 +58,7 @@ var ranks = map[string]int{
 	// Subsystems built on leaves, and the code that runs in a container's namespaces.
 	"lxd/setup": 2, "lxd/nsexec": 2,
 	"lxd/db": 2, "lxd/cgroup": 2, "lxd/operations": 2, "lxd/images": 2,
-	"lxd/storage": 2, "lxd/network": 2,
+	"lxd/storage": 2, "lxd/network": 2, "lxd/resources": 2,
 	// The runtime, the devices and snapshots (below the instance life cycle that calls
 	// them) and the API plumbing.
 	"lxd/container": 3, "lxd/lxcfs": 3, "lxd/device": 3, "lxd/snapshot": 3, "lxd/response": 3, "lxd/imagestore": 3,
