@@ -146,4 +146,9 @@ type networkService interface {
 	Delete(ctx context.Context, name string) error
 	Rename(ctx context.Context, name, newName string) error
 	Leases(ctx context.Context, name string) ([]api.NetworkLease, error)
+	Forwards(ctx context.Context, name string) ([]api.NetworkForward, error)
+	Forward(ctx context.Context, name, listen string) (*api.NetworkForward, error)
+	CreateForward(ctx context.Context, name string, req api.NetworkForwardsPost) error
+	UpdateForward(ctx context.Context, name, listen, ifMatch string, put api.NetworkForwardPut, patch bool) error
+	DeleteForward(ctx context.Context, name, listen string) error
 }

@@ -79,3 +79,23 @@ func (fakeNetworks) Rename(context.Context, string, string) error {
 func (fakeNetworks) Leases(context.Context, string) ([]api.NetworkLease, error) {
 	return []api.NetworkLease{}, nil
 }
+
+func (fakeNetworks) Forwards(context.Context, string) ([]api.NetworkForward, error) {
+	return []api.NetworkForward{}, nil
+}
+
+func (fakeNetworks) Forward(_ context.Context, _, listen string) (*api.NetworkForward, error) {
+	return nil, api.StatusErrorf(http.StatusNotFound, "network forward %q not found", listen)
+}
+
+func (fakeNetworks) CreateForward(context.Context, string, api.NetworkForwardsPost) error {
+	return api.StatusErrorf(http.StatusNotImplemented, "no network changes in the fake daemon")
+}
+
+func (fakeNetworks) UpdateForward(context.Context, string, string, string, api.NetworkForwardPut, bool) error {
+	return api.StatusErrorf(http.StatusNotImplemented, "no network changes in the fake daemon")
+}
+
+func (fakeNetworks) DeleteForward(context.Context, string, string) error {
+	return api.StatusErrorf(http.StatusNotImplemented, "no network changes in the fake daemon")
+}

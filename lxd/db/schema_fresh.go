@@ -124,6 +124,16 @@ CREATE TABLE networks_config (
     FOREIGN KEY (network_id) REFERENCES networks (id) ON DELETE CASCADE,
     UNIQUE (network_id, key)
 );
+CREATE TABLE networks_forwards (
+    id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+    network_id INTEGER NOT NULL,
+    listen_address TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    config TEXT NOT NULL DEFAULT '{}',
+    ports TEXT NOT NULL DEFAULT '[]',
+    FOREIGN KEY (network_id) REFERENCES networks (id) ON DELETE CASCADE,
+    UNIQUE (listen_address)
+);
 CREATE TABLE node_config (
     id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
     key TEXT NOT NULL,

@@ -26,6 +26,7 @@ var updates = []schema.Update{
 	updateFromV2,
 	updateFromV3,
 	updateFromV4,
+	updateFromV5,
 }
 
 // updateFromV0 creates the initial tables. Tables shared across a future cluster
@@ -296,6 +297,27 @@ CREATE TABLE warnings (
 )`)
 	if err != nil {
 		return fmt.Errorf("creating warnings table: %w", err)
+	}
+
+	return nil
+}
+
+// updateFromV5 adds network forwards: a host address of a network forwarded to its
+// instances, ports and config kept as JSON (they are read and written whole).
+func updateFromV5(ctx context.Context, tx *sql.Tx) error {
+	_, err := tx.ExecContext(ctx, `
+CREATE TABLE networks_forwards (
+    id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+    network_id INTEGER NOT NULL,
+    listen_address TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    config TEXT NOT NULL DEFAULT '{}',
+    ports TEXT NOT NULL DEFAULT '[]',
+    FOREIGN KEY (network_id) REFERENCES networks (id) ON DELETE CASCADE,
+    UNIQUE (listen_address)
+)`)
+	if err != nil {
+		return fmt.Errorf("creating networks_forwards table: %w", err)
 	}
 
 	return nil

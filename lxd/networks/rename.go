@@ -83,6 +83,7 @@ func (s *Service) Rename(ctx context.Context, name, newName string) error {
 		return fmt.Errorf("starting renamed network %q: %w", newName, err)
 	}
 
+	s.applyForwards(ctx, newName)
 	s.emit("network-renamed", urlOf(newName), map[string]any{"old_name": name})
 	return nil
 }

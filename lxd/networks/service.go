@@ -64,6 +64,8 @@ func Start(ctx context.Context, stateDir string, d *db.DB, log *slog.Logger, emi
 		if err != nil {
 			log.Error("starting network", "network", row.Name, "err", err)
 		}
+
+		s.applyForwards(ctx, row.Name)
 	}
 
 	marker := filepath.Join(dir, ".default-created")

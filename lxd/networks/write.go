@@ -133,6 +133,7 @@ func (s *Service) Update(ctx context.Context, name, ifMatch string, req api.Netw
 		return err
 	}
 
+	s.applyForwards(ctx, name) // targets outside a new subnet drop out
 	s.emit("network-updated", urlOf(name), nil)
 	return nil
 }
