@@ -99,3 +99,25 @@ func (fakeNetworks) UpdateForward(context.Context, string, string, string, api.N
 func (fakeNetworks) DeleteForward(context.Context, string, string) error {
 	return api.StatusErrorf(http.StatusNotImplemented, "no network changes in the fake daemon")
 }
+
+func (fakeNetworks) ACLs(context.Context) ([]api.NetworkACL, error) { return []api.NetworkACL{}, nil }
+
+func (fakeNetworks) ACL(_ context.Context, name string) (*api.NetworkACL, error) {
+	return nil, api.StatusErrorf(http.StatusNotFound, "network ACL %q not found", name)
+}
+
+func (fakeNetworks) CreateACL(context.Context, api.NetworkACLsPost) error {
+	return api.StatusErrorf(http.StatusNotImplemented, "no network changes in the fake daemon")
+}
+
+func (fakeNetworks) UpdateACL(context.Context, string, string, api.NetworkACLPut, bool) error {
+	return api.StatusErrorf(http.StatusNotImplemented, "no network changes in the fake daemon")
+}
+
+func (fakeNetworks) RenameACL(context.Context, string, string) error {
+	return api.StatusErrorf(http.StatusNotImplemented, "no network changes in the fake daemon")
+}
+
+func (fakeNetworks) DeleteACL(context.Context, string) error {
+	return api.StatusErrorf(http.StatusNotImplemented, "no network changes in the fake daemon")
+}

@@ -116,6 +116,15 @@ CREATE TABLE networks (
     description TEXT NOT NULL DEFAULT '',
     UNIQUE (name)
 );
+CREATE TABLE networks_acls (
+    id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    ingress TEXT NOT NULL DEFAULT '[]',
+    egress TEXT NOT NULL DEFAULT '[]',
+    config TEXT NOT NULL DEFAULT '{}',
+    UNIQUE (name)
+);
 CREATE TABLE networks_config (
     id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
     network_id INTEGER NOT NULL,

@@ -27,6 +27,7 @@ var updates = []schema.Update{
 	updateFromV3,
 	updateFromV4,
 	updateFromV5,
+	updateFromV6,
 }
 
 // updateFromV0 creates the initial tables. Tables shared across a future cluster
@@ -318,6 +319,26 @@ CREATE TABLE networks_forwards (
 )`)
 	if err != nil {
 		return fmt.Errorf("creating networks_forwards table: %w", err)
+	}
+
+	return nil
+}
+
+// updateFromV6 adds network ACLs; rules and config are kept as JSON (read and written
+// whole).
+func updateFromV6(ctx context.Context, tx *sql.Tx) error {
+	_, err := tx.ExecContext(ctx, `
+CREATE TABLE networks_acls (
+    id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    ingress TEXT NOT NULL DEFAULT '[]',
+    egress TEXT NOT NULL DEFAULT '[]',
+    config TEXT NOT NULL DEFAULT '{}',
+    UNIQUE (name)
+)`)
+	if err != nil {
+		return fmt.Errorf("creating networks_acls table: %w", err)
 	}
 
 	return nil

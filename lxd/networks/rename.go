@@ -84,6 +84,7 @@ func (s *Service) Rename(ctx context.Context, name, newName string) error {
 	}
 
 	s.applyForwards(ctx, newName)
+	s.applyACLs(ctx)
 	s.emit("network-renamed", urlOf(newName), map[string]any{"old_name": name})
 	return nil
 }

@@ -68,6 +68,8 @@ func Start(ctx context.Context, stateDir string, d *db.DB, log *slog.Logger, emi
 		s.applyForwards(ctx, row.Name)
 	}
 
+	s.applyACLs(ctx)
+
 	marker := filepath.Join(dir, ".default-created")
 	_, err = os.Stat(marker)
 	if err == nil || len(rows) > 0 {
