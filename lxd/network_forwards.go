@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net"
 	"net/http"
 	"net/url"
 
@@ -47,7 +48,12 @@ func networkForwardsPost(d *Daemon, r *http.Request) response.Response {
 		return response.SmartError(err)
 	}
 
-	return response.SyncResponseLocation(true, nil, forwardURL(name, req.ListenAddress))
+	listen := req.ListenAddress
+	if ip := net.ParseIP(listen); ip != nil {
+		listen = ip.String() // as stored
+	}
+
+	return response.SyncResponseLocation(true, nil, forwardURL(name, listen))
 }
 
 // GET /1.0/networks/{name}/forwards/{listen}
