@@ -144,4 +144,17 @@ type networkService interface {
 	Create(ctx context.Context, req api.NetworksPost) error
 	Update(ctx context.Context, name, ifMatch string, req api.NetworkPut, patch bool) error
 	Delete(ctx context.Context, name string) error
+	Rename(ctx context.Context, name, newName string) error
+	Leases(ctx context.Context, name string) ([]api.NetworkLease, error)
+	Forwards(ctx context.Context, name string) ([]api.NetworkForward, error)
+	Forward(ctx context.Context, name, listen string) (*api.NetworkForward, error)
+	CreateForward(ctx context.Context, name string, req api.NetworkForwardsPost) error
+	UpdateForward(ctx context.Context, name, listen, ifMatch string, put api.NetworkForwardPut, patch bool) error
+	DeleteForward(ctx context.Context, name, listen string) error
+	ACLs(ctx context.Context) ([]api.NetworkACL, error)
+	ACL(ctx context.Context, name string) (*api.NetworkACL, error)
+	CreateACL(ctx context.Context, req api.NetworkACLsPost) error
+	UpdateACL(ctx context.Context, name, ifMatch string, put api.NetworkACLPut, patch bool) error
+	RenameACL(ctx context.Context, name, newName string) error
+	DeleteACL(ctx context.Context, name string) error
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/berth-dev/berth/lxd/sys"
 	"github.com/berth-dev/berth/lxd/trust"
 	"github.com/berth-dev/berth/lxd/tuning"
+	"github.com/berth-dev/berth/lxd/warnings"
 )
 
 // Daemon holds berthd's subsystems. Handlers reach them through it.
@@ -48,6 +49,7 @@ type Daemon struct {
 	backups   backupService
 	networks  networkService
 	profiles  *profiles.Service
+	warnings  *warnings.Service
 	cgroups   cgroup.Layout
 	startedAt time.Time
 	exeFile   *os.File // the sealed copy monitors are started from
@@ -145,7 +147,7 @@ func (d *Daemon) init(ctx context.Context) error {
 		return fmt.Errorf("opening database: %w", err)
 	}
 
-	tuning.AtStart(ctx, d.db, d.log) // before any container: their limits are shared
+	tuned := tuning.AtStart(ctx, d.db, d.log) // before any container: their limits are shared
 
 	err = d.initStorage(ctx)
 	if err != nil {
@@ -162,6 +164,10 @@ func (d *Daemon) init(ctx context.Context) error {
 
 	d.events = events.NewServer(d.log)
 	d.ops = operations.NewRegistry(d.events, d.log)
+	d.warnings = warnings.New(d.db, d.log, func(action, url string, meta map[string]any) {
+		d.events.SendLifecycle("default", action, url, meta)
+	})
+	d.checkHost(ctx, tuned)
 	err = d.initRemote(ctx)
 	if err != nil {
 		return err
@@ -187,6 +193,7 @@ func (d *Daemon) init(ctx context.Context) error {
 	}
 
 	d.networks = nets
+	d.checkNetworks(ctx)
 	var backups *backup.Service
 	mgr := instance.NewManager(instance.Config{
 		Dir:      d.dir,
@@ -247,8 +254,11 @@ func (d *Daemon) startLXCFS() {
 
 	select {
 	case <-ready:
+		d.warnings.Resolve(context.Background(), warnings.LXCFSUnavailable, "lxcfs")
 	case err := <-done:
 		d.log.Info("containers get the host's /proc view", "lxcfs", err)
+		d.warnings.Record(context.Background(), warnings.LXCFSUnavailable, "lxcfs", fmt.Sprintf("containers get the host's /proc view: %v", err))
+		return
 	case <-time.After(5 * time.Second):
 		d.log.Warn("lxcfs is not up yet; containers started before it is get the host's /proc view")
 	}

@@ -83,3 +83,53 @@ func (fakePool) ListImages() ([]string, error) {
 }
 
 func (fakePool) PruneBackupImages() {}
+
+func (fakeNetworks) Rename(context.Context, string, string) error {
+	return api.StatusErrorf(http.StatusNotImplemented, "no network changes in the fake daemon")
+}
+
+func (fakeNetworks) Leases(context.Context, string) ([]api.NetworkLease, error) {
+	return []api.NetworkLease{}, nil
+}
+
+func (fakeNetworks) Forwards(context.Context, string) ([]api.NetworkForward, error) {
+	return []api.NetworkForward{}, nil
+}
+
+func (fakeNetworks) Forward(_ context.Context, _, listen string) (*api.NetworkForward, error) {
+	return nil, api.StatusErrorf(http.StatusNotFound, "network forward %q not found", listen)
+}
+
+func (fakeNetworks) CreateForward(context.Context, string, api.NetworkForwardsPost) error {
+	return api.StatusErrorf(http.StatusNotImplemented, "no network changes in the fake daemon")
+}
+
+func (fakeNetworks) UpdateForward(context.Context, string, string, string, api.NetworkForwardPut, bool) error {
+	return api.StatusErrorf(http.StatusNotImplemented, "no network changes in the fake daemon")
+}
+
+func (fakeNetworks) DeleteForward(context.Context, string, string) error {
+	return api.StatusErrorf(http.StatusNotImplemented, "no network changes in the fake daemon")
+}
+
+func (fakeNetworks) ACLs(context.Context) ([]api.NetworkACL, error) { return []api.NetworkACL{}, nil }
+
+func (fakeNetworks) ACL(_ context.Context, name string) (*api.NetworkACL, error) {
+	return nil, api.StatusErrorf(http.StatusNotFound, "network ACL %q not found", name)
+}
+
+func (fakeNetworks) CreateACL(context.Context, api.NetworkACLsPost) error {
+	return api.StatusErrorf(http.StatusNotImplemented, "no network changes in the fake daemon")
+}
+
+func (fakeNetworks) UpdateACL(context.Context, string, string, api.NetworkACLPut, bool) error {
+	return api.StatusErrorf(http.StatusNotImplemented, "no network changes in the fake daemon")
+}
+
+func (fakeNetworks) RenameACL(context.Context, string, string) error {
+	return api.StatusErrorf(http.StatusNotImplemented, "no network changes in the fake daemon")
+}
+
+func (fakeNetworks) DeleteACL(context.Context, string) error {
+	return api.StatusErrorf(http.StatusNotImplemented, "no network changes in the fake daemon")
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/berth-dev/berth/lxd/imagestore"
 	"github.com/berth-dev/berth/lxd/operations"
 	"github.com/berth-dev/berth/lxd/profiles"
+	"github.com/berth-dev/berth/lxd/warnings"
 	"github.com/berth-dev/berth/shared/api"
 )
 
@@ -152,6 +153,7 @@ func newFakeDaemon(ctx context.Context, cfg fakeConfig) (*Daemon, error) {
 
 	d.events = events.NewServer(d.log)
 	d.ops = operations.NewRegistry(d.events, d.log)
+	d.warnings = warnings.New(d.db, d.log, nil)
 	err = d.initRemote(ctx)
 	if err != nil {
 		return nil, err

@@ -97,3 +97,29 @@ func networkDelete(d *Daemon, r *http.Request) response.Response {
 
 	return response.EmptySyncResponse
 }
+
+// POST /1.0/networks/{name}: a rename.
+func networkPost(d *Daemon, r *http.Request) response.Response {
+	req := api.NetworkPost{}
+	err := decodeJSON(r, &req)
+	if err != nil {
+		return response.SmartError(err)
+	}
+
+	err = d.networks.Rename(r.Context(), pathVar(r, "name"), req.Name)
+	if err != nil {
+		return response.SmartError(err)
+	}
+
+	return response.SyncResponseLocation(true, nil, urlsOf("networks", []string{req.Name})[0])
+}
+
+// GET /1.0/networks/{name}/leases
+func networkLeasesGet(d *Daemon, r *http.Request) response.Response {
+	leases, err := d.networks.Leases(r.Context(), pathVar(r, "name"))
+	if err != nil {
+		return response.SmartError(err)
+	}
+
+	return response.SyncResponse(true, leases)
+}

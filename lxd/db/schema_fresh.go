@@ -116,6 +116,15 @@ CREATE TABLE networks (
     description TEXT NOT NULL DEFAULT '',
     UNIQUE (name)
 );
+CREATE TABLE networks_acls (
+    id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    ingress TEXT NOT NULL DEFAULT '[]',
+    egress TEXT NOT NULL DEFAULT '[]',
+    config TEXT NOT NULL DEFAULT '{}',
+    UNIQUE (name)
+);
 CREATE TABLE networks_config (
     id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
     network_id INTEGER NOT NULL,
@@ -123,6 +132,16 @@ CREATE TABLE networks_config (
     value TEXT NOT NULL,
     FOREIGN KEY (network_id) REFERENCES networks (id) ON DELETE CASCADE,
     UNIQUE (network_id, key)
+);
+CREATE TABLE networks_forwards (
+    id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+    network_id INTEGER NOT NULL,
+    listen_address TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    config TEXT NOT NULL DEFAULT '{}',
+    ports TEXT NOT NULL DEFAULT '[]',
+    FOREIGN KEY (network_id) REFERENCES networks (id) ON DELETE CASCADE,
+    UNIQUE (listen_address)
 );
 CREATE TABLE node_config (
     id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
@@ -180,6 +199,20 @@ CREATE TABLE storage_pools_config (
     value TEXT NOT NULL,
     FOREIGN KEY (storage_pool_id) REFERENCES storage_pools (id) ON DELETE CASCADE,
     UNIQUE (storage_pool_id, key)
+);
+CREATE TABLE warnings (
+    id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+    uuid TEXT NOT NULL,
+    type TEXT NOT NULL,
+    entity TEXT NOT NULL DEFAULT '',
+    severity TEXT NOT NULL,
+    status TEXT NOT NULL,
+    count INTEGER NOT NULL DEFAULT 1,
+    first_seen_date TEXT NOT NULL,
+    last_seen_date TEXT NOT NULL,
+    last_message TEXT NOT NULL DEFAULT '',
+    UNIQUE (uuid),
+    UNIQUE (type, entity)
 );
 CREATE INDEX images_aliases_image_id_idx ON images_aliases (image_id);
 CREATE INDEX instances_profiles_profile_id_idx ON instances_profiles (profile_id);

@@ -25,6 +25,9 @@ var updates = []schema.Update{
 	updateFromV1,
 	updateFromV2,
 	updateFromV3,
+	updateFromV4,
+	updateFromV5,
+	updateFromV6,
 }
 
 // updateFromV0 creates the initial tables. Tables shared across a future cluster
@@ -270,6 +273,72 @@ CREATE TABLE certificates (
 )`)
 	if err != nil {
 		return fmt.Errorf("creating certificates table: %w", err)
+	}
+
+	return nil
+}
+
+// updateFromV4 adds the warnings of host problems the daemon noticed (LXD's warnings): one
+// row per type and entity, counted, with when it was first and last seen.
+func updateFromV4(ctx context.Context, tx *sql.Tx) error {
+	_, err := tx.ExecContext(ctx, `
+CREATE TABLE warnings (
+    id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+    uuid TEXT NOT NULL,
+    type TEXT NOT NULL,
+    entity TEXT NOT NULL DEFAULT '',
+    severity TEXT NOT NULL,
+    status TEXT NOT NULL,
+    count INTEGER NOT NULL DEFAULT 1,
+    first_seen_date TEXT NOT NULL,
+    last_seen_date TEXT NOT NULL,
+    last_message TEXT NOT NULL DEFAULT '',
+    UNIQUE (uuid),
+    UNIQUE (type, entity)
+)`)
+	if err != nil {
+		return fmt.Errorf("creating warnings table: %w", err)
+	}
+
+	return nil
+}
+
+// updateFromV5 adds network forwards: a host address of a network forwarded to its
+// instances, ports and config kept as JSON (they are read and written whole).
+func updateFromV5(ctx context.Context, tx *sql.Tx) error {
+	_, err := tx.ExecContext(ctx, `
+CREATE TABLE networks_forwards (
+    id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+    network_id INTEGER NOT NULL,
+    listen_address TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    config TEXT NOT NULL DEFAULT '{}',
+    ports TEXT NOT NULL DEFAULT '[]',
+    FOREIGN KEY (network_id) REFERENCES networks (id) ON DELETE CASCADE,
+    UNIQUE (listen_address)
+)`)
+	if err != nil {
+		return fmt.Errorf("creating networks_forwards table: %w", err)
+	}
+
+	return nil
+}
+
+// updateFromV6 adds network ACLs; rules and config are kept as JSON (read and written
+// whole).
+func updateFromV6(ctx context.Context, tx *sql.Tx) error {
+	_, err := tx.ExecContext(ctx, `
+CREATE TABLE networks_acls (
+    id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    ingress TEXT NOT NULL DEFAULT '[]',
+    egress TEXT NOT NULL DEFAULT '[]',
+    config TEXT NOT NULL DEFAULT '{}',
+    UNIQUE (name)
+)`)
+	if err != nil {
+		return fmt.Errorf("creating networks_acls table: %w", err)
 	}
 
 	return nil

@@ -17,20 +17,24 @@ type NAT struct {
 	NAT6    bool       // masquerade what Prefix6 sends outside itself
 }
 
-// ApplyNAT replaces the inet table of a bridge network in one atomic batch: a postrouting
-// chain masquerading what each family's subnet sends outside itself, where asked; without
-// NAT an empty table (kept so that Remove has one thing to delete).
+// ApplyNAT replaces the masquerading of a bridge network in its inet table, in one atomic
+// batch: a postrouting chain masquerading what each family's subnet sends outside itself,
+// where asked (without NAT the chain is empty). The table's other chains (forwards.go)
+// are left as they are.
 func ApplyNAT(bridge string, n NAT) error {
 	c, err := nftables.New()
 	if err != nil {
 		return fmt.Errorf("opening nftables: %w", err)
 	}
 
-	t := &nftables.Table{Name: TableName(bridge), Family: nftables.TableFamilyINet}
-	// add + delete + add: replaces the table whether or not it existed, atomically.
-	c.AddTable(t)
-	c.DelTable(t)
-	c.AddTable(t)
+	t := c.AddTable(&nftables.Table{Name: TableName(bridge), Family: nftables.TableFamilyINet})
+	// add + flush: the chain exists and is empty whether or not it existed, atomically with
+	// the rules that follow.
+	ch := c.AddChain(&nftables.Chain{
+		Name: "postrouting", Table: t, Type: nftables.ChainTypeNAT,
+		Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource,
+	})
+	c.FlushChain(ch)
 
 	masq := map[byte]*net.IPNet{}
 	if n.NAT {
@@ -42,11 +46,6 @@ func ApplyNAT(bridge string, n NAT) error {
 	}
 
 	if len(masq) > 0 {
-		ch := c.AddChain(&nftables.Chain{
-			Name: "postrouting", Table: t, Type: nftables.ChainTypeNAT,
-			Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource,
-		})
-
 		// Source and destination offsets in the network header of each family.
 		offsets := map[byte][2]uint32{unix.NFPROTO_IPV4: {12, 16}, unix.NFPROTO_IPV6: {8, 24}}
 		for _, proto := range []byte{unix.NFPROTO_IPV4, unix.NFPROTO_IPV6} {

@@ -78,11 +78,21 @@ func PortAdd(bridge, port string, p Port) error {
 		return fmt.Errorf("adding filter of port %q: %w", port, err)
 	}
 
+	err = portACL(bridge, port, true)
+	if err != nil {
+		return err
+	}
+
 	return nil
 }
 
 // PortDel removes a port's rules; a port without rules is fine.
 func PortDel(bridge, port string) error {
+	err := portACL(bridge, port, false)
+	if err != nil {
+		return err
+	}
+
 	c, err := nftables.New()
 	if err != nil {
 		return fmt.Errorf("opening nftables: %w", err)

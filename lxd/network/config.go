@@ -22,6 +22,11 @@ var keyValidators = map[string]func(string) error{
 	"ipv6.nat":     isBool,
 	"dns.domain":   isDomain,
 	"bridge.mtu":   isMTU,
+
+	// Network ACLs (lxd/networks checks that the named ACLs exist).
+	"security.acls":                        isACLList,
+	"security.acls.default.ingress.action": isACLAction,
+	"security.acls.default.egress.action":  isACLAction,
 }
 
 // ValidateName checks a network name: it is also the host bridge's name, so it must be a

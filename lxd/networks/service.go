@@ -45,8 +45,9 @@ func Start(ctx context.Context, stateDir string, d *db.DB, log *slog.Logger, emi
 		return nil, fmt.Errorf("creating %s: %w", dir, err)
 	}
 
-	network.RemoveOrphans(log)
 	s := &Service{dir: dir, db: d, mgr: network.NewManager(dir, log), log: log, emit: emit}
+	s.recoverRename(ctx)
+	network.RemoveOrphans(log)
 
 	var rows []db.Network
 	err = d.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
@@ -63,7 +64,11 @@ func Start(ctx context.Context, stateDir string, d *db.DB, log *slog.Logger, emi
 		if err != nil {
 			log.Error("starting network", "network", row.Name, "err", err)
 		}
+
+		s.applyForwards(ctx, row.Name)
 	}
+
+	s.applyACLs(ctx)
 
 	marker := filepath.Join(dir, ".default-created")
 	_, err = os.Stat(marker)

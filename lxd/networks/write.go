@@ -59,7 +59,18 @@ func (s *Service) Create(ctx context.Context, req api.NetworksPost) error {
 		return err
 	}
 
-	return s.create(ctx, req.Name, req.Type, req.Description, config)
+	err = s.checkACLConfig(ctx, config)
+	if err != nil {
+		return err
+	}
+
+	err = s.create(ctx, req.Name, req.Type, req.Description, config)
+	if err != nil {
+		return err
+	}
+
+	s.applyACLs(ctx)
+	return nil
 }
 
 // create brings a network up, then records it; if recording fails it is torn down.
@@ -112,6 +123,11 @@ func (s *Service) Update(ctx context.Context, name, ifMatch string, req api.Netw
 		return err
 	}
 
+	err = s.checkACLConfig(ctx, config)
+	if err != nil {
+		return err
+	}
+
 	if req.Description == "" && patch {
 		req.Description = cur.Description
 	}
@@ -133,6 +149,8 @@ func (s *Service) Update(ctx context.Context, name, ifMatch string, req api.Netw
 		return err
 	}
 
+	s.applyForwards(ctx, name) // targets outside a new subnet drop out
+	s.applyACLs(ctx)
 	s.emit("network-updated", urlOf(name), nil)
 	return nil
 }

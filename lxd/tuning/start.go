@@ -34,8 +34,9 @@ func ValidConfig(v string) error {
 // AtStart is berthd's start hook: it raises the host's shared limits and berthd's
 // RLIMIT_NOFILE, one log line per change, unless tuning is off; then it only logs the
 // limits that stay below production. It never fails the start: a host it cannot tune
-// (read-only /proc/sys in a nested container) still runs containers, fewer of them.
-func AtStart(ctx context.Context, d *db.DB, log *slog.Logger) {
+// (read-only /proc/sys in a nested container) still runs containers, fewer of them. The
+// report says what it tried and could not raise (nothing when tuning is off).
+func AtStart(ctx context.Context, d *db.DB, log *slog.Logger) Report {
 	off := offBy(ctx, d, log)
 	if off != "" {
 		var below []string
@@ -47,7 +48,7 @@ func AtStart(ctx context.Context, d *db.DB, log *slog.Logger) {
 			log.Info("host tuning off; limits below production left alone", "because", off, "below", strings.Join(below, " "))
 		}
 
-		return
+		return Report{}
 	}
 
 	changed, low := Raise(ProcSys, Settings)
@@ -68,6 +69,20 @@ func AtStart(ctx context.Context, d *db.DB, log *slog.Logger) {
 	if err != nil {
 		log.Warn("berthd's open file limit stays below production", "soft", now.Cur, "hard", now.Max, "production", NofileTarget, "err", err)
 	}
+
+	rep := Report{Tried: true, Low: low}
+	if err != nil {
+		rep.Nofile = fmt.Errorf("soft %d, hard %d, production %d: %w", now.Cur, now.Max, NofileTarget, err)
+	}
+
+	return rep
+}
+
+// Report is what AtStart tried and could not do (berthd records it as warnings).
+type Report struct {
+	Tried  bool  // tuning was on
+	Low    []Low // limits that stay below production
+	Nofile error // berthd's RLIMIT_NOFILE could not be raised
 }
 
 // offBy says why tuning is off ("" when on): the environment first, then the setting.
