@@ -57,8 +57,7 @@ var endpoints = []APIEndpoint{
 }
 
 // apiExtensions lists exactly what berthd serves end to end: the client uses what is
-// advertised. storage stays although pools cannot be created yet (501, issue 14): the
-// stock lxc refuses `lxc storage list` without it. doc/lxd-compat.md lists what is left
+// advertised. doc/lxd-compat.md lists what is left
 // out and why (test/integration/parity_doc_test.go checks it stays out).
 var apiExtensions = []string{
 	"instances",
