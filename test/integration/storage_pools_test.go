@@ -223,3 +223,67 @@ func TestStoragePoolsLXC(t *testing.T) {
 		t.Errorf("deleting the default pool: %v\n%s", err, out)
 	}
 }
+
+// TestStoragePoolsCrashLeftovers: what a create killed half-way leaves (its marker, the
+// loop file formatted and mounted, the pool directory, no DB row) is removed at the next
+// start, loop device included; a marker whose pool did get its row is only dropped.
+func TestStoragePoolsCrashLeftovers(t *testing.T) {
+	d := startDaemon(t)
+	cleanupPoolMounts(t, d)
+	_, must := poolLXC(t, d)
+
+	// A complete pool whose create crashed after the row was written keeps its pool.
+	must("storage", "create", "kept", "dir")
+	pools := filepath.Join(d.dir, "storage-pools")
+	keptMarker := filepath.Join(pools, ".pending-kept")
+	if err := os.WriteFile(keptMarker, []byte(`{"dir":"`+filepath.Join(pools, "kept")+`","own_dir":true}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	// The half-made btrfs pool: made with the real pool code path, then its row removed
+	// and its marker put back, as a kill between mount and the DB insert leaves it.
+	must("storage", "create", "half", "btrfs", "size=512MiB")
+	mnt := filepath.Join(pools, "half")
+	img := filepath.Join(d.dir, "disks", "half.img")
+	d.kill(syscall.SIGKILL)
+
+	sqlite := testutil.LookPath(t, "sqlite3", "Debian package sqlite3")
+	out, err := exec.Command(sqlite, filepath.Join(d.dir, "database", "berth.db"), "PRAGMA foreign_keys=ON; DELETE FROM storage_pools WHERE name='half'").CombinedOutput()
+	if err != nil {
+		t.Fatalf("removing the row to fake the crash: %v\n%s", err, out)
+	}
+
+	if err := os.WriteFile(filepath.Join(pools, ".pending-half"), []byte(`{"dir":"`+mnt+`","own_dir":true,"loop_file":"`+img+`"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	if !isMounted(t, mnt) || len(loopsBackedBy(img)) != 1 {
+		t.Fatalf("setup: half pool not mounted on its loop device")
+	}
+
+	d.start()
+	if isMounted(t, mnt) {
+		t.Error("interrupted create still mounted after restart")
+	}
+
+	if loops := loopsBackedBy(img); len(loops) != 0 {
+		t.Errorf("interrupted create left loop devices: %v", loops)
+	}
+
+	for _, p := range []string{img, mnt, filepath.Join(pools, ".pending-half"), keptMarker} {
+		if _, err := os.Lstat(p); err == nil {
+			t.Errorf("restart left %s", p)
+		}
+	}
+
+	list := must("storage", "list", "--format", "csv")
+	if !strings.Contains(list, "kept,dir,") || strings.Contains(list, "half") {
+		t.Errorf("after restart:\n%s", list)
+	}
+
+	if _, err := os.Stat(filepath.Join(pools, "kept", "images")); err != nil {
+		t.Errorf("the complete pool lost its layout: %v", err)
+	}
+
+	must("storage", "delete", "kept")
+}
