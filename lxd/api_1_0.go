@@ -48,8 +48,9 @@ var endpoints = []APIEndpoint{
 	{Path: "images/{fingerprint}/refresh", Post: imageRefresh},
 	{Path: "profiles", Get: profilesGet, Post: profilesPost},
 	{Path: "profiles/{name}", Get: profileGet, Put: profilePut, Patch: profilePatch, Post: profilePost, Delete: profileDelete},
-	{Path: "storage-pools", Get: storagePoolsGet},
-	{Path: "storage-pools/{name}", Get: storagePoolGet},
+	{Path: "storage-pools", Get: storagePoolsGet, Post: storagePoolsPost},
+	{Path: "storage-pools/{name}", Get: storagePoolGet, Put: storagePoolPut, Patch: storagePoolPatch, Delete: storagePoolDelete},
+	{Path: "storage-pools/{name}/resources", Get: storagePoolResourcesGet},
 	{Path: "networks", Get: networksGet, Post: networksPost},
 	{Path: "networks/{name}", Get: networkGet, Put: networkPut, Patch: networkPatch, Delete: networkDelete, Post: networkPost},
 	{Path: "networks/{name}/state", Get: networkStateGet},
@@ -64,8 +65,7 @@ var endpoints = []APIEndpoint{
 }
 
 // apiExtensions lists exactly what berthd serves end to end: the client uses what is
-// advertised. storage stays although pools cannot be created yet (501, issue 14): the
-// stock lxc refuses `lxc storage list` without it. doc/lxd-compat.md lists what is left
+// advertised. doc/lxd-compat.md lists what is left
 // out and why (test/integration/parity_doc_test.go checks it stays out).
 var apiExtensions = []string{
 	"instances",

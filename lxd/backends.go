@@ -137,6 +137,15 @@ func (m managerService) Console(name string) (consoleMonitor, error) {
 }
 
 // networkService is what the handlers use of lxd/networks (*networks.Service).
+type poolService interface {
+	List(ctx context.Context) ([]api.StoragePool, error)
+	Get(ctx context.Context, name string) (*api.StoragePool, error)
+	Resources(ctx context.Context, name string) (*api.ResourcesStoragePool, error)
+	Create(ctx context.Context, req api.StoragePoolsPost) error
+	Update(ctx context.Context, name, ifMatch string, req api.StoragePoolPut, patch bool) error
+	Delete(ctx context.Context, name string) error
+}
+
 type networkService interface {
 	List(ctx context.Context) ([]api.Network, error)
 	Get(ctx context.Context, name string) (*api.Network, error)

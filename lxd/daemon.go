@@ -25,6 +25,7 @@ import (
 	"github.com/berth-dev/berth/lxd/lxcfs"
 	"github.com/berth-dev/berth/lxd/networks"
 	"github.com/berth-dev/berth/lxd/operations"
+	"github.com/berth-dev/berth/lxd/pools"
 	"github.com/berth-dev/berth/lxd/profiles"
 	"github.com/berth-dev/berth/lxd/session"
 	"github.com/berth-dev/berth/lxd/storage"
@@ -41,8 +42,9 @@ type Daemon struct {
 	db        *db.DB
 	events    *events.Server
 	ops       *operations.Registry
-	pool      storage.Driver
+	pool      storage.Driver // the default pool's driver: instances and images live there
 	poolName  string
+	pools     poolService
 	images    *imagestore.Store
 	instances instanceService
 	snapshots snapshotService
@@ -264,35 +266,21 @@ func (d *Daemon) startLXCFS() {
 	}
 }
 
-// initStorage loads the default pool, creating it with the best driver on first start.
+// initStorage loads the storage pools (pools.Start), creating the default one with the
+// best driver on first start; instances and images live on the default pool.
 func (d *Daemon) initStorage(ctx context.Context) error {
-	d.poolName = "default"
-	poolDir := filepath.Join(d.dir, "storage-pools", d.poolName)
-	err := os.MkdirAll(poolDir, 0o711)
+	emit := func(action, url string, meta map[string]any) {
+		d.events.SendLifecycle("default", action, url, meta)
+	}
+
+	svc, err := pools.Start(ctx, d.dir, d.db, d.log, emit)
 	if err != nil {
 		return err
 	}
 
-	var pool *db.StoragePool
-	err = d.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
-		p, err := tx.GetStoragePool(ctx, d.poolName)
-		if err == nil {
-			pool = p
-			return nil
-		}
-
-		pool = &db.StoragePool{Name: d.poolName, Driver: storage.DefaultDriver(poolDir), Config: map[string]string{"source": poolDir}}
-		_, err = tx.CreateStoragePool(ctx, *pool)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("loading storage pool: %w", err)
-	}
-
-	d.pool, err = storage.Load(pool.Driver, poolDir, d.log)
-	if err != nil {
-		return fmt.Errorf("loading storage driver %q: %w", pool.Driver, err)
-	}
+	d.pools = svc
+	d.poolName = pools.DefaultName
+	d.pool = svc.Default()
 
 	return nil
 }

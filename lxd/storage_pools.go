@@ -1,76 +1,99 @@
 package main
 
 import (
-	"context"
 	"net/http"
 
-	"github.com/berth-dev/berth/lxd/db"
+	"github.com/berth-dev/berth/lxd/pools"
 	"github.com/berth-dev/berth/lxd/response"
 	"github.com/berth-dev/berth/shared/api"
 )
 
-func poolToAPI(p *db.StoragePool, usedBy []string) api.StoragePool {
-	return api.StoragePool{
-		StoragePoolPut: api.StoragePoolPut{Config: p.Config, Description: p.Description},
-		Name:           p.Name,
-		Driver:         p.Driver,
-		Status:         "Created",
-		UsedBy:         usedBy,
-		Locations:      []string{"none"},
-	}
-}
-
 // GET /1.0/storage-pools
 func storagePoolsGet(d *Daemon, r *http.Request) response.Response {
-	var rows []db.StoragePool
-	err := d.db.ReadTransaction(r.Context(), func(ctx context.Context, tx *db.Tx) error {
-		var err error
-		rows, err = tx.GetStoragePools(ctx)
-		return err
-	})
-	if err != nil {
-		return response.SmartError(err)
-	}
-
-	names, err := d.instances.Names(r.Context())
+	list, err := d.pools.List(r.Context())
 	if err != nil {
 		return response.SmartError(err)
 	}
 
 	if recursion(r) >= 1 {
-		out := []api.StoragePool{}
-		for i := range rows {
-			out = append(out, poolToAPI(&rows[i], urlsOf("instances", names)))
-		}
-
-		return response.SyncResponse(true, out)
+		return response.SyncResponse(true, list)
 	}
 
-	pools := []string{}
-	for _, p := range rows {
-		pools = append(pools, p.Name)
+	names := make([]string, 0, len(list))
+	for _, p := range list {
+		names = append(names, p.Name)
 	}
 
-	return response.SyncResponse(true, urlsOf("storage-pools", pools))
+	return response.SyncResponse(true, urlsOf("storage-pools", names))
 }
 
 // GET /1.0/storage-pools/{name}
 func storagePoolGet(d *Daemon, r *http.Request) response.Response {
-	var p *db.StoragePool
-	err := d.db.ReadTransaction(r.Context(), func(ctx context.Context, tx *db.Tx) error {
-		var err error
-		p, err = tx.GetStoragePool(ctx, pathVar(r, "name"))
-		return err
-	})
+	p, err := d.pools.Get(r.Context(), pathVar(r, "name"))
 	if err != nil {
 		return response.SmartError(err)
 	}
 
-	names, err := d.instances.Names(r.Context())
+	return response.SyncResponseETag(true, p, pools.ETag(p))
+}
+
+// GET /1.0/storage-pools/{name}/resources
+func storagePoolResourcesGet(d *Daemon, r *http.Request) response.Response {
+	res, err := d.pools.Resources(r.Context(), pathVar(r, "name"))
 	if err != nil {
 		return response.SmartError(err)
 	}
 
-	out := poolToAPI(p, urlsOf("instances", names))
-	return response.SyncResponseETag(true, out, []any{out.Config, out.Description})
+	return response.SyncResponse(true, res)
+}
+
+// POST /1.0/storage-pools
+func storagePoolsPost(d *Daemon, r *http.Request) response.Response {
+	req := api.StoragePoolsPost{}
+	err := decodeJSON(r, &req)
+	if err != nil {
+		return response.SmartError(err)
+	}
+
+	err = d.pools.Create(r.Context(), req)
+	if err != nil {
+		return response.SmartError(err)
+	}
+
+	return response.SyncResponseLocation(true, nil, urlsOf("storage-pools", []string{req.Name})[0])
+}
+
+// PUT /1.0/storage-pools/{name}
+func storagePoolPut(d *Daemon, r *http.Request) response.Response {
+	return storagePoolUpdate(d, r, false)
+}
+
+// PATCH /1.0/storage-pools/{name}
+func storagePoolPatch(d *Daemon, r *http.Request) response.Response {
+	return storagePoolUpdate(d, r, true)
+}
+
+func storagePoolUpdate(d *Daemon, r *http.Request, patch bool) response.Response {
+	req := api.StoragePoolPut{}
+	err := decodeJSON(r, &req)
+	if err != nil {
+		return response.SmartError(err)
+	}
+
+	err = d.pools.Update(r.Context(), pathVar(r, "name"), r.Header.Get("If-Match"), req, patch)
+	if err != nil {
+		return response.SmartError(err)
+	}
+
+	return response.EmptySyncResponse
+}
+
+// DELETE /1.0/storage-pools/{name}
+func storagePoolDelete(d *Daemon, r *http.Request) response.Response {
+	err := d.pools.Delete(r.Context(), pathVar(r, "name"))
+	if err != nil {
+		return response.SmartError(err)
+	}
+
+	return response.EmptySyncResponse
 }

@@ -66,7 +66,7 @@ var ranks = map[string]int{
 	"lxd/instance": 4,
 	// Services over instances: profiles re-applied, networks and their users, backups,
 	// exec and file sessions in running containers.
-	"lxd/profiles": 5, "lxd/networks": 5, "lxd/backup": 5, "lxd/session": 5,
+	"lxd/profiles": 5, "lxd/networks": 5, "lxd/pools": 5, "lxd/backup": 5, "lxd/session": 5,
 	"lxd": 6,
 }
 
