@@ -16,16 +16,22 @@ import (
 // nothing changes. An instance that already had a size from before starts as it did, with
 // a warning in the log; edits that leave its size as it was are not refused.
 
-// rootDiskSize returns the size key of the root disk (the disk device at path "/") in an
-// expanded device map, "" when there is none.
-func rootDiskSize(devices map[string]map[string]string) string {
+// rootDiskKey returns key of the root disk (the disk device at path "/") in an expanded
+// device map, "" when there is none.
+func rootDiskKey(devices map[string]map[string]string, key string) string {
 	for _, d := range devices {
 		if d["type"] == "disk" && device.IsRoot(d) {
-			return d["size"]
+			return d[key]
 		}
 	}
 
 	return ""
+}
+
+// rootDiskSize returns the size key of the root disk (the disk device at path "/") in an
+// expanded device map, "" when there is none.
+func rootDiskSize(devices map[string]map[string]string) string {
+	return rootDiskKey(devices, "size")
 }
 
 // withoutRootSize returns devices without the root disk's size, which changes live
@@ -61,7 +67,16 @@ func validateRootSize(conf map[string]string) error {
 // checkRootSize refuses a root disk size that devices set or change from oldDevices (nil
 // for a new instance) where the pool cannot enforce it. name is the instance, "" when it
 // has no storage yet.
+//
+// It also refuses a root disk on another pool than the one instances live on: other pools
+// exist (lxd/pools) but cannot hold instances yet, and a pool key that were accepted and
+// ignored would put the instance where its config says it is not.
 func (cf *Configurator) checkRootSize(name string, oldDevices, devices map[string]map[string]string) error {
+	pool := rootDiskKey(devices, "pool")
+	if pool != "" && pool != cf.poolName && (oldDevices == nil || pool != rootDiskKey(oldDevices, "pool")) {
+		return api.StatusErrorf(http.StatusBadRequest, "root disk on pool %q: instances can only be placed on pool %q for now (placing them on other pools is not implemented yet)", pool, cf.poolName)
+	}
+
 	size := rootDiskSize(devices)
 	if size == "" || (oldDevices != nil && size == rootDiskSize(oldDevices)) {
 		return nil

@@ -32,6 +32,11 @@ func root(size string) map[string]map[string]string {
 	return d
 }
 
+func onPool(d map[string]map[string]string, pool string) map[string]map[string]string {
+	d["root"]["pool"] = pool
+	return d
+}
+
 func TestCheckRootSize(t *testing.T) {
 	noQuota := &storage.QuotaError{Driver: "overlay", FS: "ext4", Dir: "/var/lib/berth/storage-pools/default", Reason: "ext4 has no per-instance quota"}
 	for _, c := range []struct {
@@ -48,6 +53,8 @@ func TestCheckRootSize(t *testing.T) {
 		{name: "size kept from before", old: root("2GiB"), new: root("2GiB"), pool: noQuota},
 		{name: "size changed refused", old: root("2GiB"), new: root("3GiB"), pool: noQuota, wantAsk: true, wantErr: "cannot enforce"},
 		{name: "size removed", old: root("2GiB"), new: root(""), pool: noQuota},
+		{name: "other pool refused", new: onPool(root(""), "fast"), wantErr: `root disk on pool "fast": instances can only be placed on pool "default"`},
+		{name: "other pool kept from before", old: onPool(root(""), "fast"), new: onPool(root(""), "fast")},
 		{name: "other error passes", new: root("1GiB"), pool: errors.New("statfs failed"), wantAsk: true, wantErr: "statfs failed"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -21,7 +21,6 @@ var unadvertised = map[string]string{
 	"projects":            "no projects yet (issue 14); the client would call /1.0/projects on every first run",
 	"clustering":          "no clustering yet (issue 16)",
 	"storage_api_volumes": "no custom storage volumes yet (issue 14)",
-	"resources":           "GET /1.0/resources is not served yet (issue 13)",
 }
 
 // checkExtensions fails the test when GET /1.0 advertises one of unadvertised, and
