@@ -233,7 +233,8 @@ func (d *density) systemdState(name string) (string, error) {
 			"systemctl", "is-system-running", "--wait")
 		out, _ := cmd.CombinedOutput()
 		s := trim(string(out))
-		booting := strings.Contains(s, "Failed to connect to bus") || s == "offline"
+		booting := strings.Contains(s, "Failed to connect to bus") || s == "offline" ||
+			strings.Contains(s, "Connection timed out") // systemctl's bus call, on a loaded host
 		if !booting {
 			return s, nil
 		}

@@ -331,7 +331,8 @@ func systemdState(d *daemon, name string) string {
 		cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"}
 		b, _ := cmd.CombinedOutput()
 		out := strings.TrimSpace(string(b))
-		booting := strings.Contains(out, "Failed to connect to bus") || out == "offline"
+		booting := strings.Contains(out, "Failed to connect to bus") || out == "offline" ||
+			strings.Contains(out, "Connection timed out") // systemctl's bus call, on a loaded host
 		if !booting || time.Now().After(deadline) {
 			return out
 		}
