@@ -174,6 +174,8 @@ func (d *density) run(image string) error {
 		return err
 	}
 
+	d.execServers()
+
 	err = d.adoption()
 	if err != nil {
 		return err

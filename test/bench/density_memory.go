@@ -220,3 +220,16 @@ func pidNS(pid int) string {
 	ns, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid))
 	return ns
 }
+
+// execServers notes the PSS of the exec servers berthd runs now (the exec figures started
+// one; an idle container has none until its first exec).
+func (d *density) execServers() {
+	var kb []string
+	for pid, p := range scanProcs() {
+		if p.ppid == d.b.cmd.Process.Pid && strings.Contains(p.argv0, "exec-server") {
+			kb = append(kb, fmt.Sprintf("%d kB", pssKB(pid)))
+		}
+	}
+
+	d.r.note("density:   exec servers after the exec figures with %d running (one per container exec'd into, until idle): %s", d.n, orNone(strings.Join(kb, ", ")))
+}
