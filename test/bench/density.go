@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime"
@@ -45,9 +46,9 @@ func envInt(name string, def int) int {
 // as a user gets it (host tuning on), and measures: launch throughput (10 at once; N, 8
 // at a time), what the host pays per container outside the containers' cgroups, the list
 // and exec answers with 1, 10 and N running, and the time a restarted berthd takes to
-// adopt N. Its daemon, containers, network and the sysctls its daemon raised are removed
-// or restored afterwards, on failure and on Ctrl-C too; an interruption is an error (the
-// bench stops), a failure mid-way a note.
+// adopt N. Its daemon, containers and network are removed afterwards, on failure and on
+// Ctrl-C too (main restores the sysctls the bench's daemons raised); an interruption is
+// an error (the bench stops), a failure mid-way a note.
 func benchDensity(image string, r *report) error {
 	n := *densityN
 	if n < 1 {
@@ -57,7 +58,6 @@ func benchDensity(image string, r *report) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop() // after the cleanup: a second Ctrl-C does not cut it short
 
-	saved := readSysctls()
 	fmt.Fprintf(os.Stderr, "density: starting a berthd with host tuning on, %d containers\n", n)
 	b, err := startBerthd(*binDir, tuning.EnvOff+"=1") // on, whatever the caller's environment says
 	if err != nil {
@@ -69,11 +69,7 @@ func benchDensity(image string, r *report) error {
 		for _, p := range b.teardown() {
 			r.note("density cleanup: %s", p)
 		}
-
-		for _, s := range restoreSysctls(saved) {
-			r.note("density: %s", s)
-		}
-	}()
+	}() // the sysctls its berthd raised are restored by main, with those of the bench's first
 
 	d := &density{ctx: ctx, b: b, r: r, n: n, hc: unixHTTP(b.dir)}
 	err = d.run(image)
@@ -94,7 +90,7 @@ type density struct {
 	b   *berthd
 	r   *report
 	n   int
-	hc  httpGetter
+	hc  *http.Client
 }
 
 func (d *density) run(image string) error {

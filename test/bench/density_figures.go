@@ -21,9 +21,6 @@ import (
 func densityAnswerRuns() int { return max(2**runs, 10) }
 func densityExecRuns() int   { return max(4**runs, 20) }
 
-// httpGetter is the HTTP client of the daemon's unix socket.
-type httpGetter = *http.Client
-
 // unixHTTP is an HTTP client of the daemon's unix socket, one connection per request as
 // the berth CLI has.
 func unixHTTP(dir string) *http.Client {
