@@ -81,7 +81,8 @@ test-integration:
 	$(GO) test -count=1 -timeout 30m -v ./test/integration/ 2>&1 | tee /tmp/berth-integration.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go'; \
 	exit $${PIPESTATUS[0]}
 
-# BENCH_ONLY=exec,lxd runs some sections only (see go run ./test/bench -h).
+# BENCH_ONLY=exec,lxd runs some sections only (see go run ./test/bench -h); BENCH_DENSITY_N=500
+# sizes the density section (50 by default).
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchtime 300x ./lxd/nsexec
 	$(GO) run ./test/bench -only "$(BENCH_ONLY)"

@@ -19,40 +19,61 @@ import (
 type berthd struct {
 	dir string
 	bin string
+	env []string // beyond the bench's own environment
 	cmd *exec.Cmd
 }
 
-func startBerthd(binDir string) (*berthd, error) {
+// startBerthd starts a berthd in a new state directory, with env added to the bench's
+// environment.
+func startBerthd(binDir string, env ...string) (*berthd, error) {
 	dir, err := os.MkdirTemp("/tmp", "bb-")
 	if err != nil {
 		return nil, err
 	}
 
-	b := &berthd{dir: dir, bin: binDir}
-	log, err := os.Create(filepath.Join(dir, "berthd.log"))
+	b := &berthd{dir: dir, bin: binDir, env: env}
+	err = b.start()
 	if err != nil {
+		b.close()
 		return nil, err
 	}
 
-	b.cmd = exec.Command(absBin(binDir, "berthd"), "--dir", dir)
-	b.cmd.Stdout, b.cmd.Stderr = log, log
-	b.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	err = b.cmd.Start()
+	return b, nil
+}
+
+// start starts the daemon on b.dir (again, after a restart), its output appended to
+// berthd.log there, and returns once its socket exists.
+func (b *berthd) start() error {
+	log, err := os.OpenFile(b.logPath(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
-		return nil, err
+		return err
 	}
 
+	defer func() { _ = log.Close() }() // the child has its own copy
+
+	_ = os.Remove(filepath.Join(b.dir, "unix.socket")) // left by a killed daemon
+	cmd := exec.Command(absBin(b.bin, "berthd"), "--dir", b.dir)
+	cmd.Env = append(os.Environ(), b.env...)
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	err = cmd.Start()
+	if err != nil {
+		return err
+	}
+
+	b.cmd = cmd
 	for i := 0; i < 200; i++ {
-		if _, err := os.Stat(filepath.Join(dir, "unix.socket")); err == nil {
-			return b, nil
+		if _, err := os.Stat(filepath.Join(b.dir, "unix.socket")); err == nil {
+			return nil
 		}
 
 		time.Sleep(25 * time.Millisecond)
 	}
 
-	b.close()
-	return nil, fmt.Errorf("berthd did not start, see %s", log.Name())
+	return fmt.Errorf("berthd did not start, see %s", b.logPath())
 }
+
+func (b *berthd) logPath() string { return filepath.Join(b.dir, "berthd.log") }
 
 // close deletes every instance, stops the daemon and removes its directory and
 // cgroup parent.
@@ -62,8 +83,10 @@ func (b *berthd) close() {
 		_, _ = b.berth("delete", "-f", n)
 	}
 
-	_ = b.cmd.Process.Signal(syscall.SIGTERM)
-	_ = b.cmd.Wait()
+	if b.cmd != nil {
+		_ = b.cmd.Process.Signal(syscall.SIGTERM)
+		_ = b.cmd.Wait()
+	}
 
 	l, err := cgroup.Detect()
 	if err == nil {

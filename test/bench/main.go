@@ -2,7 +2,8 @@
 // launch to systemd "running", start to running, stop, list with 10 and 100 instances,
 // memory (PSS) of berthd and of each monitor, the util-linux boot floor, list and exec
 // over HTTPS against the unix socket (and against LXD's own HTTPS listener), and
-// GET /1.0/metrics with 10 and 100 running containers.
+// GET /1.0/metrics with 10 and 100 running containers, and a host filled with N idle
+// containers (the density section, -density-n or BENCH_DENSITY_N, 50 by default).
 //
 // Run it with `make bench` (as root, after `make build`).
 package main
@@ -25,7 +26,7 @@ import (
 var (
 	runs   = flag.Int("runs", 5, "samples per figure")
 	binDir = flag.String("bin", "bin", "directory with berthd and berth")
-	only   = flag.String("only", "", "comma-separated sections to run: lifecycle, network, floor, list, exec, snapshots, remote, lxd, metrics (default all)")
+	only   = flag.String("only", "", "comma-separated sections to run: lifecycle, network, floor, list, exec, snapshots, remote, lxd, density, metrics (default all)")
 )
 
 // section reports whether -only selects name.
@@ -36,8 +37,13 @@ func section(name string) bool {
 func main() {
 	flag.Parse()
 	lxcfsBefore := testutil.LxcfsPid()
+	sysctls := readSysctls() // the bench's daemons raise them (host tuning, on by default)
 	err := run()
 	testutil.StopLxcfsStartedSince(lxcfsBefore) // the bench's daemons started it
+	for _, s := range restoreSysctls(sysctls) {
+		fmt.Println(s)
+	}
+
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "Error: %v\n", err)
 		os.Exit(1)
@@ -66,6 +72,7 @@ func run() error {
 	}
 
 	r := &report{}
+	r.note("host tuning by the bench's berthd: %s", tuningLog(b.logPath()))
 
 	if section("lifecycle") {
 		err = benchLifecycle(b, r)
@@ -108,6 +115,14 @@ func run() error {
 		benchLXD(b, image, r)
 	}
 
+	if section("density") {
+		quietBerth(b)
+		err = benchDensity(image, r)
+		if err != nil {
+			return err
+		}
+	}
+
 	// Last: it leaves 100 containers running.
 	if section("metrics") {
 		benchMetrics(b, r)
@@ -136,6 +151,21 @@ func (r *report) add(name string, d time.Duration) {
 	r.samples[name] = append(r.samples[name], d)
 }
 
+// reserve places rows, in this order, before their first sample; a row that gets none is
+// not printed.
+func (r *report) reserve(names ...string) {
+	if r.samples == nil {
+		r.samples = map[string][]time.Duration{}
+	}
+
+	for _, n := range names {
+		if _, ok := r.samples[n]; !ok {
+			r.names = append(r.names, n)
+			r.samples[n] = nil
+		}
+	}
+}
+
 func (r *report) note(format string, a ...any) {
 	r.notes = append(r.notes, fmt.Sprintf(format, a...))
 }
@@ -147,13 +177,22 @@ func median(ds []time.Duration) time.Duration {
 }
 
 func (r *report) print() {
+	w := 50
+	for _, n := range r.names {
+		w = max(w, len(n))
+	}
+
 	fmt.Println()
-	fmt.Printf("%-50s %12s %12s %12s %5s\n", "figure", "median", "min", "max", "n")
+	fmt.Printf("%-*s %12s %12s %12s %5s\n", w, "figure", "median", "min", "max", "n")
 	for _, n := range r.names {
 		s := r.samples[n]
+		if len(s) == 0 {
+			continue
+		}
+
 		sorted := append([]time.Duration(nil), s...)
 		sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
-		fmt.Printf("%-50s %12s %12s %12s %5d\n", n, round(median(s)), round(sorted[0]), round(sorted[len(sorted)-1]), len(s))
+		fmt.Printf("%-*s %12s %12s %12s %5d\n", w, n, round(median(s)), round(sorted[0]), round(sorted[len(sorted)-1]), len(s))
 	}
 
 	for _, n := range r.notes {
