@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -172,11 +173,36 @@ func (a *app) launch(ctx context.Context, image, name string, f *launchFlags, st
 	a.printf("Starting %s\n", name)
 
 	op, err = c.UpdateInstanceState(ctx, name, api.InstanceStatePut{Action: "start", Timeout: -1})
-	if err != nil {
-		return err
+	if err == nil {
+		err = op.Wait(ctx)
 	}
 
-	return op.Wait(ctx)
+	if err != nil {
+		return a.undoLaunch(c, name, err)
+	}
+
+	return nil
+}
+
+// undoLaunch deletes the instance a launch created when its first start failed: a
+// launch either gives a running instance or leaves nothing (its storage, its NIC's
+// address reservation). The start's error says why; `berth init` then `berth start`
+// keeps a failed instance to look at.
+func (a *app) undoLaunch(c *client.Client, name string, startErr error) error {
+	// The caller's context may be the cancelled one; the cleanup gets its own.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	op, err := c.DeleteInstance(ctx, name)
+	if err == nil {
+		err = op.Wait(ctx)
+	}
+
+	if err != nil {
+		return fmt.Errorf("%w (deleting %s after the failed start also failed: %v)", startErr, name, err)
+	}
+
+	return fmt.Errorf("%w (%s was deleted again)", startErr, name)
 }
 
 // waitWithProgress waits for op, showing any `*_progress` metadata on one line.
