@@ -17,6 +17,7 @@ import (
 	"github.com/berth-dev/berth/lxd/events"
 	"github.com/berth-dev/berth/lxd/imagestore"
 	"github.com/berth-dev/berth/lxd/operations"
+	"github.com/berth-dev/berth/lxd/pools"
 	"github.com/berth-dev/berth/lxd/profiles"
 	"github.com/berth-dev/berth/lxd/warnings"
 	"github.com/berth-dev/berth/shared/api"
@@ -155,6 +156,13 @@ func newFakeDaemon(ctx context.Context, cfg fakeConfig) (*Daemon, error) {
 	d.ops = operations.NewRegistry(d.events, d.log)
 	d.warnings = warnings.New(d.db, d.log, nil)
 	err = d.initRemote(ctx)
+	if err != nil {
+		return nil, err
+	}
+
+	// The real pool records over the seeded default pool (a dir pool in cfg.Dir); the
+	// instances' storage stays d.pool.
+	d.pools, err = pools.Start(ctx, cfg.Dir, d.db, d.log, func(string, string, map[string]any) {})
 	if err != nil {
 		return nil, err
 	}

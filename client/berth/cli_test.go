@@ -225,8 +225,14 @@ func TestLaunchErrors(t *testing.T) {
 	_, stderr, code = runCLI(t, s.Socket, "launch", "images:debian/12")
 	checkOneError(t, stderr, code, `The remote "images" doesn't exist`)
 
+	// A launch whose start fails leaves nothing: the name is free again.
 	_, stderr, code = runCLI(t, s.Socket, "launch", "debian/12", "c2")
-	checkOneError(t, stderr, code, "Failed to run: no init found")
+	checkOneError(t, stderr, code, "Failed to run: no init found (c2 was deleted again)")
+
+	_, stderr, code = runCLI(t, s.Socket, "init", "debian/12", "c2")
+	if code != 0 {
+		t.Fatalf("init after the failed launch: %s", stderr)
+	}
 
 	_, stderr, code = runCLI(t, s.Socket, "init", "debian/12", "c2")
 	checkOneError(t, stderr, code, `Instance "c2" already exists`)
