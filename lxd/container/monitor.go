@@ -30,6 +30,7 @@ type monitor struct {
 	log     *slog.Logger
 	spec    Spec
 	cg      cgroup.Group
+	shared  *shared // the memfd the console ring lives in (handoff.go)
 	console *ring
 	mux     consoleMux // the attached console client, if any
 	ln      net.Listener
@@ -82,12 +83,19 @@ func newMonitor(runDir string, log *slog.Logger) (*monitor, error) {
 		return nil, fmt.Errorf("reading spec: %w", err)
 	}
 
-	m := &monitor{log: log, console: newRing(consoleRingSize), done: make(chan struct{})}
+	m := &monitor{log: log, done: make(chan struct{})}
 
 	err = json.Unmarshal(b, &m.spec)
 	if err != nil {
 		return nil, fmt.Errorf("parsing spec: %w", err)
 	}
+
+	m.shared, err = newShared(consoleRingSize)
+	if err != nil {
+		return nil, err
+	}
+
+	m.console = m.shared.ring()
 
 	m.log = log.With("instance", m.spec.Name)
 
@@ -153,8 +161,8 @@ func (m *monitor) start() error {
 	}
 
 	if err != nil {
-		_ = p.cmd.Process.Kill()
-		_ = p.cmd.Wait()
+		_ = p.proc.Kill()
+		_, _ = p.proc.Wait()
 		_ = m.cg.Remove()
 
 		return fmt.Errorf("listening on %q: %w", sock, err)
@@ -214,10 +222,13 @@ func (m *monitor) run() {
 		p := m.init
 		m.mu.Unlock()
 
-		err := p.cmd.Wait()
+		ps, err := p.proc.Wait()
 		p.closeConsole()
 
-		ws, _ := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
+		var ws syscall.WaitStatus
+		if ps != nil {
+			ws, _ = ps.Sys().(syscall.WaitStatus)
+		}
 
 		m.mu.Lock()
 		e := exitFromStatus(ws, m.killed)
@@ -262,7 +273,7 @@ func (m *monitor) reboot() bool {
 
 	// A stop that arrived while we were restarting must still apply.
 	if stopping {
-		_ = p.cmd.Process.Signal(sigPowerOff)
+		_ = p.proc.Signal(sigPowerOff)
 	}
 
 	m.log.Info("container rebooted", "init_pid", p.pid(), "setup_ms", float64(p.setup.Microseconds())/1000)
@@ -332,7 +343,7 @@ func (m *monitor) stop(timeout time.Duration, force bool) {
 
 	if force {
 		m.killed = true
-		_ = p.cmd.Process.Signal(unix.SIGKILL)
+		_ = p.proc.Signal(unix.SIGKILL)
 
 		return
 	}
@@ -341,7 +352,7 @@ func (m *monitor) stop(timeout time.Duration, force bool) {
 		return
 	}
 
-	_ = p.cmd.Process.Signal(sigPowerOff)
+	_ = p.proc.Signal(sigPowerOff)
 
 	go func() {
 		select {
@@ -353,7 +364,7 @@ func (m *monitor) stop(timeout time.Duration, force bool) {
 			m.mu.Unlock()
 
 			m.log.Warn("init did not stop in time, killing it", "timeout", timeout)
-			_ = cur.cmd.Process.Signal(unix.SIGKILL)
+			_ = cur.proc.Signal(unix.SIGKILL)
 		}
 	}()
 }
