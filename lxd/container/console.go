@@ -115,6 +115,22 @@ func (m *monitor) consoleAttach(c net.Conn, enc *json.Encoder) {
 		return
 	}
 
+	m.consoleSession(c, sess)
+}
+
+// adoptConsole takes over a client the holder had attached (resume.go).
+func (m *monitor) adoptConsole(c net.Conn) {
+	sess, ok := m.mux.attach()
+	if !ok {
+		return
+	}
+
+	defer m.mux.detach(sess)
+
+	m.consoleSession(c, sess)
+}
+
+func (m *monitor) consoleSession(c net.Conn, sess *consoleSession) {
 	input := make(chan struct{})
 
 	go func() {
