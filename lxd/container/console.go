@@ -115,6 +115,22 @@ func (m *monitor) consoleAttach(c net.Conn, enc *json.Encoder) {
 		return
 	}
 
+	m.consoleSession(c, sess)
+}
+
+// adoptConsole takes over a client the holder had attached (resume.go).
+func (m *monitor) adoptConsole(c net.Conn) {
+	sess, ok := m.mux.attach()
+	if !ok {
+		return
+	}
+
+	defer m.mux.detach(sess)
+
+	m.consoleSession(c, sess)
+}
+
+func (m *monitor) consoleSession(c net.Conn, sess *consoleSession) {
 	input := make(chan struct{})
 
 	go func() {
@@ -166,7 +182,18 @@ func (m *monitor) consoleResize(w, h int) error {
 		return fmt.Errorf("invalid console size %dx%d", w, h)
 	}
 
-	return unix.IoctlSetWinsize(int(m.master().Fd()), unix.TIOCSWINSZ, &unix.Winsize{Col: uint16(w), Row: uint16(h)})
+	// Not Fd(): that would put the master in blocking mode, and the drain's
+	// Read then blocks a thread that Close cannot wake.
+	rc, err := m.master().SyscallConn()
+	if err != nil {
+		return err
+	}
+
+	cerr := rc.Control(func(fd uintptr) {
+		err = unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, &unix.Winsize{Col: uint16(w), Row: uint16(h)})
+	})
+
+	return errors.Join(cerr, err)
 }
 
 // ConsoleAttach attaches to the container's console: what is written to

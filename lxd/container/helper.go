@@ -3,7 +3,10 @@ package container
 import (
 	"fmt"
 	"os"
+	"os/signal"
 	"runtime"
+
+	"golang.org/x/sys/unix"
 )
 
 // Hidden subcommands of the daemon binary (and of test binaries, which
@@ -16,7 +19,22 @@ const (
 	helperMountCopier = "__mount-copier"
 )
 
+// monitorTerm receives the monitor's SIGTERM (monitor.go's termLoop).
+var monitorTerm chan os.Signal
+
 func init() {
+	if len(os.Args) > 1 && os.Args[1] == helperMonitor {
+		// The daemon's signals are not ours: a terminal hangup or Ctrl-C
+		// on a foreground berthd must not stop containers. (Setsid already
+		// keeps us out of its process group.) SIGTERM is taken here, as
+		// early as Go allows: a monitor the holder resumes must not die of
+		// one before it can stop the container (hold.go).
+		signal.Ignore(unix.SIGHUP, unix.SIGINT, unix.SIGPIPE)
+
+		monitorTerm = make(chan os.Signal, 1)
+		signal.Notify(monitorTerm, unix.SIGTERM)
+	}
+
 	// The __init child joins a mount namespace, unshares its cgroup
 	// namespace, drops capabilities and execs init: all per-thread state,
 	// so every step must happen on one OS thread. Locking in init() pins the

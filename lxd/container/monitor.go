@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/lxd/cgroup"
+	"github.com/berth-dev/berth/lxd/nsexec"
 	"golang.org/x/sys/unix"
 )
 
@@ -30,32 +30,51 @@ type monitor struct {
 	log     *slog.Logger
 	spec    Spec
 	cg      cgroup.Group
+	shared  *shared // the memfd the console ring lives in, handed over on hold (handoff.go)
 	console *ring
 	mux     consoleMux // the attached console client, if any
 	ln      net.Listener
 	conns   sync.WaitGroup // open client connections, so finish can let them read the exit
 
-	mu        sync.Mutex
-	init      *initProc // current init; replaced on an in-place reboot
-	startedAt time.Time
-	reboots   int
-	stopping  bool // a stop was requested: no restart on reboot
-	killed    bool // we sent SIGKILL
-	exit      *Exit
-	done      chan struct{} // closed once stopped and cleaned up
+	// Holding (hold.go): the serve loop's end, connections being served,
+	// parked watches, a poke on each end of a request, and the SIGTERM
+	// handler's pause.
+	holdMu    sync.Mutex
+	served    chan struct{}
+	busy      int
+	watchers  map[net.Conn]struct{}
+	activity  chan struct{}
+	termPause chan struct{}
+
+	mu   sync.Mutex
+	init *initProc // current init; replaced on an in-place reboot
+	// initExited: init has exited and is being reaped, restarted or
+	// cleaned up after: no hold until a new one runs.
+	initExited bool
+	startedAt  time.Time
+	reboots    int
+	stopping   bool // a stop was requested: no restart on reboot
+	killed     bool // we sent SIGKILL
+	exit       *Exit
+	done       chan struct{} // closed once stopped and cleaned up
 }
 
 // monitorMain is `__monitor <runDir>`. Its stdout and stderr go to
 // RunDir/monitor.log; fd 3 is the startup pipe from Start.
 func monitorMain(runDir string) int {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("pid", os.Getpid())
+
+	if fd := os.Getenv(nsexec.EnvMonitorResume); fd != "" {
+		return resumeMain(runDir, fd, log)
+	}
+
 	startup := os.NewFile(3, "startup")
 
 	// Whatever else the daemon leaked to us (its sealed-exe memfd) must not
 	// reach init's child.
 	_ = unix.CloseRange(4, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 
-	m, err := newMonitor(runDir, log)
+	m, err := newMonitor(runDir, log, nil)
 	if err == nil {
 		err = m.start()
 	}
@@ -76,18 +95,36 @@ func monitorMain(runDir string) int {
 	return 0
 }
 
-func newMonitor(runDir string, log *slog.Logger) (*monitor, error) {
+// newMonitor reads the spec and finds the cgroups; sh is the shared page of
+// a resumed monitor, nil for a new one.
+func newMonitor(runDir string, log *slog.Logger, sh *shared) (*monitor, error) {
 	b, err := os.ReadFile(filepath.Join(runDir, specFile))
 	if err != nil {
 		return nil, fmt.Errorf("reading spec: %w", err)
 	}
 
-	m := &monitor{log: log, console: newRing(consoleRingSize), done: make(chan struct{})}
+	m := &monitor{
+		log:       log,
+		done:      make(chan struct{}),
+		watchers:  map[net.Conn]struct{}{},
+		activity:  make(chan struct{}, 1),
+		termPause: make(chan struct{}),
+	}
 
 	err = json.Unmarshal(b, &m.spec)
 	if err != nil {
 		return nil, fmt.Errorf("parsing spec: %w", err)
 	}
+
+	m.shared = sh
+	if sh == nil {
+		m.shared, err = newShared(consoleRingSize)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	m.console = m.shared.ring()
 
 	m.log = log.With("instance", m.spec.Name)
 
@@ -107,22 +144,6 @@ func newMonitor(runDir string, log *slog.Logger) (*monitor, error) {
 
 // start creates the cgroups, starts init and opens the socket.
 func (m *monitor) start() error {
-	// The daemon's signals are not ours: a terminal hangup or Ctrl-C on a
-	// foreground berthd must not stop containers. (Setsid already keeps us
-	// out of its process group.)
-	signal.Ignore(unix.SIGHUP, unix.SIGINT, unix.SIGPIPE)
-
-	// SIGTERM (host shutdown, an operator) means: stop the container
-	// cleanly, then exit as usual.
-	term := make(chan os.Signal, 1)
-	signal.Notify(term, unix.SIGTERM)
-
-	go func() {
-		<-term
-		m.log.Info("SIGTERM: stopping the container")
-		m.stop(termStopTimeout, false)
-	}()
-
 	err := writeFileAtomic(filepath.Join(m.spec.RunDir, pidFile), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
 	if err != nil {
 		return err
@@ -143,6 +164,7 @@ func (m *monitor) start() error {
 	m.startedAt = time.Now().UTC()
 
 	go m.drainConsole(p)
+	go m.termLoop()
 
 	sock := filepath.Join(m.spec.RunDir, socketFile)
 	_ = os.Remove(sock)
@@ -153,8 +175,8 @@ func (m *monitor) start() error {
 	}
 
 	if err != nil {
-		_ = p.cmd.Process.Kill()
-		_ = p.cmd.Wait()
+		_ = p.proc.Kill()
+		_, _ = p.proc.Wait()
 		_ = m.cg.Remove()
 
 		return fmt.Errorf("listening on %q: %w", sock, err)
@@ -186,6 +208,21 @@ func (m *monitor) createCgroups() error {
 	return nil
 }
 
+// termLoop: SIGTERM (host shutdown, an operator) means stop the container
+// cleanly, then exit as usual. helper.go subscribes to it before anything
+// else runs; a hold pauses this loop while it execs (hold.go).
+func (m *monitor) termLoop() {
+	for {
+		select {
+		case <-monitorTerm:
+			m.log.Info("SIGTERM: stopping the container")
+			m.stop(termStopTimeout, false)
+		case <-m.termPause:
+			<-m.termPause
+		}
+	}
+}
+
 // drainConsole copies console output into the ring until the master is
 // closed, so init never blocks writing to /dev/console.
 func (m *monitor) drainConsole(p *initProc) {
@@ -207,17 +244,33 @@ func (m *monitor) drainConsole(p *initProc) {
 // run serves the socket and waits for init, restarting it in place after a
 // reboot inside, until the container stops; then it cleans up.
 func (m *monitor) run() {
-	go m.serve()
+	m.holdMu.Lock()
+	m.serveStart()
+	m.holdMu.Unlock()
+
+	go m.holdLoop()
 
 	for {
 		m.mu.Lock()
 		p := m.init
 		m.mu.Unlock()
 
-		err := p.cmd.Wait()
+		// Learn of the exit without reaping, and say so before reaping:
+		// a hold under way (it holds mu) must not hand over a pid that is
+		// gone with its status (hold.go).
+		waitExited(p.pid())
+
+		m.mu.Lock()
+		m.initExited = true
+		m.mu.Unlock()
+
+		ps, err := p.proc.Wait()
 		p.closeConsole()
 
-		ws, _ := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
+		var ws syscall.WaitStatus
+		if ps != nil {
+			ws, _ = ps.Sys().(syscall.WaitStatus)
+		}
 
 		m.mu.Lock()
 		e := exitFromStatus(ws, m.killed)
@@ -233,6 +286,18 @@ func (m *monitor) run() {
 		m.finish(e)
 
 		return
+	}
+}
+
+// waitExited returns once pid has exited, leaving it to reap.
+func waitExited(pid int) {
+	var info unix.Siginfo
+
+	for {
+		err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		if !errors.Is(err, unix.EINTR) {
+			return
+		}
 	}
 }
 
@@ -254,6 +319,7 @@ func (m *monitor) reboot() bool {
 
 	m.mu.Lock()
 	m.init = p
+	m.initExited = false
 	m.reboots++
 	stopping := m.stopping
 	m.mu.Unlock()
@@ -262,7 +328,7 @@ func (m *monitor) reboot() bool {
 
 	// A stop that arrived while we were restarting must still apply.
 	if stopping {
-		_ = p.cmd.Process.Signal(sigPowerOff)
+		_ = p.proc.Signal(sigPowerOff)
 	}
 
 	m.log.Info("container rebooted", "init_pid", p.pid(), "setup_ms", float64(p.setup.Microseconds())/1000)
@@ -332,7 +398,7 @@ func (m *monitor) stop(timeout time.Duration, force bool) {
 
 	if force {
 		m.killed = true
-		_ = p.cmd.Process.Signal(unix.SIGKILL)
+		_ = p.proc.Signal(unix.SIGKILL)
 
 		return
 	}
@@ -341,7 +407,7 @@ func (m *monitor) stop(timeout time.Duration, force bool) {
 		return
 	}
 
-	_ = p.cmd.Process.Signal(sigPowerOff)
+	_ = p.proc.Signal(sigPowerOff)
 
 	go func() {
 		select {
@@ -353,7 +419,7 @@ func (m *monitor) stop(timeout time.Duration, force bool) {
 			m.mu.Unlock()
 
 			m.log.Warn("init did not stop in time, killing it", "timeout", timeout)
-			_ = cur.cmd.Process.Signal(unix.SIGKILL)
+			_ = cur.proc.Signal(unix.SIGKILL)
 		}
 	}()
 }

@@ -21,13 +21,13 @@ const setupTimeout = 30 * time.Second
 
 // initProc is one running init and its console.
 type initProc struct {
-	cmd    *exec.Cmd
+	proc   *os.Process   // our child: Wait reaps it, also after the monitor re-executed itself
 	master *os.File      // console pty master, drained into the ring
 	slave  *os.File      // kept open so the master never sees a hangup between opens
 	setup  time.Duration // from startInit to init's exec
 }
 
-func (p *initProc) pid() int { return p.cmd.Process.Pid }
+func (p *initProc) pid() int { return p.proc.Pid }
 
 func (p *initProc) closeConsole() {
 	_ = p.slave.Close()
@@ -130,7 +130,7 @@ func (m *monitor) startInit() (*initProc, error) {
 		return nil, fmt.Errorf("cloning init: %w", err)
 	}
 
-	p := &initProc{cmd: cmd, master: master, slave: slave}
+	p := &initProc{proc: cmd.Process, master: master, slave: slave}
 
 	err = m.syncInit(p, parentSock)
 	if err != nil {

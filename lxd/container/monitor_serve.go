@@ -6,22 +6,39 @@ import (
 	"time"
 )
 
-func (m *monitor) serve() {
+// serveStart starts accepting; holdMu held.
+func (m *monitor) serveStart() {
+	m.served = make(chan struct{})
+	go m.serve(m.served)
+}
+
+// serve accepts until the listener fails: closed by finish, or its deadline
+// set by a hold.
+func (m *monitor) serve(done chan struct{}) {
+	defer close(done)
+
 	for {
 		c, err := m.ln.Accept()
 		if err != nil {
 			return
 		}
 
-		m.conns.Add(1)
-
-		go func() {
-			defer m.conns.Done()
-			defer func() { _ = c.Close() }()
-
-			m.handle(c)
-		}()
+		m.serveConn(c, m.handle)
 	}
+}
+
+// serveConn serves one connection with f.
+func (m *monitor) serveConn(c net.Conn, f func(net.Conn)) {
+	m.conns.Add(1)
+	m.enter()
+
+	go func() {
+		defer m.conns.Done()
+		defer m.leave()
+		defer func() { _ = c.Close() }()
+
+		f(c)
+	}()
 }
 
 func (m *monitor) waitConns(max time.Duration) {
@@ -123,6 +140,15 @@ func (m *monitor) watch(c net.Conn, enc *json.Encoder) {
 	if err != nil {
 		return
 	}
+
+	m.waitExit(c, enc)
+}
+
+// waitExit is a watch once acknowledged; it does not keep the monitor from
+// holding, which takes the connection along.
+func (m *monitor) waitExit(c net.Conn, enc *json.Encoder) {
+	m.park(c)
+	defer m.unpark(c)
 
 	gone := make(chan struct{})
 
