@@ -94,7 +94,7 @@ func (ru *Runner) start(ctx context.Context, name string) error {
 		CgroupParent: ru.cgroupParent,
 	}
 
-	mon, err := container.Start(ctx, ru.exe, spec, ru.log.With("instance", name))
+	mon, err := ru.spares.Start(ctx, spec, ru.log)
 	if err != nil {
 		return fmt.Errorf("starting %q: %w", name, err)
 	}
