@@ -57,6 +57,7 @@ func monitorMain(runDir string) int {
 	_ = unix.CloseRange(4, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 
 	if runDir == "" {
+		_, _ = cgroup.Detect() // a spare's idle work: newMonitor finds it done
 		var err error
 		runDir, err = awaitRunDir(startup)
 		if err != nil {
