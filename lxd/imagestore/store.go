@@ -166,16 +166,19 @@ func (s *Store) Import(ctx context.Context, up *Upload, opts ImportOptions) (str
 	return fp, size, nil
 }
 
-// EnsureInPool unpacks image fp into the storage pool unless it is there already.
+// EnsureInPool unpacks image fp into the storage pool unless it is there already. An image
+// that is there (its tree and metadata directory are published by renames, last) needs no
+// lock: a launch of it does not wait behind the unpack of another image.
 func (s *Store) EnsureInPool(ctx context.Context, fp string) error {
+	if s.inPool(fp) {
+		return nil
+	}
+
 	s.mu.Lock()
 	defer s.mu.Unlock()
 
-	if s.pool.HasImage(fp) {
-		_, err := os.Stat(s.MetaDir(fp))
-		if err == nil {
-			return nil
-		}
+	if s.inPool(fp) {
+		return nil
 	}
 
 	metaTmp := s.MetaDir(fp) + ".tmp"
@@ -208,6 +211,16 @@ func (s *Store) EnsureInPool(ctx context.Context, fp string) error {
 
 	_ = os.RemoveAll(s.MetaDir(fp))
 	return os.Rename(metaTmp, s.MetaDir(fp))
+}
+
+// inPool says whether image fp is unpacked in the pool with its metadata.
+func (s *Store) inPool(fp string) bool {
+	if !s.pool.HasImage(fp) {
+		return false
+	}
+
+	_, err := os.Stat(s.MetaDir(fp))
+	return err == nil
 }
 
 // Delete removes an image: its row (and aliases), its pool tree and its files.
