@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -22,8 +23,13 @@ import (
 // startup socket (fd 3) for the one line that makes it a container's monitor:
 //
 //	daemon ── {"run_dir": RunDir} ──▶ spare: opens RunDir/monitor.log as stdout and
-//	                                  stderr, then runs exactly as `__monitor RunDir`
+//	                                  stderr
+//	daemon ◀── {"run_dir": RunDir} ── the spare is the container's monitor from now on,
+//	                                  and runs exactly as `__monitor RunDir`
 //	daemon ◀── startResult ────────── (monitorMain)
+//
+// Until the echo, the spare has done nothing for the container: a spare that died
+// (killed, or exiting as its last threads end) is replaced by a new monitor.
 //
 // A spare is the daemon's child like any monitor; it runs nothing of a container until
 // it is given one, and it exits when the socket closes without a RunDir (the daemon
@@ -44,6 +50,7 @@ func spawnMonitor(exe, runDir string, stderr *os.File) (*spawned, error) {
 		return nil, fmt.Errorf("creating startup socket: %w", err)
 	}
 
+	_ = unix.SetNonblock(fds[0], true) // ours: the runtime poller gives it deadlines
 	ours, theirs := os.NewFile(uintptr(fds[0]), "startup"), os.NewFile(uintptr(fds[1]), "startup-monitor")
 	defer func() { _ = theirs.Close() }()
 
@@ -98,9 +105,44 @@ func (p *spawned) alive() bool {
 	}
 }
 
-// assign is the daemon's side of the spare's one line: the RunDir it serves.
+// assign is the daemon's line to a spare, and the spare's echo: the RunDir it serves.
 type assign struct {
 	RunDir string `json:"run_dir"`
+}
+
+// handOverWait bounds the wait for a spare's echo (it waits idle, so it answers at once
+// on any host that can start a container at all).
+const handOverWait = 10 * time.Second
+
+// handOver gives spare p its RunDir and waits for its echo.
+func (p *spawned) handOver(runDir string) error {
+	line, _ := json.Marshal(assign{RunDir: runDir})
+	line = append(line, '\n')
+	_ = p.sock.SetDeadline(time.Now().Add(handOverWait))
+	defer func() { _ = p.sock.SetDeadline(time.Time{}) }()
+
+	_, err := p.sock.Write(line)
+	if err != nil {
+		return err
+	}
+
+	// Byte by byte: what follows on the socket is the startup result, read elsewhere.
+	echo := make([]byte, 0, len(line))
+	b := make([]byte, 1)
+	for len(echo) < len(line) {
+		_, err := p.sock.Read(b)
+		if err != nil {
+			return err
+		}
+
+		echo = append(echo, b[0])
+	}
+
+	if string(echo) != string(line) {
+		return fmt.Errorf("the spare monitor answered %q", echo)
+	}
+
+	return nil
 }
 
 // Spares keeps a spare monitor ready for the next start (above). The zero value is not
@@ -211,6 +253,11 @@ func awaitRunDir(startup *os.File) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("redirecting output to the monitor log: %w", err)
 		}
+	}
+
+	_, err = startup.Write(line)
+	if err != nil {
+		return "", fmt.Errorf("answering the daemon: %w", err)
 	}
 
 	return a.RunDir, nil

@@ -28,8 +28,7 @@ func Start(ctx context.Context, exe string, spec Spec, log *slog.Logger) (*Monit
 func (s *Spares) Start(ctx context.Context, spec Spec, log *slog.Logger) (*Monitor, error) {
 	return start(ctx, spec, log, func(logf *os.File) (*spawned, error) {
 		if p := s.take(); p != nil {
-			b, _ := json.Marshal(assign{RunDir: spec.RunDir})
-			_, err := p.sock.Write(append(b, '\n'))
+			err := p.handOver(spec.RunDir)
 			if err == nil {
 				return p, nil
 			}
