@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/berth-dev/berth/lxd/sys"
 
@@ -43,8 +44,42 @@ func (l Layout) parent() string {
 
 // Detect reads the host's cgroup layout, and on a pure cgroup2 host
 // whether systemd manages it (see detectSystemd).
+//
+// A legacy or hybrid layout comes from the mount table, which grows with
+// every running container (a parse costs milliseconds at a few hundred),
+// while the v1 hierarchies are mounted at boot and stay: it is read once per
+// process. (A spare monitor reads it while it waits, off the start's path.)
 func Detect() (Layout, error) {
-	return detect(realHost())
+	detected.mu.Lock()
+	defer detected.mu.Unlock()
+	if detected.ok {
+		return detected.l.clone(), nil
+	}
+
+	l, err := detect(realHost())
+	if err == nil && l.Mode != sys.CgroupUnified {
+		detected.l, detected.ok = l.clone(), true
+	}
+
+	return l, err
+}
+
+// detected is Detect's layout of a legacy or hybrid host.
+var detected struct {
+	mu sync.Mutex
+	l  Layout
+	ok bool
+}
+
+// clone copies l with its own V1 map (callers set fields of theirs).
+func (l Layout) clone() Layout {
+	v1 := make(map[string]string, len(l.V1))
+	for k, v := range l.V1 {
+		v1[k] = v
+	}
+
+	l.V1 = v1
+	return l
 }
 
 func detect(env hostEnv) (Layout, error) {

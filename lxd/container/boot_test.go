@@ -34,6 +34,16 @@ func testContainer(t *testing.T, name string) (Spec, *Monitor, time.Time) {
 func testContainerOn(t *testing.T, name, rootfs string) (Spec, *Monitor, time.Time) {
 	t.Helper()
 
+	return testContainerWith(t, name, rootfs, Start)
+}
+
+// startFunc starts a container: Start, or a Spares' Start.
+type startFunc func(ctx context.Context, exe string, spec Spec, log *slog.Logger) (*Monitor, error)
+
+// testContainerWith is testContainerOn starting the container with start.
+func testContainerWith(t *testing.T, name, rootfs string, start startFunc) (Spec, *Monitor, time.Time) {
+	t.Helper()
+
 	spec := Spec{
 		Name:     name,
 		UUID:     uuid.NewString(),
@@ -59,7 +69,7 @@ func testContainerOn(t *testing.T, name, rootfs string) (Spec, *Monitor, time.Ti
 
 	t0 := time.Now()
 
-	m, err := Start(ctx, exe, spec, log)
+	m, err := start(ctx, exe, spec, log)
 	if err != nil {
 		b, _ := os.ReadFile(filepath.Join(spec.RunDir, logFile))
 		t.Fatalf("Start: %v\nmonitor log:\n%s", err, b)

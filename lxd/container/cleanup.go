@@ -88,9 +88,23 @@ func killStaleMonitor(runDir string) {
 	}
 
 	args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
-	if len(args) == 3 && args[1] == helperMonitor && args[2] == runDir {
+	if isMonitorOf(pid, args, runDir) {
 		_ = unix.Kill(pid, unix.SIGKILL)
 	}
+}
+
+// isMonitorOf says whether pid, running args, is the monitor of runDir: named in its
+// command line, or for a monitor that was a spare (spare.go), writing to its log.
+func isMonitorOf(pid int, args []string, runDir string) bool {
+	switch {
+	case len(args) == 3 && args[1] == helperMonitor:
+		return args[2] == runDir
+	case len(args) == 2 && args[1] == helperMonitor:
+		out, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/2", pid))
+		return err == nil && out == filepath.Join(runDir, logFile)
+	}
+
+	return false
 }
 
 // unmountAll unmounts each path in order. A path that is not (or no

@@ -4,7 +4,9 @@
 //
 // Processes, for a container "c1":
 //
-//	berthd ──exec──▶ berthd __monitor <RunDir>     (setsid; survives berthd)
+//	berthd ──exec──▶ berthd __monitor [<RunDir>]   (setsid; survives berthd; without
+//	                   │                             RunDir a spare, started ahead of
+//	                   │                             the next start: spare.go)
 //	                   ├─clone(NEW*)──▶ berthd __init ──exec──▶ /sbin/init (PID 1)
 //	                   └─from a thread with its own mount ns──▶ berthd __mount-copier
 //	                                                            (C only; exits)

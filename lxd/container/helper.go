@@ -12,7 +12,7 @@ import (
 // Hidden subcommands of the daemon binary (and of test binaries, which
 // re-exec themselves the same way).
 const (
-	helperMonitor = "__monitor" // berthd __monitor <RunDir>
+	helperMonitor = "__monitor" // berthd __monitor [<RunDir>] (none: a spare)
 	helperInit    = "__init"    // berthd __init, config over fd 3
 	// berthd __mount-copier: lxd/nsexec/initns.c takes over before Go
 	// starts (namespaces.go), so reaching HelperMain with it is an error
@@ -63,12 +63,15 @@ func IsHelper(args []string) bool {
 func HelperMain(args []string) int {
 	switch args[1] {
 	case helperMonitor:
-		if len(args) != 3 {
-			fmt.Fprintf(os.Stderr, "usage: %s %s <rundir>\n", args[0], helperMonitor)
-			return 2
+		switch len(args) {
+		case 2:
+			return monitorMain("") // a spare (spare.go)
+		case 3:
+			return monitorMain(args[2])
 		}
 
-		return monitorMain(args[2])
+		fmt.Fprintf(os.Stderr, "usage: %s %s [<rundir>]\n", args[0], helperMonitor)
+		return 2
 	case helperInit:
 		return initMain()
 	case helperMountCopier:

@@ -312,7 +312,9 @@ func (m *monitor) handOver(ul *net.UnixListener) error {
 	default:
 	}
 
-	err = syscall.Exec("/proc/self/exe", os.Args, env)
+	// The run directory goes on the command line: a monitor that began as a spare
+	// (spare.go) was started without one, and the Go side it resumes needs it.
+	err = syscall.Exec("/proc/self/exe", []string{os.Args[0], helperMonitor, m.spec.RunDir}, env)
 
 	return fmt.Errorf("executing the holder: %w", err)
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -59,8 +60,9 @@ type monitor struct {
 	done       chan struct{} // closed once stopped and cleaned up
 }
 
-// monitorMain is `__monitor <runDir>`. Its stdout and stderr go to
-// RunDir/monitor.log; fd 3 is the startup pipe from Start.
+// monitorMain is `__monitor <runDir>`, or `__monitor` for a spare that
+// waits for its RunDir (spare.go). Its stdout and stderr go to
+// RunDir/monitor.log; fd 3 is the startup socket from Start.
 func monitorMain(runDir string) int {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("pid", os.Getpid())
 
@@ -73,6 +75,19 @@ func monitorMain(runDir string) int {
 	// Whatever else the daemon leaked to us (its sealed-exe memfd) must not
 	// reach init's child.
 	_ = unix.CloseRange(4, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+
+	if runDir == "" {
+		_, _ = cgroup.Detect() // a spare's idle work: newMonitor finds it done
+		var err error
+		runDir, err = awaitRunDir(startup)
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				fmt.Fprintln(os.Stderr, "spare monitor:", err)
+			}
+
+			return 1
+		}
+	}
 
 	m, err := newMonitor(runDir, log, nil)
 	if err == nil {

@@ -225,14 +225,8 @@ func (m *monitor) syncInit(p *initProc, sock *os.File) error {
 		return err
 	}
 
-	fd, err := recvFD(sock, syncReadyForCgroup)
-	if err != nil {
-		return fmt.Errorf("init: %w", err)
-	}
-
-	procCtx = fd
-	procc <- fd
-
+	// Init's Go runtime is still starting: moving it into its cgroups (a few
+	// milliseconds of cgroup v1 migrations) costs the start nothing now.
 	err = m.cg.AddProc(p.pid())
 	if err == nil {
 		err = m.cg.Delegate(int(m.spec.IDMap.HostUID), int(m.spec.IDMap.HostGID))
@@ -242,6 +236,14 @@ func (m *monitor) syncInit(p *initProc, sock *os.File) error {
 		_ = enc.Encode(syncMsg{Type: syncError, Error: err.Error()})
 		return fmt.Errorf("placing init in its cgroup: %w", err)
 	}
+
+	fd, err := recvFD(sock, syncReadyForCgroup)
+	if err != nil {
+		return fmt.Errorf("init: %w", err)
+	}
+
+	procCtx = fd
+	procc <- fd
 
 	err = send(enc, syncMsg{Type: syncCgroupReady})
 	if err != nil {

@@ -8,9 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"syscall"
 )
 
 // Start spawns the container's monitor (exe __monitor RunDir) and returns
@@ -21,6 +19,30 @@ import (
 // On error nothing is left running and the cgroups are gone; Spec.Unmounts
 // are not touched (the caller that mounted them undoes them).
 func Start(ctx context.Context, exe string, spec Spec, log *slog.Logger) (*Monitor, error) {
+	return start(ctx, spec, log, func(logf *os.File) (*spawned, error) {
+		return spawnMonitor(exe, spec.RunDir, logf)
+	})
+}
+
+// Start is Start with the ready spare monitor (spare.go) if there is one.
+func (s *Spares) Start(ctx context.Context, spec Spec, log *slog.Logger) (*Monitor, error) {
+	return start(ctx, spec, log, func(logf *os.File) (*spawned, error) {
+		if p := s.take(); p != nil {
+			err := p.handOver(spec.RunDir)
+			if err == nil {
+				return p, nil
+			}
+
+			p.kill() // it died waiting
+		}
+
+		return spawnMonitor(s.exe, spec.RunDir, logf)
+	})
+}
+
+// start writes the spec, has monitor give it a monitor (with logf, RunDir/monitor.log,
+// for its output) and waits for the monitor's startup result.
+func start(ctx context.Context, spec Spec, log *slog.Logger, monitor func(logf *os.File) (*spawned, error)) (*Monitor, error) {
 	err := validateSpec(spec)
 	if err != nil {
 		return nil, err
@@ -57,49 +79,21 @@ func Start(ctx context.Context, exe string, spec Spec, log *slog.Logger) (*Monit
 		return nil, fmt.Errorf("opening monitor log: %w", err)
 	}
 
-	defer func() { _ = logf.Close() }()
-
-	r, w, err := os.Pipe()
-	if err != nil {
-		return nil, fmt.Errorf("creating startup pipe: %w", err)
-	}
-
-	defer func() { _ = r.Close() }()
-
-	cmd := &exec.Cmd{
-		Path:       exe,
-		Args:       []string{exe, helperMonitor, spec.RunDir},
-		Env:        []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
-		Stdout:     logf,
-		Stderr:     logf,
-		ExtraFiles: []*os.File{w},
-		Dir:        "/",
-		// Own session: the daemon's process group and terminal signals do
-		// not reach the monitor.
-		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
-	}
-
-	err = cmd.Start()
-	_ = w.Close()
+	p, err := monitor(logf)
+	_ = logf.Close()
 
 	if err != nil {
-		return nil, fmt.Errorf("spawning monitor: %w", err)
+		return nil, err
 	}
 
-	// The monitor is our child until we exit; reap it whenever it ends.
-	waited := make(chan struct{})
+	defer func() { _ = p.sock.Close() }()
 
-	go func() {
-		_ = cmd.Wait()
-		close(waited)
-	}()
-
-	res, err := readStartResult(ctx, r)
+	res, err := readStartResult(ctx, p.sock)
 	if err != nil {
 		// Killing the monitor mid-start leaves its init and cgroups;
 		// Cleanup's cgroup removal takes care of those.
-		_ = cmd.Process.Kill()
-		<-waited
+		_ = p.cmd.Process.Kill()
+		<-p.waited
 
 		cerr := removeCgroups(spec.Name, spec.CgroupParent)
 
@@ -107,11 +101,11 @@ func Start(ctx context.Context, exe string, spec Spec, log *slog.Logger) (*Monit
 	}
 
 	if !res.OK {
-		<-waited
+		<-p.waited
 		return nil, fmt.Errorf("starting %q: %s", spec.Name, res.Error)
 	}
 
-	log.Info("container started", "init_pid", res.InitPID, "monitor_pid", cmd.Process.Pid)
+	log.Info("container started", "init_pid", res.InitPID, "monitor_pid", p.cmd.Process.Pid)
 
 	return Attach(spec.RunDir)
 }

@@ -12,12 +12,12 @@ import "github.com/berth-dev/berth/lxd/setup"
 //
 //	monitor                                 __init
 //	  ── config {version, setup.Config} ──▶
+//	  cgroup AddProc(init), Delegate(root)  (its Go runtime starts meanwhile)
 //	                                        setup.CloneMounts (devices, from its
 //	                                        copy of the host's mount namespace);
 //	                                        fsopen("proc"): a procfs context of
 //	                                        the container's pid namespace
 //	  ◀── ready-for-cgroup + procfs fd ────
-//	  cgroup AddProc(init), Delegate(root)
 //	  ── cgroup-ready ───────────────────▶
 //	                                        unshare(CLONE_NEWCGROUP): the ns root
 //	  buildMountNS (below)                  is now the container's cgroup

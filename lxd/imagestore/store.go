@@ -185,8 +185,15 @@ func (s *Store) exists(ctx context.Context, fp string) bool {
 	return existing != nil && existing.Fingerprint == fp
 }
 
-// EnsureInPool unpacks image fp into the storage pool unless it is there already.
+// EnsureInPool unpacks image fp into the storage pool unless it is there already. An image
+// that is there (its tree and metadata directory are published by renames, last) needs no
+// lock: a launch of it does not wait behind the unpack of another image. (A tree a delete
+// released is adopted by the import that records the image again, under the lock.)
 func (s *Store) EnsureInPool(_ context.Context, fp string) error {
+	if s.inPool(fp) {
+		return nil
+	}
+
 	s.mu.Lock()
 	defer s.mu.Unlock()
 
@@ -235,6 +242,16 @@ func (s *Store) ensureInPool(fp string) error {
 
 	_ = os.RemoveAll(s.MetaDir(fp))
 	return os.Rename(metaTmp, s.MetaDir(fp))
+}
+
+// inPool says whether image fp is unpacked in the pool with its metadata.
+func (s *Store) inPool(fp string) bool {
+	if !s.pool.HasImage(fp) {
+		return false
+	}
+
+	_, err := os.Stat(s.MetaDir(fp))
+	return err == nil
 }
 
 // Delete deletes image fp as the client sees it before it returns: its record and

@@ -57,11 +57,11 @@ type Runner struct {
 
 	db           *db.DB
 	pool         storage.Driver
-	devices      *device.Host     // the devices of every instance (lxd/device)
-	networks     *network.Manager // nil: instances cannot have NICs
-	exe          string           // Config.Exe
-	cgroupParent string           // Config.CgroupParent
-	dir          string           // BERTH_DIR
+	devices      *device.Host      // the devices of every instance (lxd/device)
+	networks     *network.Manager  // nil: instances cannot have NICs
+	spares       *container.Spares // a monitor started ahead of the next start
+	cgroupParent string            // Config.CgroupParent
+	dir          string            // BERTH_DIR
 	log          *slog.Logger
 
 	nicMu     sync.Mutex
@@ -70,5 +70,6 @@ type Runner struct {
 
 func newRunner(m *Manager, conf runSettings, view instanceLister) *Runner {
 	return &Runner{host: m, conf: conf, view: view, db: m.cfg.DB, pool: m.cfg.Pool, devices: m.devices,
-		networks: m.cfg.Networks, exe: m.cfg.Exe, cgroupParent: m.cfg.CgroupParent, dir: m.cfg.Dir, log: m.log}
+		networks: m.cfg.Networks, spares: container.NewSpares(m.cfg.Exe, m.log),
+		cgroupParent: m.cfg.CgroupParent, dir: m.cfg.Dir, log: m.log}
 }

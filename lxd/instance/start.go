@@ -11,6 +11,7 @@ import (
 
 	"github.com/berth-dev/berth/lxd/container"
 	"github.com/berth-dev/berth/lxd/db"
+	"github.com/berth-dev/berth/lxd/device"
 	"github.com/berth-dev/berth/lxd/images"
 	"github.com/berth-dev/berth/shared/api"
 	"github.com/berth-dev/berth/shared/revert"
@@ -94,16 +95,12 @@ func (ru *Runner) start(ctx context.Context, name string) error {
 		CgroupParent: ru.cgroupParent,
 	}
 
-	mon, err := container.Start(ctx, ru.exe, spec, ru.log.With("instance", name))
+	mon, err := ru.spares.Start(ctx, spec, ru.log)
 	if err != nil {
 		return fmt.Errorf("starting %q: %w", name, err)
 	}
 
-	err = devs.Started(ctx, mon.InitPID())
-	if err == nil {
-		err = mon.WaitBoot(ctx) // an init that dies of the host fails the start, with why
-	}
-
+	err = startedAndBooted(ctx, devs, mon)
 	if err != nil {
 		err = mon.BootFailure(err)
 		_, _ = mon.Stop(ctx, 0, true)
@@ -133,6 +130,26 @@ func (ru *Runner) start(ctx context.Context, name string) error {
 
 	ru.host.event("instance-started", name, nil)
 	return nil
+}
+
+// startedAndBooted attaches the devices of a container whose init runs while it waits
+// for systemd to be past the point where it dies of the host (Monitor.WaitBoot): neither
+// waits for the other, and a start fails if either does (an init that died says why).
+func startedAndBooted(ctx context.Context, devs *device.Start, mon *container.Monitor) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	booted := make(chan error, 1)
+	go func() { booted <- mon.WaitBoot(ctx) }()
+
+	err := devs.Started(ctx, mon.InitPID())
+	if err != nil {
+		cancel()
+		<-booted
+		return err
+	}
+
+	return <-booted
 }
 
 // renderTemplates renders a pending create/copy/rename trigger, then the start trigger.

@@ -16,8 +16,10 @@ package lxcfs
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -58,28 +60,60 @@ func Mounted(dir string) bool {
 }
 
 // Binds lists the bind mounts that give a container lxcfs's view, or none when lxcfs is
-// not running at dir.
+// not running at dir. Which files lxcfs offers is looked up once per dir: every start asks,
+// and each look is a FUSE round trip to the one lxcfs that serves every container (slow
+// exactly when many containers boot); only whether it is up is checked each time.
 func Binds(dir string) []setup.Mount {
 	if !Mounted(dir) {
 		return nil
 	}
 
-	var out []setup.Mount
+	offered.mu.Lock()
+	defer offered.mu.Unlock()
+	if b, ok := offered.binds[dir]; ok {
+		return append([]setup.Mount(nil), b...)
+	}
+
+	b, sure := lookBinds(dir)
+	if !sure {
+		return b // a look failed (lxcfs restarting?): ask again next time
+	}
+
+	if offered.binds == nil {
+		offered.binds = map[string][]setup.Mount{}
+	}
+
+	offered.binds[dir] = b
+	return append([]setup.Mount(nil), b...)
+}
+
+// offered caches lookBinds per lxcfs directory.
+var offered struct {
+	mu    sync.Mutex
+	binds map[string][]setup.Mount
+}
+
+// lookBinds lists the files of a mounted lxcfs that containers get; sure is false when a
+// look failed for another reason than the file's absence.
+func lookBinds(dir string) (binds []setup.Mount, sure bool) {
+	sure = true
 	for _, f := range procFiles {
 		src := filepath.Join(dir, "proc", f)
 		_, err := os.Stat(src)
 		if err == nil {
-			out = append(out, setup.Mount{Source: src, Target: "/proc/" + f})
+			binds = append(binds, setup.Mount{Source: src, Target: "/proc/" + f})
 		}
+
+		sure = sure && (err == nil || errors.Is(err, fs.ErrNotExist))
 	}
 
 	cpu := filepath.Join(dir, "sys", "devices", "system", "cpu")
 	st, err := os.Stat(cpu)
 	if err == nil && st.IsDir() {
-		out = append(out, setup.Mount{Source: cpu, Target: "/sys/devices/system/cpu"})
+		binds = append(binds, setup.Mount{Source: cpu, Target: "/sys/devices/system/cpu"})
 	}
 
-	return out
+	return binds, sure && (err == nil || errors.Is(err, fs.ErrNotExist))
 }
 
 // ErrNotInstalled means the lxcfs binary is not on this host.

@@ -9,25 +9,32 @@ import (
 	"time"
 )
 
-// benchLifecycle measures launch → running, stop, start → running, and the memory of the
+// benchLifecycle measures launch → running, stop, start → running, each next to
+// systemd's own boot time in the same container (boottime.go), and the memory of the
 // daemon and of each monitor with the bench's containers running.
 func benchLifecycle(b *berthd, r *report) error {
 	names := []string{}
 	for i := 0; i < *runs; i++ {
 		name := fmt.Sprintf("b%d", i)
-		t0 := time.Now()
+		t0, m0 := time.Now(), monotonic()
 		_, err := b.berth("launch", "debian/12", name)
 		if err != nil {
 			return err
 		}
 
 		r.add("berth launch (command returns)", time.Since(t0))
-		_, err = b.waitInstance(name)
+		pid, err := b.waitInstance(name)
 		if err != nil {
 			return err
 		}
 
-		r.add("launch -> is-system-running=running", time.Since(t0))
+		r.add("launch -> is-system-running=running (polled)", time.Since(t0))
+		bt, err := bootOf(pid)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+
+		r.addBoot("launch", m0, bt)
 		names = append(names, name)
 	}
 
@@ -44,18 +51,25 @@ func benchLifecycle(b *berthd, r *report) error {
 	}
 
 	for _, name := range names {
-		t0 := time.Now()
+		t0, m0 := time.Now(), monotonic()
 		_, err := b.berth("start", name)
 		if err != nil {
 			return err
 		}
 
-		_, err = b.waitInstance(name)
+		r.add("berth start (command returns)", time.Since(t0))
+		pid, err := b.waitInstance(name)
 		if err != nil {
 			return err
 		}
 
-		r.add("start -> is-system-running=running", time.Since(t0))
+		r.add("start -> is-system-running=running (polled)", time.Since(t0))
+		bt, err := bootOf(pid)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+
+		r.addBoot("start", m0, bt)
 	}
 
 	for _, name := range names {

@@ -1,5 +1,6 @@
 // Command bench measures Berth's speed figures against a real berthd and prints medians:
-// launch to systemd "running", start to running, stop, list with 10 and 100 instances,
+// launch to systemd "running", start to running (each next to systemd's own boot time in
+// the same container), 10 launches at once to all running, stop, list with 10 and 100 instances,
 // memory (PSS) of berthd and of each monitor, the util-linux boot floor, list and exec
 // over HTTPS against the unix socket (and against LXD's own HTTPS listener), and
 // GET /1.0/metrics with 10 and 100 running containers, and a host filled with N idle
@@ -26,7 +27,7 @@ import (
 var (
 	runs   = flag.Int("runs", 5, "samples per figure")
 	binDir = flag.String("bin", "bin", "directory with berthd and berth")
-	only   = flag.String("only", "", "comma-separated sections to run: lifecycle, network, floor, list, exec, snapshots, remote, lxd, density, metrics (default all)")
+	only   = flag.String("only", "", "comma-separated sections to run: lifecycle, parallel, network, floor, list, exec, snapshots, remote, lxd, density, metrics (default all)")
 )
 
 // section reports whether -only selects name.
@@ -76,6 +77,13 @@ func run() error {
 
 	if section("lifecycle") {
 		err = benchLifecycle(b, r)
+		if err != nil {
+			return err
+		}
+	}
+
+	if section("parallel") {
+		err = benchParallel(b, r)
 		if err != nil {
 			return err
 		}
@@ -136,6 +144,8 @@ func run() error {
 type report struct {
 	names   []string
 	samples map[string][]time.Duration
+	ratios  map[string][]float64 // printed after the durations, in rnames order
+	rnames  []string
 	notes   []string
 }
 
@@ -166,6 +176,19 @@ func (r *report) reserve(names ...string) {
 	}
 }
 
+// addRatio records a sample of a dimensionless figure (a ratio of two durations).
+func (r *report) addRatio(name string, v float64) {
+	if r.ratios == nil {
+		r.ratios = map[string][]float64{}
+	}
+
+	if _, ok := r.ratios[name]; !ok {
+		r.rnames = append(r.rnames, name)
+	}
+
+	r.ratios[name] = append(r.ratios[name], v)
+}
+
 func (r *report) note(format string, a ...any) {
 	r.notes = append(r.notes, fmt.Sprintf(format, a...))
 }
@@ -193,6 +216,12 @@ func (r *report) print() {
 		sorted := append([]time.Duration(nil), s...)
 		sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
 		fmt.Printf("%-*s %12s %12s %12s %5d\n", w, n, round(median(s)), round(sorted[0]), round(sorted[len(sorted)-1]), len(s))
+	}
+
+	for _, n := range r.rnames {
+		s := append([]float64(nil), r.ratios[n]...)
+		sort.Float64s(s)
+		fmt.Printf("%-50s %11.3fx %11.3fx %11.3fx %5d\n", n, s[len(s)/2], s[0], s[len(s)-1], len(s))
 	}
 
 	for _, n := range r.notes {
