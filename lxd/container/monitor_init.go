@@ -16,8 +16,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// setupTimeout bounds the child's work between clone and exec.
-const setupTimeout = 30 * time.Second
+// setupTimeout bounds the child's work between clone and exec: tens of milliseconds
+// normally, seconds on a host running flat out (hundreds of boots on 2 cores took over
+// 30 s). It only catches a setup that hangs, so it is generous.
+const setupTimeout = 2 * time.Minute
 
 // initProc is one running init and its console.
 type initProc struct {
@@ -159,7 +161,17 @@ func syncPair(name string) (parent, child *os.File, err error) {
 	return os.NewFile(uintptr(fds[0]), "sync-monitor-"+name), os.NewFile(uintptr(fds[1]), "sync-"+name), nil
 }
 
+// syncInit runs init's setup (syncSteps) and names a timeout as what it is.
 func (m *monitor) syncInit(p *initProc, sock *os.File) error {
+	err := m.syncSteps(p, sock)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return fmt.Errorf("the container's setup did not finish within %s (is the host overloaded?): %w", setupTimeout, err)
+	}
+
+	return err
+}
+
+func (m *monitor) syncSteps(p *initProc, sock *os.File) error {
 	deadline := time.Now().Add(setupTimeout)
 	_ = sock.SetDeadline(deadline)
 
