@@ -20,7 +20,8 @@ const dialTimeout = 2 * time.Second
 // holds one watch connection, which is how Done learns of the stop.
 type Monitor struct {
 	runDir  string
-	initPID int
+	initPID int        // init's pid at Attach
+	init    initRecord // init's pid now
 	watch   net.Conn
 	done    chan struct{}
 
@@ -43,6 +44,8 @@ const (
 // Attach connects to the monitor serving runDir, e.g. after a daemon
 // restart. It returns ErrNotRunning if there is none or it has stopped.
 func Attach(runDir string) (*Monitor, error) {
+	calls.Add(1)
+
 	c, err := net.DialTimeout("unix", filepath.Join(runDir, socketFile), dialTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNotRunning, err)
@@ -73,6 +76,7 @@ func Attach(runDir string) (*Monitor, error) {
 	_ = c.SetDeadline(time.Time{})
 
 	m := &Monitor{runDir: runDir, initPID: ack.State.InitPID, watch: c, done: make(chan struct{})}
+	m.init.learn(ack.State.InitPID)
 	m.setFrozen(ack.State.Status == "frozen", nil)
 
 	go m.watchExit(br)
@@ -114,15 +118,24 @@ func (m *Monitor) watchExit(br *bufio.Reader) {
 	close(m.done)
 }
 
-// InitPID is init's pid on the host. It asks the monitor, since a reboot
-// inside replaces init; if the monitor cannot answer it returns the pid
-// seen at Attach.
+// InitPID is init's pid on the host. A reboot inside replaces init: the pid learned
+// from the monitor holds while a pidfd of that process says it lives, and the monitor
+// is asked again once it has exited. If the monitor cannot answer it returns the last
+// pid known.
 func (m *Monitor) InitPID() int {
-	s, err := m.State()
-	if err != nil {
-		return m.initPID
+	m.init.mu.Lock()
+	defer m.init.mu.Unlock()
+
+	if m.init.alive() {
+		return m.init.pid
 	}
 
+	s, err := m.State()
+	if err != nil {
+		return m.init.pid
+	}
+
+	m.init.learnLocked(s.InitPID)
 	return s.InitPID
 }
 
@@ -146,6 +159,7 @@ func (m *Monitor) Close() error {
 	m.closed = true
 	m.mu.Unlock()
 
+	m.init.close()
 	return m.watch.Close()
 }
 
@@ -263,8 +277,17 @@ func (m *Monitor) ConsoleLog() ([]byte, error) {
 	return resp.Console, nil
 }
 
+// calls counts the requests this process made to monitors (Attach's watch included).
+var calls atomic.Int64
+
+// Calls returns how many requests this process has made to monitors: the debug endpoint
+// reports it, so tests can tell that a read of many instances asks none of them.
+func Calls() int64 { return calls.Load() }
+
 // call makes one request on a fresh connection.
 func (m *Monitor) call(ctx context.Context, req request) (*response, error) {
+	calls.Add(1)
+
 	var d net.Dialer
 
 	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
