@@ -33,6 +33,10 @@ type Monitor struct {
 	// it (one handle per container in the daemon), so listing instances needs no round
 	// trip to every monitor: at hundreds of containers that was most of a list's time.
 	frozen atomic.Int32 // frozenUnknown, frozenNo or frozenYes
+
+	// stopping is set once a stop was asked (by this handle, or before Attach as its
+	// monitor said): execs are refused from then on without asking.
+	stopping atomic.Bool
 }
 
 const (
@@ -78,6 +82,7 @@ func Attach(runDir string) (*Monitor, error) {
 	m := &Monitor{runDir: runDir, initPID: ack.State.InitPID, watch: c, done: make(chan struct{})}
 	m.init.learn(ack.State.InitPID)
 	m.setFrozen(ack.State.Status == "frozen", nil)
+	m.stopping.Store(ack.State.Status == "stopping")
 
 	go m.watchExit(br)
 
@@ -168,6 +173,7 @@ func (m *Monitor) Close() error {
 // the monitor has cleaned up (cgroups removed, Spec.Unmounts done). If ctx
 // ends first the stop still proceeds in the monitor.
 func (m *Monitor) Stop(ctx context.Context, timeout time.Duration, force bool) (*Exit, error) {
+	m.stopping.Store(true)
 	resp, err := m.call(ctx, request{Op: opStop, TimeoutNs: int64(timeout), Force: force})
 	if err != nil {
 		// Stopped already, or stopping under our feet.
@@ -178,6 +184,11 @@ func (m *Monitor) Stop(ctx context.Context, timeout time.Duration, force bool) (
 				return e, nil
 			}
 		default:
+			// Refused, or the monitor did not answer: unless ctx ended (then the stop
+			// goes on in the monitor), the container runs on.
+			if ctx.Err() == nil {
+				m.stopping.Store(false)
+			}
 		}
 
 		return nil, err
@@ -192,6 +203,9 @@ func (m *Monitor) Stop(ctx context.Context, timeout time.Duration, force bool) (
 
 	return resp.Exit, nil
 }
+
+// Stopping says whether a stop of the container was asked.
+func (m *Monitor) Stopping() bool { return m.stopping.Load() }
 
 // Freeze freezes every process of the container.
 func (m *Monitor) Freeze() error {
