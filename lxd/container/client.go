@@ -16,6 +16,9 @@ import (
 // dialTimeout bounds connecting to a monitor; a live one accepts at once.
 const dialTimeout = 2 * time.Second
 
+// watchBuffer is the read buffer of a watch connection; longer lines are read anyway.
+const watchBuffer = 512
+
 // Monitor is the daemon's handle on a running container's monitor. It
 // holds one watch connection, which is how Done learns of the stop.
 type Monitor struct {
@@ -25,9 +28,10 @@ type Monitor struct {
 	watch   net.Conn
 	done    chan struct{}
 
-	mu     sync.Mutex
-	exit   *Exit
-	closed bool
+	mu        sync.Mutex
+	exit      *Exit
+	closed    bool
+	afterDone []func() // run once done is closed (AfterDone)
 
 	// frozen caches whether the container is frozen. Only this handle freezes and thaws
 	// it (one handle per container in the daemon), so listing instances needs no round
@@ -63,7 +67,9 @@ func Attach(runDir string) (*Monitor, error) {
 		return nil, fmt.Errorf("%w: %w", ErrNotRunning, err)
 	}
 
-	br := bufio.NewReader(c)
+	// The watch connection carries two short JSON lines (the state, then the exit): a
+	// small buffer, since the daemon keeps one per running container.
+	br := bufio.NewReaderSize(c, watchBuffer)
 
 	var ack response
 
@@ -98,16 +104,17 @@ func readResponse(br *bufio.Reader, resp *response) error {
 	return json.Unmarshal(line, resp)
 }
 
-// watchExit waits for the monitor's exit message (or its disappearance).
+// watchExit waits for the monitor's exit message (or its disappearance), then runs what
+// AfterDone arranged, in this goroutine: one per running container, not one more per
+// thing that waits for its end.
 func (m *Monitor) watchExit(br *bufio.Reader) {
 	var resp response
 
 	err := readResponse(br, &resp)
 
 	m.mu.Lock()
-	defer m.mu.Unlock()
-
 	if m.closed {
+		m.mu.Unlock()
 		return
 	}
 
@@ -121,6 +128,30 @@ func (m *Monitor) watchExit(br *bufio.Reader) {
 	}
 
 	close(m.done)
+	after := m.afterDone
+	m.afterDone = nil
+	m.mu.Unlock()
+
+	for _, fn := range after {
+		fn()
+	}
+}
+
+// AfterDone has fn run once Done is closed, in the goroutine that watches the monitor
+// (at once, in a goroutine of its own, if Done is closed already). After Close, fn is
+// never run.
+func (m *Monitor) AfterDone(fn func()) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+
+	select {
+	case <-m.done:
+		go fn()
+	default:
+		if !m.closed {
+			m.afterDone = append(m.afterDone, fn)
+		}
+	}
 }
 
 // InitPID is init's pid on the host. A reboot inside replaces init: the pid learned

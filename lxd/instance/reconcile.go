@@ -34,7 +34,7 @@ func (ru *Runner) Reconcile(ctx context.Context) error {
 		mon, err := mons[i], errs[i]
 		if err == nil {
 			ru.host.setMonitor(inst.Name, mon)
-			go ru.watch(inst.Name, mon)
+			ru.watch(inst.Name, mon)
 			ru.log.Info("found running instance", "instance", inst.Name, "pid", mon.InitPID())
 			continue
 		}
