@@ -117,4 +117,22 @@ func TestListAndRestartAskNoMonitor(t *testing.T) {
 	if got := d.monitorCalls(); got != scaleN {
 		t.Fatalf("reading the adopted instances made %d more requests to monitors", got-scaleN)
 	}
+
+	// A stop from inside is recorded, for an adopted instance and for one this daemon
+	// started: the monitor handle's watch runs the record.
+	for _, how := range []string{"adopted", "started"} {
+		if how == "started" {
+			d.berth("start", "sc9")
+		}
+
+		d.mustInside("sc9", "systemctl", "poweroff", "--no-block")
+		deadline := time.Now().Add(60 * time.Second)
+		for !strings.Contains(d.berth("list", "--format", "csv", "-c", "ns", "sc9"), "sc9,STOPPED") {
+			if time.Now().After(deadline) {
+				t.Fatalf("sc9 (%s) powered off inside is not recorded as stopped", how)
+			}
+
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
 }
