@@ -16,22 +16,31 @@ import (
 // dialTimeout bounds connecting to a monitor; a live one accepts at once.
 const dialTimeout = 2 * time.Second
 
+// watchBuffer is the read buffer of a watch connection; longer lines are read anyway.
+const watchBuffer = 512
+
 // Monitor is the daemon's handle on a running container's monitor. It
 // holds one watch connection, which is how Done learns of the stop.
 type Monitor struct {
 	runDir  string
-	initPID int
+	initPID int        // init's pid at Attach
+	init    initRecord // init's pid now
 	watch   net.Conn
 	done    chan struct{}
 
-	mu     sync.Mutex
-	exit   *Exit
-	closed bool
+	mu        sync.Mutex
+	exit      *Exit
+	closed    bool
+	afterDone []func() // run once done is closed (AfterDone)
 
 	// frozen caches whether the container is frozen. Only this handle freezes and thaws
 	// it (one handle per container in the daemon), so listing instances needs no round
 	// trip to every monitor: at hundreds of containers that was most of a list's time.
 	frozen atomic.Int32 // frozenUnknown, frozenNo or frozenYes
+
+	// stopping is set once a stop was asked (by this handle, or before Attach as its
+	// monitor said): execs are refused from then on without asking.
+	stopping atomic.Bool
 }
 
 const (
@@ -43,6 +52,8 @@ const (
 // Attach connects to the monitor serving runDir, e.g. after a daemon
 // restart. It returns ErrNotRunning if there is none or it has stopped.
 func Attach(runDir string) (*Monitor, error) {
+	calls.Add(1)
+
 	c, err := net.DialTimeout("unix", filepath.Join(runDir, socketFile), dialTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNotRunning, err)
@@ -56,7 +67,9 @@ func Attach(runDir string) (*Monitor, error) {
 		return nil, fmt.Errorf("%w: %w", ErrNotRunning, err)
 	}
 
-	br := bufio.NewReader(c)
+	// The watch connection carries two short JSON lines (the state, then the exit): a
+	// small buffer, since the daemon keeps one per running container.
+	br := bufio.NewReaderSize(c, watchBuffer)
 
 	var ack response
 
@@ -73,7 +86,9 @@ func Attach(runDir string) (*Monitor, error) {
 	_ = c.SetDeadline(time.Time{})
 
 	m := &Monitor{runDir: runDir, initPID: ack.State.InitPID, watch: c, done: make(chan struct{})}
+	m.init.learn(ack.State.InitPID)
 	m.setFrozen(ack.State.Status == "frozen", nil)
+	m.stopping.Store(ack.State.Status == "stopping")
 
 	go m.watchExit(br)
 
@@ -89,16 +104,17 @@ func readResponse(br *bufio.Reader, resp *response) error {
 	return json.Unmarshal(line, resp)
 }
 
-// watchExit waits for the monitor's exit message (or its disappearance).
+// watchExit waits for the monitor's exit message (or its disappearance), then runs what
+// AfterDone arranged, in this goroutine: one per running container, not one more per
+// thing that waits for its end.
 func (m *Monitor) watchExit(br *bufio.Reader) {
 	var resp response
 
 	err := readResponse(br, &resp)
 
 	m.mu.Lock()
-	defer m.mu.Unlock()
-
 	if m.closed {
+		m.mu.Unlock()
 		return
 	}
 
@@ -112,17 +128,50 @@ func (m *Monitor) watchExit(br *bufio.Reader) {
 	}
 
 	close(m.done)
+	after := m.afterDone
+	m.afterDone = nil
+	m.mu.Unlock()
+
+	for _, fn := range after {
+		fn()
+	}
 }
 
-// InitPID is init's pid on the host. It asks the monitor, since a reboot
-// inside replaces init; if the monitor cannot answer it returns the pid
-// seen at Attach.
+// AfterDone has fn run once Done is closed, in the goroutine that watches the monitor
+// (at once, in a goroutine of its own, if Done is closed already). After Close, fn is
+// never run.
+func (m *Monitor) AfterDone(fn func()) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+
+	select {
+	case <-m.done:
+		go fn()
+	default:
+		if !m.closed {
+			m.afterDone = append(m.afterDone, fn)
+		}
+	}
+}
+
+// InitPID is init's pid on the host. A reboot inside replaces init: the pid learned
+// from the monitor holds while a pidfd of that process says it lives, and the monitor
+// is asked again once it has exited. If the monitor cannot answer it returns the last
+// pid known.
 func (m *Monitor) InitPID() int {
-	s, err := m.State()
-	if err != nil {
-		return m.initPID
+	m.init.mu.Lock()
+	defer m.init.mu.Unlock()
+
+	if m.init.alive() {
+		return m.init.pid
 	}
 
+	s, err := m.State()
+	if err != nil {
+		return m.init.pid
+	}
+
+	m.init.learnLocked(s.InitPID)
 	return s.InitPID
 }
 
@@ -146,6 +195,7 @@ func (m *Monitor) Close() error {
 	m.closed = true
 	m.mu.Unlock()
 
+	m.init.close()
 	return m.watch.Close()
 }
 
@@ -154,6 +204,7 @@ func (m *Monitor) Close() error {
 // the monitor has cleaned up (cgroups removed, Spec.Unmounts done). If ctx
 // ends first the stop still proceeds in the monitor.
 func (m *Monitor) Stop(ctx context.Context, timeout time.Duration, force bool) (*Exit, error) {
+	m.stopping.Store(true)
 	resp, err := m.call(ctx, request{Op: opStop, TimeoutNs: int64(timeout), Force: force})
 	if err != nil {
 		// Stopped already, or stopping under our feet.
@@ -164,6 +215,11 @@ func (m *Monitor) Stop(ctx context.Context, timeout time.Duration, force bool) (
 				return e, nil
 			}
 		default:
+			// Refused, or the monitor did not answer: unless ctx ended (then the stop
+			// goes on in the monitor), the container runs on.
+			if ctx.Err() == nil {
+				m.stopping.Store(false)
+			}
 		}
 
 		return nil, err
@@ -178,6 +234,9 @@ func (m *Monitor) Stop(ctx context.Context, timeout time.Duration, force bool) (
 
 	return resp.Exit, nil
 }
+
+// Stopping says whether a stop of the container was asked.
+func (m *Monitor) Stopping() bool { return m.stopping.Load() }
 
 // Freeze freezes every process of the container.
 func (m *Monitor) Freeze() error {
@@ -263,8 +322,17 @@ func (m *Monitor) ConsoleLog() ([]byte, error) {
 	return resp.Console, nil
 }
 
+// calls counts the requests this process made to monitors (Attach's watch included).
+var calls atomic.Int64
+
+// Calls returns how many requests this process has made to monitors: the debug endpoint
+// reports it, so tests can tell that a read of many instances asks none of them.
+func Calls() int64 { return calls.Load() }
+
 // call makes one request on a fresh connection.
 func (m *Monitor) call(ctx context.Context, req request) (*response, error) {
+	calls.Add(1)
+
 	var d net.Dialer
 
 	dctx, cancel := context.WithTimeout(ctx, dialTimeout)

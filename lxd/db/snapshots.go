@@ -45,6 +45,14 @@ func (tx *Tx) GetInstanceSnapshots(ctx context.Context, instance string) ([]Snap
 	return tx.querySnapshots(ctx, snapshotsSelect, instance)
 }
 
+// GetAllSnapshots lists the snapshots of every instance, by instance name and oldest first
+// within one: a list of full instances reads them in one query.
+func (tx *Tx) GetAllSnapshots(ctx context.Context) ([]Snapshot, error) {
+	return tx.querySnapshots(ctx, `SELECT `+snapshotColumns+`
+FROM instances_snapshots s JOIN instances i ON i.id = s.instance_id
+ORDER BY i.name, s.creation_date, s.id`)
+}
+
 // GetExpiringSnapshots lists the snapshots of every instance that have an expiry date.
 // (The dates are compared by the caller: stored as text, they do not sort as times.)
 func (tx *Tx) GetExpiringSnapshots(ctx context.Context) ([]Snapshot, error) {

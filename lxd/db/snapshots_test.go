@@ -69,6 +69,33 @@ func TestSnapshotRows(t *testing.T) {
 			t.Errorf("list = %+v", list)
 		}
 
+		// Another instance's come first in the list of all, by instance name.
+		_, err = tx.CreateInstance(ctx, sampleInstance("c0"))
+		if err != nil {
+			return err
+		}
+
+		other := want
+		other.Instance, other.Name, other.CreatedAt = "c0", "s", created.Add(2*time.Hour)
+		_, err = tx.CreateInstanceSnapshot(ctx, other)
+		if err != nil {
+			return err
+		}
+
+		all, err := tx.GetAllSnapshots(ctx)
+		if err != nil {
+			return err
+		}
+
+		if len(all) != 3 || all[0].Instance != "c0" || !reflect.DeepEqual(all[1:], list) {
+			t.Errorf("all snapshots = %+v, want c0's then those of c1 %+v", all, list)
+		}
+
+		err = tx.DeleteInstance(ctx, "c0")
+		if err != nil {
+			return err
+		}
+
 		if !api.StatusErrorCheck(tx.RenameInstanceSnapshot(ctx, "c1", "first", "snap1"), http.StatusConflict) {
 			t.Error("rename onto an existing snapshot is not a 409")
 		}

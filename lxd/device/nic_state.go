@@ -1,102 +1,153 @@
 package device
 
 import (
-	"bufio"
-	"fmt"
-	"os"
+	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/berth-dev/berth/lxd/ip"
 	"github.com/berth-dev/berth/shared/api"
 )
 
-// NetworkState reads the interfaces of the network namespace of init pid with netlink:
-// addresses, counters, MAC, MTU and the host end of each veth. It falls back to the
-// counters of /proc/<pid>/net/dev.
-func NetworkState(pid int) map[string]api.InstanceStateNetwork {
-	ifaces, err := ip.Interfaces(pid)
-	if err != nil {
-		return netCounters(pid)
+// loopbackIndex is the index of "lo" in every network namespace: the kernel registers it
+// first when it makes one.
+const loopbackIndex = 1
+
+// NetworkState reads the network part of a running instance's state from the host: each
+// NIC of devices whose veth config records a host end (volatile.<dev>.host_name) gets that
+// host end's MTU, carrier and counters (turned around: the host end receives what the
+// instance sends) and the MAC it was given; its addresses and the loopback's come from
+// netlink requests that name the instance's namespace by the host's id for it (see
+// ip.NetlinkReader), so nothing enters the namespace. links is one dump of the host's
+// links (NetlinkReader.HostLinks), shared by every instance of a list. Interfaces the
+// instance made itself are not reported, and what root inside does to its NICs (renaming
+// them, adding thousands of addresses) is bounded by what the reader takes in.
+func NetworkState(r *ip.NetlinkReader, links map[string]ip.HostLink, devices map[string]map[string]string, config map[string]string) map[string]api.InstanceStateNetwork {
+	out := map[string]api.InstanceStateNetwork{}
+	type nicEnd struct {
+		name string
+		link ip.HostLink
 	}
 
-	out := make(map[string]api.InstanceStateNetwork, len(ifaces))
-	for _, it := range ifaces {
-		n := api.InstanceStateNetwork{
-			Addresses: make([]api.InstanceStateNetworkAddress, 0, len(it.Addrs)),
-			Hwaddr:    it.HWAddr,
-			HostName:  it.HostName,
-			Mtu:       it.MTU,
-			State:     "down",
+	var nics []nicEnd
+	for _, dev := range sortedKeys(devices) {
+		conf := devices[dev]
+		if conf["type"] != "nic" {
+			continue
+		}
+
+		link, ok := links[config[hostNameKey(dev)]]
+		if !ok || link.PeerNetNsID < 0 || link.PeerIndex <= 0 {
+			continue // not attached (yet), or attached again after a reboot inside
+		}
+
+		name := conf["name"]
+		if name == "" {
+			name = dev
+		}
+
+		mac := conf["hwaddr"]
+		if mac == "" {
+			mac = config[hwaddrKey(dev)]
+		}
+
+		c := link.Counters.Swapped()
+		out[name] = api.InstanceStateNetwork{
+			Addresses: []api.InstanceStateNetworkAddress{},
+			Counters:  counters(c),
+			Hwaddr:    mac,
+			HostName:  config[hostNameKey(dev)],
+			Mtu:       link.MTU,
+			State:     upOrDown(link.Carrier),
 			Type:      "broadcast",
-			Counters: api.InstanceStateNetworkCounters{
-				BytesReceived: int64(it.Counters.RxBytes), BytesSent: int64(it.Counters.TxBytes),
-				PacketsReceived: int64(it.Counters.RxPackets), PacketsSent: int64(it.Counters.TxPackets),
-				ErrorsReceived: int64(it.Counters.RxErrors), ErrorsSent: int64(it.Counters.TxErrors),
-				PacketsDroppedInbound: int64(it.Counters.RxDropped), PacketsDroppedOutbound: int64(it.Counters.TxDropped),
-			},
 		}
 
-		if it.Up {
-			n.State = "up"
+		nics = append(nics, nicEnd{name: name, link: link})
+	}
+
+	// Every NIC of an instance is in its namespace: one address dump for them all (a NIC
+	// moved elsewhere by root inside gets its own).
+	done := map[int]bool{}
+	for _, n := range nics {
+		nsid := n.link.PeerNetNsID
+		if done[nsid] {
+			continue
 		}
 
-		if it.Loopback {
-			n.Type = "loopback"
+		done[nsid] = true
+		indexes := []int{loopbackIndex}
+		for _, m := range nics {
+			if m.link.PeerNetNsID == nsid {
+				indexes = append(indexes, m.link.PeerIndex)
+			}
 		}
 
-		for _, a := range it.Addrs {
-			n.Addresses = append(n.Addresses, api.InstanceStateNetworkAddress{
-				Family: a.Family, Address: a.IP, Netmask: strconv.Itoa(a.Prefix), Scope: a.Scope,
-			})
+		addrs, err := r.Addrs(nsid, indexes...)
+		if err != nil {
+			continue
 		}
 
-		out[it.Name] = n
+		for _, m := range nics {
+			if m.link.PeerNetNsID == nsid {
+				st := out[m.name]
+				st.Addresses = addresses(addrs[m.link.PeerIndex])
+				out[m.name] = st
+			}
+		}
+
+		if _, taken := out["lo"]; taken || len(done) > 1 {
+			continue
+		}
+
+		lo, err := r.Link(nsid, loopbackIndex)
+		if err == nil && lo.Loopback {
+			out["lo"] = api.InstanceStateNetwork{
+				Addresses: addresses(addrs[loopbackIndex]),
+				Counters:  counters(lo.Counters),
+				Hwaddr:    lo.HWAddr,
+				Mtu:       lo.MTU,
+				State:     upOrDown(lo.Up),
+				Type:      "loopback",
+			}
+		}
 	}
 
 	return out
 }
 
-// netCounters reads the interface counters of the instance's network namespace from
-// /proc/<init>/net/dev; addresses come with the managed network.
-func netCounters(pid int) map[string]api.InstanceStateNetwork {
-	out := map[string]api.InstanceStateNetwork{}
-	f, err := os.Open(fmt.Sprintf("/proc/%d/net/dev", pid))
-	if err != nil {
-		return out
+func counters(c ip.Counters) api.InstanceStateNetworkCounters {
+	return api.InstanceStateNetworkCounters{
+		BytesReceived: int64(c.RxBytes), BytesSent: int64(c.TxBytes),
+		PacketsReceived: int64(c.RxPackets), PacketsSent: int64(c.TxPackets),
+		ErrorsReceived: int64(c.RxErrors), ErrorsSent: int64(c.TxErrors),
+		PacketsDroppedInbound: int64(c.RxDropped), PacketsDroppedOutbound: int64(c.TxDropped),
 	}
+}
 
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		name, rest, ok := strings.Cut(s.Text(), ":")
-		if !ok {
-			continue
-		}
-
-		name = strings.TrimSpace(name)
-		var rb, rp, re, rd, x1, x2, x3, x4, tb, tp, te, td int64
-		_, err := fmt.Sscan(rest, &rb, &rp, &re, &rd, &x1, &x2, &x3, &x4, &tb, &tp, &te, &td)
-		if err != nil {
-			continue
-		}
-
-		n := api.InstanceStateNetwork{
-			Addresses: []api.InstanceStateNetworkAddress{},
-			State:     "up",
-			Type:      "broadcast",
-			Counters: api.InstanceStateNetworkCounters{
-				BytesReceived: rb, PacketsReceived: rp, ErrorsReceived: re, PacketsDroppedInbound: rd,
-				BytesSent: tb, PacketsSent: tp, ErrorsSent: te, PacketsDroppedOutbound: td,
-			},
-		}
-
-		if name == "lo" {
-			n.Type = "loopback"
-		}
-
-		out[name] = n
+func addresses(addrs []ip.Addr) []api.InstanceStateNetworkAddress {
+	out := make([]api.InstanceStateNetworkAddress, 0, len(addrs))
+	for _, a := range addrs {
+		out = append(out, api.InstanceStateNetworkAddress{
+			Family: a.Family, Address: a.IP, Netmask: strconv.Itoa(a.Prefix), Scope: a.Scope,
+		})
 	}
 
 	return out
+}
+
+func upOrDown(up bool) string {
+	if up {
+		return "up"
+	}
+
+	return "down"
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+
+	slices.Sort(keys)
+	return keys
 }

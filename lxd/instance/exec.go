@@ -41,19 +41,21 @@ func (m *Manager) ExecTarget(name string) (int, error) {
 		return 0, api.StatusErrorf(http.StatusBadRequest, "Instance is not running")
 	}
 
-	st, err := mon.State()
-	if err != nil {
-		return 0, api.StatusErrorf(http.StatusBadRequest, "Instance is not running")
-	}
-
-	switch st.Status {
-	case "frozen":
+	// From the monitor handle's own records, not a round trip to the monitor: it is the
+	// only one that freezes or stops the container, and it keeps init's pid.
+	switch {
+	case mon.Frozen():
 		return 0, api.StatusErrorf(http.StatusBadRequest, "Instance is frozen")
-	case "stopping":
+	case mon.Stopping():
 		return 0, api.StatusErrorf(http.StatusBadRequest, "Instance is stopping")
 	}
 
-	return st.InitPID, nil
+	pid := mon.InitPID()
+	if pid <= 0 || isDone(mon.Done()) {
+		return 0, api.StatusErrorf(http.StatusBadRequest, "Instance is not running")
+	}
+
+	return pid, nil
 }
 
 // Console returns the monitor of a running instance for console access.
@@ -108,4 +110,13 @@ func (m *Manager) ExecOutputs(name string) ([]string, error) {
 // ConsoleLogPath is where a stopped instance's console log is kept.
 func (m *Manager) ConsoleLogPath(name string) string {
 	return container.ConsoleLogPath(m.runDir(name))
+}
+
+func isDone(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }

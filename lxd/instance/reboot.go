@@ -128,16 +128,49 @@ func (ru *Runner) Resume(name string) {
 		return
 	}
 
-	// In the background: a few netlink and database round trips per instance need not
-	// hold up the daemon's start; until then the older rules stay in force.
-	go func() {
-		err := ru.refreshPortFilters(name, mon)
-		if err != nil {
-			ru.log.Warn("refreshing port filters", "instance", name, "err", err)
-		}
-	}()
+	// In the background, one instance after the other: a few netlink and database round
+	// trips per instance need not hold up the daemon's start, and hundreds of them at once
+	// would each hold their instance's lock while queueing for the bridge's. Until then
+	// the older rules stay in force.
+	ru.resumeMu.Lock()
+	ru.resumeQueue = append(ru.resumeQueue, resumeItem{name: name, mon: mon})
+	start := !ru.resuming
+	ru.resuming = true
+	ru.resumeMu.Unlock()
+	if start {
+		go ru.refreshQueued()
+	}
 
 	ru.followOnce(name, mon)
+}
+
+// resumeItem is an instance whose port filters Resume refreshes.
+type resumeItem struct {
+	name string
+	mon  *container.Monitor
+}
+
+// refreshQueued refreshes the port filters of the instances Resume queued until there
+// are none left.
+func (ru *Runner) refreshQueued() {
+	for {
+		ru.resumeMu.Lock()
+		if len(ru.resumeQueue) == 0 {
+			ru.resuming = false
+			ru.resumeQueue = nil
+			ru.resumeMu.Unlock()
+			return
+		}
+
+		it := ru.resumeQueue[0]
+		ru.resumeQueue = ru.resumeQueue[1:]
+		ru.resumeMu.Unlock()
+
+		err := ru.refreshPortFilters(it.name, it.mon)
+		if err != nil {
+			ru.log.Warn("refreshing port filters", "instance", it.name, "err", err)
+		}
+	}
 }
 
 // refreshPortFilters replaces the filters of a running instance's ports with the MACs and

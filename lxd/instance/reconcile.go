@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/berth-dev/berth/lxd/container"
 	"github.com/berth-dev/berth/lxd/db"
@@ -24,15 +25,16 @@ func (ru *Runner) Reconcile(ctx context.Context) error {
 		return err
 	}
 
+	mons, errs := ru.attachAll(rows)
 	known := map[string]bool{}
 	for i := range rows {
 		inst := &rows[i]
 		known[inst.Name] = true
 
-		mon, err := container.Attach(ru.host.runDir(inst.Name))
+		mon, err := mons[i], errs[i]
 		if err == nil {
 			ru.host.setMonitor(inst.Name, mon)
-			go ru.watch(inst.Name, mon)
+			ru.watch(inst.Name, mon)
 			ru.log.Info("found running instance", "instance", inst.Name, "pid", mon.InitPID())
 			continue
 		}
@@ -46,6 +48,31 @@ func (ru *Runner) Reconcile(ctx context.Context) error {
 
 	ru.removeOrphans(known)
 	return nil
+}
+
+// attachParallel bounds the monitors attached at once at daemon start. An attach is a
+// round trip to a monitor process: one after the other, hundreds of them took most of a
+// restart's time, waiting on the monitors rather than working.
+const attachParallel = 32
+
+// attachAll attaches to the monitor of each row, if it runs, several at a time; the
+// results are in the rows' order.
+func (ru *Runner) attachAll(rows []db.Instance) ([]*container.Monitor, []error) {
+	mons := make([]*container.Monitor, len(rows))
+	errs := make([]error, len(rows))
+	sem := make(chan struct{}, attachParallel)
+	var wg sync.WaitGroup
+	for i := range rows {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			mons[i], errs[i] = container.Attach(ru.host.runDir(rows[i].Name))
+		}()
+	}
+
+	wg.Wait()
+	return mons, errs
 }
 
 // cleanupStopped removes what a monitor that died without cleaning up left behind.

@@ -24,7 +24,9 @@ func (vw *View) Get(ctx context.Context, name string, full bool) (*api.InstanceF
 	return &out, nil
 }
 
-// List returns every instance, sorted by name, in a fixed number of queries.
+// List returns every instance, sorted by name, in a fixed number of queries; full ones with
+// their state, gathered from the host for those that run (see gather) and cached for
+// StateTTL, and their snapshots. Nothing asks a monitor.
 func (vw *View) List(ctx context.Context, full bool) ([]api.InstanceFull, error) {
 	var rows []db.Instance
 	profiles := map[string]*db.Profile{}
@@ -50,9 +52,29 @@ func (vw *View) List(ctx context.Context, full bool) ([]api.InstanceFull, error)
 		return nil, err
 	}
 
+	var states map[string]api.InstanceState
+	var snaps map[string][]api.InstanceSnapshot
+	if full {
+		insts := make([]*db.Instance, 0, len(rows))
+		for i := range rows {
+			insts = append(insts, &rows[i])
+		}
+
+		states = vw.gathered(insts, profiles)
+		snaps, err = vw.snaps.ListAll(ctx)
+		if err != nil {
+			snaps = nil
+		}
+	}
+
 	out := make([]api.InstanceFull, 0, len(rows))
 	for i := range rows {
-		out = append(out, vw.render(&rows[i], profiles, full))
+		instSnaps := snaps[rows[i].Name]
+		if instSnaps == nil {
+			instSnaps = []api.InstanceSnapshot{}
+		}
+
+		out = append(out, vw.renderWith(&rows[i], profiles, full, states, instSnaps))
 	}
 
 	return out, nil
@@ -73,7 +95,19 @@ func (vw *View) Names(ctx context.Context) ([]string, error) {
 	return names, nil
 }
 
+// render is the API object of one instance; a full one carries its state and snapshots.
 func (vw *View) render(inst *db.Instance, profiles map[string]*db.Profile, full bool) api.InstanceFull {
+	if !full {
+		return vw.renderWith(inst, profiles, false, nil, nil)
+	}
+
+	return vw.renderWith(inst, profiles, true, vw.gathered([]*db.Instance{inst}, profiles), vw.renderSnapshots(inst.Name))
+}
+
+// renderWith is the API object of an instance. A full one carries its state (with its
+// details from gathered, if it runs) and snaps.
+func (vw *View) renderWith(inst *db.Instance, profiles map[string]*db.Profile, full bool, gathered map[string]api.InstanceState,
+	snaps []api.InstanceSnapshot) api.InstanceFull {
 	config, devices := Expand(inst, profiles)
 	out := api.InstanceFull{
 		Instance: api.Instance{
@@ -101,12 +135,12 @@ func (vw *View) render(inst *db.Instance, profiles map[string]*db.Profile, full 
 		out.Profiles = []string{}
 	}
 
-	st := vw.state(inst.Name, full)
+	st := vw.state(inst.Name, gathered)
 	out.Status = st.Status
 	out.StatusCode = st.StatusCode
 	if full {
 		out.State = &st
-		out.Snapshots = vw.renderSnapshots(inst.Name)
+		out.Snapshots = snaps
 		out.Backups = []any{}
 	}
 

@@ -66,6 +66,10 @@ type Runner struct {
 
 	nicMu     sync.Mutex
 	following map[*container.Monitor]bool // monitors whose reboots followReboots watches
+
+	resumeMu    sync.Mutex
+	resumeQueue []resumeItem // instances whose port filters Resume refreshes, in order
+	resuming    bool         // refreshQueued runs
 }
 
 func newRunner(m *Manager, conf runSettings, view instanceLister) *Runner {

@@ -3,23 +3,28 @@ package instance
 import (
 	"context"
 
+	"github.com/berth-dev/berth/lxd/cgroup"
+	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/device"
+	"github.com/berth-dev/berth/lxd/ip"
 	"github.com/berth-dev/berth/shared/api"
 )
 
 // State returns the runtime state of an instance.
 func (vw *View) State(ctx context.Context, name string) (*api.InstanceState, error) {
-	_, err := vw.host.exists(ctx, name)
+	inst, profiles, err := vw.host.load(ctx, name)
 	if err != nil {
 		return nil, err
 	}
 
-	st := vw.state(name, true)
+	states := vw.gathered([]*db.Instance{inst}, profiles)
+	st := vw.state(name, states)
 	return &st, nil
 }
 
-// state reads what the monitor and the cgroups know. Without details only the status.
-func (vw *View) state(name string, details bool) api.InstanceState {
+// state is an instance's status, from its monitor (running, frozen) or the lack of one,
+// with the gathered details of a running one (gathered; nil: the status alone).
+func (vw *View) state(name string, gathered map[string]api.InstanceState) api.InstanceState {
 	st := api.InstanceState{
 		Status:     api.Stopped.String(),
 		StatusCode: api.Stopped,
@@ -32,26 +37,83 @@ func (vw *View) state(name string, details bool) api.InstanceState {
 		return st
 	}
 
+	if g, ok := gathered[name]; ok {
+		st = g
+	}
+
 	st.Status, st.StatusCode = api.Running.String(), api.Running
 	if mon.Frozen() {
 		st.Status, st.StatusCode = api.Frozen.String(), api.Frozen
 	}
 
-	if !details {
-		return st
-	}
-
-	st.Pid = int64(mon.InitPID())
-	stats, err := mon.Stats()
-	if err == nil {
-		st.Processes = int64(stats.Processes)
-		st.CPU.Usage = stats.CPUNanos
-		st.Memory.Usage = stats.MemoryBytes
-	}
-
-	st.Network = device.NetworkState(mon.InitPID())
-	vw.rootUsage(name, st.Disk)
 	return st
+}
+
+// gathered returns the details of those of insts that run, from the state cache.
+func (vw *View) gathered(insts []*db.Instance, profiles map[string]*db.Profile) map[string]api.InstanceState {
+	reqs := make([]gatherReq, 0, len(insts))
+	for _, inst := range insts {
+		mon := vw.host.monitor(inst.Name)
+		if mon == nil {
+			continue
+		}
+
+		config, devices := Expand(inst, profiles)
+		reqs = append(reqs, gatherReq{name: inst.Name, mon: mon, config: config, devices: devices})
+	}
+
+	if len(reqs) == 0 {
+		return nil
+	}
+
+	return vw.cache.get(reqs)
+}
+
+// gather reads the state of running instances from the host, never from their monitors
+// or inside their namespaces: the init pid the monitor handle keeps, the cgroup files
+// (cgroup.ReadStats), the host ends of their NICs in one link dump plus an address dump
+// of each namespace (device.NetworkState), and the pool's accounting of the root disk.
+func (vw *View) gather(reqs []gatherReq) map[string]api.InstanceState {
+	r := ip.NewNetlinkReader()
+	defer r.Close()
+
+	var links map[string]ip.HostLink
+	if hasNIC(reqs) {
+		links, _ = r.HostLinks()
+	}
+
+	out := make(map[string]api.InstanceState, len(reqs))
+	for _, q := range reqs {
+		st := api.InstanceState{Disk: map[string]api.InstanceStateDisk{}, Network: map[string]api.InstanceStateNetwork{}}
+		st.Pid = int64(q.mon.InitPID())
+		stats, err := cgroup.ReadStats(vw.cgroupParent, q.name)
+		if err == nil {
+			st.Processes = int64(stats.Processes)
+			st.CPU.Usage = stats.CPUNanos
+			st.Memory.Usage = stats.MemoryBytes
+		}
+
+		if links != nil {
+			st.Network = device.NetworkState(r, links, q.devices, q.config)
+		}
+
+		vw.rootUsage(q.name, st.Disk)
+		out[q.name] = st
+	}
+
+	return out
+}
+
+func hasNIC(reqs []gatherReq) bool {
+	for _, q := range reqs {
+		for _, d := range q.devices {
+			if d["type"] == "nic" {
+				return true
+			}
+		}
+	}
+
+	return false
 }
 
 // rootUsage adds the root disk's usage to a state where the pool accounts it.

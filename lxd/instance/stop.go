@@ -116,19 +116,21 @@ func (ru *Runner) Unfreeze(ctx context.Context, name string) error {
 	return nil
 }
 
-// watch records a stop that the daemon did not ask for (poweroff inside, a crash of init).
+// watch has the stops that the daemon did not ask for (poweroff inside, a crash of init)
+// recorded once the monitor says so. It returns at once: the monitor handle's own
+// goroutine runs the record, so no goroutine per container waits for it.
 func (ru *Runner) watch(name string, mon *container.Monitor) {
-	<-mon.Done()
+	mon.AfterDone(func() {
+		unlock := ru.host.lock(name)
+		defer unlock()
 
-	unlock := ru.host.lock(name)
-	defer unlock()
+		if ru.host.monitor(name) != mon {
+			return // stop() already recorded it
+		}
 
-	if ru.host.monitor(name) != mon {
-		return // stop() already recorded it
-	}
-
-	exit, _ := container.LastExit(ru.host.runDir(name))
-	ru.stopped(name, mon, exit)
+		exit, _ := container.LastExit(ru.host.runDir(name))
+		ru.stopped(name, mon, exit)
+	})
 }
 
 // stopped forgets a monitor whose container has ended, records it, and deletes ephemeral

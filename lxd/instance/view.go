@@ -20,17 +20,22 @@ type viewHost interface {
 // View renders the manager's instances for the API: their rows expanded with their
 // profiles, their runtime state, and (full) their snapshots (Manager.View).
 type View struct {
-	host  viewHost
-	db    *db.DB
-	pool  storage.Driver // the root disk's usage
-	snaps snapshotLister // a full instance's snapshots
+	host         viewHost
+	db           *db.DB
+	pool         storage.Driver // the root disk's usage
+	snaps        snapshotLister // a full instance's snapshots
+	cgroupParent string         // Config.CgroupParent: where the cgroup files are read
+	cache        *stateCache    // the running instances' gathered state
 }
 
-// snapshotLister lists an instance's snapshots (*snapshot.Snapshots).
+// snapshotLister lists an instance's snapshots, or every instance's (*snapshot.Snapshots).
 type snapshotLister interface {
 	List(ctx context.Context, name string) ([]api.InstanceSnapshot, error)
+	ListAll(ctx context.Context) (map[string][]api.InstanceSnapshot, error)
 }
 
 func newView(m *Manager, snaps snapshotLister) *View {
-	return &View{host: m, db: m.cfg.DB, pool: m.cfg.Pool, snaps: snaps}
+	vw := &View{host: m, db: m.cfg.DB, pool: m.cfg.Pool, snaps: snaps, cgroupParent: m.cfg.CgroupParent}
+	vw.cache = newStateCache(StateTTL, vw.gather)
+	return vw
 }

@@ -121,3 +121,22 @@ func LinkSetAlias(name, alias string) error {
 
 	return nil
 }
+
+// LinkNames returns the names of the host's links in one dump: checking hundreds of veths
+// one LinkExists at a time costs a round trip each.
+func LinkNames() (map[string]bool, error) {
+	r := NewNetlinkReader()
+	defer r.Close()
+
+	links, err := r.HostLinks()
+	if err != nil {
+		return nil, err
+	}
+
+	out := make(map[string]bool, len(links))
+	for name := range links {
+		out[name] = true
+	}
+
+	return out, nil
+}

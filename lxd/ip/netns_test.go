@@ -15,34 +15,11 @@ import (
 // A veth's host end is named only for the pair whose other end is on the host: a pair
 // made inside the namespace has a peer index that means some unrelated host link.
 func TestInterfacesHostName(t *testing.T) {
-	testutil.RequireRoot(t, "network namespaces and veths")
-
-	ns := exec.Command("unshare", "-n", "sleep", "60")
-	err := ns.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	t.Cleanup(func() { _ = ns.Process.Kill(); _ = ns.Wait() })
-	pid := ns.Process.Pid
-	// unshare runs after the exec: wait until the child is in its own namespace.
-	self, _ := os.Readlink("/proc/self/ns/net")
-	for i := 0; ; i++ {
-		theirs, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid))
-		if theirs != "" && theirs != self {
-			break
-		}
-
-		if i == 500 {
-			t.Fatal("the child never unshared its network namespace")
-		}
-
-		time.Sleep(10 * time.Millisecond)
-	}
+	pid := testNetns(t)
 
 	host := fmt.Sprintf("bth%d", os.Getpid()%100000)
 	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: host}, PeerName: "eth0", PeerNamespace: netlink.NsPid(pid)}
-	err = netlink.LinkAdd(veth)
+	err := netlink.LinkAdd(veth)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,4 +54,36 @@ func TestInterfacesHostName(t *testing.T) {
 			t.Errorf("%s (a pair inside the namespace): present %v, host end %q, want none", n, ok, hn)
 		}
 	}
+}
+
+// testNetns starts a process in a network namespace of its own for the test's life and
+// returns its pid.
+func testNetns(t *testing.T) int {
+	t.Helper()
+	testutil.RequireRoot(t, "network namespaces and veths")
+
+	ns := exec.Command("unshare", "-n", "sleep", "60")
+	err := ns.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Cleanup(func() { _ = ns.Process.Kill(); _ = ns.Wait() })
+	pid := ns.Process.Pid
+	// unshare runs after the exec: wait until the child is in its own namespace.
+	self, _ := os.Readlink("/proc/self/ns/net")
+	for i := 0; ; i++ {
+		theirs, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid))
+		if theirs != "" && theirs != self {
+			break
+		}
+
+		if i == 500 {
+			t.Fatal("the child never unshared its network namespace")
+		}
+
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	return pid
 }

@@ -258,8 +258,14 @@ func (b *bridge) prunePorts() {
 		return
 	}
 
+	exists := ip.LinkExists
+	names, err := ip.LinkNames()
+	if err == nil {
+		exists = func(name string) bool { return names[name] }
+	}
+
 	for _, p := range ports {
-		if !ip.LinkExists(p) {
+		if !exists(p) {
 			_ = firewall.PortDel(b.name, p)
 		}
 	}

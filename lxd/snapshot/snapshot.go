@@ -123,6 +123,33 @@ func (sn *Snapshots) List(ctx context.Context, name string) ([]api.InstanceSnaps
 	return out, nil
 }
 
+// ListAll lists the snapshots of every instance by instance name, oldest first, in one
+// read.
+func (sn *Snapshots) ListAll(ctx context.Context) (map[string][]api.InstanceSnapshot, error) {
+	var snaps []db.Snapshot
+	var profiles map[string]*db.Profile
+	err := sn.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		var err error
+		snaps, err = tx.GetAllSnapshots(ctx)
+		if err != nil {
+			return err
+		}
+
+		profiles, err = allProfiles(ctx, tx)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	out := map[string][]api.InstanceSnapshot{}
+	for i := range snaps {
+		out[snaps[i].Instance] = append(out[snaps[i].Instance], sn.Render(&snaps[i], profiles))
+	}
+
+	return out, nil
+}
+
 // Get returns one snapshot.
 func (sn *Snapshots) Get(ctx context.Context, name, snap string) (*api.InstanceSnapshot, error) {
 	var s *db.Snapshot
