@@ -2,6 +2,7 @@ package container
 
 import (
 	"encoding/json"
+	"io"
 	"net"
 	"time"
 )
@@ -55,12 +56,17 @@ func (m *monitor) waitConns(max time.Duration) {
 	}
 }
 
+// maxRequest bounds one request: the largest (set-mounts) is a few KB. The
+// holder hands any request it does not parse to Go, endless ones included,
+// and a decoder without a limit buffers all of it.
+const maxRequest = 1 << 20
+
 func (m *monitor) handle(c net.Conn) {
 	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 
 	var req request
 
-	err := json.NewDecoder(c).Decode(&req)
+	err := json.NewDecoder(io.LimitReader(c, maxRequest)).Decode(&req)
 	if err != nil {
 		return
 	}

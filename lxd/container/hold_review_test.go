@@ -1,0 +1,264 @@
+package container
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// sigMaskField is a /proc/<pid>/status signal mask (SigBlk, SigIgn, SigCgt).
+func sigMaskField(pid int, key string) (uint64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) == 2 && f[0] == key+":" {
+			return strconv.ParseUint(f[1], 16, 64)
+		}
+	}
+
+	return 0, fmt.Errorf("no %s", key)
+}
+
+const sigTermBit = uint64(1) << (syscall.SIGTERM - 1)
+
+// TestHoldResumeSIGTERM: a SIGTERM that reaches the monitor while the holder
+// is handing it back to Go (here: while Go's runtime starts, after it took
+// SIGTERM over and before the monitor subscribed to it) must still stop the
+// container cleanly, not kill the monitor and orphan init.
+func TestHoldResumeSIGTERM(t *testing.T) {
+	spec, m, _ := testContainer(t, fmt.Sprintf("holdterm-%d", os.Getpid()))
+	pid := m.InitPID()
+	mon := monitorPID(t, m)
+
+	waitRunning(t, pid)
+	waitHeld(t, mon)
+
+	cgt, err := sigMaskField(mon, "SigCgt")
+	if err != nil || cgt&sigTermBit != 0 {
+		t.Fatalf("the holder catches SIGTERM (%x, %v): cannot tell Go's start", cgt, err)
+	}
+
+	// A Go-only request makes the holder exec back into Go.
+	go func() { _, _ = m.Stats() }()
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		cgt, err = sigMaskField(mon, "SigCgt")
+		if err == nil && cgt&sigTermBit != 0 {
+			break // Go's runtime has installed its SIGTERM handler
+		}
+
+		if time.Now().After(deadline) {
+			t.Fatalf("the monitor never resumed Go (%x, %v)", cgt, err)
+		}
+	}
+
+	err = syscall.Kill(mon, syscall.SIGTERM)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	select {
+	case <-m.Done():
+	case <-time.After(60 * time.Second):
+		t.Fatal("Done not closed after SIGTERM")
+	}
+
+	e := m.Exit()
+	if e == nil || e.Killed || e.Reason != "poweroff" {
+		l, _ := os.ReadFile(filepath.Join(spec.RunDir, logFile))
+		t.Fatalf("exit after a SIGTERM during the resume = %+v (init alive: %v)\nmonitor log:\n%s", e, alive(pid), tail(l, 3000))
+	}
+
+	checkGone(t, spec, pid, mon)
+}
+
+// TestHoldInitInheritance: an init started by a monitor that went through
+// the holder (a reboot inside after a few holds) inherits the same signal
+// mask and dispositions as the first one, and nothing of the monitor's
+// (its memfd, console master, socket).
+func TestHoldInitInheritance(t *testing.T) {
+	spec, m, _ := testContainer(t, fmt.Sprintf("holdinh-%d", os.Getpid()))
+	pid := m.InitPID()
+	mon := monitorPID(t, m)
+
+	waitRunning(t, pid)
+
+	fresh := map[string]uint64{}
+	for _, k := range []string{"SigBlk", "SigIgn"} {
+		v, err := sigMaskField(pid, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		fresh[k] = v
+	}
+
+	t.Logf("fresh init %d: SigBlk %x SigIgn %x", pid, fresh["SigBlk"], fresh["SigIgn"])
+
+	for i := 0; i < 3; i++ {
+		waitHeld(t, mon)
+
+		_, err := m.Stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	waitHeld(t, mon)
+
+	for _, k := range []string{"SigBlk", "SigIgn", "SigCgt"} {
+		v, _ := sigMaskField(mon, k)
+		t.Logf("holder %s %x", k, v)
+	}
+
+	monFDs := fdTargets(t, mon)
+	t.Logf("holder fds: %v", monFDs)
+
+	_, err := inside(t, pid, 30*time.Second, "systemctl", "reboot")
+	if err != nil {
+		t.Logf("systemctl reboot: %v", err)
+	}
+
+	var st *State
+
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		st, err = m.State()
+		if err == nil && st.Reboots == 1 {
+			break
+		}
+
+		if time.Now().After(deadline) {
+			t.Fatalf("no restart: %+v, %v", st, err)
+		}
+
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	waitRunning(t, st.InitPID)
+
+	for _, k := range []string{"SigBlk", "SigIgn"} {
+		v, err := sigMaskField(st.InitPID, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		if v != fresh[k] {
+			t.Errorf("init after holds and a reboot: %s %x, a fresh init has %x", k, v, fresh[k])
+		}
+	}
+
+	// Nothing of the monitor's reaches the container's init.
+	for fd, target := range fdTargets(t, st.InitPID) {
+		for _, bad := range []string{"berth-monitor", "/dev/ptmx"} {
+			if strings.Contains(target, bad) {
+				t.Errorf("init has the monitor's fd %s -> %s", fd, target)
+			}
+		}
+
+		for _, mt := range monFDs {
+			if strings.HasPrefix(mt, "socket:") && mt == target {
+				t.Errorf("init shares the monitor's socket %s (fd %s)", target, fd)
+			}
+		}
+	}
+
+	_, err = m.Stop(context.Background(), 30*time.Second, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	checkGone(t, spec, st.InitPID, mon)
+}
+
+func fdTargets(t *testing.T, pid int) map[string]string {
+	t.Helper()
+
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	out := map[string]string{}
+
+	for _, e := range ents {
+		l, err := os.Readlink(filepath.Join(dir, e.Name()))
+		if err == nil {
+			out[e.Name()] = l
+		}
+	}
+
+	return out
+}
+
+// TestMonitorRequestSizeLimit: a request longer than the holder parses goes
+// to Go, which must not buffer an endless one: the monitor's memory stays
+// bounded and the connection is dropped.
+func TestMonitorRequestSizeLimit(t *testing.T) {
+	spec, m, _ := testContainer(t, fmt.Sprintf("reqsize-%d", os.Getpid()))
+	pid := m.InitPID()
+	mon := monitorPID(t, m)
+
+	waitRunning(t, pid)
+	waitHeld(t, mon)
+
+	c, err := net.Dial("unix", filepath.Join(spec.RunDir, socketFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	defer func() { _ = c.Close() }()
+
+	_ = c.SetWriteDeadline(time.Now().Add(30 * time.Second))
+
+	_, err = c.Write([]byte(`{"op":"`))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	chunk := bytes.Repeat([]byte("a"), 1<<20)
+	sent := 0
+
+	for ; sent < 256; sent++ {
+		_, err = c.Write(chunk)
+		if err != nil {
+			break
+		}
+	}
+
+	rss := rssAnon(t, mon)
+	t.Logf("MEASURE monitor after %d MB of one request: RssAnon %d kB (write: %v)", sent, rss>>10, err)
+
+	if err == nil {
+		t.Errorf("the monitor read a %d MB request without dropping it", sent)
+	}
+
+	if rss > 64<<20 {
+		t.Errorf("monitor RssAnon %d kB after an endless request", rss>>10)
+	}
+
+	if st, err := m.State(); err != nil || st.InitPID != pid {
+		t.Fatalf("state after the endless request = %+v, %v", st, err)
+	}
+
+	_, err = m.Stop(context.Background(), 30*time.Second, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	checkGone(t, spec, pid, mon)
+}
