@@ -3,10 +3,9 @@ package container
 import (
 	"fmt"
 	"os"
-	"os/signal"
 	"runtime"
 
-	"golang.org/x/sys/unix"
+	"github.com/berth-dev/berth/lxd/container/monitorsig"
 )
 
 // Hidden subcommands of the daemon binary (and of test binaries, which
@@ -23,17 +22,8 @@ const (
 var monitorTerm chan os.Signal
 
 func init() {
-	if len(os.Args) > 1 && os.Args[1] == helperMonitor {
-		// The daemon's signals are not ours: a terminal hangup or Ctrl-C
-		// on a foreground berthd must not stop containers. (Setsid already
-		// keeps us out of its process group.) SIGTERM is taken here, as
-		// early as Go allows: a monitor the holder resumes must not die of
-		// one before it can stop the container (hold.go).
-		signal.Ignore(unix.SIGHUP, unix.SIGINT, unix.SIGPIPE)
-
-		monitorTerm = make(chan os.Signal, 1)
-		signal.Notify(monitorTerm, unix.SIGTERM)
-	}
+	// A monitor's signals are taken by monitorsig, whose init runs earlier.
+	monitorTerm = monitorsig.Term
 
 	// The __init child joins a mount namespace, unshares its cgroup
 	// namespace, drops capabilities and execs init: all per-thread state,

@@ -54,7 +54,7 @@ var ranks = map[string]int{
 	// Leaves: host facts and single mechanisms.
 	"lxd/sys": 1, "lxd/idmap": 1, "lxd/ip": 1, "lxd/firewall": 1, "lxd/proxy": 1,
 	"lxd/fileio": 1, "lxd/confine": 1, "lxd/db/schema": 1, "lxd/events": 1, "lxd/etag": 1,
-	"lxd/listener": 1,
+	"lxd/listener": 1, "lxd/container/monitorsig": 1,
 	// Subsystems built on leaves, and the code that runs in a container's namespaces.
 	"lxd/setup": 2, "lxd/nsexec": 2,
 	"lxd/db": 2, "lxd/cgroup": 2, "lxd/operations": 2, "lxd/images": 2,
