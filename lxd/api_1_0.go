@@ -41,7 +41,7 @@ var endpoints = []APIEndpoint{
 	{Path: "instances/{name}/logs/{file}", Get: instanceLogGet, Delete: instanceLogDelete},
 	{Path: "images", Get: imagesGet, Post: imagesPost, Untrusted: []string{http.MethodGet}},
 	{Path: "images/aliases", Get: aliasesGet, Post: aliasesPost},
-	{Path: "images/aliases/{name:.*}", Get: aliasGet, Put: aliasPut, Post: aliasPost, Delete: aliasDelete, Untrusted: []string{http.MethodGet}},
+	{Path: "images/aliases/{name:.*}", Get: aliasGet, Put: aliasPut, Patch: aliasPatch, Post: aliasPost, Delete: aliasDelete, Untrusted: []string{http.MethodGet}},
 	{Path: "images/{fingerprint}", Get: imageGet, Put: imagePut, Patch: imagePatch, Delete: imageDelete, Untrusted: []string{http.MethodGet}},
 	{Path: "images/{fingerprint}/export", Get: imageExport, Untrusted: []string{http.MethodGet}},
 	{Path: "images/{fingerprint}/secret", Post: imageSecretPost},

@@ -33,7 +33,7 @@ var lxdAPI = []lxdPath{
 	{"images/{fingerprint}/refresh", "POST", noteImageServers},
 	{"images/{fingerprint}/secret", "POST", noteImageServers},
 	{"images/aliases", "GET POST", ""},
-	{"images/aliases/{name}", "GET PUT PATCH POST DELETE", noteImages},
+	{"images/aliases/{name}", "GET PUT PATCH POST DELETE", ""},
 	{"instances", "GET POST PUT", noteInstances},
 	{"instances/{name}", "GET PUT PATCH POST DELETE", noteInstances},
 	{"instances/{name}/backups", "GET POST", ""},

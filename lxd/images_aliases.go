@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 
 	"github.com/berth-dev/berth/lxd/response"
@@ -66,12 +67,44 @@ func aliasGet(d *Daemon, r *http.Request) response.Response {
 	return response.SyncResponseETag(true, out, []any{out.Description, out.Target})
 }
 
-// PUT /1.0/images/aliases/{name}: change target or description.
+// PUT /1.0/images/aliases/{name}: replace target and description.
 func aliasPut(d *Daemon, r *http.Request) response.Response {
 	req := api.ImageAliasesEntryPut{}
 	err := decodeJSON(r, &req)
 	if err != nil {
 		return response.SmartError(err)
+	}
+
+	return aliasUpdate(d, r, req)
+}
+
+// PATCH /1.0/images/aliases/{name}: as PUT, for the fields the body has (decoding over
+// the current values keeps the others).
+func aliasPatch(d *Daemon, r *http.Request) response.Response {
+	cur, err := d.images.Alias(r.Context(), pathVar(r, "name"))
+	if err != nil {
+		return response.SmartError(err)
+	}
+
+	req := cur.ImageAliasesEntryPut
+	err = decodeJSON(r, &req)
+	if err != nil {
+		return response.SmartError(err)
+	}
+
+	return aliasUpdate(d, r, req)
+}
+
+// aliasUpdate stores PUT's and PATCH's result. A missing or unknown target is the
+// body's fault (400); only a missing alias is 404.
+func aliasUpdate(d *Daemon, r *http.Request, req api.ImageAliasesEntryPut) response.Response {
+	if req.Target == "" {
+		return response.BadRequest(fmt.Errorf("the target field is required"))
+	}
+
+	_, err := d.images.Get(r.Context(), req.Target)
+	if api.StatusErrorCheck(err, http.StatusNotFound) {
+		return response.BadRequest(fmt.Errorf("target image %q not found", req.Target))
 	}
 
 	err = d.images.UpdateAlias(r.Context(), pathVar(r, "name"), req)
