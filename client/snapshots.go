@@ -44,6 +44,12 @@ func (c *Client) RenameInstanceSnapshot(ctx context.Context, name, snap, newName
 	return c.queryOperation(ctx, http.MethodPost, snapshotPath(name, snap), api.InstanceSnapshotPost{Name: newName}, "")
 }
 
+// UpdateInstanceSnapshot sets a snapshot's expiry, the one field LXD lets a client change
+// (a zero time: never). etag, if not empty, must match the snapshot's current ETag.
+func (c *Client) UpdateInstanceSnapshot(ctx context.Context, name, snap string, put api.InstanceSnapshotPut, etag string) (*Operation, error) {
+	return c.queryOperation(ctx, http.MethodPut, snapshotPath(name, snap), put, etag)
+}
+
 // DeleteInstanceSnapshot deletes a snapshot.
 func (c *Client) DeleteInstanceSnapshot(ctx context.Context, name, snap string) (*Operation, error) {
 	return c.queryOperation(ctx, http.MethodDelete, snapshotPath(name, snap), nil, "")

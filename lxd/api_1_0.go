@@ -27,7 +27,7 @@ var endpoints = []APIEndpoint{
 	{Path: "instances/{name}", Get: instanceGet, Delete: instanceDelete, Put: instancePut, Patch: instancePatch, Post: instanceRename},
 	{Path: "instances/{name}/state", Get: instanceStateGet, Put: instanceStatePut},
 	{Path: "instances/{name}/snapshots", Get: instanceSnapshotsGet, Post: instanceSnapshotsPost},
-	{Path: "instances/{name}/snapshots/{snap}", Get: instanceSnapshotGet, Post: instanceSnapshotPost, Delete: instanceSnapshotDelete},
+	{Path: "instances/{name}/snapshots/{snap}", Get: instanceSnapshotGet, Put: instanceSnapshotPut, Patch: instanceSnapshotPatch, Post: instanceSnapshotPost, Delete: instanceSnapshotDelete},
 	{Path: "instances/{name}/files", Get: instanceFileGet, Post: instanceFilePost, Delete: instanceFileDelete},
 	{Path: "instances/{name}/exec", Post: instanceExecPost},
 	{Path: "instances/{name}/console", Get: instanceConsoleGet, Post: instanceConsolePost, Delete: instanceConsoleDelete},

@@ -49,7 +49,7 @@ var lxdAPI = []lxdPath{
 	{"instances/{name}/metadata/templates", "GET POST PUT DELETE", noteInstances},
 	{"instances/{name}/sftp", "GET", "SFTP over the API is not planned; use lxc file"},
 	{"instances/{name}/snapshots", "GET POST", ""},
-	{"instances/{name}/snapshots/{snapshot}", "GET PUT PATCH POST DELETE", noteInstances},
+	{"instances/{name}/snapshots/{snapshot}", "GET PUT PATCH POST DELETE", ""},
 	{"instances/{name}/state", "GET PUT", ""},
 	{"metrics", "GET", ""},
 	{"network-acls", "GET POST", noteNetworks},

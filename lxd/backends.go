@@ -65,6 +65,7 @@ type snapshotService interface {
 	NextName(ctx context.Context, name string) (string, error)
 	Create(ctx context.Context, name, snap string, expiresAt *time.Time) error
 	Rename(ctx context.Context, name, snap, newName string) error
+	SetExpiry(ctx context.Context, name, snap string, expiresAt time.Time) error
 	Delete(ctx context.Context, name, snap string) error
 	Restore(ctx context.Context, name, snap string) error
 }

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/berth-dev/berth/lxd/etag"
 	"github.com/berth-dev/berth/lxd/operations"
 	"github.com/berth-dev/berth/lxd/response"
 	"github.com/berth-dev/berth/shared/api"
@@ -100,6 +101,45 @@ func instanceSnapshotPost(d *Daemon, r *http.Request) response.Response {
 	newName := req.Name
 	return d.task("Renaming snapshot", snapshotResources(name, snap), func(ctx context.Context, op *operations.Operation) error {
 		return d.snapshots.Rename(ctx, name, snap, newName)
+	})
+}
+
+// PUT /1.0/instances/{name}/snapshots/{snap}: expires_at, the only writable field (a
+// zero or absent one: never); If-Match is checked against GET's ETag. An operation, as LXD.
+func instanceSnapshotPut(d *Daemon, r *http.Request) response.Response {
+	return instanceSnapshotUpdate(d, r, false)
+}
+
+// PATCH /1.0/instances/{name}/snapshots/{snap}: as PUT; an absent expires_at keeps the
+// current one.
+func instanceSnapshotPatch(d *Daemon, r *http.Request) response.Response {
+	return instanceSnapshotUpdate(d, r, true)
+}
+
+func instanceSnapshotUpdate(d *Daemon, r *http.Request, patch bool) response.Response {
+	name, snap := pathVar(r, "name"), pathVar(r, "snap")
+	cur, err := d.snapshots.Get(r.Context(), name, snap)
+	if err != nil {
+		return response.SmartError(err)
+	}
+
+	err = etag.Check(r, []any{cur.ExpiresAt})
+	if err != nil {
+		return response.SmartError(err)
+	}
+
+	req := api.InstanceSnapshotPut{}
+	if patch {
+		req.ExpiresAt = cur.ExpiresAt
+	}
+
+	err = decodeJSON(r, &req)
+	if err != nil {
+		return response.SmartError(err)
+	}
+
+	return d.task("Updating snapshot", snapshotResources(name, snap), func(ctx context.Context, op *operations.Operation) error {
+		return d.snapshots.SetExpiry(ctx, name, snap, req.ExpiresAt)
 	})
 }
 

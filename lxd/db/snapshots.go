@@ -203,3 +203,13 @@ func (tx *Tx) DeleteInstanceSnapshot(ctx context.Context, instance, name string)
 
 	return err
 }
+
+const snapshotExpiry = `
+UPDATE instances_snapshots SET expiry_date = ?
+WHERE name = ? AND instance_id = (SELECT id FROM instances WHERE name = ?)`
+
+// UpdateInstanceSnapshotExpiry sets when a snapshot expires (zero: never), or returns a
+// 404 StatusError.
+func (tx *Tx) UpdateInstanceSnapshotExpiry(ctx context.Context, instance, name string, expiresAt time.Time) error {
+	return tx.execOne(ctx, "snapshot", instance+"/"+name, snapshotExpiry, timeToDB(expiresAt), name, instance)
+}

@@ -122,3 +122,57 @@ func TestSnapshotRows(t *testing.T) {
 		return err
 	})
 }
+
+// TestSnapshotExpiryUpdate: the expiry is set and cleared on the named snapshot only; a
+// missing snapshot is 404.
+func TestSnapshotExpiryUpdate(t *testing.T) {
+	db := newTestDB(t)
+	inst := sampleInstance("c1")
+	when := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	write(t, db, func(ctx context.Context, tx *Tx) error {
+		_, err := tx.CreateInstance(ctx, inst)
+		for _, n := range []string{"a", "b"} {
+			if err == nil {
+				_, err = tx.CreateInstanceSnapshot(ctx, Snapshot{Instance: "c1", Name: n, CreatedAt: when})
+			}
+		}
+
+		if err == nil {
+			err = tx.UpdateInstanceSnapshotExpiry(ctx, "c1", "a", when)
+		}
+
+		return err
+	})
+
+	write(t, db, func(ctx context.Context, tx *Tx) error {
+		a, err := tx.GetInstanceSnapshot(ctx, "c1", "a")
+		if err != nil {
+			return err
+		}
+
+		b, err := tx.GetInstanceSnapshot(ctx, "c1", "b")
+		if err != nil {
+			return err
+		}
+
+		if !a.ExpiresAt.Equal(when) || !b.ExpiresAt.IsZero() {
+			t.Errorf("expiries a=%v b=%v, want a=%v b=zero", a.ExpiresAt, b.ExpiresAt, when)
+		}
+
+		if !api.StatusErrorCheck(tx.UpdateInstanceSnapshotExpiry(ctx, "c1", "none", when), http.StatusNotFound) {
+			t.Error("expiry of a missing snapshot: want 404")
+		}
+
+		err = tx.UpdateInstanceSnapshotExpiry(ctx, "c1", "a", time.Time{})
+		if err != nil {
+			return err
+		}
+
+		a, err = tx.GetInstanceSnapshot(ctx, "c1", "a")
+		if err == nil && !a.ExpiresAt.IsZero() {
+			t.Errorf("cleared expiry is %v", a.ExpiresAt)
+		}
+
+		return err
+	})
+}

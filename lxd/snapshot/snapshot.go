@@ -317,6 +317,25 @@ func (sn *Snapshots) Rename(ctx context.Context, name, snap, newName string) err
 	return nil
 }
 
+// SetExpiry changes when a snapshot expires (zero: never), the one thing of a snapshot
+// LXD lets a client change.
+func (sn *Snapshots) SetExpiry(ctx context.Context, name, snap string, expiresAt time.Time) error {
+	unlock := sn.host.Lock(name)
+	defer unlock()
+
+	expiresAt = expiresAt.UTC()
+	err := sn.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		return tx.UpdateInstanceSnapshotExpiry(ctx, name, snap, expiresAt)
+	})
+	if err != nil {
+		return err
+	}
+
+	sn.host.Event("instance-snapshot-updated", name+"/snapshots/"+snap, nil)
+	sn.pruneAt(expiresAt)
+	return nil
+}
+
 // Delete removes a snapshot: the row first (it disappears from the API at once),
 // then its files.
 func (sn *Snapshots) Delete(ctx context.Context, name, snap string) error {
