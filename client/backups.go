@@ -80,3 +80,8 @@ func (c *Client) CreateInstanceFromBackup(ctx context.Context, r io.Reader, name
 
 	return c.newOperation(r2, http.MethodPost, "/1.0/instances", listener)
 }
+
+// RenameInstanceBackup renames a backup of an instance.
+func (c *Client) RenameInstanceBackup(ctx context.Context, name, backup, newName string) (*Operation, error) {
+	return c.queryOperation(ctx, http.MethodPost, backupPath(name, backup), api.InstanceBackupPost{Name: newName}, "")
+}

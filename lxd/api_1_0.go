@@ -33,7 +33,7 @@ var endpoints = []APIEndpoint{
 	{Path: "instances/{name}/console", Get: instanceConsoleGet, Post: instanceConsolePost, Delete: instanceConsoleDelete},
 	{Path: "internal/debug/goroutines", Get: debugGoroutinesGet},
 	{Path: "instances/{name}/backups", Get: instanceBackupsGet, Post: instanceBackupsPost},
-	{Path: "instances/{name}/backups/{backup}", Get: instanceBackupGet, Delete: instanceBackupDelete},
+	{Path: "instances/{name}/backups/{backup}", Get: instanceBackupGet, Post: instanceBackupPost, Delete: instanceBackupDelete},
 	{Path: "instances/{name}/backups/{backup}/export", Get: instanceBackupExport},
 	{Path: "instances/{name}/logs", Get: instanceLogsGet},
 	{Path: "instances/{name}/metadata", Get: instanceMetadataGet, Put: instanceMetadataPut, Patch: instanceMetadataPatch},

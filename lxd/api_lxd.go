@@ -37,7 +37,7 @@ var lxdAPI = []lxdPath{
 	{"instances", "GET POST PUT", noteInstances},
 	{"instances/{name}", "GET PUT PATCH POST DELETE", noteInstances},
 	{"instances/{name}/backups", "GET POST", ""},
-	{"instances/{name}/backups/{backup}", "GET POST DELETE", noteInstances},
+	{"instances/{name}/backups/{backup}", "GET POST DELETE", ""},
 	{"instances/{name}/backups/{backup}/export", "GET", ""},
 	{"instances/{name}/console", "GET POST DELETE", ""},
 	{"instances/{name}/exec", "POST", ""},

@@ -75,6 +75,7 @@ type backupService interface {
 	Dir() string
 	Export(ctx context.Context, name string, instanceOnly bool, w io.Writer) error
 	Import(ctx context.Context, file, name string) (string, error)
+	Rename(name, backup, newName string) error
 }
 
 // execProcess is a command started in an instance (*nsexec.Process).

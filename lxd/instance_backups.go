@@ -171,6 +171,34 @@ func instanceBackupGet(d *Daemon, r *http.Request) response.Response {
 	return response.NotFound(fmt.Errorf("backup %q of %q not found", backup, name))
 }
 
+// POST /1.0/instances/{name}/backups/{backup}: rename (an operation, as LXD); the new
+// name must be valid (400) and free (409).
+func instanceBackupPost(d *Daemon, r *http.Request) response.Response {
+	name, backup := pathVar(r, "name"), pathVar(r, "backup")
+	req := api.InstanceBackupPost{}
+	err := decodeJSON(r, &req)
+	if err != nil {
+		return response.SmartError(err)
+	}
+
+	err = validBackupName(req.Name)
+	if err != nil {
+		return response.SmartError(err)
+	}
+
+	if _, err := os.Stat(d.backupFile(name, backup)); validBackupName(backup) != nil || err != nil {
+		return response.NotFound(fmt.Errorf("backup %q of %q not found", backup, name))
+	}
+
+	if _, err := os.Stat(d.backupFile(name, req.Name)); err == nil {
+		return response.Conflict(fmt.Errorf("backup %q already exists", req.Name))
+	}
+
+	return d.task("Renaming backup", map[string][]string{"backups": {backupURL(name, backup)}}, func(context.Context, *operations.Operation) error {
+		return d.backups.Rename(name, backup, req.Name)
+	})
+}
+
 // DELETE /1.0/instances/{name}/backups/{backup}
 func instanceBackupDelete(d *Daemon, r *http.Request) response.Response {
 	name, backup := pathVar(r, "name"), pathVar(r, "backup")

@@ -21,3 +21,8 @@ type InstanceBackup struct {
 	ContainerOnly    bool      `json:"container_only" yaml:"container_only"`
 	OptimizedStorage bool      `json:"optimized_storage" yaml:"optimized_storage"`
 }
+
+// InstanceBackupPost is the body of POST /1.0/instances/{name}/backups/{backup} (rename).
+type InstanceBackupPost struct {
+	Name string `json:"name" yaml:"name"`
+}
