@@ -93,9 +93,8 @@ func (h Host) cpu() (*api.ResourcesCPU, error) {
 		pkg, _ := readUint(filepath.Join(topo, "physical_package_id"))
 		coreID, _ := readUint(filepath.Join(topo, "core_id"))
 		die, _ := readUint(filepath.Join(topo, "die_id"))
-		sock, ok := sockets[pkg]
-		if !ok {
-			sock = &api.ResourcesCPUSocket{Socket: pkg, Vendor: info[id].vendor, Name: info[id].name, Cache: caches(dir)}
+		if _, ok := sockets[pkg]; !ok {
+			sock := &api.ResourcesCPUSocket{Socket: pkg, Vendor: info[id].vendor, Name: info[id].name, Cache: caches(dir)}
 			sock.FrequencyMinimum = khzToMHz(filepath.Join(dir, "cpufreq", "cpuinfo_min_freq"))
 			sock.FrequencyTurbo = khzToMHz(filepath.Join(dir, "cpufreq", "cpuinfo_max_freq"))
 			sockets[pkg] = sock
