@@ -64,19 +64,34 @@ func validateRootSize(conf map[string]string) error {
 	return nil
 }
 
-// checkRootSize refuses a root disk size that devices set or change from oldDevices (nil
-// for a new instance) where the pool cannot enforce it. name is the instance, "" when it
-// has no storage yet.
-//
-// It also refuses a root disk on another pool than the one instances live on: other pools
-// exist (lxd/pools) but cannot hold instances yet, and a pool key that were accepted and
-// ignored would put the instance where its config says it is not.
+// checkRootSize refuses, for an instance's expanded devices, a root disk on another pool
+// than the one instances live on (checkRootPool), and a size the pool cannot enforce
+// (checkSize). name is the instance, "" when it has no storage yet.
 func (cf *Configurator) checkRootSize(name string, oldDevices, devices map[string]map[string]string) error {
-	pool := rootDiskKey(devices, "pool")
-	if pool != "" && pool != cf.poolName && (oldDevices == nil || pool != rootDiskKey(oldDevices, "pool")) {
-		return api.StatusErrorf(http.StatusBadRequest, "root disk on pool %q: instances can only be placed on pool %q for now (placing them on other pools is not implemented yet)", pool, cf.poolName)
+	err := cf.checkRootPool(oldDevices, devices)
+	if err != nil {
+		return err
 	}
 
+	return cf.checkSize(name, oldDevices, devices)
+}
+
+// checkRootPool refuses a root disk on another pool than the instances': other pools exist
+// (lxd/pools) but cannot hold instances yet, and a pool key accepted and ignored would put
+// the instance where its config says it is not. A profile may name another pool: only the
+// instances it would expand into are refused.
+func (cf *Configurator) checkRootPool(oldDevices, devices map[string]map[string]string) error {
+	pool := rootDiskKey(devices, "pool")
+	if pool == "" || pool == cf.poolName || (oldDevices != nil && pool == rootDiskKey(oldDevices, "pool")) {
+		return nil
+	}
+
+	return api.StatusErrorf(http.StatusBadRequest, "root disk on pool %q: instances can only be placed on pool %q for now (placing them on other pools is not implemented yet)", pool, cf.poolName)
+}
+
+// checkSize refuses a root disk size that devices set or change from oldDevices (nil
+// for a new instance) where the pool cannot enforce it.
+func (cf *Configurator) checkSize(name string, oldDevices, devices map[string]map[string]string) error {
 	size := rootDiskSize(devices)
 	if size == "" || (oldDevices != nil && size == rootDiskSize(oldDevices)) {
 		return nil

@@ -276,7 +276,7 @@ func (cf *Configurator) CheckNewProfile(p *db.Profile) error {
 		return err
 	}
 
-	return cf.checkRootSize("", nil, p.Devices)
+	return cf.checkSize("", nil, p.Devices)
 }
 
 // CheckProfile validates a profile's new config and devices against every instance using
@@ -300,7 +300,7 @@ func (cf *Configurator) CheckProfile(ctx context.Context, name string, p *db.Pro
 
 	// Refused even without users: every instance is on the one pool.
 	if cur := oldProfiles[name]; cur != nil {
-		err = cf.checkRootSize("", cur.Devices, p.Devices)
+		err = cf.checkSize("", cur.Devices, p.Devices)
 		if err != nil {
 			return err
 		}

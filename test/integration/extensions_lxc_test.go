@@ -60,9 +60,11 @@ func TestStockLXCWithAdvertisedExtensions(t *testing.T) {
 	lxc.must("network", "list")
 	lxc.must("config", "trust", "list")
 
-	// Creating a pool is LXD's and not yet Berth's: a clear 501, not a 405.
-	out, err := lxc.run("storage", "create", "p2", "dir")
-	if err == nil || !strings.Contains(out, "not implemented in Berth") {
-		t.Errorf("lxc storage create: %v\n%s", err, out)
+	// Pools are served (lxd/pools): the stock client creates and deletes one.
+	lxc.must("storage", "create", "p2", "dir")
+	if out := lxc.must("storage", "list", "--format", "csv"); !strings.Contains(out, "p2,dir") {
+		t.Errorf("lxc storage list after create:\n%s", out)
 	}
+
+	lxc.must("storage", "delete", "p2")
 }
