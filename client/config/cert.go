@@ -16,6 +16,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/berth-dev/berth/shared/atomicfile"
 )
 
 // certValidity is how long a generated client certificate is valid (LXD's
@@ -98,12 +100,12 @@ func (c *Config) generateClientCertificate() error {
 	}
 
 	// The key first: a certificate without its key is never seen.
-	err = writeFileAtomic(c.ClientKeyPath(), keyPEM, 0o600)
+	err = atomicfile.WriteDurable(c.ClientKeyPath(), keyPEM, 0o600)
 	if err != nil {
 		return err
 	}
 
-	return writeFileAtomic(c.ClientCertPath(), certPEM, 0o644)
+	return atomicfile.WriteDurable(c.ClientCertPath(), certPEM, 0o644)
 }
 
 func newClientCertificate() (certPEM, keyPEM []byte, err error) {
@@ -202,5 +204,5 @@ func (c *Config) SaveServerCert(name string, certPEM []byte) error {
 		return fmt.Errorf("creating the server certificate directory: %w", err)
 	}
 
-	return writeFileAtomic(c.ServerCertPath(name), certPEM, 0o644)
+	return atomicfile.WriteDurable(c.ServerCertPath(name), certPEM, 0o644)
 }

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/berth-dev/berth/shared/atomicfile"
 	"gopkg.in/yaml.v3"
 )
 
@@ -153,7 +154,7 @@ func (c *Config) Save() error {
 		return fmt.Errorf("creating the configuration directory: %w", err)
 	}
 
-	return writeFileAtomic(c.path(), data, 0o600)
+	return atomicfile.WriteDurable(c.path(), data, 0o600)
 }
 
 func (c *Config) path() string { return filepath.Join(c.Dir, "config.yml") }
@@ -201,44 +202,6 @@ func ValidateName(name string) error {
 		if unicode.IsSpace(r) || !unicode.IsPrint(r) {
 			return fmt.Errorf("remote name %q may not contain spaces or control characters", name)
 		}
-	}
-
-	return nil
-}
-
-// writeFileAtomic writes data to a temporary file beside path with perm and
-// renames it over path, so that readers see the old or the new file, never
-// half of one.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-
-	name := tmp.Name()
-	defer func() { _ = os.Remove(name) }()
-
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Chmod(perm)
-	}
-
-	if err == nil {
-		err = tmp.Sync()
-	}
-
-	closeErr := tmp.Close()
-	if err == nil {
-		err = closeErr
-	}
-
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-
-	err = os.Rename(name, path)
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
 	}
 
 	return nil

@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/berth-dev/berth/shared/atomicfile"
 	"golang.org/x/sys/unix"
 )
 
@@ -59,30 +60,11 @@ func exitFromStatus(ws syscall.WaitStatus, killed bool) Exit {
 	return e
 }
 
-// writeFileAtomic writes via a temporary file and rename, so a reader
-// never sees half a record.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp := path + ".tmp"
-
-	err := os.WriteFile(tmp, data, mode)
-	if err != nil {
-		return fmt.Errorf("writing %q: %w", tmp, err)
-	}
-
-	err = os.Rename(tmp, path)
-	if err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("renaming %q: %w", tmp, err)
-	}
-
-	return nil
-}
-
 func writeExit(runDir string, e Exit) error {
 	b, err := json.Marshal(e)
 	if err != nil {
 		return fmt.Errorf("encoding exit record: %w", err)
 	}
 
-	return writeFileAtomic(filepath.Join(runDir, exitFile), b, 0o600)
+	return atomicfile.Write(filepath.Join(runDir, exitFile), b, 0o600)
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/berth-dev/berth/lxd/cgroup"
 	"github.com/berth-dev/berth/lxd/nsexec"
+	"github.com/berth-dev/berth/shared/atomicfile"
 	"golang.org/x/sys/unix"
 )
 
@@ -159,7 +160,7 @@ func newMonitor(runDir string, log *slog.Logger, sh *shared) (*monitor, error) {
 
 // start creates the cgroups, starts init and opens the socket.
 func (m *monitor) start() error {
-	err := writeFileAtomic(filepath.Join(m.spec.RunDir, pidFile), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
+	err := atomicfile.Write(filepath.Join(m.spec.RunDir, pidFile), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"slices"
+
+	"github.com/berth-dev/berth/shared/atomicfile"
 )
 
 // setMounts replaces the mounts a reboot gives the next init and the host
@@ -21,7 +23,7 @@ func (m *monitor) setMounts(mounts []Mount, unmounts []string) error {
 		return err
 	}
 
-	return writeFileAtomic(filepath.Join(m.spec.RunDir, specFile), b, 0o600)
+	return atomicfile.Write(filepath.Join(m.spec.RunDir, specFile), b, 0o600)
 }
 
 // mounts returns what the next init binds and what the final stop unmounts.

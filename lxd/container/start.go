@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+
+	"github.com/berth-dev/berth/shared/atomicfile"
 )
 
 // Start spawns the container's monitor (exe __monitor RunDir) and returns
@@ -69,7 +71,7 @@ func start(ctx context.Context, spec Spec, log *slog.Logger, monitor func(logf *
 		return nil, fmt.Errorf("encoding spec: %w", err)
 	}
 
-	err = writeFileAtomic(filepath.Join(spec.RunDir, specFile), b, 0o600)
+	err = atomicfile.Write(filepath.Join(spec.RunDir, specFile), b, 0o600)
 	if err != nil {
 		return nil, err
 	}

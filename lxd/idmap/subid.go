@@ -6,9 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/berth-dev/berth/shared/atomicfile"
 )
 
 // Default range appended for root when /etc/subuid or /etc/subgid has none, as LXD does.
@@ -145,7 +146,7 @@ func ensureRootEntry(path string) (start, count int64, err error) {
 
 	data = fmt.Appendf(data, "root:%d:%d\n", start, count)
 
-	err = writeFileAtomic(path, data, 0o644)
+	err = atomicfile.WriteDurable(path, data, 0o644)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -176,40 +177,4 @@ func freeRootRange(entries []Entry) (start, count int64) {
 	start = max(start, DefaultRootStart)
 
 	return start, count
-}
-
-// writeFileAtomic replaces path with data so that readers see either the old or the new content.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("creating temporary file for %q: %w", path, err)
-	}
-
-	tmp := f.Name()
-	defer func() { _ = os.Remove(tmp) }()
-
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(mode)
-	}
-
-	if err == nil {
-		err = f.Sync()
-	}
-
-	closeErr := f.Close()
-	if err == nil {
-		err = closeErr
-	}
-
-	if err != nil {
-		return fmt.Errorf("writing %q: %w", tmp, err)
-	}
-
-	err = os.Rename(tmp, path)
-	if err != nil {
-		return fmt.Errorf("replacing %q: %w", path, err)
-	}
-
-	return nil
 }

@@ -20,6 +20,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/berth-dev/berth/shared/atomicfile"
 )
 
 // Cert is the server's TLS identity, kept in the state directory as server.crt and
@@ -76,9 +78,9 @@ func LoadOrCreateCert(dir string) (*Cert, error) {
 	}
 
 	// The key first: a certificate on disk always has its key beside it.
-	err = writePrivate(keyPath, keyPEM)
+	err = atomicfile.WriteDurable(keyPath, keyPEM, 0o600)
 	if err == nil {
-		err = writePrivate(certPath, certPEM)
+		err = atomicfile.WriteDurable(certPath, certPEM, 0o600)
 	}
 
 	if err != nil {
@@ -224,39 +226,4 @@ func readPrivate(path string) ([]byte, error) {
 	}
 
 	return data, nil
-}
-
-// writePrivate writes data to path with mode 0600 from the first byte (a new temporary
-// file, synced, renamed over path).
-func writePrivate(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("creating %s: %w", path, err)
-	}
-
-	tmp := f.Name()
-	err = f.Chmod(0o600)
-	if err == nil {
-		_, err = f.Write(data)
-	}
-
-	if err == nil {
-		err = f.Sync()
-	}
-
-	cerr := f.Close()
-	if err == nil {
-		err = cerr
-	}
-
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-
-	if err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-
-	return nil
 }

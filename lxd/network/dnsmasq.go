@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/berth-dev/berth/shared/atomicfile"
 	"golang.org/x/sys/unix"
 )
 
@@ -119,7 +120,7 @@ func (d *dnsmasq) ensure(conf []byte) error {
 	old, _ := os.ReadFile(d.confPath())
 	same := bytes.Equal(old, conf)
 	if !same {
-		err := writeFileAtomic(d.confPath(), conf)
+		err := atomicfile.Write(d.confPath(), conf, 0o644)
 		if err != nil {
 			return err
 		}
@@ -200,7 +201,7 @@ func (d *dnsmasq) spawnLocked() error {
 		return err
 	}
 
-	err = writeFileAtomic(d.pidPath(), []byte(strconv.Itoa(pid)+"\n"))
+	err = atomicfile.Write(d.pidPath(), []byte(strconv.Itoa(pid)+"\n"), 0o644)
 	if err != nil {
 		return err
 	}

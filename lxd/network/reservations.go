@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/berth-dev/berth/shared/atomicfile"
 )
 
 // reservation is one static DHCP lease: the source of truth is reservations.json, from which
@@ -81,7 +83,7 @@ func writeReservationFiles(dir, domain string, res map[string]reservation, prefi
 		"dnsmasq.hosts":     hosts.Bytes(),
 		"dnsmasq.dns":       dns.Bytes(),
 	} {
-		err := writeFileAtomic(filepath.Join(dir, name), content)
+		err := atomicfile.Write(filepath.Join(dir, name), content, 0o644)
 		if err != nil {
 			return err
 		}
@@ -147,21 +149,5 @@ func dropLeases(path string, keep map[string]bool) error {
 		}
 	}
 
-	return writeFileAtomic(path, out.Bytes())
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	err := os.WriteFile(tmp, data, 0o644)
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", tmp, err)
-	}
-
-	err = os.Rename(tmp, path)
-	if err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("renaming %s: %w", tmp, err)
-	}
-
-	return nil
+	return atomicfile.Write(path, out.Bytes(), 0o644)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/berth-dev/berth/lxd/ip"
 	"github.com/berth-dev/berth/lxd/network"
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/shared/atomicfile"
 )
 
 // renameJournal records a rename between its database commit and the move of the files
@@ -105,7 +106,7 @@ func (s *Service) commitRename(ctx context.Context, name, newName string) error 
 		return err
 	}
 
-	err = writeSynced(s.journalPath(), data)
+	err = atomicfile.WriteDurable(s.journalPath(), data, 0o600)
 	if err != nil {
 		return err
 	}
@@ -177,36 +178,6 @@ func (s *Service) recoverRename(ctx context.Context) {
 	}
 
 	_ = os.Remove(s.journalPath())
-}
-
-// writeSynced writes a small file durably (written, synced, then renamed into place).
-func writeSynced(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", tmp, err)
-	}
-
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-
-	cerr := f.Close()
-	if err == nil {
-		err = cerr
-	}
-
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-
-	if err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-
-	return nil
 }
 
 // Leases lists a managed network's DHCP reservations and leases.
