@@ -23,6 +23,7 @@ import (
 
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/storage"
+	"github.com/berth-dev/berth/shared/atomicfile"
 )
 
 // DefaultName is the pool made on first start, where instances and images live.
@@ -186,17 +187,8 @@ func (s *Service) writeMarker(name string, p pending) error {
 		return err
 	}
 
-	f, err := os.OpenFile(s.markerPath(name), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("recording pool operation: %w", err)
-	}
-
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-
-	err = errors.Join(err, f.Close())
+	// Whole or absent: a torn marker could not be parsed, and what it records would stay.
+	err = atomicfile.WriteDurable(s.markerPath(name), data, 0o600)
 	if err != nil {
 		return fmt.Errorf("recording pool operation: %w", err)
 	}

@@ -99,17 +99,8 @@ func (sn *Snapshots) NextName(ctx context.Context, name string) (string, error) 
 
 // List lists an instance's snapshots, oldest first.
 func (sn *Snapshots) List(ctx context.Context, name string) ([]api.InstanceSnapshot, error) {
-	var snaps []db.Snapshot
-	var profiles map[string]*db.Profile
-	err := sn.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
-		var err error
-		snaps, err = tx.GetInstanceSnapshots(ctx, name)
-		if err != nil {
-			return err
-		}
-
-		profiles, err = allProfiles(ctx, tx)
-		return err
+	snaps, profiles, err := sn.read(ctx, func(ctx context.Context, tx *db.Tx) ([]db.Snapshot, error) {
+		return tx.GetInstanceSnapshots(ctx, name)
 	})
 	if err != nil {
 		return nil, err
@@ -126,17 +117,8 @@ func (sn *Snapshots) List(ctx context.Context, name string) ([]api.InstanceSnaps
 // ListAll lists the snapshots of every instance by instance name, oldest first, in one
 // read.
 func (sn *Snapshots) ListAll(ctx context.Context) (map[string][]api.InstanceSnapshot, error) {
-	var snaps []db.Snapshot
-	var profiles map[string]*db.Profile
-	err := sn.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
-		var err error
-		snaps, err = tx.GetAllSnapshots(ctx)
-		if err != nil {
-			return err
-		}
-
-		profiles, err = allProfiles(ctx, tx)
-		return err
+	snaps, profiles, err := sn.read(ctx, func(ctx context.Context, tx *db.Tx) ([]db.Snapshot, error) {
+		return tx.GetAllSnapshots(ctx)
 	})
 	if err != nil {
 		return nil, err
@@ -148,6 +130,25 @@ func (sn *Snapshots) ListAll(ctx context.Context) (map[string][]api.InstanceSnap
 	}
 
 	return out, nil
+}
+
+// read reads the snapshots get returns and every profile (to render their expanded
+// config) in one transaction.
+func (sn *Snapshots) read(ctx context.Context, get func(context.Context, *db.Tx) ([]db.Snapshot, error)) ([]db.Snapshot, map[string]*db.Profile, error) {
+	var snaps []db.Snapshot
+	var profiles map[string]*db.Profile
+	err := sn.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		var err error
+		snaps, err = get(ctx, tx)
+		if err != nil {
+			return err
+		}
+
+		profiles, err = allProfiles(ctx, tx)
+		return err
+	})
+
+	return snaps, profiles, err
 }
 
 // Get returns one snapshot.
