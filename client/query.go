@@ -38,13 +38,24 @@ func (c *Client) rawRequest(ctx context.Context, method, path string, body io.Re
 // decodes the LXD envelope whatever the HTTP status. An error envelope
 // becomes an api.StatusError carrying the error code and message.
 func (c *Client) query(ctx context.Context, method, path string, body any, etag string) (*api.Response, string, error) {
+	resp, data, err := c.send(ctx, method, path, body, etag)
+	if err != nil {
+		return nil, "", err
+	}
+
+	return decodeResponse(resp, data, path)
+}
+
+// send sends a request with an optional JSON body and If-Match etag and
+// reads the whole answer, at most maxResponse bytes.
+func (c *Client) send(ctx context.Context, method, path string, body any, etag string) (*http.Response, []byte, error) {
 	header := http.Header{}
 
 	var rdr io.Reader
 	if body != nil {
 		data, err := json.Marshal(body)
 		if err != nil {
-			return nil, "", fmt.Errorf("encoding request body for %s %s: %w", method, path, err)
+			return nil, nil, fmt.Errorf("encoding request body for %s %s: %w", method, path, err)
 		}
 
 		rdr = bytes.NewReader(data)
@@ -57,28 +68,48 @@ func (c *Client) query(ctx context.Context, method, path string, body any, etag 
 
 	resp, err := c.rawRequest(ctx, method, path, rdr, header)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, err
 	}
 
 	defer func() { _ = resp.Body.Close() }()
 
-	return parseResponse(resp, path)
+	data, err := readResponse(resp, path)
+	if err != nil {
+		return nil, nil, err
+	}
+
+	return resp, data, nil
+}
+
+// readResponse reads resp's body, at most maxResponse bytes.
+func readResponse(resp *http.Response, path string) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading response to %s: %w", path, err)
+	}
+
+	if len(data) > maxResponse {
+		return nil, fmt.Errorf("response to %s is larger than %d bytes", path, maxResponse)
+	}
+
+	return data, nil
 }
 
 // parseResponse decodes the envelope of resp. Bodies that are not JSON are an
 // error unless the status is 200.
 func parseResponse(resp *http.Response, path string) (*api.Response, string, error) {
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
+	data, err := readResponse(resp, path)
 	if err != nil {
-		return nil, "", fmt.Errorf("reading response to %s: %w", path, err)
+		return nil, "", err
 	}
 
-	if len(data) > maxResponse {
-		return nil, "", fmt.Errorf("response to %s is larger than %d bytes", path, maxResponse)
-	}
+	return decodeResponse(resp, data, path)
+}
 
+// decodeResponse decodes data, the body of resp, as an LXD envelope.
+func decodeResponse(resp *http.Response, data []byte, path string) (*api.Response, string, error) {
 	r := api.Response{}
-	err = json.Unmarshal(data, &r)
+	err := json.Unmarshal(data, &r)
 	if err != nil {
 		if resp.StatusCode != http.StatusOK {
 			return nil, "", api.StatusErrorf(resp.StatusCode, "failed to fetch %s: %s", path, resp.Status)
@@ -105,17 +136,41 @@ func parseResponse(resp *http.Response, path string) (*api.Response, string, err
 }
 
 // queryStruct runs query and decodes the sync metadata into target (may be nil).
+//
+// A sync answer is decoded in one pass, the envelope with the metadata into
+// target: a list of 500 instances is over 1 MB of JSON, and decoding it twice
+// (envelope, then metadata) was a third of `berth list`. Anything else (an
+// error, an answer of another shape) is decoded again the careful way.
 func (c *Client) queryStruct(ctx context.Context, method, path string, body any, etag string, target any) (string, error) {
-	resp, etag, err := c.query(ctx, method, path, body, etag)
+	if target == nil {
+		_, etag, err := c.query(ctx, method, path, body, etag)
+		return etag, err
+	}
+
+	resp, data, err := c.send(ctx, method, path, body, etag)
 	if err != nil {
 		return "", err
 	}
 
-	if target == nil || len(resp.Metadata) == 0 {
+	env := struct {
+		Type     api.ResponseType `json:"type"`
+		Metadata any              `json:"metadata"`
+	}{Metadata: target}
+
+	if json.Unmarshal(data, &env) == nil && env.Type == api.SyncResponse {
+		return resp.Header.Get("ETag"), nil
+	}
+
+	r, etag, err := decodeResponse(resp, data, path)
+	if err != nil {
+		return "", err
+	}
+
+	if len(r.Metadata) == 0 {
 		return etag, nil
 	}
 
-	err = json.Unmarshal(resp.Metadata, target)
+	err = json.Unmarshal(r.Metadata, target)
 	if err != nil {
 		return "", fmt.Errorf("decoding %s %s metadata: %w", method, path, err)
 	}
