@@ -358,3 +358,27 @@ func TestManualResponse(t *testing.T) {
 		t.Fatalf("%q %v", data, err)
 	}
 }
+
+// The envelope written around already-encoded metadata is byte for byte what encoding
+// the whole envelope gives.
+func TestSyncEnvelopeBytes(t *testing.T) {
+	md := map[string]any{"name": "c1", "config": map[string]string{"b": "2", "a": "<&>"}, "list": []int{1, 2}}
+	for _, ok := range []bool{true, false} {
+		w := httptest.NewRecorder()
+		err := SyncResponse(ok, md).Render(w, httptest.NewRequest(http.MethodGet, "/1.0", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		raw, _ := json.Marshal(md)
+		want := api.Response{Type: api.SyncResponse, Status: api.Success.String(), StatusCode: int(api.Success), Metadata: raw}
+		if !ok {
+			want.Status, want.StatusCode = api.Failure.String(), int(api.Failure)
+		}
+
+		wantBytes, _ := json.Marshal(want)
+		if got := w.Body.String(); got != string(wantBytes)+"\n" {
+			t.Errorf("envelope\n%s\nwant\n%s", got, wantBytes)
+		}
+	}
+}
