@@ -153,8 +153,8 @@ func (d *density) run(image string) error {
 		return err
 	}
 
-	fmt.Fprintf(os.Stderr, "density: %d running; resting %s\n", d.n, densitySettle)
-	err = sleepCtx(d.ctx, densitySettle)
+	fmt.Fprintf(os.Stderr, "density: %d running; resting until the load falls\n", d.n)
+	err = d.rest()
 	if err != nil {
 		return err
 	}
@@ -379,6 +379,55 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-time.After(d):
 		return nil
 	}
+}
+
+// rest waits until the filled host is at rest: at least densitySettle, then until the
+// 1-minute load average is below twice the CPUs (hundreds of boots leave their jobs
+// behind for minutes on 2 cores), at most densityRestMax. The answer figures are for a
+// host at rest, not one still booting.
+func (d *density) rest() error {
+	err := sleepCtx(d.ctx, densitySettle)
+	if err != nil {
+		return err
+	}
+
+	deadline := time.Now().Add(densityRestMax)
+	for time.Now().Before(deadline) {
+		if load1() < float64(2*runtime.NumCPU()) {
+			return nil
+		}
+
+		err := sleepCtx(d.ctx, 5*time.Second)
+		if err != nil {
+			return err
+		}
+	}
+
+	d.r.note("density: the load did not fall below %d in %s", 2*runtime.NumCPU(), densityRestMax)
+	return nil
+}
+
+// densityRestMax bounds the rest after the fill.
+const densityRestMax = 5 * time.Minute
+
+// load1 is the 1-minute load average (a large number when unknown).
+func load1() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 1e9
+	}
+
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 1e9
+	}
+
+	v, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return 1e9
+	}
+
+	return v
 }
 
 func loadAvg() string {

@@ -232,6 +232,10 @@ func (d *density) systemdState(name string) (string, error) {
 		s := trim(string(out))
 		booting := strings.Contains(s, "Failed to connect to bus") || s == "offline" ||
 			strings.Contains(s, "Connection timed out") // systemctl's bus call, on a loaded host
+		if s == "degraded" {
+			return s + ": failed " + d.failedUnits(st.Pid), nil
+		}
+
 		if !booting {
 			return s, nil
 		}
@@ -245,6 +249,22 @@ func (d *density) systemdState(name string) (string, error) {
 			return "", err
 		}
 	}
+}
+
+// failedUnits names the units that left a container degraded (a loaded host times
+// some out).
+func (d *density) failedUnits(pid int) string {
+	cmd := exec.CommandContext(d.ctx, "nsenter", "-t", strconv.Itoa(pid), "-a", "-r", "-w", "--",
+		"systemctl", "--failed", "--no-legend", "--plain")
+	out, _ := cmd.CombinedOutput()
+	units := []string{}
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) > 0 {
+			units = append(units, f[0])
+		}
+	}
+
+	return strings.Join(units, " ")
 }
 
 // berthCtx runs the CLI against b, cancelled with ctx.
