@@ -87,6 +87,14 @@ func (b *bridge) dnsmasqConf() []byte {
 		// DHCP message (chaddr): a client identifier is the client's word, and another's
 		// (broadcast in its DISCOVER) would let a container decline or release that lease.
 		"dhcp-ignore-clid",
+		// Names come from the reservations alone (addn-hosts): a container cannot claim a
+		// DNS name by the host name it sends.
+		"dhcp-ignore-names",
+		// And no host name goes back (an empty option 12 stands in for the one dnsmasq
+		// would take from addn-hosts): networkd hands a DHCP host name to hostnamed, a
+		// D-Bus activation on every boot's critical path, only to be refused inside a
+		// container whose name berthd has set already.
+		"dhcp-option=12",
 		"quiet-dhcp",
 		"log-facility=-", // stderr: dnsmasq.log
 		// Only reserved hosts get an address: the anti-spoofing rules know every one.

@@ -195,15 +195,15 @@ func TestBridgeLifecycle(t *testing.T) {
 	mac4, _ := net.ParseMAC("00:16:3e:00:00:04")
 	_, _ = n.Reserve("old.eth0", "old", mac4, nil)
 	_, _ = n.Reserve("new.eth0", "new", mac4, nil)
-	hosts, _ := os.ReadFile(filepath.Join(dir, name, "dnsmasq.hosts"))
-	if strings.Contains(string(hosts), ",old\n") || !strings.Contains(string(hosts), ",new\n") {
-		t.Fatalf("renamed owner:\n%s", hosts)
+	names, _ := os.ReadFile(filepath.Join(dir, name, "dnsmasq.dns"))
+	if strings.Contains(string(names), " old\n") || !strings.Contains(string(names), " new\n") {
+		t.Fatalf("renamed owner:\n%s", names)
 	}
 
 	_ = n.Release("new.")
-	hosts, _ = os.ReadFile(filepath.Join(dir, name, "dnsmasq.hosts"))
-	if !strings.Contains(string(hosts), "00:16:3e:00:00:01,"+a1.String()+",c1\n") {
-		t.Fatalf("dnsmasq.hosts:\n%s", hosts)
+	hosts, _ := os.ReadFile(filepath.Join(dir, name, "dnsmasq.hosts"))
+	if string(hosts) != "00:16:3e:00:00:01,"+a1.String()+"\n00:16:3e:00:00:02,"+a2.String()+"\n" {
+		t.Fatalf("dnsmasq.hosts (MAC and address only: names are in dnsmasq.dns):\n%s", hosts)
 	}
 
 	// The DNS records answer on the gateway: IPv4, and the SLAAC address in the prefix.

@@ -65,7 +65,7 @@ func writeReservationFiles(dir, domain string, res map[string]reservation, prefi
 			return fmt.Errorf("refusing host name %q of %s", r.Host, o)
 		}
 
-		fmt.Fprintf(&hosts, "%s,%s,%s\n", r.MAC, r.IP, r.Host)
+		fmt.Fprintf(&hosts, "%s,%s\n", r.MAC, r.IP) // no name: see dnsmasqConf
 		fmt.Fprintf(&dns, "%s %s.%s %s\n", r.IP, r.Host, domain, r.Host)
 		mac, err := net.ParseMAC(r.MAC)
 		if prefix6 != nil && err == nil && len(mac) == 6 {
