@@ -1,6 +1,7 @@
 package container
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // sigMaskField is a /proc/<pid>/status signal mask (SigBlk, SigIgn, SigCgt).
@@ -213,4 +216,108 @@ func TestMonitorRequestSizeLimit(t *testing.T) {
 	}
 
 	checkGone(t, spec, pid, mon)
+}
+
+// TestHoldAcceptOutOfFDs: a holder out of file descriptors leaves the queued connection
+// in the backlog and rests its listener instead of spinning on accept (the listener
+// stays readable), and serves the connection once it has fds again.
+func TestHoldAcceptOutOfFDs(t *testing.T) {
+	spec, m, _ := testContainer(t, fmt.Sprintf("holdfds-%d", os.Getpid()))
+	pid := m.InitPID()
+	mon := monitorPID(t, m)
+
+	waitRunning(t, pid)
+	waitHeld(t, mon)
+
+	// accept takes the lowest free fd: a soft limit at it makes accept fail with EMFILE.
+	lowest := 0
+	for ; ; lowest++ {
+		if _, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%d", mon, lowest)); err != nil {
+			break
+		}
+	}
+
+	var old unix.Rlimit
+	err := unix.Prlimit(mon, unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: uint64(lowest), Max: hardNoFile(t, mon)}, &old)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	restored := false
+	restore := func() {
+		if !restored {
+			restored = true
+			if err := unix.Prlimit(mon, unix.RLIMIT_NOFILE, &old, nil); err != nil {
+				t.Errorf("restoring the monitor's fd limit: %v", err)
+			}
+		}
+	}
+	defer restore()
+
+	c, err := net.DialTimeout("unix", filepath.Join(spec.RunDir, socketFile), dialTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	defer func() { _ = c.Close() }()
+
+	_, err = c.Write([]byte(`{"op":"state"}` + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	cpu0 := cpuTicks(t, mon)
+	time.Sleep(time.Second)
+	spent := cpuTicks(t, mon) - cpu0
+	t.Logf("MEASURE holder CPU while out of fds with a connection queued: %d ticks in 1 s", spent)
+
+	if spent > 20 {
+		t.Errorf("the holder spent %d ticks in 1 s out of fds: it spins on accept", spent)
+	}
+
+	restore()
+
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	b, err := bufio.NewReader(c).ReadBytes('\n')
+	if err != nil || !bytes.Contains(b, []byte(`"running"`)) {
+		t.Fatalf("the queued request once fds are back: %q, %v", b, err)
+	}
+
+	_, err = m.Stop(context.Background(), 30*time.Second, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	checkGone(t, spec, pid, mon)
+}
+
+// cpuTicks is pid's user and system time in clock ticks.
+func cpuTicks(t *testing.T, pid int) int {
+	t.Helper()
+
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	utime, _ := strconv.Atoi(f[11])
+	stime, _ := strconv.Atoi(f[12])
+
+	return utime + stime
+}
+
+// hardNoFile is pid's hard fd limit: kept as it is, since raising it again needs
+// CAP_SYS_RESOURCE, which CI's root may lack.
+func hardNoFile(t *testing.T, pid int) uint64 {
+	t.Helper()
+
+	var cur unix.Rlimit
+
+	err := unix.Prlimit(pid, unix.RLIMIT_NOFILE, nil, &cur)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	return cur.Max
 }

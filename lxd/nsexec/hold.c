@@ -127,14 +127,20 @@ enum { C_FREE, C_READ, C_WRITE, C_WATCH, C_CONSOLE };
 struct conn {
 	int fd;
 	int state;
+	uint32_t gen; // bumped per use of the slot: see conn_tag
 	int after; // state once out is written: C_FREE (close), C_WATCH or C_CONSOLE
 	int64_t deadline;
 	char *out;
 	size_t out_len, out_off;
 };
 
-// epoll tags: the low 32 bits say what, the high ones which connection.
+// epoll tags: the low 8 bits say what, the high 32 which connection and bits 8-31
+// which use of that connection's slot.
 enum { T_LISTEN = 1, T_MASTER, T_PIDFD, T_SIGNAL, T_CONN };
+#define GEN_MASK 0xffffffu
+// How long the listener rests after accept ran out of fds or memory: the pending
+// connection keeps it readable, and a level-triggered retry at once would spin.
+#define ACCEPT_PAUSE_MS 100
 
 static struct hold_header *hdr;
 static unsigned char *ring_buf;
@@ -148,6 +154,8 @@ static size_t cout_len;
 static char cin[CONSOLE_IN];
 static size_t cin_len, cin_off;
 static int resume_wanted, term_seen;
+static int64_t listen_paused_until;
+static int accept_short; // accept is short of fds or memory
 static char **hold_argv, **hold_envp;
 
 // hlog writes one JSON log line to stderr (the monitor's log), as slog would.
@@ -185,7 +193,17 @@ static void watch_fd(int op, int fd, uint32_t events, uint64_t tag)
 		hlog("ERROR", "epoll_ctl", errno);
 }
 
-static uint64_t conn_tag(int i) { return ((uint64_t)i << 32) | T_CONN; }
+// conn_tag carries the slot's generation: an event of a connection closed earlier in
+// the same epoll_wait batch must not reach the one accepted into its slot since.
+static uint64_t conn_tag(int i) { return ((uint64_t)i << 32) | ((uint64_t)(conns[i].gen & GEN_MASK) << 8) | T_CONN; }
+
+// conn_use starts a new use of slot i.
+static void conn_use(int i, int fd, int state)
+{
+	conns[i].gen = (conns[i].gen + 1) & GEN_MASK;
+	conns[i].fd = fd;
+	conns[i].state = state;
+}
 
 // ---- the ring: the same rules as lxd/container/ring.go ----
 
@@ -975,13 +993,23 @@ static void accept_conns(void)
 
 		fd = accept4(hdr->listener, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+				// The connection stays queued: rest the listener, try again later
+				// (said once per shortage, not per retry).
+				if (!accept_short)
+					hlog("WARN", "accepting (resting the listener)", errno);
+				accept_short = 1;
+				watch_fd(EPOLL_CTL_MOD, hdr->listener, 0, T_LISTEN);
+				listen_on = 0;
+				listen_paused_until = now_ms() + ACCEPT_PAUSE_MS;
+			} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED) {
 				hlog("WARN", "accepting", errno);
+			}
 			return;
 		}
 
-		conns[i].fd = fd;
-		conns[i].state = C_READ;
+		accept_short = 0;
+		conn_use(i, fd, C_READ);
 		conns[i].deadline = now_ms() + IO_TIMEOUT_MS;
 		// Edge-triggered (a request only partly there waits for its
 		// next bytes); adding reports what already arrived.
@@ -1021,6 +1049,9 @@ static int timeout_ms(void)
 		if ((conns[i].state == C_READ || conns[i].state == C_WRITE) && (first < 0 || conns[i].deadline < first))
 			first = conns[i].deadline;
 
+	if (!listen_on && listen_paused_until > now && (first < 0 || listen_paused_until < first))
+		first = listen_paused_until;
+
 	if (first < 0)
 		return -1;
 	if (first <= now)
@@ -1054,8 +1085,7 @@ static void adopt(void)
 
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-		conns[i].fd = fd;
-		conns[i].state = C_WATCH;
+		conn_use((int)i, fd, C_WATCH);
 		watch_fd(EPOLL_CTL_ADD, fd, EPOLLIN | EPOLLRDHUP, conn_tag((int)i));
 	}
 	hdr->nconns = 0;
@@ -1080,7 +1110,7 @@ static void loop(void)
 		for (i = 0; i < n; i++) {
 			uint64_t tag = evs[i].data.u64;
 
-			switch ((uint32_t)tag) {
+			switch ((uint32_t)(tag & 0xff)) {
 			case T_PIDFD:
 			case T_SIGNAL:
 				resume_wanted = 1;
@@ -1096,16 +1126,19 @@ static void loop(void)
 			case T_LISTEN:
 				accept_conns();
 				break;
-			case T_CONN:
-				if (conns[tag >> 32].state != C_FREE)
-					conn_event((int)(tag >> 32), evs[i].events);
+			case T_CONN: {
+				uint32_t at = (uint32_t)(tag >> 32);
+
+				if (at < HOLD_MAX_CONNS && conns[at].state != C_FREE && ((tag >> 8) & GEN_MASK) == conns[at].gen)
+					conn_event((int)at, evs[i].events);
 				break;
+			}
 			}
 		}
 
 		expire();
 
-		if (!listen_on) {
+		if (!listen_on && now_ms() >= listen_paused_until) {
 			for (i = 0; i < HOLD_MAX_CONNS && conns[i].state != C_FREE; i++)
 				;
 			if (i < HOLD_MAX_CONNS) {
