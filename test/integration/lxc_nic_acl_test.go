@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -122,6 +123,16 @@ func TestLXCNICACL(t *testing.T) {
 	if stateful {
 		// c2's replies come in through c1's default ingress reject.
 		expect("egress allow to 8081", "c1", a2, "8081", true)
+	}
+
+	// A new berthd keeps the NIC's rules (its key is recorded with the port's filter) and
+	// refreshes them.
+	d.kill(syscall.SIGTERM)
+	d.start()
+	expect("after a restart: ingress allow from c2", "c2", a1, "8080", stateful)
+	expect("after a restart: egress to another port", "c1", a2, "8082", false)
+	if stateful {
+		expect("after a restart: egress allow to 8081", "c1", a2, "8081", true)
 	}
 
 	show := lxc.must("network", "acl", "show", "web")
