@@ -22,6 +22,7 @@ type nic struct {
 	mac    net.HardwareAddr // stable: device hwaddr, else volatile.<dev>.hwaddr
 	newMAC string           // a MAC generated now, to record as volatile.<dev>.hwaddr
 	addr   net.IP           // reserved IPv4 address (managed networks)
+	acl    network.PortACL  // its own network ACLs (security.acls)
 	host   string           // host end, chosen at attach
 }
 
@@ -32,9 +33,13 @@ type nic struct {
 // hotplugNICs): all resolved before anything is recorded, all attached or none.
 type nicDevice struct{}
 
-// validate accepts any keys: a NIC is checked when it is prepared, against the networks
-// of that moment (which come and go independently of the instance).
-func (nicDevice) validate(map[string]string) error { return nil }
+// validate accepts any keys but checks the syntax of its ACL keys: a NIC is checked when
+// it is prepared, against the networks and ACLs of that moment (which come and go
+// independently of the instance).
+func (nicDevice) validate(conf map[string]string) error {
+	_, err := network.NICACL(conf)
+	return err
+}
 
 // prepare resolves the NIC: its bridge, its stable MAC (a new one is generated and marked
 // for recording) and its wanted address. Errors are 400s naming the device.
@@ -90,6 +95,22 @@ func (nicDevice) prepare(r *run) ([]setup.Mount, error) {
 		return nil, api.StatusErrorf(http.StatusBadRequest, "device %s: invalid hwaddr %q", dev, mac)
 	}
 
+	n.acl, err = network.NICACL(d)
+	if err != nil {
+		return nil, api.StatusErrorf(http.StatusBadRequest, "device %s: %v", dev, err)
+	}
+
+	if n.acl.Key() != "" {
+		if n.net == nil {
+			return nil, api.StatusErrorf(http.StatusBadRequest, "device %s: network ACLs need a managed network", dev)
+		}
+
+		err = r.nets.CheckACLs(n.acl.Names)
+		if err != nil {
+			return nil, fmt.Errorf("device %s: %w", dev, err)
+		}
+	}
+
 	if v := d["ipv4.address"]; v != "" && (net.ParseIP(v) == nil || net.ParseIP(v).To4() == nil) {
 		return nil, api.StatusErrorf(http.StatusBadRequest, "device %s: invalid ipv4.address %q", dev, v)
 	}
@@ -129,7 +150,7 @@ func (nicDevice) started(r *run) error {
 	for range 5 {
 		n.host = "veth" + randomHex(4)
 		if n.net != nil {
-			err = n.net.PortAdd(n.host, n.mac, n.addr)
+			err = n.net.PortAdd(n.host, n.mac, n.addr, n.acl)
 			if err != nil {
 				break
 			}

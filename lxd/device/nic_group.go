@@ -152,7 +152,7 @@ func (h *Host) RefreshPorts(ctx context.Context, in *Instance, devices map[strin
 			continue
 		}
 
-		err = r.nic.net.PortAdd(host, r.nic.mac, r.nic.addr)
+		err = r.nic.net.PortAdd(host, r.nic.mac, r.nic.addr, r.nic.acl)
 		if err != nil {
 			return err
 		}

@@ -3,6 +3,10 @@ package device
 import (
 	"context"
 	"fmt"
+	"net/http"
+
+	"github.com/berth-dev/berth/lxd/network"
+	"github.com/berth-dev/berth/shared/api"
 )
 
 // hotplugNICs brings a running container's NICs from old to new devices: a removed or
@@ -13,6 +17,14 @@ func (h *Host) hotplugNICs(ctx context.Context, in *Instance, pid int, old, new 
 	removed, added := changes(onlyNICs(old), onlyNICs(new))
 	if len(removed) == 0 && len(added) == 0 {
 		return nil
+	}
+
+	// ACLs that do not exist are refused before a changed NIC loses its link.
+	for _, dev := range added {
+		err := checkNICACLs(h.Networks, dev, new[dev])
+		if err != nil {
+			return err
+		}
 	}
 
 	// The host ends are recorded as volatile keys as NICs attach: read the latest.
@@ -62,6 +74,25 @@ func (h *Host) hotplugNICs(ctx context.Context, in *Instance, pid int, old, new 
 	}
 
 	return h.attachNICs(ctx, in, pid, runs)
+}
+
+// checkNICACLs refuses a NIC naming ACLs that are malformed or do not exist (400).
+func checkNICACLs(nets *network.Manager, dev string, conf map[string]string) error {
+	acl, err := network.NICACL(conf)
+	if err != nil {
+		return api.StatusErrorf(http.StatusBadRequest, "device %s: %v", dev, err)
+	}
+
+	if nets == nil || len(acl.Names) == 0 {
+		return nil
+	}
+
+	err = nets.CheckACLs(acl.Names)
+	if err != nil {
+		return fmt.Errorf("device %s: %w", dev, err)
+	}
+
+	return nil
 }
 
 func isNIC(conf map[string]string) bool { return conf["type"] == "nic" }

@@ -56,51 +56,116 @@ func TestForwardsAndACLsKeepTheirChains(t *testing.T) {
 		t.Fatal("a forward across families was written")
 	}
 
-	err = ApplyACLs(bridge, &ACLSet{Gateway: net.ParseIP("10.251.4.1"), IngressDrop: true,
-		Ingress: []ACLRule{{Source: &ACLAddr{From: net.ParseIP("10.251.4.5").To4(), To: net.ParseIP("10.251.4.5").To4()}, ICMPType: -1, ICMPCode: -1}}})
-	if err != nil {
-		t.Fatal(err)
+	set := &ACLSet{Gateway: net.ParseIP("10.251.4.1"), IngressDrop: true, IngressReject: true,
+		Ingress: []ACLRule{{Source: &ACLAddr{From: net.ParseIP("10.251.4.5").To4(), To: net.ParseIP("10.251.4.5").To4()}, ICMPType: -1, ICMPCode: -1}}}
+	// Ports with key "web" get set; the others nothing.
+	sets := func(key string) (*ACLSet, error) {
+		if key == "web" {
+			return set, nil
+		}
+
+		return nil, nil
 	}
 
 	mac, _ := net.ParseMAC("00:16:3e:01:02:04")
-	err = PortAdd(bridge, "vethacl1", Port{MAC: mac, IP: net.ParseIP("10.251.4.5")})
-	if err != nil {
-		t.Fatal(err)
+	mac2, _ := net.ParseMAC("00:16:3e:01:02:05")
+	for _, p := range []struct {
+		name string
+		port Port
+	}{
+		{"vethacl1", Port{MAC: mac, IP: net.ParseIP("10.251.4.5"), ACL: "web"}},
+		{"vethacl2", Port{MAC: mac2, IP: net.ParseIP("10.251.4.6")}},
+	} {
+		err = PortAdd(bridge, p.name, p.port)
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	tbl := bridgeTable(bridge)
-	jumps, active, err := aclPortJumps(c, tbl, "vethacl1")
-	if err != nil || !active || len(jumps) != 3 {
-		t.Fatalf("ACL jumps of a new port: %d, active %v (%v)", len(jumps), active, err)
+	jumpsOf := func(port string) int {
+		t.Helper()
+		jumps, err := aclPortJumps(c, tbl, port)
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		return len(jumps)
 	}
 
-	err = PortAdd(bridge, "vethacl1", Port{MAC: mac, IP: net.ParseIP("10.251.4.5")})
+	if n := jumpsOf("vethacl1"); n != 0 {
+		t.Fatalf("ACL jumps before ApplyACLs: %d", n)
+	}
+
+	err = ApplyACLs(bridge, sets)
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	jumps, _, _ = aclPortJumps(c, tbl, "vethacl1")
-	if len(jumps) != 3 {
-		t.Fatalf("ACL jumps after adding the port again: %d", len(jumps))
+	if n1, n2 := jumpsOf("vethacl1"), jumpsOf("vethacl2"); n1 != 3 || n2 != 0 {
+		t.Fatalf("ACL jumps after ApplyACLs: %d and %d, want 3 and 0", n1, n2)
 	}
 
-	err = PortDel(bridge, "vethacl1")
+	// Added again (a new berthd refreshing it): the same jumps, once.
+	err = PortAdd(bridge, "vethacl1", Port{MAC: mac, IP: net.ParseIP("10.251.4.5"), ACL: "web"})
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	jumps, _, _ = aclPortJumps(c, tbl, "vethacl1")
-	if len(jumps) != 0 {
-		t.Fatalf("ACL jumps after PortDel: %d", len(jumps))
+	if n := jumpsOf("vethacl1"); n != 3 {
+		t.Fatalf("ACL jumps after adding the port again: %d", n)
 	}
 
-	err = ApplyACLs(bridge, nil)
+	// A new port with a key the bridge has gets its jumps from PortAdd.
+	mac3, _ := net.ParseMAC("00:16:3e:01:02:06")
+	err = PortAdd(bridge, "vethacl3", Port{MAC: mac3, IP: net.ParseIP("10.251.4.7"), ACL: "web"})
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	_, active, _ = aclPortJumps(c, tbl, "vethacl1")
-	if active {
-		t.Fatal("ACL rules left after ApplyACLs(nil)")
+	if n := jumpsOf("vethacl3"); n != 3 {
+		t.Fatalf("ACL jumps of a new port with a known key: %d", n)
+	}
+
+	// Another key: the port loses its jumps until the ACLs are applied again.
+	err = PortAdd(bridge, "vethacl1", Port{MAC: mac, IP: net.ParseIP("10.251.4.5"), ACL: "db"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	keys, err := portKeys(c, tbl)
+	if err != nil || keys["vethacl1"] != "db" || keys["vethacl3"] != "web" || keys["vethacl2"] != "" {
+		t.Fatalf("port keys %v (%v)", keys, err)
+	}
+
+	if n := jumpsOf("vethacl1"); n != 0 {
+		t.Fatalf("ACL jumps after the key changed: %d", n)
+	}
+
+	for _, p := range []string{"vethacl1", "vethacl2", "vethacl3"} {
+		err = PortDel(bridge, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		if n := jumpsOf(p); n != 0 {
+			t.Fatalf("ACL jumps of %s after PortDel: %d", p, n)
+		}
+	}
+
+	err = ApplyACLs(bridge, func(string) (*ACLSet, error) { return nil, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyBridge)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, ch := range chains {
+		if ch.Table.Name == tbl.Name && isACLRuleChain(ch.Name) {
+			t.Fatalf("ACL chain %s left after ApplyACLs without sets", ch.Name)
+		}
 	}
 }

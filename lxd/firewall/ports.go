@@ -29,6 +29,7 @@ type Port struct {
 	MAC net.HardwareAddr
 	IP  net.IP // IPv4
 	IP6 net.IP // its address in the network's IPv6 prefix, nil without one
+	ACL string // its ACL key: which rules ApplyACLs gives it (opaque here)
 }
 
 // PortAdd makes frames that enter the bridge from port (a container's host veth) pass only
@@ -65,9 +66,20 @@ func PortAdd(bridge, port string, p Port) error {
 		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: r})
 	}
 
+	sameKey := len(jumps) == 1 && portKey(jumps[0].UserData) == p.ACL
+	if len(jumps) == 1 && !sameKey {
+		// Another key: the jump is written again with it.
+		err = c.DelRule(jumps[0])
+		if err != nil {
+			return fmt.Errorf("replacing jump to port %q: %w", port, err)
+		}
+
+		jumps = nil
+	}
+
 	if len(jumps) == 0 {
 		c.AddRule(&nftables.Rule{
-			Table: t, Chain: base, UserData: []byte(port),
+			Table: t, Chain: base, UserData: portUserData(port, p.ACL),
 			Exprs: rule(metaIs(expr.MetaKeyIIFNAME, ifname(port)),
 				[]expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: ch.Name}}),
 		})
@@ -78,7 +90,7 @@ func PortAdd(bridge, port string, p Port) error {
 		return fmt.Errorf("adding filter of port %q: %w", port, err)
 	}
 
-	err = portACL(bridge, port, true)
+	err = portACL(bridge, port, p.ACL, true, sameKey)
 	if err != nil {
 		return err
 	}
@@ -88,7 +100,7 @@ func PortAdd(bridge, port string, p Port) error {
 
 // PortDel removes a port's rules; a port without rules is fine.
 func PortDel(bridge, port string) error {
-	err := portACL(bridge, port, false)
+	err := portACL(bridge, port, "", false, false)
 	if err != nil {
 		return err
 	}
@@ -152,8 +164,43 @@ func portJumps(c *nftables.Conn, t *nftables.Table, port string) ([]*nftables.Ru
 
 	var out []*nftables.Rule
 	for _, r := range rules {
-		if string(r.UserData) == port {
+		if portName(r.UserData) == port {
 			out = append(out, r)
+		}
+	}
+
+	return out, nil
+}
+
+// A port's jump in the base chain carries "<port>\x00<ACL key>" as user data (an older
+// berthd's: "<port>", key "").
+func portUserData(port, key string) []byte { return []byte(port + "\x00" + key) }
+
+func portName(b []byte) string {
+	name, _, _ := strings.Cut(string(b), "\x00")
+	return name
+}
+
+func portKey(b []byte) string {
+	_, key, _ := strings.Cut(string(b), "\x00")
+	return key
+}
+
+// portKeys maps the filtered ports of a bridge table to their ACL keys.
+func portKeys(c *nftables.Conn, t *nftables.Table) (map[string]string, error) {
+	rules, err := c.GetRules(t, baseChain(t))
+	if errors.Is(err, unix.ENOENT) {
+		return map[string]string{}, nil
+	}
+
+	if err != nil {
+		return nil, fmt.Errorf("listing port rules of %s: %w", t.Name, err)
+	}
+
+	out := map[string]string{}
+	for _, r := range rules {
+		if len(r.UserData) > 0 {
+			out[portName(r.UserData)] = portKey(r.UserData)
 		}
 	}
 

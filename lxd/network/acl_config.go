@@ -64,3 +64,76 @@ func ACLNames(config map[string]string) []string {
 
 	return out
 }
+
+// NIC-level ACL keys (a bridged NIC's security.acls and default actions, as LXD's).
+const (
+	nicACLs          = "security.acls"
+	nicIngressAction = "security.acls.default.ingress.action"
+	nicEgressAction  = "security.acls.default.egress.action"
+)
+
+// PortACL is a NIC's own ACL config; the zero value is a NIC without one.
+type PortACL struct {
+	Names           []string
+	Ingress, Egress string // default actions, "" for the network's
+}
+
+// NICACL reads a NIC device's ACL keys, checking their syntax (not that the ACLs exist).
+func NICACL(conf map[string]string) (PortACL, error) {
+	var p PortACL
+	if v := conf[nicACLs]; v != "" {
+		err := isACLList(v)
+		if err != nil {
+			return p, fmt.Errorf("invalid %s: %w", nicACLs, err)
+		}
+
+		p.Names = ACLNames(conf)
+	}
+
+	for k, dst := range map[string]*string{nicIngressAction: &p.Ingress, nicEgressAction: &p.Egress} {
+		v := conf[k]
+		if v == "" {
+			continue
+		}
+
+		err := isACLAction(v)
+		if err != nil {
+			return p, fmt.Errorf("invalid %s: %w", k, err)
+		}
+
+		*dst = v
+	}
+
+	return p, nil
+}
+
+// Key encodes p for the port's firewall record ("" for the zero value).
+func (p PortACL) Key() string {
+	if len(p.Names) == 0 && p.Ingress == "" && p.Egress == "" {
+		return ""
+	}
+
+	return strings.Join(p.Names, ",") + ";" + p.Ingress + ";" + p.Egress
+}
+
+// ParsePortACL decodes a Key.
+func ParsePortACL(key string) PortACL {
+	var p PortACL
+	names, rest, _ := strings.Cut(key, ";")
+	p.Ingress, p.Egress, _ = strings.Cut(rest, ";")
+	for _, n := range strings.Split(names, ",") {
+		if n != "" {
+			p.Names = append(p.Names, n)
+		}
+	}
+
+	return p
+}
+
+// ACLHooks connect the running networks to the ACLs in the database (lxd/networks).
+type ACLHooks struct {
+	// Apply rewrites the ACL rules of a bridge's ports (a port came with ACLs).
+	Apply func(bridge string) error
+	// Check refuses ACL names that do not exist (a 400).
+	Check func(names []string) error
+}

@@ -63,12 +63,15 @@ type bridge struct {
 	status  string
 	res     map[string]reservation // owner → reservation
 	ports   map[string]port        // filtered host veths, to refilter when the prefix changes
+
+	aclApply func(bridge string) error // rewrites the bridge's ACL rules (lxd/networks)
 }
 
 // port is what a filtered host veth's container may send as.
 type port struct {
 	mac net.HardwareAddr
 	ip  net.IP
+	acl PortACL
 }
 
 func newBridge(dir, name string, config map[string]string, log *slog.Logger) (*bridge, error) {
@@ -497,15 +500,28 @@ func (b *bridge) Release(owner string) error {
 
 // PortAdd implements Network. The port may also send from its SLAAC address in the
 // network's IPv6 prefix.
-func (b *bridge) PortAdd(name string, mac net.HardwareAddr, addr net.IP) error {
+func (b *bridge) PortAdd(name string, mac net.HardwareAddr, addr net.IP, acl PortACL) error {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	err := b.portAdd(name, port{mac: mac, ip: addr})
+	err := b.portAdd(name, port{mac: mac, ip: addr, acl: acl})
+	if err == nil {
+		b.ports[name] = port{mac: mac, ip: addr, acl: acl}
+	}
+
+	hasACLs := len(ACLNames(b.config)) > 0
+	b.mu.Unlock()
 	if err != nil {
 		return err
 	}
 
-	b.ports[name] = port{mac: mac, ip: addr}
+	// The port's ACL rules are written before it gets its link (the caller adds the veth
+	// after this): a NIC never passes a frame unfiltered.
+	if (hasACLs || acl.Key() != "") && b.aclApply != nil {
+		err = b.aclApply(b.name)
+		if err != nil {
+			return fmt.Errorf("applying the network ACLs of port %s: %w", name, err)
+		}
+	}
+
 	return nil
 }
 
@@ -516,7 +532,7 @@ func (b *bridge) portAdd(name string, p port) error {
 		ip6 = eui64(b.prefix6, p.mac)
 	}
 
-	return firewall.PortAdd(b.name, name, firewall.Port{MAC: p.mac, IP: p.ip, IP6: ip6})
+	return firewall.PortAdd(b.name, name, firewall.Port{MAC: p.mac, IP: p.ip, IP6: ip6, ACL: p.acl.Key()})
 }
 
 // refilterPorts writes the filters of the known ports again (a new IPv6 prefix).

@@ -26,6 +26,24 @@ type Manager struct {
 	nets map[string]Network
 
 	opMu sync.Mutex // held across a whole create/update/delete (Lock)
+
+	acl ACLHooks // set once, before any network is loaded
+}
+
+// SetACLHooks connects the networks to the ACLs; call before Load.
+func (m *Manager) SetACLHooks(h ACLHooks) { m.acl = h }
+
+// CheckACLs refuses ACL names that do not exist (any name without hooks).
+func (m *Manager) CheckACLs(names []string) error {
+	if len(names) == 0 {
+		return nil
+	}
+
+	if m.acl.Check == nil {
+		return api.StatusErrorf(http.StatusBadRequest, "network ACLs are not available")
+	}
+
+	return m.acl.Check(names)
 }
 
 // NewManager returns an empty registry keeping its files under dir.
@@ -36,7 +54,13 @@ func NewManager(dir string, log *slog.Logger) *Manager {
 func (m *Manager) newNetwork(name, typ string, config map[string]string) (Network, error) {
 	switch typ {
 	case "bridge", "":
-		return newBridge(filepath.Join(m.dir, name), name, config, m.log)
+		b, err := newBridge(filepath.Join(m.dir, name), name, config, m.log)
+		if err != nil {
+			return nil, err
+		}
+
+		b.aclApply = m.acl.Apply
+		return b, nil
 	}
 
 	return nil, api.StatusErrorf(http.StatusBadRequest, "network type %q is not supported (only bridge)", typ)

@@ -38,8 +38,9 @@ type Network interface {
 	// Release forgets the reservations of owner, or of every owner whose key starts with
 	// it when it ends with "." ("c1." is all of instance c1's NICs, "c1.eth1" just one).
 	Release(owner string) error
-	// PortAdd attaches filtering to a host veth: it may only send as mac and ip.
-	PortAdd(port string, mac net.HardwareAddr, ip net.IP) error
+	// PortAdd attaches filtering to a host veth: it may only send as mac and ip, and the
+	// network's ACLs and acl (its NIC's own) apply to it.
+	PortAdd(port string, mac net.HardwareAddr, ip net.IP, acl PortACL) error
 	// PortDel removes a port's filtering.
 	PortDel(port string) error
 }

@@ -66,8 +66,10 @@ func compileRule(r api.NetworkACLRule, resolve func(string) ([]firewall.ACLAddr,
 	base := firewall.ACLRule{ICMPType: -1, ICMPCode: -1}
 	switch r.Action {
 	case "allow":
-	case "drop", "reject": // reject drops on bridge ports (firewall/acls.go says why)
+	case "drop":
 		base.Drop = true
+	case "reject": // drops where the kernel cannot reject (firewall/acl_state.go)
+		base.Drop, base.Reject = true, true
 	default:
 		return nil, fmt.Errorf("action %q is not allow, reject or drop", r.Action)
 	}

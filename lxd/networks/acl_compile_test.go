@@ -45,7 +45,7 @@ func TestCompileRule(t *testing.T) {
 	}
 
 	got, err = compileRule(api.NetworkACLRule{Action: "reject", Protocol: "icmp4", ICMPType: "8"}, resolve)
-	if err != nil || len(got) != 1 || !got[0].Drop || got[0].ICMPType != 8 || got[0].ICMPCode != -1 || got[0].Family != unix.NFPROTO_IPV4 {
+	if err != nil || len(got) != 1 || !got[0].Drop || !got[0].Reject || got[0].ICMPType != 8 || got[0].ICMPCode != -1 || got[0].Family != unix.NFPROTO_IPV4 {
 		t.Fatalf("icmp: %+v %v", got, err)
 	}
 

@@ -1,6 +1,7 @@
 package networks
 
 import (
+	"cmp"
 	"context"
 	"maps"
 	"net"
@@ -31,8 +32,10 @@ func ACLETag(a *api.NetworkACL) any {
 	return []any{a.Name, a.Description, a.Ingress, a.Egress, a.Config}
 }
 
-// aclUsers maps each ACL name to the URLs of the networks using it.
-func aclUsers(nets []db.Network) map[string][]string {
+// aclUsers maps each ACL name to the URLs of what uses it: networks (security.acls),
+// profiles and instances whose NIC devices name it (an instance's own devices; one that
+// has it through a profile is covered by the profile).
+func aclUsers(ctx context.Context, tx *db.Tx, nets []db.Network) (map[string][]string, error) {
 	out := map[string][]string{}
 	for _, n := range nets {
 		for _, a := range network.ACLNames(n.Config) {
@@ -40,7 +43,41 @@ func aclUsers(nets []db.Network) map[string][]string {
 		}
 	}
 
-	return out
+	nicUsers := func(url string, devices map[string]map[string]string) {
+		seen := map[string]bool{}
+		for _, d := range devices {
+			if d["type"] != "nic" {
+				continue
+			}
+
+			for _, a := range network.ACLNames(d) {
+				if !seen[a] {
+					seen[a] = true
+					out[a] = append(out[a], url)
+				}
+			}
+		}
+	}
+
+	profiles, err := tx.GetProfiles(ctx)
+	if err != nil {
+		return nil, err
+	}
+
+	for _, p := range profiles {
+		nicUsers("/1.0/profiles/"+url.PathEscape(p.Name), p.Devices)
+	}
+
+	insts, err := tx.GetInstances(ctx)
+	if err != nil {
+		return nil, err
+	}
+
+	for _, in := range insts {
+		nicUsers("/1.0/instances/"+url.PathEscape(in.Name), in.Devices)
+	}
+
+	return out, nil
 }
 
 func aclToAPI(a *db.NetworkACL, users []string) api.NetworkACL {
@@ -78,7 +115,11 @@ func (s *Service) ACLs(ctx context.Context) ([]api.NetworkACL, error) {
 			return err
 		}
 
-		users := aclUsers(nets)
+		users, err := aclUsers(ctx, tx, nets)
+		if err != nil {
+			return err
+		}
+
 		for i := range acls {
 			out = append(out, aclToAPI(&acls[i], users[acls[i].Name]))
 		}
@@ -103,7 +144,12 @@ func (s *Service) ACL(ctx context.Context, name string) (*api.NetworkACL, error)
 			return err
 		}
 
-		out = aclToAPI(a, aclUsers(nets)[name])
+		users, err := aclUsers(ctx, tx, nets)
+		if err != nil {
+			return err
+		}
+
+		out = aclToAPI(a, users[name])
 		return nil
 	})
 	if err != nil {
@@ -227,14 +273,20 @@ func (s *Service) UpdateACL(ctx context.Context, name, ifMatch string, put api.N
 	return nil
 }
 
-// refusedInUse is the error for renaming or deleting an ACL a network or another ACL uses.
+// aclInUse is the error for renaming or deleting an ACL that a network, a NIC or another
+// ACL uses.
 func aclInUse(ctx context.Context, tx *db.Tx, name string) error {
 	nets, err := tx.GetNetworks(ctx)
 	if err != nil {
 		return err
 	}
 
-	if users := aclUsers(nets)[name]; len(users) > 0 {
+	users, err := aclUsers(ctx, tx, nets)
+	if err != nil {
+		return err
+	}
+
+	if users := users[name]; len(users) > 0 {
 		return badRequest("network ACL %q is in use by %v", name, users)
 	}
 
@@ -353,43 +405,59 @@ func (s *Service) applyAllACLsTx(ctx context.Context, tx *db.Tx) error {
 	return nil
 }
 
-// applyACLsTx writes the ACL rules of network n (none without security.acls).
+// maxCompiledPorts caps the nftables rules of all the sets of one network's ports.
+const maxCompiledPorts = 4 * maxCompiled
+
+// applyACLsTx writes the ACL rules of network n's ports: each port gets the network's
+// ACLs and its NIC's (security.acls on the nic device), with the NIC's default actions
+// where it sets them, else the network's, else reject (LXD's default). A port with no ACL
+// at all is not filtered.
 func (s *Service) applyACLsTx(ctx context.Context, tx *db.Tx, n *db.Network, nets []db.Network) error {
-	names := network.ACLNames(n.Config)
-	if len(names) == 0 {
-		return firewall.ApplyACLs(n.Name, nil)
-	}
-
 	a := addrsOf(n.Config)
-	set := &firewall.ACLSet{
-		Gateway: a.gw, Gateway6: a.gw6,
-		IngressDrop: n.Config["security.acls.default.ingress.action"] != "allow",
-		EgressDrop:  n.Config["security.acls.default.egress.action"] != "allow",
-	}
-
 	resolve := func(acl string) ([]firewall.ACLAddr, error) { return s.aclAddrs(acl, nets), nil }
-	var drops [2][]firewall.ACLRule
-	var allows [2][]firewall.ACLRule
+	cache := map[string][2][]firewall.ACLRule{} // compiled ingress, egress of each ACL
 	total := 0
-	for _, name := range names {
-		acl, err := tx.GetNetworkACL(ctx, name)
-		if err != nil {
-			return err
+	sets := func(key string) (*firewall.ACLSet, error) {
+		p := network.ParsePortACL(key)
+		names := network.ACLNames(n.Config)
+		for _, name := range p.Names {
+			if !slices.Contains(names, name) {
+				names = append(names, name)
+			}
 		}
 
-		for d, rules := range [2][]api.NetworkACLRule{acl.Ingress, acl.Egress} {
-			for _, r := range rules {
-				compiled, err := compileRule(r, resolve)
+		if len(names) == 0 {
+			return nil, nil
+		}
+
+		in := cmp.Or(p.Ingress, n.Config["security.acls.default.ingress.action"], "reject")
+		out := cmp.Or(p.Egress, n.Config["security.acls.default.egress.action"], "reject")
+		set := &firewall.ACLSet{
+			Gateway: a.gw, Gateway6: a.gw6,
+			IngressDrop: in != "allow", IngressReject: in == "reject",
+			EgressDrop: out != "allow", EgressReject: out == "reject",
+		}
+
+		var drops, allows [2][]firewall.ACLRule
+		for _, name := range names {
+			rules, ok := cache[name]
+			if !ok {
+				var err error
+				rules, err = compileACL(ctx, tx, name, resolve)
 				if err != nil {
-					return badRequest("network ACL %s: %v", name, err)
+					return nil, err
 				}
 
-				total += len(compiled)
-				if total > maxCompiled {
-					return badRequest("the ACLs of network %s expand to more than %d rules", n.Name, maxCompiled)
+				cache[name] = rules
+			}
+
+			for d := range rules {
+				total += len(rules[d])
+				if total > maxCompiledPorts {
+					return nil, badRequest("the ACLs of network %s expand to more than %d rules", n.Name, maxCompiledPorts)
 				}
 
-				for _, c := range compiled {
+				for _, c := range rules[d] {
 					if c.Drop {
 						drops[d] = append(drops[d], c)
 					} else {
@@ -398,12 +466,80 @@ func (s *Service) applyACLsTx(ctx context.Context, tx *db.Tx, n *db.Network, net
 				}
 			}
 		}
+
+		// LXD's order: drop and reject before allow, then the default.
+		set.Ingress = append(drops[0], allows[0]...)
+		set.Egress = append(drops[1], allows[1]...)
+		return set, nil
 	}
 
-	// LXD's order: drop and reject before allow, then the default.
-	set.Ingress = append(drops[0], allows[0]...)
-	set.Egress = append(drops[1], allows[1]...)
-	return firewall.ApplyACLs(n.Name, set)
+	return firewall.ApplyACLs(n.Name, sets)
+}
+
+// compileACL compiles the ingress and egress rules of one ACL.
+func compileACL(ctx context.Context, tx *db.Tx, name string, resolve func(string) ([]firewall.ACLAddr, error)) ([2][]firewall.ACLRule, error) {
+	var out [2][]firewall.ACLRule
+	acl, err := tx.GetNetworkACL(ctx, name)
+	if err != nil {
+		return out, err
+	}
+
+	for d, rules := range [2][]api.NetworkACLRule{acl.Ingress, acl.Egress} {
+		for _, r := range rules {
+			compiled, err := compileRule(r, resolve)
+			if err != nil {
+				return out, badRequest("network ACL %s: %v", name, err)
+			}
+
+			out[d] = append(out[d], compiled...)
+			if len(out[d]) > maxCompiled {
+				return out, badRequest("network ACL %s expands to more than %d rules", name, maxCompiled)
+			}
+		}
+	}
+
+	return out, nil
+}
+
+// applyBridgeACLs rewrites the ACL rules of one network's ports (a port came with ACLs, or
+// the network has some): for network.ACLHooks, under the manager's lock.
+func (s *Service) applyBridgeACLs(bridge string) error {
+	unlock := s.mgr.Lock()
+	defer unlock()
+	ctx := context.Background()
+	return s.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		nets, err := tx.GetNetworks(ctx)
+		if err != nil {
+			return err
+		}
+
+		for i := range nets {
+			if nets[i].Name == bridge {
+				return s.applyACLsTx(ctx, tx, &nets[i], nets)
+			}
+		}
+
+		return nil
+	})
+}
+
+// checkACLNames refuses names that are not ACLs (400): for network.ACLHooks.
+func (s *Service) checkACLNames(names []string) error {
+	ctx := context.Background()
+	return s.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		for _, n := range names {
+			_, err := tx.GetNetworkACL(ctx, n)
+			if api.StatusErrorCheck(err, http.StatusNotFound) {
+				return badRequest("invalid security.acls: no network ACL %q", n)
+			}
+
+			if err != nil {
+				return err
+			}
+		}
+
+		return nil
+	})
 }
 
 // aclAddrs is what an ACL name stands for in a rule: the reserved addresses of the NICs on

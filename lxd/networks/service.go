@@ -46,6 +46,7 @@ func Start(ctx context.Context, stateDir string, d *db.DB, log *slog.Logger, emi
 	}
 
 	s := &Service{dir: dir, db: d, mgr: network.NewManager(dir, log), log: log, emit: emit}
+	s.mgr.SetACLHooks(network.ACLHooks{Apply: s.applyBridgeACLs, Check: s.checkACLNames})
 	s.recoverRename(ctx)
 	network.RemoveOrphans(log)
 
