@@ -141,6 +141,8 @@ func TestAttackVolumeSymlinkSwap(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	t.Cleanup(func() { _ = syscall.Unmount(volDir, syscall.MNT_DETACH) })
+
 	out, err = lxc("storage", "volume", "attach", "default", "sw", "a2", "/data")
 	if err == nil {
 		t.Errorf("attaching a volume whose directory is a bind mount worked:\n%s", out)

@@ -139,6 +139,41 @@ func TestVolumesLXC(t *testing.T) {
 		t.Errorf("lxc storage volume show v1/s1:\n%s", out)
 	}
 
+	// Export with its snapshot and import under another name: same content, owners and
+	// snapshot.
+	tarball := filepath.Join(t.TempDir(), "v1.tar.gz")
+	must("storage", "volume", "export", "default", "v1", tarball)
+	must("storage", "volume", "import", "default", tarball, "v1imp")
+	must("storage", "volume", "show", "default", "v1imp/s1")
+	must("storage", "volume", "attach", "default", "v1imp", "c2", "/srv/imp")
+	got = mustInside(t, d, "c2", "cat /srv/imp/alice/f; stat -c %U /srv/imp/alice/f; stat -c %U:%a /srv/imp")
+	if want := "written by alice\nalice\nroot:755\n"; got != want {
+		t.Errorf("the imported volume reads %q, want %q", got, want)
+	}
+
+	must("storage", "volume", "detach", "default", "v1imp", "c2")
+
+	// Copy to another pool, then move back under a new name.
+	must("storage", "create", "p2", "dir")
+	must("storage", "volume", "copy", "default/v1imp", "p2/v1c")
+	copied := filepath.Join(d.dir, "storage-pools", "p2", "custom", "v1c", "alice", "f")
+	if err := syscall.Lstat(copied, &st); err != nil || int64(st.Uid) != idmap.VolumeBase+1500 {
+		t.Errorf("the copy in p2: uid %d, %v", st.Uid, err)
+	}
+
+	must("storage", "volume", "move", "p2/v1c", "default/v1m")
+	if _, err := os.Lstat(filepath.Dir(copied)); err == nil {
+		t.Errorf("the moved volume stayed in p2")
+	}
+
+	if out := must("storage", "volume", "list", "default", "--format", "csv"); !strings.Contains(out, "custom,v1m,") {
+		t.Errorf("the moved volume is not listed in default:\n%s", out)
+	}
+
+	must("storage", "volume", "delete", "default", "v1m")
+	must("storage", "volume", "delete", "default", "v1imp")
+	must("storage", "delete", "p2")
+
 	must("storage", "volume", "delete", "default", "v1/s1")
 	must("storage", "volume", "detach", "default", "v1", "c2")
 	must("storage", "volume", "delete", "default", "v1")
