@@ -59,8 +59,7 @@ func storageVolumeBackupsGet(d *Daemon, r *http.Request) response.Response {
 	return response.SyncResponse(true, urls)
 }
 
-// POST .../volumes/{type}/{volume}/backups (an operation whose resources name the backup,
-// as lxc storage volume export reads it)
+// POST .../volumes/{type}/{volume}/backups (an operation whose resources name the backup)
 func storageVolumeBackupsPost(d *Daemon, r *http.Request) response.Response {
 	pool, name, err := volumeVars(r)
 	if err != nil {
@@ -87,8 +86,9 @@ func storageVolumeBackupsPost(d *Daemon, r *http.Request) response.Response {
 		return response.SmartError(err)
 	}
 
+	// lxc 5.0 reads the backup's name as what follows /1.0/backups/ (as for instances).
 	resources := volumeResources(pool, name)
-	resources["backups"] = []string{volumeBackupURL(pool, name, req.Name)}
+	resources["backups"] = []string{"/1.0/backups/" + req.Name}
 	return d.task("Backing up storage volume", resources, func(ctx context.Context, _ *operations.Operation) error {
 		return d.volumes.CreateBackup(ctx, pool, name, req.Name, req.VolumeOnly, req.CompressionAlgorithm)
 	})
