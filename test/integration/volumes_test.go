@@ -187,3 +187,59 @@ func TestVolumesLXC(t *testing.T) {
 		t.Errorf("v1 still listed:\n%s", out)
 	}
 }
+
+// TestVolumesBtrfsLXC: on a loop-backed btrfs pool a volume is a subvolume whose size is
+// enforced (a container cannot write 100 MiB into a 64 MiB volume, 32 MiB go through),
+// its snapshot is a read-only btrfs snapshot, and restore brings the content back.
+func TestVolumesBtrfsLXC(t *testing.T) {
+	d := startDaemon(t)
+	cleanupPoolMounts(t, d)
+	_, must := poolLXC(t, d)
+
+	must("storage", "create", "bt", "btrfs", "size=1GiB")
+	must("storage", "volume", "create", "bt", "q1", "size=64MiB")
+	must("launch", "debian/12", "b1")
+	d.waitRunning("b1")
+	must("storage", "volume", "attach", "bt", "q1", "b1", "/data")
+
+	write := func(mib string) (string, error) {
+		return d.inside("b1", "sh", "-c", "rm -f /data/fill; sync; dd if=/dev/zero of=/data/fill bs=1M count="+mib+" 2>&1 && sync")
+	}
+
+	if out, err := write("100"); err == nil || !(strings.Contains(out, "quota") || strings.Contains(out, "No space")) {
+		t.Errorf("100 MiB into a 64 MiB volume: err %v\n%s", err, out)
+	}
+
+	if out, err := write("32"); err != nil {
+		t.Fatalf("32 MiB into a 64 MiB volume: %v\n%s", err, out)
+	}
+
+	mustInside(t, d, "b1", "echo before > /data/mark")
+	must("storage", "volume", "snapshot", "bt", "q1", "s1")
+	snap := filepath.Join(d.dir, "storage-pools", "bt", "custom-snapshots", "q1", "s1")
+	var st syscall.Stat_t
+	if err := syscall.Lstat(snap, &st); err != nil || st.Ino != 256 {
+		t.Errorf("the snapshot is not a btrfs subvolume: inode %d, %v", st.Ino, err)
+	}
+
+	if err := os.WriteFile(filepath.Join(snap, "x"), nil, 0o644); err == nil {
+		t.Errorf("the snapshot is writable")
+	}
+
+	mustInside(t, d, "b1", "echo after > /data/mark")
+	must("storage", "volume", "detach", "bt", "q1", "b1")
+	must("storage", "volume", "restore", "bt", "q1", "s1")
+	must("storage", "volume", "attach", "bt", "q1", "b1", "/data")
+	if got := mustInside(t, d, "b1", "cat /data/mark"); got != "before\n" {
+		t.Errorf("after restore: %q", got)
+	}
+
+	if out, err := write("100"); err == nil {
+		t.Errorf("the restored volume lost its size:\n%s", out)
+	}
+
+	must("storage", "volume", "detach", "bt", "q1", "b1")
+	must("delete", "-f", "b1")
+	must("storage", "volume", "delete", "bt", "q1")
+	must("storage", "delete", "bt")
+}
