@@ -392,6 +392,16 @@ func (s *Service) importSnapshot(ctx context.Context, pool, name string, sn api.
 	s.mu.Lock()
 	defer s.mu.Unlock()
 
+	return s.addSnapshot(ctx, pool, name, sn, fill)
+}
+
+// addSnapshot records a snapshot whose tree fill writes (imports, copies); s.mu is held.
+func (s *Service) addSnapshot(ctx context.Context, pool, name string, sn api.StorageVolumeSnapshot, fill func(dir string) error) error {
+	config := maps.Clone(sn.Config)
+	if validateConfig(config) != nil || checkDescription(sn.Description) != nil {
+		return api.StatusErrorf(http.StatusBadRequest, "snapshot %q: bad config or description", sn.Name)
+	}
+
 	poolDir, _, err := s.pools.Location(ctx, pool)
 	if err != nil {
 		return err
@@ -415,7 +425,7 @@ func (s *Service) importSnapshot(ctx context.Context, pool, name string, sn api.
 		return err
 	}
 
-	row := db.StorageVolumeSnapshot{Pool: pool, Volume: name, Name: sn.Name, Description: sn.Description, Config: map[string]string{}, CreatedAt: sn.CreatedAt}
+	row := db.StorageVolumeSnapshot{Pool: pool, Volume: name, Name: sn.Name, Description: sn.Description, Config: config, CreatedAt: sn.CreatedAt}
 	if sn.ExpiresAt != nil {
 		row.ExpiresAt = *sn.ExpiresAt
 	}

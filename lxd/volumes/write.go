@@ -44,13 +44,49 @@ func (s *Service) Create(ctx context.Context, pool string, req api.StorageVolume
 		}
 	}
 
-	return s.create(ctx, pool, req.Name, req.Description, req.Config, func(dir string) error {
+	err = s.create(ctx, pool, req.Name, req.Description, req.Config, func(dir string) error {
 		if src == "" {
 			return storage.MakeVolumeDir(dir)
 		}
 
 		return storage.CopyVolumeDir(ctx, src, dir, false)
 	})
+	if err != nil || src == "" || req.Source.VolumeOnly || strings.Contains(req.Source.Name, "/") {
+		return err
+	}
+
+	return s.copySnapshots(ctx, req.Source, pool, req.Name)
+}
+
+// copySnapshots gives a copied volume the source's snapshots, as LXD does unless the copy
+// is volume_only. A snapshot that fails to copy is left out and logged: the volume itself
+// is already made.
+func (s *Service) copySnapshots(ctx context.Context, src api.StorageVolumeSource, pool, name string) error {
+	var snaps []db.StorageVolumeSnapshot
+	err := s.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		var err error
+		snaps, err = tx.GetStorageVolumeSnapshots(ctx, src.Pool, src.Name)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+
+	srcDir, _, err := s.pools.Location(ctx, src.Pool)
+	if err != nil {
+		return err
+	}
+
+	for i := range snaps {
+		sn := snapshotToAPI(&snaps[i])
+		from := snapshotDir(srcDir, src.Name, sn.Name)
+		err := s.addSnapshot(ctx, pool, name, sn, func(dir string) error { return storage.CopyVolumeDir(ctx, from, dir, true) })
+		if err != nil {
+			s.log.Warn("copying a volume snapshot; left out", "volume", name, "snapshot", sn.Name, "err", err)
+		}
+	}
+
+	return nil
 }
 
 func (s *Service) checkCreate(req api.StorageVolumesPost) error {

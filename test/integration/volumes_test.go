@@ -161,7 +161,9 @@ func TestVolumesLXC(t *testing.T) {
 		t.Errorf("the copy in p2: uid %d, %v", st.Uid, err)
 	}
 
+	must("storage", "volume", "show", "p2", "v1c/s1") // snapshots come with a copy
 	must("storage", "volume", "move", "p2/v1c", "default/v1m")
+	must("storage", "volume", "show", "default", "v1m/s1")
 	if _, err := os.Lstat(filepath.Dir(copied)); err == nil {
 		t.Errorf("the moved volume stayed in p2")
 	}
