@@ -51,6 +51,14 @@ var endpoints = []APIEndpoint{
 	{Path: "storage-pools", Get: storagePoolsGet, Post: storagePoolsPost},
 	{Path: "storage-pools/{name}", Get: storagePoolGet, Put: storagePoolPut, Patch: storagePoolPatch, Delete: storagePoolDelete},
 	{Path: "storage-pools/{name}/resources", Get: storagePoolResourcesGet},
+	{Path: "storage-pools/{name}/volumes", Get: storageVolumesGet, Post: storageVolumesPost},
+	{Path: "storage-pools/{name}/volumes/{type}", Get: storageVolumesGet, Post: storageVolumesPost},
+	{Path: "storage-pools/{name}/volumes/{type}/{volume}", Get: storageVolumeGet, Put: storageVolumePut, Patch: storageVolumePatch, Post: storageVolumePost, Delete: storageVolumeDelete},
+	{Path: "storage-pools/{name}/volumes/{type}/{volume}/backups", Get: storageVolumeBackupsGet, Post: storageVolumeBackupsPost},
+	{Path: "storage-pools/{name}/volumes/{type}/{volume}/backups/{backup}", Get: storageVolumeBackupGet, Delete: storageVolumeBackupDelete},
+	{Path: "storage-pools/{name}/volumes/{type}/{volume}/backups/{backup}/export", Get: storageVolumeBackupExport},
+	{Path: "storage-pools/{name}/volumes/{type}/{volume}/snapshots", Get: storageVolumeSnapshotsGet, Post: storageVolumeSnapshotsPost},
+	{Path: "storage-pools/{name}/volumes/{type}/{volume}/snapshots/{snapshot}", Get: storageVolumeSnapshotGet, Put: storageVolumeSnapshotPut, Patch: storageVolumeSnapshotPatch, Post: storageVolumeSnapshotPost, Delete: storageVolumeSnapshotDelete},
 	{Path: "networks", Get: networksGet, Post: networksPost},
 	{Path: "networks/{name}", Get: networkGet, Put: networkPut, Patch: networkPatch, Delete: networkDelete, Post: networkPost},
 	{Path: "networks/{name}/state", Get: networkStateGet},
@@ -100,6 +108,11 @@ var apiExtensions = []string{
 	"certificate_token",
 	"container_edit_metadata",
 	"image_force_refresh",
+	"storage_api_volume_rename",
+	"storage_api_volume_snapshots",
+	"storage_api_local_volume_handling",
+	"custom_volume_snapshot_expiry",
+	"custom_volume_backup",
 }
 
 func serverGet(d *Daemon, r *http.Request) response.Response {

@@ -17,6 +17,7 @@ import (
 	"github.com/berth-dev/berth/lxd/backup"
 	"github.com/berth-dev/berth/lxd/cgroup"
 	"github.com/berth-dev/berth/lxd/db"
+	"github.com/berth-dev/berth/lxd/device"
 	"github.com/berth-dev/berth/lxd/events"
 	"github.com/berth-dev/berth/lxd/idmap"
 	"github.com/berth-dev/berth/lxd/imagestore"
@@ -32,6 +33,7 @@ import (
 	"github.com/berth-dev/berth/lxd/sys"
 	"github.com/berth-dev/berth/lxd/trust"
 	"github.com/berth-dev/berth/lxd/tuning"
+	"github.com/berth-dev/berth/lxd/volumes"
 	"github.com/berth-dev/berth/lxd/warnings"
 )
 
@@ -45,6 +47,7 @@ type Daemon struct {
 	pool      storage.Driver // the default pool's driver: instances and images live there
 	poolName  string
 	pools     poolService
+	volumes   volumeService
 	images    *imagestore.Store
 	instances instanceService
 	snapshots snapshotService
@@ -281,6 +284,14 @@ func (d *Daemon) initStorage(ctx context.Context) error {
 	d.pools = svc
 	d.poolName = pools.DefaultName
 	d.pool = svc.Default()
+
+	vols, err := volumes.Start(ctx, d.dir, d.db, svc, d.log, emit)
+	if err != nil {
+		return err
+	}
+
+	d.volumes = vols
+	device.SetVolumes(vols)
 
 	return nil
 }

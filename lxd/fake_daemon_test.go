@@ -19,6 +19,7 @@ import (
 	"github.com/berth-dev/berth/lxd/operations"
 	"github.com/berth-dev/berth/lxd/pools"
 	"github.com/berth-dev/berth/lxd/profiles"
+	"github.com/berth-dev/berth/lxd/volumes"
 	"github.com/berth-dev/berth/lxd/warnings"
 	"github.com/berth-dev/berth/shared/api"
 )
@@ -162,7 +163,13 @@ func newFakeDaemon(ctx context.Context, cfg fakeConfig) (*Daemon, error) {
 
 	// The real pool records over the seeded default pool (a dir pool in cfg.Dir); the
 	// instances' storage stays d.pool.
-	d.pools, err = pools.Start(ctx, cfg.Dir, d.db, d.log, func(string, string, map[string]any) {})
+	poolSvc, err := pools.Start(ctx, cfg.Dir, d.db, d.log, func(string, string, map[string]any) {})
+	if err != nil {
+		return nil, err
+	}
+
+	d.pools = poolSvc
+	d.volumes, err = volumes.Start(ctx, cfg.Dir, d.db, poolSvc, d.log, func(string, string, map[string]any) {})
 	if err != nil {
 		return nil, err
 	}

@@ -200,6 +200,28 @@ CREATE TABLE storage_pools_config (
     FOREIGN KEY (storage_pool_id) REFERENCES storage_pools (id) ON DELETE CASCADE,
     UNIQUE (storage_pool_id, key)
 );
+CREATE TABLE storage_volumes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+    storage_pool_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    content_type TEXT NOT NULL DEFAULT 'filesystem',
+    config TEXT NOT NULL DEFAULT '{}',
+    creation_date TEXT,
+    FOREIGN KEY (storage_pool_id) REFERENCES storage_pools (id) ON DELETE RESTRICT,
+    UNIQUE (storage_pool_id, name)
+);
+CREATE TABLE storage_volumes_snapshots (
+    id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+    storage_volume_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    config TEXT NOT NULL DEFAULT '{}',
+    creation_date TEXT,
+    expiry_date TEXT,
+    FOREIGN KEY (storage_volume_id) REFERENCES storage_volumes (id) ON DELETE CASCADE,
+    UNIQUE (storage_volume_id, name)
+);
 CREATE TABLE warnings (
     id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
     uuid TEXT NOT NULL,

@@ -24,7 +24,8 @@ import (
 //     namespace boundary (mount.go), so readonly, nosuid and nodev cannot be
 //     cleared from inside, at start and on hotplug alike.
 //
-// The root disk (path "/") belongs to the storage pool and is left alone.
+// The root disk (path "/") belongs to the storage pool and is left alone. A disk with a
+// pool and a source attaches a custom volume (disk_volume.go).
 type diskDevice struct{}
 
 func (diskDevice) validate(conf map[string]string) error {
@@ -36,13 +37,13 @@ func (diskDevice) validate(conf map[string]string) error {
 		return onlyKeys(conf, "path", "pool", "size")
 	}
 
+	if isVolume(conf) {
+		return validateVolume(conf)
+	}
+
 	err := onlyKeys(conf, "path", "source", "readonly", "required", "pool", "shift")
 	if err != nil {
 		return err
-	}
-
-	if conf["pool"] != "" {
-		return fmt.Errorf("custom storage volumes (pool with path %q) are not supported; use a host path as source", conf["path"])
 	}
 
 	err = containerPath("path", conf["path"])
@@ -118,7 +119,14 @@ func (d diskDevice) prepare(r *run) ([]setup.Mount, error) {
 		return nil, nil
 	}
 
-	tree, err := d.tree(r.conf, r.ids.Userns)
+	var tree int
+	var err error
+	if isVolume(r.conf) {
+		tree, err = volumeTree(r)
+	} else {
+		tree, err = d.tree(r.conf, r.ids.Userns)
+	}
+
 	if tree < 0 || err != nil {
 		return nil, err
 	}
@@ -152,7 +160,14 @@ func (d diskDevice) attach(r *run) error {
 		return f, func() { _ = f.Close() }, nil
 	}
 
-	tree, err := d.tree(r.conf, userns)
+	var tree int
+	var err error
+	if isVolume(r.conf) {
+		tree, err = volumeTree(r)
+	} else {
+		tree, err = d.tree(r.conf, userns)
+	}
+
 	if tree < 0 || err != nil {
 		return err
 	}

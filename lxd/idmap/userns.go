@@ -34,12 +34,17 @@ func (s Set) Userns() (fd *os.File, cleanup func(), err error) {
 		return nil, nil, fmt.Errorf("creating user namespace: empty id map")
 	}
 
+	return usernsWith(s.UIDMappings(), s.GIDMappings())
+}
+
+// usernsWith makes a user namespace with the given mappings (see Userns).
+func usernsWith(uids, gids []syscall.SysProcIDMap) (fd *os.File, cleanup func(), err error) {
 	proc, err := os.StartProcess("/proc/self/exe", []string{"berth-userns"}, &os.ProcAttr{
 		Env: []string{},
 		Sys: &syscall.SysProcAttr{
 			Cloneflags:                 syscall.CLONE_NEWUSER,
-			UidMappings:                s.UIDMappings(),
-			GidMappings:                s.GIDMappings(),
+			UidMappings:                uids,
+			GidMappings:                gids,
 			GidMappingsEnableSetgroups: true,
 			Ptrace:                     true,
 			Pdeathsig:                  syscall.SIGKILL,

@@ -10,6 +10,7 @@ import (
 	"github.com/berth-dev/berth/lxd/etag"
 
 	"github.com/berth-dev/berth/lxd/db"
+	"github.com/berth-dev/berth/lxd/device"
 	"github.com/berth-dev/berth/shared/api"
 )
 
@@ -109,6 +110,10 @@ func (cf *Configurator) checkExpanded(old, new *db.Instance, oldProfiles, newPro
 	}
 
 	err = ValidateDevices(devices)
+	if err == nil {
+		err = device.CheckVolumes(new.Name, devices)
+	}
+
 	if err != nil {
 		return err
 	}

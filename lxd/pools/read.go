@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sort"
 
 	"golang.org/x/sys/unix"
@@ -44,7 +45,7 @@ func (s *Service) toAPI(row *db.StoragePool, users []string) *api.StoragePool {
 }
 
 // users maps each pool to the URLs of what uses it: the instances and profiles whose
-// (expanded) disk devices name it, and, for the default pool (where instances and images
+// (expanded) disk devices name it, its custom volumes, and, for the default pool (where instances and images
 // are stored), every instance and image.
 func users(ctx context.Context, tx *db.Tx) (map[string][]string, error) {
 	out := map[string][]string{}
@@ -86,6 +87,15 @@ func users(ctx context.Context, tx *db.Tx) (map[string][]string, error) {
 		for _, pool := range diskPools(devices) {
 			add(pool, u)
 		}
+	}
+
+	vols, err := tx.GetStorageVolumes(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+
+	for _, v := range vols {
+		add(v.Pool, urlOf(v.Pool)+"/volumes/custom/"+url.PathEscape(v.Name))
 	}
 
 	images, err := tx.GetImages(ctx)

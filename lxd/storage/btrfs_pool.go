@@ -219,7 +219,7 @@ func RemovePoolLayout(dir string, ownDir bool) error {
 	if ownDir {
 		err = os.RemoveAll(dir)
 	} else {
-		for _, sub := range []string{imagesDir, containersDir, snapshotsDir} {
+		for _, sub := range []string{imagesDir, containersDir, snapshotsDir, "custom", "custom-snapshots"} {
 			err = errors.Join(err, os.RemoveAll(dir+"/"+sub))
 		}
 	}

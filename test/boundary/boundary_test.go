@@ -67,7 +67,8 @@ var ranks = map[string]int{
 	// Services over instances: profiles re-applied, networks and their users, backups,
 	// exec and file sessions in running containers.
 	"lxd/profiles": 5, "lxd/networks": 5, "lxd/pools": 5, "lxd/backup": 5, "lxd/session": 5,
-	"lxd": 6,
+	"lxd/volumes": 5,
+	"lxd":         6,
 }
 
 // onlyStdlib lists packages that may import nothing but the standard library and these:

@@ -20,7 +20,7 @@ var unadvertised = map[string]string{
 	"certificate_project": "restricted certificates are refused: there are no projects yet (issue 14)",
 	"projects":            "no projects yet (issue 14); the client would call /1.0/projects on every first run",
 	"clustering":          "no clustering yet (issue 16)",
-	"storage_api_volumes": "no custom storage volumes yet (issue 14)",
+	"storage_api_volumes": "instance and image volumes are not served as storage volumes (custom volumes are)",
 }
 
 // checkExtensions fails the test when GET /1.0 advertises one of unadvertised, and
