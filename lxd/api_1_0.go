@@ -59,6 +59,9 @@ var endpoints = []APIEndpoint{
 	{Path: "networks/{name}/forwards/{listen}", Get: networkForwardGet, Put: networkForwardPut, Patch: networkForwardPatch, Delete: networkForwardDelete},
 	{Path: "network-acls", Get: networkACLsGet, Post: networkACLsPost},
 	{Path: "network-acls/{name}", Get: networkACLGet, Put: networkACLPut, Patch: networkACLPatch, Post: networkACLPost, Delete: networkACLDelete},
+	{Path: "projects", Get: projectsGet, Post: projectsPost},
+	{Path: "projects/{name}", Get: projectGet, Put: projectPut, Patch: projectPatch, Post: projectPost, Delete: projectDelete},
+	{Path: "projects/{name}/state", Get: projectStateGet},
 	{Path: "warnings", Get: warningsGet},
 	{Path: "resources", Get: resourcesGet},
 	{Path: "warnings/{uuid}", Get: warningGet, Put: warningPut, Patch: warningPut, Delete: warningDelete},
@@ -100,6 +103,9 @@ var apiExtensions = []string{
 	"certificate_token",
 	"container_edit_metadata",
 	"image_force_refresh",
+	"projects",
+	"instance_all_projects",
+	"project_limits",
 }
 
 func serverGet(d *Daemon, r *http.Request) response.Response {
@@ -144,7 +150,7 @@ func serverGet(d *Daemon, r *http.Request) response.Response {
 			LXCFeatures:        map[string]string{},
 			OSName:             osName,
 			OSVersion:          osVersion,
-			Project:            "default",
+			Project:            projectOf(r),
 			Server:             "berth",
 			ServerEventMode:    "full-mesh",
 			ServerName:         hostname,

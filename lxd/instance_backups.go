@@ -16,6 +16,7 @@ import (
 	"github.com/berth-dev/berth/lxd/operations"
 	"github.com/berth-dev/berth/lxd/response"
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/shared/project"
 )
 
 // Backups are files: $BERTH_DIR/backups/<instance>/<backup>.tar.gz with a <backup>.json
@@ -253,14 +254,15 @@ func instancesPostBackup(d *Daemon, r *http.Request) response.Response {
 	}
 
 	name := r.Header.Get("X-LXD-name")
+	proj := projectOf(r)
 	resources := map[string][]string{}
 	if name != "" {
-		resources = instanceResources(name)
+		resources = instanceResources(project.Key(proj, name))
 	}
 
 	return d.task("Restoring backup", resources, func(ctx context.Context, op *operations.Operation) error {
 		defer os.Remove(f.Name())
-		got, err := d.backups.Import(ctx, f.Name(), name)
+		got, err := d.backups.Import(project.WithContext(ctx, proj), f.Name(), name)
 		if err == nil {
 			_ = op.UpdateMetadata(map[string]any{"name": got})
 		}

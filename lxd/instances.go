@@ -6,6 +6,7 @@ import (
 
 	"github.com/berth-dev/berth/lxd/instance"
 	"github.com/berth-dev/berth/lxd/operations"
+	"github.com/berth-dev/berth/lxd/projects"
 	"github.com/berth-dev/berth/lxd/response"
 	"github.com/berth-dev/berth/shared/api"
 )
@@ -27,7 +28,7 @@ func instancesGet(d *Daemon, r *http.Request) response.Response {
 	objs := []api.Instance{}
 	full := []api.InstanceFull{}
 	for _, inst := range list {
-		if !matchFilter(inst, clauses) {
+		if !inScope(r, inst.Project) || !matchFilter(inst, clauses) {
 			continue
 		}
 
@@ -43,7 +44,7 @@ func instancesGet(d *Daemon, r *http.Request) response.Response {
 		return response.SyncResponse(true, objs)
 	}
 
-	return response.SyncResponse(true, urlsOf(instanceCollection(r), names))
+	return response.SyncResponse(true, withProject(r, urlsOf(instanceCollection(r), names)))
 }
 
 // POST /1.0/instances: validation and image lookup happen before the operation, so bad
@@ -108,8 +109,9 @@ func instanceDelete(d *Daemon, r *http.Request) response.Response {
 	})
 }
 
-func instanceResources(name string) map[string][]string {
-	url := "/1.0/instances/" + name
+// instanceResources are the resources of an operation on the instance key.
+func instanceResources(key string) map[string][]string {
+	url := projects.InstanceURL(key)
 	return map[string][]string{"instances": {url}, "containers": {url}}
 }
 

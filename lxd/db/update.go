@@ -28,6 +28,7 @@ var updates = []schema.Update{
 	updateFromV4,
 	updateFromV5,
 	updateFromV6,
+	updateFromV7,
 }
 
 // updateFromV0 creates the initial tables. Tables shared across a future cluster

@@ -18,7 +18,6 @@ import (
 var unadvertised = map[string]string{
 	"backup_compression":  "the server key `backups.compression_algorithm` is not supported; backups are gzip",
 	"certificate_project": "restricted certificates are refused: there are no projects yet (issue 14)",
-	"projects":            "no projects yet (issue 14); the client would call /1.0/projects on every first run",
 	"clustering":          "no clustering yet (issue 16)",
 	"storage_api_volumes": "no custom storage volumes yet (issue 14)",
 }
