@@ -106,6 +106,7 @@ var apiExtensions = []string{
 	"projects",
 	"instance_all_projects",
 	"project_limits",
+	"certificate_project",
 }
 
 func serverGet(d *Daemon, r *http.Request) response.Response {

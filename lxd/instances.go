@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"net/http"
+	"net/url"
 
 	"github.com/berth-dev/berth/lxd/instance"
 	"github.com/berth-dev/berth/lxd/operations"
 	"github.com/berth-dev/berth/lxd/projects"
 	"github.com/berth-dev/berth/lxd/response"
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/shared/project"
 )
 
 // GET /1.0/instances: URLs, objects (recursion=1) or full objects (recursion=2).
@@ -32,7 +34,7 @@ func instancesGet(d *Daemon, r *http.Request) response.Response {
 			continue
 		}
 
-		names = append(names, inst.Name)
+		names = append(names, instanceListURL(r, inst.Project, inst.Name))
 		objs = append(objs, inst.Instance)
 		full = append(full, inst)
 	}
@@ -44,7 +46,18 @@ func instancesGet(d *Daemon, r *http.Request) response.Response {
 		return response.SyncResponse(true, objs)
 	}
 
-	return response.SyncResponse(true, withProject(r, urlsOf(instanceCollection(r), names)))
+	return response.SyncResponse(true, names)
+}
+
+// instanceListURL is an instance's URL in a list, under the collection r came through,
+// with ?project= outside the default project, as LXD writes it.
+func instanceListURL(r *http.Request, proj, name string) string {
+	u := "/1.0/" + instanceCollection(r) + "/" + url.PathEscape(name)
+	if proj != project.Default {
+		u += "?project=" + url.QueryEscape(proj)
+	}
+
+	return u
 }
 
 // POST /1.0/instances: validation and image lookup happen before the operation, so bad
@@ -111,8 +124,8 @@ func instanceDelete(d *Daemon, r *http.Request) response.Response {
 
 // instanceResources are the resources of an operation on the instance key.
 func instanceResources(key string) map[string][]string {
-	url := projects.InstanceURL(key)
-	return map[string][]string{"instances": {url}, "containers": {url}}
+	u := projects.InstanceURL(key)
+	return map[string][]string{"instances": {u}, "containers": {u}}
 }
 
 // task runs fn as an asynchronous operation and returns the 202 response.

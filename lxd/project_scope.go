@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/berth-dev/berth/lxd/response"
@@ -37,24 +36,19 @@ func allProjects(r *http.Request) bool {
 	return v
 }
 
-// inScope reports whether an object of project proj belongs in r's answer.
+// inScope reports whether an object of project proj belongs in r's answer: r's
+// project, or with all-projects=true every project its caller may use.
 func inScope(r *http.Request, proj string) bool {
-	return allProjects(r) || proj == projectOf(r)
+	if allProjects(r) {
+		return callerOf(r).MayUse(proj)
+	}
+
+	return proj == projectOf(r)
 }
 
-// withProject adds ?project= to instance URLs outside the default project, as LXD
-// writes them.
-func withProject(r *http.Request, urls []string) []string {
-	proj := projectOf(r)
-	if proj == project.Default || allProjects(r) {
-		return urls
-	}
-
-	for i := range urls {
-		urls[i] += "?project=" + url.QueryEscape(proj)
-	}
-
-	return urls
+// forbiddenProject is the refusal of a restricted certificate outside its projects.
+func forbiddenProject(proj string) response.Response {
+	return response.Forbidden(api.StatusErrorf(http.StatusForbidden, "not authorized: this certificate is restricted and project %q is not one of its projects", proj))
 }
 
 // sharedKinds are the collections a project shares with the default project today.
@@ -74,14 +68,28 @@ func (d *Daemon) scopeProject(ep APIEndpoint, r *http.Request) (*http.Request, r
 		return r, nil // the projects API names its project in the path
 	}
 
+	// A restricted certificate reaches only its projects (GET /1.0 names none).
+	c := callerOf(r)
+	if c.Restricted() && !all && ep.Path != "" && !c.MayUse(proj) {
+		return r, forbiddenProject(proj)
+	}
+
 	var restricted bool
-	if proj != project.Default && d.projects != nil {
+	if (proj != project.Default || c.Restricted()) && d.projects != nil {
 		cfg, err := d.projects.Config(r.Context(), proj)
 		if err != nil {
 			return r, response.SmartError(err)
 		}
 
 		restricted = validate.IsTrue(cfg["restricted"])
+	}
+
+	// A restricted certificate is a tenant: it works only in projects that confine what
+	// it may do (restricted=true), whatever its list says, so that an administrator's
+	// oversight does not give a tenant host paths, devices or proxies.
+	if c.Restricted() && !all && ep.Path != "" && !restricted {
+		return r, response.Forbidden(api.StatusErrorf(http.StatusForbidden,
+			"not authorized: project %q is not restricted (restricted=true), and this certificate is", proj))
 	}
 
 	ctx := project.WithContext(r.Context(), proj)

@@ -29,20 +29,40 @@ func projectsGet(d *Daemon, r *http.Request) response.Response {
 		return response.SmartError(err)
 	}
 
-	if recursion(r) >= 1 {
-		return response.SyncResponse(true, list)
-	}
-
+	c := callerOf(r)
+	mine := []projects.Project{}
 	names := []string{}
 	for _, p := range list {
-		names = append(names, p.Name)
+		if c.MayUse(p.Name) { // a restricted certificate lists its own
+			mine = append(mine, p)
+			names = append(names, p.Name)
+		}
+	}
+
+	if recursion(r) >= 1 {
+		return response.SyncResponse(true, mine)
 	}
 
 	return response.SyncResponse(true, urlsOf("projects", names))
 }
 
+// mayUseProject refuses a restricted certificate a project not its own.
+func mayUseProject(r *http.Request, name string) response.Response {
+	c := callerOf(r)
+	if c.Restricted() && !c.MayUse(name) {
+		return forbiddenProject(name)
+	}
+
+	return nil
+}
+
 // GET /1.0/projects/{name}
 func projectGet(d *Daemon, r *http.Request) response.Response {
+	denied := mayUseProject(r, pathVar(r, "name"))
+	if denied != nil {
+		return denied
+	}
+
 	p, err := d.projects.Get(r.Context(), pathVar(r, "name"))
 	if err != nil {
 		return response.SmartError(err)
@@ -137,6 +157,11 @@ func projectDelete(d *Daemon, r *http.Request) response.Response {
 
 // GET /1.0/projects/{name}/state: what its instances use against its limits.
 func projectStateGet(d *Daemon, r *http.Request) response.Response {
+	denied := mayUseProject(r, pathVar(r, "name"))
+	if denied != nil {
+		return denied
+	}
+
 	st, err := d.projects.State(r.Context(), pathVar(r, "name"))
 	if err != nil {
 		return response.SmartError(err)

@@ -11,6 +11,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"github.com/berth-dev/berth/shared/validate"
 )
 
 // Default is the project that always exists and owns everything made before projects.
@@ -106,4 +108,27 @@ func KeyFor(proj, name string) (string, error) {
 	}
 
 	return k, nil
+}
+
+// ValidateKey checks an instance key: a valid instance name, with a valid project name
+// before it outside the default project, MaxKeyLen at most.
+func ValidateKey(key string) error {
+	proj, name := Split(key)
+	if proj != Default || strings.Contains(key, "_") {
+		err := ValidateName(proj)
+		if err != nil {
+			return err
+		}
+	}
+
+	err := validate.InstanceName(name)
+	if err != nil {
+		return err
+	}
+
+	if len(key) > MaxKeyLen {
+		return fmt.Errorf("name %q is too long for project %q: the project's name and the instance's take at most %d characters together", name, proj, MaxKeyLen-1)
+	}
+
+	return nil
 }

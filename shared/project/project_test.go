@@ -50,3 +50,18 @@ func TestValidateName(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateKey(t *testing.T) {
+	for _, ok := range []string{"c1", "p1_c1", "team-a_web-1"} {
+		if err := ValidateKey(ok); err != nil {
+			t.Errorf("ValidateKey(%q): %v", ok, err)
+		}
+	}
+
+	long := "p" + string(make([]byte, 0)) + "0123456789012345678901234567890_c0123456789012345678901234567890123"
+	for _, bad := range []string{"", "_c1", "p1_", "p1_c_1", "p1_1c", long} {
+		if err := ValidateKey(bad); err == nil {
+			t.Errorf("ValidateKey(%q) accepted", bad)
+		}
+	}
+}

@@ -17,7 +17,6 @@ import (
 // served end to end is listed. The reasons go into doc/lxd-compat.md.
 var unadvertised = map[string]string{
 	"backup_compression":  "the server key `backups.compression_algorithm` is not supported; backups are gzip",
-	"certificate_project": "restricted certificates are refused: there are no projects yet (issue 14)",
 	"clustering":          "no clustering yet (issue 16)",
 	"storage_api_volumes": "no custom storage volumes yet (issue 14)",
 }
