@@ -68,8 +68,14 @@ func (d *Daemon) scopeProject(ep APIEndpoint, r *http.Request) (*http.Request, r
 		return r, nil // the projects API names its project in the path
 	}
 
-	// A restricted certificate reaches only its projects (GET /1.0 names none).
+	// A restricted certificate reaches only its projects (GET /1.0 names none), and
+	// reads (lists) only across them.
 	c := callerOf(r)
+	read := r.Method == http.MethodGet || r.Method == http.MethodHead
+	if c.Restricted() && all && !read {
+		return r, response.Forbidden(api.StatusErrorf(http.StatusForbidden, "not authorized: a restricted certificate changes one project at a time"))
+	}
+
 	if c.Restricted() && !all && ep.Path != "" && !c.MayUse(proj) {
 		return r, forbiddenProject(proj)
 	}
@@ -98,7 +104,7 @@ func (d *Daemon) scopeProject(ep APIEndpoint, r *http.Request) (*http.Request, r
 	}
 
 	r = r.WithContext(ctx)
-	if restricted && r.Method != http.MethodGet && r.Method != http.MethodHead {
+	if restricted && !read {
 		for _, kind := range sharedKinds {
 			if ep.Path == kind || strings.HasPrefix(ep.Path, kind+"/") {
 				return r, response.Forbidden(api.StatusErrorf(http.StatusForbidden,

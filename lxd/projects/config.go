@@ -65,8 +65,14 @@ const (
 	maxValueLen   = 4096
 )
 
-// withDefaults fills the feature flags a new project leaves out.
-func withDefaults(cfg map[string]string) map[string]string {
+// withDefaults fills the feature flags a config leaves out: on in the default project
+// (it owns everything), off elsewhere.
+func withDefaults(cfg map[string]string, isDefault bool) map[string]string {
+	value := "false"
+	if isDefault {
+		value = "true"
+	}
+
 	out := make(map[string]string, len(cfg)+len(features))
 	for k, v := range cfg {
 		out[k] = v
@@ -75,7 +81,7 @@ func withDefaults(cfg map[string]string) map[string]string {
 	for k := range features {
 		_, ok := out[k]
 		if !ok {
-			out[k] = "false"
+			out[k] = value
 		}
 	}
 

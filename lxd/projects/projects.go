@@ -157,7 +157,7 @@ func (s *Service) Create(ctx context.Context, name, description string, config m
 		return api.StatusErrorf(http.StatusBadRequest, "%v", err)
 	}
 
-	cfg := withDefaults(api.NonNil(config))
+	cfg := withDefaults(api.NonNil(config), false)
 	err = ValidateConfig(cfg, false)
 	if err != nil {
 		return err
@@ -218,9 +218,7 @@ func (s *Service) update(ctx context.Context, name, ifMatch string, change func(
 
 		next := change(cur)
 		isDefault := name == project.Default
-		if !isDefault {
-			next.Config = withDefaults(next.Config)
-		}
+		next.Config = withDefaults(next.Config, isDefault)
 
 		err = ValidateConfig(next.Config, isDefault)
 		if err != nil {
