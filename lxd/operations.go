@@ -13,7 +13,8 @@ import (
 	"github.com/berth-dev/berth/shared/api"
 )
 
-// GET /1.0/operations: grouped by lowercased status.
+// GET /1.0/operations: grouped by lowercased status; those of the request's project
+// (all-projects=true: every project's) and those of no project.
 func operationsGet(d *Daemon, r *http.Request) response.Response {
 	full := recursion(r) >= 1
 	urls := map[string][]string{}
@@ -22,6 +23,10 @@ func operationsGet(d *Daemon, r *http.Request) response.Response {
 	for _, op := range d.ops.List() {
 		if c.Restricted() && !c.MayUse(op.Project()) {
 			continue // another project's, or of none: its secrets are not this caller's
+		}
+
+		if op.Project() != "" && !inScope(r, op.Project()) {
+			continue // another project's, as LXD lists them
 		}
 
 		o := op.Render()
