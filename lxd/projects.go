@@ -9,15 +9,15 @@ import (
 	"github.com/berth-dev/berth/lxd/response"
 )
 
-// projectsPost is LXD's ProjectsPost.
-type projectsPost struct {
+// projectsPostBody is LXD's ProjectsPost.
+type projectsPostBody struct {
 	Name        string            `json:"name"`
 	Description string            `json:"description"`
 	Config      map[string]string `json:"config"`
 }
 
-// projectPut is LXD's ProjectPut.
-type projectPut struct {
+// projectPutBody is LXD's ProjectPut.
+type projectPutBody struct {
 	Description string            `json:"description"`
 	Config      map[string]string `json:"config"`
 }
@@ -73,7 +73,7 @@ func projectGet(d *Daemon, r *http.Request) response.Response {
 
 // POST /1.0/projects: create (sync, 201 with Location as LXD).
 func projectsPost(d *Daemon, r *http.Request) response.Response {
-	req := projectsPost{}
+	req := projectsPostBody{}
 	err := decodeJSON(r, &req)
 	if err != nil {
 		return response.SmartError(err)
@@ -90,7 +90,7 @@ func projectsPost(d *Daemon, r *http.Request) response.Response {
 // PUT /1.0/projects/{name}: replace description and config (If-Match optional); a limit
 // below what the project's instances use is refused.
 func projectPut(d *Daemon, r *http.Request) response.Response {
-	req := projectPut{}
+	req := projectPutBody{}
 	err := decodeJSON(r, &req)
 	if err != nil {
 		return response.SmartError(err)
