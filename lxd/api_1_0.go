@@ -106,6 +106,7 @@ var apiExtensions = []string{
 	"projects",
 	"instance_all_projects",
 	"project_limits",
+	"project_usage",
 	"certificate_project",
 }
 
