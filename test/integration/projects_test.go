@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -61,6 +62,13 @@ func TestLXCProjects(t *testing.T) {
 		_, err := os.Stat(filepath.Join(d.dir, "instances", key, "run", "monitor.pid"))
 		if err != nil {
 			t.Errorf("instance directory %s: %v", key, err)
+		}
+	}
+
+	// p1's c1 is reached only through p1: its key is no name in another project.
+	for _, path := range []string{"/1.0/instances/p1_c1", "/1.0/instances/p1_c1/state", "/1.0/instances/p1_c1?project=default"} {
+		if code, env := d.raw("GET", path, nil); code != http.StatusNotFound {
+			t.Errorf("GET %s: %d %s, want 404", path, code, env.Error)
 		}
 	}
 
