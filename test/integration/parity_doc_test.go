@@ -72,6 +72,13 @@ test fails below the floor in `+"`test/integration/testdata/parity-floor`"+`.
 The whole instance tree is also served under ` + "`/1.0/containers`" + `, as LXD 5.0 does:
 the same handlers, with the URLs they list under ` + "`/1.0/containers/...`" + `.
 
+Projects differ from LXD 5.0 in their features: ` + "`features.images`, `features.profiles`" + ` and
+` + "`features.storage.volumes`" + ` are off for a new project and cannot be turned on yet (LXD
+turns them on): every project uses the default project's images, profiles and storage,
+and a ` + "`restricted=true`" + ` project may read but not change them. ` + "`features.networks`" + ` is off,
+as in LXD 5.0. Instance names are per project. A restricted certificate works only in
+projects with ` + "`restricted=true`" + ` (LXD lets it use any project in its list).
+
 ## API extensions
 
 ` + "`GET /1.0`" + ` advertises only what is served end to end, since a client uses what
