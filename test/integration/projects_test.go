@@ -99,6 +99,21 @@ func TestLXCProjects(t *testing.T) {
 		t.Errorf("a limit below the use refused with:\n%s", out)
 	}
 
+	// limits.memory needs every instance to set limits.memory; set, a change that
+	// would exceed it is refused naming the limit.
+	out = l.fails("project", "set", "p1", "limits.memory=1GiB")
+	if !strings.Contains(out, "sets no limits.memory") {
+		t.Errorf("limits.memory over instances without it refused with:\n%s", out)
+	}
+
+	l.must("config", "set", "c2", "limits.memory=512MiB")
+	l.must("config", "set", "c1", "limits.memory=512MiB")
+	l.must("project", "set", "p1", "limits.memory=1GiB")
+	out = l.fails("config", "set", "c2", "limits.memory=600MiB")
+	if !strings.Contains(out, "limits.memory=1GiB") {
+		t.Errorf("a config change over limits.memory refused with:\n%s", out)
+	}
+
 	out = l.must("project", "info", "p1")
 	if !strings.Contains(strings.ToUpper(out), "INSTANCES") {
 		t.Errorf("lxc project info:\n%s", out)
