@@ -66,6 +66,11 @@ func (d *Daemon) router() http.Handler {
 					return response.Forbidden(refusal(c)), false
 				}
 
+				r, denied := d.scopeProject(ep, r)
+				if denied != nil {
+					return denied, true
+				}
+
 				return d.dispatch(ep, r), true
 			})
 		})
@@ -159,6 +164,17 @@ func pathVar(r *http.Request, name string) string {
 	}
 
 	return u
+}
+
+// setPathVar is r with path variable name set to value (already unescaped).
+func setPathVar(r *http.Request, name, value string) *http.Request {
+	vars := map[string]string{}
+	for k, v := range mux.Vars(r) {
+		vars[k] = v
+	}
+
+	vars[name] = url.PathEscape(value)
+	return mux.SetURLVars(r, vars)
 }
 
 // decodeJSON reads a JSON request body into v: 413 when too large, 400 when malformed.

@@ -67,6 +67,9 @@ var endpoints = []APIEndpoint{
 	{Path: "networks/{name}/forwards/{listen}", Get: networkForwardGet, Put: networkForwardPut, Patch: networkForwardPatch, Delete: networkForwardDelete},
 	{Path: "network-acls", Get: networkACLsGet, Post: networkACLsPost},
 	{Path: "network-acls/{name}", Get: networkACLGet, Put: networkACLPut, Patch: networkACLPatch, Post: networkACLPost, Delete: networkACLDelete},
+	{Path: "projects", Get: projectsGet, Post: projectsPost},
+	{Path: "projects/{name}", Get: projectGet, Put: projectPut, Patch: projectPatch, Post: projectPost, Delete: projectDelete},
+	{Path: "projects/{name}/state", Get: projectStateGet},
 	{Path: "warnings", Get: warningsGet},
 	{Path: "resources", Get: resourcesGet},
 	{Path: "warnings/{uuid}", Get: warningGet, Put: warningPut, Patch: warningPut, Delete: warningDelete},
@@ -113,6 +116,11 @@ var apiExtensions = []string{
 	"storage_api_local_volume_handling",
 	"custom_volume_snapshot_expiry",
 	"custom_volume_backup",
+	"projects",
+	"instance_all_projects",
+	"project_limits",
+	"project_usage",
+	"certificate_project",
 }
 
 func serverGet(d *Daemon, r *http.Request) response.Response {
@@ -157,7 +165,7 @@ func serverGet(d *Daemon, r *http.Request) response.Response {
 			LXCFeatures:        map[string]string{},
 			OSName:             osName,
 			OSVersion:          osVersion,
-			Project:            "default",
+			Project:            projectOf(r),
 			Server:             "berth",
 			ServerEventMode:    "full-mesh",
 			ServerName:         hostname,

@@ -73,9 +73,9 @@ var lxdAPI = []lxdPath{
 	{"operations/{id}/websocket", "GET", ""},
 	{"profiles", "GET POST", ""},
 	{"profiles/{name}", "GET PUT PATCH POST DELETE", ""},
-	{"projects", "GET POST", noteProjects},
-	{"projects/{name}", "GET PUT PATCH POST DELETE", noteProjects},
-	{"projects/{name}/state", "GET", noteProjects},
+	{"projects", "GET POST", ""},
+	{"projects/{name}", "GET PUT PATCH POST DELETE", ""},
+	{"projects/{name}/state", "GET", ""},
 	{"resources", "GET", noteHost},
 	{"storage-pools", "GET POST", noteStorage},
 	{"storage-pools/{name}", "GET PUT PATCH DELETE", noteStorage},
@@ -97,7 +97,6 @@ var lxdAPI = []lxdPath{
 const (
 	noteCluster      = "clustering: issue 16"
 	noteStorage      = "storage pools and volumes: issue 14"
-	noteProjects     = "projects: issue 14"
 	noteImages       = "image API parity: issue 13"
 	noteImageServers = "image API parity: issue 13; image servers: issue 15"
 	noteInstances    = "instance API parity: issue 13"

@@ -13,6 +13,7 @@ import (
 	"github.com/berth-dev/berth/lxd/metrics"
 	"github.com/berth-dev/berth/lxd/response"
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/shared/project"
 )
 
 // apiRequests counts every request the router serves (router() wraps it).
@@ -88,7 +89,7 @@ func (d *Daemon) metricsInstances(ctx context.Context) ([]metrics.Instance, erro
 
 	out := make([]metrics.Instance, 0, len(list))
 	for _, i := range list {
-		mi := metrics.Instance{Name: i.Name, Status: i.Status}
+		mi := metrics.Instance{Name: project.Key(i.Project, i.Name), Status: i.Status} // its cgroup is named after the key
 		for dev, conf := range i.ExpandedDevices {
 			if conf["type"] != "nic" {
 				continue
@@ -104,7 +105,7 @@ func (d *Daemon) metricsInstances(ctx context.Context) ([]metrics.Instance, erro
 
 		slices.SortFunc(mi.NICs, func(a, b metrics.NIC) int { return strings.Compare(a.Device, b.Device) })
 		if d.pool != nil {
-			mps := d.pool.Mountpoints(i.Name)
+			mps := d.pool.Mountpoints(project.Key(i.Project, i.Name))
 			if len(mps) > 0 {
 				mi.RootFS = mps[0]
 			}

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/berth-dev/berth/shared/project"
 )
 
 // The routes of the API are endpoints, plus LXD's paths that Berth does not serve
@@ -65,6 +67,6 @@ func instanceCollection(r *http.Request) string {
 }
 
 // instanceURL is the API path of an instance under the collection r came through.
-func instanceURL(r *http.Request, name string) string {
-	return "/1.0/" + instanceCollection(r) + "/" + url.PathEscape(name)
+func instanceURL(r *http.Request, key string) string {
+	return "/1.0/" + instanceCollection(r) + "/" + url.PathEscape(project.Name(key))
 }

@@ -18,10 +18,14 @@ import (
 //     their secret, POST /1.0/certificates with a token, and /1.0/metrics when
 //     core.metrics_authentication is off. Everything else is 403.
 //
-// There are no restricted certificates (they come with projects, issue 14): the trust
-// store refuses to add them and ignores stored ones, so every caller that is not an
-// administrator sees only what anyone may see. In particular nobody but an
-// administrator lists operations (token secrets, websocket secrets) or events.
+// A restricted client certificate (restricted: true, projects: [...]) may use, besides
+// what anyone may: GET /1.0 (without the server's config), the instance tree of its
+// projects, reads of what its projects share with the default project (images and
+// aliases, profiles, networks, storage pools), its projects (GET, filtered), the
+// operations and events of its projects. The project of each request is checked in
+// scopeProject (403 for another), lists are filtered to its projects. Nobody but an
+// administrator lists other projects' operations (token secrets, websocket secrets),
+// their events, certificates, the server's config or the internal endpoints.
 
 type callerKey struct{}
 
@@ -43,9 +47,35 @@ func (d *Daemon) allowed(ep APIEndpoint, c trust.Caller, r *http.Request) bool {
 		return c.Metrics() || !d.metricsAuthentication()
 	case c.Admin():
 		return true
+	case c.Restricted() && restrictedMay(ep, r):
+		return true
 	}
 
 	return slices.Contains(ep.Untrusted, r.Method) || (r.Method == http.MethodHead && slices.Contains(ep.Untrusted, http.MethodGet))
+}
+
+// restrictedMay is what a restricted certificate may call (its projects are checked by
+// scopeProject and the handlers that list).
+func restrictedMay(ep APIEndpoint, r *http.Request) bool {
+	read := r.Method == http.MethodGet || r.Method == http.MethodHead
+	switch {
+	case ep.Path == collectionInstances || strings.HasPrefix(ep.Path, collectionInstances+"/"):
+		return true
+	case ep.Path == "" || ep.Path == "events" || ep.Path == "operations":
+		return read
+	case strings.HasPrefix(ep.Path, "operations/"):
+		return true // each handler checks the operation's project
+	case ep.Path == "projects" || ep.Path == "projects/{name}" || ep.Path == "projects/{name}/state":
+		return read
+	}
+
+	for _, kind := range sharedKinds {
+		if ep.Path == kind || strings.HasPrefix(ep.Path, kind+"/") {
+			return read
+		}
+	}
+
+	return false
 }
 
 // refusal is the error a refused caller reads: one line that says why, starting with
@@ -66,4 +96,7 @@ func refusal(c trust.Caller) error {
 
 // trustedFor reports whether the caller of a routed request may see private objects
 // (private images, the full GET /1.0).
-func trustedFor(r *http.Request) bool { return callerOf(r).Admin() }
+func trustedFor(r *http.Request) bool {
+	c := callerOf(r)
+	return c.Admin() || c.Restricted()
+}

@@ -21,6 +21,7 @@ func TestAccessPolicy(t *testing.T) {
 	anon := trust.Caller{Via: trust.ViaTLS}
 	untrustedCert := trust.Caller{Via: trust.ViaTLS, Fingerprint: "abcd"}
 	unknown := trust.Caller{}
+	tenant := trust.Caller{Via: trust.ViaTLS, Trusted: true, Cert: trust.Entry{Type: api.CertificateTypeClient, Restricted: true, Projects: []string{"p1"}}}
 
 	cases := []struct {
 		who    string
@@ -62,6 +63,23 @@ func TestAccessPolicy(t *testing.T) {
 		{"anon", anon, "GET", "events", "/", false},
 		{"anon", anon, "GET", "metrics", "/", false},
 		{"no connection information", unknown, "GET", "instances", "/", false},
+		// A restricted certificate: its projects' instances (scopeProject checks the
+		// project), reads of what they share, nothing of the server's.
+		{"tenant", tenant, "POST", "instances", "/?project=p1", true},
+		{"tenant", tenant, "POST", "instances/{name}/exec", "/?project=p1", true},
+		{"tenant", tenant, "GET", "", "/", true},
+		{"tenant", tenant, "PATCH", "", "/", false},
+		{"tenant", tenant, "GET", "profiles", "/", true},
+		{"tenant", tenant, "POST", "profiles", "/", false},
+		{"tenant", tenant, "PUT", "networks/{name}", "/", false},
+		{"tenant", tenant, "GET", "projects", "/", true},
+		{"tenant", tenant, "POST", "projects", "/", false},
+		{"tenant", tenant, "DELETE", "projects/{name}", "/", false},
+		{"tenant", tenant, "GET", "certificates", "/", false},
+		{"tenant", tenant, "GET", "metrics", "/", false},
+		{"tenant", tenant, "GET", "internal/debug/goroutines", "/", false},
+		{"tenant", tenant, "GET", "warnings", "/", false},
+		{"tenant", tenant, "GET", "resources", "/", false},
 	}
 
 	for _, tc := range cases {

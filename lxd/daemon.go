@@ -28,6 +28,7 @@ import (
 	"github.com/berth-dev/berth/lxd/operations"
 	"github.com/berth-dev/berth/lxd/pools"
 	"github.com/berth-dev/berth/lxd/profiles"
+	"github.com/berth-dev/berth/lxd/projects"
 	"github.com/berth-dev/berth/lxd/session"
 	"github.com/berth-dev/berth/lxd/storage"
 	"github.com/berth-dev/berth/lxd/sys"
@@ -54,6 +55,7 @@ type Daemon struct {
 	backups   backupService
 	networks  networkService
 	profiles  *profiles.Service
+	projects  *projects.Service
 	warnings  *warnings.Service
 	cgroups   cgroup.Layout
 	startedAt time.Time
@@ -225,6 +227,7 @@ func (d *Daemon) init(ctx context.Context) error {
 	d.snapshots = mgr.Snapshots()
 	d.backups = backups
 	d.profiles = profiles.New(d.db, mgr.Configurator(), emit)
+	d.projects = projects.New(d.db, instance.ProjectUsage, emit)
 
 	err = mgr.Runner().Reconcile(ctx)
 	if err != nil {

@@ -16,9 +16,11 @@ import (
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/events"
 	"github.com/berth-dev/berth/lxd/imagestore"
+	"github.com/berth-dev/berth/lxd/instance"
 	"github.com/berth-dev/berth/lxd/operations"
 	"github.com/berth-dev/berth/lxd/pools"
 	"github.com/berth-dev/berth/lxd/profiles"
+	"github.com/berth-dev/berth/lxd/projects"
 	"github.com/berth-dev/berth/lxd/volumes"
 	"github.com/berth-dev/berth/lxd/warnings"
 	"github.com/berth-dev/berth/shared/api"
@@ -183,6 +185,9 @@ func newFakeDaemon(ctx context.Context, cfg fakeConfig) (*Daemon, error) {
 	d.instances = fi
 	d.networks = fakeNetworks{}
 	d.profiles = profiles.New(d.db, fi, func(action, url string, meta map[string]any) {
+		d.events.SendLifecycle("default", action, url, meta)
+	})
+	d.projects = projects.New(d.db, instance.ProjectUsage, func(action, url string, meta map[string]any) {
 		d.events.SendLifecycle("default", action, url, meta)
 	})
 

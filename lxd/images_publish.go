@@ -11,8 +11,10 @@ import (
 
 	"github.com/berth-dev/berth/lxd/imagestore"
 	"github.com/berth-dev/berth/lxd/operations"
+	"github.com/berth-dev/berth/lxd/projects"
 	"github.com/berth-dev/berth/lxd/response"
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/shared/project"
 )
 
 // imagesPostPublish answers POST /1.0/images with a JSON body whose source is an instance
@@ -47,13 +49,19 @@ func imagesPostPublish(d *Daemon, r *http.Request) response.Response {
 		return response.NotImplemented(fmt.Errorf("image source type %q is not supported", req.Source.Type))
 	}
 
+	// A name in the request's project: never a key of another one.
+	if strings.Contains(name, "_") {
+		return response.NotFound(fmt.Errorf("instance %q not found", name))
+	}
+
+	name = project.Key(projectOf(r), name)
 	err = d.instances.CheckPublishable(r.Context(), name, snap)
 	if err != nil {
 		return response.SmartError(err)
 	}
 
 	opts := imagestore.ImportOptions{Filename: req.Filename, Public: req.Public, Properties: req.Properties}
-	op, err := d.treeOp("Publishing instance", "create_image_from_container_pack", map[string][]string{"instances": {"/1.0/instances/" + name}}, func(ctx context.Context, op *operations.Operation) error {
+	op, err := d.treeOp("Publishing instance", "create_image_from_container_pack", map[string][]string{"instances": {projects.InstanceURL(name)}}, func(ctx context.Context, op *operations.Operation) error {
 		pr, pw := io.Pipe()
 		packed := make(chan error, 1)
 		go func() {

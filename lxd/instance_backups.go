@@ -14,8 +14,10 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/lxd/operations"
+	"github.com/berth-dev/berth/lxd/projects"
 	"github.com/berth-dev/berth/lxd/response"
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/shared/project"
 )
 
 // Backups are files: $BERTH_DIR/backups/<instance>/<backup>.tar.gz with a <backup>.json
@@ -26,8 +28,8 @@ func (d *Daemon) backupFile(name, backup string) string {
 	return filepath.Join(d.backups.Dir(), name, backup+".tar.gz")
 }
 
-func backupURL(name, backup string) string {
-	return "/1.0/instances/" + url.PathEscape(name) + "/backups/" + url.PathEscape(backup)
+func backupURL(key, backup string) string {
+	return "/1.0/instances/" + url.PathEscape(project.Name(key)) + "/backups/" + url.PathEscape(backup)
 }
 
 func validBackupName(s string) error {
@@ -120,7 +122,7 @@ func instanceBackupsPost(d *Daemon, r *http.Request) response.Response {
 	}
 
 	// lxc 5.0 takes the backup's name by trimming "/1.0/backups/" off this resource.
-	resources := map[string][]string{"instances": {"/1.0/instances/" + name}, "backups": {"/1.0/backups/" + req.Name}}
+	resources := map[string][]string{"instances": {projects.InstanceURL(name)}, "backups": {"/1.0/backups/" + req.Name}}
 	return d.treeTask("Backing up instance", "create_backup", resources, func(ctx context.Context, op *operations.Operation) error {
 		return d.writeBackup(ctx, name, backup)
 	})
@@ -194,7 +196,7 @@ func instanceBackupPost(d *Daemon, r *http.Request) response.Response {
 		return response.Conflict(fmt.Errorf("backup %q already exists", req.Name))
 	}
 
-	return d.task("Renaming backup", map[string][]string{"backups": {backupURL(name, backup)}}, func(context.Context, *operations.Operation) error {
+	return d.task("Renaming backup", map[string][]string{"instances": {projects.InstanceURL(name)}, "backups": {backupURL(name, backup)}}, func(context.Context, *operations.Operation) error {
 		return d.backups.Rename(name, backup, req.Name)
 	})
 }
@@ -211,7 +213,7 @@ func instanceBackupDelete(d *Daemon, r *http.Request) response.Response {
 		return response.NotFound(fmt.Errorf("backup %q of %q not found", backup, name))
 	}
 
-	return d.task("Deleting backup", map[string][]string{"backups": {backupURL(name, backup)}}, func(ctx context.Context, op *operations.Operation) error {
+	return d.task("Deleting backup", map[string][]string{"instances": {projects.InstanceURL(name)}, "backups": {backupURL(name, backup)}}, func(ctx context.Context, op *operations.Operation) error {
 		_ = os.Remove(filepath.Join(d.backups.Dir(), name, backup+".json"))
 		return os.Remove(d.backupFile(name, backup))
 	})
@@ -253,14 +255,15 @@ func instancesPostBackup(d *Daemon, r *http.Request) response.Response {
 	}
 
 	name := r.Header.Get("X-LXD-name")
+	proj := projectOf(r)
 	resources := map[string][]string{}
 	if name != "" {
-		resources = instanceResources(name)
+		resources = instanceResources(project.Key(proj, name))
 	}
 
 	return d.task("Restoring backup", resources, func(ctx context.Context, op *operations.Operation) error {
 		defer os.Remove(f.Name())
-		got, err := d.backups.Import(ctx, f.Name(), name)
+		got, err := d.backups.Import(project.WithContext(ctx, proj), f.Name(), name)
 		if err == nil {
 			_ = op.UpdateMetadata(map[string]any{"name": got})
 		}

@@ -7,6 +7,7 @@ import (
 	"github.com/berth-dev/berth/lxd/operations"
 	"github.com/berth-dev/berth/lxd/response"
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/shared/project"
 	"github.com/berth-dev/berth/shared/validate"
 )
 
@@ -36,12 +37,17 @@ func instanceRename(d *Daemon, r *http.Request) response.Response {
 		return response.BadRequest(api.StatusErrorf(http.StatusBadRequest, "invalid instance name: %v", err))
 	}
 
+	newKey, err := project.KeyFor(projectOf(r), req.Name)
+	if err != nil {
+		return response.BadRequest(api.StatusErrorf(http.StatusBadRequest, "invalid instance name: %v", err))
+	}
+
 	_, err = d.instances.Get(r.Context(), name, false)
 	if err != nil {
 		return response.SmartError(err)
 	}
 
 	return d.task("Renaming instance", instanceResources(name), func(ctx context.Context, op *operations.Operation) error {
-		return d.instances.Rename(ctx, name, req.Name)
+		return d.instances.Rename(ctx, name, newKey)
 	})
 }

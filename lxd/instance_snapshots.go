@@ -9,17 +9,19 @@ import (
 
 	"github.com/berth-dev/berth/lxd/etag"
 	"github.com/berth-dev/berth/lxd/operations"
+	"github.com/berth-dev/berth/lxd/projects"
 	"github.com/berth-dev/berth/lxd/response"
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/shared/project"
 )
 
-func snapshotURL(name, snap string) string {
-	return "/1.0/instances/" + url.PathEscape(name) + "/snapshots/" + url.PathEscape(snap)
+func snapshotURL(key, snap string) string {
+	return "/1.0/instances/" + url.PathEscape(project.Name(key)) + "/snapshots/" + url.PathEscape(snap)
 }
 
-func snapshotResources(name, snap string) map[string][]string {
-	inst := "/1.0/instances/" + name
-	return map[string][]string{"instances": {inst}, "containers": {inst}, "instances_snapshots": {snapshotURL(name, snap)}}
+func snapshotResources(key, snap string) map[string][]string {
+	inst := projects.InstanceURL(key)
+	return map[string][]string{"instances": {inst}, "containers": {inst}, "instances_snapshots": {snapshotURL(key, snap)}}
 }
 
 // GET /1.0/instances/{name}/snapshots: URLs, or objects with recursion=1.

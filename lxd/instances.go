@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"net/http"
+	"net/url"
 
 	"github.com/berth-dev/berth/lxd/instance"
 	"github.com/berth-dev/berth/lxd/operations"
+	"github.com/berth-dev/berth/lxd/projects"
 	"github.com/berth-dev/berth/lxd/response"
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/shared/project"
 )
 
 // GET /1.0/instances: URLs, objects (recursion=1) or full objects (recursion=2).
@@ -27,11 +30,11 @@ func instancesGet(d *Daemon, r *http.Request) response.Response {
 	objs := []api.Instance{}
 	full := []api.InstanceFull{}
 	for _, inst := range list {
-		if !matchFilter(inst, clauses) {
+		if !inScope(r, inst.Project) || !matchFilter(inst, clauses) {
 			continue
 		}
 
-		names = append(names, inst.Name)
+		names = append(names, instanceListURL(r, inst.Project, inst.Name))
 		objs = append(objs, inst.Instance)
 		full = append(full, inst)
 	}
@@ -43,7 +46,18 @@ func instancesGet(d *Daemon, r *http.Request) response.Response {
 		return response.SyncResponse(true, objs)
 	}
 
-	return response.SyncResponse(true, urlsOf(instanceCollection(r), names))
+	return response.SyncResponse(true, names)
+}
+
+// instanceListURL is an instance's URL in a list, under the collection r came through,
+// with ?project= outside the default project, as LXD writes it.
+func instanceListURL(r *http.Request, proj, name string) string {
+	u := "/1.0/" + instanceCollection(r) + "/" + url.PathEscape(name)
+	if proj != project.Default {
+		u += "?project=" + url.QueryEscape(proj)
+	}
+
+	return u
 }
 
 // POST /1.0/instances: validation and image lookup happen before the operation, so bad
@@ -108,9 +122,10 @@ func instanceDelete(d *Daemon, r *http.Request) response.Response {
 	})
 }
 
-func instanceResources(name string) map[string][]string {
-	url := "/1.0/instances/" + name
-	return map[string][]string{"instances": {url}, "containers": {url}}
+// instanceResources are the resources of an operation on the instance key.
+func instanceResources(key string) map[string][]string {
+	u := projects.InstanceURL(key)
+	return map[string][]string{"instances": {u}, "containers": {u}}
 }
 
 // task runs fn as an asynchronous operation and returns the 202 response.

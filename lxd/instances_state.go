@@ -9,8 +9,10 @@ import (
 	"sync"
 
 	"github.com/berth-dev/berth/lxd/operations"
+	"github.com/berth-dev/berth/lxd/projects"
 	"github.com/berth-dev/berth/lxd/response"
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/shared/project"
 )
 
 // maxBulkState bounds the instances a bulk state change works on at once.
@@ -24,7 +26,8 @@ type bulkStatePut struct {
 // PUT /1.0/instances: changes the state of every instance (lxc start/stop/restart --all
 // send it), as one operation, as LXD does: instances already in the wanted state are
 // left alone, the others change a few at a time, and the operation fails naming those
-// that did not. There are no projects: ?project= names the only one.
+// that did not. Only the instances of the request's project (every project's with
+// all-projects=true).
 func instancesPut(d *Daemon, r *http.Request) response.Response {
 	req := bulkStatePut{}
 	err := decodeJSON(r, &req)
@@ -49,17 +52,18 @@ func instancesPut(d *Daemon, r *http.Request) response.Response {
 	var targets []target
 	urls := []string{}
 	for _, inst := range list {
-		if !needsAction(inst.Status, req.State.Action) {
+		if !inScope(r, inst.Project) || !needsAction(inst.Status, req.State.Action) {
 			continue
 		}
 
-		_, fn, err := stateAction(d, inst.Name, *req.State)
+		key := project.Key(inst.Project, inst.Name)
+		_, fn, err := stateAction(d, key, *req.State)
 		if err != nil {
 			return response.SmartError(err)
 		}
 
-		targets = append(targets, target{inst.Name, fn})
-		urls = append(urls, "/1.0/instances/"+inst.Name)
+		targets = append(targets, target{key, fn})
+		urls = append(urls, projects.InstanceURL(key))
 	}
 
 	if len(list) == 0 {

@@ -8,16 +8,27 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-dev/berth/lxd/operations"
 	"github.com/berth-dev/berth/lxd/response"
 	"github.com/berth-dev/berth/shared/api"
 )
 
-// GET /1.0/operations: grouped by lowercased status.
+// GET /1.0/operations: grouped by lowercased status; those of the request's project
+// (all-projects=true: every project's) and those of no project.
 func operationsGet(d *Daemon, r *http.Request) response.Response {
 	full := recursion(r) >= 1
 	urls := map[string][]string{}
 	objs := map[string][]api.Operation{}
+	c := callerOf(r)
 	for _, op := range d.ops.List() {
+		if c.Restricted() && !c.MayUse(op.Project()) {
+			continue // another project's, or of none: its secrets are not this caller's
+		}
+
+		if op.Project() != "" && !inScope(r, op.Project()) {
+			continue // another project's, as LXD lists them
+		}
+
 		o := op.Render()
 		key := strings.ToLower(o.Status)
 		urls[key] = append(urls[key], "/1.0/operations/"+o.ID)
@@ -31,9 +42,26 @@ func operationsGet(d *Daemon, r *http.Request) response.Response {
 	return response.SyncResponse(true, urls)
 }
 
+// operationOf is the operation of r's path, a 404 for a restricted certificate when it
+// is not of one of its projects (as if it did not exist).
+func (d *Daemon) operationOf(r *http.Request) (*operations.Operation, error) {
+	id := pathVar(r, "id")
+	op, err := d.ops.Get(id)
+	if err != nil {
+		return nil, err
+	}
+
+	c := callerOf(r)
+	if c.Restricted() && !c.MayUse(op.Project()) {
+		return nil, api.StatusErrorf(http.StatusNotFound, "operation %q not found", id)
+	}
+
+	return op, nil
+}
+
 // GET /1.0/operations/{id}
 func operationGet(d *Daemon, r *http.Request) response.Response {
-	op, err := d.ops.Get(pathVar(r, "id"))
+	op, err := d.operationOf(r)
 	if err != nil {
 		return response.SmartError(err)
 	}
@@ -43,7 +71,7 @@ func operationGet(d *Daemon, r *http.Request) response.Response {
 
 // DELETE /1.0/operations/{id}: cancel.
 func operationDelete(d *Daemon, r *http.Request) response.Response {
-	op, err := d.ops.Get(pathVar(r, "id"))
+	op, err := d.operationOf(r)
 	if err != nil {
 		return response.SmartError(err)
 	}
@@ -53,7 +81,7 @@ func operationDelete(d *Daemon, r *http.Request) response.Response {
 
 // GET /1.0/operations/{id}/wait?timeout=N: block until final or N seconds (-1: forever).
 func operationWait(d *Daemon, r *http.Request) response.Response {
-	op, err := d.ops.Get(pathVar(r, "id"))
+	op, err := d.operationOf(r)
 	if err != nil {
 		return response.SmartError(err)
 	}
@@ -90,6 +118,11 @@ func eventsGet(d *Daemon, r *http.Request) response.Response {
 	wl, err := d.events.NewWebsocketListener(r)
 	if err != nil {
 		return response.SmartError(err)
+	}
+
+	c := callerOf(r)
+	if c.Restricted() {
+		wl.Restrict(c.Cert.Projects)
 	}
 
 	return response.ManualResponse(func(w http.ResponseWriter) error { return wl.Serve(w, r) })

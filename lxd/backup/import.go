@@ -13,6 +13,7 @@ import (
 	"github.com/berth-dev/berth/lxd/images"
 	"github.com/berth-dev/berth/lxd/instance"
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/shared/project"
 	"github.com/berth-dev/berth/shared/validate"
 )
 
@@ -46,6 +47,12 @@ func (s *Service) Import(ctx context.Context, file, name string) (string, error)
 	}
 
 	err = validate.InstanceName(name)
+	if err != nil {
+		return "", api.StatusErrorf(http.StatusBadRequest, "invalid instance name: %v", err)
+	}
+
+	// The backup lands in the project of the request (shared/project keys its name).
+	name, err = project.KeyFor(project.FromContext(ctx), name)
 	if err != nil {
 		return "", api.StatusErrorf(http.StatusBadRequest, "invalid instance name: %v", err)
 	}

@@ -11,9 +11,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/berth-dev/berth/lxd/setup"
 	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/lxd/setup"
 )
 
 // setupTimeout bounds the child's work between clone and exec: tens of milliseconds
@@ -181,7 +182,7 @@ func (m *monitor) syncSteps(p *initProc, sock *os.File) error {
 
 	cfg := setup.Config{
 		Rootfs:      m.spec.Rootfs,
-		Hostname:    m.spec.Name,
+		Hostname:    m.spec.hostname(),
 		Console:     p.slave.Name(),
 		Env:         initEnv(m.spec),
 		Init:        setup.DefaultInit,

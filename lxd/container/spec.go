@@ -12,7 +12,8 @@ import (
 // Spec describes a container to start. It is written to RunDir/spec.json
 // for the monitor.
 type Spec struct {
-	Name     string            `json:"name"`     // instance name = hostname
+	Name     string            `json:"name"`     // instance key (shared/project): names its host objects
+	Hostname string            `json:"hostname"` // the UTS name: its name in its project ("" is Name)
 	UUID     string            `json:"uuid"`     // container_uuid for PID 1's environment
 	Rootfs   string            `json:"rootfs"`   // host path of the already-mounted root filesystem
 	IDMap    idmap.Set         `json:"idmap"`    // container ids 0..Size map to HostUID/HostGID..
@@ -59,3 +60,13 @@ const (
 	exitFile    = "exit.json"
 	consoleFile = "console.log"
 )
+
+// hostname is the container's UTS name: Hostname, or Name for a spec from before
+// projects (a monitor that outlives the upgrade re-reads its spec).
+func (s *Spec) hostname() string {
+	if s.Hostname != "" {
+		return s.Hostname
+	}
+
+	return s.Name
+}

@@ -11,7 +11,7 @@ import "time"
 // Instance is one row of the instances table with its config, devices and profiles.
 type Instance struct {
 	ID           int64
-	Name         string
+	Name         string // the key: its name, with its project outside the default one (shared/project)
 	Type         string // "container"
 	Architecture string
 	Description  string

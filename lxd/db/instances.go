@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/shared/project"
 )
 
 // Loading instances takes four queries whatever their number: rows, then config,
@@ -186,9 +187,11 @@ func (tx *Tx) InstanceExists(ctx context.Context, name string) (bool, error) {
 	return true, nil
 }
 
+// instanceInsert takes the project of the key (shared/project) for project_id: a key
+// whose project does not exist fails on NOT NULL.
 const instanceInsert = `
-INSERT INTO instances (name, type, architecture, description, ephemeral, stateful, creation_date, last_use_date)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+INSERT INTO instances (name, type, architecture, description, ephemeral, stateful, creation_date, last_use_date, project_id)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, (SELECT id FROM projects WHERE name = ?))`
 
 const instanceConfigInsert = `INSERT INTO instances_config (instance_id, key, value) VALUES (?, ?, ?)`
 
@@ -201,7 +204,7 @@ var instanceDeviceStmts = deviceStmts{
 // order) and returns its id. A missing profile is a 404, a taken name a 409.
 func (tx *Tx) CreateInstance(ctx context.Context, inst Instance) (int64, error) {
 	res, err := tx.tx.ExecContext(ctx, instanceInsert, inst.Name, inst.Type, inst.Architecture, inst.Description,
-		inst.Ephemeral, inst.Stateful, timeToDB(inst.CreatedAt), timeToDB(inst.LastUsedAt))
+		inst.Ephemeral, inst.Stateful, timeToDB(inst.CreatedAt), timeToDB(inst.LastUsedAt), project.Of(inst.Name))
 	if isUnique(err) {
 		return 0, alreadyExists("instance", inst.Name)
 	}

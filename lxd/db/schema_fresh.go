@@ -28,7 +28,7 @@ CREATE TABLE images (
     creation_date TEXT,
     expiry_date TEXT,
     upload_date TEXT,
-    last_use_date TEXT,
+    last_use_date TEXT, project_id INTEGER NOT NULL DEFAULT 1,
     UNIQUE (fingerprint)
 );
 CREATE TABLE images_aliases (
@@ -36,7 +36,7 @@ CREATE TABLE images_aliases (
     name TEXT NOT NULL,
     image_id INTEGER NOT NULL,
     description TEXT NOT NULL DEFAULT '',
-    type TEXT NOT NULL DEFAULT '',
+    type TEXT NOT NULL DEFAULT '', project_id INTEGER NOT NULL DEFAULT 1,
     FOREIGN KEY (image_id) REFERENCES images (id) ON DELETE CASCADE,
     UNIQUE (name)
 );
@@ -57,7 +57,7 @@ CREATE TABLE instances (
     ephemeral INTEGER NOT NULL DEFAULT 0,
     stateful INTEGER NOT NULL DEFAULT 0,
     creation_date TEXT,
-    last_use_date TEXT,
+    last_use_date TEXT, project_id INTEGER NOT NULL DEFAULT 1,
     UNIQUE (name)
 );
 CREATE TABLE instances_config (
@@ -152,7 +152,7 @@ CREATE TABLE node_config (
 CREATE TABLE profiles (
     id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
     name TEXT NOT NULL,
-    description TEXT NOT NULL DEFAULT '',
+    description TEXT NOT NULL DEFAULT '', project_id INTEGER NOT NULL DEFAULT 1,
     UNIQUE (name)
 );
 CREATE TABLE profiles_config (
@@ -178,6 +178,20 @@ CREATE TABLE profiles_devices_config (
     value TEXT NOT NULL,
     FOREIGN KEY (profile_device_id) REFERENCES profiles_devices (id) ON DELETE CASCADE,
     UNIQUE (profile_device_id, key)
+);
+CREATE TABLE projects (
+    id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    UNIQUE (name)
+);
+CREATE TABLE projects_config (
+    id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+    project_id INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    FOREIGN KEY (project_id) REFERENCES projects (id) ON DELETE CASCADE,
+    UNIQUE (project_id, key)
 );
 CREATE TABLE schema (
     id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
@@ -238,4 +252,5 @@ CREATE TABLE warnings (
 );
 CREATE INDEX images_aliases_image_id_idx ON images_aliases (image_id);
 CREATE INDEX instances_profiles_profile_id_idx ON instances_profiles (profile_id);
+CREATE INDEX instances_project_id_idx ON instances (project_id);
 `

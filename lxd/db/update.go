@@ -29,6 +29,7 @@ var updates = []schema.Update{
 	updateFromV5,
 	updateFromV6,
 	updateFromV7,
+	updateFromV8,
 }
 
 // updateFromV0 creates the initial tables. Tables shared across a future cluster

@@ -171,3 +171,42 @@ WHERE p.name = 'default'`).Scan(&desc, &devName, &devType)
 		t.Fatalf("root device config = %v", got)
 	}
 }
+
+// updateFromV8 gives every existing row to the default project, which it seeds with its
+// features on.
+func TestUpdateFromV8MovesRowsToDefaultProject(t *testing.T) {
+	ctx := context.Background()
+	raw := openRaw(t)
+
+	_, err := schema.Ensure(ctx, raw, updates[:8])
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	_, err = raw.ExecContext(ctx, `INSERT INTO instances (name, type, architecture) VALUES ('c1', 'container', 'x86_64')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	_, err = schema.Ensure(ctx, raw, updates[:9])
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var proj string
+	err = raw.QueryRowContext(ctx, `SELECT p.name FROM instances i JOIN projects p ON p.id = i.project_id WHERE i.name = 'c1'`).Scan(&proj)
+	if err != nil || proj != "default" {
+		t.Fatalf("project of c1 = %q, %v; want default", proj, err)
+	}
+
+	err = raw.QueryRowContext(ctx, `SELECT p.name FROM profiles pr JOIN projects p ON p.id = pr.project_id WHERE pr.name = 'default'`).Scan(&proj)
+	if err != nil || proj != "default" {
+		t.Fatalf("project of the default profile = %q, %v; want default", proj, err)
+	}
+
+	var n int
+	err = raw.QueryRowContext(ctx, `SELECT COUNT(*) FROM projects_config WHERE project_id = 1 AND key LIKE 'features.%' AND value = 'true'`).Scan(&n)
+	if err != nil || n != 4 {
+		t.Fatalf("default project's features on = %d, %v; want 4", n, err)
+	}
+}

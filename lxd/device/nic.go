@@ -12,6 +12,7 @@ import (
 	"github.com/berth-dev/berth/lxd/network"
 	"github.com/berth-dev/berth/lxd/setup"
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/shared/project"
 )
 
 // nic is a NIC device resolved for one start or hotplug.
@@ -133,7 +134,9 @@ func (nicDevice) reserve(r *run) error {
 	}
 
 	var err error
-	n.addr, err = n.net.Reserve(r.inst+"."+r.name, r.inst, n.mac, want)
+	// The owner is the instance's key (unique on the host); the DHCP host name is its
+	// name in its project, a DNS label (the key of a non-default project's is not).
+	n.addr, err = n.net.Reserve(r.inst+"."+r.name, project.Name(r.inst), n.mac, want)
 	if err != nil {
 		return fmt.Errorf("reserving an address for %s: %w", r.name, err)
 	}

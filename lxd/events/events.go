@@ -45,6 +45,7 @@ type listener struct {
 	types       map[string]bool // nil means all types
 	project     string
 	allProjects bool
+	only        map[string]bool // a restricted listener's projects; nil: any
 
 	// Both are closed (under Server.mu) when the listener is dropped.
 	raw  chan []byte
@@ -55,6 +56,10 @@ type listener struct {
 func (l *listener) wants(ev *api.Event, sentProject string) bool {
 	if l.types != nil && !l.types[ev.Type] {
 		return false
+	}
+
+	if l.only != nil && !l.only[sentProject] {
+		return false // nor events of no one project ("")
 	}
 
 	return l.allProjects || sentProject == "" || sentProject == l.project

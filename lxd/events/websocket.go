@@ -65,6 +65,16 @@ func (s *Server) NewWebsocketListener(r *http.Request) (*WebsocketListener, erro
 	return &WebsocketListener{s: s, l: l}, nil
 }
 
+// Restrict confines the listener to the events of projects (a restricted certificate's):
+// events of other projects and of no one project are not sent to it. Call it before
+// Serve.
+func (wl *WebsocketListener) Restrict(projects []string) {
+	wl.l.only = make(map[string]bool, len(projects))
+	for _, p := range projects {
+		wl.l.only[p] = true
+	}
+}
+
 func isTrue(v string) bool {
 	switch strings.ToLower(v) {
 	case "1", "true", "yes", "on":

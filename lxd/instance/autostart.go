@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/berth-dev/berth/shared/project"
 	"github.com/berth-dev/berth/shared/validate"
 )
 
@@ -18,13 +19,14 @@ func (ru *Runner) Autostart(ctx context.Context) error {
 
 	var errs []error
 	for _, inst := range list {
-		if !validate.IsTrue(inst.ExpandedConfig["boot.autostart"]) || ru.host.monitor(inst.Name) != nil {
+		key := project.Key(inst.Project, inst.Name)
+		if !validate.IsTrue(inst.ExpandedConfig["boot.autostart"]) || ru.host.monitor(key) != nil {
 			continue
 		}
 
-		ru.log.Info("autostarting instance", "instance", inst.Name)
-		err := ru.Start(ctx, inst.Name)
-		if err != nil && ru.host.monitor(inst.Name) == nil {
+		ru.log.Info("autostarting instance", "instance", key)
+		err := ru.Start(ctx, key)
+		if err != nil && ru.host.monitor(key) == nil {
 			errs = append(errs, err)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/berth-dev/berth/lxd/snapshot"
 	"github.com/berth-dev/berth/lxd/sys"
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/shared/units"
 	"github.com/berth-dev/berth/shared/validate"
 )
 
@@ -163,38 +164,10 @@ func isMemory(v string) error {
 	return err
 }
 
-var byteUnits = map[string]int64{
-	"": 1, "B": 1,
-	"kB": 1000, "MB": 1000 * 1000, "GB": 1000 * 1000 * 1000, "TB": 1000 * 1000 * 1000 * 1000,
-	"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40,
-}
-
-// ParseBytes parses LXD-style sizes: "512MiB", "1GB", "1048576".
+// ParseBytes parses LXD-style sizes: "512MiB", "1GB", "1048576" (shared/units: projects
+// read their limits the same way).
 func ParseBytes(v string) (int64, error) {
-	i := strings.IndexFunc(v, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
-	num, unit := v, ""
-	if i >= 0 {
-		num, unit = v[:i], v[i:]
-	}
-
-	mult, ok := byteUnits[unit]
-	if !ok || num == "" {
-		return 0, fmt.Errorf("%q is not a size like 512MiB", v)
-	}
-
-	n, err := strconv.ParseFloat(num, 64)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("%q is not a positive size", v)
-	}
-
-	// A float beyond int64 converts to a negative number on amd64, and a fraction of a
-	// byte to 0: both would be accepted as limits that mean something else.
-	bytes := n * float64(mult)
-	if bytes >= 1<<63 || bytes < 1 {
-		return 0, fmt.Errorf("%q is not a size from 1 byte to 8 EiB", v)
-	}
-
-	return int64(bytes), nil
+	return units.ParseBytes(v)
 }
 
 // ValidateDevices checks the shape of a device map: every device has a known type.

@@ -12,7 +12,9 @@ import (
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/idmap"
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/shared/project"
 	"github.com/berth-dev/berth/shared/revert"
+	"github.com/berth-dev/berth/shared/validate"
 )
 
 // CopyRequest is a validated POST /1.0/instances with source type "copy".
@@ -39,6 +41,24 @@ func (ct *Creator) PrepareCopy(ctx context.Context, req api.InstancesPost) (*Cop
 	src, snap, _ := strings.Cut(req.Source.Source, "/")
 	if src == "" {
 		return nil, api.StatusErrorf(http.StatusBadRequest, "copy source is missing")
+	}
+
+	// Both are names in the request's project: a name is never a key (no '_'), so no
+	// request reaches another project's instance through a key.
+	err = validate.InstanceName(src)
+	if err != nil {
+		return nil, api.StatusErrorf(http.StatusBadRequest, "invalid copy source: %v", err)
+	}
+
+	proj := project.FromContext(ctx)
+	if req.Source.Project != "" && req.Source.Project != proj {
+		return nil, api.StatusErrorf(http.StatusNotImplemented, "copies between projects are not supported yet")
+	}
+
+	src = project.Key(proj, src)
+	req.Name, err = project.KeyFor(proj, req.Name)
+	if err != nil {
+		return nil, api.StatusErrorf(http.StatusBadRequest, "invalid instance name: %v", err)
 	}
 
 	withPostDefaults(&req)

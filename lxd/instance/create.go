@@ -12,6 +12,7 @@ import (
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/idmap"
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/shared/project"
 	"github.com/berth-dev/berth/shared/revert"
 )
 
@@ -30,6 +31,12 @@ func (ct *Creator) PrepareCreate(ctx context.Context, req api.InstancesPost) (*C
 	err := nameRequest(&req)
 	if err != nil {
 		return nil, err
+	}
+
+	name := req.Name
+	req.Name, err = project.KeyFor(project.FromContext(ctx), req.Name)
+	if err != nil {
+		return nil, api.StatusErrorf(http.StatusBadRequest, "invalid instance name: %v", err)
 	}
 
 	if req.Type != "" && req.Type != api.InstanceTypeContainer {
@@ -60,10 +67,16 @@ func (ct *Creator) PrepareCreate(ctx context.Context, req api.InstancesPost) (*C
 		}
 
 		if exists {
-			return api.StatusErrorf(http.StatusConflict, "instance %q already exists", req.Name)
+			return api.StatusErrorf(http.StatusConflict, "instance %q already exists", name)
 		}
 
 		cr.devices, err = expandNew(ctx, tx, req.Profiles, req.Devices)
+		if err != nil {
+			return err
+		}
+
+		// Early, so that a refusal fails the request itself; insertNew checks again.
+		err = checkProject(ctx, tx, &db.Instance{Name: req.Name, Config: req.Config, Devices: req.Devices, Profiles: req.Profiles})
 		if err != nil {
 			return err
 		}

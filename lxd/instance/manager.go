@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"sync"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/berth-dev/berth/lxd/snapshot"
 	"github.com/berth-dev/berth/lxd/storage"
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/shared/project"
 )
 
 // Lifecycle receives lifecycle events (instance-started, ...).
@@ -173,7 +175,7 @@ func (m *Manager) runDir(name string) string {
 
 func (m *Manager) event(action, name string, ctx map[string]any) {
 	if m.cfg.Events != nil {
-		m.cfg.Events.SendLifecycle("default", action, "/1.0/instances/"+name, ctx)
+		m.cfg.Events.SendLifecycle(project.Of(name), action, "/1.0/instances/"+url.PathEscape(project.Name(name)), ctx)
 	}
 }
 

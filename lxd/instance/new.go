@@ -161,7 +161,14 @@ func insertNew(ctx context.Context, tx *db.Tx, spec *newSpec, ids idmap.Set) err
 		row.Config["volatile.apply_template"] = spec.applyTemplate
 	}
 
-	_, err := tx.CreateInstance(ctx, row)
+	// Checked in the transaction that writes the row, so two creates cannot both
+	// take the last instance a project's limits allow.
+	err := checkProject(ctx, tx, &row)
+	if err != nil {
+		return err
+	}
+
+	_, err = tx.CreateInstance(ctx, row)
 	if err != nil {
 		return err
 	}

@@ -8,14 +8,14 @@ import (
 
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/shared/api"
-	"github.com/berth-dev/berth/shared/validate"
+	"github.com/berth-dev/berth/shared/project"
 )
 
 // Rename gives a stopped instance a new name: storage, its own files, then the DB row.
 // Its hostname templates render again at the next start (trigger "rename"), unless a
 // create or copy trigger is still pending.
 func (m *Manager) Rename(ctx context.Context, oldName, newName string) error {
-	err := validate.InstanceName(newName)
+	err := project.ValidateKey(newName)
 	if err != nil {
 		return api.StatusErrorf(http.StatusBadRequest, "invalid instance name: %v", err)
 	}

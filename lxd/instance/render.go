@@ -5,6 +5,7 @@ import (
 
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/shared/project"
 )
 
 // ETag is what an instance's ETag covers (LXD: architecture, local config and devices,
@@ -89,7 +90,7 @@ func (vw *View) Names(ctx context.Context) ([]string, error) {
 
 	names := make([]string, 0, len(list))
 	for _, i := range list {
-		names = append(names, i.Name)
+		names = append(names, project.Key(i.Project, i.Name))
 	}
 
 	return names, nil
@@ -123,11 +124,11 @@ func (vw *View) renderWith(inst *db.Instance, profiles map[string]*db.Profile, f
 			CreatedAt:       inst.CreatedAt,
 			ExpandedConfig:  config,
 			ExpandedDevices: devices,
-			Name:            inst.Name,
+			Name:            project.Name(inst.Name),
 			LastUsedAt:      inst.LastUsedAt,
 			Location:        "none",
 			Type:            api.InstanceTypeContainer,
-			Project:         "default",
+			Project:         project.Of(inst.Name),
 		},
 	}
 

@@ -14,6 +14,7 @@ import (
 	"github.com/berth-dev/berth/lxd/device"
 	"github.com/berth-dev/berth/lxd/images"
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/shared/project"
 	"github.com/berth-dev/berth/shared/revert"
 )
 
@@ -82,6 +83,7 @@ func (ru *Runner) start(ctx context.Context, name string) error {
 
 	spec := container.Spec{
 		Name:     name,
+		Hostname: project.Name(name),
 		UUID:     inst.Config["volatile.uuid"],
 		Rootfs:   rootfs,
 		IDMap:    ids,
@@ -175,7 +177,7 @@ func (ru *Runner) renderTemplates(inst *db.Instance, rootfs, pending string, con
 	}
 
 	tctx := images.TemplateContext{
-		Name:         inst.Name,
+		Name:         project.Name(inst.Name), // the hostname: never the key
 		Architecture: inst.Architecture,
 		Ephemeral:    inst.Ephemeral,
 		Config:       config,

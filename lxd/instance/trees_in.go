@@ -12,8 +12,8 @@ import (
 	"github.com/berth-dev/berth/lxd/snapshot"
 	"github.com/berth-dev/berth/lxd/storage"
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/shared/project"
 	"github.com/berth-dev/berth/shared/revert"
-	"github.com/berth-dev/berth/shared/validate"
 )
 
 // Incoming is an instance whose files arrive as trees: from a backup, or (later) from
@@ -47,7 +47,7 @@ type Incoming struct {
 // then made from, in a fresh id range. It is the creation pipeline's entry point for
 // whatever brings an instance as files: backup import, and a migration sink.
 func (ct *Creator) CreateFromTrees(ctx context.Context, in Incoming) error {
-	err := validate.InstanceName(in.Instance.Name)
+	err := project.ValidateKey(in.Instance.Name)
 	if err != nil {
 		return api.StatusErrorf(http.StatusBadRequest, "invalid instance name: %v", err)
 	}

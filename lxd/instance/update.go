@@ -86,6 +86,13 @@ func (cf *Configurator) PrepareUpdate(ctx context.Context, name string, put api.
 		return nil, err
 	}
 
+	err = cf.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		return checkProject(ctx, tx, &row)
+	})
+	if err != nil {
+		return nil, err
+	}
+
 	out := cf.view.render(cur, profiles, false)
 	etag, err := etag.Hash(ETag(&out.Instance))
 	if err != nil {
@@ -166,6 +173,11 @@ func (cf *Configurator) Update(ctx context.Context, req *UpdateRequest) error {
 	}
 
 	err = cf.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		err := checkProject(ctx, tx, &req.row) // again, with what other writers did since
+		if err != nil {
+			return err
+		}
+
 		return tx.UpdateInstance(ctx, req.Name, req.row)
 	})
 	if err != nil {
@@ -319,7 +331,17 @@ func (cf *Configurator) CheckProfile(ctx context.Context, name string, p *db.Pro
 		}
 	}
 
-	return nil
+	// Its users' projects must allow what they would expand to (restrictions, limits).
+	return cf.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		for i := range insts {
+			err := checkProjectWith(ctx, tx, &insts[i], newProfiles)
+			if err != nil {
+				return err
+			}
+		}
+
+		return nil
+	})
 }
 
 // ProfileChanged applies a profile's change (old is its previous content) to every

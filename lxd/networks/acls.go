@@ -13,6 +13,7 @@ import (
 	"github.com/berth-dev/berth/lxd/etag"
 	"github.com/berth-dev/berth/lxd/firewall"
 	"github.com/berth-dev/berth/lxd/network"
+	"github.com/berth-dev/berth/lxd/projects"
 	"github.com/berth-dev/berth/shared/api"
 )
 
@@ -74,7 +75,7 @@ func aclUsers(ctx context.Context, tx *db.Tx, nets []db.Network) (map[string][]s
 	}
 
 	for _, in := range insts {
-		nicUsers("/1.0/instances/"+url.PathEscape(in.Name), in.Devices)
+		nicUsers(projects.InstanceURL(in.Name), in.Devices)
 	}
 
 	return out, nil

@@ -7,6 +7,7 @@ import (
 
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/instance"
+	"github.com/berth-dev/berth/lxd/projects"
 	"github.com/berth-dev/berth/shared/api"
 )
 
@@ -61,7 +62,7 @@ func users(ctx context.Context, tx *db.Tx) (map[string][]string, error) {
 	for i := range insts {
 		_, devices := instance.Expand(&insts[i], byName)
 		for _, nw := range nicNetworks(devices) {
-			out[nw] = append(out[nw], "/1.0/instances/"+insts[i].Name)
+			out[nw] = append(out[nw], projects.InstanceURL(insts[i].Name))
 		}
 	}
 

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"maps"
 	"net/http"
+	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -34,6 +36,7 @@ type Operation struct {
 	description string
 	createdAt   time.Time
 	resources   map[string][]string
+	project     string // of its instance resources (projectOf); "" when none or several
 	run         RunFunc
 	onConnect   ConnectFunc
 	onCancel    CancelFunc
@@ -76,6 +79,7 @@ func newOperation(reg *Registry, class, description string, resources map[string
 		description: description,
 		createdAt:   now,
 		resources:   res,
+		project:     projectOf(res),
 		run:         run,
 		onConnect:   onConnect,
 		onCancel:    cancel,
@@ -87,6 +91,41 @@ func newOperation(reg *Registry, class, description string, resources map[string
 		metadata:    maps.Clone(metadata),
 	}
 }
+
+// projectOf is the project every instance resource of an operation names (its
+// ?project=, the default project without one), "" when it has none or they differ.
+// Its events go to that project's listeners; an operation of no one project reaches
+// every listener but a restricted certificate's.
+func projectOf(res map[string][]string) string {
+	proj := ""
+	for _, kind := range []string{"instances", "containers"} {
+		for _, u := range res[kind] {
+			p := "default"
+			_, query, ok := strings.Cut(u, "?")
+			if ok {
+				q, err := url.ParseQuery(query)
+				if err != nil {
+					return ""
+				}
+
+				if q.Get("project") != "" {
+					p = q.Get("project")
+				}
+			}
+
+			if proj != "" && proj != p {
+				return ""
+			}
+
+			proj = p
+		}
+	}
+
+	return proj
+}
+
+// Project is the project of the operation's instances, "" when it has none.
+func (op *Operation) Project() string { return op.project }
 
 // ID returns the operation's uuid.
 func (op *Operation) ID() string { return op.id }
@@ -169,7 +208,7 @@ func (op *Operation) sendLocked() {
 		delete(o.Metadata, k)
 	}
 
-	err := op.reg.events.Send("", api.EventTypeOperation, o)
+	err := op.reg.events.Send(op.project, api.EventTypeOperation, o)
 	if err != nil {
 		op.reg.log.Error("sending operation event", "id", op.id, "err", err)
 	}

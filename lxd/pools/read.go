@@ -11,6 +11,7 @@ import (
 
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/instance"
+	"github.com/berth-dev/berth/lxd/projects"
 	"github.com/berth-dev/berth/shared/api"
 )
 
@@ -81,7 +82,7 @@ func users(ctx context.Context, tx *db.Tx) (map[string][]string, error) {
 	}
 
 	for i := range insts {
-		u := "/1.0/instances/" + insts[i].Name
+		u := projects.InstanceURL(insts[i].Name)
 		add(DefaultName, u)
 		_, devices := instance.Expand(&insts[i], byName)
 		for _, pool := range diskPools(devices) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/etag"
+	"github.com/berth-dev/berth/lxd/projects"
 	"github.com/berth-dev/berth/shared/api"
 	"github.com/berth-dev/berth/shared/validate"
 )
@@ -66,7 +67,7 @@ func toAPI(ctx context.Context, tx *db.Tx, p *db.Profile) (*api.Profile, error) 
 
 	used := make([]string, 0, len(users))
 	for _, u := range users {
-		used = append(used, "/1.0/instances/"+neturl.PathEscape(u))
+		used = append(used, projects.InstanceURL(u))
 	}
 
 	return &api.Profile{

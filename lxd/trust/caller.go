@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -38,16 +39,28 @@ type Caller struct {
 }
 
 // Admin reports whether the caller may do everything: the unix socket, or a trusted
-// client certificate (the store holds no restricted ones: they are not supported yet).
+// client certificate that is not restricted.
 func (c Caller) Admin() bool {
 	switch c.Via {
 	case ViaUnix:
 		return true
 	case ViaTLS:
-		return c.Trusted && c.Cert.Type == api.CertificateTypeClient
+		return c.Trusted && c.Cert.Type == api.CertificateTypeClient && !c.Cert.Restricted
 	}
 
 	return false
+}
+
+// Restricted reports whether the caller holds a restricted client certificate: it may
+// use only the projects of MayUse.
+func (c Caller) Restricted() bool {
+	return c.Via == ViaTLS && c.Trusted && c.Cert.Type == api.CertificateTypeClient && c.Cert.Restricted
+}
+
+// MayUse reports whether the caller may see and touch the project: an administrator
+// any, a restricted certificate its own.
+func (c Caller) MayUse(proj string) bool {
+	return c.Admin() || (c.Restricted() && slices.Contains(c.Cert.Projects, proj))
 }
 
 // Metrics reports whether the caller may scrape /1.0/metrics with authentication on:

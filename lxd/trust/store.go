@@ -16,6 +16,7 @@ import (
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/listener"
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/shared/project"
 )
 
 // Entry is a trusted certificate as authentication needs it.
@@ -23,6 +24,11 @@ type Entry struct {
 	Fingerprint string
 	Name        string
 	Type        string
+
+	// Restricted confines a client certificate to Projects (sorted): it sees and
+	// touches nothing else.
+	Restricted bool
+	Projects   []string
 }
 
 // Store is the trust store: the certificates table and an in-memory copy consulted
@@ -101,15 +107,16 @@ func (s *Store) reload(ctx context.Context) error {
 
 	certs := make(map[string]Entry, len(rows))
 	for _, r := range rows {
-		// A restricted row (written by an older berthd, or by hand) trusts nothing:
-		// restricted certificates are not supported yet, and treating one as a full
-		// client would make it an administrator.
+		// A row naming projects is restricted to them even if its restricted flag is off
+		// (a hand edit): fail closed rather than make it an administrator.
+		e := Entry{Fingerprint: r.Fingerprint, Name: r.Name, Type: r.Type}
 		if r.Restricted || len(r.Projects) > 0 {
-			s.log.Warn("ignoring restricted certificate: restricted certificates are not supported yet", "name", r.Name, "fingerprint", r.Fingerprint)
-			continue
+			e.Restricted = true
+			e.Projects = slices.Clone(r.Projects)
+			slices.Sort(e.Projects)
 		}
 
-		certs[r.Fingerprint] = Entry{Fingerprint: r.Fingerprint, Name: r.Name, Type: r.Type}
+		certs[r.Fingerprint] = e
 	}
 
 	s.mu.Lock()
@@ -253,9 +260,10 @@ func (s *Store) Update(ctx context.Context, fingerprint string, put api.Certific
 }
 
 // narrows reports whether a change may take away something the client could do: a
-// new certificate or another type (Normalise refuses restricted ones).
+// new certificate, another type, or any change of its restriction or projects.
 func narrows(old, cur db.Certificate) bool {
-	return old.Fingerprint != cur.Fingerprint || old.Type != cur.Type
+	return old.Fingerprint != cur.Fingerprint || old.Type != cur.Type ||
+		old.Restricted != cur.Restricted || !slices.Equal(old.Projects, cur.Projects)
 }
 
 // Delete removes the certificate of a fingerprint or unique prefix and closes its
@@ -322,19 +330,13 @@ func ParseCertificate(s string) (*x509.Certificate, error) {
 	return cert, nil
 }
 
-// ErrRestricted refuses a restricted certificate (or one limited to projects): berthd
-// has no projects yet (issue 14), so it could not confine one, and a restricted
-// certificate trusted as a full client would be an administrator.
-var ErrRestricted = api.StatusErrorf(http.StatusBadRequest, "restricted certificates are not supported yet: berthd has no projects to restrict a certificate to; leave restricted false and projects empty")
+// maxProjects bounds the projects of a restricted certificate.
+const maxProjects = 256
 
 // Normalise checks a certificate record's fields and fills in the default type.
 func Normalise(put api.CertificatePut) (api.CertificatePut, error) {
 	bad := func(format string, a ...any) (api.CertificatePut, error) {
 		return put, api.StatusErrorf(http.StatusBadRequest, format, a...)
-	}
-
-	if put.Restricted || len(put.Projects) > 0 {
-		return put, ErrRestricted
 	}
 
 	if put.Type == "" {
@@ -345,6 +347,34 @@ func Normalise(put api.CertificatePut) (api.CertificatePut, error) {
 		return bad("certificate type %q is not one of client, metrics", put.Type)
 	}
 
+	// Projects confine only a restricted certificate: accepting them on an unrestricted
+	// one would let its owner believe it confined.
+	if !put.Restricted && len(put.Projects) > 0 {
+		return bad("projects only apply to a restricted certificate: set restricted to true")
+	}
+
+	if put.Restricted && put.Type != api.CertificateTypeClient {
+		return bad("only client certificates can be restricted")
+	}
+
+	if len(put.Projects) > maxProjects {
+		return bad("a certificate may name at most %d projects", maxProjects)
+	}
+
+	projects := []string{}
+	for _, p := range put.Projects {
+		err := project.ValidateName(p)
+		if err != nil {
+			return bad("certificate projects: %v", err)
+		}
+
+		if !slices.Contains(projects, p) {
+			projects = append(projects, p)
+		}
+	}
+
+	slices.Sort(projects)
+
 	if len(put.Name) > maxName {
 		return bad("certificate name is longer than %d bytes", maxName)
 	}
@@ -353,6 +383,6 @@ func Normalise(put api.CertificatePut) (api.CertificatePut, error) {
 		return bad("certificate name %q has unprintable characters", put.Name)
 	}
 
-	put.Projects = []string{}
+	put.Projects = projects
 	return put, nil
 }

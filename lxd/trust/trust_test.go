@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -116,8 +117,10 @@ func TestNormalise(t *testing.T) {
 		{Type: "server"},
 		{Name: strings.Repeat("n", maxName+1)},
 		{Name: "bell\a"},
-		{Restricted: true},
-		{Projects: []string{"default"}},
+		{Projects: []string{"default"}}, // projects without restricted would confine nothing
+		{Restricted: true, Type: api.CertificateTypeMetrics},
+		{Restricted: true, Projects: []string{"a_b"}},
+		{Restricted: true, Projects: []string{"../x"}},
 	} {
 		_, err := Normalise(bad)
 		if !api.StatusErrorCheck(err, http.StatusBadRequest) {
@@ -125,28 +128,27 @@ func TestNormalise(t *testing.T) {
 		}
 	}
 
-	_, err := Normalise(api.CertificatePut{Restricted: true})
-	if err == nil || !strings.Contains(err.Error(), "restricted certificates are not supported yet") {
-		t.Errorf("Normalise(restricted): %v, want the reason named", err)
+	put, err := Normalise(api.CertificatePut{Restricted: true, Projects: []string{"p2", "p1", "p2"}})
+	if err != nil || !slices.Equal(put.Projects, []string{"p1", "p2"}) {
+		t.Errorf("Normalise(restricted): %+v, %v", put, err)
 	}
 
-	put, err := Normalise(api.CertificatePut{Name: "ok"})
+	put, err = Normalise(api.CertificatePut{Name: "ok"})
 	if err != nil || put.Type != api.CertificateTypeClient || put.Projects == nil {
 		t.Errorf("Normalise defaults: %+v, %v", put, err)
 	}
 }
 
-// A restricted row already in the database (an older berthd, a hand edit) trusts
-// nothing: restricted certificates are not supported, and one loaded as a full client
-// would be an administrator.
-func TestStoreIgnoresStoredRestricted(t *testing.T) {
+// A restricted row is loaded restricted to its projects, and so is a row that names
+// projects without the flag (a hand edit): neither is an administrator.
+func TestStoreLoadsRestricted(t *testing.T) {
 	s, d := newStore(t)
 	ctx := context.Background()
 	_, a := clientCert(t, "a")
 	_, b := clientCert(t, "b")
 	for _, row := range []db.Certificate{
-		{Fingerprint: listener.Fingerprint(a.Raw), Type: api.CertificateTypeClient, Name: "r", Restricted: true, Projects: []string{"default"}},
-		{Fingerprint: listener.Fingerprint(b.Raw), Type: api.CertificateTypeClient, Name: "p", Projects: []string{"default"}},
+		{Fingerprint: listener.Fingerprint(a.Raw), Type: api.CertificateTypeClient, Name: "r", Restricted: true, Projects: []string{"p1"}},
+		{Fingerprint: listener.Fingerprint(b.Raw), Type: api.CertificateTypeClient, Name: "p", Projects: []string{"p1"}},
 	} {
 		err := d.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
 			_, err := tx.CreateCertificate(ctx, row)
@@ -163,9 +165,21 @@ func TestStoreIgnoresStoredRestricted(t *testing.T) {
 	}
 
 	for _, c := range []*x509.Certificate{a, b} {
-		if e, ok := s.Lookup(listener.Fingerprint(c.Raw)); ok {
-			t.Errorf("stored restricted certificate %q is trusted: %+v", e.Name, e)
+		e, ok := s.Lookup(listener.Fingerprint(c.Raw))
+		if !ok || !e.Restricted {
+			t.Fatalf("stored restricted certificate: %+v, %v", e, ok)
 		}
+
+		caller := Caller{Via: ViaTLS, Fingerprint: e.Fingerprint, Trusted: true, Cert: e}
+		if caller.Admin() || !caller.Restricted() || !caller.MayUse("p1") || caller.MayUse("default") || caller.MayUse("") {
+			t.Errorf("caller of %q: admin %v, may use p1 %v, default %v", e.Name, caller.Admin(), caller.MayUse("p1"), caller.MayUse("default"))
+		}
+	}
+
+	// Positive control: an unrestricted client is an administrator.
+	admin := Caller{Via: ViaTLS, Trusted: true, Cert: Entry{Type: api.CertificateTypeClient}}
+	if !admin.Admin() || !admin.MayUse("p1") {
+		t.Error("an unrestricted client is not an administrator")
 	}
 }
 

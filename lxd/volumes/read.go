@@ -8,6 +8,7 @@ import (
 
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/instance"
+	"github.com/berth-dev/berth/lxd/projects"
 	"github.com/berth-dev/berth/shared/api"
 )
 
@@ -76,7 +77,7 @@ func volumeDisks(devices map[string]map[string]string) []key {
 func (u *users) urls(k key) []string {
 	out := []string{}
 	for _, n := range u.instances[k] {
-		out = append(out, "/1.0/instances/"+url.PathEscape(n))
+		out = append(out, projects.InstanceURL(n)) // the key names the project
 	}
 
 	for _, n := range u.profiles[k] {

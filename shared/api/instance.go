@@ -58,6 +58,7 @@ type InstanceSource struct {
 	ContainerOnly     bool              `json:"container_only,omitempty" yaml:"container_only,omitempty"`
 	Refresh           bool              `json:"refresh,omitempty" yaml:"refresh,omitempty"`
 	AllowInconsistent bool              `json:"allow_inconsistent" yaml:"allow_inconsistent"`
+	Project           string            `json:"project,omitempty" yaml:"project,omitempty"`
 }
 
 // InstancesPost is the body of POST /1.0/instances.

@@ -17,8 +17,6 @@ import (
 // served end to end is listed. The reasons go into doc/lxd-compat.md.
 var unadvertised = map[string]string{
 	"backup_compression":  "the server key `backups.compression_algorithm` is not supported; backups are gzip",
-	"certificate_project": "restricted certificates are refused: there are no projects yet (issue 14)",
-	"projects":            "no projects yet (issue 14); the client would call /1.0/projects on every first run",
 	"clustering":          "no clustering yet (issue 16)",
 	"storage_api_volumes": "instance and image volumes are not served as storage volumes (custom volumes are)",
 }
@@ -73,6 +71,13 @@ test fails below the floor in `+"`test/integration/testdata/parity-floor`"+`.
 	b.WriteString(`
 The whole instance tree is also served under ` + "`/1.0/containers`" + `, as LXD 5.0 does:
 the same handlers, with the URLs they list under ` + "`/1.0/containers/...`" + `.
+
+Projects differ from LXD 5.0 in their features: ` + "`features.images`, `features.profiles`" + ` and
+` + "`features.storage.volumes`" + ` are off for a new project and cannot be turned on yet (LXD
+turns them on): every project uses the default project's images, profiles and storage,
+and a ` + "`restricted=true`" + ` project may read but not change them. ` + "`features.networks`" + ` is off,
+as in LXD 5.0. Instance names are per project. A restricted certificate works only in
+projects with ` + "`restricted=true`" + ` (LXD lets it use any project in its list).
 
 ## API extensions
 

@@ -24,58 +24,137 @@ import (
 // Regression tests for the review of the remote API (issue 11): each failed on the code
 // the review found.
 
-// Restricted certificates would be administrators (berthd has no projects to confine
-// them to), so none can be made: not by a token, not added, not by an update.
-func TestRemoteRestrictedRefused(t *testing.T) {
+// A restricted certificate (restricted: true, projects: [p1, p3]) sees and touches only
+// p1: other projects and the default one are 403, so is p3, which is in its list but not
+// restricted (restricted=true), lists are filtered, another project's
+// instance is out of reach by its key too, another project's operation is 404, and the
+// server's config, certificates and shared objects stay an administrator's. The admin
+// sees everything (positive control). Before projects every restricted certificate was
+// refused; an unrestricted one with projects still is (it would believe itself confined).
+func TestRemoteRestrictedProjects(t *testing.T) {
+	requireSetup(t)
 	d := startDaemon(t)
 	addr := d.listenHTTPS()
 	admin, adminCert := d.trustedClient(addr, "admin")
-	pemOf := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: newClientCert(t).Certificate[0]}))
+	l := newLXCRunner(t, d)
+	l.must("project", "create", "p1", "-c", "restricted=true")
+	l.must("project", "create", "p2", "-c", "restricted=true")
+	l.must("project", "create", "p3") // in the tenant's list, but not restricted
 
-	refused := []struct{ method, path, body string }{
-		{"POST", "/1.0/certificates", `{"name":"tenant","type":"client","restricted":true,"projects":["default"],"token":true}`},
-		{"POST", "/1.0/certificates", `{"name":"tenant","type":"client","restricted":false,"projects":["default"],"token":true}`},
-		{"POST", "/1.0/certificates", `{"name":"tenant","type":"client","restricted":true,"certificate":` + jsonString(pemOf) + `}`},
-		{"PATCH", "/1.0/certificates/" + fingerprintOf(adminCert), `{"restricted":true,"projects":["default"]}`},
-		{"PUT", "/1.0/certificates/" + fingerprintOf(adminCert), `{"name":"admin","type":"client","restricted":true,"projects":["default"]}`},
+	l.must("init", "debian/12", "c1", "--project", "p2")
+	l.must("init", "debian/12", "c1")
+	t.Cleanup(func() {
+		_, _ = l.run("delete", "-f", "c1", "--project", "p2")
+		_, _ = l.run("delete", "-f", "c1")
+		_, _ = l.run("delete", "-f", "c9", "--project", "p1")
+		for _, p := range []string{"p1", "p2", "p3"} {
+			_, _ = l.run("project", "delete", p)
+		}
+	})
+
+	// An unrestricted certificate with projects is refused, as before.
+	code, env := d.raw("PATCH", "/1.0/certificates/"+fingerprintOf(adminCert), strings.NewReader(`{"restricted":false,"projects":["p1"]}`))
+	if code != http.StatusBadRequest {
+		t.Errorf("unrestricted certificate with projects: %d %s", code, env.Error)
 	}
 
-	for _, tc := range refused {
-		code, env := d.raw(tc.method, tc.path, strings.NewReader(tc.body))
-		if code != http.StatusBadRequest || !strings.Contains(env.Error, "restricted certificates are not supported yet") {
-			t.Errorf("%s %s %s: %d %q, want 400 naming the reason", tc.method, tc.path, tc.body, code, env.Error)
+	code, env = d.raw("POST", "/1.0/certificates", strings.NewReader(`{"name":"tenant","type":"client","restricted":true,"projects":["p1","p3"],"token":true}`))
+	if code != http.StatusAccepted {
+		t.Fatalf("restricted token: %d %s", code, env.Error)
+	}
+
+	var tok api.Operation
+	_ = json.Unmarshal(env.Metadata, &tok)
+	tenant := newHTTPSClient(t, addr, tlsConfigFor(d.serverCert(), newClientCert(t)))
+	if code, env := tenant.join(tok.Metadata["secret"].(string)); code != http.StatusCreated {
+		t.Fatalf("joining as the tenant: %d %s", code, env.Error)
+	}
+
+	if tenant.authOf() != "trusted" {
+		t.Fatal("the restricted certificate is not trusted for GET /1.0")
+	}
+
+	status := func(c *httpsClient, method, path string, body any) (int, api.Response) {
+		code, data := c.do(method, path, body)
+		return code, envelope(t, data)
+	}
+
+	// Out of its projects: 403 (or 404 for what it may not know exists).
+	for _, tc := range []struct {
+		method, path string
+		want         int
+	}{
+		{"GET", "/1.0/instances", http.StatusForbidden},
+		{"GET", "/1.0/instances?project=p2", http.StatusForbidden},
+		{"GET", "/1.0/instances?project=p3", http.StatusForbidden}, // its own, but not restricted
+		{"POST", "/1.0/instances?project=p3", http.StatusForbidden},
+		{"GET", "/1.0/instances/c1?project=p2", http.StatusForbidden},
+		{"DELETE", "/1.0/instances/c1?project=p2", http.StatusForbidden},
+		{"GET", "/1.0/instances/p2_c1?project=p1", http.StatusNotFound},
+		{"GET", "/1.0/projects/p2", http.StatusForbidden},
+		{"DELETE", "/1.0/projects/p1", http.StatusForbidden},
+		{"POST", "/1.0/projects", http.StatusForbidden},
+		{"GET", "/1.0/certificates", http.StatusForbidden},
+		{"POST", "/1.0/profiles?project=p1", http.StatusForbidden},
+		{"PATCH", "/1.0?project=p1", http.StatusForbidden},
+	} {
+		code, env := status(tenant, tc.method, tc.path, map[string]any{"name": "x"})
+		if code != tc.want {
+			t.Errorf("tenant %s %s: %d %s, want %d", tc.method, tc.path, code, env.Error, tc.want)
 		}
 	}
 
-	// Nothing changed: the admin is still an unrestricted admin, no token waits, and
-	// the certificate above was not added.
-	if code, _ := admin.do("PATCH", "/1.0", map[string]any{"config": map[string]string{"core.remote_token_expiry": "1H"}}); code != http.StatusOK {
-		t.Errorf("admin after the refused updates: PATCH /1.0 %d", code)
+	// Lists hold its projects' objects only.
+	_, env = status(tenant, "GET", "/1.0/projects", nil)
+	if string(env.Metadata) != `["/1.0/projects/p1","/1.0/projects/p3"]` {
+		t.Errorf("tenant's projects: %s", env.Metadata)
 	}
 
-	_, env := d.raw("GET", "/1.0/certificates?recursion=1", nil)
-	var certs []api.Certificate
-	_ = json.Unmarshal(env.Metadata, &certs)
-	if len(certs) != 1 || certs[0].Restricted || len(certs[0].Projects) != 0 {
-		t.Errorf("certificates after the refusals: %+v", certs)
+	_, env = status(tenant, "GET", "/1.0/instances?all-projects=true", nil)
+	if string(env.Metadata) != `[]` {
+		t.Errorf("tenant's instances of all projects: %s", env.Metadata)
 	}
 
-	_, env = d.raw("GET", "/1.0/operations?recursion=1", nil)
-	var ops map[string][]api.Operation
-	_ = json.Unmarshal(env.Metadata, &ops)
-	for _, op := range ops["running"] {
-		if op.Class == api.OperationClassToken {
-			t.Errorf("a refused token request left a token: %+v", op)
-		}
+	// In its project it works: create, and wait for its own operation.
+	code, env = status(tenant, "POST", "/1.0/instances?project=p1", map[string]any{"name": "c9", "source": map[string]string{"type": "image", "alias": "debian/12"}})
+	if code != http.StatusAccepted {
+		t.Fatalf("tenant create in p1: %d %s", code, env.Error)
 	}
 
-	// Positive control: the same requests unrestricted go through.
-	if code, env := d.raw("POST", "/1.0/certificates", strings.NewReader(`{"name":"laptop","type":"client","restricted":false,"projects":[],"token":true}`)); code != http.StatusAccepted {
-		t.Errorf("unrestricted token: %d %s", code, env.Error)
+	var op api.Operation
+	_ = json.Unmarshal(env.Metadata, &op)
+	code, env = status(tenant, "GET", "/1.0/operations/"+op.ID+"/wait?project=p1", nil)
+	_ = json.Unmarshal(env.Metadata, &op)
+	if code != http.StatusOK || op.Status != "Success" {
+		t.Fatalf("tenant waits for its create: %d %s %+v", code, env.Error, op)
 	}
 
-	if code, env := d.raw("PATCH", "/1.0/certificates/"+fingerprintOf(adminCert), strings.NewReader(`{"name":"admin2"}`)); code != http.StatusOK {
-		t.Errorf("unrestricted PATCH: %d %s", code, env.Error)
+	_, env = status(tenant, "GET", "/1.0/instances?project=p1", nil)
+	if string(env.Metadata) != `["/1.0/instances/c9?project=p1"]` {
+		t.Errorf("tenant's instances in p1: %s", env.Metadata)
+	}
+
+	// Another project's operation is not the tenant's to see.
+	code, env = d.raw("PATCH", "/1.0/instances/c1?project=p2", strings.NewReader(`{"description":"x"}`))
+	if code != http.StatusAccepted {
+		t.Fatalf("admin PATCH in p2: %d %s", code, env.Error)
+	}
+
+	_ = json.Unmarshal(env.Metadata, &op)
+	if code, _ := status(tenant, "GET", "/1.0/operations/"+op.ID+"?project=p1", nil); code != http.StatusNotFound {
+		t.Errorf("tenant reads p2's operation: %d", code)
+	}
+
+	_, env = status(tenant, "GET", "/1.0/operations?project=p1&recursion=1", nil)
+	if strings.Contains(string(env.Metadata), op.ID) || strings.Contains(string(env.Metadata), tok.ID) {
+		t.Errorf("tenant lists another project's operation or a token: %s", env.Metadata)
+	}
+
+	// Positive control: the administrator sees every project's instances.
+	code, data := admin.do("GET", "/1.0/instances?all-projects=true", nil)
+	out := string(envelope(t, data).Metadata)
+	if code != http.StatusOK || strings.Count(out, "/1.0/instances/c1") != 2 || !strings.Contains(out, "c9") {
+		t.Errorf("admin's instances of all projects: %d %s", code, out)
 	}
 }
 

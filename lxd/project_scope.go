@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/berth-dev/berth/lxd/response"
+	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/shared/project"
+	"github.com/berth-dev/berth/shared/validate"
+)
+
+// A request addresses one project: ?project= (the default one when absent), or every
+// project with all-projects=true where LXD takes it (lists). scopeProject resolves it
+// once for every endpoint: an unknown project is a 404 naming it; an instance path's
+// {name} becomes the instance's key (shared/project) so that every handler below works
+// on keys and reaches only the instances of the request's project; and the project
+// rides in the context for the names a body brings (a new instance, a copy's source).
+//
+// Projects have no features.images, features.profiles, features.storage.volumes or
+// features.networks of their own yet (lxd/projects): images, profiles, pools and
+// networks are the default project's, readable from every project; a restricted
+// project may not change them.
+
+type allProjectsKey struct{}
+
+// projectOf is the project r addresses.
+func projectOf(r *http.Request) string {
+	return project.FromContext(r.Context())
+}
+
+// allProjects reports whether r asked for every project (all-projects=true).
+func allProjects(r *http.Request) bool {
+	v, _ := r.Context().Value(allProjectsKey{}).(bool)
+	return v
+}
+
+// inScope reports whether an object of project proj belongs in r's answer: r's
+// project, or with all-projects=true every project its caller may use.
+func inScope(r *http.Request, proj string) bool {
+	if allProjects(r) {
+		return callerOf(r).MayUse(proj)
+	}
+
+	return proj == projectOf(r)
+}
+
+// forbiddenProject is the refusal of a restricted certificate outside its projects.
+func forbiddenProject(proj string) response.Response {
+	return response.Forbidden(api.StatusErrorf(http.StatusForbidden, "not authorized: this certificate is restricted and project %q is not one of its projects", proj))
+}
+
+// sharedKinds are the collections a project shares with the default project today.
+var sharedKinds = []string{"images", "profiles", "storage-pools", "networks", "network-acls"}
+
+// scopeProject returns r carrying its project, with an instance path's name turned into
+// the instance's key, or the response that refuses it.
+func (d *Daemon) scopeProject(ep APIEndpoint, r *http.Request) (*http.Request, response.Response) {
+	q := r.URL.Query()
+	proj := q.Get("project")
+	if proj == "" {
+		proj = project.Default
+	}
+
+	all := validate.IsTrue(q.Get("all-projects"))
+	if strings.HasPrefix(ep.Path, "projects") {
+		return r, nil // the projects API names its project in the path
+	}
+
+	// A restricted certificate reaches only its projects (GET /1.0 names none), and
+	// reads (lists) only across them.
+	c := callerOf(r)
+	read := r.Method == http.MethodGet || r.Method == http.MethodHead
+	if c.Restricted() && all && !read {
+		return r, response.Forbidden(api.StatusErrorf(http.StatusForbidden, "not authorized: a restricted certificate changes one project at a time"))
+	}
+
+	if c.Restricted() && !all && ep.Path != "" && !c.MayUse(proj) {
+		return r, forbiddenProject(proj)
+	}
+
+	var restricted bool
+	if (proj != project.Default || c.Restricted()) && d.projects != nil {
+		cfg, err := d.projects.Config(r.Context(), proj)
+		if err != nil {
+			return r, response.SmartError(err)
+		}
+
+		restricted = validate.IsTrue(cfg["restricted"])
+	}
+
+	// A restricted certificate is a tenant: it works only in projects that confine what
+	// it may do (restricted=true), whatever its list says, so that an administrator's
+	// oversight does not give a tenant host paths, devices or proxies.
+	if c.Restricted() && !all && ep.Path != "" && !restricted {
+		return r, response.Forbidden(api.StatusErrorf(http.StatusForbidden,
+			"not authorized: project %q is not restricted (restricted=true), and this certificate is", proj))
+	}
+
+	ctx := project.WithContext(r.Context(), proj)
+	if all {
+		ctx = context.WithValue(ctx, allProjectsKey{}, true)
+	}
+
+	r = r.WithContext(ctx)
+	if restricted && !read {
+		for _, kind := range sharedKinds {
+			if ep.Path == kind || strings.HasPrefix(ep.Path, kind+"/") {
+				return r, response.Forbidden(api.StatusErrorf(http.StatusForbidden,
+					"project %q is restricted and shares %s with the default project: it may not change them", proj, kind))
+			}
+		}
+	}
+
+	if !strings.HasPrefix(ep.Path, "instances/{name}") {
+		return r, nil
+	}
+
+	name := pathVar(r, "name")
+	// A name never holds '_' (validate.InstanceName), a key of another project always
+	// does: refused here, no path reaches another project's instance.
+	if strings.Contains(name, "_") {
+		return r, response.NotFound(api.StatusErrorf(http.StatusNotFound, "instance %q not found", name))
+	}
+
+	return setPathVar(r, "name", project.Key(proj, name)), nil
+}
