@@ -58,6 +58,7 @@ func TestIoctlNumbers(t *testing.T) {
 	// Values from linux/btrfs.h as compiled on amd64.
 	for name, c := range map[string][2]uintptr{
 		"BTRFS_IOC_SUBVOL_CREATE": {btrfsIocSubvolCreate, 0x5000940e},
+		"BTRFS_IOC_SNAP_CREATE":   {btrfsIocSnapCreate, 0x50009401},
 		"BTRFS_IOC_INO_LOOKUP":    {btrfsIocInoLookup, 0xd0009412},
 		"BTRFS_IOC_FS_INFO":       {btrfsIocFSInfo, 0x8400941f},
 		"BTRFS_IOC_QGROUP_LIMIT":  {btrfsIocQgroupLimit, 0x8030942b},
