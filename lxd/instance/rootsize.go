@@ -35,11 +35,13 @@ func rootDiskSize(devices map[string]map[string]string) string {
 }
 
 // withoutRootSize returns devices without the root disk's size, which changes live
-// through the pool (applyRootChange) rather than by hotplug.
+// through the pool (applyRootChange) rather than by hotplug. An empty size (the stock
+// lxc's device unset sends one) goes too.
 func withoutRootSize(devices map[string]map[string]string) map[string]map[string]string {
 	out := make(map[string]map[string]string, len(devices))
 	for name, d := range devices {
-		if d["type"] == "disk" && device.IsRoot(d) && d["size"] != "" {
+		_, sized := d["size"]
+		if d["type"] == "disk" && device.IsRoot(d) && sized {
 			d = copyMap(d)
 			delete(d, "size")
 		}

@@ -116,6 +116,12 @@ func TestWithoutRootSize(t *testing.T) {
 		t.Errorf("checkHotplug of a size change: %v", err)
 	}
 
+	// Unsetting it (an empty value) neither.
+	err = checkHotplug(root("1GiB"), map[string]map[string]string{"root": {"type": "disk", "path": "/", "pool": "default", "size": ""}})
+	if err != nil {
+		t.Errorf("checkHotplug of a size unset: %v", err)
+	}
+
 	err = checkHotplug(root("1GiB"), map[string]map[string]string{"root": {"type": "disk", "path": "/", "pool": "other"}})
 	if err == nil {
 		t.Error("checkHotplug let another root disk change through")
