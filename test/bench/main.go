@@ -27,7 +27,7 @@ import (
 var (
 	runs   = flag.Int("runs", 5, "samples per figure")
 	binDir = flag.String("bin", "bin", "directory with berthd and berth")
-	only   = flag.String("only", "", "comma-separated sections to run: lifecycle, parallel, network, floor, list, exec, snapshots, remote, lxd, density, metrics (default all)")
+	only   = flag.String("only", "", "comma-separated sections to run: lifecycle, parallel, network, floor, list, exec, snapshots, pools, remote, lxd, density, metrics (default all)")
 )
 
 // section reports whether -only selects name.
@@ -113,6 +113,10 @@ func run() error {
 
 	if section("snapshots") {
 		benchSnapshots(b, r)
+	}
+
+	if section("pools") {
+		benchPools(b, r)
 	}
 
 	if section("remote") {
