@@ -75,7 +75,7 @@ type snapshotService interface {
 type backupService interface {
 	Dir() string
 	Export(ctx context.Context, name string, instanceOnly bool, w io.Writer) error
-	Import(ctx context.Context, file, name string) (string, error)
+	Import(ctx context.Context, file, name, pool string) (string, error)
 	Rename(name, backup, newName string) error
 }
 

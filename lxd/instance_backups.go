@@ -229,7 +229,8 @@ func instanceBackupExport(d *Daemon, r *http.Request) response.Response {
 
 // instancesPostBackup answers POST /1.0/instances with a raw backup tarball as the body
 // (lxc import). The body is spooled to disk in the request; checking and unpacking run in
-// the operation. X-LXD-name overrides the name in the backup.
+// the operation. X-LXD-name overrides the name in the backup, X-LXD-pool the pool its root
+// disk names (lxc import --storage).
 func instancesPostBackup(d *Daemon, r *http.Request) response.Response {
 	err := os.MkdirAll(d.backups.Dir(), 0o700)
 	if err != nil {
@@ -252,7 +253,7 @@ func instancesPostBackup(d *Daemon, r *http.Request) response.Response {
 		return response.SmartError(fmt.Errorf("receiving backup: %w", err))
 	}
 
-	name := r.Header.Get("X-LXD-name")
+	name, pool := r.Header.Get("X-LXD-name"), r.Header.Get("X-LXD-pool")
 	resources := map[string][]string{}
 	if name != "" {
 		resources = instanceResources(name)
@@ -260,7 +261,7 @@ func instancesPostBackup(d *Daemon, r *http.Request) response.Response {
 
 	return d.task("Restoring backup", resources, func(ctx context.Context, op *operations.Operation) error {
 		defer os.Remove(f.Name())
-		got, err := d.backups.Import(ctx, f.Name(), name)
+		got, err := d.backups.Import(ctx, f.Name(), name, pool)
 		if err == nil {
 			_ = op.UpdateMetadata(map[string]any{"name": got})
 		}

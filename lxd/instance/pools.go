@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/berth-dev/berth/lxd/device"
 	"github.com/berth-dev/berth/lxd/storage"
 )
 
@@ -29,6 +30,29 @@ func RootPool(devices map[string]map[string]string, def string) string {
 	}
 
 	return pool
+}
+
+// WithRootPool returns devices with the root disk on pool: a root disk of their own gets
+// the pool key, else one is added ("root"), which overrides any a profile brings, as the
+// stock lxc's --storage does.
+func WithRootPool(devices map[string]map[string]string, pool string) map[string]map[string]string {
+	out := make(map[string]map[string]string, len(devices)+1)
+	found := false
+	for k, d := range devices {
+		d = copyMap(d)
+		if d["type"] == "disk" && device.IsRoot(d) {
+			d["pool"] = pool
+			found = true
+		}
+
+		out[k] = d
+	}
+
+	if !found {
+		out["root"] = map[string]string{"type": "disk", "path": "/", "pool": pool}
+	}
+
+	return out
 }
 
 // poolSet resolves the pool of an instance from its expanded devices.

@@ -56,8 +56,9 @@ func isSubvolume(path string) bool {
 // (EDQUOT, and it keeps running), snapshots as a btrfs snapshot and restores from it; one
 // launched onto a dir pool lives there; the root disk's pool cannot be changed by an edit;
 // a copy to another pool (lxc copy --storage) carries the data and snapshots, and a size
-// the target pool cannot enforce is refused with the reason; a daemon restart adopts the
-// instances on the other pools, which still stop and start.
+// the target pool cannot enforce is refused with the reason; a backup imported with
+// --storage lands on that pool; a daemon restart adopts the instances on the other pools,
+// which still stop and start.
 func TestInstancesOnPoolsLXC(t *testing.T) {
 	d := startDaemon(t)
 	lxc, must := poolLXC(t, d)
@@ -197,6 +198,29 @@ func TestInstancesOnPoolsLXC(t *testing.T) {
 		t.Errorf("the copy on pd reads %q, want one", out)
 	}
 
+	// A backup of c3 (on pd) imported onto p1 (lxc import --storage) lives there, its
+	// snapshot too.
+	backup := filepath.Join(t.TempDir(), "c3.tar.gz")
+	must("export", "c3", backup)
+	must("import", backup, "c4", "--storage", "p1")
+	if !isSubvolume(filepath.Join(p1, "containers", "c4")) {
+		t.Error("imported c4 is not on p1")
+	}
+
+	if _, err := os.Lstat(filepath.Join(p1, "containers-snapshots", "c4", "s1")); err != nil {
+		t.Errorf("c4's snapshot s1 is not on p1: %v", err)
+	}
+
+	if !usedBy(must, "p1", "/1.0/instances/c4") || usedBy(must, "pd", "/1.0/instances/c4") {
+		t.Error("used_by: c4 is not listed on p1 only")
+	}
+
+	must("start", "c4")
+	d.waitRunning("c4")
+	if out, _ = d.inside("c4", "cat", "/root/marker"); strings.TrimSpace(out) != "one" {
+		t.Errorf("the import on p1 reads %q, want one", out)
+	}
+
 	// A restart adopts the running instances on the other pools.
 	pid := d.initPID("c1")
 	d.kill(syscall.SIGTERM)
@@ -213,7 +237,7 @@ func TestInstancesOnPoolsLXC(t *testing.T) {
 	}
 
 	// Deleting the instances frees the pools.
-	for _, n := range []string{"c1", "c2", "c3"} {
+	for _, n := range []string{"c1", "c2", "c3", "c4"} {
 		must("delete", "-f", n)
 	}
 
