@@ -187,7 +187,16 @@ func (s *Service) load(row *db.StoragePool) error {
 		}
 	}
 
-	drv, err := storage.Load(driverFor(row.Driver), dir, s.log)
+	name := row.Driver
+	if name == "btrfs" {
+		var err error
+		name, err = storage.BtrfsInstanceDriver(dir)
+		if err != nil {
+			return err
+		}
+	}
+
+	drv, err := storage.Load(name, dir, s.log)
 	if err != nil {
 		return err
 	}
@@ -197,17 +206,6 @@ func (s *Service) load(row *db.StoragePool) error {
 	s.lmu.Unlock()
 
 	return nil
-}
-
-// driverFor maps a pool driver to the storage driver that manages its instances. A btrfs
-// pool's instance directories are subvolumes (so root disk sizes are enforced by quota
-// groups) filled by the dir driver's copy.
-func driverFor(poolDriver string) string {
-	if poolDriver == "btrfs" {
-		return "dir"
-	}
-
-	return poolDriver
 }
 
 // writeMarker records an operation about to change the disk; it is durable before the

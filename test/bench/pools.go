@@ -83,7 +83,7 @@ func benchPoolsRun(b *berthd, r *report) error {
 		}
 	}
 
-	r.note("pools: a btrfs pool's instances are subvolumes filled by a shifted copy of the image (root disk sizes enforced by qgroups); the overlay pool shares the image")
+	r.note("pools: a btrfs pool's instances are subvolumes (root disk sizes enforced by qgroups) holding an overlay upper layer over the pool's image where the host can mount one, else a shifted copy of the image")
 	return nil
 }
 
