@@ -95,6 +95,7 @@ var apiExtensions = []string{
 	"container_only_migration",
 	"container_backup",
 	"backup_override_name",
+	"container_backup_override_pool",
 	"console",
 	"container_exec_user_group_cwd",
 	"container_exec_recording",

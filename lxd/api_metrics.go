@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/lxd/cgroup"
+	"github.com/berth-dev/berth/lxd/instance"
 	"github.com/berth-dev/berth/lxd/metrics"
 	"github.com/berth-dev/berth/lxd/response"
 	"github.com/berth-dev/berth/shared/api"
@@ -104,8 +105,9 @@ func (d *Daemon) metricsInstances(ctx context.Context) ([]metrics.Instance, erro
 		}
 
 		slices.SortFunc(mi.NICs, func(a, b metrics.NIC) int { return strings.Compare(a.Device, b.Device) })
-		if d.pool != nil {
-			mps := d.pool.Mountpoints(project.Key(i.Project, i.Name))
+		pool, err := d.pools.Driver(instance.RootPool(i.ExpandedDevices, d.poolName))
+		if err == nil {
+			mps := pool.Mountpoints(project.Key(i.Project, i.Name))
 			if len(mps) > 0 {
 				mi.RootFS = mps[0]
 			}

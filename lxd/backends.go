@@ -10,6 +10,7 @@ import (
 
 	"github.com/berth-dev/berth/lxd/instance"
 	"github.com/berth-dev/berth/lxd/session"
+	"github.com/berth-dev/berth/lxd/storage"
 	"github.com/berth-dev/berth/shared/api"
 )
 
@@ -74,7 +75,7 @@ type snapshotService interface {
 type backupService interface {
 	Dir() string
 	Export(ctx context.Context, name string, instanceOnly bool, w io.Writer) error
-	Import(ctx context.Context, file, name string) (string, error)
+	Import(ctx context.Context, file, name, pool string) (string, error)
 	Rename(name, backup, newName string) error
 }
 
@@ -146,6 +147,11 @@ type poolService interface {
 	Create(ctx context.Context, req api.StoragePoolsPost) error
 	Update(ctx context.Context, name, ifMatch string, req api.StoragePoolPut, patch bool) error
 	Delete(ctx context.Context, name string) error
+
+	// The pools' drivers, where instances (instance.Pools) and images (imagestore.Pools) live.
+	Default() storage.Driver
+	Driver(name string) (storage.Driver, error)
+	Drivers() map[string]storage.Driver
 }
 
 type networkService interface {

@@ -45,7 +45,7 @@ type Daemon struct {
 	db        *db.DB
 	events    *events.Server
 	ops       *operations.Registry
-	pool      storage.Driver // the default pool's driver: instances and images live there
+	pool      storage.Driver // the default pool's driver: images are imported there
 	poolName  string
 	pools     poolService
 	volumes   volumeService
@@ -180,7 +180,7 @@ func (d *Daemon) init(ctx context.Context) error {
 		return err
 	}
 
-	d.images, err = imagestore.New(filepath.Join(d.dir, "images"), d.db, d.pool, d.log)
+	d.images, err = imagestore.New(filepath.Join(d.dir, "images"), d.db, d.pools, d.log)
 	if err != nil {
 		return err
 	}
@@ -205,7 +205,7 @@ func (d *Daemon) init(ctx context.Context) error {
 	mgr := instance.NewManager(instance.Config{
 		Dir:      d.dir,
 		DB:       d.db,
-		Pool:     d.pool,
+		Pools:    d.pools,
 		PoolName: d.poolName,
 		Exe:      exe,
 		IDs:      instance.IDRange{UIDStart: uidStart, UIDCount: uidCount, GIDStart: gidStart, GIDCount: gidCount},
@@ -218,7 +218,7 @@ func (d *Daemon) init(ctx context.Context) error {
 		OnDelete:     func(name string) { backups.Forget(name) },
 	})
 
-	backups = backup.New(backup.Config{Dir: d.dir, Instances: mgr.Creator(), Backend: d.pool.Name(), Pool: d.poolName, Log: d.log})
+	backups = backup.New(backup.Config{Dir: d.dir, Instances: mgr.Creator(), Log: d.log})
 	backups.RemoveLeftovers()
 	d.instances = managerService{
 		Manager: mgr, View: mgr.View(), Runner: mgr.Runner(), Configurator: mgr.Configurator(), Creator: mgr.Creator(),
@@ -273,7 +273,8 @@ func (d *Daemon) startLXCFS() {
 }
 
 // initStorage loads the storage pools (pools.Start), creating the default one with the
-// best driver on first start; instances and images live on the default pool.
+// best driver on first start; images are imported into the default pool, and instances
+// live on the pool their root disk names.
 func (d *Daemon) initStorage(ctx context.Context) error {
 	emit := func(action, url string, meta map[string]any) {
 		d.events.SendLifecycle("default", action, url, meta)

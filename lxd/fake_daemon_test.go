@@ -176,7 +176,7 @@ func newFakeDaemon(ctx context.Context, cfg fakeConfig) (*Daemon, error) {
 		return nil, err
 	}
 
-	d.images, err = imagestore.New(filepath.Join(cfg.Dir, "images"), d.db, d.pool, d.log)
+	d.images, err = imagestore.New(filepath.Join(cfg.Dir, "images"), d.db, imagestore.OnePool{Driver: d.pool}, d.log)
 	if err != nil {
 		return nil, err
 	}

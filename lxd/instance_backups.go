@@ -231,7 +231,8 @@ func instanceBackupExport(d *Daemon, r *http.Request) response.Response {
 
 // instancesPostBackup answers POST /1.0/instances with a raw backup tarball as the body
 // (lxc import). The body is spooled to disk in the request; checking and unpacking run in
-// the operation. X-LXD-name overrides the name in the backup.
+// the operation. X-LXD-name overrides the name in the backup, X-LXD-pool the pool its root
+// disk names (lxc import --storage).
 func instancesPostBackup(d *Daemon, r *http.Request) response.Response {
 	err := os.MkdirAll(d.backups.Dir(), 0o700)
 	if err != nil {
@@ -254,7 +255,7 @@ func instancesPostBackup(d *Daemon, r *http.Request) response.Response {
 		return response.SmartError(fmt.Errorf("receiving backup: %w", err))
 	}
 
-	name := r.Header.Get("X-LXD-name")
+	name, pool := r.Header.Get("X-LXD-name"), r.Header.Get("X-LXD-pool")
 	proj := projectOf(r)
 	resources := map[string][]string{}
 	if name != "" {
@@ -263,7 +264,7 @@ func instancesPostBackup(d *Daemon, r *http.Request) response.Response {
 
 	return d.task("Restoring backup", resources, func(ctx context.Context, op *operations.Operation) error {
 		defer os.Remove(f.Name())
-		got, err := d.backups.Import(project.WithContext(ctx, proj), f.Name(), name)
+		got, err := d.backups.Import(project.WithContext(ctx, proj), f.Name(), name, pool)
 		if err == nil {
 			_ = op.UpdateMetadata(map[string]any{"name": got})
 		}

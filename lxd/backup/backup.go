@@ -52,8 +52,6 @@ type Instances interface {
 type Config struct {
 	Dir       string // BERTH_DIR: backups live in its backups/
 	Instances Instances
-	Backend   string // storage driver and pool name, recorded in a backup's index
-	Pool      string
 	Log       *slog.Logger
 }
 

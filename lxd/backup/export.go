@@ -25,7 +25,7 @@ import (
 // temporary snapshot and mounts.
 func (s *Service) Export(ctx context.Context, name string, instanceOnly bool, w io.Writer) error {
 	return s.cfg.Instances.ReadTrees(ctx, name, !instanceOnly, func(ctx context.Context, t *instance.Trees) error {
-		index := Index{Name: project.Name(name), Backend: s.cfg.Backend, Pool: s.cfg.Pool, Snapshots: []string{}}
+		index := Index{Name: project.Name(name), Backend: t.Backend, Pool: t.Pool, Snapshots: []string{}}
 		index.Config.Container = &t.Instance
 		index.Config.Snapshots = t.Snapshots
 		for _, snap := range t.Snapshots {

@@ -18,13 +18,15 @@ import (
 )
 
 // Import creates an instance from a backup tarball (see Export) and returns its name:
-// name if set, else the one in the backup. The backup is hostile. It is split, member by
+// name if set, else the one in the backup. It is made on the pool its root disk names, or
+// on pool when set (lxc import --storage), which its and its snapshots' root disks then
+// name. The backup is hostile. It is split, member by
 // member, into one image-layout tarball per tree (the instance and each snapshot): names
 // are checked (tarsafe: a leading "/" dropped, no "..", no NUL), only members under the
 // expected prefixes are kept, and a hard link must stay inside its own tree. Each tree is
 // then unpacked by the image unpacker (parents resolved inside the tree with openat2, no
 // device nodes), as a pool image the instance sits on, with a fresh id range.
-func (s *Service) Import(ctx context.Context, file, name string) (string, error) {
+func (s *Service) Import(ctx context.Context, file, name, pool string) (string, error) {
 	err := os.MkdirAll(s.Dir(), 0o700)
 	if err != nil {
 		return "", err
@@ -72,9 +74,18 @@ func (s *Service) Import(ctx context.Context, file, name string) (string, error)
 		return "", api.StatusErrorf(http.StatusBadRequest, "backup has no %s/rootfs", containerDir)
 	}
 
+	devices := c.Devices
+	if pool != "" {
+		devices = instance.WithRootPool(devices, pool)
+	}
+
 	// Snapshots the index lists without a tree in the backup are left out.
 	var snaps []db.Snapshot
 	for _, snap := range index.Config.Snapshots {
+		if pool != "" {
+			snap.Devices = instance.WithRootPool(snap.Devices, pool)
+		}
+
 		if _, ok := trees[snap.Name]; ok {
 			snaps = append(snaps, db.Snapshot{
 				Name: snap.Name, Architecture: snap.Architecture, Ephemeral: snap.Ephemeral,
@@ -87,7 +98,7 @@ func (s *Service) Import(ctx context.Context, file, name string) (string, error)
 	err = s.cfg.Instances.CreateFromTrees(ctx, instance.Incoming{
 		Instance: db.Instance{
 			Name: name, Architecture: c.Architecture, Description: c.Description, Ephemeral: c.Ephemeral,
-			Config: importedConfig(c.Config), Devices: c.Devices, Profiles: c.Profiles,
+			Config: importedConfig(c.Config), Devices: devices, Profiles: c.Profiles,
 		},
 		Snapshots: snaps,
 		Identity:  instance.NewIdentity,

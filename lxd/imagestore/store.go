@@ -1,5 +1,7 @@
 // Package imagestore keeps the daemon's images: the uploaded tarballs under
-// $BERTH_DIR/images, their unpacked trees in the storage pool, and their DB rows.
+// $BERTH_DIR/images, their unpacked trees in the storage pools, and their DB rows. An
+// import unpacks an image into the default pool; a launch on another pool unpacks it
+// there too (EnsureInPool); a delete releases it from every pool.
 package imagestore
 
 import (
@@ -24,12 +26,31 @@ import (
 	"github.com/berth-dev/berth/shared/api"
 )
 
+// Pools are the storage pools image trees are unpacked into (*pools.Service).
+type Pools interface {
+	// Default is the default pool's driver, where imports unpack.
+	Default() storage.Driver
+	// Drivers returns every loaded pool's driver by name.
+	Drivers() map[string]storage.Driver
+}
+
+// OnePool is the Pools of a daemon with a single pool.
+type OnePool struct{ storage.Driver }
+
+// Default implements Pools.
+func (p OnePool) Default() storage.Driver { return p.Driver }
+
+// Drivers implements Pools.
+func (p OnePool) Drivers() map[string]storage.Driver {
+	return map[string]storage.Driver{"default": p.Driver}
+}
+
 // Store is the daemon's image store.
 type Store struct {
-	dir  string // $BERTH_DIR/images
-	db   *db.DB
-	pool storage.Driver
-	log  *slog.Logger
+	dir   string // $BERTH_DIR/images
+	db    *db.DB
+	pools Pools
+	log   *slog.Logger
 
 	// mu serialises what changes an image's name space: its record, its files under dir
 	// and its tree in the pool (import, the accepted part of a delete, its release of the
@@ -39,13 +60,13 @@ type Store struct {
 }
 
 // New returns a Store rooted at dir.
-func New(dir string, d *db.DB, pool storage.Driver, log *slog.Logger) (*Store, error) {
+func New(dir string, d *db.DB, pools Pools, log *slog.Logger) (*Store, error) {
 	err := os.MkdirAll(dir, 0o700)
 	if err != nil {
 		return nil, err
 	}
 
-	return &Store{dir: dir, db: d, pool: pool, log: log}, nil
+	return &Store{dir: dir, db: d, pools: pools, log: log}, nil
 }
 
 // TarballPath is where the image file of fp is kept.
@@ -130,7 +151,7 @@ func (s *Store) Import(ctx context.Context, up *Upload, opts ImportOptions) (str
 		return "", 0, err
 	}
 
-	err = s.ensureInPool(fp)
+	err = s.ensureInPool(fp, s.pools.Default())
 	if err != nil {
 		_ = os.Remove(s.TarballPath(fp))
 		return "", 0, err
@@ -185,25 +206,25 @@ func (s *Store) exists(ctx context.Context, fp string) bool {
 	return existing != nil && existing.Fingerprint == fp
 }
 
-// EnsureInPool unpacks image fp into the storage pool unless it is there already. An image
-// that is there (its tree and metadata directory are published by renames, last) needs no
-// lock: a launch of it does not wait behind the unpack of another image. (A tree a delete
-// released is adopted by the import that records the image again, under the lock.)
-func (s *Store) EnsureInPool(_ context.Context, fp string) error {
-	if s.inPool(fp) {
+// EnsureInPool unpacks image fp into pool unless it is there already. An image that is
+// there (its tree and metadata directory are published by renames, last) needs no lock: a
+// launch of it does not wait behind the unpack of another image. (A tree a delete released
+// is adopted by the import that records the image again, under the lock.)
+func (s *Store) EnsureInPool(_ context.Context, fp string, pool storage.Driver) error {
+	if s.inPool(fp, pool) {
 		return nil
 	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 
-	return s.ensureInPool(fp)
+	return s.ensureInPool(fp, pool)
 }
 
 // ensureInPool is EnsureInPool with s.mu held. CreateImage runs even when the pool has
 // the image: it adopts a tree a delete released while instances sat on it, which the
 // image, recorded again, now owns (else the next prune removes it under the record).
-func (s *Store) ensureInPool(fp string) error {
+func (s *Store) ensureInPool(fp string, pool storage.Driver) error {
 	_, err := os.Stat(s.MetaDir(fp))
 	haveMeta := err == nil
 
@@ -217,7 +238,7 @@ func (s *Store) ensureInPool(fp string) error {
 	defer func() { _ = os.RemoveAll(metaTmp) }()
 	unpacked := false
 	start := time.Now()
-	err = s.pool.CreateImage(fp, func(rootfsDir string) error {
+	err = pool.CreateImage(fp, func(rootfsDir string) error {
 		unpacked = true
 		_, err := (&images.Unpacker{Log: s.log}).Unpack(s.TarballPath(fp), rootfsDir, metaTmp)
 		return err
@@ -244,9 +265,9 @@ func (s *Store) ensureInPool(fp string) error {
 	return os.Rename(metaTmp, s.MetaDir(fp))
 }
 
-// inPool says whether image fp is unpacked in the pool with its metadata.
-func (s *Store) inPool(fp string) bool {
-	if !s.pool.HasImage(fp) {
+// inPool says whether image fp is unpacked in pool with its metadata.
+func (s *Store) inPool(fp string, pool storage.Driver) bool {
+	if !pool.HasImage(fp) {
 		return false
 	}
 
@@ -296,7 +317,7 @@ func (s *Store) Delete(ctx context.Context, fp string) (finish func(), err error
 // any left by a crash.
 const trashPrefix = ".trash-"
 
-// releaseFromPool deletes the pool tree of an image that has no record (the pool keeps
+// releaseFromPool deletes the pools' trees of an image that has no record (a pool keeps
 // it for instances still on it), unless the image was imported again meanwhile.
 func (s *Store) releaseFromPool(fp string) {
 	s.mu.Lock()
@@ -306,9 +327,11 @@ func (s *Store) releaseFromPool(fp string) {
 		return
 	}
 
-	err := s.pool.DeleteImage(fp)
-	if err != nil {
-		s.log.Warn("deleting image from the pool; removed at next start", "fingerprint", fp, "err", err)
+	for name, pool := range s.pools.Drivers() {
+		err := pool.DeleteImage(fp)
+		if err != nil {
+			s.log.Warn("deleting image from the pool; removed at next start", "pool", name, "fingerprint", fp, "err", err)
+		}
 	}
 }
 
@@ -350,24 +373,26 @@ func (s *Store) Reconcile(ctx context.Context) error {
 		_ = os.RemoveAll(filepath.Join(s.dir, n))
 	}
 
-	pooled, err := s.pool.ListImages()
-	if err != nil {
-		return err
-	}
-
-	for _, fp := range pooled {
-		if known[fp] {
-			continue
-		}
-
-		s.log.Info("deleting pool image without a record", "fingerprint", fp)
-		err := s.pool.DeleteImage(fp)
+	for name, pool := range s.pools.Drivers() {
+		pooled, err := pool.ListImages()
 		if err != nil {
 			return err
 		}
-	}
 
-	s.pool.PruneBackupImages()
+		for _, fp := range pooled {
+			if known[fp] {
+				continue
+			}
+
+			s.log.Info("deleting pool image without a record", "pool", name, "fingerprint", fp)
+			err := pool.DeleteImage(fp)
+			if err != nil {
+				return err
+			}
+		}
+
+		pool.PruneBackupImages()
+	}
 
 	return nil
 }

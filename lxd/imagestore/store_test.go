@@ -64,7 +64,7 @@ func reopen(t *testing.T, ts *testStore, d *db.DB) *testStore {
 		t.Fatal(err)
 	}
 
-	s, err := New(filepath.Join(ts.dir, "images"), d, pool, slog.New(slog.DiscardHandler))
+	s, err := New(filepath.Join(ts.dir, "images"), d, OnePool{pool}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,7 +351,7 @@ func TestEnsureInPoolDoesNotWaitForUnpacks(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s, err := New(filepath.Join(dir, "images"), nil, pool, slog.New(slog.DiscardHandler))
+	s, err := New(filepath.Join(dir, "images"), nil, OnePool{pool}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -376,7 +376,7 @@ func TestEnsureInPoolDoesNotWaitForUnpacks(t *testing.T) {
 	}()
 
 	done := make(chan error, 1)
-	go func() { done <- s.EnsureInPool(context.Background(), have) }()
+	go func() { done <- s.EnsureInPool(context.Background(), have, pool) }()
 	select {
 	case err := <-done:
 		if err != nil {
@@ -386,7 +386,7 @@ func TestEnsureInPoolDoesNotWaitForUnpacks(t *testing.T) {
 		t.Fatal("EnsureInPool of an image in the pool waited for the store's lock")
 	}
 
-	go func() { done <- s.EnsureInPool(context.Background(), missing) }()
+	go func() { done <- s.EnsureInPool(context.Background(), missing, pool) }()
 	select {
 	case <-done:
 		t.Fatal("control: EnsureInPool of a missing image did not wait for the store's lock")

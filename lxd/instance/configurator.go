@@ -7,7 +7,6 @@ import (
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/device"
 	"github.com/berth-dev/berth/lxd/idmap"
-	"github.com/berth-dev/berth/lxd/storage"
 	"github.com/berth-dev/berth/shared/api"
 )
 
@@ -36,15 +35,14 @@ type Configurator struct {
 	host configHost
 	view renderer
 
-	db       *db.DB
-	pool     storage.Driver
-	poolName string
-	parent   string       // Config.CgroupParent
-	devices  *device.Host // the devices of every instance (lxd/device)
-	log      *slog.Logger
+	db      *db.DB
+	pools   poolSet      // the pool each instance lives on: its root disk size
+	parent  string       // Config.CgroupParent
+	devices *device.Host // the devices of every instance (lxd/device)
+	log     *slog.Logger
 }
 
 func newConfigurator(m *Manager, view renderer) *Configurator {
-	return &Configurator{host: m, view: view, db: m.cfg.DB, pool: m.cfg.Pool, poolName: m.cfg.PoolName,
+	return &Configurator{host: m, view: view, db: m.cfg.DB, pools: m.pools,
 		parent: m.cfg.CgroupParent, devices: m.devices, log: m.log}
 }

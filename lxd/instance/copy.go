@@ -138,10 +138,23 @@ func (ct *Creator) Copy(ctx context.Context, cr *CopyRequest) error {
 		return err
 	}
 
-	srcInst, _, err := ct.host.load(ctx, src)
+	srcInst, srcProfiles, err := ct.host.load(ctx, src)
 	if err != nil {
 		return err
 	}
+
+	_, srcDevices := Expand(srcInst, srcProfiles)
+	srcPool, err := ct.pools.of(srcDevices)
+	if err != nil {
+		return err
+	}
+
+	pool, err := ct.pools.of(cr.devices)
+	if err != nil {
+		return err
+	}
+
+	across := ct.pools.nameOf(srcDevices) != ct.pools.nameOf(cr.devices)
 
 	from, err := ct.host.idsOf(srcInst)
 	if err != nil {
@@ -160,6 +173,13 @@ func (ct *Creator) Copy(ctx context.Context, cr *CopyRequest) error {
 
 	if cr.SourceSnap != "" || cr.Post.Source.InstanceOnly || cr.Post.Source.ContainerOnly {
 		snaps = nil
+	}
+
+	// The snapshots' settings must keep the copy on its pool when one is restored.
+	if across {
+		for i := range snaps {
+			snaps[i].Devices = rootOnPool(snaps[i].Devices, cr.devices, ct.pools.nameOf(cr.devices))
+		}
 	}
 
 	// A snapshot's MAC addresses go too; its identity keys become the copy's.
@@ -190,10 +210,15 @@ func (ct *Creator) Copy(ctx context.Context, cr *CopyRequest) error {
 		row.Config["volatile.base_image"] = fp
 	}
 
+	if across {
+		return ct.copyAcross(ctx, cr, &row, snaps, srcPool, pool, from)
+	}
+
 	var start time.Time
 	return ct.newInstance(ctx, &newSpec{
 		row:              row,
 		devices:          cr.devices,
+		pool:             pool,
 		applyTemplate:    "copy",
 		snapshots:        snaps,
 		snapshotIdentity: true,
@@ -208,7 +233,7 @@ func (ct *Creator) Copy(ctx context.Context, cr *CopyRequest) error {
 		},
 		makeRoot: func(ctx context.Context, to idmap.Set, _ *revert.Reverter) error {
 			start = time.Now()
-			copyData := func() error { return ct.pool.CopyInstance(ctx, src, cr.SourceSnap, name, from, to) }
+			copyData := func() error { return pool.CopyInstance(ctx, src, cr.SourceSnap, name, from, to) }
 
 			var err error
 			if cr.SourceSnap == "" {
@@ -225,7 +250,7 @@ func (ct *Creator) Copy(ctx context.Context, cr *CopyRequest) error {
 		},
 		makeSnapshots: func(ctx context.Context, to idmap.Set) error {
 			for _, s := range snaps {
-				err := ct.pool.CopySnapshot(ctx, src, s.Name, name, s.Name, from, to)
+				err := pool.CopySnapshot(ctx, src, s.Name, name, s.Name, from, to)
 				if err != nil {
 					return fmt.Errorf("copying snapshot %q of %q: %w", s.Name, src, err)
 				}

@@ -165,13 +165,19 @@ func (ct *Creator) Create(ctx context.Context, cr *CreateRequest) error {
 
 	row.Config["volatile.base_image"] = img.Fingerprint
 
+	pool, err := ct.pools.of(cr.devices)
+	if err != nil {
+		return err
+	}
+
 	return ct.newInstance(ctx, &newSpec{
 		row:           row,
 		devices:       cr.devices,
+		pool:          pool,
 		applyTemplate: "create",
 		image:         img.Fingerprint,
 		makeDir: func(dir string) error {
-			err := ct.images.EnsureInPool(ctx, img.Fingerprint)
+			err := ct.images.EnsureInPool(ctx, img.Fingerprint, pool)
 			if err != nil {
 				return fmt.Errorf("preparing image %s: %w", img.Fingerprint[:12], err)
 			}
@@ -184,7 +190,7 @@ func (ct *Creator) Create(ctx context.Context, cr *CreateRequest) error {
 			return nil
 		},
 		makeRoot: func(ctx context.Context, ids idmap.Set, _ *revert.Reverter) error {
-			err := ct.pool.CreateInstanceFromImage(name, img.Fingerprint, ids)
+			err := pool.CreateInstanceFromImage(name, img.Fingerprint, ids)
 			if err != nil {
 				return fmt.Errorf("creating storage of %q: %w", name, err)
 			}

@@ -8,7 +8,6 @@ import (
 	"github.com/berth-dev/berth/lxd/container"
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/idmap"
-	"github.com/berth-dev/berth/lxd/storage"
 	"github.com/berth-dev/berth/shared/api"
 )
 
@@ -51,7 +50,7 @@ type Creator struct {
 	snaps snapshotReader
 
 	db     *db.DB
-	pool   storage.Driver
+	pools  poolSet // the pool each instance lives on
 	images ImageSource
 	ids    IDRange
 	log    *slog.Logger
@@ -61,6 +60,6 @@ type Creator struct {
 }
 
 func newCreator(m *Manager, sizes rootSizes, view renderer, snaps snapshotReader) *Creator {
-	return &Creator{host: m, sizes: sizes, view: view, snaps: snaps, db: m.cfg.DB, pool: m.cfg.Pool,
+	return &Creator{host: m, sizes: sizes, view: view, snaps: snaps, db: m.cfg.DB, pools: m.pools,
 		images: m.cfg.Images, ids: m.cfg.IDs, log: m.log, idBusy: map[int64]bool{}}
 }

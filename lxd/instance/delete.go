@@ -35,14 +35,19 @@ func (m *Manager) delete(ctx context.Context, name string) error {
 		return api.StatusErrorf(http.StatusBadRequest, "instance %q is running", name)
 	}
 
+	pool, err := m.storageOf(ctx, name)
+	if err != nil {
+		return err
+	}
+
 	// Storage first: if it fails the row stays and the user can retry; the reverse order
 	// could leave storage that no row names (Reconcile removes such orphans too).
-	err = m.cfg.Pool.DeleteInstance(name)
+	err = pool.DeleteInstance(name)
 	if err != nil {
 		return fmt.Errorf("deleting storage of %q: %w", name, err)
 	}
 
-	m.cfg.Pool.PruneBackupImages()
+	pool.PruneBackupImages()
 	if m.cfg.OnDelete != nil {
 		m.cfg.OnDelete(name) // its backups
 	}

@@ -32,10 +32,16 @@ func specMounts(devices []container.Mount) []container.Mount {
 	return append(lxcfs.Binds(lxcfs.Dir()), devices...)
 }
 
-// unmountsFor is Spec.Unmounts: the devices' (hotplug directory, staged mounts), then the
-// storage pool's.
+// unmountsFor is Spec.Unmounts: the devices' (hotplug directory, staged mounts), then
+// those of the storage pool the instance lives on.
 func (m *Manager) unmountsFor(name string, devices []string) []string {
-	return append(devices, m.cfg.Pool.Mountpoints(name)...)
+	pool, err := m.storageOf(context.Background(), name)
+	if err != nil {
+		m.log.Warn("finding the pool of an instance; its root stays mounted when it stops", "instance", name, "err", err)
+		return devices
+	}
+
+	return append(devices, pool.Mountpoints(name)...)
 }
 
 // rebootMounts gives the monitor of a running instance the device mounts of its next

@@ -22,7 +22,13 @@ type FilesRoot struct {
 
 // OpenFilesRoot opens an instance for the files API (FilesRoot).
 func (m *Manager) OpenFilesRoot(ctx context.Context, name string) (*FilesRoot, error) {
-	inst, _, err := m.load(ctx, name)
+	inst, profiles, err := m.load(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+
+	_, devices := Expand(inst, profiles)
+	pool, err := m.pools.of(devices)
 	if err != nil {
 		return nil, err
 	}
@@ -39,14 +45,14 @@ func (m *Manager) OpenFilesRoot(ctx context.Context, name string) (*FilesRoot, e
 		return &FilesRoot{IDs: ids, Running: mon}, nil
 	}
 
-	rootfs, err := m.cfg.Pool.MountInstance(name, ids)
+	rootfs, err := pool.MountInstance(name, ids)
 	if err != nil {
 		unlock()
 		return nil, fmt.Errorf("mounting root of %q: %w", name, err)
 	}
 
 	release := func() {
-		err := m.cfg.Pool.UnmountInstance(name)
+		err := pool.UnmountInstance(name)
 		if err != nil {
 			m.log.Warn("unmounting after file access", "instance", name, "err", err)
 		}

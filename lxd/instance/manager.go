@@ -42,8 +42,8 @@ func (r IDRange) at(base int64) idmap.Set {
 type Config struct {
 	Dir      string // BERTH_DIR
 	DB       *db.DB
-	Pool     storage.Driver
-	PoolName string
+	Pools    Pools  // the storage pools instances live on (lxd/pools)
+	PoolName string // the default pool: instances whose root disk names no pool
 	Exe      string // sealed copy of the daemon binary used to start monitors
 	IDs      IDRange
 	Images   ImageSource
@@ -59,8 +59,8 @@ type Config struct {
 
 // ImageSource gives the daemon's image store to the manager.
 type ImageSource interface {
-	// EnsureInPool unpacks image fp into the storage pool if it is not there yet.
-	EnsureInPool(ctx context.Context, fp string) error
+	// EnsureInPool unpacks image fp into pool if it is not there yet.
+	EnsureInPool(ctx context.Context, fp string, pool storage.Driver) error
 	// MetaDir is the directory holding the image's metadata.yaml and templates/.
 	MetaDir(fp string) string
 }
@@ -82,6 +82,8 @@ type Manager struct {
 
 	work workSet // tree operations per instance, cancelled by Delete
 
+	pools poolSet // the pool each instance lives on
+
 	devices *device.Host // the devices of every instance (lxd/device)
 
 	view   *View
@@ -99,11 +101,12 @@ func NewManager(cfg Config) *Manager {
 		monitors: map[string]*container.Monitor{},
 		locks:    map[string]*sync.Mutex{},
 		creating: map[string]bool{},
+		pools:    poolSet{pools: cfg.Pools, def: cfg.PoolName},
 
 		devices: device.NewHost(device.Host{Dir: cfg.Dir, Exe: cfg.Exe, Networks: cfg.Networks, Records: records{cfg.DB}, Log: cfg.Log}),
 	}
 
-	m.snaps = snapshot.New(snapshotHost{m}, cfg.DB, cfg.Pool, cfg.Log) // a restore stops and starts through m.run
+	m.snaps = snapshot.New(snapshotHost{m}, cfg.DB, cfg.Log) // a restore stops and starts through m.run
 	m.view = newView(m, m.snaps)
 	m.conf = newConfigurator(m, m.view)
 	m.run = newRunner(m, m.conf, m.view)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/idmap"
+	"github.com/berth-dev/berth/lxd/storage"
 	"github.com/berth-dev/berth/shared/api"
 	"github.com/berth-dev/berth/shared/revert"
 )
@@ -34,6 +35,7 @@ type newSpec struct {
 	// volatile.base_image is the caller's (the image, or the source's).
 	row     db.Instance
 	devices map[string]map[string]string // row's devices expanded with its profiles: the root disk size
+	pool    storage.Driver               // the pool the instance lives on (its root disk's)
 
 	identity      Identity
 	applyTemplate string // volatile.apply_template: which image templates render at first start ("" none)
@@ -107,7 +109,7 @@ func (ct *Creator) newInstance(ctx context.Context, spec *newSpec) error {
 		return err
 	}
 
-	r.Add(func() { _ = ct.pool.DeleteInstance(name) })
+	r.Add(func() { _ = spec.pool.DeleteInstance(name) })
 
 	err = ct.sizes.applyRootSize(name, spec.devices)
 	if err != nil {

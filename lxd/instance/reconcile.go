@@ -16,9 +16,19 @@ import (
 // crash left half-made: storage and files of instances that never got a DB row.
 func (ru *Runner) Reconcile(ctx context.Context) error {
 	var rows []db.Instance
+	profiles := map[string]*db.Profile{}
 	err := ru.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
 		var err error
 		rows, err = tx.GetInstances(ctx)
+		if err != nil {
+			return err
+		}
+
+		all, err := tx.GetProfiles(ctx)
+		for i := range all {
+			profiles[all[i].Name] = &all[i]
+		}
+
 		return err
 	})
 	if err != nil {
@@ -43,7 +53,7 @@ func (ru *Runner) Reconcile(ctx context.Context) error {
 			ru.log.Warn("attaching to monitor", "instance", inst.Name, "err", err)
 		}
 
-		ru.cleanupStopped(inst)
+		ru.cleanupStopped(inst, profiles)
 	}
 
 	ru.removeOrphans(known)
@@ -76,22 +86,35 @@ func (ru *Runner) attachAll(rows []db.Instance) ([]*container.Monitor, []error) 
 }
 
 // cleanupStopped removes what a monitor that died without cleaning up left behind.
-func (ru *Runner) cleanupStopped(inst *db.Instance) {
+func (ru *Runner) cleanupStopped(inst *db.Instance, profiles map[string]*db.Profile) {
 	ids, err := ru.host.idsOf(inst)
 	if err != nil {
 		ru.log.Warn("reading id map", "instance", inst.Name, "err", err)
 	}
 
-	spec := container.Spec{Name: inst.Name, RunDir: ru.host.runDir(inst.Name), IDMap: ids, Unmounts: ru.pool.Mountpoints(inst.Name),
+	_, devices := Expand(inst, profiles)
+	pool, err := ru.pools.of(devices)
+	if err != nil {
+		ru.log.Warn("finding the pool of a stopped instance", "instance", inst.Name, "err", err)
+	}
+
+	var unmounts []string
+	if pool != nil {
+		unmounts = pool.Mountpoints(inst.Name)
+	}
+
+	spec := container.Spec{Name: inst.Name, RunDir: ru.host.runDir(inst.Name), IDMap: ids, Unmounts: unmounts,
 		CgroupParent: ru.cgroupParent}
 	err = container.Cleanup(spec)
 	if err != nil {
 		ru.log.Warn("cleaning up stopped instance", "instance", inst.Name, "err", err)
 	}
 
-	err = ru.pool.UnmountInstance(inst.Name)
-	if err != nil {
-		ru.log.Warn("unmounting stopped instance", "instance", inst.Name, "err", err)
+	if pool != nil {
+		err = pool.UnmountInstance(inst.Name)
+		if err != nil {
+			ru.log.Warn("unmounting stopped instance", "instance", inst.Name, "err", err)
+		}
 	}
 
 	if inst.Config["volatile.last_state.power"] == "RUNNING" {
@@ -103,16 +126,21 @@ func (ru *Runner) cleanupStopped(inst *db.Instance) {
 }
 
 // removeOrphans deletes instance directories and storage that no DB row names: the
-// remains of a create that crashed before writing its row.
+// remains of a create that crashed before writing its row, on whichever pool it was
+// being made.
 func (ru *Runner) removeOrphans(known map[string]bool) {
 	entries, _ := os.ReadDir(filepath.Join(ru.dir, "instances"))
+	pools := ru.pools.pools.Drivers()
 	for _, e := range entries {
 		if known[e.Name()] {
 			continue
 		}
 
 		ru.log.Info("removing half-created instance", "instance", e.Name())
-		_ = ru.pool.DeleteInstance(e.Name())
+		for _, pool := range pools {
+			_ = pool.DeleteInstance(e.Name())
+		}
+
 		_ = os.RemoveAll(filepath.Join(ru.dir, "instances", e.Name()))
 	}
 }

@@ -23,7 +23,13 @@ func (m *Manager) Rename(ctx context.Context, oldName, newName string) error {
 	unlock := m.lock(oldName)
 	defer unlock()
 
-	inst, _, err := m.load(ctx, oldName)
+	inst, profiles, err := m.load(ctx, oldName)
+	if err != nil {
+		return err
+	}
+
+	_, devices := Expand(inst, profiles)
+	pool, err := m.pools.of(devices)
 	if err != nil {
 		return err
 	}
@@ -48,14 +54,14 @@ func (m *Manager) Rename(ctx context.Context, oldName, newName string) error {
 		return api.StatusErrorf(http.StatusConflict, "instance %q is being created", newName)
 	}
 
-	err = m.cfg.Pool.RenameInstance(oldName, newName)
+	err = pool.RenameInstance(oldName, newName)
 	if err != nil {
 		return fmt.Errorf("renaming storage of %q: %w", oldName, err)
 	}
 
 	err = os.Rename(m.instanceDir(oldName), m.instanceDir(newName))
 	if err != nil {
-		_ = m.cfg.Pool.RenameInstance(newName, oldName)
+		_ = pool.RenameInstance(newName, oldName)
 		return fmt.Errorf("renaming files of %q: %w", oldName, err)
 	}
 
@@ -74,7 +80,7 @@ func (m *Manager) Rename(ctx context.Context, oldName, newName string) error {
 	})
 	if err != nil {
 		_ = os.Rename(m.instanceDir(newName), m.instanceDir(oldName))
-		_ = m.cfg.Pool.RenameInstance(newName, oldName)
+		_ = pool.RenameInstance(newName, oldName)
 		return err
 	}
 

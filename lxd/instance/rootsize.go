@@ -35,11 +35,13 @@ func rootDiskSize(devices map[string]map[string]string) string {
 }
 
 // withoutRootSize returns devices without the root disk's size, which changes live
-// through the pool (applyRootChange) rather than by hotplug.
+// through the pool (applyRootChange) rather than by hotplug. An empty size (the stock
+// lxc's device unset sends one) goes too.
 func withoutRootSize(devices map[string]map[string]string) map[string]map[string]string {
 	out := make(map[string]map[string]string, len(devices))
 	for name, d := range devices {
-		if d["type"] == "disk" && device.IsRoot(d) && d["size"] != "" {
+		_, sized := d["size"]
+		if d["type"] == "disk" && device.IsRoot(d) && sized {
 			d = copyMap(d)
 			delete(d, "size")
 		}
@@ -64,8 +66,8 @@ func validateRootSize(conf map[string]string) error {
 	return nil
 }
 
-// checkRootSize refuses, for an instance's expanded devices, a root disk on another pool
-// than the one instances live on (checkRootPool), and a size the pool cannot enforce
+// checkRootSize refuses, for an instance's expanded devices, a root disk on a pool that
+// cannot take it or that moves it (checkRootPool), and a size the pool cannot enforce
 // (checkSize). name is the instance, "" when it has no storage yet.
 func (cf *Configurator) checkRootSize(name string, oldDevices, devices map[string]map[string]string) error {
 	err := cf.checkRootPool(oldDevices, devices)
@@ -76,17 +78,31 @@ func (cf *Configurator) checkRootSize(name string, oldDevices, devices map[strin
 	return cf.checkSize(name, oldDevices, devices)
 }
 
-// checkRootPool refuses a root disk on another pool than the instances': other pools exist
-// (lxd/pools) but cannot hold instances yet, and a pool key accepted and ignored would put
-// the instance where its config says it is not. A profile may name another pool: only the
-// instances it would expand into are refused.
+// checkRootPool refuses a root disk on a pool that does not exist or did not load, and,
+// for an existing instance (oldDevices not nil), a change of the pool it lives on, by its
+// own devices or its profiles': its storage would stay where the config says it is not.
+// LXD refuses it too; a copy (lxc copy --storage) moves an instance between pools.
 func (cf *Configurator) checkRootPool(oldDevices, devices map[string]map[string]string) error {
-	pool := rootDiskKey(devices, "pool")
-	if pool == "" || pool == cf.poolName || (oldDevices != nil && pool == rootDiskKey(oldDevices, "pool")) {
+	pool := cf.pools.nameOf(devices)
+	if oldDevices != nil {
+		old := cf.pools.nameOf(oldDevices)
+		if old != pool {
+			return api.StatusErrorf(http.StatusBadRequest, "the root disk's pool cannot change from %q to %q: copy the instance to the other pool instead (lxc copy --storage, or lxc move --storage)", old, pool)
+		}
+
 		return nil
 	}
 
-	return api.StatusErrorf(http.StatusBadRequest, "root disk on pool %q: instances can only be placed on pool %q for now (placing them on other pools is not implemented yet)", pool, cf.poolName)
+	_, err := cf.pools.pools.Driver(pool)
+	if api.StatusErrorCheck(err, http.StatusNotFound) {
+		return api.StatusErrorf(http.StatusBadRequest, "root disk: storage pool %q does not exist", pool)
+	}
+
+	if err != nil {
+		return fmt.Errorf("root disk: %w", err)
+	}
+
+	return nil
 }
 
 // checkSize refuses a root disk size that devices set or change from oldDevices (nil
@@ -97,14 +113,19 @@ func (cf *Configurator) checkSize(name string, oldDevices, devices map[string]ma
 		return nil
 	}
 
-	return cf.quotaRefusal(cf.pool.RootQuota(name))
+	pool, err := cf.pools.of(devices)
+	if err != nil {
+		return err
+	}
+
+	return quotaRefusal(cf.pools.nameOf(devices), pool.RootQuota(name))
 }
 
-// quotaRefusal turns the pool's reason into the API's 400.
-func (cf *Configurator) quotaRefusal(err error) error {
+// quotaRefusal turns pool's reason into the API's 400.
+func quotaRefusal(pool string, err error) error {
 	var qe *storage.QuotaError
 	if errors.As(err, &qe) {
-		return api.StatusErrorf(http.StatusBadRequest, "pool %s (%s on %s at %s) cannot enforce a root disk size: %s", cf.poolName, qe.Driver, qe.FS, qe.Dir, qe.Reason)
+		return api.StatusErrorf(http.StatusBadRequest, "pool %s (%s on %s at %s) cannot enforce a root disk size: %s", pool, qe.Driver, qe.FS, qe.Dir, qe.Reason)
 	}
 
 	return err
@@ -115,11 +136,16 @@ func (cf *Configurator) quotaRefusal(err error) error {
 // otherwise ignored, so that such an instance still starts.
 func (cf *Configurator) applyRootSize(name string, devices map[string]map[string]string) error {
 	size := rootDiskSize(devices)
-	err := cf.pool.RootQuota(name)
+	pool, err := cf.pools.of(devices)
+	if err != nil {
+		return err
+	}
+
+	err = pool.RootQuota(name)
 	var qe *storage.QuotaError
 	if errors.As(err, &qe) {
 		if size != "" {
-			cf.log.Warn("root disk size is not enforced", "instance", name, "size", size, "err", cf.quotaRefusal(err))
+			cf.log.Warn("root disk size is not enforced", "instance", name, "size", size, "err", quotaRefusal(cf.pools.nameOf(devices), err))
 		}
 
 		return nil
@@ -137,7 +163,7 @@ func (cf *Configurator) applyRootSize(name string, devices map[string]map[string
 		}
 	}
 
-	err = cf.pool.SetRootQuota(name, limit)
+	err = pool.SetRootQuota(name, limit)
 	if err != nil {
 		return fmt.Errorf("setting root disk size of %q: %w", name, err)
 	}

@@ -53,13 +53,17 @@ func TestCheckRootSize(t *testing.T) {
 		{name: "size kept from before", old: root("2GiB"), new: root("2GiB"), pool: noQuota},
 		{name: "size changed refused", old: root("2GiB"), new: root("3GiB"), pool: noQuota, wantAsk: true, wantErr: "cannot enforce"},
 		{name: "size removed", old: root("2GiB"), new: root(""), pool: noQuota},
-		{name: "other pool refused", new: onPool(root(""), "fast"), wantErr: `root disk on pool "fast": instances can only be placed on pool "default"`},
+		{name: "unknown pool refused", new: onPool(root(""), "nowhere"), wantErr: `root disk: storage pool "nowhere" does not exist`},
+		{name: "other pool accepted", new: onPool(root(""), "fast")},
 		{name: "other pool kept from before", old: onPool(root(""), "fast"), new: onPool(root(""), "fast")},
+		{name: "pool change refused", old: root(""), new: onPool(root(""), "fast"), wantErr: `the root disk's pool cannot change from "default" to "fast"`},
+		{name: "pool change by dropping the root disk refused", old: onPool(root(""), "fast"), new: map[string]map[string]string{},
+			wantErr: `cannot change from "fast" to "default"`},
 		{name: "other error passes", new: root("1GiB"), pool: errors.New("statfs failed"), wantAsk: true, wantErr: "statfs failed"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			pool := &quotaPool{err: c.pool}
-			m := NewManager(Config{Pool: pool, PoolName: "default", Log: slog.New(slog.DiscardHandler)})
+			m := NewManager(Config{Pools: fakePools{"default": pool, "fast": pool}, PoolName: "default", Log: slog.New(slog.DiscardHandler)})
 			err := m.conf.checkRootSize("c1", c.old, c.new)
 			if (len(pool.asked) > 0) != c.wantAsk {
 				t.Errorf("pool asked %v, want asked %v", pool.asked, c.wantAsk)
@@ -110,6 +114,12 @@ func TestWithoutRootSize(t *testing.T) {
 	err := checkHotplug(root("1GiB"), root("2GiB"))
 	if err != nil {
 		t.Errorf("checkHotplug of a size change: %v", err)
+	}
+
+	// Unsetting it (an empty value) neither.
+	err = checkHotplug(root("1GiB"), map[string]map[string]string{"root": {"type": "disk", "path": "/", "pool": "default", "size": ""}})
+	if err != nil {
+		t.Errorf("checkHotplug of a size unset: %v", err)
 	}
 
 	err = checkHotplug(root("1GiB"), map[string]map[string]string{"root": {"type": "disk", "path": "/", "pool": "other"}})

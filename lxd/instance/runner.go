@@ -10,7 +10,6 @@ import (
 	"github.com/berth-dev/berth/lxd/device"
 	"github.com/berth-dev/berth/lxd/idmap"
 	"github.com/berth-dev/berth/lxd/network"
-	"github.com/berth-dev/berth/lxd/storage"
 	"github.com/berth-dev/berth/shared/api"
 )
 
@@ -56,7 +55,7 @@ type Runner struct {
 	view instanceLister
 
 	db           *db.DB
-	pool         storage.Driver
+	pools        poolSet           // the pool each instance lives on
 	devices      *device.Host      // the devices of every instance (lxd/device)
 	networks     *network.Manager  // nil: instances cannot have NICs
 	spares       *container.Spares // a monitor started ahead of the next start
@@ -73,7 +72,7 @@ type Runner struct {
 }
 
 func newRunner(m *Manager, conf runSettings, view instanceLister) *Runner {
-	return &Runner{host: m, conf: conf, view: view, db: m.cfg.DB, pool: m.cfg.Pool, devices: m.devices,
+	return &Runner{host: m, conf: conf, view: view, db: m.cfg.DB, pools: m.pools, devices: m.devices,
 		networks: m.cfg.Networks, spares: container.NewSpares(m.cfg.Exe, m.log),
 		cgroupParent: m.cfg.CgroupParent, dir: m.cfg.Dir, log: m.log}
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/snapshot"
+	"github.com/berth-dev/berth/lxd/storage"
 )
 
 // snapshotHost is what lxd/snapshot uses of the manager (snapshot.Host): thin methods
@@ -39,3 +40,7 @@ func (h snapshotHost) Kill(ctx context.Context, name string) error {
 func (h snapshotHost) Start(ctx context.Context, name string) error { return h.m.run.start(ctx, name) }
 
 func (h snapshotHost) Event(action, name string, ctx map[string]any) { h.m.event(action, name, ctx) }
+
+func (h snapshotHost) Pool(ctx context.Context, name string) (storage.Driver, error) {
+	return h.m.storageOf(ctx, name)
+}

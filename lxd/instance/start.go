@@ -51,15 +51,20 @@ func (ru *Runner) start(ctx context.Context, name string) error {
 		return err
 	}
 
+	pool, err := ru.pools.of(devices)
+	if err != nil {
+		return err
+	}
+
 	r := revert.New()
 	defer r.Fail()
 
-	rootfs, err := ru.pool.MountInstance(name, ids)
+	rootfs, err := pool.MountInstance(name, ids)
 	if err != nil {
 		return fmt.Errorf("mounting root of %q: %w", name, err)
 	}
 
-	r.Add(func() { _ = ru.pool.UnmountInstance(name) })
+	r.Add(func() { _ = pool.UnmountInstance(name) })
 
 	trigger := inst.Config["volatile.apply_template"]
 	err = ru.renderTemplates(inst, rootfs, trigger, config, devices)

@@ -97,7 +97,7 @@ func (vw *View) gather(reqs []gatherReq) map[string]api.InstanceState {
 			st.Network = device.NetworkState(r, links, q.devices, q.config)
 		}
 
-		vw.rootUsage(q.name, st.Disk)
+		vw.rootUsage(q.name, q.devices, st.Disk)
 		out[q.name] = st
 	}
 
@@ -117,8 +117,13 @@ func hasNIC(reqs []gatherReq) bool {
 }
 
 // rootUsage adds the root disk's usage to a state where the pool accounts it.
-func (vw *View) rootUsage(name string, disks map[string]api.InstanceStateDisk) {
-	n, err := vw.pool.RootUsage(name)
+func (vw *View) rootUsage(name string, devices map[string]map[string]string, disks map[string]api.InstanceStateDisk) {
+	pool, err := vw.pools.of(devices)
+	if err != nil {
+		return
+	}
+
+	n, err := pool.RootUsage(name)
 	if err == nil {
 		disks["root"] = api.InstanceStateDisk{Usage: n}
 	}

@@ -78,18 +78,24 @@ func (ct *Creator) CreateFromTrees(ctx context.Context, in Incoming) error {
 		return err
 	}
 
+	pool, err := ct.pools.of(devices)
+	if err != nil {
+		return err
+	}
+
 	name := in.Instance.Name
 	fps := map[string]string{}
 	err = ct.newInstance(ctx, &newSpec{
 		row:             in.Instance,
 		devices:         devices,
+		pool:            pool,
 		identity:        in.Identity,
 		snapshots:       in.Snapshots,
 		foreignProfiles: true,
 		event:           map[string]any{"source": in.Source},
 		makeDir:         func(dir string) error { return os.MkdirAll(dir, 0o755) },
 		makeRoot: func(ctx context.Context, ids idmap.Set, r *revert.Reverter) error {
-			r.Add(ct.pool.PruneBackupImages)
+			r.Add(pool.PruneBackupImages)
 
 			trees := []string{""}
 			for _, s := range in.Snapshots {
@@ -97,7 +103,7 @@ func (ct *Creator) CreateFromTrees(ctx context.Context, in Incoming) error {
 			}
 
 			for _, tree := range trees {
-				fp, err := ct.fillImage(ctx, in, tree)
+				fp, err := ct.fillImage(ctx, pool, in, tree)
 				if err != nil {
 					return err
 				}
@@ -105,11 +111,11 @@ func (ct *Creator) CreateFromTrees(ctx context.Context, in Incoming) error {
 				fps[tree] = fp
 			}
 
-			return ct.pool.CreateInstanceFromImage(name, fps[""], ids)
+			return pool.CreateInstanceFromImage(name, fps[""], ids)
 		},
 		makeSnapshots: func(ctx context.Context, ids idmap.Set) error {
 			for _, s := range in.Snapshots {
-				err := ct.pool.CreateSnapshotFromImage(name, s.Name, fps[s.Name], ids)
+				err := pool.CreateSnapshotFromImage(name, s.Name, fps[s.Name], ids)
 				if err != nil {
 					return err
 				}
@@ -123,12 +129,12 @@ func (ct *Creator) CreateFromTrees(ctx context.Context, in Incoming) error {
 	}
 
 	// Dir instances hold copies: their images can go now.
-	ct.pool.PruneBackupImages()
+	pool.PruneBackupImages()
 	return nil
 }
 
-// fillImage has in.Fill write tree into a new pool image and returns its name.
-func (ct *Creator) fillImage(ctx context.Context, in Incoming, tree string) (string, error) {
+// fillImage has in.Fill write tree into a new image in pool and returns its name.
+func (ct *Creator) fillImage(ctx context.Context, pool storage.Driver, in Incoming, tree string) (string, error) {
 	metaDir := ct.host.instanceDir(in.Instance.Name)
 	if tree != "" {
 		scratch, err := os.MkdirTemp("", "berth-tree-meta-")
@@ -140,10 +146,8 @@ func (ct *Creator) fillImage(ctx context.Context, in Incoming, tree string) (str
 		metaDir = scratch
 	}
 
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	fp := storage.BackupImagePrefix + hex.EncodeToString(b)
-	err := ct.pool.CreateImage(fp, func(rootfsDir string) error {
+	fp := tempImageName()
+	err := pool.CreateImage(fp, func(rootfsDir string) error {
 		return in.Fill(ctx, tree, rootfsDir, metaDir)
 	})
 	if err != nil {
@@ -151,6 +155,14 @@ func (ct *Creator) fillImage(ctx context.Context, in Incoming, tree string) (str
 	}
 
 	return fp, nil
+}
+
+// tempImageName names a pool image that no image record keeps: the instance and
+// snapshots made from it hold it (storage.BackupImagePrefix).
+func tempImageName() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return storage.BackupImagePrefix + hex.EncodeToString(b)
 }
 
 // foreignDevices expands the devices of an instance from elsewhere with the profiles it

@@ -18,9 +18,12 @@ type Trees struct {
 	Snapshots []api.InstanceSnapshot // oldest first; empty unless ReadTrees was asked for them
 	IDs       idmap.Set              // the instance's id range, to map host owners back to the container's
 	MetaDir   string                 // holds the instance's image metadata.yaml and templates/
+	Pool      string                 // the storage pool the instance lives on
+	Backend   string                 // that pool's storage driver
 
 	ct   *Creator
 	name string
+	pool storage.Driver
 }
 
 // ReadTrees runs fn with read access to instance name's trees, holding the instance lock
@@ -56,8 +59,14 @@ func (ct *Creator) ReadTrees(ctx context.Context, name string, snapshots bool, f
 		}
 	}
 
+	_, devices := Expand(inst, profiles)
+	pool, err := ct.pools.of(devices)
+	if err != nil {
+		return err
+	}
+
 	t := &Trees{Instance: ct.view.render(inst, profiles, false).Instance, Snapshots: []api.InstanceSnapshot{}, IDs: ids,
-		MetaDir: ct.host.instanceDir(name), ct: ct, name: name}
+		MetaDir: ct.host.instanceDir(name), Pool: ct.pools.nameOf(devices), Backend: pool.Name(), ct: ct, name: name, pool: pool}
 	for i := range snaps {
 		t.Snapshots = append(t.Snapshots, ct.snaps.Render(&snaps[i], profiles))
 	}
@@ -69,37 +78,37 @@ func (ct *Creator) ReadTrees(ctx context.Context, name string, snapshots bool, f
 // read from a temporary snapshot taken while it is frozen, so what is read is consistent
 // as of one instant and the container only pauses for the copy of its own data.
 func (t *Trees) Root(ctx context.Context) (string, func(), error) {
-	ct, name := t.ct, t.name
+	ct, name, pool := t.ct, t.name, t.pool
 	if ct.host.monitor(name) == nil {
-		rootfs, err := ct.pool.MountInstance(name, t.IDs)
+		rootfs, err := pool.MountInstance(name, t.IDs)
 		if err != nil {
 			return "", nil, err
 		}
 
-		return rootfs, func() { _ = ct.pool.UnmountInstance(name) }, nil
+		return rootfs, func() { _ = pool.UnmountInstance(name) }, nil
 	}
 
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	tmp := storage.TempSnapshotPrefix + hex.EncodeToString(b)
-	err := ct.host.frozen(name, func() error { return ct.pool.CreateSnapshot(ctx, name, tmp) })
+	err := ct.host.frozen(name, func() error { return pool.CreateSnapshot(ctx, name, tmp) })
 	if err != nil {
 		return "", nil, err
 	}
 
-	rootfs, release, err := ct.pool.MountSnapshot(name, tmp, t.IDs)
+	rootfs, release, err := pool.MountSnapshot(name, tmp, t.IDs)
 	if err != nil {
-		_ = ct.pool.DeleteSnapshot(name, tmp)
+		_ = pool.DeleteSnapshot(name, tmp)
 		return "", nil, err
 	}
 
 	return rootfs, func() {
 		release()
-		_ = ct.pool.DeleteSnapshot(name, tmp)
+		_ = pool.DeleteSnapshot(name, tmp)
 	}, nil
 }
 
 // Snapshot gives snapshot snap's root filesystem to read until release.
 func (t *Trees) Snapshot(snap string) (string, func(), error) {
-	return t.ct.pool.MountSnapshot(t.name, snap, t.IDs)
+	return t.pool.MountSnapshot(t.name, snap, t.IDs)
 }

@@ -5,7 +5,6 @@ import (
 
 	"github.com/berth-dev/berth/lxd/container"
 	"github.com/berth-dev/berth/lxd/db"
-	"github.com/berth-dev/berth/lxd/storage"
 	"github.com/berth-dev/berth/shared/api"
 )
 
@@ -22,7 +21,7 @@ type viewHost interface {
 type View struct {
 	host         viewHost
 	db           *db.DB
-	pool         storage.Driver // the root disk's usage
+	pools        poolSet        // the root disk's usage
 	snaps        snapshotLister // a full instance's snapshots
 	cgroupParent string         // Config.CgroupParent: where the cgroup files are read
 	cache        *stateCache    // the running instances' gathered state
@@ -35,7 +34,7 @@ type snapshotLister interface {
 }
 
 func newView(m *Manager, snaps snapshotLister) *View {
-	vw := &View{host: m, db: m.cfg.DB, pool: m.cfg.Pool, snaps: snaps, cgroupParent: m.cfg.CgroupParent}
+	vw := &View{host: m, db: m.cfg.DB, pools: m.pools, snaps: snaps, cgroupParent: m.cfg.CgroupParent}
 	vw.cache = newStateCache(StateTTL, vw.gather)
 	return vw
 }

@@ -46,8 +46,9 @@ func (s *Service) toAPI(row *db.StoragePool, users []string) *api.StoragePool {
 }
 
 // users maps each pool to the URLs of what uses it: the instances and profiles whose
-// (expanded) disk devices name it, its custom volumes, and, for the default pool (where instances and images
-// are stored), every instance and image.
+// (expanded) disk devices name it (an instance lives on its root disk's pool, the default
+// pool when its root disk names none), its custom volumes, and, for the default pool
+// (where images are stored), every image.
 func users(ctx context.Context, tx *db.Tx) (map[string][]string, error) {
 	out := map[string][]string{}
 	seen := map[string]map[string]bool{}
@@ -83,8 +84,8 @@ func users(ctx context.Context, tx *db.Tx) (map[string][]string, error) {
 
 	for i := range insts {
 		u := projects.InstanceURL(insts[i].Name)
-		add(DefaultName, u)
 		_, devices := instance.Expand(&insts[i], byName)
+		add(instance.RootPool(devices, DefaultName), u)
 		for _, pool := range diskPools(devices) {
 			add(pool, u)
 		}

@@ -15,6 +15,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -23,6 +25,7 @@ import (
 
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/storage"
+	"github.com/berth-dev/berth/shared/api"
 	"github.com/berth-dev/berth/shared/atomicfile"
 )
 
@@ -117,6 +120,34 @@ func (s *Service) Default() storage.Driver {
 	return s.loaded[DefaultName]
 }
 
+// Driver returns the driver of pool name, where instances on it live: a 404 when there
+// is no such pool, a 503 when it exists but did not load.
+func (s *Service) Driver(name string) (storage.Driver, error) {
+	s.lmu.RLock()
+	drv := s.loaded[name]
+	s.lmu.RUnlock()
+	if drv != nil {
+		return drv, nil
+	}
+
+	err := s.db.ReadTransaction(context.Background(), func(ctx context.Context, tx *db.Tx) error {
+		_, err := tx.GetStoragePool(ctx, name)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	return nil, api.StatusErrorf(http.StatusServiceUnavailable, "storage pool %q is unavailable", name)
+}
+
+// Drivers returns the drivers of every loaded pool by name.
+func (s *Service) Drivers() map[string]storage.Driver {
+	s.lmu.RLock()
+	defer s.lmu.RUnlock()
+	return maps.Clone(s.loaded)
+}
+
 func (s *Service) poolsDir() string          { return filepath.Join(s.stateDir, "storage-pools") }
 func (s *Service) disksDir() string          { return filepath.Join(s.stateDir, "disks") }
 func (s *Service) ownDir(name string) string { return filepath.Join(s.poolsDir(), name) }
@@ -156,7 +187,16 @@ func (s *Service) load(row *db.StoragePool) error {
 		}
 	}
 
-	drv, err := storage.Load(driverFor(row.Driver), dir, s.log)
+	name := row.Driver
+	if name == "btrfs" {
+		var err error
+		name, err = storage.BtrfsInstanceDriver(dir)
+		if err != nil {
+			return err
+		}
+	}
+
+	drv, err := storage.Load(name, dir, s.log)
 	if err != nil {
 		return err
 	}
@@ -166,17 +206,6 @@ func (s *Service) load(row *db.StoragePool) error {
 	s.lmu.Unlock()
 
 	return nil
-}
-
-// driverFor maps a pool driver to the storage driver that manages its instances. A btrfs
-// pool's instance directories are subvolumes (so root disk sizes are enforced by quota
-// groups) filled by the dir driver's copy.
-func driverFor(poolDriver string) string {
-	if poolDriver == "btrfs" {
-		return "dir"
-	}
-
-	return poolDriver
 }
 
 // writeMarker records an operation about to change the disk; it is durable before the

@@ -43,6 +43,11 @@ func (sn *Snapshots) Restore(ctx context.Context, name, snap string) error {
 		return err
 	}
 
+	pool, err := sn.host.Pool(ctx, name)
+	if err != nil {
+		return err
+	}
+
 	wasRunning := sn.host.Running(name)
 	if wasRunning && inst.Ephemeral {
 		return api.StatusErrorf(http.StatusBadRequest, "instance %q is ephemeral and running: stopping it for the restore would delete it", name)
@@ -55,17 +60,17 @@ func (sn *Snapshots) Restore(ctx context.Context, name, snap string) error {
 		}
 	}
 
-	err = sn.pool.UnmountInstance(name)
+	err = pool.UnmountInstance(name)
 	if err != nil {
 		return err
 	}
 
-	err = sn.pool.RestoreSnapshot(ctx, name, snap)
+	err = pool.RestoreSnapshot(ctx, name, snap)
 	if err != nil {
 		return fmt.Errorf("restoring %s/%s: %w", name, snap, err)
 	}
 
-	sn.pool.PruneBackupImages()
+	pool.PruneBackupImages()
 
 	config := map[string]string{}
 	for k, v := range s.Config {

@@ -54,6 +54,8 @@ type Host interface {
 	Start(ctx context.Context, name string) error
 	// Event sends a lifecycle event about an instance (or name/snapshots/snap).
 	Event(action, name string, ctx map[string]any)
+	// Pool returns the driver of the storage pool an instance lives on.
+	Pool(ctx context.Context, name string) (storage.Driver, error)
 }
 
 // Snapshots takes, lists, renames, deletes, restores and expires the snapshots of the
@@ -61,15 +63,15 @@ type Host interface {
 type Snapshots struct {
 	host Host
 	db   *db.DB
-	pool storage.Driver
 	log  *slog.Logger
 
 	pruneKick chan struct{} // wakes RunPruner early
 }
 
-// New returns the snapshots of host's instances, kept in pool and recorded in d.
-func New(host Host, d *db.DB, pool storage.Driver, log *slog.Logger) *Snapshots {
-	return &Snapshots{host: host, db: d, pool: pool, log: log, pruneKick: make(chan struct{}, 1)}
+// New returns the snapshots of host's instances, kept in each instance's pool and
+// recorded in d.
+func New(host Host, d *db.DB, log *slog.Logger) *Snapshots {
+	return &Snapshots{host: host, db: d, log: log, pruneKick: make(chan struct{}, 1)}
 }
 
 // NextName returns the first free name snap0, snap1, … of an instance.
@@ -255,8 +257,13 @@ func (sn *Snapshots) Create(ctx context.Context, name, snap string, expiresAt *t
 		return err
 	}
 
+	pool, err := sn.host.Pool(ctx, name)
+	if err != nil {
+		return err
+	}
+
 	start := time.Now()
-	err = sn.host.Frozen(name, func() error { return sn.pool.CreateSnapshot(ctx, name, snap) })
+	err = sn.host.Frozen(name, func() error { return pool.CreateSnapshot(ctx, name, snap) })
 	if err != nil {
 		return fmt.Errorf("snapshotting %q: %w", name, err)
 	}
@@ -282,7 +289,7 @@ func (sn *Snapshots) Create(ctx context.Context, name, snap string, expiresAt *t
 		return err
 	})
 	if err != nil {
-		_ = sn.pool.DeleteSnapshot(name, snap)
+		_ = pool.DeleteSnapshot(name, snap)
 		return err
 	}
 
@@ -301,6 +308,11 @@ func (sn *Snapshots) Rename(ctx context.Context, name, snap, newName string) err
 	unlock := sn.host.Lock(name)
 	defer unlock()
 
+	pool, err := sn.host.Pool(ctx, name)
+	if err != nil {
+		return err
+	}
+
 	err = sn.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
 		err := tx.RenameInstanceSnapshot(ctx, name, snap, newName)
 		if err != nil {
@@ -308,7 +320,7 @@ func (sn *Snapshots) Rename(ctx context.Context, name, snap, newName string) err
 		}
 
 		// Inside the transaction: if the rename on disk fails, the row rename rolls back.
-		return sn.pool.RenameSnapshot(name, snap, newName)
+		return pool.RenameSnapshot(name, snap, newName)
 	})
 	if err != nil {
 		return err
@@ -343,19 +355,24 @@ func (sn *Snapshots) Delete(ctx context.Context, name, snap string) error {
 	unlock := sn.host.Lock(name)
 	defer unlock()
 
-	err := sn.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+	pool, err := sn.host.Pool(ctx, name)
+	if err != nil {
+		return err
+	}
+
+	err = sn.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
 		return tx.DeleteInstanceSnapshot(ctx, name, snap)
 	})
 	if err != nil {
 		return err
 	}
 
-	err = sn.pool.DeleteSnapshot(name, snap)
+	err = pool.DeleteSnapshot(name, snap)
 	if err != nil {
 		return fmt.Errorf("deleting snapshot files of %s/%s: %w", name, snap, err)
 	}
 
-	sn.pool.PruneBackupImages()
+	pool.PruneBackupImages()
 
 	sn.host.Event("instance-snapshot-deleted", name+"/snapshots/"+snap, nil)
 	return nil

@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/shared/atomicfile"
 )
 
 // A btrfs pool's filesystem: either one the admin mounted (the pool's source) or, as LXD
@@ -190,6 +193,42 @@ func attachLoop(file string) (string, *os.File, error) {
 	return "", nil, errors.New("no free loop device")
 }
 
+// instanceDriverRecord names the file in a btrfs pool's directory that records which
+// driver manages its instances (BtrfsInstanceDriver).
+const instanceDriverRecord = ".berth-instance-driver"
+
+// BtrfsInstanceDriver returns the driver that manages the instances of the btrfs pool at
+// dir, chosen at its first load and recorded there, so that a later kernel never reads
+// one layout as the other. Its instance directories are subvolumes either way (root disk
+// sizes are quota group limits); they hold an overlay's upper layer where this host can
+// mount one there, else a shifted copy of the image (dir). The overlay is preferred: it
+// launches without a copy, and overlayfs does not pass btrfs ioctls on, so a container
+// cannot make a subvolume of its own, which its root disk's quota group would not count.
+func BtrfsInstanceDriver(dir string) (string, error) {
+	path := filepath.Join(dir, instanceDriverRecord)
+	data, err := os.ReadFile(path)
+	if err == nil {
+		name := strings.TrimSpace(string(data))
+		if name != "overlay" && name != "dir" {
+			return "", fmt.Errorf("%s names an unknown driver %q", path, name)
+		}
+
+		return name, nil
+	}
+
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+
+	name := DefaultDriver(dir)
+	err = atomicfile.WriteDurable(path, []byte(name+"\n"), 0o600)
+	if err != nil {
+		return "", fmt.Errorf("recording the instance driver of %q: %w", dir, err)
+	}
+
+	return name, nil
+}
+
 // UnmountPool unmounts a pool's filesystem (a loop-backed pool's loop device goes with it).
 // Not mounted is not an error.
 func UnmountPool(mountpoint string) error {
@@ -219,7 +258,7 @@ func RemovePoolLayout(dir string, ownDir bool) error {
 	if ownDir {
 		err = os.RemoveAll(dir)
 	} else {
-		for _, sub := range []string{imagesDir, containersDir, snapshotsDir, "custom", "custom-snapshots"} {
+		for _, sub := range []string{imagesDir, containersDir, snapshotsDir, "custom", "custom-snapshots", instanceDriverRecord} {
 			err = errors.Join(err, os.RemoveAll(dir+"/"+sub))
 		}
 	}

@@ -57,10 +57,11 @@ func TestRootQuotaRefusedWithoutQuotas(t *testing.T) {
 func TestIoctlNumbers(t *testing.T) {
 	// Values from linux/btrfs.h as compiled on amd64.
 	for name, c := range map[string][2]uintptr{
-		"BTRFS_IOC_SUBVOL_CREATE": {btrfsIocSubvolCreate, 0x5000940e},
-		"BTRFS_IOC_INO_LOOKUP":    {btrfsIocInoLookup, 0xd0009412},
-		"BTRFS_IOC_FS_INFO":       {btrfsIocFSInfo, 0x8400941f},
-		"BTRFS_IOC_QGROUP_LIMIT":  {btrfsIocQgroupLimit, 0x8030942b},
+		"BTRFS_IOC_SUBVOL_CREATE":  {btrfsIocSubvolCreate, 0x5000940e},
+		"BTRFS_IOC_SNAP_CREATE_V2": {btrfsIocSnapCreateV2, 0x50009417},
+		"BTRFS_IOC_INO_LOOKUP":     {btrfsIocInoLookup, 0xd0009412},
+		"BTRFS_IOC_FS_INFO":        {btrfsIocFSInfo, 0x8400941f},
+		"BTRFS_IOC_QGROUP_LIMIT":   {btrfsIocQgroupLimit, 0x8030942b},
 	} {
 		if c[0] != c[1] {
 			t.Errorf("%s = %#x, want %#x", name, c[0], c[1])

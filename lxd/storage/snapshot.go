@@ -78,6 +78,10 @@ func (p *pool) createSnapshot(ctx context.Context, name, snap, sub string) error
 		return fmt.Errorf("creating snapshot %q of %q: %w", snap, name, err)
 	}
 
+	if p.subvolumeSnapshots(name) {
+		return p.snapshotSubvolume(name, snap)
+	}
+
 	tmp, err := os.MkdirTemp(parent, tmpPrefix+snap+"-")
 	if err != nil {
 		return fmt.Errorf("creating snapshot %q of %q: %w", snap, name, err)
@@ -158,8 +162,9 @@ func (p *pool) RenameSnapshot(name, oldSnap, newSnap string) error {
 
 // restoreSnapshot replaces the instance's data directory (sub) by a copy of the snapshot's,
 // swapped in with one renameat2(RENAME_EXCHANGE), and points the instance at the
-// snapshot's image. The instance must be unmounted.
-func (p *pool) restoreSnapshot(ctx context.Context, name, snap, sub string) error {
+// snapshot's image. The instance must be unmounted. On btrfs the whole subvolume is
+// swapped instead (restoreSubvolume); fixup then adjusts the new tree.
+func (p *pool) restoreSnapshot(ctx context.Context, name, snap, sub string, fixup func(dir string) error) error {
 	err := p.snapshotExists(name, snap)
 	if err != nil {
 		return err
@@ -173,6 +178,13 @@ func (p *pool) restoreSnapshot(ctx context.Context, name, snap, sub string) erro
 
 	if len(mounts) > 0 {
 		return api.StatusErrorf(http.StatusConflict, "restoring %q: %w", name, ErrStillMounted)
+	}
+
+	if p.subvolumeSnapshots(name) {
+		err = p.restoreSubvolume(name, snap, fixup)
+		if !errors.Is(err, errSwapUnsupported) {
+			return err
+		}
 	}
 
 	tmp, err := os.MkdirTemp(dir, tmpPrefix+"restore-")

@@ -19,13 +19,18 @@ func (d *overlay) CreateSnapshot(ctx context.Context, name, snap string) error {
 // RestoreSnapshot implements Driver. The work directory is emptied: overlayfs requires
 // it empty of anything belonging to the previous upper layer.
 func (d *overlay) RestoreSnapshot(ctx context.Context, name, snap string) error {
-	err := d.restoreSnapshot(ctx, name, snap, "upper")
+	err := d.restoreSnapshot(ctx, name, snap, "upper", emptyWork)
 	if err != nil {
 		return err
 	}
 
-	work := filepath.Join(d.instanceDir(name), "work")
-	err = os.RemoveAll(work)
+	return emptyWork(d.instanceDir(name))
+}
+
+// emptyWork empties the overlay work directory of the instance tree at dir.
+func emptyWork(dir string) error {
+	work := filepath.Join(dir, "work")
+	err := os.RemoveAll(work)
 	if err != nil {
 		return err
 	}
@@ -61,7 +66,7 @@ func (d *dirDriver) CreateSnapshot(ctx context.Context, name, snap string) error
 
 // RestoreSnapshot implements Driver.
 func (d *dirDriver) RestoreSnapshot(ctx context.Context, name, snap string) error {
-	return d.restoreSnapshot(ctx, name, snap, "rootfs")
+	return d.restoreSnapshot(ctx, name, snap, "rootfs", nil)
 }
 
 // CopyInstance implements Driver.

@@ -111,7 +111,7 @@ func VolumeUsage(dir string) (int64, error) {
 // both are on the same btrfs filesystem and src is a subvolume, else a full copy into a
 // new volume directory. A partial copy is removed.
 func CopyVolumeDir(ctx context.Context, src, dst string, readOnly bool) error {
-	err := btrfsSnapshot(src, dst, readOnly)
+	err := btrfsVolumeSnapshot(src, dst, readOnly)
 	if err == nil || !errors.Is(err, errVolumeNotSubvolumes) {
 		return err
 	}
@@ -185,7 +185,9 @@ func moveUp(tmp string) error {
 	return err
 }
 
-func btrfsSnapshot(src, dst string, readOnly bool) error {
+// btrfsVolumeSnapshot snapshots the volume subvolume src as dst when both are on one
+// btrfs filesystem (errVolumeNotSubvolumes otherwise: the caller copies).
+func btrfsVolumeSnapshot(src, dst string, readOnly bool) error {
 	srcSub, err := btrfsIsSubvolume(src)
 	if err != nil {
 		return err
@@ -206,40 +208,12 @@ func btrfsSnapshot(src, dst string, readOnly bool) error {
 		return errVolumeNotSubvolumes
 	}
 
-	if len(base) >= len(btrfsVolArgsV2{}.Name) || strings.ContainsAny(base, "/\x00") {
-		return fmt.Errorf("invalid snapshot name %q", base)
-	}
-
-	srcFD, err := openDir(src)
-	if err != nil {
-		return err
-	}
-
-	defer func() { _ = unix.Close(srcFD) }()
-
-	dirFD, err := openDir(parent)
-	if err != nil {
-		return err
-	}
-
-	defer func() { _ = unix.Close(dirFD) }()
-
-	args := btrfsVolArgsV2{FD: int64(srcFD)}
-	if readOnly {
-		args.Flags = btrfsSubvolRdonly
-	}
-
-	copy(args.Name[:], base)
-	err = ioctlPtr(dirFD, btrfsIocSnapCreateV2, unsafe.Pointer(&args))
+	err = btrfsSnapshot(src, parent, base, readOnly)
 	if errors.Is(err, unix.EXDEV) {
 		return errVolumeNotSubvolumes
 	}
 
-	if err != nil {
-		return fmt.Errorf("snapshotting %q: %w", src, err)
-	}
-
-	return nil
+	return err
 }
 
 // sameBtrfs reports whether two paths are on one btrfs filesystem (subvolumes have

@@ -27,7 +27,7 @@ import (
 var (
 	runs   = flag.Int("runs", 5, "samples per figure")
 	binDir = flag.String("bin", "bin", "directory with berthd and berth")
-	only   = flag.String("only", "", "comma-separated sections to run: lifecycle, parallel, network, floor, list, exec, snapshots, volumes, remote, lxd, density, metrics (default all)")
+	only   = flag.String("only", "", "comma-separated sections to run: lifecycle, parallel, network, floor, list, exec, snapshots, volumes, pools, remote, lxd, density, metrics (default all)")
 )
 
 // section reports whether -only selects name.
@@ -117,6 +117,10 @@ func run() error {
 
 	if section("volumes") {
 		benchVolumes(b, r)
+	}
+
+	if section("pools") {
+		benchPools(b, r)
 	}
 
 	if section("remote") {
