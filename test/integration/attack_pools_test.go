@@ -79,3 +79,61 @@ func TestAttackPoolsNestedSubvolume(t *testing.T) {
 		t.Fatalf("control: the ioctl on the pool from the host did not make a subvolume: %v\n%s", err, ctl)
 	}
 }
+
+// TestAttackDirPoolSubvolume: on a dir pool on btrfs the container's root is a plain
+// directory in its own subvolume (the quota group its root disk size limits), and no
+// overlayfs stands between the container and btrfs. Root inside tries to make a subvolume
+// of its own, which that quota group would not count. The default seccomp policy refuses
+// the subvolume ioctls: the attack fails with EPERM, nothing appears on the host, and
+// writes still stop at the size. Positive control: a container with
+// security.syscalls.deny_default=false (no filter) makes one, so the filter is what stops
+// it; and the attack fails without the filter's ioctl rule (the control is that case).
+func TestAttackDirPoolSubvolume(t *testing.T) {
+	d := startDaemon(t)
+	lxc, must := poolLXC(t, d)
+	mnt := loopBtrfs(t) // unmounted after the pool and its instances are gone
+	onPoolsCleanup(t, d, lxc, "pd")
+	src := filepath.Join(mnt, "pool")
+	if err := os.Mkdir(src, 0o711); err != nil {
+		t.Fatal(err)
+	}
+
+	must("storage", "create", "pd", "dir", "source="+src)
+	must("launch", "debian/12", "a2", "-s", "pd", "-c", "security.syscalls.deny_default=false")
+	must("launch", "debian/12", "a1", "-s", "pd")
+	d.waitRunning("a1")
+	d.waitRunning("a2")
+	must("config", "device", "set", "a1", "root", "size=2GiB")
+
+	out, err := lxc("exec", "a1", "--", "perl", "-e", subvolAttack, "/root")
+	if err == nil || strings.Contains(out, "created") {
+		t.Errorf("container root made a btrfs subvolume on a dir pool:\n%s", out)
+	}
+
+	if !strings.Contains(out, "ioctl: Operation not permitted") {
+		t.Errorf("the attack did not fail with EPERM at its ioctl:\n%s", out)
+	}
+
+	subvols := func(name string) []string {
+		var found []string
+		_ = filepath.WalkDir(filepath.Join(src, "containers", name), func(p string, e os.DirEntry, err error) error {
+			if err == nil && e.IsDir() && e.Name() == "sv" && isSubvolume(p) {
+				found = append(found, p)
+			}
+
+			return nil
+		})
+
+		return found
+	}
+
+	if got := subvols("a1"); len(got) > 0 {
+		t.Errorf("the attack left subvolumes %v in a1's storage", got)
+	}
+
+	// Control: without the filter, the same call from the same kind of container works.
+	out, err = lxc("exec", "a2", "--", "perl", "-e", subvolAttack, "/root")
+	if err != nil || !strings.Contains(out, "created") || len(subvols("a2")) != 1 {
+		t.Fatalf("control: a2 (no seccomp filter) could not make a subvolume: %v\n%s", err, out)
+	}
+}
