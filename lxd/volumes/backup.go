@@ -460,6 +460,15 @@ func splitBackup(file, dir string) (*split, error) {
 		return nil, err
 	}
 
+	if len(idx.Snapshots) > maxSnapshots {
+		return nil, fmt.Errorf("the index lists %d snapshots, a volume may have at most %d", len(idx.Snapshots), maxSnapshots)
+	}
+
+	budget, err := unpackBudget(dir)
+	if err != nil {
+		return nil, err
+	}
+
 	snaps := map[string]bool{}
 	for _, sn := range idx.Snapshots {
 		if ValidateName("snapshot", sn) != nil || snaps[sn] {
@@ -515,14 +524,14 @@ func splitBackup(file, dir string) (*split, error) {
 			hdr.Linkname = "rootfs/" + lrel
 		}
 
-		n, err := sp.add(hdr, tree, rel, io.LimitReader(tr, maxUnpacked-total+1))
+		n, err := sp.add(hdr, tree, rel, io.LimitReader(tr, budget-total+1))
 		total += n
-		if err != nil {
-			return nil, err
+		if total > budget {
+			return nil, fmt.Errorf("more than %d bytes unpacked (at most %d, and a third of the free space beyond %d bytes)", budget, int64(maxUnpacked), int64(unpackReserve))
 		}
 
-		if total > maxUnpacked {
-			return nil, fmt.Errorf("more than %d bytes unpacked", int64(maxUnpacked))
+		if err != nil {
+			return nil, err
 		}
 	}
 
