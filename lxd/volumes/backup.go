@@ -147,6 +147,15 @@ func (s *Service) CreateBackup(ctx context.Context, pool, name, b string, volume
 		return api.StatusErrorf(http.StatusConflict, "backup %q of storage volume %q already exists", b, name)
 	}
 
+	have, err := s.Backups(ctx, pool, name)
+	if err != nil {
+		return err
+	}
+
+	if len(have) >= maxBackups {
+		return api.StatusErrorf(http.StatusBadRequest, "storage volume %q has %d backups, the most it may keep: delete one first", name, len(have))
+	}
+
 	f, err := os.CreateTemp(dir, ".tmp-")
 	if err != nil {
 		return err
