@@ -90,3 +90,18 @@ func TestSplitBackupFreeSpace(t *testing.T) {
 		t.Errorf("5 MiB with 10 MiB to spare: %v", err)
 	}
 }
+
+// TestSpoolLimit: an uploaded backup is spooled only while unpackReserve stays free.
+func TestSpoolLimit(t *testing.T) {
+	old := freeSpace
+	t.Cleanup(func() { freeSpace = old })
+	freeSpace = func(string) (int64, error) { return unpackReserve + 5<<20, nil }
+	if n, err := SpoolLimit(t.TempDir()); err != nil || n != 5<<20 {
+		t.Errorf("5 MiB beyond the reserve: %d, %v", n, err)
+	}
+
+	freeSpace = func(string) (int64, error) { return unpackReserve / 2, nil }
+	if _, err := SpoolLimit(t.TempDir()); err == nil {
+		t.Errorf("less than the reserve free: accepted")
+	}
+}

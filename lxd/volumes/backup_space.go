@@ -42,3 +42,19 @@ func unpackBudget(dir string) (int64, error) {
 
 	return budget, nil
 }
+
+// SpoolLimit is how many bytes of an uploaded backup may be spooled into dir:
+// MaxImportSize, but never into the last unpackReserve bytes of its filesystem.
+func SpoolLimit(dir string) (int64, error) {
+	free, err := freeSpace(dir)
+	if err != nil {
+		return 0, fmt.Errorf("free space of %q: %w", dir, err)
+	}
+
+	limit := min(int64(MaxImportSize), free-unpackReserve)
+	if limit <= 0 {
+		return 0, api.StatusErrorf(http.StatusInsufficientStorage, "not enough free space to receive a volume backup (%d bytes free, %d kept)", free, int64(unpackReserve))
+	}
+
+	return limit, nil
+}
