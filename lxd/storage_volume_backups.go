@@ -149,7 +149,7 @@ func storageVolumeBackupExport(d *Daemon, r *http.Request) response.Response {
 }
 
 // storageVolumesPostBackup answers POST .../volumes/custom with a raw backup as the body
-// (lxc storage volume import): spooled to disk (at most volumes.MaxImportSize), then
+// (lxc storage volume import): spooled to disk (at most volumes.MaxImportSize, and never into the disk's last GiB), then
 // checked and unpacked in the operation. X-LXD-name overrides the name in the backup.
 func storageVolumesPostBackup(d *Daemon, r *http.Request) response.Response {
 	pool := pathVar(r, "name")
@@ -164,19 +164,24 @@ func storageVolumesPostBackup(d *Daemon, r *http.Request) response.Response {
 		return response.SmartError(err)
 	}
 
+	limit, err := volumes.SpoolLimit(dir)
+	if err != nil {
+		return response.SmartError(err)
+	}
+
 	f, err := os.CreateTemp(dir, ".upload-")
 	if err != nil {
 		return response.SmartError(err)
 	}
 
-	n, err := io.Copy(f, io.LimitReader(r.Body, volumes.MaxImportSize+1))
+	n, err := io.Copy(f, io.LimitReader(r.Body, limit+1))
 	closeErr := f.Close()
 	if err == nil {
 		err = closeErr
 	}
 
-	if err == nil && n > volumes.MaxImportSize {
-		err = api.StatusErrorf(http.StatusRequestEntityTooLarge, "volume backup larger than %d bytes", int64(volumes.MaxImportSize))
+	if err == nil && n > limit {
+		err = api.StatusErrorf(http.StatusRequestEntityTooLarge, "volume backup larger than %d bytes (at most %d, and never the last %d free bytes of the disk)", limit, int64(volumes.MaxImportSize), int64(1<<30))
 	}
 
 	if err != nil {

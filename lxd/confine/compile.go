@@ -47,6 +47,12 @@ type rule struct {
 	nr     uint32
 	action uint32
 	argSet *argBits // only when these bits of an argument are set
+	argIn  *argIn   // only when an argument is one of these values
+}
+
+type argIn struct {
+	arg  int
+	vals []uint32 // of the argument's low 32 bits (an ioctl's request is 32 bits)
 }
 
 type argBits struct {
@@ -190,6 +196,10 @@ func rules(p Policy) (native, compat []rule, def uint32) {
 		force := &argBits{arg: 1, bits: unix.MNT_FORCE}
 		native = appendRule(native, syscallsAMD64, "umount2", retEPERM, force)
 		compat = appendRule(compat, syscalls386, "umount2", retEPERM, force)
+
+		btrfs := &argIn{arg: 1, vals: btrfsSubvolumeIoctls}
+		native = appendRuleIn(native, syscallsAMD64, "ioctl", retEPERM, btrfs)
+		compat = appendRuleIn(compat, syscalls386, "ioctl", retEPERM, btrfs)
 	}
 
 	return native, compat, unix.SECCOMP_RET_ALLOW
@@ -205,7 +215,7 @@ func appendRule(rs []rule, table []syscallNr, name string, action uint32, arg *a
 	}
 
 	for _, r := range rs {
-		if r.nr == nr && r.argSet == nil {
+		if r.nr == nr && r.argSet == nil && r.argIn == nil {
 			return rs
 		}
 	}
@@ -213,11 +223,39 @@ func appendRule(rs []rule, table []syscallNr, name string, action uint32, arg *a
 	return append(rs, rule{nr: nr, action: action, argSet: arg})
 }
 
+// appendRuleIn adds name's rule for some values of an argument, as appendRule.
+func appendRuleIn(rs []rule, table []syscallNr, name string, action uint32, in *argIn) []rule {
+	n := len(rs)
+	rs = appendRule(rs, table, name, action, nil)
+	if len(rs) > n {
+		rs[n].argIn = in
+	}
+
+	return rs
+}
+
 // emit writes the rules with the number in A, then the default.
 func emit(rs []rule, def uint32) []bpf.Instruction {
 	var out []bpf.Instruction
 
 	for _, r := range rs {
+		if r.argIn != nil {
+			// The argument replaces the number in A: decide here either way. Each
+			// value jumps to the action, past the others and the default.
+			n := len(r.argIn.vals)
+			out = append(out,
+				bpf.JumpIf{Cond: bpf.JumpEqual, Val: r.nr, SkipFalse: uint8(n + 3)},
+				bpf.LoadAbsolute{Off: uint32(offArgs + 8*r.argIn.arg), Size: 4},
+			)
+
+			for i, v := range r.argIn.vals {
+				out = append(out, bpf.JumpIf{Cond: bpf.JumpEqual, Val: v, SkipTrue: uint8(n - i)})
+			}
+
+			out = append(out, bpf.RetConstant{Val: def}, bpf.RetConstant{Val: r.action})
+			continue
+		}
+
 		if r.argSet == nil {
 			out = append(out,
 				bpf.JumpIf{Cond: bpf.JumpEqual, Val: r.nr, SkipFalse: 1},

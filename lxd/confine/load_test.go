@@ -65,6 +65,31 @@ func child() int {
 			_, _, e := unix.RawSyscall(unix.SYS_UMOUNT2, uintptr(unsafe.Pointer(&path[0])), unix.MNT_FORCE, 0)
 			return e
 		}},
+		{"btrfs_subvol_create", func() unix.Errno {
+			// On a directory that is not btrfs: ENOTTY without the filter.
+			fd, err := unix.Open("/", unix.O_RDONLY|unix.O_DIRECTORY, 0)
+			if err != nil {
+				return err.(unix.Errno)
+			}
+
+			defer unix.Close(fd)
+			_, _, e := unix.RawSyscall(unix.SYS_IOCTL, uintptr(fd), btrfsIocSubvolCreate, 0)
+			return e
+		}},
+		{"btrfs_snap_create_v2", func() unix.Errno {
+			fd, err := unix.Open("/", unix.O_RDONLY|unix.O_DIRECTORY, 0)
+			if err != nil {
+				return err.(unix.Errno)
+			}
+
+			defer unix.Close(fd)
+			_, _, e := unix.RawSyscall(unix.SYS_IOCTL, uintptr(fd), btrfsIocSnapCreateV2, 0)
+			return e
+		}},
+		{"ioctl_other", func() unix.Errno {
+			_, _, e := unix.RawSyscall(unix.SYS_IOCTL, 0, unix.TCGETS, 0)
+			return e
+		}},
 		{"umount2", func() unix.Errno {
 			_, _, e := unix.RawSyscall(unix.SYS_UMOUNT2, uintptr(unsafe.Pointer(&path[0])), 0, 0)
 			return e
@@ -122,14 +147,14 @@ func TestLoadedFilterInTheKernel(t *testing.T) {
 	after := runChild(t, "filter")
 	t.Logf("without: %v; with: %v", before, after)
 
-	for _, name := range []string{"open_by_handle_at", "finit_module", "delete_module", "umount2_force", "x32_getpid"} {
+	for _, name := range []string{"open_by_handle_at", "finit_module", "delete_module", "umount2_force", "x32_getpid", "btrfs_subvol_create", "btrfs_snap_create_v2"} {
 		if after[name] != unix.EPERM {
 			t.Errorf("%s with the filter: %v, want EPERM", name, after[name])
 		}
 	}
 
 	// Controls: allowed calls end as they would without the filter.
-	for _, name := range []string{"umount2", "getppid"} {
+	for _, name := range []string{"umount2", "getppid", "ioctl_other"} {
 		if after[name] != before[name] {
 			t.Errorf("%s: %v with the filter, %v without", name, after[name], before[name])
 		}
@@ -138,7 +163,7 @@ func TestLoadedFilterInTheKernel(t *testing.T) {
 	// As root, the denied calls fail for another reason without the filter,
 	// which is what shows the filter decided.
 	if os.Geteuid() == 0 {
-		for _, name := range []string{"open_by_handle_at", "finit_module", "delete_module", "umount2_force"} {
+		for _, name := range []string{"open_by_handle_at", "finit_module", "delete_module", "umount2_force", "btrfs_subvol_create", "btrfs_snap_create_v2"} {
 			if before[name] == unix.EPERM {
 				t.Errorf("%s without the filter already gives EPERM: the test cannot tell", name)
 			}

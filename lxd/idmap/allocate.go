@@ -13,7 +13,8 @@ var ErrRangeExhausted = errors.New("subordinate id range exhausted")
 // Candidate bases are rangeStart, rangeStart+size, …, each block lying wholly inside
 // [rangeStart, rangeStart+rangeCount). used holds the bases of existing containers, each
 // owning [base, base+size); a candidate overlapping any of them is skipped, so bases that
-// are not aligned (set by hand or by an older layout) are still respected.
+// are not aligned (set by hand or by an older layout) are still respected. The volume id
+// block (VolumeBase) is never given out, whatever the range.
 func Allocate(used []int64, rangeStart, rangeCount, size int64) (int64, error) {
 	if size <= 0 {
 		return 0, fmt.Errorf("allocating ids: size %d is not positive", size)
@@ -36,6 +37,12 @@ func Allocate(used []int64, rangeStart, rangeCount, size int64) (int64, error) {
 
 		if i < len(sorted) && sorted[i] < base+size {
 			// Overlap; the next aligned candidate past this block is found by the loop.
+			continue
+		}
+
+		if base < VolumeBase+DefaultSize && VolumeBase < base+size {
+			// The ids custom volumes store (volume.go): a container owning them on the
+			// host would own every volume's files.
 			continue
 		}
 

@@ -64,3 +64,25 @@ func TestAllocateFillsDefaultRange(t *testing.T) {
 		t.Error("size 0 accepted")
 	}
 }
+
+// TestAllocateSkipsVolumeBlock: a root range reaching the ids custom volumes store
+// (VolumeBase..+65535) never gives a container a block overlapping them: that container's
+// users would own every volume's files on the host.
+func TestAllocateSkipsVolumeBlock(t *testing.T) {
+	start := int64(VolumeBase - 3*DefaultSize/2) // unaligned with the volume block
+	used := []int64{start}
+	got, err := Allocate(used, start, 4*DefaultSize, DefaultSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if got < VolumeBase+DefaultSize && VolumeBase < got+DefaultSize {
+		t.Errorf("allocated [%d, %d), overlapping the volume block at %d", got, got+DefaultSize, VolumeBase)
+	}
+
+	// Positive control: below the block, the next free block is given.
+	got, err = Allocate(nil, start, 4*DefaultSize, DefaultSize)
+	if err != nil || got != start {
+		t.Errorf("first block: %d, %v; want %d", got, err, start)
+	}
+}

@@ -152,11 +152,18 @@ func FillVolumeDir(dir string, fill func(dst string) error) error {
 // the top at the same time (the tree is copied into it).
 const fillDir = ".berth-fill"
 
-// moveUp moves the entries of tmp/fillDir into tmp and gives tmp its owner and mode.
+// moveUp moves the entries of tmp/fillDir into tmp and gives tmp its owner and mode. The
+// copied tree may itself have a top-level entry named fillDir (a tenant's volume can), so
+// fillDir is first renamed to a random name the tree cannot have planned for.
 func moveUp(tmp string) error {
-	d := filepath.Join(tmp, fillDir)
+	d := filepath.Join(tmp, fillDir+"-"+randomSuffix())
+	err := os.Rename(filepath.Join(tmp, fillDir), d)
+	if err != nil {
+		return err
+	}
+
 	var st unix.Stat_t
-	err := unix.Lstat(d, &st)
+	err = unix.Lstat(d, &st)
 	if err != nil {
 		return err
 	}

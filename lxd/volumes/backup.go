@@ -147,6 +147,15 @@ func (s *Service) CreateBackup(ctx context.Context, pool, name, b string, volume
 		return api.StatusErrorf(http.StatusConflict, "backup %q of storage volume %q already exists", b, name)
 	}
 
+	have, err := s.Backups(ctx, pool, name)
+	if err != nil {
+		return err
+	}
+
+	if len(have) >= maxBackups {
+		return api.StatusErrorf(http.StatusBadRequest, "storage volume %q has %d backups, the most it may keep: delete one first", name, len(have))
+	}
+
 	f, err := os.CreateTemp(dir, ".tmp-")
 	if err != nil {
 		return err
@@ -460,6 +469,15 @@ func splitBackup(file, dir string) (*split, error) {
 		return nil, err
 	}
 
+	if len(idx.Snapshots) > maxSnapshots {
+		return nil, fmt.Errorf("the index lists %d snapshots, a volume may have at most %d", len(idx.Snapshots), maxSnapshots)
+	}
+
+	budget, err := unpackBudget(dir)
+	if err != nil {
+		return nil, err
+	}
+
 	snaps := map[string]bool{}
 	for _, sn := range idx.Snapshots {
 		if ValidateName("snapshot", sn) != nil || snaps[sn] {
@@ -515,14 +533,14 @@ func splitBackup(file, dir string) (*split, error) {
 			hdr.Linkname = "rootfs/" + lrel
 		}
 
-		n, err := sp.add(hdr, tree, rel, io.LimitReader(tr, maxUnpacked-total+1))
+		n, err := sp.add(hdr, tree, rel, io.LimitReader(tr, budget-total+1))
 		total += n
-		if err != nil {
-			return nil, err
+		if total > budget {
+			return nil, fmt.Errorf("more than %d bytes unpacked (at most %d, and a third of the free space beyond %d bytes)", budget, int64(maxUnpacked), int64(unpackReserve))
 		}
 
-		if total > maxUnpacked {
-			return nil, fmt.Errorf("more than %d bytes unpacked", int64(maxUnpacked))
+		if err != nil {
+			return nil, err
 		}
 	}
 

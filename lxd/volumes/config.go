@@ -22,6 +22,8 @@ const (
 	maxDescription = 4096
 	// maxSnapshots bounds the snapshots of one volume (each may hold a full copy).
 	maxSnapshots = 256
+	// maxBackups bounds the exported backups a volume keeps (each a full copy).
+	maxBackups = 16
 )
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
