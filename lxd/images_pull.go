@@ -113,7 +113,7 @@ func (d *Daemon) pullImage(ctx context.Context, op *operations.Operation, src pu
 
 	body, _, err := c.ExportImage(dctx, fp, src.Secret)
 	if err != nil {
-		return "", fmt.Errorf("downloading image %s from %s: %w", fp, src.Server, err)
+		return "", fmt.Errorf("image server %s: %w", src.Server, err)
 	}
 
 	defer func() { _ = body.Close() }()
