@@ -29,6 +29,14 @@ func instancesPostPull(d *Daemon, r *http.Request, req api.InstancesPost) respon
 		return response.SmartError(err)
 	}
 
+	// A duplicate name fails the request itself, before a download it would waste.
+	if req.Name != "" {
+		_, err = d.instances.Get(r.Context(), req.Name, false)
+		if err == nil {
+			return response.Conflict(fmt.Errorf("instance %q already exists", req.Name))
+		}
+	}
+
 	proj := projectOf(r)
 	return d.task("Creating instance", instanceResources(project.Key(proj, req.Name)), func(ctx context.Context, op *operations.Operation) error {
 		fp, err := d.pullImage(ctx, op, src, imagestore.ImportOptions{})

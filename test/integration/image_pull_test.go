@@ -69,6 +69,12 @@ func TestImagePullLXD(t *testing.T) {
 		if code, _ := b.imageOf(t, fp); code != http.StatusOK {
 			t.Errorf("image not cached on B after launch: %d", code)
 		}
+
+		// A second launch under the same name is refused before any download.
+		out, err := lxc.in(t).run("launch", "A:debian/12", "local:c1")
+		if err == nil || !strings.Contains(out, "already exists") {
+			t.Errorf("second lxc launch A:debian/12 local:c1: %v %q", err, out)
+		}
 	})
 
 	// A hostile image server: its alias names fp, its record is fp's, but the tarball it
