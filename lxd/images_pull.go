@@ -32,6 +32,8 @@ const (
 	pullTimeout = time.Hour
 	// pullLookupTimeout bounds the alias and record lookups.
 	pullLookupTimeout = time.Minute
+	// pullStallTimeout ends a download that sent nothing for this long.
+	pullStallTimeout = 2 * time.Minute
 )
 
 // fingerprintRE is a full image fingerprint: what a remote's alias or record must give.
@@ -111,16 +113,29 @@ func (d *Daemon) pullImage(ctx context.Context, op *operations.Operation, src pu
 	dctx, cancel := context.WithTimeout(ctx, pullTimeout)
 	defer cancel()
 
-	body, _, err := c.ExportImage(dctx, fp, src.Secret)
+	body, length, err := c.ExportImage(dctx, fp, src.Secret)
 	if err != nil {
 		return "", fmt.Errorf("image server %s: %w", src.Server, err)
 	}
 
 	defer func() { _ = body.Close() }()
 
-	pr := &pullProgress{r: io.LimitReader(body, pullMaxSize+1), total: img.Size, op: op, start: time.Now()}
+	if length > pullMaxSize {
+		return "", fmt.Errorf("image %s from %s is %d bytes, more than the %d a download may be", fp, src.Server, length, int64(pullMaxSize))
+	}
+
+	// A server that stops sending ends the download (cancelling its context closes the
+	// connection) instead of holding the operation for the whole timeout.
+	stall := time.AfterFunc(pullStallTimeout, cancel)
+	defer stall.Stop()
+
+	pr := &pullProgress{r: io.LimitReader(body, pullMaxSize+1), total: img.Size, op: op, start: time.Now(), stall: stall}
 	up, err := d.images.Spool(pr)
 	if err != nil {
+		if !stall.Stop() && ctx.Err() == nil {
+			err = fmt.Errorf("the server sent nothing for %s", pullStallTimeout)
+		}
+
 		return "", fmt.Errorf("downloading image %s from %s: %w", fp, src.Server, err)
 	}
 
@@ -197,6 +212,7 @@ type pullProgress struct {
 	total int64
 	op    *operations.Operation
 	start time.Time
+	stall *time.Timer // reset by each read that brings data
 
 	mu   sync.Mutex
 	done int64
@@ -205,6 +221,10 @@ type pullProgress struct {
 
 func (p *pullProgress) Read(b []byte) (int, error) {
 	n, err := p.r.Read(b)
+	if n > 0 && p.stall != nil {
+		p.stall.Reset(pullStallTimeout)
+	}
+
 	p.mu.Lock()
 	p.done += int64(n)
 	now := time.Now()
