@@ -32,6 +32,10 @@ func imagesPostPublish(d *Daemon, r *http.Request) response.Response {
 		return response.BadRequest(fmt.Errorf("image source is missing"))
 	}
 
+	if req.Source.Type == "image" {
+		return imagesPostPull(d, req)
+	}
+
 	var name, snap string
 	switch req.Source.Type {
 	case "instance", "container", "virtual-machine":

@@ -20,4 +20,8 @@ type ImagesPostSource struct {
 	Protocol    string `json:"protocol" yaml:"protocol"`
 	Mode        string `json:"mode" yaml:"mode"`
 	URL         string `json:"url" yaml:"url"`
+	// Of type "image" (mode "pull"): the PEM certificate the server must present, and
+	// the secret granting a private image.
+	Certificate string `json:"certificate" yaml:"certificate"`
+	Secret      string `json:"secret" yaml:"secret"`
 }

@@ -51,6 +51,8 @@ type InstanceSource struct {
 	Fingerprint       string            `json:"fingerprint,omitempty" yaml:"fingerprint,omitempty"`
 	Properties        map[string]string `json:"properties,omitempty" yaml:"properties,omitempty"`
 	Server            string            `json:"server,omitempty" yaml:"server,omitempty"`
+	Mode              string            `json:"mode,omitempty" yaml:"mode,omitempty"`
+	Secret            string            `json:"secret,omitempty" yaml:"secret,omitempty"`
 	Protocol          string            `json:"protocol,omitempty" yaml:"protocol,omitempty"`
 	Source            string            `json:"source,omitempty" yaml:"source,omitempty"`
 	BaseImage         string            `json:"base-image,omitempty" yaml:"base-image,omitempty"`

@@ -51,6 +51,9 @@ var ranks = map[string]int{
 	"shared":    0, // shared/... (prefix)
 	"images":    0,
 	"templates": 0,
+	// The Go client links no daemon code; the daemon uses it to download images from
+	// other servers (issue 15).
+	"client": 0,
 	// Leaves: host facts and single mechanisms.
 	"lxd/sys": 1, "lxd/idmap": 1, "lxd/ip": 1, "lxd/firewall": 1, "lxd/proxy": 1,
 	"lxd/fileio": 1, "lxd/confine": 1, "lxd/db/schema": 1, "lxd/events": 1, "lxd/etag": 1,

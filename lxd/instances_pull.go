@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/berth-dev/berth/lxd/imagestore"
+	"github.com/berth-dev/berth/lxd/operations"
+	"github.com/berth-dev/berth/lxd/response"
+	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/shared/project"
+)
+
+// instancesPostPull answers POST /1.0/instances whose image is on another server (lxc
+// launch REMOTE:alias): the operation downloads the image into the local store (where it
+// stays cached for the next launch), then creates the instance from it as from a local
+// image. The source is checked before the operation; the instance's own checks (name,
+// profiles, limits) run once the image is there.
+func instancesPostPull(d *Daemon, r *http.Request, req api.InstancesPost) response.Response {
+	s := req.Source
+	if s.Mode != "" && s.Mode != "pull" {
+		return response.NotImplemented(fmt.Errorf("image source mode %q is not supported", s.Mode))
+	}
+
+	src := pullSource{Server: s.Server, Protocol: s.Protocol, Certificate: s.Certificate, Alias: s.Alias, Fingerprint: s.Fingerprint, Secret: s.Secret}
+	err := src.check()
+	if err != nil {
+		return response.SmartError(err)
+	}
+
+	// A duplicate name fails the request itself, before a download it would waste.
+	if req.Name != "" {
+		_, err = d.instances.Get(r.Context(), req.Name, false)
+		if err == nil {
+			return response.Conflict(fmt.Errorf("instance %q already exists", req.Name))
+		}
+	}
+
+	proj := projectOf(r)
+	return d.task("Creating instance", instanceResources(project.Key(proj, req.Name)), func(ctx context.Context, op *operations.Operation) error {
+		fp, err := d.pullImage(ctx, op, src, imagestore.ImportOptions{})
+		if err != nil {
+			return err
+		}
+
+		local := req
+		local.Source = api.InstanceSource{Type: "image", Fingerprint: fp}
+		cr, err := d.instances.PrepareCreate(project.WithContext(ctx, proj), local)
+		if err != nil {
+			return err
+		}
+
+		return d.instances.Create(ctx, cr)
+	})
+}
