@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"runtime"
 	"strings"
 	"time"
@@ -24,6 +25,9 @@ import (
 // tarballs are taken. The server is untrusted as for the LXD protocol: pinned
 // certificate or system roots, no redirects, documents and download size-capped and
 // time-bounded, the tarball's hash checked before the store's import.
+
+// hexRE is a fingerprint or a prefix of one.
+var hexRE = regexp.MustCompile(`^[0-9a-f]{1,64}$`)
 
 // streamsBase checks a simplestreams server URL (https, a host, an optional path; no
 // user, query or fragment) and returns it with a trailing slash.
@@ -113,19 +117,20 @@ func streamsFind(ctx context.Context, hc *http.Client, base string, src pullSour
 		return nil, fmt.Errorf("image server %s: %w", src.Server, err)
 	}
 
-	alias := src.Alias
-	if src.Fingerprint != "" {
-		alias = "" // a fingerprint names the image exactly
+	// As LXD's daemon: the fingerprint field may hold an alias (lxc sends the alias there
+	// for a public image, so that the copy can follow it), so it is tried as one first.
+	name := src.Fingerprint
+	if name == "" {
+		name = src.Alias
 	}
 
-	found, err := prods.Find(alias, src.Fingerprint, streamsArchs()...)
-	if errors.Is(err, streams.ErrNotFound) {
-		name := "alias " + src.Alias
-		if alias == "" {
-			name = "fingerprint " + src.Fingerprint
-		}
+	found, err := prods.Find(name, "", streamsArchs()...)
+	if errors.Is(err, streams.ErrNotFound) && src.Fingerprint != "" && hexRE.MatchString(src.Fingerprint) {
+		found, err = prods.Find("", src.Fingerprint)
+	}
 
-		return nil, api.StatusErrorf(http.StatusNotFound, "image %s not found on %s (or not a unified container image)", name, src.Server)
+	if errors.Is(err, streams.ErrNotFound) {
+		return nil, api.StatusErrorf(http.StatusNotFound, "image %q not found on %s (or not a unified container image)", name, src.Server)
 	}
 
 	if err != nil {

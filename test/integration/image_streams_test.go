@@ -50,7 +50,7 @@ func TestImageStreams(t *testing.T) {
 	t.Cleanup(srv.Close)
 	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
 
-	// A tampered copy of the tree: the tarball's bytes changed, its sha256 kept.
+	// A tampered copy of the tree (httptest's servers share one certificate): the tarball's bytes changed, its sha256 kept.
 	bad := filepath.Join(t.TempDir(), "bad")
 	if out, err := exec.Command("cp", "-a", tree, bad).CombinedOutput(); err != nil {
 		t.Fatalf("cp: %v %s", err, out)
@@ -125,7 +125,7 @@ func TestImageStreams(t *testing.T) {
 	}{
 		{"tampered", badSrv.URL, badPEM, "debian/12", "does not match its sha256"},
 		{"unknown alias", srv.URL, certPEM, "nope", "not found"},
-		{"wrong certificate", srv.URL, badPEM, "debian/12", "certificate changed"},
+		{"wrong certificate", srv.URL, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: a.serverCert().Raw}), "debian/12", "certificate changed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _ = a.berthErr("delete", "-f", "c1")
