@@ -46,6 +46,12 @@ func TestImageStreams(t *testing.T) {
 		}
 	}
 
+	// Publishing again (all images) replaces the tree whole, leaving nothing beside it.
+	a.berth("image", "publish-streams", tree)
+	if ents, _ := os.ReadDir(filepath.Dir(tree)); len(ents) != 1 {
+		t.Errorf("beside the tree after a second publish: %v", ents)
+	}
+
 	srv := httptest.NewTLSServer(http.FileServer(http.Dir(tree)))
 	t.Cleanup(srv.Close)
 	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
@@ -83,6 +89,15 @@ func TestImageStreams(t *testing.T) {
 	lxc.must("remote", "add", "s", srv.URL, "--protocol", "simplestreams", "--public")
 
 	t.Run("lxc image copy", func(t *testing.T) {
+		// lxc itself reads the tree: the image is listed, an unknown alias is refused.
+		if out := lxc.in(t).must("image", "list", "s:"); !strings.Contains(out, fp[:12]) {
+			t.Errorf("lxc image list s: lacks %s:\n%s", fp[:12], out)
+		}
+
+		if out, err := lxc.in(t).run("image", "copy", "s:nope", "local:"); err == nil {
+			t.Errorf("lxc image copy s:nope worked: %s", out)
+		}
+
 		lxc.in(t).must("image", "copy", "s:debian/12", "local:", "--alias", "fromstreams")
 		code, img := a.imageOf(t, fp)
 		if code != http.StatusOK || img.Fingerprint != fp {
