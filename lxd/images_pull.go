@@ -51,7 +51,7 @@ func (s pullSource) check() error {
 	switch s.Protocol {
 	case "", "lxd":
 	case "simplestreams":
-		return api.StatusErrorf(http.StatusNotImplemented, "image server protocol \"simplestreams\" is not supported yet")
+		return s.checkStreams()
 	default:
 		return api.StatusErrorf(http.StatusBadRequest, "unknown image server protocol %q", s.Protocol)
 	}
@@ -85,6 +85,10 @@ func (d *Daemon) pullImage(ctx context.Context, op *operations.Operation, src pu
 	err := src.check()
 	if err != nil {
 		return "", err
+	}
+
+	if src.Protocol == "simplestreams" {
+		return d.pullStreams(ctx, op, src, opts)
 	}
 
 	// The pinned certificate, or the system roots when none is given (LXD's behaviour

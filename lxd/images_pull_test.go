@@ -14,11 +14,21 @@ func TestPullSourceCheck(t *testing.T) {
 		t.Fatalf("valid source refused: %v", err)
 	}
 
+	// A simplestreams server may have a path (as cloud-images.ubuntu.com/releases).
+	ss := pullSource{Server: "https://h:8443/releases/", Protocol: "simplestreams", Alias: "debian/12"}
+	if err := ss.check(); err != nil {
+		t.Fatalf("valid simplestreams source refused: %v", err)
+	}
+
 	for name, tc := range map[string]struct {
 		src  pullSource
 		code int
 	}{
-		"simplestreams":  {pullSource{Server: ok.Server, Protocol: "simplestreams", Alias: "a"}, http.StatusNotImplemented},
+		"ss plain http":  {pullSource{Server: "http://h/x", Protocol: "simplestreams", Alias: "a"}, http.StatusBadRequest},
+		"ss query":       {pullSource{Server: "https://h/x?a=b", Protocol: "simplestreams", Alias: "a"}, http.StatusBadRequest},
+		"ss user":        {pullSource{Server: "https://u@h/x", Protocol: "simplestreams", Alias: "a"}, http.StatusBadRequest},
+		"ss no image":    {pullSource{Server: "https://h/x", Protocol: "simplestreams"}, http.StatusBadRequest},
+		"ss bad cert":    {pullSource{Server: "https://h", Protocol: "simplestreams", Alias: "a", Certificate: "x"}, http.StatusBadRequest},
 		"protocol":       {pullSource{Server: ok.Server, Protocol: "ftp", Alias: "a"}, http.StatusBadRequest},
 		"no server":      {pullSource{Alias: "a"}, http.StatusBadRequest},
 		"plain http":     {pullSource{Server: "http://127.0.0.1:8443", Alias: "a"}, http.StatusBadRequest},

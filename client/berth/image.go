@@ -20,6 +20,7 @@ func newImageCmd(a *app) *cobra.Command {
 		newImageDeleteCmd(a),
 		newImageAliasCmd(a),
 		newImageBuildCmd(a),
+		newImagePublishStreamsCmd(a),
 	)
 }
 

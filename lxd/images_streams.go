@@ -1,0 +1,242 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/berth-dev/berth/client"
+	"github.com/berth-dev/berth/lxd/imagestore"
+	"github.com/berth-dev/berth/lxd/operations"
+	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/shared/streams"
+)
+
+// The daemon downloads images from a simplestreams server (issue 15): index.json names
+// the products file, whose product (by alias) or item (by sha256, the fingerprint of a
+// unified image) gives the tarball's path, size and hash. Only unified ("combined")
+// tarballs are taken. The server is untrusted as for the LXD protocol: pinned
+// certificate or system roots, no redirects, documents and download size-capped and
+// time-bounded, the tarball's hash checked before the store's import.
+
+// hexRE is a fingerprint or a prefix of one.
+var hexRE = regexp.MustCompile(`^[0-9a-f]{1,64}$`)
+
+// streamsBase checks a simplestreams server URL (https, a host, an optional path; no
+// user, query or fragment) and returns it with a trailing slash.
+func streamsBase(server string) (string, error) {
+	u, err := url.Parse(server)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return "", api.StatusErrorf(http.StatusBadRequest, "invalid simplestreams server %q: want https://HOST[:PORT][/PATH]", server)
+	}
+
+	return strings.TrimSuffix(u.String(), "/") + "/", nil
+}
+
+// streamsArchs are the names a product of this machine's architecture may carry.
+func streamsArchs() []string {
+	switch runtime.GOARCH {
+	case "amd64":
+		return []string{"x86_64", "amd64"}
+	case "arm64":
+		return []string{"aarch64", "arm64"}
+	}
+
+	return []string{archName()}
+}
+
+// streamsGet fetches base+path, at most max bytes, or opens it for a download when max
+// is 0 (the caller closes the body).
+func streamsGet(ctx context.Context, hc *http.Client, base, path string, max int64) ([]byte, *http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+
+	req.Header.Set("User-Agent", "berth/"+client.Version)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+
+	if resp.StatusCode != http.StatusOK {
+		_ = resp.Body.Close()
+		return nil, nil, fmt.Errorf("GET %s: %s", path, resp.Status)
+	}
+
+	if max == 0 {
+		return nil, resp, nil
+	}
+
+	defer func() { _ = resp.Body.Close() }()
+	if resp.ContentLength > max {
+		return nil, nil, fmt.Errorf("%s is %d bytes, more than the %d allowed", path, resp.ContentLength, max)
+	}
+
+	data, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+
+	if int64(len(data)) > max {
+		return nil, nil, fmt.Errorf("%s is more than the %d bytes allowed", path, max)
+	}
+
+	return data, nil, nil
+}
+
+// streamsFind resolves src on the server and returns the tarball's item.
+func streamsFind(ctx context.Context, hc *http.Client, base string, src pullSource) (*streams.Found, error) {
+	ctx, cancel := context.WithTimeout(ctx, pullLookupTimeout)
+	defer cancel()
+
+	data, _, err := streamsGet(ctx, hc, base, streams.IndexPath, streams.MaxIndexSize)
+	if err != nil {
+		return nil, fmt.Errorf("image server %s: %w", src.Server, err)
+	}
+
+	path, err := streams.ParseIndex(data)
+	if err != nil {
+		return nil, fmt.Errorf("image server %s: %w", src.Server, err)
+	}
+
+	data, _, err = streamsGet(ctx, hc, base, path, streams.MaxProductsSize)
+	if err != nil {
+		return nil, fmt.Errorf("image server %s: %w", src.Server, err)
+	}
+
+	prods, err := streams.ParseProducts(data)
+	if err != nil {
+		return nil, fmt.Errorf("image server %s: %w", src.Server, err)
+	}
+
+	// As LXD's daemon: the fingerprint field may hold an alias (lxc sends the alias there
+	// for a public image, so that the copy can follow it), so it is tried as one first.
+	name := src.Fingerprint
+	if name == "" {
+		name = src.Alias
+	}
+
+	found, err := prods.Find(name, "", streamsArchs()...)
+	if errors.Is(err, streams.ErrNotFound) && src.Fingerprint != "" && hexRE.MatchString(src.Fingerprint) {
+		found, err = prods.Find("", src.Fingerprint)
+	}
+
+	if errors.Is(err, streams.ErrNotFound) {
+		return nil, api.StatusErrorf(http.StatusNotFound, "image %q not found on %s (or not a unified container image)", name, src.Server)
+	}
+
+	if err != nil {
+		return nil, fmt.Errorf("image server %s: %w", src.Server, err)
+	}
+
+	return found, nil
+}
+
+// pullStreams is pullImage for a simplestreams server.
+func (d *Daemon) pullStreams(ctx context.Context, op *operations.Operation, src pullSource, opts imagestore.ImportOptions) (string, error) {
+	base, err := streamsBase(src.Server)
+	if err != nil {
+		return "", err
+	}
+
+	hc, err := client.NewHTTPSClient(client.HTTPSArgs{ServerCert: []byte(src.Certificate)})
+	if err != nil {
+		return "", fmt.Errorf("connecting to image server %s: %w", src.Server, err)
+	}
+
+	found, err := streamsFind(ctx, hc, base, src)
+	if err != nil {
+		return "", err
+	}
+
+	fp := found.Item.SHA256
+	_, err = d.images.Get(ctx, fp)
+	if err == nil {
+		return fp, nil // cached: already in the store
+	}
+
+	if found.Item.Size > pullMaxSize {
+		return "", fmt.Errorf("image %s is %d bytes, more than the %d a download may be", fp, found.Item.Size, int64(pullMaxSize))
+	}
+
+	dctx, cancel := context.WithTimeout(ctx, pullTimeout)
+	defer cancel()
+
+	_, resp, err := streamsGet(dctx, hc, base, found.Item.Path, 0)
+	if err != nil {
+		return "", fmt.Errorf("image server %s: %w", src.Server, err)
+	}
+
+	defer func() { _ = resp.Body.Close() }()
+	if resp.ContentLength > pullMaxSize {
+		return "", fmt.Errorf("image %s from %s is %d bytes, more than the %d a download may be", fp, src.Server, resp.ContentLength, int64(pullMaxSize))
+	}
+
+	stall := time.AfterFunc(pullStallTimeout, cancel)
+	defer stall.Stop()
+
+	pr := &pullProgress{r: io.LimitReader(resp.Body, pullMaxSize+1), total: found.Item.Size, op: op, start: time.Now(), stall: stall}
+	up, err := d.images.Spool(pr)
+	if err != nil {
+		if !stall.Stop() && ctx.Err() == nil {
+			err = fmt.Errorf("the server sent nothing for %s", pullStallTimeout)
+		}
+
+		return "", fmt.Errorf("downloading image %s from %s: %w", fp, src.Server, err)
+	}
+
+	if up.Size > pullMaxSize {
+		up.Remove()
+		return "", fmt.Errorf("image %s from %s is larger than %d bytes", fp, src.Server, int64(pullMaxSize))
+	}
+
+	if up.Fingerprint != fp {
+		up.Remove()
+		return "", fmt.Errorf("image downloaded from %s does not match its sha256: got %s, want %s", src.Server, up.Fingerprint, fp)
+	}
+
+	if opts.Properties == nil {
+		opts.Properties = found.Properties
+	}
+
+	fp, _, err = d.images.Import(ctx, up, opts)
+	if errors.Is(err, imagestore.ErrExists) {
+		return fp, nil
+	}
+
+	if err != nil {
+		return "", err
+	}
+
+	d.events.SendLifecycle("default", "image-created", "/1.0/images/"+fp, nil)
+	return fp, nil
+}
+
+// checkStreams is check for a simplestreams source, whose server may have a path.
+func (s pullSource) checkStreams() error {
+	_, err := streamsBase(s.Server)
+	if err != nil {
+		return err
+	}
+
+	if s.Alias == "" && s.Fingerprint == "" {
+		return api.StatusErrorf(http.StatusBadRequest, "image source needs an alias or a fingerprint")
+	}
+
+	if s.Certificate != "" {
+		_, err = client.ParseCertificate([]byte(s.Certificate))
+		if err != nil {
+			return api.StatusErrorf(http.StatusBadRequest, "invalid image server certificate: %v", err)
+		}
+	}
+
+	return nil
+}
