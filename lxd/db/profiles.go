@@ -346,3 +346,16 @@ func (tx *Tx) DeleteProjectProfiles(ctx context.Context, proj string) error {
 
 	return nil
 }
+
+// MoveProjectProfiles renames the keys of project oldProj's profiles for its new name
+// (the project row is renamed by RenameProject).
+func (tx *Tx) MoveProjectProfiles(ctx context.Context, oldProj, newProj string) error {
+	_, err := tx.tx.ExecContext(ctx,
+		`UPDATE profiles SET name = ? || substr(name, ?) WHERE substr(name, 1, ?) = ?`,
+		newProj+"/", len(oldProj)+2, len(oldProj)+1, oldProj+"/")
+	if err != nil {
+		return fmt.Errorf("moving profiles of project %q to %q: %w", oldProj, newProj, err)
+	}
+
+	return nil
+}
