@@ -10,6 +10,7 @@ package project
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"strings"
 
 	"github.com/berth-dev/berth/shared/validate"
@@ -169,4 +170,16 @@ func ProfileNames(keys []string) []string {
 	}
 
 	return out
+}
+
+// ProfileURL is the API URL of a profile key as LXD writes it: its name, and ?project=
+// outside the default project.
+func ProfileURL(key string) string {
+	proj, name := SplitProfile(key)
+	u := "/1.0/profiles/" + url.PathEscape(name)
+	if proj != Default {
+		u += "?project=" + url.QueryEscape(proj)
+	}
+
+	return u
 }
