@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/berth-dev/berth/shared/api"
 	"github.com/berth-dev/berth/shared/project"
@@ -285,7 +286,12 @@ func (tx *Tx) ProfileProject(ctx context.Context, proj string) (string, error) {
 }
 
 // ProfileKeyIn is the key of profile name as seen from project proj (ProfileProject).
+// A name holding '/' is a 404: it would otherwise spell another project's key.
 func (tx *Tx) ProfileKeyIn(ctx context.Context, proj, name string) (string, error) {
+	if strings.Contains(name, "/") {
+		return "", notFound("profile", name)
+	}
+
 	owner, err := tx.ProfileProject(ctx, proj)
 	if err != nil {
 		return "", err

@@ -120,3 +120,40 @@ func TestLXCProjectProfiles(t *testing.T) {
 	l.must("profile", "delete", "web", "--project", "p2")
 	l.must("project", "delete", "p2")
 }
+
+// TestProfileKeyNotAName: a profile path spelling another project's key ("p1/web") is
+// not that project's profile from any other project, for reads or writes.
+func TestProfileKeyNotAName(t *testing.T) {
+	requireSetup(t)
+	d := startDaemon(t)
+	l := newLXCRunner(t, d)
+
+	l.must("project", "create", "p1")
+	l.must("project", "create", "other", "-c", "features.profiles=false")
+	t.Cleanup(func() {
+		_, _ = l.run("profile", "delete", "web", "--project", "p1")
+		_, _ = l.run("project", "delete", "p1")
+		_, _ = l.run("project", "delete", "other")
+	})
+
+	l.must("profile", "create", "web", "--project", "p1")
+	l.must("profile", "set", "web", "user.secret=p1", "--project", "p1")
+	for _, q := range []string{"", "?project=other"} {
+		for _, m := range []string{"GET", "PUT", "DELETE"} {
+			body := strings.NewReader(`{"config":{"user.secret":"stolen"}}`)
+			code, env := d.raw(m, "/1.0/profiles/p1%2Fweb"+q, body)
+			if code < 400 {
+				t.Errorf("%s /1.0/profiles/p1%%2Fweb%s: %d %s", m, q, code, env.Metadata)
+			}
+		}
+	}
+
+	// Positive control: the same requests reach it through its project.
+	if code, _ := d.raw("GET", "/1.0/profiles/web?project=p1", nil); code != 200 {
+		t.Errorf("GET p1's web through p1: %d", code)
+	}
+
+	if out := l.must("profile", "get", "web", "user.secret", "--project", "p1"); strings.TrimSpace(out) != "p1" {
+		t.Errorf("p1's web profile changed: user.secret=%q", out)
+	}
+}
