@@ -258,12 +258,17 @@ func (s *Service) Rename(ctx context.Context, proj, name, newName string) error 
 	}
 
 	err = s.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
-		owner, err := tx.ProfileProject(ctx, proj)
+		key, err := keyIn(ctx, tx, proj, name)
 		if err != nil {
 			return err
 		}
 
-		return tx.RenameProfile(ctx, project.ProfileKey(owner, name), project.ProfileKey(owner, newName))
+		newKey, err := keyIn(ctx, tx, proj, newName)
+		if err != nil {
+			return err
+		}
+
+		return tx.RenameProfile(ctx, key, newKey)
 	})
 	if err != nil {
 		return err

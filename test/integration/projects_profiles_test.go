@@ -139,8 +139,8 @@ func TestProfileKeyNotAName(t *testing.T) {
 	l.must("profile", "create", "web", "--project", "p1")
 	l.must("profile", "set", "web", "user.secret=p1", "--project", "p1")
 	for _, q := range []string{"", "?project=other"} {
-		for _, m := range []string{"GET", "PUT", "DELETE"} {
-			body := strings.NewReader(`{"config":{"user.secret":"stolen"}}`)
+		for _, m := range []string{"GET", "PUT", "POST", "DELETE"} {
+			body := strings.NewReader(`{"config":{"user.secret":"stolen"},"name":"taken"}`)
 			code, env := d.raw(m, "/1.0/profiles/p1%2Fweb"+q, body)
 			if code < 400 {
 				t.Errorf("%s /1.0/profiles/p1%%2Fweb%s: %d %s", m, q, code, env.Metadata)
