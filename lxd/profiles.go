@@ -10,7 +10,7 @@ import (
 
 // GET /1.0/profiles
 func profilesGet(d *Daemon, r *http.Request) response.Response {
-	list, err := d.profiles.List(r.Context())
+	list, err := d.profiles.List(r.Context(), projectOf(r))
 	if err != nil {
 		return response.SmartError(err)
 	}
@@ -29,7 +29,7 @@ func profilesGet(d *Daemon, r *http.Request) response.Response {
 
 // GET /1.0/profiles/{name}
 func profileGet(d *Daemon, r *http.Request) response.Response {
-	p, err := d.profiles.Get(r.Context(), pathVar(r, "name"))
+	p, err := d.profiles.Get(r.Context(), projectOf(r), pathVar(r, "name"))
 	if err != nil {
 		return response.SmartError(err)
 	}
@@ -45,7 +45,7 @@ func profilesPost(d *Daemon, r *http.Request) response.Response {
 		return response.SmartError(err)
 	}
 
-	err = d.profiles.Create(r.Context(), req)
+	err = d.profiles.Create(r.Context(), projectOf(r), req)
 	if err != nil {
 		return response.SmartError(err)
 	}
@@ -62,7 +62,7 @@ func profilePut(d *Daemon, r *http.Request) response.Response {
 		return response.SmartError(err)
 	}
 
-	err = d.profiles.Replace(r.Context(), pathVar(r, "name"), r.Header.Get("If-Match"), req)
+	err = d.profiles.Replace(r.Context(), projectOf(r), pathVar(r, "name"), r.Header.Get("If-Match"), req)
 	if err != nil {
 		return response.SmartError(err)
 	}
@@ -78,7 +78,7 @@ func profilePatch(d *Daemon, r *http.Request) response.Response {
 		return response.SmartError(err)
 	}
 
-	err = d.profiles.Merge(r.Context(), pathVar(r, "name"), r.Header.Get("If-Match"), req)
+	err = d.profiles.Merge(r.Context(), projectOf(r), pathVar(r, "name"), r.Header.Get("If-Match"), req)
 	if err != nil {
 		return response.SmartError(err)
 	}
@@ -97,7 +97,7 @@ func profilePost(d *Daemon, r *http.Request) response.Response {
 		return response.SmartError(err)
 	}
 
-	err = d.profiles.Rename(r.Context(), pathVar(r, "name"), req.Name)
+	err = d.profiles.Rename(r.Context(), projectOf(r), pathVar(r, "name"), req.Name)
 	if err != nil {
 		return response.SmartError(err)
 	}
@@ -107,7 +107,7 @@ func profilePost(d *Daemon, r *http.Request) response.Response {
 
 // DELETE /1.0/profiles/{name}: refused for default (400) and while in use (409).
 func profileDelete(d *Daemon, r *http.Request) response.Response {
-	err := d.profiles.Delete(r.Context(), pathVar(r, "name"))
+	err := d.profiles.Delete(r.Context(), projectOf(r), pathVar(r, "name"))
 	if err != nil {
 		return response.SmartError(err)
 	}

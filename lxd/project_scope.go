@@ -18,10 +18,11 @@ import (
 // on keys and reaches only the instances of the request's project; and the project
 // rides in the context for the names a body brings (a new instance, a copy's source).
 //
-// Projects have no features.images, features.profiles, features.storage.volumes or
-// features.networks of their own yet (lxd/projects): images, profiles, pools and
-// networks are the default project's, readable from every project; a restricted
-// project may not change them.
+// A project with features.profiles has profiles of its own (lxd/profiles picks them by
+// the request's project). Projects have no features.images, features.storage.volumes
+// or features.networks of their own yet (lxd/projects): images, pools and networks
+// (and profiles without the feature) are the default project's, readable from every
+// project; a restricted project may not change them.
 
 type allProjectsKey struct{}
 
@@ -80,7 +81,7 @@ func (d *Daemon) scopeProject(ep APIEndpoint, r *http.Request) (*http.Request, r
 		return r, forbiddenProject(proj)
 	}
 
-	var restricted bool
+	var restricted, ownProfiles bool
 	if (proj != project.Default || c.Restricted()) && d.projects != nil {
 		cfg, err := d.projects.Config(r.Context(), proj)
 		if err != nil {
@@ -88,6 +89,7 @@ func (d *Daemon) scopeProject(ep APIEndpoint, r *http.Request) (*http.Request, r
 		}
 
 		restricted = validate.IsTrue(cfg["restricted"])
+		ownProfiles = validate.IsTrue(cfg["features.profiles"])
 	}
 
 	// A restricted certificate is a tenant: it works only in projects that confine what
@@ -106,6 +108,12 @@ func (d *Daemon) scopeProject(ep APIEndpoint, r *http.Request) (*http.Request, r
 	r = r.WithContext(ctx)
 	if restricted && !read {
 		for _, kind := range sharedKinds {
+			// Its own profiles are its to change: the instances that use them are
+			// checked against its restrictions with the profile expanded.
+			if kind == "profiles" && ownProfiles {
+				continue
+			}
+
 			if ep.Path == kind || strings.HasPrefix(ep.Path, kind+"/") {
 				return r, response.Forbidden(api.StatusErrorf(http.StatusForbidden,
 					"project %q is restricted and shares %s with the default project: it may not change them", proj, kind))

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/shared/project"
 )
 
 // defaultProfile is seeded by updateFromV1 and may be neither deleted nor renamed.
@@ -96,7 +98,9 @@ func (tx *Tx) profileID(ctx context.Context, name string) (int64, error) {
 	return tx.lookupID(ctx, profileIDSelect, "profile", name)
 }
 
-const profileInsert = `INSERT INTO profiles (name, description) VALUES (?, ?)`
+// profileInsert takes the project of the key (shared/project.ProfileKey) for project_id.
+const profileInsert = `
+INSERT INTO profiles (name, description, project_id) VALUES (?, ?, (SELECT id FROM projects WHERE name = ?))`
 
 const profileConfigInsert = `INSERT INTO profiles_config (profile_id, key, value) VALUES (?, ?, ?)`
 
@@ -107,7 +111,7 @@ var profileDeviceStmts = deviceStmts{
 
 // CreateProfile inserts a profile with its config and devices and returns its id.
 func (tx *Tx) CreateProfile(ctx context.Context, p Profile) (int64, error) {
-	res, err := tx.tx.ExecContext(ctx, profileInsert, p.Name, p.Description)
+	res, err := tx.tx.ExecContext(ctx, profileInsert, p.Name, p.Description, profileProjectOf(p.Name))
 	if isUnique(err) {
 		return 0, alreadyExists("profile", p.Name)
 	}
@@ -176,7 +180,7 @@ const profileRename = `UPDATE profiles SET name = ? WHERE name = ?`
 // RenameProfile renames a profile. Instances refer to it by id, so they follow.
 // The default profile cannot be renamed (400).
 func (tx *Tx) RenameProfile(ctx context.Context, oldName, newName string) error {
-	if oldName == defaultProfile {
+	if project.ProfileName(oldName) == defaultProfile {
 		return api.StatusErrorf(http.StatusBadRequest, "the %q profile cannot be renamed", defaultProfile)
 	}
 
@@ -188,7 +192,7 @@ const profileDelete = `DELETE FROM profiles WHERE id = ?`
 // DeleteProfile deletes an unused profile: 409 while an instance uses it, 400 for
 // the default profile.
 func (tx *Tx) DeleteProfile(ctx context.Context, name string) error {
-	if name == defaultProfile {
+	if project.ProfileName(name) == defaultProfile {
 		return api.StatusErrorf(http.StatusBadRequest, "the %q profile cannot be deleted", defaultProfile)
 	}
 
@@ -255,4 +259,109 @@ func (tx *Tx) profileUsedBy(ctx context.Context, id int64) ([]string, error) {
 	}
 
 	return names, rows.Err()
+}
+
+func profileProjectOf(key string) string {
+	proj, _ := project.SplitProfile(key)
+	return proj
+}
+
+// ProfileProject is the project whose profiles the named project's instances use: its
+// own with features.profiles=true, else the default project's. 404 if it is missing.
+func (tx *Tx) ProfileProject(ctx context.Context, proj string) (string, error) {
+	if proj == "" || proj == DefaultProjectName {
+		return DefaultProjectName, nil
+	}
+
+	p, err := tx.GetProject(ctx, proj)
+	if err != nil {
+		return "", err
+	}
+
+	if p.Config["features.profiles"] == "true" {
+		return proj, nil
+	}
+
+	return DefaultProjectName, nil
+}
+
+// ProfileKeyIn is the key of profile name as seen from project proj (ProfileProject).
+// A name holding '/' is a 404: it would otherwise spell another project's key.
+func (tx *Tx) ProfileKeyIn(ctx context.Context, proj, name string) (string, error) {
+	if strings.Contains(name, "/") {
+		return "", notFound("profile", name)
+	}
+
+	owner, err := tx.ProfileProject(ctx, proj)
+	if err != nil {
+		return "", err
+	}
+
+	return project.ProfileKey(owner, name), nil
+}
+
+// GetProjectProfiles returns the profiles project proj owns (keys as names), sorted.
+func (tx *Tx) GetProjectProfiles(ctx context.Context, proj string) ([]Profile, error) {
+	all, err := tx.GetProfiles(ctx)
+	if err != nil {
+		return nil, err
+	}
+
+	out := []Profile{}
+	for _, p := range all {
+		if profileProjectOf(p.Name) == proj {
+			out = append(out, p)
+		}
+	}
+
+	return out, nil
+}
+
+// DeleteProjectProfiles deletes every profile of project proj (not the default one):
+// 409 if an instance still uses one.
+func (tx *Tx) DeleteProjectProfiles(ctx context.Context, proj string) error {
+	if proj == DefaultProjectName {
+		return api.StatusErrorf(http.StatusBadRequest, "the default project's profiles are not deleted with it")
+	}
+
+	ps, err := tx.GetProjectProfiles(ctx, proj)
+	if err != nil {
+		return err
+	}
+
+	for _, p := range ps {
+		id, err := tx.profileID(ctx, p.Name)
+		if err != nil {
+			return err
+		}
+
+		users, err := tx.profileUsedBy(ctx, id)
+		if err != nil {
+			return err
+		}
+
+		if len(users) > 0 {
+			return api.StatusErrorf(http.StatusConflict, "profile %q of project %q is in use", project.ProfileName(p.Name), proj)
+		}
+
+		_, err = tx.tx.ExecContext(ctx, profileDelete, id)
+		if err != nil {
+			return fmt.Errorf("deleting profile %q: %w", p.Name, err)
+		}
+	}
+
+	return nil
+}
+
+// MoveProjectProfiles renames the keys of project oldProj's profiles for its new name
+// (the project row is renamed by RenameProject).
+func (tx *Tx) MoveProjectProfiles(ctx context.Context, oldProj, newProj string) error {
+	_, err := tx.tx.ExecContext(ctx,
+		`UPDATE profiles SET name = ? || substr(name, ?) WHERE substr(name, 1, ?) = ?`,
+		newProj+"/", len(oldProj)+2, len(oldProj)+1, oldProj+"/")
+	if err != nil {
+		return fmt.Errorf("moving profiles of project %q to %q: %w", oldProj, newProj, err)
+	}
+
+	return nil
 }

@@ -63,6 +63,11 @@ func (ct *Creator) PrepareCopy(ctx context.Context, req api.InstancesPost) (*Cop
 
 	withPostDefaults(&req)
 
+	req.Profiles, err = withProfileKeys(ctx, ct.db, req.Name, req.Profiles)
+	if err != nil {
+		return nil, err
+	}
+
 	// The client sends the source's config without volatile keys but a server must not
 	// trust that: identity keys are regenerated, MACs dropped so they are made anew.
 	for k := range req.Config {

@@ -45,6 +45,11 @@ func (ct *Creator) PrepareCreate(ctx context.Context, req api.InstancesPost) (*C
 
 	withPostDefaults(&req)
 
+	req.Profiles, err = withProfileKeys(ctx, ct.db, req.Name, req.Profiles)
+	if err != nil {
+		return nil, err
+	}
+
 	err = ValidateConfig(req.Config)
 	if err == nil {
 		err = ValidateRequestVolatile(req.Config)

@@ -13,6 +13,7 @@ import (
 	"github.com/berth-dev/berth/lxd/idmap"
 	"github.com/berth-dev/berth/lxd/storage"
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/shared/project"
 	"github.com/berth-dev/berth/shared/revert"
 )
 
@@ -150,7 +151,7 @@ func insertNew(ctx context.Context, tx *db.Tx, spec *newSpec, ids idmap.Set) err
 	row.Devices = api.NonNil(row.Devices)
 
 	if spec.foreignProfiles {
-		row.Profiles = existingProfiles(ctx, tx, row.Profiles)
+		row.Profiles = existingProfiles(ctx, tx, row.Name, row.Profiles)
 	}
 
 	id := identityKeys(row.Config, spec.identity, ids)
@@ -227,17 +228,30 @@ func identityKeys(config map[string]string, identity Identity, ids idmap.Set) ma
 }
 
 // existingProfiles keeps the names of profiles that exist here; default if none does.
-func existingProfiles(ctx context.Context, tx *db.Tx, names []string) []string {
+// names come from elsewhere: they are mapped to keys of the instance's project here.
+func existingProfiles(ctx context.Context, tx *db.Tx, inst string, names []string) []string {
 	out := []string{}
 	for _, p := range names {
-		_, err := tx.GetProfile(ctx, p)
+		// ProfileName first: idempotent on keys already mapped (foreignDevices).
+		keys, err := profileKeys(ctx, tx, inst, []string{project.ProfileName(p)})
+		if err != nil {
+			continue
+		}
+
+		p = keys[0]
+		_, err = tx.GetProfile(ctx, p)
 		if err == nil {
 			out = append(out, p)
 		}
 	}
 
 	if len(out) == 0 {
-		out = []string{"default"}
+		keys, err := profileKeys(ctx, tx, inst, []string{"default"})
+		if err != nil {
+			return []string{"default"}
+		}
+
+		out = keys
 	}
 
 	return out

@@ -117,7 +117,7 @@ func (vw *View) renderWith(inst *db.Instance, profiles map[string]*db.Profile, f
 				Config:       api.NonNil(inst.Config),
 				Devices:      api.NonNil(inst.Devices),
 				Ephemeral:    inst.Ephemeral,
-				Profiles:     inst.Profiles,
+				Profiles:     project.ProfileNames(inst.Profiles),
 				Stateful:     inst.Stateful,
 				Description:  inst.Description,
 			},

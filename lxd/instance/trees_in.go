@@ -171,7 +171,7 @@ func (ct *Creator) foreignDevices(ctx context.Context, inst *db.Instance) (map[s
 	var devices map[string]map[string]string
 	err := ct.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
 		var err error
-		devices, err = expandNew(ctx, tx, existingProfiles(ctx, tx, inst.Profiles), inst.Devices)
+		devices, err = expandNew(ctx, tx, existingProfiles(ctx, tx, inst.Name, inst.Profiles), inst.Devices)
 		return err
 	})
 

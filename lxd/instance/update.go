@@ -28,6 +28,12 @@ type UpdateRequest struct {
 // changed. Volatile keys the request leaves out are kept; ones it sends must equal the
 // current value (LXD refuses changing them too), except a NIC's hwaddr.
 func (cf *Configurator) PrepareUpdate(ctx context.Context, name string, put api.InstancePut) (*UpdateRequest, error) {
+	var err error
+	put.Profiles, err = withProfileKeys(ctx, cf.db, name, put.Profiles)
+	if err != nil {
+		return nil, err
+	}
+
 	cur, profiles, err := cf.loadWith(ctx, name, put.Profiles)
 	if err != nil {
 		return nil, err

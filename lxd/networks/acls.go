@@ -15,6 +15,7 @@ import (
 	"github.com/berth-dev/berth/lxd/network"
 	"github.com/berth-dev/berth/lxd/projects"
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/shared/project"
 )
 
 // Network ACLs (LXD's): named rule sets a network applies to every NIC on it through
@@ -66,7 +67,7 @@ func aclUsers(ctx context.Context, tx *db.Tx, nets []db.Network) (map[string][]s
 	}
 
 	for _, p := range profiles {
-		nicUsers("/1.0/profiles/"+url.PathEscape(p.Name), p.Devices)
+		nicUsers(project.ProfileURL(p.Name), p.Devices)
 	}
 
 	insts, err := tx.GetInstances(ctx)

@@ -9,6 +9,7 @@ import (
 	"github.com/berth-dev/berth/lxd/instance"
 	"github.com/berth-dev/berth/lxd/projects"
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/shared/project"
 )
 
 // ETag is LXD's: the fields a PUT can change, plus identity.
@@ -50,7 +51,7 @@ func users(ctx context.Context, tx *db.Tx) (map[string][]string, error) {
 		p := &profiles[i]
 		byName[p.Name] = p
 		for _, nw := range nicNetworks(p.Devices) {
-			out[nw] = append(out[nw], "/1.0/profiles/"+p.Name)
+			out[nw] = append(out[nw], project.ProfileURL(p.Name))
 		}
 	}
 

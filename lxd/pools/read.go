@@ -13,6 +13,7 @@ import (
 	"github.com/berth-dev/berth/lxd/instance"
 	"github.com/berth-dev/berth/lxd/projects"
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/shared/project"
 )
 
 // ETag is LXD's: the fields a PUT can change.
@@ -73,7 +74,7 @@ func users(ctx context.Context, tx *db.Tx) (map[string][]string, error) {
 		p := &profiles[i]
 		byName[p.Name] = p
 		for _, pool := range diskPools(p.Devices) {
-			add(pool, "/1.0/profiles/"+p.Name)
+			add(pool, project.ProfileURL(p.Name))
 		}
 	}
 

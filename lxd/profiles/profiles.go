@@ -14,6 +14,7 @@ import (
 	"github.com/berth-dev/berth/lxd/etag"
 	"github.com/berth-dev/berth/lxd/projects"
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/shared/project"
 	"github.com/berth-dev/berth/shared/validate"
 )
 
@@ -72,16 +73,27 @@ func toAPI(ctx context.Context, tx *db.Tx, p *db.Profile) (*api.Profile, error) 
 
 	return &api.Profile{
 		ProfilePut: api.ProfilePut{Config: p.Config, Description: p.Description, Devices: p.Devices},
-		Name:       p.Name,
+		Name:       project.ProfileName(p.Name),
 		UsedBy:     used,
 	}, nil
 }
 
-// List returns every profile with its users.
-func (s *Service) List(ctx context.Context) ([]api.Profile, error) {
+// keyIn is the key of profile name seen from project proj: the project's own profile
+// with features.profiles, else the default project's.
+func keyIn(ctx context.Context, tx *db.Tx, proj, name string) (string, error) {
+	return tx.ProfileKeyIn(ctx, proj, name)
+}
+
+// List returns every profile project proj sees, with its users.
+func (s *Service) List(ctx context.Context, proj string) ([]api.Profile, error) {
 	list := []api.Profile{}
 	err := s.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
-		rows, err := tx.GetProfiles(ctx)
+		owner, err := tx.ProfileProject(ctx, proj)
+		if err != nil {
+			return err
+		}
+
+		rows, err := tx.GetProjectProfiles(ctx, owner)
 		if err != nil {
 			return err
 		}
@@ -101,11 +113,16 @@ func (s *Service) List(ctx context.Context) ([]api.Profile, error) {
 	return list, err
 }
 
-// Get returns one profile.
-func (s *Service) Get(ctx context.Context, name string) (*api.Profile, error) {
+// Get returns one profile of those project proj sees.
+func (s *Service) Get(ctx context.Context, proj, name string) (*api.Profile, error) {
 	var p *api.Profile
 	err := s.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
-		row, err := tx.GetProfile(ctx, name)
+		key, err := keyIn(ctx, tx, proj, name)
+		if err != nil {
+			return err
+		}
+
+		row, err := tx.GetProfile(ctx, key)
 		if err != nil {
 			return err
 		}
@@ -117,8 +134,8 @@ func (s *Service) Get(ctx context.Context, name string) (*api.Profile, error) {
 	return p, err
 }
 
-// Create validates and records a new profile.
-func (s *Service) Create(ctx context.Context, req api.ProfilesPost) error {
+// Create validates and records a new profile in the profiles project proj sees.
+func (s *Service) Create(ctx context.Context, proj string, req api.ProfilesPost) error {
 	err := validate.EntityName("profile", req.Name)
 	if err != nil {
 		return api.StatusErrorf(http.StatusBadRequest, "%v", err)
@@ -131,7 +148,14 @@ func (s *Service) Create(ctx context.Context, req api.ProfilesPost) error {
 	}
 
 	err = s.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
-		_, err := tx.CreateProfile(ctx, p)
+		q := p
+		var err error
+		q.Name, err = keyIn(ctx, tx, proj, p.Name)
+		if err != nil {
+			return err
+		}
+
+		_, err = tx.CreateProfile(ctx, q)
 		return err
 	})
 	if err != nil {
@@ -144,15 +168,15 @@ func (s *Service) Create(ctx context.Context, req api.ProfilesPost) error {
 
 // Replace is PUT: config, description and devices replaced. ifMatch is the request's
 // If-Match header ("" skips the check).
-func (s *Service) Replace(ctx context.Context, name, ifMatch string, put api.ProfilePut) error {
-	return s.update(ctx, name, ifMatch, func(cur *db.Profile) db.Profile {
+func (s *Service) Replace(ctx context.Context, proj, name, ifMatch string, put api.ProfilePut) error {
+	return s.update(ctx, proj, name, ifMatch, func(cur *db.Profile) db.Profile {
 		return db.Profile{Name: cur.Name, Description: put.Description, Config: api.NonNil(put.Config), Devices: api.NonNil(put.Devices)}
 	})
 }
 
 // Merge is PATCH: config and devices merged key by key, the rest kept unless given.
-func (s *Service) Merge(ctx context.Context, name, ifMatch string, patch Patch) error {
-	return s.update(ctx, name, ifMatch, func(cur *db.Profile) db.Profile {
+func (s *Service) Merge(ctx context.Context, proj, name, ifMatch string, patch Patch) error {
+	return s.update(ctx, proj, name, ifMatch, func(cur *db.Profile) db.Profile {
 		p := db.Profile{Name: cur.Name, Description: cur.Description, Config: maps.Clone(api.NonNil(cur.Config)), Devices: maps.Clone(api.NonNil(cur.Devices))}
 		maps.Copy(p.Config, patch.Config)
 		maps.Copy(p.Devices, patch.Devices)
@@ -167,11 +191,17 @@ func (s *Service) Merge(ctx context.Context, name, ifMatch string, patch Patch) 
 // update writes change(cur) and re-applies it to the running instances that use the
 // profile; if that fails the old profile is put back everywhere rather than leave
 // instances half-changed.
-func (s *Service) update(ctx context.Context, name, ifMatch string, change func(cur *db.Profile) db.Profile) error {
+func (s *Service) update(ctx context.Context, proj, shown, ifMatch string, change func(cur *db.Profile) db.Profile) error {
 	var cur *db.Profile
 	var curAPI *api.Profile
+	var name string // the profile's key
 	err := s.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
 		var err error
+		name, err = keyIn(ctx, tx, proj, shown)
+		if err != nil {
+			return err
+		}
+
 		cur, err = tx.GetProfile(ctx, name)
 		if err != nil {
 			return err
@@ -216,19 +246,29 @@ func (s *Service) update(ctx context.Context, name, ifMatch string, change func(
 		return errors.Join(err, rerr)
 	}
 
-	s.emit("profile-updated", url(name), nil)
+	s.emit("profile-updated", url(shown), nil)
 	return nil
 }
 
 // Rename renames a profile; the default profile keeps its name (the database refuses).
-func (s *Service) Rename(ctx context.Context, name, newName string) error {
+func (s *Service) Rename(ctx context.Context, proj, name, newName string) error {
 	err := validate.EntityName("profile", newName)
 	if err != nil {
 		return api.StatusErrorf(http.StatusBadRequest, "%v", err)
 	}
 
 	err = s.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
-		return tx.RenameProfile(ctx, name, newName)
+		key, err := keyIn(ctx, tx, proj, name)
+		if err != nil {
+			return err
+		}
+
+		newKey, err := keyIn(ctx, tx, proj, newName)
+		if err != nil {
+			return err
+		}
+
+		return tx.RenameProfile(ctx, key, newKey)
 	})
 	if err != nil {
 		return err
@@ -239,9 +279,14 @@ func (s *Service) Rename(ctx context.Context, name, newName string) error {
 }
 
 // Delete removes a profile: refused for default (400) and while in use (409).
-func (s *Service) Delete(ctx context.Context, name string) error {
+func (s *Service) Delete(ctx context.Context, proj, name string) error {
 	err := s.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
-		return tx.DeleteProfile(ctx, name)
+		key, err := keyIn(ctx, tx, proj, name)
+		if err != nil {
+			return err
+		}
+
+		return tx.DeleteProfile(ctx, key)
 	})
 	if err != nil {
 		return err

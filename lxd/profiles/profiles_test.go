@@ -64,77 +64,77 @@ func TestProfileLifecycle(t *testing.T) {
 	ctx := context.Background()
 	s, inst, events := newService(t)
 
-	err := s.Create(ctx, api.ProfilesPost{Name: "web", ProfilePut: api.ProfilePut{Config: map[string]string{"limits.cpu": "1"}}})
+	err := s.Create(ctx, "default", api.ProfilesPost{Name: "web", ProfilePut: api.ProfilePut{Config: map[string]string{"limits.cpu": "1"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	err = s.Create(ctx, api.ProfilesPost{Name: "bad/name"})
+	err = s.Create(ctx, "default", api.ProfilesPost{Name: "bad/name"})
 	if !api.StatusErrorCheck(err, http.StatusBadRequest) {
 		t.Fatalf("bad name: %v", err)
 	}
 
-	err = s.Create(ctx, api.ProfilesPost{Name: "bad", ProfilePut: api.ProfilePut{Config: map[string]string{"no.such.key": "1"}}})
+	err = s.Create(ctx, "default", api.ProfilesPost{Name: "bad", ProfilePut: api.ProfilePut{Config: map[string]string{"no.such.key": "1"}}})
 	if !api.StatusErrorCheck(err, http.StatusBadRequest) {
 		t.Fatalf("bad key: %v", err)
 	}
 
-	p, err := s.Get(ctx, "web")
+	p, err := s.Get(ctx, "default", "web")
 	if err != nil || p.Config["limits.cpu"] != "1" || p.Devices == nil {
 		t.Fatalf("get: %+v, %v", p, err)
 	}
 
 	// PATCH merges; a stale If-Match is a 412 and changes nothing.
 	desc := "front"
-	err = s.Merge(ctx, "web", `"stale"`, Patch{Description: &desc})
+	err = s.Merge(ctx, "default", "web", `"stale"`, Patch{Description: &desc})
 	if !api.StatusErrorCheck(err, http.StatusPreconditionFailed) {
 		t.Fatalf("stale etag: %v", err)
 	}
 
 	tag, _ := etag.Hash(ETag(p))
-	err = s.Merge(ctx, "web", `"`+tag+`"`, Patch{Description: &desc, Config: map[string]string{"limits.memory": "1GiB"}})
+	err = s.Merge(ctx, "default", "web", `"`+tag+`"`, Patch{Description: &desc, Config: map[string]string{"limits.memory": "1GiB"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	p, _ = s.Get(ctx, "web")
+	p, _ = s.Get(ctx, "default", "web")
 	if p.Description != "front" || p.Config["limits.cpu"] != "1" || p.Config["limits.memory"] != "1GiB" {
 		t.Fatalf("after merge: %+v", p)
 	}
 
 	// A failed re-application puts the old profile back (and re-applies it).
 	inst.fail = errors.New("boom")
-	err = s.Replace(ctx, "web", "", api.ProfilePut{Description: "new"})
+	err = s.Replace(ctx, "default", "web", "", api.ProfilePut{Description: "new"})
 	if err == nil {
 		t.Fatal("replace succeeded despite the failed re-application")
 	}
 
-	p, _ = s.Get(ctx, "web")
+	p, _ = s.Get(ctx, "default", "web")
 	if p.Description != "front" || p.Config["limits.cpu"] != "1" {
 		t.Fatalf("not rolled back: %+v", p)
 	}
 
-	err = s.Replace(ctx, "web", "", api.ProfilePut{Config: map[string]string{"limits.memory": "nonsense"}})
+	err = s.Replace(ctx, "default", "web", "", api.ProfilePut{Config: map[string]string{"limits.memory": "nonsense"}})
 	if !api.StatusErrorCheck(err, http.StatusBadRequest) {
 		t.Fatalf("refused by instances: %v", err)
 	}
 
-	err = s.Rename(ctx, "web", "www")
+	err = s.Rename(ctx, "default", "web", "www")
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	err = s.Rename(ctx, "default", "other")
+	err = s.Rename(ctx, "default", "default", "other")
 	if !api.StatusErrorCheck(err, http.StatusBadRequest) {
 		t.Fatalf("rename default: %v", err)
 	}
 
-	err = s.Delete(ctx, "www")
+	err = s.Delete(ctx, "default", "www")
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	_, err = s.Get(ctx, "www")
+	_, err = s.Get(ctx, "default", "www")
 	if !api.StatusErrorCheck(err, http.StatusNotFound) {
 		t.Fatalf("after delete: %v", err)
 	}

@@ -12,13 +12,14 @@ import (
 )
 
 // Feature flags. A project without a feature uses the default project's objects of that
-// kind. Berth serves the "false" side of images, profiles and storage volumes today
-// (those objects are shared with the default project), so a new project gets them off
-// and turning one on is refused until it is built; networks are off as in LXD 5.0
-// (a project without features.networks may only use the default project's networks).
+// kind. Berth serves the "false" side of images and storage volumes today (those
+// objects are shared with the default project), so turning one on is refused until it
+// is built; networks are off as in LXD 5.0 (a project without features.networks may
+// only use the default project's networks). features.profiles is on by default in a
+// new project as in LXD 5.0 (features.images too there: Berth's stays off for now).
 var features = map[string]bool{ // key -> whether Berth can turn it on
 	"features.images":          false,
-	"features.profiles":        false,
+	"features.profiles":        true,
 	"features.storage.volumes": false,
 	"features.networks":        false,
 }
@@ -65,8 +66,29 @@ const (
 	maxValueLen   = 4096
 )
 
+// newProjectOn are the features a new project gets unless its config says otherwise.
+var newProjectOn = map[string]bool{"features.profiles": true}
+
+// withNewDefaults fills the feature flags a new project's config leaves out.
+func withNewDefaults(cfg map[string]string) map[string]string {
+	out := make(map[string]string, len(cfg)+len(features))
+	for k, v := range cfg {
+		out[k] = v
+	}
+
+	for k := range features {
+		_, ok := out[k]
+		if !ok {
+			out[k] = strconv.FormatBool(newProjectOn[k])
+		}
+	}
+
+	return out
+}
+
 // withDefaults fills the feature flags a config leaves out: on in the default project
-// (it owns everything), off elsewhere.
+// (it owns everything), off elsewhere (an existing project's PUT without them turns
+// them off, as in LXD).
 func withDefaults(cfg map[string]string, isDefault bool) map[string]string {
 	value := "false"
 	if isDefault {

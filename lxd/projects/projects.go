@@ -15,6 +15,7 @@ import (
 	"github.com/berth-dev/berth/lxd/etag"
 	"github.com/berth-dev/berth/shared/api"
 	"github.com/berth-dev/berth/shared/project"
+	"github.com/berth-dev/berth/shared/validate"
 )
 
 // Usage lists what each instance of the named project takes (instance.Manager's
@@ -157,7 +158,7 @@ func (s *Service) Create(ctx context.Context, name, description string, config m
 		return api.StatusErrorf(http.StatusBadRequest, "%v", err)
 	}
 
-	cfg := withDefaults(api.NonNil(config), false)
+	cfg := withNewDefaults(api.NonNil(config))
 	err = ValidateConfig(cfg, false)
 	if err != nil {
 		return err
@@ -165,7 +166,15 @@ func (s *Service) Create(ctx context.Context, name, description string, config m
 
 	err = s.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
 		_, err := tx.CreateProject(ctx, db.Project{Name: name, Description: description, Config: cfg})
-		return err
+		if err != nil {
+			return err
+		}
+
+		if validate.IsTrue(cfg[featureProfiles]) {
+			return createDefaultProfile(ctx, tx, name)
+		}
+
+		return nil
 	})
 	if err != nil {
 		return err
@@ -235,6 +244,11 @@ func (s *Service) update(ctx context.Context, name, ifMatch string, change func(
 			return err
 		}
 
+		err = changeFeatures(ctx, tx, name, cur.Config, next.Config)
+		if err != nil {
+			return err
+		}
+
 		return tx.UpdateProject(ctx, name, next)
 	})
 	if err != nil {
@@ -267,7 +281,9 @@ func checkRename(ctx context.Context, tx *db.Tx, name, newName string) error {
 		return err
 	}
 
-	if usage.Instances+usage.Profiles+usage.Images > 0 {
+	// Its own profiles move with it (their keys are renamed); instances and images
+	// carry the name elsewhere.
+	if usage.Instances+usage.Images > 0 {
 		return api.StatusErrorf(http.StatusBadRequest, "only empty projects can be renamed: %q has %d instances", name, usage.Instances)
 	}
 
@@ -288,7 +304,12 @@ func (s *Service) Rename(ctx context.Context, name, newName string) error {
 			return err
 		}
 
-		return tx.RenameProject(ctx, name, newName)
+		err = tx.RenameProject(ctx, name, newName)
+		if err != nil {
+			return err
+		}
+
+		return tx.MoveProjectProfiles(ctx, name, newName)
 	})
 	if err != nil {
 		return err
@@ -302,6 +323,11 @@ func (s *Service) Rename(ctx context.Context, name, newName string) error {
 // never (400, naming how many).
 func (s *Service) Delete(ctx context.Context, name string) error {
 	err := s.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		err := dropDefaultProfile(ctx, tx, name)
+		if err != nil {
+			return err
+		}
+
 		return tx.DeleteProject(ctx, name)
 	})
 	if err != nil {

@@ -24,6 +24,7 @@ func TestValidateConfig(t *testing.T) {
 		{"limits.instances": "2", "limits.memory": "2GiB", "limits.cpu": "4", "limits.disk": "10GiB", "limits.processes": "1000"},
 		{"restricted": "true", "restricted.devices.disk": "allow", "restricted.devices.disk.paths": "/srv,/data"},
 		{"features.profiles": "false", "user.team": "a"},
+		{"features.profiles": "true"},
 	}
 
 	for _, cfg := range good {
@@ -37,7 +38,7 @@ func TestValidateConfig(t *testing.T) {
 		"limits.memory":           {"limits.memory": "lots"},
 		"nonsense":                {"nonsense": "1"},
 		"restricted.devices.disk": {"restricted.devices.disk": "maybe"},
-		"features.profiles":       {"features.profiles": "true"}, // not built yet
+		"features.images":         {"features.images": "true"}, // not built yet
 	}
 
 	for key, cfg := range bad {

@@ -15,6 +15,7 @@ import (
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/storage"
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/shared/project"
 )
 
 // ValidateName refuses names the URL scheme or the pool layout cannot carry.
@@ -203,7 +204,7 @@ func (sn *Snapshots) Render(s *db.Snapshot, profiles map[string]*db.Profile) api
 		ExpiresAt:       s.ExpiresAt,
 		LastUsedAt:      time.Time{},
 		Name:            s.Name,
-		Profiles:        s.Profiles,
+		Profiles:        project.ProfileNames(s.Profiles),
 		Stateful:        s.Stateful,
 		Size:            -1,
 	}

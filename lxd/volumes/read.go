@@ -3,13 +3,13 @@ package volumes
 import (
 	"context"
 	"net/http"
-	"net/url"
 	"sort"
 
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/instance"
 	"github.com/berth-dev/berth/lxd/projects"
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/shared/project"
 )
 
 func isNotFound(err error) bool { return api.StatusErrorCheck(err, http.StatusNotFound) }
@@ -81,7 +81,7 @@ func (u *users) urls(k key) []string {
 	}
 
 	for _, n := range u.profiles[k] {
-		out = append(out, "/1.0/profiles/"+url.PathEscape(n))
+		out = append(out, project.ProfileURL(n))
 	}
 
 	sort.Strings(out)

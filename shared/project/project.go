@@ -10,6 +10,7 @@ package project
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"strings"
 
 	"github.com/berth-dev/berth/shared/validate"
@@ -131,4 +132,54 @@ func ValidateKey(key string) error {
 	}
 
 	return nil
+}
+
+// ProfileKey is the host-wide key of a profile: its name in the default project, else
+// "<project>/<name>". Profile names may hold '_' but never '/' (validate.EntityName),
+// and project names never '/', so a key names exactly one (project, name) pair. Only a
+// project with features.profiles owns profiles; others use the default project's.
+func ProfileKey(proj, name string) string {
+	if proj == "" || proj == Default {
+		return name
+	}
+
+	return proj + "/" + name
+}
+
+// SplitProfile reverses ProfileKey.
+func SplitProfile(key string) (proj, name string) {
+	p, n, ok := strings.Cut(key, "/")
+	if !ok {
+		return Default, key
+	}
+
+	return p, n
+}
+
+// ProfileName is the name of a profile key inside its project.
+func ProfileName(key string) string {
+	_, n := SplitProfile(key)
+	return n
+}
+
+// ProfileNames maps profile keys to the names an API client sees.
+func ProfileNames(keys []string) []string {
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, ProfileName(k))
+	}
+
+	return out
+}
+
+// ProfileURL is the API URL of a profile key as LXD writes it: its name, and ?project=
+// outside the default project.
+func ProfileURL(key string) string {
+	proj, name := SplitProfile(key)
+	u := "/1.0/profiles/" + url.PathEscape(name)
+	if proj != Default {
+		u += "?project=" + url.QueryEscape(proj)
+	}
+
+	return u
 }

@@ -191,9 +191,23 @@ func TestLXCProjectRestricted(t *testing.T) {
 		t.Fatalf("refused devices recorded:\n%s", out)
 	}
 
-	// A restricted project may not change what it shares with the default project.
-	out = l.fails("profile", "set", "default", "limits.cpu=1", "--project", "locked")
+	// A restricted project changes its own profiles (features.profiles, on by default),
+	// but not into what its restrictions forbid for the instances using them.
+	l.must("profile", "set", "default", "limits.cpu=1", "--project", "locked")
+	out = l.fails("profile", "device", "add", "default", "data", "disk", "source="+src, "path=/mnt", "--project", "locked")
+	if !strings.Contains(out, "restricted.devices.disk") {
+		t.Errorf("host disk through a restricted project's own profile refused with:\n%s", out)
+	}
+
+	// It may not change what it shares with the default project.
+	l.must("project", "create", "lockedshared", "-c", "restricted=true", "-c", "features.profiles=false")
+	t.Cleanup(func() { _, _ = l.run("project", "delete", "lockedshared") })
+	out = l.fails("profile", "set", "default", "limits.cpu=1", "--project", "lockedshared")
 	if !strings.Contains(out, "restricted") {
 		t.Errorf("profile change from a restricted project refused with:\n%s", out)
+	}
+
+	if got := l.must("profile", "get", "default", "limits.cpu", "--project", "default"); strings.TrimSpace(got) != "" {
+		t.Errorf("the default project's default profile got limits.cpu=%q", got)
 	}
 }
