@@ -104,28 +104,50 @@ func (d *Daemon) pullImage(ctx context.Context, op *operations.Operation, src pu
 		return "", err
 	}
 
-	fp := img.Fingerprint
-	_, err = d.images.Get(ctx, fp)
+	return d.fetchImage(ctx, op, download{
+		fp: img.Fingerprint, server: src.Server, size: img.Size, filename: img.Filename, properties: img.Properties,
+		open: func(ctx context.Context) (io.ReadCloser, int64, error) {
+			return c.ExportImage(ctx, img.Fingerprint, src.Secret)
+		},
+	}, opts)
+}
+
+// download is one image file a pull found on a server.
+type download struct {
+	fp, server string
+	size       int64 // as announced
+	filename   string
+	properties map[string]string
+	// open starts the transfer: the body and its length (-1 when unknown).
+	open func(ctx context.Context) (io.ReadCloser, int64, error)
+}
+
+// fetchImage brings dl into the store unless it is there already: within the size and
+// time caps, cut off when the server stops sending, with progress in op, and imported
+// only if its sha256 is dl.fp. A failed download leaves nothing in the store.
+func (d *Daemon) fetchImage(ctx context.Context, op *operations.Operation, dl download, opts imagestore.ImportOptions) (string, error) {
+	fp := dl.fp
+	_, err := d.images.Get(ctx, fp)
 	if err == nil {
 		return fp, nil // cached: already in the store
 	}
 
-	if img.Size > pullMaxSize {
-		return "", fmt.Errorf("image %s is %d bytes, more than the %d a download may be", fp, img.Size, int64(pullMaxSize))
+	if dl.size > pullMaxSize {
+		return "", fmt.Errorf("image %s is %d bytes, more than the %d a download may be", fp, dl.size, int64(pullMaxSize))
 	}
 
 	dctx, cancel := context.WithTimeout(ctx, pullTimeout)
 	defer cancel()
 
-	body, length, err := c.ExportImage(dctx, fp, src.Secret)
+	body, length, err := dl.open(dctx)
 	if err != nil {
-		return "", fmt.Errorf("image server %s: %w", src.Server, err)
+		return "", fmt.Errorf("image server %s: %w", dl.server, err)
 	}
 
 	defer func() { _ = body.Close() }()
 
 	if length > pullMaxSize {
-		return "", fmt.Errorf("image %s from %s is %d bytes, more than the %d a download may be", fp, src.Server, length, int64(pullMaxSize))
+		return "", fmt.Errorf("image %s from %s is %d bytes, more than the %d a download may be", fp, dl.server, length, int64(pullMaxSize))
 	}
 
 	// A server that stops sending ends the download (cancelling its context closes the
@@ -133,32 +155,32 @@ func (d *Daemon) pullImage(ctx context.Context, op *operations.Operation, src pu
 	stall := time.AfterFunc(pullStallTimeout, cancel)
 	defer stall.Stop()
 
-	pr := &pullProgress{r: io.LimitReader(body, pullMaxSize+1), total: img.Size, op: op, start: time.Now(), stall: stall}
+	pr := &pullProgress{r: io.LimitReader(body, pullMaxSize+1), total: dl.size, op: op, start: time.Now(), stall: stall}
 	up, err := d.images.Spool(pr)
 	if err != nil {
 		if !stall.Stop() && ctx.Err() == nil {
 			err = fmt.Errorf("the server sent nothing for %s", pullStallTimeout)
 		}
 
-		return "", fmt.Errorf("downloading image %s from %s: %w", fp, src.Server, err)
+		return "", fmt.Errorf("downloading image %s from %s: %w", fp, dl.server, err)
 	}
 
 	if up.Size > pullMaxSize {
 		up.Remove()
-		return "", fmt.Errorf("image %s from %s is larger than %d bytes", fp, src.Server, int64(pullMaxSize))
+		return "", fmt.Errorf("image %s from %s is larger than %d bytes", fp, dl.server, int64(pullMaxSize))
 	}
 
 	if up.Fingerprint != fp {
 		up.Remove()
-		return "", fmt.Errorf("image downloaded from %s does not match its fingerprint: got %s, want %s", src.Server, up.Fingerprint, fp)
+		return "", fmt.Errorf("image downloaded from %s does not match its fingerprint: its sha256 is %s, want %s", dl.server, up.Fingerprint, fp)
 	}
 
 	if opts.Filename == "" {
-		opts.Filename = img.Filename
+		opts.Filename = dl.filename
 	}
 
 	if opts.Properties == nil {
-		opts.Properties = img.Properties
+		opts.Properties = dl.properties
 	}
 
 	fp, _, err = d.images.Import(ctx, up, opts)

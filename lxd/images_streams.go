@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
-	"time"
 
 	"github.com/berth-dev/berth/client"
 	"github.com/berth-dev/berth/lxd/imagestore"
@@ -157,67 +156,17 @@ func (d *Daemon) pullStreams(ctx context.Context, op *operations.Operation, src 
 		return "", err
 	}
 
-	fp := found.Item.SHA256
-	_, err = d.images.Get(ctx, fp)
-	if err == nil {
-		return fp, nil // cached: already in the store
-	}
+	return d.fetchImage(ctx, op, download{
+		fp: found.Item.SHA256, server: src.Server, size: found.Item.Size, properties: found.Properties,
+		open: func(ctx context.Context) (io.ReadCloser, int64, error) {
+			_, resp, err := streamsGet(ctx, hc, base, found.Item.Path, 0)
+			if err != nil {
+				return nil, 0, err
+			}
 
-	if found.Item.Size > pullMaxSize {
-		return "", fmt.Errorf("image %s is %d bytes, more than the %d a download may be", fp, found.Item.Size, int64(pullMaxSize))
-	}
-
-	dctx, cancel := context.WithTimeout(ctx, pullTimeout)
-	defer cancel()
-
-	_, resp, err := streamsGet(dctx, hc, base, found.Item.Path, 0)
-	if err != nil {
-		return "", fmt.Errorf("image server %s: %w", src.Server, err)
-	}
-
-	defer func() { _ = resp.Body.Close() }()
-	if resp.ContentLength > pullMaxSize {
-		return "", fmt.Errorf("image %s from %s is %d bytes, more than the %d a download may be", fp, src.Server, resp.ContentLength, int64(pullMaxSize))
-	}
-
-	stall := time.AfterFunc(pullStallTimeout, cancel)
-	defer stall.Stop()
-
-	pr := &pullProgress{r: io.LimitReader(resp.Body, pullMaxSize+1), total: found.Item.Size, op: op, start: time.Now(), stall: stall}
-	up, err := d.images.Spool(pr)
-	if err != nil {
-		if !stall.Stop() && ctx.Err() == nil {
-			err = fmt.Errorf("the server sent nothing for %s", pullStallTimeout)
-		}
-
-		return "", fmt.Errorf("downloading image %s from %s: %w", fp, src.Server, err)
-	}
-
-	if up.Size > pullMaxSize {
-		up.Remove()
-		return "", fmt.Errorf("image %s from %s is larger than %d bytes", fp, src.Server, int64(pullMaxSize))
-	}
-
-	if up.Fingerprint != fp {
-		up.Remove()
-		return "", fmt.Errorf("image downloaded from %s does not match its sha256: got %s, want %s", src.Server, up.Fingerprint, fp)
-	}
-
-	if opts.Properties == nil {
-		opts.Properties = found.Properties
-	}
-
-	fp, _, err = d.images.Import(ctx, up, opts)
-	if errors.Is(err, imagestore.ErrExists) {
-		return fp, nil
-	}
-
-	if err != nil {
-		return "", err
-	}
-
-	d.events.SendLifecycle("default", "image-created", "/1.0/images/"+fp, nil)
-	return fp, nil
+			return resp.Body, resp.ContentLength, nil
+		},
+	}, opts)
 }
 
 // checkStreams is check for a simplestreams source, whose server may have a path.

@@ -86,34 +86,18 @@ func splitBackup(file, dir string) (*Index, map[string]string, error) {
 }
 
 func readIndex(tr *tar.Reader) (*Index, error) {
-	for {
-		hdr, err := tr.Next()
-		if err != nil {
-			return nil, fmt.Errorf("looking for %s: %w", indexName, err)
-		}
-
-		if hdr.Typeflag == tar.TypeDir {
-			continue
-		}
-
-		comps, _ := tarsafe.Split(hdr.Name)
-		if strings.Join(comps, "/") != indexName || hdr.Typeflag != tar.TypeReg || hdr.Size > maxIndexSize {
-			return nil, fmt.Errorf("the first file of a backup must be %s", indexName)
-		}
-
-		data, err := io.ReadAll(io.LimitReader(tr, maxIndexSize))
-		if err != nil {
-			return nil, err
-		}
-
-		index := &Index{}
-		err = yaml.Unmarshal(data, index)
-		if err != nil {
-			return nil, fmt.Errorf("parsing %s: %w", indexName, err)
-		}
-
-		return index, nil
+	data, err := tarsafe.FirstFile(tr, indexName, maxIndexSize)
+	if err != nil {
+		return nil, err
 	}
+
+	index := &Index{}
+	err = yaml.Unmarshal(data, index)
+	if err != nil {
+		return nil, fmt.Errorf("parsing %s: %w", indexName, err)
+	}
+
+	return index, nil
 }
 
 // backupMember maps a member name to its tree and its name inside that tree's image

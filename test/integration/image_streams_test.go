@@ -138,7 +138,7 @@ func TestImageStreams(t *testing.T) {
 		cert         []byte
 		alias, want  string
 	}{
-		{"tampered", badSrv.URL, badPEM, "debian/12", "does not match its sha256"},
+		{"tampered", badSrv.URL, badPEM, "debian/12", "does not match its fingerprint"},
 		{"unknown alias", srv.URL, certPEM, "nope", "not found"},
 		{"wrong certificate", srv.URL, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: a.serverCert().Raw}), "debian/12", "certificate changed"},
 	} {
