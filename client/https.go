@@ -66,18 +66,7 @@ func ConnectHTTPS(addr string, args HTTPSArgs) (*Client, error) {
 	}
 
 	dialer := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
-	transport := &http.Transport{
-		Proxy:               http.ProxyFromEnvironment,
-		DialContext:         dialer.DialContext,
-		TLSClientConfig:     conf,
-		TLSHandshakeTimeout: handshakeTimeout,
-		// A server that completed the handshake and then went silent must not hang
-		// the command; long operations wait on /wait or the events websocket instead.
-		ResponseHeaderTimeout: responseHeaderTimeout,
-		IdleConnTimeout:       30 * time.Second,
-		// A TLS handshake costs more than a unix connect: reuse connections.
-		MaxIdleConnsPerHost: 4,
-	}
+	transport := httpsTransport(dialer, conf)
 
 	u, _ := url.Parse(base)
 

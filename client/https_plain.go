@@ -1,6 +1,7 @@
 package client
 
 import (
+	"crypto/tls"
 	"net"
 	"net/http"
 	"time"
@@ -16,14 +17,22 @@ func NewHTTPSClient(args HTTPSArgs) (*http.Client, error) {
 	}
 
 	dialer := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
-	transport := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           dialer.DialContext,
-		TLSClientConfig:       conf,
-		TLSHandshakeTimeout:   handshakeTimeout,
+
+	return &http.Client{Transport: httpsTransport(dialer, conf), CheckRedirect: refuseRedirect}, nil
+}
+
+// httpsTransport is the transport of every HTTPS client of this package.
+func httpsTransport(dialer *net.Dialer, conf *tls.Config) *http.Transport {
+	return &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		DialContext:         dialer.DialContext,
+		TLSClientConfig:     conf,
+		TLSHandshakeTimeout: handshakeTimeout,
+		// A server that completed the handshake and then went silent must not hang
+		// the command; long operations wait on /wait or the events websocket instead.
 		ResponseHeaderTimeout: responseHeaderTimeout,
 		IdleConnTimeout:       30 * time.Second,
+		// A TLS handshake costs more than a unix connect: reuse connections.
+		MaxIdleConnsPerHost: 4,
 	}
-
-	return &http.Client{Transport: transport, CheckRedirect: refuseRedirect}, nil
 }
