@@ -163,7 +163,7 @@ func instanceSnapshotDelete(d *Daemon, r *http.Request) response.Response {
 func instanceRestore(d *Daemon, r *http.Request, name string, req api.InstancePut) response.Response {
 	snap := req.Restore
 	if inst, s, ok := strings.Cut(req.Restore, "/"); ok {
-		if inst != name {
+		if project.Key(projectOf(r), inst) != name {
 			return response.BadRequest(fmt.Errorf("snapshot %q does not belong to instance %q", req.Restore, name))
 		}
 

@@ -28,6 +28,10 @@ func (snapshotHost) Expand(inst *db.Instance, profiles map[string]*db.Profile) (
 	return Expand(inst, profiles)
 }
 
+func (snapshotHost) CheckProject(ctx context.Context, tx *db.Tx, next *db.Instance) error {
+	return checkProject(ctx, tx, next)
+}
+
 func (h snapshotHost) Running(name string) bool { return h.m.monitor(name) != nil }
 
 func (h snapshotHost) Frozen(name string, fn func() error) error { return h.m.frozen(name, fn) }

@@ -37,7 +37,10 @@ func (sn *Snapshots) Restore(ctx context.Context, name, snap string) error {
 			}
 		}
 
-		return nil
+		// The snapshot's settings become the instance's: its project's restrictions and
+		// limits as they are now must allow them (they may have been tightened since).
+		next := restoredRow(inst, s)
+		return sn.host.CheckProject(ctx, tx, &next)
 	})
 	if err != nil {
 		return err
@@ -72,6 +75,24 @@ func (sn *Snapshots) Restore(ctx context.Context, name, snap string) error {
 
 	pool.PruneBackupImages()
 
+	restored := restoredRow(inst, s)
+	err = sn.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		return tx.UpdateInstance(ctx, name, restored)
+	})
+	if err != nil {
+		return err
+	}
+
+	sn.host.Event("instance-restored", name, map[string]any{"snapshot": snap})
+	if wasRunning {
+		return sn.host.Start(ctx, name)
+	}
+
+	return nil
+}
+
+// restoredRow is inst with snapshot s's settings and inst's own volatile keys.
+func restoredRow(inst *db.Instance, s *db.Snapshot) db.Instance {
 	config := map[string]string{}
 	for k, v := range s.Config {
 		if !strings.HasPrefix(k, "volatile.") {
@@ -88,17 +109,5 @@ func (sn *Snapshots) Restore(ctx context.Context, name, snap string) error {
 	restored := *inst
 	restored.Architecture, restored.Ephemeral, restored.Description = s.Architecture, s.Ephemeral, s.Description
 	restored.Config, restored.Devices, restored.Profiles = config, s.Devices, s.Profiles
-	err = sn.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
-		return tx.UpdateInstance(ctx, name, restored)
-	})
-	if err != nil {
-		return err
-	}
-
-	sn.host.Event("instance-restored", name, map[string]any{"snapshot": snap})
-	if wasRunning {
-		return sn.host.Start(ctx, name)
-	}
-
-	return nil
+	return restored
 }

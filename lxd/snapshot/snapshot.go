@@ -57,6 +57,9 @@ type Host interface {
 	Event(action, name string, ctx map[string]any)
 	// Pool returns the driver of the storage pool an instance lives on.
 	Pool(ctx context.Context, name string) (storage.Driver, error)
+	// CheckProject refuses (403 naming the key, 400 naming the limit) a new state of an
+	// instance its project's restrictions or limits do not allow.
+	CheckProject(ctx context.Context, tx *db.Tx, next *db.Instance) error
 }
 
 // Snapshots takes, lists, renames, deletes, restores and expires the snapshots of the
