@@ -21,7 +21,7 @@ func operationsGet(d *Daemon, r *http.Request) response.Response {
 	objs := map[string][]api.Operation{}
 	c := callerOf(r)
 	for _, op := range d.ops.List() {
-		if c.Restricted() && !c.MayUse(op.Project()) {
+		if c.Restricted() && !mayUse(r, op.Project()) {
 			continue // another project's, or of none: its secrets are not this caller's
 		}
 
@@ -52,7 +52,7 @@ func (d *Daemon) operationOf(r *http.Request) (*operations.Operation, error) {
 	}
 
 	c := callerOf(r)
-	if c.Restricted() && !c.MayUse(op.Project()) {
+	if c.Restricted() && !mayUse(r, op.Project()) {
 		return nil, api.StatusErrorf(http.StatusNotFound, "operation %q not found", id)
 	}
 
@@ -122,7 +122,7 @@ func eventsGet(d *Daemon, r *http.Request) response.Response {
 
 	c := callerOf(r)
 	if c.Restricted() {
-		wl.Restrict(c.Cert.Projects)
+		wl.Restrict(d.tenantProjects(r.Context(), c))
 	}
 
 	return response.ManualResponse(func(w http.ResponseWriter) error { return wl.Serve(w, r) })

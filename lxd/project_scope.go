@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/berth-dev/berth/lxd/response"
+	"github.com/berth-dev/berth/lxd/trust"
 	"github.com/berth-dev/berth/shared/api"
 	"github.com/berth-dev/berth/shared/project"
 	"github.com/berth-dev/berth/shared/validate"
@@ -26,6 +28,38 @@ import (
 
 type allProjectsKey struct{}
 
+type tenantProjectsKey struct{}
+
+// mayUse reports whether r's caller may use project proj: an administrator any, a
+// restricted certificate only those of its projects that are restricted (restricted=true),
+// as scopeProject found them.
+func mayUse(r *http.Request, proj string) bool {
+	c := callerOf(r)
+	if !c.Restricted() {
+		return c.MayUse(proj)
+	}
+
+	usable, _ := r.Context().Value(tenantProjectsKey{}).([]string)
+	return slices.Contains(usable, proj)
+}
+
+// tenantProjects are the projects of a restricted certificate that are restricted.
+func (d *Daemon) tenantProjects(ctx context.Context, c trust.Caller) []string {
+	var out []string
+	for _, p := range c.Cert.Projects {
+		if d.projects == nil {
+			break
+		}
+
+		cfg, err := d.projects.Config(ctx, p)
+		if err == nil && validate.IsTrue(cfg["restricted"]) {
+			out = append(out, p)
+		}
+	}
+
+	return out
+}
+
 // projectOf is the project r addresses.
 func projectOf(r *http.Request) string {
 	return project.FromContext(r.Context())
@@ -41,7 +75,7 @@ func allProjects(r *http.Request) bool {
 // project, or with all-projects=true every project its caller may use.
 func inScope(r *http.Request, proj string) bool {
 	if allProjects(r) {
-		return callerOf(r).MayUse(proj)
+		return mayUse(r, proj)
 	}
 
 	return proj == projectOf(r)
@@ -101,6 +135,10 @@ func (d *Daemon) scopeProject(ep APIEndpoint, r *http.Request) (*http.Request, r
 	}
 
 	ctx := project.WithContext(r.Context(), proj)
+	if c.Restricted() {
+		ctx = context.WithValue(ctx, tenantProjectsKey{}, d.tenantProjects(ctx, c))
+	}
+
 	if all {
 		ctx = context.WithValue(ctx, allProjectsKey{}, true)
 	}

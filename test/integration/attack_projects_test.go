@@ -1,6 +1,10 @@
 package integration
 
 import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/berth-dev/berth/shared/api"
 	"strings"
 	"testing"
 )
@@ -46,5 +50,68 @@ func TestAttackProjectsRestoreLoosens(t *testing.T) {
 
 	if v := strings.TrimSpace(l.must("config", "get", "r1", "security.nesting", "--project", "tp1")); v != "" {
 		t.Errorf("security.nesting is %q after the refused restore", v)
+	}
+}
+
+// TestAttackProjectsTenantUnrestrictedReads: a restricted certificate works only in the
+// projects of its list that are restricted (restricted=true). A project of its list that
+// is not restricted must stay out of reach through the paths that span projects too:
+// all-projects=true lists and an operation fetched by id under one of its own projects
+// (an operation's metadata holds its websocket secrets).
+func TestAttackProjectsTenantUnrestrictedReads(t *testing.T) {
+	requireSetup(t)
+	d := startDaemon(t)
+	addr := d.listenHTTPS()
+	l := newLXCRunner(t, d)
+	l.must("project", "create", "tq1", "-c", "restricted=true")
+	l.must("project", "create", "tq3") // in the tenant's list, but not restricted
+	t.Cleanup(func() {
+		_, _ = l.run("delete", "-f", "mine", "--project", "tq1")
+		_, _ = l.run("delete", "-f", "admins", "--project", "tq3")
+		_, _ = l.run("project", "delete", "tq1")
+		_, _ = l.run("project", "delete", "tq3")
+	})
+
+	l.must("init", "debian/12", "mine", "--project", "tq1")
+	l.must("init", "debian/12", "admins", "--project", "tq3")
+
+	code, env := d.raw("POST", "/1.0/certificates", strings.NewReader(`{"name":"tenant","type":"client","restricted":true,"projects":["tq1","tq3"],"token":true}`))
+	if code != http.StatusAccepted {
+		t.Fatalf("restricted token: %d %s", code, env.Error)
+	}
+
+	var tok api.Operation
+	_ = json.Unmarshal(env.Metadata, &tok)
+	tenant := newHTTPSClient(t, addr, tlsConfigFor(d.serverCert(), newClientCert(t)))
+	if code, env := tenant.join(tok.Metadata["secret"].(string)); code != http.StatusCreated {
+		t.Fatalf("joining as the tenant: %d %s", code, env.Error)
+	}
+
+	// An operation of the unrestricted project, still listed once done.
+	code, env = d.raw("PUT", "/1.0/instances/admins/state?project=tq3", strings.NewReader(`{"action":"stop","force":true}`))
+	if code != http.StatusAccepted {
+		t.Fatalf("operation in tq3: %d %s", code, env.Error)
+	}
+
+	var op api.Operation
+	_ = json.Unmarshal(env.Metadata, &op)
+
+	code, data := tenant.do("GET", "/1.0/instances?all-projects=true", nil)
+	list := string(data)
+	if code != http.StatusOK || !strings.Contains(list, "/1.0/instances/mine") { // positive control
+		t.Fatalf("tenant's all-projects list: %d %s", code, list)
+	}
+
+	if strings.Contains(list, "admins") {
+		t.Errorf("the tenant lists an instance of an unrestricted project: %s", list)
+	}
+
+	code, data = tenant.do("GET", "/1.0/operations?all-projects=true&recursion=1", nil)
+	if code == http.StatusOK && strings.Contains(string(data), op.ID) {
+		t.Errorf("the tenant lists an operation of an unrestricted project: %s", data)
+	}
+
+	if code, data := tenant.do("GET", "/1.0/operations/"+op.ID+"?project=tq1", nil); code != http.StatusNotFound {
+		t.Errorf("the tenant reads an operation of an unrestricted project: %d %s", code, data)
 	}
 }
