@@ -185,8 +185,13 @@ func insertNew(ctx context.Context, tx *db.Tx, spec *newSpec, ids idmap.Set) err
 
 	for _, s := range spec.snapshots {
 		s.Instance = row.Name
+		// A snapshot's profiles become the instance's on a restore: from elsewhere (a
+		// backup), they are names in the instance's project like the instance's own,
+		// never keys of another project's profiles.
 		if spec.foreignProfiles && s.Profiles == nil {
 			s.Profiles = row.Profiles
+		} else if spec.foreignProfiles {
+			s.Profiles = existingProfiles(ctx, tx, row.Name, s.Profiles)
 		}
 
 		if spec.snapshotIdentity {

@@ -1,12 +1,20 @@
 package integration
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
+	"io"
 	"net/http"
-
-	"github.com/berth-dev/berth/shared/api"
+	"os"
 	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/berth-dev/berth/lxd/backup"
+	"github.com/berth-dev/berth/shared/api"
 )
 
 // TestAttackProjectsRestoreLoosens: a snapshot restore writes the snapshot's config and
@@ -113,5 +121,113 @@ func TestAttackProjectsTenantUnrestrictedReads(t *testing.T) {
 
 	if code, data := tenant.do("GET", "/1.0/operations/"+op.ID+"?project=tq1", nil); code != http.StatusNotFound {
 		t.Errorf("the tenant reads an operation of an unrestricted project: %d %s", code, data)
+	}
+}
+
+// TestAttackProjectsBackupSnapshotProfile: a backup is hostile input, and the profiles
+// its snapshots name become the instance's on a restore. A snapshot naming another
+// project's profile by its key ("<project>/<name>") must not give the imported instance
+// that profile (its config, its devices).
+func TestAttackProjectsBackupSnapshotProfile(t *testing.T) {
+	requireSetup(t)
+	d := startDaemon(t)
+	l := newLXCRunner(t, d)
+	l.must("project", "create", "pa1", "-c", "features.profiles=true")
+	l.must("project", "create", "pa2", "-c", "features.profiles=true")
+	t.Cleanup(func() {
+		_, _ = l.run("delete", "-f", "imp", "--project", "pa1")
+		_, _ = l.run("profile", "delete", "secret", "--project", "pa2")
+		_, _ = l.run("project", "delete", "pa1")
+		_, _ = l.run("project", "delete", "pa2")
+	})
+
+	l.must("profile", "create", "secret", "--project", "pa2")
+	l.must("profile", "set", "secret", "user.secret=s3cret", "--project", "pa2")
+
+	root := map[string]map[string]string{"root": {"type": "disk", "path": "/", "pool": "default"}}
+	p := backupTarball(t, t.TempDir(), "imp", map[string]string{}, root, root)
+	rewriteSnapshotProfiles(t, p, []string{"pa2/secret"})
+	l.must("import", p, "--project", "pa1")
+	l.must("restore", "imp", "snap0", "--project", "pa1") // positive control: it restores
+
+	out := l.must("config", "show", "imp", "--expanded", "--project", "pa1")
+	if strings.Contains(out, "s3cret") || strings.Contains(out, "secret") {
+		t.Errorf("the imported instance uses another project's profile:\n%s", out)
+	}
+
+	if v := strings.TrimSpace(l.must("profile", "get", "secret", "user.secret", "--project", "pa2")); v != "s3cret" {
+		t.Errorf("pa2's profile changed: %q", v)
+	}
+}
+
+// rewriteSnapshotProfiles sets the profiles of every snapshot in backup p's index.
+func rewriteSnapshotProfiles(t *testing.T, p string, profiles []string) {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	gz, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	tr := tar.NewReader(gz)
+	var buf bytes.Buffer
+	ogz := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(ogz)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		data, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		if h.Name == "backup/index.yaml" {
+			var index backup.Index
+			err := yaml.Unmarshal(data, &index)
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			for i := range index.Config.Snapshots {
+				index.Config.Snapshots[i].Profiles = profiles
+			}
+
+			data, err = yaml.Marshal(&index)
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			h.Size = int64(len(data))
+		}
+
+		if tw.WriteHeader(h) != nil {
+			t.Fatal("writing header")
+		}
+
+		_, err = tw.Write(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	f.Close()
+	if tw.Close() != nil || ogz.Close() != nil {
+		t.Fatal("closing backup")
+	}
+
+	err = os.WriteFile(p, buf.Bytes(), 0o644)
+	if err != nil {
+		t.Fatal(err)
 	}
 }
