@@ -2,8 +2,12 @@ package integration
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/berth-dev/berth/lxd/cgroup"
 )
 
 // TestLXCProjectProfiles: a project with features.profiles has profiles of its own. Its
@@ -84,13 +88,13 @@ func TestLXCProjectProfiles(t *testing.T) {
 		}
 	}
 
-	// The running instance got the limit live: on a cgroup v1 host (this one) its
-	// memory cgroup says so; the default project's does not.
-	if got := d.v1File(t, "p1_c1", "memory", "memory.limit_in_bytes"); got != "" && got != "268435456" {
-		t.Errorf("p1's c1 memory.limit_in_bytes = %q, want 268435456", got)
+	// The running instance got the limit live: its memory cgroup says so (v1's
+	// memory.limit_in_bytes, else cgroup2's memory.max); the default project's does not.
+	if got := d.memoryLimit(t, "p1_c1"); got != "268435456" {
+		t.Errorf("p1's c1 memory limit = %q, want 268435456", got)
 	}
 
-	if got := d.v1File(t, "c1", "memory", "memory.limit_in_bytes"); got == "268435456" {
+	if got := d.memoryLimit(t, "c1"); got == "268435456" {
 		t.Errorf("the default project's c1 got p1's profile's limit")
 	}
 
@@ -156,4 +160,25 @@ func TestProfileKeyNotAName(t *testing.T) {
 	if out := l.must("profile", "get", "web", "user.secret", "--project", "p1"); strings.TrimSpace(out) != "p1" {
 		t.Errorf("p1's web profile changed: user.secret=%q", out)
 	}
+}
+
+// memoryLimit is an instance's memory limit as its cgroup has it: the v1 memory
+// controller's where the host has one, else cgroup2's memory.max.
+func (d *daemon) memoryLimit(t *testing.T, name string) string {
+	t.Helper()
+	if got := d.v1File(t, name, "memory", "memory.limit_in_bytes"); got != "" {
+		return got
+	}
+
+	l, err := cgroup.Detect()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	b, err := os.ReadFile(filepath.Join(l.Unified, cgroup.ParentFor(d.dir), name, "memory.max"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	return strings.TrimSpace(string(b))
 }
