@@ -19,7 +19,7 @@ import (
 )
 
 // Issue 15, item 1: `lxc image copy A:img B:` between two berthd in push and relay mode
-// (pull mode is TestImagePullLXD's). In push mode B issues a push token, A uploads to B
+// (pull mode, measured here too, is tested in TestImagePullLXD). In push mode B issues a push token, A uploads to B
 // as an untrusted caller holding it and waits for B's import with that operation's
 // secret; in relay mode lxc downloads from A and uploads to B.
 func TestImageCopyModes(t *testing.T) {
@@ -33,7 +33,7 @@ func TestImageCopyModes(t *testing.T) {
 	lxc.must("remote", "add", "A", a.trustToken("cli"))
 	lxc.must("remote", "add", "B", b.trustToken("cli"))
 
-	for _, mode := range []string{"push", "relay"} {
+	for _, mode := range []string{"pull", "push", "relay"} {
 		t.Run(mode, func(t *testing.T) {
 			dropImage(t, b, fp)
 			start := time.Now()
@@ -248,4 +248,73 @@ func noLiveOps(t *testing.T, d *daemon, desc string) {
 			}
 		}
 	}
+}
+
+// Issue 15, items 1 and 4 for images: `lxc image copy` between a real LXD 5.0.2 and a
+// berthd in each mode, both ways. LXD→Berth: the copy is in B's store and a container
+// launched from it on B runs systemd. Berth→LXD: LXD accepts Berth's tarball (its
+// metadata.yaml and layout) and creates an instance from it.
+func TestImageCopyLXD(t *testing.T) {
+	requireSetup(t)
+	b := startDaemon(t)
+	b.listenHTTPS()
+	l := startLXDPeer(t)
+	fp := l.importTestImage("debian12")
+
+	lxc := newLXC(t, "")
+	lxc.must("remote", "add", "B", b.trustToken("cli"))
+	lxc.must("remote", "add", "L", l.token(t, "cli"))
+
+	for _, mode := range []string{"pull", "push", "relay"} {
+		t.Run("LXD to Berth "+mode, func(t *testing.T) {
+			dropImage(t, b, fp)
+			start := time.Now()
+			lxc.in(t).must("image", "copy", "L:"+fp, "B:", "--mode", mode, "--alias", "from-lxd-"+mode)
+			elapsed := time.Since(start)
+			code, img := b.imageOf(t, fp)
+			if code != http.StatusOK {
+				t.Fatalf("image on B after lxc image copy L:%s B: --mode %s: %d", fp, mode, code)
+			}
+
+			t.Logf("LXD→Berth image copy --mode %s: %d bytes in %s, %.1f MB/s", mode, img.Size, elapsed.Round(time.Millisecond), float64(img.Size)/1e6/elapsed.Seconds())
+			if got := aliasTarget(t, b, "from-lxd-"+mode); got != fp {
+				t.Errorf("alias from-lxd-%s on B: %s, want %s", mode, got, fp)
+			}
+
+			noSpool(t, b)
+		})
+	}
+
+	t.Run("launch on Berth", func(t *testing.T) {
+		lxc.in(t).must("launch", "B:from-lxd-relay", "B:fromlxd")
+		if st := b.waitRunning("fromlxd"); st != "running" {
+			t.Fatalf("container from LXD's image: systemd is %q", st)
+		}
+	})
+
+	for _, mode := range []string{"pull", "push", "relay"} {
+		t.Run("Berth to LXD "+mode, func(t *testing.T) {
+			if l.fingerprintOf(fp) != "" {
+				l.must("image", "delete", fp)
+			}
+
+			start := time.Now()
+			lxc.in(t).must("image", "copy", "B:"+fp, "L:", "--mode", mode, "--alias", "from-berth-"+mode)
+			elapsed := time.Since(start)
+			if got := l.fingerprintOf("from-berth-" + mode); got != fp {
+				t.Fatalf("image on LXD after lxc image copy B:%s L: --mode %s: %q", fp, mode, got)
+			}
+
+			t.Logf("Berth→LXD image copy --mode %s: %s", mode, elapsed.Round(time.Millisecond))
+		})
+	}
+
+	t.Run("LXD creates an instance from Berth's image", func(t *testing.T) {
+		name := l.Prefix + "c1"
+		l.must("init", "from-berth-relay", name)
+		out := l.must("list", name, "--format", "csv", "-c", "ns")
+		if !strings.Contains(out, "STOPPED") {
+			t.Errorf("LXD instance from Berth's image: %q", out)
+		}
+	})
 }
