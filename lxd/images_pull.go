@@ -319,6 +319,12 @@ func imagesPostPull(d *Daemon, req api.ImagesPost) response.Response {
 		}
 
 		_ = op.UpdateMetadata(map[string]any{"fingerprint": fp})
+		// An explicit copy keeps the image, even one a launch had cached.
+		err = d.images.SetCached(ctx, fp, false)
+		if err != nil {
+			return err
+		}
+
 		return d.images.AddAliases(ctx, fp, api.InstanceTypeContainer, req.Aliases...)
 	})
 }
