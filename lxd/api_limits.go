@@ -47,7 +47,7 @@ func limitRequest(w http.ResponseWriter, r *http.Request, c trust.Caller) (*apiW
 		return aw, r
 	}
 
-	b := &limitedBody{rc: rc}
+	b := &limitedBody{rc: rc, raw: r.Body}
 	switch {
 	case c.Via == trust.ViaUnix:
 		b.src = r.Body
@@ -71,6 +71,7 @@ func limitRequest(w http.ResponseWriter, r *http.Request, c trust.Caller) (*apiW
 // the connection closes after the answer.
 type limitedBody struct {
 	src      io.ReadCloser
+	raw      io.ReadCloser // the body without the caller's size cap, for widenBody
 	rc       *http.ResponseController
 	deadline time.Time     // fixed deadline, zero when none
 	idle     time.Duration // per-read timeout, 0 when none
@@ -110,6 +111,33 @@ func (b *limitedBody) finish(err error) {
 }
 
 func (b *limitedBody) Close() error { return b.src.Close() }
+
+// leaveBody makes the router leave r's body unread after a refusal: net/http then closes
+// the connection instead of reading it. For a large upload refused up front, whose
+// client waits for "100 Continue" before sending (or gets the answer while sending).
+func leaveBody(r *http.Request) {
+	if b, ok := r.Body.(*limitedBody); ok {
+		b.done = true
+	}
+}
+
+// widenBody gives r's body, not read yet, a trusted caller's limits: at most max bytes,
+// each read within idle. A handler calls it once the request proved a right to send
+// more (an image push token) than its caller's trust allows.
+func widenBody(r *http.Request, max int64, idle time.Duration) {
+	b, ok := r.Body.(*limitedBody)
+	if !ok || b.done {
+		return
+	}
+
+	b.src = struct {
+		io.Reader
+		io.Closer
+	}{io.LimitReader(b.raw, max), b.raw}
+	b.deadline = time.Time{}
+	b.idle = idle
+	_ = b.rc.SetReadDeadline(time.Time{})
+}
 
 // discard reads what the handler left of the body, within limit and timeout (and the
 // body's own deadline).

@@ -16,7 +16,8 @@ import (
 //   - a metrics certificate: /1.0/metrics, and what anyone may use;
 //   - anyone: GET / and GET /1.0 (reduced), public images, operation websockets with
 //     their secret, POST /1.0/certificates with a token, and /1.0/metrics when
-//     core.metrics_authentication is off. Everything else is 403.
+//     core.metrics_authentication is off; with an image push token (images_push.go),
+//     POST /1.0/images of that image and the wait for its import. Everything else is 403.
 //
 // A restricted client certificate (restricted: true, projects: [...]) may use, besides
 // what anyone may: GET /1.0 (without the server's config), the instance tree of its

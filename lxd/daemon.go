@@ -241,6 +241,7 @@ func (d *Daemon) init(ctx context.Context) error {
 
 	d.startLXCFS()
 	go mgr.Snapshots().RunPruner(context.Background())
+	go d.runImageCachePruner(context.Background())
 	go func() {
 		err := mgr.Runner().Autostart(context.Background())
 		if err != nil {

@@ -143,6 +143,17 @@ func imageRefresh(d *Daemon, r *http.Request) response.Response {
 // POST /1.0/images: a unified tarball as the raw body. The upload is spooled in the
 // request; checking and unpacking run in the operation.
 func imagesPost(d *Daemon, r *http.Request) response.Response {
+	// An image pushed by another server (images_push.go): the route admits anyone, the
+	// push token is the credential; nothing else is for callers short of an admin.
+	if r.Header.Get("X-LXD-secret") != "" {
+		return imagesPostPushed(d, r)
+	}
+
+	if c := callerOf(r); !c.Admin() {
+		leaveBody(r)
+		return response.Forbidden(refusal(c))
+	}
+
 	ct := r.Header.Get("Content-Type")
 	switch {
 	case strings.HasPrefix(ct, "application/json"):

@@ -32,6 +32,10 @@ func imagesPostPublish(d *Daemon, r *http.Request) response.Response {
 		return response.BadRequest(fmt.Errorf("image source is missing"))
 	}
 
+	if req.Source.Mode == "push" {
+		return imagesPostPushToken(d, req)
+	}
+
 	if req.Source.Type == "image" {
 		return imagesPostPull(d, req)
 	}

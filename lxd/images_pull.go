@@ -239,6 +239,7 @@ type pullProgress struct {
 	op    *operations.Operation
 	start time.Time
 	stall *time.Timer // reset by each read that brings data
+	key   string      // the metadata key: download_progress when empty
 
 	mu   sync.Mutex
 	done int64
@@ -269,7 +270,12 @@ func (p *pullProgress) Read(b []byte) (int, error) {
 			msg = fmt.Sprintf("rootfs: %d%% (%s/s)", done*100/p.total, humanBytes(rate))
 		}
 
-		_ = p.op.UpdateMetadata(map[string]any{"download_progress": msg})
+		key := p.key
+		if key == "" {
+			key = "download_progress"
+		}
+
+		_ = p.op.UpdateMetadata(map[string]any{key: msg})
 	}
 
 	return n, err
@@ -313,6 +319,12 @@ func imagesPostPull(d *Daemon, req api.ImagesPost) response.Response {
 		}
 
 		_ = op.UpdateMetadata(map[string]any{"fingerprint": fp})
+		// An explicit copy keeps the image, even one a launch had cached.
+		err = d.images.SetCached(ctx, fp, false)
+		if err != nil {
+			return err
+		}
+
 		return d.images.AddAliases(ctx, fp, api.InstanceTypeContainer, req.Aliases...)
 	})
 }

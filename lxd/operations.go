@@ -80,7 +80,16 @@ func operationDelete(d *Daemon, r *http.Request) response.Response {
 }
 
 // GET /1.0/operations/{id}/wait?timeout=N: block until final or N seconds (-1: forever).
+// An untrusted caller may wait only for an image it pushed, with the operation's secret.
 func operationWait(d *Daemon, r *http.Request) response.Response {
+	c := callerOf(r)
+	if !c.Admin() && !c.Restricted() {
+		op, err := d.ops.Get(pathVar(r, "id"))
+		if err != nil || !mayWaitWithSecret(op, r.FormValue("secret")) {
+			return response.Forbidden(refusal(c))
+		}
+	}
+
 	op, err := d.operationOf(r)
 	if err != nil {
 		return response.SmartError(err)

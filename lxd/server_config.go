@@ -38,6 +38,7 @@ var serverKeys = map[string]func(string) error{
 
 		return nil
 	},
+	keyRemoteCacheExpiry: validRemoteCacheExpiry,
 	keyTokenExpiry: func(v string) error {
 		_, err := expiry.After(time.Now(), v)
 		return err
@@ -180,6 +181,10 @@ func (d *Daemon) applyServerConfig(ctx context.Context, old, next map[string]str
 	d.configMu.Lock()
 	d.config = next
 	d.configMu.Unlock()
+	if old[keyRemoteCacheExpiry] != next[keyRemoteCacheExpiry] {
+		pokeImageCachePruner()
+	}
+
 	d.events.SendLifecycle("default", "config-updated", "/1.0", nil)
 	return nil
 }

@@ -62,6 +62,13 @@ func (s *Store) get(ctx context.Context, fp string, lookup func(*db.Tx, context.
 	return img, err
 }
 
+// SetCached marks image fp as cached (pruned when unused for a while) or not (kept).
+func (s *Store) SetCached(ctx context.Context, fp string, cached bool) error {
+	return s.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		return tx.UpdateImageCached(ctx, fp, cached)
+	})
+}
+
 // Update replaces the image's editable fields.
 func (s *Store) Update(ctx context.Context, fp string, put api.ImagePut) error {
 	return s.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {

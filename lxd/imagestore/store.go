@@ -84,6 +84,9 @@ type ImportOptions struct {
 	Filename   string
 	Public     bool
 	Properties map[string]string
+	// Cached marks an image brought in by a launch from a remote: it is pruned once
+	// unused for images.remote_cache_expiry.
+	Cached bool
 }
 
 // Upload is an image file received from a client, not yet checked or recorded.
@@ -174,6 +177,7 @@ func (s *Store) Import(ctx context.Context, up *Upload, opts ImportOptions) (str
 		Architecture: meta.Architecture,
 		Type:         api.InstanceTypeContainer,
 		Public:       opts.Public,
+		Cached:       opts.Cached,
 		CreatedAt:    time.Unix(meta.CreationDate, 0).UTC(),
 		UploadedAt:   now,
 		Properties:   props,

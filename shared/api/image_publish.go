@@ -25,3 +25,15 @@ type ImagesPostSource struct {
 	Certificate string `json:"certificate" yaml:"certificate"`
 	Secret      string `json:"secret" yaml:"secret"`
 }
+
+// ImageExportPost is the body of POST /1.0/images/{fingerprint}/export: push the image
+// to another server (lxc image copy --mode push). Target is its URL, Certificate the PEM
+// certificate it must present, Secret the push token it issued (POST /1.0/images with
+// source mode "push").
+type ImageExportPost struct {
+	Target      string       `json:"target" yaml:"target"`
+	Secret      string       `json:"secret" yaml:"secret"`
+	Certificate string       `json:"certificate" yaml:"certificate"`
+	Aliases     []ImageAlias `json:"aliases" yaml:"aliases"`
+	Project     string       `json:"project" yaml:"project"`
+}

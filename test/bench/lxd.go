@@ -123,7 +123,7 @@ func lxdLifecycle(ctx context.Context, l *lxdDaemon, r *report) ([]string, error
 		r.add("LXD: launch -> is-system-running=running", time.Since(t0))
 	}
 
-	r.note("LXD: PSS with %d containers running: lxd %s, liblxc monitors %s", len(names), pss(l.cmd.Process.Pid), l.monitorsPSS())
+	r.note("LXD: PSS with %d containers running: lxd %s, liblxc monitors %s", len(names), pss(l.Pid()), l.monitorsPSS())
 
 	for _, name := range names {
 		t0 := time.Now()
