@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/berth-dev/berth/lxd/db"
@@ -199,4 +200,43 @@ func importKey(r *http.Request, name string) (string, error) {
 	}
 
 	return volumeKeyOf(r, name)
+}
+
+// volumeEmit sends a volume's lifecycle event to the project its URL names
+// (project.VolumeURL), so that a project's listeners, and only they, see its volumes'.
+func (d *Daemon) volumeEmit(action, u string, meta map[string]any) {
+	proj := project.Default
+	if parsed, err := url.Parse(u); err == nil && parsed.Query().Get("project") != "" {
+		proj = parsed.Query().Get("project")
+	}
+
+	d.events.SendLifecycle(proj, action, u, meta)
+}
+
+// tenantUsedBy keeps, for a restricted certificate, the users of a pool that belong to
+// r's project (their URL's ?project=, the default project without one): a tenant does
+// not learn the names of other projects' volumes and instances from a pool it reads.
+func tenantUsedBy(r *http.Request, urls []string) []string {
+	if !callerOf(r).Restricted() {
+		return urls
+	}
+
+	out := []string{}
+	for _, u := range urls {
+		parsed, err := url.Parse(u)
+		if err != nil {
+			continue
+		}
+
+		proj := parsed.Query().Get("project")
+		if proj == "" {
+			proj = project.Default
+		}
+
+		if inScope(r, proj) {
+			out = append(out, u)
+		}
+	}
+
+	return out
 }

@@ -121,6 +121,12 @@ func TestAttackProjectsVolumesTenant(t *testing.T) {
 		t.Errorf("the tenant snapshots its own volume: %d %s", code, data)
 	}
 
+	// The pool's users name its own volume, not the default project's.
+	code, data = tenant.do("GET", "/1.0/storage-pools/default?project=tv", nil)
+	if code != http.StatusOK || !strings.Contains(string(data), "/mine?project=tv") || strings.Contains(string(data), "secret") {
+		t.Errorf("the pool as the tenant reads it: %d %s", code, data)
+	}
+
 	if code, data := attach("t2", "mine"); code != http.StatusAccepted {
 		t.Errorf("the tenant attaches its own volume to a new container: %d %s", code, data)
 	}
