@@ -24,8 +24,13 @@ import (
 // a bad name (400; a name never holds '@', which would spell another project's key), a
 // missing project (404), a restricted project without volumes of its own (403).
 func (s *Service) KeyIn(ctx context.Context, proj, name string) (string, error) {
+	err := ValidateName("storage volume", name) // a volume, never "volume/snapshot"
+	if err != nil {
+		return "", err
+	}
+
 	var owner string
-	err := s.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+	err = s.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
 		var err error
 		owner, err = tx.VolumeProject(ctx, proj)
 		return err
