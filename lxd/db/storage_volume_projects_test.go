@@ -19,7 +19,7 @@ func TestStorageVolumesPerProject(t *testing.T) {
 			_, err = tx.CreateProject(ctx, Project{Name: "a", Config: map[string]string{featureVolumes: "true"}})
 		}
 
-		for _, name := range []string{"vol", "a@vol", "a_vol"} {
+		for _, name := range []string{"vol", "vol@a", "a_vol"} {
 			if err == nil {
 				err = tx.CreateStorageVolume(ctx, StorageVolume{Pool: "p", Name: name, ContentType: "filesystem"})
 			}
@@ -40,9 +40,9 @@ func TestStorageVolumesPerProject(t *testing.T) {
 	})
 
 	write(t, db, func(ctx context.Context, tx *Tx) error {
-		err := tx.CreateStorageVolume(ctx, StorageVolume{Pool: "p", Name: "a@vol"})
+		err := tx.CreateStorageVolume(ctx, StorageVolume{Pool: "p", Name: "vol@a"})
 		wantStatus(t, err, http.StatusConflict)
-		err = tx.CreateStorageVolume(ctx, StorageVolume{Pool: "p", Name: "nosuch@vol"})
+		err = tx.CreateStorageVolume(ctx, StorageVolume{Pool: "p", Name: "vol@nosuch"})
 		wantStatus(t, err, http.StatusNotFound)
 		return nil
 	})

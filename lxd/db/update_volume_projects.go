@@ -9,7 +9,7 @@ import (
 // updateFromV9 gives custom storage volumes a project. Every existing volume belongs to
 // the default project (id 1) and keeps its name, which is its key there (shared/project
 // VolumeKey), so nothing moves on disk. A volume of another project is named by its key,
-// "<project>@<name>": UNIQUE (storage_pool_id, name) is then uniqueness per pool and
+// "<name>@<project>": UNIQUE (storage_pool_id, name) is then uniqueness per pool and
 // project, and project_id says whose it is (counted when a project is changed, renamed or
 // deleted).
 func updateFromV9(ctx context.Context, tx *sql.Tx) error {

@@ -46,7 +46,7 @@ func TestVolumeFeature(t *testing.T) {
 	err = d.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
 		_, err := tx.CreateStoragePool(ctx, db.StoragePool{Name: "p", Driver: "dir"})
 		if err == nil {
-			err = tx.CreateStorageVolume(ctx, db.StorageVolume{Pool: "p", Name: "a@vol"})
+			err = tx.CreateStorageVolume(ctx, db.StorageVolume{Pool: "p", Name: "vol@a"})
 		}
 
 		return err
@@ -62,7 +62,7 @@ func TestVolumeFeature(t *testing.T) {
 
 	// Empty again: the feature may change.
 	err = d.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
-		return tx.DeleteStorageVolume(ctx, "p", "a@vol")
+		return tx.DeleteStorageVolume(ctx, "p", "vol@a")
 	})
 	if err == nil {
 		err = s.Merge(ctx, "a", "", Patch{Config: map[string]string{featureVolumes: "false"}})

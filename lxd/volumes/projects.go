@@ -12,7 +12,7 @@ import (
 
 // Volumes and projects. A custom volume belongs to one project; the service works on
 // volume keys (shared/project VolumeKey: the name in the default project,
-// "<project>@<name>" elsewhere), which are its rows' names and its host-side names, so
+// "<name>@<project>" elsewhere), which are its rows' names and its host-side names, so
 // that two projects' volumes of one name never share a row, a directory, a snapshot, a
 // backup or a marker. The API layer turns a request's names into keys (KeyIn); a disk
 // device's source is a name in its instance's project, turned into a key here (Open,
@@ -55,7 +55,12 @@ func KeyOf(owner, name string) (string, error) {
 		return "", err
 	}
 
-	return project.VolumeKey(owner, name), nil
+	key := project.VolumeKey(owner, vol)
+	if isSnap {
+		key += "/" + snap
+	}
+
+	return key, nil
 }
 
 // validateKey checks a key's name (and its project's, outside the default one).

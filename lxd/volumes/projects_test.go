@@ -13,8 +13,8 @@ func TestKeyOf(t *testing.T) {
 	good := map[[2]string]string{
 		{"default", "vol"}:    "vol",
 		{"default", "a_vol"}:  "a_vol",
-		{"a", "vol"}:          "a@vol",
-		{"a", "vol/snap0"}:    "a@vol/snap0",
+		{"a", "vol"}:          "vol@a",
+		{"a", "vol/snap0"}:    "vol@a/snap0",
 		{"default", "vol/s1"}: "vol/s1",
 	}
 
@@ -25,7 +25,7 @@ func TestKeyOf(t *testing.T) {
 		}
 	}
 
-	for _, name := range []string{"b@vol", "default@vol", "..", "vol/..", "", "vol/s@x", "a/b/c"} {
+	for _, name := range []string{"vol@b", "vol@default", "..", "vol/..", "", "vol/s@x", "a/b/c"} {
 		_, err := KeyOf("a", name)
 		if !api.StatusErrorCheck(err, http.StatusBadRequest) {
 			t.Errorf("KeyOf(a, %q) = %v, want a 400", name, err)
@@ -42,11 +42,11 @@ func TestDiskKey(t *testing.T) {
 		want         string
 		ok           bool
 	}{
-		{"a", "vol", "a@vol", true},
+		{"a", "vol", "vol@a", true},
 		{"shared", "vol", "vol", true},
 		{"default", "vol", "vol", true},
-		{"shared", "a@vol", "", false},
-		{"default", "a@vol", "", false},
+		{"shared", "vol@a", "", false},
+		{"default", "vol@a", "", false},
 		{"locked", "vol", "", false},
 		{"unknown", "vol", "", false},
 		{"a", "vol/snap", "", false},

@@ -5,16 +5,19 @@ import (
 	"strings"
 )
 
-// VolumeSep separates a project from a custom volume's name in a volume key.
+// VolumeSep separates a custom volume's name from its project in a volume key.
 //
 // A custom volume's key is its database name and its host-side name (the directory or
 // btrfs subvolume under the pool's custom/ and custom-snapshots/, its backups, its
 // operation markers): its name in the default project (so volumes made before projects
-// had volumes keep their names and nothing moves on disk), "<project>@<name>" elsewhere.
-// Why '@' and not '_' as instance keys: a volume name may hold '_' ("A_data" is a valid
+// had volumes keep their names and nothing moves on disk), "<name>@<project>" elsewhere.
+// Why '@' and not '_' as instance keys: a volume name may hold '_' ("a_data" is a valid
 // volume of the default project) but never '@' (lxd/volumes.ValidateName), so a key with
-// '@' is never a default project's volume, and the part after the last '@' is the name.
-// Project names never hold '/' either, so a key is always one path component.
+// '@' is never a default project's volume, and the part before the first '@' is the
+// name. Why the name first: it starts with a letter or digit, so a key never starts
+// with '.' as a project name may (".tmp-x@vol" would look like a leftover temporary
+// tree of the pool, removed at start). Project names never hold '/' either, so a key is
+// always one path component.
 const VolumeSep = "@"
 
 // VolumeKey is the key of volume name of project proj (the project that owns it, see
@@ -25,17 +28,17 @@ func VolumeKey(proj, name string) string {
 		return name
 	}
 
-	return proj + VolumeSep + name
+	return name + VolumeSep + proj
 }
 
 // SplitVolume reverses VolumeKey.
 func SplitVolume(key string) (proj, name string) {
-	i := strings.LastIndex(key, VolumeSep)
-	if i < 0 {
+	n, p, ok := strings.Cut(key, VolumeSep)
+	if !ok {
 		return Default, key
 	}
 
-	return key[:i], key[i+len(VolumeSep):]
+	return p, n
 }
 
 // VolumeName is the name of a volume key inside its project.

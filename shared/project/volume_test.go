@@ -8,9 +8,10 @@ func TestVolumeKey(t *testing.T) {
 	cases := []struct{ proj, name, key string }{
 		{"default", "vol", "vol"},
 		{"", "a_vol", "a_vol"},
-		{"a", "vol", "a@vol"},
-		{"a", "x_vol", "a@x_vol"},
-		{"a@b", "vol", "a@b@vol"},
+		{"a", "vol", "vol@a"},
+		{"a", "x_vol", "x_vol@a"},
+		{"a@b", "vol", "vol@a@b"},
+		{".tmp-x", "vol", "vol@.tmp-x"},
 	}
 
 	for _, c := range cases {
@@ -42,7 +43,7 @@ func TestVolumeKey(t *testing.T) {
 func TestVolumeURL(t *testing.T) {
 	for key, want := range map[string]string{
 		"vol":   "/1.0/storage-pools/p/volumes/custom/vol/snapshots/s",
-		"a@vol": "/1.0/storage-pools/p/volumes/custom/vol/snapshots/s?project=a",
+		"vol@a": "/1.0/storage-pools/p/volumes/custom/vol/snapshots/s?project=a",
 	} {
 		got := VolumeURL("p", key, "snapshots", "s")
 		if got != want {

@@ -58,7 +58,7 @@ func TestProjectsVolumesLXC(t *testing.T) {
 
 	// On disk apart; the default project's where it always was.
 	custom := filepath.Join(d.dir, "storage-pools", "default", "custom")
-	for dir, want := range map[string]string{"data": "default\n", "pv@data": "pv\n"} {
+	for dir, want := range map[string]string{"data": "default\n", "data@pv": "pv\n"} {
 		got, err := os.ReadFile(filepath.Join(custom, dir, "who"))
 		if err != nil || string(got) != want {
 			t.Errorf("%s/who on the host = %q, %v; want %q", dir, got, err, want)
@@ -95,7 +95,7 @@ func TestProjectsVolumesLXC(t *testing.T) {
 	l.must("storage", "volume", "create", "default", "extra", "--project", "pv")
 	// Content (from the host: an empty volume's backup does not import today, see the
 	// volume backup tests).
-	if err := os.WriteFile(filepath.Join(custom, "pv@extra", "f"), []byte("extra\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(custom, "extra@pv", "f"), []byte("extra\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	l.must("storage", "volume", "copy", "default/extra", "default/extra2", "--project", "pv")
@@ -110,7 +110,7 @@ func TestProjectsVolumesLXC(t *testing.T) {
 		}
 	}
 
-	for _, v := range []string{"pv@extra3", "pv@extra4"} {
+	for _, v := range []string{"extra3@pv", "extra4@pv"} {
 		if got, err := os.ReadFile(filepath.Join(custom, v, "f")); err != nil || string(got) != "extra\n" {
 			t.Errorf("%s/f = %q, %v", v, got, err)
 		}
@@ -138,7 +138,7 @@ func TestProjectsVolumesLXC(t *testing.T) {
 	// Delete in pv keeps the default project's.
 	l.must("storage", "volume", "detach", "default", "data", "c1", "--project", "pv")
 	l.must("storage", "volume", "delete", "default", "data", "--project", "pv")
-	if _, err := os.Stat(filepath.Join(custom, "pv@data")); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(custom, "data@pv")); !os.IsNotExist(err) {
 		t.Errorf("project pv's data is still on disk: %v", err)
 	}
 
