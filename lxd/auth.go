@@ -68,6 +68,10 @@ func restrictedMay(ep APIEndpoint, r *http.Request) bool {
 		return true // each handler checks the operation's project
 	case ep.Path == "projects" || ep.Path == "projects/{name}" || ep.Path == "projects/{name}/state":
 		return read
+	case isVolumePath(ep.Path):
+		// Its projects' own custom volumes: a restricted project reaches no other
+		// project's (scopeVolumes, db.VolumeOwner).
+		return true
 	}
 
 	for _, kind := range sharedKinds {

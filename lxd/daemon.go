@@ -290,7 +290,7 @@ func (d *Daemon) initStorage(ctx context.Context) error {
 	d.poolName = pools.DefaultName
 	d.pool = svc.Default()
 
-	vols, err := volumes.Start(ctx, d.dir, d.db, svc, d.log, emit)
+	vols, err := volumes.Start(ctx, d.dir, d.db, svc, d.log, d.volumeEmit)
 	if err != nil {
 		return err
 	}

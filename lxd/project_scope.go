@@ -21,10 +21,11 @@ import (
 // rides in the context for the names a body brings (a new instance, a copy's source).
 //
 // A project with features.profiles has profiles of its own (lxd/profiles picks them by
-// the request's project). Projects have no features.images, features.storage.volumes
-// or features.networks of their own yet (lxd/projects): images, pools and networks
-// (and profiles without the feature) are the default project's, readable from every
-// project; a restricted project may not change them.
+// the request's project), one with features.storage.volumes custom volumes of its own
+// (scopeVolumes). Projects have no features.images or features.networks of their own
+// yet (lxd/projects): images, pools and networks (and profiles and volumes without the
+// feature) are the default project's, readable from every project; a restricted
+// project may not change them (and reaches no volume without its own: db.VolumeOwner).
 
 type allProjectsKey struct{}
 
@@ -115,7 +116,7 @@ func (d *Daemon) scopeProject(ep APIEndpoint, r *http.Request) (*http.Request, r
 		return r, forbiddenProject(proj)
 	}
 
-	var restricted, ownProfiles bool
+	var restricted, ownProfiles, ownVolumes bool
 	if (proj != project.Default || c.Restricted()) && d.projects != nil {
 		cfg, err := d.projects.Config(r.Context(), proj)
 		if err != nil {
@@ -124,6 +125,7 @@ func (d *Daemon) scopeProject(ep APIEndpoint, r *http.Request) (*http.Request, r
 
 		restricted = validate.IsTrue(cfg["restricted"])
 		ownProfiles = validate.IsTrue(cfg["features.profiles"])
+		ownVolumes = validate.IsTrue(cfg["features.storage.volumes"])
 	}
 
 	// A restricted certificate is a tenant: it works only in projects that confine what
@@ -152,11 +154,20 @@ func (d *Daemon) scopeProject(ep APIEndpoint, r *http.Request) (*http.Request, r
 				continue
 			}
 
+			// Its own volumes too (the pools they live in stay the default project's).
+			if kind == "storage-pools" && ownVolumes && isVolumePath(ep.Path) {
+				continue
+			}
+
 			if ep.Path == kind || strings.HasPrefix(ep.Path, kind+"/") {
 				return r, response.Forbidden(api.StatusErrorf(http.StatusForbidden,
 					"project %q is restricted and shares %s with the default project: it may not change them", proj, kind))
 			}
 		}
+	}
+
+	if isVolumePath(ep.Path) {
+		return d.scopeVolumes(ep, r, proj)
 	}
 
 	if !strings.HasPrefix(ep.Path, "instances/{name}") {

@@ -15,6 +15,10 @@ func storagePoolsGet(d *Daemon, r *http.Request) response.Response {
 		return response.SmartError(err)
 	}
 
+	for i := range list {
+		list[i].UsedBy = tenantUsedBy(r, list[i].UsedBy)
+	}
+
 	if recursion(r) >= 1 {
 		return response.SyncResponse(true, list)
 	}
@@ -34,6 +38,7 @@ func storagePoolGet(d *Daemon, r *http.Request) response.Response {
 		return response.SmartError(err)
 	}
 
+	p.UsedBy = tenantUsedBy(r, p.UsedBy)
 	return response.SyncResponseETag(true, p, pools.ETag(p))
 }
 

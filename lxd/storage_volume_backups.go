@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/berth-dev/berth/lxd/response"
 	"github.com/berth-dev/berth/lxd/volumes"
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/shared/project"
 )
 
 // volumeBackups is the backup half of lxd/volumes (lxc storage volume export/import).
@@ -27,7 +27,7 @@ type volumeBackups interface {
 }
 
 func volumeBackupURL(pool, name, b string) string {
-	return volumes.URL(pool, name) + "/backups/" + url.PathEscape(b)
+	return volumes.URL(pool, name, "backups", b)
 }
 
 // GET .../volumes/{type}/{volume}/backups
@@ -189,12 +189,18 @@ func storageVolumesPostBackup(d *Daemon, r *http.Request) response.Response {
 		return response.SmartError(fmt.Errorf("receiving volume backup: %w", err))
 	}
 
-	name := r.Header.Get("X-LXD-name")
+	// The volume's key in r's project: its project's prefix alone when the backup names it.
+	name, err := importKey(r, r.Header.Get("X-LXD-name"))
+	if err != nil {
+		_ = os.Remove(f.Name())
+		return response.SmartError(err)
+	}
+
 	return d.task("Importing storage volume", volumeResources(pool, name), func(ctx context.Context, op *operations.Operation) error {
 		defer func() { _ = os.Remove(f.Name()) }()
 		got, err := d.volumes.Import(ctx, pool, f.Name(), name)
 		if err == nil {
-			_ = op.UpdateMetadata(map[string]any{"name": got})
+			_ = op.UpdateMetadata(map[string]any{"name": project.VolumeName(got)})
 		}
 
 		return err

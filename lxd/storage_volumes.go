@@ -3,12 +3,12 @@ package main
 import (
 	"context"
 	"net/http"
-	"net/url"
 
 	"github.com/berth-dev/berth/lxd/operations"
 	"github.com/berth-dev/berth/lxd/response"
 	"github.com/berth-dev/berth/lxd/volumes"
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/shared/project"
 )
 
 // volumeService is lxd/volumes as the handlers use it.
@@ -55,13 +55,14 @@ func storageVolumesGet(d *Daemon, r *http.Request) response.Response {
 		list = []api.StorageVolume{}
 	}
 
+	list = inProject(r, list)
 	if recursion(r) >= 1 {
 		return response.SyncResponse(true, list)
 	}
 
 	urls := make([]string, 0, len(list))
 	for _, v := range list {
-		urls = append(urls, volumes.URL(pathVar(r, "name"), v.Name))
+		urls = append(urls, volumes.URL(pathVar(r, "name"), project.VolumeKey(v.Project, v.Name)))
 	}
 
 	return response.SyncResponse(true, urls)
@@ -82,6 +83,11 @@ func storageVolumesPost(d *Daemon, r *http.Request) response.Response {
 
 	if t := pathVar(r, "type"); t != "" && req.Type == "" {
 		req.Type = t
+	}
+
+	err = keyVolumesPost(d, r, &req)
+	if err != nil {
+		return response.SmartError(err)
 	}
 
 	pool := pathVar(r, "name")
@@ -162,6 +168,11 @@ func storageVolumePost(d *Daemon, r *http.Request) response.Response {
 		return response.SmartError(api.StatusErrorf(http.StatusNotImplemented, "migrating storage volumes between servers is not supported"))
 	}
 
+	err = keyVolumePost(r, &req)
+	if err != nil {
+		return response.SmartError(err)
+	}
+
 	// A rename (lxc storage volume rename) names no pool and waits for a sync answer; a
 	// move (lxc storage volume move, within a pool too) names the target pool and waits
 	// on an operation.
@@ -212,7 +223,7 @@ func storageVolumeSnapshotsGet(d *Daemon, r *http.Request) response.Response {
 
 	urls := make([]string, 0, len(list))
 	for _, s := range list {
-		urls = append(urls, volumes.URL(pool, name)+"/snapshots/"+url.PathEscape(s.Name))
+		urls = append(urls, volumes.URL(pool, name, "snapshots", s.Name))
 	}
 
 	return response.SyncResponse(true, urls)

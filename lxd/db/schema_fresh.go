@@ -221,7 +221,7 @@ CREATE TABLE storage_volumes (
     description TEXT NOT NULL DEFAULT '',
     content_type TEXT NOT NULL DEFAULT 'filesystem',
     config TEXT NOT NULL DEFAULT '{}',
-    creation_date TEXT,
+    creation_date TEXT, project_id INTEGER NOT NULL DEFAULT 1,
     FOREIGN KEY (storage_pool_id) REFERENCES storage_pools (id) ON DELETE RESTRICT,
     UNIQUE (storage_pool_id, name)
 );
@@ -253,4 +253,5 @@ CREATE TABLE warnings (
 CREATE INDEX images_aliases_image_id_idx ON images_aliases (image_id);
 CREATE INDEX instances_profiles_profile_id_idx ON instances_profiles (profile_id);
 CREATE INDEX instances_project_id_idx ON instances (project_id);
+CREATE INDEX storage_volumes_project_id_idx ON storage_volumes (project_id);
 `

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/berth-dev/berth/shared/project"
 )
 
 // StorageVolume is one row of storage_volumes: a custom volume of a pool.
@@ -101,8 +103,14 @@ func (tx *Tx) CreateStorageVolume(ctx context.Context, v StorageVolume) error {
 		return err
 	}
 
-	_, err = tx.tx.ExecContext(ctx, `INSERT INTO storage_volumes (storage_pool_id, name, description, content_type, config, creation_date) VALUES (?, ?, ?, ?, ?, ?)`,
-		poolID, v.Name, v.Description, v.ContentType, string(config), timeToDB(v.CreatedAt))
+	// The key names the owning project (shared/project VolumeKey).
+	projID, err := tx.lookupID(ctx, projectIDSelect, "project", project.VolumeProject(v.Name))
+	if err != nil {
+		return err
+	}
+
+	_, err = tx.tx.ExecContext(ctx, `INSERT INTO storage_volumes (storage_pool_id, name, description, content_type, config, creation_date, project_id) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		poolID, v.Name, v.Description, v.ContentType, string(config), timeToDB(v.CreatedAt), projID)
 	if isUnique(err) {
 		return alreadyExists("storage volume", v.Name)
 	}

@@ -27,9 +27,12 @@ import (
 
 // Volumes is what volume disks need of lxd/volumes.
 type Volumes interface {
-	// Open returns an O_PATH fd of the volume's directory, resolved safely in its pool.
-	Open(ctx context.Context, pool, name string) (int, error)
-	// CheckAttach refuses attaching the volume to inst where sharing is not allowed.
+	// Open returns an O_PATH fd of the directory of volume name of instance key inst's
+	// project (its own volumes, or the default project's), resolved safely in its pool.
+	Open(ctx context.Context, inst, pool, name string) (int, error)
+	// CheckAttach refuses attaching the volume to inst where sharing is not allowed, and
+	// one inst's project has not (a 404, or a 403 for a restricted project without
+	// volumes of its own).
 	CheckAttach(ctx context.Context, inst, pool, name string) error
 }
 
@@ -76,21 +79,10 @@ func validateVolume(conf map[string]string) error {
 		return fmt.Errorf("a disk with a pool needs the volume's name as source")
 	}
 
-	v, err := volumeService()
-	if err != nil {
-		return err
-	}
-
-	ctx, cancel := context.WithTimeout(context.Background(), volumeTimeout)
-	defer cancel()
-
-	fd, err := v.Open(ctx, conf["pool"], conf["source"])
-	if err != nil {
-		return fmt.Errorf("volume %q of pool %q: %w", conf["source"], conf["pool"], err)
-	}
-
-	_ = unix.Close(fd)
-	return nil
+	// Whether the volume exists depends on the project of the instance or profile the
+	// device is in: CheckVolumes (instance create and update) and the start check it.
+	_, err = volumeService()
+	return err
 }
 
 // CheckVolumes refuses the custom volumes of an instance's expanded devices that it may
@@ -138,7 +130,7 @@ func volumeTree(r *run) (int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), volumeTimeout)
 	defer cancel()
 
-	src, err := v.Open(ctx, r.conf["pool"], r.conf["source"])
+	src, err := v.Open(ctx, r.inst, r.conf["pool"], r.conf["source"])
 	if err != nil {
 		return -1, fmt.Errorf("volume %q of pool %q: %w", r.conf["source"], r.conf["pool"], err)
 	}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/berth-dev/berth/lxd/db"
+	"github.com/berth-dev/berth/lxd/device"
 	"github.com/berth-dev/berth/lxd/idmap"
 	"github.com/berth-dev/berth/shared/api"
 	"github.com/berth-dev/berth/shared/project"
@@ -103,6 +104,11 @@ func (ct *Creator) PrepareCreate(ctx context.Context, req api.InstancesPost) (*C
 	}
 
 	err = ct.sizes.checkRootSize("", nil, cr.devices)
+	if err == nil {
+		// The custom volumes it attaches exist in its project and are free to attach.
+		err = device.CheckVolumes(req.Name, cr.devices)
+	}
+
 	if err != nil {
 		return nil, err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/url"
 	"sort"
 
 	"golang.org/x/sys/unix"
@@ -98,7 +97,7 @@ func users(ctx context.Context, tx *db.Tx) (map[string][]string, error) {
 	}
 
 	for _, v := range vols {
-		add(v.Pool, urlOf(v.Pool)+"/volumes/custom/"+url.PathEscape(v.Name))
+		add(v.Pool, project.VolumeURL(v.Pool, v.Name)) // the key names its project
 	}
 
 	images, err := tx.GetImages(ctx)

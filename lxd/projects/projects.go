@@ -165,7 +165,12 @@ func (s *Service) Create(ctx context.Context, name, description string, config m
 	}
 
 	err = s.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
-		_, err := tx.CreateProject(ctx, db.Project{Name: name, Description: description, Config: cfg})
+		err := checkVolumeConfig(ctx, tx, name, nil, cfg)
+		if err != nil {
+			return err
+		}
+
+		_, err = tx.CreateProject(ctx, db.Project{Name: name, Description: description, Config: cfg})
 		if err != nil {
 			return err
 		}
@@ -245,6 +250,10 @@ func (s *Service) update(ctx context.Context, name, ifMatch string, change func(
 		}
 
 		err = changeFeatures(ctx, tx, name, cur.Config, next.Config)
+		if err == nil && !isDefault {
+			err = checkVolumeConfig(ctx, tx, name, cur.Config, next.Config)
+		}
+
 		if err != nil {
 			return err
 		}
@@ -287,6 +296,11 @@ func checkRename(ctx context.Context, tx *db.Tx, name, newName string) error {
 		return api.StatusErrorf(http.StatusBadRequest, "only empty projects can be renamed: %q has %d instances", name, usage.Instances)
 	}
 
+	err = checkNoVolumes(ctx, tx, name, "renamed")
+	if err != nil {
+		return err
+	}
+
 	_, err = tx.GetProject(ctx, newName)
 	if err == nil {
 		return api.StatusErrorf(http.StatusConflict, "project %q already exists", newName)
@@ -323,7 +337,11 @@ func (s *Service) Rename(ctx context.Context, name, newName string) error {
 // never (400, naming how many).
 func (s *Service) Delete(ctx context.Context, name string) error {
 	err := s.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
-		err := dropDefaultProfile(ctx, tx, name)
+		err := checkNoVolumes(ctx, tx, name, "deleted")
+		if err == nil {
+			err = dropDefaultProfile(ctx, tx, name)
+		}
+
 		if err != nil {
 			return err
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/shared/project"
 	"github.com/berth-dev/berth/shared/validate"
 )
 
@@ -20,9 +21,10 @@ import (
 // following any symlink, crossing any mount or leaving the pool (openat2 with
 // RESOLVE_BENEATH, RESOLVE_NO_SYMLINKS, RESOLVE_NO_XDEV): whatever sits at custom/<name>
 // in the pool, a symlink or a bind mount put there by anyone, cannot redirect the mount.
-// A volume with no row is a 404 even if its directory is there.
-func (s *Service) Open(ctx context.Context, pool, name string) (int, error) {
-	err := ValidateName("storage volume", name)
+// A volume with no row is a 404 even if its directory is there. name is a volume of the
+// project of instance key inst (KeyIn).
+func (s *Service) Open(ctx context.Context, inst, pool, name string) (int, error) {
+	name, err := s.KeyIn(ctx, project.Of(inst), name)
 	if err != nil {
 		return -1, err
 	}
@@ -72,11 +74,17 @@ func (s *Service) Open(ctx context.Context, pool, name string) (int, error) {
 
 // CheckAttach refuses attaching volume pool/name to instance inst while another instance
 // has it attached, unless the volume has security.shared=true (as LXD: two writers of one
-// filesystem must have agreed to it).
+// filesystem must have agreed to it). name is a volume of inst's project (KeyIn): a 404
+// when it has none of that name.
 func (s *Service) CheckAttach(ctx context.Context, inst, pool, name string) error {
+	name, err := s.KeyIn(ctx, project.Of(inst), name)
+	if err != nil {
+		return err
+	}
+
 	var others []string
 	var shared bool
-	err := s.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+	err = s.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
 		v, err := tx.GetStorageVolume(ctx, pool, name)
 		if err != nil {
 			return err
@@ -102,7 +110,7 @@ func (s *Service) CheckAttach(ctx context.Context, inst, pool, name string) erro
 
 	if len(others) > 0 && !shared {
 		slices.Sort(others)
-		return api.StatusErrorf(http.StatusBadRequest, "storage volume %q of pool %q is already attached to %s; set security.shared=true on it to attach it to several instances", name, pool, strings.Join(others, ", "))
+		return api.StatusErrorf(http.StatusBadRequest, "storage volume %q of pool %q is already attached to %s; set security.shared=true on it to attach it to several instances", project.VolumeName(name), pool, strings.Join(others, ", "))
 	}
 
 	return nil

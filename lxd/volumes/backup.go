@@ -21,6 +21,7 @@ import (
 	"github.com/berth-dev/berth/lxd/storage"
 	"github.com/berth-dev/berth/shared/api"
 	"github.com/berth-dev/berth/shared/imagebuild/tarball"
+	"github.com/berth-dev/berth/shared/project"
 	"github.com/berth-dev/berth/shared/tarsafe"
 )
 
@@ -188,7 +189,7 @@ func (s *Service) Export(ctx context.Context, pool, name string, volumeOnly bool
 		return err
 	}
 
-	idx := index{Name: name, Backend: driver, Pool: pool, Type: "custom", Snapshots: []string{}}
+	idx := index{Name: project.VolumeName(name), Backend: driver, Pool: pool, Type: "custom", Snapshots: []string{}}
 	idx.Config.Volume = v
 	idx.Config.VolumeSnapshots = []api.StorageVolumeSnapshot{}
 	if !volumeOnly {
@@ -272,11 +273,17 @@ func (s *Service) Import(ctx context.Context, pool, file, name string) (string, 
 	}
 
 	idx, trees := sp.index, sp.trees
-	if name == "" {
-		name = idx.Name
+	if project.VolumeName(name) == "" {
+		// A key's project prefix (or ""): the name the backup says, in that project.
+		err = ValidateName("storage volume", idx.Name)
+		if err != nil {
+			return "", err
+		}
+
+		name = project.VolumeKey(project.VolumeProject(name), idx.Name)
 	}
 
-	err = ValidateName("storage volume", name)
+	err = validateKey("storage volume", name)
 	if err != nil {
 		return "", err
 	}

@@ -3,12 +3,12 @@ package volumes
 import (
 	"fmt"
 	"net/http"
-	"net/url"
 	"path/filepath"
 	"regexp"
 	"strings"
 
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/shared/project"
 	"github.com/berth-dev/berth/shared/validate"
 )
 
@@ -159,13 +159,14 @@ func snapshotDir(poolDir, name, snap string) string {
 	return filepath.Join(snapshotsOf(poolDir, name), snap)
 }
 
-// URL is the API address of a custom volume.
-func URL(pool, name string) string {
-	return "/1.0/storage-pools/" + url.PathEscape(pool) + "/volumes/custom/" + url.PathEscape(name)
+// URL is the API address of a custom volume key, with the path elements of sub after it
+// (shared/project VolumeURL: ?project= outside the default project).
+func URL(pool, key string, sub ...string) string {
+	return project.VolumeURL(pool, key, sub...)
 }
 
-func snapshotURL(pool, name, snap string) string {
-	return URL(pool, name) + "/snapshots/" + url.PathEscape(snap)
+func snapshotURL(pool, key, snap string) string {
+	return URL(pool, key, "snapshots", snap)
 }
 
 // ETag is LXD's: the fields a PUT can change.

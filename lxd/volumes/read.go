@@ -29,6 +29,11 @@ type users struct {
 func attached(ctx context.Context, tx *db.Tx) (*users, error) {
 	u := &users{instances: map[key][]string{}, profiles: map[key][]string{}}
 
+	owners, err := ownersOf(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+
 	profiles, err := tx.GetProfiles(ctx)
 	if err != nil {
 		return nil, err
@@ -38,7 +43,8 @@ func attached(ctx context.Context, tx *db.Tx) (*users, error) {
 	for i := range profiles {
 		p := &profiles[i]
 		byName[p.Name] = p
-		for _, k := range volumeDisks(p.Devices) {
+		proj, _ := project.SplitProfile(p.Name)
+		for _, k := range volumeDisks(p.Devices, owners, proj) {
 			u.profiles[k] = append(u.profiles[k], p.Name)
 		}
 	}
@@ -51,7 +57,7 @@ func attached(ctx context.Context, tx *db.Tx) (*users, error) {
 	for i := range insts {
 		_, devices := instance.Expand(&insts[i], byName)
 		seen := map[key]bool{}
-		for _, k := range volumeDisks(devices) {
+		for _, k := range volumeDisks(devices, owners, project.Of(insts[i].Name)) {
 			if !seen[k] {
 				seen[k] = true
 				u.instances[k] = append(u.instances[k], insts[i].Name)
@@ -62,12 +68,15 @@ func attached(ctx context.Context, tx *db.Tx) (*users, error) {
 	return u, nil
 }
 
-// volumeDisks lists the volumes a device map's disks attach.
-func volumeDisks(devices map[string]map[string]string) []key {
+// volumeDisks lists the volumes a device map's disks attach, in project proj.
+func volumeDisks(devices map[string]map[string]string, owners map[string]string, proj string) []key {
 	var out []key
 	for _, d := range devices {
 		if d["type"] == "disk" && d["pool"] != "" && d["source"] != "" && d["path"] != "/" {
-			out = append(out, key{d["pool"], d["source"]})
+			k, ok := diskKey(owners, proj, d["pool"], d["source"])
+			if ok {
+				out = append(out, k)
+			}
 		}
 	}
 
@@ -91,12 +100,12 @@ func (u *users) urls(k key) []string {
 func toAPI(v *db.StorageVolume, u *users) *api.StorageVolume {
 	return &api.StorageVolume{
 		StorageVolumePut: api.StorageVolumePut{Config: v.Config, Description: v.Description},
-		Name:             v.Name,
+		Name:             project.VolumeName(v.Name),
 		Type:             "custom",
 		UsedBy:           u.urls(key{v.Pool, v.Name}),
 		Location:         "none",
 		ContentType:      v.ContentType,
-		Project:          "default",
+		Project:          project.VolumeProject(v.Name),
 		CreatedAt:        v.CreatedAt,
 	}
 }

@@ -90,7 +90,7 @@ func (s *Service) copySnapshots(ctx context.Context, src api.StorageVolumeSource
 }
 
 func (s *Service) checkCreate(req api.StorageVolumesPost) error {
-	err := ValidateName("storage volume", req.Name)
+	err := validateKey("storage volume", req.Name)
 	if err == nil {
 		err = checkType(req.Type)
 	}
@@ -412,7 +412,7 @@ func (s *Service) Rename(ctx context.Context, pool, name string, req api.Storage
 		return s.move(ctx, pool, name, req)
 	}
 
-	err := ValidateName("storage volume", req.Name)
+	err := validateKey("storage volume", req.Name)
 	if err != nil {
 		return err
 	}

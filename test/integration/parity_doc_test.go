@@ -72,12 +72,13 @@ test fails below the floor in `+"`test/integration/testdata/parity-floor`"+`.
 The whole instance tree is also served under ` + "`/1.0/containers`" + `, as LXD 5.0 does:
 the same handlers, with the URLs they list under ` + "`/1.0/containers/...`" + `.
 
-Projects differ from LXD 5.0 in their features: ` + "`features.profiles`" + ` is on for a new
-project as in LXD 5.0 (its own, empty ` + "`default`" + ` profile), but ` + "`features.images`" + ` and
-` + "`features.storage.volumes`" + ` are off and cannot be turned on yet (LXD turns images on):
-every project uses the default project's images and storage, and a ` + "`restricted=true`" + `
-project may read but not change them (nor the default project's profiles). Features change
-only on empty projects, as in LXD. ` + "`features.networks`" + ` is off, as in LXD 5.0. Instance names are per project. A restricted certificate works only in
+Projects differ from LXD 5.0 in their features: ` + "`features.profiles`" + ` and
+` + "`features.storage.volumes`" + ` are on for a new project as in LXD 5.0 (its own, empty
+` + "`default`" + ` profile; its own custom volumes), but ` + "`features.images`" + ` is off and cannot be
+turned on yet (LXD turns it on): every project uses the default project's images and
+pools, and a ` + "`restricted=true`" + ` project may read but not change them (nor the default
+project's profiles); a restricted project must have volumes of its own. Features change
+only on empty projects (no instances, profiles besides default, or volumes), as in LXD. ` + "`features.networks`" + ` is off, as in LXD 5.0. Instance names are per project. A restricted certificate works only in
 projects with ` + "`restricted=true`" + ` (LXD lets it use any project in its list).
 
 ## API extensions
