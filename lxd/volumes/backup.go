@@ -526,6 +526,13 @@ func splitBackup(file, dir string) (*split, error) {
 		if rel == "." {
 			if hdr.Typeflag == tar.TypeDir {
 				sp.tops[tree] = top{uid: hdr.Uid, gid: hdr.Gid, mode: hdr.Mode}
+
+				// An empty volume (or snapshot) is only its top directory: its
+				// tree exists all the same.
+				err = sp.addTop(tree)
+				if err != nil {
+					return nil, err
+				}
 			}
 
 			continue
@@ -635,19 +642,12 @@ func (s *splitter) add(hdr *tar.Header, tree, rel string, r io.Reader) (int64, e
 		delete(out.PAXRecords, "linkpath")
 	}
 
-	tw := s.writers[tree]
-	if tw == nil {
-		f, err := os.CreateTemp(s.dir, "tree-*.tar")
-		if err != nil {
-			return 0, err
-		}
-
-		s.files[tree], s.paths[tree] = f, f.Name()
-		tw = tar.NewWriter(f)
-		s.writers[tree] = tw
+	tw, err := s.writer(tree)
+	if err != nil {
+		return 0, err
 	}
 
-	err := tw.WriteHeader(&out)
+	err = tw.WriteHeader(&out)
 	if err != nil {
 		return 0, fmt.Errorf("splitting %q: %w", hdr.Name, err)
 	}
@@ -661,6 +661,39 @@ func (s *splitter) add(hdr *tar.Header, tree, rel string, r io.Reader) (int64, e
 	}
 
 	return n, nil
+}
+
+// writer is tree's tarball, created on first use.
+func (s *splitter) writer(tree string) (*tar.Writer, error) {
+	tw := s.writers[tree]
+	if tw != nil {
+		return tw, nil
+	}
+
+	f, err := os.CreateTemp(s.dir, "tree-*.tar")
+	if err != nil {
+		return nil, err
+	}
+
+	s.files[tree], s.paths[tree] = f, f.Name()
+	tw = tar.NewWriter(f)
+	s.writers[tree] = tw
+	return tw, nil
+}
+
+// addTop starts tree's tarball with its rootfs/ directory (owner and mode are applied
+// from tops after the copy), so a tree with no members is still a tree.
+func (s *splitter) addTop(tree string) error {
+	if _, ok := s.writers[tree]; ok {
+		return nil
+	}
+
+	tw, err := s.writer(tree)
+	if err != nil {
+		return err
+	}
+
+	return tw.WriteHeader(&tar.Header{Name: "rootfs/", Typeflag: tar.TypeDir, Mode: 0o755})
 }
 
 func (s *splitter) finish() error {

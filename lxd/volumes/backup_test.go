@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/berth-dev/berth/lxd/images"
 )
 
 // hostileTar writes a volume backup whose index lists s1, then the members given.
@@ -91,5 +93,43 @@ func TestSplitBackupHostile(t *testing.T) {
 
 	if top := sp.tops[""]; top.mode != 0o750 {
 		t.Errorf("top of the volume: %+v", top)
+	}
+}
+
+// TestSplitBackupEmptyVolume: an empty volume's export is its top directory only; that
+// is still the volume's tree (and an empty snapshot's), and it unpacks to an empty dir.
+func TestSplitBackupEmptyVolume(t *testing.T) {
+	sp, err := splitBackup(hostileTar(t, []tar.Header{
+		{Name: "backup/", Typeflag: tar.TypeDir, Mode: 0o755},
+		{Name: "backup/volume/", Typeflag: tar.TypeDir, Mode: 0o711},
+		{Name: "backup/volume-snapshots/s1/", Typeflag: tar.TypeDir, Mode: 0o755},
+	}), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if sp.trees[""] == "" || sp.trees["s1"] == "" {
+		t.Fatalf("an empty volume has no tree: %v", sp.trees)
+	}
+
+	if top := sp.tops[""]; top.mode != 0o711 {
+		t.Errorf("top of the volume: %+v", top)
+	}
+
+	dst, meta := filepath.Join(t.TempDir(), "d"), filepath.Join(t.TempDir(), "m")
+	for _, d := range []string{dst, meta} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	_, err = (&images.Unpacker{}).Unpack(sp.trees[""], dst, meta)
+	if err != nil {
+		t.Fatalf("unpacking an empty volume's tree: %v", err)
+	}
+
+	ents, err := os.ReadDir(dst)
+	if err != nil || len(ents) != 0 {
+		t.Errorf("empty volume unpacked to %v (%v)", ents, err)
 	}
 }
