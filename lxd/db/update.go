@@ -30,6 +30,7 @@ var updates = []schema.Update{
 	updateFromV6,
 	updateFromV7,
 	updateFromV8,
+	updateFromV9,
 }
 
 // updateFromV0 creates the initial tables. Tables shared across a future cluster
