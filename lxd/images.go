@@ -218,7 +218,7 @@ func imageDelete(d *Daemon, r *http.Request) response.Response {
 		return response.SmartError(err)
 	}
 
-	ip, err := d.images.ImagesProject(r.Context(), proj)
+	ip, err := d.imagesProject(r.Context(), proj)
 	if err == nil {
 		d.revokeImageSecrets(ip, fp)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"net/url"
 
 	"github.com/berth-dev/berth/shared/project"
@@ -27,4 +28,14 @@ func inProjectURL(u, proj string) string {
 	}
 
 	return u + "?project=" + url.QueryEscape(proj)
+}
+
+// imagesProject is the project whose image set proj uses (itself with features.images,
+// the default project otherwise).
+func (d *Daemon) imagesProject(ctx context.Context, proj string) (string, error) {
+	if proj == "" || proj == project.Default {
+		return project.Default, nil
+	}
+
+	return d.images.ImagesProject(ctx, proj)
 }

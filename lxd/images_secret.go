@@ -37,7 +37,7 @@ var imageSecretMatched func()
 
 // POST /1.0/images/{fingerprint}/secret
 func imageSecretPost(d *Daemon, r *http.Request) response.Response {
-	ip, err := d.images.ImagesProject(r.Context(), projectOf(r))
+	ip, err := d.imagesProject(r.Context(), projectOf(r))
 	if err != nil {
 		return response.SmartError(err)
 	}
@@ -111,7 +111,7 @@ func (d *Daemon) imageSecretGrants(ctx context.Context, proj, fp, secret string,
 		return false
 	}
 
-	ip, err := d.images.ImagesProject(ctx, proj)
+	ip, err := d.imagesProject(ctx, proj)
 	if err != nil {
 		return false
 	}

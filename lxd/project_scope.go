@@ -21,10 +21,11 @@ import (
 // rides in the context for the names a body brings (a new instance, a copy's source).
 //
 // A project with features.profiles has profiles of its own (lxd/profiles picks them by
-// the request's project). Projects have no features.images, features.storage.volumes
-// or features.networks of their own yet (lxd/projects): images, pools and networks
-// (and profiles without the feature) are the default project's, readable from every
-// project; a restricted project may not change them.
+// the request's project), one with features.images images and aliases of its own
+// (lxd/imagestore picks them by the request's project). Projects have no
+// features.storage.volumes or features.networks of their own yet (lxd/projects): pools
+// and networks (and profiles and images without the feature) are the default project's,
+// readable from every project; a restricted project may not change them.
 
 type allProjectsKey struct{}
 
@@ -115,7 +116,7 @@ func (d *Daemon) scopeProject(ep APIEndpoint, r *http.Request) (*http.Request, r
 		return r, forbiddenProject(proj)
 	}
 
-	var restricted, ownProfiles bool
+	var restricted, ownProfiles, ownImages bool
 	if (proj != project.Default || c.Restricted()) && d.projects != nil {
 		cfg, err := d.projects.Config(r.Context(), proj)
 		if err != nil {
@@ -124,6 +125,7 @@ func (d *Daemon) scopeProject(ep APIEndpoint, r *http.Request) (*http.Request, r
 
 		restricted = validate.IsTrue(cfg["restricted"])
 		ownProfiles = validate.IsTrue(cfg["features.profiles"])
+		ownImages = validate.IsTrue(cfg["features.images"])
 	}
 
 	// A restricted certificate is a tenant: it works only in projects that confine what
@@ -149,6 +151,12 @@ func (d *Daemon) scopeProject(ep APIEndpoint, r *http.Request) (*http.Request, r
 			// Its own profiles are its to change: the instances that use them are
 			// checked against its restrictions with the profile expanded.
 			if kind == "profiles" && ownProfiles {
+				continue
+			}
+
+			// Its own images likewise: hostile content either way (an image is
+			// checked when unpacked), and no other project sees them.
+			if kind == "images" && ownImages {
 				continue
 			}
 

@@ -107,7 +107,12 @@ func users(ctx context.Context, tx *db.Tx) (map[string][]string, error) {
 	}
 
 	for _, img := range images {
-		add(DefaultName, "/1.0/images/"+img.Fingerprint)
+		u := "/1.0/images/" + img.Fingerprint
+		if img.Project != project.Default {
+			u += "?project=" + url.QueryEscape(img.Project)
+		}
+
+		add(DefaultName, u)
 	}
 
 	return out, nil

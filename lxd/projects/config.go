@@ -12,13 +12,13 @@ import (
 )
 
 // Feature flags. A project without a feature uses the default project's objects of that
-// kind. Berth serves the "false" side of images and storage volumes today (those
-// objects are shared with the default project), so turning one on is refused until it
-// is built; networks are off as in LXD 5.0 (a project without features.networks may
-// only use the default project's networks). features.profiles is on by default in a
-// new project as in LXD 5.0 (features.images too there: Berth's stays off for now).
+// kind. Berth serves the "false" side of storage volumes today (those are shared with
+// the default project), so turning it on is refused until it is built; networks are off
+// as in LXD 5.0 (a project without features.networks may only use the default
+// project's networks). features.profiles and features.images are on by default in a
+// new project as in LXD 5.0.
 var features = map[string]bool{ // key -> whether Berth can turn it on
-	"features.images":          false,
+	"features.images":          true,
 	"features.profiles":        true,
 	"features.storage.volumes": false,
 	"features.networks":        false,
@@ -67,7 +67,7 @@ const (
 )
 
 // newProjectOn are the features a new project gets unless its config says otherwise.
-var newProjectOn = map[string]bool{"features.profiles": true}
+var newProjectOn = map[string]bool{"features.profiles": true, "features.images": true}
 
 // withNewDefaults fills the feature flags a new project's config leaves out.
 func withNewDefaults(cfg map[string]string) map[string]string {

@@ -25,6 +25,8 @@ func TestValidateConfig(t *testing.T) {
 		{"restricted": "true", "restricted.devices.disk": "allow", "restricted.devices.disk.paths": "/srv,/data"},
 		{"features.profiles": "false", "user.team": "a"},
 		{"features.profiles": "true"},
+		{"features.images": "true"},
+		{"features.images": "false"},
 	}
 
 	for _, cfg := range good {
@@ -34,11 +36,11 @@ func TestValidateConfig(t *testing.T) {
 	}
 
 	bad := map[string]map[string]string{
-		"limits.instances":        {"limits.instances": "-1"},
-		"limits.memory":           {"limits.memory": "lots"},
-		"nonsense":                {"nonsense": "1"},
-		"restricted.devices.disk": {"restricted.devices.disk": "maybe"},
-		"features.images":         {"features.images": "true"}, // not built yet
+		"limits.instances":         {"limits.instances": "-1"},
+		"limits.memory":            {"limits.memory": "lots"},
+		"nonsense":                 {"nonsense": "1"},
+		"restricted.devices.disk":  {"restricted.devices.disk": "maybe"},
+		"features.storage.volumes": {"features.storage.volumes": "true"}, // not built yet
 	}
 
 	for key, cfg := range bad {
