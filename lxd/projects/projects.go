@@ -296,7 +296,7 @@ func checkRename(ctx context.Context, tx *db.Tx, name, newName string) error {
 	// Its own profiles move with it (their keys are renamed); instances and images
 	// carry the name elsewhere.
 	if usage.Instances+usage.Images > 0 {
-		return api.StatusErrorf(http.StatusBadRequest, "only empty projects can be renamed: %q has %d instances", name, usage.Instances)
+		return api.StatusErrorf(http.StatusBadRequest, "only empty projects can be renamed: %q has %d instances and %d images", name, usage.Instances, usage.Images)
 	}
 
 	_, err = tx.GetProject(ctx, newName)

@@ -72,13 +72,19 @@ test fails below the floor in `+"`test/integration/testdata/parity-floor`"+`.
 The whole instance tree is also served under ` + "`/1.0/containers`" + `, as LXD 5.0 does:
 the same handlers, with the URLs they list under ` + "`/1.0/containers/...`" + `.
 
-Projects differ from LXD 5.0 in their features: ` + "`features.profiles`" + ` is on for a new
-project as in LXD 5.0 (its own, empty ` + "`default`" + ` profile), but ` + "`features.images`" + ` and
-` + "`features.storage.volumes`" + ` are off and cannot be turned on yet (LXD turns images on):
-every project uses the default project's images and storage, and a ` + "`restricted=true`" + `
-project may read but not change them (nor the default project's profiles). Features change
-only on empty projects, as in LXD. ` + "`features.networks`" + ` is off, as in LXD 5.0. Instance names are per project. A restricted certificate works only in
-projects with ` + "`restricted=true`" + ` (LXD lets it use any project in its list).
+Projects differ from LXD 5.0 in their features: ` + "`" + `features.profiles` + "`" + ` and
+` + "`" + `features.images` + "`" + ` are on for a new project as in LXD 5.0 (its own, empty ` + "`" + `default` + "`" + `
+profile; its own images and aliases, ` + "`" + `?project=` + "`" + ` in their URLs and events), but
+` + "`" + `features.storage.volumes` + "`" + ` is off and cannot be turned on yet (LXD turns it on): every
+project uses the default project's storage, and a project without ` + "`" + `features.images` + "`" + ` the
+default project's images. A ` + "`" + `restricted=true` + "`" + ` project may read but not change what it
+shares (its own profiles and images it changes). One image file imported into several
+projects is kept once (per-project rows, the file removed with the last one). Features
+change only on empty projects (no instances, images or profiles besides ` + "`" + `default` + "`" + `), as in
+LXD. ` + "`" + `features.networks` + "`" + ` is off, as in LXD 5.0. Instance names are per project. A
+restricted certificate works only in projects with ` + "`" + `restricted=true` + "`" + ` (LXD lets it use any
+project in its list), and only reads images (LXD lets it manage its projects' images). A
+local image copy between projects (` + "`" + `image_copy_project` + "`" + `) is not served.
 
 ## API extensions
 
