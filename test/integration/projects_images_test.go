@@ -191,3 +191,48 @@ func projectImage(t *testing.T, d *daemon, proj, fp string) (int, api.Image) {
 	_ = json.Unmarshal(env.Metadata, &img)
 	return code, img
 }
+
+// TestLXCProjectImagePull: an image pulled from another server with --target-project
+// joins that project's image set only (the pull's cache check and import follow the
+// project), over the same file the default project's copy of it uses.
+func TestLXCProjectImagePull(t *testing.T) {
+	a := startDaemon(t)
+	b := startDaemon(t)
+	a.listenHTTPS()
+	fp := fileSHA256(t, imagePath)
+
+	lb := newLXCRunner(t, b)
+	lb.must("project", "create", "pp")
+	t.Cleanup(func() {
+		_, _ = lb.run("image", "delete", fp, "--project", "pp")
+		_, _ = lb.run("project", "delete", "pp")
+	})
+
+	lxc := newLXC(t, b.dir)
+	lxc.must("remote", "add", "A", a.trustToken("cli"))
+	lxc.in(t).must("image", "copy", "A:debian/12", "local:", "--target-project", "pp", "--alias", "pulled")
+
+	if fps := projectImages(t, b, "pp"); len(fps) != 1 || fps[0] != fp {
+		t.Fatalf("pp's images after the pull = %v, want [%s]", fps, fp)
+	}
+
+	code, env := b.raw("GET", "/1.0/images/aliases/pulled?project=pp", nil)
+	if code != http.StatusOK || !strings.Contains(string(env.Metadata), fp) {
+		t.Errorf("alias pulled in pp: %d %s", code, env.Metadata)
+	}
+
+	if code, _ := b.raw("GET", "/1.0/images/aliases/pulled", nil); code != http.StatusNotFound {
+		t.Errorf("pp's pulled alias is in the default project: %d", code)
+	}
+
+	if fps := projectImages(t, b, "default"); len(fps) != 1 {
+		t.Errorf("default's images after pp's pull = %v, want its own one", fps)
+	}
+
+	lb.must("image", "delete", "pulled", "--project", "pp")
+	if _, err := os.Stat(filepath.Join(b.dir, "images", fp)); err != nil {
+		t.Errorf("pp's delete removed the default project's file: %v", err)
+	}
+
+	noSpool(t, b)
+}
