@@ -207,21 +207,24 @@ func imagesPost(d *Daemon, r *http.Request) response.Response {
 // when the request is answered; the operation removes its files. Instances made from it
 // keep working (the pool keeps what they sit on).
 func imageDelete(d *Daemon, r *http.Request) response.Response {
-	img, err := d.images.Get(r.Context(), projectOf(r), pathVar(r, "fingerprint"))
+	proj := projectOf(r)
+	ip, err := d.imagesProject(r.Context(), proj)
 	if err != nil {
 		return response.SmartError(err)
 	}
 
-	fp, proj := img.Fingerprint, projectOf(r)
+	img, err := d.images.Get(r.Context(), proj, pathVar(r, "fingerprint"))
+	if err != nil {
+		return response.SmartError(err)
+	}
+
+	fp := img.Fingerprint
 	finish, err := d.images.Delete(r.Context(), proj, fp)
 	if err != nil {
 		return response.SmartError(err)
 	}
 
-	ip, err := d.imagesProject(r.Context(), proj)
-	if err == nil {
-		d.revokeImageSecrets(ip, fp)
-	}
+	d.revokeImageSecrets(ip, fp)
 	d.events.SendLifecycle(proj, "image-deleted", imageURL(proj, fp), nil)
 
 	op, err := d.ops.Create(api.OperationClassTask, "Deleting image", map[string][]string{"images": {imageURL(proj, fp)}}, nil, func(context.Context, *operations.Operation) error {
