@@ -98,3 +98,56 @@ func TestAttackProjectImagesTenant(t *testing.T) {
 		t.Errorf("the default project's alias after the tenant's attempts: %d", code)
 	}
 }
+
+// TestAttackProjectImageSecretScope: an image secret made in one project opens that
+// project's image only. The same file is a private image of the default project too; a
+// client holding project pa's secret must not read the default project's record or
+// file with it. Positive control: the secret opens pa's image.
+func TestAttackProjectImageSecretScope(t *testing.T) {
+	requireSetup(t)
+	d := startDaemon(t)
+	addr := d.listenHTTPS()
+	l := newLXCRunner(t, d)
+	tiny := absoluteNamesImage(t)
+	fp := fileSHA256(t, tiny)
+
+	l.must("project", "create", "pa")
+	t.Cleanup(func() {
+		_, _ = l.run("image", "delete", fp, "--project", "pa")
+		_, _ = l.run("project", "delete", "pa")
+	})
+
+	l.must("image", "import", tiny, "--project", "pa")
+	l.must("image", "import", tiny, "--project", "default")
+
+	code, env := d.raw("POST", "/1.0/images/"+fp+"/secret?project=pa", nil)
+	if code != http.StatusAccepted {
+		t.Fatalf("secret in pa: %d %s", code, env.Error)
+	}
+
+	var op api.Operation
+	_ = json.Unmarshal(env.Metadata, &op)
+	secret, _ := op.Metadata["secret"].(string)
+	if secret == "" {
+		t.Fatalf("secret operation: %+v", op)
+	}
+
+	anon := newHTTPSClient(t, addr, tlsConfigFor(d.serverCert()))
+	for _, path := range []string{
+		"/1.0/images/" + fp + "?secret=" + secret,
+		"/1.0/images/" + fp + "?project=default&secret=" + secret,
+	} {
+		if code, data := anon.do("GET", path, nil); code != http.StatusNotFound {
+			t.Errorf("GET %s with pa's secret: %d %.200s, want 404", path, code, data)
+		}
+	}
+
+	// The record read does not use the token up when refused: the control still works.
+	if code, data := anon.do("GET", "/1.0/images/"+fp+"?project=pa&secret="+secret, nil); code != http.StatusOK {
+		t.Errorf("GET pa's image with its secret: %d %.200s", code, data)
+	}
+
+	if code, _ := anon.do("GET", "/1.0/images/"+fp+"/export?secret="+secret, nil); code != http.StatusNotFound {
+		t.Errorf("export of the default project's image with pa's secret: %d, want 404", code)
+	}
+}
