@@ -154,6 +154,26 @@ func TestLXCProjectImages(t *testing.T) {
 
 	// Empty again, the feature changes.
 	l.must("project", "set", "pa", "features.images=false")
+
+	// A restricted project changes its own images, not the default project's it shares.
+	l.must("project", "create", "plocked", "-c", "restricted=true", "-c", "features.images=false")
+	l.must("project", "create", "pown", "-c", "restricted=true")
+	t.Cleanup(func() {
+		_, _ = l.run("image", "delete", tinyFP, "--project", "pown")
+		_, _ = l.run("project", "delete", "plocked")
+		_, _ = l.run("project", "delete", "pown")
+	})
+
+	out = l.fails("image", "delete", "debian/12", "--project", "plocked")
+	if !strings.Contains(out, "restricted") {
+		t.Errorf("a restricted project deleting the default project's image refused with:\n%s", out)
+	}
+
+	l.must("image", "import", tiny, "--alias", "own", "--project", "pown")
+	l.must("image", "delete", "own", "--project", "pown")
+	if code, _ := projectImage(t, d, "default", tinyFP); code != http.StatusOK {
+		t.Errorf("pown's delete reached the default project's image: %d", code)
+	}
 }
 
 // lxcIn runs l's lxc with stdin.
