@@ -216,7 +216,7 @@ func seedFakeDB(ctx context.Context, d *db.DB, cfg fakeConfig) error {
 			}
 
 			for _, a := range img.Aliases {
-				err = tx.CreateImageAlias(ctx, a, img.Fingerprint, "", api.InstanceTypeContainer)
+				err = tx.CreateImageAlias(ctx, "default", a, img.Fingerprint, "", api.InstanceTypeContainer)
 				if err != nil {
 					return err
 				}

@@ -183,7 +183,7 @@ func (f *fakeInstances) PrepareCreate(ctx context.Context, req api.InstancesPost
 
 		fp := req.Source.Fingerprint
 		if fp == "" {
-			a, err := tx.GetImageAlias(ctx, req.Source.Alias)
+			a, err := tx.GetImageAlias(ctx, "default", req.Source.Alias)
 			if err != nil {
 				return err
 			}
@@ -193,7 +193,7 @@ func (f *fakeInstances) PrepareCreate(ctx context.Context, req api.InstancesPost
 
 		var err error
 
-		cr.Image, err = tx.GetImage(ctx, fp)
+		cr.Image, err = tx.GetImage(ctx, "default", fp)
 
 		return err
 	})

@@ -24,7 +24,8 @@ func imagesGet(d *Daemon, r *http.Request) response.Response {
 
 	// Untrusted callers see public images only.
 	trusted := trustedFor(r)
-	list, err := d.images.List(r.Context(), func(img *api.Image) bool {
+	proj := projectOf(r)
+	list, err := d.images.List(r.Context(), proj, func(img *api.Image) bool {
 		return (trusted || img.Public) && matchFilter(img, clauses)
 	})
 	if err != nil {
@@ -39,12 +40,12 @@ func imagesGet(d *Daemon, r *http.Request) response.Response {
 		return response.SyncResponse(true, list)
 	}
 
-	fps := []string{}
+	urls := []string{}
 	for _, img := range list {
-		fps = append(fps, img.Fingerprint)
+		urls = append(urls, imageURL(proj, img.Fingerprint))
 	}
 
-	return response.SyncResponse(true, urlsOf("images", fps))
+	return response.SyncResponse(true, urls)
 }
 
 // GET /1.0/images/{fingerprint}: exact or unique prefix.
@@ -61,18 +62,20 @@ func imageGet(d *Daemon, r *http.Request) response.Response {
 // callers name public images only (a fingerprint prefix is resolved among them), so a
 // private image is "not found" to them and never makes a prefix ambiguous, unless they
 // give the image's secret (?secret=, see images_secret.go) with its full fingerprint.
+// Either way only among the images of the request's project.
 func visibleImage(d *Daemon, r *http.Request, export bool) (*api.Image, error) {
 	fp := pathVar(r, "fingerprint")
+	proj := projectOf(r)
 	if trustedFor(r) {
-		return d.images.Get(r.Context(), fp)
+		return d.images.Get(r.Context(), proj, fp)
 	}
 
-	img, err := d.images.GetPublic(r.Context(), fp)
-	if err == nil || api.StatusCodeOf(err) != http.StatusNotFound || !d.imageSecretGrants(fp, r.FormValue("secret"), export) {
+	img, err := d.images.GetPublic(r.Context(), proj, fp)
+	if err == nil || api.StatusCodeOf(err) != http.StatusNotFound || !d.imageSecretGrants(r.Context(), proj, fp, r.FormValue("secret"), export) {
 		return img, err
 	}
 
-	img, err = d.images.Get(r.Context(), fp)
+	img, err = d.images.Get(r.Context(), proj, fp)
 	if err == nil && img.Fingerprint != fp {
 		return nil, api.StatusErrorf(http.StatusNotFound, "image %q not found", fp)
 	}
@@ -103,14 +106,14 @@ func imagePut(d *Daemon, r *http.Request) response.Response {
 		return response.SmartError(err)
 	}
 
-	err = d.images.Update(r.Context(), pathVar(r, "fingerprint"), req)
+	err = d.images.Update(r.Context(), projectOf(r), pathVar(r, "fingerprint"), req)
 	return response.SmartError(err)
 }
 
 // PATCH /1.0/images/{fingerprint}: as PUT, for the fields the body has; properties are
 // merged key by key (LXD's semantics: decoding over the current values does both).
 func imagePatch(d *Daemon, r *http.Request) response.Response {
-	img, err := d.images.Get(r.Context(), pathVar(r, "fingerprint"))
+	img, err := d.images.Get(r.Context(), projectOf(r), pathVar(r, "fingerprint"))
 	if err != nil {
 		return response.SmartError(err)
 	}
@@ -121,7 +124,7 @@ func imagePatch(d *Daemon, r *http.Request) response.Response {
 		return response.SmartError(err)
 	}
 
-	err = d.images.Update(r.Context(), img.Fingerprint, req)
+	err = d.images.Update(r.Context(), projectOf(r), img.Fingerprint, req)
 	return response.SmartError(err)
 }
 
@@ -129,13 +132,13 @@ func imagePatch(d *Daemon, r *http.Request) response.Response {
 // came from. Berth has no image servers yet (a later issue), so no image has a source:
 // the answer is LXD's for an image without one, an operation that fails saying so.
 func imageRefresh(d *Daemon, r *http.Request) response.Response {
-	img, err := d.images.Get(r.Context(), pathVar(r, "fingerprint"))
+	img, err := d.images.Get(r.Context(), projectOf(r), pathVar(r, "fingerprint"))
 	if err != nil {
 		return response.SmartError(err)
 	}
 
 	fp := img.Fingerprint
-	return d.task("Refreshing image", map[string][]string{"images": {"/1.0/images/" + fp}}, func(context.Context, *operations.Operation) error {
+	return d.task("Refreshing image", map[string][]string{"images": {imageURL(projectOf(r), fp)}}, func(context.Context, *operations.Operation) error {
 		return fmt.Errorf("Failed to update image %q: Image source not found", fp)
 	})
 }
@@ -162,7 +165,8 @@ func imagesPost(d *Daemon, r *http.Request) response.Response {
 		return response.NotImplemented(fmt.Errorf("split images (metadata + rootfs) are not supported yet: use a unified tarball"))
 	}
 
-	opts := imagestore.ImportOptions{Filename: r.Header.Get("X-LXD-filename")}
+	proj := projectOf(r)
+	opts := imagestore.ImportOptions{Project: proj, Filename: r.Header.Get("X-LXD-filename")}
 	opts.Public, _ = strconv.ParseBool(r.Header.Get("X-LXD-public"))
 	if p := r.Header.Get("X-LXD-properties"); p != "" {
 		vals, err := url.ParseQuery(p)
@@ -192,7 +196,7 @@ func imagesPost(d *Daemon, r *http.Request) response.Response {
 		}
 
 		if err == nil {
-			d.events.SendLifecycle("default", "image-created", "/1.0/images/"+fp, nil)
+			d.events.SendLifecycle(proj, "image-created", imageURL(proj, fp), nil)
 		}
 
 		return err
@@ -214,21 +218,27 @@ func imagesPost(d *Daemon, r *http.Request) response.Response {
 // when the request is answered; the operation removes its files. Instances made from it
 // keep working (the pool keeps what they sit on).
 func imageDelete(d *Daemon, r *http.Request) response.Response {
-	img, err := d.images.Get(r.Context(), pathVar(r, "fingerprint"))
+	proj := projectOf(r)
+	ip, err := d.imagesProject(r.Context(), proj)
+	if err != nil {
+		return response.SmartError(err)
+	}
+
+	img, err := d.images.Get(r.Context(), proj, pathVar(r, "fingerprint"))
 	if err != nil {
 		return response.SmartError(err)
 	}
 
 	fp := img.Fingerprint
-	finish, err := d.images.Delete(r.Context(), fp)
+	finish, err := d.images.Delete(r.Context(), proj, fp)
 	if err != nil {
 		return response.SmartError(err)
 	}
 
-	d.revokeImageSecrets(fp)
-	d.events.SendLifecycle("default", "image-deleted", "/1.0/images/"+fp, nil)
+	d.revokeImageSecrets(ip, fp)
+	d.events.SendLifecycle(proj, "image-deleted", imageURL(proj, fp), nil)
 
-	op, err := d.ops.Create(api.OperationClassTask, "Deleting image", map[string][]string{"images": {"/1.0/images/" + fp}}, nil, func(context.Context, *operations.Operation) error {
+	op, err := d.ops.Create(api.OperationClassTask, "Deleting image", map[string][]string{"images": {imageURL(proj, fp)}}, nil, func(context.Context, *operations.Operation) error {
 		finish()
 		return nil
 	}, nil, nil)

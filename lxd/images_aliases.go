@@ -11,7 +11,8 @@ import (
 
 // GET /1.0/images/aliases
 func aliasesGet(d *Daemon, r *http.Request) response.Response {
-	list, err := d.images.Aliases(r.Context())
+	proj := projectOf(r)
+	list, err := d.images.Aliases(r.Context(), proj)
 	if err != nil {
 		return response.SmartError(err)
 	}
@@ -20,12 +21,12 @@ func aliasesGet(d *Daemon, r *http.Request) response.Response {
 		return response.SyncResponse(true, list)
 	}
 
-	names := []string{}
+	urls := []string{}
 	for _, a := range list {
-		names = append(names, a.Name)
+		urls = append(urls, aliasURL(proj, a.Name))
 	}
 
-	return response.SyncResponse(true, urlsOf("images/aliases", names))
+	return response.SyncResponse(true, urls)
 }
 
 // POST /1.0/images/aliases: target may be a fingerprint prefix.
@@ -41,20 +42,22 @@ func aliasesPost(d *Daemon, r *http.Request) response.Response {
 		return response.BadRequest(err)
 	}
 
-	err = d.images.AddAliases(r.Context(), req.Target, req.Type, api.ImageAlias{Name: req.Name, Description: req.Description})
+	proj := projectOf(r)
+	err = d.images.AddAliases(r.Context(), proj, req.Target, req.Type, api.ImageAlias{Name: req.Name, Description: req.Description})
 	if err != nil {
 		return response.SmartError(err)
 	}
 
-	d.events.SendLifecycle("default", "image-alias-created", "/1.0/images/aliases/"+req.Name, nil)
-	return response.SyncResponseLocation(true, nil, "/1.0/images/aliases/"+req.Name)
+	d.events.SendLifecycle(proj, "image-alias-created", aliasURL(proj, req.Name), nil)
+	return response.SyncResponseLocation(true, nil, aliasURL(proj, req.Name))
 }
 
 // GET /1.0/images/aliases/{name}: untrusted callers see aliases of public images only.
 func aliasGet(d *Daemon, r *http.Request) response.Response {
-	out, err := d.images.Alias(r.Context(), pathVar(r, "name"))
+	proj := projectOf(r)
+	out, err := d.images.Alias(r.Context(), proj, pathVar(r, "name"))
 	if err == nil && !trustedFor(r) {
-		img, imgErr := d.images.Get(r.Context(), out.Target)
+		img, imgErr := d.images.Get(r.Context(), proj, out.Target)
 		if imgErr != nil || !img.Public {
 			err = api.StatusErrorf(http.StatusNotFound, "image alias %q not found", pathVar(r, "name"))
 		}
@@ -81,7 +84,7 @@ func aliasPut(d *Daemon, r *http.Request) response.Response {
 // PATCH /1.0/images/aliases/{name}: as PUT, for the fields the body has (decoding over
 // the current values keeps the others).
 func aliasPatch(d *Daemon, r *http.Request) response.Response {
-	cur, err := d.images.Alias(r.Context(), pathVar(r, "name"))
+	cur, err := d.images.Alias(r.Context(), projectOf(r), pathVar(r, "name"))
 	if err != nil {
 		return response.SmartError(err)
 	}
@@ -102,12 +105,13 @@ func aliasUpdate(d *Daemon, r *http.Request, req api.ImageAliasesEntryPut) respo
 		return response.BadRequest(fmt.Errorf("the target field is required"))
 	}
 
-	_, err := d.images.Get(r.Context(), req.Target)
+	proj := projectOf(r)
+	_, err := d.images.Get(r.Context(), proj, req.Target)
 	if api.StatusErrorCheck(err, http.StatusNotFound) {
 		return response.BadRequest(fmt.Errorf("target image %q not found", req.Target))
 	}
 
-	err = d.images.UpdateAlias(r.Context(), pathVar(r, "name"), req)
+	err = d.images.UpdateAlias(r.Context(), proj, pathVar(r, "name"), req)
 
 	return response.SmartError(err)
 }
@@ -125,19 +129,19 @@ func aliasPost(d *Daemon, r *http.Request) response.Response {
 		return response.BadRequest(err)
 	}
 
-	err = d.images.RenameAlias(r.Context(), pathVar(r, "name"), req.Name)
+	err = d.images.RenameAlias(r.Context(), projectOf(r), pathVar(r, "name"), req.Name)
 
 	return response.SmartError(err)
 }
 
 // DELETE /1.0/images/aliases/{name}
 func aliasDelete(d *Daemon, r *http.Request) response.Response {
-	name := pathVar(r, "name")
-	err := d.images.DeleteAlias(r.Context(), name)
+	name, proj := pathVar(r, "name"), projectOf(r)
+	err := d.images.DeleteAlias(r.Context(), proj, name)
 	if err != nil {
 		return response.SmartError(err)
 	}
 
-	d.events.SendLifecycle("default", "image-alias-deleted", "/1.0/images/aliases/"+name, nil)
+	d.events.SendLifecycle(proj, "image-alias-deleted", aliasURL(proj, name), nil)
 	return response.EmptySyncResponse
 }

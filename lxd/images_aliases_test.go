@@ -40,7 +40,7 @@ func TestAliasPatch(t *testing.T) {
 
 	check := func(step, target, desc string) {
 		t.Helper()
-		a, err := d.images.Alias(context.Background(), "web")
+		a, err := d.images.Alias(context.Background(), "default", "web")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -78,7 +78,7 @@ func (d *Daemon) runImageCachePruner(ctx context.Context) {
 // pruneImageCache deletes the cached images unused for longer than exp.
 func (d *Daemon) pruneImageCache(ctx context.Context, exp time.Duration) {
 	now := time.Now()
-	old, err := d.images.List(ctx, func(img *api.Image) bool {
+	old, err := d.images.ListAll(ctx, func(img *api.Image) bool {
 		used := img.LastUsedAt
 		if used.IsZero() || used.Before(img.UploadedAt) {
 			used = img.UploadedAt
@@ -91,18 +91,20 @@ func (d *Daemon) pruneImageCache(ctx context.Context, exp time.Duration) {
 		return
 	}
 
-	for _, img := range old {
-		fp := img.Fingerprint
-		finish, err := d.images.Delete(ctx, fp)
-		if err != nil {
-			d.log.Warn("pruning cached image", "fingerprint", fp, "err", err)
-			continue
-		}
+	for proj, imgs := range old {
+		for _, img := range imgs {
+			fp := img.Fingerprint
+			finish, err := d.images.Delete(ctx, proj, fp)
+			if err != nil {
+				d.log.Warn("pruning cached image", "project", proj, "fingerprint", fp, "err", err)
+				continue
+			}
 
-		d.revokeImageSecrets(fp)
-		d.events.SendLifecycle("default", "image-deleted", "/1.0/images/"+fp, nil)
-		finish()
-		d.log.Info("pruned cached image", "fingerprint", fp, "expiry", exp)
+			d.revokeImageSecrets(proj, fp)
+			d.events.SendLifecycle(proj, "image-deleted", imageURL(proj, fp), nil)
+			finish()
+			d.log.Info("pruned cached image", "project", proj, "fingerprint", fp, "expiry", exp)
+		}
 	}
 }
 

@@ -33,11 +33,11 @@ func imagesPostPublish(d *Daemon, r *http.Request) response.Response {
 	}
 
 	if req.Source.Mode == "push" {
-		return imagesPostPushToken(d, req)
+		return imagesPostPushToken(d, projectOf(r), req)
 	}
 
 	if req.Source.Type == "image" {
-		return imagesPostPull(d, req)
+		return imagesPostPull(d, projectOf(r), req)
 	}
 
 	var name, snap string
@@ -68,7 +68,8 @@ func imagesPostPublish(d *Daemon, r *http.Request) response.Response {
 		return response.SmartError(err)
 	}
 
-	opts := imagestore.ImportOptions{Filename: req.Filename, Public: req.Public, Properties: req.Properties}
+	proj := projectOf(r)
+	opts := imagestore.ImportOptions{Project: proj, Filename: req.Filename, Public: req.Public, Properties: req.Properties}
 	op, err := d.treeOp("Publishing instance", "create_image_from_container_pack", map[string][]string{"instances": {projects.InstanceURL(name)}}, func(ctx context.Context, op *operations.Operation) error {
 		pr, pw := io.Pipe()
 		packed := make(chan error, 1)
@@ -103,12 +104,12 @@ func imagesPostPublish(d *Daemon, r *http.Request) response.Response {
 			return err
 		}
 
-		err = d.images.AddAliases(ctx, fp, api.InstanceTypeContainer, req.Aliases...)
+		err = d.images.AddAliases(ctx, proj, fp, api.InstanceTypeContainer, req.Aliases...)
 		if err != nil {
 			return err
 		}
 
-		d.events.SendLifecycle("default", "image-created", "/1.0/images/"+fp, nil)
+		d.events.SendLifecycle(proj, "image-created", imageURL(proj, fp), nil)
 		return nil
 	})
 	if err != nil {

@@ -127,7 +127,7 @@ type download struct {
 // only if its sha256 is dl.fp. A failed download leaves nothing in the store.
 func (d *Daemon) fetchImage(ctx context.Context, op *operations.Operation, dl download, opts imagestore.ImportOptions) (string, error) {
 	fp := dl.fp
-	_, err := d.images.Get(ctx, fp)
+	_, err := d.images.Get(ctx, opts.Project, fp)
 	if err == nil {
 		return fp, nil // cached: already in the store
 	}
@@ -192,7 +192,7 @@ func (d *Daemon) fetchImage(ctx context.Context, op *operations.Operation, dl do
 		return "", err
 	}
 
-	d.events.SendLifecycle("default", "image-created", "/1.0/images/"+fp, nil)
+	d.events.SendLifecycle(opts.Project, "image-created", imageURL(opts.Project, fp), nil)
 	return fp, nil
 }
 
@@ -295,7 +295,7 @@ func humanBytes(v float64) string {
 
 // imagesPostPull answers POST /1.0/images with source type "image" (lxc image copy in
 // pull mode): an operation downloads the image, then adds the request's aliases.
-func imagesPostPull(d *Daemon, req api.ImagesPost) response.Response {
+func imagesPostPull(d *Daemon, proj string, req api.ImagesPost) response.Response {
 	s := req.Source
 	if s.Mode != "" && s.Mode != "pull" {
 		return response.NotImplemented(fmt.Errorf("image source mode %q is not supported", s.Mode))
@@ -307,7 +307,7 @@ func imagesPostPull(d *Daemon, req api.ImagesPost) response.Response {
 		return response.SmartError(err)
 	}
 
-	opts := imagestore.ImportOptions{Filename: req.Filename, Public: req.Public}
+	opts := imagestore.ImportOptions{Project: proj, Filename: req.Filename, Public: req.Public}
 	if len(req.Properties) > 0 {
 		opts.Properties = req.Properties
 	}
@@ -320,11 +320,11 @@ func imagesPostPull(d *Daemon, req api.ImagesPost) response.Response {
 
 		_ = op.UpdateMetadata(map[string]any{"fingerprint": fp})
 		// An explicit copy keeps the image, even one a launch had cached.
-		err = d.images.SetCached(ctx, fp, false)
+		err = d.images.SetCached(ctx, proj, fp, false)
 		if err != nil {
 			return err
 		}
 
-		return d.images.AddAliases(ctx, fp, api.InstanceTypeContainer, req.Aliases...)
+		return d.images.AddAliases(ctx, proj, fp, api.InstanceTypeContainer, req.Aliases...)
 	})
 }

@@ -42,6 +42,7 @@ const (
 
 // pushGrant is what the token's issuer asked for the pushed image.
 type pushGrant struct {
+	proj       string // the issuer's project: the image joins its image set
 	fp         string
 	aliases    []api.ImageAlias
 	properties map[string]string
@@ -56,7 +57,7 @@ var imagePushMu sync.Mutex
 
 // imagesPostPushToken answers POST /1.0/images with source mode "push" (the target side
 // of step 1).
-func imagesPostPushToken(d *Daemon, req api.ImagesPost) response.Response {
+func imagesPostPushToken(d *Daemon, proj string, req api.ImagesPost) response.Response {
 	fp := req.Source.Fingerprint
 	if !fingerprintRE.MatchString(fp) {
 		return response.BadRequest(fmt.Errorf("an image push needs the image's full fingerprint, not %q", fp))
@@ -74,14 +75,14 @@ func imagesPostPushToken(d *Daemon, req api.ImagesPost) response.Response {
 	}
 
 	md := map[string]any{"secret": ws.NewSecret(), "fingerprint": fp, "aliases": req.Aliases, "properties": req.Properties, "public": req.Public}
-	resources := map[string][]string{"images": {"/1.0/images/" + fp}}
+	resources := map[string][]string{"images": {imageURL(proj, fp)}}
 	op, err := d.ops.Create(api.OperationClassToken, imagePushTokenDesc, resources, md, nil, nil,
 		func(*operations.Operation) error { return nil })
 	if err != nil {
 		return response.InternalError(err)
 	}
 
-	imagePushGrants.Store(op.ID(), pushGrant{fp: fp, aliases: req.Aliases, properties: req.Properties, public: req.Public})
+	imagePushGrants.Store(op.ID(), pushGrant{proj: proj, fp: fp, aliases: req.Aliases, properties: req.Properties, public: req.Public})
 	err = op.Start()
 	if err != nil {
 		imagePushGrants.Delete(op.ID())
@@ -166,9 +167,9 @@ func imagesPostPushed(d *Daemon, r *http.Request) response.Response {
 		return response.BadRequest(fmt.Errorf("pushed image does not match its token: its sha256 is %s, want %s", up.Fingerprint, grant.fp))
 	}
 
-	opts := imagestore.ImportOptions{Filename: r.Header.Get("X-LXD-filename"), Public: grant.public, Properties: grant.properties}
+	opts := imagestore.ImportOptions{Project: grant.proj, Filename: r.Header.Get("X-LXD-filename"), Public: grant.public, Properties: grant.properties}
 	secret := ws.NewSecret()
-	op, err := d.ops.Create(api.OperationClassTask, imagePushReceiveDesc, map[string][]string{"images": {"/1.0/images/" + grant.fp}},
+	op, err := d.ops.Create(api.OperationClassTask, imagePushReceiveDesc, map[string][]string{"images": {imageURL(grant.proj, grant.fp)}},
 		map[string]any{"secret": secret}, func(ctx context.Context, op *operations.Operation) error {
 			fp, size, err := d.images.Import(ctx, up, opts)
 			if fp != "" {
@@ -183,8 +184,8 @@ func imagesPostPushed(d *Daemon, r *http.Request) response.Response {
 				return err
 			}
 
-			d.events.SendLifecycle("default", "image-created", "/1.0/images/"+fp, nil)
-			return d.images.AddAliases(ctx, fp, api.InstanceTypeContainer, grant.aliases...)
+			d.events.SendLifecycle(grant.proj, "image-created", imageURL(grant.proj, fp), nil)
+			return d.images.AddAliases(ctx, grant.proj, fp, api.InstanceTypeContainer, grant.aliases...)
 		}, nil, nil)
 	if err == nil {
 		err = op.Start()
@@ -212,7 +213,7 @@ func mayWaitWithSecret(op *operations.Operation, secret string) bool {
 // imageExportPost answers POST /1.0/images/{fingerprint}/export (the source side of
 // step 2): an operation uploads the image to the target with the target's token.
 func imageExportPost(d *Daemon, r *http.Request) response.Response {
-	img, err := d.images.Get(r.Context(), pathVar(r, "fingerprint"))
+	img, err := d.images.Get(r.Context(), projectOf(r), pathVar(r, "fingerprint"))
 	if err != nil {
 		return response.SmartError(err)
 	}

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,7 +37,12 @@ var imageSecretMatched func()
 
 // POST /1.0/images/{fingerprint}/secret
 func imageSecretPost(d *Daemon, r *http.Request) response.Response {
-	img, err := d.images.Get(r.Context(), pathVar(r, "fingerprint"))
+	ip, err := d.imagesProject(r.Context(), projectOf(r))
+	if err != nil {
+		return response.SmartError(err)
+	}
+
+	img, err := d.images.Get(r.Context(), ip, pathVar(r, "fingerprint"))
 	if err != nil {
 		return response.SmartError(err)
 	}
@@ -51,7 +58,9 @@ func imageSecretPost(d *Daemon, r *http.Request) response.Response {
 		return response.SmartError(api.StatusErrorf(http.StatusServiceUnavailable, "%d image secrets are waiting already: cancel some first", live))
 	}
 
-	resources := map[string][]string{"images": {"/1.0/images/" + img.Fingerprint}}
+	// The resource names the project whose image it is: the secret opens the image only
+	// from a project that uses that image set.
+	resources := map[string][]string{"images": {imageURL(ip, img.Fingerprint)}}
 	op, err := d.ops.Create(api.OperationClassToken, imageSecretDesc, resources, map[string]any{"secret": ws.NewSecret()}, nil, nil,
 		func(*operations.Operation) error { return nil })
 	if err == nil {
@@ -72,7 +81,8 @@ func imageSecretPost(d *Daemon, r *http.Request) response.Response {
 	return response.OperationResponse(op)
 }
 
-// imageOfSecret is the fingerprint an image secret token is for ("" for other operations).
+// imageOfSecret is the image an image secret token is for, its URL after /1.0/images/
+// (the fingerprint, and ?project= outside the default project; "" for other operations).
 func imageOfSecret(op *operations.Operation) string {
 	if op.Class() != api.OperationClassToken || op.Render().Description != imageSecretDesc {
 		return ""
@@ -86,11 +96,23 @@ func imageOfSecret(op *operations.Operation) string {
 	return imgs[0][len("/1.0/images/"):]
 }
 
+// secretTarget is what imageOfSecret answers for image fp of image set ip (the project
+// whose images they are: db.Tx.ImagesProject).
+func secretTarget(ip, fp string) string {
+	return strings.TrimPrefix(imageURL(ip, fp), "/1.0/images/")
+}
+
 // imageSecretGrants reports whether secret is a live image secret for exactly image fp
-// (a full fingerprint: a secret never resolves prefixes), and uses it up: the first
-// record read (export false) or the file read (export true, which ends the token).
-func (d *Daemon) imageSecretGrants(fp, secret string, export bool) bool {
+// (a full fingerprint: a secret never resolves prefixes) of the image set project proj
+// uses, and uses it up: the first record read (export false) or the file read (export
+// true, which ends the token).
+func (d *Daemon) imageSecretGrants(ctx context.Context, proj, fp, secret string, export bool) bool {
 	if secret == "" || len(secret) > 128 {
+		return false
+	}
+
+	ip, err := d.imagesProject(ctx, proj)
+	if err != nil {
 		return false
 	}
 
@@ -100,7 +122,7 @@ func (d *Daemon) imageSecretGrants(fp, secret string, export bool) bool {
 	// Every live token is compared, in constant time, whatever matched before.
 	var found *operations.Operation
 	for _, op := range d.ops.List() {
-		if op.Status() != api.Running || imageOfSecret(op) != fp {
+		if op.Status() != api.Running || imageOfSecret(op) != secretTarget(ip, fp) {
 			continue
 		}
 
@@ -127,11 +149,11 @@ func (d *Daemon) imageSecretGrants(fp, secret string, export bool) bool {
 	return !used && found.Status() == api.Running
 }
 
-// revokeImageSecrets ends the secrets of image fp, which was deleted: the same file
-// imported again has the same fingerprint, and a secret must not open it.
-func (d *Daemon) revokeImageSecrets(fp string) {
+// revokeImageSecrets ends the secrets of image fp of image set ip, which was deleted: the
+// same file imported again has the same fingerprint, and a secret must not open it.
+func (d *Daemon) revokeImageSecrets(ip, fp string) {
 	for _, op := range d.ops.List() {
-		if op.Status() == api.Running && imageOfSecret(op) == fp {
+		if op.Status() == api.Running && imageOfSecret(op) == secretTarget(ip, fp) {
 			_ = op.Cancel()
 		}
 	}

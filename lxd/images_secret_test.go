@@ -95,7 +95,7 @@ func TestImageSecretExportOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if d.imageSecretGrants(fp, secret, true) {
+			if d.imageSecretGrants(context.Background(), "default", fp, secret, true) {
 				granted.Add(1)
 			}
 
@@ -128,20 +128,20 @@ func TestImageSecretScope(t *testing.T) {
 	for _, tc := range []struct{ fp, secret string }{
 		{other, secret}, {fp[:12], secret}, {fp, ""}, {fp, ws.NewSecret()}, {fp, secret + "0"}, {fp, strings.Repeat("a", 1<<20)},
 	} {
-		if d.imageSecretGrants(tc.fp, tc.secret, false) || d.imageSecretGrants(tc.fp, tc.secret, true) {
+		if d.imageSecretGrants(context.Background(), "default", tc.fp, tc.secret, false) || d.imageSecretGrants(context.Background(), "default", tc.fp, tc.secret, true) {
 			t.Errorf("granted %.16q with secret %.16q", tc.fp, tc.secret)
 		}
 	}
 
-	if !d.imageSecretGrants(fp, secret, false) {
+	if !d.imageSecretGrants(context.Background(), "default", fp, secret, false) {
 		t.Fatal("the secret's first record read refused")
 	}
 
-	if d.imageSecretGrants(fp, secret, false) {
+	if d.imageSecretGrants(context.Background(), "default", fp, secret, false) {
 		t.Error("the secret granted a second record read")
 	}
 
-	if !d.imageSecretGrants(fp, secret, true) || d.imageSecretGrants(fp, secret, true) {
+	if !d.imageSecretGrants(context.Background(), "default", fp, secret, true) || d.imageSecretGrants(context.Background(), "default", fp, secret, true) {
 		t.Error("the secret did not grant exactly one export")
 	}
 }

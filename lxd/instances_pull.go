@@ -39,7 +39,7 @@ func instancesPostPull(d *Daemon, r *http.Request, req api.InstancesPost) respon
 
 	proj := projectOf(r)
 	return d.task("Creating instance", instanceResources(project.Key(proj, req.Name)), func(ctx context.Context, op *operations.Operation) error {
-		fp, err := d.pullImage(ctx, op, src, imagestore.ImportOptions{Cached: true})
+		fp, err := d.pullImage(ctx, op, src, imagestore.ImportOptions{Cached: true, Project: proj})
 		if err != nil {
 			return err
 		}

@@ -21,11 +21,13 @@ import (
 // rides in the context for the names a body brings (a new instance, a copy's source).
 //
 // A project with features.profiles has profiles of its own (lxd/profiles picks them by
-// the request's project), one with features.storage.volumes custom volumes of its own
-// (scopeVolumes). Projects have no features.images or features.networks of their own
-// yet (lxd/projects): images, pools and networks (and profiles and volumes without the
-// feature) are the default project's, readable from every project; a restricted
-// project may not change them (and reaches no volume without its own: db.VolumeOwner).
+// the request's project), one with features.images images and aliases of its own
+// (lxd/imagestore picks them by the request's project), one with
+// features.storage.volumes custom volumes of its own (scopeVolumes). Projects have no
+// features.networks of their own yet (lxd/projects): pools and networks (and profiles,
+// images and volumes without the feature) are the default project's, readable from
+// every project; a restricted project may not change them (and reaches no volume
+// without its own: db.VolumeOwner).
 
 type allProjectsKey struct{}
 
@@ -116,7 +118,7 @@ func (d *Daemon) scopeProject(ep APIEndpoint, r *http.Request) (*http.Request, r
 		return r, forbiddenProject(proj)
 	}
 
-	var restricted, ownProfiles, ownVolumes bool
+	var restricted, ownProfiles, ownImages, ownVolumes bool
 	if (proj != project.Default || c.Restricted()) && d.projects != nil {
 		cfg, err := d.projects.Config(r.Context(), proj)
 		if err != nil {
@@ -125,6 +127,7 @@ func (d *Daemon) scopeProject(ep APIEndpoint, r *http.Request) (*http.Request, r
 
 		restricted = validate.IsTrue(cfg["restricted"])
 		ownProfiles = validate.IsTrue(cfg["features.profiles"])
+		ownImages = validate.IsTrue(cfg["features.images"])
 		ownVolumes = validate.IsTrue(cfg["features.storage.volumes"])
 	}
 
@@ -156,6 +159,12 @@ func (d *Daemon) scopeProject(ep APIEndpoint, r *http.Request) (*http.Request, r
 
 			// Its own volumes too (the pools they live in stay the default project's).
 			if kind == "storage-pools" && ownVolumes && isVolumePath(ep.Path) {
+				continue
+			}
+
+			// Its own images likewise: hostile content either way (an image is
+			// checked when unpacked), and no other project sees them.
+			if kind == "images" && ownImages {
 				continue
 			}
 

@@ -32,6 +32,7 @@ type InstanceFilter struct {
 // Image is one row of the images table.
 type Image struct {
 	ID           int64
+	Project      string // the project whose images it is among ("" is default on insert)
 	Fingerprint  string // 64 lowercase hex
 	Filename     string
 	Size         int64

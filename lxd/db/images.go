@@ -2,38 +2,82 @@ package db
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/shared/validate"
 )
 
-const imageColumns = `id, fingerprint, filename, size, architecture, type, public, auto_update, cached,
-creation_date, expiry_date, upload_date, last_use_date`
+// Images are per project: every method below takes the project whose image set it works
+// on, which is the request's project if it has features.images and the default project
+// otherwise (ImagesProject). A fingerprint is unique within a project only; the files
+// behind it are shared (lxd/imagestore keeps them while any project's row names them).
 
-const imagesSelect = `SELECT ` + imageColumns + ` FROM images ORDER BY fingerprint`
+const imageColumns = `i.id, p.name, i.fingerprint, i.filename, i.size, i.architecture, i.type, i.public,
+i.auto_update, i.cached, i.creation_date, i.expiry_date, i.upload_date, i.last_use_date
+FROM images i JOIN projects p ON p.id = i.project_id`
 
-const imageSelectExact = `SELECT ` + imageColumns + ` FROM images WHERE fingerprint = ?`
+// inProject restricts a query on images i to the project named by the first argument.
+const inProject = `p.name = ?1`
+
+const imagesSelect = `SELECT ` + imageColumns + ` WHERE ` + inProject + ` ORDER BY i.fingerprint`
+
+const allImagesSelect = `SELECT ` + imageColumns + ` ORDER BY p.name, i.fingerprint`
+
+const imageSelectExact = `SELECT ` + imageColumns + ` WHERE ` + inProject + ` AND i.fingerprint = ?2`
 
 // imageSelectPrefix stops at two rows: enough to tell unique from ambiguous.
 // substr rather than LIKE, so '%' and '_' in user input match only themselves.
 const imageSelectPrefix = `SELECT ` + imageColumns + `
-FROM images WHERE substr(fingerprint, 1, length(?1)) = ?1 ORDER BY fingerprint LIMIT 2`
+WHERE ` + inProject + ` AND substr(i.fingerprint, 1, length(?2)) = ?2 ORDER BY i.fingerprint LIMIT 2`
 
 // The same among public images only: what an untrusted caller may name.
 const (
-	publicImageSelectExact  = `SELECT ` + imageColumns + ` FROM images WHERE fingerprint = ? AND public = 1`
+	publicImageSelectExact  = `SELECT ` + imageColumns + ` WHERE ` + inProject + ` AND i.fingerprint = ?2 AND i.public = 1`
 	publicImageSelectPrefix = `SELECT ` + imageColumns + `
-FROM images WHERE substr(fingerprint, 1, length(?1)) = ?1 AND public = 1 ORDER BY fingerprint LIMIT 2`
+WHERE ` + inProject + ` AND substr(i.fingerprint, 1, length(?2)) = ?2 AND i.public = 1 ORDER BY i.fingerprint LIMIT 2`
 )
 
 const imagesPropertiesSelect = `
 SELECT image_id, key, value FROM images_properties WHERE ?1 = 0 OR image_id = ?1`
 
-// GetImages returns all images sorted by fingerprint, with properties.
+// ImagesProject returns the project whose images proj uses: proj itself when it has
+// features.images, the default project otherwise (404 for an unknown project).
+func (tx *Tx) ImagesProject(ctx context.Context, proj string) (string, error) {
+	if proj == "" || proj == DefaultProjectName {
+		return DefaultProjectName, nil
+	}
+
+	p, err := tx.GetProject(ctx, proj)
+	if err != nil {
+		return "", err
+	}
+
+	if validate.IsTrue(p.Config["features.images"]) {
+		return p.Name, nil
+	}
+
+	return DefaultProjectName, nil
+}
+
+// GetImages returns every project's images sorted by project and fingerprint, with
+// properties.
 func (tx *Tx) GetImages(ctx context.Context) ([]Image, error) {
-	images, err := tx.queryImages(ctx, imagesSelect)
+	return tx.imagesWithProperties(ctx, allImagesSelect)
+}
+
+// GetProjectImages returns the images of project proj sorted by fingerprint, with
+// properties.
+func (tx *Tx) GetProjectImages(ctx context.Context, proj string) ([]Image, error) {
+	return tx.imagesWithProperties(ctx, imagesSelect, proj)
+}
+
+func (tx *Tx) imagesWithProperties(ctx context.Context, query string, args ...any) ([]Image, error) {
+	images, err := tx.queryImages(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -46,30 +90,42 @@ func (tx *Tx) GetImages(ctx context.Context) ([]Image, error) {
 	return images, nil
 }
 
-// GetImage returns the image whose fingerprint is fingerprintOrPrefix or, failing
-// that, the one image it is a prefix of: 404 for none, 400 if ambiguous.
-func (tx *Tx) GetImage(ctx context.Context, fingerprintOrPrefix string) (*Image, error) {
-	return tx.getImage(ctx, fingerprintOrPrefix, imageSelectExact, imageSelectPrefix)
+// ImageInUse reports whether any project has a row for exactly fingerprint fp: its
+// files are kept while one does.
+func (tx *Tx) ImageInUse(ctx context.Context, fp string) (bool, error) {
+	var n int64
+	err := tx.tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM images WHERE fingerprint = ?`, fp).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("counting rows of image %q: %w", fp, err)
+	}
+
+	return n > 0, nil
+}
+
+// GetImage returns project proj's image whose fingerprint is fingerprintOrPrefix or,
+// failing that, the one image it is a prefix of: 404 for none, 400 if ambiguous.
+func (tx *Tx) GetImage(ctx context.Context, proj, fingerprintOrPrefix string) (*Image, error) {
+	return tx.getImage(ctx, proj, fingerprintOrPrefix, imageSelectExact, imageSelectPrefix)
 }
 
 // GetPublicImage is GetImage among public images only: private images neither match
 // nor make a prefix ambiguous, so their existence does not show.
-func (tx *Tx) GetPublicImage(ctx context.Context, fingerprintOrPrefix string) (*Image, error) {
-	return tx.getImage(ctx, fingerprintOrPrefix, publicImageSelectExact, publicImageSelectPrefix)
+func (tx *Tx) GetPublicImage(ctx context.Context, proj, fingerprintOrPrefix string) (*Image, error) {
+	return tx.getImage(ctx, proj, fingerprintOrPrefix, publicImageSelectExact, publicImageSelectPrefix)
 }
 
-func (tx *Tx) getImage(ctx context.Context, fingerprintOrPrefix, exact, prefix string) (*Image, error) {
+func (tx *Tx) getImage(ctx context.Context, proj, fingerprintOrPrefix, exact, prefix string) (*Image, error) {
 	if fingerprintOrPrefix == "" {
 		return nil, notFound("image", fingerprintOrPrefix)
 	}
 
-	images, err := tx.queryImages(ctx, exact, fingerprintOrPrefix)
+	images, err := tx.queryImages(ctx, exact, proj, fingerprintOrPrefix)
 	if err != nil {
 		return nil, err
 	}
 
 	if len(images) == 0 {
-		images, err = tx.queryImages(ctx, prefix, fingerprintOrPrefix)
+		images, err = tx.queryImages(ctx, prefix, proj, fingerprintOrPrefix)
 		if err != nil {
 			return nil, err
 		}
@@ -102,7 +158,7 @@ func (tx *Tx) queryImages(ctx context.Context, query string, args ...any) ([]Ima
 	images := []Image{}
 	for rows.Next() {
 		var img Image
-		err := rows.Scan(&img.ID, &img.Fingerprint, &img.Filename, &img.Size, &img.Architecture, &img.Type,
+		err := rows.Scan(&img.ID, &img.Project, &img.Fingerprint, &img.Filename, &img.Size, &img.Architecture, &img.Type,
 			&img.Public, &img.AutoUpdate, &img.Cached, dbTime{&img.CreatedAt}, dbTime{&img.ExpiresAt},
 			dbTime{&img.UploadedAt}, dbTime{&img.LastUsedAt})
 		if err != nil {
@@ -134,24 +190,45 @@ func (tx *Tx) loadImageProperties(ctx context.Context, images []Image, id int64)
 	return nil
 }
 
-const imageIDSelect = `SELECT id FROM images WHERE fingerprint = ?`
+const imageIDSelect = `SELECT i.id FROM images i JOIN projects p ON p.id = i.project_id WHERE p.name = ? AND i.fingerprint = ?`
 
-// imageID returns the id of the image with exactly that fingerprint, or a 404.
-func (tx *Tx) imageID(ctx context.Context, fingerprint string) (int64, error) {
-	return tx.lookupID(ctx, imageIDSelect, "image", fingerprint)
+// imageID returns the id of project proj's image with exactly that fingerprint, or a 404.
+func (tx *Tx) imageID(ctx context.Context, proj, fingerprint string) (int64, error) {
+	var id int64
+	err := tx.tx.QueryRowContext(ctx, imageIDSelect, proj, fingerprint).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, notFound("image", fingerprint)
+	}
+
+	if err != nil {
+		return 0, fmt.Errorf("looking up image %q: %w", fingerprint, err)
+	}
+
+	return id, nil
 }
 
 const imageInsert = `
-INSERT INTO images (fingerprint, filename, size, architecture, type, public, auto_update, cached,
+INSERT INTO images (project_id, fingerprint, filename, size, architecture, type, public, auto_update, cached,
     creation_date, expiry_date, upload_date, last_use_date)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 const imagePropertyInsert = `INSERT INTO images_properties (image_id, key, value) VALUES (?, ?, ?)`
 
-// CreateImage inserts an image with its properties and returns its id (409 if the
-// fingerprint is known).
+// CreateImage inserts an image of project img.Project (the default one if empty) with
+// its properties and returns its id (409 if the project has the fingerprint, 404 if
+// there is no such project).
 func (tx *Tx) CreateImage(ctx context.Context, img Image) (int64, error) {
-	res, err := tx.tx.ExecContext(ctx, imageInsert, img.Fingerprint, img.Filename, img.Size, img.Architecture,
+	proj := img.Project
+	if proj == "" {
+		proj = DefaultProjectName
+	}
+
+	projectID, err := tx.lookupID(ctx, projectIDSelect, "project", proj)
+	if err != nil {
+		return 0, err
+	}
+
+	res, err := tx.tx.ExecContext(ctx, imageInsert, projectID, img.Fingerprint, img.Filename, img.Size, img.Architecture,
 		img.Type, img.Public, img.AutoUpdate, img.Cached, timeToDB(img.CreatedAt), timeToDB(img.ExpiresAt),
 		timeToDB(img.UploadedAt), timeToDB(img.LastUsedAt))
 	if isUnique(err) {
@@ -179,10 +256,10 @@ const imageUpdate = `UPDATE images SET public = ?, auto_update = ?, expiry_date 
 
 const imagePropertiesDelete = `DELETE FROM images_properties WHERE image_id = ?`
 
-// UpdateImage replaces public, auto_update, expiry date and properties of the image
-// with exactly that fingerprint.
-func (tx *Tx) UpdateImage(ctx context.Context, fingerprint string, img Image) error {
-	id, err := tx.imageID(ctx, fingerprint)
+// UpdateImage replaces public, auto_update, expiry date and properties of project proj's
+// image with exactly that fingerprint.
+func (tx *Tx) UpdateImage(ctx context.Context, proj, fingerprint string, img Image) error {
+	id, err := tx.imageID(ctx, proj, fingerprint)
 	if err != nil {
 		return err
 	}
@@ -205,17 +282,20 @@ func (tx *Tx) UpdateImage(ctx context.Context, fingerprint string, img Image) er
 	return nil
 }
 
-const imageLastUsedUpdate = `UPDATE images SET last_use_date = ? WHERE fingerprint = ?`
+const imageLastUsedUpdate = `
+UPDATE images SET last_use_date = ?1
+WHERE fingerprint = ?2 AND project_id = (SELECT id FROM projects WHERE name = ?3)`
 
-// UpdateImageLastUsed records when the image was last used to create an instance.
-func (tx *Tx) UpdateImageLastUsed(ctx context.Context, fingerprint string, t time.Time) error {
-	return tx.execOne(ctx, "image", fingerprint, imageLastUsedUpdate, timeToDB(t), fingerprint)
+// UpdateImageLastUsed records when project proj's image was last used to create an
+// instance.
+func (tx *Tx) UpdateImageLastUsed(ctx context.Context, proj, fingerprint string, t time.Time) error {
+	return tx.execOne(ctx, "image", fingerprint, imageLastUsedUpdate, timeToDB(t), fingerprint, proj)
 }
 
-const imageDelete = `DELETE FROM images WHERE fingerprint = ?`
+const imageDelete = `DELETE FROM images WHERE fingerprint = ?1 AND project_id = (SELECT id FROM projects WHERE name = ?2)`
 
-// DeleteImage deletes the image with exactly that fingerprint; its properties and
-// aliases go with it.
-func (tx *Tx) DeleteImage(ctx context.Context, fingerprint string) error {
-	return tx.execOne(ctx, "image", fingerprint, imageDelete, fingerprint)
+// DeleteImage deletes project proj's image with exactly that fingerprint; its
+// properties and aliases go with it. Other projects' rows of the fingerprint stay.
+func (tx *Tx) DeleteImage(ctx context.Context, proj, fingerprint string) error {
+	return tx.execOne(ctx, "image", fingerprint, imageDelete, fingerprint, proj)
 }

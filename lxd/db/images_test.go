@@ -7,11 +7,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/berth-dev/berth/shared/api"
 )
 
 func sampleImage(fp string) Image {
 	return Image{
 		Fingerprint:  fp,
+		Project:      "default",
 		Filename:     "debian-12.tar.xz",
 		Size:         123456789,
 		Architecture: "x86_64",
@@ -41,7 +44,7 @@ func TestImageRoundTrip(t *testing.T) {
 	})
 
 	read(t, db, func(ctx context.Context, tx *Tx) error {
-		got, err := tx.GetImage(ctx, want.Fingerprint)
+		got, err := tx.GetImage(ctx, "default", want.Fingerprint)
 		if err != nil {
 			return err
 		}
@@ -84,7 +87,7 @@ func TestGetImagePrefix(t *testing.T) {
 	})
 
 	read(t, db, func(ctx context.Context, tx *Tx) error {
-		got, err := tx.GetImage(ctx, "abc1")
+		got, err := tx.GetImage(ctx, "default", "abc1")
 		if err != nil {
 			return err
 		}
@@ -93,7 +96,7 @@ func TestGetImagePrefix(t *testing.T) {
 			t.Errorf("GetImage(abc1) = %+v", got)
 		}
 
-		_, err = tx.GetImage(ctx, "abc")
+		_, err = tx.GetImage(ctx, "default", "abc")
 		wantStatus(t, err, http.StatusBadRequest)
 
 		if err.Error() != `image prefix "abc" is ambiguous` {
@@ -101,7 +104,7 @@ func TestGetImagePrefix(t *testing.T) {
 		}
 
 		for _, missing := range []string{"ff", "", "%", "_bc"} {
-			_, err = tx.GetImage(ctx, missing)
+			_, err = tx.GetImage(ctx, "default", missing)
 			wantStatus(t, err, http.StatusNotFound)
 		}
 
@@ -122,7 +125,7 @@ func TestUpdateAndDeleteImage(t *testing.T) {
 			return err
 		}
 
-		err = tx.UpdateImage(ctx, fp, Image{
+		err = tx.UpdateImage(ctx, "default", fp, Image{
 			Filename:   "ignored",
 			Public:     false,
 			AutoUpdate: false,
@@ -133,11 +136,11 @@ func TestUpdateAndDeleteImage(t *testing.T) {
 			return err
 		}
 
-		return tx.UpdateImageLastUsed(ctx, fp, used)
+		return tx.UpdateImageLastUsed(ctx, "default", fp, used)
 	})
 
 	read(t, db, func(ctx context.Context, tx *Tx) error {
-		got, err := tx.GetImage(ctx, fp)
+		got, err := tx.GetImage(ctx, "default", fp)
 		if err != nil {
 			return err
 		}
@@ -152,17 +155,17 @@ func TestUpdateAndDeleteImage(t *testing.T) {
 	})
 
 	err := db.Transaction(ctx, func(ctx context.Context, tx *Tx) error {
-		return tx.UpdateImage(ctx, "nope", Image{})
+		return tx.UpdateImage(ctx, "default", "nope", Image{})
 	})
 	wantStatus(t, err, http.StatusNotFound)
 
 	write(t, db, func(ctx context.Context, tx *Tx) error {
-		err := tx.CreateImageAlias(ctx, "debian", fp, "", "container")
+		err := tx.CreateImageAlias(ctx, "default", "debian", fp, "", "container")
 		if err != nil {
 			return err
 		}
 
-		return tx.DeleteImage(ctx, fp)
+		return tx.DeleteImage(ctx, "default", fp)
 	})
 
 	// Properties and aliases went with the image.
@@ -179,7 +182,7 @@ func TestUpdateAndDeleteImage(t *testing.T) {
 	}
 
 	err = db.Transaction(ctx, func(ctx context.Context, tx *Tx) error {
-		return tx.DeleteImage(ctx, fp)
+		return tx.DeleteImage(ctx, "default", fp)
 	})
 	wantStatus(t, err, http.StatusNotFound)
 }
@@ -197,26 +200,26 @@ func TestImageAliases(t *testing.T) {
 			}
 		}
 
-		err := tx.CreateImageAlias(ctx, "z-debian", fpA, "Debian", "container")
+		err := tx.CreateImageAlias(ctx, "default", "z-debian", fpA, "Debian", "container")
 		if err != nil {
 			return err
 		}
 
-		return tx.CreateImageAlias(ctx, "a-debian", fpA, "", "container")
+		return tx.CreateImageAlias(ctx, "default", "a-debian", fpA, "", "container")
 	})
 
 	err := db.Transaction(ctx, func(ctx context.Context, tx *Tx) error {
-		return tx.CreateImageAlias(ctx, "a-debian", fpB, "", "container")
+		return tx.CreateImageAlias(ctx, "default", "a-debian", fpB, "", "container")
 	})
 	wantStatus(t, err, http.StatusConflict)
 
 	err = db.Transaction(ctx, func(ctx context.Context, tx *Tx) error {
-		return tx.CreateImageAlias(ctx, "x", fingerprint("c"), "", "container")
+		return tx.CreateImageAlias(ctx, "default", "x", fingerprint("c"), "", "container")
 	})
 	wantStatus(t, err, http.StatusNotFound)
 
 	read(t, db, func(ctx context.Context, tx *Tx) error {
-		got, err := tx.GetImageAlias(ctx, "z-debian")
+		got, err := tx.GetImageAlias(ctx, "default", "z-debian")
 		if err != nil {
 			return err
 		}
@@ -226,7 +229,7 @@ func TestImageAliases(t *testing.T) {
 			t.Errorf("GetImageAlias = %+v, want %+v", *got, want)
 		}
 
-		all, err := tx.GetImageAliases(ctx)
+		all, err := tx.GetImageAliases(ctx, "default")
 		if err != nil {
 			return err
 		}
@@ -235,7 +238,7 @@ func TestImageAliases(t *testing.T) {
 			t.Errorf("GetImageAliases = %+v", all)
 		}
 
-		forB, err := tx.GetImageAliasesFor(ctx, fpB)
+		forB, err := tx.GetImageAliasesFor(ctx, "default", fpB)
 		if err != nil {
 			return err
 		}
@@ -244,7 +247,7 @@ func TestImageAliases(t *testing.T) {
 			t.Errorf("aliases for b = %+v", forB)
 		}
 
-		_, err = tx.GetImageAlias(ctx, "nope")
+		_, err = tx.GetImageAlias(ctx, "default", "nope")
 		wantStatus(t, err, http.StatusNotFound)
 
 		if err.Error() != `image alias "nope" not found` {
@@ -255,21 +258,21 @@ func TestImageAliases(t *testing.T) {
 	})
 
 	write(t, db, func(ctx context.Context, tx *Tx) error {
-		err := tx.UpdateImageAlias(ctx, "z-debian", fpB, "moved")
+		err := tx.UpdateImageAlias(ctx, "default", "z-debian", fpB, "moved")
 		if err != nil {
 			return err
 		}
 
-		err = tx.RenameImageAlias(ctx, "z-debian", "debian")
+		err = tx.RenameImageAlias(ctx, "default", "z-debian", "debian")
 		if err != nil {
 			return err
 		}
 
-		return tx.DeleteImageAlias(ctx, "a-debian")
+		return tx.DeleteImageAlias(ctx, "default", "a-debian")
 	})
 
 	read(t, db, func(ctx context.Context, tx *Tx) error {
-		forB, err := tx.GetImageAliasesFor(ctx, fpB)
+		forB, err := tx.GetImageAliasesFor(ctx, "default", fpB)
 		if err != nil {
 			return err
 		}
@@ -278,7 +281,7 @@ func TestImageAliases(t *testing.T) {
 			t.Errorf("aliases for b = %+v", forB)
 		}
 
-		all, err := tx.GetImageAliases(ctx)
+		all, err := tx.GetImageAliases(ctx, "default")
 		if err != nil {
 			return err
 		}
@@ -291,10 +294,13 @@ func TestImageAliases(t *testing.T) {
 	})
 
 	for _, f := range []func(ctx context.Context, tx *Tx) error{
-		func(ctx context.Context, tx *Tx) error { return tx.UpdateImageAlias(ctx, "nope", fpA, "") },
-		func(ctx context.Context, tx *Tx) error { return tx.RenameImageAlias(ctx, "nope", "x") },
-		func(ctx context.Context, tx *Tx) error { return tx.DeleteImageAlias(ctx, "nope") },
-		func(ctx context.Context, tx *Tx) error { _, err := tx.GetImageAliasesFor(ctx, "nope"); return err },
+		func(ctx context.Context, tx *Tx) error { return tx.UpdateImageAlias(ctx, "default", "nope", fpA, "") },
+		func(ctx context.Context, tx *Tx) error { return tx.RenameImageAlias(ctx, "default", "nope", "x") },
+		func(ctx context.Context, tx *Tx) error { return tx.DeleteImageAlias(ctx, "default", "nope") },
+		func(ctx context.Context, tx *Tx) error {
+			_, err := tx.GetImageAliasesFor(ctx, "default", "nope")
+			return err
+		},
 	} {
 		wantStatus(t, db.Transaction(ctx, f), http.StatusNotFound)
 	}
@@ -320,19 +326,121 @@ func TestGetPublicImage(t *testing.T) {
 
 	read(t, db, func(ctx context.Context, tx *Tx) error {
 		for _, prefix := range []string{"abc", "ab", fingerprint("abc1")} {
-			got, err := tx.GetPublicImage(ctx, prefix)
+			got, err := tx.GetPublicImage(ctx, "default", prefix)
 			if err != nil || got.Fingerprint != fingerprint("abc1") || got.Properties["os"] != "debian" {
 				t.Errorf("GetPublicImage(%s) = %+v, %v", prefix, got, err)
 			}
 		}
 
 		for _, private := range []string{"abc2", "abd", fingerprint("abd")} {
-			_, err := tx.GetPublicImage(ctx, private)
+			_, err := tx.GetPublicImage(ctx, "default", private)
 			wantStatus(t, err, http.StatusNotFound)
 		}
 
-		_, err := tx.GetImage(ctx, "abc")
+		_, err := tx.GetImage(ctx, "default", "abc")
 		wantStatus(t, err, http.StatusBadRequest)
+		return nil
+	})
+}
+
+// Images are per project: the same fingerprint and alias name in two projects are two
+// rows; each call reaches only its project's; a delete in one leaves the other's.
+func TestImagesPerProject(t *testing.T) {
+	db := newTestDB(t)
+	fp := fingerprint("abc")
+	other := fingerprint("def")
+	write(t, db, func(ctx context.Context, tx *Tx) error {
+		_, err := tx.CreateProject(ctx, Project{Name: "a", Config: map[string]string{"features.images": "true"}})
+		if err != nil {
+			return err
+		}
+
+		_, err = tx.CreateProject(ctx, Project{Name: "b", Config: map[string]string{"features.images": "false"}})
+		if err != nil {
+			return err
+		}
+
+		for _, img := range []Image{sampleImage(fp), {Project: "a", Fingerprint: fp}, {Project: "a", Fingerprint: other}} {
+			_, err := tx.CreateImage(ctx, img)
+			if err != nil {
+				return err
+			}
+		}
+
+		err = tx.CreateImageAlias(ctx, "default", "deb", fp, "", "")
+		if err != nil {
+			return err
+		}
+
+		return tx.CreateImageAlias(ctx, "a", "deb", other, "", "")
+	})
+
+	read(t, db, func(ctx context.Context, tx *Tx) error {
+		for proj, want := range map[string]string{"default": "default", "a": "a", "b": "default"} {
+			got, err := tx.ImagesProject(ctx, proj)
+			if err != nil || got != want {
+				t.Errorf("ImagesProject(%s) = %q, %v; want %q", proj, got, err, want)
+			}
+		}
+
+		_, err := tx.ImagesProject(ctx, "nope")
+		if !api.StatusErrorCheck(err, http.StatusNotFound) {
+			t.Errorf("ImagesProject(nope) = %v, want 404", err)
+		}
+
+		a, err := tx.GetImageAlias(ctx, "a", "deb")
+		if err != nil || a.Fingerprint != other {
+			t.Errorf("alias deb in a = %+v, %v; want %s", a, err, other)
+		}
+
+		d, err := tx.GetImageAlias(ctx, "default", "deb")
+		if err != nil || d.Fingerprint != fp {
+			t.Errorf("alias deb in default = %+v, %v; want %s", d, err, fp)
+		}
+
+		_, err = tx.GetImage(ctx, "default", other)
+		if !api.StatusErrorCheck(err, http.StatusNotFound) {
+			t.Errorf("a's image found in default: %v", err)
+		}
+
+		list, err := tx.GetProjectImages(ctx, "a")
+		if err != nil || len(list) != 2 || list[0].Project != "a" {
+			t.Errorf("images of a = %+v, %v", list, err)
+		}
+
+		all, err := tx.GetImages(ctx)
+		if err != nil || len(all) != 3 {
+			t.Errorf("all images = %d, %v; want 3", len(all), err)
+		}
+
+		return nil
+	})
+
+	write(t, db, func(ctx context.Context, tx *Tx) error {
+		err := tx.CreateImageAlias(ctx, "a", "x", fp, "", "")
+		if err != nil {
+			return err
+		}
+
+		return tx.DeleteImage(ctx, "a", fp)
+	})
+
+	read(t, db, func(ctx context.Context, tx *Tx) error {
+		used, err := tx.ImageInUse(ctx, fp)
+		if err != nil || !used {
+			t.Errorf("ImageInUse after a's delete = %v, %v; want true (default has it)", used, err)
+		}
+
+		_, err = tx.GetImage(ctx, "default", fp)
+		if err != nil {
+			t.Errorf("default's image gone with a's: %v", err)
+		}
+
+		_, err = tx.GetImageAlias(ctx, "a", "x")
+		if !api.StatusErrorCheck(err, http.StatusNotFound) {
+			t.Errorf("a's alias of the deleted image: %v, want 404", err)
+		}
+
 		return nil
 	})
 }

@@ -15,8 +15,9 @@ CREATE TABLE certificates (
     projects TEXT NOT NULL DEFAULT '[]',
     UNIQUE (fingerprint)
 );
-CREATE TABLE images (
+CREATE TABLE "images" (
     id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+    project_id INTEGER NOT NULL DEFAULT 1,
     fingerprint TEXT NOT NULL,
     filename TEXT NOT NULL,
     size INTEGER NOT NULL,
@@ -28,24 +29,27 @@ CREATE TABLE images (
     creation_date TEXT,
     expiry_date TEXT,
     upload_date TEXT,
-    last_use_date TEXT, project_id INTEGER NOT NULL DEFAULT 1,
-    UNIQUE (fingerprint)
+    last_use_date TEXT,
+    FOREIGN KEY (project_id) REFERENCES projects (id) ON DELETE CASCADE,
+    UNIQUE (project_id, fingerprint)
 );
-CREATE TABLE images_aliases (
+CREATE TABLE "images_aliases" (
     id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+    project_id INTEGER NOT NULL DEFAULT 1,
     name TEXT NOT NULL,
     image_id INTEGER NOT NULL,
     description TEXT NOT NULL DEFAULT '',
-    type TEXT NOT NULL DEFAULT '', project_id INTEGER NOT NULL DEFAULT 1,
-    FOREIGN KEY (image_id) REFERENCES images (id) ON DELETE CASCADE,
-    UNIQUE (name)
+    type TEXT NOT NULL DEFAULT '',
+    FOREIGN KEY (image_id) REFERENCES "images" (id) ON DELETE CASCADE,
+    FOREIGN KEY (project_id) REFERENCES projects (id) ON DELETE CASCADE,
+    UNIQUE (project_id, name)
 );
-CREATE TABLE images_properties (
+CREATE TABLE "images_properties" (
     id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
     image_id INTEGER NOT NULL,
     key TEXT NOT NULL,
     value TEXT NOT NULL,
-    FOREIGN KEY (image_id) REFERENCES images (id) ON DELETE CASCADE,
+    FOREIGN KEY (image_id) REFERENCES "images" (id) ON DELETE CASCADE,
     UNIQUE (image_id, key)
 );
 CREATE TABLE instances (
@@ -251,6 +255,7 @@ CREATE TABLE warnings (
     UNIQUE (type, entity)
 );
 CREATE INDEX images_aliases_image_id_idx ON images_aliases (image_id);
+CREATE INDEX images_fingerprint_idx ON images (fingerprint);
 CREATE INDEX instances_profiles_profile_id_idx ON instances_profiles (profile_id);
 CREATE INDEX instances_project_id_idx ON instances (project_id);
 CREATE INDEX storage_volumes_project_id_idx ON storage_volumes (project_id);

@@ -31,6 +31,7 @@ var updates = []schema.Update{
 	updateFromV7,
 	updateFromV8,
 	updateFromV9,
+	updateFromV10,
 }
 
 // updateFromV0 creates the initial tables. Tables shared across a future cluster

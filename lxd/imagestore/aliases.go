@@ -7,12 +7,18 @@ import (
 	"github.com/berth-dev/berth/shared/api"
 )
 
-// Aliases returns every image alias.
-func (s *Store) Aliases(ctx context.Context) ([]api.ImageAliasesEntry, error) {
+// Aliases live in the image set of the request's project, as images do (catalog.go).
+
+// Aliases returns every image alias of project proj's image set.
+func (s *Store) Aliases(ctx context.Context, proj string) ([]api.ImageAliasesEntry, error) {
 	var list []db.ImageAlias
 	err := s.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
-		var err error
-		list, err = tx.GetImageAliases(ctx)
+		ip, err := tx.ImagesProject(ctx, proj)
+		if err != nil {
+			return err
+		}
+
+		list, err = tx.GetImageAliases(ctx, ip)
 		return err
 	})
 	if err != nil {
@@ -27,12 +33,16 @@ func (s *Store) Aliases(ctx context.Context) ([]api.ImageAliasesEntry, error) {
 	return out, nil
 }
 
-// Alias returns one alias by name.
-func (s *Store) Alias(ctx context.Context, name string) (*api.ImageAliasesEntry, error) {
+// Alias returns one alias of project proj's image set by name.
+func (s *Store) Alias(ctx context.Context, proj, name string) (*api.ImageAliasesEntry, error) {
 	var a *db.ImageAlias
 	err := s.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
-		var err error
-		a, err = tx.GetImageAlias(ctx, name)
+		ip, err := tx.ImagesProject(ctx, proj)
+		if err != nil {
+			return err
+		}
+
+		a, err = tx.GetImageAlias(ctx, ip, name)
 		return err
 	})
 	if err != nil {
@@ -43,17 +53,22 @@ func (s *Store) Alias(ctx context.Context, name string) (*api.ImageAliasesEntry,
 	return &out, nil
 }
 
-// AddAliases points new aliases at the image whose fingerprint is target or starts with
+// AddAliases points new aliases at project proj's image whose fingerprint is target or starts with
 // it, all or none. typ is the alias's instance type ("" for container).
-func (s *Store) AddAliases(ctx context.Context, target, typ string, aliases ...api.ImageAlias) error {
+func (s *Store) AddAliases(ctx context.Context, proj, target, typ string, aliases ...api.ImageAlias) error {
 	return s.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
-		img, err := tx.GetImage(ctx, target)
+		ip, err := tx.ImagesProject(ctx, proj)
+		if err != nil {
+			return err
+		}
+
+		img, err := tx.GetImage(ctx, ip, target)
 		if err != nil {
 			return err
 		}
 
 		for _, a := range aliases {
-			err := tx.CreateImageAlias(ctx, a.Name, img.Fingerprint, a.Description, typ)
+			err := tx.CreateImageAlias(ctx, ip, a.Name, img.Fingerprint, a.Description, typ)
 			if err != nil {
 				return err
 			}
@@ -65,28 +80,43 @@ func (s *Store) AddAliases(ctx context.Context, target, typ string, aliases ...a
 
 // UpdateAlias points an alias at another image (a fingerprint or unique prefix) and sets
 // its description.
-func (s *Store) UpdateAlias(ctx context.Context, name string, put api.ImageAliasesEntryPut) error {
+func (s *Store) UpdateAlias(ctx context.Context, proj, name string, put api.ImageAliasesEntryPut) error {
 	return s.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
-		img, err := tx.GetImage(ctx, put.Target)
+		ip, err := tx.ImagesProject(ctx, proj)
 		if err != nil {
 			return err
 		}
 
-		return tx.UpdateImageAlias(ctx, name, img.Fingerprint, put.Description)
+		img, err := tx.GetImage(ctx, ip, put.Target)
+		if err != nil {
+			return err
+		}
+
+		return tx.UpdateImageAlias(ctx, ip, name, img.Fingerprint, put.Description)
 	})
 }
 
 // RenameAlias renames an alias.
-func (s *Store) RenameAlias(ctx context.Context, name, newName string) error {
+func (s *Store) RenameAlias(ctx context.Context, proj, name, newName string) error {
 	return s.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
-		return tx.RenameImageAlias(ctx, name, newName)
+		ip, err := tx.ImagesProject(ctx, proj)
+		if err != nil {
+			return err
+		}
+
+		return tx.RenameImageAlias(ctx, ip, name, newName)
 	})
 }
 
 // DeleteAlias removes an alias.
-func (s *Store) DeleteAlias(ctx context.Context, name string) error {
+func (s *Store) DeleteAlias(ctx context.Context, proj, name string) error {
 	return s.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
-		return tx.DeleteImageAlias(ctx, name)
+		ip, err := tx.ImagesProject(ctx, proj)
+		if err != nil {
+			return err
+		}
+
+		return tx.DeleteImageAlias(ctx, ip, name)
 	})
 }
 

@@ -9,12 +9,22 @@ import (
 
 // The image records as the API shows them. Handlers call these instead of running their
 // own transactions, so the shape of an image and its aliases is decided here once.
+//
+// Every call names the request's project: its images are the project's own when it has
+// features.images, the default project's otherwise (db.Tx.ImagesProject), resolved in
+// the call's own transaction so that a feature change cannot fall between the two.
 
-// List returns every image, with its aliases, that keep says to keep.
-func (s *Store) List(ctx context.Context, keep func(*api.Image) bool) ([]api.Image, error) {
+// List returns every image of project proj's image set, with its aliases, that keep
+// says to keep.
+func (s *Store) List(ctx context.Context, proj string, keep func(*api.Image) bool) ([]api.Image, error) {
 	var list []api.Image
 	err := s.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
-		rows, err := tx.GetImages(ctx)
+		ip, err := tx.ImagesProject(ctx, proj)
+		if err != nil {
+			return err
+		}
+
+		rows, err := tx.GetProjectImages(ctx, ip)
 		if err != nil {
 			return err
 		}
@@ -36,21 +46,67 @@ func (s *Store) List(ctx context.Context, keep func(*api.Image) bool) ([]api.Ima
 	return list, err
 }
 
-// Get returns the image whose fingerprint is fp or starts with it (a unique prefix).
-func (s *Store) Get(ctx context.Context, fp string) (*api.Image, error) {
-	return s.get(ctx, fp, (*db.Tx).GetImage)
+// ListAll is List over every project's image set: the images keep says to keep, by the
+// project that has them (for work across projects, such as pruning the cache).
+func (s *Store) ListAll(ctx context.Context, keep func(*api.Image) bool) (map[string][]api.Image, error) {
+	out := map[string][]api.Image{}
+	err := s.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		rows, err := tx.GetImages(ctx)
+		if err != nil {
+			return err
+		}
+
+		for i := range rows {
+			img, err := imageToAPI(ctx, tx, &rows[i])
+			if err != nil {
+				return err
+			}
+
+			if keep == nil || keep(img) {
+				out[rows[i].Project] = append(out[rows[i].Project], *img)
+			}
+		}
+
+		return nil
+	})
+
+	return out, err
+}
+
+// ImagesProject returns the project whose images proj uses (itself with
+// features.images, else the default project).
+func (s *Store) ImagesProject(ctx context.Context, proj string) (string, error) {
+	var ip string
+	err := s.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		var err error
+		ip, err = tx.ImagesProject(ctx, proj)
+		return err
+	})
+
+	return ip, err
+}
+
+// Get returns project proj's image whose fingerprint is fp or starts with it (a unique
+// prefix).
+func (s *Store) Get(ctx context.Context, proj, fp string) (*api.Image, error) {
+	return s.get(ctx, proj, fp, (*db.Tx).GetImage)
 }
 
 // GetPublic is Get among public images only, for untrusted callers: a private image
 // is not found, and a prefix shared with private images is not ambiguous.
-func (s *Store) GetPublic(ctx context.Context, fp string) (*api.Image, error) {
-	return s.get(ctx, fp, (*db.Tx).GetPublicImage)
+func (s *Store) GetPublic(ctx context.Context, proj, fp string) (*api.Image, error) {
+	return s.get(ctx, proj, fp, (*db.Tx).GetPublicImage)
 }
 
-func (s *Store) get(ctx context.Context, fp string, lookup func(*db.Tx, context.Context, string) (*db.Image, error)) (*api.Image, error) {
+func (s *Store) get(ctx context.Context, proj, fp string, lookup func(*db.Tx, context.Context, string, string) (*db.Image, error)) (*api.Image, error) {
 	var img *api.Image
 	err := s.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
-		row, err := lookup(tx, ctx, fp)
+		ip, err := tx.ImagesProject(ctx, proj)
+		if err != nil {
+			return err
+		}
+
+		row, err := lookup(tx, ctx, ip, fp)
 		if err != nil {
 			return err
 		}
@@ -62,17 +118,28 @@ func (s *Store) get(ctx context.Context, fp string, lookup func(*db.Tx, context.
 	return img, err
 }
 
-// SetCached marks image fp as cached (pruned when unused for a while) or not (kept).
-func (s *Store) SetCached(ctx context.Context, fp string, cached bool) error {
+// SetCached marks project proj's image fp as cached (pruned when unused for a while) or
+// not (kept).
+func (s *Store) SetCached(ctx context.Context, proj, fp string, cached bool) error {
 	return s.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
-		return tx.UpdateImageCached(ctx, fp, cached)
+		ip, err := tx.ImagesProject(ctx, proj)
+		if err != nil {
+			return err
+		}
+
+		return tx.UpdateImageCached(ctx, ip, fp, cached)
 	})
 }
 
-// Update replaces the image's editable fields.
-func (s *Store) Update(ctx context.Context, fp string, put api.ImagePut) error {
+// Update replaces the editable fields of project proj's image.
+func (s *Store) Update(ctx context.Context, proj, fp string, put api.ImagePut) error {
 	return s.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
-		row, err := tx.GetImage(ctx, fp)
+		ip, err := tx.ImagesProject(ctx, proj)
+		if err != nil {
+			return err
+		}
+
+		row, err := tx.GetImage(ctx, ip, fp)
 		if err != nil {
 			return err
 		}
@@ -80,12 +147,12 @@ func (s *Store) Update(ctx context.Context, fp string, put api.ImagePut) error {
 		row.Public, row.AutoUpdate, row.ExpiresAt = put.Public, put.AutoUpdate, put.ExpiresAt
 		row.Properties = api.NonNil(put.Properties)
 
-		return tx.UpdateImage(ctx, row.Fingerprint, *row)
+		return tx.UpdateImage(ctx, ip, row.Fingerprint, *row)
 	})
 }
 
 func imageToAPI(ctx context.Context, tx *db.Tx, row *db.Image) (*api.Image, error) {
-	aliases, err := tx.GetImageAliasesFor(ctx, row.Fingerprint)
+	aliases, err := tx.GetImageAliasesFor(ctx, row.Project, row.Fingerprint)
 	if err != nil {
 		return nil, err
 	}

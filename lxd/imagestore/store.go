@@ -75,12 +75,15 @@ func (s *Store) TarballPath(fp string) string { return filepath.Join(s.dir, fp) 
 // MetaDir holds the image's metadata.yaml and templates/.
 func (s *Store) MetaDir(fp string) string { return filepath.Join(s.dir, fp+".meta") }
 
-// ErrExists is returned (wrapped) by Import when the image is already known; the
-// fingerprint is still returned.
+// ErrExists is returned (wrapped) by Import when the project's image set has the image
+// already; the fingerprint is still returned.
 var ErrExists = errors.New("image with same fingerprint already exists")
 
 // ImportOptions are the caller's settings for a new image.
 type ImportOptions struct {
+	// Project is the request's project: the image joins its image set (its own with
+	// features.images, the default project's otherwise). "" is the default project.
+	Project    string
 	Filename   string
 	Public     bool
 	Properties map[string]string
@@ -122,12 +125,19 @@ func (s *Store) Spool(r io.Reader) (*Upload, error) {
 	return &Upload{Path: tmp.Name(), Fingerprint: hex.EncodeToString(h.Sum(nil)), Size: size}, nil
 }
 
-// Import checks a spooled unified image tarball, unpacks it into the pool and records it.
-// It returns the fingerprint and size. Nothing is kept when it fails.
+// Import checks a spooled unified image tarball, unpacks it into the pool and records it
+// in the image set of opts.Project. It returns the fingerprint and size. The files of a
+// fingerprint are kept once, whichever projects have it: an image another project has
+// already only gets its row. Nothing is kept when it fails.
 func (s *Store) Import(ctx context.Context, up *Upload, opts ImportOptions) (string, int64, error) {
 	defer up.Remove()
 	fp, size := up.Fingerprint, up.Size
-	if s.exists(ctx, fp) {
+	ip, err := s.ImagesProject(ctx, opts.Project)
+	if err != nil {
+		return "", 0, err
+	}
+
+	if s.inProject(ctx, ip, fp) {
 		return fp, size, ErrExists
 	}
 
@@ -145,19 +155,23 @@ func (s *Store) Import(ctx context.Context, up *Upload, opts ImportOptions) (str
 	s.mu.Lock()
 	defer s.mu.Unlock()
 
-	if s.exists(ctx, fp) {
+	if s.inProject(ctx, ip, fp) {
 		return fp, size, ErrExists
 	}
 
-	err = os.Rename(up.Path, s.TarballPath(fp))
-	if err != nil {
-		return "", 0, err
-	}
+	// Another project's row keeps the files: they are this image's too.
+	shared := s.exists(ctx, fp)
+	if !shared {
+		err = os.Rename(up.Path, s.TarballPath(fp))
+		if err != nil {
+			return "", 0, err
+		}
 
-	err = s.ensureInPool(fp, s.pools.Default())
-	if err != nil {
-		_ = os.Remove(s.TarballPath(fp))
-		return "", 0, err
+		err = s.ensureInPool(fp, s.pools.Default())
+		if err != nil {
+			_ = os.Remove(s.TarballPath(fp))
+			return "", 0, err
+		}
 	}
 
 	props := map[string]string{}
@@ -171,6 +185,7 @@ func (s *Store) Import(ctx context.Context, up *Upload, opts ImportOptions) (str
 
 	now := time.Now().UTC()
 	img := db.Image{
+		Project:      ip,
 		Fingerprint:  fp,
 		Filename:     opts.Filename,
 		Size:         size,
@@ -192,18 +207,34 @@ func (s *Store) Import(ctx context.Context, up *Upload, opts ImportOptions) (str
 		return err
 	})
 	if err != nil {
-		s.remove(fp)
+		if !shared {
+			s.remove(fp)
+		}
+
 		return "", 0, err
 	}
 
 	return fp, size, nil
 }
 
-// exists reports whether image fp has a record (exactly that fingerprint).
+// exists reports whether any project has a record of image fp (exactly that
+// fingerprint): its files are kept while one does.
 func (s *Store) exists(ctx context.Context, fp string) bool {
+	var used bool
+	_ = s.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		var err error
+		used, err = tx.ImageInUse(ctx, fp)
+		return err
+	})
+
+	return used
+}
+
+// inProject reports whether project ip's image set has exactly image fp.
+func (s *Store) inProject(ctx context.Context, ip, fp string) bool {
 	var existing *db.Image
 	_ = s.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
-		existing, _ = tx.GetImage(ctx, fp)
+		existing, _ = tx.GetImage(ctx, ip, fp)
 		return nil
 	})
 
@@ -279,20 +310,37 @@ func (s *Store) inPool(fp string, pool storage.Driver) bool {
 	return err == nil
 }
 
-// Delete deletes image fp as the client sees it before it returns: its record and
-// aliases go, and its files are renamed to a trash directory, under the lock an import
-// takes, so the same image imported right after is a new image that nothing of this
-// delete touches. The returned finish does the slow part (the pool tree, the trash) and
-// must be called; a crash before it leaves nothing Reconcile does not remove at start.
-func (s *Store) Delete(ctx context.Context, fp string) (finish func(), err error) {
+// Delete deletes project proj's image fp as the client sees it before it returns: its
+// record and aliases go. When no other project has the image, its files are renamed to
+// a trash directory, under the lock an import takes, so the same image imported right
+// after is a new image that nothing of this delete touches. The returned finish does the
+// slow part (the pool tree, the trash) and must be called; a crash before it leaves
+// nothing Reconcile does not remove at start.
+func (s *Store) Delete(ctx context.Context, proj, fp string) (finish func(), err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 
+	shared := false
 	err = s.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
-		return tx.DeleteImage(ctx, fp)
+		ip, err := tx.ImagesProject(ctx, proj)
+		if err != nil {
+			return err
+		}
+
+		err = tx.DeleteImage(ctx, ip, fp)
+		if err != nil {
+			return err
+		}
+
+		shared, err = tx.ImageInUse(ctx, fp)
+		return err
 	})
 	if err != nil {
 		return nil, err
+	}
+
+	if shared {
+		return func() {}, nil // another project's image: the files are its too
 	}
 
 	trash, err := os.MkdirTemp(s.dir, trashPrefix)

@@ -143,7 +143,7 @@ func (ts *testStore) mustImport(t *testing.T, data []byte) string {
 func (ts *testStore) assertGone(t *testing.T, fp string, pooled bool) {
 	t.Helper()
 
-	_, err := ts.Get(context.Background(), fp)
+	_, err := ts.Get(context.Background(), "default", fp)
 	if api.StatusCodeOf(err) != http.StatusNotFound {
 		t.Errorf("Get of a deleted image: %v", err)
 	}
@@ -166,22 +166,22 @@ func TestDeleteSparesReimport(t *testing.T) {
 	data := imageTarball(t, "a")
 	fp := ts.mustImport(t, data)
 
-	err := ts.AddAliases(ctx, fp, "", api.ImageAlias{Name: "a"})
+	err := ts.AddAliases(ctx, "default", fp, "", api.ImageAlias{Name: "a"})
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	finish, err := ts.Delete(ctx, fp)
+	finish, err := ts.Delete(ctx, "default", fp)
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	list, _ := ts.List(ctx, nil)
+	list, _ := ts.List(ctx, "default", nil)
 	if len(list) != 0 {
 		t.Errorf("listed after Delete returned: %v", list)
 	}
 
-	_, err = ts.Alias(ctx, "a")
+	_, err = ts.Alias(ctx, "default", "a")
 	if api.StatusCodeOf(err) != http.StatusNotFound {
 		t.Errorf("alias after Delete returned: %v", err)
 	}
@@ -194,7 +194,7 @@ func TestDeleteSparesReimport(t *testing.T) {
 
 	finish()
 
-	_, err = ts.Get(ctx, fp)
+	_, err = ts.Get(ctx, "default", fp)
 	if err != nil {
 		t.Fatalf("the pending delete removed the image imported after it: %v", err)
 	}
@@ -210,7 +210,7 @@ func TestDeleteSparesReimport(t *testing.T) {
 	}
 
 	// And a delete left alone removes everything.
-	finish, err = ts.Delete(ctx, fp)
+	finish, err = ts.Delete(ctx, "default", fp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +236,7 @@ func TestDeleteCrashSafe(t *testing.T) {
 	}
 
 	for _, fp := range []string{used, unused} {
-		_, err := ts.Delete(ctx, fp) // crash: finish never runs
+		_, err := ts.Delete(ctx, "default", fp) // crash: finish never runs
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -276,7 +276,7 @@ func TestDeleteInUse(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	finish, err := ts.Delete(ctx, fp)
+	finish, err := ts.Delete(ctx, "default", fp)
 	if err != nil {
 		t.Fatalf("deleting an image in use: %v", err)
 	}
@@ -313,7 +313,7 @@ func TestReimportAdoptsReleased(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	finish, err := ts.Delete(ctx, fp)
+	finish, err := ts.Delete(ctx, "default", fp)
 	if err != nil {
 		t.Fatal(err)
 	}

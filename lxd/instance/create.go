@@ -132,18 +132,25 @@ func expandNew(ctx context.Context, tx *db.Tx, profileNames []string, devices ma
 	return expanded, nil
 }
 
+// resolveImage finds the image src names in the image set of the request's project
+// (its own with features.images, the default project's otherwise).
 func resolveImage(ctx context.Context, tx *db.Tx, src api.InstanceSource) (*db.Image, error) {
+	ip, err := tx.ImagesProject(ctx, project.FromContext(ctx))
+	if err != nil {
+		return nil, err
+	}
+
 	if src.Fingerprint != "" {
-		return tx.GetImage(ctx, src.Fingerprint)
+		return tx.GetImage(ctx, ip, src.Fingerprint)
 	}
 
 	if src.Alias != "" {
-		a, err := tx.GetImageAlias(ctx, src.Alias)
+		a, err := tx.GetImageAlias(ctx, ip, src.Alias)
 		if err != nil {
 			return nil, err
 		}
 
-		return tx.GetImage(ctx, a.Fingerprint)
+		return tx.GetImage(ctx, ip, a.Fingerprint)
 	}
 
 	return nil, api.StatusErrorf(http.StatusBadRequest, "image source needs a fingerprint or an alias")
@@ -187,6 +194,7 @@ func (ct *Creator) Create(ctx context.Context, cr *CreateRequest) error {
 		pool:          pool,
 		applyTemplate: "create",
 		image:         img.Fingerprint,
+		imageProject:  img.Project,
 		makeDir: func(dir string) error {
 			err := ct.images.EnsureInPool(ctx, img.Fingerprint, pool)
 			if err != nil {

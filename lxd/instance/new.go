@@ -52,6 +52,8 @@ type newSpec struct {
 	foreignProfiles bool
 
 	image string // the image the instance is made from: its last use is updated ("" none)
+	// imageProject is the project whose image set holds image.
+	imageProject string
 
 	// makeDir fills the instance directory (image metadata and templates); makeRoot makes
 	// the pool's instance (r may take undo steps of its own); makeSnapshots makes the
@@ -177,7 +179,7 @@ func insertNew(ctx context.Context, tx *db.Tx, spec *newSpec, ids idmap.Set) err
 	}
 
 	if spec.image != "" {
-		err := tx.UpdateImageLastUsed(ctx, spec.image, time.Now().UTC())
+		err := tx.UpdateImageLastUsed(ctx, spec.imageProject, spec.image, time.Now().UTC())
 		if err != nil {
 			return err
 		}

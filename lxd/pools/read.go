@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sort"
 
 	"golang.org/x/sys/unix"
@@ -106,7 +107,12 @@ func users(ctx context.Context, tx *db.Tx) (map[string][]string, error) {
 	}
 
 	for _, img := range images {
-		add(DefaultName, "/1.0/images/"+img.Fingerprint)
+		u := "/1.0/images/" + img.Fingerprint
+		if img.Project != project.Default {
+			u += "?project=" + url.QueryEscape(img.Project)
+		}
+
+		add(DefaultName, u)
 	}
 
 	return out, nil

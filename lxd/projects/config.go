@@ -12,13 +12,11 @@ import (
 )
 
 // Feature flags. A project without a feature uses the default project's objects of that
-// kind. Berth serves the "false" side of images today (shared with the default
-// project), so turning it on is refused until it is built; networks are off as in LXD
-// 5.0 (a project without features.networks may only use the default project's
-// networks). features.profiles and features.storage.volumes are on by default in a new
-// project as in LXD 5.0 (features.images too there: Berth's stays off for now).
+// kind. Networks are off as in LXD 5.0 (a project without features.networks may only use
+// the default project's networks); features.images, features.profiles and
+// features.storage.volumes are on by default in a new project as in LXD 5.0.
 var features = map[string]bool{ // key -> whether Berth can turn it on
-	"features.images":          false,
+	"features.images":          true,
 	"features.profiles":        true,
 	"features.storage.volumes": true,
 	"features.networks":        false,
@@ -67,7 +65,7 @@ const (
 )
 
 // newProjectOn are the features a new project gets unless its config says otherwise.
-var newProjectOn = map[string]bool{"features.profiles": true, featureVolumes: true}
+var newProjectOn = map[string]bool{"features.profiles": true, "features.images": true, featureVolumes: true}
 
 // withNewDefaults fills the feature flags a new project's config leaves out.
 func withNewDefaults(cfg map[string]string) map[string]string {

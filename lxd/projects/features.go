@@ -57,8 +57,8 @@ func dropDefaultProfile(ctx context.Context, tx *db.Tx, proj string) error {
 }
 
 // changeFeatures refuses a feature change on a project that is not empty (instances,
-// or profiles of its own other than default), as LXD does, and gives or takes the
-// project's own default profile when features.profiles changes.
+// images of its own, or profiles of its own other than default), as LXD does, and gives
+// or takes the project's own default profile when features.profiles changes.
 func changeFeatures(ctx context.Context, tx *db.Tx, proj string, cur, next map[string]string) error {
 	changed := []string{}
 	for k := range features {
@@ -89,10 +89,10 @@ func changeFeatures(ctx context.Context, tx *db.Tx, proj string, cur, next map[s
 		}
 	}
 
-	if usage.Instances > 0 || others > 0 {
+	if usage.Instances > 0 || usage.Images > 0 || others > 0 {
 		return api.StatusErrorf(http.StatusBadRequest,
-			"features can only be changed on empty projects: %q has %d instances and %d profiles besides default (changing %v)",
-			proj, usage.Instances, others, changed)
+			"features can only be changed on empty projects: %q has %d instances, %d images and %d profiles besides default (changing %v)",
+			proj, usage.Instances, usage.Images, others, changed)
 	}
 
 	on := validate.IsTrue(next[featureProfiles])

@@ -86,6 +86,18 @@ func toAPI(ctx context.Context, tx *db.Tx, p *db.Project) (*Project, error) {
 		used = append(used, InstanceURL(key))
 	}
 
+	if p.Name != project.Default {
+		// Its own images (features.images), as LXD lists them.
+		imgs, err := tx.GetProjectImages(ctx, p.Name)
+		if err != nil {
+			return nil, err
+		}
+
+		for _, img := range imgs {
+			used = append(used, "/1.0/images/"+img.Fingerprint+"?project="+neturl.QueryEscape(p.Name))
+		}
+	}
+
 	if p.Name == project.Default {
 		// It owns every profile, image and network: LXD lists them; the instances are
 		// what tells a reader the project is in use.
@@ -293,7 +305,7 @@ func checkRename(ctx context.Context, tx *db.Tx, name, newName string) error {
 	// Its own profiles move with it (their keys are renamed); instances and images
 	// carry the name elsewhere.
 	if usage.Instances+usage.Images > 0 {
-		return api.StatusErrorf(http.StatusBadRequest, "only empty projects can be renamed: %q has %d instances", name, usage.Instances)
+		return api.StatusErrorf(http.StatusBadRequest, "only empty projects can be renamed: %q has %d instances and %d images", name, usage.Instances, usage.Images)
 	}
 
 	err = checkNoVolumes(ctx, tx, name, "renamed")

@@ -25,6 +25,8 @@ func TestValidateConfig(t *testing.T) {
 		{"restricted": "true", "restricted.devices.disk": "allow", "restricted.devices.disk.paths": "/srv,/data"},
 		{"features.profiles": "false", "user.team": "a"},
 		{"features.profiles": "true"},
+		{"features.images": "true"},
+		{"features.images": "false"},
 	}
 
 	for _, cfg := range good {
@@ -38,7 +40,7 @@ func TestValidateConfig(t *testing.T) {
 		"limits.memory":           {"limits.memory": "lots"},
 		"nonsense":                {"nonsense": "1"},
 		"restricted.devices.disk": {"restricted.devices.disk": "maybe"},
-		"features.images":         {"features.images": "true"}, // not built yet
+		"features.networks":       {"features.networks": "true"}, // not built
 	}
 
 	for key, cfg := range bad {

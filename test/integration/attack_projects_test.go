@@ -27,7 +27,7 @@ func TestAttackProjectsRestoreLoosens(t *testing.T) {
 	d := startDaemon(t)
 	l := newLXCRunner(t, d)
 
-	l.must("project", "create", "tp1", "-c", "restricted=true", "-c", "restricted.containers.nesting=allow")
+	l.must("project", "create", "tp1", "-c", "restricted=true", "-c", "restricted.containers.nesting=allow", "-c", "features.images=false")
 	t.Cleanup(func() {
 		_, _ = l.run("delete", "-f", "r1", "--project", "tp1")
 		_, _ = l.run("delete", "-f", "r2", "--project", "tp1")
@@ -71,8 +71,8 @@ func TestAttackProjectsTenantUnrestrictedReads(t *testing.T) {
 	d := startDaemon(t)
 	addr := d.listenHTTPS()
 	l := newLXCRunner(t, d)
-	l.must("project", "create", "tq1", "-c", "restricted=true")
-	l.must("project", "create", "tq3") // in the tenant's list, but not restricted
+	l.must("project", "create", "tq1", "-c", "restricted=true", "-c", "features.images=false")
+	l.must("project", "create", "tq3", "-c", "features.images=false") // in the tenant's list, but not restricted
 	t.Cleanup(func() {
 		_, _ = l.run("delete", "-f", "mine", "--project", "tq1")
 		_, _ = l.run("delete", "-f", "admins", "--project", "tq3")
@@ -132,8 +132,8 @@ func TestAttackProjectsBackupSnapshotProfile(t *testing.T) {
 	requireSetup(t)
 	d := startDaemon(t)
 	l := newLXCRunner(t, d)
-	l.must("project", "create", "pa1", "-c", "features.profiles=true")
-	l.must("project", "create", "pa2", "-c", "features.profiles=true")
+	l.must("project", "create", "pa1", "-c", "features.profiles=true", "-c", "features.images=false")
+	l.must("project", "create", "pa2", "-c", "features.profiles=true", "-c", "features.images=false")
 	t.Cleanup(func() {
 		_, _ = l.run("delete", "-f", "imp", "--project", "pa1")
 		_, _ = l.run("profile", "delete", "secret", "--project", "pa2")

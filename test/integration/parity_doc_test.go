@@ -72,14 +72,19 @@ test fails below the floor in `+"`test/integration/testdata/parity-floor`"+`.
 The whole instance tree is also served under ` + "`/1.0/containers`" + `, as LXD 5.0 does:
 the same handlers, with the URLs they list under ` + "`/1.0/containers/...`" + `.
 
-Projects differ from LXD 5.0 in their features: ` + "`features.profiles`" + ` and
-` + "`features.storage.volumes`" + ` are on for a new project as in LXD 5.0 (its own, empty
-` + "`default`" + ` profile; its own custom volumes), but ` + "`features.images`" + ` is off and cannot be
-turned on yet (LXD turns it on): every project uses the default project's images and
-pools, and a ` + "`restricted=true`" + ` project may read but not change them (nor the default
-project's profiles); a restricted project must have volumes of its own. Features change
-only on empty projects (no instances, profiles besides default, or volumes), as in LXD. ` + "`features.networks`" + ` is off, as in LXD 5.0. Instance names are per project. A restricted certificate works only in
-projects with ` + "`restricted=true`" + ` (LXD lets it use any project in its list).
+Projects follow LXD 5.0 in their features: ` + "`" + `features.images` + "`" + `, ` + "`" + `features.profiles` + "`" + ` and
+` + "`" + `features.storage.volumes` + "`" + ` are on for a new project (its own images and aliases, with
+` + "`" + `?project=` + "`" + ` in their URLs and events; its own, empty ` + "`" + `default` + "`" + ` profile; its own custom
+volumes), and a project without one uses the default project's objects of that kind.
+Pools and networks are the default project's (` + "`" + `features.networks` + "`" + ` is off, as in LXD 5.0).
+A ` + "`" + `restricted=true` + "`" + ` project may read but not change what it shares (its own profiles,
+images and volumes it changes), and must have volumes of its own. One image file imported
+into several projects is kept once (per-project rows, the file removed with the last one).
+Features change only on empty projects (no instances, images, volumes or profiles besides
+` + "`" + `default` + "`" + `), as in LXD. Instance names are per project. A restricted certificate works
+only in projects with ` + "`" + `restricted=true` + "`" + ` (LXD lets it use any project in its list), and
+only reads images (LXD lets it manage its projects' images). A local image copy between
+projects (` + "`" + `image_copy_project` + "`" + `) is not served.
 
 ## API extensions
 

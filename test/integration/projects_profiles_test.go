@@ -20,9 +20,9 @@ func TestLXCProjectProfiles(t *testing.T) {
 	d := startDaemon(t)
 	l := newLXCRunner(t, d)
 
-	l.must("project", "create", "p1", "-c", "features.profiles=true")
-	l.must("project", "create", "p2") // features.profiles on by default, as LXD 5.0
-	l.must("project", "create", "shared", "-c", "features.profiles=false")
+	l.must("project", "create", "p1", "-c", "features.profiles=true", "-c", "features.images=false")
+	l.must("project", "create", "p2", "-c", "features.images=false") // features.profiles on by default, as LXD 5.0
+	l.must("project", "create", "shared", "-c", "features.profiles=false", "-c", "features.images=false")
 	t.Cleanup(func() {
 		for _, p := range []string{"p1", "p2", "shared", "default"} {
 			_, _ = l.run("delete", "-f", "c1", "--project", p)
@@ -132,8 +132,8 @@ func TestProfileKeyNotAName(t *testing.T) {
 	d := startDaemon(t)
 	l := newLXCRunner(t, d)
 
-	l.must("project", "create", "p1")
-	l.must("project", "create", "other", "-c", "features.profiles=false")
+	l.must("project", "create", "p1", "-c", "features.images=false")
+	l.must("project", "create", "other", "-c", "features.profiles=false", "-c", "features.images=false")
 	t.Cleanup(func() {
 		_, _ = l.run("profile", "delete", "web", "--project", "p1")
 		_, _ = l.run("project", "delete", "p1")

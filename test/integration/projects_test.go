@@ -18,7 +18,7 @@ func TestLXCProjects(t *testing.T) {
 	d := startDaemon(t)
 	l := newLXCRunner(t, d)
 
-	l.must("project", "create", "p1")
+	l.must("project", "create", "p1", "-c", "features.images=false") // the default project's debian/12
 	t.Cleanup(func() {
 		_, _ = l.run("delete", "-f", "c1", "--project", "p1")
 		_, _ = l.run("delete", "-f", "c2", "--project", "p1")
@@ -146,8 +146,8 @@ func TestLXCProjectRestricted(t *testing.T) {
 	d := startDaemon(t)
 	l := newLXCRunner(t, d)
 
-	l.must("project", "create", "locked", "-c", "restricted=true")
-	l.must("project", "create", "open")
+	l.must("project", "create", "locked", "-c", "restricted=true", "-c", "features.images=false")
+	l.must("project", "create", "open", "-c", "features.images=false")
 	t.Cleanup(func() {
 		for _, p := range []string{"locked", "open"} {
 			_, _ = l.run("delete", "-f", "r1", "--project", p)
@@ -200,7 +200,7 @@ func TestLXCProjectRestricted(t *testing.T) {
 	}
 
 	// It may not change what it shares with the default project.
-	l.must("project", "create", "lockedshared", "-c", "restricted=true", "-c", "features.profiles=false")
+	l.must("project", "create", "lockedshared", "-c", "restricted=true", "-c", "features.profiles=false", "-c", "features.images=false")
 	t.Cleanup(func() { _, _ = l.run("project", "delete", "lockedshared") })
 	out = l.fails("profile", "set", "default", "limits.cpu=1", "--project", "lockedshared")
 	if !strings.Contains(out, "restricted") {

@@ -37,9 +37,9 @@ func TestRemoteRestrictedProjects(t *testing.T) {
 	addr := d.listenHTTPS()
 	admin, adminCert := d.trustedClient(addr, "admin")
 	l := newLXCRunner(t, d)
-	l.must("project", "create", "p1", "-c", "restricted=true")
-	l.must("project", "create", "p2", "-c", "restricted=true")
-	l.must("project", "create", "p3") // in the tenant's list, but not restricted
+	l.must("project", "create", "p1", "-c", "restricted=true", "-c", "features.images=false")
+	l.must("project", "create", "p2", "-c", "restricted=true", "-c", "features.images=false")
+	l.must("project", "create", "p3", "-c", "features.images=false") // in the tenant's list, but not restricted
 
 	l.must("init", "debian/12", "c1", "--project", "p2")
 	l.must("init", "debian/12", "c1")
