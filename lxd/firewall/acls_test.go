@@ -1,12 +1,16 @@
 package firewall
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"testing"
 
 	"github.com/google/nftables"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/test/testutil"
 )
@@ -90,6 +94,12 @@ func TestForwardsAndACLsKeepTheirChains(t *testing.T) {
 			t.Fatal(err)
 		}
 
+		for _, j := range jumps {
+			if j != setChain("out", "web") && j != setChain("in", "web") {
+				t.Fatalf("%s jumps to %s", port, j)
+			}
+		}
+
 		return len(jumps)
 	}
 
@@ -168,4 +178,60 @@ func TestForwardsAndACLsKeepTheirChains(t *testing.T) {
 			t.Fatalf("ACL chain %s left after ApplyACLs without sets", ch.Name)
 		}
 	}
+}
+
+// aclPortJumps returns the chains port's frames jump to from the ACL base chains, in
+// their order (egress, ingress forward, ingress output; none without a set).
+func aclPortJumps(c *nftables.Conn, t *nftables.Table, port string) ([]string, error) {
+	sets, err := c.GetSets(t)
+	if err != nil {
+		return nil, err
+	}
+
+	out, in := aclMaps(t)
+	var jumps []string
+	for _, m := range []*nftables.Set{out, in, in} {
+		if !slices.ContainsFunc(sets, func(s *nftables.Set) bool { return s.Name == m.Name }) {
+			continue
+		}
+
+		elems, err := c.GetSetElements(m)
+		if err != nil {
+			return nil, err
+		}
+
+		for _, e := range elems {
+			if string(e.Key) == string(ifname(port)) {
+				jumps = append(jumps, elemJump(e))
+			}
+		}
+	}
+
+	return jumps, nil
+}
+
+// elemJump is the chain a verdict map element jumps to: the library leaves the verdict
+// undecoded in Val (NFTA_VERDICT_CODE, NFTA_VERDICT_CHAIN).
+func elemJump(e nftables.SetElement) string {
+	ad, err := netlink.NewAttributeDecoder(e.Val)
+	if err != nil {
+		return ""
+	}
+
+	ad.ByteOrder = binary.BigEndian
+	code, chain := int32(0), ""
+	for ad.Next() {
+		switch ad.Type() {
+		case unix.NFTA_VERDICT_CODE:
+			code = int32(ad.Uint32())
+		case unix.NFTA_VERDICT_CHAIN:
+			chain = ad.String()
+		}
+	}
+
+	if code != unix.NFT_JUMP {
+		return ""
+	}
+
+	return chain
 }
