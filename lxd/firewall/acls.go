@@ -102,11 +102,12 @@ func isACLRuleChain(name string) bool {
 // jumps to their key's chains from PortAdd, when those exist (the caller applies again
 // for a new key).
 func ApplyACLs(bridge string, sets func(key string) (*ACLSet, error)) error {
-	c, err := nftables.New()
+	c, done, err := lastingConn()
 	if err != nil {
-		return fmt.Errorf("opening nftables: %w", err)
+		return err
 	}
 
+	defer done()
 	t := bridgeTable(bridge)
 	_, err = portLayout(c, t)
 	if err != nil {
@@ -259,7 +260,9 @@ func portACL(c *nftables.Conn, t *nftables.Table, port, oldKey string, had bool,
 		}
 	}
 
-	if add {
+	if add && had && key == oldKey {
+		newSet = oldSet
+	} else if add {
 		newSet, err = hasSet(c, t, key)
 		if err != nil {
 			return err

@@ -56,6 +56,17 @@ func jumpElem(port, chain string) []nftables.SetElement {
 	return []nftables.SetElement{{Key: ifname(port), VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: chain}}}
 }
 
+// lastingConn opens one netlink socket for all of an operation's reads and its batch
+// (a plain Conn dials one per call).
+func lastingConn() (*nftables.Conn, func(), error) {
+	c, err := nftables.New(nftables.AsLasting())
+	if err != nil {
+		return nil, nil, fmt.Errorf("opening nftables: %w", err)
+	}
+
+	return c, func() { _ = c.CloseLasting() }, nil
+}
+
 // delElem deletes port's element jumping to chain from m, whether it is there or not: the
 // add is a no-op when it is, and an error-free delete needs an element to delete.
 func delElem(c *nftables.Conn, m *nftables.Set, port, chain string) error {
@@ -96,11 +107,12 @@ func PortAdd(bridge, port string, p Port) error {
 		return fmt.Errorf("filtering port %q: need an IPv4 address and a MAC, got %v and %v", port, ip, mac)
 	}
 
-	c, err := nftables.New()
+	c, done, err := lastingConn()
 	if err != nil {
-		return fmt.Errorf("opening nftables: %w", err)
+		return err
 	}
 
+	defer done()
 	t := bridgeTable(bridge)
 	fresh, err := portLayout(c, t)
 	if err != nil {
@@ -155,11 +167,12 @@ func PortAdd(bridge, port string, p Port) error {
 
 // PortDel removes a port's rules; a port without rules is fine.
 func PortDel(bridge, port string) error {
-	c, err := nftables.New()
+	c, done, err := lastingConn()
 	if err != nil {
-		return fmt.Errorf("opening nftables: %w", err)
+		return err
 	}
 
+	defer done()
 	t := bridgeTable(bridge)
 	_, err = portLayout(c, t)
 	if err != nil {
