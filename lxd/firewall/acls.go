@@ -1,6 +1,8 @@
 package firewall
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -48,16 +50,20 @@ type ACLSet struct {
 	IngressReject, EgressReject bool // with the Drop: reject
 }
 
-// Chains: the base chains jump, for each port of the bridge (this kernel generation often
-// lacks the bridge-name match, NFT_BRIDGE_META), to the rules of its set in each direction.
-// Egress runs at prerouting priority 100, after br_netfilter's IP hooks (priority 0).
+// Chains: the base chains look each port up (this kernel generation often lacks the
+// bridge-name match, NFT_BRIDGE_META) in a verdict map per direction, whose element jumps
+// to the rules of the port's set. Egress runs at prerouting priority 100, after
+// br_netfilter's IP hooks (priority 0). A set's chains are named after a hash of its key,
+// so that PortAdd finds them (and so whether the key has rules) by name.
 const (
 	aclEgress     = "acl-egress-late"
 	aclEgressOld  = "acl-egress" // an older berthd's, at priority -150: deleted
 	aclIngressFwd = "acl-ingress-forward"
 	aclIngressOut = "acl-ingress-output"
 	aclLocalIn    = "acl-local-input" // clears markEstablished on frames going up to the host
-	aclSetPrefix  = "aclset-"         // aclset-out-N, aclset-in-N
+	aclSetPrefix  = "aclset-"         // aclset-out-<hash>, aclset-in-<hash>
+	aclOutMap     = "acl-out"         // iifname → jump aclset-out-<hash>
+	aclInMap      = "acl-in"          // oifname → jump aclset-in-<hash>
 )
 
 func aclBase(t *nftables.Table) []*nftables.Chain {
@@ -73,7 +79,18 @@ func aclBase(t *nftables.Table) []*nftables.Chain {
 	}
 }
 
-func setChain(dir string, i int) string { return fmt.Sprintf("%s%s-%d", aclSetPrefix, dir, i) }
+// aclMaps are the verdict maps of the egress and ingress jumps.
+func aclMaps(t *nftables.Table) (out, in *nftables.Set) {
+	return verdictMap(t, aclOutMap), verdictMap(t, aclInMap)
+}
+
+// setChain names the chain of key's rules in direction dir ("out" or "in"). The hash is
+// whole: a key is chosen by API users, who must not be able to make theirs collide with
+// another's.
+func setChain(dir, key string) string {
+	h := sha256.Sum256([]byte(key))
+	return aclSetPrefix + dir + "-" + hex.EncodeToString(h[:])
+}
 
 // isACLRuleChain says whether a chain holds compiled rules (this berthd's or an older one's).
 func isACLRuleChain(name string) bool {
@@ -85,12 +102,18 @@ func isACLRuleChain(name string) bool {
 // jumps to their key's chains from PortAdd, when those exist (the caller applies again
 // for a new key).
 func ApplyACLs(bridge string, sets func(key string) (*ACLSet, error)) error {
-	c, err := nftables.New()
+	c, done, err := lastingConn()
 	if err != nil {
-		return fmt.Errorf("opening nftables: %w", err)
+		return err
 	}
 
+	defer done()
 	t := bridgeTable(bridge)
+	_, err = portLayout(c, t)
+	if err != nil {
+		return err
+	}
+
 	ports, err := portKeys(c, t)
 	if err != nil {
 		return err
@@ -104,8 +127,7 @@ func ApplyACLs(bridge string, sets func(key string) (*ACLSet, error)) error {
 	}
 
 	sort.Strings(keys)
-	index := map[string]int{}
-	compiled := []*ACLSet{}
+	compiled := map[string]*ACLSet{}
 	for _, k := range keys {
 		s, err := sets(k)
 		if err != nil {
@@ -113,8 +135,7 @@ func ApplyACLs(bridge string, sets func(key string) (*ACLSet, error)) error {
 		}
 
 		if s != nil {
-			index[k] = len(compiled)
-			compiled = append(compiled, s)
+			compiled[k] = s
 		}
 	}
 
@@ -131,11 +152,29 @@ func ApplyACLs(bridge string, sets func(key string) (*ACLSet, error)) error {
 		c.FlushChain(ch)
 	}
 
+	// The jumps go first (rules and elements), then the chains they went to.
+	out, in := aclMaps(t)
+	for _, m := range []*nftables.Set{out, in} {
+		err = c.AddSet(m, nil)
+		if err != nil {
+			return fmt.Errorf("adding ACL map %s of %s: %w", m.Name, bridge, err)
+		}
+
+		c.FlushSet(m)
+	}
+
+	c.AddRule(&nftables.Rule{Table: t, Chain: base[0], Exprs: vmapRule(expr.MetaKeyIIFNAME, out)})
+	c.AddRule(&nftables.Rule{Table: t, Chain: base[1], Exprs: vmapRule(expr.MetaKeyOIFNAME, in)})
+	c.AddRule(&nftables.Rule{Table: t, Chain: base[2], Exprs: vmapRule(expr.MetaKeyOIFNAME, in)})
 	if stateful {
 		c.AddRule(&nftables.Rule{Table: t, Chain: base[3], Exprs: markSet(markEstablished, false)})
 	}
 
-	// Jumps go first, then the chains they went to.
+	keep := map[string]bool{}
+	for k := range compiled {
+		keep[setChain("out", k)], keep[setChain("in", k)] = true, true
+	}
+
 	stale := []*nftables.Chain{}
 	for _, ch := range chains {
 		if ch.Table.Name != t.Name {
@@ -149,7 +188,7 @@ func ApplyACLs(bridge string, sets func(key string) (*ACLSet, error)) error {
 
 		if isACLRuleChain(ch.Name) {
 			c.FlushChain(ch)
-			if !keepChain(ch.Name, len(compiled)) {
+			if !keep[ch.Name] {
 				stale = append(stale, ch)
 			}
 		}
@@ -159,23 +198,32 @@ func ApplyACLs(bridge string, sets func(key string) (*ACLSet, error)) error {
 		c.DelChain(ch)
 	}
 
-	for i, s := range compiled {
-		out := c.AddChain(&nftables.Chain{Name: setChain("out", i), Table: t})
-		in := c.AddChain(&nftables.Chain{Name: setChain("in", i), Table: t})
-		c.FlushChain(out)
-		c.FlushChain(in)
+	for k, s := range compiled {
+		outCh := c.AddChain(&nftables.Chain{Name: setChain("out", k), Table: t})
+		inCh := c.AddChain(&nftables.Chain{Name: setChain("in", k), Table: t})
+		c.FlushChain(outCh)
+		c.FlushChain(inCh)
 		for _, r := range aclChain(s, s.Egress, s.EgressDrop, s.EgressReject, false, stateful) {
-			c.AddRule(&nftables.Rule{Table: t, Chain: out, Exprs: r})
+			c.AddRule(&nftables.Rule{Table: t, Chain: outCh, Exprs: r})
 		}
 
 		for _, r := range aclChain(s, s.Ingress, s.IngressDrop, s.IngressReject, true, stateful) {
-			c.AddRule(&nftables.Rule{Table: t, Chain: in, Exprs: r})
+			c.AddRule(&nftables.Rule{Table: t, Chain: inCh, Exprs: r})
 		}
 	}
 
+	var outElems, inElems []nftables.SetElement
 	for port, key := range ports {
-		if i, ok := index[key]; ok {
-			addACLJumps(c, t, base, port, i)
+		if _, ok := compiled[key]; ok {
+			outElems = append(outElems, jumpElem(port, setChain("out", key))...)
+			inElems = append(inElems, jumpElem(port, setChain("in", key))...)
+		}
+	}
+
+	if len(outElems) > 0 {
+		err = errors.Join(c.SetAddElements(out, outElems), c.SetAddElements(in, inElems))
+		if err != nil {
+			return fmt.Errorf("adding ACL jumps of %s: %w", bridge, err)
 		}
 	}
 
@@ -188,136 +236,53 @@ func ApplyACLs(bridge string, sets func(key string) (*ACLSet, error)) error {
 	return nil
 }
 
-// keepChain says whether rule chain name is one of the n sets about to be written.
-func keepChain(name string, n int) bool {
-	for i := range n {
-		if name == setChain("out", i) || name == setChain("in", i) {
-			return true
-		}
+// hasSet says whether ApplyACLs wrote chains for key (every set chain has rules).
+func hasSet(c *nftables.Conn, t *nftables.Table, key string) (bool, error) {
+	rules, err := c.GetRules(t, &nftables.Chain{Name: setChain("out", key), Table: t})
+	if err != nil {
+		return false, fmt.Errorf("listing the ACL rules of %s: %w", t.Name, err)
 	}
 
-	return false
+	return len(rules) > 0, nil
 }
 
-// addACLJumps sends what port sends to its set's out chain and what it receives to its in
-// chain.
-func addACLJumps(c *nftables.Conn, t *nftables.Table, base []*nftables.Chain, port string, set int) {
-	jump := func(ch *nftables.Chain, key expr.MetaKey, to string) {
-		c.AddRule(&nftables.Rule{Table: t, Chain: ch, UserData: []byte(port), Exprs: rule(
-			metaIs(key, ifname(port)), []expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: to}})})
-	}
-
-	jump(base[0], expr.MetaKeyIIFNAME, setChain("out", set))
-	jump(base[1], expr.MetaKeyOIFNAME, setChain("in", set))
-	jump(base[2], expr.MetaKeyOIFNAME, setChain("in", set))
-}
-
-// aclPortJumps returns port's jumps in the ACL base chains.
-func aclPortJumps(c *nftables.Conn, t *nftables.Table, port string) ([]*nftables.Rule, error) {
-	var out []*nftables.Rule
-	for _, ch := range aclBase(t)[:3] {
-		rules, err := c.GetRules(t, ch)
-		if errors.Is(err, unix.ENOENT) {
-			continue
-		}
-
-		if err != nil {
-			return nil, fmt.Errorf("listing ACL jumps of %s: %w", t.Name, err)
-		}
-
-		for _, r := range rules {
-			if string(r.UserData) == port {
-				out = append(out, r)
-			}
-		}
-	}
-
-	return out, nil
-}
-
-// portSetChain returns the set chain a port with key already jumps to (-1: none), so a
-// port added with a key the bridge has gets its jumps at once; port's own jumps count only
-// when its key did not change (self).
-func portSetChain(c *nftables.Conn, t *nftables.Table, port, key string, self bool) (int, error) {
-	ports, err := portKeys(c, t)
-	if err != nil {
-		return -1, err
-	}
-
-	rules, err := c.GetRules(t, aclBase(t)[0])
-	if errors.Is(err, unix.ENOENT) {
-		return -1, nil
-	}
-
-	if err != nil {
-		return -1, fmt.Errorf("listing ACL jumps of %s: %w", t.Name, err)
-	}
-
-	for _, r := range rules {
-		if string(r.UserData) == port && !self {
-			continue
-		}
-
-		if k, ok := ports[string(r.UserData)]; ok && k == key {
-			for _, e := range r.Exprs {
-				v, ok := e.(*expr.Verdict)
-				if !ok || v.Kind != expr.VerdictJump {
-					continue
-				}
-
-				var i int
-				_, err := fmt.Sscanf(v.Chain, aclSetPrefix+"out-%d", &i)
-				if err == nil {
-					return i, nil
-				}
-			}
-		}
-	}
-
-	return -1, nil
-}
-
-// portACL replaces port's ACL jumps: removed, and added again (add true) to the chains of
-// its key when a port with that key has them (the port itself: when self, its key did not
-// change).
-func portACL(bridge, port, key string, add, self bool) error {
-	c, err := nftables.New()
-	if err != nil {
-		return fmt.Errorf("opening nftables: %w", err)
-	}
-
-	t := bridgeTable(bridge)
-	jumps, err := aclPortJumps(c, t, port)
-	if err != nil {
-		return err
-	}
-
-	set := -1
-	if add {
-		set, err = portSetChain(c, t, port, key, self)
+// portACL adds to c's batch what replaces port's ACL jumps: those of its old key removed
+// (had: it had a chain, so maybe jumps), and (add) jumps to the chains of its new key when
+// that key has them. A port has jumps exactly when its key has chains: ApplyACLs writes
+// the chains and every port's jumps at once, PortAdd adds a port's when its chains exist.
+func portACL(c *nftables.Conn, t *nftables.Table, port, oldKey string, had bool, key string, add bool) error {
+	oldSet, newSet := false, false
+	var err error
+	if had {
+		oldSet, err = hasSet(c, t, oldKey)
 		if err != nil {
 			return err
 		}
 	}
 
-	if len(jumps) == 0 && set < 0 {
-		return nil
-	}
-
-	for _, r := range jumps {
-		err = c.DelRule(r)
+	if add && had && key == oldKey {
+		newSet = oldSet
+	} else if add {
+		newSet, err = hasSet(c, t, key)
 		if err != nil {
-			return fmt.Errorf("deleting ACL jump of port %q: %w", port, err)
+			return err
 		}
 	}
 
-	if set >= 0 {
-		addACLJumps(c, t, aclBase(t), port, set)
+	out, in := aclMaps(t)
+	if oldSet && !(newSet && oldKey == key) {
+		err = errors.Join(delElem(c, out, port, setChain("out", oldKey)), delElem(c, in, port, setChain("in", oldKey)))
+		if err != nil {
+			return err
+		}
 	}
 
-	err = c.Flush()
-	if err != nil {
-		return fmt.Errorf("writing ACL jumps of port %q: %w", port, err)
+	if newSet {
+		err = errors.Join(c.SetAddElements(out, jumpElem(port, setChain("out", key))),
+			c.SetAddElements(in, jumpElem(port, setChain("in", key))))
+		if err != nil {
+			return fmt.Errorf("adding ACL jumps of port %q: %w", port, err)
+		}
 	}
 
 	return nil

@@ -1,12 +1,16 @@
 package firewall
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net"
 	"os"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/nftables"
+	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/test/testutil"
 )
@@ -90,6 +94,12 @@ func TestForwardsAndACLsKeepTheirChains(t *testing.T) {
 			t.Fatal(err)
 		}
 
+		for _, j := range jumps {
+			if j != setChain("out", "web") && j != setChain("in", "web") {
+				t.Fatalf("%s jumps to %s", port, j)
+			}
+		}
+
 		return len(jumps)
 	}
 
@@ -168,4 +178,64 @@ func TestForwardsAndACLsKeepTheirChains(t *testing.T) {
 			t.Fatalf("ACL chain %s left after ApplyACLs without sets", ch.Name)
 		}
 	}
+}
+
+// aclPortJumps returns the chains port's frames jump to from the ACL base chains, in
+// their order (egress, ingress forward, ingress output; none without a set).
+func aclPortJumps(c *nftables.Conn, t *nftables.Table, port string) ([]string, error) {
+	sets, err := c.GetSets(t)
+	if err != nil {
+		return nil, err
+	}
+
+	out, in := aclMaps(t)
+	var jumps []string
+	for _, m := range []*nftables.Set{out, in, in} {
+		if !slices.ContainsFunc(sets, func(s *nftables.Set) bool { return s.Name == m.Name }) {
+			continue
+		}
+
+		elems, err := c.GetSetElements(m)
+		if err != nil {
+			return nil, err
+		}
+
+		for _, e := range elems {
+			if string(e.Key) == string(ifname(port)) {
+				jumps = append(jumps, elemJump(e))
+			}
+		}
+	}
+
+	return jumps, nil
+}
+
+// elemJump is the chain a verdict map element jumps to: the library leaves the verdict
+// undecoded in Val, as netlink attributes (NFTA_VERDICT_CODE, NFTA_VERDICT_CHAIN).
+func elemJump(e nftables.SetElement) string {
+	code, chain := int32(0), ""
+	for b := e.Val; len(b) >= 4; {
+		n := int(binary.NativeEndian.Uint16(b))
+		if n < 4 || n > len(b) {
+			return ""
+		}
+
+		data := b[4:n]
+		switch binary.NativeEndian.Uint16(b[2:]) & 0x3fff { // without NLA_F_NESTED and NLA_F_NET_BYTEORDER
+		case unix.NFTA_VERDICT_CODE:
+			if len(data) == 4 {
+				code = int32(binary.BigEndian.Uint32(data))
+			}
+		case unix.NFTA_VERDICT_CHAIN:
+			chain = strings.TrimRight(string(data), "\x00")
+		}
+
+		b = b[min((n+3)&^3, len(b)):]
+	}
+
+	if code != unix.NFT_JUMP {
+		return ""
+	}
+
+	return chain
 }

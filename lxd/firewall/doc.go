@@ -7,6 +7,10 @@
 // solicitations, MLD), and drops a container's attempts to configure or mislead its
 // neighbours (DHCP, DHCPv6 and router advertisements, neighbour discovery for others'
 // addresses or with another link-layer address, DHCP messages for another MAC). Tables
+// are Berth's alone. The bridge table's base chain finds a port's chain in a verdict map
+// keyed by interface name ("ports"), so a frame costs one lookup and adding or deleting a
+// port touches one element, however many ports the bridge has; the port's ACL key rides on
+// its chain's first rule (acls.go has the ACL maps). Tables
 // are Berth's alone: created, replaced and deleted whole, never shared with other
 // software's rules.
 package firewall

@@ -1,6 +1,7 @@
 package firewall
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"os"
@@ -56,11 +57,24 @@ func TestTablesLifecycle(t *testing.T) {
 		}
 	}
 
-	// Adding a port again replaced its rules: one jump, one chain's worth of rules.
+	// Adding a port again replaced its rules: one lookup rule, one element per port, one
+	// chain's worth of rules.
 	tbl := bridgeTable(bridge)
-	jumps, err := portJumps(c, tbl, "vethaaaa")
-	if err != nil || len(jumps) != 1 {
-		t.Fatalf("jumps to vethaaaa after adding it twice: %d (%v)", len(jumps), err)
+	base, err := c.GetRules(tbl, baseChain(tbl))
+	if err != nil || len(base) != 1 || !isVmapRule(base[0], portMapName) {
+		t.Fatalf("base chain after adding 3 ports: %d rules (%v)", len(base), err)
+	}
+
+	elems, err := c.GetSetElements(verdictMap(tbl, portMapName))
+	if err != nil || len(elems) != 2 {
+		t.Fatalf("port map after adding vethaaaa twice and vethbbbb: %d elements (%v)", len(elems), err)
+	}
+
+	for _, e := range elems {
+		name := string(bytes.TrimRight(e.Key, "\x00"))
+		if to := elemJump(e); to != portChainPrefix+name {
+			t.Fatalf("port map element %q jumps to %q", name, to)
+		}
 	}
 
 	a, errA := c.GetRules(tbl, &nftables.Chain{Name: portChainPrefix + "vethaaaa", Table: tbl})

@@ -1,17 +1,18 @@
 package firewall
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"strings"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
-	"golang.org/x/sys/unix"
 )
 
-const portChainPrefix = "port-"
+const (
+	portChainPrefix = "port-"
+	portMapName     = "ports" // iifname → jump port-<iifname>
+)
 
 func bridgeTable(bridge string) *nftables.Table {
 	return &nftables.Table{Name: TableName(bridge), Family: nftables.TableFamilyBridge}
@@ -22,6 +23,63 @@ func baseChain(t *nftables.Table) *nftables.Chain {
 		Name: "prerouting", Table: t, Type: nftables.ChainTypeFilter,
 		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityRef(-200),
 	}
+}
+
+// The base chains find a port's chain in a verdict map keyed by interface name (one hash
+// lookup per frame, and one element to add or delete per port) rather than in a list of
+// one "iifname X jump" rule per port, which every frame walked and every PortAdd listed.
+
+// verdictMap is a map from interface name to a jump.
+func verdictMap(t *nftables.Table, name string) *nftables.Set {
+	return &nftables.Set{Table: t, Name: name, IsMap: true, KeyType: nftables.TypeIFName, DataType: nftables.TypeVerdict}
+}
+
+// vmapRule: meta key vmap @m.
+func vmapRule(key expr.MetaKey, m *nftables.Set) []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: key, Register: 1},
+		&expr.Lookup{SourceRegister: 1, SetName: m.Name, SetID: m.ID, IsDestRegSet: true, DestRegister: 0},
+	}
+}
+
+func isVmapRule(r *nftables.Rule, m string) bool {
+	for _, e := range r.Exprs {
+		if l, ok := e.(*expr.Lookup); ok && l.SetName == m && l.IsDestRegSet {
+			return true
+		}
+	}
+
+	return false
+}
+
+func jumpElem(port, chain string) []nftables.SetElement {
+	return []nftables.SetElement{{Key: ifname(port), VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: chain}}}
+}
+
+// lastingConn opens one netlink socket for all of an operation's reads and its batch
+// (a plain Conn dials one per call).
+func lastingConn() (*nftables.Conn, func(), error) {
+	c, err := nftables.New(nftables.AsLasting())
+	if err != nil {
+		return nil, nil, fmt.Errorf("opening nftables: %w", err)
+	}
+
+	return c, func() { _ = c.CloseLasting() }, nil
+}
+
+// delElem deletes port's element jumping to chain from m, whether it is there or not: the
+// add is a no-op when it is, and an error-free delete needs an element to delete.
+func delElem(c *nftables.Conn, m *nftables.Set, port, chain string) error {
+	err := c.SetAddElements(m, jumpElem(port, chain))
+	if err == nil {
+		err = c.SetDeleteElements(m, jumpElem(port, chain))
+	}
+
+	if err != nil {
+		return fmt.Errorf("deleting %s from map %s: %w", port, m.Name, err)
+	}
+
+	return nil
 }
 
 // Port is what the container behind a port may send as.
@@ -40,49 +98,63 @@ type Port struct {
 // as link-layer address and advertising only its own addresses. A container may not serve
 // its neighbours' configuration: DHCP replies, IPv6 router advertisements, redirects and
 // DHCPv6 replies from it are dropped (they would make it their gateway or DNS). It
-// replaces the port's previous rules, if any, in one atomic batch: a running container's
-// port (refreshed when a new berthd starts) is never left unfiltered.
+// replaces the port's previous rules and ACL jumps, if any, in one atomic batch: a running
+// container's port (refreshed when a new berthd starts) is never left unfiltered. Its cost
+// does not grow with the bridge's other ports.
 func PortAdd(bridge, port string, p Port) error {
 	mac, ip := p.MAC, p.IP
 	if ip.To4() == nil || len(mac) != 6 || (p.IP6 != nil && (p.IP6.To4() != nil || p.IP6.To16() == nil)) {
 		return fmt.Errorf("filtering port %q: need an IPv4 address and a MAC, got %v and %v", port, ip, mac)
 	}
 
-	c, err := nftables.New()
-	if err != nil {
-		return fmt.Errorf("opening nftables: %w", err)
-	}
-
-	jumps, err := portJumps(c, bridgeTable(bridge), port)
+	c, done, err := lastingConn()
 	if err != nil {
 		return err
 	}
 
-	t := c.AddTable(bridgeTable(bridge))
+	defer done()
+	t := bridgeTable(bridge)
+	fresh, err := portLayout(c, t)
+	if err != nil {
+		return err
+	}
+
+	oldKey, had, err := portKeyOf(c, t, port)
+	if err != nil {
+		return err
+	}
+
+	t = c.AddTable(t)
 	base := c.AddChain(baseChain(t))
+	ports := verdictMap(t, portMapName)
+	err = c.AddSet(ports, nil)
+	if err != nil {
+		return fmt.Errorf("adding the port map of %s: %w", bridge, err)
+	}
+
+	if fresh {
+		c.AddRule(&nftables.Rule{Table: t, Chain: base, Exprs: vmapRule(expr.MetaKeyIIFNAME, ports)})
+	}
+
 	ch := c.AddChain(&nftables.Chain{Name: portChainPrefix + port, Table: t})
 	c.FlushChain(ch)
-	for _, r := range portRules(p) {
-		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: r})
-	}
-
-	sameKey := len(jumps) == 1 && portKey(jumps[0].UserData) == p.ACL
-	if len(jumps) == 1 && !sameKey {
-		// Another key: the jump is written again with it.
-		err = c.DelRule(jumps[0])
-		if err != nil {
-			return fmt.Errorf("replacing jump to port %q: %w", port, err)
+	for i, r := range portRules(p) {
+		nr := &nftables.Rule{Table: t, Chain: ch, Exprs: r}
+		if i == 0 {
+			nr.UserData = portUserData(port, p.ACL)
 		}
 
-		jumps = nil
+		c.AddRule(nr)
 	}
 
-	if len(jumps) == 0 {
-		c.AddRule(&nftables.Rule{
-			Table: t, Chain: base, UserData: portUserData(port, p.ACL),
-			Exprs: rule(metaIs(expr.MetaKeyIIFNAME, ifname(port)),
-				[]expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: ch.Name}}),
-		})
+	err = c.SetAddElements(ports, jumpElem(port, ch.Name))
+	if err != nil {
+		return fmt.Errorf("adding port %q to the port map: %w", port, err)
+	}
+
+	err = portACL(c, t, port, oldKey, had, p.ACL, true)
+	if err != nil {
+		return err
 	}
 
 	err = c.Flush()
@@ -90,59 +162,41 @@ func PortAdd(bridge, port string, p Port) error {
 		return fmt.Errorf("adding filter of port %q: %w", port, err)
 	}
 
-	err = portACL(bridge, port, p.ACL, true, sameKey)
-	if err != nil {
-		return err
-	}
-
 	return nil
 }
 
 // PortDel removes a port's rules; a port without rules is fine.
 func PortDel(bridge, port string) error {
-	err := portACL(bridge, port, "", false, false)
+	c, done, err := lastingConn()
 	if err != nil {
 		return err
 	}
 
-	c, err := nftables.New()
-	if err != nil {
-		return fmt.Errorf("opening nftables: %w", err)
-	}
-
+	defer done()
 	t := bridgeTable(bridge)
-	jumps, err := portJumps(c, t, port)
+	_, err = portLayout(c, t)
 	if err != nil {
 		return err
 	}
 
-	found := false
-	for _, r := range jumps {
-		err = c.DelRule(r)
-		if err != nil {
-			return fmt.Errorf("deleting jump to port %q: %w", port, err)
-		}
-
-		found = true
+	oldKey, had, err := portKeyOf(c, t, port)
+	if err != nil || !had {
+		return err
 	}
 
-	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyBridge)
+	err = portACL(c, t, port, oldKey, true, "", false)
 	if err != nil {
-		return fmt.Errorf("listing chains: %w", err)
+		return err
 	}
 
-	for _, ch := range chains {
-		if ch.Table.Name == t.Name && ch.Name == portChainPrefix+port {
-			c.FlushChain(ch)
-			c.DelChain(ch)
-			found = true
-		}
+	ch := &nftables.Chain{Name: portChainPrefix + port, Table: t}
+	err = delElem(c, verdictMap(t, portMapName), port, ch.Name)
+	if err != nil {
+		return err
 	}
 
-	if !found {
-		return nil
-	}
-
+	c.FlushChain(ch)
+	c.DelChain(ch)
 	err = c.Flush()
 	if err != nil {
 		return fmt.Errorf("deleting filter of port %q: %w", port, err)
@@ -151,29 +205,7 @@ func PortDel(bridge, port string) error {
 	return nil
 }
 
-// portJumps returns the base chain's jumps to port's chain (none without the table).
-func portJumps(c *nftables.Conn, t *nftables.Table, port string) ([]*nftables.Rule, error) {
-	rules, err := c.GetRules(t, baseChain(t))
-	if errors.Is(err, unix.ENOENT) {
-		return nil, nil
-	}
-
-	if err != nil {
-		return nil, fmt.Errorf("listing port rules of %s: %w", t.Name, err)
-	}
-
-	var out []*nftables.Rule
-	for _, r := range rules {
-		if portName(r.UserData) == port {
-			out = append(out, r)
-		}
-	}
-
-	return out, nil
-}
-
-// A port's jump in the base chain carries "<port>\x00<ACL key>" as user data (an older
-// berthd's: "<port>", key "").
+// A port's chain carries "<port>\x00<ACL key>" as the user data of its first rule.
 func portUserData(port, key string) []byte { return []byte(port + "\x00" + key) }
 
 func portName(b []byte) string {
@@ -186,21 +218,55 @@ func portKey(b []byte) string {
 	return key
 }
 
-// portKeys maps the filtered ports of a bridge table to their ACL keys.
-func portKeys(c *nftables.Conn, t *nftables.Table) (map[string]string, error) {
-	rules, err := c.GetRules(t, baseChain(t))
-	if errors.Is(err, unix.ENOENT) {
-		return map[string]string{}, nil
+// portKeyOf reads the ACL key of port's chain (had false: the port has no chain). A dump
+// of a chain or table that does not exist is empty, not an error.
+func portKeyOf(c *nftables.Conn, t *nftables.Table, port string) (string, bool, error) {
+	rules, err := c.GetRules(t, &nftables.Chain{Name: portChainPrefix + port, Table: t})
+	if err != nil {
+		return "", false, fmt.Errorf("listing the rules of port %q: %w", port, err)
 	}
 
+	if len(rules) == 0 {
+		return "", false, nil
+	}
+
+	return portKey(rules[0].UserData), true, nil
+}
+
+// portChains lists the port chains of a bridge table.
+func portChains(c *nftables.Conn, t *nftables.Table) ([]string, error) {
+	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyBridge)
 	if err != nil {
-		return nil, fmt.Errorf("listing port rules of %s: %w", t.Name, err)
+		return nil, fmt.Errorf("listing chains: %w", err)
+	}
+
+	out := []string{}
+	for _, ch := range chains {
+		if ch.Table.Name == t.Name && strings.HasPrefix(ch.Name, portChainPrefix) {
+			out = append(out, strings.TrimPrefix(ch.Name, portChainPrefix))
+		}
+	}
+
+	return out, nil
+}
+
+// portKeys maps the filtered ports of a bridge table to their ACL keys (one read per port:
+// for ApplyACLs, which writes every port's jumps anyway).
+func portKeys(c *nftables.Conn, t *nftables.Table) (map[string]string, error) {
+	names, err := portChains(c, t)
+	if err != nil {
+		return nil, err
 	}
 
 	out := map[string]string{}
-	for _, r := range rules {
-		if len(r.UserData) > 0 {
-			out[portName(r.UserData)] = portKey(r.UserData)
+	for _, p := range names {
+		key, had, err := portKeyOf(c, t, p)
+		if err != nil {
+			return nil, err
+		}
+
+		if had {
+			out[p] = key
 		}
 	}
 
@@ -214,17 +280,5 @@ func Ports(bridge string) ([]string, error) {
 		return nil, fmt.Errorf("opening nftables: %w", err)
 	}
 
-	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyBridge)
-	if err != nil {
-		return nil, fmt.Errorf("listing chains: %w", err)
-	}
-
-	out := []string{}
-	for _, ch := range chains {
-		if ch.Table.Name == TableName(bridge) && strings.HasPrefix(ch.Name, portChainPrefix) {
-			out = append(out, strings.TrimPrefix(ch.Name, portChainPrefix))
-		}
-	}
-
-	return out, nil
+	return portChains(c, bridgeTable(bridge))
 }

@@ -78,7 +78,7 @@ func benchFloor(b *berthd, r *report) error {
 	}
 
 	for i := 0; i < *runs; i++ {
-		d, err := bootFloor(pool, layout, ids)
+		d, err := bootFloor(pool, layout, ids, "floor", nil)
 		if err != nil {
 			return err
 		}
@@ -112,14 +112,16 @@ func instanceIDs(b *berthd, name string) (idmap.Set, error) {
 	return idmap.Set{HostUID: base, HostGID: base, Size: idmap.DefaultSize}, nil
 }
 
-// bootFloor boots once and returns the time from the start of unshare to "running".
-func bootFloor(pool storage.Driver, layout cgroup.Layout, ids idmap.Set) (time.Duration, error) {
-	rootfs, err := pool.MountInstance("floor", ids)
+// bootFloor boots the stopped instance name once and returns the time from the start of unshare to "running";
+// running (if not nil) is called then, with systemd's pid and the start on the monotonic
+// clock.
+func bootFloor(pool storage.Driver, layout cgroup.Layout, ids idmap.Set, name string, running func(pid int, t0 time.Duration) error) (time.Duration, error) {
+	rootfs, err := pool.MountInstance(name, ids)
 	if err != nil {
 		return 0, err
 	}
 
-	defer func() { _ = pool.UnmountInstance("floor") }()
+	defer func() { _ = pool.UnmountInstance(name) }()
 
 	g, err := cgroup.New(fmt.Sprintf("floor-%d", os.Getpid()), layout)
 	if err != nil {
@@ -138,7 +140,7 @@ func bootFloor(pool storage.Driver, layout cgroup.Layout, ids idmap.Set) (time.D
 		return 0, err
 	}
 
-	t0 := time.Now()
+	t0, m0 := time.Now(), monotonic()
 	var out bytes.Buffer
 	cmd := exec.Command("/bin/sh", "-c", floorScript, "floor", rootfs, g.NamespacePath(), strconv.FormatInt(ids.HostUID, 10))
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -156,6 +158,10 @@ func bootFloor(pool storage.Driver, layout cgroup.Layout, ids idmap.Set) (time.D
 
 	err = waitRunning(pid)
 	d := time.Since(t0)
+	if err == nil && running != nil {
+		err = running(pid, m0)
+	}
+
 	_ = unix.Kill(pid, unix.Signal(37)) // SIGRTMIN+3: systemd powers off
 	return d, err
 }

@@ -27,7 +27,7 @@ import (
 var (
 	runs   = flag.Int("runs", 5, "samples per figure")
 	binDir = flag.String("bin", "bin", "directory with berthd and berth")
-	only   = flag.String("only", "", "comma-separated sections to run: lifecycle, parallel, network, floor, list, exec, snapshots, volumes, pools, remote, lxd, density, metrics (default all)")
+	only   = flag.String("only", "", "comma-separated sections to run: lifecycle, parallel, network, floor, bootab, list, exec, snapshots, volumes, pools, remote, lxd, density, metrics (default all)")
 )
 
 // section reports whether -only selects name.
@@ -97,6 +97,13 @@ func run() error {
 		err = benchFloor(b, r)
 		if err != nil {
 			r.note("boot floor: %v", err)
+		}
+	}
+
+	if section("bootab") {
+		err = benchBootAB(b, r)
+		if err != nil {
+			return err
 		}
 	}
 
