@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/lxd/idmap"
+	"github.com/berth-dev/berth/shared/mountinfo"
 )
 
 // jail is the root directory one rsync end runs in (chroot, in user, mount, network, IPC
@@ -23,6 +24,7 @@ import (
 type jail struct {
 	root   string
 	mounts []string // attached, in order
+	made   []string // mount points made, in order
 }
 
 // jailTree is where the tree is in the jail.
@@ -32,11 +34,9 @@ const jailTree = "/tree"
 // merged-/usr host (copied as a symlink), else a read-only bind.
 var hostLinks = []string{"bin", "sbin", "lib", "lib32", "lib64", "libx32"}
 
-// newJail makes a jail in a fresh directory under base with tree at /tree: read-only for
-// a sender; for a receiver (writeIDs non-nil) writable and idmapped by writeIDs, so that
-// what the container's ids write lands on disk as the container's own ids (the pool
-// image's format, 0 being its root).
-func newJail(base, tree string, writeIDs *idmap.Set) (*jail, error) {
+// newJail makes a jail in a fresh directory under base, without its tree: the caller
+// binds it (bindTree, or bind on paths under tree/).
+func newJail(base string) (*jail, error) {
 	err := os.MkdirAll(base, 0o700)
 	if err != nil {
 		return nil, err
@@ -48,7 +48,7 @@ func newJail(base, tree string, writeIDs *idmap.Set) (*jail, error) {
 	}
 
 	j := &jail{root: root}
-	err = j.build(tree, writeIDs)
+	err = j.build()
 	if err != nil {
 		j.close()
 		return nil, err
@@ -57,13 +57,16 @@ func newJail(base, tree string, writeIDs *idmap.Set) (*jail, error) {
 	return j, nil
 }
 
-func (j *jail) build(tree string, writeIDs *idmap.Set) error {
+// readOnly are the attributes of everything the jail takes from the host.
+const readOnly = unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOSUID
+
+func (j *jail) build() error {
 	err := os.Chmod(j.root, 0o755)
 	if err != nil {
 		return err
 	}
 
-	err = j.bind("/usr", "usr", unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOSUID, nil)
+	err = j.bind("/usr", "usr", readOnly, nil)
 	if err != nil {
 		return err
 	}
@@ -90,7 +93,7 @@ func (j *jail) build(tree string, writeIDs *idmap.Set) error {
 		}
 
 		if fi.IsDir() {
-			err = j.bind(host, name, unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOSUID, nil)
+			err = j.bind(host, name, readOnly, nil)
 			if err != nil {
 				return err
 			}
@@ -100,18 +103,54 @@ func (j *jail) build(tree string, writeIDs *idmap.Set) error {
 	// The dynamic loader's cache: without it, libraries in the multiarch directories may
 	// not be found.
 	if _, err := os.Stat("/etc/ld.so.cache"); err == nil {
-		err = j.bind("/etc/ld.so.cache", "etc/ld.so.cache", unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOSUID, nil)
+		err = j.bind("/etc/ld.so.cache", "etc/ld.so.cache", readOnly, nil)
 		if err != nil {
 			return err
 		}
 	}
 
-	attrs := uint64(unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NOEXEC)
-	if writeIDs == nil {
-		return j.bind(tree, jailTree[1:], attrs|unix.MOUNT_ATTR_RDONLY, nil)
+	return nil
+}
+
+// treeAttrs are the attributes of a tree in the jail: nothing in it runs or opens a device.
+const treeAttrs = unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NOEXEC
+
+// bindTarget attaches dir on /tree writable, idmapped by ids, so that what the
+// container's ids write lands on disk as the container's own ids (the pool image's
+// format, 0 being its root).
+func (j *jail) bindTarget(dir string, ids idmap.Set) error {
+	return j.bind(dir, jailTree[1:], treeAttrs, &ids)
+}
+
+// bindSource makes /tree the volume LXD sends: rootfs/ (read-only) and, from metaDir,
+// metadata.yaml and templates/ (read-only) when they exist.
+func (j *jail) bindSource(rootfs, metaDir string) error {
+	err := os.Mkdir(filepath.Join(j.root, jailTree[1:]), 0o755)
+	if err != nil {
+		return err
 	}
 
-	return j.bind(tree, jailTree[1:], attrs, writeIDs)
+	err = j.bind(rootfs, jailTree[1:]+"/rootfs", treeAttrs|unix.MOUNT_ATTR_RDONLY, nil)
+	if err != nil {
+		return err
+	}
+
+	if metaDir == "" {
+		return nil
+	}
+
+	for _, name := range []string{"metadata.yaml", "templates"} {
+		if _, err := os.Lstat(filepath.Join(metaDir, name)); err != nil {
+			continue
+		}
+
+		err = j.bind(filepath.Join(metaDir, name), jailTree[1:]+"/"+name, treeAttrs|unix.MOUNT_ATTR_RDONLY, nil)
+		if err != nil {
+			return err
+		}
+	}
+
+	return nil
 }
 
 // bind attaches a copy of the mount tree at src on rel in the jail, with attrs (and
@@ -127,6 +166,8 @@ func (j *jail) bind(src, rel string, attrs uint64, ids *idmap.Set) error {
 	if err != nil {
 		return err
 	}
+
+	j.made = append(j.made, dst)
 
 	if fi.IsDir() {
 		err = os.Mkdir(dst, 0o755)
@@ -178,7 +219,11 @@ func (j *jail) close() {
 		_ = unix.Unmount(j.mounts[i], unix.MNT_DETACH)
 	}
 
-	for _, name := range append(append([]string{}, hostLinks...), "usr", "etc/ld.so.cache", "etc", "dev/null", "dev", jailTree[1:]) {
+	for i := len(j.made) - 1; i >= 0; i-- {
+		_ = os.Remove(j.made[i])
+	}
+
+	for _, name := range append(append([]string{}, hostLinks...), "etc", "dev", jailTree[1:]) {
 		_ = os.Remove(filepath.Join(j.root, name))
 	}
 
@@ -212,3 +257,43 @@ const rsyncPath = "/usr/bin/rsync"
 
 // errNoRsync is a host without rsync.
 var errNoRsync = errors.New("rsync is not installed (apt-get install rsync)")
+
+// CleanJails removes the jails a killed daemon left under base: their mounts detached
+// (deepest first), their directories removed one by one. Called at start, before any
+// migration runs.
+func CleanJails(base string) error {
+	entries, err := os.ReadDir(base)
+	if os.IsNotExist(err) {
+		return nil
+	}
+
+	if err != nil {
+		return err
+	}
+
+	mounts, err := mountinfo.Self()
+	if err != nil {
+		return err
+	}
+
+	for _, e := range entries {
+		root := filepath.Join(base, e.Name())
+		under := mountinfo.Under(mounts, root)
+		for i := len(under) - 1; i >= 0; i-- {
+			_ = unix.Unmount(under[i], unix.MNT_DETACH)
+		}
+
+		j := &jail{root: root}
+		for _, rel := range []string{"usr", "etc/ld.so.cache", "dev/null", "tree/rootfs", "tree/metadata.yaml", "tree/templates"} {
+			_ = os.Remove(filepath.Join(root, rel))
+		}
+
+		for _, name := range hostLinks {
+			_ = os.Remove(filepath.Join(root, name))
+		}
+
+		j.close()
+	}
+
+	return nil
+}

@@ -49,22 +49,27 @@ func featureArgs(features []string) []string {
 	return out
 }
 
-// Send sends the tree at dir (as the container whose ids are ids sees it) over conn, as
-// one rsync run. base is a private directory for the jail.
-func Send(ctx context.Context, base, dir string, ids idmap.Set, conn *ws.Conn, features []string) error {
+// Send sends one volume over conn as one rsync run: rootfs as rootfs/, and metaDir's
+// metadata.yaml and templates/ when metaDir is set (LXD's volume layout), read as the
+// container whose ids are ids sees them. base is a private directory for the jail.
+func Send(ctx context.Context, base, rootfs, metaDir string, ids idmap.Set, conn *ws.Conn, features []string) error {
 	_, err := os.Stat(rsyncPath)
 	if err != nil {
 		return errNoRsync
 	}
 
-	j, err := newJail(base, dir, nil)
+	j, err := newJail(base)
 	if err != nil {
 		return fmt.Errorf("preparing the rsync sender: %w", err)
 	}
 
 	defer j.close()
 
-	err = j.bindDevNull()
+	err = j.bindSource(rootfs, metaDir)
+	if err == nil {
+		err = j.bindDevNull()
+	}
+
 	if err != nil {
 		return fmt.Errorf("preparing the rsync sender: %w", err)
 	}
@@ -114,21 +119,27 @@ func Send(ctx context.Context, base, dir string, ids idmap.Set, conn *ws.Conn, f
 	return nil
 }
 
-// Recv receives one rsync run from conn into the tree at dir, an empty directory of a
-// new pool image (owners on disk as the container sees them), writing as the container
-// whose ids are ids, the wire's ids mapped by m. base is a private directory for the jail.
+// Recv receives one rsync run from conn into dir, an empty directory (the volume: LXD's
+// layout has the root filesystem in rootfs/; owners land on disk as the container sees
+// them), writing as the container whose ids are ids, the wire's ids mapped by m. base is a
+// private directory for the jail.
 func Recv(ctx context.Context, base, dir string, ids idmap.Set, m Mapping, conn *ws.Conn, features []string) error {
 	_, err := os.Stat(rsyncPath)
 	if err != nil {
 		return errNoRsync
 	}
 
-	j, err := newJail(base, dir, &ids)
+	j, err := newJail(base)
 	if err != nil {
 		return fmt.Errorf("preparing the rsync receiver: %w", err)
 	}
 
 	defer j.close()
+
+	err = j.bindTarget(dir, ids)
+	if err != nil {
+		return fmt.Errorf("preparing the rsync receiver: %w", err)
+	}
 
 	args := append(append(append(append([]string{}, recvArgs...), featureArgs(features)...), m.usermapArgs()...), ".", jailTree+"/")
 	cmd := j.command(ctx, m, args...)

@@ -79,10 +79,10 @@ func TestRsyncRoundTrip(t *testing.T) {
 		dst := filepath.Join(base, "dst-"+run)
 		must(t, os.Mkdir(dst, 0o755))
 		errc := make(chan error, 1)
-		go func() { errc <- Send(ctx, filepath.Join(base, "jails"), src, srcIDs, a, ourFeatures) }()
+		go func() { errc <- Send(ctx, filepath.Join(base, "jails"), src, "", srcIDs, a, ourFeatures) }()
 		err := Recv(ctx, filepath.Join(base, "jails"), dst, dstIDs, ContainerMapping(dstIDs), b, ourFeatures)
 		if err != nil {
-			t.Fatalf("recv %s: %v", run, err)
+			t.Fatalf("recv %s: %v (send: %v)", run, err, <-errc)
 		}
 
 		err = <-errc
@@ -91,17 +91,17 @@ func TestRsyncRoundTrip(t *testing.T) {
 		}
 
 		var st syscall.Stat_t
-		must(t, syscall.Stat(filepath.Join(dst, "home/u/f"), &st))
+		must(t, syscall.Stat(filepath.Join(dst, "rootfs/home/u/f"), &st))
 		if st.Uid != 1000 || st.Gid != 1001 || st.Mode&0o7777 != 0o640 {
 			t.Fatalf("%s: owner %d:%d mode %o, want 1000:1001 640", run, st.Uid, st.Gid, st.Mode&0o7777)
 		}
 
-		data, err := os.ReadFile(filepath.Join(dst, "home/u/f"))
+		data, err := os.ReadFile(filepath.Join(dst, "rootfs/home/u/f"))
 		if err != nil || sha256.Sum256(data) != sha256.Sum256([]byte("hello")) {
 			t.Fatalf("%s: content %q %v", run, data, err)
 		}
 
-		target, err := os.Readlink(filepath.Join(dst, "link"))
+		target, err := os.Readlink(filepath.Join(dst, "rootfs/link"))
 		if err != nil || target != "/etc/passwd" {
 			t.Fatalf("%s: link %q %v", run, target, err)
 		}
