@@ -222,9 +222,9 @@ func migratedConfig(in map[string]string) map[string]string {
 }
 
 // adoptVolume takes the received volume vol's rootfs/ as the image's root filesystem
-// and, for the instance (metaDir set), its metadata.yaml. The volume was written by the
-// stream: rootfs must be a real directory, metadata.yaml a regular file of bounded size,
-// neither followed if a link.
+// and, for the instance (metaDir set), its metadata.yaml and templates/. The volume was written by the
+// stream: rootfs must be a real directory, metadata.yaml and each template a regular
+// file of bounded size, none followed if a link.
 func adoptVolume(vol, rootfsDir, metaDir string) error {
 	src := filepath.Join(vol, "rootfs")
 	fi, err := os.Lstat(src)
@@ -245,21 +245,82 @@ func adoptVolume(vol, rootfsDir, metaDir string) error {
 		return nil
 	}
 
-	f, err := os.OpenFile(filepath.Join(vol, "metadata.yaml"), os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	volDir, err := os.OpenFile(vol, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
 	if err != nil {
-		return nil // none (or a link): the instance has no image metadata
+		return err
 	}
 
+	defer volDir.Close()
+	data, ok := readMigratedFile(volDir, "metadata.yaml")
+	if !ok {
+		return nil // no image metadata: nothing renders at start
+	}
+
+	err = os.WriteFile(filepath.Join(metaDir, "metadata.yaml"), data, 0o644)
+	if err != nil {
+		return err
+	}
+
+	// templates/: the regular files in it, bounded; what metadata.yaml names but is
+	// missing fails that template's rendering, not the migration.
+	err = os.MkdirAll(filepath.Join(metaDir, "templates"), 0o755)
+	if err != nil {
+		return err
+	}
+
+	fd, err := unix.Openat(int(volDir.Fd()), "templates", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil
+	}
+
+	tdir := os.NewFile(uintptr(fd), "templates")
+	defer tdir.Close()
+	entries, err := tdir.ReadDir(maxTemplates)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil
+	}
+
+	for _, e := range entries {
+		data, ok := readMigratedFile(tdir, e.Name())
+		if !ok {
+			continue
+		}
+
+		err = os.WriteFile(filepath.Join(metaDir, "templates", e.Name()), data, 0o644)
+		if err != nil {
+			return err
+		}
+	}
+
+	return nil
+}
+
+// maxTemplates bounds the templates a migrated volume brings.
+const maxTemplates = 1000
+
+// readMigratedFile reads name in dir if it is a regular file (never a link) of at most
+// maxMetadataYAML bytes.
+func readMigratedFile(dir *os.File, name string) ([]byte, bool) {
+	if name == "" || strings.ContainsAny(name, "/\x00") || name == "." || name == ".." {
+		return nil, false
+	}
+
+	fd, err := unix.Openat(int(dir.Fd()), name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, false
+	}
+
+	f := os.NewFile(uintptr(fd), name)
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil || !st.Mode().IsRegular() || st.Size() > maxMetadataYAML {
-		return nil
+		return nil, false
 	}
 
-	data, err := io.ReadAll(io.LimitReader(f, maxMetadataYAML))
-	if err != nil {
-		return nil
+	data, err := io.ReadAll(io.LimitReader(f, maxMetadataYAML+1))
+	if err != nil || len(data) > maxMetadataYAML {
+		return nil, false
 	}
 
-	return os.WriteFile(filepath.Join(metaDir, "metadata.yaml"), data, 0o644)
+	return data, true
 }
