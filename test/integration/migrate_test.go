@@ -2,8 +2,11 @@ package integration
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -150,4 +153,109 @@ func TestMigrateCopyMove(t *testing.T) {
 			t.Errorf("moved %s %q, was %q: a move keeps it", k, m.Config[k], c.Config[k])
 		}
 	}
+}
+
+// leftovers lists what a failed migration could leave on d: the instance's storage and
+// snapshots, pool images made for it (backup-*, .tmp-*), rsync jails.
+func leftovers(d *daemon, name string) []string {
+	pool := filepath.Join(d.dir, "storage-pools", "default")
+	var out []string
+	for _, pattern := range []string{
+		filepath.Join(pool, "containers", name),
+		filepath.Join(pool, "containers-snapshots", name),
+		filepath.Join(pool, "images", "backup-*"),
+		filepath.Join(pool, "images", ".tmp-*"),
+		filepath.Join(d.dir, "migrate", "*"),
+		filepath.Join(d.dir, "instances", name),
+	} {
+		m, _ := filepath.Glob(pattern)
+		out = append(out, m...)
+	}
+
+	return out
+}
+
+// TestMigrateModes copies in push and relay mode, refuses a running instance unless
+// --stateless, and survives a source killed half-way: the target is left with nothing,
+// the source whole.
+func TestMigrateModes(t *testing.T) {
+	f := newMigrationFixture(t)
+
+	for _, mode := range []string{"push", "relay"} {
+		t.Run(mode, func(t *testing.T) {
+			name := "c-" + mode
+			f.lxc.must("copy", "A:c1", "B:"+name, "--mode", mode)
+			f.checkArrived(t, f.b, name)
+		})
+	}
+
+	t.Run("running", func(t *testing.T) {
+		f.a.berth("start", "c1")
+		defer f.a.berth("stop", "c1")
+		f.a.waitRunning("c1")
+
+		out, err := f.lxc.run("copy", "A:c1", "B:live")
+		if err == nil || !strings.Contains(out, "live migration is not supported") {
+			t.Fatalf("lxc copy of a running instance: %v %q, want a refusal naming live migration", err, out)
+		}
+
+		if code, _ := instanceOf(t, f.b, "live"); code != http.StatusNotFound {
+			t.Errorf("B:live after the refusal: %d", code)
+		}
+
+		f.lxc.must("copy", "A:c1", "B:live", "--stateless")
+		if got := strings.Join(snapshotNames(t, f.b, "live"), ","); got != "snap0,snap1" {
+			t.Errorf("stateless copy's snapshots: %q", got)
+		}
+	})
+
+	t.Run("source killed", func(t *testing.T) {
+		done := make(chan string, 1)
+		go func() {
+			out, err := f.lxc.run("copy", "A:c1", "B:cut")
+			done <- fmt.Sprintf("%v %s", err, out)
+		}()
+
+		// Kill A once B receives (a jail exists on B), half-way through.
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			m, _ := filepath.Glob(filepath.Join(f.b.dir, "migrate", "jail-*"))
+			if len(m) > 0 || time.Now().After(deadline) {
+				break
+			}
+
+			time.Sleep(20 * time.Millisecond)
+		}
+
+		time.Sleep(300 * time.Millisecond)
+		f.a.kill(syscall.SIGKILL)
+		out := <-done
+		if strings.HasPrefix(out, "<nil>") {
+			t.Fatalf("lxc copy with the source killed succeeded: %s", out)
+		}
+
+		// B: nothing of it, in the API or on disk.
+		deadline = time.Now().Add(30 * time.Second)
+		for {
+			code, _ := instanceOf(t, f.b, "cut")
+			left := leftovers(f.b, "cut")
+			if code == http.StatusNotFound && len(left) == 0 {
+				break
+			}
+
+			if time.Now().After(deadline) {
+				t.Fatalf("B after the cut: instance %d, left on disk %v", code, left)
+			}
+
+			time.Sleep(100 * time.Millisecond)
+		}
+
+		// A, restarted, has c1 whole.
+		f.a.start()
+		if left := leftovers(f.a, "none"); len(left) != 0 {
+			t.Errorf("A after its restart keeps %v", left)
+		}
+
+		f.checkArrived(t, f.a, "c1")
+	})
 }
