@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -152,7 +153,7 @@ func TestAttackMigrateHostileStream(t *testing.T) {
 		}
 	})
 
-	for _, tc := range []struct {
+	for i, tc := range []struct {
 		name  string
 		build func(tree string) error
 	}{
@@ -179,22 +180,23 @@ func TestAttackMigrateHostileStream(t *testing.T) {
 				t.Fatal(err)
 			}
 
+			bad := fmt.Sprintf("bad%d", i)
 			before := map[string]bool{}
-			for _, p := range leftovers(b, "bad") {
+			for _, p := range leftovers(b, bad) {
 				before[p] = true // the positive control's instance keeps its image
 			}
 
-			e := newHostileSource(t, tree).pull(t, b, "bad")
+			e := newHostileSource(t, tree).pull(t, b, bad)
 			t.Logf("refused: %s", e)
 			if e == "" {
 				t.Fatalf("the hostile tree (%s) was accepted", tc.name)
 			}
 
-			if code, _ := instanceOf(t, b, "bad"); code != http.StatusNotFound {
+			if code, _ := instanceOf(t, b, bad); code != http.StatusNotFound {
 				t.Errorf("instance after the refused transfer: %d", code)
 			}
 
-			for _, p := range leftovers(b, "bad") {
+			for _, p := range leftovers(b, bad) {
 				if !before[p] {
 					t.Errorf("left on disk after the refused transfer: %s", p)
 				}
