@@ -7,6 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/berth-dev/berth/shared/api"
 	"github.com/berth-dev/berth/shared/ws"
@@ -14,6 +17,20 @@ import (
 
 // maxIndexFrame bounds the index frame a source may send.
 const maxIndexFrame = 16 << 20
+
+// Time limits of the control exchanges: a header is answered at once; the target's verdict
+// comes once the instance is made from what it received.
+const (
+	headerTimeout = time.Minute
+	resultTimeout = 10 * time.Minute
+)
+
+// recvWithin reads one control message, waiting at most d.
+func recvWithin(c *Control, m proto.Message, d time.Duration) error {
+	_ = c.conn.SetReadDeadline(time.Now().Add(d))
+	defer func() { _ = c.conn.SetReadDeadline(time.Time{}) }()
+	return c.Recv(m)
+}
 
 // Source is the sending side of one transfer, over its two websockets.
 type Source struct {
@@ -35,7 +52,7 @@ func (s *Source) Run(ctx context.Context) error {
 	}
 
 	answer := &MigrationHeader{}
-	err = c.Recv(answer)
+	err = recvWithin(c, answer, headerTimeout)
 	if err != nil {
 		return fmt.Errorf("reading the target's answer: %w", err)
 	}
@@ -47,7 +64,7 @@ func (s *Source) Run(ctx context.Context) error {
 	}
 
 	res := &MigrationControl{}
-	err = c.Recv(res)
+	err = recvWithin(c, res, resultTimeout)
 	if err != nil {
 		return fmt.Errorf("reading the target's result: %w", err)
 	}
@@ -93,7 +110,7 @@ type Sink struct {
 func (s *Sink) Accept(ctx context.Context) (*MigrationHeader, error) {
 	s.control = NewControl(s.Control)
 	offer := &MigrationHeader{}
-	err := s.control.Recv(offer)
+	err := recvWithin(s.control, offer, headerTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("reading the source's offer: %w", err)
 	}
@@ -158,6 +175,9 @@ type indexResponse struct {
 // readIndex reads the source's index frame (JSON describing the volume; the header
 // already says what Berth needs) and acknowledges it.
 func (s *Sink) readIndex() error {
+	_ = s.FS.SetReadDeadline(time.Now().Add(headerTimeout))
+	defer func() { _ = s.FS.SetReadDeadline(time.Time{}) }()
+
 	var buf bytes.Buffer
 	for {
 		mt, r, err := s.FS.NextReader()

@@ -23,6 +23,10 @@ var (
 	recvArgs = []string{"--server", "-vlogDtpre.iLsfx", "--numeric-ids", "--devices", "--partial", "--sparse"}
 )
 
+// stallArg ends an rsync end that has seen no data for 5 minutes (a local option: it
+// does not change what goes on the wire).
+const stallArg = "--timeout=300"
+
 // remoteShell is the sender's "remote shell": it joins rsync's pipes to fd 3, the
 // sender's end of the fs websocket bridge, and ends when the receiver's side of the
 // stream does (rsync waits for it before it exits). Its stdin is kept as fd 4 for the
@@ -83,7 +87,7 @@ func Send(ctx context.Context, base, rootfs, metaDir string, ids idmap.Set, conn
 	theirs := os.NewFile(uintptr(fds[1]), "migration-fs-rsync")
 	defer ours.Close()
 
-	args := append(append(append([]string{}, sendArgs...), featureArgs(features)...), jailTree+"/", "localhost:/tmp/foo", "-e", remoteShell)
+	args := append(append(append([]string{}, sendArgs...), featureArgs(features)...), stallArg, jailTree+"/", "localhost:/tmp/foo", "-e", remoteShell)
 	cmd := j.command(ctx, ContainerMapping(ids), args...)
 	out := &capped{max: 16 << 10}
 	cmd.Stdout, cmd.Stderr = out, out
@@ -141,7 +145,7 @@ func Recv(ctx context.Context, base, dir string, ids idmap.Set, m Mapping, conn 
 		return fmt.Errorf("preparing the rsync receiver: %w", err)
 	}
 
-	args := append(append(append(append([]string{}, recvArgs...), featureArgs(features)...), m.usermapArgs()...), ".", jailTree+"/")
+	args := append(append(append(append([]string{}, recvArgs...), featureArgs(features)...), m.usermapArgs()...), stallArg, ".", jailTree+"/")
 	cmd := j.command(ctx, m, args...)
 	errOut := &capped{max: 16 << 10}
 	cmd.Stderr = errOut

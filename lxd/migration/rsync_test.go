@@ -17,7 +17,7 @@ import (
 )
 
 // wsPair is two ends of one websocket on loopback.
-func wsPair(t *testing.T) (*ws.Conn, *ws.Conn) {
+func wsPair(t testing.TB) (*ws.Conn, *ws.Conn) {
 	t.Helper()
 	server := make(chan *ws.Conn, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
