@@ -158,6 +158,7 @@ func (m *migrationSink) receive(ctx context.Context, sink *migration.Sink, answe
 
 	features := migration.FeatureNames(answer.GetRsyncFeatures())
 	put := m.req.InstancePut
+	prev := "" // the pool image of the tree received before, the next one's basis
 	err := m.d.migrations.CreateFromTrees(ctx, instance.Incoming{
 		Instance: db.Instance{Name: m.key, Architecture: put.Architecture, Description: put.Description, Ephemeral: put.Ephemeral,
 			Config: migratedConfig(put.Config), Devices: api.NonNil(put.Devices), Profiles: put.Profiles},
@@ -177,7 +178,12 @@ func (m *migrationSink) receive(ctx context.Context, sink *migration.Sink, answe
 			}
 
 			defer os.RemoveAll(vol)
-			err = migration.Recv(ctx, m.d.migrationJails(), vol, ids, mapping, sink.FS, features)
+			basis := prev
+			if fi, err := os.Lstat(filepath.Join(basis, "rootfs")); basis != "" && (err != nil || !fi.IsDir()) {
+				basis = ""
+			}
+
+			err = migration.Recv(ctx, m.d.migrationJails(), vol, basis, ids, mapping, sink.FS, features)
 			if err != nil {
 				if cause := context.Cause(ctx); cause != nil {
 					return cause
@@ -190,7 +196,12 @@ func (m *migrationSink) receive(ctx context.Context, sink *migration.Sink, answe
 				metaDir = ""
 			}
 
-			return adoptVolume(vol, rootfsDir, metaDir)
+			err = adoptVolume(vol, rootfsDir, metaDir)
+			if err == nil {
+				prev = finalImageDir(rootfsDir)
+			}
+
+			return err
 		},
 	})
 	if err != nil {
@@ -202,6 +213,20 @@ func (m *migrationSink) receive(ctx context.Context, sink *migration.Sink, answe
 	}
 
 	return nil
+}
+
+// finalImageDir is where the pool image being filled in rootfsDir's parent (a temporary
+// ".tmp-<name>-<random>" directory) is once made: "<name>" beside it. "" if the layout is
+// not that one (then the next tree has no basis and travels whole).
+func finalImageDir(rootfsDir string) string {
+	tmp := filepath.Dir(rootfsDir)
+	name, ok := strings.CutPrefix(filepath.Base(tmp), ".tmp-")
+	i := strings.LastIndex(name, "-")
+	if !ok || i <= 0 {
+		return ""
+	}
+
+	return filepath.Join(filepath.Dir(tmp), name[:i])
 }
 
 // migratedConfig is an instance's config as it arrives, without the keys that describe

@@ -223,7 +223,7 @@ func (j *jail) close() {
 		_ = os.Remove(j.made[i])
 	}
 
-	for _, name := range append(append([]string{}, hostLinks...), "etc", "dev", jailTree[1:]) {
+	for _, name := range append(append([]string{}, hostLinks...), "etc", "dev", jailTree[1:], jailBasis[1:]) {
 		_ = os.Remove(filepath.Join(j.root, name))
 	}
 
@@ -284,7 +284,7 @@ func CleanJails(base string) error {
 		}
 
 		j := &jail{root: root}
-		for _, rel := range []string{"usr", "etc/ld.so.cache", "dev/null", "tree/rootfs", "tree/metadata.yaml", "tree/templates"} {
+		for _, rel := range []string{"usr", "etc/ld.so.cache", "dev/null", "tree/rootfs", "tree/metadata.yaml", "tree/templates", "basis"} {
 			_ = os.Remove(filepath.Join(root, rel))
 		}
 

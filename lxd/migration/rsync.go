@@ -33,6 +33,9 @@ const stallArg = "--timeout=300"
 // background copy, whose stdin would otherwise be /dev/null.
 const remoteShell = "sh -c 'exec 4<&0; cat <&4 >&3 & exec cat <&3'"
 
+// jailBasis is where a receiver's basis volume is in its jail.
+const jailBasis = "/basis"
+
 // drainTimeout bounds the wait for the other side's end of stream once rsync is done.
 const drainTimeout = 30 * time.Second
 
@@ -127,7 +130,11 @@ func Send(ctx context.Context, base, rootfs, metaDir string, ids idmap.Set, conn
 // layout has the root filesystem in rootfs/; owners land on disk as the container sees
 // them), writing as the container whose ids are ids, the wire's ids mapped by m. base is a
 // private directory for the jail.
-func Recv(ctx context.Context, base, dir string, ids idmap.Set, m Mapping, conn *ws.Conn, features []string) error {
+//
+// basis, when set, is the volume received before this one (the previous snapshot's): it
+// is read-only in the jail, and files the sender has unchanged are copied from it rather
+// than sent again (rsync's --copy-dest), as LXD's receiver gets its snapshots as deltas.
+func Recv(ctx context.Context, base, dir, basis string, ids idmap.Set, m Mapping, conn *ws.Conn, features []string) error {
 	_, err := os.Stat(rsyncPath)
 	if err != nil {
 		return errNoRsync
@@ -145,7 +152,17 @@ func Recv(ctx context.Context, base, dir string, ids idmap.Set, m Mapping, conn 
 		return fmt.Errorf("preparing the rsync receiver: %w", err)
 	}
 
-	args := append(append(append(append([]string{}, recvArgs...), featureArgs(features)...), m.usermapArgs()...), stallArg, ".", jailTree+"/")
+	args := append(append(append(append([]string{}, recvArgs...), featureArgs(features)...), m.usermapArgs()...), stallArg)
+	if basis != "" {
+		err = j.bind(basis, jailBasis[1:], treeAttrs|unix.MOUNT_ATTR_RDONLY, &ids)
+		if err != nil {
+			return fmt.Errorf("preparing the rsync receiver: %w", err)
+		}
+
+		args = append(args, "--copy-dest="+jailBasis+"/")
+	}
+
+	args = append(args, ".", jailTree+"/")
 	cmd := j.command(ctx, m, args...)
 	errOut := &capped{max: 16 << 10}
 	cmd.Stderr = errOut

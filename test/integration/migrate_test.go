@@ -210,6 +210,11 @@ func TestMigrateModes(t *testing.T) {
 	})
 
 	t.Run("source killed", func(t *testing.T) {
+		before := map[string]bool{}
+		for _, p := range leftovers(f.b, "cut") {
+			before[p] = true // the other copies' images
+		}
+
 		done := make(chan string, 1)
 		go func() {
 			out, err := f.lxc.run("copy", "A:c1", "B:cut")
@@ -238,7 +243,13 @@ func TestMigrateModes(t *testing.T) {
 		deadline = time.Now().Add(30 * time.Second)
 		for {
 			code, _ := instanceOf(t, f.b, "cut")
-			left := leftovers(f.b, "cut")
+			left := []string{}
+			for _, p := range leftovers(f.b, "cut") {
+				if !before[p] {
+					left = append(left, p)
+				}
+			}
+
 			if code == http.StatusNotFound && len(left) == 0 {
 				break
 			}
