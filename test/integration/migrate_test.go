@@ -189,6 +189,28 @@ func TestMigrateModes(t *testing.T) {
 		})
 	}
 
+	t.Run("berth copy and move", func(t *testing.T) {
+		bc := newBerthConf(t)
+		bc.ok(t, "remote", "add", "A", f.a.berthToken(t, "berth-cli"))
+		bc.ok(t, "remote", "add", "B", f.b.berthToken(t, "berth-cli"))
+		bc.ok(t, "copy", "A:c1", "B:bc")
+		f.checkArrived(t, f.b, "bc")
+		_, moved := instanceOf(t, f.b, "bc")
+		bc.ok(t, "move", "B:bc", "A:bm")
+		if code, _ := instanceOf(t, f.b, "bc"); code != http.StatusNotFound {
+			t.Errorf("B:bc after berth move: %d, want 404", code)
+		}
+
+		_, m := instanceOf(t, f.a, "bm")
+		if m.Config["volatile.uuid"] != moved.Config["volatile.uuid"] {
+			t.Errorf("berth move changed the uuid: %q, was %q", m.Config["volatile.uuid"], moved.Config["volatile.uuid"])
+		}
+
+		if got := strings.Join(snapshotNames(t, f.a, "bm"), ","); got != "snap0,snap1" {
+			t.Errorf("snapshots after berth move: %q", got)
+		}
+	})
+
 	t.Run("running", func(t *testing.T) {
 		f.a.berth("start", "c1")
 		defer f.a.berth("stop", "c1")
