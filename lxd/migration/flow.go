@@ -156,13 +156,25 @@ func (s *Sink) Accept(ctx context.Context) (*MigrationHeader, error) {
 // Failed reports the source's failure, or its control connection's end.
 func (s *Sink) Failed() <-chan error { return s.failed }
 
-// Finish sends the target's verdict.
+// hangupTimeout bounds the wait for the source to hang up after the verdict.
+const hangupTimeout = 10 * time.Second
+
+// Finish sends the target's verdict, then waits (a while) for the source to hang up:
+// closing first could reset the connection before the source read the verdict.
 func (s *Sink) Finish(err error) error {
 	if s.control == nil {
 		s.control = NewControl(s.Control)
 	}
 
-	return s.control.SendResult(err)
+	serr := s.control.SendResult(err)
+	if serr == nil && err == nil && s.failed != nil {
+		select {
+		case <-s.failed:
+		case <-time.After(hangupTimeout):
+		}
+	}
+
+	return serr
 }
 
 // indexResponse is the target's answer to an index frame (LXD's migration.InfoResponse).
