@@ -9,10 +9,10 @@ BERTH_DIR ?= /var/lib/berth
 BIN       := bin
 IMAGE     ?= debian/12
 NAME      ?= first
-DEB_PKGS  := debootstrap lxd-client lxd dnsmasq-base util-linux iproute2 procps gcc libc6-dev ca-certificates lxcfs btrfs-progs prometheus
+DEB_PKGS  := debootstrap lxd-client lxd dnsmasq-base util-linux iproute2 procps gcc libc6-dev ca-certificates lxcfs btrfs-progs prometheus rsync
 export CGO_ENABLED := 1
 
-.PHONY: all build deps run stop test test-unit test-integration bench update-schema update-compat check check-fast fuzz clean
+.PHONY: all build deps run stop test test-unit test-integration bench update-schema update-compat check check-fast fuzz clean proto
 
 all: build
 
@@ -56,6 +56,13 @@ check-fast:
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 check: check-fast
 	$(GO) run $(STATICCHECK) ./...
+
+# proto regenerates the committed protobuf code of the migration protocol (needs apt's
+# protobuf-compiler; protoc-gen-go at the module's protobuf version is installed by go).
+PROTOC_GEN_GO := google.golang.org/protobuf/cmd/protoc-gen-go
+proto:
+	GOBIN=$(CURDIR)/bin $(GO) install $(PROTOC_GEN_GO)
+	cd lxd/migration && PATH=$(CURDIR)/bin:$$PATH protoc --go_out=. --go_opt=paths=source_relative migrate.proto
 
 # fuzz runs every Go fuzz target for FUZZTIME (their seed corpora also run as ordinary
 # tests in test-unit). Temporary trees go to /dev/shm: the unpack targets create files on

@@ -93,6 +93,8 @@ var apiExtensions = []string{
 	"file_delete",
 	"snapshot_expiry_creation",
 	"container_only_migration",
+	"container_push",
+	"container_push_target",
 	"container_backup",
 	"backup_override_name",
 	"container_backup_override_pool",

@@ -24,6 +24,7 @@ import (
 	"github.com/berth-dev/berth/lxd/instance"
 	"github.com/berth-dev/berth/lxd/listener"
 	"github.com/berth-dev/berth/lxd/lxcfs"
+	"github.com/berth-dev/berth/lxd/migration"
 	"github.com/berth-dev/berth/lxd/networks"
 	"github.com/berth-dev/berth/lxd/operations"
 	"github.com/berth-dev/berth/lxd/pools"
@@ -40,27 +41,28 @@ import (
 
 // Daemon holds berthd's subsystems. Handlers reach them through it.
 type Daemon struct {
-	dir       string
-	log       *slog.Logger
-	db        *db.DB
-	events    *events.Server
-	ops       *operations.Registry
-	pool      storage.Driver // the default pool's driver: images are imported there
-	poolName  string
-	pools     poolService
-	volumes   volumeService
-	images    *imagestore.Store
-	instances instanceService
-	snapshots snapshotService
-	backups   backupService
-	networks  networkService
-	profiles  *profiles.Service
-	projects  *projects.Service
-	warnings  *warnings.Service
-	cgroups   cgroup.Layout
-	startedAt time.Time
-	exeFile   *os.File // the sealed copy monitors are started from
-	metrics   metricsState
+	dir        string
+	log        *slog.Logger
+	db         *db.DB
+	events     *events.Server
+	ops        *operations.Registry
+	pool       storage.Driver // the default pool's driver: images are imported there
+	poolName   string
+	pools      poolService
+	volumes    volumeService
+	images     *imagestore.Store
+	instances  instanceService
+	migrations migrationService // nil: migration is not served (the handlers' fakes)
+	snapshots  snapshotService
+	backups    backupService
+	networks   networkService
+	profiles   *profiles.Service
+	projects   *projects.Service
+	warnings   *warnings.Service
+	cgroups    cgroup.Layout
+	startedAt  time.Time
+	exeFile    *os.File // the sealed copy monitors are started from
+	metrics    metricsState
 
 	// The HTTPS API (daemon_remote.go).
 	cert            *listener.Cert
@@ -225,6 +227,11 @@ func (d *Daemon) init(ctx context.Context) error {
 		sessions: session.New(exe, mgr),
 	}
 	d.snapshots = mgr.Snapshots()
+	d.migrations = mgr.Creator()
+	err = migration.CleanJails(d.migrationJails())
+	if err != nil {
+		d.log.Warn("removing the jails of interrupted migrations", "err", err)
+	}
 	d.backups = backups
 	d.profiles = profiles.New(d.db, mgr.Configurator(), emit)
 	d.projects = projects.New(d.db, instance.ProjectUsage, emit)

@@ -11,25 +11,18 @@ import (
 	"github.com/berth-dev/berth/shared/validate"
 )
 
-// instancePost is POST /1.0/instances/{name}: rename (LXD's body {"name": "new"}).
-// Migration is not supported.
-type instancePost struct {
-	Name      string `json:"name"`
-	Migration bool   `json:"migration"`
-	Live      bool   `json:"live"`
-}
-
-// POST /1.0/instances/{name}
+// POST /1.0/instances/{name}: rename (LXD's body {"name": "new"}), or with migration the
+// source of a migration (instance_migrate.go).
 func instanceRename(d *Daemon, r *http.Request) response.Response {
 	name := pathVar(r, "name")
-	req := instancePost{}
+	req := api.InstancePost{}
 	err := decodeJSON(r, &req)
 	if err != nil {
 		return response.SmartError(err)
 	}
 
 	if req.Migration {
-		return response.NotImplemented(api.StatusErrorf(http.StatusNotImplemented, "migration is not supported"))
+		return instanceMigrate(d, r, name, req)
 	}
 
 	err = validate.InstanceName(req.Name)

@@ -77,6 +77,10 @@ func instancesPost(d *Daemon, r *http.Request) response.Response {
 		return instancesPostCopy(d, r, req)
 	}
 
+	if req.Source.Type == "migration" {
+		return instancesPostMigration(d, r, req)
+	}
+
 	if req.Source.Type == "image" && (req.Source.Mode == "pull" || req.Source.Server != "") {
 		return instancesPostPull(d, r, req)
 	}

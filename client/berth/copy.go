@@ -15,7 +15,7 @@ func newCopyCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "copy [REMOTE:]SOURCE[/SNAPSHOT] [[REMOTE:]DESTINATION]",
 		Aliases: []string{"cp"},
-		Short:   "Copy instances within the server",
+		Short:   "Copy instances within or between servers",
 		Args:    rangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// Without a destination only the source's remote matters.
@@ -24,7 +24,12 @@ func newCopyCmd(a *app) *cobra.Command {
 				dstArg = args[1]
 			}
 
-			c, source, dst, err := a.sameRemote(args[0], dstArg)
+			rs, source, rd, dst, err := a.copyRemotes(args[0], dstArg)
+			if err != nil {
+				return err
+			}
+
+			c, err := a.remoteClient(rs)
 			if err != nil {
 				return err
 			}
@@ -78,6 +83,18 @@ func newCopyCmd(a *app) *cobra.Command {
 
 			if ephemeral {
 				put.Ephemeral = true
+			}
+
+			if rs != rd {
+				if isSnap {
+					return fmt.Errorf("copying a snapshot to another server is not supported")
+				}
+
+				if len(args) < 2 || dst == "" {
+					dst = src
+				}
+
+				return a.copyBetween(ctx, rs, src, rd, dst, put, instanceOnly)
 			}
 
 			req := api.InstancesPost{

@@ -1,28 +1,69 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
+
+	"github.com/berth-dev/berth/shared/api"
 )
 
-// newMoveCmd is lxc's `move OLD NEW`, which renames an instance on the same server.
+// newMoveCmd is lxc's `move OLD NEW`: a rename on the same server; between servers a
+// migration of the stopped instance (it keeps its identity: uuid, MAC addresses), then
+// the source's deletion once the target has it.
 func newMoveCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:     "move [REMOTE:]OLD [REMOTE:]NEW",
 		Aliases: []string{"mv", "rename"},
-		Short:   "Rename a stopped instance",
+		Short:   "Rename a stopped instance, or move it to another server",
 		Args:    rangeArgs(2, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, from, to, err := a.sameRemote(args[0], args[1])
+			rs, from, rd, to, err := a.copyRemotes(args[0], args[1])
 			if err != nil {
 				return err
 			}
 
-			op, err := c.RenameInstance(cmd.Context(), from, to)
+			c, err := a.remoteClient(rs)
 			if err != nil {
 				return err
 			}
 
-			return op.Wait(cmd.Context())
+			ctx := cmd.Context()
+			if rs != rd {
+				inst, _, err := c.GetInstance(ctx, from)
+				if err != nil {
+					return err
+				}
+
+				if inst.StatusCode != api.Stopped {
+					return fmt.Errorf("instance %q is running: stop it before moving it to another server", from)
+				}
+
+				if to == "" {
+					to = from
+				}
+
+				put := inst.InstancePut
+				delete(put.Config, "volatile.last_state.power")
+				err = a.copyBetween(ctx, rs, from, rd, to, put, false)
+				if err != nil {
+					return err
+				}
+
+				op, err := c.DeleteInstance(ctx, from)
+				if err != nil {
+					return err
+				}
+
+				return op.Wait(ctx)
+			}
+
+			op, err := c.RenameInstance(ctx, from, to)
+			if err != nil {
+				return err
+			}
+
+			return op.Wait(ctx)
 		},
 	}
 }

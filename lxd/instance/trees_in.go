@@ -40,6 +40,10 @@ type Incoming struct {
 	// reach yet, so it must confine what it writes to rootfsDir and metaDir itself (the
 	// image unpacker does).
 	Fill func(ctx context.Context, snap, rootfsDir, metaDir string) error
+	// FillAs, when set, is called instead of Fill with the new instance's id range, for a
+	// filler that writes as the container (a migration's rsync receiver) rather than as
+	// host root.
+	FillAs func(ctx context.Context, ids idmap.Set, snap, rootfsDir, metaDir string) error
 }
 
 // CreateFromTrees makes an instance whose trees Fill writes, each first as a pool image
@@ -97,13 +101,16 @@ func (ct *Creator) CreateFromTrees(ctx context.Context, in Incoming) error {
 		makeRoot: func(ctx context.Context, ids idmap.Set, r *revert.Reverter) error {
 			r.Add(pool.PruneBackupImages)
 
-			trees := []string{""}
+			// Snapshots first, oldest first, then the instance: the order a migration
+			// stream brings them in.
+			trees := []string{}
 			for _, s := range in.Snapshots {
 				trees = append(trees, s.Name)
 			}
 
+			trees = append(trees, "")
 			for _, tree := range trees {
-				fp, err := ct.fillImage(ctx, pool, in, tree)
+				fp, err := ct.fillImage(ctx, pool, in, ids, tree)
 				if err != nil {
 					return err
 				}
@@ -134,7 +141,7 @@ func (ct *Creator) CreateFromTrees(ctx context.Context, in Incoming) error {
 }
 
 // fillImage has in.Fill write tree into a new image in pool and returns its name.
-func (ct *Creator) fillImage(ctx context.Context, pool storage.Driver, in Incoming, tree string) (string, error) {
+func (ct *Creator) fillImage(ctx context.Context, pool storage.Driver, in Incoming, ids idmap.Set, tree string) (string, error) {
 	metaDir := ct.host.instanceDir(in.Instance.Name)
 	if tree != "" {
 		scratch, err := os.MkdirTemp("", "berth-tree-meta-")
@@ -148,6 +155,10 @@ func (ct *Creator) fillImage(ctx context.Context, pool storage.Driver, in Incomi
 
 	fp := tempImageName()
 	err := pool.CreateImage(fp, func(rootfsDir string) error {
+		if in.FillAs != nil {
+			return in.FillAs(ctx, ids, tree, rootfsDir, metaDir)
+		}
+
 		return in.Fill(ctx, tree, rootfsDir, metaDir)
 	})
 	if err != nil {

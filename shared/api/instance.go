@@ -61,6 +61,11 @@ type InstanceSource struct {
 	Refresh           bool              `json:"refresh,omitempty" yaml:"refresh,omitempty"`
 	AllowInconsistent bool              `json:"allow_inconsistent" yaml:"allow_inconsistent"`
 	Project           string            `json:"project,omitempty" yaml:"project,omitempty"`
+	// Migration (type "migration"): the source's operation URL and its websocket
+	// secrets (pull mode), whether the source asked for a live migration.
+	Operation  string            `json:"operation,omitempty" yaml:"operation,omitempty"`
+	Websockets map[string]string `json:"secrets,omitempty" yaml:"secrets,omitempty"`
+	Live       bool              `json:"live,omitempty" yaml:"live,omitempty"`
 }
 
 // InstancesPost is the body of POST /1.0/instances.

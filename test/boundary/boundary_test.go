@@ -41,6 +41,7 @@ var owners = map[string][]string{
 	"github.com/ulikunitz/xz":              {"lxd/images", "shared/imagebuild/tarball"},
 	"github.com/mdlayher/netlink":          {"lxd/firewall"},
 	"github.com/inconshreveable/mousetrap": {"client/berth"},
+	"google.golang.org/protobuf":           {"lxd/migration"}, // migrate.proto's generated code
 }
 
 // ranks layers the daemon's packages: a package may import Berth packages of a lower rank
@@ -61,7 +62,7 @@ var ranks = map[string]int{
 	// Subsystems built on leaves, and the code that runs in a container's namespaces.
 	"lxd/setup": 2, "lxd/nsexec": 2,
 	"lxd/db": 2, "lxd/cgroup": 2, "lxd/operations": 2, "lxd/images": 2,
-	"lxd/storage": 2, "lxd/network": 2, "lxd/resources": 2,
+	"lxd/storage": 2, "lxd/network": 2, "lxd/resources": 2, "lxd/migration": 2,
 	// The runtime, the devices and snapshots (below the instance life cycle that calls
 	// them) and the API plumbing.
 	"lxd/container": 3, "lxd/lxcfs": 3, "lxd/device": 3, "lxd/snapshot": 3, "lxd/response": 3, "lxd/imagestore": 3,

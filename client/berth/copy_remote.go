@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/berth-dev/berth/client"
+	"github.com/berth-dev/berth/shared/api"
+)
+
+// copyBetween copies instance src of remote rs to dst on remote rd with LXD's migration
+// API, as lxc copy does: pull mode when the source is an HTTPS remote (the target dials
+// the source's operation, its certificate pinned), else push mode when the target is one
+// (the source dials the target's). put is what the target gets; instanceOnly leaves the
+// snapshots. It returns once the target has the instance.
+func (a *app) copyBetween(ctx context.Context, rs, src, rd, dst string, put api.InstancePut, instanceOnly bool) error {
+	sc, err := a.remoteClient(rs)
+	if err != nil {
+		return err
+	}
+
+	dc, err := a.remoteClient(rd)
+	if err != nil {
+		return err
+	}
+
+	conf, err := a.config()
+	if err != nil {
+		return err
+	}
+
+	srcPost := api.InstancePost{InstanceOnly: instanceOnly, ContainerOnly: instanceOnly}
+	req := api.InstancesPost{InstancePut: put, Name: dst, Type: "container",
+		Source: api.InstanceSource{Type: "migration", InstanceOnly: instanceOnly, ContainerOnly: instanceOnly, BaseImage: put.Config["volatile.base_image"]}}
+
+	if u := sc.URL(); strings.HasPrefix(u, "https://") {
+		cert, err := os.ReadFile(conf.ServerCertPath(rs))
+		if err != nil && !os.IsNotExist(err) {
+			return err
+		}
+
+		sop, err := sc.MigrateInstance(ctx, src, srcPost)
+		if err != nil {
+			return err
+		}
+
+		req.Source.Mode = "pull"
+		req.Source.Operation = u + "/1.0/operations/" + sop.ID
+		req.Source.Websockets = client.MigrationSecrets(sop)
+		req.Source.Certificate = string(cert)
+		top, err := dc.CreateInstance(ctx, req)
+		if err != nil {
+			_ = sop.Cancel(ctx)
+			return err
+		}
+
+		err = top.WaitOrCancel(ctx)
+		if err != nil {
+			return err
+		}
+
+		return sop.Wait(ctx)
+	}
+
+	u := dc.URL()
+	if !strings.HasPrefix(u, "https://") {
+		return fmt.Errorf("copying between %s and %s needs one of them to be an HTTPS remote", rs, rd)
+	}
+
+	cert, err := os.ReadFile(conf.ServerCertPath(rd))
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+
+	req.Source.Mode = "push"
+	top, err := dc.CreateInstance(ctx, req)
+	if err != nil {
+		return err
+	}
+
+	srcPost.Target = &api.InstancePostTarget{Operation: u + "/1.0/operations/" + top.ID, Websockets: client.MigrationSecrets(top), Certificate: string(cert)}
+	sop, err := sc.MigrateInstance(ctx, src, srcPost)
+	if err != nil {
+		_ = top.Cancel(ctx)
+		return err
+	}
+
+	err = sop.WaitOrCancel(ctx)
+	if err != nil {
+		return err
+	}
+
+	return top.Wait(ctx)
+}
+
+// copyRemotes splits copy's and move's two [REMOTE:]NAME arguments.
+func (a *app) copyRemotes(src, dst string) (rs, ns, rd, nd string, err error) {
+	rs, ns, err = a.parseRemote(src)
+	if err != nil {
+		return "", "", "", "", err
+	}
+
+	rd, nd, err = a.parseRemote(dst)
+	if err != nil {
+		return "", "", "", "", err
+	}
+
+	return rs, ns, rd, nd, nil
+}
