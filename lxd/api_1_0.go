@@ -122,6 +122,9 @@ var apiExtensions = []string{
 	"project_limits",
 	"project_usage",
 	"certificate_project",
+	"container_copy_project",
+	"instance_pool_move",
+	"instance_project_move",
 }
 
 func serverGet(d *Daemon, r *http.Request) response.Response {

@@ -17,6 +17,12 @@ type instancePost struct {
 	Name      string `json:"name"`
 	Migration bool   `json:"migration"`
 	Live      bool   `json:"live"`
+
+	// A move on this server (instance_pool_move, instance_project_move): instanceMove.
+	Pool          string `json:"pool"`
+	Project       string `json:"project"`
+	InstanceOnly  bool   `json:"instance_only"`
+	ContainerOnly bool   `json:"container_only"`
 }
 
 // POST /1.0/instances/{name}
@@ -26,6 +32,10 @@ func instanceRename(d *Daemon, r *http.Request) response.Response {
 	err := decodeJSON(r, &req)
 	if err != nil {
 		return response.SmartError(err)
+	}
+
+	if req.Migration && (req.Pool != "" || req.Project != "") {
+		return instanceMove(d, r, name, req)
 	}
 
 	if req.Migration {
