@@ -75,8 +75,14 @@ func (ct *Creator) MoveToPool(ctx context.Context, key, poolName string, instanc
 	}
 
 	start := time.Now()
+	unmark, err := markMove(ct.host.instanceDir(key), from, poolName)
+	if err != nil {
+		return fmt.Errorf("recording the move of %q: %w", inst.Name, err)
+	}
+
 	r := revert.New()
 	defer r.Fail()
+	r.Add(unmark) // runs last: after the copy is gone
 
 	r.Add(pool.PruneBackupImages)
 	t := &Trees{IDs: ids, ct: ct, name: key, pool: srcPool}
@@ -161,7 +167,9 @@ func (ct *Creator) MoveToPool(ctx context.Context, key, poolName string, instanc
 	// pool and the leftover is only logged.
 	err = srcPool.DeleteInstance(key)
 	if err != nil {
-		ct.log.Warn("removing the storage an instance moved away from", "instance", key, "pool", from, "err", err)
+		ct.log.Warn("removing the storage an instance moved away from; retried at next start", "instance", key, "pool", from, "err", err)
+	} else {
+		unmark()
 	}
 
 	srcPool.PruneBackupImages()
