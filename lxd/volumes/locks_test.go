@@ -5,9 +5,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
