@@ -83,6 +83,20 @@ func (l *volLocks) take(write, read []key) func() {
 		return 0
 	})
 
+	// One key named twice (a rename to its own name) is held once, exclusively if
+	// either asks for it: locking one RWMutex twice would wait forever.
+	uniq := all[:0]
+	for _, w := range all {
+		if n := len(uniq); n > 0 && uniq[n-1].k == w.k {
+			uniq[n-1].write = uniq[n-1].write || w.write
+			continue
+		}
+
+		uniq = append(uniq, w)
+	}
+
+	all = uniq
+
 	entries := make([]*volLock, len(all))
 	l.mu.Lock()
 	if l.held == nil {

@@ -203,6 +203,12 @@ func TestVolumeLocksNoDeadlock(t *testing.T) {
 	if len(l.held) != 0 {
 		t.Errorf("%d lock entries left after every holder released", len(l.held))
 	}
+
+	// One key named twice (a rename to its own name) is taken once.
+	ok, _ = within(5*time.Second, func() { l.take([]key{a, a}, []key{a})() })
+	if !ok {
+		t.Fatal("a change naming one volume twice waits on itself")
+	}
 }
 
 // TestOpenRefusedDuringRestore: while a volume is being restored a start's mount of it
