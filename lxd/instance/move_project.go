@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/shared/api"
@@ -143,6 +146,8 @@ func (m *Manager) MoveToProject(ctx context.Context, oldKey, newKey string, inst
 		_ = pool.DeleteSnapshot(newKey, s)
 	}
 
+	m.moveBackups(oldKey, newKey)
+
 	m.mu.Lock()
 	delete(m.locks, oldKey)
 	m.mu.Unlock()
@@ -175,4 +180,21 @@ func profilesIn(ctx context.Context, tx *db.Tx, inst string, keys []string) ([]s
 	}
 
 	return out, nil
+}
+
+// moveBackups moves an instance's backup files (BERTH_DIR/backups/<key>, lxd/backup)
+// with its key, so that they stay its own and never become those of a later instance
+// of the old key (in the old project above all). Should the move fail they are removed.
+func (m *Manager) moveBackups(oldKey, newKey string) {
+	from := filepath.Join(m.cfg.Dir, "backups", oldKey)
+	if _, err := os.Lstat(from); err != nil {
+		return
+	}
+
+	to := filepath.Join(m.cfg.Dir, "backups", newKey)
+	err := unix.Renameat2(unix.AT_FDCWD, from, unix.AT_FDCWD, to, unix.RENAME_NOREPLACE)
+	if err != nil {
+		m.log.Warn("moving an instance's backups with it; removed", "instance", newKey, "err", err)
+		_ = os.RemoveAll(from)
+	}
 }

@@ -234,8 +234,12 @@ func TestMoveProjectsLXC(t *testing.T) {
 	// The move itself.
 	inA("config", "unset", "c3", "security.nesting")
 	inA("snapshot", "c3", "snap0")
+	l.must("query", "--wait", "-X", "POST", "-d", `{"name":"b0"}`, "/1.0/instances/c3/backups?project=A")
 	uuid := strings.TrimSpace(inA("config", "get", "c3", "volatile.uuid"))
 	l.must("move", "c3", "--project", "A", "--target-project", "B")
+	if out := l.must("query", "/1.0/instances/c3/backups?project=B"); !strings.Contains(out, "b0") {
+		t.Errorf("the moved c3's backup b0 did not come along:\n%s", out)
+	}
 	if out := inA("list", "--format", "csv", "-c", "n"); strings.Contains(out, "c3") {
 		t.Errorf("A still lists c3 after it moved to B:\n%s", out)
 	}
@@ -248,9 +252,9 @@ func TestMoveProjectsLXC(t *testing.T) {
 		t.Errorf("the moved c3 has no snapshot snap0:\n%s", out)
 	}
 
-	for _, key := range []string{"A_c3"} {
-		if _, err := os.Stat(filepath.Join(d.dir, "instances", key)); err == nil {
-			t.Errorf("%s is left on the host after the move", key)
+	for _, p := range []string{"instances/A_c3", "backups/A_c3"} {
+		if _, err := os.Stat(filepath.Join(d.dir, p)); err == nil {
+			t.Errorf("%s is left on the host after the move", p)
 		}
 	}
 
