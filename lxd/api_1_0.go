@@ -55,9 +55,10 @@ var endpoints = []APIEndpoint{
 	{Path: "storage-pools/{name}/volumes/{type}", Get: storageVolumesGet, Post: storageVolumesPost},
 	{Path: "storage-pools/{name}/volumes/{type}/{volume}", Get: storageVolumeGet, Put: storageVolumePut, Patch: storageVolumePatch, Post: storageVolumePost, Delete: storageVolumeDelete},
 	{Path: "storage-pools/{name}/volumes/{type}/{volume}/backups", Get: storageVolumeBackupsGet, Post: storageVolumeBackupsPost},
-	{Path: "storage-pools/{name}/volumes/{type}/{volume}/backups/{backup}", Get: storageVolumeBackupGet, Delete: storageVolumeBackupDelete},
+	{Path: "storage-pools/{name}/volumes/{type}/{volume}/backups/{backup}", Get: storageVolumeBackupGet, Post: storageVolumeBackupPost, Delete: storageVolumeBackupDelete},
 	{Path: "storage-pools/{name}/volumes/{type}/{volume}/backups/{backup}/export", Get: storageVolumeBackupExport},
 	{Path: "storage-pools/{name}/volumes/{type}/{volume}/snapshots", Get: storageVolumeSnapshotsGet, Post: storageVolumeSnapshotsPost},
+	{Path: "storage-pools/{name}/volumes/{type}/{volume}/state", Get: storageVolumeStateGet},
 	{Path: "storage-pools/{name}/volumes/{type}/{volume}/snapshots/{snapshot}", Get: storageVolumeSnapshotGet, Put: storageVolumeSnapshotPut, Patch: storageVolumeSnapshotPatch, Post: storageVolumeSnapshotPost, Delete: storageVolumeSnapshotDelete},
 	{Path: "networks", Get: networksGet, Post: networksPost},
 	{Path: "networks/{name}", Get: networkGet, Put: networkPut, Patch: networkPatch, Delete: networkDelete, Post: networkPost},
@@ -125,6 +126,10 @@ var apiExtensions = []string{
 	"project_limits",
 	"project_usage",
 	"certificate_project",
+	"container_copy_project",
+	"instance_pool_move",
+	"instance_project_move",
+	"storage_volume_state",
 }
 
 func serverGet(d *Daemon, r *http.Request) response.Response {

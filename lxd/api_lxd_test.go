@@ -38,7 +38,7 @@ func TestUnservedLXDOperations(t *testing.T) {
 		code         int
 		msg          string
 	}{
-		{"GET", "/1.0/storage-pools/default/volumes/custom/v1/state", 501, "GET /1.0/storage-pools/{name}/volumes/{type}/{volume}/state is not implemented in Berth (storage pools and volumes: issue 14)"},
+		{"GET", "/1.0/cluster/groups", 501, "GET /1.0/cluster/groups is not implemented in Berth (clustering: issue 16)"},
 		{"GET", "/1.0/cluster", 501, "clustering: issue 16"},
 		{"HEAD", "/1.0/cluster/members", 501, ""},
 		{"GET", "/1.0/instances/c1/sftp", 501, "GET /1.0/instances/{name}/sftp is not implemented"},

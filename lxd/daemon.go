@@ -232,6 +232,10 @@ func (d *Daemon) init(ctx context.Context) error {
 	if err != nil {
 		d.log.Warn("removing the jails of interrupted migrations", "err", err)
 	}
+	if v, ok := d.volumes.(interface{ SetInstanceBusy(func(string) bool) }); ok {
+		v.SetInstanceBusy(mgr.Busy) // a volume restore is refused under running instances
+	}
+
 	d.backups = backups
 	d.profiles = profiles.New(d.db, mgr.Configurator(), emit)
 	d.projects = projects.New(d.db, instance.ProjectUsage, emit)

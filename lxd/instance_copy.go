@@ -13,6 +13,12 @@ import (
 // same server). Only the new instance is listed in the operation's resources: the client
 // reads element 0 for the name it prints.
 func instancesPostCopy(d *Daemon, r *http.Request, req api.InstancesPost) response.Response {
+	// A copy from another project (container_copy_project) reads that project: the
+	// caller must be allowed in it as in the target.
+	if p := req.Source.Project; p != "" && p != projectOf(r) && !mayUse(r, p) {
+		return forbiddenProject(p)
+	}
+
 	cr, err := d.instances.PrepareCopy(r.Context(), req)
 	if err != nil {
 		return response.SmartError(err)

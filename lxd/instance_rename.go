@@ -11,7 +11,8 @@ import (
 	"github.com/berth-dev/berth/shared/validate"
 )
 
-// POST /1.0/instances/{name}: rename (LXD's body {"name": "new"}), or with migration the
+// POST /1.0/instances/{name}: rename (LXD's body {"name": "new"}), with migration and a
+// pool or project a move on this server (instance_move.go), or with migration alone the
 // source of a migration (instance_migrate.go).
 func instanceRename(d *Daemon, r *http.Request) response.Response {
 	name := pathVar(r, "name")
@@ -19,6 +20,10 @@ func instanceRename(d *Daemon, r *http.Request) response.Response {
 	err := decodeJSON(r, &req)
 	if err != nil {
 		return response.SmartError(err)
+	}
+
+	if req.Migration && (req.Pool != "" || req.Project != "") {
+		return instanceMove(d, r, name, req)
 	}
 
 	if req.Migration {

@@ -50,12 +50,20 @@ func (ct *Creator) PrepareCopy(ctx context.Context, req api.InstancesPost) (*Cop
 		return nil, api.StatusErrorf(http.StatusBadRequest, "invalid copy source: %v", err)
 	}
 
+	// The source may be in another project (lxc copy --target-project: the request's
+	// project is the target, source.project the source's); the caller checked that it
+	// may use that project.
 	proj := project.FromContext(ctx)
-	if req.Source.Project != "" && req.Source.Project != proj {
-		return nil, api.StatusErrorf(http.StatusNotImplemented, "copies between projects are not supported yet")
+	srcProj := proj
+	if req.Source.Project != "" {
+		srcProj = req.Source.Project
+		err = project.ValidateName(srcProj)
+		if err != nil {
+			return nil, api.StatusErrorf(http.StatusBadRequest, "invalid copy source project: %v", err)
+		}
 	}
 
-	src = project.Key(proj, src)
+	src = project.Key(srcProj, src)
 	req.Name, err = project.KeyFor(proj, req.Name)
 	if err != nil {
 		return nil, api.StatusErrorf(http.StatusBadRequest, "invalid instance name: %v", err)
@@ -95,6 +103,13 @@ func (ct *Creator) PrepareCopy(ctx context.Context, req api.InstancesPost) (*Cop
 
 		if exists {
 			return api.StatusErrorf(http.StatusConflict, "instance %q already exists", req.Name)
+		}
+
+		if srcProj != proj {
+			_, err = tx.GetProject(ctx, srcProj)
+			if err != nil {
+				return err
+			}
 		}
 
 		_, err = tx.GetInstance(ctx, src)
@@ -178,6 +193,21 @@ func (ct *Creator) Copy(ctx context.Context, cr *CopyRequest) error {
 
 	if cr.SourceSnap != "" || cr.Post.Source.InstanceOnly || cr.Post.Source.ContainerOnly {
 		snaps = nil
+	}
+
+	// Between projects, a snapshot's profiles (restored with it) become the target
+	// project's of the same names; those it lacks are dropped.
+	if project.Of(src) != project.Of(name) && len(snaps) > 0 {
+		err = ct.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+			for i := range snaps {
+				snaps[i].Profiles = existingProfiles(ctx, tx, name, project.ProfileNames(snaps[i].Profiles))
+			}
+
+			return nil
+		})
+		if err != nil {
+			return err
+		}
 	}
 
 	// The snapshots' settings must keep the copy on its pool when one is restored.

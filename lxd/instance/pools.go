@@ -10,7 +10,8 @@ import (
 
 // An instance lives on the storage pool its expanded root disk names (the "pool" key, as
 // in LXD), or on the default pool when the root disk names none. That pool cannot change
-// by a config edit (checkRootPool): moving an instance between pools is a copy.
+// by a config edit (checkRootPool): an instance changes pools by a copy (Copy) or a
+// move (MoveToPool).
 
 // Pools gives the storage pools instances live on (*pools.Service).
 type Pools interface {

@@ -54,6 +54,7 @@ func (ru *Runner) Reconcile(ctx context.Context) error {
 		}
 
 		ru.cleanupStopped(inst, profiles)
+		ru.settleMove(inst, profiles)
 	}
 
 	ru.removeOrphans(known)

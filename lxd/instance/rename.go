@@ -84,6 +84,7 @@ func (m *Manager) Rename(ctx context.Context, oldName, newName string) error {
 		return err
 	}
 
+	m.moveBackups(oldName, newName)
 	m.event("instance-renamed", newName, map[string]any{"old_name": oldName})
 	return nil
 }

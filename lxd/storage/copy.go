@@ -37,18 +37,29 @@ func (p *pool) copyInstance(ctx context.Context, src, srcSnap, dst, sub string, 
 		return api.StatusErrorf(http.StatusConflict, "creating instance %q: %w", dst, ErrInstanceExists)
 	}
 
-	tmp, err := p.makeInstanceTemp(dst)
+	how := "btrfs snapshot"
+	tmp, err := snapshotCopy(ctx, srcDir, filepath.Join(p.dir, containersDir), dst, sub, from, to)
+	if errors.Is(err, errNoSnapshotCopy) {
+		how = "copy"
+		tmp, err = p.makeInstanceTemp(dst)
+		if err != nil {
+			return fmt.Errorf("creating instance %q: %w", dst, err)
+		}
+	}
+
 	if err != nil {
-		return fmt.Errorf("creating instance %q: %w", dst, err)
+		return fmt.Errorf("copying %q to %q: %w", src, dst, err)
 	}
 
 	r := revert.New()
 	defer r.Fail()
 	r.Add(func() { _ = os.RemoveAll(tmp) })
 
-	err = p.fillCopy(ctx, srcDir, tmp, sub, from, to, extra)
-	if err != nil {
-		return fmt.Errorf("copying %q to %q: %w", src, dst, err)
+	if how == "copy" {
+		err = p.fillCopy(ctx, srcDir, tmp, sub, from, to, extra)
+		if err != nil {
+			return fmt.Errorf("copying %q to %q: %w", src, dst, err)
+		}
 	}
 
 	err = restrictInstanceDir(tmp, to)
@@ -66,7 +77,7 @@ func (p *pool) copyInstance(ctx context.Context, src, srcSnap, dst, sub string, 
 	}
 
 	r.Success()
-	p.log.Info("copied instance storage", "source", src, "snapshot", srcSnap, "instance", dst)
+	p.log.Info("copied instance storage", "source", src, "snapshot", srcSnap, "instance", dst, "how", how)
 	return nil
 }
 
@@ -89,7 +100,14 @@ func (p *pool) copySnapshot(ctx context.Context, src, srcSnap, dst, dstSnap, sub
 		return err
 	}
 
-	tmp, err := os.MkdirTemp(parent, tmpPrefix+dstSnap+"-")
+	// A btrfs snapshot where the source snapshot is a subvolume (copy_btrfs.go).
+	fast := true
+	tmp, err := snapshotCopy(ctx, srcDir, parent, dstSnap, sub, from, to)
+	if errors.Is(err, errNoSnapshotCopy) {
+		fast = false
+		tmp, err = os.MkdirTemp(parent, tmpPrefix+dstSnap+"-")
+	}
+
 	if err != nil {
 		return err
 	}
@@ -98,9 +116,11 @@ func (p *pool) copySnapshot(ctx context.Context, src, srcSnap, dst, dstSnap, sub
 	defer r.Fail()
 	r.Add(func() { _ = os.RemoveAll(tmp) })
 
-	err = p.fillCopy(ctx, srcDir, tmp, sub, from, to, nil)
-	if err != nil {
-		return fmt.Errorf("copying snapshot %q of %q: %w", srcSnap, src, err)
+	if !fast {
+		err = p.fillCopy(ctx, srcDir, tmp, sub, from, to, nil)
+		if err != nil {
+			return fmt.Errorf("copying snapshot %q of %q: %w", srcSnap, src, err)
+		}
 	}
 
 	err = unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, p.snapshotDir(dst, dstSnap), unix.RENAME_NOREPLACE)
@@ -113,6 +133,12 @@ func (p *pool) copySnapshot(ctx context.Context, src, srcSnap, dst, dstSnap, sub
 	}
 
 	r.Success()
+	how := "copy"
+	if fast {
+		how = "btrfs snapshot"
+	}
+
+	p.log.Info("copied snapshot storage", "source", src, "snapshot", srcSnap, "instance", dst, "as", dstSnap, "how", how)
 	return nil
 }
 

@@ -29,6 +29,10 @@ func (s *Service) Open(ctx context.Context, inst, pool, name string) (int, error
 		return -1, err
 	}
 
+	if s.restoring(pool, name) {
+		return -1, api.StatusErrorf(http.StatusConflict, "storage volume %q of pool %q is being restored from a snapshot: try again when it is done", name, pool)
+	}
+
 	err = s.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
 		_, err := tx.GetStorageVolume(ctx, pool, name)
 		return err

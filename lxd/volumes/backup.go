@@ -179,6 +179,8 @@ func (s *Service) CreateBackup(ctx context.Context, pool, name, b string, volume
 // Export writes a backup of a volume to w. The trees are walked as images are packed
 // (fd-relative, bounded, sparse-aware): a volume's files are a container's.
 func (s *Service) Export(ctx context.Context, pool, name string, volumeOnly bool, compression string, w io.Writer) error {
+	defer s.locks.take(nil, []key{{pool, name}})() // not deleted or restored under the walk
+
 	v, err := s.Get(ctx, pool, name)
 	if err != nil {
 		return err
@@ -378,9 +380,9 @@ func (s *Service) Import(ctx context.Context, pool, file, name string) (string, 
 		return "", api.StatusErrorf(http.StatusBadRequest, "unpacking volume backup: %v", err)
 	}
 
-	s.mu.Lock()
+	unlock := s.lockVolume(pool, name)
 	err = s.create(ctx, pool, name, description, config, shiftInto("", root))
-	s.mu.Unlock()
+	unlock()
 	if err != nil {
 		return "", err
 	}
@@ -405,13 +407,13 @@ func (s *Service) Import(ctx context.Context, pool, file, name string) (string, 
 
 // importSnapshot records a snapshot whose tree fill writes.
 func (s *Service) importSnapshot(ctx context.Context, pool, name string, sn api.StorageVolumeSnapshot, fill func(dir string) error) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.lockVolume(pool, name)()
 
 	return s.addSnapshot(ctx, pool, name, sn, fill)
 }
 
-// addSnapshot records a snapshot whose tree fill writes (imports, copies); s.mu is held.
+// addSnapshot records a snapshot whose tree fill writes (imports, copies); the volume's
+// lock is held.
 func (s *Service) addSnapshot(ctx context.Context, pool, name string, sn api.StorageVolumeSnapshot, fill func(dir string) error) error {
 	config := maps.Clone(sn.Config)
 	if validateConfig(config) != nil || checkDescription(sn.Description) != nil {

@@ -39,7 +39,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/berth-dev/berth/lxd/db"
@@ -63,9 +62,8 @@ type Service struct {
 	log      *slog.Logger
 	emit     Emit
 
-	// mu serialises changes (create, update, rename, delete, snapshots) against each
-	// other, and against the attach check of a disk device.
-	mu sync.Mutex
+	// locks serialise the changes of each volume (locks.go).
+	locks volLocks
 }
 
 // Start settles what interrupted operations left and starts pruning expired snapshots

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -74,8 +73,7 @@ func (s *Service) Snapshot(ctx context.Context, pool, name, snap string) (*api.S
 // CreateSnapshot takes a snapshot of a volume: a read-only btrfs snapshot on btrfs, a
 // copy elsewhere. An empty name gets the next free snapN, as LXD.
 func (s *Service) CreateSnapshot(ctx context.Context, pool, name string, req api.StorageVolumeSnapshotsPost) (string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.lockVolume(pool, name)()
 
 	var vol *db.StorageVolume
 	var snaps []db.StorageVolumeSnapshot
@@ -180,8 +178,7 @@ func (s *Service) UpdateSnapshot(ctx context.Context, pool, name, snap string, r
 		return err
 	}
 
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.lockVolume(pool, name)()
 
 	return s.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
 		cur, err := tx.GetStorageVolumeSnapshot(ctx, pool, name, snap)
@@ -210,8 +207,7 @@ func (s *Service) RenameSnapshot(ctx context.Context, pool, name, snap, newName 
 		return err
 	}
 
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.lockVolume(pool, name)()
 
 	_, err = s.Snapshot(ctx, pool, name, snap)
 	if err != nil {
@@ -252,8 +248,7 @@ func (s *Service) RenameSnapshot(ctx context.Context, pool, name, snap, newName 
 
 // DeleteSnapshot deletes a snapshot.
 func (s *Service) DeleteSnapshot(ctx context.Context, pool, name, snap string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.lockVolume(pool, name)()
 
 	return s.deleteSnapshot(ctx, pool, name, snap)
 }
@@ -296,20 +291,22 @@ func (s *Service) deleteSnapshot(ctx context.Context, pool, name, snap string) e
 
 // Restore puts a volume back to a snapshot: a writable copy of the snapshot is made beside
 // the volume and exchanged with it in one rename (RENAME_EXCHANGE), so a crash leaves the
-// old or the new content whole; the old goes after. A volume attached to an instance is
-// refused: its mounts hold the old directory.
+// old or the new content whole; the old goes after. A volume used by a running
+// instance is refused (restore_busy.go): its mounts hold the old directory.
 func (s *Service) Restore(ctx context.Context, pool, name, snap string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.lockVolume(pool, name)()
 
 	cur, err := s.Get(ctx, pool, name)
 	if err != nil {
 		return err
 	}
 
-	if countInstances(cur.UsedBy) > 0 {
-		return api.StatusErrorf(http.StatusBadRequest, "storage volume %q is attached to %s: detach it before restoring a snapshot", name, strings.Join(cur.UsedBy, ", "))
+	done, err := s.beginRestore(ctx, pool, name)
+	if err != nil {
+		return err
 	}
+
+	defer done()
 
 	_, err = s.Snapshot(ctx, pool, name, snap)
 	if err != nil {

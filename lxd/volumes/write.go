@@ -33,8 +33,13 @@ func (s *Service) Create(ctx context.Context, pool string, req api.StorageVolume
 		req.Config = map[string]string{}
 	}
 
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	var from key
+	if req.Source.Type == "copy" {
+		n, _, _ := strings.Cut(req.Source.Name, "/")
+		from = key{req.Source.Pool, n}
+	}
+
+	defer s.lockCopy(key{pool, req.Name}, from)()
 
 	var src string
 	if req.Source.Type == "copy" {
@@ -49,7 +54,7 @@ func (s *Service) Create(ctx context.Context, pool string, req api.StorageVolume
 			return storage.MakeVolumeDir(dir)
 		}
 
-		return storage.CopyVolumeDir(ctx, src, dir, false)
+		return copyDir(ctx, src, dir, false)
 	})
 	if err != nil || src == "" || req.Source.VolumeOnly || strings.Contains(req.Source.Name, "/") {
 		return err
@@ -339,8 +344,7 @@ func (s *Service) Update(ctx context.Context, pool, name, ifMatch string, req ap
 		return err
 	}
 
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.lockVolume(pool, name)()
 
 	cur, err := s.Get(ctx, pool, name)
 	if err != nil {
@@ -417,8 +421,7 @@ func (s *Service) Rename(ctx context.Context, pool, name string, req api.Storage
 		return err
 	}
 
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.locks.take([]key{{pool, name}, {pool, req.Name}}, nil)()
 
 	cur, err := s.Get(ctx, pool, name)
 	if err != nil {
@@ -521,8 +524,7 @@ func (s *Service) move(ctx context.Context, pool, name string, req api.StorageVo
 // Delete removes an unused volume with its snapshots: a volume attached to an instance or
 // named by a profile is a 400 naming them.
 func (s *Service) Delete(ctx context.Context, pool, name string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.lockVolume(pool, name)()
 
 	cur, err := s.Get(ctx, pool, name)
 	if err != nil {

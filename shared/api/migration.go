@@ -10,6 +10,11 @@ type InstancePost struct {
 	InstanceOnly  bool                `json:"instance_only" yaml:"instance_only"`
 	ContainerOnly bool                `json:"container_only" yaml:"container_only"`
 	Target        *InstancePostTarget `json:"target" yaml:"target"`
+
+	// A move on the same server (instance_pool_move, instance_project_move): the pool or
+	// project the instance moves to.
+	Pool    string `json:"pool,omitempty" yaml:"pool,omitempty"`
+	Project string `json:"project,omitempty" yaml:"project,omitempty"`
 }
 
 // InstancePostTarget is the target of a push migration: its operation's URL, the
