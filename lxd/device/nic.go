@@ -134,9 +134,9 @@ func (nicDevice) reserve(r *run) error {
 	}
 
 	var err error
-	// The owner is the instance's key (unique on the host); the DHCP host name is its
-	// name in its project, a DNS label (the key of a non-default project's is not).
-	n.addr, err = n.net.Reserve(r.inst+"."+r.name, project.Name(r.inst), n.mac, want)
+	// The owner is the instance's key (unique on the host); the DNS name is the
+	// instance's name, qualified by its project outside the default one.
+	n.addr, err = n.net.Reserve(r.inst+"."+r.name, network.DNSName(project.Of(r.inst), project.Name(r.inst)), n.mac, want)
 	if err != nil {
 		return fmt.Errorf("reserving an address for %s: %w", r.name, err)
 	}

@@ -341,8 +341,8 @@ func (b *bridge) Close() { b.dns.close() }
 
 // Reserve implements Network.
 func (b *bridge) Reserve(owner, hostname string, mac net.HardwareAddr, want net.IP) (net.IP, error) {
-	if !safeHost(hostname) {
-		return nil, api.StatusErrorf(http.StatusBadRequest, "host name %q is not a DNS label", hostname)
+	if hostname != "" && !safeDNSName(hostname) {
+		return nil, api.StatusErrorf(http.StatusBadRequest, "host name %q is not a DNS name", hostname)
 	}
 
 	if len(mac) != 6 {

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/berth-dev/berth/shared/atomicfile"
+	"github.com/berth-dev/berth/shared/project"
 )
 
 // reservation is one static DHCP lease: the source of truth is reservations.json, from which
@@ -61,11 +62,15 @@ func writeReservationFiles(dir, domain string, res map[string]reservation, prefi
 	var hosts, dns bytes.Buffer
 	for _, o := range owners {
 		r := res[o]
-		if !safeHost(r.Host) {
+		fmt.Fprintf(&hosts, "%s,%s\n", r.MAC, r.IP) // no name: see dnsmasqConf
+		if r.Host == "" {
+			continue // no DNS name (DNSName)
+		}
+
+		if !safeDNSName(r.Host) {
 			return fmt.Errorf("refusing host name %q of %s", r.Host, o)
 		}
 
-		fmt.Fprintf(&hosts, "%s,%s\n", r.MAC, r.IP) // no name: see dnsmasqConf
 		fmt.Fprintf(&dns, "%s %s.%s %s\n", r.IP, r.Host, domain, r.Host)
 		mac, err := net.ParseMAC(r.MAC)
 		if prefix6 != nil && err == nil && len(mac) == 6 {
@@ -90,6 +95,28 @@ func writeReservationFiles(dir, domain string, res map[string]reservation, prefi
 	}
 
 	return nil
+}
+
+// DNSName is the name an instance's addresses get in the bridge's DNS (below its
+// domain): its name in the default project, "<name>.<project>" in another, so that two
+// projects' instances of one name on a shared bridge never answer for each other (Berth's
+// choice). A project whose name is not a DNS label gives its instances no DNS name.
+func DNSName(proj, name string) string {
+	if proj == "" || proj == project.Default {
+		return name
+	}
+
+	if !safeHost(proj) {
+		return ""
+	}
+
+	return name + "." + proj
+}
+
+// safeDNSName: what DNSName makes, one or two DNS labels.
+func safeDNSName(h string) bool {
+	name, proj, two := strings.Cut(h, ".")
+	return safeHost(name) && (!two || safeHost(proj))
 }
 
 // safeHost: a DNS label (instance names are RFC 1123 labels already).
