@@ -108,3 +108,62 @@ func TestAttackProjectsConfigSpellings(t *testing.T) {
 		t.Errorf("the default project's default profile changed:\n%s\nwas:\n%s", after, profileBefore)
 	}
 }
+
+// TestAttackProjectsPullNameOracle: a launch from a remote server answers a duplicate
+// name with 409 before its download; the name must be looked up in the tenant's project,
+// or the 409 tells a tenant which instance names the default project has (and refuses
+// its own launch of such a name). The remote is a closed loopback port: the download
+// fails in the operation, after the synchronous answer this test reads. Positive
+// control: the tenant's own instance of a name is a 409. The default project's instance
+// is unchanged (still there, still stopped).
+func TestAttackProjectsPullNameOracle(t *testing.T) {
+	requireSetup(t)
+	d := startDaemon(t)
+	addr := d.listenHTTPS()
+	l := newLXCRunner(t, d)
+
+	l.must("project", "create", "tn", "-c", "restricted=true", "-c", "features.images=false", "-c", "features.profiles=false")
+	t.Cleanup(func() {
+		_, _ = l.run("delete", "-f", "mybox", "--project", "tn")
+		_, _ = l.run("delete", "-f", "adminbox")
+		_, _ = l.run("project", "delete", "tn")
+	})
+
+	l.must("init", "debian/12", "adminbox")
+	l.must("init", "debian/12", "mybox", "--project", "tn")
+
+	code, env := d.raw("POST", "/1.0/certificates", strings.NewReader(`{"name":"tenant","type":"client","restricted":true,"projects":["tn"],"token":true}`))
+	if code != http.StatusAccepted {
+		t.Fatalf("restricted token: %d %s", code, env.Error)
+	}
+
+	var tok api.Operation
+	_ = json.Unmarshal(env.Metadata, &tok)
+	tenant := newHTTPSClient(t, addr, tlsConfigFor(d.serverCert(), newClientCert(t)))
+	if code, env := tenant.join(tok.Metadata["secret"].(string)); code != http.StatusCreated {
+		t.Fatalf("joining as the tenant: %d %s", code, env.Error)
+	}
+
+	launch := func(name string) (int, []byte) {
+		return tenant.do("POST", "/1.0/instances?project=tn", map[string]any{
+			"name":   name,
+			"source": map[string]any{"type": "image", "mode": "pull", "server": "https://127.0.0.1:1", "protocol": "lxd", "alias": "x"},
+		})
+	}
+
+	// The attack: probing the default project's names.
+	if code, data := launch("adminbox"); code == http.StatusConflict || strings.Contains(string(data), "already exists") {
+		t.Errorf("the tenant learns the default project's instance name: %d %s", code, data)
+	}
+
+	// Positive control: its own instance's name is a duplicate.
+	if code, data := launch("mybox"); code != http.StatusConflict {
+		t.Errorf("the tenant's own duplicate name: %d %s", code, data)
+	}
+
+	// The target is unchanged.
+	out := l.must("list", "adminbox", "--format", "csv", "-c", "ns")
+	if !strings.Contains(out, "adminbox,STOPPED") {
+		t.Errorf("the default project's instance:\n%s", out)
+	}
+}
