@@ -21,8 +21,8 @@ func TestProjectsVolumesLXC(t *testing.T) {
 	cleanupPoolMounts(t, d)
 	l := newLXCRunner(t, d)
 
-	l.must("project", "create", "pv")
-	l.must("project", "create", "pvshared", "-c", "features.storage.volumes=false")
+	l.must("project", "create", "pv", "-c", "features.images=false")
+	l.must("project", "create", "pvshared", "-c", "features.storage.volumes=false", "-c", "features.images=false")
 	t.Cleanup(func() {
 		_, _ = l.run("delete", "-f", "c0")
 		_, _ = l.run("delete", "-f", "c1", "--project", "pv")
