@@ -29,15 +29,17 @@ func instancesPostPull(d *Daemon, r *http.Request, req api.InstancesPost) respon
 		return response.SmartError(err)
 	}
 
-	// A duplicate name fails the request itself, before a download it would waste.
+	// A duplicate name fails the request itself, before a download it would waste. The
+	// name is the request's project's (its key): another project's instance of that name
+	// is no duplicate, and a tenant must not learn whether one exists.
+	proj := projectOf(r)
 	if req.Name != "" {
-		_, err = d.instances.Get(r.Context(), req.Name, false)
+		_, err = d.instances.Get(r.Context(), project.Key(proj, req.Name), false)
 		if err == nil {
 			return response.Conflict(fmt.Errorf("instance %q already exists", req.Name))
 		}
 	}
 
-	proj := projectOf(r)
 	return d.task("Creating instance", instanceResources(project.Key(proj, req.Name)), func(ctx context.Context, op *operations.Operation) error {
 		fp, err := d.pullImage(ctx, op, src, imagestore.ImportOptions{Cached: true, Project: proj})
 		if err != nil {

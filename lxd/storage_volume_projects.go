@@ -11,6 +11,7 @@ import (
 	"github.com/berth-dev/berth/lxd/volumes"
 	"github.com/berth-dev/berth/shared/api"
 	"github.com/berth-dev/berth/shared/project"
+	"github.com/berth-dev/berth/shared/validate"
 )
 
 // Custom volumes and projects. A request's project uses its own volumes with
@@ -129,7 +130,7 @@ func (d *Daemon) copySourceKey(r *http.Request, src api.StorageVolumeSource) (st
 			return "", err
 		}
 
-		if cfg["restricted"] == "true" {
+		if validate.IsTrue(cfg["restricted"]) {
 			return "", api.StatusErrorf(http.StatusForbidden, "project %q is restricted: volumes are not copied between it and another project", p)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/berth-dev/berth/shared/api"
 	"github.com/berth-dev/berth/shared/project"
+	"github.com/berth-dev/berth/shared/validate"
 )
 
 // defaultProfile is seeded by updateFromV1 and may be neither deleted nor renamed.
@@ -278,7 +279,9 @@ func (tx *Tx) ProfileProject(ctx context.Context, proj string) (string, error) {
 		return "", err
 	}
 
-	if p.Config["features.profiles"] == "true" {
+	// As the API's scope checks read it (validate.IsTrue: "True", "1", "yes" too): a
+	// restricted project allowed to write "its own" profiles must get its own here.
+	if validate.IsTrue(p.Config["features.profiles"]) {
 		return proj, nil
 	}
 

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/shared/validate"
 )
 
 // Keys of a project's config that decide whose custom volumes it uses.
@@ -24,11 +25,14 @@ func VolumeOwner(proj string, cfg map[string]string) (string, error) {
 		return DefaultProjectName, nil
 	}
 
-	if cfg[featureVolumes] == "true" {
+	// The spellings the config accepts (validate.Bool: "True", "1", "yes", ...) mean what
+	// they mean to the API's scope checks (validate.IsTrue): a restricted project written
+	// "restricted=yes" must not read as unrestricted here.
+	if validate.IsTrue(cfg[featureVolumes]) {
 		return proj, nil
 	}
 
-	if cfg[restrictedKey] == "true" {
+	if validate.IsTrue(cfg[restrictedKey]) {
 		return "", api.StatusErrorf(http.StatusForbidden,
 			"project %q is restricted and has no storage volumes of its own (features.storage.volumes=false): it may not use the default project's", proj)
 	}

@@ -64,6 +64,13 @@ func TestVolumeOwner(t *testing.T) {
 		{"a", map[string]string{featureVolumes: "true", restrictedKey: "true"}, "a", 0},
 		{"a", map[string]string{featureVolumes: "false", restrictedKey: "true"}, "", http.StatusForbidden},
 		{"a", map[string]string{restrictedKey: "true"}, "", http.StatusForbidden},
+		// Every spelling the config accepts counts, as it does for the API's scope
+		// checks (validate.IsTrue): "restricted=yes" is restricted here too.
+		{"a", map[string]string{featureVolumes: "True", restrictedKey: "True"}, "a", 0},
+		{"a", map[string]string{featureVolumes: "1"}, "a", 0},
+		{"a", map[string]string{featureVolumes: "off", restrictedKey: "yes"}, "", http.StatusForbidden},
+		{"a", map[string]string{restrictedKey: "1"}, "", http.StatusForbidden},
+		{"a", map[string]string{restrictedKey: "ON"}, "", http.StatusForbidden},
 	}
 
 	for _, c := range cases {

@@ -25,7 +25,7 @@ func TestAttackProjectsVolumesTenant(t *testing.T) {
 	addr := d.listenHTTPS()
 	l := newLXCRunner(t, d)
 
-	l.must("project", "create", "tv", "-c", "restricted=true")
+	l.must("project", "create", "tv", "-c", "restricted=true", "-c", "features.images=false")
 	t.Cleanup(func() {
 		_, _ = l.run("delete", "-f", "t1", "--project", "tv")
 		_, _ = l.run("delete", "-f", "t2", "--project", "tv")
