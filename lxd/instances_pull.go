@@ -10,6 +10,7 @@ import (
 	"github.com/berth-dev/berth/lxd/response"
 	"github.com/berth-dev/berth/shared/api"
 	"github.com/berth-dev/berth/shared/project"
+	"github.com/berth-dev/berth/shared/validate"
 )
 
 // instancesPostPull answers POST /1.0/instances whose image is on another server (lxc
@@ -40,6 +41,13 @@ func instancesPostPull(d *Daemon, r *http.Request, req api.InstancesPost) respon
 		}
 	}
 
+	// The image joins the image set the project uses: a restricted project may add to
+	// its own only, never to the default project's it shares (as it may not upload one).
+	err = d.mayAddImages(r.Context(), proj)
+	if err != nil {
+		return response.SmartError(err)
+	}
+
 	return d.task("Creating instance", instanceResources(project.Key(proj, req.Name)), func(ctx context.Context, op *operations.Operation) error {
 		fp, err := d.pullImage(ctx, op, src, imagestore.ImportOptions{Cached: true, Project: proj})
 		if err != nil {
@@ -55,4 +63,27 @@ func instancesPostPull(d *Daemon, r *http.Request, req api.InstancesPost) respon
 
 		return d.instances.Create(ctx, cr)
 	})
+}
+
+// mayAddImages refuses a restricted project that shares the default project's images.
+func (d *Daemon) mayAddImages(ctx context.Context, proj string) error {
+	if proj == project.Default || d.projects == nil {
+		return nil
+	}
+
+	cfg, err := d.projects.Config(ctx, proj)
+	if err != nil {
+		return err
+	}
+
+	ip, err := d.images.ImagesProject(ctx, proj)
+	if err != nil {
+		return err
+	}
+
+	if validate.IsTrue(cfg["restricted"]) && ip != proj {
+		return api.StatusErrorf(http.StatusForbidden, "project %q is restricted and uses the default project's images: a launch from a remote server would add to them (set features.images=true on an empty project)", proj)
+	}
+
+	return nil
 }

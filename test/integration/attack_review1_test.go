@@ -161,6 +161,13 @@ func TestAttackProjectsPullNameOracle(t *testing.T) {
 		t.Errorf("the tenant's own duplicate name: %d %s", code, data)
 	}
 
+	// A restricted project that shares the default project's images may not add to
+	// them through a launch from a remote (it may not upload one either): refused
+	// before any download.
+	if code, data := launch("newbox"); code != http.StatusForbidden || !strings.Contains(string(data), "features.images") {
+		t.Errorf("a tenant's remote launch into the shared image set: %d %s", code, data)
+	}
+
 	// The target is unchanged.
 	out := l.must("list", "adminbox", "--format", "csv", "-c", "ns")
 	if !strings.Contains(out, "adminbox,STOPPED") {
