@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/berth-dev/berth/lxd/ip"
 	"github.com/berth-dev/berth/lxd/network"
@@ -152,14 +153,21 @@ func (nicDevice) started(r *run) error {
 	var err error
 	for range 5 {
 		n.host = "veth" + randomHex(4)
+		if !claimHostName(n.host) {
+			err = fmt.Errorf("host name %s: %w", n.host, ip.ErrExists)
+			continue
+		}
+
 		if n.net != nil {
 			err = n.net.PortAdd(n.host, n.mac, n.addr, n.acl)
 			if err != nil {
+				releaseHostName(n.host)
 				break
 			}
 		}
 
 		err = ip.VethAdd(ip.Veth{HostName: n.host, Bridge: n.bridge, PID: r.initPID, Name: n.name, HWAddr: n.mac, NoDAD: n.net != nil})
+		releaseHostName(n.host) // made (the link now holds the name) or not
 		if !errors.Is(err, ip.ErrExists) {
 			break
 		}
@@ -170,6 +178,33 @@ func (nicDevice) started(r *run) error {
 	}
 
 	return err
+}
+
+// hostNames are the veth names that starts in flight have picked. A port's filter is
+// keyed by its veth's name, so a name picked twice (by two starts at once, or a start
+// and a link that exists) would hand one container's filter to another and then delete
+// it when the second veth could not be made: a name is taken only if no link has it and
+// no start holds it.
+var hostNames = struct {
+	sync.Mutex
+	held map[string]bool
+}{held: map[string]bool{}}
+
+func claimHostName(name string) bool {
+	hostNames.Lock()
+	defer hostNames.Unlock()
+	if hostNames.held[name] || ip.LinkExists(name) {
+		return false
+	}
+
+	hostNames.held[name] = true
+	return true
+}
+
+func releaseHostName(name string) {
+	hostNames.Lock()
+	delete(hostNames.held, name)
+	hostNames.Unlock()
 }
 
 // attach adds a prepared NIC to a running container: as at start, inside the running
