@@ -37,7 +37,74 @@ func projectUsage(ctx context.Context, tx *db.Tx, proj string, profiles map[stri
 		}
 	}
 
+	vols, err := VolumeUsage(ctx, tx, proj)
+	if err != nil {
+		return nil, err
+	}
+
+	return append(uses, vols...), nil
+}
+
+// VolumeUsage lists the custom volumes project proj owns, each a use of limits.disk by
+// its size (-1 without one).
+func VolumeUsage(ctx context.Context, tx *db.Tx, proj string) ([]projects.Use, error) {
+	vols, err := tx.GetStorageVolumes(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+
+	uses := []projects.Use{}
+	for _, v := range vols {
+		if project.VolumeProject(v.Name) == proj {
+			uses = append(uses, VolumeUse(v.Pool, v.Name, v.Config))
+		}
+	}
+
 	return uses, nil
+}
+
+// VolumeUse is what a custom volume with config takes against its project's limits.
+func VolumeUse(pool, key string, config map[string]string) projects.Use {
+	size := int64(-1)
+	if n, err := ParseBytes(config["size"]); err == nil && config["size"] != "" {
+		size = n
+	}
+
+	return projects.Use{Name: pool + "/" + project.VolumeName(key), RootSize: size, Volume: true}
+}
+
+// CheckVolume checks a custom volume's new config (a new volume, or a changed size)
+// against the limits of the project that owns it: 400 naming limits.disk when the
+// project's root disks and volumes would exceed it, or the volume sets no size there.
+func CheckVolume(ctx context.Context, tx *db.Tx, pool, key string, config map[string]string) error {
+	proj := project.VolumeProject(key)
+	p, err := tx.GetProject(ctx, proj)
+	if err != nil {
+		return err
+	}
+
+	if p.Config[projects.LimitDisk] == "" {
+		return nil
+	}
+
+	uses, err := ProjectUsage(ctx, tx, proj)
+	if err != nil {
+		return err
+	}
+
+	mine := VolumeUse(pool, key, config)
+	replaced := false
+	for i := range uses {
+		if uses[i].Volume && uses[i].Name == mine.Name {
+			uses[i], replaced = mine, true
+		}
+	}
+
+	if !replaced {
+		uses = append(uses, mine)
+	}
+
+	return projects.Check(proj, p.Config, uses)
 }
 
 func profileMap(ctx context.Context, tx *db.Tx) (map[string]*db.Profile, error) {

@@ -16,6 +16,10 @@ type Use struct {
 	Name     string // its name in the project
 	Config   map[string]string
 	RootSize int64
+
+	// Volume marks a custom volume of the project: it counts against limits.disk (its
+	// size, in RootSize) and nothing else, as in LXD.
+	Volume bool
 }
 
 // Resource is LXD's ProjectStateResource: Limit is -1 when there is none. LXD's type has
@@ -48,7 +52,13 @@ func Tally(cfg map[string]string, uses []Use) (map[string]Resource, error) {
 // whose limits were set before an instance's keys were checked against them).
 func tally(cfg map[string]string, uses []Use, strict bool) (map[string]Resource, error) {
 	out := map[string]Resource{}
-	n := int64(len(uses))
+	var n int64
+	for _, u := range uses {
+		if !u.Volume {
+			n++
+		}
+	}
+
 	for _, k := range []string{LimitInstances, LimitContainers} {
 		lim, err := parseCount(cfg[k])
 		if err != nil {
@@ -66,6 +76,10 @@ func tally(cfg map[string]string, uses []Use, strict bool) (map[string]Resource,
 
 		var sum int64
 		for _, u := range uses {
+			if u.Volume && a.limit != LimitDisk {
+				continue
+			}
+
 			v, err := a.of(u)
 			if err != nil && (lim < 0 || !strict) {
 				continue // not limited: nothing to count it against
@@ -76,6 +90,11 @@ func tally(cfg map[string]string, uses []Use, strict bool) (map[string]Resource,
 			}
 
 			if v < 0 {
+				if lim >= 0 && strict && u.Volume {
+					return nil, api.StatusErrorf(http.StatusBadRequest, "storage volume %q sets no size, which its project limits (%s=%s)",
+						u.Name, a.limit, cfg[a.limit])
+				}
+
 				if lim >= 0 && strict {
 					return nil, api.StatusErrorf(http.StatusBadRequest, "instance %q sets no %s, which its project limits (%s=%s)",
 						u.Name, keyOf(a.limit), a.limit, cfg[a.limit])

@@ -133,3 +133,29 @@ func TestCheckRestrictions(t *testing.T) {
 		wantStatus(t, CheckRestrictions("p1", paths, nil, devs(d)), http.StatusForbidden, "restricted.devices.disk.paths")
 	}
 }
+
+// TestVolumesCountAgainstDisk: a project's custom volumes count against limits.disk by
+// their size, and against nothing else; a volume without a size in a project that
+// limits disk is a 400 naming it.
+func TestVolumesCountAgainstDisk(t *testing.T) {
+	cfg := map[string]string{"limits.disk": "4GiB", "limits.instances": "1", "limits.memory": "1GiB"}
+	uses := []Use{
+		{Name: "c1", Config: map[string]string{"limits.memory": "1GiB"}, RootSize: 1 << 30},
+		{Name: "default/data", RootSize: 2 << 30, Volume: true},
+	}
+
+	res, err := Tally(cfg, uses)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if res["disk"].Usage != 3<<30 || res["instances"].Usage != 1 || res["memory"].Usage != 1<<30 {
+		t.Errorf("tally = %+v", res)
+	}
+
+	over := append(uses, Use{Name: "default/big", RootSize: 2 << 30, Volume: true})
+	wantStatus(t, Check("p", cfg, over), http.StatusBadRequest, "limits.disk")
+
+	unsized := append(uses, Use{Name: "default/nosize", RootSize: -1, Volume: true})
+	wantStatus(t, Check("p", cfg, unsized), http.StatusBadRequest, "default/nosize")
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/etag"
 	"github.com/berth-dev/berth/lxd/idmap"
+	"github.com/berth-dev/berth/lxd/instance"
 	"github.com/berth-dev/berth/lxd/storage"
 	"github.com/berth-dev/berth/shared/api"
 	"github.com/berth-dev/berth/shared/revert"
@@ -188,7 +189,8 @@ func (s *Service) create(ctx context.Context, pool, name, description string, co
 		}
 
 		if isNotFound(err) {
-			return nil
+			// Its project's limits.disk, before any work (and again when recorded).
+			return instance.CheckVolume(ctx, tx, pool, name, config)
 		}
 
 		return err
@@ -250,6 +252,11 @@ func (s *Service) create(ctx context.Context, pool, name, description string, co
 	}
 
 	err = s.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		err := instance.CheckVolume(ctx, tx, pool, name, config)
+		if err != nil {
+			return err
+		}
+
 		return tx.CreateStorageVolume(ctx, db.StorageVolume{
 			Pool: pool, Name: name, Description: description, ContentType: "filesystem",
 			Config: maps.Clone(config), CreatedAt: time.Now().UTC(),
@@ -376,6 +383,13 @@ func (s *Service) Update(ctx context.Context, pool, name, ifMatch string, req ap
 	}
 
 	if config["size"] != cur.Config["size"] {
+		err := s.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+			return instance.CheckVolume(ctx, tx, pool, name, config)
+		})
+		if err != nil {
+			return err
+		}
+
 		poolDir, _, err := s.pools.Location(ctx, pool)
 		if err != nil {
 			return err
@@ -388,6 +402,13 @@ func (s *Service) Update(ctx context.Context, pool, name, ifMatch string, req ap
 	}
 
 	err = s.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		if config["size"] != cur.Config["size"] {
+			err := instance.CheckVolume(ctx, tx, pool, name, config)
+			if err != nil {
+				return err
+			}
+		}
+
 		return tx.UpdateStorageVolume(ctx, pool, name, req.Description, config)
 	})
 	if err != nil {

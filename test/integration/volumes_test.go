@@ -243,5 +243,37 @@ func TestVolumesBtrfsLXC(t *testing.T) {
 	must("storage", "volume", "detach", "bt", "q1", "b1")
 	must("delete", "-f", "b1")
 	must("storage", "volume", "delete", "bt", "q1")
+
+	// A project's volumes count against its limits.disk by their size, and one without
+	// a size is refused there, as in LXD.
+	lxc, _ := poolLXC(t, d)
+	must("project", "create", "pq", "-c", "limits.disk=100MiB")
+	t.Cleanup(func() {
+		for _, v := range []string{"v1", "v2", "v3"} {
+			_, _ = lxc("storage", "volume", "delete", "bt", v, "--project", "pq")
+		}
+
+		_, _ = lxc("project", "delete", "pq")
+	})
+
+	must("storage", "volume", "create", "bt", "v1", "size=64MiB", "--project", "pq")
+	if out, err := lxc("storage", "volume", "create", "bt", "v2", "size=64MiB", "--project", "pq"); err == nil || !strings.Contains(out, "limits.disk") {
+		t.Errorf("a second 64 MiB volume under limits.disk=100MiB: %v\n%s", err, out)
+	}
+
+	if out, err := lxc("storage", "volume", "create", "bt", "v3", "--project", "pq"); err == nil || !strings.Contains(out, "sets no size") {
+		t.Errorf("a volume without a size under limits.disk: %v\n%s", err, out)
+	}
+
+	if out, err := lxc("storage", "volume", "set", "bt", "v1", "size=200MiB", "--project", "pq"); err == nil || !strings.Contains(out, "limits.disk") {
+		t.Errorf("growing a volume past limits.disk: %v\n%s", err, out)
+	}
+
+	if out := must("storage", "volume", "list", "bt", "--project", "pq", "--format", "csv"); strings.Contains(out, "v2") || strings.Contains(out, "v3") {
+		t.Errorf("a refused volume was made:\n%s", out)
+	}
+
+	must("storage", "volume", "delete", "bt", "v1", "--project", "pq")
+	must("project", "delete", "pq")
 	must("storage", "delete", "bt")
 }
