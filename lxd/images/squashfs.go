@@ -65,7 +65,7 @@ type sqConv struct {
 	bytes   int64
 	dirs    map[uint32]bool   // directory inode numbers seen: a second visit is a cycle
 	links   map[uint32]string // inode number → first path, for inodes with more than one link
-	zeros   []byte // one block of zeros, for sparse blocks
+	zeros   []byte            // one block of zeros, for sparse blocks
 }
 
 // header is the tar header of b at name, with what every type shares.
