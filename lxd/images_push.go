@@ -240,6 +240,10 @@ func imageExportPost(d *Daemon, r *http.Request) response.Response {
 	}
 
 	fp := img.Fingerprint
+	if d.images.IsSplit(fp) {
+		return response.NotImplemented(fmt.Errorf("image %s is a split image (metadata + squashfs): push and relay copy it as unified tarballs only; use pull mode", fp))
+	}
+
 	return d.task("Pushing image", map[string][]string{"images": {"/1.0/images/" + fp}}, func(ctx context.Context, op *operations.Operation) error {
 		err := d.pushImage(ctx, op, img, req)
 		if err != nil {

@@ -1,0 +1,140 @@
+package integration
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/berth-dev/berth/test/testutil"
+)
+
+// makeSplitImage turns the unified test image into LXD's split form: a metadata
+// tarball (metadata.yaml, templates/) and a squashfs of rootfs/ made by Debian's
+// mksquashfs, as distrobuilder does. It returns both paths and the fingerprint LXD gives
+// such an image: the SHA-256 of the metadata tarball followed by the squashfs.
+func makeSplitImage(t *testing.T, comp string) (meta, rootfs, fp string) {
+	t.Helper()
+	mksquashfs := testutil.LookPath(t, "mksquashfs", "Debian package squashfs-tools")
+
+	dir := t.TempDir()
+	tree := filepath.Join(dir, "tree")
+	run := func(name string, args ...string) {
+		t.Helper()
+		out, err := exec.Command(name, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s %s: %v: %s", name, strings.Join(args, " "), err, out)
+		}
+	}
+
+	run("mkdir", tree)
+	run("tar", "-xpf", imagePath, "-C", tree, "--numeric-owner")
+	meta = filepath.Join(dir, "meta.tar.xz")
+	run("tar", "-cJf", meta, "-C", tree, "--numeric-owner", "metadata.yaml", "templates")
+	rootfs = filepath.Join(dir, "rootfs.squashfs")
+	run(mksquashfs, filepath.Join(tree, "rootfs"), rootfs, "-noappend", "-quiet", "-no-progress", "-comp", comp)
+
+	h := sha256.New()
+	for _, p := range []string{meta, rootfs} {
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		_, err = io.Copy(h, f)
+		_ = f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	return meta, rootfs, hex.EncodeToString(h.Sum(nil))
+}
+
+// Issue 15: a split image (metadata tarball + squashfs rootfs). The stock lxc imports
+// it into berthd (multipart/form-data upload), the fingerprint is LXD's, a container
+// launched from it runs with the image's files, and lxc image export gives back the
+// same two files (a multipart answer). Before split images were supported the import
+// answered 501.
+func TestImageSplitImport(t *testing.T) {
+	d := startDaemon(t)
+	meta, rootfs, fp := makeSplitImage(t, "xz")
+	lxc := newLXC(t, d.dir)
+
+	out := lxc.must("image", "import", meta, rootfs, "--alias", "split")
+	if !strings.Contains(out, fp) {
+		t.Fatalf("lxc image import: %q, want fingerprint %s (sha256 of metadata then rootfs)", out, fp)
+	}
+
+	code, img := d.imageOf(t, fp)
+	if code != http.StatusOK || img.Size != fileSize(t, meta)+fileSize(t, rootfs) {
+		t.Fatalf("image %s: %d, size %d", fp, code, img.Size)
+	}
+
+	noSpool(t, d)
+
+	lxc.must("launch", "split", "sq1")
+	d.waitRunning("sq1")
+
+	got, err := d.inside("sq1", "sh", "-c", "stat -c '%u %a' /usr/bin/passwd; cat /etc/os-release | head -1")
+	if err != nil || !strings.Contains(got, "0 4755") || !strings.Contains(got, "Debian") {
+		t.Fatalf("inside the container from the split image: %q %v", got, err)
+	}
+
+	// The export is the same two files, byte for byte.
+	exp := t.TempDir()
+	lxc.must("image", "export", "split", filepath.Join(exp, "out"))
+	files, _ := filepath.Glob(filepath.Join(exp, "*"))
+	if len(files) != 2 {
+		t.Fatalf("lxc image export of a split image wrote %v, want two files", files)
+	}
+
+	sums := map[string]bool{fileSHA256(t, meta): true, fileSHA256(t, rootfs): true}
+	for _, f := range files {
+		if !sums[fileSHA256(t, f)] {
+			t.Errorf("exported %s is not one of the imported files", f)
+		}
+	}
+
+	// A second import of the same files is the same image.
+	if out, err := lxc.run("image", "import", meta, rootfs); err == nil || !strings.Contains(out, "already exists") {
+		t.Errorf("second import: %q %v, want already exists", out, err)
+	}
+
+	// A hostile rootfs part (not a squashfs) fails clearly and leaves nothing.
+	bad := filepath.Join(t.TempDir(), "bad.squashfs")
+	if err := os.WriteFile(bad, []byte("hsqs not really"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	before := imageFingerprints(t, d)
+	if out, err := lxc.run("image", "import", meta, bad); err == nil || !strings.Contains(out, "squashfs") {
+		t.Errorf("import of a corrupt squashfs: %q %v, want a squashfs error", out, err)
+	}
+
+	if after := imageFingerprints(t, d); !equalSets(after, before) {
+		t.Errorf("a failed split import changed the store: %v, was %v", after, before)
+	}
+
+	noSpool(t, d)
+	leftovers, _ := filepath.Glob(filepath.Join(d.dir, "images", "*.rootfs"))
+	if len(leftovers) != 1 {
+		t.Errorf("rootfs files in the store: %v, want the one image's", leftovers)
+	}
+}
+
+func fileSize(t *testing.T, p string) int64 {
+	t.Helper()
+
+	st, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	return st.Size()
+}
