@@ -27,8 +27,11 @@ func spoolSplitUpload(d *Daemon, r *http.Request) (*imagestore.Upload, error) {
 		return nil, api.StatusErrorf(http.StatusBadRequest, "invalid multipart/form-data content type: %v", err)
 	}
 
-	mr := multipart.NewReader(r.Body, params["boundary"])
+	return spoolParts(d, multipart.NewReader(r.Body, params["boundary"]))
+}
 
+// spoolParts spools a split image's "metadata" and "rootfs" parts, and nothing else.
+func spoolParts(d *Daemon, mr *multipart.Reader) (*imagestore.Upload, error) {
 	part, err := mr.NextPart()
 	if err != nil {
 		return nil, api.StatusErrorf(http.StatusBadRequest, "reading the image's metadata part: %v", err)

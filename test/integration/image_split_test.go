@@ -138,3 +138,42 @@ func fileSize(t *testing.T, p string) int64 {
 
 	return st.Size()
 }
+
+// Issue 15: split images between a real LXD 5.0.2 and berthd. LXD and Berth agree on a
+// split image's fingerprint; berthd pulls LXD's split image over the LXD protocol (the
+// multipart export), and LXD pulls it back from berthd with the same fingerprint.
+// Before split images were supported, berthd's pull failed ("only unified images can be
+// downloaded").
+func TestImageSplitLXD(t *testing.T) {
+	l := startLXDPeer(t)
+	meta, rootfs, fp := makeSplitImage(t, "gzip")
+	l.must("image", "import", meta, rootfs, "--alias", "split")
+	if got := l.fingerprintOf("split"); got != fp {
+		t.Fatalf("LXD's fingerprint of the split image: %q, Berth's computation %s", got, fp)
+	}
+
+	b := startDaemon(t)
+	b.listenHTTPS()
+	lxc := newLXC(t, "")
+	lxc.must("remote", "add", "L", l.token(t, "cli"))
+	lxc.must("remote", "add", "B", b.trustToken("cli"))
+
+	lxc.must("image", "copy", "L:split", "B:", "--alias", "from-lxd")
+	code, img := b.imageOf(t, fp)
+	if code != http.StatusOK || img.Fingerprint != fp {
+		t.Fatalf("split image pulled from LXD: %d %q, want %s", code, img.Fingerprint, fp)
+	}
+
+	noSpool(t, b)
+
+	if _, err := os.Stat(filepath.Join(b.dir, "images", fp+".rootfs")); err != nil {
+		t.Fatalf("berthd did not keep the pulled image split: %v", err)
+	}
+
+	// And back: LXD pulls it from berthd (Berth's multipart export) as the same image.
+	l.must("image", "delete", fp)
+	lxc.must("image", "copy", "B:"+fp, "L:", "--alias", "from-berth")
+	if got := l.fingerprintOf("from-berth"); got != fp {
+		t.Fatalf("LXD's copy of Berth's split image: %q, want %s", got, fp)
+	}
+}
