@@ -3,14 +3,20 @@ package integration
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/shared/streams"
 	"github.com/berth-dev/berth/test/testutil"
 )
 
@@ -176,4 +182,118 @@ func TestImageSplitLXD(t *testing.T) {
 	if got := l.fingerprintOf("from-berth"); got != fp {
 		t.Fatalf("LXD's copy of Berth's split image: %q, want %s", got, fp)
 	}
+}
+
+// Issue 15: a simplestreams server that publishes split images, as LXD's image servers
+// do (an "lxd.tar.xz" item with combined_squashfs_sha256 and a "squashfs" item): the
+// stock lxc lists it with that fingerprint and `lxc image copy s:ALIAS local:` makes
+// berthd download both files and import the image split, with the same fingerprint.
+// A squashfs whose bytes do not match leaves nothing. Before, berthd found no image.
+func TestImageSplitStreams(t *testing.T) {
+	d := startDaemon(t)
+	meta, rootfs, fp := makeSplitImage(t, "xz")
+
+	serve := func(rootfs string) (string, []byte) {
+		tree := t.TempDir()
+		for dst, src := range map[string]string{"images/split/lxd.tar.xz": meta, "images/split/root.squashfs": rootfs} {
+			if out, err := exec.Command("install", "-D", "-m", "0644", src, filepath.Join(tree, dst)).CombinedOutput(); err != nil {
+				t.Fatalf("install: %v %s", err, out)
+			}
+		}
+
+		img := streams.Image{Fingerprint: fp, Size: 1, Path: "images/split/lxd.tar.xz", Created: time.Now(), Aliases: []string{"split/12"}, OS: "Debian", Release: "bookworm", Architecture: "amd64"}
+		index, products, err := streams.Build([]streams.Image{img}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		p, err := streams.ParseProducts(products)
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		for pk, prod := range p.Products {
+			for vk := range prod.Versions {
+				prod.Versions[vk] = streams.Version{Items: map[string]streams.Item{
+					"lxd.tar.xz":    {Ftype: streams.FtypeSplitMeta, Path: "images/split/lxd.tar.xz", SHA256: fileSHA256(t, meta), Size: fileSize(t, meta), CombinedSquashfsSHA256: fp},
+					"root.squashfs": {Ftype: streams.FtypeSquashfs, Path: "images/split/root.squashfs", SHA256: fileSHA256(t, rootfs), Size: fileSize(t, rootfs)},
+				}}
+			}
+
+			p.Products[pk] = prod
+		}
+
+		products, _ = json.Marshal(p)
+		for name, data := range map[string][]byte{streams.IndexPath: index, streams.ProductsPath: products} {
+			if err := os.MkdirAll(filepath.Dir(filepath.Join(tree, name)), 0o755); err != nil {
+				t.Fatal(err)
+			}
+
+			if err := os.WriteFile(filepath.Join(tree, name), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		srv := httptest.NewTLSServer(http.FileServer(http.Dir(tree)))
+		t.Cleanup(srv.Close)
+		return srv.URL, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	}
+
+	url, certPEM := serve(rootfs)
+	lxc := newLXC(t, d.dir)
+	_, _ = lxc.run("list")
+	if err := os.MkdirAll(filepath.Join(lxc.conf, "servercerts"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := os.WriteFile(filepath.Join(lxc.conf, "servercerts", "s.crt"), certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	lxc.must("remote", "add", "s", url, "--protocol", "simplestreams", "--public")
+	if out := lxc.must("image", "list", "s:"); !strings.Contains(out, fp[:12]) {
+		t.Fatalf("lxc image list s: lacks the split image %s:\n%s", fp[:12], out)
+	}
+
+	lxc.must("image", "copy", "s:split/12", "local:", "--alias", "fromstreams")
+	code, img := d.imageOf(t, fp)
+	if code != http.StatusOK || img.Fingerprint != fp || img.Size != fileSize(t, meta)+fileSize(t, rootfs) {
+		t.Fatalf("split image from simplestreams: %d %q size %d", code, img.Fingerprint, img.Size)
+	}
+
+	if _, err := os.Stat(filepath.Join(d.dir, "images", fp+".rootfs")); err != nil {
+		t.Fatalf("the image was not kept split: %v", err)
+	}
+
+	noSpool(t, d)
+
+	// A tampered squashfs (its bytes changed, the documents kept) is refused by its
+	// fingerprint: nothing is imported, nothing left behind.
+	dropImage(t, d, fp)
+	bad := filepath.Join(t.TempDir(), "bad.squashfs")
+	data, _ := os.ReadFile(rootfs)
+	data[len(data)/2] ^= 0xff
+	if err := os.WriteFile(bad, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	badURL, badPEM := serve(bad)
+	body, _ := json.Marshal(map[string]any{"source": map[string]string{"type": "image", "mode": "pull", "protocol": "simplestreams", "server": badURL, "certificate": string(badPEM), "alias": "split/12"}})
+	code, env, _ := d.rawH("POST", "/1.0/images", strings.NewReader(string(body)), jsonType)
+	if code != http.StatusAccepted {
+		t.Fatalf("POST /1.0/images: %d %s", code, env.Error)
+	}
+
+	_, env = d.waitOp(env)
+	var op api.Operation
+	_ = json.Unmarshal(env.Metadata, &op)
+	if op.StatusCode != api.Failure || !strings.Contains(op.Err, "fingerprint") {
+		t.Errorf("pull of a tampered split image: %s %q, want a fingerprint error", op.Status, op.Err)
+	}
+
+	if code, _ := d.imageOf(t, fp); code != http.StatusNotFound {
+		t.Errorf("tampered split image imported: %d", code)
+	}
+
+	noSpool(t, d)
 }
