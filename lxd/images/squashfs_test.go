@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -237,14 +238,30 @@ func TestSquashfsLimits(t *testing.T) {
 
 // Corrupt images fail cleanly (no panic, no hang), through the helper process.
 func TestUnpackSplitCorrupt(t *testing.T) {
+	// Compressed tables and data, and many entries, so that corruption lands in them.
 	src := t.TempDir()
-	must(t, os.WriteFile(filepath.Join(src, "file"), bytes.Repeat([]byte("x"), 100000), 0o644))
-	sq := mkSquashfs(t, src, "gzip")
+	for i := range 200 {
+		d := filepath.Join(src, "d"+string(rune('a'+i%20)))
+		must(t, os.MkdirAll(d, 0o755))
+		must(t, os.WriteFile(filepath.Join(d, "f"+string(rune('a'+i/20))), bytes.Repeat([]byte{byte(i)}, 100+i*50), 0o644))
+	}
+
+	sq := filepath.Join(t.TempDir(), "rootfs.squashfs")
+	if out, err := exec.Command("mksquashfs", src, sq, "-noappend", "-quiet", "-no-progress", "-comp", "gzip").CombinedOutput(); err != nil {
+		t.Fatalf("mksquashfs: %v: %s", err, out)
+	}
 
 	b, err := os.ReadFile(sq)
 	must(t, err)
 
-	for _, off := range []int{40, 96, len(b) / 2, len(b) - 40} {
+	// Fixed offsets in the superblock and tables, then pseudo-random ones (a fixed seed).
+	offs := []int{40, 96, len(b) / 2, len(b) - 40}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 60 {
+		offs = append(offs, rng.IntN(len(b)))
+	}
+
+	for _, off := range offs {
 		c := bytes.Clone(b)
 		for i := off; i < off+16 && i < len(c); i++ {
 			c[i] ^= 0xa5
