@@ -18,7 +18,8 @@ import (
 // ROOTFS`): the upload is multipart/form-data with a "metadata" part then a "rootfs"
 // part, the export answers the same, and the fingerprint is the SHA-256 of the two files
 // one after the other. Berth keeps both files as they came, so an export gives LXD back
-// the same image with the same fingerprint.
+// the same image with the same fingerprint. Pull (LXD protocol, simplestreams), relay and
+// a push into Berth take them; a push from Berth answers 501 (images_push.go).
 
 // spoolSplitUpload spools the parts of a multipart/form-data image upload.
 func spoolSplitUpload(d *Daemon, r *http.Request) (*imagestore.Upload, error) {

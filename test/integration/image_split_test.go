@@ -182,6 +182,27 @@ func TestImageSplitLXD(t *testing.T) {
 	if got := l.fingerprintOf("from-berth"); got != fp {
 		t.Fatalf("LXD's copy of Berth's split image: %q, want %s", got, fp)
 	}
+
+	// LXD pushes it to berthd (a multipart upload under a push token), and lxc relays it
+	// both ways (downloads one side's multipart export, uploads it to the other).
+	for _, c := range []struct{ mode, from, to string }{{"push", "L:", "B:"}, {"relay", "L:", "B:"}, {"relay", "B:", "L:"}} {
+		if c.to == "B:" {
+			dropImage(t, b, fp)
+		} else {
+			l.must("image", "delete", fp)
+		}
+
+		lxc.must("image", "copy", c.from+fp, c.to, "--mode", c.mode)
+		if c.to == "B:" {
+			if code, img := b.imageOf(t, fp); code != http.StatusOK || img.Fingerprint != fp {
+				t.Errorf("--mode %s %s→%s: %d %q, want %s", c.mode, c.from, c.to, code, img.Fingerprint, fp)
+			}
+
+			noSpool(t, b)
+		} else if got := l.fingerprintOf(fp); got != fp {
+			t.Errorf("--mode %s %s→%s: LXD has %q, want %s", c.mode, c.from, c.to, got, fp)
+		}
+	}
 }
 
 // Issue 15: a simplestreams server that publishes split images, as LXD's image servers

@@ -75,7 +75,8 @@ computes it). A split image is imported (` + "`" + `lxc image import META ROOTFS
 upload), pulled over the LXD protocol and from simplestreams (` + "`" + `lxd.tar.xz` + "`" + ` +
 ` + "`" + `squashfs` + "`" + ` items, ` + "`" + `combined_squashfs_sha256` + "`" + `), kept split, and exported as LXD does
 (multipart), so LXD gets the same fingerprint back. Not taken: simplestreams
-` + "`" + `root.tar.xz` + "`" + ` rootfs items, push and relay copy of a split image (501; pull works),
+` + "`" + `root.tar.xz` + "`" + ` rootfs items, push copy of a split image from Berth (501; pull and relay
+work, and LXD pushes one into Berth),
 split images in ` + "`" + `berth image publish-streams` + "`" + ` (unified only), and the squashfs's
 xattrs (the reader has none; file capabilities such as ping's are lost).
 
