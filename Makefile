@@ -9,7 +9,7 @@ BERTH_DIR ?= /var/lib/berth
 BIN       := bin
 IMAGE     ?= debian/12
 NAME      ?= first
-DEB_PKGS  := debootstrap lxd-client lxd dnsmasq-base util-linux iproute2 procps gcc libc6-dev ca-certificates lxcfs btrfs-progs prometheus rsync
+DEB_PKGS  := debootstrap lxd-client lxd dnsmasq-base util-linux iproute2 procps gcc libc6-dev ca-certificates lxcfs btrfs-progs prometheus rsync squashfs-tools
 export CGO_ENABLED := 1
 
 .PHONY: all build deps run stop test test-unit test-integration bench update-schema update-compat check check-fast fuzz clean proto

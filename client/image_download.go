@@ -37,6 +37,8 @@ func (c *Client) GetImageWithSecret(ctx context.Context, fp, secret string) (*ap
 // /1.0/images/{fp}/export). The caller reads and closes the body; its content is the
 // server's word only: the caller checks it against the fingerprint. A split image
 // (multipart answer) is an error.
+//
+// The body of a split image (metadata tarball plus rootfs) is a *SplitExport.
 func (c *Client) ExportImage(ctx context.Context, fp, secret string) (io.ReadCloser, int64, error) {
 	path := withSecret(imagePath(fp)+"/export", secret)
 	resp, err := c.rawRequest(ctx, http.MethodGet, path, nil, nil)
@@ -54,11 +56,22 @@ func (c *Client) ExportImage(ctx context.Context, fp, secret string) (io.ReadClo
 		return nil, 0, err
 	}
 
-	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	mt, params, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	if mt == "multipart/form-data" {
-		_ = resp.Body.Close()
-		return nil, 0, fmt.Errorf("image %s is a split image (metadata and rootfs): only unified images can be downloaded", fp)
+		if params["boundary"] == "" {
+			_ = resp.Body.Close()
+			return nil, 0, fmt.Errorf("image %s: a multipart answer without a boundary", fp)
+		}
+
+		return &SplitExport{ReadCloser: resp.Body, Boundary: params["boundary"]}, resp.ContentLength, nil
 	}
 
 	return resp.Body, resp.ContentLength, nil
+}
+
+// SplitExport is the export of a split image: multipart/form-data with a "metadata"
+// part then a "rootfs" part, separated by Boundary.
+type SplitExport struct {
+	io.ReadCloser
+	Boundary string
 }

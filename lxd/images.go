@@ -83,11 +83,16 @@ func visibleImage(d *Daemon, r *http.Request, export bool) (*api.Image, error) {
 	return img, err
 }
 
-// GET /1.0/images/{fingerprint}/export: the image's unified tarball.
+// GET /1.0/images/{fingerprint}/export: the image's unified tarball, or both files of a
+// split image as multipart/form-data.
 func imageExport(d *Daemon, r *http.Request) response.Response {
 	row, err := visibleImage(d, r, true)
 	if err != nil {
 		return response.SmartError(err)
+	}
+
+	if d.images.IsSplit(row.Fingerprint) {
+		return splitExport(d, row)
 	}
 
 	name := row.Filename
@@ -143,7 +148,8 @@ func imageRefresh(d *Daemon, r *http.Request) response.Response {
 	})
 }
 
-// POST /1.0/images: a unified tarball as the raw body. The upload is spooled in the
+// POST /1.0/images: a unified tarball as the raw body, or a split image as
+// multipart/form-data (images_split.go). The upload is spooled in the
 // request; checking and unpacking run in the operation.
 func imagesPost(d *Daemon, r *http.Request) response.Response {
 	// An image pushed by another server (images_push.go): the route admits anyone, the
@@ -158,11 +164,8 @@ func imagesPost(d *Daemon, r *http.Request) response.Response {
 	}
 
 	ct := r.Header.Get("Content-Type")
-	switch {
-	case strings.HasPrefix(ct, "application/json"):
+	if strings.HasPrefix(ct, "application/json") {
 		return imagesPostPublish(d, r)
-	case strings.HasPrefix(ct, "multipart/form-data"):
-		return response.NotImplemented(fmt.Errorf("split images (metadata + rootfs) are not supported yet: use a unified tarball"))
 	}
 
 	proj := projectOf(r)
@@ -180,7 +183,12 @@ func imagesPost(d *Daemon, r *http.Request) response.Response {
 		}
 	}
 
-	up, err := d.images.Spool(r.Body)
+	spool := func() (*imagestore.Upload, error) { return d.images.Spool(r.Body) }
+	if strings.HasPrefix(ct, "multipart/form-data") {
+		spool = func() (*imagestore.Upload, error) { return spoolSplitUpload(d, r) } // images_split.go
+	}
+
+	up, err := spool()
 	if err != nil {
 		return response.SmartError(err)
 	}

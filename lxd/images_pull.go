@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -156,7 +157,13 @@ func (d *Daemon) fetchImage(ctx context.Context, op *operations.Operation, dl do
 	defer stall.Stop()
 
 	pr := &pullProgress{r: io.LimitReader(body, pullMaxSize+1), total: dl.size, op: op, start: time.Now(), stall: stall}
-	up, err := d.images.Spool(pr)
+	var up *imagestore.Upload
+	if split, ok := body.(*client.SplitExport); ok {
+		up, err = spoolParts(d, multipart.NewReader(pr, split.Boundary)) // images_split.go
+	} else {
+		up, err = d.images.Spool(pr)
+	}
+
 	if err != nil {
 		if !stall.Stop() && ctx.Err() == nil {
 			err = fmt.Errorf("the server sent nothing for %s", pullStallTimeout)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -137,7 +138,8 @@ func (d *Daemon) takePushGrant(fp, secret string) *pushGrant {
 }
 
 // imagesPostPushed receives a pushed image (the target side of step 3): the caller is
-// anyone holding a push token; the body is the image's unified tarball.
+// anyone holding a push token; the body is the image's unified tarball, or a split
+// image's two parts.
 func imagesPostPushed(d *Daemon, r *http.Request) response.Response {
 	fp := r.Header.Get("X-LXD-fingerprint")
 	grant := d.takePushGrant(fp, r.Header.Get("X-LXD-secret"))
@@ -146,13 +148,20 @@ func imagesPostPushed(d *Daemon, r *http.Request) response.Response {
 		return response.Forbidden(fmt.Errorf("not authorized: no image push token matches this secret and fingerprint"))
 	}
 
-	if ct := r.Header.Get("Content-Type"); ct != "" && ct != "application/octet-stream" {
-		return response.NotImplemented(fmt.Errorf("pushed images must be unified tarballs (application/octet-stream), not %q", ct))
+	ct := r.Header.Get("Content-Type")
+	split := strings.HasPrefix(ct, "multipart/form-data") // images_split.go
+	if ct != "" && ct != "application/octet-stream" && !split {
+		return response.BadRequest(fmt.Errorf("pushed images must be unified tarballs (application/octet-stream) or split images (multipart/form-data), not %q", ct))
 	}
 
 	// The token admits an image upload: the body may be as large as a download.
 	widenBody(r, pullMaxSize+1, trustedBodyIdle)
-	up, err := d.images.Spool(r.Body)
+	spool := func() (*imagestore.Upload, error) { return d.images.Spool(r.Body) }
+	if split {
+		spool = func() (*imagestore.Upload, error) { return spoolSplitUpload(d, r) }
+	}
+
+	up, err := spool()
 	if err != nil {
 		return response.SmartError(err)
 	}
@@ -241,6 +250,10 @@ func imageExportPost(d *Daemon, r *http.Request) response.Response {
 	}
 
 	fp := img.Fingerprint
+	if d.images.IsSplit(fp) {
+		return response.NotImplemented(fmt.Errorf("image %s is a split image (metadata + squashfs): pushing one is not supported yet: use pull or relay mode", fp))
+	}
+
 	return d.task("Pushing image", map[string][]string{"images": {"/1.0/images/" + fp}}, func(ctx context.Context, op *operations.Operation) error {
 		err := d.pushImage(ctx, op, img, req)
 		if err != nil {

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/url"
+	"path"
 	"regexp"
 	"runtime"
 	"strings"
@@ -20,8 +22,9 @@ import (
 
 // The daemon downloads images from a simplestreams server (issue 15): index.json names
 // the products file, whose product (by alias) or item (by sha256, the fingerprint of a
-// unified image) gives the tarball's path, size and hash. Only unified ("combined")
-// tarballs are taken. The server is untrusted as for the LXD protocol: pinned
+// unified image) gives the tarball's path, size and hash; a split image (lxd.tar.xz +
+// squashfs, fingerprint combined_squashfs_sha256) is downloaded as its two files (a
+// root.tar.xz rootfs is not taken). The server is untrusted as for the LXD protocol: pinned
 // certificate or system roots, no redirects, documents and download size-capped and
 // time-bounded, the tarball's hash checked before the store's import.
 
@@ -157,8 +160,12 @@ func (d *Daemon) pullStreams(ctx context.Context, op *operations.Operation, src 
 	}
 
 	return d.fetchImage(ctx, op, download{
-		fp: found.Item.SHA256, server: src.Server, size: found.Item.Size, properties: found.Properties,
+		fp: found.Fingerprint, server: src.Server, size: found.Size(), properties: found.Properties,
 		open: func(ctx context.Context) (io.ReadCloser, int64, error) {
+			if found.Rootfs != nil {
+				return streamsSplit(ctx, hc, base, found.Item.Path, found.Rootfs.Path), -1, nil
+			}
+
 			_, resp, err := streamsGet(ctx, hc, base, found.Item.Path, 0)
 			if err != nil {
 				return nil, 0, err
@@ -167,6 +174,39 @@ func (d *Daemon) pullStreams(ctx context.Context, op *operations.Operation, src 
 			return resp.Body, resp.ContentLength, nil
 		},
 	}, opts)
+}
+
+// streamsSplit downloads a split image's two files one after the other and hands them
+// on as the multipart body of a split export, so fetchImage spools, caps and checks
+// them as it does an LXD server's split image.
+func streamsSplit(ctx context.Context, hc *http.Client, base, metaPath, rootfsPath string) io.ReadCloser {
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+
+	go func() {
+		for _, p := range []struct{ field, path string }{{"metadata", metaPath}, {"rootfs", rootfsPath}} {
+			_, resp, err := streamsGet(ctx, hc, base, p.path, 0)
+			if err != nil {
+				_ = pw.CloseWithError(err)
+				return
+			}
+
+			part, err := mw.CreateFormFile(p.field, path.Base(p.path))
+			if err == nil {
+				_, err = io.Copy(part, resp.Body)
+			}
+
+			_ = resp.Body.Close()
+			if err != nil {
+				_ = pw.CloseWithError(err)
+				return
+			}
+		}
+
+		_ = pw.CloseWithError(mw.Close())
+	}()
+
+	return &client.SplitExport{ReadCloser: pr, Boundary: mw.Boundary()}
 }
 
 // checkStreams is check for a simplestreams source, whose server may have a path.

@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/berth-dev/berth/lxd/container"
+	"github.com/berth-dev/berth/lxd/images"
 	"github.com/berth-dev/berth/lxd/nsexec"
 	"github.com/berth-dev/berth/lxd/proxy"
 )
@@ -25,6 +26,10 @@ func main() {
 
 	if nsexec.IsHelper(os.Args) {
 		os.Exit(nsexec.HelperMain())
+	}
+
+	if images.IsSquashfsHelper(os.Args) {
+		os.Exit(images.SquashfsHelperMain())
 	}
 
 	if proxy.IsHelper(os.Args) {

@@ -178,6 +178,11 @@ func exportTo(ctx context.Context, c *client.Client, fp, path string) (int64, er
 	}
 
 	body, _, err := c.ExportImage(ctx, fp, "")
+	if _, split := body.(*client.SplitExport); split {
+		_ = body.Close()
+		return 0, fmt.Errorf("image %s is a split image (metadata + squashfs): publish-streams writes unified images only", fp)
+	}
+
 	if err != nil {
 		return 0, err
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/berth-dev/berth/shared/sparse"
 	"github.com/berth-dev/berth/shared/tarsafe"
 )
 
@@ -72,16 +73,50 @@ func (u *Unpacker) Unpack(tarball, rootfsDir, metaDir string) (UnpackStats, erro
 		return stats, u.unpackMetadata(tr.Reader, metaDir, &stats)
 	}
 
-	rootfs, err := openTree(rootfsDir)
+	return stats, u.unpackStream(tarball, tr, rootfsDir, metaDir, &stats)
+}
+
+// UnpackSplit extracts a split image: metadata.yaml and templates/ from the metadata
+// tarball into metaDir, and the squashfs rootfs into rootfsDir (unless it is "": the pool
+// holds the tree already). The squashfs is read by the SquashfsHelper process, which
+// hands it on as a rootfs/ tar stream: every rule of Unpack applies to it unchanged.
+func (u *Unpacker) UnpackSplit(metaTarball, squashfs, rootfsDir, metaDir string) (UnpackStats, error) {
+	stats, err := u.Unpack(metaTarball, "", metaDir)
+	if err != nil || rootfsDir == "" {
+		return stats, err
+	}
+
+	stream, wait, err := openSquashfsTar(squashfs)
 	if err != nil {
 		return stats, err
+	}
+
+	tr := sparse.NewTarReader(stream)
+	err = u.unpackStream(squashfs, tr, rootfsDir, metaDir, &stats)
+	werr := wait()
+	if werr != nil {
+		// The helper's reason (a limit, a corrupt image) explains the truncated stream.
+		return stats, errors.Join(werr, err)
+	}
+
+	return stats, err
+}
+
+// unpackStream extracts the entries of tr, an image tarball or a rootfs/ stream.
+func (u *Unpacker) unpackStream(tarball string, tr *sparse.TarReader, rootfsDir, metaDir string, statsp *UnpackStats) error {
+	stats := *statsp
+	defer func() { *statsp = stats }()
+
+	rootfs, err := openTree(rootfsDir)
+	if err != nil {
+		return err
 	}
 
 	defer rootfs.close()
 
 	meta, err := openTree(metaDir)
 	if err != nil {
-		return stats, err
+		return err
 	}
 
 	defer meta.close()
@@ -105,7 +140,7 @@ func (u *Unpacker) Unpack(tarball, rootfsDir, metaDir string) (UnpackStats, erro
 	for {
 		err := d.failed()
 		if err != nil {
-			return stats, err
+			return err
 		}
 
 		hdr, err := tr.Next()
@@ -114,12 +149,12 @@ func (u *Unpacker) Unpack(tarball, rootfsDir, metaDir string) (UnpackStats, erro
 		}
 
 		if err != nil {
-			return stats, fmt.Errorf("reading image %q: %w", tarball, err)
+			return fmt.Errorf("reading image %q: %w", tarball, err)
 		}
 
 		comps, err := splitEntryName(hdr.Name)
 		if err != nil {
-			return stats, err
+			return err
 		}
 
 		switch {
@@ -144,13 +179,13 @@ func (u *Unpacker) Unpack(tarball, rootfsDir, metaDir string) (UnpackStats, erro
 		}
 
 		if err != nil {
-			return stats, fmt.Errorf("unpacking %q: %w", hdr.Name, err)
+			return fmt.Errorf("unpacking %q: %w", hdr.Name, err)
 		}
 	}
 
 	err = d.flush()
 	if err != nil {
-		return stats, err
+		return err
 	}
 
 	err = rootfs.setDirTimes(rootfsDirs)
@@ -159,14 +194,14 @@ func (u *Unpacker) Unpack(tarball, rootfsDir, metaDir string) (UnpackStats, erro
 	}
 
 	if err != nil {
-		return stats, err
+		return err
 	}
 
 	if stats.SkippedDevices > 0 || stats.SkippedOther > 0 {
 		u.Log.Info("Skipped image entries", "image", tarball, "devices", stats.SkippedDevices, "other", stats.SkippedOther)
 	}
 
-	return stats, nil
+	return nil
 }
 
 // unpackMetadata extracts metadata.yaml and templates/ only.

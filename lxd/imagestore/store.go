@@ -72,6 +72,19 @@ func New(dir string, d *db.DB, pools Pools, log *slog.Logger) (*Store, error) {
 // TarballPath is where the image file of fp is kept.
 func (s *Store) TarballPath(fp string) string { return filepath.Join(s.dir, fp) }
 
+// RootfsPath is where the squashfs rootfs of a split image fp is kept (TarballPath then
+// holds its metadata tarball); a unified image has none.
+func (s *Store) RootfsPath(fp string) string { return filepath.Join(s.dir, fp+rootfsSuffix) }
+
+// rootfsSuffix names a split image's rootfs file.
+const rootfsSuffix = ".rootfs"
+
+// IsSplit says whether image fp is a split image (metadata tarball plus squashfs).
+func (s *Store) IsSplit(fp string) bool {
+	_, err := os.Lstat(s.RootfsPath(fp))
+	return err == nil
+}
+
 // MetaDir holds the image's metadata.yaml and templates/.
 func (s *Store) MetaDir(fp string) string { return filepath.Join(s.dir, fp+".meta") }
 
@@ -97,10 +110,17 @@ type Upload struct {
 	Path        string
 	Fingerprint string
 	Size        int64
+	// RootfsPath is the squashfs of a split image (Path is then its metadata tarball).
+	RootfsPath string
 }
 
-// Remove deletes the spooled file (a no-op once Import has taken it).
-func (u *Upload) Remove() { _ = os.Remove(u.Path) }
+// Remove deletes the spooled files (a no-op once Import has taken them).
+func (u *Upload) Remove() {
+	_ = os.Remove(u.Path)
+	if u.RootfsPath != "" {
+		_ = os.Remove(u.RootfsPath)
+	}
+}
 
 // Spool writes r to a temporary file in the store, hashing it on the way. It is done in
 // the request itself; the slow checks and unpacking run later in an operation.
@@ -125,10 +145,65 @@ func (s *Store) Spool(r io.Reader) (*Upload, error) {
 	return &Upload{Path: tmp.Name(), Fingerprint: hex.EncodeToString(h.Sum(nil)), Size: size}, nil
 }
 
-// Import checks a spooled unified image tarball, unpacks it into the pool and records it
-// in the image set of opts.Project. It returns the fingerprint and size. The files of a
-// fingerprint are kept once, whichever projects have it: an image another project has
-// already only gets its row. Nothing is kept when it fails.
+// SpoolSplit spools a split image: its metadata tarball from meta, then its squashfs
+// rootfs from what next returns (a multipart body's parts come in order). The
+// fingerprint is LXD's: the SHA-256 of the metadata tarball followed by the rootfs.
+func (s *Store) SpoolSplit(meta io.Reader, next func() (io.Reader, error)) (*Upload, error) {
+	h := sha256.New()
+	up := &Upload{}
+
+	var err error
+
+	up.Path, up.Size, err = s.spoolFile(meta, h)
+	if err != nil {
+		return nil, err
+	}
+
+	rootfs, err := next()
+	if err == nil {
+		var n int64
+
+		up.RootfsPath, n, err = s.spoolFile(rootfs, h)
+		up.Size += n
+	}
+
+	if err != nil {
+		up.Remove()
+		return nil, err
+	}
+
+	up.Fingerprint = hex.EncodeToString(h.Sum(nil))
+
+	return up, nil
+}
+
+// spoolFile writes r to a new temporary file of the store, also into h.
+func (s *Store) spoolFile(r io.Reader, h io.Writer) (string, int64, error) {
+	tmp, err := os.CreateTemp(s.dir, "upload-")
+	if err != nil {
+		return "", 0, err
+	}
+
+	size, err := io.Copy(io.MultiWriter(tmp, h), r)
+	closeErr := tmp.Close()
+	if err == nil {
+		err = closeErr
+	}
+
+	if err != nil {
+		_ = os.Remove(tmp.Name())
+		return "", 0, fmt.Errorf("receiving image: %w", err)
+	}
+
+	return tmp.Name(), size, nil
+}
+
+// Import checks a spooled image (unified, or split: up.RootfsPath set), unpacks it into
+// the pool and records it in the image set of opts.Project. It returns the fingerprint
+// and size. The files of a fingerprint are kept once, whichever projects have it: an
+// image another project has already only gets its row. A split image is kept split, so
+// its export gives LXD the same two files and the same fingerprint back. Nothing is kept
+// when it fails.
 func (s *Store) Import(ctx context.Context, up *Upload, opts ImportOptions) (string, int64, error) {
 	defer up.Remove()
 	fp, size := up.Fingerprint, up.Size
@@ -144,6 +219,10 @@ func (s *Store) Import(ctx context.Context, up *Upload, opts ImportOptions) (str
 	meta, hasRootfs, err := images.ReadMetadata(up.Path)
 	if err != nil {
 		return "", 0, api.StatusErrorf(http.StatusBadRequest, "reading image metadata: %v", err)
+	}
+
+	if up.RootfsPath != "" {
+		hasRootfs = true // the squashfs is read (and checked) when it is unpacked
 	}
 
 	if !hasRootfs {
@@ -163,13 +242,18 @@ func (s *Store) Import(ctx context.Context, up *Upload, opts ImportOptions) (str
 	shared := s.exists(ctx, fp)
 	if !shared {
 		err = os.Rename(up.Path, s.TarballPath(fp))
+		if err == nil && up.RootfsPath != "" {
+			err = os.Rename(up.RootfsPath, s.RootfsPath(fp))
+		}
+
 		if err != nil {
+			s.remove(fp)
 			return "", 0, err
 		}
 
 		err = s.ensureInPool(fp, s.pools.Default())
 		if err != nil {
-			_ = os.Remove(s.TarballPath(fp))
+			s.remove(fp)
 			return "", 0, err
 		}
 	}
@@ -275,7 +359,7 @@ func (s *Store) ensureInPool(fp string, pool storage.Driver) error {
 	start := time.Now()
 	err = pool.CreateImage(fp, func(rootfsDir string) error {
 		unpacked = true
-		_, err := (&images.Unpacker{Log: s.log}).Unpack(s.TarballPath(fp), rootfsDir, metaTmp)
+		_, err := s.unpack(fp, rootfsDir, metaTmp)
 		return err
 	})
 	if err != nil {
@@ -290,7 +374,7 @@ func (s *Store) ensureInPool(fp string, pool storage.Driver) error {
 	case haveMeta:
 		return nil
 	default:
-		_, err = (&images.Unpacker{Log: s.log}).Unpack(s.TarballPath(fp), "", metaTmp)
+		_, err = s.unpack(fp, "", metaTmp)
 		if err != nil {
 			return fmt.Errorf("unpacking metadata of image %s: %w", fp[:12], err)
 		}
@@ -298,6 +382,17 @@ func (s *Store) ensureInPool(fp string, pool storage.Driver) error {
 
 	_ = os.RemoveAll(s.MetaDir(fp))
 	return os.Rename(metaTmp, s.MetaDir(fp))
+}
+
+// unpack extracts image fp, unified or split, into rootfsDir ("": metadata only) and
+// metaDir.
+func (s *Store) unpack(fp, rootfsDir, metaDir string) (images.UnpackStats, error) {
+	u := &images.Unpacker{Log: s.log}
+	if s.IsSplit(fp) {
+		return u.UnpackSplit(s.TarballPath(fp), s.RootfsPath(fp), rootfsDir, metaDir)
+	}
+
+	return u.Unpack(s.TarballPath(fp), rootfsDir, metaDir)
 }
 
 // inPool says whether image fp is unpacked in pool with its metadata.
@@ -349,7 +444,7 @@ func (s *Store) Delete(ctx context.Context, proj, fp string) (finish func(), err
 		s.remove(fp)
 		trash = ""
 	} else {
-		for _, p := range []string{s.TarballPath(fp), s.MetaDir(fp)} {
+		for _, p := range []string{s.TarballPath(fp), s.RootfsPath(fp), s.MetaDir(fp)} {
 			err := os.Rename(p, filepath.Join(trash, filepath.Base(p)))
 			if err != nil && !errors.Is(err, os.ErrNotExist) {
 				s.log.Warn("moving image file to trash", "file", p, "err", err)
@@ -389,6 +484,7 @@ func (s *Store) releaseFromPool(fp string) {
 
 func (s *Store) remove(fp string) {
 	_ = os.Remove(s.TarballPath(fp))
+	_ = os.Remove(s.RootfsPath(fp))
 	_ = os.RemoveAll(s.MetaDir(fp))
 }
 
@@ -416,7 +512,7 @@ func (s *Store) Reconcile(ctx context.Context) error {
 
 	for _, e := range entries {
 		n := e.Name()
-		fp := strings.TrimSuffix(strings.TrimSuffix(n, ".tmp"), ".meta")
+		fp := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(n, ".tmp"), ".meta"), rootfsSuffix)
 		if known[fp] && !strings.HasSuffix(n, ".tmp") {
 			continue
 		}

@@ -70,11 +70,23 @@ func ParseProducts(data []byte) (*Products, error) {
 	return &p, nil
 }
 
-// Found is the unified tarball of one image version.
+// Found is the unified tarball of one image version, or the metadata tarball (Item)
+// and squashfs (Rootfs) of a split one.
 type Found struct {
 	Product, Version string
 	Item             Item
+	Rootfs           *Item // a split image's squashfs; nil for a unified image
+	Fingerprint      string
 	Properties       map[string]string
+}
+
+// Size is the image's size: both files of a split image.
+func (f *Found) Size() int64 {
+	if f.Rootfs != nil {
+		return f.Item.Size + f.Rootfs.Size
+	}
+
+	return f.Item.Size
 }
 
 // Find returns the newest unified image whose product has alias (an alias of the
@@ -88,16 +100,17 @@ func (p *Products) Find(alias, fp string, archs ...string) (*Found, error) {
 		}
 
 		for vk, v := range prod.Versions {
-			it, ok := v.combined()
+			f, ok := v.image()
 			if !ok {
 				continue
 			}
 
-			if fp != "" && !strings.HasPrefix(it.SHA256, fp) {
+			if fp != "" && !strings.HasPrefix(f.Fingerprint, fp) {
 				continue
 			}
 
-			matches = append(matches, Found{Product: pk, Version: vk, Item: it, Properties: prod.properties(vk)})
+			f.Product, f.Version, f.Properties = pk, vk, prod.properties(vk)
+			matches = append(matches, f)
 		}
 	}
 
@@ -106,9 +119,9 @@ func (p *Products) Find(alias, fp string, archs ...string) (*Found, error) {
 	}
 
 	if alias == "" {
-		first := matches[0].Item.SHA256
+		first := matches[0].Fingerprint
 		for _, m := range matches[1:] {
-			if m.Item.SHA256 != first {
+			if m.Fingerprint != first {
 				return nil, fmt.Errorf("fingerprint prefix %q is ambiguous", fp)
 			}
 		}
@@ -124,13 +137,19 @@ func (p *Products) Find(alias, fp string, archs ...string) (*Found, error) {
 	})
 
 	m := matches[0]
-	err := CheckPath(m.Item.Path)
-	if err != nil {
-		return nil, fmt.Errorf("image %s: %w", m.Item.SHA256, err)
-	}
+	for _, it := range []*Item{&m.Item, m.Rootfs} {
+		if it == nil {
+			continue
+		}
 
-	if m.Item.Size < 0 {
-		return nil, fmt.Errorf("image %s has a negative size", m.Item.SHA256)
+		err := CheckPath(it.Path)
+		if err != nil {
+			return nil, fmt.Errorf("image %s: %w", m.Fingerprint, err)
+		}
+
+		if it.Size < 0 {
+			return nil, fmt.Errorf("image %s has a negative size", m.Fingerprint)
+		}
 	}
 
 	return &m, nil
@@ -158,6 +177,47 @@ func (p Product) hasAlias(alias string, archs []string) bool {
 	}
 
 	return false
+}
+
+// image is the version's image: its unified tarball, else its split metadata tarball and
+// squashfs (as LXD's client, which prefers the squashfs to root.tar.xz, which Berth does
+// not take), with well-formed hashes.
+func (v Version) image() (Found, bool) {
+	it, ok := v.combined()
+	if ok {
+		return Found{Item: it, Fingerprint: it.SHA256}, true
+	}
+
+	meta, ok := v.item(func(it Item) bool {
+		return (it.Ftype == FtypeSplitMeta || it.Ftype == FtypeSplitMetaIncus) && sha256RE.MatchString(it.CombinedSquashfsSHA256)
+	})
+	if !ok {
+		return Found{}, false
+	}
+
+	rootfs, ok := v.item(func(it Item) bool { return it.Ftype == FtypeSquashfs })
+	if !ok {
+		return Found{}, false
+	}
+
+	return Found{Item: meta, Rootfs: &rootfs, Fingerprint: meta.CombinedSquashfsSHA256}, true
+}
+
+// item is the first item, in key order, that ok accepts.
+func (v Version) item(ok func(Item) bool) (Item, bool) {
+	keys := make([]string, 0, len(v.Items))
+	for k := range v.Items {
+		keys = append(keys, k)
+	}
+
+	sort.Strings(keys)
+	for _, k := range keys {
+		if ok(v.Items[k]) {
+			return v.Items[k], true
+		}
+	}
+
+	return Item{}, false
 }
 
 // combined is the version's unified tarball item, with a well-formed hash.

@@ -1,7 +1,7 @@
 // Package streams writes and reads the simplestreams image index LXD's and Incus'
-// image servers publish (streams/v1/index.json and the products file it names), for
-// unified ("combined") container images only: `berth image publish-streams` writes a
-// tree, berthd reads one to download an image. The documents are untrusted input on
+// image servers publish (streams/v1/index.json and the products file it names):
+// `berth image publish-streams` writes a tree of unified ("combined") container images,
+// berthd reads one to download an image, unified or split (metadata + squashfs). The documents are untrusted input on
 // the reading side: sizes, paths and hashes are checked before anything is used.
 package streams
 
@@ -79,7 +79,18 @@ type Item struct {
 	Path   string `json:"path"`
 	SHA256 string `json:"sha256"`
 	Size   int64  `json:"size"`
+	// CombinedSquashfsSHA256, on a split image's metadata item (FtypeSplitMeta), is the
+	// image's fingerprint: the sha256 of the metadata tarball followed by the squashfs.
+	CombinedSquashfsSHA256 string `json:"combined_squashfs_sha256,omitempty"`
 }
+
+// The items of a split image (LXD's images servers): the metadata tarball, whose item
+// carries the fingerprint, and the squashfs rootfs.
+const (
+	FtypeSplitMeta      = "lxd.tar.xz"
+	FtypeSplitMetaIncus = "incus.tar.xz"
+	FtypeSquashfs       = "squashfs"
+)
 
 var sha256RE = regexp.MustCompile(`^[0-9a-f]{64}$`)
 

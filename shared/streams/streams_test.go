@@ -122,3 +122,48 @@ func TestHostile(t *testing.T) {
 		}
 	}
 }
+
+// A split image (LXD's image servers: lxd.tar.xz with combined_squashfs_sha256, and a
+// squashfs item) is found by alias and by its combined fingerprint; without its squashfs
+// item or with a malformed combined hash it is not an image; a hostile squashfs path fails.
+func TestFindSplit(t *testing.T) {
+	combined := strings.Repeat("c", 64)
+	items := func(meta, rootfs Item) Products {
+		v := Version{Items: map[string]Item{"lxd.tar.xz": meta}}
+		if rootfs.Ftype != "" {
+			v.Items["root.squashfs"] = rootfs
+		}
+
+		return Products{Products: map[string]Product{"p": {Aliases: "split", Architecture: "x86_64", Versions: map[string]Version{"20260101": v}}}}
+	}
+
+	meta := Item{Ftype: FtypeSplitMeta, Path: "images/m.tar.xz", SHA256: fpA, Size: 10, CombinedSquashfsSHA256: combined}
+	sq := Item{Ftype: FtypeSquashfs, Path: "images/r.squashfs", SHA256: fpB, Size: 90}
+
+	p := items(meta, sq)
+	for _, q := range [][2]string{{"split", ""}, {"", combined[:12]}} {
+		f, err := p.Find(q[0], q[1])
+		if err != nil || f.Fingerprint != combined || f.Rootfs == nil || f.Rootfs.Path != sq.Path || f.Size() != 100 {
+			t.Errorf("Find(%q, %q): %+v %v", q[0], q[1], f, err)
+		}
+	}
+
+	noSq := items(meta, Item{})
+	if _, err := noSq.Find("split", ""); !errors.Is(err, ErrNotFound) {
+		t.Errorf("split image without its squashfs: %v", err)
+	}
+
+	badHash := meta
+	badHash.CombinedSquashfsSHA256 = "zz"
+	p = items(badHash, sq)
+	if _, err := p.Find("split", ""); !errors.Is(err, ErrNotFound) {
+		t.Errorf("malformed combined hash: %v", err)
+	}
+
+	badPath := sq
+	badPath.Path = "../../etc/passwd"
+	p = items(meta, badPath)
+	if _, err := p.Find("split", ""); err == nil {
+		t.Error("a squashfs path with .. was accepted")
+	}
+}

@@ -69,6 +69,17 @@ test fails below the floor in `+"`test/integration/testdata/parity-floor`"+`.
 	}
 
 	b.WriteString(`
+Images come in LXD's two forms: unified tarballs and split images (a metadata tarball
+plus a squashfs rootfs, fingerprint = sha256 of the two one after the other, as LXD
+computes it). A split image is imported (` + "`" + `lxc image import META ROOTFS` + "`" + `, multipart
+upload), pulled over the LXD protocol and from simplestreams (` + "`" + `lxd.tar.xz` + "`" + ` +
+` + "`" + `squashfs` + "`" + ` items, ` + "`" + `combined_squashfs_sha256` + "`" + `), kept split, and exported as LXD does
+(multipart), so LXD gets the same fingerprint back. Not taken: simplestreams
+` + "`" + `root.tar.xz` + "`" + ` rootfs items, push copy of a split image from Berth (501; pull and relay
+work, and LXD pushes one into Berth),
+split images in ` + "`" + `berth image publish-streams` + "`" + ` (unified only), and the squashfs's
+xattrs (the reader has none; file capabilities such as ping's are lost).
+
 The whole instance tree is also served under ` + "`/1.0/containers`" + `, as LXD 5.0 does:
 the same handlers, with the URLs they list under ` + "`/1.0/containers/...`" + `.
 
