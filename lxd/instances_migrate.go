@@ -5,14 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/client"
+	"github.com/berth-dev/berth/lxd/backup"
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/idmap"
 	"github.com/berth-dev/berth/lxd/instance"
@@ -143,7 +146,11 @@ func (m *migrationSink) receive(ctx context.Context, sink *migration.Sink, answe
 	for _, p := range answer.GetSnapshots() {
 		s := migration.SnapshotFromProto(p)
 		config := migratedConfig(s.Config)
-		err := instance.ValidateDevices(s.Devices)
+		err := refuseHostReaching(s.Devices)
+		if err == nil {
+			err = instance.ValidateDevices(s.Devices)
+		}
+
 		if err == nil {
 			err = instance.ValidateConfig(config)
 		}
@@ -210,6 +217,20 @@ func (m *migrationSink) receive(ctx context.Context, sink *migration.Sink, answe
 		}
 
 		return err
+	}
+
+	return nil
+}
+
+// refuseHostReaching refuses the devices of a snapshot the source describes that reach
+// the host, as an imported backup's are: the header is the peer's alone (no client of
+// this server chose them), and a restore would make them the instance's.
+func refuseHostReaching(devices map[string]map[string]string) error {
+	for _, name := range slices.Sorted(maps.Keys(devices)) {
+		why := backup.HostReaching(devices[name])
+		if why != "" {
+			return fmt.Errorf("device %q (%s) %s: refused from a migration source; add it again after the copy", name, devices[name]["type"], why)
+		}
 	}
 
 	return nil

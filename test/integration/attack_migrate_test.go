@@ -18,6 +18,7 @@ import (
 
 	"github.com/berth-dev/berth/lxd/idmap"
 	"github.com/berth-dev/berth/lxd/migration"
+	"github.com/berth-dev/berth/shared/api"
 	"github.com/berth-dev/berth/shared/ws"
 )
 
@@ -29,6 +30,7 @@ type hostileSource struct {
 	srv    *httptest.Server
 	tree   string // the volume's rootfs
 	mu     sync.Mutex
+	snaps  []api.InstanceSnapshot // offered before the instance, each with tree (set under mu)
 	conns  map[string]*ws.Conn
 	ready  chan struct{}
 	result chan error
@@ -61,7 +63,10 @@ func newHostileSource(t *testing.T, tree string) *hostileSource {
 	go func() {
 		<-h.ready
 		all := idmap.Set{HostUID: 0, HostGID: 0, Size: 4294967295}
-		src := migration.Source{Control: h.conns["control"], FS: h.conns["fs"],
+		h.mu.Lock()
+		snaps := h.snaps
+		h.mu.Unlock()
+		src := migration.Source{Control: h.conns["control"], FS: h.conns["fs"], Snapshots: snaps,
 			SendTree: func(ctx context.Context, snap string, features []string) error {
 				return migration.Send(ctx, filepath.Join(t.TempDir(), "jails"), h.tree, "", all, h.conns["fs"], features)
 			}}
