@@ -251,13 +251,15 @@ func finalImageDir(rootfsDir string) string {
 }
 
 // migratedConfig is an instance's config as it arrives, without the keys that describe
-// it on its old server (its id maps, last state, pending template): the new server sets
-// its own. Its uuid and MAC addresses stay when the request brings them (lxc move).
+// it on its old server: of the volatile keys (the daemon's record, which it acts on: a
+// NIC's recorded host end is deleted by name at stop) only its uuid, base image and MAC
+// addresses stay when the request or the source's header brings them (lxc move); the new
+// server sets its own id maps, state and host interfaces.
 func migratedConfig(in map[string]string) map[string]string {
 	out := map[string]string{}
 	for k, v := range in {
-		if strings.HasPrefix(k, "volatile.idmap.") || strings.HasPrefix(k, "volatile.last_state.") ||
-			k == "volatile.apply_template" || k == "volatile.apply_quota" {
+		if strings.HasPrefix(k, "volatile.") && k != "volatile.uuid" && k != "volatile.base_image" &&
+			!strings.HasSuffix(k, ".hwaddr") {
 			continue
 		}
 

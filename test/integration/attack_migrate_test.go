@@ -31,6 +31,7 @@ type hostileSource struct {
 	tree   string // the volume's rootfs
 	mu     sync.Mutex
 	snaps  []api.InstanceSnapshot // offered before the instance, each with tree (set under mu)
+	config map[string]string      // the instance config the request brings
 	conns  map[string]*ws.Conn
 	ready  chan struct{}
 	result chan error
@@ -82,7 +83,8 @@ func (h *hostileSource) pull(t *testing.T, d *daemon, name string) string {
 	t.Helper()
 	cert := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: h.srv.Certificate().Raw}))
 	body, _ := json.Marshal(map[string]any{
-		"name": name,
+		"name":   name,
+		"config": h.config,
 		"source": map[string]any{"type": "migration", "mode": "pull", "certificate": cert,
 			"operation": h.srv.URL + "/1.0/operations/hostile", "secrets": map[string]string{"control": "control", "fs": "fs"}},
 	})

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"testing"
@@ -70,5 +71,62 @@ func TestAttackMigrateSnapshotDevices(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAttackMigrateVolatileHostName: the volatile keys a migration brings (in the
+// request, which lxc fills from the source's config, or in the source's snapshot header)
+// are the daemon's record of the instance on its old server. A NIC's host end
+// (volatile.<dev>.host_name) is one the daemon deletes by name when the instance stops,
+// whatever the interface is: brought in, it would make the host delete one of its own
+// (its uplink, a bridge, another tenant's veth) at the first stop. Such keys are dropped;
+// the instance's uuid and MAC addresses (the positive control) stay, as lxc move wants.
+// Without the fix the host names are stored as the instance's and its snapshot's.
+func TestAttackMigrateVolatileHostName(t *testing.T) {
+	b := startDaemon(t)
+	const uuid = "8a6b1c4e-0d5b-4c1e-9a63-2f3a2c3b4d5e"
+	const mac = "00:16:3e:12:34:56"
+	h := newHostileSource(t, hostTree(t))
+	h.mu.Lock()
+	h.config = map[string]string{"volatile.uuid": uuid, "volatile.eth0.hwaddr": mac,
+		"volatile.eth0.host_name": "lo", "volatile.ghost.host_name": "eth0"}
+	h.snaps = []api.InstanceSnapshot{{Name: "snap0", Architecture: "x86_64", Profiles: []string{"default"},
+		Config: map[string]string{"volatile.eth0.host_name": "lo", "volatile.eth0.hwaddr": mac}}}
+	h.mu.Unlock()
+	if e := h.pull(t, b, "moved"); e != "" {
+		t.Fatalf("migration: %s", e)
+	}
+
+	code, inst := instanceOf(t, b, "moved")
+	if code != http.StatusOK {
+		t.Fatalf("instance after the migration: %d", code)
+	}
+
+	if inst.Config["volatile.uuid"] != uuid || inst.Config["volatile.eth0.hwaddr"] != mac {
+		t.Errorf("positive control: uuid %q, hwaddr %q kept? config %v", inst.Config["volatile.uuid"], inst.Config["volatile.eth0.hwaddr"], inst.Config)
+	}
+
+	for _, k := range []string{"volatile.eth0.host_name", "volatile.ghost.host_name"} {
+		if v, ok := inst.Config[k]; ok {
+			t.Errorf("the migrated instance records host interface %s=%q, which its stop would delete", k, v)
+		}
+	}
+
+	var snap api.InstanceSnapshot
+	code, env := b.raw("GET", "/1.0/instances/moved/snapshots/snap0", nil)
+	if code != http.StatusOK {
+		t.Fatalf("GET snapshot: %d %s", code, env.Error)
+	}
+
+	if err := json.Unmarshal(env.Metadata, &snap); err != nil {
+		t.Fatal(err)
+	}
+
+	if v, ok := snap.Config["volatile.eth0.host_name"]; ok {
+		t.Errorf("the migrated snapshot records host interface %q, which a restore then a stop would delete", v)
+	}
+
+	if snap.Config["volatile.eth0.hwaddr"] != mac {
+		t.Errorf("positive control: the snapshot's hwaddr: config %v", snap.Config)
 	}
 }
