@@ -5,14 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/client"
+	"github.com/berth-dev/berth/lxd/backup"
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/idmap"
 	"github.com/berth-dev/berth/lxd/instance"
@@ -143,7 +146,11 @@ func (m *migrationSink) receive(ctx context.Context, sink *migration.Sink, answe
 	for _, p := range answer.GetSnapshots() {
 		s := migration.SnapshotFromProto(p)
 		config := migratedConfig(s.Config)
-		err := instance.ValidateDevices(s.Devices)
+		err := refuseHostReaching(s.Devices)
+		if err == nil {
+			err = instance.ValidateDevices(s.Devices)
+		}
+
 		if err == nil {
 			err = instance.ValidateConfig(config)
 		}
@@ -215,6 +222,20 @@ func (m *migrationSink) receive(ctx context.Context, sink *migration.Sink, answe
 	return nil
 }
 
+// refuseHostReaching refuses the devices of a snapshot the source describes that reach
+// the host, as an imported backup's are: the header is the peer's alone (no client of
+// this server chose them), and a restore would make them the instance's.
+func refuseHostReaching(devices map[string]map[string]string) error {
+	for _, name := range slices.Sorted(maps.Keys(devices)) {
+		why := backup.HostReaching(devices[name])
+		if why != "" {
+			return fmt.Errorf("device %q (%s) %s: refused from a migration source; add it again after the copy", name, devices[name]["type"], why)
+		}
+	}
+
+	return nil
+}
+
 // finalImageDir is where the pool image being filled in rootfsDir's parent (a temporary
 // ".tmp-<name>-<random>" directory) is once made: "<name>" beside it. "" if the layout is
 // not that one (then the next tree has no basis and travels whole).
@@ -230,13 +251,15 @@ func finalImageDir(rootfsDir string) string {
 }
 
 // migratedConfig is an instance's config as it arrives, without the keys that describe
-// it on its old server (its id maps, last state, pending template): the new server sets
-// its own. Its uuid and MAC addresses stay when the request brings them (lxc move).
+// it on its old server: of the volatile keys (the daemon's record, which it acts on: a
+// NIC's recorded host end is deleted by name at stop) only its uuid, base image and MAC
+// addresses stay when the request or the source's header brings them (lxc move); the new
+// server sets its own id maps, state and host interfaces.
 func migratedConfig(in map[string]string) map[string]string {
 	out := map[string]string{}
 	for k, v := range in {
-		if strings.HasPrefix(k, "volatile.idmap.") || strings.HasPrefix(k, "volatile.last_state.") ||
-			k == "volatile.apply_template" || k == "volatile.apply_quota" {
+		if strings.HasPrefix(k, "volatile.") && k != "volatile.uuid" && k != "volatile.base_image" &&
+			!strings.HasSuffix(k, ".hwaddr") {
 			continue
 		}
 

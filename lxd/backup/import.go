@@ -144,7 +144,7 @@ func validateImported(index *Index) error {
 
 func validateImportedOne(what string, config map[string]string, devices map[string]map[string]string) error {
 	for _, name := range slices.Sorted(maps.Keys(devices)) {
-		why := hostReaching(devices[name])
+		why := HostReaching(devices[name])
 		if why != "" {
 			return api.StatusErrorf(http.StatusBadRequest, "backup%s: device %q (%s) %s: refused in an imported backup; add it again after the import", what, name, devices[name]["type"], why)
 		}
@@ -162,8 +162,10 @@ func validateImportedOne(what string, config map[string]string, devices map[stri
 	return nil
 }
 
-// hostReaching says why a device gives the container something of the host's, or "".
-func hostReaching(d map[string]string) string {
+// HostReaching says why a device gives the container something of the host's, or "":
+// such a device is refused when it comes from hostile input (a backup, the snapshots a
+// migration source describes).
+func HostReaching(d map[string]string) string {
 	switch d["type"] {
 	case "disk":
 		if d["source"] != "" || d["path"] != "/" {

@@ -96,7 +96,7 @@ func (c *copier) enter(e *fstree.Entry, srcFd int) error {
 
 	var fd int
 	if e.Depth == 0 {
-		fd, err = unix.Dup(c.root)
+		fd, err = dupCloexec(c.root)
 	} else {
 		parent := c.cur()
 		err = unix.Mkdirat(parent, e.Name, 0o700)
@@ -272,9 +272,17 @@ func (c *copier) link(first string, dir int, e *fstree.Entry) error {
 	return nil
 }
 
+// dupCloexec duplicates fd close-on-exec (unix.Dup's copy is not): a directory fd of a
+// container's tree left open across the daemon's fork and exec of another program (a
+// migration's rsync, dnsmasq, a monitor) would give that program a way around its
+// chroot or mount namespace.
+func dupCloexec(fd int) (int, error) {
+	return unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+}
+
 // openDirBeneath opens the directory rel below root, in pieces short enough for openat2.
 func openDirBeneath(root int, rel string) (int, error) {
-	fd, err := unix.Dup(root)
+	fd, err := dupCloexec(root)
 	if err != nil || rel == "" {
 		return fd, err
 	}

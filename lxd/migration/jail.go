@@ -233,7 +233,23 @@ func (j *jail) close() {
 // command is rsync with args, to run in the jail as uid and gid 0 of m's user namespace,
 // from /tree. It dies with its parent.
 func (j *jail) command(ctx context.Context, m Mapping, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, rsyncPath, args...)
+	return j.commandOf(ctx, m, rsyncPath, args...)
+}
+
+// jailCaps are the only capabilities (of its own user namespace) a program in the jail
+// keeps: those rsync needs to write owners, modes and file capabilities, and to read the
+// tree. Without CAP_SYS_CHROOT and CAP_SYS_ADMIN a program taken over by a hostile peer
+// (an rsync protocol bug) cannot leave the chroot (chroot into a subdirectory, then ".."
+// from the old working directory) into the copy of the host's mount namespace, nor
+// change mounts; no_new_privs keeps it so across execs.
+var jailCaps = []string{"--bounding-set=-all,+chown,+dac_override,+dac_read_search,+fowner,+fsetid,+setfcap,+mknod", "--no-new-privs", "--"}
+
+// setprivPath is util-linux's setpriv, on the host and in the jail (under /usr).
+const setprivPath = "/usr/bin/setpriv"
+
+// commandOf is program path with args in the jail, with jailCaps alone.
+func (j *jail) commandOf(ctx context.Context, m Mapping, path string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, setprivPath, append(append(append([]string{}, jailCaps...), path), args...)...)
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "LC_ALL=C"}
 	cmd.Dir = jailTree
 	cmd.SysProcAttr = &syscall.SysProcAttr{

@@ -18,6 +18,7 @@ import (
 
 	"github.com/berth-dev/berth/lxd/idmap"
 	"github.com/berth-dev/berth/lxd/migration"
+	"github.com/berth-dev/berth/shared/api"
 	"github.com/berth-dev/berth/shared/ws"
 )
 
@@ -29,6 +30,8 @@ type hostileSource struct {
 	srv    *httptest.Server
 	tree   string // the volume's rootfs
 	mu     sync.Mutex
+	snaps  []api.InstanceSnapshot // offered before the instance, each with tree (set under mu)
+	config map[string]string      // the instance config the request brings
 	conns  map[string]*ws.Conn
 	ready  chan struct{}
 	result chan error
@@ -61,7 +64,10 @@ func newHostileSource(t *testing.T, tree string) *hostileSource {
 	go func() {
 		<-h.ready
 		all := idmap.Set{HostUID: 0, HostGID: 0, Size: 4294967295}
-		src := migration.Source{Control: h.conns["control"], FS: h.conns["fs"],
+		h.mu.Lock()
+		snaps := h.snaps
+		h.mu.Unlock()
+		src := migration.Source{Control: h.conns["control"], FS: h.conns["fs"], Snapshots: snaps,
 			SendTree: func(ctx context.Context, snap string, features []string) error {
 				return migration.Send(ctx, filepath.Join(t.TempDir(), "jails"), h.tree, "", all, h.conns["fs"], features)
 			}}
@@ -77,7 +83,8 @@ func (h *hostileSource) pull(t *testing.T, d *daemon, name string) string {
 	t.Helper()
 	cert := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: h.srv.Certificate().Raw}))
 	body, _ := json.Marshal(map[string]any{
-		"name": name,
+		"name":   name,
+		"config": h.config,
 		"source": map[string]any{"type": "migration", "mode": "pull", "certificate": cert,
 			"operation": h.srv.URL + "/1.0/operations/hostile", "secrets": map[string]string{"control": "control", "fs": "fs"}},
 	})
