@@ -270,7 +270,9 @@ func (d *dnsmasq) watch(pid int) error {
 		return fmt.Errorf("watching dnsmasq %d: %w", pid, err)
 	}
 
-	wfd, err := unix.Dup(fd)
+	// Close-on-exec like the pidfd (dup would drop it): no program berthd starts
+	// inherits a handle on dnsmasq.
+	wfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
 		_ = unix.Close(fd)
 		return fmt.Errorf("watching dnsmasq %d: %w", pid, err)
