@@ -198,4 +198,50 @@ func TestMigrateLXD(t *testing.T) {
 	if code, _ := instanceOf(t, b, "bc"); code != http.StatusOK {
 		t.Errorf("bc on Berth after the copies: %d", code)
 	}
+
+	// berthd killed while it receives from LXD: once restarted, nothing of it is left.
+	t.Run("Berth killed", func(t *testing.T) {
+		before := map[string]bool{}
+		for _, p := range leftovers(b, "cut") {
+			before[p] = true
+		}
+
+		done := make(chan error, 1)
+		go func() {
+			_, err := lxc.run("copy", "L:"+c, "B:cut")
+			done <- err
+		}()
+
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			m, _ := filepath.Glob(filepath.Join(b.dir, "migrate", "jail-*"))
+			if len(m) > 0 || time.Now().After(deadline) {
+				break
+			}
+
+			time.Sleep(20 * time.Millisecond)
+		}
+
+		time.Sleep(300 * time.Millisecond)
+		b.kill(syscall.SIGKILL)
+		if err := <-done; err == nil {
+			t.Fatalf("lxc copy with berthd killed succeeded")
+		}
+
+		b.start()
+		left := []string{}
+		for _, p := range leftovers(b, "cut") {
+			if !before[p] {
+				left = append(left, p)
+			}
+		}
+
+		if code, _ := instanceOf(t, b, "cut"); code != http.StatusNotFound || len(left) != 0 {
+			t.Errorf("Berth after the cut: instance %d, left on disk %v", code, left)
+		}
+
+		if out, err := l.run("list", "--format", "csv", "-c", "n"); err != nil {
+			t.Errorf("LXD after the cut: %v %s", err, out)
+		}
+	})
 }
