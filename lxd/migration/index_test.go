@@ -36,6 +36,11 @@ func TestTreeIDMap(t *testing.T) {
 		t.Fatalf("no key: %v %v", got, err)
 	}
 
+	berth := map[string]string{LastStateIDMapKey: `[{"Isuid":true,"Isgid":false,"Hostid":2000000,"Nsid":0,"Maprange":65536}]`}
+	if got, err := TreeIDMap(nil, berth); err != nil || len(got) != 0 {
+		t.Fatalf("a Berth sender (no header map): %v %v", got, err)
+	}
+
 	if got, err := TreeIDMap(header, map[string]string{LastStateIDMapKey: "[]"}); err != nil || len(got) != 0 {
 		t.Fatalf("[]: %v %v", got, err)
 	}

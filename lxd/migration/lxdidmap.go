@@ -18,10 +18,11 @@ const maxIDMapJSON = 64 << 10
 // (at its first start or file write) and never its snapshots: a snapshot taken before
 // may still hold the container's own ids while the instance holds host ids. Its own
 // volatile.last_state.idmap (in the snapshot's config) says which; "[]" is the
-// container's ids. Without the key (Berth's snapshots), the header's map holds.
+// container's ids. Without a header map (a Berth sender: container ids on the wire, its
+// snapshots' keys name its own host ids) or without the key, the header's map holds.
 func TreeIDMap(header []*IDMapType, snapConfig map[string]string) ([]*IDMapType, error) {
 	raw, ok := snapConfig[LastStateIDMapKey]
-	if !ok {
+	if !ok || len(header) == 0 {
 		return header, nil
 	}
 
