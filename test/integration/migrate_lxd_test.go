@@ -171,6 +171,11 @@ func TestMigrateLXD(t *testing.T) {
 				t.Errorf("snapshots of %s on LXD: %q", name, got)
 			}
 
+			// LXD's snapshot trees are unshifted too, and their config says so.
+			if sc := l.must("config", "show", name+"/snap0"); !strings.Contains(sc, "volatile.last_state.idmap: '[]'") {
+				t.Errorf("LXD's config of %s/snap0:\n%s", name, sc)
+			}
+
 			// LXD stores the unshifted tree: the container's own ids, shifted at its
 			// first start.
 			root := filepath.Join(pool, "containers", name, "rootfs")
