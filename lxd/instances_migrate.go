@@ -143,10 +143,17 @@ func (m *migrationSink) receive(ctx context.Context, sink *migration.Sink, answe
 	}()
 
 	snaps := []db.Snapshot{}
+	treeMaps := map[string][]*migration.IDMapType{} // LXD's per-snapshot disk id maps
 	for _, p := range answer.GetSnapshots() {
 		s := migration.SnapshotFromProto(p)
+		tm, err := migration.TreeIDMap(sink.Offer.GetIdmap(), s.Config)
+		if err != nil {
+			return api.StatusErrorf(http.StatusBadRequest, "snapshot %q: %v", s.Name, err)
+		}
+
+		treeMaps[s.Name] = tm
 		config := migratedConfig(s.Config)
-		err := refuseHostReaching(s.Devices)
+		err = refuseHostReaching(s.Devices)
 		if err == nil {
 			err = instance.ValidateDevices(s.Devices)
 		}
@@ -173,7 +180,12 @@ func (m *migrationSink) receive(ctx context.Context, sink *migration.Sink, answe
 		Identity:  instance.KeepIdentity,
 		Source:    "migration",
 		FillAs: func(ctx context.Context, ids idmap.Set, tree, rootfsDir, metaDir string) error {
-			mapping, err := migration.ReceiveMapping(ids, sink.Offer.GetIdmap())
+			header := sink.Offer.GetIdmap()
+			if tm, ok := treeMaps[tree]; ok && tree != "" {
+				header = tm
+			}
+
+			mapping, err := migration.ReceiveMapping(ids, header)
 			if err != nil {
 				return err
 			}

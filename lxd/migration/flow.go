@@ -178,10 +178,12 @@ func (s *Sink) Finish(err error) error {
 }
 
 // indexResponse is the target's answer to an index frame (LXD's migration.InfoResponse).
+// LXD encodes it with Go's field names (no tags in 5.0, tags naming the fields since):
+// LXD's source reads "status_code" as no status and fails the negotiation.
 type indexResponse struct {
-	StatusCode int    `json:"status_code"`
-	Error      string `json:"error"`
-	Refresh    *bool  `json:"refresh,omitempty"`
+	StatusCode int    `json:"StatusCode"`
+	Error      string `json:"Error"`
+	Refresh    *bool  `json:"Refresh"`
 }
 
 // readIndex reads the source's index frame (JSON describing the volume; the header

@@ -152,7 +152,12 @@ func SnapshotToProto(s api.InstanceSnapshot) *Snapshot {
 	}
 	// Unset times go as Go's zero time's Unix value, as LXD sends them.
 	for _, k := range slices.Sorted(maps.Keys(s.Config)) {
-		p.LocalConfig = append(p.LocalConfig, &Config{Key: proto.String(k), Value: proto.String(s.Config[k])})
+		v := s.Config[k]
+		if k == LastStateIDMapKey {
+			v = "[]" // the tree goes as the container's ids: an LXD target stores it so
+		}
+
+		p.LocalConfig = append(p.LocalConfig, &Config{Key: proto.String(k), Value: proto.String(v)})
 	}
 
 	for _, name := range slices.Sorted(maps.Keys(s.Devices)) {

@@ -108,7 +108,7 @@ func TestReceiveMapping(t *testing.T) {
 		t.Errorf("gid lines %+v", m.GIDs)
 	}
 
-	if got := m.usermapArgs(); !slices.Equal(got, []string{"--usermap=1000000:0", "--groupmap=1000000:0"}) {
+	if got := m.usermapArgs(); !slices.Equal(got, []string{"--usermap=1000000:0", "--groupmap=1000000:0", "--filter=-x security.capability"}) {
 		t.Errorf("usermap %v", got)
 	}
 

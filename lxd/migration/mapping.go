@@ -140,5 +140,12 @@ func (m Mapping) usermapArgs() []string {
 		out = append(out, "--groupmap="+strconv.Itoa(m.WireRootGID)+":0")
 	}
 
+	// A file capability names its root (v3, as LXD's shifted trees hold them): the
+	// wire's root is not mapped here (0 stands for it), so the kernel refuses to set it.
+	// Such a tree arrives without its file capabilities (see doc/migrating-from-lxd.md).
+	if m.WireRootUID != 0 {
+		out = append(out, "--filter=-x security.capability")
+	}
+
 	return out
 }
