@@ -85,7 +85,7 @@ fuzz:
 	done
 
 test-integration:
-	$(GO) test -count=1 -timeout 40m -v ./test/integration/ 2>&1 | tee /tmp/berth-integration.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go'; \
+	$(GO) test -count=1 -timeout 55m -v ./test/integration/ 2>&1 | tee /tmp/berth-integration.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go'; \
 	exit $${PIPESTATUS[0]}
 
 # BENCH_ONLY=exec,lxd runs some sections only (see go run ./test/bench -h); BENCH_DENSITY_N=500
