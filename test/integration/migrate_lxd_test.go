@@ -82,7 +82,9 @@ func TestMigrateLXD(t *testing.T) {
 	l.must("file", "push", small, c+"/home/u/owned", "-p", "--uid", "1000", "--gid", "1001", "--mode", "0640")
 	l.must("snapshot", c, "snap1")
 	l.must("file", "push", big, c+"/root/big")
+	lxdStarts := true
 	if _, err := l.run("start", c); err != nil {
+		lxdStarts = false
 		t.Logf("LXD cannot start containers on this host (stopped ones only): %v", err)
 	} else {
 		_, _ = l.run("stop", c, "--force")
@@ -196,6 +198,23 @@ func TestMigrateLXD(t *testing.T) {
 			sum := sha256.Sum256(data)
 			if hex.EncodeToString(sum[:])+"  /root/big\n" != bigSum {
 				t.Errorf("/root/big on LXD differs")
+			}
+
+			// Where LXD runs containers at all, the copy boots there: LXD shifts the
+			// unshifted tree at its first start, and inside the owners are as on Berth.
+			if !lxdStarts || mode != "pull" {
+				return
+			}
+
+			l.must("start", name)
+			t.Cleanup(func() { _, _ = l.run("stop", name, "--force") })
+			got := strings.TrimSpace(l.must("exec", name, "--", "stat", "-c", "%u:%g %a", "/home/u/owned"))
+			if got != "1000:1001 640" {
+				t.Errorf("/home/u/owned inside %s on LXD: %q, want 1000:1001 640", name, got)
+			}
+
+			if got := l.must("exec", name, "--", "sha256sum", "/root/big"); got != bigSum {
+				t.Errorf("/root/big inside %s on LXD: %q", name, got)
 			}
 		})
 	}
