@@ -49,8 +49,8 @@ func splitBackup(file, dir string) (*Index, map[string]string, error) {
 		snaps[s] = true
 	}
 
-	out := &treeSplitter{dir: dir, files: map[string]*os.File{}, writers: map[string]*tar.Writer{}, paths: map[string]string{}}
-	defer out.closeAll()
+	out := &treeSplitter{tarsafe.NewTrees(dir)}
+	defer out.Close()
 
 	for {
 		hdr, err := tr.Next()
@@ -77,12 +77,12 @@ func splitBackup(file, dir string) (*Index, map[string]string, error) {
 		}
 	}
 
-	err = out.finish()
+	paths, err := out.Finish()
 	if err != nil {
 		return nil, nil, err
 	}
 
-	return index, out.paths, nil
+	return index, paths, nil
 }
 
 func readIndex(tr *tar.Reader) (*Index, error) {
@@ -124,12 +124,7 @@ func backupMember(name string, snaps map[string]bool) (string, string, error) {
 }
 
 // treeSplitter writes members into per-tree tarballs.
-type treeSplitter struct {
-	dir     string
-	files   map[string]*os.File
-	writers map[string]*tar.Writer
-	paths   map[string]string
-}
+type treeSplitter struct{ *tarsafe.Trees }
 
 func (s *treeSplitter) add(hdr *tar.Header, tree, rel string, r io.Reader, snaps map[string]bool) error {
 	out := *hdr
@@ -147,7 +142,7 @@ func (s *treeSplitter) add(hdr *tar.Header, tree, rel string, r io.Reader, snaps
 		out.Linkname = linkRel
 	}
 
-	tw, err := s.writer(tree)
+	tw, err := s.Writer(tree)
 	if err != nil {
 		return err
 	}
@@ -165,44 +160,4 @@ func (s *treeSplitter) add(hdr *tar.Header, tree, rel string, r io.Reader, snaps
 	}
 
 	return nil
-}
-
-func (s *treeSplitter) writer(tree string) (*tar.Writer, error) {
-	tw := s.writers[tree]
-	if tw != nil {
-		return tw, nil
-	}
-
-	f, err := os.CreateTemp(s.dir, "tree-*.tar")
-	if err != nil {
-		return nil, err
-	}
-
-	s.files[tree], s.paths[tree] = f, f.Name()
-	tw = tar.NewWriter(f)
-	s.writers[tree] = tw
-	return tw, nil
-}
-
-func (s *treeSplitter) finish() error {
-	for tree, tw := range s.writers {
-		err := tw.Close()
-		if err == nil {
-			err = s.files[tree].Close()
-		}
-
-		if err != nil {
-			return err
-		}
-
-		delete(s.files, tree)
-	}
-
-	return nil
-}
-
-func (s *treeSplitter) closeAll() {
-	for _, f := range s.files {
-		_ = f.Close()
-	}
 }

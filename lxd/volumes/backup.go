@@ -496,8 +496,8 @@ func splitBackup(file, dir string) (*split, error) {
 		snaps[sn] = true
 	}
 
-	sp := &splitter{dir: dir, files: map[string]*os.File{}, writers: map[string]*tar.Writer{}, paths: map[string]string{}, tops: map[string]top{}}
-	defer sp.closeAll()
+	sp := &splitter{Trees: tarsafe.NewTrees(dir), tops: map[string]top{}}
+	defer sp.Close()
 
 	var entries int
 	var total int64
@@ -560,12 +560,12 @@ func splitBackup(file, dir string) (*split, error) {
 		}
 	}
 
-	err = sp.finish()
+	trees, err := sp.Finish()
 	if err != nil {
 		return nil, err
 	}
 
-	return &split{index: idx, trees: sp.paths, tops: sp.tops}, nil
+	return &split{index: idx, trees: trees, tops: sp.tops}, nil
 }
 
 func readIndex(tr *tar.Reader) (*index, error) {
@@ -624,11 +624,8 @@ type top struct {
 
 // splitter writes members into per-tree tarballs, each under rootfs/.
 type splitter struct {
-	dir     string
-	files   map[string]*os.File
-	writers map[string]*tar.Writer
-	paths   map[string]string
-	tops    map[string]top
+	*tarsafe.Trees
+	tops map[string]top
 }
 
 func (s *splitter) add(hdr *tar.Header, tree, rel string, r io.Reader) (int64, error) {
@@ -644,7 +641,7 @@ func (s *splitter) add(hdr *tar.Header, tree, rel string, r io.Reader) (int64, e
 		delete(out.PAXRecords, "linkpath")
 	}
 
-	tw, err := s.writer(tree)
+	tw, err := s.Writer(tree)
 	if err != nil {
 		return 0, err
 	}
@@ -665,58 +662,17 @@ func (s *splitter) add(hdr *tar.Header, tree, rel string, r io.Reader) (int64, e
 	return n, nil
 }
 
-// writer is tree's tarball, created on first use.
-func (s *splitter) writer(tree string) (*tar.Writer, error) {
-	tw := s.writers[tree]
-	if tw != nil {
-		return tw, nil
-	}
-
-	f, err := os.CreateTemp(s.dir, "tree-*.tar")
-	if err != nil {
-		return nil, err
-	}
-
-	s.files[tree], s.paths[tree] = f, f.Name()
-	tw = tar.NewWriter(f)
-	s.writers[tree] = tw
-	return tw, nil
-}
-
 // addTop starts tree's tarball with its rootfs/ directory (owner and mode are applied
 // from tops after the copy), so a tree with no members is still a tree.
 func (s *splitter) addTop(tree string) error {
-	if _, ok := s.writers[tree]; ok {
+	if s.Has(tree) {
 		return nil
 	}
 
-	tw, err := s.writer(tree)
+	tw, err := s.Writer(tree)
 	if err != nil {
 		return err
 	}
 
 	return tw.WriteHeader(&tar.Header{Name: "rootfs/", Typeflag: tar.TypeDir, Mode: 0o755})
-}
-
-func (s *splitter) finish() error {
-	for tree, tw := range s.writers {
-		err := tw.Close()
-		if err == nil {
-			err = s.files[tree].Close()
-		}
-
-		if err != nil {
-			return err
-		}
-
-		delete(s.files, tree)
-	}
-
-	return nil
-}
-
-func (s *splitter) closeAll() {
-	for _, f := range s.files {
-		_ = f.Close()
-	}
 }
