@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/berth-dev/berth/test/testutil"
 )
 
 // Issue 15, item 4: containers between a real LXD 5.0.2 and Berth, both ways, the stock
@@ -84,8 +86,14 @@ func TestMigrateLXD(t *testing.T) {
 	l.must("file", "push", big, c+"/root/big")
 	lxdStarts := true
 	if _, err := l.run("start", c); err != nil {
+		// The Berth→LXD copies are then only checked on LXD's disk, not booted: in CI
+		// that hides a missing check, so it fails there.
 		lxdStarts = false
-		t.Logf("LXD cannot start containers on this host (stopped ones only): %v", err)
+		if testutil.Strict() {
+			t.Errorf("LXD cannot start containers on this host, so no copy is booted on LXD: %v", err)
+		} else {
+			t.Logf("LXD cannot start containers on this host (stopped ones only): %v", err)
+		}
 	} else {
 		_, _ = l.run("stop", c, "--force")
 	}
