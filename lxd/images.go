@@ -194,15 +194,7 @@ func imagesPost(d *Daemon, r *http.Request) response.Response {
 	}
 
 	op, err := d.ops.Create(api.OperationClassTask, "Downloading image", map[string][]string{}, nil, func(ctx context.Context, op *operations.Operation) error {
-		fp, size, err := d.images.Import(ctx, up, opts)
-		if fp != "" {
-			_ = op.UpdateMetadata(map[string]any{"fingerprint": fp, "size": strconv.FormatInt(size, 10)})
-		}
-
-		if errors.Is(err, imagestore.ErrExists) {
-			return fmt.Errorf("Image with same fingerprint already exists")
-		}
-
+		fp, err := d.importImage(ctx, op, up, opts)
 		if err == nil {
 			d.events.SendLifecycle(proj, "image-created", imageURL(proj, fp), nil)
 		}
@@ -260,4 +252,20 @@ func imageDelete(d *Daemon, r *http.Request) response.Response {
 	}
 
 	return response.OperationResponse(op)
+}
+
+// importImage imports a spooled upload in operation op (an upload, a publish, a push):
+// the operation shows the image's fingerprint and size, and an image the project has
+// already fails with LXD's message.
+func (d *Daemon) importImage(ctx context.Context, op *operations.Operation, up *imagestore.Upload, opts imagestore.ImportOptions) (string, error) {
+	fp, size, err := d.images.Import(ctx, up, opts)
+	if fp != "" {
+		_ = op.UpdateMetadata(map[string]any{"fingerprint": fp, "size": strconv.FormatInt(size, 10)})
+	}
+
+	if errors.Is(err, imagestore.ErrExists) {
+		return "", fmt.Errorf("Image with same fingerprint already exists")
+	}
+
+	return fp, err
 }

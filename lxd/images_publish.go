@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/berth-dev/berth/lxd/imagestore"
@@ -91,15 +90,7 @@ func imagesPostPublish(d *Daemon, r *http.Request) response.Response {
 			return err
 		}
 
-		fp, size, err := d.images.Import(ctx, up, opts)
-		if fp != "" {
-			_ = op.UpdateMetadata(map[string]any{"fingerprint": fp, "size": strconv.FormatInt(size, 10)})
-		}
-
-		if errors.Is(err, imagestore.ErrExists) {
-			return fmt.Errorf("Image with same fingerprint already exists")
-		}
-
+		fp, err := d.importImage(ctx, op, up, opts)
 		if err != nil {
 			return err
 		}

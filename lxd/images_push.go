@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -180,15 +178,7 @@ func imagesPostPushed(d *Daemon, r *http.Request) response.Response {
 	secret := ws.NewSecret()
 	op, err := d.ops.Create(api.OperationClassTask, imagePushReceiveDesc, map[string][]string{"images": {imageURL(grant.proj, grant.fp)}},
 		map[string]any{"secret": secret}, func(ctx context.Context, op *operations.Operation) error {
-			fp, size, err := d.images.Import(ctx, up, opts)
-			if fp != "" {
-				_ = op.UpdateMetadata(map[string]any{"fingerprint": fp, "size": strconv.FormatInt(size, 10)})
-			}
-
-			if errors.Is(err, imagestore.ErrExists) {
-				return fmt.Errorf("Image with same fingerprint already exists")
-			}
-
+			fp, err := d.importImage(ctx, op, up, opts)
 			if err != nil {
 				return err
 			}
