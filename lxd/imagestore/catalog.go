@@ -29,18 +29,9 @@ func (s *Store) List(ctx context.Context, proj string, keep func(*api.Image) boo
 			return err
 		}
 
-		for i := range rows {
-			img, err := imageToAPI(ctx, tx, &rows[i])
-			if err != nil {
-				return err
-			}
-
-			if keep == nil || keep(img) {
-				list = append(list, *img)
-			}
-		}
-
-		return nil
+		byProject, err := kept(ctx, tx, rows, keep)
+		list = byProject[ip]
+		return err
 	})
 
 	return list, err
@@ -49,28 +40,35 @@ func (s *Store) List(ctx context.Context, proj string, keep func(*api.Image) boo
 // ListAll is List over every project's image set: the images keep says to keep, by the
 // project that has them (for work across projects, such as pruning the cache).
 func (s *Store) ListAll(ctx context.Context, keep func(*api.Image) bool) (map[string][]api.Image, error) {
-	out := map[string][]api.Image{}
+	var out map[string][]api.Image
 	err := s.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
 		rows, err := tx.GetImages(ctx)
 		if err != nil {
 			return err
 		}
 
-		for i := range rows {
-			img, err := imageToAPI(ctx, tx, &rows[i])
-			if err != nil {
-				return err
-			}
-
-			if keep == nil || keep(img) {
-				out[rows[i].Project] = append(out[rows[i].Project], *img)
-			}
-		}
-
-		return nil
+		out, err = kept(ctx, tx, rows, keep)
+		return err
 	})
 
 	return out, err
+}
+
+// kept renders the rows keep says to keep (all with a nil keep), by project.
+func kept(ctx context.Context, tx *db.Tx, rows []db.Image, keep func(*api.Image) bool) (map[string][]api.Image, error) {
+	out := map[string][]api.Image{}
+	for i := range rows {
+		img, err := imageToAPI(ctx, tx, &rows[i])
+		if err != nil {
+			return nil, err
+		}
+
+		if keep == nil || keep(img) {
+			out[rows[i].Project] = append(out[rows[i].Project], *img)
+		}
+	}
+
+	return out, nil
 }
 
 // ImagesProject returns the project whose images proj uses (itself with
