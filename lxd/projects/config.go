@@ -69,30 +69,18 @@ var newProjectOn = map[string]bool{"features.profiles": true, "features.images":
 
 // withNewDefaults fills the feature flags a new project's config leaves out.
 func withNewDefaults(cfg map[string]string) map[string]string {
-	out := make(map[string]string, len(cfg)+len(features))
-	for k, v := range cfg {
-		out[k] = v
-	}
-
-	for k := range features {
-		_, ok := out[k]
-		if !ok {
-			out[k] = strconv.FormatBool(newProjectOn[k])
-		}
-	}
-
-	return out
+	return withFeatures(cfg, func(k string) bool { return newProjectOn[k] })
 }
 
 // withDefaults fills the feature flags a config leaves out: on in the default project
 // (it owns everything), off elsewhere (an existing project's PUT without them turns
 // them off, as in LXD).
 func withDefaults(cfg map[string]string, isDefault bool) map[string]string {
-	value := "false"
-	if isDefault {
-		value = "true"
-	}
+	return withFeatures(cfg, func(string) bool { return isDefault })
+}
 
+// withFeatures is cfg with each feature flag it leaves out set to on(flag).
+func withFeatures(cfg map[string]string, on func(string) bool) map[string]string {
 	out := make(map[string]string, len(cfg)+len(features))
 	for k, v := range cfg {
 		out[k] = v
@@ -101,7 +89,7 @@ func withDefaults(cfg map[string]string, isDefault bool) map[string]string {
 	for k := range features {
 		_, ok := out[k]
 		if !ok {
-			out[k] = value
+			out[k] = strconv.FormatBool(on(k))
 		}
 	}
 
