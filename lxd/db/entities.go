@@ -22,6 +22,8 @@ type Instance struct {
 	Config       map[string]string            // local keys, including volatile.*; never nil
 	Devices      map[string]map[string]string // local devices; never nil
 	Profiles     []string                     // applied in order; never nil
+	MemberID     int64                        // the member it lives on (members.id; 0 on create: 1)
+	Location     string                       // that member's name (read only; "none" unclustered)
 }
 
 // InstanceFilter narrows GetInstances. Zero value means all instances.

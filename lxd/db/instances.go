@@ -20,7 +20,8 @@ type instanceQueries struct {
 	profiles string
 }
 
-const instanceColumns = `id, name, type, architecture, description, ephemeral, stateful, creation_date, last_use_date`
+const instanceColumns = `id, name, type, architecture, description, ephemeral, stateful, creation_date, last_use_date,
+    member_id, (SELECT m.name FROM members m WHERE m.id = member_id)`
 
 var instancesAll = instanceQueries{
 	rows:   `SELECT ` + instanceColumns + ` FROM instances ORDER BY name`,
@@ -87,7 +88,7 @@ func (tx *Tx) getInstances(ctx context.Context, filter InstanceFilter) ([]Instan
 	for rows.Next() {
 		var inst Instance
 		err := rows.Scan(&inst.ID, &inst.Name, &inst.Type, &inst.Architecture, &inst.Description,
-			&inst.Ephemeral, &inst.Stateful, dbTime{&inst.CreatedAt}, dbTime{&inst.LastUsedAt})
+			&inst.Ephemeral, &inst.Stateful, dbTime{&inst.CreatedAt}, dbTime{&inst.LastUsedAt}, &inst.MemberID, &inst.Location)
 		if err != nil {
 			return nil, fmt.Errorf("scanning instance: %w", err)
 		}
@@ -190,8 +191,8 @@ func (tx *Tx) InstanceExists(ctx context.Context, name string) (bool, error) {
 // instanceInsert takes the project of the key (shared/project) for project_id: a key
 // whose project does not exist fails on NOT NULL.
 const instanceInsert = `
-INSERT INTO instances (name, type, architecture, description, ephemeral, stateful, creation_date, last_use_date, project_id)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, (SELECT id FROM projects WHERE name = ?))`
+INSERT INTO instances (name, type, architecture, description, ephemeral, stateful, creation_date, last_use_date, project_id, member_id)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, (SELECT id FROM projects WHERE name = ?), ?)`
 
 const instanceConfigInsert = `INSERT INTO instances_config (instance_id, key, value) VALUES (?, ?, ?)`
 
@@ -204,7 +205,7 @@ var instanceDeviceStmts = deviceStmts{
 // order) and returns its id. A missing profile is a 404, a taken name a 409.
 func (tx *Tx) CreateInstance(ctx context.Context, inst Instance) (int64, error) {
 	res, err := tx.tx.ExecContext(ctx, instanceInsert, inst.Name, inst.Type, inst.Architecture, inst.Description,
-		inst.Ephemeral, inst.Stateful, timeToDB(inst.CreatedAt), timeToDB(inst.LastUsedAt), project.Of(inst.Name))
+		inst.Ephemeral, inst.Stateful, timeToDB(inst.CreatedAt), timeToDB(inst.LastUsedAt), project.Of(inst.Name), memberOrSelf(inst.MemberID))
 	if isUnique(err) {
 		return 0, alreadyExists("instance", inst.Name)
 	}
@@ -378,4 +379,14 @@ func (tx *Tx) GetInstanceConfigValues(ctx context.Context, key string) (map[stri
 	}
 
 	return out, nil
+}
+
+// memberOrSelf is the member an instance is created on: 1 (this host, unclustered)
+// when the caller left MemberID zero.
+func memberOrSelf(id int64) int64 {
+	if id == 0 {
+		return 1
+	}
+
+	return id
 }

@@ -39,6 +39,7 @@ func TestInstanceRoundTrip(t *testing.T) {
 		want.Profiles = []string{"extra", "default"}
 		id, err := tx.CreateInstance(ctx, want)
 		want.ID = id
+		want.MemberID, want.Location = 1, "none" // a new instance lives on this host
 
 		return err
 	})

@@ -15,6 +15,14 @@ CREATE TABLE certificates (
     projects TEXT NOT NULL DEFAULT '[]',
     UNIQUE (fingerprint)
 );
+CREATE TABLE cluster_tokens (
+    id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+    name TEXT NOT NULL,
+    secret_sha256 TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT,
+    UNIQUE (name)
+);
 CREATE TABLE "images" (
     id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
     project_id INTEGER NOT NULL DEFAULT 1,
@@ -61,7 +69,7 @@ CREATE TABLE instances (
     ephemeral INTEGER NOT NULL DEFAULT 0,
     stateful INTEGER NOT NULL DEFAULT 0,
     creation_date TEXT,
-    last_use_date TEXT, project_id INTEGER NOT NULL DEFAULT 1,
+    last_use_date TEXT, project_id INTEGER NOT NULL DEFAULT 1, member_id INTEGER NOT NULL DEFAULT 1 REFERENCES members (id),
     UNIQUE (name)
 );
 CREATE TABLE instances_config (
@@ -112,6 +120,19 @@ CREATE TABLE instances_snapshots (
     profiles TEXT NOT NULL DEFAULT '[]',
     FOREIGN KEY (instance_id) REFERENCES instances (id) ON DELETE CASCADE,
     UNIQUE (instance_id, name)
+);
+CREATE TABLE members (
+    id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+    name TEXT NOT NULL,
+    address TEXT NOT NULL DEFAULT '',
+    description TEXT NOT NULL DEFAULT '',
+    schema_version INTEGER NOT NULL DEFAULT 0,
+    api_extensions INTEGER NOT NULL DEFAULT 0,
+    arch TEXT NOT NULL DEFAULT '',
+    failure_domain TEXT NOT NULL DEFAULT 'default',
+    evacuated INTEGER NOT NULL DEFAULT 0,
+    heartbeat TEXT,
+    UNIQUE (name)
 );
 CREATE TABLE networks (
     id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
@@ -256,6 +277,7 @@ CREATE TABLE warnings (
 );
 CREATE INDEX images_aliases_image_id_idx ON images_aliases (image_id);
 CREATE INDEX images_fingerprint_idx ON images (fingerprint);
+CREATE INDEX instances_member_id ON instances (member_id);
 CREATE INDEX instances_profiles_profile_id_idx ON instances_profiles (profile_id);
 CREATE INDEX instances_project_id_idx ON instances (project_id);
 CREATE INDEX storage_volumes_project_id_idx ON storage_volumes (project_id);

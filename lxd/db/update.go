@@ -32,6 +32,7 @@ var updates = []schema.Update{
 	updateFromV8,
 	updateFromV9,
 	updateFromV10,
+	updateFromV11,
 }
 
 // updateFromV0 creates the initial tables. Tables shared across a future cluster
