@@ -16,13 +16,23 @@ import (
 // trust. The answer is the server's operation, whose metadata holds the secret that
 // lets the pusher wait for it (WaitOperationWithSecret).
 func (c *Client) PushImage(ctx context.Context, r io.Reader, size int64, filename, fp, secret string) (*api.Operation, error) {
+	return c.pushImage(ctx, r, size, "application/octet-stream", filename, fp, secret)
+}
+
+// PushSplitImage is PushImage for a split image: body is its multipart/form-data form
+// (NewSplitBody), as LXD pushes split images.
+func (c *Client) PushSplitImage(ctx context.Context, body *SplitBody, filename, fp, secret string) (*api.Operation, error) {
+	return c.pushImage(ctx, body, body.Size, body.ContentType, filename, fp, secret)
+}
+
+func (c *Client) pushImage(ctx context.Context, r io.Reader, size int64, contentType, filename, fp, secret string) (*api.Operation, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.baseURL+"/1.0/images", r)
 	if err != nil {
 		return nil, fmt.Errorf("building image push request: %w", err)
 	}
 
 	req.ContentLength = size
-	req.Header.Set("Content-Type", "application/octet-stream")
+	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("X-LXD-filename", filepath.Base(filename))
 	req.Header.Set("X-LXD-fingerprint", fp)
 	req.Header.Set("X-LXD-secret", secret)

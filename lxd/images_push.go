@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -240,10 +239,6 @@ func imageExportPost(d *Daemon, r *http.Request) response.Response {
 	}
 
 	fp := img.Fingerprint
-	if d.images.IsSplit(fp) {
-		return response.NotImplemented(fmt.Errorf("image %s is a split image (metadata + squashfs): pushing one is not supported yet: use pull or relay mode", fp))
-	}
-
 	return d.task("Pushing image", map[string][]string{"images": {"/1.0/images/" + fp}}, func(ctx context.Context, op *operations.Operation) error {
 		err := d.pushImage(ctx, op, img, req)
 		if err != nil {
@@ -255,7 +250,8 @@ func imageExportPost(d *Daemon, r *http.Request) response.Response {
 	})
 }
 
-// pushImage uploads img's tarball to req.Target and waits for the target's import.
+// pushImage uploads img (its tarball, or a split image's two files) to req.Target and
+// waits for the target's import.
 func (d *Daemon) pushImage(ctx context.Context, op *operations.Operation, img *api.Image, req api.ImageExportPost) error {
 	ctx, cancel := context.WithTimeout(ctx, pullTimeout)
 	defer cancel()
@@ -265,25 +261,27 @@ func (d *Daemon) pushImage(ctx context.Context, op *operations.Operation, img *a
 		return err
 	}
 
-	f, err := os.Open(d.images.TarballPath(img.Fingerprint))
-	if err != nil {
-		return err
-	}
-
-	defer func() { _ = f.Close() }()
-
-	fi, err := f.Stat()
-	if err != nil {
-		return err
-	}
-
 	name := img.Filename
 	if name == "" {
 		name = img.Fingerprint + ".tar.gz"
 	}
 
-	body := &pullProgress{r: f, total: fi.Size(), op: op, start: time.Now(), key: "upload_progress"}
-	remote, err := c.PushImage(ctx, body, fi.Size(), name, img.Fingerprint, req.Secret)
+	body, err := d.pushBody(img.Fingerprint)
+	if err != nil {
+		return err
+	}
+
+	defer body.close()
+
+	progress := &pullProgress{r: body.r, total: body.size, op: op, start: time.Now(), key: "upload_progress"}
+	var remote *api.Operation
+	if body.split != nil {
+		body.split.Reader = progress
+		remote, err = c.PushSplitImage(ctx, body.split, name, img.Fingerprint, req.Secret)
+	} else {
+		remote, err = c.PushImage(ctx, progress, body.size, name, img.Fingerprint, req.Secret)
+	}
+
 	if err != nil {
 		return err
 	}

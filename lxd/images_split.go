@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 
+	"github.com/berth-dev/berth/client"
 	"github.com/berth-dev/berth/lxd/imagestore"
 	"github.com/berth-dev/berth/lxd/response"
 	"github.com/berth-dev/berth/shared/api"
@@ -19,7 +20,7 @@ import (
 // part, the export answers the same, and the fingerprint is the SHA-256 of the two files
 // one after the other. Berth keeps both files as they came, so an export gives LXD back
 // the same image with the same fingerprint. Pull (LXD protocol, simplestreams), relay and
-// a push into Berth take them; a push from Berth answers 501 (images_push.go).
+// push (both ways) take them.
 
 // spoolSplitUpload spools the parts of a multipart/form-data image upload.
 func spoolSplitUpload(d *Daemon, r *http.Request) (*imagestore.Upload, error) {
@@ -128,4 +129,61 @@ func splitExport(d *Daemon, img *api.Image) response.Response {
 		metaPath: d.images.TarballPath(fp), metaName: name,
 		rootfsPath: d.images.RootfsPath(fp), rootfsName: fp + ".squashfs",
 	}
+}
+
+// pushSource is what a push uploads: a unified image's tarball (split nil) or a split
+// image's multipart form (split; r and size are then the form's).
+type pushSource struct {
+	r     io.Reader
+	size  int64
+	split *client.SplitBody
+	files []*os.File
+}
+
+func (p *pushSource) close() {
+	for _, f := range p.files {
+		_ = f.Close()
+	}
+}
+
+// pushBody opens image fp's files for a push. The sizes are those of the open files, so a
+// file replaced meanwhile cannot make the body disagree with its Content-Length.
+func (d *Daemon) pushBody(fp string) (*pushSource, error) {
+	p := &pushSource{}
+	paths := []string{d.images.TarballPath(fp)}
+	if d.images.IsSplit(fp) {
+		paths = append(paths, d.images.RootfsPath(fp))
+	}
+
+	sizes := []int64{}
+	for _, path := range paths {
+		f, err := os.Open(path)
+		if err != nil {
+			p.close()
+			return nil, err
+		}
+
+		p.files = append(p.files, f)
+		fi, err := f.Stat()
+		if err != nil {
+			p.close()
+			return nil, err
+		}
+
+		sizes = append(sizes, fi.Size())
+	}
+
+	if len(paths) == 1 {
+		p.r, p.size = p.files[0], sizes[0]
+		return p, nil
+	}
+
+	body, err := client.NewSplitBody(p.files[0], fp+".tar.xz", sizes[0], p.files[1], fp+".squashfs", sizes[1])
+	if err != nil {
+		p.close()
+		return nil, err
+	}
+
+	p.r, p.size, p.split = body.Reader, body.Size, body
+	return p, nil
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -21,41 +22,60 @@ import (
 // Issue 15, item 1: `lxc image copy A:img B:` between two berthd in push and relay mode
 // (pull mode, measured here too, is tested in TestImagePullLXD). In push mode B issues a push token, A uploads to B
 // as an untrusted caller holding it and waits for B's import with that operation's
-// secret; in relay mode lxc downloads from A and uploads to B.
+// secret; in relay mode lxc downloads from A and uploads to B. Each mode copies the
+// unified test image and a split one (metadata tarball + squashfs), which B keeps split
+// under the same fingerprint. Before split pushes were built, A answered the split push
+// with 501.
 func TestImageCopyModes(t *testing.T) {
 	a := startDaemon(t)
 	b := startDaemon(t)
 	a.listenHTTPS()
 	b.listenHTTPS()
-	fp := aliasTarget(t, a, "debian/12")
+	unified := aliasTarget(t, a, "debian/12")
 
 	lxc := newLXC(t, "")
 	lxc.must("remote", "add", "A", a.trustToken("cli"))
 	lxc.must("remote", "add", "B", b.trustToken("cli"))
 
+	meta, rootfs, split := makeSplitImage(t, "gzip") // image_split_test.go
+	lxc.must("image", "import", meta, rootfs, "A:")
+
 	for _, mode := range []string{"pull", "push", "relay"} {
-		t.Run(mode, func(t *testing.T) {
-			dropImage(t, b, fp)
-			start := time.Now()
-			lxc.in(t).must("image", "copy", "A:"+fp, "B:", "--mode", mode, "--alias", "copied-"+mode)
-			elapsed := time.Since(start)
-			code, img := b.imageOf(t, fp)
-			if code != http.StatusOK || img.Fingerprint != fp {
-				t.Fatalf("image on B after lxc image copy --mode %s: %d %q, want %s", mode, code, img.Fingerprint, fp)
+		for _, fp := range []string{unified, split} {
+			kind := "unified"
+			if fp == split {
+				kind = "split"
 			}
 
-			t.Logf("Berth→Berth image copy --mode %s: %d bytes in %s, %.1f MB/s", mode, img.Size, elapsed.Round(time.Millisecond), float64(img.Size)/1e6/elapsed.Seconds())
-			if got := aliasTarget(t, b, "copied-"+mode); got != fp {
-				t.Errorf("alias copied-%s on B: %s, want %s", mode, got, fp)
-			}
+			t.Run(mode+" "+kind, func(t *testing.T) {
+				dropImage(t, b, fp)
+				alias := "copied-" + mode + "-" + kind
+				start := time.Now()
+				lxc.in(t).must("image", "copy", "A:"+fp, "B:", "--mode", mode, "--alias", alias)
+				elapsed := time.Since(start)
+				code, img := b.imageOf(t, fp)
+				if code != http.StatusOK || img.Fingerprint != fp {
+					t.Fatalf("image on B after lxc image copy --mode %s: %d %q, want %s", mode, code, img.Fingerprint, fp)
+				}
 
-			if img.Public {
-				t.Errorf("copied image is public on B: lxc did not ask for --public")
-			}
+				t.Logf("Berth→Berth image copy --mode %s (%s): %d bytes in %s, %.1f MB/s", mode, kind, img.Size, elapsed.Round(time.Millisecond), float64(img.Size)/1e6/elapsed.Seconds())
+				if got := aliasTarget(t, b, alias); got != fp {
+					t.Errorf("alias %s on B: %s, want %s", alias, got, fp)
+				}
 
-			noSpool(t, b)
-			noLiveOps(t, b, "Image push token")
-		})
+				if img.Public {
+					t.Errorf("copied image is public on B: lxc did not ask for --public")
+				}
+
+				_, err := os.Stat(filepath.Join(b.dir, "images", fp+".rootfs"))
+				if (err == nil) != (fp == split) {
+					t.Errorf("B keeps the %s image's rootfs apart: %v", kind, err == nil)
+				}
+
+				noSpool(t, b)
+				noLiveOps(t, b, "Image push token")
+			})
+		}
 	}
 }
 

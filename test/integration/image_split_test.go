@@ -183,9 +183,10 @@ func TestImageSplitLXD(t *testing.T) {
 		t.Fatalf("LXD's copy of Berth's split image: %q, want %s", got, fp)
 	}
 
-	// LXD pushes it to berthd (a multipart upload under a push token), and lxc relays it
-	// both ways (downloads one side's multipart export, uploads it to the other).
-	for _, c := range []struct{ mode, from, to string }{{"push", "L:", "B:"}, {"relay", "L:", "B:"}, {"relay", "B:", "L:"}} {
+	// Each pushes it to the other (a multipart upload under a push token; berthd's push
+	// answered 501 before), and lxc relays it both ways (downloads one side's multipart
+	// export, uploads it to the other).
+	for _, c := range []struct{ mode, from, to string }{{"push", "L:", "B:"}, {"relay", "L:", "B:"}, {"relay", "B:", "L:"}, {"push", "B:", "L:"}} {
 		if c.to == "B:" {
 			dropImage(t, b, fp)
 		} else {
