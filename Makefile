@@ -100,7 +100,7 @@ test-integration:
 	exit $${PIPESTATUS[0]}
 
 # BENCH_ONLY=exec,lxd runs some sections only (see go run ./test/bench -h); BENCH_DENSITY_N=500
-# sizes the density section (50 by default).
+# sizes the density section (50 by default), BENCH_MIGRATE_MB=500 the migrate section's container.
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchtime 300x ./lxd/nsexec
 	$(GO) run ./test/bench -only "$(BENCH_ONLY)"

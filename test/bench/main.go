@@ -4,7 +4,10 @@
 // memory (PSS) of berthd and of each monitor, the util-linux boot floor, list and exec
 // over HTTPS against the unix socket (and against LXD's own HTTPS listener), and
 // GET /1.0/metrics with 10 and 100 running containers, and a host filled with N idle
-// containers (the density section, -density-n or BENCH_DENSITY_N, 50 by default).
+// containers (the density section, -density-n or BENCH_DENSITY_N, 50 by default), and
+// a stopped container that wrote 500 MB moved between two berthd and between two LXD,
+// against a local rsync of the same tree (the migrate section, -migrate-mb or
+// BENCH_MIGRATE_MB).
 //
 // Run it with `make bench` (as root, after `make build`).
 package main
@@ -27,7 +30,7 @@ import (
 var (
 	runs   = flag.Int("runs", 5, "samples per figure")
 	binDir = flag.String("bin", "bin", "directory with berthd and berth")
-	only   = flag.String("only", "", "comma-separated sections to run: lifecycle, parallel, network, floor, bootab, list, exec, snapshots, volumes, pools, remote, lxd, density, metrics (default all)")
+	only   = flag.String("only", "", "comma-separated sections to run: lifecycle, parallel, network, floor, bootab, list, exec, snapshots, volumes, pools, remote, lxd, migrate, density, metrics (default all)")
 )
 
 // section reports whether -only selects name.
@@ -136,6 +139,10 @@ func run() error {
 
 	if section("lxd") {
 		benchLXD(b, image, r)
+	}
+
+	if section("migrate") {
+		benchMigrate(b, image, r)
 	}
 
 	if section("density") {
