@@ -116,7 +116,7 @@ func migrateNotes(r *report, image string, treeMB float64, entries int) {
 	fi, err := os.Stat(image)
 	if err == nil {
 		mb := float64(fi.Size()) / 1e6
-		r.note("migrate: image copy of %.0f MB: Berth %s, LXD %s", mb, rate(rowBerthImage, mb), rate(rowLXDImage, mb))
+		r.note("migrate: image copy of %.0f MB: Berth %s, LXD %s (Berth's import also unpacks the image into the pool, imagestore.Import; LXD's dir pool unpacks it at the first launch)", mb, rate(rowBerthImage, mb), rate(rowLXDImage, mb))
 	}
 
 	r.note("migrate: a move is one lxc command (source and target over HTTPS on loopback, one rsync over the migration websocket); LXD's two ends agree on rsync --compress, Berth's do not compress (loopback); the floor is one local rsync with the options of Berth's sender")
