@@ -81,6 +81,9 @@ type Gateway struct {
 	local *client.Client // cached client of the local node, for leader queries
 
 	flushMu sync.Mutex
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Bootstrap creates the first member of a new cluster in cfg.Dir (which must not hold
@@ -282,8 +285,15 @@ func (g *Gateway) ID() uint64 { return g.app.ID() }
 // Address is this node's raft address.
 func (g *Gateway) Address() string { return g.app.Address() }
 
-// Close stops the node (call Handover first to leave gracefully).
+// Close stops the node (call Handover first to leave gracefully). Later calls
+// return the first one's result: libdqlite aborts the process on a second stop.
 func (g *Gateway) Close() error {
+	g.closeOnce.Do(func() { g.closeErr = g.close() })
+
+	return g.closeErr
+}
+
+func (g *Gateway) close() error {
 	errDB := g.db.Close()
 
 	g.mu.Lock()
