@@ -469,3 +469,20 @@ func TestHandover(t *testing.T) {
 	took := writeUntil(t, survivor.DB(), time.Second)
 	t.Logf("handover + close took %v, then first write after %v", time.Since(start)-took, took)
 }
+
+// TestTwoBootstrapsSideBySide: every bootstrapped node has the same id, and go-dqlite
+// names its local socket after it; two at once must not collide.
+func TestTwoBootstrapsSideBySide(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	cert := newCert(t)
+	for range 2 {
+		g, err := Bootstrap(ctx, testConfig(t, cert))
+		if err != nil {
+			t.Fatalf("second bootstrap beside the first: %v", err)
+		}
+
+		t.Cleanup(func() { _ = g.Close() })
+	}
+}
