@@ -68,7 +68,9 @@ func fillDB(t *testing.T, db *DB) {
 				_, err := tx.CreateCertificate(ctx, Certificate{Fingerprint: "aabb01", Type: "client", Name: "laptop", Certificate: "PEM"})
 				return err
 			},
-			func() error { return tx.UpdateNodeConfig(ctx, map[string]string{"core.https_address": "[::]:8443"}, nil) },
+			func() error {
+				return tx.UpdateNodeConfig(ctx, map[string]string{"core.https_address": "[::]:8443"}, nil)
+			},
 		}
 
 		for i, step := range steps {
@@ -81,7 +83,6 @@ func fillDB(t *testing.T, db *DB) {
 		return nil
 	})
 }
-
 
 // snapshotOf reads the typed view lxd/db gives of everything fillDB wrote.
 func snapshotOf(t *testing.T, db *DB) map[string]any {
