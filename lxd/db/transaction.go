@@ -97,7 +97,7 @@ func (db *DB) retry(ctx context.Context, attempt func(ctx context.Context) error
 			return err
 		}
 
-		if n == maxAttempts || (db.cluster && time.Since(start) >= clusterRetryWindow) {
+		if db.giveUp(err, n, start) {
 			return db.unavailable(err)
 		}
 
@@ -107,6 +107,42 @@ func (db *DB) retry(ctx context.Context, attempt func(ctx context.Context) error
 		case <-time.After(backoff(n)):
 		}
 	}
+}
+
+// giveUp decides after attempt n failed transiently. A file database allows
+// maxAttempts. A cluster allows clusterRetryWindow for a missing leader or a dropped
+// connection, so a lost quorum answers fast; but a busy database (another member's
+// write holds the lock) is waited for until the transaction's deadline.
+func (db *DB) giveUp(err error, n int, start time.Time) bool {
+	if !db.cluster {
+		return n >= maxAttempts
+	}
+
+	if isBusyCode(err) {
+		return n >= maxBusyAttempts
+	}
+
+	return n >= maxAttempts || time.Since(start) >= clusterRetryWindow
+}
+
+// maxBusyAttempts bounds retries of a busy cluster database (250 ms apart at most,
+// the deadline comes first).
+const maxBusyAttempts = 100
+
+// isBusyCode reports SQLite's busy or locked from either driver.
+func isBusyCode(err error) bool {
+	if isBusy(err) {
+		return true
+	}
+
+	var sc sqliteCoder
+	if !errors.As(err, &sc) {
+		return false
+	}
+
+	code := sc.SQLiteCode() & 0xff
+
+	return code == int(sqlite3.ErrBusy) || code == int(sqlite3.ErrLocked)
 }
 
 func (db *DB) isTransient(err error) bool {
