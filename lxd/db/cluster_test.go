@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"math/big"
@@ -415,3 +416,23 @@ func TestClusterConcurrentMembers(t *testing.T) {
 		return nil
 	})
 }
+
+// TestClusterTransientWithoutClassifier: OpenCluster without WithTransient still
+// retries what every cluster driver reports in common.
+func TestClusterTransientWithoutClassifier(t *testing.T) {
+	db := &DB{cluster: true}
+	for _, err := range []error{
+		gateway.ErrNoLeader, driverBadConn(), codeErr(5), codeErr(6 | 1<<8),
+		errors.New("leadership lost"), errors.New("checkpoint in progress"),
+	} {
+		if !db.isTransient(err) {
+			t.Errorf("%v is not transient", err)
+		}
+	}
+
+	if db.isTransient(codeErr(2067)) || db.isTransient(errors.New("plain")) {
+		t.Error("a constraint or plain error is transient")
+	}
+}
+
+func driverBadConn() error { return fmt.Errorf("wrapped: %w", driver.ErrBadConn) }

@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -13,7 +14,8 @@ import (
 	"github.com/berth-dev/berth/shared/api"
 
 	// The only importer of the SQLite driver in the project: everything else goes
-	// through DB and Tx, so a move to dqlite touches this package alone.
+	// through DB and Tx. The cluster database arrives as a *sql.DB from
+	// lxd/cluster/gateway (OpenCluster); its errors are told apart by SQLite code.
 	"github.com/mattn/go-sqlite3"
 )
 
@@ -146,7 +148,29 @@ func isBusyCode(err error) bool {
 }
 
 func (db *DB) isTransient(err error) bool {
-	return isBusy(err) || (db.transient != nil && db.transient(err))
+	if isBusy(err) || (db.transient != nil && db.transient(err)) {
+		return true
+	}
+
+	return db.cluster && clusterTransient(err)
+}
+
+// clusterTransient is what any cluster driver's errors tell without its types: a
+// connection database/sql must replace, busy/locked codes, and the messages of a
+// leader change. The gateway's classifier (WithTransient) knows more.
+func clusterTransient(err error) bool {
+	if errors.Is(err, driver.ErrBadConn) || isBusyCode(err) {
+		return true
+	}
+
+	msg := err.Error()
+	for _, s := range []string{"no leader", "no available dqlite leader", "leadership lost", "not leader", "checkpoint in progress"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+
+	return false
 }
 
 // unavailable marks a transient error that outlived its retries in cluster mode: the
