@@ -28,6 +28,10 @@ const ensureTimeout = time.Minute
 // handle) and brings its schema up to date with the same updates as Open. Reads and
 // writes both go through sqlDB; write transactions of this process queue on a
 // semaphore, as they queue on the single writer connection of the file database.
+//
+// The schema updates wait up to a minute for a leader (members of a cluster that
+// restarts as a whole come back one by one); past that OpenCluster fails with a 503
+// ErrUnavailable.
 func OpenCluster(ctx context.Context, sqlDB *sql.DB, opts ...ClusterOption) (*DB, error) {
 	if sqlDB == nil {
 		return nil, errors.New("opening cluster database: no handle")

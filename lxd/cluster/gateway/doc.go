@@ -16,4 +16,10 @@
 // for minutes. Ours dials with a 200 ms timeout, gives each member 1 s and the whole
 // leader search 3 s, discards a connection after any timeout, bounds COMMIT and
 // ROLLBACK, and fails fast with ErrNoLeader when the local node knows no leader.
+//
+// Known limit of go-dqlite v1.11.5's app package in TLS mode: the engine itself
+// listens, without TLS, on an abstract unix socket of the member's network namespace
+// ("@snap.berth-<pid>-<n>.dqlite-<id>", see newApp). Containers live in namespaces of
+// their own and cannot reach it; local host processes can. Tunnelling dqlite through
+// our HTTPS port (app.WithExternalConn, as LXD does) would close that.
 package gateway

@@ -305,6 +305,26 @@ func TestThreeNodes(t *testing.T) {
 	if len(members) != 3 || leaders != 1 {
 		t.Fatalf("Members = %+v, want 3 with one leader", members)
 	}
+
+	// A follower leaves: stopped, then removed through another member.
+	l := leaderIndex(t, gws)
+	leaving := gws[(l+1)%3]
+	closeGW(t, leaving)
+
+	err = gws[l].Remove(ctx, leaving.Address())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	members, err = gws[l].Members(ctx)
+	if err != nil || len(members) != 2 {
+		t.Fatalf("Members after Remove = %+v, %v", members, err)
+	}
+
+	err = gws[l].Remove(ctx, leaving.Address())
+	if err == nil {
+		t.Fatal("removing an unknown address succeeded")
+	}
 }
 
 // leaderIndex returns which of gws leads.

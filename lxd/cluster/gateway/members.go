@@ -273,3 +273,36 @@ func (g *Gateway) Handover(ctx context.Context) error {
 
 	return nil
 }
+
+// Remove takes the node with the given raft address out of the raft configuration
+// (a member leaving or deleted). Stop that node first (Handover, Close) when it is
+// still running: a removed node that keeps running would campaign alone.
+func (g *Gateway) Remove(ctx context.Context, address string) error {
+	cli, err := g.findLeader(ctx)
+	if err != nil {
+		return err
+	}
+
+	defer func() { _ = cli.Close() }()
+
+	ctx, cancel := context.WithTimeout(ctx, findTimeout)
+	defer cancel()
+
+	nodes, err := cli.Cluster(ctx)
+	if err != nil {
+		return fmt.Errorf("asking the leader for members: %w", err)
+	}
+
+	for _, n := range nodes {
+		if n.Address == address {
+			err = cli.Remove(ctx, n.ID)
+			if err != nil {
+				return fmt.Errorf("removing cluster database node %s: %w", address, err)
+			}
+
+			return nil
+		}
+	}
+
+	return fmt.Errorf("no cluster database node has address %q", address)
+}
