@@ -195,7 +195,7 @@ func start(ctx context.Context, cfg Config, cluster []string, m mode) (*Gateway,
 		dqdriver.WithAttemptTimeout(attemptTimeout),
 		dqdriver.WithConnectionBackoffFactor(50*time.Millisecond),
 		dqdriver.WithConnectionBackoffCap(250*time.Millisecond),
-		dqdriver.WithLogFunc(g.logf),
+		dqdriver.WithLogFunc(g.driverLogf),
 	)
 	if err != nil {
 		_ = a.Close()
@@ -377,6 +377,16 @@ func (g *Gateway) logf(l client.LogLevel, format string, a ...any) {
 	}
 
 	g.log.Log(context.Background(), level, "dqlite: "+fmt.Sprintf(format, a...), "node", g.cfg.Address)
+}
+
+// driverLogf logs the driver's leader search at debug level: every failed probe of a
+// member is a warning to go-dqlite, dozens of them during one election.
+func (g *Gateway) driverLogf(l client.LogLevel, format string, a ...any) {
+	if l == client.LogNone {
+		return
+	}
+
+	g.log.Debug("dqlite driver: "+fmt.Sprintf(format, a...), "node", g.cfg.Address)
 }
 
 // fileStore reads the member list the app package keeps up to date in cluster.yaml,
