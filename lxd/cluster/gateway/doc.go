@@ -17,9 +17,17 @@
 // leader search 3 s, discards a connection after any timeout, bounds COMMIT and
 // ROLLBACK, and fails fast with ErrNoLeader when the local node knows no leader.
 //
-// Known limit of go-dqlite v1.11.5's app package in TLS mode: the engine itself
-// listens, without TLS, on an abstract unix socket of the member's network namespace
-// ("@snap.berth-<pid>-<n>.dqlite-<id>", see newApp). Containers live in namespaces of
-// their own and cannot reach it; local host processes can. Tunnelling dqlite through
-// our HTTPS port (app.WithExternalConn, as LXD does) would close that.
+// In TLS mode go-dqlite v1.11.5's app package runs the engine itself, without TLS,
+// on an abstract unix socket of the member's network namespace
+// ("@snap.berth-<pid>-<n>.dqlite-<id>", see newApp), and proxies the raft port to it.
+// Abstract sockets have no file permissions, so the guard is libdqlite's: it accepts
+// on such a socket only connections whose peer (SO_PEERCRED, in its own pid
+// namespace) is its own process, and closes the others at once.
+// TestLocalSocketAttack proves it for the installed libdqlite (1.11.1): another
+// process, as nobody, as root, or as pid 1 of a user and pid namespace of its own,
+// neither learns the leader nor reads nor writes the global database, while the same
+// client code in the node's process, or relayed by it, does. If a libdqlite upgrade
+// drops that check, the test fails; the fix then is to tunnel dqlite through the HTTPS
+// port (app.WithExternalConn, as LXD does) or to bind the engine in a network
+// namespace of its own.
 package gateway

@@ -77,6 +77,8 @@ type Gateway struct {
 	dialTLS *tls.Config
 	store   *fileStore
 	log     *slog.Logger
+	// socket is the abstract unix socket the engine listens on (see newApp).
+	socket string
 
 	mu    sync.Mutex
 	local *client.Client // cached client of the local node, for leader queries
@@ -182,12 +184,13 @@ func start(ctx context.Context, cfg Config, cluster []string, m mode) (*Gateway,
 		opts = append(opts, app.WithCluster(cluster))
 	}
 
-	a, err := newApp(cfg.Dir, opts)
+	a, socket, err := newApp(cfg.Dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("starting cluster database node: %w", err)
 	}
 
 	g.app = a
+	g.socket = socket
 
 	drv, err := dqdriver.New(g.store,
 		dqdriver.WithDialFunc(g.dial),
@@ -238,7 +241,9 @@ var (
 // bootstrapped node has the same id: two nodes in one network namespace (two
 // processes, tests in parallel, or two nodes in one process) would collide. The only
 // knob this go-dqlite has is the snap instance name it puts into the socket name.
-func newApp(dir string, opts []app.Option) (*app.App, error) {
+//
+// It returns the socket's name, as go-dqlite forms it ("@snap.<instance>.dqlite-<id>").
+func newApp(dir string, opts []app.Option) (*app.App, string, error) {
 	socketMu.Lock()
 	defer socketMu.Unlock()
 
@@ -252,12 +257,19 @@ func newApp(dir string, opts []app.Option) (*app.App, error) {
 		}
 	}()
 
-	err := os.Setenv(env, fmt.Sprintf("berth-%d-%d", os.Getpid(), socketSeq.Add(1)))
+	instance := fmt.Sprintf("berth-%d-%d", os.Getpid(), socketSeq.Add(1))
+
+	err := os.Setenv(env, instance)
 	if err != nil {
-		return nil, fmt.Errorf("naming the local dqlite socket: %w", err)
+		return nil, "", fmt.Errorf("naming the local dqlite socket: %w", err)
 	}
 
-	return app.New(dir, opts...)
+	a, err := app.New(dir, opts...)
+	if err != nil {
+		return nil, "", err
+	}
+
+	return a, fmt.Sprintf("@snap.%s.dqlite-%d", instance, a.ID()), nil
 }
 
 func setDefaults(cfg *Config) {
