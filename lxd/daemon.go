@@ -63,6 +63,7 @@ type Daemon struct {
 	startedAt  time.Time
 	exeFile    *os.File // the sealed copy monitors are started from
 	metrics    metricsState
+	forward    *clusterForward // nil unless clustered (cluster_forward.go)
 
 	// The HTTPS API (daemon_remote.go).
 	cert            *listener.Cert
