@@ -158,6 +158,7 @@ func (d *Daemon) forwardIfRemote(ep APIEndpoint, r *http.Request) (response.Resp
 
 	caller := cf.callerHeader(callerOf(r))
 	member := *m
+	keepBody(r) // streamed to the member when the answer is rendered
 	return response.ManualResponse(func(w http.ResponseWriter) error {
 		cf.fwd.Forward(w, r, member, caller)
 		return nil
