@@ -260,6 +260,55 @@ func (d *Daemon) operationMember(ctx context.Context, id string) *forward.Member
 	return nil
 }
 
+// operationsOfMembers adds the other members' operations to a list of operations
+// (urls, or objs with recursion), asking each member for its own within the fan-out
+// deadline, and remembers where each is so that its URLs reach it through this member.
+// A member that does not answer is left out: its operations cannot be reached either.
+func (d *Daemon) operationsOfMembers(r *http.Request, urls map[string][]string, objs map[string][]api.Operation) {
+	cf := d.forward
+	if cf == nil || forward.IsForwarded(r) {
+		return
+	}
+
+	ms, err := cf.others(r.Context())
+	if err != nil {
+		d.log.Warn("listing operations of members", "err", err)
+		return
+	}
+
+	for _, a := range cf.fwd.Get(r.Context(), ms, r.URL.Path, r.URL.Query(), cf.callerHeader(callerOf(r)), forward.FanoutTimeout) {
+		if a.Err == nil && recursion(r) >= 1 {
+			var more map[string][]api.Operation
+			err = json.Unmarshal(a.Metadata, &more)
+			for status, ops := range more {
+				for _, op := range ops {
+					cf.ops.Add(op.ID, a.Member)
+				}
+
+				objs[status] = append(objs[status], ops...)
+			}
+		} else if a.Err == nil {
+			var more map[string][]string
+			err = json.Unmarshal(a.Metadata, &more)
+			for status, us := range more {
+				for _, u := range us {
+					if id, ok := forward.OperationID(u); ok {
+						cf.ops.Add(id, a.Member)
+					}
+				}
+
+				urls[status] = append(urls[status], us...)
+			}
+		} else {
+			err = a.Err
+		}
+
+		if err != nil {
+			d.log.Warn("listing operations of member", "member", a.Member.Name, "err", err)
+		}
+	}
+}
+
 // others are the members but this one.
 func (cf *clusterForward) others(ctx context.Context) ([]forward.Member, error) {
 	ms, err := cf.dir.Members(ctx)

@@ -36,6 +36,8 @@ func operationsGet(d *Daemon, r *http.Request) response.Response {
 		objs[key] = append(objs[key], o)
 	}
 
+	// Clustered: the other members' operations too.
+	d.operationsOfMembers(r, urls, objs)
 	if full {
 		return response.SyncResponse(true, objs)
 	}
