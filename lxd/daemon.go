@@ -63,6 +63,9 @@ type Daemon struct {
 	startedAt  time.Time
 	exeFile    *os.File // the sealed copy monitors are started from
 	metrics    metricsState
+	// membership is the cluster service (d.cluster, issue 16) for the member handlers
+	// and placement; nil on a host never clustered (cluster_members.go).
+	membership membership
 
 	// The HTTPS API (daemon_remote.go).
 	cert            *listener.Cert

@@ -139,6 +139,11 @@ func (tx *Tx) UpdateMember(ctx context.Context, name, description, failureDomain
 		description, failureDomain, name)
 }
 
+// SetMemberAddress sets a member's address (its cluster.https_address).
+func (tx *Tx) SetMemberAddress(ctx context.Context, name, address string) error {
+	return tx.execOne(ctx, "cluster member", name, `UPDATE members SET address = ? WHERE name = ?`, address, name)
+}
+
 // SetMemberEvacuated marks a member evacuated or not.
 func (tx *Tx) SetMemberEvacuated(ctx context.Context, name string, evacuated bool) error {
 	return tx.execOne(ctx, "cluster member", name, `UPDATE members SET evacuated = ? WHERE name = ?`, evacuated, name)

@@ -47,6 +47,11 @@ func TestMembersSelfRowAndCRUD(t *testing.T) {
 			return err
 		}
 
+		err = tx.SetMemberAddress(ctx, "none", "10.251.0.1:8443")
+		if err != nil {
+			return err
+		}
+
 		return tx.SetMemberEvacuated(ctx, "m2", true)
 	})
 
@@ -65,6 +70,11 @@ func TestMembersSelfRowAndCRUD(t *testing.T) {
 		byID, err := tx.GetMemberByID(ctx, id)
 		if err != nil || byID.Name != "m2" {
 			t.Errorf("GetMemberByID(%d) = %+v, %v", id, byID, err)
+		}
+
+		self, err := tx.GetMemberByID(ctx, SelfMemberID)
+		if err != nil || self.Address != "10.251.0.1:8443" {
+			t.Errorf("member 1 after SetMemberAddress = %+v, %v", self, err)
 		}
 
 		_, err = tx.GetMember(ctx, "nope")
