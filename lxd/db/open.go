@@ -24,6 +24,8 @@ type DB struct {
 	// in-process writers queue in database/sql instead of fighting over the lock.
 	write *sql.DB
 	read  *sql.DB
+
+	file string // berth.db's path; "" for the cluster database
 }
 
 // Open creates dir/database (0700), opens dir/database/berth.db and brings its
@@ -86,7 +88,7 @@ func open(ctx context.Context, dir string, busy time.Duration) (*DB, error) {
 		return nil, fmt.Errorf("opening read pool for %q: %w", path, err)
 	}
 
-	return &DB{write: write, read: read}, nil
+	return &DB{write: write, read: read, file: path}, nil
 }
 
 // Close closes both pools.
