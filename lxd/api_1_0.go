@@ -74,7 +74,6 @@ var endpoints = []APIEndpoint{
 	{Path: "warnings", Get: warningsGet},
 	{Path: "resources", Get: resourcesGet},
 	{Path: "warnings/{uuid}", Get: warningGet, Put: warningPut, Patch: warningPut, Delete: warningDelete},
-	{Path: "cluster/members", Get: clusterMembersGet},
 	{Path: "cluster/members/{name}", Get: clusterMemberGet, Put: clusterMemberPut, Patch: clusterMemberPatch, Post: clusterMemberPost, Delete: clusterMemberDelete},
 }
 

@@ -22,19 +22,13 @@ import (
 // member's description and failure domain, POST rename, DELETE. Joining (POST
 // /1.0/cluster/members: a token) and evacuation (.../state) are other files'.
 
-// membership is what these handlers need of the cluster service (core's
-// *cluster.Service, d.cluster, satisfies it). Nil: this host was never clustered; its
-// one member is row 1, "none".
+// membership is what these handlers need of the cluster service: core's
+// *cluster.Service (d.cluster) is it; handler tests put a fake in d.membership.
 type membership interface {
 	Enabled() bool
 	Self() cluster.Member
-}
-
-// databaseRoler is the part of the cluster service that knows the raft roles (the
-// gateway's): database roles by member address, in LXD's names
-// (cluster.DatabaseRoles). A service without it shows no roles.
-type databaseRoler interface {
-	DatabaseRoles(ctx context.Context) (map[string][]string, error)
+	Members(ctx context.Context) ([]cluster.Member, error)
+	Member(ctx context.Context, name string) (cluster.Member, error)
 }
 
 // raftRemover is the part of the cluster service that takes a member out of raft
@@ -43,12 +37,24 @@ type raftRemover interface {
 	RemoveRaftMember(ctx context.Context, address string) error
 }
 
-// keyOfflineThreshold is cluster.offline_threshold (seconds, default 20).
-const keyOfflineThreshold = "cluster.offline_threshold"
+// memberSvc is the cluster service: the test fake if set, else d.cluster; nil when
+// there is none (handler tests of other files).
+func (d *Daemon) memberSvc() membership {
+	if d.membership != nil {
+		return d.membership
+	}
+
+	if d.cluster != nil {
+		return d.cluster
+	}
+
+	return nil
+}
 
 // clustered reports whether this host is a member of a cluster.
 func (d *Daemon) clustered() bool {
-	return d.membership != nil && d.membership.Enabled()
+	svc := d.memberSvc()
+	return svc != nil && svc.Enabled()
 }
 
 // selfMemberID is this host's member id: 1 on a host never clustered.
@@ -57,56 +63,35 @@ func (d *Daemon) selfMemberID() int64 {
 		return db.SelfMemberID
 	}
 
-	return d.membership.Self().ID
+	return d.memberSvc().Self().ID
 }
 
-// memberView is how member rows are shown now: who asks, the offline threshold and
-// the database roles. Roles that cannot be read are left out (logged): the rows still
-// say who the members are.
-func (d *Daemon) memberView(ctx context.Context) cluster.View {
-	v := cluster.View{
-		Clustered: d.clustered(),
-		SelfID:    d.selfMemberID(),
-		Now:       time.Now(),
-		Threshold: cluster.OfflineThreshold(d.serverConfig()[keyOfflineThreshold]),
-	}
-
-	if rs, ok := d.membership.(databaseRoler); ok && v.Clustered {
-		roles, err := rs.DatabaseRoles(ctx)
-		if err != nil {
-			d.log.Warn("reading the database roles of the cluster members", "err", err)
-		}
-
-		v.Roles = roles
-	}
-
-	return v
-}
-
-// members lists the members as they are now.
+// members lists the members as they are now (a host never clustered: itself, "none").
 func (d *Daemon) members(ctx context.Context) ([]cluster.Member, error) {
-	v := d.memberView(ctx)
-	var out []cluster.Member
-	err := d.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
-		var err error
-		out, err = cluster.ListMembers(ctx, tx, v)
-		return err
-	})
+	svc := d.memberSvc()
+	if svc == nil {
+		return []cluster.Member{unclusteredSelf()}, nil
+	}
 
-	return out, err
+	return svc.Members(ctx)
 }
 
 // member returns one member, 404 naming it when there is none.
 func (d *Daemon) member(ctx context.Context, name string) (cluster.Member, error) {
-	v := d.memberView(ctx)
-	var out cluster.Member
-	err := d.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
-		var err error
-		out, err = cluster.GetMember(ctx, tx, name, v)
-		return err
-	})
+	svc := d.memberSvc()
+	if svc == nil {
+		if name == cluster.NoneName {
+			return unclusteredSelf(), nil
+		}
 
-	return out, err
+		return cluster.Member{}, api.StatusErrorf(http.StatusNotFound, "cluster member %q not found", name)
+	}
+
+	return svc.Member(ctx, name)
+}
+
+func unclusteredSelf() cluster.Member {
+	return cluster.Member{ID: db.SelfMemberID, Name: cluster.NoneName, Online: true, FailureDomain: "default", Roles: []string{}}
 }
 
 // renderMember is a member as LXD 5.0 shows it.
@@ -211,6 +196,10 @@ func clusterMemberPatch(d *Daemon, r *http.Request) response.Response {
 const maxMemberDescription = 4096
 
 func (d *Daemon) updateMember(r *http.Request, patch bool) response.Response {
+	if !d.clustered() {
+		return response.SmartError(errNotClustered)
+	}
+
 	ctx := r.Context()
 	name := pathVar(r, "name")
 	m, err := d.member(ctx, name)
@@ -423,7 +412,7 @@ func (d *Daemon) removeRaftMember(ctx context.Context, m cluster.Member) error {
 		return nil
 	}
 
-	rr, ok := d.membership.(raftRemover)
+	rr, ok := d.memberSvc().(raftRemover)
 	if !ok {
 		// TODO(issue 16): the cluster service (core/gw) provides RemoveRaftMember; until
 		// it is merged only the member's row goes.

@@ -104,7 +104,7 @@ func TestClusterMembersGet(t *testing.T) {
 		database          bool
 	}
 	wantRows := []row{
-		{"m1", "https://10.251.0.1:8443", "Online", []string{"database-leader", "database"}, true},
+		{"m1", "https://10.251.0.1:8443", "Online", []string{"database", "database-leader"}, true},
 		{"m2", "https://10.251.0.2:8443", "Offline", []string{"database"}, true},
 		{"m3", "https://10.251.0.3:8443", "Evacuated", []string{"database"}, true},
 		{"m4", "https://10.251.0.4:8443", "Online", []string{"database-standby"}, false},
@@ -235,7 +235,7 @@ func TestClusterMemberRename(t *testing.T) {
 
 	ctx := context.Background()
 	err := d.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
-		m, err := tx.GetMember(ctx, "m4")
+		m, err := tx.ClusterMember(ctx, "m4")
 		if err != nil {
 			return err
 		}
@@ -258,7 +258,7 @@ func TestClusterMemberRename(t *testing.T) {
 			t.Errorf("instance location after rename = %+v, %v", inst, err)
 		}
 
-		m, err := tx.GetMember(ctx, "m5")
+		m, err := tx.ClusterMember(ctx, "m5")
 		if err != nil || m.Address != "10.251.0.4:8443" {
 			t.Errorf("renamed member changed more than its name: %+v, %v", m, err)
 		}
@@ -291,7 +291,7 @@ func TestClusterMemberDelete(t *testing.T) {
 	ctx := context.Background()
 
 	err := d.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
-		m, err := tx.GetMember(ctx, "m2")
+		m, err := tx.ClusterMember(ctx, "m2")
 		if err != nil {
 			return err
 		}
@@ -337,7 +337,7 @@ func TestClusterMemberDelete(t *testing.T) {
 	}
 
 	_ = d.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
-		ms, _ := tx.GetMembers(ctx)
+		ms, _ := tx.ClusterMembers(ctx)
 		if len(ms) != 2 || ms[0].Name != "m1" || ms[1].Name != "m3" {
 			t.Errorf("members after removals: %+v", ms)
 		}

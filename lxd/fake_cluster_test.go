@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"net/http"
 	"sync"
 	"time"
 
 	"github.com/berth-dev/berth/lxd/cluster"
 	"github.com/berth-dev/berth/lxd/db"
+	"github.com/berth-dev/berth/shared/api"
 )
 
 // A fake daemon may be a member of a fake cluster (fakeConfig.Cluster): the members
@@ -22,6 +24,7 @@ type fakeMember struct {
 }
 
 type fakeMembership struct {
+	db    *db.DB
 	self  cluster.Member
 	roles map[string][]string
 
@@ -33,8 +36,49 @@ type fakeMembership struct {
 func (f *fakeMembership) Enabled() bool        { return true }
 func (f *fakeMembership) Self() cluster.Member { return f.self }
 
-func (f *fakeMembership) DatabaseRoles(context.Context) (map[string][]string, error) {
-	return f.roles, nil
+// Members reads the rows as the Service does: online when it is this member or its
+// heartbeat is within the default threshold.
+func (f *fakeMembership) Members(ctx context.Context) ([]cluster.Member, error) {
+	var rows []db.MemberRow
+	err := f.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		var err error
+		rows, err = tx.ClusterMembers(ctx)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	out := []cluster.Member{}
+	for _, r := range rows {
+		roles := f.roles[r.Address]
+		if roles == nil {
+			roles = []string{}
+		}
+
+		out = append(out, cluster.Member{
+			ID: r.ID, Name: r.Name, Address: r.Address, Description: r.Description, Arch: r.Arch,
+			FailureDomain: r.FailureDomain, Roles: roles, Evacuated: r.Evacuated, Heartbeat: r.Heartbeat,
+			Online: r.ID == f.self.ID || time.Since(r.Heartbeat) <= cluster.DefaultOfflineThreshold,
+		})
+	}
+
+	return out, nil
+}
+
+func (f *fakeMembership) Member(ctx context.Context, name string) (cluster.Member, error) {
+	ms, err := f.Members(ctx)
+	if err != nil {
+		return cluster.Member{}, err
+	}
+
+	for _, m := range ms {
+		if m.Name == name {
+			return m, nil
+		}
+	}
+
+	return cluster.Member{}, api.StatusErrorf(http.StatusNotFound, "cluster member %q not found", name)
 }
 
 func (f *fakeMembership) RemoveRaftMember(_ context.Context, address string) error {
@@ -58,11 +102,11 @@ func seedFakeCluster(ctx context.Context, d *Daemon, cfg fakeConfig) error {
 		for i, m := range cfg.Cluster {
 			switch {
 			case i == 0:
-				roles[m.Address] = cluster.DatabaseRoles("voter", true)
+				roles[m.Address] = []string{cluster.RoleDatabase, cluster.RoleDatabaseLeader}
 			case i < 3:
-				roles[m.Address] = cluster.DatabaseRoles("voter", false)
+				roles[m.Address] = []string{cluster.RoleDatabase}
 			default:
-				roles[m.Address] = cluster.DatabaseRoles("standby", false)
+				roles[m.Address] = []string{cluster.RoleDatabaseStandby}
 			}
 
 			beat := time.Now()
@@ -76,14 +120,14 @@ func seedFakeCluster(ctx context.Context, d *Daemon, cfg fakeConfig) error {
 					return err
 				}
 
-				err = tx.SetMemberAddress(ctx, m.Name, m.Address)
+				err = tx.ClusterMemberSetIdentity(ctx, db.MemberRow{ID: db.SelfMemberID, Name: m.Name, Address: m.Address, Arch: "x86_64"})
 				if err != nil {
 					return err
 				}
 
 				self = cluster.Member{ID: db.SelfMemberID, Name: m.Name, Address: m.Address, Online: true}
 			} else {
-				_, err := tx.CreateMember(ctx, db.Member{Name: m.Name, Address: m.Address, Arch: "x86_64", Heartbeat: beat})
+				_, err := tx.ClusterMemberAdd(ctx, db.MemberRow{Name: m.Name, Address: m.Address, Arch: "x86_64", Heartbeat: beat})
 				if err != nil {
 					return err
 				}
@@ -103,6 +147,6 @@ func seedFakeCluster(ctx context.Context, d *Daemon, cfg fakeConfig) error {
 		return err
 	}
 
-	d.membership = &fakeMembership{self: self, roles: roles}
+	d.membership = &fakeMembership{db: d.db, self: self, roles: roles}
 	return nil
 }
