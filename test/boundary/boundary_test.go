@@ -27,6 +27,7 @@ const module = "github.com/berth-dev/berth/"
 var owners = map[string][]string{
 	"github.com/gorilla/mux":               {"lxd"}, // the router (lxd/api.go)
 	"github.com/mattn/go-sqlite3":          {"lxd/db"},
+	"github.com/canonical/go-dqlite":       {"lxd/cluster/gateway"}, // cgo, libdqlite (issue 16)
 	"github.com/vishvananda/netlink":       {"lxd/ip"},
 	"github.com/vishvananda/netns":         {"lxd/ip"},
 	"github.com/google/nftables":           {"lxd/firewall"},
@@ -59,6 +60,7 @@ var ranks = map[string]int{
 	"lxd/sys": 1, "lxd/idmap": 1, "lxd/ip": 1, "lxd/firewall": 1, "lxd/proxy": 1,
 	"lxd/fileio": 1, "lxd/confine": 1, "lxd/db/schema": 1, "lxd/events": 1, "lxd/etag": 1,
 	"lxd/listener": 1, "lxd/container/monitorsig": 1,
+	"lxd/cluster/gateway": 1, // the dqlite node and driver; lxd/db gets only its *sql.DB
 	// Subsystems built on leaves, and the code that runs in a container's namespaces.
 	"lxd/setup": 2, "lxd/nsexec": 2,
 	"lxd/db": 2, "lxd/cgroup": 2, "lxd/operations": 2, "lxd/images": 2,
