@@ -315,7 +315,12 @@ func (d *Daemon) initStorage(ctx context.Context) error {
 		d.events.SendLifecycle("default", action, url, meta)
 	}
 
-	svc, err := pools.Start(ctx, d.dir, d.db, d.log, emit)
+	var opts []pools.Option
+	if d.cluster.Enabled() {
+		opts = append(opts, pools.Clustered()) // pool directories are each member's own
+	}
+
+	svc, err := pools.Start(ctx, d.dir, d.db, d.log, emit, opts...)
 	if err != nil {
 		return err
 	}

@@ -28,6 +28,7 @@ type DB struct {
 	read  *sql.DB
 
 	file string // berth.db's path; "" for the cluster database
+
 	// cluster is set by OpenCluster: transient errors are retried only within
 	// clusterRetryWindow and then reported as the cluster database being unavailable.
 	cluster  bool
