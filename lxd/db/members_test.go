@@ -1,0 +1,267 @@
+package db
+
+import (
+	"context"
+	"net/http"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/shared/api"
+)
+
+func TestMembersSelfRowAndCRUD(t *testing.T) {
+	db := newTestDB(t)
+	beat := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+
+	read(t, db, func(ctx context.Context, tx *Tx) error {
+		ms, err := tx.GetMembers(ctx)
+		if err != nil {
+			return err
+		}
+
+		want := []Member{{ID: SelfMemberID, Name: "none", FailureDomain: "default"}}
+		if !reflect.DeepEqual(ms, want) {
+			t.Errorf("GetMembers of a fresh host = %+v, want %+v", ms, want)
+		}
+
+		return nil
+	})
+
+	var id int64
+	write(t, db, func(ctx context.Context, tx *Tx) error {
+		var err error
+		id, err = tx.CreateMember(ctx, Member{Name: "m2", Address: "10.251.0.2:8443", Arch: "x86_64", SchemaVersion: 12,
+			APIExtensions: 300, Heartbeat: beat})
+		if err != nil {
+			return err
+		}
+
+		_, err = tx.CreateMember(ctx, Member{Name: "m2"})
+		if !api.StatusErrorCheck(err, http.StatusConflict) {
+			t.Errorf("CreateMember of a taken name = %v, want 409", err)
+		}
+
+		err = tx.UpdateMember(ctx, "m2", "rack 2", "")
+		if err != nil {
+			return err
+		}
+
+		return tx.SetMemberEvacuated(ctx, "m2", true)
+	})
+
+	read(t, db, func(ctx context.Context, tx *Tx) error {
+		m, err := tx.GetMember(ctx, "m2")
+		if err != nil {
+			return err
+		}
+
+		want := Member{ID: id, Name: "m2", Address: "10.251.0.2:8443", Description: "rack 2", SchemaVersion: 12,
+			APIExtensions: 300, Arch: "x86_64", FailureDomain: "default", Evacuated: true, Heartbeat: beat}
+		if !reflect.DeepEqual(*m, want) {
+			t.Errorf("GetMember = %+v, want %+v", *m, want)
+		}
+
+		byID, err := tx.GetMemberByID(ctx, id)
+		if err != nil || byID.Name != "m2" {
+			t.Errorf("GetMemberByID(%d) = %+v, %v", id, byID, err)
+		}
+
+		_, err = tx.GetMember(ctx, "nope")
+		if !api.StatusErrorCheck(err, http.StatusNotFound) {
+			t.Errorf("GetMember(nope) = %v, want 404", err)
+		}
+
+		_, err = tx.GetMemberByID(ctx, 99)
+		if !api.StatusErrorCheck(err, http.StatusNotFound) {
+			t.Errorf("GetMemberByID(99) = %v, want 404", err)
+		}
+
+		beats, err := tx.GetMemberHeartbeats(ctx)
+		if err != nil {
+			return err
+		}
+
+		if !beats[id].Equal(beat) || !beats[SelfMemberID].IsZero() || len(beats) != 2 {
+			t.Errorf("GetMemberHeartbeats = %v", beats)
+		}
+
+		return nil
+	})
+
+	write(t, db, func(ctx context.Context, tx *Tx) error {
+		err := tx.RenameMember(ctx, "m2", "none")
+		if !api.StatusErrorCheck(err, http.StatusConflict) {
+			t.Errorf("RenameMember onto a taken name = %v, want 409", err)
+		}
+
+		err = tx.RenameMember(ctx, "gone", "x")
+		if !api.StatusErrorCheck(err, http.StatusNotFound) {
+			t.Errorf("RenameMember of a missing member = %v, want 404", err)
+		}
+
+		err = tx.UpdateMember(ctx, "gone", "", "")
+		if !api.StatusErrorCheck(err, http.StatusNotFound) {
+			t.Errorf("UpdateMember of a missing member = %v, want 404", err)
+		}
+
+		return tx.RenameMember(ctx, "m2", "m3")
+	})
+
+	read(t, db, func(ctx context.Context, tx *Tx) error {
+		m, err := tx.GetMemberByID(ctx, id)
+		if err != nil || m.Name != "m3" || m.Description != "rack 2" {
+			t.Errorf("after rename: %+v, %v", m, err)
+		}
+
+		return nil
+	})
+}
+
+// An instance row of another member: counted there, its location is that member's name,
+// and a member filter selects it (and its children) alone.
+func TestInstancesOfMembers(t *testing.T) {
+	db := newTestDB(t)
+	var other int64
+	write(t, db, func(ctx context.Context, tx *Tx) error {
+		var err error
+		other, err = tx.CreateMember(ctx, Member{Name: "m2"})
+		if err != nil {
+			return err
+		}
+
+		_, err = tx.CreateMember(ctx, Member{Name: "empty"})
+		if err != nil {
+			return err
+		}
+
+		for _, name := range []string{"a", "c"} {
+			_, err = tx.CreateInstance(ctx, sampleInstance(name))
+			if err != nil {
+				return err
+			}
+		}
+
+		remote := sampleInstance("b")
+		remote.MemberID = other
+		remote.Config = map[string]string{"user.where": "m2"}
+		_, err = tx.CreateInstance(ctx, remote)
+		return err
+	})
+
+	read(t, db, func(ctx context.Context, tx *Tx) error {
+		all, err := tx.GetInstances(ctx)
+		if err != nil {
+			return err
+		}
+
+		if names(all) != "a b c" {
+			t.Errorf("GetInstances = %s, want every member's", names(all))
+		}
+
+		local, err := tx.GetInstancesWhere(ctx, InstanceFilter{MemberID: SelfMemberID})
+		if err != nil {
+			return err
+		}
+
+		if names(local) != "a c" {
+			t.Errorf("instances of member 1 = %s, want a c", names(local))
+		}
+
+		for _, inst := range local {
+			if inst.Config["user.where"] != "" || len(inst.Devices) != 3 || len(inst.Profiles) != 1 {
+				t.Errorf("instance %s got another's children: %+v", inst.Name, inst)
+			}
+		}
+
+		remote, err := tx.GetInstancesWhere(ctx, InstanceFilter{MemberID: other})
+		if err != nil {
+			return err
+		}
+
+		if names(remote) != "b" || remote[0].Location != "m2" || remote[0].Config["user.where"] != "m2" || len(remote[0].Devices) != 3 {
+			t.Errorf("instances of m2 = %+v", remote)
+		}
+
+		name := "b"
+		mine, err := tx.GetInstancesWhere(ctx, InstanceFilter{Name: &name, MemberID: SelfMemberID})
+		if err != nil || len(mine) != 0 {
+			t.Errorf("b filtered to member 1 = %+v, %v; want none", mine, err)
+		}
+
+		counts, err := tx.GetMemberInstanceCounts(ctx)
+		if err != nil {
+			return err
+		}
+
+		want := map[int64]int{SelfMemberID: 2, other: 1, other + 1: 0}
+		if !reflect.DeepEqual(counts, want) {
+			t.Errorf("GetMemberInstanceCounts = %v, want %v", counts, want)
+		}
+
+		return nil
+	})
+
+	write(t, db, func(ctx context.Context, tx *Tx) error {
+		err := tx.DeleteMember(ctx, "m2", false)
+		if !api.StatusErrorCheck(err, http.StatusBadRequest) {
+			t.Errorf("DeleteMember of a member with instances = %v, want 400", err)
+		}
+
+		err = tx.DeleteMember(ctx, "nope", false)
+		if !api.StatusErrorCheck(err, http.StatusNotFound) {
+			t.Errorf("DeleteMember(nope) = %v, want 404", err)
+		}
+
+		err = tx.DeleteMember(ctx, "empty", false)
+		if err != nil {
+			t.Errorf("DeleteMember of an empty member: %v", err)
+		}
+
+		return nil
+	})
+
+	read(t, db, func(ctx context.Context, tx *Tx) error {
+		_, err := tx.GetInstance(ctx, "b")
+		if err != nil {
+			t.Errorf("a refused DeleteMember changed its instances: %v", err)
+		}
+
+		return nil
+	})
+
+	write(t, db, func(ctx context.Context, tx *Tx) error {
+		return tx.DeleteMember(ctx, "m2", true)
+	})
+
+	read(t, db, func(ctx context.Context, tx *Tx) error {
+		all, err := tx.GetInstances(ctx)
+		if err != nil {
+			return err
+		}
+
+		if names(all) != "a c" {
+			t.Errorf("after a forced DeleteMember: %s, want a c", names(all))
+		}
+
+		_, err = tx.GetMember(ctx, "m2")
+		if !api.StatusErrorCheck(err, http.StatusNotFound) {
+			t.Errorf("deleted member still there: %v", err)
+		}
+
+		return nil
+	})
+}
+
+func names(insts []Instance) string {
+	s := ""
+	for i, inst := range insts {
+		if i > 0 {
+			s += " "
+		}
+
+		s += inst.Name
+	}
+
+	return s
+}
