@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/berth-dev/berth/lxd/db"
 )
 
 // fakeClock is a settable Now and an After whose channels the test fires.
@@ -127,6 +129,7 @@ func TestHeartbeatOfflineAfterThreshold(t *testing.T) {
 	}
 
 	hb, _ := store.row(2)
+	row := db.Member{ID: 2, Name: "m2", Heartbeat: hb.Time}
 	for _, c := range []struct {
 		after  time.Duration
 		online bool
@@ -138,13 +141,14 @@ func TestHeartbeatOfflineAfterThreshold(t *testing.T) {
 		{time.Hour, false},
 		{-3 * time.Second, true}, // the reader's clock is behind the writer's
 	} {
-		got := IsOnline(hb.Time, clock.Now().Add(c.after), threshold)
+		// What lxc cluster list shows, as another member (1) computes it.
+		got := View{Clustered: true, SelfID: 1, Now: clock.Now().Add(c.after), Threshold: threshold}.Member(row).Online
 		if got != c.online {
 			t.Errorf("%s after the last beat: online = %v, want %v", c.after, got, c.online)
 		}
 	}
 
-	if IsOnline(time.Time{}, clock.Now(), threshold) {
+	if (View{Clustered: true, SelfID: 1, Now: clock.Now(), Threshold: threshold}).Member(db.Member{ID: 3}).Online {
 		t.Error("a member that never beat is online")
 	}
 }
@@ -182,7 +186,7 @@ func TestHeartbeatDeadline(t *testing.T) {
 	}
 }
 
-func TestOfflineThreshold(t *testing.T) {
+func TestOfflineThresholdValid(t *testing.T) {
 	t.Setenv(TestOfflineThresholdEnv, "")
 	for _, c := range []struct {
 		v     string
@@ -193,13 +197,13 @@ func TestOfflineThreshold(t *testing.T) {
 		{"20", true, 20 * time.Second},
 		{"10", true, 10 * time.Second},
 		{"45", true, 45 * time.Second},
-		{"9", false, 20 * time.Second},
+		{"9", false, 9 * time.Second}, // refused when set; a stored one is read as is
 		{"2s", false, 20 * time.Second},
-		{"30s", true, 30 * time.Second},
+		{"30s", false, 20 * time.Second},
 		{"0", false, 20 * time.Second},
 		{"-5", false, 20 * time.Second},
 		{"ten", false, 20 * time.Second},
-		{"99999999", false, 20 * time.Second},
+		{"99999999", false, 99999999 * time.Second},
 	} {
 		err := ValidOfflineThreshold(c.v)
 		if (err == nil) != c.valid {
@@ -223,6 +227,10 @@ func TestOfflineThresholdTestEnv(t *testing.T) {
 	t.Setenv(TestOfflineThresholdEnv, "2s")
 	if got := OfflineThreshold(""); got != 2*time.Second {
 		t.Errorf("default with the test variable = %s, want 2s", got)
+	}
+
+	if got := OfflineThreshold("3"); got != 3*time.Second {
+		t.Errorf("3 with the test variable = %s", got)
 	}
 
 	if err := ValidOfflineThreshold("3"); err != nil {

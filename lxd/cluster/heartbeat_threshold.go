@@ -11,11 +11,9 @@ import (
 // which a member whose heartbeat is older counts as offline.
 const OfflineThresholdKey = "cluster.offline_threshold"
 
-// DefaultOfflineThreshold and MinOfflineThreshold are LXD's default and lowest value.
-const (
-	DefaultOfflineThreshold = 20 * time.Second
-	MinOfflineThreshold     = 10 * time.Second
-)
+// MinOfflineThreshold is LXD's lowest value of the key (DefaultOfflineThreshold, in
+// members.go, its default).
+const MinOfflineThreshold = 10 * time.Second
 
 // TestOfflineThresholdEnv lowers the threshold for tests only: when berthd runs with it
 // set (a Go duration such as "2s", or whole seconds), that value is both the default
@@ -31,37 +29,42 @@ func testThreshold() time.Duration {
 		return 0
 	}
 
-	d, err := parseThreshold(v)
-	if err != nil || d < 100*time.Millisecond {
+	d, err := parseSeconds(v)
+	if err != nil {
+		d, err = time.ParseDuration(v)
+	}
+
+	if err != nil || d < 100*time.Millisecond || d > time.Hour {
 		return 0
 	}
 
 	return d
 }
 
-// parseThreshold reads whole seconds (LXD's form) or a Go duration.
-func parseThreshold(v string) (time.Duration, error) {
+// defaultOfflineThreshold is the threshold when the key is unset: the test override when
+// one is set, else LXD's 20 s.
+func defaultOfflineThreshold() time.Duration {
+	if t := testThreshold(); t > 0 {
+		return t
+	}
+
+	return DefaultOfflineThreshold
+}
+
+// parseSeconds reads whole seconds, LXD's form of the key.
+func parseSeconds(v string) (time.Duration, error) {
 	n, err := strconv.ParseInt(v, 10, 64)
-	if err == nil {
-		if n <= 0 || n > 24*3600 {
-			return 0, fmt.Errorf("%q is not a number of seconds between 1 and 86400", v)
-		}
-
-		return time.Duration(n) * time.Second, nil
+	if err != nil || n <= 0 || n > 24*3600 {
+		return 0, fmt.Errorf("%q is not a number of seconds between 1 and 86400", v)
 	}
 
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 || d > 24*time.Hour {
-		return 0, fmt.Errorf("%q is not a number of seconds", v)
-	}
-
-	return d, nil
+	return time.Duration(n) * time.Second, nil
 }
 
 // ValidOfflineThreshold checks a value of cluster.offline_threshold: whole seconds, at
 // least 10 (LXD's floor), or at least the test override when one is set.
 func ValidOfflineThreshold(v string) error {
-	d, err := parseThreshold(v)
+	d, err := parseSeconds(v)
 	if err != nil {
 		return err
 	}
@@ -76,34 +79,6 @@ func ValidOfflineThreshold(v string) error {
 	}
 
 	return nil
-}
-
-// OfflineThreshold is the threshold a value of the key means: the default (or the test
-// override) when empty or invalid. Readers computing Online and the heartbeat writer both
-// use it, so they agree.
-func OfflineThreshold(v string) time.Duration {
-	def := DefaultOfflineThreshold
-	if t := testThreshold(); t > 0 {
-		def = t
-	}
-
-	if v == "" || ValidOfflineThreshold(v) != nil {
-		return def
-	}
-
-	d, _ := parseThreshold(v)
-	return d
-}
-
-// IsOnline reports whether a member whose last heartbeat is at heartbeat counts as online
-// at now. A member that never beat is offline; a heartbeat ahead of now (clock skew
-// between members) counts as fresh.
-func IsOnline(heartbeat, now time.Time, threshold time.Duration) bool {
-	if heartbeat.IsZero() {
-		return false
-	}
-
-	return now.Sub(heartbeat) <= threshold
 }
 
 // HeartbeatInterval is how often a member writes its heartbeat: a quarter of the

@@ -40,7 +40,7 @@ func (db *DB) Transaction(ctx context.Context, f func(ctx context.Context, tx *T
 	ctx = context.WithValue(ctx, writeTxKey{}, true)
 
 	for attempt := 1; ; attempt++ {
-		err := run(ctx, db.write, f)
+		err := unavailable(ctx, run(ctx, db.write, f))
 		if err == nil || !isBusy(err) || attempt == maxAttempts {
 			return err
 		}
@@ -56,7 +56,7 @@ func (db *DB) Transaction(ctx context.Context, f func(ctx context.Context, tx *T
 // ReadTransaction runs f in a transaction on the read-only pool. It sees one
 // consistent snapshot and never waits for the writer.
 func (db *DB) ReadTransaction(ctx context.Context, f func(ctx context.Context, tx *Tx) error) error {
-	return run(ctx, db.read, f)
+	return unavailable(ctx, run(ctx, db.read, f))
 }
 
 func run(ctx context.Context, pool *sql.DB, f func(ctx context.Context, tx *Tx) error) error {
