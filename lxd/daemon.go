@@ -101,6 +101,9 @@ func run(dir string, log *slog.Logger) error {
 	srv := d.unixServer()
 	d.startListeners()
 	defer d.stopListeners()
+	beats, stopBeats := context.WithCancel(ctx)
+	defer stopBeats()
+	d.startHeartbeats(beats)
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	go func() {
@@ -108,6 +111,8 @@ func run(dir string, log *slog.Logger) error {
 		log.Info("shutting down, containers keep running", "signal", s.String())
 		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
+		stopBeats()
+		d.handover(sctx) // before the API stops: requests in flight still reach the database
 		_ = srv.Shutdown(sctx)
 	}()
 
@@ -254,6 +259,11 @@ func (d *Daemon) init(ctx context.Context) error {
 	go mgr.Snapshots().RunPruner(context.Background())
 	go d.runImageCachePruner(context.Background())
 	go func() {
+		if d.selfEvacuated(context.Background()) {
+			d.log.Info("this cluster member is evacuated: its instances stay stopped until it is restored")
+			return
+		}
+
 		err := mgr.Runner().Autostart(context.Background())
 		if err != nil {
 			d.log.Warn("autostarting instances", "err", err)
