@@ -9,8 +9,12 @@ BERTH_DIR ?= /var/lib/berth
 BIN       := bin
 IMAGE     ?= debian/12
 NAME      ?= first
-DEB_PKGS  := debootstrap lxd-client lxd dnsmasq-base util-linux iproute2 procps gcc libc6-dev ca-certificates lxcfs btrfs-progs prometheus rsync squashfs-tools
+DEB_PKGS  := debootstrap lxd-client lxd dnsmasq-base util-linux iproute2 procps gcc libc6-dev ca-certificates lxcfs btrfs-progs prometheus rsync squashfs-tools libdqlite-dev libraft-dev libuv1-dev libsqlite3-dev nftables
 export CGO_ENABLED := 1
+# Link the system SQLite (mattn/go-sqlite3 and libdqlite then share one library, the
+# way Debian's own LXD builds): every go command below, and the integration tests'
+# own builds, inherit it.
+export GOFLAGS := -tags=libsqlite3
 
 .PHONY: all build deps run stop test test-unit test-integration bench update-schema update-compat check check-fast fuzz clean proto
 

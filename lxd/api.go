@@ -76,6 +76,19 @@ func (d *Daemon) router() http.Handler {
 		})
 	}
 
+	for _, ep := range internalEndpoints {
+		m.HandleFunc("/"+ep.Path, func(w http.ResponseWriter, r *http.Request) {
+			d.serve(w, r, func(c trust.Caller, r *http.Request) (response.Response, bool) {
+				if !d.allowed(ep, c, r) {
+					d.audit.Refused(c, r, "internal endpoint: cluster members only")
+					return response.Forbidden(fmt.Errorf("%s is for cluster members only", r.URL.Path)), false
+				}
+
+				return d.dispatch(ep, r), true
+			})
+		})
+	}
+
 	m.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		d.serve(w, r, func(c trust.Caller, r *http.Request) (response.Response, bool) {
 			if !c.Admin() { // an unknown path is only told to an administrator

@@ -189,6 +189,11 @@ func serverGet(d *Daemon, r *http.Request) response.Response {
 		},
 	}
 
+	if d.cluster != nil && d.cluster.Enabled() {
+		srv.Environment.ServerClustered = true
+		srv.Environment.ServerName = d.cluster.Self().Name
+	}
+
 	if d.cert != nil {
 		srv.Environment.Certificate = d.cert.PEM
 		srv.Environment.CertificateFingerprint = d.cert.Fingerprint

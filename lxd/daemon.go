@@ -16,6 +16,7 @@ import (
 
 	"github.com/berth-dev/berth/lxd/backup"
 	"github.com/berth-dev/berth/lxd/cgroup"
+	"github.com/berth-dev/berth/lxd/cluster"
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/device"
 	"github.com/berth-dev/berth/lxd/events"
@@ -62,6 +63,10 @@ type Daemon struct {
 	cgroups    cgroup.Layout
 	startedAt  time.Time
 	exeFile    *os.File // the sealed copy monitors are started from
+	exePath    string   // its path: monitors are started from it, and a restart execs it
+	cluster    *cluster.Service
+	restart    chan struct{} // closed to re-exec the daemon (cluster enable, join)
+	restartMu  sync.Once
 	metrics    metricsState
 
 	// The HTTPS API (daemon_remote.go).
@@ -82,14 +87,19 @@ type Daemon struct {
 // run starts the daemon and serves until SIGTERM or SIGINT. Containers keep running when
 // it returns: their monitors are separate processes.
 func run(dir string, log *slog.Logger) error {
-	d := &Daemon{dir: dir, log: log, startedAt: time.Now()}
+	d := &Daemon{dir: dir, log: log, startedAt: time.Now(), restart: make(chan struct{})}
 	ctx := context.Background()
 
 	err := d.init(ctx)
 	if err != nil {
+		if d.cluster != nil {
+			d.cluster.Close()
+		}
+
 		return err
 	}
 
+	defer d.cluster.Close()
 	defer d.db.Close()
 
 	socket := filepath.Join(dir, "unix.socket")
@@ -107,8 +117,13 @@ func run(dir string, log *slog.Logger) error {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	go func() {
-		s := <-sigs
-		log.Info("shutting down, containers keep running", "signal", s.String())
+		select {
+		case s := <-sigs:
+			log.Info("shutting down, containers keep running", "signal", s.String())
+		case <-d.restart:
+			log.Info("restarting to apply the cluster change, containers keep running")
+		}
+
 		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		stopBeats()
@@ -120,6 +135,10 @@ func run(dir string, log *slog.Logger) error {
 	err = srv.Serve(l)
 	_ = os.Remove(socket)
 	if errors.Is(err, http.ErrServerClosed) {
+		if d.restarting() {
+			return d.reexec()
+		}
+
 		return nil
 	}
 
@@ -156,9 +175,9 @@ func (d *Daemon) init(ctx context.Context) error {
 		return fmt.Errorf("reading subordinate ids: %w", err)
 	}
 
-	d.db, err = db.Open(ctx, d.dir)
+	err = d.openDB(ctx)
 	if err != nil {
-		return fmt.Errorf("opening database: %w", err)
+		return err
 	}
 
 	tuned := tuning.AtStart(ctx, d.db, d.log) // before any container: their limits are shared
@@ -175,6 +194,7 @@ func (d *Daemon) init(ctx context.Context) error {
 	}
 
 	d.exeFile = exeFile // keep it referenced: a collected *os.File closes its fd
+	d.exePath = exe
 
 	d.events = events.NewServer(d.log)
 	d.ops = operations.NewRegistry(d.events, d.log)
@@ -302,7 +322,12 @@ func (d *Daemon) initStorage(ctx context.Context) error {
 		d.events.SendLifecycle("default", action, url, meta)
 	}
 
-	svc, err := pools.Start(ctx, d.dir, d.db, d.log, emit)
+	var opts []pools.Option
+	if d.cluster.Enabled() {
+		opts = append(opts, pools.Clustered()) // pool directories are each member's own
+	}
+
+	svc, err := pools.Start(ctx, d.dir, d.db, d.log, emit, opts...)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/berth-dev/berth/lxd/cluster/gateway"
 	"github.com/berth-dev/berth/lxd/container"
 	"github.com/berth-dev/berth/lxd/images"
 	"github.com/berth-dev/berth/lxd/nsexec"
@@ -18,6 +19,14 @@ import (
 const Version = "0.1.0"
 
 func main() {
+	// go-dqlite puts the process-wide SQLite in single-thread mode; the daemon's own
+	// SQLite files need multi-thread mode, set before any database is opened.
+	err := gateway.ConfigMultiThread()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "Error: %v\n", err)
+		os.Exit(1)
+	}
+
 	// Hidden helper subcommands (the per-container monitor and the container's first
 	// process) run from a sealed copy of this binary; dispatch them before anything else.
 	if container.IsHelper(os.Args) {
@@ -40,7 +49,7 @@ func main() {
 	dir := fs.String("dir", envOr("BERTH_DIR", "/var/lib/berth"), "state directory ($BERTH_DIR)")
 	debug := fs.Bool("debug", false, "log debug messages")
 	version := fs.Bool("version", false, "print the version and exit")
-	err := fs.Parse(os.Args[1:])
+	err = fs.Parse(os.Args[1:])
 	if err != nil {
 		os.Exit(2)
 	}

@@ -35,6 +35,14 @@ func operationsGet(d *Daemon, r *http.Request) response.Response {
 		objs[key] = append(objs[key], o)
 	}
 
+	if c.Admin() {
+		// Cluster join tokens held by the database, not by an operation here.
+		for _, o := range d.clusterTokenOps(r.Context()) {
+			urls["running"] = append(urls["running"], "/1.0/operations/"+o.ID)
+			objs["running"] = append(objs["running"], o)
+		}
+	}
+
 	if full {
 		return response.SyncResponse(true, objs)
 	}
@@ -63,6 +71,10 @@ func (d *Daemon) operationOf(r *http.Request) (*operations.Operation, error) {
 func operationGet(d *Daemon, r *http.Request) response.Response {
 	op, err := d.operationOf(r)
 	if err != nil {
+		if o, ok := d.standInToken(r.Context(), pathVar(r, "id")); ok && callerOf(r).Admin() {
+			return response.SyncResponse(true, o)
+		}
+
 		return response.SmartError(err)
 	}
 
@@ -73,6 +85,10 @@ func operationGet(d *Daemon, r *http.Request) response.Response {
 func operationDelete(d *Daemon, r *http.Request) response.Response {
 	op, err := d.operationOf(r)
 	if err != nil {
+		if o, ok := d.standInToken(r.Context(), pathVar(r, "id")); ok && callerOf(r).Admin() {
+			return response.SmartError(d.revokeStandIn(r.Context(), o))
+		}
+
 		return response.SmartError(err)
 	}
 

@@ -10,30 +10,34 @@ import (
 	"github.com/berth-dev/berth/shared/api"
 )
 
-// TestUnavailable: errors of a database without a leader become a 503 saying so; the
-// errors of a healthy database and a caller's own expired context stay what they are.
-func TestUnavailable(t *testing.T) {
+// TestLostDatabase: in cluster mode, the errors that say the database could not be
+// reached become a 503 saying "cluster database unavailable"; the errors of a healthy
+// database, a caller's own expired context, and everything in file mode stay as they are.
+func TestLostDatabase(t *testing.T) {
+	cluster := &DB{cluster: true}
+	file := &DB{}
 	live := context.Background()
 	expired, cancel := context.WithCancel(context.Background())
 	cancel()
 
 	noLeader := errors.New("no available dqlite leader server found")
-	gwNoLeader := errors.New("cluster database unavailable: no leader")
 	for _, c := range []struct {
 		name string
+		db   *DB
 		ctx  context.Context
 		err  error
-		want string // "" unchanged
+		want bool // a 503
 	}{
-		{"no leader from the driver", live, fmt.Errorf("beginning transaction: %w", noLeader), "cluster database unavailable: beginning transaction: no available dqlite leader server found"},
-		{"no leader from the gateway", live, gwNoLeader, "cluster database unavailable: no leader"},
-		{"internal deadline", live, fmt.Errorf("querying: %w", context.DeadlineExceeded), "cluster database unavailable: querying: context deadline exceeded"},
-		{"caller's context ended", expired, fmt.Errorf("querying: %w", context.DeadlineExceeded), ""},
-		{"not found", live, notFound("instance", "c1"), ""},
-		{"constraint", live, errors.New("UNIQUE constraint failed: instances.name"), ""},
+		{"no leader", cluster, live, fmt.Errorf("beginning transaction: %w", noLeader), true},
+		{"deadline inside the layer", cluster, live, fmt.Errorf("querying: %w", context.DeadlineExceeded), true},
+		{"network", cluster, live, errors.New("failed to establish network connection: dial tcp: i/o timeout"), true},
+		{"caller's context ended", cluster, expired, fmt.Errorf("querying: %w", context.DeadlineExceeded), false},
+		{"not found", cluster, live, notFound("instance", "c1"), false},
+		{"constraint", cluster, live, errors.New("UNIQUE constraint failed: instances.name"), false},
+		{"file mode", file, live, fmt.Errorf("querying: %w", context.DeadlineExceeded), false},
 	} {
-		got := unavailable(c.ctx, c.err)
-		if c.want == "" {
+		got := c.db.lostDatabase(c.ctx, c.err)
+		if !c.want {
 			if got != c.err {
 				t.Errorf("%s: %v changed to %v", c.name, c.err, got)
 			}
@@ -41,22 +45,25 @@ func TestUnavailable(t *testing.T) {
 			continue
 		}
 
-		if api.StatusCodeOf(got) != http.StatusServiceUnavailable || got.Error() != c.want || !errors.Is(got, ErrUnavailable) {
-			t.Errorf("%s: %v (status %d), want 503 %q", c.name, got, api.StatusCodeOf(got), c.want)
+		if api.StatusCodeOf(got) != http.StatusServiceUnavailable || !errors.Is(got, ErrUnavailable) || !errors.Is(got, c.err) {
+			t.Errorf("%s: %v (status %d), want a 503 wrapping it", c.name, got, api.StatusCodeOf(got))
 		}
 	}
 }
 
-// TestTransactionUnavailable: a transaction whose database gave up answers 503 through
-// both kinds of transaction.
-func TestTransactionUnavailable(t *testing.T) {
+// TestTransactionLostDatabase: a cluster transaction whose database gave up with a
+// non-transient error that still means "unreachable" answers 503 through both kinds of
+// transaction.
+func TestTransactionLostDatabase(t *testing.T) {
 	db := newTestDB(t)
+	c := *db
+	c.cluster = true
 	f := func(ctx context.Context, tx *Tx) error {
-		return fmt.Errorf("reading instances: %w", errors.New("no available dqlite leader server found"))
+		return fmt.Errorf("reading instances: %w", errors.New("failed to establish network connection: 10.251.0.1:8444"))
 	}
 
 	for name, run := range map[string]func(context.Context, func(context.Context, *Tx) error) error{
-		"write": db.Transaction, "read": db.ReadTransaction,
+		"write": c.Transaction, "read": c.ReadTransaction,
 	} {
 		err := run(context.Background(), f)
 		if api.StatusCodeOf(err) != http.StatusServiceUnavailable {

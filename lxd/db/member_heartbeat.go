@@ -7,10 +7,6 @@ import (
 	"time"
 )
 
-// SchemaVersion is the schema version this binary brings: the number of its updates. A
-// member records it in its row; the upgrade gate compares it across members.
-func SchemaVersion() int { return len(updates) }
-
 // SetMemberHeartbeat writes a member's own heartbeat into its row: the time, and its
 // address (kept when empty), schema version and API extension count. 404 if the row is
 // gone (the member was removed from the cluster).

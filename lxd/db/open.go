@@ -18,12 +18,23 @@ const defaultBusyTimeout = 5 * time.Second
 // readConns bounds the read pool. WAL lets readers run beside the one writer.
 const readConns = 4
 
-// DB is the local inventory: one writer connection and a small read-only pool.
+// DB is the inventory: on a plain host a SQLite file with one writer connection and a
+// small read-only pool; on a cluster member the global dqlite database (OpenCluster).
 type DB struct {
 	// write has exactly one connection: SQLite allows one writer at a time, so
 	// in-process writers queue in database/sql instead of fighting over the lock.
+	// In cluster mode write and read are the same handle and writeSem queues writers.
 	write *sql.DB
 	read  *sql.DB
+
+	file string // berth.db's path; "" for the cluster database
+
+	// cluster is set by OpenCluster: transient errors are retried only within
+	// clusterRetryWindow and then reported as the cluster database being unavailable.
+	cluster  bool
+	writeSem chan struct{}
+	// transient classifies errors of another driver (dqlite) as worth a retry.
+	transient func(error) bool
 }
 
 // Open creates dir/database (0700), opens dir/database/berth.db and brings its
@@ -86,11 +97,16 @@ func open(ctx context.Context, dir string, busy time.Duration) (*DB, error) {
 		return nil, fmt.Errorf("opening read pool for %q: %w", path, err)
 	}
 
-	return &DB{write: write, read: read}, nil
+	return &DB{write: write, read: read, file: path}, nil
 }
 
-// Close closes both pools.
+// Close closes both pools. In cluster mode it closes nothing: the handle belongs to
+// the gateway, which closes it with the node.
 func (db *DB) Close() error {
+	if db.cluster {
+		return nil
+	}
+
 	errRead := db.read.Close()
 	errWrite := db.write.Close()
 	if errWrite != nil {

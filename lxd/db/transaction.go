@@ -6,7 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
+	"strings"
 	"time"
+
+	"github.com/berth-dev/berth/shared/api"
 
 	// The only importer of the SQLite driver in the project: everything else goes
 	// through DB and Tx, so a move to dqlite touches this package alone.
@@ -19,8 +23,21 @@ type Tx struct {
 	tx *sql.Tx
 }
 
-// maxAttempts bounds how often a write transaction is retried on SQLITE_BUSY/LOCKED.
+// maxAttempts bounds how often a transaction is retried on a transient error.
 const maxAttempts = 10
+
+// txTimeout is the deadline of every transaction whose context has none (or a later
+// one), retries included: a call never hangs on the database.
+const txTimeout = 10 * time.Second
+
+// clusterRetryWindow bounds retries in cluster mode: past it a transient error (no
+// leader, leadership lost, dropped connection) is returned at once, so a cluster
+// that lost its quorum answers within ~1-2 s instead of hanging.
+const clusterRetryWindow = time.Second
+
+// ErrUnavailable wraps the error of a cluster transaction that kept failing
+// transiently; it carries HTTP status 503.
+var ErrUnavailable = errors.New("cluster database unavailable")
 
 type writeTxKey struct{}
 
@@ -30,8 +47,9 @@ var ErrNestedTransaction = errors.New("nested write transaction")
 
 // Transaction runs f in a write transaction and commits if f returns nil.
 //
-// f is retried with a small backoff when SQLite reports the database busy or locked,
-// so it must be idempotent and keep no side effects outside tx.
+// f is retried with a small backoff on transient errors (SQLite busy or locked; in
+// cluster mode also a leader change), so it must be idempotent and keep no side
+// effects outside tx.
 func (db *DB) Transaction(ctx context.Context, f func(ctx context.Context, tx *Tx) error) error {
 	if ctx.Value(writeTxKey{}) != nil {
 		return ErrNestedTransaction
@@ -39,24 +57,74 @@ func (db *DB) Transaction(ctx context.Context, f func(ctx context.Context, tx *T
 
 	ctx = context.WithValue(ctx, writeTxKey{}, true)
 
-	for attempt := 1; ; attempt++ {
-		err := unavailable(ctx, run(ctx, db.write, f))
-		if err == nil || !isBusy(err) || attempt == maxAttempts {
-			return err
+	return db.lostDatabase(ctx, db.retry(ctx, func(ctx context.Context) error {
+		if db.writeSem != nil {
+			select {
+			case db.writeSem <- struct{}{}:
+			case <-ctx.Done():
+				return fmt.Errorf("waiting for the write transaction slot: %w", ctx.Err())
+			}
+
+			defer func() { <-db.writeSem }()
 		}
 
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(backoff(attempt)):
-		}
-	}
+		return run(ctx, db.write, f)
+	}))
 }
 
 // ReadTransaction runs f in a transaction on the read-only pool. It sees one
 // consistent snapshot and never waits for the writer.
 func (db *DB) ReadTransaction(ctx context.Context, f func(ctx context.Context, tx *Tx) error) error {
-	return unavailable(ctx, run(ctx, db.read, f))
+	return db.lostDatabase(ctx, db.retry(ctx, func(ctx context.Context) error {
+		return run(ctx, db.read, f)
+	}))
+}
+
+// retry runs attempt under the transaction deadline until it succeeds, fails for good
+// or runs out of attempts (or, in cluster mode, of clusterRetryWindow).
+func (db *DB) retry(ctx context.Context, attempt func(ctx context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, txTimeout)
+	defer cancel()
+
+	start := time.Now()
+	for n := 1; ; n++ {
+		err := attempt(ctx)
+		if err == nil {
+			return nil
+		}
+
+		if !db.isTransient(err) {
+			return err
+		}
+
+		if n == maxAttempts || (db.cluster && time.Since(start) >= clusterRetryWindow) {
+			return db.unavailable(err)
+		}
+
+		select {
+		case <-ctx.Done():
+			return db.unavailable(err)
+		case <-time.After(backoff(n)):
+		}
+	}
+}
+
+func (db *DB) isTransient(err error) bool {
+	return isBusy(err) || (db.transient != nil && db.transient(err))
+}
+
+// unavailable marks a transient error that outlived its retries in cluster mode: the
+// cluster database cannot be used right now (503).
+func (db *DB) unavailable(err error) error {
+	if !db.cluster {
+		return err
+	}
+
+	if strings.Contains(err.Error(), ErrUnavailable.Error()) {
+		return api.NewStatusError(http.StatusServiceUnavailable, err)
+	}
+
+	return api.NewStatusError(http.StatusServiceUnavailable, fmt.Errorf("%w: %w", ErrUnavailable, err))
 }
 
 func run(ctx context.Context, pool *sql.DB, f func(ctx context.Context, tx *Tx) error) error {
@@ -82,7 +150,7 @@ func run(ctx context.Context, pool *sql.DB, f func(ctx context.Context, tx *Tx) 
 
 // backoff grows from 10ms to a 250ms cap, with jitter so retries do not line up.
 func backoff(attempt int) time.Duration {
-	d := min(10*time.Millisecond<<(attempt-1), 250*time.Millisecond)
+	d := min(10*time.Millisecond<<(min(attempt, 6)-1), 250*time.Millisecond)
 
 	return d + rand.N(d/2+1)
 }
@@ -96,11 +164,31 @@ func isBusy(err error) bool {
 	return se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked
 }
 
+// sqliteCoder is an error of another SQLite driver (the cluster gateway's) that
+// carries SQLite's result code.
+type sqliteCoder interface {
+	SQLiteCode() int
+}
+
 func isUnique(err error) bool {
 	var se sqlite3.Error
-	if !errors.As(err, &se) {
+	if errors.As(err, &se) {
+		return se.ExtendedCode == sqlite3.ErrConstraintUnique || se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey
+	}
+
+	var sc sqliteCoder
+	if !errors.As(err, &sc) {
 		return false
 	}
 
-	return se.ExtendedCode == sqlite3.ErrConstraintUnique || se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey
+	switch code := sc.SQLiteCode(); code {
+	case int(sqlite3.ErrConstraintUnique), int(sqlite3.ErrConstraintPrimaryKey):
+		return true
+	case int(sqlite3.ErrConstraint):
+		// A primary code only: the message tells which constraint.
+		msg := err.Error()
+		return strings.Contains(msg, "UNIQUE constraint failed") || strings.Contains(msg, "PRIMARY KEY constraint failed")
+	default:
+		return false
+	}
 }

@@ -27,6 +27,7 @@ const module = "github.com/berth-dev/berth/"
 var owners = map[string][]string{
 	"github.com/gorilla/mux":               {"lxd"}, // the router (lxd/api.go)
 	"github.com/mattn/go-sqlite3":          {"lxd/db"},
+	"github.com/canonical/go-dqlite":       {"lxd/cluster/gateway"}, // cgo, libdqlite (issue 16)
 	"github.com/vishvananda/netlink":       {"lxd/ip"},
 	"github.com/vishvananda/netns":         {"lxd/ip"},
 	"github.com/google/nftables":           {"lxd/firewall"},
@@ -59,6 +60,7 @@ var ranks = map[string]int{
 	"lxd/sys": 1, "lxd/idmap": 1, "lxd/ip": 1, "lxd/firewall": 1, "lxd/proxy": 1,
 	"lxd/fileio": 1, "lxd/confine": 1, "lxd/db/schema": 1, "lxd/events": 1, "lxd/etag": 1,
 	"lxd/listener": 1, "lxd/container/monitorsig": 1,
+	"lxd/cluster/gateway": 1, // the dqlite node and driver; lxd/db gets only its *sql.DB
 	// Subsystems built on leaves, and the code that runs in a container's namespaces.
 	"lxd/setup": 2, "lxd/nsexec": 2,
 	"lxd/db": 2, "lxd/cgroup": 2, "lxd/operations": 2, "lxd/images": 2,
@@ -68,7 +70,7 @@ var ranks = map[string]int{
 	"lxd/container": 3, "lxd/lxcfs": 3, "lxd/device": 3, "lxd/snapshot": 3, "lxd/response": 3, "lxd/imagestore": 3,
 	"lxd/metrics": 3, "lxd/trust": 3, "lxd/tuning": 3, "lxd/warnings": 3, "lxd/projects": 3,
 	"lxd/instance": 4,
-	// Cluster membership and placement (issue 16): over the db, beside the instances.
+	// The membership core (issue 16): over the database, the listener and the dqlite node.
 	"lxd/cluster": 4,
 	// Services over instances: profiles re-applied, networks and their users, backups,
 	// exec and file sessions in running containers.

@@ -1,0 +1,178 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/canonical/go-dqlite/client"
+)
+
+// localTimeout bounds a query to the local node (an abstract unix socket).
+const localTimeout = 500 * time.Millisecond
+
+// Member is a node of the raft cluster.
+type Member struct {
+	ID      uint64
+	Address string
+	// Role is "voter", "standby" or "spare".
+	Role   string
+	Leader bool
+}
+
+// localClient returns the cached client of the local node, connecting if needed.
+func (g *Gateway) localClient(ctx context.Context) (*client.Client, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+
+	if g.local != nil {
+		return g.local, nil
+	}
+
+	cli, err := g.app.Client(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to the local cluster database node: %w", err)
+	}
+
+	g.local = cli
+
+	return cli, nil
+}
+
+// dropLocal forgets a local client that failed.
+func (g *Gateway) dropLocal(cli *client.Client) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+
+	if g.local == cli {
+		_ = cli.Close()
+		g.local = nil
+	}
+}
+
+// localLeader asks the local node which member it follows; "" means none.
+func (g *Gateway) localLeader(ctx context.Context) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, localTimeout)
+	defer cancel()
+
+	cli, err := g.localClient(ctx)
+	if err != nil {
+		return "", err
+	}
+
+	info, err := cli.Leader(ctx)
+	if err != nil {
+		g.dropLocal(cli)
+		return "", fmt.Errorf("asking the local cluster database node for the leader: %w", err)
+	}
+
+	if info == nil {
+		return "", nil
+	}
+
+	return info.Address, nil
+}
+
+// waitLeader returns once the local node knows a leader, or ErrNoLeader after
+// leaderWait. When the local node cannot be asked it lets the driver search.
+func (g *Gateway) waitLeader(ctx context.Context) error {
+	deadline := time.Now().Add(leaderWait)
+	for {
+		addr, err := g.localLeader(ctx)
+		if err != nil || addr != "" {
+			return nil
+		}
+
+		if time.Now().After(deadline) {
+			return ErrNoLeader
+		}
+
+		select {
+		case <-ctx.Done():
+			return ErrNoLeader
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Leader returns the raft address of the current leader as this node knows it, or
+// ErrNoLeader.
+func (g *Gateway) Leader(ctx context.Context) (string, error) {
+	addr, err := g.localLeader(ctx)
+	if err != nil {
+		return "", err
+	}
+
+	if addr == "" {
+		return "", ErrNoLeader
+	}
+
+	return addr, nil
+}
+
+// Members returns the raft configuration as this node knows it, with roles and the
+// leader marked.
+func (g *Gateway) Members(ctx context.Context) ([]Member, error) {
+	leader, err := g.localLeader(ctx)
+	if err != nil {
+		return nil, err
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, localTimeout)
+	defer cancel()
+
+	cli, err := g.localClient(ctx)
+	if err != nil {
+		return nil, err
+	}
+
+	nodes, err := cli.Cluster(ctx)
+	if err != nil {
+		g.dropLocal(cli)
+		return nil, fmt.Errorf("asking the local cluster database node for members: %w", err)
+	}
+
+	members := make([]Member, 0, len(nodes))
+	for _, n := range nodes {
+		members = append(members, Member{
+			ID:      n.ID,
+			Address: n.Address,
+			Role:    roleName(n.Role),
+			Leader:  leader != "" && n.Address == leader,
+		})
+	}
+
+	return members, nil
+}
+
+func roleName(r client.NodeRole) string {
+	switch r {
+	case client.Voter:
+		return "voter"
+	case client.StandBy:
+		return "standby"
+	default:
+		return "spare"
+	}
+}
+
+// handoverTimeout bounds Handover when ctx has no deadline (the app package allows a
+// minute).
+const handoverTimeout = 10 * time.Second
+
+// Handover passes leadership and this node's voting role to other members, for a
+// graceful stop (SIGTERM). Call Close afterwards.
+func (g *Gateway) Handover(ctx context.Context) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, handoverTimeout)
+		defer cancel()
+	}
+
+	err := g.app.Handover(ctx)
+	if err != nil {
+		return fmt.Errorf("handing cluster database roles over: %w", err)
+	}
+
+	return nil
+}
