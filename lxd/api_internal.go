@@ -15,7 +15,7 @@ var internalEndpoints = []APIEndpoint{
 // clusterEndpoints are the membership core's /1.0/cluster endpoints.
 var clusterEndpoints = []APIEndpoint{
 	{Path: "cluster", Get: clusterGet, Put: clusterPut},
-	{Path: "cluster/members", Post: clusterMembersPost},
+	{Path: "cluster/members", Get: clusterMembersGet, Post: clusterMembersPost}, // GET: cluster_members.go
 }
 
 func init() {

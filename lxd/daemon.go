@@ -68,6 +68,9 @@ type Daemon struct {
 	restart    chan struct{} // closed to re-exec the daemon (cluster enable, join)
 	restartMu  sync.Once
 	metrics    metricsState
+	// membership is the cluster service (d.cluster, issue 16) for the member handlers
+	// and placement; nil on a host never clustered (cluster_members.go).
+	membership membership
 
 	// The HTTPS API (daemon_remote.go).
 	cert            *listener.Cert

@@ -54,6 +54,8 @@ type fakeConfig struct {
 		Fingerprint string   `json:"fingerprint"`
 		Aliases     []string `json:"aliases"`
 	} `json:"images"`
+	// Cluster, when set, makes the daemon the first of these members (fake_cluster_test.go).
+	Cluster []fakeMember `json:"cluster"`
 }
 
 func TestMain(m *testing.M) {
@@ -151,6 +153,11 @@ func newFakeDaemon(ctx context.Context, cfg fakeConfig) (*Daemon, error) {
 	}
 
 	err = seedFakeDB(ctx, d.db, cfg)
+	if err != nil {
+		return nil, err
+	}
+
+	err = seedFakeCluster(ctx, d, cfg)
 	if err != nil {
 		return nil, err
 	}

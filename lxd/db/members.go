@@ -2,6 +2,8 @@ package db
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -9,122 +11,42 @@ import (
 	"github.com/berth-dev/berth/shared/api"
 )
 
-// Member is one row of the members table (issue 16): a host of the cluster. Row 1,
-// named "none", is this host while it is not clustered.
-type Member struct {
-	ID            int64
-	Name          string
-	Address       string // its cluster.https_address (host:port); "" unclustered
-	Description   string
-	SchemaVersion int
-	APIExtensions int
-	Arch          string
-	FailureDomain string
-	Evacuated     bool
-	Heartbeat     time.Time // the member's last own heartbeat; zero: never
-}
-
 // SelfMemberID is the member row of a host that never joined a cluster: the one every
 // instance belongs to by default.
 const SelfMemberID = 1
 
-const memberColumns = `id, name, address, description, schema_version, api_extensions, arch, failure_domain, evacuated, heartbeat`
-
-const membersSelect = `SELECT ` + memberColumns + ` FROM members ORDER BY id`
-
-// GetMembers returns every member, by id.
-func (tx *Tx) GetMembers(ctx context.Context) ([]Member, error) {
-	return tx.queryMembers(ctx, membersSelect)
-}
-
-// GetMember returns the named member, or a 404 StatusError.
-func (tx *Tx) GetMember(ctx context.Context, name string) (*Member, error) {
-	ms, err := tx.queryMembers(ctx, `SELECT `+memberColumns+` FROM members WHERE name = ?`, name)
-	if err != nil {
-		return nil, err
-	}
-
-	if len(ms) == 0 {
-		return nil, notFound("cluster member", name)
-	}
-
-	return &ms[0], nil
-}
+// The member queries of the cluster API and placement (issue 16), beside the
+// membership core's (cluster_core.go: MemberRow, ClusterMembers, ClusterMember,
+// ClusterMemberAdd). Like those, uniqueness is checked by query: dqlite reports
+// constraint errors in its own shape.
 
 // GetMemberByID returns the member with that id, or a 404 StatusError.
-func (tx *Tx) GetMemberByID(ctx context.Context, id int64) (*Member, error) {
-	ms, err := tx.queryMembers(ctx, `SELECT `+memberColumns+` FROM members WHERE id = ?`, id)
-	if err != nil {
-		return nil, err
-	}
-
-	if len(ms) == 0 {
-		return nil, notFound("cluster member", fmt.Sprintf("#%d", id))
-	}
-
-	return &ms[0], nil
-}
-
-func (tx *Tx) queryMembers(ctx context.Context, query string, args ...any) ([]Member, error) {
-	rows, err := tx.tx.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("querying cluster members: %w", err)
-	}
-
-	defer func() { _ = rows.Close() }()
-
-	out := []Member{}
-	for rows.Next() {
-		var m Member
-		err := rows.Scan(&m.ID, &m.Name, &m.Address, &m.Description, &m.SchemaVersion, &m.APIExtensions, &m.Arch,
-			&m.FailureDomain, &m.Evacuated, dbTime{&m.Heartbeat})
-		if err != nil {
-			return nil, fmt.Errorf("scanning cluster member: %w", err)
-		}
-
-		out = append(out, m)
-	}
-
-	err = rows.Err()
-	if err != nil {
-		return nil, fmt.Errorf("reading cluster members: %w", err)
-	}
-
-	return out, nil
-}
-
-const memberInsert = `
-INSERT INTO members (name, address, description, schema_version, api_extensions, arch, failure_domain, evacuated, heartbeat)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
-
-// CreateMember inserts a member and returns its id: 409 when the name is taken. An
-// empty FailureDomain is "default".
-func (tx *Tx) CreateMember(ctx context.Context, m Member) (int64, error) {
-	if m.FailureDomain == "" {
-		m.FailureDomain = "default"
-	}
-
-	res, err := tx.tx.ExecContext(ctx, memberInsert, m.Name, m.Address, m.Description, m.SchemaVersion, m.APIExtensions,
-		m.Arch, m.FailureDomain, m.Evacuated, timeToDB(m.Heartbeat))
-	if isUnique(err) {
-		return 0, alreadyExists("cluster member", m.Name)
+func (tx *Tx) GetMemberByID(ctx context.Context, id int64) (MemberRow, error) {
+	m, err := scanMember(tx.tx.QueryRowContext(ctx, `SELECT `+memberColumns+` FROM members WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return m, notFound("cluster member", fmt.Sprintf("#%d", id))
 	}
 
 	if err != nil {
-		return 0, fmt.Errorf("inserting cluster member %q: %w", m.Name, err)
+		return m, fmt.Errorf("reading member %d: %w", id, err)
 	}
 
-	id, err := res.LastInsertId()
-	if err != nil {
-		return 0, fmt.Errorf("inserting cluster member %q: %w", m.Name, err)
-	}
-
-	return id, nil
+	return m, nil
 }
 
 // RenameMember renames a member (only its name: its instances follow by id): 404 if
 // old is missing, 409 if new is taken.
 func (tx *Tx) RenameMember(ctx context.Context, oldName, newName string) error {
+	m, err := tx.ClusterMember(ctx, oldName)
+	if err != nil {
+		return err
+	}
+
+	err = tx.memberFree(ctx, m.ID, newName, "")
+	if err != nil {
+		return err
+	}
+
 	return tx.rename(ctx, "cluster member", `UPDATE members SET name = ? WHERE name = ?`, oldName, newName)
 }
 

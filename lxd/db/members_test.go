@@ -15,12 +15,12 @@ func TestMembersSelfRowAndCRUD(t *testing.T) {
 	beat := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
 
 	read(t, db, func(ctx context.Context, tx *Tx) error {
-		ms, err := tx.GetMembers(ctx)
+		ms, err := tx.ClusterMembers(ctx)
 		if err != nil {
 			return err
 		}
 
-		want := []Member{{ID: SelfMemberID, Name: "none", FailureDomain: "default"}}
+		want := []MemberRow{{ID: SelfMemberID, Name: "none", FailureDomain: "default"}}
 		if !reflect.DeepEqual(ms, want) {
 			t.Errorf("GetMembers of a fresh host = %+v, want %+v", ms, want)
 		}
@@ -31,18 +31,18 @@ func TestMembersSelfRowAndCRUD(t *testing.T) {
 	var id int64
 	write(t, db, func(ctx context.Context, tx *Tx) error {
 		var err error
-		id, err = tx.CreateMember(ctx, Member{Name: "m2", Address: "10.251.0.2:8443", Arch: "x86_64", SchemaVersion: 12,
+		id, err = tx.ClusterMemberAdd(ctx, MemberRow{Name: "m2", Address: "10.251.0.2:8443", Arch: "x86_64", SchemaVersion: 12,
 			APIExtensions: 300, Heartbeat: beat})
 		if err != nil {
 			return err
 		}
 
-		_, err = tx.CreateMember(ctx, Member{Name: "m2"})
-		if !api.StatusErrorCheck(err, http.StatusConflict) {
-			t.Errorf("CreateMember of a taken name = %v, want 409", err)
+		err = tx.UpdateMember(ctx, "m2", "rack 2", "")
+		if err != nil {
+			return err
 		}
 
-		err = tx.UpdateMember(ctx, "m2", "rack 2", "")
+		err = tx.ClusterMemberSetIdentity(ctx, MemberRow{ID: SelfMemberID, Name: "none", Address: "10.251.0.1:8443"})
 		if err != nil {
 			return err
 		}
@@ -51,15 +51,15 @@ func TestMembersSelfRowAndCRUD(t *testing.T) {
 	})
 
 	read(t, db, func(ctx context.Context, tx *Tx) error {
-		m, err := tx.GetMember(ctx, "m2")
+		m, err := tx.ClusterMember(ctx, "m2")
 		if err != nil {
 			return err
 		}
 
-		want := Member{ID: id, Name: "m2", Address: "10.251.0.2:8443", Description: "rack 2", SchemaVersion: 12,
+		want := MemberRow{ID: id, Name: "m2", Address: "10.251.0.2:8443", Description: "rack 2", SchemaVersion: 12,
 			APIExtensions: 300, Arch: "x86_64", FailureDomain: "default", Evacuated: true, Heartbeat: beat}
-		if !reflect.DeepEqual(*m, want) {
-			t.Errorf("GetMember = %+v, want %+v", *m, want)
+		if !reflect.DeepEqual(m, want) {
+			t.Errorf("ClusterMember = %+v, want %+v", m, want)
 		}
 
 		byID, err := tx.GetMemberByID(ctx, id)
@@ -67,9 +67,9 @@ func TestMembersSelfRowAndCRUD(t *testing.T) {
 			t.Errorf("GetMemberByID(%d) = %+v, %v", id, byID, err)
 		}
 
-		_, err = tx.GetMember(ctx, "nope")
-		if !api.StatusErrorCheck(err, http.StatusNotFound) {
-			t.Errorf("GetMember(nope) = %v, want 404", err)
+		self, err := tx.GetMemberByID(ctx, SelfMemberID)
+		if err != nil || self.Address != "10.251.0.1:8443" {
+			t.Errorf("member 1 after SetMemberAddress = %+v, %v", self, err)
 		}
 
 		_, err = tx.GetMemberByID(ctx, 99)
@@ -125,12 +125,12 @@ func TestInstancesOfMembers(t *testing.T) {
 	var other int64
 	write(t, db, func(ctx context.Context, tx *Tx) error {
 		var err error
-		other, err = tx.CreateMember(ctx, Member{Name: "m2"})
+		other, err = tx.ClusterMemberAdd(ctx, MemberRow{Name: "m2"})
 		if err != nil {
 			return err
 		}
 
-		_, err = tx.CreateMember(ctx, Member{Name: "empty"})
+		_, err = tx.ClusterMemberAdd(ctx, MemberRow{Name: "empty"})
 		if err != nil {
 			return err
 		}
@@ -155,8 +155,8 @@ func TestInstancesOfMembers(t *testing.T) {
 			return err
 		}
 
-		if names(all) != "a b c" {
-			t.Errorf("GetInstances = %s, want every member's", names(all))
+		if instNames(all) != "a b c" {
+			t.Errorf("GetInstances = %s, want every member's", instNames(all))
 		}
 
 		local, err := tx.GetInstancesWhere(ctx, InstanceFilter{MemberID: SelfMemberID})
@@ -164,8 +164,8 @@ func TestInstancesOfMembers(t *testing.T) {
 			return err
 		}
 
-		if names(local) != "a c" {
-			t.Errorf("instances of member 1 = %s, want a c", names(local))
+		if instNames(local) != "a c" {
+			t.Errorf("instances of member 1 = %s, want a c", instNames(local))
 		}
 
 		for _, inst := range local {
@@ -179,7 +179,7 @@ func TestInstancesOfMembers(t *testing.T) {
 			return err
 		}
 
-		if names(remote) != "b" || remote[0].Location != "m2" || remote[0].Config["user.where"] != "m2" || len(remote[0].Devices) != 3 {
+		if instNames(remote) != "b" || remote[0].Location != "m2" || remote[0].Config["user.where"] != "m2" || len(remote[0].Devices) != 3 {
 			t.Errorf("instances of m2 = %+v", remote)
 		}
 
@@ -240,11 +240,11 @@ func TestInstancesOfMembers(t *testing.T) {
 			return err
 		}
 
-		if names(all) != "a c" {
-			t.Errorf("after a forced DeleteMember: %s, want a c", names(all))
+		if instNames(all) != "a c" {
+			t.Errorf("after a forced DeleteMember: %s, want a c", instNames(all))
 		}
 
-		_, err = tx.GetMember(ctx, "m2")
+		_, err = tx.ClusterMember(ctx, "m2")
 		if !api.StatusErrorCheck(err, http.StatusNotFound) {
 			t.Errorf("deleted member still there: %v", err)
 		}
@@ -253,7 +253,7 @@ func TestInstancesOfMembers(t *testing.T) {
 	})
 }
 
-func names(insts []Instance) string {
+func instNames(insts []Instance) string {
 	s := ""
 	for i, inst := range insts {
 		if i > 0 {
