@@ -71,6 +71,10 @@ func (d *Daemon) router() http.Handler {
 					return denied, true
 				}
 
+				if fwd, ok := d.forwardIfRemote(ep, r); ok {
+					return fwd, true
+				}
+
 				return d.dispatch(ep, r), true
 			})
 		})
@@ -124,7 +128,7 @@ func discardBody(r *http.Request) {
 // once its status is known and before the answer goes out; refusals are logged,
 // rate-limited, where they are decided.
 func (d *Daemon) serve(w http.ResponseWriter, r *http.Request, h func(trust.Caller, *http.Request) (response.Response, bool)) {
-	c := d.trust.Authenticate(r)
+	c := d.relayedCaller(d.trust.Authenticate(r), r)
 	r = r.WithContext(context.WithValue(r.Context(), callerKey{}, c))
 	aw, r := limitRequest(w, r, c)
 	resp, authorised := h(c, r)

@@ -71,6 +71,7 @@ type Daemon struct {
 	// membership is the cluster service (d.cluster, issue 16) for the member handlers
 	// and placement; nil on a host never clustered (cluster_members.go).
 	membership membership
+	forward    *clusterForward // nil unless clustered (cluster_forward.go)
 
 	// The HTTPS API (daemon_remote.go).
 	cert            *listener.Cert

@@ -26,6 +26,12 @@ func instancesGet(d *Daemon, r *http.Request) response.Response {
 		return response.SmartError(err)
 	}
 
+	// Clustered: this member's instances, plus what the other members answer.
+	list, answers, err := d.instancesAcrossMembers(r, list)
+	if err != nil {
+		return response.SmartError(err)
+	}
+
 	names := []string{}
 	objs := []api.Instance{}
 	full := []api.InstanceFull{}
@@ -37,6 +43,11 @@ func instancesGet(d *Daemon, r *http.Request) response.Response {
 		names = append(names, instanceListURL(r, inst.Project, inst.Name))
 		objs = append(objs, inst.Instance)
 		full = append(full, inst)
+	}
+
+	names, objs, full, err = mergeInstanceAnswers(rec, answers, names, objs, full)
+	if err != nil {
+		return response.SmartError(err)
 	}
 
 	switch {

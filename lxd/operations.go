@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-dev/berth/lxd/cluster/forward"
 	"github.com/berth-dev/berth/lxd/operations"
 	"github.com/berth-dev/berth/lxd/response"
 	"github.com/berth-dev/berth/shared/api"
@@ -148,6 +149,10 @@ func eventsGet(d *Daemon, r *http.Request) response.Response {
 	c := callerOf(r)
 	if c.Restricted() {
 		wl.Restrict(d.tenantProjects(r.Context(), c))
+	}
+
+	if forward.IsForwarded(r) {
+		wl.LocalOnly() // another member's subscription: it relays only what happens here
 	}
 
 	return response.ManualResponse(func(w http.ResponseWriter) error { return wl.Serve(w, r) })
