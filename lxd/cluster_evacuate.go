@@ -56,17 +56,6 @@ type evacuationCluster interface {
 // POST /1.0/cluster/members/{name}/state
 func clusterMemberStatePost(d *Daemon, r *http.Request) response.Response {
 	name := pathVar(r, "name")
-	req := api.ClusterMemberStatePost{}
-	err := decodeJSON(r, &req)
-	if err != nil {
-		return response.SmartError(err)
-	}
-
-	mode, err := evacuationMode(req)
-	if err != nil {
-		return response.BadRequest(err)
-	}
-
 	c := d.evacuationCluster()
 	if c == nil || !c.Enabled() {
 		return response.BadRequest(api.StatusErrorf(http.StatusBadRequest, "this server is not clustered"))
@@ -78,7 +67,18 @@ func clusterMemberStatePost(d *Daemon, r *http.Request) response.Response {
 	}
 
 	if m.Name != c.Self().Name {
-		return d.forwardMemberState(r, m)
+		return d.forwardMemberState(r, m) // the body is read there
+	}
+
+	req := api.ClusterMemberStatePost{}
+	err = decodeJSON(r, &req)
+	if err != nil {
+		return response.SmartError(err)
+	}
+
+	mode, err := evacuationMode(req)
+	if err != nil {
+		return response.SmartError(err)
 	}
 
 	switch {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"maps"
@@ -253,5 +254,88 @@ func TestRestoreReportsFailedStart(t *testing.T) {
 
 	if !h.insts["b"].Running || h.evacuated["m1"] {
 		t.Fatalf("b running %v, m1 evacuated %v", h.insts["b"].Running, h.evacuated["m1"])
+	}
+}
+
+// TestClusterMemberStateAPI drives POST /1.0/cluster/members/{name}/state through the
+// router on a fake member m1 of a two-member cluster: evacuate and restore are operations
+// that flip the member's evacuated state (which GET shows), a repeat of either is a 400,
+// bad actions and modes are refused before anything changes, and a request for another
+// member is not handled here.
+func TestClusterMemberStateAPI(t *testing.T) {
+	d := newFakeClusterDaemon(t, fakeMember{Name: "m1", Address: "10.251.0.1:8443"}, fakeMember{Name: "m2", Address: "10.251.0.2:8443"})
+	call := fakeAPI(t, d)
+
+	status := func() string {
+		t.Helper()
+		code, env, _ := call("GET", "/1.0/cluster/members/m1", "")
+		var m api.ClusterMember
+		_ = json.Unmarshal(env.Metadata, &m)
+		if code != http.StatusOK {
+			t.Fatalf("GET m1: %d %s", code, env.Error)
+		}
+
+		return m.Status
+	}
+
+	run := func(body string) {
+		t.Helper()
+		code, env, _ := call("POST", "/1.0/cluster/members/m1/state", body)
+		if code != http.StatusAccepted {
+			t.Fatalf("POST %s: %d %s", body, code, env.Error)
+		}
+
+		code, env, _ = call("GET", env.Operation+"/wait?timeout=10", "")
+		var op api.Operation
+		_ = json.Unmarshal(env.Metadata, &op)
+		if code != http.StatusOK || op.Status != "Success" {
+			t.Fatalf("operation of %s: %d %+v %s", body, code, op, env.Error)
+		}
+	}
+
+	for _, c := range []struct{ body, want string }{
+		{`{"action":"explode"}`, `unknown action "explode"`},
+		{`{"action":"evacuate","mode":"teleport"}`, `unknown evacuation mode "teleport"`},
+		{`{"action":"restore"}`, `cluster member "m1" is not evacuated`},
+	} {
+		code, env, _ := call("POST", "/1.0/cluster/members/m1/state", c.body)
+		if code != http.StatusBadRequest || !strings.Contains(env.Error, c.want) {
+			t.Errorf("POST %s: %d %q, want 400 %q", c.body, code, env.Error, c.want)
+		}
+	}
+
+	code, env, _ := call("POST", "/1.0/cluster/members/m1/state", `{"action":"evacuate","mode":"migrate"}`)
+	if code != http.StatusNotImplemented || !strings.Contains(env.Error, "use mode \"stop\"") {
+		t.Errorf("migrate: %d %q", code, env.Error)
+	}
+
+	code, env, _ = call("POST", "/1.0/cluster/members/m9/state", `{"action":"evacuate"}`)
+	if code != http.StatusNotFound {
+		t.Errorf("unknown member: %d %q", code, env.Error)
+	}
+
+	// No forwarding in this fake: the request for m2 must not be handled by m1.
+	code, env, _ = call("POST", "/1.0/cluster/members/m2/state", `{"action":"evacuate"}`)
+	if code != http.StatusServiceUnavailable || !strings.Contains(env.Error, `cluster member "m2"`) {
+		t.Errorf("other member without forwarding: %d %q", code, env.Error)
+	}
+
+	if s := status(); s != "Online" {
+		t.Fatalf("m1 before evacuation: %s", s)
+	}
+
+	run(`{"action":"evacuate","mode":"stop"}`)
+	if s := status(); s != "Evacuated" {
+		t.Fatalf("m1 after evacuation: %s", s)
+	}
+
+	code, env, _ = call("POST", "/1.0/cluster/members/m1/state", `{"action":"evacuate"}`)
+	if code != http.StatusBadRequest || !strings.Contains(env.Error, "already evacuated") {
+		t.Errorf("second evacuation: %d %q", code, env.Error)
+	}
+
+	run(`{"action":"restore"}`)
+	if s := status(); s != "Online" {
+		t.Fatalf("m1 after restore: %s", s)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/berth-dev/berth/lxd/cluster"
@@ -17,18 +18,31 @@ func init() {
 	serverKeys[cluster.OfflineThresholdKey] = cluster.ValidOfflineThreshold
 }
 
-// offlineThreshold is the configured cluster.offline_threshold.
-func (d *Daemon) offlineThreshold() time.Duration {
-	return cluster.OfflineThreshold(d.serverConfig()[cluster.OfflineThresholdKey])
+// heartbeatStore writes heartbeats through the daemon's (global) database. In the same
+// transaction it reads cluster.offline_threshold, which any member may have changed, and
+// hands it to threshold: the heartbeat interval and the Online of every member follow a
+// change within one beat, on every member.
+type heartbeatStore struct {
+	db        *db.DB
+	threshold func(string)
 }
 
-// heartbeatStore writes heartbeats through the daemon's (global) database.
-type heartbeatStore struct{ db *db.DB }
-
 func (s heartbeatStore) WriteHeartbeat(ctx context.Context, hb cluster.Heartbeat) error {
-	return s.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
-		return tx.SetMemberHeartbeat(ctx, hb.MemberID, hb.Address, hb.SchemaVersion, hb.APIExtensions, hb.Time)
+	var config map[string]string
+	err := s.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		err := tx.SetMemberHeartbeat(ctx, hb.MemberID, hb.Address, hb.SchemaVersion, hb.APIExtensions, hb.Time)
+		if err != nil {
+			return err
+		}
+
+		config, err = tx.GetNodeConfig(ctx)
+		return err
 	})
+	if err == nil {
+		s.threshold(config[cluster.OfflineThresholdKey])
+	}
+
+	return err
 }
 
 // startHeartbeats starts this member's heartbeat writer when it is clustered; it runs
@@ -39,14 +53,24 @@ func (d *Daemon) startHeartbeats(ctx context.Context) {
 		return
 	}
 
+	var threshold atomic.Int64
+	setThreshold := func(v string) {
+		t := cluster.OfflineThreshold(v)
+		threshold.Store(int64(t))
+		if s, ok := c.(interface{ SetOfflineThreshold(time.Duration) }); ok {
+			s.SetOfflineThreshold(t)
+		}
+	}
+
+	setThreshold(d.serverConfig()[cluster.OfflineThresholdKey])
 	h := cluster.NewHeartbeats(cluster.HeartbeatConfig{
-		Store: heartbeatStore{d.db},
+		Store: heartbeatStore{db: d.db, threshold: setThreshold},
 		Self: func() cluster.Heartbeat {
 			self := c.Self()
 			return cluster.Heartbeat{MemberID: self.ID, Address: self.Address, SchemaVersion: db.SchemaVersion(),
 				APIExtensions: len(apiExtensions)}
 		},
-		Threshold: d.offlineThreshold,
+		Threshold: func() time.Duration { return time.Duration(threshold.Load()) },
 		Log:       d.log,
 	})
 

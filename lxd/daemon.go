@@ -121,9 +121,11 @@ func run(dir string, log *slog.Logger) error {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	go func() {
+		stopping := false
 		select {
 		case s := <-sigs:
 			log.Info("shutting down, containers keep running", "signal", s.String())
+			stopping = true
 		case <-d.restart:
 			log.Info("restarting to apply the cluster change, containers keep running")
 		}
@@ -131,7 +133,10 @@ func run(dir string, log *slog.Logger) error {
 		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		stopBeats()
-		d.handover(sctx) // before the API stops: requests in flight still reach the database
+		if stopping {
+			d.handover(sctx) // before the API stops: requests in flight still reach the database
+		}
+
 		_ = srv.Shutdown(sctx)
 	}()
 

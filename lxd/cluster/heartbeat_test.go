@@ -6,8 +6,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/berth-dev/berth/lxd/db"
 )
 
 // fakeClock is a settable Now and an After whose channels the test fires.
@@ -129,7 +127,6 @@ func TestHeartbeatOfflineAfterThreshold(t *testing.T) {
 	}
 
 	hb, _ := store.row(2)
-	row := db.Member{ID: 2, Name: "m2", Heartbeat: hb.Time}
 	for _, c := range []struct {
 		after  time.Duration
 		online bool
@@ -141,14 +138,14 @@ func TestHeartbeatOfflineAfterThreshold(t *testing.T) {
 		{time.Hour, false},
 		{-3 * time.Second, true}, // the reader's clock is behind the writer's
 	} {
-		// What lxc cluster list shows, as another member (1) computes it.
-		got := View{Clustered: true, SelfID: 1, Now: clock.Now().Add(c.after), Threshold: threshold}.Member(row).Online
+		// What lxc cluster list shows, as another member computes it (Service.Members).
+		got := IsOnline(hb.Time, clock.Now().Add(c.after), threshold)
 		if got != c.online {
 			t.Errorf("%s after the last beat: online = %v, want %v", c.after, got, c.online)
 		}
 	}
 
-	if (View{Clustered: true, SelfID: 1, Now: clock.Now(), Threshold: threshold}).Member(db.Member{ID: 3}).Online {
+	if IsOnline(time.Time{}, clock.Now(), threshold) {
 		t.Error("a member that never beat is online")
 	}
 }

@@ -81,6 +81,17 @@ func ValidOfflineThreshold(v string) error {
 	return nil
 }
 
+// IsOnline reports whether a member whose last heartbeat is at heartbeat counts as online
+// at now: within the threshold. A member that never beat is offline; a heartbeat ahead of
+// now (clock skew between members) counts as fresh.
+func IsOnline(heartbeat, now time.Time, threshold time.Duration) bool {
+	if heartbeat.IsZero() {
+		return false
+	}
+
+	return now.Sub(heartbeat) <= threshold
+}
+
 // HeartbeatInterval is how often a member writes its heartbeat: a quarter of the
 // threshold, so three beats in a row may fail (a leader election, a slow disk) before
 // the others see it offline.

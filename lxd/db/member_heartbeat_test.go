@@ -53,7 +53,7 @@ func TestExchangeMemberVersions(t *testing.T) {
 	db := newTestDB(t)
 	ctx := context.Background()
 	write(t, db, func(ctx context.Context, tx *Tx) error {
-		_, err := tx.CreateMember(ctx, Member{Name: "m2", SchemaVersion: 11, APIExtensions: 40})
+		_, err := tx.ClusterMemberAdd(ctx, MemberRow{Name: "m2", Address: "10.251.0.2:8443", SchemaVersion: 11, APIExtensions: 40})
 		return err
 	})
 
