@@ -252,6 +252,7 @@ func (d *Daemon) init(ctx context.Context) error {
 
 		CgroupParent: cgroup.ParentFor(d.dir),
 		OnDelete:     func(name string) { backups.Forget(name) },
+		MemberID:     d.selfMemberID(),
 	})
 
 	backups = backup.New(backup.Config{Dir: d.dir, Instances: mgr.Creator(), Log: d.log})

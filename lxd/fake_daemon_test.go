@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-dev/berth/lxd/cluster"
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/events"
 	"github.com/berth-dev/berth/lxd/imagestore"
@@ -162,6 +163,13 @@ func newFakeDaemon(ctx context.Context, cfg fakeConfig) (*Daemon, error) {
 		return nil, err
 	}
 
+	// As openDB does: a state directory without local.db is a host never clustered.
+	d.cluster, err = cluster.Open(ctx, cluster.Config{Dir: cfg.Dir, Log: d.log})
+	if err != nil {
+		return nil, err
+	}
+
+	d.cluster.SetDB(d.db)
 	d.events = events.NewServer(d.log)
 	d.ops = operations.NewRegistry(d.events, d.log)
 	d.warnings = warnings.New(d.db, d.log, nil)
