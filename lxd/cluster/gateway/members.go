@@ -74,12 +74,18 @@ func (g *Gateway) localLeader(ctx context.Context) (string, error) {
 }
 
 // waitLeader returns once the local node knows a leader, or ErrNoLeader after
-// leaderWait. When the local node cannot be asked it lets the driver search.
+// leaderWait. It only judges when the local node votes or stands by: a spare gets no
+// replication from raft and never knows the leader, and a node that cannot be asked
+// tells nothing; then the driver's own search decides.
 func (g *Gateway) waitLeader(ctx context.Context) error {
 	deadline := time.Now().Add(leaderWait)
 	for {
 		addr, err := g.localLeader(ctx)
 		if err != nil || addr != "" {
+			return nil
+		}
+
+		if !g.participates(ctx) {
 			return nil
 		}
 
@@ -93,6 +99,32 @@ func (g *Gateway) waitLeader(ctx context.Context) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// participates reports whether the local node is a voter or stand-by in its own view
+// of the configuration.
+func (g *Gateway) participates(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, localTimeout)
+	defer cancel()
+
+	cli, err := g.localClient(ctx)
+	if err != nil {
+		return false
+	}
+
+	nodes, err := cli.Cluster(ctx)
+	if err != nil {
+		g.dropLocal(cli)
+		return false
+	}
+
+	for _, n := range nodes {
+		if n.ID == g.ID() {
+			return n.Role == client.Voter || n.Role == client.StandBy
+		}
+	}
+
+	return false
 }
 
 // Leader returns the raft address of the current leader as this node knows it, or
