@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -258,6 +260,55 @@ func (d *Daemon) operationMember(ctx context.Context, id string) *forward.Member
 	return nil
 }
 
+// operationsOfMembers adds the other members' operations to a list of operations
+// (urls, or objs with recursion), asking each member for its own within the fan-out
+// deadline, and remembers where each is so that its URLs reach it through this member.
+// A member that does not answer is left out: its operations cannot be reached either.
+func (d *Daemon) operationsOfMembers(r *http.Request, urls map[string][]string, objs map[string][]api.Operation) {
+	cf := d.forward
+	if cf == nil || forward.IsForwarded(r) {
+		return
+	}
+
+	ms, err := cf.others(r.Context())
+	if err != nil {
+		d.log.Warn("listing operations of members", "err", err)
+		return
+	}
+
+	for _, a := range cf.fwd.Get(r.Context(), ms, r.URL.Path, r.URL.Query(), cf.callerHeader(callerOf(r)), forward.FanoutTimeout) {
+		if a.Err == nil && recursion(r) >= 1 {
+			var more map[string][]api.Operation
+			err = json.Unmarshal(a.Metadata, &more)
+			for status, ops := range more {
+				for _, op := range ops {
+					cf.ops.Add(op.ID, a.Member)
+				}
+
+				objs[status] = append(objs[status], ops...)
+			}
+		} else if a.Err == nil {
+			var more map[string][]string
+			err = json.Unmarshal(a.Metadata, &more)
+			for status, us := range more {
+				for _, u := range us {
+					if id, ok := forward.OperationID(u); ok {
+						cf.ops.Add(id, a.Member)
+					}
+				}
+
+				urls[status] = append(urls[status], us...)
+			}
+		} else {
+			err = a.Err
+		}
+
+		if err != nil {
+			d.log.Warn("listing operations of member", "member", a.Member.Name, "err", err)
+		}
+	}
+}
+
 // others are the members but this one.
 func (cf *clusterForward) others(ctx context.Context) ([]forward.Member, error) {
 	ms, err := cf.dir.Members(ctx)
@@ -351,43 +402,84 @@ func (d *Daemon) instancesAcrossMembers(r *http.Request, list []api.InstanceFull
 	return out, answers, nil
 }
 
-// mergeInstanceAnswers adds the members' answers to a list of recursion rec, and sorts
-// the whole as one member's list is sorted (by instance key).
-func mergeInstanceAnswers(rec int, answers []forward.Answer, names []string, objs []api.Instance, full []api.InstanceFull) ([]string, []api.Instance, []api.InstanceFull, error) {
-	if len(answers) == 0 {
-		return names, objs, full, nil
+// mergedInstanceList is the answer to a list of recursion rec: this member's part
+// (names, objs or full, as rec says) and the members' answers, sorted as one member's
+// list is (by instance key). The members' objects are passed on as they sent them, not
+// decoded and encoded again: that would cost more than the rest of the list.
+func mergedInstanceList(rec int, answers []forward.Answer, names []string, objs []api.Instance, full []api.InstanceFull) response.Response {
+	type item struct {
+		key string
+		raw json.RawMessage
+	}
+
+	var items []item
+	add := func(key string, v any) error {
+		raw, err := json.Marshal(v)
+		items = append(items, item{key, raw})
+		return err
+	}
+
+	var err error
+	switch {
+	case rec >= 2:
+		for i := range full {
+			err = errors.Join(err, add(project.Key(full[i].Project, full[i].Name), &full[i]))
+		}
+	case rec == 1:
+		for i := range objs {
+			err = errors.Join(err, add(project.Key(objs[i].Project, objs[i].Name), &objs[i]))
+		}
+	default:
+		for _, u := range names {
+			err = errors.Join(err, add(urlKey(u), u))
+		}
+	}
+
+	if err != nil {
+		return response.SmartError(err)
 	}
 
 	for _, a := range answers {
-		var err error
-		switch {
-		case rec >= 2:
-			var more []api.InstanceFull
-			err = json.Unmarshal(a.Metadata, &more)
-			full = append(full, more...)
-		case rec == 1:
-			var more []api.Instance
-			err = json.Unmarshal(a.Metadata, &more)
-			objs = append(objs, more...)
-		default:
-			var more []string
-			err = json.Unmarshal(a.Metadata, &more)
-			names = append(names, more...)
+		var raws []json.RawMessage
+		err := json.Unmarshal(a.Metadata, &raws)
+		if err != nil {
+			return response.SmartError(fmt.Errorf("reading the instances of member %s: %w", a.Member, err))
 		}
 
-		if err != nil {
-			return nil, nil, nil, fmt.Errorf("reading the instances of member %s: %w", a.Member, err)
+		for _, raw := range raws {
+			var key string
+			if rec == 0 {
+				var u string
+				err = json.Unmarshal(raw, &u)
+				key = urlKey(u)
+			} else {
+				var id struct{ Name, Project string }
+				err = json.Unmarshal(raw, &id)
+				key = project.Key(id.Project, id.Name)
+			}
+
+			if err != nil {
+				return response.SmartError(fmt.Errorf("reading the instances of member %s: %w", a.Member, err))
+			}
+
+			items = append(items, item{key, raw})
 		}
 	}
 
-	sort.SliceStable(full, func(i, j int) bool {
-		return project.Key(full[i].Project, full[i].Name) < project.Key(full[j].Project, full[j].Name)
-	})
-	sort.SliceStable(objs, func(i, j int) bool {
-		return project.Key(objs[i].Project, objs[i].Name) < project.Key(objs[j].Project, objs[j].Name)
-	})
-	sort.SliceStable(names, func(i, j int) bool { return urlKey(names[i]) < urlKey(names[j]) })
-	return names, objs, full, nil
+	sort.SliceStable(items, func(i, j int) bool { return items[i].key < items[j].key })
+	// One JSON array of the items as they are (the encoder checks it once).
+	var buf bytes.Buffer
+	buf.WriteByte('[')
+	for i := range items {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+
+		buf.Write(items[i].raw)
+	}
+
+	buf.WriteByte(']')
+	return response.SyncResponse(true, json.RawMessage(buf.Bytes()))
 }
 
 // urlKey is the instance key of a list URL (/1.0/instances/NAME[?project=P]).

@@ -111,6 +111,13 @@ func (rm *remoteMember) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 			_ = conn.WriteMessage(typ, append([]byte("n1:"), data...))
 		}
+	case r.URL.Path == "/1.0/operations":
+		if r.URL.Query().Get("recursion") == "1" {
+			sync(map[string][]api.Operation{"running": {{ID: "op-r1", Status: "Running", Location: "n1"}}})
+			return
+		}
+
+		sync(map[string][]string{"running": {"/1.0/operations/op-r1"}})
 	case strings.HasPrefix(r.URL.Path, "/1.0/operations/op-unknown"):
 		http.Error(w, `{"type":"error","error_code":404,"error":"not found"}`, http.StatusNotFound)
 	default:
@@ -464,5 +471,26 @@ func TestClusterRelayedListIsLocal(t *testing.T) {
 		if strings.HasPrefix(l, "GET /1.0/instances") {
 			t.Errorf("a relayed list was fanned out again: %s", l)
 		}
+	}
+}
+
+// TestClusterOperationsList: the operation list shows the other members' operations
+// too, and their URLs are then routed to their member.
+func TestClusterOperationsList(t *testing.T) {
+	d, _, _, c := clusterTestDaemon(t)
+	_, env := call(t, c, http.MethodGet, "/1.0/operations", nil)
+	if string(env.Metadata) != `{"running":["/1.0/operations/op-r1"]}` {
+		t.Errorf("operations: %s", env.Metadata)
+	}
+
+	_, env = call(t, c, http.MethodGet, "/1.0/operations?recursion=1", nil)
+	var objs map[string][]api.Operation
+	_ = json.Unmarshal(env.Metadata, &objs)
+	if len(objs["running"]) != 1 || objs["running"][0].ID != "op-r1" || objs["running"][0].Location != "n1" {
+		t.Errorf("operations, recursion 1: %s", env.Metadata)
+	}
+
+	if m, ok := d.forward.ops.Lookup("op-r1"); !ok || m.Name != "n1" {
+		t.Errorf("op-r1 not routed to n1: %v %v", m, ok)
 	}
 }

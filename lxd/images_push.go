@@ -265,6 +265,11 @@ func (d *Daemon) pushImage(ctx context.Context, op *operations.Operation, img *a
 		return err
 	}
 
+	err = d.images.EnsureFile(ctx, img.Fingerprint) // clustered: maybe on another member only
+	if err != nil {
+		return err
+	}
+
 	f, err := os.Open(d.images.TarballPath(img.Fingerprint))
 	if err != nil {
 		return err

@@ -45,9 +45,8 @@ func instancesGet(d *Daemon, r *http.Request) response.Response {
 		full = append(full, inst)
 	}
 
-	names, objs, full, err = mergeInstanceAnswers(rec, answers, names, objs, full)
-	if err != nil {
-		return response.SmartError(err)
+	if len(answers) > 0 {
+		return mergedInstanceList(rec, answers, names, objs, full)
 	}
 
 	switch {

@@ -44,6 +44,8 @@ func operationsGet(d *Daemon, r *http.Request) response.Response {
 		}
 	}
 
+	// Clustered: the other members' operations too.
+	d.operationsOfMembers(r, urls, objs)
 	if full {
 		return response.SyncResponse(true, objs)
 	}

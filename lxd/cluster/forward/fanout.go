@@ -75,7 +75,13 @@ func (f *Forwarder) get(ctx context.Context, m Member, path string, query url.Va
 		return nil, &UnreachableError{Member: m, Err: err}
 	}
 
-	defer func() { _ = resp.Body.Close() }()
+	// Read to the end (a trailing newline at most) so the connection is reused: a new
+	// TLS handshake per list would cost more than the list.
+	defer func() {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		_ = resp.Body.Close()
+	}()
+
 	var env api.Response
 	err = json.NewDecoder(io.LimitReader(resp.Body, maxFanoutBody)).Decode(&env)
 	if err != nil {
