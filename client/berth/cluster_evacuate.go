@@ -12,8 +12,13 @@ import (
 	"github.com/berth-dev/berth/shared/api"
 )
 
-// clusterEvacuateCmds are `cluster evacuate` and `cluster restore` (lxc 5.0's), for the
-// `cluster` command group.
+// The cluster group's evacuate and restore, after the subcommands registered before.
+func init() {
+	prev := clusterMemberCmds
+	clusterMemberCmds = func(a *app) []*cobra.Command { return append(prev(a), clusterEvacuateCmds(a)...) }
+}
+
+// clusterEvacuateCmds are `cluster evacuate` and `cluster restore` (lxc 5.0's).
 func clusterEvacuateCmds(a *app) []*cobra.Command {
 	return []*cobra.Command{newClusterStateCmd(a, "evacuate"), newClusterStateCmd(a, "restore")}
 }
