@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -154,54 +152,14 @@ func (c *cluster) token(name string) string {
 	return f[len(f)-1]
 }
 
-// join has member i redeem token: PUT /1.0/cluster over its unix socket with what `lxd
-// init --preseed` sends for a token join (server name and address, the cluster's address
-// and certificate taken from the token, the token itself). It returns the refusal, or
-// nil once member i serves as a member of the cluster.
+// join has member i redeem token over its unix socket as `lxd init --preseed` does
+// (testutil.Join). It returns the refusal, or nil once member i serves as a member of
+// the cluster.
 func (c *cluster) join(i int, token string) error {
 	c.t.Helper()
-	raw, err := base64Decode(token)
-	if err != nil {
-		return fmt.Errorf("token is not base64: %w", err)
-	}
-
-	var tok api.ClusterMemberJoinToken
-	err = json.Unmarshal(raw, &tok)
-	if err != nil || len(tok.Addresses) == 0 {
-		return fmt.Errorf("token %q: %v (no addresses)", raw, err)
-	}
-
-	body := map[string]any{
-		"server_name":         tok.ServerName,
-		"enabled":             true,
-		"server_address":      c.net.APIAddr(i),
-		"cluster_address":     tok.Addresses[0],
-		"cluster_certificate": c.certPEM(),
-		"cluster_token":       token,
-		"member_config":       []any{},
-	}
-
-	code, env, err := c.req(i, "PUT", "/1.0/cluster", body, time.Minute)
+	err := testutil.Join(filepath.Join(c.member(i).dir, "unix.socket"), token, c.net.APIAddr(i), c.certPEM())
 	if err != nil {
 		return err
-	}
-
-	if code >= 400 || env.Type == "error" {
-		return fmt.Errorf("%d %s", code, env.Error)
-	}
-
-	if env.Type == "async" && env.Operation != "" {
-		// The joiner re-executes itself once accepted: a wait cut short by that is
-		// not an answer, waitClustered below is.
-		code, env, err = c.req(i, "GET", env.Operation+"/wait?timeout=60", nil, 70*time.Second)
-		if err == nil && code == http.StatusOK {
-			op, _ := env.MetadataAsOperation()
-			if op != nil && op.StatusCode == api.Failure {
-				return fmt.Errorf("join operation failed: %s", op.Err)
-			}
-		} else if err == nil && code >= 400 {
-			return fmt.Errorf("join operation: %d %s", code, env.Error)
-		}
 	}
 
 	c.waitClustered(i)
@@ -253,18 +211,7 @@ func (c *cluster) waitClustered(i int) {
 
 // members is GET /1.0/cluster/members?recursion=1 through member via (3 s deadline).
 func (c *cluster) members(via int) ([]api.ClusterMember, error) {
-	code, env, err := c.req(via, "GET", "/1.0/cluster/members?recursion=1", nil, 3*time.Second)
-	if err != nil {
-		return nil, err
-	}
-
-	if code != http.StatusOK {
-		return nil, fmt.Errorf("GET /1.0/cluster/members through m%d: %d %s", via, code, env.Error)
-	}
-
-	var ms []api.ClusterMember
-	err = json.Unmarshal(env.Metadata, &ms)
-	return ms, err
+	return testutil.ClusterMembers(filepath.Join(c.member(via).dir, "unix.socket"))
 }
 
 // memberIndex maps "m3" to 3 (0 when the name is not ours).
@@ -334,7 +281,7 @@ func (c *cluster) waitVoters(n int, timeout time.Duration) {
 
 		voters := 0
 		for _, m := range ms {
-			if m.Database && strings.EqualFold(m.Status, "online") {
+			if testutil.IsVoter(m) && strings.EqualFold(m.Status, "online") {
 				voters++
 			}
 		}
@@ -349,45 +296,7 @@ func (c *cluster) waitVoters(n int, timeout time.Duration) {
 // req sends one request to member i's unix socket with a deadline, and decodes the
 // envelope. Unlike d.raw it never fails the test: an error or a timeout is returned.
 func (c *cluster) req(i int, method, path string, body any, timeout time.Duration) (int, api.Response, error) {
-	socket := filepath.Join(c.member(i).dir, "unix.socket")
-	hc := &http.Client{Timeout: timeout, Transport: &http.Transport{DisableKeepAlives: true,
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", socket)
-		}}}
-
-	var rdr io.Reader
-	if body != nil {
-		data, err := json.Marshal(body)
-		if err != nil {
-			return 0, api.Response{}, err
-		}
-
-		rdr = strings.NewReader(string(data))
-	}
-
-	req, err := http.NewRequest(method, "http://unix.socket"+path, rdr)
-	if err != nil {
-		return 0, api.Response{}, err
-	}
-
-	resp, err := hc.Do(req)
-	if err != nil {
-		return 0, api.Response{}, err
-	}
-
-	defer func() { _ = resp.Body.Close() }()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return resp.StatusCode, api.Response{}, err
-	}
-
-	var env api.Response
-	err = json.Unmarshal(data, &env)
-	if err != nil {
-		return resp.StatusCode, env, fmt.Errorf("%s %s: not an envelope: %q", method, path, data)
-	}
-
-	return resp.StatusCode, env, nil
+	return testutil.UnixRequest(filepath.Join(c.member(i).dir, "unix.socket"), method, path, body, timeout)
 }
 
 // createProfile creates profile name through member via with a deadline; an
