@@ -4,7 +4,9 @@
 // memory (PSS) of berthd and of each monitor, the util-linux boot floor, list and exec
 // over HTTPS against the unix socket (and against LXD's own HTTPS listener), and
 // GET /1.0/metrics with 10 and 100 running containers, and a host filled with N idle
-// containers (the density section, -density-n or BENCH_DENSITY_N, 50 by default).
+// containers (the density section, -density-n or BENCH_DENSITY_N, 50 by default), and
+// clustering (write latency single host against three members, list across members,
+// failover time; the cluster section).
 //
 // Run it with `make bench` (as root, after `make build`).
 package main
@@ -27,7 +29,7 @@ import (
 var (
 	runs   = flag.Int("runs", 5, "samples per figure")
 	binDir = flag.String("bin", "bin", "directory with berthd and berth")
-	only   = flag.String("only", "", "comma-separated sections to run: lifecycle, parallel, network, floor, bootab, list, exec, snapshots, volumes, pools, remote, lxd, density, metrics (default all)")
+	only   = flag.String("only", "", "comma-separated sections to run: lifecycle, parallel, network, floor, bootab, list, exec, snapshots, volumes, pools, remote, lxd, cluster, density, metrics (default all)")
 )
 
 // section reports whether -only selects name.
@@ -136,6 +138,10 @@ func run() error {
 
 	if section("lxd") {
 		benchLXD(b, image, r)
+	}
+
+	if section("cluster") {
+		benchCluster(b, image, r)
 	}
 
 	if section("density") {
