@@ -29,7 +29,7 @@ func (d *Daemon) evacuationCluster() evacuationCluster {
 func (d *Daemon) forwardMemberState(r *http.Request, m cluster.Member) response.Response {
 	cf := d.forward
 	if cf == nil || forward.IsForwarded(r) {
-		return response.Unavailable(api.StatusErrorf(http.StatusServiceUnavailable, "cannot reach cluster member %q to %s it", m.Name, "change its state"))
+		return response.Unavailable(api.StatusErrorf(http.StatusServiceUnavailable, "cannot reach cluster member %q to evacuate or restore it", m.Name))
 	}
 
 	fm, err := cf.member(r.Context(), m.ID, "")

@@ -131,11 +131,6 @@ func TestClusterMembersGet(t *testing.T) {
 	if code != http.StatusNotFound || !strings.Contains(env.Error, `"nope"`) {
 		t.Errorf("GET of a missing member: %d %s", code, env.Error)
 	}
-
-	code, env, _ = call("POST", "/1.0/cluster/members/m4/state", `{"action":"evacuate"}`)
-	if code != http.StatusNotImplemented {
-		t.Errorf("POST .../state (not this file's): %d %s, want 501", code, env.Error)
-	}
 }
 
 // A host never clustered shows its one member, "none", online, and refuses rename and
