@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/berth-dev/berth/shared/api"
 )
 
 // The rolling-upgrade gate (issue 16, item 5), as LXD does it. Every member records in
@@ -134,6 +137,9 @@ func (g UpgradeGate) Wait(ctx context.Context) error {
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return ctx.Err()
+		case api.StatusErrorCheck(err, http.StatusNotFound):
+			// This member's row is gone: it was removed from the cluster.
+			return fmt.Errorf("checking cluster members' versions: %w", err)
 		case err != nil:
 			g.Log.Warn("checking cluster members' versions", "err", err)
 		case verdict == nil:

@@ -3,10 +3,13 @@ package cluster
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/berth-dev/berth/shared/api"
 )
 
 // fakeVersions is a members table with a transaction: a rolled-back exchange leaves the
@@ -199,5 +202,19 @@ func TestUpgradeGateRetriesDatabaseErrors(t *testing.T) {
 	err = g.Wait(ctx)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled: %v", err)
+	}
+}
+
+// TestUpgradeGateRemovedMember: a member whose row is gone (removed from the cluster)
+// does not wait forever for itself.
+func TestUpgradeGateRemovedMember(t *testing.T) {
+	table := threeMembers(12, 50)
+	table.fail = api.StatusErrorf(http.StatusNotFound, "cluster member \"#7\" not found")
+	g := UpgradeGate{Store: table, Self: MemberVersion{ID: 7, Name: "m7", SchemaVersion: 12, APIExtensions: 50},
+		After: func(time.Duration) <-chan time.Time { t.Fatal("a removed member must not wait"); return nil }}
+
+	err := g.Wait(context.Background())
+	if !api.StatusErrorCheck(err, http.StatusNotFound) {
+		t.Fatalf("removed member: %v, want the 404", err)
 	}
 }

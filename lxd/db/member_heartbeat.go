@@ -48,7 +48,7 @@ func ExchangeMemberVersions(ctx context.Context, sqlDB *sql.DB, id int64, schema
 	}
 
 	if n != 1 {
-		return fmt.Errorf("recording this member's versions: no member row with id %d", id)
+		return notFound("cluster member", fmt.Sprintf("#%d", id)) // removed from the cluster
 	}
 
 	rows, err := tx.QueryContext(ctx, `SELECT id, name, schema_version, api_extensions FROM members ORDER BY id`)
