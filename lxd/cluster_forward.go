@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-dev/berth/lxd/cluster"
 	"github.com/berth-dev/berth/lxd/cluster/forward"
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/response"
@@ -28,8 +29,8 @@ import (
 // /1.0/events, and an image a member never received is fetched from one that has it.
 // On a host that is not clustered d.forward is nil and none of this runs.
 
-// memberDirectory is what forwarding needs of the membership service (lxd/cluster's
-// *cluster.Service, through a small adapter).
+// memberDirectory is what forwarding needs of the membership service: lxd/cluster's
+// *cluster.Service through clusterDirectory; the tests' fake.
 type memberDirectory interface {
 	// Self is this member (its ID and name).
 	Self() forward.Member
@@ -48,9 +49,9 @@ type clusterForward struct {
 	fwd *forward.Forwarder
 	ops *forward.Operations
 
-	// place picks the member of a new instance created without ?target= (the members'
-	// placement); nil: this one.
-	place func(ctx context.Context) (string, error)
+	// place checks the ?target= of a new instance, or picks its member when there is
+	// none (the members' placement), and returns the member's name; nil: this one.
+	place func(ctx context.Context, target string) (string, error)
 
 	stop context.CancelFunc
 }
@@ -58,7 +59,7 @@ type clusterForward struct {
 // startForwarding turns forwarding on, with dir for the members: the event relay runs
 // until stopForwarding, local events carry this member's name, and images missing here
 // are fetched from other members.
-func (d *Daemon) startForwarding(dir memberDirectory, place func(ctx context.Context) (string, error)) {
+func (d *Daemon) startForwarding(dir memberDirectory, place func(ctx context.Context, target string) (string, error)) {
 	self := dir.Self()
 	cf := &clusterForward{dir: dir, ops: forward.NewOperations(), place: place}
 	cf.fwd = forward.New(self.Name, dir.ClientTLS(), d.log.With("part", "forward"))
@@ -102,8 +103,8 @@ func (d *Daemon) relayedCaller(c trust.Caller, r *http.Request) trust.Caller {
 		return c // the member's own call
 	case forward.CallerAdmin:
 		// The origin's unix socket (or a member's own service call): every right, as
-		// it has there.
-		return trust.Caller{Via: trust.ViaUnix, UID: 0, PID: -1}
+		// it has there, which the member has here.
+		return c
 	case forward.CallerUntrusted:
 		return trust.Caller{Via: trust.ViaTLS, UID: -1, PID: -1}
 	}
@@ -203,23 +204,26 @@ func (cf *clusterForward) instanceMember(ctx context.Context, d *db.DB, key stri
 	return cf.member(ctx, id, "")
 }
 
-// createMember is the member a new instance goes to: ?target=, else the placement's
-// choice (then set as ?target= on the request, which is returned). nil: this one.
+// createMember is the member a new instance goes to: ?target= (checked), else the
+// placement's choice (then set as ?target= on the request, which is returned). nil:
+// this one.
 func (cf *clusterForward) createMember(r *http.Request) (*forward.Member, *http.Request, error) {
 	q := r.URL.Query()
 	target := q.Get("target")
-	if target == "" && cf.place != nil {
-		var err error
-		target, err = cf.place(r.Context())
+	if cf.place != nil {
+		placed, err := cf.place(r.Context(), target)
 		if err != nil {
 			return nil, r, err
 		}
 
-		q.Set("target", target)
-		u := *r.URL
-		u.RawQuery = q.Encode()
-		r = r.WithContext(r.Context())
-		r.URL = &u
+		if placed != target {
+			target = placed
+			q.Set("target", target)
+			u := *r.URL
+			u.RawQuery = q.Encode()
+			r = r.WithContext(r.Context())
+			r.URL = &u
+		}
 	}
 
 	if target == "" || target == cf.dir.Self().Name {
@@ -235,8 +239,8 @@ func (cf *clusterForward) createMember(r *http.Request) (*forward.Member, *http.
 // nowhere: the local handler answers 404).
 func (d *Daemon) operationMember(ctx context.Context, id string) *forward.Member {
 	_, err := d.ops.Get(id)
-	if err == nil {
-		return nil
+	if err == nil || strings.HasPrefix(id, standInPrefix) {
+		return nil // here, or a join token's stand-in: the database's, any member answers
 	}
 
 	cf := d.forward
@@ -282,22 +286,27 @@ func (d *Daemon) operationsOfMembers(r *http.Request, urls map[string][]string, 
 			err = json.Unmarshal(a.Metadata, &more)
 			for status, ops := range more {
 				for _, op := range ops {
-					cf.ops.Add(op.ID, a.Member)
-				}
+					if strings.HasPrefix(op.ID, standInPrefix) {
+						continue // a join token's stand-in: every member lists it
+					}
 
-				objs[status] = append(objs[status], ops...)
+					cf.ops.Add(op.ID, a.Member)
+					objs[status] = append(objs[status], op)
+				}
 			}
 		} else if a.Err == nil {
 			var more map[string][]string
 			err = json.Unmarshal(a.Metadata, &more)
 			for status, us := range more {
 				for _, u := range us {
-					if id, ok := forward.OperationID(u); ok {
-						cf.ops.Add(id, a.Member)
+					id, ok := forward.OperationID(u)
+					if !ok || strings.HasPrefix(id, standInPrefix) {
+						continue // a join token's stand-in: every member lists it
 					}
-				}
 
-				urls[status] = append(urls[status], us...)
+					cf.ops.Add(id, a.Member)
+					urls[status] = append(urls[status], u)
+				}
 			}
 		} else {
 			err = a.Err
@@ -531,4 +540,59 @@ func (f imageFetcher) FetchImage(ctx context.Context, fp string) (io.ReadCloser,
 
 	f.d.log.Info("fetching image from member", "fingerprint", fp[:12], "member", from.Name, "answered_in", time.Since(start))
 	return body, ctype, nil
+}
+
+// clusterDirectory is the cluster service as forwarding sees it.
+type clusterDirectory struct{ s *cluster.Service }
+
+func forwardMember(m cluster.Member) forward.Member {
+	return forward.Member{ID: m.ID, Name: m.Name, Address: m.Address, Online: m.Online}
+}
+
+func (c clusterDirectory) Self() forward.Member { return forwardMember(c.s.Self()) }
+
+func (c clusterDirectory) Members(ctx context.Context) ([]forward.Member, error) {
+	ms, err := c.s.Members(ctx)
+	if err != nil {
+		return nil, err
+	}
+
+	out := make([]forward.Member, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, forwardMember(m))
+	}
+
+	return out, nil
+}
+
+func (c clusterDirectory) ClientTLS() *tls.Config { return c.s.ClientTLS() }
+
+func (c clusterDirectory) IsMember(caller trust.Caller) bool { return caller.Member }
+
+// placeInstance is the member a new instance goes to: the one ?target= names, if it may
+// take one (it exists, is online, not evacuated), else the online, not evacuated member
+// with the fewest instances (lxd/cluster's placement).
+func (d *Daemon) placeInstance(ctx context.Context, target string) (string, error) {
+	ms, err := d.cluster.Members(ctx)
+	if err != nil {
+		return "", err
+	}
+
+	if target != "" {
+		m, err := cluster.Target(ms, target)
+		return m.Name, err
+	}
+
+	var counts map[int64]int
+	err = d.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		var err error
+		counts, err = tx.GetMemberInstanceCounts(ctx)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+
+	m, err := cluster.Place(ms, counts)
+	return m.Name, err
 }

@@ -39,7 +39,7 @@ func (f *fakeDirectory) Members(context.Context) ([]forward.Member, error) {
 
 func (f *fakeDirectory) ClientTLS() *tls.Config { return f.tls }
 
-func (f *fakeDirectory) IsMember(c trust.Caller) bool { return c.Fingerprint == "cluster-cert" }
+func (f *fakeDirectory) IsMember(c trust.Caller) bool { return c.Member }
 
 func (f *fakeDirectory) setOnline(id int64, online bool) {
 	f.mu.Lock()
@@ -377,7 +377,7 @@ func TestClusterListFansOut(t *testing.T) {
 // is the one it names, with that caller's trust.
 func TestRelayedCaller(t *testing.T) {
 	d, _, _, _ := clusterTestDaemon(t)
-	member := trust.Caller{Via: trust.ViaTLS, Fingerprint: "cluster-cert", UID: -1, PID: -1}
+	member := trust.Caller{Via: trust.ViaTLS, Fingerprint: "cluster-cert", UID: -1, PID: -1, Trusted: true, Member: true}
 	client := trust.Caller{Via: trust.ViaTLS, Fingerprint: "client", UID: -1, PID: -1}
 	req := func(caller string) *http.Request {
 		r := httptest.NewRequest(http.MethodGet, "/1.0/instances", nil)
@@ -405,7 +405,7 @@ func TestRelayedCaller(t *testing.T) {
 
 	d.forward = nil // unclustered: nobody is a member
 	r = req(forward.CallerAdmin)
-	if c := d.relayedCaller(member, r); c.Admin() || forward.IsForwarded(r) {
+	if c := d.relayedCaller(member, r); c.String() != member.String() || forward.IsForwarded(r) || r.Header.Get(forward.HeaderCaller) != "" {
 		t.Errorf("relay headers honoured on a host that is not clustered: %v", c)
 	}
 }
@@ -492,5 +492,40 @@ func TestClusterOperationsList(t *testing.T) {
 
 	if m, ok := d.forward.ops.Lookup("op-r1"); !ok || m.Name != "n1" {
 		t.Errorf("op-r1 not routed to n1: %v %v", m, ok)
+	}
+}
+
+// TestClusterPlacement: a create without ?target= goes where placement says, with the
+// choice as ?target=; a target placement refuses is refused here, with its error.
+func TestClusterPlacement(t *testing.T) {
+	d, _, rm, c := clusterTestDaemon(t)
+	d.forward.place = func(_ context.Context, target string) (string, error) {
+		switch target {
+		case "":
+			return "n1", nil
+		case "n1", "n2":
+			return target, nil
+		}
+
+		return "", api.StatusErrorf(http.StatusBadRequest, "cluster member %q is evacuated", target)
+	}
+
+	resp, _ := call(t, c, http.MethodPost, "/1.0/instances?project=default", nil)
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("placed create: %d", resp.StatusCode)
+	}
+
+	found := false
+	for _, l := range rm.log() {
+		found = found || l == "POST /1.0/instances?project=default&target=n1 forwarded=n2 caller=admin body={}"
+	}
+
+	if !found {
+		t.Errorf("the placed create did not reach n1 with its target: %q", rm.log())
+	}
+
+	resp, env := call(t, c, http.MethodPost, "/1.0/instances?target=n3", nil)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(env.Error, `"n3" is evacuated`) {
+		t.Errorf("create on a refused target: %d %q", resp.StatusCode, env.Error)
 	}
 }

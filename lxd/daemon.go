@@ -68,10 +68,10 @@ type Daemon struct {
 	restart    chan struct{} // closed to re-exec the daemon (cluster enable, join)
 	restartMu  sync.Once
 	metrics    metricsState
+	forward    *clusterForward // nil unless clustered (cluster_forward.go)
 	// membership is the cluster service (d.cluster, issue 16) for the member handlers
 	// and placement; nil on a host never clustered (cluster_members.go).
 	membership membership
-	forward    *clusterForward // nil unless clustered (cluster_forward.go)
 
 	// The HTTPS API (daemon_remote.go).
 	cert            *listener.Cert
@@ -105,6 +105,11 @@ func run(dir string, log *slog.Logger) error {
 
 	defer d.cluster.Close()
 	defer d.db.Close()
+	if d.cluster.Enabled() {
+		// Requests, lists, events and images across members (cluster_forward.go).
+		d.startForwarding(clusterDirectory{d.cluster}, d.placeInstance)
+		defer d.stopForwarding()
+	}
 
 	socket := filepath.Join(dir, "unix.socket")
 	l, err := listenUnix(socket)

@@ -46,6 +46,7 @@ func operationsGet(d *Daemon, r *http.Request) response.Response {
 
 	// Clustered: the other members' operations too.
 	d.operationsOfMembers(r, urls, objs)
+
 	if full {
 		return response.SyncResponse(true, objs)
 	}
