@@ -63,7 +63,13 @@ func fakeAPI(t *testing.T, d *Daemon) func(method, path, body string, hdr ...str
 
 func newFakeClusterDaemon(t *testing.T, members ...fakeMember) *Daemon {
 	t.Helper()
-	d, err := newFakeDaemon(context.Background(), fakeConfig{Dir: t.TempDir(), Cluster: members})
+	cfg := fakeConfig{Dir: t.TempDir(), Cluster: members}
+	cfg.Images = append(cfg.Images, struct {
+		Fingerprint string   `json:"fingerprint"`
+		Aliases     []string `json:"aliases"`
+	}{Fingerprint: strings.Repeat("ab", 32), Aliases: []string{"img"}})
+
+	d, err := newFakeDaemon(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
