@@ -280,7 +280,7 @@ func TestClusterQuorumLoss(t *testing.T) {
 	}
 }
 
-func waitForVoters(t *testing.T, g *gateway.Gateway, want int) {
+func waitForVoters(t testing.TB, g *gateway.Gateway, want int) {
 	t.Helper()
 
 	deadline := time.Now().Add(15 * time.Second)

@@ -215,7 +215,11 @@ func start(ctx context.Context, cfg Config, cluster []string, m mode) (*Gateway,
 	if m == modeNew {
 		err = g.Ready(ctx)
 		if err != nil {
+			// The directory held no node before: leave none behind, so the member
+			// can try again (a half-joined node cannot be restarted anyway).
 			_ = g.Close()
+			_ = os.RemoveAll(cfg.Dir)
+
 			return nil, err
 		}
 	}

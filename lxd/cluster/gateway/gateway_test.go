@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"os"
 	"path/filepath"
 	"sort"
 	"testing"
@@ -435,10 +436,16 @@ func TestForeignCertificateRefused(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 
-	g, err := Join(ctx, testConfig(t, newCert(t)), []string{gws[0].Address()})
+	cfg := testConfig(t, newCert(t))
+	g, err := Join(ctx, cfg, []string{gws[0].Address()})
 	if err == nil {
 		_ = g.Close()
 		t.Fatal("a node with a foreign certificate joined")
+	}
+
+	_, err = os.Stat(cfg.Dir)
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("failed join left its directory behind: %v", err)
 	}
 
 	members, err := gws[0].Members(context.Background())
@@ -484,5 +491,39 @@ func TestTwoBootstrapsSideBySide(t *testing.T) {
 		}
 
 		t.Cleanup(func() { _ = g.Close() })
+	}
+}
+
+// TestTwoNodes: the second of two members stays a spare (raft tells spares nothing),
+// yet it finds the leader, lists the members and writes.
+func TestTwoNodes(t *testing.T) {
+	ctx := context.Background()
+	gws := startCluster(t, 2)
+
+	leader, err := gws[1].Leader(ctx)
+	if err != nil || leader != gws[0].Address() {
+		t.Fatalf("Leader through the spare = %q, %v, want %q", leader, err, gws[0].Address())
+	}
+
+	members, err := gws[1].Members(ctx)
+	if err != nil || len(members) != 2 {
+		t.Fatalf("Members through the spare = %+v, %v", members, err)
+	}
+
+	roles := map[string]string{}
+	for _, m := range members {
+		roles[m.Address] = m.Role
+		if m.Leader != (m.Address == leader) {
+			t.Errorf("member %+v: wrong leader flag", m)
+		}
+	}
+
+	if roles[gws[0].Address()] != "voter" || roles[gws[1].Address()] != "spare" {
+		t.Fatalf("roles = %v, want the first a voter, the second a spare", roles)
+	}
+
+	err = exec(ctx, gws[1].DB(), "CREATE TABLE t (v TEXT)")
+	if err != nil {
+		t.Fatalf("write through the spare: %v", err)
 	}
 }
