@@ -8,7 +8,9 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"database/sql/driver"
 	"errors"
+	"fmt"
 	"math/big"
 	"net"
 	"net/http"
@@ -313,3 +315,124 @@ func schemaDump(ctx context.Context, db *DB) (string, error) {
 
 	return schema.Normalize(dump), nil
 }
+
+// codeErr is an error carrying a SQLite code, as the gateway's errors do.
+type codeErr int
+
+func (e codeErr) Error() string   { return "sqlite code" }
+func (e codeErr) SQLiteCode() int { return int(e) }
+
+// TestClusterRetryPolicy: a busy cluster database is waited for beyond the 1 s window
+// that ends retries of a missing leader.
+func TestClusterRetryPolicy(t *testing.T) {
+	db := &DB{cluster: true, transient: func(err error) bool {
+		var c codeErr
+		return errors.As(err, &c) || errors.Is(err, errNoLeaderForTest)
+	}}
+
+	long := time.Now().Add(-2 * time.Second)
+	if db.giveUp(codeErr(5), 12, long) {
+		t.Error("busy gave up after 12 attempts and 2 s")
+	}
+
+	if !db.giveUp(codeErr(5), maxBusyAttempts, long) {
+		t.Error("busy never gives up")
+	}
+
+	if !db.giveUp(errNoLeaderForTest, 2, long) {
+		t.Error("no leader retried past the window")
+	}
+
+	if db.giveUp(errNoLeaderForTest, 2, time.Now()) {
+		t.Error("no leader not retried within the window")
+	}
+
+	file := &DB{}
+	if !file.giveUp(codeErr(5), maxAttempts, time.Now()) {
+		t.Error("file database retries past maxAttempts")
+	}
+}
+
+var errNoLeaderForTest = errors.New("no leader")
+
+// TestClusterConcurrentMembers: two members write at once through their own handles;
+// the leader's write lock makes some attempts busy, and every write still lands.
+func TestClusterConcurrentMembers(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	first := newGateway(t)
+	second, err := gateway.Join(ctx, nodeConfig(t), []string{first.Address()})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Cleanup(func() { _ = second.Close() })
+
+	var dbs []*DB
+	for _, g := range []*gateway.Gateway{first, second} {
+		db, err := OpenCluster(ctx, g.DB(), WithTransient(gateway.IsTransient))
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		dbs = append(dbs, db)
+	}
+
+	const perMember = 30
+	errs := make(chan error, 2*perMember)
+	var wg sync.WaitGroup
+	for m, db := range dbs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range perMember {
+				errs <- db.Transaction(ctx, func(ctx context.Context, tx *Tx) error {
+					key := fmt.Sprintf("m%d.k%d", m, i)
+					return tx.UpdateNodeConfig(ctx, map[string]string{key: "v"}, nil)
+				})
+			}
+		}()
+	}
+
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent write: %v", err)
+		}
+	}
+
+	read(t, dbs[1], func(ctx context.Context, tx *Tx) error {
+		config, err := tx.GetNodeConfig(ctx)
+		if err != nil {
+			return err
+		}
+
+		if len(config) != 2*perMember {
+			t.Errorf("%d keys written, want %d", len(config), 2*perMember)
+		}
+
+		return nil
+	})
+}
+
+// TestClusterTransientWithoutClassifier: OpenCluster without WithTransient still
+// retries what every cluster driver reports in common.
+func TestClusterTransientWithoutClassifier(t *testing.T) {
+	db := &DB{cluster: true}
+	for _, err := range []error{
+		gateway.ErrNoLeader, driverBadConn(), codeErr(5), codeErr(6 | 1<<8),
+		errors.New("leadership lost"), errors.New("checkpoint in progress"),
+	} {
+		if !db.isTransient(err) {
+			t.Errorf("%v is not transient", err)
+		}
+	}
+
+	if db.isTransient(codeErr(2067)) || db.isTransient(errors.New("plain")) {
+		t.Error("a constraint or plain error is transient")
+	}
+}
+
+func driverBadConn() error { return fmt.Errorf("wrapped: %w", driver.ErrBadConn) }

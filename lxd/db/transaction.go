@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -13,7 +14,8 @@ import (
 	"github.com/berth-dev/berth/shared/api"
 
 	// The only importer of the SQLite driver in the project: everything else goes
-	// through DB and Tx, so a move to dqlite touches this package alone.
+	// through DB and Tx. The cluster database arrives as a *sql.DB from
+	// lxd/cluster/gateway (OpenCluster); its errors are told apart by SQLite code.
 	"github.com/mattn/go-sqlite3"
 )
 
@@ -97,7 +99,7 @@ func (db *DB) retry(ctx context.Context, attempt func(ctx context.Context) error
 			return err
 		}
 
-		if n == maxAttempts || (db.cluster && time.Since(start) >= clusterRetryWindow) {
+		if db.giveUp(err, n, start) {
 			return db.unavailable(err)
 		}
 
@@ -109,8 +111,66 @@ func (db *DB) retry(ctx context.Context, attempt func(ctx context.Context) error
 	}
 }
 
+// giveUp decides after attempt n failed transiently. A file database allows
+// maxAttempts. A cluster allows clusterRetryWindow for a missing leader or a dropped
+// connection, so a lost quorum answers fast; but a busy database (another member's
+// write holds the lock) is waited for until the transaction's deadline.
+func (db *DB) giveUp(err error, n int, start time.Time) bool {
+	if !db.cluster {
+		return n >= maxAttempts
+	}
+
+	if isBusyCode(err) {
+		return n >= maxBusyAttempts
+	}
+
+	return n >= maxAttempts || time.Since(start) >= clusterRetryWindow
+}
+
+// maxBusyAttempts bounds retries of a busy cluster database (250 ms apart at most,
+// the deadline comes first).
+const maxBusyAttempts = 100
+
+// isBusyCode reports SQLite's busy or locked from either driver.
+func isBusyCode(err error) bool {
+	if isBusy(err) {
+		return true
+	}
+
+	var sc sqliteCoder
+	if !errors.As(err, &sc) {
+		return false
+	}
+
+	code := sc.SQLiteCode() & 0xff
+
+	return code == int(sqlite3.ErrBusy) || code == int(sqlite3.ErrLocked)
+}
+
 func (db *DB) isTransient(err error) bool {
-	return isBusy(err) || (db.transient != nil && db.transient(err))
+	if isBusy(err) || (db.transient != nil && db.transient(err)) {
+		return true
+	}
+
+	return db.cluster && clusterTransient(err)
+}
+
+// clusterTransient is what any cluster driver's errors tell without its types: a
+// connection database/sql must replace, busy/locked codes, and the messages of a
+// leader change. The gateway's classifier (WithTransient) knows more.
+func clusterTransient(err error) bool {
+	if errors.Is(err, driver.ErrBadConn) || isBusyCode(err) {
+		return true
+	}
+
+	msg := err.Error()
+	for _, s := range []string{"no leader", "no available dqlite leader", "leadership lost", "not leader", "checkpoint in progress"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+
+	return false
 }
 
 // unavailable marks a transient error that outlived its retries in cluster mode: the
