@@ -80,3 +80,10 @@ func (d *Daemon) localTarget(r *http.Request) error {
 
 	return nil
 }
+
+// placeMemberName is placeInstance as forwarding takes it: the name of the member a
+// create goes to.
+func (d *Daemon) placeMemberName(ctx context.Context, target string) (string, error) {
+	m, err := d.placeInstance(ctx, target)
+	return m.Name, err
+}

@@ -107,7 +107,7 @@ func run(dir string, log *slog.Logger) error {
 	defer d.db.Close()
 	if d.cluster.Enabled() {
 		// Requests, lists, events and images across members (cluster_forward.go).
-		d.startForwarding(clusterDirectory{d.cluster}, d.placeInstance)
+		d.startForwarding(clusterDirectory{d.cluster}, d.placeMemberName)
 		defer d.stopForwarding()
 	}
 
