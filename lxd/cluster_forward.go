@@ -568,4 +568,3 @@ func (c clusterDirectory) Members(ctx context.Context) ([]forward.Member, error)
 func (c clusterDirectory) ClientTLS() *tls.Config { return c.s.ClientTLS() }
 
 func (c clusterDirectory) IsMember(caller trust.Caller) bool { return caller.Member }
-
