@@ -10,11 +10,10 @@ import (
 
 // fakeClock is a settable Now and an After whose channels the test fires.
 type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	waits  chan time.Duration // each After call's duration, in order
-	fire   chan time.Time
-	closed bool
+	mu    sync.Mutex
+	now   time.Time
+	waits chan time.Duration // each After call's duration, in order
+	fire  chan time.Time
 }
 
 func newFakeClock() *fakeClock {
