@@ -190,9 +190,9 @@ func serverGet(d *Daemon, r *http.Request) response.Response {
 		},
 	}
 
-	if d.cluster != nil && d.cluster.Enabled() {
+	if d.clustered() {
 		srv.Environment.ServerClustered = true
-		srv.Environment.ServerName = d.cluster.Self().Name
+		srv.Environment.ServerName = d.memberSvc().Self().Name
 	}
 
 	if d.cert != nil {

@@ -568,31 +568,3 @@ func (c clusterDirectory) Members(ctx context.Context) ([]forward.Member, error)
 func (c clusterDirectory) ClientTLS() *tls.Config { return c.s.ClientTLS() }
 
 func (c clusterDirectory) IsMember(caller trust.Caller) bool { return caller.Member }
-
-// placeInstance is the member a new instance goes to: the one ?target= names, if it may
-// take one (it exists, is online, not evacuated), else the online, not evacuated member
-// with the fewest instances (lxd/cluster's placement).
-func (d *Daemon) placeInstance(ctx context.Context, target string) (string, error) {
-	ms, err := d.cluster.Members(ctx)
-	if err != nil {
-		return "", err
-	}
-
-	if target != "" {
-		m, err := cluster.Target(ms, target)
-		return m.Name, err
-	}
-
-	var counts map[int64]int
-	err = d.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
-		var err error
-		counts, err = tx.GetMemberInstanceCounts(ctx)
-		return err
-	})
-	if err != nil {
-		return "", err
-	}
-
-	m, err := cluster.Place(ms, counts)
-	return m.Name, err
-}

@@ -31,6 +31,12 @@ type membership interface {
 	Member(ctx context.Context, name string) (cluster.Member, error)
 }
 
+// selfRenamer is the part of the cluster service that keeps this member's own name
+// (local.db) when it is renamed.
+type selfRenamer interface {
+	SetSelfName(ctx context.Context, name string) error
+}
+
 // raftRemover is the part of the cluster service that takes a member out of raft
 // (through the gateway) before its row goes.
 type raftRemover interface {
@@ -333,6 +339,22 @@ func clusterMemberPost(d *Daemon, r *http.Request) response.Response {
 	})
 	if err != nil {
 		return response.SmartError(err)
+	}
+
+	// This member's own name is also in its local.db (Self): it follows. Another
+	// member renamed here reads its new name from the rows by id.
+	if old == d.memberSvc().Self().Name {
+		sr, ok := d.memberSvc().(selfRenamer)
+		if !ok {
+			// TODO(issue 16): core's Service keeps Self's name in local.db; until it has
+			// SetSelfName, Self() shows the old name until the next start.
+			d.log.Warn("this member was renamed; its local record keeps the old name", "old", old, "new", req.ServerName)
+		} else {
+			err = sr.SetSelfName(r.Context(), req.ServerName)
+			if err != nil {
+				return response.SmartError(fmt.Errorf("recording this member's new name: %w", err))
+			}
+		}
 	}
 
 	d.events.SendLifecycle("default", "cluster-member-renamed", memberURL(req.ServerName), map[string]any{"old_name": old})

@@ -63,7 +63,13 @@ func fakeAPI(t *testing.T, d *Daemon) func(method, path, body string, hdr ...str
 
 func newFakeClusterDaemon(t *testing.T, members ...fakeMember) *Daemon {
 	t.Helper()
-	d, err := newFakeDaemon(context.Background(), fakeConfig{Dir: t.TempDir(), Cluster: members})
+	cfg := fakeConfig{Dir: t.TempDir(), Cluster: members}
+	cfg.Images = append(cfg.Images, struct {
+		Fingerprint string   `json:"fingerprint"`
+		Aliases     []string `json:"aliases"`
+	}{Fingerprint: strings.Repeat("ab", 32), Aliases: []string{"img"}})
+
+	d, err := newFakeDaemon(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,11 +136,6 @@ func TestClusterMembersGet(t *testing.T) {
 	code, env, _ = call("GET", "/1.0/cluster/members/nope", "")
 	if code != http.StatusNotFound || !strings.Contains(env.Error, `"nope"`) {
 		t.Errorf("GET of a missing member: %d %s", code, env.Error)
-	}
-
-	code, env, _ = call("POST", "/1.0/cluster/members/m4/state", `{"action":"evacuate"}`)
-	if code != http.StatusNotImplemented {
-		t.Errorf("POST .../state (not this file's): %d %s, want 501", code, env.Error)
 	}
 }
 
@@ -266,11 +267,24 @@ func TestClusterMemberRename(t *testing.T) {
 		return nil
 	})
 
+	// Renaming this member: its own record (Self, GET /1.0's server_name) follows.
+	code, env, _ = call("POST", "/1.0/cluster/members/m1", `{"server_name":"m0"}`)
+	if code != http.StatusCreated || d.memberSvc().Self().Name != "m0" {
+		t.Fatalf("rename of this member: %d %s, self is %q", code, env.Error, d.memberSvc().Self().Name)
+	}
+
+	_, env, _ = call("GET", "/1.0", "")
+	var srv api.Server
+	_ = json.Unmarshal(env.Metadata, &srv)
+	if srv.Environment.ServerName != "m0" || !srv.Environment.ServerClustered {
+		t.Errorf("GET /1.0 after renaming this member: %q clustered %v", srv.Environment.ServerName, srv.Environment.ServerClustered)
+	}
+
 	cases := []struct {
 		path, body string
 		code       int
 	}{
-		{"/1.0/cluster/members/m5", `{"server_name":"m1"}`, http.StatusConflict},
+		{"/1.0/cluster/members/m5", `{"server_name":"m0"}`, http.StatusConflict},
 		{"/1.0/cluster/members/nope", `{"server_name":"m9"}`, http.StatusNotFound},
 		{"/1.0/cluster/members/m5", `{"server_name":"none"}`, http.StatusBadRequest},
 		{"/1.0/cluster/members/m5", `{"server_name":"a/b"}`, http.StatusBadRequest},

@@ -14,7 +14,7 @@ import (
 // the global dqlite database on a member (local.db says which).
 func (d *Daemon) openDB(ctx context.Context) error {
 	var err error
-	d.cluster, err = cluster.Open(ctx, cluster.Config{Dir: d.dir, Log: d.log})
+	d.cluster, err = cluster.Open(ctx, cluster.Config{Dir: d.dir, Log: d.log, Levels: levels()})
 	if err != nil {
 		return fmt.Errorf("reading cluster state: %w", err)
 	}

@@ -107,7 +107,7 @@ func run(dir string, log *slog.Logger) error {
 	defer d.db.Close()
 	if d.cluster.Enabled() {
 		// Requests, lists, events and images across members (cluster_forward.go).
-		d.startForwarding(clusterDirectory{d.cluster}, d.placeInstance)
+		d.startForwarding(clusterDirectory{d.cluster}, d.placeMemberName)
 		defer d.stopForwarding()
 	}
 
@@ -120,18 +120,28 @@ func run(dir string, log *slog.Logger) error {
 	srv := d.unixServer()
 	d.startListeners()
 	defer d.stopListeners()
+	beats, stopBeats := context.WithCancel(ctx)
+	defer stopBeats()
+	d.startHeartbeats(beats)
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	go func() {
+		stopping := false
 		select {
 		case s := <-sigs:
 			log.Info("shutting down, containers keep running", "signal", s.String())
+			stopping = true
 		case <-d.restart:
 			log.Info("restarting to apply the cluster change, containers keep running")
 		}
 
 		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
+		stopBeats()
+		if stopping {
+			d.handover(sctx) // before the API stops: requests in flight still reach the database
+		}
+
 		_ = srv.Shutdown(sctx)
 	}()
 
@@ -284,6 +294,11 @@ func (d *Daemon) init(ctx context.Context) error {
 	go mgr.Snapshots().RunPruner(context.Background())
 	go d.runImageCachePruner(context.Background())
 	go func() {
+		if d.selfEvacuated(context.Background()) {
+			d.log.Info("this cluster member is evacuated: its instances stay stopped until it is restored")
+			return
+		}
+
 		err := mgr.Runner().Autostart(context.Background())
 		if err != nil {
 			d.log.Warn("autostarting instances", "err", err)

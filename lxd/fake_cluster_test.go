@@ -33,8 +33,20 @@ type fakeMembership struct {
 	removeErr error
 }
 
-func (f *fakeMembership) Enabled() bool        { return true }
-func (f *fakeMembership) Self() cluster.Member { return f.self }
+func (f *fakeMembership) Enabled() bool { return true }
+
+func (f *fakeMembership) Self() cluster.Member {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.self
+}
+
+func (f *fakeMembership) SetSelfName(_ context.Context, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.self.Name = name
+	return nil
+}
 
 // Members reads the rows as the Service does: online when it is this member or its
 // heartbeat is within the default threshold.
@@ -59,7 +71,7 @@ func (f *fakeMembership) Members(ctx context.Context) ([]cluster.Member, error) 
 		out = append(out, cluster.Member{
 			ID: r.ID, Name: r.Name, Address: r.Address, Description: r.Description, Arch: r.Arch,
 			FailureDomain: r.FailureDomain, Roles: roles, Evacuated: r.Evacuated, Heartbeat: r.Heartbeat,
-			Online: r.ID == f.self.ID || time.Since(r.Heartbeat) <= cluster.DefaultOfflineThreshold,
+			Online: r.ID == f.Self().ID || time.Since(r.Heartbeat) <= cluster.DefaultOfflineThreshold,
 		})
 	}
 

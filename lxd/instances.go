@@ -73,12 +73,17 @@ func instanceListURL(r *http.Request, proj, name string) string {
 // POST /1.0/instances: validation and image lookup happen before the operation, so bad
 // names (400), duplicates (409) and unknown images (404) fail the request itself.
 func instancesPost(d *Daemon, r *http.Request) response.Response {
+	err := d.localTarget(r) // ?target= (issue 16): cluster_placement.go
+	if err != nil {
+		return response.SmartError(err)
+	}
+
 	if r.Header.Get("Content-Type") == "application/octet-stream" {
 		return instancesPostBackup(d, r)
 	}
 
 	req := api.InstancesPost{}
-	err := decodeJSON(r, &req)
+	err = decodeJSON(r, &req)
 	if err != nil {
 		return response.SmartError(err)
 	}

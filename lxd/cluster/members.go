@@ -10,11 +10,11 @@ import (
 // online state are the Service's, member.go and service.go).
 
 // OfflineThreshold parses cluster.offline_threshold, in seconds as LXD takes it; empty
-// or unusable is the default.
+// or unusable is the default (or BERTH_TEST_OFFLINE_THRESHOLD's value, heartbeat_threshold.go).
 func OfflineThreshold(v string) time.Duration {
 	n, err := strconv.Atoi(v)
 	if err != nil || n <= 0 {
-		return DefaultOfflineThreshold
+		return defaultOfflineThreshold()
 	}
 
 	return time.Duration(n) * time.Second

@@ -19,6 +19,8 @@ import (
 type Config struct {
 	Dir string // the state directory
 	Log *slog.Logger
+	// Levels are this binary's, for the rolling-upgrade gate at OpenDB (upgrade.go).
+	Levels Levels
 }
 
 // Service is the membership core on the daemon (d.cluster).
@@ -35,13 +37,14 @@ type Service struct {
 	node      node           // the dqlite node, clustered only
 	threshold time.Duration  // cluster.offline_threshold
 	changing  bool           // an enable or join is under way
+	levels    Levels         // this binary's (Config.Levels)
 }
 
 // Open reads local.db: a member that has one starts clustered. A host without one
 // starts as before; a database/global left by an interrupted enable or join is removed
 // so the next attempt starts clean.
 func Open(ctx context.Context, cfg Config) (*Service, error) {
-	s := &Service{dir: cfg.Dir, log: cfg.Log, threshold: DefaultOfflineThreshold}
+	s := &Service{dir: cfg.Dir, log: cfg.Log, threshold: DefaultOfflineThreshold, levels: cfg.Levels}
 	conn, err := db.OpenLocal(ctx, cfg.Dir, false)
 	if err != nil {
 		return nil, err
@@ -89,6 +92,14 @@ func (s *Service) OpenDB(ctx context.Context) (*db.DB, error) {
 	n, err := openNode(ctx, s.dir, s.self.Address, s.cert)
 	if err != nil {
 		return nil, fmt.Errorf("starting the database node: %w", err)
+	}
+
+	// Before any schema update: a member newer than some other waits, an older one
+	// refuses to start.
+	err = s.waitUpgrade(ctx, n.DB())
+	if err != nil {
+		_ = n.Close()
+		return nil, err
 	}
 
 	d, err := db.OpenCluster(ctx, n.DB(), db.WithTransient(transient))
@@ -229,7 +240,7 @@ func (s *Service) Members(ctx context.Context) ([]Member, error) {
 	out := make([]Member, 0, len(rows))
 	for _, r := range rows {
 		m := memberOf(r)
-		m.Online = r.ID == selfID || (!r.Heartbeat.IsZero() && time.Since(r.Heartbeat) <= threshold)
+		m.Online = r.ID == selfID || IsOnline(r.Heartbeat, time.Now(), threshold)
 		if rs, ok := roles[r.Address]; ok {
 			m.Roles = rs
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -146,7 +147,18 @@ func TestInstancesOfMembers(t *testing.T) {
 		remote.MemberID = other
 		remote.Config = map[string]string{"user.where": "m2"}
 		_, err = tx.CreateInstance(ctx, remote)
-		return err
+		if err != nil {
+			return err
+		}
+
+		for _, inst := range []string{"a", "b"} {
+			_, err = tx.CreateInstanceSnapshot(ctx, Snapshot{Instance: inst, Name: "s", ExpiresAt: time.Now().Add(-time.Hour)})
+			if err != nil {
+				return err
+			}
+		}
+
+		return nil
 	})
 
 	read(t, db, func(ctx context.Context, tx *Tx) error {
@@ -187,6 +199,18 @@ func TestInstancesOfMembers(t *testing.T) {
 		mine, err := tx.GetInstancesWhere(ctx, InstanceFilter{Name: &name, MemberID: SelfMemberID})
 		if err != nil || len(mine) != 0 {
 			t.Errorf("b filtered to member 1 = %+v, %v; want none", mine, err)
+		}
+
+		for member, want := range map[int64]string{0: "a b", SelfMemberID: "a", other: "b"} {
+			snaps, err := tx.GetExpiringSnapshots(ctx, member)
+			got := ""
+			for _, sn := range snaps {
+				got = strings.TrimSpace(got + " " + sn.Instance)
+			}
+
+			if err != nil || got != want {
+				t.Errorf("GetExpiringSnapshots(member %d) = %q, %v; want %q", member, got, err, want)
+			}
 		}
 
 		counts, err := tx.GetMemberInstanceCounts(ctx)
