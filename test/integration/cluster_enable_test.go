@@ -148,6 +148,12 @@ func TestClusterEnableKeepsEverythingAndJoins(t *testing.T) {
 		t.Fatalf("enable without an address: %d %q", code, env.Error)
 	}
 
+	// A host never clustered runs no dqlite: no node directory, nothing on the raft port.
+	_, err := os.Stat(filepath.Join(d.dir, "database", "global"))
+	if !os.IsNotExist(err) {
+		t.Fatalf("an unclustered host has a dqlite directory: %v", err)
+	}
+
 	out := lxc.must("cluster", "enable", "A:", "n1")
 	if !strings.Contains(out, "Clustering enabled") {
 		t.Fatalf("lxc cluster enable said %q", out)
@@ -239,6 +245,23 @@ func TestClusterEnableKeepsEverythingAndJoins(t *testing.T) {
 	// A second, fresh daemon joins with a token (`berth cluster join`).
 	tok := tokenOf(t, lxc.must("cluster", "add", "A:n2"))
 	addr2 := d2.listenHTTPS()
+
+	// Only a fresh host joins: a custom volume makes it refuse, before the token is used.
+	code, env = d2.raw("POST", "/1.0/storage-pools/default/volumes/custom", strings.NewReader(`{"name":"keep","type":"custom"}`))
+	if code >= 300 {
+		t.Fatalf("creating volume on member 2: %d %s", code, env.Error)
+	}
+
+	out, err = d2.berthErr("cluster", "join", tok.ExpiresAt)
+	if err == nil || !strings.Contains(strings.ToLower(out), "only a fresh server") {
+		t.Fatalf("a host with a custom volume joined: %v %q", err, out)
+	}
+
+	code, env = d2.raw("DELETE", "/1.0/storage-pools/default/volumes/custom/keep", nil)
+	if code >= 300 {
+		t.Fatalf("deleting volume on member 2: %d %s", code, env.Error)
+	}
+
 	d2.berth("cluster", "join", tok.ExpiresAt)
 	d2.waitClustered("n2")
 
