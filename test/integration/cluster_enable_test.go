@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -279,5 +280,73 @@ func TestClusterEnableKeepsEverythingAndJoins(t *testing.T) {
 	code, body = acceptCall(t, addr, "n2", addr2, tok.Secret)
 	if code != http.StatusForbidden {
 		t.Fatalf("reused token: %d %s", code, body)
+	}
+}
+
+// An enable that fails (here: the raft port, the API port + 1, is taken) leaves the host
+// unclustered and working: no dqlite directory, no local.db, berth.db still written to.
+func TestClusterEnableFailureLeavesHostWorking(t *testing.T) {
+	d := startDaemon(t)
+	var blocker net.Listener
+	var addr string
+	for try := 0; try < 10 && blocker == nil; try++ {
+		addr = d.listenHTTPS()
+		host, port, _ := net.SplitHostPort(addr)
+		p, _ := strconv.Atoi(port)
+		l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p+1)))
+		if err == nil {
+			blocker = l
+		}
+	}
+
+	if blocker == nil {
+		t.Fatal("no API port with a free port above it")
+	}
+
+	defer func() { _ = blocker.Close() }()
+	code, env := d.raw("PUT", "/1.0/cluster", strings.NewReader(`{"server_name":"n1","enabled":true}`))
+	if code != http.StatusAccepted {
+		t.Fatalf("enable: %d %s", code, env.Error)
+	}
+
+	code, env = d.raw("GET", env.Operation+"/wait?timeout=150", nil)
+	var op api.Operation
+	_ = json.Unmarshal(env.Metadata, &op)
+	if code != http.StatusOK || op.StatusCode != api.Failure {
+		t.Fatalf("enable with the raft port taken: %d %+v", code, op)
+	}
+
+	t.Logf("enable failed as it should: %s", op.Err)
+	time.Sleep(2 * time.Second) // a restart would have happened by now
+	code, env = d.raw("GET", "/1.0/cluster", nil)
+	var c api.Cluster
+	_ = json.Unmarshal(env.Metadata, &c)
+	if code != http.StatusOK || c.Enabled {
+		t.Fatalf("after a failed enable: %d %+v", code, c)
+	}
+
+	for _, p := range []string{"database/global", "database/local.db", "database/berth.db.pre-cluster", "cluster.crt"} {
+		_, err := os.Stat(filepath.Join(d.dir, p))
+		if !os.IsNotExist(err) {
+			t.Errorf("%s left after a failed enable: %v", p, err)
+		}
+	}
+
+	// The file database takes writes again (its writer was given back).
+	d.berth("profile", "create", "after")
+	if profs := d.berth("profile", "list"); !strings.Contains(profs, "after") {
+		t.Fatalf("profile list after a failed enable: %q", profs)
+	}
+
+	// And a second attempt with the port free succeeds.
+	_ = blocker.Close()
+	code, env = d.raw("PUT", "/1.0/cluster", strings.NewReader(`{"server_name":"n1","enabled":true}`))
+	if code != http.StatusAccepted {
+		t.Fatalf("second enable: %d %s", code, env.Error)
+	}
+
+	d.waitClustered("n1")
+	if profs := d.berth("profile", "list"); !strings.Contains(profs, "after") {
+		t.Fatalf("profile made after the failed enable is lost: %q", profs)
 	}
 }
