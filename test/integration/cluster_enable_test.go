@@ -281,6 +281,19 @@ func TestClusterEnableKeepsEverythingAndJoins(t *testing.T) {
 	if code != http.StatusForbidden {
 		t.Fatalf("reused token: %d %s", code, body)
 	}
+
+	// Tokens live in the cluster database: one issued through member 1 is listed, and
+	// revoked, by the stock client talking to member 2.
+	lxc.must("cluster", "add", "A:n3")
+	lxc2 := newLXC(t, d2.dir)
+	if toks := lxc2.must("cluster", "list-tokens", "--format", "csv"); !strings.Contains(toks, "n3,") {
+		t.Fatalf("member 2 does not list member 1's token: %q", toks)
+	}
+
+	lxc2.must("cluster", "revoke-token", "n3")
+	if toks := lxc.must("cluster", "list-tokens", "A:", "--format", "csv"); strings.Contains(toks, "n3,") {
+		t.Fatalf("member 1 still lists a token revoked through member 2: %q", toks)
+	}
 }
 
 // An enable that fails (here: the raft port, the API port + 1, is taken) leaves the host
