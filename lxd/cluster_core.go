@@ -167,6 +167,12 @@ func clusterJoin(d *Daemon, req api.ClusterPut) response.Response {
 		return response.SmartError(err)
 	}
 
+	// Refused at once, before any operation; checked again by Join.
+	err = d.freshForJoin(context.Background())
+	if err != nil {
+		return response.SmartError(err)
+	}
+
 	run := func(ctx context.Context, op *operations.Operation) error {
 		ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		defer cancel()

@@ -21,6 +21,14 @@ func operationsGet(d *Daemon, r *http.Request) response.Response {
 	urls := map[string][]string{}
 	objs := map[string][]api.Operation{}
 	c := callerOf(r)
+
+	// First: it also ends this member's token operations whose token is gone from the
+	// cluster database (used or revoked through another member).
+	var standIns []api.Operation
+	if c.Admin() {
+		standIns = d.clusterTokenOps(r.Context())
+	}
+
 	for _, op := range d.ops.List() {
 		if c.Restricted() && !mayUse(r, op.Project()) {
 			continue // another project's, or of none: its secrets are not this caller's
@@ -38,7 +46,7 @@ func operationsGet(d *Daemon, r *http.Request) response.Response {
 
 	if c.Admin() {
 		// Cluster join tokens held by the database, not by an operation here.
-		for _, o := range d.clusterTokenOps(r.Context()) {
+		for _, o := range standIns {
 			urls["running"] = append(urls["running"], "/1.0/operations/"+o.ID)
 			objs["running"] = append(objs["running"], o)
 		}

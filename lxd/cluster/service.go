@@ -23,7 +23,8 @@ type Config struct {
 	Levels Levels
 }
 
-// Service is the membership core on the daemon (d.cluster).
+// Service is the membership core on the daemon (d.cluster). A nil *Service (a daemon
+// under test without one) answers as a host that is not clustered.
 type Service struct {
 	dir string
 	log *slog.Logger
@@ -135,6 +136,10 @@ func (s *Service) SetOfflineThreshold(d time.Duration) {
 // Close stops the dqlite node, if any, and closes local.db. The daemon closes the
 // inventory itself first.
 func (s *Service) Close() {
+	if s == nil {
+		return
+	}
+
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.node != nil {
@@ -154,6 +159,10 @@ func (s *Service) Close() {
 
 // Enabled reports whether this daemon is a cluster member.
 func (s *Service) Enabled() bool {
+	if s == nil {
+		return false
+	}
+
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.enabled
@@ -161,6 +170,10 @@ func (s *Service) Enabled() bool {
 
 // Self is this member: id 1, "none" when not clustered.
 func (s *Service) Self() Member {
+	if s == nil {
+		return Member{ID: 1, Name: NoneName, Online: true, FailureDomain: "default", Roles: []string{}}
+	}
+
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if !s.enabled {
@@ -172,6 +185,10 @@ func (s *Service) Self() Member {
 
 // Cert is the cluster certificate (nil when not clustered): a member serves HTTPS with it.
 func (s *Service) Cert() *listener.Cert {
+	if s == nil {
+		return nil
+	}
+
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.cert
@@ -215,6 +232,10 @@ func pinnedTLS(fp string, client *tls.Certificate) *tls.Config {
 // Members lists the members with their online state (heartbeat within the offline
 // threshold; this member always) and database roles.
 func (s *Service) Members(ctx context.Context) ([]Member, error) {
+	if s == nil {
+		return []Member{s.Self()}, nil
+	}
+
 	s.mu.RLock()
 	d, n, threshold, selfID, enabled := s.db, s.node, s.threshold, s.self.MemberID, s.enabled
 	s.mu.RUnlock()

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -140,9 +141,18 @@ func TestClusterEnableKeepsEverythingAndJoins(t *testing.T) {
 	// Joining needs a network address: a clear refusal comes before any change (checked
 	// on the second daemon, which has none yet).
 	d2 := startDaemon(t)
+	// Member 2 would see c1 in the shared inventory when its own cleanup runs (first):
+	// c1 is deleted through its own member before that (forwarding is not this test's).
+	t.Cleanup(func() { _, _ = d.berthErr("delete", "-f", "c1") })
 	code, env = d2.raw("PUT", "/1.0/cluster", strings.NewReader(`{"server_name":"n2","enabled":true}`))
 	if code != http.StatusBadRequest || !strings.Contains(env.Error, "core.https_address") {
 		t.Fatalf("enable without an address: %d %q", code, env.Error)
+	}
+
+	// A host never clustered runs no dqlite: no node directory, nothing on the raft port.
+	_, err := os.Stat(filepath.Join(d.dir, "database", "global"))
+	if !os.IsNotExist(err) {
+		t.Fatalf("an unclustered host has a dqlite directory: %v", err)
 	}
 
 	out := lxc.must("cluster", "enable", "A:", "n1")
@@ -236,6 +246,23 @@ func TestClusterEnableKeepsEverythingAndJoins(t *testing.T) {
 	// A second, fresh daemon joins with a token (`berth cluster join`).
 	tok := tokenOf(t, lxc.must("cluster", "add", "A:n2"))
 	addr2 := d2.listenHTTPS()
+
+	// Only a fresh host joins: a custom volume makes it refuse, before the token is used.
+	code, env = d2.raw("POST", "/1.0/storage-pools/default/volumes/custom", strings.NewReader(`{"name":"keep","type":"custom"}`))
+	if code >= 300 {
+		t.Fatalf("creating volume on member 2: %d %s", code, env.Error)
+	}
+
+	out, err = d2.berthErr("cluster", "join", tok.ExpiresAt)
+	if err == nil || !strings.Contains(strings.ToLower(out), "only a fresh server") {
+		t.Fatalf("a host with a custom volume joined: %v %q", err, out)
+	}
+
+	code, env = d2.raw("DELETE", "/1.0/storage-pools/default/volumes/custom/keep", nil)
+	if code >= 300 {
+		t.Fatalf("deleting volume on member 2: %d %s", code, env.Error)
+	}
+
 	d2.berth("cluster", "join", tok.ExpiresAt)
 	d2.waitClustered("n2")
 
@@ -253,5 +280,86 @@ func TestClusterEnableKeepsEverythingAndJoins(t *testing.T) {
 	code, body = acceptCall(t, addr, "n2", addr2, tok.Secret)
 	if code != http.StatusForbidden {
 		t.Fatalf("reused token: %d %s", code, body)
+	}
+
+	// Tokens live in the cluster database: one issued through member 1 is listed, and
+	// revoked, by the stock client talking to member 2.
+	lxc.must("cluster", "add", "A:n3")
+	lxc2 := newLXC(t, d2.dir)
+	if toks := lxc2.must("cluster", "list-tokens", "--format", "csv"); !strings.Contains(toks, "n3,") {
+		t.Fatalf("member 2 does not list member 1's token: %q", toks)
+	}
+
+	lxc2.must("cluster", "revoke-token", "n3")
+	if toks := lxc.must("cluster", "list-tokens", "A:", "--format", "csv"); strings.Contains(toks, "n3,") {
+		t.Fatalf("member 1 still lists a token revoked through member 2: %q", toks)
+	}
+}
+
+// An enable that fails (here: the raft port, the API port + 1, is taken) leaves the host
+// unclustered and working: no dqlite directory, no local.db, berth.db still written to.
+func TestClusterEnableFailureLeavesHostWorking(t *testing.T) {
+	d := startDaemon(t)
+	var blocker net.Listener
+	var addr string
+	for try := 0; try < 10 && blocker == nil; try++ {
+		addr = d.listenHTTPS()
+		host, port, _ := net.SplitHostPort(addr)
+		p, _ := strconv.Atoi(port)
+		l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p+1)))
+		if err == nil {
+			blocker = l
+		}
+	}
+
+	if blocker == nil {
+		t.Fatal("no API port with a free port above it")
+	}
+
+	defer func() { _ = blocker.Close() }()
+	code, env := d.raw("PUT", "/1.0/cluster", strings.NewReader(`{"server_name":"n1","enabled":true}`))
+	if code != http.StatusAccepted {
+		t.Fatalf("enable: %d %s", code, env.Error)
+	}
+
+	code, env = d.raw("GET", env.Operation+"/wait?timeout=150", nil)
+	var op api.Operation
+	_ = json.Unmarshal(env.Metadata, &op)
+	if code != http.StatusOK || op.StatusCode != api.Failure {
+		t.Fatalf("enable with the raft port taken: %d %+v", code, op)
+	}
+
+	t.Logf("enable failed as it should: %s", op.Err)
+	time.Sleep(2 * time.Second) // a restart would have happened by now
+	code, env = d.raw("GET", "/1.0/cluster", nil)
+	var c api.Cluster
+	_ = json.Unmarshal(env.Metadata, &c)
+	if code != http.StatusOK || c.Enabled {
+		t.Fatalf("after a failed enable: %d %+v", code, c)
+	}
+
+	for _, p := range []string{"database/global", "database/local.db", "database/berth.db.pre-cluster", "cluster.crt"} {
+		_, err := os.Stat(filepath.Join(d.dir, p))
+		if !os.IsNotExist(err) {
+			t.Errorf("%s left after a failed enable: %v", p, err)
+		}
+	}
+
+	// The file database takes writes again (its writer was given back).
+	d.berth("profile", "create", "after")
+	if profs := d.berth("profile", "list"); !strings.Contains(profs, "after") {
+		t.Fatalf("profile list after a failed enable: %q", profs)
+	}
+
+	// And a second attempt with the port free succeeds.
+	_ = blocker.Close()
+	code, env = d.raw("PUT", "/1.0/cluster", strings.NewReader(`{"server_name":"n1","enabled":true}`))
+	if code != http.StatusAccepted {
+		t.Fatalf("second enable: %d %s", code, env.Error)
+	}
+
+	d.waitClustered("n1")
+	if profs := d.berth("profile", "list"); !strings.Contains(profs, "after") {
+		t.Fatalf("profile made after the failed enable is lost: %q", profs)
 	}
 }
