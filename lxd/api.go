@@ -71,6 +71,23 @@ func (d *Daemon) router() http.Handler {
 					return denied, true
 				}
 
+				if fwd, ok := d.forwardIfRemote(ep, r); ok {
+					return fwd, true
+				}
+
+				return d.dispatch(ep, r), true
+			})
+		})
+	}
+
+	for _, ep := range internalEndpoints {
+		m.HandleFunc("/"+ep.Path, func(w http.ResponseWriter, r *http.Request) {
+			d.serve(w, r, func(c trust.Caller, r *http.Request) (response.Response, bool) {
+				if !d.allowed(ep, c, r) {
+					d.audit.Refused(c, r, "internal endpoint: cluster members only")
+					return response.Forbidden(fmt.Errorf("%s is for cluster members only", r.URL.Path)), false
+				}
+
 				return d.dispatch(ep, r), true
 			})
 		})
@@ -111,7 +128,7 @@ func discardBody(r *http.Request) {
 // once its status is known and before the answer goes out; refusals are logged,
 // rate-limited, where they are decided.
 func (d *Daemon) serve(w http.ResponseWriter, r *http.Request, h func(trust.Caller, *http.Request) (response.Response, bool)) {
-	c := d.trust.Authenticate(r)
+	c := d.relayedCaller(d.trust.Authenticate(r), r)
 	r = r.WithContext(context.WithValue(r.Context(), callerKey{}, c))
 	aw, r := limitRequest(w, r, c)
 	resp, authorised := h(c, r)

@@ -74,6 +74,7 @@ var endpoints = []APIEndpoint{
 	{Path: "warnings", Get: warningsGet},
 	{Path: "resources", Get: resourcesGet},
 	{Path: "warnings/{uuid}", Get: warningGet, Put: warningPut, Patch: warningPut, Delete: warningDelete},
+	{Path: "cluster/members/{name}", Get: clusterMemberGet, Put: clusterMemberPut, Patch: clusterMemberPatch, Post: clusterMemberPost, Delete: clusterMemberDelete},
 }
 
 // apiExtensions lists exactly what berthd serves end to end: the client uses what is
@@ -187,6 +188,11 @@ func serverGet(d *Daemon, r *http.Request) response.Response {
 			},
 			CgroupVersion: d.cgroups.Mode.String(),
 		},
+	}
+
+	if d.clustered() {
+		srv.Environment.ServerClustered = true
+		srv.Environment.ServerName = d.memberSvc().Self().Name
 	}
 
 	if d.cert != nil {

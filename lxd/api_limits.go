@@ -76,6 +76,7 @@ type limitedBody struct {
 	deadline time.Time     // fixed deadline, zero when none
 	idle     time.Duration // per-read timeout, 0 when none
 	done     bool
+	kept     bool // the response reads it (keepBody): not discarded before
 	err      error
 }
 
@@ -121,6 +122,15 @@ func leaveBody(r *http.Request) {
 	}
 }
 
+// keepBody leaves r's body to the response, which reads it when rendered (a request
+// relayed to another cluster member streams it there): the router must not discard it
+// before.
+func keepBody(r *http.Request) {
+	if b, ok := r.Body.(*limitedBody); ok {
+		b.kept = true
+	}
+}
+
 // widenBody gives r's body, not read yet, a trusted caller's limits: at most max bytes,
 // each read within idle. A handler calls it once the request proved a right to send
 // more (an image push token) than its caller's trust allows.
@@ -142,7 +152,7 @@ func widenBody(r *http.Request, max int64, idle time.Duration) {
 // discard reads what the handler left of the body, within limit and timeout (and the
 // body's own deadline).
 func (b *limitedBody) discard(limit int64, timeout time.Duration) {
-	if b.done {
+	if b.done || b.kept {
 		return
 	}
 

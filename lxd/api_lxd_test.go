@@ -39,8 +39,8 @@ func TestUnservedLXDOperations(t *testing.T) {
 		msg          string
 	}{
 		{"GET", "/1.0/cluster/groups", 501, "GET /1.0/cluster/groups is not implemented in Berth (clustering: issue 16)"},
-		{"GET", "/1.0/cluster", 501, "clustering: issue 16"},
-		{"HEAD", "/1.0/cluster/members", 501, ""},
+		{"PUT", "/1.0/cluster/certificate", 501, "clustering: issue 16"},
+		{"HEAD", "/1.0/cluster/groups", 501, ""},
 		{"GET", "/1.0/instances/c1/sftp", 501, "GET /1.0/instances/{name}/sftp is not implemented"},
 		{"GET", "/1.0/containers/c1/sftp", 501, "GET /1.0/containers/{name}/sftp is not implemented"},
 		{"PATCH", "/1.0/events", 405, "method PATCH is not allowed"},

@@ -80,10 +80,11 @@ func (d *Daemon) runningOperations() int {
 	return n
 }
 
-// metricsInstances lists the instances with what the collector reads of them: the host
-// end of each NIC's veth and the mounted root filesystem.
+// metricsInstances lists this member's instances with what the collector reads of them:
+// the host end of each NIC's veth and the mounted root filesystem. (LXD's metrics are
+// per member too.)
 func (d *Daemon) metricsInstances(ctx context.Context) ([]metrics.Instance, error) {
-	list, err := d.instances.List(ctx, false)
+	list, err := d.instances.ListLocal(ctx, false)
 	if err != nil {
 		return nil, err
 	}

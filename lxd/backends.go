@@ -25,6 +25,8 @@ import (
 type instanceService interface {
 	// Reading.
 	List(ctx context.Context, full bool) ([]api.InstanceFull, error)
+	// ListLocal is List of this member's instances: for what acts on this host.
+	ListLocal(ctx context.Context, full bool) ([]api.InstanceFull, error)
 	Get(ctx context.Context, name string, full bool) (*api.InstanceFull, error)
 	Names(ctx context.Context) ([]string, error)
 	State(ctx context.Context, name string) (*api.InstanceState, error)

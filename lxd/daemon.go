@@ -16,6 +16,7 @@ import (
 
 	"github.com/berth-dev/berth/lxd/backup"
 	"github.com/berth-dev/berth/lxd/cgroup"
+	"github.com/berth-dev/berth/lxd/cluster"
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/device"
 	"github.com/berth-dev/berth/lxd/events"
@@ -62,7 +63,15 @@ type Daemon struct {
 	cgroups    cgroup.Layout
 	startedAt  time.Time
 	exeFile    *os.File // the sealed copy monitors are started from
+	exePath    string   // its path: monitors are started from it, and a restart execs it
+	cluster    *cluster.Service
+	restart    chan struct{} // closed to re-exec the daemon (cluster enable, join)
+	restartMu  sync.Once
 	metrics    metricsState
+	forward    *clusterForward // nil unless clustered (cluster_forward.go)
+	// membership is the cluster service (d.cluster, issue 16) for the member handlers
+	// and placement; nil on a host never clustered (cluster_members.go).
+	membership membership
 
 	// The HTTPS API (daemon_remote.go).
 	cert            *listener.Cert
@@ -82,15 +91,25 @@ type Daemon struct {
 // run starts the daemon and serves until SIGTERM or SIGINT. Containers keep running when
 // it returns: their monitors are separate processes.
 func run(dir string, log *slog.Logger) error {
-	d := &Daemon{dir: dir, log: log, startedAt: time.Now()}
+	d := &Daemon{dir: dir, log: log, startedAt: time.Now(), restart: make(chan struct{})}
 	ctx := context.Background()
 
 	err := d.init(ctx)
 	if err != nil {
+		if d.cluster != nil {
+			d.cluster.Close()
+		}
+
 		return err
 	}
 
+	defer d.cluster.Close()
 	defer d.db.Close()
+	if d.cluster.Enabled() {
+		// Requests, lists, events and images across members (cluster_forward.go).
+		d.startForwarding(clusterDirectory{d.cluster}, d.placeMemberName)
+		defer d.stopForwarding()
+	}
 
 	socket := filepath.Join(dir, "unix.socket")
 	l, err := listenUnix(socket)
@@ -101,13 +120,28 @@ func run(dir string, log *slog.Logger) error {
 	srv := d.unixServer()
 	d.startListeners()
 	defer d.stopListeners()
+	beats, stopBeats := context.WithCancel(ctx)
+	defer stopBeats()
+	d.startHeartbeats(beats)
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	go func() {
-		s := <-sigs
-		log.Info("shutting down, containers keep running", "signal", s.String())
+		stopping := false
+		select {
+		case s := <-sigs:
+			log.Info("shutting down, containers keep running", "signal", s.String())
+			stopping = true
+		case <-d.restart:
+			log.Info("restarting to apply the cluster change, containers keep running")
+		}
+
 		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
+		stopBeats()
+		if stopping {
+			d.handover(sctx) // before the API stops: requests in flight still reach the database
+		}
+
 		_ = srv.Shutdown(sctx)
 	}()
 
@@ -115,6 +149,10 @@ func run(dir string, log *slog.Logger) error {
 	err = srv.Serve(l)
 	_ = os.Remove(socket)
 	if errors.Is(err, http.ErrServerClosed) {
+		if d.restarting() {
+			return d.reexec()
+		}
+
 		return nil
 	}
 
@@ -151,9 +189,9 @@ func (d *Daemon) init(ctx context.Context) error {
 		return fmt.Errorf("reading subordinate ids: %w", err)
 	}
 
-	d.db, err = db.Open(ctx, d.dir)
+	err = d.openDB(ctx)
 	if err != nil {
-		return fmt.Errorf("opening database: %w", err)
+		return err
 	}
 
 	tuned := tuning.AtStart(ctx, d.db, d.log) // before any container: their limits are shared
@@ -170,6 +208,7 @@ func (d *Daemon) init(ctx context.Context) error {
 	}
 
 	d.exeFile = exeFile // keep it referenced: a collected *os.File closes its fd
+	d.exePath = exe
 
 	d.events = events.NewServer(d.log)
 	d.ops = operations.NewRegistry(d.events, d.log)
@@ -218,6 +257,7 @@ func (d *Daemon) init(ctx context.Context) error {
 
 		CgroupParent: cgroup.ParentFor(d.dir),
 		OnDelete:     func(name string) { backups.Forget(name) },
+		MemberID:     d.selfMemberID(),
 	})
 
 	backups = backup.New(backup.Config{Dir: d.dir, Instances: mgr.Creator(), Log: d.log})
@@ -254,6 +294,11 @@ func (d *Daemon) init(ctx context.Context) error {
 	go mgr.Snapshots().RunPruner(context.Background())
 	go d.runImageCachePruner(context.Background())
 	go func() {
+		if d.selfEvacuated(context.Background()) {
+			d.log.Info("this cluster member is evacuated: its instances stay stopped until it is restored")
+			return
+		}
+
 		err := mgr.Runner().Autostart(context.Background())
 		if err != nil {
 			d.log.Warn("autostarting instances", "err", err)
@@ -292,7 +337,12 @@ func (d *Daemon) initStorage(ctx context.Context) error {
 		d.events.SendLifecycle("default", action, url, meta)
 	}
 
-	svc, err := pools.Start(ctx, d.dir, d.db, d.log, emit)
+	var opts []pools.Option
+	if d.cluster.Enabled() {
+		opts = append(opts, pools.Clustered()) // pool directories are each member's own
+	}
+
+	svc, err := pools.Start(ctx, d.dir, d.db, d.log, emit, opts...)
 	if err != nil {
 		return err
 	}

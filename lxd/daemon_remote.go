@@ -24,6 +24,10 @@ func (d *Daemon) initRemote(ctx context.Context) error {
 		return fmt.Errorf("loading server certificate: %w", err)
 	}
 
+	if c := d.cluster.Cert(); c != nil {
+		d.cert = c // every member serves the cluster certificate
+	}
+
 	d.trust, err = trust.NewStore(ctx, d.db, d.log)
 	if err != nil {
 		return err
@@ -37,6 +41,10 @@ func (d *Daemon) initRemote(ctx context.Context) error {
 			d.log.Info("certificate removed: its operations aborted", "fingerprint", fp, "operations", n)
 		}
 	})
+
+	if c := d.cluster.Cert(); c != nil {
+		d.trust.SetClusterFingerprint(c.Fingerprint)
+	}
 
 	d.tokens = trust.NewTokens(d.ops)
 	d.audit = trust.NewAudit(d.log)
@@ -57,6 +65,12 @@ func (d *Daemon) initRemote(ctx context.Context) error {
 // and setting the address again retries.
 func (d *Daemon) startListeners() {
 	cfg := d.serverConfig()
+	if d.cluster.Enabled() {
+		// A member serves its API where the cluster knows it (local.db): the global
+		// configuration's core.https_address may be another member's.
+		cfg[keyHTTPSAddress] = d.cluster.Self().Address
+	}
+
 	for key, ep := range map[string]*listener.Endpoint{keyHTTPSAddress: d.https, keyMetricsAddress: d.metricsListener} {
 		if cfg[key] == "" {
 			continue

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-dev/berth/lxd/cluster"
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/events"
 	"github.com/berth-dev/berth/lxd/imagestore"
@@ -54,6 +55,8 @@ type fakeConfig struct {
 		Fingerprint string   `json:"fingerprint"`
 		Aliases     []string `json:"aliases"`
 	} `json:"images"`
+	// Cluster, when set, makes the daemon the first of these members (fake_cluster_test.go).
+	Cluster []fakeMember `json:"cluster"`
 }
 
 func TestMain(m *testing.M) {
@@ -155,6 +158,18 @@ func newFakeDaemon(ctx context.Context, cfg fakeConfig) (*Daemon, error) {
 		return nil, err
 	}
 
+	err = seedFakeCluster(ctx, d, cfg)
+	if err != nil {
+		return nil, err
+	}
+
+	// As openDB does: a state directory without local.db is a host never clustered.
+	d.cluster, err = cluster.Open(ctx, cluster.Config{Dir: cfg.Dir, Log: d.log})
+	if err != nil {
+		return nil, err
+	}
+
+	d.cluster.SetDB(d.db)
 	d.events = events.NewServer(d.log)
 	d.ops = operations.NewRegistry(d.events, d.log)
 	d.warnings = warnings.New(d.db, d.log, nil)

@@ -119,6 +119,11 @@ func (f *fakeInstances) List(_ context.Context, full bool) ([]api.InstanceFull, 
 	return out, nil
 }
 
+// ListLocal is List: every fake instance is the fake daemon's own.
+func (f *fakeInstances) ListLocal(ctx context.Context, full bool) ([]api.InstanceFull, error) {
+	return f.List(ctx, full)
+}
+
 func (f *fakeInstances) Get(_ context.Context, name string, full bool) (*api.InstanceFull, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/berth-dev/berth/lxd/cluster/forward"
 	"github.com/berth-dev/berth/lxd/imagestore"
 	"github.com/berth-dev/berth/lxd/operations"
 	"github.com/berth-dev/berth/lxd/response"
@@ -89,6 +90,17 @@ func imageExport(d *Daemon, r *http.Request) response.Response {
 	row, err := visibleImage(d, r, true)
 	if err != nil {
 		return response.SmartError(err)
+	}
+
+	// Clustered, the file may be on another member only: fetch it (not for a member
+	// asking: it asks the others itself).
+	if !forward.IsForwarded(r) {
+		err = d.images.EnsureFile(r.Context(), row.Fingerprint)
+		if err != nil {
+			return response.SmartError(err)
+		}
+	} else if !d.images.HasFile(row.Fingerprint) {
+		return response.NotFound(fmt.Errorf("image %s has no file on this member", row.Fingerprint))
 	}
 
 	if d.images.IsSplit(row.Fingerprint) {

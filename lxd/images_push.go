@@ -261,6 +261,11 @@ func (d *Daemon) pushImage(ctx context.Context, op *operations.Operation, img *a
 		return err
 	}
 
+	err = d.images.EnsureFile(ctx, img.Fingerprint) // clustered: maybe on another member only
+	if err != nil {
+		return err
+	}
+
 	name := img.Filename
 	if name == "" {
 		name = img.Fingerprint + ".tar.gz"

@@ -26,6 +26,12 @@ func instancesGet(d *Daemon, r *http.Request) response.Response {
 		return response.SmartError(err)
 	}
 
+	// Clustered: this member's instances, plus what the other members answer.
+	list, answers, err := d.instancesAcrossMembers(r, list)
+	if err != nil {
+		return response.SmartError(err)
+	}
+
 	names := []string{}
 	objs := []api.Instance{}
 	full := []api.InstanceFull{}
@@ -37,6 +43,10 @@ func instancesGet(d *Daemon, r *http.Request) response.Response {
 		names = append(names, instanceListURL(r, inst.Project, inst.Name))
 		objs = append(objs, inst.Instance)
 		full = append(full, inst)
+	}
+
+	if len(answers) > 0 {
+		return mergedInstanceList(rec, answers, names, objs, full)
 	}
 
 	switch {
@@ -63,12 +73,17 @@ func instanceListURL(r *http.Request, proj, name string) string {
 // POST /1.0/instances: validation and image lookup happen before the operation, so bad
 // names (400), duplicates (409) and unknown images (404) fail the request itself.
 func instancesPost(d *Daemon, r *http.Request) response.Response {
+	err := d.localTarget(r) // ?target= (issue 16): cluster_placement.go
+	if err != nil {
+		return response.SmartError(err)
+	}
+
 	if r.Header.Get("Content-Type") == "application/octet-stream" {
 		return instancesPostBackup(d, r)
 	}
 
 	req := api.InstancesPost{}
-	err := decodeJSON(r, &req)
+	err = decodeJSON(r, &req)
 	if err != nil {
 		return response.SmartError(err)
 	}

@@ -27,7 +27,8 @@ type bulkStatePut struct {
 // send it), as one operation, as LXD does: instances already in the wanted state are
 // left alone, the others change a few at a time, and the operation fails naming those
 // that did not. Only the instances of the request's project (every project's with
-// all-projects=true).
+// all-projects=true), and in a cluster only this member's: it cannot start another
+// member's containers (forwarding fans the request out).
 func instancesPut(d *Daemon, r *http.Request) response.Response {
 	req := bulkStatePut{}
 	err := decodeJSON(r, &req)
@@ -39,7 +40,7 @@ func instancesPut(d *Daemon, r *http.Request) response.Response {
 		return response.BadRequest(fmt.Errorf("state is missing"))
 	}
 
-	list, err := d.instances.List(r.Context(), false)
+	list, err := d.instances.ListLocal(r.Context(), false) // this member's; another member changes its own
 	if err != nil {
 		return response.SmartError(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-dev/berth/lxd/cluster/forward"
 	"github.com/berth-dev/berth/lxd/operations"
 	"github.com/berth-dev/berth/lxd/response"
 	"github.com/berth-dev/berth/shared/api"
@@ -34,6 +35,17 @@ func operationsGet(d *Daemon, r *http.Request) response.Response {
 		urls[key] = append(urls[key], "/1.0/operations/"+o.ID)
 		objs[key] = append(objs[key], o)
 	}
+
+	if c.Admin() {
+		// Cluster join tokens held by the database, not by an operation here.
+		for _, o := range d.clusterTokenOps(r.Context()) {
+			urls["running"] = append(urls["running"], "/1.0/operations/"+o.ID)
+			objs["running"] = append(objs["running"], o)
+		}
+	}
+
+	// Clustered: the other members' operations too.
+	d.operationsOfMembers(r, urls, objs)
 
 	if full {
 		return response.SyncResponse(true, objs)
@@ -63,6 +75,10 @@ func (d *Daemon) operationOf(r *http.Request) (*operations.Operation, error) {
 func operationGet(d *Daemon, r *http.Request) response.Response {
 	op, err := d.operationOf(r)
 	if err != nil {
+		if o, ok := d.standInToken(r.Context(), pathVar(r, "id")); ok && callerOf(r).Admin() {
+			return response.SyncResponse(true, o)
+		}
+
 		return response.SmartError(err)
 	}
 
@@ -73,6 +89,10 @@ func operationGet(d *Daemon, r *http.Request) response.Response {
 func operationDelete(d *Daemon, r *http.Request) response.Response {
 	op, err := d.operationOf(r)
 	if err != nil {
+		if o, ok := d.standInToken(r.Context(), pathVar(r, "id")); ok && callerOf(r).Admin() {
+			return response.SmartError(d.revokeStandIn(r.Context(), o))
+		}
+
 		return response.SmartError(err)
 	}
 
@@ -132,6 +152,10 @@ func eventsGet(d *Daemon, r *http.Request) response.Response {
 	c := callerOf(r)
 	if c.Restricted() {
 		wl.Restrict(d.tenantProjects(r.Context(), c))
+	}
+
+	if forward.IsForwarded(r) {
+		wl.LocalOnly() // another member's subscription: it relays only what happens here
 	}
 
 	return response.ManualResponse(func(w http.ResponseWriter) error { return wl.Serve(w, r) })

@@ -140,6 +140,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newShellCmd(a),
 		newConsoleCmd(a),
 		newRemoteCmd(a),
+		newClusterCmd(a),
 	)
 
 	return root

@@ -24,7 +24,7 @@ matching the whole name) or KEY=VALUE, where KEY is name, status, type,
 architecture, description or a config key (e.g. user.role), and VALUE a
 regular expression matched case-insensitively against the whole value.
 
-Columns (-c) use lxc's shorthand letters (default "ns46tS"):
+Columns (-c) use lxc's shorthand letters (default "ns46tS", and L on a cluster):
   n name, s state, 4 IPv4, 6 IPv6, t type, S snapshots, a architecture,
   c created at, l last used at, d description, f/F base image, p PID,
   N processes, P profiles, m memory, u CPU, D disk, b storage pool,
@@ -72,6 +72,17 @@ func (a *app) list(ctx context.Context, filters []string, format, columns string
 	insts, err := c.GetInstancesFull(ctx)
 	if err != nil {
 		return err
+	}
+
+	// Like lxc: the default columns take L (LOCATION) when the server is clustered.
+	if columns == defaultColumns {
+		srv, _, err := c.GetServer(ctx)
+		if err == nil && srv.Environment.ServerClustered {
+			cols, err = parseColumns(defaultColumns + "L")
+			if err != nil {
+				return err
+			}
+		}
 	}
 
 	shown := []api.InstanceFull{}

@@ -28,7 +28,8 @@ type Instance struct {
 
 // InstanceFilter narrows GetInstances. Zero value means all instances.
 type InstanceFilter struct {
-	Name *string
+	Name     *string
+	MemberID int64 // the instances of that member only (members.id); 0: every member's
 }
 
 // Image is one row of the images table.

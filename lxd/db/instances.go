@@ -50,9 +50,31 @@ WHERE ip.instance_id = ?
 ORDER BY ip.apply_order`,
 }
 
-// GetInstances returns all instances sorted by name, with config, devices and profiles.
+// instancesOn selects the instances of one member (member_id = ?): the rows query
+// and the children of those rows only.
+var instancesOn = instanceQueries{
+	rows:   `SELECT ` + instanceColumns + ` FROM instances WHERE member_id = ? ORDER BY name`,
+	config: instancesAll.config + ` WHERE instance_id IN (SELECT id FROM instances WHERE member_id = ?)`,
+	devices: instancesAll.devices + `
+WHERE d.instance_id IN (SELECT id FROM instances WHERE member_id = ?)`,
+	profiles: `
+SELECT ip.instance_id, p.name
+FROM instances_profiles ip JOIN profiles p ON p.id = ip.profile_id
+WHERE ip.instance_id IN (SELECT id FROM instances WHERE member_id = ?)
+ORDER BY ip.instance_id, ip.apply_order`,
+}
+
+// GetInstances returns all instances of every member sorted by name, with config,
+// devices and profiles: for what is global in a cluster (names, used_by, project
+// limits). What acts on the host (reconcile, autostart, monitors, metrics) takes only
+// its own member's, through GetInstancesWhere.
 func (tx *Tx) GetInstances(ctx context.Context) ([]Instance, error) {
 	return tx.getInstances(ctx, InstanceFilter{})
+}
+
+// GetInstancesWhere returns the instances the filter selects, sorted by name.
+func (tx *Tx) GetInstancesWhere(ctx context.Context, filter InstanceFilter) ([]Instance, error) {
+	return tx.getInstances(ctx, filter)
 }
 
 // GetInstance returns one instance, or a 404 StatusError.
@@ -71,10 +93,15 @@ func (tx *Tx) GetInstance(ctx context.Context, name string) (*Instance, error) {
 
 func (tx *Tx) getInstances(ctx context.Context, filter InstanceFilter) ([]Instance, error) {
 	q := instancesAll
-	var rowArgs []any
-	if filter.Name != nil {
+	var rowArgs, childArgs []any
+	switch {
+	case filter.Name != nil:
 		q = instanceOne
 		rowArgs = []any{*filter.Name}
+	case filter.MemberID != 0:
+		q = instancesOn
+		rowArgs = []any{filter.MemberID}
+		childArgs = rowArgs
 	}
 
 	rows, err := tx.tx.QueryContext(ctx, q.rows, rowArgs...)
@@ -106,8 +133,11 @@ func (tx *Tx) getInstances(ctx context.Context, filter InstanceFilter) ([]Instan
 		return insts, nil
 	}
 
-	var childArgs []any
 	if filter.Name != nil {
+		if filter.MemberID != 0 && insts[0].MemberID != filter.MemberID {
+			return []Instance{}, nil
+		}
+
 		childArgs = []any{insts[0].ID}
 	}
 

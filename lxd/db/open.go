@@ -27,6 +27,8 @@ type DB struct {
 	write *sql.DB
 	read  *sql.DB
 
+	file string // berth.db's path; "" for the cluster database
+
 	// cluster is set by OpenCluster: transient errors are retried only within
 	// clusterRetryWindow and then reported as the cluster database being unavailable.
 	cluster  bool
@@ -95,7 +97,7 @@ func open(ctx context.Context, dir string, busy time.Duration) (*DB, error) {
 		return nil, fmt.Errorf("opening read pool for %q: %w", path, err)
 	}
 
-	return &DB{write: write, read: read}, nil
+	return &DB{write: write, read: read, file: path}, nil
 }
 
 // Close closes both pools. In cluster mode it closes nothing: the handle belongs to

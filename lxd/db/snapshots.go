@@ -53,12 +53,13 @@ FROM instances_snapshots s JOIN instances i ON i.id = s.instance_id
 ORDER BY i.name, s.creation_date, s.id`)
 }
 
-// GetExpiringSnapshots lists the snapshots of every instance that have an expiry date.
+// GetExpiringSnapshots lists the snapshots that have an expiry date of the instances of
+// member (members.id; 0: of every member): each member prunes its own instances'.
 // (The dates are compared by the caller: stored as text, they do not sort as times.)
-func (tx *Tx) GetExpiringSnapshots(ctx context.Context) ([]Snapshot, error) {
+func (tx *Tx) GetExpiringSnapshots(ctx context.Context, member int64) ([]Snapshot, error) {
 	return tx.querySnapshots(ctx, `SELECT `+snapshotColumns+`
 FROM instances_snapshots s JOIN instances i ON i.id = s.instance_id
-WHERE s.expiry_date IS NOT NULL AND s.expiry_date != '' ORDER BY s.id`)
+WHERE s.expiry_date IS NOT NULL AND s.expiry_date != '' AND (? = 0 OR i.member_id = ?) ORDER BY s.id`, member, member)
 }
 
 // GetInstanceSnapshot returns one snapshot, or a 404 StatusError.

@@ -59,7 +59,7 @@ func (db *DB) Transaction(ctx context.Context, f func(ctx context.Context, tx *T
 
 	ctx = context.WithValue(ctx, writeTxKey{}, true)
 
-	return db.retry(ctx, func(ctx context.Context) error {
+	return db.lostDatabase(ctx, db.retry(ctx, func(ctx context.Context) error {
 		if db.writeSem != nil {
 			select {
 			case db.writeSem <- struct{}{}:
@@ -71,15 +71,15 @@ func (db *DB) Transaction(ctx context.Context, f func(ctx context.Context, tx *T
 		}
 
 		return run(ctx, db.write, f)
-	})
+	}))
 }
 
 // ReadTransaction runs f in a transaction on the read-only pool. It sees one
 // consistent snapshot and never waits for the writer.
 func (db *DB) ReadTransaction(ctx context.Context, f func(ctx context.Context, tx *Tx) error) error {
-	return db.retry(ctx, func(ctx context.Context) error {
+	return db.lostDatabase(ctx, db.retry(ctx, func(ctx context.Context) error {
 		return run(ctx, db.read, f)
-	})
+	}))
 }
 
 // retry runs attempt under the transaction deadline until it succeeds, fails for good

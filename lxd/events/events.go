@@ -25,9 +25,10 @@ type Server struct {
 	log          *slog.Logger
 	pingInterval time.Duration
 
-	mu        sync.Mutex // guards listeners and closed
+	mu        sync.Mutex // guards listeners, closed and location
 	listeners map[*listener]struct{}
 	closed    bool
+	location  string // the location of this daemon's own events: "none" unclustered
 }
 
 // NewServer returns an empty hub.
@@ -36,7 +37,16 @@ func NewServer(log *slog.Logger) *Server {
 		log:          log,
 		pingInterval: 15 * time.Second,
 		listeners:    make(map[*listener]struct{}),
+		location:     "none",
 	}
+}
+
+// SetLocation sets the location (the cluster member's name) this daemon's own events
+// carry from now on.
+func (s *Server) SetLocation(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.location = name
 }
 
 // listener receives the events matching its filter on exactly one of its
@@ -46,6 +56,11 @@ type listener struct {
 	project     string
 	allProjects bool
 	only        map[string]bool // a restricted listener's projects; nil: any
+
+	// localOnly: only this daemon's own events, none relayed from other members (a
+	// member's subscription: each member relays the others' events itself, and a relayed
+	// event sent on would loop).
+	localOnly bool
 
 	// Both are closed (under Server.mu) when the listener is dropped.
 	raw  chan []byte
@@ -77,22 +92,40 @@ func (s *Server) Send(project, eventType string, metadata any) error {
 		Type:      eventType,
 		Timestamp: time.Now().UTC(),
 		Metadata:  md,
-		Location:  "none",
 		Project:   project,
 	}
 	if ev.Project == "" {
 		ev.Project = DefaultProject
 	}
 
-	data, err := json.Marshal(ev)
-	if err != nil {
-		return fmt.Errorf("encoding %s event: %w", eventType, err)
-	}
+	s.deliver(ev, project, false)
+	return nil
+}
 
+// Relay delivers an event another cluster member sent (its location set), to every
+// matching listener but those of members (localOnly), without blocking.
+func (s *Server) Relay(ev api.Event) {
+	s.deliver(ev, ev.Project, true)
+}
+
+// deliver sends ev to the listeners that want it; sentProject is the project it was
+// sent for ("" reaches listeners of every project). A local event gets this daemon's
+// location.
+func (s *Server) deliver(ev api.Event, sentProject string, relayed bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !relayed {
+		ev.Location = s.location
+	}
+
+	data, err := json.Marshal(ev)
+	if err != nil {
+		s.log.Error("encoding event", "type", ev.Type, "err", err)
+		return
+	}
+
 	for l := range s.listeners {
-		if !l.wants(&ev, project) {
+		if (relayed && l.localOnly) || !l.wants(&ev, sentProject) {
 			continue
 		}
 
@@ -113,8 +146,6 @@ func (s *Server) Send(project, eventType string, metadata any) error {
 		s.log.Warn("dropping slow event listener", "project", l.project, "queued", queueLen)
 		s.dropLocked(l)
 	}
-
-	return nil
 }
 
 // SendLifecycle emits a lifecycle event such as "instance-started" for the
@@ -128,11 +159,12 @@ func (s *Server) SendLifecycle(project, action, source string, ctx map[string]an
 }
 
 // Subscribe registers an in-process listener for the given event types (all
-// types when empty) across all projects. The channel is closed by the
+// types when empty) across all projects, of this daemon's own events. The channel is closed by the
 // returned cancel function, or by the hub if the subscriber falls more than
 // queueLen events behind or the hub is closed.
 func (s *Server) Subscribe(types []string) (<-chan api.Event, func()) {
-	l := &listener{types: typeSet(types), allProjects: true, evs: make(chan api.Event, queueLen)}
+	// This daemon's own events only: what other members do is theirs to act on.
+	l := &listener{types: typeSet(types), allProjects: true, localOnly: true, evs: make(chan api.Event, queueLen)}
 	s.add(l)
 	return l.evs, func() { s.drop(l) }
 }

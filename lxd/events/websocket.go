@@ -75,6 +75,12 @@ func (wl *WebsocketListener) Restrict(projects []string) {
 	}
 }
 
+// LocalOnly makes the listener a cluster member's subscription: it gets this daemon's
+// own events only, none relayed from other members. Call it before Serve.
+func (wl *WebsocketListener) LocalOnly() {
+	wl.l.localOnly = true
+}
+
 func isTrue(v string) bool {
 	switch strings.ToLower(v) {
 	case "1", "true", "yes", "on":

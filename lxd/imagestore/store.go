@@ -57,6 +57,10 @@ type Store struct {
 	// pool tree, unpacking). A delete's slow removals run outside it, on trash names no
 	// later import can reach.
 	mu sync.Mutex
+
+	// fetcher brings image files this member lacks (fetch.go); fetchMu serialises that.
+	fetcher Fetcher
+	fetchMu sync.Mutex
 }
 
 // New returns a Store rooted at dir.
@@ -329,9 +333,15 @@ func (s *Store) inProject(ctx context.Context, ip, fp string) bool {
 // there (its tree and metadata directory are published by renames, last) needs no lock: a
 // launch of it does not wait behind the unpack of another image. (A tree a delete released
 // is adopted by the import that records the image again, under the lock.)
-func (s *Store) EnsureInPool(_ context.Context, fp string, pool storage.Driver) error {
+func (s *Store) EnsureInPool(ctx context.Context, fp string, pool storage.Driver) error {
 	if s.inPool(fp, pool) {
 		return nil
+	}
+
+	// In a cluster the image may have been imported on another member.
+	err := s.EnsureFile(ctx, fp)
+	if err != nil {
+		return err
 	}
 
 	s.mu.Lock()

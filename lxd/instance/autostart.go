@@ -8,11 +8,11 @@ import (
 	"github.com/berth-dev/berth/shared/validate"
 )
 
-// Autostart starts every stopped instance whose expanded config has boot.autostart set,
-// in name order; run it once Reconcile has found what is already running. Instances that
+// Autostart starts every stopped instance of this member whose expanded config has
+// boot.autostart set, in name order; run it once Reconcile has found what is already running. Instances that
 // fail to start are reported together, the others still start.
 func (ru *Runner) Autostart(ctx context.Context) error {
-	list, err := ru.view.List(ctx, false)
+	list, err := ru.view.ListLocal(ctx, false)
 	if err != nil {
 		return err
 	}

@@ -53,6 +53,7 @@ type Creator struct {
 	pools  poolSet // the pool each instance lives on
 	images ImageSource
 	ids    IDRange
+	member int64 // this host's member id: new instances are its
 	log    *slog.Logger
 
 	mu     sync.Mutex
@@ -61,5 +62,5 @@ type Creator struct {
 
 func newCreator(m *Manager, sizes rootSizes, view renderer, snaps snapshotReader) *Creator {
 	return &Creator{host: m, sizes: sizes, view: view, snaps: snaps, db: m.cfg.DB, pools: m.pools,
-		images: m.cfg.Images, ids: m.cfg.IDs, log: m.log, idBusy: map[int64]bool{}}
+		images: m.cfg.Images, ids: m.cfg.IDs, member: m.member(), log: m.log, idBusy: map[int64]bool{}}
 }

@@ -55,6 +55,11 @@ type Config struct {
 	CgroupParent string
 	// OnDelete removes what other services keep of a deleted instance (its backups).
 	OnDelete func(name string)
+	// MemberID is this host's member (members.id, issue 16); 0 is 1, a host never
+	// clustered. In a cluster the database holds every member's instances: what acts on
+	// the host (reconcile, autostart, resume, metrics) takes this member's only, and new
+	// instances are created on it.
+	MemberID int64
 }
 
 // ImageSource gives the daemon's image store to the manager.
@@ -128,6 +133,15 @@ func (m *Manager) Configurator() *Configurator { return m.conf }
 
 // Creator makes instances (create, copy, import) and reads their trees for exports.
 func (m *Manager) Creator() *Creator { return m.create }
+
+// member is this host's member id (Config.MemberID, 1 when unset).
+func (m *Manager) member() int64 {
+	if m.cfg.MemberID == 0 {
+		return db.SelfMemberID
+	}
+
+	return m.cfg.MemberID
+}
 
 // lock serialises state changes of one instance.
 func (m *Manager) lock(name string) func() {

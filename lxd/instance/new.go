@@ -72,6 +72,7 @@ type newSpec struct {
 // removes; a failure removes what was made.
 func (ct *Creator) newInstance(ctx context.Context, spec *newSpec) error {
 	name := spec.row.Name
+	spec.row.MemberID = ct.member // made here, so it lives here
 
 	releaseName, err := ct.host.reserveName(name)
 	if err != nil {

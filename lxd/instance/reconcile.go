@@ -11,22 +11,34 @@ import (
 	"github.com/berth-dev/berth/lxd/db"
 )
 
-// Reconcile runs once at daemon start. It finds the monitors of running instances again,
-// cleans up after instances whose monitor is gone (mounts, cgroups), and removes what a
-// crash left half-made: storage and files of instances that never got a DB row.
+// Reconcile runs once at daemon start. It finds the monitors of this member's running
+// instances again, cleans up after those whose monitor is gone (mounts, cgroups), and
+// removes what a crash left half-made: storage and files of instances that never got a
+// DB row. In a cluster the rows of other members' instances are not touched, and a
+// directory named by any member's row is not an orphan.
 func (ru *Runner) Reconcile(ctx context.Context) error {
 	var rows []db.Instance
 	profiles := map[string]*db.Profile{}
+	known := map[string]bool{}
 	err := ru.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
 		var err error
-		rows, err = tx.GetInstances(ctx)
+		rows, err = tx.GetInstancesWhere(ctx, db.InstanceFilter{MemberID: ru.member})
 		if err != nil {
 			return err
 		}
 
-		all, err := tx.GetProfiles(ctx)
-		for i := range all {
-			profiles[all[i].Name] = &all[i]
+		all, err := tx.GetInstances(ctx)
+		if err != nil {
+			return err
+		}
+
+		for _, inst := range all {
+			known[inst.Name] = true
+		}
+
+		ps, err := tx.GetProfiles(ctx)
+		for i := range ps {
+			profiles[ps[i].Name] = &ps[i]
 		}
 
 		return err
@@ -36,10 +48,8 @@ func (ru *Runner) Reconcile(ctx context.Context) error {
 	}
 
 	mons, errs := ru.attachAll(rows)
-	known := map[string]bool{}
 	for i := range rows {
 		inst := &rows[i]
-		known[inst.Name] = true
 
 		mon, err := mons[i], errs[i]
 		if err == nil {

@@ -25,15 +25,34 @@ func (vw *View) Get(ctx context.Context, name string, full bool) (*api.InstanceF
 	return &out, nil
 }
 
-// List returns every instance, sorted by name, in a fixed number of queries; full ones with
-// their state, gathered from the host for those that run (see gather) and cached for
-// StateTTL, and their snapshots. Nothing asks a monitor.
+// List returns every instance (of every member, in a cluster), sorted by name, in a fixed
+// number of queries; full ones with their state, gathered from the host for those that
+// run (see gather) and cached for StateTTL, and their snapshots. Nothing asks a monitor.
 func (vw *View) List(ctx context.Context, full bool) ([]api.InstanceFull, error) {
+	return vw.list(ctx, full, db.InstanceFilter{})
+}
+
+// ListLocal is List of this host's member's instances only: for what acts on the host
+// (autostart, resume, metrics, bulk state changes).
+func (vw *View) ListLocal(ctx context.Context, full bool) ([]api.InstanceFull, error) {
+	return vw.list(ctx, full, db.InstanceFilter{MemberID: vw.localMember()})
+}
+
+// localMember is the member ListLocal takes (1 for a View built without a manager).
+func (vw *View) localMember() int64 {
+	if vw.member == 0 {
+		return db.SelfMemberID
+	}
+
+	return vw.member
+}
+
+func (vw *View) list(ctx context.Context, full bool, filter db.InstanceFilter) ([]api.InstanceFull, error) {
 	var rows []db.Instance
 	profiles := map[string]*db.Profile{}
 	err := vw.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
 		var err error
-		rows, err = tx.GetInstances(ctx)
+		rows, err = tx.GetInstancesWhere(ctx, filter)
 		if err != nil {
 			return err
 		}
@@ -81,9 +100,10 @@ func (vw *View) List(ctx context.Context, full bool) ([]api.InstanceFull, error)
 	return out, nil
 }
 
-// Names lists instance names.
+// Names lists the keys of this host's instances (ListLocal): Resume at daemon start
+// takes them.
 func (vw *View) Names(ctx context.Context) ([]string, error) {
-	list, err := vw.List(ctx, false)
+	list, err := vw.ListLocal(ctx, false)
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +146,7 @@ func (vw *View) renderWith(inst *db.Instance, profiles map[string]*db.Profile, f
 			ExpandedDevices: devices,
 			Name:            project.Name(inst.Name),
 			LastUsedAt:      inst.LastUsedAt,
-			Location:        "none",
+			Location:        locationOf(inst),
 			Type:            api.InstanceTypeContainer,
 			Project:         project.Of(inst.Name),
 		},
@@ -156,4 +176,14 @@ func (vw *View) renderSnapshots(name string) []api.InstanceSnapshot {
 	}
 
 	return snaps
+}
+
+// locationOf is the instance's member name, as LXD's location: "none" on a host never
+// clustered (member 1's name until clustering renames it).
+func locationOf(inst *db.Instance) string {
+	if inst.Location == "" {
+		return "none"
+	}
+
+	return inst.Location
 }

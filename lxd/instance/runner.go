@@ -40,9 +40,9 @@ type runSettings interface {
 	limitsOf(name string, config map[string]string) (container.Limits, error)
 }
 
-// instanceLister lists the instances for autostart (*View).
+// instanceLister lists this member's instances for autostart (*View).
 type instanceLister interface {
-	List(ctx context.Context, full bool) ([]api.InstanceFull, error)
+	ListLocal(ctx context.Context, full bool) ([]api.InstanceFull, error)
 }
 
 // Runner runs the manager's instances: start, stop, restart, freeze, the monitors'
@@ -61,6 +61,7 @@ type Runner struct {
 	spares       *container.Spares // a monitor started ahead of the next start
 	cgroupParent string            // Config.CgroupParent
 	dir          string            // BERTH_DIR
+	member       int64             // this host's member id: Reconcile's rows
 	log          *slog.Logger
 
 	nicMu     sync.Mutex
@@ -74,5 +75,5 @@ type Runner struct {
 func newRunner(m *Manager, conf runSettings, view instanceLister) *Runner {
 	return &Runner{host: m, conf: conf, view: view, db: m.cfg.DB, pools: m.pools, devices: m.devices,
 		networks: m.cfg.Networks, spares: container.NewSpares(m.cfg.Exe, m.log),
-		cgroupParent: m.cfg.CgroupParent, dir: m.cfg.Dir, log: m.log}
+		cgroupParent: m.cfg.CgroupParent, dir: m.cfg.Dir, member: m.member(), log: m.log}
 }

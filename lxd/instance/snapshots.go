@@ -16,6 +16,8 @@ var _ snapshot.Host = snapshotHost{}
 
 func (h snapshotHost) Lock(name string) func() { return h.m.lock(name) }
 
+func (h snapshotHost) Member() int64 { return h.m.member() }
+
 func (h snapshotHost) Track(ctx context.Context, name string) (context.Context, func()) {
 	return h.m.track(ctx, name)
 }

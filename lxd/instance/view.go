@@ -25,6 +25,7 @@ type View struct {
 	snaps        snapshotLister // a full instance's snapshots
 	cgroupParent string         // Config.CgroupParent: where the cgroup files are read
 	cache        *stateCache    // the running instances' gathered state
+	member       int64          // this host's member id: ListLocal's filter
 }
 
 // snapshotLister lists an instance's snapshots, or every instance's (*snapshot.Snapshots).
@@ -34,7 +35,7 @@ type snapshotLister interface {
 }
 
 func newView(m *Manager, snaps snapshotLister) *View {
-	vw := &View{host: m, db: m.cfg.DB, pools: m.pools, snaps: snaps, cgroupParent: m.cfg.CgroupParent}
+	vw := &View{host: m, db: m.cfg.DB, pools: m.pools, snaps: snaps, cgroupParent: m.cfg.CgroupParent, member: m.member()}
 	vw.cache = newStateCache(StateTTL, vw.gather)
 	return vw
 }

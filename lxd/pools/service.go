@@ -47,6 +47,8 @@ type Service struct {
 
 	lmu    sync.RWMutex
 	loaded map[string]storage.Driver // pools whose driver loaded; others are Unavailable
+
+	clustered bool // daemon-made sources are each member's own (member.go)
 }
 
 // pending is what a create or delete in progress made, for undoing it after a crash.
@@ -59,8 +61,12 @@ type pending struct {
 // Start removes what interrupted creates and deletes left, loads every pool (mounting
 // loop-backed btrfs pools), and on first start creates the default pool with the best
 // driver for this host.
-func Start(ctx context.Context, stateDir string, d *db.DB, log *slog.Logger, emit Emit) (*Service, error) {
+func Start(ctx context.Context, stateDir string, d *db.DB, log *slog.Logger, emit Emit, opts ...Option) (*Service, error) {
 	s := &Service{stateDir: stateDir, db: d, log: log, emit: emit, loaded: map[string]storage.Driver{}}
+	for _, o := range opts {
+		o(s)
+	}
+
 	for _, dir := range []string{s.poolsDir(), s.disksDir()} {
 		err := os.MkdirAll(dir, 0o711)
 		if err != nil {
@@ -163,14 +169,15 @@ func urlOf(name string) string { return "/1.0/storage-pools/" + url.PathEscape(n
 
 // isLoop reports whether a btrfs pool's source is its loop file (LXD records it so).
 func (s *Service) isLoop(row *db.StoragePool) bool {
-	return row.Driver == "btrfs" && row.Config["source"] == s.loopFile(row.Name)
+	src := row.Config["source"]
+	return row.Driver == "btrfs" && (src == s.loopFile(row.Name) || (s.clustered && loopByADaemon(src, row.Name)))
 }
 
 // dirOf is where a pool's driver works: the admin's source directory, or the daemon's own
 // directory (the mount point of a loop-backed btrfs pool).
 func (s *Service) dirOf(row *db.StoragePool) string {
 	src := row.Config["source"]
-	if src == "" || s.isLoop(row) {
+	if src == "" || s.isLoop(row) || (s.clustered && madeByADaemon(src, row.Name)) {
 		return s.ownDir(row.Name)
 	}
 
@@ -179,6 +186,11 @@ func (s *Service) dirOf(row *db.StoragePool) string {
 
 // load mounts a loop-backed pool and loads the pool's driver.
 func (s *Service) load(row *db.StoragePool) error {
+	err := s.ensureMemberLocal(row)
+	if err != nil {
+		return err
+	}
+
 	dir := s.dirOf(row)
 	if s.isLoop(row) {
 		err := storage.MountBtrfsFile(s.loopFile(row.Name), dir, row.Config["btrfs.mount_options"])

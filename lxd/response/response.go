@@ -187,8 +187,16 @@ func Conflict(err error) Response { return statusError(http.StatusConflict, err)
 // PreconditionFailed is a 412 error.
 func PreconditionFailed(err error) Response { return statusError(http.StatusPreconditionFailed, err) }
 
-// InternalError is a 500 error.
-func InternalError(err error) Response { return statusError(http.StatusInternalServerError, err) }
+// InternalError is a 500 error, or a 503 when err says a service it needs is unavailable
+// (the cluster database without a leader, issue 16): that is no fault of the server's,
+// and clients may retry it.
+func InternalError(err error) Response {
+	if api.StatusCodeOf(err) == http.StatusServiceUnavailable {
+		return statusError(http.StatusServiceUnavailable, err)
+	}
+
+	return statusError(http.StatusInternalServerError, err)
+}
 
 // NotImplemented is a 501 error.
 func NotImplemented(err error) Response { return statusError(http.StatusNotImplemented, err) }

@@ -216,6 +216,26 @@ func TestSmartError(t *testing.T) {
 	}
 }
 
+// TestUnavailableIs503: an error that says a service the request needs is unavailable
+// (the cluster database without a leader) is a 503 with its message, whether the handler
+// passes it to SmartError or to InternalError.
+func TestUnavailableIs503(t *testing.T) {
+	err := fmt.Errorf("loading c1: %w", api.StatusErrorf(http.StatusServiceUnavailable, "cluster database unavailable: no leader"))
+	for name, resp := range map[string]Response{"SmartError": SmartError(err), "InternalError": InternalError(err)} {
+		w, env := render(t, resp)
+		if w.Code != http.StatusServiceUnavailable {
+			t.Errorf("%s: HTTP %d, want 503", name, w.Code)
+		}
+
+		expect(t, env, map[string]any{"error_code": float64(503), "error": "loading c1: cluster database unavailable: no leader"})
+	}
+
+	w, _ := render(t, InternalError(errors.New("boom")))
+	if w.Code != http.StatusInternalServerError {
+		t.Errorf("InternalError of a plain error: HTTP %d", w.Code)
+	}
+}
+
 func TestUnencodableMetadataIs500(t *testing.T) {
 	w, env := render(t, SyncResponse(true, func() {}))
 	if w.Code != 500 || env["type"] != "error" {

@@ -24,14 +24,15 @@ func (sn *Snapshots) defaultExpiry(inst *db.Instance, profiles map[string]*db.Pr
 	return t
 }
 
-// PruneExpired deletes every snapshot whose expiry has passed by now, as LXD's
-// daemon does each minute, and returns how many went.
+// PruneExpired deletes every snapshot of this member's instances whose expiry has passed
+// by now, as LXD's daemon does each minute, and returns how many went. (Another
+// member's snapshots are its own to prune: their storage is there.)
 func (sn *Snapshots) PruneExpired(ctx context.Context, now time.Time) (int, error) {
 	var snaps []db.Snapshot
 
 	err := sn.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
 		var err error
-		snaps, err = tx.GetExpiringSnapshots(ctx)
+		snaps, err = tx.GetExpiringSnapshots(ctx, sn.host.Member())
 		return err
 	})
 	if err != nil {

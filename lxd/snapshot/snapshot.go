@@ -51,6 +51,8 @@ type Host interface {
 	Frozen(name string, fn func() error) error
 	// Kill stops a running instance at once, as a restore does. The instance lock is held.
 	Kill(ctx context.Context, name string) error
+	// Member is this host's member id (members.id): the pruner takes its instances only.
+	Member() int64
 	// Start starts a stopped instance. The instance lock is held.
 	Start(ctx context.Context, name string) error
 	// Event sends a lifecycle event about an instance (or name/snapshots/snap).

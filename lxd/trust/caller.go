@@ -36,6 +36,10 @@ type Caller struct {
 	Fingerprint string
 	Trusted     bool
 	Cert        Entry
+
+	// Member: the client certificate is the cluster certificate, which only cluster
+	// members hold (issue 16). A member is fully trusted and may call /internal/.
+	Member bool
 }
 
 // Admin reports whether the caller may do everything: the unix socket, or a trusted
@@ -45,7 +49,7 @@ func (c Caller) Admin() bool {
 	case ViaUnix:
 		return true
 	case ViaTLS:
-		return c.Trusted && c.Cert.Type == api.CertificateTypeClient && !c.Cert.Restricted
+		return c.Member || (c.Trusted && c.Cert.Type == api.CertificateTypeClient && !c.Cert.Restricted)
 	}
 
 	return false
@@ -74,6 +78,8 @@ func (c Caller) String() string {
 	switch {
 	case c.Via == ViaUnix:
 		return "unix uid " + itoa(c.UID)
+	case c.Via == ViaTLS && c.Member:
+		return "cluster member (" + short(c.Fingerprint) + ")"
 	case c.Via == ViaTLS && c.Trusted:
 		return "cert " + c.Cert.Name + " (" + short(c.Fingerprint) + ")"
 	case c.Via == ViaTLS && c.Fingerprint != "":
@@ -169,6 +175,12 @@ func (s *Store) Authenticate(r *http.Request) Caller {
 	}
 
 	c.Fingerprint = listener.Fingerprint(r.TLS.PeerCertificates[0].Raw)
+	if fp := s.clusterFingerprint.Load(); fp != nil && *fp == c.Fingerprint {
+		c.Trusted, c.Member = true, true
+		c.Cert = Entry{Fingerprint: c.Fingerprint, Name: "cluster member", Type: api.CertificateTypeServer}
+		return c
+	}
+
 	entry, ok := s.Lookup(c.Fingerprint)
 	if !ok {
 		return c

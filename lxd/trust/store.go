@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unicode"
 
 	"github.com/berth-dev/berth/lxd/db"
@@ -48,6 +49,21 @@ type Store struct {
 	// running beyond its own connections (operations whose websockets it may have
 	// handed to connections without a certificate).
 	onRevoke func(fingerprint string)
+
+	// clusterFingerprint is the cluster certificate's: a client presenting it is a
+	// member (nil when not clustered).
+	clusterFingerprint atomic.Pointer[string]
+}
+
+// SetClusterFingerprint makes clients presenting the certificate of fingerprint fp
+// cluster members ("" none).
+func (s *Store) SetClusterFingerprint(fp string) {
+	if fp == "" {
+		s.clusterFingerprint.Store(nil)
+		return
+	}
+
+	s.clusterFingerprint.Store(&fp)
 }
 
 // OnRevoke sets what to do, besides closing its connections, when a certificate is

@@ -21,6 +21,9 @@ type berthd struct {
 	bin string
 	env []string // beyond the bench's own environment
 	cmd *exec.Cmd
+	// netns, when set, is the network namespace (a /run/netns path) berthd runs in: a
+	// cluster member's (cluster.go).
+	netns string
 }
 
 // startBerthd starts a berthd in a new state directory, with env added to the bench's
@@ -53,6 +56,11 @@ func (b *berthd) start() error {
 
 	_ = os.Remove(filepath.Join(b.dir, "unix.socket")) // left by a killed daemon
 	cmd := exec.Command(absBin(b.bin, "berthd"), "--dir", b.dir)
+	if b.netns != "" {
+		// nsenter execs berthd: the pid is berthd's own, signals reach it.
+		cmd = exec.Command("nsenter", "--net="+b.netns, "--", absBin(b.bin, "berthd"), "--dir", b.dir)
+	}
+
 	cmd.Env = append(os.Environ(), b.env...)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}

@@ -7,7 +7,8 @@
 // containers (the density section, -density-n or BENCH_DENSITY_N, 50 by default), and
 // a stopped container that wrote 500 MB moved between two berthd and between two LXD,
 // against a local rsync of the same tree (the migrate section, -migrate-mb or
-// BENCH_MIGRATE_MB).
+// BENCH_MIGRATE_MB), clustering (write latency single host against three members,
+// list across members, failover time; the cluster section).
 //
 // Run it with `make bench` (as root, after `make build`).
 package main
@@ -30,7 +31,7 @@ import (
 var (
 	runs   = flag.Int("runs", 5, "samples per figure")
 	binDir = flag.String("bin", "bin", "directory with berthd and berth")
-	only   = flag.String("only", "", "comma-separated sections to run: lifecycle, parallel, network, floor, bootab, list, exec, snapshots, volumes, pools, remote, lxd, migrate, density, metrics (default all)")
+	only   = flag.String("only", "", "comma-separated sections to run: lifecycle, parallel, network, floor, bootab, list, exec, snapshots, volumes, pools, remote, lxd, migrate, cluster, density, metrics (default all)")
 )
 
 // section reports whether -only selects name.
@@ -143,6 +144,10 @@ func run() error {
 
 	if section("migrate") {
 		benchMigrate(b, image, r)
+	}
+
+	if section("cluster") {
+		benchCluster(b, image, r)
 	}
 
 	if section("density") {

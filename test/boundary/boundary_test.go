@@ -70,6 +70,10 @@ var ranks = map[string]int{
 	"lxd/container": 3, "lxd/lxcfs": 3, "lxd/device": 3, "lxd/snapshot": 3, "lxd/response": 3, "lxd/imagestore": 3,
 	"lxd/metrics": 3, "lxd/trust": 3, "lxd/tuning": 3, "lxd/warnings": 3, "lxd/projects": 3,
 	"lxd/instance": 4,
+	// The membership core (issue 16): over the database, the listener and the dqlite node.
+	"lxd/cluster": 4,
+	// Cluster plumbing between members (issue 16): requests, events and image files.
+	"lxd/cluster/forward": 4,
 	// Services over instances: profiles re-applied, networks and their users, backups,
 	// exec and file sessions in running containers.
 	"lxd/profiles": 5, "lxd/networks": 5, "lxd/pools": 5, "lxd/backup": 5, "lxd/session": 5,

@@ -31,6 +31,10 @@ type daemon struct {
 	log *syncBuffer
 	c   *client.Client
 	env []string // berthd's environment beyond ours; host tuning is off unless a test turns it on
+	// netns, when set, is the network namespace (a /run/netns path) berthd runs in: a
+	// cluster member's (cluster_helpers_test.go). Its unix socket is a file, reachable
+	// from any namespace.
+	netns string
 }
 
 // startDaemon starts a berthd with a fresh state directory, imports the test image as
@@ -60,15 +64,29 @@ func startDaemon(t *testing.T) *daemon {
 
 func (d *daemon) start() {
 	d.t.Helper()
+	err := d.startErr()
+	if err != nil {
+		d.t.Fatal(err)
+	}
+}
+
+// startErr is start returning its error: for cleanups, where t.Fatal would end them early.
+func (d *daemon) startErr() error {
 	d.log = &syncBuffer{}
 	d.cmd = exec.Command(berthdBin, "--dir", d.dir, "--debug")
+	if d.netns != "" {
+		// nsenter execs berthd: the pid is berthd's own, signals reach it.
+		d.cmd = exec.Command("nsenter", "--net="+d.netns, "--", berthdBin, "--dir", d.dir, "--debug")
+	}
+
 	d.cmd.Env = append(append(os.Environ(), "BERTH_HOST_TUNING=0"), d.env...)
 	d.cmd.Stdout = d.log
 	d.cmd.Stderr = d.log
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	err := d.cmd.Start()
 	if err != nil {
-		d.t.Fatal(err)
+		d.cmd = nil
+		return err
 	}
 
 	socket := filepath.Join(d.dir, "unix.socket")
@@ -79,14 +97,14 @@ func (d *daemon) start() {
 			_, _, err = c.GetServer(context.Background())
 			if err == nil {
 				d.c = c
-				return
+				return nil
 			}
 		}
 
 		time.Sleep(20 * time.Millisecond)
 	}
 
-	d.t.Fatalf("berthd did not come up:\n%s", d.log.String())
+	return fmt.Errorf("berthd did not come up:\n%s", d.log.String())
 }
 
 // kill stops the daemon with the given signal and waits for it.

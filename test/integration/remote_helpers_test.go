@@ -82,6 +82,9 @@ type lxcTool struct {
 	bin  string
 	env  []string
 	conf string
+	// netns, when set, is the network namespace (a /run/netns path) lxc runs in: the
+	// hub of a test cluster.
+	netns string
 }
 
 func newLXC(t *testing.T, localDir string) *lxcTool {
@@ -101,6 +104,10 @@ func newLXC(t *testing.T, localDir string) *lxcTool {
 // run runs lxc with an empty stdin and returns its combined output and error.
 func (l *lxcTool) run(args ...string) (string, error) {
 	cmd := exec.Command(l.bin, args...)
+	if l.netns != "" {
+		cmd = exec.Command("nsenter", append([]string{"--net=" + l.netns, "--", l.bin}, args...)...)
+	}
+
 	cmd.Env = l.env
 	cmd.Stdin = strings.NewReader("")
 	out, err := cmd.CombinedOutput()

@@ -31,6 +31,16 @@ type Config struct {
 
 	Instances []Instance `json:"instances,omitempty"`
 	Images    []Image    `json:"images,omitempty"`
+	// Cluster makes the daemon the first of these members of a fake cluster.
+	Cluster []Member `json:"cluster,omitempty"`
+}
+
+// Member is a seeded cluster member (a row of the members table).
+type Member struct {
+	Name      string `json:"name"`
+	Address   string `json:"address"`
+	Offline   bool   `json:"offline,omitempty"` // its last heartbeat a minute old
+	Evacuated bool   `json:"evacuated,omitempty"`
 }
 
 // Instance is a seeded instance; Status is Running, Stopped or Frozen.
