@@ -109,7 +109,8 @@ func TestSecretMatches(t *testing.T) {
 		t.Fatal("secretMatches is wrong")
 	}
 
-	if len(newSecret()) != 2*secretBytes || newSecret() == newSecret() {
+	a, b := newSecret(), newSecret()
+	if len(a) != 2*secretBytes || a == b {
 		t.Fatal("secrets are not random 256-bit values")
 	}
 }
