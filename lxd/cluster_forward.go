@@ -71,6 +71,9 @@ func (d *Daemon) startForwarding(dir memberDirectory, place func(ctx context.Con
 	d.events.SetLocation(self.Name)
 	relay := cf.fwd.NewRelay(dir.Members, d.events.Relay)
 	go relay.Run(ctx)
+	if d.trust != nil {
+		go d.refreshTrust(ctx) // the certificates are the cluster's: see others' changes
+	}
 	if d.images != nil {
 		d.images.SetFetcher(imageFetcher{d: d, cf: cf})
 	}
@@ -568,4 +571,3 @@ func (c clusterDirectory) Members(ctx context.Context) ([]forward.Member, error)
 func (c clusterDirectory) ClientTLS() *tls.Config { return c.s.ClientTLS() }
 
 func (c clusterDirectory) IsMember(caller trust.Caller) bool { return caller.Member }
-
