@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"slices"
@@ -286,7 +287,15 @@ func internalClusterAccept(d *Daemon, r *http.Request) response.Response {
 
 	out, err := d.cluster.Accept(r.Context(), req, levels())
 	if err != nil {
-		d.log.Warn("cluster join refused", "name", req.Name, "address", req.Address, "err", err)
+		// Anyone may call this: a refusal goes to the audit's log, rate-limited per
+		// source and without the caller's strings (which may be as long as its body).
+		code := api.StatusCodeOf(err)
+		if code >= 400 && code < 500 {
+			d.audit.Refused(callerOf(r), r, fmt.Sprintf("cluster join refused (%d)", code))
+		} else {
+			d.log.Warn("cluster join failed", "err", err)
+		}
+
 		return response.SmartError(err)
 	}
 

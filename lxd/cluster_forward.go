@@ -71,6 +71,9 @@ func (d *Daemon) startForwarding(dir memberDirectory, place func(ctx context.Con
 	d.events.SetLocation(self.Name)
 	relay := cf.fwd.NewRelay(dir.Members, d.events.Relay)
 	go relay.Run(ctx)
+	if d.trust != nil {
+		go d.refreshTrust(ctx) // the certificates are the cluster's: see others' changes
+	}
 	if d.images != nil {
 		d.images.SetFetcher(imageFetcher{d: d, cf: cf})
 	}

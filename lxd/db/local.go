@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // LocalFile is a clustered member's own database, beside the global one in dqlite.
@@ -30,6 +32,19 @@ func OpenLocal(ctx context.Context, dir string, create bool) (*sql.DB, error) {
 	err = os.MkdirAll(dbDir, 0o700)
 	if err != nil {
 		return nil, fmt.Errorf("creating database directory %q: %w", dbDir, err)
+	}
+
+	// The file (and so its WAL and shared-memory files, which SQLite gives the file's
+	// mode) is root's only, whatever the daemon's umask.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening %q: %w", path, err)
+	}
+
+	err = f.Chmod(0o600)
+	_ = f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("opening %q: %w", path, err)
 	}
 
 	conn, err := sql.Open("sqlite3", path+"?_foreign_keys=1&_busy_timeout=5000&_txlock=immediate&_journal_mode=WAL")

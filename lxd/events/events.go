@@ -104,8 +104,17 @@ func (s *Server) Send(project, eventType string, metadata any) error {
 
 // Relay delivers an event another cluster member sent (its location set), to every
 // matching listener but those of members (localOnly), without blocking.
+//
+// A member sends the events of no one project with an empty project (see deliver):
+// they are delivered here as such, so a restricted listener does not get them, and
+// are shown with the default project, as this daemon's own are.
 func (s *Server) Relay(ev api.Event) {
-	s.deliver(ev, ev.Project, true)
+	sent := ev.Project
+	if ev.Project == "" {
+		ev.Project = DefaultProject
+	}
+
+	s.deliver(ev, sent, true)
 }
 
 // deliver sends ev to the listeners that want it; sentProject is the project it was
@@ -124,14 +133,29 @@ func (s *Server) deliver(ev api.Event, sentProject string, relayed bool) {
 		return
 	}
 
+	// Another member's subscription gets the project the event was sent for, "" for
+	// none: shown as "default", an event of no project would reach that project's
+	// restricted listeners on the member that relays it.
+	memberData := data
+	if !relayed && ev.Project != sentProject {
+		mev := ev
+		mev.Project = sentProject
+		memberData, _ = json.Marshal(mev) // encoded once above: cannot fail now
+	}
+
 	for l := range s.listeners {
 		if (relayed && l.localOnly) || !l.wants(&ev, sentProject) {
 			continue
 		}
 
 		if l.raw != nil {
+			out := data
+			if l.localOnly {
+				out = memberData
+			}
+
 			select {
-			case l.raw <- data:
+			case l.raw <- out:
 				continue
 			default:
 			}
