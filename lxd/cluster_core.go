@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/berth-dev/berth/lxd/cluster"
@@ -25,6 +26,22 @@ const (
 	keyClusterAddress     = "cluster.https_address"
 	keyClusterTokenExpiry = "cluster.join_token_expiry"
 )
+
+func init() {
+	// The 5.0 client checks these before GET/PUT /1.0/cluster (clustering), a join with
+	// server_address (clustering_join) and POST /1.0/cluster/members (clustering_join_token).
+	for _, ext := range []string{"clustering", "clustering_join", "clustering_join_token"} {
+		if !slices.Contains(apiExtensions, ext) {
+			apiExtensions = append(apiExtensions, ext)
+		}
+	}
+
+	serverKeys[keyClusterAddress] = validAddress
+	serverKeys[keyClusterTokenExpiry] = func(v string) error {
+		_, err := expiry.After(time.Now(), v)
+		return err
+	}
+}
 
 // restartGrace is how long after a clustering operation's success the daemon waits
 // before it re-execs: long enough for the client to fetch the result.
@@ -129,6 +146,8 @@ func clusterEnable(d *Daemon, req api.ClusterPut) response.Response {
 	}
 
 	run := func(ctx context.Context, op *operations.Operation) error {
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Minute) // a node that cannot start fails the enable
+		defer cancel()
 		return d.cluster.Enable(ctx, cluster.EnableRequest{
 			Name: req.ServerName, Address: addr, Levels: levels(), FileDB: d.db,
 		})
@@ -144,6 +163,12 @@ func clusterJoin(d *Daemon, req api.ClusterPut) response.Response {
 	}
 
 	addr, err := d.memberAddress(req.ServerAddress)
+	if err != nil {
+		return response.SmartError(err)
+	}
+
+	// Refused at once, before any operation; checked again by Join.
+	err = d.freshForJoin(context.Background())
 	if err != nil {
 		return response.SmartError(err)
 	}

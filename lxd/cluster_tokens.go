@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/berth-dev/berth/lxd/cluster"
@@ -33,7 +34,8 @@ const (
 const standInPrefix = "cluster-token-"
 
 // tokenOperation holds a just-issued token as a running token operation. Cancelling it
-// (revoke-token) deletes the token from the database; it is cancelled at expiry.
+// (revoke-token) deletes the token from the database; at expiry it ends and the expired
+// row stays (listed by nobody, refused as expired, replaced by the name's next token).
 func (d *Daemon) tokenOperation(tok api.ClusterMemberJoinToken) (*operations.Operation, error) {
 	hash := cluster.HashOf(tok.Secret)
 	md := map[string]any{
@@ -46,8 +48,13 @@ func (d *Daemon) tokenOperation(tok api.ClusterMemberJoinToken) (*operations.Ope
 	}
 
 	name := tok.ServerName
+	var expired atomic.Bool
 	op, err := d.ops.Create(api.OperationClassToken, "Cluster join token for "+name, nil, md, nil, nil,
 		func(*operations.Operation) error {
+			if expired.Load() {
+				return nil // the row stays, so a late joiner is told the token expired
+			}
+
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			err := d.cluster.RevokeToken(ctx, name, hash)
@@ -68,7 +75,10 @@ func (d *Daemon) tokenOperation(tok api.ClusterMemberJoinToken) (*operations.Ope
 
 	exp, err := time.Parse(time.RFC3339Nano, tok.ExpiresAt)
 	if err == nil {
-		timer := time.AfterFunc(time.Until(exp), func() { _ = op.Cancel() })
+		timer := time.AfterFunc(time.Until(exp), func() {
+			expired.Store(true)
+			_ = op.Cancel()
+		})
 		go func() {
 			<-op.Done()
 			timer.Stop()

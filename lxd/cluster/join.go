@@ -258,17 +258,19 @@ func (s *Service) Accept(ctx context.Context, req AcceptRequest, ours Levels) (A
 		return out, errTokenRefused
 	}
 
-	if req.SchemaVersion != ours.SchemaVersion || req.APIExtensions != ours.APIExtensions {
-		return out, api.StatusErrorf(http.StatusPreconditionFailed,
-			"the joiner's schema %d / API extensions %d differ from the cluster's %d / %d: run the same Berth version",
-			req.SchemaVersion, req.APIExtensions, ours.SchemaVersion, ours.APIExtensions)
-	}
-
 	var peers []string
 	err = s.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
 		err := consumeToken(ctx, tx, req.Name, req.Secret, time.Now())
 		if err != nil {
 			return err
+		}
+
+		// Only a joiner with the secret learns the cluster's levels; the refusal rolls
+		// the token's use back.
+		if req.SchemaVersion != ours.SchemaVersion || req.APIExtensions != ours.APIExtensions {
+			return api.StatusErrorf(http.StatusPreconditionFailed,
+				"the joiner's schema %d / API extensions %d differ from the cluster's %d / %d: run the same Berth version",
+				req.SchemaVersion, req.APIExtensions, ours.SchemaVersion, ours.APIExtensions)
 		}
 
 		members, err := tx.ClusterMembers(ctx)

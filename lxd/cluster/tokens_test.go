@@ -109,7 +109,8 @@ func TestSecretMatches(t *testing.T) {
 		t.Fatal("secretMatches is wrong")
 	}
 
-	if len(newSecret()) != 2*secretBytes || newSecret() == newSecret() {
+	a, b := newSecret(), newSecret()
+	if len(a) != 2*secretBytes || a == b {
 		t.Fatal("secrets are not random 256-bit values")
 	}
 }
@@ -242,10 +243,15 @@ func TestAcceptChecks(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Another schema: refused before the token is looked at.
+	// Another schema: refused (only with the right secret), and the token survives.
 	_, err = s.Accept(ctx, AcceptRequest{Name: "n2", Address: "127.0.0.2:8443", Secret: tok.Secret, SchemaVersion: ours.SchemaVersion + 1, APIExtensions: ours.APIExtensions}, ours)
 	if statusOf(err) != http.StatusPreconditionFailed {
 		t.Fatalf("other schema: %v", err)
+	}
+
+	_, err = s.Accept(ctx, AcceptRequest{Name: "n2", Address: "127.0.0.2:8443", Secret: "wrong", SchemaVersion: ours.SchemaVersion + 1}, ours)
+	if statusOf(err) != http.StatusForbidden {
+		t.Fatalf("wrong secret and schema: %v (the levels must not be told before the secret is checked)", err)
 	}
 
 	// n1's address: refused, and the token is still there (one transaction).

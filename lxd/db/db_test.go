@@ -11,9 +11,14 @@ import (
 	"github.com/berth-dev/berth/shared/api"
 )
 
-// newTestDB opens a fresh database in a temporary directory.
+// newTestDB opens a fresh database in a temporary directory: a SQLite file, or a
+// single-node dqlite while TestDqliteBackend runs the suite again.
 func newTestDB(t testing.TB) *DB {
 	t.Helper()
+
+	if testBackend == backendDqlite {
+		return newClusterTestDB(t)
+	}
 
 	db, err := Open(context.Background(), t.TempDir())
 	if err != nil {

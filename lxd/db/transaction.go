@@ -114,18 +114,28 @@ func (db *DB) isTransient(err error) bool {
 }
 
 // unavailable marks a transient error that outlived its retries in cluster mode: the
-// cluster database cannot be used right now (503).
+// cluster database cannot be used right now (503, errors.Is ErrUnavailable).
 func (db *DB) unavailable(err error) error {
 	if !db.cluster {
 		return err
 	}
 
-	if strings.Contains(err.Error(), ErrUnavailable.Error()) {
-		return api.NewStatusError(http.StatusServiceUnavailable, err)
+	return api.NewStatusError(http.StatusServiceUnavailable, unavailableError{err: err})
+}
+
+// unavailableError is err marked as ErrUnavailable, its message prefixed once.
+type unavailableError struct{ err error }
+
+func (e unavailableError) Error() string {
+	msg := e.err.Error()
+	if strings.Contains(msg, ErrUnavailable.Error()) {
+		return msg
 	}
 
-	return api.NewStatusError(http.StatusServiceUnavailable, fmt.Errorf("%w: %w", ErrUnavailable, err))
+	return ErrUnavailable.Error() + ": " + msg
 }
+
+func (e unavailableError) Unwrap() []error { return []error{ErrUnavailable, e.err} }
 
 func run(ctx context.Context, pool *sql.DB, f func(ctx context.Context, tx *Tx) error) error {
 	tx, err := pool.BeginTx(ctx, nil)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	dqlite "github.com/canonical/go-dqlite"
@@ -81,6 +82,9 @@ type Gateway struct {
 	local *client.Client // cached client of the local node, for leader queries
 
 	flushMu sync.Mutex
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Bootstrap creates the first member of a new cluster in cfg.Dir (which must not hold
@@ -178,7 +182,7 @@ func start(ctx context.Context, cfg Config, cluster []string, m mode) (*Gateway,
 		opts = append(opts, app.WithCluster(cluster))
 	}
 
-	a, err := app.New(cfg.Dir, opts...)
+	a, err := newApp(cfg.Dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("starting cluster database node: %w", err)
 	}
@@ -211,12 +215,49 @@ func start(ctx context.Context, cfg Config, cluster []string, m mode) (*Gateway,
 	if m == modeNew {
 		err = g.Ready(ctx)
 		if err != nil {
+			// The directory held no node before: leave none behind, so the member
+			// can try again (a half-joined node cannot be restarted anyway).
 			_ = g.Close()
+			_ = os.RemoveAll(cfg.Dir)
+
 			return nil, err
 		}
 	}
 
 	return g, nil
+}
+
+// socketMu serialises newApp, which sets a process-wide variable.
+var (
+	socketMu  sync.Mutex
+	socketSeq atomic.Uint64
+)
+
+// newApp starts the app with a local socket name of its own. In TLS mode go-dqlite
+// binds the engine to the abstract unix socket "@dqlite-<node id>", and every
+// bootstrapped node has the same id: two nodes in one network namespace (two
+// processes, tests in parallel, or two nodes in one process) would collide. The only
+// knob this go-dqlite has is the snap instance name it puts into the socket name.
+func newApp(dir string, opts []app.Option) (*app.App, error) {
+	socketMu.Lock()
+	defer socketMu.Unlock()
+
+	const env = "SNAP_INSTANCE_NAME"
+	prev, had := os.LookupEnv(env)
+	defer func() {
+		if had {
+			_ = os.Setenv(env, prev)
+		} else {
+			_ = os.Unsetenv(env)
+		}
+	}()
+
+	err := os.Setenv(env, fmt.Sprintf("berth-%d-%d", os.Getpid(), socketSeq.Add(1)))
+	if err != nil {
+		return nil, fmt.Errorf("naming the local dqlite socket: %w", err)
+	}
+
+	return app.New(dir, opts...)
 }
 
 func setDefaults(cfg *Config) {
@@ -282,8 +323,15 @@ func (g *Gateway) ID() uint64 { return g.app.ID() }
 // Address is this node's raft address.
 func (g *Gateway) Address() string { return g.app.Address() }
 
-// Close stops the node (call Handover first to leave gracefully).
+// Close stops the node (call Handover first to leave gracefully). Later calls
+// return the first one's result: libdqlite aborts the process on a second stop.
 func (g *Gateway) Close() error {
+	g.closeOnce.Do(func() { g.closeErr = g.close() })
+
+	return g.closeErr
+}
+
+func (g *Gateway) close() error {
 	errDB := g.db.Close()
 
 	g.mu.Lock()

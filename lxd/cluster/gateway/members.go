@@ -74,12 +74,18 @@ func (g *Gateway) localLeader(ctx context.Context) (string, error) {
 }
 
 // waitLeader returns once the local node knows a leader, or ErrNoLeader after
-// leaderWait. When the local node cannot be asked it lets the driver search.
+// leaderWait. It only judges when the local node votes or stands by: a spare gets no
+// replication from raft and never knows the leader, and a node that cannot be asked
+// tells nothing; then the driver's own search decides.
 func (g *Gateway) waitLeader(ctx context.Context) error {
 	deadline := time.Now().Add(leaderWait)
 	for {
 		addr, err := g.localLeader(ctx)
 		if err != nil || addr != "" {
+			return nil
+		}
+
+		if !g.participates(ctx) {
 			return nil
 		}
 
@@ -95,46 +101,137 @@ func (g *Gateway) waitLeader(ctx context.Context) error {
 	}
 }
 
-// Leader returns the raft address of the current leader as this node knows it, or
-// ErrNoLeader.
+// participates reports whether the local node is a voter or stand-by in its own view
+// of the configuration.
+func (g *Gateway) participates(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, localTimeout)
+	defer cancel()
+
+	cli, err := g.localClient(ctx)
+	if err != nil {
+		return false
+	}
+
+	nodes, err := cli.Cluster(ctx)
+	if err != nil {
+		g.dropLocal(cli)
+		return false
+	}
+
+	for _, n := range nodes {
+		if n.ID == g.ID() {
+			return n.Role == client.Voter || n.Role == client.StandBy
+		}
+	}
+
+	return false
+}
+
+// Leader returns the raft address of the current leader, or ErrNoLeader. A voter or
+// stand-by answers from its own raft state; a spare (which raft does not keep
+// informed) asks the members.
 func (g *Gateway) Leader(ctx context.Context) (string, error) {
 	addr, err := g.localLeader(ctx)
 	if err != nil {
 		return "", err
 	}
 
-	if addr == "" {
+	if addr != "" {
+		return addr, nil
+	}
+
+	if g.participates(ctx) {
 		return "", ErrNoLeader
 	}
 
-	return addr, nil
+	cli, err := g.findLeader(ctx)
+	if err != nil {
+		return "", err
+	}
+
+	defer func() { _ = cli.Close() }()
+
+	info, err := cli.Leader(ctx)
+	if err != nil || info == nil || info.Address == "" {
+		return "", ErrNoLeader
+	}
+
+	return info.Address, nil
 }
 
-// Members returns the raft configuration as this node knows it, with roles and the
-// leader marked.
+// findTimeout bounds the search for the leader among the members.
+const findTimeout = connectionTimeout
+
+// findLeader connects to the leader through the member list, with our dial.
+func (g *Gateway) findLeader(ctx context.Context) (*client.Client, error) {
+	ctx, cancel := context.WithTimeout(ctx, findTimeout)
+	defer cancel()
+
+	cli, err := client.FindLeader(ctx, g.store, client.WithDialFunc(g.dial), client.WithLogFunc(g.logf))
+	if err != nil {
+		return nil, ErrNoLeader
+	}
+
+	return cli, nil
+}
+
+// Members returns the raft configuration with roles and the leader marked: a voter or
+// stand-by's own view (so it still answers without a leader), else the leader's.
 func (g *Gateway) Members(ctx context.Context) ([]Member, error) {
+	if !g.participates(ctx) {
+		return g.leaderMembers(ctx)
+	}
+
 	leader, err := g.localLeader(ctx)
 	if err != nil {
 		return nil, err
 	}
 
-	ctx, cancel := context.WithTimeout(ctx, localTimeout)
+	lctx, cancel := context.WithTimeout(ctx, localTimeout)
 	defer cancel()
 
-	cli, err := g.localClient(ctx)
+	cli, err := g.localClient(lctx)
 	if err != nil {
 		return nil, err
 	}
 
-	nodes, err := cli.Cluster(ctx)
+	nodes, err := cli.Cluster(lctx)
 	if err != nil {
 		g.dropLocal(cli)
 		return nil, fmt.Errorf("asking the local cluster database node for members: %w", err)
 	}
 
-	members := make([]Member, 0, len(nodes))
+	return members(nodes, leader), nil
+}
+
+func (g *Gateway) leaderMembers(ctx context.Context) ([]Member, error) {
+	cli, err := g.findLeader(ctx)
+	if err != nil {
+		return nil, err
+	}
+
+	defer func() { _ = cli.Close() }()
+
+	ctx, cancel := context.WithTimeout(ctx, attemptTimeout)
+	defer cancel()
+
+	info, err := cli.Leader(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("asking the leader for its address: %w", err)
+	}
+
+	nodes, err := cli.Cluster(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("asking the leader for members: %w", err)
+	}
+
+	return members(nodes, info.Address), nil
+}
+
+func members(nodes []client.NodeInfo, leader string) []Member {
+	out := make([]Member, 0, len(nodes))
 	for _, n := range nodes {
-		members = append(members, Member{
+		out = append(out, Member{
 			ID:      n.ID,
 			Address: n.Address,
 			Role:    roleName(n.Role),
@@ -142,7 +239,7 @@ func (g *Gateway) Members(ctx context.Context) ([]Member, error) {
 		})
 	}
 
-	return members, nil
+	return out
 }
 
 func roleName(r client.NodeRole) string {

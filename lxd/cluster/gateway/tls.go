@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 )
 
 // tlsConfigs returns the listen and dial configurations for the cluster certificate.
@@ -27,9 +28,20 @@ func tlsConfigs(cert tls.Certificate) (listen, dial *tls.Config, err error) {
 		return nil
 	}
 
+	// go-dqlite's proxy takes a configuration with ClientCAs for the server side: the
+	// pool holds the cluster certificate, though the pin alone decides.
+	leaf, err := x509.ParseCertificate(want)
+	if err != nil {
+		return nil, nil, fmt.Errorf("parsing the cluster certificate: %w", err)
+	}
+
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+
 	listen = &tls.Config{
 		MinVersion:             tls.VersionTLS12,
 		Certificates:           []tls.Certificate{cert},
+		ClientCAs:              pool,
 		ClientAuth:             tls.RequireAnyClientCert,
 		VerifyPeerCertificate:  verify,
 		SessionTicketsDisabled: true,
