@@ -12,23 +12,6 @@ import (
 	"github.com/berth-dev/berth/shared/api"
 )
 
-// waitClustered waits for the daemon to come back from the re-exec of a cluster
-// enable, as member name.
-func (d *daemon) waitClustered(name string) {
-	d.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		srv, _, err := d.c.GetServer(d.t.Context())
-		if err == nil && srv.Environment.ServerClustered && srv.Environment.ServerName == name {
-			return
-		}
-
-		time.Sleep(100 * time.Millisecond)
-	}
-
-	d.t.Fatalf("berthd did not come back clustered as %s:\n%s", name, tail(d.log.String(), 40))
-}
-
 // One enabled member through the members API and the CLI: listed online as the database
 // leader with its URL; description and failure domain edited; renamed (its instance's
 // location follows, GET /1.0 names it); it cannot remove itself; the CLI's list shows
