@@ -17,7 +17,6 @@ import (
 // served end to end is listed. The reasons go into doc/lxd-compat.md.
 var unadvertised = map[string]string{
 	"backup_compression":  "the server key `backups.compression_algorithm` is not supported; backups are gzip",
-	"clustering":          "no clustering yet (issue 16)",
 	"storage_api_volumes": "instance and image volumes are not served as storage volumes (custom volumes are)",
 }
 
