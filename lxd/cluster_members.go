@@ -436,8 +436,7 @@ func (d *Daemon) removeRaftMember(ctx context.Context, m cluster.Member) error {
 
 	rr, ok := d.memberSvc().(raftRemover)
 	if !ok {
-		// TODO(issue 16): the cluster service (core/gw) provides RemoveRaftMember; until
-		// it is merged only the member's row goes.
+		// A test seam without a database node: only the member's row goes.
 		d.log.Warn("no raft removal available: only the member's row is removed", "member", m.Name)
 		return nil
 	}

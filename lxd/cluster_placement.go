@@ -52,13 +52,6 @@ func (d *Daemon) placeInstance(ctx context.Context, target string) (cluster.Memb
 	return cluster.Place(ms, counts)
 }
 
-// placeName is placeInstance without a target, as forwarding takes it: the name of the
-// member a create without ?target= goes to.
-func (d *Daemon) placeName(ctx context.Context) (string, error) {
-	m, err := d.placeInstance(ctx, "")
-	return m.Name, err
-}
-
 // localTarget checks a create's ?target= on the member that makes the instance: it must
 // name a member that can take it (placeInstance), and that member must be this one (a
 // create for another member is forwarded there before it reaches the handler; without

@@ -32,9 +32,9 @@ func TestPlaceInstance(t *testing.T) {
 		t.Errorf("placement with one instance on m1 = %s, %v; want m4 (m2 offline, m3 evacuated)", m.Name, err)
 	}
 
-	name, err := d.placeName(ctx)
+	name, err := d.placeMemberName(ctx, "")
 	if err != nil || name != "m4" {
-		t.Errorf("placeName = %s, %v", name, err)
+		t.Errorf("placeMemberName = %s, %v", name, err)
 	}
 
 	m, err = d.placeInstance(ctx, "m1")
