@@ -86,7 +86,7 @@ func (d *daemon) startErr() error {
 		// Also to a file, readable while the test runs (or hangs).
 		f, err := os.OpenFile(filepath.Join(dir, filepath.Base(d.dir)+".log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 		if err == nil {
-			defer func() { _ = f.Close() }() // the child has its own copy
+			// Left open: the copier writes to it until berthd exits (one per start).
 			d.cmd.Stdout = io.MultiWriter(d.log, f)
 			d.cmd.Stderr = d.cmd.Stdout
 		}
