@@ -390,7 +390,12 @@ func listFigure(socket, setup string, target func(k int) string, lxc func(args .
 	}()
 
 	_, _ = lxc("list") // a fresh LXD_CONF prints a welcome hint first
-	out, err := lxc("list", "--format", "csv", "-c", "nL")
+	cols := "nL"
+	if target(0) == "" {
+		cols = "n" // lxc refuses LOCATION when not clustered
+	}
+
+	out, err := lxc("list", "--format", "csv", "-c", cols)
 	if err != nil {
 		return err
 	}
