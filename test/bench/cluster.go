@@ -40,11 +40,24 @@ func benchCluster(b *berthd, image string, r *report) {
 }
 
 func clusterBench(b *berthd, image string, r *report) (err error) {
-	r.reserve("cluster: profile create, single host", "cluster: profile create, 3 members via leader",
-		"cluster: profile create, 3 members via follower", "cluster: profile delete, single host",
-		"cluster: profile delete, 3 members via follower")
+	rows := []string{}
+	for _, w := range []string{"profile create", "profile delete", "instance create (stopped)", "instance delete"} {
+		for _, setup := range []string{"single host", "3 members via leader", "3 members via follower"} {
+			rows = append(rows, "cluster: "+w+", "+setup)
+		}
+	}
+
+	r.reserve(append(rows, listRow("single host"), listRow("3 members (via m1)"),
+		"cluster: failover (leader SIGKILL to next write)")...)
 	fmt.Fprintln(os.Stderr, "cluster: single-host writes")
 	err = writeLatency(filepath.Join(b.dir, "unix.socket"), "single host", "s", r)
+	if err != nil {
+		return err
+	}
+
+	fmt.Fprintln(os.Stderr, "cluster: single-host list")
+	err = listFigure(filepath.Join(b.dir, "unix.socket"), "single host", func(k int) string { return "" },
+		func(args ...string) (string, error) { return lxcAt(b.dir, args...) }, r)
 	if err != nil {
 		return err
 	}
@@ -88,7 +101,8 @@ func clusterBench(b *berthd, image string, r *report) (err error) {
 	}
 
 	fmt.Fprintln(os.Stderr, "cluster: list")
-	err = c.listFigure(r)
+	err = listFigure(c.sock(1), "3 members (via m1)", func(k int) string { return fmt.Sprintf("m%d", k%3+1) },
+		func(args ...string) (string, error) { return c.lxc(1, args...) }, r)
 	if err != nil {
 		return err
 	}
@@ -176,17 +190,23 @@ func apiDo(socket, method, path string, body any) error {
 
 // benchCluster3 is three berthd members m1..m3 in their own namespaces.
 type benchCluster3 struct {
-	net  *testutil.ClusterNet
-	m    []*berthd // m[i-1] is member i
-	conf string    // LXD_CONF (and HOME) of the bench's lxc
+	net *testutil.ClusterNet
+	m   []*berthd // m[i-1] is member i
 }
 
 func (c *benchCluster3) sock(i int) string { return filepath.Join(c.m[i-1].dir, "unix.socket") }
 
 // lxc runs the stock client against member i's unix socket.
 func (c *benchCluster3) lxc(i int, args ...string) (string, error) {
+	return lxcAt(c.m[i-1].dir, args...)
+}
+
+// lxcAt runs the stock client against the daemon of dir over its unix socket, with a
+// configuration of its own under dir (removed with it).
+func lxcAt(dir string, args ...string) (string, error) {
+	conf := filepath.Join(dir, "bench-lxc")
 	cmd := exec.Command("lxc", args...)
-	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + c.conf, "LXD_CONF=" + filepath.Join(c.conf, "lxc"), "LXD_DIR=" + c.m[i-1].dir}
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + conf, "LXD_CONF=" + filepath.Join(conf, "lxc"), "LXD_DIR=" + dir}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return string(out), fmt.Errorf("lxc %s: %w: %s", strings.Join(args, " "), err, trim(string(out)))
@@ -198,12 +218,6 @@ func (c *benchCluster3) lxc(i int, args ...string) (string, error) {
 // form starts the members, imports the image on m1, enables clustering on it and joins
 // m2 and m3 with tokens, then waits for three voters.
 func (c *benchCluster3) form(binDir, image string) error {
-	var err error
-	c.conf, err = os.MkdirTemp("", "bench-cluster-")
-	if err != nil {
-		return err
-	}
-
 	for i := 1; i <= 3; i++ {
 		dir, err := os.MkdirTemp("/tmp", "bc-")
 		if err != nil {
@@ -223,7 +237,7 @@ func (c *benchCluster3) form(binDir, image string) error {
 		}
 	}
 
-	_, err = c.m[0].berth("image", "import", image, "--alias", "debian/12")
+	_, err := c.m[0].berth("image", "import", image, "--alias", "debian/12")
 	if err != nil {
 		return err
 	}
@@ -348,21 +362,40 @@ func (c *benchCluster3) leader() (int, error) {
 	return 0, fmt.Errorf("no leader: %v", last)
 }
 
-// listFigure creates 100 stopped instances, a third on each member (?target=), times
-// `lxc list` (all columns, the stock table) through m1's unix socket, then deletes them.
-func (c *benchCluster3) listFigure(r *report) error {
+func listRow(setup string) string {
+	return fmt.Sprintf("cluster: lxc list, %d instances, %s", clusterListed, setup)
+}
+
+// listFigure creates 100 stopped instances through socket (?target= as target(k) says),
+// times `lxc list` (the stock table, every column) with lxc, then deletes them.
+func listFigure(socket, setup string, target func(k int) string, lxc func(args ...string) (string, error), r *report) error {
 	t0 := time.Now()
 	for k := 0; k < clusterListed; k++ {
-		target := fmt.Sprintf("m%d", k%3+1)
-		err := apiDo(c.sock(1), "POST", "/1.0/instances?target="+target, instanceSpec(fmt.Sprintf("cl%d", k)))
+		path := "/1.0/instances"
+		if t := target(k); t != "" {
+			path += "?target=" + t
+		}
+
+		err := apiDo(socket, "POST", path, instanceSpec(fmt.Sprintf("cl%d", k)))
 		if err != nil {
 			return err
 		}
 	}
 
-	r.note("cluster: %d stopped instances created through m1 (?target= round robin, images copied on demand) in %s", clusterListed, time.Since(t0).Round(time.Millisecond))
+	r.note("cluster: %d stopped instances created, %s, in %s", clusterListed, setup, time.Since(t0).Round(time.Millisecond))
+	defer func() {
+		for k := 0; k < clusterListed; k++ {
+			_ = apiDo(socket, "DELETE", fmt.Sprintf("/1.0/instances/cl%d", k), nil)
+		}
+	}()
 
-	out, err := c.lxc(1, "list", "--format", "csv", "-c", "nL")
+	_, _ = lxc("list") // a fresh LXD_CONF prints a welcome hint first
+	cols := "nL"
+	if target(0) == "" {
+		cols = "n" // lxc refuses LOCATION when not clustered
+	}
+
+	out, err := lxc("list", "--format", "csv", "-c", cols)
 	if err != nil {
 		return err
 	}
@@ -373,22 +406,15 @@ func (c *benchCluster3) listFigure(r *report) error {
 		perMember[loc]++
 	}
 
-	r.note("cluster: lxc list sees %v", perMember)
+	r.note("cluster: lxc list, %s, sees %v", setup, perMember)
 	for k := 0; k < *runs; k++ {
 		t0 := time.Now()
-		_, err := c.lxc(1, "list")
+		_, err := lxc("list")
 		if err != nil {
 			return err
 		}
 
-		r.add(fmt.Sprintf("cluster: lxc list, %d instances over 3 members (via m1)", clusterListed), time.Since(t0))
-	}
-
-	for k := 0; k < clusterListed; k++ {
-		err := apiDo(c.sock(1), "DELETE", fmt.Sprintf("/1.0/instances/cl%d", k), nil)
-		if err != nil {
-			return err
-		}
+		r.add(listRow(setup), time.Since(t0))
 	}
 
 	return nil
@@ -504,10 +530,5 @@ func (c *benchCluster3) close() []string {
 		_ = os.RemoveAll(m.dir)
 	}
 
-	problems = append(problems, c.net.Close()...)
-	if c.conf != "" {
-		_ = os.RemoveAll(c.conf)
-	}
-
-	return problems
+	return append(problems, c.net.Close()...)
 }

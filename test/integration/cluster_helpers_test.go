@@ -28,8 +28,8 @@ import (
 // bounded requests over each member's unix socket, and a record of everything the API
 // acknowledged creating, checked at the end.
 
-// cluster is a set of berthd members m1..mN. Members are started standalone; form (or
-// enable and join) makes them one cluster.
+// cluster is a set of berthd members m1..mN. Members are started standalone; enable
+// and join make them one cluster.
 type cluster struct {
 	t   *testing.T
 	net *testutil.ClusterNet
@@ -90,22 +90,6 @@ func (c *cluster) member(i int) *daemon { return c.m[i-1] }
 
 // name is member i's cluster name.
 func memberName(i int) string { return fmt.Sprintf("m%d", i) }
-
-// form enables clustering on member 1 through the stock client (remote m1 over HTTPS),
-// joins every other member with a token of its own, and adds remotes m2..mN to lxc.
-func (c *cluster) form() {
-	c.t.Helper()
-	c.enable()
-	for i := 2; i <= len(c.m); i++ {
-		err := c.join(i, c.token(memberName(i)))
-		if err != nil {
-			c.t.Fatalf("joining m%d: %v", i, err)
-		}
-	}
-
-	c.addRemotes()
-	c.waitVoters(len(c.m), 30*time.Second)
-}
 
 // enable adds remote m1 to the hub's lxc with a trust token and runs `lxc cluster
 // enable m1: m1`, then waits until member 1 (re-executed) serves as a cluster.
@@ -414,16 +398,6 @@ func (c *cluster) restart(i int) error {
 	}
 
 	return d.startErr()
-}
-
-// memberLog is all of member i's output, earlier runs included.
-func (c *cluster) memberLog(i int) string {
-	s := c.logs[i-1]
-	if d := c.member(i); d.log != nil && d.cmd != nil {
-		s += d.log.String()
-	}
-
-	return s
 }
 
 // destroy brings every member back (a cluster without quorum deletes nothing), deletes

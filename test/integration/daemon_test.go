@@ -82,6 +82,15 @@ func (d *daemon) startErr() error {
 	d.cmd.Env = append(append(os.Environ(), "BERTH_HOST_TUNING=0"), d.env...)
 	d.cmd.Stdout = d.log
 	d.cmd.Stderr = d.log
+	if dir := os.Getenv("BERTH_TEST_LOGDIR"); dir != "" {
+		// Also to a file, readable while the test runs (or hangs).
+		f, err := os.OpenFile(filepath.Join(dir, filepath.Base(d.dir)+".log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err == nil {
+			// Left open: the copier writes to it until berthd exits (one per start).
+			d.cmd.Stdout = io.MultiWriter(d.log, f)
+			d.cmd.Stderr = d.cmd.Stdout
+		}
+	}
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	err := d.cmd.Start()
 	if err != nil {

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -105,7 +106,11 @@ func newLXC(t *testing.T, localDir string) *lxcTool {
 func (l *lxcTool) run(args ...string) (string, error) {
 	cmd := exec.Command(l.bin, args...)
 	if l.netns != "" {
-		cmd = exec.Command("nsenter", append([]string{"--net=" + l.netns, "--", l.bin}, args...)...)
+		// A cluster command that hangs must fail the test, not outlive its timeout:
+		// a test binary killed by -timeout runs no cleanup.
+		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+		defer cancel()
+		cmd = exec.CommandContext(ctx, "nsenter", append([]string{"--net=" + l.netns, "--", l.bin}, args...)...)
 	}
 
 	cmd.Env = l.env
