@@ -131,6 +131,13 @@ var apiExtensions = []string{
 	"instance_pool_move",
 	"instance_project_move",
 	"storage_volume_state",
+	// The 5.0 client checks these before GET/PUT /1.0/cluster (clustering), a join with
+	// server_address (clustering_join), POST /1.0/cluster/members (clustering_join_token)
+	// and lxc cluster evacuate/restore (clustering_evacuation).
+	"clustering",
+	"clustering_join",
+	"clustering_join_token",
+	"clustering_evacuation",
 }
 
 func serverGet(d *Daemon, r *http.Request) response.Response {

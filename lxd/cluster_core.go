@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/berth-dev/berth/lxd/cluster"
@@ -29,14 +28,6 @@ const (
 )
 
 func init() {
-	// The 5.0 client checks these before GET/PUT /1.0/cluster (clustering), a join with
-	// server_address (clustering_join) and POST /1.0/cluster/members (clustering_join_token).
-	for _, ext := range []string{"clustering", "clustering_join", "clustering_join_token"} {
-		if !slices.Contains(apiExtensions, ext) {
-			apiExtensions = append(apiExtensions, ext)
-		}
-	}
-
 	serverKeys[keyClusterAddress] = validAddress
 	serverKeys[keyClusterTokenExpiry] = func(v string) error {
 		_, err := expiry.After(time.Now(), v)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -45,10 +44,6 @@ const (
 
 func init() {
 	endpoints = append(endpoints, APIEndpoint{Path: "cluster/members/{name}/state", Post: clusterMemberStatePost})
-	// The 5.0 client checks it before lxc cluster evacuate/restore.
-	if !slices.Contains(apiExtensions, "clustering_evacuation") {
-		apiExtensions = append(apiExtensions, "clustering_evacuation")
-	}
 }
 
 // evacuationCluster is what evacuation needs of the membership service (d.cluster).
