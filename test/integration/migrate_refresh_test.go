@@ -1,0 +1,94 @@
+package integration
+
+import (
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// Issue 15: lxc copy --refresh (container_incremental_copy) between two berthd: an
+// existing stopped copy is brought up to date with only what changed.
+
+// receivedBytes is the received_bytes of the last "refreshed instance" line in d's log.
+func receivedBytes(t *testing.T, d *daemon) int64 {
+	t.Helper()
+	m := regexp.MustCompile(`refreshed instance.*received_bytes[=":]+(\d+)`).FindAllStringSubmatch(d.log.String(), -1)
+	if len(m) == 0 {
+		t.Fatalf("no refreshed instance line in the log of %s", d.dir)
+	}
+
+	n, _ := strconv.ParseInt(m[len(m)-1][1], 10, 64)
+	return n
+}
+
+func TestMigrateRefresh(t *testing.T) {
+	f := newMigrationFixture(t)
+	f.lxc.must("copy", "A:c1", "B:c1")
+
+	// On the source: a changed file, a new snapshot, snap0 deleted.
+	f.a.berth("start", "c1")
+	f.a.waitRunning("c1")
+	out, err := f.a.inside("c1", "sh", "-c", "echo refreshed > /root/small && echo changed > /home/u/owned && sync")
+	if err != nil {
+		t.Fatalf("writing c1: %v %s", err, out)
+	}
+
+	want := f.insideSums(t, f.a, "c1")
+	f.a.berth("stop", "c1")
+	f.a.berth("snapshot", "c1", "snap2")
+	f.lxc.must("delete", "A:c1/snap0")
+
+	f.lxc.must("copy", "A:c1", "B:c1", "--refresh")
+	if got := strings.Join(snapshotNames(t, f.b, "c1"), ","); got != "snap1,snap2" {
+		t.Errorf("snapshots of B:c1 after the refresh: %q, want snap1,snap2 (snap0 deleted, snap2 added)", got)
+	}
+
+	// The 100 MiB file is unchanged: the refresh sends far less than the tree.
+	moved := receivedBytes(t, f.b)
+	t.Logf("lxc copy --refresh (one new snapshot, two small files changed, 100 MiB unchanged): %d bytes received", moved)
+	if moved <= 0 || moved > 8<<20 {
+		t.Errorf("the refresh received %d bytes; the unchanged 100 MiB must not travel again", moved)
+	}
+
+	f.b.berth("start", "c1")
+	f.b.waitRunning("c1")
+	if got := f.insideSums(t, f.b, "c1"); got != want {
+		t.Errorf("B:c1 after the refresh:\n%s\nwant\n%s", got, want)
+	}
+
+	if out, err := f.b.inside("c1", "cat", "/root/small"); err != nil || strings.TrimSpace(out) != "refreshed" {
+		t.Errorf("/root/small on B:c1: %v %q, want the source's new file", err, out)
+	}
+
+	// The new snapshot holds the source's state at snap2.
+	code, env := f.b.raw("GET", "/1.0/instances/c1/snapshots/snap2", nil)
+	if code != http.StatusOK {
+		t.Errorf("B:c1/snap2: %d %s", code, env.Error)
+	}
+
+	// A running target is refused, and left as it was.
+	t.Run("running target", func(t *testing.T) {
+		out, err := f.lxc.run("copy", "A:c1", "B:c1", "--refresh")
+		if err == nil || !strings.Contains(out, "refresh a running instance") {
+			t.Fatalf("lxc copy --refresh to a running target: %v %q, want a refusal naming the running instance", err, out)
+		}
+
+		if _, inst := instanceOf(t, f.b, "c1"); inst.Status != "Running" {
+			t.Errorf("B:c1 after the refusal: %q, want still Running", inst.Status)
+		}
+
+		if got := strings.Join(snapshotNames(t, f.b, "c1"), ","); got != "snap1,snap2" {
+			t.Errorf("snapshots of B:c1 after the refusal: %q", got)
+		}
+	})
+
+	f.b.berth("stop", "c1")
+	for _, p := range []string{filepath.Join(f.b.dir, "migrate", "jail-*"), filepath.Join(f.b.dir, "storage-pools", "default", "images", ".tmp-*")} {
+		if m, _ := filepath.Glob(p); len(m) > 0 {
+			t.Errorf("left after the refresh: %v", m)
+		}
+	}
+}
