@@ -29,6 +29,7 @@ type migrationService interface {
 	CreateFromTrees(ctx context.Context, in instance.Incoming) error
 	Snapshots(ctx context.Context, name string) (map[string]time.Time, error)
 	RefreshFromTrees(ctx context.Context, r instance.Refresh) error
+	RefreshCopy(ctx context.Context, src, dst string) error
 }
 
 // migrationStreams are the websockets of a migration, control first.

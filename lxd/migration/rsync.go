@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -200,6 +201,7 @@ func recv(ctx context.Context, base, dir string, bases []Basis, ids idmap.Set, m
 	for i, b := range bases {
 		rel := fmt.Sprintf("%s%d", jailBasis[1:], i)
 		if b.Root {
+			j.made = append(j.made, filepath.Join(j.root, rel)) // removed after its rootfs
 			err = j.bind(b.Dir, rel+"/rootfs", treeAttrs|unix.MOUNT_ATTR_RDONLY, nil)
 		} else {
 			err = j.bind(b.Dir, rel, treeAttrs|unix.MOUNT_ATTR_RDONLY, &ids)

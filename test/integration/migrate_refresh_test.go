@@ -27,6 +27,7 @@ func receivedBytes(t *testing.T, d *daemon) int64 {
 func TestMigrateRefresh(t *testing.T) {
 	f := newMigrationFixture(t)
 	f.lxc.must("copy", "A:c1", "B:c1")
+	f.lxc.must("copy", "A:c1", "A:lc") // for the same-server refresh below
 
 	// On the source: a changed file, a new snapshot, snap0 deleted.
 	f.a.berth("start", "c1")
@@ -82,6 +83,33 @@ func TestMigrateRefresh(t *testing.T) {
 
 		if got := strings.Join(snapshotNames(t, f.b, "c1"), ","); got != "snap1,snap2" {
 			t.Errorf("snapshots of B:c1 after the refusal: %q", got)
+		}
+	})
+
+	// The same on one server: lxc copy --refresh c1 lc.
+	t.Run("local", func(t *testing.T) {
+		f.lxc.must("copy", "A:c1", "A:lc", "--refresh")
+		if got := strings.Join(snapshotNames(t, f.a, "lc"), ","); got != "snap1,snap2" {
+			t.Errorf("snapshots of A:lc after the refresh: %q, want snap1,snap2", got)
+		}
+
+		_, lc := instanceOf(t, f.a, "lc")
+		_, c1 := instanceOf(t, f.a, "c1")
+		if lc.Config["volatile.uuid"] == c1.Config["volatile.uuid"] {
+			t.Errorf("A:lc took c1's uuid %q: the target keeps its own", c1.Config["volatile.uuid"])
+		}
+
+		f.a.berth("start", "lc")
+		defer f.a.berth("stop", "lc")
+		f.a.waitRunning("lc")
+		small, err := f.a.inside("lc", "cat", "/root/small")
+		if err != nil || strings.TrimSpace(small) != "refreshed" {
+			t.Errorf("/root/small on A:lc: %v %q, want the source's new file", err, small)
+		}
+
+		big, err := f.a.inside("lc", "sha256sum", "/root/big")
+		if err != nil || len(strings.Fields(big)) == 0 || !strings.Contains(want, strings.Fields(big)[0]) {
+			t.Errorf("/root/big on A:lc: %v %q, want the source's", err, big)
 		}
 	})
 
