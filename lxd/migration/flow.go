@@ -106,7 +106,7 @@ type Sink struct {
 	// to send, and says refresh.
 	Have    map[string]int64
 	control *Control
-	failed      chan error
+	failed  chan error
 }
 
 // Accept reads the source's offer and answers it. The answer lists the snapshots to
