@@ -6,7 +6,9 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // Issue 15: lxc copy --refresh (container_incremental_copy) between two berthd: an
@@ -119,4 +121,68 @@ func TestMigrateRefresh(t *testing.T) {
 			t.Errorf("left after the refresh: %v", m)
 		}
 	}
+
+	// A refresh cut half-way (the source killed while the new 100 MiB travel) leaves the
+	// target as it was: its snapshots, its files, no images or jails of the refresh.
+	t.Run("source killed", func(t *testing.T) {
+		images, _ := filepath.Glob(filepath.Join(f.b.dir, "storage-pools", "default", "images", "*"))
+		f.a.berth("start", "c1")
+		f.a.waitRunning("c1")
+		if out, err := f.a.inside("c1", "sh", "-c", "head -c 104857600 /dev/urandom > /root/big && echo cut > /root/small && sync"); err != nil {
+			t.Fatalf("writing c1: %v %s", err, out)
+		}
+
+		f.a.berth("stop", "c1")
+		done := make(chan error, 1)
+		go func() {
+			_, err := f.lxc.run("copy", "A:c1", "B:c1", "--refresh")
+			done <- err
+		}()
+
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			m, _ := filepath.Glob(filepath.Join(f.b.dir, "migrate", "jail-*"))
+			if len(m) > 0 || time.Now().After(deadline) {
+				break
+			}
+
+			time.Sleep(20 * time.Millisecond)
+		}
+
+		time.Sleep(300 * time.Millisecond)
+		f.a.kill(syscall.SIGKILL)
+		if err := <-done; err == nil {
+			t.Fatalf("lxc copy --refresh with the source killed succeeded")
+		}
+
+		if got := strings.Join(snapshotNames(t, f.b, "c1"), ","); got != "snap1,snap2" {
+			t.Errorf("snapshots of B:c1 after the cut: %q, want snap1,snap2", got)
+		}
+
+		// Its pruning runs as the refresh returns: give it a moment.
+		var after []string
+		for range 50 {
+			after, _ = filepath.Glob(filepath.Join(f.b.dir, "storage-pools", "default", "images", "*"))
+			if len(after) <= len(images) {
+				break
+			}
+
+			time.Sleep(100 * time.Millisecond)
+		}
+
+		if len(after) != len(images) {
+			t.Errorf("pool images on B after the cut: %v, before %v", after, images)
+		}
+
+		f.b.berth("start", "c1")
+		defer f.b.berth("stop", "c1")
+		f.b.waitRunning("c1")
+		if got := f.insideSums(t, f.b, "c1"); got != want {
+			t.Errorf("B:c1 after the cut:\n%s\nwant as before\n%s", got, want)
+		}
+
+		if out, err := f.b.inside("c1", "cat", "/root/small"); err != nil || strings.TrimSpace(out) != "refreshed" {
+			t.Errorf("/root/small on B:c1 after the cut: %v %q, want the previous refresh's", err, out)
+		}
+	})
 }
