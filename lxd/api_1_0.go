@@ -96,6 +96,7 @@ var apiExtensions = []string{
 	"snapshot_expiry_creation",
 	"container_only_migration",
 	"container_push",
+	"container_incremental_copy",
 	"container_push_target",
 	"container_backup",
 	"backup_override_name",

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -58,9 +59,19 @@ func instancesPostMigration(d *Daemon, r *http.Request, req api.InstancesPost) r
 		return response.BadRequest(api.StatusErrorf(http.StatusBadRequest, "invalid instance name: %v", err))
 	}
 
+	// A refresh (lxc copy --refresh) of an instance that exists updates it; of one that
+	// does not, it is a copy (as in LXD).
+	var have map[string]time.Time
 	_, err = d.instances.Get(r.Context(), key, false)
-	if err == nil {
+	if err == nil && !s.Refresh {
 		return response.Conflict(fmt.Errorf("instance %q already exists", req.Name))
+	}
+
+	if err == nil {
+		have, err = d.migrations.Snapshots(r.Context(), key)
+		if err != nil {
+			return response.SmartError(err)
+		}
 	}
 
 	if s.Certificate != "" {
@@ -70,7 +81,7 @@ func instancesPostMigration(d *Daemon, r *http.Request, req api.InstancesPost) r
 		}
 	}
 
-	sink := &migrationSink{d: d, key: key, req: req}
+	sink := &migrationSink{d: d, key: key, req: req, have: have}
 	switch s.Mode {
 	case "", "pull":
 		_, _, err := migrationOperation(s.Operation, s.Websockets)
@@ -116,24 +127,38 @@ type migrationSink struct {
 	d   *Daemon
 	key string
 	req api.InstancesPost
+	// have, when not nil, makes this a refresh of the existing instance key: its
+	// snapshots' creation dates.
+	have map[string]time.Time
 }
 
 func (m *migrationSink) run(ctx context.Context, control, fs *ws.Conn) error {
 	sink := &migration.Sink{Control: control, FS: fs}
+	if m.have != nil {
+		sink.Have = map[string]int64{}
+		for n, t := range m.have {
+			sink.Have[n] = t.Unix()
+		}
+	}
+
 	answer, err := sink.Accept(ctx)
 	if err != nil {
 		return err
 	}
 
-	err = m.receive(ctx, sink, answer)
+	if m.have != nil {
+		err = m.refresh(ctx, sink, answer)
+	} else {
+		err = m.receive(ctx, sink, answer)
+	}
+
 	_ = sink.Finish(err)
 	return err
 }
 
-func (m *migrationSink) receive(ctx context.Context, sink *migration.Sink, answer *migration.MigrationHeader) error {
+// watchSource cancels the context it returns when the source reports a failure.
+func watchSource(ctx context.Context, sink *migration.Sink) (context.Context, context.CancelCauseFunc) {
 	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-
 	go func() {
 		select {
 		case err := <-sink.Failed():
@@ -142,13 +167,19 @@ func (m *migrationSink) receive(ctx context.Context, sink *migration.Sink, answe
 		}
 	}()
 
+	return ctx, cancel
+}
+
+// incomingSnapshots are the snapshots the answer takes, checked, with the id maps of
+// their trees on the wire (LXD's per-snapshot disk id maps).
+func incomingSnapshots(sink *migration.Sink, answer *migration.MigrationHeader) ([]db.Snapshot, map[string][]*migration.IDMapType, error) {
 	snaps := []db.Snapshot{}
 	treeMaps := map[string][]*migration.IDMapType{} // LXD's per-snapshot disk id maps
 	for _, p := range answer.GetSnapshots() {
 		s := migration.SnapshotFromProto(p)
 		tm, err := migration.TreeIDMap(sink.Offer.GetIdmap(), s.Config)
 		if err != nil {
-			return api.StatusErrorf(http.StatusBadRequest, "snapshot %q: %v", s.Name, err)
+			return nil, nil, api.StatusErrorf(http.StatusBadRequest, "snapshot %q: %v", s.Name, err)
 		}
 
 		treeMaps[s.Name] = tm
@@ -163,17 +194,29 @@ func (m *migrationSink) receive(ctx context.Context, sink *migration.Sink, answe
 		}
 
 		if err != nil {
-			return api.StatusErrorf(http.StatusBadRequest, "snapshot %q: %v", s.Name, err)
+			return nil, nil, api.StatusErrorf(http.StatusBadRequest, "snapshot %q: %v", s.Name, err)
 		}
 
 		snaps = append(snaps, db.Snapshot{Name: s.Name, Architecture: s.Architecture, Ephemeral: s.Ephemeral,
 			CreatedAt: s.CreatedAt, ExpiresAt: s.ExpiresAt, Config: config, Devices: s.Devices, Profiles: s.Profiles})
 	}
 
+	return snaps, treeMaps, nil
+}
+
+func (m *migrationSink) receive(ctx context.Context, sink *migration.Sink, answer *migration.MigrationHeader) error {
+	ctx, cancel := watchSource(ctx, sink)
+	defer cancel(nil)
+
+	snaps, treeMaps, err := incomingSnapshots(sink, answer)
+	if err != nil {
+		return err
+	}
+
 	features := migration.FeatureNames(answer.GetRsyncFeatures())
 	put := m.req.InstancePut
 	prev := "" // the pool image of the tree received before, the next one's basis
-	err := m.d.migrations.CreateFromTrees(ctx, instance.Incoming{
+	err = m.d.migrations.CreateFromTrees(ctx, instance.Incoming{
 		Instance: db.Instance{Name: m.key, Architecture: put.Architecture, Description: put.Description, Ephemeral: put.Ephemeral,
 			Config: migratedConfig(put.Config), Devices: api.NonNil(put.Devices), Profiles: put.Profiles},
 		Snapshots: snaps,
@@ -197,12 +240,7 @@ func (m *migrationSink) receive(ctx context.Context, sink *migration.Sink, answe
 			}
 
 			defer os.RemoveAll(vol)
-			basis := prev
-			if fi, err := os.Lstat(filepath.Join(basis, "rootfs")); basis != "" && (err != nil || !fi.IsDir()) {
-				basis = ""
-			}
-
-			err = migration.Recv(ctx, m.d.migrationJails(), vol, basis, ids, mapping, sink.FS, features)
+			_, err = migration.Recv(ctx, m.d.migrationJails(), vol, basesOf(prev), ids, mapping, sink.FS, features)
 			if err != nil {
 				if cause := context.Cause(ctx); cause != nil {
 					return cause
@@ -232,6 +270,16 @@ func (m *migrationSink) receive(ctx context.Context, sink *migration.Sink, answe
 	}
 
 	return nil
+}
+
+// basesOf is the basis a tree is received against: the pool image prev (the tree
+// received before) if it holds a rootfs directory.
+func basesOf(prev string) []migration.Basis {
+	if fi, err := os.Lstat(filepath.Join(prev, "rootfs")); prev == "" || err != nil || !fi.IsDir() {
+		return nil
+	}
+
+	return []migration.Basis{{Dir: prev}}
 }
 
 // refuseHostReaching refuses the devices of a snapshot the source describes that reach

@@ -27,6 +27,9 @@ import (
 type migrationService interface {
 	ReadTrees(ctx context.Context, name string, snapshots bool, fn func(ctx context.Context, t *instance.Trees) error) error
 	CreateFromTrees(ctx context.Context, in instance.Incoming) error
+	Snapshots(ctx context.Context, name string) (map[string]time.Time, error)
+	RefreshFromTrees(ctx context.Context, r instance.Refresh) error
+	RefreshCopy(ctx context.Context, src, dst string) error
 }
 
 // migrationStreams are the websockets of a migration, control first.

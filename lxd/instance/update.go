@@ -25,8 +25,8 @@ type UpdateRequest struct {
 // PrepareUpdate validates a new writable state for an instance against its current one.
 // Every key and device is checked and the expanded result too (limits, hotplug of a
 // running container); an error is a StatusError (400 naming the key, 404) and nothing has
-// changed. Volatile keys the request leaves out are kept; ones it sends must equal the
-// current value (LXD refuses changing them too), except a NIC's hwaddr.
+// changed. Volatile keys are the server's record: those the request leaves out are kept,
+// and so are those it sends with another value (ignored), except a NIC's hwaddr.
 func (cf *Configurator) PrepareUpdate(ctx context.Context, name string, put api.InstancePut) (*UpdateRequest, error) {
 	var err error
 	put.Profiles, err = withProfileKeys(ctx, cf.db, name, put.Profiles)
@@ -58,8 +58,11 @@ func (cf *Configurator) PrepareUpdate(ctx context.Context, name string, put api.
 			continue
 		}
 
+		// Another value is ignored, the server's record kept: lxc copy --refresh PUTs the
+		// source's volatile keys (its uuid, id maps) onto the refreshed target, and LXD
+		// takes them; here they stay the target's own.
 		if cur.Config[k] != v && !strings.HasSuffix(k, ".hwaddr") {
-			return nil, api.StatusErrorf(http.StatusBadRequest, "invalid config %q: volatile keys cannot be changed", k)
+			continue
 		}
 
 		config[k] = v

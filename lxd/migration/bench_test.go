@@ -43,7 +43,7 @@ func BenchmarkRsync100MiB(b *testing.B) {
 		_ = os.MkdirAll(dst, 0o755)
 		errc := make(chan error, 1)
 		go func() { errc <- Send(context.Background(), filepath.Join(base, "jails"), src, "", ids, a, ourFeatures) }()
-		err := Recv(context.Background(), filepath.Join(base, "jails"), dst, "", dstIDs, ContainerMapping(dstIDs), c, ourFeatures)
+		_, err := Recv(context.Background(), filepath.Join(base, "jails"), dst, nil, dstIDs, ContainerMapping(dstIDs), c, ourFeatures)
 		if err != nil {
 			b.Fatal(err)
 		}

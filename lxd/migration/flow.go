@@ -101,8 +101,12 @@ func (s *Source) send(ctx context.Context, answer *MigrationHeader) error {
 type Sink struct {
 	Control, FS *ws.Conn
 	Offer       *MigrationHeader // the source's, once Accept read it
-	control     *Control
-	failed      chan error
+	// Have, when not nil, makes this a refresh of an existing instance: its snapshots'
+	// creation dates by name (RefreshAnswer). The answer then lists only the snapshots
+	// to send, and says refresh.
+	Have    map[string]int64
+	control *Control
+	failed  chan error
 }
 
 // Accept reads the source's offer and answers it. The answer lists the snapshots to
@@ -120,6 +124,10 @@ func (s *Sink) Accept(ctx context.Context) (*MigrationHeader, error) {
 	if err != nil {
 		_ = s.control.SendResult(err)
 		return nil, err
+	}
+
+	if s.Have != nil {
+		RefreshAnswer(answer, s.Have)
 	}
 
 	err = s.control.Send(answer)
@@ -217,7 +225,7 @@ func (s *Sink) readIndex() error {
 		return errors.New("the index frame is not JSON")
 	}
 
-	refresh := false
+	refresh := s.Have != nil
 	data, _ := json.Marshal(indexResponse{StatusCode: 200, Refresh: &refresh})
 	err := s.FS.WriteMessage(binaryMessage, data)
 	if err == nil {

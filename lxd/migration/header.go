@@ -90,6 +90,30 @@ func Answer(offer *MigrationHeader) (*MigrationHeader, error) {
 	return a, nil
 }
 
+// RefreshAnswer turns answer into a refresh's (LXD's container_incremental_copy): of the
+// offered snapshots it keeps those the target lacks, by name, or has with another
+// creation date (a different snapshot of the same name, which the target replaces), and
+// says refresh, so that the source sends only those, then the instance's tree. have maps
+// the target's snapshots to their creation dates (Unix seconds, as the header carries
+// them).
+func RefreshAnswer(answer *MigrationHeader, have map[string]int64) {
+	names := []string{}
+	snaps := []*Snapshot{}
+	for _, s := range answer.GetSnapshots() {
+		created, ok := have[s.GetName()]
+		if ok && created == s.GetCreationDate() {
+			continue
+		}
+
+		names = append(names, s.GetName())
+		snaps = append(snaps, s)
+	}
+
+	answer.SnapshotNames = names
+	answer.Snapshots = snaps
+	answer.Refresh = proto.Bool(true)
+}
+
 // FeatureNames lists the features a header's rsyncFeatures set.
 func FeatureNames(f *RsyncFeatures) []string {
 	out := []string{}

@@ -2,6 +2,7 @@ package migration
 
 import (
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -129,4 +130,28 @@ func TestReceiveMapping(t *testing.T) {
 
 func sysMap(ns, host, n int) syscall.SysProcIDMap {
 	return syscall.SysProcIDMap{ContainerID: ns, HostID: host, Size: n}
+}
+
+// A refresh's answer asks only for the snapshots the target lacks (or has under the same
+// name from another moment) and says refresh, so the source sends those and the root.
+func TestRefreshAnswer(t *testing.T) {
+	offer := Offer([]api.InstanceSnapshot{
+		{Name: "snap0", CreatedAt: time.Unix(100, 0)},
+		{Name: "snap1", CreatedAt: time.Unix(200, 0)},
+		{Name: "snap2", CreatedAt: time.Unix(300, 0)},
+	}, false)
+	answer, err := Answer(offer)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	RefreshAnswer(answer, map[string]int64{"snap0": 100, "snap1": 199, "old": 50})
+	got := []string{}
+	for _, s := range answer.GetSnapshots() {
+		got = append(got, s.GetName())
+	}
+
+	if strings.Join(answer.GetSnapshotNames(), ",") != "snap1,snap2" || strings.Join(got, ",") != "snap1,snap2" || !answer.GetRefresh() {
+		t.Fatalf("refresh answer: names %v, snapshots %v, refresh %v; want snap1,snap2 and refresh", answer.GetSnapshotNames(), got, answer.GetRefresh())
+	}
 }

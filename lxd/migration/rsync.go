@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -33,8 +36,23 @@ const stallArg = "--timeout=300"
 // background copy, whose stdin would otherwise be /dev/null.
 const remoteShell = "sh -c 'exec 4<&0; cat <&4 >&3 & exec cat <&3'"
 
-// jailBasis is where a receiver's basis volume is in its jail.
+// jailBasis is where a receiver's basis volumes are in its jail: /basis0, /basis1...
 const jailBasis = "/basis"
+
+// Basis is a tree a receiver compares with (rsync's --copy-dest): files the sender has
+// unchanged are copied from it rather than sent, and a changed file's basis file serves
+// as the delta base, so only the changed blocks travel.
+type Basis struct {
+	// Dir is a volume (rootfs/ in it) as a pool image holds it: owners as the container
+	// sees them, mapped into the receiver's ids by an idmapped mount. With Root set, Dir
+	// is a mounted root filesystem with the receiver's own host ids (an existing
+	// instance's, a refresh's), bound as rootfs/ without a mapping.
+	Dir  string
+	Root bool
+}
+
+// maxBases is rsync's limit on --copy-dest directories.
+const maxBases = 20
 
 // drainTimeout bounds the wait for the other side's end of stream once rsync is done.
 const drainTimeout = 30 * time.Second
@@ -131,10 +149,33 @@ func Send(ctx context.Context, base, rootfs, metaDir string, ids idmap.Set, conn
 // them), writing as the container whose ids are ids, the wire's ids mapped by m. base is a
 // private directory for the jail.
 //
-// basis, when set, is the volume received before this one (the previous snapshot's): it
-// is read-only in the jail, and files the sender has unchanged are copied from it rather
-// than sent again (rsync's --copy-dest), as LXD's receiver gets its snapshots as deltas.
-func Recv(ctx context.Context, base, dir, basis string, ids idmap.Set, m Mapping, conn *ws.Conn, features []string) error {
+// bases, when set, are trees to compare with (the volume received before this one, the
+// previous snapshot's; for a refresh, the target's current root): read-only in the jail,
+// files the sender has unchanged are copied from them rather than sent again (rsync's
+// --copy-dest), as LXD's receiver gets its snapshots as deltas. Their contents are the
+// containers' (hostile) like the stream: rsync only reads them, inside the same jail, as
+// the same container.
+//
+// It returns the bytes of the sender's stream it read (what the transfer cost).
+func Recv(ctx context.Context, base, dir string, bases []Basis, ids idmap.Set, m Mapping, conn *ws.Conn, features []string) (int64, error) {
+	var in counter
+	err := recv(ctx, base, dir, bases, ids, m, conn, features, &in)
+	return in.n.Load(), err
+}
+
+// counter counts the bytes written through it.
+type counter struct {
+	w io.Writer
+	n atomic.Int64
+}
+
+func (c *counter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+func recv(ctx context.Context, base, dir string, bases []Basis, ids idmap.Set, m Mapping, conn *ws.Conn, features []string, in *counter) error {
 	_, err := os.Stat(rsyncPath)
 	if err != nil {
 		return errNoRsync
@@ -153,13 +194,24 @@ func Recv(ctx context.Context, base, dir, basis string, ids idmap.Set, m Mapping
 	}
 
 	args := append(append(append(append([]string{}, recvArgs...), featureArgs(features)...), m.usermapArgs()...), stallArg)
-	if basis != "" {
-		err = j.bind(basis, jailBasis[1:], treeAttrs|unix.MOUNT_ATTR_RDONLY, &ids)
+	if len(bases) > maxBases {
+		return fmt.Errorf("%d basis trees (at most %d)", len(bases), maxBases)
+	}
+
+	for i, b := range bases {
+		rel := fmt.Sprintf("%s%d", jailBasis[1:], i)
+		if b.Root {
+			j.made = append(j.made, filepath.Join(j.root, rel)) // removed after its rootfs
+			err = j.bind(b.Dir, rel+"/rootfs", treeAttrs|unix.MOUNT_ATTR_RDONLY, nil)
+		} else {
+			err = j.bind(b.Dir, rel, treeAttrs|unix.MOUNT_ATTR_RDONLY, &ids)
+		}
+
 		if err != nil {
 			return fmt.Errorf("preparing the rsync receiver: %w", err)
 		}
 
-		args = append(args, "--copy-dest="+jailBasis+"/")
+		args = append(args, "--copy-dest=/"+rel+"/")
 	}
 
 	args = append(args, ".", jailTree+"/")
@@ -182,7 +234,8 @@ func Recv(ctx context.Context, base, dir, basis string, ids idmap.Set, m Mapping
 		return fmt.Errorf("starting the rsync receiver: %w", err)
 	}
 
-	received := ws.Receive(conn, stdin)
+	in.w = stdin
+	received := ws.Receive(conn, in)
 	go func() {
 		<-received
 		_ = stdin.Close()

@@ -42,14 +42,14 @@ func TestRsyncReceiveLXDMap(t *testing.T) {
 	for _, run := range []string{"one", "two"} {
 		dst := filepath.Join(base, "dst-"+run)
 		must(t, os.Mkdir(dst, 0o755))
-		basis := ""
+		var basis []Basis
 		if run == "two" {
-			basis = filepath.Join(base, "dst-one") // the second run copies from the first
+			basis = []Basis{{Dir: filepath.Join(base, "dst-one")}} // the second run copies from the first
 		}
 
 		errc := make(chan error, 1)
 		go func() { errc <- Send(ctx, filepath.Join(base, "jails"), src, "", host, a, ourFeatures) }()
-		err = Recv(ctx, filepath.Join(base, "jails"), dst, basis, dstIDs, m, b, ourFeatures)
+		_, err = Recv(ctx, filepath.Join(base, "jails"), dst, basis, dstIDs, m, b, ourFeatures)
 		if err != nil {
 			t.Fatalf("recv %s: %v (send: %v)", run, err, <-errc)
 		}

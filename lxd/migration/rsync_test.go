@@ -80,12 +80,12 @@ func TestRsyncRoundTrip(t *testing.T) {
 		must(t, os.Mkdir(dst, 0o755))
 		errc := make(chan error, 1)
 		go func() { errc <- Send(ctx, filepath.Join(base, "jails"), src, "", srcIDs, a, ourFeatures) }()
-		basis := ""
+		var basis []Basis
 		if run == "two" {
-			basis = filepath.Join(base, "dst-one") // the second run copies from the first
+			basis = []Basis{{Dir: filepath.Join(base, "dst-one")}} // the second run copies from the first
 		}
 
-		err := Recv(ctx, filepath.Join(base, "jails"), dst, basis, dstIDs, ContainerMapping(dstIDs), b, ourFeatures)
+		_, err := Recv(ctx, filepath.Join(base, "jails"), dst, basis, dstIDs, ContainerMapping(dstIDs), b, ourFeatures)
 		if err != nil {
 			t.Fatalf("recv %s: %v (send: %v)", run, err, <-errc)
 		}
