@@ -73,9 +73,9 @@ plus a squashfs rootfs, fingerprint = sha256 of the two one after the other, as 
 computes it). A split image is imported (` + "`" + `lxc image import META ROOTFS` + "`" + `, multipart
 upload), pulled over the LXD protocol and from simplestreams (` + "`" + `lxd.tar.xz` + "`" + ` +
 ` + "`" + `squashfs` + "`" + ` items, ` + "`" + `combined_squashfs_sha256` + "`" + `), kept split, and exported as LXD does
-(multipart), so LXD gets the same fingerprint back. Not taken: simplestreams
-` + "`" + `root.tar.xz` + "`" + ` rootfs items, push copy of a split image from Berth (501; pull and relay
-work, and LXD pushes one into Berth),
+(multipart), so LXD gets the same fingerprint back; ` + "`" + `lxc image copy` + "`" + ` moves one in
+pull, push and relay mode between berthd and to and from LXD (a push uploads the
+multipart form LXD uploads). Not taken: simplestreams ` + "`" + `root.tar.xz` + "`" + ` rootfs items,
 split images in ` + "`" + `berth image publish-streams` + "`" + ` (unified only), and the squashfs's
 xattrs (the reader has none; file capabilities such as ping's are lost).
 
@@ -103,6 +103,14 @@ is advertised. ` + "`storage`" + ` is advertised although pools cannot be create
 (501 above): the stock ` + "`lxc`" + ` refuses ` + "`lxc storage list`" + ` without it.
 
 Advertised: ` + "`" + strings.Join(extensions, "`, `") + "`" + `.
+
+` + "`" + `container_incremental_copy` + "`" + ` (` + "`" + `lxc copy --refresh` + "`" + `, between servers and on one server):
+an existing stopped target gets the snapshots it lacks, loses those the source no longer
+has, and its root is received against its current tree then swapped in; a running target
+is refused (400 "cannot refresh a running instance"), a missing one is copied. The ` + "`" + `PUT` + "`" + `
+lxc sends afterwards carries the source's volatile keys: Berth ignores volatile keys
+whose value differs (NIC ` + "`" + `hwaddr` + "`" + ` aside) rather than refusing them, so the target keeps
+its own uuid and id maps (LXD takes the source's). See ` + "`" + `doc/migrating-from-lxd.md` + "`" + `.
 
 Left out on purpose:
 
