@@ -137,6 +137,9 @@ type conn struct {
 	*dqdriver.Conn
 	g   *Gateway
 	bad atomic.Bool
+	// inTx is set between BEGIN and COMMIT/ROLLBACK: nothing is committed before
+	// COMMIT, so a timed-out statement inside is safe to retry.
+	inTx atomic.Bool
 }
 
 var (
@@ -190,7 +193,15 @@ func (c *conn) request(ctx context.Context, f func(ctx context.Context) error) e
 	return err
 }
 
+// ExecContext outside a transaction keeps the caller's deadline: an autocommit
+// statement that timed out may have committed, so it must not come back as
+// ErrBadConn (database/sql would run it again).
 func (c *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if !c.inTx.Load() {
+		r, err := c.Conn.ExecContext(ctx, query, args)
+		return r, c.check(err)
+	}
+
 	var r driver.Result
 	err := c.request(ctx, func(ctx context.Context) error {
 		var err error
@@ -243,6 +254,8 @@ func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 		return nil, err
 	}
 
+	c.inTx.Store(true)
+
 	return &tx{c: c, ctx: ctx}, nil
 }
 
@@ -260,6 +273,8 @@ type tx struct {
 }
 
 func (t *tx) Commit() error {
+	defer t.c.inTx.Store(false)
+
 	ctx := context.WithoutCancel(t.ctx)
 	// COMMIT's outcome is unknown once it was sent, so its timeout is no ErrBadConn;
 	// it gets the transaction's deadline, at most endTimeout.
@@ -277,6 +292,8 @@ func (t *tx) Commit() error {
 }
 
 func (t *tx) Rollback() error {
+	defer t.c.inTx.Store(false)
+
 	ctx, cancel := context.WithTimeout(context.Background(), rollbackTimeout)
 	defer cancel()
 
@@ -291,6 +308,11 @@ type stmt struct {
 }
 
 func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	if !s.c.inTx.Load() {
+		r, err := s.Stmt.ExecContext(ctx, args)
+		return r, s.c.check(err)
+	}
+
 	var r driver.Result
 	err := s.c.request(ctx, func(ctx context.Context) error {
 		var err error
