@@ -124,7 +124,20 @@ func (db *DB) giveUp(err error, n int, start time.Time) bool {
 		return n >= maxBusyAttempts
 	}
 
+	// The gateway already waited for a leader (leaderWait) or found a majority of the
+	// voters unreachable: another attempt would only delay the 503.
+	if judgedNoLeader(err) {
+		return true
+	}
+
 	return n >= maxAttempts || time.Since(start) >= clusterRetryWindow
+}
+
+// judgedNoLeader reports the gateway's own verdict that the cluster has no leader
+// (its ErrNoLeader, possibly with ErrQuorumLost), as opposed to the driver's failed
+// search or a leader change, which a retry may get past.
+func judgedNoLeader(err error) bool {
+	return strings.Contains(err.Error(), "cluster database unavailable: no leader")
 }
 
 // maxBusyAttempts bounds retries of a busy cluster database (250 ms apart at most,

@@ -16,6 +16,11 @@
 // for minutes. Ours dials with a 200 ms timeout, gives each member 1 s and the whole
 // leader search 3 s, discards a connection after any timeout, bounds COMMIT and
 // ROLLBACK, and fails fast with ErrNoLeader when the local node knows no leader.
+// BEGIN and the statements of a transaction get 1 s each whatever the caller's
+// deadline, and their expiry is a driver.ErrBadConn (retried on a new connection):
+// a pooled connection to a silent leader otherwise held a write for the whole
+// transaction deadline. A node without a leader that cannot reach a majority of the
+// voters fails at once (ErrQuorumLost), so a lost quorum answers in well under 1 s.
 //
 // In TLS mode go-dqlite v1.11.5's app package runs the engine itself, without TLS,
 // on an abstract unix socket of the member's network namespace

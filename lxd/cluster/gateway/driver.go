@@ -35,6 +35,16 @@ const (
 	endTimeout = 5 * time.Second
 	// rollbackTimeout bounds ROLLBACK, which may run after the context is done.
 	rollbackTimeout = time.Second
+	// requestTimeout bounds every request but COMMIT on an open connection, whatever
+	// the caller's deadline: a pooled connection to a leader that went silent
+	// (blackholed, not dead) would otherwise hold its caller, and the write slot of
+	// lxd/db, for the whole transaction deadline (10 s). Its expiry is reported as
+	// driver.ErrBadConn: nothing was committed, so database/sql and lxd/db retry on a
+	// new connection, which searches for the new leader.
+	requestTimeout = time.Second
+	// watchInterval is how often a leader search asks the local node whether it still
+	// knows a leader.
+	watchInterval = 50 * time.Millisecond
 )
 
 // dial connects to a member's raft address over TLS with the cluster certificate.
@@ -81,8 +91,12 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 		}
 
 		sctx, cancel := context.WithTimeout(ctx, min(connectSlice, time.Until(deadline)))
+		stop := c.g.watchLeaderLoss(sctx, cancel)
+		t0 := time.Now()
 		dc, err = c.inner.Connect(sctx)
+		stop()
 		cancel()
+		c.g.log.Debug("cluster database: leader search", "took", time.Since(t0), "err", err, "node", c.g.cfg.Address)
 		if err == nil {
 			break
 		}
@@ -123,6 +137,9 @@ type conn struct {
 	*dqdriver.Conn
 	g   *Gateway
 	bad atomic.Bool
+	// inTx is set between BEGIN and COMMIT/ROLLBACK: nothing is committed before
+	// COMMIT, so a timed-out statement inside is safe to retry.
+	inTx atomic.Bool
 }
 
 var (
@@ -160,11 +177,44 @@ func (c *conn) ResetSession(context.Context) error {
 	return nil
 }
 
-func (c *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	r, err := c.Conn.ExecContext(ctx, query, args)
-	return r, c.check(err)
+// request bounds one request by requestTimeout and reports its expiry (not the
+// caller's) as driver.ErrBadConn.
+func (c *conn) request(ctx context.Context, f func(ctx context.Context) error) error {
+	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+
+	start := time.Now()
+	err := c.check(f(rctx))
+	if err != nil && ctx.Err() == nil && rctx.Err() != nil {
+		c.g.log.Debug("cluster database: request timed out, dropping the connection", "took", time.Since(start), "node", c.g.cfg.Address)
+		return fmt.Errorf("cluster database request timed out after %v: %w (%w)", requestTimeout, driver.ErrBadConn, err)
+	}
+
+	return err
 }
 
+// ExecContext outside a transaction keeps the caller's deadline: an autocommit
+// statement that timed out may have committed, so it must not come back as
+// ErrBadConn (database/sql would run it again).
+func (c *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if !c.inTx.Load() {
+		r, err := c.Conn.ExecContext(ctx, query, args)
+		return r, c.check(err)
+	}
+
+	var r driver.Result
+	err := c.request(ctx, func(ctx context.Context) error {
+		var err error
+		r, err = c.Conn.ExecContext(ctx, query, args)
+		return err
+	})
+
+	return r, err
+}
+
+// QueryContext keeps the caller's deadline: go-dqlite's rows fetch later pages with
+// the query's context, so a request deadline would also cut the iteration short. A
+// connection to a silent leader is caught by BeginTx, which every lxd/db access starts with.
 func (c *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	r, err := c.Conn.QueryContext(ctx, query, args)
 	if err != nil {
@@ -175,9 +225,14 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 }
 
 func (c *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
-	s, err := c.Conn.PrepareContext(ctx, query)
+	var s driver.Stmt
+	err := c.request(ctx, func(ctx context.Context) error {
+		var err error
+		s, err = c.Conn.PrepareContext(ctx, query)
+		return err
+	})
 	if err != nil {
-		return nil, c.check(err)
+		return nil, err
 	}
 
 	return &stmt{Stmt: s.(*dqdriver.Stmt), c: c}, nil
@@ -191,10 +246,15 @@ func (c *conn) Prepare(query string) (driver.Stmt, error) {
 }
 
 func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	_, err := c.Conn.BeginTx(ctx, opts)
+	err := c.request(ctx, func(ctx context.Context) error {
+		_, err := c.Conn.BeginTx(ctx, opts)
+		return err
+	})
 	if err != nil {
-		return nil, c.check(err)
+		return nil, err
 	}
+
+	c.inTx.Store(true)
 
 	return &tx{c: c, ctx: ctx}, nil
 }
@@ -213,10 +273,14 @@ type tx struct {
 }
 
 func (t *tx) Commit() error {
+	defer t.c.inTx.Store(false)
+
 	ctx := context.WithoutCancel(t.ctx)
+	// COMMIT's outcome is unknown once it was sent, so its timeout is no ErrBadConn;
+	// it gets the transaction's deadline, at most endTimeout.
 	deadline, ok := t.ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(endTimeout)
+	if limit := time.Now().Add(endTimeout); !ok || deadline.After(limit) {
+		deadline = limit
 	}
 
 	ctx, cancel := context.WithDeadline(ctx, deadline)
@@ -228,6 +292,8 @@ func (t *tx) Commit() error {
 }
 
 func (t *tx) Rollback() error {
+	defer t.c.inTx.Store(false)
+
 	ctx, cancel := context.WithTimeout(context.Background(), rollbackTimeout)
 	defer cancel()
 
@@ -242,8 +308,19 @@ type stmt struct {
 }
 
 func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
-	r, err := s.Stmt.ExecContext(ctx, args)
-	return r, s.c.check(err)
+	if !s.c.inTx.Load() {
+		r, err := s.Stmt.ExecContext(ctx, args)
+		return r, s.c.check(err)
+	}
+
+	var r driver.Result
+	err := s.c.request(ctx, func(ctx context.Context) error {
+		var err error
+		r, err = s.Stmt.ExecContext(ctx, args)
+		return err
+	})
+
+	return r, err
 }
 
 func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {

@@ -85,6 +85,8 @@ type Gateway struct {
 
 	flushMu sync.Mutex
 
+	leader leaderState
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -367,15 +369,30 @@ func (g *Gateway) close() error {
 
 // flushIdle drops the idle connections: after a timeout the others may point at the
 // same vanished leader.
+//
+// It waits (briefly) for the flush: database/sql retries a call that failed with
+// ErrBadConn at once, on a pooled connection, which must not be another one to the
+// same silent leader.
 func (g *Gateway) flushIdle() {
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
+
 		g.flushMu.Lock()
 		defer g.flushMu.Unlock()
 
 		g.db.SetMaxIdleConns(0)
 		g.db.SetMaxIdleConns(maxConns)
 	}()
+
+	select {
+	case <-done:
+	case <-time.After(flushWait):
+	}
 }
+
+// flushWait bounds how long flushIdle waits for the pool.
+const flushWait = 200 * time.Millisecond
 
 func (g *Gateway) logf(l client.LogLevel, format string, a ...any) {
 	var level slog.Level

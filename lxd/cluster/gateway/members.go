@@ -73,15 +73,19 @@ func (g *Gateway) localLeader(ctx context.Context) (string, error) {
 	return info.Address, nil
 }
 
-// waitLeader returns once the local node knows a leader, or ErrNoLeader after
-// leaderWait. It only judges when the local node votes or stands by: a spare gets no
-// replication from raft and never knows the leader, and a node that cannot be asked
-// tells nothing; then the driver's own search decides.
+// waitLeader returns once the local node knows a leader, or ErrNoLeader once the node
+// has known none for leaderWait (counted from the start of the leaderless stretch, not
+// of this call: retries do not wait all over again), or at once (wrapping
+// ErrQuorumLost) when a majority of the voters cannot be reached. It only judges when
+// the local node votes or stands by: a spare gets no replication from raft and never
+// knows the leader, and a node that cannot be asked tells nothing; then the driver's
+// own search decides.
 func (g *Gateway) waitLeader(ctx context.Context) error {
-	deadline := time.Now().Add(leaderWait)
+	start := time.Now()
 	for {
 		addr, err := g.localLeader(ctx)
 		if err != nil || addr != "" {
+			g.leader.sawLeader(true)
 			return nil
 		}
 
@@ -89,7 +93,16 @@ func (g *Gateway) waitLeader(ctx context.Context) error {
 			return nil
 		}
 
-		if time.Now().After(deadline) {
+		since := g.leader.sawLeader(false)
+
+		err = g.quorumLost(ctx)
+		if err != nil {
+			g.log.Debug("cluster database: no leader and no quorum", "waited", time.Since(start), "err", err, "node", g.cfg.Address)
+			return err
+		}
+
+		if time.Since(since) >= leaderWait {
+			g.log.Debug("cluster database: no leader", "waited", time.Since(start), "leaderless", time.Since(since), "node", g.cfg.Address)
 			return ErrNoLeader
 		}
 
