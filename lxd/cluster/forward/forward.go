@@ -87,7 +87,7 @@ func (e *OfflineError) Error() string {
 // Forwarder relays requests to members. Its transport keeps connections to members
 // alive, so a relayed request usually costs one round trip, no handshake.
 type Forwarder struct {
-	origin    string // this member's name, sent in X-Berth-Forwarded
+	origin    string          // this member's name, sent in X-Berth-Forwarded
 	transport *http.Transport // HeaderTimeout on every call but long polls
 	streaming *http.Transport // the same connections' settings, no HeaderTimeout
 	tls       *tls.Config
