@@ -320,6 +320,10 @@ func (s *Service) Accept(ctx context.Context, req AcceptRequest, ours Levels) (A
 		return AcceptResponse{}, err
 	}
 
+	// A joiner that fails after this (its dqlite join, its restart) never heartbeats:
+	// its row goes then.
+	s.sweepUnjoined(req.Name, acceptedAt)
+
 	certPEM, keyPEM, err := listener.ReadCertFiles(s.dir, listener.ClusterCertFile, listener.ClusterKeyFile)
 	if err != nil {
 		return AcceptResponse{}, err
