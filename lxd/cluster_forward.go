@@ -151,7 +151,7 @@ func (d *Daemon) forwardIfRemote(ep APIEndpoint, r *http.Request) (response.Resp
 	case ep.Path == collectionInstances && r.Method == http.MethodPost:
 		m, r, err = cf.createMember(r)
 	case strings.HasPrefix(ep.Path, "operations/{id}"):
-		m = d.operationMember(r.Context(), pathVar(r, "id"))
+		m = d.operationMember(r.Context(), pathVar(r, "id"), trustedFor(r))
 	}
 
 	if err != nil {
@@ -238,9 +238,11 @@ func (cf *clusterForward) createMember(r *http.Request) (*forward.Member, *http.
 }
 
 // operationMember is the member running operation id when it is not this one: known
-// from the relayed request that created it, else asked of every member. nil: here (or
-// nowhere: the local handler answers 404).
-func (d *Daemon) operationMember(ctx context.Context, id string) *forward.Member {
+// from the relayed request that created it, else (for a trusted caller) asked of every
+// member. nil: here (or nowhere: the local handler answers 404). An untrusted caller
+// (an operation websocket's, with its secret) never makes the members be asked: any id
+// it sends would otherwise cost a request to every member (issue 16 review).
+func (d *Daemon) operationMember(ctx context.Context, id string, trusted bool) *forward.Member {
 	_, err := d.ops.Get(id)
 	if err == nil || strings.HasPrefix(id, standInPrefix) {
 		return nil // here, or a join token's stand-in: the database's, any member answers
@@ -250,6 +252,10 @@ func (d *Daemon) operationMember(ctx context.Context, id string) *forward.Member
 	m, ok := cf.ops.Lookup(id)
 	if ok {
 		return &m
+	}
+
+	if !trusted {
+		return nil
 	}
 
 	ms, err := cf.others(ctx)

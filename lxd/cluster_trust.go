@@ -29,5 +29,14 @@ func (d *Daemon) refreshTrust(ctx context.Context) {
 		if err != nil && ctx.Err() == nil {
 			d.log.Warn("reloading trusted certificates", "err", err)
 		}
+
+		// The same cadence takes in global server configuration changed through
+		// another member.
+		rctx, cancel = context.WithTimeout(ctx, trustRefresh)
+		err = d.reloadGlobalConfig(rctx)
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			d.log.Warn("reloading server configuration", "err", err)
+		}
 	}
 }

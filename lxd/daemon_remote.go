@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/listener"
 	"github.com/berth-dev/berth/lxd/response"
 	"github.com/berth-dev/berth/lxd/trust"
@@ -65,9 +64,9 @@ func (d *Daemon) initRemote(ctx context.Context) error {
 // and setting the address again retries.
 func (d *Daemon) startListeners() {
 	cfg := d.serverConfig()
-	if d.cluster.Enabled() {
-		// A member serves its API where the cluster knows it (local.db): the global
-		// configuration's core.https_address may be another member's.
+	if d.cluster.Enabled() && cfg[keyHTTPSAddress] == "" {
+		// A member serves its API where the cluster knows it (local.db) unless its own
+		// core.https_address says otherwise.
 		cfg[keyHTTPSAddress] = d.cluster.Self().Address
 	}
 
@@ -133,14 +132,9 @@ func (d *Daemon) tokenExpiry() (time.Time, error) {
 
 // loadServerConfig reads the server configuration into memory.
 func (d *Daemon) loadServerConfig(ctx context.Context) error {
-	var cfg map[string]string
-	err := d.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
-		var err error
-		cfg, err = tx.GetNodeConfig(ctx)
-		return err
-	})
+	cfg, err := d.readServerConfig(ctx)
 	if err != nil {
-		return fmt.Errorf("loading server config: %w", err)
+		return err
 	}
 
 	d.configMu.Lock()

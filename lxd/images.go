@@ -93,14 +93,25 @@ func imageExport(d *Daemon, r *http.Request) response.Response {
 	}
 
 	// Clustered, the file may be on another member only: fetch it (not for a member
-	// asking: it asks the others itself).
-	if !forward.IsForwarded(r) {
+	// asking: it asks the others itself; nor for an untrusted caller, who must not make
+	// this member pull an image across the cluster, issue 16 review).
+	switch {
+	case forward.IsForwarded(r):
+		if !d.images.HasFile(row.Fingerprint) {
+			return response.NotFound(fmt.Errorf("image %s has no file on this member", row.Fingerprint))
+		}
+
+	case !trustedFor(r):
+		if !d.images.HasFile(row.Fingerprint) {
+			return response.SmartError(api.StatusErrorf(http.StatusServiceUnavailable,
+				"image %s has no file on this member and an untrusted client cannot have it fetched from another: export it from the member that has it", row.Fingerprint))
+		}
+
+	default:
 		err = d.images.EnsureFile(r.Context(), row.Fingerprint)
 		if err != nil {
 			return response.SmartError(err)
 		}
-	} else if !d.images.HasFile(row.Fingerprint) {
-		return response.NotFound(fmt.Errorf("image %s has no file on this member", row.Fingerprint))
 	}
 
 	if d.images.IsSplit(row.Fingerprint) {

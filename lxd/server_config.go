@@ -17,8 +17,8 @@ import (
 	"github.com/berth-dev/berth/shared/expiry"
 )
 
-// Server configuration keys berthd knows (stored in node_config: they are this
-// member's own). Any other key is refused by name rather than stored and ignored.
+// Server configuration keys berthd knows (stored in node_config; on a clustered member
+// the listener addresses are kept in its local.db, server_config_local.go). Any other key is refused by name rather than stored and ignored.
 const (
 	keyHTTPSAddress   = "core.https_address"
 	keyMetricsAddress = "core.metrics_address"
@@ -134,6 +134,10 @@ func (d *Daemon) applyServerConfig(ctx context.Context, old, next map[string]str
 		from, to string
 	}
 
+	if d.cluster.Enabled() && old[keyClusterAddress] != next[keyClusterAddress] {
+		return api.StatusErrorf(http.StatusBadRequest, "server config key %q: a member's cluster address cannot be changed", keyClusterAddress)
+	}
+
 	var moved []move
 	undo := func() {
 		for i := len(moved) - 1; i >= 0; i-- {
@@ -163,16 +167,18 @@ func (d *Daemon) applyServerConfig(ctx context.Context, old, next map[string]str
 		moved = append(moved, move{ep: ep, from: old[key], to: next[key]})
 	}
 
-	var unset []string
-	for k := range old {
-		if _, ok := next[k]; !ok {
-			unset = append(unset, k)
-		}
+	// On a clustered member the listener addresses are its own (local.db); the rest is
+	// the cluster's (node_config).
+	clustered := d.cluster.Enabled()
+	oldGlobal, oldLocal := splitServerConfig(clustered, old)
+	nextGlobal, nextLocal := splitServerConfig(clustered, next)
+	err := d.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		return tx.UpdateNodeConfig(ctx, nextGlobal, unsetKeys(oldGlobal, nextGlobal))
+	})
+	if err == nil && clustered {
+		err = d.cluster.UpdateLocalConfig(ctx, nextLocal, unsetKeys(oldLocal, nextLocal))
 	}
 
-	err := d.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
-		return tx.UpdateNodeConfig(ctx, next, unset)
-	})
 	if err != nil {
 		undo()
 		return err

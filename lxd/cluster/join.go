@@ -53,11 +53,13 @@ type JoinRequest struct {
 	Fresh func(ctx context.Context) error
 }
 
-// Limits of the accept exchange.
-const (
-	acceptTimeout  = 30 * time.Second
-	maxAcceptReply = 256 << 10
+// Limits of the accept exchange (variables for tests).
+var (
+	acceptTimeout     = 30 * time.Second
+	acceptDialTimeout = 5 * time.Second
 )
+
+const maxAcceptReply = 256 << 10
 
 // Join asks a member of the token's cluster to accept this host, then joins the
 // cluster's dqlite and records the switch in local.db. As for Enable, the caller
@@ -180,13 +182,30 @@ func askAccept(ctx context.Context, req JoinRequest, own *listener.Cert) (Accept
 		SchemaVersion: req.Levels.SchemaVersion, APIExtensions: req.Levels.APIExtensions, Arch: req.Levels.Arch,
 	})
 
+	// acceptTimeout bounds the whole exchange, over all the token's addresses (up to
+	// 64): not each of them. A blackholed address costs acceptDialTimeout.
+	ctx, cancel := context.WithTimeout(ctx, acceptTimeout)
+	defer cancel()
+	dialer := &net.Dialer{Timeout: acceptDialTimeout}
 	client := &http.Client{
-		Timeout:   acceptTimeout,
-		Transport: &http.Transport{TLSClientConfig: pinnedTLS(req.Token.Fingerprint, &own.KeyPair), DisableKeepAlives: true},
+		Transport: &http.Transport{
+			DialContext: dialer.DialContext, TLSHandshakeTimeout: acceptDialTimeout,
+			TLSClientConfig: pinnedTLS(req.Token.Fingerprint, &own.KeyPair), DisableKeepAlives: true,
+		},
 	}
 
 	var errs []error
 	for _, addr := range req.Token.Addresses {
+		err := validTokenAddress(addr)
+		if err != nil {
+			return AcceptResponse{}, api.StatusErrorf(http.StatusBadRequest, "%v", err)
+		}
+
+		if ctx.Err() != nil {
+			errs = append(errs, fmt.Errorf("gave up after %v: %w", acceptTimeout, ctx.Err()))
+			break
+		}
+
 		r, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+addr+AcceptPath, bytes.NewReader(body))
 		if err != nil {
 			errs = append(errs, err)
@@ -259,6 +278,7 @@ func (s *Service) Accept(ctx context.Context, req AcceptRequest, ours Levels) (A
 	}
 
 	var peers []string
+	acceptedAt := time.Now()
 	err = s.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
 		err := consumeToken(ctx, tx, req.Name, req.Secret, time.Now())
 		if err != nil {
@@ -292,13 +312,17 @@ func (s *Service) Accept(ctx context.Context, req AcceptRequest, ours Levels) (A
 
 		out.MemberID, err = tx.ClusterMemberAdd(ctx, db.MemberRow{
 			Name: req.Name, Address: req.Address, SchemaVersion: req.SchemaVersion,
-			APIExtensions: req.APIExtensions, Arch: req.Arch, Heartbeat: time.Now(),
+			APIExtensions: req.APIExtensions, Arch: req.Arch, Heartbeat: acceptedAt,
 		})
 		return err
 	})
 	if err != nil {
 		return AcceptResponse{}, err
 	}
+
+	// A joiner that fails after this (its dqlite join, its restart) never heartbeats:
+	// its row goes then.
+	s.sweepUnjoined(req.Name, acceptedAt)
 
 	certPEM, keyPEM, err := listener.ReadCertFiles(s.dir, listener.ClusterCertFile, listener.ClusterKeyFile)
 	if err != nil {

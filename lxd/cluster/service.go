@@ -58,6 +58,14 @@ func Open(ctx context.Context, cfg Config) (*Service, error) {
 			return nil, err
 		}
 
+		if ok {
+			err = seedLocalConfig(ctx, conn, l)
+			if err != nil {
+				_ = conn.Close()
+				return nil, err
+			}
+		}
+
 		s.localDB, s.self, s.enabled = conn, l, ok
 	}
 

@@ -10,7 +10,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -71,7 +73,31 @@ func DecodeToken(s string) (api.ClusterMemberJoinToken, error) {
 		return t, fmt.Errorf("join token must list 1 to %d member addresses", maxAddresses)
 	}
 
+	for _, a := range t.Addresses {
+		err = validTokenAddress(a)
+		if err != nil {
+			return t, err
+		}
+	}
+
 	return t, nil
+}
+
+// validTokenAddress checks that a token's member address is a plain host:port: it is
+// put into the accept call's URL, where a path, query, userinfo or fragment would
+// change what is called.
+func validTokenAddress(a string) error {
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return fmt.Errorf("join token address %q is not host:port: %w", a, err)
+	}
+
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 1 || p > 65535 || host == "" || strings.ContainsAny(host, "/?#@%\\ \t\r\n") {
+		return fmt.Errorf("join token address %q is not host:port", a)
+	}
+
+	return nil
 }
 
 // newSecret is a token's random secret.

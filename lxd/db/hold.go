@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"golang.org/x/sys/unix"
 )
 
 // HoldWriter takes the single writer connection with an open write transaction (BEGIN
@@ -33,6 +35,9 @@ func (db *DB) HoldWriter(ctx context.Context) (release func(), err error) {
 // records it, and a joiner must have the cluster's.
 func SchemaVersion() int { return len(updates) }
 
+// backupWritten, when set (tests), sees the temporary copy right after VACUUM INTO.
+var backupWritten func(tmp string)
+
 // BackupTo writes a consistent copy of the file database (the last commit, WAL
 // included) to path, mode 0400, through a connection of its own: VACUUM INTO reads a
 // snapshot beside a held writer. Only for the file database.
@@ -43,19 +48,38 @@ func (db *DB) BackupTo(ctx context.Context, path string) error {
 
 	tmp := path + ".tmp"
 	_ = os.Remove(tmp)
-	conn, err := sql.Open("sqlite3", db.file+"?_busy_timeout=5000")
-	if err != nil {
-		return fmt.Errorf("backing up %q: %w", db.file, err)
+	// The copy is root's only from its first byte: VACUUM INTO would create it with
+	// the umask's mode (0644), readable by anyone until the chmod below (issue 16
+	// review). SQLite writes into an existing file when it is empty.
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
+	if err == nil {
+		err = f.Chmod(0o600)
+		_ = f.Close()
 	}
 
-	defer func() { _ = conn.Close() }()
-	_, err = conn.ExecContext(ctx, `VACUUM INTO ?`, tmp)
 	if err != nil {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("backing up %q: %w", db.file, err)
 	}
 
-	f, err := os.Open(tmp)
+	conn, err := sql.Open("sqlite3", db.file+"?_busy_timeout=5000")
+	if err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("backing up %q: %w", db.file, err)
+	}
+
+	defer func() { _ = conn.Close() }()
+	_, err = conn.ExecContext(ctx, `VACUUM INTO ?`, tmp)
+	if backupWritten != nil {
+		backupWritten(tmp)
+	}
+
+	if err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("backing up %q: %w", db.file, err)
+	}
+
+	f, err = os.Open(tmp)
 	if err == nil {
 		err = f.Sync()
 		_ = f.Close()

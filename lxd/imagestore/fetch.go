@@ -40,9 +40,15 @@ func (s *Store) EnsureFile(ctx context.Context, fp string) error {
 		return nil
 	}
 
-	// One fetch at a time: two launches of the same new image fetch it once.
-	s.fetchMu.Lock()
-	defer s.fetchMu.Unlock()
+	// One fetch per image at a time: two launches of the same new image fetch it once,
+	// while other images' fetches go on (issue 16 review: one slow export held a
+	// store-wide lock every other fetch waited on, without regard to their contexts).
+	done, err := s.lockFetch(ctx, fp)
+	if err != nil {
+		return err
+	}
+
+	defer done()
 	if s.HasFile(fp) {
 		return nil
 	}
@@ -78,6 +84,37 @@ func (s *Store) EnsureFile(ctx context.Context, fp string) error {
 
 	s.log.Info("fetched image file from another member", "fingerprint", fp[:12], "size", up.Size)
 	return nil
+}
+
+// lockFetch takes fp's fetch slot, waiting for a fetch of fp under way until it ends
+// or ctx does. done releases the slot.
+func (s *Store) lockFetch(ctx context.Context, fp string) (done func(), err error) {
+	for {
+		s.fetchMu.Lock()
+		busy, ok := s.fetching[fp]
+		if !ok {
+			if s.fetching == nil {
+				s.fetching = map[string]chan struct{}{}
+			}
+
+			mine := make(chan struct{})
+			s.fetching[fp] = mine
+			s.fetchMu.Unlock()
+			return func() {
+				s.fetchMu.Lock()
+				delete(s.fetching, fp)
+				s.fetchMu.Unlock()
+				close(mine)
+			}, nil
+		}
+
+		s.fetchMu.Unlock()
+		select {
+		case <-busy:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for the fetch of image %s: %w", fp, ctx.Err())
+		}
+	}
 }
 
 // fetch spools the export of fp from the fetcher.

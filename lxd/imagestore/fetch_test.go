@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // fakeFetcher answers every fetch with body, counting the fetches.
@@ -151,5 +152,58 @@ func TestEnsureFileSplit(t *testing.T) {
 	gotRootfs, _ := os.ReadFile(s.RootfsPath(fp))
 	if !bytes.Equal(gotMeta, meta) || !bytes.Equal(gotRootfs, rootfs) || !s.IsSplit(fp) {
 		t.Fatalf("split image kept as %d + %d bytes, split %v", len(gotMeta), len(gotRootfs), s.IsSplit(fp))
+	}
+}
+
+// blockingFetcher holds the fetch of fp blocked until release is closed.
+type blockingFetcher struct {
+	blocked string
+	started chan struct{}
+	release chan struct{}
+	body    map[string][]byte
+}
+
+func (f *blockingFetcher) FetchImage(ctx context.Context, fp string) (io.ReadCloser, string, error) {
+	if fp == f.blocked {
+		close(f.started)
+		select {
+		case <-f.release:
+		case <-ctx.Done():
+			return nil, "", ctx.Err()
+		}
+	}
+
+	return io.NopCloser(bytes.NewReader(f.body[fp])), "application/octet-stream", nil
+}
+
+// TestEnsureFileSlowFetchBlocksOnlyItself: a hung fetch of one image neither delays
+// another image's fetch nor keeps a waiter for the same image past its context.
+func TestEnsureFileSlowFetchBlocksOnlyItself(t *testing.T) {
+	s := fetchStore(t)
+	slow, fast := []byte("slow image"), []byte("fast image")
+	f := &blockingFetcher{blocked: sum(slow), started: make(chan struct{}), release: make(chan struct{}),
+		body: map[string][]byte{sum(slow): slow, sum(fast): fast}}
+	s.SetFetcher(f)
+	slowDone := make(chan error, 1)
+	go func() { slowDone <- s.EnsureFile(context.Background(), sum(slow)) }()
+	<-f.started
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := s.EnsureFile(ctx, sum(fast))
+	if err != nil || !s.HasFile(sum(fast)) {
+		t.Fatalf("another image's fetch behind a hung one: %v", err)
+	}
+
+	wctx, wcancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer wcancel()
+	err = s.EnsureFile(wctx, sum(slow))
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("waiter on the hung fetch: %v", err)
+	}
+
+	close(f.release)
+	if err := <-slowDone; err != nil || !s.HasFile(sum(slow)) {
+		t.Fatalf("the slow fetch: %v", err)
 	}
 }

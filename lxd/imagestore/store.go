@@ -58,9 +58,11 @@ type Store struct {
 	// later import can reach.
 	mu sync.Mutex
 
-	// fetcher brings image files this member lacks (fetch.go); fetchMu serialises that.
-	fetcher Fetcher
-	fetchMu sync.Mutex
+	// fetcher brings image files this member lacks (fetch.go); fetching holds one
+	// channel per fingerprint under fetch (closed when done), guarded by fetchMu.
+	fetcher  Fetcher
+	fetchMu  sync.Mutex
+	fetching map[string]chan struct{}
 }
 
 // New returns a Store rooted at dir.

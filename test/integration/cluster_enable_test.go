@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -294,6 +295,50 @@ func TestClusterEnableKeepsEverythingAndJoins(t *testing.T) {
 	if toks := lxc.must("cluster", "list-tokens", "A:", "--format", "csv"); strings.Contains(toks, "n3,") {
 		t.Fatalf("member 1 still lists a token revoked through member 2: %q", toks)
 	}
+
+	// Each member shows its own listener address (kept in its local.db), not the last
+	// one any member wrote; a global key set through member 2 reaches member 1 within
+	// its 2 s reload.
+	c1, c2 := d.serverConfigMap(), d2.serverConfigMap()
+	if c1["core.https_address"] == "" || c1["core.https_address"] == c2["core.https_address"] || c2["core.https_address"] != c2["cluster.https_address"] {
+		t.Fatalf("members' addresses: member 1 %v, member 2 %v", c1, c2)
+	}
+
+	code, env = d2.raw("PATCH", "/1.0", strings.NewReader(`{"config":{"core.remote_token_expiry":"7H"}}`))
+	if code != http.StatusOK {
+		t.Fatalf("setting a global key through member 2: %d %s", code, env.Error)
+	}
+
+	deadline := time.Now().Add(8 * time.Second)
+	for d.serverConfigMap()["core.remote_token_expiry"] != "7H" {
+		if time.Now().After(deadline) {
+			t.Fatalf("member 1 did not take in member 2's core.remote_token_expiry: %v", d.serverConfigMap())
+		}
+
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	if c1 = d.serverConfigMap(); c1["core.https_address"] == c2["core.https_address"] {
+		t.Fatalf("member 1's address changed with member 2's write: %v", c1)
+	}
+}
+
+// serverConfigMap is GET /1.0's config.
+func (d *daemon) serverConfigMap() map[string]string {
+	d.t.Helper()
+	_, env := d.raw("GET", "/1.0", nil)
+	var srv api.Server
+	err := json.Unmarshal(env.Metadata, &srv)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+
+	out := map[string]string{}
+	for k, v := range srv.Config {
+		out[k] = fmt.Sprint(v)
+	}
+
+	return out
 }
 
 // An enable that fails (here: the raft port, the API port + 1, is taken) leaves the host

@@ -3,7 +3,6 @@ package forward
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"net/url"
 	"sync"
@@ -52,7 +51,7 @@ type subscription struct {
 // NewRelay returns a relay that reads the members (self included, skipped by name)
 // from members and passes their events to emit.
 func (f *Forwarder) NewRelay(members func(ctx context.Context) ([]Member, error), emit func(api.Event)) *Relay {
-	d := &net.Dialer{Timeout: DialTimeout, KeepAlive: 30 * time.Second}
+	d := memberDialer()
 	return &Relay{
 		f:       f,
 		members: members,

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -88,8 +87,9 @@ func (e *OfflineError) Error() string {
 // Forwarder relays requests to members. Its transport keeps connections to members
 // alive, so a relayed request usually costs one round trip, no handshake.
 type Forwarder struct {
-	origin    string // this member's name, sent in X-Berth-Forwarded
-	transport *http.Transport
+	origin    string          // this member's name, sent in X-Berth-Forwarded
+	transport *http.Transport // HeaderTimeout on every call but long polls
+	streaming *http.Transport // the same connections' settings, no HeaderTimeout
 	tls       *tls.Config
 	log       *slog.Logger
 
@@ -102,9 +102,12 @@ type Forwarder struct {
 // New returns a forwarder for member origin that reaches members with tlsConfig (the
 // cluster certificate as client certificate, the server's pinned).
 func New(origin string, tlsConfig *tls.Config, log *slog.Logger) *Forwarder {
-	dialer := &net.Dialer{Timeout: DialTimeout, KeepAlive: 30 * time.Second}
+	return newForwarder(origin, tlsConfig, log, HeaderTimeout)
+}
+
+func newForwarder(origin string, tlsConfig *tls.Config, log *slog.Logger, headerTimeout time.Duration) *Forwarder {
 	tr := &http.Transport{
-		DialContext:         dialer.DialContext,
+		DialContext:         memberDialer().DialContext,
 		TLSClientConfig:     tlsConfig,
 		TLSHandshakeTimeout: DialTimeout,
 		MaxIdleConnsPerHost: 16,
@@ -113,11 +116,16 @@ func New(origin string, tlsConfig *tls.Config, log *slog.Logger) *Forwarder {
 		ForceAttemptHTTP2: false,
 	}
 
-	return &Forwarder{origin: origin, transport: tr, tls: tlsConfig, log: log}
+	streaming := tr.Clone()
+	tr.ResponseHeaderTimeout = headerTimeout
+	return &Forwarder{origin: origin, transport: tr, streaming: streaming, tls: tlsConfig, log: log}
 }
 
 // Close drops the idle connections to members.
-func (f *Forwarder) Close() { f.transport.CloseIdleConnections() }
+func (f *Forwarder) Close() {
+	f.transport.CloseIdleConnections()
+	f.streaming.CloseIdleConnections()
+}
 
 // Client is an HTTP client that reaches members (for calls of the daemon's own).
 func (f *Forwarder) Client() *http.Client { return &http.Client{Transport: f.transport} }
@@ -137,6 +145,11 @@ func (f *Forwarder) Forward(w http.ResponseWriter, r *http.Request, m Member, ca
 	}
 
 	target := &url.URL{Scheme: "https", Host: m.Address}
+	tr := f.transport
+	if longPoll(r) {
+		tr = f.streaming
+	}
+
 	proxy := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
@@ -144,7 +157,7 @@ func (f *Forwarder) Forward(w http.ResponseWriter, r *http.Request, m Member, ca
 			pr.Out.Header.Set(HeaderForwarded, f.origin)
 			pr.Out.Header.Set(HeaderCaller, caller)
 		},
-		Transport: f.transport,
+		Transport: tr,
 		// Events, logs and exports stream: pass each piece on at once.
 		FlushInterval: -1,
 		ModifyResponse: func(resp *http.Response) error {
