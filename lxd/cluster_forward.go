@@ -48,6 +48,9 @@ type clusterForward struct {
 	dir memberDirectory
 	fwd *forward.Forwarder
 	ops *forward.Operations
+	// relay follows the other members' events; a request is forwarded to a member only
+	// once it follows that member's (waitSubscribed).
+	relay *forward.Relay
 
 	// place checks the ?target= of a new instance, or picks its member when there is
 	// none (the members' placement), and returns the member's name; nil: this one.
@@ -69,8 +72,8 @@ func (d *Daemon) startForwarding(dir memberDirectory, place func(ctx context.Con
 	d.forward = cf
 
 	d.events.SetLocation(self.Name)
-	relay := cf.fwd.NewRelay(dir.Members, d.events.Relay)
-	go relay.Run(ctx)
+	cf.relay = cf.fwd.NewRelay(dir.Members, d.events.Relay)
+	go cf.relay.Run(ctx)
 	if d.trust != nil {
 		go d.refreshTrust(ctx) // the certificates are the cluster's: see others' changes
 	}
@@ -88,6 +91,11 @@ func (d *Daemon) stopForwarding() {
 	d.forward.stop()
 	d.forward.fwd.Close()
 }
+
+// subscribeWait bounds how long a request waits for the event relay to follow its
+// member's events (a member that restarted a moment ago): short, so that an unreachable
+// member's 503 still comes within a few seconds.
+const subscribeWait = 2 * time.Second
 
 // relayedCaller is the caller a request acts for: the X-Berth-Caller of a request a
 // member relayed, else its own. The relay headers are stripped from anyone but a
@@ -166,6 +174,10 @@ func (d *Daemon) forwardIfRemote(ep APIEndpoint, r *http.Request) (response.Resp
 	member := *m
 	keepBody(r) // streamed to the member when the answer is rendered
 	return response.ManualResponse(func(w http.ResponseWriter) error {
+		if member.Online {
+			cf.relay.WaitSubscribed(r.Context(), member.Name, subscribeWait)
+		}
+
 		cf.fwd.Forward(w, r, member, caller)
 		return nil
 	}), true

@@ -95,15 +95,18 @@ func isTrue(v string) bool {
 // after every goroutine it started has exited. A failed upgrade has already
 // been answered by the upgrader.
 func (wl *WebsocketListener) Serve(w http.ResponseWriter, r *http.Request) error {
+	// Listening starts before the upgrade completes: a client that saw the upgrade
+	// (another member's event relay, which then lets requests through to this member)
+	// misses no event sent after it. Events before the upgrade wait in the listener.
+	wl.s.add(wl.l)
+	defer wl.s.drop(wl.l)
+
 	conn, err := upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return err
 	}
 
 	defer func() { _ = conn.Close() }()
-
-	wl.s.add(wl.l)
-	defer wl.s.drop(wl.l)
 
 	// A peer that answers neither pings nor anything else is dead.
 	readWait := 3 * wl.s.pingInterval

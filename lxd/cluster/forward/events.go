@@ -46,6 +46,71 @@ type subscription struct {
 	address string
 	cancel  context.CancelFunc
 	done    chan struct{}
+	kick    chan struct{} // cuts a reconnect's backoff short (buffered, 1)
+
+	mu      sync.Mutex
+	up      bool          // the stream is subscribed
+	changed chan struct{} // closed (and replaced) when up changes
+}
+
+func (s *subscription) setUp(up bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.up == up {
+		return
+	}
+
+	s.up = up
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+func (s *subscription) state() (bool, chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.up, s.changed
+}
+
+// WaitSubscribed waits, at most max, until the relay follows member name's events, and
+// asks for a reconnect at once if it does not. A request forwarded to a member must not
+// outrun this: a client waiting on this member for the events of an operation it made
+// there (lxc and berth wait on the events stream) would otherwise miss its end, as after
+// that member restarted (LXD waits the same way before forwarding). Without a
+// subscription (the member is not known yet, or is this one) it returns at once.
+func (rl *Relay) WaitSubscribed(ctx context.Context, name string, max time.Duration) bool {
+	rl.mu.Lock()
+	s := rl.subs[name]
+	rl.mu.Unlock()
+	if s == nil {
+		return false
+	}
+
+	up, changed := s.state()
+	if up {
+		return true
+	}
+
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+
+	t := time.NewTimer(max)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			return false
+		case <-changed:
+		}
+
+		up, changed = s.state()
+		if up {
+			return true
+		}
+	}
 }
 
 // NewRelay returns a relay that reads the members (self included, skipped by name)
@@ -121,11 +186,12 @@ func (rl *Relay) refresh(ctx context.Context) {
 		}
 
 		sctx, cancel := context.WithCancel(ctx)
-		s := &subscription{address: m.Address, cancel: cancel, done: make(chan struct{})}
+		s := &subscription{address: m.Address, cancel: cancel, done: make(chan struct{}),
+			kick: make(chan struct{}, 1), changed: make(chan struct{})}
 		rl.subs[name] = s
 		go func() {
 			defer close(s.done)
-			rl.follow(sctx, m)
+			rl.follow(sctx, m, s)
 		}()
 	}
 }
@@ -141,10 +207,11 @@ func (rl *Relay) stopAll() {
 }
 
 // follow subscribes to m's events until ctx ends, resubscribing with backoff.
-func (rl *Relay) follow(ctx context.Context, m Member) {
+func (rl *Relay) follow(ctx context.Context, m Member, s *subscription) {
 	wait := relayBackoffMin
 	for {
-		connected, err := rl.stream(ctx, m)
+		connected, err := rl.stream(ctx, m, s)
+		s.setUp(false)
 		if ctx.Err() != nil {
 			return
 		}
@@ -158,6 +225,7 @@ func (rl *Relay) follow(ctx context.Context, m Member) {
 		case <-ctx.Done():
 			return
 		case <-time.After(wait):
+		case <-s.kick:
 		}
 
 		wait = min(2*wait, relayBackoffMax)
@@ -166,7 +234,7 @@ func (rl *Relay) follow(ctx context.Context, m Member) {
 
 // stream reads m's events until the stream fails or ctx ends; connected reports
 // whether it got as far as a subscription.
-func (rl *Relay) stream(ctx context.Context, m Member) (connected bool, err error) {
+func (rl *Relay) stream(ctx context.Context, m Member, s *subscription) (connected bool, err error) {
 	u := url.URL{Scheme: "wss", Host: m.Address, Path: "/1.0/events", RawQuery: "all-projects=true"}
 	h := http.Header{}
 	h.Set(HeaderForwarded, rl.f.origin)
@@ -181,6 +249,7 @@ func (rl *Relay) stream(ctx context.Context, m Member) (connected bool, err erro
 	defer func() { _ = conn.Close() }()
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
 	defer stop()
+	s.setUp(true) // the member listens from before it completed the upgrade (events.Serve)
 
 	conn.SetReadLimit(maxEventSize)
 	_ = conn.SetReadDeadline(time.Now().Add(relayIdle))

@@ -204,3 +204,51 @@ func TestEventsRelayOfflineMember(t *testing.T) {
 		t.Errorf("stopping the relay took %v", time.Since(start))
 	}
 }
+
+// TestWaitSubscribed: a request for a member that just restarted waits until the relay
+// follows its events again, and the wait cuts the relay's backoff short; the first
+// event the member sends after that reaches this member's listeners. Without the wait
+// a client waiting here for an operation it made there misses its end.
+func TestWaitSubscribed(t *testing.T) {
+	a, b := newEventsMember(t, 1, "a"), newEventsMember(t, 2, "b")
+	members := func(context.Context) ([]Member, error) { return []Member{a.m, b.m}, nil }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	relay := New("a", a.tls, testLog()).NewRelay(members, a.hub.Relay)
+	go func() { defer close(done); relay.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	oa := observe(t, a)
+	waitFor(t, b, oa, "/probe/b")
+	if !relay.WaitSubscribed(ctx, "b", time.Second) {
+		t.Fatal("WaitSubscribed false while the relay follows b")
+	}
+
+	if relay.WaitSubscribed(ctx, "nobody", time.Second) {
+		t.Error("WaitSubscribed true for a member the relay does not know")
+	}
+
+	// b is down long enough for the backoff to grow past the wait below.
+	b.srv.CloseClientConnections()
+	b.srv.Close()
+	time.Sleep(4 * time.Second)
+	b.restart(t)
+
+	start := time.Now()
+	if !relay.WaitSubscribed(ctx, "b", 2*time.Second) {
+		t.Fatalf("the relay did not follow b again within 2 s of its restart")
+	}
+
+	t.Logf("subscribed again %s after the wait began", time.Since(start).Round(time.Millisecond))
+	b.hub.SendLifecycle("default", "operation-done", "/1.0/operations/x", nil)
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		if n, _ := oa.count("/1.0/operations/x"); n == 1 {
+			return
+		}
+
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	t.Error("the first event b sent after the wait did not reach a's listeners")
+}
