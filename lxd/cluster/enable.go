@@ -71,34 +71,12 @@ func (s *Service) Enable(ctx context.Context, req EnableRequest) error {
 		return api.StatusErrorf(http.StatusBadRequest, "clustering needs a network address: set core.https_address (or cluster.https_address) first")
 	}
 
-	err = s.begin()
+	c, err := s.beginChange("enable")
 	if err != nil {
 		return err
 	}
 
-	committed := false
-	var n node
-	var release func()
-	defer func() {
-		if committed {
-			return
-		}
-
-		if n != nil {
-			_ = n.Close()
-		}
-
-		if release != nil {
-			release()
-		}
-
-		err := removeHalfMade(s.dir)
-		if err != nil {
-			s.log.Warn("cleaning up after a failed cluster enable", "err", err)
-		}
-
-		s.end()
-	}()
+	defer c.undo()
 
 	// The server certificate becomes the cluster certificate: clients that pinned this
 	// host keep working with every member.
@@ -122,23 +100,23 @@ func (s *Service) Enable(ctx context.Context, req EnableRequest) error {
 		return err
 	}
 
-	n, err = bootstrapNode(ctx, s.dir, req.Address, cert)
+	c.node, err = bootstrapNode(ctx, s.dir, req.Address, cert)
 	if err != nil {
 		return fmt.Errorf("starting the database node: %w", err)
 	}
 
 	// From here on nothing is written to berth.db: the copy is all there is.
-	release, err = req.FileDB.HoldWriter(context.Background())
+	err = c.holdWriter(req.FileDB)
 	if err != nil {
 		return err
 	}
 
-	err = db.CopyInto(ctx, req.FileDB, n.DB())
+	err = db.CopyInto(ctx, req.FileDB, c.node.DB())
 	if err != nil {
 		return fmt.Errorf("copying the inventory into the cluster database: %w", err)
 	}
 
-	global, err := db.OpenCluster(ctx, n.DB(), db.WithTransient(transient))
+	global, err := db.OpenCluster(ctx, c.node.DB(), db.WithTransient(transient))
 	if err != nil {
 		return fmt.Errorf("opening the cluster database: %w", err)
 	}
@@ -153,24 +131,7 @@ func (s *Service) Enable(ctx context.Context, req EnableRequest) error {
 		return fmt.Errorf("naming this member: %w", err)
 	}
 
-	err = req.FileDB.BackupTo(ctx, filepath.Join(s.dir, "database", BackupFile))
-	if err != nil {
-		return err
-	}
-
-	err = s.commit(ctx, local{MemberID: 1, Name: req.Name, Address: req.Address})
-	if err != nil {
-		_ = os.Remove(filepath.Join(s.dir, "database", BackupFile))
-		return err
-	}
-
-	committed = true
-	err = n.Close()
-	if err != nil {
-		s.log.Warn("stopping the database node before restart", "err", err)
-	}
-
-	return nil
+	return c.finish(ctx, req.FileDB, local{MemberID: 1, Name: req.Name, Address: req.Address})
 }
 
 // commit writes local.db (the mode switch: from now on the daemon starts clustered)

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -79,34 +78,12 @@ func (s *Service) Join(ctx context.Context, req JoinRequest) error {
 		return api.StatusErrorf(http.StatusBadRequest, "the join token is for a member named %q, not %q", req.Token.ServerName, req.Name)
 	}
 
-	err = s.begin()
+	c, err := s.beginChange("join")
 	if err != nil {
 		return err
 	}
 
-	committed := false
-	var n node
-	var release func()
-	defer func() {
-		if committed {
-			return
-		}
-
-		if n != nil {
-			_ = n.Close()
-		}
-
-		if release != nil {
-			release()
-		}
-
-		err := removeHalfMade(s.dir)
-		if err != nil {
-			s.log.Warn("cleaning up after a failed cluster join", "err", err)
-		}
-
-		s.end()
-	}()
+	defer c.undo()
 
 	if req.Fresh != nil {
 		err = req.Fresh(ctx)
@@ -144,33 +121,17 @@ func (s *Service) Join(ctx context.Context, req JoinRequest) error {
 		return fmt.Errorf("writing the cluster certificate: %w", err)
 	}
 
-	n, err = joinNode(ctx, s.dir, req.Address, cert, reply.RaftPeers)
+	c.node, err = joinNode(ctx, s.dir, req.Address, cert, reply.RaftPeers)
 	if err != nil {
 		return fmt.Errorf("joining the cluster database: %w", err)
 	}
 
-	release, err = req.FileDB.HoldWriter(context.Background())
+	err = c.holdWriter(req.FileDB)
 	if err != nil {
 		return err
 	}
 
-	err = req.FileDB.BackupTo(ctx, filepath.Join(s.dir, "database", BackupFile))
-	if err != nil {
-		return err
-	}
-
-	err = s.commit(ctx, local{MemberID: reply.MemberID, Name: req.Name, Address: req.Address})
-	if err != nil {
-		return err
-	}
-
-	committed = true
-	err = n.Close()
-	if err != nil {
-		s.log.Warn("stopping the database node before restart", "err", err)
-	}
-
-	return nil
+	return c.finish(ctx, req.FileDB, local{MemberID: reply.MemberID, Name: req.Name, Address: req.Address})
 }
 
 // askAccept posts the accept request to the token's addresses in turn, pinning the
