@@ -213,9 +213,8 @@ func (m *migrationSink) receive(ctx context.Context, sink *migration.Sink, answe
 		return err
 	}
 
-	features := migration.FeatureNames(answer.GetRsyncFeatures())
+	rx := m.treeReceiver(sink, answer, treeMaps)
 	put := m.req.InstancePut
-	prev := "" // the pool image of the tree received before, the next one's basis
 	err = m.d.migrations.CreateFromTrees(ctx, instance.Incoming{
 		Instance: db.Instance{Name: m.key, Architecture: put.Architecture, Description: put.Description, Ephemeral: put.Ephemeral,
 			Config: migratedConfig(put.Config), Devices: api.NonNil(put.Devices), Profiles: put.Profiles},
@@ -223,53 +222,83 @@ func (m *migrationSink) receive(ctx context.Context, sink *migration.Sink, answe
 		Identity:  instance.KeepIdentity,
 		Source:    "migration",
 		FillAs: func(ctx context.Context, ids idmap.Set, tree, rootfsDir, metaDir string) error {
-			header := sink.Offer.GetIdmap()
-			if tm, ok := treeMaps[tree]; ok && tree != "" {
-				header = tm
-			}
-
-			mapping, err := migration.ReceiveMapping(ids, header)
-			if err != nil {
-				return err
-			}
-
-			vol := filepath.Join(filepath.Dir(rootfsDir), "migration-volume")
-			err = os.Mkdir(vol, 0o755)
-			if err != nil {
-				return err
-			}
-
-			defer os.RemoveAll(vol)
-			_, err = migration.Recv(ctx, m.d.migrationJails(), vol, basesOf(prev), ids, mapping, sink.FS, features)
-			if err != nil {
-				if cause := context.Cause(ctx); cause != nil {
-					return cause
-				}
-
-				return err
-			}
-
 			if tree != "" {
-				metaDir = ""
+				metaDir = "" // a snapshot's metadata is the instance's
 			}
 
-			err = adoptVolume(vol, rootfsDir, metaDir)
-			if err == nil {
-				prev = finalImageDir(rootfsDir)
-			}
-
-			return err
+			return rx.receive(ctx, ids, tree, rootfsDir, metaDir)
 		},
 	})
+
+	return withCause(ctx, err)
+}
+
+// treeReceiver receives one migration's trees in order (snapshots oldest first, then
+// the instance), each by the confined receiver (migration.Recv, as the container) into
+// the pool image being made, against the tree received before it.
+type treeReceiver struct {
+	m        *migrationSink
+	sink     *migration.Sink
+	treeMaps map[string][]*migration.IDMapType // LXD's per-snapshot disk id maps
+	features []string
+	prev     string // the pool image of the tree received before, the next one's basis
+	moved    int64  // bytes received
+}
+
+func (m *migrationSink) treeReceiver(sink *migration.Sink, answer *migration.MigrationHeader, treeMaps map[string][]*migration.IDMapType) *treeReceiver {
+	return &treeReceiver{m: m, sink: sink, treeMaps: treeMaps, features: migration.FeatureNames(answer.GetRsyncFeatures())}
+}
+
+// receive fills rootfsDir (and metaDir, if not "") with tree ("" is the instance) mapped
+// into ids, against the tree before it and the extra bases.
+func (rx *treeReceiver) receive(ctx context.Context, ids idmap.Set, tree, rootfsDir, metaDir string, extra ...migration.Basis) error {
+	header := rx.sink.Offer.GetIdmap()
+	if tm, ok := rx.treeMaps[tree]; ok && tree != "" {
+		header = tm
+	}
+
+	mapping, err := migration.ReceiveMapping(ids, header)
 	if err != nil {
-		if cause := context.Cause(ctx); cause != nil && !errors.Is(err, cause) {
-			return fmt.Errorf("%w (%v)", err, cause)
+		return err
+	}
+
+	vol := filepath.Join(filepath.Dir(rootfsDir), "migration-volume")
+	err = os.Mkdir(vol, 0o755)
+	if err != nil {
+		return err
+	}
+
+	defer os.RemoveAll(vol)
+	bases := append(basesOf(rx.prev), extra...)
+	n, err := migration.Recv(ctx, rx.m.d.migrationJails(), vol, bases, ids, mapping, rx.sink.FS, rx.features)
+	rx.moved += n
+	if err != nil {
+		if cause := context.Cause(ctx); cause != nil {
+			return cause
 		}
 
 		return err
 	}
 
-	return nil
+	err = adoptVolume(vol, rootfsDir, metaDir)
+	if err == nil {
+		rx.prev = finalImageDir(rootfsDir)
+	}
+
+	return err
+}
+
+// withCause adds why ctx ended (the source went away) to err, unless err says it.
+func withCause(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(err, cause) {
+		return fmt.Errorf("%w (%v)", err, cause)
+	}
+
+	return err
 }
 
 // basesOf is the basis a tree is received against: the pool image prev (the tree

@@ -2,10 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/berth-dev/berth/lxd/idmap"
 	"github.com/berth-dev/berth/lxd/instance"
@@ -33,58 +29,20 @@ func (m *migrationSink) refresh(ctx context.Context, sink *migration.Sink, answe
 	}
 
 	keep = append(keep, sink.Offer.GetSnapshotNames()...)
-	features := migration.FeatureNames(answer.GetRsyncFeatures())
-	prev := ""
-	var moved int64
+	rx := m.treeReceiver(sink, answer, treeMaps)
 	err = m.d.migrations.RefreshFromTrees(ctx, instance.Refresh{
 		Name:      m.key,
 		Snapshots: snaps,
 		Keep:      keep,
 		FillAs: func(ctx context.Context, ids idmap.Set, tree, current, rootfsDir string) error {
-			header := sink.Offer.GetIdmap()
-			if tm, ok := treeMaps[tree]; ok && tree != "" {
-				header = tm
-			}
-
-			mapping, err := migration.ReceiveMapping(ids, header)
-			if err != nil {
-				return err
-			}
-
-			vol := filepath.Join(filepath.Dir(rootfsDir), "migration-volume")
-			err = os.Mkdir(vol, 0o755)
-			if err != nil {
-				return err
-			}
-
-			defer os.RemoveAll(vol)
-			bases := append(basesOf(prev), migration.Basis{Dir: current, Root: true})
-			n, err := migration.Recv(ctx, m.d.migrationJails(), vol, bases, ids, mapping, sink.FS, features)
-			moved += n
-			if err != nil {
-				if cause := context.Cause(ctx); cause != nil {
-					return cause
-				}
-
-				return err
-			}
-
-			err = adoptVolume(vol, rootfsDir, "")
-			if err == nil {
-				prev = finalImageDir(rootfsDir)
-			}
-
-			return err
+			return rx.receive(ctx, ids, tree, rootfsDir, "", migration.Basis{Dir: current, Root: true})
 		},
 	})
+	err = withCause(ctx, err)
 	if err != nil {
-		if cause := context.Cause(ctx); cause != nil && !errors.Is(err, cause) {
-			return fmt.Errorf("%w (%v)", err, cause)
-		}
-
 		return err
 	}
 
-	m.d.log.Info("refreshed instance", "instance", m.key, "snapshots_received", len(snaps), "received_bytes", moved)
+	m.d.log.Info("refreshed instance", "instance", m.key, "snapshots_received", len(snaps), "received_bytes", rx.moved)
 	return nil
 }
