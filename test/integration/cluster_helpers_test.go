@@ -9,15 +9,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/shared/api"
 	"github.com/berth-dev/berth/test/testutil"
@@ -471,29 +468,4 @@ func (c *cluster) destroy() {
 		d.removeCgroupParent()
 		_ = os.RemoveAll(d.dir)
 	}
-}
-
-// inNetnsPath runs f on a thread that joined the network namespace at path: sockets f
-// opens live there. The thread is never unlocked, so the runtime ends it with f.
-func inNetnsPath(path string, f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			errc <- err
-			return
-		}
-
-		err = unix.Setns(fd, unix.CLONE_NEWNET)
-		_ = unix.Close(fd)
-		if err != nil {
-			errc <- fmt.Errorf("joining %s: %w", path, err)
-			return
-		}
-
-		errc <- f()
-	}()
-
-	return <-errc
 }

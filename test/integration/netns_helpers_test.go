@@ -11,15 +11,22 @@ import (
 
 // inNetns runs f on a thread that joined the network namespace of process pid (0: stay in
 // the host's): sockets f opens live there, and may be used from any goroutine afterwards.
-// The thread is never unlocked, so the runtime ends it with the goroutine.
 func inNetns(pid int, f func() error) error {
-	errc := make(chan error, 1)
+	if pid == 0 {
+		return inNetnsPath("", f)
+	}
 
+	return inNetnsPath(fmt.Sprintf("/proc/%d/ns/net", pid), f)
+}
+
+// inNetnsPath runs f on a thread that joined the network namespace at path ("": stay in
+// the host's). The thread is never unlocked, so the runtime ends it with the goroutine.
+func inNetnsPath(path string, f func() error) error {
+	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-
-		if pid != 0 {
-			fd, err := unix.Open(fmt.Sprintf("/proc/%d/ns/net", pid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if path != "" {
+			fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 			if err != nil {
 				errc <- err
 				return
@@ -27,9 +34,8 @@ func inNetns(pid int, f func() error) error {
 
 			err = unix.Setns(fd, unix.CLONE_NEWNET)
 			_ = unix.Close(fd)
-
 			if err != nil {
-				errc <- fmt.Errorf("joining the network namespace of %d: %w", pid, err)
+				errc <- fmt.Errorf("joining the network namespace %s: %w", path, err)
 				return
 			}
 		}
