@@ -99,7 +99,6 @@ func TestConfigAndLimits(t *testing.T) {
 			"limits.processes":     "-4",
 			"boot.autostart":       "maybe",
 			"raw.idmap":            "both 1000 1000",
-			"volatile.uuid":        "forged",
 		} {
 			bad := inst.InstancePut
 			bad.Config = map[string]string{}
@@ -120,7 +119,16 @@ func TestConfigAndLimits(t *testing.T) {
 			t.Fatalf("a refused PUT changed the instance (ETag %s -> %s)", etag, after)
 		}
 
-		code, env, _ = d.rawH("PUT", path, put, map[string]string{"If-Match": etag})
+		// Volatile keys are the server's record: a PUT that sends another value (as lxc
+		// copy --refresh sends the source's) is applied without them.
+		forged := put
+		forged.Config = map[string]string{}
+		for k, v := range put.Config {
+			forged.Config[k] = v
+		}
+
+		forged.Config["volatile.uuid"] = "forged"
+		code, env, _ = d.rawH("PUT", path, forged, map[string]string{"If-Match": etag})
 		if code != 202 {
 			t.Fatalf("PUT with the right If-Match: %d %s, want 202 (operation)", code, env.Error)
 		}
@@ -130,6 +138,10 @@ func TestConfigAndLimits(t *testing.T) {
 			i, _, _ := d.c.GetInstance(context.Background(), name)
 			return i.Config["user.x"] == "1"
 		})
+
+		if i, _, _ := d.c.GetInstance(context.Background(), name); i.Config["volatile.uuid"] != inst.Config["volatile.uuid"] {
+			t.Errorf("a PUT changed volatile.uuid from %q to %q", inst.Config["volatile.uuid"], i.Config["volatile.uuid"])
+		}
 
 		code, env, _ = d.rawH("PATCH", path, map[string]any{"config": map[string]string{"user.y": "2"}}, nil)
 		if code != 202 {
