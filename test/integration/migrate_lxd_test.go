@@ -231,6 +231,37 @@ func TestMigrateLXD(t *testing.T) {
 		t.Errorf("bc on Berth after the copies: %d", code)
 	}
 
+	// lxc copy --refresh from LXD (container_incremental_copy): a new file and snapshot
+	// in LXD, snap0 deleted there; Berth's copy gets only what changed.
+	t.Run("LXD to Berth refresh", func(t *testing.T) {
+		news := filepath.Join(t.TempDir(), "new")
+		if err := os.WriteFile(news, []byte("refreshed\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+
+		l.must("file", "push", news, c+"/root/new")
+		l.must("snapshot", c, "snap2")
+		l.must("delete", c+"/snap0")
+		lxc.in(t).must("copy", "L:"+c, "B:fromlxd-pull", "--refresh")
+		if got := strings.Join(snapshotNames(t, b, "fromlxd-pull"), ","); got != "snap1,snap2" {
+			t.Errorf("snapshots of B:fromlxd-pull after the refresh: %q, want snap1,snap2", got)
+		}
+
+		moved := receivedBytes(t, b)
+		t.Logf("lxc copy --refresh L:c B:fromlxd-pull: %d bytes received (the tree holds %d MiB)", moved, lxdMigBigSize>>20)
+		if moved <= 0 || moved > lxdMigBigSize/4 {
+			t.Errorf("the refresh from LXD received %d bytes; the unchanged big file must not travel again", moved)
+		}
+
+		b.berth("start", "fromlxd-pull")
+		defer b.berth("stop", "fromlxd-pull")
+		b.waitRunning("fromlxd-pull")
+		out, err := b.inside("fromlxd-pull", "sh", "-c", "cat /root/new; "+lxdMigSums)
+		if err != nil || out != "refreshed\n"+wantSums {
+			t.Errorf("B:fromlxd-pull after the refresh: %v\n%s\nwant\nrefreshed\n%s", err, out, wantSums)
+		}
+	})
+
 	// berthd killed while it receives from LXD: once restarted, nothing of it is left.
 	t.Run("Berth killed", func(t *testing.T) {
 		before := map[string]bool{}
@@ -272,39 +303,16 @@ func TestMigrateLXD(t *testing.T) {
 			t.Errorf("Berth after the cut: instance %d, left on disk %v", code, left)
 		}
 
+		// LXD 5.0.2 itself sometimes panics in its operations.Cancel when its migration
+		// peer vanishes: that is LXD's bug, not state Berth left, so that one exit is
+		// accepted (this subtest runs last for it). Any other failure of LXD fails.
 		if out, err := l.run("list", "--format", "csv", "-c", "n"); err != nil {
-			t.Errorf("LXD after the cut: %v %s", err, out)
-		}
-	})
-
-	// lxc copy --refresh from LXD (container_incremental_copy): a new file and snapshot
-	// in LXD, snap0 deleted there; Berth's copy gets only what changed.
-	t.Run("LXD to Berth refresh", func(t *testing.T) {
-		news := filepath.Join(t.TempDir(), "new")
-		if err := os.WriteFile(news, []byte("refreshed\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-
-		l.must("file", "push", news, c+"/root/new")
-		l.must("snapshot", c, "snap2")
-		l.must("delete", c+"/snap0")
-		lxc.in(t).must("copy", "L:"+c, "B:fromlxd-pull", "--refresh")
-		if got := strings.Join(snapshotNames(t, b, "fromlxd-pull"), ","); got != "snap1,snap2" {
-			t.Errorf("snapshots of B:fromlxd-pull after the refresh: %q, want snap1,snap2", got)
-		}
-
-		moved := receivedBytes(t, b)
-		t.Logf("lxc copy --refresh L:c B:fromlxd-pull: %d bytes received (the tree holds %d MiB)", moved, lxdMigBigSize>>20)
-		if moved <= 0 || moved > lxdMigBigSize/4 {
-			t.Errorf("the refresh from LXD received %d bytes; the unchanged big file must not travel again", moved)
-		}
-
-		b.berth("start", "fromlxd-pull")
-		defer b.berth("stop", "fromlxd-pull")
-		b.waitRunning("fromlxd-pull")
-		out, err := b.inside("fromlxd-pull", "sh", "-c", "cat /root/new; "+lxdMigSums)
-		if err != nil || out != "refreshed\n"+wantSums {
-			t.Errorf("B:fromlxd-pull after the refresh: %v\n%s\nwant\nrefreshed\n%s", err, out, wantSums)
+			if !l.ExitedWith("lxd/operations.(*Operation).Cancel") {
+				t.Errorf("LXD after the cut: %v %s", err, out)
+			} else {
+				t.Logf("LXD 5.0.2 panicked in its operations.Cancel on the cut (its bug): %v", err)
+				l.AcceptExit()
+			}
 		}
 	})
 }
