@@ -69,7 +69,7 @@ CREATE TABLE instances (
     ephemeral INTEGER NOT NULL DEFAULT 0,
     stateful INTEGER NOT NULL DEFAULT 0,
     creation_date TEXT,
-    last_use_date TEXT, project_id INTEGER NOT NULL DEFAULT 1, member_id INTEGER NOT NULL DEFAULT 1 REFERENCES members (id),
+    last_use_date TEXT, project_id INTEGER NOT NULL DEFAULT 1, member_id INTEGER NOT NULL DEFAULT 1,
     UNIQUE (name)
 );
 CREATE TABLE instances_config (

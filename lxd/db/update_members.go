@@ -11,6 +11,11 @@ import (
 // (which renames it). Every instance belongs to a member (member_id, default 1), so a
 // single host needs nothing new. cluster_tokens holds pending join tokens (the secret
 // as SHA-256 hex only), one per name.
+//
+// member_id has no REFERENCES clause: with foreign keys on, SQLite refuses to add a
+// REFERENCES column with a non-NULL default to a table that has rows, which is every
+// upgraded host. Members are never deleted while instances name them (DELETE of a
+// member refuses, or with force deletes its instances first).
 func updateFromV11(ctx context.Context, tx *sql.Tx) error {
 	stmts := []string{`
 CREATE TABLE members (
@@ -27,7 +32,7 @@ CREATE TABLE members (
     UNIQUE (name)
 )`,
 		`INSERT INTO members (id, name) VALUES (1, 'none')`,
-		`ALTER TABLE instances ADD COLUMN member_id INTEGER NOT NULL DEFAULT 1 REFERENCES members (id)`,
+		`ALTER TABLE instances ADD COLUMN member_id INTEGER NOT NULL DEFAULT 1`,
 		`CREATE INDEX instances_member_id ON instances (member_id)`, `
 CREATE TABLE cluster_tokens (
     id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
