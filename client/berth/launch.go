@@ -51,6 +51,9 @@ func newLaunchCmd(a *app, start bool) *cobra.Command {
 	fl.BoolVar(&f.noProfiles, "no-profiles", false, "Create the instance with no profiles applied")
 	fl.StringVarP(&f.storage, "storage", "s", "", "Storage pool name")
 	fl.StringVarP(&f.network, "network", "n", "", "Network name")
+	if !start {
+		withPreseed(a, cmd) // init_preseed.go
+	}
 
 	return cmd
 }
