@@ -81,6 +81,7 @@ func clusterPut(d *Daemon, r *http.Request) response.Response {
 		return response.BadRequest(errors.New("server_name is required"))
 	}
 
+	tokenInPassword(&req) // as lxd init --preseed sends a token (preseed_join.go)
 	if req.ClusterToken == "" && (req.ClusterAddress != "" || req.ClusterPassword != "") {
 		return response.BadRequest(errors.New("joining with a cluster address and password is not supported: use a join token (cluster_token)"))
 	}

@@ -86,11 +86,13 @@ type Daemon struct {
 	configWriteMu sync.Mutex
 	configMu      sync.RWMutex
 	config        map[string]string
+
+	preseed preseedState // berthd --preseed (preseed.go)
 }
 
 // run starts the daemon and serves until SIGTERM or SIGINT. Containers keep running when
 // it returns: their monitors are separate processes.
-func run(dir string, log *slog.Logger) error {
+func run(dir string, log *slog.Logger, preseed *preseedFile) error {
 	d := &Daemon{dir: dir, log: log, startedAt: time.Now(), restart: make(chan struct{})}
 	ctx := context.Background()
 
@@ -145,6 +147,7 @@ func run(dir string, log *slog.Logger) error {
 		_ = srv.Shutdown(sctx)
 	}()
 
+	d.startPreseed(preseed, socket, sigs)
 	log.Info("berthd ready", "socket", socket, "pid", os.Getpid(), "storage", d.pool.Name(), "cgroups", d.cgroups.Mode.String())
 	err = srv.Serve(l)
 	_ = os.Remove(socket)
@@ -153,7 +156,7 @@ func run(dir string, log *slog.Logger) error {
 			return d.reexec()
 		}
 
-		return nil
+		return d.preseedFailure()
 	}
 
 	return err

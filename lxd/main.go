@@ -49,6 +49,7 @@ func main() {
 	dir := fs.String("dir", envOr("BERTH_DIR", "/var/lib/berth"), "state directory ($BERTH_DIR)")
 	debug := fs.Bool("debug", false, "log debug messages")
 	version := fs.Bool("version", false, "print the version and exit")
+	preseed := fs.String("preseed", "", "apply this `lxd init --preseed` YAML once the API is up (once per content, lxd/preseed.go)")
 	err = fs.Parse(os.Args[1:])
 	if err != nil {
 		os.Exit(2)
@@ -65,7 +66,20 @@ func main() {
 	}
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	err = run(*dir, log)
+	var pf *preseedFile
+	if *preseed != "" {
+		pf, err = loadPreseed(*dir, *preseed)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "Error: %v\n", err)
+			os.Exit(1)
+		}
+
+		if pf == nil {
+			log.Info("preseed file gone, and a preseed was applied before: nothing to do", "path", *preseed)
+		}
+	}
+
+	err = run(*dir, log, pf)
 	if err != nil {
 		log.Error("berthd stopped", "err", err)
 		fmt.Fprintf(os.Stderr, "Error: %v\n", err)
