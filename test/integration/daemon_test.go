@@ -35,6 +35,7 @@ type daemon struct {
 	// cluster member's (cluster_helpers_test.go). Its unix socket is a file, reachable
 	// from any namespace.
 	netns string
+	args  []string // berthd's arguments beyond --dir and --debug (--preseed FILE)
 }
 
 // startDaemon starts a berthd with a fresh state directory, imports the test image as
@@ -73,10 +74,11 @@ func (d *daemon) start() {
 // startErr is start returning its error: for cleanups, where t.Fatal would end them early.
 func (d *daemon) startErr() error {
 	d.log = &syncBuffer{}
-	d.cmd = exec.Command(berthdBin, "--dir", d.dir, "--debug")
+	args := append([]string{"--dir", d.dir, "--debug"}, d.args...)
+	d.cmd = exec.Command(berthdBin, args...)
 	if d.netns != "" {
 		// nsenter execs berthd: the pid is berthd's own, signals reach it.
-		d.cmd = exec.Command("nsenter", "--net="+d.netns, "--", berthdBin, "--dir", d.dir, "--debug")
+		d.cmd = exec.Command("nsenter", append([]string{"--net=" + d.netns, "--", berthdBin}, args...)...)
 	}
 
 	d.cmd.Env = append(append(os.Environ(), "BERTH_HOST_TUNING=0"), d.env...)
