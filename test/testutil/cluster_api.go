@@ -58,8 +58,9 @@ func UnixRequest(socket, method, path string, body any, timeout time.Duration) (
 	return resp.StatusCode, env, nil
 }
 
-// JoinRequest is the PUT /1.0/cluster body `lxd init --preseed` sends to a fresh server
-// to join with token: the server's name from the token, its own address, the cluster's
+// JoinRequest is a PUT /1.0/cluster body that joins a fresh server with token (LXD
+// 5.0.2's `lxd init --preseed` sends the token as cluster_password instead, which berthd
+// takes too: TestPreseedClusterJoin): the server's name from the token, its own address, the cluster's
 // address (the token's first) and certificate (certPEM, which the caller checked against
 // the token's fingerprint), and the token itself.
 func JoinRequest(token, serverAddr, certPEM string) (map[string]any, error) {
