@@ -354,7 +354,8 @@ func waitLog(t *testing.T, d *daemon, s string) {
 	}
 }
 
-// TestPreseedClusterJoin: in the 3-member harness, m2 joins with the stock `lxd init
+// TestPreseedClusterJoin: in the 3-member harness, m1 enables clustering by `berth init
+// --preseed`, m2 joins with the stock `lxd init
 // --preseed` run in its namespace (it sends the token as cluster_password, with the
 // certificate it checked against the token), and m3 is restarted as `berthd --preseed
 // FILE` with a cluster_token: it comes up, joins unattended and re-executes as a member;
@@ -363,7 +364,18 @@ func waitLog(t *testing.T, d *daemon, s string) {
 func TestPreseedClusterJoin(t *testing.T) {
 	lxdBin := testutil.LookPath(t, "lxd", "Debian package lxd")
 	c := newCluster(t, 3)
-	c.enable()
+
+	// m1: clustering enabled by `berth init --preseed` (as c.enable, with a preseed).
+	c.lxc.must("remote", "add", "m1", c.member(1).trustToken("hub"))
+	c.enabled = true
+	o, code := withStdin([]string{"BERTH_DIR=" + c.member(1).dir},
+		fmt.Sprintf("config:\n  core.https_address: %s\ncluster:\n  enabled: true\n  server_name: m1\n", c.net.APIAddr(1)),
+		berthBin, "init", "--preseed")
+	if code != 0 {
+		t.Fatalf("berth init --preseed (enable) on m1: exit %d\n%s", code, o)
+	}
+
+	c.waitClustered(1)
 
 	// m2: Debian's lxd init.
 	tok := c.token("m2")
@@ -384,7 +396,7 @@ func TestPreseedClusterJoin(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.yaml")
 	_ = os.WriteFile(bad, []byte(fmt.Sprintf("profiles:\n- name: p\ncluster:\n  enabled: true\n  cluster_token: %s\n", tok)), 0o600)
-	o, code := withStdin(nil, "", berthdBin, "--dir", filepath.Join(dir, "never"), "--preseed", bad)
+	o, code = withStdin(nil, "", berthdBin, "--dir", filepath.Join(dir, "never"), "--preseed", bad)
 	if code != 1 || !strings.Contains(o, "a preseed that joins a cluster cannot have profiles") {
 		t.Errorf("a join preseed with a profile: exit %d\n%s", code, o)
 	}
