@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -193,37 +190,9 @@ func (d *Daemon) moveToMember(ctx context.Context, key, newKey string, m cluster
 // dialMoveIn asks member m to receive an instance (POST /internal/cluster/move, with the
 // cluster certificate) and connects to the websockets of the operation it answers.
 func (d *Daemon) dialMoveIn(ctx context.Context, m cluster.Member, body moveIn) (*ws.Conn, *ws.Conn, error) {
-	data, err := json.Marshal(body)
+	out, err := d.memberCall(ctx, m, http.MethodPost, "/internal/cluster/move", nil, body)
 	if err != nil {
 		return nil, nil, err
-	}
-
-	u := "https://" + m.Address + "/internal/cluster/move"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(data))
-	if err != nil {
-		return nil, nil, err
-	}
-
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := d.forward.fwd.Client().Do(req)
-	if err != nil {
-		return nil, nil, api.StatusErrorf(http.StatusServiceUnavailable, "cluster member %q is unreachable: %v", m.Name, err)
-	}
-
-	defer resp.Body.Close()
-	var out api.Response
-	err = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&out)
-	if err != nil {
-		return nil, nil, fmt.Errorf("reading cluster member %q's answer: %w", m.Name, err)
-	}
-
-	if out.Type == api.ErrorResponse || resp.StatusCode >= 400 {
-		code := out.ErrorCode
-		if code == 0 {
-			code = resp.StatusCode
-		}
-
-		return nil, nil, api.StatusErrorf(code, "cluster member %q: %s", m.Name, out.Error)
 	}
 
 	op, err := out.MetadataAsOperation()
