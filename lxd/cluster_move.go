@@ -77,7 +77,7 @@ func clusterMove(d *Daemon, r *http.Request, key string, req api.InstancePost, t
 		return response.BadRequest(api.StatusErrorf(http.StatusBadRequest, "invalid instance name: %v", err))
 	}
 
-	err = d.moveTargetAllowed(r.Context(), projectOf(r))
+	err = d.moveTargetAllowed(r, projectOf(r))
 	if err != nil {
 		return response.SmartError(err)
 	}
@@ -101,15 +101,15 @@ func clusterMove(d *Daemon, r *http.Request, key string, req api.InstancePost, t
 	})
 }
 
-// moveTargetAllowed applies LXD's restricted.cluster.target to a caller's move: a
-// restricted project's instances are not placed on a member by name (only an
-// administrator's evacuation moves them).
-func (d *Daemon) moveTargetAllowed(ctx context.Context, proj string) error {
-	if d.projects == nil {
+// moveTargetAllowed applies LXD's restricted.cluster.target to a move: a restricted
+// project's instances are not placed on a member by name, except by an administrator
+// (or a member: evacuation and restore), as LXD allows.
+func (d *Daemon) moveTargetAllowed(r *http.Request, proj string) error {
+	if d.projects == nil || callerOf(r).Admin() {
 		return nil
 	}
 
-	cfg, err := d.projects.Config(ctx, proj)
+	cfg, err := d.projects.Config(r.Context(), proj)
 	if err != nil || !validate.IsTrue(cfg["restricted"]) || cfg["restricted.cluster.target"] == "allow" {
 		return nil //nolint:nilerr // an unknown project is the instance lookup's 404
 	}
