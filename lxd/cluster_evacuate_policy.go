@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -129,17 +130,40 @@ func (h daemonEvacuationHost) MoveBack(ctx context.Context, key, from, to string
 	proj, name := project.Split(key)
 	q := url.Values{"project": {proj}}
 	path := "/1.0/instances/" + url.PathEscape(name)
-	err = h.d.memberDo(ctx, m, http.MethodPut, path+"/state", q, api.InstanceStatePut{Action: "stop", Timeout: 30})
-	if err != nil && !api.StatusErrorCheck(err, http.StatusBadRequest) {
-		err = h.d.memberDo(ctx, m, http.MethodPut, path+"/state", q, api.InstanceStatePut{Action: "stop", Force: true})
+	running, err := h.remoteRunning(ctx, m, path, q)
+	if err != nil {
+		return err
 	}
 
-	if err != nil && !api.StatusErrorCheck(err, http.StatusBadRequest) {
-		return fmt.Errorf("stopping it: %w", err)
+	if running {
+		err = h.d.memberDo(ctx, m, http.MethodPut, path+"/state", q, api.InstanceStatePut{Action: "stop", Timeout: 30})
+		if err != nil {
+			err = h.d.memberDo(ctx, m, http.MethodPut, path+"/state", q, api.InstanceStatePut{Action: "stop", Force: true})
+		}
+
+		if err != nil {
+			return fmt.Errorf("stopping it: %w", err)
+		}
 	}
 
 	q.Set("target", to)
 	return h.d.memberDo(ctx, m, http.MethodPost, path, q, api.InstancePost{Name: name, Migration: true})
+}
+
+// remoteRunning reports whether the instance at path on member m is not stopped.
+func (h daemonEvacuationHost) remoteRunning(ctx context.Context, m cluster.Member, path string, q url.Values) (bool, error) {
+	res, err := h.d.memberCall(ctx, m, http.MethodGet, path+"/state", q, nil)
+	if err != nil {
+		return false, err
+	}
+
+	var st api.InstanceState
+	err = json.Unmarshal(res.Metadata, &st)
+	if err != nil {
+		return false, fmt.Errorf("reading the state of the instance on cluster member %q: %w", m.Name, err)
+	}
+
+	return st.StatusCode != api.Stopped, nil
 }
 
 // memberCallTimeout bounds one member-to-member API call, operation included (a move of
