@@ -33,12 +33,13 @@ type Service struct {
 	localDB   *sql.DB // nil on a host never clustered
 	self      local
 	enabled   bool
-	db        *db.DB         // the inventory: dqlite's once clustered
-	cert      *listener.Cert // the cluster certificate, clustered only
-	node      node           // the dqlite node, clustered only
-	threshold time.Duration  // cluster.offline_threshold
-	changing  bool           // an enable or join is under way
-	levels    Levels         // this binary's (Config.Levels)
+	db        *db.DB            // the inventory: dqlite's once clustered
+	cert      *listener.Cert    // the cluster certificate, clustered only
+	node      node              // the dqlite node, clustered only
+	threshold time.Duration     // cluster.offline_threshold
+	changing  bool              // an enable or join is under way
+	levels    Levels            // this binary's (Config.Levels)
+	left      map[string]string // the own config kept by a member that left (leave.go)
 }
 
 // Open reads local.db: a member that has one starts clustered. A host without one
@@ -46,6 +47,13 @@ type Service struct {
 // so the next attempt starts clean.
 func Open(ctx context.Context, cfg Config) (*Service, error) {
 	s := &Service{dir: cfg.Dir, log: cfg.Log, threshold: DefaultOfflineThreshold, levels: cfg.Levels}
+	// A member removed from its cluster resets itself first (leave.go).
+	kept, err := finishLeave(ctx, cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+
+	s.left = kept
 	conn, err := db.OpenLocal(ctx, cfg.Dir, false)
 	if err != nil {
 		return nil, err
