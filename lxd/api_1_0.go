@@ -203,9 +203,9 @@ func serverGet(d *Daemon, r *http.Request) response.Response {
 		srv.Environment.ServerName = d.memberSvc().Self().Name
 	}
 
-	if d.cert != nil {
-		srv.Environment.Certificate = d.cert.PEM
-		srv.Environment.CertificateFingerprint = d.cert.Fingerprint
+	if c := d.currentCert(); c != nil {
+		srv.Environment.Certificate = c.PEM
+		srv.Environment.CertificateFingerprint = c.Fingerprint
 	}
 
 	return response.SyncResponseETag(true, srv, srv.Config)

@@ -69,17 +69,27 @@ func (d *Daemon) tellsRemoved() bool {
 }
 
 // tellRemoved asks the removed member at address to leave (PUT /1.0/cluster, enabled
-// false), pinning the cluster certificate.
+// false).
 func (d *Daemon) tellRemoved(ctx context.Context, address string) error {
+	return d.memberCall(ctx, address, http.MethodPut, "/1.0/cluster", api.ClusterPut{Cluster: api.Cluster{Enabled: false}}, leaveTimeout)
+}
+
+// memberCall sends one JSON request to the member at address over member-to-member
+// TLS (the cluster certificate presented and pinned) and returns its refusal, if any.
+func (d *Daemon) memberCall(ctx context.Context, address, method, path string, body any, timeout time.Duration) error {
 	tlsConfig := d.cluster.ClientTLS()
 	if tlsConfig == nil {
 		return errors.New("not clustered")
 	}
 
-	ctx, cancel := context.WithTimeout(ctx, leaveTimeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	body, _ := json.Marshal(api.ClusterPut{Cluster: api.Cluster{Enabled: false}})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, "https://"+address+"/1.0/cluster", bytes.NewReader(body))
+	data, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+
+	req, err := http.NewRequestWithContext(ctx, method, "https://"+address+path, bytes.NewReader(data))
 	if err != nil {
 		return err
 	}
@@ -92,11 +102,11 @@ func (d *Daemon) tellRemoved(ctx context.Context, address string) error {
 	}
 
 	defer func() { _ = resp.Body.Close() }()
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	reply, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode != http.StatusOK {
 		var env api.Response
-		_ = json.Unmarshal(data, &env)
-		return fmt.Errorf("%s: %s", resp.Status, env.Error)
+		_ = json.Unmarshal(reply, &env)
+		return api.StatusErrorf(resp.StatusCode, "%s", env.Error)
 	}
 
 	return nil

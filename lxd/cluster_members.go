@@ -252,7 +252,7 @@ func (d *Daemon) updateMember(r *http.Request, patch bool) response.Response {
 
 	err = d.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
 		err := tx.UpdateMember(ctx, name, req.Description, req.FailureDomain)
-		if err != nil || len(req.Groups) == 0 || sameSet(req.Groups, cur.Groups) {
+		if err != nil || req.Groups == nil || (len(req.Groups) > 0 && sameSet(req.Groups, cur.Groups)) {
 			return err // no groups sent (an older client): they stay
 		}
 
