@@ -34,7 +34,8 @@ import (
 // the new certificate (a client pinned to it works with each, the old one is served by
 // none and no longer makes a client a member) and members keep working with each other
 // (forwarded list, a write through a follower, a member restarted on the new pair);
-// and `lxc cluster remove`, after which the removed member is a standalone server of its
+// `lxc cluster list-tokens` through a member that did not issue the token (the token
+// with its secret, once); and `lxc cluster remove`, after which the removed member is a standalone server of its
 // own (server_clustered false, its own certificate, no cluster files), while a member
 // holding an instance is not removed without force.
 func TestClusterGroups(t *testing.T) {
@@ -61,6 +62,10 @@ func TestClusterGroups(t *testing.T) {
 	}) {
 		t.FailNow()
 	}
+
+	c.run(t, "tokens listed through every member", func(t *testing.T) {
+		c.tokensSubtest(t)
+	})
 
 	c.run(t, "removed member becomes standalone", func(t *testing.T) {
 		c.removalSubtest(t)
@@ -409,4 +414,29 @@ func fileFingerprint(t *testing.T, path string) string {
 	}
 
 	return listener.Fingerprint(b.Bytes)
+}
+
+func (c *cluster) tokensSubtest(t *testing.T) {
+	tok := c.token("m9") // issued by m1
+	for i := 1; i <= 3; i++ {
+		out := c.lxc.must("cluster", "list-tokens", memberName(i)+":", "--format", "csv")
+		rows := 0
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			if strings.HasPrefix(l, "m9,") {
+				rows++
+				if !strings.Contains(l, tok) {
+					t.Errorf("list-tokens through m%d shows m9 without its token %s: %s", i, tok, l)
+				}
+			}
+		}
+
+		if rows != 1 {
+			t.Errorf("list-tokens through m%d lists m9 %d times, want once:\n%s", i, rows, out)
+		}
+	}
+
+	c.lxc.must("cluster", "revoke-token", "m2:m9")
+	if out := c.lxc.must("cluster", "list-tokens", "m1:", "--format", "csv"); strings.Contains(out, "m9,") {
+		t.Errorf("m9's token still listed through m1 after its revocation through m2:\n%s", out)
+	}
 }
