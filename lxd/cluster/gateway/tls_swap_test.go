@@ -49,7 +49,9 @@ func TestTLSStateSwap(t *testing.T) {
 		return c.Certificate[0]
 	}
 
-	accepts := func(p tls.Certificate) bool { return listen.VerifyPeerCertificate([][]byte{p.Certificate[0]}, nil) == nil }
+	accepts := func(p tls.Certificate) bool {
+		return listen.VerifyPeerCertificate([][]byte{p.Certificate[0]}, nil) == nil
+	}
 	if string(presented()) != string(oldPair.Certificate[0]) || !accepts(oldPair) || accepts(newPair) || accepts(stranger) {
 		t.Fatal("before the swap: only the old certificate")
 	}
