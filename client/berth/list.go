@@ -69,7 +69,13 @@ func (a *app) list(ctx context.Context, filters []string, format, columns string
 		filters = append([]string{first}, filters...)
 	}
 
-	insts, err := c.GetInstancesFull(ctx)
+	var insts []api.InstanceFull
+	if format == formatJSON || format == formatYAML {
+		insts, err = c.GetInstancesFull(ctx) // printed whole
+	} else {
+		insts, err = getListInstances(ctx, c, listNeeds(columns, filters))
+	}
+
 	if err != nil {
 		return err
 	}
