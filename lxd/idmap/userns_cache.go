@@ -26,32 +26,58 @@ var usernsCache = struct {
 // of a cached namespace of this map (made on first use), which cleanup closes. Never let
 // a process join it (setns): use Userns for that.
 func (s Set) SharedUserns() (fd *os.File, cleanup func(), err error) {
+	f, err := s.cachedUserns()
+	if err != nil {
+		return nil, nil, err
+	}
+
+	d := os.NewFile(uintptr(f), "userns")
+	return d, func() { _ = d.Close() }, nil
+}
+
+// cachedUserns returns a new fd (close-on-exec) of the cached namespace of s, made first
+// if need be: outside the lock, so that parallel starts with isolated maps (one
+// namespace each) do not queue behind one another's fork.
+func (s Set) cachedUserns() (int, error) {
+	usernsCache.Lock()
+	f, ok := usernsCache.fds[s]
+	if ok {
+		defer usernsCache.Unlock()
+		return dupFd(f)
+	}
+
+	usernsCache.Unlock()
+	made, _, err := s.Userns()
+	if err != nil {
+		return -1, err
+	}
+
 	usernsCache.Lock()
 	defer usernsCache.Unlock()
 
-	f, ok := usernsCache.fds[s]
-	if !ok {
-		f, _, err = s.Userns()
-		if err != nil {
-			return nil, nil, err
-		}
-
-		if len(usernsCache.fds) >= usernsCacheMax {
-			for k, old := range usernsCache.fds {
-				_ = old.Close()
-				delete(usernsCache.fds, k)
-				break
-			}
-		}
-
-		usernsCache.fds[s] = f
+	f, ok = usernsCache.fds[s]
+	if ok {
+		_ = made.Close() // another start made one meanwhile
+		return dupFd(f)
 	}
 
-	dup, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	if len(usernsCache.fds) >= usernsCacheMax {
+		for k, old := range usernsCache.fds {
+			_ = old.Close()
+			delete(usernsCache.fds, k)
+			break
+		}
+	}
+
+	usernsCache.fds[s] = made
+	return dupFd(made)
+}
+
+func dupFd(f *os.File) (int, error) {
+	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
-		return nil, nil, fmt.Errorf("duplicating user namespace fd: %w", err)
+		return -1, fmt.Errorf("duplicating user namespace fd: %w", err)
 	}
 
-	d := os.NewFile(uintptr(dup), f.Name())
-	return d, func() { _ = d.Close() }, nil
+	return fd, nil
 }

@@ -2,6 +2,7 @@ package idmap
 
 import (
 	"strings"
+	"sync"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -79,5 +80,46 @@ func BenchmarkSharedUserns(b *testing.B) {
 		}
 
 		cleanup()
+	}
+}
+
+// TestSharedUsernsConcurrent checks that starts asking at once for a map not yet cached
+// all get the one namespace that is kept (one that lost the race to make it drops its own).
+func TestSharedUsernsConcurrent(t *testing.T) {
+	testutil.RequireRoot(t, "create user namespaces")
+
+	s := Set{HostUID: 3262144, HostGID: 3262144, Size: 65536}
+	inodes := make(chan uint64, 8)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+
+			f, cleanup, err := s.SharedUserns()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+
+			defer cleanup()
+			inodes <- nsInode(t, f.Fd())
+		}()
+	}
+
+	wg.Wait()
+	close(inodes)
+
+	f, cleanup, err := s.SharedUserns()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	defer cleanup()
+	kept := nsInode(t, f.Fd())
+	for ino := range inodes {
+		if ino != kept {
+			t.Errorf("a concurrent start got namespace %d, the cache keeps %d", ino, kept)
+		}
 	}
 }
