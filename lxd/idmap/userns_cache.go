@@ -8,9 +8,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// usernsCacheMax bounds the cached namespaces: one per distinct map, and a host with
-// isolated maps has one per container.
-const usernsCacheMax = 64
+// usernsCacheMax bounds the cached namespaces: one per distinct map, and every container
+// has a map of its own (isolated ranges), so the bound is a dense host's containers. An
+// empty user namespace is well under a kilobyte of kernel memory.
+const usernsCacheMax = 1024
 
 // usernsCache holds one user namespace per map for idmapped mounts: making one costs a
 // process (fork, exec stopped by ptrace, kill, reap), ~10 ms of the daemon's CPU per
