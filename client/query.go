@@ -81,8 +81,20 @@ func (c *Client) send(ctx context.Context, method, path string, body any, etag s
 	return resp, data, nil
 }
 
-// readResponse reads resp's body, at most maxResponse bytes.
+// readResponse reads resp's body, at most maxResponse bytes. A body of known length is
+// read into one buffer of that size: growing a buffer to 1.6 MB (a list of 500
+// instances) copies and clears 3 MB, a fifth of `berth list` in a fresh process.
 func readResponse(resp *http.Response, path string) ([]byte, error) {
+	if resp.ContentLength > 0 && resp.ContentLength <= maxResponse {
+		data := make([]byte, resp.ContentLength)
+		_, err := io.ReadFull(resp.Body, data)
+		if err != nil {
+			return nil, fmt.Errorf("reading response to %s: %w", path, err)
+		}
+
+		return data, nil
+	}
+
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
 	if err != nil {
 		return nil, fmt.Errorf("reading response to %s: %w", path, err)

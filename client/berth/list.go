@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"regexp"
+	"runtime/debug"
 	"sort"
 	"strings"
 
@@ -42,6 +43,11 @@ or config key columns: [config:]KEY[:NAME[:MAXWIDTH]], comma separated.`,
 }
 
 func (a *app) list(ctx context.Context, filters []string, format, columns string) error {
+	// The command lives for one answer, all of it garbage once rendered: collecting
+	// less often while a 1.6 MB list of 500 instances is decoded saved ~8 % of the
+	// process's CPU (BenchmarkListProcess500, GOGC=400 against 100) for a few MB more.
+	defer debug.SetGCPercent(debug.SetGCPercent(400))
+
 	err := checkFormat(format)
 	if err != nil {
 		return err
@@ -69,7 +75,13 @@ func (a *app) list(ctx context.Context, filters []string, format, columns string
 		filters = append([]string{first}, filters...)
 	}
 
-	insts, err := c.GetInstancesFull(ctx)
+	var insts []api.InstanceFull
+	if format == formatJSON || format == formatYAML {
+		insts, err = c.GetInstancesFull(ctx) // printed whole
+	} else {
+		insts, err = getListInstances(ctx, c, listNeeds(columns, filters))
+	}
+
 	if err != nil {
 		return err
 	}

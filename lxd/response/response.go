@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 
 	"github.com/berth-dev/berth/lxd/etag"
 
@@ -122,12 +123,15 @@ func writeEnvelope(w http.ResponseWriter, status int, env api.Response, md []byt
 	}
 
 	head = head[:len(head)-len(tail)]
-
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-
 	buf := make([]byte, 0, len(head)+len(md)+2)
 	buf = append(append(append(buf, head...), md...), '}', '\n')
+
+	// The length lets a client read a long answer (a list of 500 instances) into one
+	// buffer instead of growing one, and spares the chunked encoding.
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(buf)))
+	w.WriteHeader(status)
+
 	_, err = w.Write(buf)
 
 	return err

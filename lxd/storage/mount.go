@@ -78,7 +78,7 @@ func unmountAll(path string) error {
 // (container uid 0 → ids.HostUID), without changing anything on disk, and with nodev so
 // that device nodes shipped in an image are inert.
 func mountIdmapped(src, dst string, ids idmap.Set) error {
-	userns, cleanup, err := ids.Userns()
+	userns, cleanup, err := ids.SharedUserns()
 	if err != nil {
 		return fmt.Errorf("mounting %q idmapped: %w", src, err)
 	}

@@ -70,11 +70,14 @@ func benchBootAB(b *berthd, r *report) error {
 
 	for i := 0; i < *runs; i++ {
 		for _, v := range []struct{ what, name string }{{"berth", "ab"}, {"berth-noseccomp", "abnosec"}} {
+			cpu0, _ := procCPU(b.cmd.Process.Pid)
 			t0 := monotonic()
 			_, err := b.berth("start", v.name)
 			if err != nil {
 				return err
 			}
+
+			r.addStartCPU(b, v.what, v.name, cpu0)
 
 			pid, err := b.waitInstance(v.name)
 			if err != nil {
@@ -154,3 +157,53 @@ func bootCPU(pid int) (time.Duration, error) {
 
 	return 0, fmt.Errorf("no usage_usec in %s", filepath.Join(mnt, path, "cpu.stat"))
 }
+
+// addStartCPU records the CPU time berthd spent since cpu0 (before a `berth start` that
+// has just returned) and the CPU time of the instance's monitor so far (spawned as a
+// spare before the start: its runtime's start-up, then the container's).
+func (r *report) addStartCPU(b *berthd, what, name string, cpu0 time.Duration) {
+	cpu1, err := procCPU(b.cmd.Process.Pid)
+	if err == nil && cpu0 > 0 {
+		r.add(what+": berthd CPU per start (until the command returns)", cpu1-cpu0)
+	}
+
+	data, err := os.ReadFile(filepath.Join(b.dir, "instances", name, "run", "monitor.pid"))
+	if err != nil {
+		return
+	}
+
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+	mon, err := procCPU(pid)
+	if err == nil {
+		r.add(what+": monitor CPU at the start's return", mon)
+	}
+}
+
+// procCPU is the user and system CPU time of a process (all its threads, living or not),
+// from /proc/PID/stat, in clock ticks (10 ms here): compare medians of several runs.
+func procCPU(pid int) (time.Duration, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+
+	// "pid (comm) state ppid ...": utime and stime are the 14th and 15th fields, the
+	// 12th and 13th after the comm.
+	s := string(data)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("short /proc/%d/stat", pid)
+	}
+
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("reading /proc/%d/stat: %q %q", pid, f[11], f[12])
+	}
+
+	return time.Duration(ut+st) * time.Second / clockTicks, nil
+}
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat's times (100 on Linux's every
+// architecture Berth runs on).
+const clockTicks = 100
