@@ -24,6 +24,7 @@ import (
 // TestFiles pushes and pulls through the files API on a running and a stopped container,
 // and runs the symlink attacks of the issue: every path must resolve inside the container.
 func TestFiles(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	d.berth("launch", "debian/12", "f1")
 	if st := d.waitRunning("f1"); st != "running" && st != "degraded" {

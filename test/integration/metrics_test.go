@@ -22,6 +22,7 @@ import (
 // the container burns CPU, network, root filesystem, processes), the daemon's own, the
 // OpenMetrics content type and "# EOF", gzip, and promtool's verdict.
 func TestMetrics(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	d.berth("launch", "debian/12", "c")
 	d.waitRunning("c")
