@@ -100,7 +100,7 @@ fuzz:
 	done
 
 # The integration suite runs its serial tests first, alone, then the rest TEST_PARALLEL at
-# a time (see test/integration/parallel_test.go; doc/testing.md). BERTH_TEST_SERIAL=1 runs
+# a time (see test/integration/parallel_test.go and README.md, Tests). BERTH_TEST_SERIAL=1 runs
 # every test alone. Parallel tests' lines interleave: "=== NAME" says whose follow.
 TEST_PARALLEL ?= 4
 test-integration:
