@@ -99,8 +99,12 @@ fuzz:
 		done; \
 	done
 
+# The integration suite runs its serial tests first, alone, then the rest TEST_PARALLEL at
+# a time (see test/integration/parallel_test.go and README.md, Tests). BERTH_TEST_SERIAL=1 runs
+# every test alone. Parallel tests' lines interleave: "=== NAME" says whose follow.
+TEST_PARALLEL ?= 4
 test-integration:
-	$(GO) test -count=1 -timeout 55m -v ./test/integration/ 2>&1 | tee /tmp/berth-integration.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go'; \
+	$(GO) test -count=1 -timeout 55m -parallel $(TEST_PARALLEL) -v ./test/integration/ 2>&1 | tee /tmp/berth-integration.log | grep -E '^(=== (RUN|CONT|NAME)|--- |PASS|FAIL|ok|panic)|_test.go'; \
 	exit $${PIPESTATUS[0]}
 
 # BENCH_ONLY=exec,lxd runs some sections only (see go run ./test/bench -h); BENCH_DENSITY_N=500

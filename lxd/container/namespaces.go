@@ -84,10 +84,22 @@ func buildMountNS(cfg setup.Config, initPID int, procCtx func() (int, error), de
 		ExtraFiles: []*os.File{child, userns}, // fds 3 and 4
 	}
 
+	_ = sock.SetDeadline(deadline)
+	dec := json.NewDecoder(sock)
+
 	err = onHostThread(netns, func() error {
 		err := copier.Start()
 		_ = child.Close()
 
+		if err != nil {
+			return fmt.Errorf("starting the mount namespace copier: %w", err)
+		}
+
+		// The copier shares this thread's mount namespace, whose root PrepareHost
+		// pivots into the container's tree: a copier still in its dynamic loader
+		// would then look for berthd's libraries there and die (seen on a loaded
+		// host). It says when it is past that.
+		_, err = expectFromChild(dec, syncCopierStarted)
 		if err != nil {
 			return fmt.Errorf("starting the mount namespace copier: %w", err)
 		}
@@ -117,14 +129,12 @@ func buildMountNS(cfg setup.Config, initPID int, procCtx func() (int, error), de
 		return nil, err
 	}
 
-	_ = sock.SetDeadline(deadline)
-
 	err = json.NewEncoder(sock).Encode(syncMsg{Type: syncCopyMountNS})
 	if err != nil {
 		return nil, fmt.Errorf("sending %s: %w", syncCopyMountNS, err)
 	}
 
-	_, err = expectFromChild(json.NewDecoder(sock), syncMountNSReady)
+	_, err = expectFromChild(dec, syncMountNSReady)
 	if err != nil {
 		_ = copier.Process.Kill()
 		return nil, fmt.Errorf("copying the mount namespace: %w", err)

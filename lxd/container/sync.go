@@ -35,7 +35,8 @@ import "github.com/berth-dev/berth/lxd/setup"
 // no Go):
 //
 //	monitor thread (host root, own mount ns)  __mount-copier
-//	  start the copier ───────────────────▶   waits
+//	  start the copier ───────────────────▶   its libraries loaded
+//	  ◀── copier-started ──────────────────   waits
 //	  setup.PrepareHost: /dev, /sys, /run,
 //	  /tmp, /proc and its masks, lxcfs,
 //	  pivot_root
@@ -56,6 +57,7 @@ const (
 	syncCgroupReady     syncType = "cgroup-ready"
 	syncReadyForMountNS syncType = "ready-for-mount-ns"
 	syncMountNS         syncType = "mount-ns"
+	syncCopierStarted   syncType = "copier-started" // spelt out in initns.c
 	syncCopyMountNS     syncType = "copy-mount-ns"  // spelt out in initns.c
 	syncMountNSReady    syncType = "mount-ns-ready" // spelt out in initns.c
 	syncExecing         syncType = "execing"

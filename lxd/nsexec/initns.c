@@ -16,6 +16,9 @@
 // it shares its mount namespace. On the sync socket (fd 3,
 // lxd/container/sync.go):
 //
+//  0. send {"type":"copier-started"}: the dynamic loader is done (berthd's
+//     libraries, which the container's tree lacks, are loaded), so the
+//     monitor may now pivot the root this process shares with its thread;
 //  1. wait for the line {"type":"copy-mount-ns"} (the tree is built and
 //     pivoted); anything else, or EOF, and exit 1;
 //  2. setns(fd, CLONE_NEWUSER) into the container's user namespace, close
@@ -36,6 +39,7 @@
 
 #define INITNS_USERNS_ENV "_BERTH_INIT_USERNS_FD"
 #define INITNS_SYNC_FD 3
+#define INITNS_STARTED "{\"type\":\"copier-started\"}\n"
 #define INITNS_GO "{\"type\":\"copy-mount-ns\"}\n"
 
 static void initns_fail(const char *what)
@@ -80,6 +84,9 @@ __attribute__((constructor)) static void initns(void)
 		errno = EBADF;
 		initns_fail("bad " INITNS_USERNS_ENV);
 	}
+
+	if (dprintf(INITNS_SYNC_FD, INITNS_STARTED) < 0)
+		_exit(1);
 
 	initns_wait();
 

@@ -96,6 +96,7 @@ func stateListing(t *testing.T, d *daemon) []string {
 // each is refused with the device or key named, and leaves no instance row, no storage
 // and no files. The same backup without the bad part imports (positive control).
 func TestAttackBackup(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	dir := t.TempDir()
 	root := map[string]map[string]string{"root": {"type": "disk", "path": "/", "pool": "default"}}

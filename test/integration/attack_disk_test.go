@@ -90,6 +90,7 @@ func writeHostFile(t *testing.T, p, data string, mode os.FileMode) {
 }
 
 func TestAttackDisk(t *testing.T) {
+	parallel(t)
 	// The host side: created before the daemon so that its cleanup runs after the
 	// daemon's (which deletes the container and its mounts).
 	base, err := os.MkdirTemp("/tmp", "bt-disk-")

@@ -25,6 +25,7 @@ import (
 // (/proc/<init>/net/dev, what a collector reading the namespace would report), and the
 // sub-cgroups exist on the host: the attack did happen.
 func TestAttackMetricsCardinality(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	d.berth("launch", "debian/12", "c")
 	d.waitRunning("c")

@@ -137,6 +137,7 @@ func hostTree(t *testing.T) string {
 // with a setuid-root file and a link to /etc/shadow: it arrives, the link as a link, the
 // file owned by the container's root.
 func TestAttackMigrateHostileStream(t *testing.T) {
+	parallel(t)
 	b := startDaemon(t)
 
 	t.Run("positive control", func(t *testing.T) {

@@ -19,6 +19,7 @@ import (
 // neither unmount nor remount them. Positive control: the same operations on mounts the
 // container makes itself succeed.
 func TestAttackMountMasks(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	d.berth("launch", "debian/12", "c1")
 
@@ -170,6 +171,7 @@ func mountOptions(t *testing.T, d *daemon, name string) map[string]string {
 // traversable by its own root only, the device staging directory by host root only, and
 // an instance created before that (mode 0711) is fixed at its next start.
 func TestAttackHostUserReadsRootfs(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	d.berth("launch", "debian/12", "c1")
 
@@ -261,6 +263,7 @@ func TestAttackHostUserReadsRootfs(t *testing.T) {
 
 // One container cannot take every pty of the host: its devpts instance has max=1024.
 func TestAttackPtyExhaustion(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	d.berth("launch", "debian/12", "c1")
 
@@ -288,6 +291,7 @@ func TestAttackPtyExhaustion(t *testing.T) {
 
 // The tmpfs mounts are bounded by the container's memory limit, not the host's RAM.
 func TestAttackTmpfsBeyondMemoryLimit(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	d.berth("launch", "debian/12", "c1", "-c", "limits.memory=256MiB")
 

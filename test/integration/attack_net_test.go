@@ -35,6 +35,7 @@ type netPeer struct {
 // tables, what v1 and the host receive, v1's dnsmasq lease); the same frames with a1's own
 // addresses and MAC get through.
 func TestAttackNetPortFilter(t *testing.T) {
+	parallel(t)
 	d := startNetDaemon(t)
 	nw := d.defaultNetwork()
 	gw, _, err := net.ParseCIDR(nw.Config["ipv4.address"])

@@ -24,6 +24,7 @@ const subvolAttack = `sysopen(my $fh, $ARGV[0], 0) or die "open: $!\n"; ` +
 // (On a pool whose instances are a shifted copy bind-mounted from btrfs, the dir driver,
 // the attack succeeds: overlayfs is the defence, it passes no btrfs ioctl on.)
 func TestAttackPoolsNestedSubvolume(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	lxc, must := poolLXC(t, d)
 	onPoolsCleanup(t, d, lxc, "p1")
@@ -89,6 +90,7 @@ func TestAttackPoolsNestedSubvolume(t *testing.T) {
 // security.syscalls.deny_default=false (no filter) makes one, so the filter is what stops
 // it; and the attack fails without the filter's ioctl rule (the control is that case).
 func TestAttackDirPoolSubvolume(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	lxc, must := poolLXC(t, d)
 	mnt := loopBtrfs(t) // unmounted after the pool and its instances are gone

@@ -23,6 +23,7 @@ import (
 // allowed once (security.nesting here), the administrator tightens the project, and the
 // restore brings the forbidden config back.
 func TestAttackProjectsRestoreLoosens(t *testing.T) {
+	parallel(t)
 	requireSetup(t)
 	d := startDaemon(t)
 	l := newLXCRunner(t, d)
@@ -67,6 +68,7 @@ func TestAttackProjectsRestoreLoosens(t *testing.T) {
 // all-projects=true lists and an operation fetched by id under one of its own projects
 // (an operation's metadata holds its websocket secrets).
 func TestAttackProjectsTenantUnrestrictedReads(t *testing.T) {
+	parallel(t)
 	requireSetup(t)
 	d := startDaemon(t)
 	addr := d.listenHTTPS()
@@ -129,6 +131,7 @@ func TestAttackProjectsTenantUnrestrictedReads(t *testing.T) {
 // project's profile by its key ("<project>/<name>") must not give the imported instance
 // that profile (its config, its devices).
 func TestAttackProjectsBackupSnapshotProfile(t *testing.T) {
+	parallel(t)
 	requireSetup(t)
 	d := startDaemon(t)
 	l := newLXCRunner(t, d)

@@ -14,6 +14,7 @@ import (
 // alias, exporting and deleting the default project's images through pt all fail, and
 // the default project's image is unchanged; pt's own image is listed (positive control).
 func TestAttackProjectImagesTenant(t *testing.T) {
+	parallel(t)
 	requireSetup(t)
 	d := startDaemon(t)
 	addr := d.listenHTTPS()
@@ -104,6 +105,7 @@ func TestAttackProjectImagesTenant(t *testing.T) {
 // client holding project pa's secret must not read the default project's record or
 // file with it. Positive control: the secret opens pa's image.
 func TestAttackProjectImageSecretScope(t *testing.T) {
+	parallel(t)
 	requireSetup(t)
 	d := startDaemon(t)
 	addr := d.listenHTTPS()

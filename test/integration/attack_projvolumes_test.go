@@ -19,6 +19,7 @@ import (
 // requests on its own volume of the same kind work. The default project's volume is
 // unchanged afterwards (content, no snapshot, not deleted, attached to nobody).
 func TestAttackProjectsVolumesTenant(t *testing.T) {
+	parallel(t)
 	requireSetup(t)
 	d := startDaemon(t)
 	cleanupPoolMounts(t, d)

@@ -52,6 +52,7 @@ func socketFDs(t *testing.T, pid int) int {
 // TestAttackProxy checks what a proxy device's forwarder holds: no privilege at all, and
 // no more UDP flows than its limit however many clients send to it.
 func TestAttackProxy(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	name := uniqueName("prx")
 	d.berth("launch", "debian/12", name)

@@ -21,6 +21,7 @@ import (
 // Positive control: the tenant reads and creates its own.
 // The default project's volume and default profile are unchanged afterwards.
 func TestAttackProjectsConfigSpellings(t *testing.T) {
+	parallel(t)
 	requireSetup(t)
 	d := startDaemon(t)
 	cleanupPoolMounts(t, d)
@@ -117,6 +118,7 @@ func TestAttackProjectsConfigSpellings(t *testing.T) {
 // control: the tenant's own instance of a name is a 409. The default project's instance
 // is unchanged (still there, still stopped).
 func TestAttackProjectsPullNameOracle(t *testing.T) {
+	parallel(t)
 	requireSetup(t)
 	d := startDaemon(t)
 	addr := d.listenHTTPS()

@@ -17,6 +17,7 @@ import (
 // restore` would make it the instance's. The positive control brings a snapshot with a
 // root disk and a user key: it arrives.
 func TestAttackMigrateSnapshotDevices(t *testing.T) {
+	parallel(t)
 	b := startDaemon(t)
 	snap := func(devices map[string]map[string]string) []api.InstanceSnapshot {
 		return []api.InstanceSnapshot{{Name: "snap0", Architecture: "x86_64", Profiles: []string{"default"},
@@ -83,6 +84,7 @@ func TestAttackMigrateSnapshotDevices(t *testing.T) {
 // the instance's uuid and MAC addresses (the positive control) stay, as lxc move wants.
 // Without the fix the host names are stored as the instance's and its snapshot's.
 func TestAttackMigrateVolatileHostName(t *testing.T) {
+	parallel(t)
 	b := startDaemon(t)
 	const uuid = "8a6b1c4e-0d5b-4c1e-9a63-2f3a2c3b4d5e"
 	const mac = "00:16:3e:12:34:56"

@@ -30,6 +30,7 @@ func buildSubvol(t *testing.T) string {
 // with security.syscalls.deny_default=false (no filter) does create the nested
 // subvolume and does write past its volume's size, so the check would see the bypass.
 func TestAttackVolumeBtrfsNestedSubvolume(t *testing.T) {
+	parallel(t)
 	helper := buildSubvol(t)
 	d := startDaemon(t)
 	cleanupPoolMounts(t, d)

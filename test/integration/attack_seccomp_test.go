@@ -29,6 +29,7 @@ const secret = "host-secret"
 // daemon's session keyring is out of reach of both, exec'd commands have
 // init's bounding set, and bad policies are refused.
 func TestAttackSeccomp(t *testing.T) {
+	parallel(t)
 	attack := buildAttack(t)
 	d, key, ring := startDaemonWithSessionKey(t)
 

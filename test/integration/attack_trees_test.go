@@ -53,6 +53,7 @@ const (
 // and the hard links. Then long operations are cancelled through DELETE /1.0/operations
 // and by deleting the instance: they end Cancelled and leave no files or mounts behind.
 func TestAttackTrees(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	// A daemon stuck in a walk (the old code) cannot delete its instances: kill it, and
 	// the restart cleans up.
@@ -436,7 +437,7 @@ func checkNoLeftovers(t *testing.T, d *daemon, name string, deleted bool) {
 		}
 	}
 
-	mounts := mountsNaming(hostMounts(t), d.dir)
+	mounts := mountsNaming(hostMounts(t), d.dir+"/")
 	left := mountsNaming(mounts, "/containers-snapshots/"+name+"/")
 	if deleted {
 		left = append(left, mountsNaming(mounts, "/containers/"+name+"/")...)

@@ -16,6 +16,7 @@ import (
 // finishes, the host file and directory keep their owner and mode, and the daemon lives.
 // Control: the copy's own files do move (root inside the copy owns /root/marker).
 func TestAttackCopyShiftSymlinks(t *testing.T) {
+	parallel(t)
 	requireSetup(t)
 	d := startDaemon(t)
 	lxc, must := poolLXC(t, d)

@@ -21,6 +21,7 @@ import (
 // control: the same binary planted in the container's own root filesystem (not nosuid)
 // does make that user root, so the check would see a working setuid.
 func TestAttackVolumeSetuid(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	_, must := poolLXC(t, d)
 
@@ -90,6 +91,7 @@ func TestAttackVolumeSetuid(t *testing.T) {
 // mount put there instead is refused too (no mount crossing). The control: with the real
 // directory back the same attach works and shows the volume's content.
 func TestAttackVolumeSymlinkSwap(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	lxc, must := poolLXC(t, d)
 

@@ -13,6 +13,7 @@ import (
 // TestBadInputChangesNothing sends invalid requests and checks the status, the message,
 // and that no instance, directory or row appeared.
 func TestBadInputChangesNothing(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	d.berth("init", "debian/12", "dup")
 

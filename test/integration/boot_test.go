@@ -17,6 +17,7 @@ import (
 // PID 1 reaching "running", its own unprivileged uid range, no host process visible,
 // sudo and systemctl working, and host files out of reach.
 func TestBootMachine(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	d.berth("launch", "debian/12", "c1")
 	d.berth("launch", "debian/12", "c2")
@@ -140,6 +141,7 @@ func TestBootMachine(t *testing.T) {
 // TestDaemonRestartKeepsContainers kills berthd with SIGKILL and restarts it: the container
 // keeps running with the same init and is listed Running again.
 func TestDaemonRestartKeepsContainers(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	d.berth("launch", "debian/12", "r1")
 	pid := d.initPID("r1")
@@ -180,6 +182,7 @@ func TestDaemonRestartKeepsContainers(t *testing.T) {
 // TestStopCleanAndDeleteLeavesNothing checks that stop ends init by SIGRTMIN+3 (no kill)
 // and that delete removes directory, mounts, cgroups, DB row and processes.
 func TestStopCleanAndDeleteLeavesNothing(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	d.berth("launch", "debian/12", "s1")
 	if st := d.waitRunning("s1"); st != "running" {
@@ -219,13 +222,14 @@ func TestStopCleanAndDeleteLeavesNothing(t *testing.T) {
 		}
 	}
 
-	cgs, _ := filepath.Glob("/sys/fs/cgroup/*/berth*/s1")
-	cgs2, _ := filepath.Glob("/sys/fs/cgroup/berth*/s1")
-	if len(cgs)+len(cgs2) > 0 {
-		t.Errorf("cgroups left: %v %v", cgs, cgs2)
+	// This daemon's cgroups only: other tests' daemons may run an "s1" meanwhile.
+	for _, dir := range cgroupDirs(t, d, "s1") {
+		if _, err := os.Stat(dir); err == nil {
+			t.Errorf("cgroup left: %s", dir)
+		}
 	}
 
-	if left := mountsNaming(hostMounts(t), d.dir); len(left) > 0 {
+	if left := mountsNaming(hostMounts(t), d.dir+"/"); len(left) > 0 {
 		t.Errorf("mounts left under %s: %v", d.dir, left)
 	}
 

@@ -163,6 +163,7 @@ func (d *daemon) berthPipes(in io.Reader, args ...string) (string, string, int) 
 }
 
 func TestCLIExec(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	d.berth("launch", "debian/12", "c1")
 	d.waitRunning("c1")

@@ -123,6 +123,7 @@ func tokenOf(t *testing.T, out string) api.ClusterMemberJoinToken {
 }
 
 func TestClusterEnableKeepsEverythingAndJoins(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	addr := d.listenHTTPS()
 
@@ -344,6 +345,7 @@ func (d *daemon) serverConfigMap() map[string]string {
 // An enable that fails (here: the raft port, the API port + 1, is taken) leaves the host
 // unclustered and working: no dqlite directory, no local.db, berth.db still written to.
 func TestClusterEnableFailureLeavesHostWorking(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	var blocker net.Listener
 	var addr string

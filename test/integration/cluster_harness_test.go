@@ -15,6 +15,7 @@ import (
 // times out instead of being refused) and UndropRaft restores it, and cleanup leaves no
 // namespace behind.
 func TestClusterHarness(t *testing.T) {
+	parallel(t)
 	// Registered first: runs after the cluster's own cleanup.
 	var prefix string
 	t.Cleanup(func() {

@@ -17,6 +17,7 @@ import (
 // location follows, GET /1.0 names it); it cannot remove itself; the CLI's list shows
 // LOCATION.
 func TestClusterMembersSingle(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	addr := d.listenHTTPS()
 	d.berth("init", "debian/12", "c1")

@@ -23,6 +23,7 @@ import (
 // cgroup limits (an OOM kill and a fork bomb stay inside), lxcfs's view of them, and
 // autostart across a daemon restart.
 func TestConfigAndLimits(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	name := uniqueName("cfg")
 	d.berth("launch", "debian/12", name)
@@ -303,6 +304,7 @@ func TestConfigAndLimits(t *testing.T) {
 // shift=true (idmapped: the container's root is host root on the share); the default,
 // unmapped disks are attacked in attack_disk_test.go.
 func TestDevices(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	name := uniqueName("dev")
 	d.berth("launch", "debian/12", name)

@@ -18,6 +18,7 @@ import (
 // TestConsole attaches to /dev/console over the websocket protocol and with
 // Debian's lxc, and reads and clears the console log.
 func TestConsole(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	d.berth("launch", "debian/12", "constest")
 

@@ -22,6 +22,7 @@ import (
 // LXD's Container, URLs listed under /1.0/containers; then the same through the stock
 // lxc's `lxc query`.
 func TestContainersAlias(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 
 	// Create and start through /1.0/containers.

@@ -13,6 +13,7 @@ import (
 // source's data, sees its files owned as the source saw them (root's, a user's, a
 // setuid binary keeping its bit), and the source is unchanged.
 func TestCopyBtrfsSnapshotLXC(t *testing.T) {
+	parallel(t)
 	requireSetup(t)
 	d := startDaemon(t)
 	lxc, must := poolLXC(t, d)

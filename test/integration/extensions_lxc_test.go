@@ -12,6 +12,7 @@ import (
 // everyday commands must work with that list (an extension it needs and berthd left out
 // would fail one of them), and what is left out must fail cleanly.
 func TestStockLXCWithAdvertisedExtensions(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	lxc := newLXC(t, d.dir)
 	_, _ = lxc.run("list") // a fresh LXD_CONF's first run only prints a hint

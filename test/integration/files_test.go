@@ -24,6 +24,7 @@ import (
 // TestFiles pushes and pulls through the files API on a running and a stopped container,
 // and runs the symlink attacks of the issue: every path must resolve inside the container.
 func TestFiles(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	d.berth("launch", "debian/12", "f1")
 	if st := d.waitRunning("f1"); st != "running" && st != "degraded" {
@@ -220,7 +221,9 @@ func swapRace(t *testing.T, d *daemon, name string) {
 
 	ctx := context.Background()
 	var pushes, ok atomic.Int64
-	deadline := time.After(2 * time.Minute)
+	// A guard against a hang only: 4,000 short processes inside take minutes on a host
+	// loaded by the suite's parallel tests.
+	deadline := time.After(5 * time.Minute)
 loop:
 	for i := 0; ; i++ {
 		select {

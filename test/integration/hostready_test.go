@@ -223,6 +223,7 @@ func limitBelow(v string, want int64) bool {
 // TestDefaultNetworkDensity: a fresh berthd's default network is a /22 (1021 containers),
 // clear of the host's other networks.
 func TestDefaultNetworkDensity(t *testing.T) {
+	parallel(t)
 	requireSetup(t)
 	d := startBare(t, tempStateDir(t))
 	nw := d.defaultNetwork()

@@ -18,6 +18,7 @@ import (
 // 0.0001 days (8.6 s) the cached image goes once unused that long, while the uploaded
 // one, as old, stays, and so does the container made from the cached one.
 func TestImageRemoteCacheExpiry(t *testing.T) {
+	parallel(t)
 	requireSetup(t)
 	a := startDaemon(t)
 	b := startDaemon(t)

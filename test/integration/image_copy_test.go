@@ -27,6 +27,7 @@ import (
 // under the same fingerprint. Before split pushes were built, A answered the split push
 // with 501.
 func TestImageCopyModes(t *testing.T) {
+	parallel(t)
 	a := startDaemon(t)
 	b := startDaemon(t)
 	a.listenHTTPS()
@@ -83,6 +84,7 @@ func TestImageCopyModes(t *testing.T) {
 // it may wait only for its own push. Positive control: the same upload with the token,
 // the right fingerprint and the right bytes is imported, and its wait is answered.
 func TestImagePushRefused(t *testing.T) {
+	parallel(t)
 	b := startDaemon(t)
 	addr := b.listenHTTPS()
 	anon := newHTTPSClient(t, addr, tlsConfigFor(b.serverCert()))
@@ -275,6 +277,7 @@ func noLiveOps(t *testing.T, d *daemon, desc string) {
 // launched from it on B runs systemd. Berth→LXD: LXD accepts Berth's tarball (its
 // metadata.yaml and layout) and creates an instance from it.
 func TestImageCopyLXD(t *testing.T) {
+	parallel(t)
 	requireSetup(t)
 	b := startDaemon(t)
 	b.listenHTTPS()

@@ -20,6 +20,7 @@ import (
 // secret, a server sending other bytes than the fingerprint, one announcing an image over
 // the size cap, and one redirecting elsewhere each fail and leave B's store empty.
 func TestImagePullLXD(t *testing.T) {
+	parallel(t)
 	a := startDaemon(t)
 	b := startDaemon(t)
 	addrA := a.listenHTTPS()

@@ -68,6 +68,7 @@ func makeSplitImage(t *testing.T, comp string) (meta, rootfs, fp string) {
 // same two files (a multipart answer). Before split images were supported the import
 // answered 501.
 func TestImageSplitImport(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	meta, rootfs, fp := makeSplitImage(t, "xz")
 	lxc := newLXC(t, d.dir)
@@ -151,6 +152,7 @@ func fileSize(t *testing.T, p string) int64 {
 // Before split images were supported, berthd's pull failed ("only unified images can be
 // downloaded").
 func TestImageSplitLXD(t *testing.T) {
+	parallel(t)
 	l := startLXDPeer(t)
 	meta, rootfs, fp := makeSplitImage(t, "gzip")
 	l.must("image", "import", meta, rootfs, "--alias", "split")
@@ -212,6 +214,7 @@ func TestImageSplitLXD(t *testing.T) {
 // berthd download both files and import the image split, with the same fingerprint.
 // A squashfs whose bytes do not match leaves nothing. Before, berthd found no image.
 func TestImageSplitStreams(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	meta, rootfs, fp := makeSplitImage(t, "xz")
 

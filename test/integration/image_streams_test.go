@@ -21,6 +21,7 @@ import (
 // whose tarball was tampered with and an unknown alias each fail clearly and leave the
 // store without the image and without a half-written file.
 func TestImageStreams(t *testing.T) {
+	parallel(t)
 	a := startDaemon(t)
 	code, env := a.raw("GET", "/1.0/images/aliases/"+url.PathEscape("debian/12"), nil)
 	if code != http.StatusOK {

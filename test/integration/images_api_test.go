@@ -123,6 +123,7 @@ func (d *daemon) poolImages(t *testing.T) []string {
 }
 
 func TestImageEndpoints(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	lxc := newLXC(t, d.dir)
 	fp := fileSHA256(t, imagePath)

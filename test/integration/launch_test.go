@@ -17,6 +17,7 @@ import (
 // container's systemd reaches running, each has an address and a MAC of its own, and the
 // daemon logged no database contention. Timing is the bench's (parallel section).
 func TestParallelLaunch(t *testing.T) {
+	parallel(t)
 	d := startNetDaemon(t)
 
 	const n = 10
@@ -83,6 +84,7 @@ func TestParallelLaunch(t *testing.T) {
 // run directory) ahead of the next start; when berthd dies, even by SIGKILL, the spare
 // exits by itself while the containers run on.
 func TestSpareMonitorGoesWithDaemon(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	d.berth("launch", "debian/12", "c1", "--no-profiles")
 	init1 := d.initPID("c1")

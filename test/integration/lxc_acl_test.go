@@ -29,6 +29,7 @@ func hostReaches(addr, port string) bool {
 // flows once the ACL is removed; bad rules are refused and change nothing; an ACL in use
 // cannot be deleted.
 func TestLXCNetworkACL(t *testing.T) {
+	parallel(t)
 	d := startNetDaemon(t)
 	lxc := newLXCRunner(t, d)
 	def := d.defaultNetwork()

@@ -34,6 +34,7 @@ func dialUntil(addr string, wait time.Duration) (string, error) {
 // on the default target; bad forwards are refused and change nothing; deleting the
 // forward stops the traffic.
 func TestLXCNetworkForward(t *testing.T) {
+	parallel(t)
 	d := startNetDaemon(t)
 	lxc := newLXCRunner(t, d)
 	def := d.defaultNetwork().Name

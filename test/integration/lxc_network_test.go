@@ -116,6 +116,7 @@ func requireNetworkAt(t *testing.T, d *daemon, name, old string) {
 // interrupted after its database commit; lxc network list-leases shows a container's
 // reservation.
 func TestLXCNetworkRenameLeases(t *testing.T) {
+	parallel(t)
 	d := startNetDaemon(t)
 	lxc := newLXCRunner(t, d)
 	n1, n2, n3 := testNetName("ra"), testNetName("rb"), testNetName("rc")

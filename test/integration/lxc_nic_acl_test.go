@@ -41,6 +41,7 @@ my $l = <$s>; print($l =~ /hello forward/ ? "ok\n" : "fail: read\n")`, mark, por
 // allow lets the replies in) and that reject rejects: the connecting side gets a TCP reset
 // at once, not a timeout. The other container's NIC has no ACL and is never filtered.
 func TestLXCNICACL(t *testing.T) {
+	parallel(t)
 	d := startNetDaemon(t)
 	lxc := newLXCRunner(t, d)
 	stateful := firewall.Stateful()

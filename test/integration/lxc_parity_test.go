@@ -12,6 +12,7 @@ import (
 // snapshots.expiry default lxc snapshot --no-expiry skips), and backup rename. Each bad
 // request is refused and changes nothing.
 func TestLXCParityRest(t *testing.T) {
+	parallel(t)
 	requireSetup(t)
 	d := startDaemon(t)
 	lxc := newLXCRunner(t, d)

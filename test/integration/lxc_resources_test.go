@@ -14,6 +14,7 @@ import (
 // GET /1.0/resources reports as many threads as this process can see CPUs (at most: it
 // may be confined) and memory within bounds.
 func TestLXCResources(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	lxc := newLXCRunner(t, d)
 	out := lxc.must("info", "--resources")

@@ -11,6 +11,7 @@ import (
 
 // TestStockLXCClient drives Debian's lxc (lxd-client 5.0) against berthd.
 func TestStockLXCClient(t *testing.T) {
+	parallel(t)
 	requireSetup(t)
 	lxcBin := testutil.LookPath(t, "lxc", "Debian package lxd-client")
 

@@ -43,6 +43,7 @@ func warningAbout(t *testing.T, d *daemon, url string) api.Warning {
 // is counted, not duplicated, when seen again, stays acknowledged, and is resolved when
 // the problem is gone.
 func TestLXCWarnings(t *testing.T) {
+	parallel(t)
 	d := startNetDaemon(t)
 	lxc := newLXCRunner(t, d)
 	nw := testNetName("w")

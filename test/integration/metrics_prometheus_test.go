@@ -40,6 +40,7 @@ import (
 // This replaces a variant that scraped through a TLS proxy in the test, written before
 // berthd served HTTPS itself.
 func TestMetricsPrometheus(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	d.berth("launch", "debian/12", "c")
 	d.waitRunning("c")

@@ -58,6 +58,7 @@ func (l *lxdPeer) snapshots(name string) string {
 }
 
 func TestMigrateLXD(t *testing.T) {
+	parallel(t)
 	requireSetup(t)
 	b := startDaemon(t)
 	b.listenHTTPS()

@@ -27,6 +27,7 @@ func receivedBytes(t *testing.T, d *daemon) int64 {
 }
 
 func TestMigrateRefresh(t *testing.T) {
+	parallel(t)
 	f := newMigrationFixture(t)
 	f.lxc.must("copy", "A:c1", "B:c1")
 	f.lxc.must("copy", "A:c1", "A:lc") // for the same-server refresh below

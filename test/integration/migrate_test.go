@@ -124,6 +124,7 @@ func (f *migrationFixture) checkArrived(t *testing.T, d *daemon, name string) ap
 }
 
 func TestMigrateCopyMove(t *testing.T) {
+	parallel(t)
 	f := newMigrationFixture(t)
 	_, src := instanceOf(t, f.a, "c1")
 
@@ -179,6 +180,7 @@ func leftovers(d *daemon, name string) []string {
 // --stateless, and survives a source killed half-way: the target is left with nothing,
 // the source whole.
 func TestMigrateModes(t *testing.T) {
+	parallel(t)
 	f := newMigrationFixture(t)
 
 	for _, mode := range []string{"push", "relay"} {

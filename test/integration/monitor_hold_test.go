@@ -69,6 +69,7 @@ func waitHeld(t *testing.T, pid int) {
 // daemon's death and restart, pause and resume, a reboot inside, the console
 // and the stop; the monitor keeps its pid throughout.
 func TestMonitorHold(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	d.berth("launch", "debian/12", "held")
 

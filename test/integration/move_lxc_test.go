@@ -14,6 +14,7 @@ import (
 // pool's place for the instance taken) leaves the source whole and nothing on the
 // target; a running one is refused; lxc move c1 c9 --storage default moves and renames.
 func TestMovePoolLXC(t *testing.T) {
+	parallel(t)
 	requireSetup(t)
 	d := startDaemon(t)
 	lxc, must := poolLXC(t, d)
@@ -144,6 +145,7 @@ func TestMovePoolLXC(t *testing.T) {
 // --target-project B moves a stopped instance, data and snapshot, keeping its
 // volatile.uuid, after which A no longer has it.
 func TestMoveProjectsLXC(t *testing.T) {
+	parallel(t)
 	requireSetup(t)
 	d := startDaemon(t)
 	l := newLXCRunner(t, d)

@@ -119,6 +119,7 @@ func buildHelloDeb(t *testing.T, repo string) {
 // granted it, systemctl enable --now starts the packaged service, and the host reaches it
 // on the container's address.
 func TestNetworkServer(t *testing.T) {
+	parallel(t)
 	requireSetup(t)
 	testutil.LookPath(t, "dpkg-deb", "Debian package dpkg")
 

@@ -147,6 +147,7 @@ func resolveAt(server, name string) ([]string, error) {
 // time systemd is up, reach each other by address and name, are listed with their
 // addresses, cannot spoof, keep everything across a daemon restart; then the network API.
 func TestNetworkBridge(t *testing.T) {
+	parallel(t)
 	d := startNetDaemon(t)
 	nw := d.defaultNetwork()
 	gw, subnet, err := net.ParseCIDR(nw.Config["ipv4.address"])
@@ -652,9 +653,22 @@ func testNetworkAPI(t *testing.T, d *daemon, def *api.Network) {
 	}
 
 	after := d.berth("network", "list", "--format", "json")
-	linksAfter, _ := ip.Links()
-	if before != after || len(linksBefore) != len(linksAfter) {
+	if before != after {
 		t.Fatalf("bad input changed something:\n%s\n%s", before, after)
+	}
+
+	// No new host interface of this daemon's: a bridge (its alias names our state
+	// directory) or a port of one. Other tests' daemons may add links meanwhile.
+	had := map[string]bool{}
+	for _, l := range linksBefore {
+		had[l.Name] = true
+	}
+
+	linksAfter, _ := ip.Links()
+	for _, l := range linksAfter {
+		if !had[l.Name] && (strings.Contains(l.Alias, d.dir+"/") || strings.HasPrefix(l.Name, "bt-") || l.Master == def.Name || l.Master == name) {
+			t.Fatalf("bad input added host interface %s (alias %q, master %q)", l.Name, l.Alias, l.Master)
+		}
 	}
 
 	n3, _, _ := d.c.GetNetwork(context.Background(), name)
@@ -710,6 +724,7 @@ func testNetworkAPI(t *testing.T, d *daemon, def *api.Network) {
 // the interface appears inside with its own MAC and a host end on the bridge, and both
 // go on removal.
 func TestNICHotplug(t *testing.T) {
+	parallel(t)
 	d := startNetDaemon(t)
 	nw := d.defaultNetwork()
 	d.berth("launch", "debian/12", "hp1")

@@ -34,6 +34,7 @@ import (
 //
 //	go test -count=1 -run '^TestLXDParity$' ./test/integration -update   (make update-compat)
 func TestLXDParity(t *testing.T) {
+	parallel(t)
 	spec := loadLXDSpec(t)
 	d := startDaemon(t)
 	fx := parityFixtures(t, d)

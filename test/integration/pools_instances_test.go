@@ -60,6 +60,7 @@ func isSubvolume(path string) bool {
 // --storage lands on that pool; a daemon restart adopts the instances on the other pools,
 // which still stop and start.
 func TestInstancesOnPoolsLXC(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	lxc, must := poolLXC(t, d)
 	onPoolsCleanup(t, d, lxc, "p1", "pd")

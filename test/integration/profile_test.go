@@ -15,6 +15,7 @@ import (
 // TestProfiles covers profile CRUD with the CLI and the API, the layering of profiles and
 // local keys, and a change of the default profile reaching a running container.
 func TestProfiles(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	name := uniqueName("prf")
 	d.berth("launch", "debian/12", name)

@@ -12,6 +12,7 @@ import (
 // each have a DNS name of their own there: the default project's c1 is c1.berth, the
 // other's c1.<project>.berth, and neither name answers with the other's address.
 func TestProjectsDNS(t *testing.T) {
+	parallel(t)
 	requireSetup(t)
 	d := startNetDaemon(t)
 	l := newLXCRunner(t, d)

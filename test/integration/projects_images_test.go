@@ -19,6 +19,7 @@ import (
 // launch resolves its alias in its own project, a project without the feature uses the
 // default project's images, and the feature is not changed on a project that is not empty.
 func TestLXCProjectImages(t *testing.T) {
+	parallel(t)
 	requireSetup(t)
 	d := startDaemon(t)
 	l := newLXCRunner(t, d)
@@ -216,6 +217,7 @@ func projectImage(t *testing.T, d *daemon, proj, fp string) (int, api.Image) {
 // joins that project's image set only (the pull's cache check and import follow the
 // project), over the same file the default project's copy of it uses.
 func TestLXCProjectImagePull(t *testing.T) {
+	parallel(t)
 	a := startDaemon(t)
 	b := startDaemon(t)
 	a.listenHTTPS()

@@ -16,6 +16,7 @@ import (
 // them, a profile name cannot spell another project's profile, and a project without
 // the feature keeps using the default project's profiles.
 func TestLXCProjectProfiles(t *testing.T) {
+	parallel(t)
 	requireSetup(t)
 	d := startDaemon(t)
 	l := newLXCRunner(t, d)
@@ -128,6 +129,7 @@ func TestLXCProjectProfiles(t *testing.T) {
 // TestProfileKeyNotAName: a profile path spelling another project's key ("p1/web") is
 // not that project's profile from any other project, for reads or writes.
 func TestProfileKeyNotAName(t *testing.T) {
+	parallel(t)
 	requireSetup(t)
 	d := startDaemon(t)
 	l := newLXCRunner(t, d)

@@ -14,6 +14,7 @@ import (
 // deleted nor renamed, and limits.instances refuses one instance too many with a message
 // naming the limit.
 func TestLXCProjects(t *testing.T) {
+	parallel(t)
 	requireSetup(t)
 	d := startDaemon(t)
 	l := newLXCRunner(t, d)
@@ -142,6 +143,7 @@ func TestLXCProjects(t *testing.T) {
 // (nesting, a host path disk, a unix-char device), naming the key, and allows a plain
 // container; the same requests in an unrestricted project pass (positive control).
 func TestLXCProjectRestricted(t *testing.T) {
+	parallel(t)
 	requireSetup(t)
 	d := startDaemon(t)
 	l := newLXCRunner(t, d)

@@ -16,6 +16,7 @@ import (
 // the feature cannot change on a project with volumes; deleting the project's volume
 // keeps the default project's; a project without the feature uses the default project's.
 func TestProjectsVolumesLXC(t *testing.T) {
+	parallel(t)
 	requireSetup(t)
 	d := startDaemon(t)
 	cleanupPoolMounts(t, d)

@@ -32,6 +32,7 @@ func rootDisk(size string) map[string]string {
 // 32 MiB, its usage shows in the state, and raising the size while it runs lets the
 // 100 MiB through. Without enforcement the first write succeeds and the test fails.
 func TestRootDiskSizeEnforced(t *testing.T) {
+	parallel(t)
 	requireSetup(t)
 	mnt := loopBtrfs(t)
 	d := startDaemonIn(t, mnt)
@@ -117,6 +118,7 @@ func TestRootDiskSizeEnforced(t *testing.T) {
 // instance update, at a profile update and at copy, and nothing changes. An instance that
 // has a size from before still starts, with a warning in the log.
 func TestRootDiskSizeRefused(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	ctx := context.Background()
 

@@ -13,6 +13,7 @@ import (
 // files but no DB row) is removed at the next start, and an instance whose monitor was
 // killed shows Stopped, with its container, cgroups and mounts cleaned up.
 func TestRecoveryAfterCrashes(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	d.berth("launch", "debian/12", "m1")
 	if st := d.waitRunning("m1"); st != "running" {

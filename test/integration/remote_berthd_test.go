@@ -16,6 +16,7 @@ import (
 // the remote (launch, exec with exit codes, streams and a pty, files both ways, the
 // console) and the client cut off once its certificate is removed on the server.
 func TestRemoteCLIAgainstBerthd(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	addr := d.listenHTTPS()
 

@@ -24,6 +24,7 @@ type remoteServer struct {
 // TestRemoteCLIAgainstLXD runs `berth remote add` and the REMOTE:NAME commands against
 // Debian's real LXD 5.0.2 over HTTPS.
 func TestRemoteCLIAgainstLXD(t *testing.T) {
+	parallel(t)
 	l := startPrivateLXD(t)
 	testRemoteCLI(t, remoteServer{url: l.url(), token: l.token, createEmpty: l.createEmpty})
 }

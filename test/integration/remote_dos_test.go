@@ -39,6 +39,7 @@ func untrustedConn(t *testing.T, addr string, d *daemon, local string) net.Conn 
 // An untrusted caller that sends headers and part of a body is cut off after the
 // body deadline, while a trusted upload may take longer than that.
 func TestRemoteSlowBody(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	addr := d.listenHTTPS()
 	trusted, _ := d.trustedClient(addr, "uploader")
@@ -92,6 +93,7 @@ func TestRemoteSlowBody(t *testing.T) {
 // An untrusted caller's body is capped far below what a trusted one may send, before
 // it is decoded: 120 stalled 4 MiB bodies took 860 MB of the daemon's memory.
 func TestRemoteUntrustedBodyCap(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	addr := d.listenHTTPS()
 	untrusted := newHTTPSClient(t, addr, tlsConfigFor(d.serverCert(), newClientCert(t)))
@@ -148,6 +150,7 @@ func rssOf(t *testing.T, pid int) int64 {
 // refusals are rate-limited per source with the path cut short, and a flood from
 // one source does not silence another's.
 func TestRemoteAuditFlood(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	addr := d.listenHTTPS()
 	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsConfigFor(d.serverCert())}}
@@ -195,6 +198,7 @@ func TestRemoteAuditFlood(t *testing.T) {
 // A big trusted upload (the test image, about 70 MB) still goes through: the body is
 // read whole (the operation reports the file's own fingerprint).
 func TestRemoteTrustedImageUpload(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	addr := d.listenHTTPS()
 	trusted, _ := d.trustedClient(addr, "uploader")

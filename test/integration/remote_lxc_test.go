@@ -22,6 +22,7 @@ import (
 // everyday commands through the remote, and the client cut off once its certificate
 // is removed.
 func TestRemoteStockLXC(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	addr := d.listenHTTPS()
 	server := newLXC(t, d.dir)

@@ -32,6 +32,7 @@ import (
 // sees everything (positive control). Before projects every restricted certificate was
 // refused; an unrestricted one with projects still is (it would believe itself confined).
 func TestRemoteRestrictedProjects(t *testing.T) {
+	parallel(t)
 	requireSetup(t)
 	d := startDaemon(t)
 	addr := d.listenHTTPS()
@@ -167,6 +168,7 @@ func jsonString(s string) string {
 // of administrators: not event listeners, not metrics certificates. Metrics are for
 // administrators and metrics certificates only.
 func TestRemoteSecretsAdminOnly(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	addr := d.listenHTTPS()
 	server := d.serverCert()
@@ -293,6 +295,7 @@ func execStreams(t *testing.T, d *daemon, c *httpsClient, addr, instance string)
 // without the certificate (with the operation's secrets only): the streams close and
 // the command dies. Another client's session goes on.
 func TestRemoteExecEndsWithCertificate(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	addr := d.listenHTTPS()
 	d.berth("launch", "debian/12", "c")
@@ -400,6 +403,7 @@ func tinyImage(t *testing.T, prefix string) ([]byte, string) {
 // An untrusted caller resolves an image prefix among public images only: a private
 // image sharing the prefix neither makes it ambiguous nor shows at all.
 func TestRemotePublicImagePrefix(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	addr := d.listenHTTPS()
 	anon := newHTTPSClient(t, addr, tlsConfigFor(d.serverCert()))

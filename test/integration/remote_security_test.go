@@ -63,6 +63,7 @@ func (d *daemon) trustedClient(addr, name string) (*httpsClient, tls.Certificate
 }
 
 func TestRemoteUntrustedRefused(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	addr := d.listenHTTPS()
 	server := d.serverCert()
@@ -267,6 +268,7 @@ func testPublicImages(t *testing.T, d *daemon, anon, admin *httpsClient, fp stri
 }
 
 func TestRemoteTokens(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	addr := d.listenHTTPS()
 	server := d.serverCert()
@@ -400,6 +402,7 @@ func TestRemoteRevokedWebsocketClosed(t *testing.T) {
 }
 
 func TestRemoteTLSRefusals(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	addr := d.listenHTTPS()
 	server := d.serverCert()
@@ -561,6 +564,7 @@ func later(a, b time.Time) time.Time {
 // /1.0/metrics alone, to trusted or metrics certificates unless
 // core.metrics_authentication is off.
 func TestRemoteListenersLive(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	addr := d.listenHTTPS()
 	server := d.serverCert()

@@ -8,6 +8,7 @@ import (
 // TestRenameRendersTemplates renames a stopped instance and checks that its hostname and
 // /etc/hosts follow at the next start, and that a running instance cannot be renamed.
 func TestRenameRendersTemplates(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	d.berth("launch", "debian/12", "old1")
 	if _, err := d.berthErr("move", "old1", "new1"); err == nil {

@@ -23,6 +23,7 @@ const (
 // and gone with the container: none is left once it stopped or was deleted, and the next
 // start gets fresh ones.
 func TestSessionServers(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	d.berth("launch", "debian/12", "s1")
 	if st := d.waitRunning("s1"); st != "running" {

@@ -16,6 +16,7 @@ import (
 // TestSnapshotsAndCopy snapshots a running container, changes it, restores it, copies it
 // (running) and boots the copy with its own uid range and identity.
 func TestSnapshotsAndCopy(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	ctx := context.Background()
 	d.berth("launch", "debian/12", "s1")
@@ -281,6 +282,7 @@ func ipv4(t *testing.T, d *daemon, name string) string {
 // them, exports a running container with snapshots, deletes, imports and boots it, and
 // feeds the importer hostile backups.
 func TestPublishExportImport(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	ctx := context.Background()
 	local := t.TempDir()

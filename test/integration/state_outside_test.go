@@ -19,6 +19,7 @@ import (
 // says matches what the container sees, and it moves with what happens inside once the
 // cache time has passed.
 func TestStateReadFromOutside(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	d.berth("launch", "debian/12", "o1")
 	d.waitRunning("o1")

@@ -19,6 +19,7 @@ const scaleN = 10
 // daemon's own records and the host. A restart adopts every running instance with one
 // round trip to its monitor and nothing more, and finds each as it was.
 func TestListAndRestartAskNoMonitor(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	names := make([]string, scaleN)
 	var wg sync.WaitGroup

@@ -82,6 +82,7 @@ func cleanupPoolMounts(t *testing.T, d *daemon) {
 // names the problem and changes nothing; nothing (mount, loop device, file) outlives a
 // deleted pool.
 func TestStoragePoolsLXC(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	cleanupPoolMounts(t, d)
 	lxc, must := poolLXC(t, d)
@@ -228,6 +229,7 @@ func TestStoragePoolsLXC(t *testing.T) {
 // loop file formatted and mounted, the pool directory, no DB row) is removed at the next
 // start, loop device included; a marker whose pool did get its row is only dropped.
 func TestStoragePoolsCrashLeftovers(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	cleanupPoolMounts(t, d)
 	_, must := poolLXC(t, d)

@@ -11,6 +11,7 @@ import (
 // snapshot's content at its next start. While it runs the restore is refused naming it,
 // and the volume keeps its content.
 func TestVolumeRestoreStoppedLXC(t *testing.T) {
+	parallel(t)
 	requireSetup(t)
 	d := startDaemon(t)
 	cleanupPoolMounts(t, d)

@@ -17,6 +17,7 @@ import (
 // bytes the volume holds and its size, which lxc storage volume info prints; a pool that
 // cannot tell answers with no usage rather than a guess, and an unknown volume is a 404.
 func TestVolumeStateLXC(t *testing.T) {
+	parallel(t)
 	requireSetup(t)
 	d := startDaemon(t)
 	cleanupPoolMounts(t, d)
@@ -77,6 +78,7 @@ func TestVolumeStateLXC(t *testing.T) {
 // .../backups/{backup}, as LXD): the new name lists and exports, the old is gone; a
 // rename onto another backup's name is a 409 and leaves both, a missing backup a 404.
 func TestVolumeBackupRenameLXC(t *testing.T) {
+	parallel(t)
 	requireSetup(t)
 	d := startDaemon(t)
 	lxc, must := poolLXC(t, d)

@@ -39,6 +39,7 @@ func mustInside(t *testing.T, d *daemon, name, script string) string {
 // a 400 and allowed with it; a volume in use is not deleted; snapshot and restore; a size
 // on a pool that cannot enforce it is refused; the volume and its files go with delete.
 func TestVolumesLXC(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	cleanupPoolMounts(t, d)
 	lxc, must := poolLXC(t, d)
@@ -194,6 +195,7 @@ func TestVolumesLXC(t *testing.T) {
 // enforced (a container cannot write 100 MiB into a 64 MiB volume, 32 MiB go through),
 // its snapshot is a read-only btrfs snapshot, and restore brings the content back.
 func TestVolumesBtrfsLXC(t *testing.T) {
+	parallel(t)
 	d := startDaemon(t)
 	cleanupPoolMounts(t, d)
 	_, must := poolLXC(t, d)

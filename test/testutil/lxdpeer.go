@@ -283,7 +283,9 @@ func (l *LXDPeer) LogTail() string {
 // under Dir, Dir itself. It returns what it could not clean (or had to clean by force).
 func (l *LXDPeer) Close() []string {
 	problems := []string{}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	// Generous: LXD deletes slowly on a loaded host (the integration suite runs tests
+	// in parallel), and a cut-short delete leaves the peer to the forced cleanup below.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
 	if l.done != nil {
