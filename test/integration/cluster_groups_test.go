@@ -39,6 +39,7 @@ import (
 // own (server_clustered false, its own certificate, no cluster files), while a member
 // holding an instance is not removed without force.
 func TestClusterGroups(t *testing.T) {
+	parallel(t)
 	c := newCluster(t, 3)
 	c.enable()
 	for i := 2; i <= 3; i++ {

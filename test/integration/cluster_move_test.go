@@ -26,6 +26,7 @@ import (
 // instance whole on its source and the target clean once restarted; evacuation moves a
 // running container away and starts it there, and restore brings it back and starts it.
 func TestClusterMove(t *testing.T) {
+	parallel(t)
 	c := newCluster(t, 3)
 	c.enable()
 	for i := 2; i <= 3; i++ {

@@ -104,6 +104,7 @@ func profileOf(t *testing.T, d *daemon, name string) *api.Profile {
 // restored, and the error is one line saying so. Bad YAML and unknown keys change
 // nothing.
 func TestPreseedSingleHost(t *testing.T) {
+	parallel(t)
 	d := startNetDaemon(t)
 	br, br2 := testNetName("ps"), testNetName("pt")
 	env := []string{"BERTH_DIR=" + d.dir}
@@ -236,6 +237,7 @@ profiles:
 // with the same file does nothing), and a failing one stops berthd with exit 1 after
 // rolling back. A bad file stops berthd before it touches its state directory.
 func TestPreseedStockLXDInit(t *testing.T) {
+	parallel(t)
 	lxdBin := testutil.LookPath(t, "lxd", "Debian package lxd")
 	d := startNetDaemon(t)
 	br, br2, br3 := testNetName("pl"), testNetName("pm"), testNetName("pn")
@@ -368,6 +370,7 @@ func waitLog(t *testing.T, d *daemon, s string) {
 // a restart with the same file leaves it a member without another join. A join preseed
 // with something else to create is refused before anything happens.
 func TestPreseedClusterJoin(t *testing.T) {
+	parallel(t)
 	lxdBin := testutil.LookPath(t, "lxd", "Debian package lxd")
 	c := newCluster(t, 3)
 
