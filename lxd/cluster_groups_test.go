@@ -66,8 +66,8 @@ func TestClusterGroupsAPI(t *testing.T) {
 	code, env, _ = call("GET", "/1.0/cluster/members/m1", "")
 	m = api.ClusterMember{}
 	_ = json.Unmarshal(env.Metadata, &m)
-	if !reflect.DeepEqual(m.Groups, []string{"default"}) {
-		t.Errorf("m1's groups after it was left out of default, its only group: %v", m.Groups)
+	if code != http.StatusOK || !reflect.DeepEqual(m.Groups, []string{"default"}) {
+		t.Errorf("m1's groups after it was left out of default, its only group: %d %v", code, m.Groups)
 	}
 
 	code, env, _ = call("PATCH", "/1.0/cluster/groups/gpu", `{"description":"fast"}`)
