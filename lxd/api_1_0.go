@@ -139,6 +139,14 @@ var apiExtensions = []string{
 	"clustering_join",
 	"clustering_join_token",
 	"clustering_evacuation",
+	// The 5.0 client checks these before PUT of a member (clustering_edit_roles; the
+	// database roles stay read only, as in LXD), with a failure domain
+	// (clustering_failure_domains), cluster groups and ?target=@group (cluster_groups.go),
+	// PUT /1.0/cluster/certificate (cluster_certificate.go).
+	"clustering_edit_roles",
+	"clustering_failure_domains",
+	"clustering_groups",
+	"clustering_update_cert",
 }
 
 func serverGet(d *Daemon, r *http.Request) response.Response {
@@ -203,9 +211,9 @@ func serverGet(d *Daemon, r *http.Request) response.Response {
 		srv.Environment.ServerName = d.memberSvc().Self().Name
 	}
 
-	if d.cert != nil {
-		srv.Environment.Certificate = d.cert.PEM
-		srv.Environment.CertificateFingerprint = d.cert.Fingerprint
+	if c := d.currentCert(); c != nil {
+		srv.Environment.Certificate = c.PEM
+		srv.Environment.CertificateFingerprint = c.Fingerprint
 	}
 
 	return response.SyncResponseETag(true, srv, srv.Config)

@@ -93,7 +93,7 @@ func certificateToken(d *Daemon, req api.CertificatesPost) response.Response {
 	}
 
 	req.Type, req.Projects = put.Type, put.Projects
-	op, err := d.tokens.Issue(req, d.cert.Fingerprint, d.httpsAddresses(), expiresAt)
+	op, err := d.tokens.Issue(req, d.currentCert().Fingerprint, d.httpsAddresses(), expiresAt)
 	if err != nil {
 		return response.SmartError(err)
 	}
@@ -131,7 +131,7 @@ func certificatesPostWithToken(d *Daemon, r *http.Request, c trust.Caller, req a
 		return response.Conflict(fmt.Errorf("certificate %s is already trusted", fp))
 	}
 
-	tokReq, err := d.tokens.Redeem(req.Password, d.cert.Fingerprint)
+	tokReq, err := d.tokens.Redeem(req.Password, d.currentCert().Fingerprint)
 	if err != nil {
 		d.audit.Refused(c, r, "bad certificate add token")
 		return response.SmartError(err)

@@ -67,7 +67,7 @@ func clusterPut(d *Daemon, r *http.Request) response.Response {
 
 	if !req.Enabled {
 		if d.cluster.Enabled() {
-			return response.BadRequest(errors.New("leaving a cluster this way is not supported: remove the member with DELETE /1.0/cluster/members/{name}"))
+			return clusterLeave(d, r) // from the member removing this one: cluster_leave.go
 		}
 
 		return response.BadRequest(errors.New("this server is not clustered"))

@@ -20,10 +20,12 @@ import (
 // Evacuation of a cluster member (issue 16, item 2): POST /1.0/cluster/members/{name}/state
 // {"action": "evacuate"|"restore", "mode": "stop"|"migrate"}, as lxc cluster evacuate and
 // restore send it. The member itself does the work (a request to another member is
-// forwarded there): evacuate marks it evacuated, so placement passes it over, and stops
-// its running instances, recording on each that this member stopped it and that it was
-// running; restore clears the mark and starts them again. Containers are never touched
-// on a member that did not stop them.
+// forwarded there): evacuate marks it evacuated, so placement passes it over, then stops
+// its running instances or moves them to other members (mode, else each instance's
+// cluster.evacuate: cluster_evacuate_policy.go), recording on each that this member
+// evacuated it and whether it was running; restore clears the mark, moves back what went
+// elsewhere and starts what was running. Containers are never touched on a member that
+// did not evacuate them.
 
 // The volatile keys evacuation records on an instance. volatile.evacuate.origin and
 // volatile.last_state.power=RUNNING are LXD's; volatile.evacuate.running is Berth's own,
@@ -38,8 +40,10 @@ const (
 
 // Evacuation modes.
 const (
-	evacuateStop    = "stop"
-	evacuateMigrate = "migrate"
+	evacuateStop        = "stop"
+	evacuateMigrate     = "migrate"
+	evacuateAuto        = "auto"
+	evacuateLiveMigrate = "live-migrate"
 )
 
 func init() {
@@ -101,8 +105,9 @@ func clusterMemberStatePost(d *Daemon, r *http.Request) response.Response {
 	})
 }
 
-// evacuationMode checks the request: the action, and for evacuate the mode, empty being
-// "stop" (LXD's choice for instances on local storage, which is all Berth has).
+// evacuationMode checks the request: the action, and for evacuate the mode: "" leaves
+// the choice to each instance's cluster.evacuate (LXD 5.0's lxc sends no mode), "stop"
+// and "migrate" force it. Live migration is not supported.
 func evacuationMode(req api.ClusterMemberStatePost) (string, error) {
 	switch req.Action {
 	case "restore":
@@ -113,11 +118,10 @@ func evacuationMode(req api.ClusterMemberStatePost) (string, error) {
 	}
 
 	switch req.Mode {
-	case "", evacuateStop:
-		return evacuateStop, nil
-	case evacuateMigrate:
-		return "", api.StatusErrorf(http.StatusNotImplemented,
-			"evacuation mode %q is not supported by berthd yet: instances are on local storage; use mode %q", req.Mode, evacuateStop)
+	case "", evacuateStop, evacuateMigrate:
+		return req.Mode, nil
+	case evacuateLiveMigrate:
+		return "", api.StatusErrorf(http.StatusBadRequest, "evacuation mode %q is not supported: containers are not live-migrated; use %q", req.Mode, evacuateMigrate)
 	}
 
 	return "", api.StatusErrorf(http.StatusBadRequest, "unknown evacuation mode %q (stop, migrate)", req.Mode)
@@ -129,6 +133,15 @@ type evacuee struct {
 	Running bool
 	Config  map[string]string // local config (volatile keys included)
 	Timeout time.Duration     // clean shutdown timeout; <0 the default
+	// Action is what its cluster.evacuate asks (evacuationAction): stop, migrate, or
+	// auto (migrate when it can go elsewhere, else stop).
+	Action string
+}
+
+// movedEvacuee is an instance this member's evacuation moved to another member.
+type movedEvacuee struct {
+	Key    string
+	Member string // where it is now
 }
 
 // evacuationHost is what evacuation does to this member (daemonEvacuationHost: the
@@ -139,6 +152,17 @@ type evacuationHost interface {
 	Stop(ctx context.Context, key string, timeout time.Duration, force bool) error
 	Start(ctx context.Context, key string) error
 	SetConfig(ctx context.Context, key string, set map[string]string, unset []string) error
+	// Place picks the member an instance of member goes to (the fewest instances among
+	// the others online and not evacuated).
+	Place(ctx context.Context, member string) (cluster.Member, error)
+	// Move moves stopped instance key of this member to member to; StartOn starts it
+	// there.
+	Move(ctx context.Context, key string, to cluster.Member) error
+	StartOn(ctx context.Context, key string, on cluster.Member) error
+	// Moved lists the instances on other members whose evacuation origin is member.
+	Moved(ctx context.Context, member string) ([]movedEvacuee, error)
+	// MoveBack stops instance key on member from (if running) and moves it to member to.
+	MoveBack(ctx context.Context, key, from, to string) error
 }
 
 type evacuator struct {
@@ -148,17 +172,28 @@ type evacuator struct {
 
 // evacuationStep is what happens to one instance.
 type evacuationStep struct {
-	Key  string
-	Stop bool // running: stop it (cleanly, then by force) and record it was running
+	Key     string
+	Stop    bool // running: stop it (cleanly, then by force) and record it was running
+	Migrate bool // move it to another member (started there if it was running)
+	Auto    bool // migrate chosen by cluster.evacuate=auto: stop instead when nowhere to go
 }
 
-// planEvacuation lists, in key order, what evacuating this member does to its instances
-// in stop mode: every running one is stopped; stopped ones are left alone (their
+// planEvacuation lists, in key order, what evacuating this member does to its instances:
+// those to migrate (mode migrate, or their own cluster.evacuate) go, running or not;
+// of the others every running one is stopped, stopped ones are left alone (their
 // restore must not start them).
-func planEvacuation(insts []evacuee) []evacuationStep {
+func planEvacuation(insts []evacuee, mode string) []evacuationStep {
 	var steps []evacuationStep
 	for _, inst := range insts {
-		if inst.Running {
+		action := mode
+		if action == "" {
+			action = inst.Action
+		}
+
+		switch {
+		case action == evacuateMigrate || action == evacuateAuto:
+			steps = append(steps, evacuationStep{Key: inst.Key, Stop: inst.Running, Migrate: true, Auto: action == evacuateAuto})
+		case inst.Running:
 			steps = append(steps, evacuationStep{Key: inst.Key, Stop: true})
 		}
 	}
@@ -188,10 +223,18 @@ func planRestore(member string, insts []evacuee) (start, clear []string) {
 }
 
 // evacuate marks member evacuated first (from then on placement passes it over), then
-// stops its running instances one by one. A failure on one instance does not leave the
-// others running: all are tried and the failures returned together; the member stays
-// marked evacuated, and evacuating again is refused until it is restored, as in LXD.
+// stops or moves its instances one by one. A failure on one instance does not stop the
+// others: all are tried and the failures returned together; the member stays marked
+// evacuated, and evacuating again is refused until it is restored, as in LXD. Mode
+// migrate with no other member to take the instances fails before anything changes.
 func (e *evacuator) evacuate(ctx context.Context, member, mode string) error {
+	if mode == evacuateMigrate {
+		_, err := e.host.Place(ctx, member)
+		if err != nil {
+			return fmt.Errorf("evacuating cluster member %q (mode migrate): %w", member, err)
+		}
+	}
+
 	err := e.host.SetEvacuated(ctx, member, true)
 	if err != nil {
 		return fmt.Errorf("marking cluster member %q evacuated: %w", member, err)
@@ -208,16 +251,58 @@ func (e *evacuator) evacuate(ctx context.Context, member, mode string) error {
 	}
 
 	var errs []error
-	for _, step := range planEvacuation(insts) {
+	moved := 0
+	for _, step := range planEvacuation(insts, mode) {
 		inst := byKey[step.Key]
-		// Recorded before the stop: should the daemon die halfway, restore still knows
-		// that it stopped this one.
-		err := e.host.SetConfig(ctx, step.Key, map[string]string{keyEvacuateOrigin: member, keyEvacuateRunning: "true"}, nil)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("instance %q: %w", step.Key, err))
-			continue
+		var target cluster.Member
+		if step.Migrate {
+			target, err = e.host.Place(ctx, member)
+			if err != nil && !step.Auto {
+				errs = append(errs, fmt.Errorf("instance %q: %w", step.Key, err))
+				continue
+			}
+
+			if err != nil {
+				e.log.Info("evacuation: no member to move the instance to, stopping it", "instance", step.Key, "err", err)
+				step.Migrate = false
+				if !step.Stop {
+					continue
+				}
+			}
 		}
 
+		err := e.evacuateOne(ctx, member, inst, step, target)
+		if err != nil {
+			errs = append(errs, err)
+		} else if step.Migrate {
+			moved++
+		}
+	}
+
+	if len(errs) > 0 {
+		return fmt.Errorf("evacuating cluster member %q: %w", member, errors.Join(errs...))
+	}
+
+	e.log.Info("cluster member evacuated", "member", member, "mode", mode, "moved", moved)
+	return nil
+}
+
+// evacuateOne stops (if running) and, for a migration, moves one instance to target and
+// starts it there if it was running.
+func (e *evacuator) evacuateOne(ctx context.Context, member string, inst evacuee, step evacuationStep, target cluster.Member) error {
+	// Recorded before the stop or move: should the daemon die halfway, restore still
+	// knows that this evacuation stopped or moved it.
+	set := map[string]string{keyEvacuateOrigin: member}
+	if step.Stop {
+		set[keyEvacuateRunning] = "true"
+	}
+
+	err := e.host.SetConfig(ctx, step.Key, set, nil)
+	if err != nil {
+		return fmt.Errorf("instance %q: %w", step.Key, err)
+	}
+
+	if step.Stop {
 		err = e.host.Stop(ctx, step.Key, inst.Timeout, false)
 		if err != nil && !api.StatusErrorCheck(err, http.StatusBadRequest) {
 			e.log.Warn("evacuation: clean shutdown failed, stopping by force", "instance", step.Key, "err", err)
@@ -225,22 +310,33 @@ func (e *evacuator) evacuate(ctx context.Context, member, mode string) error {
 		}
 
 		if err != nil && !api.StatusErrorCheck(err, http.StatusBadRequest) {
-			errs = append(errs, fmt.Errorf("stopping instance %q: %w", step.Key, err))
-			continue
+			return fmt.Errorf("stopping instance %q: %w", step.Key, err)
 		}
 
 		// LXD's record that it was running (the stop itself wrote STOPPED).
 		err = e.host.SetConfig(ctx, step.Key, map[string]string{keyLastStatePower: "RUNNING"}, nil)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("instance %q: %w", step.Key, err))
+			return fmt.Errorf("instance %q: %w", step.Key, err)
 		}
 	}
 
-	if len(errs) > 0 {
-		return fmt.Errorf("evacuating cluster member %q (mode %s): %w", member, mode, errors.Join(errs...))
+	if !step.Migrate {
+		return nil
 	}
 
-	e.log.Info("cluster member evacuated", "member", member, "mode", mode)
+	err = e.host.Move(ctx, step.Key, target)
+	if err != nil {
+		// It stays here, stopped, recorded: restore starts it again.
+		return fmt.Errorf("moving instance %q to cluster member %q: %w", step.Key, target.Name, err)
+	}
+
+	if step.Stop {
+		err = e.host.StartOn(ctx, step.Key, target)
+		if err != nil {
+			return fmt.Errorf("starting instance %q on cluster member %q: %w", step.Key, target.Name, err)
+		}
+	}
+
 	return nil
 }
 
@@ -253,13 +349,28 @@ func (e *evacuator) restore(ctx context.Context, member string) error {
 		return fmt.Errorf("clearing the evacuation of cluster member %q: %w", member, err)
 	}
 
+	// What went elsewhere comes back first (stopped); then it is started below with
+	// what was stopped here.
+	var errs []error
+	moved, err := e.host.Moved(ctx, member)
+	if err != nil {
+		return err
+	}
+
+	sort.Slice(moved, func(i, j int) bool { return moved[i].Key < moved[j].Key })
+	for _, mv := range moved {
+		err := e.host.MoveBack(ctx, mv.Key, mv.Member, member)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("moving instance %q back from cluster member %q: %w", mv.Key, mv.Member, err))
+		}
+	}
+
 	insts, err := e.host.LocalInstances(ctx)
 	if err != nil {
 		return err
 	}
 
 	start, clear := planRestore(member, insts)
-	var errs []error
 	for _, key := range start {
 		err := e.host.Start(ctx, key)
 		if err != nil && !api.StatusErrorCheck(err, http.StatusBadRequest) {
@@ -278,7 +389,7 @@ func (e *evacuator) restore(ctx context.Context, member string) error {
 		return fmt.Errorf("restoring cluster member %q: %w", member, errors.Join(errs...))
 	}
 
-	e.log.Info("cluster member restored", "member", member, "started", len(start))
+	e.log.Info("cluster member restored", "member", member, "moved_back", len(moved), "started", len(start))
 	return nil
 }
 
@@ -305,7 +416,7 @@ func (h daemonEvacuationHost) LocalInstances(ctx context.Context) ([]evacuee, er
 		}
 
 		out = append(out, evacuee{Key: row.Name, Running: inst.StatusCode != api.Stopped, Config: row.Config,
-			Timeout: shutdownTimeout(inst.ExpandedConfig)})
+			Timeout: shutdownTimeout(inst.ExpandedConfig), Action: evacuationAction(inst.ExpandedConfig, inst.ExpandedDevices)})
 	}
 
 	return out, nil

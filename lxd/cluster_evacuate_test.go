@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-dev/berth/lxd/cluster"
 	"github.com/berth-dev/berth/shared/api"
 )
 
@@ -22,10 +23,15 @@ type fakeEvacHost struct {
 	calls     []string
 	failStop  map[string]error // clean stop fails with this
 	failStart map[string]error
+	away      map[string]*evacuee // moved to another member
+	awayOn    map[string]string   // ... that one
+	place     string              // the member Place picks ("" none: Place fails)
+	failMove  map[string]error
 }
 
 func newFakeEvacHost(insts ...evacuee) *fakeEvacHost {
-	h := &fakeEvacHost{evacuated: map[string]bool{}, insts: map[string]*evacuee{}, failStop: map[string]error{}, failStart: map[string]error{}}
+	h := &fakeEvacHost{evacuated: map[string]bool{}, insts: map[string]*evacuee{}, failStop: map[string]error{}, failStart: map[string]error{},
+		away: map[string]*evacuee{}, awayOn: map[string]string{}, failMove: map[string]error{}}
 	for _, inst := range insts {
 		if inst.Config == nil {
 			inst.Config = map[string]string{}
@@ -93,6 +99,57 @@ func (h *fakeEvacHost) SetConfig(_ context.Context, key string, set map[string]s
 	return nil
 }
 
+func (h *fakeEvacHost) Place(_ context.Context, member string) (cluster.Member, error) {
+	if h.place == "" {
+		return cluster.Member{}, api.StatusErrorf(http.StatusServiceUnavailable, "no cluster member can take a new instance: m9 is offline")
+	}
+
+	return cluster.Member{Name: h.place}, nil
+}
+
+func (h *fakeEvacHost) Move(_ context.Context, key string, to cluster.Member) error {
+	if err := h.failMove[key]; err != nil {
+		return err
+	}
+
+	inst := h.insts[key]
+	if inst.Running {
+		return api.StatusErrorf(http.StatusBadRequest, "instance %q is running", key)
+	}
+
+	delete(h.insts, key)
+	h.away[key], h.awayOn[key] = inst, to.Name
+	h.calls = append(h.calls, "move "+key+" "+to.Name)
+	return nil
+}
+
+func (h *fakeEvacHost) StartOn(_ context.Context, key string, on cluster.Member) error {
+	h.away[key].Running = true
+	h.calls = append(h.calls, "start "+key+" on "+on.Name)
+	return nil
+}
+
+func (h *fakeEvacHost) Moved(_ context.Context, member string) ([]movedEvacuee, error) {
+	var out []movedEvacuee
+	for key, inst := range h.away {
+		if inst.Config[keyEvacuateOrigin] == member {
+			out = append(out, movedEvacuee{Key: key, Member: h.awayOn[key]})
+		}
+	}
+
+	return out, nil
+}
+
+func (h *fakeEvacHost) MoveBack(_ context.Context, key, from, to string) error {
+	inst := h.away[key]
+	inst.Running = false
+	inst.Config[keyLastStatePower] = "STOPPED"
+	delete(h.away, key)
+	h.insts[key] = inst
+	h.calls = append(h.calls, "move "+key+" back from "+from+" to "+to)
+	return nil
+}
+
 func (h *fakeEvacHost) starts() []string {
 	var out []string
 	for _, c := range h.calls {
@@ -114,9 +171,10 @@ func TestEvacuationMode(t *testing.T) {
 		mode   string
 		status int
 	}{
-		{api.ClusterMemberStatePost{Action: "evacuate"}, "stop", 0},
+		{api.ClusterMemberStatePost{Action: "evacuate"}, "", 0},
 		{api.ClusterMemberStatePost{Action: "evacuate", Mode: "stop"}, "stop", 0},
-		{api.ClusterMemberStatePost{Action: "evacuate", Mode: "migrate"}, "", http.StatusNotImplemented},
+		{api.ClusterMemberStatePost{Action: "evacuate", Mode: "migrate"}, "migrate", 0},
+		{api.ClusterMemberStatePost{Action: "evacuate", Mode: "live-migrate"}, "", http.StatusBadRequest},
 		{api.ClusterMemberStatePost{Action: "evacuate", Mode: "teleport"}, "", http.StatusBadRequest},
 		{api.ClusterMemberStatePost{Action: "restore"}, "", 0},
 		{api.ClusterMemberStatePost{Action: "explode"}, "", http.StatusBadRequest},
@@ -304,9 +362,9 @@ func TestClusterMemberStateAPI(t *testing.T) {
 		}
 	}
 
-	code, env, _ := call("POST", "/1.0/cluster/members/m1/state", `{"action":"evacuate","mode":"migrate"}`)
-	if code != http.StatusNotImplemented || !strings.Contains(env.Error, "use mode \"stop\"") {
-		t.Errorf("migrate: %d %q", code, env.Error)
+	code, env, _ := call("POST", "/1.0/cluster/members/m1/state", `{"action":"evacuate","mode":"live-migrate"}`)
+	if code != http.StatusBadRequest || !strings.Contains(env.Error, "not live-migrated") {
+		t.Errorf("live-migrate: %d %q", code, env.Error)
 	}
 
 	code, env, _ = call("POST", "/1.0/cluster/members/m9/state", `{"action":"evacuate"}`)
@@ -337,5 +395,109 @@ func TestClusterMemberStateAPI(t *testing.T) {
 	run(`{"action":"restore"}`)
 	if s := status(); s != "Online" {
 		t.Fatalf("m1 after restore: %s", s)
+	}
+}
+
+// TestEvacuateMigrateRestore: without a mode each instance's cluster.evacuate decides:
+// auto and migrate instances go to the member placement picks, running or not (a
+// running one is stopped first and started there), a stop instance is stopped here.
+// Restore moves back exactly those that went, then starts those that were running.
+func TestEvacuateMigrateRestore(t *testing.T) {
+	h := newFakeEvacHost(
+		evacuee{Key: "web", Running: true, Action: evacuateAuto},
+		evacuee{Key: "db", Running: false, Action: evacuateMigrate},
+		evacuee{Key: "dev", Running: true, Action: evacuateStop},
+	)
+	h.place = "m3"
+	ev := quietEvacuator(h)
+	ctx := context.Background()
+
+	err := ev.evacuate(ctx, "m2", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	want := []string{"evacuated m2 true", "move db m3", "stop dev", "stop web", "move web m3", "start web on m3"}
+	if !reflect.DeepEqual(h.calls, want) {
+		t.Fatalf("evacuation did %q, want %q", h.calls, want)
+	}
+
+	if h.away["web"].Config[keyEvacuateOrigin] != "m2" || h.away["db"].Config[keyEvacuateOrigin] != "m2" {
+		t.Fatalf("moved instances do not record their origin: %v %v", h.away["web"].Config, h.away["db"].Config)
+	}
+
+	if _, ok := h.away["db"].Config[keyEvacuateRunning]; ok {
+		t.Fatal("a stopped instance was recorded as running")
+	}
+
+	h.calls = nil
+	err = ev.restore(ctx, "m2")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	want = []string{"evacuated m2 false", "move db back from m3 to m2", "move web back from m3 to m2"}
+	if !reflect.DeepEqual(h.calls[:3], want) {
+		t.Fatalf("restore did %q, want it to start with %q", h.calls, want)
+	}
+
+	if got := h.starts(); !reflect.DeepEqual(got, []string{"dev", "web"}) {
+		t.Fatalf("restore started %q, want dev and web", got)
+	}
+
+	if len(h.away) != 0 || h.insts["db"].Running {
+		t.Fatalf("after restore: away %v, db running %v", h.away, h.insts["db"].Running)
+	}
+
+	for key, inst := range h.insts {
+		if _, ok := inst.Config[keyEvacuateOrigin]; ok {
+			t.Errorf("%s keeps %s after restore", key, keyEvacuateOrigin)
+		}
+	}
+}
+
+// TestEvacuateMigrateNowhere: mode migrate with no member to go to fails before
+// anything changes; without a mode, auto instances are stopped instead and an instance
+// whose cluster.evacuate is migrate is named in the error, left running.
+func TestEvacuateMigrateNowhere(t *testing.T) {
+	h := newFakeEvacHost(evacuee{Key: "a", Running: true, Action: evacuateAuto})
+	err := quietEvacuator(h).evacuate(context.Background(), "m1", evacuateMigrate)
+	if err == nil || !strings.Contains(err.Error(), "m9 is offline") || len(h.calls) != 0 {
+		t.Fatalf("migrate with nowhere to go: %v, calls %q", err, h.calls)
+	}
+
+	h = newFakeEvacHost(evacuee{Key: "a", Running: true, Action: evacuateAuto}, evacuee{Key: "b", Running: true, Action: evacuateMigrate})
+	err = quietEvacuator(h).evacuate(context.Background(), "m1", "")
+	if err == nil || !strings.Contains(err.Error(), `instance "b"`) {
+		t.Fatalf("forced migrate with nowhere to go: %v", err)
+	}
+
+	want := []string{"evacuated m1 true", "stop a"}
+	if !reflect.DeepEqual(h.calls, want) || !h.insts["b"].Running {
+		t.Fatalf("calls %q (want %q), b running %v", h.calls, want, h.insts["b"].Running)
+	}
+}
+
+// TestEvacuationAction: cluster.evacuate decides; auto migrates only an instance whose
+// devices can all go elsewhere.
+func TestEvacuationAction(t *testing.T) {
+	root := map[string]string{"type": "disk", "path": "/", "pool": "default"}
+	nic := map[string]string{"type": "nic", "network": "berthbr0", "name": "eth0"}
+	for _, c := range []struct {
+		config  map[string]string
+		devices map[string]map[string]string
+		want    string
+	}{
+		{nil, map[string]map[string]string{"root": root, "eth0": nic}, evacuateAuto},
+		{map[string]string{"cluster.evacuate": "auto"}, map[string]map[string]string{"root": root}, evacuateAuto},
+		{map[string]string{"cluster.evacuate": "stop"}, map[string]map[string]string{"root": root}, evacuateStop},
+		{map[string]string{"cluster.evacuate": "migrate"}, map[string]map[string]string{"d": {"type": "disk", "source": "/srv", "path": "/srv"}}, evacuateMigrate},
+		{nil, map[string]map[string]string{"root": root, "d": {"type": "disk", "source": "/srv", "path": "/srv"}}, evacuateStop},
+		{nil, map[string]map[string]string{"root": root, "p": {"type": "proxy"}}, evacuateStop},
+		{nil, map[string]map[string]string{"root": root, "eth0": {"type": "nic", "nictype": "bridged", "parent": "br9"}}, evacuateStop},
+	} {
+		if got := evacuationAction(c.config, c.devices); got != c.want {
+			t.Errorf("%v %v: %q, want %q", c.config, c.devices, got, c.want)
+		}
 	}
 }

@@ -146,7 +146,7 @@ func renderMember(m cluster.Member, now time.Time) api.ClusterMember {
 
 // memberETag covers what PUT writes (and the read-only roles a PUT must send back).
 func memberETag(m api.ClusterMember) any {
-	return []any{m.Description, m.FailureDomain, m.Roles}
+	return []any{m.Description, m.FailureDomain, m.Roles, m.Groups}
 }
 
 func memberURL(name string) string { return "/1.0/cluster/members/" + url.PathEscape(name) }
@@ -163,6 +163,11 @@ func clusterMembersGet(d *Daemon, r *http.Request) response.Response {
 		out := make([]api.ClusterMember, 0, len(ms))
 		for _, m := range ms {
 			out = append(out, renderMember(m, now))
+		}
+
+		err = d.withGroups(r.Context(), out) // cluster_groups.go
+		if err != nil {
+			return response.SmartError(err)
 		}
 
 		return response.SyncResponse(true, out)
@@ -183,8 +188,13 @@ func clusterMemberGet(d *Daemon, r *http.Request) response.Response {
 		return response.SmartError(err)
 	}
 
-	out := renderMember(m, time.Now())
-	return response.SyncResponseETag(true, out, memberETag(out))
+	out := []api.ClusterMember{renderMember(m, time.Now())}
+	err = d.withGroups(r.Context(), out)
+	if err != nil {
+		return response.SmartError(err)
+	}
+
+	return response.SyncResponseETag(true, out[0], memberETag(out[0]))
 }
 
 // PUT /1.0/cluster/members/{name}: description and failure domain. Roles are read only
@@ -213,7 +223,13 @@ func (d *Daemon) updateMember(r *http.Request, patch bool) response.Response {
 		return response.SmartError(err)
 	}
 
-	cur := renderMember(m, time.Now())
+	render := []api.ClusterMember{renderMember(m, time.Now())}
+	err = d.withGroups(ctx, render)
+	if err != nil {
+		return response.SmartError(err)
+	}
+
+	cur := render[0]
 	err = etag.Check(r, memberETag(cur))
 	if err != nil {
 		return response.SmartError(err)
@@ -235,7 +251,12 @@ func (d *Daemon) updateMember(r *http.Request, patch bool) response.Response {
 	}
 
 	err = d.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
-		return tx.UpdateMember(ctx, name, req.Description, req.FailureDomain)
+		err := tx.UpdateMember(ctx, name, req.Description, req.FailureDomain)
+		if err != nil || req.Groups == nil || (len(req.Groups) > 0 && sameSet(req.Groups, cur.Groups)) {
+			return err // no groups sent (an older client): they stay
+		}
+
+		return tx.SetMemberGroups(ctx, name, req.Groups)
 	})
 	if err != nil {
 		return response.SmartError(err)
@@ -266,8 +287,8 @@ func validMemberPut(req api.ClusterMemberPut, cur api.ClusterMember) error {
 		return fmt.Errorf("cluster member config is not supported (got %d keys)", len(req.Config))
 	}
 
-	if len(req.Groups) > 0 && !slices.Equal(req.Groups, []string{"default"}) {
-		return fmt.Errorf("cluster groups are not supported (got %v)", req.Groups)
+	if len(req.Groups) > maxGroupMembers {
+		return fmt.Errorf("a cluster member is in at most %d groups (got %d)", maxGroupMembers, len(req.Groups))
 	}
 
 	return nil
@@ -364,7 +385,9 @@ func clusterMemberPost(d *Daemon, r *http.Request) response.Response {
 // DELETE /1.0/cluster/members/{name}[?force=1]: remove a member. Refused (400) while it
 // has instances unless force, which deletes their rows with it (a member gone for
 // good). Its raft node is removed first; with force a raft error does not stop the
-// removal. A member does not remove itself here.
+// removal. A member does not remove itself here. Without force the removed member is
+// told to leave and resets itself to a standalone server (cluster_leave.go), so it
+// must be online; with force it is not contacted, as in LXD.
 func clusterMemberDelete(d *Daemon, r *http.Request) response.Response {
 	if !d.clustered() {
 		return response.SmartError(errNotClustered)
@@ -386,6 +409,11 @@ func clusterMemberDelete(d *Daemon, r *http.Request) response.Response {
 		if err != nil {
 			return response.SmartError(err)
 		}
+
+		if !m.Online && d.tellsRemoved() {
+			return response.SmartError(api.StatusErrorf(http.StatusServiceUnavailable,
+				"cluster member %q is offline: it cannot be told to leave the cluster (remove it with force)", m.Name))
+		}
 	}
 
 	err = d.removeRaftMember(ctx, m)
@@ -405,6 +433,13 @@ func clusterMemberDelete(d *Daemon, r *http.Request) response.Response {
 	}
 
 	d.events.SendLifecycle("default", "cluster-member-removed", memberURL(m.Name), nil)
+	if !force && d.tellsRemoved() && m.Address != "" {
+		err = d.tellRemoved(ctx, m.Address)
+		if err != nil {
+			return response.SmartError(fmt.Errorf("cluster member %q was removed, but telling it to leave the cluster failed: %w", m.Name, err))
+		}
+	}
+
 	return response.EmptySyncResponse
 }
 

@@ -209,7 +209,7 @@ func TestClusterMemberPutPatch(t *testing.T) {
 		`{"config":{"scheduler.instance":"manual"}}`:          "config",
 		`{"failure_domain":"a/b"}`:                            "not allowed",
 		`{"description":"` + strings.Repeat("x", 5000) + `"}`: "longer",
-		`{"groups":["gpu"]}`:                                  "groups",
+		`{"groups":["gpu"]}`:                                  `cluster group "gpu" not found`,
 		`nope`:                                                "",
 	}
 	for b, msg := range bad {

@@ -12,7 +12,8 @@ import (
 // placeInstance is the member a new instance goes to (issue 16): the one ?target= names
 // (404 naming it when there is none, 503 when it is offline, 400 when evacuated), else
 // the placement's choice (cluster.Place: the fewest instances among the online members
-// not evacuated). On a host never clustered it is this host; a target there is a 400,
+// not evacuated) among all members or, for ?target=@group, among that group's (404
+// naming an unknown group). On a host never clustered it is this host; a target there is a 400,
 // as LXD answers.
 //
 // Forwarding (cluster_forward.go) sends a create for another member there; the create
@@ -36,8 +37,17 @@ func (d *Daemon) placeInstance(ctx context.Context, target string) (cluster.Memb
 		return cluster.Member{}, err
 	}
 
-	if target != "" {
+	group, byGroup := targetGroup(target)
+	if target != "" && !byGroup {
 		return cluster.Target(ms, target)
+	}
+
+	if byGroup {
+		// ?target=@group: placement among that group's members only (cluster_groups.go).
+		ms, err = d.inGroup(ctx, ms, group)
+		if err != nil {
+			return cluster.Member{}, err
+		}
 	}
 
 	var counts map[int64]int
@@ -49,7 +59,12 @@ func (d *Daemon) placeInstance(ctx context.Context, target string) (cluster.Memb
 		return cluster.Member{}, err
 	}
 
-	return cluster.Place(ms, counts)
+	m, err := cluster.Place(ms, counts)
+	if err != nil && byGroup {
+		return m, api.StatusErrorf(api.StatusCodeOf(err), "cluster group %q: %v", group, err)
+	}
+
+	return m, err
 }
 
 // localTarget checks a create's ?target= on the member that makes the instance: it must

@@ -31,6 +31,18 @@ func (d *Daemon) openDB(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("opening database: %w", err)
 		}
+
+		// A member just removed from its cluster keeps its own listener addresses.
+		if kept := d.cluster.Left(); len(kept) > 0 {
+			err = d.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+				return tx.UpdateNodeConfig(ctx, kept, nil)
+			})
+			if err != nil {
+				return fmt.Errorf("keeping this server's addresses after leaving the cluster: %w", err)
+			}
+
+			d.log.Info("left the cluster: standalone with an empty inventory", "kept", kept)
+		}
 	}
 
 	d.cluster.SetDB(d.db)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net/http"
 	"strings"
@@ -43,12 +44,19 @@ func (d *Daemon) initRemote(ctx context.Context) error {
 
 	if c := d.cluster.Cert(); c != nil {
 		d.trust.SetClusterFingerprint(c.Fingerprint)
+		d.cluster.OnCertChange(d.clusterCertChanged) // cluster_certificate.go
 	}
 
 	d.tokens = trust.NewTokens(d.ops)
 	d.audit = trust.NewAudit(d.log)
 
 	tlsConfig := listener.ServerTLSConfig(d.cert)
+	// Read at each handshake: a member's cluster certificate can be replaced while it
+	// runs (PUT /1.0/cluster/certificate).
+	tlsConfig.Certificates = nil
+	tlsConfig.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+		return &d.currentCert().KeyPair, nil
+	}
 	d.https = listener.New(listener.Config{
 		Name: "https", Handler: d.router(), TLS: tlsConfig, Log: d.log, ConnContext: trust.TLSConnContext,
 	})

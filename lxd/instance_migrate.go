@@ -81,6 +81,14 @@ type migrationSource struct {
 
 func (s *migrationSource) run(ctx context.Context, control, fs *ws.Conn) error {
 	return s.d.migrations.ReadTrees(ctx, s.name, s.snapshots, func(ctx context.Context, t *instance.Trees) error {
+		return s.send(ctx, t, control, fs)
+	})
+}
+
+// send sends the instance whose trees t gives (a move between cluster members sends
+// with this too).
+func (s *migrationSource) send(ctx context.Context, t *instance.Trees, control, fs *ws.Conn) error {
+	{
 		src := migration.Source{Control: control, FS: fs, Snapshots: t.Snapshots, Running: s.running,
 			SendTree: func(ctx context.Context, snap string, features []string) error {
 				if snap == "" {
@@ -103,5 +111,5 @@ func (s *migrationSource) run(ctx context.Context, control, fs *ws.Conn) error {
 			}}
 
 		return src.Run(ctx)
-	})
+	}
 }

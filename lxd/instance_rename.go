@@ -12,7 +12,8 @@ import (
 )
 
 // POST /1.0/instances/{name}: rename (LXD's body {"name": "new"}), with migration and a
-// pool or project a move on this server (instance_move.go), or with migration alone the
+// pool or project a move on this server (instance_move.go), with migration and ?target= a
+// move to another cluster member (cluster_move.go), or with migration alone the
 // source of a migration (instance_migrate.go).
 func instanceRename(d *Daemon, r *http.Request) response.Response {
 	name := pathVar(r, "name")
@@ -20,6 +21,10 @@ func instanceRename(d *Daemon, r *http.Request) response.Response {
 	err := decodeJSON(r, &req)
 	if err != nil {
 		return response.SmartError(err)
+	}
+
+	if target := r.URL.Query().Get("target"); req.Migration && target != "" {
+		return clusterMove(d, r, name, req, target) // cluster_move.go
 	}
 
 	if req.Migration && (req.Pool != "" || req.Project != "") {

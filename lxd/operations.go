@@ -56,6 +56,7 @@ func operationsGet(d *Daemon, r *http.Request) response.Response {
 	d.operationsOfMembers(r, urls, objs)
 
 	if full {
+		dropHeldStandIns(objs) // cluster_tokens_list.go
 		return response.SyncResponse(true, objs)
 	}
 

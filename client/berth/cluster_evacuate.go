@@ -26,9 +26,9 @@ func clusterEvacuateCmds(a *app) []*cobra.Command {
 func newClusterStateCmd(a *app, action string) *cobra.Command {
 	var force bool
 	var mode string
-	short := "Evacuate a cluster member: stop (or move) its instances and keep new ones off it"
+	short := "Evacuate a cluster member: stop or move its instances and keep new ones off it"
 	if action == "restore" {
-		short = "Restore an evacuated cluster member: start the instances its evacuation stopped"
+		short = "Restore an evacuated cluster member: move back and start the instances its evacuation stopped or moved"
 	}
 
 	cmd := &cobra.Command{
@@ -55,7 +55,7 @@ func newClusterStateCmd(a *app, action string) *cobra.Command {
 
 	cmd.Flags().BoolVar(&force, "force", false, "Do not ask for confirmation")
 	if action == "evacuate" {
-		cmd.Flags().StringVar(&mode, "action-mode", "", "How to evacuate the instances: stop or migrate (default: stop)")
+		cmd.Flags().StringVar(&mode, "action-mode", "", "How to evacuate the instances: stop or migrate (default: each instance's cluster.evacuate)")
 		// lxc's name for it.
 		cmd.Flags().StringVar(&mode, "action", "", "Same as --action-mode")
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -33,12 +34,18 @@ type Service struct {
 	localDB   *sql.DB // nil on a host never clustered
 	self      local
 	enabled   bool
-	db        *db.DB         // the inventory: dqlite's once clustered
-	cert      *listener.Cert // the cluster certificate, clustered only
-	node      node           // the dqlite node, clustered only
-	threshold time.Duration  // cluster.offline_threshold
-	changing  bool           // an enable or join is under way
-	levels    Levels         // this binary's (Config.Levels)
+	db        *db.DB            // the inventory: dqlite's once clustered
+	cert      *listener.Cert    // the cluster certificate, clustered only
+	node      node              // the dqlite node, clustered only
+	threshold time.Duration     // cluster.offline_threshold
+	changing  bool              // an enable or join is under way
+	levels    Levels            // this binary's (Config.Levels)
+	left      map[string]string // the own config kept by a member that left (leave.go)
+
+	// A cluster certificate swap (certificate.go): swapMu is taken before mu.
+	swapMu       sync.Mutex
+	swap         certSwap
+	onCertChange func(memberFingerprints []string)
 }
 
 // Open reads local.db: a member that has one starts clustered. A host without one
@@ -46,6 +53,13 @@ type Service struct {
 // so the next attempt starts clean.
 func Open(ctx context.Context, cfg Config) (*Service, error) {
 	s := &Service{dir: cfg.Dir, log: cfg.Log, threshold: DefaultOfflineThreshold, levels: cfg.Levels}
+	// A member removed from its cluster resets itself first (leave.go).
+	kept, err := finishLeave(ctx, cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+
+	s.left = kept
 	conn, err := db.OpenLocal(ctx, cfg.Dir, false)
 	if err != nil {
 		return nil, err
@@ -206,13 +220,35 @@ func (s *Service) Cert() *listener.Cert {
 // as client certificate, and the server's certificate must be exactly it (pinned; the
 // certificate names the first member's host, so its names are not checked). Nil when
 // not clustered.
+//
+// Both are read at each handshake: while the cluster certificate is replaced
+// (certificate.go) the one presented is the current one, and a server presenting
+// either of the swap's two is accepted.
 func (s *Service) ClientTLS() *tls.Config {
-	c := s.Cert()
-	if c == nil {
+	if s.Cert() == nil {
 		return nil
 	}
 
-	return pinnedTLS(c.Fingerprint, &c.KeyPair)
+	return &tls.Config{
+		MinVersion:         tls.VersionTLS13,
+		InsecureSkipVerify: true, // replaced by the pin below
+		NextProtos:         []string{"http/1.1"},
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			c := s.Cert()
+			if c == nil {
+				return nil, errors.New("not clustered any more")
+			}
+
+			return &c.KeyPair, nil
+		},
+		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+			if len(raw) == 0 || !slices.Contains(s.MemberFingerprints(), listener.Fingerprint(raw[0])) {
+				return errors.New("the server does not present the cluster certificate")
+			}
+
+			return nil
+		},
+	}
 }
 
 // pinnedTLS accepts exactly the server certificate of fingerprint fp.

@@ -103,7 +103,13 @@ func (tx *Tx) ClusterMemberAdd(ctx context.Context, m MemberRow) (int64, error) 
 		return 0, fmt.Errorf("adding member %q: %w", m.Name, err)
 	}
 
-	return res.LastInsertId()
+	id, err := res.LastInsertId()
+	if err != nil {
+		return 0, fmt.Errorf("adding member %q: %w", m.Name, err)
+	}
+
+	// Every member starts in the default cluster group, as in LXD.
+	return id, tx.addToDefaultGroup(ctx, id)
 }
 
 // memberFree is a 409 when a member other than self holds name or address.

@@ -15,6 +15,12 @@ CREATE TABLE certificates (
     projects TEXT NOT NULL DEFAULT '[]',
     UNIQUE (fingerprint)
 );
+CREATE TABLE cluster_groups (
+    id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    UNIQUE (name)
+);
 CREATE TABLE cluster_tokens (
     id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
     name TEXT NOT NULL,
@@ -133,6 +139,14 @@ CREATE TABLE members (
     evacuated INTEGER NOT NULL DEFAULT 0,
     heartbeat TEXT,
     UNIQUE (name)
+);
+CREATE TABLE members_cluster_groups (
+    id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+    member_id INTEGER NOT NULL,
+    group_id INTEGER NOT NULL,
+    FOREIGN KEY (member_id) REFERENCES members (id) ON DELETE CASCADE,
+    FOREIGN KEY (group_id) REFERENCES cluster_groups (id) ON DELETE CASCADE,
+    UNIQUE (member_id, group_id)
 );
 CREATE TABLE networks (
     id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,

@@ -33,6 +33,7 @@ var updates = []schema.Update{
 	updateFromV9,
 	updateFromV10,
 	updateFromV11,
+	updateFromV12,
 }
 
 // updateFromV0 creates the initial tables. Tables shared across a future cluster

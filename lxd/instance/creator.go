@@ -25,6 +25,7 @@ type createHost interface {
 	frozen(name string, fn func() error) error
 	instanceDir(name string) string
 	event(action, name string, ctx map[string]any)
+	forgetMoved(name string)
 }
 
 // rootSizes is the root disk size policy (*Configurator): refused where the pool cannot

@@ -63,6 +63,10 @@ type newSpec struct {
 	makeSnapshots func(ctx context.Context, ids idmap.Set) error
 
 	event map[string]any // context of the instance-created event
+
+	// commit, when set, replaces writing a new row: a move between cluster members
+	// (MemberMove) changes the existing row instead, which must exist.
+	commit func(ctx context.Context, tx *db.Tx, ids idmap.Set) error
 }
 
 // newInstance is the creation pipeline: reserve the name (409 while another create holds
@@ -81,13 +85,15 @@ func (ct *Creator) newInstance(ctx context.Context, spec *newSpec) error {
 
 	defer releaseName()
 
-	exists, err := ct.host.exists(ctx, name)
-	if exists {
-		return api.StatusErrorf(http.StatusConflict, "instance %q already exists", name)
-	}
+	if spec.commit == nil {
+		exists, err := ct.host.exists(ctx, name)
+		if exists {
+			return api.StatusErrorf(http.StatusConflict, "instance %q already exists", name)
+		}
 
-	if err != nil && !api.StatusErrorCheck(err, http.StatusNotFound) {
-		return err
+		if err != nil && !api.StatusErrorCheck(err, http.StatusNotFound) {
+			return err
+		}
 	}
 
 	base, release, err := ct.allocateIDs(ctx)
@@ -134,6 +140,10 @@ func (ct *Creator) newInstance(ctx context.Context, spec *newSpec) error {
 
 	// The storage is complete: the row is written even if the operation is cancelled now.
 	err = ct.db.Transaction(context.WithoutCancel(ctx), func(ctx context.Context, tx *db.Tx) error {
+		if spec.commit != nil {
+			return spec.commit(ctx, tx, ids)
+		}
+
 		return insertNew(ctx, tx, spec, ids)
 	})
 	if err != nil {

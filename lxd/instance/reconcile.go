@@ -20,6 +20,7 @@ func (ru *Runner) Reconcile(ctx context.Context) error {
 	var rows []db.Instance
 	profiles := map[string]*db.Profile{}
 	known := map[string]bool{}
+	owners := map[string]int64{} // every row's member: settleMemberMoves
 	err := ru.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
 		var err error
 		rows, err = tx.GetInstancesWhere(ctx, db.InstanceFilter{MemberID: ru.member})
@@ -34,6 +35,7 @@ func (ru *Runner) Reconcile(ctx context.Context) error {
 
 		for _, inst := range all {
 			known[inst.Name] = true
+			owners[inst.Name] = inst.MemberID
 		}
 
 		ps, err := tx.GetProfiles(ctx)
@@ -67,6 +69,7 @@ func (ru *Runner) Reconcile(ctx context.Context) error {
 		ru.settleMove(inst, profiles)
 	}
 
+	ru.settleMemberMoves(owners)
 	ru.removeOrphans(known)
 	return nil
 }

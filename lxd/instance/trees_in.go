@@ -44,6 +44,9 @@ type Incoming struct {
 	// filler that writes as the container (a migration's rsync receiver) rather than as
 	// host root.
 	FillAs func(ctx context.Context, ids idmap.Set, snap, rootfsDir, metaDir string) error
+	// Move, when set, makes this the arrival of an instance that another cluster member
+	// hands over (move_member.go): its row exists and changes, rather than a new one.
+	Move *MemberMove
 }
 
 // CreateFromTrees makes an instance whose trees Fill writes, each first as a pool image
@@ -89,7 +92,7 @@ func (ct *Creator) CreateFromTrees(ctx context.Context, in Incoming) error {
 
 	name := in.Instance.Name
 	fps := map[string]string{}
-	err = ct.newInstance(ctx, &newSpec{
+	spec := &newSpec{
 		row:             in.Instance,
 		devices:         devices,
 		pool:            pool,
@@ -130,9 +133,18 @@ func (ct *Creator) CreateFromTrees(ctx context.Context, in Incoming) error {
 
 			return nil
 		},
-	})
+	}
+	if in.Move != nil {
+		ct.prepareMoveIn(spec, *in.Move)
+	}
+
+	err = ct.newInstance(ctx, spec)
 	if err != nil {
 		return err
+	}
+
+	if in.Move != nil {
+		unmarkMemberMove(ct.host.instanceDir(name)) // the row is this member's now
 	}
 
 	// Dir instances hold copies: their images can go now.

@@ -37,14 +37,24 @@ func (ct *Creator) ReadTrees(ctx context.Context, name string, snapshots bool, f
 	unlock := ct.host.lock(name)
 	defer unlock()
 
-	inst, profiles, err := ct.host.load(ctx, name)
+	t, err := ct.trees(ctx, name, snapshots)
 	if err != nil {
 		return err
 	}
 
+	return fn(ctx, t)
+}
+
+// trees gives access to instance name's trees. Preconditions: the instance lock is held.
+func (ct *Creator) trees(ctx context.Context, name string, snapshots bool) (*Trees, error) {
+	inst, profiles, err := ct.host.load(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+
 	ids, err := ct.host.idsOf(inst)
 	if err != nil {
-		return err
+		return nil, err
 	}
 
 	var snaps []db.Snapshot
@@ -55,14 +65,14 @@ func (ct *Creator) ReadTrees(ctx context.Context, name string, snapshots bool, f
 			return err
 		})
 		if err != nil {
-			return err
+			return nil, err
 		}
 	}
 
 	_, devices := Expand(inst, profiles)
 	pool, err := ct.pools.of(devices)
 	if err != nil {
-		return err
+		return nil, err
 	}
 
 	t := &Trees{Instance: ct.view.render(inst, profiles, false).Instance, Snapshots: []api.InstanceSnapshot{}, IDs: ids,
@@ -71,7 +81,7 @@ func (ct *Creator) ReadTrees(ctx context.Context, name string, snapshots bool, f
 		t.Snapshots = append(t.Snapshots, ct.snaps.Render(&snaps[i], profiles))
 	}
 
-	return fn(ctx, t)
+	return t, nil
 }
 
 // Root gives the instance's root filesystem to read until release. A running instance is

@@ -175,7 +175,7 @@ func (s *Store) Authenticate(r *http.Request) Caller {
 	}
 
 	c.Fingerprint = listener.Fingerprint(r.TLS.PeerCertificates[0].Raw)
-	if fp := s.clusterFingerprint.Load(); fp != nil && *fp == c.Fingerprint {
+	if s.isClusterFingerprint(c.Fingerprint) {
 		c.Trusted, c.Member = true, true
 		c.Cert = Entry{Fingerprint: c.Fingerprint, Name: "cluster member", Type: api.CertificateTypeServer}
 		return c

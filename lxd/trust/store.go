@@ -50,20 +50,40 @@ type Store struct {
 	// handed to connections without a certificate).
 	onRevoke func(fingerprint string)
 
-	// clusterFingerprint is the cluster certificate's: a client presenting it is a
-	// member (nil when not clustered).
-	clusterFingerprint atomic.Pointer[string]
+	// clusterFingerprints are the cluster certificate's: a client presenting it is a
+	// member (nil when not clustered). While the cluster certificate is replaced there
+	// are two, the old and the new (SetClusterFingerprints).
+	clusterFingerprints atomic.Pointer[[]string]
 }
 
 // SetClusterFingerprint makes clients presenting the certificate of fingerprint fp
 // cluster members ("" none).
 func (s *Store) SetClusterFingerprint(fp string) {
 	if fp == "" {
-		s.clusterFingerprint.Store(nil)
+		s.clusterFingerprints.Store(nil)
 		return
 	}
 
-	s.clusterFingerprint.Store(&fp)
+	s.SetClusterFingerprints([]string{fp})
+}
+
+// SetClusterFingerprints makes clients presenting any of the certificates of
+// fingerprints fps cluster members: the cluster certificate's, and while it is being
+// replaced (PUT /1.0/cluster/certificate) the other one of the swap.
+func (s *Store) SetClusterFingerprints(fps []string) {
+	fps = slices.DeleteFunc(slices.Clone(fps), func(fp string) bool { return fp == "" })
+	if len(fps) == 0 {
+		s.clusterFingerprints.Store(nil)
+		return
+	}
+
+	s.clusterFingerprints.Store(&fps)
+}
+
+// isClusterFingerprint reports whether fp is a member's certificate.
+func (s *Store) isClusterFingerprint(fp string) bool {
+	fps := s.clusterFingerprints.Load()
+	return fps != nil && fp != "" && slices.Contains(*fps, fp)
 }
 
 // OnRevoke sets what to do, besides closing its connections, when a certificate is

@@ -22,6 +22,7 @@ const (
 	clusterInstWrites    = 10  // instance record create and delete samples per setup
 	clusterListed        = 100 // stopped instances spread over the members for lxc list
 	clusterFailovers     = 10  // leader kills
+	clusterMoves         = 3   // moves of a stopped container between members
 )
 
 // benchCluster measures clustering (issue 16): write latency (a profile, an instance
@@ -48,7 +49,7 @@ func clusterBench(b *berthd, image string, r *report) (err error) {
 	}
 
 	r.reserve(append(rows, listRow("single host"), listRow("3 members (via m1)"),
-		"cluster: failover (leader SIGKILL to next write)")...)
+		moveRow, "cluster: failover (leader SIGKILL to next write)")...)
 	fmt.Fprintln(os.Stderr, "cluster: single-host writes")
 	err = writeLatency(filepath.Join(b.dir, "unix.socket"), "single host", "s", r)
 	if err != nil {
@@ -107,8 +108,41 @@ func clusterBench(b *berthd, image string, r *report) (err error) {
 		return err
 	}
 
+	fmt.Fprintln(os.Stderr, "cluster: move")
+	err = moveFigure(c.sock(1), r)
+	if err != nil {
+		return err
+	}
+
 	fmt.Fprintln(os.Stderr, "cluster: failover")
 	return c.failovers(r)
+}
+
+// moveRow is the move figure: a stopped container (the test image's tree) moved to
+// another member (lxc move --target), the trees sent over the migration protocol.
+const moveRow = "cluster: instance move (stopped), member to member"
+
+// moveFigure creates a stopped container on m1 and times its moves round the members
+// (m1 to m2, m2 to m3, ...) through socket, then deletes it.
+func moveFigure(socket string, r *report) error {
+	err := apiDo(socket, "POST", "/1.0/instances?target=m1", instanceSpec("bmv"))
+	if err != nil {
+		return err
+	}
+
+	defer func() { _ = apiDo(socket, "DELETE", "/1.0/instances/bmv", nil) }()
+	for k := 0; k < clusterMoves; k++ {
+		to := fmt.Sprintf("m%d", (k+1)%3+1)
+		t0 := time.Now()
+		err := apiDo(socket, "POST", "/1.0/instances/bmv?target="+to, map[string]any{"migration": true})
+		if err != nil {
+			return err
+		}
+
+		r.add(moveRow, time.Since(t0))
+	}
+
+	return nil
 }
 
 // writeLatency times profile and instance-record creates and deletes through socket.

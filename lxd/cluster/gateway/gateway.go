@@ -75,6 +75,7 @@ type Gateway struct {
 	app     *app.App
 	db      *sql.DB
 	dialTLS *tls.Config
+	tls     *tlsState // the certificate dialTLS and the listener use (SetCert)
 	store   *fileStore
 	log     *slog.Logger
 	// socket is the abstract unix socket the engine listens on (see newApp).
@@ -135,7 +136,7 @@ func start(ctx context.Context, cfg Config, cluster []string, m mode) (*Gateway,
 		return nil, errors.New("cluster database directory required")
 	}
 
-	listenTLS, dialTLS, err := tlsConfigs(cfg.Cert)
+	tlsState, listenTLS, dialTLS, err := tlsConfigs(cfg.Cert)
 	if err != nil {
 		return nil, err
 	}
@@ -164,6 +165,7 @@ func start(ctx context.Context, cfg Config, cluster []string, m mode) (*Gateway,
 	g := &Gateway{
 		cfg:     cfg,
 		dialTLS: dialTLS,
+		tls:     tlsState,
 		store:   &fileStore{path: filepath.Join(cfg.Dir, storeFile)},
 		log:     cfg.Logger,
 	}
