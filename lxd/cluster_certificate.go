@@ -102,7 +102,7 @@ func clusterCertificatePut(d *Daemon, r *http.Request) response.Response {
 	var prepared []cluster.Member
 	abort := func() {
 		for _, m := range prepared {
-			err := d.memberCall(context.Background(), m.Address, http.MethodPut, certStepPath, certStep{Step: "abort", Fingerprint: fp}, certStepTimeout)
+			err := d.memberSend(context.Background(), m.Address, http.MethodPut, certStepPath, certStep{Step: "abort", Fingerprint: fp}, certStepTimeout)
 			if err != nil {
 				d.log.Warn("aborting the cluster certificate swap on a member", "member", m.Name, "err", err)
 			}
@@ -117,7 +117,7 @@ func clusterCertificatePut(d *Daemon, r *http.Request) response.Response {
 	}
 
 	for _, m := range others {
-		err = d.memberCall(ctx, m.Address, http.MethodPut, certStepPath, prepare, certStepTimeout)
+		err = d.memberSend(ctx, m.Address, http.MethodPut, certStepPath, prepare, certStepTimeout)
 		if err != nil {
 			abort()
 			return response.SmartError(api.StatusErrorf(http.StatusServiceUnavailable,
@@ -131,7 +131,7 @@ func clusterCertificatePut(d *Daemon, r *http.Request) response.Response {
 	// not matter, and a member that fails to commit keeps working on the old one.
 	var failed []string
 	for _, m := range others {
-		err = d.memberCall(ctx, m.Address, http.MethodPut, certStepPath, certStep{Step: "commit", Fingerprint: fp}, certStepTimeout)
+		err = d.memberSend(ctx, m.Address, http.MethodPut, certStepPath, certStep{Step: "commit", Fingerprint: fp}, certStepTimeout)
 		if err != nil {
 			failed = append(failed, fmt.Sprintf("%s: %v", m.Name, err))
 		}
@@ -148,7 +148,7 @@ func clusterCertificatePut(d *Daemon, r *http.Request) response.Response {
 	}
 
 	for _, m := range others {
-		err = d.memberCall(ctx, m.Address, http.MethodPut, certStepPath, certStep{Step: "finish", Fingerprint: fp}, certStepTimeout)
+		err = d.memberSend(ctx, m.Address, http.MethodPut, certStepPath, certStep{Step: "finish", Fingerprint: fp}, certStepTimeout)
 		if err != nil {
 			d.log.Warn("ending the cluster certificate swap on a member (it ends by itself)", "member", m.Name, "err", err)
 		}

@@ -71,12 +71,12 @@ func (d *Daemon) tellsRemoved() bool {
 // tellRemoved asks the removed member at address to leave (PUT /1.0/cluster, enabled
 // false).
 func (d *Daemon) tellRemoved(ctx context.Context, address string) error {
-	return d.memberCall(ctx, address, http.MethodPut, "/1.0/cluster", api.ClusterPut{Cluster: api.Cluster{Enabled: false}}, leaveTimeout)
+	return d.memberSend(ctx, address, http.MethodPut, "/1.0/cluster", api.ClusterPut{Cluster: api.Cluster{Enabled: false}}, leaveTimeout)
 }
 
-// memberCall sends one JSON request to the member at address over member-to-member
+// memberSend sends one JSON request to the member at address over member-to-member
 // TLS (the cluster certificate presented and pinned) and returns its refusal, if any.
-func (d *Daemon) memberCall(ctx context.Context, address, method, path string, body any, timeout time.Duration) error {
+func (d *Daemon) memberSend(ctx context.Context, address, method, path string, body any, timeout time.Duration) error {
 	tlsConfig := d.cluster.ClientTLS()
 	if tlsConfig == nil {
 		return errors.New("not clustered")
