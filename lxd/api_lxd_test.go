@@ -38,9 +38,9 @@ func TestUnservedLXDOperations(t *testing.T) {
 		code         int
 		msg          string
 	}{
-		{"GET", "/1.0/cluster/groups", 501, "GET /1.0/cluster/groups is not implemented in Berth (clustering: issue 16)"},
-		{"PUT", "/1.0/cluster/certificate", 501, "clustering: issue 16"},
-		{"HEAD", "/1.0/cluster/groups", 501, ""},
+		{"GET", "/1.0/network-zones", 501, "GET /1.0/network-zones is not implemented in Berth (network zones (DNS) are not planned)"},
+		{"PUT", "/1.0/network-zones/z", 501, "network zones (DNS) are not planned"},
+		{"HEAD", "/1.0/network-zones", 501, ""},
 		{"GET", "/1.0/instances/c1/sftp", 501, "GET /1.0/instances/{name}/sftp is not implemented"},
 		{"GET", "/1.0/containers/c1/sftp", 501, "GET /1.0/containers/{name}/sftp is not implemented"},
 		{"PATCH", "/1.0/events", 405, "method PATCH is not allowed"},

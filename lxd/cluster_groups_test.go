@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/berth-dev/berth/lxd/db"
+	"github.com/berth-dev/berth/lxd/trust"
 	"github.com/berth-dev/berth/shared/api"
 )
 
@@ -171,6 +172,66 @@ func TestClusterGroupsCertUnclustered(t *testing.T) {
 		code, env, _ := call(c[0], c[1], c[2])
 		if code != http.StatusBadRequest || !strings.Contains(env.Error, "not clustered") {
 			t.Errorf("%s %s unclustered: %d %s", c[0], c[1], code, env.Error)
+		}
+	}
+}
+
+// Who may replace the cluster certificate: an administrator (the unix socket, an
+// unrestricted client certificate, a member); never a restricted certificate or an
+// untrusted client. Its internal steps (which carry the key) answer members only, not
+// even an administrator's certificate.
+func TestClusterCertificateAccess(t *testing.T) {
+	d := newFakeClusterDaemon(t)
+	find := func(path string, eps []APIEndpoint) APIEndpoint {
+		for _, ep := range eps {
+			if ep.Path == path {
+				return ep
+			}
+		}
+
+		t.Fatalf("no endpoint %s", path)
+		return APIEndpoint{}
+	}
+
+	pub := find("cluster/certificate", endpoints)
+	internal := find("internal/cluster/certificate", internalEndpoints)
+	admin := trust.Caller{Via: trust.ViaTLS, Trusted: true, Fingerprint: "a", Cert: trust.Entry{Type: api.CertificateTypeClient}}
+	restricted := admin
+	restricted.Cert.Restricted, restricted.Cert.Projects = true, []string{"default"}
+	member := trust.Caller{Via: trust.ViaTLS, Trusted: true, Member: true, Fingerprint: "m"}
+	untrusted := trust.Caller{Via: trust.ViaTLS, Fingerprint: "u"}
+	r, _ := http.NewRequest(http.MethodPut, "/1.0/cluster/certificate", nil)
+	for _, c := range []struct {
+		name         string
+		caller       trust.Caller
+		pub, private bool
+	}{
+		{"unix", trust.Caller{Via: trust.ViaUnix}, true, true},
+		{"admin cert", admin, true, false},
+		{"member", member, true, true},
+		{"restricted cert", restricted, false, false},
+		{"untrusted", untrusted, false, false},
+	} {
+		if got := d.allowed(pub, c.caller, r); got != c.pub {
+			t.Errorf("%s: PUT /1.0/cluster/certificate allowed = %v, want %v", c.name, got, c.pub)
+		}
+
+		if got := d.allowed(internal, c.caller, r); got != c.private {
+			t.Errorf("%s: PUT /internal/cluster/certificate allowed = %v, want %v", c.name, got, c.private)
+		}
+	}
+}
+
+// Only the member that removed this one makes it leave: an administrator's PUT
+// /1.0/cluster with enabled false is refused and changes nothing.
+func TestClusterLeaveOnlyFromMember(t *testing.T) {
+	d := newFakeClusterDaemon(t, threeMembers...)
+	for _, c := range []trust.Caller{{Via: trust.ViaUnix}, {Via: trust.ViaTLS, Trusted: true, Cert: trust.Entry{Type: api.CertificateTypeClient}}} {
+		r, _ := http.NewRequest(http.MethodPut, "/1.0/cluster", strings.NewReader(`{"enabled":false}`))
+		r = r.WithContext(context.WithValue(r.Context(), callerKey{}, c))
+		resp := clusterLeave(d, r)
+		if !strings.Contains(resp.String(), "not supported") {
+			t.Errorf("%s: leave answered %s, want a refusal", c, resp.String())
 		}
 	}
 }

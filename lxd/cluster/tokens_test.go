@@ -356,8 +356,12 @@ func TestLocalDB(t *testing.T) {
 	}
 
 	cfg := s.ClientTLS()
-	if cfg == nil || len(cfg.Certificates) != 1 || cfg.VerifyPeerCertificate == nil {
+	if cfg == nil || cfg.GetClientCertificate == nil || cfg.VerifyPeerCertificate == nil {
 		t.Fatal("member TLS: no client certificate or no pin")
+	}
+
+	if c, err := cfg.GetClientCertificate(nil); err != nil || string(c.Certificate[0]) != string(s.Cert().KeyPair.Certificate[0]) {
+		t.Fatalf("member TLS presents another certificate than the cluster's: %v", err)
 	}
 
 	if cfg.VerifyPeerCertificate([][]byte{[]byte("other")}, nil) == nil {
