@@ -157,7 +157,10 @@ func (d *Daemon) forwardIfRemote(ep APIEndpoint, r *http.Request) (response.Resp
 	case strings.HasPrefix(ep.Path, "instances/{name}"):
 		m, err = cf.instanceMember(r.Context(), d.db, pathVar(r, "name"))
 	case ep.Path == collectionInstances && r.Method == http.MethodPost:
-		m, r, err = cf.createMember(r)
+		err = d.createTargetAllowed(r) // cluster_target_restrict.go
+		if err == nil {
+			m, r, err = cf.createMember(r)
+		}
 	case strings.HasPrefix(ep.Path, "operations/{id}"):
 		m = d.operationMember(r.Context(), pathVar(r, "id"), trustedFor(r))
 	}

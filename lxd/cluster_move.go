@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
@@ -9,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/berth-dev/berth/client"
 	"github.com/berth-dev/berth/lxd/cluster"
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/idmap"
@@ -206,8 +209,30 @@ func (d *Daemon) dialMoveIn(ctx context.Context, m cluster.Member, body moveIn) 
 		secrets[s] = v
 	}
 
+	// As a member (the cluster certificate presented): the arrival's websockets take
+	// only a member (memberOnlyConnect).
+	c := d.cluster.Cert()
+	keyDER, err := x509.MarshalPKCS8PrivateKey(c.KeyPair.PrivateKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("the cluster key: %w", err)
+	}
+
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
 	opURL := "https://" + m.Address + "/1.0/operations/" + op.ID
-	return dialMigration(ctx, opURL, d.cluster.Cert().PEM, secrets)
+	return dialMigrationAs(ctx, opURL, client.HTTPSArgs{ClientCert: []byte(c.PEM), ClientKey: keyPEM, ServerCert: []byte(c.PEM)}, secrets)
+}
+
+// memberOnlyConnect connects a websocket of sess for a cluster member only: the secrets
+// of an arrival are in its operation's metadata, which a restricted client of the
+// instance's project may read, and whoever connects first plays the source.
+func memberOnlyConnect(sess *ws.Session) func(*operations.Operation, *http.Request, http.ResponseWriter) error {
+	return func(_ *operations.Operation, r *http.Request, w http.ResponseWriter) error {
+		if !callerOf(r).Member {
+			return api.StatusErrorf(http.StatusForbidden, "the websockets of an instance moved between cluster members are for cluster members only")
+		}
+
+		return sess.Connect(r, w)
+	}
 }
 
 // POST /internal/cluster/move: receive an instance another member moves here. A
@@ -282,7 +307,7 @@ func internalClusterMove(d *Daemon, r *http.Request) response.Response {
 
 			return receiveMove(ctx, d, mover, in, sess.Conn("control"), sess.Conn("fs"))
 		},
-		func(_ *operations.Operation, r *http.Request, w http.ResponseWriter) error { return sess.Connect(r, w) }, nil)
+		memberOnlyConnect(sess), nil)
 	if err != nil {
 		return response.InternalError(err)
 	}

@@ -86,12 +86,18 @@ func migrationOperation(op string, secrets map[string]string) (string, string, e
 // dialMigration connects the websockets of a peer's migration operation, its server's
 // certificate pinned (cert, PEM; empty: the system roots).
 func dialMigration(ctx context.Context, op, cert string, secrets map[string]string) (*ws.Conn, *ws.Conn, error) {
+	return dialMigrationAs(ctx, op, client.HTTPSArgs{ServerCert: []byte(cert)}, secrets)
+}
+
+// dialMigrationAs is dialMigration with the TLS of args (a cluster member presents the
+// cluster certificate: cluster_move.go).
+func dialMigrationAs(ctx context.Context, op string, args client.HTTPSArgs, secrets map[string]string) (*ws.Conn, *ws.Conn, error) {
 	server, id, err := migrationOperation(op, secrets)
 	if err != nil {
 		return nil, nil, err
 	}
 
-	c, err := client.ConnectHTTPS(server, client.HTTPSArgs{ServerCert: []byte(cert)})
+	c, err := client.ConnectHTTPS(server, args)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -32,7 +32,7 @@ import (
 //
 // A member that never hears "finish" (its driver died) stops accepting the old
 // certificate swapWindow after its commit by itself; an abandoned prepare is dropped
-// after prepareTTL.
+// after abandonedPrepare (and another swap may replace it after prepareTTL).
 
 // Limits of a certificate swap.
 const (
@@ -41,11 +41,19 @@ const (
 	maxCertPEM = 64 << 10
 )
 
+// abandonedPrepare is how long a prepared certificate is accepted from peers when its
+// swap neither commits nor aborts (the driving member died, or its abort was lost): long
+// enough for a driver to reach every member (10 s a step), short enough that a pair the
+// administrator was told changed nothing does not stay a member's certificate. A var
+// for tests.
+var abandonedPrepare = 5 * time.Minute
+
 // certSwap is the state of a swap on this member (Service.swap, under swapMu).
 type certSwap struct {
 	pending    *listener.Cert // prepared, not committed
 	pendingKey []byte         // its key, PEM
 	preparedAt time.Time
+	expire     *time.Timer    // drops pending after abandonedPrepare
 	old        *listener.Cert // committed away from, still accepted until finish
 	timer      *time.Timer    // finishes the swap at the latest swapWindow after commit
 }
@@ -221,6 +229,15 @@ func (s *Service) PrepareCert(certPEM, keyPEM []byte) error {
 	}
 
 	sw.pending, sw.pendingKey, sw.preparedAt = c, slices.Clone(keyPEM), time.Now()
+	sw.stopExpire()
+	fp := c.Fingerprint
+	sw.expire = time.AfterFunc(abandonedPrepare, func() {
+		err := s.AbortCert(fp)
+		if err != nil {
+			s.log.Warn("dropping an abandoned cluster certificate swap", "err", err)
+		}
+	})
+
 	return s.applyLocked()
 }
 
@@ -235,6 +252,7 @@ func (s *Service) AbortCert(fp string) error {
 	}
 
 	sw.pending, sw.pendingKey = nil, nil
+	sw.stopExpire()
 	return s.applyLocked()
 }
 
@@ -266,6 +284,7 @@ func (s *Service) CommitCert(fp string) error {
 	s.mu.Unlock()
 
 	sw.pending, sw.pendingKey, sw.old = nil, nil, old
+	sw.stopExpire()
 	if sw.timer != nil {
 		sw.timer.Stop()
 	}
@@ -301,6 +320,14 @@ func (s *Service) FinishCert(fp string) error {
 
 	sw.old = nil
 	return s.applyLocked()
+}
+
+// stopExpire stops the expiry of a prepared certificate (it committed or aborted).
+func (sw *certSwap) stopExpire() {
+	if sw.expire != nil {
+		sw.expire.Stop()
+		sw.expire = nil
+	}
 }
 
 func short(fp string) string {

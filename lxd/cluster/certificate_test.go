@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -189,5 +190,54 @@ func TestCertSwap(t *testing.T) {
 
 	if cfg.VerifyPeerCertificate([][]byte{next.KeyPair.Certificate[0]}, nil) != nil {
 		t.Error("after the swap a member call refuses the new certificate")
+	}
+}
+
+// A prepared certificate whose swap is abandoned (the driving member died, or its abort
+// never arrived) is accepted from peers no longer than abandonedPrepare: a pair that was
+// reported "nothing changed" must not stay a member's certificate.
+func TestCertSwapAbandonedPrepareExpires(t *testing.T) {
+	defer func(d time.Duration) { abandonedPrepare = d }(abandonedPrepare)
+	abandonedPrepare = 200 * time.Millisecond
+
+	dir := t.TempDir()
+	oldCert, oldKey := validPair(t)
+	cur, err := listener.ParseCert(oldCert, oldKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	s := &Service{dir: dir, log: slog.Default(), enabled: true, cert: cur}
+	var told []string
+	var mu sync.Mutex
+	s.OnCertChange(func(fps []string) { mu.Lock(); told = fps; mu.Unlock() })
+	newCert, newKey := validPair(t)
+	next, _ := listener.ParseCert(newCert, newKey)
+	err = s.PrepareCert(newCert, newKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if !slices.Contains(s.MemberFingerprints(), next.Fingerprint) {
+		t.Fatalf("prepared: accepted %v", s.MemberFingerprints())
+	}
+
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) && slices.Contains(s.MemberFingerprints(), next.Fingerprint) {
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	if fps := s.MemberFingerprints(); !slices.Equal(fps, []string{cur.Fingerprint}) {
+		t.Fatalf("an abandoned prepare is still accepted from members: %v", fps)
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(told, []string{cur.Fingerprint}) {
+		t.Errorf("the daemon's trust store was told %v, want only the cluster certificate", told)
+	}
+
+	if s.CommitCert(next.Fingerprint) == nil || s.Cert().Fingerprint != cur.Fingerprint {
+		t.Error("an expired prepare could still be committed")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/idmap"
@@ -53,10 +54,17 @@ func (ct *Creator) prepareMoveIn(spec *newSpec, mv MemberMove) {
 	makeDir := spec.makeDir
 	spec.event = map[string]any{"source": "cluster-move"}
 	spec.makeDir = func(dir string) error {
-		// Leftovers of an earlier failed arrival (no row names this member for it: the
-		// commit below checks the row is the source's).
+		// Leftovers of an earlier failed arrival, once the database says they are: no
+		// instance has the name but the moving one, still the source's. An instance made
+		// here under the name after the move was accepted (or a forged, replayed arrival)
+		// is no leftover. The name is reserved here from now on (newInstance).
+		err := ct.arrivalFree(name, mv)
+		if err != nil {
+			return err
+		}
+
 		_ = spec.pool.DeleteInstance(name)
-		err := os.RemoveAll(dir)
+		err = os.RemoveAll(dir)
 		if err != nil {
 			return err
 		}
@@ -98,6 +106,33 @@ func (ct *Creator) prepareMoveIn(spec *newSpec, mv MemberMove) {
 		return tx.MoveInstanceToMember(ctx, mv.Name, name, mv.From, ct.member, set, unset)
 	}
 }
+
+// arrivalFree checks that name can be cleared for the arrival of mv: no row has it but
+// the moving instance's, which is still on the member it comes from (409 otherwise).
+func (ct *Creator) arrivalFree(name string, mv MemberMove) error {
+	ctx, cancel := context.WithTimeout(context.Background(), arrivalCheckTimeout)
+	defer cancel()
+	return ct.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		cur, err := tx.GetInstance(ctx, name)
+		switch {
+		case api.StatusErrorCheck(err, http.StatusNotFound) && name != mv.Name:
+			return nil
+		case api.StatusErrorCheck(err, http.StatusNotFound):
+			return api.StatusErrorf(http.StatusConflict, "instance %q no longer exists", project.Name(name))
+		case err != nil:
+			return err
+		case name != mv.Name:
+			return api.StatusErrorf(http.StatusConflict, "instance %q already exists", project.Name(name))
+		case cur.MemberID != mv.From:
+			return api.StatusErrorf(http.StatusConflict, "instance %q is no longer on the cluster member it is moved from", project.Name(name))
+		}
+
+		return nil
+	})
+}
+
+// arrivalCheckTimeout bounds arrivalFree's read.
+const arrivalCheckTimeout = 10 * time.Second
 
 // sameSnapshots checks that the snapshots received are exactly the row's: the storage
 // made here must match what the row lists.
