@@ -7,7 +7,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
+	"io"
 	"math/big"
+	"net"
 	"testing"
 	"time"
 )
@@ -73,5 +76,77 @@ func TestTLSStateSwap(t *testing.T) {
 
 	if state.set(tls.Certificate{}, nil) == nil {
 		t.Error("an empty certificate was taken")
+	}
+}
+
+// When a swap ends, a connection a peer made to the node with the old certificate is
+// closed (a removed member keeps no database connection); one made with the new
+// certificate stays open.
+func TestTLSStateSwapClosesOldConnections(t *testing.T) {
+	oldPair, newPair := testPair(t), testPair(t)
+	state, listen, _, err := tlsConfigs(newPair)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	_ = state.set(newPair, [][]byte{oldPair.Certificate[0]}) // committed: both accepted
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	defer func() { _ = l.Close() }()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+
+			go func() {
+				s := tls.Server(c, listen)
+				if s.Handshake() != nil {
+					_ = c.Close()
+					return
+				}
+
+				_, _ = io.Copy(io.Discard, s) // as the proxy: until either side closes
+				_ = s.Close()
+			}()
+		}
+	}()
+
+	dial := func(p tls.Certificate) *tls.Conn {
+		c, err := tls.Dial("tcp", l.Addr().String(), &tls.Config{Certificates: []tls.Certificate{p}, InsecureSkipVerify: true}) //nolint:gosec // test peer
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		t.Cleanup(func() { _ = c.Close() })
+		// TLS 1.3: the server checks the client's certificate after the client's
+		// handshake returns; a write and a read round trip make sure it did.
+		_, _ = c.Write([]byte("x"))
+		return c
+	}
+
+	withOld, withNew := dial(oldPair), dial(newPair)
+	closedWithin := func(c *tls.Conn, d time.Duration) bool {
+		_ = c.SetReadDeadline(time.Now().Add(d))
+		_, err := c.Read(make([]byte, 1))
+		var ne net.Error
+		return !(errors.As(err, &ne) && ne.Timeout())
+	}
+
+	if closedWithin(withOld, 200*time.Millisecond) || closedWithin(withNew, 200*time.Millisecond) {
+		t.Fatal("during the swap a connection was closed")
+	}
+
+	_ = state.set(newPair, nil) // finished
+	if !closedWithin(withOld, 5*time.Second) {
+		t.Error("the connection made with the old certificate is still open after the swap")
+	}
+
+	if closedWithin(withNew, 200*time.Millisecond) {
+		t.Error("the connection made with the new certificate was closed")
 	}
 }
