@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -100,8 +101,16 @@ func sendICMPv6(pid int, iface string, msg []byte) error {
 			return fmt.Errorf("setting hop limit and no loop: %v %v", err, serr)
 		}
 
-		_, err = c.WriteTo(msg, &net.IPAddr{IP: net.ParseIP("ff02::1"), Zone: iface})
-		return err
+		// systemd-networkd in the container may be reconfiguring iface a moment after
+		// boot (its multicast route gone for an instant): a few tries, then the error.
+		for try := 0; ; try++ {
+			_, err = c.WriteTo(msg, &net.IPAddr{IP: net.ParseIP("ff02::1"), Zone: iface})
+			if !errors.Is(err, unix.ENETUNREACH) || try == 20 {
+				return err
+			}
+
+			time.Sleep(100 * time.Millisecond)
+		}
 	})
 }
 
