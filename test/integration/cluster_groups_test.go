@@ -40,17 +40,7 @@ import (
 // holding an instance is not removed without force.
 func TestClusterGroups(t *testing.T) {
 	parallel(t)
-	c := newCluster(t, 3)
-	c.enable()
-	for i := 2; i <= 3; i++ {
-		err := c.join(i, c.token(memberName(i)))
-		if err != nil {
-			t.Fatalf("joining m%d: %v", i, err)
-		}
-	}
-
-	c.addRemotes()
-	c.waitVoters(3, 30*time.Second)
+	c := newFormedCluster(t, 3, 30*time.Second)
 
 	if !c.run(t, "groups and placement by group", func(t *testing.T) {
 		c.groupsSubtest(t)

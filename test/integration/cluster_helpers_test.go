@@ -44,6 +44,24 @@ type cluster struct {
 // ackedObject is an object the API acknowledged creating: kind "profile" or "instance".
 type ackedObject struct{ kind, name string }
 
+// newFormedCluster is newCluster with member 1 enabled, the others joined with tokens,
+// the stock lxc's remotes added and n voters seen within timeout.
+func newFormedCluster(t *testing.T, n int, timeout time.Duration) *cluster {
+	t.Helper()
+	c := newCluster(t, n)
+	c.enable()
+	for i := 2; i <= n; i++ {
+		err := c.join(i, c.token(memberName(i)))
+		if err != nil {
+			t.Fatalf("joining m%d: %v", i, err)
+		}
+	}
+
+	c.addRemotes()
+	c.waitVoters(min(n, 3), timeout)
+	return c
+}
+
 // newCluster starts n members, each with a fresh state directory under /tmp, in its own
 // namespace, listening on 10.251.0.i:8443. Only member 1 imports the test image: the
 // others get it from the cluster when they first need it. Cleanup is registered: every

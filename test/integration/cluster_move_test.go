@@ -27,17 +27,7 @@ import (
 // running container away and starts it there, and restore brings it back and starts it.
 func TestClusterMove(t *testing.T) {
 	parallel(t)
-	c := newCluster(t, 3)
-	c.enable()
-	for i := 2; i <= 3; i++ {
-		err := c.join(i, c.token(memberName(i)))
-		if err != nil {
-			t.Fatalf("joining m%d: %v", i, err)
-		}
-	}
-
-	c.addRemotes()
-	c.waitVoters(3, 60*time.Second)
+	c := newFormedCluster(t, 3, 60*time.Second)
 	// Offline is noticed sooner (the minimum), for the offline target below.
 	c.lxc.must("config", "set", "m1:", "cluster.offline_threshold", "10")
 
