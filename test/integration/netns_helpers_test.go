@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"net"
 	"runtime"
-	"time"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 )
@@ -101,16 +101,15 @@ func sendICMPv6(pid int, iface string, msg []byte) error {
 			return fmt.Errorf("setting hop limit and no loop: %v %v", err, serr)
 		}
 
-		// systemd-networkd in the container may be reconfiguring iface a moment after
-		// boot (its multicast route gone for an instant): a few tries, then the error.
-		for try := 0; ; try++ {
-			_, err = c.WriteTo(msg, &net.IPAddr{IP: net.ParseIP("ff02::1"), Zone: iface})
-			if !errors.Is(err, unix.ENETUNREACH) || try == 20 {
-				return err
-			}
-
-			time.Sleep(100 * time.Millisecond)
+		// The zone by index, looked up here: Go's zone cache is process-wide, and a name
+		// such as eth0 has another index in every namespace the tests use at once.
+		ifi, err := net.InterfaceByName(iface)
+		if err != nil {
+			return err
 		}
+
+		_, err = c.WriteTo(msg, &net.IPAddr{IP: net.ParseIP("ff02::1"), Zone: strconv.Itoa(ifi.Index)})
+		return err
 	})
 }
 
