@@ -22,41 +22,10 @@ import (
 // replayed arrival of an instance whose row already names this member.
 func TestMoveInDoesNotWipeAnotherInstance(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	d, err := db.Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	t.Cleanup(func() { _ = d.Close() })
-
-	var other int64
+	// web: made here while c1's move as web was under way; here: already this member's.
+	d, dir, other := moveFixture(t, []string{"web", "here"}, []string{"c1"})
 	cfg := map[string]string{"volatile.idmap.base": "1065536"}
-	err = d.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
-		other, err = tx.ClusterMemberAdd(ctx, db.MemberRow{Name: "m2", Address: "10.251.0.2:8443"})
-		if err != nil {
-			return err
-		}
-
-		_, err = tx.CreateInstance(ctx, db.Instance{Name: "c1", Type: "container", Config: cfg, MemberID: other})
-		if err != nil {
-			return err
-		}
-
-		// web: made here while c1's move as web was under way; here: already this member's.
-		for _, n := range []string{"web", "here"} {
-			_, err = tx.CreateInstance(ctx, db.Instance{Name: n, Type: "container", Config: cfg})
-			if err != nil {
-				return err
-			}
-		}
-
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-
+	var err error
 	for _, n := range []string{"web", "here"} {
 		err = os.MkdirAll(filepath.Join(dir, "instances", n), 0o700)
 		if err == nil {

@@ -20,39 +20,8 @@ import (
 // another member's row is left alone as before.
 func TestReconcileSettlesMemberMoves(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	d, err := db.Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	t.Cleanup(func() { _ = d.Close() })
-
-	err = d.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
-		other, err := tx.ClusterMemberAdd(ctx, db.MemberRow{Name: "m2", Address: "10.251.0.2:8443"})
-		if err != nil {
-			return err
-		}
-
-		cfg := map[string]string{"volatile.idmap.base": "1065536"}
-		_, err = tx.CreateInstance(ctx, db.Instance{Name: "stays", Type: "container", Config: cfg})
-		if err != nil {
-			return err
-		}
-
-		for _, n := range []string{"went", "elsewhere"} {
-			_, err = tx.CreateInstance(ctx, db.Instance{Name: n, Type: "container", Config: cfg, MemberID: other})
-			if err != nil {
-				return err
-			}
-		}
-
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-
+	d, dir, _ := moveFixture(t, []string{"stays"}, []string{"went", "elsewhere"})
+	var err error
 	for _, n := range []string{"stays", "went", "elsewhere", "renamed"} {
 		err = os.MkdirAll(filepath.Join(dir, "instances", n), 0o700)
 		if err != nil {
@@ -117,3 +86,46 @@ func TestMovedConfig(t *testing.T) {
 }
 
 func (p *recordPool) PruneBackupImages() {}
+
+// moveFixture opens a database in a fresh state directory holding member m2 (its id is
+// returned), and stopped containers: local on this member, onM2 on m2.
+func moveFixture(t *testing.T, local, onM2 []string) (*db.DB, string, int64) {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	d, err := db.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Cleanup(func() { _ = d.Close() })
+	var other int64
+	err = d.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		other, err = tx.ClusterMemberAdd(ctx, db.MemberRow{Name: "m2", Address: "10.251.0.2:8443"})
+		if err != nil {
+			return err
+		}
+
+		cfg := map[string]string{"volatile.idmap.base": "1065536"}
+		for _, n := range local {
+			_, err = tx.CreateInstance(ctx, db.Instance{Name: n, Type: "container", Config: cfg})
+			if err != nil {
+				return err
+			}
+		}
+
+		for _, n := range onM2 {
+			_, err = tx.CreateInstance(ctx, db.Instance{Name: n, Type: "container", Config: cfg, MemberID: other})
+			if err != nil {
+				return err
+			}
+		}
+
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	return d, dir, other
+}
