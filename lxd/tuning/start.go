@@ -70,6 +70,14 @@ func AtStart(ctx context.Context, d *db.DB, log *slog.Logger) Report {
 		log.Warn("berthd's open file limit stays below production", "soft", now.Cur, "hard", now.Max, "production", NofileTarget, "err", err)
 	}
 
+	target, set, derr := FavorDynmods("/proc/self/mountinfo")
+	switch {
+	case derr != nil:
+		log.Warn("cgroup2 left without "+Dynmods+"; each start waits an RCU grace period to move init into its cgroups", "mount", target, "err", derr)
+	case set:
+		log.Info("set "+Dynmods+" on the host's cgroup2: moving a process between cgroups no longer waits an RCU grace period", "mount", target)
+	}
+
 	rep := Report{Tried: true, Low: low}
 	if err != nil {
 		rep.Nofile = fmt.Errorf("soft %d, hard %d, production %d: %w", now.Cur, now.Max, NofileTarget, err)

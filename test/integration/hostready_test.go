@@ -18,6 +18,8 @@ import (
 	"github.com/berth-dev/berth/lxd/ip"
 	"github.com/berth-dev/berth/lxd/network"
 	"github.com/berth-dev/berth/lxd/tuning"
+	"github.com/berth-dev/berth/shared/mountinfo"
+	"github.com/berth-dev/berth/test/testutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -116,6 +118,10 @@ func TestHostTuning(t *testing.T) {
 		}
 	}
 
+	// favordynmods off, as on a stock kernel, so that both runs prove something; the
+	// cgroup2 superblock gets back what it had at the end.
+	dynmodsWas := clearDynmods(t)
+
 	// Off by the server setting, whatever the environment says.
 	dir := tempStateDir(t)
 	d0, err := db.Open(context.Background(), dir)
@@ -144,6 +150,10 @@ func TestHostTuning(t *testing.T) {
 		t.Errorf("berthd with core.host_tuning=false logged:\n%s", tail(l, 30))
 	}
 
+	if cgroup2Flags(t)[tuning.Dynmods] {
+		t.Errorf("core.host_tuning=false: berthd set %s on the host's cgroup2", tuning.Dynmods)
+	}
+
 	off.start() // for its cleanup: it deletes what the daemon knows
 
 	// On (the default).
@@ -163,6 +173,18 @@ func TestHostTuning(t *testing.T) {
 		if now, _ := readSysctl(t, k); now < min(v, want[k]) {
 			t.Errorf("%s lowered from %d to %d", k, v, now)
 		}
+	}
+
+	// Set, and the superblock's other flags kept (a reconfiguration sets them all afresh).
+	now := cgroup2Flags(t)
+	for f := range dynmodsWas {
+		if f != tuning.Dynmods && !now[f] {
+			t.Errorf("berthd's host tuning cleared %s on the host's cgroup2", f)
+		}
+	}
+
+	if !now[tuning.Dynmods] {
+		t.Errorf("berthd did not set %s on the host's cgroup2: its flags are %v", tuning.Dynmods, now)
 	}
 
 	limits, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", d.cmd.Process.Pid))
@@ -193,7 +215,60 @@ func TestHostTuning(t *testing.T) {
 		t.Errorf("berthd's log has no %q (or not one line for fs.aio-max-nr):\n%s", line, tail(l, 30))
 	}
 
+	if l := d.log.String(); !strings.Contains(l, `msg="set favordynmods on the host's cgroup2`) {
+		t.Errorf("berthd's log does not say it set %s:\n%s", tuning.Dynmods, tail(l, 30))
+	}
+
 	d.start()
+}
+
+// clearDynmods clears favordynmods on the host's cgroup2 superblock and restores it at
+// cleanup; it returns the superblock's flags before.
+func clearDynmods(t *testing.T) map[string]bool {
+	t.Helper()
+	features, _ := os.ReadFile("/sys/kernel/cgroup/features")
+	if !strings.Contains(string(features), tuning.Dynmods) {
+		testutil.SkipOrFail(t, "this kernel has no cgroup2 %s (Linux 6.1): %q", tuning.Dynmods, features)
+	}
+
+	was := cgroup2Flags(t)
+
+	_, _, err := tuning.SetDynmods("/proc/self/mountinfo", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Cleanup(func() {
+		_, _, err := tuning.SetDynmods("/proc/self/mountinfo", was[tuning.Dynmods])
+		if err != nil {
+			t.Errorf("restoring the host's cgroup2 %s: %v", tuning.Dynmods, err)
+		}
+	})
+
+	return was
+}
+
+// cgroup2Flags are the superblock options of the host's (first) cgroup2 mount.
+func cgroup2Flags(t *testing.T) map[string]bool {
+	t.Helper()
+	mounts, err := mountinfo.Self()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, m := range mounts {
+		if m.FSType == "cgroup2" {
+			flags := map[string]bool{}
+			for _, o := range strings.Split(m.SuperOptions, ",") {
+				flags[o] = true
+			}
+
+			return flags
+		}
+	}
+
+	t.Fatal("the host mounts no cgroup2")
+	return nil
 }
 
 // hasCap says whether this process has capability c in its effective set.
