@@ -20,7 +20,6 @@ import (
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/device"
 	"github.com/berth-dev/berth/lxd/events"
-	"github.com/berth-dev/berth/lxd/idmap"
 	"github.com/berth-dev/berth/lxd/imagestore"
 	"github.com/berth-dev/berth/lxd/instance"
 	"github.com/berth-dev/berth/lxd/listener"
@@ -187,17 +186,17 @@ func (d *Daemon) init(ctx context.Context) error {
 		d.log.Warn("cgroups", "warning", d.cgroups.Warning)
 	}
 
-	uidStart, uidCount, gidStart, gidCount, err := idmap.EnsureRootRange("/etc/subuid", "/etc/subgid")
-	if err != nil {
-		return fmt.Errorf("reading subordinate ids: %w", err)
-	}
-
 	err = d.openDB(ctx)
 	if err != nil {
 		return err
 	}
 
 	tuned := tuning.AtStart(ctx, d.db, d.log) // before any container: their limits are shared
+
+	ids, err := d.subordinateIDs(tuned.Tried)
+	if err != nil {
+		return err
+	}
 
 	err = d.initStorage(ctx)
 	if err != nil {
@@ -252,7 +251,7 @@ func (d *Daemon) init(ctx context.Context) error {
 		Pools:    d.pools,
 		PoolName: d.poolName,
 		Exe:      exe,
-		IDs:      instance.IDRange{UIDStart: uidStart, UIDCount: uidCount, GIDStart: gidStart, GIDCount: gidCount},
+		IDs:      ids,
 		Images:   d.images,
 		Events:   d.events,
 		Log:      d.log,

@@ -8,8 +8,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-
-	"github.com/berth-dev/berth/shared/atomicfile"
 )
 
 // Default range appended for root when /etc/subuid or /etc/subgid has none, as LXD does.
@@ -123,14 +121,9 @@ func EnsureRootRange(subuidPath, subgidPath string) (uidStart, uidCount, gidStar
 }
 
 func ensureRootEntry(path string) (start, count int64, err error) {
-	data, err := os.ReadFile(path)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return 0, 0, fmt.Errorf("reading %q: %w", path, err)
-	}
-
-	entries, err := ParseSubID(data)
+	entries, err := ReadSubID(path)
 	if err != nil {
-		return 0, 0, fmt.Errorf("parsing %q: %w", path, err)
+		return 0, 0, err
 	}
 
 	start, count, err = RootRange(entries)
@@ -140,13 +133,7 @@ func ensureRootEntry(path string) (start, count int64, err error) {
 
 	start, count = freeRootRange(entries)
 
-	if len(data) > 0 && data[len(data)-1] != '\n' {
-		data = append(data, '\n')
-	}
-
-	data = fmt.Appendf(data, "root:%d:%d\n", start, count)
-
-	err = atomicfile.WriteDurable(path, data, 0o644)
+	err = appendEntry(path, Entry{Owner: "root", Start: start, Count: count})
 	if err != nil {
 		return 0, 0, err
 	}
@@ -154,27 +141,15 @@ func ensureRootEntry(path string) (start, count int64, err error) {
 	return start, count, nil
 }
 
-// freeRootRange picks the default root range unless another owner's entry overlaps it.
+// freeRootRange picks the default root range unless another owner's entry overlaps it;
+// then a range of the same size after every entry.
 func freeRootRange(entries []Entry) (start, count int64) {
 	start, count = DefaultRootStart, DefaultRootCount
-
-	overlaps := false
-	var highest int64
 	for _, e := range entries {
-		end := e.Start + e.Count
-		if e.Start < start+count && start < end {
-			overlaps = true
+		if e.Start < start+count && start < e.Start+e.Count {
+			return afterAll(entries)
 		}
-
-		highest = max(highest, end)
 	}
-
-	if !overlaps {
-		return start, count
-	}
-
-	start = (highest + DefaultSize - 1) / DefaultSize * DefaultSize
-	start = max(start, DefaultRootStart)
 
 	return start, count
 }

@@ -53,6 +53,7 @@ func TestDensity60(t *testing.T) {
 	requireSetup(t)
 	// Registered first, so restored last, once the daemons are gone.
 	saved := saveSysctls(t)
+	saveSubIDs(t)
 
 	// One limit below production, so that the tuning has something to raise on a host
 	// already tuned: fs.aio-max-nr (a count no container here reaches meanwhile).

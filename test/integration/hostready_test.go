@@ -15,6 +15,7 @@ import (
 
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/firewall"
+	"github.com/berth-dev/berth/lxd/idmap"
 	"github.com/berth-dev/berth/lxd/ip"
 	"github.com/berth-dev/berth/lxd/network"
 	"github.com/berth-dev/berth/lxd/tuning"
@@ -122,6 +123,15 @@ func TestHostTuning(t *testing.T) {
 	// cgroup2 superblock gets back what it had at the end.
 	dynmodsWas := clearDynmods(t)
 
+	// Root's subordinate ids as Debian's lxd package leaves them: 152 containers' worth.
+	saveSubIDs(t)
+	small := "_lxd:100000:10000001\nroot:100000:10000001\n"
+	for _, p := range []string{"/etc/subuid", "/etc/subgid"} {
+		if err := os.WriteFile(p, []byte(small), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
 	// Off by the server setting, whatever the environment says.
 	dir := tempStateDir(t)
 	d0, err := db.Open(context.Background(), dir)
@@ -152,6 +162,12 @@ func TestHostTuning(t *testing.T) {
 
 	if cgroup2Flags(t)[tuning.Dynmods] {
 		t.Errorf("core.host_tuning=false: berthd set %s on the host's cgroup2", tuning.Dynmods)
+	}
+
+	for _, p := range []string{"/etc/subuid", "/etc/subgid"} {
+		if b, _ := os.ReadFile(p); string(b) != small {
+			t.Errorf("core.host_tuning=false: berthd changed %s to %q", p, b)
+		}
 	}
 
 	off.start() // for its cleanup: it deletes what the daemon knows
@@ -187,6 +203,20 @@ func TestHostTuning(t *testing.T) {
 		t.Errorf("berthd did not set %s on the host's cgroup2: its flags are %v", tuning.Dynmods, now)
 	}
 
+	// A root range for 1024 containers or more, after the old one, which stays.
+	for _, p := range []string{"/etc/subuid", "/etc/subgid"} {
+		entries, err := idmap.ReadSubID(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		_, count, _ := idmap.RootRange(entries)
+		b, _ := os.ReadFile(p)
+		if count < idmap.DensityRootCount || !strings.HasPrefix(string(b), small) {
+			t.Errorf("%s after berthd started: %q, want root's range widened to %d ids and the old lines kept", p, b, idmap.DensityRootCount)
+		}
+	}
+
 	limits, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", d.cmd.Process.Pid))
 	if err != nil {
 		t.Fatal(err)
@@ -220,6 +250,26 @@ func TestHostTuning(t *testing.T) {
 	}
 
 	d.start()
+}
+
+// saveSubIDs restores /etc/subuid and /etc/subgid at cleanup (berthd with host tuning on
+// may widen root's range).
+func saveSubIDs(t *testing.T) {
+	t.Helper()
+	for _, p := range []string{"/etc/subuid", "/etc/subgid"} {
+		was, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		t.Cleanup(func() {
+			if now, _ := os.ReadFile(p); string(now) != string(was) {
+				if err := os.WriteFile(p, was, 0o644); err != nil {
+					t.Errorf("restoring %s: %v", p, err)
+				}
+			}
+		})
+	}
 }
 
 // clearDynmods clears favordynmods on the host's cgroup2 superblock and restores it at

@@ -1,0 +1,37 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/berth-dev/berth/lxd/idmap"
+	"github.com/berth-dev/berth/lxd/instance"
+)
+
+// subordinateIDs reads root's subordinate id ranges, which every container's own block
+// of ids comes from: appended when root has none (as LXD does), and widened, when berthd
+// may tune the host, if they hold fewer than idmap.DensityRootCount ids.
+func (d *Daemon) subordinateIDs(tune bool) (instance.IDRange, error) {
+	const subuid, subgid = "/etc/subuid", "/etc/subgid"
+
+	_, _, _, _, err := idmap.EnsureRootRange(subuid, subgid)
+	if err != nil {
+		return instance.IDRange{}, fmt.Errorf("reading subordinate ids: %w", err)
+	}
+
+	if tune {
+		widened, err := idmap.WidenRootRange(subuid, subgid, idmap.DensityRootCount)
+		switch {
+		case err != nil:
+			d.log.Warn("root's subordinate id range stays small; fewer containers can be made", "err", err)
+		case widened:
+			d.log.Info("appended a larger root range to /etc/subuid and /etc/subgid: the one there held fewer than 1024 containers' ids", "ids", idmap.DefaultRootCount)
+		}
+	}
+
+	us, uc, gs, gc, err := idmap.EnsureRootRange(subuid, subgid)
+	if err != nil {
+		return instance.IDRange{}, fmt.Errorf("reading subordinate ids: %w", err)
+	}
+
+	return instance.IDRange{UIDStart: us, UIDCount: uc, GIDStart: gs, GIDCount: gc}, nil
+}

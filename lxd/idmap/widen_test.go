@@ -1,0 +1,64 @@
+package idmap
+
+import (
+	"path/filepath"
+	"strconv"
+	"testing"
+)
+
+// TestWidenRootRange: Debian's lxd package leaves root 10000001 ids (152 containers); a
+// default-sized range is appended after every entry, the old one kept, and the next
+// RootRange takes the new one. A second call changes nothing.
+func TestWidenRootRange(t *testing.T) {
+	dir := t.TempDir()
+	subuid, subgid := filepath.Join(dir, "subuid"), filepath.Join(dir, "subgid")
+	debian := "_lxd:100000:10000001\nroot:100000:10000001\n"
+	writeFile(t, subuid, debian, 0o644)
+	writeFile(t, subgid, debian, 0o644)
+
+	widened, err := WidenRootRange(subuid, subgid, DensityRootCount)
+	if err != nil || !widened {
+		t.Fatalf("WidenRootRange = %t, %v; want an appended range", widened, err)
+	}
+
+	start := (int64(100000+10000001) + DefaultSize - 1) / DefaultSize * DefaultSize
+	want := debian + "root:" + strconv.FormatInt(start, 10) + ":1000000000\n"
+	for _, p := range []string{subuid, subgid} {
+		if got := readFile(t, p); got != want {
+			t.Errorf("%s = %q, want %q", filepath.Base(p), got, want)
+		}
+	}
+
+	us, uc, gs, gc, err := EnsureRootRange(subuid, subgid)
+	if err != nil || us != start || gs != start || uc != DefaultRootCount || gc != DefaultRootCount {
+		t.Errorf("root's range now %d+%d / %d+%d (%v), want %d+%d", us, uc, gs, gc, err, start, int64(DefaultRootCount))
+	}
+
+	widened, err = WidenRootRange(subuid, subgid, DensityRootCount)
+	if err != nil || widened {
+		t.Errorf("second WidenRootRange = %t, %v; want nothing to do", widened, err)
+	}
+
+	if got := readFile(t, subuid); got != want {
+		t.Errorf("second call rewrote subuid: %q", got)
+	}
+}
+
+// TestWidenRootRangeKeepsGidOffset: a container's gids sit at its uids' offset in root's
+// ranges (IDRange.at), so files whose new ranges would not keep that distance are left
+// alone, with an error saying what to do.
+func TestWidenRootRangeKeepsGidOffset(t *testing.T) {
+	dir := t.TempDir()
+	subuid, subgid := filepath.Join(dir, "subuid"), filepath.Join(dir, "subgid")
+	writeFile(t, subuid, "root:100000:65536\n", 0o644)
+	writeFile(t, subgid, "root:100000:65536\nbob:5000000:65536\n", 0o644)
+
+	widened, err := WidenRootRange(subuid, subgid, DensityRootCount)
+	if err == nil || widened {
+		t.Fatalf("WidenRootRange = %t, %v; want a refusal", widened, err)
+	}
+
+	if readFile(t, subuid) != "root:100000:65536\n" || readFile(t, subgid) != "root:100000:65536\nbob:5000000:65536\n" {
+		t.Error("a refused widening wrote a file")
+	}
+}
