@@ -175,7 +175,7 @@ func (a *app) launch(ctx context.Context, image, name string, f *launchFlags, st
 
 	a.printf("Starting %s\n", name)
 
-	op, err = c.UpdateInstanceState(ctx, name, api.InstanceStatePut{Action: "start", Timeout: -1})
+	op, err = c.ChangeInstanceState(ctx, name, api.InstanceStatePut{Action: "start", Timeout: -1})
 	if err == nil {
 		err = op.Wait(ctx)
 	}

@@ -130,7 +130,7 @@ func (a *app) changeState(ctx context.Context, arg string, req api.InstanceState
 
 // setState changes the state of instance name on c and waits.
 func setState(ctx context.Context, c *client.Client, name string, req api.InstanceStatePut) error {
-	op, err := c.UpdateInstanceState(ctx, name, req)
+	op, err := c.ChangeInstanceState(ctx, name, req)
 	if err != nil {
 		return err
 	}

@@ -54,16 +54,9 @@ func runInit(f *os.File, enc *json.Encoder, dec *json.Decoder) error {
 
 	defer setup.CloseMounts(trees)
 
-	// The host side mounts the container's procfs, but only a process of
-	// the container's pid namespace can make it.
-	proc, err := unix.Fsopen("proc", unix.FSOPEN_CLOEXEC)
-	if err != nil {
-		return fmt.Errorf("opening a procfs context: %w", err)
-	}
-
-	err = sendFD(f, syncMsg{Type: syncReadyForCgroup}, proc)
-	_ = unix.Close(proc)
-
+	// The procfs context the host side mounts went to the monitor before this
+	// runtime started (lxd/nsexec/initproc.c).
+	err = tell(enc, syncReadyForCgroup)
 	if err != nil {
 		return err
 	}

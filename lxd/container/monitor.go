@@ -165,11 +165,7 @@ func (m *monitor) start() error {
 		return err
 	}
 
-	err = m.createCgroups()
-	if err != nil {
-		return err
-	}
-
+	// startInit makes the cgroups while init's runtime starts (syncSteps).
 	p, err := m.startInit()
 	if err != nil {
 		_ = m.cg.Remove()
@@ -321,13 +317,7 @@ func waitExited(pid int) {
 // kernel killed the whole pid namespace with its init, so only the cgroup
 // tree (systemd's sub-cgroups) needs clearing.
 func (m *monitor) reboot() bool {
-	err := m.createCgroups()
-	if err != nil {
-		m.log.Error("recreating cgroups for reboot", "err", err)
-		return false
-	}
-
-	p, err := m.startInit()
+	p, err := m.startInit() // which makes the cgroups afresh
 	if err != nil {
 		m.log.Error("restarting init for reboot", "err", err)
 		return false

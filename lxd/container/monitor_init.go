@@ -14,6 +14,7 @@ import (
 	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
 
+	"github.com/berth-dev/berth/lxd/nsexec"
 	"github.com/berth-dev/berth/lxd/setup"
 )
 
@@ -100,7 +101,7 @@ func (m *monitor) startInit() (*initProc, error) {
 	cmd := &exec.Cmd{
 		Path:       "/proc/self/exe", // the sealed copy we run from
 		Args:       []string{"berth-init", helperInit},
-		Env:        []string{},
+		Env:        []string{nsexec.EnvInitProc + "=1"}, // its first act (initproc.c)
 		Stdin:      slave,
 		Stdout:     slave,
 		Stderr:     slave,
@@ -238,25 +239,31 @@ func (m *monitor) syncSteps(p *initProc, sock *os.File) error {
 		return err
 	}
 
-	// Init's Go runtime is still starting: moving it into its cgroups (a few
-	// milliseconds of cgroup v1 migrations) costs the start nothing now.
-	err = m.cg.AddProc(p.pid())
+	// Init's Go runtime is still starting: making its cgroups (clearing a crashed
+	// run's or, on a reboot, the last boot's, then a directory and limits in every
+	// hierarchy) and moving it in costs the start nothing now. Init runs nothing of the
+	// container before syncCgroupReady.
+	placed := make(chan error, 1)
+	go func() { placed <- m.placeInit(p.pid()) }()
+
+	// Init's first act, before its runtime started (initproc.c): the host side
+	// mounts this procfs while the rest of init starts.
+	fd, err := recvFD(sock, syncProcContext)
 	if err == nil {
-		err = m.cg.Delegate(int(m.spec.IDMap.HostUID), int(m.spec.IDMap.HostGID))
+		procCtx = fd
+		procc <- fd
+		_, err = expectFromChild(dec, syncReadyForCgroup)
 	}
 
-	if err != nil {
-		_ = enc.Encode(syncMsg{Type: syncError, Error: err.Error()})
-		return fmt.Errorf("placing init in its cgroup: %w", err)
-	}
-
-	fd, err := recvFD(sock, syncReadyForCgroup)
+	perr := <-placed
 	if err != nil {
 		return fmt.Errorf("init: %w", err)
 	}
 
-	procCtx = fd
-	procc <- fd
+	if perr != nil {
+		_ = enc.Encode(syncMsg{Type: syncError, Error: perr.Error()})
+		return perr
+	}
 
 	err = send(enc, syncMsg{Type: syncCgroupReady})
 	if err != nil {
@@ -300,6 +307,26 @@ func (m *monitor) syncSteps(p *initProc, sock *os.File) error {
 	}
 
 	return fmt.Errorf("starting init: %s", last.Error)
+}
+
+// placeInit makes the container's cgroups and moves init (pid) into them, its root
+// owning what systemd may write there.
+func (m *monitor) placeInit(pid int) error {
+	err := m.createCgroups()
+	if err != nil {
+		return fmt.Errorf("creating cgroups: %w", err)
+	}
+
+	err = m.cg.AddProc(pid)
+	if err == nil {
+		err = m.cg.Delegate(int(m.spec.IDMap.HostUID), int(m.spec.IDMap.HostGID))
+	}
+
+	if err != nil {
+		return fmt.Errorf("placing init in its cgroup: %w", err)
+	}
+
+	return nil
 }
 
 // hostResult is what buildMountNS gives back.

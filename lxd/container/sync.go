@@ -11,16 +11,18 @@ import "github.com/berth-dev/berth/lxd/setup"
 // so the monitor sees EOF right after a successful exec of systemd.
 //
 //	monitor                                 __init
-//	  ── config {version, setup.Config} ──▶
-//	  cgroup AddProc(init), Delegate(root)  (its Go runtime starts meanwhile)
-//	                                        setup.CloneMounts (devices, from its
-//	                                        copy of the host's mount namespace);
+//	  ── config {version, setup.Config} ──▶ (lxd/nsexec/initproc.c, before Go:)
 //	                                        fsopen("proc"): a procfs context of
 //	                                        the container's pid namespace
-//	  ◀── ready-for-cgroup + procfs fd ────
+//	  ◀── proc-context + procfs fd ────────
+//	  cgroups made, AddProc(init),          (its Go runtime starts meanwhile)
+//	  Delegate(root); buildMountNS (below)
+//	  mounts the procfs                     setup.CloneMounts (devices, from its
+//	                                        copy of the host's mount namespace)
+//	  ◀── ready-for-cgroup ────────────────
 //	  ── cgroup-ready ───────────────────▶
 //	                                        unshare(CLONE_NEWCGROUP): the ns root
-//	  buildMountNS (below)                  is now the container's cgroup
+//	                                        is now the container's cgroup
 //	  ◀── ready-for-mount-ns ─────────────
 //	  ── mount-ns + fd ──────────────────▶
 //	                                        setns(fd): the locked tree, root = rootfs;
@@ -52,6 +54,7 @@ import "github.com/berth-dev/berth/lxd/setup"
 type syncType string
 
 const (
+	syncProcContext     syncType = "proc-context" // spelt out in initproc.c
 	syncConfig          syncType = "config"
 	syncReadyForCgroup  syncType = "ready-for-cgroup"
 	syncCgroupReady     syncType = "cgroup-ready"
@@ -67,7 +70,7 @@ const (
 // syncVersion guards against a monitor and child from different builds;
 // both come from the same sealed binary, so a mismatch is a bug.
 // 2: the mount tree built by the monitor and handed to init.
-const syncVersion = 2
+const syncVersion = 3
 
 type syncMsg struct {
 	Type    syncType      `json:"type"`

@@ -10,11 +10,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Two sync messages carry an fd (SCM_RIGHTS): ready-for-cgroup (init's
-// procfs fs_context) and mount-ns (the container's mount namespace). Each is
-// one JSON line sent with one sendmsg and read with one recvmsg, never
-// through a json.Decoder (which reads ahead and would drop the fd). The
-// protocol is lockstep, so no other bytes are in flight at those points.
+// Two sync messages carry an fd (SCM_RIGHTS): proc-context (init's procfs
+// fs_context) and mount-ns (the container's mount namespace). Each is one JSON
+// line sent with one sendmsg and read with one recvmsg, never through a
+// json.Decoder (which reads ahead and would drop the fd). mount-ns comes in
+// lockstep; proc-context is the first line init sends, and a recvmsg stops at
+// the end of a message that carries fds, so the ready-for-cgroup line init may
+// send right after it stays for the decoder.
 
 // maxFDMsg bounds a message that carries an fd.
 const maxFDMsg = 4096
