@@ -24,11 +24,11 @@ import (
 // namespace, and reach init as such a copy:
 //
 //  1. init (`__init`) is cloned as before into new user, mount, pid, net,
-//     uts and ipc namespaces. There it clones the devices the daemon
-//     staged (setup.CloneMounts says why from there),
-//     opens a procfs fs_context (only a process of the container's pid
-//     namespace can make one that shows it) and hands that to the monitor
-//     with ready-for-cgroup.
+//     uts and ipc namespaces. Before its Go runtime starts it opens a procfs
+//     fs_context (only a process of the container's pid namespace can make
+//     one that shows it) and hands that to the monitor (proc-context,
+//     lxd/nsexec/initproc.c); then it clones the devices the daemon staged
+//     (setup.CloneMounts says why from there) and says ready-for-cgroup.
 //  2. buildMountNS, from the moment init exists, while its Go runtime
 //     starts: a goroutine of the monitor locks its OS thread and gives it a
 //     mount namespace of its own (a copy of the host's, owned by the initial
