@@ -6,6 +6,7 @@ import (
 	"runtime"
 
 	"github.com/berth-dev/berth/lxd/container/monitorsig"
+	"github.com/berth-dev/berth/lxd/setup"
 )
 
 // Hidden subcommands of the daemon binary (and of test binaries, which
@@ -63,7 +64,7 @@ func HelperMain(args []string) int {
 		fmt.Fprintf(os.Stderr, "usage: %s %s [<rundir>]\n", args[0], helperMonitor)
 		return 2
 	case helperInit:
-		return initMain()
+		return setup.InitMain()
 	case helperMountCopier:
 		fmt.Fprintf(os.Stderr, "%s: the initns constructor did not run\n", helperMountCopier)
 		return 1

@@ -79,6 +79,7 @@ func monitorMain(runDir string) int {
 
 	if runDir == "" {
 		_, _ = cgroup.Detect() // a spare's idle work: newMonitor finds it done
+		prepareInitExe()       // and startInit this
 		var err error
 		runDir, err = awaitRunDir(startup)
 		if err != nil {

@@ -14,7 +14,6 @@ import (
 	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
 
-	"github.com/berth-dev/berth/lxd/nsexec"
 	"github.com/berth-dev/berth/lxd/setup"
 )
 
@@ -98,10 +97,12 @@ func (m *monitor) startInit() (*initProc, error) {
 	defer func() { _ = parentSock.Close() }()
 
 	ids := m.spec.IDMap
+	exe := takeInitExe()
+
 	cmd := &exec.Cmd{
-		Path:       "/proc/self/exe", // the sealed copy we run from
-		Args:       []string{"berth-init", helperInit},
-		Env:        []string{nsexec.EnvInitProc + "=1"}, // its first act (initproc.c)
+		Path:       exe.path,
+		Args:       exe.args,
+		Env:        []string{},
 		Stdin:      slave,
 		Stdout:     slave,
 		Stderr:     slave,
@@ -129,6 +130,7 @@ func (m *monitor) startInit() (*initProc, error) {
 
 	err = cmd.Start()
 	_ = childSock.Close()
+	exe.close() // init runs it now (or failed to)
 
 	if err != nil {
 		return nil, fmt.Errorf("cloning init: %w", err)
@@ -234,7 +236,7 @@ func (m *monitor) syncSteps(p *initProc, sock *os.File) error {
 		}
 	}()
 
-	err := send(enc, syncMsg{Type: syncConfig, Version: syncVersion, Config: &cfg})
+	err := send(enc, setup.SyncMsg{Type: setup.SyncConfig, Version: setup.SyncVersion, Config: &cfg})
 	if err != nil {
 		return err
 	}
@@ -242,17 +244,17 @@ func (m *monitor) syncSteps(p *initProc, sock *os.File) error {
 	// Init's Go runtime is still starting: making its cgroups (clearing a crashed
 	// run's or, on a reboot, the last boot's, then a directory and limits in every
 	// hierarchy) and moving it in costs the start nothing now. Init runs nothing of the
-	// container before syncCgroupReady.
+	// container before setup.SyncCgroupReady.
 	placed := make(chan error, 1)
 	go func() { placed <- m.placeInit(p.pid()) }()
 
-	// Init's first act, before its runtime started (initproc.c): the host side
-	// mounts this procfs while the rest of init starts.
-	fd, err := recvFD(sock, syncProcContext)
+	// Init's first act (setup.InitMain): the host side mounts this procfs while the
+	// rest of init starts.
+	fd, err := setup.RecvFD(sock, setup.SyncProcContext)
 	if err == nil {
 		procCtx = fd
 		procc <- fd
-		_, err = expectFromChild(dec, syncReadyForCgroup)
+		_, err = expectFromChild(dec, setup.SyncReadyForCgroup)
 	}
 
 	perr := <-placed
@@ -261,16 +263,16 @@ func (m *monitor) syncSteps(p *initProc, sock *os.File) error {
 	}
 
 	if perr != nil {
-		_ = enc.Encode(syncMsg{Type: syncError, Error: perr.Error()})
+		_ = enc.Encode(setup.SyncMsg{Type: setup.SyncError, Error: perr.Error()})
 		return perr
 	}
 
-	err = send(enc, syncMsg{Type: syncCgroupReady})
+	err = send(enc, setup.SyncMsg{Type: setup.SyncCgroupReady})
 	if err != nil {
 		return err
 	}
 
-	_, err = expectFromChild(dec, syncReadyForMountNS)
+	_, err = expectFromChild(dec, setup.SyncReadyForMountNS)
 	if err != nil {
 		return err
 	}
@@ -279,23 +281,23 @@ func (m *monitor) syncSteps(p *initProc, sock *os.File) error {
 	hostc <- res // the deferred drain closes it
 
 	if res.err != nil {
-		_ = enc.Encode(syncMsg{Type: syncError, Error: res.err.Error()})
+		_ = enc.Encode(setup.SyncMsg{Type: setup.SyncError, Error: res.err.Error()})
 		return res.err
 	}
 
-	err = sendFD(sock, syncMsg{Type: syncMountNS}, int(res.mntns.Fd()))
+	err = setup.SendFD(sock, setup.SyncMsg{Type: setup.SyncMountNS}, int(res.mntns.Fd()))
 	if err != nil {
 		return err
 	}
 
-	_, err = expectFromChild(dec, syncExecing)
+	_, err = expectFromChild(dec, setup.SyncExecing)
 	if err != nil {
 		return err
 	}
 
 	// After execing, only an error message or EOF (exec closed the
 	// socket) can follow.
-	var last syncMsg
+	var last setup.SyncMsg
 
 	err = dec.Decode(&last)
 	if errors.Is(err, io.EOF) {
@@ -335,7 +337,7 @@ type hostResult struct {
 	err   error
 }
 
-func send(enc *json.Encoder, msg syncMsg) error {
+func send(enc *json.Encoder, msg setup.SyncMsg) error {
 	err := enc.Encode(msg)
 	if err != nil {
 		return fmt.Errorf("sending %s to init: %w", msg.Type, err)
@@ -344,8 +346,8 @@ func send(enc *json.Encoder, msg syncMsg) error {
 	return nil
 }
 
-func expectFromChild(dec *json.Decoder, want syncType) (syncMsg, error) {
-	var msg syncMsg
+func expectFromChild(dec *json.Decoder, want setup.SyncType) (setup.SyncMsg, error) {
+	var msg setup.SyncMsg
 
 	err := dec.Decode(&msg)
 	if errors.Is(err, io.EOF) {
@@ -356,7 +358,7 @@ func expectFromChild(dec *json.Decoder, want syncType) (syncMsg, error) {
 		return msg, fmt.Errorf("waiting for %s from init: %w", want, err)
 	}
 
-	if msg.Type == syncError {
+	if msg.Type == setup.SyncError {
 		return msg, fmt.Errorf("setting up container: %s", msg.Error)
 	}
 

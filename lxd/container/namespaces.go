@@ -23,12 +23,12 @@ import (
 // made by host root in a mount namespace owned by the initial user
 // namespace, and reach init as such a copy:
 //
-//  1. init (`__init`) is cloned as before into new user, mount, pid, net,
-//     uts and ipc namespaces. Before its Go runtime starts it opens a procfs
-//     fs_context (only a process of the container's pid namespace can make
-//     one that shows it) and hands that to the monitor (proc-context,
-//     lxd/nsexec/initproc.c); then it clones the devices the daemon staged
-//     (setup.CloneMounts says why from there) and says ready-for-cgroup.
+//  1. init (setup.InitMain) is cloned as before into new user, mount, pid,
+//     net, uts and ipc namespaces. First it opens a procfs fs_context (only a
+//     process of the container's pid namespace can make one that shows it)
+//     and hands that to the monitor (proc-context); then it clones the
+//     devices the daemon staged (setup.CloneMounts says why from there) and
+//     says ready-for-cgroup.
 //  2. buildMountNS, from the moment init exists, while its Go runtime
 //     starts: a goroutine of the monitor locks its OS thread and gives it a
 //     mount namespace of its own (a copy of the host's, owned by the initial
@@ -99,7 +99,7 @@ func buildMountNS(cfg setup.Config, initPID int, procCtx func() (int, error), de
 		// pivots into the container's tree: a copier still in its dynamic loader
 		// would then look for berthd's libraries there and die (seen on a loaded
 		// host). It says when it is past that.
-		_, err = expectFromChild(dec, syncCopierStarted)
+		_, err = expectFromChild(dec, setup.SyncCopierStarted)
 		if err != nil {
 			return fmt.Errorf("starting the mount namespace copier: %w", err)
 		}
@@ -129,12 +129,12 @@ func buildMountNS(cfg setup.Config, initPID int, procCtx func() (int, error), de
 		return nil, err
 	}
 
-	err = json.NewEncoder(sock).Encode(syncMsg{Type: syncCopyMountNS})
+	err = json.NewEncoder(sock).Encode(setup.SyncMsg{Type: setup.SyncCopyMountNS})
 	if err != nil {
-		return nil, fmt.Errorf("sending %s: %w", syncCopyMountNS, err)
+		return nil, fmt.Errorf("sending %s: %w", setup.SyncCopyMountNS, err)
 	}
 
-	_, err = expectFromChild(dec, syncMountNSReady)
+	_, err = expectFromChild(dec, setup.SyncMountNSReady)
 	if err != nil {
 		_ = copier.Process.Kill()
 		return nil, fmt.Errorf("copying the mount namespace: %w", err)

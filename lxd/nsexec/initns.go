@@ -6,8 +6,3 @@ package nsexec
 // before copying its mount namespace; it talks on fd 3. Importing it also
 // links the constructor into every binary that starts containers.
 const EnvInitUserns = "_BERTH_INIT_USERNS_FD"
-
-// EnvInitProc is the variable of initproc.c's constructor mode, for lxd/container's
-// __init child: set to 1, the process sends a procfs context of its pid namespace on fd 3
-// before its Go runtime starts.
-const EnvInitProc = "_BERTH_INIT_PROC"

@@ -32,17 +32,24 @@ func SealedSelfExe() (string, *os.File, error) {
 
 	defer func() { _ = src.Close() }()
 
-	fd, err := unix.MemfdCreate("berthd", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	return SealedCopy("berthd", src)
+}
+
+// SealedCopy is SealedSelfExe for any executable content (berth-init, embedded in the
+// daemon): a sealed, close-on-exec memfd named name at fd minExeFD or above, and the
+// /proc/self/fd path that executes it.
+func SealedCopy(name string, src io.Reader) (string, *os.File, error) {
+	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
 	if err != nil {
 		return "", nil, fmt.Errorf("creating memfd: %w", err)
 	}
 
-	f := os.NewFile(uintptr(fd), "berthd-sealed")
+	f := os.NewFile(uintptr(fd), name+"-sealed")
 
 	_, err = io.Copy(f, src)
 	if err != nil {
 		_ = f.Close()
-		return "", nil, fmt.Errorf("copying own executable into memfd: %w", err)
+		return "", nil, fmt.Errorf("copying %s into memfd: %w", name, err)
 	}
 
 	_, err = unix.FcntlInt(f.Fd(), unix.F_ADD_SEALS, unix.F_SEAL_SEAL|unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_WRITE)
@@ -57,7 +64,7 @@ func SealedSelfExe() (string, *os.File, error) {
 		return "", nil, fmt.Errorf("moving memfd above fd %d: %w", minExeFD, err)
 	}
 
-	f = os.NewFile(uintptr(high), "berthd-sealed")
+	f = os.NewFile(uintptr(high), name+"-sealed")
 
 	return fmt.Sprintf("/proc/self/fd/%d", high), f, nil
 }

@@ -64,12 +64,21 @@ func setup() error {
 	root := filepath.Join(filepath.Dir(file), "..", "..")
 	berthdBin = filepath.Join(binDir, "berthd")
 	berthBin = filepath.Join(binDir, "berth")
-	for bin, pkg := range map[string]string{berthdBin: "./lxd", berthBin: "./client/berth"} {
-		cmd := exec.Command("go", "build", "-o", bin, pkg)
+	// berth-init first: berthd embeds it (lxd/container/initbin), as make build does.
+	for _, b := range []struct {
+		bin, pkg string
+		env      []string
+	}{
+		{filepath.Join(root, "lxd", "container", "initbin", "berth-init"), "./lxd/berth-init", []string{"CGO_ENABLED=0"}},
+		{berthdBin, "./lxd", nil},
+		{berthBin, "./client/berth", nil},
+	} {
+		cmd := exec.Command("go", "build", "-o", b.bin, b.pkg)
 		cmd.Dir = root
+		cmd.Env = append(os.Environ(), b.env...)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
-			return fmt.Errorf("building %s: %v\n%s", pkg, err, out)
+			return fmt.Errorf("building %s: %v\n%s", b.pkg, err, out)
 		}
 	}
 

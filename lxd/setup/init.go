@@ -1,30 +1,37 @@
-package container
+package setup
 
 import (
 	"encoding/json"
 	"fmt"
 	"os"
 
-	"github.com/berth-dev/berth/lxd/setup"
 	"golang.org/x/sys/unix"
 )
 
-// initSyncFD is the sync socket of the __init child (sync.go).
-const initSyncFD = 3
+// InitSyncFD is the sync socket of the __init child (sync.go).
+const InitSyncFD = 3
 
-// initMain is `__init`: the container's PID 1 until it execs systemd. It
-// runs on the main OS thread, locked in init() (helper.go).
+// InitMain is the container's init until it execs systemd: the berth-init binary
+// (lxd/berth-init), or berthd's `__init` where that binary is not embedded. It runs on
+// the main OS thread, locked before main.
 //
 // Owns: user (root inside), pid (PID 1), mount (a copy of the host's until
 // mount-ns), uts, ipc, net; later cgroup.
-func initMain() int {
-	f := os.NewFile(initSyncFD, "sync")
+func InitMain() int {
+	f := os.NewFile(InitSyncFD, "sync")
 	enc := json.NewEncoder(f)
 	dec := json.NewDecoder(f)
 
-	err := runInit(f, enc, dec)
+	// First, before the config: the procfs context the monitor's host side
+	// mounts as the container's /proc while the rest of init starts up. Only a
+	// process of the container's pid namespace can make one that shows it.
+	err := sendProcContext(f)
+	if err == nil {
+		err = runInit(f, enc, dec)
+	}
+
 	if err != nil {
-		_ = enc.Encode(syncMsg{Type: syncError, Error: err.Error()})
+		_ = enc.Encode(SyncMsg{Type: SyncError, Error: err.Error()})
 		fmt.Fprintln(os.Stderr, "berth init:", err)
 
 		return 1
@@ -33,35 +40,44 @@ func initMain() int {
 	return 0
 }
 
+func sendProcContext(f *os.File) error {
+	proc, err := unix.Fsopen("proc", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("opening a procfs context: %w", err)
+	}
+
+	defer func() { _ = unix.Close(proc) }()
+
+	return SendFD(f, SyncMsg{Type: SyncProcContext}, proc)
+}
+
 func runInit(f *os.File, enc *json.Encoder, dec *json.Decoder) error {
-	msg, err := expect(dec, syncConfig)
+	msg, err := expect(dec, SyncConfig)
 	if err != nil {
 		return err
 	}
 
-	if msg.Config == nil || msg.Version != syncVersion {
-		return fmt.Errorf("unexpected config message (version %d, want %d)", msg.Version, syncVersion)
+	if msg.Config == nil || msg.Version != SyncVersion {
+		return fmt.Errorf("unexpected config message (version %d, want %d)", msg.Version, SyncVersion)
 	}
 
 	cfg := *msg.Config
 
 	// From this copy of the host's mount namespace, where the daemon's
-	// staged devices are locked mounts (setup.CloneMounts).
-	trees, err := setup.CloneMounts(cfg.Mounts)
+	// staged devices are locked mounts (CloneMounts).
+	trees, err := CloneMounts(cfg.Mounts)
 	if err != nil {
 		return err
 	}
 
-	defer setup.CloseMounts(trees)
+	defer CloseMounts(trees)
 
-	// The procfs context the host side mounts went to the monitor before this
-	// runtime started (lxd/nsexec/initproc.c).
-	err = tell(enc, syncReadyForCgroup)
+	err = tell(enc, SyncReadyForCgroup)
 	if err != nil {
 		return err
 	}
 
-	_, err = expect(dec, syncCgroupReady)
+	_, err = expect(dec, SyncCgroupReady)
 	if err != nil {
 		return err
 	}
@@ -74,12 +90,12 @@ func runInit(f *os.File, enc *json.Encoder, dec *json.Decoder) error {
 		return fmt.Errorf("unsharing cgroup namespace: %w", err)
 	}
 
-	err = tell(enc, syncReadyForMountNS)
+	err = tell(enc, SyncReadyForMountNS)
 	if err != nil {
 		return err
 	}
 
-	mntns, err := recvFD(f, syncMountNS)
+	mntns, err := RecvFD(f, SyncMountNS)
 	if err != nil {
 		return err
 	}
@@ -89,12 +105,12 @@ func runInit(f *os.File, enc *json.Encoder, dec *json.Decoder) error {
 		return err
 	}
 
-	err = setup.PrepareContainer(cfg, trees)
+	err = PrepareContainer(cfg, trees)
 	if err != nil {
 		return err
 	}
 
-	return setup.Exec(cfg, func() error { return tell(enc, syncExecing) })
+	return Exec(cfg, func() error { return tell(enc, SyncExecing) })
 }
 
 // joinMountNS enters the container's locked mount namespace on this thread,
@@ -117,8 +133,8 @@ func joinMountNS(fd int) error {
 	return nil
 }
 
-func tell(enc *json.Encoder, t syncType) error {
-	err := enc.Encode(syncMsg{Type: t})
+func tell(enc *json.Encoder, t SyncType) error {
+	err := enc.Encode(SyncMsg{Type: t})
 	if err != nil {
 		return fmt.Errorf("sending %s: %w", t, err)
 	}
@@ -126,15 +142,15 @@ func tell(enc *json.Encoder, t syncType) error {
 	return nil
 }
 
-func expect(dec *json.Decoder, want syncType) (syncMsg, error) {
-	var msg syncMsg
+func expect(dec *json.Decoder, want SyncType) (SyncMsg, error) {
+	var msg SyncMsg
 
 	err := dec.Decode(&msg)
 	if err != nil {
 		return msg, fmt.Errorf("waiting for %s: %w", want, err)
 	}
 
-	if msg.Type == syncError {
+	if msg.Type == SyncError {
 		return msg, fmt.Errorf("monitor: %s", msg.Error)
 	}
 

@@ -1,4 +1,4 @@
-package container
+package setup
 
 import (
 	"bytes"
@@ -21,8 +21,8 @@ import (
 // maxFDMsg bounds a message that carries an fd.
 const maxFDMsg = 4096
 
-// sendFD sends msg with fd attached on sock.
-func sendFD(sock *os.File, msg syncMsg, fd int) error {
+// SendFD sends msg with fd attached on sock.
+func SendFD(sock *os.File, msg SyncMsg, fd int) error {
 	b, err := json.Marshal(msg)
 	if err != nil {
 		return err
@@ -50,10 +50,10 @@ func sendFD(sock *os.File, msg syncMsg, fd int) error {
 	return nil
 }
 
-// recvFD reads one message of type want from sock and the fd that came
+// RecvFD reads one message of type want from sock and the fd that came
 // with it (close-on-exec). An error message from the peer is returned as
 // an error.
-func recvFD(sock *os.File, want syncType) (int, error) {
+func RecvFD(sock *os.File, want SyncType) (int, error) {
 	rc, err := sock.SyscallConn()
 	if err != nil {
 		return -1, err
@@ -85,7 +85,7 @@ func recvFD(sock *os.File, want syncType) (int, error) {
 		fds, cerr = unix.ParseUnixRights(&cmsgs[0])
 	}
 
-	var msg syncMsg
+	var msg SyncMsg
 
 	jerr := json.Unmarshal(bytes.TrimSpace(buf[:n]), &msg)
 
@@ -94,7 +94,7 @@ func recvFD(sock *os.File, want syncType) (int, error) {
 		err = fmt.Errorf("peer exited before %s", want)
 	case jerr != nil:
 		err = fmt.Errorf("reading %s: %w", want, jerr)
-	case msg.Type == syncError:
+	case msg.Type == SyncError:
 		err = fmt.Errorf("setting up container: %s", msg.Error)
 	case msg.Type != want:
 		err = fmt.Errorf("got %q, want %q", msg.Type, want)
