@@ -69,8 +69,11 @@ func kernelView(m Mount) bool {
 	return t == "/proc" || t == "/sys" || strings.HasPrefix(t, "/proc/") || strings.HasPrefix(t, "/sys/")
 }
 
-// mountKernelViews binds the mounts that go below /proc or /sys, from the host side.
-func mountKernelViews(r *root, mounts []Mount) error {
+// cloneKernelViews clones the mounts that go below /proc or /sys, from the host side,
+// before the container's procfs is there to attach them to (mountKernelViews): the
+// clones are made while init starts, off the stretch after its procfs arrives.
+func cloneKernelViews(mounts []Mount) ([]int, error) {
+	var trees []int
 	for _, m := range mounts {
 		if !kernelView(m) {
 			continue
@@ -78,15 +81,30 @@ func mountKernelViews(r *root, mounts []Mount) error {
 
 		tree, err := cloneExtra(m)
 		if err != nil {
-			return err
+			CloseMounts(trees)
+			return nil, err
 		}
 
-		err = AttachTree(r.fd, r.path, tree, m.Target)
-		_ = unix.Close(tree)
+		trees = append(trees, tree)
+	}
 
+	return trees, nil
+}
+
+// mountKernelViews attaches the clones of cloneKernelViews, in the order of mounts.
+func mountKernelViews(r *root, mounts []Mount, trees []int) error {
+	i := 0
+	for _, m := range mounts {
+		if !kernelView(m) {
+			continue
+		}
+
+		err := AttachTree(r.fd, r.path, trees[i], m.Target)
 		if err != nil {
 			return err
 		}
+
+		i++
 	}
 
 	return nil

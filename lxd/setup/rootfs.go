@@ -65,6 +65,13 @@ func PrepareHost(cfg Config, procCtx func() (int, error)) error {
 		return err
 	}
 
+	views, err := cloneKernelViews(cfg.Mounts)
+	if err != nil {
+		return err
+	}
+
+	defer CloseMounts(views)
+
 	proc, err := procCtx()
 	if err != nil {
 		return err
@@ -72,7 +79,7 @@ func PrepareHost(cfg Config, procCtx func() (int, error)) error {
 
 	err = mountProc(r, proc)
 	if err == nil {
-		err = mountKernelViews(r, cfg.Mounts)
+		err = mountKernelViews(r, cfg.Mounts, views)
 	}
 
 	if err != nil {
