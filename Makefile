@@ -25,7 +25,7 @@ all: build
 # systemd, is built first: berthd embeds it (lxd/container/initbin/README.md).
 INIT_BIN := lxd/container/initbin/berth-init
 build:
-	CGO_ENABLED=0 $(GO) build -ldflags=-s -o $(INIT_BIN) ./lxd/berth-init
+	$(GO) build -ldflags='-s -extldflags=-static' -o $(INIT_BIN) ./lxd/berth-init
 	$(GO) build -o $(BIN)/berthd ./lxd
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/berth ./client/berth
 

@@ -17,11 +17,29 @@ var initBin embed.FS
 
 const initBinPath = "initbin/berth-init"
 
-// initExe is how a monitor execs a container's init.
+// initExe is what a monitor execs for a container's init and its mount namespace
+// copier (namespaces.go): berth-init, or the daemon's own binary in helper mode.
 type initExe struct {
 	path string   // what to exec
-	args []string // its argv
 	file *os.File // the sealed copy path names; nil for the daemon's own binary
+}
+
+// initArgs is init's argv.
+func (e *initExe) initArgs() []string {
+	if e.file == nil {
+		return []string{"berth-init", helperInit}
+	}
+
+	return []string{"berth-init"}
+}
+
+// copierArgs is the copier's argv (its C constructor takes over before main).
+func (e *initExe) copierArgs() []string {
+	if e.file == nil {
+		return []string{"berth-mount-copier", helperMountCopier}
+	}
+
+	return []string{"berth-mount-copier"}
 }
 
 func (e *initExe) close() {
@@ -51,7 +69,7 @@ func prepareInitExe() {
 }
 
 // takeInitExe returns the copy prepared ahead, else makes one. The caller closes it
-// once init has exec'd (or failed to).
+// once init and the copier have exec'd (or failed to).
 func takeInitExe() *initExe {
 	spareInit.Lock()
 	e := spareInit.exe
@@ -70,7 +88,7 @@ func takeInitExe() *initExe {
 // if the copy fails, init runs as the daemon's own `__init` (the sealed copy we run
 // from).
 func newInitExe() *initExe {
-	self := &initExe{path: "/proc/self/exe", args: []string{"berth-init", helperInit}}
+	self := &initExe{path: "/proc/self/exe"}
 
 	b, err := fs.ReadFile(initBin, initBinPath)
 	if err != nil {
@@ -82,5 +100,5 @@ func newInitExe() *initExe {
 		return self
 	}
 
-	return &initExe{path: path, args: []string{"berth-init"}, file: f}
+	return &initExe{path: path, file: f}
 }

@@ -98,10 +98,11 @@ func (m *monitor) startInit() (*initProc, error) {
 
 	ids := m.spec.IDMap
 	exe := takeInitExe()
+	defer exe.close() // once init and the copier (syncSteps) run it
 
 	cmd := &exec.Cmd{
 		Path:       exe.path,
-		Args:       exe.args,
+		Args:       exe.initArgs(),
 		Env:        []string{},
 		Stdin:      slave,
 		Stdout:     slave,
@@ -130,7 +131,6 @@ func (m *monitor) startInit() (*initProc, error) {
 
 	err = cmd.Start()
 	_ = childSock.Close()
-	exe.close() // init runs it now (or failed to)
 
 	if err != nil {
 		return nil, fmt.Errorf("cloning init: %w", err)
@@ -138,7 +138,7 @@ func (m *monitor) startInit() (*initProc, error) {
 
 	p := &initProc{proc: cmd.Process, master: master, slave: slave}
 
-	err = m.syncInit(p, parentSock)
+	err = m.syncInit(p, parentSock, exe)
 	if err != nil {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
@@ -166,8 +166,8 @@ func syncPair(name string) (parent, child *os.File, err error) {
 }
 
 // syncInit runs init's setup (syncSteps) and names a timeout as what it is.
-func (m *monitor) syncInit(p *initProc, sock *os.File) error {
-	err := m.syncSteps(p, sock)
+func (m *monitor) syncInit(p *initProc, sock *os.File, exe *initExe) error {
+	err := m.syncSteps(p, sock, exe)
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return fmt.Errorf("the container's setup did not finish within %s (is the host overloaded?): %w", setupTimeout, err)
 	}
@@ -175,7 +175,7 @@ func (m *monitor) syncInit(p *initProc, sock *os.File) error {
 	return err
 }
 
-func (m *monitor) syncSteps(p *initProc, sock *os.File) error {
+func (m *monitor) syncSteps(p *initProc, sock *os.File, exe *initExe) error {
 	deadline := time.Now().Add(setupTimeout)
 	_ = sock.SetDeadline(deadline)
 
@@ -206,7 +206,7 @@ func (m *monitor) syncSteps(p *initProc, sock *os.File) error {
 	hostc := make(chan hostResult, 1)
 
 	go func() {
-		mntns, err := buildMountNS(cfg, p.pid(), func() (int, error) {
+		mntns, err := buildMountNS(cfg, p.pid(), exe, func() (int, error) {
 			fd, ok := <-procc
 			if !ok {
 				return -1, errors.New("init gave no procfs context")

@@ -8,7 +8,7 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/berth-dev/berth/lxd/nsexec"
+	"github.com/berth-dev/berth/lxd/nsexec/initns"
 	"github.com/berth-dev/berth/lxd/setup"
 	"golang.org/x/sys/unix"
 )
@@ -38,7 +38,8 @@ import (
 //     into the rootfs. The thread is never unlocked, so the runtime destroys
 //     it afterwards.
 //  3. The copy needs a single-threaded process in that mount namespace that
-//     joins the container's user namespace: `__mount-copier`, started from
+//     joins the container's user namespace: the copier (berth-init, or
+//     berthd `__mount-copier`, in the mode of lxd/nsexec/initns), started from
 //     the thread before the pivot and waiting in lxd/nsexec/initns.c (no Go
 //     runtime starts in it). Told to go, it joins and unshares CLONE_NEWNS;
 //     the monitor opens that mount namespace and passes it to init, which
@@ -50,9 +51,9 @@ import (
 const copierGrace = 5 * time.Second
 
 // buildMountNS builds the container's mount tree for init (pid initPID) and
-// returns the locked copy's mount namespace. procCtx waits for init's
+// returns the locked copy's mount namespace; the copier runs exe. procCtx waits for init's
 // procfs fs_context. It runs while init starts up.
-func buildMountNS(cfg setup.Config, initPID int, procCtx func() (int, error), deadline time.Time) (*os.File, error) {
+func buildMountNS(cfg setup.Config, initPID int, exe *initExe, procCtx func() (int, error), deadline time.Time) (*os.File, error) {
 	var userns, netns *os.File
 
 	for _, n := range []struct {
@@ -77,9 +78,9 @@ func buildMountNS(cfg setup.Config, initPID int, procCtx func() (int, error), de
 	defer func() { _ = sock.Close() }()
 
 	copier := &exec.Cmd{
-		Path:       "/proc/self/exe", // the sealed copy we run from
-		Args:       []string{"berth-mount-copier", helperMountCopier},
-		Env:        []string{fmt.Sprintf("%s=%d", nsexec.EnvInitUserns, 4)},
+		Path:       exe.path, // berth-init's sealed copy, or ours
+		Args:       exe.copierArgs(),
+		Env:        []string{fmt.Sprintf("%s=%d", initns.EnvUserns, 4)},
 		Dir:        "/",
 		ExtraFiles: []*os.File{child, userns}, // fds 3 and 4
 	}

@@ -62,7 +62,7 @@ var ranks = map[string]int{
 	"lxd/listener": 1, "lxd/container/monitorsig": 1,
 	"lxd/cluster/gateway": 1, // the dqlite node and driver; lxd/db gets only its *sql.DB
 	// Subsystems built on leaves, and the code that runs in a container's namespaces.
-	"lxd/setup": 2, "lxd/nsexec": 2,
+	"lxd/setup": 2, "lxd/nsexec": 2, "lxd/nsexec/initns": 1,
 	"lxd/berth-init": 3, // a container's init until systemd: setup.InitMain, nothing else
 	"lxd/db":         2, "lxd/cgroup": 2, "lxd/operations": 2, "lxd/images": 2,
 	"lxd/storage": 2, "lxd/network": 2, "lxd/resources": 2, "lxd/migration": 2,
@@ -86,11 +86,12 @@ var ranks = map[string]int{
 // they run inside a new container's namespaces or in a process joined to them, where
 // less code is less to trust.
 var onlyStdlib = map[string][]string{
-	"lxd/setup":      {"golang.org/x/sys/unix", module + "shared/api", module + "lxd/confine"},
-	"lxd/berth-init": {module + "lxd/setup"},
-	"lxd/nsexec":     {"golang.org/x/sys/unix", module + "shared/api", module + "lxd/confine", module + "lxd/fileio"},
-	"lxd/confine":    {"golang.org/x/sys/unix", "golang.org/x/net/bpf"},
-	"lxd/fileio":     {"golang.org/x/sys/unix", module + "shared/api"},
+	"lxd/setup":         {"golang.org/x/sys/unix", module + "shared/api", module + "lxd/confine"},
+	"lxd/berth-init":    {module + "lxd/setup", module + "lxd/nsexec/initns"},
+	"lxd/nsexec/initns": {},
+	"lxd/nsexec":        {"golang.org/x/sys/unix", module + "shared/api", module + "lxd/confine", module + "lxd/fileio"},
+	"lxd/confine":       {"golang.org/x/sys/unix", "golang.org/x/net/bpf"},
+	"lxd/fileio":        {"golang.org/x/sys/unix", module + "shared/api"},
 }
 
 // knownExceptions are violations today's tree has, each with the work that removes it.

@@ -67,15 +67,14 @@ func setup() error {
 	// berth-init first: berthd embeds it (lxd/container/initbin), as make build does.
 	for _, b := range []struct {
 		bin, pkg string
-		env      []string
+		flags    []string
 	}{
-		{filepath.Join(root, "lxd", "container", "initbin", "berth-init"), "./lxd/berth-init", []string{"CGO_ENABLED=0"}},
+		{filepath.Join(root, "lxd", "container", "initbin", "berth-init"), "./lxd/berth-init", []string{"-ldflags=-s -extldflags=-static"}},
 		{berthdBin, "./lxd", nil},
 		{berthBin, "./client/berth", nil},
 	} {
-		cmd := exec.Command("go", "build", "-o", b.bin, b.pkg)
+		cmd := exec.Command("go", append(append([]string{"build"}, b.flags...), "-o", b.bin, b.pkg)...)
 		cmd.Dir = root
-		cmd.Env = append(os.Environ(), b.env...)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("building %s: %v\n%s", b.pkg, err, out)
