@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/lxd/container"
 	"log/slog"
 	"net"
 	"net/http"
@@ -211,6 +212,11 @@ func (d *Daemon) init(ctx context.Context) error {
 
 	d.exeFile = exeFile // keep it referenced: a collected *os.File closes its fd
 	d.exePath = exe
+
+	err = container.CheckInitExe()
+	if err != nil {
+		d.log.Warn("container init", "warning", err)
+	}
 
 	d.events = events.NewServer(d.log)
 	d.ops = operations.NewRegistry(d.events, d.log)

@@ -13,7 +13,7 @@ import (
 func (d *Daemon) subordinateIDs(tune bool) (instance.IDRange, error) {
 	const subuid, subgid = "/etc/subuid", "/etc/subgid"
 
-	_, _, _, _, err := idmap.EnsureRootRange(subuid, subgid)
+	us, uc, gs, gc, err := idmap.EnsureRootRange(subuid, subgid)
 	if err != nil {
 		return instance.IDRange{}, fmt.Errorf("reading subordinate ids: %w", err)
 	}
@@ -25,13 +25,24 @@ func (d *Daemon) subordinateIDs(tune bool) (instance.IDRange, error) {
 			d.log.Warn("root's subordinate id range stays small; fewer containers can be made", "err", err)
 		case widened:
 			d.log.Info("appended a larger root range to /etc/subuid and /etc/subgid: the one there held fewer than 1024 containers' ids", "ids", idmap.DefaultRootCount)
+
+			// WidenRootRange promises the old uid-to-gid distance: a moved gid range
+			// would move every existing container's gids, so check it once more.
+			was := gs - us
+			us, uc, gs, gc, err = idmap.EnsureRootRange(subuid, subgid)
+			if err != nil {
+				return instance.IDRange{}, fmt.Errorf("reading subordinate ids: %w", err)
+			}
+
+			if gs-us != was {
+				return instance.IDRange{}, fmt.Errorf("root's subordinate gid range no longer sits at its uid range's distance (%d, was %d): every container's gids would move; fix /etc/subuid and /etc/subgid", gs-us, was)
+			}
 		}
 	}
 
-	us, uc, gs, gc, err := idmap.EnsureRootRange(subuid, subgid)
-	if err != nil {
-		return instance.IDRange{}, fmt.Errorf("reading subordinate ids: %w", err)
-	}
+	// A container's gids sit at its uids' offset: ids are only given out where both
+	// ranges have them.
+	n := min(uc, gc)
 
-	return instance.IDRange{UIDStart: us, UIDCount: uc, GIDStart: gs, GIDCount: gc}, nil
+	return instance.IDRange{UIDStart: us, UIDCount: n, GIDStart: gs, GIDCount: n}, nil
 }

@@ -7,9 +7,11 @@
 //	berthd ──exec──▶ berthd __monitor [<RunDir>]   (setsid; survives berthd; without
 //	                   │                             RunDir a spare, started ahead of
 //	                   │                             the next start: spare.go)
-//	                   ├─clone(NEW*)──▶ berthd __init ──exec──▶ /sbin/init (PID 1)
-//	                   └─from a thread with its own mount ns──▶ berthd __mount-copier
+//	                   ├─clone(NEW*)──▶ berth-init ──exec──▶ /sbin/init (PID 1)
+//	                   └─from a thread with its own mount ns──▶ berth-init as copier
 //	                                                            (C only; exits)
+//	(berth-init: a small binary built into berthd, initexe.go; without it berthd
+//	__init and berthd __mount-copier)
 //
 //	one process, the monitor, over time (hold.go):
 //	  Go: start ─▶ idle 1 s ──execve──▶ C holder (lxd/nsexec/hold.c) ──stop, freeze,
@@ -22,9 +24,9 @@
 // removes the cgroups, unmounts Spec.Unmounts and exits. It builds init's
 // mount tree as host root on one of its threads (lxd/setup) and has the
 // copier copy it into the container's user namespace, which locks it
-// (namespaces.go); __init joins that mount namespace, finishes the setup as
-// the container's root and execs systemd, talking to the monitor over a
-// socketpair (sync.go). No Go of ours stays in the container.
+// (namespaces.go); init (setup.InitMain) joins that mount namespace, finishes
+// the setup as the container's root and execs systemd, talking to the monitor
+// over a socketpair (lxd/setup/sync.go). No Go of ours stays in the container.
 //
 // An idle container's monitor is the holder: the same process re-executed
 // as C code that never starts the Go runtime (~110 kB private memory instead

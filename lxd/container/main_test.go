@@ -50,6 +50,10 @@ func fakeDaemon(specJSON string) int {
 // TestMain lets the test binary serve as its own helper (runc's trick): the
 // monitor and the __init child are this binary re-executed.
 func TestMain(m *testing.M) {
+	// The init code this test binary was built with, not an embedded berth-init an
+	// earlier build left (the integration tests run that one).
+	initFromEmbedded = false
+
 	if IsHelper(os.Args) {
 		os.Exit(HelperMain(os.Args))
 	}

@@ -40,7 +40,7 @@ import (
 //  3. The copy needs a single-threaded process in that mount namespace that
 //     joins the container's user namespace: the copier (berth-init, or
 //     berthd `__mount-copier`, in the mode of lxd/nsexec/initns), started from
-//     the thread before the pivot and waiting in lxd/nsexec/initns.c (no Go
+//     the thread before the pivot and waiting in lxd/nsexec/initns/initns.c (no Go
 //     runtime starts in it). Told to go, it joins and unshares CLONE_NEWNS;
 //     the monitor opens that mount namespace and passes it to init, which
 //     joins it (its user namespace owns it) and finishes as the container's

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/berth-dev/berth/shared/atomicfile"
 )
@@ -109,7 +110,33 @@ func start(ctx context.Context, spec Spec, log *slog.Logger, monitor func(logf *
 
 	log.Info("container started", "init_pid", res.InitPID, "monitor_pid", p.cmd.Process.Pid)
 
-	return Attach(spec.RunDir)
+	m, aerr := Attach(spec.RunDir)
+	if aerr != nil {
+		return nil, diedAtOnce(spec.RunDir, p, aerr)
+	}
+
+	return m, nil
+}
+
+// diedAtOnce is the error of a start whose monitor was gone before the daemon could attach
+// to it: an init that dies at once (systemd on a host out of inotify instances) takes its
+// monitor with it. Once the monitor has exited, its exit record and console log say why
+// (a *BootError, as WaitBoot gives for a later death); else err, the attach's.
+func diedAtOnce(runDir string, p *spawned, err error) error {
+	select {
+	case <-p.waited:
+	case <-time.After(deathWait):
+		return err
+	}
+
+	e, lerr := LastExit(runDir)
+	if lerr != nil {
+		return err
+	}
+
+	console, _ := readTail(filepath.Join(runDir, consoleFile), consoleRingSize)
+
+	return &BootError{Reason: BootReason(console, e), Exit: e}
 }
 
 func readStartResult(ctx context.Context, r *os.File) (startResult, error) {

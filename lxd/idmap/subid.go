@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 )
@@ -67,17 +66,8 @@ func ParseSubID(data []byte) ([]Entry, error) {
 
 // ReadSubID reads and parses a subordinate id file. A missing file reads as empty.
 func ReadSubID(path string) ([]Entry, error) {
-	data, err := os.ReadFile(path)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("reading %q: %w", path, err)
-	}
-
-	entries, err := ParseSubID(data)
-	if err != nil {
-		return nil, fmt.Errorf("parsing %q: %w", path, err)
-	}
-
-	return entries, nil
+	_, entries, err := readSubIDFile(path)
+	return entries, err
 }
 
 // RootRange returns root's range among entries ("root" or "0"). When root has several, the

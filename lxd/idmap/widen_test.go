@@ -1,6 +1,8 @@
 package idmap
 
 import (
+	"errors"
+	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -60,5 +62,52 @@ func TestWidenRootRangeKeepsGidOffset(t *testing.T) {
 
 	if readFile(t, subuid) != "root:100000:65536\n" || readFile(t, subgid) != "root:100000:65536\nbob:5000000:65536\n" {
 		t.Error("a refused widening wrote a file")
+	}
+}
+
+// TestWidenRootRangeOneSmall: only subgid is small and subuid's root range is larger than
+// the one appended, so RootRange would keep the old uids and take the new gids: the
+// distance would change, and neither file is written.
+func TestWidenRootRangeOneSmall(t *testing.T) {
+	dir := t.TempDir()
+	subuid, subgid := filepath.Join(dir, "subuid"), filepath.Join(dir, "subgid")
+	writeFile(t, subuid, "root:100000:2000000000\n", 0o644)
+	writeFile(t, subgid, "root:100000:65536\n", 0o644)
+
+	widened, err := WidenRootRange(subuid, subgid, DensityRootCount)
+	if err == nil || widened {
+		t.Fatalf("WidenRootRange = %t, %v; want a refusal", widened, err)
+	}
+
+	if readFile(t, subuid) != "root:100000:2000000000\n" || readFile(t, subgid) != "root:100000:65536\n" {
+		t.Error("a refused widening wrote a file")
+	}
+}
+
+// TestWidenRootRangeBothOrNeither: when subgid cannot be written, subuid is put back:
+// one file widened alone would give new containers the gids of old ones.
+func TestWidenRootRangeBothOrNeither(t *testing.T) {
+	dir := t.TempDir()
+	subuid, subgid := filepath.Join(dir, "subuid"), filepath.Join(dir, "subgid")
+	writeFile(t, subuid, "root:100000:65536\n", 0o644)
+	writeFile(t, subgid, "root:100000:65536\n", 0o644)
+
+	real := writeDurable
+	t.Cleanup(func() { writeDurable = real })
+	writeDurable = func(path string, data []byte, perm os.FileMode) error {
+		if path == subgid {
+			return errors.New("disk full")
+		}
+
+		return real(path, data, perm)
+	}
+
+	widened, err := WidenRootRange(subuid, subgid, DensityRootCount)
+	if err == nil || widened {
+		t.Fatalf("WidenRootRange = %t, %v; want a failure", widened, err)
+	}
+
+	if got := readFile(t, subuid); got != "root:100000:65536\n" {
+		t.Errorf("subuid after the failed widening: %q, want it as it was", got)
 	}
 }

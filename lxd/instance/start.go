@@ -2,6 +2,7 @@ package instance
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -103,6 +104,11 @@ func (ru *Runner) start(ctx context.Context, name string) error {
 	}
 
 	mon, err := ru.spares.Start(ctx, spec, ru.log)
+	var boot *container.BootError
+	if errors.As(err, &boot) {
+		return boot // said as a later death is (startedAndBooted)
+	}
+
 	if err != nil {
 		return fmt.Errorf("starting %q: %w", name, err)
 	}

@@ -9,7 +9,7 @@
 // (masks, read-only binds, device nodes, the console, /run, /tmp, lxcfs's
 // views) and pivots; that mount namespace is then copied from inside the
 // container's user namespace, which locks all of those mounts
-// (lxd/container/namespaces.go, lxd/nsexec/initns.c). The container's init
+// (lxd/container/namespaces.go, lxd/nsexec/initns/initns.c). The container's init
 // joins the copy and, as the container's root, PrepareContainer adds what
 // the container owns (its cgroup2 tree and devpts instance) and the devices
 // (CloneMounts), the hostname and loopback, and Exec starts systemd.

@@ -21,6 +21,9 @@ func InitMain() int {
 	f := os.NewFile(InitSyncFD, "sync")
 	enc := json.NewEncoder(f)
 	dec := json.NewDecoder(f)
+	// A monitor of another build (an out-of-date embedded berth-init) could send
+	// settings this init would otherwise drop without a word: a mask, a capability.
+	dec.DisallowUnknownFields()
 
 	// First, before the config: the procfs context the monitor's host side
 	// mounts as the container's /proc while the rest of init starts up. Only a

@@ -65,9 +65,10 @@ const (
 	SyncError           SyncType = "error"
 )
 
-// SyncVersion guards against a monitor and child from different builds;
-// both come from the same sealed binary, so a mismatch is a bug.
-// 2: the mount tree built by the monitor and handed to init.
+// SyncVersion guards against a monitor and an init of different builds: the monitor
+// runs berthd's sealed binary, init the berth-init built into it (or the same binary),
+// so a mismatch is a build gone wrong (lxd/container.CheckInitExe logs one at start).
+// 2: the mount tree built by the monitor and handed to init. 3: proc-context first.
 const SyncVersion = 3
 
 type SyncMsg struct {

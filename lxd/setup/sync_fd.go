@@ -62,12 +62,12 @@ func RecvFD(sock *os.File, want SyncType) (int, error) {
 	buf := make([]byte, maxFDMsg)
 	oob := make([]byte, unix.CmsgSpace(4))
 
-	var n, oobn int
+	var n, oobn, flags int
 
 	var rerr error
 
 	err = rc.Read(func(s uintptr) bool {
-		n, oobn, _, _, rerr = unix.Recvmsg(int(s), buf, oob, unix.MSG_CMSG_CLOEXEC)
+		n, oobn, flags, _, rerr = unix.Recvmsg(int(s), buf, oob, unix.MSG_CMSG_CLOEXEC)
 		return !errors.Is(rerr, unix.EAGAIN)
 	})
 	if err == nil {
@@ -78,11 +78,21 @@ func RecvFD(sock *os.File, want SyncType) (int, error) {
 		return -1, fmt.Errorf("waiting for %s: %w", want, err)
 	}
 
+	// Every fd that came is ours to close, however many control messages brought
+	// them; one fd in one message is the only good outcome.
 	var fds []int
 
 	cmsgs, cerr := unix.ParseSocketControlMessage(oob[:oobn])
-	if cerr == nil && len(cmsgs) == 1 {
-		fds, cerr = unix.ParseUnixRights(&cmsgs[0])
+	for i := range cmsgs {
+		got, perr := unix.ParseUnixRights(&cmsgs[i])
+		fds = append(fds, got...)
+		if perr != nil && cerr == nil {
+			cerr = perr
+		}
+	}
+
+	if cerr == nil && (len(cmsgs) != 1 || flags&unix.MSG_CTRUNC != 0) {
+		cerr = fmt.Errorf("%d control messages, flags %#x", len(cmsgs), flags)
 	}
 
 	var msg SyncMsg

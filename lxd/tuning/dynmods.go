@@ -1,7 +1,9 @@
 package tuning
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 
@@ -24,22 +26,26 @@ import (
 // Dynmods is the cgroup2 superblock flag berthd sets.
 const Dynmods = "favordynmods"
 
+// ErrNoDynmods means the kernel has no favordynmods (it came with Linux 6.1).
+var ErrNoDynmods = errors.New("this kernel has no cgroup2 favordynmods (Linux 6.1)")
+
 // dynmodsPlan finds the cgroup2 mount to reconfigure and the flags its superblock has
 // besides favordynmods (a cgroup2 reconfiguration sets every flag afresh, so one left out
-// would be cleared); on says whether favordynmods is set. target is "" when the host
-// mounts no cgroup2.
-func dynmodsPlan(mounts []mountinfo.Mount) (target string, others []string, on bool) {
+// would be cleared); on says whether favordynmods is set. Only cgroup2's own flags count,
+// those the kernel lists in /sys/kernel/cgroup/features (features): a security module's
+// options in the same list are not cgroup2's to set. target is "" when the host mounts
+// no cgroup2.
+func dynmodsPlan(mounts []mountinfo.Mount, features map[string]bool) (target string, others []string, on bool) {
 	for _, m := range mounts {
 		if m.FSType != "cgroup2" {
 			continue
 		}
 
 		for _, o := range strings.Split(m.SuperOptions, ",") {
-			switch o {
-			case "", "rw", "ro":
-			case Dynmods:
+			switch {
+			case o == Dynmods:
 				on = true
-			default:
+			case features[o]:
 				others = append(others, o)
 			}
 		}
@@ -49,6 +55,24 @@ func dynmodsPlan(mounts []mountinfo.Mount) (target string, others []string, on b
 
 	return "", nil, false
 }
+
+// cgroupFeatures reads the kernel's cgroup2 mount options (one per line).
+func cgroupFeatures(path string) (map[string]bool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+
+	features := map[string]bool{}
+	for _, f := range strings.Fields(string(b)) {
+		features[f] = true
+	}
+
+	return features, nil
+}
+
+// FeaturesPath lists the kernel's cgroup2 mount options.
+const FeaturesPath = "/sys/kernel/cgroup/features"
 
 // reconfigureCgroup2 sets flags on the superblock of the cgroup2 mount at target
 // (fspick, then one reconfiguration: the mount's own flags, nosuid and the like, are not
@@ -82,6 +106,25 @@ func reconfigureCgroup2(target string, flags []string) error {
 	return nil
 }
 
+// Cgroup2Flags reads the host's cgroup2 mount: where it is (target, "" for none), its
+// superblock's cgroup2 flags other than favordynmods, and whether favordynmods is set.
+// ErrNoDynmods when the kernel has no favordynmods.
+func Cgroup2Flags(mountinfoPath string) (target string, others []string, dynmods bool, err error) {
+	features, err := cgroupFeatures(FeaturesPath)
+	if err != nil || !features[Dynmods] {
+		return "", nil, false, ErrNoDynmods
+	}
+
+	mounts, err := mountinfo.ParseFile(mountinfoPath)
+	if err != nil {
+		return "", nil, false, err
+	}
+
+	target, others, dynmods = dynmodsPlan(mounts, features)
+
+	return target, others, dynmods, nil
+}
+
 // FavorDynmods sets favordynmods on the host's cgroup2 superblock unless it is set (at
 // berthd's start). changed says whether it did; target is the mount it looked at ("" for
 // none).
@@ -93,14 +136,9 @@ func FavorDynmods(mountinfoPath string) (target string, changed bool, err error)
 // other flags (the tests clear it to see berthd set it). After a change it checks that
 // the kernel kept the flag as asked and every other flag the superblock had.
 func SetDynmods(mountinfoPath string, want bool) (target string, changed bool, err error) {
-	mounts, err := mountinfo.ParseFile(mountinfoPath)
-	if err != nil {
-		return "", false, err
-	}
-
-	target, others, on := dynmodsPlan(mounts)
-	if target == "" || on == want {
-		return target, false, nil
+	target, others, on, err := Cgroup2Flags(mountinfoPath)
+	if err != nil || target == "" || on == want {
+		return target, false, err
 	}
 
 	flags := others
@@ -113,12 +151,11 @@ func SetDynmods(mountinfoPath string, want bool) (target string, changed bool, e
 		return target, false, err
 	}
 
-	mounts, err = mountinfo.ParseFile(mountinfoPath)
+	_, now, on, err := Cgroup2Flags(mountinfoPath)
 	if err != nil {
 		return target, true, err
 	}
 
-	_, now, on := dynmodsPlan(mounts)
 	if on != want {
 		return target, true, fmt.Errorf("the kernel did not keep %s=%t", Dynmods, want)
 	}

@@ -8,9 +8,10 @@ import (
 	"github.com/berth-dev/berth/shared/mountinfo"
 )
 
-// TestDynmodsPlan: the flags a reconfiguration must repeat are the superblock's own
-// (never the mount's nosuid and the like, never rw), so none is cleared; the first
-// cgroup2 mount is the one, on a hybrid host as on a pure cgroup2 one.
+// TestDynmodsPlan: the flags a reconfiguration must repeat are the superblock's cgroup2
+// flags (never the mount's nosuid and the like, never rw, never a security module's
+// seclabel), so none is cleared; the first cgroup2 mount is the one, on a hybrid host as
+// on a pure cgroup2 one.
 func TestDynmodsPlan(t *testing.T) {
 	for _, c := range []struct {
 		name, mountinfo string
@@ -20,7 +21,7 @@ func TestDynmodsPlan(t *testing.T) {
 	}{
 		{
 			name: "systemd cgroup2",
-			mountinfo: "25 22 0:22 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot\n" +
+			mountinfo: "25 22 0:22 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,seclabel,nsdelegate,memory_recursiveprot\n" +
 				"26 22 0:23 / /sys/fs/bpf rw,nosuid,nodev,noexec,relatime shared:5 - bpf bpf rw,mode=700\n",
 			target: "/sys/fs/cgroup", others: []string{"nsdelegate", "memory_recursiveprot"},
 		},
@@ -41,7 +42,8 @@ func TestDynmodsPlan(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			target, others, on := dynmodsPlan(mounts)
+			features := map[string]bool{"nsdelegate": true, "favordynmods": true, "memory_localevents": true, "memory_recursiveprot": true}
+			target, others, on := dynmodsPlan(mounts, features)
 			if target != c.target || !reflect.DeepEqual(others, c.others) || on != c.on {
 				t.Fatalf("dynmodsPlan = %q %q %t, want %q %q %t", target, others, on, c.target, c.others, c.on)
 			}

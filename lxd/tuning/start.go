@@ -2,6 +2,7 @@ package tuning
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -72,6 +73,8 @@ func AtStart(ctx context.Context, d *db.DB, log *slog.Logger) Report {
 
 	target, set, derr := FavorDynmods("/proc/self/mountinfo")
 	switch {
+	case errors.Is(derr, ErrNoDynmods):
+		log.Info("cgroup2 left as it is", "reason", derr)
 	case derr != nil:
 		log.Warn("cgroup2 left without "+Dynmods+"; each start waits an RCU grace period to move init into its cgroups", "mount", target, "err", derr)
 	case set:

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/berth-dev/berth/lxd/idmap"
 )
 
 // TestBootMachine launches two containers and checks that each is a machine: systemd as
@@ -43,9 +45,11 @@ func TestBootMachine(t *testing.T) {
 			t.Fatalf("%s uid_map = %q, want one line 0 <start> 65536", name, uidMap)
 		}
 
+		// Inside one of root's subordinate ranges (Berth's default starts at 1000000,
+		// Debian's lxd package writes one at 100000), never over the host's own ids.
 		base, _ := strconv.ParseInt(f[1], 10, 64)
-		if base < 1000000 {
-			t.Fatalf("%s maps root to host uid %d, want >= 1000000", name, base)
+		if !inRootRange(t, base, 65536) || base < 65536 {
+			t.Fatalf("%s maps root to host uid %d, not inside root's range in /etc/subuid", name, base)
 		}
 
 		bases[name] = base
@@ -252,4 +256,22 @@ func readPID(t *testing.T, path string) int {
 	}
 
 	return pid
+}
+
+// inRootRange says whether [base, base+n) lies inside one of root's ranges in
+// /etc/subuid.
+func inRootRange(t *testing.T, base, n int64) bool {
+	t.Helper()
+	entries, err := idmap.ReadSubID("/etc/subuid")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, e := range entries {
+		if (e.Owner == "root" || e.Owner == "0") && base >= e.Start && base+n <= e.Start+e.Count {
+			return true
+		}
+	}
+
+	return false
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,7 +20,7 @@ import (
 	"github.com/berth-dev/berth/lxd/ip"
 	"github.com/berth-dev/berth/lxd/network"
 	"github.com/berth-dev/berth/lxd/tuning"
-	"github.com/berth-dev/berth/shared/mountinfo"
+	"github.com/berth-dev/berth/shared/atomicfile"
 	"github.com/berth-dev/berth/test/testutil"
 	"golang.org/x/sys/unix"
 )
@@ -121,7 +122,7 @@ func TestHostTuning(t *testing.T) {
 
 	// favordynmods off, as on a stock kernel, so that both runs prove something; the
 	// cgroup2 superblock gets back what it had at the end.
-	dynmodsWas := clearDynmods(t)
+	flagsWere, _ := clearDynmods(t)
 
 	// Root's subordinate ids as Debian's lxd package leaves them: 152 containers' worth.
 	saveSubIDs(t)
@@ -160,7 +161,7 @@ func TestHostTuning(t *testing.T) {
 		t.Errorf("berthd with core.host_tuning=false logged:\n%s", tail(l, 30))
 	}
 
-	if cgroup2Flags(t)[tuning.Dynmods] {
+	if _, _, on, _ := tuning.Cgroup2Flags("/proc/self/mountinfo"); on {
 		t.Errorf("core.host_tuning=false: berthd set %s on the host's cgroup2", tuning.Dynmods)
 	}
 
@@ -192,14 +193,18 @@ func TestHostTuning(t *testing.T) {
 	}
 
 	// Set, and the superblock's other flags kept (a reconfiguration sets them all afresh).
-	now := cgroup2Flags(t)
-	for f := range dynmodsWas {
-		if f != tuning.Dynmods && !now[f] {
+	_, now, on, err := tuning.Cgroup2Flags("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, f := range flagsWere {
+		if !slices.Contains(now, f) {
 			t.Errorf("berthd's host tuning cleared %s on the host's cgroup2", f)
 		}
 	}
 
-	if !now[tuning.Dynmods] {
+	if !on {
 		t.Errorf("berthd did not set %s on the host's cgroup2: its flags are %v", tuning.Dynmods, now)
 	}
 
@@ -264,7 +269,7 @@ func saveSubIDs(t *testing.T) {
 
 		t.Cleanup(func() {
 			if now, _ := os.ReadFile(p); string(now) != string(was) {
-				if err := os.WriteFile(p, was, 0o644); err != nil {
+				if err := atomicfile.WriteDurable(p, was, 0o644); err != nil {
 					t.Errorf("restoring %s: %v", p, err)
 				}
 			}
@@ -273,52 +278,31 @@ func saveSubIDs(t *testing.T) {
 }
 
 // clearDynmods clears favordynmods on the host's cgroup2 superblock and restores it at
-// cleanup; it returns the superblock's flags before.
-func clearDynmods(t *testing.T) map[string]bool {
+// cleanup; it returns the superblock's other cgroup2 flags and whether it was set.
+func clearDynmods(t *testing.T) ([]string, bool) {
 	t.Helper()
-	features, _ := os.ReadFile("/sys/kernel/cgroup/features")
-	if !strings.Contains(string(features), tuning.Dynmods) {
-		testutil.SkipOrFail(t, "this kernel has no cgroup2 %s (Linux 6.1): %q", tuning.Dynmods, features)
+	_, others, was, err := tuning.Cgroup2Flags("/proc/self/mountinfo")
+	if errors.Is(err, tuning.ErrNoDynmods) {
+		testutil.SkipOrFail(t, "%v", err)
 	}
 
-	was := cgroup2Flags(t)
+	if err != nil {
+		t.Fatal(err)
+	}
 
-	_, _, err := tuning.SetDynmods("/proc/self/mountinfo", false)
+	_, _, err = tuning.SetDynmods("/proc/self/mountinfo", false)
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	t.Cleanup(func() {
-		_, _, err := tuning.SetDynmods("/proc/self/mountinfo", was[tuning.Dynmods])
+		_, _, err := tuning.SetDynmods("/proc/self/mountinfo", was)
 		if err != nil {
 			t.Errorf("restoring the host's cgroup2 %s: %v", tuning.Dynmods, err)
 		}
 	})
 
-	return was
-}
-
-// cgroup2Flags are the superblock options of the host's (first) cgroup2 mount.
-func cgroup2Flags(t *testing.T) map[string]bool {
-	t.Helper()
-	mounts, err := mountinfo.Self()
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	for _, m := range mounts {
-		if m.FSType == "cgroup2" {
-			flags := map[string]bool{}
-			for _, o := range strings.Split(m.SuperOptions, ",") {
-				flags[o] = true
-			}
-
-			return flags
-		}
-	}
-
-	t.Fatal("the host mounts no cgroup2")
-	return nil
+	return others, was
 }
 
 // hasCap says whether this process has capability c in its effective set.

@@ -14,9 +14,9 @@
 //
 // $_BERTH_INIT_USERNS_FD=<fd>: this process was started from that thread, so
 // it shares its mount namespace. On the sync socket (fd 3,
-// lxd/container/sync.go):
+// lxd/setup/sync.go):
 //
-//  0. send {"type":"copier-started"}: the dynamic loader is done (berthd's
+//  0. send {"type":"copier-started"}: the dynamic loader is done (the binary's
 //     libraries, which the container's tree lacks, are loaded), so the
 //     monitor may now pivot the root this process shares with its thread;
 //  1. wait for the line {"type":"copy-mount-ns"} (the tree is built and
