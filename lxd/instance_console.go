@@ -79,7 +79,7 @@ type consoleSession struct {
 }
 
 func (c *consoleSession) run(ctx context.Context, _ *operations.Operation) error {
-	defer func() { _ = c.conn.Close() }() // releases the console
+	defer releaseConsole(c.conn)
 	defer c.ws.Close("")
 
 	err := c.ws.Wait(ctx)
@@ -112,18 +112,37 @@ func (c *consoleSession) run(ctx context.Context, _ *operations.Operation) error
 
 	select {
 	case <-detached:
-		_ = c.conn.SetReadDeadline(time.Now()) // ends the output copy
 	case <-outDone:
 	case <-inDone:
 	}
 
-	_ = c.conn.Close()
+	// The output copy ends and says LXD's goodbye (a second at most: a client that
+	// stopped reading does not hold the console), then the websockets close.
+	_ = c.conn.SetReadDeadline(time.Now())
+	select {
+	case <-outDone:
+	case <-time.After(time.Second):
+	}
+
 	c.ws.Close("")
 	<-outDone
 	<-inDone
 	<-detached
+	releaseConsole(c.conn) // nothing else reads or writes it now
 
 	return nil
+}
+
+// releaseConsole ends an attach and waits, at most a second, until the monitor has let
+// the console go (it closes its end once it has): the operation then ends with the
+// console free, and an attach right after it is not refused as busy.
+func releaseConsole(conn net.Conn) {
+	if hc, ok := conn.(interface{ CloseWrite() error }); ok && hc.CloseWrite() == nil {
+		_ = conn.SetReadDeadline(time.Now().Add(time.Second))
+		_, _ = io.Copy(io.Discard, conn)
+	}
+
+	_ = conn.Close()
 }
 
 // eofOnError ends a stream at its first error, so what follows in a

@@ -153,7 +153,11 @@ func (m *monitor) consoleSession(c net.Conn, sess *consoleSession) {
 		}
 	}()
 
+	// The console is free again before the client sees its end close: a client
+	// that releases and waits for that close (lxd/instance_console.go) can attach
+	// again at once.
 	defer func() {
+		m.mux.detach(sess)
 		_ = c.Close()
 		<-input
 	}()
