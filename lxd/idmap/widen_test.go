@@ -46,41 +46,32 @@ func TestWidenRootRange(t *testing.T) {
 	}
 }
 
-// TestWidenRootRangeKeepsGidOffset: a container's gids sit at its uids' offset in root's
-// ranges (IDRange.at), so files whose new ranges would not keep that distance are left
-// alone, with an error saying what to do.
-func TestWidenRootRangeKeepsGidOffset(t *testing.T) {
-	dir := t.TempDir()
-	subuid, subgid := filepath.Join(dir, "subuid"), filepath.Join(dir, "subgid")
-	writeFile(t, subuid, "root:100000:65536\n", 0o644)
-	writeFile(t, subgid, "root:100000:65536\nbob:5000000:65536\n", 0o644)
+// TestWidenRootRangeRefusals: a container's gids sit at its uids' offset in root's ranges
+// (IDRange.at), so files whose new ranges would not keep that distance are left alone,
+// with an error saying what to do.
+func TestWidenRootRangeRefusals(t *testing.T) {
+	for _, c := range []struct{ name, subuid, subgid string }{
+		// Another owner's entry in subgid only: the new gid range starts further on.
+		{"gid offset", "root:100000:65536\n", "root:100000:65536\nbob:5000000:65536\n"},
+		// Only subgid small, and subuid's root range larger than the one appended:
+		// RootRange would keep the old uids and take the new gids.
+		{"one small", "root:100000:2000000000\n", "root:100000:65536\n"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			subuid, subgid := filepath.Join(dir, "subuid"), filepath.Join(dir, "subgid")
+			writeFile(t, subuid, c.subuid, 0o644)
+			writeFile(t, subgid, c.subgid, 0o644)
 
-	widened, err := WidenRootRange(subuid, subgid, DensityRootCount)
-	if err == nil || widened {
-		t.Fatalf("WidenRootRange = %t, %v; want a refusal", widened, err)
-	}
+			widened, err := WidenRootRange(subuid, subgid, DensityRootCount)
+			if err == nil || widened {
+				t.Fatalf("WidenRootRange = %t, %v; want a refusal", widened, err)
+			}
 
-	if readFile(t, subuid) != "root:100000:65536\n" || readFile(t, subgid) != "root:100000:65536\nbob:5000000:65536\n" {
-		t.Error("a refused widening wrote a file")
-	}
-}
-
-// TestWidenRootRangeOneSmall: only subgid is small and subuid's root range is larger than
-// the one appended, so RootRange would keep the old uids and take the new gids: the
-// distance would change, and neither file is written.
-func TestWidenRootRangeOneSmall(t *testing.T) {
-	dir := t.TempDir()
-	subuid, subgid := filepath.Join(dir, "subuid"), filepath.Join(dir, "subgid")
-	writeFile(t, subuid, "root:100000:2000000000\n", 0o644)
-	writeFile(t, subgid, "root:100000:65536\n", 0o644)
-
-	widened, err := WidenRootRange(subuid, subgid, DensityRootCount)
-	if err == nil || widened {
-		t.Fatalf("WidenRootRange = %t, %v; want a refusal", widened, err)
-	}
-
-	if readFile(t, subuid) != "root:100000:2000000000\n" || readFile(t, subgid) != "root:100000:65536\n" {
-		t.Error("a refused widening wrote a file")
+			if readFile(t, subuid) != c.subuid || readFile(t, subgid) != c.subgid {
+				t.Error("a refused widening wrote a file")
+			}
+		})
 	}
 }
 

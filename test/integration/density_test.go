@@ -54,6 +54,7 @@ func TestDensity60(t *testing.T) {
 	// Registered first, so restored last, once the daemons are gone.
 	saved := saveSysctls(t)
 	saveSubIDs(t)
+	_, _, _ = keepDynmods(t) // the tuned daemon below sets it
 
 	// One limit below production, so that the tuning has something to raise on a host
 	// already tuned: fs.aio-max-nr (a count no container here reaches meanwhile).

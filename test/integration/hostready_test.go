@@ -281,13 +281,9 @@ func saveSubIDs(t *testing.T) {
 // cleanup; it returns the superblock's other cgroup2 flags and whether it was set.
 func clearDynmods(t *testing.T) ([]string, bool) {
 	t.Helper()
-	_, others, was, err := tuning.Cgroup2Flags("/proc/self/mountinfo")
-	if errors.Is(err, tuning.ErrNoDynmods) {
-		testutil.SkipOrFail(t, "%v", err)
-	}
-
+	others, was, err := keepDynmods(t)
 	if err != nil {
-		t.Fatal(err)
+		testutil.SkipOrFail(t, "%v", err)
 	}
 
 	_, _, err = tuning.SetDynmods("/proc/self/mountinfo", false)
@@ -295,14 +291,31 @@ func clearDynmods(t *testing.T) ([]string, bool) {
 		t.Fatal(err)
 	}
 
+	return others, was
+}
+
+// keepDynmods restores favordynmods on the host's cgroup2 at cleanup as it is now (a
+// daemon with host tuning sets it): it returns the superblock's other cgroup2 flags and
+// whether favordynmods is set, or tuning.ErrNoDynmods for a kernel without it.
+func keepDynmods(t *testing.T) ([]string, bool, error) {
+	t.Helper()
+	_, others, on, err := tuning.Cgroup2Flags("/proc/self/mountinfo")
+	if errors.Is(err, tuning.ErrNoDynmods) {
+		return nil, false, err
+	}
+
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	t.Cleanup(func() {
-		_, _, err := tuning.SetDynmods("/proc/self/mountinfo", was)
+		_, _, err := tuning.SetDynmods("/proc/self/mountinfo", on)
 		if err != nil {
 			t.Errorf("restoring the host's cgroup2 %s: %v", tuning.Dynmods, err)
 		}
 	})
 
-	return others, was
+	return others, on, nil
 }
 
 // hasCap says whether this process has capability c in its effective set.
