@@ -24,6 +24,7 @@ type createHost interface {
 	monitor(name string) *container.Monitor
 	frozen(name string, fn func() error) error
 	instanceDir(name string) string
+	scratchDir() string
 	event(action, name string, ctx map[string]any)
 	forgetMoved(name string)
 }

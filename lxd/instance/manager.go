@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"sync"
 
@@ -111,6 +112,19 @@ func NewManager(cfg Config) *Manager {
 		devices: device.NewHost(device.Host{Dir: cfg.Dir, Exe: cfg.Exe, Networks: cfg.Networks, Records: records{cfg.DB}, Log: cfg.Log}),
 	}
 
+	// Nothing uses the scratch directory yet: what a killed daemon left there goes.
+	if cfg.Dir != "" {
+		scratch := m.scratchDir()
+		err := os.RemoveAll(scratch)
+		if err == nil {
+			err = os.MkdirAll(scratch, 0o700)
+		}
+
+		if err != nil {
+			cfg.Log.Warn("emptying the scratch directory", "dir", scratch, "err", err)
+		}
+	}
+
 	m.snaps = snapshot.New(snapshotHost{m}, cfg.DB, cfg.Log) // a restore stops and starts through m.run
 	m.view = newView(m, m.snaps)
 	m.conf = newConfigurator(m, m.view)
@@ -184,6 +198,13 @@ func (m *Manager) dropMonitor(name string, mon *container.Monitor) {
 // runtime directory of its monitor.
 func (m *Manager) instanceDir(name string) string {
 	return filepath.Join(m.cfg.Dir, "instances", name)
+}
+
+// scratchDir holds the daemon's temporary directories (a received tree's metadata, a
+// publish's): in the state directory, and emptied at start (NewManager), so that a
+// daemon killed while it held one leaves nothing behind for long.
+func (m *Manager) scratchDir() string {
+	return filepath.Join(m.cfg.Dir, "tmp")
 }
 
 func (m *Manager) runDir(name string) string {

@@ -61,7 +61,7 @@ func (ct *Creator) Publish(ctx context.Context, name, snap string, props map[str
 
 		defer release()
 
-		meta, err := os.MkdirTemp("", "berth-publish-")
+		meta, err := os.MkdirTemp(ct.host.scratchDir(), "publish-")
 		if err != nil {
 			return err
 		}

@@ -156,7 +156,7 @@ func (ct *Creator) CreateFromTrees(ctx context.Context, in Incoming) error {
 func (ct *Creator) fillImage(ctx context.Context, pool storage.Driver, in Incoming, ids idmap.Set, tree string) (string, error) {
 	metaDir := ct.host.instanceDir(in.Instance.Name)
 	if tree != "" {
-		scratch, err := os.MkdirTemp("", "berth-tree-meta-")
+		scratch, err := os.MkdirTemp(ct.host.scratchDir(), "tree-meta-")
 		if err != nil {
 			return "", err
 		}
