@@ -44,16 +44,10 @@ func (p *recordPool) DeleteInstance(name string) error {
 // not removed as an orphan, not autostarted, not resumed.
 func TestOtherMembersInstancesAreNotLocal(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	d, err := db.Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	t.Cleanup(func() { _ = d.Close() })
+	d, dir := stateDB(t)
 
 	running := map[string]string{"volatile.last_state.power": "RUNNING", "volatile.idmap.base": "1000000", "boot.autostart": "true"}
-	err = d.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+	err := d.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
 		other, err := tx.ClusterMemberAdd(ctx, db.MemberRow{Name: "m2", Address: "10.251.0.2:8443"})
 		if err != nil {
 			return err

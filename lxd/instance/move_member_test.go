@@ -92,15 +92,10 @@ func (p *recordPool) PruneBackupImages() {}
 func moveFixture(t *testing.T, local, onM2 []string) (*db.DB, string, int64) {
 	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
-	d, err := db.Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	t.Cleanup(func() { _ = d.Close() })
+	d, dir := stateDB(t)
 	var other int64
-	err = d.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+	err := d.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		var err error
 		other, err = tx.ClusterMemberAdd(ctx, db.MemberRow{Name: "m2", Address: "10.251.0.2:8443"})
 		if err != nil {
 			return err

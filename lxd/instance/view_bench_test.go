@@ -16,15 +16,9 @@ import (
 // encoded. None runs here, so no state is gathered.
 func BenchmarkViewList500(b *testing.B) {
 	ctx := context.Background()
-	dir := b.TempDir()
-	d, err := db.Open(ctx, dir)
-	if err != nil {
-		b.Fatal(err)
-	}
-
-	b.Cleanup(func() { _ = d.Close() })
+	d, dir := stateDB(b)
 	idmap := `[{"Isuid":true,"Isgid":false,"Hostid":1000000,"Nsid":0,"Maprange":65536},{"Isuid":false,"Isgid":true,"Hostid":1000000,"Nsid":0,"Maprange":65536}]`
-	err = d.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+	err := d.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
 		for i := range 500 {
 			config := map[string]string{
 				"image.architecture": "x86_64", "image.description": "Debian bookworm (berth)", "image.os": "debian", "image.release": "bookworm",
