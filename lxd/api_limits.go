@@ -20,6 +20,11 @@ const (
 	// token: small, and sent at once.
 	untrustedBodyTimeout = 10 * time.Second
 	untrustedMaxBody     = 64 << 10
+	// What follows an untrusted body past its cap is read and dropped up to this much,
+	// so that a client still sending gets the 413 rather than a reset connection
+	// (closing with its bytes unread makes the kernel send RST, which can overtake the
+	// answer). Dropping costs no memory; beyond this the connection is cut.
+	untrustedDrainBody = 1 << 20
 	// Each write to an untrusted caller (a public image export) must go through in this
 	// long: a client that stops reading is cut off.
 	untrustedWriteIdle = 30 * time.Second
@@ -52,7 +57,9 @@ func limitRequest(w http.ResponseWriter, r *http.Request, c trust.Caller) (*apiW
 	case c.Via == trust.ViaUnix:
 		b.src = r.Body
 	case aw.untrusted:
-		b.src = http.MaxBytesReader(w, r.Body, untrustedMaxBody)
+		// No writer: net/http would otherwise close the connection after the 413
+		// even once discard drained the body to its end.
+		b.src = http.MaxBytesReader(nil, r.Body, untrustedMaxBody)
 		b.deadline = time.Now().Add(untrustedBodyTimeout)
 		_ = rc.SetReadDeadline(b.deadline)
 	default:
@@ -68,7 +75,8 @@ func limitRequest(w http.ResponseWriter, r *http.Request, c trust.Caller) (*apiW
 // limitedBody reads a request body under a fixed deadline (untrusted callers) or an
 // idle timeout per read (trusted ones). Once the body failed (timeout, too large),
 // every later read fails at once, net/http's own reading of leftovers included, so
-// the connection closes after the answer.
+// the connection closes after the answer; only discard may still drain what follows
+// an untrusted body past its cap.
 type limitedBody struct {
 	src      io.ReadCloser
 	raw      io.ReadCloser // the body without the caller's size cap, for widenBody
@@ -77,6 +85,7 @@ type limitedBody struct {
 	idle     time.Duration // per-read timeout, 0 when none
 	done     bool
 	kept     bool // the response reads it (keepBody): not discarded before
+	overCap  bool // failed at the caller's size cap: the rest may be drained, not read
 	err      error
 }
 
@@ -107,6 +116,13 @@ func (b *limitedBody) finish(err error) {
 		_ = b.rc.SetReadDeadline(time.Time{})
 	default:
 		b.done, b.err = true, err
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			// Left to discard, which drains or cuts the connection.
+			b.overCap = true
+			return
+		}
+
 		_ = b.rc.SetReadDeadline(pastDeadline)
 	}
 }
@@ -150,9 +166,10 @@ func widenBody(r *http.Request, max int64, idle time.Duration) {
 }
 
 // discard reads what the handler left of the body, within limit and timeout (and the
-// body's own deadline).
+// body's own deadline). After an untrusted body's cap it drops at most
+// untrustedDrainBody more from the connection.
 func (b *limitedBody) discard(limit int64, timeout time.Duration) {
-	if b.done || b.kept {
+	if b.kept || (b.done && !b.overCap) {
 		return
 	}
 
@@ -162,6 +179,19 @@ func (b *limitedBody) discard(limit int64, timeout time.Duration) {
 	}
 
 	_ = b.rc.SetReadDeadline(deadline)
+	if b.overCap {
+		b.overCap = false
+		_, err := io.CopyN(io.Discard, b.raw, min(limit, untrustedDrainBody))
+		if errors.Is(err, io.EOF) {
+			// All of it is in: the connection may serve another request.
+			_ = b.rc.SetReadDeadline(time.Time{})
+		} else {
+			_ = b.rc.SetReadDeadline(pastDeadline)
+		}
+
+		return
+	}
+
 	idle := b.idle
 	b.idle = 0
 	_, err := io.CopyN(io.Discard, b, limit)
