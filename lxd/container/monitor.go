@@ -48,6 +48,10 @@ type monitor struct {
 	activity  chan struct{}
 	termPause chan struct{}
 
+	// held are handles of mount sources from the daemon (Spec.Held), by source, for the
+	// first init's start only: a reboot's start looks the sources up.
+	held map[string]int
+
 	mu   sync.Mutex
 	init *initProc // current init; replaced on an in-place reboot
 	// initExited: init has exited and is being reaped, restarted or
@@ -77,11 +81,12 @@ func monitorMain(runDir string) int {
 	// reach init's child.
 	_ = unix.CloseRange(4, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 
+	var held map[string]int // handles of mount sources, from the daemon with a spare's RunDir
 	if runDir == "" {
 		_, _ = cgroup.Detect() // a spare's idle work: newMonitor finds it done
 		prepareInitExe()       // and startInit this
 		var err error
-		runDir, err = awaitRunDir(startup)
+		runDir, held, err = awaitRunDir(startup)
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
 				fmt.Fprintln(os.Stderr, "spare monitor:", err)
@@ -93,7 +98,10 @@ func monitorMain(runDir string) int {
 
 	m, err := newMonitor(runDir, log, nil)
 	if err == nil {
+		m.held = held
 		err = m.start()
+	} else {
+		closeHeld(held)
 	}
 
 	if err != nil {

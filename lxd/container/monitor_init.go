@@ -129,6 +129,12 @@ func (m *monitor) startInit() (*initProc, error) {
 		},
 	}
 
+	// lxcfs's views are cloned meanwhile (setup.CloneKernelViews says why).
+	mounts, _ := m.mounts()
+	views := cloneViews(mounts, m.held)
+	m.held = nil
+	defer views.close()
+
 	err = cmd.Start()
 	_ = childSock.Close()
 
@@ -138,7 +144,7 @@ func (m *monitor) startInit() (*initProc, error) {
 
 	p := &initProc{proc: cmd.Process, master: master, slave: slave}
 
-	err = m.syncInit(p, parentSock, exe)
+	err = m.syncInit(p, parentSock, exe, mounts, views)
 	if err != nil {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
@@ -166,8 +172,8 @@ func syncPair(name string) (parent, child *os.File, err error) {
 }
 
 // syncInit runs init's setup (syncSteps) and names a timeout as what it is.
-func (m *monitor) syncInit(p *initProc, sock *os.File, exe *initExe) error {
-	err := m.syncSteps(p, sock, exe)
+func (m *monitor) syncInit(p *initProc, sock *os.File, exe *initExe, mounts []Mount, views *viewClones) error {
+	err := m.syncSteps(p, sock, exe, mounts, views)
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return fmt.Errorf("the container's setup did not finish within %s (is the host overloaded?): %w", setupTimeout, err)
 	}
@@ -175,13 +181,12 @@ func (m *monitor) syncInit(p *initProc, sock *os.File, exe *initExe) error {
 	return err
 }
 
-func (m *monitor) syncSteps(p *initProc, sock *os.File, exe *initExe) error {
+func (m *monitor) syncSteps(p *initProc, sock *os.File, exe *initExe, mounts []Mount, views *viewClones) error {
 	deadline := time.Now().Add(setupTimeout)
 	_ = sock.SetDeadline(deadline)
 
 	enc := json.NewEncoder(sock)
 	dec := json.NewDecoder(sock)
-	mounts, _ := m.mounts()
 
 	cfg := setup.Config{
 		Rootfs:      m.spec.Rootfs,
@@ -206,13 +211,16 @@ func (m *monitor) syncSteps(p *initProc, sock *os.File, exe *initExe) error {
 	hostc := make(chan hostResult, 1)
 
 	go func() {
-		mntns, err := buildMountNS(cfg, p.pid(), exe, func() (int, error) {
-			fd, ok := <-procc
-			if !ok {
-				return -1, errors.New("init gave no procfs context")
-			}
+		mntns, err := buildMountNS(cfg, p.pid(), exe, setup.HostInputs{
+			KernelViews: views.wait,
+			ProcCtx: func() (int, error) {
+				fd, ok := <-procc
+				if !ok {
+					return -1, errors.New("init gave no procfs context")
+				}
 
-			return fd, nil
+				return fd, nil
+			},
 		}, deadline)
 		hostc <- hostResult{mntns, err}
 	}()
@@ -329,6 +337,42 @@ func (m *monitor) placeInit(pid int) error {
 	}
 
 	return nil
+}
+
+// viewClones runs setup.CloneKernelViews in the background; the host side waits for it.
+type viewClones struct {
+	done  chan struct{}
+	trees []int
+	err   error
+}
+
+// cloneViews clones from held where it can, and closes held.
+func cloneViews(mounts []Mount, held map[string]int) *viewClones {
+	v := &viewClones{done: make(chan struct{})}
+	go func() {
+		v.trees, v.err = setup.CloneKernelViews(mounts, held)
+		closeHeld(held)
+		close(v.done)
+	}()
+
+	return v
+}
+
+func closeHeld(held map[string]int) {
+	for _, fd := range held {
+		_ = unix.Close(fd)
+	}
+}
+
+func (v *viewClones) wait() ([]int, error) {
+	<-v.done
+	return v.trees, v.err
+}
+
+// close closes the clones once made: after the host side attached them, or failed.
+func (v *viewClones) close() {
+	<-v.done
+	setup.CloseMounts(v.trees)
 }
 
 // hostResult is what buildMountNS gives back.

@@ -51,9 +51,9 @@ import (
 const copierGrace = 5 * time.Second
 
 // buildMountNS builds the container's mount tree for init (pid initPID) and
-// returns the locked copy's mount namespace; the copier runs exe. procCtx waits for init's
-// procfs fs_context. It runs while init starts up.
-func buildMountNS(cfg setup.Config, initPID int, exe *initExe, procCtx func() (int, error), deadline time.Time) (*os.File, error) {
+// returns the locked copy's mount namespace; the copier runs exe. in waits for init's
+// procfs fs_context and the kernel views' clones. It runs while init starts up.
+func buildMountNS(cfg setup.Config, initPID int, exe *initExe, in setup.HostInputs, deadline time.Time) (*os.File, error) {
 	var userns, netns *os.File
 
 	for _, n := range []struct {
@@ -105,7 +105,7 @@ func buildMountNS(cfg setup.Config, initPID int, exe *initExe, procCtx func() (i
 			return fmt.Errorf("starting the mount namespace copier: %w", err)
 		}
 
-		return setup.PrepareHost(cfg, procCtx)
+		return setup.PrepareHost(cfg, in)
 	})
 	if copier.Process == nil {
 		return nil, err

@@ -1,10 +1,10 @@
 package container
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -105,23 +105,39 @@ func (p *spawned) alive() bool {
 	}
 }
 
-// assign is the daemon's line to a spare, and the spare's echo: the RunDir it serves.
+// assign is the daemon's line to a spare, and the spare's echo: the RunDir it serves, and
+// the sources of the handles (Spec.Held) that come with the line, in their order.
 type assign struct {
-	RunDir string `json:"run_dir"`
+	RunDir string   `json:"run_dir"`
+	Held   []string `json:"held,omitempty"`
 }
+
+// maxHeld bounds the handles one assignment carries (lxcfs has nine files).
+const maxHeld = 32
 
 // handOverWait bounds the wait for a spare's echo (it waits idle, so it answers at once
 // on any host that can start a container at all).
 const handOverWait = 10 * time.Second
 
-// handOver gives spare p its RunDir and waits for its echo.
-func (p *spawned) handOver(runDir string) error {
-	line, _ := json.Marshal(assign{RunDir: runDir})
+// handOver gives spare p its RunDir, and copies of held, and waits for its echo.
+func (p *spawned) handOver(runDir string, held map[string]*os.File) error {
+	a := assign{RunDir: runDir}
+	var fds []int
+	for src, f := range held {
+		if len(fds) == maxHeld {
+			break
+		}
+
+		a.Held = append(a.Held, src)
+		fds = append(fds, int(f.Fd()))
+	}
+
+	line, _ := json.Marshal(a)
 	line = append(line, '\n')
 	_ = p.sock.SetDeadline(time.Now().Add(handOverWait))
 	defer func() { _ = p.sock.SetDeadline(time.Time{}) }()
 
-	_, err := p.sock.Write(line)
+	err := sendWithFDs(p.sock, line, fds)
 	if err != nil {
 		return err
 	}
@@ -143,6 +159,36 @@ func (p *spawned) handOver(runDir string) error {
 	}
 
 	return nil
+}
+
+// sendWithFDs writes line on sock in one message that carries fds (none: a plain write).
+func sendWithFDs(sock *os.File, line []byte, fds []int) error {
+	if len(fds) == 0 {
+		_, err := sock.Write(line)
+		return err
+	}
+
+	rc, err := sock.SyscallConn()
+	if err != nil {
+		return err
+	}
+
+	var serr error
+	err = rc.Write(func(fd uintptr) bool {
+		var n int
+		n, serr = unix.SendmsgN(int(fd), line, unix.UnixRights(fds...), nil, 0)
+		if serr == nil && n < len(line) {
+			// The kernel took the start (and the fds with it); the rest is plain.
+			_, serr = sock.Write(line[n:])
+		}
+
+		return !errors.Is(serr, unix.EAGAIN)
+	})
+	if err != nil {
+		return err
+	}
+
+	return serr
 }
 
 // Spares keeps a spare monitor ready for the next start (above). The zero value is not
@@ -223,27 +269,72 @@ func (s *Spares) Close() {
 }
 
 // awaitRunDir is a spare monitor's wait for its container (fd 3, above): it returns the
-// RunDir once it has made RunDir/monitor.log its stdout and stderr. An error (EOF: the
-// daemon is gone) means there is no container to serve.
-func awaitRunDir(startup *os.File) (string, error) {
-	line, err := bufio.NewReader(startup).ReadBytes('\n')
+// RunDir once it has made RunDir/monitor.log its stdout and stderr, and the handles that
+// came with it, by source. An error (EOF: the daemon is gone) means there is no container
+// to serve.
+func awaitRunDir(startup *os.File) (string, map[string]int, error) {
+	a, held, line, err := receiveAssign(startup)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 
+	err = redirectToLog(a.RunDir)
+	if err == nil {
+		_, err = startup.Write(line)
+		if err != nil {
+			err = fmt.Errorf("answering the daemon: %w", err)
+		}
+	}
+
+	if err != nil {
+		closeHeld(held)
+		return "", nil, err
+	}
+
+	return a.RunDir, held, nil
+}
+
+// receiveAssign reads the daemon's assignment and its handles from startup; on error no
+// handle stays open.
+func receiveAssign(startup *os.File) (assign, map[string]int, []byte, error) {
 	var a assign
+	line, fds, err := readAssign(int(startup.Fd()))
+	if err != nil {
+		return a, nil, nil, err
+	}
+
 	err = json.Unmarshal(line, &a)
-	if err != nil {
-		return "", fmt.Errorf("reading the run dir: %w", err)
+	if err == nil && !filepath.IsAbs(a.RunDir) {
+		err = errors.New("the run dir is not an absolute path")
 	}
 
-	if !filepath.IsAbs(a.RunDir) {
-		return "", errors.New("the run dir is not an absolute path")
+	if err == nil && len(fds) != len(a.Held) {
+		err = fmt.Errorf("%d handles for %d sources", len(fds), len(a.Held))
 	}
 
-	logf, err := os.OpenFile(filepath.Join(a.RunDir, logFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
-		return "", fmt.Errorf("opening monitor log: %w", err)
+		closeFDs(fds)
+		return a, nil, nil, fmt.Errorf("reading the run dir: %w", err)
+	}
+
+	held := map[string]int{}
+	for i, src := range a.Held {
+		if _, dup := held[src]; dup {
+			closeFDs(fds)
+			return a, nil, nil, fmt.Errorf("reading the run dir: two handles of %q", src)
+		}
+
+		held[src] = fds[i]
+	}
+
+	return a, held, line, nil
+}
+
+// redirectToLog makes runDir's monitor log this process's stdout and stderr.
+func redirectToLog(runDir string) error {
+	logf, err := os.OpenFile(filepath.Join(runDir, logFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("opening monitor log: %w", err)
 	}
 
 	defer func() { _ = logf.Close() }()
@@ -251,14 +342,83 @@ func awaitRunDir(startup *os.File) (string, error) {
 	for _, fd := range []int{1, 2} {
 		err = unix.Dup3(int(logf.Fd()), fd, 0)
 		if err != nil {
-			return "", fmt.Errorf("redirecting output to the monitor log: %w", err)
+			return fmt.Errorf("redirecting output to the monitor log: %w", err)
 		}
 	}
 
-	_, err = startup.Write(line)
+	return nil
+}
+
+// readAssign reads the daemon's line from fd (blocking) and the fds that came with its
+// first bytes. Nothing follows the line until the spare echoes it.
+func readAssign(fd int) ([]byte, []int, error) {
+	var fds []int
+	var line []byte
+	buf := make([]byte, 4096)
+	oob := make([]byte, unix.CmsgSpace(4*maxHeld))
+	for first := true; ; {
+		var n int
+		var err error
+		if first {
+			var oobn, flags int
+			n, oobn, flags, _, err = unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
+			if err == nil {
+				first = false
+				fds, err = rightsOf(oob[:oobn], flags)
+			}
+		} else {
+			n, err = unix.Read(fd, buf)
+		}
+
+		switch {
+		case errors.Is(err, unix.EINTR):
+			continue
+		case err == nil && n == 0:
+			err = io.EOF
+		case err == nil:
+			line = append(line, buf[:n]...)
+			if len(line) > 64<<10 {
+				err = errors.New("the daemon's line is too long")
+			}
+		}
+
+		if err != nil {
+			closeFDs(fds)
+			return nil, nil, err
+		}
+
+		if line[len(line)-1] == '\n' {
+			return line, fds, nil
+		}
+	}
+}
+
+// rightsOf returns the fds of a control message, refusing a truncated one (its fds are
+// closed).
+func rightsOf(oob []byte, flags int) ([]int, error) {
+	var fds []int
+	msgs, err := unix.ParseSocketControlMessage(oob)
 	if err != nil {
-		return "", fmt.Errorf("answering the daemon: %w", err)
+		return nil, fmt.Errorf("reading the handles: %w", err)
 	}
 
-	return a.RunDir, nil
+	for _, m := range msgs {
+		got, err := unix.ParseUnixRights(&m)
+		if err == nil {
+			fds = append(fds, got...)
+		}
+	}
+
+	if flags&unix.MSG_CTRUNC != 0 {
+		closeFDs(fds)
+		return nil, errors.New("the handles came truncated")
+	}
+
+	return fds, nil
+}
+
+func closeFDs(fds []int) {
+	for _, fd := range fds {
+		_ = unix.Close(fd)
+	}
 }

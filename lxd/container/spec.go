@@ -1,6 +1,7 @@
 package container
 
 import (
+	"os"
 	"time"
 
 	"github.com/berth-dev/berth/lxd/cgroup"
@@ -29,6 +30,11 @@ type Spec struct {
 	// CgroupParent holds the daemon's container cgroups (cgroup.ParentFor);
 	// "" is cgroup.DefaultParent, as for containers started before it existed.
 	CgroupParent string `json:"cgroup_parent,omitempty"`
+
+	// Held are open handles (O_PATH) of some Mounts' sources, by source: a monitor
+	// that was a spare gets copies and clones those mounts from them instead of
+	// looking the paths up (setup.CloneKernelViews says why). The caller closes them.
+	Held map[string]*os.File `json:"-"`
 }
 
 // Mount is an extra bind mount (setup.Mount): a host Source on a Target inside the root.

@@ -31,7 +31,7 @@ func Start(ctx context.Context, exe string, spec Spec, log *slog.Logger) (*Monit
 func (s *Spares) Start(ctx context.Context, spec Spec, log *slog.Logger) (*Monitor, error) {
 	return start(ctx, spec, log, func(logf *os.File) (*spawned, error) {
 		if p := s.take(); p != nil {
-			err := p.handOver(spec.RunDir)
+			err := p.handOver(spec.RunDir, spec.Held)
 			if err == nil {
 				return p, nil
 			}

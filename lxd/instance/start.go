@@ -14,6 +14,7 @@ import (
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/device"
 	"github.com/berth-dev/berth/lxd/images"
+	"github.com/berth-dev/berth/lxd/lxcfs"
 	"github.com/berth-dev/berth/shared/api"
 	"github.com/berth-dev/berth/shared/project"
 	"github.com/berth-dev/berth/shared/revert"
@@ -103,7 +104,9 @@ func (ru *Runner) start(ctx context.Context, name string) error {
 		CgroupParent: ru.cgroupParent,
 	}
 
+	spec.Held = lxcfs.Handles(lxcfs.Dir(), spec.Mounts)
 	mon, err := ru.spares.Start(ctx, spec, ru.log)
+	lxcfs.CloseHandles(spec.Held)
 	var boot *container.BootError
 	if errors.As(err, &boot) {
 		return boot // said as a later death is (startedAndBooted)

@@ -6,21 +6,28 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// HostInputs are what PrepareHost waits for from others, while it builds what it can.
+type HostInputs struct {
+	// KernelViews returns the detached clones of the kernel views among cfg.Mounts
+	// (CloneKernelViews), in their order; the caller closes them afterwards. Called
+	// once, after /dev, /sys, /run and /tmp are up.
+	KernelViews func() ([]int, error)
+	// ProcCtx returns a procfs fs_context (fsopen, unconfigured) made by a process in
+	// the container's pid namespace, which PrepareHost creates and mounts. Called once,
+	// after KernelViews; it may block until that process has made it.
+	ProcCtx func() (int, error)
+}
+
 // PrepareHost is the host side of the setup: it builds the container's mount
 // tree in cfg.Rootfs and pivots into it. Every mount it makes reaches the
 // container locked (see the package comment), so the masks stay on.
-//
-// procCtx returns a procfs fs_context (fsopen, unconfigured) made by a
-// process in the container's pid namespace, which PrepareHost creates and
-// mounts; it is called once, after /dev, /sys, /run and /tmp are up, and may
-// block until that process has made it.
 //
 // Preconditions: the caller is host root (initial user namespace) on a
 // locked OS thread with its own filesystem state, in a mount namespace of
 // its own owned by the initial user namespace, and in the container's
 // network namespace (so /sys shows the container's); the host's /dev and
 // cfg.Console (a pty slave) are reachable by path.
-func PrepareHost(cfg Config, procCtx func() (int, error)) error {
+func PrepareHost(cfg Config, in HostInputs) error {
 	unix.Umask(0o022)
 
 	restore, err := ownNewFiles(cfg.RootUID, cfg.RootGID)
@@ -65,14 +72,12 @@ func PrepareHost(cfg Config, procCtx func() (int, error)) error {
 		return err
 	}
 
-	views, err := cloneKernelViews(cfg.Mounts)
+	views, err := in.KernelViews()
 	if err != nil {
 		return err
 	}
 
-	defer CloseMounts(views)
-
-	proc, err := procCtx()
+	proc, err := in.ProcCtx()
 	if err != nil {
 		return err
 	}

@@ -75,6 +75,7 @@ func bootOf(pid int) (boot, error) {
 // time in the same container, and their ratio, the start overhead.
 func (r *report) addBoot(what string, t0 time.Duration, b boot) {
 	total := b.finish - t0
+	r.add(what+" -> systemd starts", b.userspace-t0)
 	r.add(what+" -> running (systemd's finish)", total)
 	r.add(what+": systemd userspace boot (systemd-analyze)", b.analyze())
 	r.addRatio(what+" -> running / systemd userspace boot", float64(total)/float64(b.analyze()))

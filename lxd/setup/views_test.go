@@ -1,0 +1,131 @@
+package setup
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// inPrivateMountNS runs fn on a locked thread with a mount namespace of its own whose
+// mounts are slaves of the host's (nothing fn mounts reaches the host). The thread dies
+// with it.
+func inPrivateMountNS(t *testing.T, fn func() error) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		// test/testutil imports this package: its RequireRoot would be a cycle.
+		if os.Getenv("CI") != "" || os.Getenv("BERTH_TEST_STRICT") != "" {
+			t.Fatal("needs root to make a mount namespace")
+		}
+
+		t.Skip("needs root to make a mount namespace")
+	}
+
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		err := unix.Unshare(unix.CLONE_NEWNS)
+		if err == nil {
+			err = unix.Mount("", "/", "", unix.MS_REC|unix.MS_SLAVE, "")
+		}
+
+		if err == nil {
+			err = fn()
+		}
+
+		errc <- err
+	}()
+
+	err := <-errc
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readTree reads the file a detached clone of a file mount shows.
+func readTree(tree int) (string, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/self/fd/%d", tree))
+	return string(b), err
+}
+
+// A kernel view is cloned from its handle, not its path: here the path shows another
+// file by then, and the clone still shows the handle's. A handle whose mount is gone
+// (its lxcfs was unmounted) falls back to the path.
+func TestCloneKernelViewsFromHandles(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "lxcfs", "meminfo")
+	views := []Mount{{Source: src, Target: "/proc/meminfo"}, {Source: "/dev/null", Target: "/dev/x"}}
+
+	inPrivateMountNS(t, func() error {
+		fresh := func(content string) error {
+			err := unix.Mount("tmpfs", filepath.Dir(src), "tmpfs", 0, "size=1m")
+			if err == nil {
+				err = os.WriteFile(src, []byte(content), 0o644)
+			}
+
+			return err
+		}
+
+		err := os.MkdirAll(filepath.Dir(src), 0o755)
+		if err == nil {
+			err = fresh("old")
+		}
+
+		if err != nil {
+			return err
+		}
+
+		fd, err := unix.Open(src, unix.O_PATH|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+
+		defer func() { _ = unix.Close(fd) }()
+
+		// Another mount on top: the path now shows "new".
+		err = fresh("new")
+		if err != nil {
+			return err
+		}
+
+		for _, c := range []struct {
+			what, want string
+		}{{"from the handle", "old"}, {"after the handle's mount went", "new"}} {
+			if c.want == "new" {
+				// Unmount both, then mount "new" alone: the handle's mount is detached.
+				for range 2 {
+					err = unix.Unmount(filepath.Dir(src), unix.MNT_DETACH)
+					if err != nil {
+						return err
+					}
+				}
+
+				err = fresh("new")
+				if err != nil {
+					return err
+				}
+			}
+
+			trees, err := CloneKernelViews(views, map[string]int{src: fd})
+			if err != nil {
+				return fmt.Errorf("%s: %w", c.what, err)
+			}
+
+			if len(trees) != 1 {
+				CloseMounts(trees)
+				return fmt.Errorf("%s: %d clones for one kernel view", c.what, len(trees))
+			}
+
+			got, err := readTree(trees[0])
+			CloseMounts(trees)
+			if err != nil || got != c.want {
+				return fmt.Errorf("%s: the clone shows %q (%v), want %q", c.what, got, err, c.want)
+			}
+		}
+
+		return nil
+	})
+}
