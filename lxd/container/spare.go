@@ -211,14 +211,13 @@ func NewSpares(exe string, log *slog.Logger) *Spares {
 	return s
 }
 
-// take returns the ready spare, or nil, and starts the next one.
+// take returns the ready spare, or nil. The caller refills once its start is through.
 func (s *Spares) take() *spawned {
 	s.mu.Lock()
 	p := s.ready
 	s.ready = nil
 	s.mu.Unlock()
 
-	s.refill()
 	if p != nil && !p.alive() {
 		_ = p.sock.Close()
 		return nil
