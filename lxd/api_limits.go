@@ -166,8 +166,8 @@ func widenBody(r *http.Request, max int64, idle time.Duration) {
 }
 
 // discard reads what the handler left of the body, within limit and timeout (and the
-// body's own deadline). After an untrusted body's cap it drops at most
-// untrustedDrainBody more from the connection.
+// body's own deadline). Past an untrusted body's cap (hit by the handler or here) it
+// drops at most untrustedDrainBody more from the connection.
 func (b *limitedBody) discard(limit int64, timeout time.Duration) {
 	if b.kept || (b.done && !b.overCap) {
 		return
@@ -179,6 +179,17 @@ func (b *limitedBody) discard(limit int64, timeout time.Duration) {
 	}
 
 	_ = b.rc.SetReadDeadline(deadline)
+	if !b.done {
+		idle := b.idle
+		b.idle = 0
+		_, err := io.CopyN(io.Discard, b, limit)
+		b.idle = idle
+		if err == nil {
+			// More than limit: the connection closes after the answer.
+			b.finish(errors.New("request body left unread"))
+		}
+	}
+
 	if b.overCap {
 		b.overCap = false
 		_, err := io.CopyN(io.Discard, b.raw, min(limit, untrustedDrainBody))
@@ -188,17 +199,6 @@ func (b *limitedBody) discard(limit int64, timeout time.Duration) {
 		} else {
 			_ = b.rc.SetReadDeadline(pastDeadline)
 		}
-
-		return
-	}
-
-	idle := b.idle
-	b.idle = 0
-	_, err := io.CopyN(io.Discard, b, limit)
-	b.idle = idle
-	if err == nil {
-		// More than limit: the connection closes after the answer.
-		b.finish(errors.New("request body left unread"))
 	}
 }
 

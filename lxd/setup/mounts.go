@@ -103,6 +103,16 @@ func CloneKernelViews(mounts []Mount, held map[string]int) ([]int, error) {
 		}
 
 		trees = append(trees, tree)
+
+		// Made in the daemon's mount namespace, where lxcfs's mount (or a disk's
+		// source) may be shared: a clone of a shared mount is its peer, and a mount
+		// attached on top of it later (a disk at /proc/meminfo) would spread to the
+		// host and to every container's view. As a slave, nothing goes back.
+		err := unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &unix.MountAttr{Propagation: unix.MS_SLAVE})
+		if err != nil {
+			CloseMounts(trees)
+			return nil, fmt.Errorf("making mount of %q a slave: %w", m.Source, err)
+		}
 	}
 
 	return trees, nil

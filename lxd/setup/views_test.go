@@ -129,3 +129,60 @@ func TestCloneKernelViewsFromHandles(t *testing.T) {
 		return nil
 	})
 }
+
+// A kernel view's clone is a slave even when its source is shared (lxcfs's mount in the
+// daemon's namespace may be): a mount made on top of the clone (a disk at /proc/meminfo)
+// stays off the source, so off the host and every other container's view.
+func TestCloneKernelViewsAreSlaves(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "lxcfs", "meminfo")
+	target := filepath.Join(dir, "root", "meminfo")
+	other := filepath.Join(dir, "other")
+
+	inPrivateMountNS(t, func() error {
+		for _, d := range []string{filepath.Dir(src), filepath.Dir(target)} {
+			err := os.MkdirAll(d, 0o755)
+			if err == nil {
+				err = unix.Mount("tmpfs", d, "tmpfs", 0, "size=1m")
+			}
+
+			if err != nil {
+				return err
+			}
+		}
+
+		err := unix.Mount("", filepath.Dir(src), "", unix.MS_SHARED, "")
+		for _, f := range []struct{ path, content string }{{src, "lxcfs"}, {target, ""}, {other, "disk"}} {
+			if err == nil {
+				err = os.WriteFile(f.path, []byte(f.content), 0o644)
+			}
+		}
+
+		if err != nil {
+			return err
+		}
+
+		trees, err := CloneKernelViews([]Mount{{Source: src, Target: "/proc/meminfo"}}, nil)
+		if err != nil {
+			return err
+		}
+
+		defer CloseMounts(trees)
+
+		err = unix.MoveMount(trees[0], "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH)
+		if err == nil {
+			err = unix.Mount(other, target, "", unix.MS_BIND, "")
+		}
+
+		if err != nil {
+			return err
+		}
+
+		b, err := os.ReadFile(src)
+		if err != nil || string(b) != "lxcfs" {
+			return fmt.Errorf("the source shows %q (%v) after a mount on its clone, want %q", b, err, "lxcfs")
+		}
+
+		return nil
+	})
+}
