@@ -364,28 +364,30 @@ func (cf *clusterForward) others(ctx context.Context) ([]forward.Member, error) 
 // this member's, asks every other member for its own (the same request, relayed), and
 // returns the narrowed list with the instances of members that did not answer added
 // back with status Error and their location, as LXD lists them, plus the answers of
-// those that did. Each member answers within forward.FanoutTimeout, so the list comes
-// in that time even with a member down. A relayed list is this member's only.
-func (d *Daemon) instancesAcrossMembers(r *http.Request, list []api.InstanceFull) ([]api.InstanceFull, []forward.Answer, error) {
+// those that did, and as fallback this member's rows of the answering members'
+// instances (for mergedInstanceList). Each member answers within forward.FanoutTimeout,
+// so the list comes in that time even with a member down. A relayed list is this
+// member's only.
+func (d *Daemon) instancesAcrossMembers(r *http.Request, list []api.InstanceFull) (out []api.InstanceFull, answers []forward.Answer, fallback []api.InstanceFull, err error) {
 	cf := d.forward
 	if cf == nil {
-		return list, nil, nil
+		return list, nil, nil, nil
 	}
 
 	ctx := r.Context()
 	var owners map[string]int64
-	err := d.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+	err = d.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
 		var err error
 		owners, err = tx.InstanceMembers(ctx)
 		return err
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 
 	ms, err := cf.dir.Members(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 
 	self := cf.dir.Self()
@@ -400,7 +402,6 @@ func (d *Daemon) instancesAcrossMembers(r *http.Request, list []api.InstanceFull
 
 	relayed := forward.IsForwarded(r)
 	answered := map[int64]bool{}
-	var answers []forward.Answer
 	if !relayed && len(others) > 0 {
 		for _, a := range cf.fwd.Get(ctx, others, r.URL.Path, r.URL.Query(), cf.callerHeader(callerOf(r)), forward.FanoutTimeout) {
 			if a.Err != nil {
@@ -413,13 +414,19 @@ func (d *Daemon) instancesAcrossMembers(r *http.Request, list []api.InstanceFull
 		}
 	}
 
-	out := make([]api.InstanceFull, 0, len(list))
+	out = make([]api.InstanceFull, 0, len(list))
 	for _, inst := range list {
 		owner, ok := owners[project.Key(inst.Project, inst.Name)]
 		switch {
 		case !ok || owner == self.ID:
 			inst.Location = self.Name
-		case relayed || answered[owner]:
+		case relayed:
+			continue
+		case answered[owner]:
+			// Its owner's answer has it, unless it moved between members while the
+			// members read their rows, each at its own moment: then this row stands in.
+			inst.Location = names[owner]
+			fallback = append(fallback, inst)
 			continue
 		default:
 			inst.Location = names[owner]
@@ -432,42 +439,58 @@ func (d *Daemon) instancesAcrossMembers(r *http.Request, list []api.InstanceFull
 		out = append(out, inst)
 	}
 
-	return out, answers, nil
+	return out, answers, fallback, nil
 }
 
 // mergedInstanceList is the answer to a list of recursion rec: this member's part
-// (names, objs or full, as rec says) and the members' answers, sorted as one member's
-// list is (by instance key). The members' objects are passed on as they sent them, not
-// decoded and encoded again: that would cost more than the rest of the list.
-func mergedInstanceList(rec int, answers []forward.Answer, names []string, objs []api.Instance, full []api.InstanceFull) response.Response {
+// (mine) and the members' answers, each instance once, sorted as one member's list is
+// (by instance key), with fallback's rows for the instances no answer had. Once each:
+// an instance moving between members is in the answers of both, or of neither, when
+// they read their rows on either side of the move's commit. The members' objects are
+// passed on as they sent them, not decoded and encoded again: that would cost more than
+// the rest of the list.
+func mergedInstanceList(rec int, answers []forward.Answer, mine, fallback listPart) response.Response {
 	type item struct {
 		key string
 		raw json.RawMessage
 	}
 
 	var items []item
-	add := func(key string, v any) error {
-		raw, err := json.Marshal(v)
-		items = append(items, item{key, raw})
-		return err
-	}
-
-	var err error
-	switch {
-	case rec >= 2:
-		for i := range full {
-			err = errors.Join(err, add(project.Key(full[i].Project, full[i].Name), &full[i]))
-		}
-	case rec == 1:
-		for i := range objs {
-			err = errors.Join(err, add(project.Key(objs[i].Project, objs[i].Name), &objs[i]))
-		}
-	default:
-		for _, u := range names {
-			err = errors.Join(err, add(urlKey(u), u))
+	seen := map[string]bool{}
+	add := func(key string, raw json.RawMessage) {
+		if !seen[key] {
+			seen[key] = true
+			items = append(items, item{key, raw})
 		}
 	}
 
+	addPart := func(p listPart) error {
+		var errs []error
+		encode := func(key string, v any) {
+			raw, err := json.Marshal(v)
+			errs = append(errs, err)
+			add(key, raw)
+		}
+
+		switch {
+		case rec >= 2:
+			for i := range p.full {
+				encode(project.Key(p.full[i].Project, p.full[i].Name), &p.full[i])
+			}
+		case rec == 1:
+			for i := range p.objs {
+				encode(project.Key(p.objs[i].Project, p.objs[i].Name), &p.objs[i])
+			}
+		default:
+			for _, u := range p.names {
+				encode(urlKey(u), u)
+			}
+		}
+
+		return errors.Join(errs...)
+	}
+
+	err := addPart(mine)
 	if err != nil {
 		return response.SmartError(err)
 	}
@@ -495,8 +518,13 @@ func mergedInstanceList(rec int, answers []forward.Answer, names []string, objs 
 				return response.SmartError(fmt.Errorf("reading the instances of member %s: %w", a.Member, err))
 			}
 
-			items = append(items, item{key, raw})
+			add(key, raw)
 		}
+	}
+
+	err = addPart(fallback)
+	if err != nil {
+		return response.SmartError(err)
 	}
 
 	sort.SliceStable(items, func(i, j int) bool { return items[i].key < items[j].key })

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -54,9 +55,17 @@ func (f *fakeDirectory) setOnline(id int64, online bool) {
 // remoteMember is member 1 "n1" as seen from n2: it records what reaches it and
 // answers for its instance c1.
 type remoteMember struct {
-	mu   sync.Mutex
-	seen []string // "METHOD URI forwarded=X caller=Y"
-	srv  *httptest.Server
+	mu    sync.Mutex
+	seen  []string // "METHOD URI forwarded=X caller=Y"
+	srv   *httptest.Server
+	lists []string // the instances its lists name; nil: c1
+}
+
+// listing sets the instances n1's lists name.
+func (rm *remoteMember) listing(names ...string) {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	rm.lists = names
 }
 
 func (rm *remoteMember) log() []string {
@@ -83,14 +92,28 @@ func (rm *remoteMember) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	switch {
 	case r.URL.Path == "/1.0/instances" && r.Method == http.MethodGet:
-		c1 := api.Instance{Name: "c1", Status: "Running", StatusCode: api.Running, Location: "n1", Project: "default"}
+		rm.mu.Lock()
+		lists := rm.lists
+		rm.mu.Unlock()
+		if lists == nil {
+			lists = []string{"c1"}
+		}
+
+		objs, full, urls := []api.Instance{}, []api.InstanceFull{}, []string{}
+		for _, n := range lists {
+			inst := api.Instance{Name: n, Status: "Running", StatusCode: api.Running, Location: "n1", Project: "default"}
+			objs = append(objs, inst)
+			full = append(full, api.InstanceFull{Instance: inst, State: &api.InstanceState{Status: "Running", StatusCode: api.Running}})
+			urls = append(urls, "/1.0/instances/"+n)
+		}
+
 		switch r.URL.Query().Get("recursion") {
 		case "1":
-			sync([]api.Instance{c1})
+			sync(objs)
 		case "2":
-			sync([]api.InstanceFull{{Instance: c1, State: &api.InstanceState{Status: "Running", StatusCode: api.Running}}})
+			sync(full)
 		default:
-			sync([]string{"/1.0/instances/c1"})
+			sync(urls)
 		}
 	case r.URL.Path == "/1.0/instances" && r.Method == http.MethodPost:
 		w.Header().Set("Location", "/1.0/operations/op-remote-1")
@@ -446,6 +469,38 @@ func TestClusterForwardsWebsocket(t *testing.T) {
 	}
 }
 
+// TestClusterListDuringMove: an instance moving between members is listed once even
+// when the members read their rows on either side of the move's commit: n1 (the owner
+// by this member's read) answers without c1, or with local1 (this member's) too.
+func TestClusterListDuringMove(t *testing.T) {
+	_, _, rm, c := clusterTestDaemon(t)
+	for _, lists := range [][]string{{}, {"c1", "local1"}, {"local1"}} {
+		rm.listing(lists...)
+		for _, rec := range []string{"0", "1", "2"} {
+			_, env := call(t, c, http.MethodGet, "/1.0/instances?recursion="+rec, nil)
+			var got []string
+			if rec == "0" {
+				_ = json.Unmarshal(env.Metadata, &got)
+			} else {
+				var rows []struct{ Name string }
+				_ = json.Unmarshal(env.Metadata, &rows)
+				for _, r := range rows {
+					got = append(got, r.Name)
+				}
+			}
+
+			want := []string{"c1", "local1"}
+			if rec == "0" {
+				want = []string{"/1.0/instances/c1", "/1.0/instances/local1"}
+			}
+
+			if !slices.Equal(got, want) {
+				t.Errorf("n1 listing %v, recursion=%s: %v, want each once: %v", lists, rec, got, want)
+			}
+		}
+	}
+}
+
 // TestClusterRelayedListIsLocal: a list a member relays is answered with this member's
 // instances only (no fan-out from there: no loop).
 func TestClusterRelayedListIsLocal(t *testing.T) {
@@ -458,7 +513,7 @@ func TestClusterRelayedListIsLocal(t *testing.T) {
 	r := httptest.NewRequest(http.MethodGet, "/1.0/instances", nil)
 	r.Header.Set(forward.HeaderForwarded, "n1")
 	n := len(rm.log())
-	out, answers, err := d.instancesAcrossMembers(r, list)
+	out, answers, _, err := d.instancesAcrossMembers(r, list)
 	if err != nil {
 		t.Fatal(err)
 	}

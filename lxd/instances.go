@@ -27,36 +27,47 @@ func instancesGet(d *Daemon, r *http.Request) response.Response {
 	}
 
 	// Clustered: this member's instances, plus what the other members answer.
-	list, answers, err := d.instancesAcrossMembers(r, list)
+	list, answers, fallback, err := d.instancesAcrossMembers(r, list)
 	if err != nil {
 		return response.SmartError(err)
 	}
 
-	names := []string{}
-	objs := []api.Instance{}
-	full := []api.InstanceFull{}
-	for _, inst := range list {
-		if !inScope(r, inst.Project) || !matchFilter(inst, clauses) {
-			continue
-		}
-
-		names = append(names, instanceListURL(r, inst.Project, inst.Name))
-		objs = append(objs, inst.Instance)
-		full = append(full, inst)
-	}
-
+	mine := listPartOf(r, list, clauses)
 	if len(answers) > 0 {
-		return mergedInstanceList(rec, answers, names, objs, full)
+		return mergedInstanceList(rec, answers, mine, listPartOf(r, fallback, clauses))
 	}
 
 	switch {
 	case rec >= 2:
-		return response.SyncResponse(true, full)
+		return response.SyncResponse(true, mine.full)
 	case rec == 1:
-		return response.SyncResponse(true, objs)
+		return response.SyncResponse(true, mine.objs)
 	}
 
-	return response.SyncResponse(true, names)
+	return response.SyncResponse(true, mine.names)
+}
+
+// listPart is part of an instance list, as each recursion renders it.
+type listPart struct {
+	names []string
+	objs  []api.Instance
+	full  []api.InstanceFull
+}
+
+// listPartOf is the part of insts that r's scope and filter take.
+func listPartOf(r *http.Request, insts []api.InstanceFull, clauses []filterClause) listPart {
+	p := listPart{names: []string{}, objs: []api.Instance{}, full: []api.InstanceFull{}}
+	for _, inst := range insts {
+		if !inScope(r, inst.Project) || !matchFilter(inst, clauses) {
+			continue
+		}
+
+		p.names = append(p.names, instanceListURL(r, inst.Project, inst.Name))
+		p.objs = append(p.objs, inst.Instance)
+		p.full = append(p.full, inst)
+	}
+
+	return p
 }
 
 // instanceListURL is an instance's URL in a list, under the collection r came through,
