@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/lxd/setup"
 )
 
 // A monitor's exec costs tens of milliseconds before its first line runs: the kernel
@@ -137,7 +139,9 @@ func (p *spawned) handOver(runDir string, held map[string]*os.File) error {
 	_ = p.sock.SetDeadline(time.Now().Add(handOverWait))
 	defer func() { _ = p.sock.SetDeadline(time.Time{}) }()
 
-	err := sendWithFDs(p.sock, line, fds)
+	// Not sent whole (never, on an idle socketpair with a line this short): the start
+	// spawns a monitor of its own.
+	err := setup.SendLine(p.sock, line, fds...)
 	if err != nil {
 		return err
 	}
@@ -159,37 +163,6 @@ func (p *spawned) handOver(runDir string, held map[string]*os.File) error {
 	}
 
 	return nil
-}
-
-// sendWithFDs writes line on sock in one message that carries fds (none: a plain write).
-func sendWithFDs(sock *os.File, line []byte, fds []int) error {
-	if len(fds) == 0 {
-		_, err := sock.Write(line)
-		return err
-	}
-
-	rc, err := sock.SyscallConn()
-	if err != nil {
-		return err
-	}
-
-	var serr error
-	err = rc.Write(func(fd uintptr) bool {
-		var n int
-		n, serr = unix.SendmsgN(int(fd), line, unix.UnixRights(fds...), nil, 0)
-		if serr == nil && n < len(line) {
-			// Not on an idle socketpair with a line this short; the start then
-			// spawns a monitor of its own.
-			serr = fmt.Errorf("sent %d of the line's %d bytes", n, len(line))
-		}
-
-		return !errors.Is(serr, unix.EAGAIN)
-	})
-	if err != nil {
-		return err
-	}
-
-	return serr
 }
 
 // Spares keeps a spare monitor ready for the next start (above). The zero value is not

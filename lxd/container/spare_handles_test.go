@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/lxd/setup"
 )
 
 // startupPair is the daemon's end of a startup socket (as a spawned spare's) and the
@@ -99,7 +101,7 @@ func TestAssignHandlesMismatchRefused(t *testing.T) {
 	defer func() { _ = r.Close() }()
 
 	// Two fds for one source.
-	err = sendWithFDs(p.sock, []byte(`{"run_dir":"/run/x","held":["/a"]}`+"\n"), []int{int(w.Fd()), int(w.Fd())})
+	err = setup.SendLine(p.sock, []byte(`{"run_dir":"/run/x","held":["/a"]}`+"\n"), int(w.Fd()), int(w.Fd()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,43 +4,23 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"testing"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/lxd/setup"
+	"github.com/berth-dev/berth/test/testns"
 )
 
 // Handles gives copies of handles of the lxcfs directory's files only, and new ones once
 // another filesystem is mounted there (a restarted lxcfs): a handle of the old mount
 // would give a container a dead view.
 func TestHandlesFollowTheMount(t *testing.T) {
-	if os.Geteuid() != 0 {
-		// test/testutil imports this package: its RequireRoot would be a cycle.
-		if os.Getenv("CI") != "" || os.Getenv("BERTH_TEST_STRICT") != "" {
-			t.Fatal("needs root to mount")
-		}
-
-		t.Skip("needs root to mount")
-	}
-
 	dir := filepath.Join(t.TempDir(), "lxcfs")
 	src := filepath.Join(dir, "proc", "meminfo")
 	mounts := []setup.Mount{{Source: src, Target: "/proc/meminfo"}, {Source: "/dev/null", Target: "/dev/x"}}
-	errc := make(chan error, 1)
-	go func() {
-		// A mount namespace of this thread's own; the thread dies with it.
-		runtime.LockOSThread()
-		err := unix.Unshare(unix.CLONE_NEWNS)
-		if err == nil {
-			err = unix.Mount("", "/", "", unix.MS_REC|unix.MS_SLAVE, "")
-		}
-
-		if err == nil {
-			err = os.MkdirAll(dir, 0o755)
-		}
-
+	testns.InPrivateMountNS(t, func() error {
+		err := os.MkdirAll(dir, 0o755)
 		for _, content := range []string{"first", "second"} {
 			if err != nil {
 				break
@@ -60,13 +40,8 @@ func TestHandlesFollowTheMount(t *testing.T) {
 			}
 		}
 
-		errc <- err
-	}()
-
-	err := <-errc
-	if err != nil {
-		t.Fatal(err)
-	}
+		return err
+	})
 }
 
 // checkHandles checks that Handles gives one handle, of src, showing want.

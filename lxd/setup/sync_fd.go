@@ -24,23 +24,8 @@ const maxFDMsg = 4096
 // SendFD sends msg with fd attached on sock.
 func SendFD(sock *os.File, msg SyncMsg, fd int) error {
 	b, err := json.Marshal(msg)
-	if err != nil {
-		return err
-	}
-
-	rc, err := sock.SyscallConn()
-	if err != nil {
-		return err
-	}
-
-	var serr error
-
-	err = rc.Write(func(s uintptr) bool {
-		serr = unix.Sendmsg(int(s), append(b, '\n'), unix.UnixRights(fd), nil, 0)
-		return !errors.Is(serr, unix.EAGAIN)
-	})
 	if err == nil {
-		err = serr
+		err = SendLine(sock, append(b, '\n'), fd)
 	}
 
 	if err != nil {
@@ -48,6 +33,37 @@ func SendFD(sock *os.File, msg SyncMsg, fd int) error {
 	}
 
 	return nil
+}
+
+// SendLine sends line on sock in one message with fds attached (SCM_RIGHTS), all of it
+// or an error: such a message is small, and a short send would leave the rest to a
+// second write.
+func SendLine(sock *os.File, line []byte, fds ...int) error {
+	rc, err := sock.SyscallConn()
+	if err != nil {
+		return err
+	}
+
+	var oob []byte
+	if len(fds) > 0 {
+		oob = unix.UnixRights(fds...)
+	}
+
+	var serr error
+	err = rc.Write(func(s uintptr) bool {
+		var n int
+		n, serr = unix.SendmsgN(int(s), line, oob, nil, 0)
+		if serr == nil && n < len(line) {
+			serr = fmt.Errorf("sent %d of the message's %d bytes", n, len(line))
+		}
+
+		return !errors.Is(serr, unix.EAGAIN)
+	})
+	if err != nil {
+		return err
+	}
+
+	return serr
 }
 
 // RecvFD reads one message of type want from sock and the fd that came

@@ -4,46 +4,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/test/testns"
 )
-
-// inPrivateMountNS runs fn on a locked thread with a mount namespace of its own whose
-// mounts are slaves of the host's (nothing fn mounts reaches the host). The thread dies
-// with it.
-func inPrivateMountNS(t *testing.T, fn func() error) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		// test/testutil imports this package: its RequireRoot would be a cycle.
-		if os.Getenv("CI") != "" || os.Getenv("BERTH_TEST_STRICT") != "" {
-			t.Fatal("needs root to make a mount namespace")
-		}
-
-		t.Skip("needs root to make a mount namespace")
-	}
-
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		err := unix.Unshare(unix.CLONE_NEWNS)
-		if err == nil {
-			err = unix.Mount("", "/", "", unix.MS_REC|unix.MS_SLAVE, "")
-		}
-
-		if err == nil {
-			err = fn()
-		}
-
-		errc <- err
-	}()
-
-	err := <-errc
-	if err != nil {
-		t.Fatal(err)
-	}
-}
 
 // readTree reads the file a detached clone of a file mount shows.
 func readTree(tree int) (string, error) {
@@ -59,7 +25,7 @@ func TestCloneKernelViewsFromHandles(t *testing.T) {
 	src := filepath.Join(dir, "lxcfs", "meminfo")
 	views := []Mount{{Source: src, Target: "/proc/meminfo"}, {Source: "/dev/null", Target: "/dev/x"}}
 
-	inPrivateMountNS(t, func() error {
+	testns.InPrivateMountNS(t, func() error {
 		fresh := func(content string) error {
 			err := unix.Mount("tmpfs", filepath.Dir(src), "tmpfs", 0, "size=1m")
 			if err == nil {
@@ -139,7 +105,7 @@ func TestCloneKernelViewsAreSlaves(t *testing.T) {
 	target := filepath.Join(dir, "root", "meminfo")
 	other := filepath.Join(dir, "other")
 
-	inPrivateMountNS(t, func() error {
+	testns.InPrivateMountNS(t, func() error {
 		for _, d := range []string{filepath.Dir(src), filepath.Dir(target)} {
 			err := os.MkdirAll(d, 0o755)
 			if err == nil {
