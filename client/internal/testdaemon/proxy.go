@@ -3,6 +3,7 @@ package testdaemon
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -88,12 +89,67 @@ func startProxy(socket, daemon string) (*proxy, error) {
 			r = r.WithContext(ctx)
 		}
 
+		if strings.HasPrefix(r.URL.Path, "/1.0/operations/") && strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+			tunnel(w, r, daemon)
+			return
+		}
+
 		rp.ServeHTTP(w, r)
 	})}
 
 	go func() { _ = p.srv.Serve(l) }()
 
 	return p, nil
+}
+
+// tunnel passes an operation's websocket to the daemon and back, each direction on its
+// own: everything the daemon sends reaches the client, even when the client's last
+// frames find the daemon gone (it closes an exec's streams as soon as the command's
+// output is sent). httputil.ReverseProxy ends both directions at the first error of
+// either, which dropped a short command's output now and then.
+func tunnel(w http.ResponseWriter, r *http.Request, daemon string) {
+	back, err := net.Dial("unix", daemon)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+
+	defer func() { _ = back.Close() }()
+
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		http.Error(w, "cannot hijack", http.StatusInternalServerError)
+		return
+	}
+
+	conn, buffered, err := hj.Hijack()
+	if err != nil {
+		return
+	}
+
+	defer func() { _ = conn.Close() }()
+
+	_, err = fmt.Fprintf(back, "%s %s HTTP/1.1\r\nHost: %s\r\n", r.Method, r.URL.RequestURI(), r.Host)
+	if err == nil {
+		err = r.Header.Write(back)
+	}
+
+	if err == nil {
+		_, err = io.WriteString(back, "\r\n")
+	}
+
+	if err != nil {
+		return
+	}
+
+	go func() {
+		_, _ = io.Copy(back, io.MultiReader(buffered.Reader, conn))
+		if uc, ok := back.(*net.UnixConn); ok {
+			_ = uc.CloseWrite()
+		}
+	}()
+
+	_, _ = io.Copy(conn, back)
 }
 
 // record keeps the request, and the start of its body for the tests.
