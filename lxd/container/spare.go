@@ -1,6 +1,7 @@
 package container
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -271,7 +272,7 @@ func awaitRunDir(startup *os.File) (string, map[string]int, error) {
 // handle stays open.
 func receiveAssign(startup *os.File) (assign, map[string]int, []byte, error) {
 	var a assign
-	line, fds, err := readAssign(int(startup.Fd()))
+	line, fds, err := readAssign(startup)
 	if err != nil {
 		return a, nil, nil, err
 	}
@@ -322,72 +323,44 @@ func redirectToLog(runDir string) error {
 	return nil
 }
 
-// readAssign reads the daemon's line from fd (blocking) and the fds that came with its
-// first bytes. Nothing follows the line until the spare echoes it.
-func readAssign(fd int) ([]byte, []int, error) {
-	var fds []int
-	var line []byte
+// readAssign reads the daemon's line from startup (blocking) and the fds that came
+// with its first bytes. Nothing follows the line until the spare echoes it, so reading
+// ahead takes nothing else.
+func readAssign(startup *os.File) ([]byte, []int, error) {
 	buf := make([]byte, 4096)
 	oob := make([]byte, unix.CmsgSpace(4*maxHeld))
-	for first := true; ; {
-		var n int
-		var err error
-		if first {
-			var oobn, flags int
-			n, oobn, flags, _, err = unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
-			if err == nil {
-				first = false
-				fds, err = rightsOf(oob[:oobn], flags)
-			}
-		} else {
-			n, err = unix.Read(fd, buf)
-		}
 
-		switch {
-		case errors.Is(err, unix.EINTR):
-			continue
-		case err == nil && n == 0:
-			err = io.EOF
-		case err == nil:
-			line = append(line, buf[:n]...)
-			if len(line) > 64<<10 {
-				err = errors.New("the daemon's line is too long")
-			}
-		}
-
-		if err != nil {
-			closeFDs(fds)
-			return nil, nil, err
-		}
-
-		if line[len(line)-1] == '\n' {
-			return line, fds, nil
+	var n, oobn, flags int
+	var err error
+	for {
+		n, oobn, flags, _, err = unix.Recvmsg(int(startup.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC)
+		if !errors.Is(err, unix.EINTR) {
+			break
 		}
 	}
-}
 
-// rightsOf returns the fds of a control message, refusing a truncated one (its fds are
-// closed).
-func rightsOf(oob []byte, flags int) ([]int, error) {
-	var fds []int
-	msgs, err := unix.ParseSocketControlMessage(oob)
 	if err != nil {
-		return nil, fmt.Errorf("reading the handles: %w", err)
+		return nil, nil, err
 	}
 
-	for _, m := range msgs {
-		got, err := unix.ParseUnixRights(&m)
-		if err == nil {
-			fds = append(fds, got...)
-		}
+	fds, err := setup.ParseRights(oob[:oobn], flags)
+	line := buf[:n]
+	if err == nil && n == 0 {
+		err = io.EOF
 	}
 
-	if flags&unix.MSG_CTRUNC != 0 {
+	if err == nil && line[n-1] != '\n' {
+		var rest []byte
+		rest, err = bufio.NewReader(io.LimitReader(startup, 64<<10)).ReadBytes('\n')
+		line = append(line, rest...)
+	}
+
+	if err != nil {
 		closeFDs(fds)
-		return nil, errors.New("the handles came truncated")
+		return nil, nil, err
 	}
 
-	return fds, nil
+	return line, fds, nil
 }
 
 func closeFDs(fds []int) {

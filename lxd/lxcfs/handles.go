@@ -38,7 +38,7 @@ func Handles(dir string, mounts []setup.Mount) map[string]*os.File {
 		return nil
 	}
 
-	id, ok := mountID(dir)
+	id, ok := mountIDOf(unix.AT_FDCWD, dir) // the lxcfs mount when dir is its root
 	if !ok {
 		return nil
 	}
@@ -52,7 +52,7 @@ func Handles(dir string, mounts []setup.Mount) map[string]*os.File {
 	set := held.dir[dir]
 	if set == nil || set.mntID != id {
 		if set != nil {
-			closeAll(set.files)
+			CloseHandles(set.files)
 		}
 
 		set = &heldSet{mntID: id, files: map[string]*os.File{}}
@@ -101,11 +101,6 @@ func openHandle(path string, mntID uint64) *os.File {
 	return f
 }
 
-// mountID is the id of the mount dir is on (the lxcfs mount when dir is its root).
-func mountID(dir string) (uint64, bool) {
-	return mountIDOf(unix.AT_FDCWD, dir)
-}
-
 // mountIDOf asks for the mount id only, from what the kernel has: a full stat of an lxcfs
 // file could be the FUSE round trip the handles are there to avoid.
 func mountIDOf(dirfd int, path string) (uint64, bool) {
@@ -124,9 +119,7 @@ func mountIDOf(dirfd int, path string) (uint64, bool) {
 }
 
 // CloseHandles closes what Handles returned.
-func CloseHandles(files map[string]*os.File) { closeAll(files) }
-
-func closeAll(files map[string]*os.File) {
+func CloseHandles(files map[string]*os.File) {
 	for _, f := range files {
 		_ = f.Close()
 	}

@@ -94,22 +94,8 @@ func RecvFD(sock *os.File, want SyncType) (int, error) {
 		return -1, fmt.Errorf("waiting for %s: %w", want, err)
 	}
 
-	// Every fd that came is ours to close, however many control messages brought
-	// them; one fd in one message is the only good outcome.
-	var fds []int
-
-	cmsgs, cerr := unix.ParseSocketControlMessage(oob[:oobn])
-	for i := range cmsgs {
-		got, perr := unix.ParseUnixRights(&cmsgs[i])
-		fds = append(fds, got...)
-		if perr != nil && cerr == nil {
-			cerr = perr
-		}
-	}
-
-	if cerr == nil && (len(cmsgs) != 1 || flags&unix.MSG_CTRUNC != 0) {
-		cerr = fmt.Errorf("%d control messages, flags %#x", len(cmsgs), flags)
-	}
+	// Every fd that came is ours to close; one fd is the only good outcome.
+	fds, cerr := ParseRights(oob[:oobn], flags)
 
 	var msg SyncMsg
 
@@ -137,4 +123,26 @@ func RecvFD(sock *os.File, want SyncType) (int, error) {
 	}
 
 	return fds[0], nil
+}
+
+// ParseRights returns every fd that came in the control messages oob of a recvmsg with
+// flags, and an error when a message was not SCM_RIGHTS, could not be read, or was cut
+// short (MSG_CTRUNC). The fds are the caller's to close, on error too.
+func ParseRights(oob []byte, flags int) ([]int, error) {
+	var fds []int
+
+	cmsgs, err := unix.ParseSocketControlMessage(oob)
+	for i := range cmsgs {
+		got, perr := unix.ParseUnixRights(&cmsgs[i])
+		fds = append(fds, got...)
+		if perr != nil && err == nil {
+			err = perr
+		}
+	}
+
+	if err == nil && flags&unix.MSG_CTRUNC != 0 {
+		err = errors.New("control messages cut short")
+	}
+
+	return fds, err
 }
