@@ -35,6 +35,9 @@ func TestCopyBtrfsSnapshotLXC(t *testing.T) {
 	start := time.Now()
 	must("copy", "c1", "c2")
 	took := time.Since(start)
+	// Both lines are written before the copy answers, and reach d.log through a pipe.
+	d.waitLog(`msg="copied instance storage"`)
+	d.waitLog(`msg="copied snapshot storage"`)
 	if n := strings.Count(d.log.String(), "how=\"btrfs snapshot\""); n < 2 {
 		t.Errorf("the copy and its snapshot were not made as btrfs snapshots (%d logged):\n%s", n, tail(d.log.String(), 40))
 	}
