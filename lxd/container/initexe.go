@@ -52,39 +52,51 @@ func (e *initExe) close() {
 	}
 }
 
-// spareInit is the sealed copy a spare monitor makes while it waits, so that the start
-// it is given does not copy 2 MB first.
+// spareInit is what a spare monitor makes while it waits, so that the start it is given
+// does neither: the sealed copy of berth-init (not copying 2 MB first) and an init maker
+// running it (initclone.go).
 var spareInit struct {
 	sync.Mutex
-	exe *initExe
+	exe   *initExe
+	maker *initMaker
 }
 
-// prepareInitExe makes a sealed copy of berth-init ahead of a start (spare.go).
-func prepareInitExe() {
+// prepareInit makes both ahead of a start (spare.go). A maker that fails to start is
+// left to the start, which then tries again and says why.
+func prepareInit() {
 	e := newInitExe()
+	mk, err := spawnInitMaker(e)
+	if err != nil {
+		mk = nil
+	}
+
 	spareInit.Lock()
 	defer spareInit.Unlock()
+
+	if spareInit.maker != nil {
+		spareInit.maker.discard()
+	}
 
 	if spareInit.exe != nil {
 		spareInit.exe.close()
 	}
 
-	spareInit.exe = e
+	spareInit.exe, spareInit.maker = e, mk
 }
 
-// takeInitExe returns the copy prepared ahead, else makes one. The caller closes it
-// once init and the copier have exec'd (or failed to).
-func takeInitExe() *initExe {
+// takeInit returns the copy prepared ahead, else makes one, and the maker prepared ahead
+// or nil. The caller closes the copy once init and the copier have run it (or failed to).
+func takeInit() (*initExe, *initMaker) {
 	spareInit.Lock()
-	e := spareInit.exe
-	spareInit.exe = nil
+	e, mk := spareInit.exe, spareInit.maker
+	spareInit.exe, spareInit.maker = nil, nil
 	spareInit.Unlock()
 
-	if e != nil {
-		return e
+	if e == nil {
+		e = newInitExe()
 	}
 
-	return newInitExe()
+	return e, mk
 }
 
 // initFromEmbedded says whether monitors run the embedded berth-init; this package's

@@ -84,7 +84,7 @@ func monitorMain(runDir string) int {
 	var held map[string]int // handles of mount sources, from the daemon with a spare's RunDir
 	if runDir == "" {
 		_, _ = cgroup.Detect() // a spare's idle work: newMonitor finds it done
-		prepareInitExe()       // and startInit this
+		prepareInit()          // and startInit these
 		var err error
 		runDir, held, err = awaitRunDir(startup)
 		if err != nil {

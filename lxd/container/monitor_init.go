@@ -6,14 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strings"
-	"syscall"
 	"time"
 
-	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
 
+	"github.com/berth-dev/berth/lxd/idmap"
 	"github.com/berth-dev/berth/lxd/setup"
 )
 
@@ -62,72 +60,11 @@ func initEnv(spec Spec) []string {
 	return out
 }
 
-// startInit clones the container's init, walks it through the sync protocol
-// (sync.go), building its mount tree meanwhile (namespaces.go), and returns
-// once it has exec'd systemd.
+// startInit has an init maker (initclone.go) fork the container's init, walks init
+// through the sync protocol (sync.go), building its mount tree meanwhile
+// (namespaces.go), and returns once it has exec'd systemd.
 func (m *monitor) startInit() (*initProc, error) {
 	t0 := time.Now()
-
-	master, slave, err := pty.Open()
-	if err != nil {
-		return nil, fmt.Errorf("opening console pty: %w", err)
-	}
-
-	ok := false
-
-	defer func() {
-		if !ok {
-			_ = master.Close()
-			_ = slave.Close()
-		}
-	}()
-
-	// The container's root must be able to open its console: DAC override
-	// does not reach a host-root-owned node from inside a user namespace.
-	err = slave.Chown(int(m.spec.IDMap.HostUID), int(m.spec.IDMap.HostGID+5))
-	if err != nil {
-		return nil, fmt.Errorf("handing the console to the container: %w", err)
-	}
-
-	parentSock, childSock, err := syncPair("init")
-	if err != nil {
-		return nil, err
-	}
-
-	defer func() { _ = parentSock.Close() }()
-
-	ids := m.spec.IDMap
-	exe := takeInitExe()
-	defer exe.close() // once init and the copier (syncSteps) run it
-
-	cmd := &exec.Cmd{
-		Path:       exe.path,
-		Args:       exe.initArgs(),
-		Env:        []string{},
-		Stdin:      slave,
-		Stdout:     slave,
-		Stderr:     slave,
-		ExtraFiles: []*os.File{childSock},
-		SysProcAttr: &syscall.SysProcAttr{
-			// The new mount namespace is a throwaway, owned by the new user
-			// namespace (so init may open a procfs context); the real one
-			// comes from buildMountNS.
-			Cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID |
-				unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWNET,
-			UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(ids.HostUID), Size: int(ids.Size)}},
-			GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(ids.HostGID), Size: int(ids.Size)}},
-			// Else Go writes "deny" to setgroups, and every service that
-			// changes groups fails.
-			GidMappingsEnableSetgroups: true,
-			// The clone keeps host root's kuid, which is unmapped inside
-			// (it shows as 65534 and holds no capabilities after exec);
-			// become the container's root before exec.
-			Credential: &syscall.Credential{Uid: 0, Gid: 0},
-			Setsid:     true,
-			Setctty:    true,
-			Ctty:       0,
-		},
-	}
 
 	// lxcfs's views are cloned meanwhile (setup.CloneKernelViews says why).
 	mounts, _ := m.mounts()
@@ -135,27 +72,58 @@ func (m *monitor) startInit() (*initProc, error) {
 	m.held = nil
 	defer views.close()
 
-	err = cmd.Start()
-	_ = childSock.Close()
+	exe, mk := takeInit()
+	defer exe.close() // once init and the copier (syncSteps) have run it
 
+	proc, mk, err := cloneInit(exe, mk, m.spec.IDMap)
 	if err != nil {
-		return nil, fmt.Errorf("cloning init: %w", err)
+		return nil, err
 	}
 
-	p := &initProc{proc: cmd.Process, master: master, slave: slave}
+	defer func() { _ = mk.sync.Close() }()
 
-	err = m.syncInit(p, parentSock, exe, mounts, views)
+	p := &initProc{proc: proc, master: mk.master, slave: mk.slave}
+
+	err = m.syncInit(p, mk.sync, exe, mounts, views)
 	if err != nil {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		_ = proc.Kill()
+		_, _ = proc.Wait()
+		p.closeConsole()
 
 		return nil, err
 	}
 
 	p.setup = time.Since(t0)
-	ok = true
 
 	return p, nil
+}
+
+// cloneInit has maker mk (a spare's; nil for none) fork init, or, if mk is gone, one
+// started now. It returns init and the maker, whose console and sync socket are init's.
+func cloneInit(exe *initExe, mk *initMaker, ids idmap.Set) (*os.Process, *initMaker, error) {
+	if mk != nil {
+		proc, err := mk.clone(ids)
+		mk.closeControl()
+		if err == nil {
+			return proc, mk, nil
+		}
+
+		mk.discard() // it died waiting, or was killed: one made now
+	}
+
+	mk, err := spawnInitMaker(exe)
+	if err != nil {
+		return nil, nil, err
+	}
+
+	proc, err := mk.clone(ids)
+	mk.closeControl()
+	if err != nil {
+		mk.discard()
+		return nil, nil, err
+	}
+
+	return proc, mk, nil
 }
 
 // syncPair makes a sync socketpair: our end non-blocking (the runtime

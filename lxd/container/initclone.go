@@ -1,0 +1,242 @@
+package container
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"os/exec"
+	"syscall"
+	"time"
+
+	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/lxd/idmap"
+	"github.com/berth-dev/berth/lxd/nsexec/initns"
+)
+
+// A container's init is made by an init maker (lxd/nsexec/initns/initclone.c says why
+// and how): berth-init exec'd in that constructor mode, which makes init's user, network,
+// uts, ipc and pid namespaces and waits. A spare monitor starts one while it waits for
+// its container (spare.go), so a start finds the exec and the namespaces done; a start
+// without a spare starts one on the spot. Given the container, the monitor writes the id
+// maps, and the maker becomes the container's root, copies the host's mount namespace as
+// it is at that moment (with the mounts the daemon staged for this start) and forks init,
+// the monitor's child (CLONE_PARENT). Init's Go runtime starts there, with no exec.
+
+const (
+	cloneMagic   = 0x43544e49 // "INTC"
+	cloneVersion = 1
+)
+
+// cloneGo is the monitor's go message; cloneReply the maker's answers (initclone.c's
+// structs).
+type cloneGo struct{ Magic, Version uint32 }
+
+type cloneReply struct {
+	PID   int32 // 0: namespaces made; > 0: init's pid; -1: failed
+	Errno int32
+	What  [40]byte
+}
+
+// makerWait bounds each wait for the maker's answer: it is a few system calls away.
+const makerWait = 30 * time.Second
+
+// initMaker is a running maker, the console it hands init (its stdio) and our end of
+// init's sync socket (its fd 3).
+type initMaker struct {
+	cmd    *exec.Cmd
+	ctl    *os.File // our end of its control socket
+	sync   *os.File // our end of init's sync socket
+	master *os.File // the console pty
+	slave  *os.File
+}
+
+// spawnInitMaker starts a maker running exe and waits until its namespaces are made.
+func spawnInitMaker(exe *initExe) (mk *initMaker, err error) {
+	mk = &initMaker{}
+	defer func() {
+		if err != nil {
+			mk.discard()
+		}
+	}()
+
+	mk.master, mk.slave, err = pty.Open()
+	if err != nil {
+		return nil, fmt.Errorf("opening console pty: %w", err)
+	}
+
+	var syncChild *os.File
+	mk.sync, syncChild, err = syncPair("init")
+	if err != nil {
+		return nil, err
+	}
+
+	defer func() { _ = syncChild.Close() }()
+
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("creating the init maker's socket: %w", err)
+	}
+
+	_ = unix.SetNonblock(fds[0], true) // the runtime poller then gives it deadlines
+	mk.ctl = os.NewFile(uintptr(fds[0]), "init-maker")
+	ctlChild := os.NewFile(uintptr(fds[1]), "init-maker-child")
+	defer func() { _ = ctlChild.Close() }()
+
+	mk.cmd = &exec.Cmd{
+		Path:       exe.path,
+		Args:       exe.initArgs(),
+		Env:        []string{initns.EnvClone + "=4"},
+		Dir:        "/",
+		Stdin:      mk.slave,
+		Stdout:     mk.slave,
+		Stderr:     mk.slave,
+		ExtraFiles: []*os.File{syncChild, ctlChild}, // fds 3 and 4
+		// Its own session, and no terminal yet: init takes the console as its
+		// controlling terminal in a session of its own.
+		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
+	}
+
+	err = mk.cmd.Start()
+	if err != nil {
+		mk.cmd = nil
+		return nil, fmt.Errorf("starting the init maker: %w", err)
+	}
+
+	r, err := mk.reply()
+	if err == nil && r.PID != 0 {
+		err = fmt.Errorf("unexpected answer (pid %d)", r.PID)
+	}
+
+	if err != nil {
+		return nil, fmt.Errorf("making init's namespaces: %w", err)
+	}
+
+	return mk, nil
+}
+
+// reply reads one answer of the maker; a failure it reports is an error.
+func (mk *initMaker) reply() (cloneReply, error) {
+	var r cloneReply
+
+	_ = mk.ctl.SetReadDeadline(time.Now().Add(makerWait))
+	b := make([]byte, binary.Size(r))
+	n, err := mk.ctl.Read(b)
+	if err != nil {
+		return r, err
+	}
+
+	if n != len(b) {
+		return r, fmt.Errorf("short answer (%d bytes)", n)
+	}
+
+	_ = binary.Read(bytes.NewReader(b), binary.NativeEndian, &r)
+	if r.PID < 0 {
+		what, _, _ := bytes.Cut(r.What[:], []byte{0})
+		return r, fmt.Errorf("%s: %w", what, syscall.Errno(r.Errno))
+	}
+
+	return r, nil
+}
+
+// clone gives the maker the container's id maps and has it fork init; it returns init,
+// our child. The console is handed to the container's root first. The maker is done
+// (reaped) either way.
+func (mk *initMaker) clone(ids idmap.Set) (*os.Process, error) {
+	pid := mk.cmd.Process.Pid
+
+	// The container's root must be able to open its console: DAC override does not reach
+	// a host-root-owned node from inside a user namespace.
+	err := mk.slave.Chown(int(ids.HostUID), int(ids.HostGID+5))
+	if err != nil {
+		return nil, fmt.Errorf("handing the console to the container: %w", err)
+	}
+
+	for _, m := range []struct {
+		file  string
+		start int64
+	}{{"uid_map", ids.HostUID}, {"gid_map", ids.HostGID}} {
+		err = writeIDMap(fmt.Sprintf("/proc/%d/%s", pid, m.file), fmt.Sprintf("0 %d %d\n", m.start, ids.Size))
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	var msg bytes.Buffer
+	_ = binary.Write(&msg, binary.NativeEndian, cloneGo{Magic: cloneMagic, Version: cloneVersion})
+	_ = mk.ctl.SetWriteDeadline(time.Now().Add(makerWait))
+	_, err = mk.ctl.Write(msg.Bytes())
+	if err != nil {
+		return nil, fmt.Errorf("telling the init maker to go: %w", err)
+	}
+
+	r, err := mk.reply()
+	if err == nil && r.PID <= 0 {
+		err = fmt.Errorf("unexpected answer (pid %d)", r.PID)
+	}
+
+	if err != nil {
+		return nil, fmt.Errorf("cloning init: %w", err)
+	}
+
+	// The maker exits as soon as it has answered.
+	_ = mk.cmd.Wait()
+	mk.cmd = nil
+
+	proc, err := os.FindProcess(int(r.PID))
+	if err != nil {
+		_ = unix.Kill(int(r.PID), unix.SIGKILL)
+		return nil, fmt.Errorf("finding init: %w", err)
+	}
+
+	return proc, nil
+}
+
+// writeIDMap writes a user namespace's id map: one write, as the kernel wants.
+func writeIDMap(path, line string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err == nil {
+		_, err = f.WriteString(line)
+		cerr := f.Close()
+		if err == nil {
+			err = cerr
+		}
+	}
+
+	if err != nil {
+		return fmt.Errorf("writing init's %s: %w", path, err)
+	}
+
+	return nil
+}
+
+// closeControl closes what only the making needed: the maker's socket. The console and
+// the sync socket now belong to the start.
+func (mk *initMaker) closeControl() {
+	if mk.ctl != nil {
+		_ = mk.ctl.Close()
+		mk.ctl = nil
+	}
+}
+
+// discard ends a maker that will not make an init (closing its socket is enough: it
+// exits at EOF; it is killed to be sure) and closes everything it was given.
+func (mk *initMaker) discard() {
+	if mk.cmd != nil && mk.cmd.Process != nil {
+		_ = mk.cmd.Process.Kill()
+		_ = mk.cmd.Wait()
+		mk.cmd = nil
+	}
+
+	mk.closeControl()
+
+	for _, f := range []*os.File{mk.sync, mk.master, mk.slave} {
+		if f != nil {
+			_ = f.Close()
+		}
+	}
+
+	mk.sync, mk.master, mk.slave = nil, nil, nil
+}

@@ -1,0 +1,190 @@
+package container
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/lxd/idmap"
+)
+
+var testIDs = idmap.Set{HostUID: testHostID, HostGID: testHostID, Size: testIDRange}
+
+// makeInit has a new maker fork an init (the test binary's __init, which then waits for
+// its config on the sync socket); both are cleaned up with the test.
+func makeInit(t *testing.T) (*os.Process, *initMaker) {
+	t.Helper()
+
+	mk, err := spawnInitMaker(&initExe{path: "/proc/self/exe"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Cleanup(mk.discard)
+
+	proc, err := mk.clone(testIDs)
+	mk.closeControl()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Cleanup(func() {
+		_ = proc.Kill()
+		_, _ = proc.Wait()
+	})
+
+	return proc, mk
+}
+
+// TestInitMaker: init gets namespaces of its own, is PID 1 and root in them with the
+// container's id map, has the console as controlling terminal in a session it leads,
+// holds no socket but its sync socket, and is our child; the maker is gone.
+func TestInitMaker(t *testing.T) {
+	needRoot(t)
+
+	proc, mk := makeInit(t)
+	pid := proc.Pid
+
+	for _, ns := range []string{"user", "mnt", "pid", "net", "uts", "ipc"} {
+		ours, _ := os.Readlink("/proc/self/ns/" + ns)
+		theirs, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", pid, ns))
+		if err != nil || theirs == ours {
+			t.Errorf("init's %s namespace is %q (err %v), ours %q", ns, theirs, err, ours)
+		}
+	}
+
+	m, _ := os.ReadFile(fmt.Sprintf("/proc/%d/uid_map", pid))
+	if f := strings.Fields(string(m)); len(f) != 3 || f[0] != "0" || f[1] != strconv.Itoa(testHostID) || f[2] != strconv.Itoa(testIDRange) {
+		t.Errorf("init's uid_map is %q", m)
+	}
+
+	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, want := range []string{fmt.Sprintf("NSpid:\t%d\t1\n", pid), fmt.Sprintf("Uid:\t%d\t%d\t%d\t%d\n", testHostID, testHostID, testHostID, testHostID)} {
+		if !strings.Contains(string(status), want) {
+			t.Errorf("init's status lacks %q:\n%s", want, status)
+		}
+	}
+
+	// The child makes the terminal its own just after the fork: wait for it.
+	var st syscall.Stat_t
+	_ = syscall.Fstat(int(mk.slave.Fd()), &st)
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		sid, tty := sessionOf(t, pid)
+		if sid == pid && tty == int(st.Rdev) {
+			break
+		}
+
+		if time.Now().After(deadline) {
+			t.Fatalf("init's session %d and tty %#x, want %d and the console %#x", sid, tty, pid, st.Rdev)
+		}
+
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	fds, _ := filepath.Glob(fmt.Sprintf("/proc/%d/fd/*", pid))
+	for _, fd := range fds {
+		l, _ := os.Readlink(fd)
+		if strings.HasPrefix(l, "socket:") && filepath.Base(fd) != "3" {
+			t.Errorf("init holds a socket other than its sync socket: fd %s", filepath.Base(fd))
+		}
+	}
+
+	_ = proc.Kill()
+	ps, err := proc.Wait()
+	if err != nil || !ps.Exited() && ps.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Errorf("reaping init: %v, %v", ps, err)
+	}
+}
+
+// sessionOf reads the session and controlling terminal of pid from its stat line.
+func sessionOf(t *testing.T, pid int) (sid, tty int) {
+	t.Helper()
+
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// After "pid (comm) state ppid pgrp": session, tty_nr.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	sid, _ = strconv.Atoi(f[3])
+	tty, _ = strconv.Atoi(f[4])
+
+	return sid, tty
+}
+
+// TestInitMakerExitsWithoutGo: a maker whose monitor goes away before the go message
+// (a spare killed, a failed start) exits by itself and makes nothing.
+func TestInitMakerExitsWithoutGo(t *testing.T) {
+	needRoot(t)
+
+	mk, err := spawnInitMaker(&initExe{path: "/proc/self/exe"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	cmd := mk.cmd
+	mk.cmd = nil // reaped here
+	t.Cleanup(mk.discard)
+
+	mk.closeControl()
+
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+
+	select {
+	case err := <-done:
+		if cmd.ProcessState.ExitCode() != 1 {
+			t.Errorf("the maker ended with %v, want exit status 1", err)
+		}
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatal("the maker still runs with its socket closed")
+	}
+}
+
+// TestCloneInitReplacesDeadMaker: a spare's maker that died waiting is replaced by one
+// made on the spot, and the start goes on.
+func TestCloneInitReplacesDeadMaker(t *testing.T) {
+	needRoot(t)
+
+	exe := &initExe{path: "/proc/self/exe"}
+	dead, err := spawnInitMaker(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	_ = dead.cmd.Process.Kill()
+
+	proc, mk, err := cloneInit(exe, dead, testIDs)
+	if err != nil {
+		t.Fatalf("cloneInit with a dead maker: %v", err)
+	}
+
+	t.Cleanup(func() {
+		_ = proc.Kill()
+		_, _ = proc.Wait()
+		mk.discard()
+	})
+
+	if mk == dead {
+		t.Fatal("the dead maker was returned")
+	}
+
+	if dead.cmd != nil || dead.sync != nil {
+		t.Error("the dead maker was not discarded")
+	}
+
+	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", proc.Pid))
+	if !strings.Contains(string(status), fmt.Sprintf("NSpid:\t%d\t1\n", proc.Pid)) {
+		t.Errorf("no init from the new maker:\n%s", status)
+	}
+}
