@@ -1,6 +1,7 @@
-// berth-init is a container's init until it execs systemd (setup.InitMain), and the
-// mount namespace copier of its start (lxd/nsexec/initns, whose C constructor takes over
-// before main when its variable is set). The monitor execs it from a sealed copy of the
+// berth-init is a container's init until it execs systemd (setup.InitMain), forked by
+// berth-init as its init maker, and the mount namespace copier of its start (both
+// lxd/nsexec/initns, whose C constructors take over before main when their variable is
+// set). The monitor execs it from a sealed copy of the
 // bytes built into berthd (lxd/container/initexe.go). It is small and static: exec'ing
 // the whole daemon binary for these two cost ~3 ms more each on the development VM (its
 // 29 MB, its shared libraries, 160 package initialisers), on the path from the command
@@ -11,7 +12,7 @@ import (
 	"os"
 	"runtime"
 
-	_ "github.com/berth-dev/berth/lxd/nsexec/initns" // the copier's constructor
+	_ "github.com/berth-dev/berth/lxd/nsexec/initns" // the copier's and the init maker's constructors
 	"github.com/berth-dev/berth/lxd/setup"
 )
 

@@ -3,7 +3,9 @@ package container
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"syscall"
@@ -40,8 +42,9 @@ type cloneReply struct {
 	What  [40]byte
 }
 
-// makerWait bounds each wait for the maker's answer: it is a few system calls away.
-const makerWait = 30 * time.Second
+// makerWait bounds each wait for the maker's answer. It is a few system calls away, but
+// on a host running flat out those can take as long as init's whole setup.
+const makerWait = setupTimeout
 
 // initMaker is a running maker, the console it hands init (its stdio) and our end of
 // init's sync socket (its fd 3).
@@ -54,14 +57,17 @@ type initMaker struct {
 }
 
 // spawnInitMaker starts a maker running exe and waits until its namespaces are made.
-func spawnInitMaker(exe *initExe) (mk *initMaker, err error) {
-	mk = &initMaker{}
+func spawnInitMaker(exe *initExe) (*initMaker, error) {
+	mk := &initMaker{}
+	ok := false
+
 	defer func() {
-		if err != nil {
+		if !ok {
 			mk.discard()
 		}
 	}()
 
+	var err error
 	mk.master, mk.slave, err = pty.Open()
 	if err != nil {
 		return nil, fmt.Errorf("opening console pty: %w", err)
@@ -73,17 +79,15 @@ func spawnInitMaker(exe *initExe) (mk *initMaker, err error) {
 		return nil, err
 	}
 
-	defer func() { _ = syncChild.Close() }()
-
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
+		_ = syncChild.Close()
 		return nil, fmt.Errorf("creating the init maker's socket: %w", err)
 	}
 
 	_ = unix.SetNonblock(fds[0], true) // the runtime poller then gives it deadlines
 	mk.ctl = os.NewFile(uintptr(fds[0]), "init-maker")
 	ctlChild := os.NewFile(uintptr(fds[1]), "init-maker-child")
-	defer func() { _ = ctlChild.Close() }()
 
 	mk.cmd = &exec.Cmd{
 		Path:       exe.path,
@@ -100,6 +104,10 @@ func spawnInitMaker(exe *initExe) (mk *initMaker, err error) {
 	}
 
 	err = mk.cmd.Start()
+	// Closed at once: a maker that dies is then an EOF here, not a wait of makerWait.
+	_ = syncChild.Close()
+	_ = ctlChild.Close()
+
 	if err != nil {
 		mk.cmd = nil
 		return nil, fmt.Errorf("starting the init maker: %w", err)
@@ -113,6 +121,8 @@ func spawnInitMaker(exe *initExe) (mk *initMaker, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("making init's namespaces: %w", err)
 	}
+
+	ok = true
 
 	return mk, nil
 }
@@ -132,7 +142,7 @@ func (mk *initMaker) reply() (cloneReply, error) {
 		return r, fmt.Errorf("short answer (%d bytes)", n)
 	}
 
-	_ = binary.Read(bytes.NewReader(b), binary.NativeEndian, &r)
+	_, _ = binary.Decode(b, binary.NativeEndian, &r)
 	if r.PID < 0 {
 		what, _, _ := bytes.Cut(r.What[:], []byte{0})
 		return r, fmt.Errorf("%s: %w", what, syscall.Errno(r.Errno))
@@ -141,9 +151,12 @@ func (mk *initMaker) reply() (cloneReply, error) {
 	return r, nil
 }
 
+// errMakerGone is clone's error when the maker was gone before it was told to go (it died
+// waiting, or was killed): nothing was made, and a new maker may be tried.
+var errMakerGone = errors.New("the init maker is gone")
+
 // clone gives the maker the container's id maps and has it fork init; it returns init,
-// our child. The console is handed to the container's root first. The maker is done
-// (reaped) either way.
+// our child. The console is handed to the container's root first.
 func (mk *initMaker) clone(ids idmap.Set) (*os.Process, error) {
 	pid := mk.cmd.Process.Pid
 
@@ -169,10 +182,15 @@ func (mk *initMaker) clone(ids idmap.Set) (*os.Process, error) {
 	_ = mk.ctl.SetWriteDeadline(time.Now().Add(makerWait))
 	_, err = mk.ctl.Write(msg.Bytes())
 	if err != nil {
-		return nil, fmt.Errorf("telling the init maker to go: %w", err)
+		return nil, fmt.Errorf("%w: telling it to go: %w", errMakerGone, err)
 	}
 
 	r, err := mk.reply()
+	if errors.Is(err, io.EOF) {
+		// Killed as it was told: it forks init only just before it answers.
+		return nil, fmt.Errorf("%w: no answer to go", errMakerGone)
+	}
+
 	if err == nil && r.PID <= 0 {
 		err = fmt.Errorf("unexpected answer (pid %d)", r.PID)
 	}
@@ -185,11 +203,8 @@ func (mk *initMaker) clone(ids idmap.Set) (*os.Process, error) {
 	_ = mk.cmd.Wait()
 	mk.cmd = nil
 
-	proc, err := os.FindProcess(int(r.PID))
-	if err != nil {
-		_ = unix.Kill(int(r.PID), unix.SIGKILL)
-		return nil, fmt.Errorf("finding init: %w", err)
-	}
+	// Cannot fail on Linux: init is our child (CLONE_PARENT), so its pid is ours to reap.
+	proc, _ := os.FindProcess(int(r.PID))
 
 	return proc, nil
 }

@@ -1,7 +1,9 @@
 package container
 
 import (
+	"encoding/binary"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -163,8 +165,11 @@ func TestCloneInitReplacesDeadMaker(t *testing.T) {
 	}
 
 	_ = dead.cmd.Process.Kill()
+	for procState(dead.cmd.Process.Pid) != "Z" {
+		time.Sleep(time.Millisecond)
+	}
 
-	proc, mk, err := cloneInit(exe, dead, testIDs)
+	proc, mk, err := cloneInit(exe, dead, testIDs, slog.New(slog.NewTextHandler(os.Stderr, nil)))
 	if err != nil {
 		t.Fatalf("cloneInit with a dead maker: %v", err)
 	}
@@ -186,5 +191,36 @@ func TestCloneInitReplacesDeadMaker(t *testing.T) {
 	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", proc.Pid))
 	if !strings.Contains(string(status), fmt.Sprintf("NSpid:\t%d\t1\n", proc.Pid)) {
 		t.Errorf("no init from the new maker:\n%s", status)
+	}
+}
+
+// TestInitMakerThatDies: a maker that dies before it answers (here a binary without the
+// constructor) is an error at once, not a wait of makerWait or a panic, and leaves
+// nothing open.
+func TestInitMakerThatDies(t *testing.T) {
+	needRoot(t)
+
+	before, _ := filepath.Glob("/proc/self/fd/*")
+	t0 := time.Now()
+
+	mk, err := spawnInitMaker(&initExe{path: "/bin/true"})
+	if err == nil {
+		mk.discard()
+		t.Fatal("a maker that exits at once made init's namespaces")
+	}
+
+	if took := time.Since(t0); took > 5*time.Second {
+		t.Errorf("the error took %s", took)
+	}
+
+	if after, _ := filepath.Glob("/proc/self/fd/*"); len(after) > len(before) {
+		t.Errorf("%d fds open before, %d after", len(before), len(after))
+	}
+}
+
+// TestCloneReplyLayout: the reply is initclone.c's struct initclone_reply, 48 bytes.
+func TestCloneReplyLayout(t *testing.T) {
+	if n := binary.Size(cloneReply{}); n != 48 {
+		t.Errorf("cloneReply is %d bytes, initclone.c sends 48", n)
 	}
 }

@@ -58,37 +58,36 @@ func (e *initExe) close() {
 var spareInit struct {
 	sync.Mutex
 	exe   *initExe
-	maker *initMaker
+	maker chan *initMaker // the maker on its way; nil if there is none
 }
 
-// prepareInit makes both ahead of a start (spare.go). A maker that fails to start is
-// left to the start, which then tries again and says why.
+// prepareInit makes both ahead of a start (spare.go): the maker in the background, so
+// that the spare answers its daemon at once however long the maker takes. A maker that
+// fails to start is left to the start, which starts one again and says why.
 func prepareInit() {
 	e := newInitExe()
-	mk, err := spawnInitMaker(e)
-	if err != nil {
-		mk = nil
-	}
+	c := make(chan *initMaker, 1)
+
+	go func() {
+		mk, err := spawnInitMaker(e)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "spare monitor: starting an init maker ahead:", err)
+		}
+
+		c <- mk
+	}()
 
 	spareInit.Lock()
-	defer spareInit.Unlock()
-
-	if spareInit.maker != nil {
-		spareInit.maker.discard()
-	}
-
-	if spareInit.exe != nil {
-		spareInit.exe.close()
-	}
-
-	spareInit.exe, spareInit.maker = e, mk
+	spareInit.exe, spareInit.maker = e, c
+	spareInit.Unlock()
 }
 
 // takeInit returns the copy prepared ahead, else makes one, and the maker prepared ahead
-// or nil. The caller closes the copy once init and the copier have run it (or failed to).
+// (once it is ready) or nil. The caller closes the copy once init and the copier have run
+// it (or failed to).
 func takeInit() (*initExe, *initMaker) {
 	spareInit.Lock()
-	e, mk := spareInit.exe, spareInit.maker
+	e, c := spareInit.exe, spareInit.maker
 	spareInit.exe, spareInit.maker = nil, nil
 	spareInit.Unlock()
 
@@ -96,8 +95,19 @@ func takeInit() (*initExe, *initMaker) {
 		e = newInitExe()
 	}
 
+	var mk *initMaker
+	if c != nil {
+		mk = <-c
+	}
+
 	return e, mk
 }
+
+// embeddedIsOurs says (once per process) whether the embedded berth-init was built from
+// this binary's source (CheckInitExe): one of another build may not speak this start's
+// protocol (it would ignore the init maker's mode, initclone.c), and the daemon's own
+// binary always does.
+var embeddedIsOurs = sync.OnceValue(func() bool { return CheckInitExe() == nil })
 
 // initFromEmbedded says whether monitors run the embedded berth-init; this package's
 // tests clear it, so that they always run the init code they were built with.
@@ -150,7 +160,7 @@ func vcsOf(bi *debug.BuildInfo) string {
 // from).
 func newInitExe() *initExe {
 	self := &initExe{path: "/proc/self/exe"}
-	if !initFromEmbedded {
+	if !initFromEmbedded || !embeddedIsOurs() {
 		return self
 	}
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -75,7 +76,7 @@ func (m *monitor) startInit() (*initProc, error) {
 	exe, mk := takeInit()
 	defer exe.close() // once init and the copier (syncSteps) have run it
 
-	proc, mk, err := cloneInit(exe, mk, m.spec.IDMap)
+	proc, mk, err := cloneInit(exe, mk, m.spec.IDMap, m.log)
 	if err != nil {
 		return nil, err
 	}
@@ -98,9 +99,10 @@ func (m *monitor) startInit() (*initProc, error) {
 	return p, nil
 }
 
-// cloneInit has maker mk (a spare's; nil for none) fork init, or, if mk is gone, one
-// started now. It returns init and the maker, whose console and sync socket are init's.
-func cloneInit(exe *initExe, mk *initMaker, ids idmap.Set) (*os.Process, *initMaker, error) {
+// cloneInit has maker mk (a spare's; nil for none) fork init, or one started now if mk
+// is nil or was gone before it was told to go (logged). It returns init and the maker,
+// whose console and sync socket are init's.
+func cloneInit(exe *initExe, mk *initMaker, ids idmap.Set, log *slog.Logger) (*os.Process, *initMaker, error) {
 	if mk != nil {
 		proc, err := mk.clone(ids)
 		mk.closeControl()
@@ -108,7 +110,12 @@ func cloneInit(exe *initExe, mk *initMaker, ids idmap.Set) (*os.Process, *initMa
 			return proc, mk, nil
 		}
 
-		mk.discard() // it died waiting, or was killed: one made now
+		mk.discard()
+		if !errors.Is(err, errMakerGone) {
+			return nil, nil, err
+		}
+
+		log.Warn("the spare's init maker was gone: starting one", "err", err)
 	}
 
 	mk, err := spawnInitMaker(exe)

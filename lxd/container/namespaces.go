@@ -23,7 +23,7 @@ import (
 // made by host root in a mount namespace owned by the initial user
 // namespace, and reach init as such a copy:
 //
-//  1. init (setup.InitMain) is cloned as before into new user, mount, pid,
+//  1. init (setup.InitMain) is forked by an init maker (initclone.go) in new user, mount, pid,
 //     net, uts and ipc namespaces. First it opens a procfs fs_context (only a
 //     process of the container's pid namespace can make one that shows it)
 //     and hands that to the monitor (proc-context); then it clones the

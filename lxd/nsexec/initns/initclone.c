@@ -27,9 +27,15 @@
 //
 // On failure, a reply {pid -1, errno, step}, and exit 1. EOF before the go message (the
 // monitor is gone) is an exit 1 without a reply.
+//
+// Unlike an init the monitor cloned and exec'd, this one runs in the memory of a process
+// exec'd by host root and is not dumpable after its setresuid, so until systemd's exec its
+// /proc files (fd, environ, mem, ns) belong to host root, not to the container's root:
+// stricter, and /proc/self still works for init itself.
 
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdio.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -89,8 +95,14 @@ __attribute__((constructor)) static void initclone(void)
 		return;
 
 	fd = strtol(env, &end, 10);
-	if (*end != '\0' || fd <= 3 || fd > 1024)
+	if (*end != '\0' || fd <= 3 || fd > 1024) {
+		static const char msg[] = "berth-init: bad " INITCLONE_ENV "\n";
+
+		if (write(2, msg, sizeof(msg) - 1) < 0)
+			_exit(1);
+
 		_exit(1);
+	}
 
 	if (unshare(CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID) < 0)
 		initclone_fail((int)fd, "unshare");
@@ -103,6 +115,9 @@ __attribute__((constructor)) static void initclone(void)
 
 	if (n == 0)
 		_exit(1);
+
+	if (n < 0)
+		initclone_fail((int)fd, "reading the go message");
 
 	if (n != (ssize_t)sizeof(g) || g.magic != INITCLONE_MAGIC || g.version != INITCLONE_VERSION) {
 		errno = EPROTO;
@@ -139,11 +154,8 @@ __attribute__((constructor)) static void initclone(void)
 
 	if (setsid() < 0 || ioctl(0, TIOCSCTTY, 0) < 0) {
 		// Init's sync socket is the one the monitor reads now.
-		static const char msg[] = "{\"type\":\"error\",\"error\":\"making the console init's terminal failed\"}\n";
-
-		if (write(3, msg, sizeof(msg) - 1) < 0)
-			_exit(1);
-
+		dprintf(3, "{\"type\":\"error\",\"error\":\"making the console init's controlling terminal: %s\"}\n",
+			strerror(errno));
 		_exit(1);
 	}
 }
