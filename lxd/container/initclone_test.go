@@ -154,7 +154,7 @@ func TestInitMakerExitsWithoutGo(t *testing.T) {
 }
 
 // TestCloneInitReplacesDeadMaker: a spare's maker that died waiting is replaced by one
-// made on the spot, and the start goes on.
+// made on the spot (readyMaker), and the start goes on.
 func TestCloneInitReplacesDeadMaker(t *testing.T) {
 	needRoot(t)
 
@@ -169,15 +169,23 @@ func TestCloneInitReplacesDeadMaker(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 
-	proc, mk, err := cloneInit(exe, dead, testIDs, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+	mk, ns, err := readyMaker(exe, dead, slog.New(slog.NewTextHandler(os.Stderr, nil)))
 	if err != nil {
-		t.Fatalf("cloneInit with a dead maker: %v", err)
+		t.Fatalf("readyMaker with a dead maker: %v", err)
+	}
+
+	ns.close()
+	t.Cleanup(mk.discard)
+
+	proc, err := mk.clone(testIDs)
+	mk.closeControl()
+	if err != nil {
+		t.Fatal(err)
 	}
 
 	t.Cleanup(func() {
 		_ = proc.Kill()
 		_, _ = proc.Wait()
-		mk.discard()
 	})
 
 	if mk == dead {
@@ -222,5 +230,39 @@ func TestInitMakerThatDies(t *testing.T) {
 func TestCloneReplyLayout(t *testing.T) {
 	if n := binary.Size(cloneReply{}); n != 48 {
 		t.Errorf("cloneReply is %d bytes, initclone.c sends 48", n)
+	}
+}
+
+// TestHostSideProcContext: the host side makes init's procfs context itself where the
+// kernel can, and takes the one init made where it cannot (kernels without procfs's
+// pidns parameter); with neither, it says why instead of waiting.
+func TestHostSideProcContext(t *testing.T) {
+	needRoot(t)
+
+	proc, _ := makeInit(t)
+
+	h := newHostSide()
+	h.initForked(proc.Pid)
+	fd, err := h.procContext()
+	if err != nil || fd != h.own {
+		t.Fatalf("no procfs context made here: fd %d, own %d, %v", fd, h.own, err)
+	}
+
+	_ = syscall.Close(h.own)
+
+	h = newHostSide()
+	h.makeProc = func(int) (int, error) { return -1, syscall.EINVAL }
+	h.initForked(proc.Pid)
+	h.giveProc(42)
+	if fd, err := h.procContext(); fd != 42 || err != nil || h.own >= 0 {
+		t.Errorf("without the pidns parameter: fd %d, %v, want init's 42", fd, err)
+	}
+
+	h = newHostSide()
+	h.makeProc = func(int) (int, error) { return -1, syscall.EINVAL }
+	h.initForked(proc.Pid)
+	close(h.procc)
+	if _, err := h.procContext(); err == nil {
+		t.Error("no error with no procfs context from anyone")
 	}
 }

@@ -5,14 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/berth-dev/berth/lxd/idmap"
 	"github.com/berth-dev/berth/lxd/setup"
 )
 
@@ -61,11 +59,12 @@ func initEnv(spec Spec) []string {
 	return out
 }
 
-// startInit has an init maker (initclone.go) fork the container's init, walks init
-// through the sync protocol (sync.go), building its mount tree meanwhile
-// (namespaces.go), and returns once it has exec'd systemd.
+// startInit has an init maker (initclone.go) fork the container's init while the host
+// side builds its mount tree in the namespaces the maker made (namespaces.go), walks init
+// through the sync protocol (sync.go), and returns once it has exec'd systemd.
 func (m *monitor) startInit() (*initProc, error) {
 	t0 := time.Now()
+	deadline := t0.Add(setupTimeout)
 
 	// lxcfs's views are cloned meanwhile (setup.CloneKernelViews says why).
 	mounts, _ := m.mounts()
@@ -74,18 +73,34 @@ func (m *monitor) startInit() (*initProc, error) {
 	defer views.close()
 
 	exe, mk := takeInit()
-	defer exe.close() // once init and the copier (syncSteps) have run it
+	defer exe.close() // once init and the copier have run it
 
-	proc, mk, err := cloneInit(exe, mk, m.spec.IDMap, m.log)
+	mk, ns, err := readyMaker(exe, mk, m.log)
 	if err != nil {
 		return nil, err
 	}
+
+	defer ns.close()
+
+	cfg := m.initConfig(mk.slave.Name(), mounts)
+	host := startHostSide(cfg, ns, exe, views, deadline)
+	// Whatever happens, the host side has ended and its copier is done when we return.
+	defer host.finish()
+
+	proc, err := mk.clone(m.spec.IDMap)
+	mk.closeControl()
+	if err != nil {
+		mk.discard()
+		return nil, err
+	}
+
+	host.initForked(proc.Pid)
 
 	defer func() { _ = mk.sync.Close() }()
 
 	p := &initProc{proc: proc, master: mk.master, slave: mk.slave}
 
-	err = m.syncInit(p, mk.sync, exe, mounts, views)
+	err = m.syncInit(p, mk.sync, cfg, host, deadline)
 	if err != nil {
 		_ = proc.Kill()
 		_, _ = proc.Wait()
@@ -99,38 +114,26 @@ func (m *monitor) startInit() (*initProc, error) {
 	return p, nil
 }
 
-// cloneInit has maker mk (a spare's; nil for none) fork init, or one started now if mk
-// is nil or was gone before it was told to go (logged). It returns init and the maker,
-// whose console and sync socket are init's.
-func cloneInit(exe *initExe, mk *initMaker, ids idmap.Set, log *slog.Logger) (*os.Process, *initMaker, error) {
-	if mk != nil {
-		proc, err := mk.clone(ids)
-		mk.closeControl()
-		if err == nil {
-			return proc, mk, nil
-		}
-
-		mk.discard()
-		if !errors.Is(err, errMakerGone) {
-			return nil, nil, err
-		}
-
-		log.Warn("the spare's init maker was gone: starting one", "err", err)
+// initConfig is init's setup.Config, with console the pty slave it gets.
+func (m *monitor) initConfig(console string, mounts []Mount) setup.Config {
+	cfg := setup.Config{
+		Rootfs:      m.spec.Rootfs,
+		Hostname:    m.spec.hostname(),
+		Console:     console,
+		Env:         initEnv(m.spec),
+		Init:        setup.DefaultInit,
+		DropCaps:    setup.DefaultDropCaps,
+		Mounts:      mounts,
+		RootUID:     uint32(m.spec.IDMap.HostUID),
+		RootGID:     uint32(m.spec.IDMap.HostGID),
+		MemoryLimit: m.spec.Limits.MemoryBytes,
 	}
 
-	mk, err := spawnInitMaker(exe)
-	if err != nil {
-		return nil, nil, err
+	if m.spec.Seccomp != nil {
+		cfg.Seccomp = m.spec.Seccomp.Program
 	}
 
-	proc, err := mk.clone(ids)
-	mk.closeControl()
-	if err != nil {
-		mk.discard()
-		return nil, nil, err
-	}
-
-	return proc, mk, nil
+	return cfg
 }
 
 // syncPair makes a sync socketpair: our end non-blocking (the runtime
@@ -147,8 +150,8 @@ func syncPair(name string) (parent, child *os.File, err error) {
 }
 
 // syncInit runs init's setup (syncSteps) and names a timeout as what it is.
-func (m *monitor) syncInit(p *initProc, sock *os.File, exe *initExe, mounts []Mount, views *viewClones) error {
-	err := m.syncSteps(p, sock, exe, mounts, views)
+func (m *monitor) syncInit(p *initProc, sock *os.File, cfg setup.Config, host *hostSide, deadline time.Time) error {
+	err := m.syncSteps(p, sock, cfg, host, deadline)
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return fmt.Errorf("the container's setup did not finish within %s (is the host overloaded?): %w", setupTimeout, err)
 	}
@@ -156,65 +159,18 @@ func (m *monitor) syncInit(p *initProc, sock *os.File, exe *initExe, mounts []Mo
 	return err
 }
 
-func (m *monitor) syncSteps(p *initProc, sock *os.File, exe *initExe, mounts []Mount, views *viewClones) error {
-	deadline := time.Now().Add(setupTimeout)
+func (m *monitor) syncSteps(p *initProc, sock *os.File, cfg setup.Config, host *hostSide, deadline time.Time) error {
 	_ = sock.SetDeadline(deadline)
 
 	enc := json.NewEncoder(sock)
 	dec := json.NewDecoder(sock)
 
-	cfg := setup.Config{
-		Rootfs:      m.spec.Rootfs,
-		Hostname:    m.spec.hostname(),
-		Console:     p.slave.Name(),
-		Env:         initEnv(m.spec),
-		Init:        setup.DefaultInit,
-		DropCaps:    setup.DefaultDropCaps,
-		Mounts:      mounts,
-		RootUID:     uint32(m.spec.IDMap.HostUID),
-		RootGID:     uint32(m.spec.IDMap.HostGID),
-		MemoryLimit: m.spec.Limits.MemoryBytes,
-	}
-
-	if m.spec.Seccomp != nil {
-		cfg.Seccomp = m.spec.Seccomp.Program
-	}
-
-	// The host side builds the mount tree while init starts up; it needs
-	// init's procfs context half-way.
-	procc := make(chan int, 1)
-	hostc := make(chan hostResult, 1)
-
-	go func() {
-		mntns, err := buildMountNS(cfg, p.pid(), exe, setup.HostInputs{
-			KernelViews: views.wait,
-			ProcCtx: func() (int, error) {
-				fd, ok := <-procc
-				if !ok {
-					return -1, errors.New("init gave no procfs context")
-				}
-
-				return fd, nil
-			},
-		}, deadline)
-		hostc <- hostResult{mntns, err}
-	}()
-
+	// Init's procfs context, which the host side may want; it goes when we return (by
+	// then the host side has ended: startInit's host.finish runs after this).
 	procCtx := -1
-
-	// Whatever happens, the host side has ended and its copier is done
-	// when we return; then init's procfs context can go.
 	defer func() {
-		if procCtx < 0 {
-			close(procc)
-		}
-
-		res := <-hostc
-		if res.mntns != nil {
-			_ = res.mntns.Close()
-		}
-
 		if procCtx >= 0 {
+			host.finish()
 			_ = unix.Close(procCtx)
 		}
 	}()
@@ -231,12 +187,12 @@ func (m *monitor) syncSteps(p *initProc, sock *os.File, exe *initExe, mounts []M
 	placed := make(chan error, 1)
 	go func() { placed <- m.placeInit(p.pid()) }()
 
-	// Init's first act (setup.InitMain): the host side mounts this procfs while the
-	// rest of init starts.
+	// Init's first act (setup.InitMain): a host side that could not make a procfs for
+	// init's pid namespace itself (setup.ProcContextFor) mounts this one.
 	fd, err := setup.RecvFD(sock, setup.SyncProcContext)
 	if err == nil {
 		procCtx = fd
-		procc <- fd
+		host.giveProc(fd)
 		_, err = expectFromChild(dec, setup.SyncReadyForCgroup)
 	}
 
@@ -260,8 +216,7 @@ func (m *monitor) syncSteps(p *initProc, sock *os.File, exe *initExe, mounts []M
 		return err
 	}
 
-	res := <-hostc
-	hostc <- res // the deferred drain closes it
+	res := host.result()
 
 	if res.err != nil {
 		_ = enc.Encode(setup.SyncMsg{Type: setup.SyncError, Error: res.err.Error()})
@@ -348,12 +303,6 @@ func (v *viewClones) wait() ([]int, error) {
 func (v *viewClones) close() {
 	<-v.done
 	setup.CloseMounts(v.trees)
-}
-
-// hostResult is what buildMountNS gives back.
-type hostResult struct {
-	mntns *os.File
-	err   error
 }
 
 func send(enc *json.Encoder, msg setup.SyncMsg) error {

@@ -23,18 +23,21 @@ import (
 // made by host root in a mount namespace owned by the initial user
 // namespace, and reach init as such a copy:
 //
-//  1. init (setup.InitMain) is forked by an init maker (initclone.go) in new user, mount, pid,
-//     net, uts and ipc namespaces. First it opens a procfs fs_context (only a
-//     process of the container's pid namespace can make one that shows it)
-//     and hands that to the monitor (proc-context); then it clones the
-//     devices the daemon staged (setup.CloneMounts says why from there) and
-//     says ready-for-cgroup.
-//  2. buildMountNS, from the moment init exists, while its Go runtime
+//  1. init (setup.InitMain) is forked by an init maker (initclone.go) in new
+//     user, mount, pid, net, uts and ipc namespaces. First it opens a procfs
+//     fs_context (on kernels without procfs's pidns parameter only a process
+//     of the container's pid namespace can make one that shows it) and hands
+//     that to the monitor (proc-context); then it clones the devices the
+//     daemon staged (setup.CloneMounts says why from there) and says
+//     ready-for-cgroup.
+//  2. buildMountNS, from the moment init's namespaces exist (the init
+//     maker made them before init), while init is forked and its Go runtime
 //     starts: a goroutine of the monitor locks its OS thread and gives it a
 //     mount namespace of its own (a copy of the host's, owned by the initial
 //     user namespace) and the container's network namespace (for its
 //     sysfs). There, as host root, setup.PrepareHost builds the tree,
-//     mounting the procfs from the fs_context once it arrives, and pivots
+//     mounting a procfs of init's pid namespace (made there with the pidns
+//     parameter, else from init's fs_context once it arrives), and pivots
 //     into the rootfs. The thread is never unlocked, so the runtime destroys
 //     it afterwards.
 //  3. The copy needs a single-threaded process in that mount namespace that
@@ -50,26 +53,11 @@ import (
 // exit once told to.
 const copierGrace = 5 * time.Second
 
-// buildMountNS builds the container's mount tree for init (pid initPID) and
-// returns the locked copy's mount namespace; the copier runs exe. in waits for init's
-// procfs fs_context and the kernel views' clones. It runs while init starts up.
-func buildMountNS(cfg setup.Config, initPID int, exe *initExe, in setup.HostInputs, deadline time.Time) (*os.File, error) {
-	var userns, netns *os.File
-
-	for _, n := range []struct {
-		name string
-		f    **os.File
-	}{{"user", &userns}, {"net", &netns}} {
-		f, err := os.Open(fmt.Sprintf("/proc/%d/ns/%s", initPID, n.name))
-		if err != nil {
-			return nil, fmt.Errorf("opening the container's %s namespace: %w", n.name, err)
-		}
-
-		defer func() { _ = f.Close() }()
-
-		*n.f = f
-	}
-
+// buildMountNS builds the container's mount tree for init, whose user and network
+// namespaces are userns and netns, and returns the locked copy's mount namespace; the
+// copier runs exe. in gives the procfs context and the kernel views' clones. It runs while
+// init is forked and starts up.
+func buildMountNS(cfg setup.Config, userns, netns *os.File, exe *initExe, in setup.HostInputs, deadline time.Time) (*os.File, error) {
 	sock, child, err := syncPair("copier")
 	if err != nil {
 		return nil, err

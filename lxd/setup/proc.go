@@ -16,14 +16,35 @@ var procMasked = []string{
 	"/proc/timer_stats", "/proc/acpi", "/proc/asound", "/proc/scsi",
 }
 
+// ProcContextFor returns a procfs context (fsopen, unconfigured otherwise) for the pid
+// namespace pidns, for PrepareHost's HostInputs.ProcCtx: with procfs's pidns parameter
+// (this VM's Linux 6.18 has it; older kernels refuse it) the host side makes the
+// container's procfs itself and need not wait for init to make the context. The kernel
+// gives the instance the pid namespace's owner, the container's user namespace, as it
+// does for a context made inside.
+func ProcContextFor(pidns int) (int, error) {
+	fd, err := unix.Fsopen("proc", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return -1, fmt.Errorf("opening a procfs context: %w", err)
+	}
+
+	err = unix.FsconfigSetFd(fd, "pidns", pidns)
+	if err != nil {
+		_ = unix.Close(fd)
+		return -1, fmt.Errorf("setting a procfs context's pid namespace: %w", err)
+	}
+
+	return fd, nil
+}
+
 // mountProc mounts a procfs of the container's pid namespace and covers the
 // host-wide parts of it. /proc/sys is read-only (which also makes
 // systemd-sysctl, systemd-binfmt and friends skip themselves) except
 // /proc/sys/net, which belongs to the container's own network namespace, as
 // nspawn does with a private network.
 //
-// procCtx is a procfs fs_context (fsopen) made by a process of the
-// container's pid namespace, which a procfs shows: we are not in it.
+// procCtx is a procfs fs_context (fsopen) for the container's pid namespace: made by a
+// process of it, or for it (ProcContextFor); we are not in it.
 func mountProc(r *root, procCtx int) error {
 	const procFlags = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
 
