@@ -494,3 +494,51 @@ func TestGetEvents(t *testing.T) {
 		t.Errorf("Err after Disconnect = %v", l.Err())
 	}
 }
+
+// TestCreateInstanceStart: start in the create request starts the instance in the same
+// operation (instance_create_start, advertised); a failed start fails the operation and
+// leaves the instance stopped, as Incus does; a start with any source but a local image
+// is refused with the request.
+func TestCreateInstanceStart(t *testing.T) {
+	fp := strings.Repeat("ab", 32)
+	s := start(t, testdaemon.Config{Images: []testdaemon.Image{{Fingerprint: fp, Aliases: []string{"debian/12"}}}})
+	c := connect(t, s)
+	ctx := testCtx(t)
+
+	has, err := c.HasExtension(ctx, "instance_create_start")
+	if err != nil || !has {
+		t.Fatalf("instance_create_start not advertised: %v", err)
+	}
+
+	op, err := c.CreateInstance(ctx, api.InstancesPost{Name: "c1", Start: true, Source: api.InstanceSource{Type: "image", Alias: "debian/12"}})
+	if err == nil {
+		err = op.Wait(ctx)
+	}
+
+	if err != nil || instanceStatus(t, c, "c1") != api.Running {
+		t.Fatalf("c1 not running after a create with start: %v", err)
+	}
+
+	_, err = c.CreateInstance(ctx, api.InstancesPost{Name: "c2", Start: true, Source: api.InstanceSource{Type: "copy", Source: "c1"}})
+	if !api.StatusErrorCheck(err, http.StatusBadRequest) || !strings.Contains(err.Error(), "start is only supported") {
+		t.Errorf("start with a copy: %v", err)
+	}
+
+	failing := start(t, testdaemon.Config{FailStart: "Failed to start: no init",
+		Images: []testdaemon.Image{{Fingerprint: fp, Aliases: []string{"debian/12"}}}})
+	c = connect(t, failing)
+
+	op, err = c.CreateInstance(ctx, api.InstancesPost{Name: "c3", Start: true, Source: api.InstanceSource{Type: "image", Fingerprint: fp}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	err = op.Wait(ctx)
+	if err == nil || err.Error() != "Failed to start: no init" {
+		t.Errorf("Wait err = %v", err)
+	}
+
+	if instanceStatus(t, c, "c3") != api.Stopped {
+		t.Error("the instance whose start failed is not there, stopped")
+	}
+}
