@@ -77,13 +77,14 @@ func readyMaker(exe *initExe, mk *initMaker, log *slog.Logger) (*initMaker, make
 // hostSide is the host side of a start (buildMountNS), running while init is forked and
 // starts up.
 type hostSide struct {
-	pidc      chan int // init's pid, once forked
+	pidc      chan *os.File // init's pid namespace, once init is forked
 	pidGiven  bool
 	procc     chan int // init's procfs context, for a host side that cannot make its own
 	procGiven bool
 
-	makeProc func(pid int) (int, error) // procContextOf; tests replace it
-	own      int                        // the procfs context made here, or -1
+	makeProc func(pidns int) (int, error) // setup.ProcContextFor; tests replace it
+	own      int                          // the procfs context made here, or -1
+	pidns    *os.File                     // init's pid namespace, once received
 
 	done chan hostResult
 	once sync.Once
@@ -98,9 +99,9 @@ type hostResult struct {
 
 func newHostSide() *hostSide {
 	return &hostSide{
-		pidc:     make(chan int, 1),
+		pidc:     make(chan *os.File, 1),
 		procc:    make(chan int, 1),
-		makeProc: procContextOf,
+		makeProc: setup.ProcContextFor,
 		own:      -1,
 		done:     make(chan hostResult, 1),
 	}
@@ -116,6 +117,10 @@ func startHostSide(cfg setup.Config, ns makerNS, exe *initExe, views *viewClones
 			_ = unix.Close(h.own)
 		}
 
+		if h.pidns != nil {
+			_ = h.pidns.Close()
+		}
+
 		h.done <- hostResult{mntns, err}
 	}()
 
@@ -126,12 +131,14 @@ func startHostSide(cfg setup.Config, ns makerNS, exe *initExe, views *viewClones
 // namespace made here, once init is forked, where the kernel can (then the tree waits
 // for init's fork, not for its runtime); else the one init makes as its first act.
 func (h *hostSide) procContext() (int, error) {
-	pid, ok := <-h.pidc
+	pidns, ok := <-h.pidc
 	if !ok {
 		return -1, errors.New("no init was forked")
 	}
 
-	fd, err := h.makeProc(pid)
+	h.pidns = pidns
+
+	fd, err := h.makeProc(int(pidns.Fd()))
 	if err == nil {
 		h.own = fd
 		return fd, nil
@@ -145,22 +152,18 @@ func (h *hostSide) procContext() (int, error) {
 	return fd, nil
 }
 
-// procContextOf makes a procfs context for the pid namespace of pid (setup.ProcContextFor).
-func procContextOf(pid int) (int, error) {
+// initForked hands the host side init's pid namespace, opened now, while pid is surely
+// init (our unreaped child); the host side closes it when done.
+func (h *hostSide) initForked(pid int) error {
 	ns, err := os.Open(fmt.Sprintf("/proc/%d/ns/pid", pid))
 	if err != nil {
-		return -1, err
+		return fmt.Errorf("opening init's pid namespace: %w", err)
 	}
 
-	defer func() { _ = ns.Close() }()
-
-	return setup.ProcContextFor(int(ns.Fd()))
-}
-
-// initForked tells the host side init's pid.
-func (h *hostSide) initForked(pid int) {
-	h.pidc <- pid
+	h.pidc <- ns
 	h.pidGiven = true
+
+	return nil
 }
 
 // giveProc hands the host side init's procfs context (it may not need it); the caller

@@ -151,10 +151,6 @@ func (mk *initMaker) reply() (cloneReply, error) {
 	return r, nil
 }
 
-// errMakerGone is clone's error when the maker was gone before it was told to go (it died
-// waiting, or was killed): nothing was made, and a new maker may be tried.
-var errMakerGone = errors.New("the init maker is gone")
-
 // clone gives the maker the container's id maps and has it fork init; it returns init,
 // our child. The console is handed to the container's root first.
 func (mk *initMaker) clone(ids idmap.Set) (*os.Process, error) {
@@ -182,13 +178,12 @@ func (mk *initMaker) clone(ids idmap.Set) (*os.Process, error) {
 	_ = mk.ctl.SetWriteDeadline(time.Now().Add(makerWait))
 	_, err = mk.ctl.Write(msg.Bytes())
 	if err != nil {
-		return nil, fmt.Errorf("%w: telling it to go: %w", errMakerGone, err)
+		return nil, fmt.Errorf("telling the init maker to go: %w", err)
 	}
 
 	r, err := mk.reply()
 	if errors.Is(err, io.EOF) {
-		// Killed as it was told: it forks init only just before it answers.
-		return nil, fmt.Errorf("%w: no answer to go", errMakerGone)
+		return nil, errors.New("cloning init: the init maker ended without an answer")
 	}
 
 	if err == nil && r.PID <= 0 {

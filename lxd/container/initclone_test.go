@@ -153,9 +153,9 @@ func TestInitMakerExitsWithoutGo(t *testing.T) {
 	}
 }
 
-// TestCloneInitReplacesDeadMaker: a spare's maker that died waiting is replaced by one
+// TestReadyMakerReplacesDeadMaker: a spare's maker that died waiting is replaced by one
 // made on the spot (readyMaker), and the start goes on.
-func TestCloneInitReplacesDeadMaker(t *testing.T) {
+func TestReadyMakerReplacesDeadMaker(t *testing.T) {
 	needRoot(t)
 
 	exe := &initExe{path: "/proc/self/exe"}
@@ -241,8 +241,21 @@ func TestHostSideProcContext(t *testing.T) {
 
 	proc, _ := makeInit(t)
 
+	forked := func(h *hostSide) {
+		t.Helper()
+		if err := h.initForked(proc.Pid); err != nil {
+			t.Fatal(err)
+		}
+
+		t.Cleanup(func() {
+			if h.pidns != nil {
+				_ = h.pidns.Close()
+			}
+		})
+	}
+
 	h := newHostSide()
-	h.initForked(proc.Pid)
+	forked(h)
 	fd, err := h.procContext()
 	if err != nil || fd != h.own {
 		t.Fatalf("no procfs context made here: fd %d, own %d, %v", fd, h.own, err)
@@ -252,7 +265,7 @@ func TestHostSideProcContext(t *testing.T) {
 
 	h = newHostSide()
 	h.makeProc = func(int) (int, error) { return -1, syscall.EINVAL }
-	h.initForked(proc.Pid)
+	forked(h)
 	h.giveProc(42)
 	if fd, err := h.procContext(); fd != 42 || err != nil || h.own >= 0 {
 		t.Errorf("without the pidns parameter: fd %d, %v, want init's 42", fd, err)
@@ -260,7 +273,7 @@ func TestHostSideProcContext(t *testing.T) {
 
 	h = newHostSide()
 	h.makeProc = func(int) (int, error) { return -1, syscall.EINVAL }
-	h.initForked(proc.Pid)
+	forked(h)
 	close(h.procc)
 	if _, err := h.procContext(); err == nil {
 		t.Error("no error with no procfs context from anyone")

@@ -64,7 +64,6 @@ func initEnv(spec Spec) []string {
 // through the sync protocol (sync.go), and returns once it has exec'd systemd.
 func (m *monitor) startInit() (*initProc, error) {
 	t0 := time.Now()
-	deadline := t0.Add(setupTimeout)
 
 	// lxcfs's views are cloned meanwhile (setup.CloneKernelViews says why).
 	mounts, _ := m.mounts()
@@ -83,33 +82,37 @@ func (m *monitor) startInit() (*initProc, error) {
 	defer ns.close()
 
 	cfg := m.initConfig(mk.slave.Name(), mounts)
-	host := startHostSide(cfg, ns, exe, views, deadline)
-	// Whatever happens, the host side has ended and its copier is done when we return.
+	host := startHostSide(cfg, ns, exe, views, t0.Add(setupTimeout))
+	// Whatever happens, the host side has ended and its copier is done when we return;
+	// on a failure, before init and its console go (the host side may still use them).
 	defer host.finish()
 
 	proc, err := mk.clone(m.spec.IDMap)
 	mk.closeControl()
 	if err != nil {
+		host.finish()
 		mk.discard()
+
 		return nil, err
 	}
 
-	host.initForked(proc.Pid)
+	err = host.initForked(proc.Pid)
+	if err == nil {
+		// Init's own budget starts now: the maker and the clone had theirs.
+		err = m.syncInit(proc.Pid, mk.sync, cfg, host, time.Now().Add(setupTimeout))
+	}
 
-	defer func() { _ = mk.sync.Close() }()
-
-	p := &initProc{proc: proc, master: mk.master, slave: mk.slave}
-
-	err = m.syncInit(p, mk.sync, cfg, host, deadline)
 	if err != nil {
+		host.finish()
 		_ = proc.Kill()
 		_, _ = proc.Wait()
-		p.closeConsole()
+		mk.discard()
 
 		return nil, err
 	}
 
-	p.setup = time.Since(t0)
+	_ = mk.sync.Close()
+	p := &initProc{proc: proc, master: mk.master, slave: mk.slave, setup: time.Since(t0)}
 
 	return p, nil
 }
@@ -150,8 +153,8 @@ func syncPair(name string) (parent, child *os.File, err error) {
 }
 
 // syncInit runs init's setup (syncSteps) and names a timeout as what it is.
-func (m *monitor) syncInit(p *initProc, sock *os.File, cfg setup.Config, host *hostSide, deadline time.Time) error {
-	err := m.syncSteps(p, sock, cfg, host, deadline)
+func (m *monitor) syncInit(pid int, sock *os.File, cfg setup.Config, host *hostSide, deadline time.Time) error {
+	err := m.syncSteps(pid, sock, cfg, host, deadline)
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return fmt.Errorf("the container's setup did not finish within %s (is the host overloaded?): %w", setupTimeout, err)
 	}
@@ -159,7 +162,7 @@ func (m *monitor) syncInit(p *initProc, sock *os.File, cfg setup.Config, host *h
 	return err
 }
 
-func (m *monitor) syncSteps(p *initProc, sock *os.File, cfg setup.Config, host *hostSide, deadline time.Time) error {
+func (m *monitor) syncSteps(pid int, sock *os.File, cfg setup.Config, host *hostSide, deadline time.Time) error {
 	_ = sock.SetDeadline(deadline)
 
 	enc := json.NewEncoder(sock)
@@ -185,7 +188,7 @@ func (m *monitor) syncSteps(p *initProc, sock *os.File, cfg setup.Config, host *
 	// hierarchy) and moving it in costs the start nothing now. Init runs nothing of the
 	// container before setup.SyncCgroupReady.
 	placed := make(chan error, 1)
-	go func() { placed <- m.placeInit(p.pid()) }()
+	go func() { placed <- m.placeInit(pid) }()
 
 	// Init's first act (setup.InitMain): a host side that could not make a procfs for
 	// init's pid namespace itself (setup.ProcContextFor) mounts this one.

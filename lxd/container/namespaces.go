@@ -63,6 +63,8 @@ func buildMountNS(cfg setup.Config, userns, netns *os.File, exe *initExe, in set
 		return nil, err
 	}
 
+	defer func() { _ = child.Close() }() // closed after the copier's start too; this covers a failure before it
+
 	defer func() { _ = sock.Close() }()
 
 	copier := &exec.Cmd{

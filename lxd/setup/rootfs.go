@@ -12,8 +12,9 @@ type HostInputs struct {
 	// (CloneKernelViews), in their order; the caller closes them afterwards. Called
 	// once, after /dev, /sys, /run and /tmp are up.
 	KernelViews func() ([]int, error)
-	// ProcCtx returns a procfs fs_context (fsopen, unconfigured) made by a process in
-	// the container's pid namespace, which PrepareHost creates and mounts. Called once,
+	// ProcCtx returns a procfs fs_context (fsopen, unconfigured) for the container's pid
+	// namespace, made by a process in it or for it (ProcContextFor), which PrepareHost
+	// creates and mounts. Called once,
 	// after KernelViews; it may block until that process has made it.
 	ProcCtx func() (int, error)
 }
