@@ -13,11 +13,12 @@ import (
 	"github.com/berth-dev/berth/lxd/setup"
 )
 
-// makerNS are the namespaces an init maker made for init, opened before init exists (the
-// maker exits once it has forked init): the host side builds the tree in them meanwhile.
-// (Init's pid namespace cannot be opened before init, its first process, exists.)
+// makerNS holds what the host side needs of the namespaces an init maker made for init:
+// the network namespace (for the tree's sysfs), opened before init exists, since the
+// maker exits once it has forked init. (Init's pid namespace cannot be opened before
+// init, its first process, exists; the copier holds the user namespace.)
 type makerNS struct {
-	user, net *os.File
+	net *os.File
 }
 
 func openMakerNS(pid int) (makerNS, error) {
@@ -26,7 +27,7 @@ func openMakerNS(pid int) (makerNS, error) {
 	for _, n := range []struct {
 		name string
 		f    **os.File
-	}{{"user", &ns.user}, {"net", &ns.net}} {
+	}{{"net", &ns.net}} {
 		f, err := os.Open(fmt.Sprintf("/proc/%d/ns/%s", pid, n.name))
 		if err != nil {
 			ns.close()
@@ -40,7 +41,7 @@ func openMakerNS(pid int) (makerNS, error) {
 }
 
 func (ns makerNS) close() {
-	for _, f := range []*os.File{ns.user, ns.net} {
+	for _, f := range []*os.File{ns.net} {
 		if f != nil {
 			_ = f.Close()
 		}
@@ -108,11 +109,11 @@ func newHostSide() *hostSide {
 }
 
 // startHostSide starts building init's mount tree in the namespaces the maker made.
-func startHostSide(cfg setup.Config, ns makerNS, exe *initExe, views *viewClones, deadline time.Time) *hostSide {
+func startHostSide(cfg setup.Config, ns makerNS, cp *copier, views *viewClones, deadline time.Time) *hostSide {
 	h := newHostSide()
 
 	go func() {
-		mntns, err := buildMountNS(cfg, ns.user, ns.net, exe, setup.HostInputs{KernelViews: views.wait, ProcCtx: h.procContext}, deadline)
+		mntns, err := buildMountNS(cfg, cp, ns.net, setup.HostInputs{KernelViews: views.wait, ProcCtx: h.procContext}, deadline)
 		if h.own >= 0 {
 			_ = unix.Close(h.own)
 		}

@@ -50,6 +50,7 @@ const makerWait = setupTimeout
 // init's sync socket (its fd 3).
 type initMaker struct {
 	cmd    *exec.Cmd
+	copier *copier  // started with the maker, for init's user namespace (namespaces.go)
 	ctl    *os.File // our end of its control socket
 	sync   *os.File // our end of init's sync socket
 	master *os.File // the console pty
@@ -120,6 +121,18 @@ func spawnInitMaker(exe *initExe) (*initMaker, error) {
 
 	if err != nil {
 		return nil, fmt.Errorf("making init's namespaces: %w", err)
+	}
+
+	userns, err := os.Open(fmt.Sprintf("/proc/%d/ns/user", mk.cmd.Process.Pid))
+	if err != nil {
+		return nil, fmt.Errorf("opening init's user namespace: %w", err)
+	}
+
+	mk.copier, err = startCopier(exe, userns)
+	_ = userns.Close()
+
+	if err != nil {
+		return nil, err
 	}
 
 	ok = true
@@ -234,6 +247,10 @@ func (mk *initMaker) closeControl() {
 // discard ends a maker that will not make an init (closing its socket is enough: it
 // exits at EOF; it is killed to be sure) and closes everything it was given.
 func (mk *initMaker) discard() {
+	if mk.copier != nil {
+		mk.copier.end()
+	}
+
 	if mk.cmd != nil && mk.cmd.Process != nil {
 		_ = mk.cmd.Process.Kill()
 		_ = mk.cmd.Wait()

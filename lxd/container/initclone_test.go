@@ -279,3 +279,44 @@ func TestHostSideProcContext(t *testing.T) {
 		t.Error("no error with no procfs context from anyone")
 	}
 }
+
+// TestCopierNeedsTheMountNamespace: a copier told to go without the host side's mount
+// namespace (the fd that comes with the line) copies nothing and exits.
+func TestCopierNeedsTheMountNamespace(t *testing.T) {
+	needRoot(t)
+
+	mk, err := spawnInitMaker(&initExe{path: "/proc/self/exe"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Cleanup(mk.discard)
+
+	cp := mk.copier
+	_ = cp.sock.SetDeadline(time.Now().Add(10 * time.Second))
+	_, err = cp.sock.WriteString(`{"type":"copy-mount-ns"}` + "\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := expectFromChild(cp.dec, "mount-ns-ready"); err == nil {
+		t.Fatal("the copier copied with no mount namespace given")
+	}
+
+	done := make(chan struct{})
+	go func() {
+		_ = cp.cmd.Wait()
+		close(done)
+	}()
+
+	select {
+	case <-done:
+		if cp.cmd.ProcessState.ExitCode() != 1 {
+			t.Errorf("the copier ended with %v, want exit status 1", cp.cmd.ProcessState)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the copier still runs")
+	}
+
+	mk.copier = nil // reaped here
+}

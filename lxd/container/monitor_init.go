@@ -72,7 +72,7 @@ func (m *monitor) startInit() (*initProc, error) {
 	defer views.close()
 
 	exe, mk := takeInit()
-	defer exe.close() // once init and the copier have run it
+	defer exe.close() // once the maker, init and the copier have run it
 
 	mk, ns, err := readyMaker(exe, mk, m.log)
 	if err != nil {
@@ -82,7 +82,7 @@ func (m *monitor) startInit() (*initProc, error) {
 	defer ns.close()
 
 	cfg := m.initConfig(mk.slave.Name(), mounts)
-	host := startHostSide(cfg, ns, exe, views, t0.Add(setupTimeout))
+	host := startHostSide(cfg, ns, mk.copier, views, t0.Add(setupTimeout))
 	// Whatever happens, the host side has ended and its copier is done when we return;
 	// on a failure, before init and its console go (the host side may still use them).
 	defer host.finish()

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/berth-dev/berth/lxd/nsexec/initns"
@@ -40,34 +41,68 @@ import (
 //     parameter, else from init's fs_context once it arrives), and pivots
 //     into the rootfs. The thread is never unlocked, so the runtime destroys
 //     it afterwards.
-//  3. The copy needs a single-threaded process in that mount namespace that
-//     joins the container's user namespace: the copier (berth-init, or
-//     berthd `__mount-copier`, in the mode of lxd/nsexec/initns), started from
-//     the thread before the pivot and waiting in lxd/nsexec/initns/initns.c (no Go
-//     runtime starts in it). Told to go, it joins and unshares CLONE_NEWNS;
-//     the monitor opens that mount namespace and passes it to init, which
-//     joins it (its user namespace owns it) and finishes as the container's
-//     root. The copier exits.
+//  3. The copy needs a single-threaded process that joins that mount
+//     namespace, then the container's user namespace: the copier (berth-init,
+//     or berthd `__mount-copier`, in the mode of lxd/nsexec/initns), started
+//     ahead with the maker (a spare's while it waits) and waiting in
+//     lxd/nsexec/initns/initns.c (no Go runtime starts in it). Told to go,
+//     with an fd of the thread's mount namespace, it joins it, joins the user
+//     namespace and unshares CLONE_NEWNS; the monitor opens that mount
+//     namespace and passes it to init, which joins it (its user namespace owns
+//     it) and finishes as the container's root. The copier exits.
 
 // copierGrace bounds how long a copier that has done its work may take to
 // exit once told to.
 const copierGrace = 5 * time.Second
 
-// buildMountNS builds the container's mount tree for init, whose user and network
-// namespaces are userns and netns, and returns the locked copy's mount namespace; the
-// copier runs exe. in gives the procfs context and the kernel views' clones. It runs while
-// init is forked and starts up.
-func buildMountNS(cfg setup.Config, userns, netns *os.File, exe *initExe, in setup.HostInputs, deadline time.Time) (*os.File, error) {
+// buildMountNS builds the container's mount tree for init, whose network namespace is
+// netns, and has cp copy it into init's user namespace; it returns the locked copy's
+// mount namespace. in gives the procfs context and the kernel views' clones. It runs
+// while init is forked and starts up.
+func buildMountNS(cfg setup.Config, cp *copier, netns *os.File, in setup.HostInputs, deadline time.Time) (*os.File, error) {
+	var built *os.File
+
+	err := onHostThread(netns, func() error {
+		// Opened here, through the host's /proc, before the pivot.
+		f, err := os.Open("/proc/thread-self/ns/mnt")
+		if err != nil {
+			return fmt.Errorf("opening the host side's mount namespace: %w", err)
+		}
+
+		built = f
+
+		return setup.PrepareHost(cfg, in)
+	})
+	if built != nil {
+		defer func() { _ = built.Close() }()
+	}
+
+	if err != nil {
+		return nil, err
+	}
+
+	return cp.copy(built, deadline)
+}
+
+// copier is a mount namespace copier (lxd/nsexec/initns/initns.c) started ahead, in our
+// mount namespace, holding init's user namespace: told to, it joins the mount namespace
+// the host side built the tree in, then init's user namespace, and copies it there.
+type copier struct {
+	cmd  *exec.Cmd
+	sock *os.File
+	dec  *json.Decoder
+	once sync.Once
+}
+
+// startCopier starts a copier running exe for the user namespace userns and waits until
+// it is past its dynamic loader.
+func startCopier(exe *initExe, userns *os.File) (*copier, error) {
 	sock, child, err := syncPair("copier")
 	if err != nil {
 		return nil, err
 	}
 
-	defer func() { _ = child.Close() }() // closed after the copier's start too; this covers a failure before it
-
-	defer func() { _ = sock.Close() }()
-
-	copier := &exec.Cmd{
+	cmd := &exec.Cmd{
 		Path:       exe.path, // berth-init's sealed copy, or ours
 		Args:       exe.copierArgs(),
 		Env:        []string{fmt.Sprintf("%s=%d", initns.EnvUserns, 4)},
@@ -75,70 +110,56 @@ func buildMountNS(cfg setup.Config, userns, netns *os.File, exe *initExe, in set
 		ExtraFiles: []*os.File{child, userns}, // fds 3 and 4
 	}
 
-	_ = sock.SetDeadline(deadline)
-	dec := json.NewDecoder(sock)
-
-	err = onHostThread(netns, func() error {
-		err := copier.Start()
-		_ = child.Close()
-
-		if err != nil {
-			return fmt.Errorf("starting the mount namespace copier: %w", err)
-		}
-
-		// The copier shares this thread's mount namespace, whose root PrepareHost
-		// pivots into the container's tree: a copier still in its dynamic loader
-		// would then look for berthd's libraries there and die (seen on a loaded
-		// host). It says when it is past that.
-		_, err = expectFromChild(dec, setup.SyncCopierStarted)
-		if err != nil {
-			return fmt.Errorf("starting the mount namespace copier: %w", err)
-		}
-
-		return setup.PrepareHost(cfg, in)
-	})
-	if copier.Process == nil {
-		return nil, err
-	}
-
-	// Closing the socket lets a copier that has reported exit. Once init
-	// can have the namespace (we hold it open), nothing waits for that: the
-	// copier is reaped in the background, off the start's critical path.
-	handedOver := false
-
-	defer func() {
-		if handedOver {
-			go reapCopier(copier, sock)
-			return
-		}
-
-		reapCopier(copier, sock)
-	}()
+	err = cmd.Start()
+	_ = child.Close()
 
 	if err != nil {
-		_ = copier.Process.Kill()
-		return nil, err
+		_ = sock.Close()
+		return nil, fmt.Errorf("starting the mount namespace copier: %w", err)
 	}
 
-	err = json.NewEncoder(sock).Encode(setup.SyncMsg{Type: setup.SyncCopyMountNS})
+	cp := &copier{cmd: cmd, sock: sock, dec: json.NewDecoder(sock)}
+	_ = sock.SetDeadline(time.Now().Add(makerWait))
+
+	_, err = expectFromChild(cp.dec, setup.SyncCopierStarted)
+	if err != nil {
+		cp.end()
+		return nil, fmt.Errorf("starting the mount namespace copier: %w", err)
+	}
+
+	return cp, nil
+}
+
+// copy has the copier join mntns and copy it into init's user namespace; it returns the
+// copy, which we hold open, and lets the copier go.
+func (cp *copier) copy(mntns *os.File, deadline time.Time) (*os.File, error) {
+	defer cp.end()
+
+	_ = cp.sock.SetDeadline(deadline)
+
+	line, _ := json.Marshal(setup.SyncMsg{Type: setup.SyncCopyMountNS})
+	err := setup.SendLine(cp.sock, append(line, '\n'), int(mntns.Fd()))
 	if err != nil {
 		return nil, fmt.Errorf("sending %s: %w", setup.SyncCopyMountNS, err)
 	}
 
-	_, err = expectFromChild(dec, setup.SyncMountNSReady)
+	_, err = expectFromChild(cp.dec, setup.SyncMountNSReady)
 	if err != nil {
-		_ = copier.Process.Kill()
 		return nil, fmt.Errorf("copying the mount namespace: %w", err)
 	}
 
-	f, err := os.Open(fmt.Sprintf("/proc/%d/ns/mnt", copier.Process.Pid))
+	f, err := os.Open(fmt.Sprintf("/proc/%d/ns/mnt", cp.cmd.Process.Pid))
 	if err != nil {
 		return nil, fmt.Errorf("opening the container's mount namespace: %w", err)
 	}
 
-	handedOver = true
-
 	return f, nil
+}
+
+// end lets the copier go, once: closing its socket tells it to exit, and it is reaped in
+// the background (off the start's path), killed if it lingers.
+func (cp *copier) end() {
+	cp.once.Do(func() { go reapCopier(cp.cmd, cp.sock) })
 }
 
 // reapCopier closes the copier's socket, which tells it to exit, and waits

@@ -12,16 +12,17 @@
 // namespace needs a single-threaded process, hence C, and a process of its
 // own: the monitor, which builds the tree on one of its threads, has many.
 //
-// $_BERTH_INIT_USERNS_FD=<fd>: this process was started from that thread, so
-// it shares its mount namespace. On the sync socket (fd 3,
-// lxd/setup/sync.go):
+// $_BERTH_INIT_USERNS_FD=<fd>: the container's user namespace. The monitor
+// starts this process ahead (a spare monitor while it waits), in its own
+// mount namespace. On the sync socket (fd 3, lxd/setup/sync.go):
 //
-//  0. send {"type":"copier-started"}: the dynamic loader is done (the binary's
-//     libraries, which the container's tree lacks, are loaded), so the
-//     monitor may now pivot the root this process shares with its thread;
+//  0. send {"type":"copier-started"}: the dynamic loader is done;
 //  1. wait for the line {"type":"copy-mount-ns"} (the tree is built and
-//     pivoted); anything else, or EOF, and exit 1;
-//  2. setns(fd, CLONE_NEWUSER) into the container's user namespace, close
+//     pivoted) with, in the same message, an fd of the mount namespace the
+//     monitor's thread built it in (SCM_RIGHTS); anything else, or EOF, and
+//     exit 1;
+//  2. setns into that mount namespace (its root is the container's tree);
+//     setns(fd, CLONE_NEWUSER) into the container's user namespace, close
 //     fd, unshare(CLONE_NEWNS): this process now sits alone in the locked
 //     copy, owned by the container's user namespace;
 //  3. send {"type":"mount-ns-ready"} and wait for EOF (the monitor opens
@@ -35,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define INITNS_USERNS_ENV "_BERTH_INIT_USERNS_FD"
@@ -51,22 +53,55 @@ static void initns_fail(const char *what)
 	_exit(1);
 }
 
-// initns_wait reads the go line, byte by byte so nothing after it is taken.
-static void initns_wait(void)
+// initns_wait reads the go line and the mount namespace fd that comes with it, exactly
+// the line's bytes, so nothing after it is taken; it returns the fd.
+static int initns_wait(void)
 {
 	const char *want = INITNS_GO;
-	size_t i;
+	size_t len = strlen(want), got = 0;
+	char buf[sizeof(INITNS_GO)];
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int))];
+	} u;
+	struct cmsghdr *c;
+	struct iovec iov;
+	struct msghdr m;
+	int fd = -1;
 	ssize_t n;
-	char c;
 
-	for (i = 0; want[i] != '\0'; i++) {
+	while (got < len) {
+		memset(&m, 0, sizeof(m));
+		iov.iov_base = buf + got;
+		iov.iov_len = len - got;
+		m.msg_iov = &iov;
+		m.msg_iovlen = 1;
+		m.msg_control = u.b;
+		m.msg_controllen = sizeof(u.b);
+
 		do
-			n = read(INITNS_SYNC_FD, &c, 1);
+			n = recvmsg(INITNS_SYNC_FD, &m, MSG_CMSG_CLOEXEC);
 		while (n < 0 && errno == EINTR);
 
-		if (n != 1 || c != want[i])
+		if (n <= 0 || (m.msg_flags & MSG_CTRUNC))
 			_exit(1);
+
+		c = CMSG_FIRSTHDR(&m);
+		if (c != NULL) {
+			if (fd >= 0 || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+			    c->cmsg_len != CMSG_LEN(sizeof(int)))
+				_exit(1);
+
+			memcpy(&fd, CMSG_DATA(c), sizeof(int));
+		}
+
+		got += (size_t)n;
 	}
+
+	if (memcmp(buf, want, len) != 0 || fd < 0)
+		_exit(1);
+
+	return fd;
 }
 
 __attribute__((constructor)) static void initns(void)
@@ -74,6 +109,7 @@ __attribute__((constructor)) static void initns(void)
 	const char *env = getenv(INITNS_USERNS_ENV);
 	char *end;
 	long fd;
+	int mnt;
 	char c;
 
 	if (env == NULL || *env == '\0')
@@ -88,7 +124,12 @@ __attribute__((constructor)) static void initns(void)
 	if (dprintf(INITNS_SYNC_FD, INITNS_STARTED) < 0)
 		_exit(1);
 
-	initns_wait();
+	mnt = initns_wait();
+
+	if (setns(mnt, CLONE_NEWNS) < 0)
+		initns_fail("setns(mount namespace)");
+
+	close(mnt);
 
 	if (setns((int)fd, CLONE_NEWUSER) < 0)
 		initns_fail("setns");
