@@ -36,7 +36,10 @@ import (
 //
 // A spare is the daemon's child like any monitor; it runs nothing of a container until
 // it is given one, and it exits when the socket closes without a RunDir (the daemon
-// exited or closed Spares). Spares refills itself in the background after each use.
+// exited or closed Spares). A start's caller refills Spares (Refill) once the start is
+// through: the next spare's work (the daemon binary's exec and Go runtime, berth-init's
+// twice for the init maker and the copier, a network namespace) would take the CPU the
+// start's init and then systemd's own exec need on a small host.
 
 // spawned is a monitor process and our end of its startup socket.
 type spawned struct {
@@ -182,7 +185,7 @@ type Spares struct {
 // starts the first spare in the background (none for exe "": every start spawns).
 func NewSpares(exe string, log *slog.Logger) *Spares {
 	s := &Spares{exe: exe, log: log}
-	s.refill()
+	s.Refill()
 	return s
 }
 
@@ -201,8 +204,8 @@ func (s *Spares) take() *spawned {
 	return p
 }
 
-// refill starts a spare in the background unless one is ready or on its way.
-func (s *Spares) refill() {
+// Refill starts a spare in the background unless one is ready or on its way.
+func (s *Spares) Refill() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.exe == "" || s.closed || s.ready != nil || s.filling {

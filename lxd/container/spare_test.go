@@ -74,7 +74,9 @@ func TestSpareMonitor(t *testing.T) {
 	spare := readySpare(t, s)
 
 	name := fmt.Sprintf("spare-%d", os.Getpid())
+	// As the instance runner does: the next spare once the start is through.
 	start := func(ctx context.Context, _ string, spec Spec, log *slog.Logger) (*Monitor, error) {
+		defer s.Refill()
 		return s.Start(ctx, spec, log)
 	}
 

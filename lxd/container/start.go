@@ -27,12 +27,9 @@ func Start(ctx context.Context, exe string, spec Spec, log *slog.Logger) (*Monit
 	})
 }
 
-// Start is Start with the ready spare monitor (spare.go) if there is one.
+// Start is Start with the ready spare monitor (spare.go) if there is one. The caller
+// refills (Refill) once the start is through.
 func (s *Spares) Start(ctx context.Context, spec Spec, log *slog.Logger) (*Monitor, error) {
-	// The next spare's exec (the daemon's binary: its dynamic loader, the Go runtime)
-	// would take the CPU this start's init needs on a small host: it comes after.
-	defer s.refill()
-
 	return start(ctx, spec, log, func(logf *os.File) (*spawned, error) {
 		if p := s.take(); p != nil {
 			err := p.handOver(spec.RunDir, spec.Held)

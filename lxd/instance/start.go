@@ -106,6 +106,9 @@ func (ru *Runner) start(ctx context.Context, name string) error {
 
 	spec.Held = lxcfs.Handles(lxcfs.Dir(), spec.Mounts)
 	mon, err := ru.spares.Start(ctx, spec, ru.log)
+	// Once systemd is past its own exec (startedAndBooted), whatever happens.
+	defer ru.spares.Refill()
+
 	lxcfs.CloseHandles(spec.Held)
 	var boot *container.BootError
 	if errors.As(err, &boot) {
