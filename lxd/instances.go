@@ -99,11 +99,6 @@ func instancesPost(d *Daemon, r *http.Request) response.Response {
 		return response.SmartError(err)
 	}
 
-	// Incus starts instances of every source; Berth, those made from its own images.
-	if req.Start && (req.Source.Type != "image" || req.Source.Mode == "pull" || req.Source.Server != "") {
-		return response.SmartError(api.StatusErrorf(http.StatusBadRequest, "start is only supported when creating from an image on this server"))
-	}
-
 	if req.Source.Type == "copy" {
 		return instancesPostCopy(d, r, req)
 	}
@@ -123,12 +118,7 @@ func instancesPost(d *Daemon, r *http.Request) response.Response {
 
 	name := cr.Post.Name
 	return d.task("Creating instance", instanceResources(name), func(ctx context.Context, op *operations.Operation) error {
-		err := d.instances.Create(ctx, cr)
-		if err != nil || !req.Start {
-			return err
-		}
-
-		return d.instances.Start(ctx, name)
+		return d.instances.Create(ctx, cr)
 	})
 }
 

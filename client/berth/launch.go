@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"sort"
 	"strings"
 	"time"
@@ -121,13 +120,6 @@ func (a *app) launch(ctx context.Context, image, name string, f *launchFlags, st
 		return err
 	}
 
-	if start {
-		done, err := a.launchInOne(ctx, c, image, name, f)
-		if done {
-			return err
-		}
-	}
-
 	img, err := resolveImage(ctx, c, image)
 	if err != nil {
 		return err
@@ -138,9 +130,18 @@ func (a *app) launch(ctx context.Context, image, name string, f *launchFlags, st
 		return err
 	}
 
-	err = checkLaunchTargets(ctx, c, f)
-	if err != nil {
-		return err
+	if f.storage != "" {
+		_, _, err = c.GetStoragePool(ctx, f.storage)
+		if err != nil {
+			return fmt.Errorf("storage pool %q: %w", f.storage, err)
+		}
+	}
+
+	if f.network != "" {
+		_, _, err = c.GetNetwork(ctx, f.network)
+		if err != nil {
+			return fmt.Errorf("network %q: %w", f.network, err)
+		}
 	}
 
 	if name == "" {
@@ -181,84 +182,6 @@ func (a *app) launch(ctx context.Context, image, name string, f *launchFlags, st
 
 	if err != nil {
 		return a.undoLaunch(c, name, err)
-	}
-
-	return nil
-}
-
-// launchInOne creates and starts the instance in one request where the server can (the
-// instance_create_start extension): the server resolves image as an alias, and the start
-// follows the create in the same operation, which saves the client three round trips and
-// the server an operation. It reports done=false, leaving the launch to the request per
-// step, when the server cannot, or has no alias of that name (image may be a
-// fingerprint). A failed start leaves nothing, as on the other path.
-func (a *app) launchInOne(ctx context.Context, c *client.Client, image, name string, f *launchFlags) (bool, error) {
-	ok, err := c.HasExtension(ctx, "instance_create_start")
-	if err != nil || !ok || image == "" {
-		return false, nil
-	}
-
-	req, err := buildInstancesPost(&api.Image{}, name, f)
-	if err != nil {
-		return true, err
-	}
-
-	req.Source = api.InstanceSource{Type: "image", Alias: image}
-	req.Start = true
-
-	err = checkLaunchTargets(ctx, c, f)
-	if err != nil {
-		return true, err
-	}
-
-	op, err := c.CreateInstance(ctx, req)
-	if api.StatusErrorCheck(err, http.StatusNotFound) {
-		return false, nil // no such alias: by fingerprint, then, or "not found" from there
-	}
-
-	if err != nil {
-		return true, err
-	}
-
-	if name == "" {
-		name = op.InstanceName()
-		a.printf("Creating the instance\nInstance name is: %s\n", name)
-	} else {
-		a.printf("Creating %s\n", name)
-	}
-
-	a.printf("Starting %s\n", name)
-
-	err = a.waitWithProgress(ctx, op)
-	if err == nil {
-		return true, nil
-	}
-
-	// The create was refused before the operation if the name was taken (409), so an
-	// instance of that name now is the one this operation made, and its start failed.
-	if name != "" {
-		if _, _, gerr := c.GetInstance(ctx, name); gerr == nil {
-			return true, a.undoLaunch(c, name, err)
-		}
-	}
-
-	return true, err
-}
-
-// checkLaunchTargets checks that the storage pool and network a launch names exist.
-func checkLaunchTargets(ctx context.Context, c *client.Client, f *launchFlags) error {
-	if f.storage != "" {
-		_, _, err := c.GetStoragePool(ctx, f.storage)
-		if err != nil {
-			return fmt.Errorf("storage pool %q: %w", f.storage, err)
-		}
-	}
-
-	if f.network != "" {
-		_, _, err := c.GetNetwork(ctx, f.network)
-		if err != nil {
-			return fmt.Errorf("network %q: %w", f.network, err)
-		}
 	}
 
 	return nil

@@ -75,10 +75,6 @@ type InstancesPost struct {
 	Source       InstanceSource `json:"source" yaml:"source"`
 	InstanceType string         `json:"instance_type" yaml:"instance_type"`
 	Type         string         `json:"type" yaml:"type"`
-	// Start starts the instance once created, in the same operation (API extension
-	// instance_create_start, as Incus's): a launch in one request. A failed start fails
-	// the operation and leaves the instance, stopped.
-	Start bool `json:"start,omitempty" yaml:"start,omitempty"`
 }
 
 // InstanceStatePut is the body of PUT /1.0/instances/{name}/state.
