@@ -52,7 +52,12 @@ func (ns makerNS) close() {
 // or it is gone (logged), a maker started now.
 func readyMaker(exe *initExe, mk *initMaker, log *slog.Logger) (*initMaker, makerNS, error) {
 	if mk != nil {
-		ns, err := openMakerNS(mk.cmd.Process.Pid)
+		err := mk.alive()
+		var ns makerNS
+		if err == nil {
+			ns, err = openMakerNS(mk.cmd.Process.Pid)
+		}
+
 		if err == nil {
 			return mk, ns, nil
 		}

@@ -235,6 +235,28 @@ func writeIDMap(path, line string) error {
 	return nil
 }
 
+// alive says why a maker made ahead can no longer serve: it, or its copier, has exited
+// (died waiting, or was killed). Neither is reaped here.
+func (mk *initMaker) alive() error {
+	for _, p := range []struct {
+		what string
+		cmd  *exec.Cmd
+	}{{"the init maker", mk.cmd}, {"its mount namespace copier", mk.copier.cmd}} {
+		var info unix.Siginfo
+		err := unix.Waitid(unix.P_PID, p.cmd.Process.Pid, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+		if err != nil {
+			return fmt.Errorf("checking %s: %w", p.what, err)
+		}
+
+		// Linux leaves the zeroed siginfo as it is when nothing is waitable.
+		if info.Signo != 0 {
+			return fmt.Errorf("%s has exited", p.what)
+		}
+	}
+
+	return nil
+}
+
 // closeControl closes what only the making needed: the maker's socket. The console and
 // the sync socket now belong to the start.
 func (mk *initMaker) closeControl() {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/lxd/idmap"
+	"github.com/berth-dev/berth/lxd/setup"
 )
 
 var testIDs = idmap.Set{HostUID: testHostID, HostGID: testHostID, Size: testIDRange}
@@ -293,13 +294,18 @@ func TestCopierNeedsTheMountNamespace(t *testing.T) {
 	t.Cleanup(mk.discard)
 
 	cp := mk.copier
+	mk.copier = nil // reaped here, not by the cleanup's discard
 	_ = cp.sock.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := expectFromChild(cp.dec, setup.SyncCopierStarted); err != nil {
+		t.Fatal(err)
+	}
+
 	_, err = cp.sock.WriteString(`{"type":"copy-mount-ns"}` + "\n")
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	if _, err := expectFromChild(cp.dec, "mount-ns-ready"); err == nil {
+	if _, err := expectFromChild(cp.dec, setup.SyncMountNSReady); err == nil {
 		t.Fatal("the copier copied with no mount namespace given")
 	}
 
@@ -315,8 +321,45 @@ func TestCopierNeedsTheMountNamespace(t *testing.T) {
 			t.Errorf("the copier ended with %v, want exit status 1", cp.cmd.ProcessState)
 		}
 	case <-time.After(10 * time.Second):
+		_ = cp.cmd.Process.Kill()
+		<-done
 		t.Fatal("the copier still runs")
 	}
+}
 
-	mk.copier = nil // reaped here
+// TestReadyMakerReplacesDeadCopier: a spare's maker whose copier died waiting is replaced
+// too, before the start relies on it.
+func TestReadyMakerReplacesDeadCopier(t *testing.T) {
+	needRoot(t)
+
+	exe := &initExe{path: "/proc/self/exe"}
+	stale, err := spawnInitMaker(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if stale.alive() != nil {
+		t.Fatalf("a fresh maker is not alive: %v", stale.alive())
+	}
+
+	_ = stale.copier.cmd.Process.Kill()
+	for procState(stale.copier.cmd.Process.Pid) != "Z" {
+		time.Sleep(time.Millisecond)
+	}
+
+	mk, ns, err := readyMaker(exe, stale, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+	if err != nil {
+		t.Fatalf("readyMaker with a dead copier: %v", err)
+	}
+
+	ns.close()
+	t.Cleanup(mk.discard)
+
+	if mk == stale || stale.cmd != nil {
+		t.Fatal("the maker with the dead copier was kept")
+	}
+
+	if err := mk.alive(); err != nil {
+		t.Fatalf("the new maker: %v", err)
+	}
 }

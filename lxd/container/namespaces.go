@@ -94,8 +94,8 @@ type copier struct {
 	once sync.Once
 }
 
-// startCopier starts a copier running exe for the user namespace userns and waits until
-// it is past its dynamic loader.
+// startCopier starts a copier running exe for the user namespace userns. It does not wait
+// for it: its exec and dynamic loader run meanwhile (copy reads its first line).
 func startCopier(exe *initExe, userns *os.File) (*copier, error) {
 	sock, child, err := syncPair("copier")
 	if err != nil {
@@ -118,16 +118,7 @@ func startCopier(exe *initExe, userns *os.File) (*copier, error) {
 		return nil, fmt.Errorf("starting the mount namespace copier: %w", err)
 	}
 
-	cp := &copier{cmd: cmd, sock: sock, dec: json.NewDecoder(sock)}
-	_ = sock.SetDeadline(time.Now().Add(makerWait))
-
-	_, err = expectFromChild(cp.dec, setup.SyncCopierStarted)
-	if err != nil {
-		cp.end()
-		return nil, fmt.Errorf("starting the mount namespace copier: %w", err)
-	}
-
-	return cp, nil
+	return &copier{cmd: cmd, sock: sock, dec: json.NewDecoder(sock)}, nil
 }
 
 // copy has the copier join mntns and copy it into init's user namespace; it returns the
@@ -137,8 +128,13 @@ func (cp *copier) copy(mntns *os.File, deadline time.Time) (*os.File, error) {
 
 	_ = cp.sock.SetDeadline(deadline)
 
+	_, err := expectFromChild(cp.dec, setup.SyncCopierStarted)
+	if err != nil {
+		return nil, fmt.Errorf("starting the mount namespace copier: %w", err)
+	}
+
 	line, _ := json.Marshal(setup.SyncMsg{Type: setup.SyncCopyMountNS})
-	err := setup.SendLine(cp.sock, append(line, '\n'), int(mntns.Fd()))
+	err = setup.SendLine(cp.sock, append(line, '\n'), int(mntns.Fd()))
 	if err != nil {
 		return nil, fmt.Errorf("sending %s: %w", setup.SyncCopyMountNS, err)
 	}
