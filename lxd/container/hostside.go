@@ -13,53 +13,31 @@ import (
 	"github.com/berth-dev/berth/lxd/setup"
 )
 
-// makerNS holds what the host side needs of the namespaces an init maker made for init:
-// the network namespace (for the tree's sysfs), opened before init exists, since the
-// maker exits once it has forked init. (Init's pid namespace cannot be opened before
-// init, its first process, exists; the copier holds the user namespace.)
-type makerNS struct {
-	net *os.File
-}
-
-func openMakerNS(pid int) (makerNS, error) {
-	var ns makerNS
-
-	for _, n := range []struct {
-		name string
-		f    **os.File
-	}{{"net", &ns.net}} {
-		f, err := os.Open(fmt.Sprintf("/proc/%d/ns/%s", pid, n.name))
-		if err != nil {
-			ns.close()
-			return makerNS{}, fmt.Errorf("opening init's %s namespace: %w", n.name, err)
-		}
-
-		*n.f = f
+// openNetNS opens the network namespace of the init maker pid, the one the host side needs
+// (for the tree's sysfs), before init exists: the maker exits once it has forked init.
+// (Init's pid namespace cannot be opened before init, its first process, exists; the
+// copier holds the user namespace.)
+func openNetNS(pid int) (*os.File, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/ns/net", pid))
+	if err != nil {
+		return nil, fmt.Errorf("opening init's network namespace: %w", err)
 	}
 
-	return ns, nil
+	return f, nil
 }
 
-func (ns makerNS) close() {
-	for _, f := range []*os.File{ns.net} {
-		if f != nil {
-			_ = f.Close()
-		}
-	}
-}
-
-// readyMaker returns maker mk (a spare's) with its namespaces open, or, if there is none
-// or it is gone (logged), a maker started now.
-func readyMaker(exe *initExe, mk *initMaker, log *slog.Logger) (*initMaker, makerNS, error) {
+// readyMaker returns maker mk (a spare's) with its network namespace open, or, if there
+// is none or it is gone (logged), a maker started now.
+func readyMaker(exe *initExe, mk *initMaker, log *slog.Logger) (*initMaker, *os.File, error) {
 	if mk != nil {
 		err := mk.alive()
-		var ns makerNS
+		var netns *os.File
 		if err == nil {
-			ns, err = openMakerNS(mk.cmd.Process.Pid)
+			netns, err = openNetNS(mk.cmd.Process.Pid)
 		}
 
 		if err == nil {
-			return mk, ns, nil
+			return mk, netns, nil
 		}
 
 		mk.discard()
@@ -68,16 +46,16 @@ func readyMaker(exe *initExe, mk *initMaker, log *slog.Logger) (*initMaker, make
 
 	mk, err := spawnInitMaker(exe)
 	if err != nil {
-		return nil, makerNS{}, err
+		return nil, nil, err
 	}
 
-	ns, err := openMakerNS(mk.cmd.Process.Pid)
+	netns, err := openNetNS(mk.cmd.Process.Pid)
 	if err != nil {
 		mk.discard()
-		return nil, makerNS{}, err
+		return nil, nil, err
 	}
 
-	return mk, ns, nil
+	return mk, netns, nil
 }
 
 // hostSide is the host side of a start (buildMountNS), running while init is forked and
@@ -113,12 +91,13 @@ func newHostSide() *hostSide {
 	}
 }
 
-// startHostSide starts building init's mount tree in the namespaces the maker made.
-func startHostSide(cfg setup.Config, ns makerNS, cp *copier, views *viewClones, deadline time.Time) *hostSide {
+// startHostSide starts building init's mount tree in the network namespace the maker made
+// (netns) and has cp copy it.
+func startHostSide(cfg setup.Config, netns *os.File, cp *copier, views *viewClones, deadline time.Time) *hostSide {
 	h := newHostSide()
 
 	go func() {
-		mntns, err := buildMountNS(cfg, cp, ns.net, setup.HostInputs{KernelViews: views.wait, ProcCtx: h.procContext}, deadline)
+		mntns, err := buildMountNS(cfg, cp, netns, setup.HostInputs{KernelViews: views.wait, ProcCtx: h.procContext}, deadline)
 		if h.own >= 0 {
 			_ = unix.Close(h.own)
 		}

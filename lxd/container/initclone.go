@@ -80,15 +80,12 @@ func spawnInitMaker(exe *initExe) (*initMaker, error) {
 		return nil, err
 	}
 
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	var ctlChild *os.File
+	mk.ctl, ctlChild, err = socketPair(unix.SOCK_SEQPACKET, "init-maker")
 	if err != nil {
 		_ = syncChild.Close()
-		return nil, fmt.Errorf("creating the init maker's socket: %w", err)
+		return nil, err
 	}
-
-	_ = unix.SetNonblock(fds[0], true) // the runtime poller then gives it deadlines
-	mk.ctl = os.NewFile(uintptr(fds[0]), "init-maker")
-	ctlChild := os.NewFile(uintptr(fds[1]), "init-maker-child")
 
 	mk.cmd = &exec.Cmd{
 		Path:       exe.path,

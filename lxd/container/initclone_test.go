@@ -154,29 +154,45 @@ func TestInitMakerExitsWithoutGo(t *testing.T) {
 	}
 }
 
+// replaceStale starts a maker, kills the process of it that kill names and waits until it
+// is a zombie, then has readyMaker replace the maker: the start's view of a spare that
+// died in part while it waited. The new maker is discarded with the test.
+func replaceStale(t *testing.T, kill func(*initMaker) *os.Process) (mk, stale *initMaker) {
+	t.Helper()
+
+	exe := &initExe{path: "/proc/self/exe"}
+	stale, err := spawnInitMaker(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if err := stale.alive(); err != nil {
+		t.Fatalf("a fresh maker is not alive: %v", err)
+	}
+
+	p := kill(stale)
+	_ = p.Kill()
+	for procState(p.Pid) != "Z" {
+		time.Sleep(time.Millisecond)
+	}
+
+	mk, netns, err := readyMaker(exe, stale, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+	if err != nil {
+		t.Fatalf("readyMaker with a stale maker: %v", err)
+	}
+
+	_ = netns.Close()
+	t.Cleanup(mk.discard)
+
+	return mk, stale
+}
+
 // TestReadyMakerReplacesDeadMaker: a spare's maker that died waiting is replaced by one
 // made on the spot (readyMaker), and the start goes on.
 func TestReadyMakerReplacesDeadMaker(t *testing.T) {
 	needRoot(t)
 
-	exe := &initExe{path: "/proc/self/exe"}
-	dead, err := spawnInitMaker(exe)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	_ = dead.cmd.Process.Kill()
-	for procState(dead.cmd.Process.Pid) != "Z" {
-		time.Sleep(time.Millisecond)
-	}
-
-	mk, ns, err := readyMaker(exe, dead, slog.New(slog.NewTextHandler(os.Stderr, nil)))
-	if err != nil {
-		t.Fatalf("readyMaker with a dead maker: %v", err)
-	}
-
-	ns.close()
-	t.Cleanup(mk.discard)
+	mk, dead := replaceStale(t, func(mk *initMaker) *os.Process { return mk.cmd.Process })
 
 	proc, err := mk.clone(testIDs)
 	mk.closeControl()
@@ -332,28 +348,7 @@ func TestCopierNeedsTheMountNamespace(t *testing.T) {
 func TestReadyMakerReplacesDeadCopier(t *testing.T) {
 	needRoot(t)
 
-	exe := &initExe{path: "/proc/self/exe"}
-	stale, err := spawnInitMaker(exe)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	if stale.alive() != nil {
-		t.Fatalf("a fresh maker is not alive: %v", stale.alive())
-	}
-
-	_ = stale.copier.cmd.Process.Kill()
-	for procState(stale.copier.cmd.Process.Pid) != "Z" {
-		time.Sleep(time.Millisecond)
-	}
-
-	mk, ns, err := readyMaker(exe, stale, slog.New(slog.NewTextHandler(os.Stderr, nil)))
-	if err != nil {
-		t.Fatalf("readyMaker with a dead copier: %v", err)
-	}
-
-	ns.close()
-	t.Cleanup(mk.discard)
+	mk, stale := replaceStale(t, func(mk *initMaker) *os.Process { return mk.copier.cmd.Process })
 
 	if mk == stale || stale.cmd != nil {
 		t.Fatal("the maker with the dead copier was kept")

@@ -74,15 +74,15 @@ func (m *monitor) startInit() (*initProc, error) {
 	exe, mk := takeInit()
 	defer exe.close() // once the maker, init and the copier have run it
 
-	mk, ns, err := readyMaker(exe, mk, m.log)
+	mk, netns, err := readyMaker(exe, mk, m.log)
 	if err != nil {
 		return nil, err
 	}
 
-	defer ns.close()
+	defer func() { _ = netns.Close() }()
 
 	cfg := m.initConfig(mk.slave.Name(), mounts)
-	host := startHostSide(cfg, ns, mk.copier, views, t0.Add(setupTimeout))
+	host := startHostSide(cfg, netns, mk.copier, views, t0.Add(setupTimeout))
 	// Whatever happens, the host side has ended and its copier is done when we return;
 	// on a failure, before init and its console go (the host side may still use them).
 	defer host.finish()
@@ -139,12 +139,17 @@ func (m *monitor) initConfig(console string, mounts []Mount) setup.Config {
 	return cfg
 }
 
-// syncPair makes a sync socketpair: our end non-blocking (the runtime
-// poller then gives it deadlines), the child's to pass as an ExtraFile.
+// syncPair makes a sync socketpair (SOCK_STREAM; socketPair).
 func syncPair(name string) (parent, child *os.File, err error) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	return socketPair(unix.SOCK_STREAM, name)
+}
+
+// socketPair makes a unix socketpair of type typ: our end non-blocking (the runtime
+// poller then gives it deadlines), the child's to pass as an ExtraFile.
+func socketPair(typ int, name string) (parent, child *os.File, err error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, typ|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, nil, fmt.Errorf("creating sync socket: %w", err)
+		return nil, nil, fmt.Errorf("creating %s socket: %w", name, err)
 	}
 
 	_ = unix.SetNonblock(fds[0], true)
