@@ -2,6 +2,7 @@ package instance
 
 import (
 	"context"
+	"github.com/berth-dev/berth/lxd/storage"
 
 	"github.com/berth-dev/berth/lxd/container"
 	"github.com/berth-dev/berth/lxd/db"
@@ -32,8 +33,8 @@ func specMounts(devices []container.Mount) []container.Mount {
 	return append(lxcfs.Binds(lxcfs.Dir()), devices...)
 }
 
-// unmountsFor is Spec.Unmounts: the devices' (hotplug directory, staged mounts), then
-// those of the storage pool the instance lives on.
+// unmountsFor is Spec.Unmounts of an instance whose pool is not at hand (a hot-plug's
+// reboot mounts): it reads the pool (specUnmounts).
 func (m *Manager) unmountsFor(name string, devices []string) []string {
 	pool, err := m.storageOf(context.Background(), name)
 	if err != nil {
@@ -41,6 +42,12 @@ func (m *Manager) unmountsFor(name string, devices []string) []string {
 		return devices
 	}
 
+	return specUnmounts(pool, name, devices)
+}
+
+// specUnmounts is Spec.Unmounts: the devices' (hotplug directory, staged mounts), then
+// those of the storage pool the instance lives on.
+func specUnmounts(pool storage.Driver, name string, devices []string) []string {
 	return append(devices, pool.Mountpoints(name)...)
 }
 

@@ -15,7 +15,7 @@ import (
 
 // runHost is what the runner uses of the instance manager: the locks, the registry of
 // running instances' monitors, the reads of one instance, its directories, the device
-// context and unmounts of its spec, events, and the delete of an ephemeral instance.
+// context of its spec, events, and the delete of an ephemeral instance.
 type runHost interface {
 	lock(name string) func()
 	monitor(name string) *container.Monitor
@@ -27,7 +27,6 @@ type runHost interface {
 	instanceDir(name string) string
 	runDir(name string) string
 	deviceInstance(inst *db.Instance, ids idmap.Set, rootfs string) *device.Instance
-	unmountsFor(name string, devices []string) []string
 	event(action, name string, ctx map[string]any)
 	// Preconditions: the instance lock is held.
 	delete(ctx context.Context, name string) error

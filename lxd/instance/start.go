@@ -96,7 +96,7 @@ func (ru *Runner) start(ctx context.Context, name string) error {
 		IDMap:    ids,
 		RunDir:   ru.host.runDir(name),
 		Env:      envFromConfig(config),
-		Unmounts: ru.host.unmountsFor(name, devs.Unmounts()),
+		Unmounts: specUnmounts(pool, name, devs.Unmounts()), // the pool in hand: no read
 		Limits:   limits,
 		Mounts:   specMounts(devs.Mounts()),
 		Seccomp:  seccomp,
