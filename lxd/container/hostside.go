@@ -13,10 +13,8 @@ import (
 	"github.com/berth-dev/berth/lxd/setup"
 )
 
-// openNetNS opens the network namespace of the init maker pid, the one the host side needs
-// (for the tree's sysfs), before init exists: the maker exits once it has forked init.
-// (Init's pid namespace cannot be opened before init, its first process, exists; the
-// copier holds the user namespace.)
+// openNetNS opens the network namespace of init (pid), the one the host side needs (for
+// the tree's sysfs).
 func openNetNS(pid int) (*os.File, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/ns/net", pid))
 	if err != nil {
@@ -26,14 +24,14 @@ func openNetNS(pid int) (*os.File, error) {
 	return f, nil
 }
 
-// readyMaker returns maker mk (a spare's) with its network namespace open, or, if there
-// is none or it is gone (logged), a maker started now.
+// readyMaker returns mk, the init a spare made ahead, with its network namespace open, or,
+// if there is none or it is gone (logged), an init made now.
 func readyMaker(exe *initExe, mk *initMaker, log *slog.Logger) (*initMaker, *os.File, error) {
 	if mk != nil {
 		err := mk.alive()
 		var netns *os.File
 		if err == nil {
-			netns, err = openNetNS(mk.cmd.Process.Pid)
+			netns, err = openNetNS(mk.init.Pid)
 		}
 
 		if err == nil {
@@ -41,7 +39,7 @@ func readyMaker(exe *initExe, mk *initMaker, log *slog.Logger) (*initMaker, *os.
 		}
 
 		mk.discard()
-		log.Warn("the spare's init maker was gone: starting one", "err", err)
+		log.Warn("the spare's init was gone: making one", "err", err)
 	}
 
 	mk, err := spawnInitMaker(exe)
@@ -49,7 +47,7 @@ func readyMaker(exe *initExe, mk *initMaker, log *slog.Logger) (*initMaker, *os.
 		return nil, nil, err
 	}
 
-	netns, err := openNetNS(mk.cmd.Process.Pid)
+	netns, err := openNetNS(mk.init.Pid)
 	if err != nil {
 		mk.discard()
 		return nil, nil, err

@@ -18,46 +18,39 @@ import (
 	"github.com/berth-dev/berth/lxd/nsexec/initns"
 )
 
-// A container's init is made by an init maker (lxd/nsexec/initns/initclone.c says why
-// and how): berth-init exec'd in that constructor mode, which makes init's user, network,
-// uts, ipc and pid namespaces and waits. A spare monitor starts one while it waits for
-// its container (spare.go), so a start finds the exec and the namespaces done; a start
-// without a spare starts one on the spot. Given the container, the monitor writes the id
-// maps, and the maker becomes the container's root, copies the host's mount namespace as
-// it is at that moment (with the mounts the daemon staged for this start) and forks init,
-// the monitor's child (CLONE_PARENT). Init's Go runtime starts there, with no exec.
+// A container's init is made ahead by an init maker (lxd/nsexec/initns/initclone.c says
+// why and how): berth-init exec'd in that constructor mode, which makes init's user,
+// network, uts, ipc and pid namespaces, forks init (the monitor's child, CLONE_PARENT)
+// and exits. Init's Go runtime starts there, with no exec, and waits for its config. A
+// spare monitor makes one while it waits for its container (spare.go), so a start finds
+// init ready; a start without a spare makes one on the spot. Given the container, the
+// monitor writes the id maps (mapIDs) and sends the config; init then becomes the
+// container's root and copies the host's mount namespace as it is at that moment, with
+// the mounts the daemon staged for this start (setup.InitMain).
 
-const (
-	cloneMagic   = 0x43544e49 // "INTC"
-	cloneVersion = 1
-)
-
-// cloneGo is the monitor's go message; cloneReply the maker's answers (initclone.c's
-// structs).
-type cloneGo struct{ Magic, Version uint32 }
-
+// cloneReply is the maker's answer (initclone.c's struct initclone_reply).
 type cloneReply struct {
-	PID   int32 // 0: namespaces made; > 0: init's pid; -1: failed
+	PID   int32 // > 0: init's pid; -1: failed
 	Errno int32
 	What  [40]byte
 }
 
-// makerWait bounds each wait for the maker's answer. It is a few system calls away, but
+// makerWait bounds the wait for the maker's answer. It is a few system calls away, but
 // on a host running flat out those can take as long as init's whole setup.
 const makerWait = setupTimeout
 
-// initMaker is a running maker, the console it hands init (its stdio) and our end of
-// init's sync socket (its fd 3).
+// initMaker is an init made ahead: init, our child waiting for its config, the copier
+// started for its user namespace, the console it was handed (its stdio) and our end of
+// its sync socket (its fd 3).
 type initMaker struct {
-	cmd    *exec.Cmd
-	copier *copier  // started with the maker, for init's user namespace (namespaces.go)
-	ctl    *os.File // our end of its control socket
+	init   *os.Process
+	copier *copier  // for init's user namespace (namespaces.go)
 	sync   *os.File // our end of init's sync socket
 	master *os.File // the console pty
 	slave  *os.File
 }
 
-// spawnInitMaker starts a maker running exe and waits until its namespaces are made.
+// spawnInitMaker starts a maker running exe and returns the init it made, once forked.
 func spawnInitMaker(exe *initExe) (*initMaker, error) {
 	mk := &initMaker{}
 	ok := false
@@ -80,17 +73,20 @@ func spawnInitMaker(exe *initExe) (*initMaker, error) {
 		return nil, err
 	}
 
-	var ctlChild *os.File
-	mk.ctl, ctlChild, err = socketPair(unix.SOCK_SEQPACKET, "init-maker")
+	ctl, ctlChild, err := socketPair(unix.SOCK_SEQPACKET, "init-maker")
 	if err != nil {
 		_ = syncChild.Close()
 		return nil, err
 	}
 
-	mk.cmd = &exec.Cmd{
-		Path:       exe.path,
-		Args:       exe.initArgs(),
-		Env:        []string{initns.EnvClone + "=4"},
+	defer func() { _ = ctl.Close() }()
+
+	cmd := &exec.Cmd{
+		Path: exe.path,
+		Args: exe.initArgs(),
+		// Init runs on one locked thread: fewer threads to start ahead, and for its
+		// change to the container's root to reach (setup.InitMain).
+		Env:        []string{initns.EnvClone + "=4", "GOMAXPROCS=1"},
 		Dir:        "/",
 		Stdin:      mk.slave,
 		Stdout:     mk.slave,
@@ -101,26 +97,35 @@ func spawnInitMaker(exe *initExe) (*initMaker, error) {
 		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
 	}
 
-	err = mk.cmd.Start()
+	err = cmd.Start()
 	// Closed at once: a maker that dies is then an EOF here, not a wait of makerWait.
 	_ = syncChild.Close()
 	_ = ctlChild.Close()
 
 	if err != nil {
-		mk.cmd = nil
 		return nil, fmt.Errorf("starting the init maker: %w", err)
 	}
 
-	r, err := mk.reply()
-	if err == nil && r.PID != 0 {
+	r, err := makerReply(ctl)
+	// The maker exits as soon as it has answered (or failed).
+	_ = cmd.Wait()
+
+	if errors.Is(err, io.EOF) {
+		err = errors.New("the init maker ended without an answer")
+	}
+
+	if err == nil && r.PID <= 0 {
 		err = fmt.Errorf("unexpected answer (pid %d)", r.PID)
 	}
 
 	if err != nil {
-		return nil, fmt.Errorf("making init's namespaces: %w", err)
+		return nil, fmt.Errorf("making init: %w", err)
 	}
 
-	userns, err := os.Open(fmt.Sprintf("/proc/%d/ns/user", mk.cmd.Process.Pid))
+	// Cannot fail on Linux: init is our child (CLONE_PARENT), so its pid is ours to reap.
+	mk.init, _ = os.FindProcess(int(r.PID))
+
+	userns, err := os.Open(fmt.Sprintf("/proc/%d/ns/user", mk.init.Pid))
 	if err != nil {
 		return nil, fmt.Errorf("opening init's user namespace: %w", err)
 	}
@@ -137,13 +142,13 @@ func spawnInitMaker(exe *initExe) (*initMaker, error) {
 	return mk, nil
 }
 
-// reply reads one answer of the maker; a failure it reports is an error.
-func (mk *initMaker) reply() (cloneReply, error) {
+// makerReply reads the maker's answer on ctl; a failure it reports is an error.
+func makerReply(ctl *os.File) (cloneReply, error) {
 	var r cloneReply
 
-	_ = mk.ctl.SetReadDeadline(time.Now().Add(makerWait))
+	_ = ctl.SetReadDeadline(time.Now().Add(makerWait))
 	b := make([]byte, binary.Size(r))
-	n, err := mk.ctl.Read(b)
+	n, err := ctl.Read(b)
 	if err != nil {
 		return r, err
 	}
@@ -161,10 +166,11 @@ func (mk *initMaker) reply() (cloneReply, error) {
 	return r, nil
 }
 
-// clone gives the maker the container's id maps and has it fork init; it returns init,
-// our child. The console is handed to the container's root first.
-func (mk *initMaker) clone(ids idmap.Set) (*os.Process, error) {
-	pid := mk.cmd.Process.Pid
+// mapIDs gives init the container's id maps (its config, sent next, makes it the
+// container's root) and hands it over: the caller reaps it. The console is handed to the
+// container's root first.
+func (mk *initMaker) mapIDs(ids idmap.Set) (*os.Process, error) {
+	pid := mk.init.Pid
 
 	// The container's root must be able to open its console: DAC override does not reach
 	// a host-root-owned node from inside a user namespace.
@@ -183,33 +189,8 @@ func (mk *initMaker) clone(ids idmap.Set) (*os.Process, error) {
 		}
 	}
 
-	var msg bytes.Buffer
-	_ = binary.Write(&msg, binary.NativeEndian, cloneGo{Magic: cloneMagic, Version: cloneVersion})
-	_ = mk.ctl.SetWriteDeadline(time.Now().Add(makerWait))
-	_, err = mk.ctl.Write(msg.Bytes())
-	if err != nil {
-		return nil, fmt.Errorf("telling the init maker to go: %w", err)
-	}
-
-	r, err := mk.reply()
-	if errors.Is(err, io.EOF) {
-		return nil, errors.New("cloning init: the init maker ended without an answer")
-	}
-
-	if err == nil && r.PID <= 0 {
-		err = fmt.Errorf("unexpected answer (pid %d)", r.PID)
-	}
-
-	if err != nil {
-		return nil, fmt.Errorf("cloning init: %w", err)
-	}
-
-	// The maker exits as soon as it has answered.
-	_ = mk.cmd.Wait()
-	mk.cmd = nil
-
-	// Cannot fail on Linux: init is our child (CLONE_PARENT), so its pid is ours to reap.
-	proc, _ := os.FindProcess(int(r.PID))
+	proc := mk.init
+	mk.init = nil
 
 	return proc, nil
 }
@@ -232,15 +213,15 @@ func writeIDMap(path, line string) error {
 	return nil
 }
 
-// alive says why a maker made ahead can no longer serve: it, or its copier, has exited
+// alive says why an init made ahead can no longer serve: it, or its copier, has exited
 // (died waiting, or was killed). Neither is reaped here.
 func (mk *initMaker) alive() error {
 	for _, p := range []struct {
 		what string
-		cmd  *exec.Cmd
-	}{{"the init maker", mk.cmd}, {"its mount namespace copier", mk.copier.cmd}} {
+		pid  int
+	}{{"init made ahead", mk.init.Pid}, {"its mount namespace copier", mk.copier.cmd.Process.Pid}} {
 		var info unix.Siginfo
-		err := unix.Waitid(unix.P_PID, p.cmd.Process.Pid, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+		err := unix.Waitid(unix.P_PID, p.pid, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
 		if err != nil {
 			return fmt.Errorf("checking %s: %w", p.what, err)
 		}
@@ -254,29 +235,18 @@ func (mk *initMaker) alive() error {
 	return nil
 }
 
-// closeControl closes what only the making needed: the maker's socket. The console and
-// the sync socket now belong to the start.
-func (mk *initMaker) closeControl() {
-	if mk.ctl != nil {
-		_ = mk.ctl.Close()
-		mk.ctl = nil
-	}
-}
-
-// discard ends a maker that will not make an init (closing its socket is enough: it
-// exits at EOF; it is killed to be sure) and closes everything it was given.
+// discard ends an init made ahead that will not run (closing its sync socket is enough:
+// it exits at EOF; it is killed to be sure and reaped) and closes everything it was given.
 func (mk *initMaker) discard() {
 	if mk.copier != nil {
 		mk.copier.end()
 	}
 
-	if mk.cmd != nil && mk.cmd.Process != nil {
-		_ = mk.cmd.Process.Kill()
-		_ = mk.cmd.Wait()
-		mk.cmd = nil
+	if mk.init != nil {
+		_ = mk.init.Kill()
+		_, _ = mk.init.Wait()
+		mk.init = nil
 	}
-
-	mk.closeControl()
 
 	for _, f := range []*os.File{mk.sync, mk.master, mk.slave} {
 		if f != nil {

@@ -2,6 +2,7 @@ package container
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -19,7 +20,7 @@ import (
 var testIDs = idmap.Set{HostUID: testHostID, HostGID: testHostID, Size: testIDRange}
 
 // makeInit has a new maker fork an init (the test binary's __init, which then waits for
-// its config on the sync socket); both are cleaned up with the test.
+// its config on the sync socket) and maps its ids; both are cleaned up with the test.
 func makeInit(t *testing.T) (*os.Process, *initMaker) {
 	t.Helper()
 
@@ -30,8 +31,7 @@ func makeInit(t *testing.T) (*os.Process, *initMaker) {
 
 	t.Cleanup(mk.discard)
 
-	proc, err := mk.clone(testIDs)
-	mk.closeControl()
+	proc, err := mk.mapIDs(testIDs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,16 +44,17 @@ func makeInit(t *testing.T) (*os.Process, *initMaker) {
 	return proc, mk
 }
 
-// TestInitMaker: init gets namespaces of its own, is PID 1 and root in them with the
-// container's id map, has the console as controlling terminal in a session it leads,
-// holds no socket but its sync socket, and is our child; the maker is gone.
+// TestInitMaker: init gets namespaces of its own (a mount namespace once it has its
+// config), is PID 1 with the container's id map and becomes root in them, has the console
+// as controlling terminal in a session it leads, holds no socket but its sync socket, and
+// is our child; the maker is gone.
 func TestInitMaker(t *testing.T) {
 	needRoot(t)
 
 	proc, mk := makeInit(t)
 	pid := proc.Pid
 
-	for _, ns := range []string{"user", "mnt", "pid", "net", "uts", "ipc"} {
+	for _, ns := range []string{"user", "pid", "net", "uts", "ipc"} {
 		ours, _ := os.Readlink("/proc/self/ns/" + ns)
 		theirs, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", pid, ns))
 		if err != nil || theirs == ours {
@@ -67,10 +68,35 @@ func TestInitMaker(t *testing.T) {
 	}
 
 	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	for _, want := range []string{fmt.Sprintf("NSpid:\t%d\t1\n", pid), fmt.Sprintf("Uid:\t%d\t%d\t%d\t%d\n", testHostID, testHostID, testHostID, testHostID)} {
-		if !strings.Contains(string(status), want) {
-			t.Errorf("init's status lacks %q:\n%s", want, status)
+	if want := fmt.Sprintf("NSpid:\t%d\t1\n", pid); !strings.Contains(string(status), want) {
+		t.Errorf("init's status lacks %q:\n%s", want, status)
+	}
+
+	configure(t, mk)
+
+	// Root in every thread of its Go runtime, not only the one that execs, and in a mount
+	// namespace of its own.
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	if len(tasks) < 2 {
+		t.Errorf("init has %d threads: a Go runtime has more", len(tasks))
+	}
+
+	for _, task := range tasks {
+		status, _ := os.ReadFile(task)
+		for _, want := range []string{
+			fmt.Sprintf("Uid:\t%d\t%d\t%d\t%d\n", testHostID, testHostID, testHostID, testHostID),
+			fmt.Sprintf("Gid:\t%d\t%d\t%d\t%d\n", testHostID, testHostID, testHostID, testHostID),
+		} {
+			if !strings.Contains(string(status), want) {
+				t.Errorf("%s lacks %q:\n%s", task, want, status)
+			}
 		}
+	}
+
+	ours, _ := os.Readlink("/proc/self/ns/mnt")
+	theirs, err := os.Readlink(fmt.Sprintf("/proc/%d/task/%d/ns/mnt", pid, pid))
+	if err != nil || theirs == ours {
+		t.Errorf("init's mount namespace is %q (err %v), ours %q", theirs, err, ours)
 	}
 
 	// The child makes the terminal its own just after the fork: wait for it.
@@ -123,9 +149,32 @@ func sessionOf(t *testing.T, pid int) (sid, tty int) {
 	return sid, tty
 }
 
-// TestInitMakerExitsWithoutGo: a maker whose monitor goes away before the go message
-// (a spare killed, a failed start) exits by itself and makes nothing.
-func TestInitMakerExitsWithoutGo(t *testing.T) {
+// configure sends init an empty config, as the monitor does once the maps are written,
+// and waits until init has become root and asks for its cgroup (taking the procfs
+// context it sends first).
+func configure(t *testing.T, mk *initMaker) {
+	t.Helper()
+
+	_ = mk.sync.SetDeadline(time.Now().Add(10 * time.Second))
+	err := json.NewEncoder(mk.sync).Encode(setup.SyncMsg{Type: setup.SyncConfig, Version: setup.SyncVersion, Config: &setup.Config{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	fd, err := setup.RecvFD(mk.sync, setup.SyncProcContext)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	_ = syscall.Close(fd)
+	if _, err := expectFromChild(json.NewDecoder(mk.sync), setup.SyncReadyForCgroup); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestInitExitsWithoutConfig: an init made ahead whose monitor goes away before its config
+// (a spare killed, a failed start) exits by itself, and was never root.
+func TestInitExitsWithoutConfig(t *testing.T) {
 	needRoot(t)
 
 	mk, err := spawnInitMaker(&initExe{path: "/proc/self/exe"})
@@ -133,30 +182,34 @@ func TestInitMakerExitsWithoutGo(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cmd := mk.cmd
-	mk.cmd = nil // reaped here
+	proc := mk.init
+	mk.init = nil // reaped here
 	t.Cleanup(mk.discard)
 
-	mk.closeControl()
+	_ = mk.sync.Close()
+	mk.sync = nil
 
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	done := make(chan *os.ProcessState, 1)
+	go func() {
+		ps, _ := proc.Wait()
+		done <- ps
+	}()
 
 	select {
-	case err := <-done:
-		if cmd.ProcessState.ExitCode() != 1 {
-			t.Errorf("the maker ended with %v, want exit status 1", err)
+	case ps := <-done:
+		if ps.ExitCode() != 1 {
+			t.Errorf("init ended with %v, want exit status 1", ps)
 		}
 	case <-time.After(10 * time.Second):
-		_ = cmd.Process.Kill()
+		_ = proc.Kill()
 		<-done
-		t.Fatal("the maker still runs with its socket closed")
+		t.Fatal("init still runs with its sync socket closed")
 	}
 }
 
-// replaceStale starts a maker, kills the process of it that kill names and waits until it
-// is a zombie, then has readyMaker replace the maker: the start's view of a spare that
-// died in part while it waited. The new maker is discarded with the test.
+// replaceStale makes an init ahead, kills the process kill names (init or its copier) and
+// waits until it is a zombie, then has readyMaker replace the init: the start's view of a
+// spare that died in part while it waited. The new init is discarded with the test.
 func replaceStale(t *testing.T, kill func(*initMaker) *os.Process) (mk, stale *initMaker) {
 	t.Helper()
 
@@ -187,15 +240,14 @@ func replaceStale(t *testing.T, kill func(*initMaker) *os.Process) (mk, stale *i
 	return mk, stale
 }
 
-// TestReadyMakerReplacesDeadMaker: a spare's maker that died waiting is replaced by one
+// TestReadyMakerReplacesDeadInit: a spare's init that died waiting is replaced by one
 // made on the spot (readyMaker), and the start goes on.
-func TestReadyMakerReplacesDeadMaker(t *testing.T) {
+func TestReadyMakerReplacesDeadInit(t *testing.T) {
 	needRoot(t)
 
-	mk, dead := replaceStale(t, func(mk *initMaker) *os.Process { return mk.cmd.Process })
+	mk, dead := replaceStale(t, func(mk *initMaker) *os.Process { return mk.init })
 
-	proc, err := mk.clone(testIDs)
-	mk.closeControl()
+	proc, err := mk.mapIDs(testIDs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,11 +258,11 @@ func TestReadyMakerReplacesDeadMaker(t *testing.T) {
 	})
 
 	if mk == dead {
-		t.Fatal("the dead maker was returned")
+		t.Fatal("the dead init was returned")
 	}
 
-	if dead.cmd != nil || dead.sync != nil {
-		t.Error("the dead maker was not discarded")
+	if dead.init != nil || dead.sync != nil {
+		t.Error("the dead init was not discarded")
 	}
 
 	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", proc.Pid))
@@ -350,7 +402,7 @@ func TestReadyMakerReplacesDeadCopier(t *testing.T) {
 
 	mk, stale := replaceStale(t, func(mk *initMaker) *os.Process { return mk.copier.cmd.Process })
 
-	if mk == stale || stale.cmd != nil {
+	if mk == stale || stale.init != nil {
 		t.Fatal("the maker with the dead copier was kept")
 	}
 

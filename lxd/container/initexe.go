@@ -53,17 +53,17 @@ func (e *initExe) close() {
 }
 
 // spareInit is what a spare monitor makes while it waits, so that the start it is given
-// does neither: the sealed copy of berth-init (not copying 2 MB first) and an init maker
-// running it (initclone.go).
+// does neither: the sealed copy of berth-init (not copying 2 MB first) and an init made
+// by a maker running it (initclone.go).
 var spareInit struct {
 	sync.Mutex
 	exe   *initExe
-	maker chan *initMaker // the maker on its way; nil if there is none
+	maker chan *initMaker // the init on its way; nil if there is none
 }
 
-// prepareInit makes both ahead of a start (spare.go): the maker in the background, so
-// that the spare answers its daemon at once however long the maker takes. A maker that
-// fails to start is left to the start, which starts one again and says why.
+// prepareInit makes both ahead of a start (spare.go): init in the background, so that the
+// spare answers its daemon at once however long the maker takes. An init that could not
+// be made is left to the start, which makes one again and says why.
 func prepareInit() {
 	e := newInitExe()
 	c := make(chan *initMaker, 1)
@@ -71,7 +71,7 @@ func prepareInit() {
 	go func() {
 		mk, err := spawnInitMaker(e)
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "spare monitor: starting an init maker ahead:", err)
+			fmt.Fprintln(os.Stderr, "spare monitor: making init ahead:", err)
 		}
 
 		c <- mk
@@ -82,8 +82,8 @@ func prepareInit() {
 	spareInit.Unlock()
 }
 
-// takeInit returns the copy prepared ahead, else makes one, and the maker prepared ahead
-// (once it is ready) or nil. The caller closes the copy once init and the copier have run
+// takeInit returns the copy prepared ahead, else makes one, and the init made ahead (once
+// it is ready) or nil. The caller closes the copy once init and the copier have run
 // it (or failed to).
 func takeInit() (*initExe, *initMaker) {
 	spareInit.Lock()

@@ -59,9 +59,9 @@ func initEnv(spec Spec) []string {
 	return out
 }
 
-// startInit has an init maker (initclone.go) fork the container's init while the host
-// side builds its mount tree in the namespaces the maker made (namespaces.go), walks init
-// through the sync protocol (sync.go), and returns once it has exec'd systemd.
+// startInit takes the container's init made ahead (initclone.go), or makes one, and walks
+// it through the sync protocol (sync.go) while the host side builds its mount tree in the
+// namespaces init was made in (namespaces.go); it returns once init has exec'd systemd.
 func (m *monitor) startInit() (*initProc, error) {
 	t0 := time.Now()
 
@@ -87,8 +87,14 @@ func (m *monitor) startInit() (*initProc, error) {
 	// on a failure, before init and its console go (the host side may still use them).
 	defer host.finish()
 
-	proc, err := mk.clone(m.spec.IDMap)
-	mk.closeControl()
+	// Init exists already, our child: its pid namespace can be opened now, and the host
+	// side makes its procfs at once.
+	err = host.initForked(mk.init.Pid)
+	var proc *os.Process
+	if err == nil {
+		proc, err = mk.mapIDs(m.spec.IDMap)
+	}
+
 	if err != nil {
 		host.finish()
 		mk.discard()
@@ -96,12 +102,7 @@ func (m *monitor) startInit() (*initProc, error) {
 		return nil, err
 	}
 
-	err = host.initForked(proc.Pid)
-	if err == nil {
-		// Init's own budget starts now: the maker and the clone had theirs.
-		err = m.syncInit(proc.Pid, mk.sync, cfg, host, time.Now().Add(setupTimeout))
-	}
-
+	err = m.syncInit(proc.Pid, mk.sync, cfg, host, time.Now().Add(setupTimeout))
 	if err != nil {
 		host.finish()
 		_ = proc.Kill()
@@ -188,15 +189,16 @@ func (m *monitor) syncSteps(pid int, sock *os.File, cfg setup.Config, host *host
 		return err
 	}
 
-	// Init's Go runtime is still starting: making its cgroups (clearing a crashed
-	// run's or, on a reboot, the last boot's, then a directory and limits in every
-	// hierarchy) and moving it in costs the start nothing now. Init runs nothing of the
-	// container before setup.SyncCgroupReady.
+	// Init now becomes the container's root and copies the host's mount namespace:
+	// making its cgroups (clearing a crashed run's or, on a reboot, the last boot's,
+	// then a directory and limits in every hierarchy) and moving it in meanwhile costs
+	// the start little. Init runs nothing of the container before
+	// setup.SyncCgroupReady.
 	placed := make(chan error, 1)
 	go func() { placed <- m.placeInit(pid) }()
 
-	// Init's first act (setup.InitMain): a host side that could not make a procfs for
-	// init's pid namespace itself (setup.ProcContextFor) mounts this one.
+	// Init's first message (setup.InitMain): a host side that could not make a procfs
+	// for init's pid namespace itself (setup.ProcContextFor) mounts this one.
 	fd, err := setup.RecvFD(sock, setup.SyncProcContext)
 	if err == nil {
 		procCtx = fd

@@ -24,16 +24,17 @@ import (
 // made by host root in a mount namespace owned by the initial user
 // namespace, and reach init as such a copy:
 //
-//  1. init (setup.InitMain) is forked by an init maker (initclone.go) in new
-//     user, mount, pid, net, uts and ipc namespaces. First it opens a procfs
+//  1. init (setup.InitMain) is forked ahead by an init maker (initclone.go) in
+//     new user, pid, net, uts and ipc namespaces, and waits for its config.
+//     Given it (the monitor wrote the id maps first), it becomes the
+//     container's root, copies the host's mount namespace, opens a procfs
 //     fs_context (on kernels without procfs's pidns parameter only a process
 //     of the container's pid namespace can make one that shows it) and hands
 //     that to the monitor (proc-context); then it clones the devices the
 //     daemon staged (setup.CloneMounts says why from there) and says
 //     ready-for-cgroup.
-//  2. buildMountNS, from the moment init's namespaces exist (the init
-//     maker made them before init), while init is forked and its Go runtime
-//     starts: a goroutine of the monitor locks its OS thread and gives it a
+//  2. buildMountNS, as the start begins (init and its namespaces exist
+//     already): a goroutine of the monitor locks its OS thread and gives it a
 //     mount namespace of its own (a copy of the host's, owned by the initial
 //     user namespace) and the container's network namespace (for its
 //     sysfs). There, as host root, setup.PrepareHost builds the tree,
@@ -44,7 +45,7 @@ import (
 //  3. The copy needs a single-threaded process that joins that mount
 //     namespace, then the container's user namespace: the copier (berth-init,
 //     or berthd `__mount-copier`, in the mode of lxd/nsexec/initns), started
-//     ahead with the maker (a spare's while it waits) and waiting in
+//     ahead with init (a spare's while it waits) and waiting in
 //     lxd/nsexec/initns/initns.c (no Go runtime starts in it). Told to go,
 //     with an fd of the thread's mount namespace, it joins it, joins the user
 //     namespace and unshares CLONE_NEWNS; the monitor opens that mount

@@ -38,8 +38,8 @@ import (
 // it is given one, and it exits when the socket closes without a RunDir (the daemon
 // exited or closed Spares). A start's caller refills Spares (Refill) once the start is
 // through: the next spare's work (the daemon binary's exec and Go runtime, berth-init's
-// twice for the init maker and the copier, a network namespace) would take the CPU the
-// start's init and then systemd's own exec need on a small host.
+// twice for the init maker and the copier, init's Go runtime, a network namespace) would
+// take the CPU the start's init and then systemd's own exec need on a small host.
 
 // spawned is a monitor process and our end of its startup socket.
 type spawned struct {

@@ -3,7 +3,9 @@ package setup
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -12,11 +14,13 @@ import (
 const InitSyncFD = 3
 
 // InitMain is the container's init until it execs systemd: the berth-init binary
-// (lxd/berth-init), or berthd's `__init` where that binary is not embedded. It runs on
-// the main OS thread, locked before main.
+// (lxd/berth-init), or berthd's `__init` where that binary is not embedded. An init maker
+// forked it ahead of its start (lxd/nsexec/initns/initclone.c), in new user, pid,
+// network, uts and ipc namespaces, with no id mapped yet. It runs on the main OS thread,
+// locked before main.
 //
-// Owns: user (root inside), pid (PID 1), mount (a copy of the host's until
-// mount-ns), uts, ipc, net; later cgroup.
+// Owns: user (root inside, once its config came), pid (PID 1), mount (a copy of the
+// host's made then, until mount-ns), uts, ipc, net; later cgroup.
 func InitMain() int {
 	f := os.NewFile(InitSyncFD, "sync")
 	enc := json.NewEncoder(f)
@@ -25,14 +29,9 @@ func InitMain() int {
 	// settings this init would otherwise drop without a word: a mask, a capability.
 	dec.DisallowUnknownFields()
 
-	// First, before the config: the procfs context the monitor's host side
-	// mounts as the container's /proc while the rest of init starts up. Only a
-	// process of the container's pid namespace can make one that shows it.
-	err := sendProcContext(f)
-	if err == nil {
-		err = runInit(f, enc, dec)
-	}
+	warmCodec()
 
+	err := runInit(f, enc, dec)
 	if err != nil {
 		_ = enc.Encode(SyncMsg{Type: SyncError, Error: err.Error()})
 		fmt.Fprintln(os.Stderr, "berth init:", err)
@@ -41,6 +40,50 @@ func InitMain() int {
 	}
 
 	return 0
+}
+
+// warmCodec decodes and encodes sync messages like those to come while init waits for its
+// config (it was made ahead, spare.go): encoding/json builds a type's codec on its first
+// use, and that, with the first page faults of its code, would otherwise take about a
+// millisecond of the start's path.
+func warmCodec() {
+	var msg SyncMsg
+
+	_ = json.Unmarshal([]byte(`{"type":"config","version":1,"config":{"rootfs":"/","env":["A=B"],`+
+		`"init":["/sbin/init"],"drop_caps":[1],"mounts":[{"source":"/","target":"/"}],"seccomp":"AAAA"}}`), &msg)
+	_ = json.NewEncoder(io.Discard).Encode(SyncMsg{Type: SyncReadyForCgroup})
+}
+
+// becomeRoot makes init the container's root in every thread of its runtime (the syscall
+// package's calls, through libc's broadcast here: a raw system call would change one
+// thread only), and gives its locked thread a copy of the host's
+// mount namespace as it is now, made in the container's user namespace: there the host's
+// mounts, those the daemon staged for this start among them, are locked (CloneMounts).
+// The monitor wrote the id maps before it sent the config. Root keeps the capabilities
+// init holds in its user namespace.
+func becomeRoot() error {
+	err := syscall.Setgroups(nil)
+	if err != nil {
+		return fmt.Errorf("setgroups: %w", err)
+	}
+
+	err = syscall.Setresgid(0, 0, 0)
+	if err != nil {
+		return fmt.Errorf("setresgid: %w", err)
+	}
+
+	err = syscall.Setresuid(0, 0, 0)
+	if err != nil {
+		return fmt.Errorf("setresuid: %w", err)
+	}
+
+	// On this locked thread only, which is the one that execs systemd (joinMountNS).
+	err = unix.Unshare(unix.CLONE_FS | unix.CLONE_NEWNS)
+	if err != nil {
+		return fmt.Errorf("copying the host's mount namespace: %w", err)
+	}
+
+	return nil
 }
 
 func sendProcContext(f *os.File) error {
@@ -65,6 +108,19 @@ func runInit(f *os.File, enc *json.Encoder, dec *json.Decoder) error {
 	}
 
 	cfg := *msg.Config
+
+	err = becomeRoot()
+	if err != nil {
+		return err
+	}
+
+	// Then the procfs context the monitor's host side mounts as the container's /proc
+	// where it cannot make one itself: only a process of the container's pid namespace
+	// can make one that shows it.
+	err = sendProcContext(f)
+	if err != nil {
+		return err
+	}
 
 	// From this copy of the host's mount namespace, where the daemon's
 	// staged devices are locked mounts (CloneMounts).

@@ -1,37 +1,36 @@
-// initclone: the constructor mode that makes a container's init without the monitor
-// forking itself (lxd/container/initclone.go).
+// initclone: the constructor mode that makes a container's init ahead of its start,
+// without the monitor forking itself (lxd/container/initclone.go).
 //
 // Why: cloning init straight from the monitor, a Go process, means a full fork of it
-// (a new user namespace rules out vfork: the child must wait for its id maps), a new
-// network namespace, then an exec of berth-init and its runtime's first page faults:
-// about 2 ms on the development VM, all on the path from `berth start` to systemd.
-// This process is exec'd ahead of that, while a spare monitor waits (spare.go), and
-// makes every namespace that does not depend on the container; what does is done when
-// the start comes: the id maps, written by the monitor, and the copy of the host's
-// mount namespace, which must show the mounts the daemon staged for this start.
+// (a new user namespace rules out vfork), a new network namespace, then an exec of
+// berth-init and its runtime's start: about 2 ms on the development VM, then 1-2 ms more
+// for init's Go runtime, all on the path from `berth start` to systemd. This process is
+// exec'd ahead of that, while a spare monitor waits (spare.go), and makes init at once:
+// its namespaces, its fork and its Go runtime's start happen before the container is
+// known. What depends on the container is init's first act once it has its config
+// (setup.InitMain): the id maps, written by the monitor before it sends the config,
+// make it the container's root, and a copy of the host's mount namespace made then
+// shows the mounts the daemon staged for this start.
 //
 // $_BERTH_INIT_CLONE_FD=<fd>: a SOCK_SEQPACKET socket to the monitor. Fd 3 is init's
 // sync socket (lxd/setup/sync.go), fds 0-2 the console's pty.
 //
 //  1. unshare the user, network, uts, ipc and pid namespaces (the user namespace first,
-//     which owns the others), still unmapped; reply {pid 0};
-//  2. wait for the go message; the monitor has written uid_map and gid_map meanwhile;
-//  3. become the container's root (setgroups, setresgid, setresuid: it keeps the
-//     capabilities it has in its user namespace), and unshare a mount namespace, a copy
-//     of the host's as it is now, owned by the container's user namespace;
-//  4. fork with CLONE_PARENT, so the monitor is the child's parent, and the child, the
+//     which owns the others), still unmapped;
+//  2. fork with CLONE_PARENT, so the monitor is the child's parent, and the child, the
 //     first process of the new pid namespace, is the container's init; reply {pid of
 //     the child}, exit 0. The child makes the console its controlling terminal in a
 //     session of its own and returns here: the Go runtime starts and runs
-//     setup.InitMain, talking on fd 3.
+//     setup.InitMain, which waits for its config on fd 3 (and exits at EOF).
 //
-// On failure, a reply {pid -1, errno, step}, and exit 1. EOF before the go message (the
-// monitor is gone) is an exit 1 without a reply.
+// On failure, a reply {pid -1, errno, step}, and exit 1.
 //
-// Unlike an init the monitor cloned and exec'd, this one runs in the memory of a process
-// exec'd by host root and is not dumpable after its setresuid, so until systemd's exec its
-// /proc files (fd, environ, mem, ns) belong to host root, not to the container's root:
-// stricter, and /proc/self still works for init itself.
+// Until its config comes, init holds the capabilities of its own user namespace only,
+// with no id mapped in it: it can act on nothing of the host's beyond what any process
+// of host root's without capabilities could, and it runs only our code. Once the
+// container's root, it is not dumpable (its credentials changed), so until systemd's exec
+// its /proc files (fd, environ, mem, ns) belong to host root, not to the container's
+// root: stricter, and /proc/self still works for init itself.
 
 #define _GNU_SOURCE
 #include <errno.h>
@@ -47,17 +46,11 @@
 #include <unistd.h>
 
 #define INITCLONE_ENV "_BERTH_INIT_CLONE_FD"
-#define INITCLONE_MAGIC 0x43544e49u /* "INTC" */
-#define INITCLONE_VERSION 1u
 
-// Must match cloneGo and cloneReply in lxd/container/initclone.go.
-struct initclone_go {
-	uint32_t magic;
-	uint32_t version;
-};
+// Must match cloneReply in lxd/container/initclone.go.
 
 struct initclone_reply {
-	int32_t pid;   // 0: namespaces made; > 0: init's pid in the monitor's pid namespace; -1: failed
+	int32_t pid;   // > 0: init's pid in the monitor's pid namespace; -1: failed
 	int32_t err;   // errno of the failed step
 	char what[40]; // the failed step
 };
@@ -85,10 +78,8 @@ static void initclone_fail(int sock, const char *what)
 __attribute__((constructor)) static void initclone(void)
 {
 	const char *env = getenv(INITCLONE_ENV);
-	struct initclone_go g;
 	char *end;
 	long fd;
-	ssize_t n;
 	pid_t pid;
 
 	if (env == NULL || *env == '\0')
@@ -107,36 +98,6 @@ __attribute__((constructor)) static void initclone(void)
 	if (unshare(CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID) < 0)
 		initclone_fail((int)fd, "unshare");
 
-	initclone_reply((int)fd, 0, 0, NULL);
-
-	do
-		n = recv((int)fd, &g, sizeof(g), 0);
-	while (n < 0 && errno == EINTR);
-
-	if (n == 0)
-		_exit(1);
-
-	if (n < 0)
-		initclone_fail((int)fd, "reading the go message");
-
-	if (n != (ssize_t)sizeof(g) || g.magic != INITCLONE_MAGIC || g.version != INITCLONE_VERSION) {
-		errno = EPROTO;
-		initclone_fail((int)fd, "reading the go message");
-	}
-
-	// Raw calls: the libc wrappers would signal every thread, and there is only this one.
-	if (syscall(SYS_setgroups, 0, NULL) < 0)
-		initclone_fail((int)fd, "setgroups");
-
-	if (syscall(SYS_setresgid, 0, 0, 0) < 0)
-		initclone_fail((int)fd, "setresgid");
-
-	if (syscall(SYS_setresuid, 0, 0, 0) < 0)
-		initclone_fail((int)fd, "setresuid");
-
-	if (unshare(CLONE_NEWNS) < 0)
-		initclone_fail((int)fd, "unshare(CLONE_NEWNS)");
-
 	// A raw clone without a new stack behaves like fork (as in nsexec.c); CLONE_PARENT
 	// makes the monitor the child's parent.
 	pid = (pid_t)syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, 0, 0, 0);
@@ -153,7 +114,7 @@ __attribute__((constructor)) static void initclone(void)
 	unsetenv(INITCLONE_ENV);
 
 	if (setsid() < 0 || ioctl(0, TIOCSCTTY, 0) < 0) {
-		// Init's sync socket is the one the monitor reads now.
+		// Init's sync socket is the one the monitor reads once it has sent the config.
 		dprintf(3, "{\"type\":\"error\",\"error\":\"making the console init's controlling terminal: %s\"}\n",
 			strerror(errno));
 		_exit(1);
