@@ -284,6 +284,33 @@ func TestStateCommands(t *testing.T) {
 	}
 }
 
+// TestStartAsksOnce: on the local remote (berthd's socket) start asks for the start
+// straight away, without reading the instance first (state.go says why).
+func TestStartAsksOnce(t *testing.T) {
+	s := fakeDaemon(t, testdaemon.Config{Instances: withStatus("Stopped", "c1")})
+
+	_, stderr, code := runCLI(t, s.Socket, "start", "c1")
+	requests := s.Requests() // before instanceOf's own read
+	if inst, _ := instanceOf(t, s, "c1"); code != 0 || inst.StatusCode != api.Running {
+		t.Fatalf("start: %d %s %v", code, stderr, inst.Status)
+	}
+
+	puts := 0
+	for _, r := range requests {
+		if r.Method == "GET" && strings.HasPrefix(r.Path, "/1.0/instances/c1") {
+			t.Errorf("start read the instance first: %s %s", r.Method, r.Path)
+		}
+
+		if r.Method == "PUT" && r.Path == "/1.0/instances/c1/state" {
+			puts++
+		}
+	}
+
+	if puts != 1 {
+		t.Errorf("%d state changes sent, want 1", puts)
+	}
+}
+
 func TestDelete(t *testing.T) {
 	s := fakeDaemon(t, testdaemon.Config{Instances: withStatus("Running", "c1")})
 

@@ -122,6 +122,18 @@ func (a *app) instanceTarget(arg string) (*client.Client, string, error) {
 	return c, name, nil
 }
 
+// ownDaemon says whether arg's remote is the local remote at its own address: berthd's
+// socket (--socket, $BERTH_SOCKET, $BERTH_DIR/unix.socket or the default), which is
+// never an LXD. A local remote given another socket ("unix:///path") may be one.
+func (a *app) ownDaemon(arg string) bool {
+	remote, _, err := a.parseRemote(arg)
+	if err != nil || remote != config.Local {
+		return false
+	}
+
+	return a.conf.Remotes[remote].Addr == config.LocalAddr
+}
+
 // sameRemote resolves two arguments that must be on one remote (copy, move,
 // rename): berth does not move instances between servers.
 func (a *app) sameRemote(src, dst string) (*client.Client, string, string, error) {

@@ -99,11 +99,31 @@ func newResumeCmd(a *app) *cobra.Command {
 	}
 }
 
-// start mirrors lxc: a frozen instance is unfrozen, a stateful one restored.
+// start mirrors lxc: a frozen instance is unfrozen, a stateful one restored. On the local
+// remote, berthd's own socket, it asks for the start at once: berthd refuses a stateful
+// stop, so no instance has state to restore, and only a start that failed needs the
+// instance's status (a frozen one is unfrozen). The request this saves is about 1.5 ms of
+// the path from the command to systemd (doc/host-tuning.md). Any other remote may be an
+// LXD, which throws away the state of a stateful instance started without it: there the
+// status comes first, as lxc reads it.
 func (a *app) start(ctx context.Context, arg string) error {
 	c, name, err := a.instanceTarget(arg)
 	if err != nil {
 		return err
+	}
+
+	if a.ownDaemon(arg) {
+		err = setState(ctx, c, name, api.InstanceStatePut{Action: "start"})
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+
+		inst, _, gerr := c.GetInstance(ctx, name)
+		if gerr != nil || inst.StatusCode != api.Frozen {
+			return err
+		}
+
+		return setState(ctx, c, name, api.InstanceStatePut{Action: "unfreeze", Timeout: -1})
 	}
 
 	inst, _, err := c.GetInstance(ctx, name)
@@ -116,7 +136,7 @@ func (a *app) start(ctx context.Context, arg string) error {
 		req = api.InstanceStatePut{Action: "unfreeze", Timeout: -1}
 	}
 
-	return a.changeState(ctx, arg, req)
+	return setState(ctx, c, name, req)
 }
 
 func (a *app) changeState(ctx context.Context, arg string, req api.InstanceStatePut) error {
