@@ -37,7 +37,11 @@ type cloneReply struct {
 
 // makerWait bounds the wait for the maker's answer. It is a few system calls away, but
 // on a host running flat out those can take as long as init's whole setup.
-const makerWait = setupTimeout
+var makerWait = setupTimeout // a variable for tests
+
+// lateAnswer is how long an answer already queued may take to read (the poller's
+// deadline must lie ahead for a read to be tried at all).
+const lateAnswer = 10 * time.Millisecond
 
 // initMaker is an init made ahead: init, our child waiting for its config, the copier
 // started for its user namespace, the console it was handed (its stdio) and our end of
@@ -84,8 +88,9 @@ func spawnInitMaker(exe *initExe) (*initMaker, error) {
 	cmd := &exec.Cmd{
 		Path: exe.path,
 		Args: exe.initArgs(),
-		// Init runs on one locked thread: fewer threads to start ahead, and for its
-		// change to the container's root to reach (setup.InitMain).
+		// Init's work runs on its one locked thread: one processor is all it uses, and
+		// its runtime starts fewer threads ahead for the change to the container's
+		// root to reach (setup.InitMain). Systemd gets its own environment.
 		Env:        []string{initns.EnvClone + "=4", "GOMAXPROCS=1"},
 		Dir:        "/",
 		Stdin:      mk.slave,
@@ -106,9 +111,22 @@ func spawnInitMaker(exe *initExe) (*initMaker, error) {
 		return nil, fmt.Errorf("starting the init maker: %w", err)
 	}
 
-	r, err := makerReply(ctl)
+	r, err := makerReply(ctl, makerWait)
+	if err != nil {
+		// One that answered nothing in time is killed. Once it is gone, an answer it
+		// did send is queued: take it, so that an init it forked is ours to kill and
+		// reap (discard), not a zombie for as long as the monitor lives.
+		_ = cmd.Process.Kill()
+	}
+
 	// The maker exits as soon as it has answered (or failed).
 	_ = cmd.Wait()
+
+	if err != nil && r.PID <= 0 {
+		if late, lerr := makerReply(ctl, lateAnswer); lerr == nil && late.PID > 0 {
+			mk.init, _ = os.FindProcess(int(late.PID))
+		}
+	}
 
 	if errors.Is(err, io.EOF) {
 		err = errors.New("the init maker ended without an answer")
@@ -142,11 +160,12 @@ func spawnInitMaker(exe *initExe) (*initMaker, error) {
 	return mk, nil
 }
 
-// makerReply reads the maker's answer on ctl; a failure it reports is an error.
-func makerReply(ctl *os.File) (cloneReply, error) {
+// makerReply reads the maker's answer on ctl, waiting at most wait; a failure it reports
+// is an error.
+func makerReply(ctl *os.File, wait time.Duration) (cloneReply, error) {
 	var r cloneReply
 
-	_ = ctl.SetReadDeadline(time.Now().Add(makerWait))
+	_ = ctl.SetReadDeadline(time.Now().Add(wait))
 	b := make([]byte, binary.Size(r))
 	n, err := ctl.Read(b)
 	if err != nil {

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/berth-dev/berth/lxd/idmap"
 	"github.com/berth-dev/berth/lxd/setup"
 )
@@ -51,6 +53,17 @@ func makeInit(t *testing.T) (*os.Process, *initMaker) {
 func TestInitMaker(t *testing.T) {
 	needRoot(t)
 
+	// A private mount point: what is mounted below it later reaches no copy of this mount
+	// namespace made before, whatever the host's propagation.
+	private := t.TempDir()
+	for _, m := range []struct{ flags uintptr }{{syscall.MS_BIND}, {syscall.MS_PRIVATE}} {
+		if err := syscall.Mount(private, private, "", m.flags, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	t.Cleanup(func() { _ = syscall.Unmount(private, syscall.MNT_DETACH) })
+
 	proc, mk := makeInit(t)
 	pid := proc.Pid
 
@@ -72,7 +85,29 @@ func TestInitMaker(t *testing.T) {
 		t.Errorf("init's status lacks %q:\n%s", want, status)
 	}
 
+	// A mount staged after init was made and waits for its config, as the daemon stages a
+	// start's devices: init's copy of the host's mount namespace, made once the config
+	// came, shows it.
+	waitReadingConfig(t, pid)
+	staged := filepath.Join(private, "staged")
+	if err := os.Mkdir(staged, 0o700); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := syscall.Mount("tmpfs", staged, "tmpfs", 0, "size=64k"); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Cleanup(func() { _ = syscall.Unmount(staged, syscall.MNT_DETACH) })
+	if err := os.WriteFile(filepath.Join(staged, "marker"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
 	configure(t, mk)
+
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d/root%s/marker", pid, staged)); err != nil {
+		t.Errorf("init's mount namespace lacks the mount staged before its config: %v", err)
+	}
 
 	// Root in every thread of its Go runtime, not only the one that execs, and in a mount
 	// namespace of its own.
@@ -97,6 +132,11 @@ func TestInitMaker(t *testing.T) {
 	theirs, err := os.Readlink(fmt.Sprintf("/proc/%d/task/%d/ns/mnt", pid, pid))
 	if err != nil || theirs == ours {
 		t.Errorf("init's mount namespace is %q (err %v), ours %q", theirs, err, ours)
+	}
+
+	// Owned by the container's user namespace, where the host's mounts are locked.
+	if owner, userns := mountNSOwner(t, pid), inode(t, fmt.Sprintf("/proc/%d/ns/user", pid)); owner != userns {
+		t.Errorf("init's mount namespace belongs to user namespace %d, init's is %d", owner, userns)
 	}
 
 	// The child makes the terminal its own just after the fork: wait for it.
@@ -149,6 +189,63 @@ func sessionOf(t *testing.T, pid int) (sid, tty int) {
 	return sid, tty
 }
 
+// waitReadingConfig waits until init (pid) blocks reading its sync socket (fd 3) on its
+// main thread: its runtime is up and it waits for its config.
+func waitReadingConfig(t *testing.T, pid int) {
+	t.Helper()
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/syscall", pid, pid))
+		if f := strings.Fields(string(b)); len(f) > 1 && f[0] == strconv.Itoa(unix.SYS_READ) && f[1] == "0x3" {
+			return
+		}
+
+		if time.Now().After(deadline) {
+			t.Fatalf("init does not wait for its config: %q", b)
+		}
+
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// mountNSOwner is the inode of the user namespace that owns pid's mount namespace.
+func mountNSOwner(t *testing.T, pid int) uint64 {
+	t.Helper()
+
+	f, err := os.Open(fmt.Sprintf("/proc/%d/ns/mnt", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	defer func() { _ = f.Close() }()
+
+	fd, err := unix.IoctlRetInt(int(f.Fd()), unix.NS_GET_USERNS)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	defer func() { _ = unix.Close(fd) }()
+
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		t.Fatal(err)
+	}
+
+	return st.Ino
+}
+
+func inode(t *testing.T, path string) uint64 {
+	t.Helper()
+
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+
+	return st.Ino
+}
+
 // configure sends init an empty config, as the monitor does once the maps are written,
 // and waits until init has become root and asks for its cgroup (taking the procfs
 // context it sends first).
@@ -173,7 +270,7 @@ func configure(t *testing.T, mk *initMaker) {
 }
 
 // TestInitExitsWithoutConfig: an init made ahead whose monitor goes away before its config
-// (a spare killed, a failed start) exits by itself, and was never root.
+// (a spare killed, a failed start) exits by itself, and says why on its console.
 func TestInitExitsWithoutConfig(t *testing.T) {
 	needRoot(t)
 
@@ -186,6 +283,7 @@ func TestInitExitsWithoutConfig(t *testing.T) {
 	mk.init = nil // reaped here
 	t.Cleanup(mk.discard)
 
+	waitReadingConfig(t, proc.Pid)
 	_ = mk.sync.Close()
 	mk.sync = nil
 
@@ -205,6 +303,64 @@ func TestInitExitsWithoutConfig(t *testing.T) {
 		<-done
 		t.Fatal("init still runs with its sync socket closed")
 	}
+
+	// What init said is in the console's buffer; mk.slave keeps it from hanging up.
+	_ = mk.master.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b := make([]byte, 4096)
+	n, _ := mk.master.Read(b)
+	if !strings.Contains(string(b[:n]), "waiting for config: EOF") {
+		t.Errorf("init's console says %q", b[:n])
+	}
+}
+
+// TestInitMakerThatHangs: a maker that answers nothing within makerWait is killed and
+// reaped, and the error comes then.
+func TestInitMakerThatHangs(t *testing.T) {
+	needRoot(t)
+
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "pid")
+	script := filepath.Join(dir, "maker")
+	err := os.WriteFile(script, []byte("#!/bin/sh\necho $$ > "+pidFile+"\nexec sleep 60\n"), 0o700)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	saved := makerWait
+	makerWait = 300 * time.Millisecond
+	t.Cleanup(func() { makerWait = saved })
+
+	t0 := time.Now()
+	mk, err := spawnInitMaker(&initExe{path: script})
+	if err == nil {
+		mk.discard()
+		t.Fatal("a maker that never answers made init")
+	}
+
+	if took := time.Since(t0); took > 5*time.Second {
+		t.Errorf("the error took %s", took)
+	}
+
+	b, _ := os.ReadFile(pidFile)
+	pid := strings.TrimSpace(string(b))
+	if pid == "" {
+		t.Fatal("the maker never ran")
+	}
+
+	if _, err := os.Stat("/proc/" + pid); err == nil {
+		t.Errorf("the maker (pid %s) still exists: %s", pid, procState(atoi(t, pid)))
+	}
+}
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	return n
 }
 
 // replaceStale makes an init ahead, kills the process kill names (init or its copier) and

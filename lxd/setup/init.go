@@ -77,7 +77,10 @@ func becomeRoot() error {
 		return fmt.Errorf("setresuid: %w", err)
 	}
 
-	// On this locked thread only, which is the one that execs systemd (joinMountNS).
+	// On this locked thread only, which is the one that execs systemd (joinMountNS): the
+	// runtime's other threads keep the host's mount namespace, root and cwd until that
+	// exec ends them, so no goroutine of init may resolve a path; all of init's work
+	// runs here (lxd/setup and lxd/confine start no goroutines).
 	err = unix.Unshare(unix.CLONE_FS | unix.CLONE_NEWNS)
 	if err != nil {
 		return fmt.Errorf("copying the host's mount namespace: %w", err)
@@ -116,7 +119,8 @@ func runInit(f *os.File, enc *json.Encoder, dec *json.Decoder) error {
 
 	// Then the procfs context the monitor's host side mounts as the container's /proc
 	// where it cannot make one itself: only a process of the container's pid namespace
-	// can make one that shows it.
+	// can make one that shows it. After becomeRoot: fsopen needs CAP_SYS_ADMIN over the
+	// owner of the caller's mount namespace, the container's user namespace only now.
 	err = sendProcContext(f)
 	if err != nil {
 		return err

@@ -27,10 +27,10 @@
 //
 // Until its config comes, init holds the capabilities of its own user namespace only,
 // with no id mapped in it: it can act on nothing of the host's beyond what any process
-// of host root's without capabilities could, and it runs only our code. Once the
-// container's root, it is not dumpable (its credentials changed), so until systemd's exec
-// its /proc files (fd, environ, mem, ns) belong to host root, not to the container's
-// root: stricter, and /proc/self still works for init itself.
+// of host root's without capabilities could, and it runs only our code. It is not
+// dumpable (set here, before the unshare), so until systemd's exec its /proc files (fd,
+// environ, mem, ns) belong to host root, not to the container's root: stricter, and
+// /proc/self still works for init itself.
 
 #define _GNU_SOURCE
 #include <errno.h>
@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -94,6 +95,14 @@ __attribute__((constructor)) static void initclone(void)
 
 		_exit(1);
 	}
+
+	// Not dumpable from here on, whatever fs.suid_dumpable says: until its config, init
+	// is host uid 0 in a user namespace such a process (without capabilities) could
+	// otherwise ptrace into, and afterwards its threads other than the one that execs
+	// still sit in the host's mount namespace. The monitor, host root, keeps its access.
+	// systemd's exec makes the process dumpable again, as the container's.
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		initclone_fail((int)fd, "prctl(PR_SET_DUMPABLE)");
 
 	if (unshare(CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID) < 0)
 		initclone_fail((int)fd, "unshare");
