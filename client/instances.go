@@ -51,7 +51,7 @@ func (c *Client) GetInstancesFull(ctx context.Context) ([]api.InstanceFull, erro
 // table of 500) decodes only those, where api.InstanceFull costs every map of every
 // instance.
 func (c *Client) GetInstancesFullInto(ctx context.Context, target any) error {
-	_, err := c.queryStruct(ctx, http.MethodGet, "/1.0/instances?filter=&recursion=2", nil, "", target)
+	_, err := c.queryList(ctx, http.MethodGet, "/1.0/instances?filter=&recursion=2", target)
 	return err
 }
 

@@ -164,6 +164,29 @@ func (c *Client) queryStruct(ctx context.Context, method, path string, body any,
 		return "", err
 	}
 
+	return decodeInto(resp, data, method, path, target)
+}
+
+// queryList is queryStruct for a list (target points to a slice) of large elements,
+// decoded one element at a time on every CPU where the answer allows (listsplit.go).
+func (c *Client) queryList(ctx context.Context, method, path string, target any) (string, error) {
+	resp, data, err := c.send(ctx, method, path, nil, "")
+	if err != nil {
+		return "", err
+	}
+
+	if resp.StatusCode == http.StatusOK {
+		elems, ok := syncListElems(data)
+		if ok && decodeListInto(elems, target) == nil {
+			return resp.Header.Get("ETag"), nil
+		}
+	}
+
+	return decodeInto(resp, data, method, path, target)
+}
+
+// decodeInto decodes data, the answer to method path, into target.
+func decodeInto(resp *http.Response, data []byte, method, path string, target any) (string, error) {
 	env := struct {
 		Type     api.ResponseType `json:"type"`
 		Metadata any              `json:"metadata"`

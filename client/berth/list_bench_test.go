@@ -194,6 +194,7 @@ func benchmarkListProcess(b *testing.B, n int, args ...string) {
 }
 
 func BenchmarkListProcess1(b *testing.B)   { benchmarkListProcess(b, 1) }
+func BenchmarkListProcess60(b *testing.B)  { benchmarkListProcess(b, 60) }
 func BenchmarkListProcess500(b *testing.B) { benchmarkListProcess(b, 500) }
 
 // TestListRecordMatchesFull checks that the lean decoding of `berth list` renders every
