@@ -85,6 +85,7 @@ func monitorMain(runDir string) int {
 	if runDir == "" {
 		_, _ = cgroup.Detect() // a spare's idle work: newMonitor finds it done
 		prepareInit()          // and startInit these
+		warmCodecs()
 		var err error
 		runDir, held, err = awaitRunDir(startup)
 		if err != nil {
