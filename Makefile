@@ -84,7 +84,8 @@ FUZZ_TARGETS := \
 	./lxd/images:FuzzReadMetadata \
 	./lxd/backup:FuzzBackupMember \
 	./lxd/backup:FuzzSplitBackup \
-	./lxd:FuzzAPIBody
+	./lxd:FuzzAPIBody \
+	./client:FuzzSyncListElems
 # Go's fuzzer can end a run with "context deadline exceeded" and no failing input when its
 # time runs out while it minimizes a new interesting input: such a run is tried once more;
 # a real failure (it writes a failing input) never is.
