@@ -25,14 +25,15 @@ const minParallel = 8
 // GOMAXPROCS goroutines.
 func decodeListInto(elems [][]byte, target any) error {
 	rv := reflect.ValueOf(target)
-	if rv.Kind() != reflect.Pointer || rv.Elem().Kind() != reflect.Slice {
-		return &json.InvalidUnmarshalError{Type: rv.Type()}
+	if !rv.IsValid() || rv.Kind() != reflect.Pointer || rv.IsNil() || rv.Elem().Kind() != reflect.Slice {
+		return &json.InvalidUnmarshalError{Type: reflect.TypeOf(target)}
 	}
 
 	s := reflect.MakeSlice(rv.Elem().Type(), len(elems), len(elems))
 	workers := min(runtime.GOMAXPROCS(0), max(1, len(elems)/minParallel))
 
 	var next atomic.Int64
+	var stop atomic.Bool // one element failed: the answer is decoded whole instead
 	var firstErr error
 	var once sync.Once
 	var wg sync.WaitGroup
@@ -42,13 +43,14 @@ func decodeListInto(elems [][]byte, target any) error {
 			defer wg.Done()
 			for {
 				i := int(next.Add(1) - 1)
-				if i >= len(elems) {
+				if i >= len(elems) || stop.Load() {
 					return
 				}
 
 				err := json.Unmarshal(elems[i], s.Index(i).Addr().Interface())
 				if err != nil {
 					once.Do(func() { firstErr = err })
+					stop.Store(true)
 					return
 				}
 			}
@@ -65,22 +67,32 @@ func decodeListInto(elems [][]byte, target any) error {
 	return nil
 }
 
+// envelopeKeys are the keys of an LXD answer's envelope. An answer with any other key (in
+// another case, escaped, repeated) is decoded the ordinary way: encoding/json matches keys
+// without regard to case, and the last of a repeated key wins.
+var envelopeKeys = map[string]bool{
+	"type": true, "status": true, "status_code": true, "operation": true,
+	"error_code": true, "error": true, "metadata": true,
+}
+
+// maxElemDepth keeps an element's nesting within what encoding/json accepts of the whole
+// answer (10000 levels, of which the envelope and the list take two).
+const maxElemDepth = 10000 - 2
+
 // syncListElems returns the elements of the metadata of data, an LXD sync answer whose
-// metadata is an array, as subslices of data; false if data is anything else or is not
-// well bracketed (the caller then decodes it the ordinary way).
+// metadata is an array, as subslices of data; false if data is anything else (the caller
+// then decodes it the ordinary way). The envelope without its metadata must be valid
+// JSON; the elements are validated by their own decoding.
 func syncListElems(data []byte) ([][]byte, bool) {
 	i := skipSpace(data, 0)
 	if i >= len(data) || data[i] != '{' {
 		return nil, false
 	}
 
-	var meta []byte
+	seen := map[string]bool{}
+	metaStart, metaEnd := -1, -1
 	isSync := false
 	i = skipSpace(data, i+1)
-	if i < len(data) && data[i] == '}' {
-		return nil, false
-	}
-
 	for {
 		if i >= len(data) || data[i] != '"' {
 			return nil, false
@@ -91,14 +103,19 @@ func syncListElems(data []byte) ([][]byte, bool) {
 			return nil, false
 		}
 
-		key := string(data[i+1 : end-1]) // an escaped key matches none of ours: then no metadata, false
+		key := string(data[i+1 : end-1])
+		if !envelopeKeys[key] || seen[key] {
+			return nil, false
+		}
+
+		seen[key] = true
 		i = skipSpace(data, end)
 		if i >= len(data) || data[i] != ':' {
 			return nil, false
 		}
 
 		i = skipSpace(data, i+1)
-		end, ok = skipValue(data, i)
+		end, _, ok = skipValue(data, i)
 		if !ok {
 			return nil, false
 		}
@@ -107,7 +124,7 @@ func syncListElems(data []byte) ([][]byte, bool) {
 		case "type":
 			isSync = string(data[i:end]) == `"sync"`
 		case "metadata":
-			meta = data[i:end]
+			metaStart, metaEnd = i, end
 		}
 
 		i = skipSpace(data, end)
@@ -123,11 +140,18 @@ func syncListElems(data []byte) ([][]byte, bool) {
 		return nil, false
 	}
 
-	if skipSpace(data, i+1) != len(data) || !isSync || len(meta) == 0 || meta[0] != '[' {
+	if skipSpace(data, i+1) != len(data) || !isSync || metaStart < 0 || data[metaStart] != '[' {
 		return nil, false
 	}
 
-	return arrayElems(meta)
+	// The rest of the envelope, its metadata taken out: a few dozen bytes to validate.
+	env := make([]byte, 0, len(data)-(metaEnd-metaStart)+4)
+	env = append(append(append(env, data[:metaStart]...), "null"...), data[metaEnd:]...)
+	if !json.Valid(env) {
+		return nil, false
+	}
+
+	return arrayElems(data[metaStart:metaEnd])
 }
 
 // arrayElems splits a JSON array (its brackets included) into its elements.
@@ -139,8 +163,8 @@ func arrayElems(a []byte) ([][]byte, bool) {
 	}
 
 	for {
-		end, ok := skipValue(a, i)
-		if !ok || end == i {
+		end, depth, ok := skipValue(a, i)
+		if !ok || end == i || depth > maxElemDepth {
 			return nil, false
 		}
 
@@ -159,39 +183,42 @@ func arrayElems(a []byte) ([][]byte, bool) {
 	}
 }
 
-// skipValue returns the end of the value that starts at b[i]: a string, an object or
-// array (followed to its closing bracket, strings and nesting only), or a scalar (up to
-// the next delimiter). Nothing more is checked: the value is decoded afterwards.
-func skipValue(b []byte, i int) (int, bool) {
+// skipValue returns the end of the value that starts at b[i] and its deepest nesting: a
+// string, an object or array (followed to its closing bracket, strings and nesting
+// only), or a scalar (up to the next delimiter). Nothing more is checked: the value is
+// validated afterwards.
+func skipValue(b []byte, i int) (int, int, bool) {
 	if i >= len(b) {
-		return 0, false
+		return 0, 0, false
 	}
 
 	switch b[i] {
 	case '"':
-		return skipString(b, i)
+		end, ok := skipString(b, i)
+		return end, 0, ok
 	case '{', '[':
-		depth := 0
+		depth, deepest := 0, 0
 		for ; i < len(b); i++ {
 			switch b[i] {
 			case '"':
 				end, ok := skipString(b, i)
 				if !ok {
-					return 0, false
+					return 0, 0, false
 				}
 
 				i = end - 1
 			case '{', '[':
 				depth++
+				deepest = max(deepest, depth)
 			case '}', ']':
 				depth--
 				if depth == 0 {
-					return i + 1, true
+					return i + 1, deepest, true
 				}
 			}
 		}
 
-		return 0, false
+		return 0, 0, false
 	}
 
 	start := i
@@ -199,7 +226,7 @@ func skipValue(b []byte, i int) (int, bool) {
 		i++
 	}
 
-	return i, i > start
+	return i, 0, i > start
 }
 
 // skipString returns the end of the string that starts at b[i] (its closing quote

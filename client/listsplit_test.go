@@ -3,6 +3,7 @@ package client
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"reflect"
 	"strings"
 	"testing"
@@ -15,7 +16,8 @@ func TestSyncListElems(t *testing.T) {
 		`{"type":"sync","status":"Success","metadata":[{"a":1},{"b":"x"}]}`,
 		` { "metadata" : [ {"a":"]}\"[{,"} , 2 , "s,]" , null , [1,[2]] ] , "type" : "sync" } `,
 		`{"type":"sync","metadata":[]}`,
-		`{"type":"sync","metadata":[{"k\"ey":"v\\"}],"type":"sync"}`,
+		`{"type":"sync","metadata":[{"k\"ey":"v\\"}]}`,
+		`{"type":"sync","status":"Success","status_code":200,"operation":"","error_code":0,"error":"","metadata":[{"name":"c1"}]}`,
 	}
 
 	for _, in := range good {
@@ -57,6 +59,17 @@ func TestSyncListElems(t *testing.T) {
 		`{"type":"sync","metadata":[1 2]}`,
 		`{"type":"sync" "metadata":[1]}`,
 		`{"type":"sync","metadata":[1],}`,
+		// What encoding/json would read otherwise, or refuse: the answer is then decoded
+		// whole, the ordinary way.
+		`{"type":"sync","metadata":[1],"type":"sync"}`,
+		`{"type":"sync","status":tru,"metadata":[1]}`,
+		`{"type":"sync","x":{],"metadata":[1]}`,
+		"{\"type\":\"sync\",\"error\":\"\x01\",\"metadata\":[1]}",
+		`{"type":"sync","metadata":[1],"METADATA":[2,3]}`,
+		`{"type":"sync","metadata":[1],"meta\u0064ata":[2,3]}`,
+		`{"type":"sync","metadata":[],"Type":"error","error":"boom","error_code":500}`,
+		`{"type":"sync","metadata":[1],"metadata":[2]}`,
+		`{"type":"sync","metadata":[` + strings.Repeat("[", maxElemDepth+1) + strings.Repeat("]", maxElemDepth+1) + `]}`,
 	}
 
 	for _, in := range bad {
@@ -116,42 +129,46 @@ func TestDecodeListInto(t *testing.T) {
 	}
 }
 
-// FuzzSyncListElems: whenever the splitter accepts an answer, encoding/json accepts it
-// too and finds the same elements.
+// FuzzSyncListElems: whenever the per-element decoding succeeds, decoding the answer whole
+// (decodeInto, what the client did before) succeeds too, with the same result.
 func FuzzSyncListElems(f *testing.F) {
 	f.Add(`{"type":"sync","metadata":[{"a":"]\"}"},[1,{}],"x"]}`)
 	f.Add(`{"type":"sync","metadata":[]}`)
 	f.Add(`{"metadata":[1,2,3],"type":"sync"}`)
+	f.Add(`{"type":"sync","status":"Success","status_code":200,"operation":"","error_code":0,"error":"","metadata":[{"name":"c1","state":{"network":{"eth0":{"addresses":[]}}}}]}`)
+	f.Add(`{"type":"sync","status":tru,"metadata":[1]}`)
+	f.Add(`{"type":"sync","metadata":[1],"METADATA":[2]}`)
+	f.Add(`{"type":"error","error":"boom","error_code":500,"metadata":[1]}`)
 	f.Fuzz(func(t *testing.T, in string) {
 		elems, ok := syncListElems([]byte(in))
 		if !ok {
 			return
 		}
 
-		var env struct {
-			Metadata []json.RawMessage `json:"metadata"`
+		var fast []any
+		if decodeListInto(elems, &fast) != nil {
+			return // decoded whole instead
 		}
 
-		err := json.Unmarshal([]byte(in), &env)
+		var whole []any
+		resp := &http.Response{StatusCode: http.StatusOK, Header: http.Header{}}
+		_, err := decodeInto(resp, []byte(in), http.MethodGet, "/1.0/instances", &whole)
 		if err != nil {
-			// Well bracketed but not JSON (a bad scalar, say): the elements' own
-			// Unmarshal refuses it, and the whole answer is decoded again.
-			var v []any
-			if decodeListInto(elems, &v) == nil {
-				t.Fatalf("%q: encoding/json refuses it (%v) but its elements decode", in, err)
-			}
-
-			return
+			t.Fatalf("%q: decoded per element, but whole it is an error: %v", in, err)
 		}
 
-		if len(elems) != len(env.Metadata) {
-			t.Fatalf("%q: %d elements, encoding/json finds %d", in, len(elems), len(env.Metadata))
-		}
-
-		for i := range elems {
-			if string(elems[i]) != string(env.Metadata[i]) {
-				t.Fatalf("%q: element %d is %q, want %q", in, i, elems[i], env.Metadata[i])
-			}
+		if !reflect.DeepEqual(fast, whole) {
+			t.Fatalf("%q: per element %#v, whole %#v", in, fast, whole)
 		}
 	})
+}
+
+// TestDecodeListIntoNil: a nil target is an error, not a panic.
+func TestDecodeListIntoNil(t *testing.T) {
+	var nilSlice *[]listElem
+	for _, target := range []any{nil, nilSlice, []listElem{}} {
+		if err := decodeListInto([][]byte{[]byte(`{}`)}, target); err == nil {
+			t.Errorf("%T: no error", target)
+		}
+	}
 }

@@ -175,7 +175,7 @@ func (c *Client) queryList(ctx context.Context, method, path string, target any)
 		return "", err
 	}
 
-	if resp.StatusCode == http.StatusOK {
+	if resp.StatusCode == http.StatusOK && target != nil {
 		elems, ok := syncListElems(data)
 		if ok && decodeListInto(elems, target) == nil {
 			return resp.Header.Get("ETag"), nil

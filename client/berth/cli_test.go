@@ -284,30 +284,41 @@ func TestStateCommands(t *testing.T) {
 	}
 }
 
-// TestStartAsksOnce: on the local remote (berthd's socket) start asks for the start
-// straight away, without reading the instance first (state.go says why).
+// TestStartAsksOnce: where the local remote's socket is berthd's, start asks for the
+// start straight away, without reading the instance first (state.go says why); where it
+// is another daemon's (this fake one, as an LXD would be), it reads the instance first.
 func TestStartAsksOnce(t *testing.T) {
-	s := fakeDaemon(t, testdaemon.Config{Instances: withStatus("Stopped", "c1")})
+	for _, berthd := range []bool{true, false} {
+		s := fakeDaemon(t, testdaemon.Config{Instances: withStatus("Stopped", "c1")})
 
-	_, stderr, code := runCLI(t, s.Socket, "start", "c1")
-	requests := s.Requests() // before instanceOf's own read
-	if inst, _ := instanceOf(t, s, "c1"); code != 0 || inst.StatusCode != api.Running {
-		t.Fatalf("start: %d %s %v", code, stderr, inst.Status)
-	}
-
-	puts := 0
-	for _, r := range requests {
-		if r.Method == "GET" && strings.HasPrefix(r.Path, "/1.0/instances/c1") {
-			t.Errorf("start read the instance first: %s %s", r.Method, r.Path)
+		// The fake daemon is this test's process: the real check says it is not berthd.
+		saved := servedByBerthd
+		if berthd {
+			servedByBerthd = func(*client.Client) bool { return true }
 		}
 
-		if r.Method == "PUT" && r.Path == "/1.0/instances/c1/state" {
-			puts++
-		}
-	}
+		_, stderr, code := runCLI(t, s.Socket, "start", "c1")
+		servedByBerthd = saved
 
-	if puts != 1 {
-		t.Errorf("%d state changes sent, want 1", puts)
+		requests := s.Requests() // before instanceOf's own read
+		if inst, _ := instanceOf(t, s, "c1"); code != 0 || inst.StatusCode != api.Running {
+			t.Fatalf("start: %d %s %v", code, stderr, inst.Status)
+		}
+
+		puts, gets := 0, 0
+		for _, r := range requests {
+			if r.Method == "GET" && strings.HasPrefix(r.Path, "/1.0/instances/c1") {
+				gets++
+			}
+
+			if r.Method == "PUT" && r.Path == "/1.0/instances/c1/state" {
+				puts++
+			}
+		}
+
+		if want := map[bool]int{true: 0, false: 1}[berthd]; gets != want || puts != 1 {
+			t.Errorf("served by berthd %v: %d reads of the instance and %d state changes, want %d and 1", berthd, gets, puts, want)
+		}
 	}
 }
 

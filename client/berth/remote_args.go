@@ -122,9 +122,9 @@ func (a *app) instanceTarget(arg string) (*client.Client, string, error) {
 	return c, name, nil
 }
 
-// ownDaemon says whether arg's remote is the local remote at its own address: berthd's
-// socket (--socket, $BERTH_SOCKET, $BERTH_DIR/unix.socket or the default), which is
-// never an LXD. A local remote given another socket ("unix:///path") may be one.
+// ownDaemon says whether arg's remote is the local remote at its own address: the socket
+// meant for berthd (--socket, $BERTH_SOCKET, $BERTH_DIR/unix.socket or the default). Any
+// of those may name another daemon's socket: client.Client.ServedByBerthd tells.
 func (a *app) ownDaemon(arg string) bool {
 	remote, _, err := a.parseRemote(arg)
 	if err != nil || remote != config.Local {

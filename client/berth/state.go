@@ -99,20 +99,24 @@ func newResumeCmd(a *app) *cobra.Command {
 	}
 }
 
-// start mirrors lxc: a frozen instance is unfrozen, a stateful one restored. On the local
-// remote, berthd's own socket, it asks for the start at once: berthd refuses a stateful
-// stop, so no instance has state to restore, and only a start that failed needs the
-// instance's status (a frozen one is unfrozen). The request this saves is about 1.5 ms of
-// the path from the command to systemd (doc/host-tuning.md). Any other remote may be an
-// LXD, which throws away the state of a stateful instance started without it: there the
-// status comes first, as lxc reads it.
+// servedByBerthd is client.Client.ServedByBerthd; tests replace it.
+var servedByBerthd = (*client.Client).ServedByBerthd
+
+// start mirrors lxc: a frozen instance is unfrozen, a stateful one restored. Where the
+// local remote's socket is berthd's (the kernel names the process listening there), it
+// asks for the start at once: berthd refuses a stateful stop, so no instance has state to
+// restore, and only a start that failed needs the instance's status (a frozen one is
+// unfrozen). The request this saves is about 1.5 ms of the path from the command to
+// systemd (doc/host-tuning.md). Anything else may be an LXD, which throws away the state
+// of a stateful instance started without it: there the status comes first, as lxc reads
+// it.
 func (a *app) start(ctx context.Context, arg string) error {
 	c, name, err := a.instanceTarget(arg)
 	if err != nil {
 		return err
 	}
 
-	if a.ownDaemon(arg) {
+	if a.ownDaemon(arg) && servedByBerthd(c) {
 		err = setState(ctx, c, name, api.InstanceStatePut{Action: "start"})
 		if err == nil || ctx.Err() != nil {
 			return err
