@@ -112,10 +112,11 @@ func spawnInitMaker(exe *initExe) (*initMaker, error) {
 	}
 
 	r, err := makerReply(ctl, makerWait)
-	if err != nil {
-		// One that answered nothing in time is killed. Once it is gone, an answer it
-		// did send is queued: take it, so that an init it forked is ours to kill and
-		// reap (discard), not a zombie for as long as the monitor lives.
+	if err != nil || r.PID <= 0 {
+		// One that answered nothing in time, or not a pid, is killed (it would wait for
+		// the socket's EOF). Once it is gone, an answer it did send is queued: take it,
+		// so that an init it forked is ours to kill and reap (discard), not a zombie for
+		// as long as the monitor lives.
 		_ = cmd.Process.Kill()
 	}
 
