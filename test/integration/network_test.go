@@ -617,7 +617,7 @@ func testNetworkAPI(t *testing.T, d *daemon, def *api.Network) {
 	_, defNet, _ := net.ParseCIDR(def.Config["ipv4.address"])
 	overlap := defNet.IP.To4()
 	overlapCIDR := fmt.Sprintf("%d.%d.%d.%d/24", overlap[0], overlap[1], overlap[2], 200)
-	before := d.berth("network", "list", "--format", "json")
+	before := managedNetworks(t, d)
 	linksBefore, _ := ip.Links()
 	bad := []string{
 		`{"name":"bt-overlap","config":{"ipv4.address":"` + overlapCIDR + `"}}`,
@@ -652,7 +652,7 @@ func testNetworkAPI(t *testing.T, d *daemon, def *api.Network) {
 		t.Errorf("PATCH newline value: %d %s", code, resp.Error)
 	}
 
-	after := d.berth("network", "list", "--format", "json")
+	after := managedNetworks(t, d)
 	if before != after {
 		t.Fatalf("bad input changed something:\n%s\n%s", before, after)
 	}
@@ -676,8 +676,9 @@ func testNetworkAPI(t *testing.T, d *daemon, def *api.Network) {
 		t.Fatalf("rejected updates changed the config: %v", n3.Config)
 	}
 
+	all := d.berth("network", "list", "--format", "json")
 	var list []api.Network
-	_ = json.Unmarshal([]byte(after), &list)
+	_ = json.Unmarshal([]byte(all), &list)
 	managed, lo := 0, false
 	for _, n := range list {
 		if n.Managed {
@@ -688,7 +689,7 @@ func testNetworkAPI(t *testing.T, d *daemon, def *api.Network) {
 	}
 
 	if managed != 2 || !lo {
-		t.Fatalf("networks after bad input (want 2 managed, and lo as an unmanaged loopback): %s", after)
+		t.Fatalf("networks after bad input (want 2 managed, and lo as an unmanaged loopback): %s", all)
 	}
 
 	// Host interfaces are there as LXD shows them, but not Berth's to change.
@@ -807,4 +808,30 @@ func TestNICHotplug(t *testing.T) {
 	}
 
 	d.berth("delete", "-f", "hp1")
+}
+
+// managedNetworks is `berth network list --format json` of d's own networks: the host's
+// other interfaces (those other tests' daemons make meanwhile among them) are left out.
+func managedNetworks(t *testing.T, d *daemon) string {
+	t.Helper()
+
+	var all []map[string]any
+	err := json.Unmarshal([]byte(d.berth("network", "list", "--format", "json")), &all)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var own []map[string]any
+	for _, n := range all {
+		if n["managed"] == true {
+			own = append(own, n)
+		}
+	}
+
+	b, err := json.Marshal(own)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	return string(b)
 }
