@@ -284,7 +284,7 @@ func TestStateCommands(t *testing.T) {
 	}
 }
 
-// TestStartAsksOnce: where the local remote's socket is berthd's, start asks for the
+// TestStartAsksOnce: where the remote's socket is berthd's, start asks for the
 // start straight away, without reading the instance first (state.go says why); where it
 // is another daemon's (this fake one, as an LXD would be), it reads the instance first.
 func TestStartAsksOnce(t *testing.T) {

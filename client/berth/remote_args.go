@@ -122,18 +122,6 @@ func (a *app) instanceTarget(arg string) (*client.Client, string, error) {
 	return c, name, nil
 }
 
-// ownDaemon says whether arg's remote is the local remote at its own address: the socket
-// meant for berthd (--socket, $BERTH_SOCKET, $BERTH_DIR/unix.socket or the default). Any
-// of those may name another daemon's socket: client.Client.ServedByBerthd tells.
-func (a *app) ownDaemon(arg string) bool {
-	remote, _, err := a.parseRemote(arg)
-	if err != nil || remote != config.Local {
-		return false
-	}
-
-	return a.conf.Remotes[remote].Addr == config.LocalAddr
-}
-
 // sameRemote resolves two arguments that must be on one remote (copy, move,
 // rename): berth does not move instances between servers.
 func (a *app) sameRemote(src, dst string) (*client.Client, string, string, error) {

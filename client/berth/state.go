@@ -103,7 +103,7 @@ func newResumeCmd(a *app) *cobra.Command {
 var servedByBerthd = (*client.Client).ServedByBerthd
 
 // start mirrors lxc: a frozen instance is unfrozen, a stateful one restored. Where the
-// local remote's socket is berthd's (the kernel names the process listening there), it
+// remote's socket is berthd's (the kernel names the process listening there), it
 // asks for the start at once: berthd refuses a stateful stop, so no instance has state to
 // restore, and only a start that failed needs the instance's status (a frozen one is
 // unfrozen). The request this saves is about 1.5 ms of the path from the command to
@@ -116,7 +116,7 @@ func (a *app) start(ctx context.Context, arg string) error {
 		return err
 	}
 
-	if a.ownDaemon(arg) && servedByBerthd(c) {
+	if servedByBerthd(c) {
 		err = setState(ctx, c, name, api.InstanceStatePut{Action: "start"})
 		if err == nil || ctx.Err() != nil {
 			return err

@@ -13,12 +13,13 @@ import (
 	"github.com/berth-dev/berth/lxd/setup"
 )
 
-// openNetNS opens the network namespace of init (pid), the one the host side needs (for
-// the tree's sysfs).
-func openNetNS(pid int) (*os.File, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/ns/net", pid))
+// openNS opens init's (pid's) namespace of kind ("net", "pid"), one the host side needs:
+// the network namespace for the tree's sysfs, the pid namespace for its procfs. Init is
+// our unreaped child, so pid is surely it.
+func openNS(pid int, kind string) (*os.File, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/ns/%s", pid, kind))
 	if err != nil {
-		return nil, fmt.Errorf("opening init's network namespace: %w", err)
+		return nil, fmt.Errorf("opening init's %s namespace: %w", kind, err)
 	}
 
 	return f, nil
@@ -31,7 +32,7 @@ func readyMaker(exe *initExe, mk *initMaker, log *slog.Logger) (*initMaker, *os.
 		err := mk.alive()
 		var netns *os.File
 		if err == nil {
-			netns, err = openNetNS(mk.init.Pid)
+			netns, err = openNS(mk.init.Pid, "net")
 		}
 
 		if err == nil {
@@ -47,7 +48,7 @@ func readyMaker(exe *initExe, mk *initMaker, log *slog.Logger) (*initMaker, *os.
 		return nil, nil, err
 	}
 
-	netns, err := openNetNS(mk.init.Pid)
+	netns, err := openNS(mk.init.Pid, "net")
 	if err != nil {
 		mk.discard()
 		return nil, nil, err
@@ -56,17 +57,15 @@ func readyMaker(exe *initExe, mk *initMaker, log *slog.Logger) (*initMaker, *os.
 	return mk, netns, nil
 }
 
-// hostSide is the host side of a start (buildMountNS), running while init is forked and
-// starts up.
+// hostSide is the host side of a start (buildMountNS), running while init becomes the
+// container's root and clones the staged mounts.
 type hostSide struct {
-	pidc      chan *os.File // init's pid namespace, once init is forked
-	pidGiven  bool
 	procc     chan int // init's procfs context, for a host side that cannot make its own
 	procGiven bool
 
 	makeProc func(pidns int) (int, error) // setup.ProcContextFor; tests replace it
 	own      int                          // the procfs context made here, or -1
-	pidns    *os.File                     // init's pid namespace, once received
+	pidns    *os.File                     // init's pid namespace, closed when done
 
 	done chan hostResult
 	once sync.Once
@@ -79,20 +78,20 @@ type hostResult struct {
 	err   error
 }
 
-func newHostSide() *hostSide {
+func newHostSide(pidns *os.File) *hostSide {
 	return &hostSide{
-		pidc:     make(chan *os.File, 1),
 		procc:    make(chan int, 1),
 		makeProc: setup.ProcContextFor,
 		own:      -1,
+		pidns:    pidns,
 		done:     make(chan hostResult, 1),
 	}
 }
 
-// startHostSide starts building init's mount tree in the network namespace the maker made
-// (netns) and has cp copy it.
-func startHostSide(cfg setup.Config, netns *os.File, cp *copier, views *viewClones, deadline time.Time) *hostSide {
-	h := newHostSide()
+// startHostSide starts building init's mount tree in init's network namespace (netns),
+// with a procfs of its pid namespace (pidns, which it closes), and has cp copy it.
+func startHostSide(cfg setup.Config, netns, pidns *os.File, cp *copier, views *viewClones, deadline time.Time) *hostSide {
+	h := newHostSide(pidns)
 
 	go func() {
 		mntns, err := buildMountNS(cfg, cp, netns, setup.HostInputs{KernelViews: views.wait, ProcCtx: h.procContext}, deadline)
@@ -100,10 +99,7 @@ func startHostSide(cfg setup.Config, netns *os.File, cp *copier, views *viewClon
 			_ = unix.Close(h.own)
 		}
 
-		if h.pidns != nil {
-			_ = h.pidns.Close()
-		}
-
+		_ = h.pidns.Close()
 		h.done <- hostResult{mntns, err}
 	}()
 
@@ -111,42 +107,21 @@ func startHostSide(cfg setup.Config, netns *os.File, cp *copier, views *viewClon
 }
 
 // procContext is the host side's HostInputs.ProcCtx: a procfs context for init's pid
-// namespace made here, once init is forked, where the kernel can (then the tree waits
-// for init's fork, not for its runtime); else the one init makes as its first act.
+// namespace made here where the kernel can (then the tree does not wait for init); else
+// the one init makes once it has its config.
 func (h *hostSide) procContext() (int, error) {
-	pidns, ok := <-h.pidc
-	if !ok {
-		return -1, errors.New("no init was forked")
-	}
-
-	h.pidns = pidns
-
-	fd, err := h.makeProc(int(pidns.Fd()))
+	fd, err := h.makeProc(int(h.pidns.Fd()))
 	if err == nil {
 		h.own = fd
 		return fd, nil
 	}
 
-	fd, ok = <-h.procc
+	fd, ok := <-h.procc
 	if !ok {
 		return -1, errors.New("init gave no procfs context")
 	}
 
 	return fd, nil
-}
-
-// initForked hands the host side init's pid namespace, opened now, while pid is surely
-// init (our unreaped child); the host side closes it when done.
-func (h *hostSide) initForked(pid int) error {
-	ns, err := os.Open(fmt.Sprintf("/proc/%d/ns/pid", pid))
-	if err != nil {
-		return fmt.Errorf("opening init's pid namespace: %w", err)
-	}
-
-	h.pidc <- ns
-	h.pidGiven = true
-
-	return nil
 }
 
 // giveProc hands the host side init's procfs context (it may not need it); the caller
@@ -162,14 +137,9 @@ func (h *hostSide) result() hostResult {
 	return h.res
 }
 
-// finish ends the host side, telling it that no init or procfs context will come if it
-// still waits for them, and closes what it made.
+// finish ends the host side, telling it that no procfs context will come if it still
+// waits for one, and closes what it made.
 func (h *hostSide) finish() {
-	if !h.pidGiven {
-		close(h.pidc)
-		h.pidGiven = true
-	}
-
 	if !h.procGiven {
 		close(h.procc)
 		h.procGiven = true

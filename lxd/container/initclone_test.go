@@ -466,21 +466,19 @@ func TestHostSideProcContext(t *testing.T) {
 
 	proc, _ := makeInit(t)
 
-	forked := func(h *hostSide) {
+	forked := func() *hostSide {
 		t.Helper()
-		if err := h.initForked(proc.Pid); err != nil {
+		pidns, err := openNS(proc.Pid, "pid")
+		if err != nil {
 			t.Fatal(err)
 		}
 
-		t.Cleanup(func() {
-			if h.pidns != nil {
-				_ = h.pidns.Close()
-			}
-		})
+		t.Cleanup(func() { _ = pidns.Close() })
+
+		return newHostSide(pidns)
 	}
 
-	h := newHostSide()
-	forked(h)
+	h := forked()
 	fd, err := h.procContext()
 	if err != nil || fd != h.own {
 		t.Fatalf("no procfs context made here: fd %d, own %d, %v", fd, h.own, err)
@@ -488,17 +486,15 @@ func TestHostSideProcContext(t *testing.T) {
 
 	_ = syscall.Close(h.own)
 
-	h = newHostSide()
+	h = forked()
 	h.makeProc = func(int) (int, error) { return -1, syscall.EINVAL }
-	forked(h)
 	h.giveProc(42)
 	if fd, err := h.procContext(); fd != 42 || err != nil || h.own >= 0 {
 		t.Errorf("without the pidns parameter: fd %d, %v, want init's 42", fd, err)
 	}
 
-	h = newHostSide()
+	h = forked()
 	h.makeProc = func(int) (int, error) { return -1, syscall.EINVAL }
-	forked(h)
 	close(h.procc)
 	if _, err := h.procContext(); err == nil {
 		t.Error("no error with no procfs context from anyone")

@@ -81,20 +81,20 @@ func (m *monitor) startInit() (*initProc, error) {
 
 	defer func() { _ = netns.Close() }()
 
+	// Init exists already: the host side makes its procfs at once.
+	pidns, err := openNS(mk.init.Pid, "pid")
+	if err != nil {
+		mk.discard()
+		return nil, err
+	}
+
 	cfg := m.initConfig(mk.slave.Name(), mounts)
-	host := startHostSide(cfg, netns, mk.copier, views, t0.Add(setupTimeout))
+	host := startHostSide(cfg, netns, pidns, mk.copier, views, t0.Add(setupTimeout))
 	// Whatever happens, the host side has ended and its copier is done when we return;
 	// on a failure, before init and its console go (the host side may still use them).
 	defer host.finish()
 
-	// Init exists already, our child: its pid namespace can be opened now, and the host
-	// side makes its procfs at once.
-	err = host.initForked(mk.init.Pid)
-	var proc *os.Process
-	if err == nil {
-		proc, err = mk.mapIDs(m.spec.IDMap)
-	}
-
+	proc, err := mk.mapIDs(m.spec.IDMap)
 	if err != nil {
 		host.finish()
 		mk.discard()
