@@ -56,8 +56,10 @@ func TestServedByBerthd(t *testing.T) {
 		_ = cmd.Wait()
 	})
 
+	// Until it accepts: its socket file exists from the bind, before it listens.
 	for i := 0; ; i++ {
-		if _, err := os.Stat(sock); err == nil {
+		if c, err := net.Dial("unix", sock); err == nil {
+			_ = c.Close()
 			break
 		}
 
