@@ -494,3 +494,73 @@ func TestGetEvents(t *testing.T) {
 		t.Errorf("Err after Disconnect = %v", l.Err())
 	}
 }
+
+// TestCreateInstanceStart: start in the create request (instance_create_start, advertised)
+// starts the instance in the create's operation, whose metadata says it made the instance.
+// A failed start fails the operation and leaves the instance stopped, as Incus does, with
+// that mark; a create that fails in its operation (the name taken meanwhile by another
+// create) carries none, so a client does not take the other's instance for its own.
+func TestCreateInstanceStart(t *testing.T) {
+	fp := strings.Repeat("ab", 32)
+	images := []testdaemon.Image{{Fingerprint: fp, Aliases: []string{"debian/12"}}}
+	s := start(t, testdaemon.Config{Images: images})
+	c := connect(t, s)
+	ctx := testCtx(t)
+
+	has, err := c.HasExtension(ctx, "instance_create_start")
+	if err != nil || !has {
+		t.Fatalf("instance_create_start not advertised: %v", err)
+	}
+
+	op, err := c.LaunchInstance(ctx, api.InstancesPost{Name: "c1", Start: true, Source: api.InstanceSource{Type: "image", Alias: "debian/12"}})
+	if err == nil {
+		err = op.Wait(ctx)
+	}
+
+	if err != nil || instanceStatus(t, c, "c1") != api.Running {
+		t.Fatalf("c1 not running after a create with start: %v", err)
+	}
+
+	if op.Metadata[api.OperationInstanceCreated] != true {
+		t.Errorf("operation metadata %v: no %s", op.Metadata, api.OperationInstanceCreated)
+	}
+
+	// Two creates of one name at once, each start failing: both pass the request's
+	// checks; one makes c2 and fails at its start, the other fails at the create.
+	failing := start(t, testdaemon.Config{FailStart: "Failed to start: no init", OpDelay: 100 * time.Millisecond, Images: images})
+	c = connect(t, failing)
+
+	var ops [2]*client.Operation
+	for i := range ops {
+		ops[i], err = c.LaunchInstance(ctx, api.InstancesPost{Name: "c2", Start: true, Source: api.InstanceSource{Type: "image", Fingerprint: fp}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	marked := 0
+	for _, op := range ops {
+		err := op.Wait(ctx)
+		made := op.Metadata[api.OperationInstanceCreated] == true
+		switch {
+		case err == nil:
+			t.Error("a create whose start fails succeeded")
+		case made && err.Error() != "Failed to start: no init":
+			t.Errorf("the create that made c2 failed with %v", err)
+		case !made && !strings.Contains(err.Error(), "already exists"):
+			t.Errorf("the create that lost the name failed with %v, metadata %v", err, op.Metadata)
+		}
+
+		if made {
+			marked++
+		}
+	}
+
+	if marked != 1 {
+		t.Errorf("%d operations say they made c2, want 1", marked)
+	}
+
+	if instanceStatus(t, c, "c2") != api.Stopped {
+		t.Error("the instance whose start failed is not there, stopped")
+	}
+}

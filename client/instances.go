@@ -93,6 +93,13 @@ func (c *Client) CreateInstance(ctx context.Context, req api.InstancesPost) (*Op
 	return c.queryOperation(ctx, http.MethodPost, "/1.0/instances", req, "")
 }
 
+// LaunchInstance is CreateInstance for a request with Start (instance_create_start), whose
+// caller only waits for the end: as ChangeInstanceState, no event stream is opened ahead
+// of the request, and the end is awaited with GET /1.0/operations/{id}/wait.
+func (c *Client) LaunchInstance(ctx context.Context, req api.InstancesPost) (*Operation, error) {
+	return c.queryOperationBackground(ctx, http.MethodPost, "/1.0/instances", req)
+}
+
 // UpdateInstanceState starts, stops, restarts, freezes or unfreezes an instance.
 func (c *Client) UpdateInstanceState(ctx context.Context, name string, req api.InstanceStatePut) (*Operation, error) {
 	return c.queryOperation(ctx, http.MethodPut, instancePath(name)+"/state", req, "")

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"net/http"
+	"slices"
 
 	"github.com/berth-dev/berth/shared/api"
 )
@@ -16,4 +17,14 @@ func (c *Client) GetServer(ctx context.Context) (*api.Server, string, error) {
 	}
 
 	return &s, etag, nil
+}
+
+// HasExtension says whether the server advertises API extension name (GET /1.0).
+func (c *Client) HasExtension(ctx context.Context, name string) (bool, error) {
+	s, _, err := c.GetServer(ctx)
+	if err != nil {
+		return false, err
+	}
+
+	return slices.Contains(s.APIExtensions, name), nil
 }

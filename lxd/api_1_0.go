@@ -147,6 +147,8 @@ var apiExtensions = []string{
 	"clustering_failure_domains",
 	"clustering_groups",
 	"clustering_update_cert",
+	// Not LXD 5.0's: Incus's start field of POST /1.0/instances (instances_start.go).
+	"instance_create_start",
 }
 
 func serverGet(d *Daemon, r *http.Request) response.Response {

@@ -222,6 +222,11 @@ func (f *fakeInstances) Create(_ context.Context, cr *instance.CreateRequest) er
 	f.mu.Lock()
 	defer f.mu.Unlock()
 
+	// As newInstance: another create may have taken the name since PrepareCreate.
+	if _, ok := f.instances[req.Name]; ok {
+		return api.StatusErrorf(http.StatusConflict, "instance %q already exists", req.Name)
+	}
+
 	f.instances[req.Name] = inst
 
 	return nil

@@ -35,7 +35,12 @@ func instancesPostCopy(d *Daemon, r *http.Request, req api.InstancesPost) respon
 	}
 
 	return d.treeTask("Copying instance", "create_instance_from_instance", instanceResources(cr.Post.Name), func(ctx context.Context, op *operations.Operation) error {
-		return d.instances.Copy(ctx, cr)
+		err := d.instances.Copy(ctx, cr)
+		if err != nil {
+			return err
+		}
+
+		return d.startCreated(ctx, op, req.Start, true, cr.Post.Name)
 	})
 }
 
@@ -88,6 +93,11 @@ func instancesRefreshCopy(d *Daemon, r *http.Request, req api.InstancesPost) res
 	}
 
 	return d.treeTask("Refreshing instance", "create_instance_from_instance", instanceResources(dst), func(ctx context.Context, op *operations.Operation) error {
-		return d.migrations.RefreshCopy(ctx, src, dst)
+		err := d.migrations.RefreshCopy(ctx, src, dst)
+		if err != nil {
+			return err
+		}
+
+		return d.startCreated(ctx, op, req.Start, false, dst)
 	})
 }

@@ -118,7 +118,12 @@ func instancesPost(d *Daemon, r *http.Request) response.Response {
 
 	name := cr.Post.Name
 	return d.task("Creating instance", instanceResources(name), func(ctx context.Context, op *operations.Operation) error {
-		return d.instances.Create(ctx, cr)
+		err := d.instances.Create(ctx, cr)
+		if err != nil {
+			return err
+		}
+
+		return d.startCreated(ctx, op, req.Start, true, name)
 	})
 }
 

@@ -96,7 +96,12 @@ func instancesPostMigration(d *Daemon, r *http.Request, req api.InstancesPost) r
 			}
 
 			defer func() { _ = ws.Close(control, ""); _ = ws.Close(fs, "") }()
-			return sink.run(ctx, control, fs)
+			err = sink.run(ctx, control, fs)
+			if err != nil {
+				return err
+			}
+
+			return d.startCreated(ctx, op, req.Start, have == nil, key)
 		})
 	case "push":
 		sess, md := migrationSession()
@@ -108,7 +113,12 @@ func instancesPostMigration(d *Daemon, r *http.Request, req api.InstancesPost) r
 					return err
 				}
 
-				return sink.run(ctx, sess.Conn("control"), sess.Conn("fs"))
+				err = sink.run(ctx, sess.Conn("control"), sess.Conn("fs"))
+				if err != nil {
+					return err
+				}
+
+				return d.startCreated(ctx, op, req.Start, have == nil, key)
 			},
 			func(_ *operations.Operation, r *http.Request, w http.ResponseWriter) error { return sess.Connect(r, w) }, nil)
 		if err != nil {

@@ -61,7 +61,12 @@ func instancesPostPull(d *Daemon, r *http.Request, req api.InstancesPost) respon
 			return err
 		}
 
-		return d.instances.Create(ctx, cr)
+		err = d.instances.Create(ctx, cr)
+		if err != nil {
+			return err
+		}
+
+		return d.startCreated(ctx, op, req.Start, true, cr.Post.Name)
 	})
 }
 

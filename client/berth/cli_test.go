@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -173,13 +174,16 @@ func TestLaunch(t *testing.T) {
 		t.Errorf("instance %+v", inst)
 	}
 
-	// The request is what lxc sends: full fingerprint, profiles null, maps {}.
+	// One request (instance_create_start): the alias for the server to resolve, start,
+	// profiles null, maps {}; no start request of its own.
+	creates := 0
 	for _, r := range s.Requests() {
 		if r.Method == "POST" && r.Path == "/1.0/instances" {
+			creates++
 			body := map[string]any{}
 			_ = json.Unmarshal(r.Body, &body)
 			src, _ := body["source"].(map[string]any)
-			if body["profiles"] != nil || src["fingerprint"] != fp || body["type"] != "container" {
+			if body["profiles"] != nil || src["alias"] != "debian/12" || body["start"] != true {
 				t.Errorf("create body %s", r.Body)
 			}
 
@@ -188,9 +192,43 @@ func TestLaunch(t *testing.T) {
 			}
 		}
 
-		if r.Method == "PUT" && strings.HasSuffix(r.Path, "/state") && !strings.Contains(string(r.Body), `"timeout":-1`) {
-			t.Errorf("start body %s", r.Body)
+		if r.Method == "PUT" && strings.HasSuffix(r.Path, "/state") {
+			t.Errorf("a start request besides the create: %s %s", r.Path, r.Body)
 		}
+	}
+
+	if creates != 1 {
+		t.Errorf("%d create requests, want 1", creates)
+	}
+
+	// By fingerprint prefix: no such alias, so a request per step, as lxc sends them:
+	// the full fingerprint and the type, then the start.
+	before := len(s.Requests())
+	stdout, stderr, code = runCLI(t, s.Socket, "launch", "abab", "c3")
+	if code != 0 || stdout != "Creating c3\nStarting c3\n" {
+		t.Fatalf("exit %d, stdout %q: %s", code, stdout, stderr)
+	}
+
+	if inst, _ := instanceOf(t, s, "c3"); inst.StatusCode != api.Running {
+		t.Errorf("c3 is %s", inst.Status)
+	}
+
+	starts := 0
+	for _, r := range s.Requests()[before:] {
+		if r.Method == "POST" && r.Path == "/1.0/instances" && strings.Contains(string(r.Body), `"fingerprint":"`+fp+`"`) && !strings.Contains(string(r.Body), `"type":"container"`) {
+			t.Errorf("create body %s", r.Body)
+		}
+
+		if r.Method == "PUT" && strings.HasSuffix(r.Path, "/state") {
+			starts++
+			if !strings.Contains(string(r.Body), `"timeout":-1`) {
+				t.Errorf("start body %s", r.Body)
+			}
+		}
+	}
+
+	if starts != 1 {
+		t.Errorf("%d start requests after a launch by fingerprint, want 1", starts)
 	}
 
 	// By fingerprint prefix with local:, no name, no profiles.
@@ -551,5 +589,44 @@ func TestOtherLists(t *testing.T) {
 	stdout, _, code = runCLI(t, s.Socket, "version")
 	if code != 0 || stdout != "Client version: 0.1.0\nServer version: 0.1.0\n" {
 		t.Errorf("version %q", stdout)
+	}
+}
+
+// TestLaunchLosesName: of two launches of one name at once, both accepted, the one whose
+// create finds the name taken fails with that, and leaves the other's instance alone: its
+// operation does not say it made the instance, so no delete is tried.
+func TestLaunchLosesName(t *testing.T) {
+	s := fakeDaemon(t, testdaemon.Config{OpDelay: 300 * time.Millisecond,
+		Images: []testdaemon.Image{{Fingerprint: strings.Repeat("ab", 32), Aliases: []string{"debian/12"}}}})
+
+	var stderrs [2]string
+	var codes [2]int
+	var wg sync.WaitGroup
+	for i := range codes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, stderrs[i], codes[i] = runCLI(t, s.Socket, "launch", "debian/12", "c9")
+		}()
+	}
+
+	wg.Wait()
+
+	lost := 0
+	for i, code := range codes {
+		if code == 0 {
+			continue
+		}
+
+		lost++
+		checkOneError(t, stderrs[i], code, `Instance "c9" already exists`)
+	}
+
+	if lost != 1 {
+		t.Errorf("%d launches failed, want 1: %q", lost, stderrs)
+	}
+
+	if inst, ok := instanceOf(t, s, "c9"); !ok || inst.StatusCode != api.Running {
+		t.Errorf("c9: %+v", inst)
 	}
 }

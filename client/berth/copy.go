@@ -10,7 +10,7 @@ import (
 )
 
 func newCopyCmd(a *app) *cobra.Command {
-	var instanceOnly, noProfiles, ephemeral bool
+	var instanceOnly, noProfiles, ephemeral, start bool
 	var config, profiles []string
 	cmd := &cobra.Command{
 		Use:     "copy [REMOTE:]SOURCE[/SNAPSHOT] [[REMOTE:]DESTINATION]",
@@ -94,7 +94,7 @@ func newCopyCmd(a *app) *cobra.Command {
 					dst = src
 				}
 
-				return a.copyBetween(ctx, rs, src, rd, dst, put, instanceOnly)
+				return a.copyBetween(ctx, rs, src, rd, dst, put, instanceOnly, start)
 			}
 
 			req := api.InstancesPost{
@@ -107,6 +107,7 @@ func newCopyCmd(a *app) *cobra.Command {
 				req.Name = dst
 			}
 
+			req.Start = start && startsOnCreate(ctx, c)
 			op, err := c.CreateInstance(ctx, req)
 			if err != nil {
 				return err
@@ -121,6 +122,10 @@ func newCopyCmd(a *app) *cobra.Command {
 				a.printf("Instance name is: %s\n", op.InstanceName())
 			}
 
+			if start && !req.Start {
+				return setState(ctx, c, op.InstanceName(), api.InstanceStatePut{Action: "start", Timeout: -1})
+			}
+
 			return nil
 		},
 	}
@@ -128,6 +133,7 @@ func newCopyCmd(a *app) *cobra.Command {
 	cmd.Flags().BoolVar(&instanceOnly, "instance-only", false, "Copy the instance without its snapshots")
 	cmd.Flags().BoolVar(&noProfiles, "no-profiles", false, "Create the instance with no profiles applied")
 	cmd.Flags().BoolVarP(&ephemeral, "ephemeral", "e", false, "Ephemeral instance")
+	cmd.Flags().BoolVar(&start, "start", false, "Start the instance once copied (a failed start leaves it, stopped)")
 	cmd.Flags().StringArrayVarP(&config, "config", "c", nil, "Config key/value to apply to the new instance")
 	cmd.Flags().StringArrayVarP(&profiles, "profile", "p", nil, "Profile to apply to the new instance")
 

@@ -14,8 +14,9 @@ import (
 // API, as lxc copy does: pull mode when the source is an HTTPS remote (the target dials
 // the source's operation, its certificate pinned), else push mode when the target is one
 // (the source dials the target's). put is what the target gets; instanceOnly leaves the
-// snapshots. It returns once the target has the instance.
-func (a *app) copyBetween(ctx context.Context, rs, src, rd, dst string, put api.InstancePut, instanceOnly bool) error {
+// snapshots; start starts it there, in the target's operation where the target can. It
+// returns once the target has the instance (running, with start).
+func (a *app) copyBetween(ctx context.Context, rs, src, rd, dst string, put api.InstancePut, instanceOnly, start bool) error {
 	sc, err := a.remoteClient(rs)
 	if err != nil {
 		return err
@@ -26,14 +27,25 @@ func (a *app) copyBetween(ctx context.Context, rs, src, rd, dst string, put api.
 		return err
 	}
 
+	srcPost := api.InstancePost{InstanceOnly: instanceOnly, ContainerOnly: instanceOnly}
+	req := api.InstancesPost{InstancePut: put, Name: dst, Type: "container", Start: start && startsOnCreate(ctx, dc),
+		Source: api.InstanceSource{Type: "migration", InstanceOnly: instanceOnly, ContainerOnly: instanceOnly, BaseImage: put.Config["volatile.base_image"]}}
+
+	err = a.migrate(ctx, sc, dc, rs, rd, src, srcPost, req)
+	if err != nil || !start || req.Start {
+		return err
+	}
+
+	return setState(ctx, dc, dst, api.InstanceStatePut{Action: "start", Timeout: -1})
+}
+
+// migrate runs one migration of src from sc to dc: req is the target's request, srcPost
+// the source's, each completed here with the other's operation.
+func (a *app) migrate(ctx context.Context, sc, dc *client.Client, rs, rd, src string, srcPost api.InstancePost, req api.InstancesPost) error {
 	conf, err := a.config()
 	if err != nil {
 		return err
 	}
-
-	srcPost := api.InstancePost{InstanceOnly: instanceOnly, ContainerOnly: instanceOnly}
-	req := api.InstancesPost{InstancePut: put, Name: dst, Type: "container",
-		Source: api.InstanceSource{Type: "migration", InstanceOnly: instanceOnly, ContainerOnly: instanceOnly, BaseImage: put.Config["volatile.base_image"]}}
 
 	if u := sc.URL(); strings.HasPrefix(u, "https://") {
 		cert, err := os.ReadFile(conf.ServerCertPath(rs))

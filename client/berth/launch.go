@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
 	"time"
@@ -120,6 +121,13 @@ func (a *app) launch(ctx context.Context, image, name string, f *launchFlags, st
 		return err
 	}
 
+	if start {
+		done, err := a.launchInOne(ctx, c, image, name, f)
+		if done {
+			return err
+		}
+	}
+
 	img, err := resolveImage(ctx, c, image)
 	if err != nil {
 		return err
@@ -130,18 +138,9 @@ func (a *app) launch(ctx context.Context, image, name string, f *launchFlags, st
 		return err
 	}
 
-	if f.storage != "" {
-		_, _, err = c.GetStoragePool(ctx, f.storage)
-		if err != nil {
-			return fmt.Errorf("storage pool %q: %w", f.storage, err)
-		}
-	}
-
-	if f.network != "" {
-		_, _, err = c.GetNetwork(ctx, f.network)
-		if err != nil {
-			return fmt.Errorf("network %q: %w", f.network, err)
-		}
+	err = checkLaunchTargets(ctx, c, f)
+	if err != nil {
+		return err
 	}
 
 	if name == "" {
@@ -182,6 +181,87 @@ func (a *app) launch(ctx context.Context, image, name string, f *launchFlags, st
 
 	if err != nil {
 		return a.undoLaunch(c, name, err)
+	}
+
+	return nil
+}
+
+// launchInOne creates and starts the instance in one request where the server can
+// (instance_create_start; berthd, named by the kernel, is not asked): the server resolves
+// image as an alias and starts the instance in the create's operation, which saves the
+// client the image's alias and record lookups, the start request and an event stream. It
+// reports done=false, leaving the launch to a request per step, when the server cannot or
+// has no alias of that name (image may be a fingerprint). A failed start leaves nothing,
+// as on the other path: the instance is deleted when the operation says it made it.
+func (a *app) launchInOne(ctx context.Context, c *client.Client, image, name string, f *launchFlags) (bool, error) {
+	if !startsOnCreate(ctx, c) {
+		return false, nil
+	}
+
+	req, err := buildInstancesPost(&api.Image{}, name, f)
+	if err != nil {
+		return true, err
+	}
+
+	req.Source = api.InstanceSource{Type: "image", Alias: image}
+	req.Start = true
+
+	err = checkLaunchTargets(ctx, c, f)
+	if err != nil {
+		return true, err
+	}
+
+	op, err := c.LaunchInstance(ctx, req)
+	if api.StatusErrorCheck(err, http.StatusNotFound) {
+		return false, nil // no such alias: a fingerprint, or "not found" from the other path
+	}
+
+	if err != nil {
+		return true, err
+	}
+
+	if name == "" {
+		name = op.InstanceName()
+		a.printf("Creating the instance\nInstance name is: %s\n", name)
+	} else {
+		a.printf("Creating %s\n", name)
+	}
+
+	a.printf("Starting %s\n", name)
+
+	err = op.Wait(ctx)
+	if err != nil && op.Metadata[api.OperationInstanceCreated] == true {
+		return true, a.undoLaunch(c, name, err)
+	}
+
+	return true, err
+}
+
+// startsOnCreate says whether c's server starts an instance in its create's operation
+// when asked (instance_create_start): berthd, named by the kernel, is not asked.
+func startsOnCreate(ctx context.Context, c *client.Client) bool {
+	if servedByBerthd(c) {
+		return true
+	}
+
+	ok, err := c.HasExtension(ctx, "instance_create_start")
+	return err == nil && ok
+}
+
+// checkLaunchTargets checks that the storage pool and network a launch names exist.
+func checkLaunchTargets(ctx context.Context, c *client.Client, f *launchFlags) error {
+	if f.storage != "" {
+		_, _, err := c.GetStoragePool(ctx, f.storage)
+		if err != nil {
+			return fmt.Errorf("storage pool %q: %w", f.storage, err)
+		}
+	}
+
+	if f.network != "" {
+		_, _, err := c.GetNetwork(ctx, f.network)
+		if err != nil {
+			return fmt.Errorf("network %q: %w", f.network, err)
+		}
 	}
 
 	return nil

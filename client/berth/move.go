@@ -54,7 +54,7 @@ func newMoveCmd(a *app) *cobra.Command {
 
 				put := inst.InstancePut
 				delete(put.Config, "volatile.last_state.power")
-				err = a.copyBetween(ctx, rs, from, rd, to, put, false)
+				err = a.copyBetween(ctx, rs, from, rd, to, put, false, false)
 				if err != nil {
 					return err
 				}

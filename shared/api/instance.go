@@ -75,7 +75,17 @@ type InstancesPost struct {
 	Source       InstanceSource `json:"source" yaml:"source"`
 	InstanceType string         `json:"instance_type" yaml:"instance_type"`
 	Type         string         `json:"type" yaml:"type"`
+	// Start starts the instance once made, in the same operation, whatever its source
+	// (API extension instance_create_start, as Incus's): a launch in one request. A
+	// failed start fails the operation and leaves the instance, stopped; the operation's
+	// metadata then says it made the instance (OperationInstanceCreated).
+	Start bool `json:"start,omitempty" yaml:"start,omitempty"`
 }
+
+// OperationInstanceCreated is the metadata key a create operation with Start sets (true)
+// once it has made the instance, before starting it: a client whose launch then fails
+// knows the instance of that name is the one its request made, and may remove it.
+const OperationInstanceCreated = "instance_created"
 
 // InstanceStatePut is the body of PUT /1.0/instances/{name}/state.
 type InstanceStatePut struct {

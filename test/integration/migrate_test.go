@@ -197,6 +197,12 @@ func TestMigrateModes(t *testing.T) {
 		bc.ok(t, "remote", "add", "B", f.b.berthToken(t, "berth-cli"))
 		bc.ok(t, "copy", "A:c1", "B:bc")
 		f.checkArrived(t, f.b, "bc")
+
+		// --start: B starts the copy in the operation that receives it (pull mode).
+		bc.ok(t, "copy", "A:c1", "B:bs", "--start", "--instance-only")
+		if st := f.b.waitRunning("bs"); st != "running" && st != "degraded" {
+			t.Errorf("B:bs after berth copy --start: systemd is %q", st)
+		}
 		_, moved := instanceOf(t, f.b, "bc")
 		bc.ok(t, "move", "B:bc", "A:bm")
 		if code, _ := instanceOf(t, f.b, "bc"); code != http.StatusNotFound {

@@ -112,6 +112,13 @@ lxc sends afterwards carries the source's volatile keys: Berth ignores volatile 
 whose value differs (NIC ` + "`" + `hwaddr` + "`" + ` aside) rather than refusing them, so the target keeps
 its own uuid and id maps (LXD takes the source's). See ` + "`" + `doc/migrating-from-lxd.md` + "`" + `.
 
+` + "`" + `instance_create_start` + "`" + ` (Incus's, not LXD 5.0's): ` + "`" + `start: true` + "`" + ` in ` + "`" + `POST /1.0/instances` + "`" + `
+starts the instance in the create's operation, whatever its source (an image here or on
+another server, a copy, a migration in either mode); ` + "`" + `berth launch` + "`" + ` and ` + "`" + `berth copy --start` + "`" + `
+use it. A failed start fails the operation and leaves the instance stopped, as Incus does;
+the operation's metadata then holds ` + "`" + `instance_created: true` + "`" + `, which tells a client that
+the instance of that name is the one its request made (` + "`" + `berth launch` + "`" + ` deletes it then).
+
 Left out on purpose:
 
 `)
