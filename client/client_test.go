@@ -527,7 +527,7 @@ func TestCreateInstanceStart(t *testing.T) {
 
 	// Two creates of one name at once, each start failing: both pass the request's
 	// checks; one makes c2 and fails at its start, the other fails at the create.
-	failing := start(t, testdaemon.Config{FailStart: "Failed to start: no init", OpDelay: 100 * time.Millisecond, Images: images})
+	failing := start(t, testdaemon.Config{FailStart: "Failed to start: no init", OpDelay: 500 * time.Millisecond, Images: images})
 	c = connect(t, failing)
 
 	var ops [2]*client.Operation

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/berth-dev/berth/lxd/imagestore"
+	"github.com/berth-dev/berth/lxd/instance"
 	"github.com/berth-dev/berth/lxd/operations"
 	"github.com/berth-dev/berth/lxd/response"
 	"github.com/berth-dev/berth/shared/api"
@@ -30,15 +31,19 @@ func instancesPostPull(d *Daemon, r *http.Request, req api.InstancesPost) respon
 		return response.SmartError(err)
 	}
 
-	// A duplicate name fails the request itself, before a download it would waste. The
-	// name is the request's project's (its key): another project's instance of that name
-	// is no duplicate, and a tenant must not learn whether one exists.
+	// Named now if unnamed, so that the operation's resources name the instance (a client
+	// reads its name there). A duplicate name fails the request itself, before a download
+	// it would waste. The name is the request's project's (its key): another project's
+	// instance of that name is no duplicate, and a tenant must not learn whether one exists.
+	err = instance.NameRequest(&req)
+	if err != nil {
+		return response.SmartError(err)
+	}
+
 	proj := projectOf(r)
-	if req.Name != "" {
-		_, err = d.instances.Get(r.Context(), project.Key(proj, req.Name), false)
-		if err == nil {
-			return response.Conflict(fmt.Errorf("instance %q already exists", req.Name))
-		}
+	_, err = d.instances.Get(r.Context(), project.Key(proj, req.Name), false)
+	if err == nil {
+		return response.Conflict(fmt.Errorf("instance %q already exists", req.Name))
 	}
 
 	// The image joins the image set the project uses: a restricted project may add to

@@ -213,10 +213,13 @@ func TestLaunch(t *testing.T) {
 		t.Errorf("c3 is %s", inst.Status)
 	}
 
-	starts := 0
+	starts, byFingerprint := 0, 0
 	for _, r := range s.Requests()[before:] {
-		if r.Method == "POST" && r.Path == "/1.0/instances" && strings.Contains(string(r.Body), `"fingerprint":"`+fp+`"`) && !strings.Contains(string(r.Body), `"type":"container"`) {
-			t.Errorf("create body %s", r.Body)
+		if r.Method == "POST" && r.Path == "/1.0/instances" && strings.Contains(string(r.Body), `"fingerprint":"`+fp+`"`) {
+			byFingerprint++
+			if !strings.Contains(string(r.Body), `"type":"container"`) {
+				t.Errorf("create body %s", r.Body)
+			}
 		}
 
 		if r.Method == "PUT" && strings.HasSuffix(r.Path, "/state") {
@@ -227,8 +230,8 @@ func TestLaunch(t *testing.T) {
 		}
 	}
 
-	if starts != 1 {
-		t.Errorf("%d start requests after a launch by fingerprint, want 1", starts)
+	if starts != 1 || byFingerprint != 1 {
+		t.Errorf("a launch by fingerprint sent %d creates by the full fingerprint and %d starts, want 1 and 1", byFingerprint, starts)
 	}
 
 	// By fingerprint prefix with local:, no name, no profiles.
@@ -262,6 +265,20 @@ func TestLaunchErrors(t *testing.T) {
 
 	_, stderr, code = runCLI(t, s.Socket, "launch", "images:debian/12")
 	checkOneError(t, stderr, code, `The remote "images" doesn't exist`)
+
+	// A missing profile is the create's error, not a reason to try the image as a
+	// fingerprint: no request per step follows.
+	before := len(s.Requests())
+	_, stderr, code = runCLI(t, s.Socket, "launch", "debian/12", "c4", "-p", "nope")
+	if code == 0 || !strings.Contains(stderr, "nope") {
+		t.Errorf("launch with a missing profile: exit %d, %s", code, stderr)
+	}
+
+	for _, r := range s.Requests()[before:] {
+		if r.Method == "GET" && strings.HasPrefix(r.Path, "/1.0/images/") && !strings.HasPrefix(r.Path, "/1.0/images/aliases/") {
+			t.Errorf("launch with a missing profile went on by fingerprint: %s %s", r.Method, r.Path)
+		}
+	}
 
 	// A launch whose start fails leaves nothing: the name is free again.
 	_, stderr, code = runCLI(t, s.Socket, "launch", "debian/12", "c2")
@@ -596,7 +613,7 @@ func TestOtherLists(t *testing.T) {
 // create finds the name taken fails with that, and leaves the other's instance alone: its
 // operation does not say it made the instance, so no delete is tried.
 func TestLaunchLosesName(t *testing.T) {
-	s := fakeDaemon(t, testdaemon.Config{OpDelay: 300 * time.Millisecond,
+	s := fakeDaemon(t, testdaemon.Config{OpDelay: time.Second,
 		Images: []testdaemon.Image{{Fingerprint: strings.Repeat("ab", 32), Aliases: []string{"debian/12"}}}})
 
 	var stderrs [2]string
@@ -628,5 +645,18 @@ func TestLaunchLosesName(t *testing.T) {
 
 	if inst, ok := instanceOf(t, s, "c9"); !ok || inst.StatusCode != api.Running {
 		t.Errorf("c9: %+v", inst)
+	}
+
+	// Both creates were accepted (each waited for its operation): the loser failed in its
+	// operation, not with its request.
+	waited := map[string]bool{}
+	for _, r := range s.Requests() {
+		if strings.HasPrefix(r.Path, "/1.0/operations/") && strings.Contains(r.Path, "/wait") {
+			waited[strings.Split(r.Path, "/")[3]] = true
+		}
+	}
+
+	if len(waited) != 2 {
+		t.Errorf("%d create operations waited for, want 2: the test did not race the creates", len(waited))
 	}
 }

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/berth-dev/berth/client"
 	"github.com/berth-dev/berth/shared/api"
 )
 
@@ -114,19 +116,11 @@ func newCopyCmd(a *app) *cobra.Command {
 			}
 
 			err = op.WaitOrCancel(ctx)
-			if err != nil {
-				return err
-			}
-
-			if req.Name == "" {
+			if err == nil && req.Name == "" {
 				a.printf("Instance name is: %s\n", op.InstanceName())
 			}
 
-			if start && !req.Start {
-				return setState(ctx, c, op.InstanceName(), api.InstanceStatePut{Action: "start", Timeout: -1})
-			}
-
-			return nil
+			return startCopy(ctx, c, op, start, err)
 		},
 	}
 
@@ -138,4 +132,28 @@ func newCopyCmd(a *app) *cobra.Command {
 	cmd.Flags().StringArrayVarP(&profiles, "profile", "p", nil, "Profile to apply to the new instance")
 
 	return cmd
+}
+
+// startCopy ends a copy with --start: a server that did not start the copy in its
+// operation (one without instance_create_start, or a berthd from before it, whose
+// operation carries no instance_created mark) gets a start request. A start that fails
+// leaves the copy, stopped (it is the data the user asked for), and says so.
+func startCopy(ctx context.Context, c *client.Client, op *client.Operation, start bool, err error) error {
+	name := op.InstanceName()
+	made := op.Metadata[api.OperationInstanceCreated] == true
+	switch {
+	case !start:
+		return err
+	case err != nil && made:
+		return fmt.Errorf("%w (the copy %s exists, stopped)", err, name)
+	case err != nil:
+		return err
+	case !made:
+		err = setState(ctx, c, name, api.InstanceStatePut{Action: "start", Timeout: -1})
+		if err != nil {
+			return fmt.Errorf("%w (the copy %s exists, stopped)", err, name)
+		}
+	}
+
+	return nil
 }

@@ -31,31 +31,32 @@ func (a *app) copyBetween(ctx context.Context, rs, src, rd, dst string, put api.
 	req := api.InstancesPost{InstancePut: put, Name: dst, Type: "container", Start: start && startsOnCreate(ctx, dc),
 		Source: api.InstanceSource{Type: "migration", InstanceOnly: instanceOnly, ContainerOnly: instanceOnly, BaseImage: put.Config["volatile.base_image"]}}
 
-	err = a.migrate(ctx, sc, dc, rs, rd, src, srcPost, req)
-	if err != nil || !start || req.Start {
+	top, err := a.migrate(ctx, sc, dc, rs, rd, src, srcPost, req)
+	if top == nil {
 		return err
 	}
 
-	return setState(ctx, dc, dst, api.InstanceStatePut{Action: "start", Timeout: -1})
+	return startCopy(ctx, dc, top, start, err)
 }
 
 // migrate runs one migration of src from sc to dc: req is the target's request, srcPost
-// the source's, each completed here with the other's operation.
-func (a *app) migrate(ctx context.Context, sc, dc *client.Client, rs, rd, src string, srcPost api.InstancePost, req api.InstancesPost) error {
+// the source's, each completed here with the other's operation. It returns the target's
+// operation once it has one.
+func (a *app) migrate(ctx context.Context, sc, dc *client.Client, rs, rd, src string, srcPost api.InstancePost, req api.InstancesPost) (*client.Operation, error) {
 	conf, err := a.config()
 	if err != nil {
-		return err
+		return nil, err
 	}
 
 	if u := sc.URL(); strings.HasPrefix(u, "https://") {
 		cert, err := os.ReadFile(conf.ServerCertPath(rs))
 		if err != nil && !os.IsNotExist(err) {
-			return err
+			return nil, err
 		}
 
 		sop, err := sc.MigrateInstance(ctx, src, srcPost)
 		if err != nil {
-			return err
+			return nil, err
 		}
 
 		req.Source.Mode = "pull"
@@ -65,46 +66,51 @@ func (a *app) migrate(ctx context.Context, sc, dc *client.Client, rs, rd, src st
 		top, err := dc.CreateInstance(ctx, req)
 		if err != nil {
 			_ = sop.Cancel(ctx)
-			return err
+			return nil, err
 		}
 
 		err = top.WaitOrCancel(ctx)
 		if err != nil {
-			return err
+			return top, err
 		}
 
-		return sop.Wait(ctx)
+		err = sop.Wait(ctx)
+		if err != nil {
+			return nil, err
+		}
+
+		return top, nil
 	}
 
 	u := dc.URL()
 	if !strings.HasPrefix(u, "https://") {
-		return fmt.Errorf("copying between %s and %s needs one of them to be an HTTPS remote", rs, rd)
+		return nil, fmt.Errorf("copying between %s and %s needs one of them to be an HTTPS remote", rs, rd)
 	}
 
 	cert, err := os.ReadFile(conf.ServerCertPath(rd))
 	if err != nil && !os.IsNotExist(err) {
-		return err
+		return nil, err
 	}
 
 	req.Source.Mode = "push"
 	top, err := dc.CreateInstance(ctx, req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 
 	srcPost.Target = &api.InstancePostTarget{Operation: u + "/1.0/operations/" + top.ID, Websockets: client.MigrationSecrets(top), Certificate: string(cert)}
 	sop, err := sc.MigrateInstance(ctx, src, srcPost)
 	if err != nil {
 		_ = top.Cancel(ctx)
-		return err
+		return nil, err
 	}
 
 	err = sop.WaitOrCancel(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 
-	return top.Wait(ctx)
+	return top, top.Wait(ctx)
 }
 
 // copyRemotes splits copy's and move's two [REMOTE:]NAME arguments.

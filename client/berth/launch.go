@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -174,7 +175,12 @@ func (a *app) launch(ctx context.Context, image, name string, f *launchFlags, st
 
 	a.printf("Starting %s\n", name)
 
-	op, err = c.ChangeInstanceState(ctx, name, api.InstanceStatePut{Action: "start", Timeout: -1})
+	return a.startLaunched(ctx, c, name)
+}
+
+// startLaunched starts the instance a launch has just made; a failed start deletes it.
+func (a *app) startLaunched(ctx context.Context, c *client.Client, name string) error {
+	op, err := c.ChangeInstanceState(ctx, name, api.InstanceStatePut{Action: "start", Timeout: -1})
 	if err == nil {
 		err = op.Wait(ctx)
 	}
@@ -187,12 +193,12 @@ func (a *app) launch(ctx context.Context, image, name string, f *launchFlags, st
 }
 
 // launchInOne creates and starts the instance in one request where the server can
-// (instance_create_start; berthd, named by the kernel, is not asked): the server resolves
-// image as an alias and starts the instance in the create's operation, which saves the
-// client the image's alias and record lookups, the start request and an event stream. It
-// reports done=false, leaving the launch to a request per step, when the server cannot or
-// has no alias of that name (image may be a fingerprint). A failed start leaves nothing,
-// as on the other path: the instance is deleted when the operation says it made it.
+// (startsOnCreate): the server resolves image as an alias and starts the instance in the
+// create's operation, which saves the client the image's alias and record lookups, the
+// start request and an event stream. It reports done=false, leaving the launch to a
+// request per step, when the server cannot or has no alias of that name (image may be a
+// fingerprint). A failed start leaves nothing, as on the other path: the instance is
+// deleted when the operation says it made it.
 func (a *app) launchInOne(ctx context.Context, c *client.Client, image, name string, f *launchFlags) (bool, error) {
 	if !startsOnCreate(ctx, c) {
 		return false, nil
@@ -213,7 +219,14 @@ func (a *app) launchInOne(ctx context.Context, c *client.Client, image, name str
 
 	op, err := c.LaunchInstance(ctx, req)
 	if api.StatusErrorCheck(err, http.StatusNotFound) {
-		return false, nil // no such alias: a fingerprint, or "not found" from the other path
+		// Something the request names is missing. The alias: image may be a fingerprint
+		// (else the other path says it is not found). Anything else: that is the error.
+		_, _, aerr := c.GetImageAlias(ctx, image)
+		if aerr == nil {
+			return true, err
+		}
+
+		return false, nil
 	}
 
 	if err != nil {
@@ -230,22 +243,35 @@ func (a *app) launchInOne(ctx context.Context, c *client.Client, image, name str
 	a.printf("Starting %s\n", name)
 
 	err = op.Wait(ctx)
-	if err != nil && op.Metadata[api.OperationInstanceCreated] == true {
+	made := op.Metadata[api.OperationInstanceCreated] == true
+	switch {
+	case err != nil && made:
 		return true, a.undoLaunch(c, name, err)
+	case err != nil:
+		return true, err
+	case !made:
+		// A berthd from before instance_create_start (named by the kernel, not asked)
+		// made the instance and left start aside.
+		return true, a.startLaunched(ctx, c, name)
 	}
 
-	return true, err
+	return true, nil
 }
 
 // startsOnCreate says whether c's server starts an instance in its create's operation
-// when asked (instance_create_start): berthd, named by the kernel, is not asked.
+// when asked (instance_create_start) and marks the operation when it made the instance
+// (instance_created): a berthd. The local one, named by the kernel, is not asked (one
+// that predates the extension ignores start, which the callers see by the missing mark).
+// Incus starts on create but marks nothing: a launch there could not tell, after a failed
+// start, its own instance from one another client made under that name, so it takes the
+// request per step.
 func startsOnCreate(ctx context.Context, c *client.Client) bool {
 	if servedByBerthd(c) {
 		return true
 	}
 
-	ok, err := c.HasExtension(ctx, "instance_create_start")
-	return err == nil && ok
+	s, _, err := c.GetServer(ctx)
+	return err == nil && s.Environment.Server == "berth" && slices.Contains(s.APIExtensions, "instance_create_start")
 }
 
 // checkLaunchTargets checks that the storage pool and network a launch names exist.

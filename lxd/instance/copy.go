@@ -29,7 +29,7 @@ type CopyRequest struct {
 // PrepareCopy validates a copy request: the source (SRC or SRC/SNAP) exists, the new name
 // is free. Every error is a StatusError and nothing has changed when it returns one.
 func (ct *Creator) PrepareCopy(ctx context.Context, req api.InstancesPost) (*CopyRequest, error) {
-	err := nameRequest(&req)
+	err := NameRequest(&req)
 	if err != nil {
 		return nil, err
 	}

@@ -29,7 +29,7 @@ type CreateRequest struct {
 // PrepareCreate validates a POST /1.0/instances body and resolves its source. Every error is
 // a StatusError and nothing has changed when it returns one.
 func (ct *Creator) PrepareCreate(ctx context.Context, req api.InstancesPost) (*CreateRequest, error) {
-	err := nameRequest(&req)
+	err := NameRequest(&req)
 	if err != nil {
 		return nil, err
 	}

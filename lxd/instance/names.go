@@ -14,9 +14,9 @@ var (
 	nouns      = []string{"anchor", "beacon", "buoy", "cove", "dock", "ferry", "harbor", "jetty", "keel", "marina", "mast", "pier", "quay", "reef", "sail", "skiff", "tide", "wharf", "yacht", "helm"}
 )
 
-// nameRequest gives a request without a name one, as LXD does, and checks the name: a
+// NameRequest gives a request without a name one, as LXD does, and checks the name: a
 // 400 naming the problem when it is not a valid instance name.
-func nameRequest(req *api.InstancesPost) error {
+func NameRequest(req *api.InstancesPost) error {
 	if req.Name == "" {
 		req.Name = generateName()
 	}

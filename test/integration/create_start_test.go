@@ -56,6 +56,18 @@ func TestCreateWithStart(t *testing.T) {
 		t.Errorf("cs2, a copy made with start: is-system-running = %q", s)
 	}
 
+	// A refresh with start (lxc copy --refresh): the stopped copy is brought up to date
+	// and started; the operation made no instance, and says nothing of the kind.
+	d.berth("stop", "cs2")
+	md, err = create(api.InstancesPost{Name: "cs2", Source: api.InstanceSource{Type: "copy", Source: "cs1", Refresh: true}})
+	if err != nil || md[api.OperationInstanceCreated] != nil {
+		t.Errorf("refresh with start: %v, metadata %v", err, md)
+	}
+
+	if s := d.waitRunning("cs2"); s != "running" {
+		t.Errorf("cs2, refreshed with start: is-system-running = %q", s)
+	}
+
 	// CPUs this host does not have: accepted with the create, refused by the start.
 	n := runtime.NumCPU()
 	offline := fmt.Sprintf("%d-%d", n+4, n+5)

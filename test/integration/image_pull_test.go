@@ -78,6 +78,34 @@ func TestImagePullLXD(t *testing.T) {
 		}
 	})
 
+	// start, without a name (instance_create_start): the operation names the instance it
+	// makes from the start, downloads, creates, starts it, and says it made it.
+	t.Run("create with start", func(t *testing.T) {
+		code, env := a.raw("POST", "/1.0/images/"+fp+"/secret", nil)
+		var secretOp api.Operation
+		_ = json.Unmarshal(env.Metadata, &secretOp)
+		secret, _ := secretOp.Metadata["secret"].(string)
+		if code != http.StatusAccepted || secret == "" {
+			t.Fatalf("secret of A's image: %d %s", code, env.Metadata)
+		}
+
+		op, err := b.c.LaunchInstance(t.Context(), api.InstancesPost{Start: true, Source: api.InstanceSource{Type: "image",
+			Mode: "pull", Server: "https://" + addrA, Certificate: pemA, Fingerprint: fp, Secret: secret, Protocol: "lxd"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		name := op.InstanceName()
+		err = op.Wait(t.Context())
+		if err != nil || name == "" || op.Metadata[api.OperationInstanceCreated] != true {
+			t.Fatalf("pull with start: %v; instance %q, metadata %v", err, name, op.Metadata)
+		}
+
+		if st := b.waitRunning(name); st != "running" {
+			t.Errorf("%s, pulled with start: systemd is %q", name, st)
+		}
+	})
+
 	// A hostile image server: its alias names fp, its record is fp's, but the tarball it
 	// sends is other bytes; "redir" redirects the export to a path of its own.
 	bad := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
