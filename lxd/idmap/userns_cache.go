@@ -20,8 +20,12 @@ const usernsCacheMax = 1024
 // mount of its map as a fresh one would.
 var usernsCache = struct {
 	sync.Mutex
-	fds map[Set]*os.File
-}{fds: map[Set]*os.File{}}
+	fds    map[Set]*os.File
+	making map[Set]chan struct{} // closed when the namespace of its map is made or failed
+}{fds: map[Set]*os.File{}, making: map[Set]chan struct{}{}}
+
+// makeUserns makes a namespace for the cache (Set.Userns); tests count its calls.
+var makeUserns = func(s Set) (*os.File, func(), error) { return s.Userns() }
 
 // SharedUserns is Userns for mount_setattr(MOUNT_ATTR_IDMAP) alone: the fd is a duplicate
 // of a cached namespace of this map (made on first use), which cleanup closes. Never let
@@ -36,42 +40,66 @@ func (s Set) SharedUserns() (fd *os.File, cleanup func(), err error) {
 	return d, func() { _ = d.Close() }, nil
 }
 
+// PrepareUserns makes the cached namespace of s in the background, if there is none: for a
+// range just allocated, whose first mount would otherwise make it on the start's path.
+func (s Set) PrepareUserns() {
+	go func() {
+		f, err := s.cachedUserns()
+		if err == nil {
+			_ = unix.Close(f)
+		}
+	}()
+}
+
 // cachedUserns returns a new fd (close-on-exec) of the cached namespace of s, made first
 // if need be: outside the lock, so that parallel starts with isolated maps (one
-// namespace each) do not queue behind one another's fork.
+// namespace each) do not queue behind one another's fork. A caller that finds s being
+// made (by PrepareUserns, say) waits for that one rather than making a second.
 func (s Set) cachedUserns() (int, error) {
-	usernsCache.Lock()
-	f, ok := usernsCache.fds[s]
-	if ok {
-		defer usernsCache.Unlock()
-		return dupFd(f)
-	}
-
-	usernsCache.Unlock()
-	made, _, err := s.Userns()
-	if err != nil {
-		return -1, err
-	}
-
-	usernsCache.Lock()
-	defer usernsCache.Unlock()
-
-	f, ok = usernsCache.fds[s]
-	if ok {
-		_ = made.Close() // another start made one meanwhile
-		return dupFd(f)
-	}
-
-	if len(usernsCache.fds) >= usernsCacheMax {
-		for k, old := range usernsCache.fds {
-			_ = old.Close()
-			delete(usernsCache.fds, k)
-			break
+	for {
+		usernsCache.Lock()
+		f, ok := usernsCache.fds[s]
+		if ok {
+			defer usernsCache.Unlock()
+			return dupFd(f)
 		}
-	}
 
-	usernsCache.fds[s] = made
-	return dupFd(made)
+		wait, ok := usernsCache.making[s]
+		if ok {
+			usernsCache.Unlock()
+			<-wait // then look again: made, or failed and ours to try
+
+			continue
+		}
+
+		done := make(chan struct{})
+		usernsCache.making[s] = done
+		usernsCache.Unlock()
+
+		made, _, err := makeUserns(s)
+
+		usernsCache.Lock()
+		delete(usernsCache.making, s)
+		close(done)
+		if err != nil {
+			usernsCache.Unlock()
+			return -1, err
+		}
+
+		if len(usernsCache.fds) >= usernsCacheMax {
+			for k, old := range usernsCache.fds {
+				_ = old.Close()
+				delete(usernsCache.fds, k)
+				break
+			}
+		}
+
+		usernsCache.fds[s] = made
+		fd, err := dupFd(made)
+		usernsCache.Unlock()
+
+		return fd, err
+	}
 }
 
 func dupFd(f *os.File) (int, error) {

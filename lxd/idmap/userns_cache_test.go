@@ -1,9 +1,12 @@
 package idmap
 
 import (
+	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -121,5 +124,44 @@ func TestSharedUsernsConcurrent(t *testing.T) {
 		if ino != kept {
 			t.Errorf("a concurrent start got namespace %d, the cache keeps %d", ino, kept)
 		}
+	}
+}
+
+// TestPrepareUserns: a range's namespace prepared in the background serves the mount that
+// asks for it meanwhile: one namespace is made, not one for each.
+func TestPrepareUserns(t *testing.T) {
+	testutil.RequireRoot(t, "create user namespaces")
+
+	var made atomic.Int32
+	orig := makeUserns
+	makeUserns = func(s Set) (*os.File, func(), error) {
+		made.Add(1)
+		time.Sleep(50 * time.Millisecond) // the making outlasts the mount's arrival
+		return orig(s)
+	}
+
+	t.Cleanup(func() { makeUserns = orig })
+
+	s := Set{HostUID: 3327680, HostGID: 3327680, Size: 65536}
+	usernsCache.Lock()
+	if f, ok := usernsCache.fds[s]; ok { // an earlier run's (-count)
+		_ = f.Close()
+		delete(usernsCache.fds, s)
+	}
+	usernsCache.Unlock()
+
+	s.PrepareUserns()
+	time.Sleep(5 * time.Millisecond)
+
+	f, cleanup, err := s.SharedUserns()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	cleanup()
+	_ = f
+
+	if n := made.Load(); n != 1 {
+		t.Errorf("%d namespaces made for one map, want 1", n)
 	}
 }
