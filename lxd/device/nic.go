@@ -261,3 +261,19 @@ func validIfName(s string) bool {
 
 	return true
 }
+
+// NewNICAddresses is the volatile.<dev>.hwaddr keys an instance being created gets: a
+// generated MAC for each NIC of its expanded devices with no hwaddr of its own and none
+// recorded in config (an instance that moves here brings its own). Made with the row,
+// as LXD generates them when it creates the instance, they spare the first start a
+// write of the record.
+func NewNICAddresses(config map[string]string, devices map[string]map[string]string) map[string]string {
+	out := map[string]string{}
+	for dev, d := range devices {
+		if isNIC(d) && d["hwaddr"] == "" && config[hwaddrKey(dev)] == "" {
+			out[hwaddrKey(dev)] = generateMAC()
+		}
+	}
+
+	return out
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/berth-dev/berth/lxd/db"
+	"github.com/berth-dev/berth/lxd/device"
 	"github.com/berth-dev/berth/lxd/idmap"
 	"github.com/berth-dev/berth/lxd/storage"
 	"github.com/berth-dev/berth/shared/api"
@@ -174,6 +175,10 @@ func insertNew(ctx context.Context, tx *db.Tx, spec *newSpec, ids idmap.Set) err
 
 	id := identityKeys(row.Config, spec.identity, ids)
 	for k, v := range id {
+		row.Config[k] = v
+	}
+
+	for k, v := range device.NewNICAddresses(row.Config, spec.devices) {
 		row.Config[k] = v
 	}
 

@@ -49,6 +49,19 @@ func TestCreateWithStart(t *testing.T) {
 		t.Errorf("cs1: is-system-running = %q", s)
 	}
 
+	// A new instance's NIC gets its MAC with the create (as in LXD), and its start uses it.
+	d.berth("init", "debian/12", "cs5")
+	inst5, _, err := d.c.GetInstance(ctx, "cs5")
+	if err != nil || !strings.HasPrefix(inst5.Config["volatile.eth0.hwaddr"], "00:16:3e:") {
+		t.Errorf("cs5 after berth init: no volatile.eth0.hwaddr: %v %v", inst5.Config, err)
+	}
+
+	inst1, _, err := d.c.GetInstance(ctx, "cs1")
+	st1, serr := d.c.GetInstanceState(ctx, "cs1")
+	if err != nil || serr != nil || inst1.Config["volatile.eth0.hwaddr"] == "" || st1.Network["eth0"].Hwaddr != inst1.Config["volatile.eth0.hwaddr"] {
+		t.Errorf("cs1's eth0 has MAC %q, its record %q (%v, %v)", st1.Network["eth0"].Hwaddr, inst1.Config["volatile.eth0.hwaddr"], err, serr)
+	}
+
 	// berth copy --start: the copy's request carries start.
 	d.berth("stop", "cs1")
 	d.berth("copy", "cs1", "cs2", "--start")
