@@ -23,7 +23,8 @@ type Start struct {
 // Prepare runs every device's prepare step before a start: the NICs first, together (each
 // resolved, a 400 naming it, before any MAC is recorded or address reserved), then the
 // instance's hotplug directory is made, then the other devices stage what the container's
-// spec mounts. On an error nothing is left staged.
+// spec mounts. On an error nothing is left staged. It writes nothing in the instance's
+// root: WriteResolvConf does, after the templates, which may run meanwhile.
 func (h *Host) Prepare(ctx context.Context, in *Instance, devices map[string]map[string]string) (*Start, error) {
 	nics, err := h.prepareNICs(ctx, in, devices)
 	if err != nil {
@@ -57,6 +58,13 @@ func (s *Start) Unmounts() []string {
 	return s.h.unmounts(s.in, s.mounts)
 }
 
+// WriteResolvConf points the container's resolv.conf at the network of its first managed
+// NIC, unless the file is the image's or the user's. Prepare leaves it to its caller, to
+// follow the image's templates (which may write that file themselves, and then win).
+func (s *Start) WriteResolvConf() {
+	s.h.writeNICResolvConf(s.in, s.nics)
+}
+
 // Undo removes what Prepare staged, for a start that fails before Started.
 func (s *Start) Undo() {
 	s.unstage()
@@ -88,7 +96,7 @@ func (h *Host) Reattach(ctx context.Context, in *Instance, pid int, devices map[
 			}
 		}
 
-		nics, err := h.prepareNICs(ctx, in, devices)
+		nics, err := h.prepareNICsResolv(ctx, in, devices)
 		if err != nil {
 			return err
 		}

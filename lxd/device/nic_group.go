@@ -52,6 +52,24 @@ func (h *Host) prepareNICs(ctx context.Context, in *Instance, devices map[string
 		}
 	}
 
+	return runs, nil
+}
+
+// prepareNICsResolv is prepareNICs, then the first managed NIC's network written into the
+// instance's resolv.conf (writeNICResolvConf).
+func (h *Host) prepareNICsResolv(ctx context.Context, in *Instance, devices map[string]map[string]string) ([]*run, error) {
+	runs, err := h.prepareNICs(ctx, in, devices)
+	if err == nil {
+		h.writeNICResolvConf(in, runs)
+	}
+
+	return runs, err
+}
+
+// writeNICResolvConf points the instance's resolv.conf (unless it is the image's or the
+// user's) at the network of its first managed NIC. A failure is logged: the container
+// boots without our resolver.
+func (h *Host) writeNICResolvConf(in *Instance, runs []*run) {
 	for _, r := range runs {
 		if r.nic.net != nil && in.Rootfs != "" {
 			err := writeResolvConf(in.Rootfs, r.nic.net, in.IDs)
@@ -59,11 +77,9 @@ func (h *Host) prepareNICs(ctx context.Context, in *Instance, devices map[string
 				h.Log.Warn("writing resolv.conf", "instance", in.Name, "err", err)
 			}
 
-			break
+			return
 		}
 	}
-
-	return runs, nil
 }
 
 // attachNICs runs the started step of prepared NICs in the network namespace of init pid:
@@ -141,7 +157,7 @@ func (h *Host) RefreshPorts(ctx context.Context, in *Instance, devices map[strin
 		return nil
 	}
 
-	runs, err := h.prepareNICs(ctx, in, devices)
+	runs, err := h.prepareNICsResolv(ctx, in, devices)
 	if err != nil {
 		return err
 	}

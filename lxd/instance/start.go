@@ -68,18 +68,23 @@ func (ru *Runner) start(ctx context.Context, name string) error {
 
 	r.Add(func() { _ = pool.UnmountInstance(name) })
 
+	// The templates render in the root while the devices are prepared (the NICs'
+	// addresses reserved, the disks staged outside it): a first start's templates copy
+	// files up into the overlay. The network's resolv.conf is written after both, so that
+	// an image's own resolv.conf template wins, as it did. Every return below waits for
+	// the templates: the root is unmounted on a failure.
 	trigger := inst.Config["volatile.apply_template"]
-	err = ru.renderTemplates(inst, rootfs, trigger, config, devices)
-	if err != nil {
-		return err
-	}
+	rendered := make(chan error, 1)
+	go func() { rendered <- ru.renderTemplates(inst, rootfs, trigger, config, devices) }()
 
 	limits, err := ru.conf.limitsOf(name, config)
 	if err != nil {
+		<-rendered
 		return err
 	}
 
 	devs, err := ru.devices.Prepare(ctx, ru.host.deviceInstance(inst, ids, rootfs), devices)
+	terr := <-rendered
 	if err != nil {
 		return err
 	}
@@ -87,6 +92,11 @@ func (ru *Runner) start(ctx context.Context, name string) error {
 	// Staged devices stay while the container runs: an in-place reboot binds them
 	// again. The monitor unmounts them when it stops for good.
 	r.Add(devs.Undo)
+	if terr != nil {
+		return terr
+	}
+
+	devs.WriteResolvConf()
 
 	spec := container.Spec{
 		Name:     name,
