@@ -96,7 +96,7 @@ func (h *Host) Reattach(ctx context.Context, in *Instance, pid int, devices map[
 			}
 		}
 
-		nics, err := h.prepareNICsResolv(ctx, in, devices)
+		nics, err := h.prepareNICs(ctx, in, devices)
 		if err != nil {
 			return err
 		}

@@ -11,8 +11,8 @@ import (
 
 // prepareNICs prepares the NICs among devices, in name order, before a start or a hotplug:
 // every one is resolved before any new MAC is recorded or address reserved, so a bad one
-// changes nothing. With a rootfs, the container's resolver points at the first managed
-// network's DNS.
+// changes nothing. A start then points the container's resolver at the first managed
+// network's DNS (writeNICResolvConf).
 func (h *Host) prepareNICs(ctx context.Context, in *Instance, devices map[string]map[string]string) ([]*run, error) {
 	names := make([]string, 0, len(devices))
 	for dev, d := range devices {
@@ -53,17 +53,6 @@ func (h *Host) prepareNICs(ctx context.Context, in *Instance, devices map[string
 	}
 
 	return runs, nil
-}
-
-// prepareNICsResolv is prepareNICs, then the first managed NIC's network written into the
-// instance's resolv.conf (writeNICResolvConf).
-func (h *Host) prepareNICsResolv(ctx context.Context, in *Instance, devices map[string]map[string]string) ([]*run, error) {
-	runs, err := h.prepareNICs(ctx, in, devices)
-	if err == nil {
-		h.writeNICResolvConf(in, runs)
-	}
-
-	return runs, err
 }
 
 // writeNICResolvConf points the instance's resolv.conf (unless it is the image's or the
@@ -157,7 +146,7 @@ func (h *Host) RefreshPorts(ctx context.Context, in *Instance, devices map[strin
 		return nil
 	}
 
-	runs, err := h.prepareNICsResolv(ctx, in, devices)
+	runs, err := h.prepareNICs(ctx, in, devices)
 	if err != nil {
 		return err
 	}

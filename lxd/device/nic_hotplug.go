@@ -68,7 +68,7 @@ func (h *Host) hotplugNICs(ctx context.Context, in *Instance, pid int, old, new 
 		attach[dev] = new[dev]
 	}
 
-	runs, err := h.prepareNICsResolv(ctx, in, attach)
+	runs, err := h.prepareNICs(ctx, in, attach)
 	if err != nil {
 		return err
 	}

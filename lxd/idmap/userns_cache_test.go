@@ -133,9 +133,11 @@ func TestPrepareUserns(t *testing.T) {
 	testutil.RequireRoot(t, "create user namespaces")
 
 	var made atomic.Int32
+	making := make(chan struct{}, 2)
 	orig := makeUserns
 	makeUserns = func(s Set) (*os.File, func(), error) {
 		made.Add(1)
+		making <- struct{}{}
 		time.Sleep(50 * time.Millisecond) // the making outlasts the mount's arrival
 		return orig(s)
 	}
@@ -151,7 +153,7 @@ func TestPrepareUserns(t *testing.T) {
 	usernsCache.Unlock()
 
 	s.PrepareUserns()
-	time.Sleep(5 * time.Millisecond)
+	<-making // the mount asks while the background making is under way
 
 	f, cleanup, err := s.SharedUserns()
 	if err != nil {

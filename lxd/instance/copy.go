@@ -140,7 +140,7 @@ func (ct *Creator) PrepareCopy(ctx context.Context, req api.InstancesPost) (*Cop
 }
 
 // Copy makes a new instance from another (or from one of its snapshots): its data copied
-// into a fresh id range, a new volatile.uuid, no MAC addresses (regenerated at start), and
+// into a fresh id range, a new volatile.uuid, new MAC addresses (made with its row), and
 // volatile.apply_template=copy so the image's copy templates (hostname, hosts) render at
 // first start. The snapshots come along unless instance_only or the source is a snapshot.
 // A running source is frozen while its data is copied.

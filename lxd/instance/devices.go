@@ -2,13 +2,14 @@ package instance
 
 import (
 	"context"
-	"github.com/berth-dev/berth/lxd/storage"
+	"maps"
 
 	"github.com/berth-dev/berth/lxd/container"
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/device"
 	"github.com/berth-dev/berth/lxd/idmap"
 	"github.com/berth-dev/berth/lxd/lxcfs"
+	"github.com/berth-dev/berth/lxd/storage"
 )
 
 // The devices are lxd/device's; what is here is the instance's side of them: the context
@@ -18,7 +19,8 @@ import (
 // deviceInstance is what the devices of inst see of it; rootfs is its root mounted on the
 // host during a start, "" otherwise.
 func (m *Manager) deviceInstance(inst *db.Instance, ids idmap.Set, rootfs string) *device.Instance {
-	return &device.Instance{Name: inst.Name, Dir: m.instanceDir(inst.Name), IDs: ids, Config: inst.Config, Rootfs: rootfs}
+	// A copy of the config: a start prepares the devices while its templates read inst.
+	return &device.Instance{Name: inst.Name, Dir: m.instanceDir(inst.Name), IDs: ids, Config: maps.Clone(inst.Config), Rootfs: rootfs}
 }
 
 // checkHotplug refuses a device change a running container cannot take. The root disk's

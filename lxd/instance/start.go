@@ -85,15 +85,18 @@ func (ru *Runner) start(ctx context.Context, name string) error {
 
 	devs, err := ru.devices.Prepare(ctx, ru.host.deviceInstance(inst, ids, rootfs), devices)
 	terr := <-rendered
-	if err != nil {
-		return err
+	if err == nil {
+		// Staged devices stay while the container runs: an in-place reboot binds them
+		// again. The monitor unmounts them when it stops for good.
+		r.Add(devs.Undo)
 	}
 
-	// Staged devices stay while the container runs: an in-place reboot binds them
-	// again. The monitor unmounts them when it stops for good.
-	r.Add(devs.Undo)
 	if terr != nil {
-		return terr
+		return terr // the templates' error first, as when they ran first
+	}
+
+	if err != nil {
+		return err
 	}
 
 	devs.WriteResolvConf()

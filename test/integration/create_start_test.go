@@ -69,6 +69,12 @@ func TestCreateWithStart(t *testing.T) {
 		t.Errorf("cs2, a copy made with start: is-system-running = %q", s)
 	}
 
+	// The copy's MAC is its own, made with its row.
+	inst2, _, err := d.c.GetInstance(ctx, "cs2")
+	if err != nil || inst2.Config["volatile.eth0.hwaddr"] == "" || inst2.Config["volatile.eth0.hwaddr"] == inst1.Config["volatile.eth0.hwaddr"] {
+		t.Errorf("cs2's MAC %q, its source's %q (%v)", inst2.Config["volatile.eth0.hwaddr"], inst1.Config["volatile.eth0.hwaddr"], err)
+	}
+
 	// A refresh with start (lxc copy --refresh): the stopped copy is brought up to date
 	// and started; the operation made no instance, and says nothing of the kind.
 	d.berth("stop", "cs2")
