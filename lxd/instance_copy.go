@@ -34,14 +34,9 @@ func instancesPostCopy(d *Daemon, r *http.Request, req api.InstancesPost) respon
 		return response.SmartError(err)
 	}
 
-	return d.treeTask("Copying instance", "create_instance_from_instance", instanceResources(cr.Post.Name), func(ctx context.Context, op *operations.Operation) error {
-		err := d.instances.Copy(ctx, cr)
-		if err != nil {
-			return err
-		}
-
-		return d.startCreated(ctx, op, req.Start, true, cr.Post.Name)
-	})
+	return d.treeTask("Copying instance", "create_instance_from_instance", instanceResources(cr.Post.Name), d.thenStart(req.Start, true, cr.Post.Name, func(ctx context.Context, op *operations.Operation) error {
+		return d.instances.Copy(ctx, cr)
+	}))
 }
 
 // instancesRefreshCopy answers lxc copy --refresh c1 c2 on one server when c2 exists (nil
@@ -92,12 +87,7 @@ func instancesRefreshCopy(d *Daemon, r *http.Request, req api.InstancesPost) res
 		return response.SmartError(err)
 	}
 
-	return d.treeTask("Refreshing instance", "create_instance_from_instance", instanceResources(dst), func(ctx context.Context, op *operations.Operation) error {
-		err := d.migrations.RefreshCopy(ctx, src, dst)
-		if err != nil {
-			return err
-		}
-
-		return d.startCreated(ctx, op, req.Start, false, dst)
-	})
+	return d.treeTask("Refreshing instance", "create_instance_from_instance", instanceResources(dst), d.thenStart(req.Start, false, dst, func(ctx context.Context, op *operations.Operation) error {
+		return d.migrations.RefreshCopy(ctx, src, dst)
+	}))
 }

@@ -117,14 +117,9 @@ func instancesPost(d *Daemon, r *http.Request) response.Response {
 	}
 
 	name := cr.Post.Name
-	return d.task("Creating instance", instanceResources(name), func(ctx context.Context, op *operations.Operation) error {
-		err := d.instances.Create(ctx, cr)
-		if err != nil {
-			return err
-		}
-
-		return d.startCreated(ctx, op, req.Start, true, name)
-	})
+	return d.task("Creating instance", instanceResources(name), d.thenStart(req.Start, true, name, func(ctx context.Context, op *operations.Operation) error {
+		return d.instances.Create(ctx, cr)
+	}))
 }
 
 // GET /1.0/instances/{name}; recursion=1 embeds state and snapshots.

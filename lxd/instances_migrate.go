@@ -89,37 +89,27 @@ func instancesPostMigration(d *Daemon, r *http.Request, req api.InstancesPost) r
 			return response.SmartError(err)
 		}
 
-		return d.task("Creating instance", instanceResources(key), func(ctx context.Context, op *operations.Operation) error {
+		return d.task("Creating instance", instanceResources(key), d.thenStart(req.Start, have == nil, key, func(ctx context.Context, op *operations.Operation) error {
 			control, fs, err := dialMigration(ctx, s.Operation, s.Certificate, s.Websockets)
 			if err != nil {
 				return err
 			}
 
 			defer func() { _ = ws.Close(control, ""); _ = ws.Close(fs, "") }()
-			err = sink.run(ctx, control, fs)
-			if err != nil {
-				return err
-			}
-
-			return d.startCreated(ctx, op, req.Start, have == nil, key)
-		})
+			return sink.run(ctx, control, fs)
+		}))
 	case "push":
 		sess, md := migrationSession()
 		op, err := d.ops.Create(api.OperationClassWebsocket, "Creating instance", instanceResources(key), md,
-			func(ctx context.Context, op *operations.Operation) error {
+			d.thenStart(req.Start, have == nil, key, func(ctx context.Context, op *operations.Operation) error {
 				defer sess.Close("")
 				err := waitMigration(ctx, sess)
 				if err != nil {
 					return err
 				}
 
-				err = sink.run(ctx, sess.Conn("control"), sess.Conn("fs"))
-				if err != nil {
-					return err
-				}
-
-				return d.startCreated(ctx, op, req.Start, have == nil, key)
-			},
+				return sink.run(ctx, sess.Conn("control"), sess.Conn("fs"))
+			}),
 			func(_ *operations.Operation, r *http.Request, w http.ResponseWriter) error { return sess.Connect(r, w) }, nil)
 		if err != nil {
 			return response.InternalError(err)

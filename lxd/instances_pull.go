@@ -53,7 +53,8 @@ func instancesPostPull(d *Daemon, r *http.Request, req api.InstancesPost) respon
 		return response.SmartError(err)
 	}
 
-	return d.task("Creating instance", instanceResources(project.Key(proj, req.Name)), func(ctx context.Context, op *operations.Operation) error {
+	key := project.Key(proj, req.Name)
+	return d.task("Creating instance", instanceResources(key), d.thenStart(req.Start, true, key, func(ctx context.Context, op *operations.Operation) error {
 		fp, err := d.pullImage(ctx, op, src, imagestore.ImportOptions{Cached: true, Project: proj})
 		if err != nil {
 			return err
@@ -66,13 +67,8 @@ func instancesPostPull(d *Daemon, r *http.Request, req api.InstancesPost) respon
 			return err
 		}
 
-		err = d.instances.Create(ctx, cr)
-		if err != nil {
-			return err
-		}
-
-		return d.startCreated(ctx, op, req.Start, true, cr.Post.Name)
-	})
+		return d.instances.Create(ctx, cr)
+	}))
 }
 
 // mayAddImages refuses a restricted project that shares the default project's images.

@@ -180,11 +180,7 @@ func (a *app) launch(ctx context.Context, image, name string, f *launchFlags, st
 
 // startLaunched starts the instance a launch has just made; a failed start deletes it.
 func (a *app) startLaunched(ctx context.Context, c *client.Client, name string) error {
-	op, err := c.ChangeInstanceState(ctx, name, api.InstanceStatePut{Action: "start", Timeout: -1})
-	if err == nil {
-		err = op.Wait(ctx)
-	}
-
+	err := setState(ctx, c, name, api.InstanceStatePut{Action: "start", Timeout: -1})
 	if err != nil {
 		return a.undoLaunch(c, name, err)
 	}
