@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 
 	"gopkg.in/yaml.v3"
@@ -113,10 +114,12 @@ func ParsePreseed(data []byte) (*Preseed, error) {
 	return p, nil
 }
 
-var (
-	yamlUnknownField = regexp.MustCompile(`^line (\d+): field (.+) not found in type (\S+)$`)
-	yamlCannot       = regexp.MustCompile(`^line (\d+): cannot unmarshal !!(\w+) (?:` + "`" + `[^` + "`" + `]*` + "`" + ` )?into (\S+)$`)
-)
+// yamlErrorPatterns match yaml.v3's messages for an unknown key and for a value of the
+// wrong kind. They are compiled on first use, not at every start of the CLI.
+var yamlErrorPatterns = sync.OnceValues(func() (unknownField, cannot *regexp.Regexp) {
+	return regexp.MustCompile(`^line (\d+): field (.+) not found in type (\S+)$`),
+		regexp.MustCompile(`^line (\d+): cannot unmarshal !!(\w+) (?:` + "`" + `[^` + "`" + `]*` + "`" + ` )?into (\S+)$`)
+})
 
 // preseedSections names, for the errors, the Go types of the preseed's parts.
 var preseedSections = map[string]string{
@@ -137,6 +140,7 @@ func preseedYAMLError(err error) error {
 		return fmt.Errorf("invalid preseed YAML: %s", msg)
 	}
 
+	yamlUnknownField, yamlCannot := yamlErrorPatterns()
 	parts := make([]string, 0, len(te.Errors))
 	for _, e := range te.Errors {
 		if m := yamlUnknownField.FindStringSubmatch(e); m != nil {

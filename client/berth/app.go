@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -57,7 +58,7 @@ func (a *app) printf(format string, args ...any) {
 // run executes the command line and returns the process exit code. Errors are
 // printed as one `Error: ...` line; usage errors add a hint line.
 func run(ctx context.Context, args []string, a *app) int {
-	root := newRootCmd(a)
+	root := newRootCmd(a, args)
 	root.SetArgs(args)
 
 	err := root.ExecuteContext(ctx)
@@ -92,7 +93,51 @@ func run(ctx context.Context, args []string, a *app) int {
 	return code
 }
 
-func newRootCmd(a *app) *cobra.Command {
+// topCommand is a command of the root: the names it answers to and how it is built.
+type topCommand struct {
+	names []string
+	build func(*app) *cobra.Command
+}
+
+// topCommands are the root's commands. A command line that names one first gets only
+// that one built: building all of them with their flags is a tenth of a short
+// command's time where page faults are dear (a VM's, doc/host-tuning.md), and a
+// `berth start` pays it before its request. TestTopCommandNames keeps the names true.
+var topCommands = []topCommand{
+	{[]string{"launch"}, func(a *app) *cobra.Command { return newLaunchCmd(a, true) }},
+	{[]string{"init"}, func(a *app) *cobra.Command { return newLaunchCmd(a, false) }},
+	{[]string{"start"}, newStartCmd},
+	{[]string{"stop"}, newStopCmd},
+	{[]string{"restart"}, newRestartCmd},
+	{[]string{"pause", "freeze"}, newPauseCmd},
+	{[]string{"resume", "unfreeze"}, newResumeCmd},
+	{[]string{"delete", "rm"}, newDeleteCmd},
+	{[]string{"move", "mv", "rename"}, newMoveCmd},
+	{[]string{"list", "ls"}, newListCmd},
+	{[]string{"info"}, newInfoCmd},
+	{[]string{"file"}, newFileCmd},
+	{[]string{"snapshot"}, newSnapshotCmd},
+	{[]string{"restore"}, newRestoreCmd},
+	{[]string{"copy", "cp"}, newCopyCmd},
+	{[]string{"publish"}, newPublishCmd},
+	{[]string{"export"}, newExportCmd},
+	{[]string{"import"}, newImportCmd},
+	{[]string{"image"}, newImageCmd},
+	{[]string{"profile"}, newProfileCmd},
+	{[]string{"config"}, newConfigCmd},
+	{[]string{"network"}, newNetworkCmd},
+	{[]string{"storage"}, newStorageCmd},
+	{[]string{"version"}, newVersionCmd},
+	{[]string{"exec"}, newExecCmd},
+	{[]string{"shell"}, newShellCmd},
+	{[]string{"console"}, newConsoleCmd},
+	{[]string{"remote"}, newRemoteCmd},
+	{[]string{"cluster"}, newClusterCmd},
+}
+
+// newRootCmd builds the root with the command args names first, or with all of them
+// when args start otherwise (a flag, help, a typo to suggest for, nothing).
+func newRootCmd(a *app, args []string) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "berth",
 		Short: "Command line client for berthd, the Berth system container manager",
@@ -111,37 +156,29 @@ func newRootCmd(a *app) *cobra.Command {
 		return &usageError{cmd: cmd, err: err}
 	})
 
-	root.AddCommand(
-		newLaunchCmd(a, true),
-		newLaunchCmd(a, false),
-		newStartCmd(a),
-		newStopCmd(a),
-		newRestartCmd(a),
-		newPauseCmd(a),
-		newResumeCmd(a),
-		newDeleteCmd(a),
-		newMoveCmd(a),
-		newListCmd(a),
-		newInfoCmd(a),
-		newFileCmd(a),
-		newSnapshotCmd(a),
-		newRestoreCmd(a),
-		newCopyCmd(a),
-		newPublishCmd(a),
-		newExportCmd(a),
-		newImportCmd(a),
-		newImageCmd(a),
-		newProfileCmd(a),
-		newConfigCmd(a),
-		newNetworkCmd(a),
-		newStorageCmd(a),
-		newVersionCmd(a),
-		newExecCmd(a),
-		newShellCmd(a),
-		newConsoleCmd(a),
-		newRemoteCmd(a),
-		newClusterCmd(a),
-	)
+	if c := invokedCommand(args); c != nil {
+		root.AddCommand(c.build(a))
+		return root
+	}
+
+	for _, c := range topCommands {
+		root.AddCommand(c.build(a))
+	}
 
 	return root
+}
+
+// invokedCommand is the root command args begin with, if any.
+func invokedCommand(args []string) *topCommand {
+	if len(args) == 0 {
+		return nil
+	}
+
+	for i := range topCommands {
+		if slices.Contains(topCommands[i].names, args[0]) {
+			return &topCommands[i]
+		}
+	}
+
+	return nil
 }

@@ -92,7 +92,14 @@ func runCLI(t *testing.T, socket string, args ...string) (string, string, int) {
 
 	// A fresh client configuration: the developer's own must not matter.
 	a.confDir = t.TempDir()
-	code := run(ctx, append([]string{"--socket", socket}, args...), a)
+	// The socket flag goes after the command's name, so that the root builds only that
+	// command, as for a command line without flags before it.
+	argv := []string{"--socket", socket}
+	if len(args) > 0 {
+		argv = append([]string{args[0], "--socket", socket}, args[1:]...)
+	}
+
+	code := run(ctx, argv, a)
 
 	return out.String(), errOut.String(), code
 }

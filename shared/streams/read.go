@@ -189,7 +189,7 @@ func (v Version) image() (Found, bool) {
 	}
 
 	meta, ok := v.item(func(it Item) bool {
-		return (it.Ftype == FtypeSplitMeta || it.Ftype == FtypeSplitMetaIncus) && sha256RE.MatchString(it.CombinedSquashfsSHA256)
+		return (it.Ftype == FtypeSplitMeta || it.Ftype == FtypeSplitMetaIncus) && isSHA256(it.CombinedSquashfsSHA256)
 	})
 	if !ok {
 		return Found{}, false
@@ -231,7 +231,7 @@ func (v Version) combined() (Item, bool) {
 		sort.Strings(keys)
 		for _, k := range keys {
 			it := v.Items[k]
-			if it.Ftype == ft && sha256RE.MatchString(it.SHA256) {
+			if it.Ftype == ft && isSHA256(it.SHA256) {
 				return it, true
 			}
 		}

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"regexp"
 	"strings"
 )
 
@@ -92,7 +91,23 @@ const (
 	FtypeSquashfs       = "squashfs"
 )
 
-var sha256RE = regexp.MustCompile(`^[0-9a-f]{64}$`)
+// isSHA256 says whether s is a SHA-256 digest in lower-case hex, as the documents give
+// them. (A loop, not a regexp: every command of the CLI would compile the regexp at its
+// start, and this package is linked into it.)
+func isSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+
+	return true
+}
 
 // CheckPath refuses a path a document names that is not a plain relative path inside
 // the tree: absolute, with "..", a scheme, a query, backslashes or control bytes.

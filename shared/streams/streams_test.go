@@ -167,3 +167,29 @@ func TestFindSplit(t *testing.T) {
 		t.Error("a squashfs path with .. was accepted")
 	}
 }
+
+func TestIsSHA256(t *testing.T) {
+	good := strings.Repeat("0123456789abcdef", 4)
+	cases := map[string]bool{
+		good:                       true,
+		good[:63]:                  false,
+		good + "0":                 false,
+		strings.ToUpper(good):      false,
+		good[:63] + "g":            false,
+		good[:63] + "/":            false,
+		"":                         false,
+		good[:62] + "\u00e9":       false, // 64 bytes, not hex
+		strings.Repeat("f", 64):    true,
+		strings.Repeat(":", 64):    false,
+		strings.Repeat("`", 64):    false,
+		strings.Repeat("@", 64):    false,
+		strings.Repeat("G", 64):    false,
+		strings.Repeat("\x00", 64): false,
+	}
+
+	for s, want := range cases {
+		if got := isSHA256(s); got != want {
+			t.Errorf("isSHA256(%q) = %v, want %v", s, got, want)
+		}
+	}
+}

@@ -42,7 +42,7 @@ func Build(imgs []Image, now time.Time) (index, products []byte, err error) {
 	p := Products{ContentID: "images", DataType: "image-downloads", Format: "products:1.0", Updated: updated, Products: map[string]Product{}}
 
 	for _, img := range imgs {
-		if !sha256RE.MatchString(img.Fingerprint) {
+		if !isSHA256(img.Fingerprint) {
 			return nil, nil, fmt.Errorf("invalid fingerprint %q", img.Fingerprint)
 		}
 
