@@ -1,14 +1,13 @@
 package client
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/berth-dev/berth/shared/ws"
 )
@@ -43,9 +42,10 @@ func DefaultSocketPath() string {
 // Client is a connection to berthd (or to any LXD API 1.0 server). It is safe
 // for concurrent use.
 type Client struct {
-	socketPath string // empty over HTTPS
-	baseURL    string // http://unix.socket or https://host:port, no trailing slash
-	wsURL      string // the same for websockets: ws://unix.socket or wss://host:port
+	socketPath string      // empty over HTTPS
+	unix       *unixDialer // nil over HTTPS
+	baseURL    string      // http://unix.socket or https://host:port, no trailing slash
+	wsURL      string      // the same for websockets: ws://unix.socket or wss://host:port
 	http       *http.Client
 	ws         *ws.Dialer
 	userAgent  string
@@ -73,26 +73,20 @@ func Connect(socketPath string) (*Client, error) {
 		return nil, fmt.Errorf("connecting to berthd: %s is not a unix socket", socketPath)
 	}
 
-	dial := func(ctx context.Context, _, _ string) (net.Conn, error) {
-		d := net.Dialer{}
-		conn, err := d.DialContext(ctx, "unix", socketPath)
-		if err != nil {
-			return nil, fmt.Errorf("connecting to berthd at %s: %w", socketPath, err)
-		}
-
-		return conn, nil
-	}
-
+	d := &unixDialer{path: socketPath}
 	c := &Client{
 		socketPath: socketPath,
+		unix:       d,
 		baseURL:    unixURL,
 		wsURL:      "ws://unix.socket",
+		// A command's requests share a connection (keep-alive), as LXD's server allows
+		// and berthd's does: a connection per request costs a connect and an accept each.
 		http: &http.Client{Transport: &http.Transport{
-			DialContext: dial,
-			// LXD serves one request per connection; so do we.
-			DisableKeepAlives: true,
+			DialContext:         d.dial,
+			MaxIdleConnsPerHost: 2,
+			IdleConnTimeout:     30 * time.Second,
 		}},
-		ws:        ws.NewDialer(ws.DialConfig{Dial: dial}),
+		ws:        ws.NewDialer(ws.DialConfig{Dial: d.dial}),
 		userAgent: "berth/" + Version,
 	}
 

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -15,40 +16,57 @@ const daemonName = "berthd"
 
 // ServedByBerthd says whether the daemon listening on the client's unix socket is berthd,
 // by the name the kernel gives the process that listens there (SO_PEERCRED, then its
-// comm): an LXD's is "lxd". It costs one connection. False over HTTPS, or when the peer
-// cannot be told (another pid namespace, say).
+// comm): an LXD's is "lxd". The connection it opens serves the next request. False over
+// HTTPS, or when the peer cannot be told (another pid namespace, say).
 func (c *Client) ServedByBerthd() bool {
-	if c.socketPath == "" {
+	if c.unix == nil {
 		return false
 	}
 
-	conn, err := net.DialTimeout("unix", c.socketPath, time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+
+	conn, err := c.unix.dialNew(ctx)
 	if err != nil {
 		return false
 	}
 
-	defer func() { _ = conn.Close() }()
+	pid := peerPID(conn)
+	if pid <= 0 {
+		_ = conn.Close()
+		return false
+	}
 
+	// The connection serves the request that follows (unixDialer).
+	c.unix.keep(conn)
+
+	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+
+	return err == nil && strings.TrimSpace(string(comm)) == daemonName
+}
+
+// peerPID is the pid of the process at the other end of a unix connection, or -1.
+func peerPID(conn net.Conn) int {
 	uc, ok := conn.(*net.UnixConn)
 	if !ok {
-		return false
+		return -1
 	}
 
 	raw, err := uc.SyscallConn()
 	if err != nil {
-		return false
+		return -1
 	}
 
-	var cred *unix.Ucred
-	var cerr error
+	pid := -1
 	err = raw.Control(func(fd uintptr) {
-		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+		cred, cerr := unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+		if cerr == nil {
+			pid = int(cred.Pid)
+		}
 	})
-	if err != nil || cerr != nil || cred.Pid <= 0 {
-		return false
+	if err != nil {
+		return -1
 	}
 
-	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", cred.Pid))
-
-	return err == nil && strings.TrimSpace(string(comm)) == daemonName
+	return pid
 }

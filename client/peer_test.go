@@ -82,7 +82,7 @@ func TestServedByBerthd(t *testing.T) {
 		path string
 		want bool
 	}{{sock, true}, {other, false}, {filepath.Join(dir, "none.socket"), false}} {
-		got := (&Client{socketPath: c.path}).ServedByBerthd()
+		got := (&Client{socketPath: c.path, unix: &unixDialer{path: c.path}}).ServedByBerthd()
 		if got != c.want {
 			t.Errorf("%s: served by berthd %v, want %v", filepath.Base(c.path), got, c.want)
 		}
