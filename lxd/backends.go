@@ -28,6 +28,8 @@ type instanceService interface {
 	// ListLocal is List of this member's instances: for what acts on this host.
 	ListLocal(ctx context.Context, full bool) ([]api.InstanceFull, error)
 	Get(ctx context.Context, name string, full bool) (*api.InstanceFull, error)
+	// Exists is nil if the instance exists, else a 404: a check, without Get's render.
+	Exists(ctx context.Context, name string) error
 	Names(ctx context.Context) ([]string, error)
 	State(ctx context.Context, name string) (*api.InstanceState, error)
 

@@ -136,6 +136,17 @@ func (f *fakeInstances) Get(_ context.Context, name string, full bool) (*api.Ins
 	return copyOf(inst, full), nil
 }
 
+func (f *fakeInstances) Exists(_ context.Context, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+
+	if _, ok := f.instances[name]; !ok {
+		return notFoundErr(name)
+	}
+
+	return nil
+}
+
 func (f *fakeInstances) Names(context.Context) ([]string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -62,7 +62,7 @@ func (d *Daemon) listBackups(name string) ([]api.InstanceBackup, error) {
 // GET /1.0/instances/{name}/backups
 func instanceBackupsGet(d *Daemon, r *http.Request) response.Response {
 	name := pathVar(r, "name")
-	_, err := d.instances.Get(r.Context(), name, false)
+	err := d.instances.Exists(r.Context(), name)
 	if err != nil {
 		return response.SmartError(err)
 	}
@@ -93,7 +93,7 @@ func instanceBackupsPost(d *Daemon, r *http.Request) response.Response {
 		return response.SmartError(err)
 	}
 
-	_, err = d.instances.Get(r.Context(), name, false)
+	err = d.instances.Exists(r.Context(), name)
 	if err != nil {
 		return response.SmartError(err)
 	}

@@ -34,7 +34,7 @@ func instanceConsolePost(d *Daemon, r *http.Request) response.Response {
 		return response.BadRequest(fmt.Errorf("unsupported console type %q", req.Type))
 	}
 
-	_, err = d.instances.Get(r.Context(), name, false)
+	err = d.instances.Exists(r.Context(), name)
 	if err != nil {
 		return response.SmartError(err)
 	}
@@ -164,7 +164,7 @@ func (e eofOnError) Read(p []byte) (int, error) {
 func instanceConsoleGet(d *Daemon, r *http.Request) response.Response {
 	name := pathVar(r, "name")
 
-	_, err := d.instances.Get(r.Context(), name, false)
+	err := d.instances.Exists(r.Context(), name)
 	if err != nil {
 		return response.SmartError(err)
 	}
@@ -190,7 +190,7 @@ func instanceConsoleGet(d *Daemon, r *http.Request) response.Response {
 func instanceConsoleDelete(d *Daemon, r *http.Request) response.Response {
 	name := pathVar(r, "name")
 
-	_, err := d.instances.Get(r.Context(), name, false)
+	err := d.instances.Exists(r.Context(), name)
 	if err != nil {
 		return response.SmartError(err)
 	}

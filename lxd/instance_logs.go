@@ -21,7 +21,7 @@ const monitorLog = "lxc.log"
 func instanceLogsGet(d *Daemon, r *http.Request) response.Response {
 	name := pathVar(r, "name")
 
-	_, err := d.instances.Get(r.Context(), name, false)
+	err := d.instances.Exists(r.Context(), name)
 	if err != nil {
 		return response.SmartError(err)
 	}
@@ -43,7 +43,7 @@ func instanceLogsGet(d *Daemon, r *http.Request) response.Response {
 func instanceLogGet(d *Daemon, r *http.Request) response.Response {
 	name, file := pathVar(r, "name"), pathVar(r, "file")
 
-	_, err := d.instances.Get(r.Context(), name, false)
+	err := d.instances.Exists(r.Context(), name)
 	if err != nil {
 		return response.SmartError(err)
 	}
@@ -77,7 +77,7 @@ func instanceLogGet(d *Daemon, r *http.Request) response.Response {
 func instanceLogDelete(d *Daemon, r *http.Request) response.Response {
 	name, file := pathVar(r, "name"), pathVar(r, "file")
 
-	_, err := d.instances.Get(r.Context(), name, false)
+	err := d.instances.Exists(r.Context(), name)
 	if err != nil {
 		return response.SmartError(err)
 	}

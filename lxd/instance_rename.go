@@ -45,7 +45,7 @@ func instanceRename(d *Daemon, r *http.Request) response.Response {
 		return response.BadRequest(api.StatusErrorf(http.StatusBadRequest, "invalid instance name: %v", err))
 	}
 
-	_, err = d.instances.Get(r.Context(), name, false)
+	err = d.instances.Exists(r.Context(), name)
 	if err != nil {
 		return response.SmartError(err)
 	}

@@ -62,7 +62,7 @@ func instanceSnapshotsPost(d *Daemon, r *http.Request) response.Response {
 		if err != nil {
 			return response.SmartError(err)
 		}
-	} else if _, err := d.instances.Get(r.Context(), name, false); err != nil {
+	} else if err := d.instances.Exists(r.Context(), name); err != nil {
 		return response.SmartError(err)
 	}
 

@@ -29,7 +29,7 @@ func instanceStatePut(d *Daemon, r *http.Request) response.Response {
 		return response.SmartError(err)
 	}
 
-	_, err = d.instances.Get(r.Context(), name, false)
+	err = d.instances.Exists(r.Context(), name)
 	if err != nil {
 		return response.SmartError(err)
 	}

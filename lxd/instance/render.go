@@ -25,6 +25,14 @@ func (vw *View) Get(ctx context.Context, name string, full bool) (*api.InstanceF
 	return &out, nil
 }
 
+// Exists is nil if instance name exists, else its 404 (or the database's error): one
+// indexed query, for a request that acts on an instance and only needs it to be there
+// (Get loads and renders it, a millisecond on a start's path on a slow VM).
+func (vw *View) Exists(ctx context.Context, name string) error {
+	_, err := vw.host.exists(ctx, name)
+	return err
+}
+
 // List returns every instance (of every member, in a cluster), sorted by name, in a fixed
 // number of queries; full ones with their state, gathered from the host for those that
 // run (see gather) and cached for StateTTL, and their snapshots. Nothing asks a monitor.
