@@ -175,7 +175,7 @@ func (m *monitor) start() error {
 		return err
 	}
 
-	// startInit makes the cgroups while init's runtime starts (syncSteps).
+	// startInit makes the cgroups beside init's setup (startPlacing).
 	p, err := m.startInit()
 	if err != nil {
 		_ = m.cg.Remove()

@@ -81,7 +81,13 @@ func (m *monitor) startInit() (*initProc, error) {
 
 	defer func() { _ = netns.Close() }()
 
-	// Init exists already: the host side makes its procfs at once.
+	// Init exists already: its cgroups are made and it is moved in from now on, beside the
+	// rest of its setup (it runs nothing of the container before setup.SyncCgroupReady).
+	// Every return waits for that: a failed start removes the cgroups after us.
+	placed := m.startPlacing(mk.init.Pid)
+	defer func() { _ = placed.wait() }()
+
+	// The host side makes init's procfs at once.
 	pidns, err := openNS(mk.init.Pid, "pid")
 	if err != nil {
 		mk.discard()
@@ -102,7 +108,7 @@ func (m *monitor) startInit() (*initProc, error) {
 		return nil, err
 	}
 
-	err = m.syncInit(proc.Pid, mk.sync, cfg, host, time.Now().Add(setupTimeout))
+	err = m.syncInit(mk.sync, cfg, host, placed, time.Now().Add(setupTimeout))
 	if err != nil {
 		host.finish()
 		_ = proc.Kill()
@@ -159,8 +165,8 @@ func socketPair(typ int, name string) (parent, child *os.File, err error) {
 }
 
 // syncInit runs init's setup (syncSteps) and names a timeout as what it is.
-func (m *monitor) syncInit(pid int, sock *os.File, cfg setup.Config, host *hostSide, deadline time.Time) error {
-	err := m.syncSteps(pid, sock, cfg, host, deadline)
+func (m *monitor) syncInit(sock *os.File, cfg setup.Config, host *hostSide, placed *placing, deadline time.Time) error {
+	err := m.syncSteps(sock, cfg, host, placed, deadline)
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return fmt.Errorf("the container's setup did not finish within %s (is the host overloaded?): %w", setupTimeout, err)
 	}
@@ -168,7 +174,7 @@ func (m *monitor) syncInit(pid int, sock *os.File, cfg setup.Config, host *hostS
 	return err
 }
 
-func (m *monitor) syncSteps(pid int, sock *os.File, cfg setup.Config, host *hostSide, deadline time.Time) error {
+func (m *monitor) syncSteps(sock *os.File, cfg setup.Config, host *hostSide, placed *placing, deadline time.Time) error {
 	_ = sock.SetDeadline(deadline)
 
 	enc := json.NewEncoder(sock)
@@ -189,13 +195,8 @@ func (m *monitor) syncSteps(pid int, sock *os.File, cfg setup.Config, host *host
 		return err
 	}
 
-	// Init now becomes the container's root and copies the host's mount namespace:
-	// making its cgroups (clearing a crashed run's or, on a reboot, the last boot's,
-	// then a directory and limits in every hierarchy) and moving it in meanwhile costs
-	// the start little. Init runs nothing of the container before
-	// setup.SyncCgroupReady.
-	placed := make(chan error, 1)
-	go func() { placed <- m.placeInit(pid) }()
+	// Init now becomes the container's root and copies the host's mount namespace, while
+	// its cgroups are still being made (startInit began that).
 
 	// Init's first message (setup.InitMain): a host side that could not make a procfs
 	// for init's pid namespace itself (setup.ProcContextFor) mounts this one.
@@ -206,7 +207,7 @@ func (m *monitor) syncSteps(pid int, sock *os.File, cfg setup.Config, host *host
 		_, err = expectFromChild(dec, setup.SyncReadyForCgroup)
 	}
 
-	perr := <-placed
+	perr := placed.wait()
 	if err != nil {
 		return fmt.Errorf("init: %w", err)
 	}
@@ -257,6 +258,31 @@ func (m *monitor) syncSteps(pid int, sock *os.File, cfg setup.Config, host *host
 	}
 
 	return fmt.Errorf("starting init: %s", last.Error)
+}
+
+// placing is placeInit running in the background.
+type placing struct {
+	done chan struct{}
+	err  error
+}
+
+// startPlacing runs placeInit(pid) in the background: making the cgroups (clearing a
+// crashed run's or, on a reboot, the last boot's, then a directory and limits in every
+// hierarchy, a few milliseconds on a slow host) would otherwise hold init back.
+func (m *monitor) startPlacing(pid int) *placing {
+	p := &placing{done: make(chan struct{})}
+	go func() {
+		p.err = m.placeInit(pid)
+		close(p.done)
+	}()
+
+	return p
+}
+
+// wait returns placeInit's result once it has ended; it may be asked again.
+func (p *placing) wait() error {
+	<-p.done
+	return p.err
 }
 
 // placeInit makes the container's cgroups and moves init (pid) into them, its root
