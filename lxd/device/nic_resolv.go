@@ -45,6 +45,10 @@ func writeResolvConf(rootfs string, nw network.Network, ids idmap.Set) error {
 
 	content := fmt.Sprintf("%s from network %s; remove this line to manage the file yourself.\nnameserver %s\nsearch %s\n",
 		resolvMarker, nw.Name(), nw.Gateway(), nw.Domain())
+	if string(cur) == content {
+		return nil // as the last start left it: no write
+	}
+
 	_, err = root.WriteFile(p, strings.NewReader(content), false, 0o644, fileio.Owner{UID: int(ids.HostUID), GID: int(ids.HostGID)})
 	return err
 }
