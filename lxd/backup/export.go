@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"context"
 	"fmt"
+	"github.com/berth-dev/berth/lxd/compressor"
 	"io"
 	"os"
 	"path/filepath"
@@ -44,7 +45,7 @@ func (s *Service) Export(ctx context.Context, name string, instanceOnly bool, w 
 
 		defer release()
 
-		cw, err := tarball.NewCompressor(w, tarball.Gzip)
+		cw, err := compressor.New(w, compressor.Gzip)
 		if err != nil {
 			return err
 		}

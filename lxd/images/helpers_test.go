@@ -3,12 +3,11 @@ package images
 import (
 	"archive/tar"
 	"bytes"
+	"github.com/berth-dev/berth/lxd/compressor"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/berth-dev/berth/shared/imagebuild/tarball"
 )
 
 type tarEntry struct {
@@ -38,7 +37,7 @@ func makeTar(t *testing.T, compression string, entries ...tarEntry) []byte {
 
 	var buf bytes.Buffer
 
-	cw, err := tarball.NewCompressor(&buf, compression)
+	cw, err := compressor.New(&buf, compression)
 	if err != nil {
 		t.Fatal(err)
 	}

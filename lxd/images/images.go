@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"github.com/berth-dev/berth/lxd/compressor"
 	"io"
 	"os"
 
@@ -36,5 +37,20 @@ func Fingerprint(path string) (string, error) {
 // Pack writes a unified image tarball (metadata.yaml, templates/, rootfs/) to w, compressed
 // with compression ("" or "gzip", "zstd", "xz", "none"). The instance must be stopped.
 func Pack(w io.Writer, rootfsDir, metaDir, compression string) error {
-	return tarball.Pack(w, rootfsDir, metaDir, compression)
+	cw, err := compressor.New(w, compression)
+	if err != nil {
+		return err
+	}
+
+	err = tarball.Pack(cw, rootfsDir, metaDir)
+	if err != nil {
+		return err
+	}
+
+	err = cw.Close()
+	if err != nil {
+		return fmt.Errorf("closing %s stream: %w", compression, err)
+	}
+
+	return nil
 }

@@ -3,6 +3,7 @@ package instance
 import (
 	"context"
 	"fmt"
+	"github.com/berth-dev/berth/lxd/compressor"
 	"io"
 	"net/http"
 	"os"
@@ -72,11 +73,25 @@ func (ct *Creator) Publish(ctx context.Context, name, snap string, props map[str
 			return err
 		}
 
-		return tarball.PackWith(ctx, w, rootfs, meta, tarball.Options{
-			Compression: compression,
-			Owner:       t.IDs.ContainerOwner,
-			Xattr:       t.IDs.UnshiftXattr,
+		cw, err := compressor.New(w, compression)
+		if err != nil {
+			return err
+		}
+
+		err = tarball.PackWith(ctx, cw, rootfs, meta, tarball.Options{
+			Owner: t.IDs.ContainerOwner,
+			Xattr: t.IDs.UnshiftXattr,
 		})
+		if err != nil {
+			return err
+		}
+
+		err = cw.Close()
+		if err != nil {
+			return fmt.Errorf("closing %s stream: %w", compression, err)
+		}
+
+		return nil
 	})
 }
 

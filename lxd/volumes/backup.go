@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/lxd/compressor"
 	"io"
 	"maps"
 	"net/http"
@@ -206,7 +207,7 @@ func (s *Service) Export(ctx context.Context, pool, name string, volumeOnly bool
 		}
 	}
 
-	cw, err := tarball.NewCompressor(w, compression)
+	cw, err := compressor.New(w, compression)
 	if err != nil {
 		return api.StatusErrorf(http.StatusBadRequest, "compression %q: %v", compression, err)
 	}

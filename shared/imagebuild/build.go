@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/klauspost/compress/gzip"
 	"io/fs"
 	"os"
 	"path"
@@ -190,7 +191,15 @@ func packAtomic(rootfs, metaDir, out string) error {
 	w := bufio.NewWriterSize(f, 1<<20)
 
 	// gzip: the format stock LXD and every tool read, via klauspost's fast implementation.
-	err = tarball.Pack(w, rootfs, metaDir, tarball.Gzip)
+	gz, err := gzip.NewWriterLevel(w, gzip.DefaultCompression)
+	if err == nil {
+		err = tarball.Pack(gz, rootfs, metaDir)
+		cerr := gz.Close()
+		if err == nil {
+			err = cerr
+		}
+	}
+
 	if err == nil {
 		err = w.Flush()
 	}

@@ -1,3 +1,9 @@
+// Package tarball writes unified image tarballs (metadata.yaml, templates/, rootfs/),
+// uncompressed: the caller wraps the stream in its compressor (the daemon's, in
+// lxd/compressor; the CLI's image builder gzips).
+//
+// It lives under shared/ so that both the CLI's image builder and the daemon's publish path
+// share one careful writer for owners, modes, hard links and xattrs.
 package tarball
 
 import (
@@ -21,7 +27,7 @@ import (
 // extractor can create a path anywhere near this long in one go anyway.
 const MaxNameLen = 64 << 10
 
-// Pack writes a unified image tarball to w: metadata.yaml first (so readers can stop early),
+// Pack writes a unified image tarball to w, uncompressed: metadata.yaml first (so readers can stop early),
 // then templates/ if metaDir has one, then rootfs/. Owners are numeric, hard links are kept,
 // and xattrs go into PAX SCHILY.xattr.* records (security.selinux is dropped).
 //
@@ -30,13 +36,12 @@ const MaxNameLen = 64 << 10
 // O_NONBLOCK, checked against the walked inode), FIFOs and devices are recorded as such,
 // sockets are left out (as GNU tar does), and sparse files become PAX 1.0 sparse entries
 // holding only their data. The container must be stopped while it is packed.
-func Pack(w io.Writer, rootfsDir, metaDir, compression string) error {
-	return PackWith(context.Background(), w, rootfsDir, metaDir, Options{Compression: compression})
+func Pack(w io.Writer, rootfsDir, metaDir string) error {
+	return PackWith(context.Background(), w, rootfsDir, metaDir, Options{})
 }
 
 // Options tune PackWith for trees that are not laid out as in an image.
 type Options struct {
-	Compression string
 	// Owner, when set, gives the ids written in each header from the ids on disk: a
 	// container's tree is packed with the ids the container sees.
 	Owner func(uid, gid int) (int, int)
@@ -48,19 +53,13 @@ type Options struct {
 // PackWith is Pack with owner and xattr mapping. It stops with ctx's error when ctx is
 // cancelled and counts into ctx's fstree.Progress.
 func PackWith(ctx context.Context, w io.Writer, rootfsDir, metaDir string, opts Options) error {
-	compression := opts.Compression
-	cw, err := NewCompressor(w, compression)
-	if err != nil {
-		return err
-	}
-
-	_, err = os.Lstat(filepath.Join(metaDir, "metadata.yaml"))
+	_, err := os.Lstat(filepath.Join(metaDir, "metadata.yaml"))
 	if err != nil {
 		return fmt.Errorf("packing image metadata: %w", err)
 	}
 
-	tw := tar.NewWriter(cw)
-	p := newPacker(ctx, tw, cw, opts)
+	tw := tar.NewWriter(w)
+	p := newPacker(ctx, tw, w, opts)
 	err = p.addTree(metaDir, "", func(rel string) bool {
 		return rel == "." || rel == "metadata.yaml"
 	})
@@ -70,13 +69,13 @@ func PackWith(ctx context.Context, w io.Writer, rootfsDir, metaDir string, opts 
 
 	_, err = os.Lstat(filepath.Join(metaDir, "templates"))
 	if err == nil {
-		err = newPacker(ctx, tw, cw, opts).addTree(filepath.Join(metaDir, "templates"), "templates", nil)
+		err = newPacker(ctx, tw, w, opts).addTree(filepath.Join(metaDir, "templates"), "templates", nil)
 		if err != nil {
 			return err
 		}
 	}
 
-	err = newPacker(ctx, tw, cw, opts).addTree(rootfsDir, "rootfs", nil)
+	err = newPacker(ctx, tw, w, opts).addTree(rootfsDir, "rootfs", nil)
 	if err != nil {
 		return err
 	}
@@ -84,11 +83,6 @@ func PackWith(ctx context.Context, w io.Writer, rootfsDir, metaDir string, opts 
 	err = tw.Close()
 	if err != nil {
 		return fmt.Errorf("closing tar stream: %w", err)
-	}
-
-	err = cw.Close()
-	if err != nil {
-		return fmt.Errorf("closing %s stream: %w", compression, err)
 	}
 
 	return nil

@@ -57,7 +57,7 @@ func TestPackHostileTree(t *testing.T) {
 	var buf bytes.Buffer
 	p := &fstree.Progress{}
 	start := time.Now()
-	must(t, PackWith(fstree.WithProgress(context.Background(), p), &buf, root, meta, Options{Compression: None}))
+	must(t, PackWith(fstree.WithProgress(context.Background(), p), &buf, root, meta, Options{}))
 	if d := time.Since(start); d > 10*time.Second {
 		t.Fatalf("packing took %v", d)
 	}
@@ -113,7 +113,7 @@ func TestPackCancelled(t *testing.T) {
 	must(t, os.WriteFile(filepath.Join(dir, "metadata.yaml"), nil, 0o644))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	err := PackWith(ctx, io.Discard, dir, dir, Options{Compression: None})
+	err := PackWith(ctx, io.Discard, dir, dir, Options{})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("pack with a cancelled context: %v", err)
 	}
