@@ -87,9 +87,18 @@ func (m *monitor) startInit() (*initProc, error) {
 	placed := m.startPlacing(mk.init.Pid)
 	defer func() { _ = placed.wait() }()
 
+	// A failed start kills init, then waits for the placement, and only then reaps init:
+	// reaped, its pid could be another process's by the time the placement moves "init"
+	// into the container's cgroup, which the failed start then kills.
+	kill := func(p *os.Process) {
+		_ = p.Kill()
+		_ = placed.wait()
+	}
+
 	// The host side makes init's procfs at once.
 	pidns, err := openNS(mk.init.Pid, "pid")
 	if err != nil {
+		kill(mk.init)
 		mk.discard()
 		return nil, err
 	}
@@ -103,6 +112,7 @@ func (m *monitor) startInit() (*initProc, error) {
 	proc, err := mk.mapIDs(m.spec.IDMap)
 	if err != nil {
 		host.finish()
+		kill(mk.init)
 		mk.discard()
 
 		return nil, err
@@ -111,7 +121,7 @@ func (m *monitor) startInit() (*initProc, error) {
 	err = m.syncInit(mk.sync, cfg, host, placed, time.Now().Add(setupTimeout))
 	if err != nil {
 		host.finish()
-		_ = proc.Kill()
+		kill(proc)
 		_, _ = proc.Wait()
 		mk.discard()
 
