@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/berth-dev/berth/shared/ws"
@@ -44,11 +45,15 @@ func DefaultSocketPath() string {
 type Client struct {
 	socketPath string      // empty over HTTPS
 	unix       *unixDialer // nil over HTTPS
-	baseURL    string      // http://unix.socket or https://host:port, no trailing slash
-	wsURL      string      // the same for websockets: ws://unix.socket or wss://host:port
-	http       *http.Client
-	ws         *ws.Dialer
-	userAgent  string
+	served     struct {    // ServedByBerthd's answer, asked once
+		once   sync.Once
+		berthd bool
+	}
+	baseURL   string // http://unix.socket or https://host:port, no trailing slash
+	wsURL     string // the same for websockets: ws://unix.socket or wss://host:port
+	http      *http.Client
+	ws        *ws.Dialer
+	userAgent string
 }
 
 // Connect returns a client for the daemon listening on socketPath (an empty

@@ -16,13 +16,21 @@ const daemonName = "berthd"
 
 // ServedByBerthd says whether the daemon listening on the client's unix socket is berthd,
 // by the name the kernel gives the process that listens there (SO_PEERCRED, then its
-// comm): an LXD's is "lxd". The connection it opens serves the next request. False over
-// HTTPS, or when the peer cannot be told (another pid namespace, say).
+// comm): an LXD's is "lxd". It is asked once per client, and the connection it opens
+// serves the next request. False over HTTPS, or when the peer cannot be told (another pid
+// namespace, say).
 func (c *Client) ServedByBerthd() bool {
 	if c.unix == nil {
 		return false
 	}
 
+	c.served.once.Do(func() { c.served.berthd = c.askServedByBerthd() })
+
+	return c.served.berthd
+}
+
+// askServedByBerthd is ServedByBerthd's question, asked once per client.
+func (c *Client) askServedByBerthd() bool {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 
