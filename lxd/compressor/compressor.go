@@ -40,6 +40,27 @@ func New(w io.Writer, compression string) (io.WriteCloser, error) {
 	}
 }
 
+// Write writes through the named compressor: write gets the compressed stream, which is
+// then flushed and closed (w itself is not closed).
+func Write(w io.Writer, compression string, write func(io.Writer) error) error {
+	cw, err := New(w, compression)
+	if err != nil {
+		return err
+	}
+
+	err = write(cw)
+	if err != nil {
+		return err
+	}
+
+	err = cw.Close()
+	if err != nil {
+		return fmt.Errorf("closing %s stream: %w", compression, err)
+	}
+
+	return nil
+}
+
 type nopCloser struct{ io.Writer }
 
 func (nopCloser) Close() error { return nil }

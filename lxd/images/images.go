@@ -37,20 +37,7 @@ func Fingerprint(path string) (string, error) {
 // Pack writes a unified image tarball (metadata.yaml, templates/, rootfs/) to w, compressed
 // with compression ("" or "gzip", "zstd", "xz", "none"). The instance must be stopped.
 func Pack(w io.Writer, rootfsDir, metaDir, compression string) error {
-	cw, err := compressor.New(w, compression)
-	if err != nil {
-		return err
-	}
-
-	err = tarball.Pack(cw, rootfsDir, metaDir)
-	if err != nil {
-		return err
-	}
-
-	err = cw.Close()
-	if err != nil {
-		return fmt.Errorf("closing %s stream: %w", compression, err)
-	}
-
-	return nil
+	return compressor.Write(w, compression, func(cw io.Writer) error {
+		return tarball.Pack(cw, rootfsDir, metaDir)
+	})
 }

@@ -73,25 +73,12 @@ func (ct *Creator) Publish(ctx context.Context, name, snap string, props map[str
 			return err
 		}
 
-		cw, err := compressor.New(w, compression)
-		if err != nil {
-			return err
-		}
-
-		err = tarball.PackWith(ctx, cw, rootfs, meta, tarball.Options{
-			Owner: t.IDs.ContainerOwner,
-			Xattr: t.IDs.UnshiftXattr,
+		return compressor.Write(w, compression, func(cw io.Writer) error {
+			return tarball.PackWith(ctx, cw, rootfs, meta, tarball.Options{
+				Owner: t.IDs.ContainerOwner,
+				Xattr: t.IDs.UnshiftXattr,
+			})
 		})
-		if err != nil {
-			return err
-		}
-
-		err = cw.Close()
-		if err != nil {
-			return fmt.Errorf("closing %s stream: %w", compression, err)
-		}
-
-		return nil
 	})
 }
 
