@@ -41,8 +41,8 @@ func instancesPostPull(d *Daemon, r *http.Request, req api.InstancesPost) respon
 	}
 
 	proj := projectOf(r)
-	_, err = d.instances.Get(r.Context(), project.Key(proj, req.Name), false)
-	if err == nil {
+	key := project.Key(proj, req.Name)
+	if d.instances.Exists(r.Context(), key) == nil {
 		return response.Conflict(fmt.Errorf("instance %q already exists", req.Name))
 	}
 
@@ -53,7 +53,6 @@ func instancesPostPull(d *Daemon, r *http.Request, req api.InstancesPost) respon
 		return response.SmartError(err)
 	}
 
-	key := project.Key(proj, req.Name)
 	return d.task("Creating instance", instanceResources(key), d.thenStart(req.Start, true, key, func(ctx context.Context, op *operations.Operation) error {
 		fp, err := d.pullImage(ctx, op, src, imagestore.ImportOptions{Cached: true, Project: proj})
 		if err != nil {
