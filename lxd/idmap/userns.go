@@ -20,13 +20,9 @@ func (s Set) GIDMappings() []syscall.SysProcIDMap {
 // mount_setattr(MOUNT_ATTR_IDMAP) needs. cleanup closes the fd; the namespace lives as
 // long as the fd or anything using it (an idmapped mount keeps its own reference).
 //
-// How: like runc (libcontainer/userns), start a child with CLONE_NEWUSER and the mappings
-// under PTRACE_TRACEME. Go writes the maps before the child goes on; the child's execve
-// then stops it with SIGTRAP before it runs one instruction, so the exec target
-// (/proc/self/exe, always present) needs no cooperation. We open /proc/<pid>/ns/user, then
-// SIGKILL and reap it. A raw clone(2) behind the Go runtime's back (containerd's way) would
-// skip the exec but needs linkname access to runtime fork hooks and unsafe code; the exec
-// here costs well under a millisecond (see BenchmarkUserns).
+// How: a holder process cloned into a new user namespace, sharing our memory, whose maps
+// we write before opening /proc/<pid>/ns/user and killing it (usernsWith says why not a
+// child of os.StartProcess).
 //
 // Preconditions: the caller may create user namespaces and write arbitrary maps (root).
 func (s Set) Userns() (fd *os.File, cleanup func(), err error) {
@@ -35,34 +31,4 @@ func (s Set) Userns() (fd *os.File, cleanup func(), err error) {
 	}
 
 	return usernsWith(s.UIDMappings(), s.GIDMappings())
-}
-
-// usernsWith makes a user namespace with the given mappings (see Userns).
-func usernsWith(uids, gids []syscall.SysProcIDMap) (fd *os.File, cleanup func(), err error) {
-	proc, err := os.StartProcess("/proc/self/exe", []string{"berth-userns"}, &os.ProcAttr{
-		Env: []string{},
-		Sys: &syscall.SysProcAttr{
-			Cloneflags:                 syscall.CLONE_NEWUSER,
-			UidMappings:                uids,
-			GidMappings:                gids,
-			GidMappingsEnableSetgroups: true,
-			Ptrace:                     true,
-			Pdeathsig:                  syscall.SIGKILL,
-		},
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("starting user namespace holder: %w", err)
-	}
-
-	defer func() {
-		_ = proc.Kill()
-		_, _ = proc.Wait()
-	}()
-
-	f, err := os.Open(fmt.Sprintf("/proc/%d/ns/user", proc.Pid))
-	if err != nil {
-		return nil, nil, fmt.Errorf("opening user namespace of %d: %w", proc.Pid, err)
-	}
-
-	return f, func() { _ = f.Close() }, nil
 }

@@ -1,12 +1,9 @@
 package idmap
 
 import (
-	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -124,46 +121,5 @@ func TestSharedUsernsConcurrent(t *testing.T) {
 		if ino != kept {
 			t.Errorf("a concurrent start got namespace %d, the cache keeps %d", ino, kept)
 		}
-	}
-}
-
-// TestPrepareUserns: a range's namespace prepared in the background serves the mount that
-// asks for it meanwhile: one namespace is made, not one for each.
-func TestPrepareUserns(t *testing.T) {
-	testutil.RequireRoot(t, "create user namespaces")
-
-	var made atomic.Int32
-	making := make(chan struct{}, 2)
-	orig := makeUserns
-	makeUserns = func(s Set) (*os.File, func(), error) {
-		made.Add(1)
-		making <- struct{}{}
-		time.Sleep(50 * time.Millisecond) // the making outlasts the mount's arrival
-		return orig(s)
-	}
-
-	t.Cleanup(func() { makeUserns = orig })
-
-	s := Set{HostUID: 3327680, HostGID: 3327680, Size: 65536}
-	usernsCache.Lock()
-	if f, ok := usernsCache.fds[s]; ok { // an earlier run's (-count)
-		_ = f.Close()
-		delete(usernsCache.fds, s)
-	}
-	usernsCache.Unlock()
-
-	s.PrepareUserns()
-	<-making // the mount asks while the background making is under way
-
-	f, cleanup, err := s.SharedUserns()
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	cleanup()
-	_ = f
-
-	if n := made.Load(); n != 1 {
-		t.Errorf("%d namespaces made for one map, want 1", n)
 	}
 }

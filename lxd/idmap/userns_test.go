@@ -3,6 +3,7 @@ package idmap
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -99,4 +100,48 @@ func BenchmarkUserns(b *testing.B) {
 
 		cleanup()
 	}
+}
+
+// TestUsernsReapsHolder: each namespace's holder process is killed and reaped before
+// Userns returns, so that none is left running or as a zombie (a clone child with no exit
+// signal is invisible to a wait for ordinary children).
+func TestUsernsReapsHolder(t *testing.T) {
+	testutil.RequireRoot(t, "create user namespaces")
+
+	before := childrenOfSelf(t)
+	for i := range 20 {
+		s := Set{HostUID: 1000000 + int64(i)*65536, HostGID: 1000000 + int64(i)*65536, Size: 65536}
+		_, cleanup, err := s.Userns()
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		cleanup()
+	}
+
+	after := childrenOfSelf(t)
+	if len(after) > len(before) {
+		t.Fatalf("children before: %v, after: %v", before, after)
+	}
+}
+
+// childrenOfSelf lists the pids of this process's children, of all its threads.
+func childrenOfSelf(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob("/proc/self/task/*/children")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var pids []string
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+
+		pids = append(pids, strings.Fields(string(b))...)
+	}
+
+	return pids
 }

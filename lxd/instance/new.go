@@ -105,11 +105,6 @@ func (ct *Creator) newInstance(ctx context.Context, spec *newSpec) error {
 	defer release()
 	ids := ct.ids.at(base)
 
-	// The first start idmaps the image's tree through a user namespace of this range;
-	// made now, beside the instance's files and row, it is off that start's path (a
-	// launch's). A create that fails leaves it cached, as a stopped instance's is.
-	ids.PrepareUserns()
-
 	r := revert.New()
 	defer r.Fail()
 

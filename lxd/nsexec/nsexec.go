@@ -1,7 +1,7 @@
 // Package nsexec runs a command inside a running container: it joins all
 // the container's namespaces and its cgroups, then sets credentials, cwd,
-// environment and stdio, and execs. It and lxd/nsexec/initns (the mount namespace
-// copier) are Berth's cgo packages.
+// environment and stdio, and execs. It, lxd/nsexec/initns (the mount namespace
+// copier) and lxd/idmap (the holder of a new user namespace) are Berth's cgo packages.
 //
 // Two ways, sharing the C constructor and the protocol's socket. A Server
 // (server.go, server_main.go) is one long-lived process per container that
