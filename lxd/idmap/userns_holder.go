@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"unsafe"
 
@@ -29,7 +30,20 @@ import (
 // fault for each page the daemon writes until the child is gone) and that exec cost
 // 3-5 ms of CPU per namespace, on a launch's path (BenchmarkUserns: 3.2 ms against
 // 0.1 ms for the clone).
+//
+// The holder shares our memory, and its namespace is owned by host root, in which any
+// process of euid 0 holds every capability: through /proc/<holder>/mem, even a root
+// without capabilities could write into the daemon's memory, and keep that fd after the
+// holder is gone. A process that is not dumpable refuses that to all but CAP_SYS_PTRACE
+// in its memory's user namespace (the host's), so the daemon gives up being dumpable
+// (notDumpable) before the first holder; it dumps no core, and /proc/<pid> of it is
+// root's, which it is anyway.
 func usernsWith(uids, gids []syscall.SysProcIDMap) (fd *os.File, cleanup func(), err error) {
+	err = notDumpable()
+	if err != nil {
+		return nil, nil, err
+	}
+
 	var stack unsafe.Pointer
 	pid := int(C.berth_userns_holder(&stack))
 	if pid < 0 {
@@ -37,6 +51,10 @@ func usernsWith(uids, gids []syscall.SysProcIDMap) (fd *os.File, cleanup func(),
 	}
 
 	defer reapHolder(pid, stack)
+
+	if holderHook != nil {
+		holderHook(pid)
+	}
 
 	err = writeMap(pid, "uid_map", uids)
 	if err == nil {
@@ -71,16 +89,34 @@ func writeMap(pid int, file string, maps []syscall.SysProcIDMap) error {
 	return nil
 }
 
-// reapHolder kills and reaps the holder, then frees its stack: only once it is gone, as
-// it runs on that stack until then.
+// holderHook, set by tests, sees each holder alive, before its maps are written.
+var holderHook func(pid int)
+
+// notDumpable makes the daemon not dumpable, once (usernsWith says why).
+var notDumpable = sync.OnceValue(func() error {
+	err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
+	if err != nil {
+		return fmt.Errorf("prctl(PR_SET_DUMPABLE): %w", err)
+	}
+
+	return nil
+})
+
+// reapHolder kills and reaps the holder, then frees its stack: only once it is gone (or
+// was never ours to wait for), as it runs on that stack until then. Another error
+// leaves the stack allocated rather than risk it.
 func reapHolder(pid int, stack unsafe.Pointer) {
 	_ = unix.Kill(pid, unix.SIGKILL)
 	for {
 		_, err := unix.Wait4(pid, nil, unix.WALL, nil)
-		if !errors.Is(err, unix.EINTR) {
-			break
+		if errors.Is(err, unix.EINTR) {
+			continue
 		}
-	}
 
-	C.free(stack)
+		if err == nil || errors.Is(err, unix.ECHILD) {
+			C.free(stack)
+		}
+
+		return
+	}
 }

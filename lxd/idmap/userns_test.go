@@ -1,9 +1,12 @@
 package idmap
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -104,9 +107,17 @@ func BenchmarkUserns(b *testing.B) {
 
 // TestUsernsReapsHolder: each namespace's holder process is killed and reaped before
 // Userns returns, so that none is left running or as a zombie (a clone child with no exit
-// signal is invisible to a wait for ordinary children).
+// signal is invisible to a wait for ordinary children). The hook first checks that a live
+// holder shows among our children, so that an empty listing cannot pass for a clean one.
 func TestUsernsReapsHolder(t *testing.T) {
 	testutil.RequireRoot(t, "create user namespaces")
+
+	seen := 0
+	withHolderHook(t, func(pid int) {
+		if slices.Contains(childrenOfSelf(t), strconv.Itoa(pid)) {
+			seen++
+		}
+	})
 
 	before := childrenOfSelf(t)
 	for i := range 20 {
@@ -119,12 +130,69 @@ func TestUsernsReapsHolder(t *testing.T) {
 		cleanup()
 	}
 
+	if seen != 20 {
+		t.Fatalf("%d of 20 live holders were listed among our children", seen)
+	}
+
 	after := childrenOfSelf(t)
 	if len(after) > len(before) {
 		t.Fatalf("children before: %v, after: %v", before, after)
 	}
 }
 
+// TestUsernsHolderConfined: the holder shares the daemon's memory, so nothing may reach
+// that memory through it. Every signal is blocked in it, glibc's own included (no handler
+// of the Go runtime or of glibc may run on its stack), and a root without capabilities
+// cannot open /proc/<holder>/mem (the namespace is host root's, in which such a root
+// holds every capability: only the daemon not being dumpable refuses it).
+func TestUsernsHolderConfined(t *testing.T) {
+	testutil.RequireRoot(t, "create user namespaces")
+
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		testutil.SkipOrFail(t, "setpriv(1) (util-linux) is not installed")
+	}
+
+	checked := false
+	withHolderHook(t, func(pid int) {
+		checked = true
+		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		// All 64 but SIGKILL and SIGSTOP, which the kernel never blocks.
+		if !strings.Contains(string(status), "SigBlk:\tfffffffffffbfeff\n") {
+			t.Errorf("the holder does not block every signal:\n%s", status)
+		}
+
+		// Root with no capabilities at all (bounding set emptied before the exec).
+		out, err := exec.Command(setpriv, "--bounding-set=-all", "--inh-caps=-all", "--",
+			"sh", "-c", fmt.Sprintf("exec 3</proc/%d/mem", pid)).CombinedOutput()
+		if err == nil {
+			t.Errorf("a root without capabilities opened the holder's memory")
+		} else if !strings.Contains(string(out), "Permission denied") {
+			t.Errorf("opening the holder's memory: %v: %s", err, out)
+		}
+	})
+
+	s := Set{HostUID: 1000000, HostGID: 1000000, Size: 65536}
+	_, cleanup, err := s.Userns()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	cleanup()
+	if !checked {
+		t.Fatal("no holder was seen")
+	}
+}
+
+func withHolderHook(t *testing.T, hook func(pid int)) {
+	t.Helper()
+	holderHook = hook
+	t.Cleanup(func() { holderHook = nil })
+}
 // childrenOfSelf lists the pids of this process's children, of all its threads.
 func childrenOfSelf(t *testing.T) []string {
 	t.Helper()
