@@ -193,6 +193,7 @@ func withHolderHook(t *testing.T, hook func(pid int)) {
 	holderHook = hook
 	t.Cleanup(func() { holderHook = nil })
 }
+
 // childrenOfSelf lists the pids of this process's children, of all its threads.
 func childrenOfSelf(t *testing.T) []string {
 	t.Helper()
