@@ -247,8 +247,7 @@ func inode(t *testing.T, path string) uint64 {
 }
 
 // configure sends init an empty config, as the monitor does once the maps are written,
-// and waits until init has become root and asks for its cgroup (taking the procfs
-// context it sends first).
+// and waits until init has become root: the procfs context it sends then.
 func configure(t *testing.T, mk *initMaker) {
 	t.Helper()
 
@@ -264,9 +263,6 @@ func configure(t *testing.T, mk *initMaker) {
 	}
 
 	_ = syscall.Close(fd)
-	if _, err := expectFromChild(json.NewDecoder(mk.sync), setup.SyncReadyForCgroup); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // TestInitExitsWithoutConfig: an init made ahead whose monitor goes away before its config

@@ -82,7 +82,7 @@ func (m *monitor) startInit() (*initProc, error) {
 	defer func() { _ = netns.Close() }()
 
 	// Init exists already: its cgroups are made and it is moved in from now on, beside the
-	// rest of its setup (it runs nothing of the container before setup.SyncCgroupReady).
+	// rest of its setup (it runs nothing of the container before setup.SyncMountNS).
 	// Every return waits for that: a failed start removes the cgroups after us.
 	placed := m.startPlacing(mk.init.Pid)
 	defer func() { _ = placed.wait() }()
@@ -211,34 +211,23 @@ func (m *monitor) syncSteps(sock *os.File, cfg setup.Config, host *hostSide, pla
 	// Init's first message (setup.InitMain): a host side that could not make a procfs
 	// for init's pid namespace itself (setup.ProcContextFor) mounts this one.
 	fd, err := setup.RecvFD(sock, setup.SyncProcContext)
-	if err == nil {
-		procCtx = fd
-		host.giveProc(fd)
-		_, err = expectFromChild(dec, setup.SyncReadyForCgroup)
-	}
-
-	perr := placed.wait()
 	if err != nil {
 		return fmt.Errorf("init: %w", err)
 	}
 
-	if perr != nil {
-		_ = enc.Encode(setup.SyncMsg{Type: setup.SyncError, Error: perr.Error()})
-		return perr
-	}
+	procCtx = fd
+	host.giveProc(fd)
 
-	err = send(enc, setup.SyncMsg{Type: setup.SyncCgroupReady})
+	// mount-ns also tells init that it sits in its cgroups: it then unshares its
+	// cgroup namespace, rooted there. Init sends nothing meanwhile but an error, which
+	// the read after mount-ns returns.
+	err = placed.wait()
 	if err != nil {
-		return err
-	}
-
-	_, err = expectFromChild(dec, setup.SyncReadyForMountNS)
-	if err != nil {
+		_ = enc.Encode(setup.SyncMsg{Type: setup.SyncError, Error: err.Error()})
 		return err
 	}
 
 	res := host.result()
-
 	if res.err != nil {
 		_ = enc.Encode(setup.SyncMsg{Type: setup.SyncError, Error: res.err.Error()})
 		return res.err
@@ -246,7 +235,9 @@ func (m *monitor) syncSteps(sock *os.File, cfg setup.Config, host *hostSide, pla
 
 	err = setup.SendFD(sock, setup.SyncMsg{Type: setup.SyncMountNS}, int(res.mntns.Fd()))
 	if err != nil {
-		return err
+		// Init died (it said why before it exited, which says more than EPIPE).
+		_, ierr := expectFromChild(dec, setup.SyncExecing)
+		return errors.Join(ierr, err)
 	}
 
 	_, err = expectFromChild(dec, setup.SyncExecing)

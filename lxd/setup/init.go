@@ -51,7 +51,7 @@ func warmCodec() {
 
 	_ = json.Unmarshal([]byte(`{"type":"config","version":1,"config":{"rootfs":"/","env":["A=B"],`+
 		`"init":["/sbin/init"],"drop_caps":[1],"mounts":[{"source":"/","target":"/"}],"seccomp":"AAAA"}}`), &msg)
-	_ = json.NewEncoder(io.Discard).Encode(SyncMsg{Type: SyncReadyForCgroup})
+	_ = json.NewEncoder(io.Discard).Encode(SyncMsg{Type: SyncExecing})
 }
 
 // becomeRoot makes init the container's root in every thread of its runtime (the syscall
@@ -135,12 +135,9 @@ func runInit(f *os.File, enc *json.Encoder, dec *json.Decoder) error {
 
 	defer CloseMounts(trees)
 
-	err = tell(enc, SyncReadyForCgroup)
-	if err != nil {
-		return err
-	}
-
-	_, err = expect(dec, SyncCgroupReady)
+	// mount-ns comes once the monitor has placed us in the container's cgroups (it
+	// sends nothing before, but an error).
+	mntns, err := RecvFD(f, SyncMountNS)
 	if err != nil {
 		return err
 	}
@@ -150,17 +147,8 @@ func runInit(f *os.File, enc *json.Encoder, dec *json.Decoder) error {
 	// subtree.
 	err = unix.Unshare(unix.CLONE_NEWCGROUP)
 	if err != nil {
+		_ = unix.Close(mntns)
 		return fmt.Errorf("unsharing cgroup namespace: %w", err)
-	}
-
-	err = tell(enc, SyncReadyForMountNS)
-	if err != nil {
-		return err
-	}
-
-	mntns, err := RecvFD(f, SyncMountNS)
-	if err != nil {
-		return err
 	}
 
 	err = joinMountNS(mntns)

@@ -13,10 +13,10 @@ import (
 // Two sync messages carry an fd (SCM_RIGHTS): proc-context (init's procfs
 // fs_context) and mount-ns (the container's mount namespace). Each is one JSON
 // line sent with one sendmsg and read with one recvmsg, never through a
-// json.Decoder (which reads ahead and would drop the fd). mount-ns comes in
-// lockstep; proc-context is the first line init sends, and a recvmsg stops at
-// the end of a message that carries fds, so the ready-for-cgroup line init may
-// send right after it stays for the decoder.
+// json.Decoder (which reads ahead and would drop the fd). mount-ns is the only
+// message of the monitor's after the config; proc-context is the first line init
+// sends, and a recvmsg stops at the end of a message that carries fds, so the line
+// init sends after it (execing, or an error) stays for the decoder.
 
 // maxFDMsg bounds a message that carries an fd.
 const maxFDMsg = 4096
@@ -83,8 +83,15 @@ func RecvFD(sock *os.File, want SyncType) (int, error) {
 	var rerr error
 
 	err = rc.Read(func(s uintptr) bool {
-		n, oobn, flags, _, rerr = unix.Recvmsg(int(s), buf, oob, unix.MSG_CMSG_CLOEXEC)
-		return !errors.Is(rerr, unix.EAGAIN)
+		for {
+			n, oobn, flags, _, rerr = unix.Recvmsg(int(s), buf, oob, unix.MSG_CMSG_CLOEXEC)
+			// The newline that ends the line before (a json.Decoder stops at its value's
+			// last byte and may leave it) can come alone: the message is still to come
+			// (a blocking socket, as init's, waits for it here).
+			if rerr != nil || n == 0 || oobn > 0 || len(bytes.TrimSpace(buf[:n])) > 0 {
+				return !errors.Is(rerr, unix.EAGAIN)
+			}
+		}
 	})
 	if err == nil {
 		err = rerr

@@ -4,13 +4,14 @@ import (
 	"encoding/json"
 	"os"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
 
 // TestRecvFDLeavesTheNextLine: init sends proc-context (with its fd) and then, without
-// waiting, ready-for-cgroup; the monitor's one recvmsg must take the first message only,
-// leaving the second for its JSON decoder.
+// waiting, its next line (execing, or an error); the monitor's one recvmsg must take the
+// first message only, leaving the second for its JSON decoder.
 func TestRecvFDLeavesTheNextLine(t *testing.T) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -29,7 +30,7 @@ func TestRecvFDLeavesTheNextLine(t *testing.T) {
 
 	err = SendFD(init, SyncMsg{Type: SyncProcContext}, int(r.Fd()))
 	if err == nil {
-		err = json.NewEncoder(init).Encode(SyncMsg{Type: SyncReadyForCgroup})
+		err = json.NewEncoder(init).Encode(SyncMsg{Type: SyncExecing})
 	}
 
 	if err != nil {
@@ -52,7 +53,46 @@ func TestRecvFDLeavesTheNextLine(t *testing.T) {
 
 	var next SyncMsg
 	err = json.NewDecoder(monitor).Decode(&next)
-	if err != nil || next.Type != SyncReadyForCgroup {
-		t.Fatalf("the line after the fd message: %+v, %v; want %s", next, err, SyncReadyForCgroup)
+	if err != nil || next.Type != SyncExecing {
+		t.Fatalf("the line after the fd message: %+v, %v; want %s", next, err, SyncExecing)
+	}
+}
+
+// TestRecvFDSkipsALoneNewline: the config's closing newline, which init's json.Decoder
+// may leave unread, comes alone before mount-ns; RecvFD reads past it, on a blocking
+// socket as init's is, and on the monitor's non-blocking one.
+func TestRecvFDSkipsALoneNewline(t *testing.T) {
+	for _, blocking := range []bool{true, false} {
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		_ = unix.SetNonblock(fds[0], !blocking)
+		recv, send := os.NewFile(uintptr(fds[0]), "recv"), os.NewFile(uintptr(fds[1]), "send")
+
+		_, err = send.Write([]byte("\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		sent := make(chan error, 1)
+		go func() {
+			time.Sleep(50 * time.Millisecond) // the newline is read alone first
+			sent <- SendFD(send, SyncMsg{Type: SyncMountNS}, int(send.Fd()))
+		}()
+
+		fd, err := RecvFD(recv, SyncMountNS)
+		if err != nil {
+			t.Fatalf("blocking=%v: %v", blocking, err)
+		}
+
+		if err := <-sent; err != nil {
+			t.Fatal(err)
+		}
+
+		_ = unix.Close(fd)
+		_ = recv.Close()
+		_ = send.Close()
 	}
 }
