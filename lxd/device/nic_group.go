@@ -9,11 +9,28 @@ import (
 	"github.com/berth-dev/berth/lxd/network"
 )
 
-// prepareNICs prepares the NICs among devices, in name order, before a start or a hotplug:
-// every one is resolved before any new MAC is recorded or address reserved, so a bad one
-// changes nothing. A start then points the container's resolver at the first managed
-// network's DNS (writeNICResolvConf).
+// prepareNICs prepares the NICs among devices, in name order, before a hotplug or a
+// refresh: every one is resolved before any new MAC is recorded or address reserved, so a
+// bad one changes nothing (resolveNICs), then they get their reservations (reserveNICs).
+// A start reserves while it goes on (Prepare), then points the container's resolver at
+// the first managed network's DNS (writeNICResolvConf).
 func (h *Host) prepareNICs(ctx context.Context, in *Instance, devices map[string]map[string]string) ([]*run, error) {
+	runs, err := h.resolveNICs(ctx, in, devices)
+	if err != nil {
+		return nil, err
+	}
+
+	err = reserveNICs(runs)
+	if err != nil {
+		return nil, err
+	}
+
+	return runs, nil
+}
+
+// resolveNICs resolves the NICs among devices, in name order, and records the MACs it
+// had to make.
+func (h *Host) resolveNICs(ctx context.Context, in *Instance, devices map[string]map[string]string) ([]*run, error) {
 	names := make([]string, 0, len(devices))
 	for dev, d := range devices {
 		if isNIC(d) {
@@ -45,14 +62,19 @@ func (h *Host) prepareNICs(ctx context.Context, in *Instance, devices map[string
 		}
 	}
 
+	return runs, nil
+}
+
+// reserveNICs gives resolved NICs their DHCP reservations.
+func reserveNICs(runs []*run) error {
 	for _, r := range runs {
 		err := nicDevice{}.reserve(r)
 		if err != nil {
-			return nil, err
+			return err
 		}
 	}
 
-	return runs, nil
+	return nil
 }
 
 // writeNICResolvConf points the instance's resolv.conf (unless it is the image's or the

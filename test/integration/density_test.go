@@ -155,6 +155,16 @@ func launchOnSpentHost(t *testing.T, d *daemon) {
 		t.Errorf("launch with the inotify instances spent: %v\n%s\nwant a failure naming inotify and max_user_instances", err, out)
 	}
 
+	requireLaunchLeftNothing(t, d, name, portsBefore, filtersBefore)
+}
+
+// requireLaunchLeftNothing checks that the failed launch of name left nothing behind: no
+// instance, no host end of a veth on the default network's bridge (ports before the
+// launch: portsBefore) and no port filter (filtersBefore, sorted), no cgroup, no storage,
+// no DHCP reservation.
+func requireLaunchLeftNothing(t *testing.T, d *daemon, name string, portsBefore, filtersBefore []string) {
+	t.Helper()
+	nw := d.defaultNetwork()
 	names, err := d.c.GetInstanceNames(context.Background())
 	if err != nil {
 		t.Fatal(err)
