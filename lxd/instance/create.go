@@ -46,11 +46,6 @@ func (ct *Creator) PrepareCreate(ctx context.Context, req api.InstancesPost) (*C
 
 	withPostDefaults(&req)
 
-	req.Profiles, err = withProfileKeys(ctx, ct.db, req.Name, req.Profiles)
-	if err != nil {
-		return nil, err
-	}
-
 	err = ValidateConfig(req.Config)
 	if err == nil {
 		err = ValidateRequestVolatile(req.Config)
@@ -65,8 +60,15 @@ func (ct *Creator) PrepareCreate(ctx context.Context, req api.InstancesPost) (*C
 		return nil, err
 	}
 
-	cr := &CreateRequest{Post: req}
+	cr := &CreateRequest{}
+	names := req.Profiles
 	err = ct.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		var err error
+		req.Profiles, err = profileKeys(ctx, tx, req.Name, names) // from names: a retry runs this again
+		if err != nil {
+			return err
+		}
+
 		exists, err := tx.InstanceExists(ctx, req.Name)
 		if err != nil {
 			return err
@@ -103,6 +105,7 @@ func (ct *Creator) PrepareCreate(ctx context.Context, req api.InstancesPost) (*C
 		return nil, err
 	}
 
+	cr.Post = req
 	err = ct.sizes.checkRootSize("", nil, cr.devices)
 	if err == nil {
 		// The custom volumes it attaches exist in its project and are free to attach.
