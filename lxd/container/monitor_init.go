@@ -220,24 +220,23 @@ func (m *monitor) syncSteps(sock *os.File, cfg setup.Config, host *hostSide, pla
 
 	// mount-ns also tells init that it sits in its cgroups: it then unshares its
 	// cgroup namespace, rooted there. Init sends nothing meanwhile but an error, which
-	// the read after mount-ns returns.
+	// the read after mount-ns returns; on our own failures, initFailed looks for one.
 	err = placed.wait()
 	if err != nil {
 		_ = enc.Encode(setup.SyncMsg{Type: setup.SyncError, Error: err.Error()})
-		return err
+		return initFailed(sock, dec, err)
 	}
 
 	res := host.result()
 	if res.err != nil {
 		_ = enc.Encode(setup.SyncMsg{Type: setup.SyncError, Error: res.err.Error()})
-		return res.err
+		return initFailed(sock, dec, res.err)
 	}
 
 	err = setup.SendFD(sock, setup.SyncMsg{Type: setup.SyncMountNS}, int(res.mntns.Fd()))
 	if err != nil {
 		// Init died (it said why before it exited, which says more than EPIPE).
-		_, ierr := expectFromChild(dec, setup.SyncExecing)
-		return errors.Join(ierr, err)
+		return initFailed(sock, dec, err)
 	}
 
 	_, err = expectFromChild(dec, setup.SyncExecing)
@@ -349,6 +348,24 @@ func send(enc *json.Encoder, msg setup.SyncMsg) error {
 	}
 
 	return nil
+}
+
+// initSaysWithin bounds how long a failed start looks for init's own error (initFailed).
+const initSaysWithin = 100 * time.Millisecond
+
+// initFailed returns the error init sent, if it sent one (within initSaysWithin: init
+// that has not failed is waiting for mount-ns and sends nothing), else err: when a start
+// fails on both sides, init's error is usually the cause (a setup step of the container
+// that failed), and the monitor's a consequence (a host side that lost init).
+func initFailed(sock *os.File, dec *json.Decoder, err error) error {
+	_ = sock.SetReadDeadline(time.Now().Add(initSaysWithin))
+
+	var msg setup.SyncMsg
+	if dec.Decode(&msg) == nil && msg.Type == setup.SyncError {
+		return fmt.Errorf("setting up container: %s", msg.Error)
+	}
+
+	return err
 }
 
 func expectFromChild(dec *json.Decoder, want setup.SyncType) (setup.SyncMsg, error) {

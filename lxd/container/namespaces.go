@@ -31,8 +31,8 @@ import (
 //     fs_context (on kernels without procfs's pidns parameter only a process
 //     of the container's pid namespace can make one that shows it) and hands
 //     that to the monitor (proc-context); then it clones the devices the
-//     daemon staged (setup.CloneMounts says why from there) and says
-//     ready-for-cgroup.
+//     daemon staged (setup.CloneMounts says why from there) and waits for
+//     mount-ns (step 3), which also says it is in its cgroups.
 //  2. buildMountNS, as the start begins (init and its namespaces exist
 //     already): a goroutine of the monitor locks its OS thread and gives it a
 //     mount namespace of its own (a copy of the host's, owned by the initial

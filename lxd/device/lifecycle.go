@@ -33,10 +33,9 @@ type Start struct {
 //
 // The NICs' reservations are made meanwhile, in the background: a new one writes the
 // network's reservation files and signals dnsmasq (1.5-2 ms of a first start, on this
-// VM), and nothing needs the address before the NIC is attached (its port filter), nor
-// can the container ask DHCP for it before. Started waits for them, and a failure (a
-// full network) fails the start there; Undo waits too, so no reservation is made after
-// the start has been undone.
+// VM), beside the templates and the staging. The caller asks Reserved before anything of
+// the container runs, so that a failure (a full network) fails the start there; Started
+// and Undo wait for them too, so no reservation is made after the start is undone.
 func (h *Host) Prepare(ctx context.Context, in *Instance, devices map[string]map[string]string) (*Start, error) {
 	nics, err := h.resolveNICs(ctx, in, devices)
 	if err != nil {
@@ -61,6 +60,9 @@ func (h *Host) Prepare(ctx context.Context, in *Instance, devices map[string]map
 
 	return s, nil
 }
+
+// Reserved waits for the NICs' reservations and says how they went.
+func (s *Start) Reserved() error { return s.waitReserved() }
 
 // waitReserved waits for the NICs' reservations and says how they went.
 func (s *Start) waitReserved() error {

@@ -99,6 +99,13 @@ func (ru *Runner) start(ctx context.Context, name string) error {
 		return err
 	}
 
+	// The NICs' reservations were made meanwhile: one that failed (a full network) fails
+	// the start here, before anything of the container runs.
+	err = devs.Reserved()
+	if err != nil {
+		return err
+	}
+
 	devs.WriteResolvConf()
 
 	spec := container.Spec{

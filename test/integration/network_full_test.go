@@ -11,8 +11,8 @@ import (
 
 // TestLaunchOnFullNetwork: a launch on a network with no free address fails with one line
 // that names the network and the fix, and leaves nothing behind. The address is reserved
-// while the start goes on (lxd/device Prepare), so the failure comes once init runs: the
-// start must still undo everything, init and its cgroups included.
+// in the background while the start goes on (lxd/device Prepare), and its failure must
+// still stop the start before the container runs and undo all of it.
 func TestLaunchOnFullNetwork(t *testing.T) {
 	parallel(t)
 	d := startNetDaemon(t)
