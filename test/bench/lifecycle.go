@@ -10,12 +10,13 @@ import (
 )
 
 // benchLifecycle measures launch → running, stop, start → running, each next to
-// systemd's own boot time in the same container (boottime.go), and the memory of the
-// daemon and of each monitor with the bench's containers running.
+// systemd's own boot time in the same container (boottime.go), berthd's CPU per launch,
+// and the memory of the daemon and of each monitor with the bench's containers running.
 func benchLifecycle(b *berthd, r *report) error {
 	names := []string{}
 	for i := 0; i < *runs; i++ {
 		name := fmt.Sprintf("b%d", i)
+		cpu0, cerr := procCPU(b.cmd.Process.Pid)
 		t0, m0 := time.Now(), monotonic()
 		_, err := b.berth("launch", "debian/12", name)
 		if err != nil {
@@ -23,6 +24,10 @@ func benchLifecycle(b *berthd, r *report) error {
 		}
 
 		r.add("berth launch (command returns)", time.Since(t0))
+		// The daemon's own CPU for a create and a first start (clock ticks: 10 ms steps).
+		if cpu1, err := procCPU(b.cmd.Process.Pid); err == nil && cerr == nil {
+			r.add("berthd CPU per launch (until the command returns)", cpu1-cpu0)
+		}
 		pid, err := b.waitInstance(name)
 		if err != nil {
 			return err
