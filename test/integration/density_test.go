@@ -531,8 +531,9 @@ func bridgePorts(t *testing.T, bridge string) []string {
 	return out
 }
 
-// cgroupDirs are the directories an instance's cgroup has on this host (none under
-// systemd, whose units are not directories of ours).
+// cgroupDirs are the directories an instance's cgroup has on this host: its cgroup2
+// directory as its Group names it (a scope in berth's slice under systemd), and its v1
+// directories on a hybrid or legacy host.
 func cgroupDirs(t *testing.T, d *daemon, name string) []string {
 	t.Helper()
 	l, err := cgroup.Detect()
@@ -541,9 +542,17 @@ func cgroupDirs(t *testing.T, d *daemon, name string) []string {
 	}
 
 	parent := cgroup.ParentFor(d.dir)
+	l.Parent = parent
+	// The group's own idea of its cgroup2 directory: under systemd a scope in berth's
+	// slice, not <parent>/<name>.
+	g, err := cgroup.New(name, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	var out []string
-	if l.Unified != "" {
-		out = append(out, filepath.Join(l.Unified, parent, name))
+	if p := g.NamespacePath(); p != "" {
+		out = append(out, p)
 	}
 
 	for _, m := range l.V1 {
