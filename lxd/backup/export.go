@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"context"
 	"fmt"
-	"github.com/berth-dev/berth/lxd/compressor"
 	"io"
 	"os"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/berth-dev/berth/lxd/compressor"
 	"github.com/berth-dev/berth/lxd/instance"
 	"github.com/berth-dev/berth/shared/imagebuild/tarball"
 	"github.com/berth-dev/berth/shared/project"

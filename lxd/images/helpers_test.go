@@ -3,11 +3,12 @@ package images
 import (
 	"archive/tar"
 	"bytes"
-	"github.com/berth-dev/berth/lxd/compressor"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/berth-dev/berth/lxd/compressor"
 )
 
 type tarEntry struct {

@@ -8,10 +8,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"github.com/berth-dev/berth/lxd/compressor"
 	"io"
 	"os"
 
+	"github.com/berth-dev/berth/lxd/compressor"
 	"github.com/berth-dev/berth/shared/imagebuild/tarball"
 )
 

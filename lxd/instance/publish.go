@@ -3,7 +3,6 @@ package instance
 import (
 	"context"
 	"fmt"
-	"github.com/berth-dev/berth/lxd/compressor"
 	"io"
 	"net/http"
 	"os"
@@ -12,6 +11,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/berth-dev/berth/lxd/compressor"
 	"github.com/berth-dev/berth/lxd/images"
 	"github.com/berth-dev/berth/shared/api"
 	"github.com/berth-dev/berth/shared/imagebuild/tarball"
