@@ -49,7 +49,7 @@ stop:
 test: deps build check test-unit fuzz test-integration
 
 test-unit:
-	$(GO) test -count=1 ./shared/... ./client/... ./lxd/...
+	$(GO) test -count=1 ./shared/... ./client/... ./lxd/... ./test/testutil/... ./test/bench/...
 
 # check-fast: formatting, vet and the package boundaries (test/boundary).
 check-fast:

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/berth-dev/berth/lxd/cgroup"
 	"github.com/berth-dev/berth/lxd/network"
+	"github.com/berth-dev/berth/test/testutil"
 )
 
 // berthd is the daemon under measurement, in its own state directory.
@@ -131,47 +133,33 @@ func (b *berthd) initPID(name string) (int, error) {
 	return strconv.Atoi(trim(out))
 }
 
-// waitRunning returns once systemd in the namespaces of pid reports "running".
-func waitRunning(pid int) error { return waitRunningEvery(pid, 50*time.Millisecond) }
-
-// waitRunningEvery is waitRunning looking every interval until systemd's bus is up.
-func waitRunningEvery(pid int, interval time.Duration) error {
-	deadline := time.Now().Add(2 * time.Minute)
-	for time.Now().Before(deadline) {
-		cmd := exec.Command("nsenter", "-t", strconv.Itoa(pid), "-a", "-r", "-w", "--", "systemctl", "is-system-running", "--wait")
-		out, _ := cmd.CombinedOutput()
-		s := trim(string(out))
-		switch {
-		case s == "running":
-			return nil
-		case strings.Contains(s, "Failed to connect to bus"), s == "offline":
-			// systemd has not yet created /run/systemd/system or its bus. Its private
-			// bus comes once its units are loaded, long before the boot ends, and from
-			// then on --wait blocks until the end: looking often gains nothing and
-			// every look (two execs) takes CPU from the boot being measured.
-			time.Sleep(interval)
-		default:
-			return fmt.Errorf("systemd says %q", s)
-		}
+// waitRunning returns once systemd in the namespaces of pid reports "running", within 2
+// minutes. testutil.WaitSystemd looks for systemd's bus from the host and then asks
+// systemctl once, so the wait takes no CPU from the boot it measures.
+func waitRunning(pid int) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s, err := testutil.WaitSystemd(ctx, pid)
+	if err != nil {
+		return err
 	}
 
-	return fmt.Errorf("timed out waiting for systemd")
+	if s != "running" {
+		return fmt.Errorf("systemd says %q", s)
+	}
+
+	return nil
 }
 
 // waitInstance waits until systemd in a running instance reports "running" and returns
 // the host pid of its init.
 func (b *berthd) waitInstance(name string) (int, error) {
-	return b.waitInstanceEvery(name, 50*time.Millisecond)
-}
-
-// waitInstanceEvery is waitInstance with waitRunningEvery's interval.
-func (b *berthd) waitInstanceEvery(name string, interval time.Duration) (int, error) {
 	pid, err := b.initPID(name)
 	if err != nil {
 		return 0, err
 	}
 
-	err = waitRunningEvery(pid, interval)
+	err = waitRunning(pid)
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", name, err)
 	}

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/berth-dev/berth/test/testutil"
 )
 
 // densityAnswerRuns is how many samples each list figure takes (after one warm-up);
@@ -224,31 +226,18 @@ func (d *density) systemdState(name string) (string, error) {
 		return "", fmt.Errorf("%s has no init pid", name)
 	}
 
-	deadline := time.Now().Add(5 * time.Minute)
-	for {
-		cmd := exec.CommandContext(d.ctx, "nsenter", "-t", strconv.Itoa(st.Pid), "-a", "-r", "-w", "--",
-			"systemctl", "is-system-running", "--wait")
-		out, _ := cmd.CombinedOutput()
-		s := trim(string(out))
-		booting := strings.Contains(s, "Failed to connect to bus") || s == "offline" ||
-			strings.Contains(s, "Connection timed out") // systemctl's bus call, on a loaded host
-		if s == "degraded" {
-			return s + ": failed " + d.failedUnits(st.Pid), nil
-		}
-
-		if !booting {
-			return s, nil
-		}
-
-		if time.Now().After(deadline) {
-			return s, fmt.Errorf("%s: systemd still says %q", name, s)
-		}
-
-		err := sleepCtx(d.ctx, 20*time.Millisecond)
-		if err != nil {
-			return "", err
-		}
+	ctx, cancel := context.WithTimeout(d.ctx, 5*time.Minute)
+	defer cancel()
+	s, err := testutil.WaitSystemd(ctx, st.Pid)
+	if err != nil {
+		return s, fmt.Errorf("%s: %w", name, err)
 	}
+
+	if s == "degraded" {
+		return s + ": failed " + d.failedUnits(st.Pid), nil
+	}
+
+	return s, nil
 }
 
 // failedUnits names the units that left a container degraded (a loaded host times

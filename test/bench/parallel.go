@@ -55,9 +55,8 @@ func parallelRun(b *berthd, r *report, run int) error {
 			returned = max(returned, monotonic()-m0)
 			mu.Unlock()
 
-			// Seldom: ten waits looking often would take the CPU the boots need;
-			// the figure ends at systemd's finish, not when the bench saw it.
-			pid, err := b.waitInstanceEvery(n, 500*time.Millisecond)
+			// The figure ends at systemd's finish, not when the bench saw it.
+			pid, err := b.waitInstance(n)
 			if err == nil {
 				boots[j], err = bootOf(pid)
 			}

@@ -21,6 +21,7 @@ import (
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/network"
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/test/testutil"
 )
 
 // daemon is a berthd running in its own temporary state directory.
@@ -233,22 +234,18 @@ func (d *daemon) inside(name string, args ...string) (string, error) {
 	return string(out), err
 }
 
-// waitRunning waits for systemd inside to finish booting and returns its verdict. Until
-// systemd has created /run/systemd/system and its bus, systemctl says "offline" or cannot
-// connect: retry that for a while.
+// waitRunning waits up to 90 s for systemd inside to finish booting and returns its
+// verdict ("running", "degraded"), or what went wrong.
 func (d *daemon) waitRunning(name string) string {
 	d.t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		out, _ := d.inside(name, "timeout", "60", "systemctl", "is-system-running", "--wait")
-		out = strings.TrimSpace(out)
-		booting := strings.Contains(out, "Failed to connect to bus") || out == "offline"
-		if !booting || time.Now().After(deadline) {
-			return out
-		}
-
-		time.Sleep(20 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	out, err := testutil.WaitSystemd(ctx, d.initPID(name))
+	if err != nil {
+		return err.Error()
 	}
+
+	return out
 }
 
 // syncBuffer is a buffer written by one goroutine (a process's output copier, a pty

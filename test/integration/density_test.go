@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -23,6 +22,7 @@ import (
 	"github.com/berth-dev/berth/lxd/ip"
 	"github.com/berth-dev/berth/lxd/tuning"
 	"github.com/berth-dev/berth/shared/api"
+	"github.com/berth-dev/berth/test/testutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -353,25 +353,14 @@ func systemdState(d *daemon, name string) string {
 	}
 
 	// Generous: on 2 cores shared with other work, 60 boots at once have taken minutes.
-	deadline := time.Now().Add(5 * time.Minute)
-	for {
-		cmd := exec.Command("nsenter", "-t", strconv.FormatInt(st.Pid, 10), "-a", "--", "timeout", "60", "systemctl", "is-system-running", "--wait")
-		cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"}
-		b, _ := cmd.CombinedOutput()
-		out := strings.TrimSpace(string(b))
-		// Nothing said: timeout ended the wait, systemd is still starting.
-		booting := out == "" || strings.Contains(out, "Failed to connect to bus") || out == "offline" ||
-			strings.Contains(out, "Connection timed out") // systemctl's bus call, on a loaded host
-		if !booting {
-			return out
-		}
-
-		if time.Now().After(deadline) {
-			return fmt.Sprintf("still booting after 5 minutes (systemctl said %q)", out)
-		}
-
-		time.Sleep(20 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	out, err := testutil.WaitSystemd(ctx, int(st.Pid))
+	if err != nil {
+		return err.Error()
 	}
+
+	return out
 }
 
 // forEach runs f on every item, width at a time.
