@@ -136,8 +136,11 @@ func (b *berthd) initPID(name string) (int, error) {
 // waitRunning returns once systemd in the namespaces of pid reports "running", within 2
 // minutes. testutil.WaitSystemd looks for systemd's bus from the host and then asks
 // systemctl once, so the wait takes no CPU from the boot it measures.
-func waitRunning(pid int) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+func waitRunning(pid int) error { return waitRunningCtx(context.Background(), pid) }
+
+// waitRunningCtx is waitRunning ended early by ctx.
+func waitRunningCtx(ctx context.Context, pid int) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	s, err := testutil.WaitSystemd(ctx, pid)
 	if err != nil {

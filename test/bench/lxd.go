@@ -161,7 +161,7 @@ func (l *lxdDaemon) waitRunning(ctx context.Context, name string) error {
 		return err
 	}
 
-	err = waitRunning(pid)
+	err = waitRunningCtx(ctx, pid)
 	if err != nil {
 		return fmt.Errorf("LXD instance %s: %w", name, err)
 	}

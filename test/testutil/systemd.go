@@ -1,8 +1,8 @@
 package testutil
 
 import (
+	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -38,11 +38,20 @@ func WaitSystemd(ctx context.Context, pid int) (string, error) {
 	}
 
 	for {
-		cmd := exec.CommandContext(ctx, "nsenter", "-t", strconv.Itoa(pid), "-a", "--",
-			"timeout", "60", "systemctl", "is-system-running", "--wait")
+		// -r -w: systemctl runs in the container's root (which is not its mount
+		// namespace's for a chroot, the bench's floor) and finds its bus there. timeout
+		// ends systemctl within ctx's deadline; WaitDelay ends the wait for its output
+		// should nsenter be killed first (its child in the pid namespace outlives it).
+		cmd := exec.CommandContext(ctx, "nsenter", "-t", strconv.Itoa(pid), "-a", "-r", "-w", "--",
+			"timeout", strconv.Itoa(waitSeconds(ctx)), "systemctl", "is-system-running", "--wait")
 		cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"}
-		b, _ := cmd.CombinedOutput()
+		cmd.WaitDelay = time.Second
+		b, runErr := cmd.CombinedOutput()
 		out := strings.TrimSpace(string(b))
+		if runErr != nil && initGone(pid) {
+			return out, fmt.Errorf("init (pid %d) exited while systemd booted: %s", pid, out)
+		}
+
 		if !systemdBooting(out) {
 			return out, nil
 		}
@@ -53,6 +62,29 @@ func WaitSystemd(ctx context.Context, pid int) (string, error) {
 		case <-time.After(systemdRetry):
 		}
 	}
+}
+
+// waitSeconds is how long one systemctl --wait may take: 60 s, or less when ctx's
+// deadline comes sooner (at least a second).
+func waitSeconds(ctx context.Context) int {
+	s := 60
+	if d, ok := ctx.Deadline(); ok {
+		s = min(s, max(1, int(time.Until(d).Seconds())))
+	}
+
+	return s
+}
+
+// initGone says whether process pid is gone or a zombie.
+func initGone(pid int) bool {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true
+	}
+
+	// The state follows the parenthesised command name.
+	i := bytes.LastIndexByte(stat, ')')
+	return i >= 0 && i+2 < len(stat) && stat[i+2] == 'Z'
 }
 
 // systemdBooting says whether systemctl's answer means systemd is still starting:
@@ -66,8 +98,7 @@ func systemdBooting(out string) bool {
 // waitSystemdBus waits for the socket of systemd's private bus (the one systemctl uses as
 // root) in the container of pid.
 func waitSystemdBus(ctx context.Context, pid int) error {
-	proc := "/proc/" + strconv.Itoa(pid)
-	bus := proc + "/root/run/systemd/private"
+	bus := "/proc/" + strconv.Itoa(pid) + "/root/run/systemd/private"
 	tick := time.NewTicker(systemdBusLook)
 	defer tick.Stop()
 	for {
@@ -76,8 +107,7 @@ func waitSystemdBus(ctx context.Context, pid int) error {
 			return nil
 		}
 
-		_, err = os.Stat(proc)
-		if errors.Is(err, os.ErrNotExist) {
+		if initGone(pid) {
 			return fmt.Errorf("init (pid %d) exited before systemd's bus came up", pid)
 		}
 
