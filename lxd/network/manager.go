@@ -14,7 +14,6 @@ import (
 	"github.com/berth-dev/berth/lxd/firewall"
 	"github.com/berth-dev/berth/lxd/ip"
 	"github.com/berth-dev/berth/shared/api"
-	"golang.org/x/sys/unix"
 )
 
 // Manager is the registry of this daemon's networks.
@@ -356,13 +355,8 @@ func RemoveOrphans(log *slog.Logger) {
 		}
 
 		log.Info("removing network left by a deleted state directory", "bridge", l.Name, "dir", dir)
-		d := newDnsmasq(dir, log)
-		if pid > 0 && isOurProcess(pid, d.args()) {
-			fd, err := unix.PidfdOpen(pid, 0)
-			if err == nil {
-				_ = unix.PidfdSendSignal(fd, unix.SIGTERM, nil, 0)
-				_ = unix.Close(fd)
-			}
+		if pid > 0 {
+			stopIfStill(pid, newDnsmasq(dir, log).args())
 		}
 
 		_ = firewall.Remove(l.Name)

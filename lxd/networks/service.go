@@ -49,6 +49,7 @@ func Start(ctx context.Context, stateDir string, d *db.DB, log *slog.Logger, emi
 	s.mgr.SetACLHooks(network.ACLHooks{Apply: s.applyBridgeACLs, Check: s.checkACLNames})
 	s.recoverRename(ctx)
 	network.RemoveOrphans(log)
+	go network.RemoveOrphanDnsmasqs(log)
 
 	var rows []db.Network
 	err = d.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {

@@ -163,6 +163,7 @@ func (d *daemon) destroy() {
 	_ = os.RemoveAll(d.dir)
 	// Networks outlive berthd on purpose; once the state directory is gone they are orphans.
 	network.RemoveOrphans(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	network.RemoveOrphanDnsmasqs(slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
 
 // removeCgroupParent removes the daemon's own cgroup parent directories

@@ -1,0 +1,97 @@
+package network
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// RemoveOrphanDnsmasqs stops every dnsmasq of a Berth network whose directory is gone,
+// including those no bridge alias names any more, which RemoveOrphans cannot find: a
+// dnsmasq outlives berthd on purpose, so one started by a daemon killed before it recorded
+// the pid (in the pid file and the bridge's alias), or left when its bridge was deleted
+// behind the daemon's back, would otherwise run for ever. One was seen left by a passing
+// integration run.
+//
+// They are found by their command line, which is Berth's alone (dnsmasq.args): exactly
+// "dnsmasq --keep-in-foreground --conf-file=<state>/networks/<name>/dnsmasq.conf". It
+// reads every process's comm, so berthd runs it in the background at start (a host with
+// 500 containers has thousands of processes).
+func RemoveOrphanDnsmasqs(log *slog.Logger) {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return
+	}
+
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid <= 0 {
+			continue
+		}
+
+		dir, ok := dnsmasqNetworkDir(pid)
+		if !ok {
+			continue
+		}
+
+		_, err = os.Stat(dir)
+		if !errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+
+		log.Info("stopping dnsmasq left by a deleted network directory", "pid", pid, "dir", dir)
+		stopIfStill(pid, newDnsmasq(dir, log).args())
+	}
+}
+
+// dnsmasqNetworkDir returns the network directory of process pid if it is a Berth
+// network's dnsmasq.
+func dnsmasqNetworkDir(pid int) (string, bool) {
+	proc := "/proc/" + strconv.Itoa(pid)
+	comm, err := os.ReadFile(proc + "/comm")
+	if err != nil || string(bytes.TrimSpace(comm)) != "dnsmasq" {
+		return "", false
+	}
+
+	cmdline, err := os.ReadFile(proc + "/cmdline")
+	if err != nil {
+		return "", false
+	}
+
+	args := strings.Split(strings.TrimSuffix(string(cmdline), "\x00"), "\x00")
+	if len(args) != 3 || args[0] != "dnsmasq" || args[1] != "--keep-in-foreground" {
+		return "", false
+	}
+
+	conf, ok := strings.CutPrefix(args[2], "--conf-file=")
+	if !ok || !filepath.IsAbs(conf) || filepath.Clean(conf) != conf || filepath.Base(conf) != "dnsmasq.conf" {
+		return "", false
+	}
+
+	dir := filepath.Dir(conf)
+	if filepath.Base(filepath.Dir(dir)) != "networks" {
+		return "", false
+	}
+
+	return dir, true
+}
+
+// stopIfStill sends SIGTERM to pid if, once a pidfd holds it, it still runs with args:
+// the pidfd keeps a recycled pid from being signalled.
+func stopIfStill(pid int, args []string) {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return
+	}
+
+	defer func() { _ = unix.Close(fd) }()
+	if isOurProcess(pid, args) {
+		_ = unix.PidfdSendSignal(fd, unix.SIGTERM, nil, 0)
+	}
+}
