@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -68,12 +69,40 @@ func waitHeld(t *testing.T, pid int) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
+	// Past its exec the holder still sets up (epoll, listener, signals): held means
+	// waiting in epoll_wait. A test that lowered its fd limit in between made its
+	// epoll_create1 fail (seen once in make test-unit on a loaded host).
+	for !inEpollWait(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("monitor %d runs the holder but never waits in epoll_wait", pid)
+		}
+
+		time.Sleep(5 * time.Millisecond)
+	}
+
 	rss := rssAnon(t, pid)
 	t.Logf("MEASURE held monitor %d: RssAnon %d kB, Pss %s", pid, rss>>10, pss(t, pid))
 
 	if rss > heldRSSMax {
 		t.Errorf("held monitor %d has RssAnon %d kB, want <= %d kB", pid, rss>>10, heldRSSMax>>10)
 	}
+}
+
+// inEpollWait says whether process pid is blocked in epoll_wait or epoll_pwait, as
+// /proc/<pid>/syscall shows (x86-64 and arm64 numbers; glibc's epoll_wait is either).
+func inEpollWait(pid int) bool {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/syscall", pid))
+	if err != nil {
+		return false
+	}
+
+	nr, _, _ := strings.Cut(strings.TrimSpace(string(data)), " ")
+	switch runtime.GOARCH + ":" + nr {
+	case "amd64:232", "amd64:281", "arm64:22":
+		return true
+	}
+
+	return false
 }
 
 // rawCall sends one raw request line and reads one response line.
