@@ -23,8 +23,18 @@ import (
 // "dnsmasq --keep-in-foreground --conf-file=<state>/networks/<name>/dnsmasq.conf". It
 // reads every process's comm, so berthd runs it in the background at start (a host with
 // 500 containers has thousands of processes).
+//
+// Only processes in berthd's own user namespace are looked at. A container's processes
+// are visible in the host's /proc too, and its root can run one shaped like an orphan:
+// berthd would then stat a host path the container chose and signal the process or not,
+// telling the container whether that path exists.
 func RemoveOrphanDnsmasqs(log *slog.Logger) {
 	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return
+	}
+
+	ours, err := os.Stat("/proc/self/ns/user")
 	if err != nil {
 		return
 	}
@@ -35,7 +45,7 @@ func RemoveOrphanDnsmasqs(log *slog.Logger) {
 			continue
 		}
 
-		dir, ok := dnsmasqNetworkDir(pid)
+		dir, ok := dnsmasqNetworkDir(pid, ours)
 		if !ok {
 			continue
 		}
@@ -51,11 +61,16 @@ func RemoveOrphanDnsmasqs(log *slog.Logger) {
 }
 
 // dnsmasqNetworkDir returns the network directory of process pid if it is a Berth
-// network's dnsmasq.
-func dnsmasqNetworkDir(pid int) (string, bool) {
+// network's dnsmasq in the user namespace userns (the stat of a /proc/<pid>/ns/user).
+func dnsmasqNetworkDir(pid int, userns os.FileInfo) (string, bool) {
 	proc := "/proc/" + strconv.Itoa(pid)
 	comm, err := os.ReadFile(proc + "/comm")
 	if err != nil || string(bytes.TrimSpace(comm)) != "dnsmasq" {
+		return "", false
+	}
+
+	ns, err := os.Stat(proc + "/ns/user")
+	if err != nil || !os.SameFile(ns, userns) {
 		return "", false
 	}
 

@@ -13,8 +13,9 @@ import (
 )
 
 // startIdleDnsmasq starts a dnsmasq with Berth's command line for a network directory
-// under state, configured to serve nothing (no DNS port, no DHCP range).
-func startIdleDnsmasq(t *testing.T, state string) (*exec.Cmd, string) {
+// under state, configured to serve nothing (no DNS port, no DHCP range). With userns it
+// runs as a container's root does: in a user namespace of its own, root mapped to 100000.
+func startIdleDnsmasq(t *testing.T, state string, userns bool) (*exec.Cmd, string) {
 	t.Helper()
 	dir := filepath.Join(state, "networks", "orph0")
 	err := os.MkdirAll(dir, 0o755)
@@ -31,6 +32,12 @@ func startIdleDnsmasq(t *testing.T, state string) (*exec.Cmd, string) {
 	cmd := exec.Command("/usr/sbin/dnsmasq", d.args()[1:]...)
 	cmd.Args[0] = "dnsmasq"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if userns {
+		cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWUSER
+		cmd.SysProcAttr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: 100000, Size: 1}}
+		cmd.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: 100000, Size: 1}}
+	}
+
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -57,15 +64,29 @@ func startIdleDnsmasq(t *testing.T, state string) (*exec.Cmd, string) {
 }
 
 // TestRemoveOrphanDnsmasqs: a Berth dnsmasq whose network directory is gone is stopped
-// even though no bridge alias names it; one whose directory exists is left running.
+// even though no bridge alias names it; one whose directory exists is left running, and
+// one shaped like an orphan in another user namespace (what a container's root can run)
+// is not taken for Berth's: berthd must not probe host paths it names, nor signal it.
 func TestRemoveOrphanDnsmasqs(t *testing.T) {
 	requireRoot(t)
-	orphan, orphanDir := startIdleDnsmasq(t, t.TempDir())
-	kept, _ := startIdleDnsmasq(t, t.TempDir())
+	orphan, orphanDir := startIdleDnsmasq(t, t.TempDir(), false)
+	kept, _ := startIdleDnsmasq(t, t.TempDir(), false)
+	forged, forgedDir := startIdleDnsmasq(t, t.TempDir(), true)
 
-	err := os.RemoveAll(filepath.Dir(filepath.Dir(orphanDir)))
+	for _, dir := range []string{orphanDir, forgedDir} {
+		err := os.RemoveAll(filepath.Dir(filepath.Dir(dir)))
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	ours, err := os.Stat("/proc/self/ns/user")
 	if err != nil {
 		t.Fatal(err)
+	}
+
+	if dir, ok := dnsmasqNetworkDir(forged.Process.Pid, ours); ok {
+		t.Errorf("a dnsmasq in another user namespace (pid %d) counts as Berth's: berthd would stat %s on the host and signal it", forged.Process.Pid, dir)
 	}
 
 	RemoveOrphanDnsmasqs(quietLog())
@@ -78,12 +99,16 @@ func TestRemoveOrphanDnsmasqs(t *testing.T) {
 		t.Fatalf("the dnsmasq of a deleted network directory (pid %d) still runs", orphan.Process.Pid)
 	}
 
+	// Running, not only unreaped: a zombie child still takes signal 0; its cmdline is
+	// empty.
 	time.Sleep(100 * time.Millisecond)
-	if kept.Process.Signal(syscall.Signal(0)) != nil || kept.ProcessState != nil {
-		t.Fatalf("the dnsmasq of an existing network directory (pid %d) was stopped", kept.Process.Pid)
+	for what, cmd := range map[string]*exec.Cmd{"of an existing network directory": kept, "in another user namespace": forged} {
+		if !isOurProcess(cmd.Process.Pid, cmd.Args) {
+			t.Errorf("the dnsmasq %s (pid %d) was stopped", what, cmd.Process.Pid)
+		}
 	}
 
-	if dir, ok := dnsmasqNetworkDir(kept.Process.Pid); !ok {
+	if dir, ok := dnsmasqNetworkDir(kept.Process.Pid, ours); !ok {
 		t.Fatalf("dnsmasqNetworkDir does not recognise Berth's dnsmasq (pid %d): %q", kept.Process.Pid, dir)
 	}
 }
