@@ -16,6 +16,7 @@ import (
 
 	"github.com/berth-dev/berth/lxd/cgroup"
 	"github.com/berth-dev/berth/lxd/network"
+	"github.com/berth-dev/berth/test/testutil"
 )
 
 // teardown removes everything the daemon made, whatever state a failure or an
@@ -29,7 +30,7 @@ func (b *berthd) teardown() []string {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
-	if b.cmd == nil || !running(b.cmd.Process.Pid) {
+	if b.cmd == nil || !testutil.Running(b.cmd.Process.Pid) {
 		if b.cmd != nil {
 			_ = b.cmd.Wait()
 		}
@@ -102,7 +103,7 @@ func (b *berthd) killLeftovers() []string {
 	files, _ := filepath.Glob(filepath.Join(b.dir, "instances", "*", "run", "monitor.pid"))
 	for _, f := range files {
 		pid := readPidFile(f)
-		if pid > 0 && running(pid) && strings.Contains(cmdline(pid), "berth") {
+		if pid > 0 && testutil.Running(pid) && strings.Contains(cmdline(pid), "berth") {
 			problems = append(problems, fmt.Sprintf("killed leftover monitor %d (%s)", pid, f))
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
@@ -172,18 +173,6 @@ func (b *berthd) removeCgroups() []string {
 	}
 
 	return problems
-}
-
-// running says whether pid runs and is not a zombie.
-func running(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i >= 0 && i+2 < len(s) && s[i+2] != 'Z' && s[i+2] != 'X'
 }
 
 func cmdline(pid int) string {

@@ -337,15 +337,7 @@ func removeRow(t *testing.T, dir, name string) {
 func alive(pid int, wait time.Duration) bool {
 	deadline := time.Now().Add(wait)
 	for {
-		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			return false
-		}
-
-		// The state follows the parenthesised command name.
-		s := string(data)
-		i := strings.LastIndex(s, ")")
-		if i >= 0 && i+2 < len(s) && s[i+2] == 'Z' {
+		if !testutil.Running(pid) {
 			return false
 		}
 

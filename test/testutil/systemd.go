@@ -1,7 +1,6 @@
 package testutil
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -48,7 +47,7 @@ func WaitSystemd(ctx context.Context, pid int) (string, error) {
 		cmd.WaitDelay = time.Second
 		b, runErr := cmd.CombinedOutput()
 		out := strings.TrimSpace(string(b))
-		if runErr != nil && initGone(pid) {
+		if runErr != nil && !Running(pid) {
 			return out, fmt.Errorf("init (pid %d) exited while systemd booted: %s", pid, out)
 		}
 
@@ -75,18 +74,6 @@ func waitSeconds(ctx context.Context) int {
 	return s
 }
 
-// initGone says whether process pid is gone or a zombie.
-func initGone(pid int) bool {
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return true
-	}
-
-	// The state follows the parenthesised command name.
-	i := bytes.LastIndexByte(stat, ')')
-	return i >= 0 && i+2 < len(stat) && stat[i+2] == 'Z'
-}
-
 // systemdBooting says whether systemctl's answer means systemd is still starting:
 // nothing said (timeout ended the wait), no bus yet, /run/systemd/system not made yet,
 // or the bus call timed out on a loaded host.
@@ -107,7 +94,7 @@ func waitSystemdBus(ctx context.Context, pid int) error {
 			return nil
 		}
 
-		if initGone(pid) {
+		if !Running(pid) {
 			return fmt.Errorf("init (pid %d) exited before systemd's bus came up", pid)
 		}
 

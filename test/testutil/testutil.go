@@ -5,9 +5,11 @@
 package testutil
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"testing"
 )
 
@@ -50,4 +52,17 @@ func LookPath(t testing.TB, name, from string) string {
 	}
 
 	return path
+}
+
+// Running says whether process pid runs: it exists and is not a zombie (ended, not yet
+// reaped) or dead. The state in /proc/<pid>/stat follows the last ')', as the command
+// name may hold spaces and parentheses.
+func Running(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+
+	i := bytes.LastIndexByte(b, ')')
+	return i >= 0 && i+2 < len(b) && b[i+2] != 'Z' && b[i+2] != 'X'
 }
