@@ -86,6 +86,23 @@ func TestBootMachine(t *testing.T) {
 		}
 	})
 
+	// The image masks what has nothing to do in a container (images/debian-12): each
+	// generator is an exec on every boot, a cost density multiplies.
+	t.Run("no-idle-generators", func(t *testing.T) {
+		for _, g := range []string{"cryptsetup", "integritysetup", "veritysetup", "gpt-auto", "hibernate-resume", "debug", "run"} {
+			p := "/etc/systemd/system-generators/systemd-" + g + "-generator"
+			out, err := d.inside("c1", "readlink", p)
+			if err != nil || strings.TrimSpace(out) != "/dev/null" {
+				t.Errorf("%s is %q (%v), want a link to /dev/null (masked)", p, strings.TrimSpace(out), err)
+			}
+		}
+
+		out, _ := d.inside("c1", "systemctl", "is-enabled", "systemd-network-generator.service")
+		if strings.TrimSpace(out) != "masked" {
+			t.Errorf("systemd-network-generator.service is %q, want masked", strings.TrimSpace(out))
+		}
+	})
+
 	t.Run("hostname-sudo-systemctl", func(t *testing.T) {
 		host, _ := d.inside("c1", "hostname")
 		if strings.TrimSpace(host) != "c1" {
