@@ -43,7 +43,8 @@ systemctl mask \
 # generators were 15% of all CPU). Block devices (cryptsetup, integritysetup,
 # veritysetup, gpt-auto), hibernation, and settings read from the kernel command line,
 # which in a container is init's argv, set by Berth (debug, run, network-generator).
-# fstab, getty, rc-local, sysv and system-update stay: users' files drive them.
+# fstab, getty, rc-local, sysv and system-update stay: users' files drive them. To undo a
+# mask inside a container: rm the link (or systemctl unmask the unit) and reboot.
 mkdir -p /etc/systemd/system-generators
 for g in cryptsetup integritysetup veritysetup gpt-auto hibernate-resume debug run; do
 	ln -sf /dev/null "/etc/systemd/system-generators/systemd-$g-generator"

@@ -52,7 +52,7 @@ func (e *initExe) close() {
 }
 
 // spareInit is what a spare monitor makes while it waits, so that the start it is given
-// does neither: the sealed copy of berth-init (not copying 2 MB first) and an init made
+// does neither: the sealed copy of berth-init (not copying 3 MB first) and an init made
 // by a maker running it (initclone.go).
 var spareInit struct {
 	sync.Mutex
@@ -130,7 +130,7 @@ func CheckInitExe() error {
 
 	// Every monitor runs this once, before it makes init: read only the ELF headers and
 	// the build information through ReadAt. fs.ReadFile copied all 3 MB, which with the
-	// garbage collection it set off cost each monitor ~25 ms of CPU on the development VM.
+	// garbage collection it set off cost each monitor ~20 ms of CPU on the development VM.
 	ra, ok := f.(io.ReaderAt)
 	if !ok {
 		return errors.New("the embedded berth-init cannot be read in place")
