@@ -5,7 +5,9 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -24,10 +26,11 @@ import (
 // reads every process's comm, so berthd runs it in the background at start (a host with
 // 500 containers has thousands of processes).
 //
-// Only processes in berthd's own user namespace are looked at. A container's processes
-// are visible in the host's /proc too, and its root can run one shaped like an orphan:
-// berthd would then stat a host path the container chose and signal the process or not,
-// telling the container whether that path exists.
+// Only processes in berthd's own user namespace, run by root or by the user Berth's
+// dnsmasq drops to, are looked at. A container's processes are visible in the host's
+// /proc too, and its root (or any local user) can run one shaped like an orphan: berthd
+// would then stat a host path they chose and signal the process or not, telling them
+// whether that path exists.
 func RemoveOrphanDnsmasqs(log *slog.Logger) {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
@@ -39,13 +42,14 @@ func RemoveOrphanDnsmasqs(log *slog.Logger) {
 		return
 	}
 
+	owners := dnsmasqOwners()
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil || pid <= 0 {
 			continue
 		}
 
-		dir, ok := dnsmasqNetworkDir(pid, ours)
+		dir, ok := dnsmasqNetworkDir(pid, ours, owners)
 		if !ok {
 			continue
 		}
@@ -60,9 +64,23 @@ func RemoveOrphanDnsmasqs(log *slog.Logger) {
 	}
 }
 
+// dnsmasqOwners are the real uids a Berth dnsmasq runs with: root until it drops its
+// privileges, then dnsmasqUser's.
+func dnsmasqOwners() []string {
+	owners := []string{"0"}
+	name, _ := dnsmasqUser()
+	u, err := user.Lookup(name)
+	if err == nil {
+		owners = append(owners, u.Uid)
+	}
+
+	return owners
+}
+
 // dnsmasqNetworkDir returns the network directory of process pid if it is a Berth
-// network's dnsmasq in the user namespace userns (the stat of a /proc/<pid>/ns/user).
-func dnsmasqNetworkDir(pid int, userns os.FileInfo) (string, bool) {
+// network's dnsmasq: in the user namespace userns (the stat of a /proc/<pid>/ns/user),
+// run by one of owners (real uids).
+func dnsmasqNetworkDir(pid int, userns os.FileInfo, owners []string) (string, bool) {
 	proc := "/proc/" + strconv.Itoa(pid)
 	comm, err := os.ReadFile(proc + "/comm")
 	if err != nil || string(bytes.TrimSpace(comm)) != "dnsmasq" {
@@ -71,6 +89,10 @@ func dnsmasqNetworkDir(pid int, userns os.FileInfo) (string, bool) {
 
 	ns, err := os.Stat(proc + "/ns/user")
 	if err != nil || !os.SameFile(ns, userns) {
+		return "", false
+	}
+
+	if !slices.Contains(owners, realUID(proc)) {
 		return "", false
 	}
 
@@ -95,6 +117,25 @@ func dnsmasqNetworkDir(pid int, userns os.FileInfo) (string, bool) {
 	}
 
 	return dir, true
+}
+
+// realUID is the real uid of the process at proc ("/proc/<pid>"), or "" if unknown.
+func realUID(proc string) string {
+	status, err := os.ReadFile(proc + "/status")
+	if err != nil {
+		return ""
+	}
+
+	for _, line := range strings.Split(string(status), "\n") {
+		if rest, ok := strings.CutPrefix(line, "Uid:"); ok {
+			f := strings.Fields(rest)
+			if len(f) > 0 {
+				return f[0]
+			}
+		}
+	}
+
+	return ""
 }
 
 // stopIfStill sends SIGTERM to pid if, once a pidfd holds it, it still runs with args:
