@@ -24,9 +24,11 @@ else
 	echo "berthd started (pid $(cat "$pidfile"), log $log)"
 fi
 
-if ! bin/berth image list --format csv | grep -q "^$IMAGE,"; then
-	bin/berth image build "$IMAGE"
-fi
+# Always build: the builder reuses the tarball of the current recipe and the import is
+# skipped when the server has it, so this costs a hash when nothing changed, and a recipe
+# change (a new image's tuning) reaches this daemon's alias instead of the first image
+# ever built staying under it.
+bin/berth image build "$IMAGE"
 
 if bin/berth info "$NAME" >/dev/null 2>&1; then
 	bin/berth start "$NAME" 2>/dev/null || true
