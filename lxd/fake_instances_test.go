@@ -36,11 +36,22 @@ func newFakeInstances(cfg fakeConfig, d *db.DB) *fakeInstances {
 	f := &fakeInstances{cfg: cfg, db: d, instances: map[string]*api.InstanceFull{}, consoles: map[string]*fakeConsole{}}
 	for _, seed := range cfg.Instances {
 		inst := newFakeInstance(seed.Name, nil, false)
+		inst.Location = f.location()
 		setFakeStatus(inst, seed.Status)
 		f.instances[seed.Name] = inst
 	}
 
 	return f
+}
+
+// location is where the fake's instances live, as the real server renders it: this
+// member's name on a fake cluster (the first of cfg.Cluster), "none" otherwise.
+func (f *fakeInstances) location() string {
+	if len(f.cfg.Cluster) > 0 {
+		return f.cfg.Cluster[0].Name
+	}
+
+	return "none"
 }
 
 func newFakeInstance(name string, profiles []string, ephemeral bool) *api.InstanceFull {
@@ -225,6 +236,7 @@ func (f *fakeInstances) Create(_ context.Context, cr *instance.CreateRequest) er
 
 	req := cr.Post
 	inst := newFakeInstance(req.Name, req.Profiles, req.Ephemeral)
+	inst.Location = f.location()
 	maps.Copy(inst.Config, req.Config)
 	maps.Copy(inst.Devices, req.Devices)
 	inst.Config["volatile.base_image"] = cr.Image.Fingerprint

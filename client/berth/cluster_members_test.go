@@ -43,10 +43,15 @@ func TestClusterListShow(t *testing.T) {
 	_, errOut, code = runCLI(t, s.Socket, "cluster", "show", "nope")
 	checkOneError(t, errOut, code, `Cluster member "nope" not found`)
 
-	// berth list takes the LOCATION column on a cluster.
+	// berth list takes the LOCATION column on a cluster, told by the instances' location.
+	before := len(s.Requests())
 	out, errOut, code = runCLI(t, s.Socket, "list")
-	if code != 0 || !strings.Contains(out, "LOCATION") {
+	if code != 0 || !strings.Contains(out, "LOCATION") || !strings.Contains(out, "| m1 ") {
 		t.Errorf("list on a cluster: %d %s\n%s", code, errOut, out)
+	}
+
+	if reqs := paths(s.Requests()[before:]); len(reqs) != 1 {
+		t.Errorf("list sent %d requests, want 1: %v", len(reqs), reqs)
 	}
 
 	out, _, _ = runCLI(t, s.Socket, "list", "-c", "ns")
@@ -57,9 +62,23 @@ func TestClusterListShow(t *testing.T) {
 
 func TestListNoLocationUnclustered(t *testing.T) {
 	s := fakeDaemon(t, testdaemon.Config{Instances: withStatus("Running", "c1")})
+	before := len(s.Requests())
 	out, errOut, code := runCLI(t, s.Socket, "list")
 	if code != 0 || strings.Contains(out, "LOCATION") || !strings.Contains(out, "c1") {
 		t.Errorf("list unclustered: %d %s\n%s", code, errOut, out)
+	}
+
+	// The instances' location ("none") tells the table it is not on a cluster: one
+	// request, no GET /1.0 after it.
+	if reqs := paths(s.Requests()[before:]); len(reqs) != 1 {
+		t.Errorf("list sent %d requests, want 1: %v", len(reqs), reqs)
+	}
+
+	// An empty list has no location to tell: the server is asked.
+	empty := fakeDaemon(t, testdaemon.Config{Cluster: fakeMembers})
+	out, errOut, code = runCLI(t, empty.Socket, "list")
+	if code != 0 || !strings.Contains(out, "LOCATION") || len(empty.Requests()) != 2 {
+		t.Errorf("empty list on a cluster: %d %s %v\n%s", code, errOut, paths(empty.Requests()), out)
 	}
 
 	out, errOut, code = runCLI(t, s.Socket, "cluster", "list")
@@ -120,4 +139,14 @@ func TestClusterRenameEditRemove(t *testing.T) {
 	if err != nil {
 		t.Errorf("forced removal: %v", err)
 	}
+}
+
+// paths lists requests as "METHOD path" for test messages.
+func paths(reqs []testdaemon.Request) []string {
+	out := make([]string, 0, len(reqs))
+	for _, r := range reqs {
+		out = append(out, r.Method+" "+r.Path)
+	}
+
+	return out
 }
