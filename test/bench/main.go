@@ -1,4 +1,5 @@
 // Command bench measures Berth's speed figures against a real berthd and prints medians:
+// first what the machine charges for a page fault and a process start (machine.go), then
 // launch to systemd "running", start to running (each next to systemd's own boot time in
 // the same container), 10 launches at once to all running, stop, list with 10 and 100 instances,
 // memory (PSS) of berthd and of each monitor, the util-linux boot floor, list and exec
@@ -31,7 +32,7 @@ import (
 var (
 	runs   = flag.Int("runs", 5, "samples per figure")
 	binDir = flag.String("bin", "bin", "directory with berthd and berth")
-	only   = flag.String("only", "", "comma-separated sections to run: lifecycle, parallel, network, floor, bootab, list, exec, snapshots, volumes, pools, remote, lxd, migrate, cluster, density, metrics (default all)")
+	only   = flag.String("only", "", "comma-separated sections to run: machine, lifecycle, parallel, network, floor, bootab, list, exec, snapshots, volumes, pools, remote, lxd, migrate, cluster, density, metrics (default all)")
 )
 
 // section reports whether -only selects name.
@@ -78,6 +79,13 @@ func run() error {
 
 	r := &report{}
 	r.note("host tuning by the bench's berthd: %s", tuningLog(b.logPath()))
+
+	if section("machine") {
+		err = benchMachine(*binDir, r)
+		if err != nil {
+			return err
+		}
+	}
 
 	if section("lifecycle") {
 		err = benchLifecycle(b, r)
@@ -262,6 +270,8 @@ func round(d time.Duration) string {
 		return d.Round(100 * time.Millisecond).String()
 	case d > time.Millisecond:
 		return d.Round(10 * time.Microsecond).String()
+	case d < 100*time.Microsecond:
+		return d.Round(100 * time.Nanosecond).String() // a page fault
 	}
 
 	return d.Round(time.Microsecond).String()
