@@ -16,8 +16,8 @@ import (
 )
 
 // TestForwardsAndACLsKeepTheirChains: ApplyNAT leaves the forward chains alone; a port
-// added after ApplyACLs gets its ACL jumps, PortDel takes them away, and ApplyACLs(nil)
-// empties the ACL chains.
+// added after ApplyACLs gets its ACL jumps, PortDel takes them away, and ApplyACLs with
+// no set (nil, or none for any key) empties the ACL chains.
 func TestForwardsAndACLsKeepTheirChains(t *testing.T) {
 	testutil.RequireRoot(t, "use nftables")
 	bridge := fmt.Sprintf("ba%d", os.Getpid()%100000)
@@ -80,7 +80,7 @@ func TestForwardsAndACLsKeepTheirChains(t *testing.T) {
 		{"vethacl1", Port{MAC: mac, IP: net.ParseIP("10.251.4.5"), ACL: "web"}},
 		{"vethacl2", Port{MAC: mac2, IP: net.ParseIP("10.251.4.6")}},
 	} {
-		err = PortAdd(bridge, p.name, p.port)
+		_, err = PortAdd(bridge, p.name, p.port)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -117,7 +117,7 @@ func TestForwardsAndACLsKeepTheirChains(t *testing.T) {
 	}
 
 	// Added again (a new berthd refreshing it): the same jumps, once.
-	err = PortAdd(bridge, "vethacl1", Port{MAC: mac, IP: net.ParseIP("10.251.4.5"), ACL: "web"})
+	_, err = PortAdd(bridge, "vethacl1", Port{MAC: mac, IP: net.ParseIP("10.251.4.5"), ACL: "web"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func TestForwardsAndACLsKeepTheirChains(t *testing.T) {
 
 	// A new port with a key the bridge has gets its jumps from PortAdd.
 	mac3, _ := net.ParseMAC("00:16:3e:01:02:06")
-	err = PortAdd(bridge, "vethacl3", Port{MAC: mac3, IP: net.ParseIP("10.251.4.7"), ACL: "web"})
+	_, err = PortAdd(bridge, "vethacl3", Port{MAC: mac3, IP: net.ParseIP("10.251.4.7"), ACL: "web"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,8 +137,32 @@ func TestForwardsAndACLsKeepTheirChains(t *testing.T) {
 		t.Fatalf("ACL jumps of a new port with a known key: %d", n)
 	}
 
+	// No ACL exists (nil sets, the ports' keys not read): no port jumps anywhere, and the
+	// key's chains are gone. Applying the sets again brings the jumps back.
+	err = ApplyACLs(bridge, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if n1, n3 := jumpsOf("vethacl1"), jumpsOf("vethacl3"); n1 != 0 || n3 != 0 {
+		t.Fatalf("ACL jumps after ApplyACLs(nil): %d and %d", n1, n3)
+	}
+
+	if ok, err := hasSet(c, tbl, "web"); ok || err != nil {
+		t.Fatalf("the chains of key web after ApplyACLs(nil): %v (%v)", ok, err)
+	}
+
+	err = ApplyACLs(bridge, sets)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if n1, n3 := jumpsOf("vethacl1"), jumpsOf("vethacl3"); n1 != 3 || n3 != 3 {
+		t.Fatalf("ACL jumps after applying the sets again: %d and %d", n1, n3)
+	}
+
 	// Another key: the port loses its jumps until the ACLs are applied again.
-	err = PortAdd(bridge, "vethacl1", Port{MAC: mac, IP: net.ParseIP("10.251.4.5"), ACL: "db"})
+	_, err = PortAdd(bridge, "vethacl1", Port{MAC: mac, IP: net.ParseIP("10.251.4.5"), ACL: "db"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,7 +54,7 @@ func BenchmarkPorts(b *testing.B) {
 		b.Run(fmt.Sprintf("add/ports=%d", n), func(b *testing.B) {
 			inNetns(b, func() {
 				for i := range n {
-					if err := PortAdd("bbench", fmt.Sprintf("vb%d", i), benchPort(i)); err != nil {
+					if _, err := PortAdd("bbench", fmt.Sprintf("vb%d", i), benchPort(i)); err != nil {
 						b.Error(err)
 						return
 					}
@@ -64,7 +64,7 @@ func BenchmarkPorts(b *testing.B) {
 				b.ResetTimer()
 				for range b.N {
 					c0 := threadCPU()
-					err := PortAdd("bbench", "vbnew", benchPort(n))
+					_, err := PortAdd("bbench", "vbnew", benchPort(n))
 					cpu += threadCPU() - c0
 					b.StopTimer()
 					if err == nil {
@@ -86,7 +86,7 @@ func BenchmarkPorts(b *testing.B) {
 		b.Run(fmt.Sprintf("list/ports=%d", n), func(b *testing.B) {
 			inNetns(b, func() {
 				for i := range n {
-					if err := PortAdd("bbench", fmt.Sprintf("vb%d", i), benchPort(i)); err != nil {
+					if _, err := PortAdd("bbench", fmt.Sprintf("vb%d", i), benchPort(i)); err != nil {
 						b.Error(err)
 						return
 					}

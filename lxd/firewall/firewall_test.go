@@ -50,14 +50,18 @@ func TestTablesLifecycle(t *testing.T) {
 	}
 
 	mac, _ := net.ParseMAC("00:16:3e:01:02:03")
-	for _, port := range []string{"vethaaaa", "vethbbbb", "vethaaaa"} {
-		err = PortAdd(bridge, port, Port{MAC: mac, IP: net.ParseIP("10.251.3.7"), IP6: net.ParseIP("fd42:1:2:3:216:3eff:fe01:203")})
+	for i, port := range []string{"vethaaaa", "vethbbbb", "vethaaaa"} {
+		wrote, err := PortAdd(bridge, port, Port{MAC: mac, IP: net.ParseIP("10.251.3.7"), IP6: net.ParseIP("fd42:1:2:3:216:3eff:fe01:203")})
 		if err != nil {
 			t.Fatal(err)
 		}
+
+		if want := i < 2; wrote != want {
+			t.Fatalf("PortAdd %d (%s) wrote %v, want %v (the third is unchanged)", i, port, wrote, want)
+		}
 	}
 
-	// Adding a port again replaced its rules: one lookup rule, one element per port, one
+	// Adding a port again duplicated nothing: one lookup rule, one element per port, one
 	// chain's worth of rules.
 	tbl := bridgeTable(bridge)
 	base, err := c.GetRules(tbl, baseChain(tbl))
@@ -143,13 +147,13 @@ func TestTablesLifecycle(t *testing.T) {
 }
 
 func TestPortAddNeedsAddresses(t *testing.T) {
-	err := PortAdd("x", "y", Port{IP: net.ParseIP("10.0.0.1")})
+	_, err := PortAdd("x", "y", Port{IP: net.ParseIP("10.0.0.1")})
 	if err == nil {
 		t.Fatal("PortAdd accepted a port without MAC")
 	}
 
 	mac, _ := net.ParseMAC("00:16:3e:01:02:03")
-	err = PortAdd("x", "y", Port{MAC: mac, IP: net.ParseIP("10.0.0.1"), IP6: net.ParseIP("10.0.0.2")})
+	_, err = PortAdd("x", "y", Port{MAC: mac, IP: net.ParseIP("10.0.0.1"), IP6: net.ParseIP("10.0.0.2")})
 	if err == nil {
 		t.Fatal("PortAdd accepted an IPv4 address as IP6")
 	}

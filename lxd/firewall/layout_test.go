@@ -60,7 +60,7 @@ func TestOlderLayoutConverted(t *testing.T) {
 	}
 
 	mac2, _ := net.ParseMAC("00:16:3e:01:02:08")
-	err = PortAdd(bridge, "vethnewb", Port{MAC: mac2, IP: net.ParseIP("10.251.5.8")})
+	_, err = PortAdd(bridge, "vethnewb", Port{MAC: mac2, IP: net.ParseIP("10.251.5.8")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestOlderLayoutConverted(t *testing.T) {
 	}
 
 	// Converted once: a second port leaves the maps' lookups alone.
-	err = PortAdd(bridge, "vethnewc", Port{MAC: mac2, IP: net.ParseIP("10.251.5.9")})
+	_, err = PortAdd(bridge, "vethnewc", Port{MAC: mac2, IP: net.ParseIP("10.251.5.9")})
 	if err != nil {
 		t.Fatal(err)
 	}

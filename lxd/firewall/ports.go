@@ -1,6 +1,9 @@
 package firewall
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"strings"
@@ -101,27 +104,43 @@ type Port struct {
 // replaces the port's previous rules and ACL jumps, if any, in one atomic batch: a running
 // container's port (refreshed when a new berthd starts) is never left unfiltered. Its cost
 // does not grow with the bridge's other ports.
-func PortAdd(bridge, port string, p Port) error {
+//
+// It reports whether it wrote anything. A port whose chain holds the rules it would write,
+// for the same ACL key, is left as it is: a restarting berthd refreshes the port of every
+// running container, and rewriting hundreds of unchanged chains, a netlink batch each,
+// competed with the adoption of the containers for the CPU.
+func PortAdd(bridge, port string, p Port) (bool, error) {
 	mac, ip := p.MAC, p.IP
 	if ip.To4() == nil || len(mac) != 6 || (p.IP6 != nil && (p.IP6.To4() != nil || p.IP6.To16() == nil)) {
-		return fmt.Errorf("filtering port %q: need an IPv4 address and a MAC, got %v and %v", port, ip, mac)
+		return false, fmt.Errorf("filtering port %q: need an IPv4 address and a MAC, got %v and %v", port, ip, mac)
 	}
 
 	c, done, err := lastingConn()
 	if err != nil {
-		return err
+		return false, err
 	}
 
 	defer done()
 	t := bridgeTable(bridge)
 	fresh, err := portLayout(c, t)
 	if err != nil {
-		return err
+		return false, err
 	}
 
-	oldKey, had, err := portKeyOf(c, t, port)
+	cur, err := portChainRules(c, t, port)
 	if err != nil {
-		return err
+		return false, err
+	}
+
+	rules := portRules(p)
+	sum := rulesDigest(rules)
+	if !fresh && holds(cur, portUserData(port, p.ACL), sum, len(rules)) {
+		return false, nil
+	}
+
+	oldKey, had := "", len(cur) > 0
+	if had {
+		oldKey = portKey(cur[0].UserData)
 	}
 
 	t = c.AddTable(t)
@@ -129,7 +148,7 @@ func PortAdd(bridge, port string, p Port) error {
 	ports := verdictMap(t, portMapName)
 	err = c.AddSet(ports, nil)
 	if err != nil {
-		return fmt.Errorf("adding the port map of %s: %w", bridge, err)
+		return false, fmt.Errorf("adding the port map of %s: %w", bridge, err)
 	}
 
 	if fresh {
@@ -138,10 +157,13 @@ func PortAdd(bridge, port string, p Port) error {
 
 	ch := c.AddChain(&nftables.Chain{Name: portChainPrefix + port, Table: t})
 	c.FlushChain(ch)
-	for i, r := range portRules(p) {
+	for i, r := range rules {
 		nr := &nftables.Rule{Table: t, Chain: ch, Exprs: r}
-		if i == 0 {
+		switch i {
+		case 0:
 			nr.UserData = portUserData(port, p.ACL)
+		case len(rules) - 1:
+			nr.UserData = sum
 		}
 
 		c.AddRule(nr)
@@ -149,20 +171,55 @@ func PortAdd(bridge, port string, p Port) error {
 
 	err = c.SetAddElements(ports, jumpElem(port, ch.Name))
 	if err != nil {
-		return fmt.Errorf("adding port %q to the port map: %w", port, err)
+		return false, fmt.Errorf("adding port %q to the port map: %w", port, err)
 	}
 
 	err = portACL(c, t, port, oldKey, had, p.ACL, true)
 	if err != nil {
-		return err
+		return false, err
 	}
 
 	err = c.Flush()
 	if err != nil {
-		return fmt.Errorf("adding filter of port %q: %w", port, err)
+		return false, fmt.Errorf("adding filter of port %q: %w", port, err)
 	}
 
-	return nil
+	return true, nil
+}
+
+// The last rule of a port's chain carries a digest of the chain's rules as they were
+// written (their netlink encoding), so that a chain can be recognised as current without
+// comparing the rules the kernel lists back, expression by expression, with the ones to
+// write (which would need every expression to decode back exactly as it was encoded).
+// A berthd whose rules differ (an upgrade) rewrites every chain. Only berthd writes these
+// chains; the chain and its port map element are written and deleted in one batch.
+const digestPrefix = "berth-rules-sha256:"
+
+// rulesDigest is the user data of a chain's last rule (empty if a rule cannot be encoded:
+// the chain is then always rewritten).
+func rulesDigest(rules [][]expr.Any) []byte {
+	h := sha256.New()
+	for _, r := range rules {
+		_, _ = fmt.Fprintf(h, "rule %d\n", len(r))
+		for _, e := range r {
+			b, err := expr.Marshal(byte(nftables.TableFamilyBridge), e)
+			if err != nil {
+				return nil
+			}
+
+			_, _ = fmt.Fprintf(h, "%d:", len(b))
+			_, _ = h.Write(b)
+		}
+	}
+
+	return []byte(digestPrefix + hex.EncodeToString(h.Sum(nil)))
+}
+
+// holds reports whether a port chain's rules (cur) are the ones that would be written:
+// as many, the same port and ACL key on the first, the same digest on the last.
+func holds(cur []*nftables.Rule, first, sum []byte, n int) bool {
+	return len(sum) > 0 && len(cur) == n && n > 1 &&
+		bytes.Equal(cur[0].UserData, first) && bytes.Equal(cur[n-1].UserData, sum)
 }
 
 // PortDel removes a port's rules; a port without rules is fine.
@@ -221,16 +278,22 @@ func portKey(b []byte) string {
 // portKeyOf reads the ACL key of port's chain (had false: the port has no chain). A dump
 // of a chain or table that does not exist is empty, not an error.
 func portKeyOf(c *nftables.Conn, t *nftables.Table, port string) (string, bool, error) {
-	rules, err := c.GetRules(t, &nftables.Chain{Name: portChainPrefix + port, Table: t})
-	if err != nil {
-		return "", false, fmt.Errorf("listing the rules of port %q: %w", port, err)
-	}
-
-	if len(rules) == 0 {
-		return "", false, nil
+	rules, err := portChainRules(c, t, port)
+	if err != nil || len(rules) == 0 {
+		return "", false, err
 	}
 
 	return portKey(rules[0].UserData), true, nil
+}
+
+// portChainRules lists the rules of port's chain (none: the port has no chain).
+func portChainRules(c *nftables.Conn, t *nftables.Table, port string) ([]*nftables.Rule, error) {
+	rules, err := c.GetRules(t, &nftables.Chain{Name: portChainPrefix + port, Table: t})
+	if err != nil {
+		return nil, fmt.Errorf("listing the rules of port %q: %w", port, err)
+	}
+
+	return rules, nil
 }
 
 // portChains lists the port chains of a bridge table.

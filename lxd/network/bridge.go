@@ -502,7 +502,7 @@ func (b *bridge) Release(owner string) error {
 // network's IPv6 prefix.
 func (b *bridge) PortAdd(name string, mac net.HardwareAddr, addr net.IP, acl PortACL) error {
 	b.mu.Lock()
-	err := b.portAdd(name, port{mac: mac, ip: addr, acl: acl})
+	wrote, err := b.portAdd(name, port{mac: mac, ip: addr, acl: acl})
 	if err == nil {
 		b.ports[name] = port{mac: mac, ip: addr, acl: acl}
 	}
@@ -514,8 +514,11 @@ func (b *bridge) PortAdd(name string, mac net.HardwareAddr, addr net.IP, acl Por
 	}
 
 	// The port's ACL rules are written before it gets its link (the caller adds the veth
-	// after this): a NIC never passes a frame unfiltered.
-	if (hasACLs || acl.Key() != "") && b.aclApply != nil {
+	// after this): a NIC never passes a frame unfiltered. A port whose filter was already
+	// in place, with the same ACL key, has its ACL jumps too (the network's start applied
+	// the ACLs to every port): re-applying them all for each port of a restart's refresh
+	// would cost the square of the ports.
+	if wrote && (hasACLs || acl.Key() != "") && b.aclApply != nil {
 		err = b.aclApply(b.name)
 		if err != nil {
 			return fmt.Errorf("applying the network ACLs of port %s: %w", name, err)
@@ -525,8 +528,9 @@ func (b *bridge) PortAdd(name string, mac net.HardwareAddr, addr net.IP, acl Por
 	return nil
 }
 
+// portAdd reports whether it wrote the port's filter (firewall.PortAdd).
 // Preconditions: b.mu held.
-func (b *bridge) portAdd(name string, p port) error {
+func (b *bridge) portAdd(name string, p port) (bool, error) {
 	var ip6 net.IP
 	if b.prefix6 != nil && len(p.mac) == 6 {
 		ip6 = eui64(b.prefix6, p.mac)
@@ -544,7 +548,7 @@ func (b *bridge) refilterPorts() {
 			continue
 		}
 
-		err := b.portAdd(name, p)
+		_, err := b.portAdd(name, p)
 		if err != nil {
 			b.log.Warn("refiltering port", "port", name, "err", err)
 		}

@@ -415,6 +415,16 @@ const maxCompiledPorts = 4 * maxCompiled
 // where it sets them, else the network's, else reject (LXD's default). A port with no ACL
 // at all is not filtered.
 func (s *Service) applyACLsTx(ctx context.Context, tx *db.Tx, n *db.Network, nets []db.Network) error {
+	acls, err := tx.GetNetworkACLs(ctx)
+	if err != nil {
+		return err
+	}
+
+	if len(acls) == 0 {
+		// None to filter by: the firewall need not read what each port asks for.
+		return firewall.ApplyACLs(n.Name, nil)
+	}
+
 	a := addrsOf(n.Config)
 	resolve := func(acl string) ([]firewall.ACLAddr, error) { return s.aclAddrs(acl, nets), nil }
 	cache := map[string][2][]firewall.ACLRule{} // compiled ingress, egress of each ACL

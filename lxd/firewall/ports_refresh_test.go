@@ -1,0 +1,114 @@
+package firewall
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"testing"
+
+	"github.com/google/nftables"
+
+	"github.com/berth-dev/berth/test/testutil"
+)
+
+// A restarting berthd adds the port of every running container again. PortAdd writes only
+// a port whose chain differs from what it would write: another address or ACL key, a rule
+// missing, or a chain an older berthd wrote (no digest). Whatever it leaves, it leaves
+// whole: the chain's rules and the port map's element.
+func TestPortAddWritesOnlyWhatChanged(t *testing.T) {
+	testutil.RequireRoot(t, "use nftables")
+	bridge := fmt.Sprintf("bu%d", os.Getpid()%100000)
+	t.Cleanup(func() { _ = Remove(bridge) })
+
+	mac, _ := net.ParseMAC("00:16:3e:01:02:04")
+	p := Port{MAC: mac, IP: net.ParseIP("10.251.6.7"), ACL: "web"}
+	const port = "vethref1"
+	add := func(step string, p Port, want bool) {
+		t.Helper()
+		wrote, err := PortAdd(bridge, port, p)
+		if err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+
+		if wrote != want {
+			t.Fatalf("%s: PortAdd wrote %v, want %v", step, wrote, want)
+		}
+	}
+
+	c, err := nftables.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	tbl := bridgeTable(bridge)
+	ch := &nftables.Chain{Name: portChainPrefix + port, Table: tbl}
+	rulesNow := func() []*nftables.Rule {
+		t.Helper()
+		rules, err := c.GetRules(tbl, ch)
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		return rules
+	}
+
+	add("first add", p, true)
+	want := len(portRules(p))
+	if n := len(rulesNow()); n != want {
+		t.Fatalf("chain has %d rules, want %d", n, want)
+	}
+
+	add("unchanged", p, false)
+	if n := len(rulesNow()); n != want {
+		t.Fatalf("chain has %d rules after an unchanged add, want %d", n, want)
+	}
+
+	moved := p
+	moved.IP = net.ParseIP("10.251.6.8")
+	add("new address", moved, true)
+	add("new address, again", moved, false)
+
+	keyed := moved
+	keyed.ACL = "db"
+	add("new ACL key", keyed, true)
+
+	// A rule gone from the chain: written again, whole.
+	rules := rulesNow()
+	err = c.DelRule(rules[len(rules)/2])
+	if err == nil {
+		err = c.Flush()
+	}
+
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	add("a rule deleted", keyed, true)
+	if n := len(rulesNow()); n != want {
+		t.Fatalf("chain has %d rules after the rewrite, want %d", n, want)
+	}
+
+	// A chain as an older berthd wrote it: the same rules, no digest on the last.
+	c.FlushChain(ch)
+	for i, r := range portRules(keyed) {
+		nr := &nftables.Rule{Table: tbl, Chain: ch, Exprs: r}
+		if i == 0 {
+			nr.UserData = portUserData(port, keyed.ACL)
+		}
+
+		c.AddRule(nr)
+	}
+
+	err = c.Flush()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	add("an older berthd's chain", keyed, true)
+	add("an older berthd's chain, rewritten", keyed, false)
+
+	elems, err := c.GetSetElements(verdictMap(tbl, portMapName))
+	if err != nil || len(elems) != 1 || elemJump(elems[0]) != ch.Name {
+		t.Fatalf("port map: %v (%v)", elems, err)
+	}
+}
