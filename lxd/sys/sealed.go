@@ -46,7 +46,7 @@ func SealedCopy(name string, src io.Reader) (string, *os.File, error) {
 
 	f := os.NewFile(uintptr(fd), name+"-sealed")
 
-	_, err = io.Copy(f, src)
+	err = copyInto(f, src)
 	if err != nil {
 		_ = f.Close()
 		return "", nil, fmt.Errorf("copying %s into memfd: %w", name, err)
@@ -71,3 +71,40 @@ func SealedCopy(name string, src io.Reader) (string, *os.File, error) {
 
 // minExeFD is the lowest fd the sealed copy may have: above any ExtraFiles a child gets.
 const minExeFD = 64
+
+// copyInto copies src into the memfd f. From a file it is sendfile, the copy in the
+// kernel: io.Copy falls back to a read and a write per 32 kB between a file and a memfd
+// (copy_file_range does not cross filesystems), 8-10 ms against 14-22 ms for berthd's 33
+// MB on the 2-core VM, on the path to a daemon's first request.
+func copyInto(f *os.File, src io.Reader) error {
+	sf, ok := src.(*os.File)
+	if !ok {
+		_, err := io.Copy(f, src)
+		return err
+	}
+
+	copied := 0
+	for {
+		// From src's position, which it advances, as io.Copy would.
+		n, err := unix.Sendfile(int(f.Fd()), int(sf.Fd()), nil, 1<<30)
+		if err == unix.EINTR || err == unix.EAGAIN {
+			continue
+		}
+
+		if err != nil && copied == 0 && (err == unix.EINVAL || err == unix.ENOSYS) {
+			// A source sendfile cannot read: the plain copy.
+			_, err = io.Copy(f, sf)
+			return err
+		}
+
+		if err != nil {
+			return err
+		}
+
+		if n == 0 {
+			return nil
+		}
+
+		copied += n
+	}
+}

@@ -2,6 +2,7 @@ package sys
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"os/exec"
 	"testing"
@@ -157,5 +158,42 @@ func TestSealedSelfExeNotInherited(t *testing.T) {
 	out, err = exec.Command(path, "-test.run", "^$").CombinedOutput()
 	if err != nil {
 		t.Fatalf("executing sealed copy: %v: %s", err, out)
+	}
+}
+
+// SealedCopy from a file copies what io.Copy would: from the file's position to its end
+// (it uses sendfile from a file).
+func TestSealedCopyFromFilePosition(t *testing.T) {
+	src, err := os.CreateTemp(t.TempDir(), "src")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	defer func() { _ = src.Close() }()
+
+	data := bytes.Repeat([]byte("0123456789abcdef"), 40000) // 640 kB
+	_, err = src.Write(data)
+	if err == nil {
+		_, err = src.Seek(100, io.SeekStart)
+	}
+
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	path, f, err := SealedCopy("poscopy", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	defer func() { _ = f.Close() }()
+
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if !bytes.Equal(got, data[100:]) {
+		t.Fatalf("copied %d bytes, want the %d after the position", len(got), len(data)-100)
 	}
 }
