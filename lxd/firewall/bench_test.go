@@ -83,6 +83,32 @@ func BenchmarkPorts(b *testing.B) {
 			})
 		})
 
+		// A restarting berthd adds every running container's port again, unchanged.
+		b.Run(fmt.Sprintf("refresh/ports=%d", n), func(b *testing.B) {
+			inNetns(b, func() {
+				for i := range n {
+					if _, err := PortAdd("bbench", fmt.Sprintf("vb%d", i), benchPort(i)); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+
+				var cpu time.Duration
+				b.ResetTimer()
+				for i := range b.N {
+					c0 := threadCPU()
+					wrote, err := PortAdd("bbench", fmt.Sprintf("vb%d", i%n), benchPort(i%n))
+					cpu += threadCPU() - c0
+					if err != nil || wrote {
+						b.Errorf("refreshing an unchanged port: wrote %v, %v", wrote, err)
+						return
+					}
+				}
+
+				b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-us/op")
+			})
+		})
+
 		b.Run(fmt.Sprintf("list/ports=%d", n), func(b *testing.B) {
 			inNetns(b, func() {
 				for i := range n {
