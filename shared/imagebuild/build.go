@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -306,7 +307,42 @@ func CachedBuild(ctx context.Context, name, cacheDir string, progress func(stage
 		return "", err
 	}
 
+	pruneCache(cacheDir, strings.ReplaceAll(name, "/", "-"), out)
 	return out, nil
+}
+
+// cacheKeep is how many tarballs of one image the cache keeps: the one just built and the
+// one before it (a bench compares an image with its predecessor). Every recipe change
+// builds another ~70 MB, which nothing removed.
+const cacheKeep = 2
+
+// pruneCache removes the tarballs of image prefix in cacheDir (<prefix>-<16 hex>.tar.gz)
+// but the cacheKeep newest, never current. Their lock files stay: an empty file, which a
+// process may hold at this moment.
+func pruneCache(cacheDir, prefix, current string) {
+	paths, _ := filepath.Glob(filepath.Join(cacheDir, prefix+"-*.tar.gz"))
+	type tarball struct {
+		path string
+		mod  time.Time
+	}
+
+	var olds []tarball
+	for _, p := range paths {
+		hash := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(p), prefix+"-"), ".tar.gz")
+		fi, err := os.Stat(p)
+		if p == current || len(hash) != 16 || strings.Trim(hash, "0123456789abcdef") != "" || err != nil {
+			continue
+		}
+
+		olds = append(olds, tarball{p, fi.ModTime()})
+	}
+
+	sort.Slice(olds, func(i, j int) bool { return olds[i].mod.After(olds[j].mod) })
+	for i, t := range olds {
+		if i >= cacheKeep-1 {
+			_ = os.Remove(t.path)
+		}
+	}
 }
 
 // lockFile takes an exclusive flock on p, polling so that ctx can cancel the wait.
