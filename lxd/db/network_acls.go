@@ -21,6 +21,17 @@ func (tx *Tx) GetNetworkACLs(ctx context.Context) ([]NetworkACL, error) {
 	return tx.queryACLs(ctx, nil)
 }
 
+// HasNetworkACLs reports whether any ACL exists.
+func (tx *Tx) HasNetworkACLs(ctx context.Context) (bool, error) {
+	var exist bool
+	err := tx.tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM networks_acls)`).Scan(&exist)
+	if err != nil {
+		return false, fmt.Errorf("looking for network ACLs: %w", err)
+	}
+
+	return exist, nil
+}
+
 // GetNetworkACL returns one ACL: 404 when there is none.
 func (tx *Tx) GetNetworkACL(ctx context.Context, name string) (*NetworkACL, error) {
 	acls, err := tx.queryACLs(ctx, name)

@@ -1,16 +1,13 @@
 package firewall
 
 import (
-	"encoding/binary"
 	"fmt"
 	"net"
 	"os"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/google/nftables"
-	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/test/testutil"
 )
@@ -232,34 +229,4 @@ func aclPortJumps(c *nftables.Conn, t *nftables.Table, port string) ([]string, e
 	}
 
 	return jumps, nil
-}
-
-// elemJump is the chain a verdict map element jumps to: the library leaves the verdict
-// undecoded in Val, as netlink attributes (NFTA_VERDICT_CODE, NFTA_VERDICT_CHAIN).
-func elemJump(e nftables.SetElement) string {
-	code, chain := int32(0), ""
-	for b := e.Val; len(b) >= 4; {
-		n := int(binary.NativeEndian.Uint16(b))
-		if n < 4 || n > len(b) {
-			return ""
-		}
-
-		data := b[4:n]
-		switch binary.NativeEndian.Uint16(b[2:]) & 0x3fff { // without NLA_F_NESTED and NLA_F_NET_BYTEORDER
-		case unix.NFTA_VERDICT_CODE:
-			if len(data) == 4 {
-				code = int32(binary.BigEndian.Uint32(data))
-			}
-		case unix.NFTA_VERDICT_CHAIN:
-			chain = strings.TrimRight(string(data), "\x00")
-		}
-
-		b = b[min((n+3)&^3, len(b)):]
-	}
-
-	if code != unix.NFT_JUMP {
-		return ""
-	}
-
-	return chain
 }

@@ -2,14 +2,14 @@ package firewall
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"strings"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
 )
 
 const (
@@ -106,9 +106,11 @@ type Port struct {
 // does not grow with the bridge's other ports.
 //
 // It reports whether it wrote anything. A port whose chain holds the rules it would write,
-// for the same ACL key, is left as it is: a restarting berthd refreshes the port of every
-// running container, and rewriting hundreds of unchanged chains, a netlink batch each,
-// competed with the adoption of the containers for the CPU.
+// for the same ACL key, and which the port map sends to that chain, is left as it is: a
+// restarting berthd refreshes the port of every running container, and rewriting hundreds
+// of unchanged chains, a netlink batch and a check of the whole table each, competed with
+// the adoption of the containers for the CPU. Anything else is written again, whole (a
+// rule changed or deleted by hand, a missing map element, an older berthd's rules).
 func PortAdd(bridge, port string, p Port) (bool, error) {
 	mac, ip := p.MAC, p.IP
 	if ip.To4() == nil || len(mac) != 6 || (p.IP6 != nil && (p.IP6.To4() != nil || p.IP6.To16() == nil)) {
@@ -133,9 +135,12 @@ func PortAdd(bridge, port string, p Port) (bool, error) {
 	}
 
 	rules := portRules(p)
-	sum := rulesDigest(rules)
-	if !fresh && holds(cur, portUserData(port, p.ACL), sum, len(rules)) {
-		return false, nil
+	chain := portChainPrefix + port
+	if !fresh && holds(cur, rules, portUserData(port, p.ACL)) {
+		ok, err := mapped(c, verdictMap(t, portMapName), port, chain)
+		if err != nil || ok {
+			return false, err
+		}
 	}
 
 	oldKey, had := "", len(cur) > 0
@@ -155,15 +160,12 @@ func PortAdd(bridge, port string, p Port) (bool, error) {
 		c.AddRule(&nftables.Rule{Table: t, Chain: base, Exprs: vmapRule(expr.MetaKeyIIFNAME, ports)})
 	}
 
-	ch := c.AddChain(&nftables.Chain{Name: portChainPrefix + port, Table: t})
+	ch := c.AddChain(&nftables.Chain{Name: chain, Table: t})
 	c.FlushChain(ch)
 	for i, r := range rules {
 		nr := &nftables.Rule{Table: t, Chain: ch, Exprs: r}
-		switch i {
-		case 0:
+		if i == 0 {
 			nr.UserData = portUserData(port, p.ACL)
-		case len(rules) - 1:
-			nr.UserData = sum
 		}
 
 		c.AddRule(nr)
@@ -187,39 +189,78 @@ func PortAdd(bridge, port string, p Port) (bool, error) {
 	return true, nil
 }
 
-// The last rule of a port's chain carries a digest of the chain's rules as they were
-// written (their netlink encoding), so that a chain can be recognised as current without
-// comparing the rules the kernel lists back, expression by expression, with the ones to
-// write (which would need every expression to decode back exactly as it was encoded).
-// A berthd whose rules differ (an upgrade) rewrites every chain. Only berthd writes these
-// chains; the chain and its port map element are written and deleted in one batch.
-const digestPrefix = "berth-rules-sha256:"
+// holds reports whether a port chain's rules, as the kernel lists them (cur), are the ones
+// PortAdd would write (want): as many, the same port and ACL key on the first, and every
+// expression encoded to the same bytes. The listing decodes back to what was written
+// (google/nftables v0.3.0, kernel 6.18: all of a port's rules); an expression that did not
+// would only make PortAdd write the chain again.
+func holds(cur []*nftables.Rule, want [][]expr.Any, first []byte) bool {
+	if len(cur) != len(want) || len(cur) == 0 || !bytes.Equal(cur[0].UserData, first) {
+		return false
+	}
 
-// rulesDigest is the user data of a chain's last rule (empty if a rule cannot be encoded:
-// the chain is then always rewritten).
-func rulesDigest(rules [][]expr.Any) []byte {
-	h := sha256.New()
-	for _, r := range rules {
-		_, _ = fmt.Fprintf(h, "rule %d\n", len(r))
-		for _, e := range r {
-			b, err := expr.Marshal(byte(nftables.TableFamilyBridge), e)
-			if err != nil {
-				return nil
+	fam := byte(nftables.TableFamilyBridge)
+	for i, r := range want {
+		if len(cur[i].Exprs) != len(r) {
+			return false
+		}
+
+		for j, e := range r {
+			a, errA := expr.Marshal(fam, e)
+			b, errB := expr.Marshal(fam, cur[i].Exprs[j])
+			if errA != nil || errB != nil || !bytes.Equal(a, b) {
+				return false
 			}
-
-			_, _ = fmt.Fprintf(h, "%d:", len(b))
-			_, _ = h.Write(b)
 		}
 	}
 
-	return []byte(digestPrefix + hex.EncodeToString(h.Sum(nil)))
+	return true
 }
 
-// holds reports whether a port chain's rules (cur) are the ones that would be written:
-// as many, the same port and ACL key on the first, the same digest on the last.
-func holds(cur []*nftables.Rule, first, sum []byte, n int) bool {
-	return len(sum) > 0 && len(cur) == n && n > 1 &&
-		bytes.Equal(cur[0].UserData, first) && bytes.Equal(cur[n-1].UserData, sum)
+// mapped reports whether the port map sends port's frames to chain.
+func mapped(c *nftables.Conn, m *nftables.Set, port, chain string) (bool, error) {
+	elems, err := c.GetSetElements(m)
+	if err != nil {
+		return false, fmt.Errorf("listing the port map of %s: %w", m.Table.Name, err)
+	}
+
+	for _, e := range elems {
+		if string(bytes.TrimRight(e.Key, "\x00")) == port {
+			return elemJump(e) == chain, nil
+		}
+	}
+
+	return false, nil
+}
+
+// elemJump is the chain a verdict map element jumps to: the library leaves the verdict
+// undecoded in Val, as netlink attributes (NFTA_VERDICT_CODE, NFTA_VERDICT_CHAIN).
+func elemJump(e nftables.SetElement) string {
+	code, chain := int32(0), ""
+	for b := e.Val; len(b) >= 4; {
+		n := int(binary.NativeEndian.Uint16(b))
+		if n < 4 || n > len(b) {
+			return ""
+		}
+
+		data := b[4:n]
+		switch binary.NativeEndian.Uint16(b[2:]) & 0x3fff { // without NLA_F_NESTED and NLA_F_NET_BYTEORDER
+		case unix.NFTA_VERDICT_CODE:
+			if len(data) == 4 {
+				code = int32(binary.BigEndian.Uint32(data))
+			}
+		case unix.NFTA_VERDICT_CHAIN:
+			chain = strings.TrimRight(string(data), "\x00")
+		}
+
+		b = b[min((n+3)&^3, len(b)):]
+	}
+
+	if code != unix.NFT_JUMP {
+		return ""
+	}
+
+	return chain
 }
 
 // PortDel removes a port's rules; a port without rules is fine.

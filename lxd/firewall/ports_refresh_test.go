@@ -7,13 +7,14 @@ import (
 	"testing"
 
 	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
 
 	"github.com/berth-dev/berth/test/testutil"
 )
 
 // A restarting berthd adds the port of every running container again. PortAdd writes only
-// a port whose chain differs from what it would write: another address or ACL key, a rule
-// missing, or a chain an older berthd wrote (no digest). Whatever it leaves, it leaves
+// a port whose chain differs from what it would write (another address or ACL key, a rule
+// missing or replaced) or that the port map does not reach. Whatever it leaves, it leaves
 // whole: the chain's rules and the port map's element.
 func TestPortAddWritesOnlyWhatChanged(t *testing.T) {
 	testutil.RequireRoot(t, "use nftables")
@@ -66,6 +67,10 @@ func TestPortAddWritesOnlyWhatChanged(t *testing.T) {
 	moved := p
 	moved.IP = net.ParseIP("10.251.6.8")
 	add("new address", moved, true)
+	if !holds(rulesNow(), portRules(moved), portUserData(port, moved.ACL)) || holds(rulesNow(), portRules(p), portUserData(port, p.ACL)) {
+		t.Fatal("the chain does not hold the new address's rules alone")
+	}
+
 	add("new address, again", moved, false)
 
 	keyed := moved
@@ -88,24 +93,37 @@ func TestPortAddWritesOnlyWhatChanged(t *testing.T) {
 		t.Fatalf("chain has %d rules after the rewrite, want %d", n, want)
 	}
 
-	// A chain as an older berthd wrote it: the same rules, no digest on the last.
-	c.FlushChain(ch)
-	for i, r := range portRules(keyed) {
-		nr := &nftables.Rule{Table: tbl, Chain: ch, Exprs: r}
-		if i == 0 {
-			nr.UserData = portUserData(port, keyed.ACL)
-		}
-
-		c.AddRule(nr)
-	}
-
+	// A rule replaced by a plain accept (same count, same first rule): written again.
+	rules = rulesNow()
+	mid := rules[len(rules)/2]
+	mid.Exprs = []expr.Any{&expr.Verdict{Kind: expr.VerdictAccept}}
+	c.ReplaceRule(mid)
 	err = c.Flush()
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	add("an older berthd's chain", keyed, true)
-	add("an older berthd's chain, rewritten", keyed, false)
+	if holds(rulesNow(), portRules(keyed), portUserData(port, keyed.ACL)) {
+		t.Fatal("the chain with an accept in it still holds the port's rules")
+	}
+
+	add("a rule replaced", keyed, true)
+	if !holds(rulesNow(), portRules(keyed), portUserData(port, keyed.ACL)) {
+		t.Fatal("the rewritten chain does not hold the port's rules")
+	}
+
+	// The port map's element gone, the chain left: the element is written again.
+	err = delElem(c, verdictMap(tbl, portMapName), port, ch.Name)
+	if err == nil {
+		err = c.Flush()
+	}
+
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	add("the map element deleted", keyed, true)
+	add("the map element back", keyed, false)
 
 	elems, err := c.GetSetElements(verdictMap(tbl, portMapName))
 	if err != nil || len(elems) != 1 || elemJump(elems[0]) != ch.Name {

@@ -415,13 +415,16 @@ const maxCompiledPorts = 4 * maxCompiled
 // where it sets them, else the network's, else reject (LXD's default). A port with no ACL
 // at all is not filtered.
 func (s *Service) applyACLsTx(ctx context.Context, tx *db.Tx, n *db.Network, nets []db.Network) error {
-	acls, err := tx.GetNetworkACLs(ctx)
+	exist, err := tx.HasNetworkACLs(ctx)
 	if err != nil {
 		return err
 	}
 
-	if len(acls) == 0 {
-		// None to filter by: the firewall need not read what each port asks for.
+	if !exist {
+		// None to filter by: the firewall need not read what each port asks for. A port
+		// whose key still names an ACL (the database restored behind running containers)
+		// loses its jumps here, where compiling that ACL failed before and kept them: the
+		// database, which checks every reference, says no ACL applies.
 		return firewall.ApplyACLs(n.Name, nil)
 	}
 
