@@ -191,9 +191,14 @@ func PortAdd(bridge, port string, p Port) (bool, error) {
 
 // holds reports whether a port chain's rules, as the kernel lists them (cur), are the ones
 // PortAdd would write (want): as many, the same port and ACL key on the first, and every
-// expression encoded to the same bytes. The listing decodes back to what was written
-// (google/nftables v0.3.0, kernel 6.18: all of a port's rules); an expression that did not
-// would only make PortAdd write the chain again.
+// expression encoded to the same bytes. What berthd writes decodes back to what was
+// written (google/nftables v0.3.0, kernel 6.18: all of a port's rules).
+//
+// What this repairs at a restart is what berthd's own failures or a careless edit on the
+// host leave: a flushed table, a rule or map element deleted, a rule replaced. Not a
+// deliberate one: the library drops expressions it cannot decode (byteorder, rt, socket,
+// among others), so a rule someone extended with one of those lists as it was. Only host
+// root can write these tables, and host root is trusted; a container cannot reach them.
 func holds(cur []*nftables.Rule, want [][]expr.Any, first []byte) bool {
 	if len(cur) != len(want) || len(cur) == 0 || !bytes.Equal(cur[0].UserData, first) {
 		return false

@@ -130,3 +130,28 @@ func TestPortAddWritesOnlyWhatChanged(t *testing.T) {
 		t.Fatalf("port map: %v (%v)", elems, err)
 	}
 }
+
+// elemJump reads a verdict the library leaves undecoded: whatever the bytes, it returns a
+// chain only for a well-formed jump, and never panics.
+func TestElemJumpMalformed(t *testing.T) {
+	jump := []byte{
+		8, 0, 1, 0, 0xff, 0xff, 0xff, 0xfd, // NFTA_VERDICT_CODE: NFT_JUMP (-3)
+		12, 0, 2, 0, 'p', 'o', 'r', 't', '-', 'x', 0, 0, // NFTA_VERDICT_CHAIN "port-x"
+	}
+	if got := elemJump(nftables.SetElement{Val: jump}); got != "port-x" {
+		t.Fatalf("well-formed jump: %q", got)
+	}
+
+	for i := range len(jump) {
+		for _, b := range [][]byte{jump[:i], append(append([]byte{}, jump[:i]...), 0xff, 0xff, 0xff)} {
+			if got := elemJump(nftables.SetElement{Val: b}); got != "" && i < 8 {
+				t.Errorf("%d bytes: %q, want no chain without a verdict code", i, got)
+			}
+		}
+	}
+
+	goTo := append([]byte{8, 0, 1, 0, 0xff, 0xff, 0xff, 0xfc}, jump[8:]...) // NFT_GOTO (-4)
+	if got := elemJump(nftables.SetElement{Val: goTo}); got != "" {
+		t.Errorf("goto read as a jump to %q", got)
+	}
+}
