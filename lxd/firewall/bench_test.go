@@ -47,17 +47,26 @@ func benchPort(i int) Port {
 	return Port{MAC: mac, IP: net.IPv4(10, 252, byte(i>>8), byte(i)), ACL: "web"}
 }
 
+// fillPorts filters n ports on the bench's bridge.
+func fillPorts(b *testing.B, n int) bool {
+	for i := range n {
+		if _, err := PortAdd("bbench", fmt.Sprintf("vb%d", i), benchPort(i)); err != nil {
+			b.Error(err)
+			return false
+		}
+	}
+
+	return true
+}
+
 // BenchmarkPorts: adding one more port to a bridge that filters n ports (and deleting it,
 // untimed), and listing the base chain every frame goes through.
 func BenchmarkPorts(b *testing.B) {
 	for _, n := range []int{1, 100, 500} {
 		b.Run(fmt.Sprintf("add/ports=%d", n), func(b *testing.B) {
 			inNetns(b, func() {
-				for i := range n {
-					if _, err := PortAdd("bbench", fmt.Sprintf("vb%d", i), benchPort(i)); err != nil {
-						b.Error(err)
-						return
-					}
+				if !fillPorts(b, n) {
+					return
 				}
 
 				var cpu time.Duration
@@ -86,11 +95,8 @@ func BenchmarkPorts(b *testing.B) {
 		// A restarting berthd adds every running container's port again, unchanged.
 		b.Run(fmt.Sprintf("refresh/ports=%d", n), func(b *testing.B) {
 			inNetns(b, func() {
-				for i := range n {
-					if _, err := PortAdd("bbench", fmt.Sprintf("vb%d", i), benchPort(i)); err != nil {
-						b.Error(err)
-						return
-					}
+				if !fillPorts(b, n) {
+					return
 				}
 
 				var cpu time.Duration
@@ -111,11 +117,8 @@ func BenchmarkPorts(b *testing.B) {
 
 		b.Run(fmt.Sprintf("list/ports=%d", n), func(b *testing.B) {
 			inNetns(b, func() {
-				for i := range n {
-					if _, err := PortAdd("bbench", fmt.Sprintf("vb%d", i), benchPort(i)); err != nil {
-						b.Error(err)
-						return
-					}
+				if !fillPorts(b, n) {
+					return
 				}
 
 				c, err := nftables.New()
