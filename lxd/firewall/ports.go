@@ -102,8 +102,9 @@ type Port struct {
 // its neighbours' configuration: DHCP replies, IPv6 router advertisements, redirects and
 // DHCPv6 replies from it are dropped (they would make it their gateway or DNS). It
 // replaces the port's previous rules and ACL jumps, if any, in one atomic batch: a running
-// container's port (refreshed when a new berthd starts) is never left unfiltered. Its cost
-// does not grow with the bridge's other ports.
+// container's port (refreshed when a new berthd starts) is never left unfiltered. Writing
+// a port does not cost more on a bridge with more ports; the check that leaves an
+// unchanged one (below) reads the port map, which does.
 //
 // It reports whether it wrote anything. A port whose chain holds the rules it would write,
 // for the same ACL key, and which the port map sends to that chain, is left as it is: a
