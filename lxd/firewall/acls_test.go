@@ -1,24 +1,18 @@
 package firewall
 
 import (
-	"fmt"
 	"net"
-	"os"
 	"slices"
 	"testing"
 
 	"github.com/google/nftables"
-
-	"github.com/berth-dev/berth/test/testutil"
 )
 
 // TestForwardsAndACLsKeepTheirChains: ApplyNAT leaves the forward chains alone; a port
 // added after ApplyACLs gets its ACL jumps, PortDel takes them away, and ApplyACLs with
 // no set (nil, or none for any key) empties the ACL chains.
 func TestForwardsAndACLsKeepTheirChains(t *testing.T) {
-	testutil.RequireRoot(t, "use nftables")
-	bridge := fmt.Sprintf("ba%d", os.Getpid()%100000)
-	t.Cleanup(func() { _ = Remove(bridge) })
+	bridge := testBridge(t, "ba")
 
 	_, subnet, _ := net.ParseCIDR("10.251.4.0/24")
 	err := ApplyNAT(bridge, NAT{Subnet: subnet, NAT: true})

@@ -13,12 +13,9 @@ import (
 	"github.com/berth-dev/berth/test/testutil"
 )
 
-// The tables name a bridge that does not exist: nftables does not care, and nothing of the
-// host's traffic can match.
+// TestTablesLifecycle: NAT, ports and their removal, on a bridge's tables (testBridge).
 func TestTablesLifecycle(t *testing.T) {
-	testutil.RequireRoot(t, "use nftables")
-	bridge := fmt.Sprintf("bt%d", os.Getpid()%100000)
-	t.Cleanup(func() { _ = Remove(bridge) })
+	bridge := testBridge(t, "bt")
 
 	_, subnet, _ := net.ParseCIDR("10.251.3.0/24")
 	_, prefix6, _ := net.ParseCIDR("fd42:1:2:3::/64")
@@ -157,4 +154,15 @@ func TestPortAddNeedsAddresses(t *testing.T) {
 	if err == nil {
 		t.Fatal("PortAdd accepted an IPv4 address as IP6")
 	}
+}
+
+// testBridge names a bridge for a test's nftables tables (no such link exists: nftables
+// does not care, and nothing of the host's traffic can match) and removes them after it.
+func testBridge(t *testing.T, prefix string) string {
+	t.Helper()
+	testutil.RequireRoot(t, "use nftables")
+	bridge := fmt.Sprintf("%s%d", prefix, os.Getpid()%100000)
+	t.Cleanup(func() { _ = Remove(bridge) })
+
+	return bridge
 }

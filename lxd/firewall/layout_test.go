@@ -1,15 +1,11 @@
 package firewall
 
 import (
-	"fmt"
 	"net"
-	"os"
 	"testing"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
-
-	"github.com/berth-dev/berth/test/testutil"
 )
 
 // TestOlderLayoutConverted: a table as an older berthd wrote it (one jump rule per port in
@@ -17,9 +13,7 @@ import (
 // converted by the next PortAdd: the old port keeps its chain, key and ACL set, reached
 // through the maps.
 func TestOlderLayoutConverted(t *testing.T) {
-	testutil.RequireRoot(t, "use nftables")
-	bridge := fmt.Sprintf("bo%d", os.Getpid()%100000)
-	t.Cleanup(func() { _ = Remove(bridge) })
+	bridge := testBridge(t, "bo")
 
 	c, err := nftables.New()
 	if err != nil {

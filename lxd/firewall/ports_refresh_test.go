@@ -1,15 +1,11 @@
 package firewall
 
 import (
-	"fmt"
 	"net"
-	"os"
 	"testing"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
-
-	"github.com/berth-dev/berth/test/testutil"
 )
 
 // A restarting berthd adds the port of every running container again. PortAdd writes only
@@ -17,9 +13,7 @@ import (
 // missing or replaced) or that the port map does not reach. Whatever it leaves, it leaves
 // whole: the chain's rules and the port map's element.
 func TestPortAddWritesOnlyWhatChanged(t *testing.T) {
-	testutil.RequireRoot(t, "use nftables")
-	bridge := fmt.Sprintf("bu%d", os.Getpid()%100000)
-	t.Cleanup(func() { _ = Remove(bridge) })
+	bridge := testBridge(t, "bu")
 
 	mac, _ := net.ParseMAC("00:16:3e:01:02:04")
 	p := Port{MAC: mac, IP: net.ParseIP("10.251.6.7"), ACL: "web"}

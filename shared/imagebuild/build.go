@@ -276,7 +276,8 @@ func CachedBuild(ctx context.Context, name, cacheDir string, progress func(stage
 		return "", err
 	}
 
-	base := strings.ReplaceAll(name, "/", "-") + "-" + hash[:16]
+	prefix := strings.ReplaceAll(name, "/", "-")
+	base := prefix + "-" + hash[:16]
 	out := filepath.Join(cacheDir, base+".tar.gz")
 
 	_, err = os.Stat(out)
@@ -307,7 +308,7 @@ func CachedBuild(ctx context.Context, name, cacheDir string, progress func(stage
 		return "", err
 	}
 
-	pruneCache(cacheDir, strings.ReplaceAll(name, "/", "-"), out)
+	pruneCache(cacheDir, prefix, out)
 	return out, nil
 }
 
