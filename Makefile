@@ -49,7 +49,7 @@ stop:
 test: deps build check test-unit fuzz test-integration
 
 test-unit:
-	$(GO) test -count=1 ./shared/... ./client/... ./lxd/... ./test/testutil/... ./test/bench/...
+	$(GO) test -count=1 ./shared/... ./client/... ./lxd/... ./test/testutil/... ./test/bench/... ./test/testlog/...
 
 # check-fast: formatting, vet and the package boundaries (test/boundary).
 check-fast:
@@ -106,9 +106,12 @@ fuzz:
 # The integration suite runs its serial tests first, alone, then the rest TEST_PARALLEL at
 # a time (see test/integration/parallel_test.go and README.md, Tests). BERTH_TEST_SERIAL=1 runs
 # every test alone. Parallel tests' lines interleave: "=== NAME" says whose follow.
+# test/testlog prints the progress, writes the whole output to /tmp/berth-integration.log,
+# and ends with each failed test's own last lines (CI keeps only what is printed).
 TEST_PARALLEL ?= 4
 test-integration:
-	$(GO) test -count=1 -timeout 55m -parallel $(TEST_PARALLEL) -v ./test/integration/ 2>&1 | tee /tmp/berth-integration.log | grep -E '^(=== (RUN|CONT|NAME)|--- |PASS|FAIL|ok|panic)|_test.go'; \
+	$(GO) build -o /tmp/berth-testlog ./test/testlog
+	$(GO) test -json -count=1 -timeout 55m -parallel $(TEST_PARALLEL) -v ./test/integration/ 2>&1 | /tmp/berth-testlog -log /tmp/berth-integration.log; \
 	exit $${PIPESTATUS[0]}
 
 # BENCH_ONLY=exec,lxd runs some sections only (see go run ./test/bench -h); BENCH_DENSITY_N=500
