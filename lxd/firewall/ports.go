@@ -102,9 +102,9 @@ type Port struct {
 // its neighbours' configuration: DHCP replies, IPv6 router advertisements, redirects and
 // DHCPv6 replies from it are dropped (they would make it their gateway or DNS). It
 // replaces the port's previous rules and ACL jumps, if any, in one atomic batch: a running
-// container's port (refreshed when a new berthd starts) is never left unfiltered. Writing
-// a port does not cost more on a bridge with more ports; the check that leaves an
-// unchanged one (below) reads the port map, which does.
+// container's port (refreshed when a new berthd starts) is never left unfiltered. Neither
+// writing a port nor the check that leaves an unchanged one (below) costs more on a bridge
+// with more ports.
 //
 // It reports whether it wrote anything. A port whose chain holds the rules it would write,
 // for the same ACL key, and which the port map sends to that chain, is left as it is: a
@@ -138,7 +138,7 @@ func PortAdd(bridge, port string, p Port) (bool, error) {
 	rules := portRules(p)
 	chain := portChainPrefix + port
 	if !fresh && holds(cur, rules, portUserData(port, p.ACL)) {
-		ok, err := mapped(c, verdictMap(t, portMapName), port, chain)
+		ok, err := mapped(verdictMap(t, portMapName), port, chain)
 		if err != nil || ok {
 			return false, err
 		}
@@ -224,19 +224,13 @@ func holds(cur []*nftables.Rule, want [][]expr.Any, first []byte) bool {
 }
 
 // mapped reports whether the port map sends port's frames to chain.
-func mapped(c *nftables.Conn, m *nftables.Set, port, chain string) (bool, error) {
-	elems, err := c.GetSetElements(m)
-	if err != nil {
-		return false, fmt.Errorf("listing the port map of %s: %w", m.Table.Name, err)
+func mapped(m *nftables.Set, port, chain string) (bool, error) {
+	data, found, err := mapElem(m, port)
+	if err != nil || !found {
+		return false, err
 	}
 
-	for _, e := range elems {
-		if string(bytes.TrimRight(e.Key, "\x00")) == port {
-			return elemJump(e) == chain, nil
-		}
-	}
-
-	return false, nil
+	return elemJump(nftables.SetElement{Val: data}) == chain, nil
 }
 
 // elemJump is the chain a verdict map element jumps to: the library leaves the verdict
