@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/berth-dev/berth/lxd/firewall"
 	"github.com/berth-dev/berth/lxd/ip"
@@ -65,6 +66,9 @@ type bridge struct {
 	ports   map[string]port        // filtered host veths, to refilter when the prefix changes
 
 	aclApply func(bridge string) error // rewrites the bridge's ACL rules (lxd/networks)
+	// aclDone: the last write of the bridge's ACL rules succeeded, so every filtered port
+	// has its ACL jumps (see PortAdd). False until the first, and after a failed one.
+	aclDone atomic.Bool
 }
 
 // port is what a filtered host veth's container may send as.
@@ -515,11 +519,13 @@ func (b *bridge) PortAdd(name string, mac net.HardwareAddr, addr net.IP, acl Por
 
 	// The port's ACL rules are written before it gets its link (the caller adds the veth
 	// after this): a NIC never passes a frame unfiltered. A port whose filter was already
-	// in place, with the same ACL key, has its ACL jumps too (the network's start applied
-	// the ACLs to every port): re-applying them all for each port of a restart's refresh
-	// would cost the square of the ports.
-	if wrote && (hasACLs || acl.Key() != "") && b.aclApply != nil {
+	// in place, with the same ACL key, has its ACL jumps too once a write of the bridge's
+	// ACLs has succeeded (the network's start writes them for every port): re-applying
+	// them all for each port of a restart's refresh would cost the square of the ports.
+	// After a failed write, the next port added writes them again.
+	if (wrote || !b.aclDone.Load()) && (hasACLs || acl.Key() != "") && b.aclApply != nil {
 		err = b.aclApply(b.name)
+		b.aclDone.Store(err == nil)
 		if err != nil {
 			return fmt.Errorf("applying the network ACLs of port %s: %w", name, err)
 		}
@@ -527,6 +533,9 @@ func (b *bridge) PortAdd(name string, mac net.HardwareAddr, addr net.IP, acl Por
 
 	return nil
 }
+
+// aclsWritten records whether a write of the bridge's ACL rules succeeded (Manager.ACLsWritten).
+func (b *bridge) aclsWritten(ok bool) { b.aclDone.Store(ok) }
 
 // portAdd reports whether it wrote the port's filter (firewall.PortAdd).
 // Preconditions: b.mu held.

@@ -126,6 +126,17 @@ func (m *Manager) Get(name string) (Network, error) {
 	return n, nil
 }
 
+// ACLsWritten records whether lxd/networks' write of network name's ACL rules succeeded:
+// after a failure, the network's next port writes them again (see bridge.PortAdd).
+func (m *Manager) ACLsWritten(name string, ok bool) {
+	m.mu.Lock()
+	n := m.nets[name]
+	m.mu.Unlock()
+	if b, isBridge := n.(*bridge); isBridge {
+		b.aclsWritten(ok)
+	}
+}
+
 // Names lists the registered networks, sorted.
 func (m *Manager) Names() []string {
 	m.mu.Lock()

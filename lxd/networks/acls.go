@@ -3,6 +3,8 @@ package networks
 import (
 	"cmp"
 	"context"
+	"errors"
+	"fmt"
 	"maps"
 	"net"
 	"net/http"
@@ -397,24 +399,34 @@ func (s *Service) applyAllACLsTx(ctx context.Context, tx *db.Tx) error {
 		return err
 	}
 
+	// One network's failure does not keep the others' rules from being written.
+	var errs []error
 	for i := range nets {
 		err := s.applyACLsTx(ctx, tx, &nets[i], nets)
 		if err != nil {
-			return err
+			errs = append(errs, fmt.Errorf("network %s: %w", nets[i].Name, err))
 		}
 	}
 
-	return nil
+	return errors.Join(errs...)
 }
 
 // maxCompiledPorts caps the nftables rules of all the sets of one network's ports.
 const maxCompiledPorts = 4 * maxCompiled
 
-// applyACLsTx writes the ACL rules of network n's ports: each port gets the network's
+// applyACLsTx writes the ACL rules of network n's ports (writeACLsTx) and tells the
+// network whether that succeeded: after a failure, its next port writes them again.
+func (s *Service) applyACLsTx(ctx context.Context, tx *db.Tx, n *db.Network, nets []db.Network) error {
+	err := s.writeACLsTx(ctx, tx, n, nets)
+	s.mgr.ACLsWritten(n.Name, err == nil)
+	return err
+}
+
+// writeACLsTx writes the ACL rules of network n's ports: each port gets the network's
 // ACLs and its NIC's (security.acls on the nic device), with the NIC's default actions
 // where it sets them, else the network's, else reject (LXD's default). A port with no ACL
 // at all is not filtered.
-func (s *Service) applyACLsTx(ctx context.Context, tx *db.Tx, n *db.Network, nets []db.Network) error {
+func (s *Service) writeACLsTx(ctx context.Context, tx *db.Tx, n *db.Network, nets []db.Network) error {
 	exist, err := tx.HasNetworkACLs(ctx)
 	if err != nil {
 		return err
