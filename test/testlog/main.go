@@ -52,8 +52,8 @@ func main() {
 		log = f
 	}
 
-	failed := run(os.Stdin, os.Stdout, log)
-	report(os.Stdout, failed)
+	r := run(os.Stdin, os.Stdout, log)
+	report(os.Stdout, r)
 }
 
 // failure is a failed test and the tail of its output.
@@ -62,12 +62,29 @@ type failure struct {
 	lines []string
 }
 
+// result is what the end of a run reports.
+type result struct {
+	failed []failure
+	// panicked is the first panic and the lines after it (a timeout's "running tests"
+	// list among them): go test -json attributes it to whichever test printed last, and
+	// the tests it interrupted never end.
+	panicked []string
+	// unfinished are the tests that started and never passed, failed or were skipped.
+	unfinished []string
+}
+
+// panicLines is how many lines of a panic are kept: the message, the running tests, the
+// first goroutines.
+const panicLines = 80
+
 // run copies in (go test -json, or plain text where go test printed some) to log as
 // text, prints the progress lines to out, and returns the failed tests in the order they
-// ended, each with the last maxLines lines of its own output.
-func run(in io.Reader, out, log io.Writer) []failure {
+// ended, each with the last maxLines lines of its own output, and what a panic left.
+func run(in io.Reader, out, log io.Writer) result {
 	tails := map[string]*tail{}
-	var failed []failure
+	var r result
+	running := map[string]bool{}
+	var order []string
 	logged, shown := &namer{}, &namer{}
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
@@ -82,6 +99,10 @@ func run(in io.Reader, out, log io.Writer) []failure {
 		}
 
 		if ev.Output != "" {
+			if (r.panicked == nil && strings.HasPrefix(ev.Output, "panic: ")) || (r.panicked != nil && len(r.panicked) < panicLines) {
+				r.panicked = append(r.panicked, strings.TrimSuffix(ev.Output, "\n"))
+			}
+
 			logged.write(log, ev)
 			if progress.MatchString(ev.Output) {
 				shown.write(out, ev)
@@ -98,13 +119,24 @@ func run(in io.Reader, out, log io.Writer) []failure {
 			}
 		}
 
-		if ev.Action == "fail" && ev.Test != "" {
+		if ev.Test == "" {
+			continue
+		}
+
+		switch ev.Action {
+		case "run":
+			running[ev.Test] = true
+			order = append(order, ev.Test)
+		case "pass", "skip":
+			delete(running, ev.Test)
+		case "fail":
+			delete(running, ev.Test)
 			var lines []string
 			if t := tails[ev.Test]; t != nil {
 				lines = t.lines()
 			}
 
-			failed = append(failed, failure{ev.Test, lines})
+			r.failed = append(r.failed, failure{ev.Test, lines})
 		}
 	}
 
@@ -112,16 +144,34 @@ func run(in io.Reader, out, log io.Writer) []failure {
 		fmt.Fprintln(out, "testlog: reading the test output:", err)
 	}
 
-	return failed
+	for _, t := range order {
+		if running[t] {
+			r.unfinished = append(r.unfinished, t)
+		}
+	}
+
+	return r
 }
 
-// report prints each failed test's output tail, subtests before the tests holding them.
-func report(out io.Writer, failed []failure) {
-	for _, f := range failed {
+// report prints each failed test's output tail (subtests before the tests holding them),
+// then a panic and the tests it left unfinished.
+func report(out io.Writer, r result) {
+	for _, f := range r.failed {
 		fmt.Fprintf(out, "\n===== output of failed %s (its last %d lines at most) =====\n", f.test, maxLines)
 		for _, l := range f.lines {
 			fmt.Fprintln(out, l)
 		}
+	}
+
+	if r.panicked != nil {
+		fmt.Fprintf(out, "\n===== the test binary panicked (its first %d lines at most) =====\n", panicLines)
+		for _, l := range r.panicked {
+			fmt.Fprintln(out, l)
+		}
+	}
+
+	if r.unfinished != nil {
+		fmt.Fprintf(out, "\n===== started and never ended: %s =====\n", strings.Join(r.unfinished, ", "))
 	}
 }
 

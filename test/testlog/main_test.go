@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 )
@@ -33,8 +34,9 @@ const stream = `# github.com/x/y
 
 func TestRun(t *testing.T) {
 	var out, log bytes.Buffer
-	failed := run(strings.NewReader(stream), &out, &log)
-	report(&out, failed)
+	r := run(strings.NewReader(stream), &out, &log)
+	report(&out, r)
+	failed := r.failed
 
 	// The log is the verbose text, with the NAME markers -json leaves out.
 	for _, want := range []string{
@@ -68,6 +70,32 @@ func TestRun(t *testing.T) {
 	_, end, _ := strings.Cut(out.String(), "\n===== output of failed TestA/sub_one")
 	if !strings.Contains(end, "        level=ERROR msg=\"raft: no leader\"\n    a_test.go:9: boom\n") || strings.Contains(end, "b says") {
 		t.Errorf("the failures' report:\n%s", end)
+	}
+}
+
+// A timeout panics the test binary: go test -json gives the panic to the test that
+// printed last (one that passed), and the tests it cut short never end. The report shows
+// the panic with its list of running tests, and names those tests.
+const timedOut = `{"Action":"run","Test":"TestA"}
+{"Action":"output","Test":"TestA","Output":"=== RUN   TestA\n"}
+{"Action":"run","Test":"TestB"}
+{"Action":"output","Test":"TestB","Output":"=== RUN   TestB\n"}
+{"Action":"output","Test":"TestB","Output":"--- PASS: TestB (0.00s)\n"}
+{"Action":"output","Test":"TestB","Output":"panic: test timed out after 1s\n"}
+{"Action":"output","Test":"TestB","Output":"\trunning tests:\n"}
+{"Action":"output","Test":"TestB","Output":"\t\tTestA (1s)\n"}
+{"Action":"pass","Test":"TestB"}
+{"Action":"output","Output":"FAIL\tx/p\t1.020s\n"}
+{"Action":"fail"}
+`
+
+func TestRunReportsAPanicAndWhatItCutShort(t *testing.T) {
+	var out bytes.Buffer
+	r := run(strings.NewReader(timedOut), io.Discard, io.Discard)
+	report(&out, r)
+	want := "panic: test timed out after 1s\n\trunning tests:\n\t\tTestA (1s)\n"
+	if !strings.Contains(out.String(), want) || !strings.Contains(out.String(), "never ended: TestA =") || strings.Contains(out.String(), "TestB =") {
+		t.Errorf("report of a timeout:\n%s", out.String())
 	}
 }
 
