@@ -2,6 +2,7 @@ package device
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 
@@ -173,6 +174,8 @@ func (h *Host) RefreshPorts(ctx context.Context, in *Instance, devices map[strin
 		return err
 	}
 
+	// One NIC's failure does not keep the others (on other networks, perhaps) unrefreshed.
+	var errs []error
 	for _, r := range runs {
 		host := in.Config[hostNameKey(r.name)]
 		if r.nic.net == nil || host == "" || !ip.LinkExists(host) {
@@ -181,11 +184,11 @@ func (h *Host) RefreshPorts(ctx context.Context, in *Instance, devices map[strin
 
 		err = r.nic.net.PortAdd(host, r.nic.mac, r.nic.addr, r.nic.acl)
 		if err != nil {
-			return err
+			errs = append(errs, fmt.Errorf("NIC %s: %w", r.name, err))
 		}
 	}
 
-	return nil
+	return errors.Join(errs...)
 }
 
 // stoppedNICs cleans up after a container has ended: the veth pairs died with its network

@@ -138,9 +138,11 @@ func PortAdd(bridge, port string, p Port) (bool, error) {
 	rules := portRules(p)
 	chain := portChainPrefix + port
 	if !fresh && holds(cur, rules, portUserData(port, p.ACL)) {
+		// A check that fails leaves the port to be written again, whole: that is atomic
+		// and the same as leaving it, where it was in place.
 		ok, err := mapped(verdictMap(t, portMapName), port, chain)
-		if err != nil || ok {
-			return false, err
+		if err == nil && ok {
+			return false, nil
 		}
 	}
 

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/berth-dev/berth/lxd/firewall"
 	"github.com/berth-dev/berth/lxd/ip"
@@ -69,7 +70,15 @@ type bridge struct {
 	// aclDone: the last write of the bridge's ACL rules succeeded, so every filtered port
 	// has its ACL jumps (see PortAdd). False until the first, and after a failed one.
 	aclDone atomic.Bool
+	// aclMendAt: when an unchanged port may next try to mend a failed write (b.mu): set
+	// when one starts, cleared when it succeeds.
+	aclMendAt time.Time
 }
+
+// aclMendPause is how long unchanged ports leave the bridge's ACLs alone after a failed
+// attempt to mend them: a failure that lasts (a rule set the kernel refuses) must not cost
+// a whole write for every port of a restart's refresh.
+const aclMendPause = 10 * time.Second
 
 // port is what a filtered host veth's container may send as.
 type port struct {
@@ -511,24 +520,48 @@ func (b *bridge) PortAdd(name string, mac net.HardwareAddr, addr net.IP, acl Por
 		b.ports[name] = port{mac: mac, ip: addr, acl: acl}
 	}
 
-	hasACLs := len(ACLNames(b.config)) > 0
+	withACLs := (len(ACLNames(b.config)) > 0 || acl.Key() != "") && b.aclApply != nil
+	mend := !wrote && withACLs && !b.aclDone.Load() && !time.Now().Before(b.aclMendAt)
+	if mend {
+		b.aclMendAt = time.Now().Add(aclMendPause)
+	}
+
 	b.mu.Unlock()
 	if err != nil {
 		return err
 	}
 
 	// The port's ACL rules are written before it gets its link (the caller adds the veth
-	// after this): a NIC never passes a frame unfiltered. A port whose filter was already
-	// in place, with the same ACL key, has its ACL jumps too once a write of the bridge's
-	// ACLs has succeeded (the network's start writes them for every port): re-applying
-	// them all for each port of a restart's refresh would cost the square of the ports.
-	// After a failed write, the next port added writes them again.
-	if (wrote || !b.aclDone.Load()) && (hasACLs || acl.Key() != "") && b.aclApply != nil {
+	// after this): a NIC never passes a frame unfiltered.
+	if wrote && withACLs {
 		err = b.aclApply(b.name)
-		b.aclDone.Store(err == nil)
 		if err != nil {
+			b.aclDone.Store(false)
 			return fmt.Errorf("applying the network ACLs of port %s: %w", name, err)
 		}
+
+		return nil
+	}
+
+	// A port whose filter was already in place, with the same ACL key, has its ACL jumps
+	// too once a write of the bridge's ACLs has succeeded (the network's start writes them
+	// for every port; lxd/networks records each write's outcome, see aclsWritten):
+	// re-applying them all for each port of a restart's refresh would cost the square of
+	// the ports. After a failed write, an unchanged port mends it, at most once per
+	// aclMendPause; its own filter is in place, so a failure to mend is only logged.
+	if mend {
+		err = b.aclApply(b.name)
+		if err != nil {
+			b.aclDone.Store(false)
+			b.log.Warn("writing the network's ACL rules again", "port", name, "err", err)
+			return nil
+		}
+
+		// Mended: a later failure may be mended at once. (The pause was claimed before
+		// the write so that ports refreshed side by side do not all write.)
+		b.mu.Lock()
+		b.aclMendAt = time.Time{}
+		b.mu.Unlock()
 	}
 
 	return nil

@@ -223,6 +223,7 @@ func (s *Service) CreateACL(ctx context.Context, req api.NetworkACLsPost) error 
 func (s *Service) UpdateACL(ctx context.Context, name, ifMatch string, put api.NetworkACLPut, patch bool) error {
 	unlock := s.mgr.Lock()
 	defer unlock()
+	written := false
 	err := s.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
 		cur, err := tx.GetNetworkACL(ctx, name)
 		if err != nil {
@@ -267,9 +268,17 @@ func (s *Service) UpdateACL(ctx context.Context, name, ifMatch string, put api.N
 			return err
 		}
 
+		written = true
 		return s.applyAllACLsTx(ctx, tx)
 	})
 	if err != nil {
+		// The networks the kernel took the new rules for keep them, and the database
+		// rolled back: write every network's rules again from what it holds, whether or
+		// not the client is still there.
+		if written {
+			s.applyACLs(context.WithoutCancel(ctx))
+		}
+
 		return err
 	}
 
