@@ -44,12 +44,12 @@ func main() {
 	if *logPath != "" {
 		f, err := os.Create(*logPath)
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "testlog:", err)
-			os.Exit(1)
+			// Reading must go on: a reader that stops kills go test with SIGPIPE.
+			fmt.Fprintln(os.Stdout, "testlog: no log file, the output is not kept:", err)
+		} else {
+			defer f.Close()
+			log = f
 		}
-
-		defer f.Close()
-		log = f
 	}
 
 	r := run(os.Stdin, os.Stdout, log)
@@ -65,96 +65,164 @@ type failure struct {
 // result is what the end of a run reports.
 type result struct {
 	failed []failure
-	// panicked is the first panic and the lines after it (a timeout's "running tests"
+	// panicked is the last panic and the lines after it (a timeout's "running tests"
 	// list among them): go test -json attributes it to whichever test printed last, and
-	// the tests it interrupted never end.
+	// the tests it interrupted never end. Reported when tests were left unfinished or the
+	// package failed with no failed test.
 	panicked []string
 	// unfinished are the tests that started and never passed, failed or were skipped.
 	unfinished []string
+	// pkgFailed: the package (or its build) failed.
+	pkgFailed bool
 }
 
 // panicLines is how many lines of a panic are kept: the message, the running tests, the
 // first goroutines.
 const panicLines = 80
 
+// reader turns the event stream into the log, the progress and the result.
+type reader struct {
+	out, log      io.Writer
+	logged, shown namer
+	tails         map[string]*tail  // each running test's output, dropped when it ends
+	partial       map[string]string // a test's output line not ended yet
+	running       map[string]bool
+	order         []string
+	r             result
+}
+
 // run copies in (go test -json, or plain text where go test printed some) to log as
 // text, prints the progress lines to out, and returns the failed tests in the order they
 // ended, each with the last maxLines lines of its own output, and what a panic left.
 func run(in io.Reader, out, log io.Writer) result {
-	tails := map[string]*tail{}
-	var r result
-	running := map[string]bool{}
-	var order []string
-	logged, shown := &namer{}, &namer{}
-	sc := bufio.NewScanner(in)
-	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
-	for sc.Scan() {
-		line := sc.Bytes()
-		var ev event
-		if len(line) == 0 || line[0] != '{' || json.Unmarshal(line, &ev) != nil {
-			// Not an event (a build error, the toolchain's own messages): as it is.
-			fmt.Fprintf(log, "%s\n", line)
-			fmt.Fprintf(out, "%s\n", line)
-			continue
+	rd := &reader{out: out, log: log, tails: map[string]*tail{}, partial: map[string]string{}, running: map[string]bool{}}
+	br := bufio.NewReaderSize(in, 64*1024)
+	for {
+		line, err := br.ReadString('\n')
+		if line != "" {
+			rd.input(strings.TrimSuffix(line, "\n"))
 		}
 
-		if ev.Output != "" {
-			if (r.panicked == nil && strings.HasPrefix(ev.Output, "panic: ")) || (r.panicked != nil && len(r.panicked) < panicLines) {
-				r.panicked = append(r.panicked, strings.TrimSuffix(ev.Output, "\n"))
+		if err != nil {
+			if err != io.EOF {
+				fmt.Fprintln(out, "testlog: reading the test output:", err)
 			}
 
-			logged.write(log, ev)
-			if progress.MatchString(ev.Output) {
-				shown.write(out, ev)
-			}
-
-			if ev.Test != "" {
-				t := tails[ev.Test]
-				if t == nil {
-					t = &tail{}
-					tails[ev.Test] = t
-				}
-
-				t.add(strings.TrimSuffix(ev.Output, "\n"))
-			}
-		}
-
-		if ev.Test == "" {
-			continue
-		}
-
-		switch ev.Action {
-		case "run":
-			running[ev.Test] = true
-			order = append(order, ev.Test)
-		case "pass", "skip":
-			delete(running, ev.Test)
-		case "fail":
-			delete(running, ev.Test)
-			var lines []string
-			if t := tails[ev.Test]; t != nil {
-				lines = t.lines()
-			}
-
-			r.failed = append(r.failed, failure{ev.Test, lines})
+			break
 		}
 	}
 
-	if err := sc.Err(); err != nil {
-		fmt.Fprintln(out, "testlog: reading the test output:", err)
+	for test, rest := range rd.partial {
+		rd.line(event{Action: "output", Test: test, Output: rest + "\n"})
 	}
 
-	for _, t := range order {
-		if running[t] {
-			r.unfinished = append(r.unfinished, t)
+	for _, t := range rd.order {
+		if rd.running[t] {
+			rd.r.unfinished = append(rd.r.unfinished, t)
 		}
 	}
 
-	return r
+	return rd.r
+}
+
+// input takes one line of go test -json's output.
+func (rd *reader) input(line string) {
+	var ev event
+	if line == "" || line[0] != '{' || json.Unmarshal([]byte(line), &ev) != nil {
+		// Not an event (the toolchain's own messages): as it is.
+		fmt.Fprintln(rd.log, line)
+		fmt.Fprintln(rd.out, line)
+		return
+	}
+
+	switch {
+	case ev.Action == "build-output":
+		// The compiler's and vet's messages: all of them, or CI shows only "[build failed]".
+		fmt.Fprint(rd.log, ev.Output)
+		fmt.Fprint(rd.out, ev.Output)
+	case ev.Output != "":
+		// test2json splits a long line into several events, only the last ending in a
+		// newline: the pieces are joined before the line is filtered or kept.
+		text := rd.partial[ev.Test] + ev.Output
+		delete(rd.partial, ev.Test)
+		for text != "" {
+			l, rest, ok := strings.Cut(text, "\n")
+			if !ok {
+				rd.partial[ev.Test] = l
+				break
+			}
+
+			rd.line(event{Action: ev.Action, Test: ev.Test, Output: l + "\n"})
+			text = rest
+		}
+	}
+
+	rd.end(ev)
+}
+
+// line handles one whole output line of a test (or of the package, Test empty).
+func (rd *reader) line(ev event) {
+	text := strings.TrimSuffix(ev.Output, "\n")
+	if strings.HasPrefix(ev.Output, "panic: ") {
+		rd.r.panicked = []string{}
+	}
+
+	if rd.r.panicked != nil && len(rd.r.panicked) < panicLines {
+		rd.r.panicked = append(rd.r.panicked, text)
+	}
+
+	rd.logged.write(rd.log, ev)
+	if progress.MatchString(ev.Output) {
+		rd.shown.write(rd.out, ev)
+	}
+
+	if ev.Test != "" {
+		t := rd.tails[ev.Test]
+		if t == nil {
+			t = &tail{}
+			rd.tails[ev.Test] = t
+		}
+
+		t.add(text)
+	}
+}
+
+// end records a test's start and end.
+func (rd *reader) end(ev event) {
+	if ev.Test == "" {
+		if ev.Action == "fail" || ev.Action == "build-fail" {
+			rd.r.pkgFailed = true
+		}
+
+		return
+	}
+
+	switch ev.Action {
+	case "run":
+		rd.running[ev.Test] = true
+		rd.order = append(rd.order, ev.Test)
+	case "pass", "skip":
+		delete(rd.running, ev.Test)
+		delete(rd.tails, ev.Test)
+	case "fail":
+		delete(rd.running, ev.Test)
+		if rest, ok := rd.partial[ev.Test]; ok {
+			delete(rd.partial, ev.Test)
+			rd.line(event{Action: "output", Test: ev.Test, Output: rest + "\n"})
+		}
+
+		var lines []string
+		if t := rd.tails[ev.Test]; t != nil {
+			lines = t.lines()
+		}
+
+		delete(rd.tails, ev.Test)
+		rd.r.failed = append(rd.r.failed, failure{ev.Test, lines})
+	}
 }
 
 // report prints each failed test's output tail (subtests before the tests holding them),
-// then a panic and the tests it left unfinished.
+// then a panic that cut tests short (or failed the package on its own), and those tests.
 func report(out io.Writer, r result) {
 	for _, f := range r.failed {
 		fmt.Fprintf(out, "\n===== output of failed %s (its last %d lines at most) =====\n", f.test, maxLines)
@@ -163,7 +231,7 @@ func report(out io.Writer, r result) {
 		}
 	}
 
-	if r.panicked != nil {
+	if r.panicked != nil && (r.unfinished != nil || (r.pkgFailed && r.failed == nil)) {
 		fmt.Fprintf(out, "\n===== the test binary panicked (its first %d lines at most) =====\n", panicLines)
 		for _, l := range r.panicked {
 			fmt.Fprintln(out, l)

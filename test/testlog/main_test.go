@@ -19,6 +19,10 @@ const stream = `# github.com/x/y
 {"Action":"output","Test":"TestA","Output":"=== CONT  TestA\n"}
 {"Action":"output","Test":"TestA/sub_one","Output":"=== RUN   TestA/sub_one\n"}
 {"Action":"output","Test":"TestB","Output":"    b_test.go:4: b says\n"}
+{"ImportPath":"github.com/x/y/lib","Action":"build-output","Output":"lib/a.go:3:1: vet: unreachable code\n"}
+{"Action":"output","Test":"TestB","Output":"    b_test.go:6: a long line, first piece "}
+{"Action":"output","Test":"TestB","Output":"and second piece\n"}
+{"Action":"output","Test":"TestB","Output":"panic: a test's own message, not a crash\n"}
 {"Action":"output","Test":"TestA/sub_one","Output":"    a_test.go:3: m1 log:\n"}
 {"Action":"output","Test":"TestA/sub_one","Output":"        level=ERROR msg=\"raft: no leader\"\n"}
 {"Action":"output","Test":"TestA/sub_one","Output":"    a_test.go:9: boom\n"}
@@ -41,7 +45,8 @@ func TestRun(t *testing.T) {
 	// The log is the verbose text, with the NAME markers -json leaves out.
 	for _, want := range []string{
 		"# github.com/x/y\n",
-		"=== NAME  TestB\n    b_test.go:4: b says\n=== NAME  TestA/sub_one\n    a_test.go:3: m1 log:\n        level=ERROR",
+		"=== NAME  TestB\n    b_test.go:4: b says\n",
+		"=== NAME  TestA/sub_one\n    a_test.go:3: m1 log:\n        level=ERROR",
 		"    --- FAIL: TestA/sub_one (0.00s)\n",
 	} {
 		if !strings.Contains(log.String(), want) {
@@ -51,7 +56,11 @@ func TestRun(t *testing.T) {
 
 	// Live: progress lines only, the failed subtest's result included.
 	live, _, _ := strings.Cut(out.String(), "\n=====")
-	for _, want := range []string{"# github.com/x/y\n", "    --- FAIL: TestA/sub_one (0.00s)\n", "    b_test.go:4: b says\n", "FAIL\n"} {
+	for _, want := range []string{
+		"# github.com/x/y\n", "    --- FAIL: TestA/sub_one (0.00s)\n", "    b_test.go:4: b says\n", "FAIL\n",
+		"lib/a.go:3:1: vet: unreachable code\n",                              // build output, whatever the file
+		"    b_test.go:6: a long line, first piece and second piece\npanic:", // pieces joined
+	} {
 		if !strings.Contains(live, want) {
 			t.Errorf("progress lacks %q:\n%s", want, live)
 		}
@@ -70,6 +79,11 @@ func TestRun(t *testing.T) {
 	_, end, _ := strings.Cut(out.String(), "\n===== output of failed TestA/sub_one")
 	if !strings.Contains(end, "        level=ERROR msg=\"raft: no leader\"\n    a_test.go:9: boom\n") || strings.Contains(end, "b says") {
 		t.Errorf("the failures' report:\n%s", end)
+	}
+
+	// A line that merely starts like a panic, in a run where every test ended, is no crash.
+	if strings.Contains(end, "panicked") {
+		t.Errorf("a test's line reported as a panic:\n%s", end)
 	}
 }
 
