@@ -87,19 +87,36 @@ func TestNewRejectsBadNames(t *testing.T) {
 func TestGroupLifecycle(t *testing.T) {
 	testutil.RequireRoot(t, "manage cgroups")
 
-	l, err := Detect()
-	if err != nil {
-		t.Fatal(err)
-	}
-
+	l := testLayout(t)
 	t.Logf("layout %s, unified %q, v1 %v", l.Mode, l.Unified, l.V1)
 
 	t.Run(l.Mode.String(), func(t *testing.T) { testLifecycle(t, l, true) })
 
 	if l.Mode == sys.CgroupHybrid {
-		v2 := Layout{Mode: sys.CgroupUnified, Unified: l.Unified}
+		v2 := Layout{Mode: sys.CgroupUnified, Unified: l.Unified, Parent: l.Parent}
 		t.Run("v2-on-unified", func(t *testing.T) { testLifecycle(t, v2, false) })
 	}
+}
+
+// testLayout is the host's layout with a cgroup parent of the test's own (not a host
+// daemon's "berth"), removed after everything else of the test: one left behind, or
+// not empty, fails the test.
+func testLayout(t *testing.T) Layout {
+	t.Helper()
+	l, err := Detect()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	l.Parent = ParentFor(t.TempDir())
+	t.Cleanup(func() {
+		err := l.RemoveParent()
+		if err != nil {
+			t.Errorf("cgroup left behind: %v", err)
+		}
+	})
+
+	return l
 }
 
 func testLifecycle(t *testing.T, l Layout, limits bool) {
@@ -162,7 +179,7 @@ func testLifecycle(t *testing.T, l Layout, limits bool) {
 		}
 
 		selfCg, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", cmd.Process.Pid))
-		if !strings.Contains(string(selfCg), "0::/"+DefaultParent+"/"+name+"\n") {
+		if !strings.Contains(string(selfCg), "0::/"+l.parent()+"/"+name+"\n") {
 			t.Errorf("process not in unified group: %s", selfCg)
 		}
 	}

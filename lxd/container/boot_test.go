@@ -37,6 +37,27 @@ func testContainerOn(t *testing.T, name, rootfs string) (Spec, *Monitor, time.Ti
 	return testContainerWith(t, name, rootfs, Start)
 }
 
+// testCgroupParent is a test container's own cgroup parent (not the host daemon's
+// "berth"), removed after everything else of the test: one left behind fails the test.
+func testCgroupParent(t *testing.T, dir string) string {
+	t.Helper()
+	parent := cgroup.ParentFor(dir)
+	t.Cleanup(func() {
+		l, err := cgroup.Detect()
+		if err != nil {
+			return
+		}
+
+		l.Parent = parent
+		err = l.RemoveParent()
+		if err != nil {
+			t.Errorf("cgroup left behind: %v", err)
+		}
+	})
+
+	return parent
+}
+
 // startFunc starts a container: Start, or a Spares' Start.
 type startFunc func(ctx context.Context, exe string, spec Spec, log *slog.Logger) (*Monitor, error)
 
@@ -44,15 +65,17 @@ type startFunc func(ctx context.Context, exe string, spec Spec, log *slog.Logger
 func testContainerWith(t *testing.T, name, rootfs string, start startFunc) (Spec, *Monitor, time.Time) {
 	t.Helper()
 
+	runDir := filepath.Join(t.TempDir(), "run")
 	spec := Spec{
-		Name:     name,
-		UUID:     uuid.NewString(),
-		Rootfs:   rootfs,
-		IDMap:    idmap.Set{HostUID: testHostID, HostGID: testHostID, Size: testIDRange},
-		RunDir:   filepath.Join(t.TempDir(), "run"),
-		Env:      map[string]string{"BERTH_TEST": "1"},
-		Unmounts: []string{rootfs},
-		Limits:   Limits{MemoryBytes: 1 << 30, PidsMax: 2000},
+		Name:         name,
+		UUID:         uuid.NewString(),
+		Rootfs:       rootfs,
+		IDMap:        idmap.Set{HostUID: testHostID, HostGID: testHostID, Size: testIDRange},
+		RunDir:       runDir,
+		Env:          map[string]string{"BERTH_TEST": "1"},
+		Unmounts:     []string{rootfs},
+		Limits:       Limits{MemoryBytes: 1 << 30, PidsMax: 2000},
+		CgroupParent: testCgroupParent(t, runDir),
 	}
 
 	exe, f, err := sys.SealedSelfExe()
@@ -403,11 +426,11 @@ func checkGone(t *testing.T, spec Spec, initPID, monitorPID int) {
 
 	dirs := []string{}
 	if l.Unified != "" {
-		dirs = append(dirs, filepath.Join(l.Unified, cgroup.DefaultParent, spec.Name))
+		dirs = append(dirs, filepath.Join(l.Unified, spec.CgroupParent, spec.Name))
 	}
 
 	for _, mnt := range l.V1 {
-		dirs = append(dirs, filepath.Join(mnt, cgroup.DefaultParent, spec.Name))
+		dirs = append(dirs, filepath.Join(mnt, spec.CgroupParent, spec.Name))
 	}
 
 	for _, d := range dirs {
