@@ -24,8 +24,8 @@ import (
 
 // LXDPeer is Debian's real LXD 5.0.2 (package lxd) run as a plain process: the
 // reference server that Berth's tests and benchmarks compare with and exchange images
-// and containers with. It has its own LXD_DIR, a dir storage pool in its own directory,
-// no managed network (nothing to firewall, nothing leaves the machine), image
+// and containers with. It has its own LXD_DIR, a storage pool of its own (dir in its
+// directory, or btrfs on a loop file: LXDPeerConfig.Pool), no managed network (nothing to firewall, nothing leaves the machine), image
 // auto-update off, and, when asked, an HTTPS listener on a loopback port.
 //
 // Use it from a test with StartLXDPeerT (cleanup registered, fails loudly in CI when LXD
@@ -69,16 +69,30 @@ func (l *LXDPeer) AcceptExit() { l.exitAccept = true }
 // LXDPeerConfig says how to start an LXDPeer.
 type LXDPeerConfig struct {
 	HTTPS bool // listen on a free loopback port (Addr)
+	// Pool is the driver of the default pool: "dir" (the default) in Dir/p, or "btrfs":
+	// a loop file LXD makes and formats itself in its LXD_DIR, what `lxd init` offers on
+	// a host without ZFS, so instances and snapshots are copy-on-write as Berth's are.
+	Pool string
+}
+
+// lxdPeerPool is the default pool's part of the preseed.
+func lxdPeerPool(driver, dir string) (string, error) {
+	switch driver {
+	case "", "dir":
+		return "  driver: dir\n  config:\n    source: " + filepath.Join(dir, "p") + "\n", nil
+	case "btrfs":
+		// Sparse: only what the instances write takes space.
+		return "  driver: btrfs\n  config:\n    size: 20GiB\n", nil
+	}
+
+	return "", fmt.Errorf("LXD peer: unknown pool driver %q", driver)
 }
 
 const lxdPeerPreseed = `config:
   images.auto_update_interval: "0"
 %sstorage_pools:
 - name: default
-  driver: dir
-  config:
-    source: %s
-profiles:
+%sprofiles:
 - name: default
   devices:
     root:
@@ -184,7 +198,12 @@ func StartLXDPeer(ctx context.Context, cfg LXDPeerConfig) (_ *LXDPeer, err error
 		return l, fmt.Errorf("waiting for lxd: %w (log: %s)", err, l.LogTail())
 	}
 
-	preseed := fmt.Sprintf(lxdPeerPreseed, listen, filepath.Join(dir, "p"))
+	pool, err := lxdPeerPool(cfg.Pool, dir)
+	if err != nil {
+		return l, err
+	}
+
+	preseed := fmt.Sprintf(lxdPeerPreseed, listen, pool)
 	_, err = l.Run(ctx, strings.NewReader(preseed), "lxd", "init", "--preseed")
 	if err != nil {
 		return l, fmt.Errorf("initialising lxd: %w (log: %s)", err, l.LogTail())
@@ -339,6 +358,8 @@ func (l *LXDPeer) Close() []string {
 	if left := mountsUnder(l.Dir); len(left) > 0 {
 		return append(problems, fmt.Sprintf("still mounted, %s kept: %s", l.Dir, strings.Join(left, " ")))
 	}
+
+	problems = append(problems, detachLoops(l.Dir)...)
 
 	err := os.RemoveAll(l.Dir)
 	if err != nil {
