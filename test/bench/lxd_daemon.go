@@ -12,17 +12,22 @@ import (
 
 // lxdDaemon is a private LXD (the real one, from Debian's lxd package: testutil.LXDPeer)
 // with the test image imported as "debian12". dir and prefix are the peer's Dir and
-// Prefix: the pool is dir/p, instance names start with prefix.
+// Prefix: instance names start with prefix.
 type lxdDaemon struct {
 	*testutil.LXDPeer
 	dir    string
 	prefix string
 }
 
+// lxdPool is the driver of the bench's LXD pool: btrfs on a loop file, LXD's own choice
+// on a host without ZFS (`lxd init`). Its instances, snapshots and copies are
+// copy-on-write, as Berth's are; the dir driver would copy the whole rootfs for each.
+const lxdPool = "btrfs"
+
 // startLXD starts the daemon and imports image as "debian12". On error, everything
 // started so far is already cleaned up.
 func startLXD(ctx context.Context, image string) (*lxdDaemon, error) {
-	p, err := testutil.StartLXDPeer(ctx, testutil.LXDPeerConfig{})
+	p, err := testutil.StartLXDPeer(ctx, testutil.LXDPeerConfig{Pool: lxdPool})
 	if err != nil {
 		return nil, err
 	}

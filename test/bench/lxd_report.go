@@ -10,19 +10,36 @@ var lxdPairs = map[string][][]string{
 	"LXD: launch -> is-system-running=running": {{"launch ->", "running"}},
 	"LXD: lxc stop (clean)":                    {{"stop"}},
 	"LXD: start -> is-system-running=running":  {{"start ->", "running"}},
-	"LXD: lxc list, 10 instances (10 running)": {{"list", ", 10 instances"}},
+	// systemd's own record of each boot (boottime.go), as for Berth.
+	"LXD: launch -> systemd starts":                         {{"launch -> systemd starts"}},
+	"LXD: launch -> running (systemd's finish)":             {{"launch -> running (systemd's finish)"}},
+	"LXD: launch: systemd userspace boot (systemd-analyze)": {{"launch: systemd userspace boot"}},
+	"LXD: launch -> running / systemd userspace boot":       {{"launch -> running / systemd userspace boot"}},
+	"LXD: start -> systemd starts":                          {{"start -> systemd starts"}},
+	"LXD: start -> running (systemd's finish)":              {{"start -> running (systemd's finish)"}},
+	"LXD: start: systemd userspace boot (systemd-analyze)":  {{"start: systemd userspace boot"}},
+	"LXD: start -> running / systemd userspace boot":        {{"start -> running / systemd userspace boot"}},
+	"LXD: " + parallelReturnedRow:                           {{"parallel launches (last command returns)"}},
+	"LXD: " + parallelRunningRow:                            {{"parallel launches -> all running"}},
+	"LXD: lxc list, 10 instances (10 running)":              {{"list", ", 10 instances"}},
 	// Same client against both daemons first.
-	"LXD: lxc exec NAME -- true":                   {{"lxc exec"}, {"exec"}},
-	"LXD: snapshot, running, 300 MB written (dir)": {{"snapshot"}},
-	"LXD: restore, running (dir)":                  {{"restore"}},
-	"LXD: copy, running, 300 MB written (dir)":     {{"copy"}},
+	"LXD: lxc exec NAME -- true":             {{"lxc exec"}, {"exec"}},
+	"LXD: snapshot, running, 300 MB written": {{"snapshot"}},
+	"LXD: restore, running":                  {{"restore"}},
+	"LXD: copy, running, 300 MB written":     {{"copy"}},
 }
 
-// placeLXDRows moves each LXD row just after the Berth row that pairs with it.
+// placeLXDRows moves each LXD row just after the Berth row that pairs with it, among
+// the durations and among the ratios.
 func placeLXDRows(r *report) {
+	r.names = placeLXD(r.names)
+	r.rnames = placeLXD(r.rnames)
+}
+
+func placeLXD(names []string) []string {
 	lxd := []string{}
 	berth := []string{}
-	for _, n := range r.names {
+	for _, n := range names {
 		if strings.HasPrefix(n, "LXD: ") {
 			lxd = append(lxd, n)
 		} else {
@@ -48,7 +65,7 @@ func placeLXDRows(r *report) {
 		out = append(out, after[b]...)
 	}
 
-	r.names = append(out, rest...)
+	return append(out, rest...)
 }
 
 // counterpart returns the first Berth row matching the best alternative for lxdRow.

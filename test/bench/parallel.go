@@ -9,6 +9,12 @@ import (
 // parallelLaunches is how many containers the parallel figure launches at once.
 const parallelLaunches = 10
 
+// The parallel figure's rows, for Berth and (prefixed "LXD: ") for LXD.
+var (
+	parallelReturnedRow = fmt.Sprintf("%d parallel launches (last command returns)", parallelLaunches)
+	parallelRunningRow  = fmt.Sprintf("%d parallel launches -> all running", parallelLaunches)
+)
+
 // benchParallel launches parallelLaunches containers at once, *runs times, and measures
 // until the last of them runs (by systemd's finish in each, boottime.go), the launch
 // throughput figure of issue 12; the containers are deleted after each run.
@@ -75,7 +81,7 @@ func parallelRun(b *berthd, r *report, run int) error {
 		last = max(last, boots[j].finish)
 	}
 
-	r.add(fmt.Sprintf("%d parallel launches (last command returns)", parallelLaunches), returned)
-	r.add(fmt.Sprintf("%d parallel launches -> all running", parallelLaunches), last-m0)
+	r.add(parallelReturnedRow, returned)
+	r.add(parallelRunningRow, last-m0)
 	return nil
 }

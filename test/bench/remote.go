@@ -114,7 +114,7 @@ func remoteLXD(image string, r *report) {
 	ctx, cancel := context.WithTimeout(context.Background(), lxdBudget)
 	defer cancel()
 
-	fmt.Fprintln(os.Stderr, "remote: starting a private LXD (dir pool, no network)")
+	fmt.Fprintf(os.Stderr, "remote: starting a private LXD (%s pool, no network)\n", lxdPool)
 	l, err := startLXD(ctx, image)
 	if err != nil {
 		r.note("remote: LXD figures skipped: %v", err)

@@ -78,6 +78,6 @@ func benchSnapshotsRun(b *berthd, r *report) error {
 		_, _ = b.berth("delete", fmt.Sprintf("%s/s%d", name, i))
 	}
 
-	r.note("snapshots: overlay driver copies only the instance's upper layer (300 MB here); the LXD rows below use the dir driver, which copies the whole rootfs")
+	r.note("snapshots: overlay driver copies only the instance's upper layer (300 MB here); the LXD rows below use LXD on btrfs (lxdPool), which snapshots copy-on-write")
 	return nil
 }

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// lxdParallelRuns caps the rounds of LXD's parallel figure: one round takes LXD tens of
+// seconds on a 2-core machine, and the LXD section has its budget (lxdBudget).
+const lxdParallelRuns = 3
+
+// lxdParallel mirrors benchParallel for LXD: parallelLaunches `lxc launch` at once, the
+// figure ending at the last systemd's own finish (boottime.go), the instances deleted
+// after each round. Issue 12 names LXD's figure next to Berth's; taken in the same run it
+// says what the machine of the day allows.
+func lxdParallel(ctx context.Context, l *lxdDaemon, r *report) error {
+	for i := 0; i < min(*runs, lxdParallelRuns); i++ {
+		err := lxdParallelRun(ctx, l, r, i)
+		if err != nil {
+			return err
+		}
+	}
+
+	return nil
+}
+
+func lxdParallelRun(ctx context.Context, l *lxdDaemon, r *report, run int) error {
+	names := make([]string, parallelLaunches)
+	for j := range names {
+		names[j] = fmt.Sprintf("%sp%d-%d", l.prefix, run, j)
+	}
+
+	// Deleted at once, whatever happened: the next round starts on an empty daemon.
+	defer func() {
+		var wg sync.WaitGroup
+		for _, n := range names {
+			wg.Go(func() { _, _ = l.lxc(context.WithoutCancel(ctx), "delete", "-f", n) })
+		}
+
+		wg.Wait()
+	}()
+
+	boots := make([]boot, len(names))
+	errs := make([]error, len(names))
+	var returned time.Duration
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	m0 := monotonic()
+	for j, n := range names {
+		wg.Go(func() {
+			err := l.start(ctx, "launch", "debian12", n)
+			if err != nil {
+				errs[j] = err
+				return
+			}
+
+			mu.Lock()
+			returned = max(returned, monotonic()-m0)
+			mu.Unlock()
+
+			pid, err := l.waitRunningPID(ctx, n)
+			if err == nil {
+				boots[j], err = bootOf(pid)
+			}
+
+			errs[j] = err
+		})
+	}
+
+	wg.Wait()
+	err := errors.Join(errs...)
+	if err != nil {
+		return fmt.Errorf("LXD parallel launches: %w", err)
+	}
+
+	var last time.Duration
+	for _, b := range boots {
+		last = max(last, b.finish)
+	}
+
+	r.add("LXD: "+parallelReturnedRow, returned)
+	r.add("LXD: "+parallelRunningRow, last-m0)
+	return nil
+}
