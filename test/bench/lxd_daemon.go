@@ -2,11 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
+	"github.com/berth-dev/berth/client"
 	"github.com/berth-dev/berth/test/testutil"
 )
 
@@ -65,25 +66,22 @@ func (l *lxdDaemon) start(ctx context.Context, args ...string) error {
 	return nil
 }
 
-// initPID asks LXD for the host pid of an instance's init: one request, like `berth list`.
+// initPID asks LXD for the host pid of an instance's init, in process through its unix
+// socket (LXD's API is the one Berth's client speaks), as the Berth figures ask berthd.
 func (l *lxdDaemon) initPID(ctx context.Context, name string) (int, error) {
-	out, err := l.lxc(ctx, "query", "/1.0/instances/"+name+"/state")
+	c, err := client.Connect(filepath.Join(l.lxdDir(), "unix.socket"))
 	if err != nil {
 		return 0, err
 	}
 
-	var st struct {
-		Pid int `json:"pid"`
-	}
-
-	err = json.Unmarshal([]byte(out), &st)
+	st, err := c.GetInstanceState(ctx, name)
 	if err != nil {
-		return 0, fmt.Errorf("decoding the state of %q: %w", name, err)
+		return 0, fmt.Errorf("state of LXD instance %s: %w", name, err)
 	}
 
 	if st.Pid <= 0 {
 		return 0, fmt.Errorf("%q has no init pid", name)
 	}
 
-	return st.Pid, nil
+	return int(st.Pid), nil
 }

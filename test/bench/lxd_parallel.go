@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -43,7 +42,7 @@ func lxdParallelRun(ctx context.Context, l *lxdDaemon, r *report, run int) error
 		wg.Wait()
 	}()
 
-	boots := make([]boot, len(names))
+	pids := make([]int, len(names))
 	errs := make([]error, len(names))
 	var returned time.Duration
 	var mu sync.Mutex
@@ -61,24 +60,14 @@ func lxdParallelRun(ctx context.Context, l *lxdDaemon, r *report, run int) error
 			returned = max(returned, monotonic()-m0)
 			mu.Unlock()
 
-			pid, err := l.waitRunningPID(ctx, n)
-			if err == nil {
-				boots[j], err = bootOf(pid)
-			}
-
-			errs[j] = err
+			pids[j], errs[j] = l.waitRunningPID(ctx, n)
 		})
 	}
 
 	wg.Wait()
-	err := errors.Join(errs...)
+	last, err := lastFinish(names, pids, errs)
 	if err != nil {
 		return fmt.Errorf("LXD parallel launches: %w", err)
-	}
-
-	var last time.Duration
-	for _, b := range boots {
-		last = max(last, b.finish)
 	}
 
 	r.add("LXD: "+parallelReturnedRow, returned)

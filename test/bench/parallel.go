@@ -41,7 +41,7 @@ func parallelRun(b *berthd, r *report, run int) error {
 		}
 	}()
 
-	boots := make([]boot, len(names))
+	pids := make([]int, len(names))
 	errs := make([]error, len(names))
 	var returned time.Duration
 	var mu sync.Mutex
@@ -61,27 +61,39 @@ func parallelRun(b *berthd, r *report, run int) error {
 			returned = max(returned, monotonic()-m0)
 			mu.Unlock()
 
-			// The figure ends at systemd's finish, not when the bench saw it.
-			pid, err := b.waitInstance(n)
-			if err == nil {
-				boots[j], err = bootOf(pid)
-			}
-
-			errs[j] = err
+			pids[j], errs[j] = b.waitInstance(n)
 		}()
 	}
 
 	wg.Wait()
-	var last time.Duration
-	for j := range names {
-		if errs[j] != nil {
-			return fmt.Errorf("parallel launch of %s: %w", names[j], errs[j])
-		}
-
-		last = max(last, boots[j].finish)
+	// The figure ends at the last systemd's finish, not when the bench saw it, read once
+	// all have booted: a read is two execs, CPU the boots still running would lose.
+	last, err := lastFinish(names, pids, errs)
+	if err != nil {
+		return fmt.Errorf("parallel launch: %w", err)
 	}
 
 	r.add(parallelReturnedRow, returned)
 	r.add(parallelRunningRow, last-m0)
 	return nil
+}
+
+// lastFinish is the latest of the boots' finish of the instances names, whose inits are
+// pids, once every wait (errs) has ended.
+func lastFinish(names []string, pids []int, errs []error) (time.Duration, error) {
+	var last time.Duration
+	for j, name := range names {
+		if errs[j] != nil {
+			return 0, fmt.Errorf("%s: %w", name, errs[j])
+		}
+
+		b, err := bootOf(pids[j])
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", name, err)
+		}
+
+		last = max(last, b.finish)
+	}
+
+	return last, nil
 }
