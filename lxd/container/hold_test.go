@@ -297,7 +297,7 @@ func TestHoldRoundTrips(t *testing.T) {
 	// Stop from the holder: the watch the handle holds since Start comes
 	// back through two execs with the exit.
 	e, err := m.Stop(context.Background(), 30*time.Second, false)
-	if err != nil || e.Killed || e.Reason != "poweroff" {
+	if err != nil || e.Killed || e.Reason != "poweroff" || e.Term {
 		t.Fatalf("stop from the holder = %+v, %v", e, err)
 	}
 
@@ -470,7 +470,7 @@ func TestHoldSignals(t *testing.T) {
 	}
 
 	e := m.Exit()
-	if e == nil || e.Killed || e.Reason != "poweroff" {
+	if e == nil || e.Killed || e.Reason != "poweroff" || !e.Term {
 		t.Errorf("exit after SIGTERM to the holder = %+v", e)
 	}
 

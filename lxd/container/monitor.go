@@ -61,6 +61,7 @@ type monitor struct {
 	reboots    int
 	stopping   bool // a stop was requested: no restart on reboot
 	killed     bool // we sent SIGKILL
+	termed     bool // the stop came from our own SIGTERM (the host shutting down)
 	exit       *Exit
 	done       chan struct{} // closed once stopped and cleaned up
 }
@@ -237,12 +238,21 @@ func (m *monitor) termLoop() {
 	for {
 		select {
 		case <-monitorTerm:
-			m.log.Info("SIGTERM: stopping the container")
-			m.stop(termStopTimeout, false)
+			m.stopOnTerm()
 		case <-m.termPause:
 			<-m.termPause
 		}
 	}
+}
+
+// stopOnTerm stops the container cleanly because the monitor got SIGTERM, as every process
+// does when the host shuts down; the exit record says so (Exit.Term).
+func (m *monitor) stopOnTerm() {
+	m.log.Info("SIGTERM: stopping the container")
+	m.mu.Lock()
+	m.termed = true
+	m.mu.Unlock()
+	m.stop(termStopTimeout, false)
 }
 
 // drainConsole copies console output into the ring until the master is
@@ -296,6 +306,7 @@ func (m *monitor) run() {
 
 		m.mu.Lock()
 		e := exitFromStatus(ws, m.killed)
+		e.Term = m.termed
 		restart := e.Reboot && !m.stopping
 		m.mu.Unlock()
 

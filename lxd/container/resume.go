@@ -86,8 +86,7 @@ func resumeMonitor(runDir, fdText string, log *slog.Logger) (*monitor, error) {
 	go m.termLoop()
 
 	if sh.get32(offTerm) != 0 {
-		m.log.Info("SIGTERM: stopping the container")
-		m.stop(termStopTimeout, false)
+		m.stopOnTerm()
 	}
 
 	n := int(sh.get32(offNConns))

@@ -49,12 +49,15 @@ type Stats = cgroup.Stats
 
 // Exit says how init ended.
 type Exit struct {
-	Code   int       `json:"code"`   // exit status, if init exited
-	Signal int       `json:"signal"` // terminating signal, if killed by one
-	Killed bool      `json:"killed"` // the monitor had to SIGKILL init
-	Reboot bool      `json:"reboot"` // init asked for a reboot (SIGHUP from reboot(2) in a pid namespace)
-	Reason string    `json:"reason"` // "poweroff", "reboot", "exit", "killed", "signal", "setup-failed"
-	At     time.Time `json:"at"`
+	Code   int    `json:"code"`   // exit status, if init exited
+	Signal int    `json:"signal"` // terminating signal, if killed by one
+	Killed bool   `json:"killed"` // the monitor had to SIGKILL init
+	Reboot bool   `json:"reboot"` // init asked for a reboot (SIGHUP from reboot(2) in a pid namespace)
+	Reason string `json:"reason"` // "poweroff", "reboot", "exit", "killed", "signal", "setup-failed"
+	// Term: the monitor stopped the container because it got SIGTERM itself, as every
+	// process does when the host shuts down. Such a container is still meant to run.
+	Term bool      `json:"term,omitempty"`
+	At   time.Time `json:"at"`
 }
 
 // Files in RunDir.
