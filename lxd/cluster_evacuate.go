@@ -30,8 +30,8 @@ import (
 // The volatile keys evacuation records on an instance. volatile.evacuate.origin and
 // volatile.last_state.power=RUNNING are LXD's; volatile.evacuate.running is Berth's own,
 // because the daemon's start-up reconcile rewrites last_state.power to STOPPED for a
-// container that is not running, and a member is typically rebooted between its
-// evacuation and its restore.
+// container that was stopped (as evacuation stops them), and a member is typically
+// rebooted between its evacuation and its restore.
 const (
 	keyEvacuateOrigin  = "volatile.evacuate.origin"
 	keyEvacuateRunning = "volatile.evacuate.running"

@@ -20,20 +20,23 @@ import (
 // nor under an open namespace (user.*, environment.*, image.*, volatile.*) is refused, so a
 // typo never silently does nothing.
 var keyValidators = map[string]func(string) error{
-	"boot.autostart":          validate.Bool,
-	"limits.memory":           isMemory,
-	"limits.cpu":              isCPU,
-	"limits.cpu.allowance":    isAllowance,
-	"limits.processes":        isPositiveInt,
-	"security.idmap.isolated": validate.Bool,
-	"security.nesting":        validate.Bool,
-	"security.privileged":     isFalse,
-	confine.KeyDenyDefault:    validate.Bool,
-	confine.KeyDenyCompat:     validate.Bool,
-	confine.KeyDeny:           confine.ValidateNames,
-	confine.KeyAllow:          confine.ValidateNames,
-	"raw.idmap":               isRawIdmap,
-	"snapshots.expiry":        snapshot.CheckExpiry,
+	"boot.autostart":             validate.Bool,
+	"boot.autostart.priority":    isInt32,
+	"boot.autostart.delay":       secondsUpTo(3600),
+	"boot.host_shutdown_timeout": secondsUpTo(3600), // a clean stop's budget in an evacuation
+	"limits.memory":              isMemory,
+	"limits.cpu":                 isCPU,
+	"limits.cpu.allowance":       isAllowance,
+	"limits.processes":           isPositiveInt,
+	"security.idmap.isolated":    validate.Bool,
+	"security.nesting":           validate.Bool,
+	"security.privileged":        isFalse,
+	confine.KeyDenyDefault:       validate.Bool,
+	confine.KeyDenyCompat:        validate.Bool,
+	confine.KeyDeny:              confine.ValidateNames,
+	confine.KeyAllow:             confine.ValidateNames,
+	"raw.idmap":                  isRawIdmap,
+	"snapshots.expiry":           snapshot.CheckExpiry,
 }
 
 var openNamespaces = []string{"user.", "environment.", "image.", "volatile."}
@@ -118,6 +121,37 @@ func isPositiveInt(v string) error {
 	}
 
 	return nil
+}
+
+// isInt32 accepts an integer of 32 bits (an order: boot.autostart.priority).
+func isInt32(v string) error {
+	if v == "" {
+		return nil
+	}
+
+	_, err := strconv.ParseInt(v, 10, 32)
+	if err != nil {
+		return fmt.Errorf("%q is not an integer", v)
+	}
+
+	return nil
+}
+
+// secondsUpTo accepts a whole number of seconds from 0 to most: a longer wait would hold
+// up what comes after it (every later autostart, a member's evacuation) for hours.
+func secondsUpTo(most int64) func(string) error {
+	return func(v string) error {
+		if v == "" {
+			return nil
+		}
+
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 || n > most {
+			return fmt.Errorf("%q is not a number of seconds from 0 to %d", v, most)
+		}
+
+		return nil
+	}
 }
 
 func isCPU(v string) error {

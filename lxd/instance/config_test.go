@@ -11,15 +11,18 @@ import (
 
 func TestValidateConfig(t *testing.T) {
 	good := map[string]string{
-		"limits.memory":        "512MiB",
-		"limits.cpu":           "0-1,3",
-		"limits.cpu.allowance": "25ms/100ms",
-		"limits.processes":     "500",
-		"boot.autostart":       "true",
-		"environment.FOO":      "bar baz",
-		"user.note":            "anything\ngoes",
-		"image.os":             "debian",
-		"volatile.base_image":  "abc",
+		"limits.memory":              "512MiB",
+		"limits.cpu":                 "0-1,3",
+		"limits.cpu.allowance":       "25ms/100ms",
+		"limits.processes":           "500",
+		"boot.autostart":             "true",
+		"boot.autostart.priority":    "-10",
+		"boot.autostart.delay":       "3600",
+		"boot.host_shutdown_timeout": "0",
+		"environment.FOO":            "bar baz",
+		"user.note":                  "anything\ngoes",
+		"image.os":                   "debian",
+		"volatile.base_image":        "abc",
 	}
 
 	err := ValidateConfig(good)
@@ -36,6 +39,12 @@ func TestValidateConfig(t *testing.T) {
 		{"limits.cpu.allowance": "fast"},
 		{"limits.processes": "0"},
 		{"boot.autostart": "maybe"},
+		{"boot.autostart.priority": "high"},
+		{"boot.autostart.priority": "4294967296"},
+		{"boot.autostart.delay": "-1"},
+		{"boot.autostart.delay": "3601"},
+		{"boot.autostart.delay": "1.5"},
+		{"boot.host_shutdown_timeout": "forever"},
 		{"security.privileged": "true"},
 		{"environment.FOO": "a\nb"},
 		{"user.": "x"},

@@ -73,6 +73,12 @@ func TestOtherMembersInstancesAreNotLocal(t *testing.T) {
 		}
 	}
 
+	// here powered off while the daemon was away: its monitor recorded it.
+	err = os.WriteFile(filepath.Join(dir, "instances", "here", "run", "exit.json"), []byte(`{"reason":"poweroff","signal":2}`), 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	pool := &recordPool{}
 	m := NewManager(Config{Dir: dir, DB: d, Pools: fakePools{"default": pool}, PoolName: "default",
 		Log: slog.New(slog.DiscardHandler), MemberID: db.SelfMemberID})

@@ -149,6 +149,12 @@ func (ru *Runner) stopped(name string, mon *container.Monitor, exit *container.E
 		}
 
 		ephemeral = inst.Ephemeral
+		if exit != nil && exit.Term {
+			// Its monitor stopped it on SIGTERM: the host is shutting down. It stays
+			// meant to run, and the daemon's next start brings it back (Autostart).
+			return nil
+		}
+
 		return tx.UpdateInstanceConfig(ctx, name, map[string]string{"volatile.last_state.power": "STOPPED"}, nil)
 	})
 	if err != nil {
