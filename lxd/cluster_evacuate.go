@@ -7,11 +7,12 @@ import (
 	"log/slog"
 	"net/http"
 	"sort"
-	"strconv"
+	"strings"
 	"time"
 
 	"github.com/berth-dev/berth/lxd/cluster"
 	"github.com/berth-dev/berth/lxd/db"
+	"github.com/berth-dev/berth/lxd/instance"
 	"github.com/berth-dev/berth/lxd/operations"
 	"github.com/berth-dev/berth/lxd/response"
 	"github.com/berth-dev/berth/shared/api"
@@ -422,15 +423,16 @@ func (h daemonEvacuationHost) LocalInstances(ctx context.Context) ([]evacuee, er
 	return out, nil
 }
 
-// shutdownTimeout is boot.host_shutdown_timeout (seconds), LXD's clean-shutdown budget
-// when the host stops an instance; -1 (Stop's default, 30 s) when unset or unusable.
+// shutdownTimeout is boot.host_shutdown_timeout (seconds, at most an hour), LXD's
+// clean-shutdown budget when the host stops an instance; -1 (Stop's default, 30 s) when
+// unset, unusable or negative.
 func shutdownTimeout(config map[string]string) time.Duration {
-	n, err := strconv.Atoi(config["boot.host_shutdown_timeout"])
-	if err != nil || n < 0 {
+	d, ok := instance.SecondsConfig(config, "boot.host_shutdown_timeout")
+	if !ok || strings.HasPrefix(config["boot.host_shutdown_timeout"], "-") {
 		return -1
 	}
 
-	return time.Duration(n) * time.Second
+	return d
 }
 
 func (h daemonEvacuationHost) SetEvacuated(ctx context.Context, member string, evacuated bool) error {

@@ -307,7 +307,7 @@ func (d *Daemon) init(ctx context.Context) error {
 			return
 		}
 
-		err := mgr.Runner().Autostart(context.Background())
+		err := mgr.Runner().Autostart(context.Background(), d.selfEvacuated)
 		if err != nil {
 			d.log.Warn("autostarting instances", "err", err)
 		}

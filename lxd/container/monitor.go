@@ -247,10 +247,14 @@ func (m *monitor) termLoop() {
 
 // stopOnTerm stops the container cleanly because the monitor got SIGTERM, as every process
 // does when the host shuts down; the exit record says so (Exit.Term).
+// A SIGTERM that comes once a stop was asked for, or once init has ended, changes
+// nothing: that stop is the admin's or the container's own.
 func (m *monitor) stopOnTerm() {
 	m.log.Info("SIGTERM: stopping the container")
 	m.mu.Lock()
-	m.termed = true
+	if !m.stopping && !m.initExited {
+		m.termed = true
+	}
 	m.mu.Unlock()
 	m.stop(termStopTimeout, false)
 }
@@ -307,6 +311,7 @@ func (m *monitor) run() {
 		m.mu.Lock()
 		e := exitFromStatus(ws, m.killed)
 		e.Term = m.termed
+		e.Requested = m.stopping && !m.termed
 		restart := e.Reboot && !m.stopping
 		m.mu.Unlock()
 
@@ -366,10 +371,18 @@ func (m *monitor) reboot() bool {
 // finish cleans up after the container stopped, records how it ended,
 // tells the watchers and closes the socket.
 func (m *monitor) finish(e Exit) {
+	// The record first: a daemon that finds the socket gone takes this monitor for a
+	// dead one (Cleanup kills it), and a missing record means "went down while meant to
+	// run" to its next start (lxd/instance/reconcile.go).
+	err := writeExit(m.spec.RunDir, e)
+	if err != nil {
+		m.log.Error("recording exit", "err", err)
+	}
+
 	_ = m.ln.Close()
 	_ = os.Remove(filepath.Join(m.spec.RunDir, socketFile))
 
-	err := os.WriteFile(filepath.Join(m.spec.RunDir, consoleFile), m.console.Bytes(), 0o600)
+	err = os.WriteFile(filepath.Join(m.spec.RunDir, consoleFile), m.console.Bytes(), 0o600)
 	if err != nil {
 		m.log.Warn("saving console log", "err", err)
 	}
@@ -384,11 +397,6 @@ func (m *monitor) finish(e Exit) {
 	err = unmountAll(unmounts)
 	if err != nil {
 		m.log.Error("unmounting", "err", err)
-	}
-
-	err = writeExit(m.spec.RunDir, e)
-	if err != nil {
-		m.log.Error("recording exit", "err", err)
 	}
 
 	_ = os.Remove(filepath.Join(m.spec.RunDir, pidFile))

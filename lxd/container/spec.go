@@ -56,8 +56,11 @@ type Exit struct {
 	Reason string `json:"reason"` // "poweroff", "reboot", "exit", "killed", "signal", "setup-failed"
 	// Term: the monitor stopped the container because it got SIGTERM itself, as every
 	// process does when the host shuts down. Such a container is still meant to run.
-	Term bool      `json:"term,omitempty"`
-	At   time.Time `json:"at"`
+	Term bool `json:"term,omitempty"`
+	// Requested: a stop was asked of the monitor (by the daemon) before init ended,
+	// whatever init's end then looked like (a reboot under way, a SIGKILL).
+	Requested bool      `json:"requested,omitempty"`
+	At        time.Time `json:"at"`
 }
 
 // Files in RunDir.

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"net/http"
 	"slices"
 	"strconv"
 	"time"
@@ -25,9 +26,12 @@ const (
 // unset on an instance that was running when it went down (volatile.last_state.power
 // still RUNNING: Reconcile keeps it so for an instance that did not stop itself, as after
 // a host restart). They start one at a time, the highest boot.autostart.priority first,
-// then by name, each followed by its boot.autostart.delay. Instances that fail to start
-// are reported together; the others still start.
-func (ru *Runner) Autostart(ctx context.Context) error {
+// then by name, each started one followed by its boot.autostart.delay. The pass may take
+// long (delays, retries) while the API already serves: each instance is looked at again
+// under its lock just before its start, and the pass ends once paused says so (this
+// member is being evacuated). Instances that fail to start are reported together; the
+// others still start.
+func (ru *Runner) Autostart(ctx context.Context, paused func(context.Context) bool) error {
 	list, err := ru.view.ListLocal(ctx, false)
 	if err != nil {
 		return err
@@ -36,19 +40,23 @@ func (ru *Runner) Autostart(ctx context.Context) error {
 	var errs []error
 	started := 0
 	for _, inst := range autostartOrder(list) {
+		if paused(ctx) {
+			ru.log.Info("autostart paused: this member is evacuated")
+			break
+		}
+
 		key := project.Key(inst.Project, inst.Name)
-		if ru.host.monitor(key) != nil {
+		ok, err := ru.autostartOne(ctx, key)
+		if err != nil {
+			errs = append(errs, err)
 			continue
 		}
 
-		ru.log.Info("autostarting instance", "instance", key)
-		err := ru.autostartOne(ctx, key)
-		if err != nil {
-			errs = append(errs, err)
-		} else {
-			started++
+		if !ok {
+			continue
 		}
 
+		started++
 		err = sleepCtx(ctx, autostartDelay(inst.ExpandedConfig))
 		if err != nil {
 			return errors.Join(append(errs, err)...)
@@ -59,14 +67,13 @@ func (ru *Runner) Autostart(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// autostartOne starts key, trying again after a failure (unless something else started
-// it meanwhile).
-func (ru *Runner) autostartOne(ctx context.Context, key string) error {
-	var err error
+// autostartOne starts key if it is still to start, trying again after a failure. ok says
+// whether it started it.
+func (ru *Runner) autostartOne(ctx context.Context, key string) (ok bool, err error) {
 	for attempt := 1; attempt <= autostartAttempts; attempt++ {
-		err = ru.Start(ctx, key)
-		if err == nil || ru.host.monitor(key) != nil {
-			return nil
+		ok, err = ru.autostartStart(ctx, key)
+		if err == nil || api.StatusErrorCheck(err, http.StatusNotFound) {
+			return ok, err
 		}
 
 		ru.log.Warn("autostart failed", "instance", key, "attempt", attempt, "of", autostartAttempts, "err", err)
@@ -75,7 +82,31 @@ func (ru *Runner) autostartOne(ctx context.Context, key string) error {
 		}
 	}
 
-	return err
+	return false, err
+}
+
+// autostartStart starts key, under its lock, if it is not running and its config read
+// now still asks for it: it may have been stopped, reconfigured or deleted since the pass
+// listed it.
+func (ru *Runner) autostartStart(ctx context.Context, key string) (bool, error) {
+	unlock := ru.host.lock(key)
+	defer unlock()
+
+	if ru.host.monitor(key) != nil {
+		return false, nil
+	}
+
+	l, err := ru.host.loadExpanded(ctx, key)
+	if err != nil {
+		return false, err
+	}
+
+	if !wantsAutostart(l.config) {
+		return false, nil
+	}
+
+	ru.log.Info("autostarting instance", "instance", key)
+	return true, ru.start(ctx, key)
 }
 
 // autostartOrder is the instances of list to autostart, in the order to start them.
@@ -115,10 +146,10 @@ func autostartPriority(config map[string]string) int64 {
 	return n
 }
 
-// autostartDelay is boot.autostart.delay, in seconds (validated when set).
+// autostartDelay is boot.autostart.delay, in seconds (0 when unset).
 func autostartDelay(config map[string]string) time.Duration {
-	n, _ := strconv.ParseInt(config["boot.autostart.delay"], 10, 64)
-	return time.Duration(max(n, 0)) * time.Second
+	d, _ := SecondsConfig(config, "boot.autostart.delay")
+	return d
 }
 
 // sleepCtx waits d, or until ctx ends (its error).

@@ -1,11 +1,17 @@
 package instance
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
 	"reflect"
 	"testing"
 	"time"
 
 	"github.com/berth-dev/berth/lxd/container"
+	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/shared/api"
 )
 
@@ -71,9 +77,11 @@ func TestStoppedItself(t *testing.T) {
 		{&container.Exit{Reason: "poweroff", Signal: 2, Term: true}, false},
 		{&container.Exit{Reason: "exit"}, true},
 		{&container.Exit{Reason: "killed", Killed: true}, true},
-		{&container.Exit{Reason: "setup-failed"}, true},
 		{&container.Exit{Reason: "signal", Signal: 9}, false},
 		{&container.Exit{Reason: "reboot", Reboot: true}, false},
+		// A stop asked for during a reboot inside ends as a reboot, or killed.
+		{&container.Exit{Reason: "reboot", Reboot: true, Requested: true}, true},
+		{&container.Exit{Reason: "signal", Signal: 9, Requested: true}, true},
 	}
 
 	for _, c := range cases {
@@ -82,3 +90,66 @@ func TestStoppedItself(t *testing.T) {
 		}
 	}
 }
+
+// The autostart pass reads each instance again just before starting it: one stopped,
+// reconfigured or deleted since the pass listed it is left alone.
+func TestAutostartRereadsBeforeStarting(t *testing.T) {
+	ctx := context.Background()
+	d, dir := stateDB(t)
+	err := d.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		for i, n := range []string{"was", "now-off", "wants"} {
+			config := map[string]string{"volatile.last_state.power": "RUNNING", "volatile.idmap.base": fmt.Sprint(1065536 * (i + 1))}
+			_, err := tx.CreateInstance(ctx, db.Instance{Name: n, Type: "container", Config: config})
+			if err != nil {
+				return err
+			}
+		}
+
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	m := NewManager(Config{Dir: dir, DB: d, Pools: fakePools{"default": noStartPool{&recordPool{}}}, PoolName: "default",
+		Log: slog.New(slog.DiscardHandler), MemberID: db.SelfMemberID})
+	ru := m.Runner()
+
+	// After the listing: was is stopped (its last state written), now-off gets
+	// boot.autostart=false, a third is deleted.
+	err = d.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		err := tx.UpdateInstanceConfig(ctx, "was", map[string]string{"volatile.last_state.power": "STOPPED"}, nil)
+		if err != nil {
+			return err
+		}
+
+		return tx.UpdateInstanceConfig(ctx, "now-off", map[string]string{"boot.autostart": "false"}, nil)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, n := range []string{"was", "now-off"} {
+		ok, err := ru.autostartStart(ctx, n)
+		if ok || err != nil {
+			t.Errorf("autostartStart(%s) = %v, %v; want it left alone", n, ok, err)
+		}
+	}
+
+	t0 := time.Now()
+	ok, err := ru.autostartOne(ctx, "gone")
+	if ok || !api.StatusErrorCheck(err, http.StatusNotFound) || time.Since(t0) >= autostartRetry {
+		t.Errorf("autostartOne(gone) = %v, %v after %s; want a 404 at once, no retry", ok, err, time.Since(t0))
+	}
+
+	// Positive control: one still to start is started (and fails here: no storage).
+	ok, err = ru.autostartStart(ctx, "wants")
+	if !ok || err == nil {
+		t.Errorf("autostartStart(wants) = %v, %v; want a start tried", ok, err)
+	}
+}
+
+// noStartPool is a pool where every start fails at its first step.
+type noStartPool struct{ *recordPool }
+
+func (noStartPool) RootQuota(string) error { return errors.New("no storage in this test") }

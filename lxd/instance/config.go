@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/berth-dev/berth/lxd/confine"
 	"github.com/berth-dev/berth/lxd/device"
@@ -21,9 +22,9 @@ import (
 // typo never silently does nothing.
 var keyValidators = map[string]func(string) error{
 	"boot.autostart":             validate.Bool,
-	"boot.autostart.priority":    isInt32,
-	"boot.autostart.delay":       secondsUpTo(3600),
-	"boot.host_shutdown_timeout": secondsUpTo(3600), // a clean stop's budget in an evacuation
+	"boot.autostart.priority":    isInt64, // LXD's three: any 64-bit integer, bounded where used
+	"boot.autostart.delay":       isInt64,
+	"boot.host_shutdown_timeout": isInt64, // a clean stop's budget in an evacuation
 	"limits.memory":              isMemory,
 	"limits.cpu":                 isCPU,
 	"limits.cpu.allowance":       isAllowance,
@@ -123,13 +124,14 @@ func isPositiveInt(v string) error {
 	return nil
 }
 
-// isInt32 accepts an integer of 32 bits (an order: boot.autostart.priority).
-func isInt32(v string) error {
+// isInt64 accepts an integer of 64 bits, as LXD validates its boot.* numbers: an instance
+// moved or imported from LXD keeps them. Their users bound them (SecondsConfig).
+func isInt64(v string) error {
 	if v == "" {
 		return nil
 	}
 
-	_, err := strconv.ParseInt(v, 10, 32)
+	_, err := strconv.ParseInt(v, 10, 64)
 	if err != nil {
 		return fmt.Errorf("%q is not an integer", v)
 	}
@@ -137,21 +139,19 @@ func isInt32(v string) error {
 	return nil
 }
 
-// secondsUpTo accepts a whole number of seconds from 0 to most: a longer wait would hold
-// up what comes after it (every later autostart, a member's evacuation) for hours.
-func secondsUpTo(most int64) func(string) error {
-	return func(v string) error {
-		if v == "" {
-			return nil
-		}
+// maxConfigWait bounds what a config key of seconds makes the daemon wait: more would hold
+// up what comes after (every later autostart, the rest of an evacuation) for hours.
+const maxConfigWait = time.Hour
 
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 || n > most {
-			return fmt.Errorf("%q is not a number of seconds from 0 to %d", v, most)
-		}
-
-		return nil
+// SecondsConfig reads config[key] as seconds, bounded to [0, maxConfigWait]; ok is false
+// when the key is unset or not a number.
+func SecondsConfig(config map[string]string, key string) (d time.Duration, ok bool) {
+	n, err := strconv.ParseInt(config[key], 10, 64)
+	if err != nil {
+		return 0, false
 	}
+
+	return time.Duration(min(max(n, 0), int64(maxConfigWait/time.Second))) * time.Second, true
 }
 
 func isCPU(v string) error {

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/shared/api"
@@ -17,8 +18,8 @@ func TestValidateConfig(t *testing.T) {
 		"limits.processes":           "500",
 		"boot.autostart":             "true",
 		"boot.autostart.priority":    "-10",
-		"boot.autostart.delay":       "3600",
-		"boot.host_shutdown_timeout": "0",
+		"boot.autostart.delay":       "86400", // LXD's: any integer; bounded where used
+		"boot.host_shutdown_timeout": "-1",
 		"environment.FOO":            "bar baz",
 		"user.note":                  "anything\ngoes",
 		"image.os":                   "debian",
@@ -40,9 +41,7 @@ func TestValidateConfig(t *testing.T) {
 		{"limits.processes": "0"},
 		{"boot.autostart": "maybe"},
 		{"boot.autostart.priority": "high"},
-		{"boot.autostart.priority": "4294967296"},
-		{"boot.autostart.delay": "-1"},
-		{"boot.autostart.delay": "3601"},
+		{"boot.autostart.priority": "9223372036854775808"},
 		{"boot.autostart.delay": "1.5"},
 		{"boot.host_shutdown_timeout": "forever"},
 		{"security.privileged": "true"},
@@ -132,5 +131,24 @@ func TestExpandOrder(t *testing.T) {
 	devices["eth0"]["type"] = "changed"
 	if profiles["base"].Devices["eth0"]["type"] != "nic" {
 		t.Error("Expand returned a device map shared with the profile")
+	}
+}
+
+// Seconds from config are bounded to [0, an hour] where the daemon waits on them.
+func TestSecondsConfig(t *testing.T) {
+	for v, want := range map[string]time.Duration{
+		"0": 0, "30": 30 * time.Second, "-5": 0, "3600": time.Hour, "86400": time.Hour,
+		"9223372036854775807": time.Hour,
+	} {
+		got, ok := SecondsConfig(map[string]string{"k": v}, "k")
+		if !ok || got != want {
+			t.Errorf("SecondsConfig(%q) = %s, %v; want %s", v, got, ok, want)
+		}
+	}
+
+	for _, v := range []string{"", "x", "1.5"} {
+		if _, ok := SecondsConfig(map[string]string{"k": v}, "k"); ok {
+			t.Errorf("SecondsConfig(%q) ok", v)
+		}
 	}
 }

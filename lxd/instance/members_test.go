@@ -131,7 +131,7 @@ func TestOtherMembersInstancesAreNotLocal(t *testing.T) {
 
 	// "there" has boot.autostart and is not running here: starting it would fail (no
 	// image, no storage), so an Autostart that took it returns an error.
-	err = m.Runner().Autostart(ctx)
+	err = m.Runner().Autostart(ctx, func(context.Context) bool { return false })
 	if err != nil {
 		t.Errorf("Autostart took another member's instance: %v", err)
 	}

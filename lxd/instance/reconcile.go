@@ -136,32 +136,40 @@ func (ru *Runner) cleanupStopped(inst *db.Instance, profiles map[string]*db.Prof
 	}
 
 	last, _ := container.LastExit(ru.host.runDir(inst.Name))
-	if !stoppedItself(last) {
+	if !stoppedItself(last) && !inst.Ephemeral {
 		// The host went down under it, or its monitor was killed: it is still meant to
 		// run, and Autostart starts it again unless boot.autostart says false (LXD's rule).
 		ru.log.Info("instance went down without being stopped: its last state stays running", "instance", inst.Name)
 		return
 	}
 
-	ru.log.Info("instance stopped while the daemon was away", "instance", inst.Name, "reason", last.Reason)
+	reason := "ephemeral"
+	if last != nil {
+		reason = last.Reason
+	}
+
+	ru.log.Info("instance stopped while the daemon was away", "instance", inst.Name, "reason", reason)
 	_ = ru.db.Transaction(context.Background(), func(ctx context.Context, tx *db.Tx) error {
 		return tx.UpdateInstanceConfig(ctx, inst.Name, map[string]string{"volatile.last_state.power": "STOPPED"}, nil)
 	})
 }
 
 // stoppedItself says whether the monitor's exit record (nil: none) shows a container that
-// stopped itself or was stopped on request: powered off or exited from inside, killed by
-// its monitor for a stop, or never set up. No record (the monitor died with it: a power
-// loss), a stop the monitor made on its own SIGTERM (the host shutting down), a reboot
-// the monitor did not finish, or a signal from elsewhere (the OOM killer) is a container
-// that went down while meant to run.
+// was stopped on request or stopped itself: powered off or exited from inside. No record
+// (the monitor died with it: a power loss), a stop the monitor made on its own SIGTERM
+// (the host shutting down), a reboot the monitor did not finish, or a signal from
+// elsewhere (the OOM killer) is a container that went down while meant to run. (An
+// ephemeral instance is never brought back: it ends when it stops.)
 func stoppedItself(last *container.Exit) bool {
-	if last == nil || last.Term {
+	switch {
+	case last == nil || last.Term:
 		return false
+	case last.Requested:
+		return true
 	}
 
 	switch last.Reason {
-	case "poweroff", "exit", "killed", "setup-failed":
+	case "poweroff", "exit", "killed": // "killed": a stop's, in a record without Requested
 		return true
 	}
 
