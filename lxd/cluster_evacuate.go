@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/berth-dev/berth/lxd/cluster"
@@ -427,12 +426,12 @@ func (h daemonEvacuationHost) LocalInstances(ctx context.Context) ([]evacuee, er
 // clean-shutdown budget when the host stops an instance; -1 (Stop's default, 30 s) when
 // unset, unusable or negative.
 func shutdownTimeout(config map[string]string) time.Duration {
-	d, ok := instance.SecondsConfig(config, "boot.host_shutdown_timeout")
-	if !ok || strings.HasPrefix(config["boot.host_shutdown_timeout"], "-") {
+	d := instance.HostShutdownTimeout(config)
+	if d == nil {
 		return -1
 	}
 
-	return d
+	return *d
 }
 
 func (h daemonEvacuationHost) SetEvacuated(ctx context.Context, member string, evacuated bool) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -307,6 +308,41 @@ func TestMonitorSIGTERM(t *testing.T) {
 	e := m.Exit()
 	if e == nil || e.Killed || e.Reason != "poweroff" || !e.Term {
 		t.Errorf("exit after SIGTERM = %+v", e)
+	}
+
+	checkGone(t, spec, pid, mon)
+}
+
+// TestMonitorSIGTERMShutdownTimeout: Spec.ShutdownTimeout (boot.host_shutdown_timeout)
+// bounds the clean stop a SIGTERM'd monitor makes: at 0 init is killed at once.
+func TestMonitorSIGTERMShutdownTimeout(t *testing.T) {
+	zero := time.Duration(0)
+	start := func(ctx context.Context, exe string, spec Spec, log *slog.Logger) (*Monitor, error) {
+		spec.ShutdownTimeout = &zero
+		return Start(ctx, exe, spec, log)
+	}
+
+	name := fmt.Sprintf("termto-%d", os.Getpid())
+	spec, m, _ := testContainerWith(t, name, overlayRootfs(t, name), start)
+	pid := m.InitPID()
+	mon := monitorPID(t, m)
+
+	waitRunning(t, pid)
+
+	err := syscall.Kill(mon, syscall.SIGTERM)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	select {
+	case <-m.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("Done not closed after SIGTERM to the monitor")
+	}
+
+	e := m.Exit()
+	if e == nil || !e.Killed || !e.Term {
+		t.Errorf("exit after SIGTERM with a 0 s shutdown timeout = %+v, want killed and Term", e)
 	}
 
 	checkGone(t, spec, pid, mon)

@@ -24,7 +24,8 @@ import (
 // a clean power-off request to systemd as PID 1 (CONTAINER_INTERFACE.md).
 const sigPowerOff = unix.Signal(37)
 
-// termStopTimeout is how long a SIGTERM'd monitor lets init halt.
+// termStopTimeout is how long a SIGTERM'd monitor lets init halt, unless
+// Spec.ShutdownTimeout says otherwise.
 const termStopTimeout = 30 * time.Second
 
 // monitor is the state of the __monitor process.
@@ -256,7 +257,13 @@ func (m *monitor) stopOnTerm() {
 		m.termed = true
 	}
 	m.mu.Unlock()
-	m.stop(termStopTimeout, false)
+
+	timeout := termStopTimeout
+	if m.spec.ShutdownTimeout != nil {
+		timeout = *m.spec.ShutdownTimeout
+	}
+
+	m.stop(timeout, false)
 }
 
 // drainConsole copies console output into the ring until the master is

@@ -27,6 +27,10 @@ type Spec struct {
 	// Seccomp is the filter init and every exec get (confine.Compile); nil: none.
 	Seccomp *confine.Filter `json:"seccomp,omitempty"`
 
+	// ShutdownTimeout is how long a stop on the monitor's own SIGTERM (the host shutting
+	// down) waits for init before it kills it: boot.host_shutdown_timeout. nil: 30 s.
+	ShutdownTimeout *time.Duration `json:"shutdown_timeout,omitempty"`
+
 	// CgroupParent holds the daemon's container cgroups (cgroup.ParentFor);
 	// "" is cgroup.DefaultParent, as for containers started before it existed.
 	CgroupParent string `json:"cgroup_parent,omitempty"`

@@ -143,6 +143,17 @@ func isInt64(v string) error {
 // up what comes after (every later autostart, the rest of an evacuation) for hours.
 const maxConfigWait = time.Hour
 
+// HostShutdownTimeout is boot.host_shutdown_timeout, LXD's budget for a clean stop when
+// the host stops an instance (at most an hour); nil when unset, unusable or negative.
+func HostShutdownTimeout(config map[string]string) *time.Duration {
+	d, ok := SecondsConfig(config, "boot.host_shutdown_timeout")
+	if !ok || strings.HasPrefix(config["boot.host_shutdown_timeout"], "-") {
+		return nil
+	}
+
+	return &d
+}
+
 // SecondsConfig reads config[key] as seconds, bounded to [0, maxConfigWait]; ok is false
 // when the key is unset or not a number.
 func SecondsConfig(config map[string]string, key string) (d time.Duration, ok bool) {

@@ -152,3 +152,16 @@ func TestSecondsConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestHostShutdownTimeout(t *testing.T) {
+	for v, want := range map[string]string{"": "nil", "-1": "nil", "x": "nil", "0": "0s", "45": "45s", "99999": "1h0m0s"} {
+		got := "nil"
+		if d := HostShutdownTimeout(map[string]string{"boot.host_shutdown_timeout": v}); d != nil {
+			got = d.String()
+		}
+
+		if got != want {
+			t.Errorf("HostShutdownTimeout(%q) = %s, want %s", v, got, want)
+		}
+	}
+}

@@ -121,7 +121,8 @@ func (ru *Runner) start(ctx context.Context, name string) error {
 		Mounts:   specMounts(devs.Mounts()),
 		Seccomp:  seccomp,
 
-		CgroupParent: ru.cgroupParent,
+		ShutdownTimeout: HostShutdownTimeout(config),
+		CgroupParent:    ru.cgroupParent,
 	}
 
 	spec.Held = lxcfs.Handles(lxcfs.Dir(), spec.Mounts)
