@@ -316,6 +316,7 @@ func TestMonitorSIGTERM(t *testing.T) {
 // TestMonitorSIGTERMShutdownTimeout: Spec.ShutdownTimeout (boot.host_shutdown_timeout)
 // bounds the clean stop a SIGTERM'd monitor makes: at 0 init is killed at once.
 func TestMonitorSIGTERMShutdownTimeout(t *testing.T) {
+	needRoot(t)
 	zero := time.Duration(0)
 	start := func(ctx context.Context, exe string, spec Spec, log *slog.Logger) (*Monitor, error) {
 		spec.ShutdownTimeout = &zero
@@ -346,4 +347,75 @@ func TestMonitorSIGTERMShutdownTimeout(t *testing.T) {
 	}
 
 	checkGone(t, spec, pid, mon)
+}
+
+// TestMonitorStopAndSIGTERM: the daemon's stop and the host's SIGTERM crossing each other.
+// Whichever comes first, the exit record says the daemon asked (Requested): the admin's
+// stop stays a stop. SIGTERM first also records Term; the daemon's stop first does not.
+func TestMonitorStopAndSIGTERM(t *testing.T) {
+	for _, termFirst := range []bool{true, false} {
+		name := fmt.Sprintf("stopterm-%v-%d", termFirst, os.Getpid())
+		spec, m, _ := testContainer(t, name)
+		pid := m.InitPID()
+		mon := monitorPID(t, m)
+		waitRunning(t, pid)
+
+		stopped := make(chan *Exit, 1)
+		stop := func() {
+			go func() {
+				e, err := m.Stop(context.Background(), 30*time.Second, false)
+				if err != nil {
+					t.Errorf("%s: stop: %v", name, err)
+				}
+
+				stopped <- e
+			}()
+		}
+
+		if !termFirst {
+			stop()
+			waitState(t, m, "stopping")
+		}
+
+		err := syscall.Kill(mon, syscall.SIGTERM)
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		if termFirst {
+			waitState(t, m, "stopping")
+			stop()
+		}
+
+		var e *Exit
+		select {
+		case e = <-stopped:
+		case <-time.After(60 * time.Second):
+			t.Fatalf("%s: not stopped", name)
+		}
+
+		if e == nil || !e.Requested || e.Term != termFirst {
+			t.Errorf("%s: exit = %+v, want Requested and Term %v", name, e, termFirst)
+		}
+
+		checkGone(t, spec, pid, mon)
+	}
+}
+
+// waitState waits up to 10 s for the monitor to report status.
+func waitState(t *testing.T, m *Monitor, status string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err := m.State()
+		if err == nil && st.Status == status {
+			return
+		}
+
+		if time.Now().After(deadline) {
+			t.Fatalf("monitor state %+v, %v; want %s", st, err, status)
+		}
+
+		time.Sleep(5 * time.Millisecond)
+	}
 }

@@ -62,9 +62,14 @@ type monitor struct {
 	reboots    int
 	stopping   bool // a stop was requested: no restart on reboot
 	killed     bool // we sent SIGKILL
-	termed     bool // the stop came from our own SIGTERM (the host shutting down)
-	exit       *Exit
-	done       chan struct{} // closed once stopped and cleaned up
+	// Who stopped it, for the exit record (Exit.Term, Exit.Requested): our own
+	// SIGTERM began the stop (the host shutting down), and did so once init was
+	// already ending; a stop was asked through the socket (the daemon's).
+	termed    bool
+	termLate  bool
+	requested bool
+	exit      *Exit
+	done      chan struct{} // closed once stopped and cleaned up
 }
 
 // monitorMain is `__monitor <runDir>`, or `__monitor` for a spare that
@@ -248,22 +253,29 @@ func (m *monitor) termLoop() {
 
 // stopOnTerm stops the container cleanly because the monitor got SIGTERM, as every process
 // does when the host shuts down; the exit record says so (Exit.Term).
-// A SIGTERM that comes once a stop was asked for, or once init has ended, changes
-// nothing: that stop is the admin's or the container's own.
 func (m *monitor) stopOnTerm() {
 	m.log.Info("SIGTERM: stopping the container")
-	m.mu.Lock()
-	if !m.stopping && !m.initExited {
-		m.termed = true
-	}
-	m.mu.Unlock()
-
 	timeout := termStopTimeout
 	if m.spec.ShutdownTimeout != nil {
 		timeout = *m.spec.ShutdownTimeout
 	}
 
-	m.stop(timeout, false)
+	m.stop(timeout, false, stopByTerm)
+}
+
+// stopBy says who asked for a stop.
+type stopBy int
+
+const (
+	stopByDaemon stopBy = iota // through the socket
+	stopByTerm                 // our own SIGTERM
+)
+
+// exitTerm says whether init's end e came of a stop our SIGTERM began. A SIGTERM that came
+// while init was already ending counts only if init was rebooting (meant to run on); a
+// power-off from inside that crossed it stays the container's own. Preconditions: mu.
+func (m *monitor) exitTerm(e Exit) bool {
+	return m.termed && (!m.termLate || e.Reboot)
 }
 
 // drainConsole copies console output into the ring until the master is
@@ -317,8 +329,8 @@ func (m *monitor) run() {
 
 		m.mu.Lock()
 		e := exitFromStatus(ws, m.killed)
-		e.Term = m.termed
-		e.Requested = m.stopping && !m.termed
+		e.Term = m.exitTerm(e)
+		e.Requested = m.requested
 		restart := e.Reboot && !m.stopping
 		m.mu.Unlock()
 
@@ -360,6 +372,7 @@ func (m *monitor) reboot() bool {
 	m.init = p
 	m.initExited = false
 	m.reboots++
+	m.termLate = false // a SIGTERM during the reboot stops this init: the host's stop
 	stopping := m.stopping
 	m.mu.Unlock()
 
@@ -421,7 +434,7 @@ func (m *monitor) finish(e Exit) {
 
 // stop asks init to power off, escalating to SIGKILL after timeout; force
 // kills at once.
-func (m *monitor) stop(timeout time.Duration, force bool) {
+func (m *monitor) stop(timeout time.Duration, force bool, by stopBy) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 
@@ -434,6 +447,14 @@ func (m *monitor) stop(timeout time.Duration, force bool) {
 	p := m.init
 	first := !m.stopping
 	m.stopping = true
+
+	switch {
+	case by == stopByDaemon:
+		m.requested = true
+	case first:
+		m.termed = true
+		m.termLate = m.initExited
+	}
 
 	// A frozen systemd cannot act on the signal.
 	_ = m.cg.Thaw()

@@ -85,7 +85,7 @@ func (m *monitor) handle(c net.Conn) {
 	case opState:
 		_ = enc.Encode(response{OK: true, State: m.state()})
 	case opStop:
-		m.stop(time.Duration(req.TimeoutNs), req.Force)
+		m.stop(time.Duration(req.TimeoutNs), req.Force, stopByDaemon)
 		<-m.done
 		_ = enc.Encode(response{OK: true, Exit: m.exit})
 	case opFreeze, opThaw:

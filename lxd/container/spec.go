@@ -57,11 +57,11 @@ type Exit struct {
 	Signal int    `json:"signal"` // terminating signal, if killed by one
 	Killed bool   `json:"killed"` // the monitor had to SIGKILL init
 	Reboot bool   `json:"reboot"` // init asked for a reboot (SIGHUP from reboot(2) in a pid namespace)
-	Reason string `json:"reason"` // "poweroff", "reboot", "exit", "killed", "signal", "setup-failed"
+	Reason string `json:"reason"` // "poweroff", "reboot", "exit", "killed", "signal"
 	// Term: the monitor stopped the container because it got SIGTERM itself, as every
 	// process does when the host shuts down. Such a container is still meant to run.
 	Term bool `json:"term,omitempty"`
-	// Requested: a stop was asked of the monitor (by the daemon) before init ended,
+	// Requested: a stop was asked of the monitor through its socket (the daemon's),
 	// whatever init's end then looked like (a reboot under way, a SIGKILL).
 	Requested bool      `json:"requested,omitempty"`
 	At        time.Time `json:"at"`
