@@ -28,9 +28,9 @@ const (
 // a host restart). They start one at a time, the highest boot.autostart.priority first,
 // then by name, each started one followed by its boot.autostart.delay. The pass may take
 // long (delays, retries) while the API already serves: each instance is looked at again
-// under its lock just before its start, and the pass ends once paused says so (this
-// member is being evacuated). Instances that fail to start are reported together; the
-// others still start.
+// under its lock just before its start (still here, still to start, not running), and
+// the pass ends once paused says so (this member is being evacuated). Instances that fail
+// to start are reported together; the others still start.
 func (ru *Runner) Autostart(ctx context.Context, paused func(context.Context) bool) error {
 	list, err := ru.view.ListLocal(ctx, false)
 	if err != nil {
@@ -40,24 +40,24 @@ func (ru *Runner) Autostart(ctx context.Context, paused func(context.Context) bo
 	var errs []error
 	started := 0
 	for _, inst := range autostartOrder(list) {
-		if paused(ctx) {
+		key := project.Key(inst.Project, inst.Name)
+		delay, err := ru.autostartOne(ctx, key, paused)
+		if errors.Is(err, errAutostartPaused) {
 			ru.log.Info("autostart paused: this member is evacuated")
 			break
 		}
 
-		key := project.Key(inst.Project, inst.Name)
-		ok, err := ru.autostartOne(ctx, key)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 
-		if !ok {
-			continue
+		if delay < 0 {
+			continue // not started: nothing to wait for
 		}
 
 		started++
-		err = sleepCtx(ctx, autostartDelay(inst.ExpandedConfig))
+		err = sleepCtx(ctx, delay)
 		if err != nil {
 			return errors.Join(append(errs, err)...)
 		}
@@ -67,13 +67,18 @@ func (ru *Runner) Autostart(ctx context.Context, paused func(context.Context) bo
 	return errors.Join(errs...)
 }
 
-// autostartOne starts key if it is still to start, trying again after a failure. ok says
-// whether it started it.
-func (ru *Runner) autostartOne(ctx context.Context, key string) (ok bool, err error) {
+// errAutostartPaused ends an autostart pass: this member is being evacuated.
+var errAutostartPaused = errors.New("autostart paused")
+
+// autostartOne starts key if it is still to start, trying again after a failure. It
+// returns the instance's boot.autostart.delay once started, -1 if it was left alone.
+func (ru *Runner) autostartOne(ctx context.Context, key string, paused func(context.Context) bool) (time.Duration, error) {
+	var err error
 	for attempt := 1; attempt <= autostartAttempts; attempt++ {
-		ok, err = ru.autostartStart(ctx, key)
-		if err == nil || api.StatusErrorCheck(err, http.StatusNotFound) {
-			return ok, err
+		var delay time.Duration
+		delay, err = ru.autostartStart(ctx, key, paused)
+		if err == nil || errors.Is(err, errAutostartPaused) {
+			return delay, err
 		}
 
 		ru.log.Warn("autostart failed", "instance", key, "attempt", attempt, "of", autostartAttempts, "err", err)
@@ -82,31 +87,45 @@ func (ru *Runner) autostartOne(ctx context.Context, key string) (ok bool, err er
 		}
 	}
 
-	return false, err
+	return -1, err
 }
 
-// autostartStart starts key, under its lock, if it is not running and its config read
-// now still asks for it: it may have been stopped, reconfigured or deleted since the pass
-// listed it.
-func (ru *Runner) autostartStart(ctx context.Context, key string) (bool, error) {
+// autostartStart starts key, under its lock, if it is not running and, read now, is
+// still this member's and still asks for it: it may have been stopped, reconfigured,
+// moved or deleted since the pass listed it. It returns the instance's
+// boot.autostart.delay once started, -1 if it was left alone.
+func (ru *Runner) autostartStart(ctx context.Context, key string, paused func(context.Context) bool) (time.Duration, error) {
 	unlock := ru.host.lock(key)
 	defer unlock()
 
+	if paused(ctx) {
+		return -1, errAutostartPaused
+	}
+
 	if ru.host.monitor(key) != nil {
-		return false, nil
+		return -1, nil
 	}
 
 	l, err := ru.host.loadExpanded(ctx, key)
-	if err != nil {
-		return false, err
+	if api.StatusErrorCheck(err, http.StatusNotFound) {
+		return -1, nil // deleted or renamed meanwhile
 	}
 
-	if !wantsAutostart(l.config) {
-		return false, nil
+	if err != nil {
+		return -1, err
+	}
+
+	if !wantsAutostart(l.config) || l.inst.MemberID != ru.member {
+		return -1, nil
 	}
 
 	ru.log.Info("autostarting instance", "instance", key)
-	return true, ru.start(ctx, key)
+	err = ru.start(ctx, key)
+	if err != nil {
+		return -1, err
+	}
+
+	return autostartDelay(l.config), nil
 }
 
 // autostartOrder is the instances of list to autostart, in the order to start them.

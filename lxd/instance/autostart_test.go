@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,14 +92,26 @@ func TestStoppedItself(t *testing.T) {
 }
 
 // The autostart pass reads each instance again just before starting it: one stopped,
-// reconfigured or deleted since the pass listed it is left alone.
+// reconfigured, moved to another member or deleted since the pass listed it is left
+// alone, and an evacuation under way ends the pass.
 func TestAutostartRereadsBeforeStarting(t *testing.T) {
 	ctx := context.Background()
 	d, dir := stateDB(t)
 	err := d.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
-		for i, n := range []string{"was", "now-off", "wants"} {
-			config := map[string]string{"volatile.last_state.power": "RUNNING", "volatile.idmap.base": fmt.Sprint(1065536 * (i + 1))}
-			_, err := tx.CreateInstance(ctx, db.Instance{Name: n, Type: "container", Config: config})
+		other, err := tx.ClusterMemberAdd(ctx, db.MemberRow{Name: "m2", Address: "10.251.0.2:8443"})
+		if err != nil {
+			return err
+		}
+
+		for i, n := range []string{"was", "now-off", "moved", "wants"} {
+			config := map[string]string{"volatile.last_state.power": "RUNNING", "boot.autostart.delay": "7",
+				"volatile.idmap.base": fmt.Sprint(1065536 * (i + 1))}
+			member := int64(0)
+			if n == "moved" { // moved to another member since the listing
+				member = other
+			}
+
+			_, err := tx.CreateInstance(ctx, db.Instance{Name: n, Type: "container", Config: config, MemberID: member})
 			if err != nil {
 				return err
 			}
@@ -116,7 +128,7 @@ func TestAutostartRereadsBeforeStarting(t *testing.T) {
 	ru := m.Runner()
 
 	// After the listing: was is stopped (its last state written), now-off gets
-	// boot.autostart=false, a third is deleted.
+	// boot.autostart=false, a fifth is deleted.
 	err = d.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
 		err := tx.UpdateInstanceConfig(ctx, "was", map[string]string{"volatile.last_state.power": "STOPPED"}, nil)
 		if err != nil {
@@ -129,23 +141,30 @@ func TestAutostartRereadsBeforeStarting(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	for _, n := range []string{"was", "now-off"} {
-		ok, err := ru.autostartStart(ctx, n)
-		if ok || err != nil {
-			t.Errorf("autostartStart(%s) = %v, %v; want it left alone", n, ok, err)
+	running := func(context.Context) bool { return false }
+	for _, n := range []string{"was", "now-off", "moved"} {
+		delay, err := ru.autostartStart(ctx, n, running)
+		if delay >= 0 || err != nil {
+			t.Errorf("autostartStart(%s) = %s, %v; want it left alone", n, delay, err)
 		}
 	}
 
 	t0 := time.Now()
-	ok, err := ru.autostartOne(ctx, "gone")
-	if ok || !api.StatusErrorCheck(err, http.StatusNotFound) || time.Since(t0) >= autostartRetry {
-		t.Errorf("autostartOne(gone) = %v, %v after %s; want a 404 at once, no retry", ok, err, time.Since(t0))
+	delay, err := ru.autostartOne(ctx, "gone", running)
+	if delay >= 0 || err != nil || time.Since(t0) >= autostartRetry {
+		t.Errorf("autostartOne(gone) = %s, %v after %s; want it left alone at once", delay, err, time.Since(t0))
+	}
+
+	evacuating := func(context.Context) bool { return true }
+	_, err = ru.autostartStart(ctx, "wants", evacuating)
+	if !errors.Is(err, errAutostartPaused) {
+		t.Errorf("autostartStart(wants) on an evacuating member = %v, want paused", err)
 	}
 
 	// Positive control: one still to start is started (and fails here: no storage).
-	ok, err = ru.autostartStart(ctx, "wants")
-	if !ok || err == nil {
-		t.Errorf("autostartStart(wants) = %v, %v; want a start tried", ok, err)
+	_, err = ru.autostartStart(ctx, "wants", running)
+	if err == nil || !strings.Contains(err.Error(), "no storage in this test") {
+		t.Errorf("autostartStart(wants) = %v; want a start tried", err)
 	}
 }
 

@@ -162,10 +162,12 @@ func (ru *Runner) cleanupStopped(inst *db.Instance, profiles map[string]*db.Prof
 // ephemeral instance is never brought back: it ends when it stops.)
 func stoppedItself(last *container.Exit) bool {
 	switch {
-	case last == nil || last.Term:
+	case last == nil:
 		return false
-	case last.Requested:
+	case last.Requested: // the admin's stop, even if the host's shutdown crossed it
 		return true
+	case last.Term:
+		return false
 	}
 
 	switch last.Reason {

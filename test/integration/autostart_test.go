@@ -42,7 +42,7 @@ func TestRestoreAfterHostRestart(t *testing.T) {
 
 	// early's monitor gets SIGTERM while the daemon runs: stopped, still meant to run.
 	monitorSignal(t, d, "early", syscall.SIGTERM)
-	cfgWait(t, func() bool { return cfgStatus(t, d, "early") == "Stopped" })
+	waitUntil(t, time.Minute, func() bool { return cfgStatus(t, d, "early") == "Stopped" })
 	if inst, _, err := d.c.GetInstance(t.Context(), "early"); err != nil || inst.Config["volatile.last_state.power"] != "RUNNING" {
 		t.Errorf("early's last state after its monitor's SIGTERM: %v %v, want RUNNING", inst.Config["volatile.last_state.power"], err)
 	}
@@ -69,7 +69,7 @@ func TestRestoreAfterHostRestart(t *testing.T) {
 	// socket goes) before the daemon starts.
 	for _, n := range []string{"down", "never", "off"} {
 		exit := filepath.Join(d.dir, "instances", n, "run", "exit.json")
-		cfgWait(t, func() bool { _, err := os.Stat(exit); return err == nil })
+		waitUntil(t, time.Minute, func() bool { _, err := os.Stat(exit); return err == nil })
 		if alive(old[n], 30*time.Second) {
 			t.Fatalf("%s's init %d still runs after its stop", n, old[n])
 		}
@@ -77,7 +77,7 @@ func TestRestoreAfterHostRestart(t *testing.T) {
 
 	d.start()
 	for _, n := range []string{"down", "early", "lost"} {
-		cfgWait(t, func() bool { return cfgStatus(t, d, n) == "Running" })
+		waitUntil(t, time.Minute, func() bool { return cfgStatus(t, d, n) == "Running" })
 		if pid := d.initPID(n); pid == old[n] {
 			t.Errorf("%s runs its old init %d: not restarted", n, pid)
 		}
@@ -124,5 +124,19 @@ func monitorSignal(t *testing.T, d *daemon, name string, sig syscall.Signal) {
 	err := syscall.Kill(mon, sig)
 	if err != nil {
 		t.Fatalf("signalling the monitor %d of %s: %v", mon, name, err)
+	}
+}
+
+// waitUntil polls cond until it holds, failing t after limit: a clean stop may take its
+// 30 s budget on a loaded host.
+func waitUntil(t *testing.T, limit time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("still not so after %s", limit)
+		}
+
+		time.Sleep(50 * time.Millisecond)
 	}
 }
