@@ -288,24 +288,8 @@ func TestMonitorSIGTERM(t *testing.T) {
 
 	waitRunning(t, pid)
 
-	p, err := os.FindProcess(mon)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	err = p.Signal(syscall.SIGTERM)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	select {
-	case <-m.Done():
-	case <-time.After(30 * time.Second):
-		t.Fatal("Done not closed after SIGTERM to the monitor")
-	}
-
 	// Term: the daemon's next start brings it back, as after the host's shutdown.
-	e := m.Exit()
+	e := sigtermMonitor(t, m, mon)
 	if e == nil || e.Killed || e.Reason != "poweroff" || !e.Term {
 		t.Errorf("exit after SIGTERM = %+v", e)
 	}
@@ -330,18 +314,7 @@ func TestMonitorSIGTERMShutdownTimeout(t *testing.T) {
 
 	waitRunning(t, pid)
 
-	err := syscall.Kill(mon, syscall.SIGTERM)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	select {
-	case <-m.Done():
-	case <-time.After(30 * time.Second):
-		t.Fatal("Done not closed after SIGTERM to the monitor")
-	}
-
-	e := m.Exit()
+	e := sigtermMonitor(t, m, mon)
 	if e == nil || !e.Killed || !e.Term {
 		t.Errorf("exit after SIGTERM with a 0 s shutdown timeout = %+v, want killed and Term", e)
 	}
@@ -418,4 +391,22 @@ func waitState(t *testing.T, m *Monitor, status string) {
 
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// sigtermMonitor sends the monitor mon of m SIGTERM, as the host's shutdown does, and
+// returns how init ended.
+func sigtermMonitor(t *testing.T, m *Monitor, mon int) *Exit {
+	t.Helper()
+	err := syscall.Kill(mon, syscall.SIGTERM)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	select {
+	case <-m.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("Done not closed after SIGTERM to the monitor")
+	}
+
+	return m.Exit()
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"time"
 )
 
 // lxdParallelRuns caps the rounds of LXD's parallel figure: one round takes LXD tens of
@@ -42,35 +41,14 @@ func lxdParallelRun(ctx context.Context, l *lxdDaemon, r *report, run int) error
 		wg.Wait()
 	}()
 
-	pids := make([]int, len(names))
-	errs := make([]error, len(names))
-	var returned time.Duration
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	m0 := monotonic()
-	for j, n := range names {
-		wg.Go(func() {
-			err := l.start(ctx, "launch", "debian12", n)
-			if err != nil {
-				errs[j] = err
-				return
-			}
-
-			mu.Lock()
-			returned = max(returned, monotonic()-m0)
-			mu.Unlock()
-
-			pids[j], errs[j] = l.waitRunningPID(ctx, n)
-		})
-	}
-
-	wg.Wait()
-	last, err := lastFinish(names, pids, errs)
+	returned, running, err := launchAtOnce(names,
+		func(n string) error { return l.start(ctx, "launch", "debian12", n) },
+		func(n string) (int, error) { return l.waitRunningPID(ctx, n) })
 	if err != nil {
 		return fmt.Errorf("LXD parallel launches: %w", err)
 	}
 
 	r.add("LXD: "+parallelReturnedRow, returned)
-	r.add("LXD: "+parallelRunningRow, last-m0)
+	r.add("LXD: "+parallelRunningRow, running)
 	return nil
 }

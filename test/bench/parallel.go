@@ -41,19 +41,33 @@ func parallelRun(b *berthd, r *report, run int) error {
 		}
 	}()
 
+	returned, running, err := launchAtOnce(names,
+		func(n string) error { _, err := b.berth("launch", "debian/12", n); return err },
+		b.waitInstance)
+	if err != nil {
+		return fmt.Errorf("parallel launch: %w", err)
+	}
+
+	r.add(parallelReturnedRow, returned)
+	r.add(parallelRunningRow, running)
+	return nil
+}
+
+// launchAtOnce launches names all at once (launch returns once the command does; wait
+// returns the init pid once systemd is up) and returns how long until the last command
+// returned and until the last systemd finished booting. The latter ends at systemd's own
+// finish, not when the bench saw it, read once all have booted: a read is two execs, CPU
+// the boots still running would lose.
+func launchAtOnce(names []string, launch func(string) error, wait func(string) (int, error)) (returned, running time.Duration, err error) {
 	pids := make([]int, len(names))
 	errs := make([]error, len(names))
-	var returned time.Duration
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	m0 := monotonic()
 	for j, n := range names {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, err := b.berth("launch", "debian/12", n)
-			if err != nil {
-				errs[j] = err
+		wg.Go(func() {
+			errs[j] = launch(n)
+			if errs[j] != nil {
 				return
 			}
 
@@ -61,21 +75,17 @@ func parallelRun(b *berthd, r *report, run int) error {
 			returned = max(returned, monotonic()-m0)
 			mu.Unlock()
 
-			pids[j], errs[j] = b.waitInstance(n)
-		}()
+			pids[j], errs[j] = wait(n)
+		})
 	}
 
 	wg.Wait()
-	// The figure ends at the last systemd's finish, not when the bench saw it, read once
-	// all have booted: a read is two execs, CPU the boots still running would lose.
 	last, err := lastFinish(names, pids, errs)
 	if err != nil {
-		return fmt.Errorf("parallel launch: %w", err)
+		return 0, 0, err
 	}
 
-	r.add(parallelReturnedRow, returned)
-	r.add(parallelRunningRow, last-m0)
-	return nil
+	return returned, last - m0, nil
 }
 
 // lastFinish is the latest of the boots' finish of the instances names, whose inits are
