@@ -47,6 +47,8 @@ type instanceService interface {
 	Restart(ctx context.Context, name string, timeout time.Duration, force bool) error
 	Freeze(ctx context.Context, name string) error
 	Unfreeze(ctx context.Context, name string) error
+	// AutostartBarrier waits out an autostart's start under way (an evacuation's).
+	AutostartBarrier()
 
 	// Publishing.
 	CheckPublishable(ctx context.Context, name, snap string) error

@@ -435,9 +435,16 @@ func shutdownTimeout(config map[string]string) time.Duration {
 }
 
 func (h daemonEvacuationHost) SetEvacuated(ctx context.Context, member string, evacuated bool) error {
-	return h.d.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+	err := h.d.db.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
 		return tx.SetMemberEvacuated(ctx, member, evacuated)
 	})
+	if err == nil && evacuated {
+		// The daemon's start may be autostarting instances: one it starts now would not
+		// be in the list the evacuation takes next.
+		h.d.instances.AutostartBarrier()
+	}
+
+	return err
 }
 
 func (h daemonEvacuationHost) Stop(ctx context.Context, key string, timeout time.Duration, force bool) error {

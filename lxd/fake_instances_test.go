@@ -130,6 +130,9 @@ func (f *fakeInstances) List(_ context.Context, full bool) ([]api.InstanceFull, 
 	return out, nil
 }
 
+// AutostartBarrier: the fake autostarts nothing.
+func (f *fakeInstances) AutostartBarrier() {}
+
 // ListLocal is List: every fake instance is the fake daemon's own.
 func (f *fakeInstances) ListLocal(ctx context.Context, full bool) ([]api.InstanceFull, error) {
 	return f.List(ctx, full)

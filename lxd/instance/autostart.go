@@ -95,6 +95,9 @@ func (ru *Runner) autostartOne(ctx context.Context, key string, paused func(cont
 // moved or deleted since the pass listed it. It returns the instance's
 // boot.autostart.delay once started, -1 if it was left alone.
 func (ru *Runner) autostartStart(ctx context.Context, key string, paused func(context.Context) bool) (time.Duration, error) {
+	ru.autostartMu.Lock()
+	defer ru.autostartMu.Unlock()
+
 	unlock := ru.host.lock(key)
 	defer unlock()
 
@@ -126,6 +129,15 @@ func (ru *Runner) autostartStart(ctx context.Context, key string, paused func(co
 	}
 
 	return autostartDelay(l.config), nil
+}
+
+// AutostartBarrier returns once no autostart start is under way. An evacuation calls it
+// after recording the member evacuated: a start that began before has ended (and the
+// evacuation sees the instance running), one that begins later sees the evacuation and
+// does not start.
+func (ru *Runner) AutostartBarrier() {
+	ru.autostartMu.Lock()
+	defer ru.autostartMu.Unlock()
 }
 
 // autostartOrder is the instances of list to autostart, in the order to start them.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -172,3 +173,66 @@ func TestAutostartRereadsBeforeStarting(t *testing.T) {
 type noStartPool struct{ *recordPool }
 
 func (noStartPool) RootQuota(string) error { return errors.New("no storage in this test") }
+
+// An evacuation records the member evacuated, then waits out an autostart's start under
+// way (AutostartBarrier) before it lists what runs: the barrier returns only once that
+// start has ended, and the next start sees the evacuation.
+func TestAutostartBarrier(t *testing.T) {
+	ctx := context.Background()
+	d, dir := stateDB(t)
+	err := d.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		_, err := tx.CreateInstance(ctx, db.Instance{Name: "c1", Type: "container",
+			Config: map[string]string{"volatile.last_state.power": "RUNNING", "volatile.idmap.base": "1065536"}})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	m := NewManager(Config{Dir: dir, DB: d, Pools: fakePools{"default": noStartPool{&recordPool{}}}, PoolName: "default",
+		Log: slog.New(slog.DiscardHandler), MemberID: db.SelfMemberID})
+	ru := m.Runner()
+
+	var evacuated atomic.Bool
+	inStart, release := make(chan struct{}), make(chan struct{})
+	paused := func(context.Context) bool {
+		v := evacuated.Load()
+		if !v {
+			close(inStart) // this start is under way, the evacuation not yet seen: hold it
+			<-release
+		}
+
+		return v
+	}
+
+	started := make(chan error, 1)
+	go func() {
+		_, err := ru.autostartStart(ctx, "c1", paused)
+		started <- err
+	}()
+
+	<-inStart
+	evacuated.Store(true)
+	barrier := make(chan struct{})
+	go func() {
+		ru.AutostartBarrier()
+		close(barrier)
+	}()
+
+	select {
+	case <-barrier:
+		t.Fatal("AutostartBarrier returned while a start was under way")
+	case <-time.After(100 * time.Millisecond):
+	}
+
+	close(release)
+	<-barrier
+	if err := <-started; err == nil || errors.Is(err, errAutostartPaused) {
+		t.Errorf("the start under way = %v, want it tried (and failed: no storage)", err)
+	}
+
+	_, err = ru.autostartStart(ctx, "c1", paused)
+	if !errors.Is(err, errAutostartPaused) {
+		t.Errorf("a start after the barrier = %v, want paused", err)
+	}
+}

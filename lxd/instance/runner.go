@@ -66,6 +66,10 @@ type Runner struct {
 	nicMu     sync.Mutex
 	following map[*container.Monitor]bool // monitors whose reboots followReboots watches
 
+	// autostartMu is held by an autostart's start, checks and all, so that an evacuation
+	// can wait one out (AutostartBarrier).
+	autostartMu sync.Mutex
+
 	resumeMu    sync.Mutex
 	resumeQueue []resumeItem // instances whose port filters Resume refreshes, in order
 	resuming    bool         // refreshQueued runs
