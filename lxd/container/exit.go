@@ -31,6 +31,13 @@ func LastExit(runDir string) (*Exit, error) {
 	return &e, nil
 }
 
+// HostShutdown says whether the container went down because the host was shutting down
+// (its monitor's own SIGTERM began the stop) and not at the daemon's request, which wins
+// when both crossed: such a container is still meant to run. A nil e says nothing.
+func (e *Exit) HostShutdown() bool {
+	return e != nil && e.Term && !e.Requested
+}
+
 // exitFromStatus classifies init's wait status. In a pid namespace,
 // reboot(2) from its init does not reboot the host: the kernel kills init
 // with SIGHUP for a restart and SIGINT for power-off or halt.

@@ -76,6 +76,7 @@ func TestStoppedItself(t *testing.T) {
 		{nil, false},
 		{&container.Exit{Reason: "poweroff", Signal: 2}, true},
 		{&container.Exit{Reason: "poweroff", Signal: 2, Term: true}, false},
+		{&container.Exit{Reason: "poweroff", Signal: 2, Term: true, Requested: true}, true},
 		{&container.Exit{Reason: "exit"}, true},
 		{&container.Exit{Reason: "killed", Killed: true}, true},
 		{&container.Exit{Reason: "signal", Signal: 9}, false},

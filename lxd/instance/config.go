@@ -146,11 +146,12 @@ const maxConfigWait = time.Hour
 // HostShutdownTimeout is boot.host_shutdown_timeout, LXD's budget for a clean stop when
 // the host stops an instance (at most an hour); nil when unset, unusable or negative.
 func HostShutdownTimeout(config map[string]string) *time.Duration {
-	d, ok := SecondsConfig(config, "boot.host_shutdown_timeout")
-	if !ok || strings.HasPrefix(config["boot.host_shutdown_timeout"], "-") {
+	n, err := strconv.ParseInt(config["boot.host_shutdown_timeout"], 10, 64)
+	if err != nil || n < 0 {
 		return nil
 	}
 
+	d := boundedSeconds(n)
 	return &d
 }
 
@@ -162,7 +163,13 @@ func SecondsConfig(config map[string]string, key string) (d time.Duration, ok bo
 		return 0, false
 	}
 
-	return time.Duration(min(max(n, 0), int64(maxConfigWait/time.Second))) * time.Second, true
+	return boundedSeconds(n), true
+}
+
+// boundedSeconds is n seconds within [0, maxConfigWait] (bounded before the product, which
+// could overflow).
+func boundedSeconds(n int64) time.Duration {
+	return time.Duration(min(max(n, 0), int64(maxConfigWait/time.Second))) * time.Second
 }
 
 func isCPU(v string) error {

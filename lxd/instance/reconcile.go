@@ -161,13 +161,12 @@ func (ru *Runner) cleanupStopped(inst *db.Instance, profiles map[string]*db.Prof
 // elsewhere (the OOM killer) is a container that went down while meant to run. (An
 // ephemeral instance is never brought back: it ends when it stops.)
 func stoppedItself(last *container.Exit) bool {
-	switch {
-	case last == nil:
+	if last == nil || last.HostShutdown() {
 		return false
-	case last.Requested: // the admin's stop, even if the host's shutdown crossed it
+	}
+
+	if last.Requested { // the admin's stop, even if the host's shutdown crossed it
 		return true
-	case last.Term:
-		return false
 	}
 
 	switch last.Reason {

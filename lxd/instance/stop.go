@@ -149,7 +149,7 @@ func (ru *Runner) stopped(name string, mon *container.Monitor, exit *container.E
 		}
 
 		ephemeral = inst.Ephemeral
-		if exit != nil && exit.Term && !exit.Requested {
+		if exit.HostShutdown() {
 			// Its monitor stopped it on SIGTERM: the host is shutting down. It stays
 			// meant to run, and the daemon's next start brings it back (Autostart).
 			return nil

@@ -533,12 +533,5 @@ func cfgStatus(t *testing.T, d *daemon, name string) string {
 
 func cfgWait(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out waiting")
-		}
-
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitUntil(t, 20*time.Second, cond)
 }
