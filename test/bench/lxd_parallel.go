@@ -41,14 +41,13 @@ func lxdParallelRun(ctx context.Context, l *lxdDaemon, r *report, run int) error
 		wg.Wait()
 	}()
 
-	returned, running, err := launchAtOnce(names,
+	got, err := launchAtOnce(names,
 		func(n string) error { return l.start(ctx, "launch", "debian12", n) },
 		func(n string) (int, error) { return l.waitRunningPID(ctx, n) })
 	if err != nil {
 		return fmt.Errorf("LXD parallel launches: %w", err)
 	}
 
-	r.add("LXD: "+parallelReturnedRow, returned)
-	r.add("LXD: "+parallelRunningRow, running)
+	r.addAtOnce("LXD: ", got)
 	return nil
 }

@@ -21,6 +21,9 @@ var lxdPairs = map[string][][]string{
 	"LXD: start -> running / systemd userspace boot":        {{"start -> running / systemd userspace boot"}},
 	"LXD: " + parallelReturnedRow:                           {{"parallel launches (last command returns)"}},
 	"LXD: " + parallelRunningRow:                            {{"parallel launches -> all running"}},
+	"LXD: " + parallelBootsRow:                              {{"parallel launches: CPU of the boots ("}},
+	"LXD: " + parallelFloorRow:                              {{"parallel launches: CPU of the boots /"}},
+	"LXD: " + parallelOutsideRow:                            {{"parallel launches: CPU outside"}},
 	"LXD: lxc list, 10 instances (10 running)":              {{"list", ", 10 instances"}},
 	// Same client against both daemons first.
 	"LXD: lxc exec NAME -- true":             {{"lxc exec"}, {"exec"}},

@@ -65,9 +65,8 @@ func TestPlaceLXDBootRows(t *testing.T) {
 		r.addBoot(what, 0, boot{userspace: time.Millisecond, finish: 10 * time.Millisecond})
 	}
 
-	for _, n := range []string{parallelReturnedRow, parallelRunningRow, "LXD: " + parallelReturnedRow, "LXD: " + parallelRunningRow} {
-		r.add(n, time.Second)
-	}
+	r.addAtOnce("", atOnce{})
+	r.addAtOnce("LXD: ", atOnce{})
 
 	placeLXDRows(r)
 	want := []string{
@@ -87,6 +86,12 @@ func TestPlaceLXDBootRows(t *testing.T) {
 		"LXD: 10 parallel launches (last command returns)",
 		"10 parallel launches -> all running",
 		"LXD: 10 parallel launches -> all running",
+		parallelBootsRow,
+		"LXD: " + parallelBootsRow,
+		parallelFloorRow,
+		"LXD: " + parallelFloorRow,
+		parallelOutsideRow,
+		"LXD: " + parallelOutsideRow,
 	}
 
 	if !reflect.DeepEqual(r.names, want) {

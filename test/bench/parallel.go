@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -13,6 +14,9 @@ const parallelLaunches = 10
 var (
 	parallelReturnedRow = fmt.Sprintf("%d parallel launches (last command returns)", parallelLaunches)
 	parallelRunningRow  = fmt.Sprintf("%d parallel launches -> all running", parallelLaunches)
+	parallelBootsRow    = fmt.Sprintf("%d parallel launches: CPU of the boots (containers' cgroups)", parallelLaunches)
+	parallelFloorRow    = fmt.Sprintf("%d parallel launches: CPU of the boots / %d CPUs (floor of -> running)", parallelLaunches, runtime.NumCPU())
+	parallelOutsideRow  = fmt.Sprintf("%d parallel launches: CPU outside the containers", parallelLaunches)
 )
 
 // benchParallel launches parallelLaunches containers at once, *runs times, and measures
@@ -41,24 +45,49 @@ func parallelRun(b *berthd, r *report, run int) error {
 		}
 	}()
 
-	returned, running, err := launchAtOnce(names,
+	got, err := launchAtOnce(names,
 		func(n string) error { _, err := b.berth("launch", "debian/12", n); return err },
 		b.waitInstance)
 	if err != nil {
 		return fmt.Errorf("parallel launch: %w", err)
 	}
 
-	r.add(parallelReturnedRow, returned)
-	r.add(parallelRunningRow, running)
+	r.addAtOnce("", got)
 	return nil
+}
+
+// addAtOnce records what launchAtOnce measured, its rows prefixed with prefix.
+func (r *report) addAtOnce(prefix string, got atOnce) {
+	r.add(prefix+parallelReturnedRow, got.returned)
+	r.add(prefix+parallelRunningRow, got.running)
+	r.add(prefix+parallelBootsRow, got.boots)
+	r.add(prefix+parallelFloorRow, got.boots/time.Duration(runtime.NumCPU()))
+	r.add(prefix+parallelOutsideRow, got.outside)
+}
+
+// atOnce is what launchAtOnce measured.
+type atOnce struct {
+	returned time.Duration // until the last command returned
+	running  time.Duration // until the last systemd finished booting
+	// The CPU time the boots took in the containers' own cgroups, and all other CPU time
+	// the machine spent meanwhile (the daemon, monitors, the kernel's work for them, the
+	// bench's own waits, anything else running). The boots' CPU spread over every CPU is
+	// the floor under running, whatever the daemon does: it says what the machine allows.
+	boots, outside time.Duration
 }
 
 // launchAtOnce launches names all at once (launch returns once the command does; wait
 // returns the init pid once systemd is up) and returns how long until the last command
-// returned and until the last systemd finished booting. The latter ends at systemd's own
-// finish, not when the bench saw it, read once all have booted: a read is two execs, CPU
-// the boots still running would lose.
-func launchAtOnce(names []string, launch func(string) error, wait func(string) (int, error)) (returned, running time.Duration, err error) {
+// returned and until the last systemd finished booting, and where the CPU went. The
+// latter ends at systemd's own finish, not when the bench saw it, read once all have
+// booted: a read is two execs, CPU the boots still running would lose.
+func launchAtOnce(names []string, launch func(string) error, wait func(string) (int, error)) (atOnce, error) {
+	var got atOnce
+	busy0, err := machineBusy()
+	if err != nil {
+		return got, err
+	}
+
 	pids := make([]int, len(names))
 	errs := make([]error, len(names))
 	var mu sync.Mutex
@@ -72,7 +101,7 @@ func launchAtOnce(names []string, launch func(string) error, wait func(string) (
 			}
 
 			mu.Lock()
-			returned = max(returned, monotonic()-m0)
+			got.returned = max(got.returned, monotonic()-m0)
 			mu.Unlock()
 
 			pids[j], errs[j] = wait(n)
@@ -80,12 +109,18 @@ func launchAtOnce(names []string, launch func(string) error, wait func(string) (
 	}
 
 	wg.Wait()
-	last, err := lastFinish(names, pids, errs)
+	got.boots, got.outside, err = cpuSince(busy0, names, pids, errs)
 	if err != nil {
-		return 0, 0, err
+		return got, err
 	}
 
-	return returned, last - m0, nil
+	last, err := lastFinish(names, pids, errs)
+	if err != nil {
+		return got, err
+	}
+
+	got.running = last - m0
+	return got, nil
 }
 
 // lastFinish is the latest of the boots' finish of the instances names, whose inits are
