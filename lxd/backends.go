@@ -162,6 +162,8 @@ type poolService interface {
 
 type networkService interface {
 	List(ctx context.Context) ([]api.Network, error)
+	// Errored lists the managed networks whose last start failed.
+	Errored() []string
 	Get(ctx context.Context, name string) (*api.Network, error)
 	State(name string) (*api.NetworkState, error)
 	Create(ctx context.Context, req api.NetworksPost) error

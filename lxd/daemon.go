@@ -73,6 +73,10 @@ type Daemon struct {
 	// and placement; nil on a host never clustered (cluster_members.go).
 	membership membership
 
+	// The API's router, built once (apiHandler).
+	apiOnce sync.Once
+	api     http.Handler
+
 	// The HTTPS API (daemon_remote.go).
 	cert            *listener.Cert
 	trust           *trust.Store
@@ -164,6 +168,7 @@ func run(dir string, log *slog.Logger, preseed *preseedFile) error {
 
 // init prepares the state directory and subsystems, and reconciles what the last run left.
 func (d *Daemon) init(ctx context.Context) error {
+	sealed := startSealing()
 	for _, sub := range []string{"", "instances", "images", "storage-pools"} {
 		err := os.MkdirAll(filepath.Join(d.dir, sub), 0o711)
 		if err != nil {
@@ -204,15 +209,6 @@ func (d *Daemon) init(ctx context.Context) error {
 		return err
 	}
 
-	// The sealed copy stays open for the daemon's lifetime: monitors are started from it.
-	exe, exeFile, err := sys.SealedSelfExe()
-	if err != nil {
-		return fmt.Errorf("sealing own binary: %w", err)
-	}
-
-	d.exeFile = exeFile // keep it referenced: a collected *os.File closes its fd
-	d.exePath = exe
-
 	err = container.CheckInitExe()
 	if err != nil {
 		d.log.Warn("container init", "warning", err)
@@ -250,6 +246,15 @@ func (d *Daemon) init(ctx context.Context) error {
 
 	d.networks = nets
 	d.checkNetworks(ctx)
+
+	// The sealed copy stays open for the daemon's lifetime: monitors are started from it.
+	exe, exeFile, err := sealed.wait()
+	if err != nil {
+		return fmt.Errorf("sealing own binary: %w", err)
+	}
+
+	d.exeFile = exeFile // keep it referenced: a collected *os.File closes its fd
+	d.exePath = exe
 	var backups *backup.Service
 	mgr := instance.NewManager(instance.Config{
 		Dir:      d.dir,
@@ -314,6 +319,32 @@ func (d *Daemon) init(ctx context.Context) error {
 	}()
 
 	return nil
+}
+
+// sealing is the sealed copy of the daemon's own binary (sys.SealedSelfExe) being made
+// while the rest of the start goes on: a copy of ~33 MB, ~25 ms of every start on the
+// 2-core VM, that nothing needs before the instance manager.
+type sealing struct {
+	done chan struct{}
+	path string
+	file *os.File
+	err  error
+}
+
+func startSealing() *sealing {
+	s := &sealing{done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		s.path, s.file, s.err = sys.SealedSelfExe()
+	}()
+
+	return s
+}
+
+// wait returns the copy's path and file once it is made.
+func (s *sealing) wait() (string, *os.File, error) {
+	<-s.done
+	return s.path, s.file, s.err
 }
 
 // startLXCFS supervises lxcfs when it is installed and waits a little for it to mount, so

@@ -58,7 +58,7 @@ func (d *Daemon) initRemote(ctx context.Context) error {
 		return &d.currentCert().KeyPair, nil
 	}
 	d.https = listener.New(listener.Config{
-		Name: "https", Handler: d.router(), TLS: tlsConfig, Log: d.log, ConnContext: trust.TLSConnContext,
+		Name: "https", Handler: d.apiHandler(), TLS: tlsConfig, Log: d.log, ConnContext: trust.TLSConnContext,
 	})
 	d.metricsListener = listener.New(listener.Config{
 		Name: "metrics", Handler: d.metricsRouter(), TLS: tlsConfig, Log: d.log, ConnContext: trust.TLSConnContext,
@@ -100,12 +100,21 @@ func (d *Daemon) stopListeners() {
 // unixServer is the unix socket's HTTP server: the socket's peer is the administrator,
 // recorded with its credentials for the audit log.
 func (d *Daemon) unixServer() *http.Server {
-	return &http.Server{Handler: d.router(), ReadHeaderTimeout: 10 * time.Second, ConnContext: trust.UnixConnContext}
+	return &http.Server{Handler: d.apiHandler(), ReadHeaderTimeout: 10 * time.Second, ConnContext: trust.UnixConnContext}
+}
+
+// apiHandler is the API's router, built once and shared by the unix socket, HTTPS and
+// metrics listeners: it holds no listener's state (a caller's trust comes from its
+// connection, trust.UnixConnContext and TLSConnContext), and gorilla/mux compiles a
+// regular expression per route, ~6 ms of every daemon start per build on the 2-core VM.
+func (d *Daemon) apiHandler() http.Handler {
+	d.apiOnce.Do(func() { d.api = d.router() })
+	return d.api
 }
 
 // metricsRouter serves /1.0/metrics alone: the metrics listener is for scrapers.
 func (d *Daemon) metricsRouter() http.Handler {
-	api := d.router()
+	api := d.apiHandler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/1.0/metrics" {
 			// Whoever it is, the caller is refused: it gets an untrusted caller's limits.

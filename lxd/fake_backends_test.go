@@ -37,6 +37,8 @@ func (fakePool) DeleteImage(fp string) error {
 // loopback, read-only.
 type fakeNetworks struct{}
 
+func (fakeNetworks) Errored() []string { return []string{} }
+
 func (fakeNetworks) List(context.Context) ([]api.Network, error) {
 	return []api.Network{
 		{Name: "berthbr0", Type: "bridge", Managed: true, Status: "Created", UsedBy: []string{"/1.0/profiles/default"},

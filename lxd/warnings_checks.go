@@ -47,22 +47,11 @@ func (d *Daemon) checkHost(ctx context.Context, tuned tuning.Report) {
 // checkNetworks records a managed network that did not start, and resolves the warning
 // of one that now runs.
 func (d *Daemon) checkNetworks(ctx context.Context) {
-	list, err := d.networks.List(ctx)
-	if err != nil {
-		return
-	}
-
 	failed := []string{}
-	for _, n := range list {
-		if !n.Managed {
-			continue
-		}
-
-		url := "/1.0/networks/" + n.Name
-		if n.Status == "Errored" {
-			failed = append(failed, url)
-			d.warnings.Record(ctx, warnings.NetworkFailed, url, fmt.Sprintf("network %s did not start; see berthd's log", n.Name))
-		}
+	for _, name := range d.networks.Errored() {
+		url := "/1.0/networks/" + name
+		failed = append(failed, url)
+		d.warnings.Record(ctx, warnings.NetworkFailed, url, fmt.Sprintf("network %s did not start; see berthd's log", name))
 	}
 
 	d.warnings.ResolveOthers(ctx, warnings.NetworkFailed, failed)

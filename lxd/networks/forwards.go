@@ -253,12 +253,16 @@ func (s *Service) applyForwardsTx(ctx context.Context, tx *db.Tx, n *api.Network
 // applyForwards writes a network's forward rules from the database (a network started or
 // renamed).
 func (s *Service) applyForwards(ctx context.Context, name string) {
-	n, err := s.getManaged(ctx, name)
-	if err == nil {
-		err = s.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
-			return s.applyForwardsTx(ctx, tx, n)
-		})
-	}
+	// The network's row, not Get: its used_by would read every instance's devices, for
+	// each network at every daemon start.
+	err := s.db.ReadTransaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		row, err := tx.GetNetwork(ctx, name)
+		if err != nil {
+			return err
+		}
+
+		return s.applyForwardsTx(ctx, tx, s.toAPI(row, nil))
+	})
 
 	if err != nil {
 		s.log.Warn("applying network forwards", "network", name, "err", err)

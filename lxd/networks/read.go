@@ -129,6 +129,21 @@ func (s *Service) List(ctx context.Context) ([]api.Network, error) {
 }
 
 // Get reads one network, managed or a host interface, with its users.
+// Errored lists the managed networks whose last start failed (status Errored, as List
+// says), sorted, from the running networks alone: the daemon's start checks this, and
+// List would also read every instance's NICs and list the host's links.
+func (s *Service) Errored() []string {
+	out := []string{}
+	for _, name := range s.mgr.Names() {
+		n, err := s.mgr.Get(name)
+		if err == nil && n.Status() == "Errored" {
+			out = append(out, name)
+		}
+	}
+
+	return out
+}
+
 func (s *Service) Get(ctx context.Context, name string) (*api.Network, error) {
 	var out *api.Network
 	var used map[string][]string

@@ -2,9 +2,13 @@ package integration
 
 import (
 	"net"
+	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/berth-dev/berth/lxd/firewall"
 )
 
 // helloServer runs a TCP server in a container that answers "hello forward" on port.
@@ -31,8 +35,8 @@ func dialUntil(addr string, wait time.Duration) (string, error) {
 // TestLXCNetworkForward: lxc network forward create/port add/list/show/delete on the
 // default network; TCP from the host to the listen address (the address of a bridge the
 // test creates, a host address) reaches a server in a container on the forwarded port and
-// on the default target; bad forwards are refused and change nothing; deleting the
-// forward stops the traffic.
+// on the default target; bad forwards are refused and change nothing; a daemon start
+// writes flushed forward rules again; deleting the forward stops the traffic.
 func TestLXCNetworkForward(t *testing.T) {
 	parallel(t)
 	d := startNetDaemon(t)
@@ -96,6 +100,26 @@ func TestLXCNetworkForward(t *testing.T) {
 	line, err = dialRead(fwd)
 	if err != nil || !strings.HasPrefix(line, "hello forward") {
 		t.Fatalf("forward after refused changes: %q %v", line, err)
+	}
+
+	// Each daemon start writes the forwards again from the database: rules that were
+	// flushed while it was down (a host reboot loses them all) come back.
+	d.kill(syscall.SIGTERM)
+	for _, chain := range []string{"forward-prerouting", "forward-output"} {
+		out, err := exec.Command("nft", "flush", "chain", "inet", firewall.TableName(def), chain).CombinedOutput()
+		if err != nil {
+			t.Fatalf("flushing %s: %v %s", chain, err, out)
+		}
+	}
+
+	if line, err := dialRead(fwd); err == nil {
+		t.Fatalf("%s answers with its rules flushed: %q", fwd, line)
+	}
+
+	d.start()
+	line, err = dialUntil(fwd, 10*time.Second)
+	if err != nil || !strings.HasPrefix(line, "hello forward") {
+		t.Fatalf("forward after a daemon start over flushed rules: %q %v", line, err)
 	}
 
 	lxc.must("network", "forward", "delete", def, listen.String())
