@@ -237,3 +237,40 @@ func TestAutostartBarrier(t *testing.T) {
 		t.Errorf("a start after the barrier = %v, want paused", err)
 	}
 }
+
+// A running instance (its monitor adopted) is passed over without its lock or a read:
+// at a start with hundreds running, the pass took each lock and read each instance twice
+// beside the daemon's first requests. Its lock is held here, so a pass that took it would
+// not end.
+func TestAutostartSkipsRunning(t *testing.T) {
+	ctx := context.Background()
+	d, dir := stateDB(t)
+	err := d.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
+		_, err := tx.CreateInstance(ctx, db.Instance{Name: "up", Type: "container",
+			Config: map[string]string{"volatile.last_state.power": "RUNNING", "volatile.idmap.base": "1065536"}})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	m := NewManager(Config{Dir: dir, DB: d, Pools: fakePools{"default": noStartPool{&recordPool{}}}, PoolName: "default",
+		Log: slog.New(slog.DiscardHandler), MemberID: db.SelfMemberID})
+	m.setMonitor("up", &container.Monitor{})
+	unlock := m.lock("up")
+	defer unlock()
+
+	var asked atomic.Int32
+	paused := func(context.Context) bool { asked.Add(1); return false }
+	done := make(chan error, 1)
+	go func() { done <- m.Runner().Autostart(ctx, paused) }()
+
+	select {
+	case err := <-done:
+		if err != nil || asked.Load() != 0 {
+			t.Errorf("Autostart = %v after %d evacuation checks; want nil and none", err, asked.Load())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Autostart waited for a running instance's lock")
+	}
+}

@@ -128,7 +128,6 @@ func (s *Service) List(ctx context.Context) ([]api.Network, error) {
 	return append(list, host...), nil
 }
 
-// Get reads one network, managed or a host interface, with its users.
 // Errored lists the managed networks whose last start failed (status Errored, as List
 // says), sorted, from the running networks alone: the daemon's start checks this, and
 // List would also read every instance's NICs and list the host's links.
@@ -144,6 +143,7 @@ func (s *Service) Errored() []string {
 	return out
 }
 
+// Get reads one network, managed or a host interface, with its users.
 func (s *Service) Get(ctx context.Context, name string) (*api.Network, error) {
 	var out *api.Network
 	var used map[string][]string

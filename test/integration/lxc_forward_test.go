@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/lxd/firewall"
+	"github.com/berth-dev/berth/test/testutil"
 )
 
 // helloServer runs a TCP server in a container that answers "hello forward" on port.
@@ -104,9 +105,10 @@ func TestLXCNetworkForward(t *testing.T) {
 
 	// Each daemon start writes the forwards again from the database: rules that were
 	// flushed while it was down (a host reboot loses them all) come back.
+	nft := testutil.LookPath(t, "nft", "Debian package nftables")
 	d.kill(syscall.SIGTERM)
 	for _, chain := range []string{"forward-prerouting", "forward-output"} {
-		out, err := exec.Command("nft", "flush", "chain", "inet", firewall.TableName(def), chain).CombinedOutput()
+		out, err := exec.Command(nft, "flush", "chain", "inet", firewall.TableName(def), chain).CombinedOutput()
 		if err != nil {
 			t.Fatalf("flushing %s: %v %s", chain, err, out)
 		}
