@@ -180,19 +180,7 @@ func (noStartPool) RootQuota(string) error { return errors.New("no storage in th
 // start has ended, and the next start sees the evacuation.
 func TestAutostartBarrier(t *testing.T) {
 	ctx := context.Background()
-	d, dir := stateDB(t)
-	err := d.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
-		_, err := tx.CreateInstance(ctx, db.Instance{Name: "c1", Type: "container",
-			Config: map[string]string{"volatile.last_state.power": "RUNNING", "volatile.idmap.base": "1065536"}})
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	m := NewManager(Config{Dir: dir, DB: d, Pools: fakePools{"default": noStartPool{&recordPool{}}}, PoolName: "default",
-		Log: slog.New(slog.DiscardHandler), MemberID: db.SelfMemberID})
-	ru := m.Runner()
+	ru := lastRunningManager(t, "c1").Runner()
 
 	var evacuated atomic.Bool
 	inStart, release := make(chan struct{}), make(chan struct{})
@@ -232,7 +220,7 @@ func TestAutostartBarrier(t *testing.T) {
 		t.Errorf("the start under way = %v, want it tried (and failed: no storage)", err)
 	}
 
-	_, err = ru.autostartStart(ctx, "c1", paused)
+	_, err := ru.autostartStart(ctx, "c1", paused)
 	if !errors.Is(err, errAutostartPaused) {
 		t.Errorf("a start after the barrier = %v, want paused", err)
 	}
@@ -244,18 +232,7 @@ func TestAutostartBarrier(t *testing.T) {
 // not end.
 func TestAutostartSkipsRunning(t *testing.T) {
 	ctx := context.Background()
-	d, dir := stateDB(t)
-	err := d.Transaction(ctx, func(ctx context.Context, tx *db.Tx) error {
-		_, err := tx.CreateInstance(ctx, db.Instance{Name: "up", Type: "container",
-			Config: map[string]string{"volatile.last_state.power": "RUNNING", "volatile.idmap.base": "1065536"}})
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	m := NewManager(Config{Dir: dir, DB: d, Pools: fakePools{"default": noStartPool{&recordPool{}}}, PoolName: "default",
-		Log: slog.New(slog.DiscardHandler), MemberID: db.SelfMemberID})
+	m := lastRunningManager(t, "up")
 	m.setMonitor("up", &container.Monitor{})
 	unlock := m.lock("up")
 	defer unlock()
@@ -273,4 +250,22 @@ func TestAutostartSkipsRunning(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Autostart waited for a running instance's lock")
 	}
+}
+
+// lastRunningManager is a Manager over a database holding one instance, name, whose last
+// state is RUNNING, on a pool where every start fails at its first step.
+func lastRunningManager(t *testing.T, name string) *Manager {
+	t.Helper()
+	d, dir := stateDB(t)
+	err := d.Transaction(context.Background(), func(ctx context.Context, tx *db.Tx) error {
+		_, err := tx.CreateInstance(ctx, db.Instance{Name: name, Type: "container",
+			Config: map[string]string{"volatile.last_state.power": "RUNNING", "volatile.idmap.base": "1065536"}})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	return NewManager(Config{Dir: dir, DB: d, Pools: fakePools{"default": noStartPool{&recordPool{}}}, PoolName: "default",
+		Log: slog.New(slog.DiscardHandler), MemberID: db.SelfMemberID})
 }
