@@ -255,6 +255,7 @@ func (d *Daemon) init(ctx context.Context) error {
 
 	d.exeFile = exeFile // keep it referenced: a collected *os.File closes its fd
 	d.exePath = exe
+
 	var backups *backup.Service
 	mgr := instance.NewManager(instance.Config{
 		Dir:      d.dir,
