@@ -109,12 +109,18 @@ func launchAtOnce(names []string, launch func(string) error, wait func(string) (
 	}
 
 	wg.Wait()
-	got.boots, got.outside, err = cpuSince(busy0, names, pids, errs)
+	for j, name := range names {
+		if errs[j] != nil {
+			return got, fmt.Errorf("%s: %w", name, errs[j])
+		}
+	}
+
+	got.boots, got.outside, err = cpuSince(busy0, names, pids)
 	if err != nil {
 		return got, err
 	}
 
-	last, err := lastFinish(names, pids, errs)
+	last, err := lastFinish(names, pids)
 	if err != nil {
 		return got, err
 	}
@@ -124,14 +130,10 @@ func launchAtOnce(names []string, launch func(string) error, wait func(string) (
 }
 
 // lastFinish is the latest of the boots' finish of the instances names, whose inits are
-// pids, once every wait (errs) has ended.
-func lastFinish(names []string, pids []int, errs []error) (time.Duration, error) {
+// pids.
+func lastFinish(names []string, pids []int) (time.Duration, error) {
 	var last time.Duration
 	for j, name := range names {
-		if errs[j] != nil {
-			return 0, fmt.Errorf("%s: %w", name, errs[j])
-		}
-
 		b, err := bootOf(pids[j])
 		if err != nil {
 			return 0, fmt.Errorf("%s: %w", name, err)

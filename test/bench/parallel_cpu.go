@@ -8,21 +8,17 @@ import (
 	"time"
 )
 
-// cpuSince returns the CPU time the containers (the inits pids of names, whose waits
-// ended with errs) have used in their own cgroups, and the CPU time the rest of the
-// machine has used since it was busy0 busy (machineBusy). Both are read at once, so a
-// container's idle time after its boot counts on both sides of the same instant.
-func cpuSince(busy0 time.Duration, names []string, pids []int, errs []error) (boots, outside time.Duration, err error) {
+// cpuSince returns the CPU time the containers (the inits pids of names) have used in
+// their own cgroups, and the CPU time the rest of the machine has used since it was busy0
+// busy (machineBusy). Both are read at once, so a container's idle time after its boot
+// counts on both sides of the same instant.
+func cpuSince(busy0 time.Duration, names []string, pids []int) (boots, outside time.Duration, err error) {
 	busy1, err := machineBusy()
 	if err != nil {
 		return 0, 0, err
 	}
 
 	for j, name := range names {
-		if errs[j] != nil {
-			return 0, 0, fmt.Errorf("%s: %w", name, errs[j])
-		}
-
 		cpu, err := bootCPU(pids[j])
 		if err != nil {
 			return 0, 0, fmt.Errorf("%s: CPU of its cgroup: %w", name, err)
