@@ -203,7 +203,8 @@ func (l *lxdDaemon) addBoot(r *report, what string, m0 time.Duration, pid int) e
 	return nil
 }
 
-// lxdList launches instances up to 10 running and times `lxc list` (default columns).
+// lxdList launches instances up to 10 running and, once they have booted, times `lxc list`
+// (default columns).
 func lxdList(ctx context.Context, l *lxdDaemon, r *report, names []string) ([]string, error) {
 	for i := len(names); i < 10; i++ {
 		name := fmt.Sprintf("%s%d", l.prefix, i)
@@ -213,6 +214,14 @@ func lxdList(ctx context.Context, l *lxdDaemon, r *report, names []string) ([]st
 		}
 
 		names = append(names, name)
+	}
+
+	// At rest, as Berth's list is timed (list.go).
+	for _, name := range names {
+		err := l.waitRunning(ctx, name)
+		if err != nil {
+			return names, err
+		}
 	}
 
 	for i := 0; i < *runs; i++ {
