@@ -203,12 +203,19 @@ func pathError(p string, err error) error {
 
 // reopen opens the inode behind an O_PATH fd with flags. The magic link is our own fd, so
 // no path is resolved again; the open is checked against our credentials as any other.
-func (r *Root) reopen(fd int, flags int) (*os.File, error) {
+func (r *Root) reopen(fd int, flags int) (*os.File, error) { return reopenAt(r.proc, fd, flags) }
+
+// Reopen is reopen through the host's /proc, for callers that run where it shows this
+// process (template rendering).
+func Reopen(fd int, flags int) (*os.File, error) { return reopenAt(-1, fd, flags) }
+
+// reopenAt reopens fd through the procfs proc (-1: /proc).
+func reopenAt(proc, fd int, flags int) (*os.File, error) {
 	link := fmt.Sprintf("self/fd/%d", fd)
 	var nfd int
 	var err error
-	if r.proc >= 0 {
-		nfd, err = unix.Openat(r.proc, link, flags|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
+	if proc >= 0 {
+		nfd, err = unix.Openat(proc, link, flags|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
 	} else {
 		nfd, err = unix.Open("/proc/"+link, flags|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
 	}

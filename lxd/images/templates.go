@@ -42,7 +42,8 @@ type TemplateContext struct {
 // Template files are read from metaDir/templates only. rootfs is the container's (hostile)
 // tree: targets are opened with openat2 RESOLVE_IN_ROOT, so symlinks resolve inside it.
 // Existing targets are truncated and rewritten (skipped with create_only); new files get
-// mode 0644 and new parents 0755, owned by hostUID:hostGID (the container's root).
+// mode 0644 and new parents 0755, owned by hostUID:hostGID (the container's root). A
+// target is opened for writing, or created, only once its template has rendered.
 func RenderTemplates(rootfs, metaDir string, meta *api.ImageMetadata, trigger string, tctx TemplateContext, hostUID, hostGID int64) error {
 	if meta == nil || len(meta.Templates) == 0 {
 		return nil
@@ -99,79 +100,121 @@ func renderOne(set *pongo2.TemplateSet, tplRoot *os.Root, rootFd int, target str
 		return errors.New("target is the root directory")
 	}
 
-	// Open first so create_only can skip without rendering. O_NONBLOCK keeps a fifo planted
-	// at the target from blocking us; non-regular files are refused after fstat.
-	fd, err := openInRoot(rootFd, rel, unix.O_WRONLY|unix.O_NONBLOCK, 0)
-	created := false
+	// O_PATH: create_only skips without touching the target, and nothing is opened for
+	// writing (a fifo never blocks us) until the template has rendered.
+	pfd, err := openInRoot(rootFd, rel, unix.O_PATH, 0)
+	exists := err == nil
 	switch {
-	case err == nil:
+	case exists:
+		defer unix.Close(pfd)
+
 		if tpl.CreateOnly {
-			_ = unix.Close(fd)
 			return nil
 		}
-	case errors.Is(err, unix.ENOENT):
-		fd, err = createInRoot(rootFd, rel, uid, gid)
-		if err != nil {
-			return err
-		}
-
-		created = true
+	case errors.Is(err, unix.ENOENT): // created once the template has rendered
 	default:
 		return fmt.Errorf("opening target: %w", err)
 	}
 
-	f := os.NewFile(uintptr(fd), rel)
-	defer f.Close()
-
-	var st unix.Stat_t
-
-	err = unix.Fstat(fd, &st)
-	if err != nil {
-		return fmt.Errorf("stating target: %w", err)
-	}
-
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return errors.New("target is not a regular file")
-	}
-
-	// Templates render before the container runs, on its rootfs mounted on the host, where
-	// none of its mounts exist; should one ever be crossed, no kernel file is written.
-	err = fileio.CheckWritable(fd, target)
+	out, err := render(set, tplRoot, target, trigger, tpl, tctx)
 	if err != nil {
 		return err
 	}
 
+	var f *os.File
+	if exists {
+		f, err = reopenTarget(pfd, target)
+	} else {
+		f, err = createTarget(rootFd, rel, target, uid, gid)
+	}
+
+	if err != nil {
+		return err
+	}
+
+	_, err = f.Write(out)
+	cerr := f.Close()
+	if err == nil {
+		err = cerr
+	}
+
+	if err != nil {
+		return fmt.Errorf("writing target: %w", err)
+	}
+
+	return nil
+}
+
+// render executes template tpl for target.
+func render(set *pongo2.TemplateSet, tplRoot *os.Root, target, trigger string, tpl *api.ImageMetadataTemplate, tctx TemplateContext) ([]byte, error) {
 	src, err := tplRoot.ReadFile(tpl.Template)
 	if err != nil {
-		return fmt.Errorf("reading template: %w", err)
+		return nil, fmt.Errorf("reading template: %w", err)
 	}
 
 	// Autoescaping is a process-wide pongo2 default, so turn it off per template instead.
 	t, err := set.FromBytes(append(append([]byte("{% autoescape off %}"), src...), "{% endautoescape %}"...))
 	if err != nil {
-		return fmt.Errorf("parsing template: %w", err)
+		return nil, fmt.Errorf("parsing template: %w", err)
 	}
 
 	var out bytes.Buffer
 
 	err = t.ExecuteWriter(templateVars(target, trigger, tpl, tctx), &out)
 	if err != nil {
-		return fmt.Errorf("executing template: %w", err)
+		return nil, fmt.Errorf("executing template: %w", err)
 	}
 
-	if !created {
-		err = unix.Ftruncate(fd, 0)
-		if err != nil {
-			return fmt.Errorf("truncating target: %w", err)
-		}
-	}
+	return out.Bytes(), nil
+}
 
-	_, err = f.Write(out.Bytes())
+// reopenTarget opens the existing target behind the O_PATH fd pfd for writing, truncated,
+// once it is known to be a regular file that is not a kernel interface. Templates render
+// before the container runs, on its rootfs mounted on the host, where none of its mounts
+// exist; should one ever be crossed, no kernel file is written. The truncating open also
+// spares an overlay root its copy-up of the old content, and the fsync the kernel does
+// after copying a file's data up (0.3-0.8 ms per file of a first start).
+func reopenTarget(pfd int, target string) (*os.File, error) {
+	var st unix.Stat_t
+
+	err := unix.Fstat(pfd, &st)
 	if err != nil {
-		return fmt.Errorf("writing target: %w", err)
+		return nil, fmt.Errorf("stating target: %w", err)
 	}
 
-	return nil
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, errors.New("target is not a regular file")
+	}
+
+	err = fileio.CheckWritable(pfd, target)
+	if err != nil {
+		return nil, err
+	}
+
+	f, err := fileio.Reopen(pfd, unix.O_WRONLY|unix.O_TRUNC|unix.O_NONBLOCK)
+	if err != nil {
+		return nil, fmt.Errorf("opening target: %w", err)
+	}
+
+	return f, nil
+}
+
+// createTarget creates a missing target (createInRoot) and checks where it landed.
+func createTarget(rootFd int, rel, target string, uid, gid int) (*os.File, error) {
+	fd, err := createInRoot(rootFd, rel, uid, gid)
+	if err != nil {
+		return nil, err
+	}
+
+	f := os.NewFile(uintptr(fd), target)
+
+	err = fileio.CheckWritable(fd, target)
+	if err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+
+	return f, nil
 }
 
 // createInRoot creates rel (and missing parents, 0755) beneath rootFd with mode 0644 and
