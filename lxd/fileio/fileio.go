@@ -205,10 +205,6 @@ func pathError(p string, err error) error {
 // no path is resolved again; the open is checked against our credentials as any other.
 func (r *Root) reopen(fd int, flags int) (*os.File, error) { return reopenAt(r.proc, fd, flags) }
 
-// Reopen is reopen through the host's /proc, for callers that run where it shows this
-// process (template rendering).
-func Reopen(fd int, flags int) (*os.File, error) { return reopenAt(-1, fd, flags) }
-
 // reopenAt reopens fd through the procfs proc (-1: /proc).
 func reopenAt(proc, fd int, flags int) (*os.File, error) {
 	link := fmt.Sprintf("self/fd/%d", fd)

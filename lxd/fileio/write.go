@@ -113,6 +113,17 @@ func create(pfd int, base, p string, mode uint32, owner Owner) (*os.File, error)
 }
 
 func (r *Root) openExisting(fd int, p string, appendMode bool) (*os.File, error) {
+	return openExisting(r.proc, fd, p, appendMode)
+}
+
+// OpenExisting opens the regular file behind the O_PATH fd for writing, truncated, after
+// the checks the files API makes (a regular file, not a kernel interface), reopening it
+// through the host's /proc: for writers outside this package that run where it shows
+// them (template rendering).
+func OpenExisting(fd int, p string) (*os.File, error) { return openExisting(-1, fd, p, false) }
+
+// openExisting is openExisting of a Root whose procfs is proc (-1: /proc).
+func openExisting(proc, fd int, p string, appendMode bool) (*os.File, error) {
 	var st unix.Stat_t
 	err := unix.Fstat(fd, &st)
 	if err != nil {
@@ -140,7 +151,7 @@ func (r *Root) openExisting(fd int, p string, appendMode bool) (*os.File, error)
 		flags = unix.O_WRONLY | unix.O_APPEND | unix.O_NONBLOCK
 	}
 
-	f, err := r.reopen(fd, flags)
+	f, err := reopenAt(proc, fd, flags)
 	if err != nil {
 		return nil, pathError(p, err)
 	}
