@@ -10,6 +10,7 @@ import (
 
 	"github.com/berth-dev/berth/lxd/cluster/gateway"
 	"github.com/berth-dev/berth/lxd/container"
+	"github.com/berth-dev/berth/lxd/gcfloor"
 	"github.com/berth-dev/berth/lxd/images"
 	"github.com/berth-dev/berth/lxd/nsexec"
 	"github.com/berth-dev/berth/lxd/proxy"
@@ -79,6 +80,7 @@ func main() {
 		}
 	}
 
+	gcfloor.Start() // the daemon only: helpers above keep Go's default, and small heaps
 	err = run(*dir, log, pf)
 	if err != nil {
 		log.Error("berthd stopped", "err", err)
