@@ -70,7 +70,7 @@ func SyncResponseLocation(success bool, metadata any, location string) Response 
 var EmptySyncResponse Response = &syncResponse{success: true, metadata: map[string]any{}}
 
 func (s *syncResponse) Render(w http.ResponseWriter, _ *http.Request) error {
-	md, err := json.Marshal(s.metadata)
+	md, err := marshalMetadata(s.metadata)
 	if err != nil {
 		return InternalError(fmt.Errorf("encoding response metadata: %w", err)).Render(w, nil)
 	}
