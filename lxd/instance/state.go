@@ -2,6 +2,9 @@ package instance
 
 import (
 	"context"
+	"runtime"
+	"sync"
+	"sync/atomic"
 
 	"github.com/berth-dev/berth/lxd/cgroup"
 	"github.com/berth-dev/berth/lxd/db"
@@ -73,6 +76,11 @@ func (vw *View) gathered(insts []*db.Instance, profiles map[string]*db.Profile) 
 // or inside their namespaces: the init pid the monitor handle keeps, the cgroup files
 // (cgroup.ReadStats), the host ends of their NICs in one link dump plus an address dump
 // of each namespace (device.NetworkState), and the pool's accounting of the root disk.
+//
+// Nearly all of it is system calls (~190 us an instance: 11 ms for 60 on the development
+// VM), each instance's independent of the others': a big list is read on every CPU, each
+// worker with its own netlink socket, so a list that finds the cache stale waits a
+// fraction of that.
 func (vw *View) gather(reqs []gatherReq) map[string]api.InstanceState {
 	r := ip.NewNetlinkReader()
 	defer r.Close()
@@ -82,26 +90,60 @@ func (vw *View) gather(reqs []gatherReq) map[string]api.InstanceState {
 		links, _ = r.HostLinks()
 	}
 
+	states := make([]api.InstanceState, len(reqs))
+	workers := min(runtime.GOMAXPROCS(0), (len(reqs)+minGatherShare-1)/minGatherShare)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := range max(1, workers) {
+		reader := r
+		if w > 0 {
+			reader = ip.NewNetlinkReader()
+		}
+
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if reader != r {
+				defer reader.Close()
+			}
+
+			for i := int(next.Add(1) - 1); i < len(reqs); i = int(next.Add(1) - 1) {
+				states[i] = vw.gatherOne(reader, links, reqs[i])
+			}
+		}()
+	}
+
+	wg.Wait()
 	out := make(map[string]api.InstanceState, len(reqs))
-	for _, q := range reqs {
-		st := api.InstanceState{Disk: map[string]api.InstanceStateDisk{}, Network: map[string]api.InstanceStateNetwork{}}
-		st.Pid = int64(q.mon.InitPID())
-		stats, err := cgroup.ReadStats(vw.cgroupParent, q.name)
-		if err == nil {
-			st.Processes = int64(stats.Processes)
-			st.CPU.Usage = stats.CPUNanos
-			st.Memory.Usage = stats.MemoryBytes
-		}
-
-		if links != nil {
-			st.Network = device.NetworkState(r, links, q.devices, q.config)
-		}
-
-		vw.rootUsage(q.name, q.devices, st.Disk)
-		out[q.name] = st
+	for i, q := range reqs {
+		out[q.name] = states[i]
 	}
 
 	return out
+}
+
+// minGatherShare is the fewest instances worth a gathering worker of their own: below
+// it, starting one (and opening its netlink socket) costs about what it saves.
+const minGatherShare = 8
+
+// gatherOne reads one running instance's state; links is the host's link dump (nil: no
+// NIC to report).
+func (vw *View) gatherOne(r *ip.NetlinkReader, links map[string]ip.HostLink, q gatherReq) api.InstanceState {
+	st := api.InstanceState{Disk: map[string]api.InstanceStateDisk{}, Network: map[string]api.InstanceStateNetwork{}}
+	st.Pid = int64(q.mon.InitPID())
+	stats, err := cgroup.ReadStats(vw.cgroupParent, q.name)
+	if err == nil {
+		st.Processes = int64(stats.Processes)
+		st.CPU.Usage = stats.CPUNanos
+		st.Memory.Usage = stats.MemoryBytes
+	}
+
+	if links != nil {
+		st.Network = device.NetworkState(r, links, q.devices, q.config)
+	}
+
+	vw.rootUsage(q.name, q.devices, st.Disk)
+	return st
 }
 
 func hasNIC(reqs []gatherReq) bool {

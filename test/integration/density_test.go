@@ -98,6 +98,7 @@ func TestDensity60(t *testing.T) {
 	}
 
 	requireAllRunning(t, d, names)
+	requireGatheredStates(t, d, names)
 	checkHostLimits(t, d, probe)
 
 	// The answers: interleaved rounds on both daemons, medians compared. What a user
@@ -400,6 +401,41 @@ func requireAllRunning(t *testing.T, d *daemon, names []string) {
 
 	if t.Failed() {
 		t.FailNow()
+	}
+}
+
+// requireGatheredStates checks that a full list (the state of 60 instances, gathered on
+// every CPU) carries each instance's own state: its init's pid, its processes and memory
+// from its cgroup, and its NIC's host side.
+func requireGatheredStates(t *testing.T, d *daemon, names []string) {
+	t.Helper()
+	insts, err := d.c.GetInstancesFull(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	byName := map[string]api.InstanceFull{}
+	for _, i := range insts {
+		byName[i.Name] = i
+	}
+
+	pids := map[int64]string{}
+	for _, n := range names {
+		st := byName[n].State
+		if st == nil || st.Pid <= 0 || st.Processes <= 0 || st.Memory.Usage <= 0 {
+			t.Errorf("%s: state %+v, want its init's pid, processes and memory", n, st)
+			continue
+		}
+
+		if other, dup := pids[st.Pid]; dup {
+			t.Errorf("%s and %s both report pid %d", n, other, st.Pid)
+		}
+
+		pids[st.Pid] = n
+		eth0, ok := st.Network["eth0"]
+		if !ok || eth0.HostName != byName[n].ExpandedConfig["volatile.eth0.host_name"] || eth0.Hwaddr != byName[n].ExpandedConfig["volatile.eth0.hwaddr"] {
+			t.Errorf("%s: eth0 state %+v, want its own NIC (host side %q)", n, eth0, byName[n].ExpandedConfig["volatile.eth0.host_name"])
+		}
 	}
 }
 
