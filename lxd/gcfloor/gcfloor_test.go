@@ -14,9 +14,10 @@ func TestPercent(t *testing.T) {
 	}{
 		{0, 100},              // no collection yet: Go's default
 		{1 << 10, maxPercent}, // a nearly empty heap: bounded
-		{2 << 20, 800},        // 2 MB: goal 2 + 16 MB
-		{3 << 20, 534},        // rounded up, never below the headroom
-		{16 << 20, 100},       // from here GOGC=100's own 2x is the headroom
+		{Headroom / 4, 400},   // goal: the heap and 4x it above
+		{Headroom / 2, 200},   // exact
+		{Headroom/2 + 1, 200}, // rounded up, never below the headroom
+		{Headroom, 100},       // from here GOGC=100's own 2x is the headroom
 		{1 << 30, 100},        // never below the default
 		{Headroom*100/maxPercent + 1, maxPercent}, // just above the bound's base
 	}
