@@ -114,6 +114,7 @@ func benchmarkList(b *testing.B, n int) {
 
 func BenchmarkList1(b *testing.B)   { benchmarkList(b, 1) }
 func BenchmarkList10(b *testing.B)  { benchmarkList(b, 10) }
+func BenchmarkList60(b *testing.B)  { benchmarkList(b, 60) }
 func BenchmarkList500(b *testing.B) { benchmarkList(b, 500) }
 
 // BenchmarkListDecode500 is the decoding alone of a 500-instance answer.
