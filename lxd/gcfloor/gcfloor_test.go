@@ -7,30 +7,38 @@ import (
 	"time"
 )
 
+// TestPercent checks the goal the runtime sets with Percent's percent, over live heaps
+// from nothing to 1 GB and roots (stacks, globals) up to 4 MB: Headroom above the live
+// heap (give or take the rounding of a percent), or more where Go's default 2x is more,
+// never less.
 func TestPercent(t *testing.T) {
-	cases := []struct {
-		base uint64
-		want int
-	}{
-		{0, 100},              // no collection yet: Go's default
-		{1 << 10, maxPercent}, // a nearly empty heap: bounded
-		{Headroom / 4, 400},   // goal: the heap and 4x it above
-		{Headroom / 2, 200},   // exact
-		{Headroom/2 + 1, 200}, // rounded up, never below the headroom
-		{Headroom, 100},       // from here GOGC=100's own 2x is the headroom
-		{1 << 30, 100},        // never below the default
-		{Headroom*100/maxPercent + 1, maxPercent}, // just above the bound's base
+	if p := Percent(0, 0); p != 100 {
+		t.Errorf("before any collection: %d, want Go's default 100", p)
 	}
 
-	for _, c := range cases {
-		got := Percent(c.base)
-		if got != c.want {
-			t.Errorf("Percent(%d) = %d, want %d", c.base, got, c.want)
+	const mb = 1 << 20
+	for _, live := range []uint64{0, 64 << 10, mb / 2, 2 * mb, 3 * mb, 8 * mb, 12 * mb, 40 * mb, 1 << 30} {
+		for _, roots := range []uint64{16 << 10, mb / 4, mb, 4 * mb} {
+			base := live + roots
+			p := Percent(live, base)
+			g := goal(p, live, base)
+			want := live + Headroom
+			slack := max(base, minHeap)/100 + 1 // one percent's worth
+			switch {
+			case p < 100 || p > maxPercent:
+				t.Errorf("live %d, base %d: percent %d out of [100, %d]", live, base, p, maxPercent)
+			case p == 100 && g+slack < want:
+				t.Errorf("live %d, base %d: Go's default, whose goal %d is under live + Headroom %d", live, base, g, want)
+			case p > 100 && p < maxPercent && (g+slack < want || g > want+slack):
+				t.Errorf("live %d, base %d: percent %d sets the goal at %d, want %d (±%d)", live, base, p, g, want, slack)
+			}
 		}
+	}
 
-		if c.base > 0 && got < maxPercent && c.base*uint64(got)/100 < Headroom {
-			t.Errorf("Percent(%d) = %d leaves the goal %d above the heap, less than %d", c.base, got, c.base*uint64(got)/100, Headroom)
-		}
+	// The runtime's minimum goal scales with the percent: with a 2 MB heap, the percent
+	// that puts GOGC's own goal 12 MB above it would set the minimum at 20 MB.
+	if p := Percent(2*mb, 2*mb+mb/4); goal(p, 2*mb, 2*mb+mb/4) > 14*mb+mb/8 {
+		t.Errorf("2 MB heap: percent %d, goal %d, want about %d", p, goal(p, 2*mb, 2*mb+mb/4), 14*mb)
 	}
 }
 
