@@ -149,6 +149,8 @@ var apiExtensions = []string{
 	"clustering_update_cert",
 	// Not LXD 5.0's: Incus's start field of POST /1.0/instances (instances_start.go).
 	"instance_create_start",
+	// Berth's own: GET /1.0/instances?omit=config,devices (instances_omit.go).
+	"instances_list_omit",
 }
 
 func serverGet(d *Daemon, r *http.Request) response.Response {

@@ -20,6 +20,11 @@ func instancesGet(d *Daemon, r *http.Request) response.Response {
 		return response.SmartError(err)
 	}
 
+	omit, err := parseOmit(r)
+	if err != nil {
+		return response.SmartError(err)
+	}
+
 	rec := recursion(r)
 	list, err := d.instances.List(r.Context(), rec >= 2 || len(clauses) > 0)
 	if err != nil {
@@ -32,9 +37,13 @@ func instancesGet(d *Daemon, r *http.Request) response.Response {
 		return response.SmartError(err)
 	}
 
+	// Filtered on the whole objects (a filter may read the config), then left out.
 	mine := listPartOf(r, list, clauses)
+	omit.apply(&mine)
 	if len(answers) > 0 {
-		return mergedInstanceList(rec, answers, mine, listPartOf(r, fallback, clauses))
+		rest := listPartOf(r, fallback, clauses)
+		omit.apply(&rest)
+		return mergedInstanceList(rec, answers, mine, rest)
 	}
 
 	switch {

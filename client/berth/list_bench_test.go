@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -78,14 +79,25 @@ func serveList(tb testing.TB, body []byte, queries *[]string) string {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(server)
 	})
+	var mu sync.Mutex
+	answers := map[string][]byte{"": body} // by ?omit=, made once each
 	mux.HandleFunc("/1.0/instances", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
 		if queries != nil {
 			*queries = append(*queries, r.URL.RawQuery)
 		}
 
+		omit := r.URL.Query().Get("omit")
+		answer, ok := answers[omit]
+		if !ok {
+			answer = omitFrom(tb, body, omit)
+			answers[omit] = answer
+		}
+
+		mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Content-Length", strconv.Itoa(len(body))) // as berthd's answers
-		_, _ = w.Write(body)
+		w.Header().Set("Content-Length", strconv.Itoa(len(answer))) // as berthd's answers
+		_, _ = w.Write(answer)
 	})
 
 	srv := &http.Server{Handler: mux}
@@ -93,6 +105,26 @@ func serveList(tb testing.TB, body []byte, queries *[]string) string {
 	tb.Cleanup(func() { _ = srv.Close() })
 
 	return sock
+}
+
+// omitFrom is body as berthd answers ?omit=: the named parts of each instance null.
+func omitFrom(tb testing.TB, body []byte, omit string) []byte {
+	env := map[string]json.RawMessage{}
+	insts := []map[string]json.RawMessage{}
+	if json.Unmarshal(body, &env) != nil || json.Unmarshal(env["metadata"], &insts) != nil {
+		tb.Errorf("the fixture is not a list")
+		return body
+	}
+
+	for _, part := range strings.Split(omit, ",") {
+		for _, inst := range insts {
+			inst[part], inst["expanded_"+part] = json.RawMessage("null"), json.RawMessage("null")
+		}
+	}
+
+	env["metadata"], _ = json.Marshal(insts)
+	out, _ := json.Marshal(env)
+	return out
 }
 
 // benchmarkList is `berth list` (default columns, table) of n running instances within
@@ -157,6 +189,39 @@ c002,RUNNING,10.116.180.4 (eth0),fdae:39f4:2db5:544:216:3eff:fe54:2 (eth0),CONTA
 
 	if len(queries) != 1 {
 		t.Errorf("asked for instances %d times (%q), want once", len(queries), queries)
+	}
+}
+
+// TestListOmits checks what `berth list` asks the server to leave out of the instances:
+// the config and devices no column, filter or format reads.
+func TestListOmits(t *testing.T) {
+	var queries []string
+	sock := serveList(t, listFixture(t, 2), &queries)
+	a := &app{out: io.Discard, errOut: io.Discard, socket: sock, confDir: t.TempDir()}
+	for _, tc := range []struct {
+		format, columns string
+		filters         []string
+		query           string
+	}{
+		{formatTable, defaultColumns, nil, "filter=&recursion=2&omit=config%2Cdevices"},
+		{formatCSV, "ns", []string{"c0", "status=running"}, "filter=&recursion=2&omit=config%2Cdevices"},
+		{formatTable, "n,user.role", nil, "filter=&recursion=2&omit=devices"},
+		{formatTable, "ns", []string{"user.role=web"}, "filter=&recursion=2&omit=devices"},
+		{formatTable, "nsf", nil, "filter=&recursion=2&omit=devices"},
+		{formatTable, "nD", nil, "filter=&recursion=2&omit=config"},
+		{formatTable, "nbF", nil, "filter=&recursion=2"},
+		{formatJSON, defaultColumns, nil, "filter=&recursion=2"},
+		{formatYAML, defaultColumns, nil, "filter=&recursion=2"},
+	} {
+		queries = nil
+		err := a.list(context.Background(), tc.filters, tc.format, tc.columns)
+		if err != nil {
+			t.Fatalf("-f %s -c %s %v: %v", tc.format, tc.columns, tc.filters, err)
+		}
+
+		if len(queries) != 1 || queries[0] != tc.query {
+			t.Errorf("-f %s -c %s %v asked %q, want %q", tc.format, tc.columns, tc.filters, queries, tc.query)
+		}
 	}
 }
 

@@ -86,16 +86,34 @@ func builtinField(key string) bool {
 	return false
 }
 
+// listOmit is what a list that needs needs asks the server to leave out of each
+// instance: its config and devices (local and expanded) are two thirds of a running
+// container's JSON, which berthd encodes and `berth list` decodes for nothing when no
+// column or filter reads them.
+func listOmit(needs int) []string {
+	var omit []string
+	if needs&needConfig == 0 {
+		omit = append(omit, "config")
+	}
+
+	if needs&needDevices == 0 {
+		omit = append(omit, "devices")
+	}
+
+	return omit
+}
+
 // skipJSON takes any JSON value and keeps nothing of it.
 type skipJSON struct{}
 
 func (*skipJSON) UnmarshalJSON([]byte) error { return nil }
 
 // getListInstances fetches every instance (recursion=2) with what the columns and
-// filters need (needs, a set of need* bits).
+// filters need (needs, a set of need* bits). berthd leaves the rest of the config and
+// devices out of its answer (listOmit); LXD sends them, and they are skipped.
 func getListInstances(ctx context.Context, c *client.Client, needs int) ([]api.InstanceFull, error) {
 	recs := []listRecord{}
-	err := c.GetInstancesFullInto(ctx, &recs)
+	err := c.GetInstancesFullInto(ctx, &recs, listOmit(needs)...)
 	if err != nil {
 		return nil, err
 	}

@@ -119,6 +119,13 @@ use it. A failed start fails the operation and leaves the instance stopped, as I
 the operation's metadata then holds ` + "`" + `instance_created: true` + "`" + `, which tells a client that
 the instance of that name is the one its request made (` + "`" + `berth launch` + "`" + ` deletes it then).
 
+` + "`" + `instances_list_omit` + "`" + ` (Berth's own): ` + "`" + `GET /1.0/instances?omit=config,devices` + "`" + ` leaves each
+instance's config (` + "`" + `config` + "`" + `, ` + "`" + `expanded_config` + "`" + `) or devices (` + "`" + `devices` + "`" + `, ` + "`" + `expanded_devices` + "`" + `)
+out of a list, at either recursion: ` + "`" + `null` + "`" + ` in each object. They are two thirds of a
+running container's JSON, which the server encodes and a client decodes for nothing when
+it reads neither; ` + "`" + `berth list` + "`" + ` asks for it when its columns and filters read neither
+(` + "`" + `filter=` + "`" + ` still reads them first). Any other part is a 400. LXD ignores the parameter.
+
 Left out on purpose:
 
 `)
