@@ -114,7 +114,7 @@ func TestDensity60(t *testing.T) {
 	t.Logf("berth list: median %s with 1 running, %s with %d (%.2fx)", a.cli1, a.cliN, densityN, ratio(a.cliN, a.cli1))
 	t.Logf("GET /1.0/instances?recursion=2: median %s with 1 running, %s with %d (%.2fx)", a.list1, a.listN, densityN, ratio(a.listN, a.list1))
 	t.Logf("exec true (Go client): median %s with 1 running, %s with %d (%.2fx)", a.exec1, a.execN, densityN, ratio(a.execN, a.exec1))
-	t.Logf("load average: %s", loadAverage())
+	t.Logf("load average: %s; host idle in the second after the figures: %.0f%%", loadAverage(), 100*idleFraction(t, time.Second))
 	if a.cliN > 2*a.cli1 {
 		t.Errorf("berth list with %d running takes %s, more than twice the %s with 1 (%.2fx)", densityN, a.cliN, a.cli1, ratio(a.cliN, a.cli1))
 	}
@@ -604,10 +604,7 @@ func waitCPUIdle(t *testing.T, frac float64, max time.Duration) {
 	start := time.Now()
 	quiet := 0
 	for time.Since(start) < max {
-		idle0, total0 := cpuTimes(t)
-		time.Sleep(time.Second)
-		idle1, total1 := cpuTimes(t)
-		if total1 > total0 && float64(idle1-idle0)/float64(total1-total0) >= frac {
+		if idleFraction(t, time.Second) >= frac {
 			quiet++
 			if quiet == 2 {
 				t.Logf("host at rest after %s", time.Since(start).Round(time.Second))
@@ -621,6 +618,19 @@ func waitCPUIdle(t *testing.T, frac float64, max time.Duration) {
 	}
 
 	t.Logf("host still busy after %s (load average %s); measuring anyway", max, loadAverage())
+}
+
+// idleFraction is how idle the host's CPUs were over the next d.
+func idleFraction(t *testing.T, d time.Duration) float64 {
+	t.Helper()
+	idle0, total0 := cpuTimes(t)
+	time.Sleep(d)
+	idle1, total1 := cpuTimes(t)
+	if total1 <= total0 {
+		return 0
+	}
+
+	return float64(idle1-idle0) / float64(total1-total0)
 }
 
 // cpuTimes is the idle (idle and iowait) and total jiffies of all CPUs, from /proc/stat.
