@@ -61,18 +61,23 @@ func TestMarshalMetadataIsMarshal(t *testing.T) {
 	}
 }
 
+// numbersWith is n numbers, v in place of the one at i: a list long enough to be split.
+func numbersWith(n, i int, v any) []any {
+	list := make([]any, n)
+	for j := range list {
+		list[j] = j
+	}
+
+	list[i] = v
+	return list
+}
+
 // TestMarshalMetadataError checks that an element that fails to encode fails the whole.
 func TestMarshalMetadataError(t *testing.T) {
 	prev := runtime.GOMAXPROCS(4)
 	defer runtime.GOMAXPROCS(prev)
 
-	list := make([]any, 64)
-	for i := range list {
-		list[i] = i
-	}
-
-	list[50] = failing{}
-	_, err := marshalMetadata(list)
+	_, err := marshalMetadata(numbersWith(64, 50, failing{}))
 	if err == nil {
 		t.Error("a list with an element that fails to encode encoded")
 	}
@@ -139,12 +144,7 @@ func TestMarshalMetadataPanic(t *testing.T) {
 	prev := runtime.GOMAXPROCS(4)
 	defer runtime.GOMAXPROCS(prev)
 
-	list := make([]any, 64)
-	for i := range list {
-		list[i] = i
-	}
-
-	list[60] = panicking{}
+	list := numbersWith(64, 60, panicking{})
 	defer func() {
 		if p := recover(); p != "boom" {
 			t.Errorf("recovered %v, want the element's panic", p)
