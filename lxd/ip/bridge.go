@@ -85,7 +85,7 @@ func removeGlobalAddrs(link string, family int, keep *net.IPNet) (netlink.Link, 
 		return nil, fmt.Errorf("looking up %q: %w", link, err)
 	}
 
-	addrs, err := netlink.AddrList(l, family)
+	addrs, err := addrList(l, family)
 	if err != nil {
 		return nil, fmt.Errorf("listing addresses of %q: %w", link, err)
 	}
@@ -113,7 +113,7 @@ func HostNets(skip ...string) ([]*net.IPNet, error) { return hostNets(netlink.FA
 func HostNets6(skip ...string) ([]*net.IPNet, error) { return hostNets(netlink.FAMILY_V6, skip) }
 
 func hostNets(family int, skip []string) ([]*net.IPNet, error) {
-	links, err := netlink.LinkList()
+	links, err := linkList()
 	if err != nil {
 		return nil, fmt.Errorf("listing links: %w", err)
 	}
@@ -131,7 +131,7 @@ func hostNets(family int, skip []string) ([]*net.IPNet, error) {
 	local := func(n *net.IPNet) bool { return n.IP.IsLinkLocalUnicast() || n.IP.IsMulticast() }
 
 	out := []*net.IPNet{}
-	addrs, err := netlink.AddrList(nil, family)
+	addrs, err := addrList(nil, family)
 	if err != nil {
 		return nil, fmt.Errorf("listing addresses: %w", err)
 	}
@@ -143,7 +143,9 @@ func hostNets(family int, skip []string) ([]*net.IPNet, error) {
 		}
 	}
 
-	routes, err := netlink.RouteListFiltered(family, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
+	routes, err := whole(func() ([]netlink.Route, error) {
+		return netlink.RouteListFiltered(family, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("listing routes: %w", err)
 	}

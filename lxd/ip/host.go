@@ -43,7 +43,7 @@ func HostInterface(name string) (Iface, *Bridge, error) {
 
 	it := ifaceOf(l)
 
-	addrs, err := netlink.AddrList(l, netlink.FAMILY_ALL)
+	addrs, err := addrList(l, netlink.FAMILY_ALL)
 	if err != nil {
 		return Iface{}, nil, err
 	}
@@ -79,7 +79,7 @@ func bridgeOf(l netlink.Link) (*Bridge, error) {
 		Ports:         []string{},
 	}
 
-	links, err := netlink.LinkList()
+	links, err := linkList()
 	if err != nil {
 		return nil, err
 	}

@@ -78,7 +78,7 @@ type LinkInfo struct {
 
 // Links lists the host's links.
 func Links() ([]LinkInfo, error) {
-	links, err := netlink.LinkList()
+	links, err := linkList()
 	if err != nil {
 		return nil, fmt.Errorf("listing links: %w", err)
 	}

@@ -42,12 +42,12 @@ func Interfaces(pid int) ([]Iface, error) {
 	var addrs []netlink.Addr
 	err := inNetns(pid, func(h *netlink.Handle) error {
 		var err error
-		links, err = h.LinkList()
+		links, err = whole(h.LinkList)
 		if err != nil {
 			return err
 		}
 
-		addrs, err = h.AddrList(nil, netlink.FAMILY_ALL)
+		addrs, err = whole(func() ([]netlink.Addr, error) { return h.AddrList(nil, netlink.FAMILY_ALL) })
 		return err
 	})
 	if err != nil {
