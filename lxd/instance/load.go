@@ -34,9 +34,9 @@ func (m *Manager) loadExpanded(ctx context.Context, name string) (*expanded, err
 		return nil, err
 	}
 
-	config, devices := Expand(inst, profiles)
-
-	return &expanded{inst: inst, ids: ids, config: config, devices: devices}, nil
+	e := expand(inst, profiles)
+	e.ids = ids
+	return &e, nil
 }
 
 // load reads an instance and the profiles it uses in one read transaction.

@@ -81,14 +81,15 @@ func (vw *View) list(ctx context.Context, full bool, filter db.InstanceFilter) (
 	}
 
 	var states map[string]api.InstanceState
+	// Expanded once: the render and the state gathering (NIC names) both read it.
+	exps := make([]expanded, len(rows))
+	for i := range rows {
+		exps[i] = expand(&rows[i], profiles)
+	}
+
 	var snaps map[string][]api.InstanceSnapshot
 	if full {
-		insts := make([]*db.Instance, 0, len(rows))
-		for i := range rows {
-			insts = append(insts, &rows[i])
-		}
-
-		states = vw.gathered(insts, profiles)
+		states = vw.gathered(exps)
 		snaps, err = vw.snaps.ListAll(ctx)
 		if err != nil {
 			snaps = nil
@@ -102,7 +103,7 @@ func (vw *View) list(ctx context.Context, full bool, filter db.InstanceFilter) (
 			instSnaps = []api.InstanceSnapshot{}
 		}
 
-		out = append(out, vw.renderWith(&rows[i], profiles, full, states, instSnaps))
+		out = append(out, vw.renderWith(exps[i], full, states, instSnaps))
 	}
 
 	return out, nil
@@ -126,18 +127,18 @@ func (vw *View) Names(ctx context.Context) ([]string, error) {
 
 // render is the API object of one instance; a full one carries its state and snapshots.
 func (vw *View) render(inst *db.Instance, profiles map[string]*db.Profile, full bool) api.InstanceFull {
+	e := expand(inst, profiles)
 	if !full {
-		return vw.renderWith(inst, profiles, false, nil, nil)
+		return vw.renderWith(e, false, nil, nil)
 	}
 
-	return vw.renderWith(inst, profiles, true, vw.gathered([]*db.Instance{inst}, profiles), vw.renderSnapshots(inst.Name))
+	return vw.renderWith(e, true, vw.gathered([]expanded{e}), vw.renderSnapshots(inst.Name))
 }
 
 // renderWith is the API object of an instance. A full one carries its state (with its
 // details from gathered, if it runs) and snaps.
-func (vw *View) renderWith(inst *db.Instance, profiles map[string]*db.Profile, full bool, gathered map[string]api.InstanceState,
-	snaps []api.InstanceSnapshot) api.InstanceFull {
-	config, devices := Expand(inst, profiles)
+func (vw *View) renderWith(e expanded, full bool, gathered map[string]api.InstanceState, snaps []api.InstanceSnapshot) api.InstanceFull {
+	inst, config, devices := e.inst, e.config, e.devices
 	out := api.InstanceFull{
 		Instance: api.Instance{
 			InstancePut: api.InstancePut{

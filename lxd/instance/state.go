@@ -20,7 +20,7 @@ func (vw *View) State(ctx context.Context, name string) (*api.InstanceState, err
 		return nil, err
 	}
 
-	states := vw.gathered([]*db.Instance{inst}, profiles)
+	states := vw.gathered([]expanded{expand(inst, profiles)})
 	st := vw.state(name, states)
 	return &st, nil
 }
@@ -52,17 +52,24 @@ func (vw *View) state(name string, gathered map[string]api.InstanceState) api.In
 	return st
 }
 
-// gathered returns the details of those of insts that run, from the state cache.
-func (vw *View) gathered(insts []*db.Instance, profiles map[string]*db.Profile) map[string]api.InstanceState {
-	reqs := make([]gatherReq, 0, len(insts))
-	for _, inst := range insts {
-		mon := vw.host.monitor(inst.Name)
+// expand is an instance with its expanded config and devices (load.go's expanded,
+// without the id map, which reading state does not need).
+func expand(inst *db.Instance, profiles map[string]*db.Profile) expanded {
+	config, devices := Expand(inst, profiles)
+	return expanded{inst: inst, config: config, devices: devices}
+}
+
+// gathered returns the details of those of exps that run, from the state cache. The
+// gathering only reads their expanded maps, and is over when it returns.
+func (vw *View) gathered(exps []expanded) map[string]api.InstanceState {
+	reqs := make([]gatherReq, 0, len(exps))
+	for _, e := range exps {
+		mon := vw.host.monitor(e.inst.Name)
 		if mon == nil {
 			continue
 		}
 
-		config, devices := Expand(inst, profiles)
-		reqs = append(reqs, gatherReq{name: inst.Name, mon: mon, config: config, devices: devices})
+		reqs = append(reqs, gatherReq{name: e.inst.Name, mon: mon, config: e.config, devices: e.devices})
 	}
 
 	if len(reqs) == 0 {
