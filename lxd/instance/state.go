@@ -3,13 +3,13 @@ package instance
 import (
 	"context"
 	"runtime"
-	"sync"
 	"sync/atomic"
 
 	"github.com/berth-dev/berth/lxd/cgroup"
 	"github.com/berth-dev/berth/lxd/db"
 	"github.com/berth-dev/berth/lxd/device"
 	"github.com/berth-dev/berth/lxd/ip"
+	"github.com/berth-dev/berth/lxd/parallel"
 	"github.com/berth-dev/berth/shared/api"
 )
 
@@ -97,40 +97,22 @@ func (vw *View) gather(reqs []gatherReq) map[string]api.InstanceState {
 		links, _ = r.HostLinks()
 	}
 
+	// A worker's panic is the request's, as when the request's goroutine gathered:
+	// net/http recovers it there, and the state cache releases its waiters.
 	states := make([]api.InstanceState, len(reqs))
 	workers := max(1, min(runtime.GOMAXPROCS(0), (len(reqs)+minGatherShare-1)/minGatherShare))
-	panics := make([]any, workers)
 	var next atomic.Int64
-	var wg sync.WaitGroup
-	for w := range workers {
+	parallel.Run(workers, func(w int) {
 		reader := r
 		if w > 0 {
 			reader = ip.NewNetlinkReader()
+			defer reader.Close()
 		}
 
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { panics[w] = recover() }() // raised again on the request's goroutine
-			if reader != r {
-				defer reader.Close()
-			}
-
-			for i := int(next.Add(1) - 1); i < len(reqs); i = int(next.Add(1) - 1) {
-				states[i] = vw.gatherOne(reader, links, reqs[i])
-			}
-		}()
-	}
-
-	wg.Wait()
-
-	// A panic in a worker is the request's, as it was when the request's goroutine
-	// gathered: net/http recovers it there, and the state cache releases its waiters.
-	for _, p := range panics {
-		if p != nil {
-			panic(p)
+		for i := int(next.Add(1) - 1); i < len(reqs); i = int(next.Add(1) - 1) {
+			states[i] = vw.gatherOne(reader, links, reqs[i])
 		}
-	}
+	})
 
 	out := make(map[string]api.InstanceState, len(reqs))
 	for i, q := range reqs {

@@ -4,7 +4,8 @@ import (
 	"encoding/json"
 	"reflect"
 	"runtime"
-	"sync"
+
+	"github.com/berth-dev/berth/lxd/parallel"
 )
 
 // minPart is the fewest elements encoded as a part of their own. A full instance is
@@ -30,29 +31,13 @@ func marshalMetadata(v any) ([]byte, error) {
 		return json.Marshal(v)
 	}
 
+	// An element's MarshalJSON that panics panics the request, as one Marshal would.
 	encoded := make([][]byte, parts)
 	errs := make([]error, parts)
-	panics := make([]any, parts)
-	var wg sync.WaitGroup
-	for p := range parts {
+	parallel.Run(parts, func(p int) {
 		lo, hi := n*p/parts, n*(p+1)/parts
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { panics[p] = recover() }()
-			encoded[p], errs[p] = json.Marshal(rv.Slice(lo, hi).Interface())
-		}()
-	}
-
-	wg.Wait()
-
-	// An element's MarshalJSON that panics panics the request, as one Marshal would
-	// (net/http recovers it), not the daemon from a goroutine of its own.
-	for _, p := range panics {
-		if p != nil {
-			panic(p)
-		}
-	}
+		encoded[p], errs[p] = json.Marshal(rv.Slice(lo, hi).Interface())
+	})
 
 	size := 0
 	for p := range parts {

@@ -65,6 +65,7 @@ var ranks = map[string]int{
 	"lxd/listener": 1, "lxd/container/monitorsig": 1, "lxd/compressor": 1,
 	"lxd/cluster/gateway": 1, // the dqlite node and driver; lxd/db gets only its *sql.DB
 	"lxd/gcfloor":         1, // the daemon's collector tuning
+	"lxd/parallel":        1, // a request's workers, their panics raised on it
 	// Subsystems built on leaves, and the code that runs in a container's namespaces.
 	"lxd/setup": 2, "lxd/nsexec": 2, "lxd/nsexec/initns": 1,
 	"lxd/berth-init": 3, // a container's init until systemd: setup.InitMain, nothing else
